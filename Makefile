@@ -1,0 +1,147 @@
+# wapd: build, test, run and benchmark.
+#
+#   make          build build/wapd (installs missing Debian packages first)
+#   make run      build, then start the daemon with --demo
+#   make test     unit tests, e2e tests, both again under ASan+UBSan, and the OpenAPI lint
+#   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk)
+
+CC      ?= cc
+PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
+LDLIBS  += -pthread
+
+BUILD   := build
+ASAN    := $(BUILD)/asan
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC    := $(wildcard lib/*.c)
+API_SRC    := $(wildcard api/*.c)
+DAEMON_SRC := $(wildcard daemon/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+HEADERS    := $(wildcard lib/*.h api/*.h daemon/*.h)
+
+# Debian packages by what they provide; installed when pkg-config (or a header) is missing.
+DEB_libmicrohttpd := libmicrohttpd-dev
+DEB_jansson       := libjansson-dev
+DEB_sqlite3       := libsqlite3-dev
+DEB_libcurl       := libcurl4-openssl-dev
+DEB_uuid          := uuid-dev
+DEB_openssl       := libssl-dev
+DEB_inih          := libinih-dev
+DEB_cmocka        := libcmocka-dev
+
+STAMP := $(BUILD)/.deps
+
+.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench clean
+
+all: $(BUILD)/wapd
+
+# ---- dependencies ----
+$(STAMP): Makefile
+	@mkdir -p $(BUILD)
+	@missing=""; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	for p in $(PKGS) cmocka; do \
+	  pkg-config --exists $$p 2>/dev/null || case $$p in \
+	    libmicrohttpd) missing="$$missing $(DEB_libmicrohttpd)";; \
+	    jansson) missing="$$missing $(DEB_jansson)";; \
+	    sqlite3) missing="$$missing $(DEB_sqlite3)";; \
+	    libcurl) missing="$$missing $(DEB_libcurl)";; \
+	    uuid) missing="$$missing $(DEB_uuid)";; \
+	    openssl) missing="$$missing $(DEB_openssl)";; \
+	    inih) missing="$$missing $(DEB_inih)";; \
+	    cmocka) missing="$$missing $(DEB_cmocka)";; \
+	  esac; \
+	done; \
+	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v sqlite3 >/dev/null 2>&1 || missing="$$missing sqlite3"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+deps: $(STAMP)
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# ---- the daemon ----
+OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC) $(API_SRC) $(DAEMON_SRC))
+CORE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC) $(API_SRC))
+ASAN_OBJ      := $(patsubst %.c,$(ASAN)/%.o,$(LIB_SRC) $(API_SRC) $(DAEMON_SRC))
+ASAN_CORE_OBJ := $(patsubst %.c,$(ASAN)/%.o,$(LIB_SRC) $(API_SRC))
+
+$(BUILD)/%.o: %.c $(HEADERS) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(ASAN)/%.o: %.c $(HEADERS) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/wapd: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(ASAN)/wapd: $(ASAN_OBJ)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# ---- unit tests (cmocka): one binary per module ----
+UNIT_BIN      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+ASAN_UNIT_BIN := $(patsubst tests/unit/%.c,$(ASAN)/tests/%,$(UNIT_SRC))
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+
+$(ASAN)/tests/%: tests/unit/%.c $(ASAN_CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_CORE_OBJ) \
+	  $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+
+unit: $(UNIT_BIN)
+	@tests/run-unit.sh $(UNIT_BIN)
+
+unit-asan: $(ASAN_UNIT_BIN)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  tests/run-unit.sh $(ASAN_UNIT_BIN)
+
+# ---- end-to-end tests against the real binary ----
+e2e: $(BUILD)/wapd
+	@WAPD_BIN=$(BUILD)/wapd python3 tests/e2e/run.py
+
+e2e-asan: $(ASAN)/wapd
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  WAPD_BIN=$(ASAN)/wapd WAPD_SANITIZED=1 python3 tests/e2e/run.py
+
+# ---- OpenAPI lint with a linter from the npm registry, installed into tools/ ----
+LINT_BIN := tools/node_modules/.bin/redocly
+
+$(LINT_BIN): tools/package.json
+	@command -v npm >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: $(LINT_BIN)
+	tools/node_modules/.bin/redocly lint --config tools/redocly.yaml schemas/openapi.yaml
+
+# ---- everything ----
+test: $(STAMP)
+	@$(MAKE) --no-print-directory all unit e2e unit-asan e2e-asan lint
+	@echo "make test: all suites passed"
+
+run: all
+	$(BUILD)/wapd --demo
+
+bench: all
+	@command -v wrk >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq wrk)
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

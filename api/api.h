@@ -1,0 +1,39 @@
+/*
+ * api.h: the HTTP side of wapd, as the daemon sees it.
+ *
+ * An api_server_t serves one listener (admin or tenant) on a socket the daemon has bound, with a pool of
+ * libmicrohttpd threads. Both listeners share one api_ctx_t, which the daemon owns and keeps alive until
+ * every server is freed.
+ */
+#ifndef WAPD_API_H
+#define WAPD_API_H
+
+#include <stdbool.h>
+
+#include "../lib/store.h"
+
+typedef enum {
+    API_LISTENER_ADMIN,
+    API_LISTENER_TENANT,
+} api_listener_t;
+
+typedef struct {
+    store_t *store;          /* borrowed */
+    const char *admin_token; /* borrowed; compared in constant time, never logged */
+    volatile int ready;      /* set once the daemon is ready to serve (answers /readyz) */
+    bool log_requests;       /* one JSON line per request to stderr */
+} api_ctx_t;
+
+typedef struct api_server api_server_t;
+
+/* Starts serving listen_fd (taken: the server closes it) with `threads` worker threads. Returns NULL with a
+ * message on stderr when libmicrohttpd refuses. */
+api_server_t *api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int threads);
+/* Stops accepting new connections; requests in flight go on. */
+void api_server_quiesce(api_server_t *srv);
+/* Requests that have started and not yet completed. */
+int api_server_inflight(const api_server_t *srv);
+/* Stops the server (closing idle connections) and frees it. NULL is a no-op. */
+void api_server_free(api_server_t *srv);
+
+#endif

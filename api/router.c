@@ -1,0 +1,149 @@
+/*
+ * router.c: the route table of both listeners and the path matcher.
+ *
+ * One row per path: its listener, its pattern and a handler per method. A path either matches one row (and
+ * its {name} segments become the request's params, in order) or none (404). A method without a handler on a
+ * matched row is 405 with Allow. Segments are compared after libmicrohttpd has percent-decoded the path, so
+ * "%2e%2e" is "..", which matches nothing.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define A API_LISTENER_ADMIN
+#define T API_LISTENER_TENANT
+/*                GET, POST, PUT, PATCH, DELETE */
+#define H(g, po, pu, pa, d)                                                                        \
+    {                                                                                              \
+        g, po, pu, pa, d                                                                           \
+    }
+
+const api_route_t api_routes[] = {
+    {A, "/healthz", H(api_health_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
+    {A, "/readyz", H(api_ready_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
+    {A, "/metrics", H(api_metrics_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
+    {A, "/v1/admin/clouds", H(api_admin_clouds_list, api_admin_clouds_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/clouds/{id}",
+     H(api_admin_cloud_get, NULL, NULL, api_admin_cloud_patch, api_admin_cloud_delete), 0},
+    {A, "/v1/admin/hosts", H(api_admin_hosts_list, api_admin_hosts_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/hosts/{id}",
+     H(api_admin_host_get, NULL, NULL, api_admin_host_patch, api_admin_host_delete), 0},
+    {A, "/v1/admin/sizes", H(api_admin_sizes_list, api_admin_sizes_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/sizes/{id}", H(api_admin_size_get, NULL, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/images", H(api_admin_images_list, api_admin_images_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/images/{id}", H(api_admin_image_get, NULL, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/galleryItems",
+     H(api_admin_gallery_list, api_admin_gallery_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/galleryItems/{id}", H(api_admin_gallery_get, NULL, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/plans", H(api_admin_plans_list, api_admin_plans_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/plans/{id}",
+     H(api_admin_plan_get, NULL, NULL, api_admin_plan_patch, api_admin_plan_delete), 0},
+    {A, "/v1/admin/users", H(api_admin_users_list, api_admin_users_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/users/{id}", H(api_admin_user_get, NULL, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/users/{id}/tokens",
+     H(api_admin_tokens_list, api_admin_tokens_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/users/{id}/tokens/{tokenId}", H(NULL, NULL, NULL, NULL, api_admin_token_delete),
+     0},
+    {A, "/v1/admin/subscriptions",
+     H(api_admin_subscriptions_list, api_admin_subscriptions_create, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/subscriptions/{id}",
+     H(api_admin_subscription_get, NULL, NULL, api_admin_subscription_patch,
+       api_admin_subscription_delete),
+     0},
+    {A, "/v1/admin/jobs", H(api_admin_jobs_list, NULL, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/jobs/{id}", H(api_admin_job_get, NULL, NULL, NULL, NULL), 0},
+
+    {T, "/v1/subscriptions", H(api_tenant_subscriptions_list, NULL, NULL, NULL, NULL), 0},
+    {T, "/v1/subscriptions/{sid}", H(api_tenant_subscription_get, NULL, NULL, NULL, NULL), 0},
+    {T, "/v1/subscriptions/{sid}/images", H(api_tenant_images_list, NULL, NULL, NULL, NULL), 0},
+    {T, "/v1/subscriptions/{sid}/sizes", H(api_tenant_sizes_list, NULL, NULL, NULL, NULL), 0},
+    {T, "/v1/subscriptions/{sid}/galleryItems", H(api_tenant_gallery_list, NULL, NULL, NULL, NULL),
+     0},
+    {T, "/v1/subscriptions/{sid}/jobs", H(api_tenant_jobs_list, NULL, NULL, NULL, NULL), 0},
+    {T, "/v1/subscriptions/{sid}/jobs/{id}", H(api_tenant_job_get, NULL, NULL, NULL, NULL), 0},
+};
+
+const int api_route_count = (int) (sizeof(api_routes) / sizeof(api_routes[0]));
+
+static const char *const method_names[API__METHODS] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+
+api_method_t
+api_method_parse(const char *method)
+{
+    int i;
+
+    for (i = 0; i < API__METHODS; i++)
+        if (strcmp(method, method_names[i]) == 0)
+            return (api_method_t) i;
+    return API__METHODS;
+}
+
+void
+api_route_allow(const api_route_t *route, char *buf, size_t n)
+{
+    size_t len = 0;
+    int i;
+
+    buf[0] = '\0';
+    for (i = 0; i < API__METHODS; i++) {
+        if (route->handlers[i] == NULL)
+            continue;
+        len += (size_t) snprintf(buf + len, len < n ? n - len : 0, "%s%s", len ? ", " : "",
+                                 method_names[i]);
+        if (len >= n)
+            break;
+    }
+}
+
+/* Matches one pattern; on success fills r->params (owned copies). */
+static int
+match(api_req_t *r, const char *pattern, const char *path)
+{
+    const char *p = pattern, *s = path, *pe, *se;
+    char *params[API_MAX_PARAMS];
+    int n = 0, i;
+
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            goto no;
+        p++;
+        s++;
+        pe = p + strcspn(p, "/");
+        se = s + strcspn(s, "/");
+        if (*p == '{') {
+            if (se == s || n == API_MAX_PARAMS)
+                goto no;
+            params[n] = strndup(s, (size_t) (se - s));
+            if (params[n] == NULL)
+                goto no;
+            n++;
+        } else if (pe - p != se - s || strncmp(p, s, (size_t) (pe - p)) != 0) {
+            goto no;
+        }
+        p = pe;
+        s = se;
+    }
+    if (*p || *s)
+        goto no;
+    for (i = 0; i < n; i++)
+        r->params[i] = params[i];
+    r->nparams = n;
+    return 1;
+no:
+    for (i = 0; i < n; i++)
+        free(params[i]);
+    return 0;
+}
+
+const api_route_t *
+api_route_match(api_req_t *r, api_listener_t listener, const char *path)
+{
+    int i;
+
+    for (i = 0; i < api_route_count; i++)
+        if (api_routes[i].listener == listener && match(r, api_routes[i].pattern, path))
+            return &api_routes[i];
+    return NULL;
+}

@@ -1,0 +1,134 @@
+/*
+ * tenant.c: handlers of the tenant listener.
+ *
+ * Every path under /v1/subscriptions/{sid} reaches these handlers only after the dispatcher has checked that
+ * the subscription belongs to the caller (r->sub); anything a tenant may not see answers 404 exactly as a
+ * missing resource does.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#include "../lib/accounts.h"
+#include "../lib/catalog.h"
+
+void
+api_tenant_subscriptions_list(api_req_t *r)
+{
+    store_filter_t f = {.field = "userId", .op = STORE_FILTER_EQ, .value = r->user_id};
+    int64_t after, next = 0;
+    err_t err = {0};
+    json_t *list, *views, *sub, *view;
+    size_t i;
+    int limit;
+
+    if (api_paging(r, &limit, &after))
+        return;
+    list = store_rec_list(r->store, &store_kind_subscription, &f, 1, after, limit, &next, &err);
+    if (list == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    views = json_array();
+    json_array_foreach(list, i, sub) {
+        view = accounts_subscription_view(r->store, sub, &err);
+        if (view == NULL) {
+            json_decref(list);
+            json_decref(views);
+            api_reply_err(r, &err);
+            return;
+        }
+        json_array_append_new(views, view);
+    }
+    json_decref(list);
+    api_reply_page(r, views, limit, next);
+}
+
+void
+api_tenant_subscription_get(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *view = accounts_subscription_view(r->store, r->sub, &err);
+
+    if (view == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_record(r, 200, view, r->sub_rev);
+}
+
+/* Lists kind, restricted to the plan's allow list (list_field) when that list is not empty. */
+static void
+list_allowed(api_req_t *r, const store_kind_t *kind, const char *list_field, const char *by)
+{
+    err_t err = {0};
+    json_t *plan, *allowed;
+    store_filter_t f;
+
+    plan = store_rec_get(r->store, &store_kind_plan,
+                         json_string_value(json_object_get(r->sub, "planId")), NULL, &err);
+    if (plan == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    allowed = json_object_get(plan, list_field);
+    if (json_array_size(allowed) == 0) {
+        api_list_kind(r, kind, NULL, 0);
+    } else {
+        f.field = by;
+        f.op = STORE_FILTER_IN;
+        f.value = NULL;
+        f.values = allowed;
+        api_list_kind(r, kind, &f, 1);
+    }
+    json_decref(plan);
+}
+
+void
+api_tenant_images_list(api_req_t *r)
+{
+    list_allowed(r, &store_kind_image, "imageIds", "id");
+}
+
+void
+api_tenant_sizes_list(api_req_t *r)
+{
+    list_allowed(r, &store_kind_size, "sizeNames", "name");
+}
+
+void
+api_tenant_gallery_list(api_req_t *r)
+{
+    list_allowed(r, &store_kind_gallery_item, "galleryItemIds", "id");
+}
+
+void
+api_tenant_jobs_list(api_req_t *r)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = r->params[0]};
+
+    api_list_kind(r, &store_kind_job, &f, 1);
+}
+
+void
+api_tenant_job_get(api_req_t *r)
+{
+    err_t err = {0};
+    int64_t rev = 0;
+    json_t *job = store_rec_get(r->store, &store_kind_job, r->params[1], &rev, &err);
+    const char *sid;
+
+    if (job != NULL) {
+        sid = json_string_value(json_object_get(job, "subscriptionId"));
+        if (sid == NULL || strcmp(sid, r->params[0]) != 0) {
+            json_decref(job);
+            job = NULL;
+            err_set(&err, ERR_NOT_FOUND, NULL, "The job was not found.");
+        }
+    }
+    if (job == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_record(r, 200, job, rev);
+}

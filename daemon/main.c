@@ -1,0 +1,339 @@
+/*
+ * main.c: the wapd process.
+ *
+ * Start: settings, state dir, admin token, store (migrations and a quick check), both listeners bound (port 0
+ * picks a free one), the demo when asked, ports.json, then "ready". Signals are blocked in every thread and
+ * taken synchronously by the main loop, which does all the work of stopping: on SIGTERM or SIGINT it stops
+ * accepting, lets requests in flight finish (bounded), stops the servers, closes the store and exits 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+
+#include "../api/api.h"
+#include "../lib/store.h"
+#include "../lib/util.h"
+#include "config.h"
+#include "demo.h"
+
+#define WAPD_VERSION "0.1.0"
+#define SHUTDOWN_GRACE_MS 8000
+#define IDEMPOTENCY_MAX_AGE_MS (24LL * 3600 * 1000)
+
+static void
+log_line(const char *level, const char *msg, json_t *fields /* stolen, may be NULL */)
+{
+    char now[UTIL_TIME_LEN + 1];
+    json_t *line = fields ? fields : json_object();
+    char *text;
+
+    util_time_format(util_now_ms(), now);
+    json_object_set_new(line, "ts", json_string(now));
+    json_object_set_new(line, "level", json_string(level));
+    json_object_set_new(line, "msg", json_string(msg));
+    text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text)
+        fprintf(stderr, "%s\n", text);
+    free(text);
+    json_decref(line);
+}
+
+/* Splits "host:port" or "[v6]:port". Returns 0 or -1. */
+static int
+split_hostport(const char *spec, char *host, size_t hn, char *port, size_t pn)
+{
+    const char *colon;
+
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (end == NULL || end[1] != ':')
+            return -1;
+        snprintf(host, hn, "%.*s", (int) (end - spec - 1), spec + 1);
+        snprintf(port, pn, "%s", end + 2);
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL)
+            return -1;
+        snprintf(host, hn, "%.*s", (int) (colon - spec), spec);
+        snprintf(port, pn, "%s", colon + 1);
+    }
+    return port[0] ? 0 : -1;
+}
+
+/* Binds and listens on spec; writes the bound port. Returns the socket or -1. */
+static int
+bind_listener(const char *spec, int *bound_port, char *url, size_t urln)
+{
+    char host[256], port[16], shown[300];
+    struct addrinfo hints, *res = NULL, *ai;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd = -1, one = 1, rc;
+
+    if (split_hostport(spec, host, sizeof(host), port, sizeof(port))) {
+        fprintf(stderr, "wapd: '%s' is not HOST:PORT\n", spec);
+        return -1;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "wapd: cannot resolve %s: %s\n", spec, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        fprintf(stderr, "wapd: cannot listen on %s: %s\n", spec, strerror(errno));
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    getsockname(fd, (struct sockaddr *) &ss, &sl);
+    if (ss.ss_family == AF_INET6)
+        *bound_port = ntohs(((struct sockaddr_in6 *) &ss)->sin6_port);
+    else
+        *bound_port = ntohs(((struct sockaddr_in *) &ss)->sin_port);
+    /* A wildcard address is reached through loopback on this machine. */
+    if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0)
+        snprintf(shown, sizeof(shown), "127.0.0.1");
+    else if (strcmp(host, "::") == 0)
+        snprintf(shown, sizeof(shown), "[::1]");
+    else if (strchr(host, ':'))
+        snprintf(shown, sizeof(shown), "[%s]", host);
+    else
+        snprintf(shown, sizeof(shown), "%s", host);
+    snprintf(url, urln, "http://%s:%d", shown, *bound_port);
+    return fd;
+}
+
+/* Writes path atomically (temp file, fsync, rename) with the given mode. */
+static int
+write_file_atomic(const char *path, const char *data, mode_t mode)
+{
+    char tmp[4096];
+    int fd;
+    size_t len = strlen(data);
+    ssize_t w;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    w = write(fd, data, len);
+    if (w != (ssize_t) len || fsync(fd) != 0) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    return rename(tmp, path);
+}
+
+/* The admin token: from settings, else DIR/admin.token, else a new one written there (0600). */
+static char *
+resolve_admin_token(const config_t *cfg, bool *generated)
+{
+    char path[4096], buf[256], *nl;
+    unsigned char raw[32];
+    char b64[64];
+    FILE *f;
+
+    *generated = false;
+    if (cfg->admin_token)
+        return strdup(cfg->admin_token);
+    snprintf(path, sizeof(path), "%s/admin.token", cfg->state_dir);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(buf, sizeof(buf), f) == NULL)
+            buf[0] = '\0';
+        fclose(f);
+        nl = strpbrk(buf, "\r\n");
+        if (nl)
+            *nl = '\0';
+        if (buf[0])
+            return strdup(buf);
+    }
+    if (util_random_bytes(raw, sizeof(raw)))
+        return NULL;
+    util_b64url_encode(raw, sizeof(raw), b64);
+    snprintf(buf, sizeof(buf), "wapdadm_%s", b64);
+    if (write_file_atomic(path, buf, 0600) != 0)
+        return NULL;
+    *generated = true;
+    return strdup(buf);
+}
+
+static int
+ensure_dir(const char *dir)
+{
+    struct stat sb;
+
+    if (stat(dir, &sb) == 0)
+        return S_ISDIR(sb.st_mode) ? 0 : -1;
+    return mkdir(dir, 0700);
+}
+
+int
+main(int argc, char **argv)
+{
+    config_t cfg;
+    char msg[512], dbpath[4096], portspath[4096], admin_url[320], tenant_url[320], hint[4200];
+    char *admin_token = NULL;
+    bool generated = false;
+    store_t *st = NULL;
+    api_server_t *admin = NULL, *tenant = NULL;
+    api_ctx_t ctx;
+    sigset_t set;
+    siginfo_t si;
+    struct timespec tick = {1, 0};
+    int admin_fd = -1, tenant_fd = -1, admin_port = 0, tenant_port = 0, sig, rc = 1;
+    err_t err = {0};
+    int64_t deadline, last_purge = 0;
+    char *ports;
+
+    if (config_load(&cfg, argc, argv, msg, sizeof(msg))) {
+        fprintf(stderr, "wapd: %s\n", msg);
+        config_free(&cfg);
+        return 2;
+    }
+    if (cfg.help || cfg.version) {
+        if (cfg.help)
+            config_usage(stdout);
+        else
+            printf("wapd %s\n", WAPD_VERSION);
+        config_free(&cfg);
+        return 0;
+    }
+    /* Every thread started from here on inherits this mask; the main loop takes the signals. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (ensure_dir(cfg.state_dir) != 0) {
+        fprintf(stderr, "wapd: cannot use state dir %s: %s\n", cfg.state_dir, strerror(errno));
+        goto out;
+    }
+    admin_token = resolve_admin_token(&cfg, &generated);
+    if (admin_token == NULL) {
+        fprintf(stderr, "wapd: cannot read or write %s/admin.token\n", cfg.state_dir);
+        goto out;
+    }
+    snprintf(dbpath, sizeof(dbpath), "%s/wapd.db", cfg.state_dir);
+    st = store_open(dbpath, NULL, &err);
+    if (st == NULL) {
+        log_line("error", "the store could not be opened",
+                 json_pack("{s:s, s:s}", "path", dbpath, "detail", err.message));
+        goto out;
+    }
+    log_line("info", "store open",
+             json_pack("{s:s, s:i}", "path", dbpath, "schemaVersion", store_schema_version(st)));
+
+    admin_fd = bind_listener(cfg.admin_listen, &admin_port, admin_url, sizeof(admin_url));
+    tenant_fd = admin_fd < 0 ? -1
+                             : bind_listener(cfg.tenant_listen, &tenant_port, tenant_url,
+                                             sizeof(tenant_url));
+    if (admin_fd < 0 || tenant_fd < 0)
+        goto out;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.store = st;
+    ctx.admin_token = admin_token;
+    ctx.log_requests = cfg.log_requests;
+    admin = api_server_start(&ctx, API_LISTENER_ADMIN, admin_fd, cfg.http_threads);
+    admin_fd = -1;
+    tenant = admin ? api_server_start(&ctx, API_LISTENER_TENANT, tenant_fd, cfg.http_threads) : NULL;
+    tenant_fd = -1;
+    if (admin == NULL || tenant == NULL)
+        goto out;
+    log_line("info", "listening",
+             json_pack("{s:s, s:s, s:i, s:i}", "admin", admin_url, "tenant", tenant_url,
+                       "adminPort", admin_port, "tenantPort", tenant_port));
+    if (generated)
+        log_line("info", "admin token generated",
+                 json_pack("{s:s+}", "file", cfg.state_dir, "/admin.token"));
+
+    if (cfg.demo) {
+        if (cfg.admin_token)
+            snprintf(hint, sizeof(hint), "$WAPD_ADMIN_TOKEN");
+        else
+            snprintf(hint, sizeof(hint), "$(cat %s/admin.token)", cfg.state_dir);
+        if (demo_seed(st, stdout, admin_url, tenant_url, hint))
+            goto out;
+    }
+
+    snprintf(portspath, sizeof(portspath), "%s/ports.json", cfg.state_dir);
+    if (asprintf(&ports, "{\"admin\": %d, \"tenant\": %d}\n", admin_port, tenant_port) < 0 ||
+        write_file_atomic(portspath, ports, 0644) != 0) {
+        fprintf(stderr, "wapd: cannot write %s\n", portspath);
+        goto out;
+    }
+    free(ports);
+    ctx.ready = 1;
+    log_line("info", "ready", json_pack("{s:s}", "version", WAPD_VERSION));
+
+    for (;;) {
+        sig = sigtimedwait(&set, &si, &tick);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (sig == SIGHUP)
+            log_line("info", "SIGHUP ignored: restart wapd to apply new settings", NULL);
+        if (util_now_ms() - last_purge > 3600 * 1000) {
+            err_clear(&err);
+            store_idem_purge(st, IDEMPOTENCY_MAX_AGE_MS, &err);
+            last_purge = util_now_ms();
+        }
+    }
+    log_line("info", "stopping", json_pack("{s:s}", "signal", strsignal(sig)));
+    ctx.ready = 0;
+    api_server_quiesce(admin);
+    api_server_quiesce(tenant);
+    deadline = util_now_ms() + SHUTDOWN_GRACE_MS;
+    while ((api_server_inflight(admin) > 0 || api_server_inflight(tenant) > 0) &&
+           util_now_ms() < deadline) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    rc = 0;
+out:
+    api_server_free(admin);
+    api_server_free(tenant);
+    if (admin_fd >= 0)
+        close(admin_fd);
+    if (tenant_fd >= 0)
+        close(tenant_fd);
+    store_close(st);
+    if (admin_token) {
+        memset(admin_token, 0, strlen(admin_token));
+        free(admin_token);
+    }
+    if (rc == 0)
+        log_line("info", "stopped", NULL);
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,303 @@
+/*
+ * accounts.c: users, tokens, subscriptions (see accounts.h).
+ *
+ * Invariants: a token row never holds the token, only its SHA-256; a subscription refers to an existing
+ * user and plan; a decommissioned plan takes no new subscription.
+ */
+#include "accounts.h"
+
+#include <string.h>
+
+#include "catalog.h"
+#include "job.h"
+
+json_t *
+accounts_user_create(store_t *st, const json_t *body, err_t *err)
+{
+    const char *email = json_string_value(json_object_get(body, "email"));
+    err_t local = {0};
+    json_t *rec = store_rec_find(st, &store_kind_user, "email", email, &local);
+
+    if (rec != NULL) {
+        json_decref(rec);
+        err_set(err, ERR_CONFLICT, "email", "A user with this email already exists.");
+        return NULL;
+    }
+    if (local.code != ERR_NOT_FOUND) {
+        err_set(err, local.code, NULL, "%s", local.message);
+        return NULL;
+    }
+    rec = catalog_record_new(body);
+    if (rec == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    if (json_object_get(rec, "name") == NULL)
+        json_object_set_new(rec, "name", json_null());
+    if (store_rec_insert(st, &store_kind_user, rec, err)) {
+        json_decref(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+json_t *
+accounts_token_create(store_t *st, const char *user_id, const json_t *body, err_t *err)
+{
+    unsigned char raw[32];
+    char secret[sizeof(ACCOUNTS_TOKEN_PREFIX) + 44], hash[UTIL_SHA256_HEX_LEN + 1];
+    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1], expires[UTIL_TIME_LEN + 1];
+    json_int_t days = 365;
+    json_t *user, *rec, *answer;
+    int64_t now_ms = util_now_ms();
+
+    user = store_rec_get(st, &store_kind_user, user_id, NULL, err);
+    if (user == NULL)
+        return NULL;
+    json_decref(user);
+    if (body && json_is_integer(json_object_get(body, "expiresInDays")))
+        days = json_integer_value(json_object_get(body, "expiresInDays"));
+    if (util_random_bytes(raw, sizeof(raw))) {
+        err_set(err, ERR_INTERNAL, NULL, "The random number generator failed.");
+        return NULL;
+    }
+    memcpy(secret, ACCOUNTS_TOKEN_PREFIX, sizeof(ACCOUNTS_TOKEN_PREFIX) - 1);
+    util_b64url_encode(raw, sizeof(raw), secret + sizeof(ACCOUNTS_TOKEN_PREFIX) - 1);
+    util_sha256_hex(secret, strlen(secret), hash);
+    util_uuid(id);
+    util_time_format(now_ms, now);
+    util_time_format(now_ms + (int64_t) days * 86400000, expires);
+    rec = json_pack("{s:s, s:s, s:s, s:s, s:n, s:s}", "id", id, "userId", user_id, "hash", hash,
+                    "expiresAt", expires, "revokedAt", "createdAt", now);
+    if (rec == NULL || store_rec_insert(st, &store_kind_token, rec, err)) {
+        json_decref(rec);
+        err_set(err, ERR_INTERNAL, NULL, "The token could not be stored.");
+        return NULL;
+    }
+    json_decref(rec);
+    answer = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "userId", user_id, "token", secret,
+                       "expiresAt", expires, "createdAt", now);
+    memset(secret, 0, sizeof(secret));
+    return answer;
+}
+
+int
+accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, err_t *err)
+{
+    char now[UTIL_TIME_LEN + 1];
+    json_t *rec = store_rec_get(st, &store_kind_token, token_id, NULL, err);
+    int rc;
+
+    if (rec == NULL)
+        return -1;
+    if (strcmp(json_string_value(json_object_get(rec, "userId")), user_id) != 0 ||
+        !json_is_null(json_object_get(rec, "revokedAt"))) {
+        json_decref(rec);
+        return err_set(err, ERR_NOT_FOUND, NULL, "The token was not found.");
+    }
+    util_time_format(util_now_ms(), now);
+    json_object_set_new(rec, "revokedAt", json_string(now));
+    rc = store_rec_update(st, &store_kind_token, token_id, rec, 0, err);
+    json_decref(rec);
+    return rc;
+}
+
+int
+accounts_authenticate(store_t *st, const char *token, char user_id[UTIL_UUID_LEN + 1], err_t *err)
+{
+    char hash[UTIL_SHA256_HEX_LEN + 1];
+    err_t local = {0};
+    int64_t expires_ms;
+    json_t *rec;
+
+    if (token == NULL || strncmp(token, ACCOUNTS_TOKEN_PREFIX, strlen(ACCOUNTS_TOKEN_PREFIX)) != 0)
+        return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
+    util_sha256_hex(token, strlen(token), hash);
+    rec = store_rec_find(st, &store_kind_token, "hash", hash, &local);
+    if (rec == NULL) {
+        if (local.code == ERR_NOT_FOUND)
+            return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
+        return err_set(err, local.code, NULL, "%s", local.message);
+    }
+    if (!json_is_null(json_object_get(rec, "revokedAt")) ||
+        util_time_parse(json_string_value(json_object_get(rec, "expiresAt")), &expires_ms) ||
+        expires_ms <= util_now_ms()) {
+        json_decref(rec);
+        return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
+    }
+    memcpy(user_id, json_string_value(json_object_get(rec, "userId")), UTIL_UUID_LEN + 1);
+    json_decref(rec);
+    return 0;
+}
+
+json_t *
+accounts_subscription_create(store_t *st, const json_t *body, err_t *err)
+{
+    err_t local = {0};
+    json_t *user, *plan, *rec;
+    const char *state;
+
+    user = store_rec_get(st, &store_kind_user, json_string_value(json_object_get(body, "userId")),
+                         NULL, &local);
+    if (user == NULL) {
+        if (local.code == ERR_NOT_FOUND)
+            err_set(err, ERR_INVALID_REQUEST, "userId", "No user has the id given in userId.");
+        else
+            err_set(err, local.code, NULL, "%s", local.message);
+        return NULL;
+    }
+    json_decref(user);
+    plan = store_rec_get(st, &store_kind_plan, json_string_value(json_object_get(body, "planId")),
+                         NULL, &local);
+    if (plan == NULL) {
+        if (local.code == ERR_NOT_FOUND)
+            err_set(err, ERR_INVALID_REQUEST, "planId", "No plan has the id given in planId.");
+        else
+            err_set(err, local.code, NULL, "%s", local.message);
+        return NULL;
+    }
+    state = json_string_value(json_object_get(plan, "state"));
+    if (state && strcmp(state, "decommissioned") == 0) {
+        json_decref(plan);
+        err_set(err, ERR_CONFLICT, "planId", "The plan is decommissioned and takes no new subscriptions.");
+        return NULL;
+    }
+    rec = catalog_record_new(body);
+    if (rec == NULL) {
+        json_decref(plan);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    if (!json_is_string(json_object_get(rec, "displayName")))
+        json_object_set(rec, "displayName", json_object_get(plan, "name"));
+    json_object_set_new(rec, "state", json_string("active"));
+    json_object_set(rec, "checkpointMode", json_object_get(plan, "checkpointMode"));
+    json_decref(plan);
+    if (store_rec_insert(st, &store_kind_subscription, rec, err)) {
+        json_decref(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+json_t *
+accounts_subscription_get(store_t *st, const char *id, const char *user_id, int64_t *rev,
+                          err_t *err)
+{
+    err_t local = {0};
+    json_t *rec = store_rec_get(st, &store_kind_subscription, id, rev, &local);
+
+    if (rec == NULL) {
+        if (local.code == ERR_NOT_FOUND)
+            err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
+        else
+            err_set(err, local.code, NULL, "%s", local.message);
+        return NULL;
+    }
+    if (user_id && strcmp(json_string_value(json_object_get(rec, "userId")), user_id) != 0) {
+        json_decref(rec);
+        err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
+        return NULL;
+    }
+    return rec;
+}
+
+json_t *
+accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
+                             int64_t expect_rev, json_t **job, err_t *err)
+{
+    static const char *const suspend_steps[] = {"suspendSubscription", NULL};
+    const char *want = json_string_value(json_object_get(patch, "state"));
+    json_t *rec = NULL, *j = NULL;
+    int64_t rev = 0;
+    int suspending;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    rec = accounts_subscription_get(st, id, NULL, &rev, err);
+    if (rec == NULL)
+        goto fail;
+    if (expect_rev > 0 && rev != expect_rev) {
+        err_set(err, ERR_PRECONDITION_FAILED, NULL,
+                "The subscription has changed since the ETag in If-Match was read.");
+        goto fail;
+    }
+    suspending = want && strcmp(want, "suspended") == 0 &&
+                 strcmp(json_string_value(json_object_get(rec, "state")), "suspended") != 0;
+    catalog_record_merge(rec, patch);
+    if (store_rec_update(st, &store_kind_subscription, id, rec, expect_rev, err))
+        goto fail;
+    if (suspending) {
+        /* With no VMs yet there is nothing to stop: the job records the suspension itself. */
+        j = job_record_new("subscription.suspend", id, id, suspend_steps);
+        if (j == NULL || job_store_succeeded(st, j, err))
+            goto fail;
+    }
+    if (store_tx_commit(st, err))
+        goto fail_committed;
+    *job = j;
+    return rec;
+fail:
+    store_tx_rollback(st);
+fail_committed:
+    json_decref(rec);
+    json_decref(j);
+    if (err && err->code == ERR_NONE)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return NULL;
+}
+
+json_t *
+accounts_subscription_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err)
+{
+    static const char *const steps[] = {"deleteResources", "deleteSubscription", NULL};
+    json_t *rec, *j = NULL;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    rec = accounts_subscription_get(st, id, NULL, NULL, err);
+    if (rec == NULL)
+        goto fail;
+    json_decref(rec);
+    j = job_record_new("subscription.delete", id, id, steps);
+    if (j == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        goto fail;
+    }
+    if (store_rec_delete(st, &store_kind_subscription, id, expect_rev, err) ||
+        job_store_succeeded(st, j, err))
+        goto fail;
+    if (store_tx_commit(st, err))
+        goto fail_committed;
+    return j;
+fail:
+    store_tx_rollback(st);
+fail_committed:
+    json_decref(j);
+    return NULL;
+}
+
+json_t *
+accounts_subscription_view(store_t *st, const json_t *sub, err_t *err)
+{
+    json_t *plan, *view;
+
+    plan = store_rec_get(st, &store_kind_plan, json_string_value(json_object_get(sub, "planId")),
+                         NULL, err);
+    if (plan == NULL)
+        return NULL;
+    /* Usage counts the subscription's resources; none of the kinds that quotas count (VMs, VM roles,
+     * networks) can be created yet, so every count is zero until they exist. */
+    view = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:O, s:O}",
+                     "id", json_object_get(sub, "id"), "displayName",
+                     json_object_get(sub, "displayName"), "state", json_object_get(sub, "state"),
+                     "planId", json_object_get(sub, "planId"), "planName",
+                     json_object_get(plan, "name"), "quotas", json_object_get(plan, "quotas"),
+                     "usage", "vms", 0, "cores", 0, "memoryMB", 0, "storageGB", 0, "vmRoles", 0,
+                     "networks", 0, "checkpointMode", json_object_get(sub, "checkpointMode"),
+                     "createdAt", json_object_get(sub, "createdAt"));
+    json_decref(plan);
+    if (view == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return view;
+}

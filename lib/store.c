@@ -1,0 +1,1208 @@
+/*
+ * store.c: the SQLite backend of the store.
+ *
+ * Invariants:
+ * - WAL journal, synchronous=FULL, foreign keys on: a COMMIT that returned is on disk, so an answer sent after
+ *   it survives kill -9 and power loss.
+ * - One connection per thread (a pthread key per store), each with a cache of prepared statements keyed by
+ *   their SQL text; statements are reset after every use, never finalized until the store closes.
+ * - Every table has `seq` (position, INTEGER PRIMARY KEY, never reused: AUTOINCREMENT), `id` (UUID text),
+ *   and `rev` (revision, +1 on every update).
+ * - Records are mapped to rows by the kind's column table; nested API fields ("capacity.cores") map to
+ *   flat columns, JSON-valued fields (lists, quota objects) to text columns.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "util.h"
+
+typedef enum {
+    COL_TEXT,
+    COL_INT,
+    COL_BOOL,
+    COL_JSON,
+} col_type_t;
+
+#define COL_IMMUTABLE 1u /* written by insert only */
+
+typedef struct {
+    const char *field;  /* API name; one dot allowed for a nested field */
+    const char *column; /* SQL column */
+    col_type_t type;
+    unsigned flags;
+} store_col_t;
+
+struct store_kind {
+    const char *table;
+    const char *what; /* for messages: "cloud", "host" … */
+    const store_col_t *cols;
+    size_t ncols;
+};
+
+#define KIND(var, tbl, noun, arr)                                                                  \
+    const store_kind_t var = {tbl, noun, arr, sizeof(arr) / sizeof(arr[0])}
+
+static const store_col_t cloud_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, 0},
+    {"description", "description", COL_TEXT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_cloud, "clouds", "cloud", cloud_cols);
+
+static const store_col_t host_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, 0},
+    {"cloudId", "cloud_id", COL_TEXT, 0},
+    {"agent.kind", "agent_kind", COL_TEXT, 0},
+    {"agent.uri", "agent_uri", COL_TEXT, 0},
+    {"capacity.cores", "cap_cores", COL_INT, 0},
+    {"capacity.memoryMB", "cap_memory_mb", COL_INT, 0},
+    {"capacity.storageGB", "cap_storage_gb", COL_INT, 0},
+    {"allocated.cores", "alloc_cores", COL_INT, 0},
+    {"allocated.memoryMB", "alloc_memory_mb", COL_INT, 0},
+    {"allocated.storageGB", "alloc_storage_gb", COL_INT, 0},
+    {"state", "state", COL_TEXT, 0},
+    {"lastSeenAt", "last_seen_at", COL_TEXT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_host, "hosts", "host", host_cols);
+
+static const store_col_t size_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, 0},
+    {"cores", "cores", COL_INT, 0},
+    {"memoryMB", "memory_mb", COL_INT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_size, "sizes", "size", size_cols);
+
+static const store_col_t image_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, 0},
+    {"osType", "os_type", COL_TEXT, 0},
+    {"generation", "generation", COL_INT, 0},
+    {"osDiskGB", "os_disk_gb", COL_INT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_image, "images", "image", image_cols);
+
+static const store_col_t gallery_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, 0},
+    {"version", "item_version", COL_TEXT, 0},
+    {"imageId", "image_id", COL_TEXT, 0},
+    {"defaultSize", "default_size", COL_TEXT, 0},
+    {"minInstances", "min_instances", COL_INT, 0},
+    {"maxInstances", "max_instances", COL_INT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_gallery_item, "gallery_items", "gallery item", gallery_cols);
+
+static const store_col_t plan_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, 0},
+    {"cloudId", "cloud_id", COL_TEXT, 0},
+    {"state", "state", COL_TEXT, 0},
+    {"quotas", "quotas", COL_JSON, 0},
+    {"imageIds", "image_ids", COL_JSON, 0},
+    {"sizeNames", "size_names", COL_JSON, 0},
+    {"galleryItemIds", "gallery_item_ids", COL_JSON, 0},
+    {"checkpointMode", "checkpoint_mode", COL_TEXT, 0},
+    {"checkpointRetentionHours", "checkpoint_retention_hours", COL_INT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_plan, "plans", "plan", plan_cols);
+
+static const store_col_t user_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"email", "email", COL_TEXT, 0},
+    {"name", "name", COL_TEXT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_user, "users", "user", user_cols);
+
+static const store_col_t token_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"userId", "user_id", COL_TEXT, COL_IMMUTABLE},
+    {"hash", "hash", COL_TEXT, COL_IMMUTABLE},
+    {"expiresAt", "expires_at", COL_TEXT, 0},
+    {"revokedAt", "revoked_at", COL_TEXT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+};
+KIND(store_kind_token, "tokens", "token", token_cols);
+
+static const store_col_t subscription_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"userId", "user_id", COL_TEXT, COL_IMMUTABLE},
+    {"planId", "plan_id", COL_TEXT, 0},
+    {"displayName", "display_name", COL_TEXT, 0},
+    {"state", "state", COL_TEXT, 0},
+    {"checkpointMode", "checkpoint_mode", COL_TEXT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_subscription, "subscriptions", "subscription", subscription_cols);
+
+static const store_col_t job_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"kind", "kind", COL_TEXT, COL_IMMUTABLE},
+    {"status", "status", COL_TEXT, 0},
+    {"resourceId", "resource_id", COL_TEXT, 0},
+    {"subscriptionId", "subscription_id", COL_TEXT, 0},
+    {"progress", "progress", COL_INT, 0},
+    {"steps", "steps", COL_JSON, 0},
+    {"error", "error", COL_JSON, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"startedAt", "started_at", COL_TEXT, 0},
+    {"endedAt", "ended_at", COL_TEXT, 0},
+};
+KIND(store_kind_job, "jobs", "job", job_cols);
+
+/* Versioned migrations: migrations[i] takes the schema from version i to i + 1. Never edit a released
+ * one; append. */
+static const char *const migrations[] = {
+    "CREATE TABLE clouds("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, description TEXT,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE hosts("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, cloud_id TEXT NOT NULL REFERENCES clouds(id),"
+    " agent_kind TEXT NOT NULL, agent_uri TEXT,"
+    " cap_cores INTEGER NOT NULL, cap_memory_mb INTEGER NOT NULL, cap_storage_gb INTEGER NOT NULL,"
+    " alloc_cores INTEGER NOT NULL DEFAULT 0, alloc_memory_mb INTEGER NOT NULL DEFAULT 0,"
+    " alloc_storage_gb INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL, last_seen_at TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX hosts_cloud ON hosts(cloud_id);"
+    "CREATE TABLE sizes("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL UNIQUE, cores INTEGER NOT NULL, memory_mb INTEGER NOT NULL,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE images("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, os_type TEXT NOT NULL, generation INTEGER NOT NULL,"
+    " os_disk_gb INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE gallery_items("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, item_version TEXT NOT NULL, image_id TEXT NOT NULL REFERENCES images(id),"
+    " default_size TEXT NOT NULL, min_instances INTEGER NOT NULL, max_instances INTEGER NOT NULL,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE plans("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, cloud_id TEXT NOT NULL REFERENCES clouds(id), state TEXT NOT NULL,"
+    " quotas TEXT NOT NULL, image_ids TEXT NOT NULL, size_names TEXT NOT NULL,"
+    " gallery_item_ids TEXT NOT NULL, checkpoint_mode TEXT NOT NULL,"
+    " checkpoint_retention_hours INTEGER, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX plans_cloud ON plans(cloud_id);"
+    "CREATE TABLE users("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " email TEXT NOT NULL UNIQUE COLLATE NOCASE, name TEXT,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE tokens("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " user_id TEXT NOT NULL REFERENCES users(id), hash TEXT NOT NULL UNIQUE,"
+    " expires_at TEXT NOT NULL, revoked_at TEXT, created_at TEXT NOT NULL);"
+    "CREATE INDEX tokens_user ON tokens(user_id);"
+    "CREATE TABLE subscriptions("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " user_id TEXT NOT NULL REFERENCES users(id), plan_id TEXT NOT NULL REFERENCES plans(id),"
+    " display_name TEXT NOT NULL, state TEXT NOT NULL, checkpoint_mode TEXT NOT NULL,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX subscriptions_user ON subscriptions(user_id);"
+    "CREATE INDEX subscriptions_plan ON subscriptions(plan_id);"
+    "CREATE TABLE jobs("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " kind TEXT NOT NULL, status TEXT NOT NULL, resource_id TEXT, subscription_id TEXT,"
+    " progress INTEGER NOT NULL DEFAULT 0, steps TEXT NOT NULL, error TEXT,"
+    " created_at TEXT NOT NULL, started_at TEXT, ended_at TEXT);"
+    "CREATE INDEX jobs_subscription ON jobs(subscription_id, seq);"
+    "CREATE TABLE idempotency("
+    " scope TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, idem_key TEXT NOT NULL,"
+    " body_hash TEXT NOT NULL, status INTEGER NOT NULL, location TEXT, body TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, PRIMARY KEY(scope, method, path, idem_key));"
+    "CREATE INDEX idempotency_age ON idempotency(created_ms);",
+};
+
+#define STMT_BUCKETS 64
+
+typedef struct stmt_entry {
+    char *sql;
+    sqlite3_stmt *stmt;
+    struct stmt_entry *next;
+} stmt_entry_t;
+
+typedef struct conn {
+    sqlite3 *db;
+    int tx_depth;
+    stmt_entry_t *buckets[STMT_BUCKETS];
+    struct conn *next;
+} conn_t;
+
+struct store {
+    char *path;
+    int busy_timeout_ms;
+    pthread_key_t key;
+    pthread_mutex_t lock; /* guards conns and fail_countdown */
+    conn_t *conns;
+    long fail_countdown;
+    int schema_version;
+};
+
+/* ---- connections and statements ---- */
+
+static int
+db_err(sqlite3 *db, int rc, const char *doing, err_t *err)
+{
+    int ext = db ? sqlite3_extended_errcode(db) : rc;
+
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return err_set(err, ERR_CONFLICT, NULL, "A record with the same unique value already exists.");
+    if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return err_set(err, ERR_CONFLICT, NULL,
+                       "The change conflicts with records that refer to, or are referred by, it.");
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        return err_set(err, ERR_UNAVAILABLE, NULL, "The database is busy; retry the request.");
+    fprintf(stderr,
+            "{\"level\":\"error\",\"msg\":\"database error\",\"doing\":\"%s\",\"code\":%d,"
+            "\"detail\":\"%s\"}\n",
+            doing, ext, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return err_set(err, ERR_INTERNAL, NULL, "The database failed while %s.", doing);
+}
+
+static int
+injected_failure(store_t *st, err_t *err)
+{
+    int fail = 0;
+
+    if (__atomic_load_n(&st->fail_countdown, __ATOMIC_RELAXED) == 0)
+        return 0;
+    pthread_mutex_lock(&st->lock);
+    if (st->fail_countdown > 0 && --st->fail_countdown == 0)
+        fail = 1;
+    pthread_mutex_unlock(&st->lock);
+    if (fail)
+        return err_set(err, ERR_INTERNAL, NULL, "The database failed (injected fault).");
+    return 0;
+}
+
+void
+store__fail_call(store_t *st, long n)
+{
+    pthread_mutex_lock(&st->lock);
+    st->fail_countdown = n;
+    pthread_mutex_unlock(&st->lock);
+}
+
+static int
+conn_exec(conn_t *c, const char *sql, err_t *err)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return db_err(c->db, rc, "running a statement", err);
+    return 0;
+}
+
+static conn_t *
+conn_open(store_t *st, err_t *err)
+{
+    conn_t *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (c == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    rc = sqlite3_open_v2(st->path, &c->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        err_set(err, ERR_INTERNAL, NULL, "The database could not be opened: %s.",
+                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        sqlite3_close(c->db);
+        free(c);
+        return NULL;
+    }
+    sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
+    sqlite3_extended_result_codes(c->db, 1);
+    if (conn_exec(c, "PRAGMA journal_mode=WAL;", err) ||
+        conn_exec(c, "PRAGMA synchronous=FULL;", err) ||
+        conn_exec(c, "PRAGMA foreign_keys=ON;", err)) {
+        sqlite3_close(c->db);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void
+conn_free(conn_t *c)
+{
+    stmt_entry_t *e, *n;
+    int i;
+
+    for (i = 0; i < STMT_BUCKETS; i++) {
+        for (e = c->buckets[i]; e; e = n) {
+            n = e->next;
+            sqlite3_finalize(e->stmt);
+            free(e->sql);
+            free(e);
+        }
+    }
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static conn_t *
+store_conn(store_t *st, err_t *err)
+{
+    conn_t *c = pthread_getspecific(st->key);
+
+    if (c != NULL)
+        return c;
+    c = conn_open(st, err);
+    if (c == NULL)
+        return NULL;
+    pthread_setspecific(st->key, c);
+    pthread_mutex_lock(&st->lock);
+    c->next = st->conns;
+    st->conns = c;
+    pthread_mutex_unlock(&st->lock);
+    return c;
+}
+
+static unsigned
+sql_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char) *s) * 16777619u;
+    return h;
+}
+
+/* A reset prepared statement for sql, from the connection's cache. Borrowed: call stmt_done after use. */
+static sqlite3_stmt *
+stmt_get(conn_t *c, const char *sql, err_t *err)
+{
+    unsigned b = sql_hash(sql) % STMT_BUCKETS;
+    stmt_entry_t *e;
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    for (e = c->buckets[b]; e; e = e->next)
+        if (strcmp(e->sql, sql) == 0)
+            return e->stmt;
+    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+    if (rc != SQLITE_OK) {
+        db_err(c->db, rc, "preparing a statement", err);
+        return NULL;
+    }
+    e = malloc(sizeof(*e));
+    if (e == NULL || (e->sql = strdup(sql)) == NULL) {
+        free(e);
+        sqlite3_finalize(s);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    e->stmt = s;
+    e->next = c->buckets[b];
+    c->buckets[b] = e;
+    return s;
+}
+
+static void
+stmt_done(sqlite3_stmt *s)
+{
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+/* Runs a statement that returns no rows. Returns sqlite3_changes() or -1. */
+static int
+stmt_run(conn_t *c, sqlite3_stmt *s, const char *doing, err_t *err)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc != SQLITE_DONE) {
+        db_err(c->db, rc, doing, err);
+        stmt_done(s);
+        return -1;
+    }
+    stmt_done(s);
+    return sqlite3_changes(c->db);
+}
+
+/* ---- open, close, checks ---- */
+
+static int
+store_migrate(store_t *st, conn_t *c, err_t *err)
+{
+    sqlite3_stmt *s = NULL;
+    int version = 0, target = (int) (sizeof(migrations) / sizeof(migrations[0])), rc;
+    char sql[64];
+
+    if (conn_exec(c, "BEGIN IMMEDIATE;", err))
+        return -1;
+    rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version;", -1, &s, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+        db_err(c->db, rc, "reading the schema version", err);
+        goto fail;
+    }
+    version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (version > target) {
+        err_set(err, ERR_INTERNAL, NULL,
+                "The database is at schema version %d, newer than this wapd knows (%d).", version,
+                target);
+        goto fail;
+    }
+    for (; version < target; version++) {
+        if (conn_exec(c, migrations[version], err))
+            goto fail;
+    }
+    snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", version);
+    if (conn_exec(c, sql, err) || conn_exec(c, "COMMIT;", err))
+        goto fail;
+    st->schema_version = version;
+    return 0;
+fail:
+    sqlite3_finalize(s);
+    sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
+    return -1;
+}
+
+static int
+store_check(conn_t *c, const char *pragma, err_t *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, ok = 0;
+
+    rc = sqlite3_prepare_v2(c->db, pragma, -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return db_err(c->db, rc, "checking the database", err);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        ok = t && strcmp((const char *) t, "ok") == 0;
+        if (!ok)
+            err_set(err, ERR_INTERNAL, NULL, "The database check failed: %s.",
+                    t ? (const char *) t : "no answer");
+    } else {
+        db_err(c->db, rc, "checking the database", err);
+    }
+    sqlite3_finalize(s);
+    return ok ? 0 : -1;
+}
+
+store_t *
+store_open(const char *path, const store_options_t *opts, err_t *err)
+{
+    store_t *st = calloc(1, sizeof(*st));
+    conn_t *c;
+
+    if (st == NULL || (st->path = strdup(path)) == NULL) {
+        free(st);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
+    pthread_mutex_init(&st->lock, NULL);
+    if (pthread_key_create(&st->key, NULL) != 0) {
+        pthread_mutex_destroy(&st->lock);
+        free(st->path);
+        free(st);
+        err_set(err, ERR_INTERNAL, NULL, "No thread key is left for the store.");
+        return NULL;
+    }
+    c = store_conn(st, err);
+    if (c == NULL || store_check(c, "PRAGMA quick_check;", err) || store_migrate(st, c, err)) {
+        store_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+void
+store_close(store_t *st)
+{
+    conn_t *c, *n;
+
+    if (st == NULL)
+        return;
+    for (c = st->conns; c; c = n) {
+        n = c->next;
+        conn_free(c);
+    }
+    pthread_key_delete(st->key);
+    pthread_mutex_destroy(&st->lock);
+    free(st->path);
+    free(st);
+}
+
+int
+store_schema_version(store_t *st)
+{
+    return st->schema_version;
+}
+
+int
+store_ping(store_t *st, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (c == NULL || (s = stmt_get(c, "SELECT 1;", err)) == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    stmt_done(s);
+    if (rc != SQLITE_ROW)
+        return db_err(c->db, rc, "answering a ping", err);
+    return 0;
+}
+
+int
+store_integrity_check(store_t *st, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+
+    if (c == NULL)
+        return -1;
+    return store_check(c, "PRAGMA integrity_check;", err);
+}
+
+/* ---- transactions ---- */
+
+int
+store_tx_begin(store_t *st, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    char sql[48];
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    if (c->tx_depth == 0) {
+        if (conn_exec(c, "BEGIN IMMEDIATE;", err))
+            return -1;
+    } else {
+        snprintf(sql, sizeof(sql), "SAVEPOINT sp%d;", c->tx_depth);
+        if (conn_exec(c, sql, err))
+            return -1;
+    }
+    c->tx_depth++;
+    return 0;
+}
+
+int
+store_tx_commit(store_t *st, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    char sql[48];
+
+    if (c == NULL)
+        return -1;
+    if (c->tx_depth <= 0)
+        return err_set(err, ERR_INTERNAL, NULL, "No transaction is open.");
+    if (c->tx_depth == 1) {
+        if (conn_exec(c, "COMMIT;", err)) {
+            sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
+            c->tx_depth = 0;
+            return -1;
+        }
+    } else {
+        snprintf(sql, sizeof(sql), "RELEASE sp%d;", c->tx_depth - 1);
+        if (conn_exec(c, sql, err))
+            return -1;
+    }
+    c->tx_depth--;
+    return 0;
+}
+
+void
+store_tx_rollback(store_t *st)
+{
+    conn_t *c = store_conn(st, NULL);
+    char sql[64];
+
+    if (c == NULL || c->tx_depth <= 0)
+        return;
+    if (c->tx_depth == 1) {
+        sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
+    } else {
+        snprintf(sql, sizeof(sql), "ROLLBACK TO sp%d; RELEASE sp%d;", c->tx_depth - 1,
+                 c->tx_depth - 1);
+        sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    }
+    c->tx_depth--;
+}
+
+/* ---- record mapping ---- */
+
+/* The value at field (one level of nesting allowed) of rec; borrowed, NULL when absent. */
+static json_t *
+rec_field(const json_t *rec, const char *field)
+{
+    const char *dot = strchr(field, '.');
+    char head[64];
+    json_t *obj;
+
+    if (dot == NULL)
+        return json_object_get(rec, field);
+    snprintf(head, sizeof(head), "%.*s", (int) (dot - field), field);
+    obj = json_object_get(rec, head);
+    return json_is_object(obj) ? json_object_get(obj, dot + 1) : NULL;
+}
+
+static void
+rec_set(json_t *rec, const char *field, json_t *value /* stolen */)
+{
+    const char *dot = strchr(field, '.');
+    char head[64];
+    json_t *obj;
+
+    if (dot == NULL) {
+        json_object_set_new(rec, field, value);
+        return;
+    }
+    snprintf(head, sizeof(head), "%.*s", (int) (dot - field), field);
+    obj = json_object_get(rec, head);
+    if (!json_is_object(obj)) {
+        obj = json_object();
+        json_object_set_new(rec, head, obj);
+    }
+    json_object_set_new(obj, dot + 1, value);
+}
+
+static int
+bind_value(sqlite3_stmt *s, int idx, const store_col_t *col, const json_t *v, err_t *err)
+{
+    char *text;
+    int rc;
+
+    if (v == NULL || json_is_null(v))
+        return sqlite3_bind_null(s, idx) == SQLITE_OK ? 0 : -1;
+    switch (col->type) {
+    case COL_TEXT:
+        if (!json_is_string(v))
+            return err_set(err, ERR_INTERNAL, col->field, "Field %s must be a string.", col->field);
+        rc = sqlite3_bind_text(s, idx, json_string_value(v), (int) json_string_length(v),
+                               SQLITE_TRANSIENT);
+        break;
+    case COL_INT:
+        if (!json_is_integer(v))
+            return err_set(err, ERR_INTERNAL, col->field, "Field %s must be an integer.",
+                           col->field);
+        rc = sqlite3_bind_int64(s, idx, json_integer_value(v));
+        break;
+    case COL_BOOL:
+        rc = sqlite3_bind_int(s, idx, json_is_true(v) ? 1 : 0);
+        break;
+    case COL_JSON:
+        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text == NULL)
+            return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        rc = sqlite3_bind_text(s, idx, text, -1, free);
+        break;
+    default:
+        rc = SQLITE_MISUSE;
+    }
+    if (rc != SQLITE_OK)
+        return err_set(err, ERR_INTERNAL, NULL, "A value could not be bound.");
+    return 0;
+}
+
+static json_t *
+column_value(sqlite3_stmt *s, int idx, const store_col_t *col)
+{
+    const char *text;
+
+    if (sqlite3_column_type(s, idx) == SQLITE_NULL)
+        return json_null();
+    switch (col->type) {
+    case COL_TEXT:
+        return json_stringn((const char *) sqlite3_column_text(s, idx),
+                            (size_t) sqlite3_column_bytes(s, idx));
+    case COL_INT:
+        return json_integer(sqlite3_column_int64(s, idx));
+    case COL_BOOL:
+        return json_boolean(sqlite3_column_int(s, idx));
+    case COL_JSON:
+        text = (const char *) sqlite3_column_text(s, idx);
+        return json_loads(text, JSON_DECODE_ANY, NULL);
+    }
+    return json_null();
+}
+
+/* Builds the record from columns [first, first + ncols) of the current row. */
+static json_t *
+row_record(sqlite3_stmt *s, int first, const store_kind_t *kind)
+{
+    json_t *rec = json_object(), *v;
+    size_t i;
+
+    if (rec == NULL)
+        return NULL;
+    for (i = 0; i < kind->ncols; i++) {
+        v = column_value(s, first + (int) i, &kind->cols[i]);
+        if (v == NULL) {
+            json_decref(rec);
+            return NULL;
+        }
+        rec_set(rec, kind->cols[i].field, v);
+    }
+    return rec;
+}
+
+static const store_col_t *
+kind_col(const store_kind_t *kind, const char *field)
+{
+    size_t i;
+
+    for (i = 0; i < kind->ncols; i++)
+        if (strcmp(kind->cols[i].field, field) == 0)
+            return &kind->cols[i];
+    return NULL;
+}
+
+/* A growing SQL text; on overflow it reports and further appends are ignored. */
+typedef struct {
+    char buf[2048];
+    size_t len;
+    int overflow;
+} sqlbuf_t;
+
+static void
+sb_add(sqlbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sb_add(sqlbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->overflow)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->buf + b->len, sizeof(b->buf) - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t) n >= sizeof(b->buf) - b->len)
+        b->overflow = 1;
+    else
+        b->len += (size_t) n;
+}
+
+static void
+sb_columns(sqlbuf_t *b, const store_kind_t *kind)
+{
+    size_t i;
+
+    for (i = 0; i < kind->ncols; i++)
+        sb_add(b, "%s%s", i ? ", " : "", kind->cols[i].column);
+}
+
+/* ---- generic record operations ---- */
+
+int
+store_rec_insert(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlbuf_t sb = {.len = 0};
+    sqlite3_stmt *s;
+    size_t i;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    sb_add(&sb, "INSERT INTO %s(", kind->table);
+    sb_columns(&sb, kind);
+    sb_add(&sb, ") VALUES (");
+    for (i = 0; i < kind->ncols; i++)
+        sb_add(&sb, "%s?", i ? ", " : "");
+    sb_add(&sb, ");");
+    if (sb.overflow)
+        return err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
+    if ((s = stmt_get(c, sb.buf, err)) == NULL)
+        return -1;
+    for (i = 0; i < kind->ncols; i++) {
+        if (bind_value(s, (int) i + 1, &kind->cols[i], rec_field(rec, kind->cols[i].field), err)) {
+            stmt_done(s);
+            return -1;
+        }
+    }
+    return stmt_run(c, s, "creating a record", err) < 0 ? -1 : 0;
+}
+
+static json_t *
+select_one(store_t *st, const store_kind_t *kind, const char *column, const char *value,
+           int64_t *rev, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlbuf_t sb = {.len = 0};
+    sqlite3_stmt *s;
+    json_t *rec = NULL;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return NULL;
+    sb_add(&sb, "SELECT rev, ");
+    sb_columns(&sb, kind);
+    sb_add(&sb, " FROM %s WHERE %s = ? ORDER BY seq LIMIT 1;", kind->table, column);
+    if (sb.overflow || (s = stmt_get(c, sb.buf, err)) == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
+        return NULL;
+    }
+    sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        rec = row_record(s, 1, kind);
+        if (rec == NULL)
+            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        else if (rev)
+            *rev = sqlite3_column_int64(s, 0);
+    } else if (rc == SQLITE_DONE) {
+        err_set(err, ERR_NOT_FOUND, NULL, "The %s was not found.", kind->what);
+    } else {
+        db_err(c->db, rc, "reading a record", err);
+    }
+    stmt_done(s);
+    return rec;
+}
+
+json_t *
+store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev, err_t *err)
+{
+    return select_one(st, kind, "id", id, rev, err);
+}
+
+json_t *
+store_rec_find(store_t *st, const store_kind_t *kind, const char *field, const char *value,
+               err_t *err)
+{
+    const store_col_t *col = kind_col(kind, field);
+
+    if (col == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "The %s has no field %s.", kind->what, field);
+        return NULL;
+    }
+    return select_one(st, kind, col->column, value, NULL, err);
+}
+
+static int
+add_filters(sqlbuf_t *sb, const store_kind_t *kind, const store_filter_t *f, size_t nf,
+            err_t *err)
+{
+    const store_col_t *col;
+    size_t i;
+
+    for (i = 0; i < nf; i++) {
+        col = kind_col(kind, f[i].field);
+        if (col == NULL)
+            return err_set(err, ERR_INTERNAL, NULL, "The %s has no field %s.", kind->what,
+                           f[i].field);
+        if (f[i].op == STORE_FILTER_IN)
+            sb_add(sb, " AND %s IN (SELECT value FROM json_each(?))", col->column);
+        else
+            sb_add(sb, " AND %s = ?", col->column);
+    }
+    return 0;
+}
+
+static int
+bind_filters(sqlite3_stmt *s, int first, const store_kind_t *kind, const store_filter_t *f,
+             size_t nf, err_t *err)
+{
+    const store_col_t *col;
+    char *text;
+    size_t i;
+    int64_t n;
+
+    for (i = 0; i < nf; i++) {
+        col = kind_col(kind, f[i].field);
+        if (f[i].op == STORE_FILTER_IN) {
+            text = json_dumps(f[i].values, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (text == NULL)
+                return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+            sqlite3_bind_text(s, first + (int) i, text, -1, free);
+        } else if (col->type == COL_INT && util_parse_int64(f[i].value, true, &n) == 0) {
+            sqlite3_bind_int64(s, first + (int) i, n);
+        } else {
+            sqlite3_bind_text(s, first + (int) i, f[i].value, -1, SQLITE_STATIC);
+        }
+    }
+    return 0;
+}
+
+json_t *
+store_rec_list(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
+               size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlbuf_t sb = {.len = 0};
+    sqlite3_stmt *s;
+    json_t *list = NULL, *rec;
+    int64_t last = 0;
+    int rc, n = 0, more = 0;
+
+    if (c == NULL || injected_failure(st, err))
+        return NULL;
+    sb_add(&sb, "SELECT seq, ");
+    sb_columns(&sb, kind);
+    sb_add(&sb, " FROM %s WHERE seq > ?", kind->table);
+    if (add_filters(&sb, kind, filters, nfilters, err))
+        return NULL;
+    sb_add(&sb, " ORDER BY seq LIMIT ?;");
+    if (sb.overflow || (s = stmt_get(c, sb.buf, err)) == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
+        return NULL;
+    }
+    sqlite3_bind_int64(s, 1, after);
+    if (bind_filters(s, 2, kind, filters, nfilters, err)) {
+        stmt_done(s);
+        return NULL;
+    }
+    /* One more than asked tells whether another page follows. */
+    sqlite3_bind_int(s, 2 + (int) nfilters, limit + 1);
+    list = json_array();
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == limit) {
+            more = 1;
+            rc = SQLITE_DONE;
+            break;
+        }
+        rec = row_record(s, 1, kind);
+        if (rec == NULL || json_array_append_new(list, rec)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        last = sqlite3_column_int64(s, 0);
+        n++;
+    }
+    if (rc != SQLITE_DONE) {
+        db_err(c->db, rc, "listing records", err);
+        json_decref(list);
+        stmt_done(s);
+        return NULL;
+    }
+    *next = more ? last : 0;
+    stmt_done(s);
+    return list;
+}
+
+int64_t
+store_rec_count(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
+                size_t nfilters, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlbuf_t sb = {.len = 0};
+    sqlite3_stmt *s;
+    int64_t count = -1;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    sb_add(&sb, "SELECT count(*) FROM %s WHERE 1", kind->table);
+    if (add_filters(&sb, kind, filters, nfilters, err))
+        return -1;
+    sb_add(&sb, ";");
+    if (sb.overflow || (s = stmt_get(c, sb.buf, err)) == NULL)
+        return -1;
+    if (bind_filters(s, 1, kind, filters, nfilters, err)) {
+        stmt_done(s);
+        return -1;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        count = sqlite3_column_int64(s, 0);
+    else
+        db_err(c->db, rc, "counting records", err);
+    stmt_done(s);
+    return count;
+}
+
+/* After an UPDATE or DELETE that changed nothing: 404 when the record is gone, else 412. */
+static int
+explain_no_change(store_t *st, const store_kind_t *kind, const char *id, err_t *err)
+{
+    err_t local = {0};
+    json_t *rec = store_rec_get(st, kind, id, NULL, &local);
+
+    if (rec == NULL) {
+        if (local.code == ERR_NOT_FOUND)
+            return err_set(err, ERR_NOT_FOUND, NULL, "The %s was not found.", kind->what);
+        return err_set(err, local.code, NULL, "%s", local.message);
+    }
+    json_decref(rec);
+    return err_set(err, ERR_PRECONDITION_FAILED, NULL,
+                   "The %s has changed since the ETag in If-Match was read.", kind->what);
+}
+
+int
+store_rec_update(store_t *st, const store_kind_t *kind, const char *id, const json_t *rec,
+                 int64_t expect_rev, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlbuf_t sb = {.len = 0};
+    sqlite3_stmt *s;
+    size_t i;
+    int idx = 1, changed, first = 1;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    sb_add(&sb, "UPDATE %s SET ", kind->table);
+    for (i = 0; i < kind->ncols; i++) {
+        if (kind->cols[i].flags & COL_IMMUTABLE)
+            continue;
+        sb_add(&sb, "%s%s = ?", first ? "" : ", ", kind->cols[i].column);
+        first = 0;
+    }
+    sb_add(&sb, ", rev = rev + 1 WHERE id = ?%s;", expect_rev > 0 ? " AND rev = ?" : "");
+    if (sb.overflow || (s = stmt_get(c, sb.buf, err)) == NULL)
+        return -1;
+    for (i = 0; i < kind->ncols; i++) {
+        if (kind->cols[i].flags & COL_IMMUTABLE)
+            continue;
+        if (bind_value(s, idx++, &kind->cols[i], rec_field(rec, kind->cols[i].field), err)) {
+            stmt_done(s);
+            return -1;
+        }
+    }
+    sqlite3_bind_text(s, idx++, id, -1, SQLITE_STATIC);
+    if (expect_rev > 0)
+        sqlite3_bind_int64(s, idx, expect_rev);
+    changed = stmt_run(c, s, "updating a record", err);
+    if (changed < 0)
+        return -1;
+    if (changed == 0)
+        return explain_no_change(st, kind, id, err);
+    return 0;
+}
+
+int
+store_rec_delete(store_t *st, const store_kind_t *kind, const char *id, int64_t expect_rev,
+                 err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    char sql[160];
+    sqlite3_stmt *s;
+    int changed;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id = ?%s;", kind->table,
+             expect_rev > 0 ? " AND rev = ?" : "");
+    if ((s = stmt_get(c, sql, err)) == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    if (expect_rev > 0)
+        sqlite3_bind_int64(s, 2, expect_rev);
+    changed = stmt_run(c, s, "deleting a record", err);
+    if (changed < 0)
+        return -1;
+    if (changed == 0)
+        return explain_no_change(st, kind, id, err);
+    return 0;
+}
+
+/* ---- idempotency keys ---- */
+
+json_t *
+store_idem_lookup(store_t *st, const char *scope, const char *method, const char *path,
+                  const char *key, int64_t max_age_ms, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    json_t *ans = NULL;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return NULL;
+    s = stmt_get(c,
+                 "SELECT body_hash, status, location, body FROM idempotency"
+                 " WHERE scope = ? AND method = ? AND path = ? AND idem_key = ? AND created_ms > ?;",
+                 err);
+    if (s == NULL)
+        return NULL;
+    sqlite3_bind_text(s, 1, scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, util_now_ms() - max_age_ms);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *loc = (const char *) sqlite3_column_text(s, 2);
+        ans = json_pack("{s:s, s:i, s:s?, s:s}", "bodyHash", sqlite3_column_text(s, 0), "status",
+                        sqlite3_column_int(s, 1), "location", loc, "body",
+                        sqlite3_column_text(s, 3));
+        if (ans == NULL)
+            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    } else if (rc != SQLITE_DONE) {
+        db_err(c->db, rc, "reading an idempotency key", err);
+    }
+    stmt_done(s);
+    return ans;
+}
+
+int
+store_idem_save(store_t *st, const char *scope, const char *method, const char *path,
+                const char *key, const json_t *answer, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c,
+                 "INSERT OR REPLACE INTO idempotency(scope, method, path, idem_key, body_hash,"
+                 " status, location, body, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, json_string_value(json_object_get(answer, "bodyHash")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(s, 6, (int) json_integer_value(json_object_get(answer, "status")));
+    if (json_is_string(json_object_get(answer, "location")))
+        sqlite3_bind_text(s, 7, json_string_value(json_object_get(answer, "location")), -1,
+                          SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 7);
+    sqlite3_bind_text(s, 8, json_string_value(json_object_get(answer, "body")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(s, 9, util_now_ms());
+    return stmt_run(c, s, "saving an idempotency key", err) < 0 ? -1 : 0;
+}
+
+int64_t
+store_idem_purge(store_t *st, int64_t max_age_ms, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL)
+        return -1;
+    s = stmt_get(c, "DELETE FROM idempotency WHERE created_ms <= ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, util_now_ms() - max_age_ms);
+    return stmt_run(c, s, "purging idempotency keys", err);
+}

@@ -1,0 +1,111 @@
+/*
+ * store.h: wapd's persistent state.
+ *
+ * The store is the only module that speaks SQL. Its interface deals in records (jansson objects shaped as the
+ * API shows them), kinds (one per resource type), positions (an increasing number per kind that gives lists
+ * a stable order) and revisions (a number that grows with every change of a record, behind ETags). None of
+ * these is SQLite-only, so a second backend can implement the same calls.
+ *
+ * Threads: one store_t is shared by every thread; each thread gets its own connection on first use, with its
+ * prepared statements cached and reused. Every write that returns success is durably committed (or is part
+ * of the calling thread's open transaction, committed by store_tx_commit).
+ *
+ * Ownership: records returned are new references owned by the caller; records and strings passed in are
+ * borrowed.
+ */
+#ifndef WAPD_STORE_H
+#define WAPD_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+typedef struct store store_t;
+typedef struct store_kind store_kind_t;
+
+extern const store_kind_t store_kind_cloud;
+extern const store_kind_t store_kind_host;
+extern const store_kind_t store_kind_size;
+extern const store_kind_t store_kind_image;
+extern const store_kind_t store_kind_gallery_item;
+extern const store_kind_t store_kind_plan;
+extern const store_kind_t store_kind_user;
+extern const store_kind_t store_kind_token;
+extern const store_kind_t store_kind_subscription;
+extern const store_kind_t store_kind_job;
+
+typedef struct {
+    int busy_timeout_ms; /* how long a writer waits for another; 0 picks 5000 */
+} store_options_t;
+
+typedef enum {
+    STORE_FILTER_EQ, /* field equals value (a string; integers compare by their decimal text) */
+    STORE_FILTER_IN, /* field is one of values (a JSON array of strings) */
+} store_filter_op_t;
+
+typedef struct {
+    const char *field;     /* the record's field name, e.g. "cloudId" */
+    store_filter_op_t op;
+    const char *value;     /* borrowed; STORE_FILTER_EQ */
+    const json_t *values;  /* borrowed; STORE_FILTER_IN */
+} store_filter_t;
+
+/* Opens (creating when absent) the database at path, applies pending migrations and runs a quick check.
+ * Returns a new store or NULL with err set. */
+store_t *store_open(const char *path, const store_options_t *opts, err_t *err);
+/* Closes every connection. No thread may use the store afterwards. store_close(NULL) is a no-op. */
+void store_close(store_t *st);
+/* The schema version the store is at. */
+int store_schema_version(store_t *st);
+/* Answers whether the database can be read: 0, or -1 with err. */
+int store_ping(store_t *st, err_t *err);
+/* Runs the full integrity check; 0 when it reports ok. */
+int store_integrity_check(store_t *st, err_t *err);
+
+/* Transactions of the calling thread. begin opens a write transaction (or a nested one inside an open
+ * transaction); commit makes it durable (the outermost) or folds it into the enclosing one; rollback undoes
+ * it. Every begin that succeeded is matched by one commit or one rollback. */
+int store_tx_begin(store_t *st, err_t *err);
+int store_tx_commit(store_t *st, err_t *err);
+void store_tx_rollback(store_t *st);
+
+/* Inserts rec (which carries "id" and every required field). 409 Conflict on a duplicate unique field or
+ * a reference to a missing record. */
+int store_rec_insert(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err);
+/* The record with that id, and its revision in *rev (when rev is not NULL); NULL with ERR_NOT_FOUND. */
+json_t *store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev, err_t *err);
+/* The first record whose field equals value; NULL with ERR_NOT_FOUND when none. */
+json_t *store_rec_find(store_t *st, const store_kind_t *kind, const char *field, const char *value,
+                       err_t *err);
+/* Up to limit records after position `after` (0: from the start), in position order, that match every
+ * filter. Returns a new array; *next is the position to continue from, or 0 when this is the last page. */
+json_t *store_rec_list(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
+                       size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err);
+/* Counts the records that match every filter; -1 with err on failure. */
+int64_t store_rec_count(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
+                        size_t nfilters, err_t *err);
+/* Replaces every mutable field of record id with rec's values. With expect_rev > 0, only when the
+ * record is still at that revision (else 412 PreconditionFailed). 404 when there is no such record. */
+int store_rec_update(store_t *st, const store_kind_t *kind, const char *id, const json_t *rec,
+                     int64_t expect_rev, err_t *err);
+/* Deletes record id, with the same revision rule; 409 Conflict while other records refer to it. */
+int store_rec_delete(store_t *st, const store_kind_t *kind, const char *id, int64_t expect_rev,
+                     err_t *err);
+
+/* Idempotency keys. A saved answer is {bodyHash, status, location, body}. lookup returns it (new
+ * reference) when one younger than max_age_ms exists for (scope, method, path, key), else NULL with no
+ * error. save records an answer, replacing an expired one. */
+json_t *store_idem_lookup(store_t *st, const char *scope, const char *method, const char *path,
+                          const char *key, int64_t max_age_ms, err_t *err);
+int store_idem_save(store_t *st, const char *scope, const char *method, const char *path,
+                    const char *key, const json_t *answer, err_t *err);
+/* Removes answers older than max_age_ms; returns how many, or -1. */
+int64_t store_idem_purge(store_t *st, int64_t max_age_ms, err_t *err);
+
+/* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
+void store__fail_call(store_t *st, long n);
+
+#endif

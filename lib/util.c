@@ -1,0 +1,297 @@
+/*
+ * util.c: ids (libuuid), clocks, RFC 3339 times, secrets (OpenSSL RAND_bytes) and SHA-256 (OpenSSL EVP).
+ */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <uuid/uuid.h>
+
+void
+util_uuid(char out[UTIL_UUID_LEN + 1])
+{
+    uuid_t u;
+
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+bool
+util_uuid_valid(const char *s)
+{
+    size_t i;
+
+    if (s == NULL || strlen(s) != UTIL_UUID_LEN)
+        return false;
+    for (i = 0; i < UTIL_UUID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char) s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int64_t
+util_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+util_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void
+util_time_format(int64_t ms, char out[UTIL_TIME_LEN + 1])
+{
+    time_t secs = (time_t) (ms / 1000);
+    int frac = (int) (ms % 1000);
+    struct tm tm;
+
+    if (frac < 0) {
+        frac += 1000;
+        secs -= 1;
+    }
+    gmtime_r(&secs, &tm);
+    /* Years outside 0..9999 cannot be written in RFC 3339; clamp so the text always fits. */
+    if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+        snprintf(out, UTIL_TIME_LEN + 1, "%s", tm.tm_year < 0 ? "0000-01-01T00:00:00.000Z"
+                                                              : "9999-12-31T23:59:59.999Z");
+        return;
+    }
+    snprintf(out, UTIL_TIME_LEN + 1, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+             (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
+             (unsigned) tm.tm_mday % 100u, (unsigned) tm.tm_hour % 100u,
+             (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u, (unsigned) frac % 1000u);
+}
+
+static int
+parse_digits(const char **p, int n, int *out)
+{
+    int v = 0, i;
+
+    for (i = 0; i < n; i++) {
+        if (!isdigit((unsigned char) (*p)[i]))
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int
+util_time_parse(const char *s, int64_t *ms)
+{
+    const char *p = s;
+    struct tm tm;
+    int year, mon, day, hour, min, sec, frac_ms = 0, digits = 0, oh, om, sign;
+    int64_t offset_s = 0, t;
+
+    if (s == NULL)
+        return -1;
+    if (parse_digits(&p, 4, &year) || *p++ != '-' || parse_digits(&p, 2, &mon) || *p++ != '-' ||
+        parse_digits(&p, 2, &day) || (*p != 'T' && *p != 't') || !*p++ ||
+        parse_digits(&p, 2, &hour) || *p++ != ':' || parse_digits(&p, 2, &min) || *p++ != ':' ||
+        parse_digits(&p, 2, &sec))
+        return -1;
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+        return -1;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char) *p))
+            return -1;
+        while (isdigit((unsigned char) *p)) {
+            if (digits < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
+            digits++;
+            p++;
+        }
+        while (digits < 3) {
+            frac_ms *= 10;
+            digits++;
+        }
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p == '-' ? -1 : 1;
+        p++;
+        if (parse_digits(&p, 2, &oh) || *p++ != ':' || parse_digits(&p, 2, &om) || oh > 23 ||
+            om > 59)
+            return -1;
+        offset_s = sign * (oh * 3600 + om * 60);
+    } else {
+        return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    t = (int64_t) timegm(&tm);
+    *ms = (t - offset_s) * 1000 + frac_ms;
+    return 0;
+}
+
+int
+util_random_bytes(void *buf, size_t n)
+{
+    return RAND_bytes(buf, (int) n) == 1 ? 0 : -1;
+}
+
+void
+util_hex(const void *data, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *d = data;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[d[i] >> 4];
+        out[2 * i + 1] = digits[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void
+util_sha256_hex(const void *data, size_t n, char out[UTIL_SHA256_HEX_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+
+    EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+    util_hex(md, len, out);
+}
+
+bool
+util_secret_equal(const char *a, const char *b)
+{
+    char ha[UTIL_SHA256_HEX_LEN + 1], hb[UTIL_SHA256_HEX_LEN + 1];
+    unsigned char diff = 0;
+    size_t i;
+
+    /* Compare fixed-length digests so that neither length nor content leaks through timing. */
+    util_sha256_hex(a, strlen(a), ha);
+    util_sha256_hex(b, strlen(b), hb);
+    for (i = 0; i < UTIL_SHA256_HEX_LEN; i++)
+        diff |= (unsigned char) (ha[i] ^ hb[i]);
+    return diff == 0;
+}
+
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void
+util_b64url_encode(const void *data, size_t n, char *out)
+{
+    const unsigned char *d = data;
+    size_t i, o = 0;
+    uint32_t v;
+
+    for (i = 0; i + 2 < n; i += 3) {
+        v = ((uint32_t) d[i] << 16) | ((uint32_t) d[i + 1] << 8) | d[i + 2];
+        out[o++] = b64url_alphabet[(v >> 18) & 63];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+        out[o++] = b64url_alphabet[(v >> 6) & 63];
+        out[o++] = b64url_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        v = (uint32_t) d[i] << 16;
+        out[o++] = b64url_alphabet[(v >> 18) & 63];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        v = ((uint32_t) d[i] << 16) | ((uint32_t) d[i + 1] << 8);
+        out[o++] = b64url_alphabet[(v >> 18) & 63];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+        out[o++] = b64url_alphabet[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+}
+
+static int
+b64url_value(char c)
+{
+    const char *p;
+
+    if (c == '\0')
+        return -1;
+    p = strchr(b64url_alphabet, c);
+    return p ? (int) (p - b64url_alphabet) : -1;
+}
+
+long
+util_b64url_decode(const char *in, void *out, size_t cap)
+{
+    unsigned char *o = out;
+    size_t n = strlen(in), i, w = 0;
+    uint32_t acc = 0;
+    int bits = 0, v;
+
+    if (n % 4 == 1)
+        return -1;
+    for (i = 0; i < n; i++) {
+        v = b64url_value(in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (w >= cap)
+                return -1;
+            o[w++] = (unsigned char) ((acc >> bits) & 0xff);
+        }
+    }
+    return (long) w;
+}
+
+int
+util_parse_int64(const char *s, bool allow_negative, int64_t *out)
+{
+    const char *p = s;
+    char *end;
+    long long v;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    if (*p == '-') {
+        if (!allow_negative)
+            return -1;
+        p++;
+    }
+    if (*p == '\0')
+        return -1;
+    for (; *p; p++)
+        if (!isdigit((unsigned char) *p))
+            return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno == ERANGE || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}

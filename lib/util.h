@@ -1,0 +1,49 @@
+/*
+ * util.h: small helpers shared by every module: ids, clocks, RFC 3339 times, secrets and hashes.
+ *
+ * Nothing here keeps state; every function is safe to call from any thread.
+ */
+#ifndef WAPD_UTIL_H
+#define WAPD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UTIL_UUID_LEN 36
+#define UTIL_TIME_LEN 24 /* "2026-11-22T06:17:17.123Z" */
+#define UTIL_SHA256_HEX_LEN 64
+
+/* Writes a random (v4) UUID, lower case, into out[UTIL_UUID_LEN + 1]. */
+void util_uuid(char out[UTIL_UUID_LEN + 1]);
+/* True when s is a UUID in canonical 8-4-4-4-12 form (either case). */
+bool util_uuid_valid(const char *s);
+
+/* Wall clock in milliseconds since the Unix epoch. */
+int64_t util_now_ms(void);
+/* Monotonic clock in nanoseconds, for durations. */
+int64_t util_mono_ns(void);
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds into out[UTIL_TIME_LEN + 1]. */
+void util_time_format(int64_t ms, char out[UTIL_TIME_LEN + 1]);
+/* Parses an RFC 3339 time (Z or a numeric offset, optional fraction). Returns 0 and sets *ms, or -1. */
+int util_time_parse(const char *s, int64_t *ms);
+
+/* Fills buf with n cryptographically random bytes. Returns 0, or -1 when the generator fails. */
+int util_random_bytes(void *buf, size_t n);
+/* Lower-case hex of n bytes into out (2n + 1 bytes). */
+void util_hex(const void *data, size_t n, char *out);
+/* SHA-256 of data as lower-case hex into out[UTIL_SHA256_HEX_LEN + 1]. */
+void util_sha256_hex(const void *data, size_t n, char out[UTIL_SHA256_HEX_LEN + 1]);
+/* Constant-time comparison of two NUL-terminated strings. */
+bool util_secret_equal(const char *a, const char *b);
+
+/* base64url without padding. Encode writes at most 4 * ceil(n / 3) + 1 bytes. Decode returns the decoded
+ * length, or -1 on a bad character or when out (of size cap) is too small. */
+void util_b64url_encode(const void *data, size_t n, char *out);
+long util_b64url_decode(const char *in, void *out, size_t cap);
+
+/* Parses a decimal integer made only of digits (an optional leading '-' when allow_negative), with no
+ * sign, space, fraction or exponent, into *out. Returns 0 or -1 (also on overflow). */
+int util_parse_int64(const char *s, bool allow_negative, int64_t *out);
+
+#endif
