@@ -128,7 +128,8 @@ $(LINT_BIN): tools/package.json
 	@touch $@
 
 lint: $(LINT_BIN)
-	tools/node_modules/.bin/redocly lint --config tools/redocly.yaml schemas/openapi.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  tools/node_modules/.bin/redocly lint --config tools/redocly.yaml schemas/openapi.yaml
 
 # ---- everything ----
 test: $(STAMP)

@@ -20,6 +20,8 @@
 #include "api.h"
 
 #define API_BODY_MAX (1024 * 1024)
+/* A connection that sends nothing for this long (idle keep-alive, or an incomplete request) is closed. */
+#define API_IDLE_TIMEOUT_S 15
 #define API_MAX_PARAMS 4
 #define API_LIMIT_DEFAULT 100
 #define API_LIMIT_MAX 1000

@@ -1,0 +1,289 @@
+"""End-to-end harness: starts the real wapd binary on port 0 with a temporary state dir and talks HTTP to it.
+
+Only the Python standard library is used. Every wait polls with a generous deadline; nothing sleeps a fixed
+time and hopes.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+WAPD_BIN = os.environ.get("WAPD_BIN", "build/wapd")
+SANITIZED = os.environ.get("WAPD_SANITIZED") == "1"
+# Sanitized builds run several times slower; deadlines scale with them.
+SLOW = 4 if SANITIZED else 1
+ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
+
+
+def wait_for(pred, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout * SLOW
+    delay = 0.01
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.body[:300])
+
+
+class Client:
+    """One keep-alive connection to one listener, with a token."""
+
+    def __init__(self, port, token=None, host="127.0.0.1"):
+        self.host = host
+        self.port = port
+        self.token = token
+        self.conn = None
+
+    def _connect(self):
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30 * SLOW)
+
+    def request(self, method, path, body=None, headers=None, raw=None, token=None):
+        hdrs = {}
+        tok = token if token is not None else self.token
+        if tok:
+            hdrs["Authorization"] = "Bearer " + tok
+        data = None
+        if raw is not None:
+            data = raw
+        elif body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        if headers:
+            hdrs.update(headers)
+        for attempt in range(2):
+            if self.conn is None:
+                self._connect()
+            try:
+                self.conn.request(method, path, body=data, headers=hdrs)
+                r = self.conn.getresponse()
+                payload = r.read()
+                resp = Response(r.status, r.getheaders(), payload.decode("utf-8", "replace"))
+                if r.getheader("Connection", "").lower() == "close":
+                    self.close()
+                return resp
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class Daemon:
+    """A wapd process with its own state dir."""
+
+    def __init__(self, state_dir=None, extra_args=None, admin_token=ADMIN_TOKEN, env=None):
+        self.own_dir = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="wapd-e2e-")
+        self.extra_args = extra_args or []
+        self.admin_token = admin_token
+        self.env = env
+        self.proc = None
+        self.stdout_path = os.path.join(self.state_dir, "..", os.path.basename(self.state_dir) + ".out")
+        self.stderr_path = os.path.join(self.state_dir, "..", os.path.basename(self.state_dir) + ".err")
+
+    def start(self, wait_ready=True):
+        ports = os.path.join(self.state_dir, "ports.json")
+        if os.path.exists(ports):
+            os.unlink(ports)
+        args = [WAPD_BIN, "--state-dir", self.state_dir, "--admin-listen", "127.0.0.1:0",
+                "--tenant-listen", "127.0.0.1:0"]
+        if self.admin_token:
+            args += ["--admin-token", self.admin_token]
+        args += self.extra_args
+        env = dict(os.environ)
+        env.pop("WAPD_ADMIN_TOKEN", None)
+        if self.env:
+            env.update(self.env)
+        self.out = open(self.stdout_path, "ab")
+        self.err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.out, stderr=self.err, env=env)
+        if wait_ready:
+            def ready():
+                if self.proc.poll() is not None:
+                    raise AssertionError("wapd exited with %s: %s" % (self.proc.returncode, self.stderr()[-2000:]))
+                try:
+                    with open(ports) as f:
+                        return json.load(f)
+                except (OSError, ValueError):
+                    return None
+            p = wait_for(ready, 30, "ports.json")
+            self.admin_port = p["admin"]
+            self.tenant_port = p["tenant"]
+        return self
+
+    def admin(self, token=None):
+        return Client(self.admin_port, token if token is not None else self.admin_token)
+
+    def tenant(self, token):
+        return Client(self.tenant_port, token)
+
+    def stdout(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self._close_logs()
+
+    def stop(self, timeout=10.0):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._close_logs()
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("wapd did not stop within %ss of SIGTERM" % timeout)
+        self._close_logs()
+        return rc
+
+    def _close_logs(self):
+        for f in (getattr(self, "out", None), getattr(self, "err", None)):
+            if f:
+                f.close()
+
+    def cleanup(self):
+        try:
+            if self.proc and self.proc.poll() is None:
+                rc = self.stop()
+                if SANITIZED and rc != 0:
+                    raise AssertionError("sanitized wapd exited %s: %s" % (rc, self.stderr()[-4000:]))
+        finally:
+            if self.own_dir:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+                for p in (self.stdout_path, self.stderr_path):
+                    try:
+                        os.unlink(p)
+                    except OSError:
+                        pass
+
+
+def raw_exchange(port, data, timeout=10.0):
+    """Sends raw bytes and returns whatever comes back before the server closes or the timeout."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW)
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        chunks = []
+        while True:
+            try:
+                c = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not c:
+                break
+            chunks.append(c)
+        return b"".join(chunks)
+    finally:
+        s.close()
+
+
+def uid():
+    return str(uuid.uuid4())
+
+
+class World:
+    """An admin-made world: cloud, images, sizes, gallery item, plan, and tenants with tokens."""
+
+    def __init__(self, daemon):
+        self.d = daemon
+        self.a = daemon.admin()
+        a = self.a
+        self.cloud = ok(a.post("/v1/admin/clouds", {"name": "c-" + uid()[:8]}), 201)
+        self.image = ok(a.post("/v1/admin/images", {"name": "win", "osType": "windows",
+                                                     "generation": 2, "osDiskGB": 40}), 201)
+        self.image2 = ok(a.post("/v1/admin/images", {"name": "lin", "osType": "linux",
+                                                      "generation": 1, "osDiskGB": 20}), 201)
+        self.size_name = "S" + uid()[:8]
+        self.size = ok(a.post("/v1/admin/sizes", {"name": self.size_name, "cores": 1,
+                                                   "memoryMB": 1792}), 201)
+        self.gallery = ok(a.post("/v1/admin/galleryItems", {
+            "name": "web", "version": "1.0", "imageId": self.image["id"],
+            "defaultSize": self.size_name, "minInstances": 1, "maxInstances": 5}), 201)
+        self.plan = ok(a.post("/v1/admin/plans", {
+            "name": "gold", "cloudId": self.cloud["id"], "state": "public",
+            "quotas": {"vms": 5, "cores": 10}, "imageIds": [self.image["id"]],
+            "sizeNames": [self.size_name], "checkpointMode": "createViewRestore"}), 201)
+
+    def tenant(self, plan=None):
+        """A new user with a subscription and a token: (client, subscription, user)."""
+        a = self.a
+        user = ok(a.post("/v1/admin/users", {"email": uid()[:8] + "@example.com", "name": "t"}), 201)
+        sub = ok(a.post("/v1/admin/subscriptions", {"userId": user["id"],
+                                                     "planId": (plan or self.plan)["id"],
+                                                     "displayName": "sub"}), 201)
+        tok = ok(a.post("/v1/admin/users/%s/tokens" % user["id"]), 201)
+        return self.d.tenant(tok["token"]), sub, user
+
+
+def ok(resp, status):
+    assert resp.status == status, "expected %d, got %r" % (status, resp)
+    return resp.json()
+
+
+def err(resp, status, code, target=None):
+    assert resp.status == status, "expected %d %s, got %r" % (status, code, resp)
+    body = resp.json()
+    assert body["error"]["code"] == code, "expected %s, got %r" % (code, body)
+    if target is not None:
+        assert body["error"]["target"] == target, "expected target %s, got %r" % (target, body)
+    return body
