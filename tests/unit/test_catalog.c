@@ -1,0 +1,194 @@
+/* Unit tests of lib/catalog, lib/accounts and lib/job: the rules that need the state. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../lib/accounts.h"
+#include "../../lib/catalog.h"
+
+typedef struct {
+    char dir[64];
+    store_t *st;
+} fixture_t;
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    char path[128];
+    err_t err = {0};
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/wapd-unit-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(path, sizeof(path), "%s/wapd.db", f->dir);
+    f->st = store_open(path, NULL, &err);
+    assert_non_null(f->st);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    char cmd[160];
+
+    store_close(f->st);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static const char *
+id_of(const json_t *rec)
+{
+    return json_string_value(json_object_get(rec, "id"));
+}
+
+static json_t *
+make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)
+{
+    err_t err = {0};
+    json_t *rec = fn(st, body, &err);
+
+    if (rec == NULL)
+        fail_msg("create failed: %s (%s)", err.message, err.target);
+    json_decref(body);
+    return rec;
+}
+
+static void
+plan_defaults_and_references(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *cloud = make(catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
+    json_t *plan = make(catalog_plan_create, f->st,
+                        json_pack("{s:s, s:s, s:{s:i}}", "name", "p", "cloudId", id_of(cloud),
+                                  "quotas", "vms", 3));
+    json_t *body;
+
+    assert_string_equal(json_string_value(json_object_get(plan, "state")), "private");
+    assert_string_equal(json_string_value(json_object_get(plan, "checkpointMode")), "disabled");
+    assert_int_equal(json_object_size(json_object_get(plan, "quotas")), 6);
+    assert_true(json_is_null(json_object_get(json_object_get(plan, "quotas"), "cores")));
+    assert_true(catalog_plan_allows(plan, "imageIds", "anything"));
+    body = json_pack("{s:s, s:s, s:[s]}", "name", "p", "cloudId", id_of(cloud), "sizeNames", "Nope");
+    assert_null(catalog_plan_create(f->st, body, &err));
+    assert_int_equal(err.code, ERR_INVALID_REQUEST);
+    assert_string_equal(err.target, "sizeNames[0]");
+    json_decref(body);
+    /* The cloud is in use by the plan. */
+    err_clear(&err);
+    assert_int_equal(catalog_cloud_delete(f->st, id_of(cloud), 0, &err), -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    json_decref(plan);
+    json_decref(cloud);
+}
+
+static void
+plan_update_reaches_subscriptions(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *cloud = make(catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
+    json_t *plan = make(catalog_plan_create, f->st,
+                        json_pack("{s:s, s:s, s:s}", "name", "p", "cloudId", id_of(cloud),
+                                  "checkpointMode", "createViewRestore"));
+    json_t *user = make(accounts_user_create, f->st, json_pack("{s:s}", "email", "a@b.c"));
+    json_t *sub = make(accounts_subscription_create, f->st,
+                       json_pack("{s:s, s:s}", "userId", id_of(user), "planId", id_of(plan)));
+    json_t *patch = json_pack("{s:s}", "checkpointMode", "disabled"), *job, *got;
+
+    assert_string_equal(json_string_value(json_object_get(sub, "displayName")), "p");
+    job = catalog_plan_update(f->st, id_of(plan), patch, 0, &err);
+    assert_non_null(job);
+    assert_string_equal(json_string_value(json_object_get(job, "status")), "succeeded");
+    got = accounts_subscription_get(f->st, id_of(sub), id_of(user), NULL, &err);
+    assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")), "disabled");
+    json_decref(got);
+    /* Someone else's view of it is a plain 404. */
+    assert_null(accounts_subscription_get(f->st, id_of(sub), "another-user", NULL, &err));
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    /* A stale revision changes nothing. */
+    err_clear(&err);
+    assert_null(catalog_plan_update(f->st, id_of(plan), patch, 1, &err));
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    json_decref(patch);
+    json_decref(job);
+    json_decref(sub);
+    json_decref(user);
+    json_decref(plan);
+    json_decref(cloud);
+}
+
+static void
+tokens_authenticate_until_revoked(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *user = make(accounts_user_create, f->st, json_pack("{s:s}", "email", "t@b.c"));
+    json_t *tok = accounts_token_create(f->st, id_of(user), NULL, &err), *rec;
+    char uid[UTIL_UUID_LEN + 1];
+    const char *secret = json_string_value(json_object_get(tok, "token"));
+    char hash[UTIL_SHA256_HEX_LEN + 1];
+
+    assert_non_null(tok);
+    assert_true(strlen(secret) >= 43 + strlen(ACCOUNTS_TOKEN_PREFIX));
+    assert_int_equal(accounts_authenticate(f->st, secret, uid, &err), 0);
+    assert_string_equal(uid, id_of(user));
+    /* Only the hash is stored. */
+    util_sha256_hex(secret, strlen(secret), hash);
+    rec = store_rec_get(f->st, &store_kind_token, id_of(tok), NULL, &err);
+    assert_string_equal(json_string_value(json_object_get(rec, "hash")), hash);
+    json_decref(rec);
+    assert_int_equal(accounts_token_revoke(f->st, id_of(user), id_of(tok), &err), 0);
+    assert_int_equal(accounts_authenticate(f->st, secret, uid, &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    err_clear(&err);
+    assert_int_equal(accounts_authenticate(f->st, "wapd_bogus", uid, &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    json_decref(tok);
+    json_decref(user);
+}
+
+static void
+host_kinds_and_capacity(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *cloud = make(catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
+    json_t *body = json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:i, s:i}}", "name", "h", "cloudId",
+                             id_of(cloud), "agent", "kind", "libvirt", "capacity", "cores", 4,
+                             "memoryMB", 4096, "storageGB", 100);
+    json_t *host;
+
+    assert_null(catalog_host_create(f->st, body, &err));
+    assert_string_equal(err.target, "agent.kind");
+    json_object_set_new(json_object_get(body, "agent"), "kind", json_string("sim"));
+    host = make(catalog_host_create, f->st, body);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(host, "agent"), "uri")),
+                        "sim://");
+    json_decref(host);
+    json_decref(cloud);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(plan_defaults_and_references, setup, teardown),
+        cmocka_unit_test_setup_teardown(plan_update_reaches_subscriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(tokens_authenticate_until_revoked, setup, teardown),
+        cmocka_unit_test_setup_teardown(host_kinds_and_capacity, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("catalog+accounts", tests, NULL, NULL);
+}

@@ -1,0 +1,358 @@
+/* Unit tests of lib/store: migrations, records, positions and paging, revisions, transactions,
+ * idempotency records, connections per thread, injected faults. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+
+#include "../../lib/store.h"
+#include "../../lib/util.h"
+
+typedef struct {
+    char dir[64];
+    char path[128];
+    store_t *st;
+} fixture_t;
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    err_t err = {0};
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/wapd-unit-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/wapd.db", f->dir);
+    f->st = store_open(f->path, NULL, &err);
+    assert_non_null(f->st);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    char cmd[160];
+
+    store_close(f->st);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static json_t *
+cloud(const char *name)
+{
+    char id[UTIL_UUID_LEN + 1];
+
+    util_uuid(id);
+    return json_pack("{s:s, s:s, s:n, s:s, s:s}", "id", id, "name", name, "description", "createdAt",
+                     "2026-01-01T00:00:00.000Z", "updatedAt", "2026-01-01T00:00:00.000Z");
+}
+
+static const char *
+id_of(const json_t *rec)
+{
+    return json_string_value(json_object_get(rec, "id"));
+}
+
+static void
+migrates_and_checks(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+
+    assert_true(store_schema_version(f->st) >= 1);
+    assert_int_equal(store_ping(f->st, &err), 0);
+    assert_int_equal(store_integrity_check(f->st, &err), 0);
+}
+
+static void
+insert_get_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *c = cloud("east"), *got;
+    int64_t rev = 0;
+
+    assert_int_equal(store_rec_insert(f->st, &store_kind_cloud, c, &err), 0);
+    got = store_rec_get(f->st, &store_kind_cloud, id_of(c), &rev, &err);
+    assert_non_null(got);
+    assert_true(json_equal(got, c));
+    assert_int_equal(rev, 1);
+    json_decref(got);
+    assert_null(store_rec_get(f->st, &store_kind_cloud, "nope", NULL, &err));
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    json_decref(c);
+}
+
+static void
+nested_fields_map_to_columns(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *c = cloud("for-host"), *h, *got;
+
+    assert_int_equal(store_rec_insert(f->st, &store_kind_cloud, c, &err), 0);
+    h = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i}, s:s, s:n, "
+                  "s:s, s:s}",
+                  "id", "h1", "name", "hv", "cloudId", id_of(c), "agent", "kind", "sim", "uri",
+                  "sim://", "capacity", "cores", 8, "memoryMB", 1024, "storageGB", 50, "allocated",
+                  "cores", 0, "memoryMB", 0, "storageGB", 0, "state", "ok", "lastSeenAt",
+                  "createdAt", "2026-01-01T00:00:00.000Z", "updatedAt", "2026-01-01T00:00:00.000Z");
+    assert_int_equal(store_rec_insert(f->st, &store_kind_host, h, &err), 0);
+    got = store_rec_get(f->st, &store_kind_host, "h1", NULL, &err);
+    assert_true(json_equal(got, h));
+    json_decref(got);
+    /* The cloud is referred to: deleting it is a conflict, not a dangling reference. */
+    assert_int_equal(store_rec_delete(f->st, &store_kind_cloud, id_of(c), 0, &err), -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    json_decref(h);
+    json_decref(c);
+}
+
+static void
+paging_is_stable(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *recs[10], *page;
+    int64_t next = 0, after = 0;
+    int i, total = 0;
+
+    for (i = 0; i < 10; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", i);
+        recs[i] = cloud(name);
+        assert_int_equal(store_rec_insert(f->st, &store_kind_cloud, recs[i], &err), 0);
+    }
+    page = store_rec_list(f->st, &store_kind_cloud, NULL, 0, 0, 4, &next, &err);
+    assert_int_equal(json_array_size(page), 4);
+    assert_true(next > 0);
+    json_decref(page);
+    /* Deleting a seen record and one not yet seen does not shift the pages. */
+    assert_int_equal(store_rec_delete(f->st, &store_kind_cloud, id_of(recs[0]), 0, &err), 0);
+    assert_int_equal(store_rec_delete(f->st, &store_kind_cloud, id_of(recs[6]), 0, &err), 0);
+    after = next;
+    do {
+        page = store_rec_list(f->st, &store_kind_cloud, NULL, 0, after, 4, &next, &err);
+        assert_non_null(page);
+        total += (int) json_array_size(page);
+        json_decref(page);
+        after = next;
+    } while (next);
+    assert_int_equal(total, 5); /* c4, c5, c7, c8, c9 */
+    page = store_rec_list(f->st, &store_kind_cloud, NULL, 0, 0, 8, &next, &err);
+    assert_int_equal(json_array_size(page), 8);
+    assert_int_equal(next, 0); /* exactly the last page: no next */
+    json_decref(page);
+    for (i = 0; i < 10; i++)
+        json_decref(recs[i]);
+}
+
+static void
+filters_eq_and_in(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *a = cloud("same"), *b = cloud("same"), *c = cloud("other"), *page, *ids;
+    store_filter_t eq = {.field = "name", .op = STORE_FILTER_EQ, .value = "same"};
+    store_filter_t in = {.field = "id", .op = STORE_FILTER_IN};
+    int64_t next;
+
+    store_rec_insert(f->st, &store_kind_cloud, a, &err);
+    store_rec_insert(f->st, &store_kind_cloud, b, &err);
+    store_rec_insert(f->st, &store_kind_cloud, c, &err);
+    assert_int_equal(store_rec_count(f->st, &store_kind_cloud, &eq, 1, &err), 2);
+    ids = json_pack("[s, s]", id_of(a), id_of(c));
+    in.values = ids;
+    page = store_rec_list(f->st, &store_kind_cloud, &in, 1, 0, 100, &next, &err);
+    assert_int_equal(json_array_size(page), 2);
+    assert_string_equal(id_of(json_array_get(page, 1)), id_of(c));
+    json_decref(page);
+    json_decref(ids);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
+
+static void
+revisions_guard_updates_and_deletes(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *c = cloud("rev");
+    int64_t rev;
+
+    store_rec_insert(f->st, &store_kind_cloud, c, &err);
+    json_object_set_new(c, "name", json_string("rev2"));
+    assert_int_equal(store_rec_update(f->st, &store_kind_cloud, id_of(c), c, 1, &err), 0);
+    assert_int_equal(store_rec_update(f->st, &store_kind_cloud, id_of(c), c, 1, &err), -1);
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    err_clear(&err);
+    json_decref(store_rec_get(f->st, &store_kind_cloud, id_of(c), &rev, &err));
+    assert_int_equal(rev, 2);
+    assert_int_equal(store_rec_delete(f->st, &store_kind_cloud, id_of(c), 1, &err), -1);
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    err_clear(&err);
+    assert_int_equal(store_rec_delete(f->st, &store_kind_cloud, id_of(c), 2, &err), 0);
+    assert_int_equal(store_rec_update(f->st, &store_kind_cloud, id_of(c), c, 0, &err), -1);
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    json_decref(c);
+}
+
+static void
+unique_values_conflict(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *s1 = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "id", "s1", "name", "Small", "cores", 1,
+                           "memoryMB", 1, "createdAt", "x", "updatedAt", "x");
+    json_t *s2 = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "id", "s2", "name", "Small", "cores", 1,
+                           "memoryMB", 1, "createdAt", "x", "updatedAt", "x");
+
+    assert_int_equal(store_rec_insert(f->st, &store_kind_size, s1, &err), 0);
+    assert_int_equal(store_rec_insert(f->st, &store_kind_size, s2, &err), -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    json_decref(s1);
+    json_decref(s2);
+}
+
+static void
+nested_transactions_roll_back(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *a = cloud("outer"), *b = cloud("inner");
+
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    store_rec_insert(f->st, &store_kind_cloud, a, &err);
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    store_rec_insert(f->st, &store_kind_cloud, b, &err);
+    store_tx_rollback(f->st); /* inner undone */
+    assert_int_equal(store_tx_commit(f->st, &err), 0);
+    assert_int_equal(store_rec_count(f->st, &store_kind_cloud, NULL, 0, &err), 1);
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    store_rec_insert(f->st, &store_kind_cloud, b, &err);
+    store_tx_rollback(f->st);
+    assert_int_equal(store_rec_count(f->st, &store_kind_cloud, NULL, 0, &err), 1);
+    assert_int_equal(store_tx_commit(f->st, &err), -1); /* nothing open */
+    json_decref(a);
+    json_decref(b);
+}
+
+static void
+idempotency_records(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *ans = json_pack("{s:s, s:i, s:s, s:s}", "bodyHash", "h", "status", 201, "location",
+                            "/x", "body", "{}"),
+           *got;
+
+    assert_null(store_idem_lookup(f->st, "scope", "POST", "/p", "k", 1000000, &err));
+    assert_int_equal(err.code, ERR_NONE);
+    assert_int_equal(store_idem_save(f->st, "scope", "POST", "/p", "k", ans, &err), 0);
+    got = store_idem_lookup(f->st, "scope", "POST", "/p", "k", 1000000, &err);
+    assert_non_null(got);
+    assert_int_equal(json_integer_value(json_object_get(got, "status")), 201);
+    json_decref(got);
+    assert_null(store_idem_lookup(f->st, "other", "POST", "/p", "k", 1000000, &err));
+    assert_int_equal(store_idem_purge(f->st, -1000, &err), 1);
+    assert_null(store_idem_lookup(f->st, "scope", "POST", "/p", "k", 1000000, &err));
+    json_decref(ans);
+}
+
+static void
+survives_reopen(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *c = cloud("durable"), *got;
+
+    store_rec_insert(f->st, &store_kind_cloud, c, &err);
+    store_close(f->st);
+    f->st = store_open(f->path, NULL, &err);
+    assert_non_null(f->st);
+    got = store_rec_get(f->st, &store_kind_cloud, id_of(c), NULL, &err);
+    assert_non_null(got);
+    json_decref(got);
+    json_decref(c);
+}
+
+static void *
+writer_thread(void *arg)
+{
+    store_t *st = arg;
+    err_t err = {0};
+    int i;
+
+    for (i = 0; i < 50; i++) {
+        json_t *c = cloud("threaded");
+        if (store_rec_insert(st, &store_kind_cloud, c, &err) != 0)
+            fprintf(stderr, "insert failed: %s\n", err.message);
+        json_decref(c);
+    }
+    return NULL;
+}
+
+static void
+threads_get_their_own_connection(void **state)
+{
+    fixture_t *f = *state;
+    pthread_t t[4];
+    err_t err = {0};
+    int i;
+
+    for (i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, writer_thread, f->st);
+    for (i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(store_rec_count(f->st, &store_kind_cloud, NULL, 0, &err), 200);
+}
+
+static void
+injected_fault_fails_once(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *c = cloud("fault");
+
+    store__fail_call(f->st, 2);
+    assert_int_equal(store_rec_count(f->st, &store_kind_cloud, NULL, 0, &err), 0);
+    assert_int_equal(store_rec_insert(f->st, &store_kind_cloud, c, &err), -1);
+    assert_int_equal(err.code, ERR_INTERNAL);
+    err_clear(&err);
+    assert_int_equal(store_rec_insert(f->st, &store_kind_cloud, c, &err), 0);
+    json_decref(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(migrates_and_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(insert_get_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(nested_fields_map_to_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(paging_is_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(filters_eq_and_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(revisions_guard_updates_and_deletes, setup, teardown),
+        cmocka_unit_test_setup_teardown(unique_values_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(nested_transactions_roll_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(idempotency_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(threads_get_their_own_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(injected_fault_fails_once, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

@@ -1,0 +1,132 @@
+/* Unit tests of lib/util: ids, times, encodings, hashes, number parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../lib/util.h"
+
+static void
+uuid_is_v4_and_unique(void **state)
+{
+    char a[UTIL_UUID_LEN + 1], b[UTIL_UUID_LEN + 1];
+
+    (void) state;
+    util_uuid(a);
+    util_uuid(b);
+    assert_true(util_uuid_valid(a));
+    assert_int_equal(a[14], '4');
+    assert_string_not_equal(a, b);
+    assert_false(util_uuid_valid("not-a-uuid"));
+    assert_false(util_uuid_valid("0123456789abcdef0123456789abcdef0123"));
+    assert_false(util_uuid_valid(NULL));
+}
+
+static void
+time_round_trips(void **state)
+{
+    char out[UTIL_TIME_LEN + 1];
+    int64_t ms;
+
+    (void) state;
+    util_time_format(1795328237123LL, out);
+    assert_string_equal(out, "2026-11-22T06:17:17.123Z");
+    assert_int_equal(util_time_parse(out, &ms), 0);
+    assert_int_equal(ms, 1795328237123LL);
+    assert_int_equal(util_time_parse("2026-11-22T07:17:17.1+01:00", &ms), 0);
+    assert_int_equal(ms, 1795328237100LL);
+    assert_int_equal(util_time_parse("2026-11-22T06:17:17Z", &ms), 0);
+    assert_int_equal(ms, 1795328237000LL);
+    assert_int_equal(util_time_parse("2026-11-22 06:17:17Z", &ms), -1);
+    assert_int_equal(util_time_parse("2026-13-22T06:17:17Z", &ms), -1);
+    assert_int_equal(util_time_parse("2026-11-22T06:17:17", &ms), -1);
+    assert_int_equal(util_time_parse("2026-11-22T06:17:17Zjunk", &ms), -1);
+    util_time_format(-1, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+}
+
+static void
+b64url_round_trips(void **state)
+{
+    const char *inputs[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\xfe\x00x"};
+    char enc[64], dec[64];
+    size_t i, n;
+    long got;
+
+    (void) state;
+    for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        n = i == 7 ? 4 : strlen(inputs[i]);
+        util_b64url_encode(inputs[i], n, enc);
+        assert_null(strchr(enc, '='));
+        got = util_b64url_decode(enc, dec, sizeof(dec));
+        assert_int_equal(got, (long) n);
+        assert_memory_equal(dec, inputs[i], n);
+    }
+    util_b64url_encode("\xfb\xff", 2, enc);
+    assert_string_equal(enc, "-_8");
+    assert_int_equal(util_b64url_decode("a", dec, sizeof(dec)), -1);
+    assert_int_equal(util_b64url_decode("ab$d", dec, sizeof(dec)), -1);
+    assert_int_equal(util_b64url_decode("abcdabcd", dec, 2), -1);
+}
+
+static void
+sha256_matches_known_vector(void **state)
+{
+    char hex[UTIL_SHA256_HEX_LEN + 1];
+
+    (void) state;
+    util_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_true(util_secret_equal("same", "same"));
+    assert_false(util_secret_equal("same", "samf"));
+    assert_false(util_secret_equal("same", "same-longer"));
+}
+
+static void
+parse_int64_is_strict(void **state)
+{
+    int64_t v;
+
+    (void) state;
+    assert_int_equal(util_parse_int64("100", false, &v), 0);
+    assert_int_equal(v, 100);
+    assert_int_equal(util_parse_int64("-5", true, &v), 0);
+    assert_int_equal(v, -5);
+    assert_int_equal(util_parse_int64("-5", false, &v), -1);
+    assert_int_equal(util_parse_int64("", false, &v), -1);
+    assert_int_equal(util_parse_int64("1.5", false, &v), -1);
+    assert_int_equal(util_parse_int64("1e3", false, &v), -1);
+    assert_int_equal(util_parse_int64("+1", false, &v), -1);
+    assert_int_equal(util_parse_int64(" 1", false, &v), -1);
+    assert_int_equal(util_parse_int64("99999999999999999999", false, &v), -1);
+    assert_int_equal(util_parse_int64(NULL, false, &v), -1);
+}
+
+static void
+random_bytes_differ(void **state)
+{
+    unsigned char a[32], b[32];
+
+    (void) state;
+    assert_int_equal(util_random_bytes(a, sizeof(a)), 0);
+    assert_int_equal(util_random_bytes(b, sizeof(b)), 0);
+    assert_memory_not_equal(a, b, sizeof(a));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(uuid_is_v4_and_unique),
+        cmocka_unit_test(time_round_trips),
+        cmocka_unit_test(b64url_round_trips),
+        cmocka_unit_test(sha256_matches_known_vector),
+        cmocka_unit_test(parse_int64_is_strict),
+        cmocka_unit_test(random_bytes_differ),
+    };
+
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
