@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# make bench: wapd's read throughput and latency against a bare libmicrohttpd server, in the same run.
+#
+# 1. builds and starts bench/baseline (fixed JSON body) and loads it with wrk;
+# 2. starts wapd on a fresh state dir, creates a plan, a user, a subscription and a token, and loads the
+#    tenant GET of the subscription and the admin GET of the plan with the same wrk settings;
+# 3. prints req/s, p99 and each ratio to the baseline, and wapd's idle RSS.
+#
+# Settings: WRK_CONNECTIONS (64), WRK_DURATION (10s), WRK_THREADS (2), HTTP_THREADS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNS=${WRK_CONNECTIONS:-64}
+DUR=${WRK_DURATION:-10s}
+WTHREADS=${WRK_THREADS:-2}
+HTHREADS=${HTTP_THREADS:-2}
+WAPD=${WAPD_BIN:-build/wapd}
+OUT=$(mktemp -d /tmp/wapd-bench-XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() { # url
+    for _ in $(seq 1 200); do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.05
+    done
+    echo "bench: $1 did not answer" >&2
+    return 1
+}
+
+run_wrk() { # name url [header]
+    local name=$1 url=$2 hdr=${3:-}
+    if [ -n "$hdr" ]; then
+        wrk -t"$WTHREADS" -c"$CONNS" -d"$DUR" --latency -H "$hdr" "$url" > "$OUT/$name.txt"
+    else
+        wrk -t"$WTHREADS" -c"$CONNS" -d"$DUR" --latency "$url" > "$OUT/$name.txt"
+    fi
+    local rps p99 errs
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$OUT/$name.txt")
+    p99=$(awk '$1 == "99%" {print $2}' "$OUT/$name.txt")
+    errs=$(grep -E "Non-2xx|Socket errors" "$OUT/$name.txt" || true)
+    [ -n "$errs" ] && echo "bench: $name: $errs" >&2
+    echo "$rps $p99"
+}
+
+to_ms() { # wrk latency like 1.23ms, 850.00us, 1.02s
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else print v }'
+}
+
+echo "== building the baseline"
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o "$OUT/baseline" bench/baseline.c \
+    $(pkg-config --cflags --libs libmicrohttpd)
+
+BPORT=$(free_port)
+"$OUT/baseline" "$BPORT" "$HTHREADS" & pids+=($!)
+wait_http "http://127.0.0.1:$BPORT/"
+
+echo "== starting wapd"
+ADMIN_TOKEN="bench-admin-token-0123456789abcdef"
+"$WAPD" --state-dir "$OUT/state" --admin-listen 127.0.0.1:0 --tenant-listen 127.0.0.1:0 \
+    --admin-token "$ADMIN_TOKEN" --http-threads "$HTHREADS" --no-request-log 2> "$OUT/wapd.log" &
+WPID=$!
+pids+=($WPID)
+for _ in $(seq 1 200); do [ -f "$OUT/state/ports.json" ] && break; sleep 0.05; done
+APORT=$(python3 -c "import json;print(json.load(open('$OUT/state/ports.json'))['admin'])")
+TPORT=$(python3 -c "import json;print(json.load(open('$OUT/state/ports.json'))['tenant'])")
+A="http://127.0.0.1:$APORT"
+T="http://127.0.0.1:$TPORT"
+AH="Authorization: Bearer $ADMIN_TOKEN"
+post() { curl -sf -X POST -H "$AH" -H 'Content-Type: application/json' -d "$2" "$A$1"; }
+jget() { python3 -c "import json,sys;print(json.load(sys.stdin)['$1'])"; }
+CLOUD=$(post /v1/admin/clouds '{"name":"bench"}' | jget id)
+PLAN=$(post /v1/admin/plans "{\"name\":\"gold\",\"cloudId\":\"$CLOUD\",\"quotas\":{\"vms\":10},\"checkpointMode\":\"createViewRestore\"}" | jget id)
+USER_ID=$(post /v1/admin/users '{"email":"bench@example.com"}' | jget id)
+SUB=$(post /v1/admin/subscriptions "{\"userId\":\"$USER_ID\",\"planId\":\"$PLAN\"}" | jget id)
+TOKEN=$(post "/v1/admin/users/$USER_ID/tokens" '{}' | jget token)
+curl -sf -H "Authorization: Bearer $TOKEN" "$T/v1/subscriptions/$SUB" > /dev/null
+
+sleep 1 # let the process settle before reading its idle RSS
+RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$WPID/status")
+
+echo "== wrk: $WTHREADS threads, $CONNS connections, $DUR each"
+read -r B_RPS B_P99 < <(run_wrk baseline "http://127.0.0.1:$BPORT/")
+read -r T_RPS T_P99 < <(run_wrk tenant "$T/v1/subscriptions/$SUB" "Authorization: Bearer $TOKEN")
+read -r A_RPS A_P99 < <(run_wrk admin "$A/v1/admin/plans/$PLAN" "$AH")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; }
+echo
+printf '%-34s %12s %10s %10s\n' "target" "req/s" "p99 ms" "vs base"
+printf '%-34s %12s %10s %10s\n' "baseline (fixed JSON, MHD)" "$B_RPS" "$(to_ms "$B_P99")" "100%"
+printf '%-34s %12s %10s %10s\n' "wapd tenant GET subscription" "$T_RPS" "$(to_ms "$T_P99")" "$(ratio "$T_RPS" "$B_RPS")"
+printf '%-34s %12s %10s %10s\n' "wapd admin GET plan" "$A_RPS" "$(to_ms "$A_P99")" "$(ratio "$A_RPS" "$B_RPS")"
+echo
+echo "wapd idle RSS: $((RSS_KB / 1024)) MB ($RSS_KB kB)"
+echo "targets: >= 25% of the baseline, p99 < 10 ms, idle RSS < 20 MB"
