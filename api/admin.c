@@ -161,7 +161,8 @@ api_get_kind(api_req_t *r, const store_kind_t *kind, const char *id)
 {
     err_t err = {0};
     int64_t rev = 0;
-    json_t *rec = store_rec_get(r->store, kind, id, &rev, &err);
+    /* Only serialized: the shared (cached) record saves a copy. */
+    json_t *rec = store_rec_get_shared(r->store, kind, id, &rev, &err);
 
     if (rec == NULL) {
         api_reply_err(r, &err);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "../lib/store.h"
+#include "../lib/util.h"
 
 typedef enum {
     API_LISTENER_ADMIN,
@@ -19,7 +20,7 @@ typedef enum {
 
 typedef struct {
     store_t *store;          /* borrowed */
-    const char *admin_token; /* borrowed; compared in constant time, never logged */
+    char admin_token_hash[65]; /* SHA-256 (hex) of the admin token: compared in constant time */
     volatile int ready;      /* set once the daemon is ready to serve (answers /readyz) */
     bool log_requests;       /* one JSON line per request to stderr */
 } api_ctx_t;

@@ -380,16 +380,17 @@ authenticate(api_req_t *r)
         api_reply_error(r, ERR_UNAUTHORIZED, NULL, "A bearer token is required.");
         return -1;
     }
+    /* One digest per request: it authenticates and scopes Idempotency-Keys. */
+    util_sha256_hex(token, strlen(token), r->scope);
     if (r->listener == API_LISTENER_ADMIN) {
-        if (!util_secret_equal(token, r->ctx->admin_token)) {
+        if (!util_digest_equal(r->scope, r->ctx->admin_token_hash)) {
             api_reply_error(r, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
             return -1;
         }
-    } else if (accounts_authenticate(r->store, token, r->user_id, &err)) {
+    } else if (accounts_authenticate(r->store, r->scope, r->user_id, &err)) {
         api_reply_err(r, &err);
         return -1;
     }
-    util_sha256_hex(token, strlen(token), r->scope);
     return 0;
 }
 
@@ -492,8 +493,28 @@ run_write(api_req_t *r, api_handler_t handler)
     }
 }
 
+static void dispatch_in_tx(api_req_t *r);
+
+/* GETs run in one read transaction: one snapshot, and the database's locks taken once. */
 static void
 dispatch(api_req_t *r)
+{
+    err_t err = {0};
+    bool read = r->method_id == API_GET && !r->body_too_large;
+
+    if (read && store_tx_begin_read(r->store, &err)) {
+        api_reply_err(r, &err);
+        return;
+    }
+    dispatch_in_tx(r);
+    if (read) {
+        err_clear(&err);
+        store_tx_commit(r->store, &err);
+    }
+}
+
+static void
+dispatch_in_tx(api_req_t *r)
 {
     const api_route_t *route;
     api_handler_t handler;
@@ -516,7 +537,7 @@ dispatch(api_req_t *r)
     r->route = route;
     r->route_index = (int) (route - api_routes);
     if (r->listener == API_LISTENER_TENANT && strstr(route->pattern, "{sid}")) {
-        r->sub = accounts_subscription_get(r->store, r->params[0], r->user_id, &r->sub_rev, &err);
+        r->sub = accounts_subscription_peek(r->store, r->params[0], r->user_id, &r->sub_rev, &err);
         if (r->sub == NULL) {
             api_reply_err(r, &err);
             return;

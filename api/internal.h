@@ -70,7 +70,7 @@ typedef struct api_req {
     char user_id[UTIL_UUID_LEN + 1];        /* tenant requests */
     int64_t sub_rev;                        /* revision of sub */
     char scope[UTIL_SHA256_HEX_LEN + 1];    /* the caller's token hash: idempotency scope */
-    json_t *sub;                            /* tenant: the subscription named by {sid} */
+    json_t *sub;                            /* tenant: the subscription named by {sid} (read-only) */
 
     bool replied;
     int status;

@@ -3,11 +3,10 @@
  * the Prometheus text format at GET /metrics.
  *
  * Series are kept per route (a request that matched no route counts under route="unmatched" of its
- * listener); each route's series list has its own lock, so requests to different routes never contend.
+ * listener). Counting is lock-free: a series is claimed once with compare-and-swap, then added to atomically.
  */
 #include "internal.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,33 +17,23 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 #define MAX_SERIES 48
 
+/* A series is claimed once (its key set by compare-and-swap) and then only counted into with atomic adds,
+ * so requests never wait on each other here. */
 typedef struct {
-    char method[16];
-    int status;
+    int key; /* 0: free; else (method + 1) << 16 | status */
     uint64_t count;
     uint64_t bucket_counts[NBUCKETS]; /* not cumulative */
-    double sum;
+    uint64_t sum_ns;
 } series_t;
 
 typedef struct {
-    pthread_mutex_t lock;
-    int n;
     series_t series[MAX_SERIES];
 } route_stats_t;
 
 #define MAX_ROUTES 128
 /* [0, api_route_count): routes; then one "unmatched" slot per listener. */
 static route_stats_t stats[MAX_ROUTES + 2];
-static pthread_once_t stats_once = PTHREAD_ONCE_INIT;
-
-static void
-stats_init(void)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(stats) / sizeof(stats[0]); i++)
-        pthread_mutex_init(&stats[i].lock, NULL);
-}
+static const char *const method_labels[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OTHER"};
 
 static route_stats_t *
 slot(api_listener_t listener, int route_index)
@@ -58,39 +47,36 @@ void
 api_metrics_observe(api_listener_t listener, int route_index, const char *method, int status,
                     double seconds)
 {
-    route_stats_t *rs;
+    route_stats_t *rs = slot(listener, route_index);
+    /* Methods outside the ones we serve fold into OTHER, so clients cannot grow the table. */
+    int key = (((int) api_method_parse(method) + 1) << 16) | (status & 0xffff), k, expect;
     series_t *s = NULL;
     size_t b;
     int i;
 
-    pthread_once(&stats_once, stats_init);
-    rs = slot(listener, route_index);
-    /* Methods outside the ones we serve are folded together so that clients cannot grow the table. */
-    if (api_method_parse(method) == API__METHODS)
-        method = "OTHER";
-    pthread_mutex_lock(&rs->lock);
-    for (i = 0; i < rs->n; i++) {
-        if (rs->series[i].status == status && strcmp(rs->series[i].method, method) == 0) {
+    for (i = 0; i < MAX_SERIES; i++) {
+        k = __atomic_load_n(&rs->series[i].key, __ATOMIC_ACQUIRE);
+        if (k == 0) {
+            expect = 0;
+            if (__atomic_compare_exchange_n(&rs->series[i].key, &expect, key, false,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                k = key;
+            else
+                k = expect;
+        }
+        if (k == key) {
             s = &rs->series[i];
             break;
         }
     }
-    if (s == NULL && rs->n < MAX_SERIES) {
-        s = &rs->series[rs->n++];
-        snprintf(s->method, sizeof(s->method), "%s", method);
-        s->status = status;
-    }
-    if (s != NULL) {
-        s->count++;
-        s->sum += seconds;
-        for (b = 0; b < NBUCKETS; b++) {
-            if (seconds <= buckets[b]) {
-                s->bucket_counts[b]++;
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&rs->lock);
+    if (s == NULL)
+        return; /* table full: drop rather than block */
+    for (b = 0; b < NBUCKETS && seconds > buckets[b]; b++)
+        ;
+    if (b < NBUCKETS)
+        __atomic_fetch_add(&s->bucket_counts[b], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&s->sum_ns, (uint64_t) (seconds * 1e9), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&s->count, 1, __ATOMIC_RELAXED);
 }
 
 typedef struct {
@@ -129,34 +115,39 @@ out_add(out_t *o, const char *fmt, ...)
 static void
 render_slot(out_t *o, int pass, route_stats_t *rs, const char *listener, const char *route)
 {
-    uint64_t cum;
+    uint64_t cum, count;
+    char labels[512];
     size_t b;
-    int i;
+    int i, key;
 
-    pthread_mutex_lock(&rs->lock);
-    for (i = 0; i < rs->n; i++) {
+    for (i = 0; i < MAX_SERIES; i++) {
         series_t *s = &rs->series[i];
-        const char *lbl = "listener=\"%s\",route=\"%s\",method=\"%s\",status=\"%d\"";
-        char labels[512];
 
-        snprintf(labels, sizeof(labels), lbl, listener, route, s->method, s->status);
+        key = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+        if (key == 0)
+            break;
+        snprintf(labels, sizeof(labels), "listener=\"%s\",route=\"%s\",method=\"%s\",status=\"%d\"",
+                 listener, route, method_labels[((key >> 16) - 1) % 6], key & 0xffff);
+        count = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
         if (pass == 0) {
-            out_add(o, "wapd_http_requests_total{%s} %llu\n", labels, (unsigned long long) s->count);
+            out_add(o, "wapd_http_requests_total{%s} %llu\n", labels, (unsigned long long) count);
             continue;
         }
         cum = 0;
         for (b = 0; b < NBUCKETS; b++) {
-            cum += s->bucket_counts[b];
+            cum += __atomic_load_n(&s->bucket_counts[b], __ATOMIC_RELAXED);
             out_add(o, "wapd_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", labels,
                     buckets[b], (unsigned long long) cum);
         }
+        if (cum > count)
+            count = cum; /* read while being counted: keep the histogram monotonic */
         out_add(o, "wapd_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", labels,
-                (unsigned long long) s->count);
-        out_add(o, "wapd_http_request_duration_seconds_sum{%s} %.6f\n", labels, s->sum);
+                (unsigned long long) count);
+        out_add(o, "wapd_http_request_duration_seconds_sum{%s} %.6f\n", labels,
+                (double) __atomic_load_n(&s->sum_ns, __ATOMIC_RELAXED) / 1e9);
         out_add(o, "wapd_http_request_duration_seconds_count{%s} %llu\n", labels,
-                (unsigned long long) s->count);
+                (unsigned long long) count);
     }
-    pthread_mutex_unlock(&rs->lock);
 }
 
 char *
@@ -165,7 +156,6 @@ api_metrics_render(void)
     out_t o = {malloc(8192), 0, 8192};
     int pass, i;
 
-    pthread_once(&stats_once, stats_init);
     if (o.buf == NULL)
         return NULL;
     o.buf[0] = '\0';

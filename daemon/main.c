@@ -263,7 +263,7 @@ main(int argc, char **argv)
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.store = st;
-    ctx.admin_token = admin_token;
+    util_sha256_hex(admin_token, strlen(admin_token), ctx.admin_token_hash);
     ctx.log_requests = cfg.log_requests;
     admin = api_server_start(&ctx, API_LISTENER_ADMIN, admin_fd, cfg.http_threads);
     admin_fd = -1;

@@ -6,6 +6,7 @@
  */
 #include "accounts.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -103,17 +104,14 @@ accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, er
 }
 
 int
-accounts_authenticate(store_t *st, const char *token, char user_id[UTIL_UUID_LEN + 1], err_t *err)
+accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
+                      err_t *err)
 {
-    char hash[UTIL_SHA256_HEX_LEN + 1];
     err_t local = {0};
     int64_t expires_ms;
     json_t *rec;
 
-    if (token == NULL || strncmp(token, ACCOUNTS_TOKEN_PREFIX, strlen(ACCOUNTS_TOKEN_PREFIX)) != 0)
-        return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
-    util_sha256_hex(token, strlen(token), hash);
-    rec = store_rec_find(st, &store_kind_token, "hash", hash, &local);
+    rec = store_rec_find_shared(st, &store_kind_token, "hash", token_hash, &local);
     if (rec == NULL) {
         if (local.code == ERR_NOT_FOUND)
             return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
@@ -180,12 +178,13 @@ accounts_subscription_create(store_t *st, const json_t *body, err_t *err)
     return rec;
 }
 
-json_t *
-accounts_subscription_get(store_t *st, const char *id, const char *user_id, int64_t *rev,
-                          err_t *err)
+static json_t *
+subscription_get(store_t *st, const char *id, const char *user_id, bool shared, int64_t *rev,
+                 err_t *err)
 {
     err_t local = {0};
-    json_t *rec = store_rec_get(st, &store_kind_subscription, id, rev, &local);
+    json_t *rec = shared ? store_rec_get_shared(st, &store_kind_subscription, id, rev, &local)
+                         : store_rec_get(st, &store_kind_subscription, id, rev, &local);
 
     if (rec == NULL) {
         if (local.code == ERR_NOT_FOUND)
@@ -200,6 +199,20 @@ accounts_subscription_get(store_t *st, const char *id, const char *user_id, int6
         return NULL;
     }
     return rec;
+}
+
+json_t *
+accounts_subscription_get(store_t *st, const char *id, const char *user_id, int64_t *rev,
+                          err_t *err)
+{
+    return subscription_get(st, id, user_id, false, rev, err);
+}
+
+json_t *
+accounts_subscription_peek(store_t *st, const char *id, const char *user_id, int64_t *rev,
+                           err_t *err)
+{
+    return subscription_get(st, id, user_id, true, rev, err);
 }
 
 json_t *
@@ -282,8 +295,8 @@ accounts_subscription_view(store_t *st, const json_t *sub, err_t *err)
 {
     json_t *plan, *view;
 
-    plan = store_rec_get(st, &store_kind_plan, json_string_value(json_object_get(sub, "planId")),
-                         NULL, err);
+    plan = store_rec_get_shared(st, &store_kind_plan,
+                                json_string_value(json_object_get(sub, "planId")), NULL, err);
     if (plan == NULL)
         return NULL;
     /* Usage counts the subscription's resources; none of the kinds that quotas count (VMs, VM roles,

@@ -24,8 +24,9 @@ json_t *accounts_user_create(store_t *st, const json_t *body, err_t *err);
 json_t *accounts_token_create(store_t *st, const char *user_id, const json_t *body, err_t *err);
 /* Revokes the user's token at once; 404 when the user has no such live token. */
 int accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, err_t *err);
-/* Finds the user of a live tenant token; writes user_id on success; 401 Unauthorized otherwise. */
-int accounts_authenticate(store_t *st, const char *token, char user_id[UTIL_UUID_LEN + 1],
+/* Finds the user of a live tenant token, given the token's SHA-256 (hex); writes user_id on success;
+ * 401 Unauthorized otherwise. */
+int accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
                           err_t *err);
 
 json_t *accounts_subscription_create(store_t *st, const json_t *body, err_t *err);
@@ -39,6 +40,9 @@ json_t *accounts_subscription_delete(store_t *st, const char *id, int64_t expect
  * otherwise 404, the same for a foreign id as for a missing one. */
 json_t *accounts_subscription_get(store_t *st, const char *id, const char *user_id, int64_t *rev,
                                   err_t *err);
+/* The same, read-only: the record may be shared with the thread's cache and must not be modified. */
+json_t *accounts_subscription_peek(store_t *st, const char *id, const char *user_id, int64_t *rev,
+                                   err_t *err);
 /* The tenant's view of a subscription record: plan name, quotas, usage against them, effective
  * checkpoint mode. */
 json_t *accounts_subscription_view(store_t *st, const json_t *sub, err_t *err);

@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +41,16 @@ typedef struct {
 } store_col_t;
 
 struct store_kind {
+    int index; /* 0 .. STORE_KINDS - 1: the kind's slot in the change counters */
     const char *table;
     const char *what; /* for messages: "cloud", "host" … */
     const store_col_t *cols;
     size_t ncols;
 };
 
-#define KIND(var, tbl, noun, arr)                                                                  \
-    const store_kind_t var = {tbl, noun, arr, sizeof(arr) / sizeof(arr[0])}
+#define STORE_KINDS 16
+#define KIND(var, idx, tbl, noun, arr)                                                             \
+    const store_kind_t var = {idx, tbl, noun, arr, sizeof(arr) / sizeof(arr[0])}
 
 static const store_col_t cloud_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -56,7 +59,7 @@ static const store_col_t cloud_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
 };
-KIND(store_kind_cloud, "clouds", "cloud", cloud_cols);
+KIND(store_kind_cloud, 0, "clouds", "cloud", cloud_cols);
 
 static const store_col_t host_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -75,7 +78,7 @@ static const store_col_t host_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
 };
-KIND(store_kind_host, "hosts", "host", host_cols);
+KIND(store_kind_host, 1, "hosts", "host", host_cols);
 
 static const store_col_t size_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -85,7 +88,7 @@ static const store_col_t size_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
 };
-KIND(store_kind_size, "sizes", "size", size_cols);
+KIND(store_kind_size, 2, "sizes", "size", size_cols);
 
 static const store_col_t image_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -96,7 +99,7 @@ static const store_col_t image_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
 };
-KIND(store_kind_image, "images", "image", image_cols);
+KIND(store_kind_image, 3, "images", "image", image_cols);
 
 static const store_col_t gallery_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -109,7 +112,7 @@ static const store_col_t gallery_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
 };
-KIND(store_kind_gallery_item, "gallery_items", "gallery item", gallery_cols);
+KIND(store_kind_gallery_item, 4, "gallery_items", "gallery item", gallery_cols);
 
 static const store_col_t plan_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -125,7 +128,7 @@ static const store_col_t plan_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
 };
-KIND(store_kind_plan, "plans", "plan", plan_cols);
+KIND(store_kind_plan, 5, "plans", "plan", plan_cols);
 
 static const store_col_t user_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -134,7 +137,7 @@ static const store_col_t user_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
 };
-KIND(store_kind_user, "users", "user", user_cols);
+KIND(store_kind_user, 6, "users", "user", user_cols);
 
 static const store_col_t token_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -144,7 +147,7 @@ static const store_col_t token_cols[] = {
     {"revokedAt", "revoked_at", COL_TEXT, 0},
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
 };
-KIND(store_kind_token, "tokens", "token", token_cols);
+KIND(store_kind_token, 7, "tokens", "token", token_cols);
 
 static const store_col_t subscription_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -156,7 +159,7 @@ static const store_col_t subscription_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
 };
-KIND(store_kind_subscription, "subscriptions", "subscription", subscription_cols);
+KIND(store_kind_subscription, 8, "subscriptions", "subscription", subscription_cols);
 
 static const store_col_t job_cols[] = {
     {"id", "id", COL_TEXT, COL_IMMUTABLE},
@@ -171,7 +174,7 @@ static const store_col_t job_cols[] = {
     {"startedAt", "started_at", COL_TEXT, 0},
     {"endedAt", "ended_at", COL_TEXT, 0},
 };
-KIND(store_kind_job, "jobs", "job", job_cols);
+KIND(store_kind_job, 9, "jobs", "job", job_cols);
 
 /* Versioned migrations: migrations[i] takes the schema from version i to i + 1. Never edit a released
  * one; append. */
@@ -246,10 +249,48 @@ typedef struct stmt_entry {
     struct stmt_entry *next;
 } stmt_entry_t;
 
+/* Statements of the generic record operations, found by (kind, operation, detail) without building their
+ * SQL text again. */
+#define QCACHE_SLOTS 256
+
+typedef enum {
+    Q_INSERT,
+    Q_SELECT_BY, /* detail: column index */
+    Q_UPDATE,    /* detail: 1 when the revision is checked */
+    Q_DELETE,    /* detail: 1 when the revision is checked */
+} qop_t;
+
+typedef struct {
+    const store_kind_t *kind;
+    int op, detail;
+    sqlite3_stmt *stmt; /* owned by the text cache */
+} qslot_t;
+
+/* The record cache: single-record reads (by id, or by one field such as a token's hash) of each thread,
+ * kept while their kind has not changed. Each kind has a change counter in the store, bumped after every
+ * commit that wrote it; an entry is tagged with the counter as it was before its row was read, and is used
+ * only while the counter still has that value. So a hit is never older than the last commit, and a write
+ * (a revoked token, a changed plan) is seen by every thread's next read. */
+#define RCACHE_SLOTS 512
+
+typedef struct {
+    const store_kind_t *kind;
+    int col;
+    char *value;
+    json_t *rec;
+    int64_t rev;
+    uint64_t tag;
+} rslot_t;
+
 typedef struct conn {
     sqlite3 *db;
     int tx_depth;
+    bool tx_write;                 /* the open transaction may write: bypass the record cache */
+    unsigned written;              /* kinds written in the open transaction (bit per kind index) */
+    uint64_t tx_gen[STORE_KINDS];  /* change counters when the open read transaction began */
     stmt_entry_t *buckets[STMT_BUCKETS];
+    qslot_t q[QCACHE_SLOTS];
+    rslot_t rc[RCACHE_SLOTS];
     struct conn *next;
 } conn_t;
 
@@ -261,6 +302,7 @@ struct store {
     conn_t *conns;
     long fail_countdown;
     int schema_version;
+    uint64_t gen[STORE_KINDS]; /* change counters, atomic */
 };
 
 /* ---- connections and statements ---- */
@@ -318,6 +360,25 @@ conn_exec(conn_t *c, const char *sql, err_t *err)
     return 0;
 }
 
+static sqlite3_stmt *stmt_get(conn_t *c, const char *sql, err_t *err);
+static void stmt_done(sqlite3_stmt *s);
+
+/* Runs one statement (BEGIN, COMMIT, SAVEPOINT …) through the statement cache. */
+static int
+conn_run(conn_t *c, const char *sql, err_t *err)
+{
+    sqlite3_stmt *s = stmt_get(c, sql, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    stmt_done(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_err(c->db, rc, "running a statement", err);
+    return 0;
+}
+
 static conn_t *
 conn_open(store_t *st, err_t *err)
 {
@@ -355,6 +416,10 @@ conn_free(conn_t *c)
     stmt_entry_t *e, *n;
     int i;
 
+    for (i = 0; i < RCACHE_SLOTS; i++) {
+        free(c->rc[i].value);
+        json_decref(c->rc[i].rec);
+    }
     for (i = 0; i < STMT_BUCKETS; i++) {
         for (e = c->buckets[i]; e; e = n) {
             n = e->next;
@@ -432,6 +497,47 @@ stmt_done(sqlite3_stmt *s)
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
     }
+}
+
+static unsigned
+qslot_index(const store_kind_t *kind, int op, int detail)
+{
+    uintptr_t h = (uintptr_t) kind;
+
+    h = (h >> 4) * 31u + (unsigned) op * 7u + (unsigned) detail;
+    return (unsigned) (h % QCACHE_SLOTS);
+}
+
+/* The cached statement for (kind, op, detail), or NULL when it has not been prepared yet. */
+static sqlite3_stmt *
+qcache_get(conn_t *c, const store_kind_t *kind, int op, int detail)
+{
+    unsigned i = qslot_index(kind, op, detail), n;
+
+    for (n = 0; n < QCACHE_SLOTS; n++, i = (i + 1) % QCACHE_SLOTS) {
+        if (c->q[i].kind == NULL)
+            return NULL;
+        if (c->q[i].kind == kind && c->q[i].op == op && c->q[i].detail == detail)
+            return c->q[i].stmt;
+    }
+    return NULL;
+}
+
+static void
+qcache_put(conn_t *c, const store_kind_t *kind, int op, int detail, sqlite3_stmt *stmt)
+{
+    unsigned i = qslot_index(kind, op, detail), n;
+
+    for (n = 0; n < QCACHE_SLOTS; n++, i = (i + 1) % QCACHE_SLOTS) {
+        if (c->q[i].kind == NULL) {
+            c->q[i].kind = kind;
+            c->q[i].op = op;
+            c->q[i].detail = detail;
+            c->q[i].stmt = stmt;
+            return;
+        }
+    }
+    /* Full: the statement stays reachable through the text cache. */
 }
 
 /* Runs a statement that returns no rows. Returns sqlite3_changes() or -1. */
@@ -512,11 +618,26 @@ store_check(conn_t *c, const char *pragma, err_t *err)
     return ok ? 0 : -1;
 }
 
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void
+sqlite_configure(void)
+{
+    /* SQLite's memory statistics serialize every allocation of every connection on one global mutex;
+     * connections here are per thread (SQLITE_OPEN_NOMUTEX), so they need no shared lock at all. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_initialize();
+}
+
 store_t *
 store_open(const char *path, const store_options_t *opts, err_t *err)
 {
-    store_t *st = calloc(1, sizeof(*st));
+    store_t *st;
     conn_t *c;
+
+    pthread_once(&sqlite_once, sqlite_configure);
+    st = calloc(1, sizeof(*st));
 
     if (st == NULL || (st->path = strdup(path)) == NULL) {
         free(st);
@@ -589,6 +710,85 @@ store_integrity_check(store_t *st, err_t *err)
     return store_check(c, "PRAGMA integrity_check;", err);
 }
 
+/* ---- change counters and the record cache ---- */
+
+static uint64_t
+gen_now(store_t *st, const store_kind_t *kind)
+{
+    return __atomic_load_n(&st->gen[kind->index], __ATOMIC_ACQUIRE);
+}
+
+/* After a successful write of kind: bump now (autocommit) or when the transaction commits. */
+static void
+note_write(store_t *st, conn_t *c, const store_kind_t *kind)
+{
+    if (c->tx_depth == 0)
+        __atomic_add_fetch(&st->gen[kind->index], 1, __ATOMIC_ACQ_REL);
+    else
+        c->written |= 1u << kind->index;
+}
+
+static void
+bump_written(store_t *st, conn_t *c)
+{
+    int k;
+
+    for (k = 0; k < STORE_KINDS; k++)
+        if (c->written & (1u << k))
+            __atomic_add_fetch(&st->gen[k], 1, __ATOMIC_ACQ_REL);
+    c->written = 0;
+}
+
+static unsigned
+rslot_index(const store_kind_t *kind, int col, const char *value)
+{
+    unsigned h = 2166136261u ^ (unsigned) kind->index ^ ((unsigned) col << 8);
+
+    for (; *value; value++)
+        h = (h ^ (unsigned char) *value) * 16777619u;
+    return h % RCACHE_SLOTS;
+}
+
+/* The cached record for (kind, col, value) if it is still current: a copy, or with shared a new reference
+ * to the cached record itself (which nobody may modify). */
+static json_t *
+rcache_get(conn_t *c, const store_kind_t *kind, int col, const char *value, uint64_t current,
+           bool shared, int64_t *rev)
+{
+    rslot_t *e = &c->rc[rslot_index(kind, col, value)];
+
+    if (e->rec == NULL || e->kind != kind || e->col != col || e->tag != current ||
+        strcmp(e->value, value) != 0)
+        return NULL;
+    if (rev)
+        *rev = e->rev;
+    return shared ? json_incref(e->rec) : json_deep_copy(e->rec);
+}
+
+/* Caches rec: a copy of it, or with shared rec itself (a new reference). */
+static void
+rcache_put(conn_t *c, const store_kind_t *kind, int col, const char *value, json_t *rec,
+           int64_t rev, uint64_t tag, bool shared)
+{
+    rslot_t *e = &c->rc[rslot_index(kind, col, value)];
+    char *v = strdup(value);
+    json_t *copy = shared ? json_incref(rec) : json_deep_copy(rec);
+
+    if (v == NULL || copy == NULL) {
+        free(v);
+        json_decref(copy);
+        return;
+    }
+    free(e->value);
+    json_decref(e->rec);
+    e->kind = kind;
+    e->col = col;
+    e->value = v;
+    e->rec = copy;
+    e->rev = rev;
+    e->tag = tag;
+}
+
 /* ---- transactions ---- */
 
 int
@@ -600,13 +800,37 @@ store_tx_begin(store_t *st, err_t *err)
     if (c == NULL || injected_failure(st, err))
         return -1;
     if (c->tx_depth == 0) {
-        if (conn_exec(c, "BEGIN IMMEDIATE;", err))
+        if (conn_run(c, "BEGIN IMMEDIATE;", err))
             return -1;
+        c->tx_write = true;
+        c->written = 0;
     } else {
         snprintf(sql, sizeof(sql), "SAVEPOINT sp%d;", c->tx_depth);
-        if (conn_exec(c, sql, err))
+        if (conn_run(c, sql, err))
             return -1;
     }
+    c->tx_depth++;
+    return 0;
+}
+
+int
+store_tx_begin_read(store_t *st, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    int k;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    if (c->tx_depth > 0)
+        return err_set(err, ERR_INTERNAL, NULL, "A read transaction cannot nest.");
+    /* Read the counters before the snapshot exists (it is taken at the first read), so that every
+     * record this transaction reads is at least as new as the counters say. */
+    for (k = 0; k < STORE_KINDS; k++)
+        c->tx_gen[k] = __atomic_load_n(&st->gen[k], __ATOMIC_ACQUIRE);
+    if (conn_run(c, "BEGIN DEFERRED;", err))
+        return -1;
+    c->tx_write = false;
+    c->written = 0;
     c->tx_depth++;
     return 0;
 }
@@ -622,14 +846,18 @@ store_tx_commit(store_t *st, err_t *err)
     if (c->tx_depth <= 0)
         return err_set(err, ERR_INTERNAL, NULL, "No transaction is open.");
     if (c->tx_depth == 1) {
-        if (conn_exec(c, "COMMIT;", err)) {
+        if (conn_run(c, "COMMIT;", err)) {
             sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
             c->tx_depth = 0;
+            c->tx_write = false;
+            c->written = 0;
             return -1;
         }
+        bump_written(st, c);
+        c->tx_write = false;
     } else {
         snprintf(sql, sizeof(sql), "RELEASE sp%d;", c->tx_depth - 1);
-        if (conn_exec(c, sql, err))
+        if (conn_run(c, sql, err))
             return -1;
     }
     c->tx_depth--;
@@ -645,7 +873,10 @@ store_tx_rollback(store_t *st)
     if (c == NULL || c->tx_depth <= 0)
         return;
     if (c->tx_depth == 1) {
-        sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
+        if (conn_run(c, "ROLLBACK;", NULL))
+            sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
+        c->tx_write = false;
+        c->written = 0;
     } else {
         snprintf(sql, sizeof(sql), "ROLLBACK TO sp%d; RELEASE sp%d;", c->tx_depth - 1,
                  c->tx_depth - 1);
@@ -830,52 +1061,80 @@ store_rec_insert(store_t *st, const store_kind_t *kind, const json_t *rec, err_t
 
     if (c == NULL || injected_failure(st, err))
         return -1;
-    sb_add(&sb, "INSERT INTO %s(", kind->table);
-    sb_columns(&sb, kind);
-    sb_add(&sb, ") VALUES (");
-    for (i = 0; i < kind->ncols; i++)
-        sb_add(&sb, "%s?", i ? ", " : "");
-    sb_add(&sb, ");");
-    if (sb.overflow)
-        return err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
-    if ((s = stmt_get(c, sb.buf, err)) == NULL)
-        return -1;
+    s = qcache_get(c, kind, Q_INSERT, 0);
+    if (s == NULL) {
+        sb_add(&sb, "INSERT INTO %s(", kind->table);
+        sb_columns(&sb, kind);
+        sb_add(&sb, ") VALUES (");
+        for (i = 0; i < kind->ncols; i++)
+            sb_add(&sb, "%s?", i ? ", " : "");
+        sb_add(&sb, ");");
+        if (sb.overflow)
+            return err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
+        if ((s = stmt_get(c, sb.buf, err)) == NULL)
+            return -1;
+        qcache_put(c, kind, Q_INSERT, 0, s);
+    }
     for (i = 0; i < kind->ncols; i++) {
         if (bind_value(s, (int) i + 1, &kind->cols[i], rec_field(rec, kind->cols[i].field), err)) {
             stmt_done(s);
             return -1;
         }
     }
-    return stmt_run(c, s, "creating a record", err) < 0 ? -1 : 0;
+    if (stmt_run(c, s, "creating a record", err) < 0)
+        return -1;
+    note_write(st, c, kind);
+    return 0;
 }
 
 static json_t *
-select_one(store_t *st, const store_kind_t *kind, const char *column, const char *value,
+select_one(store_t *st, const store_kind_t *kind, size_t col, const char *value, bool shared,
            int64_t *rev, err_t *err)
 {
     conn_t *c = store_conn(st, err);
     sqlbuf_t sb = {.len = 0};
     sqlite3_stmt *s;
     json_t *rec = NULL;
+    bool cached = false;
+    uint64_t tag = 0;
     int rc;
 
     if (c == NULL || injected_failure(st, err))
         return NULL;
-    sb_add(&sb, "SELECT rev, ");
-    sb_columns(&sb, kind);
-    sb_add(&sb, " FROM %s WHERE %s = ? ORDER BY seq LIMIT 1;", kind->table, column);
-    if (sb.overflow || (s = stmt_get(c, sb.buf, err)) == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
-        return NULL;
+    /* A transaction that writes must read its own changes: only other reads use the cache. */
+    if (!(c->tx_depth > 0 && c->tx_write)) {
+        uint64_t current = gen_now(st, kind);
+        tag = c->tx_depth > 0 ? c->tx_gen[kind->index] : current;
+        rec = rcache_get(c, kind, (int) col, value, current, shared, rev);
+        if (rec != NULL)
+            return rec;
+        cached = true;
+    }
+    s = qcache_get(c, kind, Q_SELECT_BY, (int) col);
+    if (s == NULL) {
+        sb_add(&sb, "SELECT rev, ");
+        sb_columns(&sb, kind);
+        sb_add(&sb, " FROM %s WHERE %s = ? ORDER BY seq LIMIT 1;", kind->table,
+               kind->cols[col].column);
+        if (sb.overflow || (s = stmt_get(c, sb.buf, err)) == NULL) {
+            err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
+            return NULL;
+        }
+        qcache_put(c, kind, Q_SELECT_BY, (int) col, s);
     }
     sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         rec = row_record(s, 1, kind);
-        if (rec == NULL)
+        if (rec == NULL) {
             err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-        else if (rev)
-            *rev = sqlite3_column_int64(s, 0);
+        } else {
+            if (rev)
+                *rev = sqlite3_column_int64(s, 0);
+            if (cached)
+                rcache_put(c, kind, (int) col, value, rec, sqlite3_column_int64(s, 0), tag,
+                           shared);
+        }
     } else if (rc == SQLITE_DONE) {
         err_set(err, ERR_NOT_FOUND, NULL, "The %s was not found.", kind->what);
     } else {
@@ -888,12 +1147,19 @@ select_one(store_t *st, const store_kind_t *kind, const char *column, const char
 json_t *
 store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev, err_t *err)
 {
-    return select_one(st, kind, "id", id, rev, err);
+    return select_one(st, kind, 0, id, false, rev, err); /* column 0 is the id of every kind */
 }
 
 json_t *
-store_rec_find(store_t *st, const store_kind_t *kind, const char *field, const char *value,
-               err_t *err)
+store_rec_get_shared(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev,
+                     err_t *err)
+{
+    return select_one(st, kind, 0, id, true, rev, err);
+}
+
+static json_t *
+find_by(store_t *st, const store_kind_t *kind, const char *field, const char *value, bool shared,
+        err_t *err)
 {
     const store_col_t *col = kind_col(kind, field);
 
@@ -901,7 +1167,21 @@ store_rec_find(store_t *st, const store_kind_t *kind, const char *field, const c
         err_set(err, ERR_INTERNAL, NULL, "The %s has no field %s.", kind->what, field);
         return NULL;
     }
-    return select_one(st, kind, col->column, value, NULL, err);
+    return select_one(st, kind, (size_t) (col - kind->cols), value, shared, NULL, err);
+}
+
+json_t *
+store_rec_find(store_t *st, const store_kind_t *kind, const char *field, const char *value,
+               err_t *err)
+{
+    return find_by(st, kind, field, value, false, err);
+}
+
+json_t *
+store_rec_find_shared(store_t *st, const store_kind_t *kind, const char *field, const char *value,
+                      err_t *err)
+{
+    return find_by(st, kind, field, value, true, err);
 }
 
 static int
@@ -1089,6 +1369,7 @@ store_rec_update(store_t *st, const store_kind_t *kind, const char *id, const js
     changed = stmt_run(c, s, "updating a record", err);
     if (changed < 0)
         return -1;
+    note_write(st, c, kind);
     if (changed == 0)
         return explain_no_change(st, kind, id, err);
     return 0;
@@ -1115,6 +1396,7 @@ store_rec_delete(store_t *st, const store_kind_t *kind, const char *id, int64_t 
     changed = stmt_run(c, s, "deleting a record", err);
     if (changed < 0)
         return -1;
+    note_write(st, c, kind);
     if (changed == 0)
         return explain_no_change(st, kind, id, err);
     return 0;

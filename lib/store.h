@@ -69,6 +69,10 @@ int store_integrity_check(store_t *st, err_t *err);
  * transaction); commit makes it durable (the outermost) or folds it into the enclosing one; rollback undoes
  * it. Every begin that succeeded is matched by one commit or one rollback. */
 int store_tx_begin(store_t *st, err_t *err);
+/* Opens a read transaction: the reads that follow see one snapshot, and pay for the database's locks once
+ * instead of once per statement. End it with store_tx_commit. A write inside it fails; use store_tx_begin
+ * for transactions that write. */
+int store_tx_begin_read(store_t *st, err_t *err);
 int store_tx_commit(store_t *st, err_t *err);
 void store_tx_rollback(store_t *st);
 
@@ -80,6 +84,13 @@ json_t *store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int
 /* The first record whose field equals value; NULL with ERR_NOT_FOUND when none. */
 json_t *store_rec_find(store_t *st, const store_kind_t *kind, const char *field, const char *value,
                        err_t *err);
+/* The same two reads for read-only use: the record returned may be shared with the calling thread's cache
+ * and must not be modified (it is still a new reference, released with json_decref). They save a copy on
+ * hot paths such as authentication. */
+json_t *store_rec_get_shared(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev,
+                             err_t *err);
+json_t *store_rec_find_shared(store_t *st, const store_kind_t *kind, const char *field,
+                              const char *value, err_t *err);
 /* Up to limit records after position `after` (0: from the start), in position order, that match every
  * filter. Returns a new array; *next is the position to continue from, or 0 when this is the last page. */
 json_t *store_rec_list(store_t *st, const store_kind_t *kind, const store_filter_t *filters,

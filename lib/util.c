@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,14 @@ util_uuid(char out[UTIL_UUID_LEN + 1])
 {
     uuid_t u;
 
-    uuid_generate_random(u);
+    /* OpenSSL's generator keeps per-thread state, where libuuid's random path takes a process-wide lock
+     * and reopens /dev/urandom on every call: under load that lock was the hottest spot of a request. */
+    if (RAND_bytes(u, sizeof(u)) == 1) {
+        u[6] = (unsigned char) ((u[6] & 0x0f) | 0x40); /* version 4 */
+        u[8] = (unsigned char) ((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    } else {
+        uuid_generate_random(u);
+    }
     uuid_unparse_lower(u, out);
 }
 
@@ -177,29 +185,47 @@ util_hex(const void *data, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_init(void)
+{
+    /* Fetched once: an implicit fetch on every digest takes OpenSSL's method-store lock each time. */
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void
 util_sha256_hex(const void *data, size_t n, char out[UTIL_SHA256_HEX_LEN + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
 
-    EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+    pthread_once(&sha256_once, sha256_init);
+    EVP_Digest(data, n, md, &len, sha256_md ? sha256_md : EVP_sha256(), NULL);
     util_hex(md, len, out);
+}
+
+bool
+util_digest_equal(const char *a, const char *b)
+{
+    unsigned char diff = 0;
+    size_t i;
+
+    for (i = 0; i < UTIL_SHA256_HEX_LEN; i++)
+        diff |= (unsigned char) (a[i] ^ b[i]);
+    return diff == 0;
 }
 
 bool
 util_secret_equal(const char *a, const char *b)
 {
     char ha[UTIL_SHA256_HEX_LEN + 1], hb[UTIL_SHA256_HEX_LEN + 1];
-    unsigned char diff = 0;
-    size_t i;
 
     /* Compare fixed-length digests so that neither length nor content leaks through timing. */
     util_sha256_hex(a, strlen(a), ha);
     util_sha256_hex(b, strlen(b), hb);
-    for (i = 0; i < UTIL_SHA256_HEX_LEN; i++)
-        diff |= (unsigned char) (ha[i] ^ hb[i]);
-    return diff == 0;
+    return util_digest_equal(ha, hb);
 }
 
 static const char b64url_alphabet[] =

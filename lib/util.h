@@ -36,6 +36,8 @@ void util_hex(const void *data, size_t n, char *out);
 void util_sha256_hex(const void *data, size_t n, char out[UTIL_SHA256_HEX_LEN + 1]);
 /* Constant-time comparison of two NUL-terminated strings. */
 bool util_secret_equal(const char *a, const char *b);
+/* Constant-time comparison of two SHA-256 hex digests. */
+bool util_digest_equal(const char *a, const char *b);
 
 /* base64url without padding. Encode writes at most 4 * ceil(n / 3) + 1 bytes. Decode returns the decoded
  * length, or -1 on a bad character or when out (of size cap) is too small. */

@@ -320,6 +320,74 @@ threads_get_their_own_connection(void **state)
     assert_int_equal(store_rec_count(f->st, &store_kind_cloud, NULL, 0, &err), 200);
 }
 
+typedef struct {
+    store_t *st;
+    const char *id;
+} rename_arg_t;
+
+static void *
+rename_thread(void *arg)
+{
+    rename_arg_t *a = arg;
+    err_t err = {0};
+    json_t *rec = store_rec_get(a->st, &store_kind_cloud, a->id, NULL, &err);
+
+    json_object_set_new(rec, "name", json_string("renamed-elsewhere"));
+    if (store_tx_begin(a->st, &err) == 0) {
+        store_rec_update(a->st, &store_kind_cloud, a->id, rec, 0, &err);
+        store_tx_commit(a->st, &err);
+    }
+    json_decref(rec);
+    return NULL;
+}
+
+static void
+cached_reads_see_other_threads_writes(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *c = cloud("cached"), *got;
+    rename_arg_t arg = {f->st, NULL};
+    pthread_t t;
+    int64_t rev = 0;
+
+    store_rec_insert(f->st, &store_kind_cloud, c, &err);
+    arg.id = id_of(c);
+    /* Read twice (the second from the cache), and mutate the copy we got: the cache must not change. */
+    json_decref(store_rec_get(f->st, &store_kind_cloud, arg.id, NULL, &err));
+    got = store_rec_get(f->st, &store_kind_cloud, arg.id, &rev, &err);
+    assert_int_equal(rev, 1);
+    json_object_set_new(got, "name", json_string("scribbled"));
+    json_decref(got);
+    got = store_rec_get(f->st, &store_kind_cloud, arg.id, NULL, &err);
+    assert_string_equal(json_string_value(json_object_get(got, "name")), "cached");
+    json_decref(got);
+    /* Another thread commits a change: this thread's next read sees it, in or out of a transaction. */
+    pthread_create(&t, NULL, rename_thread, &arg);
+    pthread_join(t, NULL);
+    assert_int_equal(store_tx_begin_read(f->st, &err), 0);
+    got = store_rec_get(f->st, &store_kind_cloud, arg.id, &rev, &err);
+    assert_string_equal(json_string_value(json_object_get(got, "name")), "renamed-elsewhere");
+    assert_int_equal(rev, 2);
+    json_decref(got);
+    assert_int_equal(store_tx_commit(f->st, &err), 0);
+    /* A write transaction reads its own uncommitted change, and a rollback leaves the cache right. */
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    json_object_set_new(c, "name", json_string("uncommitted"));
+    store_rec_update(f->st, &store_kind_cloud, arg.id, c, 0, &err);
+    got = store_rec_get(f->st, &store_kind_cloud, arg.id, NULL, &err);
+    assert_string_equal(json_string_value(json_object_get(got, "name")), "uncommitted");
+    json_decref(got);
+    store_tx_rollback(f->st);
+    got = store_rec_get(f->st, &store_kind_cloud, arg.id, NULL, &err);
+    assert_string_equal(json_string_value(json_object_get(got, "name")), "renamed-elsewhere");
+    json_decref(got);
+    /* A delete is seen too. */
+    assert_int_equal(store_rec_delete(f->st, &store_kind_cloud, arg.id, 0, &err), 0);
+    assert_null(store_rec_get(f->st, &store_kind_cloud, arg.id, NULL, &err));
+    json_decref(c);
+}
+
 static void
 injected_fault_fails_once(void **state)
 {
@@ -351,6 +419,7 @@ main(void)
         cmocka_unit_test_setup_teardown(idempotency_records, setup, teardown),
         cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(threads_get_their_own_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(cached_reads_see_other_threads_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(injected_fault_fails_once, setup, teardown),
     };
 
