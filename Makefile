@@ -4,6 +4,7 @@
 #   make run      build, then start the daemon with --demo
 #   make test     unit tests, e2e tests, both again under ASan+UBSan, and the OpenAPI lint
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk)
+#   make install  the binary, the systemd unit and the example config (PREFIX, DESTDIR)
 
 CC      ?= cc
 PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih
@@ -33,7 +34,7 @@ DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
 
-.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench clean
+.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench install clean
 
 all: $(BUILD)/wapd
 
@@ -57,6 +58,7 @@ $(STAMP): Makefile
 	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v sqlite3 >/dev/null 2>&1 || missing="$$missing sqlite3"; \
+	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
@@ -143,6 +145,13 @@ bench: all
 	@command -v wrk >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq wrk)
 	bench/run.sh
+
+PREFIX ?= /usr/local
+install: all
+	install -D -m 0755 $(BUILD)/wapd $(DESTDIR)$(PREFIX)/bin/wapd
+	install -D -m 0644 deploy/wapd.service $(DESTDIR)/etc/systemd/system/wapd.service
+	[ -e $(DESTDIR)/etc/wapd/wapd.conf ] || install -D -m 0644 deploy/wapd.conf $(DESTDIR)/etc/wapd/wapd.conf
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wapd/README.md
 
 clean:
 	rm -rf $(BUILD)

@@ -197,11 +197,14 @@ typedef json_t *(*update_fn)(store_t *st, const char *id, const json_t *patch, i
                              err_t *err);
 typedef int (*delete_fn)(store_t *st, const char *id, int64_t rev, err_t *err);
 
+/* Creates through fn and answers 201 with the record as stored (the same shape a GET shows). */
 static void
-create_with(api_req_t *r, const jv_field_t *spec, create_fn fn, const char *collection)
+create_with(api_req_t *r, const jv_field_t *spec, create_fn fn, const store_kind_t *kind,
+            const char *collection)
 {
     err_t err = {0};
     json_t *body = api_body(r, spec, false, false), *rec;
+    int64_t rev = 0;
 
     if (body == NULL)
         return;
@@ -213,7 +216,13 @@ create_with(api_req_t *r, const jv_field_t *spec, create_fn fn, const char *coll
     }
     snprintf(r->location, sizeof(r->location), "%s/%s", collection,
              json_string_value(json_object_get(rec, "id")));
-    api_reply_record(r, 201, rec, 1);
+    body = store_rec_get(r->store, kind, json_string_value(json_object_get(rec, "id")), &rev, &err);
+    json_decref(rec);
+    if (body == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_record(r, 201, body, rev);
 }
 
 static void
@@ -299,7 +308,8 @@ api_admin_clouds_list(api_req_t *r)
 void
 api_admin_clouds_create(api_req_t *r)
 {
-    create_with(r, cloud_spec, catalog_cloud_create, "/v1/admin/clouds");
+    create_with(r, cloud_spec, catalog_cloud_create, &store_kind_cloud,
+                "/v1/admin/clouds");
 }
 
 void
@@ -333,7 +343,8 @@ api_admin_hosts_list(api_req_t *r)
 void
 api_admin_hosts_create(api_req_t *r)
 {
-    create_with(r, host_spec, catalog_host_create, "/v1/admin/hosts");
+    create_with(r, host_spec, catalog_host_create, &store_kind_host,
+                "/v1/admin/hosts");
 }
 
 void
@@ -365,7 +376,8 @@ api_admin_sizes_list(api_req_t *r)
 void
 api_admin_sizes_create(api_req_t *r)
 {
-    create_with(r, size_spec, catalog_size_create, "/v1/admin/sizes");
+    create_with(r, size_spec, catalog_size_create, &store_kind_size,
+                "/v1/admin/sizes");
 }
 
 void
@@ -383,7 +395,8 @@ api_admin_images_list(api_req_t *r)
 void
 api_admin_images_create(api_req_t *r)
 {
-    create_with(r, image_spec, catalog_image_create, "/v1/admin/images");
+    create_with(r, image_spec, catalog_image_create, &store_kind_image,
+                "/v1/admin/images");
 }
 
 void
@@ -401,7 +414,8 @@ api_admin_gallery_list(api_req_t *r)
 void
 api_admin_gallery_create(api_req_t *r)
 {
-    create_with(r, gallery_spec, catalog_gallery_item_create, "/v1/admin/galleryItems");
+    create_with(r, gallery_spec, catalog_gallery_item_create, &store_kind_gallery_item,
+                "/v1/admin/galleryItems");
 }
 
 void
@@ -423,7 +437,8 @@ api_admin_plans_list(api_req_t *r)
 void
 api_admin_plans_create(api_req_t *r)
 {
-    create_with(r, plan_spec, catalog_plan_create, "/v1/admin/plans");
+    create_with(r, plan_spec, catalog_plan_create, &store_kind_plan,
+                "/v1/admin/plans");
 }
 
 void
@@ -469,7 +484,8 @@ api_admin_users_list(api_req_t *r)
 void
 api_admin_users_create(api_req_t *r)
 {
-    create_with(r, user_spec, accounts_user_create, "/v1/admin/users");
+    create_with(r, user_spec, accounts_user_create, &store_kind_user,
+                "/v1/admin/users");
 }
 
 void
@@ -548,7 +564,8 @@ api_admin_subscriptions_list(api_req_t *r)
 void
 api_admin_subscriptions_create(api_req_t *r)
 {
-    create_with(r, subscription_spec, accounts_subscription_create, "/v1/admin/subscriptions");
+    create_with(r, subscription_spec, accounts_subscription_create, &store_kind_subscription,
+                "/v1/admin/subscriptions");
 }
 
 void
