@@ -181,6 +181,60 @@ host_kinds_and_capacity(void **state)
     json_decref(cloud);
 }
 
+/* Fails the Nth store call of a plan update, for every N until the update no longer meets a fault: each
+ * failed attempt leaves the plan, its subscription and the job list exactly as they were. */
+static void
+plan_update_is_atomic_under_store_faults(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *cloud = make(catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
+    json_t *plan = make(catalog_plan_create, f->st,
+                        json_pack("{s:s, s:s, s:s}", "name", "p", "cloudId", id_of(cloud),
+                                  "checkpointMode", "viewRestore"));
+    json_t *user = make(accounts_user_create, f->st, json_pack("{s:s}", "email", "f@b.c"));
+    json_t *sub = make(accounts_subscription_create, f->st,
+                       json_pack("{s:s, s:s}", "userId", id_of(user), "planId", id_of(plan)));
+    json_t *patch = json_pack("{s:s, s:{s:i}}", "checkpointMode", "createViewRestore", "quotas",
+                              "vms", 7),
+           *job = NULL, *got;
+    long n;
+    int64_t rev;
+    int faults = 0;
+
+    for (n = 1; n < 100; n++) {
+        err_clear(&err);
+        store__fail_call(f->st, n);
+        job = catalog_plan_update(f->st, id_of(plan), patch, 0, &err);
+        store__fail_call(f->st, 0);
+        if (job != NULL)
+            break;
+        faults++;
+        assert_int_equal(err.code, ERR_INTERNAL);
+        got = store_rec_get(f->st, &store_kind_plan, id_of(plan), &rev, &err);
+        assert_int_equal(rev, 1);
+        assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")), "viewRestore");
+        json_decref(got);
+        got = store_rec_get(f->st, &store_kind_subscription, id_of(sub), NULL, &err);
+        assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")), "viewRestore");
+        json_decref(got);
+        assert_int_equal(store_rec_count(f->st, &store_kind_job, NULL, 0, &err), 0);
+    }
+    assert_non_null(job);
+    assert_true(faults >= 3); /* the loop met faults at several different calls */
+    got = store_rec_get(f->st, &store_kind_subscription, id_of(sub), NULL, &err);
+    assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")),
+                        "createViewRestore");
+    json_decref(got);
+    assert_int_equal(store_rec_count(f->st, &store_kind_job, NULL, 0, &err), 1);
+    json_decref(job);
+    json_decref(patch);
+    json_decref(sub);
+    json_decref(user);
+    json_decref(plan);
+    json_decref(cloud);
+}
+
 int
 main(void)
 {
@@ -189,6 +243,7 @@ main(void)
         cmocka_unit_test_setup_teardown(plan_update_reaches_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(tokens_authenticate_until_revoked, setup, teardown),
         cmocka_unit_test_setup_teardown(host_kinds_and_capacity, setup, teardown),
+        cmocka_unit_test_setup_teardown(plan_update_is_atomic_under_store_faults, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("catalog+accounts", tests, NULL, NULL);
