@@ -96,11 +96,11 @@ $(ASAN)/wapd: $(ASAN_OBJ)
 UNIT_BIN      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BIN := $(patsubst tests/unit/%.c,$(ASAN)/tests/%,$(UNIT_SRC))
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(HEADERS)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/fixture.h $(CORE_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
-$(ASAN)/tests/%: tests/unit/%.c $(ASAN_CORE_OBJ) $(HEADERS)
+$(ASAN)/tests/%: tests/unit/%.c tests/unit/fixture.h $(ASAN_CORE_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_CORE_OBJ) \
 	  $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)

@@ -9,48 +9,10 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "../../lib/accounts.h"
 #include "../../lib/catalog.h"
-
-typedef struct {
-    char dir[64];
-    store_t *st;
-} fixture_t;
-
-static int
-setup(void **state)
-{
-    fixture_t *f = calloc(1, sizeof(*f));
-    char path[128];
-    err_t err = {0};
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/wapd-unit-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(path, sizeof(path), "%s/wapd.db", f->dir);
-    f->st = store_open(path, NULL, &err);
-    assert_non_null(f->st);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture_t *f = *state;
-    char cmd[160];
-
-    store_close(f->st);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
-}
-
-static const char *
-id_of(const json_t *rec)
-{
-    return json_string_value(json_object_get(rec, "id"));
-}
 
 static json_t *
 make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)

@@ -10,44 +10,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <pthread.h>
 
 #include "../../lib/store.h"
 #include "../../lib/util.h"
-
-typedef struct {
-    char dir[64];
-    char path[128];
-    store_t *st;
-} fixture_t;
-
-static int
-setup(void **state)
-{
-    fixture_t *f = calloc(1, sizeof(*f));
-    err_t err = {0};
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/wapd-unit-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/wapd.db", f->dir);
-    f->st = store_open(f->path, NULL, &err);
-    assert_non_null(f->st);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture_t *f = *state;
-    char cmd[160];
-
-    store_close(f->st);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
-}
 
 static json_t *
 cloud(const char *name)
@@ -57,12 +25,6 @@ cloud(const char *name)
     util_uuid(id);
     return json_pack("{s:s, s:s, s:n, s:s, s:s}", "id", id, "name", name, "description", "createdAt",
                      "2026-01-01T00:00:00.000Z", "updatedAt", "2026-01-01T00:00:00.000Z");
-}
-
-static const char *
-id_of(const json_t *rec)
-{
-    return json_string_value(json_object_get(rec, "id"));
 }
 
 static void
