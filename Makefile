@@ -34,7 +34,7 @@ DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
 
-.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench install clean
+.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install clean
 
 all: $(BUILD)/wapd
 
@@ -105,12 +105,36 @@ $(ASAN)/tests/%: tests/unit/%.c tests/unit/fixture.h $(ASAN_CORE_OBJ) $(HEADERS)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_CORE_OBJ) \
 	  $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
-unit: $(UNIT_BIN)
-	@tests/run-unit.sh $(UNIT_BIN)
+FUZZ_CORPUS := $(wildcard tests/fuzz/corpus/*)
 
-unit-asan: $(ASAN_UNIT_BIN)
+$(BUILD)/tests/fuzz_body_replay: tests/fuzz/fuzz_body.c tests/fuzz/replay.c $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ tests/fuzz/fuzz_body.c tests/fuzz/replay.c $(CORE_OBJ) \
+	  $(PKG_LIBS) $(LDLIBS)
+
+$(ASAN)/tests/fuzz_body_replay: tests/fuzz/fuzz_body.c tests/fuzz/replay.c $(ASAN_CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ tests/fuzz/fuzz_body.c \
+	  tests/fuzz/replay.c $(ASAN_CORE_OBJ) $(PKG_LIBS) $(LDLIBS)
+
+unit: $(UNIT_BIN) $(BUILD)/tests/fuzz_body_replay
+	@tests/run-unit.sh $(UNIT_BIN)
+	@$(BUILD)/tests/fuzz_body_replay $(FUZZ_CORPUS)
+
+unit-asan: $(ASAN_UNIT_BIN) $(ASAN)/tests/fuzz_body_replay
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  tests/run-unit.sh $(ASAN_UNIT_BIN)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(ASAN)/tests/fuzz_body_replay $(FUZZ_CORPUS)
+
+# libFuzzer over the body parsers (not part of make test): FUZZ_SECONDS (60); new inputs join the corpus.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	  -o $(BUILD)/fuzz/fuzz_body tests/fuzz/fuzz_body.c api/validate.c lib/err.c lib/util.c \
+	  $(PKG_LIBS) -pthread
+	$(BUILD)/fuzz/fuzz_body -max_total_time=$(FUZZ_SECONDS) -max_len=65536 tests/fuzz/corpus
 
 # ---- end-to-end tests against the real binary ----
 e2e: $(BUILD)/wapd
