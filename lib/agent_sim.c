@@ -1,0 +1,717 @@
+/*
+ * agent_sim.c: the simulator agent, an in-process simulated Hyper-V host (driver "sim").
+ *
+ * The host keeps its VMs (power state, size, disks, checkpoints) in STATE_DIR/sim/<host id>.json, rewritten
+ * atomically (temp file and rename) after every change, so that, like a real host, it still has its VMs
+ * after the daemon restarts, crash included.
+ *
+ * Behaviour from the host's uri, `sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01`:
+ * - every call takes latencyMs plus up to jitterMs;
+ * - failRate: the call fails with a permanent error and changes nothing;
+ * - hangRate: the call does not answer until its timeout; half of such calls were carried out on the host
+ *   before the answer was lost, as happens with a real remote host (a retry with the same operation id then
+ *   gets the recorded answer).
+ * Operation ids: the answer of every call that reached the host is recorded (the last 4096), and a call
+ * with a recorded id gets that answer again without being applied twice.
+ *
+ * Invariants: one lock per host guards its state; sleeps (latency, hangs) happen outside it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "util.h"
+
+#define SIM_OPS_KEPT 4096
+
+typedef struct {
+    char host_id[AGENT_ID_MAX];
+    char path[PATH_MAX]; /* empty: memory only */
+    int latency_ms, jitter_ms;
+    double fail_rate, hang_rate;
+    pthread_mutex_t lock;
+    unsigned seed;
+    json_t *vms;      /* {hypervisorId: vm} */
+    json_t *ops;      /* {opId: {status, message, result}} */
+    json_t *op_order; /* [opId…], oldest first */
+} sim_t;
+
+/* ---- parsing and persistence ---- */
+
+static int
+parse_uri(sim_t *s, const char *uri, agent_err_t *err)
+{
+    const char *q;
+    char key[32], val[64], *end;
+    int n;
+    double d;
+
+    if (uri == NULL || uri[0] == '\0')
+        return 0;
+    if (strncmp(uri, "sim://", 6) != 0)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A sim host's uri starts with sim://.");
+    q = strchr(uri, '?');
+    for (q = q ? q + 1 : ""; *q;) {
+        n = 0;
+        if (sscanf(q, "%31[^=&]=%63[^&]%n", key, val, &n) != 2 || n == 0)
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has a malformed parameter.");
+        d = strtod(val, &end);
+        if (*end != '\0' || d < 0)
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri parameter %s is not a number.",
+                              key);
+        if (strcmp(key, "latencyMs") == 0)
+            s->latency_ms = (int) d;
+        else if (strcmp(key, "jitterMs") == 0)
+            s->jitter_ms = (int) d;
+        else if (strcmp(key, "failRate") == 0)
+            s->fail_rate = d;
+        else if (strcmp(key, "hangRate") == 0)
+            s->hang_rate = d;
+        else
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has an unknown parameter %s.",
+                              key);
+        q += n;
+        if (*q == '&')
+            q++;
+    }
+    return 0;
+}
+
+/* Writes the host's state; called with the lock held. A failure to persist fails the call. */
+static int
+save(sim_t *s, agent_err_t *err)
+{
+    char tmp[PATH_MAX + 8];
+    json_t *doc;
+    int rc;
+
+    if (s->path[0] == '\0')
+        return 0;
+    doc = json_pack("{s:O, s:O, s:O}", "vms", s->vms, "ops", s->ops, "opOrder", s->op_order);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
+    rc = doc ? json_dump_file(doc, tmp, JSON_COMPACT) : -1;
+    json_decref(doc);
+    if (rc != 0 || rename(tmp, s->path) != 0)
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
+    return 0;
+}
+
+static int
+load(sim_t *s, agent_err_t *err)
+{
+    json_error_t jerr;
+    json_t *doc;
+
+    s->vms = json_object();
+    s->ops = json_object();
+    s->op_order = json_array();
+    if (s->path[0] == '\0' || access(s->path, F_OK) != 0)
+        return 0;
+    doc = json_load_file(s->path, 0, &jerr);
+    if (doc == NULL || !json_is_object(json_object_get(doc, "vms"))) {
+        json_decref(doc);
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host's state file is unreadable.");
+    }
+    json_object_update(s->vms, json_object_get(doc, "vms"));
+    if (json_is_object(json_object_get(doc, "ops")))
+        json_object_update(s->ops, json_object_get(doc, "ops"));
+    if (json_is_array(json_object_get(doc, "opOrder")))
+        json_array_extend(s->op_order, json_object_get(doc, "opOrder"));
+    json_decref(doc);
+    return 0;
+}
+
+static int
+sim_open(const char *host_id, const char *uri, const char *state_dir, void **priv, agent_err_t *err)
+{
+    sim_t *s = calloc(1, sizeof(*s));
+    char dir[PATH_MAX];
+    unsigned char seed[sizeof(unsigned)];
+
+    if (s == NULL)
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
+    snprintf(s->host_id, sizeof(s->host_id), "%s", host_id ? host_id : "sim");
+    if (parse_uri(s, uri, err)) {
+        free(s);
+        return -1;
+    }
+    if (state_dir && state_dir[0]) {
+        snprintf(dir, sizeof(dir), "%s/sim", state_dir);
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            free(s);
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host has no state directory.");
+        }
+        if (strlen(dir) + strlen(s->host_id) + 7 > sizeof(s->path)) {
+            free(s);
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The state directory path is too long.");
+        }
+        strcpy(s->path, dir);
+        strcat(s->path, "/");
+        strcat(s->path, s->host_id);
+        strcat(s->path, ".json");
+    }
+    if (load(s, err)) {
+        json_decref(s->vms);
+        json_decref(s->ops);
+        json_decref(s->op_order);
+        free(s);
+        return -1;
+    }
+    util_random_bytes(seed, sizeof(seed));
+    memcpy(&s->seed, seed, sizeof(seed));
+    pthread_mutex_init(&s->lock, NULL);
+    *priv = s;
+    return 0;
+}
+
+static void
+sim_close(void *priv)
+{
+    sim_t *s = priv;
+
+    if (s == NULL)
+        return;
+    json_decref(s->vms);
+    json_decref(s->ops);
+    json_decref(s->op_order);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* ---- the call frame: latency, faults, operation ids ---- */
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static double
+roll(sim_t *s)
+{
+    double r;
+
+    pthread_mutex_lock(&s->lock);
+    r = (double) rand_r(&s->seed) / ((double) RAND_MAX + 1.0);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+typedef enum {
+    FRAME_RUN,     /* carry the call out */
+    FRAME_REPLAY,  /* answered from the record */
+    FRAME_FAIL,    /* fault injected, nothing done */
+} frame_t;
+
+/* What happens to a call before it touches the host: latency, a recorded answer, an injected fault.
+ * *hang tells the caller to carry the call out and then lose the answer (or not carry it out at all). */
+static frame_t
+frame_begin(sim_t *s, const agent_call_t *call, char result[AGENT_ID_MAX], bool *hang,
+            bool *apply_on_hang, agent_err_t *err)
+{
+    int delay = s->latency_ms;
+    json_t *rec;
+    frame_t f = FRAME_RUN;
+
+    *hang = false;
+    *apply_on_hang = false;
+    if (s->jitter_ms > 0)
+        delay += (int) (roll(s) * (s->jitter_ms + 1));
+    if (delay >= call->timeout_ms) {
+        sleep_ms(call->timeout_ms);
+        agent_fail(err, AGENT_ERR_TIMEOUT, "The simulated host did not answer within %d ms.",
+                   call->timeout_ms);
+        return FRAME_FAIL;
+    }
+    sleep_ms(delay);
+    pthread_mutex_lock(&s->lock);
+    rec = json_object_get(s->ops, call->op_id);
+    if (rec != NULL) {
+        agent_status_t st = (agent_status_t) json_integer_value(json_object_get(rec, "status"));
+        if (st != AGENT_OK)
+            agent_fail(err, st, "%s", json_string_value(json_object_get(rec, "message")));
+        if (result && json_is_string(json_object_get(rec, "result")))
+            snprintf(result, AGENT_ID_MAX, "%s", json_string_value(json_object_get(rec, "result")));
+        f = st == AGENT_OK ? FRAME_REPLAY : FRAME_FAIL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rec != NULL)
+        return f;
+    if (s->fail_rate > 0 && roll(s) < s->fail_rate) {
+        agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host failed the call (injected fault).");
+        return FRAME_FAIL;
+    }
+    if (s->hang_rate > 0 && roll(s) < s->hang_rate) {
+        *hang = true;
+        *apply_on_hang = roll(s) < 0.5;
+    }
+    return FRAME_RUN;
+}
+
+/* Records the answer of a call that reached the host; lock held. */
+static void
+record_op(sim_t *s, const char *op_id, agent_status_t status, const char *message,
+          const char *result)
+{
+    json_t *old;
+
+    if (json_object_get(s->ops, op_id) == NULL)
+        json_array_append_new(s->op_order, json_string(op_id));
+    json_object_set_new(s->ops, op_id,
+                        json_pack("{s:i, s:s, s:s}", "status", (int) status, "message",
+                                  message ? message : "", "result", result ? result : ""));
+    while (json_array_size(s->op_order) > SIM_OPS_KEPT) {
+        old = json_array_get(s->op_order, 0);
+        json_object_del(s->ops, json_string_value(old));
+        json_array_remove(s->op_order, 0);
+    }
+}
+
+typedef int (*apply_fn)(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err);
+
+/* Runs one call: frame, then apply under the lock, record, save; a hang then waits out the timeout. */
+static int
+run_call(sim_t *s, const agent_call_t *call, apply_fn fn, void *args, char result[AGENT_ID_MAX],
+         agent_err_t *err)
+{
+    char res[AGENT_ID_MAX] = "";
+    agent_err_t local = {0};
+    bool hang, apply_on_hang;
+    frame_t f = frame_begin(s, call, result, &hang, &apply_on_hang, err);
+    int rc;
+
+    if (f == FRAME_REPLAY)
+        return 0;
+    if (f == FRAME_FAIL)
+        return -1;
+    if (hang && !apply_on_hang) {
+        sleep_ms(call->timeout_ms);
+        return agent_fail(err, AGENT_ERR_TIMEOUT, "The simulated host did not answer within %d ms.",
+                          call->timeout_ms);
+    }
+    pthread_mutex_lock(&s->lock);
+    rc = fn(s, args, res, &local);
+    record_op(s, call->op_id, rc == 0 ? AGENT_OK : local.status, local.message, res);
+    if (save(s, &local) != 0 && rc == 0) {
+        /* Not persisted: forget the answer so that a retry does it again. */
+        json_object_del(s->ops, call->op_id);
+        rc = -1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (hang) {
+        sleep_ms(call->timeout_ms);
+        return agent_fail(err, AGENT_ERR_TIMEOUT,
+                          "The simulated host did not answer within %d ms.", call->timeout_ms);
+    }
+    if (rc != 0) {
+        if (err)
+            *err = local;
+        return -1;
+    }
+    if (result)
+        snprintf(result, AGENT_ID_MAX, "%s", res);
+    return 0;
+}
+
+/* ---- operations (lock held) ---- */
+
+static json_t *
+find_vm(sim_t *s, const char *hyp, agent_err_t *err)
+{
+    json_t *vm = json_object_get(s->vms, hyp);
+
+    if (vm == NULL)
+        agent_fail(err, AGENT_ERR_NOT_FOUND, "The host has no VM %s.", hyp);
+    return vm;
+}
+
+static const char *
+power_of(const json_t *vm)
+{
+    return json_string_value(json_object_get(vm, "powerState"));
+}
+
+typedef struct {
+    const agent_vm_spec_t *spec;
+} create_args_t;
+
+static int
+op_vm_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    const agent_vm_spec_t *spec = ((create_args_t *) args)->spec;
+    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
+    json_t *disks = json_array(), *d;
+    size_t i;
+
+    (void) err;
+    json_array_append_new(disks, json_pack("{s:n, s:s, s:i}", "lun", "kind", "os", "sizeGB",
+                                           spec->os_disk_gb));
+    json_array_foreach(spec->data_disks, i, d)
+        json_array_append_new(disks, json_pack("{s:O, s:s, s:O}", "lun", json_object_get(d, "lun"),
+                                               "kind", "data", "sizeGB",
+                                               json_object_get(d, "sizeGB")));
+    util_uuid(id);
+    util_time_format(util_now_ms(), now);
+    snprintf(result, AGENT_ID_MAX, "sim-%s", id);
+    json_object_set_new(s->vms, result,
+                        json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:{}, s:s}", "hypervisorId",
+                                  result, "name", spec->name ? spec->name : "", "powerState",
+                                  "stopped", "cores", spec->cores, "memoryMB", spec->memory_mb,
+                                  "disks", disks, "checkpoints", "createdAt", now));
+    return 0;
+}
+
+static int
+op_vm_delete(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    const char *hyp = args;
+
+    (void) result;
+    if (find_vm(s, hyp, err) == NULL)
+        return -1;
+    json_object_del(s->vms, hyp);
+    return 0;
+}
+
+typedef struct {
+    const char *hyp;
+    agent_power_op_t op;
+} power_args_t;
+
+static int
+op_vm_power(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    power_args_t *a = args;
+    json_t *vm = find_vm(s, a->hyp, err);
+    const char *ps;
+
+    (void) result;
+    if (vm == NULL)
+        return -1;
+    ps = power_of(vm);
+    if (a->op == AGENT_POWER_START) {
+        if (strcmp(ps, "running") == 0)
+            return 0; /* already: the host answers success, as Start-VM does */
+        json_object_set_new(vm, "powerState", json_string("running"));
+        return 0;
+    }
+    if (strcmp(ps, "running") != 0)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The VM is not running.");
+    if (a->op != AGENT_POWER_RESTART)
+        json_object_set_new(vm, "powerState", json_string("stopped"));
+    return 0;
+}
+
+static int
+op_vm_release(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    json_t *vm = find_vm(s, args, err);
+
+    (void) result;
+    if (vm == NULL)
+        return -1;
+    json_object_set_new(vm, "powerState", json_string("deallocated"));
+    return 0;
+}
+
+typedef struct {
+    const char *hyp;
+    int a, b;
+    const char *name;
+} vm_args_t;
+
+static int
+op_vm_reconfigure(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    vm_args_t *a = args;
+    json_t *vm = find_vm(s, a->hyp, err);
+
+    (void) result;
+    if (vm == NULL)
+        return -1;
+    if (strcmp(power_of(vm), "running") == 0)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A running VM cannot be resized.");
+    json_object_set_new(vm, "cores", json_integer(a->a));
+    json_object_set_new(vm, "memoryMB", json_integer(a->b));
+    return 0;
+}
+
+static int
+find_lun(const json_t *disks, int lun)
+{
+    json_t *d;
+    size_t i;
+
+    json_array_foreach(disks, i, d)
+        if (json_is_integer(json_object_get(d, "lun")) &&
+            json_integer_value(json_object_get(d, "lun")) == lun)
+            return (int) i;
+    return -1;
+}
+
+static int
+op_disk_attach(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    vm_args_t *a = args;
+    json_t *vm = find_vm(s, a->hyp, err), *disks;
+
+    (void) result;
+    if (vm == NULL)
+        return -1;
+    disks = json_object_get(vm, "disks");
+    if (find_lun(disks, a->a) >= 0)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "Lun %d is taken.", a->a);
+    json_array_append_new(disks, json_pack("{s:i, s:s, s:i}", "lun", a->a, "kind", "data",
+                                           "sizeGB", a->b));
+    return 0;
+}
+
+static int
+op_disk_detach(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    vm_args_t *a = args;
+    json_t *vm = find_vm(s, a->hyp, err);
+    int i;
+
+    (void) result;
+    if (vm == NULL)
+        return -1;
+    i = find_lun(json_object_get(vm, "disks"), a->a);
+    if (i < 0)
+        return agent_fail(err, AGENT_ERR_NOT_FOUND, "The VM has no disk at lun %d.", a->a);
+    json_array_remove(json_object_get(vm, "disks"), (size_t) i);
+    return 0;
+}
+
+static int
+op_checkpoint_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    vm_args_t *a = args;
+    json_t *vm = find_vm(s, a->hyp, err);
+    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
+
+    if (vm == NULL)
+        return -1;
+    util_uuid(id);
+    util_time_format(util_now_ms(), now);
+    snprintf(result, AGENT_ID_MAX, "cp-%s", id);
+    /* A new differencing disk starts empty; it grows with the VM's writes. */
+    json_object_set_new(json_object_get(vm, "checkpoints"), result,
+                        json_pack("{s:s, s:s, s:O, s:i, s:s}", "id", result, "name", a->name,
+                                  "powerState", json_object_get(vm, "powerState"), "sizeGB", 0,
+                                  "createdAt", now));
+    return 0;
+}
+
+static int
+op_checkpoint_delete(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    vm_args_t *a = args;
+    json_t *vm = find_vm(s, a->hyp, err), *cps;
+
+    (void) result;
+    if (vm == NULL)
+        return -1;
+    cps = json_object_get(vm, "checkpoints");
+    if (json_object_get(cps, a->name) == NULL)
+        return agent_fail(err, AGENT_ERR_NOT_FOUND, "The VM has no checkpoint %s.", a->name);
+    json_object_del(cps, a->name);
+    return 0;
+}
+
+static int
+op_checkpoint_restore(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    vm_args_t *a = args;
+    json_t *vm = find_vm(s, a->hyp, err), *cp;
+
+    (void) result;
+    if (vm == NULL)
+        return -1;
+    cp = json_object_get(json_object_get(vm, "checkpoints"), a->name);
+    if (cp == NULL)
+        return agent_fail(err, AGENT_ERR_NOT_FOUND, "The VM has no checkpoint %s.", a->name);
+    /* The VM returns to the power state it had when the checkpoint was taken. */
+    json_object_set(vm, "powerState", json_object_get(cp, "powerState"));
+    return 0;
+}
+
+/* ---- the driver table ---- */
+
+static int
+sim_vm_create(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
+              char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+{
+    create_args_t a = {spec};
+
+    return run_call(priv, call, op_vm_create, &a, hypervisor_id, err);
+}
+
+static int
+sim_vm_delete(void *priv, const agent_call_t *call, const char *hyp, agent_err_t *err)
+{
+    return run_call(priv, call, op_vm_delete, (void *) hyp, NULL, err);
+}
+
+static int
+sim_vm_power(void *priv, const agent_call_t *call, const char *hyp, agent_power_op_t op,
+             agent_err_t *err)
+{
+    power_args_t a = {hyp, op};
+
+    return run_call(priv, call, op_vm_power, &a, NULL, err);
+}
+
+static int
+sim_vm_release(void *priv, const agent_call_t *call, const char *hyp, agent_err_t *err)
+{
+    return run_call(priv, call, op_vm_release, (void *) hyp, NULL, err);
+}
+
+static int
+sim_vm_reconfigure(void *priv, const agent_call_t *call, const char *hyp, int cores, int memory_mb,
+                   agent_err_t *err)
+{
+    vm_args_t a = {hyp, cores, memory_mb, NULL};
+
+    return run_call(priv, call, op_vm_reconfigure, &a, NULL, err);
+}
+
+static int
+sim_disk_attach(void *priv, const agent_call_t *call, const char *hyp, int lun, int size_gb,
+                agent_err_t *err)
+{
+    vm_args_t a = {hyp, lun, size_gb, NULL};
+
+    return run_call(priv, call, op_disk_attach, &a, NULL, err);
+}
+
+static int
+sim_disk_detach(void *priv, const agent_call_t *call, const char *hyp, int lun, agent_err_t *err)
+{
+    vm_args_t a = {hyp, lun, 0, NULL};
+
+    return run_call(priv, call, op_disk_detach, &a, NULL, err);
+}
+
+static int
+sim_checkpoint_create(void *priv, const agent_call_t *call, const char *hyp, const char *name,
+                      char checkpoint_id[AGENT_ID_MAX], agent_err_t *err)
+{
+    vm_args_t a = {hyp, 0, 0, name};
+
+    return run_call(priv, call, op_checkpoint_create, &a, checkpoint_id, err);
+}
+
+static int
+sim_checkpoint_delete(void *priv, const agent_call_t *call, const char *hyp, const char *cp,
+                      agent_err_t *err)
+{
+    vm_args_t a = {hyp, 0, 0, cp};
+
+    return run_call(priv, call, op_checkpoint_delete, &a, NULL, err);
+}
+
+static int
+sim_checkpoint_restore(void *priv, const agent_call_t *call, const char *hyp, const char *cp,
+                       agent_err_t *err)
+{
+    vm_args_t a = {hyp, 0, 0, cp};
+
+    return run_call(priv, call, op_checkpoint_restore, &a, NULL, err);
+}
+
+/* Reads are not recorded as operations: they change nothing and may be asked again at will. */
+static int
+read_frame(sim_t *s, const agent_call_t *call, agent_err_t *err)
+{
+    int delay = s->latency_ms + (s->jitter_ms > 0 ? (int) (roll(s) * (s->jitter_ms + 1)) : 0);
+
+    if (delay >= call->timeout_ms || (s->hang_rate > 0 && roll(s) < s->hang_rate)) {
+        sleep_ms(call->timeout_ms);
+        return agent_fail(err, AGENT_ERR_TIMEOUT, "The simulated host did not answer within %d ms.",
+                          call->timeout_ms);
+    }
+    sleep_ms(delay);
+    if (s->fail_rate > 0 && roll(s) < s->fail_rate)
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host failed the call (injected "
+                                                    "fault).");
+    return 0;
+}
+
+static int
+sim_inventory(void *priv, const agent_call_t *call, json_t **vms, agent_err_t *err)
+{
+    sim_t *s = priv;
+    const char *key;
+    json_t *vm, *list;
+
+    if (read_frame(s, call, err))
+        return -1;
+    list = json_array();
+    pthread_mutex_lock(&s->lock);
+    json_object_foreach(s->vms, key, vm)
+        json_array_append_new(list, json_deep_copy(vm));
+    pthread_mutex_unlock(&s->lock);
+    *vms = list;
+    return 0;
+}
+
+static int
+sim_host_info(void *priv, const agent_call_t *call, json_t **info, agent_err_t *err)
+{
+    sim_t *s = priv;
+    json_int_t cores = 0, memory = 0;
+    const char *key;
+    json_t *vm;
+    size_t n;
+
+    if (read_frame(s, call, err))
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    n = json_object_size(s->vms);
+    json_object_foreach(s->vms, key, vm) {
+        if (strcmp(power_of(vm), "deallocated") == 0)
+            continue;
+        cores += json_integer_value(json_object_get(vm, "cores"));
+        memory += json_integer_value(json_object_get(vm, "memoryMB"));
+    }
+    pthread_mutex_unlock(&s->lock);
+    *info = json_pack("{s:s, s:I, s:I, s:I}", "kind", "sim", "vms", (json_int_t) n, "cores", cores,
+                      "memoryMB", memory);
+    return 0;
+}
+
+static const agent_driver_t sim_driver = {
+    .name = "sim",
+    .open = sim_open,
+    .close = sim_close,
+    .vm_create = sim_vm_create,
+    .vm_delete = sim_vm_delete,
+    .vm_power = sim_vm_power,
+    .vm_release = sim_vm_release,
+    .vm_reconfigure = sim_vm_reconfigure,
+    .disk_attach = sim_disk_attach,
+    .disk_detach = sim_disk_detach,
+    .checkpoint_create = sim_checkpoint_create,
+    .checkpoint_delete = sim_checkpoint_delete,
+    .checkpoint_restore = sim_checkpoint_restore,
+    .inventory = sim_inventory,
+    .host_info = sim_host_info,
+};
+
+int
+agent_sim_register(void)
+{
+    return agent_register(&sim_driver);
+}
