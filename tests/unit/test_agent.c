@@ -211,7 +211,7 @@ injected_faults(void **state)
      * healthy host, each ends with exactly one VM. */
     a = agent_open("sim", "h4", "sim://?hangRate=1", t->dir, &err);
     for (i = 0; i < 6; i++) {
-        char op[16];
+        char op[32];
         snprintf(op, sizeof(op), "hang-%d", i);
         c = call(op, 10);
         if (agent_vm_create(a, &c, &spec, hyp, &err) != 0 && err.status == AGENT_ERR_TIMEOUT)
@@ -221,7 +221,7 @@ injected_faults(void **state)
     agent_close(a);
     b = agent_open("sim", "h4", "sim://", t->dir, &err);
     for (i = 0; i < 6; i++) {
-        char op[16];
+        char op[32];
         snprintf(op, sizeof(op), "hang-%d", i);
         c = call(op, 1000);
         assert_int_equal(agent_vm_create(b, &c, &spec, hyp, &err), 0);
