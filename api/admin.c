@@ -13,6 +13,7 @@
 
 #include "../lib/accounts.h"
 #include "../lib/catalog.h"
+#include "../lib/job.h"
 
 #define JV_END {NULL, 0, 0, 0, 0, NULL, NULL}
 #define BIG 1000000000000LL
@@ -273,12 +274,12 @@ api_ready_get(api_req_t *r)
     err_t err = {0};
     int db = store_ping(r->store, &err) == 0;
 
-    if (db && r->ctx->ready)
+    if (db && r->ctx->ready && job_engine_running())
         api_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
     else
         api_reply_json(r, 503,
                        json_pack("{s:s, s:{s:b, s:b}}", "status", "notReady", "checks", "database",
-                                 db, "workers", r->ctx->ready != 0));
+                                 db, "workers", job_engine_running()));
 }
 
 void
@@ -619,13 +620,38 @@ api_admin_subscription_delete(api_req_t *r)
 void
 api_admin_jobs_list(api_req_t *r)
 {
-    static const char *const filters[] = {"status", "kind", "resourceId", "subscriptionId", NULL};
+    static const char *const fields[] = {"status", "kind", "resourceId", "subscriptionId", NULL};
+    store_filter_t f[4];
+    size_t n = 0, i;
+    const char *v;
 
-    list_filtered(r, &store_kind_job, filters);
+    for (i = 0; fields[i]; i++) {
+        v = api_query(r, fields[i]);
+        if (v == NULL)
+            continue;
+        f[n].field = fields[i];
+        f[n].op = STORE_FILTER_EQ;
+        f[n].value = v;
+        f[n].values = NULL;
+        n++;
+    }
+    api_list_jobs(r, f, n);
 }
 
 void
 api_admin_job_get(api_req_t *r)
 {
-    api_get_kind(r, &store_kind_job, r->params[0]);
+    api_job_get(r, r->params[0], NULL);
+}
+
+void
+api_admin_job_cancel(api_req_t *r)
+{
+    api_job_cancel(r, r->params[0], NULL);
+}
+
+void
+api_admin_job_restart(api_req_t *r)
+{
+    api_job_restart(r, r->params[0], NULL);
 }

@@ -190,6 +190,8 @@ void api_admin_subscription_patch(api_req_t *r);
 void api_admin_subscription_delete(api_req_t *r);
 void api_admin_jobs_list(api_req_t *r);
 void api_admin_job_get(api_req_t *r);
+void api_admin_job_cancel(api_req_t *r);
+void api_admin_job_restart(api_req_t *r);
 /* tenant.c */
 void api_tenant_subscriptions_list(api_req_t *r);
 void api_tenant_subscription_get(api_req_t *r);
@@ -198,6 +200,13 @@ void api_tenant_sizes_list(api_req_t *r);
 void api_tenant_gallery_list(api_req_t *r);
 void api_tenant_jobs_list(api_req_t *r);
 void api_tenant_job_get(api_req_t *r);
+void api_tenant_job_cancel(api_req_t *r);
+void api_tenant_job_restart(api_req_t *r);
+/* jobs.c: shared by both listeners; sid scopes a tenant's calls (NULL for the admin). */
+void api_list_jobs(api_req_t *r, const store_filter_t *filters, size_t n);
+void api_job_get(api_req_t *r, const char *id, const char *sid);
+void api_job_cancel(api_req_t *r, const char *id, const char *sid);
+void api_job_restart(api_req_t *r, const char *id, const char *sid);
 
 /* shared by admin.c and tenant.c: list a kind with filters; get one record by id with ETag. */
 void api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n);

@@ -54,6 +54,8 @@ const api_route_t api_routes[] = {
      0},
     {A, "/v1/admin/jobs", H(api_admin_jobs_list, NULL, NULL, NULL, NULL), 0},
     {A, "/v1/admin/jobs/{id}", H(api_admin_job_get, NULL, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/jobs/{id}/cancel", H(NULL, api_admin_job_cancel, NULL, NULL, NULL), 0},
+    {A, "/v1/admin/jobs/{id}/restart", H(NULL, api_admin_job_restart, NULL, NULL, NULL), 0},
 
     {T, "/v1/subscriptions", H(api_tenant_subscriptions_list, NULL, NULL, NULL, NULL), 0},
     {T, "/v1/subscriptions/{sid}", H(api_tenant_subscription_get, NULL, NULL, NULL, NULL), 0},
@@ -63,6 +65,10 @@ const api_route_t api_routes[] = {
      0},
     {T, "/v1/subscriptions/{sid}/jobs", H(api_tenant_jobs_list, NULL, NULL, NULL, NULL), 0},
     {T, "/v1/subscriptions/{sid}/jobs/{id}", H(api_tenant_job_get, NULL, NULL, NULL, NULL), 0},
+    {T, "/v1/subscriptions/{sid}/jobs/{id}/cancel", H(NULL, api_tenant_job_cancel, NULL, NULL, NULL),
+     0},
+    {T, "/v1/subscriptions/{sid}/jobs/{id}/restart",
+     H(NULL, api_tenant_job_restart, NULL, NULL, NULL), 0},
 };
 
 const int api_route_count = (int) (sizeof(api_routes) / sizeof(api_routes[0]));

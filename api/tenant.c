@@ -107,28 +107,23 @@ api_tenant_jobs_list(api_req_t *r)
 {
     store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = r->params[0]};
 
-    api_list_kind(r, &store_kind_job, &f, 1);
+    api_list_jobs(r, &f, 1);
 }
 
 void
 api_tenant_job_get(api_req_t *r)
 {
-    err_t err = {0};
-    int64_t rev = 0;
-    json_t *job = store_rec_get(r->store, &store_kind_job, r->params[1], &rev, &err);
-    const char *sid;
+    api_job_get(r, r->params[1], r->params[0]);
+}
 
-    if (job != NULL) {
-        sid = json_string_value(json_object_get(job, "subscriptionId"));
-        if (sid == NULL || strcmp(sid, r->params[0]) != 0) {
-            json_decref(job);
-            job = NULL;
-            err_set(&err, ERR_NOT_FOUND, NULL, "The job was not found.");
-        }
-    }
-    if (job == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_record(r, 200, job, rev);
+void
+api_tenant_job_cancel(api_req_t *r)
+{
+    api_job_cancel(r, r->params[1], r->params[0]);
+}
+
+void
+api_tenant_job_restart(api_req_t *r)
+{
+    api_job_restart(r, r->params[1], r->params[0]);
 }

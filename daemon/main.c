@@ -23,6 +23,10 @@
 #include <netinet/in.h>
 
 #include "../api/api.h"
+#include "../lib/accounts.h"
+#include "../lib/agent.h"
+#include "../lib/catalog.h"
+#include "../lib/job.h"
 #include "../lib/store.h"
 #include "../lib/util.h"
 #include "config.h"
@@ -254,6 +258,17 @@ main(int argc, char **argv)
     log_line("info", "store open",
              json_pack("{s:s, s:i}", "path", dbpath, "schemaVersion", store_schema_version(st)));
 
+    if (agent_sim_register() || catalog_jobs_register() || accounts_jobs_register()) {
+        fprintf(stderr, "wapd: the built-in agents and job kinds could not be registered\n");
+        goto out;
+    }
+    err_clear(&err);
+    if (job_engine_start(st, cfg.workers, &err)) {
+        log_line("error", "the job engine could not start", json_pack("{s:s}", "detail", err.message));
+        goto out;
+    }
+    log_line("info", "job engine started", json_pack("{s:i}", "workers", cfg.workers));
+
     admin_fd = bind_listener(cfg.admin_listen, &admin_port, admin_url, sizeof(admin_url));
     tenant_fd = admin_fd < 0 ? -1
                              : bind_listener(cfg.tenant_listen, &tenant_port, tenant_url,
@@ -323,6 +338,9 @@ main(int argc, char **argv)
 out:
     api_server_free(admin);
     api_server_free(tenant);
+    /* After the listeners: running job steps reach their end (a safe point); the rest resumes at the next
+     * start. */
+    job_engine_stop();
     if (admin_fd >= 0)
         close(admin_fd);
     if (tenant_fd >= 0)

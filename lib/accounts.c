@@ -215,11 +215,67 @@ accounts_subscription_peek(store_t *st, const char *id, const char *user_id, int
     return subscription_get(st, id, user_id, true, rev, err);
 }
 
+/* subscription.suspend, its one step: stop every VM of the subscription. VMs cannot be created yet, so
+ * the step finds none; it is where their stop jobs will be started. */
+static job_step_result_t
+step_stop_vms(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    (void) err;
+    return JOB_STEP_DONE;
+}
+
+/* subscription.delete, step 1: delete every resource the subscription owns. None of the kinds it will
+ * own (VMs, VM roles, networks) exists yet. */
+static job_step_result_t
+step_delete_resources(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    (void) err;
+    return JOB_STEP_DONE;
+}
+
+/* subscription.delete, step 2: the subscription itself (already gone counts as done). */
+static job_step_result_t
+step_delete_subscription(job_ctx_t *ctx, err_t *err)
+{
+    err_t local = {0};
+
+    if (job_ctx_begin(ctx, err))
+        return JOB_STEP_RETRY;
+    if (store_rec_delete(job_ctx_store(ctx), &store_kind_subscription, job_ctx_resource(ctx), 0,
+                         &local) != 0 &&
+        local.code != ERR_NOT_FOUND) {
+        err_set(err, local.code, NULL, "%s", local.message);
+        return JOB_STEP_RETRY;
+    }
+    return JOB_STEP_DONE;
+}
+
+static const job_step_def_t suspend_steps[] = {
+    {"stopVms", step_stop_vms},
+    {NULL, NULL},
+};
+static const job_step_def_t delete_steps[] = {
+    {"deleteResources", step_delete_resources},
+    {"deleteSubscription", step_delete_subscription},
+    {NULL, NULL},
+};
+static const job_kind_def_t suspend_kind = {"subscription.suspend", suspend_steps, 10 * 60 * 1000,
+                                            NULL};
+static const job_kind_def_t delete_kind = {"subscription.delete", delete_steps, 30 * 60 * 1000,
+                                           NULL};
+
+int
+accounts_jobs_register(void)
+{
+    return job_kind_register(&suspend_kind) || job_kind_register(&delete_kind) ? -1 : 0;
+}
+
 json_t *
 accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
                              int64_t expect_rev, json_t **job, err_t *err)
 {
-    static const char *const suspend_steps[] = {"suspendSubscription", NULL};
     const char *want = json_string_value(json_object_get(patch, "state"));
     json_t *rec = NULL, *j = NULL;
     int64_t rev = 0;
@@ -235,57 +291,61 @@ accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
                 "The subscription has changed since the ETag in If-Match was read.");
         goto fail;
     }
+    if (strcmp(json_string_value(json_object_get(rec, "state")), "deleting") == 0) {
+        err_set(err, ERR_CONFLICT, NULL, "The subscription is being deleted.");
+        goto fail;
+    }
     suspending = want && strcmp(want, "suspended") == 0 &&
                  strcmp(json_string_value(json_object_get(rec, "state")), "suspended") != 0;
+    /* The state changes at once (tenant writes are refused from now on); the job stops the VMs. */
     catalog_record_merge(rec, patch);
     if (store_rec_update(st, &store_kind_subscription, id, rec, expect_rev, err))
         goto fail;
     if (suspending) {
-        /* With no VMs yet there is nothing to stop: the job records the suspension itself. */
-        j = job_record_new("subscription.suspend", id, id, suspend_steps);
-        if (j == NULL || job_store_succeeded(st, j, err))
+        j = job_submit(st, "subscription.suspend", id, id, id, NULL, err);
+        if (j == NULL)
             goto fail;
     }
     if (store_tx_commit(st, err))
-        goto fail_committed;
+        goto fail;
     *job = j;
     return rec;
 fail:
     store_tx_rollback(st);
-fail_committed:
     json_decref(rec);
     json_decref(j);
-    if (err && err->code == ERR_NONE)
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     return NULL;
 }
 
 json_t *
 accounts_subscription_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err)
 {
-    static const char *const steps[] = {"deleteResources", "deleteSubscription", NULL};
     json_t *rec, *j = NULL;
+    int64_t rev = 0;
 
     if (store_tx_begin(st, err))
         return NULL;
-    rec = accounts_subscription_get(st, id, NULL, NULL, err);
+    rec = accounts_subscription_get(st, id, NULL, &rev, err);
     if (rec == NULL)
         goto fail;
-    json_decref(rec);
-    j = job_record_new("subscription.delete", id, id, steps);
-    if (j == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (expect_rev > 0 && rev != expect_rev) {
+        err_set(err, ERR_PRECONDITION_FAILED, NULL,
+                "The subscription has changed since the ETag in If-Match was read.");
         goto fail;
     }
-    if (store_rec_delete(st, &store_kind_subscription, id, expect_rev, err) ||
-        job_store_succeeded(st, j, err))
+    /* From now on the subscription shows state deleting and takes no changes; the job removes it. */
+    json_object_set_new(rec, "state", json_string("deleting"));
+    catalog_record_touch(rec);
+    if (store_rec_update(st, &store_kind_subscription, id, rec, 0, err))
         goto fail;
-    if (store_tx_commit(st, err))
-        goto fail_committed;
+    j = job_submit(st, "subscription.delete", id, id, id, NULL, err);
+    if (j == NULL || store_tx_commit(st, err))
+        goto fail;
+    json_decref(rec);
     return j;
 fail:
     store_tx_rollback(st);
-fail_committed:
+    json_decref(rec);
     json_decref(j);
     return NULL;
 }

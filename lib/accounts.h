@@ -17,6 +17,9 @@
 
 #define ACCOUNTS_TOKEN_PREFIX "wapd_"
 
+/* Registers the job kinds of this module (subscription.suspend, subscription.delete). */
+int accounts_jobs_register(void);
+
 json_t *accounts_user_create(store_t *st, const json_t *body, err_t *err);
 
 /* Creates a token for the user: answers {id, token, expiresAt}; the token text appears nowhere else.
@@ -34,7 +37,7 @@ json_t *accounts_subscription_create(store_t *st, const json_t *body, err_t *err
  * otherwise *job is NULL and the updated record is returned. */
 json_t *accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
                                      int64_t expect_rev, json_t **job, err_t *err);
-/* Deletes the subscription and every resource it owns; answers the delete job. */
+/* Marks the subscription deleting and answers the job that deletes every resource it owns, then it. */
 json_t *accounts_subscription_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
 /* The subscription record if it exists and belongs to user_id (any user when user_id is NULL);
  * otherwise 404, the same for a foreign id as for a missing one. */

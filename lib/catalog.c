@@ -468,76 +468,130 @@ catalog_plan_create(store_t *st, const json_t *body, err_t *err)
     return insert_or_free(st, &store_kind_plan, rec, err);
 }
 
-/* Applies the plan's checkpoint mode to each of its subscriptions. */
-static int
-apply_plan_to_subscriptions(store_t *st, const json_t *plan, err_t *err)
+/* Applies a PATCH body to a plan record: given fields replace, quotas merge key by key, null lists and
+ * quotas become empty ones. */
+static void
+apply_plan_patch(json_t *rec, const json_t *patch)
 {
-    store_filter_t f = {.field = "planId", .op = STORE_FILTER_EQ,
-                        .value = json_string_value(json_object_get(plan, "id"))};
-    int64_t after = 0, next = 0;
-    json_t *page, *sub;
+    static const char *const lists[] = {"imageIds", "sizeNames", "galleryItemIds", NULL};
+    const char *key;
+    json_t *v;
     size_t i;
 
+    json_object_foreach((json_t *) patch, key, v) {
+        if (strcmp(key, "quotas") == 0) {
+            json_t *merged = json_deep_copy(json_object_get(rec, "quotas"));
+            if (json_is_object(v))
+                json_object_update(merged, v);
+            else
+                json_object_clear(merged); /* null: every limit lifted */
+            json_object_set_new(rec, "quotas", normalize_quotas(merged));
+            json_decref(merged);
+        } else {
+            json_object_set(rec, key, v);
+        }
+    }
+    for (i = 0; lists[i]; i++)
+        if (!json_is_array(json_object_get(rec, lists[i])))
+            json_object_set_new(rec, lists[i], json_array());
+    catalog_record_touch(rec);
+}
+
+/* Step 1 of plan.update: the plan takes its new settings. */
+static job_step_result_t
+step_update_plan(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    json_t *rec;
+
+    if (job_ctx_begin(ctx, err))
+        return JOB_STEP_RETRY;
+    rec = store_rec_get(st, &store_kind_plan, job_ctx_resource(ctx), NULL, err);
+    if (rec == NULL)
+        return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
+    apply_plan_patch(rec, json_object_get(job_ctx_params(ctx), "patch"));
+    if (store_rec_update(st, &store_kind_plan, job_ctx_resource(ctx), rec, 0, err)) {
+        json_decref(rec);
+        return JOB_STEP_RETRY;
+    }
+    json_decref(rec);
+    return JOB_STEP_DONE;
+}
+
+/* Step 2 of plan.update: the plan's subscriptions take its checkpoint mode. */
+static job_step_result_t
+step_apply_to_subscriptions(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    store_filter_t f = {.field = "planId", .op = STORE_FILTER_EQ, .value = job_ctx_resource(ctx)};
+    int64_t after = 0, next = 0;
+    json_t *plan, *page, *sub;
+    size_t i;
+
+    if (job_ctx_begin(ctx, err))
+        return JOB_STEP_RETRY;
+    plan = store_rec_get(st, &store_kind_plan, job_ctx_resource(ctx), NULL, err);
+    if (plan == NULL)
+        return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
     do {
         page = store_rec_list(st, &store_kind_subscription, &f, 1, after, 500, &next, err);
         if (page == NULL)
-            return -1;
+            break;
         json_array_foreach(page, i, sub) {
             json_object_set(sub, "checkpointMode", json_object_get(plan, "checkpointMode"));
-            if (store_rec_update(st, &store_kind_subscription,
-                                 json_string_value(json_object_get(sub, "id")), sub, 0, err)) {
-                json_decref(page);
-                return -1;
-            }
+            if (store_rec_update(st, &store_kind_subscription, json_string_value(json_object_get(sub, "id")),
+                                 sub, 0, err))
+                break;
         }
         json_decref(page);
         after = next;
-    } while (next != 0);
-    return 0;
+    } while (next != 0 && err->code == ERR_NONE);
+    json_decref(plan);
+    return err->code == ERR_NONE ? JOB_STEP_DONE : JOB_STEP_RETRY;
+}
+
+static const job_step_def_t plan_update_steps[] = {
+    {"updatePlan", step_update_plan},
+    {"applyToSubscriptions", step_apply_to_subscriptions},
+    {NULL, NULL},
+};
+
+static const job_kind_def_t plan_update_kind = {
+    .kind = "plan.update",
+    .steps = plan_update_steps,
+    .deadline_ms = 5 * 60 * 1000,
+};
+
+int
+catalog_jobs_register(void)
+{
+    return job_kind_register(&plan_update_kind);
 }
 
 json_t *
 catalog_plan_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev,
                     err_t *err)
 {
-    static const char *const steps[] = {"updatePlan", "applyToSubscriptions", NULL};
-    json_t *rec = NULL, *job = NULL, *q;
-    const char *key;
-    json_t *v;
+    json_t *rec = NULL, *job = NULL, *params;
 
     if (store_tx_begin(st, err))
         return NULL;
     rec = get_for_update(st, &store_kind_plan, id, expect_rev, err);
     if (rec == NULL)
         goto fail;
-    json_object_foreach((json_t *) patch, key, v) {
-        if (strcmp(key, "quotas") == 0) {
-            /* Merge: keys given replace, keys absent stay, null lifts a limit. */
-            q = json_object_get(rec, "quotas");
-            json_object_update(q, v);
-        } else {
-            json_object_set(rec, key, v);
-        }
-    }
+    /* Check the new settings now, so that a bad PATCH is a 400 rather than a failed job. */
+    apply_plan_patch(rec, patch);
     if (check_plan_refs(st, rec, err))
         goto fail;
-    catalog_record_touch(rec);
-    if (store_rec_update(st, &store_kind_plan, id, rec, expect_rev, err))
+    params = json_pack("{s:O}", "patch", patch);
+    job = job_submit(st, "plan.update", id, NULL, id, params, err);
+    json_decref(params);
+    if (job == NULL || store_tx_commit(st, err))
         goto fail;
-    job = job_record_new("plan.update", id, NULL, steps);
-    if (job == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-        goto fail;
-    }
-    if (apply_plan_to_subscriptions(st, rec, err) || job_store_succeeded(st, job, err))
-        goto fail;
-    if (store_tx_commit(st, err))
-        goto fail_committed;
     json_decref(rec);
     return job;
 fail:
     store_tx_rollback(st);
-fail_committed:
     json_decref(rec);
     json_decref(job);
     return NULL;

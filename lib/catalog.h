@@ -29,11 +29,15 @@ json_t *catalog_image_create(store_t *st, const json_t *body, err_t *err);
 json_t *catalog_gallery_item_create(store_t *st, const json_t *body, err_t *err);
 
 json_t *catalog_plan_create(store_t *st, const json_t *body, err_t *err);
-/* Answers the plan-update job (already run to its end: the new settings and their application to the
- * plan's subscriptions commit together with the job's final state). */
+/* Checks the new settings and answers the plan-update job, which applies them to the plan and then to its
+ * subscriptions; until it succeeds the old settings apply. One plan-update job per plan at a time (409
+ * OperationInProgress). */
 json_t *catalog_plan_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev,
                             err_t *err);
 int catalog_plan_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
+
+/* Registers the catalog's job kinds (plan.update). */
+int catalog_jobs_register(void);
 
 /* True when the plan (a record) allows the item: its list for that field is empty or names it. */
 int catalog_plan_allows(const json_t *plan, const char *list_field, const char *value);

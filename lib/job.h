@@ -1,24 +1,97 @@
 /*
- * job.h: job records.
+ * job.h: jobs and the engine that runs them.
  *
- * Every long-running change answers 202 with a job. A job has a kind ("plan.update"), a resource, the
- * subscription it belongs to (null for admin-only jobs), named steps and a status
- * (queued, running, succeeded, failed, canceled). This module creates and finishes job records in the caller's
- * transaction, so a job's outcome commits together with the change it made.
+ * Every long-running change is a job: a kind ("plan.update"), the resource it changes, the subscription it
+ * belongs to (NULL for admin-only jobs), and named steps, run in order by a pool of worker threads.
+ *
+ * Guarantees:
+ * - A job is created in the caller's transaction and the workers are woken only when that transaction has
+ *   committed: an answered 202 always names a durable job, and a rolled-back request leaves none.
+ * - Progress is recorded after each step, in the same transaction as the step's own changes. After a crash
+ *   a job resumes at its first unfinished step; a step may therefore run again, so every step is
+ *   idempotent (agent calls carry an operation id made of the job, the step and the restart epoch).
+ * - A step answers done, retry (a transient fault: run again after a growing backoff) or failed. A job
+ *   whose deadline passes, or whose step fails, ends `failed` with error.code and error.message, after
+ *   its kind's on_failed has put its resource back in a true state.
+ * - At most one queued or running job per lock key (a VM's id, say): a second is 409 OperationInProgress.
+ * - Workers wait on a condition variable: they are woken by new work and by the earliest retry time, never
+ *   by polling.
  */
 #ifndef WAPD_JOB_H
 #define WAPD_JOB_H
+
+#include <stdbool.h>
 
 #include <jansson.h>
 
 #include "err.h"
 #include "store.h"
 
-/* A new queued job record (not yet stored) with the given step names (NULL-terminated). resource_id and
- * subscription_id are borrowed; subscription_id may be NULL. */
-json_t *job_record_new(const char *kind, const char *resource_id, const char *subscription_id,
-                       const char *const *steps);
-/* Marks every step and the job succeeded, with progress 100 and start and end times, and stores it. */
-int job_store_succeeded(store_t *st, json_t *job, err_t *err);
+typedef struct job_ctx job_ctx_t;
+
+typedef enum {
+    JOB_STEP_DONE,
+    JOB_STEP_RETRY,  /* transient: run the step again later, until the job's deadline */
+    JOB_STEP_FAILED, /* permanent: the job fails with err */
+} job_step_result_t;
+
+typedef job_step_result_t (*job_step_fn)(job_ctx_t *ctx, err_t *err);
+
+typedef struct {
+    const char *name;
+    job_step_fn fn;
+} job_step_def_t;
+
+typedef struct {
+    const char *kind;
+    const job_step_def_t *steps; /* ended by {NULL, NULL} */
+    int deadline_ms;             /* from the job's first run; 0: 10 minutes */
+    /* Runs in the transaction that records the failure (or cancel), to leave the resource in a true
+     * state; may be NULL. */
+    int (*on_failed)(job_ctx_t *ctx, err_t *err);
+} job_kind_def_t;
+
+/* Registers a kind (at start, before job_engine_start). Returns 0 or -1. */
+int job_kind_register(const job_kind_def_t *def);
+
+/* Starts `workers` threads over st and queues every job left queued or running by a previous run. */
+int job_engine_start(store_t *st, int workers, err_t *err);
+/* Stops the workers once their current step has reached its end (a safe point); jobs left running resume
+ * at the next start. */
+void job_engine_stop(void);
+/* True when the engine runs. */
+bool job_engine_running(void);
+
+/* Creates a queued job in the caller's transaction (or in its own) and wakes a worker once it commits.
+ * params (borrowed) is the job's input; lock_key may be NULL. Returns the job's view. */
+json_t *job_submit(store_t *st, const char *kind, const char *resource_id,
+                   const char *subscription_id, const char *lock_key, const json_t *params,
+                   err_t *err);
+/* Cancels a queued job (409 Conflict otherwise). Returns the job's view. */
+json_t *job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err);
+/* Queues a failed job again from its failed step (or the one after, with skip_failed_step), keeping its
+ * id. 409 Conflict when the job has not failed. Returns the job's view. */
+json_t *job_restart(store_t *st, const char *id, const char *subscription_id,
+                    bool skip_failed_step, err_t *err);
+/* The job's view (what the API shows), 404 when missing or, with subscription_id, not that
+ * subscription's. */
+json_t *job_get(store_t *st, const char *id, const char *subscription_id, int64_t *rev, err_t *err);
+/* A page of job views, as store_rec_list. */
+json_t *job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t after,
+                 int limit, int64_t *next, err_t *err);
+/* Removes the engine's own fields from a job record, in place. */
+void job_view(json_t *rec);
+
+/* For steps. */
+store_t *job_ctx_store(job_ctx_t *ctx);
+const char *job_ctx_id(job_ctx_t *ctx);
+const char *job_ctx_resource(job_ctx_t *ctx);
+const json_t *job_ctx_params(job_ctx_t *ctx);
+/* The job's scratch object, saved with each finished step (e.g. an id a later step needs). */
+json_t *job_ctx_data(job_ctx_t *ctx);
+/* An operation id unique to this job, step and restart, stable across retries and resumptions. */
+const char *job_ctx_op_id(job_ctx_t *ctx);
+/* Opens the step's transaction: the step's own writes and the record of its end commit together. */
+int job_ctx_begin(job_ctx_t *ctx, err_t *err);
 
 #endif

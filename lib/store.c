@@ -173,6 +173,14 @@ static const store_col_t job_cols[] = {
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"startedAt", "started_at", COL_TEXT, 0},
     {"endedAt", "ended_at", COL_TEXT, 0},
+    /* The engine's own fields (job.c keeps them out of the API's view). */
+    {"_params", "params", COL_JSON, COL_IMMUTABLE},
+    {"_data", "data", COL_JSON, 0},
+    {"_lockKey", "lock_key", COL_TEXT, COL_IMMUTABLE},
+    {"_runAfterMs", "run_after_ms", COL_INT, 0},
+    {"_deadlineMs", "deadline_ms", COL_INT, 0},
+    {"_attempts", "attempts", COL_INT, 0},
+    {"_epoch", "epoch", COL_INT, 0},
 };
 KIND(store_kind_job, 9, "jobs", "job", job_cols);
 
@@ -239,6 +247,17 @@ static const char *const migrations[] = {
     " body_hash TEXT NOT NULL, status INTEGER NOT NULL, location TEXT, body TEXT NOT NULL,"
     " created_ms INTEGER NOT NULL, PRIMARY KEY(scope, method, path, idem_key));"
     "CREATE INDEX idempotency_age ON idempotency(created_ms);",
+    /* 2: the job engine. At most one active job per lock key (a VM, say): the schema refuses a second. */
+    "ALTER TABLE jobs ADD COLUMN params TEXT;"
+    "ALTER TABLE jobs ADD COLUMN data TEXT;"
+    "ALTER TABLE jobs ADD COLUMN lock_key TEXT;"
+    "ALTER TABLE jobs ADD COLUMN run_after_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN deadline_ms INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX jobs_active_lock ON jobs(lock_key)"
+    " WHERE lock_key IS NOT NULL AND status IN ('queued', 'running');"
+    "CREATE INDEX jobs_active ON jobs(status) WHERE status IN ('queued', 'running');",
 };
 
 #define STMT_BUCKETS 64
@@ -282,9 +301,18 @@ typedef struct {
     uint64_t tag;
 } rslot_t;
 
+#define ON_COMMIT_MAX 16
+
+typedef struct {
+    void (*fn)(void *arg);
+    void *arg;
+} on_commit_t;
+
 typedef struct conn {
     sqlite3 *db;
     int tx_depth;
+    on_commit_t on_commit[ON_COMMIT_MAX];
+    int n_on_commit;
     bool tx_write;                 /* the open transaction may write: bypass the record cache */
     unsigned written;              /* kinds written in the open transaction (bit per kind index) */
     uint64_t tx_gen[STORE_KINDS];  /* change counters when the open read transaction began */
@@ -791,6 +819,37 @@ rcache_put(conn_t *c, const store_kind_t *kind, int col, const char *value, json
 
 /* ---- transactions ---- */
 
+static void
+run_on_commit(conn_t *c)
+{
+    on_commit_t hooks[ON_COMMIT_MAX];
+    int n = c->n_on_commit, i;
+
+    memcpy(hooks, c->on_commit, sizeof(hooks[0]) * (size_t) n);
+    c->n_on_commit = 0;
+    for (i = 0; i < n; i++)
+        hooks[i].fn(hooks[i].arg);
+}
+
+int
+store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+
+    if (c == NULL)
+        return -1;
+    if (c->tx_depth == 0) {
+        fn(arg);
+        return 0;
+    }
+    if (c->n_on_commit == ON_COMMIT_MAX)
+        return err_set(err, ERR_INTERNAL, NULL, "Too many commit hooks in one transaction.");
+    c->on_commit[c->n_on_commit].fn = fn;
+    c->on_commit[c->n_on_commit].arg = arg;
+    c->n_on_commit++;
+    return 0;
+}
+
 int
 store_tx_begin(store_t *st, err_t *err)
 {
@@ -851,10 +910,12 @@ store_tx_commit(store_t *st, err_t *err)
             c->tx_depth = 0;
             c->tx_write = false;
             c->written = 0;
+            c->n_on_commit = 0;
             return -1;
         }
         bump_written(st, c);
         c->tx_write = false;
+        run_on_commit(c);
     } else {
         snprintf(sql, sizeof(sql), "RELEASE sp%d;", c->tx_depth - 1);
         if (conn_run(c, sql, err))
@@ -877,6 +938,7 @@ store_tx_rollback(store_t *st)
             sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
         c->tx_write = false;
         c->written = 0;
+        c->n_on_commit = 0;
     } else {
         snprintf(sql, sizeof(sql), "ROLLBACK TO sp%d; RELEASE sp%d;", c->tx_depth - 1,
                  c->tx_depth - 1);

@@ -76,6 +76,11 @@ int store_tx_begin_read(store_t *st, err_t *err);
 int store_tx_commit(store_t *st, err_t *err);
 void store_tx_rollback(store_t *st);
 
+/* Calls fn(arg) once the calling thread's open transaction has committed (at once when none is open);
+ * never when it rolls back. For work that must not start before a change is durable, such as waking the
+ * job workers. */
+int store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err);
+
 /* Inserts rec (which carries "id" and every required field). 409 Conflict on a duplicate unique field or
  * a reference to a missing record. */
 int store_rec_insert(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err);

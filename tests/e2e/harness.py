@@ -275,6 +275,14 @@ class World:
         return self.d.tenant(tok["token"]), sub, user
 
 
+def wait_job(client, location, timeout=30.0):
+    """Polls a job (by its Location) until it ends; returns the final job."""
+    def ended():
+        j = ok(client.get(location), 200)
+        return j if j["status"] not in ("queued", "running") else None
+    return wait_for(ended, timeout, "job " + location)
+
+
 def ok(resp, status):
     assert resp.status == status, "expected %d, got %r" % (status, resp)
     return resp.json()

@@ -37,7 +37,8 @@ def test_expired_token_is_refused(d):
 def tenant_paths(sid, job_id):
     base = "/v1/subscriptions/" + sid
     return [base, base + "/images", base + "/sizes", base + "/galleryItems", base + "/jobs",
-            base + "/jobs/" + job_id, base + "/vms", base + "/vms/" + uid(), base + "/vms/" + uid() + "/start",
+            base + "/jobs/" + job_id, base + "/jobs/" + job_id + "/cancel", base + "/jobs/" + job_id + "/restart",
+            base + "/vms", base + "/vms/" + uid(), base + "/vms/" + uid() + "/start",
             base + "/vms/" + uid() + "/checkpoint", base + "/vmroles", base + "/networks", base + "/usage"]
 
 
@@ -68,7 +69,7 @@ def test_isolation_matrix(d):
     assert r.status == 404 and r.json() == r2.json()
     # And its subscription list holds only its own.
     assert [s["id"] for s in ok(t2.get("/v1/subscriptions"), 200)["value"]] == [sub2["id"]]
-    assert checked == len(METHODS) * 13
+    assert checked == len(METHODS) * 15
 
 
 def test_admin_token_not_in_logs(d):

@@ -13,6 +13,40 @@
 
 #include "../../lib/accounts.h"
 #include "../../lib/catalog.h"
+#include "../../lib/job.h"
+#include "../../lib/util.h"
+
+/* Waits (polling, with a generous deadline) for the job to end; returns its final status. */
+static const char *
+wait_job(store_t *st, const char *id)
+{
+    static char status[32];
+    int64_t deadline = util_now_ms() + 30000;
+    err_t err = {0};
+    json_t *job;
+
+    for (;;) {
+        err_clear(&err);
+        job = job_get(st, id, NULL, NULL, &err);
+        assert_non_null(job);
+        snprintf(status, sizeof(status), "%s", json_string_value(json_object_get(job, "status")));
+        json_decref(job);
+        if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
+            return status;
+        assert_true(util_now_ms() < deadline);
+        usleep(2000);
+    }
+}
+
+static void
+start_engine(store_t *st)
+{
+    err_t err = {0};
+
+    assert_int_equal(catalog_jobs_register(), 0);
+    assert_int_equal(accounts_jobs_register(), 0);
+    assert_int_equal(job_engine_start(st, 2, &err), 0);
+}
 
 static json_t *
 make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)
@@ -70,16 +104,18 @@ plan_update_reaches_subscriptions(void **state)
     json_t *patch = json_pack("{s:s}", "checkpointMode", "disabled"), *job, *got;
 
     assert_string_equal(json_string_value(json_object_get(sub, "displayName")), "p");
+    start_engine(f->st);
     job = catalog_plan_update(f->st, id_of(plan), patch, 0, &err);
     assert_non_null(job);
-    assert_string_equal(json_string_value(json_object_get(job, "status")), "succeeded");
+    assert_string_equal(wait_job(f->st, id_of(job)), "succeeded");
+    job_engine_stop();
     got = accounts_subscription_get(f->st, id_of(sub), id_of(user), NULL, &err);
     assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")), "disabled");
     json_decref(got);
     /* Someone else's view of it is a plain 404. */
     assert_null(accounts_subscription_get(f->st, id_of(sub), "another-user", NULL, &err));
     assert_int_equal(err.code, ERR_NOT_FOUND);
-    /* A stale revision changes nothing. */
+    /* A stale revision changes nothing (the job moved the plan to revision 2). */
     err_clear(&err);
     assert_null(catalog_plan_update(f->st, id_of(plan), patch, 1, &err));
     assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
@@ -144,7 +180,8 @@ host_kinds_and_capacity(void **state)
 }
 
 /* Fails the Nth store call of a plan update, for every N until the update no longer meets a fault: each
- * failed attempt leaves the plan, its subscription and the job list exactly as they were. */
+ * failed attempt leaves the plan, its subscription and the job list exactly as they were. Then the job
+ * that was accepted runs to its end. */
 static void
 plan_update_is_atomic_under_store_faults(void **state)
 {
@@ -184,6 +221,9 @@ plan_update_is_atomic_under_store_faults(void **state)
     }
     assert_non_null(job);
     assert_true(faults >= 3); /* the loop met faults at several different calls */
+    start_engine(f->st);
+    assert_string_equal(wait_job(f->st, id_of(job)), "succeeded");
+    job_engine_stop();
     got = store_rec_get(f->st, &store_kind_subscription, id_of(sub), NULL, &err);
     assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")),
                         "createViewRestore");

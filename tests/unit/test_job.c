@@ -1,0 +1,334 @@
+/* Unit tests of lib/job: the engine runs steps in order, retries transient faults with backoff, fails with
+ * a code and message, honours deadlines, one active job per lock key, cancel, restart, and resumption at
+ * the first unfinished step. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+
+#include "../../lib/job.h"
+#include "../../lib/util.h"
+
+static int runs[3];
+static int retry_left;
+static int fail_step_fails = 1;
+static int compensated;
+
+static job_step_result_t
+step_count(job_ctx_t *ctx, int i)
+{
+    char key[8];
+
+    __atomic_add_fetch(&runs[i], 1, __ATOMIC_SEQ_CST);
+    snprintf(key, sizeof(key), "s%d", i);
+    json_object_set_new(job_ctx_data(ctx), key, json_string(job_ctx_op_id(ctx)));
+    return JOB_STEP_DONE;
+}
+
+static job_step_result_t
+s0(job_ctx_t *ctx, err_t *err)
+{
+    (void) err;
+    return step_count(ctx, 0);
+}
+
+static job_step_result_t
+s1(job_ctx_t *ctx, err_t *err)
+{
+    (void) err;
+    return step_count(ctx, 1);
+}
+
+static job_step_result_t
+s2(job_ctx_t *ctx, err_t *err)
+{
+    (void) err;
+    return step_count(ctx, 2);
+}
+
+static job_step_result_t
+flaky(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    if (__atomic_sub_fetch(&retry_left, 1, __ATOMIC_SEQ_CST) >= 0) {
+        err_set(err, ERR_UNAVAILABLE, NULL, "Not yet.");
+        return JOB_STEP_RETRY;
+    }
+    return JOB_STEP_DONE;
+}
+
+static job_step_result_t
+breaks(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    if (fail_step_fails) {
+        err_set(err, ERR_CONFLICT, NULL, "The host refused.");
+        return JOB_STEP_FAILED;
+    }
+    return JOB_STEP_DONE;
+}
+
+static job_step_result_t
+never(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    err_set(err, ERR_UNAVAILABLE, NULL, "Still down.");
+    return JOB_STEP_RETRY;
+}
+
+static int
+compensate(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    (void) err;
+    compensated++;
+    return 0;
+}
+
+static const job_step_def_t ok_steps[] = {{"one", s0}, {"two", s1}, {"three", s2}, {NULL, NULL}};
+static const job_step_def_t retry_steps[] = {{"flaky", flaky}, {"after", s2}, {NULL, NULL}};
+static const job_step_def_t fail_steps[] = {{"one", s0}, {"breaks", breaks}, {"three", s2},
+                                            {NULL, NULL}};
+static const job_step_def_t never_steps[] = {{"never", never}, {NULL, NULL}};
+static const job_kind_def_t ok_kind = {"t.ok", ok_steps, 0, compensate};
+static const job_kind_def_t retry_kind = {"t.retry", retry_steps, 0, NULL};
+static const job_kind_def_t fail_kind = {"t.fail", fail_steps, 0, compensate};
+static const job_kind_def_t never_kind = {"t.never", never_steps, 400, compensate};
+
+static int
+job_setup(void **state)
+{
+    setup(state);
+    memset(runs, 0, sizeof(runs));
+    compensated = 0;
+    fail_step_fails = 1;
+    assert_int_equal(job_kind_register(&ok_kind), 0);
+    assert_int_equal(job_kind_register(&retry_kind), 0);
+    assert_int_equal(job_kind_register(&fail_kind), 0);
+    assert_int_equal(job_kind_register(&never_kind), 0);
+    return 0;
+}
+
+static int
+job_teardown(void **state)
+{
+    job_engine_stop();
+    return teardown(state);
+}
+
+static json_t *
+wait_final(store_t *st, const char *id)
+{
+    int64_t deadline = util_now_ms() + 30000;
+    err_t err = {0};
+    json_t *job;
+    const char *s;
+
+    for (;;) {
+        err_clear(&err);
+        job = job_get(st, id, NULL, NULL, &err);
+        assert_non_null(job);
+        s = json_string_value(json_object_get(job, "status"));
+        if (strcmp(s, "queued") != 0 && strcmp(s, "running") != 0)
+            return job;
+        json_decref(job);
+        assert_true(util_now_ms() < deadline);
+        usleep(2000);
+    }
+}
+
+static const char *
+status_of(const json_t *job)
+{
+    return json_string_value(json_object_get(job, "status"));
+}
+
+static const char *
+step_status(const json_t *job, size_t i)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(job, "steps"), i), "status"));
+}
+
+static void
+runs_steps_in_order(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *done, *rec;
+
+    assert_int_equal(job_engine_start(f->st, 2, &err), 0);
+    job = job_submit(f->st, "t.ok", "res-1", "sub-1", NULL, NULL, &err);
+    assert_non_null(job);
+    assert_string_equal(status_of(job), "queued");
+    assert_null(json_object_get(job, "_params")); /* the view hides the engine's fields */
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(done, "progress")), 100);
+    assert_string_equal(step_status(done, 2), "succeeded");
+    assert_true(json_is_string(json_object_get(done, "startedAt")));
+    assert_true(json_is_string(json_object_get(done, "endedAt")));
+    assert_int_equal(runs[0] + runs[1] + runs[2], 3);
+    /* Each step's data was saved with it, and operation ids differ per step. */
+    rec = store_rec_get(f->st, &store_kind_job, id_of(job), NULL, &err);
+    assert_string_not_equal(
+        json_string_value(json_object_get(json_object_get(rec, "_data"), "s0")),
+        json_string_value(json_object_get(json_object_get(rec, "_data"), "s1")));
+    json_decref(rec);
+    json_decref(done);
+    json_decref(job);
+}
+
+static void
+retries_transient_faults(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *done;
+
+    retry_left = 3;
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    job = job_submit(f->st, "t.retry", "res-2", NULL, NULL, NULL, &err);
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "succeeded");
+    assert_true(retry_left < 0);
+    json_decref(done);
+    json_decref(job);
+}
+
+static void
+fails_with_code_then_restarts(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *done, *again;
+
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    job = job_submit(f->st, "t.fail", "res-3", "sub-3", NULL, NULL, &err);
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "failed");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(done, "error"), "code")),
+                        "Conflict");
+    assert_string_equal(step_status(done, 0), "succeeded");
+    assert_string_equal(step_status(done, 1), "failed");
+    assert_string_equal(step_status(done, 2), "pending");
+    assert_int_equal(compensated, 1);
+    assert_int_equal(runs[2], 0);
+    json_decref(done);
+    /* Only failed jobs restart; a tenant of another subscription cannot see it. */
+    assert_null(job_restart(f->st, id_of(job), "sub-other", false, &err));
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    /* Restart skipping the failed step: the job ends after running step three. */
+    err_clear(&err);
+    again = job_restart(f->st, id_of(job), "sub-3", true, &err);
+    assert_non_null(again);
+    assert_string_equal(id_of(again), id_of(job));
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "succeeded");
+    assert_string_equal(step_status(done, 1), "skipped");
+    assert_int_equal(runs[0], 1); /* the finished step did not run again */
+    assert_int_equal(runs[2], 1);
+    assert_null(job_restart(f->st, id_of(job), NULL, false, &err));
+    assert_int_equal(err.code, ERR_CONFLICT);
+    json_decref(done);
+    json_decref(again);
+    json_decref(job);
+}
+
+static void
+deadline_ends_a_job(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *done;
+
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    job = job_submit(f->st, "t.never", "res-4", NULL, NULL, NULL, &err);
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "failed");
+    assert_non_null(json_object_get(json_object_get(done, "error"), "message"));
+    assert_int_equal(compensated, 1);
+    json_decref(done);
+    json_decref(job);
+}
+
+static void
+one_active_job_per_lock_and_cancel(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *a, *b, *c, *done;
+
+    /* No engine yet: the jobs stay queued. */
+    a = job_submit(f->st, "t.ok", "vm-1", NULL, "vm-1", NULL, &err);
+    assert_non_null(a);
+    b = job_submit(f->st, "t.ok", "vm-1", NULL, "vm-1", NULL, &err);
+    assert_null(b);
+    assert_int_equal(err.code, ERR_OPERATION_IN_PROGRESS);
+    err_clear(&err);
+    c = job_cancel(f->st, id_of(a), NULL, &err);
+    assert_non_null(c);
+    assert_string_equal(status_of(c), "canceled");
+    assert_string_equal(step_status(c, 0), "skipped");
+    assert_int_equal(compensated, 1);
+    json_decref(c);
+    /* The lock is free again once the first job ended. */
+    b = job_submit(f->st, "t.ok", "vm-1", NULL, "vm-1", NULL, &err);
+    assert_non_null(b);
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    done = wait_final(f->st, id_of(b));
+    assert_string_equal(status_of(done), "succeeded");
+    assert_null(job_cancel(f->st, id_of(b), NULL, &err));
+    assert_int_equal(err.code, ERR_CONFLICT);
+    json_decref(done);
+    json_decref(a);
+    json_decref(b);
+}
+
+static void
+resumes_at_first_unfinished_step(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *rec, *done;
+
+    /* As a crash would leave it: running, its first step done, its second started. */
+    job = job_submit(f->st, "t.ok", "res-5", NULL, NULL, NULL, &err);
+    rec = store_rec_get(f->st, &store_kind_job, id_of(job), NULL, &err);
+    json_object_set_new(rec, "status", json_string("running"));
+    json_object_set_new(json_array_get(json_object_get(rec, "steps"), 0), "status",
+                        json_string("succeeded"));
+    json_object_set_new(json_array_get(json_object_get(rec, "steps"), 1), "status",
+                        json_string("running"));
+    assert_int_equal(store_rec_update(f->st, &store_kind_job, id_of(job), rec, 0, &err), 0);
+    json_decref(rec);
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "succeeded");
+    assert_int_equal(runs[0], 0);
+    assert_int_equal(runs[1], 1);
+    assert_int_equal(runs[2], 1);
+    json_decref(done);
+    json_decref(job);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(runs_steps_in_order, job_setup, job_teardown),
+        cmocka_unit_test_setup_teardown(retries_transient_faults, job_setup, job_teardown),
+        cmocka_unit_test_setup_teardown(fails_with_code_then_restarts, job_setup, job_teardown),
+        cmocka_unit_test_setup_teardown(deadline_ends_a_job, job_setup, job_teardown),
+        cmocka_unit_test_setup_teardown(one_active_job_per_lock_and_cancel, job_setup,
+                                        job_teardown),
+        cmocka_unit_test_setup_teardown(resumes_at_first_unfinished_step, job_setup, job_teardown),
+    };
+
+    return cmocka_run_group_tests_name("job", tests, NULL, NULL);
+}
