@@ -135,6 +135,21 @@ agent_close(agent_t *a)
     free(a);
 }
 
+static int finish(int rc, agent_err_t *err);
+
+int
+agent_reconfigure(agent_t *a, const char *uri, agent_err_t *err)
+{
+    if (err)
+        memset(err, 0, sizeof(*err));
+    if (a == NULL)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "No agent is open for this host.");
+    if (a->driver->reconfigure == NULL)
+        return agent_fail(err, AGENT_ERR_UNSUPPORTED, "The %s agent cannot change its uri.",
+                          a->driver->name);
+    return finish(a->driver->reconfigure(a->priv, uri, err), err);
+}
+
 /* The shared checks of every call; fills *eff with the effective call. */
 static int
 precheck(agent_t *a, const agent_call_t *call, const char *hypervisor_id, bool need_vm,

@@ -68,6 +68,8 @@ typedef struct agent_driver {
     int (*open)(const char *host_id, const char *uri, const char *state_dir, void **priv,
                 agent_err_t *err);
     void (*close)(void *priv);
+    /* Applies a changed uri to an open agent (optional). */
+    int (*reconfigure)(void *priv, const char *uri, agent_err_t *err);
     int (*vm_create)(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
                      char hypervisor_id[AGENT_ID_MAX], agent_err_t *err);
     int (*vm_delete)(void *priv, const agent_call_t *call, const char *hypervisor_id,
@@ -108,6 +110,8 @@ bool agent_kind_known(const char *kind);
 agent_t *agent_open(const char *kind, const char *host_id, const char *uri, const char *state_dir,
                     agent_err_t *err);
 void agent_close(agent_t *a);
+/* Applies a changed uri to an open agent. */
+int agent_reconfigure(agent_t *a, const char *uri, agent_err_t *err);
 
 int agent_vm_create(agent_t *a, const agent_call_t *call, const agent_vm_spec_t *spec,
                     char hypervisor_id[AGENT_ID_MAX], agent_err_t *err);

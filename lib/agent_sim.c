@@ -171,6 +171,23 @@ sim_open(const char *host_id, const char *uri, const char *state_dir, void **pri
     return 0;
 }
 
+static int
+sim_reconfigure(void *priv, const char *uri, agent_err_t *err)
+{
+    sim_t *s = priv, next;
+
+    memset(&next, 0, sizeof(next));
+    if (parse_uri(&next, uri, err))
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    s->latency_ms = next.latency_ms;
+    s->jitter_ms = next.jitter_ms;
+    s->fail_rate = next.fail_rate;
+    s->hang_rate = next.hang_rate;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
 static void
 sim_close(void *priv)
 {
@@ -696,6 +713,7 @@ static const agent_driver_t sim_driver = {
     .name = "sim",
     .open = sim_open,
     .close = sim_close,
+    .reconfigure = sim_reconfigure,
     .vm_create = sim_vm_create,
     .vm_delete = sim_vm_delete,
     .vm_power = sim_vm_power,

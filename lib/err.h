@@ -27,6 +27,7 @@
     X(OPERATION_IN_PROGRESS, "OperationInProgress", 409)                                           \
     X(INVALID_POWER_STATE, "InvalidPowerState", 409)                                               \
     X(QUOTA_EXCEEDED, "QuotaExceeded", 409)                                                        \
+    X(NO_CAPACITY, "NoCapacity", 409)                                                              \
     X(SUBSCRIPTION_SUSPENDED, "SubscriptionSuspended", 409)                                        \
     X(PRECONDITION_FAILED, "PreconditionFailed", 412)                                              \
     X(PAYLOAD_TOO_LARGE, "PayloadTooLarge", 413)                                                   \

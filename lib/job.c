@@ -432,6 +432,12 @@ job_ctx_resource(job_ctx_t *ctx)
     return str(ctx->rec, "resourceId");
 }
 
+const char *
+job_ctx_status(job_ctx_t *ctx)
+{
+    return str(ctx->rec, "status");
+}
+
 const json_t *
 job_ctx_params(job_ctx_t *ctx)
 {
@@ -503,6 +509,8 @@ fail_job(job_ctx_t *ctx, const char *code, const char *message)
     err_t err = {0};
 
     abandon_tx(ctx);
+    if (ctx->def && ctx->def->cleanup)
+        ctx->def->cleanup(ctx);
     now_text(now);
     if (ctx->step >= 0)
         set_step_status(ctx->rec, ctx->step, "failed");

@@ -47,8 +47,11 @@ typedef struct {
     const job_step_def_t *steps; /* ended by {NULL, NULL} */
     int deadline_ms;             /* from the job's first run; 0: 10 minutes */
     /* Runs in the transaction that records the failure (or cancel), to leave the resource in a true
-     * state; may be NULL. */
+     * state; may be NULL. job_ctx_status tells a failure from a cancel. */
     int (*on_failed)(job_ctx_t *ctx, err_t *err);
+    /* Runs before that transaction, outside any, when the job failed (not on cancel): the place to ask
+     * the host what is true (agent calls); may save findings in job_ctx_data for on_failed. May be NULL. */
+    void (*cleanup)(job_ctx_t *ctx);
 } job_kind_def_t;
 
 /* Registers a kind (at start, before job_engine_start). Returns 0 or -1. */
@@ -87,6 +90,8 @@ store_t *job_ctx_store(job_ctx_t *ctx);
 const char *job_ctx_id(job_ctx_t *ctx);
 const char *job_ctx_resource(job_ctx_t *ctx);
 const json_t *job_ctx_params(job_ctx_t *ctx);
+/* "failed" or "canceled" in on_failed; "running" in steps. */
+const char *job_ctx_status(job_ctx_t *ctx);
 /* The job's scratch object, saved with each finished step (e.g. an id a later step needs). */
 json_t *job_ctx_data(job_ctx_t *ctx);
 /* An operation id unique to this job, step and restart, stable across retries and resumptions. */

@@ -48,7 +48,7 @@ struct store_kind {
     size_t ncols;
 };
 
-#define STORE_KINDS 16
+#define STORE_KINDS 16 /* bits of conn_t.written */
 #define KIND(var, idx, tbl, noun, arr)                                                             \
     const store_kind_t var = {idx, tbl, noun, arr, sizeof(arr) / sizeof(arr[0])}
 
@@ -70,9 +70,11 @@ static const store_col_t host_cols[] = {
     {"capacity.cores", "cap_cores", COL_INT, 0},
     {"capacity.memoryMB", "cap_memory_mb", COL_INT, 0},
     {"capacity.storageGB", "cap_storage_gb", COL_INT, 0},
-    {"allocated.cores", "alloc_cores", COL_INT, 0},
-    {"allocated.memoryMB", "alloc_memory_mb", COL_INT, 0},
-    {"allocated.storageGB", "alloc_storage_gb", COL_INT, 0},
+    /* Changed only by store_host_allocate, never by a record update (which could undo a concurrent
+     * placement). */
+    {"allocated.cores", "alloc_cores", COL_INT, COL_IMMUTABLE},
+    {"allocated.memoryMB", "alloc_memory_mb", COL_INT, COL_IMMUTABLE},
+    {"allocated.storageGB", "alloc_storage_gb", COL_INT, COL_IMMUTABLE},
     {"state", "state", COL_TEXT, 0},
     {"lastSeenAt", "last_seen_at", COL_TEXT, 0},
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
@@ -184,6 +186,44 @@ static const store_col_t job_cols[] = {
 };
 KIND(store_kind_job, 9, "jobs", "job", job_cols);
 
+static const store_col_t vm_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, 0},
+    {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
+    {"size", "size", COL_TEXT, 0},
+    {"cores", "cores", COL_INT, 0},
+    {"memoryMB", "memory_mb", COL_INT, 0},
+    {"imageId", "image_id", COL_TEXT, COL_IMMUTABLE},
+    {"generation", "generation", COL_INT, COL_IMMUTABLE},
+    {"osType", "os_type", COL_TEXT, COL_IMMUTABLE},
+    {"vmRoleId", "vm_role_id", COL_TEXT, 0},
+    {"provisioningState", "provisioning_state", COL_TEXT, 0},
+    {"powerState", "power_state", COL_TEXT, 0},
+    {"disks", "disks", COL_JSON, 0},
+    {"nics", "nics", COL_JSON, 0},
+    {"checkpoint", "checkpoint", COL_JSON, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+    {"hostId", "host_id", COL_TEXT, 0},
+    {"hypervisorId", "hypervisor_id", COL_TEXT, 0},
+    /* What the VM holds, so that holdings can be released exactly and recomputed. */
+    {"_storageGB", "storage_gb", COL_INT, 0},
+    {"_holdsCompute", "holds_compute", COL_BOOL, 0},
+    {"_holdsStorage", "holds_storage", COL_BOOL, 0},
+    {"_counted", "counted", COL_BOOL, 0},
+};
+KIND(store_kind_vm, 10, "vms", "VM", vm_cols);
+
+static const store_col_t network_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, 0},
+    {"addressPrefix", "address_prefix", COL_TEXT, COL_IMMUTABLE},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_network, 11, "networks", "network", network_cols);
+
 /* Versioned migrations: migrations[i] takes the schema from version i to i + 1. Never edit a released
  * one; append. */
 static const char *const migrations[] = {
@@ -258,6 +298,34 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX jobs_active_lock ON jobs(lock_key)"
     " WHERE lock_key IS NOT NULL AND status IN ('queued', 'running');"
     "CREATE INDEX jobs_active ON jobs(status) WHERE status IN ('queued', 'running');",
+    /* 3: VMs, networks, their addresses, and quota usage counters. */
+    "CREATE TABLE vms("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, subscription_id TEXT NOT NULL REFERENCES subscriptions(id),"
+    " size TEXT NOT NULL, cores INTEGER NOT NULL, memory_mb INTEGER NOT NULL,"
+    " image_id TEXT NOT NULL, generation INTEGER NOT NULL, os_type TEXT NOT NULL, vm_role_id TEXT,"
+    " provisioning_state TEXT NOT NULL, power_state TEXT NOT NULL, disks TEXT NOT NULL,"
+    " nics TEXT NOT NULL, checkpoint TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+    " host_id TEXT REFERENCES hosts(id), hypervisor_id TEXT, storage_gb INTEGER NOT NULL,"
+    " holds_compute INTEGER NOT NULL DEFAULT 0, holds_storage INTEGER NOT NULL DEFAULT 0,"
+    " counted INTEGER NOT NULL DEFAULT 1);"
+    "CREATE INDEX vms_subscription ON vms(subscription_id, seq);"
+    "CREATE INDEX vms_host ON vms(host_id);"
+    "CREATE TABLE networks("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " subscription_id TEXT NOT NULL REFERENCES subscriptions(id), name TEXT NOT NULL,"
+    " address_prefix TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX networks_subscription ON networks(subscription_id, seq);"
+    "CREATE TABLE nic_ips("
+    " network_id TEXT NOT NULL REFERENCES networks(id), ip INTEGER NOT NULL, vm_id TEXT NOT NULL,"
+    " PRIMARY KEY(network_id, ip));"
+    "CREATE INDEX nic_ips_vm ON nic_ips(vm_id);"
+    "ALTER TABLE subscriptions ADD COLUMN usage_vms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subscriptions ADD COLUMN usage_cores INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subscriptions ADD COLUMN usage_memory_mb INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subscriptions ADD COLUMN usage_storage_gb INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subscriptions ADD COLUMN usage_vm_roles INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE subscriptions ADD COLUMN usage_networks INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define STMT_BUCKETS 64
@@ -1549,4 +1617,288 @@ store_idem_purge(store_t *st, int64_t max_age_ms, err_t *err)
         return -1;
     sqlite3_bind_int64(s, 1, util_now_ms() - max_age_ms);
     return stmt_run(c, s, "purging idempotency keys", err);
+}
+
+/* ---- quota usage counters, host allocation, network addresses ---- */
+
+const char *const store_quota_keys[STORE_QUOTAS] = {"vms",       "cores",   "memoryMB",
+                                                     "storageGB", "vmRoles", "networks"};
+
+int
+store_usage_get(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int rc, i;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c,
+                 "SELECT usage_vms, usage_cores, usage_memory_mb, usage_storage_gb, usage_vm_roles,"
+                 " usage_networks FROM subscriptions WHERE id = ?;",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, sid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        for (i = 0; i < STORE_QUOTAS; i++)
+            usage[i] = sqlite3_column_int64(s, i);
+    } else if (rc == SQLITE_DONE) {
+        err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
+    } else {
+        db_err(c->db, rc, "reading quota usage", err);
+    }
+    stmt_done(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+store_usage_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS],
+                   const int64_t limit[STORE_QUOTAS], err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int64_t usage[STORE_QUOTAS];
+    int changed, i;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    /* One statement: the limits are checked against the committed counters under the write lock, so
+     * concurrent reservations can never overshoot. Decreases always apply. */
+    s = stmt_get(c,
+                 "UPDATE subscriptions SET usage_vms = max(0, usage_vms + ?1),"
+                 " usage_cores = max(0, usage_cores + ?2),"
+                 " usage_memory_mb = max(0, usage_memory_mb + ?3),"
+                 " usage_storage_gb = max(0, usage_storage_gb + ?4),"
+                 " usage_vm_roles = max(0, usage_vm_roles + ?5),"
+                 " usage_networks = max(0, usage_networks + ?6)"
+                 " WHERE id = ?13"
+                 " AND (?1 <= 0 OR ?7 < 0 OR usage_vms + ?1 <= ?7)"
+                 " AND (?2 <= 0 OR ?8 < 0 OR usage_cores + ?2 <= ?8)"
+                 " AND (?3 <= 0 OR ?9 < 0 OR usage_memory_mb + ?3 <= ?9)"
+                 " AND (?4 <= 0 OR ?10 < 0 OR usage_storage_gb + ?4 <= ?10)"
+                 " AND (?5 <= 0 OR ?11 < 0 OR usage_vm_roles + ?5 <= ?11)"
+                 " AND (?6 <= 0 OR ?12 < 0 OR usage_networks + ?6 <= ?12);",
+                 err);
+    if (s == NULL)
+        return -1;
+    for (i = 0; i < STORE_QUOTAS; i++) {
+        sqlite3_bind_int64(s, i + 1, delta[i]);
+        sqlite3_bind_int64(s, i + 7, limit ? limit[i] : -1);
+    }
+    sqlite3_bind_text(s, 13, sid, -1, SQLITE_STATIC);
+    changed = stmt_run(c, s, "reserving quota", err);
+    if (changed < 0)
+        return -1;
+    if (changed == 1)
+        return 0;
+    if (store_usage_get(st, sid, usage, err))
+        return -1;
+    for (i = 0; i < STORE_QUOTAS; i++)
+        if (delta[i] > 0 && limit && limit[i] >= 0 && usage[i] + delta[i] > limit[i])
+            return err_set(err, ERR_QUOTA_EXCEEDED, store_quota_keys[i],
+                           "The plan allows %lld %s; %lld are in use and %lld more were asked.",
+                           (long long) limit[i], store_quota_keys[i], (long long) usage[i],
+                           (long long) delta[i]);
+    return err_set(err, ERR_INTERNAL, NULL, "The quota could not be reserved.");
+}
+
+int
+store_usage_set(store_t *st, const char *sid, const int64_t usage[STORE_QUOTAS], err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int i;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c,
+                 "UPDATE subscriptions SET usage_vms = ?1, usage_cores = ?2, usage_memory_mb = ?3,"
+                 " usage_storage_gb = ?4, usage_vm_roles = ?5, usage_networks = ?6 WHERE id = ?7;",
+                 err);
+    if (s == NULL)
+        return -1;
+    for (i = 0; i < STORE_QUOTAS; i++)
+        sqlite3_bind_int64(s, i + 1, usage[i]);
+    sqlite3_bind_text(s, 7, sid, -1, SQLITE_STATIC);
+    return stmt_run(c, s, "setting quota usage", err) < 0 ? -1 : 0;
+}
+
+int
+store_usage_recompute(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c,
+                 "SELECT count(*), coalesce(sum(cores), 0), coalesce(sum(memory_mb), 0),"
+                 " coalesce(sum(storage_gb), 0),"
+                 " (SELECT count(*) FROM networks n WHERE n.subscription_id = ?1)"
+                 " FROM vms WHERE subscription_id = ?1 AND counted = 1;",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, sid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        usage[0] = sqlite3_column_int64(s, 0);
+        usage[1] = sqlite3_column_int64(s, 1);
+        usage[2] = sqlite3_column_int64(s, 2);
+        usage[3] = sqlite3_column_int64(s, 3);
+        usage[4] = 0; /* VM roles join with their table */
+        usage[5] = sqlite3_column_int64(s, 4);
+    } else {
+        db_err(c->db, rc, "recomputing quota usage", err);
+    }
+    stmt_done(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
+                    int64_t storage_gb, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int changed;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    /* Growth must fit the capacity; release always applies. */
+    s = stmt_get(c,
+                 "UPDATE hosts SET alloc_cores = max(0, alloc_cores + ?1),"
+                 " alloc_memory_mb = max(0, alloc_memory_mb + ?2),"
+                 " alloc_storage_gb = max(0, alloc_storage_gb + ?3), rev = rev + 1"
+                 " WHERE id = ?4 AND (?1 <= 0 OR alloc_cores + ?1 <= cap_cores)"
+                 " AND (?2 <= 0 OR alloc_memory_mb + ?2 <= cap_memory_mb)"
+                 " AND (?3 <= 0 OR alloc_storage_gb + ?3 <= cap_storage_gb);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, cores);
+    sqlite3_bind_int64(s, 2, memory_mb);
+    sqlite3_bind_int64(s, 3, storage_gb);
+    sqlite3_bind_text(s, 4, host_id, -1, SQLITE_STATIC);
+    changed = stmt_run(c, s, "allocating host capacity", err);
+    if (changed < 0)
+        return -1;
+    note_write(st, c, &store_kind_host);
+    if (changed == 0)
+        return err_set(err, ERR_CONFLICT, NULL, "The host has no room for this VM.");
+    return 0;
+}
+
+int
+store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c,
+                 "SELECT coalesce(sum(CASE WHEN holds_compute THEN cores ELSE 0 END), 0),"
+                 " coalesce(sum(CASE WHEN holds_compute THEN memory_mb ELSE 0 END), 0),"
+                 " coalesce(sum(CASE WHEN holds_storage THEN storage_gb ELSE 0 END), 0)"
+                 " FROM vms WHERE host_id = ?;",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, host_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out[0] = sqlite3_column_int64(s, 0);
+        out[1] = sqlite3_column_int64(s, 1);
+        out[2] = sqlite3_column_int64(s, 2);
+    } else {
+        db_err(c->db, rc, "recomputing host allocation", err);
+    }
+    stmt_done(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+store_ip_take(store_t *st, const char *network_id, const char *vm_id, int64_t first, int64_t last,
+              int64_t *ip, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int64_t candidate = -1;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    /* The lowest free address: first itself, or the one after a taken address whose successor is
+     * free. */
+    s = stmt_get(c,
+                 "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM nic_ips WHERE network_id = ?1 AND ip = ?2)"
+                 " THEN ?2 ELSE (SELECT min(a.ip) + 1 FROM nic_ips a WHERE a.network_id = ?1"
+                 " AND a.ip >= ?2 AND NOT EXISTS (SELECT 1 FROM nic_ips b WHERE b.network_id = ?1"
+                 " AND b.ip = a.ip + 1)) END;",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, network_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, first);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        candidate = sqlite3_column_int64(s, 0);
+    stmt_done(s);
+    if (rc != SQLITE_ROW)
+        return db_err(c->db, rc, "allocating an address", err);
+    if (candidate < first || candidate > last)
+        return err_set(err, ERR_CONFLICT, "networkId", "The network has no free address left.");
+    s = stmt_get(c, "INSERT INTO nic_ips(network_id, ip, vm_id) VALUES (?, ?, ?);", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, network_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, candidate);
+    sqlite3_bind_text(s, 3, vm_id, -1, SQLITE_STATIC);
+    if (stmt_run(c, s, "allocating an address", err) < 0)
+        return -1;
+    *ip = candidate;
+    return 0;
+}
+
+int
+store_ip_release_vm(store_t *st, const char *vm_id, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c, "DELETE FROM nic_ips WHERE vm_id = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
+    return stmt_run(c, s, "releasing addresses", err) < 0 ? -1 : 0;
+}
+
+int64_t
+store_ip_count(store_t *st, const char *network_id, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int64_t n = -1;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c, "SELECT count(*) FROM nic_ips WHERE network_id = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, network_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    else
+        db_err(c->db, rc, "counting addresses", err);
+    stmt_done(s);
+    return n;
 }

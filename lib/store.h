@@ -36,6 +36,8 @@ extern const store_kind_t store_kind_user;
 extern const store_kind_t store_kind_token;
 extern const store_kind_t store_kind_subscription;
 extern const store_kind_t store_kind_job;
+extern const store_kind_t store_kind_vm;
+extern const store_kind_t store_kind_network;
 
 typedef struct {
     int busy_timeout_ms; /* how long a writer waits for another; 0 picks 5000 */
@@ -120,6 +122,32 @@ int store_idem_save(store_t *st, const char *scope, const char *method, const ch
                     const char *key, const json_t *answer, err_t *err);
 /* Removes answers older than max_age_ms; returns how many, or -1. */
 int64_t store_idem_purge(store_t *st, int64_t max_age_ms, err_t *err);
+
+/* Quota usage counters of a subscription, in this order. */
+#define STORE_QUOTAS 6
+extern const char *const store_quota_keys[STORE_QUOTAS]; /* vms cores memoryMB storageGB vmRoles networks */
+int store_usage_get(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err);
+/* Adds delta to the counters in one step, only if every counter that grows stays within its limit
+ * (limit < 0, or limit NULL: unlimited); else 409 QuotaExceeded naming the quota. Decreases always apply. */
+int store_usage_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS],
+                       const int64_t limit[STORE_QUOTAS], err_t *err);
+int store_usage_set(store_t *st, const char *sid, const int64_t usage[STORE_QUOTAS], err_t *err);
+/* Usage as the subscription's resources say it is (VMs that count, networks). */
+int store_usage_recompute(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err);
+
+/* Adds to a host's allocation in one step; growth must fit the capacity (else 409 Conflict), release
+ * always applies. */
+int store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
+                        int64_t storage_gb, err_t *err);
+/* The allocation the host's VMs hold: {cores, memoryMB, storageGB}. */
+int store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err);
+
+/* Takes the lowest free address in [first, last] of a network for a VM (409 when none is left). */
+int store_ip_take(store_t *st, const char *network_id, const char *vm_id, int64_t first,
+                  int64_t last, int64_t *ip, err_t *err);
+int store_ip_release_vm(store_t *st, const char *vm_id, err_t *err);
+/* How many addresses of the network are taken; -1 on failure. */
+int64_t store_ip_count(store_t *st, const char *network_id, err_t *err);
 
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);
