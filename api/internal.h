@@ -110,6 +110,7 @@ typedef enum {
     JV_BOOL,
     JV_OBJECT,
     JV_STRING_ARRAY,
+    JV_OBJECT_ARRAY, /* each item checked against fields; max: most items (0: 1000) */
 } jv_type_t;
 
 #define JV_REQUIRED 1u
@@ -194,6 +195,22 @@ void api_admin_job_cancel(api_req_t *r);
 void api_admin_job_restart(api_req_t *r);
 /* tenant.c */
 void api_tenant_subscriptions_list(api_req_t *r);
+/* vm.c */
+void api_tenant_vms_list(api_req_t *r);
+void api_tenant_vms_create(api_req_t *r);
+void api_tenant_vm_get(api_req_t *r);
+void api_tenant_vm_patch(api_req_t *r);
+void api_tenant_vm_delete(api_req_t *r);
+void api_tenant_vm_action(api_req_t *r);
+void api_tenant_vm_disk_attach(api_req_t *r);
+void api_tenant_vm_disk_detach(api_req_t *r);
+void api_tenant_networks_list(api_req_t *r);
+void api_tenant_networks_create(api_req_t *r);
+void api_tenant_network_get(api_req_t *r);
+void api_tenant_network_delete(api_req_t *r);
+void api_admin_vms_list(api_req_t *r);
+void api_admin_vm_get(api_req_t *r);
+void api_admin_subscription_reconcile(api_req_t *r);
 void api_tenant_subscription_get(api_req_t *r);
 void api_tenant_images_list(api_req_t *r);
 void api_tenant_sizes_list(api_req_t *r);

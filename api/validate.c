@@ -87,6 +87,19 @@ check_value(const json_t *v, const jv_field_t *f, bool partial, const char *path
         if (!json_is_object(v))
             return err_set(err, ERR_INVALID_REQUEST, path, "%s must be an object.", path);
         return check_object(v, f->fields, partial, path, err);
+    case JV_OBJECT_ARRAY:
+        if (!json_is_array(v))
+            return err_set(err, ERR_INVALID_REQUEST, path, "%s must be an array of objects.", path);
+        if ((int64_t) json_array_size(v) > (f->max > 0 ? f->max : 1000))
+            return err_set(err, ERR_INVALID_REQUEST, path, "%s has too many items.", path);
+        json_array_foreach(v, i, e) {
+            snprintf(item, sizeof(item), "%s[%zu]", path, i);
+            if (!json_is_object(e))
+                return err_set(err, ERR_INVALID_REQUEST, item, "%s must be an object.", item);
+            if (check_object(e, f->fields, partial, item, err))
+                return -1;
+        }
+        return 0;
     case JV_STRING_ARRAY:
         if (!json_is_array(v))
             return err_set(err, ERR_INVALID_REQUEST, path, "%s must be an array of strings.", path);

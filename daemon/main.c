@@ -26,9 +26,11 @@
 #include "../lib/accounts.h"
 #include "../lib/agent.h"
 #include "../lib/catalog.h"
+#include "../lib/hostreg.h"
 #include "../lib/job.h"
 #include "../lib/store.h"
 #include "../lib/util.h"
+#include "../lib/vm.h"
 #include "config.h"
 #include "demo.h"
 
@@ -258,7 +260,9 @@ main(int argc, char **argv)
     log_line("info", "store open",
              json_pack("{s:s, s:i}", "path", dbpath, "schemaVersion", store_schema_version(st)));
 
-    if (agent_sim_register() || catalog_jobs_register() || accounts_jobs_register()) {
+    hostreg_init(cfg.state_dir);
+    if (agent_sim_register() || catalog_jobs_register() || accounts_jobs_register() ||
+        vm_jobs_register()) {
         fprintf(stderr, "wapd: the built-in agents and job kinds could not be registered\n");
         goto out;
     }
@@ -341,6 +345,7 @@ out:
     /* After the listeners: running job steps reach their end (a safe point); the rest resumes at the next
      * start. */
     job_engine_stop();
+    hostreg_shutdown();
     if (admin_fd >= 0)
         close(admin_fd);
     if (tenant_fd >= 0)

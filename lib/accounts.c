@@ -11,6 +11,8 @@
 
 #include "catalog.h"
 #include "job.h"
+#include "quota.h"
+#include "vm.h"
 
 json_t *
 accounts_user_create(store_t *st, const json_t *body, err_t *err)
@@ -215,24 +217,27 @@ accounts_subscription_peek(store_t *st, const char *id, const char *user_id, int
     return subscription_get(st, id, user_id, true, rev, err);
 }
 
-/* subscription.suspend, its one step: stop every VM of the subscription. VMs cannot be created yet, so
- * the step finds none; it is where their stop jobs will be started. */
+/* subscription.suspend, its one step: a stop job for every running VM; a VM busy with another job is
+ * stopped once that job has ended (the step runs again). */
 static job_step_result_t
 step_stop_vms(job_ctx_t *ctx, err_t *err)
 {
-    (void) ctx;
-    (void) err;
-    return JOB_STEP_DONE;
+    int rc = vm_stop_all(job_ctx_store(ctx), job_ctx_resource(ctx), err);
+
+    if (rc == 0 && err->code == ERR_NONE)
+        err_set(err, ERR_OPERATION_IN_PROGRESS, NULL, "Some VMs are busy; they are stopped next.");
+    return rc == 1 ? JOB_STEP_DONE : JOB_STEP_RETRY;
 }
 
-/* subscription.delete, step 1: delete every resource the subscription owns. None of the kinds it will
- * own (VMs, VM roles, networks) exists yet. */
+/* subscription.delete, step 1: a delete job for every VM, then, once none is left, the networks. */
 static job_step_result_t
 step_delete_resources(job_ctx_t *ctx, err_t *err)
 {
-    (void) ctx;
-    (void) err;
-    return JOB_STEP_DONE;
+    int rc = vm_delete_all(job_ctx_store(ctx), job_ctx_resource(ctx), err);
+
+    if (rc == 0 && err->code == ERR_NONE)
+        err_set(err, ERR_OPERATION_IN_PROGRESS, NULL, "VMs are still being deleted.");
+    return rc == 1 ? JOB_STEP_DONE : JOB_STEP_RETRY;
 }
 
 /* subscription.delete, step 2: the subscription itself (already gone counts as done). */
@@ -353,22 +358,24 @@ fail:
 json_t *
 accounts_subscription_view(store_t *st, const json_t *sub, err_t *err)
 {
-    json_t *plan, *view;
+    json_t *plan, *view, *usage;
 
     plan = store_rec_get_shared(st, &store_kind_plan,
                                 json_string_value(json_object_get(sub, "planId")), NULL, err);
     if (plan == NULL)
         return NULL;
-    /* Usage counts the subscription's resources; none of the kinds that quotas count (VMs, VM roles,
-     * networks) can be created yet, so every count is zero until they exist. */
-    view = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:O, s:O}",
-                     "id", json_object_get(sub, "id"), "displayName",
-                     json_object_get(sub, "displayName"), "state", json_object_get(sub, "state"),
-                     "planId", json_object_get(sub, "planId"), "planName",
-                     json_object_get(plan, "name"), "quotas", json_object_get(plan, "quotas"),
-                     "usage", "vms", 0, "cores", 0, "memoryMB", 0, "storageGB", 0, "vmRoles", 0,
-                     "networks", 0, "checkpointMode", json_object_get(sub, "checkpointMode"),
-                     "createdAt", json_object_get(sub, "createdAt"));
+    usage = quota_usage(st, json_string_value(json_object_get(sub, "id")), err);
+    if (usage == NULL) {
+        json_decref(plan);
+        return NULL;
+    }
+    view = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:O}", "id",
+                     json_object_get(sub, "id"), "displayName", json_object_get(sub, "displayName"),
+                     "state", json_object_get(sub, "state"), "planId",
+                     json_object_get(sub, "planId"), "planName", json_object_get(plan, "name"),
+                     "quotas", json_object_get(plan, "quotas"), "usage", usage, "checkpointMode",
+                     json_object_get(sub, "checkpointMode"), "createdAt",
+                     json_object_get(sub, "createdAt"));
     json_decref(plan);
     if (view == NULL)
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");

@@ -1,0 +1,341 @@
+/*
+ * vm.c: handlers of VMs, their power actions and data disks, and tenant networks; the admin's VM views and
+ * quota reconciliation. Every change answers 202 with a Location naming its job; a create answers the new
+ * VM itself.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/job.h"
+#include "../lib/quota.h"
+#include "../lib/vm.h"
+
+static const char *const cachings[] = {"None", "ReadOnly", "ReadWrite", NULL};
+
+static const jv_field_t disk_spec[] = {
+    {"sizeGB", JV_INT, JV_REQUIRED, 1, 65536, NULL, NULL},
+    {"caching", JV_STRING, 0, 1, 16, cachings, NULL},
+    {"lun", JV_INT, 0, 0, 63, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t vm_spec[] = {
+    {"name", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
+    {"imageId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
+    {"size", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
+    {"dataDisks", JV_OBJECT_ARRAY, 0, 0, 64, NULL, disk_spec},
+    {"networkId", JV_STRING, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t vm_patch_spec[] = {
+    {"size", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t no_fields[] = {
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t network_spec[] = {
+    {"name", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
+    {"addressPrefix", JV_STRING, JV_REQUIRED, 9, 18, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static const char *
+sid_of(api_req_t *r)
+{
+    return r->params[0];
+}
+
+/* Lists VMs with filters; views for the tenant or the admin. */
+static void
+list_vms(api_req_t *r, const store_filter_t *f, size_t n, bool admin)
+{
+    int64_t after, next = 0;
+    err_t err = {0};
+    json_t *list, *vm;
+    size_t i;
+    int limit;
+
+    if (api_paging(r, &limit, &after))
+        return;
+    list = store_rec_list(r->store, &store_kind_vm, f, n, after, limit, &next, &err);
+    if (list == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    json_array_foreach(list, i, vm)
+        vm_view(vm, admin);
+    api_reply_page(r, list, limit, next);
+}
+
+static void
+reply_job(api_req_t *r, json_t *job, const err_t *err)
+{
+    if (job == NULL) {
+        api_reply_err(r, err);
+        return;
+    }
+    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+}
+
+void
+api_tenant_vms_list(api_req_t *r)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid_of(r)};
+
+    list_vms(r, &f, 1, false);
+}
+
+void
+api_tenant_vms_create(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body = api_body(r, vm_spec, false, false), *vm, *job = NULL;
+
+    if (body == NULL)
+        return;
+    vm = vm_create(r->store, sid_of(r), body, &job, &err);
+    json_decref(body);
+    if (vm == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    /* Answer the VM as stored, the same shape a GET shows. */
+    body = vm_get(r->store, sid_of(r), json_string_value(json_object_get(vm, "id")), false, NULL,
+                  &err);
+    json_decref(vm);
+    if (body == NULL) {
+        json_decref(job);
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_accepted(r, body, json_string_value(json_object_get(job, "id")));
+    json_decref(job);
+}
+
+void
+api_tenant_vm_get(api_req_t *r)
+{
+    err_t err = {0};
+    int64_t rev = 0;
+    json_t *vm = vm_get(r->store, sid_of(r), r->params[1], false, &rev, &err);
+
+    if (vm == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_record(r, 200, vm, rev);
+}
+
+void
+api_tenant_vm_patch(api_req_t *r)
+{
+    err_t err = {0};
+    int64_t rev;
+    json_t *body, *job;
+
+    if (api_if_match(r, &rev))
+        return;
+    /* 404 before 400: the VM must be the caller's. */
+    job = vm_get(r->store, sid_of(r), r->params[1], false, NULL, &err);
+    if (job == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    json_decref(job);
+    if ((body = api_body(r, vm_patch_spec, false, false)) == NULL)
+        return;
+    job = vm_resize(r->store, sid_of(r), r->params[1],
+                    json_string_value(json_object_get(body, "size")), rev, &err);
+    json_decref(body);
+    reply_job(r, job, &err);
+}
+
+void
+api_tenant_vm_delete(api_req_t *r)
+{
+    err_t err = {0};
+    int64_t rev;
+
+    if (api_if_match(r, &rev))
+        return;
+    reply_job(r, vm_delete(r->store, sid_of(r), r->params[1], rev, &err), &err);
+}
+
+void
+api_tenant_vm_action(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body, *job;
+
+    job = vm_get(r->store, sid_of(r), r->params[1], false, NULL, &err);
+    if (job == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    json_decref(job);
+    if ((body = api_body(r, no_fields, false, true)) == NULL)
+        return;
+    json_decref(body);
+    reply_job(r, vm_action(r->store, sid_of(r), r->params[1], r->params[2], &err), &err);
+}
+
+void
+api_tenant_vm_disk_attach(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body, *job;
+
+    job = vm_get(r->store, sid_of(r), r->params[1], false, NULL, &err);
+    if (job == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    json_decref(job);
+    if ((body = api_body(r, disk_spec, false, false)) == NULL)
+        return;
+    job = vm_disk_attach(r->store, sid_of(r), r->params[1], body, &err);
+    json_decref(body);
+    reply_job(r, job, &err);
+}
+
+void
+api_tenant_vm_disk_detach(api_req_t *r)
+{
+    err_t err = {0};
+    int64_t lun;
+
+    if (util_parse_int64(r->params[2], false, &lun) || lun > 63) {
+        api_reply_error(r, ERR_NOT_FOUND, NULL, "The VM has no data disk at that lun.");
+        return;
+    }
+    reply_job(r, vm_disk_detach(r->store, sid_of(r), r->params[1], (int) lun, &err), &err);
+}
+
+void
+api_tenant_networks_list(api_req_t *r)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid_of(r)};
+
+    api_list_kind(r, &store_kind_network, &f, 1);
+}
+
+void
+api_tenant_networks_create(api_req_t *r)
+{
+    err_t err = {0};
+    int64_t rev = 0;
+    json_t *body = api_body(r, network_spec, false, false), *net;
+    char id[UTIL_UUID_LEN + 1];
+
+    if (body == NULL)
+        return;
+    net = network_create(r->store, sid_of(r), body, &err);
+    json_decref(body);
+    if (net == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(net, "id")));
+    json_decref(net);
+    snprintf(r->location, sizeof(r->location), "/v1/subscriptions/%s/networks/%s", sid_of(r), id);
+    /* Answer the network as stored, the same shape a GET shows. */
+    net = store_rec_get(r->store, &store_kind_network, id, &rev, &err);
+    if (net == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_record(r, 201, net, rev);
+}
+
+void
+api_tenant_network_get(api_req_t *r)
+{
+    err_t err = {0};
+    int64_t rev = 0;
+    json_t *net = store_rec_get(r->store, &store_kind_network, r->params[1], &rev, &err);
+
+    if (net != NULL &&
+        strcmp(json_string_value(json_object_get(net, "subscriptionId")), sid_of(r)) != 0) {
+        json_decref(net);
+        net = NULL;
+        err_clear(&err);
+        err_set(&err, ERR_NOT_FOUND, NULL, "The network was not found.");
+    }
+    if (net == NULL) {
+        if (err.code == ERR_NOT_FOUND)
+            snprintf(err.message, sizeof(err.message), "The network was not found.");
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_record(r, 200, net, rev);
+}
+
+void
+api_tenant_network_delete(api_req_t *r)
+{
+    err_t err = {0};
+
+    if (network_delete(r->store, sid_of(r), r->params[1], &err)) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_no_content(r);
+}
+
+void
+api_admin_vms_list(api_req_t *r)
+{
+    static const char *const fields[] = {"subscriptionId", "hostId", "powerState", "vmRoleId",
+                                         NULL};
+    store_filter_t f[4];
+    size_t n = 0, i;
+    const char *v;
+
+    for (i = 0; fields[i]; i++) {
+        v = api_query(r, fields[i]);
+        if (v == NULL)
+            continue;
+        f[n].field = fields[i];
+        f[n].op = STORE_FILTER_EQ;
+        f[n].value = v;
+        f[n].values = NULL;
+        n++;
+    }
+    list_vms(r, f, n, true);
+}
+
+void
+api_admin_vm_get(api_req_t *r)
+{
+    err_t err = {0};
+    int64_t rev = 0;
+    json_t *vm = vm_get(r->store, NULL, r->params[0], true, &rev, &err);
+
+    if (vm == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_record(r, 200, vm, rev);
+}
+
+void
+api_admin_subscription_reconcile(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *sub, *out;
+
+    sub = store_rec_get(r->store, &store_kind_subscription, r->params[0], NULL, &err);
+    if (sub == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    json_decref(sub);
+    out = quota_reconcile(r->store, r->params[0], &err);
+    if (out == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_json(r, 200, out);
+}

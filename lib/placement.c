@@ -1,0 +1,61 @@
+/*
+ * placement.c: least-loaded placement (see placement.h).
+ */
+#include "placement.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int64_t
+field(const json_t *host, const char *obj, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(host, obj), key));
+}
+
+int
+placement_place(store_t *st, const char *cloud_id, int64_t cores, int64_t memory_mb,
+                int64_t storage_gb, char host_id[UTIL_UUID_LEN + 1], err_t *err)
+{
+    store_filter_t f[2] = {{.field = "cloudId", .op = STORE_FILTER_EQ, .value = cloud_id},
+                           {.field = "state", .op = STORE_FILTER_EQ, .value = "ok"}};
+    int64_t after = 0, next = 0, best_cores = -1, best_mem = -1, fc, fm, fs;
+    const json_t *best = NULL;
+    json_t *page, *all = json_array(), *h;
+    size_t i;
+    int rc = -1;
+
+    do {
+        page = store_rec_list(st, &store_kind_host, f, 2, after, 500, &next, err);
+        if (page == NULL)
+            goto out;
+        json_array_extend(all, page);
+        json_decref(page);
+        after = next;
+    } while (next);
+    json_array_foreach(all, i, h) {
+        fc = field(h, "capacity", "cores") - field(h, "allocated", "cores");
+        fm = field(h, "capacity", "memoryMB") - field(h, "allocated", "memoryMB");
+        fs = field(h, "capacity", "storageGB") - field(h, "allocated", "storageGB");
+        if (fc < cores || fm < memory_mb || fs < storage_gb)
+            continue;
+        if (fc > best_cores || (fc == best_cores && fm > best_mem)) {
+            best = h;
+            best_cores = fc;
+            best_mem = fm;
+        }
+    }
+    if (best == NULL) {
+        err_set(err, ERR_NO_CAPACITY, NULL,
+                "No host of the cloud has room for %lld cores, %lld MB and %lld GB.",
+                (long long) cores, (long long) memory_mb, (long long) storage_gb);
+        goto out;
+    }
+    if (store_host_allocate(st, json_string_value(json_object_get(best, "id")), cores, memory_mb,
+                            storage_gb, err))
+        goto out;
+    snprintf(host_id, UTIL_UUID_LEN + 1, "%s", json_string_value(json_object_get(best, "id")));
+    rc = 0;
+out:
+    json_decref(all);
+    return rc;
+}

@@ -1,0 +1,80 @@
+/*
+ * quota.c: quota limits from the plan, reservation through the store's one-statement check (see quota.h).
+ */
+#include "quota.h"
+
+static void
+plan_limits(const json_t *plan, int64_t limit[STORE_QUOTAS])
+{
+    const json_t *q = json_object_get(plan, "quotas"), *v;
+    int i;
+
+    for (i = 0; i < STORE_QUOTAS; i++) {
+        v = json_object_get(q, store_quota_keys[i]);
+        limit[i] = json_is_integer(v) ? json_integer_value(v) : -1;
+    }
+}
+
+int
+quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err)
+{
+    json_t *sub, *plan;
+    int64_t limit[STORE_QUOTAS];
+    int rc;
+
+    sub = store_rec_get_shared(st, &store_kind_subscription, sid, NULL, err);
+    if (sub == NULL)
+        return -1;
+    plan = store_rec_get_shared(st, &store_kind_plan,
+                                json_string_value(json_object_get(sub, "planId")), NULL, err);
+    json_decref(sub);
+    if (plan == NULL)
+        return -1;
+    plan_limits(plan, limit);
+    json_decref(plan);
+    rc = store_usage_adjust(st, sid, delta, limit, err);
+    return rc;
+}
+
+json_t *
+quota_usage(store_t *st, const char *sid, err_t *err)
+{
+    int64_t u[STORE_QUOTAS];
+    json_t *o;
+    int i;
+
+    if (store_usage_get(st, sid, u, err))
+        return NULL;
+    o = json_object();
+    for (i = 0; i < STORE_QUOTAS; i++)
+        json_object_set_new(o, store_quota_keys[i], json_integer(u[i]));
+    return o;
+}
+
+json_t *
+quota_reconcile(store_t *st, const char *sid, err_t *err)
+{
+    int64_t before[STORE_QUOTAS], after[STORE_QUOTAS];
+    json_t *corrected;
+    int i;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    if (store_usage_get(st, sid, before, err) || store_usage_recompute(st, sid, after, err)) {
+        store_tx_rollback(st);
+        return NULL;
+    }
+    corrected = json_object();
+    for (i = 0; i < STORE_QUOTAS; i++)
+        if (before[i] != after[i])
+            json_object_set_new(corrected, store_quota_keys[i],
+                                json_pack("{s:I, s:I}", "before", (json_int_t) before[i], "after",
+                                          (json_int_t) after[i]));
+    if ((json_object_size(corrected) > 0 && store_usage_set(st, sid, after, err)) ||
+        store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        json_decref(corrected);
+        return NULL;
+    }
+    return json_pack("{s:o}", "corrected", corrected);
+}

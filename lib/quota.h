@@ -1,0 +1,27 @@
+/*
+ * quota.h: a subscription's quotas, as its plan sets them, and their reservation.
+ *
+ * Usage counters live with the subscription and change in the same transaction as the resources they
+ * count: reserving checks every limit and adds in one statement, so concurrent requests can never overshoot.
+ * Quotas count every VM that exists whatever its power state (a VM whose creation failed counts no more),
+ * its cores, memory and storage, and networks.
+ */
+#ifndef WAPD_QUOTA_H
+#define WAPD_QUOTA_H
+
+#include <jansson.h>
+
+#include "err.h"
+#include "store.h"
+
+enum { QUOTA_VMS, QUOTA_CORES, QUOTA_MEMORY, QUOTA_STORAGE, QUOTA_VMROLES, QUOTA_NETWORKS };
+
+/* Reserves (delta > 0) or releases (delta < 0) usage of subscription sid against its plan's limits. */
+int quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err);
+/* The subscription's usage as an object {vms, cores, …}. */
+json_t *quota_usage(store_t *st, const char *sid, err_t *err);
+/* Recomputes usage from the resources, corrects the counters, and answers {"corrected": {key: {before,
+ * after}}} with the keys that differed. */
+json_t *quota_reconcile(store_t *st, const char *sid, err_t *err);
+
+#endif

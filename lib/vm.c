@@ -1,0 +1,1483 @@
+/*
+ * vm.c: VM requests, their jobs, and networks (see vm.h).
+ *
+ * Power state machine (API.md): start from stopped or deallocated; stop, shutdown and restart from
+ * running; deallocate from running or stopped. The request sets the transitional state and the job the
+ * final one. A failed job asks the host what is true (cleanup) and records that (on_failed), fixing the
+ * VM's holdings to match.
+ *
+ * Each job step is idempotent: agent calls carry the job's operation id, so a step run again after a crash
+ * gets the host's recorded answer, and the database changes re-read the VM before applying.
+ */
+#include "vm.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "hostreg.h"
+#include "job.h"
+#include "placement.h"
+#include "quota.h"
+#include "util.h"
+
+#define VM_AGENT_TIMEOUT_MS 3000
+#define VM_JOB_DEADLINE_MS (120 * 1000)
+#define MAX_LUN 63
+
+static const char *
+str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int64_t
+num(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+void
+vm_view(json_t *rec, bool admin)
+{
+    static const char *const internal[] = {"_storageGB", "_holdsCompute", "_holdsStorage",
+                                           "_counted", NULL};
+    size_t i;
+
+    for (i = 0; internal[i]; i++)
+        json_object_del(rec, internal[i]);
+    if (!admin) {
+        json_object_del(rec, "hostId");
+        json_object_del(rec, "hypervisorId");
+    }
+}
+
+int
+vm_subscription_writable(const json_t *sub, err_t *err)
+{
+    const char *state = str(sub, "state");
+
+    if (state && strcmp(state, "suspended") == 0)
+        return err_set(err, ERR_SUBSCRIPTION_SUSPENDED, NULL,
+                       "The subscription is suspended; it takes no changes.");
+    if (state && strcmp(state, "deleting") == 0)
+        return err_set(err, ERR_CONFLICT, NULL, "The subscription is being deleted.");
+    return 0;
+}
+
+/* The subscription, checked writable. */
+static json_t *
+writable_sub(store_t *st, const char *sid, err_t *err)
+{
+    json_t *sub = store_rec_get(st, &store_kind_subscription, sid, NULL, err);
+
+    if (sub != NULL && vm_subscription_writable(sub, err)) {
+        json_decref(sub);
+        return NULL;
+    }
+    return sub;
+}
+
+static json_t *
+load_vm(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)
+{
+    err_t local = {0};
+    json_t *vm = store_rec_get(st, &store_kind_vm, id, rev, &local);
+
+    if (vm != NULL && sid && strcmp(str(vm, "subscriptionId"), sid) != 0) {
+        json_decref(vm);
+        vm = NULL;
+        local.code = ERR_NOT_FOUND;
+    }
+    if (vm == NULL) {
+        if (local.code == ERR_NOT_FOUND)
+            err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
+        else
+            err_set(err, local.code, NULL, "%s", local.message);
+    }
+    return vm;
+}
+
+json_t *
+vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, err_t *err)
+{
+    json_t *vm = load_vm(st, sid, id, rev, err);
+
+    if (vm)
+        vm_view(vm, admin);
+    return vm;
+}
+
+static int
+save_vm(store_t *st, json_t *vm, err_t *err)
+{
+    catalog_record_touch(vm);
+    return store_rec_update(st, &store_kind_vm, str(vm, "id"), vm, 0, err);
+}
+
+/* Releases the VM's host holdings (compute, storage, or both) and clears the flags. */
+static int
+release_host(store_t *st, json_t *vm, bool compute, bool storage, err_t *err)
+{
+    int64_t c = 0, m = 0, s = 0;
+
+    if (compute && json_is_true(json_object_get(vm, "_holdsCompute"))) {
+        c = num(vm, "cores");
+        m = num(vm, "memoryMB");
+        json_object_set_new(vm, "_holdsCompute", json_false());
+    }
+    if (storage && json_is_true(json_object_get(vm, "_holdsStorage"))) {
+        s = num(vm, "_storageGB");
+        json_object_set_new(vm, "_holdsStorage", json_false());
+    }
+    if ((c || m || s) && str(vm, "hostId"))
+        return store_host_allocate(st, str(vm, "hostId"), -c, -m, -s, err);
+    return 0;
+}
+
+/* Releases the VM's quota usage (once). */
+static int
+release_quota(store_t *st, json_t *vm, err_t *err)
+{
+    int64_t d[STORE_QUOTAS] = {0};
+
+    if (!json_is_true(json_object_get(vm, "_counted")))
+        return 0;
+    d[QUOTA_VMS] = -1;
+    d[QUOTA_CORES] = -num(vm, "cores");
+    d[QUOTA_MEMORY] = -num(vm, "memoryMB");
+    d[QUOTA_STORAGE] = -num(vm, "_storageGB");
+    json_object_set_new(vm, "_counted", json_false());
+    return store_usage_adjust(st, str(vm, "subscriptionId"), d, NULL, err);
+}
+
+/* ---- agent helpers ---- */
+
+static job_step_result_t
+agent_result(const agent_err_t *aerr, err_t *err)
+{
+    switch (aerr->status) {
+    case AGENT_OK:
+        return JOB_STEP_DONE;
+    case AGENT_ERR_TRANSIENT:
+    case AGENT_ERR_TIMEOUT:
+        err_set(err, ERR_UNAVAILABLE, NULL, "The host did not complete the operation: %s",
+                aerr->message);
+        return JOB_STEP_RETRY;
+    default:
+        err_set(err, ERR_HOST_FAILED, NULL, "The host refused the operation: %s", aerr->message);
+        return JOB_STEP_FAILED;
+    }
+}
+
+static agent_call_t
+step_call(job_ctx_t *ctx)
+{
+    agent_call_t c = {job_ctx_op_id(ctx), VM_AGENT_TIMEOUT_MS};
+
+    return c;
+}
+
+/* The VM of the job and its host's agent; a missing VM fails the step. */
+static job_step_result_t
+step_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err)
+{
+    *vm = load_vm(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, err);
+    if (*vm == NULL)
+        return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
+    if (agent == NULL)
+        return JOB_STEP_DONE;
+    *agent = str(*vm, "hostId") ? hostreg_agent(job_ctx_store(ctx), str(*vm, "hostId"), err) : NULL;
+    if (*agent == NULL) {
+        json_decref(*vm);
+        *vm = NULL;
+        if (err->code == ERR_NONE)
+            err_set(err, ERR_HOST_FAILED, NULL, "The VM has no host.");
+        return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
+    }
+    return JOB_STEP_DONE;
+}
+
+/* What the host says about the VM: its inventory entry (new reference), or NULL when the host has no such
+ * VM or cannot be asked (*asked false then). */
+static json_t *
+host_view(job_ctx_t *ctx, const json_t *vm, bool *asked)
+{
+    agent_call_t c = {"inventory", VM_AGENT_TIMEOUT_MS};
+    agent_err_t aerr;
+    err_t err = {0};
+    agent_t *a;
+    json_t *list = NULL, *e, *found = NULL;
+    size_t i;
+
+    *asked = false;
+    if (str(vm, "hostId") == NULL)
+        return NULL;
+    a = hostreg_agent(job_ctx_store(ctx), str(vm, "hostId"), &err);
+    if (a == NULL || agent_inventory(a, &c, &list, &aerr) != 0)
+        return NULL;
+    *asked = true;
+    json_array_foreach(list, i, e)
+        if (str(vm, "hypervisorId") && str(e, "hypervisorId") &&
+            strcmp(str(e, "hypervisorId"), str(vm, "hypervisorId")) == 0)
+            found = json_incref(e);
+    json_decref(list);
+    return found;
+}
+
+/* cleanup of power, resize, disk and delete jobs: record what the host says is true. */
+static void
+cleanup_ask_host(job_ctx_t *ctx)
+{
+    json_t *vm = load_vm(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, NULL), *hv;
+    json_t *data = job_ctx_data(ctx);
+    bool asked;
+
+    if (vm == NULL)
+        return;
+    hv = host_view(ctx, vm, &asked);
+    json_object_set_new(data, "hostAsked", json_boolean(asked));
+    json_object_set_new(data, "hostHasVm", json_boolean(hv != NULL));
+    if (hv)
+        json_object_set(data, "hostVm", hv);
+    json_decref(hv);
+    json_decref(vm);
+}
+
+/* Sets the VM's power state to what the host said (unknown when it could not be asked or has no such VM),
+ * and its compute holding to match. */
+static int
+apply_true_power(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err)
+{
+    const json_t *data = job_ctx_data(ctx);
+    const char *ps = NULL;
+
+    if (json_is_true(json_object_get(data, "hostHasVm")))
+        ps = str(json_object_get(data, "hostVm"), "powerState");
+    if (ps == NULL) {
+        json_object_set_new(vm, "powerState", json_string("unknown"));
+        return 0;
+    }
+    json_object_set_new(vm, "powerState", json_string(ps));
+    if (strcmp(ps, "deallocated") == 0)
+        return release_host(st, vm, true, false, err);
+    return 0;
+}
+
+/* ---- create ---- */
+
+static int
+lun_free(const json_t *disks, int64_t lun)
+{
+    const json_t *d;
+    size_t i;
+
+    json_array_foreach(disks, i, d)
+        if (json_is_integer(json_object_get(d, "lun")) && num(d, "lun") == lun)
+            return 0;
+    return 1;
+}
+
+/* IPv4 CIDR: writes the first and last usable host addresses (the first four and the last are reserved,
+ * as in Azure). */
+static int
+parse_prefix(const char *prefix, int64_t *first, int64_t *last, err_t *err)
+{
+    char addr[32];
+    const char *slash = strchr(prefix, '/');
+    struct in_addr in;
+    int64_t bits, base, size;
+    uint32_t host;
+
+    if (slash == NULL || slash - prefix >= (long) sizeof(addr) ||
+        util_parse_int64(slash + 1, false, &bits) || bits < 8 || bits > 29)
+        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
+                       "addressPrefix must be an IPv4 prefix from /8 to /29, e.g. 10.0.0.0/24.");
+    snprintf(addr, sizeof(addr), "%.*s", (int) (slash - prefix), prefix);
+    if (inet_pton(AF_INET, addr, &in) != 1)
+        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
+                       "addressPrefix must be an IPv4 prefix from /8 to /29, e.g. 10.0.0.0/24.");
+    host = ntohl(in.s_addr);
+    size = (int64_t) 1 << (32 - bits);
+    if (host & (uint32_t) (size - 1))
+        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
+                       "addressPrefix has host bits set; use the network address.");
+    base = host;
+    *first = base + 4;
+    *last = base + size - 2;
+    return 0;
+}
+
+static void
+ip_text(int64_t ip, char out[INET_ADDRSTRLEN])
+{
+    struct in_addr in;
+
+    in.s_addr = htonl((uint32_t) ip);
+    inet_ntop(AF_INET, &in, out, INET_ADDRSTRLEN);
+}
+
+/* Takes an address of the subscription's network for the VM: {networkId, ipAddress}. */
+static json_t *
+make_nic(store_t *st, const char *sid, const char *network_id, const char *vm_id, err_t *err)
+{
+    err_t local = {0};
+    json_t *net = store_rec_get(st, &store_kind_network, network_id, NULL, &local);
+    int64_t first, last, ip;
+    char text[INET_ADDRSTRLEN];
+
+    if (net == NULL || strcmp(str(net, "subscriptionId"), sid) != 0) {
+        json_decref(net);
+        if (net != NULL || local.code == ERR_NOT_FOUND)
+            err_set(err, ERR_INVALID_REQUEST, "networkId",
+                    "networkId names no network of this subscription.");
+        else
+            err_set(err, local.code, NULL, "%s", local.message);
+        return NULL;
+    }
+    if (parse_prefix(str(net, "addressPrefix"), &first, &last, err) ||
+        store_ip_take(st, network_id, vm_id, first, last, &ip, err)) {
+        json_decref(net);
+        return NULL;
+    }
+    json_decref(net);
+    ip_text(ip, text);
+    return json_pack("{s:s, s:s}", "networkId", network_id, "ipAddress", text);
+}
+
+json_t *
+vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t *err)
+{
+    json_t *sub = NULL, *plan = NULL, *image = NULL, *size = NULL, *vm = NULL, *disks, *nics, *nic,
+           *d, *j = NULL;
+    const char *size_name = str(body, "size"), *image_id = str(body, "imageId");
+    char id[UTIL_UUID_LEN + 1], host[UTIL_UUID_LEN + 1], target[64];
+    int64_t storage, delta[STORE_QUOTAS] = {0};
+    err_t local = {0};
+    size_t i;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    if ((sub = writable_sub(st, sid, err)) == NULL)
+        goto fail;
+    plan = store_rec_get(st, &store_kind_plan, str(sub, "planId"), NULL, err);
+    if (plan == NULL)
+        goto fail;
+    image = store_rec_get(st, &store_kind_image, image_id, NULL, &local);
+    if (image == NULL || !catalog_plan_allows(plan, "imageIds", image_id)) {
+        err_set(err, ERR_INVALID_REQUEST, "imageId", "The plan offers no image with this id.");
+        goto fail;
+    }
+    err_clear(&local);
+    size = store_rec_find(st, &store_kind_size, "name", size_name, &local);
+    if (size == NULL || !catalog_plan_allows(plan, "sizeNames", size_name)) {
+        err_set(err, ERR_INVALID_REQUEST, "size", "The plan offers no size named '%s'.",
+                size_name);
+        goto fail;
+    }
+    disks = json_array();
+    json_array_append_new(disks, json_pack("{s:n, s:s, s:I, s:s}", "lun", "kind", "os", "sizeGB",
+                                           (json_int_t) num(image, "osDiskGB"), "caching",
+                                           "ReadWrite"));
+    storage = num(image, "osDiskGB");
+    json_array_foreach(json_object_get(body, "dataDisks"), i, d) {
+        json_t *lun = json_object_get(d, "lun");
+        int64_t l = json_is_integer(lun) ? json_integer_value(lun) : (int64_t) i;
+        if (!lun_free(disks, l)) {
+            snprintf(target, sizeof(target), "dataDisks[%zu].lun", i);
+            json_decref(disks);
+            err_set(err, ERR_INVALID_REQUEST, target, "Lun %lld is given twice.", (long long) l);
+            goto fail;
+        }
+        json_array_append_new(disks, json_pack("{s:I, s:s, s:O, s:s}", "lun", (json_int_t) l,
+                                               "kind", "data", "sizeGB",
+                                               json_object_get(d, "sizeGB"), "caching",
+                                               str(d, "caching") ? str(d, "caching") : "None"));
+        storage += num(d, "sizeGB");
+    }
+    util_uuid(id);
+    vm = catalog_record_new(json_object());
+    json_object_set_new(vm, "id", json_string(id));
+    json_object_set(vm, "name", json_object_get(body, "name"));
+    json_object_set_new(vm, "subscriptionId", json_string(sid));
+    json_object_set_new(vm, "size", json_string(size_name));
+    json_object_set(vm, "cores", json_object_get(size, "cores"));
+    json_object_set(vm, "memoryMB", json_object_get(size, "memoryMB"));
+    json_object_set_new(vm, "imageId", json_string(image_id));
+    json_object_set(vm, "generation", json_object_get(image, "generation"));
+    json_object_set(vm, "osType", json_object_get(image, "osType"));
+    json_object_set_new(vm, "vmRoleId", json_null());
+    json_object_set_new(vm, "provisioningState", json_string("creating"));
+    json_object_set_new(vm, "powerState", json_string("starting"));
+    json_object_set_new(vm, "disks", disks);
+    json_object_set_new(vm, "checkpoint", json_null());
+    json_object_set_new(vm, "_storageGB", json_integer(storage));
+    json_object_set_new(vm, "_counted", json_true());
+    /* Quota first (409 QuotaExceeded), then room on a host (409 NoCapacity): both at once. */
+    delta[QUOTA_VMS] = 1;
+    delta[QUOTA_CORES] = num(size, "cores");
+    delta[QUOTA_MEMORY] = num(size, "memoryMB");
+    delta[QUOTA_STORAGE] = storage;
+    if (quota_adjust(st, sid, delta, err))
+        goto fail;
+    if (placement_place(st, str(plan, "cloudId"), num(size, "cores"), num(size, "memoryMB"),
+                        storage, host, err))
+        goto fail;
+    json_object_set_new(vm, "hostId", json_string(host));
+    json_object_set_new(vm, "hypervisorId", json_null());
+    json_object_set_new(vm, "_holdsCompute", json_true());
+    json_object_set_new(vm, "_holdsStorage", json_true());
+    nics = json_array();
+    json_object_set_new(vm, "nics", nics);
+    if (store_rec_insert(st, &store_kind_vm, vm, err))
+        goto fail;
+    if (json_is_string(json_object_get(body, "networkId"))) {
+        nic = make_nic(st, sid, str(body, "networkId"), id, err);
+        if (nic == NULL)
+            goto fail;
+        json_array_append_new(nics, nic);
+        if (store_rec_update(st, &store_kind_vm, id, vm, 0, err))
+            goto fail;
+    }
+    j = job_submit(st, "vm.create", id, sid, id, NULL, err);
+    if (j == NULL || store_tx_commit(st, err))
+        goto fail;
+    json_decref(sub);
+    json_decref(plan);
+    json_decref(image);
+    json_decref(size);
+    vm_view(vm, false);
+    *job = j;
+    return vm;
+fail:
+    store_tx_rollback(st);
+    json_decref(sub);
+    json_decref(plan);
+    json_decref(image);
+    json_decref(size);
+    json_decref(vm);
+    json_decref(j);
+    return NULL;
+}
+
+static job_step_result_t
+step_create_on_host(job_ctx_t *ctx, err_t *err)
+{
+    agent_vm_spec_t spec;
+    agent_call_t c = step_call(ctx);
+    agent_err_t aerr = {0};
+    char hyp[AGENT_ID_MAX];
+    json_t *vm, *data_disks, *d;
+    job_step_result_t r;
+    agent_t *a;
+    size_t i;
+
+    if ((r = step_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    if (str(vm, "hypervisorId")) {
+        json_decref(vm);
+        return JOB_STEP_DONE;
+    }
+    data_disks = json_array();
+    json_array_foreach(json_object_get(vm, "disks"), i, d)
+        if (json_is_integer(json_object_get(d, "lun")))
+            json_array_append(data_disks, d);
+    memset(&spec, 0, sizeof(spec));
+    spec.name = str(vm, "name");
+    spec.cores = (int) num(vm, "cores");
+    spec.memory_mb = (int) num(vm, "memoryMB");
+    spec.os_disk_gb = (int) num(json_array_get(json_object_get(vm, "disks"), 0), "sizeGB");
+    spec.data_disks = data_disks;
+    agent_vm_create(a, &c, &spec, hyp, &aerr);
+    json_decref(data_disks);
+    r = agent_result(&aerr, err);
+    if (r == JOB_STEP_DONE) {
+        json_object_set_new(job_ctx_data(ctx), "hypervisorId", json_string(hyp));
+        json_object_set_new(vm, "hypervisorId", json_string(hyp));
+        if (job_ctx_begin(ctx, err) || save_vm(job_ctx_store(ctx), vm, err))
+            r = JOB_STEP_RETRY;
+    }
+    json_decref(vm);
+    return r;
+}
+
+static job_step_result_t
+step_start_new(job_ctx_t *ctx, err_t *err)
+{
+    agent_call_t c = step_call(ctx);
+    agent_err_t aerr = {0};
+    job_step_result_t r;
+    json_t *vm;
+    agent_t *a;
+
+    if ((r = step_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    agent_vm_power(a, &c, str(vm, "hypervisorId"), AGENT_POWER_START, &aerr);
+    r = agent_result(&aerr, err);
+    if (r == JOB_STEP_DONE) {
+        json_object_set_new(vm, "powerState", json_string("running"));
+        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+        if (job_ctx_begin(ctx, err) || save_vm(job_ctx_store(ctx), vm, err))
+            r = JOB_STEP_RETRY;
+    }
+    json_decref(vm);
+    return r;
+}
+
+/* A failed create removes what reached the host, best effort; the record stays, failed, holding nothing. */
+static void
+cleanup_create(job_ctx_t *ctx)
+{
+    json_t *vm = load_vm(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, NULL);
+    const char *hyp = vm ? str(vm, "hypervisorId") : NULL;
+    char op[128];
+    agent_call_t c = {op, VM_AGENT_TIMEOUT_MS};
+    agent_err_t aerr;
+    err_t err = {0};
+    agent_t *a;
+
+    if (hyp && str(vm, "hostId")) {
+        snprintf(op, sizeof(op), "%s:cleanup", job_ctx_op_id(ctx));
+        a = hostreg_agent(job_ctx_store(ctx), str(vm, "hostId"), &err);
+        if (a && (agent_vm_delete(a, &c, hyp, &aerr) == 0 || aerr.status == AGENT_ERR_NOT_FOUND))
+            json_object_set_new(job_ctx_data(ctx), "removedFromHost", json_true());
+    }
+    json_decref(vm);
+}
+
+static int
+failed_create(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    json_t *vm = load_vm(st, NULL, job_ctx_resource(ctx), NULL, err);
+    int rc = -1;
+
+    if (vm == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (release_host(st, vm, true, true, err) || release_quota(st, vm, err) ||
+        store_ip_release_vm(st, str(vm, "id"), err))
+        goto out;
+    if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
+        /* A canceled create leaves nothing behind. */
+        rc = store_rec_delete(st, &store_kind_vm, str(vm, "id"), 0, err);
+        goto out;
+    }
+    if (json_is_true(json_object_get(job_ctx_data(ctx), "removedFromHost")))
+        json_object_set_new(vm, "hypervisorId", json_null());
+    json_object_set_new(vm, "nics", json_array());
+    json_object_set_new(vm, "provisioningState", json_string("failed"));
+    json_object_set_new(vm, "powerState", json_string("deallocated"));
+    rc = save_vm(st, vm, err);
+out:
+    json_decref(vm);
+    return rc;
+}
+
+/* ---- power actions ---- */
+
+typedef struct {
+    const char *action, *transitional, *final;
+    agent_power_op_t op; /* for deallocate: release instead */
+} action_def_t;
+
+static const action_def_t actions[] = {
+    {"start", "starting", "running", AGENT_POWER_START},
+    {"stop", "stopping", "stopped", AGENT_POWER_STOP},
+    {"shutdown", "stopping", "stopped", AGENT_POWER_SHUTDOWN},
+    {"restart", "starting", "running", AGENT_POWER_RESTART},
+    {"deallocate", "deallocating", "deallocated", AGENT_POWER_STOP},
+    {NULL, NULL, NULL, AGENT_POWER_START},
+};
+
+static const action_def_t *
+find_action(const char *name)
+{
+    int i;
+
+    for (i = 0; name && actions[i].action; i++)
+        if (strcmp(actions[i].action, name) == 0)
+            return &actions[i];
+    return NULL;
+}
+
+static int
+action_allowed(const char *action, const char *power)
+{
+    if (strcmp(action, "start") == 0)
+        return strcmp(power, "stopped") == 0 || strcmp(power, "deallocated") == 0;
+    if (strcmp(action, "deallocate") == 0)
+        return strcmp(power, "running") == 0 || strcmp(power, "stopped") == 0;
+    return strcmp(power, "running") == 0; /* stop, shutdown, restart */
+}
+
+/* The VM takes a new job: not while another runs, and only once it exists. */
+static int
+vm_ready_for_job(const json_t *vm, err_t *err)
+{
+    const char *ps = str(vm, "provisioningState");
+
+    if (strcmp(ps, "creating") == 0 || strcmp(ps, "updating") == 0 || strcmp(ps, "deleting") == 0)
+        return err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
+                       "Another operation on this VM is still in progress.");
+    if (strcmp(ps, "failed") == 0)
+        return err_set(err, ERR_CONFLICT, NULL,
+                       "The VM's last operation failed; delete it or restart the failed job.");
+    return 0;
+}
+
+/* Starts the power job for a loaded VM (request side); the caller has checked the subscription. */
+static json_t *
+submit_action(store_t *st, json_t *vm, const action_def_t *a, err_t *err)
+{
+    const char *ps = str(vm, "powerState");
+    char kind[32];
+    json_t *params, *j;
+
+    if (vm_ready_for_job(vm, err))
+        return NULL;
+    if (strcmp(ps, "starting") == 0 || strcmp(ps, "stopping") == 0 ||
+        strcmp(ps, "deallocating") == 0) {
+        err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
+                "Another operation on this VM is still in progress.");
+        return NULL;
+    }
+    if (!action_allowed(a->action, ps)) {
+        err_set(err, ERR_INVALID_POWER_STATE, NULL, "A VM that is %s cannot %s.", ps, a->action);
+        return NULL;
+    }
+    /* Starting a deallocated VM takes its host capacity back first: no room is 409 NoCapacity now. */
+    if (strcmp(a->action, "start") == 0 && !json_is_true(json_object_get(vm, "_holdsCompute"))) {
+        if (store_host_allocate(st, str(vm, "hostId"), num(vm, "cores"), num(vm, "memoryMB"), 0,
+                                err)) {
+            if (err->code == ERR_CONFLICT) {
+                err->code = ERR_NO_CAPACITY;
+                snprintf(err->message, sizeof(err->message),
+                         "The VM's host has no room to start it now.");
+            }
+            return NULL;
+        }
+        json_object_set_new(vm, "_holdsCompute", json_true());
+    }
+    params = json_pack("{s:s, s:s}", "action", a->action, "from", ps);
+    snprintf(kind, sizeof(kind), "vm.%s", a->action);
+    j = job_submit(st, kind, str(vm, "id"), str(vm, "subscriptionId"), str(vm, "id"), params, err);
+    json_decref(params);
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(vm, "powerState", json_string(a->transitional));
+    if (save_vm(st, vm, err)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+json_t *
+vm_action(store_t *st, const char *sid, const char *id, const char *action, err_t *err)
+{
+    const action_def_t *a = find_action(action);
+    json_t *sub = NULL, *vm = NULL, *j = NULL;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    vm = load_vm(st, sid, id, NULL, err);
+    if (vm == NULL)
+        goto fail;
+    if (a == NULL) {
+        err_set(err, ERR_NOT_FOUND, NULL, "No action '%s' exists.", action);
+        goto fail;
+    }
+    if ((sub = writable_sub(st, sid, err)) == NULL)
+        goto fail;
+    j = submit_action(st, vm, a, err);
+    if (j == NULL || store_tx_commit(st, err))
+        goto fail;
+    json_decref(sub);
+    json_decref(vm);
+    return j;
+fail:
+    store_tx_rollback(st);
+    json_decref(sub);
+    json_decref(vm);
+    json_decref(j);
+    return NULL;
+}
+
+static job_step_result_t
+step_power(job_ctx_t *ctx, err_t *err)
+{
+    const action_def_t *a = find_action(str(job_ctx_params(ctx), "action"));
+    agent_call_t c = step_call(ctx);
+    agent_err_t aerr = {0};
+    job_step_result_t r;
+    json_t *vm;
+    agent_t *ag;
+
+    if (a == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Unknown action."), JOB_STEP_FAILED;
+    if ((r = step_vm(ctx, &vm, &ag, err)) != JOB_STEP_DONE)
+        return r;
+    if (strcmp(a->action, "deallocate") == 0)
+        agent_vm_release(ag, &c, str(vm, "hypervisorId"), &aerr);
+    else
+        agent_vm_power(ag, &c, str(vm, "hypervisorId"), a->op, &aerr);
+    r = agent_result(&aerr, err);
+    if (r == JOB_STEP_DONE) {
+        json_object_set_new(vm, "powerState", json_string(a->final));
+        if (job_ctx_begin(ctx, err) ||
+            (strcmp(a->action, "deallocate") == 0 &&
+             release_host(job_ctx_store(ctx), vm, true, false, err)) ||
+            save_vm(job_ctx_store(ctx), vm, err))
+            r = JOB_STEP_RETRY;
+    }
+    json_decref(vm);
+    return r;
+}
+
+static int
+failed_power(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    json_t *vm = load_vm(st, NULL, job_ctx_resource(ctx), NULL, err);
+    const char *from = str(job_ctx_params(ctx), "from");
+    int rc;
+
+    if (vm == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
+        /* Nothing reached the host: back to where it was, holdings included. */
+        json_object_set_new(vm, "powerState", json_string(from ? from : "unknown"));
+        rc = (from && strcmp(from, "deallocated") == 0) ? release_host(st, vm, true, false, err) : 0;
+    } else {
+        rc = apply_true_power(st, ctx, vm, err);
+    }
+    if (rc == 0)
+        rc = save_vm(st, vm, err);
+    json_decref(vm);
+    return rc;
+}
+
+/* ---- resize ---- */
+
+json_t *
+vm_resize(store_t *st, const char *sid, const char *id, const char *size_name, int64_t expect_rev,
+          err_t *err)
+{
+    json_t *sub = NULL, *plan = NULL, *size = NULL, *vm = NULL, *j = NULL, *params;
+    int64_t rev = 0, dc, dm, delta[STORE_QUOTAS] = {0};
+    const char *ps;
+    err_t local = {0};
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    vm = load_vm(st, sid, id, &rev, err);
+    if (vm == NULL)
+        goto fail;
+    if (expect_rev > 0 && rev != expect_rev) {
+        err_set(err, ERR_PRECONDITION_FAILED, NULL, "The VM has changed since the ETag was read.");
+        goto fail;
+    }
+    if ((sub = writable_sub(st, sid, err)) == NULL)
+        goto fail;
+    plan = store_rec_get(st, &store_kind_plan, str(sub, "planId"), NULL, err);
+    if (plan == NULL)
+        goto fail;
+    size = store_rec_find(st, &store_kind_size, "name", size_name, &local);
+    if (size == NULL || !catalog_plan_allows(plan, "sizeNames", size_name)) {
+        err_set(err, ERR_INVALID_REQUEST, "size", "The plan offers no size named '%s'.",
+                size_name);
+        goto fail;
+    }
+    if (vm_ready_for_job(vm, err))
+        goto fail;
+    ps = str(vm, "powerState");
+    if (strcmp(ps, "stopped") != 0 && strcmp(ps, "deallocated") != 0) {
+        err_set(err, strcmp(ps, "running") == 0 || strcmp(ps, "unknown") == 0
+                         ? ERR_INVALID_POWER_STATE
+                         : ERR_OPERATION_IN_PROGRESS,
+                NULL, "The size changes only while the VM is stopped or deallocated; it is %s.", ps);
+        goto fail;
+    }
+    dc = num(size, "cores") - num(vm, "cores");
+    dm = num(size, "memoryMB") - num(vm, "memoryMB");
+    delta[QUOTA_CORES] = dc;
+    delta[QUOTA_MEMORY] = dm;
+    if (quota_adjust(st, sid, delta, err))
+        goto fail;
+    if (json_is_true(json_object_get(vm, "_holdsCompute")) &&
+        store_host_allocate(st, str(vm, "hostId"), dc, dm, 0, err)) {
+        if (err->code == ERR_CONFLICT) {
+            err->code = ERR_NO_CAPACITY;
+            snprintf(err->message, sizeof(err->message), "The VM's host has no room for that size.");
+        }
+        goto fail;
+    }
+    params = json_pack("{s:s, s:O, s:O, s:I, s:I}", "size", size_name, "cores",
+                       json_object_get(size, "cores"), "memoryMB",
+                       json_object_get(size, "memoryMB"), "dCores", (json_int_t) dc, "dMemoryMB",
+                       (json_int_t) dm);
+    j = job_submit(st, "vm.resize", id, sid, id, params, err);
+    json_decref(params);
+    if (j == NULL)
+        goto fail;
+    json_object_set_new(vm, "provisioningState", json_string("updating"));
+    if (save_vm(st, vm, err) || store_tx_commit(st, err))
+        goto fail;
+    json_decref(sub);
+    json_decref(plan);
+    json_decref(size);
+    json_decref(vm);
+    return j;
+fail:
+    store_tx_rollback(st);
+    json_decref(sub);
+    json_decref(plan);
+    json_decref(size);
+    json_decref(vm);
+    json_decref(j);
+    return NULL;
+}
+
+static void
+apply_size(json_t *vm, const json_t *p)
+{
+    json_object_set(vm, "size", json_object_get(p, "size"));
+    json_object_set(vm, "cores", json_object_get(p, "cores"));
+    json_object_set(vm, "memoryMB", json_object_get(p, "memoryMB"));
+    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+}
+
+static job_step_result_t
+step_reconfigure(job_ctx_t *ctx, err_t *err)
+{
+    const json_t *p = job_ctx_params(ctx);
+    agent_call_t c = step_call(ctx);
+    agent_err_t aerr = {0};
+    job_step_result_t r;
+    json_t *vm;
+    agent_t *a;
+
+    if ((r = step_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    agent_vm_reconfigure(a, &c, str(vm, "hypervisorId"), (int) num(p, "cores"),
+                         (int) num(p, "memoryMB"), &aerr);
+    r = agent_result(&aerr, err);
+    if (r == JOB_STEP_DONE) {
+        apply_size(vm, p);
+        if (job_ctx_begin(ctx, err) || save_vm(job_ctx_store(ctx), vm, err))
+            r = JOB_STEP_RETRY;
+    }
+    json_decref(vm);
+    return r;
+}
+
+static int
+failed_resize(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    const json_t *p = job_ctx_params(ctx), *hv = json_object_get(job_ctx_data(ctx), "hostVm");
+    json_t *vm = load_vm(st, NULL, job_ctx_resource(ctx), NULL, err);
+    int64_t d[STORE_QUOTAS] = {0};
+    int rc = 0;
+
+    if (vm == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (hv && num(hv, "cores") == num(p, "cores") && num(hv, "memoryMB") == num(p, "memoryMB")) {
+        apply_size(vm, p); /* the host did it; only the answer was lost */
+    } else {
+        d[QUOTA_CORES] = -num(p, "dCores");
+        d[QUOTA_MEMORY] = -num(p, "dMemoryMB");
+        rc = store_usage_adjust(st, str(vm, "subscriptionId"), d, NULL, err);
+        if (rc == 0 && json_is_true(json_object_get(vm, "_holdsCompute")))
+            rc = store_host_allocate(st, str(vm, "hostId"), -num(p, "dCores"),
+                                     -num(p, "dMemoryMB"), 0, err);
+        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+    }
+    if (rc == 0)
+        rc = save_vm(st, vm, err);
+    json_decref(vm);
+    return rc;
+}
+
+/* ---- delete ---- */
+
+static json_t *
+submit_delete(store_t *st, json_t *vm, err_t *err)
+{
+    const char *ps = str(vm, "provisioningState"), *pw = str(vm, "powerState");
+    json_t *j;
+
+    if (strcmp(ps, "creating") == 0 || strcmp(ps, "updating") == 0 || strcmp(ps, "deleting") == 0 ||
+        strcmp(pw, "starting") == 0 || strcmp(pw, "stopping") == 0 ||
+        strcmp(pw, "deallocating") == 0) {
+        err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
+                "Another operation on this VM is still in progress.");
+        return NULL;
+    }
+    j = job_submit(st, "vm.delete", str(vm, "id"), str(vm, "subscriptionId"), str(vm, "id"), NULL,
+                   err);
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(vm, "provisioningState", json_string("deleting"));
+    if (save_vm(st, vm, err)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+json_t *
+vm_delete(store_t *st, const char *sid, const char *id, int64_t expect_rev, err_t *err)
+{
+    json_t *sub = NULL, *vm = NULL, *j = NULL;
+    int64_t rev = 0;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    vm = load_vm(st, sid, id, &rev, err);
+    if (vm == NULL)
+        goto fail;
+    if (expect_rev > 0 && rev != expect_rev) {
+        err_set(err, ERR_PRECONDITION_FAILED, NULL, "The VM has changed since the ETag was read.");
+        goto fail;
+    }
+    if ((sub = writable_sub(st, sid, err)) == NULL)
+        goto fail;
+    j = submit_delete(st, vm, err);
+    if (j == NULL || store_tx_commit(st, err))
+        goto fail;
+    json_decref(sub);
+    json_decref(vm);
+    return j;
+fail:
+    store_tx_rollback(st);
+    json_decref(sub);
+    json_decref(vm);
+    json_decref(j);
+    return NULL;
+}
+
+static job_step_result_t
+step_delete_from_host(job_ctx_t *ctx, err_t *err)
+{
+    agent_call_t c = step_call(ctx);
+    agent_err_t aerr = {0};
+    job_step_result_t r;
+    json_t *vm;
+    agent_t *a;
+
+    if ((r = step_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
+        return r;
+    if (str(vm, "hypervisorId") == NULL || str(vm, "hostId") == NULL) {
+        json_decref(vm);
+        return JOB_STEP_DONE;
+    }
+    json_decref(vm);
+    if ((r = step_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    if (agent_vm_delete(a, &c, str(vm, "hypervisorId"), &aerr) != 0 &&
+        aerr.status == AGENT_ERR_NOT_FOUND)
+        aerr.status = AGENT_OK; /* already gone */
+    json_decref(vm);
+    return agent_result(&aerr, err);
+}
+
+/* Releases everything the VM holds and removes its record (in the caller's transaction). */
+static int
+remove_vm(store_t *st, json_t *vm, err_t *err)
+{
+    if (release_host(st, vm, true, true, err) || release_quota(st, vm, err) ||
+        store_ip_release_vm(st, str(vm, "id"), err))
+        return -1;
+    return store_rec_delete(st, &store_kind_vm, str(vm, "id"), 0, err);
+}
+
+static job_step_result_t
+step_release_and_remove(job_ctx_t *ctx, err_t *err)
+{
+    job_step_result_t r;
+    json_t *vm;
+
+    if ((r = step_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
+        return r == JOB_STEP_FAILED && err->code == ERR_NOT_FOUND ? JOB_STEP_DONE : r;
+    if (job_ctx_begin(ctx, err) || remove_vm(job_ctx_store(ctx), vm, err))
+        r = JOB_STEP_RETRY;
+    json_decref(vm);
+    return r;
+}
+
+static int
+failed_delete(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    const json_t *data = job_ctx_data(ctx);
+    json_t *vm = load_vm(st, NULL, job_ctx_resource(ctx), NULL, err);
+    int rc;
+
+    if (vm == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (json_is_true(json_object_get(data, "hostAsked")) &&
+        !json_is_true(json_object_get(data, "hostHasVm"))) {
+        rc = remove_vm(st, vm, err); /* the host no longer has it: the delete is done */
+    } else {
+        json_object_set_new(vm, "provisioningState", json_string("failed"));
+        rc = apply_true_power(st, ctx, vm, err);
+        if (rc == 0)
+            rc = save_vm(st, vm, err);
+    }
+    json_decref(vm);
+    return rc;
+}
+
+/* ---- data disks ---- */
+
+json_t *
+vm_disk_attach(store_t *st, const char *sid, const char *id, const json_t *body, err_t *err)
+{
+    json_t *sub = NULL, *vm = NULL, *j = NULL, *params;
+    int64_t lun, size = num(body, "sizeGB"), delta[STORE_QUOTAS] = {0};
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    vm = load_vm(st, sid, id, NULL, err);
+    if (vm == NULL)
+        goto fail;
+    if ((sub = writable_sub(st, sid, err)) == NULL || vm_ready_for_job(vm, err))
+        goto fail;
+    if (json_is_integer(json_object_get(body, "lun"))) {
+        lun = num(body, "lun");
+        if (!lun_free(json_object_get(vm, "disks"), lun)) {
+            err_set(err, ERR_CONFLICT, "lun", "Lun %lld is taken.", (long long) lun);
+            goto fail;
+        }
+    } else {
+        for (lun = 0; lun <= MAX_LUN && !lun_free(json_object_get(vm, "disks"), lun); lun++)
+            ;
+        if (lun > MAX_LUN) {
+            err_set(err, ERR_CONFLICT, "lun", "Every lun is taken.");
+            goto fail;
+        }
+    }
+    delta[QUOTA_STORAGE] = size;
+    if (quota_adjust(st, sid, delta, err))
+        goto fail;
+    if (json_is_true(json_object_get(vm, "_holdsStorage")) &&
+        store_host_allocate(st, str(vm, "hostId"), 0, 0, size, err)) {
+        if (err->code == ERR_CONFLICT) {
+            err->code = ERR_NO_CAPACITY;
+            snprintf(err->message, sizeof(err->message), "The VM's host has no room for the disk.");
+        }
+        goto fail;
+    }
+    params = json_pack("{s:I, s:I, s:s}", "lun", (json_int_t) lun, "sizeGB", (json_int_t) size,
+                       "caching", str(body, "caching") ? str(body, "caching") : "None");
+    j = job_submit(st, "vm.disk.attach", id, sid, id, params, err);
+    json_decref(params);
+    if (j == NULL)
+        goto fail;
+    json_object_set_new(vm, "provisioningState", json_string("updating"));
+    if (save_vm(st, vm, err) || store_tx_commit(st, err))
+        goto fail;
+    json_decref(sub);
+    json_decref(vm);
+    return j;
+fail:
+    store_tx_rollback(st);
+    json_decref(sub);
+    json_decref(vm);
+    json_decref(j);
+    return NULL;
+}
+
+static void
+add_disk(json_t *vm, const json_t *p)
+{
+    if (lun_free(json_object_get(vm, "disks"), num(p, "lun"))) {
+        json_array_append_new(json_object_get(vm, "disks"),
+                              json_pack("{s:O, s:s, s:O, s:O}", "lun", json_object_get(p, "lun"),
+                                        "kind", "data", "sizeGB", json_object_get(p, "sizeGB"),
+                                        "caching", json_object_get(p, "caching")));
+        json_object_set_new(vm, "_storageGB", json_integer(num(vm, "_storageGB") + num(p, "sizeGB")));
+    }
+    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+}
+
+static job_step_result_t
+step_attach(job_ctx_t *ctx, err_t *err)
+{
+    const json_t *p = job_ctx_params(ctx);
+    agent_call_t c = step_call(ctx);
+    agent_err_t aerr = {0};
+    job_step_result_t r;
+    json_t *vm;
+    agent_t *a;
+
+    if ((r = step_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    agent_disk_attach(a, &c, str(vm, "hypervisorId"), (int) num(p, "lun"), (int) num(p, "sizeGB"),
+                      &aerr);
+    r = agent_result(&aerr, err);
+    if (r == JOB_STEP_DONE) {
+        add_disk(vm, p);
+        if (job_ctx_begin(ctx, err) || save_vm(job_ctx_store(ctx), vm, err))
+            r = JOB_STEP_RETRY;
+    }
+    json_decref(vm);
+    return r;
+}
+
+static bool
+host_has_lun(const json_t *data, int64_t lun)
+{
+    const json_t *hv = json_object_get(data, "hostVm");
+
+    return hv && !lun_free(json_object_get(hv, "disks"), lun);
+}
+
+static int
+failed_attach(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    const json_t *p = job_ctx_params(ctx);
+    json_t *vm = load_vm(st, NULL, job_ctx_resource(ctx), NULL, err);
+    int64_t d[STORE_QUOTAS] = {0};
+    int rc = 0;
+
+    if (vm == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (host_has_lun(job_ctx_data(ctx), num(p, "lun"))) {
+        add_disk(vm, p); /* attached on the host; only the answer was lost */
+    } else {
+        d[QUOTA_STORAGE] = -num(p, "sizeGB");
+        rc = store_usage_adjust(st, str(vm, "subscriptionId"), d, NULL, err);
+        if (rc == 0 && json_is_true(json_object_get(vm, "_holdsStorage")))
+            rc = store_host_allocate(st, str(vm, "hostId"), 0, 0, -num(p, "sizeGB"), err);
+        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+    }
+    if (rc == 0)
+        rc = save_vm(st, vm, err);
+    json_decref(vm);
+    return rc;
+}
+
+json_t *
+vm_disk_detach(store_t *st, const char *sid, const char *id, int lun, err_t *err)
+{
+    json_t *sub = NULL, *vm = NULL, *j = NULL, *params;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    vm = load_vm(st, sid, id, NULL, err);
+    if (vm == NULL)
+        goto fail;
+    if (lun < 0 || lun_free(json_object_get(vm, "disks"), lun)) {
+        err_set(err, ERR_NOT_FOUND, NULL, "The VM has no data disk at lun %d.", lun);
+        goto fail;
+    }
+    if ((sub = writable_sub(st, sid, err)) == NULL || vm_ready_for_job(vm, err))
+        goto fail;
+    params = json_pack("{s:i}", "lun", lun);
+    j = job_submit(st, "vm.disk.detach", id, sid, id, params, err);
+    json_decref(params);
+    if (j == NULL)
+        goto fail;
+    json_object_set_new(vm, "provisioningState", json_string("updating"));
+    if (save_vm(st, vm, err) || store_tx_commit(st, err))
+        goto fail;
+    json_decref(sub);
+    json_decref(vm);
+    return j;
+fail:
+    store_tx_rollback(st);
+    json_decref(sub);
+    json_decref(vm);
+    json_decref(j);
+    return NULL;
+}
+
+/* Removes the disk at lun from the record and releases its storage. */
+static int
+remove_disk(store_t *st, json_t *vm, int64_t lun, err_t *err)
+{
+    json_t *disks = json_object_get(vm, "disks"), *d;
+    int64_t size = 0, q[STORE_QUOTAS] = {0};
+    size_t i;
+
+    json_array_foreach(disks, i, d) {
+        if (json_is_integer(json_object_get(d, "lun")) && num(d, "lun") == lun) {
+            size = num(d, "sizeGB");
+            json_array_remove(disks, i);
+            break;
+        }
+    }
+    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+    if (size == 0)
+        return 0;
+    json_object_set_new(vm, "_storageGB", json_integer(num(vm, "_storageGB") - size));
+    q[QUOTA_STORAGE] = -size;
+    if (json_is_true(json_object_get(vm, "_counted")) &&
+        store_usage_adjust(st, str(vm, "subscriptionId"), q, NULL, err))
+        return -1;
+    if (json_is_true(json_object_get(vm, "_holdsStorage")))
+        return store_host_allocate(st, str(vm, "hostId"), 0, 0, -size, err);
+    return 0;
+}
+
+static job_step_result_t
+step_detach(job_ctx_t *ctx, err_t *err)
+{
+    int64_t lun = num(job_ctx_params(ctx), "lun");
+    agent_call_t c = step_call(ctx);
+    agent_err_t aerr = {0};
+    job_step_result_t r;
+    json_t *vm;
+    agent_t *a;
+
+    if ((r = step_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    if (agent_disk_detach(a, &c, str(vm, "hypervisorId"), (int) lun, &aerr) != 0 &&
+        aerr.status == AGENT_ERR_NOT_FOUND)
+        aerr.status = AGENT_OK;
+    r = agent_result(&aerr, err);
+    if (r == JOB_STEP_DONE &&
+        (job_ctx_begin(ctx, err) || remove_disk(job_ctx_store(ctx), vm, lun, err) ||
+         save_vm(job_ctx_store(ctx), vm, err)))
+        r = JOB_STEP_RETRY;
+    json_decref(vm);
+    return r;
+}
+
+static int
+failed_detach(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    int64_t lun = num(job_ctx_params(ctx), "lun");
+    const json_t *data = job_ctx_data(ctx);
+    json_t *vm = load_vm(st, NULL, job_ctx_resource(ctx), NULL, err);
+    int rc = 0;
+
+    if (vm == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (json_is_true(json_object_get(data, "hostHasVm")) && !host_has_lun(data, lun))
+        rc = remove_disk(st, vm, lun, err); /* detached on the host */
+    else
+        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+    if (rc == 0)
+        rc = save_vm(st, vm, err);
+    json_decref(vm);
+    return rc;
+}
+
+/* ---- subscription-wide ---- */
+
+static json_t *
+all_vms(store_t *st, const char *sid, err_t *err)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
+    int64_t after = 0, next = 0;
+    json_t *all = json_array(), *page;
+
+    do {
+        page = store_rec_list(st, &store_kind_vm, &f, 1, after, 500, &next, err);
+        if (page == NULL) {
+            json_decref(all);
+            return NULL;
+        }
+        json_array_extend(all, page);
+        json_decref(page);
+        after = next;
+    } while (next);
+    return all;
+}
+
+int
+vm_stop_all(store_t *st, const char *sid, err_t *err)
+{
+    const action_def_t *stop = find_action("stop");
+    json_t *vms, *vm, *j;
+    int done = 1;
+    size_t i;
+    err_t local;
+
+    if (store_tx_begin(st, err))
+        return -1;
+    vms = all_vms(st, sid, err);
+    if (vms == NULL) {
+        store_tx_rollback(st);
+        return -1;
+    }
+    json_array_foreach(vms, i, vm) {
+        const char *pw = str(vm, "powerState");
+        if (strcmp(pw, "running") != 0 && strcmp(pw, "starting") != 0)
+            continue;
+        err_clear(&local);
+        j = strcmp(pw, "running") == 0 ? submit_action(st, vm, stop, &local) : NULL;
+        if (j == NULL)
+            done = 0; /* busy: try again once its job has ended */
+        json_decref(j);
+    }
+    json_decref(vms);
+    if (store_tx_commit(st, err))
+        return -1;
+    return done;
+}
+
+int
+vm_delete_all(store_t *st, const char *sid, err_t *err)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
+    int64_t next = 0;
+    json_t *vms, *vm, *j, *nets, *n;
+    size_t i;
+    err_t local;
+
+    if (store_tx_begin(st, err))
+        return -1;
+    vms = all_vms(st, sid, err);
+    if (vms == NULL) {
+        store_tx_rollback(st);
+        return -1;
+    }
+    json_array_foreach(vms, i, vm) {
+        if (strcmp(str(vm, "provisioningState"), "deleting") == 0)
+            continue;
+        err_clear(&local);
+        j = submit_delete(st, vm, &local);
+        json_decref(j);
+    }
+    if (json_array_size(vms) == 0) {
+        /* No VM is left: the networks go, and with them their quota. */
+        nets = store_rec_list(st, &store_kind_network, &f, 1, 0, 1000, &next, err);
+        json_array_foreach(nets, i, n) {
+            int64_t d[STORE_QUOTAS] = {0};
+            d[QUOTA_NETWORKS] = -1;
+            if (store_rec_delete(st, &store_kind_network, str(n, "id"), 0, err) ||
+                store_usage_adjust(st, sid, d, NULL, err))
+                break;
+        }
+        json_decref(nets);
+        if (err->code != ERR_NONE) {
+            json_decref(vms);
+            store_tx_rollback(st);
+            return -1;
+        }
+    }
+    i = json_array_size(vms);
+    json_decref(vms);
+    if (store_tx_commit(st, err))
+        return -1;
+    return i == 0;
+}
+
+/* ---- networks ---- */
+
+json_t *
+network_create(store_t *st, const char *sid, const json_t *body, err_t *err)
+{
+    int64_t first, last, d[STORE_QUOTAS] = {0};
+    json_t *sub = NULL, *rec = NULL;
+
+    if (parse_prefix(str(body, "addressPrefix"), &first, &last, err))
+        return NULL;
+    if (store_tx_begin(st, err))
+        return NULL;
+    if ((sub = writable_sub(st, sid, err)) == NULL)
+        goto fail;
+    d[QUOTA_NETWORKS] = 1;
+    if (quota_adjust(st, sid, d, err))
+        goto fail;
+    rec = catalog_record_new(body);
+    json_object_set_new(rec, "subscriptionId", json_string(sid));
+    if (store_rec_insert(st, &store_kind_network, rec, err) || store_tx_commit(st, err))
+        goto fail;
+    json_decref(sub);
+    return rec;
+fail:
+    store_tx_rollback(st);
+    json_decref(sub);
+    json_decref(rec);
+    return NULL;
+}
+
+int
+network_delete(store_t *st, const char *sid, const char *id, err_t *err)
+{
+    int64_t used, d[STORE_QUOTAS] = {0};
+    json_t *net, *sub = NULL;
+
+    if (store_tx_begin(st, err))
+        return -1;
+    net = store_rec_get(st, &store_kind_network, id, NULL, err);
+    if (net == NULL || strcmp(str(net, "subscriptionId"), sid) != 0) {
+        if (net != NULL || err->code == ERR_NOT_FOUND) {
+            err_clear(err);
+            err_set(err, ERR_NOT_FOUND, NULL, "The network was not found.");
+        }
+        goto fail;
+    }
+    if ((sub = writable_sub(st, sid, err)) == NULL)
+        goto fail;
+    used = store_ip_count(st, id, err);
+    if (used < 0)
+        goto fail;
+    if (used > 0) {
+        err_set(err, ERR_CONFLICT, NULL, "The network is in use by %lld VM address(es).",
+                (long long) used);
+        goto fail;
+    }
+    d[QUOTA_NETWORKS] = -1;
+    if (store_rec_delete(st, &store_kind_network, id, 0, err) ||
+        store_usage_adjust(st, sid, d, NULL, err) || store_tx_commit(st, err))
+        goto fail;
+    json_decref(net);
+    json_decref(sub);
+    return 0;
+fail:
+    store_tx_rollback(st);
+    json_decref(net);
+    json_decref(sub);
+    return -1;
+}
+
+/* ---- job kinds ---- */
+
+static const job_step_def_t create_steps[] = {
+    {"createOnHost", step_create_on_host},
+    {"startVm", step_start_new},
+    {NULL, NULL},
+};
+static const job_step_def_t power_steps[] = {{"powerOperation", step_power}, {NULL, NULL}};
+static const job_step_def_t resize_steps[] = {{"reconfigure", step_reconfigure}, {NULL, NULL}};
+static const job_step_def_t delete_steps[] = {
+    {"deleteFromHost", step_delete_from_host},
+    {"releaseResources", step_release_and_remove},
+    {NULL, NULL},
+};
+static const job_step_def_t attach_steps[] = {{"attachDisk", step_attach}, {NULL, NULL}};
+static const job_step_def_t detach_steps[] = {{"detachDisk", step_detach}, {NULL, NULL}};
+
+static const job_kind_def_t vm_kinds[] = {
+    {"vm.create", create_steps, VM_JOB_DEADLINE_MS, failed_create, cleanup_create},
+    {"vm.start", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
+    {"vm.stop", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
+    {"vm.shutdown", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
+    {"vm.restart", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
+    {"vm.deallocate", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
+    {"vm.resize", resize_steps, VM_JOB_DEADLINE_MS, failed_resize, cleanup_ask_host},
+    {"vm.delete", delete_steps, VM_JOB_DEADLINE_MS, failed_delete, cleanup_ask_host},
+    {"vm.disk.attach", attach_steps, VM_JOB_DEADLINE_MS, failed_attach, cleanup_ask_host},
+    {"vm.disk.detach", detach_steps, VM_JOB_DEADLINE_MS, failed_detach, cleanup_ask_host},
+};
+
+int
+vm_jobs_register(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(vm_kinds) / sizeof(vm_kinds[0]); i++)
+        if (job_kind_register(&vm_kinds[i]))
+            return -1;
+    return 0;
+}

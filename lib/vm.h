@@ -1,0 +1,57 @@
+/*
+ * vm.h: tenant VMs and networks.
+ *
+ * Requests check everything they can at once (the subscription is writable, the plan allows the image and
+ * size, the power state allows the action, quotas, room on a host) and reserve what the change needs in the
+ * caller's transaction; a job then drives the host through its agent. A VM in a transitional power state
+ * (starting, stopping, deallocating) or provisioning state (creating, updating, deleting) always has an
+ * active job, and every job ends by putting its VM in a steady, true state.
+ *
+ * Holdings: a VM holds host cores and memory unless deallocated, host storage while it exists on a host,
+ * and counts toward quota unless its creation failed. Views returned are new references; with admin they
+ * show hostId and hypervisorId too.
+ */
+#ifndef WAPD_VM_H
+#define WAPD_VM_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "store.h"
+
+int vm_jobs_register(void);
+
+/* 409 SubscriptionSuspended (or Conflict while it is being deleted) unless the subscription takes tenant
+ * writes. */
+int vm_subscription_writable(const json_t *sub, err_t *err);
+
+/* Creates a VM: answers its view and, in *job, the create job. */
+json_t *vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t *err);
+/* A VM of subscription sid (any subscription when sid is NULL). */
+json_t *vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, err_t *err);
+/* Removes what a view does not show, in place. */
+void vm_view(json_t *rec, bool admin);
+/* start, stop, shutdown, restart, deallocate: answers the job. */
+json_t *vm_action(store_t *st, const char *sid, const char *id, const char *action, err_t *err);
+json_t *vm_resize(store_t *st, const char *sid, const char *id, const char *size,
+                  int64_t expect_rev, err_t *err);
+json_t *vm_delete(store_t *st, const char *sid, const char *id, int64_t expect_rev, err_t *err);
+/* body: {sizeGB, caching, lun?} */
+json_t *vm_disk_attach(store_t *st, const char *sid, const char *id, const json_t *body,
+                       err_t *err);
+json_t *vm_disk_detach(store_t *st, const char *sid, const char *id, int lun, err_t *err);
+
+/* Networks: {name, addressPrefix} (IPv4 CIDR, /8 to /29). */
+json_t *network_create(store_t *st, const char *sid, const json_t *body, err_t *err);
+/* 409 Conflict while a VM uses it. */
+int network_delete(store_t *st, const char *sid, const char *id, err_t *err);
+
+/* For the subscription jobs: start a stop job for each running VM, or a delete job for each VM (and, once
+ * no VM is left, delete the networks). Returns 1 when everything is under way or done, 0 when some VM must
+ * be waited for, -1 on failure. */
+int vm_stop_all(store_t *st, const char *sid, err_t *err);
+int vm_delete_all(store_t *st, const char *sid, err_t *err);
+
+#endif
