@@ -314,8 +314,29 @@ fail:
 int
 catalog_host_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err)
 {
-    /* No VM can be placed yet, so nothing holds the host; the VM check joins here with VMs. */
-    return store_rec_delete(st, &store_kind_host, id, expect_rev, err);
+    json_t *rec;
+    int used;
+
+    if (store_tx_begin(st, err))
+        return -1;
+    rec = store_rec_get(st, &store_kind_host, id, NULL, err);
+    if (rec == NULL)
+        goto fail;
+    json_decref(rec);
+    /* Every VM placed there counts, deallocated ones too: their disks live on the host. */
+    used = count_refs(st, &store_kind_vm, "hostId", id, err);
+    if (used < 0)
+        goto fail;
+    if (used) {
+        err_set(err, ERR_CONFLICT, NULL, "VMs live on this host; move or delete them first.");
+        goto fail;
+    }
+    if (store_rec_delete(st, &store_kind_host, id, expect_rev, err))
+        goto fail;
+    return store_tx_commit(st, err);
+fail:
+    store_tx_rollback(st);
+    return -1;
 }
 
 /* ---- sizes, images, gallery items ---- */
