@@ -44,14 +44,24 @@ vm_view(json_t *rec, bool admin)
 {
     static const char *const internal[] = {"_storageGB", "_holdsCompute", "_holdsStorage",
                                            "_counted", NULL};
+    bool compute = json_is_true(json_object_get(rec, "_holdsCompute")),
+         storage = json_is_true(json_object_get(rec, "_holdsStorage"));
     size_t i;
 
-    for (i = 0; internal[i]; i++)
-        json_object_del(rec, internal[i]);
-    if (!admin) {
+    if (admin) {
+        /* What the VM holds on its host: the host's allocated is the sum of these. */
+        json_object_set_new(rec, "allocated",
+                            json_pack("{s:I, s:I, s:I}", "cores",
+                                      (json_int_t) (compute ? num(rec, "cores") : 0), "memoryMB",
+                                      (json_int_t) (compute ? num(rec, "memoryMB") : 0),
+                                      "storageGB",
+                                      (json_int_t) (storage ? num(rec, "_storageGB") : 0)));
+    } else {
         json_object_del(rec, "hostId");
         json_object_del(rec, "hypervisorId");
     }
+    for (i = 0; internal[i]; i++)
+        json_object_del(rec, internal[i]);
 }
 
 int
@@ -212,11 +222,19 @@ host_view(job_ctx_t *ctx, const json_t *vm, bool *asked)
     json_t *list = NULL, *e, *found = NULL;
     size_t i;
 
+    int attempt;
+
     *asked = false;
     if (str(vm, "hostId") == NULL)
         return NULL;
     a = hostreg_agent(job_ctx_store(ctx), str(vm, "hostId"), &err);
-    if (a == NULL || agent_inventory(a, &c, &list, &aerr) != 0)
+    if (a == NULL)
+        return NULL;
+    /* A read may be asked again at will: a few tries before the answer is "unknown". */
+    for (attempt = 0; attempt < 3; attempt++)
+        if (agent_inventory(a, &c, &list, &aerr) == 0)
+            break;
+    if (attempt == 3)
         return NULL;
     *asked = true;
     json_array_foreach(list, i, e)
