@@ -416,7 +416,10 @@ vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t 
         storage += num(d, "sizeGB");
     }
     util_uuid(id);
-    vm = catalog_record_new(json_object());
+    vm = json_object();
+    util_time_format(util_now_ms(), target);
+    json_object_set_new(vm, "createdAt", json_string(target));
+    json_object_set_new(vm, "updatedAt", json_string(target));
     json_object_set_new(vm, "id", json_string(id));
     json_object_set(vm, "name", json_object_get(body, "name"));
     json_object_set_new(vm, "subscriptionId", json_string(sid));
