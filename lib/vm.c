@@ -653,7 +653,7 @@ static json_t *
 submit_action(store_t *st, json_t *vm, const action_def_t *a, err_t *err)
 {
     const char *ps = str(vm, "powerState");
-    char kind[32];
+    char kind[32], move_to[UTIL_UUID_LEN + 1];
     json_t *params, *j;
 
     if (vm_ready_for_job(vm, err))
@@ -668,20 +668,30 @@ submit_action(store_t *st, json_t *vm, const action_def_t *a, err_t *err)
         err_set(err, ERR_INVALID_POWER_STATE, NULL, "A VM that is %s cannot %s.", ps, a->action);
         return NULL;
     }
-    /* Starting a deallocated VM takes its host capacity back first: no room is 409 NoCapacity now. */
+    /* Starting a deallocated VM takes host capacity back first: on its own host when it has room, else
+     * on another host of the cloud, where the job moves it. No room anywhere is 409 NoCapacity now. */
+    move_to[0] = '\0';
     if (strcmp(a->action, "start") == 0 && !json_is_true(json_object_get(vm, "_holdsCompute"))) {
+        err_t local = {0};
         if (store_host_allocate(st, str(vm, "hostId"), num(vm, "cores"), num(vm, "memoryMB"), 0,
-                                err)) {
-            if (err->code == ERR_CONFLICT) {
-                err->code = ERR_NO_CAPACITY;
-                snprintf(err->message, sizeof(err->message),
-                         "The VM's host has no room to start it now.");
-            }
+                                &local) == 0) {
+            json_object_set_new(vm, "_holdsCompute", json_true());
+        } else if (local.code != ERR_CONFLICT) {
+            err_set(err, local.code, NULL, "%s", local.message);
             return NULL;
+        } else {
+            json_t *host = store_rec_get(st, &store_kind_host, str(vm, "hostId"), NULL, err);
+            int rc = host ? placement_place(st, str(host, "cloudId"), num(vm, "cores"),
+                                            num(vm, "memoryMB"), num(vm, "_storageGB"), move_to,
+                                            err)
+                          : -1;
+            json_decref(host);
+            if (rc)
+                return NULL;
         }
-        json_object_set_new(vm, "_holdsCompute", json_true());
     }
-    params = json_pack("{s:s, s:s}", "action", a->action, "from", ps);
+    params = json_pack("{s:s, s:s, s:s?}", "action", a->action, "from", ps, "moveTo",
+                       move_to[0] ? move_to : NULL);
     snprintf(kind, sizeof(kind), "vm.%s", a->action);
     j = job_submit(st, kind, str(vm, "id"), str(vm, "subscriptionId"), str(vm, "id"), params, err);
     json_decref(params);
@@ -757,16 +767,126 @@ step_power(job_ctx_t *ctx, err_t *err)
     return r;
 }
 
+/* vm.start, step 1: a deallocated VM whose host had no room moves to the host reserved for it: created
+ * there from its record, its storage released on the old host (nothing to do for other starts). */
+static job_step_result_t
+step_move_to_host(job_ctx_t *ctx, err_t *err)
+{
+    const char *to = str(job_ctx_params(ctx), "moveTo");
+    agent_call_t c = step_call(ctx);
+    agent_err_t aerr = {0};
+    agent_vm_spec_t spec;
+    char hyp[AGENT_ID_MAX];
+    json_t *vm, *data_disks, *d;
+    job_step_result_t r;
+    agent_t *a;
+    size_t i;
+
+    if (to == NULL)
+        return JOB_STEP_DONE;
+    if ((r = step_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
+        return r;
+    if (strcmp(str(vm, "hostId"), to) == 0) {
+        json_decref(vm);
+        return JOB_STEP_DONE; /* moved before a crash */
+    }
+    a = hostreg_agent(job_ctx_store(ctx), to, err);
+    if (a == NULL) {
+        json_decref(vm);
+        return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
+    }
+    data_disks = json_array();
+    json_array_foreach(json_object_get(vm, "disks"), i, d)
+        if (json_is_integer(json_object_get(d, "lun")))
+            json_array_append(data_disks, d);
+    memset(&spec, 0, sizeof(spec));
+    spec.name = str(vm, "name");
+    spec.cores = (int) num(vm, "cores");
+    spec.memory_mb = (int) num(vm, "memoryMB");
+    spec.os_disk_gb = (int) num(json_array_get(json_object_get(vm, "disks"), 0), "sizeGB");
+    spec.data_disks = data_disks;
+    agent_vm_create(a, &c, &spec, hyp, &aerr);
+    json_decref(data_disks);
+    r = agent_result(&aerr, err);
+    if (r == JOB_STEP_DONE) {
+        json_t *data = job_ctx_data(ctx);
+        json_object_set(data, "oldHostId", json_object_get(vm, "hostId"));
+        json_object_set(data, "oldHypervisorId", json_object_get(vm, "hypervisorId"));
+        if (job_ctx_begin(ctx, err) || release_host(job_ctx_store(ctx), vm, false, true, err)) {
+            json_decref(vm);
+            return JOB_STEP_RETRY;
+        }
+        /* The new host's cores, memory and storage were reserved by the request. */
+        json_object_set_new(vm, "hostId", json_string(to));
+        json_object_set_new(vm, "hypervisorId", json_string(hyp));
+        json_object_set_new(vm, "_holdsCompute", json_true());
+        json_object_set_new(vm, "_holdsStorage", json_true());
+        if (save_vm(job_ctx_store(ctx), vm, err))
+            r = JOB_STEP_RETRY;
+    }
+    json_decref(vm);
+    return r;
+}
+
+/* Deletes a moved VM's old copy from its old host (already gone counts as done). */
+static job_step_result_t
+remove_old_copy(job_ctx_t *ctx, const char *op, err_t *err)
+{
+    const json_t *data = job_ctx_data(ctx);
+    const char *host = str(data, "oldHostId"), *hyp = str(data, "oldHypervisorId");
+    agent_call_t c = {op, VM_AGENT_TIMEOUT_MS};
+    agent_err_t aerr = {0};
+    agent_t *a;
+
+    if (host == NULL || hyp == NULL)
+        return JOB_STEP_DONE;
+    a = hostreg_agent(job_ctx_store(ctx), host, err);
+    if (a == NULL)
+        return err->code == ERR_NOT_FOUND ? JOB_STEP_DONE : JOB_STEP_RETRY;
+    if (agent_vm_delete(a, &c, hyp, &aerr) != 0 && aerr.status == AGENT_ERR_NOT_FOUND)
+        aerr.status = AGENT_OK;
+    return agent_result(&aerr, err);
+}
+
+/* vm.start, step 3. */
+static job_step_result_t
+step_remove_from_old_host(job_ctx_t *ctx, err_t *err)
+{
+    return remove_old_copy(ctx, job_ctx_op_id(ctx), err);
+}
+
+static void
+cleanup_start(job_ctx_t *ctx)
+{
+    char op[128];
+    err_t err = {0};
+
+    cleanup_ask_host(ctx);
+    snprintf(op, sizeof(op), "%s:cleanup", job_ctx_op_id(ctx));
+    remove_old_copy(ctx, op, &err);
+}
+
 static int
 failed_power(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     json_t *vm = load_vm(st, NULL, job_ctx_resource(ctx), NULL, err);
-    const char *from = str(job_ctx_params(ctx), "from");
+    const char *from = str(job_ctx_params(ctx), "from"), *move_to = str(job_ctx_params(ctx), "moveTo");
     int rc;
 
     if (vm == NULL)
         return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (move_to && strcmp(str(vm, "hostId"), move_to) != 0) {
+        /* The move did not happen: the reservation on the other host goes, the VM stays deallocated
+         * where it was. */
+        rc = store_host_allocate(st, move_to, -num(vm, "cores"), -num(vm, "memoryMB"),
+                                 -num(vm, "_storageGB"), err);
+        json_object_set_new(vm, "powerState", json_string("deallocated"));
+        if (rc == 0)
+            rc = save_vm(st, vm, err);
+        json_decref(vm);
+        return rc;
+    }
     if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
         /* Nothing reached the host: back to where it was, holdings included. */
         json_object_set_new(vm, "powerState", json_string(from ? from : "unknown"));
@@ -1470,6 +1590,12 @@ static const job_step_def_t create_steps[] = {
     {NULL, NULL},
 };
 static const job_step_def_t power_steps[] = {{"powerOperation", step_power}, {NULL, NULL}};
+static const job_step_def_t start_steps[] = {
+    {"moveToHost", step_move_to_host},
+    {"powerOperation", step_power},
+    {"removeFromOldHost", step_remove_from_old_host},
+    {NULL, NULL},
+};
 static const job_step_def_t resize_steps[] = {{"reconfigure", step_reconfigure}, {NULL, NULL}};
 static const job_step_def_t delete_steps[] = {
     {"deleteFromHost", step_delete_from_host},
@@ -1481,7 +1607,7 @@ static const job_step_def_t detach_steps[] = {{"detachDisk", step_detach}, {NULL
 
 static const job_kind_def_t vm_kinds[] = {
     {"vm.create", create_steps, VM_JOB_DEADLINE_MS, failed_create, cleanup_create},
-    {"vm.start", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
+    {"vm.start", start_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_start},
     {"vm.stop", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
     {"vm.shutdown", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
     {"vm.restart", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},

@@ -1,4 +1,6 @@
 """VMs, power actions, data disks, networks, quotas, placement and subscription suspend/delete."""
+import json
+import os
 import threading
 
 from harness import err, ok, uid, wait_for, wait_job
@@ -318,3 +320,30 @@ def test_admin_vm_filters(d):
     assert [v["id"] for v in stopped] == [b["id"]]
     on_host = ok(w.a.get("/v1/admin/vms?hostId=" + mine[0]["hostId"]), 200)["value"]
     assert [v["id"] for v in on_host] == [mine[0]["id"]]
+
+
+def test_deallocated_vm_starts_on_another_host(d):
+    cap = {"cores": 2, "memoryMB": 8192, "storageGB": 500}
+    w = VmWorld(d, hosts=("sim://",), capacity=cap)
+    a = w.create("a", size=w.medium)
+    first = ok(w.a.get("/v1/admin/vms/" + a["id"]), 200)["hostId"]
+    w.act(a["id"], "deallocate")
+    b = w.create("b", size=w.medium)  # takes the cores a released
+    assert ok(w.a.get("/v1/admin/vms/" + b["id"]), 200)["hostId"] == first
+    # No other host yet: 409 NoCapacity at once.
+    err(w.t.post(w.base + "/vms/%s/start" % a["id"]), 409, "NoCapacity")
+    h2 = ok(w.a.post("/v1/admin/hosts", {"name": "hv-b", "cloudId": w.cloud["id"], "agent": {"kind": "sim"},
+                                         "capacity": cap}), 201)
+    vm = w.act(a["id"], "start")
+    assert vm["powerState"] == "running"
+    moved = ok(w.a.get("/v1/admin/vms/" + a["id"]), 200)
+    assert moved["hostId"] == h2["id"]
+    # The old host keeps only b; the new one holds all of a.
+    assert ok(w.a.get("/v1/admin/hosts/" + first), 200)["allocated"] == {"cores": 2, "memoryMB": 3584,
+                                                                           "storageGB": 30}
+    assert ok(w.a.get("/v1/admin/hosts/" + h2["id"]), 200)["allocated"] == {"cores": 2, "memoryMB": 3584,
+                                                                              "storageGB": 30}
+    # The old host no longer has a's old copy.
+    with open(os.path.join(d.state_dir, "sim", first + ".json")) as f:
+        assert set(json.load(f)["vms"]) == {ok(w.a.get("/v1/admin/vms/" + b["id"]), 200)["hypervisorId"]}
+    assert w.act(a["id"], "stop")["powerState"] == "stopped"
