@@ -217,6 +217,9 @@ def test_other_quotas_and_capacity(d):
     # A host with VMs cannot be deleted or shrunk below what they hold.
     err(w.a.delete("/v1/admin/hosts/" + h2["id"]), 409, "Conflict")
     err(w.a.patch("/v1/admin/hosts/" + h2["id"], {"capacity": {"cores": 0}}), 400, "InvalidRequest")
+    err(w.a.patch("/v1/admin/hosts/" + w.hosts[0]["id"], {"capacity": {"cores": 1}}), 409, "Conflict",
+        "capacity.cores")
+    ok(w.a.patch("/v1/admin/hosts/" + h2["id"], {"capacity": {"cores": 1}}), 200)
 
 
 def test_storage_quota(d):
