@@ -11,7 +11,6 @@
 
 #include "catalog.h"
 #include "job.h"
-#include "quota.h"
 #include "vm.h"
 
 json_t *
@@ -172,6 +171,9 @@ accounts_subscription_create(store_t *st, const json_t *body, err_t *err)
         json_object_set(rec, "displayName", json_object_get(plan, "name"));
     json_object_set_new(rec, "state", json_string("active"));
     json_object_set(rec, "checkpointMode", json_object_get(plan, "checkpointMode"));
+    json_object_set_new(rec, "usage",
+                        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "vms", 0, "cores", 0, "memoryMB",
+                                  0, "storageGB", 0, "vmRoles", 0, "networks", 0));
     json_decref(plan);
     if (store_rec_insert(st, &store_kind_subscription, rec, err)) {
         json_decref(rec);
@@ -364,12 +366,10 @@ accounts_subscription_view(store_t *st, const json_t *sub, err_t *err)
                                 json_string_value(json_object_get(sub, "planId")), NULL, err);
     if (plan == NULL)
         return NULL;
-    usage = quota_usage(st, json_string_value(json_object_get(sub, "id")), err);
-    if (usage == NULL) {
-        json_decref(plan);
-        return NULL;
-    }
-    view = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:O}", "id",
+    /* The usage counters come with the record (they change in the same transactions as the
+     * resources they count). */
+    usage = json_object_get(sub, "usage");
+    view = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "id",
                      json_object_get(sub, "id"), "displayName", json_object_get(sub, "displayName"),
                      "state", json_object_get(sub, "state"), "planId",
                      json_object_get(sub, "planId"), "planName", json_object_get(plan, "name"),

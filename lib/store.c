@@ -160,6 +160,13 @@ static const store_col_t subscription_cols[] = {
     {"checkpointMode", "checkpoint_mode", COL_TEXT, 0},
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"updatedAt", "updated_at", COL_TEXT, 0},
+    /* Read with the record; changed only by store_usage_adjust and store_usage_set. */
+    {"usage.vms", "usage_vms", COL_INT, COL_IMMUTABLE},
+    {"usage.cores", "usage_cores", COL_INT, COL_IMMUTABLE},
+    {"usage.memoryMB", "usage_memory_mb", COL_INT, COL_IMMUTABLE},
+    {"usage.storageGB", "usage_storage_gb", COL_INT, COL_IMMUTABLE},
+    {"usage.vmRoles", "usage_vm_roles", COL_INT, COL_IMMUTABLE},
+    {"usage.networks", "usage_networks", COL_INT, COL_IMMUTABLE},
 };
 KIND(store_kind_subscription, 8, "subscriptions", "subscription", subscription_cols);
 
@@ -1691,8 +1698,10 @@ store_usage_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTA
     changed = stmt_run(c, s, "reserving quota", err);
     if (changed < 0)
         return -1;
-    if (changed == 1)
+    if (changed == 1) {
+        note_write(st, c, &store_kind_subscription);
         return 0;
+    }
     if (store_usage_get(st, sid, usage, err))
         return -1;
     for (i = 0; i < STORE_QUOTAS; i++)
@@ -1722,7 +1731,10 @@ store_usage_set(store_t *st, const char *sid, const int64_t usage[STORE_QUOTAS],
     for (i = 0; i < STORE_QUOTAS; i++)
         sqlite3_bind_int64(s, i + 1, usage[i]);
     sqlite3_bind_text(s, 7, sid, -1, SQLITE_STATIC);
-    return stmt_run(c, s, "setting quota usage", err) < 0 ? -1 : 0;
+    if (stmt_run(c, s, "setting quota usage", err) < 0)
+        return -1;
+    note_write(st, c, &store_kind_subscription);
+    return 0;
 }
 
 int
