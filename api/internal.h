@@ -195,6 +195,13 @@ void api_admin_job_cancel(api_req_t *r);
 void api_admin_job_restart(api_req_t *r);
 /* tenant.c */
 void api_tenant_subscriptions_list(api_req_t *r);
+/* checkpoint.c */
+void api_tenant_checkpoint_get(api_req_t *r);
+void api_tenant_checkpoint_put(api_req_t *r);
+void api_tenant_checkpoint_delete(api_req_t *r);
+void api_tenant_checkpoint_restore(api_req_t *r);
+void api_admin_checkpoint_delete(api_req_t *r);
+void api_admin_checkpoints_prune(api_req_t *r);
 /* vm.c */
 void api_tenant_vms_list(api_req_t *r);
 void api_tenant_vms_create(api_req_t *r);

@@ -47,6 +47,16 @@ sid_of(api_req_t *r)
     return r->params[0];
 }
 
+/* A plan switched to disabled hides existing checkpoints from tenants (it does not delete them). */
+static void
+tenant_view(api_req_t *r, json_t *vm)
+{
+    const char *mode = json_string_value(json_object_get(r->sub, "checkpointMode"));
+
+    if (mode == NULL || strcmp(mode, "disabled") == 0)
+        json_object_set_new(vm, "checkpoint", json_null());
+}
+
 /* Lists VMs with filters; views for the tenant or the admin. */
 static void
 list_vms(api_req_t *r, const store_filter_t *f, size_t n, bool admin)
@@ -64,8 +74,11 @@ list_vms(api_req_t *r, const store_filter_t *f, size_t n, bool admin)
         api_reply_err(r, &err);
         return;
     }
-    json_array_foreach(list, i, vm)
+    json_array_foreach(list, i, vm) {
         vm_view(vm, admin);
+        if (!admin)
+            tenant_view(r, vm);
+    }
     api_reply_page(r, list, limit, next);
 }
 
@@ -125,6 +138,7 @@ api_tenant_vm_get(api_req_t *r)
         api_reply_err(r, &err);
         return;
     }
+    tenant_view(r, vm);
     api_reply_record(r, 200, vm, rev);
 }
 

@@ -18,6 +18,7 @@ typedef struct {
     int workers;
     int http_threads;
     int usage_period_seconds;
+    int retention_sweep_seconds;
     bool log_requests;
     bool demo;
     bool help;

@@ -26,6 +26,7 @@
 #include "../lib/accounts.h"
 #include "../lib/agent.h"
 #include "../lib/catalog.h"
+#include "../lib/checkpoint.h"
 #include "../lib/hostreg.h"
 #include "../lib/job.h"
 #include "../lib/store.h"
@@ -217,7 +218,8 @@ main(int argc, char **argv)
     struct timespec tick = {1, 0};
     int admin_fd = -1, tenant_fd = -1, admin_port = 0, tenant_port = 0, sig, rc = 1;
     err_t err = {0};
-    int64_t deadline, last_purge = 0;
+    int64_t deadline, last_purge = 0, last_sweep = 0, sweep_offset_ms = 0;
+    const char *offset_env = getenv("WAPD_RETENTION_CLOCK_OFFSET_HOURS");
     char *ports;
 
     if (config_load(&cfg, argc, argv, msg, sizeof(msg))) {
@@ -262,7 +264,7 @@ main(int argc, char **argv)
 
     hostreg_init(cfg.state_dir);
     if (agent_sim_register() || catalog_jobs_register() || accounts_jobs_register() ||
-        vm_jobs_register()) {
+        vm_jobs_register() || checkpoint_jobs_register()) {
         fprintf(stderr, "wapd: the built-in agents and job kinds could not be registered\n");
         goto out;
     }
@@ -314,6 +316,9 @@ main(int argc, char **argv)
     }
     free(ports);
     ctx.ready = 1;
+    /* Tests of retention run the sweep's clock ahead instead of waiting hours. */
+    if (offset_env && *offset_env)
+        sweep_offset_ms = (int64_t) atoll(offset_env) * 3600 * 1000;
     log_line("info", "ready", json_pack("{s:s}", "version", WAPD_VERSION));
 
     for (;;) {
@@ -322,6 +327,14 @@ main(int argc, char **argv)
             break;
         if (sig == SIGHUP)
             log_line("info", "SIGHUP ignored: restart wapd to apply new settings", NULL);
+        if (util_now_ms() - last_sweep >= (int64_t) cfg.retention_sweep_seconds * 1000) {
+            /* Durable: the sweep only starts jobs, which live in the database; it is idempotent. */
+            err_clear(&err);
+            if (checkpoint_retention_sweep(st, util_now_ms() + sweep_offset_ms, &err) < 0)
+                log_line("warn", "the checkpoint retention sweep failed",
+                         json_pack("{s:s}", "detail", err.message));
+            last_sweep = util_now_ms();
+        }
         if (util_now_ms() - last_purge > 3600 * 1000) {
             err_clear(&err);
             store_idem_purge(st, IDEMPOTENCY_MAX_AGE_MS, &err);

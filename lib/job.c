@@ -104,6 +104,42 @@ job_view(json_t *rec)
         json_object_del(rec, internal[i]);
 }
 
+/* ---- fault points ---- */
+
+/* WAPD_FAULT=<kind>:<step>:<before|after> makes the process abort right before the step starts, or right
+ * after its end is committed: a crash at a step boundary, for the tests that prove resumption. */
+static struct {
+    char kind[64];
+    int step;
+    int after;
+    bool armed;
+} fault;
+static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
+
+static void
+fault_init(void)
+{
+    const char *e = getenv("WAPD_FAULT");
+    char when[16];
+
+    if (e && sscanf(e, "%63[^:]:%d:%15s", fault.kind, &fault.step, when) == 3) {
+        fault.after = strcmp(when, "after") == 0;
+        fault.armed = true;
+    }
+}
+
+static void
+fault_point(const char *kind, int step, int after)
+{
+    pthread_once(&fault_once, fault_init);
+    if (fault.armed && fault.step == step && fault.after == after && strcmp(fault.kind, kind) == 0) {
+        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"fault point reached: aborting\","
+                        "\"kind\":\"%s\",\"step\":%d,\"when\":\"%s\"}\n",
+                kind, step, after ? "after" : "before");
+        abort();
+    }
+}
+
 /* ---- the queue ---- */
 
 static void
@@ -462,6 +498,17 @@ job_ctx_op_id(job_ctx_t *ctx)
     return ctx->op_id;
 }
 
+static int save_job(job_ctx_t *ctx, err_t *err);
+
+int
+job_ctx_progress(job_ctx_t *ctx, int percent, err_t *err)
+{
+    if (ctx->in_tx)
+        return err_set(err, ERR_INTERNAL, NULL, "Progress is saved outside the step's transaction.");
+    json_object_set_new(ctx->rec, "progress", json_integer(percent < 0 ? 0 : percent > 99 ? 99 : percent));
+    return save_job(ctx, err);
+}
+
 int
 job_ctx_begin(job_ctx_t *ctx, err_t *err)
 {
@@ -606,6 +653,7 @@ run_job(const char *id)
             goto out;
         }
         err_clear(&err);
+        fault_point(ctx.def->kind, (int) i, 0);
         res = ctx.def->steps[i].fn(&ctx, &err);
         if (res == JOB_STEP_DONE) {
             set_step_status(ctx.rec, ctx.step, "succeeded");
@@ -618,6 +666,7 @@ run_job(const char *id)
                 enqueue(id, util_now_ms() + BACKOFF_BASE_MS);
                 goto out;
             }
+            fault_point(ctx.def->kind, (int) i, 1);
             pthread_mutex_lock(&eng.lock);
             if (eng.stopping) {
                 pthread_mutex_unlock(&eng.lock);

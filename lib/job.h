@@ -96,6 +96,9 @@ const char *job_ctx_status(job_ctx_t *ctx);
 json_t *job_ctx_data(job_ctx_t *ctx);
 /* An operation id unique to this job, step and restart, stable across retries and resumptions. */
 const char *job_ctx_op_id(job_ctx_t *ctx);
+/* Saves the job's progress (0-99) now, for a long step that wants to show it; not inside the step's
+ * transaction. */
+int job_ctx_progress(job_ctx_t *ctx, int percent, err_t *err);
 /* Opens the step's transaction: the step's own writes and the record of its end commit together. */
 int job_ctx_begin(job_ctx_t *ctx, err_t *err);
 

@@ -22,9 +22,8 @@
 #include "placement.h"
 #include "quota.h"
 #include "util.h"
+#include "vm_internal.h"
 
-#define VM_AGENT_TIMEOUT_MS 3000
-#define VM_JOB_DEADLINE_MS (120 * 1000)
 #define MAX_LUN 63
 
 static const char *
@@ -62,6 +61,10 @@ vm_view(json_t *rec, bool admin)
     }
     for (i = 0; internal[i]; i++)
         json_object_del(rec, internal[i]);
+    if (json_is_object(json_object_get(rec, "checkpoint"))) {
+        json_object_del(json_object_get(rec, "checkpoint"), "_hostId");
+        json_object_del(json_object_get(rec, "checkpoint"), "_powerState");
+    }
 }
 
 int
@@ -1627,4 +1630,90 @@ vm_jobs_register(void)
         if (job_kind_register(&vm_kinds[i]))
             return -1;
     return 0;
+}
+
+/* ---- shared with checkpoint.c (vm_internal.h) ---- */
+
+json_t *
+vm__load(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)
+{
+    return load_vm(st, sid, id, rev, err);
+}
+
+int
+vm__save(store_t *st, json_t *vm, err_t *err)
+{
+    return save_vm(st, vm, err);
+}
+
+json_t *
+vm__writable_sub(store_t *st, const char *sid, err_t *err)
+{
+    return writable_sub(st, sid, err);
+}
+
+int
+vm__ready(const json_t *vm, err_t *err)
+{
+    const char *pw = str(vm, "powerState");
+
+    if (vm_ready_for_job(vm, err))
+        return -1;
+    if (strcmp(pw, "starting") == 0 || strcmp(pw, "stopping") == 0 ||
+        strcmp(pw, "deallocating") == 0)
+        return err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
+                       "Another operation on this VM is still in progress.");
+    return 0;
+}
+
+int
+vm__release_host(store_t *st, json_t *vm, bool compute, bool storage, err_t *err)
+{
+    return release_host(st, vm, compute, storage, err);
+}
+
+int
+vm__hold_compute(store_t *st, json_t *vm, err_t *err)
+{
+    if (json_is_true(json_object_get(vm, "_holdsCompute")))
+        return 0;
+    if (store_host_allocate(st, str(vm, "hostId"), num(vm, "cores"), num(vm, "memoryMB"), 0, err)) {
+        if (err->code == ERR_CONFLICT) {
+            err->code = ERR_NO_CAPACITY;
+            snprintf(err->message, sizeof(err->message), "The VM's host has no room for it now.");
+        }
+        return -1;
+    }
+    json_object_set_new(vm, "_holdsCompute", json_true());
+    return 0;
+}
+
+job_step_result_t
+vm__step_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err)
+{
+    return step_vm(ctx, vm, agent, err);
+}
+
+agent_call_t
+vm__step_call(job_ctx_t *ctx)
+{
+    return step_call(ctx);
+}
+
+job_step_result_t
+vm__agent_result(const agent_err_t *aerr, err_t *err)
+{
+    return agent_result(aerr, err);
+}
+
+void
+vm__cleanup_ask_host(job_ctx_t *ctx)
+{
+    cleanup_ask_host(ctx);
+}
+
+int
+vm__apply_true_power(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err)
+{
+    return apply_true_power(st, ctx, vm, err);
 }

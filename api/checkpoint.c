@@ -1,0 +1,107 @@
+/*
+ * checkpoint.c: the checkpoint slot endpoints (tenant and admin) and pruning. Errors come in the
+ * contract's order: 401, 404 (the VM), 403 (the plan's mode), 400 (the body), then 409 or 404 NoCheckpoint.
+ */
+#include "internal.h"
+
+#include "../lib/checkpoint.h"
+
+static const jv_field_t put_spec[] = {
+    {"name", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
+    {"description", JV_STRING, JV_NULLABLE, 0, 256, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t prune_spec[] = {
+    {"cloudId", JV_STRING, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},
+    {"planId", JV_STRING, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},
+    {"olderThanHours", JV_INT, JV_REQUIRED, 0, 876000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t no_fields[] = {
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static void
+reply_job(api_req_t *r, json_t *job, const err_t *err)
+{
+    if (job == NULL) {
+        api_reply_err(r, err);
+        return;
+    }
+    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+}
+
+void
+api_tenant_checkpoint_get(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *cp = checkpoint_get(r->store, r->params[0], r->params[1], &err);
+
+    if (cp == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_json(r, 200, cp);
+}
+
+void
+api_tenant_checkpoint_put(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body, *job;
+
+    if (checkpoint_check(r->store, r->params[0], r->params[1], CHECKPOINT_CREATE, &err)) {
+        api_reply_err(r, &err);
+        return;
+    }
+    if ((body = api_body(r, put_spec, false, false)) == NULL)
+        return;
+    job = checkpoint_put(r->store, r->params[0], r->params[1], body, &err);
+    json_decref(body);
+    reply_job(r, job, &err);
+}
+
+void
+api_tenant_checkpoint_delete(api_req_t *r)
+{
+    err_t err = {0};
+
+    reply_job(r, checkpoint_delete(r->store, r->params[0], r->params[1], &err), &err);
+}
+
+void
+api_tenant_checkpoint_restore(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body;
+
+    if (checkpoint_check(r->store, r->params[0], r->params[1], CHECKPOINT_RESTORE, &err)) {
+        api_reply_err(r, &err);
+        return;
+    }
+    if ((body = api_body(r, no_fields, false, true)) == NULL)
+        return;
+    json_decref(body);
+    reply_job(r, checkpoint_restore(r->store, r->params[0], r->params[1], &err), &err);
+}
+
+void
+api_admin_checkpoint_delete(api_req_t *r)
+{
+    err_t err = {0};
+
+    reply_job(r, checkpoint_delete(r->store, NULL, r->params[0], &err), &err);
+}
+
+void
+api_admin_checkpoints_prune(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body = api_body(r, prune_spec, false, false), *job;
+
+    if (body == NULL)
+        return;
+    job = checkpoint_prune(r->store, body, &err);
+    json_decref(body);
+    reply_job(r, job, &err);
+}

@@ -1,0 +1,38 @@
+/*
+ * vm_internal.h: what vm.c shares with the modules that drive VMs through jobs of their own (checkpoint.c).
+ * Not for api/.
+ */
+#ifndef WAPD_VM_INTERNAL_H
+#define WAPD_VM_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "agent.h"
+#include "job.h"
+#include "vm.h"
+
+#define VM_AGENT_TIMEOUT_MS 3000
+#define VM_JOB_DEADLINE_MS (120 * 1000)
+
+/* The VM record (all fields) of subscription sid (any when NULL); 404 "The VM was not found." */
+json_t *vm__load(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err);
+/* Saves the record (updatedAt now). */
+int vm__save(store_t *st, json_t *vm, err_t *err);
+/* The subscription, 409 unless it takes tenant writes. */
+json_t *vm__writable_sub(store_t *st, const char *sid, err_t *err);
+/* 409 OperationInProgress while a job runs on the VM (or Conflict when its last one failed). */
+int vm__ready(const json_t *vm, err_t *err);
+/* Releases (and clears the flags of) the VM's host holdings. */
+int vm__release_host(store_t *st, json_t *vm, bool compute, bool storage, err_t *err);
+/* Takes compute on the VM's host for a VM that holds none: 409 NoCapacity when there is no room. */
+int vm__hold_compute(store_t *st, json_t *vm, err_t *err);
+/* In steps: the job's VM and its host's agent. */
+job_step_result_t vm__step_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err);
+agent_call_t vm__step_call(job_ctx_t *ctx);
+job_step_result_t vm__agent_result(const agent_err_t *aerr, err_t *err);
+/* cleanup hook: saves what the host says of the VM in the job's data (hostAsked, hostHasVm, hostVm). */
+void vm__cleanup_ask_host(job_ctx_t *ctx);
+/* In on_failed: the VM's power state (and compute holding) as the host said. */
+int vm__apply_true_power(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err);
+
+#endif
