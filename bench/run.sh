@@ -4,7 +4,8 @@
 # 1. builds and starts bench/baseline (fixed JSON body) and loads it with wrk;
 # 2. starts wapd on a fresh state dir, creates a plan, a user, a subscription and a token, and loads the
 #    tenant GET of the subscription and the admin GET of the plan with the same wrk settings;
-# 3. prints req/s, p99 and each ratio to the baseline (best of interleaved rounds), and wapd's idle RSS.
+# 3. prints req/s, p99 and each ratio to the baseline (best of interleaved rounds), and wapd's idle RSS;
+# 4. measures checkpoint replacements per second on a zero-latency sim host (bench/checkpoint_load.py).
 #
 # Settings: WRK_CONNECTIONS (64), WRK_DURATION (10s), WRK_THREADS (2), HTTP_THREADS (2), BENCH_ROUNDS (2).
 set -euo pipefail
@@ -83,7 +84,7 @@ AH="Authorization: Bearer $ADMIN_TOKEN"
 post() { curl -sf -X POST -H "$AH" -H 'Content-Type: application/json' -d "$2" "$A$1"; }
 jget() { python3 -c "import json,sys;print(json.load(sys.stdin)['$1'])"; }
 CLOUD=$(post /v1/admin/clouds '{"name":"bench"}' | jget id)
-PLAN=$(post /v1/admin/plans "{\"name\":\"gold\",\"cloudId\":\"$CLOUD\",\"quotas\":{\"vms\":10},\"checkpointMode\":\"createViewRestore\"}" | jget id)
+PLAN=$(post /v1/admin/plans "{\"name\":\"gold\",\"cloudId\":\"$CLOUD\",\"quotas\":{\"vms\":100},\"checkpointMode\":\"createViewRestore\"}" | jget id)
 USER_ID=$(post /v1/admin/users '{"email":"bench@example.com"}' | jget id)
 SUB=$(post /v1/admin/subscriptions "{\"userId\":\"$USER_ID\",\"planId\":\"$PLAN\"}" | jget id)
 TOKEN=$(post "/v1/admin/users/$USER_ID/tokens" '{}' | jget token)
@@ -111,6 +112,28 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round: admin    $rps req/s, p99 $p99"
 done
 
+# Checkpoint replacements: a zero-latency sim host, VMs each replaced in a loop by its own client.
+CP_CLIENTS=${CP_CLIENTS:-8}
+CP_SECONDS=${CP_SECONDS:-10}
+HOST_ID=$(post /v1/admin/hosts "{\"name\":\"bench-hv\",\"cloudId\":\"$CLOUD\",\"agent\":{\"kind\":\"sim\",\"uri\":\"sim://\"},\"capacity\":{\"cores\":1000,\"memoryMB\":10000000,\"storageGB\":1000000}}" | jget id)
+IMAGE=$(post /v1/admin/images '{"name":"bench","osType":"linux","generation":2,"osDiskGB":10}' | jget id)
+post /v1/admin/sizes '{"name":"BenchSmall","cores":1,"memoryMB":512}' > /dev/null
+TH="Authorization: Bearer $TOKEN"
+VMS=()
+for i in $(seq 1 "$CP_CLIENTS"); do
+    VMS+=("$(curl -sf -X POST -H "$TH" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"cp$i\",\"imageId\":\"$IMAGE\",\"size\":\"BenchSmall\"}" \
+        "$T/v1/subscriptions/$SUB/vms" | jget id)")
+done
+for vm in "${VMS[@]}"; do
+    for _ in $(seq 1 200); do
+        [ "$(curl -sf -H "$TH" "$T/v1/subscriptions/$SUB/vms/$vm" | jget powerState)" = running ] && break
+        sleep 0.05
+    done
+done
+echo "== checkpoint replacements: $CP_CLIENTS VMs, ${CP_SECONDS}s, host $HOST_ID (zero latency)"
+read -r CP_DONE CP_FAILED CP_ELAPSED CP_RATE < <(python3 bench/checkpoint_load.py "$T" "$TOKEN" "$SUB" "$CP_SECONDS" "${VMS[@]}")
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; }
 echo
 printf '%-34s %12s %10s %10s\n' "target" "req/s" "p99 ms" "vs base"
@@ -119,4 +142,5 @@ printf '%-34s %12s %10s %10s\n' "wapd tenant GET subscription" "$T_RPS" "$(to_ms
 printf '%-34s %12s %10s %10s\n' "wapd admin GET plan" "$A_RPS" "$(to_ms "$A_P99")" "$(ratio "$A_RPS" "$B_RPS")"
 echo
 echo "wapd idle RSS: $((RSS_KB / 1024)) MB ($RSS_KB kB)"
-echo "targets: >= 25% of the baseline, p99 < 10 ms, idle RSS < 20 MB"
+echo "checkpoint replacements: $CP_DONE in ${CP_ELAPSED}s = $CP_RATE/s ($CP_FAILED failed)"
+echo "targets: >= 25% of the baseline, p99 < 10 ms, idle RSS < 20 MB, >= 300 replacements/s"

@@ -1,9 +1,11 @@
 /*
  * agent_sim.c: the simulator agent, an in-process simulated Hyper-V host (driver "sim").
  *
- * The host keeps its VMs (power state, size, disks, checkpoints) in STATE_DIR/sim/<host id>.json, rewritten
- * atomically (temp file and rename) after every change, so that, like a real host, it still has its VMs
- * after the daemon restarts, crash included.
+ * The host keeps each VM (power state, size, disks, checkpoints) in STATE_DIR/sim/<host id>/<vm>.json,
+ * together with the answers of the last calls that changed it; a call's change and its answer are written
+ * atomically (temp file and rename) in that one file, so that, like a real host, it still has its VMs after
+ * the daemon restarts, crash included, and never applies a call twice. A deleted VM leaves a small
+ * tombstone file with its answers.
  *
  * Behaviour from the host's uri, `sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01`:
  * - every call takes latencyMs plus up to jitterMs;
@@ -11,7 +13,7 @@
  * - hangRate: the call does not answer until its timeout; half of such calls were carried out on the host
  *   before the answer was lost, as happens with a real remote host (a retry with the same operation id then
  *   gets the recorded answer).
- * Operation ids: the answer of every call that reached the host is recorded (the last 4096), and a call
+ * Operation ids: the answer of every call that reached the host is recorded (the last 512), and a call
  * with a recorded id gets that answer again without being applied twice.
  *
  * Invariants: one lock per host guards its state; sleeps (latency, hangs) happen outside it.
@@ -20,6 +22,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,11 +32,17 @@
 #include "agent.h"
 #include "util.h"
 
-#define SIM_OPS_KEPT 4096
+/* Answers kept for operation ids: only calls still in flight are ever asked again (a job retrying or
+ * resuming its step), and a host never has more than a few of those. */
+#define SIM_OPS_KEPT 512
+
+#define SIM_VM_OPS_KEPT 16
 
 typedef struct {
     char host_id[AGENT_ID_MAX];
-    char path[PATH_MAX]; /* empty: memory only */
+    char path[PATH_MAX]; /* the host's directory; empty: memory only */
+    char dirty[AGENT_ID_MAX]; /* the VM the call being applied changed */
+    json_t *graveyard;        /* deleted VMs' answers, until their tombstone is written */
     int latency_ms, jitter_ms;
     double fail_rate, hang_rate;
     pthread_mutex_t lock;
@@ -84,47 +93,73 @@ parse_uri(sim_t *s, const char *uri, agent_err_t *err)
     return 0;
 }
 
-/* Writes the host's state; called with the lock held. A failure to persist fails the call. */
+/* Writes the file of the VM the last call changed (or its tombstone); lock held. A failure to persist
+ * fails the call. */
 static int
 save(sim_t *s, agent_err_t *err)
 {
-    char tmp[PATH_MAX + 8];
-    json_t *doc;
-    int rc;
+    char file[PATH_MAX + AGENT_ID_MAX + 16], tmp[PATH_MAX + AGENT_ID_MAX + 24];
+    json_t *vm, *doc;
+    char *text;
+    FILE *f;
+    int ok;
 
-    if (s->path[0] == '\0')
+    if (s->path[0] == '\0' || s->dirty[0] == '\0')
         return 0;
-    doc = json_pack("{s:O, s:O, s:O}", "vms", s->vms, "ops", s->ops, "opOrder", s->op_order);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
-    rc = doc ? json_dump_file(doc, tmp, JSON_COMPACT) : -1;
+    vm = json_object_get(s->vms, s->dirty);
+    doc = vm ? json_incref(vm) : json_pack("{s:b, s:O}", "deleted", 1, "_ops",
+                                           json_object_get(s->graveyard, s->dirty));
+    snprintf(file, sizeof(file), "%s/%s.json", s->path, s->dirty);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
-    if (rc != 0 || rename(tmp, s->path) != 0)
+    f = text ? fopen(tmp, "w") : NULL;
+    ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    free(text);
+    json_object_del(s->graveyard, s->dirty);
+    if (!ok || rename(tmp, file) != 0)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
     return 0;
 }
 
+static void remember_op(sim_t *s, const char *op_id, json_t *answer);
+
 static int
 load(sim_t *s, agent_err_t *err)
 {
+    char file[PATH_MAX + 300];
     json_error_t jerr;
-    json_t *doc;
+    struct dirent *de;
+    const char *key;
+    json_t *doc, *ans;
+    DIR *d;
+    size_t n;
 
     s->vms = json_object();
     s->ops = json_object();
     s->op_order = json_array();
-    if (s->path[0] == '\0' || access(s->path, F_OK) != 0)
+    s->graveyard = json_object();
+    if (s->path[0] == '\0' || (d = opendir(s->path)) == NULL)
         return 0;
-    doc = json_load_file(s->path, 0, &jerr);
-    if (doc == NULL || !json_is_object(json_object_get(doc, "vms"))) {
+    while ((de = readdir(d)) != NULL) {
+        n = strlen(de->d_name);
+        if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
+            continue;
+        snprintf(file, sizeof(file), "%s/%s", s->path, de->d_name);
+        doc = json_load_file(file, 0, &jerr);
+        if (doc == NULL) {
+            closedir(d);
+            return agent_fail(err, AGENT_ERR_PERMANENT, "A simulated VM's state file is unreadable.");
+        }
+        json_object_foreach(json_object_get(doc, "_ops"), key, ans)
+            remember_op(s, key, json_incref(ans));
+        if (!json_is_true(json_object_get(doc, "deleted")))
+            json_object_set(s->vms, json_string_value(json_object_get(doc, "hypervisorId")), doc);
         json_decref(doc);
-        return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host's state file is unreadable.");
     }
-    json_object_update(s->vms, json_object_get(doc, "vms"));
-    if (json_is_object(json_object_get(doc, "ops")))
-        json_object_update(s->ops, json_object_get(doc, "ops"));
-    if (json_is_array(json_object_get(doc, "opOrder")))
-        json_array_extend(s->op_order, json_object_get(doc, "opOrder"));
-    json_decref(doc);
+    closedir(d);
     return 0;
 }
 
@@ -144,23 +179,24 @@ sim_open(const char *host_id, const char *uri, const char *state_dir, void **pri
     }
     if (state_dir && state_dir[0]) {
         snprintf(dir, sizeof(dir), "%s/sim", state_dir);
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        if (strlen(dir) + strlen(s->host_id) + 2 > sizeof(s->path) ||
+            (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
             free(s);
             return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host has no state directory.");
-        }
-        if (strlen(dir) + strlen(s->host_id) + 7 > sizeof(s->path)) {
-            free(s);
-            return agent_fail(err, AGENT_ERR_PERMANENT, "The state directory path is too long.");
         }
         strcpy(s->path, dir);
         strcat(s->path, "/");
         strcat(s->path, s->host_id);
-        strcat(s->path, ".json");
+        if (mkdir(s->path, 0700) != 0 && errno != EEXIST) {
+            free(s);
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host has no state directory.");
+        }
     }
     if (load(s, err)) {
         json_decref(s->vms);
         json_decref(s->ops);
         json_decref(s->op_order);
+        json_decref(s->graveyard);
         free(s);
         return -1;
     }
@@ -198,6 +234,7 @@ sim_close(void *priv)
     json_decref(s->vms);
     json_decref(s->ops);
     json_decref(s->op_order);
+    json_decref(s->graveyard);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -275,23 +312,55 @@ frame_begin(sim_t *s, const agent_call_t *call, char result[AGENT_ID_MAX], bool 
     return FRAME_RUN;
 }
 
-/* Records the answer of a call that reached the host; lock held. */
+/* Keeps an answer (stolen) in the in-memory index of recent answers; lock held. */
 static void
-record_op(sim_t *s, const char *op_id, agent_status_t status, const char *message,
-          const char *result)
+remember_op(sim_t *s, const char *op_id, json_t *answer)
 {
     json_t *old;
 
     if (json_object_get(s->ops, op_id) == NULL)
         json_array_append_new(s->op_order, json_string(op_id));
-    json_object_set_new(s->ops, op_id,
-                        json_pack("{s:i, s:s, s:s}", "status", (int) status, "message",
-                                  message ? message : "", "result", result ? result : ""));
+    json_object_set_new(s->ops, op_id, answer);
     while (json_array_size(s->op_order) > SIM_OPS_KEPT) {
         old = json_array_get(s->op_order, 0);
         json_object_del(s->ops, json_string_value(old));
         json_array_remove(s->op_order, 0);
     }
+}
+
+/* Records the answer of a call that reached the host, in the index and with the VM it changed (so that
+ * both are saved in one write); lock held. */
+static void
+record_op(sim_t *s, const char *op_id, agent_status_t status, const char *message,
+          const char *result)
+{
+    json_t *answer = json_pack("{s:i, s:s, s:s}", "status", (int) status, "message",
+                               message ? message : "", "result", result ? result : "");
+    json_t *holder = NULL, *ops;
+    const char *first;
+    void *iter;
+
+    if (answer == NULL)
+        return;
+    if (s->dirty[0]) {
+        holder = json_object_get(s->vms, s->dirty);
+        if (holder == NULL)
+            holder = json_object_get(s->graveyard, s->dirty);
+    }
+    if (holder != NULL) {
+        ops = json_object_get(holder, "_ops");
+        if (!json_is_object(ops)) {
+            ops = json_object();
+            json_object_set_new(holder, "_ops", ops);
+        }
+        json_object_set(ops, op_id, answer);
+        while (json_object_size(ops) > SIM_VM_OPS_KEPT) {
+            iter = json_object_iter(ops);
+            first = json_object_iter_key(iter);
+            json_object_del(ops, first);
+        }
+    }
+    remember_op(s, op_id, answer);
 }
 
 typedef int (*apply_fn)(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err);
@@ -317,6 +386,7 @@ run_call(sim_t *s, const agent_call_t *call, apply_fn fn, void *args, char resul
                           call->timeout_ms);
     }
     pthread_mutex_lock(&s->lock);
+    s->dirty[0] = '\0';
     rc = fn(s, args, res, &local);
     record_op(s, call->op_id, rc == 0 ? AGENT_OK : local.status, local.message, res);
     if (save(s, &local) != 0 && rc == 0) {
@@ -349,6 +419,8 @@ find_vm(sim_t *s, const char *hyp, agent_err_t *err)
 
     if (vm == NULL)
         agent_fail(err, AGENT_ERR_NOT_FOUND, "The host has no VM %s.", hyp);
+    else
+        snprintf(s->dirty, sizeof(s->dirty), "%s", hyp);
     return vm;
 }
 
@@ -380,6 +452,7 @@ op_vm_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     util_uuid(id);
     util_time_format(util_now_ms(), now);
     snprintf(result, AGENT_ID_MAX, "sim-%s", id);
+    snprintf(s->dirty, sizeof(s->dirty), "%s", result);
     json_object_set_new(s->vms, result,
                         json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:{}, s:s}", "hypervisorId",
                                   result, "name", spec->name ? spec->name : "", "powerState",
@@ -393,9 +466,16 @@ op_vm_delete(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
 {
     const char *hyp = args;
 
+    json_t *vm;
+
     (void) result;
-    if (find_vm(s, hyp, err) == NULL)
+    if ((vm = find_vm(s, hyp, err)) == NULL)
         return -1;
+    /* The VM goes; its answers stay, in the tombstone save() writes. */
+    json_object_set_new(s->graveyard, hyp,
+                        json_pack("{s:O}", "_ops",
+                                  json_object_get(vm, "_ops") ? json_object_get(vm, "_ops")
+                                                              : json_object()));
     json_object_del(s->vms, hyp);
     return 0;
 }
@@ -677,8 +757,11 @@ sim_inventory(void *priv, const agent_call_t *call, json_t **vms, agent_err_t *e
         return -1;
     list = json_array();
     pthread_mutex_lock(&s->lock);
-    json_object_foreach(s->vms, key, vm)
-        json_array_append_new(list, json_deep_copy(vm));
+    json_object_foreach(s->vms, key, vm) {
+        json_t *copy = json_deep_copy(vm);
+        json_object_del(copy, "_ops");
+        json_array_append_new(list, copy);
+    }
     pthread_mutex_unlock(&s->lock);
     *vms = list;
     return 0;

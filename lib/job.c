@@ -577,6 +577,31 @@ fail_job(job_ctx_t *ctx, const char *code, const char *message)
                 job_ctx_id(ctx));
 }
 
+static size_t
+first_unfinished(const json_t *steps)
+{
+    size_t i, n = json_array_size(steps);
+    const char *s;
+
+    for (i = 0; i < n; i++) {
+        s = str(json_array_get(steps, i), "status");
+        if (strcmp(s, "succeeded") != 0 && strcmp(s, "skipped") != 0)
+            break;
+    }
+    return i;
+}
+
+static void
+finish_succeeded(job_ctx_t *ctx)
+{
+    char text[UTIL_TIME_LEN + 1];
+
+    now_text(text);
+    json_object_set_new(ctx->rec, "status", json_string("succeeded"));
+    json_object_set_new(ctx->rec, "progress", json_integer(100));
+    json_object_set_new(ctx->rec, "endedAt", json_string(text));
+}
+
 /* Runs job id until it ends, must wait for a retry, or the engine stops. */
 static void
 run_job(const char *id)
@@ -588,7 +613,8 @@ run_job(const char *id)
     const char *status;
     char text[UTIL_TIME_LEN + 1];
     job_step_result_t res;
-    size_t i, n;
+    size_t i, n, next;
+    bool marked = false;
     int attempts;
 
     memset(&ctx, 0, sizeof(ctx));
@@ -621,16 +647,10 @@ run_job(const char *id)
     steps = json_object_get(ctx.rec, "steps");
     n = json_array_size(steps);
     for (;;) {
-        for (i = 0; i < n; i++) {
-            const char *s = str(json_array_get(steps, i), "status");
-            if (strcmp(s, "succeeded") != 0 && strcmp(s, "skipped") != 0)
-                break;
-        }
+        i = first_unfinished(steps);
         if (i == n) {
-            now_text(text);
-            json_object_set_new(ctx.rec, "status", json_string("succeeded"));
-            json_object_set_new(ctx.rec, "progress", json_integer(100));
-            json_object_set_new(ctx.rec, "endedAt", json_string(text));
+            /* Only a job resumed with every step done gets here; it ends now. */
+            finish_succeeded(&ctx);
             save_job(&ctx, &err);
             goto out;
         }
@@ -646,27 +666,41 @@ run_job(const char *id)
         }
         snprintf(ctx.op_id, sizeof(ctx.op_id), "%s:%zu:%lld", id, i,
                  (long long) json_integer_value(json_object_get(ctx.rec, "_epoch")));
-        set_step_status(ctx.rec, ctx.step, "running");
-        if (save_job(&ctx, &err) != 0) {
-            if (err.code != ERR_PRECONDITION_FAILED) /* changed elsewhere (canceled): let it go */
-                enqueue(id, util_now_ms() + BACKOFF_MAX_MS);
-            goto out;
+        if (!marked) {
+            /* Claims the job (a cancel since it was read makes this save fail) and shows the step. */
+            set_step_status(ctx.rec, ctx.step, "running");
+            if (save_job(&ctx, &err) != 0) {
+                if (err.code != ERR_PRECONDITION_FAILED) /* changed elsewhere (canceled): let it go */
+                    enqueue(id, util_now_ms() + BACKOFF_MAX_MS);
+                goto out;
+            }
         }
+        marked = false;
         err_clear(&err);
         fault_point(ctx.def->kind, (int) i, 0);
         res = ctx.def->steps[i].fn(&ctx, &err);
         if (res == JOB_STEP_DONE) {
+            /* One commit records the step's changes, its end, and the next step's start (or the job's
+             * end). */
             set_step_status(ctx.rec, ctx.step, "succeeded");
             json_object_set_new(ctx.rec, "_attempts", json_integer(0));
-            json_object_set_new(ctx.rec, "progress", json_integer(progress_of(ctx.rec)));
+            next = first_unfinished(steps);
+            if (next == n) {
+                finish_succeeded(&ctx);
+            } else {
+                set_step_status(ctx.rec, (int) next, "running");
+                json_object_set_new(ctx.rec, "progress", json_integer(progress_of(ctx.rec)));
+            }
             err_clear(&err);
             if (save_job(&ctx, &err) != 0) {
                 /* The step's changes rolled back with the record: run it again later. */
-                set_step_status(ctx.rec, ctx.step, "running");
                 enqueue(id, util_now_ms() + BACKOFF_BASE_MS);
                 goto out;
             }
             fault_point(ctx.def->kind, (int) i, 1);
+            if (next == n)
+                goto out;
+            marked = true;
             pthread_mutex_lock(&eng.lock);
             if (eng.stopping) {
                 pthread_mutex_unlock(&eng.lock);

@@ -237,6 +237,21 @@ def raw_exchange(port, data, timeout=10.0):
         s.close()
 
 
+def sim_vms(state_dir, host_id):
+    """What a simulated host has, read from its files: {hypervisorId: vm} (deleted VMs' tombstones
+    left out)."""
+    out = {}
+    d = os.path.join(state_dir, "sim", host_id)
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(d, name)) as f:
+            vm = json.load(f)
+        if not vm.get("deleted"):
+            out[vm["hypervisorId"]] = vm
+    return out
+
+
 def uid():
     return str(uuid.uuid4())
 

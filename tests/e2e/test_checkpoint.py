@@ -5,7 +5,7 @@ import os
 import sqlite3
 import threading
 
-from harness import Daemon, err, ok, wait_for, wait_job
+from harness import Daemon, err, ok, sim_vms, wait_for, wait_job
 from test_vms import VmWorld
 
 
@@ -31,8 +31,7 @@ def set_mode(w, mode):
 
 def host_checkpoints(d, w, vm_id):
     adm = ok(w.a.get("/v1/admin/vms/" + vm_id), 200)
-    with open(os.path.join(d.state_dir, "sim", adm["hostId"] + ".json")) as f:
-        return json.load(f)["vms"][adm["hypervisorId"]]["checkpoints"]
+    return sim_vms(d.state_dir, adm["hostId"])[adm["hypervisorId"]]["checkpoints"]
 
 
 def test_modes_for_tenants_and_admins(d):

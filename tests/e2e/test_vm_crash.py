@@ -1,15 +1,12 @@
 """kill -9 while VM jobs are in flight: after a restart every job resumes at its first unfinished step and
 ends, the host has exactly the VMs the database knows (no leak, no loss), and holdings add up."""
-import json
-import os
 
-from harness import Daemon, ok, wait_for, wait_job
+from harness import Daemon, ok, sim_vms, wait_for, wait_job
 from test_vms import VmWorld
 
 
 def host_vms(d, host_id):
-    with open(os.path.join(d.state_dir, "sim", host_id + ".json")) as f:
-        return set(json.load(f)["vms"])
+    return set(sim_vms(d.state_dir, host_id))
 
 
 def test_kill9_during_vm_jobs():

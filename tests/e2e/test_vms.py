@@ -1,9 +1,7 @@
 """VMs, power actions, data disks, networks, quotas, placement and subscription suspend/delete."""
-import json
-import os
 import threading
 
-from harness import err, ok, uid, wait_for, wait_job
+from harness import err, ok, sim_vms, uid, wait_for, wait_job
 
 
 class VmWorld:
@@ -347,6 +345,5 @@ def test_deallocated_vm_starts_on_another_host(d):
     assert ok(w.a.get("/v1/admin/hosts/" + h2["id"]), 200)["allocated"] == {"cores": 2, "memoryMB": 3584,
                                                                               "storageGB": 30}
     # The old host no longer has a's old copy.
-    with open(os.path.join(d.state_dir, "sim", first + ".json")) as f:
-        assert set(json.load(f)["vms"]) == {ok(w.a.get("/v1/admin/vms/" + b["id"]), 200)["hypervisorId"]}
+    assert set(sim_vms(d.state_dir, first)) == {ok(w.a.get("/v1/admin/vms/" + b["id"]), 200)["hypervisorId"]}
     assert w.act(a["id"], "stop")["powerState"] == "stopped"
