@@ -13,6 +13,10 @@
  * - hangRate: the call does not answer until its timeout; half of such calls were carried out on the host
  *   before the answer was lost, as happens with a real remote host (a retry with the same operation id then
  *   gets the recorded answer).
+ * Differencing disks: a checkpoint's disk starts empty and grows while the VM runs, by diffGBPerHour
+ * (uri, default 1) for every hour of running since the checkpoint was taken, up to the size of the VM's
+ * disks; restoring the checkpoint empties it again (the changes since are discarded). The host reports the
+ * current size (sizeGB) of each checkpoint in its inventory.
  * Operation ids: the answer of every call that reached the host is recorded (the last 512), and a call
  * with a recorded id gets that answer again without being applied twice.
  *
@@ -45,6 +49,7 @@ typedef struct {
     json_t *graveyard;        /* deleted VMs' answers, until their tombstone is written */
     int latency_ms, jitter_ms;
     double fail_rate, hang_rate;
+    double diff_gb_per_hour;
     pthread_mutex_t lock;
     unsigned seed;
     json_t *vms;      /* {hypervisorId: vm} */
@@ -83,6 +88,8 @@ parse_uri(sim_t *s, const char *uri, agent_err_t *err)
             s->fail_rate = d;
         else if (strcmp(key, "hangRate") == 0)
             s->hang_rate = d;
+        else if (strcmp(key, "diffGBPerHour") == 0)
+            s->diff_gb_per_hour = d;
         else
             return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has an unknown parameter %s.",
                               key);
@@ -173,6 +180,7 @@ sim_open(const char *host_id, const char *uri, const char *state_dir, void **pri
     if (s == NULL)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     snprintf(s->host_id, sizeof(s->host_id), "%s", host_id ? host_id : "sim");
+    s->diff_gb_per_hour = 1;
     if (parse_uri(s, uri, err)) {
         free(s);
         return -1;
@@ -213,6 +221,7 @@ sim_reconfigure(void *priv, const char *uri, agent_err_t *err)
     sim_t *s = priv, next;
 
     memset(&next, 0, sizeof(next));
+    next.diff_gb_per_hour = 1;
     if (parse_uri(&next, uri, err))
         return -1;
     pthread_mutex_lock(&s->lock);
@@ -220,6 +229,7 @@ sim_reconfigure(void *priv, const char *uri, agent_err_t *err)
     s->jitter_ms = next.jitter_ms;
     s->fail_rate = next.fail_rate;
     s->hang_rate = next.hang_rate;
+    s->diff_gb_per_hour = next.diff_gb_per_hour;
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -480,6 +490,66 @@ op_vm_delete(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     return 0;
 }
 
+/* ---- differencing disk growth ---- */
+
+/* Folds the running time since the last settle into each checkpoint's account; lock held. */
+static void
+settle(json_t *vm, int64_t now)
+{
+    json_t *since = json_object_get(vm, "runningSinceMs"), *cp;
+    const char *key;
+    int64_t from, start;
+
+    if (!json_is_integer(since))
+        return;
+    start = json_integer_value(since);
+    json_object_foreach(json_object_get(vm, "checkpoints"), key, cp) {
+        from = json_integer_value(json_object_get(cp, "sinceMs"));
+        if (from < start)
+            from = start;
+        if (now > from)
+            json_object_set_new(cp, "accumMs",
+                                json_integer(json_integer_value(json_object_get(cp, "accumMs")) +
+                                             (now - from)));
+        json_object_set_new(cp, "sinceMs", json_integer(now));
+    }
+    json_object_set_new(vm, "runningSinceMs", json_integer(now));
+}
+
+/* Sets the VM's power state, keeping the growth accounts right; lock held. */
+static void
+set_power(json_t *vm, const char *ps)
+{
+    int64_t now = util_now_ms();
+
+    settle(vm, now);
+    json_object_set_new(vm, "runningSinceMs",
+                        strcmp(ps, "running") == 0 ? json_integer(now) : json_null());
+    json_object_set_new(vm, "powerState", json_string(ps));
+}
+
+/* The checkpoint's differencing disk size now; lock held. */
+static int64_t
+diff_size_gb(const sim_t *s, const json_t *vm, const json_t *cp, int64_t now)
+{
+    int64_t ms = json_integer_value(json_object_get(cp, "accumMs")), from, cap = 0;
+    const json_t *since = json_object_get(vm, "runningSinceMs"), *d;
+    size_t i;
+    double gb;
+
+    if (json_is_integer(since)) {
+        from = json_integer_value(json_object_get(cp, "sinceMs"));
+        if (from < json_integer_value(since))
+            from = json_integer_value(since);
+        if (now > from)
+            ms += now - from;
+    }
+    json_array_foreach(json_object_get(vm, "disks"), i, d)
+        cap += json_integer_value(json_object_get(d, "sizeGB"));
+    gb = (double) ms / 3600000.0 * s->diff_gb_per_hour;
+    return gb >= (double) cap ? cap : (int64_t) gb;
+}
+
 typedef struct {
     const char *hyp;
     agent_power_op_t op;
@@ -499,13 +569,13 @@ op_vm_power(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     if (a->op == AGENT_POWER_START) {
         if (strcmp(ps, "running") == 0)
             return 0; /* already: the host answers success, as Start-VM does */
-        json_object_set_new(vm, "powerState", json_string("running"));
+        set_power(vm, "running");
         return 0;
     }
     if (strcmp(ps, "running") != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The VM is not running.");
     if (a->op != AGENT_POWER_RESTART)
-        json_object_set_new(vm, "powerState", json_string("stopped"));
+        set_power(vm, "stopped");
     return 0;
 }
 
@@ -517,7 +587,7 @@ op_vm_release(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     (void) result;
     if (vm == NULL)
         return -1;
-    json_object_set_new(vm, "powerState", json_string("deallocated"));
+    set_power(vm, "deallocated");
     return 0;
 }
 
@@ -602,11 +672,13 @@ op_checkpoint_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_
     util_uuid(id);
     util_time_format(util_now_ms(), now);
     snprintf(result, AGENT_ID_MAX, "cp-%s", id);
+    settle(vm, util_now_ms());
     /* A new differencing disk starts empty; it grows with the VM's writes. */
     json_object_set_new(json_object_get(vm, "checkpoints"), result,
-                        json_pack("{s:s, s:s, s:O, s:i, s:s}", "id", result, "name", a->name,
-                                  "powerState", json_object_get(vm, "powerState"), "sizeGB", 0,
-                                  "createdAt", now));
+                        json_pack("{s:s, s:s, s:O, s:i, s:s, s:I, s:I}", "id", result, "name",
+                                  a->name, "powerState", json_object_get(vm, "powerState"),
+                                  "sizeGB", 0, "createdAt", now, "accumMs", (json_int_t) 0,
+                                  "sinceMs", (json_int_t) util_now_ms()));
     return 0;
 }
 
@@ -638,8 +710,11 @@ op_checkpoint_restore(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err
     cp = json_object_get(json_object_get(vm, "checkpoints"), a->name);
     if (cp == NULL)
         return agent_fail(err, AGENT_ERR_NOT_FOUND, "The VM has no checkpoint %s.", a->name);
-    /* The VM returns to the power state it had when the checkpoint was taken. */
-    json_object_set(vm, "powerState", json_object_get(cp, "powerState"));
+    /* The VM returns to the power state it had when the checkpoint was taken, and the changes since
+     * (the differencing disk) are discarded. */
+    set_power(vm, json_string_value(json_object_get(cp, "powerState")));
+    json_object_set_new(cp, "accumMs", json_integer(0));
+    json_object_set_new(cp, "sinceMs", json_integer(util_now_ms()));
     return 0;
 }
 
@@ -758,8 +833,19 @@ sim_inventory(void *priv, const agent_call_t *call, json_t **vms, agent_err_t *e
     list = json_array();
     pthread_mutex_lock(&s->lock);
     json_object_foreach(s->vms, key, vm) {
-        json_t *copy = json_deep_copy(vm);
+        json_t *copy = json_deep_copy(vm), *cp;
+        const char *ck;
         json_object_del(copy, "_ops");
+        json_object_del(copy, "runningSinceMs");
+        json_object_foreach(json_object_get(copy, "checkpoints"), ck, cp) {
+            json_object_set_new(cp, "sizeGB",
+                                json_integer(diff_size_gb(s, vm, json_object_get(json_object_get(
+                                                                     vm, "checkpoints"),
+                                                                 ck),
+                                                          util_now_ms())));
+            json_object_del(cp, "accumMs");
+            json_object_del(cp, "sinceMs");
+        }
         json_array_append_new(list, copy);
     }
     pthread_mutex_unlock(&s->lock);

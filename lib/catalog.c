@@ -179,8 +179,8 @@ fail:
 
 /* ---- hosts ---- */
 
-/* Checks a sim host's agent uri: "sim://" with optional latencyMs, jitterMs (integers >= 0) and failRate,
- * hangRate (numbers in [0, 1]). */
+/* Checks a sim host's agent uri: "sim://" with optional latencyMs, jitterMs (integers >= 0), failRate,
+ * hangRate (numbers in [0, 1]) and diffGBPerHour (a number >= 0). */
 static int
 check_sim_uri(const char *uri, err_t *err)
 {
@@ -209,6 +209,10 @@ check_sim_uri(const char *uri, err_t *err)
             if (d > 1)
                 return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
                                "agent.uri parameter %s must be between 0 and 1.", key);
+        } else if (strcmp(key, "diffGBPerHour") == 0) {
+            if (d > 1000000)
+                return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
+                               "agent.uri parameter diffGBPerHour must be at most 1000000.");
         } else if (strcmp(key, "latencyMs") == 0 || strcmp(key, "jitterMs") == 0) {
             if (d != (double) (long) d || d > 600000)
                 return err_set(err, ERR_INVALID_REQUEST, "agent.uri",

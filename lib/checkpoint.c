@@ -227,6 +227,10 @@ step_create(job_ctx_t *ctx, err_t *err)
         if (json_is_object(old) && str(old, "_hostId") && strcmp(str(old, "_hostId"), cp_id) != 0)
             json_object_set(data, "oldId", json_object_get(old, "_hostId"));
         util_time_format(util_now_ms(), now);
+        if (job_ctx_begin(ctx, err) || vm__set_checkpoint_size(job_ctx_store(ctx), vm, 0, err)) {
+            json_decref(vm);
+            return JOB_STEP_RETRY;
+        }
         json_object_set_new(vm, "checkpoint",
                             json_pack("{s:O, s:O, s:s, s:i, s:s, s:O}", "name",
                                       json_object_get(p, "name"), "description",
@@ -303,7 +307,8 @@ step_restore(job_ctx_t *ctx, err_t *err)
         const char *ps = str(cp, "_powerState") ? str(cp, "_powerState") : "stopped";
         json_object_set_new(vm, "powerState", json_string(ps));
         succeeded(vm);
-        if (job_ctx_begin(ctx, err) ||
+        /* Restoring discards the changes since the checkpoint: its disk is empty again. */
+        if (job_ctx_begin(ctx, err) || vm__set_checkpoint_size(job_ctx_store(ctx), vm, 0, err) ||
             (strcmp(ps, "deallocated") == 0 &&
              vm__release_host(job_ctx_store(ctx), vm, true, false, err)) ||
             vm__save(job_ctx_store(ctx), vm, err))
@@ -327,9 +332,13 @@ step_delete(job_ctx_t *ctx, err_t *err)
     if (json_is_object(cp) && str(cp, "_hostId"))
         r = host_delete(ctx, vm, a, str(cp, "_hostId"), job_ctx_op_id(ctx), err);
     if (r == JOB_STEP_DONE) {
+        if (job_ctx_begin(ctx, err) || vm__set_checkpoint_size(job_ctx_store(ctx), vm, 0, err)) {
+            json_decref(vm);
+            return JOB_STEP_RETRY;
+        }
         json_object_set_new(vm, "checkpoint", json_null());
         succeeded(vm);
-        if (job_ctx_begin(ctx, err) || vm__save(job_ctx_store(ctx), vm, err))
+        if (vm__save(job_ctx_store(ctx), vm, err))
             r = JOB_STEP_RETRY;
     }
     json_decref(vm);
@@ -386,8 +395,10 @@ failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
     /* A slot naming a checkpoint the host says it no longer has (a delete whose answer was lost) is
      * emptied: the slot never shows what does not exist. */
     if (json_is_object(slot) && hv &&
-        json_object_get(json_object_get(hv, "checkpoints"), str(slot, "_hostId")) == NULL)
+        json_object_get(json_object_get(hv, "checkpoints"), str(slot, "_hostId")) == NULL) {
+        rc = vm__set_checkpoint_size(st, vm, 0, err);
         json_object_set_new(vm, "checkpoint", json_null());
+    }
     if (power_may_differ && strcmp(job_ctx_status(ctx), "canceled") != 0)
         rc = vm__apply_true_power(st, ctx, vm, err);
     succeeded(vm);

@@ -1805,6 +1805,28 @@ store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t mem
 }
 
 int
+store_host_grow_storage(store_t *st, const char *host_id, int64_t storage_gb, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c,
+                 "UPDATE hosts SET alloc_storage_gb = max(0, alloc_storage_gb + ?1), rev = rev + 1"
+                 " WHERE id = ?2;",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, storage_gb);
+    sqlite3_bind_text(s, 2, host_id, -1, SQLITE_STATIC);
+    if (stmt_run(c, s, "growing host storage", err) < 0)
+        return -1;
+    note_write(st, c, &store_kind_host);
+    return 0;
+}
+
+int
 store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err)
 {
     conn_t *c = store_conn(st, err);

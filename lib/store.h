@@ -139,6 +139,9 @@ int store_usage_recompute(store_t *st, const char *sid, int64_t usage[STORE_QUOT
  * always applies. */
 int store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
                         int64_t storage_gb, err_t *err);
+/* Adds to a host's allocated storage whatever its capacity: growth that already happened on the host
+ * (a differencing disk) is recorded, not refused. */
+int store_host_grow_storage(store_t *st, const char *host_id, int64_t storage_gb, err_t *err);
 /* The allocation the host's VMs hold: {cores, memoryMB, storageGB}. */
 int store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err);
 

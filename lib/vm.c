@@ -759,8 +759,11 @@ step_power(job_ctx_t *ctx, err_t *err)
         agent_vm_power(ag, &c, str(vm, "hypervisorId"), a->op, &aerr);
     r = agent_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
+        /* The checkpoint's differencing disk grew while the VM ran: record its size now. */
+        int64_t cp_size = vm__checkpoint_size_on_host(ctx, vm);
         json_object_set_new(vm, "powerState", json_string(a->final));
         if (job_ctx_begin(ctx, err) ||
+            vm__set_checkpoint_size(job_ctx_store(ctx), vm, cp_size, err) ||
             (strcmp(a->action, "deallocate") == 0 &&
              release_host(job_ctx_store(ctx), vm, true, false, err)) ||
             save_vm(job_ctx_store(ctx), vm, err))
@@ -1629,6 +1632,49 @@ vm_jobs_register(void)
     for (i = 0; i < sizeof(vm_kinds) / sizeof(vm_kinds[0]); i++)
         if (job_kind_register(&vm_kinds[i]))
             return -1;
+    return 0;
+}
+
+/* ---- checkpoint differencing disks ---- */
+
+int64_t
+vm__checkpoint_size_on_host(job_ctx_t *ctx, const json_t *vm)
+{
+    const json_t *slot = json_object_get(vm, "checkpoint"), *cp;
+    bool asked;
+    json_t *hv;
+    int64_t size = -1;
+
+    if (!json_is_object(slot) || str(slot, "_hostId") == NULL)
+        return -1;
+    hv = host_view(ctx, vm, &asked);
+    cp = hv ? json_object_get(json_object_get(hv, "checkpoints"), str(slot, "_hostId")) : NULL;
+    if (cp && json_is_integer(json_object_get(cp, "sizeGB")))
+        size = num(cp, "sizeGB");
+    json_decref(hv);
+    return size;
+}
+
+int
+vm__set_checkpoint_size(store_t *st, json_t *vm, int64_t size, err_t *err)
+{
+    json_t *slot = json_object_get(vm, "checkpoint");
+    int64_t delta, d[STORE_QUOTAS] = {0};
+
+    if (!json_is_object(slot) || size < 0)
+        return 0;
+    delta = size - num(slot, "sizeGB");
+    if (delta == 0)
+        return 0;
+    json_object_set_new(slot, "sizeGB", json_integer(size));
+    json_object_set_new(vm, "_storageGB", json_integer(num(vm, "_storageGB") + delta));
+    /* Growth already happened on the host: it is counted, never refused. */
+    d[QUOTA_STORAGE] = delta;
+    if (json_is_true(json_object_get(vm, "_counted")) &&
+        store_usage_adjust(st, str(vm, "subscriptionId"), d, NULL, err))
+        return -1;
+    if (json_is_true(json_object_get(vm, "_holdsStorage")) && str(vm, "hostId"))
+        return store_host_grow_storage(st, str(vm, "hostId"), delta, err);
     return 0;
 }
 

@@ -35,4 +35,10 @@ void vm__cleanup_ask_host(job_ctx_t *ctx);
 /* In on_failed: the VM's power state (and compute holding) as the host said. */
 int vm__apply_true_power(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err);
 
+/* The slot's differencing disk size as the host reports it now (an agent call; -1 when unknown). */
+int64_t vm__checkpoint_size_on_host(job_ctx_t *ctx, const json_t *vm);
+/* Records the slot's size (in the step's transaction): the VM's storage, its quota usage and its host's
+ * allocation follow. size < 0 changes nothing. */
+int vm__set_checkpoint_size(store_t *st, json_t *vm, int64_t size, err_t *err);
+
 #endif

@@ -260,3 +260,28 @@ def test_crash_before_delete_old():
 
 def test_crash_after_delete_old():
     crash_at("1:after", "new")
+
+
+def test_differencing_disk_grows_and_counts(d):
+    # 1,000,000 GB per hour of running: the disk fills up within a fraction of a second.
+    w = VmWorld(d, hosts=("sim://?diffGBPerHour=1000000",))
+    vm = w.create("grow", dataDisks=[{"sizeGB": 10}])
+    base = {"vms": 1, "cores": 1, "memoryMB": 1792, "storageGB": 40, "vmRoles": 0, "networks": 0}
+    assert w.usage() == base
+    put_cp(w, vm["id"], "g")
+    assert ok(w.t.get(cp_path(w, vm["id"])), 200)["sizeGB"] == 0
+    # Power jobs record the size the host reports; it grows while the VM runs, up to its disks' size.
+    wait_for(lambda: w.act(vm["id"], "restart")["checkpoint"]["sizeGB"] == 40, 30, "the disk to fill up")
+    assert w.usage()["storageGB"] == 80
+    assert w.host()["allocated"]["storageGB"] == 80
+    assert ok(w.a.post("/v1/admin/subscriptions/%s/reconcile" % w.sub["id"]), 200) == {"corrected": {}}
+    # Restoring discards the changes: the disk is empty again.
+    r = w.t.post(cp_path(w, vm["id"]) + "/restore")
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    assert ok(w.t.get(cp_path(w, vm["id"])), 200)["sizeGB"] == 0
+    assert w.usage() == base and w.host()["allocated"]["storageGB"] == 40
+    # Deleting the checkpoint releases what it had grown to.
+    wait_for(lambda: w.act(vm["id"], "restart")["checkpoint"]["sizeGB"] > 0, 30, "the disk to grow")
+    r = w.t.delete(cp_path(w, vm["id"]))
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    assert w.usage() == base and w.host()["allocated"]["storageGB"] == 40
