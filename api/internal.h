@@ -202,6 +202,12 @@ void api_tenant_checkpoint_delete(api_req_t *r);
 void api_tenant_checkpoint_restore(api_req_t *r);
 void api_admin_checkpoint_delete(api_req_t *r);
 void api_admin_checkpoints_prune(api_req_t *r);
+/* vmrole.c */
+void api_tenant_vmroles_list(api_req_t *r);
+void api_tenant_vmroles_create(api_req_t *r);
+void api_tenant_vmrole_get(api_req_t *r);
+void api_tenant_vmrole_delete(api_req_t *r);
+void api_tenant_vmrole_scale(api_req_t *r);
 /* vm.c */
 void api_tenant_vms_list(api_req_t *r);
 void api_tenant_vms_create(api_req_t *r);

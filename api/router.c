@@ -86,6 +86,12 @@ const api_route_t api_routes[] = {
     /* After every fixed /vms/{id}/… path: the power actions. */
     {T, "/v1/subscriptions/{sid}/vms/{id}/{action}", H(NULL, api_tenant_vm_action, NULL, NULL, NULL),
      0},
+    {T, "/v1/subscriptions/{sid}/vmroles",
+     H(api_tenant_vmroles_list, api_tenant_vmroles_create, NULL, NULL, NULL), 0},
+    {T, "/v1/subscriptions/{sid}/vmroles/{id}",
+     H(api_tenant_vmrole_get, NULL, NULL, NULL, api_tenant_vmrole_delete), 0},
+    {T, "/v1/subscriptions/{sid}/vmroles/{id}/scale",
+     H(NULL, api_tenant_vmrole_scale, NULL, NULL, NULL), 0},
     {T, "/v1/subscriptions/{sid}/networks",
      H(api_tenant_networks_list, api_tenant_networks_create, NULL, NULL, NULL), 0},
     {T, "/v1/subscriptions/{sid}/networks/{id}",

@@ -32,6 +32,7 @@
 #include "../lib/store.h"
 #include "../lib/util.h"
 #include "../lib/vm.h"
+#include "../lib/vmrole.h"
 #include "config.h"
 #include "demo.h"
 
@@ -264,7 +265,7 @@ main(int argc, char **argv)
 
     hostreg_init(cfg.state_dir);
     if (agent_sim_register() || catalog_jobs_register() || accounts_jobs_register() ||
-        vm_jobs_register() || checkpoint_jobs_register()) {
+        vm_jobs_register() || checkpoint_jobs_register() || vmrole_jobs_register()) {
         fprintf(stderr, "wapd: the built-in agents and job kinds could not be registered\n");
         goto out;
     }

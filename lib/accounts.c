@@ -268,10 +268,10 @@ static const job_step_def_t delete_steps[] = {
     {"deleteSubscription", step_delete_subscription},
     {NULL, NULL},
 };
-static const job_kind_def_t suspend_kind = {"subscription.suspend", suspend_steps, 10 * 60 * 1000, NULL,
-                                            NULL};
-static const job_kind_def_t delete_kind = {"subscription.delete", delete_steps, 30 * 60 * 1000, NULL,
-                                           NULL};
+static const job_kind_def_t suspend_kind = {"subscription.suspend", suspend_steps, 10 * 60 * 1000,
+                                            NULL, NULL, NULL, NULL};
+static const job_kind_def_t delete_kind = {"subscription.delete", delete_steps, 30 * 60 * 1000,
+                                           NULL, NULL, NULL, NULL};
 
 int
 accounts_jobs_register(void)

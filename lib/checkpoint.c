@@ -620,10 +620,10 @@ static const job_step_def_t prune_steps[] = {
 };
 
 static const job_kind_def_t kinds[] = {
-    {"vm.checkpoint.create", create_steps, VM_JOB_DEADLINE_MS, failed_slot, cleanup_slot},
-    {"vm.checkpoint.restore", restore_steps, VM_JOB_DEADLINE_MS, failed_restore, cleanup_slot},
-    {"vm.checkpoint.delete", delete_steps, VM_JOB_DEADLINE_MS, failed_slot, cleanup_slot},
-    {"checkpoint.prune", prune_steps, 60 * 60 * 1000, NULL, NULL},
+    {"vm.checkpoint.create", create_steps, VM_JOB_DEADLINE_MS, failed_slot, cleanup_slot, NULL, NULL},
+    {"vm.checkpoint.restore", restore_steps, VM_JOB_DEADLINE_MS, failed_restore, cleanup_slot, NULL, NULL},
+    {"vm.checkpoint.delete", delete_steps, VM_JOB_DEADLINE_MS, failed_slot, cleanup_slot, NULL, NULL},
+    {"checkpoint.prune", prune_steps, 60 * 60 * 1000, NULL, NULL, NULL, NULL},
 };
 
 int

@@ -221,13 +221,17 @@ take_locked(int worker, int64_t *next_due)
 
 static json_t *
 new_record(const job_kind_def_t *def, const char *resource_id, const char *subscription_id,
-           const char *lock_key, const json_t *params)
+           const char *lock_key, const json_t *params, const json_t *names)
 {
     char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
-    json_t *steps = json_array();
+    json_t *steps = json_array(), *n;
     size_t i;
 
-    for (i = 0; def->steps[i].name; i++)
+    if (names) {
+        json_array_foreach(names, i, n)
+            json_array_append_new(steps, json_pack("{s:O, s:s}", "name", n, "status", "pending"));
+    }
+    for (i = 0; !names && def->steps && def->steps[i].name; i++)
         json_array_append_new(steps,
                               json_pack("{s:s, s:s}", "name", def->steps[i].name, "status", "pending"));
     util_uuid(id);
@@ -241,9 +245,28 @@ new_record(const job_kind_def_t *def, const char *resource_id, const char *subsc
                      "_deadlineMs", "_attempts", 0, "_epoch", 0);
 }
 
+static json_t *submit(store_t *st, const char *kind, const char *resource_id,
+                      const char *subscription_id, const char *lock_key, const json_t *params,
+                      const json_t *names, err_t *err);
+
 json_t *
 job_submit(store_t *st, const char *kind, const char *resource_id, const char *subscription_id,
            const char *lock_key, const json_t *params, err_t *err)
+{
+    return submit(st, kind, resource_id, subscription_id, lock_key, params, NULL, err);
+}
+
+json_t *
+job_submit_steps(store_t *st, const char *kind, const char *resource_id,
+                 const char *subscription_id, const char *lock_key, const json_t *params,
+                 const json_t *step_names, err_t *err)
+{
+    return submit(st, kind, resource_id, subscription_id, lock_key, params, step_names, err);
+}
+
+static json_t *
+submit(store_t *st, const char *kind, const char *resource_id, const char *subscription_id,
+       const char *lock_key, const json_t *params, const json_t *names, err_t *err)
 {
     const job_kind_def_t *def = find_kind(kind);
     err_t local = {0};
@@ -254,7 +277,7 @@ job_submit(store_t *st, const char *kind, const char *resource_id, const char *s
         err_set(err, ERR_INTERNAL, NULL, "No job kind '%s' is registered.", kind);
         return NULL;
     }
-    rec = new_record(def, resource_id, subscription_id, lock_key, params);
+    rec = new_record(def, resource_id, subscription_id, lock_key, params, names);
     if (rec == NULL || store_tx_begin(st, err)) {
         json_decref(rec);
         if (rec == NULL)
@@ -468,6 +491,18 @@ job_ctx_resource(job_ctx_t *ctx)
     return str(ctx->rec, "resourceId");
 }
 
+int
+job_ctx_step(job_ctx_t *ctx)
+{
+    return ctx->step;
+}
+
+const char *
+job_ctx_step_name(job_ctx_t *ctx)
+{
+    return str(json_array_get(json_object_get(ctx->rec, "steps"), (size_t) ctx->step), "name");
+}
+
 const char *
 job_ctx_status(job_ctx_t *ctx)
 {
@@ -649,8 +684,14 @@ run_job(const char *id)
     for (;;) {
         i = first_unfinished(steps);
         if (i == n) {
-            /* Only a job resumed with every step done gets here; it ends now. */
+            /* A job with no steps, or resumed with every step done, ends now. */
             finish_succeeded(&ctx);
+            if (ctx.def->on_succeeded &&
+                (job_ctx_begin(&ctx, &err) || ctx.def->on_succeeded(&ctx, &err))) {
+                abandon_tx(&ctx);
+                enqueue(id, util_now_ms() + BACKOFF_BASE_MS);
+                goto out;
+            }
             save_job(&ctx, &err);
             goto out;
         }
@@ -660,7 +701,7 @@ run_job(const char *id)
                      "The job did not finish before its deadline; its last step kept failing.");
             goto out;
         }
-        if (i >= (size_t) 1024 || ctx.def->steps[i].name == NULL) {
+        if (ctx.def->each == NULL && (i >= (size_t) 1024 || ctx.def->steps[i].name == NULL)) {
             fail_job(&ctx, "InternalError", "This job's steps are not known to this version of wapd.");
             goto out;
         }
@@ -678,7 +719,7 @@ run_job(const char *id)
         marked = false;
         err_clear(&err);
         fault_point(ctx.def->kind, (int) i, 0);
-        res = ctx.def->steps[i].fn(&ctx, &err);
+        res = ctx.def->each ? ctx.def->each(&ctx, &err) : ctx.def->steps[i].fn(&ctx, &err);
         if (res == JOB_STEP_DONE) {
             /* One commit records the step's changes, its end, and the next step's start (or the job's
              * end). */
@@ -687,6 +728,12 @@ run_job(const char *id)
             next = first_unfinished(steps);
             if (next == n) {
                 finish_succeeded(&ctx);
+                if (ctx.def->on_succeeded &&
+                    (job_ctx_begin(&ctx, &err) || ctx.def->on_succeeded(&ctx, &err))) {
+                    abandon_tx(&ctx);
+                    enqueue(id, util_now_ms() + BACKOFF_BASE_MS);
+                    goto out;
+                }
             } else {
                 set_step_status(ctx.rec, (int) next, "running");
                 json_object_set_new(ctx.rec, "progress", json_integer(progress_of(ctx.rec)));

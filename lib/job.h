@@ -52,6 +52,11 @@ typedef struct {
     /* Runs before that transaction, outside any, when the job failed (not on cancel): the place to ask
      * the host what is true (agent calls); may save findings in job_ctx_data for on_failed. May be NULL. */
     void (*cleanup)(job_ctx_t *ctx);
+    /* Kinds whose steps are named at submit (job_submit_steps), such as one step per VM role instance:
+     * every step runs this function (steps is then NULL). */
+    job_step_fn each;
+    /* Runs in the transaction that records the job's success; may be NULL. */
+    int (*on_succeeded)(job_ctx_t *ctx, err_t *err);
 } job_kind_def_t;
 
 /* Registers a kind (at start, before job_engine_start). Returns 0 or -1. */
@@ -70,6 +75,11 @@ bool job_engine_running(void);
 json_t *job_submit(store_t *st, const char *kind, const char *resource_id,
                    const char *subscription_id, const char *lock_key, const json_t *params,
                    err_t *err);
+/* The same, for a kind with `each`: the steps are named by step_names (a JSON array of strings; may be
+ * empty, and the job then succeeds at once). */
+json_t *job_submit_steps(store_t *st, const char *kind, const char *resource_id,
+                         const char *subscription_id, const char *lock_key, const json_t *params,
+                         const json_t *step_names, err_t *err);
 /* Cancels a queued job (409 Conflict otherwise). Returns the job's view. */
 json_t *job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err);
 /* Queues a failed job again from its failed step (or the one after, with skip_failed_step), keeping its
@@ -94,6 +104,9 @@ const json_t *job_ctx_params(job_ctx_t *ctx);
 const char *job_ctx_status(job_ctx_t *ctx);
 /* The job's scratch object, saved with each finished step (e.g. an id a later step needs). */
 json_t *job_ctx_data(job_ctx_t *ctx);
+/* The running step's index and name. */
+int job_ctx_step(job_ctx_t *ctx);
+const char *job_ctx_step_name(job_ctx_t *ctx);
 /* An operation id unique to this job, step and restart, stable across retries and resumptions. */
 const char *job_ctx_op_id(job_ctx_t *ctx);
 /* Saves the job's progress (0-99) now, for a long step that wants to show it; not inside the step's

@@ -231,6 +231,20 @@ static const store_col_t network_cols[] = {
 };
 KIND(store_kind_network, 11, "networks", "network", network_cols);
 
+static const store_col_t vmrole_cols[] = {
+    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+    {"name", "name", COL_TEXT, COL_IMMUTABLE},
+    {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
+    {"galleryItemId", "gallery_item_id", COL_TEXT, COL_IMMUTABLE},
+    {"size", "size", COL_TEXT, 0},
+    {"networkId", "network_id", COL_TEXT, COL_IMMUTABLE},
+    {"instanceCount", "instance_count", COL_INT, 0},
+    {"provisioningState", "provisioning_state", COL_TEXT, 0},
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
+    {"updatedAt", "updated_at", COL_TEXT, 0},
+};
+KIND(store_kind_vmrole, 12, "vm_roles", "VM role", vmrole_cols);
+
 /* Versioned migrations: migrations[i] takes the schema from version i to i + 1. Never edit a released
  * one; append. */
 static const char *const migrations[] = {
@@ -333,6 +347,15 @@ static const char *const migrations[] = {
     "ALTER TABLE subscriptions ADD COLUMN usage_storage_gb INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE subscriptions ADD COLUMN usage_vm_roles INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE subscriptions ADD COLUMN usage_networks INTEGER NOT NULL DEFAULT 0;",
+    /* 4: VM roles. */
+    "CREATE TABLE vm_roles("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, subscription_id TEXT NOT NULL REFERENCES subscriptions(id),"
+    " gallery_item_id TEXT NOT NULL, size TEXT NOT NULL, network_id TEXT,"
+    " instance_count INTEGER NOT NULL, provisioning_state TEXT NOT NULL,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX vm_roles_subscription ON vm_roles(subscription_id, seq);"
+    "CREATE INDEX vms_role ON vms(vm_role_id);",
 };
 
 #define STMT_BUCKETS 64
@@ -1749,7 +1772,8 @@ store_usage_recompute(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS],
     s = stmt_get(c,
                  "SELECT count(*), coalesce(sum(cores), 0), coalesce(sum(memory_mb), 0),"
                  " coalesce(sum(storage_gb), 0),"
-                 " (SELECT count(*) FROM networks n WHERE n.subscription_id = ?1)"
+                 " (SELECT count(*) FROM networks n WHERE n.subscription_id = ?1),"
+                 " (SELECT count(*) FROM vm_roles r WHERE r.subscription_id = ?1)"
                  " FROM vms WHERE subscription_id = ?1 AND counted = 1;",
                  err);
     if (s == NULL)
@@ -1761,7 +1785,7 @@ store_usage_recompute(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS],
         usage[1] = sqlite3_column_int64(s, 1);
         usage[2] = sqlite3_column_int64(s, 2);
         usage[3] = sqlite3_column_int64(s, 3);
-        usage[4] = 0; /* VM roles join with their table */
+        usage[4] = sqlite3_column_int64(s, 5);
         usage[5] = sqlite3_column_int64(s, 4);
     } else {
         db_err(c->db, rc, "recomputing quota usage", err);

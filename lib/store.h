@@ -38,6 +38,7 @@ extern const store_kind_t store_kind_subscription;
 extern const store_kind_t store_kind_job;
 extern const store_kind_t store_kind_vm;
 extern const store_kind_t store_kind_network;
+extern const store_kind_t store_kind_vmrole;
 
 typedef struct {
     int busy_timeout_ms; /* how long a writer waits for another; 0 picks 5000 */

@@ -369,10 +369,10 @@ make_nic(store_t *st, const char *sid, const char *network_id, const char *vm_id
 }
 
 json_t *
-vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t *err)
+vm__reserve_new(store_t *st, const char *sid, const json_t *body, const char *role_id, err_t *err)
 {
     json_t *sub = NULL, *plan = NULL, *image = NULL, *size = NULL, *vm = NULL, *disks, *nics, *nic,
-           *d, *j = NULL;
+           *d;
     const char *size_name = str(body, "size"), *image_id = str(body, "imageId");
     char id[UTIL_UUID_LEN + 1], host[UTIL_UUID_LEN + 1], target[64];
     int64_t storage, delta[STORE_QUOTAS] = {0};
@@ -381,7 +381,8 @@ vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t 
 
     if (store_tx_begin(st, err))
         return NULL;
-    if ((sub = writable_sub(st, sid, err)) == NULL)
+    sub = store_rec_get(st, &store_kind_subscription, sid, NULL, err);
+    if (sub == NULL)
         goto fail;
     plan = store_rec_get(st, &store_kind_plan, str(sub, "planId"), NULL, err);
     if (plan == NULL)
@@ -432,7 +433,7 @@ vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t 
     json_object_set_new(vm, "imageId", json_string(image_id));
     json_object_set(vm, "generation", json_object_get(image, "generation"));
     json_object_set(vm, "osType", json_object_get(image, "osType"));
-    json_object_set_new(vm, "vmRoleId", json_null());
+    json_object_set_new(vm, "vmRoleId", role_id ? json_string(role_id) : json_null());
     json_object_set_new(vm, "provisioningState", json_string("creating"));
     json_object_set_new(vm, "powerState", json_string("starting"));
     json_object_set_new(vm, "disks", disks);
@@ -465,15 +466,12 @@ vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t 
         if (store_rec_update(st, &store_kind_vm, id, vm, 0, err))
             goto fail;
     }
-    j = job_submit(st, "vm.create", id, sid, id, NULL, err);
-    if (j == NULL || store_tx_commit(st, err))
+    if (store_tx_commit(st, err))
         goto fail;
     json_decref(sub);
     json_decref(plan);
     json_decref(image);
     json_decref(size);
-    vm_view(vm, false);
-    *job = j;
     return vm;
 fail:
     store_tx_rollback(st);
@@ -481,6 +479,32 @@ fail:
     json_decref(plan);
     json_decref(image);
     json_decref(size);
+    json_decref(vm);
+    return NULL;
+}
+
+json_t *
+vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t *err)
+{
+    json_t *sub = NULL, *vm = NULL, *j = NULL;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    if ((sub = writable_sub(st, sid, err)) == NULL)
+        goto fail;
+    vm = vm__reserve_new(st, sid, body, NULL, err);
+    if (vm == NULL)
+        goto fail;
+    j = job_submit(st, "vm.create", str(vm, "id"), sid, str(vm, "id"), NULL, err);
+    if (j == NULL || store_tx_commit(st, err))
+        goto fail;
+    json_decref(sub);
+    vm_view(vm, false);
+    *job = j;
+    return vm;
+fail:
+    store_tx_rollback(st);
+    json_decref(sub);
     json_decref(vm);
     json_decref(j);
     return NULL;
@@ -1612,16 +1636,16 @@ static const job_step_def_t attach_steps[] = {{"attachDisk", step_attach}, {NULL
 static const job_step_def_t detach_steps[] = {{"detachDisk", step_detach}, {NULL, NULL}};
 
 static const job_kind_def_t vm_kinds[] = {
-    {"vm.create", create_steps, VM_JOB_DEADLINE_MS, failed_create, cleanup_create},
-    {"vm.start", start_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_start},
-    {"vm.stop", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
-    {"vm.shutdown", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
-    {"vm.restart", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
-    {"vm.deallocate", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host},
-    {"vm.resize", resize_steps, VM_JOB_DEADLINE_MS, failed_resize, cleanup_ask_host},
-    {"vm.delete", delete_steps, VM_JOB_DEADLINE_MS, failed_delete, cleanup_ask_host},
-    {"vm.disk.attach", attach_steps, VM_JOB_DEADLINE_MS, failed_attach, cleanup_ask_host},
-    {"vm.disk.detach", detach_steps, VM_JOB_DEADLINE_MS, failed_detach, cleanup_ask_host},
+    {"vm.create", create_steps, VM_JOB_DEADLINE_MS, failed_create, cleanup_create, NULL, NULL},
+    {"vm.start", start_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_start, NULL, NULL},
+    {"vm.stop", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host, NULL, NULL},
+    {"vm.shutdown", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host, NULL, NULL},
+    {"vm.restart", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host, NULL, NULL},
+    {"vm.deallocate", power_steps, VM_JOB_DEADLINE_MS, failed_power, cleanup_ask_host, NULL, NULL},
+    {"vm.resize", resize_steps, VM_JOB_DEADLINE_MS, failed_resize, cleanup_ask_host, NULL, NULL},
+    {"vm.delete", delete_steps, VM_JOB_DEADLINE_MS, failed_delete, cleanup_ask_host, NULL, NULL},
+    {"vm.disk.attach", attach_steps, VM_JOB_DEADLINE_MS, failed_attach, cleanup_ask_host, NULL, NULL},
+    {"vm.disk.detach", detach_steps, VM_JOB_DEADLINE_MS, failed_detach, cleanup_ask_host, NULL, NULL},
 };
 
 int
@@ -1633,6 +1657,24 @@ vm_jobs_register(void)
         if (job_kind_register(&vm_kinds[i]))
             return -1;
     return 0;
+}
+
+int
+vm__fail_create(store_t *st, json_t *vm, err_t *err)
+{
+    if (release_host(st, vm, true, true, err) || release_quota(st, vm, err) ||
+        store_ip_release_vm(st, str(vm, "id"), err))
+        return -1;
+    json_object_set_new(vm, "nics", json_array());
+    json_object_set_new(vm, "provisioningState", json_string("failed"));
+    json_object_set_new(vm, "powerState", json_string("deallocated"));
+    return save_vm(st, vm, err);
+}
+
+int
+vm__remove(store_t *st, json_t *vm, err_t *err)
+{
+    return remove_vm(st, vm, err);
 }
 
 /* ---- checkpoint differencing disks ---- */

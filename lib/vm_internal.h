@@ -14,6 +14,15 @@
 #define VM_AGENT_TIMEOUT_MS 3000
 #define VM_JOB_DEADLINE_MS (120 * 1000)
 
+/* In the caller's transaction: checks that the plan offers the image and size, reserves quota, places the
+ * VM and inserts its record (creating, starting) with its NIC. body: {name, imageId, size, dataDisks?,
+ * networkId?}; role_id may be NULL. Returns the record. */
+json_t *vm__reserve_new(store_t *st, const char *sid, const json_t *body, const char *role_id,
+                        err_t *err);
+/* A create that failed: releases everything the VM holds; the record stays, failed and deallocated. */
+int vm__fail_create(store_t *st, json_t *vm, err_t *err);
+/* Releases everything the VM holds and deletes its record. */
+int vm__remove(store_t *st, json_t *vm, err_t *err);
 /* The VM record (all fields) of subscription sid (any when NULL); 404 "The VM was not found." */
 json_t *vm__load(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err);
 /* Saves the record (updatedAt now). */

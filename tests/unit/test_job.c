@@ -95,10 +95,10 @@ static const job_step_def_t retry_steps[] = {{"flaky", flaky}, {"after", s2}, {N
 static const job_step_def_t fail_steps[] = {{"one", s0}, {"breaks", breaks}, {"three", s2},
                                             {NULL, NULL}};
 static const job_step_def_t never_steps[] = {{"never", never}, {NULL, NULL}};
-static const job_kind_def_t ok_kind = {"t.ok", ok_steps, 0, compensate, NULL};
-static const job_kind_def_t retry_kind = {"t.retry", retry_steps, 0, NULL, NULL};
-static const job_kind_def_t fail_kind = {"t.fail", fail_steps, 0, compensate, NULL};
-static const job_kind_def_t never_kind = {"t.never", never_steps, 400, compensate, NULL};
+static const job_kind_def_t ok_kind = {"t.ok", ok_steps, 0, compensate, NULL, NULL, NULL};
+static const job_kind_def_t retry_kind = {"t.retry", retry_steps, 0, NULL, NULL, NULL, NULL};
+static const job_kind_def_t fail_kind = {"t.fail", fail_steps, 0, compensate, NULL, NULL, NULL};
+static const job_kind_def_t never_kind = {"t.never", never_steps, 400, compensate, NULL, NULL, NULL};
 
 static int
 job_setup(void **state)

@@ -1,0 +1,128 @@
+/*
+ * vmrole.c: the tenant's VM role endpoints. Create answers 202 with the role; scale and delete answer 202
+ * with their job. Instances are VMs and are driven through the VM paths.
+ */
+#include "internal.h"
+
+#include "../lib/vmrole.h"
+
+static const jv_field_t role_spec[] = {
+    {"name", JV_STRING, JV_REQUIRED, 1, 48, NULL, NULL},
+    {"galleryItemId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
+    {"size", JV_STRING, JV_NULLABLE, 1, 64, NULL, NULL},
+    {"instanceCount", JV_INT, JV_REQUIRED, 0, 1000, NULL, NULL},
+    {"networkId", JV_STRING, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t scale_spec[] = {
+    {"instanceCount", JV_INT, JV_REQUIRED, 0, 1000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+void
+api_tenant_vmroles_list(api_req_t *r)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = r->params[0]};
+    int64_t after, next = 0;
+    err_t err = {0};
+    json_t *list, *views, *role, *view;
+    size_t i;
+    int limit;
+
+    if (api_paging(r, &limit, &after))
+        return;
+    list = store_rec_list(r->store, &store_kind_vmrole, &f, 1, after, limit, &next, &err);
+    if (list == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    views = json_array();
+    json_array_foreach(list, i, role) {
+        view = vmrole_view(r->store, role, &err);
+        if (view == NULL) {
+            json_decref(list);
+            json_decref(views);
+            api_reply_err(r, &err);
+            return;
+        }
+        json_array_append_new(views, view);
+    }
+    json_decref(list);
+    api_reply_page(r, views, limit, next);
+}
+
+void
+api_tenant_vmroles_create(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body = api_body(r, role_spec, false, false), *role, *job = NULL;
+
+    if (body == NULL)
+        return;
+    role = vmrole_create(r->store, r->params[0], body, &job, &err);
+    json_decref(body);
+    if (role == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    json_decref(role);
+    role = vmrole_get(r->store, r->params[0], json_string_value(json_object_get(job, "resourceId")),
+                      &err);
+    if (role == NULL) {
+        json_decref(job);
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_accepted(r, role, json_string_value(json_object_get(job, "id")));
+    json_decref(job);
+}
+
+void
+api_tenant_vmrole_get(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *role = vmrole_get(r->store, r->params[0], r->params[1], &err);
+
+    if (role == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_json(r, 200, role);
+}
+
+void
+api_tenant_vmrole_delete(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *job = vmrole_delete(r->store, r->params[0], r->params[1], &err);
+
+    if (job == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+}
+
+void
+api_tenant_vmrole_scale(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body, *job;
+
+    job = vmrole_get(r->store, r->params[0], r->params[1], &err); /* 404 before 400 */
+    if (job == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    json_decref(job);
+    if ((body = api_body(r, scale_spec, false, false)) == NULL)
+        return;
+    job = vmrole_scale(r->store, r->params[0], r->params[1],
+                       json_integer_value(json_object_get(body, "instanceCount")), &err);
+    json_decref(body);
+    if (job == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+}
