@@ -5,7 +5,8 @@
 # 2. starts wapd on a fresh state dir, creates a plan, a user, a subscription and a token, and loads the
 #    tenant GET of the subscription and the admin GET of the plan with the same wrk settings;
 # 3. prints req/s, p99 and each ratio to the baseline (best of interleaved rounds), and wapd's idle RSS;
-# 4. measures checkpoint replacements per second on a zero-latency sim host (bench/checkpoint_load.py).
+# 4. measures checkpoint replacements per second on a zero-latency sim host (bench/checkpoint_load.py),
+#    and the seconds until a 50-instance VM role runs there (bench/role_load.py).
 #
 # Settings: WRK_CONNECTIONS (64), WRK_DURATION (10s), WRK_THREADS (2), HTTP_THREADS (2), BENCH_ROUNDS (2).
 set -euo pipefail
@@ -84,7 +85,7 @@ AH="Authorization: Bearer $ADMIN_TOKEN"
 post() { curl -sf -X POST -H "$AH" -H 'Content-Type: application/json' -d "$2" "$A$1"; }
 jget() { python3 -c "import json,sys;print(json.load(sys.stdin)['$1'])"; }
 CLOUD=$(post /v1/admin/clouds '{"name":"bench"}' | jget id)
-PLAN=$(post /v1/admin/plans "{\"name\":\"gold\",\"cloudId\":\"$CLOUD\",\"quotas\":{\"vms\":100},\"checkpointMode\":\"createViewRestore\"}" | jget id)
+PLAN=$(post /v1/admin/plans "{\"name\":\"gold\",\"cloudId\":\"$CLOUD\",\"quotas\":{\"vms\":200},\"checkpointMode\":\"createViewRestore\"}" | jget id)
 USER_ID=$(post /v1/admin/users '{"email":"bench@example.com"}' | jget id)
 SUB=$(post /v1/admin/subscriptions "{\"userId\":\"$USER_ID\",\"planId\":\"$PLAN\"}" | jget id)
 TOKEN=$(post "/v1/admin/users/$USER_ID/tokens" '{}' | jget token)
@@ -134,6 +135,11 @@ done
 echo "== checkpoint replacements: $CP_CLIENTS VMs, ${CP_SECONDS}s, host $HOST_ID (zero latency)"
 read -r CP_DONE CP_FAILED CP_ELAPSED CP_RATE < <(python3 bench/checkpoint_load.py "$T" "$TOKEN" "$SUB" "$CP_SECONDS" "${VMS[@]}")
 
+# A 50-instance VM role on the same zero-latency host: seconds until every instance runs.
+ITEM=$(post /v1/admin/galleryItems "{\"name\":\"bench-role\",\"version\":\"1\",\"imageId\":\"$IMAGE\",\"defaultSize\":\"BenchSmall\",\"minInstances\":1,\"maxInstances\":50}" | jget id)
+echo "== a 50-instance VM role"
+read -r ROLE_STATUS ROLE_RUNNING ROLE_SECONDS < <(python3 bench/role_load.py "$T" "$TOKEN" "$SUB" "$ITEM" 50)
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; }
 echo
 printf '%-34s %12s %10s %10s\n' "target" "req/s" "p99 ms" "vs base"
@@ -143,4 +149,5 @@ printf '%-34s %12s %10s %10s\n' "wapd admin GET plan" "$A_RPS" "$(to_ms "$A_P99"
 echo
 echo "wapd idle RSS: $((RSS_KB / 1024)) MB ($RSS_KB kB)"
 echo "checkpoint replacements: $CP_DONE in ${CP_ELAPSED}s = $CP_RATE/s ($CP_FAILED failed)"
-echo "targets: >= 25% of the baseline, p99 < 10 ms, idle RSS < 20 MB, >= 300 replacements/s"
+echo "50-instance VM role: $ROLE_STATUS, $ROLE_RUNNING running after ${ROLE_SECONDS}s"
+echo "targets: >= 25% of the baseline, p99 < 10 ms, idle RSS < 20 MB, >= 300 replacements/s, role < 1 s"
