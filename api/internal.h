@@ -202,6 +202,12 @@ void api_tenant_checkpoint_delete(api_req_t *r);
 void api_tenant_checkpoint_restore(api_req_t *r);
 void api_admin_checkpoint_delete(api_req_t *r);
 void api_admin_checkpoints_prune(api_req_t *r);
+/* inventory.c */
+void api_admin_host_refresh(api_req_t *r);
+void api_admin_host_unmanaged(api_req_t *r);
+void api_admin_host_simulate(api_req_t *r);
+void api_admin_vm_reassociate(api_req_t *r);
+void api_admin_vmrole_join(api_req_t *r);
 /* vmrole.c */
 void api_tenant_vmroles_list(api_req_t *r);
 void api_tenant_vmroles_create(api_req_t *r);

@@ -19,6 +19,7 @@ typedef struct {
     int http_threads;
     int usage_period_seconds;
     int retention_sweep_seconds;
+    int inventory_sync_seconds; /* 0: only on request */
     bool log_requests;
     bool demo;
     bool help;

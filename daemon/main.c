@@ -28,6 +28,7 @@
 #include "../lib/catalog.h"
 #include "../lib/checkpoint.h"
 #include "../lib/hostreg.h"
+#include "../lib/inventory.h"
 #include "../lib/job.h"
 #include "../lib/store.h"
 #include "../lib/util.h"
@@ -219,7 +220,7 @@ main(int argc, char **argv)
     struct timespec tick = {1, 0};
     int admin_fd = -1, tenant_fd = -1, admin_port = 0, tenant_port = 0, sig, rc = 1;
     err_t err = {0};
-    int64_t deadline, last_purge = 0, last_sweep = 0, sweep_offset_ms = 0;
+    int64_t deadline, last_purge = 0, last_sweep = 0, sweep_offset_ms = 0, last_sync;
     const char *offset_env = getenv("WAPD_RETENTION_CLOCK_OFFSET_HOURS");
     char *ports;
 
@@ -265,7 +266,8 @@ main(int argc, char **argv)
 
     hostreg_init(cfg.state_dir);
     if (agent_sim_register() || catalog_jobs_register() || accounts_jobs_register() ||
-        vm_jobs_register() || checkpoint_jobs_register() || vmrole_jobs_register()) {
+        vm_jobs_register() || checkpoint_jobs_register() || vmrole_jobs_register() ||
+        inventory_jobs_register()) {
         fprintf(stderr, "wapd: the built-in agents and job kinds could not be registered\n");
         goto out;
     }
@@ -317,6 +319,7 @@ main(int argc, char **argv)
     }
     free(ports);
     ctx.ready = 1;
+    last_sync = util_now_ms(); /* the first periodic sync comes one period after the start */
     /* Tests of retention run the sweep's clock ahead instead of waiting hours. */
     if (offset_env && *offset_env)
         sweep_offset_ms = (int64_t) atoll(offset_env) * 3600 * 1000;
@@ -335,6 +338,13 @@ main(int argc, char **argv)
                 log_line("warn", "the checkpoint retention sweep failed",
                          json_pack("{s:s}", "detail", err.message));
             last_sweep = util_now_ms();
+        }
+        if (cfg.inventory_sync_seconds > 0 &&
+            util_now_ms() - last_sync >= (int64_t) cfg.inventory_sync_seconds * 1000) {
+            err_clear(&err);
+            if (inventory_sweep(st, &err) < 0)
+                log_line("warn", "the inventory sweep failed", json_pack("{s:s}", "detail", err.message));
+            last_sync = util_now_ms();
         }
         if (util_now_ms() - last_purge > 3600 * 1000) {
             err_clear(&err);

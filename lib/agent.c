@@ -280,3 +280,15 @@ agent_host_info(agent_t *a, const agent_call_t *call, json_t **info, agent_err_t
 {
     DISPATCH(host_info, false, NULL, info, err);
 }
+
+int
+agent_simulate(agent_t *a, const json_t *command, json_t **result, agent_err_t *err)
+{
+    if (err)
+        memset(err, 0, sizeof(*err));
+    if (a == NULL)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "No agent is open for this host.");
+    if (a->driver->simulate == NULL)
+        return agent_fail(err, AGENT_ERR_UNSUPPORTED, "Only simulated hosts take simulator controls.");
+    return finish(a->driver->simulate(a->priv, command, result, err), err);
+}

@@ -94,6 +94,9 @@ typedef struct agent_driver {
     int (*inventory)(void *priv, const agent_call_t *call, json_t **vms, agent_err_t *err);
     /* {kind, vms, cores, memoryMB}: what the host reports about itself. */
     int (*host_info)(void *priv, const agent_call_t *call, json_t **info, agent_err_t *err);
+    /* Simulator controls (sim only): {"regenerateIds": [hypervisorId…]} gives those VMs new hypervisor
+     * ids, as after a storage incident; answers {"regenerated": {old: new}}. */
+    int (*simulate)(void *priv, const json_t *command, json_t **result, agent_err_t *err);
 } agent_driver_t;
 
 typedef struct agent agent_t;
@@ -135,6 +138,8 @@ int agent_checkpoint_restore(agent_t *a, const agent_call_t *call, const char *h
                              const char *checkpoint_id, agent_err_t *err);
 int agent_inventory(agent_t *a, const agent_call_t *call, json_t **vms, agent_err_t *err);
 int agent_host_info(agent_t *a, const agent_call_t *call, json_t **info, agent_err_t *err);
+/* AGENT_ERR_UNSUPPORTED for every driver but the simulator. */
+int agent_simulate(agent_t *a, const json_t *command, json_t **result, agent_err_t *err);
 
 /* Sets *err and returns -1 (for drivers). */
 int agent_fail(agent_err_t *err, agent_status_t status, const char *fmt, ...)

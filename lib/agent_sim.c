@@ -878,6 +878,54 @@ sim_host_info(void *priv, const agent_call_t *call, json_t **info, agent_err_t *
     return 0;
 }
 
+/* The storage incident: each named VM reappears under a new hypervisor id (its checkpoints, disks and
+ * power state kept); the old id is gone. */
+static int
+sim_simulate(void *priv, const json_t *command, json_t **result, agent_err_t *err)
+{
+    sim_t *s = priv;
+    json_t *ids = json_object_get(command, "regenerateIds"), *id, *vm, *map = json_object();
+    char fresh[AGENT_ID_MAX], uuid[UTIL_UUID_LEN + 1];
+    const char *old;
+    size_t i;
+    int rc = 0;
+
+    pthread_mutex_lock(&s->lock);
+    json_array_foreach(ids, i, id) {
+        old = json_string_value(id);
+        vm = old ? json_object_get(s->vms, old) : NULL;
+        if (vm == NULL) {
+            rc = agent_fail(err, AGENT_ERR_NOT_FOUND, "The host has no VM %s.", old ? old : "");
+            break;
+        }
+        util_uuid(uuid);
+        snprintf(fresh, sizeof(fresh), "sim-%s", uuid);
+        json_incref(vm);
+        json_object_set_new(vm, "hypervisorId", json_string(fresh));
+        json_object_set_new(s->graveyard, old, json_pack("{s:{}}", "_ops"));
+        json_object_del(s->vms, old);
+        json_object_set_new(s->vms, fresh, vm);
+        snprintf(s->dirty, sizeof(s->dirty), "%s", fresh);
+        if (save(s, err) != 0) {
+            rc = -1;
+            break;
+        }
+        snprintf(s->dirty, sizeof(s->dirty), "%s", old);
+        if (save(s, err) != 0) {
+            rc = -1;
+            break;
+        }
+        json_object_set_new(map, old, json_string(fresh));
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc != 0) {
+        json_decref(map);
+        return -1;
+    }
+    *result = json_pack("{s:o}", "regenerated", map);
+    return 0;
+}
+
 static const agent_driver_t sim_driver = {
     .name = "sim",
     .open = sim_open,
@@ -895,6 +943,7 @@ static const agent_driver_t sim_driver = {
     .checkpoint_restore = sim_checkpoint_restore,
     .inventory = sim_inventory,
     .host_info = sim_host_info,
+    .simulate = sim_simulate,
 };
 
 int

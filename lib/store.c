@@ -356,6 +356,11 @@ static const char *const migrations[] = {
     " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
     "CREATE INDEX vm_roles_subscription ON vm_roles(subscription_id, seq);"
     "CREATE INDEX vms_role ON vms(vm_role_id);",
+    /* 5: what the last inventory sync of each host found that no record owns. */
+    "CREATE TABLE unmanaged_vms("
+    " host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE, hypervisor_id TEXT NOT NULL,"
+    " name TEXT, power_state TEXT, seen_at TEXT NOT NULL, PRIMARY KEY(host_id, hypervisor_id));"
+    "CREATE INDEX vms_hypervisor ON vms(hypervisor_id);",
 };
 
 #define STMT_BUCKETS 64
@@ -1959,4 +1964,94 @@ store_ip_count(store_t *st, const char *network_id, err_t *err)
         db_err(c->db, rc, "counting addresses", err);
     stmt_done(s);
     return n;
+}
+
+/* ---- unmanaged VMs ---- */
+
+int
+store_unmanaged_replace(store_t *st, const char *host_id, const json_t *vms, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    char now[UTIL_TIME_LEN + 1];
+    const json_t *vm;
+    size_t i;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c, "DELETE FROM unmanaged_vms WHERE host_id = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, host_id, -1, SQLITE_STATIC);
+    if (stmt_run(c, s, "forgetting unmanaged VMs", err) < 0)
+        return -1;
+    util_time_format(util_now_ms(), now);
+    json_array_foreach(vms, i, vm) {
+        s = stmt_get(c,
+                     "INSERT OR REPLACE INTO unmanaged_vms(host_id, hypervisor_id, name, power_state,"
+                     " seen_at) VALUES (?, ?, ?, ?, ?);",
+                     err);
+        if (s == NULL)
+            return -1;
+        sqlite3_bind_text(s, 1, host_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, json_string_value(json_object_get(vm, "hypervisorId")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, json_string_value(json_object_get(vm, "name")), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, json_string_value(json_object_get(vm, "powerState")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, now, -1, SQLITE_STATIC);
+        if (stmt_run(c, s, "recording unmanaged VMs", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+json_t *
+store_unmanaged_list(store_t *st, const char *host_id, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    json_t *list;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return NULL;
+    s = stmt_get(c,
+                 "SELECT hypervisor_id, name, power_state, seen_at FROM unmanaged_vms"
+                 " WHERE host_id = ? ORDER BY hypervisor_id;",
+                 err);
+    if (s == NULL)
+        return NULL;
+    sqlite3_bind_text(s, 1, host_id, -1, SQLITE_STATIC);
+    list = json_array();
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s?, s:s?, s:s}", "hypervisorId",
+                                        sqlite3_column_text(s, 0), "name",
+                                        sqlite3_column_text(s, 1), "powerState",
+                                        sqlite3_column_text(s, 2), "seenAt",
+                                        sqlite3_column_text(s, 3)));
+    stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        db_err(c->db, rc, "listing unmanaged VMs", err);
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+int
+store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervisor_id, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c, "DELETE FROM unmanaged_vms WHERE host_id = ? AND hypervisor_id = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, host_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, hypervisor_id, -1, SQLITE_STATIC);
+    return stmt_run(c, s, "forgetting an unmanaged VM", err) < 0 ? -1 : 0;
 }

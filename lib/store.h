@@ -153,6 +153,12 @@ int store_ip_release_vm(store_t *st, const char *vm_id, err_t *err);
 /* How many addresses of the network are taken; -1 on failure. */
 int64_t store_ip_count(store_t *st, const char *network_id, err_t *err);
 
+/* What the last inventory sync of a host found that no record owns: [{hypervisorId, name, powerState,
+ * seenAt}]. replace sets the whole list; remove takes one out (once a record owns it). */
+int store_unmanaged_replace(store_t *st, const char *host_id, const json_t *vms, err_t *err);
+json_t *store_unmanaged_list(store_t *st, const char *host_id, err_t *err);
+int store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervisor_id, err_t *err);
+
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);
 

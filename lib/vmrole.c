@@ -18,6 +18,7 @@
 
 #include "catalog.h"
 #include "hostreg.h"
+#include "inventory.h"
 #include "quota.h"
 #include "util.h"
 #include "vm_internal.h"
@@ -365,6 +366,60 @@ fail:
     json_decref(names);
     json_decref(j);
     return NULL;
+}
+
+json_t *
+vmrole_join(store_t *st, const char *role_id, const json_t *body, err_t *err)
+{
+    json_t *role = NULL, *vm = NULL, *out = NULL;
+    const char *vm_id = str(body, "vmId");
+
+    role = store_rec_get(st, &store_kind_vmrole, role_id, NULL, err);
+    if (role == NULL)
+        return NULL;
+    if (vm_id == NULL && (str(body, "hostId") == NULL || str(body, "hypervisorId") == NULL)) {
+        err_set(err, ERR_INVALID_REQUEST, "vmId", "Give vmId, or hostId and hypervisorId.");
+        goto out;
+    }
+    /* One transaction: the VM joins and the role counts it, or neither. */
+    if (store_tx_begin(st, err))
+        goto out;
+    if (vm_id != NULL) {
+        err_t local = {0};
+        vm = vm__load(st, NULL, vm_id, NULL, &local);
+        if (vm == NULL || strcmp(str(vm, "subscriptionId"), str(role, "subscriptionId")) != 0) {
+            err_set(err, ERR_INVALID_REQUEST, "vmId", "vmId names no VM of the role's subscription.");
+            store_tx_rollback(st);
+            goto out;
+        }
+        if (!json_is_null(json_object_get(vm, "vmRoleId"))) {
+            err_set(err, ERR_CONFLICT, "vmId", "The VM is already an instance of a role.");
+            store_tx_rollback(st);
+            goto out;
+        }
+        json_object_set(vm, "vmRoleId", json_object_get(role, "id"));
+        if (vm__save(st, vm, err)) {
+            store_tx_rollback(st);
+            goto out;
+        }
+    } else {
+        vm = inventory_adopt(st, role, str(body, "hostId"), str(body, "hypervisorId"), err);
+        if (vm == NULL) {
+            store_tx_rollback(st);
+            goto out;
+        }
+    }
+    json_object_set_new(role, "instanceCount", json_integer(num(role, "instanceCount") + 1));
+    catalog_record_touch(role);
+    if (store_rec_update(st, &store_kind_vmrole, role_id, role, 0, err) || store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        goto out;
+    }
+    out = vmrole_view(st, role, err);
+out:
+    json_decref(role);
+    json_decref(vm);
+    return out;
 }
 
 /* ---- the instance steps ---- */

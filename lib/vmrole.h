@@ -22,4 +22,8 @@ json_t *vmrole_scale(store_t *st, const char *sid, const char *id, int64_t count
 /* Removes the instances, then the role: answers the job. */
 json_t *vmrole_delete(store_t *st, const char *sid, const char *id, err_t *err);
 
+/* Admin: makes a stand-alone VM ({vmId}) or an unmanaged one ({hostId, hypervisorId}) an instance of the
+ * role; answers the role's view. */
+json_t *vmrole_join(store_t *st, const char *role_id, const json_t *body, err_t *err);
+
 #endif

@@ -1,0 +1,108 @@
+/*
+ * inventory.c: the admin's host inventory endpoints (refresh, unmanaged, simulate), VM re-association and
+ * VM role join. Simulate, reassociate and join answer at once (200); refresh is a job (202).
+ */
+#include "internal.h"
+
+#include "../lib/inventory.h"
+#include "../lib/vmrole.h"
+
+static const jv_field_t simulate_spec[] = {
+    {"regenerateIds", JV_STRING_ARRAY, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t target_spec[] = {
+    {"hostId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
+    {"hypervisorId", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const jv_field_t join_spec[] = {
+    {"vmId", JV_STRING, JV_UUID, 0, 0, NULL, NULL},
+    {"hostId", JV_STRING, JV_UUID, 0, 0, NULL, NULL},
+    {"hypervisorId", JV_STRING, 0, 1, 64, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+void
+api_admin_host_refresh(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *job = inventory_refresh(r->store, r->params[0], &err);
+
+    if (job == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+}
+
+void
+api_admin_host_unmanaged(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *list = inventory_unmanaged(r->store, r->params[0], &err);
+
+    if (list == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_json(r, 200, json_pack("{s:o}", "value", list));
+}
+
+void
+api_admin_host_simulate(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body, *out;
+
+    /* 404 for a missing host comes before the body. */
+    out = inventory_unmanaged(r->store, r->params[0], &err);
+    if (out == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    json_decref(out);
+    if ((body = api_body(r, simulate_spec, false, false)) == NULL)
+        return;
+    out = inventory_simulate(r->store, r->params[0], body, &err);
+    json_decref(body);
+    if (out == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_json(r, 200, out);
+}
+
+void
+api_admin_vm_reassociate(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body = api_body(r, target_spec, false, false), *vm;
+
+    if (body == NULL)
+        return;
+    vm = inventory_reassociate(r->store, r->params[0], body, &err);
+    json_decref(body);
+    if (vm == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_json(r, 200, vm);
+}
+
+void
+api_admin_vmrole_join(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *body = api_body(r, join_spec, false, false), *role;
+
+    if (body == NULL)
+        return;
+    role = vmrole_join(r->store, r->params[0], body, &err);
+    json_decref(body);
+    if (role == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_json(r, 200, role);
+}
