@@ -79,6 +79,14 @@ def test_modes_for_tenants_and_admins(d):
     assert ok(w.a.get("/v1/admin/vms/" + vid), 200)["checkpoint"] is None
     err(w.a.delete("/v1/admin/vms/%s/checkpoint" % vid), 404, "NoCheckpoint")
     assert host_checkpoints(d, w, vid) == {}
+    # ... in every mode.
+    for mode in ("viewRestore", "createViewRestore"):
+        set_mode(w, "createViewRestore")
+        put_cp(w, vid, "for-admin-" + mode)
+        set_mode(w, mode)
+        r = w.a.delete("/v1/admin/vms/%s/checkpoint" % vid)
+        assert wait_job(w.a, r.header("Location"))["status"] == "succeeded"
+        assert ok(w.a.get("/v1/admin/vms/" + vid), 200)["checkpoint"] is None
     set_mode(w, "createViewRestore")
     put_cp(w, vid, "again")
     r = w.t.delete(cp_path(w, vid))

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 
-from harness import SLOW, Client, Daemon, ok, wait_for
+from harness import SLOW, Client, Daemon, ok, wait_for, wait_job
 
 
 def test_demo_prints_curl_lines_that_work():
@@ -140,6 +140,24 @@ def test_sigterm_stops_within_10s_with_exit_0():
         assert time.monotonic() - t0 < 10 * SLOW
         lines = [json.loads(l) for l in d.stderr().splitlines()]
         assert any(l.get("msg") == "stopped" for l in lines)
+    finally:
+        d.cleanup()
+
+
+def test_sigterm_with_jobs_running_then_they_resume():
+    from test_vms import VmWorld
+    d = Daemon().start()
+    try:
+        w = VmWorld(d, hosts=("sim://?latencyMs=300",))
+        r = w.t.post(w.base + "/vms", w.vm_body("t"))
+        assert r.status == 202
+        t0 = time.monotonic()
+        assert d.stop(timeout=10) == 0
+        assert time.monotonic() - t0 < 10 * SLOW
+        d.start()
+        w.t = d.tenant(w.token)
+        assert wait_job(w.t, r.header("Location"), 60)["status"] == "succeeded"
+        assert w.get(r.json()["id"])["powerState"] == "running"
     finally:
         d.cleanup()
 
