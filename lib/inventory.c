@@ -78,20 +78,8 @@ static json_t *
 vms_on_host(store_t *st, const char *host_id, err_t *err)
 {
     store_filter_t f = {.field = "hostId", .op = STORE_FILTER_EQ, .value = host_id};
-    int64_t after = 0, next = 0;
-    json_t *all = json_array(), *page;
 
-    do {
-        page = store_rec_list(st, &store_kind_vm, &f, 1, after, 1000, &next, err);
-        if (page == NULL) {
-            json_decref(all);
-            return NULL;
-        }
-        json_array_extend(all, page);
-        json_decref(page);
-        after = next;
-    } while (next);
-    return all;
+    return store_rec_list_all(st, &store_kind_vm, &f, 1, err);
 }
 
 /* Whether any record owns hypervisor id hyp. */

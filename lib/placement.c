@@ -18,20 +18,14 @@ placement_place(store_t *st, const char *cloud_id, int64_t cores, int64_t memory
 {
     store_filter_t f[2] = {{.field = "cloudId", .op = STORE_FILTER_EQ, .value = cloud_id},
                            {.field = "state", .op = STORE_FILTER_EQ, .value = "ok"}};
-    int64_t after = 0, next = 0, best_cores = -1, best_mem = -1, fc, fm, fs;
+    int64_t best_cores = -1, best_mem = -1, fc, fm, fs;
     const json_t *best = NULL;
-    json_t *page, *all = json_array(), *h;
+    json_t *all = store_rec_list_all(st, &store_kind_host, f, 2, err), *h;
     size_t i;
     int rc = -1;
 
-    do {
-        page = store_rec_list(st, &store_kind_host, f, 2, after, 500, &next, err);
-        if (page == NULL)
-            goto out;
-        json_array_extend(all, page);
-        json_decref(page);
-        after = next;
-    } while (next);
+    if (all == NULL)
+        return -1;
     json_array_foreach(all, i, h) {
         fc = field(h, "capacity", "cores") - field(h, "allocated", "cores");
         fm = field(h, "capacity", "memoryMB") - field(h, "allocated", "memoryMB");

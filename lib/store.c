@@ -1450,6 +1450,26 @@ store_rec_list(store_t *st, const store_kind_t *kind, const store_filter_t *filt
     return list;
 }
 
+json_t *
+store_rec_list_all(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
+                   size_t nfilters, err_t *err)
+{
+    int64_t after = 0, next = 0;
+    json_t *all = json_array(), *page;
+
+    do {
+        page = store_rec_list(st, kind, filters, nfilters, after, 1000, &next, err);
+        if (page == NULL) {
+            json_decref(all);
+            return NULL;
+        }
+        json_array_extend(all, page);
+        json_decref(page);
+        after = next;
+    } while (next);
+    return all;
+}
+
 int64_t
 store_rec_count(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
                 size_t nfilters, err_t *err)

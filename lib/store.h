@@ -103,6 +103,9 @@ json_t *store_rec_find_shared(store_t *st, const store_kind_t *kind, const char 
  * filter. Returns a new array; *next is the position to continue from, or 0 when this is the last page. */
 json_t *store_rec_list(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
                        size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err);
+/* Every record that matches, in position order (for lib/'s own sweeps, not for paging callers). */
+json_t *store_rec_list_all(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
+                           size_t nfilters, err_t *err);
 /* Counts the records that match every filter; -1 with err on failure. */
 int64_t store_rec_count(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
                         size_t nfilters, err_t *err);

@@ -510,6 +510,32 @@ fail:
     return NULL;
 }
 
+/* The agent's description of a VM record: its size and disks. The data disks array (a new reference in
+ * *data_disks) must outlive the spec. */
+static void
+fill_spec(const json_t *vm, agent_vm_spec_t *spec, json_t **data_disks)
+{
+    const json_t *d;
+    size_t i;
+
+    *data_disks = json_array();
+    json_array_foreach(json_object_get(vm, "disks"), i, d)
+        if (json_is_integer(json_object_get(d, "lun")))
+            json_array_append(*data_disks, (json_t *) d);
+    memset(spec, 0, sizeof(*spec));
+    spec->name = str(vm, "name");
+    spec->cores = (int) num(vm, "cores");
+    spec->memory_mb = (int) num(vm, "memoryMB");
+    spec->os_disk_gb = (int) num(json_array_get(json_object_get(vm, "disks"), 0), "sizeGB");
+    spec->data_disks = *data_disks;
+}
+
+void
+vm__fill_spec(const json_t *vm, agent_vm_spec_t *spec, json_t **data_disks)
+{
+    fill_spec(vm, spec, data_disks);
+}
+
 static job_step_result_t
 step_create_on_host(job_ctx_t *ctx, err_t *err)
 {
@@ -517,10 +543,9 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
     agent_call_t c = step_call(ctx);
     agent_err_t aerr = {0};
     char hyp[AGENT_ID_MAX];
-    json_t *vm, *data_disks, *d;
+    json_t *vm, *data_disks;
     job_step_result_t r;
     agent_t *a;
-    size_t i;
 
     if ((r = step_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
@@ -528,16 +553,7 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
         json_decref(vm);
         return JOB_STEP_DONE;
     }
-    data_disks = json_array();
-    json_array_foreach(json_object_get(vm, "disks"), i, d)
-        if (json_is_integer(json_object_get(d, "lun")))
-            json_array_append(data_disks, d);
-    memset(&spec, 0, sizeof(spec));
-    spec.name = str(vm, "name");
-    spec.cores = (int) num(vm, "cores");
-    spec.memory_mb = (int) num(vm, "memoryMB");
-    spec.os_disk_gb = (int) num(json_array_get(json_object_get(vm, "disks"), 0), "sizeGB");
-    spec.data_disks = data_disks;
+    fill_spec(vm, &spec, &data_disks);
     agent_vm_create(a, &c, &spec, hyp, &aerr);
     json_decref(data_disks);
     r = agent_result(&aerr, err);
@@ -807,10 +823,9 @@ step_move_to_host(job_ctx_t *ctx, err_t *err)
     agent_err_t aerr = {0};
     agent_vm_spec_t spec;
     char hyp[AGENT_ID_MAX];
-    json_t *vm, *data_disks, *d;
+    json_t *vm, *data_disks;
     job_step_result_t r;
     agent_t *a;
-    size_t i;
 
     if (to == NULL)
         return JOB_STEP_DONE;
@@ -825,16 +840,7 @@ step_move_to_host(job_ctx_t *ctx, err_t *err)
         json_decref(vm);
         return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
     }
-    data_disks = json_array();
-    json_array_foreach(json_object_get(vm, "disks"), i, d)
-        if (json_is_integer(json_object_get(d, "lun")))
-            json_array_append(data_disks, d);
-    memset(&spec, 0, sizeof(spec));
-    spec.name = str(vm, "name");
-    spec.cores = (int) num(vm, "cores");
-    spec.memory_mb = (int) num(vm, "memoryMB");
-    spec.os_disk_gb = (int) num(json_array_get(json_object_get(vm, "disks"), 0), "sizeGB");
-    spec.data_disks = data_disks;
+    fill_spec(vm, &spec, &data_disks);
     agent_vm_create(a, &c, &spec, hyp, &aerr);
     json_decref(data_disks);
     r = agent_result(&aerr, err);
@@ -1447,20 +1453,8 @@ static json_t *
 all_vms(store_t *st, const char *sid, err_t *err)
 {
     store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
-    int64_t after = 0, next = 0;
-    json_t *all = json_array(), *page;
 
-    do {
-        page = store_rec_list(st, &store_kind_vm, &f, 1, after, 500, &next, err);
-        if (page == NULL) {
-            json_decref(all);
-            return NULL;
-        }
-        json_array_extend(all, page);
-        json_decref(page);
-        after = next;
-    } while (next);
-    return all;
+    return store_rec_list_all(st, &store_kind_vm, &f, 1, err);
 }
 
 int

@@ -23,6 +23,8 @@ json_t *vm__reserve_new(store_t *st, const char *sid, const json_t *body, const 
 int vm__fail_create(store_t *st, json_t *vm, err_t *err);
 /* Releases everything the VM holds and deletes its record. */
 int vm__remove(store_t *st, json_t *vm, err_t *err);
+/* The agent's description of a VM record; *data_disks (a new reference) must outlive spec. */
+void vm__fill_spec(const json_t *vm, agent_vm_spec_t *spec, json_t **data_disks);
 /* The VM record (all fields) of subscription sid (any when NULL); 404 "The VM was not found." */
 json_t *vm__load(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err);
 /* Saves the record (updatedAt now). */

@@ -62,20 +62,11 @@ static json_t *
 instances(store_t *st, const json_t *role, err_t *err)
 {
     store_filter_t f = {.field = "vmRoleId", .op = STORE_FILTER_EQ, .value = str(role, "id")};
-    int64_t after = 0, next = 0;
-    json_t *all = json_array(), *page, *vm, **v, *sorted;
+    json_t *all = store_rec_list_all(st, &store_kind_vm, &f, 1, err), *vm, **v, *sorted;
     size_t i, n;
 
-    do {
-        page = store_rec_list(st, &store_kind_vm, &f, 1, after, 1000, &next, err);
-        if (page == NULL) {
-            json_decref(all);
-            return NULL;
-        }
-        json_array_extend(all, page);
-        json_decref(page);
-        after = next;
-    } while (next);
+    if (all == NULL)
+        return NULL;
     n = json_array_size(all);
     v = calloc(n + 1, sizeof(*v));
     json_array_foreach(all, i, vm) {
@@ -493,16 +484,14 @@ step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
         json_decref(vm);
         return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
     }
-    memset(&spec, 0, sizeof(spec));
-    spec.name = str(vm, "name");
-    spec.cores = (int) num(vm, "cores");
-    spec.memory_mb = (int) num(vm, "memoryMB");
-    spec.os_disk_gb = (int) num(json_array_get(json_object_get(vm, "disks"), 0), "sizeGB");
     snprintf(op, sizeof(op), "%s:create", job_ctx_op_id(ctx));
     c.op_id = op;
     c.timeout_ms = VM_AGENT_TIMEOUT_MS;
     if (str(vm, "hypervisorId") == NULL) {
+        json_t *data_disks;
+        vm__fill_spec(vm, &spec, &data_disks);
         agent_vm_create(a, &c, &spec, hyp, &aerr);
+        json_decref(data_disks);
         if ((r = vm__agent_result(&aerr, err)) != JOB_STEP_DONE) {
             json_decref(vm);
             return r;
