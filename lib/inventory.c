@@ -466,7 +466,8 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
     d[QUOTA_MEMORY] = num(vm, "memoryMB");
     d[QUOTA_STORAGE] = storage;
     if (quota_adjust(st, str(role, "subscriptionId"), d, err) ||
-        store_rec_insert(st, &store_kind_vm, vm, err) || point_at(st, vm, host_id, seen, err) ||
+        store_rec_insert(st, &store_kind_vm, vm, err) ||
+        store_timeline_append(st, vm, "created", err) || point_at(st, vm, host_id, seen, err) ||
         vm__save(st, vm, err) || store_tx_commit(st, err)) {
         store_tx_rollback(st);
         goto fail_vm;

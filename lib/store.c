@@ -361,6 +361,14 @@ static const char *const migrations[] = {
     " host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE, hypervisor_id TEXT NOT NULL,"
     " name TEXT, power_state TEXT, seen_at TEXT NOT NULL, PRIMARY KEY(host_id, hypervisor_id));"
     "CREATE INDEX vms_hypervisor ON vms(hypervisor_id);",
+    /* 6: the VM timeline, the only source of metering: every change of what a VM holds or runs. */
+    "CREATE TABLE vm_timeline("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, vm_id TEXT NOT NULL, subscription_id TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL, event TEXT NOT NULL, power_state TEXT NOT NULL, size TEXT NOT NULL,"
+    " cores INTEGER NOT NULL, memory_mb INTEGER NOT NULL, storage_gb INTEGER NOT NULL,"
+    " holds_compute INTEGER NOT NULL, holds_storage INTEGER NOT NULL);"
+    "CREATE INDEX vm_timeline_vm ON vm_timeline(vm_id, seq);"
+    "CREATE INDEX vm_timeline_at ON vm_timeline(at_ms);",
 };
 
 #define STMT_BUCKETS 64
@@ -2074,4 +2082,88 @@ store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervisor_
     sqlite3_bind_text(s, 1, host_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, hypervisor_id, -1, SQLITE_STATIC);
     return stmt_run(c, s, "forgetting an unmanaged VM", err) < 0 ? -1 : 0;
+}
+
+/* ---- the VM timeline ---- */
+
+int
+store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int64_t last_cores = -1, last_mem = -1, last_storage = -1, last_hc = -1, last_hs = -1;
+    char last_power[32] = "", last_size[128] = "", last_event[16] = "";
+    const char *power = json_string_value(json_object_get(vm, "powerState"));
+    const char *size = json_string_value(json_object_get(vm, "size"));
+    int64_t cores = json_integer_value(json_object_get(vm, "cores"));
+    int64_t mem = json_integer_value(json_object_get(vm, "memoryMB"));
+    int64_t storage = json_integer_value(json_object_get(vm, "_storageGB"));
+    int64_t hc = json_is_true(json_object_get(vm, "_holdsCompute"));
+    int64_t hs = json_is_true(json_object_get(vm, "_holdsStorage"));
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    /* A change only: the last row of the VM is compared first. */
+    s = stmt_get(c,
+                 "SELECT event, power_state, size, cores, memory_mb, storage_gb, holds_compute,"
+                 " holds_storage FROM vm_timeline WHERE vm_id = ? ORDER BY seq DESC LIMIT 1;",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, json_string_value(json_object_get(vm, "id")), -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        snprintf(last_event, sizeof(last_event), "%s", sqlite3_column_text(s, 0));
+        snprintf(last_power, sizeof(last_power), "%s", sqlite3_column_text(s, 1));
+        snprintf(last_size, sizeof(last_size), "%s", sqlite3_column_text(s, 2));
+        last_cores = sqlite3_column_int64(s, 3);
+        last_mem = sqlite3_column_int64(s, 4);
+        last_storage = sqlite3_column_int64(s, 5);
+        last_hc = sqlite3_column_int64(s, 6);
+        last_hs = sqlite3_column_int64(s, 7);
+    }
+    stmt_done(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(c->db, rc, "reading the VM timeline", err);
+    if (rc == SQLITE_ROW && strcmp(event, "changed") == 0 && strcmp(last_event, "deleted") != 0 &&
+        strcmp(last_power, power ? power : "") == 0 && strcmp(last_size, size ? size : "") == 0 &&
+        last_cores == cores && last_mem == mem && last_storage == storage && last_hc == hc &&
+        last_hs == hs)
+        return 0;
+    s = stmt_get(c,
+                 "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
+                 " cores, memory_mb, storage_gb, holds_compute, holds_storage)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, json_string_value(json_object_get(vm, "id")), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, json_string_value(json_object_get(vm, "subscriptionId")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, util_now_ms());
+    sqlite3_bind_text(s, 4, event, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, power ? power : "unknown", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, size ? size : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, cores);
+    sqlite3_bind_int64(s, 8, mem);
+    sqlite3_bind_int64(s, 9, storage);
+    sqlite3_bind_int64(s, 10, hc);
+    sqlite3_bind_int64(s, 11, hs);
+    return stmt_run(c, s, "recording the VM timeline", err) < 0 ? -1 : 0;
+}
+
+int
+store_timeline_forget(store_t *st, const char *vm_id, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c, "DELETE FROM vm_timeline WHERE vm_id = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
+    return stmt_run(c, s, "forgetting a VM timeline", err) < 0 ? -1 : 0;
 }

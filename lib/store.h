@@ -162,6 +162,13 @@ int store_unmanaged_replace(store_t *st, const char *host_id, const json_t *vms,
 json_t *store_unmanaged_list(store_t *st, const char *host_id, err_t *err);
 int store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervisor_id, err_t *err);
 
+/* The VM timeline, the source of metering. append records the VM's metered state (power state, size,
+ * cores, memory, storage, what it holds) with the time, in the caller's transaction: event "created",
+ * "changed" (written only when something metered changed) or "deleted". forget drops a VM's rows (a VM
+ * whose creation failed is never billed). */
+int store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err);
+int store_timeline_forget(store_t *st, const char *vm_id, err_t *err);
+
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);
 

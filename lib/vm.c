@@ -123,11 +123,14 @@ vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, e
     return vm;
 }
 
+/* Every save records the VM's metered state on its timeline, in the same transaction. */
 static int
 save_vm(store_t *st, json_t *vm, err_t *err)
 {
     catalog_record_touch(vm);
-    return store_rec_update(st, &store_kind_vm, str(vm, "id"), vm, 0, err);
+    if (store_rec_update(st, &store_kind_vm, str(vm, "id"), vm, 0, err))
+        return -1;
+    return store_timeline_append(st, vm, "changed", err);
 }
 
 /* Releases the VM's host holdings (compute, storage, or both) and clears the flags. */
@@ -456,7 +459,8 @@ vm__reserve_new(store_t *st, const char *sid, const json_t *body, const char *ro
     json_object_set_new(vm, "_holdsStorage", json_true());
     nics = json_array();
     json_object_set_new(vm, "nics", nics);
-    if (store_rec_insert(st, &store_kind_vm, vm, err))
+    if (store_rec_insert(st, &store_kind_vm, vm, err) ||
+        store_timeline_append(st, vm, "created", err))
         goto fail;
     if (json_is_string(json_object_get(body, "networkId"))) {
         nic = make_nic(st, sid, str(body, "networkId"), id, err);
@@ -634,6 +638,9 @@ failed_create(job_ctx_t *ctx, err_t *err)
     json_object_set_new(vm, "provisioningState", json_string("failed"));
     json_object_set_new(vm, "powerState", json_string("deallocated"));
     rc = save_vm(st, vm, err);
+    /* A VM whose creation failed holds nothing and is never billed. */
+    if (rc == 0)
+        rc = store_timeline_forget(st, str(vm, "id"), err);
 out:
     json_decref(vm);
     return rc;
@@ -1168,6 +1175,11 @@ remove_vm(store_t *st, json_t *vm, err_t *err)
     if (release_host(st, vm, true, true, err) || release_quota(st, vm, err) ||
         store_ip_release_vm(st, str(vm, "id"), err))
         return -1;
+    /* A VM whose creation failed was never billed; any other leaves its final row. */
+    if (strcmp(str(vm, "provisioningState"), "failed") == 0 && str(vm, "hypervisorId") == NULL
+            ? store_timeline_forget(st, str(vm, "id"), err)
+            : store_timeline_append(st, vm, "deleted", err))
+        return -1;
     return store_rec_delete(st, &store_kind_vm, str(vm, "id"), 0, err);
 }
 
@@ -1656,13 +1668,16 @@ vm_jobs_register(void)
 int
 vm__fail_create(store_t *st, json_t *vm, err_t *err)
 {
+    /* A VM whose creation failed holds nothing and is never billed. */
     if (release_host(st, vm, true, true, err) || release_quota(st, vm, err) ||
         store_ip_release_vm(st, str(vm, "id"), err))
         return -1;
     json_object_set_new(vm, "nics", json_array());
     json_object_set_new(vm, "provisioningState", json_string("failed"));
     json_object_set_new(vm, "powerState", json_string("deallocated"));
-    return save_vm(st, vm, err);
+    if (save_vm(st, vm, err))
+        return -1;
+    return store_timeline_forget(st, str(vm, "id"), err);
 }
 
 int
