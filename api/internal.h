@@ -202,6 +202,9 @@ void api_tenant_checkpoint_delete(api_req_t *r);
 void api_tenant_checkpoint_restore(api_req_t *r);
 void api_admin_checkpoint_delete(api_req_t *r);
 void api_admin_checkpoints_prune(api_req_t *r);
+/* usage.c */
+void api_admin_usage(api_req_t *r);
+void api_tenant_usage(api_req_t *r);
 /* inventory.c */
 void api_admin_host_refresh(api_req_t *r);
 void api_admin_host_unmanaged(api_req_t *r);

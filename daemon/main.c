@@ -31,6 +31,7 @@
 #include "../lib/inventory.h"
 #include "../lib/job.h"
 #include "../lib/store.h"
+#include "../lib/usage.h"
 #include "../lib/util.h"
 #include "../lib/vm.h"
 #include "../lib/vmrole.h"
@@ -277,6 +278,10 @@ main(int argc, char **argv)
         goto out;
     }
     log_line("info", "job engine started", json_pack("{s:i}", "workers", cfg.workers));
+    /* Periods that ended while the daemon was down are closed now, before it serves. */
+    err_clear(&err);
+    if (usage_close_due(st, (int64_t) cfg.usage_period_seconds * 1000, util_now_ms(), &err) < 0)
+        log_line("warn", "usage periods could not be closed", json_pack("{s:s}", "detail", err.message));
 
     admin_fd = bind_listener(cfg.admin_listen, &admin_port, admin_url, sizeof(admin_url));
     tenant_fd = admin_fd < 0 ? -1
@@ -339,6 +344,10 @@ main(int argc, char **argv)
                          json_pack("{s:s}", "detail", err.message));
             last_sweep = util_now_ms();
         }
+        err_clear(&err);
+        if (usage_close_due(st, (int64_t) cfg.usage_period_seconds * 1000, util_now_ms(), &err) < 0)
+            log_line("warn", "usage periods could not be closed",
+                     json_pack("{s:s}", "detail", err.message));
         if (cfg.inventory_sync_seconds > 0 &&
             util_now_ms() - last_sync >= (int64_t) cfg.inventory_sync_seconds * 1000) {
             err_clear(&err);

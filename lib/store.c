@@ -369,6 +369,15 @@ static const char *const migrations[] = {
     " holds_compute INTEGER NOT NULL, holds_storage INTEGER NOT NULL);"
     "CREATE INDEX vm_timeline_vm ON vm_timeline(vm_id, seq);"
     "CREATE INDEX vm_timeline_at ON vm_timeline(at_ms);",
+    /* 7: usage records (exactly one per resource, meter and period) and the store's own settings. */
+    "CREATE TABLE usage_records("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, subscription_id TEXT NOT NULL,"
+    " resource_id TEXT NOT NULL, resource_type TEXT NOT NULL, meter TEXT NOT NULL,"
+    " quantity REAL NOT NULL, unit TEXT NOT NULL, period_start_ms INTEGER NOT NULL,"
+    " period_end_ms INTEGER NOT NULL, properties TEXT NOT NULL,"
+    " UNIQUE(resource_id, meter, period_start_ms));"
+    "CREATE INDEX usage_subscription ON usage_records(subscription_id, period_start_ms);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 #define STMT_BUCKETS 64
@@ -2166,4 +2175,186 @@ store_timeline_forget(store_t *st, const char *vm_id, err_t *err)
         return -1;
     sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
     return stmt_run(c, s, "forgetting a VM timeline", err) < 0 ? -1 : 0;
+}
+
+/* ---- settings, usage records ---- */
+
+int
+store_meta_get(store_t *st, const char *key, int64_t *value, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c, "SELECT value FROM meta WHERE key = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *value = sqlite3_column_int64(s, 0);
+    stmt_done(s);
+    if (rc == SQLITE_DONE)
+        return 1;
+    if (rc != SQLITE_ROW)
+        return db_err(c->db, rc, "reading a setting", err);
+    return 0;
+}
+
+int
+store_meta_set(store_t *st, const char *key, int64_t value, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?);", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, value);
+    return stmt_run(c, s, "saving a setting", err) < 0 ? -1 : 0;
+}
+
+json_t *
+store_timeline_until(store_t *st, int64_t until_ms, int64_t *first_ms, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    json_t *by_vm = json_object(), *list;
+    const char *vm;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err)) {
+        json_decref(by_vm);
+        return NULL;
+    }
+    s = stmt_get(c,
+                 "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
+                 " storage_gb, holds_compute, holds_storage FROM vm_timeline WHERE at_ms < ?"
+                 " ORDER BY vm_id, seq;",
+                 err);
+    if (s == NULL) {
+        json_decref(by_vm);
+        return NULL;
+    }
+    sqlite3_bind_int64(s, 1, until_ms);
+    if (first_ms)
+        *first_ms = -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        vm = (const char *) sqlite3_column_text(s, 0);
+        list = json_object_get(by_vm, vm);
+        if (list == NULL) {
+            list = json_array();
+            json_object_set_new(by_vm, vm, list);
+        }
+        if (first_ms && (*first_ms < 0 || sqlite3_column_int64(s, 2) < *first_ms))
+            *first_ms = sqlite3_column_int64(s, 2);
+        json_array_append_new(
+            list, json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b}", "subscriptionId",
+                            sqlite3_column_text(s, 1), "at", (json_int_t) sqlite3_column_int64(s, 2),
+                            "event", sqlite3_column_text(s, 3), "powerState",
+                            sqlite3_column_text(s, 4), "size", sqlite3_column_text(s, 5), "cores",
+                            (json_int_t) sqlite3_column_int64(s, 6), "memoryMB",
+                            (json_int_t) sqlite3_column_int64(s, 7), "storageGB",
+                            (json_int_t) sqlite3_column_int64(s, 8), "holdsCompute",
+                            sqlite3_column_int(s, 9), "holdsStorage", sqlite3_column_int(s, 10)));
+    }
+    stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        db_err(c->db, rc, "reading the VM timeline", err);
+        json_decref(by_vm);
+        return NULL;
+    }
+    return by_vm;
+}
+
+int
+store_usage_record_add(store_t *st, const json_t *rec, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    char *props;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    /* Exactly one record per resource, meter and period: a second write of the same one is a no-op. */
+    s = stmt_get(c,
+                 "INSERT OR IGNORE INTO usage_records(id, subscription_id, resource_id, resource_type,"
+                 " meter, quantity, unit, period_start_ms, period_end_ms, properties)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 err);
+    if (s == NULL)
+        return -1;
+    props = json_dumps(json_object_get(rec, "properties"), JSON_COMPACT);
+    sqlite3_bind_text(s, 1, json_string_value(json_object_get(rec, "id")), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, json_string_value(json_object_get(rec, "subscriptionId")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, json_string_value(json_object_get(rec, "resourceId")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, json_string_value(json_object_get(rec, "resourceType")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, json_string_value(json_object_get(rec, "meter")), -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 6, json_real_value(json_object_get(rec, "quantity")));
+    sqlite3_bind_text(s, 7, json_string_value(json_object_get(rec, "unit")), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, json_integer_value(json_object_get(rec, "periodStartMs")));
+    sqlite3_bind_int64(s, 9, json_integer_value(json_object_get(rec, "periodEndMs")));
+    sqlite3_bind_text(s, 10, props ? props : "{}", -1, free);
+    return stmt_run(c, s, "saving a usage record", err) < 0 ? -1 : 0;
+}
+
+json_t *
+store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms, int64_t to_ms,
+                    int limit, int64_t *last, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    json_t *list;
+    char start[UTIL_TIME_LEN + 1], end[UTIL_TIME_LEN + 1];
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return NULL;
+    s = stmt_get(c,
+                 "SELECT seq, id, subscription_id, resource_id, resource_type, meter, quantity, unit,"
+                 " period_start_ms, period_end_ms, properties FROM usage_records"
+                 " WHERE seq > ?1 AND (?2 IS NULL OR subscription_id = ?2)"
+                 " AND period_start_ms >= ?3 AND period_end_ms <= ?4 ORDER BY seq LIMIT ?5;",
+                 err);
+    if (s == NULL)
+        return NULL;
+    sqlite3_bind_int64(s, 1, after);
+    if (sid)
+        sqlite3_bind_text(s, 2, sid, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_int64(s, 3, from_ms);
+    sqlite3_bind_int64(s, 4, to_ms);
+    sqlite3_bind_int(s, 5, limit);
+    list = json_array();
+    *last = after;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        util_time_format(sqlite3_column_int64(s, 8), start);
+        util_time_format(sqlite3_column_int64(s, 9), end);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:s, s:o}", "id",
+                            sqlite3_column_text(s, 1), "subscriptionId", sqlite3_column_text(s, 2),
+                            "resourceId", sqlite3_column_text(s, 3), "resourceType",
+                            sqlite3_column_text(s, 4), "meter", sqlite3_column_text(s, 5),
+                            "quantity", sqlite3_column_double(s, 6), "unit",
+                            sqlite3_column_text(s, 7), "periodStart", start, "periodEnd", end,
+                            "properties",
+                            json_loads((const char *) sqlite3_column_text(s, 10), 0, NULL)));
+        *last = sqlite3_column_int64(s, 0);
+    }
+    stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        db_err(c->db, rc, "reading usage records", err);
+        json_decref(list);
+        return NULL;
+    }
+    return list;
 }

@@ -169,6 +169,21 @@ int store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervi
 int store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err);
 int store_timeline_forget(store_t *st, const char *vm_id, err_t *err);
 
+/* The store's own settings (integers). get returns 0, 1 when unset, or -1. */
+int store_meta_get(store_t *st, const char *key, int64_t *value, err_t *err);
+int store_meta_set(store_t *st, const char *key, int64_t value, err_t *err);
+/* Timeline rows before until_ms, by VM: {vmId: [{subscriptionId, at, event, powerState, size, cores,
+ * memoryMB, storageGB, holdsCompute, holdsStorage}…]} in order; *first_ms the earliest (-1: none). */
+json_t *store_timeline_until(store_t *st, int64_t until_ms, int64_t *first_ms, err_t *err);
+/* Adds a usage record {id, subscriptionId, resourceId, resourceType, meter, quantity, unit,
+ * periodStartMs, periodEndMs, properties}; a second one for the same resource, meter and period is
+ * ignored. */
+int store_usage_record_add(store_t *st, const json_t *rec, err_t *err);
+/* Records after position `after` (of subscription sid, or all when NULL) whose period lies within
+ * [from_ms, to_ms], in order; *last is the position of the last one (after when none). */
+json_t *store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms,
+                            int64_t to_ms, int limit, int64_t *last, err_t *err);
+
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);
 

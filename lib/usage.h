@@ -1,0 +1,28 @@
+/*
+ * usage.h: metering from the VM timeline.
+ *
+ * Periods are aligned to multiples of the period since the Unix epoch. When a period has ended, every VM
+ * that existed during it gets exactly one record per meter for it (compute.hours: time holding host
+ * capacity; compute.runningHours: time running; storage.gbHours: GB of every disk, the checkpoint's
+ * differencing disk included, times hours), prorated from the real times of the changes; a VM's first and
+ * last periods are partial. Closing is idempotent and resumes where it stopped, so periods that ended while
+ * the daemon was down are closed when it starts again.
+ */
+#ifndef WAPD_USAGE_H
+#define WAPD_USAGE_H
+
+#include <jansson.h>
+
+#include "err.h"
+#include "store.h"
+
+/* Closes every period that has ended by now_ms; returns how many were closed, or -1. */
+int usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err);
+/* Records after the cursor position, for billing collectors: {value, next} (next: the position to ask
+ * after, the same when nothing is new). */
+json_t *usage_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *err);
+/* A subscription's totals within [from_ms, to_ms]: {from, to, meters: {meter: total},
+ * resources: [{resourceId, meter, quantity, unit}]}. */
+json_t *usage_totals(store_t *st, const char *sid, int64_t from_ms, int64_t to_ms, err_t *err);
+
+#endif
