@@ -205,6 +205,7 @@ void api_admin_checkpoints_prune(api_req_t *r);
 /* usage.c */
 void api_admin_usage(api_req_t *r);
 void api_tenant_usage(api_req_t *r);
+void api_wap_usage(api_req_t *r);
 /* inventory.c */
 void api_admin_host_refresh(api_req_t *r);
 void api_admin_host_unmanaged(api_req_t *r);

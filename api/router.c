@@ -24,6 +24,7 @@ const api_route_t api_routes[] = {
     {A, "/healthz", H(api_health_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
     {A, "/readyz", H(api_ready_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
     {A, "/metrics", H(api_metrics_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
+    {A, "/usage", H(api_wap_usage, NULL, NULL, NULL, NULL), 0},
     {A, "/v1/admin/clouds", H(api_admin_clouds_list, api_admin_clouds_create, NULL, NULL, NULL), 0},
     {A, "/v1/admin/clouds/{id}",
      H(api_admin_cloud_get, NULL, NULL, api_admin_cloud_patch, api_admin_cloud_delete), 0},

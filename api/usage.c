@@ -89,3 +89,24 @@ api_tenant_usage(api_req_t *r)
     }
     api_reply_json(r, 200, out);
 }
+
+void
+api_wap_usage(api_req_t *r)
+{
+    const char *last = api_query(r, "lastID"), *b = api_query(r, "batchSize");
+    int64_t batch = API_LIMIT_DEFAULT;
+    err_t err = {0};
+    json_t *list;
+
+    if (b != NULL && (util_parse_int64(b, false, &batch) || batch < 1 || batch > API_LIMIT_MAX)) {
+        api_reply_error(r, ERR_INVALID_REQUEST, "batchSize",
+                        "batchSize must be a whole number from 1 to %d.", API_LIMIT_MAX);
+        return;
+    }
+    list = usage_wap(r->store, last, (int) batch, &err);
+    if (list == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_json(r, 200, list);
+}

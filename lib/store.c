@@ -378,6 +378,14 @@ static const char *const migrations[] = {
     " UNIQUE(resource_id, meter, period_start_ms));"
     "CREATE INDEX usage_subscription ON usage_records(subscription_id, period_start_ms);"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /* 8: the WAP usage contract: one record per VM and period, EventId ascending. */
+    "ALTER TABLE vm_timeline ADD COLUMN name TEXT;"
+    "CREATE TABLE wap_usage("
+    " event_id INTEGER PRIMARY KEY AUTOINCREMENT, resource_id TEXT NOT NULL,"
+    " subscription_id TEXT NOT NULL, vm_name TEXT, subscriber TEXT,"
+    " period_start_ms INTEGER NOT NULL, period_end_ms INTEGER NOT NULL,"
+    " cpu_max INTEGER NOT NULL, memory_max INTEGER NOT NULL, disk_bytes_max INTEGER NOT NULL,"
+    " UNIQUE(resource_id, period_start_ms));",
 };
 
 #define STMT_BUCKETS 64
@@ -2142,8 +2150,8 @@ store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *e
         return 0;
     s = stmt_get(c,
                  "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
-                 " cores, memory_mb, storage_gb, holds_compute, holds_storage)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 " cores, memory_mb, storage_gb, holds_compute, holds_storage, name)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
                  err);
     if (s == NULL)
         return -1;
@@ -2159,6 +2167,7 @@ store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *e
     sqlite3_bind_int64(s, 9, storage);
     sqlite3_bind_int64(s, 10, hc);
     sqlite3_bind_int64(s, 11, hs);
+    sqlite3_bind_text(s, 12, json_string_value(json_object_get(vm, "name")), -1, SQLITE_STATIC);
     return stmt_run(c, s, "recording the VM timeline", err) < 0 ? -1 : 0;
 }
 
@@ -2234,8 +2243,8 @@ store_timeline_until(store_t *st, int64_t until_ms, int64_t *first_ms, err_t *er
     }
     s = stmt_get(c,
                  "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                 " storage_gb, holds_compute, holds_storage FROM vm_timeline WHERE at_ms < ?"
-                 " ORDER BY vm_id, seq;",
+                 " storage_gb, holds_compute, holds_storage, coalesce(name, '') FROM vm_timeline"
+                 " WHERE at_ms < ? ORDER BY vm_id, seq;",
                  err);
     if (s == NULL) {
         json_decref(by_vm);
@@ -2254,7 +2263,8 @@ store_timeline_until(store_t *st, int64_t until_ms, int64_t *first_ms, err_t *er
         if (first_ms && (*first_ms < 0 || sqlite3_column_int64(s, 2) < *first_ms))
             *first_ms = sqlite3_column_int64(s, 2);
         json_array_append_new(
-            list, json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b}", "subscriptionId",
+            list, json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b}", "name",
+                            sqlite3_column_text(s, 11), "subscriptionId",
                             sqlite3_column_text(s, 1), "at", (json_int_t) sqlite3_column_int64(s, 2),
                             "event", sqlite3_column_text(s, 3), "powerState",
                             sqlite3_column_text(s, 4), "size", sqlite3_column_text(s, 5), "cores",
@@ -2353,6 +2363,81 @@ store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms
     stmt_done(s);
     if (rc != SQLITE_DONE) {
         db_err(c->db, rc, "reading usage records", err);
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+int
+store_wap_usage_add(store_t *st, const json_t *rec, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c,
+                 "INSERT OR IGNORE INTO wap_usage(resource_id, subscription_id, vm_name, subscriber,"
+                 " period_start_ms, period_end_ms, cpu_max, memory_max, disk_bytes_max)"
+                 " VALUES (?, ?, ?, (SELECT u.email FROM subscriptions s JOIN users u ON u.id = s.user_id"
+                 " WHERE s.id = ?2), ?, ?, ?, ?, ?);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, json_string_value(json_object_get(rec, "resourceId")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, json_string_value(json_object_get(rec, "subscriptionId")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, json_string_value(json_object_get(rec, "name")), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, json_integer_value(json_object_get(rec, "periodStartMs")));
+    sqlite3_bind_int64(s, 5, json_integer_value(json_object_get(rec, "periodEndMs")));
+    sqlite3_bind_int64(s, 6, json_integer_value(json_object_get(rec, "cpuMax")));
+    sqlite3_bind_int64(s, 7, json_integer_value(json_object_get(rec, "memoryMax")));
+    sqlite3_bind_int64(s, 8, json_integer_value(json_object_get(rec, "diskBytesMax")));
+    return stmt_run(c, s, "saving a WAP usage record", err) < 0 ? -1 : 0;
+}
+
+json_t *
+store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    char start[UTIL_TIME_LEN + 1], end[UTIL_TIME_LEN + 1], cpu[24], mem[24], disk[32];
+    json_t *list;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return NULL;
+    s = stmt_get(c,
+                 "SELECT event_id, resource_id, subscription_id, coalesce(vm_name, ''),"
+                 " coalesce(subscriber, ''), period_start_ms, period_end_ms, cpu_max, memory_max,"
+                 " disk_bytes_max FROM wap_usage WHERE event_id > ? ORDER BY event_id LIMIT ?;",
+                 err);
+    if (s == NULL)
+        return NULL;
+    sqlite3_bind_int64(s, 1, last_id);
+    sqlite3_bind_int(s, 2, batch);
+    list = json_array();
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        util_time_format(sqlite3_column_int64(s, 5), start);
+        util_time_format(sqlite3_column_int64(s, 6), end);
+        snprintf(cpu, sizeof(cpu), "%lld", (long long) sqlite3_column_int64(s, 7));
+        snprintf(mem, sizeof(mem), "%lld", (long long) sqlite3_column_int64(s, 8));
+        snprintf(disk, sizeof(disk), "%lld", (long long) sqlite3_column_int64(s, 9));
+        json_array_append_new(
+            list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}}",
+                            "EventId", (json_int_t) sqlite3_column_int64(s, 0), "ResourceId",
+                            sqlite3_column_text(s, 1), "StartTime", start, "EndTime", end,
+                            "ServiceType", "VirtualMachine", "SubscriptionId",
+                            sqlite3_column_text(s, 2), "Properties", "VMName",
+                            sqlite3_column_text(s, 3), "Subscriber", sqlite3_column_text(s, 4),
+                            "Resources", "CPUAllocationCount-Max", cpu, "MemoryAllocated-Max", mem,
+                            "CrossDiskSizeAllocated-Max", disk));
+    }
+    stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        db_err(c->db, rc, "reading WAP usage records", err);
         json_decref(list);
         return NULL;
     }

@@ -184,6 +184,12 @@ int store_usage_record_add(store_t *st, const json_t *rec, err_t *err);
 json_t *store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms,
                             int64_t to_ms, int limit, int64_t *last, err_t *err);
 
+/* The WAP usage contract's records: add {resourceId, subscriptionId, name, periodStartMs, periodEndMs,
+ * cpuMax, memoryMax, diskBytesMax} (one per VM and period; the subscriber's email is looked up); after
+ * answers the WAP shape, EventId ascending, at most batch. */
+int store_wap_usage_add(store_t *st, const json_t *rec, err_t *err);
+json_t *store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err);
+
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);
 

@@ -58,6 +58,9 @@ meter_vm(store_t *st, const char *vm_id, const json_t *rows, int64_t p0, int64_t
     double compute = 0, running = 0, gb = 0;
     const json_t *row, *next, *last = NULL;
     int64_t from, to, created = num(json_array_get(rows, 0), "at"), dur;
+    int64_t cpu_max = 0, mem_max = 0, gb_max = 0;
+    json_t *wap;
+    int rc;
     size_t i, n = json_array_size(rows);
 
     if (n == 0 || created >= p1)
@@ -81,6 +84,12 @@ meter_vm(store_t *st, const char *vm_id, const json_t *rows, int64_t p0, int64_t
             running += (double) dur / MS_PER_HOUR;
         if (json_is_true(json_object_get(row, "holdsStorage")))
             gb += (double) num(row, "storageGB") * (double) dur / MS_PER_HOUR;
+        if (json_is_true(json_object_get(row, "holdsCompute"))) {
+            cpu_max = num(row, "cores") > cpu_max ? num(row, "cores") : cpu_max;
+            mem_max = num(row, "memoryMB") > mem_max ? num(row, "memoryMB") : mem_max;
+        }
+        if (json_is_true(json_object_get(row, "holdsStorage")) && num(row, "storageGB") > gb_max)
+            gb_max = num(row, "storageGB");
     }
     if (last == NULL) {
         /* Every change fell outside the period: the state before it still held. */
@@ -94,12 +103,19 @@ meter_vm(store_t *st, const char *vm_id, const json_t *rows, int64_t p0, int64_t
         if (last == NULL)
             return 0;
     }
-    return add_record(st, vm_id, last, "compute.hours", compute, "hours", p0, p1, err) ||
-                   add_record(st, vm_id, last, "compute.runningHours", running, "hours", p0, p1,
-                              err) ||
-                   add_record(st, vm_id, last, "storage.gbHours", gb, "GB-hours", p0, p1, err)
-               ? -1
-               : 0;
+    if (add_record(st, vm_id, last, "compute.hours", compute, "hours", p0, p1, err) ||
+        add_record(st, vm_id, last, "compute.runningHours", running, "hours", p0, p1, err) ||
+        add_record(st, vm_id, last, "storage.gbHours", gb, "GB-hours", p0, p1, err))
+        return -1;
+    /* The WAP record of the VM's period: the most it had allocated (disk in bytes). */
+    wap = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "resourceId", vm_id,
+                    "subscriptionId", str(last, "subscriptionId"), "name", str(last, "name"),
+                    "periodStartMs", (json_int_t) p0, "periodEndMs", (json_int_t) p1, "cpuMax",
+                    (json_int_t) cpu_max, "memoryMax", (json_int_t) mem_max, "diskBytesMax",
+                    (json_int_t) (gb_max * 1024 * 1024 * 1024));
+    rc = wap ? store_wap_usage_add(st, wap, err) : err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    json_decref(wap);
+    return rc;
 }
 
 static int
@@ -153,6 +169,27 @@ usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err)
         closed++;
     }
     return closed;
+}
+
+json_t *
+usage_wap(store_t *st, const char *last_id, int batch, err_t *err)
+{
+    int64_t id = 0, acked = 0;
+    int rc;
+
+    if (last_id && last_id[0] && util_parse_int64(last_id, false, &id)) {
+        err_set(err, ERR_INVALID_REQUEST, "lastID", "lastID must be a whole EventId, or empty.");
+        return NULL;
+    }
+    if (id > 0) {
+        /* lastID acknowledges every record up to it. */
+        rc = store_meta_get(st, "usage.wapAckedId", &acked, err);
+        if (rc < 0)
+            return NULL;
+        if (id > acked && store_meta_set(st, "usage.wapAckedId", id, err))
+            return NULL;
+    }
+    return store_wap_usage_after(st, id, batch, err);
 }
 
 json_t *

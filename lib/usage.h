@@ -21,6 +21,9 @@ int usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err);
 /* Records after the cursor position, for billing collectors: {value, next} (next: the position to ask
  * after, the same when nothing is new). */
 json_t *usage_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *err);
+/* The WAP resource-provider usage contract: records with EventId > last_id (empty or "0": from the
+ * start), at most batch; a last_id acknowledges every record up to it. */
+json_t *usage_wap(store_t *st, const char *last_id, int batch, err_t *err);
 /* A subscription's totals within [from_ms, to_ms]: {from, to, meters: {meter: total},
  * resources: [{resourceId, meter, quantity, unit}]}. */
 json_t *usage_totals(store_t *st, const char *sid, int64_t from_ms, int64_t to_ms, err_t *err);

@@ -125,3 +125,32 @@ def test_periods_closed_while_down_appear_on_start():
         assert all(b - a == PERIOD_MS for a, b in zip(starts, starts[1:]))
     finally:
         d.cleanup()
+
+
+def test_wap_usage_endpoint():
+    d = Daemon(extra_args=["--usage-period-seconds", "2"]).start()
+    try:
+        w = VmWorld(d)
+        w.create("wap-a", dataDisks=[{"sizeGB": 10}])
+        w.create("wap-b")
+        wait_for(lambda: len(ok(w.a.get("/usage?lastID=&batchSize=1000"), 200)) >= 6, 30, "three periods of 2 VMs")
+        allrecs = ok(w.a.get("/usage?lastID=0&batchSize=1000"), 200)
+        ids = [r["EventId"] for r in allrecs]
+        assert ids == sorted(ids) and len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids)
+        r = [x for x in allrecs if x["Properties"]["VMName"] == "wap-a"][0]
+        assert r["ServiceType"] == "VirtualMachine" and r["SubscriptionId"] == w.sub["id"]
+        assert r["Properties"]["Subscriber"] == w.user["email"]
+        res = r["Resources"]
+        assert all(isinstance(v, str) for v in res.values())
+        assert res["CPUAllocationCount-Max"] == "1" and res["MemoryAllocated-Max"] == "1792"
+        assert res["CrossDiskSizeAllocated-Max"] == str(40 * 1024 ** 3)
+        # batchSize is respected; lastID returns only later records.
+        two = ok(w.a.get("/usage?lastID=&batchSize=2"), 200)
+        assert [x["EventId"] for x in two] == ids[:2]
+        after = ok(w.a.get("/usage?lastID=%d&batchSize=1000" % ids[1]), 200)
+        assert [x["EventId"] for x in after][: len(ids) - 2] == ids[2:]
+        err(w.a.get("/usage?lastID=abc"), 400, "InvalidRequest", "lastID")
+        err(w.a.get("/usage?batchSize=0"), 400, "InvalidRequest", "batchSize")
+        assert d.tenant(w.token).get("/usage").status in (401, 404)
+    finally:
+        d.cleanup()
