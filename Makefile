@@ -18,7 +18,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 
 LIB_SRC    := $(wildcard lib/*.c)
 API_SRC    := $(wildcard api/*.c)
-DAEMON_SRC := $(wildcard daemon/*.c)
+DAEMON_SRC := $(filter-out daemon/collect.c,$(wildcard daemon/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 HEADERS    := $(wildcard lib/*.h api/*.h daemon/*.h)
 
@@ -36,7 +36,7 @@ STAMP := $(BUILD)/.deps
 
 .PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install clean
 
-all: $(BUILD)/wapd
+all: $(BUILD)/wapd $(BUILD)/wapd-collect
 
 # ---- dependencies ----
 $(STAMP): Makefile
@@ -89,6 +89,10 @@ $(ASAN)/%.o: %.c $(HEADERS) $(STAMP)
 $(BUILD)/wapd: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+# The reference usage collector.
+$(BUILD)/wapd-collect: daemon/collect.c $(STAMP)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ daemon/collect.c $(PKG_LIBS) $(LDLIBS)
+
 $(ASAN)/wapd: $(ASAN_OBJ)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
@@ -137,11 +141,11 @@ fuzz: $(STAMP)
 	$(BUILD)/fuzz/fuzz_body -max_total_time=$(FUZZ_SECONDS) -max_len=65536 tests/fuzz/corpus
 
 # ---- end-to-end tests against the real binary ----
-e2e: $(BUILD)/wapd
-	@WAPD_BIN=$(BUILD)/wapd python3 tests/e2e/run.py
+e2e: $(BUILD)/wapd $(BUILD)/wapd-collect
+	@WAPD_BIN=$(BUILD)/wapd WAPD_COLLECT_BIN=$(BUILD)/wapd-collect python3 tests/e2e/run.py
 
-e2e-asan: $(ASAN)/wapd
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+e2e-asan: $(ASAN)/wapd $(BUILD)/wapd-collect
+	@WAPD_COLLECT_BIN=$(BUILD)/wapd-collect ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  WAPD_BIN=$(ASAN)/wapd WAPD_SANITIZED=1 python3 tests/e2e/run.py
 
 # ---- OpenAPI lint with a linter from the npm registry, installed into tools/ ----
@@ -173,6 +177,7 @@ bench: all
 PREFIX ?= /usr/local
 install: all
 	install -D -m 0755 $(BUILD)/wapd $(DESTDIR)$(PREFIX)/bin/wapd
+	install -D -m 0755 $(BUILD)/wapd-collect $(DESTDIR)$(PREFIX)/bin/wapd-collect
 	install -D -m 0644 deploy/wapd.service $(DESTDIR)/etc/systemd/system/wapd.service
 	[ -e $(DESTDIR)/etc/wapd/wapd.conf ] || install -D -m 0644 deploy/wapd.conf $(DESTDIR)/etc/wapd/wapd.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wapd/README.md

@@ -154,3 +154,25 @@ def test_wap_usage_endpoint():
         assert d.tenant(w.token).get("/usage").status in (401, 404)
     finally:
         d.cleanup()
+
+
+def test_reassociation_keeps_the_series():
+    d = Daemon(extra_args=["--usage-period-seconds", "1"]).start()
+    try:
+        w = VmWorld(d)
+        vm = w.create("series")
+        host = w.hosts[0]["id"]
+        wait_for(lambda: any(r["resourceId"] == vm["id"] for r in drain(w.a)[0]), 30, "a first period")
+        res = ok(w.a.post("/v1/admin/hosts/%s/simulate" % host, {"regenerateIds": [vm["id"]]}), 200)
+        r = w.a.post("/v1/admin/hosts/%s/refresh" % host)
+        wait_job(w.a, r.header("Location"))
+        ok(w.a.post("/v1/admin/vms/%s/reassociate" % vm["id"],
+                    {"hostId": host, "hypervisorId": res["regenerated"][0]["newHypervisorId"]}), 200)
+        t = int(time.time() * 1000)
+        wait_for(lambda: any(r["resourceId"] == vm["id"] and iso_ms(r["periodStart"]) > t
+                             for r in drain(w.a)[0]), 30, "a period after the re-association")
+        starts = sorted(iso_ms(r["periodStart"]) for r in drain(w.a)[0]
+                        if r["resourceId"] == vm["id"] and r["meter"] == "compute.hours")
+        assert all(b - a == 1000 for a, b in zip(starts, starts[1:]))  # one series, no gap
+    finally:
+        d.cleanup()
