@@ -23,6 +23,7 @@ enum {
     OPT_USAGE_PERIOD,
     OPT_RETENTION_SWEEP,
     OPT_INVENTORY_SYNC,
+    OPT_USAGE_RETENTION,
     OPT_CONFIG,
     OPT_DEMO,
     OPT_NO_REQUEST_LOG,
@@ -40,6 +41,7 @@ static const struct option options[] = {
     {"usage-period-seconds", required_argument, NULL, OPT_USAGE_PERIOD},
     {"retention-sweep-seconds", required_argument, NULL, OPT_RETENTION_SWEEP},
     {"inventory-sync-seconds", required_argument, NULL, OPT_INVENTORY_SYNC},
+    {"usage-retention-seconds", required_argument, NULL, OPT_USAGE_RETENTION},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"demo", no_argument, NULL, OPT_DEMO},
     {"no-request-log", no_argument, NULL, OPT_NO_REQUEST_LOG},
@@ -55,7 +57,7 @@ config_usage(FILE *out)
             "usage: wapd [--state-dir DIR] [--admin-listen HOST:PORT] [--tenant-listen HOST:PORT]\n"
             "            [--admin-token TOKEN] [--workers N] [--http-threads N]\n"
             "            [--usage-period-seconds S] [--retention-sweep-seconds S]\n"
-            "            [--inventory-sync-seconds S] [--config FILE]\n"
+            "            [--inventory-sync-seconds S] [--usage-retention-seconds S] [--config FILE]\n"
             "            [--demo] [--no-request-log]\n"
             "\n"
             "  --state-dir DIR            where wapd.db, ports.json and admin.token live "
@@ -69,6 +71,7 @@ config_usage(FILE *out)
             "  --usage-period-seconds S   metering period (3600)\n"
             "  --retention-sweep-seconds S  how often checkpoint retention is enforced (60)\n"
             "  --inventory-sync-seconds S   how often hosts' inventories are compared (300; 0: never)\n"
+            "  --usage-retention-seconds S  keep acknowledged usage records this long (90 days)\n"
             "  --config FILE              INI file with the same settings under [wapd]\n"
             "  --demo                     seed an empty state dir with a demo world and print curl "
             "lines\n");
@@ -138,6 +141,8 @@ on_ini(void *user, const char *section, const char *name, const char *value)
         rc = set_int(&cfg->http_threads, value, 1, 256);
     else if (strcmp(name, "usage_period_seconds") == 0)
         rc = set_int(&cfg->usage_period_seconds, value, 1, 86400 * 31);
+    else if (strcmp(name, "usage_retention_seconds") == 0)
+        rc = set_int(&cfg->usage_retention_seconds, value, 1, 86400 * 3650);
     else if (strcmp(name, "inventory_sync_seconds") == 0)
         rc = set_int(&cfg->inventory_sync_seconds, value, 0, 86400);
     else if (strcmp(name, "retention_sweep_seconds") == 0)
@@ -188,6 +193,9 @@ apply_option(config_t *cfg, int opt, const char *arg, char *msg, size_t n)
     case OPT_INVENTORY_SYNC:
         rc = set_int(&cfg->inventory_sync_seconds, arg, 0, 86400);
         break;
+    case OPT_USAGE_RETENTION:
+        rc = set_int(&cfg->usage_retention_seconds, arg, 1, 86400 * 3650);
+        break;
     case OPT_CONFIG:
         break; /* read in the first pass */
     case OPT_DEMO:
@@ -225,6 +233,7 @@ config_load(config_t *cfg, int argc, char **argv, char *msg, size_t n)
     cfg->usage_period_seconds = 3600;
     cfg->retention_sweep_seconds = 60;
     cfg->inventory_sync_seconds = 300;
+    cfg->usage_retention_seconds = 90 * 86400;
     cfg->log_requests = true;
     if (set_str(&cfg->state_dir, "./wapd-state") || set_str(&cfg->admin_listen, "127.0.0.1:30004") ||
         set_str(&cfg->tenant_listen, "127.0.0.1:30005")) {

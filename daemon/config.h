@@ -20,6 +20,7 @@ typedef struct {
     int usage_period_seconds;
     int retention_sweep_seconds;
     int inventory_sync_seconds; /* 0: only on request */
+    int usage_retention_seconds;
     bool log_requests;
     bool demo;
     bool help;

@@ -41,6 +41,7 @@
 #define WAPD_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 8000
 #define IDEMPOTENCY_MAX_AGE_MS (24LL * 3600 * 1000)
+#define PURGE_EVERY_MS (3600LL * 1000)
 
 static void
 log_line(const char *level, const char *msg, json_t *fields /* stolen, may be NULL */)
@@ -355,9 +356,15 @@ main(int argc, char **argv)
                 log_line("warn", "the inventory sweep failed", json_pack("{s:s}", "detail", err.message));
             last_sync = util_now_ms();
         }
-        if (util_now_ms() - last_purge > 3600 * 1000) {
+        if (util_now_ms() - last_purge >= PURGE_EVERY_MS ||
+            (cfg.usage_retention_seconds < 3600 &&
+             util_now_ms() - last_purge >= (int64_t) cfg.usage_retention_seconds * 1000)) {
             err_clear(&err);
             store_idem_purge(st, IDEMPOTENCY_MAX_AGE_MS, &err);
+            err_clear(&err);
+            if (usage_purge(st, (int64_t) cfg.usage_retention_seconds * 1000, util_now_ms(), &err) < 0)
+                log_line("warn", "usage records could not be purged",
+                         json_pack("{s:s}", "detail", err.message));
             last_purge = util_now_ms();
         }
     }

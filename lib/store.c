@@ -2443,3 +2443,36 @@ store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
     }
     return list;
 }
+
+int64_t
+store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int64_t n = 0;
+    int changed;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    /* A period's records go only when the WAP adapter has acknowledged it and it is past retention. */
+    s = stmt_get(c,
+                 "DELETE FROM usage_records WHERE period_end_ms < ?2 AND EXISTS (SELECT 1 FROM wap_usage w"
+                 " WHERE w.resource_id = usage_records.resource_id"
+                 " AND w.period_start_ms = usage_records.period_start_ms AND w.event_id <= ?1);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, acked_event_id);
+    sqlite3_bind_int64(s, 2, older_than_ms);
+    if ((changed = stmt_run(c, s, "purging usage records", err)) < 0)
+        return -1;
+    n += changed;
+    s = stmt_get(c, "DELETE FROM wap_usage WHERE event_id <= ? AND period_end_ms < ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, acked_event_id);
+    sqlite3_bind_int64(s, 2, older_than_ms);
+    if ((changed = stmt_run(c, s, "purging WAP usage records", err)) < 0)
+        return -1;
+    return n + changed;
+}

@@ -190,6 +190,10 @@ json_t *store_usage_records(store_t *st, const char *sid, int64_t after, int64_t
 int store_wap_usage_add(store_t *st, const json_t *rec, err_t *err);
 json_t *store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err);
 
+/* Purges the usage records of periods that ended before older_than_ms and whose WAP record is
+ * acknowledged (EventId <= acked_event_id), and those WAP records. Returns how many went, or -1. */
+int64_t store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err);
+
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);
 

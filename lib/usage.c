@@ -248,3 +248,23 @@ usage_totals(store_t *st, const char *sid, int64_t from_ms, int64_t to_ms, err_t
     return json_pack("{s:s, s:s, s:o, s:o}", "from", from, "to", to, "meters", meters, "resources",
                      resources);
 }
+
+int64_t
+usage_purge(store_t *st, int64_t retention_ms, int64_t now_ms, err_t *err)
+{
+    int64_t acked = 0, n;
+    int rc = store_meta_get(st, "usage.wapAckedId", &acked, err);
+
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return 0; /* nothing acknowledged: nothing goes */
+    if (store_tx_begin(st, err))
+        return -1;
+    n = store_usage_purge(st, acked, now_ms - retention_ms, err);
+    if (n < 0 || store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        return -1;
+    }
+    return n;
+}

@@ -24,6 +24,9 @@ json_t *usage_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *
 /* The WAP resource-provider usage contract: records with EventId > last_id (empty or "0": from the
  * start), at most batch; a last_id acknowledges every record up to it. */
 json_t *usage_wap(store_t *st, const char *last_id, int batch, err_t *err);
+/* Purges records that are both acknowledged (through the WAP endpoint's lastID) and older than
+ * retention_ms; never others. Returns how many went, or -1. */
+int64_t usage_purge(store_t *st, int64_t retention_ms, int64_t now_ms, err_t *err);
 /* A subscription's totals within [from_ms, to_ms]: {from, to, meters: {meter: total},
  * resources: [{resourceId, meter, quantity, unit}]}. */
 json_t *usage_totals(store_t *st, const char *sid, int64_t from_ms, int64_t to_ms, err_t *err);

@@ -176,3 +176,28 @@ def test_reassociation_keeps_the_series():
         assert all(b - a == 1000 for a, b in zip(starts, starts[1:]))  # one series, no gap
     finally:
         d.cleanup()
+
+
+def test_purge_only_after_acknowledgement_and_retention():
+    d = Daemon(extra_args=["--usage-period-seconds", "1", "--usage-retention-seconds", "2"]).start()
+    try:
+        w = VmWorld(d)
+        w.create("p")
+        wait_for(lambda: len(ok(w.a.get("/usage?batchSize=1000"), 200)) >= 3, 30, "three periods")
+        first = ok(w.a.get("/usage?batchSize=1000"), 200)
+        # Unacknowledged records stay, however old: wait past the retention and check.
+        t = time.time()
+        wait_for(lambda: time.time() - t > 3.5 and len(drain(w.a)[0]) > 0, 30, "retention to pass")
+        assert ok(w.a.get("/usage?batchSize=1000"), 200)[: len(first)] == first
+        native = {(r["resourceId"], r["periodStart"]) for r in drain(w.a)[0]}
+        # Acknowledge the first two; once past retention they go, from both feeds; the rest stays.
+        acked = first[1]["EventId"]
+        ok(w.a.get("/usage?lastID=%d&batchSize=1" % acked), 200)
+        gone = {(r["ResourceId"], r["StartTime"]) for r in first[:2]}
+        wait_for(lambda: not gone & {(r["resourceId"], r["periodStart"]) for r in drain(w.a)[0]}, 30,
+                 "the acknowledged records to be purged")
+        left = ok(w.a.get("/usage?batchSize=1000"), 200)
+        assert [r["EventId"] for r in left][: len(first) - 2] == [r["EventId"] for r in first[2:]]
+        assert (native - gone) <= {(r["resourceId"], r["periodStart"]) for r in drain(w.a)[0]}
+    finally:
+        d.cleanup()
