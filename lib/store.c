@@ -2228,8 +2228,29 @@ store_meta_set(store_t *st, const char *key, int64_t value, err_t *err)
     return stmt_run(c, s, "saving a setting", err) < 0 ? -1 : 0;
 }
 
+int
+store_timeline_first(store_t *st, int64_t *first_ms, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    s = stmt_get(c, "SELECT min(at_ms) FROM vm_timeline;", err);
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    *first_ms = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL
+                    ? sqlite3_column_int64(s, 0)
+                    : -1;
+    stmt_done(s);
+    return rc == SQLITE_ROW ? 0 : db_err(c->db, rc, "reading the VM timeline", err);
+}
+
 json_t *
-store_timeline_until(store_t *st, int64_t until_ms, int64_t *first_ms, err_t *err)
+store_timeline_until(store_t *st, int64_t from_ms, int64_t until_ms, int64_t *first_ms,
+                     err_t *err)
 {
     conn_t *c = store_conn(st, err);
     sqlite3_stmt *s;
@@ -2241,16 +2262,25 @@ store_timeline_until(store_t *st, int64_t until_ms, int64_t *first_ms, err_t *er
         json_decref(by_vm);
         return NULL;
     }
+    /* What a window needs: each VM's state as it stood at its start (unless the VM was gone by then),
+     * and every change within it. */
     s = stmt_get(c,
                  "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                 " storage_gb, holds_compute, holds_storage, coalesce(name, '') FROM vm_timeline"
-                 " WHERE at_ms < ? ORDER BY vm_id, seq;",
+                 " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
+                 " WHERE at_ms >= ?1 AND at_ms < ?2"
+                 " UNION ALL"
+                 " SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
+                 " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
+                 " WHERE seq IN (SELECT max(seq) FROM vm_timeline WHERE at_ms < ?1 GROUP BY vm_id)"
+                 " AND event != 'deleted'"
+                 " ORDER BY 1, 13;",
                  err);
     if (s == NULL) {
         json_decref(by_vm);
         return NULL;
     }
-    sqlite3_bind_int64(s, 1, until_ms);
+    sqlite3_bind_int64(s, 1, from_ms);
+    sqlite3_bind_int64(s, 2, until_ms);
     if (first_ms)
         *first_ms = -1;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -172,9 +172,14 @@ int store_timeline_forget(store_t *st, const char *vm_id, err_t *err);
 /* The store's own settings (integers). get returns 0, 1 when unset, or -1. */
 int store_meta_get(store_t *st, const char *key, int64_t *value, err_t *err);
 int store_meta_set(store_t *st, const char *key, int64_t value, err_t *err);
-/* Timeline rows before until_ms, by VM: {vmId: [{subscriptionId, at, event, powerState, size, cores,
- * memoryMB, storageGB, holdsCompute, holdsStorage}…]} in order; *first_ms the earliest (-1: none). */
-json_t *store_timeline_until(store_t *st, int64_t until_ms, int64_t *first_ms, err_t *err);
+/* The timeline rows a window [from_ms, until_ms) needs, by VM: each VM's last row before from_ms (unless
+ * that row is its deletion) and every row within the window, in order: {vmId: [{name, subscriptionId,
+ * at, event, powerState, size, cores, memoryMB, storageGB, holdsCompute, holdsStorage}…]}; *first_ms the
+ * earliest time among them (-1: none). */
+json_t *store_timeline_until(store_t *st, int64_t from_ms, int64_t until_ms, int64_t *first_ms,
+                             err_t *err);
+/* The time of the earliest timeline row (-1: none). */
+int store_timeline_first(store_t *st, int64_t *first_ms, err_t *err);
 /* Adds a usage record {id, subscriptionId, resourceId, resourceType, meter, quantity, unit,
  * periodStartMs, periodEndMs, properties}; a second one for the same resource, meter and period is
  * ignored. */

@@ -126,7 +126,7 @@ close_period(store_t *st, int64_t p0, int64_t p1, err_t *err)
 
     if (store_tx_begin(st, err))
         return -1;
-    by_vm = store_timeline_until(st, p1, NULL, err);
+    by_vm = store_timeline_until(st, p0, p1, NULL, err);
     if (by_vm == NULL)
         goto fail;
     json_object_foreach(by_vm, vm, rows)
@@ -146,7 +146,6 @@ int
 usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err)
 {
     int64_t until, first;
-    json_t *probe;
     int rc, closed = 0;
 
     rc = store_meta_get(st, CLOSED_UNTIL, &until, err);
@@ -154,10 +153,8 @@ usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err)
         return -1;
     if (rc == 1) {
         /* First run: from the period of the earliest change on record (or now). */
-        probe = store_timeline_until(st, now_ms, &first, err);
-        if (probe == NULL)
+        if (store_timeline_first(st, &first, err))
             return -1;
-        json_decref(probe);
         until = (first >= 0 ? first : now_ms) / period_ms * period_ms;
         if (store_meta_set(st, CLOSED_UNTIL, until, err))
             return -1;
