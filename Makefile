@@ -3,7 +3,7 @@
 #   make          build build/wapd (installs missing Debian packages first)
 #   make run      build, then start the daemon with --demo
 #   make test     unit tests, e2e tests, both again under ASan+UBSan, and the OpenAPI lint
-#   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk)
+#   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close
 #   make install  the binary, the systemd unit and the example config (PREFIX, DESTDIR)
 
 CC      ?= cc
@@ -172,7 +172,10 @@ run: all
 bench: all
 	@command -v wrk >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq wrk)
+	@command -v sqlite3 >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq sqlite3)
 	bench/run.sh
+	bench/usage.sh
 
 PREFIX ?= /usr/local
 install: all

@@ -346,9 +346,18 @@ main(int argc, char **argv)
             last_sweep = util_now_ms();
         }
         err_clear(&err);
-        if (usage_close_due(st, (int64_t) cfg.usage_period_seconds * 1000, util_now_ms(), &err) < 0)
-            log_line("warn", "usage periods could not be closed",
-                     json_pack("{s:s}", "detail", err.message));
+        {
+            int64_t t0 = util_mono_ns();
+            int closed = usage_close_due(st, (int64_t) cfg.usage_period_seconds * 1000,
+                                         util_now_ms(), &err);
+            if (closed < 0)
+                log_line("warn", "usage periods could not be closed",
+                         json_pack("{s:s}", "detail", err.message));
+            else if (closed > 0)
+                log_line("info", "usage periods closed",
+                         json_pack("{s:i, s:f}", "periods", closed, "durationMs",
+                                   (double) (util_mono_ns() - t0) / 1e6));
+        }
         if (cfg.inventory_sync_seconds > 0 &&
             util_now_ms() - last_sync >= (int64_t) cfg.inventory_sync_seconds * 1000) {
             err_clear(&err);

@@ -37,7 +37,7 @@ add_record(store_t *st, const char *vm_id, const json_t *last, const char *meter
     json_t *rec;
     int rc;
 
-    util_uuid(id);
+    util_uuid_v7(p1, id);
     rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:I, s:I, s:{s:s, s:I, s:I}}", "id", id,
                     "subscriptionId", str(last, "subscriptionId"), "resourceId", vm_id,
                     "resourceType", "vm", "meter", meter, "quantity", qty, "unit", unit,

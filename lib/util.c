@@ -32,6 +32,21 @@ util_uuid(char out[UTIL_UUID_LEN + 1])
     uuid_unparse_lower(u, out);
 }
 
+void
+util_uuid_v7(int64_t ms, char out[UTIL_UUID_LEN + 1])
+{
+    uuid_t u;
+    int i;
+
+    if (RAND_bytes(u, sizeof(u)) != 1)
+        uuid_generate_random(u);
+    for (i = 0; i < 6; i++)
+        u[i] = (unsigned char) ((uint64_t) ms >> (8 * (5 - i)));
+    u[6] = (unsigned char) ((u[6] & 0x0f) | 0x70); /* version 7 */
+    u[8] = (unsigned char) ((u[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+    uuid_unparse_lower(u, out);
+}
+
 bool
 util_uuid_valid(const char *s)
 {

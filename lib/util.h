@@ -16,6 +16,9 @@
 
 /* Writes a random (v4) UUID, lower case, into out[UTIL_UUID_LEN + 1]. */
 void util_uuid(char out[UTIL_UUID_LEN + 1]);
+/* Writes a time-ordered (v7, RFC 9562) UUID whose first 48 bits are ms: ids made in time order sort in
+ * time order, so an index over them grows at its end. */
+void util_uuid_v7(int64_t ms, char out[UTIL_UUID_LEN + 1]);
 /* True when s is a UUID in canonical 8-4-4-4-12 form (either case). */
 bool util_uuid_valid(const char *s);
 
