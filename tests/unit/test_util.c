@@ -26,6 +26,23 @@ uuid_is_v4_and_unique(void **state)
 }
 
 static void
+uuid_v7_sorts_by_time(void **state)
+{
+    char a[UTIL_UUID_LEN + 1], b[UTIL_UUID_LEN + 1], c[UTIL_UUID_LEN + 1];
+
+    (void) state;
+    util_uuid_v7(1795336275000, a);
+    util_uuid_v7(1795336275001, b);
+    util_uuid_v7(1795336275000, c);
+    assert_true(util_uuid_valid(a));
+    assert_int_equal(a[14], '7');
+    assert_true(strchr("89ab", a[19]) != NULL);
+    assert_memory_equal(a, "01a20261-8438", 13); /* 1795336275000 = 0x01a202618438 */
+    assert_true(strcmp(a, b) < 0);
+    assert_string_not_equal(a, c); /* same millisecond, different random bits */
+}
+
+static void
 time_round_trips(void **state)
 {
     char out[UTIL_TIME_LEN + 1];
@@ -121,6 +138,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(uuid_is_v4_and_unique),
+        cmocka_unit_test(uuid_v7_sorts_by_time),
         cmocka_unit_test(time_round_trips),
         cmocka_unit_test(b64url_round_trips),
         cmocka_unit_test(sha256_matches_known_vector),
