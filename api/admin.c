@@ -140,11 +140,13 @@ static const jv_field_t subscription_patch_spec[] = {
 /* ---- shared helpers ---- */
 
 void
-api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n)
+api_list_kind_views(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n,
+                    api_view_fn view)
 {
     int64_t after, next = 0;
     err_t err = {0};
-    json_t *list;
+    json_t *list, *views, *rec, *one;
+    size_t i;
     int limit;
 
     if (api_paging(r, &limit, &after))
@@ -154,7 +156,28 @@ api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t *filt
         api_reply_err(r, &err);
         return;
     }
+    if (view != NULL) {
+        views = json_array();
+        json_array_foreach(list, i, rec) {
+            one = view(r->store, rec, &err);
+            if (one == NULL) {
+                json_decref(list);
+                json_decref(views);
+                api_reply_err(r, &err);
+                return;
+            }
+            json_array_append_new(views, one);
+        }
+        json_decref(list);
+        list = views;
+    }
     api_reply_page(r, list, limit, next);
+}
+
+void
+api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n)
+{
+    api_list_kind_views(r, kind, filters, n, NULL);
 }
 
 void

@@ -250,6 +250,11 @@ void api_job_restart(api_req_t *r, const char *id, const char *sid);
 
 /* shared by admin.c and tenant.c: list a kind with filters; get one record by id with ETag. */
 void api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n);
+/* As api_list_kind, each record answered as view(store, record) makes it (NULL: an error, which is the
+ * answer). */
+typedef json_t *(*api_view_fn)(store_t *st, const json_t *rec, err_t *err);
+void api_list_kind_views(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n,
+                         api_view_fn view);
 void api_get_kind(api_req_t *r, const store_kind_t *kind, const char *id);
 
 #endif

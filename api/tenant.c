@@ -16,32 +16,8 @@ void
 api_tenant_subscriptions_list(api_req_t *r)
 {
     store_filter_t f = {.field = "userId", .op = STORE_FILTER_EQ, .value = r->user_id};
-    int64_t after, next = 0;
-    err_t err = {0};
-    json_t *list, *views, *sub, *view;
-    size_t i;
-    int limit;
 
-    if (api_paging(r, &limit, &after))
-        return;
-    list = store_rec_list(r->store, &store_kind_subscription, &f, 1, after, limit, &next, &err);
-    if (list == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    views = json_array();
-    json_array_foreach(list, i, sub) {
-        view = accounts_subscription_view(r->store, sub, &err);
-        if (view == NULL) {
-            json_decref(list);
-            json_decref(views);
-            api_reply_err(r, &err);
-            return;
-        }
-        json_array_append_new(views, view);
-    }
-    json_decref(list);
-    api_reply_page(r, views, limit, next);
+    api_list_kind_views(r, &store_kind_subscription, &f, 1, accounts_subscription_view);
 }
 
 void

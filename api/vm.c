@@ -47,6 +47,22 @@ sid_of(api_req_t *r)
     return r->params[0];
 }
 
+/* 404 before 400: the VM in the path must be the caller's before its body is read. Replies and returns
+ * -1 when it is not. */
+static int
+require_vm(api_req_t *r)
+{
+    err_t err = {0};
+    json_t *vm = vm_get(r->store, sid_of(r), r->params[1], false, NULL, &err);
+
+    if (vm == NULL) {
+        api_reply_err(r, &err);
+        return -1;
+    }
+    json_decref(vm);
+    return 0;
+}
+
 /* A plan switched to disabled hides existing checkpoints from tenants (it does not delete them). */
 static void
 tenant_view(api_req_t *r, json_t *vm)
@@ -151,13 +167,8 @@ api_tenant_vm_patch(api_req_t *r)
 
     if (api_if_match(r, &rev))
         return;
-    /* 404 before 400: the VM must be the caller's. */
-    job = vm_get(r->store, sid_of(r), r->params[1], false, NULL, &err);
-    if (job == NULL) {
-        api_reply_err(r, &err);
+    if (require_vm(r))
         return;
-    }
-    json_decref(job);
     if ((body = api_body(r, vm_patch_spec, false, false)) == NULL)
         return;
     job = vm_resize(r->store, sid_of(r), r->params[1],
@@ -181,14 +192,10 @@ void
 api_tenant_vm_action(api_req_t *r)
 {
     err_t err = {0};
-    json_t *body, *job;
+    json_t *body;
 
-    job = vm_get(r->store, sid_of(r), r->params[1], false, NULL, &err);
-    if (job == NULL) {
-        api_reply_err(r, &err);
+    if (require_vm(r))
         return;
-    }
-    json_decref(job);
     if ((body = api_body(r, no_fields, false, true)) == NULL)
         return;
     json_decref(body);
@@ -201,12 +208,8 @@ api_tenant_vm_disk_attach(api_req_t *r)
     err_t err = {0};
     json_t *body, *job;
 
-    job = vm_get(r->store, sid_of(r), r->params[1], false, NULL, &err);
-    if (job == NULL) {
-        api_reply_err(r, &err);
+    if (require_vm(r))
         return;
-    }
-    json_decref(job);
     if ((body = api_body(r, disk_spec, false, false)) == NULL)
         return;
     job = vm_disk_attach(r->store, sid_of(r), r->params[1], body, &err);

@@ -23,32 +23,8 @@ void
 api_tenant_vmroles_list(api_req_t *r)
 {
     store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = r->params[0]};
-    int64_t after, next = 0;
-    err_t err = {0};
-    json_t *list, *views, *role, *view;
-    size_t i;
-    int limit;
 
-    if (api_paging(r, &limit, &after))
-        return;
-    list = store_rec_list(r->store, &store_kind_vmrole, &f, 1, after, limit, &next, &err);
-    if (list == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    views = json_array();
-    json_array_foreach(list, i, role) {
-        view = vmrole_view(r->store, role, &err);
-        if (view == NULL) {
-            json_decref(list);
-            json_decref(views);
-            api_reply_err(r, &err);
-            return;
-        }
-        json_array_append_new(views, view);
-    }
-    json_decref(list);
-    api_reply_page(r, views, limit, next);
+    api_list_kind_views(r, &store_kind_vmrole, &f, 1, vmrole_view);
 }
 
 void
