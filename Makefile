@@ -43,6 +43,7 @@ $(STAMP): Makefile
 	@mkdir -p $(BUILD)
 	@missing=""; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	command -v $(CC) >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	for p in $(PKGS) cmocka; do \
 	  pkg-config --exists $$p 2>/dev/null || case $$p in \
 	    libmicrohttpd) missing="$$missing $(DEB_libmicrohttpd)";; \
@@ -172,8 +173,6 @@ run: all
 bench: all
 	@command -v wrk >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq wrk)
-	@command -v sqlite3 >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq sqlite3)
 	bench/run.sh
 	bench/usage.sh
 
