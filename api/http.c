@@ -314,6 +314,45 @@ api_reply_page(api_req_t *r, json_t *list, int limit, int64_t next)
 }
 
 int
+api_feed_paging(api_req_t *r, const char *prefix, int *limit, int64_t *after)
+{
+    const char *cur = api_query(r, "after"), *lim = api_query(r, "limit");
+    int64_t v = API_LIMIT_DEFAULT;
+    size_t plen = strlen(prefix);
+    char raw[64];
+    long n;
+
+    if (lim != NULL && (util_parse_int64(lim, false, &v) || v < 1 || v > API_LIMIT_MAX)) {
+        api_reply_error(r, ERR_INVALID_REQUEST, "limit", "limit must be a whole number from 1 to %d.",
+                        API_LIMIT_MAX);
+        return -1;
+    }
+    *limit = (int) v;
+    *after = 0;
+    if (cur == NULL || cur[0] == '\0')
+        return 0;
+    n = strlen(cur) < 60 ? util_b64url_decode(cur, raw, sizeof(raw) - 1) : -1;
+    if (n > 0)
+        raw[n] = '\0';
+    if (n <= (long) plen || strncmp(raw, prefix, plen) || util_parse_int64(raw + plen, false, after)) {
+        api_reply_error(r, ERR_INVALID_REQUEST, "after",
+                        "after must be a nextCursor this service handed out.");
+        return -1;
+    }
+    return 0;
+}
+
+void
+api_reply_feed(api_req_t *r, const char *prefix, json_t *list, int64_t next)
+{
+    char raw[64], cursor[96];
+
+    snprintf(raw, sizeof(raw), "%s%lld", prefix, (long long) next);
+    util_b64url_encode(raw, strlen(raw), cursor);
+    api_reply_json(r, 200, json_pack("{s:o, s:s}", "value", list, "nextCursor", cursor));
+}
+
+int
 api_if_match(api_req_t *r, int64_t *rev)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-Match");

@@ -141,6 +141,11 @@ const char *api_query(api_req_t *r, const char *name);
 int api_paging(api_req_t *r, int *limit, int64_t *after);
 /* Replies 200 {"value": list, "nextLink"?} (list stolen). */
 void api_reply_page(api_req_t *r, json_t *list, int limit, int64_t next);
+/* Feeds (usage, events): ?after=<nextCursor>&limit=. paging reads them (cursors carry prefix) or replies
+ * 400 and returns -1; reply_feed answers {"value": list (stolen), "nextCursor"}, the cursor always present
+ * (the same position again when nothing is new). */
+int api_feed_paging(api_req_t *r, const char *prefix, int *limit, int64_t *after);
+void api_reply_feed(api_req_t *r, const char *prefix, json_t *list, int64_t next);
 /* Reads If-Match into *rev (0: absent or "*"); replies 412 and returns -1 when it cannot match. */
 int api_if_match(api_req_t *r, int64_t *rev);
 
@@ -206,6 +211,15 @@ void api_admin_checkpoints_prune(api_req_t *r);
 void api_admin_usage(api_req_t *r);
 void api_tenant_usage(api_req_t *r);
 void api_wap_usage(api_req_t *r);
+/* hooks.c */
+void api_admin_hooks_list(api_req_t *r);
+void api_admin_hooks_create(api_req_t *r);
+void api_admin_hook_get(api_req_t *r);
+void api_admin_hook_patch(api_req_t *r);
+void api_admin_hook_delete(api_req_t *r);
+void api_admin_hook_deliveries(api_req_t *r);
+void api_admin_hook_redeliver(api_req_t *r);
+void api_admin_events(api_req_t *r);
 /* inventory.c */
 void api_admin_host_refresh(api_req_t *r);
 void api_admin_host_unmanaged(api_req_t *r);

@@ -9,50 +9,22 @@
 
 #include "../lib/usage.h"
 
-#define USAGE_CURSOR "u1."
-
-static void
-encode_cursor(int64_t pos, char out[64])
-{
-    char raw[40];
-
-    snprintf(raw, sizeof(raw), USAGE_CURSOR "%lld", (long long) pos);
-    util_b64url_encode(raw, strlen(raw), out);
-}
-
 void
 api_admin_usage(api_req_t *r)
 {
-    const char *after = api_query(r, "after"), *lim = api_query(r, "limit");
-    int64_t pos = 0, next = 0, limit = API_LIMIT_DEFAULT;
-    char raw[64], cursor[64];
+    int64_t pos, next = 0;
+    int limit;
     err_t err = {0};
     json_t *list;
-    long n;
 
-    if (lim != NULL && (util_parse_int64(lim, false, &limit) || limit < 1 || limit > API_LIMIT_MAX)) {
-        api_reply_error(r, ERR_INVALID_REQUEST, "limit", "limit must be a whole number from 1 to %d.",
-                        API_LIMIT_MAX);
+    if (api_feed_paging(r, "u1.", &limit, &pos))
         return;
-    }
-    if (after != NULL && after[0] != '\0') {
-        n = strlen(after) < 60 ? util_b64url_decode(after, raw, sizeof(raw) - 1) : -1;
-        if (n > 0)
-            raw[n] = '\0';
-        if (n <= (long) strlen(USAGE_CURSOR) || strncmp(raw, USAGE_CURSOR, strlen(USAGE_CURSOR)) ||
-            util_parse_int64(raw + strlen(USAGE_CURSOR), false, &pos)) {
-            api_reply_error(r, ERR_INVALID_REQUEST, "after",
-                            "after must be a nextCursor this service handed out.");
-            return;
-        }
-    }
-    list = usage_page(r->store, pos, (int) limit, &next, &err);
+    list = usage_page(r->store, pos, limit, &next, &err);
     if (list == NULL) {
         api_reply_err(r, &err);
         return;
     }
-    encode_cursor(next, cursor);
-    api_reply_json(r, 200, json_pack("{s:o, s:s}", "value", list, "nextCursor", cursor));
+    api_reply_feed(r, "u1.", list, next);
 }
 
 static int

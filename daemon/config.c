@@ -24,6 +24,8 @@ enum {
     OPT_RETENTION_SWEEP,
     OPT_INVENTORY_SYNC,
     OPT_USAGE_RETENTION,
+    OPT_HOOK_MAX_AGE,
+    OPT_HOOK_TIMEOUT,
     OPT_CONFIG,
     OPT_DEMO,
     OPT_NO_REQUEST_LOG,
@@ -42,6 +44,8 @@ static const struct option options[] = {
     {"retention-sweep-seconds", required_argument, NULL, OPT_RETENTION_SWEEP},
     {"inventory-sync-seconds", required_argument, NULL, OPT_INVENTORY_SYNC},
     {"usage-retention-seconds", required_argument, NULL, OPT_USAGE_RETENTION},
+    {"hook-max-age-seconds", required_argument, NULL, OPT_HOOK_MAX_AGE},
+    {"hook-timeout-seconds", required_argument, NULL, OPT_HOOK_TIMEOUT},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"demo", no_argument, NULL, OPT_DEMO},
     {"no-request-log", no_argument, NULL, OPT_NO_REQUEST_LOG},
@@ -57,7 +61,8 @@ config_usage(FILE *out)
             "usage: wapd [--state-dir DIR] [--admin-listen HOST:PORT] [--tenant-listen HOST:PORT]\n"
             "            [--admin-token TOKEN] [--workers N] [--http-threads N]\n"
             "            [--usage-period-seconds S] [--retention-sweep-seconds S]\n"
-            "            [--inventory-sync-seconds S] [--usage-retention-seconds S] [--config FILE]\n"
+            "            [--inventory-sync-seconds S] [--usage-retention-seconds S]\n"
+            "            [--hook-max-age-seconds S] [--hook-timeout-seconds S] [--config FILE]\n"
             "            [--demo] [--no-request-log]\n"
             "\n"
             "  --state-dir DIR            where wapd.db, ports.json and admin.token live "
@@ -72,6 +77,9 @@ config_usage(FILE *out)
             "  --retention-sweep-seconds S  how often checkpoint retention is enforced (60)\n"
             "  --inventory-sync-seconds S   how often hosts' inventories are compared (300; 0: never)\n"
             "  --usage-retention-seconds S  keep acknowledged usage records this long (90 days)\n"
+            "  --hook-max-age-seconds S   retry a hook delivery for this long, then mark it failed "
+            "(86400)\n"
+            "  --hook-timeout-seconds S   time allowed for one hook request (10)\n"
             "  --config FILE              INI file with the same settings under [wapd]\n"
             "  --demo                     seed an empty state dir with a demo world and print curl "
             "lines\n");
@@ -143,6 +151,10 @@ on_ini(void *user, const char *section, const char *name, const char *value)
         rc = set_int(&cfg->usage_period_seconds, value, 1, 86400 * 31);
     else if (strcmp(name, "usage_retention_seconds") == 0)
         rc = set_int(&cfg->usage_retention_seconds, value, 1, 86400 * 3650);
+    else if (strcmp(name, "hook_max_age_seconds") == 0)
+        rc = set_int(&cfg->hook_max_age_seconds, value, 1, 86400 * 30);
+    else if (strcmp(name, "hook_timeout_seconds") == 0)
+        rc = set_int(&cfg->hook_timeout_seconds, value, 1, 300);
     else if (strcmp(name, "inventory_sync_seconds") == 0)
         rc = set_int(&cfg->inventory_sync_seconds, value, 0, 86400);
     else if (strcmp(name, "retention_sweep_seconds") == 0)
@@ -196,6 +208,12 @@ apply_option(config_t *cfg, int opt, const char *arg, char *msg, size_t n)
     case OPT_USAGE_RETENTION:
         rc = set_int(&cfg->usage_retention_seconds, arg, 1, 86400 * 3650);
         break;
+    case OPT_HOOK_MAX_AGE:
+        rc = set_int(&cfg->hook_max_age_seconds, arg, 1, 86400 * 30);
+        break;
+    case OPT_HOOK_TIMEOUT:
+        rc = set_int(&cfg->hook_timeout_seconds, arg, 1, 300);
+        break;
     case OPT_CONFIG:
         break; /* read in the first pass */
     case OPT_DEMO:
@@ -234,6 +252,8 @@ config_load(config_t *cfg, int argc, char **argv, char *msg, size_t n)
     cfg->retention_sweep_seconds = 60;
     cfg->inventory_sync_seconds = 300;
     cfg->usage_retention_seconds = 90 * 86400;
+    cfg->hook_max_age_seconds = 86400;
+    cfg->hook_timeout_seconds = 10;
     cfg->log_requests = true;
     if (set_str(&cfg->state_dir, "./wapd-state") || set_str(&cfg->admin_listen, "127.0.0.1:30004") ||
         set_str(&cfg->tenant_listen, "127.0.0.1:30005")) {

@@ -21,6 +21,8 @@ typedef struct {
     int retention_sweep_seconds;
     int inventory_sync_seconds; /* 0: only on request */
     int usage_retention_seconds;
+    int hook_max_age_seconds; /* a delivery is retried this long, then marked failed */
+    int hook_timeout_seconds; /* one hook request */
     bool log_requests;
     bool demo;
     bool help;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 
@@ -27,6 +28,7 @@
 #include "../lib/agent.h"
 #include "../lib/catalog.h"
 #include "../lib/checkpoint.h"
+#include "../lib/hooks.h"
 #include "../lib/hostreg.h"
 #include "../lib/inventory.h"
 #include "../lib/job.h"
@@ -38,9 +40,10 @@
 #include "config.h"
 #include "demo.h"
 
-#define WAPD_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 8000
 #define IDEMPOTENCY_MAX_AGE_MS (24LL * 3600 * 1000)
+/* A hook's delivery log keeps a week of attempts. */
+#define DELIVERY_LOG_MAX_AGE_MS (7LL * 24 * 3600 * 1000)
 #define PURGE_EVERY_MS (3600LL * 1000)
 
 static void
@@ -222,6 +225,7 @@ main(int argc, char **argv)
     struct timespec tick = {1, 0};
     int admin_fd = -1, tenant_fd = -1, admin_port = 0, tenant_port = 0, sig, rc = 1;
     err_t err = {0};
+    hooks_options_t hook_opts = {0};
     int64_t deadline, last_purge = 0, last_sweep = 0, sweep_offset_ms = 0, last_sync;
     const char *offset_env = getenv("WAPD_RETENTION_CLOCK_OFFSET_HOURS");
     char *ports;
@@ -239,6 +243,7 @@ main(int argc, char **argv)
         config_free(&cfg);
         return 0;
     }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Every thread started from here on inherits this mask; the main loop takes the signals. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -279,6 +284,13 @@ main(int argc, char **argv)
         goto out;
     }
     log_line("info", "job engine started", json_pack("{s:i}", "workers", cfg.workers));
+    hook_opts.max_age_ms = (int64_t) cfg.hook_max_age_seconds * 1000;
+    hook_opts.timeout_ms = (long) cfg.hook_timeout_seconds * 1000;
+    hook_opts.connect_timeout_ms = hook_opts.timeout_ms < 5000 ? hook_opts.timeout_ms : 5000;
+    if (hooks_sender_start(st, &hook_opts, &err)) {
+        log_line("error", "the hook sender could not start", json_pack("{s:s}", "detail", err.message));
+        goto out;
+    }
     /* Periods that ended while the daemon was down are closed now, before it serves. */
     err_clear(&err);
     if (usage_close_due(st, (int64_t) cfg.usage_period_seconds * 1000, util_now_ms(), &err) < 0)
@@ -371,6 +383,8 @@ main(int argc, char **argv)
             err_clear(&err);
             store_idem_purge(st, IDEMPOTENCY_MAX_AGE_MS, &err);
             err_clear(&err);
+            store_deliveries_purge(st, util_now_ms() - DELIVERY_LOG_MAX_AGE_MS, &err);
+            err_clear(&err);
             if (usage_purge(st, (int64_t) cfg.usage_retention_seconds * 1000, util_now_ms(), &err) < 0)
                 log_line("warn", "usage records could not be purged",
                          json_pack("{s:s}", "detail", err.message));
@@ -394,6 +408,7 @@ out:
     /* After the listeners: running job steps reach their end (a safe point); the rest resumes at the next
      * start. */
     job_engine_stop();
+    hooks_sender_stop();
     hostreg_shutdown();
     if (admin_fd >= 0)
         close(admin_fd);

@@ -10,8 +10,15 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "events.h"
 #include "job.h"
 #include "vm.h"
+
+static const char *
+str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
 
 json_t *
 accounts_user_create(store_t *st, const json_t *body, err_t *err)
@@ -175,7 +182,11 @@ accounts_subscription_create(store_t *st, const json_t *body, err_t *err)
                         json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "vms", 0, "cores", 0, "memoryMB",
                                   0, "storageGB", 0, "vmRoles", 0, "networks", 0));
     json_decref(plan);
-    if (store_rec_insert(st, &store_kind_subscription, rec, err)) {
+    if (store_rec_insert(st, &store_kind_subscription, rec, err) ||
+        events_emit(st, "subscription.created", str(rec, "id"), str(rec, "id"),
+                    json_pack("{s:s, s:s, s:s}", "userId", str(rec, "userId"), "planId",
+                              str(rec, "planId"), "displayName", str(rec, "displayName")),
+                    err)) {
         json_decref(rec);
         return NULL;
     }
@@ -251,11 +262,15 @@ step_delete_subscription(job_ctx_t *ctx, err_t *err)
     if (job_ctx_begin(ctx, err))
         return JOB_STEP_RETRY;
     if (store_rec_delete(job_ctx_store(ctx), &store_kind_subscription, job_ctx_resource(ctx), 0,
-                         &local) != 0 &&
-        local.code != ERR_NOT_FOUND) {
+                         &local) != 0) {
+        if (local.code == ERR_NOT_FOUND)
+            return JOB_STEP_DONE;
         err_set(err, local.code, NULL, "%s", local.message);
         return JOB_STEP_RETRY;
     }
+    if (events_emit(job_ctx_store(ctx), "subscription.deleted", job_ctx_resource(ctx),
+                    job_ctx_resource(ctx), NULL, err))
+        return JOB_STEP_RETRY;
     return JOB_STEP_DONE;
 }
 
@@ -286,7 +301,7 @@ accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
     const char *want = json_string_value(json_object_get(patch, "state"));
     json_t *rec = NULL, *j = NULL;
     int64_t rev = 0;
-    int suspending;
+    int suspending, activating;
 
     if (store_tx_begin(st, err))
         return NULL;
@@ -304,9 +319,15 @@ accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
     }
     suspending = want && strcmp(want, "suspended") == 0 &&
                  strcmp(json_string_value(json_object_get(rec, "state")), "suspended") != 0;
+    activating = want && strcmp(want, "active") == 0 &&
+                 strcmp(json_string_value(json_object_get(rec, "state")), "suspended") == 0;
     /* The state changes at once (tenant writes are refused from now on); the job stops the VMs. */
     catalog_record_merge(rec, patch);
     if (store_rec_update(st, &store_kind_subscription, id, rec, expect_rev, err))
+        goto fail;
+    if ((suspending || activating) &&
+        events_emit(st, suspending ? "subscription.suspended" : "subscription.activated", id, id,
+                    json_pack("{s:s}", "planId", str(rec, "planId")), err))
         goto fail;
     if (suspending) {
         j = job_submit(st, "subscription.suspend", id, id, id, NULL, err);

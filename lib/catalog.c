@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "events.h"
 #include "job.h"
 #include "util.h"
 
@@ -535,7 +536,12 @@ step_update_plan(job_ctx_t *ctx, err_t *err)
     if (rec == NULL)
         return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
     apply_plan_patch(rec, json_object_get(job_ctx_params(ctx), "patch"));
-    if (store_rec_update(st, &store_kind_plan, job_ctx_resource(ctx), rec, 0, err)) {
+    /* Billing sees plan changes (quotas, state, what is allowed) in the events feed. */
+    if (store_rec_update(st, &store_kind_plan, job_ctx_resource(ctx), rec, 0, err) ||
+        events_emit(st, "plan.updated", NULL, job_ctx_resource(ctx),
+                    json_pack("{s:O, s:O}", "changes", json_object_get(job_ctx_params(ctx), "patch"),
+                              "plan", rec),
+                    err)) {
         json_decref(rec);
         return JOB_STEP_RETRY;
     }

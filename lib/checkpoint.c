@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "events.h"
 #include "hostreg.h"
 #include "util.h"
 #include "vm_internal.h"
@@ -239,7 +240,13 @@ step_create(job_ctx_t *ctx, err_t *err)
                                           : json_null(),
                                       "createdAt", now, "sizeGB", 0, "_hostId", cp_id,
                                       "_powerState", json_object_get(vm, "powerState")));
-        if (job_ctx_begin(ctx, err) || vm__save(job_ctx_store(ctx), vm, err))
+        if (job_ctx_begin(ctx, err) || vm__save(job_ctx_store(ctx), vm, err) ||
+            events_emit(job_ctx_store(ctx), "vm.checkpoint.created", str(vm, "subscriptionId"),
+                        str(vm, "id"),
+                        json_pack("{s:O, s:s, s:b}", "name", json_object_get(p, "name"),
+                                  "createdAt", now, "replacesOld",
+                                  json_object_get(data, "oldId") != NULL),
+                        err))
             r = JOB_STEP_RETRY;
     }
     json_decref(vm);
@@ -311,7 +318,12 @@ step_restore(job_ctx_t *ctx, err_t *err)
         if (job_ctx_begin(ctx, err) || vm__set_checkpoint_size(job_ctx_store(ctx), vm, 0, err) ||
             (strcmp(ps, "deallocated") == 0 &&
              vm__release_host(job_ctx_store(ctx), vm, true, false, err)) ||
-            vm__save(job_ctx_store(ctx), vm, err))
+            vm__save(job_ctx_store(ctx), vm, err) ||
+            events_emit(job_ctx_store(ctx), "vm.checkpoint.restored", str(vm, "subscriptionId"),
+                        str(vm, "id"),
+                        json_pack("{s:O, s:s}", "name", json_object_get(cp, "name"), "powerState",
+                                  ps),
+                        err))
             r = JOB_STEP_RETRY;
     }
     json_decref(vm);
@@ -323,7 +335,7 @@ step_delete(job_ctx_t *ctx, err_t *err)
 {
     job_step_result_t r;
     const json_t *cp;
-    json_t *vm;
+    json_t *vm, *name;
     agent_t *a;
 
     if ((r = vm__step_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
@@ -336,10 +348,15 @@ step_delete(job_ctx_t *ctx, err_t *err)
             json_decref(vm);
             return JOB_STEP_RETRY;
         }
+        name = json_is_object(cp) ? json_incref(json_object_get(cp, "name")) : NULL;
         json_object_set_new(vm, "checkpoint", json_null());
         succeeded(vm);
-        if (vm__save(job_ctx_store(ctx), vm, err))
+        if (vm__save(job_ctx_store(ctx), vm, err) ||
+            (name != NULL &&
+             events_emit(job_ctx_store(ctx), "vm.checkpoint.deleted", str(vm, "subscriptionId"),
+                         str(vm, "id"), json_pack("{s:O}", "name", name), err)))
             r = JOB_STEP_RETRY;
+        json_decref(name);
     }
     json_decref(vm);
     return r;

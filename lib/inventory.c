@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "catalog.h"
+#include "events.h"
 #include "hostreg.h"
 #include "job.h"
 #include "quota.h"
@@ -115,6 +116,11 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
         if (seen == NULL) {
             if (strcmp(str(vm, "powerState"), "unknown") == 0)
                 continue;
+            if (events_emit(st, "vm.missing", str(vm, "subscriptionId"), str(vm, "id"),
+                            json_pack("{s:s, s:s, s:s}", "hostId", host_id, "hypervisorId", hyp,
+                                      "lastPowerState", str(vm, "powerState")),
+                            err))
+                goto fail;
             json_object_set_new(vm, "powerState", json_string("unknown"));
         } else {
             hp = str(seen, "powerState");

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "events.h"
 #include "util.h"
 
 #define MAX_KINDS 64
@@ -607,6 +608,15 @@ fail_job(job_ctx_t *ctx, const char *code, const char *message)
                 job_ctx_id(ctx));
         abandon_tx(ctx);
     }
+    /* Canceled jobs end as "canceled" elsewhere; this one failed, and says so in the feed. */
+    if (job_ctx_begin(ctx, &err) == 0 &&
+        events_emit(ctx->st, "job.failed", str(ctx->rec, "subscriptionId"),
+                    str(ctx->rec, "resourceId"),
+                    json_pack("{s:s, s:s, s:s, s:s}", "jobId", job_ctx_id(ctx), "kind",
+                              str(ctx->rec, "kind"), "code", code, "message", message),
+                    &err) != 0)
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job.failed event not recorded\",\"job\":\"%s\"}\n",
+                job_ctx_id(ctx));
     if (save_job(ctx, &err) != 0)
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job failure not recorded\",\"job\":\"%s\"}\n",
                 job_ctx_id(ctx));

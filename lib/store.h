@@ -39,6 +39,7 @@ extern const store_kind_t store_kind_job;
 extern const store_kind_t store_kind_vm;
 extern const store_kind_t store_kind_network;
 extern const store_kind_t store_kind_vmrole;
+extern const store_kind_t store_kind_hook;
 
 typedef struct {
     int busy_timeout_ms; /* how long a writer waits for another; 0 picks 5000 */
@@ -198,6 +199,32 @@ json_t *store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *er
 /* Purges the usage records of periods that ended before older_than_ms and whose WAP record is
  * acknowledged (EventId <= acked_event_id), and those WAP records. Returns how many went, or -1. */
 int64_t store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err);
+
+/* Events: the outbox. event_add saves ev {id, type, occurredAt, subscriptionId, resourceId, data} (in the
+ * caller's transaction) and queues one delivery of it, due at now_ms, for every active hook whose events
+ * list names its type or "*". events_after answers the events after position `after`, in order; *last is
+ * the position of the last one (after when none). */
+int store_event_add(store_t *st, const json_t *ev, int64_t now_ms, err_t *err);
+json_t *store_events_after(store_t *st, int64_t after, int limit, int64_t *last, err_t *err);
+
+/* Deliveries of events to hooks. due: a hook's pending deliveries due by now_ms, earliest first:
+ * [{seq, attempts, queuedMs, eventId, eventType, body}] (body: the event's JSON text as saved).
+ * record: ends an attempt {id, attempt, statusCode|null, error|null, atMs} of delivery seq, leaving the
+ * delivery in state ("pending" with next_ms for a retry, "succeeded" or "failed") and logging the attempt;
+ * a no-op when the delivery is no longer pending (its hook deleted). next_ms: the earliest due time of a
+ * pending delivery (-1: none). attempts: a hook's log, oldest first, paged by position (*next 0: last
+ * page): [{id, eventId, eventType, attempt, statusCode, error, at}]. requeue: queues the event of attempt
+ * attempt_id again for its hook (404 when the hook has no such attempt). purge: drops log rows and
+ * finished deliveries older than older_than_ms; returns how many, or -1. */
+json_t *store_deliveries_due(store_t *st, const char *hook_id, int64_t now_ms, int limit, err_t *err);
+int store_delivery_record(store_t *st, int64_t seq, const json_t *attempt, const char *state,
+                          int64_t next_ms, err_t *err);
+int store_delivery_next_ms(store_t *st, int64_t *next_ms, err_t *err);
+json_t *store_delivery_attempts(store_t *st, const char *hook_id, int64_t after, int limit,
+                                int64_t *next, err_t *err);
+int store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt_id, int64_t now_ms,
+                           err_t *err);
+int64_t store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err);
 
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);

@@ -6,6 +6,8 @@
 #ifndef WAPD_UTIL_H
 #define WAPD_UTIL_H
 
+#define WAPD_VERSION "0.1.0"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

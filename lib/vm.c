@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "events.h"
 #include "hostreg.h"
 #include "job.h"
 #include "placement.h"
@@ -123,14 +124,60 @@ vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, e
     return vm;
 }
 
-/* Every save records the VM's metered state on its timeline, in the same transaction. */
+static bool
+differs(const json_t *a, const json_t *b, const char *k)
+{
+    const char *x = str(a, k), *y = str(b, k);
+
+    return x && y && strcmp(x, y) != 0;
+}
+
+/* The events a save raises, from the record as it was to the record as it is now. */
+static int
+emit_changes(store_t *st, const json_t *was, const json_t *vm, err_t *err)
+{
+    const char *sid = str(vm, "subscriptionId"), *id = str(vm, "id");
+
+    if (strcmp(str(was, "provisioningState"), "succeeded") != 0 &&
+        strcmp(str(vm, "provisioningState"), "succeeded") == 0 &&
+        events_emit(st, "vm.created", sid, id,
+                    json_pack("{s:s, s:s, s:s?, s:s?}", "name", str(vm, "name"), "size",
+                              str(vm, "size"), "vmRoleId", str(vm, "vmRoleId"), "hostId",
+                              str(vm, "hostId")),
+                    err))
+        return -1;
+    if (differs(was, vm, "powerState") &&
+        events_emit(st, "vm.powerStateChanged", sid, id,
+                    json_pack("{s:s, s:s}", "from", str(was, "powerState"), "to",
+                              str(vm, "powerState")),
+                    err))
+        return -1;
+    if (differs(was, vm, "size") &&
+        events_emit(st, "vm.resized", sid, id,
+                    json_pack("{s:s, s:s, s:I, s:I}", "from", str(was, "size"), "to",
+                              str(vm, "size"), "cores", (json_int_t) num(vm, "cores"), "memoryMB",
+                              (json_int_t) num(vm, "memoryMB")),
+                    err))
+        return -1;
+    return 0;
+}
+
+/* Every save records the VM's metered state on its timeline, and the events the change raises, in the
+ * same transaction. */
 static int
 save_vm(store_t *st, json_t *vm, err_t *err)
 {
-    catalog_record_touch(vm);
-    if (store_rec_update(st, &store_kind_vm, str(vm, "id"), vm, 0, err))
+    json_t *was = store_rec_get(st, &store_kind_vm, str(vm, "id"), NULL, err);
+    int rc = -1;
+
+    if (was == NULL)
         return -1;
-    return store_timeline_append(st, vm, "changed", err);
+    catalog_record_touch(vm);
+    if (store_rec_update(st, &store_kind_vm, str(vm, "id"), vm, 0, err) == 0 &&
+        store_timeline_append(st, vm, "changed", err) == 0)
+        rc = emit_changes(st, was, vm, err);
+    json_decref(was);
+    return rc;
 }
 
 /* Releases the VM's host holdings (compute, storage, or both) and clears the flags. */
@@ -1175,10 +1222,14 @@ remove_vm(store_t *st, json_t *vm, err_t *err)
     if (release_host(st, vm, true, true, err) || release_quota(st, vm, err) ||
         store_ip_release_vm(st, str(vm, "id"), err))
         return -1;
-    /* A VM whose creation failed was never billed; any other leaves its final row. */
+    /* A VM whose creation failed was never billed (nor announced); any other leaves its final row. */
     if (strcmp(str(vm, "provisioningState"), "failed") == 0 && str(vm, "hypervisorId") == NULL
             ? store_timeline_forget(st, str(vm, "id"), err)
-            : store_timeline_append(st, vm, "deleted", err))
+            : (store_timeline_append(st, vm, "deleted", err) ||
+               events_emit(st, "vm.deleted", str(vm, "subscriptionId"), str(vm, "id"),
+                           json_pack("{s:s, s:s?}", "name", str(vm, "name"), "vmRoleId",
+                                     str(vm, "vmRoleId")),
+                           err)))
         return -1;
     return store_rec_delete(st, &store_kind_vm, str(vm, "id"), 0, err);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "events.h"
 #include "hostreg.h"
 #include "inventory.h"
 #include "quota.h"
@@ -296,6 +297,8 @@ vmrole_scale(store_t *st, const char *sid, const char *id, int64_t count, err_t 
         }
         json_object_set_new(params, "remove", remove);
     }
+    json_object_set_new(params, "scaledFrom", json_integer(have));
+    json_object_set_new(params, "scaledTo", json_integer(count));
     j = job_submit_steps(st, "vmrole.scale", id, sid, id, params, names, err);
     if (j == NULL)
         goto fail;
@@ -585,11 +588,18 @@ role_succeeded(job_ctx_t *ctx, err_t *err)
     store_t *st = job_ctx_store(ctx);
     err_t local = {0};
     json_t *role = store_rec_get(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, &local);
+    const json_t *p;
     int rc;
 
     if (role == NULL)
         return local.code == ERR_NOT_FOUND ? 0 : err_set(err, local.code, NULL, "%s", local.message);
     rc = set_state(st, role, "succeeded", err);
+    p = job_ctx_params(ctx);
+    if (rc == 0 && json_is_integer(json_object_get(p, "scaledTo")))
+        rc = events_emit(st, "vmrole.scaled", str(role, "subscriptionId"), str(role, "id"),
+                         json_pack("{s:O, s:O, s:s}", "from", json_object_get(p, "scaledFrom"), "to",
+                                   json_object_get(p, "scaledTo"), "name", str(role, "name")),
+                         err);
     json_decref(role);
     return rc;
 }

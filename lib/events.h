@@ -1,0 +1,40 @@
+/*
+ * events.h: what happened, for hooks and for the pull feed.
+ *
+ * An event {id, type, occurredAt, subscriptionId, resourceId, data} is written in the same transaction as
+ * the change it describes (an outbox), so an event exists exactly when its change committed. Writing it
+ * also queues a delivery to every active hook that asks for its type; lib/hooks.c sends them.
+ *
+ * Types: vm.created, vm.deleted, vm.powerStateChanged, vm.resized, vm.missing (inventory found the VM gone
+ * from its host), vm.checkpoint.created, vm.checkpoint.restored, vm.checkpoint.deleted, vmrole.scaled,
+ * subscription.created, subscription.suspended, subscription.activated, subscription.deleted, plan.updated,
+ * job.failed.
+ */
+#ifndef WAPD_EVENTS_H
+#define WAPD_EVENTS_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "store.h"
+
+/* Every type above, NULL-terminated, for validating hook subscriptions. */
+extern const char *const events_types[];
+bool events_type_known(const char *type);
+
+/* Records an event in the calling thread's open transaction (or on its own when none is open). sid and
+ * resource_id are borrowed and may be NULL; data is stolen (NULL: {}). After the transaction commits, the
+ * listener (events_set_listener) is called once. */
+int events_emit(store_t *st, const char *type, const char *sid, const char *resource_id, json_t *data,
+                err_t *err);
+/* Called after every commit that wrote events (the hook sender's wake-up); fn must be quick and
+ * thread-safe. NULL: nobody. */
+void events_set_listener(void (*fn)(void *arg), void *arg);
+
+/* The pull feed: events after position `after`, oldest first; *next the position to continue from (the
+ * same when nothing is new). */
+json_t *events_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *err);
+
+#endif

@@ -1,0 +1,544 @@
+/*
+ * hooks.c: hooks and their sender (see hooks.h).
+ *
+ * The sender's loop: find the due deliveries of every active hook that has room (its share of the
+ * requests in flight), start them, let libcurl run them, and record every finished attempt in one
+ * transaction per round. It sleeps in curl_multi_poll until a transfer needs it, the next retry is due,
+ * or a commit that wrote events wakes it (curl_multi_wakeup).
+ */
+#include "hooks.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "catalog.h"
+#include "events.h"
+#include "util.h"
+
+#define RESCAN_MS 1000       /* look for due deliveries at least this often */
+#define BUSY_WAIT_MS 100     /* when deliveries are due but every slot they could use is taken */
+#define FIRST_RETRY_MS 1000  /* the first retry comes after 0.5–1 s */
+#define MAX_RETRY_MS 60000
+
+static const char *
+str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static void wake(void *arg);
+
+/* ---- CRUD ---- */
+
+static int
+check_hook(const json_t *rec, err_t *err)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    const json_t *ev;
+    size_t i;
+    int rc = 0;
+
+    if (u == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (curl_url_set(u, CURLUPART_URL, str(rec, "url"), 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+        rc = err_set(err, ERR_INVALID_REQUEST, "url", "url must be an absolute http or https URL.");
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (rc)
+        return rc;
+    if (json_array_size(json_object_get(rec, "events")) == 0)
+        return err_set(err, ERR_INVALID_REQUEST, "events",
+                       "events must name at least one event type, or \"*\" for every type.");
+    json_array_foreach(json_object_get(rec, "events"), i, ev) {
+        if (strcmp(json_string_value(ev), "*") != 0 && !events_type_known(json_string_value(ev)))
+            return err_set(err, ERR_INVALID_REQUEST, "events",
+                           "events[%zu] is not an event type: %.64s.", i, json_string_value(ev));
+    }
+    return 0;
+}
+
+json_t *
+hooks_view(store_t *st, const json_t *rec, err_t *err)
+{
+    json_t *v = json_deep_copy(rec);
+
+    (void) st;
+    if (v == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    json_object_del(v, "secret"); /* write-only */
+    return v;
+}
+
+json_t *
+hooks_create(store_t *st, const json_t *body, err_t *err)
+{
+    json_t *rec = catalog_record_new(body), *view = NULL;
+
+    if (rec == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    if (!json_is_boolean(json_object_get(rec, "active")))
+        json_object_set_new(rec, "active", json_true());
+    if (!json_is_string(json_object_get(rec, "description")))
+        json_object_set_new(rec, "description", json_null());
+    if (check_hook(rec, err) == 0 && store_rec_insert(st, &store_kind_hook, rec, err) == 0)
+        view = hooks_view(st, rec, err);
+    json_decref(rec);
+    return view;
+}
+
+json_t *
+hooks_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev, err_t *err)
+{
+    int64_t rev = 0;
+    json_t *rec, *view = NULL;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    rec = store_rec_get(st, &store_kind_hook, id, &rev, err);
+    if (rec == NULL)
+        goto out;
+    if (expect_rev > 0 && rev != expect_rev) {
+        err_set(err, ERR_PRECONDITION_FAILED, NULL,
+                "The hook has changed since the ETag in If-Match was read.");
+        goto out;
+    }
+    catalog_record_merge(rec, patch);
+    if (check_hook(rec, err) || store_rec_update(st, &store_kind_hook, id, rec, expect_rev, err) ||
+        store_tx_commit(st, err))
+        goto out;
+    view = hooks_view(st, rec, err);
+    json_decref(rec);
+    return view;
+out:
+    store_tx_rollback(st);
+    json_decref(rec);
+    return NULL;
+}
+
+int
+hooks_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err)
+{
+    /* Its deliveries and their log go with it. */
+    return store_rec_delete(st, &store_kind_hook, id, expect_rev, err);
+}
+
+json_t *
+hooks_deliveries(store_t *st, const char *id, int64_t after, int limit, int64_t *next, err_t *err)
+{
+    json_t *hook = store_rec_get_shared(st, &store_kind_hook, id, NULL, err);
+
+    if (hook == NULL)
+        return NULL;
+    json_decref(hook);
+    return store_delivery_attempts(st, id, after, limit, next, err);
+}
+
+int
+hooks_redeliver(store_t *st, const char *id, const char *attempt_id, err_t *err)
+{
+    json_t *hook = store_rec_get_shared(st, &store_kind_hook, id, NULL, err);
+
+    if (hook == NULL)
+        return -1;
+    json_decref(hook);
+    if (store_delivery_requeue(st, id, attempt_id, util_now_ms(), err))
+        return -1;
+    return store_tx_on_commit(st, wake, NULL, err);
+}
+
+/* ---- the sender ---- */
+
+typedef struct xfer {
+    CURL *easy;
+    struct curl_slist *headers;
+    int64_t seq;       /* the delivery */
+    int64_t attempt;   /* this attempt's number, from 1 */
+    int64_t queued_ms; /* when the delivery was queued: its age decides when to give up */
+    char hook_id[UTIL_UUID_LEN + 1];
+    char attempt_id[UTIL_UUID_LEN + 1];
+    char errbuf[CURL_ERROR_SIZE];
+    struct xfer *next;
+} xfer_t;
+
+static struct {
+    store_t *st;
+    hooks_options_t opt;
+    CURLM *multi;
+    pthread_t thread;
+    bool running;
+    int stop;       /* atomic */
+    int wanted;     /* atomic: events were committed since the last scan */
+    xfer_t *flying; /* requests in flight (the sender thread's own) */
+    int nflying;
+    uint64_t ok, failed, given_up; /* atomic */
+} S;
+
+static void
+wake(void *arg)
+{
+    (void) arg;
+    __atomic_store_n(&S.wanted, 1, __ATOMIC_RELEASE);
+    if (S.multi)
+        curl_multi_wakeup(S.multi);
+}
+
+static int
+flying_to(const char *hook_id)
+{
+    const xfer_t *x;
+    int n = 0;
+
+    for (x = S.flying; x; x = x->next)
+        n += strcmp(x->hook_id, hook_id) == 0;
+    return n;
+}
+
+static bool
+is_flying(int64_t seq)
+{
+    const xfer_t *x;
+
+    for (x = S.flying; x; x = x->next)
+        if (x->seq == seq)
+            return true;
+    return false;
+}
+
+static void
+xfer_free(xfer_t *x)
+{
+    if (x == NULL)
+        return;
+    if (x->easy) {
+        curl_multi_remove_handle(S.multi, x->easy);
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->headers);
+    free(x);
+}
+
+static size_t
+discard(char *data, size_t size, size_t n, void *arg)
+{
+    (void) data;
+    (void) arg;
+    return size * n; /* the answer's body does not matter, only its status */
+}
+
+/* The request's headers, or NULL when out of memory. */
+static struct curl_slist *
+make_headers(const char *type, const char *attempt_id, const char *sig)
+{
+    const char *names[] = {"Content-Type", "User-Agent", "X-Wapd-Event", "X-Wapd-Delivery",
+                           "X-Wapd-Signature", "Expect"};
+    const char *values[] = {"application/json", "wapd/" WAPD_VERSION, type, attempt_id, sig, ""};
+    struct curl_slist *list = NULL, *l;
+    char line[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(line, sizeof(line), "%s: %s", names[i], values[i]);
+        l = curl_slist_append(list, line);
+        if (l == NULL) {
+            curl_slist_free_all(list);
+            return NULL;
+        }
+        list = l;
+    }
+    return list;
+}
+
+/* Starts one attempt of delivery d to hook. */
+static void
+start(const json_t *hook, const json_t *d)
+{
+    const char *body = str(d, "body"), *secret = str(hook, "secret");
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    char sig[8 + 2 * EVP_MAX_MD_SIZE + 1];
+    xfer_t *x = calloc(1, sizeof(*x));
+
+    if (x == NULL)
+        return;
+    x->seq = json_integer_value(json_object_get(d, "seq"));
+    x->attempt = json_integer_value(json_object_get(d, "attempts")) + 1;
+    x->queued_ms = json_integer_value(json_object_get(d, "queuedMs"));
+    snprintf(x->hook_id, sizeof(x->hook_id), "%s", str(hook, "id"));
+    util_uuid_v7(util_now_ms(), x->attempt_id);
+    memcpy(sig, "sha256=", 8);
+    if (HMAC(EVP_sha256(), secret, (int) strlen(secret), (const unsigned char *) body, strlen(body),
+             mac, &maclen) == NULL) {
+        free(x);
+        return;
+    }
+    util_hex(mac, maclen, sig + 7);
+    /* An empty Expect: no 100-continue round trip. */
+    x->headers = make_headers(str(d, "eventType"), x->attempt_id, sig);
+    x->easy = curl_easy_init();
+    if (x->headers == NULL || x->easy == NULL) {
+        xfer_free(x);
+        return;
+    }
+    curl_easy_setopt(x->easy, CURLOPT_URL, str(hook, "url"));
+    curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+    curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS, body);
+    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, S.opt.connect_timeout_ms);
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, S.opt.timeout_ms);
+    curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+    if (curl_multi_add_handle(S.multi, x->easy) != CURLM_OK) {
+        curl_easy_cleanup(x->easy);
+        x->easy = NULL;
+        xfer_free(x);
+        return;
+    }
+    x->next = S.flying;
+    S.flying = x;
+    S.nflying++;
+}
+
+/* Starts what is due, within the limits. Returns the earliest time something not started is due
+ * (INT64_MAX: nothing pending). */
+static int64_t
+scan(int64_t now)
+{
+    store_filter_t active = {.field = "active", .op = STORE_FILTER_EQ, .value = "1"};
+    json_t *hooks, *due, *hook, *d;
+    int64_t next = INT64_MAX;
+    size_t i, j;
+    int room, mine;
+    err_t err = {0};
+
+    hooks = store_rec_list_all(S.st, &store_kind_hook, &active, 1, &err);
+    if (hooks == NULL)
+        return now + RESCAN_MS;
+    json_array_foreach(hooks, i, hook) {
+        mine = flying_to(str(hook, "id"));
+        room = S.opt.per_hook - mine;
+        if (S.opt.max_in_flight - S.nflying < room)
+            room = S.opt.max_in_flight - S.nflying;
+        if (room <= 0) {
+            next = now + BUSY_WAIT_MS; /* may still have due work: look again soon */
+            continue;
+        }
+        /* The ones in flight are still pending: ask for enough to find room's worth of others. */
+        due = store_deliveries_due(S.st, str(hook, "id"), now, room + mine, &err);
+        if (due == NULL)
+            continue;
+        json_array_foreach(due, j, d) {
+            if (room == 0) {
+                next = now + BUSY_WAIT_MS;
+                break;
+            }
+            if (is_flying(json_integer_value(json_object_get(d, "seq"))))
+                continue;
+            start(hook, d);
+            room--;
+        }
+        json_decref(due);
+    }
+    json_decref(hooks);
+    if (store_delivery_next_ms(S.st, &now, &err) == 0 && now >= 0) {
+        /* Due ones are in flight or waiting for room: a finished transfer or BUSY_WAIT_MS brings us back. */
+        if (now > util_now_ms() && now < next)
+            next = now;
+    }
+    return next;
+}
+
+static int64_t
+backoff_ms(int64_t attempt)
+{
+    int64_t base = FIRST_RETRY_MS;
+    uint32_t r = 0;
+
+    while (--attempt > 0 && base < MAX_RETRY_MS)
+        base *= 2;
+    if (base > MAX_RETRY_MS)
+        base = MAX_RETRY_MS;
+    util_random_bytes(&r, sizeof(r));
+    return base / 2 + (int64_t) (r % (uint32_t) (base / 2 + 1)); /* jitter: half to all of it */
+}
+
+/* Records every finished transfer in one transaction. */
+static void
+reap(void)
+{
+    int64_t now = util_now_ms(), next;
+    json_t *attempt;
+    const char *state;
+    CURLMsg *msg;
+    xfer_t *x, **pp;
+    long code;
+    int left, n = 0;
+    bool ok;
+    err_t err = {0};
+
+    while ((msg = curl_multi_info_read(S.multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &x);
+        code = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        ok = msg->data.result == CURLE_OK && code >= 200 && code < 300;
+        if (n == 0 && store_tx_begin(S.st, &err) != 0) {
+            /* The store is unavailable: the attempt is forgotten and the delivery stays due. */
+            err_clear(&err);
+        } else {
+            n++;
+            if (ok) {
+                state = "succeeded";
+                next = now;
+            } else if (now - x->queued_ms >= S.opt.max_age_ms) {
+                state = "failed";
+                next = now;
+            } else {
+                state = "pending";
+                next = now + backoff_ms(x->attempt);
+            }
+            attempt = json_pack("{s:s, s:I, s:o, s:o, s:I}", "id", x->attempt_id, "attempt",
+                                (json_int_t) x->attempt, "statusCode",
+                                code > 0 ? json_integer(code) : json_null(), "error",
+                                ok ? json_null()
+                                   : json_string(msg->data.result != CURLE_OK
+                                                     ? (x->errbuf[0] ? x->errbuf
+                                                                     : curl_easy_strerror(
+                                                                           msg->data.result))
+                                                     : "The receiver did not answer 2xx."),
+                                "atMs", (json_int_t) now);
+            if (store_delivery_record(S.st, x->seq, attempt, state, next, &err) != 0)
+                err_clear(&err);
+            json_decref(attempt);
+            __atomic_add_fetch(ok ? &S.ok : &S.failed, 1, __ATOMIC_RELAXED);
+            if (strcmp(state, "failed") == 0)
+                __atomic_add_fetch(&S.given_up, 1, __ATOMIC_RELAXED);
+        }
+        for (pp = &S.flying; *pp; pp = &(*pp)->next)
+            if (*pp == x) {
+                *pp = x->next;
+                break;
+            }
+        S.nflying--;
+        xfer_free(x);
+    }
+    if (n > 0 && store_tx_commit(S.st, &err) != 0) {
+        store_tx_rollback(S.st);
+        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"hook deliveries not recorded\",\"detail\":\"%s\"}\n",
+                err.message);
+    }
+}
+
+static void *
+sender_main(void *arg)
+{
+    int64_t next = 0, now;
+    int running, timeout;
+
+    (void) arg;
+    while (!__atomic_load_n(&S.stop, __ATOMIC_ACQUIRE)) {
+        now = util_now_ms();
+        if (now >= next || __atomic_exchange_n(&S.wanted, 0, __ATOMIC_ACQ_REL)) {
+            next = scan(now);
+            if (next > now + RESCAN_MS)
+                next = now + RESCAN_MS;
+        }
+        curl_multi_perform(S.multi, &running);
+        reap();
+        if (__atomic_load_n(&S.wanted, __ATOMIC_ACQUIRE))
+            continue;
+        now = util_now_ms();
+        timeout = next > now ? (int) (next - now) : 0;
+        curl_multi_poll(S.multi, NULL, 0, timeout, NULL);
+        curl_multi_perform(S.multi, &running);
+        reap();
+        /* A finished transfer frees room: look for more at once. */
+        if (S.nflying < S.opt.max_in_flight && next > util_now_ms() + BUSY_WAIT_MS)
+            next = util_now_ms() + BUSY_WAIT_MS;
+    }
+    while (S.flying) {
+        xfer_t *x = S.flying;
+        S.flying = x->next;
+        xfer_free(x);
+    }
+    S.nflying = 0;
+    return NULL;
+}
+
+int
+hooks_sender_start(store_t *st, const hooks_options_t *opts, err_t *err)
+{
+    if (S.running)
+        return 0;
+    memset(&S, 0, sizeof(S));
+    S.st = st;
+    if (opts)
+        S.opt = *opts;
+    if (S.opt.max_in_flight <= 0)
+        S.opt.max_in_flight = 64;
+    if (S.opt.per_hook <= 0)
+        S.opt.per_hook = 8;
+    if (S.opt.max_age_ms <= 0)
+        S.opt.max_age_ms = 24LL * 3600 * 1000;
+    if (S.opt.connect_timeout_ms <= 0)
+        S.opt.connect_timeout_ms = 5000;
+    if (S.opt.timeout_ms <= 0)
+        S.opt.timeout_ms = 10000;
+    S.multi = curl_multi_init();
+    if (S.multi == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "The hook sender could not start (libcurl).");
+    curl_multi_setopt(S.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) S.opt.max_in_flight);
+    curl_multi_setopt(S.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) S.opt.per_hook);
+    if (pthread_create(&S.thread, NULL, sender_main, NULL) != 0) {
+        curl_multi_cleanup(S.multi);
+        S.multi = NULL;
+        return err_set(err, ERR_INTERNAL, NULL, "The hook sender thread could not start.");
+    }
+    S.running = true;
+    events_set_listener(wake, NULL);
+    return 0;
+}
+
+void
+hooks_sender_stop(void)
+{
+    if (!S.running)
+        return;
+    events_set_listener(NULL, NULL);
+    __atomic_store_n(&S.stop, 1, __ATOMIC_RELEASE);
+    curl_multi_wakeup(S.multi);
+    pthread_join(S.thread, NULL);
+    curl_multi_cleanup(S.multi);
+    S.multi = NULL;
+    S.running = false;
+}
+
+void
+hooks_sender_stats(uint64_t *succeeded, uint64_t *failed, uint64_t *given_up)
+{
+    *succeeded = __atomic_load_n(&S.ok, __ATOMIC_RELAXED);
+    *failed = __atomic_load_n(&S.failed, __ATOMIC_RELAXED);
+    *given_up = __atomic_load_n(&S.given_up, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,55 @@
+/*
+ * hooks.h: automation hooks, and the sender that delivers events to them.
+ *
+ * A hook {id, url, events, secret, active, description} receives, as `POST url`, every event whose type
+ * its events list names ("*": every type) from its creation on. Each (hook, event) pair is a delivery,
+ * queued in the event's own transaction (lib/events.c), so a delivery exists exactly when its event does.
+ *
+ * The sender is one thread driving libcurl's multi interface: bounded concurrency overall and per hook (a
+ * hook that hangs or fails uses only its own share), connect and total timeouts, TLS verification on.
+ * Each request carries X-Wapd-Event (the type), X-Wapd-Delivery (the attempt's id) and X-Wapd-Signature
+ * ("sha256=" and the hex HMAC-SHA256 of the body with the hook's secret). A 2xx ends the delivery;
+ * anything else, or no answer in time, is retried with exponential backoff and jitter (the first retry
+ * within 2 s, then at most 60 s apart) until the delivery is max_age old, when it is marked failed. Every
+ * attempt is logged. Deliveries live in the store, so they survive restarts: a delivery in flight when
+ * the process dies is sent again (at least once; receivers de-duplicate by the event's id).
+ */
+#ifndef WAPD_HOOKS_H
+#define WAPD_HOOKS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "store.h"
+
+/* CRUD. Bodies are shape-checked by api/; these check what needs more (the URL's scheme, known event
+ * types). Records returned are the API's view: never the secret. */
+json_t *hooks_create(store_t *st, const json_t *body, err_t *err);
+json_t *hooks_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev,
+                     err_t *err);
+int hooks_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
+/* The API's view of a stored hook (a new record without the secret). */
+json_t *hooks_view(store_t *st, const json_t *rec, err_t *err);
+/* The hook's attempts, oldest first (404 when there is no such hook). */
+json_t *hooks_deliveries(store_t *st, const char *id, int64_t after, int limit, int64_t *next,
+                         err_t *err);
+/* Queues the event of attempt attempt_id for the hook again, due now. */
+int hooks_redeliver(store_t *st, const char *id, const char *attempt_id, err_t *err);
+
+typedef struct {
+    int max_in_flight;       /* requests at once, all hooks (0: 64) */
+    int per_hook;            /* requests at once to one hook (0: 8) */
+    int64_t max_age_ms;      /* retried until a delivery is this old (0: 24 h) */
+    long connect_timeout_ms; /* 0: 5000 */
+    long timeout_ms;         /* the whole request (0: 10000) */
+} hooks_options_t;
+
+/* Starts and stops the sender thread. stop lets go of requests in flight; they stay pending. */
+int hooks_sender_start(store_t *st, const hooks_options_t *opts, err_t *err);
+void hooks_sender_stop(void);
+/* Counters since start, for /metrics: attempts that succeeded, that failed, deliveries given up. */
+void hooks_sender_stats(uint64_t *succeeded, uint64_t *failed, uint64_t *given_up);
+
+#endif
