@@ -320,52 +320,50 @@ start(const json_t *hook, const json_t *d)
     S.nflying++;
 }
 
-/* Starts what is due, within the limits. Returns the earliest time something not started is due
- * (INT64_MAX: nothing pending). */
+/* Starts what is due, within the limits. Returns when to look again: the earliest time a delivery not
+ * yet started is due, soon when due ones wait for room, at the latest RESCAN_MS from now. */
 static int64_t
 scan(int64_t now)
 {
     store_filter_t active = {.field = "active", .op = STORE_FILTER_EQ, .value = "1"};
     json_t *hooks, *due, *hook, *d;
-    int64_t next = INT64_MAX;
+    int64_t next = now + RESCAN_MS, at;
     size_t i, j;
     int room, mine;
     err_t err = {0};
 
     hooks = store_rec_list_all(S.st, &store_kind_hook, &active, 1, &err);
     if (hooks == NULL)
-        return now + RESCAN_MS;
+        return next;
     json_array_foreach(hooks, i, hook) {
         mine = flying_to(str(hook, "id"));
         room = S.opt.per_hook - mine;
         if (S.opt.max_in_flight - S.nflying < room)
             room = S.opt.max_in_flight - S.nflying;
-        if (room <= 0) {
-            next = now + BUSY_WAIT_MS; /* may still have due work: look again soon */
-            continue;
-        }
-        /* The ones in flight are still pending: ask for enough to find room's worth of others. */
-        due = store_deliveries_due(S.st, str(hook, "id"), now, room + mine, &err);
-        if (due == NULL)
-            continue;
-        json_array_foreach(due, j, d) {
-            if (room == 0) {
-                next = now + BUSY_WAIT_MS;
-                break;
+        if (room > 0) {
+            /* The ones in flight are still pending: ask for enough to find room's worth of others. */
+            due = store_deliveries_due(S.st, str(hook, "id"), now, room + mine, &err);
+            json_array_foreach(due, j, d) {
+                if (room == 0)
+                    break;
+                if (is_flying(json_integer_value(json_object_get(d, "seq"))))
+                    continue;
+                start(hook, d);
+                room--;
             }
-            if (is_flying(json_integer_value(json_object_get(d, "seq"))))
-                continue;
-            start(hook, d);
-            room--;
+            json_decref(due);
+            err_clear(&err);
         }
-        json_decref(due);
+        if (store_delivery_next_ms(S.st, str(hook, "id"), &at, &err) == 0 && at >= 0) {
+            /* Due ones that are in flight or wait for room: a finished transfer brings us back, or this. */
+            if (at <= now)
+                at = now + BUSY_WAIT_MS;
+            if (at < next)
+                next = at;
+        }
+        err_clear(&err);
     }
     json_decref(hooks);
-    if (store_delivery_next_ms(S.st, &now, &err) == 0 && now >= 0) {
-        /* Due ones are in flight or waiting for room: a finished transfer or BUSY_WAIT_MS brings us back. */
-        if (now > util_now_ms() && now < next)
-            next = now;
-    }
     return next;
 }
 
@@ -383,8 +381,8 @@ backoff_ms(int64_t attempt)
     return base / 2 + (int64_t) (r % (uint32_t) (base / 2 + 1)); /* jitter: half to all of it */
 }
 
-/* Records every finished transfer in one transaction. */
-static void
+/* Records every finished transfer in one transaction; returns how many finished. */
+static int
 reap(void)
 {
     int64_t now = util_now_ms(), next;
@@ -393,7 +391,7 @@ reap(void)
     CURLMsg *msg;
     xfer_t *x, **pp;
     long code;
-    int left, n = 0;
+    int left, n = 0, finished = 0;
     bool ok;
     err_t err = {0};
 
@@ -442,6 +440,7 @@ reap(void)
                 break;
             }
         S.nflying--;
+        finished++;
         xfer_free(x);
     }
     if (n > 0 && store_tx_commit(S.st, &err) != 0) {
@@ -449,6 +448,7 @@ reap(void)
         fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"hook deliveries not recorded\",\"detail\":\"%s\"}\n",
                 err.message);
     }
+    return finished;
 }
 
 static void *
@@ -456,27 +456,23 @@ sender_main(void *arg)
 {
     int64_t next = 0, now;
     int running, timeout;
+    bool look = true;
 
     (void) arg;
     while (!__atomic_load_n(&S.stop, __ATOMIC_ACQUIRE)) {
         now = util_now_ms();
-        if (now >= next || __atomic_exchange_n(&S.wanted, 0, __ATOMIC_ACQ_REL)) {
+        /* Look for work when it is due, when events were committed, or when a transfer freed room. */
+        if (__atomic_exchange_n(&S.wanted, 0, __ATOMIC_ACQ_REL) || look || now >= next)
             next = scan(now);
-            if (next > now + RESCAN_MS)
-                next = now + RESCAN_MS;
-        }
         curl_multi_perform(S.multi, &running);
-        reap();
-        if (__atomic_load_n(&S.wanted, __ATOMIC_ACQUIRE))
+        look = reap() > 0;
+        if (look || __atomic_load_n(&S.wanted, __ATOMIC_ACQUIRE))
             continue;
         now = util_now_ms();
         timeout = next > now ? (int) (next - now) : 0;
         curl_multi_poll(S.multi, NULL, 0, timeout, NULL);
         curl_multi_perform(S.multi, &running);
-        reap();
-        /* A finished transfer frees room: look for more at once. */
-        if (S.nflying < S.opt.max_in_flight && next > util_now_ms() + BUSY_WAIT_MS)
-            next = util_now_ms() + BUSY_WAIT_MS;
+        look = reap() > 0;
     }
     while (S.flying) {
         xfer_t *x = S.flying;

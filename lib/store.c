@@ -2712,7 +2712,7 @@ store_delivery_record(store_t *st, int64_t seq, const json_t *attempt, const cha
 }
 
 int
-store_delivery_next_ms(store_t *st, int64_t *next_ms, err_t *err)
+store_delivery_next_ms(store_t *st, const char *hook_id, int64_t *next_ms, err_t *err)
 {
     conn_t *c = store_conn(st, err);
     sqlite3_stmt *s;
@@ -2720,9 +2720,10 @@ store_delivery_next_ms(store_t *st, int64_t *next_ms, err_t *err)
 
     if (c == NULL || injected_failure(st, err))
         return -1;
-    s = stmt_get(c, "SELECT min(next_ms) FROM deliveries WHERE state = 'pending';", err);
+    s = stmt_get(c, "SELECT min(next_ms) FROM deliveries WHERE hook_id = ? AND state = 'pending';", err);
     if (s == NULL)
         return -1;
+    sqlite3_bind_text(s, 1, hook_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
         stmt_done(s);

@@ -212,14 +212,14 @@ json_t *store_events_after(store_t *st, int64_t after, int limit, int64_t *last,
  * record: ends an attempt {id, attempt, statusCode|null, error|null, atMs} of delivery seq, leaving the
  * delivery in state ("pending" with next_ms for a retry, "succeeded" or "failed") and logging the attempt;
  * a no-op when the delivery is no longer pending (its hook deleted). next_ms: the earliest due time of a
- * pending delivery (-1: none). attempts: a hook's log, oldest first, paged by position (*next 0: last
+ * pending delivery of the hook (-1: none). attempts: a hook's log, oldest first, paged by position (*next 0: last
  * page): [{id, eventId, eventType, attempt, statusCode, error, at}]. requeue: queues the event of attempt
  * attempt_id again for its hook (404 when the hook has no such attempt). purge: drops log rows and
  * finished deliveries older than older_than_ms; returns how many, or -1. */
 json_t *store_deliveries_due(store_t *st, const char *hook_id, int64_t now_ms, int limit, err_t *err);
 int store_delivery_record(store_t *st, int64_t seq, const json_t *attempt, const char *state,
                           int64_t next_ms, err_t *err);
-int store_delivery_next_ms(store_t *st, int64_t *next_ms, err_t *err);
+int store_delivery_next_ms(store_t *st, const char *hook_id, int64_t *next_ms, err_t *err);
 json_t *store_delivery_attempts(store_t *st, const char *hook_id, int64_t after, int limit,
                                 int64_t *next, err_t *err);
 int store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt_id, int64_t now_ms,
