@@ -328,3 +328,50 @@ def test_kill9_during_an_event_stream_loses_nothing():
     finally:
         rcv.close()
         d.cleanup()
+
+
+def test_automation_example_prunes_on_checkpoint_created(d):
+    """deploy/examples/prune_checkpoints.py as a hook: a new checkpoint triggers a prune of the plan's old
+    ones; a request with a bad signature is refused."""
+    import os
+    import subprocess
+    import urllib.request
+    w = VmWorld(d)
+    a = w.a
+    vm = w.create("auto")
+    example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "examples",
+                           "prune_checkpoints.py")
+    env = dict(os.environ, WAPD_HOOK_SECRET=SECRET, WAPD_ADMIN_TOKEN=d.admin_token)
+    proc = subprocess.Popen([sys_python(), example, "--listen", "127.0.0.1:0", "--admin-url",
+                             "http://127.0.0.1:%d" % d.admin_port, "--older-than-hours", "0"],
+                            stdout=subprocess.PIPE, env=env)
+    try:
+        port = json.loads(proc.stdout.readline())["port"]
+        # A forged request: 401.
+        req = urllib.request.Request("http://127.0.0.1:%d/" % port, data=b'{"type":"vm.checkpoint.created"}',
+                                     headers={"X-Wapd-Signature": "sha256=00"}, method="POST")
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            raise AssertionError("a bad signature was accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
+        hook = add_hook(a, "http://127.0.0.1:%d/" % port, events=["vm.checkpoint.created"])
+        r = w.t.request("PUT", w.base + "/vms/%s/checkpoint" % vm["id"], body={"name": "nightly"})
+        assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+        # The receiver started a prune of this plan's checkpoints older than 0 h: the new one goes too.
+        line = json.loads(proc.stdout.readline())
+        assert line["msg"] == "prune started" and line["vm"] == vm["id"] and line["planId"] == w.plan["id"]
+        done = wait_job(a, "/v1/admin/jobs/" + line["job"])
+        assert done["kind"] == "checkpoint.prune" and done["status"] == "succeeded"
+        err(w.t.get(w.base + "/vms/%s/checkpoint" % vm["id"]), 404, "NoCheckpoint")
+        log = ok(a.get("/v1/admin/hooks/%s/deliveries" % hook["id"]), 200)["value"]
+        assert [x["statusCode"] for x in log] == [204]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def sys_python():
+    import sys
+    return sys.executable
