@@ -3,7 +3,8 @@
 #   make          build build/wapd (installs missing Debian packages first)
 #   make run      build, then start the daemon with --demo
 #   make test     unit tests, e2e tests, both again under ASan+UBSan, and the OpenAPI lint
-#   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close
+#   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
+#                 hook deliveries per second
 #   make install  the binary, the systemd unit and the example config (PREFIX, DESTDIR)
 
 CC      ?= cc
@@ -175,6 +176,7 @@ bench: all
 	  apt-get update -qq && apt-get install -y -qq wrk)
 	bench/run.sh
 	bench/usage.sh
+	bench/hooks.sh
 
 PREFIX ?= /usr/local
 install: all
