@@ -7,6 +7,8 @@
  */
 #include "internal.h"
 
+#include "../lib/hooks.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +156,7 @@ char *
 api_metrics_render(void)
 {
     out_t o = {malloc(8192), 0, 8192};
+    uint64_t ok, failed, given_up;
     int pass, i;
 
     if (o.buf == NULL)
@@ -173,5 +176,15 @@ api_metrics_render(void)
         render_slot(&o, pass, &stats[MAX_ROUTES], "admin", "unmatched");
         render_slot(&o, pass, &stats[MAX_ROUTES + 1], "tenant", "unmatched");
     }
+    hooks_sender_stats(&ok, &failed, &given_up);
+    out_add(&o,
+            "# HELP wapd_hook_attempts_total Hook delivery attempts, by outcome.\n"
+            "# TYPE wapd_hook_attempts_total counter\n"
+            "wapd_hook_attempts_total{outcome=\"succeeded\"} %llu\n"
+            "wapd_hook_attempts_total{outcome=\"failed\"} %llu\n"
+            "# HELP wapd_hook_deliveries_given_up_total Deliveries marked failed after the maximum age.\n"
+            "# TYPE wapd_hook_deliveries_given_up_total counter\n"
+            "wapd_hook_deliveries_given_up_total %llu\n",
+            (unsigned long long) ok, (unsigned long long) failed, (unsigned long long) given_up);
     return o.buf;
 }

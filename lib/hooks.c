@@ -493,7 +493,7 @@ hooks_sender_start(store_t *st, const hooks_options_t *opts, err_t *err)
     if (opts)
         S.opt = *opts;
     if (S.opt.max_in_flight <= 0)
-        S.opt.max_in_flight = 64;
+        S.opt.max_in_flight = 512;
     if (S.opt.per_hook <= 0)
         S.opt.per_hook = 8;
     if (S.opt.max_age_ms <= 0)
@@ -505,8 +505,8 @@ hooks_sender_start(store_t *st, const hooks_options_t *opts, err_t *err)
     S.multi = curl_multi_init();
     if (S.multi == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "The hook sender could not start (libcurl).");
+    /* No per-host limit: two hooks on one receiver are still two hooks, each with its own share. */
     curl_multi_setopt(S.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) S.opt.max_in_flight);
-    curl_multi_setopt(S.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) S.opt.per_hook);
     if (pthread_create(&S.thread, NULL, sender_main, NULL) != 0) {
         curl_multi_cleanup(S.multi);
         S.multi = NULL;

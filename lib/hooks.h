@@ -39,7 +39,7 @@ json_t *hooks_deliveries(store_t *st, const char *id, int64_t after, int limit, 
 int hooks_redeliver(store_t *st, const char *id, const char *attempt_id, err_t *err);
 
 typedef struct {
-    int max_in_flight;       /* requests at once, all hooks (0: 64) */
+    int max_in_flight;       /* requests at once, all hooks (0: 512, room for 64 stuck hooks) */
     int per_hook;            /* requests at once to one hook (0: 8) */
     int64_t max_age_ms;      /* retried until a delivery is this old (0: 24 h) */
     long connect_timeout_ms; /* 0: 5000 */

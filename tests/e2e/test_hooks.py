@@ -375,3 +375,50 @@ def test_automation_example_prunes_on_checkpoint_created(d):
 def sys_python():
     import sys
     return sys.executable
+
+
+def metric(a, name):
+    body = a.get("/metrics").body
+    text = body.decode() if isinstance(body, bytes) else body
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError("no metric " + name)
+
+
+def test_hanging_hook_does_not_hold_back_others_and_old_deliveries_give_up():
+    """A receiver that never answers (timeout 1 s) and one that refuses everything, beside a good one: the
+    good one gets every event at once; after --hook-max-age-seconds the bad deliveries are marked failed
+    and are tried no more."""
+    d = Daemon(extra_args=["--hook-timeout-seconds", "1", "--hook-max-age-seconds", "3"]).start()
+    release = threading.Event()
+    hang = Receiver(SECRET, answer=lambda n, ev: (release.wait(60), 200)[1])
+    good = Receiver(SECRET)
+    try:
+        a = d.admin()
+        hanging = add_hook(a, hang.url, events=["subscription.created"])
+        refused = add_hook(a, "http://127.0.0.1:1/closed", events=["subscription.created"])
+        add_hook(a, good.url, events=["subscription.created"])
+        user, plan = new_user_plan(a)
+        subs = {ok(a.post("/v1/admin/subscriptions", {"userId": user["id"], "planId": plan["id"]}), 201)["id"]
+                for _ in range(40)}
+        wait_for(lambda: {json.loads(r[2])["resourceId"] for r in good.requests()} >= subs, 30,
+                 "every event at the good hook while the other hangs")
+        # After the maximum age, every delivery to the two bad hooks is given up: 80 of them.
+        wait_for(lambda: metric(a, "wapd_hook_deliveries_given_up_total") >= 80, 60, "deliveries given up")
+        log = ok(a.get("/v1/admin/hooks/%s/deliveries?limit=1000" % refused["id"]), 200)["value"]
+        assert log and all(x["statusCode"] is None and x["error"] for x in log)
+        timeouts = ok(a.get("/v1/admin/hooks/%s/deliveries?limit=1000" % hanging["id"]), 200)["value"]
+        assert timeouts and all(x["statusCode"] is None for x in timeouts)
+        n = len(ok(a.get("/v1/admin/hooks/%s/deliveries?limit=1000" % refused["id"]), 200)["value"])
+        # Nothing is tried any more: a new page of the log stays the same while an event for the good hook
+        # goes through (a full sender round).
+        ok(a.post("/v1/admin/subscriptions", {"userId": user["id"], "planId": plan["id"]}), 201)
+        wait_for(lambda: len(good.ids()) >= 41, 30, "one more event")
+        extra = len(ok(a.get("/v1/admin/hooks/%s/deliveries?limit=1000" % refused["id"]), 200)["value"])
+        assert extra <= n + 1  # at most the new event's own first attempt
+    finally:
+        release.set()
+        hang.close()
+        good.close()
+        d.cleanup()
