@@ -2287,20 +2287,17 @@ store_timeline_first(store_t *st, int64_t *first_ms, err_t *err)
     return rc == SQLITE_ROW ? 0 : db_err(c->db, rc, "reading the VM timeline", err);
 }
 
-json_t *
-store_timeline_until(store_t *st, int64_t from_ms, int64_t until_ms, int64_t *first_ms,
-                     err_t *err)
+int
+store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, store_timeline_fn fn, void *arg,
+                    err_t *err)
 {
     conn_t *c = store_conn(st, err);
+    store_timeline_row_t row;
     sqlite3_stmt *s;
-    json_t *by_vm = json_object(), *list;
-    const char *vm;
     int rc;
 
-    if (c == NULL || injected_failure(st, err)) {
-        json_decref(by_vm);
-        return NULL;
-    }
+    if (c == NULL || injected_failure(st, err))
+        return -1;
     /* What a window needs: each VM's state as it stood at its start (unless the VM was gone by then),
      * and every change within it. */
     s = stmt_get(c,
@@ -2314,49 +2311,39 @@ store_timeline_until(store_t *st, int64_t from_ms, int64_t until_ms, int64_t *fi
                  " AND event != 'deleted'"
                  " ORDER BY 1, 13;",
                  err);
-    if (s == NULL) {
-        json_decref(by_vm);
-        return NULL;
-    }
+    if (s == NULL)
+        return -1;
     sqlite3_bind_int64(s, 1, from_ms);
     sqlite3_bind_int64(s, 2, until_ms);
-    if (first_ms)
-        *first_ms = -1;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        vm = (const char *) sqlite3_column_text(s, 0);
-        list = json_object_get(by_vm, vm);
-        if (list == NULL) {
-            list = json_array();
-            json_object_set_new(by_vm, vm, list);
+        row.vm_id = (const char *) sqlite3_column_text(s, 0);
+        row.subscription_id = (const char *) sqlite3_column_text(s, 1);
+        row.at_ms = sqlite3_column_int64(s, 2);
+        row.event = (const char *) sqlite3_column_text(s, 3);
+        row.power_state = (const char *) sqlite3_column_text(s, 4);
+        row.size = (const char *) sqlite3_column_text(s, 5);
+        row.cores = sqlite3_column_int64(s, 6);
+        row.memory_mb = sqlite3_column_int64(s, 7);
+        row.storage_gb = sqlite3_column_int64(s, 8);
+        row.holds_compute = sqlite3_column_int(s, 9) != 0;
+        row.holds_storage = sqlite3_column_int(s, 10) != 0;
+        row.name = (const char *) sqlite3_column_text(s, 11);
+        if (fn(arg, &row, err) != 0) {
+            stmt_done(s);
+            return -1;
         }
-        if (first_ms && (*first_ms < 0 || sqlite3_column_int64(s, 2) < *first_ms))
-            *first_ms = sqlite3_column_int64(s, 2);
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b}", "name",
-                            sqlite3_column_text(s, 11), "subscriptionId",
-                            sqlite3_column_text(s, 1), "at", (json_int_t) sqlite3_column_int64(s, 2),
-                            "event", sqlite3_column_text(s, 3), "powerState",
-                            sqlite3_column_text(s, 4), "size", sqlite3_column_text(s, 5), "cores",
-                            (json_int_t) sqlite3_column_int64(s, 6), "memoryMB",
-                            (json_int_t) sqlite3_column_int64(s, 7), "storageGB",
-                            (json_int_t) sqlite3_column_int64(s, 8), "holdsCompute",
-                            sqlite3_column_int(s, 9), "holdsStorage", sqlite3_column_int(s, 10)));
     }
     stmt_done(s);
-    if (rc != SQLITE_DONE) {
-        db_err(c->db, rc, "reading the VM timeline", err);
-        json_decref(by_vm);
-        return NULL;
-    }
-    return by_vm;
+    if (rc != SQLITE_DONE)
+        return db_err(c->db, rc, "reading the VM timeline", err);
+    return 0;
 }
 
 int
-store_usage_record_add(store_t *st, const json_t *rec, err_t *err)
+store_usage_record_put(store_t *st, const store_usage_rec_t *r, err_t *err)
 {
     conn_t *c = store_conn(st, err);
     sqlite3_stmt *s;
-    char *props;
 
     if (c == NULL || injected_failure(st, err))
         return -1;
@@ -2368,20 +2355,16 @@ store_usage_record_add(store_t *st, const json_t *rec, err_t *err)
                  err);
     if (s == NULL)
         return -1;
-    props = json_dumps(json_object_get(rec, "properties"), JSON_COMPACT);
-    sqlite3_bind_text(s, 1, json_string_value(json_object_get(rec, "id")), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, json_string_value(json_object_get(rec, "subscriptionId")), -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, json_string_value(json_object_get(rec, "resourceId")), -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, json_string_value(json_object_get(rec, "resourceType")), -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, json_string_value(json_object_get(rec, "meter")), -1, SQLITE_STATIC);
-    sqlite3_bind_double(s, 6, json_real_value(json_object_get(rec, "quantity")));
-    sqlite3_bind_text(s, 7, json_string_value(json_object_get(rec, "unit")), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 8, json_integer_value(json_object_get(rec, "periodStartMs")));
-    sqlite3_bind_int64(s, 9, json_integer_value(json_object_get(rec, "periodEndMs")));
-    sqlite3_bind_text(s, 10, props ? props : "{}", -1, free);
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r->subscription_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->resource_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, r->resource_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, r->meter, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 6, r->quantity);
+    sqlite3_bind_text(s, 7, r->unit, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, r->period_start_ms);
+    sqlite3_bind_int64(s, 9, r->period_end_ms);
+    sqlite3_bind_text(s, 10, r->properties, -1, SQLITE_STATIC);
     return stmt_run(c, s, "saving a usage record", err) < 0 ? -1 : 0;
 }
 
@@ -2439,7 +2422,7 @@ store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms
 }
 
 int
-store_wap_usage_add(store_t *st, const json_t *rec, err_t *err)
+store_wap_usage_put(store_t *st, const store_wap_rec_t *r, err_t *err)
 {
     conn_t *c = store_conn(st, err);
     sqlite3_stmt *s;
@@ -2454,16 +2437,14 @@ store_wap_usage_add(store_t *st, const json_t *rec, err_t *err)
                  err);
     if (s == NULL)
         return -1;
-    sqlite3_bind_text(s, 1, json_string_value(json_object_get(rec, "resourceId")), -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, json_string_value(json_object_get(rec, "subscriptionId")), -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, json_string_value(json_object_get(rec, "name")), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, json_integer_value(json_object_get(rec, "periodStartMs")));
-    sqlite3_bind_int64(s, 5, json_integer_value(json_object_get(rec, "periodEndMs")));
-    sqlite3_bind_int64(s, 6, json_integer_value(json_object_get(rec, "cpuMax")));
-    sqlite3_bind_int64(s, 7, json_integer_value(json_object_get(rec, "memoryMax")));
-    sqlite3_bind_int64(s, 8, json_integer_value(json_object_get(rec, "diskBytesMax")));
+    sqlite3_bind_text(s, 1, r->resource_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r->subscription_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, r->period_start_ms);
+    sqlite3_bind_int64(s, 5, r->period_end_ms);
+    sqlite3_bind_int64(s, 6, r->cpu_max);
+    sqlite3_bind_int64(s, 7, r->memory_max);
+    sqlite3_bind_int64(s, 8, r->disk_bytes_max);
     return stmt_run(c, s, "saving a WAP usage record", err) < 0 ? -1 : 0;
 }
 

@@ -173,27 +173,41 @@ int store_timeline_forget(store_t *st, const char *vm_id, err_t *err);
 /* The store's own settings (integers). get returns 0, 1 when unset, or -1. */
 int store_meta_get(store_t *st, const char *key, int64_t *value, err_t *err);
 int store_meta_set(store_t *st, const char *key, int64_t value, err_t *err);
-/* The timeline rows a window [from_ms, until_ms) needs, by VM: each VM's last row before from_ms (unless
- * that row is its deletion) and every row within the window, in order: {vmId: [{name, subscriptionId,
- * at, event, powerState, size, cores, memoryMB, storageGB, holdsCompute, holdsStorage}…]}; *first_ms the
- * earliest time among them (-1: none). */
-json_t *store_timeline_until(store_t *st, int64_t from_ms, int64_t until_ms, int64_t *first_ms,
-                             err_t *err);
+/* One row of the VM timeline; strings are valid only during the callback that receives it. */
+typedef struct {
+    const char *vm_id, *subscription_id, *event, *power_state, *size, *name;
+    int64_t at_ms, cores, memory_mb, storage_gb;
+    bool holds_compute, holds_storage;
+} store_timeline_row_t;
+typedef int (*store_timeline_fn)(void *arg, const store_timeline_row_t *row, err_t *err);
+/* Calls fn with every timeline row a window [from_ms, until_ms) needs, each VM's rows together and in
+ * order: the VM's last row before from_ms (unless that row is its deletion), then every row within the
+ * window. fn may write (other tables) in the caller's transaction; a non-zero return stops the walk and
+ * is returned, err set by fn. */
+int store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, store_timeline_fn fn, void *arg,
+                        err_t *err);
 /* The time of the earliest timeline row (-1: none). */
 int store_timeline_first(store_t *st, int64_t *first_ms, err_t *err);
-/* Adds a usage record {id, subscriptionId, resourceId, resourceType, meter, quantity, unit,
- * periodStartMs, periodEndMs, properties}; a second one for the same resource, meter and period is
- * ignored. */
-int store_usage_record_add(store_t *st, const json_t *rec, err_t *err);
+/* A usage record (borrowed strings; properties is JSON text). put adds it; a second one for the same
+ * resource, meter and period is ignored. */
+typedef struct {
+    const char *id, *subscription_id, *resource_id, *resource_type, *meter, *unit, *properties;
+    double quantity;
+    int64_t period_start_ms, period_end_ms;
+} store_usage_rec_t;
+int store_usage_record_put(store_t *st, const store_usage_rec_t *r, err_t *err);
 /* Records after position `after` (of subscription sid, or all when NULL) whose period lies within
  * [from_ms, to_ms], in order; *last is the position of the last one (after when none). */
 json_t *store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms,
                             int64_t to_ms, int limit, int64_t *last, err_t *err);
 
-/* The WAP usage contract's records: add {resourceId, subscriptionId, name, periodStartMs, periodEndMs,
- * cpuMax, memoryMax, diskBytesMax} (one per VM and period; the subscriber's email is looked up); after
- * answers the WAP shape, EventId ascending, at most batch. */
-int store_wap_usage_add(store_t *st, const json_t *rec, err_t *err);
+/* The WAP usage contract's records: put adds one per VM and period (the subscriber's email is looked up;
+ * a second one is ignored); after answers the WAP shape, EventId ascending, at most batch. */
+typedef struct {
+    const char *resource_id, *subscription_id, *name;
+    int64_t period_start_ms, period_end_ms, cpu_max, memory_max, disk_bytes_max;
+} store_wap_rec_t;
+int store_wap_usage_put(store_t *st, const store_wap_rec_t *r, err_t *err);
 json_t *store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err);
 
 /* Purges the usage records of periods that ended before older_than_ms and whose WAP record is

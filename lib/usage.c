@@ -8,8 +8,10 @@
  */
 #include "usage.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -23,123 +25,190 @@ str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static int64_t
-num(const json_t *o, const char *k)
+/* A VM's timeline row as the closer keeps it while it gathers the VM's rows. */
+typedef struct {
+    int64_t at, cores, memory_mb, storage_gb;
+    bool deleted, running, holds_compute, holds_storage;
+    char subscription_id[64], size[96], name[160];
+} row_t;
+
+/* The closer's state while it walks the timeline of one period. */
+typedef struct {
+    store_t *st;
+    int64_t p0, p1;
+    char vm_id[64];
+    row_t *rows;
+    size_t n, cap;
+    char props_key[128]; /* the size, cores and memory props_json was made for */
+    char *props_json;
+} closer_t;
+
+/* The records' properties ({size, cores, memoryMB}) as JSON text, made again only when they change. */
+static const char *
+properties(closer_t *c, const row_t *last)
 {
-    return json_integer_value(json_object_get(o, k));
+    char key[128];
+    json_t *p;
+
+    snprintf(key, sizeof(key), "%s/%lld/%lld", last->size, (long long) last->cores,
+             (long long) last->memory_mb);
+    if (c->props_json == NULL || strcmp(key, c->props_key) != 0) {
+        free(c->props_json);
+        p = json_pack("{s:s, s:I, s:I}", "size", last->size, "cores", (json_int_t) last->cores,
+                      "memoryMB", (json_int_t) last->memory_mb);
+        c->props_json = p ? json_dumps(p, JSON_COMPACT) : NULL;
+        json_decref(p);
+        snprintf(c->props_key, sizeof(c->props_key), "%s", key);
+    }
+    return c->props_json;
 }
 
 static int
-add_record(store_t *st, const char *vm_id, const json_t *last, const char *meter, double qty,
-           const char *unit, int64_t p0, int64_t p1, err_t *err)
+add_record(closer_t *c, const row_t *last, const char *meter, double qty, const char *unit,
+           err_t *err)
 {
     char id[UTIL_UUID_LEN + 1];
-    json_t *rec;
-    int rc;
+    store_usage_rec_t r = {
+        .id = id,
+        .subscription_id = last->subscription_id,
+        .resource_id = c->vm_id,
+        .resource_type = "vm",
+        .meter = meter,
+        .unit = unit,
+        .properties = properties(c, last),
+        .quantity = qty,
+        .period_start_ms = c->p0,
+        .period_end_ms = c->p1,
+    };
 
-    util_uuid_v7(p1, id);
-    rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:I, s:I, s:{s:s, s:I, s:I}}", "id", id,
-                    "subscriptionId", str(last, "subscriptionId"), "resourceId", vm_id,
-                    "resourceType", "vm", "meter", meter, "quantity", qty, "unit", unit,
-                    "periodStartMs", (json_int_t) p0, "periodEndMs", (json_int_t) p1, "properties",
-                    "size", str(last, "size"), "cores", (json_int_t) num(last, "cores"), "memoryMB",
-                    (json_int_t) num(last, "memoryMB"));
-    if (rec == NULL)
+    if (r.properties == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    rc = store_usage_record_add(st, rec, err);
-    json_decref(rec);
-    return rc;
+    util_uuid_v7(c->p1, id);
+    return store_usage_record_put(c->st, &r, err);
 }
 
-/* The records of one VM for [p0, p1): none when it did not exist then. */
+/* The records of the VM whose rows are gathered, for [p0, p1): none when it did not exist then. */
 static int
-meter_vm(store_t *st, const char *vm_id, const json_t *rows, int64_t p0, int64_t p1, err_t *err)
+meter_vm(closer_t *c, err_t *err)
 {
     double compute = 0, running = 0, gb = 0;
-    const json_t *row, *next, *last = NULL;
-    int64_t from, to, created = num(json_array_get(rows, 0), "at"), dur;
+    const row_t *row, *next, *last = NULL, *rows = c->rows;
+    int64_t from, to, dur, p0 = c->p0, p1 = c->p1;
     int64_t cpu_max = 0, mem_max = 0, gb_max = 0;
-    json_t *wap;
-    int rc;
-    size_t i, n = json_array_size(rows);
+    size_t i, n = c->n;
 
-    if (n == 0 || created >= p1)
+    if (n == 0 || rows[0].at >= p1)
         return 0;
-    json_array_foreach(rows, i, row) {
-        if (strcmp(str(row, "event"), "deleted") == 0) {
-            if (num(row, "at") <= p0)
+    for (i = 0; i < n; i++) {
+        row = &rows[i];
+        if (row->deleted) {
+            if (row->at <= p0)
                 return 0; /* gone before the period */
             break;
         }
-        next = i + 1 < n ? json_array_get(rows, i + 1) : NULL;
-        from = num(row, "at") > p0 ? num(row, "at") : p0;
-        to = next && num(next, "at") < p1 ? num(next, "at") : p1;
+        next = i + 1 < n ? &rows[i + 1] : NULL;
+        from = row->at > p0 ? row->at : p0;
+        to = next && next->at < p1 ? next->at : p1;
         if (to <= from)
             continue;
         dur = to - from;
         last = row;
-        if (json_is_true(json_object_get(row, "holdsCompute")))
+        if (row->holds_compute) {
             compute += (double) dur / MS_PER_HOUR;
-        if (strcmp(str(row, "powerState"), "running") == 0)
-            running += (double) dur / MS_PER_HOUR;
-        if (json_is_true(json_object_get(row, "holdsStorage")))
-            gb += (double) num(row, "storageGB") * (double) dur / MS_PER_HOUR;
-        if (json_is_true(json_object_get(row, "holdsCompute"))) {
-            cpu_max = num(row, "cores") > cpu_max ? num(row, "cores") : cpu_max;
-            mem_max = num(row, "memoryMB") > mem_max ? num(row, "memoryMB") : mem_max;
+            cpu_max = row->cores > cpu_max ? row->cores : cpu_max;
+            mem_max = row->memory_mb > mem_max ? row->memory_mb : mem_max;
         }
-        if (json_is_true(json_object_get(row, "holdsStorage")) && num(row, "storageGB") > gb_max)
-            gb_max = num(row, "storageGB");
+        if (row->running)
+            running += (double) dur / MS_PER_HOUR;
+        if (row->holds_storage) {
+            gb += (double) row->storage_gb * (double) dur / MS_PER_HOUR;
+            gb_max = row->storage_gb > gb_max ? row->storage_gb : gb_max;
+        }
     }
     if (last == NULL) {
         /* Every change fell outside the period: the state before it still held. */
         for (i = n; i > 0; i--) {
-            row = json_array_get(rows, i - 1);
-            if (num(row, "at") <= p0 && strcmp(str(row, "event"), "deleted") != 0) {
-                last = row;
+            if (rows[i - 1].at <= p0 && !rows[i - 1].deleted) {
+                last = &rows[i - 1];
                 break;
             }
         }
         if (last == NULL)
             return 0;
     }
-    if (add_record(st, vm_id, last, "compute.hours", compute, "hours", p0, p1, err) ||
-        add_record(st, vm_id, last, "compute.runningHours", running, "hours", p0, p1, err) ||
-        add_record(st, vm_id, last, "storage.gbHours", gb, "GB-hours", p0, p1, err))
+    if (add_record(c, last, "compute.hours", compute, "hours", err) ||
+        add_record(c, last, "compute.runningHours", running, "hours", err) ||
+        add_record(c, last, "storage.gbHours", gb, "GB-hours", err))
         return -1;
     /* The WAP record of the VM's period: the most it had allocated (disk in bytes). */
-    wap = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "resourceId", vm_id,
-                    "subscriptionId", str(last, "subscriptionId"), "name", str(last, "name"),
-                    "periodStartMs", (json_int_t) p0, "periodEndMs", (json_int_t) p1, "cpuMax",
-                    (json_int_t) cpu_max, "memoryMax", (json_int_t) mem_max, "diskBytesMax",
-                    (json_int_t) (gb_max * 1024 * 1024 * 1024));
-    rc = wap ? store_wap_usage_add(st, wap, err) : err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    json_decref(wap);
-    return rc;
+    return store_wap_usage_put(c->st,
+                               &(store_wap_rec_t){
+                                   .resource_id = c->vm_id,
+                                   .subscription_id = last->subscription_id,
+                                   .name = last->name,
+                                   .period_start_ms = p0,
+                                   .period_end_ms = p1,
+                                   .cpu_max = cpu_max,
+                                   .memory_max = mem_max,
+                                   .disk_bytes_max = gb_max * 1024 * 1024 * 1024,
+                               },
+                               err);
+}
+
+/* Gathers each VM's rows; when the next VM's begin, meters the one gathered. */
+static int
+on_row(void *arg, const store_timeline_row_t *r, err_t *err)
+{
+    closer_t *c = arg;
+    row_t *row;
+
+    if (c->n > 0 && strcmp(c->vm_id, r->vm_id) != 0) {
+        if (meter_vm(c, err))
+            return -1;
+        c->n = 0;
+    }
+    if (c->n == 0 &&
+        snprintf(c->vm_id, sizeof(c->vm_id), "%s", r->vm_id) >= (int) sizeof(c->vm_id))
+        return err_set(err, ERR_INTERNAL, NULL, "A VM id on the timeline is too long.");
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        row_t *grown = realloc(c->rows, cap * sizeof(*grown));
+        if (grown == NULL)
+            return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        c->rows = grown;
+        c->cap = cap;
+    }
+    row = &c->rows[c->n++];
+    row->at = r->at_ms;
+    row->cores = r->cores;
+    row->memory_mb = r->memory_mb;
+    row->storage_gb = r->storage_gb;
+    row->deleted = strcmp(r->event, "deleted") == 0;
+    row->running = strcmp(r->power_state, "running") == 0;
+    row->holds_compute = r->holds_compute;
+    row->holds_storage = r->holds_storage;
+    snprintf(row->subscription_id, sizeof(row->subscription_id), "%s", r->subscription_id);
+    snprintf(row->size, sizeof(row->size), "%s", r->size);
+    snprintf(row->name, sizeof(row->name), "%s", r->name);
+    return 0;
 }
 
 static int
 close_period(store_t *st, int64_t p0, int64_t p1, err_t *err)
 {
-    json_t *by_vm = NULL, *rows;
-    const char *vm;
+    closer_t c = {.st = st, .p0 = p0, .p1 = p1};
+    int rc = -1;
 
     if (store_tx_begin(st, err))
         return -1;
-    by_vm = store_timeline_until(st, p0, p1, NULL, err);
-    if (by_vm == NULL)
-        goto fail;
-    json_object_foreach(by_vm, vm, rows)
-        if (meter_vm(st, vm, rows, p0, p1, err))
-            goto fail;
-    if (store_meta_set(st, CLOSED_UNTIL, p1, err) || store_tx_commit(st, err))
-        goto fail;
-    json_decref(by_vm);
-    return 0;
-fail:
-    store_tx_rollback(st);
-    json_decref(by_vm);
-    return -1;
+    if (store_timeline_each(st, p0, p1, on_row, &c, err) == 0 && meter_vm(&c, err) == 0 &&
+        store_meta_set(st, CLOSED_UNTIL, p1, err) == 0 && store_tx_commit(st, err) == 0)
+        rc = 0;
+    else
+        store_tx_rollback(st);
+    free(c.rows);
+    free(c.props_json);
+    return rc;
 }
 
 int
