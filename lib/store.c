@@ -421,9 +421,27 @@ static const char *const migrations[] = {
     " at_ms INTEGER NOT NULL);"
     "CREATE INDEX delivery_attempts_hook ON delivery_attempts(hook_id, seq);"
     "CREATE INDEX delivery_attempts_at ON delivery_attempts(at_ms);",
+    /* 10: usage record ids are random (v7) and never looked up, so no index keeps them unique; closing a
+     * period writes one index fewer per record. Uniqueness per (resource, meter, period) stays. Positions
+     * (seq) are kept, so collectors' cursors stay valid. */
+    "CREATE TABLE usage_records_v10("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, subscription_id TEXT NOT NULL,"
+    " resource_id TEXT NOT NULL, resource_type TEXT NOT NULL, meter TEXT NOT NULL,"
+    " quantity REAL NOT NULL, unit TEXT NOT NULL, period_start_ms INTEGER NOT NULL,"
+    " period_end_ms INTEGER NOT NULL, properties TEXT NOT NULL,"
+    " UNIQUE(resource_id, meter, period_start_ms));"
+    "INSERT INTO usage_records_v10 SELECT seq, id, subscription_id, resource_id, resource_type, meter,"
+    " quantity, unit, period_start_ms, period_end_ms, properties FROM usage_records;"
+    /* The position counter carries over too, even past purged records: no position is handed out twice. */
+    "DELETE FROM sqlite_sequence WHERE name = 'usage_records_v10';"
+    "INSERT INTO sqlite_sequence(name, seq)"
+    " SELECT 'usage_records_v10', seq FROM sqlite_sequence WHERE name = 'usage_records';"
+    "DROP TABLE usage_records;"
+    "ALTER TABLE usage_records_v10 RENAME TO usage_records;"
+    "CREATE INDEX usage_subscription ON usage_records(subscription_id, period_start_ms);",
 };
 
-#define STMT_BUCKETS 64
+#define STMT_BUCKETS 256
 
 typedef struct stmt_entry {
     char *sql;
@@ -477,6 +495,7 @@ typedef struct conn {
     on_commit_t on_commit[ON_COMMIT_MAX];
     int n_on_commit;
     bool tx_write;                 /* the open transaction may write: bypass the record cache */
+    bool tx_large;                 /* the open transaction has the large page cache */
     unsigned written;              /* kinds written in the open transaction (bit per kind index) */
     uint64_t tx_gen[STORE_KINDS];  /* change counters when the open read transaction began */
     stmt_entry_t *buckets[STMT_BUCKETS];
@@ -641,13 +660,18 @@ store_conn(store_t *st, err_t *err)
     return c;
 }
 
+/* Hot: every statement run looks itself up here. The length and the text's two ends tell statements
+ * apart well enough for a bucket; the comparison on lookup decides. */
 static unsigned
 sql_hash(const char *s)
 {
-    unsigned h = 2166136261u;
+    size_t n = strlen(s), i, k = n < 48 ? n : 48;
+    unsigned h = 2166136261u ^ (unsigned) n;
 
-    for (; *s; s++)
-        h = (h ^ (unsigned char) *s) * 16777619u;
+    for (i = 0; i < k; i++)
+        h = (h ^ (unsigned char) s[i]) * 16777619u;
+    for (i = n - k; i < n; i++)
+        h = (h ^ (unsigned char) s[i]) * 16777619u;
     return h;
 }
 
@@ -1061,6 +1085,35 @@ store_tx_begin_read(store_t *st, err_t *err)
     return 0;
 }
 
+#define LARGE_CACHE_KIB 131072 /* a large transaction's page cache */
+
+int
+store_tx_begin_large(store_t *st, err_t *err)
+{
+    conn_t *c;
+    char sql[48];
+
+    if (store_tx_begin(st, err))
+        return -1;
+    c = store_conn(st, err);
+    if (c->tx_depth == 1) {
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d;", LARGE_CACHE_KIB);
+        if (conn_exec(c, sql, NULL) == 0)
+            c->tx_large = true;
+    }
+    return 0;
+}
+
+/* After the outermost transaction: a large one gives its page cache back. */
+static void
+end_large(conn_t *c)
+{
+    if (c->tx_large) {
+        conn_exec(c, "PRAGMA cache_size=-2000;", NULL);
+        c->tx_large = false;
+    }
+}
+
 int
 store_tx_commit(store_t *st, err_t *err)
 {
@@ -1078,10 +1131,12 @@ store_tx_commit(store_t *st, err_t *err)
             c->tx_write = false;
             c->written = 0;
             c->n_on_commit = 0;
+            end_large(c);
             return -1;
         }
         bump_written(st, c);
         c->tx_write = false;
+        end_large(c);
         run_on_commit(c);
     } else {
         snprintf(sql, sizeof(sql), "RELEASE sp%d;", c->tx_depth - 1);
@@ -1106,6 +1161,7 @@ store_tx_rollback(store_t *st)
         c->tx_write = false;
         c->written = 0;
         c->n_on_commit = 0;
+        end_large(c);
     } else {
         snprintf(sql, sizeof(sql), "ROLLBACK TO sp%d; RELEASE sp%d;", c->tx_depth - 1,
                  c->tx_depth - 1);

@@ -77,6 +77,9 @@ int store_tx_begin(store_t *st, err_t *err);
  * instead of once per statement. End it with store_tx_commit. A write inside it fails; use store_tx_begin
  * for transactions that write. */
 int store_tx_begin_read(store_t *st, err_t *err);
+/* As store_tx_begin, for a transaction expected to write many pages (a usage period's records): it keeps
+ * them in memory (up to 128 MiB) until it ends, instead of spilling them to the log and reading them back. */
+int store_tx_begin_large(store_t *st, err_t *err);
 int store_tx_commit(store_t *st, err_t *err);
 void store_tx_rollback(store_t *st);
 

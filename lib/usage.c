@@ -199,7 +199,7 @@ close_period(store_t *st, int64_t p0, int64_t p1, err_t *err)
     closer_t c = {.st = st, .p0 = p0, .p1 = p1};
     int rc = -1;
 
-    if (store_tx_begin(st, err))
+    if (store_tx_begin_large(st, err))
         return -1;
     if (store_timeline_each(st, p0, p1, on_row, &c, err) == 0 && meter_vm(&c, err) == 0 &&
         store_meta_set(st, CLOSED_UNTIL, p1, err) == 0 && store_tx_commit(st, err) == 0)

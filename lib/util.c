@@ -35,11 +35,23 @@ util_uuid(char out[UTIL_UUID_LEN + 1])
 void
 util_uuid_v7(int64_t ms, char out[UTIL_UUID_LEN + 1])
 {
+    /* Ids come in bursts (a period's records): random bytes are drawn a page at a time per thread. */
+    static _Thread_local unsigned char pool[4096];
+    static _Thread_local size_t left;
     uuid_t u;
     int i;
 
-    if (RAND_bytes(u, sizeof(u)) != 1)
+    if (left < sizeof(u)) {
+        if (RAND_bytes(pool, sizeof(pool)) == 1)
+            left = sizeof(pool);
+    }
+    if (left >= sizeof(u)) {
+        memcpy(u, pool + sizeof(pool) - left, sizeof(u));
+        memset(pool + sizeof(pool) - left, 0, sizeof(u)); /* never handed out twice */
+        left -= sizeof(u);
+    } else {
         uuid_generate_random(u);
+    }
     for (i = 0; i < 6; i++)
         u[i] = (unsigned char) ((uint64_t) ms >> (8 * (5 - i)));
     u[6] = (unsigned char) ((u[6] & 0x0f) | 0x70); /* version 7 */

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -40,6 +41,31 @@ uuid_v7_sorts_by_time(void **state)
     assert_memory_equal(a, "01a20261-8438", 13); /* 1795336275000 = 0x01a202618438 */
     assert_true(strcmp(a, b) < 0);
     assert_string_not_equal(a, c); /* same millisecond, different random bits */
+}
+
+static int
+cmp_ids(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* A burst of ids in one millisecond (a usage period's records) draws on the random pool across several
+ * refills: every id is still distinct. */
+static void
+uuid_v7_burst_is_distinct(void **state)
+{
+    enum { N = 5000 };
+    char(*ids)[UTIL_UUID_LEN + 1] = malloc(N * sizeof(*ids));
+    int i;
+
+    (void) state;
+    assert_non_null(ids);
+    for (i = 0; i < N; i++)
+        util_uuid_v7(1795336275000, ids[i]);
+    qsort(ids, N, sizeof(*ids), cmp_ids);
+    for (i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    free(ids);
 }
 
 static void
@@ -139,6 +165,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(uuid_is_v4_and_unique),
         cmocka_unit_test(uuid_v7_sorts_by_time),
+        cmocka_unit_test(uuid_v7_burst_is_distinct),
         cmocka_unit_test(time_round_trips),
         cmocka_unit_test(b64url_round_trips),
         cmocka_unit_test(sha256_matches_known_vector),
