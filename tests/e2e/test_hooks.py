@@ -422,3 +422,45 @@ def test_hanging_hook_does_not_hold_back_others_and_old_deliveries_give_up():
         hang.close()
         good.close()
         d.cleanup()
+
+
+def test_inventory_changes_are_events():
+    """Out-of-band changes that inventory sync finds are events: a VM gone from its host (vm.missing, and
+    its power state unknown), and a power state changed on the host while wapd was down."""
+    import glob
+    import os
+    d = Daemon().start()
+    try:
+        w = VmWorld(d)
+        a = w.a
+        gone = w.create("gone")
+        moved = w.create("moved")
+        host = w.hosts[0]["id"]
+        _, cursor = feed(a)
+        ok(a.post("/v1/admin/hosts/%s/simulate" % host, {"regenerateIds": [gone["id"]]}), 200)
+        d.stop()
+        # While wapd is down, someone stops a VM on the host itself.
+        hyp = None
+        for path in glob.glob(os.path.join(d.state_dir, "sim", host, "*.json")):
+            with open(path) as f:
+                vm = json.load(f)
+            if vm.get("name") == "moved" and not vm.get("deleted"):
+                vm["powerState"] = "stopped"
+                with open(path, "w") as f:
+                    json.dump(vm, f)
+                hyp = vm["hypervisorId"]
+        assert hyp, "the sim file of the VM was found"
+        d.start()
+        a = d.admin()
+        r = a.post("/v1/admin/hosts/%s/refresh" % host)
+        assert wait_job(a, r.header("Location"))["status"] == "succeeded"
+        events, _ = feed(a, cursor)
+        missing = [e for e in events if e["type"] == "vm.missing"]
+        assert [e["resourceId"] for e in missing] == [gone["id"]]
+        assert missing[0]["data"]["hostId"] == host and missing[0]["data"]["lastPowerState"] == "running"
+        changes = {(e["resourceId"], e["data"]["from"], e["data"]["to"])
+                   for e in events if e["type"] == "vm.powerStateChanged"}
+        assert (gone["id"], "running", "unknown") in changes
+        assert (moved["id"], "running", "stopped") in changes, changes
+    finally:
+        d.cleanup()
