@@ -25,6 +25,7 @@ enum {
     OPT_INVENTORY_SYNC,
     OPT_USAGE_RETENTION,
     OPT_HOOK_MAX_AGE,
+    OPT_EVENT_RETENTION,
     OPT_HOOK_TIMEOUT,
     OPT_CONFIG,
     OPT_DEMO,
@@ -45,6 +46,7 @@ static const struct option options[] = {
     {"inventory-sync-seconds", required_argument, NULL, OPT_INVENTORY_SYNC},
     {"usage-retention-seconds", required_argument, NULL, OPT_USAGE_RETENTION},
     {"hook-max-age-seconds", required_argument, NULL, OPT_HOOK_MAX_AGE},
+    {"event-retention-seconds", required_argument, NULL, OPT_EVENT_RETENTION},
     {"hook-timeout-seconds", required_argument, NULL, OPT_HOOK_TIMEOUT},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"demo", no_argument, NULL, OPT_DEMO},
@@ -62,7 +64,8 @@ config_usage(FILE *out)
             "            [--admin-token TOKEN] [--workers N] [--http-threads N]\n"
             "            [--usage-period-seconds S] [--retention-sweep-seconds S]\n"
             "            [--inventory-sync-seconds S] [--usage-retention-seconds S]\n"
-            "            [--hook-max-age-seconds S] [--hook-timeout-seconds S] [--config FILE]\n"
+            "            [--hook-max-age-seconds S] [--hook-timeout-seconds S]\n"
+            "            [--event-retention-seconds S] [--config FILE]\n"
             "            [--demo] [--no-request-log]\n"
             "\n"
             "  --state-dir DIR            where wapd.db, ports.json and admin.token live "
@@ -80,6 +83,7 @@ config_usage(FILE *out)
             "  --hook-max-age-seconds S   retry a hook delivery for this long, then mark it failed "
             "(86400)\n"
             "  --hook-timeout-seconds S   time allowed for one hook request (10)\n"
+            "  --event-retention-seconds S  keep events this long once delivered (30 days)\n"
             "  --config FILE              INI file with the same settings under [wapd]\n"
             "  --demo                     seed an empty state dir with a demo world and print curl "
             "lines\n");
@@ -153,6 +157,8 @@ on_ini(void *user, const char *section, const char *name, const char *value)
         rc = set_int(&cfg->usage_retention_seconds, value, 1, 86400 * 3650);
     else if (strcmp(name, "hook_max_age_seconds") == 0)
         rc = set_int(&cfg->hook_max_age_seconds, value, 1, 86400 * 30);
+    else if (strcmp(name, "event_retention_seconds") == 0)
+        rc = set_int(&cfg->event_retention_seconds, value, 1, 86400 * 3650);
     else if (strcmp(name, "hook_timeout_seconds") == 0)
         rc = set_int(&cfg->hook_timeout_seconds, value, 1, 300);
     else if (strcmp(name, "inventory_sync_seconds") == 0)
@@ -211,6 +217,9 @@ apply_option(config_t *cfg, int opt, const char *arg, char *msg, size_t n)
     case OPT_HOOK_MAX_AGE:
         rc = set_int(&cfg->hook_max_age_seconds, arg, 1, 86400 * 30);
         break;
+    case OPT_EVENT_RETENTION:
+        rc = set_int(&cfg->event_retention_seconds, arg, 1, 86400 * 3650);
+        break;
     case OPT_HOOK_TIMEOUT:
         rc = set_int(&cfg->hook_timeout_seconds, arg, 1, 300);
         break;
@@ -254,6 +263,7 @@ config_load(config_t *cfg, int argc, char **argv, char *msg, size_t n)
     cfg->usage_retention_seconds = 90 * 86400;
     cfg->hook_max_age_seconds = 86400;
     cfg->hook_timeout_seconds = 10;
+    cfg->event_retention_seconds = 30 * 86400;
     cfg->log_requests = true;
     if (set_str(&cfg->state_dir, "./wapd-state") || set_str(&cfg->admin_listen, "127.0.0.1:30004") ||
         set_str(&cfg->tenant_listen, "127.0.0.1:30005")) {

@@ -23,6 +23,7 @@ typedef struct {
     int usage_retention_seconds;
     int hook_max_age_seconds; /* a delivery is retried this long, then marked failed */
     int hook_timeout_seconds; /* one hook request */
+    int event_retention_seconds; /* events older than this go, once no delivery refers to them */
     bool log_requests;
     bool demo;
     bool help;

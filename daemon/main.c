@@ -28,6 +28,7 @@
 #include "../lib/agent.h"
 #include "../lib/catalog.h"
 #include "../lib/checkpoint.h"
+#include "../lib/events.h"
 #include "../lib/hooks.h"
 #include "../lib/hostreg.h"
 #include "../lib/inventory.h"
@@ -379,11 +380,16 @@ main(int argc, char **argv)
         }
         if (util_now_ms() - last_purge >= PURGE_EVERY_MS ||
             (cfg.usage_retention_seconds < 3600 &&
-             util_now_ms() - last_purge >= (int64_t) cfg.usage_retention_seconds * 1000)) {
+             util_now_ms() - last_purge >= (int64_t) cfg.usage_retention_seconds * 1000) ||
+            (cfg.event_retention_seconds < 3600 &&
+             util_now_ms() - last_purge >= (int64_t) cfg.event_retention_seconds * 1000)) {
             err_clear(&err);
             store_idem_purge(st, IDEMPOTENCY_MAX_AGE_MS, &err);
             err_clear(&err);
             store_deliveries_purge(st, util_now_ms() - DELIVERY_LOG_MAX_AGE_MS, &err);
+            err_clear(&err);
+            if (events_purge(st, (int64_t) cfg.event_retention_seconds * 1000, util_now_ms(), &err) < 0)
+                log_line("warn", "events could not be purged", json_pack("{s:s}", "detail", err.message));
             err_clear(&err);
             if (usage_purge(st, (int64_t) cfg.usage_retention_seconds * 1000, util_now_ms(), &err) < 0)
                 log_line("warn", "usage records could not be purged",

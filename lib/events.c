@@ -75,3 +75,9 @@ events_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *err)
 {
     return store_events_after(st, after, limit, next, err);
 }
+
+int64_t
+events_purge(store_t *st, int64_t retention_ms, int64_t now_ms, err_t *err)
+{
+    return store_events_purge(st, now_ms - retention_ms, err);
+}

@@ -37,4 +37,8 @@ void events_set_listener(void (*fn)(void *arg), void *arg);
  * same when nothing is new). */
 json_t *events_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *err);
 
+/* Drops events older than retention_ms once no hook delivery still refers to them (the feed's readers
+ * must read within the retention). Returns how many went, or -1. */
+int64_t events_purge(store_t *st, int64_t retention_ms, int64_t now_ms, err_t *err);
+
 #endif

@@ -2878,3 +2878,25 @@ store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err)
         return -1;
     return n + changed;
 }
+
+int64_t
+store_events_purge(store_t *st, int64_t older_than_ms, err_t *err)
+{
+    conn_t *c = store_conn(st, err);
+    sqlite3_stmt *s;
+    int changed;
+
+    if (c == NULL || injected_failure(st, err))
+        return -1;
+    /* An event goes only once no delivery, pending or still in the log's keeping, refers to it. */
+    s = stmt_get(c,
+                 "DELETE FROM events WHERE occurred_ms < ? AND NOT EXISTS"
+                 " (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, older_than_ms);
+    if ((changed = stmt_run(c, s, "purging events", err)) < 0)
+        return -1;
+    return changed;
+}

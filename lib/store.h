@@ -223,6 +223,8 @@ int64_t store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_tha
  * the position of the last one (after when none). */
 int store_event_add(store_t *st, const json_t *ev, int64_t now_ms, err_t *err);
 json_t *store_events_after(store_t *st, int64_t after, int limit, int64_t *last, err_t *err);
+/* Drops events older than older_than_ms that no delivery refers to; returns how many, or -1. */
+int64_t store_events_purge(store_t *st, int64_t older_than_ms, err_t *err);
 
 /* Deliveries of events to hooks. due: a hook's pending deliveries due by now_ms, earliest first:
  * [{seq, attempts, queuedMs, eventId, eventType, body}] (body: the event's JSON text as saved).

@@ -464,3 +464,20 @@ def test_inventory_changes_are_events():
         assert (moved["id"], "running", "stopped") in changes, changes
     finally:
         d.cleanup()
+
+
+def test_events_expire_after_retention_unless_a_delivery_needs_them():
+    d = Daemon(extra_args=["--event-retention-seconds", "2"]).start()
+    try:
+        a = d.admin()
+        add_hook(a, "http://127.0.0.1:1/closed", events=["subscription.suspended"])
+        user, plan = new_user_plan(a)
+        sub = ok(a.post("/v1/admin/subscriptions", {"userId": user["id"], "planId": plan["id"]}), 201)
+        r = a.patch("/v1/admin/subscriptions/" + sub["id"], {"state": "suspended"})
+        assert r.status in (200, 202)
+        types = lambda: [e["type"] for e in feed(a)[0] if e["resourceId"] == sub["id"]]  # noqa: E731
+        assert types() == ["subscription.created", "subscription.suspended"]
+        # The created event goes after 2 s; the suspended one stays while its delivery is pending.
+        wait_for(lambda: types() == ["subscription.suspended"], 30, "the old event purged")
+    finally:
+        d.cleanup()
