@@ -1,0 +1,399 @@
+/*
+ * store_usage.c: the store's VM timeline, settings, usage records and WAP usage records (see store.h).
+ *
+ * Part of the SQLite backend: it shares store.c's connections and statement cache through
+ * store_internal.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+#include "util.h"
+
+/* ---- the VM timeline ---- */
+
+int
+store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+    int64_t last_cores = -1, last_mem = -1, last_storage = -1, last_hc = -1, last_hs = -1;
+    char last_power[32] = "", last_size[128] = "", last_event[16] = "";
+    const char *power = json_string_value(json_object_get(vm, "powerState"));
+    const char *size = json_string_value(json_object_get(vm, "size"));
+    int64_t cores = json_integer_value(json_object_get(vm, "cores"));
+    int64_t mem = json_integer_value(json_object_get(vm, "memoryMB"));
+    int64_t storage = json_integer_value(json_object_get(vm, "_storageGB"));
+    int64_t hc = json_is_true(json_object_get(vm, "_holdsCompute"));
+    int64_t hs = json_is_true(json_object_get(vm, "_holdsStorage"));
+    int rc;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    /* A change only: the last row of the VM is compared first. */
+    s = store__stmt(c,
+                 "SELECT event, power_state, size, cores, memory_mb, storage_gb, holds_compute,"
+                 " holds_storage FROM vm_timeline WHERE vm_id = ? ORDER BY seq DESC LIMIT 1;",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, json_string_value(json_object_get(vm, "id")), -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        snprintf(last_event, sizeof(last_event), "%s", sqlite3_column_text(s, 0));
+        snprintf(last_power, sizeof(last_power), "%s", sqlite3_column_text(s, 1));
+        snprintf(last_size, sizeof(last_size), "%s", sqlite3_column_text(s, 2));
+        last_cores = sqlite3_column_int64(s, 3);
+        last_mem = sqlite3_column_int64(s, 4);
+        last_storage = sqlite3_column_int64(s, 5);
+        last_hc = sqlite3_column_int64(s, 6);
+        last_hs = sqlite3_column_int64(s, 7);
+    }
+    store__stmt_done(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store__db_err(store__db(c), rc, "reading the VM timeline", err);
+    if (rc == SQLITE_ROW && strcmp(event, "changed") == 0 && strcmp(last_event, "deleted") != 0 &&
+        strcmp(last_power, power ? power : "") == 0 && strcmp(last_size, size ? size : "") == 0 &&
+        last_cores == cores && last_mem == mem && last_storage == storage && last_hc == hc &&
+        last_hs == hs)
+        return 0;
+    s = store__stmt(c,
+                 "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
+                 " cores, memory_mb, storage_gb, holds_compute, holds_storage, name)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, json_string_value(json_object_get(vm, "id")), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, json_string_value(json_object_get(vm, "subscriptionId")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, util_now_ms());
+    sqlite3_bind_text(s, 4, event, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, power ? power : "unknown", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, size ? size : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, cores);
+    sqlite3_bind_int64(s, 8, mem);
+    sqlite3_bind_int64(s, 9, storage);
+    sqlite3_bind_int64(s, 10, hc);
+    sqlite3_bind_int64(s, 11, hs);
+    sqlite3_bind_text(s, 12, json_string_value(json_object_get(vm, "name")), -1, SQLITE_STATIC);
+    return store__stmt_run(c, s, "recording the VM timeline", err) < 0 ? -1 : 0;
+}
+
+int
+store_timeline_forget(store_t *st, const char *vm_id, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    s = store__stmt(c, "DELETE FROM vm_timeline WHERE vm_id = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
+    return store__stmt_run(c, s, "forgetting a VM timeline", err) < 0 ? -1 : 0;
+}
+
+/* ---- settings, usage records ---- */
+
+int
+store_meta_get(store_t *st, const char *key, int64_t *value, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    s = store__stmt(c, "SELECT value FROM meta WHERE key = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *value = sqlite3_column_int64(s, 0);
+    store__stmt_done(s);
+    if (rc == SQLITE_DONE)
+        return 1;
+    if (rc != SQLITE_ROW)
+        return store__db_err(store__db(c), rc, "reading a setting", err);
+    return 0;
+}
+
+int
+store_meta_set(store_t *st, const char *key, int64_t value, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    s = store__stmt(c, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?);", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, value);
+    return store__stmt_run(c, s, "saving a setting", err) < 0 ? -1 : 0;
+}
+
+int
+store_timeline_first(store_t *st, int64_t *first_ms, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+    int rc;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    s = store__stmt(c, "SELECT min(at_ms) FROM vm_timeline;", err);
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    *first_ms = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL
+                    ? sqlite3_column_int64(s, 0)
+                    : -1;
+    store__stmt_done(s);
+    return rc == SQLITE_ROW ? 0 : store__db_err(store__db(c), rc, "reading the VM timeline", err);
+}
+
+int
+store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, store_timeline_fn fn, void *arg,
+                    err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    store_timeline_row_t row;
+    sqlite3_stmt *s;
+    int rc;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    /* What a window needs: each VM's state as it stood at its start (unless the VM was gone by then),
+     * and every change within it. */
+    s = store__stmt(c,
+                 "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
+                 " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
+                 " WHERE at_ms >= ?1 AND at_ms < ?2"
+                 " UNION ALL"
+                 " SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
+                 " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
+                 " WHERE seq IN (SELECT max(seq) FROM vm_timeline WHERE at_ms < ?1 GROUP BY vm_id)"
+                 " AND event != 'deleted'"
+                 " ORDER BY 1, 13;",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, from_ms);
+    sqlite3_bind_int64(s, 2, until_ms);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        row.vm_id = (const char *) sqlite3_column_text(s, 0);
+        row.subscription_id = (const char *) sqlite3_column_text(s, 1);
+        row.at_ms = sqlite3_column_int64(s, 2);
+        row.event = (const char *) sqlite3_column_text(s, 3);
+        row.power_state = (const char *) sqlite3_column_text(s, 4);
+        row.size = (const char *) sqlite3_column_text(s, 5);
+        row.cores = sqlite3_column_int64(s, 6);
+        row.memory_mb = sqlite3_column_int64(s, 7);
+        row.storage_gb = sqlite3_column_int64(s, 8);
+        row.holds_compute = sqlite3_column_int(s, 9) != 0;
+        row.holds_storage = sqlite3_column_int(s, 10) != 0;
+        row.name = (const char *) sqlite3_column_text(s, 11);
+        if (fn(arg, &row, err) != 0) {
+            store__stmt_done(s);
+            return -1;
+        }
+    }
+    store__stmt_done(s);
+    if (rc != SQLITE_DONE)
+        return store__db_err(store__db(c), rc, "reading the VM timeline", err);
+    return 0;
+}
+
+int
+store_usage_record_put(store_t *st, const store_usage_rec_t *r, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    /* Exactly one record per resource, meter and period: a second write of the same one is a no-op. */
+    s = store__stmt(c,
+                 "INSERT OR IGNORE INTO usage_records(id, subscription_id, resource_id, resource_type,"
+                 " meter, quantity, unit, period_start_ms, period_end_ms, properties)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r->subscription_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->resource_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, r->resource_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, r->meter, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 6, r->quantity);
+    sqlite3_bind_text(s, 7, r->unit, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, r->period_start_ms);
+    sqlite3_bind_int64(s, 9, r->period_end_ms);
+    sqlite3_bind_text(s, 10, r->properties, -1, SQLITE_STATIC);
+    return store__stmt_run(c, s, "saving a usage record", err) < 0 ? -1 : 0;
+}
+
+json_t *
+store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms, int64_t to_ms,
+                    int limit, int64_t *last, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+    json_t *list;
+    char start[UTIL_TIME_LEN + 1], end[UTIL_TIME_LEN + 1];
+    int rc;
+
+    if (c == NULL || store__injected(st, err))
+        return NULL;
+    s = store__stmt(c,
+                 "SELECT seq, id, subscription_id, resource_id, resource_type, meter, quantity, unit,"
+                 " period_start_ms, period_end_ms, properties FROM usage_records"
+                 " WHERE seq > ?1 AND (?2 IS NULL OR subscription_id = ?2)"
+                 " AND period_start_ms >= ?3 AND period_end_ms <= ?4 ORDER BY seq LIMIT ?5;",
+                 err);
+    if (s == NULL)
+        return NULL;
+    sqlite3_bind_int64(s, 1, after);
+    if (sid)
+        sqlite3_bind_text(s, 2, sid, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_int64(s, 3, from_ms);
+    sqlite3_bind_int64(s, 4, to_ms);
+    sqlite3_bind_int(s, 5, limit);
+    list = json_array();
+    *last = after;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        util_time_format(sqlite3_column_int64(s, 8), start);
+        util_time_format(sqlite3_column_int64(s, 9), end);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:s, s:o}", "id",
+                            sqlite3_column_text(s, 1), "subscriptionId", sqlite3_column_text(s, 2),
+                            "resourceId", sqlite3_column_text(s, 3), "resourceType",
+                            sqlite3_column_text(s, 4), "meter", sqlite3_column_text(s, 5),
+                            "quantity", sqlite3_column_double(s, 6), "unit",
+                            sqlite3_column_text(s, 7), "periodStart", start, "periodEnd", end,
+                            "properties",
+                            json_loads((const char *) sqlite3_column_text(s, 10), 0, NULL)));
+        *last = sqlite3_column_int64(s, 0);
+    }
+    store__stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        store__db_err(store__db(c), rc, "reading usage records", err);
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+int
+store_wap_usage_put(store_t *st, const store_wap_rec_t *r, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    s = store__stmt(c,
+                 "INSERT OR IGNORE INTO wap_usage(resource_id, subscription_id, vm_name, subscriber,"
+                 " period_start_ms, period_end_ms, cpu_max, memory_max, disk_bytes_max)"
+                 " VALUES (?, ?, ?, (SELECT u.email FROM subscriptions s JOIN users u ON u.id = s.user_id"
+                 " WHERE s.id = ?2), ?, ?, ?, ?, ?);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, r->resource_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r->subscription_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, r->period_start_ms);
+    sqlite3_bind_int64(s, 5, r->period_end_ms);
+    sqlite3_bind_int64(s, 6, r->cpu_max);
+    sqlite3_bind_int64(s, 7, r->memory_max);
+    sqlite3_bind_int64(s, 8, r->disk_bytes_max);
+    return store__stmt_run(c, s, "saving a WAP usage record", err) < 0 ? -1 : 0;
+}
+
+json_t *
+store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+    char start[UTIL_TIME_LEN + 1], end[UTIL_TIME_LEN + 1], cpu[24], mem[24], disk[32];
+    json_t *list;
+    int rc;
+
+    if (c == NULL || store__injected(st, err))
+        return NULL;
+    s = store__stmt(c,
+                 "SELECT event_id, resource_id, subscription_id, coalesce(vm_name, ''),"
+                 " coalesce(subscriber, ''), period_start_ms, period_end_ms, cpu_max, memory_max,"
+                 " disk_bytes_max FROM wap_usage WHERE event_id > ? ORDER BY event_id LIMIT ?;",
+                 err);
+    if (s == NULL)
+        return NULL;
+    sqlite3_bind_int64(s, 1, last_id);
+    sqlite3_bind_int(s, 2, batch);
+    list = json_array();
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        util_time_format(sqlite3_column_int64(s, 5), start);
+        util_time_format(sqlite3_column_int64(s, 6), end);
+        snprintf(cpu, sizeof(cpu), "%lld", (long long) sqlite3_column_int64(s, 7));
+        snprintf(mem, sizeof(mem), "%lld", (long long) sqlite3_column_int64(s, 8));
+        snprintf(disk, sizeof(disk), "%lld", (long long) sqlite3_column_int64(s, 9));
+        json_array_append_new(
+            list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}}",
+                            "EventId", (json_int_t) sqlite3_column_int64(s, 0), "ResourceId",
+                            sqlite3_column_text(s, 1), "StartTime", start, "EndTime", end,
+                            "ServiceType", "VirtualMachine", "SubscriptionId",
+                            sqlite3_column_text(s, 2), "Properties", "VMName",
+                            sqlite3_column_text(s, 3), "Subscriber", sqlite3_column_text(s, 4),
+                            "Resources", "CPUAllocationCount-Max", cpu, "MemoryAllocated-Max", mem,
+                            "CrossDiskSizeAllocated-Max", disk));
+    }
+    store__stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        store__db_err(store__db(c), rc, "reading WAP usage records", err);
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+int64_t
+store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+    int64_t n = 0;
+    int changed;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    /* A period's records go only when the WAP adapter has acknowledged it and it is past retention. */
+    s = store__stmt(c,
+                 "DELETE FROM usage_records WHERE period_end_ms < ?2 AND EXISTS (SELECT 1 FROM wap_usage w"
+                 " WHERE w.resource_id = usage_records.resource_id"
+                 " AND w.period_start_ms = usage_records.period_start_ms AND w.event_id <= ?1);",
+                 err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, acked_event_id);
+    sqlite3_bind_int64(s, 2, older_than_ms);
+    if ((changed = store__stmt_run(c, s, "purging usage records", err)) < 0)
+        return -1;
+    n += changed;
+    s = store__stmt(c, "DELETE FROM wap_usage WHERE event_id <= ? AND period_end_ms < ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, acked_event_id);
+    sqlite3_bind_int64(s, 2, older_than_ms);
+    if ((changed = store__stmt_run(c, s, "purging WAP usage records", err)) < 0)
+        return -1;
+    return n + changed;
+}
