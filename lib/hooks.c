@@ -367,8 +367,8 @@ scan(int64_t now)
     return next;
 }
 
-static int64_t
-backoff_ms(int64_t attempt)
+int64_t
+hooks__backoff_ms(int64_t attempt)
 {
     int64_t base = FIRST_RETRY_MS;
     uint32_t r = 0;
@@ -415,7 +415,7 @@ reap(void)
                 next = now;
             } else {
                 state = "pending";
-                next = now + backoff_ms(x->attempt);
+                next = now + hooks__backoff_ms(x->attempt);
             }
             attempt = json_pack("{s:s, s:I, s:o, s:o, s:I}", "id", x->attempt_id, "attempt",
                                 (json_int_t) x->attempt, "statusCode",

@@ -52,4 +52,7 @@ void hooks_sender_stop(void);
 /* Counters since start, for /metrics: attempts that succeeded, that failed, deliveries given up. */
 void hooks_sender_stats(uint64_t *succeeded, uint64_t *failed, uint64_t *given_up);
 
+/* Internal, for tests: the wait before retrying after failed attempt n (1-based), with jitter. */
+int64_t hooks__backoff_ms(int64_t attempt);
+
 #endif

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -221,6 +222,32 @@ hooks_check_and_hide_the_secret(void **state)
     json_decref(h);
 }
 
+/* Retries start within 2 s (0.5–1 s after the first failure), double, and never wait more than 60 s;
+ * jitter spreads them. */
+static void
+backoff_doubles_with_jitter_up_to_a_minute(void **state)
+{
+    int64_t lo[12] = {0}, hi[12] = {0}, w;
+    int a, i;
+
+    (void) state;
+    for (a = 1; a < 12; a++) {
+        lo[a] = INT64_MAX;
+        for (i = 0; i < 200; i++) {
+            w = hooks__backoff_ms(a);
+            lo[a] = w < lo[a] ? w : lo[a];
+            hi[a] = w > hi[a] ? w : hi[a];
+        }
+    }
+    assert_true(lo[1] >= 500 && hi[1] <= 1000);
+    assert_true(hi[1] - lo[1] > 100); /* jittered */
+    assert_true(lo[2] >= 1000 && hi[2] <= 2000);
+    assert_true(lo[4] >= 4000 && hi[4] <= 8000);
+    for (a = 7; a < 12; a++)
+        assert_true(lo[a] >= 30000 && hi[a] <= 60000);
+    assert_true(hooks__backoff_ms(1000) <= 60000);
+}
+
 int
 main(void)
 {
@@ -229,6 +256,7 @@ main(void)
         cmocka_unit_test_setup_teardown(deliveries_follow_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(attempts_retry_log_and_redeliver, setup, teardown),
         cmocka_unit_test_setup_teardown(hooks_check_and_hide_the_secret, setup, teardown),
+        cmocka_unit_test(backoff_doubles_with_jitter_up_to_a_minute),
     };
 
     return cmocka_run_group_tests_name("events+hooks", tests, NULL, NULL);
