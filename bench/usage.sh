@@ -2,8 +2,9 @@
 # Usage benchmarks (part of make bench):
 # 1. drain 1,000,000 usage records through the native API (limit 1000): once with a client that only reads
 #    (bench/usage_drain.py, its parsing time excluded), once with the reference collector;
-# 2. close one metering period for 100,000 VMs while wrk GETs a tenant subscription, and report the
-#    close's duration and the GETs' p99.
+# 2. close one metering period for 100,000 VMs while wrk GETs a tenant subscription and a trickle of admin
+#    writes runs (bench/write_probe.py), and report the close's duration, the GETs' p99 and how long the
+#    writes waited.
 # The records and the timeline are written straight into the database of a stopped daemon (the project's
 # own load setup); everything else goes through the API.
 set -euo pipefail
@@ -79,8 +80,13 @@ SQL
 start --usage-period-seconds "$PERIOD"
 T="http://127.0.0.1:$TPORT"
 # GETs run across the next period boundary, when the 100,000 VMs' period closes.
+# Meanwhile a trickle of admin writes measures how long writes wait for the closer.
+python3 bench/write_probe.py "http://127.0.0.1:$APORT" "$TOKEN" $((PERIOD + 15)) > "$OUT/writes.txt" &
+probe=$!
 wrk -t2 -c16 -d$((PERIOD + 15))s --latency -H "Authorization: Bearer $TTOKEN" "$T/v1/subscriptions/$SUB" \
     > "$OUT/wrk.txt"
+wait "$probe"
+read -r W_N W_FAILED W_P99 W_MAX < "$OUT/writes.txt"
 for _ in $(seq 1 600); do grep -q '"usage periods closed"' "$OUT/wapd.log" && break; sleep 0.1; done
 CLOSE_MS=$(grep '"usage periods closed"' "$OUT/wapd.log" | head -n 1 | python3 -c "import json,sys;print(round(json.loads(sys.stdin.read())['durationMs']))" || echo "?")
 P99=$(awk '$1 == "99%" {print $2}' "$OUT/wrk.txt")
@@ -92,3 +98,4 @@ echo
 echo "usage drain, API (daemon's serving time, client parsing excluded): $API_N records in ${API_S}s = $API_RATE records/s (target >= 100,000/s)"
 echo "usage drain, wapd-collect end to end (fsync per page): $LINES records in ${DRAIN_S}s = $DRAIN_RATE records/s"
 echo "usage close: 100,000 VMs, $RECORDS records, ${CLOSE_MS} ms (target < 5000 ms); concurrent GET p99 $P99 (target < 20 ms)"
+echo "usage close: admin writes meanwhile: $W_N, $W_FAILED failed, p99 ${W_P99} ms, longest ${W_MAX} ms"

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -497,6 +498,7 @@ struct conn {
     int n_on_commit;
     bool tx_write;                 /* the open transaction may write: bypass the record cache */
     bool tx_large;                 /* the open transaction has the large page cache */
+    bool tx_gate;                  /* the open transaction holds the write gate */
     unsigned written;              /* kinds written in the open transaction (bit per kind index) */
     uint64_t tx_gen[STORE_KINDS];  /* change counters when the open read transaction began */
     stmt_entry_t *buckets[STMT_BUCKETS];
@@ -505,9 +507,19 @@ struct conn {
     struct conn *next;
 };
 
+/* A writer waiting at the gate (see gate_enter). */
+typedef struct gate_waiter {
+    pthread_cond_t cv;
+    struct gate_waiter *next;
+} gate_waiter_t;
+
 struct store {
     char *path;
     int busy_timeout_ms;
+    /* The write gate: this process's write transactions take turns in arrival order. */
+    pthread_mutex_t gate_lock;
+    bool gate_held;
+    gate_waiter_t *gate_head, *gate_tail;
     pthread_key_t key;
     pthread_mutex_t lock; /* guards conns and fail_countdown */
     conn_t *conns;
@@ -862,8 +874,10 @@ store_open(const char *path, const store_options_t *opts, err_t *err)
     }
     st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
     pthread_mutex_init(&st->lock, NULL);
+    pthread_mutex_init(&st->gate_lock, NULL);
     if (pthread_key_create(&st->key, NULL) != 0) {
         pthread_mutex_destroy(&st->lock);
+        pthread_mutex_destroy(&st->gate_lock);
         free(st->path);
         free(st);
         err_set(err, ERR_INTERNAL, NULL, "No thread key is left for the store.");
@@ -890,6 +904,7 @@ store_close(store_t *st)
     }
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->gate_lock);
     free(st->path);
     free(st);
 }
@@ -1042,6 +1057,97 @@ store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err)
     return 0;
 }
 
+/* The write gate. SQLite lets one writer in at a time, and a writer that finds the database locked sleeps
+ * and polls, so a thread that writes transaction after transaction (the usage closer's chunks) can take the
+ * lock again and again before a waiting request wakes up. The gate hands write transactions of this
+ * process out in arrival order instead: a request waits for at most the transactions queued before it.
+ * Waiting is bounded by the busy timeout, like waiting for SQLite's lock (503 Unavailable). */
+static int
+gate_enter(store_t *st, err_t *err)
+{
+    gate_waiter_t me = {.next = NULL};
+    struct timespec deadline;
+    int rc = 0;
+
+    pthread_mutex_lock(&st->gate_lock);
+    if (!st->gate_held && st->gate_head == NULL) {
+        st->gate_held = true;
+        pthread_mutex_unlock(&st->gate_lock);
+        return 0;
+    }
+    pthread_cond_init(&me.cv, NULL);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += st->busy_timeout_ms / 1000;
+    deadline.tv_nsec += (long) (st->busy_timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    if (st->gate_tail)
+        st->gate_tail->next = &me;
+    else
+        st->gate_head = &me;
+    st->gate_tail = &me;
+    while (st->gate_held || st->gate_head != &me) {
+        if (pthread_cond_timedwait(&me.cv, &st->gate_lock, &deadline) != 0 &&
+            (st->gate_held || st->gate_head != &me)) {
+            rc = -1;
+            break;
+        }
+    }
+    /* Leave the queue, holding the gate or not. */
+    if (st->gate_head == &me) {
+        st->gate_head = me.next;
+    } else {
+        gate_waiter_t *w = st->gate_head;
+        while (w && w->next != &me)
+            w = w->next;
+        if (w)
+            w->next = me.next;
+    }
+    if (st->gate_tail == &me) {
+        gate_waiter_t *w = st->gate_head;
+        while (w && w->next)
+            w = w->next;
+        st->gate_tail = w;
+    }
+    if (rc == 0)
+        st->gate_held = true;
+    else if (!st->gate_held && st->gate_head)
+        pthread_cond_signal(&st->gate_head->cv);
+    pthread_mutex_unlock(&st->gate_lock);
+    pthread_cond_destroy(&me.cv);
+    if (rc)
+        return err_set(err, ERR_UNAVAILABLE, NULL, "The database is busy; retry the request.");
+    return 0;
+}
+
+int
+store__gate_waiters(store_t *st)
+{
+    const gate_waiter_t *w;
+    int n = 0;
+
+    pthread_mutex_lock(&st->gate_lock);
+    for (w = st->gate_head; w; w = w->next)
+        n++;
+    pthread_mutex_unlock(&st->gate_lock);
+    return n;
+}
+
+static void
+gate_leave(store_t *st, conn_t *c)
+{
+    if (!c->tx_gate)
+        return;
+    c->tx_gate = false;
+    pthread_mutex_lock(&st->gate_lock);
+    st->gate_held = false;
+    if (st->gate_head)
+        pthread_cond_signal(&st->gate_head->cv);
+    pthread_mutex_unlock(&st->gate_lock);
+}
+
 int
 store_tx_begin(store_t *st, err_t *err)
 {
@@ -1051,8 +1157,13 @@ store_tx_begin(store_t *st, err_t *err)
     if (c == NULL || injected_failure(st, err))
         return -1;
     if (c->tx_depth == 0) {
-        if (conn_run(c, "BEGIN IMMEDIATE;", err))
+        if (gate_enter(st, err))
             return -1;
+        c->tx_gate = true;
+        if (conn_run(c, "BEGIN IMMEDIATE;", err)) {
+            gate_leave(st, c);
+            return -1;
+        }
         c->tx_write = true;
         c->written = 0;
     } else {
@@ -1133,11 +1244,13 @@ store_tx_commit(store_t *st, err_t *err)
             c->written = 0;
             c->n_on_commit = 0;
             end_large(c);
+            gate_leave(st, c);
             return -1;
         }
         bump_written(st, c);
         c->tx_write = false;
         end_large(c);
+        gate_leave(st, c);
         run_on_commit(c);
     } else {
         snprintf(sql, sizeof(sql), "RELEASE sp%d;", c->tx_depth - 1);
@@ -1163,6 +1276,7 @@ store_tx_rollback(store_t *st)
         c->written = 0;
         c->n_on_commit = 0;
         end_large(c);
+        gate_leave(st, c);
     } else {
         snprintf(sql, sizeof(sql), "ROLLBACK TO sp%d; RELEASE sp%d;", c->tx_depth - 1,
                  c->tx_depth - 1);

@@ -183,12 +183,18 @@ typedef struct {
     bool holds_compute, holds_storage;
 } store_timeline_row_t;
 typedef int (*store_timeline_fn)(void *arg, const store_timeline_row_t *row, err_t *err);
-/* Calls fn with every timeline row a window [from_ms, until_ms) needs, each VM's rows together and in
- * order: the VM's last row before from_ms (unless that row is its deletion), then every row within the
- * window. fn may write (other tables) in the caller's transaction; a non-zero return stops the walk and
- * is returned, err set by fn. */
-int store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, store_timeline_fn fn, void *arg,
-                        err_t *err);
+/* Calls fn with every timeline row a window [from_ms, until_ms) needs, for the VMs whose id is in
+ * (after_vm, last_vm] (after_vm NULL: from the first; last_vm NULL: to the last), each VM's rows together
+ * and in order: the VM's last row before from_ms (unless that row is its deletion), then every row within
+ * the window. fn may write (other tables) in the caller's transaction; a non-zero return stops the walk
+ * and is returned, err set by fn. */
+int store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, const char *after_vm,
+                        const char *last_vm, store_timeline_fn fn, void *arg, err_t *err);
+/* The id of the n-th VM on the timeline after after_vm (NULL: from the first), in id order, into out
+ * (of size outn): the end of a chunk of n VMs. 1 when found; 0 when fewer than n remain (the chunk runs
+ * to the last VM); -1 with err. */
+int store_timeline_chunk_end(store_t *st, const char *after_vm, int n, char *out, size_t outn,
+                             err_t *err);
 /* The time of the earliest timeline row (-1: none). */
 int store_timeline_first(store_t *st, int64_t *first_ms, err_t *err);
 /* A usage record (borrowed strings; properties is JSON text). put adds it; a second one for the same
@@ -245,6 +251,8 @@ int store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt
                            err_t *err);
 int64_t store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err);
 
+/* Test hook: how many write transactions wait for their turn. */
+int store__gate_waiters(store_t *st);
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);
 

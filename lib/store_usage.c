@@ -159,8 +159,39 @@ store_timeline_first(store_t *st, int64_t *first_ms, err_t *err)
 }
 
 int
-store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, store_timeline_fn fn, void *arg,
-                    err_t *err)
+store_timeline_chunk_end(store_t *st, const char *after_vm, int n, char *out, size_t outn, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+    int rc, found = 0;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    s = store__stmt(c,
+                    "SELECT vm_id FROM vm_timeline WHERE vm_id > ?1 GROUP BY vm_id ORDER BY vm_id"
+                    " LIMIT 1 OFFSET ?2;",
+                    err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, after_vm ? after_vm : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, n - 1);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (snprintf(out, outn, "%s", (const char *) sqlite3_column_text(s, 0)) >= (int) outn) {
+            store__stmt_done(s);
+            return err_set(err, ERR_INTERNAL, NULL, "A VM id on the timeline is too long.");
+        }
+        found = 1;
+    }
+    store__stmt_done(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store__db_err(store__db(c), rc, "reading the VM timeline", err);
+    return found;
+}
+
+int
+store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, const char *after_vm,
+                    const char *last_vm, store_timeline_fn fn, void *arg, err_t *err)
 {
     conn_t *c = store__conn(st, err);
     store_timeline_row_t row;
@@ -170,22 +201,28 @@ store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, store_timeli
     if (c == NULL || store__injected(st, err))
         return -1;
     /* What a window needs: each VM's state as it stood at its start (unless the VM was gone by then),
-     * and every change within it. */
+     * and every change within it; for the VMs in (after_vm, last_vm]. */
     s = store__stmt(c,
-                 "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                 " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
-                 " WHERE at_ms >= ?1 AND at_ms < ?2"
-                 " UNION ALL"
-                 " SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                 " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
-                 " WHERE seq IN (SELECT max(seq) FROM vm_timeline WHERE at_ms < ?1 GROUP BY vm_id)"
-                 " AND event != 'deleted'"
-                 " ORDER BY 1, 13;",
-                 err);
+                    "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
+                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
+                    " WHERE at_ms >= ?1 AND at_ms < ?2 AND vm_id > ?3 AND (?4 IS NULL OR vm_id <= ?4)"
+                    " UNION ALL"
+                    " SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
+                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
+                    " WHERE seq IN (SELECT max(seq) FROM vm_timeline WHERE vm_id > ?3"
+                    " AND (?4 IS NULL OR vm_id <= ?4) AND at_ms < ?1 GROUP BY vm_id)"
+                    " AND event != 'deleted'"
+                    " ORDER BY 1, 13;",
+                    err);
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, from_ms);
     sqlite3_bind_int64(s, 2, until_ms);
+    sqlite3_bind_text(s, 3, after_vm ? after_vm : "", -1, SQLITE_STATIC);
+    if (last_vm)
+        sqlite3_bind_text(s, 4, last_vm, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 4);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         row.vm_id = (const char *) sqlite3_column_text(s, 0);
         row.subscription_id = (const char *) sqlite3_column_text(s, 1);

@@ -3,8 +3,9 @@
  *
  * A VM's timeline is a list of states, each in force from its time to the next one's (or to the VM's
  * deletion). For a period [p0, p1) each meter adds up the state durations clipped to the period and to the
- * VM's life. One transaction per period writes its records and moves the closed-until mark, so a crash
- * closes the period again from the start, and the records' uniqueness keeps it to one record each.
+ * VM's life. A period is closed a chunk of VMs per transaction, the last one moving the closed-until mark,
+ * so a crash closes the period again from the start, and the records' uniqueness keeps it to one record
+ * each.
  */
 #include "usage.h"
 
@@ -18,6 +19,7 @@
 
 #define CLOSED_UNTIL "usage.closedUntilMs"
 #define MS_PER_HOUR 3600000.0
+#define CLOSE_CHUNK_VMS 5000 /* VMs closed per transaction */
 
 static const char *
 str(const json_t *o, const char *k)
@@ -193,19 +195,33 @@ on_row(void *arg, const store_timeline_row_t *r, err_t *err)
     return 0;
 }
 
+/* Closes [p0, p1) a chunk of VMs per transaction, so that API writes never wait long for the closer.
+ * Records are unique per (resource, meter, period), so a crash between chunks only means that the
+ * chunks already written are written again, as no-ops; the closed-until mark moves with the last chunk. */
 static int
 close_period(store_t *st, int64_t p0, int64_t p1, err_t *err)
 {
     closer_t c = {.st = st, .p0 = p0, .p1 = p1};
-    int rc = -1;
+    char after[64] = "", end[64];
+    int more, rc = -1;
 
-    if (store_tx_begin_large(st, err))
-        return -1;
-    if (store_timeline_each(st, p0, p1, on_row, &c, err) == 0 && meter_vm(&c, err) == 0 &&
-        store_meta_set(st, CLOSED_UNTIL, p1, err) == 0 && store_tx_commit(st, err) == 0)
-        rc = 0;
-    else
-        store_tx_rollback(st);
+    do {
+        c.n = 0;
+        if (store_tx_begin_large(st, err))
+            goto out;
+        more = store_timeline_chunk_end(st, after, CLOSE_CHUNK_VMS, end, sizeof(end), err);
+        if (more < 0 ||
+            store_timeline_each(st, p0, p1, after, more ? end : NULL, on_row, &c, err) != 0 ||
+            meter_vm(&c, err) != 0 || (!more && store_meta_set(st, CLOSED_UNTIL, p1, err) != 0) ||
+            store_tx_commit(st, err) != 0) {
+            store_tx_rollback(st);
+            goto out;
+        }
+        if (more)
+            memcpy(after, end, sizeof(after));
+    } while (more);
+    rc = 0;
+out:
     free(c.rows);
     free(c.props_json);
     return rc;

@@ -366,6 +366,102 @@ injected_fault_fails_once(void **state)
     json_decref(c);
 }
 
+typedef struct {
+    store_t *st;
+    char name;
+    char *order; /* appended to under the transaction */
+    int rc;
+    err_code_t code;
+} gate_arg_t;
+
+static void *
+gate_writer(void *p)
+{
+    gate_arg_t *a = p;
+    err_t err = {0};
+
+    a->rc = store_tx_begin(a->st, &err);
+    a->code = err.code;
+    if (a->rc == 0) {
+        strncat(a->order, &a->name, 1);
+        store_tx_commit(a->st, &err);
+    }
+    return NULL;
+}
+
+static void
+wait_waiters(store_t *st, int n)
+{
+    int i;
+
+    for (i = 0; i < 5000 && store__gate_waiters(st) != n; i++)
+        usleep(1000);
+    assert_int_equal(store__gate_waiters(st), n);
+}
+
+/* Write transactions take turns in arrival order: a thread that writes again at once does not get ahead
+ * of those already waiting. */
+static void
+write_transactions_take_turns_in_order(void **state)
+{
+    fixture_t *f = *state;
+    char order[8] = "";
+    gate_arg_t b = {f->st, 'b', order, 0, 0}, c = {f->st, 'c', order, 0, 0};
+    pthread_t tb, tc;
+    err_t err = {0};
+
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    assert_int_equal(pthread_create(&tb, NULL, gate_writer, &b), 0);
+    wait_waiters(f->st, 1);
+    assert_int_equal(pthread_create(&tc, NULL, gate_writer, &c), 0);
+    wait_waiters(f->st, 2);
+    strcat(order, "a");
+    assert_int_equal(store_tx_commit(f->st, &err), 0);
+    /* a again, at once: behind b and c. */
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    strcat(order, "a");
+    assert_int_equal(store_tx_commit(f->st, &err), 0);
+    pthread_join(tb, NULL);
+    pthread_join(tc, NULL);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(c.rc, 0);
+    assert_string_equal(order, "abca");
+    assert_int_equal(store__gate_waiters(f->st), 0);
+}
+
+/* Waiting for a turn is bounded by the busy timeout: 503 Unavailable, and the queue moves on. */
+static void
+waiting_for_a_turn_times_out(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t opts = {.busy_timeout_ms = 100};
+    err_t err = {0};
+    store_t *st;
+    char order[8] = "";
+    gate_arg_t b;
+    pthread_t tb;
+
+    store_close(f->st);
+    f->st = NULL;
+    st = store_open(f->path, &opts, &err);
+    assert_non_null(st);
+    f->st = st;
+    b = (gate_arg_t){st, 'b', order, 0, 0};
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(pthread_create(&tb, NULL, gate_writer, &b), 0);
+    pthread_join(tb, NULL);
+    assert_int_equal(b.rc, -1);
+    assert_int_equal(b.code, ERR_UNAVAILABLE);
+    assert_int_equal(store__gate_waiters(st), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    /* The gate is free again. */
+    b.rc = 1;
+    assert_int_equal(pthread_create(&tb, NULL, gate_writer, &b), 0);
+    pthread_join(tb, NULL);
+    assert_int_equal(b.rc, 0);
+    assert_string_equal(order, "b");
+}
+
 int
 main(void)
 {
@@ -383,6 +479,8 @@ main(void)
         cmocka_unit_test_setup_teardown(threads_get_their_own_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(cached_reads_see_other_threads_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(injected_fault_fails_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(write_transactions_take_turns_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(waiting_for_a_turn_times_out, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
