@@ -253,7 +253,8 @@ make_headers(const char *type, const char *attempt_id, const char *sig)
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(line, sizeof(line), "%s: %s", names[i], values[i]);
+        /* "Name:" with nothing after the colon tells libcurl to leave that header out. */
+        snprintf(line, sizeof(line), values[i][0] ? "%s: %s" : "%s:", names[i], values[i]);
         l = curl_slist_append(list, line);
         if (l == NULL) {
             curl_slist_free_all(list);
