@@ -1557,7 +1557,7 @@ vm_delete_all(store_t *st, const char *sid, err_t *err)
 {
     store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
     int64_t next = 0;
-    json_t *vms, *vm, *j, *nets, *n;
+    json_t *vms, *vm, *j, *nets, *roles, *n;
     size_t i;
     err_t local;
 
@@ -1576,8 +1576,19 @@ vm_delete_all(store_t *st, const char *sid, err_t *err)
         json_decref(j);
     }
     if (json_array_size(vms) == 0) {
-        /* No VM is left: the networks go, and with them their quota. */
-        nets = store_rec_list(st, &store_kind_network, &f, 1, 0, 1000, &next, err);
+        /* No VM is left: the VM roles and networks go, and with them their quota. */
+        roles = store_rec_list_all(st, &store_kind_vmrole, &f, 1, err);
+        json_array_foreach(roles, i, n) {
+            int64_t d[STORE_QUOTAS] = {0};
+            d[QUOTA_VMROLES] = -1;
+            if (store_rec_delete(st, &store_kind_vmrole, str(n, "id"), 0, err) ||
+                store_usage_adjust(st, sid, d, NULL, err))
+                break;
+        }
+        json_decref(roles);
+        nets = err->code == ERR_NONE
+                   ? store_rec_list(st, &store_kind_network, &f, 1, 0, 1000, &next, err)
+                   : NULL;
         json_array_foreach(nets, i, n) {
             int64_t d[STORE_QUOTAS] = {0};
             d[QUOTA_NETWORKS] = -1;

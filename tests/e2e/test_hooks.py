@@ -481,3 +481,36 @@ def test_events_expire_after_retention_unless_a_delivery_needs_them():
         wait_for(lambda: types() == ["subscription.suspended"], 30, "the old event purged")
     finally:
         d.cleanup()
+
+
+def test_billing_and_role_events(d):
+    """What billing and automation need beyond VMs: plan changes, a subscription's deletion, and a role's
+    scaling, each with its resource."""
+    from test_vmroles import RoleWorld
+    w = RoleWorld(d)
+    a = w.a
+    _, cursor = feed(a)
+    r = w.t.post(w.role_path(), {"name": "web", "galleryItemId": w.item["id"], "instanceCount": 1})
+    rid = r.json()["id"]
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    r = w.t.post(w.role_path(rid) + "/scale", {"instanceCount": 3})
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    r = a.patch("/v1/admin/plans/" + w.plan["id"], {"quotas": {"vms": 50}})
+    assert wait_job(a, r.header("Location"))["status"] == "succeeded"
+    r = a.request("DELETE", "/v1/admin/subscriptions/" + w.sub["id"])
+    assert wait_job(a, r.header("Location"), 60)["status"] == "succeeded"
+    events, _ = feed(a, cursor)
+    scaled = [e for e in events if e["type"] == "vmrole.scaled"]
+    assert [(e["resourceId"], e["data"]["from"], e["data"]["to"]) for e in scaled] == [(rid, 1, 3)]
+    assert scaled[0]["subscriptionId"] == w.sub["id"]
+    plan = [e for e in events if e["type"] == "plan.updated"]
+    assert len(plan) == 1 and plan[0]["resourceId"] == w.plan["id"] and plan[0]["subscriptionId"] is None
+    assert plan[0]["data"]["changes"] == {"quotas": {"vms": 50}}
+    assert plan[0]["data"]["plan"]["quotas"]["vms"] == 50
+    deleted = [e for e in events if e["type"] == "subscription.deleted"]
+    assert [e["resourceId"] for e in deleted] == [w.sub["id"]]
+    # The role's VMs were deleted with the subscription, each announced once.
+    gone = [e["resourceId"] for e in events if e["type"] == "vm.deleted"]
+    assert len(gone) == 3 and len(set(gone)) == 3
+    # The last event about the subscription is its deletion.
+    assert [e for e in events if e["subscriptionId"] == w.sub["id"]][-1]["type"] == "subscription.deleted"
