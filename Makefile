@@ -61,6 +61,7 @@ $(STAMP): Makefile
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v sqlite3 >/dev/null 2>&1 || missing="$$missing sqlite3"; \
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \

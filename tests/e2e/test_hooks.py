@@ -514,3 +514,34 @@ def test_billing_and_role_events(d):
     assert len(gone) == 3 and len(set(gone)) == 3
     # The last event about the subscription is its deletion.
     assert [e for e in events if e["subscriptionId"] == w.sub["id"]][-1]["type"] == "subscription.deleted"
+
+
+def test_tls_certificates_are_verified(d):
+    """An https hook whose receiver shows a self-signed certificate is not delivered to: every attempt
+    fails on the certificate, and the log says so."""
+    import os
+    import ssl
+    import subprocess
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="wapd-tls-")
+    key, cert = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    rcv = Receiver(SECRET)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    rcv.server.socket = ctx.wrap_socket(rcv.server.socket, server_side=True)
+    try:
+        a = d.admin()
+        hook = add_hook(a, "https://127.0.0.1:%d/hook" % rcv.port, events=["subscription.created"])
+        user, plan = new_user_plan(a)
+        ok(a.post("/v1/admin/subscriptions", {"userId": user["id"], "planId": plan["id"]}), 201)
+        log = wait_for(lambda: ok(a.get("/v1/admin/hooks/%s/deliveries" % hook["id"]), 200)["value"], 30,
+                       "an attempt")
+        assert log[0]["statusCode"] is None and "certificate" in log[0]["error"].lower(), log[0]
+        assert rcv.requests() == []  # nothing was sent to a receiver that could not be verified
+        ok(a.patch("/v1/admin/hooks/" + hook["id"], {"active": False}), 200)
+    finally:
+        rcv.close()
+        subprocess.run(["rm", "-rf", tmp])
