@@ -516,6 +516,7 @@ typedef struct gate_waiter {
 struct store {
     char *path;
     int busy_timeout_ms;
+    int migrate_to;
     /* The write gate: this process's write transactions take turns in arrival order. */
     pthread_mutex_t gate_lock;
     bool gate_held;
@@ -802,6 +803,8 @@ store_migrate(store_t *st, conn_t *c, err_t *err)
     version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     s = NULL;
+    if (st->migrate_to > 0 && st->migrate_to < target)
+        target = st->migrate_to;
     if (version > target) {
         err_set(err, ERR_INTERNAL, NULL,
                 "The database is at schema version %d, newer than this wapd knows (%d).", version,
@@ -873,6 +876,7 @@ store_open(const char *path, const store_options_t *opts, err_t *err)
         return NULL;
     }
     st->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
+    st->migrate_to = opts ? opts->migrate_to : 0;
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->gate_lock, NULL);
     if (pthread_key_create(&st->key, NULL) != 0) {

@@ -43,6 +43,7 @@ extern const store_kind_t store_kind_hook;
 
 typedef struct {
     int busy_timeout_ms; /* how long a writer waits for another; 0 picks 5000 */
+    int migrate_to;      /* tests of migrations: stop at this schema version (0: the latest) */
 } store_options_t;
 
 typedef enum {

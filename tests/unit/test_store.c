@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "fixture.h"
 #include <pthread.h>
@@ -462,6 +463,57 @@ waiting_for_a_turn_times_out(void **state)
     assert_string_equal(order, "b");
 }
 
+static void
+put_record(store_t *st, const char *id, const char *meter)
+{
+    store_usage_rec_t r = {.id = id, .subscription_id = "s", .resource_id = "vm-1", .resource_type = "vm",
+                           .meter = meter, .unit = "hours", .properties = "{}", .quantity = 1,
+                           .period_start_ms = 0, .period_end_ms = 3600000};
+    err_t err = {0};
+
+    assert_int_equal(store_usage_record_put(st, &r, &err), 0);
+}
+
+/* Migration 10 rebuilds the usage records' table: every record keeps its position, and a position once
+ * handed out (even that of a purged last record) is never handed out again, so collectors' cursors hold. */
+static void
+migration_10_keeps_positions(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t at9 = {.migrate_to = 9};
+    int64_t last = 0;
+    err_t err = {0};
+    sqlite3 *db;
+    json_t *list;
+
+    store_close(f->st);
+    unlink(f->path);
+    f->st = store_open(f->path, &at9, &err);
+    assert_non_null(f->st);
+    assert_int_equal(store_schema_version(f->st), 9);
+    put_record(f->st, "id-a", "compute.hours");
+    put_record(f->st, "id-b", "compute.runningHours");
+    store_close(f->st);
+    /* The newest record is purged before the upgrade. */
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM usage_records WHERE id = 'id-b';", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    f->st = store_open(f->path, NULL, &err);
+    assert_non_null(f->st);
+    assert_true(store_schema_version(f->st) >= 10);
+    put_record(f->st, "id-c", "storage.gbHours");
+    put_record(f->st, "id-a2", "compute.hours"); /* same resource, meter and period: ignored */
+    list = store_usage_records(f->st, NULL, 0, INT64_MIN, INT64_MAX, 10, &last, &err);
+    assert_int_equal(json_array_size(list), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")), "id-a");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "id")), "id-c");
+    assert_int_equal(last, 3); /* not 2: that position was handed out before */
+    json_decref(list);
+    assert_int_equal(store_integrity_check(f->st, &err), 0);
+}
+
 int
 main(void)
 {
@@ -481,6 +533,7 @@ main(void)
         cmocka_unit_test_setup_teardown(injected_fault_fails_once, setup, teardown),
         cmocka_unit_test_setup_teardown(write_transactions_take_turns_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(waiting_for_a_turn_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_10_keeps_positions, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
