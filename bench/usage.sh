@@ -75,6 +75,7 @@ INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,
                         storage_gb, holds_compute, holds_storage, name)
 SELECT printf('bench-vm-%06d', i), '$SUB', $NOW_MS - 7200000, 'created', 'running', 'Small', 1, 1792, 40,
        1, 1, printf('vm%d', i) FROM n;
+INSERT OR IGNORE INTO vm_state(vm_id, gone_ms) SELECT DISTINCT vm_id, NULL FROM vm_timeline;
 INSERT OR REPLACE INTO meta(key, value) VALUES ('usage.closedUntilMs', ($NOW_MS / ($PERIOD * 1000)) * ($PERIOD * 1000));
 SQL
 start --usage-period-seconds "$PERIOD"

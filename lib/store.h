@@ -191,11 +191,13 @@ typedef int (*store_timeline_fn)(void *arg, const store_timeline_row_t *row, err
  * and is returned, err set by fn. */
 int store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, const char *after_vm,
                         const char *last_vm, store_timeline_fn fn, void *arg, err_t *err);
-/* The id of the n-th VM on the timeline after after_vm (NULL: from the first), in id order, into out
- * (of size outn): the end of a chunk of n VMs. 1 when found; 0 when fewer than n remain (the chunk runs
+/* The id of the n-th VM after after_vm (NULL: from the first), in id order, among those not gone before
+ * from_ms, into out (of size outn): the end of a chunk of n VMs. 1 when found; 0 when fewer than n remain (the chunk runs
  * to the last VM); -1 with err. */
-int store_timeline_chunk_end(store_t *st, const char *after_vm, int n, char *out, size_t outn,
-                             err_t *err);
+int store_timeline_chunk_end(store_t *st, int64_t from_ms, const char *after_vm, int n, char *out,
+                             size_t outn, err_t *err);
+/* Forgets the VMs that went before before_ms (their last period is closed); returns how many, or -1. */
+int64_t store_vm_state_prune(store_t *st, int64_t before_ms, err_t *err);
 /* The time of the earliest timeline row (-1: none). */
 int store_timeline_first(store_t *st, int64_t *first_ms, err_t *err);
 /* A usage record (borrowed strings; properties is JSON text). put adds it; a second one for the same

@@ -78,7 +78,19 @@ store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *e
     sqlite3_bind_int64(s, 10, hc);
     sqlite3_bind_int64(s, 11, hs);
     sqlite3_bind_text(s, 12, json_string_value(json_object_get(vm, "name")), -1, SQLITE_STATIC);
-    return store__stmt_run(c, s, "recording the VM timeline", err) < 0 ? -1 : 0;
+    if (store__stmt_run(c, s, "recording the VM timeline", err) < 0)
+        return -1;
+    /* The VM's entry in vm_state follows its last row: gone when that row is its deletion. */
+    s = store__stmt(c,
+                    "INSERT INTO vm_state(vm_id, gone_ms) VALUES (?1, CASE WHEN ?2 = 'deleted' THEN ?3 END)"
+                    " ON CONFLICT(vm_id) DO UPDATE SET gone_ms = excluded.gone_ms;",
+                    err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, json_string_value(json_object_get(vm, "id")), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, event, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, util_now_ms());
+    return store__stmt_run(c, s, "recording the VM's state", err) < 0 ? -1 : 0;
 }
 
 int
@@ -93,7 +105,13 @@ store_timeline_forget(store_t *st, const char *vm_id, err_t *err)
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
-    return store__stmt_run(c, s, "forgetting a VM timeline", err) < 0 ? -1 : 0;
+    if (store__stmt_run(c, s, "forgetting a VM timeline", err) < 0)
+        return -1;
+    s = store__stmt(c, "DELETE FROM vm_state WHERE vm_id = ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
+    return store__stmt_run(c, s, "forgetting a VM's state", err) < 0 ? -1 : 0;
 }
 
 /* ---- settings, usage records ---- */
@@ -159,7 +177,8 @@ store_timeline_first(store_t *st, int64_t *first_ms, err_t *err)
 }
 
 int
-store_timeline_chunk_end(store_t *st, const char *after_vm, int n, char *out, size_t outn, err_t *err)
+store_timeline_chunk_end(store_t *st, int64_t from_ms, const char *after_vm, int n, char *out,
+                         size_t outn, err_t *err)
 {
     conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
@@ -168,13 +187,14 @@ store_timeline_chunk_end(store_t *st, const char *after_vm, int n, char *out, si
     if (c == NULL || store__injected(st, err))
         return -1;
     s = store__stmt(c,
-                    "SELECT vm_id FROM vm_timeline WHERE vm_id > ?1 GROUP BY vm_id ORDER BY vm_id"
-                    " LIMIT 1 OFFSET ?2;",
+                    "SELECT vm_id FROM vm_state WHERE vm_id > ?1 AND (gone_ms IS NULL OR gone_ms >= ?3)"
+                    " ORDER BY vm_id LIMIT 1 OFFSET ?2;",
                     err);
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, after_vm ? after_vm : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, n - 1);
+    sqlite3_bind_int64(s, 3, from_ms);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         if (snprintf(out, outn, "%s", (const char *) sqlite3_column_text(s, 0)) >= (int) outn) {
@@ -185,7 +205,7 @@ store_timeline_chunk_end(store_t *st, const char *after_vm, int n, char *out, si
     }
     store__stmt_done(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store__db_err(store__db(c), rc, "reading the VM timeline", err);
+        return store__db_err(store__db(c), rc, "reading the VMs' state", err);
     return found;
 }
 
@@ -200,22 +220,22 @@ store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, const char *
 
     if (c == NULL || store__injected(st, err))
         return -1;
-    /* What a window needs: each VM's state as it stood at its start (unless the VM was gone by then),
-     * and every change within it; for the VMs in (after_vm, last_vm]. */
+    /* What a window needs, for the VMs in (after_vm, last_vm]: every change within it, and each VM's
+     * state as it stood at its start, the VM's last row before it (unless the VM was gone by then). That
+     * row is found from the end of the VM's rows, so the cost does not grow with its history. */
     s = store__stmt(c,
                     "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
                     " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
                     " WHERE at_ms >= ?1 AND at_ms < ?2 AND vm_id > ?3 AND (?4 IS NULL OR vm_id <= ?4)"
                     " UNION ALL"
-                    " SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
-                    " WHERE seq IN (SELECT max(seq) FROM vm_timeline WHERE vm_id > ?3"
-                    " AND (?4 IS NULL OR vm_id <= ?4) AND at_ms < ?1 GROUP BY vm_id)"
-                    " AND event != 'deleted'"
+                    " SELECT t.vm_id, t.subscription_id, t.at_ms, t.event, t.power_state, t.size, t.cores,"
+                    " t.memory_mb, t.storage_gb, t.holds_compute, t.holds_storage, coalesce(t.name, ''),"
+                    " t.seq FROM vm_state v JOIN vm_timeline t ON t.seq = (SELECT seq FROM vm_timeline"
+                    " WHERE vm_id = v.vm_id AND at_ms < ?1 ORDER BY seq DESC LIMIT 1)"
+                    " WHERE v.vm_id > ?3 AND (?4 IS NULL OR v.vm_id <= ?4)"
+                    " AND (v.gone_ms IS NULL OR v.gone_ms >= ?1) AND t.event != 'deleted'"
                     " ORDER BY 1, 13;",
                     err);
-    if (s == NULL)
-        return -1;
     sqlite3_bind_int64(s, 1, from_ms);
     sqlite3_bind_int64(s, 2, until_ms);
     sqlite3_bind_text(s, 3, after_vm ? after_vm : "", -1, SQLITE_STATIC);
@@ -433,4 +453,22 @@ store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, er
     if ((changed = store__stmt_run(c, s, "purging WAP usage records", err)) < 0)
         return -1;
     return n + changed;
+}
+
+int64_t
+store_vm_state_prune(store_t *st, int64_t before_ms, err_t *err)
+{
+    conn_t *c = store__conn(st, err);
+    sqlite3_stmt *s;
+    int changed;
+
+    if (c == NULL || store__injected(st, err))
+        return -1;
+    s = store__stmt(c, "DELETE FROM vm_state WHERE gone_ms < ?;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, before_ms);
+    if ((changed = store__stmt_run(c, s, "pruning the VMs' state", err)) < 0)
+        return -1;
+    return changed;
 }

@@ -209,10 +209,12 @@ close_period(store_t *st, int64_t p0, int64_t p1, err_t *err)
         c.n = 0;
         if (store_tx_begin_large(st, err))
             goto out;
-        more = store_timeline_chunk_end(st, after, CLOSE_CHUNK_VMS, end, sizeof(end), err);
+        more = store_timeline_chunk_end(st, p0, after, CLOSE_CHUNK_VMS, end, sizeof(end), err);
         if (more < 0 ||
             store_timeline_each(st, p0, p1, after, more ? end : NULL, on_row, &c, err) != 0 ||
-            meter_vm(&c, err) != 0 || (!more && store_meta_set(st, CLOSED_UNTIL, p1, err) != 0) ||
+            meter_vm(&c, err) != 0 ||
+            (!more && (store_meta_set(st, CLOSED_UNTIL, p1, err) != 0 ||
+                       store_vm_state_prune(st, p0, err) < 0)) ||
             store_tx_commit(st, err) != 0) {
             store_tx_rollback(st);
             goto out;

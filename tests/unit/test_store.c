@@ -514,6 +514,48 @@ migration_10_keeps_positions(void **state)
     assert_int_equal(store_integrity_check(f->st, &err), 0);
 }
 
+/* Migration 11 lists every VM of the timeline in vm_state, with when it went: the closer's walk then finds
+ * the VMs alive at a period's start without reading their history. */
+static void
+migration_11_lists_vms_and_when_they_went(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t at10 = {.migrate_to = 10};
+    char end[64];
+    err_t err = {0};
+    sqlite3 *db;
+
+    store_close(f->st);
+    unlink(f->path);
+    f->st = store_open(f->path, &at10, &err);
+    assert_non_null(f->st);
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
+                     " cores, memory_mb, storage_gb, holds_compute, holds_storage) VALUES"
+                     " ('vm-a', 's', 1000, 'created', 'running', 'S', 1, 1, 1, 1, 1),"
+                     " ('vm-b', 's', 1000, 'created', 'running', 'S', 1, 1, 1, 1, 1),"
+                     " ('vm-a', 's', 2000, 'changed', 'stopped', 'S', 1, 1, 1, 1, 1),"
+                     " ('vm-b', 's', 3000, 'deleted', 'stopped', 'S', 1, 1, 1, 0, 0);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    f->st = store_open(f->path, NULL, &err);
+    assert_non_null(f->st);
+    /* From 2500 both count (vm-b went at 3000); from 3500 only vm-a does. */
+    assert_int_equal(store_timeline_chunk_end(f->st, 2500, NULL, 2, end, sizeof(end), &err), 1);
+    assert_string_equal(end, "vm-b");
+    assert_int_equal(store_timeline_chunk_end(f->st, 3500, NULL, 1, end, sizeof(end), &err), 1);
+    assert_string_equal(end, "vm-a");
+    assert_int_equal(store_timeline_chunk_end(f->st, 3500, NULL, 2, end, sizeof(end), &err), 0);
+    /* Once its last period is closed, a VM that went is forgotten. */
+    assert_int_equal(store_vm_state_prune(f->st, 3500, &err), 1);
+    assert_int_equal(store_timeline_chunk_end(f->st, 2500, NULL, 2, end, sizeof(end), &err), 0);
+}
+
 int
 main(void)
 {
@@ -534,6 +576,7 @@ main(void)
         cmocka_unit_test_setup_teardown(write_transactions_take_turns_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(waiting_for_a_turn_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_10_keeps_positions, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_11_lists_vms_and_when_they_went, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
