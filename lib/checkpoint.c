@@ -129,16 +129,13 @@ checkpoint_put(store_t *st, const char *sid, const char *vm_id, const json_t *bo
         goto fail;
     params = json_pack("{s:O, s:O?}", "name", json_object_get(body, "name"), "description",
                        json_object_get(body, "description"));
-    job = job_submit(st, "vm.checkpoint.create", vm_id, str(vm, "subscriptionId"), vm_id, params,
-                     err);
+    json_object_set_new(vm, "provisioningState", json_string("updating"));
+    job = vm__submit(st, vm, "vm.checkpoint.create", params, err);
     json_decref(params);
-    if (job == NULL)
+    if (job == NULL || store_tx_commit(st, err))
         goto fail;
     old = json_object_get(vm, "checkpoint");
     json_object_set_new(job, "replaces", json_is_object(old) ? view_of(old) : json_null());
-    json_object_set_new(vm, "provisioningState", json_string("updating"));
-    if (vm__save(st, vm, err) || store_tx_commit(st, err))
-        goto fail;
     json_decref(vm);
     return job;
 fail:
@@ -173,11 +170,9 @@ submit_on_slot(store_t *st, const char *sid, const char *vm_id, checkpoint_op_t 
     if (op == CHECKPOINT_RESTORE && target && strcmp(target, "deallocated") != 0 &&
         vm__hold_compute(st, vm, err))
         goto fail;
-    job = job_submit(st, kind, vm_id, str(vm, "subscriptionId"), vm_id, NULL, err);
-    if (job == NULL)
-        goto fail;
     json_object_set_new(vm, "provisioningState", json_string("updating"));
-    if (vm__save(st, vm, err) || store_tx_commit(st, err))
+    job = vm__submit(st, vm, kind, NULL, err);
+    if (job == NULL || store_tx_commit(st, err))
         goto fail;
     json_decref(vm);
     return job;

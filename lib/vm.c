@@ -180,6 +180,22 @@ save_vm(store_t *st, json_t *vm, err_t *err)
     return rc;
 }
 
+/* Starts a job of kind on the VM (one at a time: 409 OperationInProgress) and saves the VM, which the caller
+ * has already put in its transitional state, in the caller's transaction. params is borrowed. Returns the
+ * job, or NULL with err set. */
+static json_t *
+submit_job(store_t *st, json_t *vm, const char *kind, const json_t *params, err_t *err)
+{
+    json_t *j = job_submit(st, kind, str(vm, "id"), str(vm, "subscriptionId"), str(vm, "id"), params,
+                           err);
+
+    if (j != NULL && save_vm(st, vm, err) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
 /* Releases the VM's host holdings (compute, storage, or both) and clears the flags. */
 static int
 release_host(store_t *st, json_t *vm, bool compute, bool storage, err_t *err)
@@ -790,15 +806,9 @@ submit_action(store_t *st, json_t *vm, const action_def_t *a, err_t *err)
     params = json_pack("{s:s, s:s, s:s?}", "action", a->action, "from", ps, "moveTo",
                        move_to[0] ? move_to : NULL);
     snprintf(kind, sizeof(kind), "vm.%s", a->action);
-    j = job_submit(st, kind, str(vm, "id"), str(vm, "subscriptionId"), str(vm, "id"), params, err);
-    json_decref(params);
-    if (j == NULL)
-        return NULL;
     json_object_set_new(vm, "powerState", json_string(a->transitional));
-    if (save_vm(st, vm, err)) {
-        json_decref(j);
-        return NULL;
-    }
+    j = submit_job(st, vm, kind, params, err);
+    json_decref(params);
     return j;
 }
 
@@ -1049,12 +1059,10 @@ vm_resize(store_t *st, const char *sid, const char *id, const char *size_name, i
                        json_object_get(size, "cores"), "memoryMB",
                        json_object_get(size, "memoryMB"), "dCores", (json_int_t) dc, "dMemoryMB",
                        (json_int_t) dm);
-    j = job_submit(st, "vm.resize", id, sid, id, params, err);
-    json_decref(params);
-    if (j == NULL)
-        goto fail;
     json_object_set_new(vm, "provisioningState", json_string("updating"));
-    if (save_vm(st, vm, err) || store_tx_commit(st, err))
+    j = submit_job(st, vm, "vm.resize", params, err);
+    json_decref(params);
+    if (j == NULL || store_tx_commit(st, err))
         goto fail;
     json_decref(sub);
     json_decref(plan);
@@ -1138,7 +1146,6 @@ static json_t *
 submit_delete(store_t *st, json_t *vm, err_t *err)
 {
     const char *ps = str(vm, "provisioningState"), *pw = str(vm, "powerState");
-    json_t *j;
 
     if (strcmp(ps, "creating") == 0 || strcmp(ps, "updating") == 0 || strcmp(ps, "deleting") == 0 ||
         strcmp(pw, "starting") == 0 || strcmp(pw, "stopping") == 0 ||
@@ -1147,16 +1154,8 @@ submit_delete(store_t *st, json_t *vm, err_t *err)
                 "Another operation on this VM is still in progress.");
         return NULL;
     }
-    j = job_submit(st, "vm.delete", str(vm, "id"), str(vm, "subscriptionId"), str(vm, "id"), NULL,
-                   err);
-    if (j == NULL)
-        return NULL;
     json_object_set_new(vm, "provisioningState", json_string("deleting"));
-    if (save_vm(st, vm, err)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return submit_job(st, vm, "vm.delete", NULL, err);
 }
 
 json_t *
@@ -1313,12 +1312,10 @@ vm_disk_attach(store_t *st, const char *sid, const char *id, const json_t *body,
     }
     params = json_pack("{s:I, s:I, s:s}", "lun", (json_int_t) lun, "sizeGB", (json_int_t) size,
                        "caching", str(body, "caching") ? str(body, "caching") : "None");
-    j = job_submit(st, "vm.disk.attach", id, sid, id, params, err);
-    json_decref(params);
-    if (j == NULL)
-        goto fail;
     json_object_set_new(vm, "provisioningState", json_string("updating"));
-    if (save_vm(st, vm, err) || store_tx_commit(st, err))
+    j = submit_job(st, vm, "vm.disk.attach", params, err);
+    json_decref(params);
+    if (j == NULL || store_tx_commit(st, err))
         goto fail;
     json_decref(sub);
     json_decref(vm);
@@ -1419,12 +1416,10 @@ vm_disk_detach(store_t *st, const char *sid, const char *id, int lun, err_t *err
     if ((sub = writable_sub(st, sid, err)) == NULL || vm_ready_for_job(vm, err))
         goto fail;
     params = json_pack("{s:i}", "lun", lun);
-    j = job_submit(st, "vm.disk.detach", id, sid, id, params, err);
-    json_decref(params);
-    if (j == NULL)
-        goto fail;
     json_object_set_new(vm, "provisioningState", json_string("updating"));
-    if (save_vm(st, vm, err) || store_tx_commit(st, err))
+    j = submit_job(st, vm, "vm.disk.detach", params, err);
+    json_decref(params);
+    if (j == NULL || store_tx_commit(st, err))
         goto fail;
     json_decref(sub);
     json_decref(vm);
@@ -1792,6 +1787,12 @@ vm__set_checkpoint_size(store_t *st, json_t *vm, int64_t size, err_t *err)
 }
 
 /* ---- shared with checkpoint.c (vm_internal.h) ---- */
+
+json_t *
+vm__submit(store_t *st, json_t *vm, const char *kind, const json_t *params, err_t *err)
+{
+    return submit_job(st, vm, kind, params, err);
+}
 
 json_t *
 vm__load(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)

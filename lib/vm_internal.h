@@ -26,6 +26,9 @@ int vm__remove(store_t *st, json_t *vm, err_t *err);
 /* The agent's description of a VM record; *data_disks (a new reference) must outlive spec. */
 void vm__fill_spec(const json_t *vm, agent_vm_spec_t *spec, json_t **data_disks);
 /* The VM record (all fields) of subscription sid (any when NULL); 404 "The VM was not found." */
+/* Starts a job of kind on the VM and saves the VM, already in its transitional state (caller's
+ * transaction; params borrowed): the job, or NULL. */
+json_t *vm__submit(store_t *st, json_t *vm, const char *kind, const json_t *params, err_t *err);
 json_t *vm__load(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err);
 /* Saves the record (updatedAt now). */
 int vm__save(store_t *st, json_t *vm, err_t *err);
