@@ -181,18 +181,30 @@ api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t *filt
 }
 
 void
-api_get_kind(api_req_t *r, const store_kind_t *kind, const char *id)
+api_get_kind_view(api_req_t *r, const store_kind_t *kind, const char *id, int status,
+                  api_view_fn view)
 {
     err_t err = {0};
     int64_t rev = 0;
-    /* Only serialized: the shared (cached) record saves a copy. */
-    json_t *rec = store_rec_get_shared(r->store, kind, id, &rev, &err);
+    /* Only serialized (or copied by the view): the shared (cached) record saves a copy. */
+    json_t *rec = store_rec_get_shared(r->store, kind, id, &rev, &err), *one;
 
+    if (rec != NULL && view != NULL) {
+        one = view(r->store, rec, &err);
+        json_decref(rec);
+        rec = one;
+    }
     if (rec == NULL) {
         api_reply_err(r, &err);
         return;
     }
-    api_reply_record(r, 200, rec, rev);
+    api_reply_record(r, status, rec, rev);
+}
+
+void
+api_get_kind(api_req_t *r, const store_kind_t *kind, const char *id)
+{
+    api_get_kind_view(r, kind, id, 200, NULL);
 }
 
 /* Lists with the EQ filters named (query parameter = field), skipping those not given. */

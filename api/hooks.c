@@ -29,27 +29,6 @@ static const jv_field_t hook_patch_spec[] = {
     JV_END,
 };
 
-/* Answers the stored hook id, as the API shows it, with its ETag. */
-static void
-reply_hook(api_req_t *r, int status, const char *id)
-{
-    err_t err = {0};
-    int64_t rev = 0;
-    json_t *rec = store_rec_get(r->store, &store_kind_hook, id, &rev, &err), *view;
-
-    if (rec == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    view = hooks_view(r->store, rec, &err);
-    json_decref(rec);
-    if (view == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_record(r, status, view, rev);
-}
-
 void
 api_admin_hooks_list(api_req_t *r)
 {
@@ -73,14 +52,14 @@ api_admin_hooks_create(api_req_t *r)
     }
     id = json_string_value(json_object_get(hook, "id"));
     snprintf(r->location, sizeof(r->location), "/v1/admin/hooks/%s", id);
-    reply_hook(r, 201, id);
+    api_get_kind_view(r, &store_kind_hook, id, 201, hooks_view);
     json_decref(hook);
 }
 
 void
 api_admin_hook_get(api_req_t *r)
 {
-    reply_hook(r, 200, r->params[0]);
+    api_get_kind_view(r, &store_kind_hook, r->params[0], 200, hooks_view);
 }
 
 void
@@ -99,7 +78,7 @@ api_admin_hook_patch(api_req_t *r)
         return;
     }
     json_decref(hook);
-    reply_hook(r, 200, r->params[0]);
+    api_get_kind_view(r, &store_kind_hook, r->params[0], 200, hooks_view);
 }
 
 void

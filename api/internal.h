@@ -267,6 +267,9 @@ void api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t 
 /* As api_list_kind, each record answered as view(store, record) makes it (NULL: an error, which is the
  * answer). */
 typedef json_t *(*api_view_fn)(store_t *st, const json_t *rec, err_t *err);
+/* Answers record id of kind with its ETag and status, as view makes it (NULL: as stored). */
+void api_get_kind_view(api_req_t *r, const store_kind_t *kind, const char *id, int status,
+                       api_view_fn view);
 void api_list_kind_views(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n,
                          api_view_fn view);
 void api_get_kind(api_req_t *r, const store_kind_t *kind, const char *id);
