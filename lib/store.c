@@ -1562,6 +1562,28 @@ store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int64_t *re
 }
 
 json_t *
+store_rec_get_where(store_t *st, const store_kind_t *kind, const char *id, const char *field,
+                    const char *value, int64_t *rev, err_t *err)
+{
+    int64_t r = 0;
+    json_t *rec = store_rec_get(st, kind, id, &r, err);
+    const char *have;
+
+    if (rec == NULL || value == NULL)
+        goto out;
+    have = json_string_value(rec_field(rec, field));
+    if (have == NULL || strcmp(have, value) != 0) {
+        json_decref(rec);
+        err_set(err, ERR_NOT_FOUND, NULL, "The %s was not found.", kind->what);
+        return NULL;
+    }
+out:
+    if (rec != NULL && rev)
+        *rev = r;
+    return rec;
+}
+
+json_t *
 store_rec_get_shared(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev,
                      err_t *err)
 {

@@ -94,6 +94,10 @@ int store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err
 int store_rec_insert(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err);
 /* The record with that id, and its revision in *rev (when rev is not NULL); NULL with ERR_NOT_FOUND. */
 json_t *store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev, err_t *err);
+/* The record with that id when its field equals value (a string; value NULL: any), as store_rec_get;
+ * otherwise NULL with the same 404 as for a missing id (a tenant's view of another's record). */
+json_t *store_rec_get_where(store_t *st, const store_kind_t *kind, const char *id, const char *field,
+                            const char *value, int64_t *rev, err_t *err);
 /* The first record whose field equals value; NULL with ERR_NOT_FOUND when none. */
 json_t *store_rec_find(store_t *st, const store_kind_t *kind, const char *field, const char *value,
                        err_t *err);

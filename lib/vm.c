@@ -97,21 +97,7 @@ writable_sub(store_t *st, const char *sid, err_t *err)
 static json_t *
 load_vm(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)
 {
-    err_t local = {0};
-    json_t *vm = store_rec_get(st, &store_kind_vm, id, rev, &local);
-
-    if (vm != NULL && sid && strcmp(str(vm, "subscriptionId"), sid) != 0) {
-        json_decref(vm);
-        vm = NULL;
-        local.code = ERR_NOT_FOUND;
-    }
-    if (vm == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
-    }
-    return vm;
+    return store_rec_get_where(st, &store_kind_vm, id, "subscriptionId", sid, rev, err);
 }
 
 json_t *
@@ -411,13 +397,13 @@ static json_t *
 make_nic(store_t *st, const char *sid, const char *network_id, const char *vm_id, err_t *err)
 {
     err_t local = {0};
-    json_t *net = store_rec_get(st, &store_kind_network, network_id, NULL, &local);
+    json_t *net = store_rec_get_where(st, &store_kind_network, network_id, "subscriptionId", sid, NULL,
+                                      &local);
     int64_t first, last, ip;
     char text[INET_ADDRSTRLEN];
 
-    if (net == NULL || strcmp(str(net, "subscriptionId"), sid) != 0) {
-        json_decref(net);
-        if (net != NULL || local.code == ERR_NOT_FOUND)
+    if (net == NULL) {
+        if (local.code == ERR_NOT_FOUND)
             err_set(err, ERR_INVALID_REQUEST, "networkId",
                     "networkId names no network of this subscription.");
         else
@@ -1643,14 +1629,9 @@ network_delete(store_t *st, const char *sid, const char *id, err_t *err)
 
     if (store_tx_begin(st, err))
         return -1;
-    net = store_rec_get(st, &store_kind_network, id, NULL, err);
-    if (net == NULL || strcmp(str(net, "subscriptionId"), sid) != 0) {
-        if (net != NULL || err->code == ERR_NOT_FOUND) {
-            err_clear(err);
-            err_set(err, ERR_NOT_FOUND, NULL, "The network was not found.");
-        }
+    net = store_rec_get_where(st, &store_kind_network, id, "subscriptionId", sid, NULL, err);
+    if (net == NULL)
         goto fail;
-    }
     if ((sub = writable_sub(st, sid, err)) == NULL)
         goto fail;
     used = store_ip_count(st, id, err);

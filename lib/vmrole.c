@@ -104,21 +104,11 @@ vmrole_view(store_t *st, const json_t *role, err_t *err)
 json_t *
 vmrole_get(store_t *st, const char *sid, const char *id, err_t *err)
 {
-    err_t local = {0};
-    json_t *role = store_rec_get(st, &store_kind_vmrole, id, NULL, &local), *view;
+    json_t *role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", sid, NULL, err),
+           *view;
 
-    if (role != NULL && sid && strcmp(str(role, "subscriptionId"), sid) != 0) {
-        json_decref(role);
-        role = NULL;
-        local.code = ERR_NOT_FOUND;
-    }
-    if (role == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_NOT_FOUND, NULL, "The VM role was not found.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
+    if (role == NULL)
         return NULL;
-    }
     view = vmrole_view(st, role, err);
     json_decref(role);
     return view;
@@ -181,9 +171,9 @@ vmrole_create(store_t *st, const char *sid, const json_t *body, json_t **job, er
     }
     if (json_is_string(json_object_get(body, "networkId"))) {
         err_clear(&local);
-        net = store_rec_get(st, &store_kind_network, str(body, "networkId"), NULL, &local);
-        if (net == NULL || strcmp(str(net, "subscriptionId"), sid) != 0) {
-            json_decref(net);
+        net = store_rec_get_where(st, &store_kind_network, str(body, "networkId"), "subscriptionId",
+                                  sid, NULL, &local);
+        if (net == NULL) {
             err_set(err, ERR_INVALID_REQUEST, "networkId",
                     "networkId names no network of this subscription.");
             goto fail;
@@ -227,18 +217,12 @@ fail:
 static json_t *
 role_for_job(store_t *st, const char *sid, const char *id, err_t *err)
 {
-    err_t local = {0};
-    json_t *role = store_rec_get(st, &store_kind_vmrole, id, NULL, &local), *sub;
+    json_t *role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", sid, NULL, err),
+           *sub;
     const char *ps;
 
-    if (role == NULL || strcmp(str(role, "subscriptionId"), sid) != 0) {
-        json_decref(role);
-        if (role != NULL || local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_NOT_FOUND, NULL, "The VM role was not found.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
+    if (role == NULL)
         return NULL;
-    }
     if ((sub = vm__writable_sub(st, sid, err)) == NULL) {
         json_decref(role);
         return NULL;
