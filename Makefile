@@ -17,11 +17,11 @@ BUILD   := build
 ASAN    := $(BUILD)/asan
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC    := $(wildcard lib/*.c)
-API_SRC    := $(wildcard api/*.c)
+LIB_SRC    := $(wildcard lib/*.c lib/*/*.c)
+API_SRC    := $(wildcard api/*.c api/*/*.c)
 DAEMON_SRC := $(filter-out daemon/collect.c,$(wildcard daemon/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-HEADERS    := $(wildcard lib/*.h api/*.h daemon/*.h)
+HEADERS    := $(wildcard lib/*.h lib/*/*.h api/*.h api/*/*.h daemon/*.h)
 
 # Debian packages by what they provide; installed when pkg-config (or a header) is missing.
 DEB_libmicrohttpd := libmicrohttpd-dev
