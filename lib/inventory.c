@@ -21,6 +21,7 @@
 #include "events.h"
 #include "hostreg.h"
 #include "job.h"
+#include "placement.h"
 #include "quota.h"
 #include "util.h"
 #include "vm_internal.h"
@@ -132,7 +133,6 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
             if (strcmp(hp, "deallocated") != 0 && !json_is_true(json_object_get(vm, "_holdsCompute")) &&
                 store_host_allocate(st, host_id, num(vm, "cores"), num(vm, "memoryMB"), 0, err) == 0)
                 json_object_set_new(vm, "_holdsCompute", json_true());
-            err_clear(err);
             json_object_set_new(vm, "powerState", json_string(hp));
         }
         if (vm__save(st, vm, err))
@@ -365,13 +365,9 @@ point_at(store_t *st, json_t *vm, const char *host_id, const json_t *seen, err_t
         json_object_set_new(vm, "_holdsStorage", json_true());
     }
     if (compute && !json_is_true(json_object_get(vm, "_holdsCompute"))) {
-        if (store_host_allocate(st, host_id, num(vm, "cores"), num(vm, "memoryMB"), 0, err)) {
-            if (err->code == ERR_CONFLICT) {
-                err->code = ERR_NO_CAPACITY;
-                snprintf(err->message, sizeof(err->message), "The host has no room for this VM.");
-            }
+        if (placement_hold(st, host_id, num(vm, "cores"), num(vm, "memoryMB"), 0,
+                           "The host has no room for this VM.", err))
             return -1;
-        }
         json_object_set_new(vm, "_holdsCompute", json_true());
     }
     json_object_set(vm, "hypervisorId", json_object_get(seen, "hypervisorId"));

@@ -44,12 +44,23 @@ placement_place(store_t *st, const char *cloud_id, int64_t cores, int64_t memory
                 (long long) cores, (long long) memory_mb, (long long) storage_gb);
         goto out;
     }
-    if (store_host_allocate(st, json_string_value(json_object_get(best, "id")), cores, memory_mb,
-                            storage_gb, err))
+    if (placement_hold(st, json_string_value(json_object_get(best, "id")), cores, memory_mb,
+                       storage_gb, "The chosen host has no room left for this VM.", err))
         goto out;
     snprintf(host_id, UTIL_UUID_LEN + 1, "%s", json_string_value(json_object_get(best, "id")));
     rc = 0;
 out:
     json_decref(all);
+    return rc;
+}
+
+int
+placement_hold(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
+               int64_t storage_gb, const char *no_room, err_t *err)
+{
+    int rc = store_host_allocate(st, host_id, cores, memory_mb, storage_gb, err);
+
+    if (rc == 1)
+        return err_set(err, ERR_NO_CAPACITY, NULL, "%s", no_room);
     return rc;
 }

@@ -15,5 +15,9 @@
 
 int placement_place(store_t *st, const char *cloud_id, int64_t cores, int64_t memory_mb,
                     int64_t storage_gb, char host_id[UTIL_UUID_LEN + 1], err_t *err);
+/* Adds to the allocation of host host_id (negative: releases) in the caller's transaction. Growth that
+ * does not fit its capacity is 409 NoCapacity with the message no_room (a whole sentence). */
+int placement_hold(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
+                   int64_t storage_gb, const char *no_room, err_t *err);
 
 #endif

@@ -15,6 +15,25 @@ plan_limits(const json_t *plan, int64_t limit[STORE_QUOTAS])
     }
 }
 
+/* The reservation was refused: names the first quota that grows past its limit (409 QuotaExceeded). */
+static int
+quota_refused(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS],
+              const int64_t limit[STORE_QUOTAS], err_t *err)
+{
+    int64_t usage[STORE_QUOTAS];
+    int i;
+
+    if (store_usage_get(st, sid, usage, err))
+        return -1;
+    for (i = 0; i < STORE_QUOTAS; i++)
+        if (delta[i] > 0 && limit[i] >= 0 && usage[i] + delta[i] > limit[i])
+            return err_set(err, ERR_QUOTA_EXCEEDED, store_quota_keys[i],
+                           "The plan allows %lld %s; %lld are in use and %lld more were asked.",
+                           (long long) limit[i], store_quota_keys[i], (long long) usage[i],
+                           (long long) delta[i]);
+    return err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
+}
+
 int
 quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err)
 {
@@ -33,6 +52,16 @@ quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], er
     plan_limits(plan, limit);
     json_decref(plan);
     rc = store_usage_adjust(st, sid, delta, limit, err);
+    return rc == 1 ? quota_refused(st, sid, delta, limit, err) : rc;
+}
+
+int
+quota_apply(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err)
+{
+    int rc = store_usage_adjust(st, sid, delta, NULL, err);
+
+    if (rc == 1)
+        return err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
     return rc;
 }
 

@@ -18,6 +18,9 @@ enum { QUOTA_VMS, QUOTA_CORES, QUOTA_MEMORY, QUOTA_STORAGE, QUOTA_VMROLES, QUOTA
 
 /* Reserves (delta > 0) or releases (delta < 0) usage of subscription sid against its plan's limits. */
 int quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err);
+/* Applies delta with no limit (releases, and growth that already happened): 404 when there is no such
+ * subscription. */
+int quota_apply(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err);
 /* The subscription's usage as an object {vms, cores, …}. */
 json_t *quota_usage(store_t *st, const char *sid, err_t *err);
 /* Recomputes usage from the resources, corrects the counters, and answers {"corrected": {key: {before,

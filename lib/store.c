@@ -1982,7 +1982,6 @@ store_usage_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTA
 {
     conn_t *c = store_conn(st, err);
     sqlite3_stmt *s;
-    int64_t usage[STORE_QUOTAS];
     int changed, i;
 
     if (c == NULL || injected_failure(st, err))
@@ -2018,15 +2017,7 @@ store_usage_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTA
         note_write(st, c, &store_kind_subscription);
         return 0;
     }
-    if (store_usage_get(st, sid, usage, err))
-        return -1;
-    for (i = 0; i < STORE_QUOTAS; i++)
-        if (delta[i] > 0 && limit && limit[i] >= 0 && usage[i] + delta[i] > limit[i])
-            return err_set(err, ERR_QUOTA_EXCEEDED, store_quota_keys[i],
-                           "The plan allows %lld %s; %lld are in use and %lld more were asked.",
-                           (long long) limit[i], store_quota_keys[i], (long long) usage[i],
-                           (long long) delta[i]);
-    return err_set(err, ERR_INTERNAL, NULL, "The quota could not be reserved.");
+    return 1;
 }
 
 int
@@ -2115,9 +2106,9 @@ store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t mem
     changed = stmt_run(c, s, "allocating host capacity", err);
     if (changed < 0)
         return -1;
-    note_write(st, c, &store_kind_host);
     if (changed == 0)
-        return err_set(err, ERR_CONFLICT, NULL, "The host has no room for this VM.");
+        return 1;
+    note_write(st, c, &store_kind_host);
     return 0;
 }
 
@@ -2203,7 +2194,7 @@ store_ip_take(store_t *st, const char *network_id, const char *vm_id, int64_t fi
     if (rc != SQLITE_ROW)
         return db_err(c->db, rc, "allocating an address", err);
     if (candidate < first || candidate > last)
-        return err_set(err, ERR_CONFLICT, "networkId", "The network has no free address left.");
+        return 1;
     s = stmt_get(c, "INSERT INTO nic_ips(network_id, ip, vm_id) VALUES (?, ?, ?);", err);
     if (s == NULL)
         return -1;

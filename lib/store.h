@@ -141,15 +141,17 @@ int64_t store_idem_purge(store_t *st, int64_t max_age_ms, err_t *err);
 extern const char *const store_quota_keys[STORE_QUOTAS]; /* vms cores memoryMB storageGB vmRoles networks */
 int store_usage_get(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err);
 /* Adds delta to the counters in one step, only if every counter that grows stays within its limit
- * (limit < 0, or limit NULL: unlimited); else 409 QuotaExceeded naming the quota. Decreases always apply. */
+ * (limit < 0, or limit NULL: unlimited). Returns 0 when applied; 1 when a limit (or a missing subscription)
+ * refused it, with nothing changed and err untouched; -1 with err. Decreases always apply. */
 int store_usage_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS],
                        const int64_t limit[STORE_QUOTAS], err_t *err);
 int store_usage_set(store_t *st, const char *sid, const int64_t usage[STORE_QUOTAS], err_t *err);
 /* Usage as the subscription's resources say it is (VMs that count, networks). */
 int store_usage_recompute(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err);
 
-/* Adds to a host's allocation in one step; growth must fit the capacity (else 409 Conflict), release
- * always applies. */
+/* Adds to a host's allocation in one step. Returns 0 when applied; 1 when growth does not fit the
+ * capacity (or there is no such host), with nothing changed and err untouched; -1 with err. Release always
+ * applies. */
 int store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
                         int64_t storage_gb, err_t *err);
 /* Adds to a host's allocated storage whatever its capacity: growth that already happened on the host
@@ -158,7 +160,8 @@ int store_host_grow_storage(store_t *st, const char *host_id, int64_t storage_gb
 /* The allocation the host's VMs hold: {cores, memoryMB, storageGB}. */
 int store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err);
 
-/* Takes the lowest free address in [first, last] of a network for a VM (409 when none is left). */
+/* Takes the lowest free address in [first, last] of a network for a VM: 0 with *ip; 1 when none is left
+ * (err untouched); -1 with err. */
 int store_ip_take(store_t *st, const char *network_id, const char *vm_id, int64_t first,
                   int64_t last, int64_t *ip, err_t *err);
 int store_ip_release_vm(store_t *st, const char *vm_id, err_t *err);

@@ -198,7 +198,8 @@ release_host(store_t *st, json_t *vm, bool compute, bool storage, err_t *err)
         json_object_set_new(vm, "_holdsStorage", json_false());
     }
     if ((c || m || s) && str(vm, "hostId"))
-        return store_host_allocate(st, str(vm, "hostId"), -c, -m, -s, err);
+        return placement_hold(st, str(vm, "hostId"), -c, -m, -s, "The VM's host was not found.",
+                              err);
     return 0;
 }
 
@@ -215,7 +216,7 @@ release_quota(store_t *st, json_t *vm, err_t *err)
     d[QUOTA_MEMORY] = -num(vm, "memoryMB");
     d[QUOTA_STORAGE] = -num(vm, "_storageGB");
     json_object_set_new(vm, "_counted", json_false());
-    return store_usage_adjust(st, str(vm, "subscriptionId"), d, NULL, err);
+    return quota_apply(st, str(vm, "subscriptionId"), d, err);
 }
 
 /* ---- agent helpers ---- */
@@ -401,6 +402,7 @@ make_nic(store_t *st, const char *sid, const char *network_id, const char *vm_id
                                       &local);
     int64_t first, last, ip;
     char text[INET_ADDRSTRLEN];
+    int rc = 0;
 
     if (net == NULL) {
         if (local.code == ERR_NOT_FOUND)
@@ -411,8 +413,10 @@ make_nic(store_t *st, const char *sid, const char *network_id, const char *vm_id
         return NULL;
     }
     if (parse_prefix(str(net, "addressPrefix"), &first, &last, err) ||
-        store_ip_take(st, network_id, vm_id, first, last, &ip, err)) {
+        (rc = store_ip_take(st, network_id, vm_id, first, last, &ip, err)) != 0) {
         json_decref(net);
+        if (rc == 1)
+            err_set(err, ERR_CONFLICT, "networkId", "The network has no free address left.");
         return NULL;
     }
     json_decref(net);
@@ -771,12 +775,11 @@ submit_action(store_t *st, json_t *vm, const action_def_t *a, err_t *err)
      * on another host of the cloud, where the job moves it. No room anywhere is 409 NoCapacity now. */
     move_to[0] = '\0';
     if (strcmp(a->action, "start") == 0 && !json_is_true(json_object_get(vm, "_holdsCompute"))) {
-        err_t local = {0};
-        if (store_host_allocate(st, str(vm, "hostId"), num(vm, "cores"), num(vm, "memoryMB"), 0,
-                                &local) == 0) {
+        int held = store_host_allocate(st, str(vm, "hostId"), num(vm, "cores"), num(vm, "memoryMB"),
+                                       0, err);
+        if (held == 0) {
             json_object_set_new(vm, "_holdsCompute", json_true());
-        } else if (local.code != ERR_CONFLICT) {
-            err_set(err, local.code, NULL, "%s", local.message);
+        } else if (held < 0) {
             return NULL;
         } else {
             json_t *host = store_rec_get(st, &store_kind_host, str(vm, "hostId"), NULL, err);
@@ -965,8 +968,8 @@ failed_power(job_ctx_t *ctx, err_t *err)
     if (move_to && strcmp(str(vm, "hostId"), move_to) != 0) {
         /* The move did not happen: the reservation on the other host goes, the VM stays deallocated
          * where it was. */
-        rc = store_host_allocate(st, move_to, -num(vm, "cores"), -num(vm, "memoryMB"),
-                                 -num(vm, "_storageGB"), err);
+        rc = placement_hold(st, move_to, -num(vm, "cores"), -num(vm, "memoryMB"),
+                            -num(vm, "_storageGB"), "The VM's host was not found.", err);
         json_object_set_new(vm, "powerState", json_string("deallocated"));
         if (rc == 0)
             rc = save_vm(st, vm, err);
@@ -1034,13 +1037,9 @@ vm_resize(store_t *st, const char *sid, const char *id, const char *size_name, i
     if (quota_adjust(st, sid, delta, err))
         goto fail;
     if (json_is_true(json_object_get(vm, "_holdsCompute")) &&
-        store_host_allocate(st, str(vm, "hostId"), dc, dm, 0, err)) {
-        if (err->code == ERR_CONFLICT) {
-            err->code = ERR_NO_CAPACITY;
-            snprintf(err->message, sizeof(err->message), "The VM's host has no room for that size.");
-        }
+        placement_hold(st, str(vm, "hostId"), dc, dm, 0, "The VM's host has no room for that size.",
+                       err))
         goto fail;
-    }
     params = json_pack("{s:s, s:O, s:O, s:I, s:I}", "size", size_name, "cores",
                        json_object_get(size, "cores"), "memoryMB",
                        json_object_get(size, "memoryMB"), "dCores", (json_int_t) dc, "dMemoryMB",
@@ -1114,10 +1113,10 @@ failed_resize(job_ctx_t *ctx, err_t *err)
     } else {
         d[QUOTA_CORES] = -num(p, "dCores");
         d[QUOTA_MEMORY] = -num(p, "dMemoryMB");
-        rc = store_usage_adjust(st, str(vm, "subscriptionId"), d, NULL, err);
+        rc = quota_apply(st, str(vm, "subscriptionId"), d, err);
         if (rc == 0 && json_is_true(json_object_get(vm, "_holdsCompute")))
-            rc = store_host_allocate(st, str(vm, "hostId"), -num(p, "dCores"),
-                                     -num(p, "dMemoryMB"), 0, err);
+            rc = placement_hold(st, str(vm, "hostId"), -num(p, "dCores"), -num(p, "dMemoryMB"), 0,
+                                "The VM's host was not found.", err);
         json_object_set_new(vm, "provisioningState", json_string("succeeded"));
     }
     if (rc == 0)
@@ -1289,13 +1288,9 @@ vm_disk_attach(store_t *st, const char *sid, const char *id, const json_t *body,
     if (quota_adjust(st, sid, delta, err))
         goto fail;
     if (json_is_true(json_object_get(vm, "_holdsStorage")) &&
-        store_host_allocate(st, str(vm, "hostId"), 0, 0, size, err)) {
-        if (err->code == ERR_CONFLICT) {
-            err->code = ERR_NO_CAPACITY;
-            snprintf(err->message, sizeof(err->message), "The VM's host has no room for the disk.");
-        }
+        placement_hold(st, str(vm, "hostId"), 0, 0, size, "The VM's host has no room for the disk.",
+                       err))
         goto fail;
-    }
     params = json_pack("{s:I, s:I, s:s}", "lun", (json_int_t) lun, "sizeGB", (json_int_t) size,
                        "caching", str(body, "caching") ? str(body, "caching") : "None");
     json_object_set_new(vm, "provisioningState", json_string("updating"));
@@ -1374,9 +1369,10 @@ failed_attach(job_ctx_t *ctx, err_t *err)
         add_disk(vm, p); /* attached on the host; only the answer was lost */
     } else {
         d[QUOTA_STORAGE] = -num(p, "sizeGB");
-        rc = store_usage_adjust(st, str(vm, "subscriptionId"), d, NULL, err);
+        rc = quota_apply(st, str(vm, "subscriptionId"), d, err);
         if (rc == 0 && json_is_true(json_object_get(vm, "_holdsStorage")))
-            rc = store_host_allocate(st, str(vm, "hostId"), 0, 0, -num(p, "sizeGB"), err);
+            rc = placement_hold(st, str(vm, "hostId"), 0, 0, -num(p, "sizeGB"),
+                                "The VM's host was not found.", err);
         json_object_set_new(vm, "provisioningState", json_string("succeeded"));
     }
     if (rc == 0)
@@ -1439,10 +1435,11 @@ remove_disk(store_t *st, json_t *vm, int64_t lun, err_t *err)
     json_object_set_new(vm, "_storageGB", json_integer(num(vm, "_storageGB") - size));
     q[QUOTA_STORAGE] = -size;
     if (json_is_true(json_object_get(vm, "_counted")) &&
-        store_usage_adjust(st, str(vm, "subscriptionId"), q, NULL, err))
+        quota_apply(st, str(vm, "subscriptionId"), q, err))
         return -1;
     if (json_is_true(json_object_get(vm, "_holdsStorage")))
-        return store_host_allocate(st, str(vm, "hostId"), 0, 0, -size, err);
+        return placement_hold(st, str(vm, "hostId"), 0, 0, -size, "The VM's host was not found.",
+                              err);
     return 0;
 }
 
@@ -1563,7 +1560,7 @@ vm_delete_all(store_t *st, const char *sid, err_t *err)
             int64_t d[STORE_QUOTAS] = {0};
             d[QUOTA_VMROLES] = -1;
             if (store_rec_delete(st, &store_kind_vmrole, str(n, "id"), 0, err) ||
-                store_usage_adjust(st, sid, d, NULL, err))
+                quota_apply(st, sid, d, err))
                 break;
         }
         json_decref(roles);
@@ -1574,7 +1571,7 @@ vm_delete_all(store_t *st, const char *sid, err_t *err)
             int64_t d[STORE_QUOTAS] = {0};
             d[QUOTA_NETWORKS] = -1;
             if (store_rec_delete(st, &store_kind_network, str(n, "id"), 0, err) ||
-                store_usage_adjust(st, sid, d, NULL, err))
+                quota_apply(st, sid, d, err))
                 break;
         }
         json_decref(nets);
@@ -1644,7 +1641,7 @@ network_delete(store_t *st, const char *sid, const char *id, err_t *err)
     }
     d[QUOTA_NETWORKS] = -1;
     if (store_rec_delete(st, &store_kind_network, id, 0, err) ||
-        store_usage_adjust(st, sid, d, NULL, err) || store_tx_commit(st, err))
+        quota_apply(st, sid, d, err) || store_tx_commit(st, err))
         goto fail;
     json_decref(net);
     json_decref(sub);
@@ -1760,7 +1757,7 @@ vm__set_checkpoint_size(store_t *st, json_t *vm, int64_t size, err_t *err)
     /* Growth already happened on the host: it is counted, never refused. */
     d[QUOTA_STORAGE] = delta;
     if (json_is_true(json_object_get(vm, "_counted")) &&
-        store_usage_adjust(st, str(vm, "subscriptionId"), d, NULL, err))
+        quota_apply(st, str(vm, "subscriptionId"), d, err))
         return -1;
     if (json_is_true(json_object_get(vm, "_holdsStorage")) && str(vm, "hostId"))
         return store_host_grow_storage(st, str(vm, "hostId"), delta, err);
@@ -1818,13 +1815,9 @@ vm__hold_compute(store_t *st, json_t *vm, err_t *err)
 {
     if (json_is_true(json_object_get(vm, "_holdsCompute")))
         return 0;
-    if (store_host_allocate(st, str(vm, "hostId"), num(vm, "cores"), num(vm, "memoryMB"), 0, err)) {
-        if (err->code == ERR_CONFLICT) {
-            err->code = ERR_NO_CAPACITY;
-            snprintf(err->message, sizeof(err->message), "The VM's host has no room for it now.");
-        }
+    if (placement_hold(st, str(vm, "hostId"), num(vm, "cores"), num(vm, "memoryMB"), 0,
+                       "The VM's host has no room for it now.", err))
         return -1;
-    }
     json_object_set_new(vm, "_holdsCompute", json_true());
     return 0;
 }

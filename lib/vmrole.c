@@ -555,7 +555,7 @@ step_each(job_ctx_t *ctx, err_t *err)
         d[QUOTA_VMROLES] = -1;
         if (job_ctx_begin(ctx, err) ||
             store_rec_delete(st, &store_kind_vmrole, str(role, "id"), 0, err) ||
-            store_usage_adjust(st, str(role, "subscriptionId"), d, NULL, err))
+            quota_apply(st, str(role, "subscriptionId"), d, err))
             r = JOB_STEP_RETRY;
     } else {
         err_set(err, ERR_INTERNAL, NULL, "Unknown step %s.", name);
@@ -614,7 +614,7 @@ role_failed(job_ctx_t *ctx, err_t *err)
         d[QUOTA_VMROLES] = -1;
         /* A canceled create leaves nothing behind. */
         rc = store_rec_delete(st, &store_kind_vmrole, str(role, "id"), 0, err) ||
-             store_usage_adjust(st, str(role, "subscriptionId"), d, NULL, err);
+             quota_apply(st, str(role, "subscriptionId"), d, err);
         json_decref(role);
         return rc;
     }

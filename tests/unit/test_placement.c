@@ -60,11 +60,15 @@ least_loaded_then_no_room(void **state)
     assert_string_equal(chosen, id_of(a));
     assert_int_equal(placement_place(f->st, id_of(cloud), 1, 1024, 10, chosen, &err), -1);
     assert_int_equal(err.code, ERR_NO_CAPACITY);
-    /* Releasing makes room again; growth past capacity is refused by the store itself. */
+    /* Releasing makes room again; growth past capacity is refused by the store itself, which reports
+     * the refusal as a status and leaves the message to placement. */
     err_clear(&err);
     assert_int_equal(store_host_allocate(f->st, id_of(a), -2, -1024, -10, &err), 0);
-    assert_int_equal(store_host_allocate(f->st, id_of(a), 3, 0, 0, &err), -1);
-    assert_int_equal(err.code, ERR_CONFLICT);
+    assert_int_equal(store_host_allocate(f->st, id_of(a), 3, 0, 0, &err), 1);
+    assert_int_equal(err.code, ERR_NONE);
+    assert_int_equal(placement_hold(f->st, id_of(a), 3, 0, 0, "No room.", &err), -1);
+    assert_int_equal(err.code, ERR_NO_CAPACITY);
+    assert_string_equal(err.message, "No room.");
     json_decref(a);
     json_decref(b);
     json_decref(cloud);
