@@ -534,6 +534,7 @@ struct store {
     long fail_countdown;
     int schema_version;
     uint64_t gen[STORE_KINDS]; /* change counters, atomic */
+    uint64_t reads[STORE_KINDS]; /* single-record reads asked of the store, atomic (store__reads) */
 };
 
 /* ---- connections and statements ---- */
@@ -1512,6 +1513,7 @@ select_one(store_t *st, const store_kind_t *kind, size_t col, const char *value,
 
     if (c == NULL || injected_failure(st, err))
         return NULL;
+    __atomic_add_fetch(&st->reads[kind->index], 1, __ATOMIC_RELAXED);
     /* A transaction that writes must read its own changes: only other reads use the cache. */
     if (!(c->tx_depth > 0 && c->tx_write)) {
         uint64_t current = gen_now(st, kind);
@@ -2377,4 +2379,10 @@ int
 store__injected(store_t *st, err_t *err)
 {
     return injected_failure(st, err);
+}
+
+uint64_t
+store__reads(store_t *st, const store_kind_t *kind)
+{
+    return __atomic_load_n(&st->reads[kind->index], __ATOMIC_RELAXED);
 }

@@ -261,6 +261,9 @@ int store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt
                            err_t *err);
 int64_t store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err);
 
+/* Test hook: how many single-record reads (get, get_where, find and their shared forms, cached or not) of
+ * kind the store has been asked for since it opened. */
+uint64_t store__reads(store_t *st, const store_kind_t *kind);
 /* Test hook: how many write transactions wait for their turn. */
 int store__gate_waiters(store_t *st);
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
