@@ -581,6 +581,13 @@ dispatch_in_tx(api_req_t *r)
             api_reply_err(r, &err);
             return;
         }
+        r->plan = store_rec_get_shared(r->store, &store_kind_plan,
+                                       json_string_value(json_object_get(r->sub, "planId")), NULL,
+                                       &err);
+        if (r->plan == NULL) {
+            api_reply_err(r, &err);
+            return;
+        }
     }
     handler = r->method_id < API__METHODS ? route->handlers[r->method_id] : NULL;
     if (handler == NULL) {
@@ -700,6 +707,7 @@ req_free(api_req_t *r)
     for (i = 0; i < r->nparams; i++)
         free(r->params[i]);
     json_decref(r->sub);
+    json_decref(r->plan);
     free(r->body);
     free(r->resp);
     free(r->path);

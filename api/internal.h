@@ -71,6 +71,7 @@ typedef struct api_req {
     int64_t sub_rev;                        /* revision of sub */
     char scope[UTIL_SHA256_HEX_LEN + 1];    /* the caller's token hash: idempotency scope */
     json_t *sub;                            /* tenant: the subscription named by {sid} (read-only) */
+    json_t *plan;                           /* tenant: that subscription's plan (read-only) */
 
     bool replied;
     int status;

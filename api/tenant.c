@@ -37,17 +37,9 @@ api_tenant_subscription_get(api_req_t *r)
 static void
 list_allowed(api_req_t *r, const store_kind_t *kind, const char *list_field, const char *by)
 {
-    err_t err = {0};
-    json_t *plan, *allowed;
+    const json_t *allowed = json_object_get(r->plan, list_field);
     store_filter_t f;
 
-    plan = store_rec_get(r->store, &store_kind_plan,
-                         json_string_value(json_object_get(r->sub, "planId")), NULL, &err);
-    if (plan == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    allowed = json_object_get(plan, list_field);
     if (json_array_size(allowed) == 0) {
         api_list_kind(r, kind, NULL, 0);
     } else {
@@ -57,7 +49,6 @@ list_allowed(api_req_t *r, const store_kind_t *kind, const char *list_field, con
         f.values = allowed;
         api_list_kind(r, kind, &f, 1);
     }
-    json_decref(plan);
 }
 
 void
