@@ -112,6 +112,17 @@ $(ASAN)/tests/%: tests/unit/%.c tests/unit/fixture.h $(ASAN_CORE_OBJ) $(HEADERS)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_CORE_OBJ) \
 	  $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
+# Unit tests of the daemon's settings link daemon/config.o as well (never daemon/main.o).
+$(BUILD)/tests/test_config: tests/unit/test_config.c $(BUILD)/daemon/config.o $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/daemon/config.o $(CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) \
+	  $(LDLIBS)
+
+$(ASAN)/tests/test_config: tests/unit/test_config.c $(ASAN)/daemon/config.o $(ASAN_CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN)/daemon/config.o \
+	  $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+
 FUZZ_CORPUS := $(wildcard tests/fuzz/corpus/*)
 
 $(BUILD)/tests/fuzz_body_replay: tests/fuzz/fuzz_body.c tests/fuzz/replay.c $(CORE_OBJ) $(HEADERS)

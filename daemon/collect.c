@@ -11,6 +11,7 @@
  * batch comes again. SIGTERM or SIGINT makes it finish the batch in hand and exit 0; started again, it
  * resumes from the saved cursor.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -86,8 +87,10 @@ tail_ids(const char *path)
 static int
 read_cursor(const char *path, char *cursor, size_t n)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f;
 
+    assert(path != NULL && cursor != NULL && n > 0);
+    f = fopen(path, "r");
     cursor[0] = '\0';
     if (f == NULL)
         return errno == ENOENT ? 0 : -1;
@@ -104,6 +107,7 @@ save_cursor(const char *path, const char *cursor)
     char tmp[4096];
     int fd;
 
+    assert(path != NULL && cursor != NULL);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
@@ -133,6 +137,8 @@ poll_once(CURL *curl, const char *url, const char *auth, const char *out_path,
     int n = -1;
     char *line;
 
+    assert(curl != NULL && url != NULL && auth != NULL && out_path != NULL && state_path != NULL);
+    assert(cursor != NULL && cursor_n > 0 && seen != NULL);
     snprintf(full, sizeof(full), "%s/v1/admin/usage?limit=%d%s%s", url, BATCH,
              cursor[0] ? "&after=" : "", cursor);
     curl_easy_setopt(curl, CURLOPT_URL, full);

@@ -1,10 +1,20 @@
 /*
- * config.c: settings from defaults, an INI config file (parsed by inih) and the command line, in that order
- * of precedence (the command line wins). Unknown keys and bad values stop the start with a clear message.
+ * config.c: settings from defaults, an INI config file (parsed by inih), the environment and the command
+ * line, in that order of precedence (the command line wins). Unknown keys and bad values stop the start
+ * with a message naming the setting and what it allows.
+ *
+ * Each setting is written once, as a row of `settings` below. The getopt options, the INI keys, --help,
+ * --print-config and the defaults are made from the rows, and config_set is the one place a value is
+ * checked against its type and range (defaults go through it too, so a default outside its own range
+ * cannot start). Invariants: every row names a field of config_t of its type; a row with a NULL default
+ * leaves its field zero; a secret value never reaches a message or the printed config.
  */
 #include "config.h"
 
+#include <assert.h>
+#include <ctype.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,115 +23,229 @@
 
 #include "../lib/util.h"
 
-enum {
-    OPT_STATE_DIR = 1000,
-    OPT_ADMIN_LISTEN,
-    OPT_TENANT_LISTEN,
-    OPT_ADMIN_TOKEN,
-    OPT_WORKERS,
-    OPT_HTTP_THREADS,
-    OPT_USAGE_PERIOD,
-    OPT_RETENTION_SWEEP,
-    OPT_INVENTORY_SYNC,
-    OPT_USAGE_RETENTION,
-    OPT_HOOK_MAX_AGE,
-    OPT_EVENT_RETENTION,
-    OPT_HOOK_TIMEOUT,
-    OPT_CONFIG,
-    OPT_DEMO,
-    OPT_NO_REQUEST_LOG,
-    OPT_HELP,
-    OPT_VERSION,
+#define DAY 86400L
+#define F(field) offsetof(config_t, field)
+
+/* A setting's row: flag name, then the INI key (NULL: command line only). */
+static const config_setting_t settings[] = {
+    {.name = "state-dir", .key = "state_dir", .type = CONFIG_PATH, .offset = F(state_dir),
+     .def = "./wapd-state", .min = 1, .metavar = "DIR",
+     .help = "where wapd.db, ports.json and admin.token live"},
+    {.name = "admin-listen", .key = "admin_listen", .type = CONFIG_ADDRESS, .offset = F(admin_listen),
+     .def = "127.0.0.1:30004", .metavar = "HOST:PORT",
+     .help = "admin API listener (port 0 picks a free one); keep it on loopback or a management network"},
+    {.name = "tenant-listen", .key = "tenant_listen", .type = CONFIG_ADDRESS, .offset = F(tenant_listen),
+     .def = "127.0.0.1:30005", .metavar = "HOST:PORT",
+     .help = "tenant API listener, the address tenant portal backends reach (port 0 picks a free one)"},
+    {.name = "admin-token", .env = "WAPD_ADMIN_TOKEN", .type = CONFIG_STRING, .offset = F(admin_token),
+     .min = 1, .secret = true, .metavar = "TOKEN",
+     .help = "admin bearer token; when unset, DIR/admin.token (generated on first start)"},
+    {.name = "workers", .key = "workers", .type = CONFIG_INT, .offset = F(workers), .def = "4",
+     .min = 1, .max = 256, .metavar = "N", .help = "job worker threads"},
+    {.name = "http-threads", .key = "http_threads", .type = CONFIG_INT, .offset = F(http_threads),
+     .def = "2", .min = 1, .max = 256, .metavar = "N", .help = "HTTP threads per listener"},
+    {.name = "usage-period-seconds", .key = "usage_period_seconds", .type = CONFIG_INT,
+     .offset = F(usage_period_seconds), .def = "3600", .min = 1, .max = 31 * DAY, .live = true,
+     .metavar = "S", .help = "metering period, in seconds"},
+    {.name = "retention-sweep-seconds", .key = "retention_sweep_seconds", .type = CONFIG_INT,
+     .offset = F(retention_sweep_seconds), .def = "60", .min = 1, .max = DAY, .live = true,
+     .metavar = "S", .help = "how often plans' checkpointRetentionHours is enforced, in seconds"},
+    {.name = "inventory-sync-seconds", .key = "inventory_sync_seconds", .type = CONFIG_INT,
+     .offset = F(inventory_sync_seconds), .def = "300", .min = 0, .max = DAY, .live = true,
+     .metavar = "S",
+     .help = "how often every host's inventory is compared with the records, in seconds (0: only on "
+             "request)"},
+    {.name = "usage-retention-seconds", .key = "usage_retention_seconds", .type = CONFIG_INT,
+     .offset = F(usage_retention_seconds), .def = "7776000", .min = 1, .max = 3650 * DAY,
+     .live = true, .metavar = "S",
+     .help = "how long acknowledged usage records are kept, in seconds (unacknowledged ones are never "
+             "purged)"},
+    {.name = "hook-max-age-seconds", .key = "hook_max_age_seconds", .type = CONFIG_INT,
+     .offset = F(hook_max_age_seconds), .def = "86400", .min = 1, .max = 30 * DAY, .metavar = "S",
+     .help = "how long a hook delivery is retried before it is marked failed, in seconds"},
+    {.name = "hook-timeout-seconds", .key = "hook_timeout_seconds", .type = CONFIG_INT,
+     .offset = F(hook_timeout_seconds), .def = "10", .min = 1, .max = 300, .metavar = "S",
+     .help = "time allowed for one hook request, in seconds"},
+    {.name = "event-retention-seconds", .key = "event_retention_seconds", .type = CONFIG_INT,
+     .offset = F(event_retention_seconds), .def = "2592000", .min = 1, .max = 3650 * DAY,
+     .live = true, .metavar = "S",
+     .help = "how long events are kept for the pull feed, in seconds (longer while a hook delivery needs "
+             "them)"},
+    {.name = "no-request-log", .key = "log_requests", .type = CONFIG_BOOL, .offset = F(log_requests),
+     .def = "true", .flag_value = false, .live = true,
+     .help = "log one JSON line per request on stderr (the journal)"},
+    {.name = "config", .type = CONFIG_PATH, .offset = F(config_file), .min = 1, .metavar = "FILE",
+     .help = "an INI file with these settings under [wapd]; the command line overrides it"},
+    {.name = "demo", .type = CONFIG_BOOL, .offset = F(demo), .flag_value = true,
+     .help = "seed an empty state dir with a demo world and print curl lines"},
+    {.name = "print-config", .type = CONFIG_BOOL, .offset = F(print_config), .flag_value = true,
+     .help = "print the settings in effect as a config file, then exit"},
+    {.name = "version", .type = CONFIG_BOOL, .offset = F(version), .flag_value = true,
+     .help = "print the version, then exit"},
+    {.name = "help", .type = CONFIG_BOOL, .offset = F(help), .flag_value = true,
+     .help = "print this help, then exit"},
 };
 
-static const struct option options[] = {
-    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
-    {"tenant-listen", required_argument, NULL, OPT_TENANT_LISTEN},
-    {"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
-    {"workers", required_argument, NULL, OPT_WORKERS},
-    {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
-    {"usage-period-seconds", required_argument, NULL, OPT_USAGE_PERIOD},
-    {"retention-sweep-seconds", required_argument, NULL, OPT_RETENTION_SWEEP},
-    {"inventory-sync-seconds", required_argument, NULL, OPT_INVENTORY_SYNC},
-    {"usage-retention-seconds", required_argument, NULL, OPT_USAGE_RETENTION},
-    {"hook-max-age-seconds", required_argument, NULL, OPT_HOOK_MAX_AGE},
-    {"event-retention-seconds", required_argument, NULL, OPT_EVENT_RETENTION},
-    {"hook-timeout-seconds", required_argument, NULL, OPT_HOOK_TIMEOUT},
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"demo", no_argument, NULL, OPT_DEMO},
-    {"no-request-log", no_argument, NULL, OPT_NO_REQUEST_LOG},
-    {"help", no_argument, NULL, OPT_HELP},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0},
-};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+#define OPT_BASE 1000 /* getopt_long returns OPT_BASE + the row's index */
+#define WIDTH 100     /* of --help and of the printed config */
+#define HELP_COLUMN 32
 
-void
-config_usage(FILE *out)
+const config_setting_t *
+config_settings(size_t *n)
 {
-    fprintf(out,
-            "usage: wapd [--state-dir DIR] [--admin-listen HOST:PORT] [--tenant-listen HOST:PORT]\n"
-            "            [--admin-token TOKEN] [--workers N] [--http-threads N]\n"
-            "            [--usage-period-seconds S] [--retention-sweep-seconds S]\n"
-            "            [--inventory-sync-seconds S] [--usage-retention-seconds S]\n"
-            "            [--hook-max-age-seconds S] [--hook-timeout-seconds S]\n"
-            "            [--event-retention-seconds S] [--config FILE]\n"
-            "            [--demo] [--no-request-log]\n"
-            "\n"
-            "  --state-dir DIR            where wapd.db, ports.json and admin.token live "
-            "(./wapd-state)\n"
-            "  --admin-listen HOST:PORT   admin API listener (127.0.0.1:30004; port 0 picks one)\n"
-            "  --tenant-listen HOST:PORT  tenant API listener (127.0.0.1:30005)\n"
-            "  --admin-token TOKEN        admin bearer token (else WAPD_ADMIN_TOKEN, else "
-            "DIR/admin.token)\n"
-            "  --workers N                job worker threads (4)\n"
-            "  --http-threads N           HTTP threads per listener (2)\n"
-            "  --usage-period-seconds S   metering period (3600)\n"
-            "  --retention-sweep-seconds S  how often checkpoint retention is enforced (60)\n"
-            "  --inventory-sync-seconds S   how often hosts' inventories are compared (300; 0: never)\n"
-            "  --usage-retention-seconds S  keep acknowledged usage records this long (90 days)\n"
-            "  --hook-max-age-seconds S   retry a hook delivery for this long, then mark it failed "
-            "(86400)\n"
-            "  --hook-timeout-seconds S   time allowed for one hook request (10)\n"
-            "  --event-retention-seconds S  keep events this long once delivered (30 days)\n"
-            "  --config FILE              INI file with the same settings under [wapd]\n"
-            "  --demo                     seed an empty state dir with a demo world and print curl "
-            "lines\n");
+    assert(n != NULL);
+    *n = NSETTINGS;
+    return settings;
 }
 
-static int
-set_str(char **dst, const char *v)
+const config_setting_t *
+config_setting_find(const char *name)
 {
-    char *copy = strdup(v);
+    size_t i;
 
-    if (copy == NULL)
-        return -1;
-    free(*dst);
-    *dst = copy;
-    return 0;
+    assert(name != NULL);
+    for (i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0)
+            return &settings[i];
+    return NULL;
 }
 
-static int
-set_int(int *dst, const char *v, int min, int max)
+static const config_setting_t *
+find_key(const char *key)
 {
+    size_t i;
+
+    for (i = 0; i < NSETTINGS; i++)
+        if (settings[i].key && strcmp(settings[i].key, key) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+static void *
+field_of(const config_t *cfg, const config_setting_t *s)
+{
+    return (char *) cfg + s->offset;
+}
+
+/* Frees a string field, wiping a secret first. */
+static void
+free_str(char **str, bool secret)
+{
+    if (*str && secret)
+        memset(*str, 0, strlen(*str));
+    free(*str);
+    *str = NULL;
+}
+
+int
+config_split_hostport(const char *spec, char *host, size_t hn, char *port, size_t pn)
+{
+    const char *colon, *p;
     int64_t n;
 
-    if (util_parse_int64(v, false, &n) || n < min || n > max)
+    assert(spec != NULL && host != NULL && port != NULL);
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (end == NULL || end[1] != ':')
+            return -1;
+        snprintf(host, hn, "%.*s", (int) (end - spec - 1), spec + 1);
+        p = end + 2;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL)
+            return -1;
+        snprintf(host, hn, "%.*s", (int) (colon - spec), spec);
+        p = colon + 1;
+    }
+    if (strlen(p) >= pn || util_parse_int64(p, false, &n) || n > 65535)
         return -1;
-    *dst = (int) n;
+    snprintf(port, pn, "%s", p);
     return 0;
 }
 
+/* What a setting allows, as a phrase: "an integer from 1 to 256". */
+static void
+allowed(const config_setting_t *s, char *buf, size_t n)
+{
+    switch (s->type) {
+    case CONFIG_INT:
+        snprintf(buf, n, "an integer from %ld to %ld", s->min, s->max);
+        break;
+    case CONFIG_BOOL:
+        snprintf(buf, n, "true or false (yes/no, 1/0)");
+        break;
+    case CONFIG_ADDRESS:
+        snprintf(buf, n, "HOST:PORT or [IPV6]:PORT, the port from 0 to 65535");
+        break;
+    case CONFIG_PATH:
+    case CONFIG_STRING:
+        snprintf(buf, n, s->min > 0 ? "a non-empty %s" : "a %s", s->type == CONFIG_PATH ? "path" : "string");
+        break;
+    }
+}
+
 static int
-set_bool(bool *dst, const char *v)
+parse_bool(const char *v, bool *out)
 {
     if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
-        *dst = true;
+        *out = true;
     else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
-        *dst = false;
+        *out = false;
     else
         return -1;
     return 0;
+}
+
+int
+config_set(config_t *cfg, const config_setting_t *s, const char *value, char *msg, size_t n)
+{
+    char host[256], port[16], what[96], key[64] = "";
+    void *f;
+    int64_t v;
+    bool b;
+    char *copy;
+
+    assert(cfg != NULL && s != NULL && value != NULL && msg != NULL && n > 0);
+    assert(s >= settings && s < settings + NSETTINGS);
+    f = field_of(cfg, s);
+    switch (s->type) {
+    case CONFIG_INT:
+        if (util_parse_int64(value, s->min < 0, &v) == 0 && v >= s->min && v <= s->max) {
+            *(int *) f = (int) v;
+            return 0;
+        }
+        break;
+    case CONFIG_BOOL:
+        if (parse_bool(value, &b) == 0) {
+            *(bool *) f = b;
+            return 0;
+        }
+        break;
+    case CONFIG_ADDRESS:
+    case CONFIG_PATH:
+    case CONFIG_STRING:
+        if (strlen(value) < (size_t) s->min)
+            break;
+        if (s->type == CONFIG_ADDRESS && config_split_hostport(value, host, sizeof(host), port, sizeof(port)))
+            break;
+        copy = strdup(value);
+        if (copy == NULL) {
+            snprintf(msg, n, "out of memory");
+            return -1;
+        }
+        free_str(f, s->secret);
+        *(char **) f = copy;
+        return 0;
+    }
+    allowed(s, what, sizeof(what));
+    if (s->key)
+        snprintf(key, sizeof(key), " (config key %s)", s->key);
+    if (s->secret)
+        snprintf(msg, n, "bad value for --%s%s; allowed: %s", s->name, key, what);
+    else
+        snprintf(msg, n, "bad value '%s' for --%s%s; allowed: %s", value, s->name, key, what);
+    return -1;
 }
 
 typedef struct {
@@ -130,206 +254,283 @@ typedef struct {
     size_t n;
 } ini_ctx_t;
 
+/* inih calls this for each key; the first error's message is kept (inih reports the first error's line). */
 static int
 on_ini(void *user, const char *section, const char *name, const char *value)
 {
     ini_ctx_t *c = user;
-    config_t *cfg = c->cfg;
-    int rc = 0;
+    const config_setting_t *s;
 
+    if (c->msg[0] != '\0')
+        return 0;
     if (section[0] != '\0' && strcmp(section, "wapd") != 0) {
         snprintf(c->msg, c->n, "unknown section [%s] (settings go under [wapd])", section);
         return 0;
     }
-    if (strcmp(name, "state_dir") == 0)
-        rc = set_str(&cfg->state_dir, value);
-    else if (strcmp(name, "admin_listen") == 0)
-        rc = set_str(&cfg->admin_listen, value);
-    else if (strcmp(name, "tenant_listen") == 0)
-        rc = set_str(&cfg->tenant_listen, value);
-    else if (strcmp(name, "workers") == 0)
-        rc = set_int(&cfg->workers, value, 1, 256);
-    else if (strcmp(name, "http_threads") == 0)
-        rc = set_int(&cfg->http_threads, value, 1, 256);
-    else if (strcmp(name, "usage_period_seconds") == 0)
-        rc = set_int(&cfg->usage_period_seconds, value, 1, 86400 * 31);
-    else if (strcmp(name, "usage_retention_seconds") == 0)
-        rc = set_int(&cfg->usage_retention_seconds, value, 1, 86400 * 3650);
-    else if (strcmp(name, "hook_max_age_seconds") == 0)
-        rc = set_int(&cfg->hook_max_age_seconds, value, 1, 86400 * 30);
-    else if (strcmp(name, "event_retention_seconds") == 0)
-        rc = set_int(&cfg->event_retention_seconds, value, 1, 86400 * 3650);
-    else if (strcmp(name, "hook_timeout_seconds") == 0)
-        rc = set_int(&cfg->hook_timeout_seconds, value, 1, 300);
-    else if (strcmp(name, "inventory_sync_seconds") == 0)
-        rc = set_int(&cfg->inventory_sync_seconds, value, 0, 86400);
-    else if (strcmp(name, "retention_sweep_seconds") == 0)
-        rc = set_int(&cfg->retention_sweep_seconds, value, 1, 86400);
-    else if (strcmp(name, "log_requests") == 0)
-        rc = set_bool(&cfg->log_requests, value);
-    else {
+    s = find_key(name);
+    if (s == NULL) {
         snprintf(c->msg, c->n, "unknown setting '%s'", name);
         return 0;
     }
-    if (rc) {
-        snprintf(c->msg, c->n, "bad value for '%s'", name);
-        return 0;
-    }
-    return 1;
+    return config_set(c->cfg, s, value, c->msg, c->n) == 0;
 }
 
 static int
-apply_option(config_t *cfg, int opt, const char *arg, char *msg, size_t n)
-{
-    int rc = 0;
-
-    switch (opt) {
-    case OPT_STATE_DIR:
-        rc = set_str(&cfg->state_dir, arg);
-        break;
-    case OPT_ADMIN_LISTEN:
-        rc = set_str(&cfg->admin_listen, arg);
-        break;
-    case OPT_TENANT_LISTEN:
-        rc = set_str(&cfg->tenant_listen, arg);
-        break;
-    case OPT_ADMIN_TOKEN:
-        rc = set_str(&cfg->admin_token, arg);
-        break;
-    case OPT_WORKERS:
-        rc = set_int(&cfg->workers, arg, 1, 256);
-        break;
-    case OPT_HTTP_THREADS:
-        rc = set_int(&cfg->http_threads, arg, 1, 256);
-        break;
-    case OPT_USAGE_PERIOD:
-        rc = set_int(&cfg->usage_period_seconds, arg, 1, 86400 * 31);
-        break;
-    case OPT_RETENTION_SWEEP:
-        rc = set_int(&cfg->retention_sweep_seconds, arg, 1, 86400);
-        break;
-    case OPT_INVENTORY_SYNC:
-        rc = set_int(&cfg->inventory_sync_seconds, arg, 0, 86400);
-        break;
-    case OPT_USAGE_RETENTION:
-        rc = set_int(&cfg->usage_retention_seconds, arg, 1, 86400 * 3650);
-        break;
-    case OPT_HOOK_MAX_AGE:
-        rc = set_int(&cfg->hook_max_age_seconds, arg, 1, 86400 * 30);
-        break;
-    case OPT_EVENT_RETENTION:
-        rc = set_int(&cfg->event_retention_seconds, arg, 1, 86400 * 3650);
-        break;
-    case OPT_HOOK_TIMEOUT:
-        rc = set_int(&cfg->hook_timeout_seconds, arg, 1, 300);
-        break;
-    case OPT_CONFIG:
-        break; /* read in the first pass */
-    case OPT_DEMO:
-        cfg->demo = true;
-        break;
-    case OPT_NO_REQUEST_LOG:
-        cfg->log_requests = false;
-        break;
-    case OPT_HELP:
-        cfg->help = true;
-        break;
-    case OPT_VERSION:
-        cfg->version = true;
-        break;
-    default:
-        snprintf(msg, n, "unknown option; see wapd --help");
-        return -1;
-    }
-    if (rc)
-        snprintf(msg, n, "bad value '%s' for an option; see wapd --help", arg);
-    return rc;
-}
-
-int
-config_load(config_t *cfg, int argc, char **argv, char *msg, size_t n)
+load_file(config_t *cfg, char *msg, size_t n)
 {
     ini_ctx_t ictx = {cfg, msg, n};
-    const char *env;
-    int opt, rc;
+    char detail[256];
+    int rc;
 
-    memset(cfg, 0, sizeof(*cfg));
-    msg[0] = '\0';
-    cfg->workers = 4;
-    cfg->http_threads = 2;
-    cfg->usage_period_seconds = 3600;
-    cfg->retention_sweep_seconds = 60;
-    cfg->inventory_sync_seconds = 300;
-    cfg->usage_retention_seconds = 90 * 86400;
-    cfg->hook_max_age_seconds = 86400;
-    cfg->hook_timeout_seconds = 10;
-    cfg->event_retention_seconds = 30 * 86400;
-    cfg->log_requests = true;
-    if (set_str(&cfg->state_dir, "./wapd-state") || set_str(&cfg->admin_listen, "127.0.0.1:30004") ||
-        set_str(&cfg->tenant_listen, "127.0.0.1:30005")) {
-        snprintf(msg, n, "out of memory");
+    rc = ini_parse(cfg->config_file, on_ini, &ictx);
+    if (rc < 0) {
+        snprintf(msg, n, "cannot read config file %s", cfg->config_file);
         return -1;
     }
-    /* First pass: find --config, so that the command line can override the file. */
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        if (opt == OPT_CONFIG && set_str(&cfg->config_file, optarg)) {
-            snprintf(msg, n, "out of memory");
-            return -1;
-        }
-    }
-    if (cfg->config_file) {
-        rc = ini_parse(cfg->config_file, on_ini, &ictx);
-        if (rc < 0) {
-            snprintf(msg, n, "cannot read config file %s", cfg->config_file);
-            return -1;
-        }
-        if (rc > 0 && msg[0] != '\0') {
-            char detail[256];
-            snprintf(detail, sizeof(detail), "%s", msg);
-            snprintf(msg, n, "%s:%d: %s", cfg->config_file, rc, detail);
-            return -1;
-        }
-        if (rc > 0) {
-            snprintf(msg, n, "%s:%d: not a valid INI line", cfg->config_file, rc);
-            return -1;
-        }
-    }
-    env = getenv("WAPD_ADMIN_TOKEN");
-    if (env && *env && set_str(&cfg->admin_token, env)) {
-        snprintf(msg, n, "out of memory");
+    if (rc > 0 && msg[0] != '\0') {
+        snprintf(detail, sizeof(detail), "%s", msg);
+        snprintf(msg, n, "%s:%d: %s", cfg->config_file, rc, detail);
         return -1;
     }
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        if (opt == '?') {
-            snprintf(msg, n, "unknown option or missing value: %s", argv[optind - 1]);
-            return -1;
-        }
-        if (apply_option(cfg, opt, optarg, msg, n))
-            return -1;
-    }
-    if (optind < argc) {
-        snprintf(msg, n, "unexpected argument: %s", argv[optind]);
-        return -1;
-    }
-    if (cfg->admin_token && cfg->admin_token[0] == '\0') {
-        snprintf(msg, n, "the admin token must not be empty");
+    if (rc > 0) {
+        snprintf(msg, n, "%s:%d: not a valid INI line", cfg->config_file, rc);
         return -1;
     }
     return 0;
 }
 
+static void
+build_options(struct option *opts)
+{
+    size_t i;
+
+    for (i = 0; i < NSETTINGS; i++) {
+        opts[i].name = settings[i].name;
+        opts[i].has_arg = settings[i].type == CONFIG_BOOL ? no_argument : required_argument;
+        opts[i].flag = NULL;
+        opts[i].val = OPT_BASE + (int) i;
+    }
+    memset(&opts[NSETTINGS], 0, sizeof(opts[NSETTINGS]));
+}
+
+/* A flag getopt_long refused: unknown, missing its value, or given one it does not take. */
+static void
+refused_option(const char *arg, char *msg, size_t n)
+{
+    const config_setting_t *s;
+    char what[96];
+
+    if (optopt < OPT_BASE || optopt >= OPT_BASE + (int) NSETTINGS) {
+        snprintf(msg, n, "unknown or ambiguous option %s; see wapd --help", arg);
+        return;
+    }
+    s = &settings[optopt - OPT_BASE];
+    if (s->type == CONFIG_BOOL) {
+        snprintf(msg, n, "--%s takes no value", s->name);
+        return;
+    }
+    allowed(s, what, sizeof(what));
+    snprintf(msg, n, "--%s needs a value: %s", s->name, what);
+}
+
+/* Applies the command line; with only_config, just --config (the first pass, before the file). */
+static int
+apply_args(config_t *cfg, int argc, char **argv, const struct option *opts, bool only_config, char *msg,
+           size_t n)
+{
+    const config_setting_t *s;
+    int opt;
+
+    optind = 0; /* GNU getopt: 0 starts a new scan, resetting its internal state */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt < OPT_BASE || opt >= OPT_BASE + (int) NSETTINGS) {
+            if (only_config)
+                continue;
+            refused_option(argv[optind - 1], msg, n);
+            return -1;
+        }
+        s = &settings[opt - OPT_BASE];
+        if (only_config != (s->offset == F(config_file)))
+            continue;
+        if (s->type == CONFIG_BOOL)
+            *(bool *) field_of(cfg, s) = s->flag_value;
+        else if (config_set(cfg, s, optarg, msg, n))
+            return -1;
+    }
+    if (!only_config && optind < argc) {
+        snprintf(msg, n, "unexpected argument: %s", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+int
+config_load(config_t *cfg, int argc, char **argv, char *msg, size_t n)
+{
+    struct option opts[NSETTINGS + 1];
+    const char *env;
+    size_t i;
+
+    assert(cfg != NULL && argc >= 1 && argv != NULL && msg != NULL && n > 0);
+    memset(cfg, 0, sizeof(*cfg));
+    msg[0] = '\0';
+    for (i = 0; i < NSETTINGS; i++)
+        if (settings[i].def && config_set(cfg, &settings[i], settings[i].def, msg, n))
+            return -1;
+    build_options(opts);
+    /* First pass: find --config, so that the command line can override the file. */
+    if (apply_args(cfg, argc, argv, opts, true, msg, n))
+        return -1;
+    if (cfg->config_file && load_file(cfg, msg, n))
+        return -1;
+    for (i = 0; i < NSETTINGS; i++) {
+        env = settings[i].env ? getenv(settings[i].env) : NULL;
+        if (env && *env && config_set(cfg, &settings[i], env, msg, n))
+            return -1;
+    }
+    return apply_args(cfg, argc, argv, opts, false, msg, n);
+}
+
 void
 config_free(config_t *cfg)
 {
-    free(cfg->state_dir);
-    free(cfg->admin_listen);
-    free(cfg->tenant_listen);
-    if (cfg->admin_token)
-        memset(cfg->admin_token, 0, strlen(cfg->admin_token));
-    free(cfg->admin_token);
-    free(cfg->config_file);
+    size_t i;
+
+    assert(cfg != NULL);
+    for (i = 0; i < NSETTINGS; i++) {
+        if (settings[i].type == CONFIG_INT || settings[i].type == CONFIG_BOOL)
+            continue;
+        free_str(field_of(cfg, &settings[i]), settings[i].secret);
+    }
     memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Writes text wrapped at WIDTH columns: first before its first line, rest (of the same width) before the
+ * others. A word longer than a line stays whole. */
+static void
+print_wrapped(FILE *out, const char *first, const char *rest, const char *text)
+{
+    const char *p = text, *end, *prefix = first;
+    size_t room = WIDTH - strlen(rest), len;
+
+    while (*p) {
+        len = strlen(p);
+        if (len > room) {
+            end = p + room;
+            while (end > p && *end != ' ')
+                end--;
+            len = end > p ? (size_t) (end - p) : room;
+        }
+        fprintf(out, "%s%.*s\n", prefix, (int) len, p);
+        prefix = rest;
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+/* "--workers N" (sep " ") or "--workers=N" (sep "=") */
+static void
+flag_of(const config_setting_t *s, const char *sep, char *buf, size_t n)
+{
+    snprintf(buf, n, "--%s%s%s", s->name, s->metavar ? sep : "", s->metavar ? s->metavar : "");
+}
+
+/* "1 to 256; default 4; config key workers": the facts --help and the printed config give after the help
+ * phrase (the printed config names the flag instead of the key). */
+static void
+facts(const config_setting_t *s, bool for_file, char *buf, size_t n)
+{
+    char flag[64];
+    size_t used = 0;
+
+    buf[0] = '\0';
+    if (for_file) {
+        flag_of(s, "=", flag, sizeof(flag));
+        if (s->type == CONFIG_BOOL)
+            strncat(flag, s->flag_value ? " sets true" : " sets false", sizeof(flag) - strlen(flag) - 1);
+        used += (size_t) snprintf(buf + used, n - used, "Flag %s; ", flag);
+    }
+    if (s->type == CONFIG_INT && used < n)
+        used += (size_t) snprintf(buf + used, n - used, "%ld to %ld; ", s->min, s->max);
+    if (s->def && used < n)
+        used += (size_t) snprintf(buf + used, n - used, "default %s; ", s->def);
+    if (s->env && used < n)
+        used += (size_t) snprintf(buf + used, n - used, "environment %s; ", s->env);
+    if (s->key && !for_file && used < n)
+        used += (size_t) snprintf(buf + used, n - used, "config key %s; ", s->key);
+    if (used >= 2 && used < n)
+        buf[used - 2] = '\0'; /* the last "; " */
+}
+
+void
+config_usage(FILE *out)
+{
+    char flag[64], item[80], text[256], more[256], first[HELP_COLUMN + 64], pad[HELP_COLUMN + 1];
+    size_t i, col;
+
+    assert(out != NULL);
+    col = (size_t) fprintf(out, "usage: wapd");
+    for (i = 0; i < NSETTINGS; i++) {
+        flag_of(&settings[i], " ", flag, sizeof(flag));
+        snprintf(item, sizeof(item), " [%s]", flag);
+        if (col + strlen(item) > WIDTH)
+            col = (size_t) fprintf(out, "\n           ");
+        col += (size_t) fprintf(out, "%s", item);
+    }
+    fprintf(out, "\n\nSettings come from their defaults, then the config file (--config), then the "
+                 "environment, then\nthe command line.\n\n");
+    memset(pad, ' ', HELP_COLUMN);
+    pad[HELP_COLUMN] = '\0';
+    for (i = 0; i < NSETTINGS; i++) {
+        const config_setting_t *s = &settings[i];
+
+        flag_of(s, " ", flag, sizeof(flag));
+        if (strlen(flag) + 3 > HELP_COLUMN) {
+            fprintf(out, "  %s\n", flag);
+            snprintf(first, sizeof(first), "%s", pad);
+        } else {
+            snprintf(first, sizeof(first), "  %-*s", HELP_COLUMN - 2, flag);
+        }
+        snprintf(text, sizeof(text), "%s%s", s->type == CONFIG_BOOL && !s->flag_value ? "do not " : "",
+                 s->help);
+        print_wrapped(out, first, pad, text);
+        facts(s, false, more, sizeof(more));
+        if (more[0])
+            print_wrapped(out, pad, pad, more);
+    }
+}
+
+void
+config_print(FILE *out, const config_t *cfg)
+{
+    char more[256], text[512];
+    const void *f;
+    size_t i;
+
+    assert(out != NULL && cfg != NULL);
+    print_wrapped(out, "# ", "# ",
+                  "wapd configuration (INI), as `wapd --print-config` prints it. The command line overrides "
+                  "these settings. The admin token is never in this file: it comes from --admin-token, else "
+                  "WAPD_ADMIN_TOKEN (e.g. in /etc/wapd/env), else STATE_DIR/admin.token, generated on first "
+                  "start.");
+    fprintf(out, "[wapd]\n");
+    for (i = 0; i < NSETTINGS; i++) {
+        const config_setting_t *s = &settings[i];
+
+        if (s->key == NULL || s->secret)
+            continue;
+        facts(s, true, more, sizeof(more));
+        snprintf(text, sizeof(text), "%c%s. %s.", toupper((unsigned char) s->help[0]), s->help + 1, more);
+        fprintf(out, "\n");
+        print_wrapped(out, "# ", "# ", text);
+        f = field_of(cfg, s);
+        if (s->type == CONFIG_INT)
+            fprintf(out, "%s = %d\n", s->key, *(const int *) f);
+        else if (s->type == CONFIG_BOOL)
+            fprintf(out, "%s = %s\n", s->key, *(const bool *) f ? "true" : "false");
+        else
+            fprintf(out, "%s = %s\n", s->key, *(char *const *) f ? *(char *const *) f : "");
+    }
 }

@@ -1,6 +1,10 @@
 /*
- * config.h: wapd's settings, from defaults, then the config file (--config, INI), then the command line.
- * The admin token comes from --admin-token, else WAPD_ADMIN_TOKEN, else DIR/admin.token (see main.c).
+ * config.h: wapd's settings, from defaults, then the config file (--config, INI), then the environment, then
+ * the command line. Every setting is one row of a table (config.c): its flag, type, default, range, help
+ * text, config key and whether it could change without a restart. The flags, the INI keys, --help,
+ * --print-config and the range checks all come from that table, so a setting is written once.
+ * The admin token comes from --admin-token, else WAPD_ADMIN_TOKEN, else DIR/admin.token (see main.c); it is
+ * never echoed in a message nor printed.
  */
 #ifndef WAPD_CONFIG_H
 #define WAPD_CONFIG_H
@@ -28,11 +32,57 @@ typedef struct {
     bool demo;
     bool help;
     bool version;
+    bool print_config;
 } config_t;
 
-/* Fills cfg. Returns 0, or -1 with a message in msg (of size n). cfg is owned by the caller: config_free. */
+typedef enum {
+    CONFIG_INT,     /* an int field, from min to max */
+    CONFIG_STRING,  /* a char * field, at least min characters long */
+    CONFIG_PATH,    /* a char * field naming a file or directory */
+    CONFIG_ADDRESS, /* a char * field, "HOST:PORT" or "[V6]:PORT", port 0 to 65535 */
+    CONFIG_BOOL,    /* a bool field; its flag takes no value and sets flag_value */
+} config_type_t;
+
+/* One setting. Strings are static; a NULL key means the setting has no place in the config file. */
+typedef struct {
+    const char *name;    /* the long flag, without "--" */
+    const char *key;     /* the INI key under [wapd], or NULL */
+    const char *env;     /* an environment variable read after the file, or NULL */
+    config_type_t type;
+    size_t offset;       /* of the field in config_t */
+    const char *def;     /* the default as the file would spell it; NULL: unset */
+    long min, max;       /* CONFIG_INT: the range; CONFIG_STRING: min is the least length */
+    bool flag_value;     /* CONFIG_BOOL: what the flag sets */
+    bool secret;         /* never echoed in a message nor printed */
+    bool live;           /* could change without a restart (nothing reloads settings yet) */
+    const char *metavar; /* how --help names the value */
+    const char *help;    /* a phrase, lower case, no final period */
+} config_setting_t;
+
+/* The table, in --help order; *n receives its length. */
+const config_setting_t *config_settings(size_t *n);
+
+/* The setting with that flag name, or NULL. */
+const config_setting_t *config_setting_find(const char *name);
+
+/* Sets one setting in cfg from text, checking its type and range; the one place a value is checked.
+ * Returns 0, or -1 with a message naming the setting and what it allows in msg (of size n). */
+int config_set(config_t *cfg, const config_setting_t *s, const char *value, char *msg, size_t n);
+
+/* Fills cfg. Returns 0, or -1 with a message in msg (of size n). cfg is owned by the caller: config_free,
+ * also after a failure. argv may be permuted (getopt_long). */
 int config_load(config_t *cfg, int argc, char **argv, char *msg, size_t n);
 void config_free(config_t *cfg);
+
+/* --help: a synopsis and one entry per setting of the table. */
 void config_usage(FILE *out);
+
+/* --print-config: cfg as a config file with every setting that has a key, each with its help, flag and
+ * default; deploy/wapd.conf is this output. */
+void config_print(FILE *out, const config_t *cfg);
+
+/* Splits "HOST:PORT" or "[V6]:PORT" (HOST may be empty: every address). Returns 0, or -1 when spec is not
+ * of that form or the port is not a number from 0 to 65535. */
+int config_split_hostport(const char *spec, char *host, size_t hn, char *port, size_t pn);
 
 #endif

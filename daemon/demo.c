@@ -5,6 +5,7 @@
  */
 #include "demo.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -40,6 +41,8 @@ demo_seed(store_t *st, FILE *out, const char *admin_url, const char *tenant_url,
     int64_t clouds, users;
     const char *token, *sid;
 
+    assert(st != NULL && out != NULL);
+    assert(admin_url != NULL && tenant_url != NULL && admin_token_hint != NULL);
     clouds = store_rec_count(st, &store_kind_cloud, NULL, 0, &err);
     users = store_rec_count(st, &store_kind_user, NULL, 0, &err);
     if (clouds < 0 || users < 0)

@@ -6,6 +6,7 @@
  * taken synchronously by the main loop, which does all the work of stopping: on SIGTERM or SIGINT it stops
  * accepting, lets requests in flight finish (bounded), stops the servers, closes the store and exits 0.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -54,6 +55,7 @@ log_line(const char *level, const char *msg, json_t *fields /* stolen, may be NU
     json_t *line = fields ? fields : json_object();
     char *text;
 
+    assert(level != NULL && msg != NULL);
     util_time_format(util_now_ms(), now);
     json_object_set_new(line, "ts", json_string(now));
     json_object_set_new(line, "level", json_string(level));
@@ -63,28 +65,6 @@ log_line(const char *level, const char *msg, json_t *fields /* stolen, may be NU
         fprintf(stderr, "%s\n", text);
     free(text);
     json_decref(line);
-}
-
-/* Splits "host:port" or "[v6]:port". Returns 0 or -1. */
-static int
-split_hostport(const char *spec, char *host, size_t hn, char *port, size_t pn)
-{
-    const char *colon;
-
-    if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (end == NULL || end[1] != ':')
-            return -1;
-        snprintf(host, hn, "%.*s", (int) (end - spec - 1), spec + 1);
-        snprintf(port, pn, "%s", end + 2);
-    } else {
-        colon = strrchr(spec, ':');
-        if (colon == NULL)
-            return -1;
-        snprintf(host, hn, "%.*s", (int) (colon - spec), spec);
-        snprintf(port, pn, "%s", colon + 1);
-    }
-    return port[0] ? 0 : -1;
 }
 
 /* Binds and listens on spec; writes the bound port. Returns the socket or -1. */
@@ -97,7 +77,8 @@ bind_listener(const char *spec, int *bound_port, char *url, size_t urln)
     socklen_t sl = sizeof(ss);
     int fd = -1, one = 1, rc;
 
-    if (split_hostport(spec, host, sizeof(host), port, sizeof(port))) {
+    assert(spec != NULL && bound_port != NULL && url != NULL);
+    if (config_split_hostport(spec, host, sizeof(host), port, sizeof(port))) {
         fprintf(stderr, "wapd: '%s' is not HOST:PORT\n", spec);
         return -1;
     }
@@ -153,6 +134,7 @@ write_file_atomic(const char *path, const char *data, mode_t mode)
     size_t len = strlen(data);
     ssize_t w;
 
+    assert(path != NULL && data != NULL);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
@@ -176,6 +158,7 @@ resolve_admin_token(const config_t *cfg, bool *generated)
     char b64[64];
     FILE *f;
 
+    assert(cfg != NULL && cfg->state_dir != NULL && generated != NULL);
     *generated = false;
     if (cfg->admin_token)
         return strdup(cfg->admin_token);
@@ -236,11 +219,13 @@ main(int argc, char **argv)
         config_free(&cfg);
         return 2;
     }
-    if (cfg.help || cfg.version) {
+    if (cfg.help || cfg.version || cfg.print_config) {
         if (cfg.help)
             config_usage(stdout);
-        else
+        else if (cfg.version)
             printf("wapd %s\n", WAPD_VERSION);
+        else
+            config_print(stdout, &cfg);
         config_free(&cfg);
         return 0;
     }

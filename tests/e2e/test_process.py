@@ -123,6 +123,13 @@ def test_config_file_and_flags():
         res = subprocess.run([os.environ.get("WAPD_BIN", "build/wapd"), "--help"], capture_output=True,
                              text=True, timeout=30 * SLOW)
         assert res.returncode == 0 and "--state-dir" in res.stdout
+        # The shipped example config is what --print-config prints for the systemd unit's settings.
+        res = subprocess.run([os.environ.get("WAPD_BIN", "build/wapd"), "--state-dir", "/var/lib/wapd",
+                              "--tenant-listen", "0.0.0.0:30005", "--print-config"], capture_output=True,
+                             text=True, timeout=30 * SLOW)
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "wapd.conf")
+        with open(example) as f:
+            assert res.returncode == 0 and res.stdout == f.read()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
