@@ -6,8 +6,9 @@
  * Each setting is written once, as a row of `settings` below. The getopt options, the INI keys, --help,
  * --print-config and the defaults are made from the rows, and config_set is the one place a value is
  * checked against its type and range (defaults go through it too, so a default outside its own range
- * cannot start). Invariants: every row names a field of config_t of its type; a row with a NULL default
- * leaves its field zero; a secret value never reaches a message or the printed config.
+ * cannot start). Invariants: every row names a field of config_t of the C type its type needs (checked
+ * when compiled); a row with a NULL default leaves its field zero; a secret value never reaches a message
+ * or the printed config.
  */
 #include "config.h"
 
@@ -25,65 +26,65 @@
 
 #define DAY 86400L
 #define F(field) offsetof(config_t, field)
+/* A row's type and field; a field not of the C type its row's type needs does not compile. */
+#define FIELD_OF(ctype, field) _Generic(((config_t *) 0)->field, ctype: F(field))
+#define INT_FIELD(field) .type = CONFIG_INT, .offset = FIELD_OF(int, field)
+#define BOOL_FIELD(field) .type = CONFIG_BOOL, .offset = FIELD_OF(bool, field)
+#define STR_FIELD(t, field) .type = t, .offset = FIELD_OF(char *, field)
 
 /* A setting's row: flag name, then the INI key (NULL: command line only). */
 static const config_setting_t settings[] = {
-    {.name = "state-dir", .key = "state_dir", .type = CONFIG_PATH, .offset = F(state_dir),
-     .def = "./wapd-state", .min = 1, .metavar = "DIR",
-     .help = "where wapd.db, ports.json and admin.token live"},
-    {.name = "admin-listen", .key = "admin_listen", .type = CONFIG_ADDRESS, .offset = F(admin_listen),
+    {.name = "state-dir", .key = "state_dir", STR_FIELD(CONFIG_PATH, state_dir), .def = "./wapd-state",
+     .min = 1, .metavar = "DIR", .help = "where wapd.db, ports.json and admin.token live"},
+    {.name = "admin-listen", .key = "admin_listen", STR_FIELD(CONFIG_ADDRESS, admin_listen),
      .def = "127.0.0.1:30004", .metavar = "HOST:PORT",
      .help = "admin API listener (port 0 picks a free one); keep it on loopback or a management network"},
-    {.name = "tenant-listen", .key = "tenant_listen", .type = CONFIG_ADDRESS, .offset = F(tenant_listen),
+    {.name = "tenant-listen", .key = "tenant_listen", STR_FIELD(CONFIG_ADDRESS, tenant_listen),
      .def = "127.0.0.1:30005", .metavar = "HOST:PORT",
      .help = "tenant API listener, the address tenant portal backends reach (port 0 picks a free one)"},
-    {.name = "admin-token", .env = "WAPD_ADMIN_TOKEN", .type = CONFIG_STRING, .offset = F(admin_token),
-     .min = 1, .secret = true, .metavar = "TOKEN",
+    {.name = "admin-token", .env = "WAPD_ADMIN_TOKEN", STR_FIELD(CONFIG_STRING, admin_token), .min = 1,
+     .secret = true, .metavar = "TOKEN",
      .help = "admin bearer token; when unset, DIR/admin.token (generated on first start)"},
-    {.name = "workers", .key = "workers", .type = CONFIG_INT, .offset = F(workers), .def = "4",
-     .min = 1, .max = 256, .metavar = "N", .help = "job worker threads"},
-    {.name = "http-threads", .key = "http_threads", .type = CONFIG_INT, .offset = F(http_threads),
-     .def = "2", .min = 1, .max = 256, .metavar = "N", .help = "HTTP threads per listener"},
-    {.name = "usage-period-seconds", .key = "usage_period_seconds", .type = CONFIG_INT,
-     .offset = F(usage_period_seconds), .def = "3600", .min = 1, .max = 31 * DAY, .live = true,
-     .metavar = "S", .help = "metering period, in seconds"},
-    {.name = "retention-sweep-seconds", .key = "retention_sweep_seconds", .type = CONFIG_INT,
-     .offset = F(retention_sweep_seconds), .def = "60", .min = 1, .max = DAY, .live = true,
-     .metavar = "S", .help = "how often plans' checkpointRetentionHours is enforced, in seconds"},
-    {.name = "inventory-sync-seconds", .key = "inventory_sync_seconds", .type = CONFIG_INT,
-     .offset = F(inventory_sync_seconds), .def = "300", .min = 0, .max = DAY, .live = true,
-     .metavar = "S",
+    {.name = "workers", .key = "workers", INT_FIELD(workers), .def = "4", .min = 1, .max = 256,
+     .metavar = "N", .help = "job worker threads"},
+    {.name = "http-threads", .key = "http_threads", INT_FIELD(http_threads), .def = "2", .min = 1,
+     .max = 256, .metavar = "N", .help = "HTTP threads per listener"},
+    {.name = "usage-period-seconds", .key = "usage_period_seconds", INT_FIELD(usage_period_seconds),
+     .def = "3600", .min = 1, .max = 31 * DAY, .live = true, .metavar = "S",
+     .help = "metering period, in seconds"},
+    {.name = "retention-sweep-seconds", .key = "retention_sweep_seconds",
+     INT_FIELD(retention_sweep_seconds), .def = "60", .min = 1, .max = DAY, .live = true, .metavar = "S",
+     .help = "how often plans' checkpointRetentionHours is enforced, in seconds"},
+    {.name = "inventory-sync-seconds", .key = "inventory_sync_seconds", INT_FIELD(inventory_sync_seconds),
+     .def = "300", .min = 0, .max = DAY, .live = true, .metavar = "S",
      .help = "how often every host's inventory is compared with the records, in seconds (0: only on "
              "request)"},
-    {.name = "usage-retention-seconds", .key = "usage_retention_seconds", .type = CONFIG_INT,
-     .offset = F(usage_retention_seconds), .def = "7776000", .min = 1, .max = 3650 * DAY,
-     .live = true, .metavar = "S",
+    {.name = "usage-retention-seconds", .key = "usage_retention_seconds",
+     INT_FIELD(usage_retention_seconds), .def = "7776000", .min = 1, .max = 3650 * DAY, .live = true,
+     .metavar = "S",
      .help = "how long acknowledged usage records are kept, in seconds (unacknowledged ones are never "
              "purged)"},
-    {.name = "hook-max-age-seconds", .key = "hook_max_age_seconds", .type = CONFIG_INT,
-     .offset = F(hook_max_age_seconds), .def = "86400", .min = 1, .max = 30 * DAY, .metavar = "S",
+    {.name = "hook-max-age-seconds", .key = "hook_max_age_seconds", INT_FIELD(hook_max_age_seconds),
+     .def = "86400", .min = 1, .max = 30 * DAY, .metavar = "S",
      .help = "how long a hook delivery is retried before it is marked failed, in seconds"},
-    {.name = "hook-timeout-seconds", .key = "hook_timeout_seconds", .type = CONFIG_INT,
-     .offset = F(hook_timeout_seconds), .def = "10", .min = 1, .max = 300, .metavar = "S",
+    {.name = "hook-timeout-seconds", .key = "hook_timeout_seconds", INT_FIELD(hook_timeout_seconds),
+     .def = "10", .min = 1, .max = 300, .metavar = "S",
      .help = "time allowed for one hook request, in seconds"},
-    {.name = "event-retention-seconds", .key = "event_retention_seconds", .type = CONFIG_INT,
-     .offset = F(event_retention_seconds), .def = "2592000", .min = 1, .max = 3650 * DAY,
-     .live = true, .metavar = "S",
+    {.name = "event-retention-seconds", .key = "event_retention_seconds",
+     INT_FIELD(event_retention_seconds), .def = "2592000", .min = 1, .max = 3650 * DAY, .live = true,
+     .metavar = "S",
      .help = "how long events are kept for the pull feed, in seconds (longer while a hook delivery needs "
              "them)"},
-    {.name = "no-request-log", .key = "log_requests", .type = CONFIG_BOOL, .offset = F(log_requests),
-     .def = "true", .flag_value = false, .live = true,
-     .help = "log one JSON line per request on stderr (the journal)"},
-    {.name = "config", .type = CONFIG_PATH, .offset = F(config_file), .min = 1, .metavar = "FILE",
+    {.name = "no-request-log", .key = "log_requests", BOOL_FIELD(log_requests), .def = "true",
+     .flag_value = false, .live = true, .help = "log one JSON line per request on stderr (the journal)"},
+    {.name = "config", STR_FIELD(CONFIG_PATH, config_file), .min = 1, .metavar = "FILE",
      .help = "an INI file with these settings under [wapd]; the command line overrides it"},
-    {.name = "demo", .type = CONFIG_BOOL, .offset = F(demo), .flag_value = true,
+    {.name = "demo", BOOL_FIELD(demo), .flag_value = true,
      .help = "seed an empty state dir with a demo world and print curl lines"},
-    {.name = "print-config", .type = CONFIG_BOOL, .offset = F(print_config), .flag_value = true,
+    {.name = "print-config", BOOL_FIELD(print_config), .flag_value = true,
      .help = "print the settings in effect as a config file, then exit"},
-    {.name = "version", .type = CONFIG_BOOL, .offset = F(version), .flag_value = true,
-     .help = "print the version, then exit"},
-    {.name = "help", .type = CONFIG_BOOL, .offset = F(help), .flag_value = true,
-     .help = "print this help, then exit"},
+    {.name = "version", BOOL_FIELD(version), .flag_value = true, .help = "print the version, then exit"},
+    {.name = "help", BOOL_FIELD(help), .flag_value = true, .help = "print this help, then exit"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
