@@ -353,16 +353,9 @@ api_admin_vms_list(api_req_t *r)
     size_t n = 0, i;
     const char *v;
 
-    for (i = 0; fields[i]; i++) {
-        v = api_query(r, fields[i]);
-        if (v == NULL)
-            continue;
-        f[n].field = fields[i];
-        f[n].op = STORE_FILTER_EQ;
-        f[n].value = v;
-        f[n].values = NULL;
-        n++;
-    }
+    for (i = 0; fields[i]; i++)
+        if ((v = api_query(r, fields[i])) != NULL)
+            f[n++] = (store_filter_t){.field = fields[i], .op = STORE_FILTER_EQ, .value = v};
     list_vms(r, f, n, true);
 }
 

@@ -266,13 +266,9 @@ step_delete_old(job_ctx_t *ctx, err_t *err)
         return r;
     if (old != NULL)
         r = host_delete(ctx, vm, a, old, job_ctx_op_id(ctx), err);
-    if (r == JOB_STEP_DONE) {
+    if (r == JOB_STEP_DONE)
         succeeded(vm);
-        if (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err))
-            r = JOB_STEP_RETRY;
-    }
-    json_decref(vm);
-    return r;
+    return vmstep_finish(ctx, vm, r, err);
 }
 
 static job_step_result_t

@@ -198,34 +198,30 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
     if (r == JOB_STEP_DONE) {
         json_object_set_new(job_ctx_data(ctx), "hypervisorId", json_string(hyp));
         json_object_set_new(vm, "hypervisorId", json_string(hyp));
-        if (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err))
-            r = JOB_STEP_RETRY;
     }
-    json_decref(vm);
-    return r;
+    return vmstep_finish(ctx, vm, r, err);
+}
+
+static int
+start_on_host(agent_t *a, const agent_call_t *c, const json_t *vm, const json_t *params,
+              agent_err_t *aerr)
+{
+    (void) params;
+    return agent_vm_power(a, c, jget_str(vm, "hypervisorId"), AGENT_POWER_START, aerr);
+}
+
+static void
+running(json_t *vm, const json_t *params)
+{
+    (void) params;
+    json_object_set_new(vm, "powerState", json_string("running"));
+    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
 }
 
 static job_step_result_t
 step_start_new(job_ctx_t *ctx, err_t *err)
 {
-    agent_call_t c = vmstep_call(ctx);
-    agent_err_t aerr = {0};
-    job_step_result_t r;
-    json_t *vm;
-    agent_t *a;
-
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
-        return r;
-    agent_vm_power(a, &c, jget_str(vm, "hypervisorId"), AGENT_POWER_START, &aerr);
-    r = vmstep_result(&aerr, err);
-    if (r == JOB_STEP_DONE) {
-        json_object_set_new(vm, "powerState", json_string("running"));
-        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
-        if (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err))
-            r = JOB_STEP_RETRY;
-    }
-    json_decref(vm);
-    return r;
+    return vmstep_call_and_apply(ctx, start_on_host, running, err);
 }
 
 /* A failed create removes what reached the host, best effort; the record stays, failed, holding nothing. */

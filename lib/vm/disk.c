@@ -45,72 +45,69 @@ pick_lun(const json_t *disks, int asked, int64_t *lun, err_t *err)
     return 0;
 }
 
+/* The end of a disk request: with params (stolen), puts the VM in updating and starts the job of kind on
+ * it, then commits the request's transaction; without (the request was refused, err set), rolls it back.
+ * Releases vm; returns the job. */
+static json_t *
+submit_or_roll_back(store_t *st, json_t *vm, const char *kind, json_t *params, err_t *err)
+{
+    json_t *j = NULL;
+
+    if (params != NULL) {
+        json_object_set_new(vm, "provisioningState", json_string("updating"));
+        j = vmrec_submit(st, vm, kind, params, err);
+    }
+    json_decref(params);
+    json_decref(vm);
+    if (j == NULL || store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 json_t *
 vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const vm_disk_req_t *disk,
                err_t *err)
 {
-    json_t *vm = NULL, *j = NULL, *params;
     int64_t lun = 0, delta[STORE_QUOTAS] = {0};
+    json_t *vm;
 
     assert(st != NULL && ctx != NULL && ctx->plan != NULL && disk != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    if ((vm = load_ready(st, ctx, id, err)) == NULL ||
-        pick_lun(json_object_get(vm, "disks"), disk->lun, &lun, err))
-        goto fail;
     delta[QUOTA_STORAGE] = disk->size_gb;
-    if (quota_reserve(st, ctx->sid, ctx->plan, delta, err))
-        goto fail;
-    if (vmrec_holds_storage(vm) &&
-        placement_hold(st, jget_str(vm, "hostId"), 0, 0, disk->size_gb,
-                       "The VM's host has no room for the disk.", err))
-        goto fail;
-    params = json_pack("{s:I, s:I, s:s}", "lun", (json_int_t) lun, "sizeGB",
-                       (json_int_t) disk->size_gb, "caching", vm_caching_name(disk->caching));
-    json_object_set_new(vm, "provisioningState", json_string("updating"));
-    j = vmrec_submit(st, vm, "vm.disk.attach", params, err);
-    json_decref(params);
-    if (j == NULL || store_tx_commit(st, err))
-        goto fail;
-    json_decref(vm);
-    return j;
-fail:
-    store_tx_rollback(st);
-    json_decref(vm);
-    json_decref(j);
-    return NULL;
+    if ((vm = load_ready(st, ctx, id, err)) == NULL ||
+        pick_lun(json_object_get(vm, "disks"), disk->lun, &lun, err) ||
+        quota_reserve(st, ctx->sid, ctx->plan, delta, err) ||
+        (vmrec_holds_storage(vm) &&
+         placement_hold(st, jget_str(vm, "hostId"), 0, 0, disk->size_gb,
+                        "The VM's host has no room for the disk.", err)))
+        return submit_or_roll_back(st, vm, NULL, NULL, err);
+    return submit_or_roll_back(st, vm, "vm.disk.attach",
+                               json_pack("{s:I, s:I, s:s}", "lun", (json_int_t) lun, "sizeGB",
+                                         (json_int_t) disk->size_gb, "caching",
+                                         vm_caching_name(disk->caching)),
+                               err);
 }
 
 json_t *
 vm_disk_detach(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, err_t *err)
 {
-    json_t *vm = NULL, *j = NULL, *params;
+    json_t *vm;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     vm = vmrec_load(st, ctx->sid, id, NULL, err);
-    if (vm == NULL)
-        goto fail;
-    if (lun < 0 || vmrec_lun_free(json_object_get(vm, "disks"), lun)) {
+    if (vm != NULL && (lun < 0 || vmrec_lun_free(json_object_get(vm, "disks"), lun))) {
         err_set(err, ERR_NOT_FOUND, NULL, "The VM has no data disk at lun %d.", lun);
-        goto fail;
+        return submit_or_roll_back(st, vm, NULL, NULL, err);
     }
-    if (vm_subscription_writable(ctx->sub, err) || vmrec_busy(vm, err))
-        goto fail;
-    params = json_pack("{s:i}", "lun", lun);
-    json_object_set_new(vm, "provisioningState", json_string("updating"));
-    j = vmrec_submit(st, vm, "vm.disk.detach", params, err);
-    json_decref(params);
-    if (j == NULL || store_tx_commit(st, err))
-        goto fail;
-    json_decref(vm);
-    return j;
-fail:
-    store_tx_rollback(st);
-    json_decref(vm);
-    json_decref(j);
-    return NULL;
+    if (vm == NULL || vm_subscription_writable(ctx->sub, err) || vmrec_busy(vm, err))
+        return submit_or_roll_back(st, vm, NULL, NULL, err);
+    return submit_or_roll_back(st, vm, "vm.disk.detach", json_pack("{s:i}", "lun", lun), err);
 }
 
 static void
@@ -126,28 +123,18 @@ add_disk(json_t *vm, const json_t *p)
     json_object_set_new(vm, "provisioningState", json_string("succeeded"));
 }
 
+static int
+attach_on_host(agent_t *a, const agent_call_t *c, const json_t *vm, const json_t *p,
+               agent_err_t *aerr)
+{
+    return agent_disk_attach(a, c, jget_str(vm, "hypervisorId"), (int) jget_int(p, "lun"),
+                             (int) jget_int(p, "sizeGB"), aerr);
+}
+
 static job_step_result_t
 step_attach(job_ctx_t *ctx, err_t *err)
 {
-    const json_t *p = job_ctx_params(ctx);
-    agent_call_t c = vmstep_call(ctx);
-    agent_err_t aerr = {0};
-    job_step_result_t r;
-    json_t *vm;
-    agent_t *a;
-
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
-        return r;
-    agent_disk_attach(a, &c, jget_str(vm, "hypervisorId"), (int) jget_int(p, "lun"), (int) jget_int(p, "sizeGB"),
-                      &aerr);
-    r = vmstep_result(&aerr, err);
-    if (r == JOB_STEP_DONE) {
-        add_disk(vm, p);
-        if (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err))
-            r = JOB_STEP_RETRY;
-    }
-    json_decref(vm);
-    return r;
+    return vmstep_call_and_apply(ctx, attach_on_host, add_disk, err);
 }
 
 static bool

@@ -98,28 +98,18 @@ apply_size(json_t *vm, const json_t *p)
     json_object_set_new(vm, "provisioningState", json_string("succeeded"));
 }
 
+static int
+reconfigure_on_host(agent_t *a, const agent_call_t *c, const json_t *vm, const json_t *p,
+                    agent_err_t *aerr)
+{
+    return agent_vm_reconfigure(a, c, jget_str(vm, "hypervisorId"), (int) jget_int(p, "cores"),
+                                (int) jget_int(p, "memoryMB"), aerr);
+}
+
 static job_step_result_t
 step_reconfigure(job_ctx_t *ctx, err_t *err)
 {
-    const json_t *p = job_ctx_params(ctx);
-    agent_call_t c = vmstep_call(ctx);
-    agent_err_t aerr = {0};
-    job_step_result_t r;
-    json_t *vm;
-    agent_t *a;
-
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
-        return r;
-    agent_vm_reconfigure(a, &c, jget_str(vm, "hypervisorId"), (int) jget_int(p, "cores"),
-                         (int) jget_int(p, "memoryMB"), &aerr);
-    r = vmstep_result(&aerr, err);
-    if (r == JOB_STEP_DONE) {
-        apply_size(vm, p);
-        if (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err))
-            r = JOB_STEP_RETRY;
-    }
-    json_decref(vm);
-    return r;
+    return vmstep_call_and_apply(ctx, reconfigure_on_host, apply_size, err);
 }
 
 static int

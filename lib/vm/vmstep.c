@@ -163,6 +163,36 @@ vmstep_checkpoint_size(job_ctx_t *ctx, const json_t *vm)
 
 
 job_step_result_t
+vmstep_finish(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err)
+{
+    assert(ctx != NULL && vm != NULL);
+    if (r == JOB_STEP_DONE &&
+        (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err)))
+        r = JOB_STEP_RETRY;
+    json_decref(vm);
+    return r;
+}
+
+job_step_result_t
+vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vmstep_apply_fn apply, err_t *err)
+{
+    agent_call_t c = vmstep_call(ctx);
+    agent_err_t aerr = {0};
+    job_step_result_t r;
+    json_t *vm;
+    agent_t *a;
+
+    assert(call != NULL && apply != NULL);
+    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    call(a, &c, vm, job_ctx_params(ctx), &aerr);
+    r = vmstep_result(&aerr, err);
+    if (r == JOB_STEP_DONE)
+        apply(vm, job_ctx_params(ctx));
+    return vmstep_finish(ctx, vm, r, err);
+}
+
+job_step_result_t
 vmstep_delete_on_host(agent_t *a, const agent_call_t *call, const char *hyp, err_t *err)
 {
     agent_err_t aerr = {0};

@@ -24,6 +24,16 @@
 job_step_result_t vmstep_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err);
 /* The agent call of the running step: the job's operation id, the VM timeout. */
 agent_call_t vmstep_call(job_ctx_t *ctx);
+/* The end of a step that changed the VM: when r is done, saves vm in the step's transaction (a failure to
+ * save retries the step). Releases vm; returns the step's result. */
+job_step_result_t vmstep_finish(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err);
+/* A step of one agent call on the job's VM: call asks the host (params: the job's), and when the host did
+ * it, apply changes the record, which is then saved in the step's transaction. */
+typedef int (*vmstep_agent_fn)(agent_t *a, const agent_call_t *call, const json_t *vm,
+                               const json_t *params, agent_err_t *aerr);
+typedef void (*vmstep_apply_fn)(json_t *vm, const json_t *params);
+job_step_result_t vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vmstep_apply_fn apply,
+                                        err_t *err);
 /* Done, retry (transient, timeout) or failed (anything else), with err set for the latter two. */
 job_step_result_t vmstep_result(const agent_err_t *aerr, err_t *err);
 /* What the host says about the VM: its inventory entry (new reference), or NULL when the host has no such
