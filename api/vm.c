@@ -313,18 +313,10 @@ api_tenant_network_get(api_req_t *r)
 {
     err_t err = {0};
     int64_t rev = 0;
-    json_t *net = store_rec_get(r->store, &store_kind_network, r->params[1], &rev, &err);
+    json_t *net = store_rec_get_where(r->store, &store_kind_network, r->params[1], "subscriptionId",
+                                      sid_of(r), &rev, &err);
 
-    if (net != NULL &&
-        strcmp(json_string_value(json_object_get(net, "subscriptionId")), sid_of(r)) != 0) {
-        json_decref(net);
-        net = NULL;
-        err_clear(&err);
-        err_set(&err, ERR_NOT_FOUND, NULL, "The network was not found.");
-    }
     if (net == NULL) {
-        if (err.code == ERR_NOT_FOUND)
-            snprintf(err.message, sizeof(err.message), "The network was not found.");
         api_reply_err(r, &err);
         return;
     }

@@ -115,19 +115,19 @@ step_prune(job_ctx_t *ctx, err_t *err)
     store_t *st = job_ctx_store(ctx);
     json_t *data = job_ctx_data(ctx), *targets = json_object_get(data, "targets"), *jobs, *t, *j;
     size_t i, n = json_array_size(targets), ended = 0;
-    err_t local;
+    err_t refused; /* why a delete did not start: a status the step tests, never reported */
 
     jobs = json_object_get(data, "jobs");
     json_array_foreach(targets, i, t) {
         const char *vm_id = json_string_value(t);
         const char *jid = jget_str(jobs, vm_id);
         if (jid == NULL) {
-            err_clear(&local);
-            j = checkpoint_delete(st, NULL, vm_id, &local);
+            err_clear(&refused);
+            j = checkpoint_delete(st, NULL, vm_id, &refused);
             if (j != NULL) {
                 json_object_set(jobs, vm_id, json_object_get(j, "id"));
                 json_decref(j);
-            } else if (local.code == ERR_NOT_FOUND || local.code == ERR_NO_CHECKPOINT) {
+            } else if (refused.code == ERR_NOT_FOUND || refused.code == ERR_NO_CHECKPOINT) {
                 json_object_set_new(jobs, vm_id, json_string("")); /* nothing left to prune */
                 ended++;
             }
@@ -137,9 +137,9 @@ step_prune(job_ctx_t *ctx, err_t *err)
             ended++;
             continue;
         }
-        err_clear(&local);
-        j = job_get(st, jid, NULL, NULL, &local);
-        if (j == NULL || (strcmp(jget_str(j, "status"), "queued") && strcmp(jget_str(j, "status"), "running")))
+        j = job_get(st, jid, NULL, NULL, NULL);
+        if (j == NULL ||
+            (strcmp(jget_str(j, "status"), "queued") && strcmp(jget_str(j, "status"), "running")))
             ended++;
         json_decref(j);
     }
@@ -161,7 +161,6 @@ checkpoint_retention_sweep(store_t *st, int64_t now_ms, err_t *err)
     json_t *page, *plan, *targets, *t, *j;
     size_t i, k;
     int started = 0;
-    err_t local;
 
     do {
         page = store_rec_list(st, &store_kind_plan, NULL, 0, after, 500, &next, err);
@@ -175,8 +174,7 @@ checkpoint_retention_sweep(store_t *st, int64_t now_ms, err_t *err)
             if (find_old(st, NULL, jget_str(plan, "id"), now_ms - hours * 3600 * 1000, targets, err) ==
                 0) {
                 json_array_foreach(targets, k, t) {
-                    err_clear(&local);
-                    j = checkpoint_delete(st, NULL, json_string_value(t), &local);
+                    j = checkpoint_delete(st, NULL, json_string_value(t), NULL);
                     if (j)
                         started++;
                     json_decref(j); /* busy VMs are found again by the next sweep */

@@ -215,7 +215,6 @@ running(json_t *vm, const json_t *params)
 {
     (void) params;
     json_object_set_new(vm, "powerState", json_string("running"));
-    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
 }
 
 static job_step_result_t

@@ -141,18 +141,11 @@ delete_roles_and_networks(store_t *st, const char *sid, err_t *err)
 int
 vm_delete_all(store_t *st, const char *sid, err_t *err)
 {
-    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
     json_t *vms, *vm;
     size_t i, n;
 
-    assert(st != NULL && sid != NULL);
-    if (store_tx_begin(st, err))
+    if ((vms = vmrec_begin_all(st, sid, err)) == NULL)
         return -1;
-    vms = store_rec_list_all(st, &store_kind_vm, &f, 1, err);
-    if (vms == NULL) {
-        store_tx_rollback(st);
-        return -1;
-    }
     /* A busy VM (no job now) is deleted once its job has ended: the caller tries again. */
     json_array_foreach(vms, i, vm)
         if (strcmp(jget_str(vm, "provisioningState"), "deleting") != 0)

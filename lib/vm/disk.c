@@ -120,7 +120,6 @@ add_disk(json_t *vm, const json_t *p)
                                         "caching", json_object_get(p, "caching")));
         vmrec_add_storage(vm, jget_int(p, "sizeGB"));
     }
-    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
 }
 
 static int
@@ -164,14 +163,13 @@ failed_attach(job_ctx_t *ctx, err_t *err)
         if (rc == 0 && vmrec_holds_storage(vm))
             rc = placement_hold(st, jget_str(vm, "hostId"), 0, 0, -jget_int(p, "sizeGB"),
                                 "The VM's host was not found.", err);
-        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
     }
+    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
     if (rc == 0)
         rc = vmrec_save(st, vm, err);
     json_decref(vm);
     return rc;
 }
-
 
 /* Removes the disk at lun from the record and releases its storage. */
 static int

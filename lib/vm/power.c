@@ -294,20 +294,13 @@ failed_power(job_ctx_t *ctx, err_t *err)
 int
 vm_stop_all(store_t *st, const char *sid, err_t *err)
 {
-    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
     const action_def_t *stop = find_action("stop");
     json_t *vms, *vm, *j;
     int done = 1;
     size_t i;
 
-    assert(st != NULL && sid != NULL);
-    if (store_tx_begin(st, err))
+    if ((vms = vmrec_begin_all(st, sid, err)) == NULL)
         return -1;
-    vms = store_rec_list_all(st, &store_kind_vm, &f, 1, err);
-    if (vms == NULL) {
-        store_tx_rollback(st);
-        return -1;
-    }
     json_array_foreach(vms, i, vm) {
         const char *pw = jget_str(vm, "powerState");
         if (strcmp(pw, "running") != 0 && strcmp(pw, "starting") != 0)

@@ -95,7 +95,6 @@ apply_size(json_t *vm, const json_t *p)
     json_object_set(vm, "size", json_object_get(p, "size"));
     json_object_set(vm, "cores", json_object_get(p, "cores"));
     json_object_set(vm, "memoryMB", json_object_get(p, "memoryMB"));
-    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
 }
 
 static int
@@ -123,17 +122,18 @@ failed_resize(job_ctx_t *ctx, err_t *err)
 
     if (vm == NULL)
         return err->code == ERR_NOT_FOUND ? 0 : -1;
-    if (hv && jget_int(hv, "cores") == jget_int(p, "cores") && jget_int(hv, "memoryMB") == jget_int(p, "memoryMB")) {
+    if (hv && jget_int(hv, "cores") == jget_int(p, "cores") &&
+        jget_int(hv, "memoryMB") == jget_int(p, "memoryMB")) {
         apply_size(vm, p); /* the host did it; only the answer was lost */
     } else {
         d[QUOTA_CORES] = -jget_int(p, "dCores");
         d[QUOTA_MEMORY] = -jget_int(p, "dMemoryMB");
         rc = quota_apply(st, jget_str(vm, "subscriptionId"), d, err);
         if (rc == 0 && vmrec_holds_compute(vm))
-            rc = placement_hold(st, jget_str(vm, "hostId"), -jget_int(p, "dCores"), -jget_int(p, "dMemoryMB"), 0,
-                                "The VM's host was not found.", err);
-        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+            rc = placement_hold(st, jget_str(vm, "hostId"), -jget_int(p, "dCores"),
+                                -jget_int(p, "dMemoryMB"), 0, "The VM's host was not found.", err);
     }
+    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
     if (rc == 0)
         rc = vmrec_save(st, vm, err);
     json_decref(vm);

@@ -89,6 +89,21 @@ vmrec_exists(store_t *st, const store_kind_t *kind, const char *id, const char *
 }
 
 json_t *
+vmrec_begin_all(store_t *st, const char *sid, err_t *err)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
+    json_t *vms;
+
+    assert(st != NULL && sid != NULL);
+    if (store_tx_begin(st, err))
+        return NULL;
+    vms = store_rec_list_all(st, &store_kind_vm, &f, 1, err);
+    if (vms == NULL)
+        store_tx_rollback(st);
+    return vms;
+}
+
+json_t *
 vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, err_t *err)
 {
     json_t *vm = vmrec_load(st, sid, id, rev, err);

@@ -33,6 +33,9 @@ json_t *vmrec_load(store_t *st, const char *sid, const char *id, int64_t *rev, e
  * 0 when none has, -1 with err when the store cannot tell. */
 int vmrec_exists(store_t *st, const store_kind_t *kind, const char *id, const char *field,
                  const char *value, err_t *err);
+/* Opens a transaction and answers every VM record of subscription sid; on failure, NULL with the
+ * transaction rolled back. */
+json_t *vmrec_begin_all(store_t *st, const char *sid, err_t *err);
 /* Saves the record (updatedAt now), its timeline row and its events, in the caller's transaction. */
 int vmrec_save(store_t *st, json_t *vm, err_t *err);
 /* Starts a job of kind on the VM (one at a time: 409 OperationInProgress) and saves the VM, already put in

@@ -187,8 +187,10 @@ vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vmstep_apply_fn appl
         return r;
     call(a, &c, vm, job_ctx_params(ctx), &aerr);
     r = vmstep_result(&aerr, err);
-    if (r == JOB_STEP_DONE)
+    if (r == JOB_STEP_DONE) {
         apply(vm, job_ctx_params(ctx));
+        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+    }
     return vmstep_finish(ctx, vm, r, err);
 }
 

@@ -28,7 +28,8 @@ agent_call_t vmstep_call(job_ctx_t *ctx);
  * save retries the step). Releases vm; returns the step's result. */
 job_step_result_t vmstep_finish(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err);
 /* A step of one agent call on the job's VM: call asks the host (params: the job's), and when the host did
- * it, apply changes the record, which is then saved in the step's transaction. */
+ * it, apply changes the record, which then shows provisioningState succeeded and is saved in the step's
+ * transaction. */
 typedef int (*vmstep_agent_fn)(agent_t *a, const agent_call_t *call, const json_t *vm,
                                const json_t *params, agent_err_t *aerr);
 typedef void (*vmstep_apply_fn)(json_t *vm, const json_t *params);
