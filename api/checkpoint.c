@@ -21,6 +21,16 @@ static const jv_field_t no_fields[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
+/* The tenant request's context, as the pipeline loaded it. */
+static vm_ctx_t
+ctx_of(const api_req_t *r)
+{
+    vm_ctx_t c = {r->params[0], r->sub, r->plan};
+
+    return c;
+}
+
+/* 202 naming the job, or the error. */
 static void
 reply_job(api_req_t *r, json_t *job, const err_t *err)
 {
@@ -34,29 +44,41 @@ reply_job(api_req_t *r, json_t *job, const err_t *err)
 void
 api_tenant_checkpoint_get(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
-    json_t *cp = checkpoint_get(r->store, r->params[0], r->params[1], &err);
+    json_t *cp = checkpoint_get(r->store, &c, r->params[1], &err);
 
-    if (cp == NULL) {
+    if (cp != NULL)
+        api_reply_json(r, 200, cp);
+    else
         api_reply_err(r, &err);
-        return;
+}
+
+/* 404 (the VM), then 403 (the mode), before the body: the body checked against spec, or NULL after
+ * replying. */
+static json_t *
+checked_body(api_req_t *r, const vm_ctx_t *c, checkpoint_op_t op, const jv_field_t *spec,
+             bool allow_empty)
+{
+    err_t err = {0};
+
+    if (checkpoint_check(r->store, c, r->params[1], op, &err)) {
+        api_reply_err(r, &err);
+        return NULL;
     }
-    api_reply_json(r, 200, cp);
+    return api_body(r, spec, false, allow_empty);
 }
 
 void
 api_tenant_checkpoint_put(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     json_t *body, *job;
 
-    if (checkpoint_check(r->store, r->params[0], r->params[1], CHECKPOINT_CREATE, &err)) {
-        api_reply_err(r, &err);
+    if ((body = checked_body(r, &c, CHECKPOINT_CREATE, put_spec, false)) == NULL)
         return;
-    }
-    if ((body = api_body(r, put_spec, false, false)) == NULL)
-        return;
-    job = checkpoint_put(r->store, r->params[0], r->params[1], body, &err);
+    job = checkpoint_put(r->store, &c, r->params[1], body, &err);
     json_decref(body);
     reply_job(r, job, &err);
 }
@@ -64,25 +86,23 @@ api_tenant_checkpoint_put(api_req_t *r)
 void
 api_tenant_checkpoint_delete(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
 
-    reply_job(r, checkpoint_delete(r->store, r->params[0], r->params[1], &err), &err);
+    reply_job(r, checkpoint_delete(r->store, &c, r->params[1], &err), &err);
 }
 
 void
 api_tenant_checkpoint_restore(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     json_t *body;
 
-    if (checkpoint_check(r->store, r->params[0], r->params[1], CHECKPOINT_RESTORE, &err)) {
-        api_reply_err(r, &err);
-        return;
-    }
-    if ((body = api_body(r, no_fields, false, true)) == NULL)
+    if ((body = checked_body(r, &c, CHECKPOINT_RESTORE, no_fields, true)) == NULL)
         return;
     json_decref(body);
-    reply_job(r, checkpoint_restore(r->store, r->params[0], r->params[1], &err), &err);
+    reply_job(r, checkpoint_restore(r->store, &c, r->params[1], &err), &err);
 }
 
 void

@@ -49,11 +49,37 @@ api_admin_host_unmanaged(api_req_t *r)
     api_reply_json(r, 200, json_pack("{s:o}", "value", list));
 }
 
+/* 200 with out, or the error. */
+static void
+reply_ok(api_req_t *r, json_t *out, const err_t *err)
+{
+    if (out == NULL)
+        api_reply_err(r, err);
+    else
+        api_reply_json(r, 200, out);
+}
+
+typedef json_t *(*body_fn)(store_t *st, const char *id, const json_t *body, err_t *err);
+
+/* The body checked against spec, then fn on the path's id with it. */
+static void
+call_with_body(api_req_t *r, const jv_field_t *spec, body_fn fn)
+{
+    err_t err = {0};
+    json_t *body = api_body(r, spec, false, false), *out;
+
+    if (body == NULL)
+        return;
+    out = fn(r->store, r->params[0], body, &err);
+    json_decref(body);
+    reply_ok(r, out, &err);
+}
+
 void
 api_admin_host_simulate(api_req_t *r)
 {
     err_t err = {0};
-    json_t *body, *out;
+    json_t *out;
 
     /* 404 for a missing host comes before the body. */
     out = inventory_unmanaged(r->store, r->params[0], &err);
@@ -62,47 +88,17 @@ api_admin_host_simulate(api_req_t *r)
         return;
     }
     json_decref(out);
-    if ((body = api_body(r, simulate_spec, false, false)) == NULL)
-        return;
-    out = inventory_simulate(r->store, r->params[0], body, &err);
-    json_decref(body);
-    if (out == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_json(r, 200, out);
+    call_with_body(r, simulate_spec, inventory_simulate);
 }
 
 void
 api_admin_vm_reassociate(api_req_t *r)
 {
-    err_t err = {0};
-    json_t *body = api_body(r, target_spec, false, false), *vm;
-
-    if (body == NULL)
-        return;
-    vm = inventory_reassociate(r->store, r->params[0], body, &err);
-    json_decref(body);
-    if (vm == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_json(r, 200, vm);
+    call_with_body(r, target_spec, inventory_reassociate);
 }
 
 void
 api_admin_vmrole_join(api_req_t *r)
 {
-    err_t err = {0};
-    json_t *body = api_body(r, join_spec, false, false), *role;
-
-    if (body == NULL)
-        return;
-    role = vmrole_join(r->store, r->params[0], body, &err);
-    json_decref(body);
-    if (role == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_json(r, 200, role);
+    call_with_body(r, join_spec, vmrole_join);
 }

@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +48,15 @@ sid_of(api_req_t *r)
     return r->params[0];
 }
 
+/* The tenant request's context, as the pipeline loaded it. */
+static vm_ctx_t
+ctx_of(const api_req_t *r)
+{
+    vm_ctx_t c = {r->params[0], r->sub, r->plan};
+
+    return c;
+}
+
 /* 404 before 400: the VM in the path must be the caller's before its body is read. Replies and returns
  * -1 when it is not. */
 static int
@@ -61,6 +71,35 @@ require_vm(api_req_t *r)
     }
     json_decref(vm);
     return 0;
+}
+
+/* A data disk of a body checked against disk_spec. */
+static void
+disk_of(const json_t *d, vm_disk_req_t *out)
+{
+    const json_t *lun = json_object_get(d, "lun");
+
+    out->size_gb = json_integer_value(json_object_get(d, "sizeGB"));
+    out->lun = json_is_integer(lun) ? (int) json_integer_value(lun) : -1;
+    out->caching = VM_CACHING_NONE;
+    vm_caching_parse(json_string_value(json_object_get(d, "caching")), &out->caching);
+}
+
+/* The create request of a body checked against vm_spec (borrowing its strings). */
+static void
+create_req_of(const json_t *body, vm_create_req_t *req)
+{
+    const json_t *disks = json_object_get(body, "dataDisks"), *d;
+    size_t i;
+
+    memset(req, 0, sizeof(*req));
+    req->name = json_string_value(json_object_get(body, "name"));
+    req->image_id = json_string_value(json_object_get(body, "imageId"));
+    req->size = json_string_value(json_object_get(body, "size"));
+    req->network_id = json_string_value(json_object_get(body, "networkId"));
+    assert(json_array_size(disks) <= VM_MAX_DATA_DISKS);
+    json_array_foreach(disks, i, d)
+        disk_of(d, &req->disks[req->ndisks++]);
 }
 
 /* A plan switched to disabled hides existing checkpoints from tenants (it does not delete them). */
@@ -119,27 +158,22 @@ api_tenant_vms_list(api_req_t *r)
 void
 api_tenant_vms_create(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
+    vm_create_req_t req;
     err_t err = {0};
     json_t *body = api_body(r, vm_spec, false, false), *vm, *job = NULL;
 
     if (body == NULL)
         return;
-    vm = vm_create(r->store, sid_of(r), body, &job, &err);
+    create_req_of(body, &req);
+    vm = vm_create(r->store, &c, &req, &job, &err);
     json_decref(body);
     if (vm == NULL) {
         api_reply_err(r, &err);
         return;
     }
-    /* Answer the VM as stored, the same shape a GET shows. */
-    body = vm_get(r->store, sid_of(r), json_string_value(json_object_get(vm, "id")), false, NULL,
-                  &err);
-    json_decref(vm);
-    if (body == NULL) {
-        json_decref(job);
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_accepted(r, body, json_string_value(json_object_get(job, "id")));
+    /* The VM's view is what a GET shows. */
+    api_reply_accepted(r, vm, json_string_value(json_object_get(job, "id")));
     json_decref(job);
 }
 
@@ -161,6 +195,7 @@ api_tenant_vm_get(api_req_t *r)
 void
 api_tenant_vm_patch(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     int64_t rev;
     json_t *body, *job;
@@ -171,7 +206,7 @@ api_tenant_vm_patch(api_req_t *r)
         return;
     if ((body = api_body(r, vm_patch_spec, false, false)) == NULL)
         return;
-    job = vm_resize(r->store, sid_of(r), r->params[1],
+    job = vm_resize(r->store, &c, r->params[1],
                     json_string_value(json_object_get(body, "size")), rev, &err);
     json_decref(body);
     reply_job(r, job, &err);
@@ -180,17 +215,19 @@ api_tenant_vm_patch(api_req_t *r)
 void
 api_tenant_vm_delete(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     int64_t rev;
 
     if (api_if_match(r, &rev))
         return;
-    reply_job(r, vm_delete(r->store, sid_of(r), r->params[1], rev, &err), &err);
+    reply_job(r, vm_delete(r->store, &c, r->params[1], rev, &err), &err);
 }
 
 void
 api_tenant_vm_action(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     json_t *body;
 
@@ -199,12 +236,14 @@ api_tenant_vm_action(api_req_t *r)
     if ((body = api_body(r, no_fields, false, true)) == NULL)
         return;
     json_decref(body);
-    reply_job(r, vm_action(r->store, sid_of(r), r->params[1], r->params[2], &err), &err);
+    reply_job(r, vm_action(r->store, &c, r->params[1], r->params[2], &err), &err);
 }
 
 void
 api_tenant_vm_disk_attach(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
+    vm_disk_req_t disk;
     err_t err = {0};
     json_t *body, *job;
 
@@ -212,7 +251,8 @@ api_tenant_vm_disk_attach(api_req_t *r)
         return;
     if ((body = api_body(r, disk_spec, false, false)) == NULL)
         return;
-    job = vm_disk_attach(r->store, sid_of(r), r->params[1], body, &err);
+    disk_of(body, &disk);
+    job = vm_disk_attach(r->store, &c, r->params[1], &disk, &err);
     json_decref(body);
     reply_job(r, job, &err);
 }
@@ -220,6 +260,7 @@ api_tenant_vm_disk_attach(api_req_t *r)
 void
 api_tenant_vm_disk_detach(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     int64_t lun;
 
@@ -227,7 +268,7 @@ api_tenant_vm_disk_detach(api_req_t *r)
         api_reply_error(r, ERR_NOT_FOUND, NULL, "The VM has no data disk at that lun.");
         return;
     }
-    reply_job(r, vm_disk_detach(r->store, sid_of(r), r->params[1], (int) lun, &err), &err);
+    reply_job(r, vm_disk_detach(r->store, &c, r->params[1], (int) lun, &err), &err);
 }
 
 void
@@ -241,6 +282,7 @@ api_tenant_networks_list(api_req_t *r)
 void
 api_tenant_networks_create(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     int64_t rev = 0;
     json_t *body = api_body(r, network_spec, false, false), *net;
@@ -248,7 +290,7 @@ api_tenant_networks_create(api_req_t *r)
 
     if (body == NULL)
         return;
-    net = network_create(r->store, sid_of(r), body, &err);
+    net = network_create(r->store, &c, body, &err);
     json_decref(body);
     if (net == NULL) {
         api_reply_err(r, &err);
@@ -271,18 +313,10 @@ api_tenant_network_get(api_req_t *r)
 {
     err_t err = {0};
     int64_t rev = 0;
-    json_t *net = store_rec_get(r->store, &store_kind_network, r->params[1], &rev, &err);
+    json_t *net = store_rec_get_where(r->store, &store_kind_network, r->params[1], "subscriptionId",
+                                      sid_of(r), &rev, &err);
 
-    if (net != NULL &&
-        strcmp(json_string_value(json_object_get(net, "subscriptionId")), sid_of(r)) != 0) {
-        json_decref(net);
-        net = NULL;
-        err_clear(&err);
-        err_set(&err, ERR_NOT_FOUND, NULL, "The network was not found.");
-    }
     if (net == NULL) {
-        if (err.code == ERR_NOT_FOUND)
-            snprintf(err.message, sizeof(err.message), "The network was not found.");
         api_reply_err(r, &err);
         return;
     }
@@ -292,9 +326,10 @@ api_tenant_network_get(api_req_t *r)
 void
 api_tenant_network_delete(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
 
-    if (network_delete(r->store, sid_of(r), r->params[1], &err)) {
+    if (network_delete(r->store, &c, r->params[1], &err)) {
         api_reply_err(r, &err);
         return;
     }
@@ -310,16 +345,9 @@ api_admin_vms_list(api_req_t *r)
     size_t n = 0, i;
     const char *v;
 
-    for (i = 0; fields[i]; i++) {
-        v = api_query(r, fields[i]);
-        if (v == NULL)
-            continue;
-        f[n].field = fields[i];
-        f[n].op = STORE_FILTER_EQ;
-        f[n].value = v;
-        f[n].values = NULL;
-        n++;
-    }
+    for (i = 0; fields[i]; i++)
+        if ((v = api_query(r, fields[i])) != NULL)
+            f[n++] = (store_filter_t){.field = fields[i], .op = STORE_FILTER_EQ, .value = v};
     list_vms(r, f, n, true);
 }
 

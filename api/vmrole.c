@@ -19,6 +19,25 @@ static const jv_field_t scale_spec[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
+/* The tenant request's context, as the pipeline loaded it. */
+static vm_ctx_t
+ctx_of(const api_req_t *r)
+{
+    vm_ctx_t c = {r->params[0], r->sub, r->plan};
+
+    return c;
+}
+
+/* 202 with body (the role or the job) naming job, or the error. */
+static void
+reply_accepted_or_err(api_req_t *r, json_t *body, const json_t *job, const err_t *err)
+{
+    if (body == NULL)
+        api_reply_err(r, err);
+    else
+        api_reply_accepted(r, body, json_string_value(json_object_get(job, "id")));
+}
+
 void
 api_tenant_vmroles_list(api_req_t *r)
 {
@@ -30,26 +49,21 @@ api_tenant_vmroles_list(api_req_t *r)
 void
 api_tenant_vmroles_create(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     json_t *body = api_body(r, role_spec, false, false), *role, *job = NULL;
 
     if (body == NULL)
         return;
-    role = vmrole_create(r->store, r->params[0], body, &job, &err);
+    role = vmrole_create(r->store, &c, body, &job, &err);
     json_decref(body);
-    if (role == NULL) {
-        api_reply_err(r, &err);
-        return;
+    if (role != NULL) {
+        /* Answer the role as a GET shows it. */
+        json_decref(role);
+        role = vmrole_get(r->store, r->params[0],
+                          json_string_value(json_object_get(job, "resourceId")), &err);
     }
-    json_decref(role);
-    role = vmrole_get(r->store, r->params[0], json_string_value(json_object_get(job, "resourceId")),
-                      &err);
-    if (role == NULL) {
-        json_decref(job);
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_accepted(r, role, json_string_value(json_object_get(job, "id")));
+    reply_accepted_or_err(r, role, job, &err);
     json_decref(job);
 }
 
@@ -59,29 +73,26 @@ api_tenant_vmrole_get(api_req_t *r)
     err_t err = {0};
     json_t *role = vmrole_get(r->store, r->params[0], r->params[1], &err);
 
-    if (role == NULL) {
+    if (role != NULL)
+        api_reply_json(r, 200, role);
+    else
         api_reply_err(r, &err);
-        return;
-    }
-    api_reply_json(r, 200, role);
 }
 
 void
 api_tenant_vmrole_delete(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
-    json_t *job = vmrole_delete(r->store, r->params[0], r->params[1], &err);
+    json_t *job = vmrole_delete(r->store, &c, r->params[1], &err);
 
-    if (job == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+    reply_accepted_or_err(r, job, job, &err);
 }
 
 void
 api_tenant_vmrole_scale(api_req_t *r)
 {
+    vm_ctx_t c = ctx_of(r);
     err_t err = {0};
     json_t *body, *job;
 
@@ -93,12 +104,8 @@ api_tenant_vmrole_scale(api_req_t *r)
     json_decref(job);
     if ((body = api_body(r, scale_spec, false, false)) == NULL)
         return;
-    job = vmrole_scale(r->store, r->params[0], r->params[1],
+    job = vmrole_scale(r->store, &c, r->params[1],
                        json_integer_value(json_object_get(body, "instanceCount")), &err);
     json_decref(body);
-    if (job == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+    reply_accepted_or_err(r, job, job, &err);
 }

@@ -2,8 +2,9 @@
  * checkpoint.h: the single checkpoint slot of each VM (see checkpoint.c for the invariant), the plan
  * modes that decide what tenants may do with it, admin pruning and automatic retention.
  *
- * sid names the tenant's subscription (its mode applies and the VM must be its own); NULL is the admin,
- * for whom every mode allows everything. Answers are job views (new references).
+ * ctx is the tenant request's context (its subscription's mode applies and the VM must be its own; the
+ * subscription is not read again); NULL is the admin, for whom every mode allows everything. Answers are
+ * job views (new references).
  */
 #ifndef WAPD_CHECKPOINT_H
 #define WAPD_CHECKPOINT_H
@@ -12,6 +13,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "vm.h"
 
 typedef enum {
     CHECKPOINT_VIEW,
@@ -24,21 +26,23 @@ int checkpoint_jobs_register(void);
 
 /* 404 when the VM is not the subscription's, then 403 when its mode does not allow op: the checks that
  * come before the body's. */
-int checkpoint_check(store_t *st, const char *sid, const char *vm_id, checkpoint_op_t op,
+int checkpoint_check(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op,
                      err_t *err);
 
 /* {name, description, createdAt, sizeGB}; 403 CheckpointsNotAllowed when disabled, 404 NoCheckpoint. */
-json_t *checkpoint_get(store_t *st, const char *sid, const char *vm_id, err_t *err);
+json_t *checkpoint_get(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err);
 /* body {name, description?}: the replacement job, with "replaces" naming the checkpoint it will delete
  * (null when the slot is empty). */
-json_t *checkpoint_put(store_t *st, const char *sid, const char *vm_id, const json_t *body,
+json_t *checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id, const json_t *body,
                        err_t *err);
-json_t *checkpoint_restore(store_t *st, const char *sid, const char *vm_id, err_t *err);
-json_t *checkpoint_delete(store_t *st, const char *sid, const char *vm_id, err_t *err);
+json_t *checkpoint_restore(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err);
+json_t *checkpoint_delete(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err);
 /* body {cloudId?, planId?, olderThanHours}: the prune job. */
 json_t *checkpoint_prune(store_t *st, const json_t *body, err_t *err);
 /* Starts a delete job for every checkpoint older than its plan's checkpointRetentionHours at now_ms.
  * Idempotent: what is busy now is found by the next sweep. Returns how many jobs started, or -1. */
 int checkpoint_retention_sweep(store_t *st, int64_t now_ms, err_t *err);
+/* Internal: registers the prune kind (checkpoint_jobs_register calls it). */
+int checkpoint__prune_register(void);
 
 #endif

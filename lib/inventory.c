@@ -24,26 +24,14 @@
 #include "placement.h"
 #include "quota.h"
 #include "util.h"
-#include "vm_internal.h"
-
-static const char *
-str(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int64_t
-num(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
+#include "vm/vmstep.h"
 
 static bool
 busy(const json_t *vm)
 {
     static const char *const states[] = {"creating", "updating", "deleting", "starting",
                                          "stopping", "deallocating", NULL};
-    const char *ps = str(vm, "provisioningState"), *pw = str(vm, "powerState");
+    const char *ps = jget_str(vm, "provisioningState"), *pw = jget_str(vm, "powerState");
     int i;
 
     for (i = 0; states[i]; i++)
@@ -71,7 +59,7 @@ host_inventory(store_t *st, const char *host_id, err_t *err)
     }
     by_id = json_object();
     json_array_foreach(list, i, vm)
-        json_object_set(by_id, str(vm, "hypervisorId"), vm);
+        json_object_set(by_id, jget_str(vm, "hypervisorId"), vm);
     json_decref(list);
     return by_id;
 }
@@ -110,32 +98,33 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
     if ((vms = vms_on_host(st, host_id, err)) == NULL)
         goto fail;
     json_array_foreach(vms, i, vm) {
-        hyp = str(vm, "hypervisorId");
+        hyp = jget_str(vm, "hypervisorId");
         if (hyp == NULL || busy(vm))
             continue; /* never fight a running job */
         seen = json_object_get(inv, hyp);
         if (seen == NULL) {
-            if (strcmp(str(vm, "powerState"), "unknown") == 0)
+            if (strcmp(jget_str(vm, "powerState"), "unknown") == 0)
                 continue;
-            if (events_emit(st, "vm.missing", str(vm, "subscriptionId"), str(vm, "id"),
+            if (events_emit(st, "vm.missing", jget_str(vm, "subscriptionId"), jget_str(vm, "id"),
                             json_pack("{s:s, s:s, s:s}", "hostId", host_id, "hypervisorId", hyp,
-                                      "lastPowerState", str(vm, "powerState")),
+                                      "lastPowerState", jget_str(vm, "powerState")),
                             err))
                 goto fail;
             json_object_set_new(vm, "powerState", json_string("unknown"));
         } else {
-            hp = str(seen, "powerState");
-            if (hp == NULL || strcmp(hp, str(vm, "powerState")) == 0)
+            hp = jget_str(seen, "powerState");
+            if (hp == NULL || strcmp(hp, jget_str(vm, "powerState")) == 0)
                 continue;
             /* Changed on the host: the record follows, and so do its holdings. */
-            if (strcmp(hp, "deallocated") == 0 && vm__release_host(st, vm, true, false, err))
+            if (strcmp(hp, "deallocated") == 0 && vmrec_release_host(st, vm, true, false, err))
                 goto fail;
-            if (strcmp(hp, "deallocated") != 0 && !json_is_true(json_object_get(vm, "_holdsCompute")) &&
-                store_host_allocate(st, host_id, num(vm, "cores"), num(vm, "memoryMB"), 0, err) == 0)
-                json_object_set_new(vm, "_holdsCompute", json_true());
+            if (strcmp(hp, "deallocated") != 0 && !vmrec_holds_compute(vm) &&
+                store_host_allocate(st, host_id, jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
+                                    err) == 0)
+                vmrec_set_compute_held(vm);
             json_object_set_new(vm, "powerState", json_string(hp));
         }
-        if (vm__save(st, vm, err))
+        if (vmrec_save(st, vm, err))
             goto fail;
     }
     unmanaged = json_array();
@@ -211,7 +200,6 @@ inventory_sweep(store_t *st, err_t *err)
 {
     int64_t after = 0, next = 0;
     json_t *page, *host, *j;
-    err_t local;
     size_t i;
     int started = 0;
 
@@ -220,8 +208,8 @@ inventory_sweep(store_t *st, err_t *err)
         if (page == NULL)
             return -1;
         json_array_foreach(page, i, host) {
-            err_clear(&local);
-            j = inventory_refresh(st, str(host, "id"), &local); /* one at a time per host */
+            /* One at a time per host: a host with a refresh under way is refused, and skipped. */
+            j = inventory_refresh(st, jget_str(host, "id"), NULL);
             if (j)
                 started++;
             json_decref(j);
@@ -255,7 +243,7 @@ inventory_simulate(store_t *st, const char *host_id, const json_t *body, err_t *
 
     if (host == NULL)
         return NULL;
-    if (strcmp(str(json_object_get(host, "agent"), "kind"), "sim") != 0) {
+    if (strcmp(jget_str(json_object_get(host, "agent"), "kind"), "sim") != 0) {
         json_decref(host);
         err_set(err, ERR_INVALID_REQUEST, NULL, "Only simulated hosts take simulator controls.");
         return NULL;
@@ -265,9 +253,9 @@ inventory_simulate(store_t *st, const char *host_id, const json_t *body, err_t *
     hyps = json_array();
     json_array_foreach(ids, i, v) {
         snprintf(target, sizeof(target), "regenerateIds[%zu]", i);
-        vm = vm__load(st, NULL, json_string_value(v), NULL, NULL);
-        if (vm == NULL || str(vm, "hostId") == NULL || strcmp(str(vm, "hostId"), host_id) != 0 ||
-            str(vm, "hypervisorId") == NULL) {
+        vm = vmrec_load(st, NULL, json_string_value(v), NULL, NULL);
+        if (vm == NULL || jget_str(vm, "hostId") == NULL || strcmp(jget_str(vm, "hostId"), host_id) != 0 ||
+            jget_str(vm, "hypervisorId") == NULL) {
             json_decref(vm);
             json_decref(hyps);
             err_set(err, ERR_INVALID_REQUEST, target, "%s names no VM on this host.", target);
@@ -330,59 +318,55 @@ unowned_on_host(store_t *st, const char *host_id, const char *hyp, err_t *err)
     return vm;
 }
 
-static json_t *
-host_of(store_t *st, const char *host_id, err_t *err)
+/* 400 on hostId unless a host has that id. */
+static int
+check_host(store_t *st, const char *host_id, err_t *err)
 {
-    err_t local = {0};
-    json_t *host = store_rec_get(st, &store_kind_host, host_id, NULL, &local);
+    int rc = vmrec_exists(st, &store_kind_host, host_id, NULL, NULL, err);
 
-    if (host == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_INVALID_REQUEST, "hostId", "No host has this id.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
-    }
-    return host;
+    if (rc == 0)
+        return err_set(err, ERR_INVALID_REQUEST, "hostId", "No host has this id.");
+    return rc < 0 ? -1 : 0;
 }
 
 /* Moves the VM's holdings to host_id (when it moved) and points it at hyp with the host's power state. */
 static int
 point_at(store_t *st, json_t *vm, const char *host_id, const json_t *seen, err_t *err)
 {
-    const char *ps = str(seen, "powerState");
+    const char *ps = jget_str(seen, "powerState");
     bool compute = ps && strcmp(ps, "deallocated") != 0;
 
-    if (str(vm, "hostId") == NULL || strcmp(str(vm, "hostId"), host_id) != 0) {
-        if (vm__release_host(st, vm, true, true, err))
+    if (jget_str(vm, "hostId") == NULL || strcmp(jget_str(vm, "hostId"), host_id) != 0) {
+        if (vmrec_release_host(st, vm, true, true, err))
             return -1;
         json_object_set_new(vm, "hostId", json_string(host_id));
-    } else if (!compute && vm__release_host(st, vm, true, false, err)) {
+    } else if (!compute && vmrec_release_host(st, vm, true, false, err)) {
         return -1;
     }
-    if (!json_is_true(json_object_get(vm, "_holdsStorage"))) {
-        if (store_host_grow_storage(st, host_id, num(vm, "_storageGB"), err))
+    if (!vmrec_holds_storage(vm)) {
+        if (store_host_grow_storage(st, host_id, vmrec_storage_gb(vm), err))
             return -1;
-        json_object_set_new(vm, "_holdsStorage", json_true());
+        vmrec_set_storage_held(vm);
     }
-    if (compute && !json_is_true(json_object_get(vm, "_holdsCompute"))) {
-        if (placement_hold(st, host_id, num(vm, "cores"), num(vm, "memoryMB"), 0,
+    if (compute && !vmrec_holds_compute(vm)) {
+        if (placement_hold(st, host_id, jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
                            "The host has no room for this VM.", err))
             return -1;
-        json_object_set_new(vm, "_holdsCompute", json_true());
+        vmrec_set_compute_held(vm);
     }
     json_object_set(vm, "hypervisorId", json_object_get(seen, "hypervisorId"));
     json_object_set_new(vm, "powerState", json_string(ps ? ps : "unknown"));
     json_object_set_new(vm, "provisioningState", json_string("succeeded"));
-    return store_unmanaged_remove(st, host_id, str(seen, "hypervisorId"), err);
+    return store_unmanaged_remove(st, host_id, jget_str(seen, "hypervisorId"), err);
 }
 
 json_t *
 inventory_reassociate(store_t *st, const char *vm_id, const json_t *body, err_t *err)
 {
-    const char *host_id = str(body, "hostId"), *hyp = str(body, "hypervisorId");
-    json_t *vm = NULL, *host = NULL, *seen = NULL;
+    const char *host_id = jget_str(body, "hostId"), *hyp = jget_str(body, "hypervisorId");
+    json_t *vm = NULL, *seen = NULL;
 
-    vm = vm__load(st, NULL, vm_id, NULL, err);
+    vm = vmrec_load(st, NULL, vm_id, NULL, err);
     if (vm == NULL)
         return NULL;
     if (busy(vm)) {
@@ -392,15 +376,14 @@ inventory_reassociate(store_t *st, const char *vm_id, const json_t *body, err_t 
     }
     json_decref(vm);
     vm = NULL;
-    if ((host = host_of(st, host_id, err)) == NULL)
+    if (check_host(st, host_id, err))
         return NULL;
-    json_decref(host);
     if ((seen = unowned_on_host(st, host_id, hyp, err)) == NULL)
         return NULL;
     if (store_tx_begin(st, err))
         goto out;
-    vm = vm__load(st, NULL, vm_id, NULL, err);
-    if (vm == NULL || point_at(st, vm, host_id, seen, err) || vm__save(st, vm, err) ||
+    vm = vmrec_load(st, NULL, vm_id, NULL, err);
+    if (vm == NULL || point_at(st, vm, host_id, seen, err) || vmrec_save(st, vm, err) ||
         store_tx_commit(st, err)) {
         store_tx_rollback(st);
         json_decref(vm);
@@ -416,18 +399,17 @@ out:
 json_t *
 inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char *hyp, err_t *err)
 {
-    json_t *host, *seen, *item = NULL, *vm = NULL, *disks;
+    json_t *seen, *item = NULL, *vm = NULL, *disks;
     int64_t storage = 0, d[STORE_QUOTAS] = {0};
     char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
     const json_t *disk;
     size_t i;
 
-    if ((host = host_of(st, host_id, err)) == NULL)
+    if (check_host(st, host_id, err))
         return NULL;
-    json_decref(host);
     if ((seen = unowned_on_host(st, host_id, hyp, err)) == NULL)
         return NULL;
-    item = store_rec_get(st, &store_kind_gallery_item, str(role, "galleryItemId"), NULL, err);
+    item = store_rec_get(st, &store_kind_gallery_item, jget_str(role, "galleryItemId"), NULL, err);
     if (item == NULL)
         goto out;
     disks = json_array();
@@ -437,24 +419,24 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
                                                json_object_get(disk, "sizeGB"), "caching",
                                                json_is_integer(json_object_get(disk, "lun")) ? "None"
                                                                                              : "ReadWrite"));
-        storage += num(disk, "sizeGB");
+        storage += jget_int(disk, "sizeGB");
     }
     util_uuid(id);
     util_time_format(util_now_ms(), now);
     vm = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:s, s:O, s:s, s:s, s:o, s:[], s:n, s:s, "
-                   "s:s, s:n, s:n, s:I, s:b, s:b, s:b}",
+                   "s:s, s:n, s:n}",
                    "id", id, "name", json_object_get(seen, "name"), "subscriptionId",
                    json_object_get(role, "subscriptionId"), "size", json_object_get(role, "size"),
                    "cores", json_object_get(seen, "cores"), "memoryMB",
                    json_object_get(seen, "memoryMB"), "imageId", json_object_get(item, "imageId"),
                    "osType", "windows", "vmRoleId", json_object_get(role, "id"), "provisioningState",
                    "creating", "powerState", "stopped", "disks", disks, "nics", "checkpoint",
-                   "createdAt", now, "updatedAt", now, "hostId", "hypervisorId", "_storageGB",
-                   (json_int_t) storage, "_holdsCompute", 0, "_holdsStorage", 0, "_counted", 1);
+                   "createdAt", now, "updatedAt", now, "hostId", "hypervisorId");
     if (vm == NULL)
         goto out;
+    vmrec_init_holdings(vm, storage, false);
     {
-        json_t *image = store_rec_get(st, &store_kind_image, str(item, "imageId"), NULL, err);
+        json_t *image = store_rec_get(st, &store_kind_image, jget_str(item, "imageId"), NULL, err);
         if (image == NULL)
             goto fail_vm;
         json_object_set(vm, "osType", json_object_get(image, "osType"));
@@ -464,13 +446,13 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
     if (store_tx_begin(st, err))
         goto fail_vm;
     d[QUOTA_VMS] = 1;
-    d[QUOTA_CORES] = num(vm, "cores");
-    d[QUOTA_MEMORY] = num(vm, "memoryMB");
+    d[QUOTA_CORES] = jget_int(vm, "cores");
+    d[QUOTA_MEMORY] = jget_int(vm, "memoryMB");
     d[QUOTA_STORAGE] = storage;
-    if (quota_adjust(st, str(role, "subscriptionId"), d, err) ||
+    if (quota_adjust(st, jget_str(role, "subscriptionId"), d, err) ||
         store_rec_insert(st, &store_kind_vm, vm, err) ||
         store_timeline_append(st, vm, "created", err) || point_at(st, vm, host_id, seen, err) ||
-        vm__save(st, vm, err) || store_tx_commit(st, err)) {
+        vmrec_save(st, vm, err) || store_tx_commit(st, err)) {
         store_tx_rollback(st);
         goto fail_vm;
     }

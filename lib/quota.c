@@ -1,7 +1,11 @@
 /*
  * quota.c: quota limits from the plan, reservation through the store's one-statement check (see quota.h).
+ * quota_reserve takes the plan from its caller (the request's context); quota_adjust reads it, for callers
+ * that hold none.
  */
 #include "quota.h"
+
+#include <assert.h>
 
 static void
 plan_limits(const json_t *plan, int64_t limit[STORE_QUOTAS])
@@ -35,10 +39,22 @@ quota_refused(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS],
 }
 
 int
+quota_reserve(store_t *st, const char *sid, const json_t *plan, const int64_t delta[STORE_QUOTAS],
+              err_t *err)
+{
+    int64_t limit[STORE_QUOTAS];
+    int rc;
+
+    assert(st != NULL && sid != NULL && plan != NULL);
+    plan_limits(plan, limit);
+    rc = store_usage_adjust(st, sid, delta, limit, err);
+    return rc == 1 ? quota_refused(st, sid, delta, limit, err) : rc;
+}
+
+int
 quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err)
 {
     json_t *sub, *plan;
-    int64_t limit[STORE_QUOTAS];
     int rc;
 
     sub = store_rec_get_shared(st, &store_kind_subscription, sid, NULL, err);
@@ -49,10 +65,9 @@ quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], er
     json_decref(sub);
     if (plan == NULL)
         return -1;
-    plan_limits(plan, limit);
+    rc = quota_reserve(st, sid, plan, delta, err);
     json_decref(plan);
-    rc = store_usage_adjust(st, sid, delta, limit, err);
-    return rc == 1 ? quota_refused(st, sid, delta, limit, err) : rc;
+    return rc;
 }
 
 int

@@ -16,7 +16,12 @@
 
 enum { QUOTA_VMS, QUOTA_CORES, QUOTA_MEMORY, QUOTA_STORAGE, QUOTA_VMROLES, QUOTA_NETWORKS };
 
-/* Reserves (delta > 0) or releases (delta < 0) usage of subscription sid against its plan's limits. */
+/* Reserves (delta > 0) or releases (delta < 0) usage of subscription sid against the limits of plan (its
+ * plan, borrowed, as the caller holds it): 409 QuotaExceeded naming the first quota that would grow past its
+ * limit. Reads neither the subscription nor the plan. */
+int quota_reserve(store_t *st, const char *sid, const json_t *plan, const int64_t delta[STORE_QUOTAS],
+                  err_t *err);
+/* As quota_reserve, for callers that hold no plan: reads the subscription and its plan first. */
 int quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err);
 /* Applies delta with no limit (releases, and growth that already happened): 404 when there is no such
  * subscription. */

@@ -15,11 +15,51 @@
 #define WAPD_VM_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "err.h"
 #include "store.h"
+
+/* The request's context, loaded once by the caller (the api pipeline) and passed down: the subscription
+ * sid, its record and its plan (borrowed, read-only). lib never reads them again. */
+typedef struct {
+    const char *sid;
+    const json_t *sub;
+    const json_t *plan;
+} vm_ctx_t;
+
+typedef enum {
+    VM_CACHING_NONE,
+    VM_CACHING_READ_ONLY,
+    VM_CACHING_READ_WRITE,
+} vm_caching_t;
+
+/* A data disk asked for: its size, its host caching and its lun (-1: the caller picks). */
+typedef struct {
+    int64_t size_gb;
+    vm_caching_t caching;
+    int lun;
+} vm_disk_req_t;
+
+#define VM_MAX_DATA_DISKS 64
+
+/* A VM create, validated for shape at the api edge; strings are borrowed. network_id may be NULL. A data
+ * disk's lun -1 is its index in disks. */
+typedef struct {
+    const char *name;
+    const char *image_id;
+    const char *size;
+    const char *network_id;
+    size_t ndisks;
+    vm_disk_req_t disks[VM_MAX_DATA_DISKS];
+} vm_create_req_t;
+
+/* "None", "ReadOnly", "ReadWrite"; parse answers -1 for any other text. */
+const char *vm_caching_name(vm_caching_t caching);
+int vm_caching_parse(const char *text, vm_caching_t *out);
 
 int vm_jobs_register(void);
 
@@ -27,26 +67,28 @@ int vm_jobs_register(void);
  * writes. */
 int vm_subscription_writable(const json_t *sub, err_t *err);
 
-/* Creates a VM: answers its view and, in *job, the create job. */
-json_t *vm_create(store_t *st, const char *sid, const json_t *body, json_t **job, err_t *err);
+/* Creates a VM in the caller's transaction, which the caller rolls back when this fails: answers its view
+ * (as a GET shows it) and, in *job, the create job. Reads neither the subscription nor the plan. */
+json_t *vm_create(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, json_t **job,
+                  err_t *err);
 /* A VM of subscription sid (any subscription when sid is NULL). */
 json_t *vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, err_t *err);
 /* Removes what a view does not show, in place. */
 void vm_view(json_t *rec, bool admin);
-/* start, stop, shutdown, restart, deallocate: answers the job. */
-json_t *vm_action(store_t *st, const char *sid, const char *id, const char *action, err_t *err);
-json_t *vm_resize(store_t *st, const char *sid, const char *id, const char *size,
+/* The requests below run in their own transaction (nested in the caller's when one is open) and answer
+ * the job they start. start, stop, shutdown, restart, deallocate: */
+json_t *vm_action(store_t *st, const vm_ctx_t *ctx, const char *id, const char *action, err_t *err);
+json_t *vm_resize(store_t *st, const vm_ctx_t *ctx, const char *id, const char *size,
                   int64_t expect_rev, err_t *err);
-json_t *vm_delete(store_t *st, const char *sid, const char *id, int64_t expect_rev, err_t *err);
-/* body: {sizeGB, caching, lun?} */
-json_t *vm_disk_attach(store_t *st, const char *sid, const char *id, const json_t *body,
+json_t *vm_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err);
+json_t *vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const vm_disk_req_t *disk,
                        err_t *err);
-json_t *vm_disk_detach(store_t *st, const char *sid, const char *id, int lun, err_t *err);
+json_t *vm_disk_detach(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, err_t *err);
 
 /* Networks: {name, addressPrefix} (IPv4 CIDR, /8 to /29). */
-json_t *network_create(store_t *st, const char *sid, const json_t *body, err_t *err);
+json_t *network_create(store_t *st, const vm_ctx_t *ctx, const json_t *body, err_t *err);
 /* 409 Conflict while a VM uses it. */
-int network_delete(store_t *st, const char *sid, const char *id, err_t *err);
+int network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
 
 /* For the subscription jobs: start a stop job for each running VM, or a delete job for each VM (and, once
  * no VM is left, delete the VM roles and networks). Returns 1 when everything is under way or done, 0 when

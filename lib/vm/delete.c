@@ -1,0 +1,175 @@
+/*
+ * delete.c: VM deletion, the request and its job (vm.delete: deleteFromHost, releaseResources), and the
+ * subscription-wide delete that empties a subscription before it goes.
+ *
+ * A VM is deleted from its host first, then releases what it holds and loses its record in one step. A
+ * failed delete leaves the VM failed in the power state its host reports, unless the host no longer has it:
+ * the delete is then done.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "../quota.h"
+#include "vmstep.h"
+
+static json_t *
+submit_delete(store_t *st, json_t *vm, err_t *err)
+{
+    const char *ps = jget_str(vm, "provisioningState"), *pw = jget_str(vm, "powerState");
+
+    if (strcmp(ps, "creating") == 0 || strcmp(ps, "updating") == 0 || strcmp(ps, "deleting") == 0 ||
+        strcmp(pw, "starting") == 0 || strcmp(pw, "stopping") == 0 ||
+        strcmp(pw, "deallocating") == 0) {
+        err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
+                "Another operation on this VM is still in progress.");
+        return NULL;
+    }
+    json_object_set_new(vm, "provisioningState", json_string("deleting"));
+    return vmrec_submit(st, vm, "vm.delete", NULL, err);
+}
+
+
+json_t *
+vm_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
+{
+    json_t *vm, *j = NULL;
+
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
+    if (store_tx_begin(st, err))
+        return NULL;
+    vm = vm__load_for_change(st, ctx, id, expect_rev, err);
+    if (vm != NULL)
+        j = submit_delete(st, vm, err);
+    if (j == NULL || store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        json_decref(j);
+        j = NULL;
+    }
+    json_decref(vm);
+    return j;
+}
+
+static job_step_result_t
+step_delete_from_host(job_ctx_t *ctx, err_t *err)
+{
+    agent_call_t c = vmstep_call(ctx);
+    job_step_result_t r;
+    json_t *vm;
+    agent_t *a;
+
+    if ((r = vmstep_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
+        return r;
+    if (jget_str(vm, "hypervisorId") == NULL || jget_str(vm, "hostId") == NULL) {
+        json_decref(vm);
+        return JOB_STEP_DONE;
+    }
+    json_decref(vm);
+    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    r = vmstep_delete_on_host(a, &c, jget_str(vm, "hypervisorId"), err);
+    json_decref(vm);
+    return r;
+}
+
+static job_step_result_t
+step_release_and_remove(job_ctx_t *ctx, err_t *err)
+{
+    job_step_result_t r;
+    json_t *vm;
+
+    if ((r = vmstep_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
+        return r == JOB_STEP_FAILED && err->code == ERR_NOT_FOUND ? JOB_STEP_DONE : r;
+    if (job_ctx_begin(ctx, err) || vmrec_remove(job_ctx_store(ctx), vm, err))
+        r = JOB_STEP_RETRY;
+    json_decref(vm);
+    return r;
+}
+
+static int
+failed_delete(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    const json_t *data = job_ctx_data(ctx);
+    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    int rc;
+
+    if (vm == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (json_is_true(json_object_get(data, "hostAsked")) &&
+        !json_is_true(json_object_get(data, "hostHasVm"))) {
+        rc = vmrec_remove(st, vm, err); /* the host no longer has it: the delete is done */
+    } else {
+        json_object_set_new(vm, "provisioningState", json_string("failed"));
+        rc = vmstep_apply_true_power(st, ctx, vm, err);
+        if (rc == 0)
+            rc = vmrec_save(st, vm, err);
+    }
+    json_decref(vm);
+    return rc;
+}
+
+
+/* ---- subscription-wide ---- */
+
+/* Once no VM is left, the VM roles and networks go, and with them their quota. */
+static int
+delete_roles_and_networks(store_t *st, const char *sid, err_t *err)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
+    const store_kind_t *kinds[] = {&store_kind_vmrole, &store_kind_network};
+    const int quotas[] = {QUOTA_VMROLES, QUOTA_NETWORKS};
+    json_t *list, *n;
+    size_t i, k;
+
+    for (k = 0; k < 2; k++) {
+        int64_t d[STORE_QUOTAS] = {0};
+        d[quotas[k]] = -1;
+        list = store_rec_list_all(st, kinds[k], &f, 1, err);
+        if (list == NULL)
+            return -1;
+        json_array_foreach(list, i, n)
+            if (store_rec_delete(st, kinds[k], jget_str(n, "id"), 0, err) ||
+                quota_apply(st, sid, d, err)) {
+                json_decref(list);
+                return -1;
+            }
+        json_decref(list);
+    }
+    return 0;
+}
+
+int
+vm_delete_all(store_t *st, const char *sid, err_t *err)
+{
+    json_t *vms, *vm;
+    size_t i, n;
+
+    if ((vms = vmrec_begin_all(st, sid, err)) == NULL)
+        return -1;
+    /* A busy VM (no job now) is deleted once its job has ended: the caller tries again. */
+    json_array_foreach(vms, i, vm)
+        if (strcmp(jget_str(vm, "provisioningState"), "deleting") != 0)
+            json_decref(submit_delete(st, vm, NULL));
+    n = json_array_size(vms);
+    json_decref(vms);
+    if ((n == 0 && delete_roles_and_networks(st, sid, err)) || store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        return -1;
+    }
+    return n == 0;
+}
+
+static const job_step_def_t delete_steps[] = {
+    {"deleteFromHost", step_delete_from_host},
+    {"releaseResources", step_release_and_remove},
+    {NULL, NULL},
+};
+static const job_kind_def_t delete_kind = {
+    "vm.delete", delete_steps, VM_JOB_DEADLINE_MS, failed_delete, vmstep_ask_host, NULL, NULL,
+};
+
+int
+vm_delete_kinds_register(void)
+{
+    return job_kind_register(&delete_kind);
+}

@@ -1,0 +1,147 @@
+/*
+ * network.c: tenant networks and the addresses their VMs take (see network.h). Creating one counts toward
+ * the networks quota of the subscription's plan; deleting one is refused while a VM holds an address in it.
+ */
+#include "network.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../catalog.h"
+#include "../jget.h"
+#include "../quota.h"
+#include "../util.h"
+#include "../vm.h"
+#include "vmrec.h"
+
+/* IPv4 CIDR: writes the first and last usable host addresses (the first four and the last are reserved,
+ * as in Azure). */
+int
+network_parse_prefix(const char *prefix, int64_t *first, int64_t *last, err_t *err)
+{
+    char addr[32];
+    const char *slash = strchr(prefix, '/');
+    struct in_addr in;
+    int64_t bits, base, size;
+    uint32_t host;
+
+    if (slash == NULL || slash - prefix >= (long) sizeof(addr) ||
+        util_parse_int64(slash + 1, false, &bits) || bits < 8 || bits > 29)
+        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
+                       "addressPrefix must be an IPv4 prefix from /8 to /29, e.g. 10.0.0.0/24.");
+    snprintf(addr, sizeof(addr), "%.*s", (int) (slash - prefix), prefix);
+    if (inet_pton(AF_INET, addr, &in) != 1)
+        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
+                       "addressPrefix must be an IPv4 prefix from /8 to /29, e.g. 10.0.0.0/24.");
+    host = ntohl(in.s_addr);
+    size = (int64_t) 1 << (32 - bits);
+    if (host & (uint32_t) (size - 1))
+        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
+                       "addressPrefix has host bits set; use the network address.");
+    base = host;
+    *first = base + 4;
+    *last = base + size - 2;
+    return 0;
+}
+
+static void
+ip_text(int64_t ip, char out[INET_ADDRSTRLEN])
+{
+    struct in_addr in;
+
+    in.s_addr = htonl((uint32_t) ip);
+    inet_ntop(AF_INET, &in, out, INET_ADDRSTRLEN);
+}
+
+json_t *
+network_nic_take(store_t *st, const char *sid, const char *network_id, const char *vm_id, err_t *err)
+{
+    json_t *net;
+    int64_t first, last, ip;
+    char text[INET_ADDRSTRLEN];
+    int rc;
+
+    assert(st != NULL && sid != NULL && network_id != NULL && vm_id != NULL);
+    rc = vmrec_exists(st, &store_kind_network, network_id, "subscriptionId", sid, err);
+    if (rc <= 0) {
+        if (rc == 0)
+            err_set(err, ERR_INVALID_REQUEST, "networkId",
+                    "networkId names no network of this subscription.");
+        return NULL;
+    }
+    net = store_rec_get(st, &store_kind_network, network_id, NULL, err);
+    if (net == NULL)
+        return NULL;
+    rc = 0;
+    if (network_parse_prefix(jget_str(net, "addressPrefix"), &first, &last, err) ||
+        (rc = store_ip_take(st, network_id, vm_id, first, last, &ip, err)) != 0) {
+        json_decref(net);
+        if (rc == 1)
+            err_set(err, ERR_CONFLICT, "networkId", "The network has no free address left.");
+        return NULL;
+    }
+    json_decref(net);
+    ip_text(ip, text);
+    return json_pack("{s:s, s:s}", "networkId", network_id, "ipAddress", text);
+}
+
+json_t *
+network_create(store_t *st, const vm_ctx_t *ctx, const json_t *body, err_t *err)
+{
+    int64_t first, last, d[STORE_QUOTAS] = {0};
+    json_t *rec = NULL;
+
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && body != NULL);
+    if (network_parse_prefix(jget_str(body, "addressPrefix"), &first, &last, err))
+        return NULL;
+    if (store_tx_begin(st, err))
+        return NULL;
+    if (vm_subscription_writable(ctx->sub, err))
+        goto fail;
+    d[QUOTA_NETWORKS] = 1;
+    if (quota_reserve(st, ctx->sid, ctx->plan, d, err))
+        goto fail;
+    rec = catalog_record_new(body);
+    json_object_set_new(rec, "subscriptionId", json_string(ctx->sid));
+    if (store_rec_insert(st, &store_kind_network, rec, err) || store_tx_commit(st, err))
+        goto fail;
+    return rec;
+fail:
+    store_tx_rollback(st);
+    json_decref(rec);
+    return NULL;
+}
+
+int
+network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
+{
+    int64_t used, d[STORE_QUOTAS] = {0};
+    json_t *net;
+
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
+    if (store_tx_begin(st, err))
+        return -1;
+    net = store_rec_get_where(st, &store_kind_network, id, "subscriptionId", ctx->sid, NULL, err);
+    if (net == NULL || vm_subscription_writable(ctx->sub, err))
+        goto fail;
+    used = store_ip_count(st, id, err);
+    if (used < 0)
+        goto fail;
+    if (used > 0) {
+        err_set(err, ERR_CONFLICT, NULL, "The network is in use by %lld VM address(es).",
+                (long long) used);
+        goto fail;
+    }
+    d[QUOTA_NETWORKS] = -1;
+    if (store_rec_delete(st, &store_kind_network, id, 0, err) ||
+        quota_apply(st, ctx->sid, d, err) || store_tx_commit(st, err))
+        goto fail;
+    json_decref(net);
+    return 0;
+fail:
+    store_tx_rollback(st);
+    json_decref(net);
+    return -1;
+}

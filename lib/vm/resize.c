@@ -1,0 +1,153 @@
+/*
+ * resize.c: a VM's size change, the request and its job (vm.resize: reconfigure).
+ *
+ * Only a stopped or deallocated VM changes size. The request reserves the difference in cores and memory
+ * at once, against the plan's quotas and, when the VM holds compute, on its host; a failed job gives the
+ * difference back unless the host says the new size took.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "../catalog.h"
+#include "../placement.h"
+#include "../quota.h"
+#include "vmstep.h"
+
+/* The VM of ctx, at expect_rev when that is > 0 (412 otherwise), its subscription writable. */
+json_t *
+vm__load_for_change(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
+{
+    int64_t rev = 0;
+    json_t *vm = vmrec_load(st, ctx->sid, id, &rev, err);
+
+    if (vm == NULL)
+        return NULL;
+    if (expect_rev > 0 && rev != expect_rev)
+        err_set(err, ERR_PRECONDITION_FAILED, NULL, "The VM has changed since the ETag was read.");
+    else if (vm_subscription_writable(ctx->sub, err) == 0)
+        return vm;
+    json_decref(vm);
+    return NULL;
+}
+
+json_t *
+vm_resize(store_t *st, const vm_ctx_t *ctx, const char *id, const char *size_name,
+          int64_t expect_rev, err_t *err)
+{
+    json_t *size = NULL, *vm = NULL, *j = NULL, *params;
+    int64_t dc, dm, delta[STORE_QUOTAS] = {0};
+    const char *ps;
+
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && size_name != NULL);
+    if (store_tx_begin(st, err))
+        return NULL;
+    if ((vm = vm__load_for_change(st, ctx, id, expect_rev, err)) == NULL)
+        goto fail;
+    size = store_rec_find(st, &store_kind_size, "name", size_name, NULL);
+    if (size == NULL || !catalog_plan_allows(ctx->plan, "sizeNames", size_name)) {
+        err_set(err, ERR_INVALID_REQUEST, "size", "The plan offers no size named '%s'.",
+                size_name);
+        goto fail;
+    }
+    if (vmrec_busy(vm, err))
+        goto fail;
+    ps = jget_str(vm, "powerState");
+    if (strcmp(ps, "stopped") != 0 && strcmp(ps, "deallocated") != 0) {
+        err_set(err, strcmp(ps, "running") == 0 || strcmp(ps, "unknown") == 0
+                         ? ERR_INVALID_POWER_STATE
+                         : ERR_OPERATION_IN_PROGRESS,
+                NULL, "The size changes only while the VM is stopped or deallocated; it is %s.", ps);
+        goto fail;
+    }
+    dc = jget_int(size, "cores") - jget_int(vm, "cores");
+    dm = jget_int(size, "memoryMB") - jget_int(vm, "memoryMB");
+    delta[QUOTA_CORES] = dc;
+    delta[QUOTA_MEMORY] = dm;
+    if (quota_reserve(st, ctx->sid, ctx->plan, delta, err))
+        goto fail;
+    if (vmrec_holds_compute(vm) &&
+        placement_hold(st, jget_str(vm, "hostId"), dc, dm, 0,
+                       "The VM's host has no room for that size.", err))
+        goto fail;
+    params = json_pack("{s:s, s:O, s:O, s:I, s:I}", "size", size_name, "cores",
+                       json_object_get(size, "cores"), "memoryMB",
+                       json_object_get(size, "memoryMB"), "dCores", (json_int_t) dc, "dMemoryMB",
+                       (json_int_t) dm);
+    json_object_set_new(vm, "provisioningState", json_string("updating"));
+    j = vmrec_submit(st, vm, "vm.resize", params, err);
+    json_decref(params);
+    if (j == NULL || store_tx_commit(st, err))
+        goto fail;
+    json_decref(size);
+    json_decref(vm);
+    return j;
+fail:
+    store_tx_rollback(st);
+    json_decref(size);
+    json_decref(vm);
+    json_decref(j);
+    return NULL;
+}
+
+static void
+apply_size(json_t *vm, const json_t *p)
+{
+    json_object_set(vm, "size", json_object_get(p, "size"));
+    json_object_set(vm, "cores", json_object_get(p, "cores"));
+    json_object_set(vm, "memoryMB", json_object_get(p, "memoryMB"));
+}
+
+static int
+reconfigure_on_host(agent_t *a, const agent_call_t *c, const json_t *vm, const json_t *p,
+                    agent_err_t *aerr)
+{
+    return agent_vm_reconfigure(a, c, jget_str(vm, "hypervisorId"), (int) jget_int(p, "cores"),
+                                (int) jget_int(p, "memoryMB"), aerr);
+}
+
+static job_step_result_t
+step_reconfigure(job_ctx_t *ctx, err_t *err)
+{
+    return vmstep_call_and_apply(ctx, reconfigure_on_host, apply_size, err);
+}
+
+static int
+failed_resize(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    const json_t *p = job_ctx_params(ctx), *hv = json_object_get(job_ctx_data(ctx), "hostVm");
+    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    int64_t d[STORE_QUOTAS] = {0};
+    int rc = 0;
+
+    if (vm == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (hv && jget_int(hv, "cores") == jget_int(p, "cores") &&
+        jget_int(hv, "memoryMB") == jget_int(p, "memoryMB")) {
+        apply_size(vm, p); /* the host did it; only the answer was lost */
+    } else {
+        d[QUOTA_CORES] = -jget_int(p, "dCores");
+        d[QUOTA_MEMORY] = -jget_int(p, "dMemoryMB");
+        rc = quota_apply(st, jget_str(vm, "subscriptionId"), d, err);
+        if (rc == 0 && vmrec_holds_compute(vm))
+            rc = placement_hold(st, jget_str(vm, "hostId"), -jget_int(p, "dCores"),
+                                -jget_int(p, "dMemoryMB"), 0, "The VM's host was not found.", err);
+    }
+    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+    if (rc == 0)
+        rc = vmrec_save(st, vm, err);
+    json_decref(vm);
+    return rc;
+}
+
+
+static const job_step_def_t resize_steps[] = {{"reconfigure", step_reconfigure}, {NULL, NULL}};
+static const job_kind_def_t resize_kind = {
+    "vm.resize", resize_steps, VM_JOB_DEADLINE_MS, failed_resize, vmstep_ask_host, NULL, NULL,
+};
+
+int
+vm_resize_kinds_register(void)
+{
+    return job_kind_register(&resize_kind);
+}

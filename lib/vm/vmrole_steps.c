@@ -1,0 +1,284 @@
+/*
+ * vmrole_steps.c: the jobs of VM roles (vmrole.create, vmrole.scale, vmrole.delete): one step per instance,
+ * named addInstance-<n>, removeInstance-<n> or deleteRole, run by one step function.
+ *
+ * An add step is idempotent: it finds its instance by name, reserves it only once (in a transaction of its
+ * own, committed before the host is asked), and drives the host with operation ids that replay after a
+ * crash. A failed instance is made again from scratch when the job is restarted (WAP's Repair). The role
+ * ends succeeded, or failed with its failed instance failed and holding nothing; a canceled create leaves
+ * nothing behind.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../events.h"
+#include "../hostreg.h"
+#include "../quota.h"
+#include "../util.h"
+#include "../vmrole.h"
+#include "vmstep.h"
+
+static json_t *
+find_instance(store_t *st, const json_t *role, int64_t n, err_t *err)
+{
+    json_t *list = vmrole__instances(st, role, err), *vm, *found = NULL;
+    size_t i;
+
+    json_array_foreach(list, i, vm)
+        if (jget_int(vm, "_n") == n)
+            found = json_incref(vm);
+    json_decref(list);
+    if (found)
+        json_object_del(found, "_n");
+    return found;
+}
+
+/* Instance n's record, made and reserved in its own transaction (committed before the host is asked):
+ * the role's subscription and plan are read here, as a job step has no request context. */
+static json_t *
+reserve_instance(store_t *st, const json_t *role, int64_t n, err_t *err)
+{
+    const char *sid = jget_str(role, "subscriptionId");
+    json_t *item, *sub = NULL, *plan = NULL, *vm = NULL;
+    vm_create_req_t req;
+    vm_ctx_t vctx;
+    char name[160];
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    item = store_rec_get(st, &store_kind_gallery_item, jget_str(role, "galleryItemId"), NULL, err);
+    sub = item ? store_rec_get_shared(st, &store_kind_subscription, sid, NULL, err) : NULL;
+    plan = sub ? store_rec_get_shared(st, &store_kind_plan, jget_str(sub, "planId"), NULL, err) : NULL;
+    if (plan != NULL) {
+        snprintf(name, sizeof(name), "%s-%lld", jget_str(role, "name"), (long long) n);
+        memset(&req, 0, sizeof(req));
+        req.name = name;
+        req.image_id = jget_str(item, "imageId");
+        req.size = jget_str(role, "size");
+        req.network_id = jget_str(role, "networkId");
+        vctx.sid = sid;
+        vctx.sub = sub;
+        vctx.plan = plan;
+        vm = vm__reserve_new(st, &vctx, &req, jget_str(role, "id"), err);
+    }
+    if (vm == NULL || store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        json_decref(vm);
+        vm = NULL;
+    }
+    json_decref(item);
+    json_decref(sub);
+    json_decref(plan);
+    return vm;
+}
+
+static job_step_result_t
+step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    json_t *vm;
+    char op[200], hyp[AGENT_ID_MAX];
+    agent_vm_spec_t spec;
+    agent_call_t c;
+    agent_err_t aerr = {0};
+    job_step_result_t r;
+    agent_t *a;
+
+    vm = find_instance(st, role, n, err);
+    if (vm == NULL && err->code != ERR_NONE)
+        return JOB_STEP_RETRY;
+    if (vm && strcmp(jget_str(vm, "provisioningState"), "failed") == 0) {
+        /* Repair: the instance failed before; it is made again from scratch. */
+        if (jget_str(vm, "hypervisorId") && (a = hostreg_agent(st, jget_str(vm, "hostId"), err)) != NULL) {
+            snprintf(op, sizeof(op), "%s:discard", job_ctx_op_id(ctx));
+            c.op_id = op;
+            c.timeout_ms = VM_AGENT_TIMEOUT_MS;
+            if ((r = vmstep_delete_on_host(a, &c, jget_str(vm, "hypervisorId"), err)) !=
+                JOB_STEP_DONE) {
+                json_decref(vm);
+                return r;
+            }
+        }
+        err_clear(err);
+        if (vmrec_remove(st, vm, err)) {
+            json_decref(vm);
+            return JOB_STEP_RETRY;
+        }
+        json_decref(vm);
+        vm = NULL;
+    }
+    if (vm == NULL && (vm = reserve_instance(st, role, n, err)) == NULL)
+        return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
+    a = hostreg_agent(st, jget_str(vm, "hostId"), err);
+    if (a == NULL) {
+        json_decref(vm);
+        return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
+    }
+    snprintf(op, sizeof(op), "%s:create", job_ctx_op_id(ctx));
+    c.op_id = op;
+    c.timeout_ms = VM_AGENT_TIMEOUT_MS;
+    if (jget_str(vm, "hypervisorId") == NULL) {
+        json_t *data_disks;
+        vmstep_fill_spec(vm, &spec, &data_disks);
+        agent_vm_create(a, &c, &spec, hyp, &aerr);
+        json_decref(data_disks);
+        if ((r = vmstep_result(&aerr, err)) != JOB_STEP_DONE) {
+            json_decref(vm);
+            return r;
+        }
+        json_object_set_new(vm, "hypervisorId", json_string(hyp));
+    }
+    snprintf(op, sizeof(op), "%s:start", job_ctx_op_id(ctx));
+    agent_vm_power(a, &c, jget_str(vm, "hypervisorId"), AGENT_POWER_START, &aerr);
+    if ((r = vmstep_result(&aerr, err)) == JOB_STEP_DONE) {
+        json_object_set_new(vm, "powerState", json_string("running"));
+        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+        if (job_ctx_begin(ctx, err) || vmrec_save(st, vm, err))
+            r = JOB_STEP_RETRY;
+    }
+    json_decref(vm);
+    return r;
+}
+
+static job_step_result_t
+step_remove_instance(job_ctx_t *ctx, const char *vm_id, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    agent_call_t c = {job_ctx_op_id(ctx), VM_AGENT_TIMEOUT_MS};
+    json_t *vm = vmrec_load(st, NULL, vm_id, NULL, err);
+    job_step_result_t r = JOB_STEP_DONE;
+    agent_t *a;
+
+    if (vm == NULL) {
+        if (err->code != ERR_NOT_FOUND)
+            return JOB_STEP_RETRY;
+        err_clear(err);
+        return JOB_STEP_DONE; /* already gone */
+    }
+    if (jget_str(vm, "hypervisorId") && jget_str(vm, "hostId")) {
+        a = hostreg_agent(st, jget_str(vm, "hostId"), err);
+        if (a == NULL) {
+            json_decref(vm);
+            return JOB_STEP_RETRY;
+        }
+        r = vmstep_delete_on_host(a, &c, jget_str(vm, "hypervisorId"), err);
+    }
+    if (r == JOB_STEP_DONE && (job_ctx_begin(ctx, err) || vmrec_remove(st, vm, err)))
+        r = JOB_STEP_RETRY;
+    json_decref(vm);
+    return r;
+}
+
+/* The one step function of role jobs: the step's name says what it does. */
+static job_step_result_t
+step_each(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    const char *name = job_ctx_step_name(ctx);
+    json_t *role = store_rec_get(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, err), *rm;
+    job_step_result_t r = JOB_STEP_DONE;
+    int64_t n;
+
+    if (role == NULL)
+        return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
+    if (strncmp(name, "addInstance-", 12) == 0 && util_parse_int64(name + 12, false, &n) == 0) {
+        r = step_add_instance(ctx, role, n, err);
+    } else if (strncmp(name, "removeInstance-", 15) == 0) {
+        /* The instances to remove were fixed at the request, one per step, in step order (the
+         * removeInstance steps come first). */
+        rm = json_object_get(job_ctx_params(ctx), "remove");
+        r = step_remove_instance(ctx, json_string_value(json_array_get(rm, (size_t) job_ctx_step(ctx))),
+                                 err);
+    } else if (strcmp(name, "deleteRole") == 0) {
+        int64_t d[STORE_QUOTAS] = {0};
+        d[QUOTA_VMROLES] = -1;
+        if (job_ctx_begin(ctx, err) ||
+            store_rec_delete(st, &store_kind_vmrole, jget_str(role, "id"), 0, err) ||
+            quota_apply(st, jget_str(role, "subscriptionId"), d, err))
+            r = JOB_STEP_RETRY;
+    } else {
+        err_set(err, ERR_INTERNAL, NULL, "Unknown step %s.", name);
+        r = JOB_STEP_FAILED;
+    }
+    json_decref(role);
+    return r;
+}
+
+/* The job's last commit: the role is provisioned (a delete has removed it already). */
+static int
+role_succeeded(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    const json_t *p;
+    json_t *role;
+    int rc = vmrec_exists(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, NULL, err);
+
+    if (rc <= 0)
+        return rc; /* gone with the delete that succeeded, or the store failed */
+    role = store_rec_get(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, err);
+    if (role == NULL)
+        return -1;
+    rc = vmrole__set_state(st, role, "succeeded", err);
+    p = job_ctx_params(ctx);
+    if (rc == 0 && json_is_integer(json_object_get(p, "scaledTo")))
+        rc = events_emit(st, "vmrole.scaled", jget_str(role, "subscriptionId"), jget_str(role, "id"),
+                         json_pack("{s:O, s:O, s:s}", "from", json_object_get(p, "scaledFrom"), "to",
+                                   json_object_get(p, "scaledTo"), "name", jget_str(role, "name")),
+                         err);
+    json_decref(role);
+    return rc;
+}
+
+static int
+role_failed(job_ctx_t *ctx, err_t *err)
+{
+    store_t *st = job_ctx_store(ctx);
+    const char *name = job_ctx_step_name(ctx);
+    json_t *role = store_rec_get(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, err), *vm;
+    int64_t n;
+    int rc = 0;
+
+    if (role == NULL)
+        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    /* The instance whose step failed holds nothing and shows failed, as a VM whose creation failed. */
+    if (name && strncmp(name, "addInstance-", 12) == 0 &&
+        util_parse_int64(name + 12, false, &n) == 0) {
+        vm = find_instance(st, role, n, err);
+        if (vm && strcmp(jget_str(vm, "provisioningState"), "failed") != 0)
+            rc = vmrec_fail_create(st, vm, err);
+        json_decref(vm);
+    }
+    if (rc == 0 && strcmp(job_ctx_status(ctx), "canceled") == 0 &&
+        strcmp(job_ctx_resource(ctx), jget_str(role, "id")) == 0 &&
+        strcmp(jget_str(role, "provisioningState"), "creating") == 0) {
+        int64_t d[STORE_QUOTAS] = {0};
+        d[QUOTA_VMROLES] = -1;
+        /* A canceled create leaves nothing behind. */
+        rc = store_rec_delete(st, &store_kind_vmrole, jget_str(role, "id"), 0, err) ||
+             quota_apply(st, jget_str(role, "subscriptionId"), d, err);
+        json_decref(role);
+        return rc;
+    }
+    if (rc == 0)
+        rc = vmrole__set_state(st, role, "failed", err);
+    json_decref(role);
+    return rc;
+}
+
+static const job_kind_def_t kinds[] = {
+    {"vmrole.create", NULL, 10 * 60 * 1000, role_failed, NULL, step_each, role_succeeded},
+    {"vmrole.scale", NULL, 10 * 60 * 1000, role_failed, NULL, step_each, role_succeeded},
+    {"vmrole.delete", NULL, 10 * 60 * 1000, role_failed, NULL, step_each, role_succeeded},
+};
+
+int
+vmrole_jobs_register(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (job_kind_register(&kinds[i]))
+            return -1;
+    return 0;
+}

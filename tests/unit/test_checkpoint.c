@@ -1,0 +1,124 @@
+/* Unit tests of lib/checkpoint: the single slot through its jobs (create, replace, restore, delete), the
+ * plan's mode deciding what a tenant may do, and the admin's prune with its refusals. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "test_vm_world.h"
+
+static json_t *
+put(world_t *w, const char *vm_id, const char *name, err_t *err)
+{
+    json_t *body = json_pack("{s:s}", "name", name), *job;
+
+    job = checkpoint_put(w->f->st, world_ctx(w), vm_id, body, err);
+    json_decref(body);
+    return job;
+}
+
+static const char *
+slot_name(world_t *w, const char *vm_id, json_t **cp)
+{
+    err_t err = {0};
+
+    *cp = checkpoint_get(w->f->st, world_ctx(w), vm_id, &err);
+    return *cp ? json_string_value(json_object_get(*cp, "name")) : NULL;
+}
+
+static void
+slot_create_replace_restore_delete(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char id[UTIL_UUID_LEN + 1];
+    err_t err = {0};
+    json_t *job, *cp;
+
+    world_running_vm(w, "cp", id);
+    assert_null(checkpoint_get(st, world_ctx(w), id, &err));
+    assert_int_equal(err.code, ERR_NO_CHECKPOINT);
+    err_clear(&err);
+    world_wait_status(st, put(w, id, "one", &err), "succeeded");
+    assert_string_equal(slot_name(w, id, &cp), "one");
+    assert_null(json_object_get(cp, "_hostId")); /* the view hides the host's id */
+    json_decref(cp);
+    /* A replacement names what it replaces, and the slot holds one checkpoint. */
+    job = put(w, id, "two", &err);
+    assert_non_null(job);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(job, "replaces"), "name")),
+                        "one");
+    world_wait_status(st, job, "succeeded");
+    assert_string_equal(slot_name(w, id, &cp), "two");
+    json_decref(cp);
+    world_wait_status(st, checkpoint_restore(st, world_ctx(w), id, &err), "succeeded");
+    world_vm_is(st, id, "powerState", "running");
+    /* The admin deletes it; the slot is empty again. */
+    world_wait_status(st, checkpoint_delete(st, NULL, id, &err), "succeeded");
+    assert_null(slot_name(w, id, &cp));
+    assert_null(checkpoint_delete(st, world_ctx(w), id, &err));
+    assert_int_equal(err.code, ERR_NO_CHECKPOINT);
+}
+
+static void
+mode_decides_and_prune_checks_its_input(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char id[UTIL_UUID_LEN + 1];
+    err_t err = {0};
+    json_t *sub, *body;
+    vm_ctx_t ctx;
+
+    world_running_vm(w, "m", id);
+    sub = json_deep_copy(world_ctx(w)->sub);
+    ctx = w->ctx;
+    ctx.sub = sub;
+    json_object_set_new(sub, "checkpointMode", json_string("viewRestore"));
+    assert_int_equal(checkpoint_check(st, &ctx, id, CHECKPOINT_RESTORE, &err), 0);
+    assert_int_equal(checkpoint_check(st, &ctx, id, CHECKPOINT_CREATE, &err), -1);
+    assert_int_equal(err.code, ERR_CHECKPOINTS_NOT_ALLOWED);
+    err_clear(&err);
+    json_object_set_new(sub, "checkpointMode", json_string("disabled"));
+    assert_null(checkpoint_get(st, &ctx, id, &err));
+    assert_int_equal(err.code, ERR_CHECKPOINTS_NOT_ALLOWED);
+    err_clear(&err);
+    /* Another subscription's VM is not found before any mode applies; the admin sees every VM. */
+    ctx.sid = id_of(w->user);
+    assert_int_equal(checkpoint_check(st, &ctx, id, CHECKPOINT_VIEW, &err), -1);
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    err_clear(&err);
+    assert_int_equal(checkpoint_check(st, NULL, id, CHECKPOINT_CREATE, &err), 0);
+    json_decref(sub);
+    /* Prune: an unknown cloud or plan is a 400 on its field; a good body starts the job. */
+    body = json_pack("{s:s, s:i}", "cloudId", id, "olderThanHours", 1);
+    assert_null(checkpoint_prune(st, body, &err));
+    assert_int_equal(err.code, ERR_INVALID_REQUEST);
+    assert_string_equal(err.target, "cloudId");
+    err_clear(&err);
+    json_object_set_new(body, "cloudId", json_string(id_of(w->cloud)));
+    json_object_set_new(body, "planId", json_string(id));
+    assert_null(checkpoint_prune(st, body, &err));
+    assert_string_equal(err.target, "planId");
+    err_clear(&err);
+    json_object_set_new(body, "planId", json_string(id_of(w->plan)));
+    world_wait_status(st, checkpoint_prune(st, body, &err), "succeeded");
+    json_decref(body);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(slot_create_replace_restore_delete, world_setup,
+                                        world_teardown),
+        cmocka_unit_test_setup_teardown(mode_decides_and_prune_checks_its_input, world_setup,
+                                        world_teardown),
+    };
+
+    return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
+}

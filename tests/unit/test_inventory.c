@@ -1,0 +1,69 @@
+/* Unit tests of lib/inventory: a sync that finds nothing amiss, the simulated storage incident (VMs that
+ * reappear under new hypervisor ids), the unmanaged list it leaves, re-association, and its refusals. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "test_vm_world.h"
+
+static void
+incident_then_reassociation(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char id[UTIL_UUID_LEN + 1];
+    err_t err = {0};
+    json_t *list, *cmd, *out, *moved, *target, *vm;
+
+    world_running_vm(w, "inv", id);
+    world_wait_status(st, inventory_refresh(st, id_of(w->host), &err), "succeeded");
+    list = inventory_unmanaged(st, id_of(w->host), &err);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    /* The VM reappears under a new hypervisor id: the record goes unknown, the new one is unmanaged. */
+    cmd = json_pack("{s:[s]}", "regenerateIds", id);
+    out = inventory_simulate(st, id_of(w->host), cmd, &err);
+    assert_non_null(out);
+    moved = json_array_get(json_object_get(out, "regenerated"), 0);
+    assert_non_null(moved);
+    world_wait_status(st, inventory_refresh(st, id_of(w->host), &err), "succeeded");
+    world_vm_is(st, id, "powerState", "unknown");
+    list = inventory_unmanaged(st, id_of(w->host), &err);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    /* Re-association: an unknown host is a 400 on hostId; the right one points the record back. */
+    target = json_pack("{s:s, s:O}", "hostId", id_of(w->cloud), "hypervisorId",
+                       json_object_get(moved, "newHypervisorId"));
+    assert_null(inventory_reassociate(st, id, target, &err));
+    assert_int_equal(err.code, ERR_INVALID_REQUEST);
+    assert_string_equal(err.target, "hostId");
+    err_clear(&err);
+    json_object_set_new(target, "hostId", json_string(id_of(w->host)));
+    vm = inventory_reassociate(st, id, target, &err);
+    assert_non_null(vm);
+    assert_string_equal(json_string_value(json_object_get(vm, "hypervisorId")),
+                        json_string_value(json_object_get(moved, "newHypervisorId")));
+    assert_string_equal(json_string_value(json_object_get(vm, "powerState")), "running");
+    list = inventory_unmanaged(st, id_of(w->host), &err);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    json_decref(vm);
+    json_decref(target);
+    json_decref(out);
+    json_decref(cmd);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(incident_then_reassociation, world_setup, world_teardown),
+    };
+
+    return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);
+}
