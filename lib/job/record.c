@@ -265,6 +265,29 @@ get_full(store_t *st, const char *id, const char *subscription_id, int64_t *rev,
     return store_rec_get(st, &store_kind_job, id, rev, err);
 }
 
+/* Opens a transaction and reads the job's full record for a change, when the job's status is `status`:
+ * 409 Conflict ("Only a <status> job can be <verb>") otherwise, 404 as job_get. On failure nothing is left
+ * open. */
+static json_t *
+begin_change(store_t *st, const char *id, const char *subscription_id, const char *status,
+             const char *verb, int64_t *rev, err_t *err)
+{
+    json_t *rec;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    rec = get_full(st, id, subscription_id, rev, err);
+    if (rec != NULL && strcmp(job__str(rec, "status"), status) != 0) {
+        err_set(err, ERR_CONFLICT, NULL, "Only a %s job can be %s; this one is %s.", status, verb,
+                job__str(rec, "status"));
+        json_decref(rec);
+        rec = NULL;
+    }
+    if (rec == NULL)
+        store_tx_rollback(st);
+    return rec;
+}
+
 /* ---- cancel and restart ---- */
 
 json_t *
@@ -278,16 +301,9 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     const job_kind_def_t *def;
 
     assert(st != NULL && id != NULL);
-    if (store_tx_begin(st, err))
-        return NULL;
-    rec = get_full(st, id, subscription_id, &rev, err);
+    rec = begin_change(st, id, subscription_id, "queued", "canceled", &rev, err);
     if (rec == NULL)
-        goto fail;
-    if (strcmp(job__str(rec, "status"), "queued") != 0) {
-        err_set(err, ERR_CONFLICT, NULL, "Only a queued job can be canceled; this one is %s.",
-                job__str(rec, "status"));
-        goto fail;
-    }
+        return NULL;
     job__now_text(now);
     n = json_array_size(json_object_get(rec, "steps"));
     for (i = 0; i < n; i++)
@@ -323,16 +339,9 @@ job_restart(store_t *st, const char *id, const char *subscription_id, bool skip_
     char *wake;
 
     assert(st != NULL && id != NULL);
-    if (store_tx_begin(st, err))
-        return NULL;
-    rec = get_full(st, id, subscription_id, &rev, err);
+    rec = begin_change(st, id, subscription_id, "failed", "restarted", &rev, err);
     if (rec == NULL)
-        goto fail;
-    if (strcmp(job__str(rec, "status"), "failed") != 0) {
-        err_set(err, ERR_CONFLICT, NULL, "Only a failed job can be restarted; this one is %s.",
-                job__str(rec, "status"));
-        goto fail;
-    }
+        return NULL;
     steps = json_object_get(rec, "steps");
     json_array_foreach(steps, i, s) {
         if (strcmp(job__str(s, "status"), "failed") == 0 ||

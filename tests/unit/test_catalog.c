@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "records.h"
 
 #include "../../lib/accounts.h"
 #include "../../lib/catalog.h"
@@ -46,18 +47,6 @@ start_engine(store_t *st)
     assert_int_equal(catalog_jobs_register(), 0);
     assert_int_equal(accounts_jobs_register(), 0);
     assert_int_equal(job_engine_start(st, 2, &err), 0);
-}
-
-static json_t *
-make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)
-{
-    err_t err = {0};
-    json_t *rec = fn(st, body, &err);
-
-    if (rec == NULL)
-        fail_msg("create failed: %s (%s)", err.message, err.target);
-    json_decref(body);
-    return rec;
 }
 
 /* A cloud, a plan on it with the given checkpoint mode, a user, and a subscription of that user to it. */

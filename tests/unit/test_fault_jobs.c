@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "records.h"
 
 #include "../../lib/accounts.h"
 #include "../../lib/agent.h"
@@ -27,18 +28,6 @@ typedef struct {
     fixture_t *f;
     json_t *cloud, *host, *image, *plan, *user;
 } world_t;
-
-static json_t *
-make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)
-{
-    err_t err = {0};
-    json_t *rec = fn(st, body, &err);
-
-    if (rec == NULL)
-        fail_msg("create failed: %s (%s)", err.message, err.target);
-    json_decref(body);
-    return rec;
-}
 
 static int
 world_setup(void **state)
