@@ -7,6 +7,7 @@
 #include "accounts.h"
 
 #include <stdbool.h>
+#include <assert.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -27,6 +28,7 @@ accounts_user_create(store_t *st, const json_t *body, err_t *err)
     err_t local = {0};
     json_t *rec = store_rec_find(st, &store_kind_user, "email", email, &local);
 
+    assert(st != NULL && json_is_object(body));
     if (rec != NULL) {
         json_decref(rec);
         err_set(err, ERR_CONFLICT, "email", "A user with this email already exists.");
@@ -60,6 +62,7 @@ accounts_token_create(store_t *st, const char *user_id, const json_t *body, err_
     json_t *user, *rec, *answer;
     int64_t now_ms = util_now_ms();
 
+    assert(st != NULL && user_id != NULL);
     user = store_rec_get(st, &store_kind_user, user_id, NULL, err);
     if (user == NULL)
         return NULL;
@@ -97,6 +100,7 @@ accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, er
     json_t *rec = store_rec_get(st, &store_kind_token, token_id, NULL, err);
     int rc;
 
+    assert(st != NULL && user_id != NULL && token_id != NULL);
     if (rec == NULL)
         return -1;
     if (strcmp(json_string_value(json_object_get(rec, "userId")), user_id) != 0 ||
@@ -119,6 +123,7 @@ accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUI
     int64_t expires_ms;
     json_t *rec;
 
+    assert(st != NULL && token_hash != NULL && user_id != NULL);
     rec = store_rec_find_shared(st, &store_kind_token, "hash", token_hash, &local);
     if (rec == NULL) {
         if (local.code == ERR_NOT_FOUND)
@@ -143,6 +148,7 @@ accounts_subscription_create(store_t *st, const json_t *body, err_t *err)
     json_t *user, *plan, *rec;
     const char *state;
 
+    assert(st != NULL && json_is_object(body));
     user = store_rec_get(st, &store_kind_user, json_string_value(json_object_get(body, "userId")),
                          NULL, &local);
     if (user == NULL) {
@@ -201,6 +207,7 @@ subscription_get(store_t *st, const char *id, const char *user_id, bool shared, 
     json_t *rec = shared ? store_rec_get_shared(st, &store_kind_subscription, id, rev, &local)
                          : store_rec_get(st, &store_kind_subscription, id, rev, &local);
 
+    assert(st != NULL && id != NULL);
     if (rec == NULL) {
         if (local.code == ERR_NOT_FOUND)
             err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
@@ -303,6 +310,7 @@ accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
     int64_t rev = 0;
     int suspending, activating;
 
+    assert(st != NULL && id != NULL && json_is_object(patch) && job != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     rec = accounts_subscription_get(st, id, NULL, &rev, err);
@@ -351,6 +359,7 @@ accounts_subscription_delete(store_t *st, const char *id, int64_t expect_rev, er
     json_t *rec, *j = NULL;
     int64_t rev = 0;
 
+    assert(st != NULL && id != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     rec = accounts_subscription_get(st, id, NULL, &rev, err);

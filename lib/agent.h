@@ -15,6 +15,18 @@
  *
  * Ownership: an agent_t is owned by whoever opened it and closed with agent_close; strings passed in are
  * borrowed; JSON returned is a new reference.
+ *
+ * Thread safety, the rule every driver keeps: one open agent (one host) is shared by every job worker of
+ * the process (lib/hostreg.c), so its slots are called from several threads at once, on the same priv,
+ * for different VMs and for the same VM (a retry racing a slow answer, an inventory sync beside a job).
+ * A driver therefore guards everything priv holds itself (the simulator: one mutex per host); keeps no
+ * state between calls outside priv; never holds its lock across a wait on the host (latency, timeouts), so
+ * one slow call does not stall the others; and applies a repeated operation id once. The callers promise
+ * in turn that one operation id is never in flight twice at once (a job runs on one worker at a time), so
+ * a driver need only answer a repeat that comes after the first call answered or timed out. open and close
+ * are not concurrent with anything on that agent (the registry opens before the first call and closes
+ * after the last); reconfigure may come at any time, like a call. agent_register is for start-up; the
+ * dispatch layer keeps no per-call state and may be entered from any thread.
  */
 #ifndef WAPD_AGENT_H
 #define WAPD_AGENT_H

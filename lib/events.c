@@ -3,6 +3,7 @@
  */
 #include "events.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "util.h"
@@ -56,6 +57,7 @@ events_emit(store_t *st, const char *type, const char *sid, const char *resource
     json_t *ev;
     int rc;
 
+    assert(st != NULL && type != NULL);
     util_uuid_v7(now, id);
     util_time_format(now, at);
     ev = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:o}", "id", id, "type", type, "occurredAt", at,
@@ -73,6 +75,7 @@ events_emit(store_t *st, const char *type, const char *sid, const char *resource
 json_t *
 events_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *err)
 {
+    assert(st != NULL && next != NULL);
     return store_events_after(st, after, limit, next, err);
 }
 

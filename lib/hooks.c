@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,7 @@ hooks_create(store_t *st, const json_t *body, err_t *err)
 {
     json_t *rec = catalog_record_new(body), *view = NULL;
 
+    assert(st != NULL && json_is_object(body));
     if (rec == NULL) {
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         return NULL;
@@ -108,6 +110,7 @@ hooks_update(store_t *st, const char *id, const json_t *patch, int64_t expect_re
     int64_t rev = 0;
     json_t *rec, *view = NULL;
 
+    assert(st != NULL && id != NULL && json_is_object(patch));
     if (store_tx_begin(st, err))
         return NULL;
     rec = store_rec_get(st, &store_kind_hook, id, &rev, err);
@@ -134,6 +137,7 @@ out:
 int
 hooks_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err)
 {
+    assert(st != NULL && id != NULL);
     /* Its deliveries and their log go with it. */
     return store_rec_delete(st, &store_kind_hook, id, expect_rev, err);
 }
@@ -154,6 +158,7 @@ hooks_redeliver(store_t *st, const char *id, const char *attempt_id, err_t *err)
 {
     json_t *hook = store_rec_get_shared(st, &store_kind_hook, id, NULL, err);
 
+    assert(st != NULL && id != NULL && attempt_id != NULL);
     if (hook == NULL)
         return -1;
     json_decref(hook);
@@ -487,6 +492,7 @@ sender_main(void *arg)
 int
 hooks_sender_start(store_t *st, const hooks_options_t *opts, err_t *err)
 {
+    assert(st != NULL && opts != NULL);
     if (S.running)
         return 0;
     memset(&S, 0, sizeof(S));

@@ -4,6 +4,7 @@
  */
 #include "hostreg.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ hostreg_agent(store_t *st, const char *host_id, err_t *err)
     agent_t *a = NULL;
     entry_t *e;
 
+    assert(st != NULL && host_id != NULL);
     if (host == NULL)
         return NULL;
     agent_spec = json_object_get(host, "agent");

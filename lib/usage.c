@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,7 @@ usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err)
     int64_t until, first;
     int rc, closed = 0;
 
+    assert(st != NULL && period_ms > 0);
     rc = store_meta_get(st, CLOSED_UNTIL, &until, err);
     if (rc < 0)
         return -1;
@@ -291,6 +293,7 @@ usage_totals(store_t *st, const char *sid, int64_t from_ms, int64_t to_ms, err_t
     char from[UTIL_TIME_LEN + 1], to[UTIL_TIME_LEN + 1];
     size_t i;
 
+    assert(st != NULL);
     do {
         page = store_usage_records(st, sid, after, from_ms, to_ms, 1000, &last, err);
         if (page == NULL) {

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "records.h"
 
 #include "../../lib/accounts.h"
 #include "../../lib/catalog.h"
@@ -48,16 +49,30 @@ start_engine(store_t *st)
     assert_int_equal(job_engine_start(st, 2, &err), 0);
 }
 
-static json_t *
-make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)
-{
-    err_t err = {0};
-    json_t *rec = fn(st, body, &err);
+/* A cloud, a plan on it with the given checkpoint mode, a user, and a subscription of that user to it. */
+typedef struct {
+    json_t *cloud, *plan, *user, *sub;
+} world_t;
 
-    if (rec == NULL)
-        fail_msg("create failed: %s (%s)", err.message, err.target);
-    json_decref(body);
-    return rec;
+static void
+world_make(store_t *st, const char *checkpoint_mode, const char *email, world_t *w)
+{
+    w->cloud = make(catalog_cloud_create, st, json_pack("{s:s}", "name", "c"));
+    w->plan = make(catalog_plan_create, st,
+                   json_pack("{s:s, s:s, s:s}", "name", "p", "cloudId", id_of(w->cloud),
+                             "checkpointMode", checkpoint_mode));
+    w->user = make(accounts_user_create, st, json_pack("{s:s}", "email", email));
+    w->sub = make(accounts_subscription_create, st,
+                  json_pack("{s:s, s:s}", "userId", id_of(w->user), "planId", id_of(w->plan)));
+}
+
+static void
+world_free(world_t *w)
+{
+    json_decref(w->sub);
+    json_decref(w->user);
+    json_decref(w->plan);
+    json_decref(w->cloud);
 }
 
 static void
@@ -94,37 +109,29 @@ plan_update_reaches_subscriptions(void **state)
 {
     fixture_t *f = *state;
     err_t err = {0};
-    json_t *cloud = make(catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
-    json_t *plan = make(catalog_plan_create, f->st,
-                        json_pack("{s:s, s:s, s:s}", "name", "p", "cloudId", id_of(cloud),
-                                  "checkpointMode", "createViewRestore"));
-    json_t *user = make(accounts_user_create, f->st, json_pack("{s:s}", "email", "a@b.c"));
-    json_t *sub = make(accounts_subscription_create, f->st,
-                       json_pack("{s:s, s:s}", "userId", id_of(user), "planId", id_of(plan)));
+    world_t w;
     json_t *patch = json_pack("{s:s}", "checkpointMode", "disabled"), *job, *got;
 
-    assert_string_equal(json_string_value(json_object_get(sub, "displayName")), "p");
+    world_make(f->st, "createViewRestore", "a@b.c", &w);
+    assert_string_equal(json_string_value(json_object_get(w.sub, "displayName")), "p");
     start_engine(f->st);
-    job = catalog_plan_update(f->st, id_of(plan), patch, 0, &err);
+    job = catalog_plan_update(f->st, id_of(w.plan), patch, 0, &err);
     assert_non_null(job);
     assert_string_equal(wait_job(f->st, id_of(job)), "succeeded");
     job_engine_stop();
-    got = accounts_subscription_get(f->st, id_of(sub), id_of(user), NULL, &err);
+    got = accounts_subscription_get(f->st, id_of(w.sub), id_of(w.user), NULL, &err);
     assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")), "disabled");
     json_decref(got);
     /* Someone else's view of it is a plain 404. */
-    assert_null(accounts_subscription_get(f->st, id_of(sub), "another-user", NULL, &err));
+    assert_null(accounts_subscription_get(f->st, id_of(w.sub), "another-user", NULL, &err));
     assert_int_equal(err.code, ERR_NOT_FOUND);
     /* A stale revision changes nothing (the job moved the plan to revision 2). */
     err_clear(&err);
-    assert_null(catalog_plan_update(f->st, id_of(plan), patch, 1, &err));
+    assert_null(catalog_plan_update(f->st, id_of(w.plan), patch, 1, &err));
     assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
     json_decref(patch);
     json_decref(job);
-    json_decref(sub);
-    json_decref(user);
-    json_decref(plan);
-    json_decref(cloud);
+    world_free(&w);
 }
 
 static void
@@ -187,13 +194,7 @@ plan_update_is_atomic_under_store_faults(void **state)
 {
     fixture_t *f = *state;
     err_t err = {0};
-    json_t *cloud = make(catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
-    json_t *plan = make(catalog_plan_create, f->st,
-                        json_pack("{s:s, s:s, s:s}", "name", "p", "cloudId", id_of(cloud),
-                                  "checkpointMode", "viewRestore"));
-    json_t *user = make(accounts_user_create, f->st, json_pack("{s:s}", "email", "f@b.c"));
-    json_t *sub = make(accounts_subscription_create, f->st,
-                       json_pack("{s:s, s:s}", "userId", id_of(user), "planId", id_of(plan)));
+    world_t w;
     json_t *patch = json_pack("{s:s, s:{s:i}}", "checkpointMode", "createViewRestore", "quotas",
                               "vms", 7),
            *job = NULL, *got;
@@ -201,20 +202,21 @@ plan_update_is_atomic_under_store_faults(void **state)
     int64_t rev;
     int faults = 0;
 
+    world_make(f->st, "viewRestore", "f@b.c", &w);
     for (n = 1; n < 100; n++) {
         err_clear(&err);
         store__fail_call(f->st, n);
-        job = catalog_plan_update(f->st, id_of(plan), patch, 0, &err);
+        job = catalog_plan_update(f->st, id_of(w.plan), patch, 0, &err);
         store__fail_call(f->st, 0);
         if (job != NULL)
             break;
         faults++;
         assert_int_equal(err.code, ERR_INTERNAL);
-        got = store_rec_get(f->st, &store_kind_plan, id_of(plan), &rev, &err);
+        got = store_rec_get(f->st, &store_kind_plan, id_of(w.plan), &rev, &err);
         assert_int_equal(rev, 1);
         assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")), "viewRestore");
         json_decref(got);
-        got = store_rec_get(f->st, &store_kind_subscription, id_of(sub), NULL, &err);
+        got = store_rec_get(f->st, &store_kind_subscription, id_of(w.sub), NULL, &err);
         assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")), "viewRestore");
         json_decref(got);
         assert_int_equal(store_rec_count(f->st, &store_kind_job, NULL, 0, &err), 0);
@@ -224,17 +226,14 @@ plan_update_is_atomic_under_store_faults(void **state)
     start_engine(f->st);
     assert_string_equal(wait_job(f->st, id_of(job)), "succeeded");
     job_engine_stop();
-    got = store_rec_get(f->st, &store_kind_subscription, id_of(sub), NULL, &err);
+    got = store_rec_get(f->st, &store_kind_subscription, id_of(w.sub), NULL, &err);
     assert_string_equal(json_string_value(json_object_get(got, "checkpointMode")),
                         "createViewRestore");
     json_decref(got);
     assert_int_equal(store_rec_count(f->st, &store_kind_job, NULL, 0, &err), 1);
     json_decref(job);
     json_decref(patch);
-    json_decref(sub);
-    json_decref(user);
-    json_decref(plan);
-    json_decref(cloud);
+    world_free(&w);
 }
 
 int

@@ -1,11 +1,13 @@
 /* Unit tests of lib/job: the engine runs steps in order, retries transient faults with backoff, fails with
- * a code and message, honours deadlines, one active job per lock key, cancel, restart, and resumption at
- * the first unfinished step. */
+ * a code and message, honours deadlines, one active job per lock key, cancel, restart, resumption at the
+ * first unfinished step (also after a real crash in a child process, mid-step), and the pool's timed
+ * wakeups. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -30,10 +32,13 @@ step_count(job_ctx_t *ctx, int i)
     return JOB_STEP_DONE;
 }
 
+static int64_t s0_at; /* when step s0 last ran */
+
 static job_step_result_t
 s0(job_ctx_t *ctx, err_t *err)
 {
     (void) err;
+    s0_at = util_now_ms();
     return step_count(ctx, 0);
 }
 
@@ -90,11 +95,38 @@ compensate(job_ctx_t *ctx, err_t *err)
     return 0;
 }
 
+/* Set in the child process of the crash test: the step dies in the middle, its transaction open. */
+static int crash_mid_step;
+static char op_log[160];
+
+/* Counts its runs in the store, in the step's own transaction, and logs its operation id to a file. */
+static job_step_result_t
+counted(job_ctx_t *ctx, err_t *err)
+{
+    int64_t n = 0;
+    FILE *fp;
+
+    if (job_ctx_begin(ctx, err) || store_meta_get(job_ctx_store(ctx), "t.counted", &n, err) < 0 ||
+        store_meta_set(job_ctx_store(ctx), "t.counted", n + 1, err))
+        return JOB_STEP_RETRY;
+    fp = fopen(op_log, "a");
+    if (fp != NULL) {
+        fprintf(fp, "%s\n", job_ctx_op_id(ctx));
+        fclose(fp);
+    }
+    if (crash_mid_step)
+        _exit(0); /* as kill -9 would: nothing after this point runs */
+    return JOB_STEP_DONE;
+}
+
 static const job_step_def_t ok_steps[] = {{"one", s0}, {"two", s1}, {"three", s2}, {NULL, NULL}};
 static const job_step_def_t retry_steps[] = {{"flaky", flaky}, {"after", s2}, {NULL, NULL}};
 static const job_step_def_t fail_steps[] = {{"one", s0}, {"breaks", breaks}, {"three", s2},
                                             {NULL, NULL}};
 static const job_step_def_t never_steps[] = {{"never", never}, {NULL, NULL}};
+static const job_step_def_t crash_steps[] = {{"one", s0}, {"counted", counted}, {"three", s2},
+                                             {NULL, NULL}};
+static const job_kind_def_t crash_kind = {"t.crash", crash_steps, 0, NULL, NULL, NULL, NULL};
 static const job_kind_def_t ok_kind = {"t.ok", ok_steps, 0, compensate, NULL, NULL, NULL};
 static const job_kind_def_t retry_kind = {"t.retry", retry_steps, 0, NULL, NULL, NULL, NULL};
 static const job_kind_def_t fail_kind = {"t.fail", fail_steps, 0, compensate, NULL, NULL, NULL};
@@ -111,6 +143,7 @@ job_setup(void **state)
     assert_int_equal(job_kind_register(&retry_kind), 0);
     assert_int_equal(job_kind_register(&fail_kind), 0);
     assert_int_equal(job_kind_register(&never_kind), 0);
+    assert_int_equal(job_kind_register(&crash_kind), 0);
     return 0;
 }
 
@@ -317,6 +350,86 @@ resumes_at_first_unfinished_step(void **state)
     json_decref(job);
 }
 
+/* A child process runs a job and dies in the middle of its second step, the step's transaction open.
+ * The next start resumes the job at that step: the first step does not run again, the dead step's
+ * writes rolled back (its counter counts one run), and the step runs again with the same operation id,
+ * so that a host which saw the first attempt answers it from its record. */
+static void
+resumes_after_a_crash_mid_step(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    char ids[2][128] = {"", ""};
+    json_t *job = NULL, *done;
+    int64_t counted_runs = 0, deadline, next = 0;
+    int status = -1;
+    FILE *fp;
+    pid_t pid;
+
+    snprintf(op_log, sizeof(op_log), "%s/ops.log", f->dir);
+    store_close(f->st); /* a connection is not carried across fork */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        crash_mid_step = 1;
+        f->st = store_open(f->path, NULL, &err);
+        if (f->st == NULL || job_engine_start(f->st, 1, &err) ||
+            (job = job_submit(f->st, "t.crash", "res-6", NULL, NULL, NULL, &err)) == NULL)
+            _exit(2);
+        deadline = util_now_ms() + 30000;
+        while (util_now_ms() < deadline)
+            usleep(2000);
+        _exit(3); /* the step never ran */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    f->st = store_open(f->path, NULL, &err);
+    assert_non_null(f->st);
+    job = job_list(f->st, NULL, 0, 0, 10, &next, &err);
+    assert_int_equal(json_array_size(job), 1);
+    assert_string_equal(step_status(json_array_get(job, 0), 1), "running");
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    done = wait_final(f->st, id_of(json_array_get(job, 0)));
+    assert_string_equal(status_of(done), "succeeded");
+    assert_int_equal(runs[0], 0); /* in this process: the first step was done before the crash */
+    assert_int_equal(runs[2], 1);
+    assert_int_equal(store_meta_get(f->st, "t.counted", &counted_runs, &err), 0);
+    assert_int_equal(counted_runs, 1);
+    fp = fopen(op_log, "r");
+    assert_non_null(fp);
+    assert_int_equal(fscanf(fp, "%127s %127s", ids[0], ids[1]), 2);
+    fclose(fp);
+    assert_string_equal(ids[0], ids[1]);
+    json_decref(done);
+    json_decref(job);
+}
+
+/* A job due later (a retry's time, as a previous run saved it) is not taken before it is due: the pool
+ * sleeps until then and wakes by itself, with no new work to wake it. */
+static void
+a_job_due_later_wakes_the_pool_when_due(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *rec, *done;
+    int64_t due;
+
+    job = job_submit(f->st, "t.ok", "res-7", NULL, NULL, NULL, &err);
+    rec = store_rec_get(f->st, &store_kind_job, id_of(job), NULL, &err);
+    due = util_now_ms() + 300;
+    json_object_set_new(rec, "_runAfterMs", json_integer(due));
+    assert_int_equal(store_rec_update(f->st, &store_kind_job, id_of(job), rec, 0, &err), 0);
+    json_decref(rec);
+    assert_int_equal(job_engine_start(f->st, 2, &err), 0);
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "succeeded");
+    assert_true(s0_at >= due);
+    assert_int_equal(runs[0] + runs[1] + runs[2], 3);
+    json_decref(done);
+    json_decref(job);
+}
+
 int
 main(void)
 {
@@ -328,6 +441,9 @@ main(void)
         cmocka_unit_test_setup_teardown(one_active_job_per_lock_and_cancel, job_setup,
                                         job_teardown),
         cmocka_unit_test_setup_teardown(resumes_at_first_unfinished_step, job_setup, job_teardown),
+        cmocka_unit_test_setup_teardown(resumes_after_a_crash_mid_step, job_setup, job_teardown),
+        cmocka_unit_test_setup_teardown(a_job_due_later_wakes_the_pool_when_due, job_setup,
+                                        job_teardown),
     };
 
     return cmocka_run_group_tests_name("job", tests, NULL, NULL);

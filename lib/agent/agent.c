@@ -4,14 +4,24 @@
  * It checks the arguments every call shares (an agent, an operation id, a hypervisor id where one is
  * needed), fills in the default timeout, turns an empty slot into AGENT_ERR_UNSUPPORTED, and makes sure a
  * failed call always carries a typed error with a message. Drivers never see a call this layer refused.
+ *
+ * It is also the injection point of the FAULT_AGENT class (lib/fault.h): once a call has passed the shared
+ * checks, an armed fault fails it with AGENT_ERR_TRANSIENT before the driver sees it, as a host that did
+ * not take the call would.
+ *
+ * Invariants: the driver table is written under drivers_lock and only grows; an agent_t's driver and priv
+ * never change while it is open.
  */
-#include "agent.h"
+#include "../agent.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../fault.h"
 
 #define MAX_DRIVERS 8
 
@@ -131,6 +141,7 @@ agent_close(agent_t *a)
 {
     if (a == NULL)
         return;
+    assert(a->driver != NULL);
     a->driver->close(a->priv);
     free(a);
 }
@@ -169,6 +180,8 @@ precheck(agent_t *a, const agent_call_t *call, const char *hypervisor_id, bool n
     *eff = *call;
     if (eff->timeout_ms <= 0)
         eff->timeout_ms = AGENT_DEFAULT_TIMEOUT_MS;
+    if (fault_hit(FAULT_AGENT))
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "The host did not take the call (injected fault).");
     return 0;
 }
 

@@ -1,0 +1,64 @@
+/*
+ * job_internal.h: what the three parts of the job engine share; not for other modules.
+ *
+ * The engine is three files, each with one reason to change:
+ * - record.c: the job row (kinds, submit, views, cancel and restart as changes of the row);
+ * - runner.c: running one job's steps (claim, resume, retry with backoff, deadline, on_failed);
+ * - pool.c: the worker threads, the in-memory queue of jobs to look at, the busy set.
+ * The graph is record -> pool (wake on commit), pool -> runner (run a taken job), runner -> record
+ * (row helpers) and runner -> pool (requeue, safe point).
+ *
+ * Job status transitions (job__status_set asserts them): queued -> running | canceled | failed;
+ * running -> succeeded | failed; failed -> queued (restart). Nothing leaves succeeded or canceled.
+ */
+#ifndef WAPD_JOB_INTERNAL_H
+#define WAPD_JOB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../job.h"
+#include "../util.h"
+
+/* A step's run: the job's full record as this worker holds it. Owned by the runner (or by job_cancel for
+ * the on_failed call it makes); rec is owned by the context. */
+struct job_ctx {
+    store_t *st;
+    json_t *rec;
+    int64_t rev; /* the record's revision as last read or written by this worker */
+    const job_kind_def_t *def;
+    int step;
+    char op_id[UTIL_UUID_LEN + 32];
+    bool in_tx;
+};
+
+/* ---- record.c ---- */
+
+/* The kind registered under that name, or NULL. */
+const job_kind_def_t *job__find_kind(const char *kind);
+/* The string at key of rec (borrowed), or NULL. */
+const char *job__str(const json_t *rec, const char *key);
+void job__now_text(char out[UTIL_TIME_LEN + 1]);
+/* Sets the job's status, asserting the transition is one the life of a job allows. */
+void job__status_set(json_t *rec, const char *status);
+/* Sets step's status; step must be one of the job's steps. */
+void job__step_status_set(json_t *rec, int step, const char *status);
+/* The share of steps done (succeeded or skipped), 0-100. */
+int job__progress_of(const json_t *rec);
+
+/* ---- pool.c ---- */
+
+/* Puts job id in the queue, due at run_after_ms (an earlier due time wins), and wakes the workers. */
+void job__enqueue(const char *id, int64_t run_after_ms);
+/* An on-commit callback: enqueues the job whose id (taken, strdup'ed) is arg, due now. */
+void job__wake_for_job(void *arg);
+/* True once job_engine_stop has asked the workers to stop: a runner leaves at its next safe point. */
+bool job__stopping(void);
+
+/* ---- runner.c ---- */
+
+/* Runs job id until it ends, must wait for a retry, or the engine stops. The caller holds the job in
+ * the busy set, so no other worker runs it meanwhile. */
+void job__run(store_t *st, const char *id);
+
+#endif

@@ -1,0 +1,376 @@
+/*
+ * record.c: job records: the kinds, submitting a job, its views, and cancel and restart as changes of
+ * its row (see job.h).
+ *
+ * The database is the truth: a job's status, its steps' statuses, its scratch data (_data), its retry time
+ * (_runAfterMs), its deadline (_deadlineMs), its retry count (_attempts) and its restart epoch (_epoch) live
+ * in its row. Views never show these underscore fields.
+ *
+ * Invariants: a job is inserted and its workers are woken only once the caller's transaction commits (an
+ * on-commit callback); at most one queued or running job per lock key, which the store's unique index
+ * enforces (a second is 409 OperationInProgress); cancel applies only to a queued job, restart only to a
+ * failed one, and each is one transaction with a revision check.
+ */
+#include "job_internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_KINDS 64
+
+/* Written at start, before the workers run (job_kind_register's contract); read-only afterwards. */
+static const job_kind_def_t *kinds[MAX_KINDS];
+static int nkinds;
+
+const char *
+job__str(const json_t *rec, const char *key)
+{
+    return json_string_value(json_object_get(rec, key));
+}
+
+void
+job__now_text(char out[UTIL_TIME_LEN + 1])
+{
+    util_time_format(util_now_ms(), out);
+}
+
+int
+job_kind_register(const job_kind_def_t *def)
+{
+    int i;
+
+    assert(def != NULL && def->kind != NULL);
+    /* A kind runs either named steps or `each` over the steps named at submit. */
+    assert((def->steps != NULL) != (def->each != NULL));
+    for (i = 0; i < nkinds; i++)
+        if (strcmp(kinds[i]->kind, def->kind) == 0)
+            return kinds[i] == def ? 0 : -1;
+    if (nkinds == MAX_KINDS)
+        return -1;
+    kinds[nkinds++] = def;
+    return 0;
+}
+
+const job_kind_def_t *
+job__find_kind(const char *kind)
+{
+    int i;
+
+    for (i = 0; kind && i < nkinds; i++)
+        if (strcmp(kinds[i]->kind, kind) == 0)
+            return kinds[i];
+    return NULL;
+}
+
+/* True when a job may go from status `from` to status `to`. */
+static bool
+transition_allowed(const char *from, const char *to)
+{
+    if (strcmp(from, "queued") == 0)
+        return strcmp(to, "running") == 0 || strcmp(to, "canceled") == 0 ||
+               strcmp(to, "failed") == 0;
+    if (strcmp(from, "running") == 0)
+        return strcmp(to, "succeeded") == 0 || strcmp(to, "failed") == 0;
+    if (strcmp(from, "failed") == 0)
+        return strcmp(to, "queued") == 0;
+    return false;
+}
+
+void
+job__status_set(json_t *rec, const char *status)
+{
+    const char *from = job__str(rec, "status");
+
+    assert(from != NULL && status != NULL);
+    assert(transition_allowed(from, status));
+    (void) from;
+    json_object_set_new(rec, "status", json_string(status));
+}
+
+void
+job__step_status_set(json_t *rec, int step, const char *status)
+{
+    json_t *s = json_array_get(json_object_get(rec, "steps"), (size_t) step);
+
+    assert(step >= 0 && s != NULL);
+    json_object_set_new(s, "status", json_string(status));
+}
+
+int
+job__progress_of(const json_t *rec)
+{
+    const json_t *steps = json_object_get(rec, "steps"), *s;
+    size_t i, done = 0, n = json_array_size(steps);
+    const char *st;
+
+    json_array_foreach(steps, i, s) {
+        st = job__str(s, "status");
+        if (strcmp(st, "succeeded") == 0 || strcmp(st, "skipped") == 0)
+            done++;
+    }
+    return n ? (int) (done * 100 / n) : 100;
+}
+
+void
+job_view(json_t *rec)
+{
+    static const char *const internal[] = {"_params", "_data", "_lockKey", "_runAfterMs",
+                                           "_deadlineMs", "_attempts", "_epoch", NULL};
+    size_t i;
+
+    assert(rec != NULL);
+    for (i = 0; internal[i]; i++)
+        json_object_del(rec, internal[i]);
+}
+
+/* ---- submit ---- */
+
+static json_t *
+new_record(const job_kind_def_t *def, const char *resource_id, const char *subscription_id,
+           const char *lock_key, const json_t *params, const json_t *names)
+{
+    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
+    json_t *steps = json_array(), *n;
+    size_t i;
+
+    if (names) {
+        json_array_foreach(names, i, n)
+            json_array_append_new(steps, json_pack("{s:O, s:s}", "name", n, "status", "pending"));
+    }
+    for (i = 0; !names && def->steps && def->steps[i].name; i++)
+        json_array_append_new(steps,
+                              json_pack("{s:s, s:s}", "name", def->steps[i].name, "status", "pending"));
+    util_uuid(id);
+    job__now_text(now);
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i, s:o, s:n, s:s, s:n, s:n, s:O, s:{}, s:s?, "
+                     "s:i, s:n, s:i, s:i}",
+                     "id", id, "kind", def->kind, "status", "queued", "resourceId", resource_id,
+                     "subscriptionId", subscription_id, "progress", 0, "steps", steps, "error",
+                     "createdAt", now, "startedAt", "endedAt", "_params",
+                     params ? params : json_null(), "_data", "_lockKey", lock_key, "_runAfterMs", 0,
+                     "_deadlineMs", "_attempts", 0, "_epoch", 0);
+}
+
+static json_t *
+submit(store_t *st, const char *kind, const char *resource_id, const char *subscription_id,
+       const char *lock_key, const json_t *params, const json_t *names, err_t *err)
+{
+    const job_kind_def_t *def = job__find_kind(kind);
+    err_t local = {0};
+    json_t *rec;
+    char *id;
+
+    assert(st != NULL && kind != NULL);
+    if (def == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "No job kind '%s' is registered.", kind);
+        return NULL;
+    }
+    rec = new_record(def, resource_id, subscription_id, lock_key, params, names);
+    if (rec == NULL || store_tx_begin(st, err)) {
+        json_decref(rec);
+        if (rec == NULL)
+            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    if (store_rec_insert(st, &store_kind_job, rec, &local)) {
+        store_tx_rollback(st);
+        json_decref(rec);
+        if (local.code == ERR_CONFLICT)
+            err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
+                    "Another operation on this resource is still in progress.");
+        else
+            err_set(err, local.code, NULL, "%s", local.message);
+        return NULL;
+    }
+    id = strdup(job__str(rec, "id"));
+    if (id == NULL || store_tx_on_commit(st, job__wake_for_job, id, err) ||
+        store_tx_commit(st, err)) {
+        free(id);
+        store_tx_rollback(st);
+        json_decref(rec);
+        return NULL;
+    }
+    job_view(rec);
+    return rec;
+}
+
+json_t *
+job_submit(store_t *st, const char *kind, const char *resource_id, const char *subscription_id,
+           const char *lock_key, const json_t *params, err_t *err)
+{
+    return submit(st, kind, resource_id, subscription_id, lock_key, params, NULL, err);
+}
+
+json_t *
+job_submit_steps(store_t *st, const char *kind, const char *resource_id,
+                 const char *subscription_id, const char *lock_key, const json_t *params,
+                 const json_t *step_names, err_t *err)
+{
+    assert(json_is_array(step_names));
+    return submit(st, kind, resource_id, subscription_id, lock_key, params, step_names, err);
+}
+
+/* ---- reads ---- */
+
+json_t *
+job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t after, int limit,
+         int64_t *next, err_t *err)
+{
+    json_t *list = store_rec_list(st, &store_kind_job, filters, nfilters, after, limit, next, err),
+           *rec;
+    size_t i;
+
+    json_array_foreach(list, i, rec)
+        job_view(rec);
+    return list;
+}
+
+json_t *
+job_get(store_t *st, const char *id, const char *subscription_id, int64_t *rev, err_t *err)
+{
+    err_t local = {0};
+    json_t *rec;
+
+    assert(st != NULL && id != NULL);
+    rec = store_rec_get(st, &store_kind_job, id, rev, &local);
+    if (rec != NULL && subscription_id &&
+        (job__str(rec, "subscriptionId") == NULL ||
+         strcmp(job__str(rec, "subscriptionId"), subscription_id))) {
+        json_decref(rec);
+        rec = NULL;
+        local.code = ERR_NOT_FOUND;
+    }
+    if (rec == NULL) {
+        if (local.code == ERR_NOT_FOUND)
+            err_set(err, ERR_NOT_FOUND, NULL, "The job was not found.");
+        else
+            err_set(err, local.code, NULL, "%s", local.message);
+        return NULL;
+    }
+    job_view(rec);
+    return rec;
+}
+
+/* Reads the job's full record for a change; 404 as job_get. */
+static json_t *
+get_full(store_t *st, const char *id, const char *subscription_id, int64_t *rev, err_t *err)
+{
+    json_t *rec = job_get(st, id, subscription_id, NULL, err);
+
+    json_decref(rec);
+    if (rec == NULL)
+        return NULL;
+    return store_rec_get(st, &store_kind_job, id, rev, err);
+}
+
+/* Opens a transaction and reads the job's full record for a change, when the job's status is `status`:
+ * 409 Conflict ("Only a <status> job can be <verb>") otherwise, 404 as job_get. On failure nothing is left
+ * open. */
+static json_t *
+begin_change(store_t *st, const char *id, const char *subscription_id, const char *status,
+             const char *verb, int64_t *rev, err_t *err)
+{
+    json_t *rec;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    rec = get_full(st, id, subscription_id, rev, err);
+    if (rec != NULL && strcmp(job__str(rec, "status"), status) != 0) {
+        err_set(err, ERR_CONFLICT, NULL, "Only a %s job can be %s; this one is %s.", status, verb,
+                job__str(rec, "status"));
+        json_decref(rec);
+        rec = NULL;
+    }
+    if (rec == NULL)
+        store_tx_rollback(st);
+    return rec;
+}
+
+/* ---- cancel and restart ---- */
+
+json_t *
+job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
+{
+    char now[UTIL_TIME_LEN + 1];
+    json_t *rec;
+    int64_t rev = 0;
+    size_t i, n;
+    job_ctx_t ctx;
+    const job_kind_def_t *def;
+
+    assert(st != NULL && id != NULL);
+    rec = begin_change(st, id, subscription_id, "queued", "canceled", &rev, err);
+    if (rec == NULL)
+        return NULL;
+    job__now_text(now);
+    n = json_array_size(json_object_get(rec, "steps"));
+    for (i = 0; i < n; i++)
+        job__step_status_set(rec, (int) i, "skipped");
+    job__status_set(rec, "canceled");
+    json_object_set_new(rec, "endedAt", json_string(now));
+    def = job__find_kind(job__str(rec, "kind"));
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.st = st;
+    ctx.rec = rec;
+    ctx.def = def;
+    ctx.in_tx = true;
+    if (def && def->on_failed && def->on_failed(&ctx, err))
+        goto fail;
+    if (store_rec_update(st, &store_kind_job, id, rec, rev, err) || store_tx_commit(st, err))
+        goto fail;
+    job_view(rec);
+    return rec;
+fail:
+    store_tx_rollback(st);
+    json_decref(rec);
+    return NULL;
+}
+
+json_t *
+job_restart(store_t *st, const char *id, const char *subscription_id, bool skip_failed_step,
+            err_t *err)
+{
+    const json_t *steps, *s;
+    json_t *rec;
+    int64_t rev = 0;
+    size_t i;
+    char *wake;
+
+    assert(st != NULL && id != NULL);
+    rec = begin_change(st, id, subscription_id, "failed", "restarted", &rev, err);
+    if (rec == NULL)
+        return NULL;
+    steps = json_object_get(rec, "steps");
+    json_array_foreach(steps, i, s) {
+        if (strcmp(job__str(s, "status"), "failed") == 0 ||
+            strcmp(job__str(s, "status"), "running") == 0)
+            job__step_status_set(rec, (int) i, skip_failed_step ? "skipped" : "pending");
+    }
+    job__status_set(rec, "queued");
+    json_object_set_new(rec, "error", json_null());
+    json_object_set_new(rec, "endedAt", json_null());
+    json_object_set_new(rec, "_deadlineMs", json_null());
+    json_object_set_new(rec, "_attempts", json_integer(0));
+    json_object_set_new(rec, "_runAfterMs", json_integer(0));
+    /* A new epoch: the steps that run again get new operation ids, so a host that recorded the failed
+     * answer does not replay it. */
+    json_object_set_new(rec, "_epoch",
+                        json_integer(json_integer_value(json_object_get(rec, "_epoch")) + 1));
+    json_object_set_new(rec, "progress", json_integer(job__progress_of(rec)));
+    wake = strdup(id);
+    if (wake == NULL || store_rec_update(st, &store_kind_job, id, rec, rev, err) ||
+        store_tx_on_commit(st, job__wake_for_job, wake, err)) {
+        free(wake);
+        goto fail;
+    }
+    if (store_tx_commit(st, err))
+        goto fail;
+    job_view(rec);
+    return rec;
+fail:
+    store_tx_rollback(st);
+    json_decref(rec);
+    return NULL;
+}

@@ -1,0 +1,383 @@
+/*
+ * runner.c: running one job: its steps in order, resumption at the first unfinished step, retries with
+ * backoff, the deadline, and the end (on_succeeded, or cleanup and on_failed) (see job.h).
+ *
+ * Life of a job's steps: pending -> running -> succeeded | failed (skipped by cancel or restart). One
+ * commit records a step's own changes, its end and the next step's start, so a crash leaves the job at a
+ * step boundary or inside a step whose changes rolled back; either way the job resumes at its first
+ * unfinished step, which is why every step is idempotent.
+ *
+ * Invariants: the worker that runs a job holds it in the pool's busy set, so one job never runs twice at
+ * once; every write of the row carries the revision this worker last saw, so a cancel made meanwhile wins
+ * and the runner lets the job go (412); ctx->in_tx is true exactly while this worker has a transaction
+ * open for the step.
+ */
+#include "job_internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../events.h"
+#include "../fault.h"
+
+#define DEFAULT_DEADLINE_MS (10 * 60 * 1000)
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_MAX_MS 5000
+#define MAX_STEPS 1024
+
+/* ---- what steps see ---- */
+
+store_t *
+job_ctx_store(job_ctx_t *ctx)
+{
+    assert(ctx != NULL);
+    return ctx->st;
+}
+
+const char *
+job_ctx_id(job_ctx_t *ctx)
+{
+    assert(ctx != NULL);
+    return job__str(ctx->rec, "id");
+}
+
+const char *
+job_ctx_resource(job_ctx_t *ctx)
+{
+    assert(ctx != NULL);
+    return job__str(ctx->rec, "resourceId");
+}
+
+int
+job_ctx_step(job_ctx_t *ctx)
+{
+    assert(ctx != NULL);
+    return ctx->step;
+}
+
+const char *
+job_ctx_step_name(job_ctx_t *ctx)
+{
+    assert(ctx != NULL && ctx->step >= 0);
+    return job__str(json_array_get(json_object_get(ctx->rec, "steps"), (size_t) ctx->step), "name");
+}
+
+const char *
+job_ctx_status(job_ctx_t *ctx)
+{
+    assert(ctx != NULL);
+    return job__str(ctx->rec, "status");
+}
+
+const json_t *
+job_ctx_params(job_ctx_t *ctx)
+{
+    assert(ctx != NULL);
+    return json_object_get(ctx->rec, "_params");
+}
+
+json_t *
+job_ctx_data(job_ctx_t *ctx)
+{
+    json_t *d;
+
+    assert(ctx != NULL);
+    d = json_object_get(ctx->rec, "_data");
+    if (!json_is_object(d)) {
+        d = json_object();
+        json_object_set_new(ctx->rec, "_data", d);
+    }
+    return d;
+}
+
+const char *
+job_ctx_op_id(job_ctx_t *ctx)
+{
+    assert(ctx != NULL && ctx->op_id[0] != '\0');
+    return ctx->op_id;
+}
+
+int
+job_ctx_begin(job_ctx_t *ctx, err_t *err)
+{
+    assert(ctx != NULL);
+    if (ctx->in_tx)
+        return 0;
+    if (store_tx_begin(ctx->st, err))
+        return -1;
+    ctx->in_tx = true;
+    return 0;
+}
+
+/* Writes the job row (in the open step transaction, or in one of its own) and commits. The row must still
+ * be at the revision this worker last saw: otherwise someone else (a cancel) changed the job, and this
+ * worker lets it go (412). */
+static int
+save_job(job_ctx_t *ctx, err_t *err)
+{
+    if (job_ctx_begin(ctx, err))
+        return -1;
+    if (store_rec_update(ctx->st, &store_kind_job, job_ctx_id(ctx), ctx->rec, ctx->rev, err) ||
+        store_tx_commit(ctx->st, err)) {
+        store_tx_rollback(ctx->st);
+        ctx->in_tx = false;
+        return -1;
+    }
+    ctx->rev++;
+    ctx->in_tx = false;
+    return 0;
+}
+
+int
+job_ctx_progress(job_ctx_t *ctx, int percent, err_t *err)
+{
+    assert(ctx != NULL);
+    if (ctx->in_tx)
+        return err_set(err, ERR_INTERNAL, NULL, "Progress is saved outside the step's transaction.");
+    json_object_set_new(ctx->rec, "progress", json_integer(percent < 0 ? 0 : percent > 99 ? 99 : percent));
+    return save_job(ctx, err);
+}
+
+static void
+abandon_tx(job_ctx_t *ctx)
+{
+    if (ctx->in_tx) {
+        store_tx_rollback(ctx->st);
+        ctx->in_tx = false;
+    }
+}
+
+/* ---- ends ---- */
+
+/* Ends the job failed with code and message, running the kind's on_failed in the same transaction. */
+static void
+fail_job(job_ctx_t *ctx, const char *code, const char *message)
+{
+    char now[UTIL_TIME_LEN + 1];
+    err_t err = {0};
+
+    abandon_tx(ctx);
+    if (ctx->def && ctx->def->cleanup)
+        ctx->def->cleanup(ctx);
+    job__now_text(now);
+    if (ctx->step >= 0)
+        job__step_status_set(ctx->rec, ctx->step, "failed");
+    job__status_set(ctx->rec, "failed");
+    json_object_set_new(ctx->rec, "error",
+                        json_pack("{s:s, s:s}", "code", code, "message", message));
+    json_object_set_new(ctx->rec, "endedAt", json_string(now));
+    if (job_ctx_begin(ctx, &err) == 0 && ctx->def && ctx->def->on_failed &&
+        ctx->def->on_failed(ctx, &err) != 0) {
+        fprintf(stderr,
+                "{\"level\":\"error\",\"msg\":\"job compensation failed\",\"job\":\"%s\"}\n",
+                job_ctx_id(ctx));
+        abandon_tx(ctx);
+    }
+    /* Canceled jobs end as "canceled" elsewhere; this one failed, and says so in the feed. */
+    if (job_ctx_begin(ctx, &err) == 0 &&
+        events_emit(ctx->st, "job.failed", job__str(ctx->rec, "subscriptionId"),
+                    job__str(ctx->rec, "resourceId"),
+                    json_pack("{s:s, s:s, s:s, s:s}", "jobId", job_ctx_id(ctx), "kind",
+                              job__str(ctx->rec, "kind"), "code", code, "message", message),
+                    &err) != 0)
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job.failed event not recorded\",\"job\":\"%s\"}\n",
+                job_ctx_id(ctx));
+    if (save_job(ctx, &err) != 0)
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job failure not recorded\",\"job\":\"%s\"}\n",
+                job_ctx_id(ctx));
+}
+
+/* Marks the job succeeded and runs on_succeeded in the transaction that will record it. False when
+ * on_succeeded failed: nothing is recorded and the job is looked at again shortly. */
+static bool
+finish_succeeded(job_ctx_t *ctx, err_t *err)
+{
+    char text[UTIL_TIME_LEN + 1];
+
+    job__now_text(text);
+    job__status_set(ctx->rec, "succeeded");
+    json_object_set_new(ctx->rec, "progress", json_integer(100));
+    json_object_set_new(ctx->rec, "endedAt", json_string(text));
+    if (ctx->def->on_succeeded && (job_ctx_begin(ctx, err) || ctx->def->on_succeeded(ctx, err))) {
+        abandon_tx(ctx);
+        job__enqueue(job_ctx_id(ctx), util_now_ms() + BACKOFF_BASE_MS);
+        return false;
+    }
+    return true;
+}
+
+static size_t
+first_unfinished(const json_t *steps)
+{
+    size_t i, n = json_array_size(steps);
+    const char *s;
+
+    for (i = 0; i < n; i++) {
+        s = job__str(json_array_get(steps, i), "status");
+        if (strcmp(s, "succeeded") != 0 && strcmp(s, "skipped") != 0)
+            break;
+    }
+    return i;
+}
+
+/* ---- one job ---- */
+
+/* Reads job id into ctx and makes it running, with its deadline set. Returns the deadline, or -1 when
+ * the job is not to run (gone, already ended, or ended now for a kind this version does not know). */
+static int64_t
+claim(job_ctx_t *ctx, const char *id)
+{
+    err_t err = {0};
+    char text[UTIL_TIME_LEN + 1];
+    const char *status;
+    int64_t now;
+
+    ctx->rec = store_rec_get(ctx->st, &store_kind_job, id, &ctx->rev, &err);
+    if (ctx->rec == NULL)
+        return -1;
+    status = job__str(ctx->rec, "status");
+    if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
+        return -1;
+    ctx->def = job__find_kind(job__str(ctx->rec, "kind"));
+    if (ctx->def == NULL) {
+        fail_job(ctx, "InternalError", "This job's kind is not known to this version of wapd.");
+        return -1;
+    }
+    now = util_now_ms();
+    if (strcmp(status, "queued") == 0) {
+        job__now_text(text);
+        job__status_set(ctx->rec, "running");
+        if (json_is_null(json_object_get(ctx->rec, "startedAt")))
+            json_object_set_new(ctx->rec, "startedAt", json_string(text));
+    }
+    if (!json_is_integer(json_object_get(ctx->rec, "_deadlineMs")))
+        json_object_set_new(ctx->rec, "_deadlineMs",
+                            json_integer(now + (ctx->def->deadline_ms > 0 ? ctx->def->deadline_ms
+                                                                          : DEFAULT_DEADLINE_MS)));
+    return json_integer_value(json_object_get(ctx->rec, "_deadlineMs"));
+}
+
+/* The step succeeded: one commit records its changes, its end, and the next step's start (or the job's
+ * end). Returns 1 to go on with the next step, 0 when this worker is done with the job. */
+static int
+step_done(job_ctx_t *ctx, const json_t *steps, err_t *err)
+{
+    size_t n = json_array_size(steps), next;
+
+    job__step_status_set(ctx->rec, ctx->step, "succeeded");
+    json_object_set_new(ctx->rec, "_attempts", json_integer(0));
+    next = first_unfinished(steps);
+    if (next == n) {
+        if (!finish_succeeded(ctx, err))
+            return 0;
+    } else {
+        job__step_status_set(ctx->rec, (int) next, "running");
+        json_object_set_new(ctx->rec, "progress", json_integer(job__progress_of(ctx->rec)));
+    }
+    err_clear(err);
+    if (save_job(ctx, err) != 0) {
+        /* The step's changes rolled back with the record: run it again later. */
+        job__enqueue(job_ctx_id(ctx), util_now_ms() + BACKOFF_BASE_MS);
+        return 0;
+    }
+    fault_crash_point(ctx->def->kind, ctx->step, true);
+    if (next == n)
+        return 0;
+    return job__stopping() ? 0 : 1; /* a safe point: the rest runs after the next start */
+}
+
+/* The step asked to run again: exponential backoff with jitter, within the deadline. */
+static void
+step_retry(job_ctx_t *ctx, int64_t deadline, err_t *err)
+{
+    int attempts = (int) json_integer_value(json_object_get(ctx->rec, "_attempts")) + 1;
+    int64_t backoff = BACKOFF_BASE_MS << (attempts < 6 ? attempts : 6);
+
+    if (backoff > BACKOFF_MAX_MS)
+        backoff = BACKOFF_MAX_MS;
+    backoff = backoff / 2 + (int64_t) (rand() % (int) (backoff / 2 + 1));
+    if (util_now_ms() + backoff > deadline) {
+        fail_job(ctx, err->code != ERR_NONE ? err_code_name(err->code) : "JobDeadlineExceeded",
+                 err->message[0] ? err->message : "The step kept failing until the deadline.");
+        return;
+    }
+    json_object_set_new(ctx->rec, "_attempts", json_integer(attempts));
+    json_object_set_new(ctx->rec, "_runAfterMs", json_integer(util_now_ms() + backoff));
+    save_job(ctx, err);
+    job__enqueue(job_ctx_id(ctx), util_now_ms() + backoff);
+}
+
+void
+job__run(store_t *st, const char *id)
+{
+    job_ctx_t ctx;
+    err_t err = {0};
+    json_t *steps;
+    int64_t deadline;
+    job_step_result_t res;
+    size_t i, n;
+    bool marked = false;
+
+    assert(st != NULL && id != NULL);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.st = st;
+    ctx.step = -1;
+    deadline = claim(&ctx, id);
+    if (deadline < 0)
+        goto out;
+    steps = json_object_get(ctx.rec, "steps");
+    n = json_array_size(steps);
+    for (;;) {
+        assert(!ctx.in_tx);
+        i = first_unfinished(steps);
+        if (i == n) {
+            /* A job with no steps, or resumed with every step done, ends now. */
+            if (finish_succeeded(&ctx, &err))
+                save_job(&ctx, &err);
+            goto out;
+        }
+        ctx.step = (int) i;
+        if (util_now_ms() > deadline) {
+            fail_job(&ctx, "JobDeadlineExceeded",
+                     "The job did not finish before its deadline; its last step kept failing.");
+            goto out;
+        }
+        if (ctx.def->each == NULL && (i >= (size_t) MAX_STEPS || ctx.def->steps[i].name == NULL)) {
+            fail_job(&ctx, "InternalError", "This job's steps are not known to this version of wapd.");
+            goto out;
+        }
+        snprintf(ctx.op_id, sizeof(ctx.op_id), "%s:%zu:%lld", id, i,
+                 (long long) json_integer_value(json_object_get(ctx.rec, "_epoch")));
+        if (!marked) {
+            /* Claims the job (a cancel since it was read makes this save fail) and shows the step. */
+            job__step_status_set(ctx.rec, ctx.step, "running");
+            if (save_job(&ctx, &err) != 0) {
+                if (err.code != ERR_PRECONDITION_FAILED) /* changed elsewhere (canceled): let it go */
+                    job__enqueue(id, util_now_ms() + BACKOFF_MAX_MS);
+                goto out;
+            }
+        }
+        marked = false;
+        err_clear(&err);
+        fault_crash_point(ctx.def->kind, (int) i, false);
+        res = ctx.def->each ? ctx.def->each(&ctx, &err) : ctx.def->steps[i].fn(&ctx, &err);
+        if (res == JOB_STEP_DONE) {
+            if (!step_done(&ctx, steps, &err))
+                goto out;
+            marked = true;
+            continue;
+        }
+        abandon_tx(&ctx);
+        if (res == JOB_STEP_FAILED)
+            fail_job(&ctx, err.code != ERR_NONE ? err_code_name(err.code) : "StepFailed",
+                     err.message[0] ? err.message : "The step failed.");
+        else
+            step_retry(&ctx, deadline, &err);
+        goto out;
+    }
+out:
+    abandon_tx(&ctx);
+    json_decref(ctx.rec);
+}
