@@ -155,19 +155,37 @@ new_subscription(world_t *w, char sid[UTIL_UUID_LEN + 1])
     json_decref(sub);
 }
 
-/* Starts a VM create in sid through the public API; answers the create job (NULL when refused). The one
- * place this test names vm_create. */
+/* Starts a VM create in sid through the public API, as the request pipeline does: one transaction, in
+ * which the subscription and its plan are read once and passed down. Answers the create job (NULL when
+ * refused). The one place this test names vm_create. */
 static json_t *
 start_vm_create(world_t *w, const char *sid)
 {
-    json_t *body = json_pack("{s:s, s:s, s:s, s:[{s:i}]}", "name", "web", "imageId",
-                             id_of(w->image), "size", "Small", "dataDisks", "sizeGB", 20);
-    json_t *job = NULL, *vm;
+    vm_create_req_t req = {.name = "web", .image_id = id_of(w->image), .size = "Small", .ndisks = 1};
+    json_t *job = NULL, *vm = NULL, *sub = NULL, *plan = NULL;
+    store_t *st = w->f->st;
+    vm_ctx_t ctx = {.sid = sid};
     err_t err = {0};
 
-    vm = vm_create(w->f->st, sid, body, &job, &err);
-    json_decref(body);
+    req.disks[0] = (vm_disk_req_t){.size_gb = 20, .caching = VM_CACHING_NONE, .lun = -1};
+    if (store_tx_begin(st, &err))
+        return NULL;
+    sub = store_rec_get(st, &store_kind_subscription, sid, NULL, &err);
+    plan = sub ? store_rec_get(st, &store_kind_plan, json_string_value(json_object_get(sub, "planId")),
+                               NULL, &err)
+               : NULL;
+    ctx.sub = sub;
+    ctx.plan = plan;
+    if (plan != NULL)
+        vm = vm_create(st, &ctx, &req, &job, &err);
+    if (vm == NULL || store_tx_commit(st, &err)) {
+        store_tx_rollback(st);
+        json_decref(job);
+        job = NULL;
+    }
     json_decref(vm);
+    json_decref(sub);
+    json_decref(plan);
     return job;
 }
 
