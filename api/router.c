@@ -2,8 +2,8 @@
  * router.c: the route table of both listeners and the path matcher.
  *
  * One row per path: its listener, its pattern, a handler per method and, for the generic handlers of
- * resource.c (LIST, CREATE, GET, PATCH, REMOVE below), the resource they serve. A path either matches one row (and
- * its {name} segments become the request's params, in order) or none (404). A method without a handler on a
+ * resource.c (LIST, CREATE, GET, PATCH, REMOVE below), the resource they serve. A path either matches one
+ * row (and its {name} segments become the request's params, in order) or none (404). A method without a handler on a
  * matched row is 405 with Allow. Segments are compared after libmicrohttpd has percent-decoded the path, so
  * "%2e%2e" is "..", which matches nothing.
  */

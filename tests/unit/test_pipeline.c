@@ -245,37 +245,68 @@ too_large_is_refused_before_auth(void **state)
     api_req_free(r);
 }
 
+/* POSTs body to /clouds and checks the answer's status and how many clouds the store then holds. */
+static void
+post_cloud(pfix_t *p, const char *const *headers, const char *body, int status, int64_t clouds)
+{
+    api_req_t *r = run(p, A, "POST", "/clouds", headers, body);
+
+    assert_int_equal(r->status, status);
+    assert_int_equal(count_clouds(p), clouds);
+    api_req_free(r);
+}
+
 static void
 write_commits_on_success(void **state)
 {
-    pfix_t *p = *state;
-    api_req_t *r = run(p, A, "POST", "/clouds", admin_json_h, "{\"name\": \"east\"}");
-
-    assert_int_equal(r->status, 201);
+    post_cloud(*state, admin_json_h, "{\"name\": \"east\"}", 201, 1);
     assert_true(saw_tx);
-    assert_int_equal(count_clouds(p), 1);
-    api_req_free(r);
 }
 
 static void
 write_rolls_back_on_error(void **state)
 {
     pfix_t *p = *state;
-    api_req_t *r = run(p, A, "POST", "/clouds", admin_json_h, "{\"name\": \"east\", \"fail\": true}");
 
-    assert_int_equal(r->status, 409);
+    /* The handler wrote the cloud, then answered an error: the write is rolled back. */
+    post_cloud(p, admin_json_h, "{\"name\": \"east\", \"fail\": true}", 409, 0);
     assert_int_equal(calls, 1);
-    assert_int_equal(count_clouds(p), 0); /* the handler's write was rolled back */
-    api_req_free(r);
     /* An answer refused by the body checks rolls back too, and the name is free again. */
-    r = run(p, A, "POST", "/clouds", admin_h, "{\"name\": \"east\"}");
-    assert_int_equal(r->status, 415);
-    assert_int_equal(count_clouds(p), 0);
-    api_req_free(r);
-    r = run(p, A, "POST", "/clouds", admin_json_h, "{\"name\": \"east\"}");
-    assert_int_equal(r->status, 201);
-    assert_int_equal(count_clouds(p), 1);
-    api_req_free(r);
+    post_cloud(p, admin_h, "{\"name\": \"east\"}", 415, 0);
+    post_cloud(p, admin_json_h, "{\"name\": \"east\"}", 201, 1);
+}
+
+/* Every row served by a generic handler of resource.c has a resource with what that handler calls. */
+static void
+generic_rows_have_their_resource(void **state)
+{
+    const api_route_t *row;
+    const api_resource_t *res;
+    int i, generic = 0;
+
+    (void) state;
+    for (i = 0; i < api_route_count; i++) {
+        row = &api_routes[i];
+        res = row->res;
+        if (row->handlers[API_GET] == api_resource_list || row->handlers[API_GET] == api_resource_get ||
+            row->handlers[API_POST] == api_resource_create ||
+            row->handlers[API_PATCH] == api_resource_patch ||
+            row->handlers[API_DELETE] == api_resource_remove) {
+            generic++;
+            assert_non_null(res);
+            assert_non_null(res->kind);
+        }
+        if (row->handlers[API_POST] == api_resource_create) {
+            assert_non_null(res->create);
+            assert_non_null(res->create_spec);
+            assert_null(strchr(row->pattern, '{')); /* the pattern is the Location's prefix */
+        }
+        if (row->handlers[API_PATCH] == api_resource_patch)
+            assert_true(res->update != NULL && res->patch_spec != NULL);
+        if (row->handlers[API_DELETE] == api_resource_remove)
+            assert_non_null(res->remove);
+    }
+    assert_true(generic >= 18);
 }
 
 static void
@@ -415,6 +446,7 @@ main(void)
         cmocka_unit_test_setup_teardown(tenant_context_is_read_once_in_the_transaction, psetup,
                                         pteardown),
         cmocka_unit_test_setup_teardown(reply_contracts, psetup, pteardown),
+        cmocka_unit_test(generic_rows_have_their_resource),
     };
 
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
