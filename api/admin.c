@@ -1,9 +1,11 @@
 /*
- * admin.c: handlers of the admin listener, and the health, readiness and metrics endpoints.
+ * admin.c: the admin listener's resources and the handlers that are not generic, and the health, readiness
+ * and metrics endpoints.
  *
- * Each handler parses and shape-checks its input with the field tables below, calls one lib/ entry point and
- * answers once. Creates answer 201 with Location and ETag; plan PATCH and subscription suspend and DELETE
- * answer 202 with their job.
+ * A resource (api_res_*) tells the generic handlers of resource.c what they need: the kind, its list
+ * filters, the field tables below that shape-check its bodies, and the lib/ entry points. The handlers here
+ * follow the same rule: parse and shape-check the input, call one lib/ entry point, answer once. Creates
+ * answer 201 with Location and ETag; plan PATCH and subscription suspend and DELETE answer 202 with their job.
  */
 #include "internal.h"
 
@@ -137,163 +139,69 @@ static const jv_field_t subscription_patch_spec[] = {
     JV_END,
 };
 
-/* ---- shared helpers ---- */
+/* ---- the resources the generic handlers serve ---- */
 
-void
-api_list_kind_views(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n,
-                    api_view_fn view)
-{
-    int64_t after, next = 0;
-    err_t err = {0};
-    json_t *list, *views, *rec, *one;
-    size_t i;
-    int limit;
+static const char *const host_filters[] = {"cloudId", "state", NULL};
+static const char *const plan_filters[] = {"cloudId", "state", NULL};
+static const char *const user_filters[] = {"email", NULL};
+static const char *const subscription_filters[] = {"userId", "planId", "state", NULL};
 
-    if (api_paging(r, &limit, &after))
-        return;
-    list = store_rec_list(r->store, kind, filters, n, after, limit, &next, &err);
-    if (list == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    if (view != NULL) {
-        views = json_array();
-        json_array_foreach(list, i, rec) {
-            one = view(r->store, rec, &err);
-            if (one == NULL) {
-                json_decref(list);
-                json_decref(views);
-                api_reply_err(r, &err);
-                return;
-            }
-            json_array_append_new(views, one);
-        }
-        json_decref(list);
-        list = views;
-    }
-    api_reply_page(r, list, limit, next);
-}
-
-void
-api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n)
-{
-    api_list_kind_views(r, kind, filters, n, NULL);
-}
-
-void
-api_get_kind_view(api_req_t *r, const store_kind_t *kind, const char *id, int status,
-                  api_view_fn view)
-{
-    err_t err = {0};
-    int64_t rev = 0;
-    /* Only serialized (or copied by the view): the shared (cached) record saves a copy. */
-    json_t *rec = store_rec_get_shared(r->store, kind, id, &rev, &err), *one;
-
-    if (rec != NULL && view != NULL) {
-        one = view(r->store, rec, &err);
-        json_decref(rec);
-        rec = one;
-    }
-    if (rec == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_record(r, status, rec, rev);
-}
-
-void
-api_get_kind(api_req_t *r, const store_kind_t *kind, const char *id)
-{
-    api_get_kind_view(r, kind, id, 200, NULL);
-}
-
-/* Lists with the EQ filters named (query parameter = field), skipping those not given. */
-static void
-list_filtered(api_req_t *r, const store_kind_t *kind, const char *const *fields)
-{
-    store_filter_t f[8];
-    size_t n = 0, i;
-    const char *v;
-
-    for (i = 0; fields && fields[i] && n < 8; i++) {
-        v = api_query(r, fields[i]);
-        if (v == NULL)
-            continue;
-        f[n].field = fields[i];
-        f[n].op = STORE_FILTER_EQ;
-        f[n].value = v;
-        f[n].values = NULL;
-        n++;
-    }
-    api_list_kind(r, kind, f, n);
-}
-
-typedef json_t *(*create_fn)(store_t *st, const json_t *body, err_t *err);
-typedef json_t *(*update_fn)(store_t *st, const char *id, const json_t *patch, int64_t rev,
-                             err_t *err);
-typedef int (*delete_fn)(store_t *st, const char *id, int64_t rev, err_t *err);
-
-/* Creates through fn and answers 201 with the record as stored (the same shape a GET shows). */
-static void
-create_with(api_req_t *r, const jv_field_t *spec, create_fn fn, const store_kind_t *kind,
-            const char *collection)
-{
-    err_t err = {0};
-    json_t *body = api_body(r, spec, false, false), *rec;
-    int64_t rev = 0;
-
-    if (body == NULL)
-        return;
-    rec = fn(r->store, body, &err);
-    json_decref(body);
-    if (rec == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    snprintf(r->location, sizeof(r->location), "%s/%s", collection,
-             json_string_value(json_object_get(rec, "id")));
-    body = store_rec_get(r->store, kind, json_string_value(json_object_get(rec, "id")), &rev, &err);
-    json_decref(rec);
-    if (body == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_record(r, 201, body, rev);
-}
-
-static void
-update_with(api_req_t *r, const jv_field_t *spec, update_fn fn, const store_kind_t *kind)
-{
-    err_t err = {0};
-    int64_t rev;
-    json_t *body, *rec;
-
-    if (api_if_match(r, &rev) || (body = api_body(r, spec, true, false)) == NULL)
-        return;
-    rec = fn(r->store, r->params[0], body, rev, &err);
-    json_decref(body);
-    if (rec == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    json_decref(rec);
-    api_get_kind(r, kind, r->params[0]);
-}
-
-static void
-delete_with(api_req_t *r, delete_fn fn)
-{
-    err_t err = {0};
-    int64_t rev;
-
-    if (api_if_match(r, &rev))
-        return;
-    if (fn(r->store, r->params[0], rev, &err)) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_no_content(r);
-}
+const api_resource_t api_res_clouds = {
+    .kind = &store_kind_cloud,
+    .create_spec = cloud_spec,
+    .create = catalog_cloud_create,
+    .patch_spec = cloud_spec,
+    .update = catalog_cloud_update,
+    .remove = catalog_cloud_delete,
+};
+const api_resource_t api_res_hosts = {
+    .kind = &store_kind_host,
+    .filters = host_filters,
+    .create_spec = host_spec,
+    .create = catalog_host_create,
+    .patch_spec = host_patch_spec,
+    .update = catalog_host_update,
+    .remove = catalog_host_delete,
+};
+const api_resource_t api_res_sizes = {
+    .kind = &store_kind_size,
+    .create_spec = size_spec,
+    .create = catalog_size_create,
+};
+const api_resource_t api_res_images = {
+    .kind = &store_kind_image,
+    .create_spec = image_spec,
+    .create = catalog_image_create,
+};
+const api_resource_t api_res_gallery_items = {
+    .kind = &store_kind_gallery_item,
+    .create_spec = gallery_spec,
+    .create = catalog_gallery_item_create,
+};
+/* A plan's PATCH is a job: subscriptions take the new settings when it has run. */
+const api_resource_t api_res_plans = {
+    .kind = &store_kind_plan,
+    .filters = plan_filters,
+    .create_spec = plan_spec,
+    .create = catalog_plan_create,
+    .patch_spec = plan_patch_spec,
+    .update = catalog_plan_update,
+    .update_job = true,
+    .remove = catalog_plan_delete,
+};
+const api_resource_t api_res_users = {
+    .kind = &store_kind_user,
+    .filters = user_filters,
+    .create_spec = user_spec,
+    .create = accounts_user_create,
+};
+/* PATCH and DELETE of a subscription may answer a job: their handlers are below. */
+const api_resource_t api_res_subscriptions = {
+    .kind = &store_kind_subscription,
+    .filters = subscription_filters,
+    .create_spec = subscription_spec,
+    .create = accounts_subscription_create,
+};
 
 /* ---- health, readiness, metrics ---- */
 
@@ -326,209 +234,10 @@ api_metrics_get(api_req_t *r)
         api_reply_error(r, ERR_INTERNAL, NULL, "The metrics could not be rendered.");
         return;
     }
-    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r->replied = true;
-    r->status = 200;
-    r->resp = text;
-    r->resp_len = strlen(text);
+    api_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text);
 }
 
-/* ---- clouds ---- */
-
-void
-api_admin_clouds_list(api_req_t *r)
-{
-    api_list_kind(r, &store_kind_cloud, NULL, 0);
-}
-
-void
-api_admin_clouds_create(api_req_t *r)
-{
-    create_with(r, cloud_spec, catalog_cloud_create, &store_kind_cloud,
-                "/v1/admin/clouds");
-}
-
-void
-api_admin_cloud_get(api_req_t *r)
-{
-    api_get_kind(r, &store_kind_cloud, r->params[0]);
-}
-
-void
-api_admin_cloud_patch(api_req_t *r)
-{
-    update_with(r, cloud_spec, catalog_cloud_update, &store_kind_cloud);
-}
-
-void
-api_admin_cloud_delete(api_req_t *r)
-{
-    delete_with(r, catalog_cloud_delete);
-}
-
-/* ---- hosts ---- */
-
-void
-api_admin_hosts_list(api_req_t *r)
-{
-    static const char *const filters[] = {"cloudId", "state", NULL};
-
-    list_filtered(r, &store_kind_host, filters);
-}
-
-void
-api_admin_hosts_create(api_req_t *r)
-{
-    create_with(r, host_spec, catalog_host_create, &store_kind_host,
-                "/v1/admin/hosts");
-}
-
-void
-api_admin_host_get(api_req_t *r)
-{
-    api_get_kind(r, &store_kind_host, r->params[0]);
-}
-
-void
-api_admin_host_patch(api_req_t *r)
-{
-    update_with(r, host_patch_spec, catalog_host_update, &store_kind_host);
-}
-
-void
-api_admin_host_delete(api_req_t *r)
-{
-    delete_with(r, catalog_host_delete);
-}
-
-/* ---- sizes, images, gallery items ---- */
-
-void
-api_admin_sizes_list(api_req_t *r)
-{
-    api_list_kind(r, &store_kind_size, NULL, 0);
-}
-
-void
-api_admin_sizes_create(api_req_t *r)
-{
-    create_with(r, size_spec, catalog_size_create, &store_kind_size,
-                "/v1/admin/sizes");
-}
-
-void
-api_admin_size_get(api_req_t *r)
-{
-    api_get_kind(r, &store_kind_size, r->params[0]);
-}
-
-void
-api_admin_images_list(api_req_t *r)
-{
-    api_list_kind(r, &store_kind_image, NULL, 0);
-}
-
-void
-api_admin_images_create(api_req_t *r)
-{
-    create_with(r, image_spec, catalog_image_create, &store_kind_image,
-                "/v1/admin/images");
-}
-
-void
-api_admin_image_get(api_req_t *r)
-{
-    api_get_kind(r, &store_kind_image, r->params[0]);
-}
-
-void
-api_admin_gallery_list(api_req_t *r)
-{
-    api_list_kind(r, &store_kind_gallery_item, NULL, 0);
-}
-
-void
-api_admin_gallery_create(api_req_t *r)
-{
-    create_with(r, gallery_spec, catalog_gallery_item_create, &store_kind_gallery_item,
-                "/v1/admin/galleryItems");
-}
-
-void
-api_admin_gallery_get(api_req_t *r)
-{
-    api_get_kind(r, &store_kind_gallery_item, r->params[0]);
-}
-
-/* ---- plans ---- */
-
-void
-api_admin_plans_list(api_req_t *r)
-{
-    static const char *const filters[] = {"cloudId", "state", NULL};
-
-    list_filtered(r, &store_kind_plan, filters);
-}
-
-void
-api_admin_plans_create(api_req_t *r)
-{
-    create_with(r, plan_spec, catalog_plan_create, &store_kind_plan,
-                "/v1/admin/plans");
-}
-
-void
-api_admin_plan_get(api_req_t *r)
-{
-    api_get_kind(r, &store_kind_plan, r->params[0]);
-}
-
-void
-api_admin_plan_patch(api_req_t *r)
-{
-    err_t err = {0};
-    int64_t rev;
-    json_t *body, *job;
-
-    if (api_if_match(r, &rev) || (body = api_body(r, plan_patch_spec, true, false)) == NULL)
-        return;
-    job = catalog_plan_update(r->store, r->params[0], body, rev, &err);
-    json_decref(body);
-    if (job == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
-}
-
-void
-api_admin_plan_delete(api_req_t *r)
-{
-    delete_with(r, catalog_plan_delete);
-}
-
-/* ---- users and tokens ---- */
-
-void
-api_admin_users_list(api_req_t *r)
-{
-    static const char *const filters[] = {"email", NULL};
-
-    list_filtered(r, &store_kind_user, filters);
-}
-
-void
-api_admin_users_create(api_req_t *r)
-{
-    create_with(r, user_spec, accounts_user_create, &store_kind_user,
-                "/v1/admin/users");
-}
-
-void
-api_admin_user_get(api_req_t *r)
-{
-    api_get_kind(r, &store_kind_user, r->params[0]);
-}
+/* ---- a user's tokens ---- */
 
 void
 api_admin_tokens_list(api_req_t *r)
@@ -542,7 +251,7 @@ api_admin_tokens_list(api_req_t *r)
 
     if (api_paging(r, &limit, &after))
         return;
-    user = store_rec_get(r->store, &store_kind_user, r->params[0], NULL, &err);
+    user = store_rec_get_shared(r->store, &store_kind_user, r->params[0], NULL, &err);
     if (user == NULL) {
         api_reply_err(r, &err);
         return;
@@ -558,21 +267,17 @@ api_admin_tokens_list(api_req_t *r)
     api_reply_page(r, list, limit, next);
 }
 
+/* The token itself is in this answer only: it is stored as its hash. */
 void
 api_admin_tokens_create(api_req_t *r)
 {
     err_t err = {0};
-    json_t *body = api_body(r, token_spec, false, true), *tok;
+    json_t *body = api_body(r, token_spec, false, true);
 
-    if (body == NULL)
-        return;
-    tok = accounts_token_create(r->store, r->params[0], body, &err);
-    json_decref(body);
-    if (tok == NULL) {
-        api_reply_err(r, &err);
-        return;
+    if (body != NULL) {
+        api_reply_or_err(r, 201, accounts_token_create(r->store, r->params[0], body, &err), &err);
+        json_decref(body);
     }
-    api_reply_json(r, 201, tok);
 }
 
 void
@@ -580,35 +285,13 @@ api_admin_token_delete(api_req_t *r)
 {
     err_t err = {0};
 
-    if (accounts_token_revoke(r->store, r->params[0], r->params[1], &err)) {
+    if (accounts_token_revoke(r->store, r->params[0], r->params[1], &err))
         api_reply_err(r, &err);
-        return;
-    }
-    api_reply_no_content(r);
+    else
+        api_reply_no_content(r);
 }
 
-/* ---- subscriptions ---- */
-
-void
-api_admin_subscriptions_list(api_req_t *r)
-{
-    static const char *const filters[] = {"userId", "planId", "state", NULL};
-
-    list_filtered(r, &store_kind_subscription, filters);
-}
-
-void
-api_admin_subscriptions_create(api_req_t *r)
-{
-    create_with(r, subscription_spec, accounts_subscription_create, &store_kind_subscription,
-                "/v1/admin/subscriptions");
-}
-
-void
-api_admin_subscription_get(api_req_t *r)
-{
-    api_get_kind(r, &store_kind_subscription, r->params[0]);
-}
+/* ---- subscriptions: suspending and deleting are jobs ---- */
 
 void
 api_admin_subscription_patch(api_req_t *r)
@@ -628,7 +311,7 @@ api_admin_subscription_patch(api_req_t *r)
     }
     json_decref(rec);
     if (job != NULL)
-        api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+        api_reply_job(r, job, &err);
     else
         api_get_kind(r, &store_kind_subscription, r->params[0]);
 }
@@ -638,55 +321,7 @@ api_admin_subscription_delete(api_req_t *r)
 {
     err_t err = {0};
     int64_t rev;
-    json_t *job;
 
-    if (api_if_match(r, &rev))
-        return;
-    job = accounts_subscription_delete(r->store, r->params[0], rev, &err);
-    if (job == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
-}
-
-/* ---- jobs ---- */
-
-void
-api_admin_jobs_list(api_req_t *r)
-{
-    static const char *const fields[] = {"status", "kind", "resourceId", "subscriptionId", NULL};
-    store_filter_t f[4];
-    size_t n = 0, i;
-    const char *v;
-
-    for (i = 0; fields[i]; i++) {
-        v = api_query(r, fields[i]);
-        if (v == NULL)
-            continue;
-        f[n].field = fields[i];
-        f[n].op = STORE_FILTER_EQ;
-        f[n].value = v;
-        f[n].values = NULL;
-        n++;
-    }
-    api_list_jobs(r, f, n);
-}
-
-void
-api_admin_job_get(api_req_t *r)
-{
-    api_job_get(r, r->params[0], NULL);
-}
-
-void
-api_admin_job_cancel(api_req_t *r)
-{
-    api_job_cancel(r, r->params[0], NULL);
-}
-
-void
-api_admin_job_restart(api_req_t *r)
-{
-    api_job_restart(r, r->params[0], NULL);
+    if (api_if_match(r, &rev) == 0)
+        api_reply_job(r, accounts_subscription_delete(r->store, r->params[0], rev, &err), &err);
 }

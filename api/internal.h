@@ -1,9 +1,14 @@
 /*
  * internal.h: what api/ modules share: the request, the route table, replies and body checks.
  *
+ * The path of a request, one file a stage: http/listener.c (libmicrohttpd: connection, body, limits) ->
+ * http/pipeline.c (limits, http/auth.c, router.c, the one transaction, tenant scope, method,
+ * http/idempotency.c) -> the handler (resource.c for the generic ones, admin.c, tenant.c, vm.c ...) ->
+ * http/reply.c and http/paging.c (the answer) -> http/listener.c (sent after the commit).
+ *
  * A request lives from libmicrohttpd's first call for it to its completion callback; every string in it is
- * owned by it. A handler answers exactly once through one of the api_reply_* calls; the dispatcher sends
- * that answer only after the request's transaction (every write runs in one) has committed.
+ * owned by it. A handler runs inside the request's transaction and answers exactly once through one of the
+ * api_reply_* calls; the pipeline sends that answer only after the transaction has committed.
  */
 #ifndef WAPD_API_INTERNAL_H
 #define WAPD_API_INTERNAL_H
@@ -40,18 +45,63 @@ typedef enum {
 
 #define API_ROUTE_PUBLIC 1u /* no authentication */
 
+/* The transaction a request runs in: none yet (or ended), a read snapshot, or the write transaction. */
+typedef enum {
+    API_TX_NONE,
+    API_TX_READ,
+    API_TX_WRITE,
+} api_tx_t;
+
+/* A view: the record as a caller sees it (NULL: an error, set in err). It carries no key starting with '_'. */
+typedef json_t *(*api_view_fn)(store_t *st, const json_t *rec, err_t *err);
+typedef json_t *(*api_create_fn)(store_t *st, const json_t *body, err_t *err);
+typedef json_t *(*api_update_fn)(store_t *st, const char *id, const json_t *patch, int64_t rev,
+                                 err_t *err);
+typedef int (*api_delete_fn)(store_t *st, const char *id, int64_t rev, err_t *err);
+
+struct jv_field;
+
+/* What the generic handlers of resource.c need to serve one kind of record; a route row points at it. The
+ * collection's path is the pattern of the row that lists and creates (it has no {param}); the item's path
+ * is that pattern with "/{id}". Unset members are not served by the generic handlers. */
+typedef struct api_resource {
+    const store_kind_t *kind;
+    api_view_fn view;                /* NULL: records answered as stored */
+    const char *const *filters;      /* list: query parameters that filter on the field of that name */
+    const struct jv_field *create_spec;
+    api_create_fn create;            /* answers the new record (its id is what matters) */
+    const struct jv_field *patch_spec;
+    api_update_fn update;            /* answers the updated record, or with update_job the job */
+    bool update_job;                 /* PATCH answers 202 with the job update returns */
+    api_delete_fn remove;
+} api_resource_t;
+
 typedef struct {
     api_listener_t listener;
     const char *pattern; /* "/v1/admin/clouds/{id}": a {name} segment matches any one segment */
     api_handler_t handlers[API__METHODS];
     unsigned flags;
+    const api_resource_t *res; /* for the generic handlers of resource.c; NULL for the others */
 } api_route_t;
+
+typedef struct {
+    const api_route_t *rows;
+    int count;
+} api_route_table_t;
+
+/* An Idempotency-Key in use by a write (http/idempotency.c). */
+typedef struct {
+    const char *key; /* borrowed from the request's headers; NULL: none */
+    char body_hash[UTIL_SHA256_HEX_LEN + 1];
+    bool replayed;   /* answered from the saved answer (or refused): nothing to commit */
+} api_idem_t;
 
 typedef struct api_req {
     api_ctx_t *ctx;
     store_t *store;
     api_listener_t listener;
-    struct MHD_Connection *conn;
+    struct MHD_Connection *conn;     /* NULL in unit tests of the pipeline */
+    const char *const *fake_headers; /* without conn: name, value pairs, NULL-ended (borrowed) */
     char method[16];
     api_method_t method_id; /* API__METHODS when not one we serve */
     char *path;
@@ -73,6 +123,8 @@ typedef struct api_req {
     json_t *sub;                            /* tenant: the subscription named by {sid} (read-only) */
     json_t *plan;                           /* tenant: that subscription's plan (read-only) */
 
+    api_tx_t tx; /* the request's transaction (http/pipeline.c owns it) */
+
     bool replied;
     int status;
     char *resp; /* JSON text */
@@ -87,14 +139,50 @@ typedef struct api_req {
 /* router.c */
 extern const api_route_t api_routes[];
 extern const int api_route_count;
-/* Finds the route for path on that listener, filling r->params; NULL when none. */
+extern const api_route_table_t api_route_table; /* api_routes */
+/* Finds the route for path on that listener in table, filling r->params; NULL when none. */
+const api_route_t *api_route_find(const api_route_table_t *table, api_req_t *r, api_listener_t listener,
+                                  const char *path);
+/* api_route_find in api_route_table. */
 const api_route_t *api_route_match(api_req_t *r, api_listener_t listener, const char *path);
 /* Writes the methods a route allows, "GET, POST", into buf. */
 void api_route_allow(const api_route_t *route, char *buf, size_t n);
 api_method_t api_method_parse(const char *method);
 
-/* Replies. Each records the answer; the dispatcher sends it. json bodies are stolen. */
+/* http/listener.c hands requests to http/pipeline.c: run answers r (through the table's routes, in the
+ * request's one transaction, ended when it returns); done counts and logs the answer once it is queued. */
+void api_pipeline_run(api_req_t *r, const api_route_table_t *table);
+void api_pipeline_done(api_req_t *r);
+/* http/auth.c: authenticates the bearer token (r->scope, and r->user_id on the tenant listener); replies 401
+ * and returns -1 when it does not. */
+int api_auth_or_reply(api_req_t *r);
+/* http/idempotency.c: in the write transaction, reads a POST's Idempotency-Key into idem and replays or
+ * refuses a reuse (returns 1: answered); save records a successful answer under the key (no-op without). */
+int api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem);
+int api_idem_save(api_req_t *r, const api_idem_t *idem, err_t *err);
+
+/* http/request.c. new: a request on conn (or, for tests, without one: fake_headers); NULL when out of
+ * memory. free: NULL is a no-op. header: a request header, or NULL. */
+api_req_t *api_req_new(api_ctx_t *ctx, api_listener_t listener, struct MHD_Connection *conn,
+                       const char *const *fake_headers, const char *url, const char *method);
+void api_req_free(api_req_t *r);
+const char *api_header(api_req_t *r, const char *name);
+
+/* http/reply.c. Each records the answer, exactly once; the pipeline sends it. json bodies are stolen and
+ * are objects. */
 void api_reply_json(api_req_t *r, int status, json_t *body);
+/* The one array answer: the WAP billing adapter's usage list. */
+void api_reply_json_array(api_req_t *r, int status, json_t *list);
+/* text (taken; NULL: no body) with its content type (NULL: application/json). */
+void api_reply_text(api_req_t *r, int status, const char *content_type, char *text);
+/* body (stolen) with status, or err when body is NULL. */
+void api_reply_or_err(api_req_t *r, int status, json_t *body, const err_t *err);
+/* 202 with job (stolen), or err when job is NULL. */
+void api_reply_job(api_req_t *r, json_t *job, const err_t *err);
+/* Takes back an answer not yet sent (the pipeline, when the commit fails). */
+void api_reply_retract(api_req_t *r);
+/* Whether view carries no private key (one starting with '_'). */
+bool api_view_ok(const json_t *view);
 void api_reply_err(api_req_t *r, const err_t *err);
 void api_reply_error(api_req_t *r, err_code_t code, const char *target, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -156,51 +244,34 @@ void api_metrics_observe(api_listener_t listener, int route_index, const char *m
 char *api_metrics_render(void);
 
 /* Handlers, by the file that holds them. */
-/* admin.c */
+/* resource.c: the generic handlers, driven by the route's resource (r->route->res). list: GET of the
+ * collection, filtered by res->filters; get: GET of {id}; create: POST to the collection, 201 with Location;
+ * patch: PATCH of {id} with If-Match; remove: DELETE of {id} with If-Match, 204. */
+void api_resource_list(api_req_t *r);
+void api_resource_get(api_req_t *r);
+void api_resource_create(api_req_t *r);
+void api_resource_patch(api_req_t *r);
+void api_resource_remove(api_req_t *r);
+/* The EQ filters named by fields (query parameter = field name), those given in the query, into f (at most
+ * max); returns how many. */
+size_t api_query_filters(api_req_t *r, const char *const *fields, store_filter_t *f, size_t max);
+/* admin.c: the admin's resources, and the handlers that are not generic. */
+extern const api_resource_t api_res_clouds, api_res_hosts, api_res_sizes, api_res_images,
+    api_res_gallery_items, api_res_plans, api_res_users, api_res_subscriptions;
 void api_health_get(api_req_t *r);
 void api_ready_get(api_req_t *r);
 void api_metrics_get(api_req_t *r);
-void api_admin_clouds_list(api_req_t *r);
-void api_admin_clouds_create(api_req_t *r);
-void api_admin_cloud_get(api_req_t *r);
-void api_admin_cloud_patch(api_req_t *r);
-void api_admin_cloud_delete(api_req_t *r);
-void api_admin_hosts_list(api_req_t *r);
-void api_admin_hosts_create(api_req_t *r);
-void api_admin_host_get(api_req_t *r);
-void api_admin_host_patch(api_req_t *r);
-void api_admin_host_delete(api_req_t *r);
-void api_admin_sizes_list(api_req_t *r);
-void api_admin_sizes_create(api_req_t *r);
-void api_admin_size_get(api_req_t *r);
-void api_admin_images_list(api_req_t *r);
-void api_admin_images_create(api_req_t *r);
-void api_admin_image_get(api_req_t *r);
-void api_admin_gallery_list(api_req_t *r);
-void api_admin_gallery_create(api_req_t *r);
-void api_admin_gallery_get(api_req_t *r);
-void api_admin_plans_list(api_req_t *r);
-void api_admin_plans_create(api_req_t *r);
-void api_admin_plan_get(api_req_t *r);
-void api_admin_plan_patch(api_req_t *r);
-void api_admin_plan_delete(api_req_t *r);
-void api_admin_users_list(api_req_t *r);
-void api_admin_users_create(api_req_t *r);
-void api_admin_user_get(api_req_t *r);
 void api_admin_tokens_list(api_req_t *r);
 void api_admin_tokens_create(api_req_t *r);
 void api_admin_token_delete(api_req_t *r);
-void api_admin_subscriptions_list(api_req_t *r);
-void api_admin_subscriptions_create(api_req_t *r);
-void api_admin_subscription_get(api_req_t *r);
 void api_admin_subscription_patch(api_req_t *r);
 void api_admin_subscription_delete(api_req_t *r);
-void api_admin_jobs_list(api_req_t *r);
-void api_admin_job_get(api_req_t *r);
-void api_admin_job_cancel(api_req_t *r);
-void api_admin_job_restart(api_req_t *r);
 /* tenant.c */
 void api_tenant_subscriptions_list(api_req_t *r);
+void api_tenant_subscription_get(api_req_t *r);
+void api_tenant_images_list(api_req_t *r);
+void api_tenant_sizes_list(api_req_t *r);
+void api_tenant_gallery_list(api_req_t *r);
 /* checkpoint.c */
 void api_tenant_checkpoint_get(api_req_t *r);
 void api_tenant_checkpoint_put(api_req_t *r);
@@ -213,11 +284,7 @@ void api_admin_usage(api_req_t *r);
 void api_tenant_usage(api_req_t *r);
 void api_wap_usage(api_req_t *r);
 /* hooks.c */
-void api_admin_hooks_list(api_req_t *r);
-void api_admin_hooks_create(api_req_t *r);
-void api_admin_hook_get(api_req_t *r);
-void api_admin_hook_patch(api_req_t *r);
-void api_admin_hook_delete(api_req_t *r);
+extern const api_resource_t api_res_hooks;
 void api_admin_hook_deliveries(api_req_t *r);
 void api_admin_hook_redeliver(api_req_t *r);
 void api_admin_events(api_req_t *r);
@@ -249,30 +316,22 @@ void api_tenant_network_delete(api_req_t *r);
 void api_admin_vms_list(api_req_t *r);
 void api_admin_vm_get(api_req_t *r);
 void api_admin_subscription_reconcile(api_req_t *r);
-void api_tenant_subscription_get(api_req_t *r);
-void api_tenant_images_list(api_req_t *r);
-void api_tenant_sizes_list(api_req_t *r);
-void api_tenant_gallery_list(api_req_t *r);
-void api_tenant_jobs_list(api_req_t *r);
-void api_tenant_job_get(api_req_t *r);
-void api_tenant_job_cancel(api_req_t *r);
-void api_tenant_job_restart(api_req_t *r);
-/* jobs.c: shared by both listeners; sid scopes a tenant's calls (NULL for the admin). */
-void api_list_jobs(api_req_t *r, const store_filter_t *filters, size_t n);
-void api_job_get(api_req_t *r, const char *id, const char *sid);
-void api_job_cancel(api_req_t *r, const char *id, const char *sid);
-void api_job_restart(api_req_t *r, const char *id, const char *sid);
+/* jobs.c: the job routes of both listeners. The job is the last path parameter; on the tenant listener
+ * the subscription in the path scopes it (another's job is 404). */
+void api_jobs_list(api_req_t *r);
+void api_jobs_get(api_req_t *r);
+void api_jobs_cancel(api_req_t *r);
+void api_jobs_restart(api_req_t *r);
 
-/* shared by admin.c and tenant.c: list a kind with filters; get one record by id with ETag. */
+/* resource.c, for any handler: list a kind with filters; get one record by id with ETag. */
 void api_list_kind(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n);
+void api_get_kind(api_req_t *r, const store_kind_t *kind, const char *id);
 /* As api_list_kind, each record answered as view(store, record) makes it (NULL: an error, which is the
  * answer). */
-typedef json_t *(*api_view_fn)(store_t *st, const json_t *rec, err_t *err);
+void api_list_kind_views(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n,
+                         api_view_fn view);
 /* Answers record id of kind with its ETag and status, as view makes it (NULL: as stored). */
 void api_get_kind_view(api_req_t *r, const store_kind_t *kind, const char *id, int status,
                        api_view_fn view);
-void api_list_kind_views(api_req_t *r, const store_kind_t *kind, const store_filter_t *filters, size_t n,
-                         api_view_fn view);
-void api_get_kind(api_req_t *r, const store_kind_t *kind, const char *id);
 
 #endif

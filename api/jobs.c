@@ -1,8 +1,11 @@
 /*
- * jobs.c: the job endpoints both listeners share: list, get, cancel, restart. A tenant's calls are scoped
- * to the subscription in its path; a job of another subscription answers 404 as a missing one does.
+ * jobs.c: the job routes both listeners share: list, get, cancel, restart. The job is the last parameter of
+ * the path. A tenant's calls are scoped to the subscription in its path (r->params[0], already checked to be
+ * the caller's by the pipeline); a job of another subscription answers 404 as a missing one does.
  */
 #include "internal.h"
+
+#include <assert.h>
 
 #include "../lib/job.h"
 
@@ -13,18 +16,40 @@ static const jv_field_t restart_spec[] = {
     {"skipLastFailedStep", JV_BOOL, 0, 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+/* The admin's list filters: query parameters on the job's field of the same name. */
+static const char *const admin_filters[] = {"status", "kind", "resourceId", "subscriptionId", NULL};
+
+/* The subscription that scopes the request (NULL for the admin). */
+static const char *
+scope_sid(const api_req_t *r)
+{
+    return r->listener == API_LISTENER_TENANT ? r->params[0] : NULL;
+}
+
+static const char *
+job_id(const api_req_t *r)
+{
+    assert(r->nparams > 0);
+    return r->params[r->nparams - 1];
+}
 
 void
-api_list_jobs(api_req_t *r, const store_filter_t *filters, size_t n)
+api_jobs_list(api_req_t *r)
 {
+    store_filter_t f[4];
+    size_t n = 1;
     int64_t after, next = 0;
     err_t err = {0};
     json_t *list;
     int limit;
 
+    if (scope_sid(r) != NULL)
+        f[0] = (store_filter_t){.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = scope_sid(r)};
+    else
+        n = api_query_filters(r, admin_filters, f, 4);
     if (api_paging(r, &limit, &after))
         return;
-    list = job_list(r->store, filters, n, after, limit, &next, &err);
+    list = job_list(r->store, f, n, after, limit, &next, &err);
     if (list == NULL) {
         api_reply_err(r, &err);
         return;
@@ -33,11 +58,11 @@ api_list_jobs(api_req_t *r, const store_filter_t *filters, size_t n)
 }
 
 void
-api_job_get(api_req_t *r, const char *id, const char *sid)
+api_jobs_get(api_req_t *r)
 {
     err_t err = {0};
     int64_t rev = 0;
-    json_t *job = job_get(r->store, id, sid, &rev, &err);
+    json_t *job = job_get(r->store, job_id(r), scope_sid(r), &rev, &err);
 
     if (job == NULL) {
         api_reply_err(r, &err);
@@ -47,36 +72,27 @@ api_job_get(api_req_t *r, const char *id, const char *sid)
 }
 
 void
-api_job_cancel(api_req_t *r, const char *id, const char *sid)
+api_jobs_cancel(api_req_t *r)
 {
     err_t err = {0};
-    json_t *body = api_body(r, no_fields, false, true), *job;
+    json_t *body = api_body(r, no_fields, false, true);
 
     if (body == NULL)
         return;
     json_decref(body);
-    job = job_cancel(r->store, id, sid, &err);
-    if (job == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_json(r, 200, job);
+    api_reply_or_err(r, 200, job_cancel(r->store, job_id(r), scope_sid(r), &err), &err);
 }
 
 void
-api_job_restart(api_req_t *r, const char *id, const char *sid)
+api_jobs_restart(api_req_t *r)
 {
     err_t err = {0};
-    json_t *body = api_body(r, restart_spec, false, true), *job;
+    json_t *body = api_body(r, restart_spec, false, true);
+    bool skip;
 
     if (body == NULL)
         return;
-    job = job_restart(r->store, id, sid, json_is_true(json_object_get(body, "skipLastFailedStep")),
-                      &err);
+    skip = json_is_true(json_object_get(body, "skipLastFailedStep"));
     json_decref(body);
-    if (job == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_json(r, 200, job);
+    api_reply_or_err(r, 200, job_restart(r->store, job_id(r), scope_sid(r), skip, &err), &err);
 }

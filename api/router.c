@@ -1,13 +1,15 @@
 /*
  * router.c: the route table of both listeners and the path matcher.
  *
- * One row per path: its listener, its pattern and a handler per method. A path either matches one row (and
- * its {name} segments become the request's params, in order) or none (404). A method without a handler on a
+ * One row per path: its listener, its pattern, a handler per method and, for the generic handlers of
+ * resource.c (LIST, CREATE, GET, PATCH, REMOVE below), the resource they serve. A path either matches one
+ * row (and its {name} segments become the request's params, in order) or none (404). A method without a handler on a
  * matched row is 405 with Allow. Segments are compared after libmicrohttpd has percent-decoded the path, so
  * "%2e%2e" is "..", which matches nothing.
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,107 +21,113 @@
     {                                                                                              \
         g, po, pu, pa, d                                                                           \
     }
+/* The generic handlers of resource.c, which read the row's resource. */
+#define LIST api_resource_list
+#define CREATE api_resource_create
+#define GET api_resource_get
+#define PATCH api_resource_patch
+#define REMOVE api_resource_remove
 
 const api_route_t api_routes[] = {
-    {A, "/healthz", H(api_health_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
-    {A, "/readyz", H(api_ready_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
-    {A, "/metrics", H(api_metrics_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC},
-    {A, "/usage", H(api_wap_usage, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/clouds", H(api_admin_clouds_list, api_admin_clouds_create, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/clouds/{id}",
-     H(api_admin_cloud_get, NULL, NULL, api_admin_cloud_patch, api_admin_cloud_delete), 0},
-    {A, "/v1/admin/hosts", H(api_admin_hosts_list, api_admin_hosts_create, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/hosts/{id}",
-     H(api_admin_host_get, NULL, NULL, api_admin_host_patch, api_admin_host_delete), 0},
-    {A, "/v1/admin/hosts/{id}/refresh", H(NULL, api_admin_host_refresh, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/hosts/{id}/unmanaged", H(api_admin_host_unmanaged, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/hosts/{id}/simulate", H(NULL, api_admin_host_simulate, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/sizes", H(api_admin_sizes_list, api_admin_sizes_create, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/sizes/{id}", H(api_admin_size_get, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/images", H(api_admin_images_list, api_admin_images_create, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/images/{id}", H(api_admin_image_get, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/galleryItems",
-     H(api_admin_gallery_list, api_admin_gallery_create, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/galleryItems/{id}", H(api_admin_gallery_get, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/plans", H(api_admin_plans_list, api_admin_plans_create, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/plans/{id}",
-     H(api_admin_plan_get, NULL, NULL, api_admin_plan_patch, api_admin_plan_delete), 0},
-    {A, "/v1/admin/users", H(api_admin_users_list, api_admin_users_create, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/users/{id}", H(api_admin_user_get, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/users/{id}/tokens",
-     H(api_admin_tokens_list, api_admin_tokens_create, NULL, NULL, NULL), 0},
+    {A, "/healthz", H(api_health_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC, NULL},
+    {A, "/readyz", H(api_ready_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC, NULL},
+    {A, "/metrics", H(api_metrics_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC, NULL},
+    {A, "/usage", H(api_wap_usage, NULL, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/clouds", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_clouds},
+    {A, "/v1/admin/clouds/{id}", H(GET, NULL, NULL, PATCH, REMOVE), 0, &api_res_clouds},
+    {A, "/v1/admin/hosts", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_hosts},
+    {A, "/v1/admin/hosts/{id}", H(GET, NULL, NULL, PATCH, REMOVE), 0, &api_res_hosts},
+    {A, "/v1/admin/hosts/{id}/refresh", H(NULL, api_admin_host_refresh, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/hosts/{id}/unmanaged", H(api_admin_host_unmanaged, NULL, NULL, NULL, NULL), 0,
+     NULL},
+    {A, "/v1/admin/hosts/{id}/simulate", H(NULL, api_admin_host_simulate, NULL, NULL, NULL), 0,
+     NULL},
+    {A, "/v1/admin/sizes", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_sizes},
+    {A, "/v1/admin/sizes/{id}", H(GET, NULL, NULL, NULL, NULL), 0, &api_res_sizes},
+    {A, "/v1/admin/images", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_images},
+    {A, "/v1/admin/images/{id}", H(GET, NULL, NULL, NULL, NULL), 0, &api_res_images},
+    {A, "/v1/admin/galleryItems", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_gallery_items},
+    {A, "/v1/admin/galleryItems/{id}", H(GET, NULL, NULL, NULL, NULL), 0, &api_res_gallery_items},
+    {A, "/v1/admin/plans", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_plans},
+    {A, "/v1/admin/plans/{id}", H(GET, NULL, NULL, PATCH, REMOVE), 0, &api_res_plans},
+    {A, "/v1/admin/users", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_users},
+    {A, "/v1/admin/users/{id}", H(GET, NULL, NULL, NULL, NULL), 0, &api_res_users},
+    {A, "/v1/admin/users/{id}/tokens", H(api_admin_tokens_list, api_admin_tokens_create, NULL, NULL,
+     NULL), 0, NULL},
     {A, "/v1/admin/users/{id}/tokens/{tokenId}", H(NULL, NULL, NULL, NULL, api_admin_token_delete),
-     0},
-    {A, "/v1/admin/subscriptions",
-     H(api_admin_subscriptions_list, api_admin_subscriptions_create, NULL, NULL, NULL), 0},
+     0, NULL},
+    {A, "/v1/admin/subscriptions", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_subscriptions},
     {A, "/v1/admin/subscriptions/{id}",
-     H(api_admin_subscription_get, NULL, NULL, api_admin_subscription_patch,
-       api_admin_subscription_delete),
-     0},
+     H(GET, NULL, NULL, api_admin_subscription_patch, api_admin_subscription_delete), 0,
+     &api_res_subscriptions},
     {A, "/v1/admin/subscriptions/{id}/reconcile",
-     H(NULL, api_admin_subscription_reconcile, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/vms", H(api_admin_vms_list, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/vms/{id}", H(api_admin_vm_get, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/vms/{id}/reassociate", H(NULL, api_admin_vm_reassociate, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/vmroles/{id}/join", H(NULL, api_admin_vmrole_join, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/vms/{id}/checkpoint", H(NULL, NULL, NULL, NULL, api_admin_checkpoint_delete), 0},
-    {A, "/v1/admin/checkpoints/prune", H(NULL, api_admin_checkpoints_prune, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/usage", H(api_admin_usage, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/hooks", H(api_admin_hooks_list, api_admin_hooks_create, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/hooks/{id}",
-     H(api_admin_hook_get, NULL, NULL, api_admin_hook_patch, api_admin_hook_delete), 0},
-    {A, "/v1/admin/hooks/{id}/deliveries", H(api_admin_hook_deliveries, NULL, NULL, NULL, NULL), 0},
+     H(NULL, api_admin_subscription_reconcile, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/vms", H(api_admin_vms_list, NULL, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/vms/{id}", H(api_admin_vm_get, NULL, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/vms/{id}/reassociate", H(NULL, api_admin_vm_reassociate, NULL, NULL, NULL), 0,
+     NULL},
+    {A, "/v1/admin/vmroles/{id}/join", H(NULL, api_admin_vmrole_join, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/vms/{id}/checkpoint", H(NULL, NULL, NULL, NULL, api_admin_checkpoint_delete), 0,
+     NULL},
+    {A, "/v1/admin/checkpoints/prune", H(NULL, api_admin_checkpoints_prune, NULL, NULL, NULL), 0,
+     NULL},
+    {A, "/v1/admin/usage", H(api_admin_usage, NULL, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/hooks", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_hooks},
+    {A, "/v1/admin/hooks/{id}", H(GET, NULL, NULL, PATCH, REMOVE), 0, &api_res_hooks},
+    {A, "/v1/admin/hooks/{id}/deliveries", H(api_admin_hook_deliveries, NULL, NULL, NULL, NULL), 0,
+     NULL},
     {A, "/v1/admin/hooks/{id}/deliveries/{did}/redeliver",
-     H(NULL, api_admin_hook_redeliver, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/events", H(api_admin_events, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/jobs", H(api_admin_jobs_list, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/jobs/{id}", H(api_admin_job_get, NULL, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/jobs/{id}/cancel", H(NULL, api_admin_job_cancel, NULL, NULL, NULL), 0},
-    {A, "/v1/admin/jobs/{id}/restart", H(NULL, api_admin_job_restart, NULL, NULL, NULL), 0},
+     H(NULL, api_admin_hook_redeliver, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/events", H(api_admin_events, NULL, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/jobs", H(api_jobs_list, NULL, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/jobs/{id}", H(api_jobs_get, NULL, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/jobs/{id}/cancel", H(NULL, api_jobs_cancel, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/jobs/{id}/restart", H(NULL, api_jobs_restart, NULL, NULL, NULL), 0, NULL},
 
-    {T, "/v1/subscriptions", H(api_tenant_subscriptions_list, NULL, NULL, NULL, NULL), 0},
-    {T, "/v1/subscriptions/{sid}", H(api_tenant_subscription_get, NULL, NULL, NULL, NULL), 0},
-    {T, "/v1/subscriptions/{sid}/images", H(api_tenant_images_list, NULL, NULL, NULL, NULL), 0},
-    {T, "/v1/subscriptions/{sid}/sizes", H(api_tenant_sizes_list, NULL, NULL, NULL, NULL), 0},
+    {T, "/v1/subscriptions", H(api_tenant_subscriptions_list, NULL, NULL, NULL, NULL), 0, NULL},
+    {T, "/v1/subscriptions/{sid}", H(api_tenant_subscription_get, NULL, NULL, NULL, NULL), 0, NULL},
+    {T, "/v1/subscriptions/{sid}/images", H(api_tenant_images_list, NULL, NULL, NULL, NULL), 0,
+     NULL},
+    {T, "/v1/subscriptions/{sid}/sizes", H(api_tenant_sizes_list, NULL, NULL, NULL, NULL), 0, NULL},
     {T, "/v1/subscriptions/{sid}/galleryItems", H(api_tenant_gallery_list, NULL, NULL, NULL, NULL),
-     0},
-    {T, "/v1/subscriptions/{sid}/vms", H(api_tenant_vms_list, api_tenant_vms_create, NULL, NULL, NULL),
-     0},
+     0, NULL},
+    {T, "/v1/subscriptions/{sid}/vms", H(api_tenant_vms_list, api_tenant_vms_create, NULL, NULL,
+     NULL), 0, NULL},
     {T, "/v1/subscriptions/{sid}/vms/{id}",
-     H(api_tenant_vm_get, NULL, NULL, api_tenant_vm_patch, api_tenant_vm_delete), 0},
+     H(api_tenant_vm_get, NULL, NULL, api_tenant_vm_patch, api_tenant_vm_delete), 0, NULL},
     {T, "/v1/subscriptions/{sid}/vms/{id}/disks",
-     H(NULL, api_tenant_vm_disk_attach, NULL, NULL, NULL), 0},
+     H(NULL, api_tenant_vm_disk_attach, NULL, NULL, NULL), 0, NULL},
     {T, "/v1/subscriptions/{sid}/vms/{id}/disks/{lun}",
-     H(NULL, NULL, NULL, NULL, api_tenant_vm_disk_detach), 0},
+     H(NULL, NULL, NULL, NULL, api_tenant_vm_disk_detach), 0, NULL},
     {T, "/v1/subscriptions/{sid}/vms/{id}/checkpoint",
      H(api_tenant_checkpoint_get, NULL, api_tenant_checkpoint_put, NULL,
-       api_tenant_checkpoint_delete),
-     0},
+       api_tenant_checkpoint_delete), 0, NULL},
     {T, "/v1/subscriptions/{sid}/vms/{id}/checkpoint/restore",
-     H(NULL, api_tenant_checkpoint_restore, NULL, NULL, NULL), 0},
+     H(NULL, api_tenant_checkpoint_restore, NULL, NULL, NULL), 0, NULL},
     /* After every fixed /vms/{id}/… path: the power actions. */
     {T, "/v1/subscriptions/{sid}/vms/{id}/{action}", H(NULL, api_tenant_vm_action, NULL, NULL, NULL),
-     0},
+     0, NULL},
     {T, "/v1/subscriptions/{sid}/vmroles",
-     H(api_tenant_vmroles_list, api_tenant_vmroles_create, NULL, NULL, NULL), 0},
+     H(api_tenant_vmroles_list, api_tenant_vmroles_create, NULL, NULL, NULL), 0, NULL},
     {T, "/v1/subscriptions/{sid}/vmroles/{id}",
-     H(api_tenant_vmrole_get, NULL, NULL, NULL, api_tenant_vmrole_delete), 0},
+     H(api_tenant_vmrole_get, NULL, NULL, NULL, api_tenant_vmrole_delete), 0, NULL},
     {T, "/v1/subscriptions/{sid}/vmroles/{id}/scale",
-     H(NULL, api_tenant_vmrole_scale, NULL, NULL, NULL), 0},
+     H(NULL, api_tenant_vmrole_scale, NULL, NULL, NULL), 0, NULL},
     {T, "/v1/subscriptions/{sid}/networks",
-     H(api_tenant_networks_list, api_tenant_networks_create, NULL, NULL, NULL), 0},
+     H(api_tenant_networks_list, api_tenant_networks_create, NULL, NULL, NULL), 0, NULL},
     {T, "/v1/subscriptions/{sid}/networks/{id}",
-     H(api_tenant_network_get, NULL, NULL, NULL, api_tenant_network_delete), 0},
-    {T, "/v1/subscriptions/{sid}/usage", H(api_tenant_usage, NULL, NULL, NULL, NULL), 0},
-    {T, "/v1/subscriptions/{sid}/jobs", H(api_tenant_jobs_list, NULL, NULL, NULL, NULL), 0},
-    {T, "/v1/subscriptions/{sid}/jobs/{id}", H(api_tenant_job_get, NULL, NULL, NULL, NULL), 0},
-    {T, "/v1/subscriptions/{sid}/jobs/{id}/cancel", H(NULL, api_tenant_job_cancel, NULL, NULL, NULL),
-     0},
-    {T, "/v1/subscriptions/{sid}/jobs/{id}/restart",
-     H(NULL, api_tenant_job_restart, NULL, NULL, NULL), 0},
+     H(api_tenant_network_get, NULL, NULL, NULL, api_tenant_network_delete), 0, NULL},
+    {T, "/v1/subscriptions/{sid}/usage", H(api_tenant_usage, NULL, NULL, NULL, NULL), 0, NULL},
+    {T, "/v1/subscriptions/{sid}/jobs", H(api_jobs_list, NULL, NULL, NULL, NULL), 0, NULL},
+    {T, "/v1/subscriptions/{sid}/jobs/{id}", H(api_jobs_get, NULL, NULL, NULL, NULL), 0, NULL},
+    {T, "/v1/subscriptions/{sid}/jobs/{id}/cancel", H(NULL, api_jobs_cancel, NULL, NULL, NULL), 0,
+     NULL},
+    {T, "/v1/subscriptions/{sid}/jobs/{id}/restart", H(NULL, api_jobs_restart, NULL, NULL, NULL), 0,
+     NULL},
 };
 
 const int api_route_count = (int) (sizeof(api_routes) / sizeof(api_routes[0]));
+const api_route_table_t api_route_table = {api_routes, (int) (sizeof(api_routes) / sizeof(api_routes[0]))};
 
 static const char *const method_names[API__METHODS] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
@@ -192,12 +200,19 @@ no:
 }
 
 const api_route_t *
-api_route_match(api_req_t *r, api_listener_t listener, const char *path)
+api_route_find(const api_route_table_t *table, api_req_t *r, api_listener_t listener, const char *path)
 {
     int i;
 
-    for (i = 0; i < api_route_count; i++)
-        if (api_routes[i].listener == listener && match(r, api_routes[i].pattern, path))
-            return &api_routes[i];
+    assert(table != NULL && r != NULL && path != NULL && r->nparams == 0);
+    for (i = 0; i < table->count; i++)
+        if (table->rows[i].listener == listener && match(r, table->rows[i].pattern, path))
+            return &table->rows[i];
     return NULL;
+}
+
+const api_route_t *
+api_route_match(api_req_t *r, api_listener_t listener, const char *path)
+{
+    return api_route_find(&api_route_table, r, listener, path);
 }

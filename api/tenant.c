@@ -1,9 +1,9 @@
 /*
  * tenant.c: handlers of the tenant listener.
  *
- * Every path under /v1/subscriptions/{sid} reaches these handlers only after the dispatcher has checked that
- * the subscription belongs to the caller (r->sub); anything a tenant may not see answers 404 exactly as a
- * missing resource does.
+ * Every path under /v1/subscriptions/{sid} reaches these handlers only after the pipeline has loaded the
+ * caller's subscription (r->sub) and its plan (r->plan) in the request's transaction; handlers use them and
+ * never read them again. Anything a tenant may not see answers 404 exactly as a missing resource does.
  */
 #include "internal.h"
 
@@ -67,30 +67,4 @@ void
 api_tenant_gallery_list(api_req_t *r)
 {
     list_allowed(r, &store_kind_gallery_item, "galleryItemIds", "id");
-}
-
-void
-api_tenant_jobs_list(api_req_t *r)
-{
-    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = r->params[0]};
-
-    api_list_jobs(r, &f, 1);
-}
-
-void
-api_tenant_job_get(api_req_t *r)
-{
-    api_job_get(r, r->params[1], r->params[0]);
-}
-
-void
-api_tenant_job_cancel(api_req_t *r)
-{
-    api_job_cancel(r, r->params[1], r->params[0]);
-}
-
-void
-api_tenant_job_restart(api_req_t *r)
-{
-    api_job_restart(r, r->params[1], r->params[0]);
 }

@@ -80,5 +80,5 @@ api_wap_usage(api_req_t *r)
         api_reply_err(r, &err);
         return;
     }
-    api_reply_json(r, 200, list);
+    api_reply_json_array(r, 200, list);
 }

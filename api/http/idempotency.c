@@ -1,0 +1,90 @@
+/*
+ * idempotency.c: the Idempotency-Key stage of a POST.
+ *
+ * A POST with Idempotency-Key runs, inside its write transaction, after a lookup of an answer saved for the
+ * same (caller, method, path, key) within the last 24 hours: a saved answer for the same body is replayed
+ * (status, Location, body) without running the handler; one for another body is 409 Conflict. A successful
+ * answer is saved in the same transaction as the change it reports, so a key is never recorded for a change
+ * that did not commit, and a committed change always has its key.
+ */
+#include "../internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IDEMPOTENCY_MAX_AGE_MS (24LL * 3600 * 1000)
+
+/* Replays the saved answer ans (borrowed). */
+static void
+replay(api_req_t *r, const json_t *ans)
+{
+    const char *loc = json_string_value(json_object_get(ans, "location"));
+    const char *body = json_string_value(json_object_get(ans, "body"));
+    int status = (int) json_integer_value(json_object_get(ans, "status"));
+
+    if (loc)
+        snprintf(r->location, sizeof(r->location), "%s", loc);
+    if (status == 202)
+        r->retry_after = 1;
+    api_reply_text(r, status, NULL, body && *body ? strdup(body) : NULL);
+}
+
+int
+api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem)
+{
+    err_t err = {0};
+    json_t *ans;
+    const char *key;
+
+    assert(r->tx == API_TX_WRITE);
+    idem->key = NULL;
+    idem->replayed = false;
+    if (r->method_id != API_POST)
+        return 0;
+    key = api_header(r, "Idempotency-Key");
+    if (key == NULL)
+        return 0;
+    if (strlen(key) == 0 || strlen(key) > 255) {
+        api_reply_error(r, ERR_INVALID_REQUEST, "Idempotency-Key",
+                        "Idempotency-Key must be 1 to 255 characters.");
+        return 1;
+    }
+    idem->key = key;
+    util_sha256_hex(r->body ? r->body : "", r->body_len, idem->body_hash);
+    ans = store_idem_lookup(r->store, r->scope, r->method, r->path, key, IDEMPOTENCY_MAX_AGE_MS,
+                            &err);
+    if (ans == NULL) {
+        if (err.code == ERR_NONE)
+            return 0;
+        api_reply_err(r, &err);
+        return 1;
+    }
+    if (strcmp(json_string_value(json_object_get(ans, "bodyHash")), idem->body_hash) != 0)
+        api_reply_error(r, ERR_CONFLICT, "Idempotency-Key",
+                        "This Idempotency-Key was used with a different body.");
+    else
+        replay(r, ans);
+    idem->replayed = true;
+    json_decref(ans);
+    return 1;
+}
+
+int
+api_idem_save(api_req_t *r, const api_idem_t *idem, err_t *err)
+{
+    json_t *ans;
+    int rc;
+
+    assert(r->tx == API_TX_WRITE && r->replied);
+    if (idem->key == NULL)
+        return 0;
+    ans = json_pack("{s:s, s:i, s:s?, s:s}", "bodyHash", idem->body_hash, "status", r->status,
+                    "location", r->location[0] ? r->location : NULL, "body", r->resp ? r->resp : "");
+    if (ans == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    rc = store_idem_save(r->store, r->scope, r->method, r->path, idem->key, ans, err);
+    json_decref(ans);
+    return rc;
+}

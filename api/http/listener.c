@@ -1,0 +1,213 @@
+/*
+ * listener.c: the libmicrohttpd glue of one listener: its daemon, the per-request callbacks, the body as it
+ * arrives, and the answer as it is sent.
+ *
+ * Per libmicrohttpd's model a request's state (api_req_t) lives in *req_cls from the first call for it and is
+ * freed in the completion callback. The first call sees only the headers: it refuses a body that
+ * Content-Length already says is too large (413, answered at once, which closes the connection, so the body
+ * is never read) and otherwise returns MHD_YES; the body arrives over the next calls and is accumulated up
+ * to API_BODY_MAX; the last call (no more data) runs the pipeline and queues its answer. Answering on a later
+ * call than the first keeps keep-alive connections open. A response is created, queued and destroyed at once.
+ */
+#include "../internal.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct api_server {
+    api_ctx_t *ctx;
+    api_listener_t listener;
+    struct MHD_Daemon *daemon;
+    int inflight; /* atomic */
+};
+
+/* Sends the request's answer (which the pipeline has recorded) with its headers. */
+static enum MHD_Result
+queue_reply(api_req_t *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char buf[16];
+
+    assert(r->replied);
+    resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL)
+        return MHD_NO;
+    r->resp = NULL; /* the response owns it now */
+    if (r->resp_len > 0)
+        MHD_add_response_header(resp, "Content-Type",
+                                r->content_type ? r->content_type : "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (r->etag[0])
+        MHD_add_response_header(resp, "ETag", r->etag);
+    if (r->location[0])
+        MHD_add_response_header(resp, "Location", r->location);
+    if (r->allow[0])
+        MHD_add_response_header(resp, "Allow", r->allow);
+    if (r->retry_after > 0) {
+        snprintf(buf, sizeof(buf), "%d", r->retry_after);
+        MHD_add_response_header(resp, "Retry-After", buf);
+    }
+    if (r->status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    ret = MHD_queue_response(r->conn, (unsigned) r->status, resp);
+    MHD_destroy_response(resp);
+    api_pipeline_done(r);
+    return ret;
+}
+
+/* Appends one chunk of the body; past API_BODY_MAX the body is dropped and the request marked too large.
+ * Returns -1 when memory runs out. */
+static int
+body_append(api_req_t *r, const char *data, size_t n)
+{
+    char *grown;
+
+    if (r->body_too_large)
+        return 0;
+    if (r->body_len + n > API_BODY_MAX) {
+        r->body_too_large = true;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = 0;
+        return 0;
+    }
+    grown = realloc(r->body, r->body_len + n + 1);
+    if (grown == NULL)
+        return -1;
+    memcpy(grown + r->body_len, data, n);
+    r->body = grown;
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+    api_server_t *srv = cls;
+    api_req_t *r = *req_cls;
+    const char *cl;
+    int64_t len;
+
+    (void) version;
+    if (r == NULL) {
+        r = api_req_new(srv->ctx, srv->listener, conn, NULL, url, method);
+        if (r == NULL)
+            return MHD_NO;
+        *req_cls = r;
+        __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_SEQ_CST);
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && util_parse_int64(cl, false, &len) == 0 && len > API_BODY_MAX) {
+            /* Refused on the headers: the body is never read and the connection closes. */
+            r->body_too_large = true;
+            api_pipeline_run(r, &api_route_table);
+            return queue_reply(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!r->replied && body_append(r, upload_data, *upload_data_size))
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->replied)
+        return MHD_YES;
+    api_pipeline_run(r, &api_route_table);
+    return queue_reply(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    api_server_t *srv = cls;
+
+    (void) conn;
+    (void) toe;
+    if (*req_cls == NULL)
+        return;
+    api_req_free(*req_cls);
+    *req_cls = NULL;
+    __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    json_t *line;
+    char *text;
+    size_t n;
+
+    (void) cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    line = json_pack("{s:s, s:s, s:s}", "level", "warn", "msg", "http", "detail", msg);
+    text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    if (text)
+        fprintf(stderr, "%s\n", text);
+    free(text);
+    json_decref(line);
+}
+
+api_server_t *
+api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int threads)
+{
+    api_server_t *srv = calloc(1, sizeof(*srv));
+
+    assert(ctx != NULL && ctx->store != NULL);
+    if (srv == NULL)
+        return NULL;
+    srv->ctx = ctx;
+    srv->listener = listener;
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+        srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned) (threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, 2048u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 64 * 1024, MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n",
+                listener == API_LISTENER_ADMIN ? "admin" : "tenant");
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void
+api_server_quiesce(api_server_t *srv)
+{
+    MHD_socket fd;
+
+    if (srv == NULL || srv->daemon == NULL)
+        return;
+    fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+int
+api_server_inflight(const api_server_t *srv)
+{
+    return srv ? __atomic_load_n(&srv->inflight, __ATOMIC_SEQ_CST) : 0;
+}
+
+void
+api_server_free(api_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

@@ -1,0 +1,192 @@
+/*
+ * pipeline.c: the path of one request from its parsed headers and body to its answer, the same for both
+ * listeners. The listener (listener.c) calls api_pipeline_run once the body is in, and api_pipeline_done
+ * once the answer is queued.
+ *
+ * Stages, in this order (the order of the errors is part of the contract):
+ *   1. limits: a body over API_BODY_MAX is 413, before anything else is looked at;
+ *   2. authentication (auth.c): 401, unless the route is public;
+ *   3. routing (router.c): 404 when no route matches;
+ *   4. the transaction: this file is its one owner. A request whose route has a handler for a method that
+ *      writes (every method but GET) runs in one write transaction; every other request in one read
+ *      transaction (one snapshot). A GET's read transaction opens before authentication, so the token is
+ *      read in the same snapshot; a write's transaction opens only after authentication and routing, so a
+ *      refused write never waits for the write gate;
+ *   5. scope: a tenant path under /v1/subscriptions/{sid} loads the caller's subscription and its plan into
+ *      r->sub and r->plan, once, inside that transaction (404, the same for a foreign id as a missing one);
+ *      no layer below reads them again;
+ *   6. method: 405 with Allow when the route has no handler for it;
+ *   7. idempotency (idempotency.c): a POST with Idempotency-Key may be replayed here;
+ *   8. the handler, which answers exactly once (reply.c);
+ *   9. the end of the transaction: a write commits only when its answer is a success, together with its
+ *      Idempotency-Key record, and is rolled back otherwise; an answer is sent only after its commit, so an
+ *      acknowledged write survives kill -9. A failed commit replaces the answer with its error.
+ */
+#include "../internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/accounts.h"
+
+static const char *
+listener_name(api_listener_t l)
+{
+    return l == API_LISTENER_ADMIN ? "admin" : "tenant";
+}
+
+/* Opens the request's transaction of that kind; replies and returns -1 when it cannot. */
+static int
+tx_begin_or_reply(api_req_t *r, api_tx_t kind)
+{
+    err_t err = {0};
+    int rc;
+
+    assert(r->tx == API_TX_NONE && kind != API_TX_NONE);
+    rc = kind == API_TX_READ ? store_tx_begin_read(r->store, &err) : store_tx_begin(r->store, &err);
+    if (rc) {
+        api_reply_err(r, &err);
+        return -1;
+    }
+    r->tx = kind;
+    return 0;
+}
+
+/* A write that could not commit: rolled back, and its answer replaced by the error (err). */
+static void
+commit_failed(api_req_t *r, err_t *err)
+{
+    if (err->code == ERR_NONE)
+        err_set(err, ERR_INTERNAL, NULL, "The change could not be committed.");
+    store_tx_rollback(r->store);
+    api_reply_retract(r);
+    api_reply_err(r, err);
+}
+
+/* Ends the request's transaction (when one is open): a read ends; a write commits a successful answer with
+ * its Idempotency-Key record, and rolls back anything else. */
+static void
+tx_end(api_req_t *r, const api_idem_t *idem)
+{
+    err_t err = {0};
+
+    assert(r->replied);
+    switch (r->tx) {
+    case API_TX_NONE:
+        return;
+    case API_TX_READ:
+        store_tx_commit(r->store, &err);
+        break;
+    case API_TX_WRITE:
+        if (r->status >= 400 || idem->replayed)
+            store_tx_rollback(r->store);
+        else if (api_idem_save(r, idem, &err) || store_tx_commit(r->store, &err))
+            commit_failed(r, &err);
+        break;
+    }
+    r->tx = API_TX_NONE;
+}
+
+/* Stage 5: a tenant path under {sid} loads the caller's subscription and its plan. Replies and returns -1
+ * when either is missing. */
+static int
+scope_or_reply(api_req_t *r)
+{
+    err_t err = {0};
+
+    assert(r->tx != API_TX_NONE && r->route != NULL);
+    if (r->listener != API_LISTENER_TENANT || strstr(r->route->pattern, "{sid}") == NULL)
+        return 0;
+    r->sub = accounts_subscription_peek(r->store, r->params[0], r->user_id, &r->sub_rev, &err);
+    if (r->sub != NULL)
+        r->plan = store_rec_get_shared(r->store, &store_kind_plan,
+                                       json_string_value(json_object_get(r->sub, "planId")), NULL,
+                                       &err);
+    if (r->plan == NULL) {
+        api_reply_err(r, &err);
+        return -1;
+    }
+    return 0;
+}
+
+void
+api_pipeline_run(api_req_t *r, const api_route_table_t *table)
+{
+    const api_route_t *route;
+    api_handler_t handler = NULL;
+    api_idem_t idem = {0};
+    api_tx_t kind;
+
+    assert(r != NULL && table != NULL);
+    assert(!r->replied && r->tx == API_TX_NONE);
+    if (r->body_too_large) {
+        api_reply_error(r, ERR_PAYLOAD_TOO_LARGE, NULL, "The body is larger than %d bytes.",
+                        API_BODY_MAX);
+        return;
+    }
+    route = api_route_find(table, r, r->listener, r->path);
+    if (route != NULL && r->method_id < API__METHODS)
+        handler = route->handlers[r->method_id];
+    kind = handler != NULL && r->method_id != API_GET ? API_TX_WRITE : API_TX_READ;
+    if (kind == API_TX_READ && tx_begin_or_reply(r, kind))
+        return;
+    if ((route == NULL || !(route->flags & API_ROUTE_PUBLIC)) && api_auth_or_reply(r))
+        goto done;
+    if (route == NULL) {
+        api_reply_error(r, ERR_NOT_FOUND, NULL, "No resource lives at this path.");
+        goto done;
+    }
+    r->route = route;
+    r->route_index = (int) (route - table->rows);
+    if (kind == API_TX_WRITE && tx_begin_or_reply(r, kind))
+        goto done;
+    if (scope_or_reply(r))
+        goto done;
+    if (handler == NULL) {
+        api_route_allow(route, r->allow, sizeof(r->allow));
+        api_reply_error(r, ERR_METHOD_NOT_ALLOWED, NULL, "This path takes only %s.", r->allow);
+        goto done;
+    }
+    if (kind == API_TX_WRITE && api_idem_begin_or_reply(r, &idem))
+        goto done;
+    assert(r->tx == kind); /* a handler always runs inside the request's transaction */
+    handler(r);
+    assert(r->replied);    /* and answers */
+done:
+    tx_end(r, &idem);
+}
+
+static void
+log_request(api_req_t *r, double seconds)
+{
+    json_t *line;
+    char now[UTIL_TIME_LEN + 1];
+    char *text;
+
+    util_time_format(util_now_ms(), now);
+    line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "ts", now, "level", "info",
+                     "msg", "request", "listener", listener_name(r->listener), "requestId",
+                     r->request_id, "method", r->method, "path", r->path, "status", r->status,
+                     "durationMs", seconds * 1000.0);
+    if (line == NULL)
+        return;
+    text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(4));
+    json_decref(line);
+    if (text) {
+        fprintf(stderr, "%s\n", text);
+        free(text);
+    }
+}
+
+void
+api_pipeline_done(api_req_t *r)
+{
+    double seconds = (double) (util_mono_ns() - r->start_ns) / 1e9;
+
+    assert(r->replied && r->tx == API_TX_NONE);
+    api_metrics_observe(r->listener, r->route_index, r->method, r->status, seconds);
+    if (r->ctx->log_requests)
+        log_request(r, seconds);
+}

@@ -1,0 +1,212 @@
+/*
+ * request.c: the request as handlers read it: its life (new, free), its headers and query, its body as a
+ * checked JSON object, and If-Match.
+ *
+ * A request is created by the listener on libmicrohttpd's first call for it and freed in the completion
+ * callback; every string in it is owned by it. Without a connection (the pipeline's unit tests) headers come
+ * from r->fake_headers and there is no query.
+ */
+#include "../internal.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool
+request_id_ok(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n]; n++)
+        if (n >= 128 || !(isalnum((unsigned char) s[n]) || strchr("-_.:", s[n])))
+            return false;
+    return n > 0;
+}
+
+api_req_t *
+api_req_new(api_ctx_t *ctx, api_listener_t listener, struct MHD_Connection *conn,
+            const char *const *fake_headers, const char *url, const char *method)
+{
+    api_req_t *r = calloc(1, sizeof(*r));
+    const char *rid;
+
+    assert(ctx != NULL && method != NULL);
+    if (r == NULL)
+        return NULL;
+    r->ctx = ctx;
+    r->store = ctx->store;
+    r->listener = listener;
+    r->conn = conn;
+    r->fake_headers = fake_headers;
+    r->start_ns = util_mono_ns();
+    r->route_index = -1;
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->method_id = api_method_parse(method);
+    r->path = strdup(url ? url : "/");
+    if (r->path == NULL) {
+        free(r);
+        return NULL;
+    }
+    rid = api_header(r, "X-Request-Id");
+    if (rid && request_id_ok(rid)) {
+        snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
+    } else {
+        char id[UTIL_UUID_LEN + 1];
+        util_uuid(id);
+        snprintf(r->request_id, sizeof(r->request_id), "%s", id);
+    }
+    return r;
+}
+
+void
+api_req_free(api_req_t *r)
+{
+    int i;
+
+    if (r == NULL)
+        return;
+    assert(r->tx == API_TX_NONE); /* the pipeline ended its transaction */
+    for (i = 0; i < r->nparams; i++)
+        free(r->params[i]);
+    json_decref(r->sub);
+    json_decref(r->plan);
+    free(r->body);
+    free(r->resp);
+    free(r->path);
+    free(r);
+}
+
+const char *
+api_header(api_req_t *r, const char *name)
+{
+    const char *const *h;
+
+    if (r->conn != NULL)
+        return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+    for (h = r->fake_headers; h && h[0]; h += 2)
+        if (strcasecmp(h[0], name) == 0)
+            return h[1];
+    return NULL;
+}
+
+const char *
+api_query(api_req_t *r, const char *name)
+{
+    const char *value = NULL;
+    size_t len = 0;
+
+    if (r->conn == NULL ||
+        MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &value,
+                                      &len) != MHD_YES)
+        return NULL;
+    return value ? value : "";
+}
+
+static bool
+is_json_type(const char *ct)
+{
+    static const char *const types[] = {"application/json", "application/merge-patch+json", NULL};
+    size_t i, n;
+
+    if (ct == NULL)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    for (i = 0; types[i]; i++) {
+        n = strlen(types[i]);
+        if (strncasecmp(ct, types[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+            return true;
+    }
+    return false;
+}
+
+/* Names the duplicated key from jansson's message "duplicate object key near '"name"'". */
+static void
+duplicate_key_target(const char *text, char *out, size_t n)
+{
+    const char *p = strstr(text, "near '\"");
+    size_t len;
+
+    out[0] = '\0';
+    if (p == NULL)
+        return;
+    p += 7;
+    len = strcspn(p, "\"");
+    snprintf(out, n, "%.*s", (int) len, p);
+}
+
+json_t *
+api_body(api_req_t *r, const jv_field_t *spec, bool partial, bool allow_empty)
+{
+    json_error_t jerr;
+    err_t err = {0};
+    char target[ERR_TARGET_MAX];
+    json_t *obj;
+
+    if (r->body_len == 0) {
+        if (allow_empty)
+            return json_object();
+        api_reply_error(r, ERR_INVALID_JSON, NULL, "A JSON object is required as the body.");
+        return NULL;
+    }
+    if (!is_json_type(api_header(r, "Content-Type"))) {
+        api_reply_error(r, ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
+                        "The body must be sent with Content-Type: application/json.");
+        return NULL;
+    }
+    obj = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (obj == NULL) {
+        if (json_error_code(&jerr) == json_error_duplicate_key) {
+            duplicate_key_target(jerr.text, target, sizeof(target));
+            api_reply_error(r, ERR_INVALID_REQUEST, target,
+                            "The field '%s' appears more than once.", target);
+        } else {
+            api_reply_error(r, ERR_INVALID_JSON, NULL,
+                            "The body is not valid JSON (at byte %d: %s).", jerr.position,
+                            jerr.text);
+        }
+        return NULL;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        api_reply_error(r, ERR_INVALID_JSON, NULL, "The body must be a JSON object.");
+        return NULL;
+    }
+    if (spec && api_json_validate(obj, spec, partial, &err)) {
+        json_decref(obj);
+        api_reply_err(r, &err);
+        return NULL;
+    }
+    return obj;
+}
+
+int
+api_if_match(api_req_t *r, int64_t *rev)
+{
+    const char *h = api_header(r, "If-Match");
+    char digits[32];
+    size_t n;
+
+    *rev = 0;
+    if (h == NULL)
+        return 0;
+    while (*h == ' ')
+        h++;
+    if (strcmp(h, "*") == 0)
+        return 0;
+    if (strncmp(h, "W/", 2) == 0)
+        h += 2;
+    n = h[0] == '"' ? strcspn(h + 1, "\"") : 0;
+    if (n > 0 && n < sizeof(digits) && h[1 + n] == '"') {
+        snprintf(digits, sizeof(digits), "%.*s", (int) n, h + 1);
+        if (util_parse_int64(digits, false, rev) == 0 && *rev > 0)
+            return 0;
+    }
+    *rev = 0;
+    api_reply_error(r, ERR_PRECONDITION_FAILED, NULL,
+                    "If-Match does not name a current ETag of this resource.");
+    return -1;
+}
