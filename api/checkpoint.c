@@ -30,17 +30,6 @@ ctx_of(const api_req_t *r)
     return c;
 }
 
-/* 202 naming the job, or the error. */
-static void
-reply_job(api_req_t *r, json_t *job, const err_t *err)
-{
-    if (job == NULL) {
-        api_reply_err(r, err);
-        return;
-    }
-    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
-}
-
 void
 api_tenant_checkpoint_get(api_req_t *r)
 {
@@ -80,7 +69,7 @@ api_tenant_checkpoint_put(api_req_t *r)
         return;
     job = checkpoint_put(r->store, &c, r->params[1], body, &err);
     json_decref(body);
-    reply_job(r, job, &err);
+    api_reply_job(r, job, &err);
 }
 
 void
@@ -89,7 +78,7 @@ api_tenant_checkpoint_delete(api_req_t *r)
     vm_ctx_t c = ctx_of(r);
     err_t err = {0};
 
-    reply_job(r, checkpoint_delete(r->store, &c, r->params[1], &err), &err);
+    api_reply_job(r, checkpoint_delete(r->store, &c, r->params[1], &err), &err);
 }
 
 void
@@ -102,7 +91,7 @@ api_tenant_checkpoint_restore(api_req_t *r)
     if ((body = checked_body(r, &c, CHECKPOINT_RESTORE, no_fields, true)) == NULL)
         return;
     json_decref(body);
-    reply_job(r, checkpoint_restore(r->store, &c, r->params[1], &err), &err);
+    api_reply_job(r, checkpoint_restore(r->store, &c, r->params[1], &err), &err);
 }
 
 void
@@ -110,7 +99,7 @@ api_admin_checkpoint_delete(api_req_t *r)
 {
     err_t err = {0};
 
-    reply_job(r, checkpoint_delete(r->store, NULL, r->params[0], &err), &err);
+    api_reply_job(r, checkpoint_delete(r->store, NULL, r->params[0], &err), &err);
 }
 
 void
@@ -123,5 +112,5 @@ api_admin_checkpoints_prune(api_req_t *r)
         return;
     job = checkpoint_prune(r->store, body, &err);
     json_decref(body);
-    reply_job(r, job, &err);
+    api_reply_job(r, job, &err);
 }

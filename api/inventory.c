@@ -27,13 +27,8 @@ void
 api_admin_host_refresh(api_req_t *r)
 {
     err_t err = {0};
-    json_t *job = inventory_refresh(r->store, r->params[0], &err);
 
-    if (job == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
+    api_reply_job(r, inventory_refresh(r->store, r->params[0], &err), &err);
 }
 
 void

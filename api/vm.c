@@ -137,16 +137,6 @@ list_vms(api_req_t *r, const store_filter_t *f, size_t n, bool admin)
     api_reply_page(r, list, limit, next);
 }
 
-static void
-reply_job(api_req_t *r, json_t *job, const err_t *err)
-{
-    if (job == NULL) {
-        api_reply_err(r, err);
-        return;
-    }
-    api_reply_accepted(r, job, json_string_value(json_object_get(job, "id")));
-}
-
 void
 api_tenant_vms_list(api_req_t *r)
 {
@@ -209,7 +199,7 @@ api_tenant_vm_patch(api_req_t *r)
     job = vm_resize(r->store, &c, r->params[1],
                     json_string_value(json_object_get(body, "size")), rev, &err);
     json_decref(body);
-    reply_job(r, job, &err);
+    api_reply_job(r, job, &err);
 }
 
 void
@@ -221,7 +211,7 @@ api_tenant_vm_delete(api_req_t *r)
 
     if (api_if_match(r, &rev))
         return;
-    reply_job(r, vm_delete(r->store, &c, r->params[1], rev, &err), &err);
+    api_reply_job(r, vm_delete(r->store, &c, r->params[1], rev, &err), &err);
 }
 
 void
@@ -236,7 +226,7 @@ api_tenant_vm_action(api_req_t *r)
     if ((body = api_body(r, no_fields, false, true)) == NULL)
         return;
     json_decref(body);
-    reply_job(r, vm_action(r->store, &c, r->params[1], r->params[2], &err), &err);
+    api_reply_job(r, vm_action(r->store, &c, r->params[1], r->params[2], &err), &err);
 }
 
 void
@@ -254,7 +244,7 @@ api_tenant_vm_disk_attach(api_req_t *r)
     disk_of(body, &disk);
     job = vm_disk_attach(r->store, &c, r->params[1], &disk, &err);
     json_decref(body);
-    reply_job(r, job, &err);
+    api_reply_job(r, job, &err);
 }
 
 void
@@ -268,7 +258,7 @@ api_tenant_vm_disk_detach(api_req_t *r)
         api_reply_error(r, ERR_NOT_FOUND, NULL, "The VM has no data disk at that lun.");
         return;
     }
-    reply_job(r, vm_disk_detach(r->store, &c, r->params[1], (int) lun, &err), &err);
+    api_reply_job(r, vm_disk_detach(r->store, &c, r->params[1], (int) lun, &err), &err);
 }
 
 void
