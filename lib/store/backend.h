@@ -43,7 +43,7 @@ typedef enum {
 } store_tx_mode_t;
 
 typedef struct store_backend {
-    const char *name;   /* "sqlite", …: what store_backend_name answers */
+    const char *name;   /* the backend's name: what store_backend_name answers */
     const char *scheme; /* the locations it opens are "<scheme>://…"; NULL: file paths */
     /* One process owns the database: a commit of another process can never change what this one has
      * read, so the neutral layer's change counters are the truth and its record cache may serve reads.

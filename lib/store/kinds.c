@@ -12,21 +12,27 @@
 
 #include "kind.h"
 
-#define KIND(var, idx, tbl, noun, arr)                                                             \
-    const store_kind_t var = {idx, tbl, noun, arr, sizeof(arr) / sizeof(arr[0])}
+/* Every kind's first column; and the creation and last change times most kinds keep. */
+#define ID {"id", "id", COL_TEXT, COL_IMMUTABLE}
+#define STAMPS {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE}, {"updatedAt", "updated_at", COL_TEXT, 0}
 
-static const store_col_t cloud_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"name", "name", COL_TEXT, 0},
-    {"description", "description", COL_TEXT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_cloud, 0, "clouds", "cloud", cloud_cols);
+/* A column named as its field. */
+#define SAME(field, type) {field, field, type, 0}
 
-static const store_col_t host_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"name", "name", COL_TEXT, 0},
+/* A kind: its change-counter slot, table, noun for messages, and columns in order. */
+#define KIND(var, idx, tbl, noun, ...)                                                             \
+    static const store_col_t var##_cols[] = {__VA_ARGS__};                                         \
+    const store_kind_t var = {idx, tbl, noun, var##_cols, sizeof(var##_cols) / sizeof(var##_cols[0])}
+
+KIND(store_kind_cloud, 0, "clouds", "cloud",
+    ID,
+    SAME("name", COL_TEXT),
+    SAME("description", COL_TEXT),
+    STAMPS);
+
+KIND(store_kind_host, 1, "hosts", "host",
+    ID,
+    SAME("name", COL_TEXT),
     {"cloudId", "cloud_id", COL_TEXT, 0},
     {"agent.kind", "agent_kind", COL_TEXT, 0},
     {"agent.uri", "agent_uri", COL_TEXT, 0},
@@ -38,110 +44,87 @@ static const store_col_t host_cols[] = {
     {"allocated.cores", "alloc_cores", COL_INT, COL_IMMUTABLE},
     {"allocated.memoryMB", "alloc_memory_mb", COL_INT, COL_IMMUTABLE},
     {"allocated.storageGB", "alloc_storage_gb", COL_INT, COL_IMMUTABLE},
-    {"state", "state", COL_TEXT, 0},
+    SAME("state", COL_TEXT),
     {"lastSeenAt", "last_seen_at", COL_TEXT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_host, 1, "hosts", "host", host_cols);
+    STAMPS);
 
-static const store_col_t size_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"name", "name", COL_TEXT, 0},
-    {"cores", "cores", COL_INT, 0},
+KIND(store_kind_size, 2, "sizes", "size",
+    ID,
+    SAME("name", COL_TEXT),
+    SAME("cores", COL_INT),
     {"memoryMB", "memory_mb", COL_INT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_size, 2, "sizes", "size", size_cols);
+    STAMPS);
 
-static const store_col_t image_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"name", "name", COL_TEXT, 0},
+KIND(store_kind_image, 3, "images", "image",
+    ID,
+    SAME("name", COL_TEXT),
     {"osType", "os_type", COL_TEXT, 0},
-    {"generation", "generation", COL_INT, 0},
+    SAME("generation", COL_INT),
     {"osDiskGB", "os_disk_gb", COL_INT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_image, 3, "images", "image", image_cols);
+    STAMPS);
 
-static const store_col_t gallery_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"name", "name", COL_TEXT, 0},
+KIND(store_kind_gallery_item, 4, "gallery_items", "gallery item",
+    ID,
+    SAME("name", COL_TEXT),
     {"version", "item_version", COL_TEXT, 0},
     {"imageId", "image_id", COL_TEXT, 0},
     {"defaultSize", "default_size", COL_TEXT, 0},
     {"minInstances", "min_instances", COL_INT, 0},
     {"maxInstances", "max_instances", COL_INT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_gallery_item, 4, "gallery_items", "gallery item", gallery_cols);
+    STAMPS);
 
-static const store_col_t plan_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"name", "name", COL_TEXT, 0},
+KIND(store_kind_plan, 5, "plans", "plan",
+    ID,
+    SAME("name", COL_TEXT),
     {"cloudId", "cloud_id", COL_TEXT, 0},
-    {"state", "state", COL_TEXT, 0},
-    {"quotas", "quotas", COL_JSON, 0},
+    SAME("state", COL_TEXT),
+    SAME("quotas", COL_JSON),
     {"imageIds", "image_ids", COL_JSON, 0},
     {"sizeNames", "size_names", COL_JSON, 0},
     {"galleryItemIds", "gallery_item_ids", COL_JSON, 0},
     {"checkpointMode", "checkpoint_mode", COL_TEXT, 0},
     {"checkpointRetentionHours", "checkpoint_retention_hours", COL_INT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_plan, 5, "plans", "plan", plan_cols);
+    STAMPS);
 
-static const store_col_t user_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"email", "email", COL_TEXT, 0},
-    {"name", "name", COL_TEXT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_user, 6, "users", "user", user_cols);
+KIND(store_kind_user, 6, "users", "user",
+    ID,
+    SAME("email", COL_TEXT),
+    SAME("name", COL_TEXT),
+    STAMPS);
 
-static const store_col_t token_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+KIND(store_kind_token, 7, "tokens", "token",
+    ID,
     {"userId", "user_id", COL_TEXT, COL_IMMUTABLE},
     {"hash", "hash", COL_TEXT, COL_IMMUTABLE},
     {"expiresAt", "expires_at", COL_TEXT, 0},
     {"revokedAt", "revoked_at", COL_TEXT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-};
-KIND(store_kind_token, 7, "tokens", "token", token_cols);
+    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE});
 
-static const store_col_t subscription_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+KIND(store_kind_subscription, 8, "subscriptions", "subscription",
+    ID,
     {"userId", "user_id", COL_TEXT, COL_IMMUTABLE},
     {"planId", "plan_id", COL_TEXT, 0},
     {"displayName", "display_name", COL_TEXT, 0},
-    {"state", "state", COL_TEXT, 0},
+    SAME("state", COL_TEXT),
     {"checkpointMode", "checkpoint_mode", COL_TEXT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
+    STAMPS,
     /* Read with the record; changed only by store_usage_adjust and store_usage_set. */
     {"usage.vms", "usage_vms", COL_INT, COL_IMMUTABLE},
     {"usage.cores", "usage_cores", COL_INT, COL_IMMUTABLE},
     {"usage.memoryMB", "usage_memory_mb", COL_INT, COL_IMMUTABLE},
     {"usage.storageGB", "usage_storage_gb", COL_INT, COL_IMMUTABLE},
     {"usage.vmRoles", "usage_vm_roles", COL_INT, COL_IMMUTABLE},
-    {"usage.networks", "usage_networks", COL_INT, COL_IMMUTABLE},
-};
-KIND(store_kind_subscription, 8, "subscriptions", "subscription", subscription_cols);
+    {"usage.networks", "usage_networks", COL_INT, COL_IMMUTABLE});
 
-static const store_col_t job_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+KIND(store_kind_job, 9, "jobs", "job",
+    ID,
     {"kind", "kind", COL_TEXT, COL_IMMUTABLE},
-    {"status", "status", COL_TEXT, 0},
+    SAME("status", COL_TEXT),
     {"resourceId", "resource_id", COL_TEXT, 0},
     {"subscriptionId", "subscription_id", COL_TEXT, 0},
-    {"progress", "progress", COL_INT, 0},
-    {"steps", "steps", COL_JSON, 0},
-    {"error", "error", COL_JSON, 0},
+    SAME("progress", COL_INT),
+    SAME("steps", COL_JSON),
+    SAME("error", COL_JSON),
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"startedAt", "started_at", COL_TEXT, 0},
     {"endedAt", "ended_at", COL_TEXT, 0},
@@ -152,16 +135,14 @@ static const store_col_t job_cols[] = {
     {"_runAfterMs", "run_after_ms", COL_INT, 0},
     {"_deadlineMs", "deadline_ms", COL_INT, 0},
     {"_attempts", "attempts", COL_INT, 0},
-    {"_epoch", "epoch", COL_INT, 0},
-};
-KIND(store_kind_job, 9, "jobs", "job", job_cols);
+    {"_epoch", "epoch", COL_INT, 0});
 
-static const store_col_t vm_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"name", "name", COL_TEXT, 0},
+KIND(store_kind_vm, 10, "vms", "VM",
+    ID,
+    SAME("name", COL_TEXT),
     {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
-    {"size", "size", COL_TEXT, 0},
-    {"cores", "cores", COL_INT, 0},
+    SAME("size", COL_TEXT),
+    SAME("cores", COL_INT),
     {"memoryMB", "memory_mb", COL_INT, 0},
     {"imageId", "image_id", COL_TEXT, COL_IMMUTABLE},
     {"generation", "generation", COL_INT, COL_IMMUTABLE},
@@ -169,56 +150,44 @@ static const store_col_t vm_cols[] = {
     {"vmRoleId", "vm_role_id", COL_TEXT, 0},
     {"provisioningState", "provisioning_state", COL_TEXT, 0},
     {"powerState", "power_state", COL_TEXT, 0},
-    {"disks", "disks", COL_JSON, 0},
-    {"nics", "nics", COL_JSON, 0},
-    {"checkpoint", "checkpoint", COL_JSON, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
+    SAME("disks", COL_JSON),
+    SAME("nics", COL_JSON),
+    SAME("checkpoint", COL_JSON),
+    STAMPS,
     {"hostId", "host_id", COL_TEXT, 0},
     {"hypervisorId", "hypervisor_id", COL_TEXT, 0},
     /* What the VM holds, so that holdings can be released exactly and recomputed. */
     {"_storageGB", "storage_gb", COL_INT, 0},
     {"_holdsCompute", "holds_compute", COL_BOOL, 0},
     {"_holdsStorage", "holds_storage", COL_BOOL, 0},
-    {"_counted", "counted", COL_BOOL, 0},
-};
-KIND(store_kind_vm, 10, "vms", "VM", vm_cols);
+    {"_counted", "counted", COL_BOOL, 0});
 
-static const store_col_t network_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+KIND(store_kind_network, 11, "networks", "network",
+    ID,
     {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
-    {"name", "name", COL_TEXT, 0},
+    SAME("name", COL_TEXT),
     {"addressPrefix", "address_prefix", COL_TEXT, COL_IMMUTABLE},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_network, 11, "networks", "network", network_cols);
+    STAMPS);
 
-static const store_col_t vmrole_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
+KIND(store_kind_vmrole, 12, "vm_roles", "VM role",
+    ID,
     {"name", "name", COL_TEXT, COL_IMMUTABLE},
     {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
     {"galleryItemId", "gallery_item_id", COL_TEXT, COL_IMMUTABLE},
-    {"size", "size", COL_TEXT, 0},
+    SAME("size", COL_TEXT),
     {"networkId", "network_id", COL_TEXT, COL_IMMUTABLE},
     {"instanceCount", "instance_count", COL_INT, 0},
     {"provisioningState", "provisioning_state", COL_TEXT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_vmrole, 12, "vm_roles", "VM role", vmrole_cols);
+    STAMPS);
 
-static const store_col_t hook_cols[] = {
-    {"id", "id", COL_TEXT, COL_IMMUTABLE},
-    {"url", "url", COL_TEXT, 0},
-    {"events", "events", COL_JSON, 0},
-    {"secret", "secret", COL_TEXT, 0}, /* write-only: lib/hooks.c keeps it out of every view */
-    {"active", "active", COL_BOOL, 0},
-    {"description", "description", COL_TEXT, 0},
-    {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
-    {"updatedAt", "updated_at", COL_TEXT, 0},
-};
-KIND(store_kind_hook, 13, "hooks", "hook", hook_cols);
+KIND(store_kind_hook, 13, "hooks", "hook",
+    ID,
+    SAME("url", COL_TEXT),
+    SAME("events", COL_JSON),
+    SAME("secret", COL_TEXT), /* write-only: lib/hooks.c keeps it out of every view */
+    SAME("active", COL_BOOL),
+    SAME("description", COL_TEXT),
+    STAMPS);
 
 const char *const store_quota_keys[STORE_QUOTAS] = {"vms",       "cores",   "memoryMB",
                                                      "storageGB", "vmRoles", "networks"};

@@ -94,30 +94,38 @@ sqlite_idem_purge(store_conn_t *c, int64_t max_age_ms, err_t *err)
 
 /* ---- quota usage counters, host allocation, network addresses ---- */
 
+/* Runs sql, a query of one row with ?1 = key, and reads its first n columns into out: 0; 1 when there
+ * is no row (out untouched); -1 with err. */
+static int
+row_ints(store_conn_t *c, const char *sql, const char *key, int64_t *out, int n, const char *doing,
+         err_t *err)
+{
+    sqlite3_stmt *s = sqlite__stmt(c, sql, err);
+    int rc, i;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    for (i = 0; rc == SQLITE_ROW && i < n; i++)
+        out[i] = sqlite3_column_int64(s, i);
+    sqlite__stmt_done(s);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return rc == SQLITE_ROW ? 0 : 1;
+    return sqlite__db_err(c->db, rc, doing, err);
+}
+
 int
 sqlite_usage_get(store_conn_t *c, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err)
 {
-    sqlite3_stmt *s;
-    int rc, i;
+    int rc = row_ints(c,
+                      "SELECT usage_vms, usage_cores, usage_memory_mb, usage_storage_gb, usage_vm_roles,"
+                      " usage_networks FROM subscriptions WHERE id = ?;",
+                      sid, usage, STORE_QUOTAS, "reading quota usage", err);
 
-    s = sqlite__stmt(c,
-                 "SELECT usage_vms, usage_cores, usage_memory_mb, usage_storage_gb, usage_vm_roles,"
-                 " usage_networks FROM subscriptions WHERE id = ?;",
-                 err);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_text(s, 1, sid, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        for (i = 0; i < STORE_QUOTAS; i++)
-            usage[i] = sqlite3_column_int64(s, i);
-    } else if (rc == SQLITE_DONE) {
-        err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
-    } else {
-        sqlite__db_err(c->db, rc, "reading quota usage", err);
-    }
-    sqlite__stmt_done(s);
-    return rc == SQLITE_ROW ? 0 : -1;
+    if (rc == 1)
+        return err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
+    return rc;
 }
 
 int
@@ -178,32 +186,13 @@ sqlite_usage_set(store_conn_t *c, const char *sid, const int64_t usage[STORE_QUO
 int
 sqlite_usage_recompute(store_conn_t *c, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err)
 {
-    sqlite3_stmt *s;
-    int rc;
-
-    s = sqlite__stmt(c,
-                 "SELECT count(*), coalesce(sum(cores), 0), coalesce(sum(memory_mb), 0),"
-                 " coalesce(sum(storage_gb), 0),"
-                 " (SELECT count(*) FROM networks n WHERE n.subscription_id = ?1),"
-                 " (SELECT count(*) FROM vm_roles r WHERE r.subscription_id = ?1)"
-                 " FROM vms WHERE subscription_id = ?1 AND counted = 1;",
-                 err);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_text(s, 1, sid, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        usage[0] = sqlite3_column_int64(s, 0);
-        usage[1] = sqlite3_column_int64(s, 1);
-        usage[2] = sqlite3_column_int64(s, 2);
-        usage[3] = sqlite3_column_int64(s, 3);
-        usage[4] = sqlite3_column_int64(s, 5);
-        usage[5] = sqlite3_column_int64(s, 4);
-    } else {
-        sqlite__db_err(c->db, rc, "recomputing quota usage", err);
-    }
-    sqlite__stmt_done(s);
-    return rc == SQLITE_ROW ? 0 : -1;
+    return row_ints(c,
+                    "SELECT count(*), coalesce(sum(cores), 0), coalesce(sum(memory_mb), 0),"
+                    " coalesce(sum(storage_gb), 0),"
+                    " (SELECT count(*) FROM vm_roles r WHERE r.subscription_id = ?1),"
+                    " (SELECT count(*) FROM networks n WHERE n.subscription_id = ?1)"
+                    " FROM vms WHERE subscription_id = ?1 AND counted = 1;",
+                    sid, usage, STORE_QUOTAS, "recomputing quota usage", err);
 }
 
 int
@@ -253,28 +242,12 @@ sqlite_host_grow_storage(store_conn_t *c, const char *host_id, int64_t storage_g
 int
 sqlite_host_recompute(store_conn_t *c, const char *host_id, int64_t out[3], err_t *err)
 {
-    sqlite3_stmt *s;
-    int rc;
-
-    s = sqlite__stmt(c,
-                 "SELECT coalesce(sum(CASE WHEN holds_compute THEN cores ELSE 0 END), 0),"
-                 " coalesce(sum(CASE WHEN holds_compute THEN memory_mb ELSE 0 END), 0),"
-                 " coalesce(sum(CASE WHEN holds_storage THEN storage_gb ELSE 0 END), 0)"
-                 " FROM vms WHERE host_id = ?;",
-                 err);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_text(s, 1, host_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        out[0] = sqlite3_column_int64(s, 0);
-        out[1] = sqlite3_column_int64(s, 1);
-        out[2] = sqlite3_column_int64(s, 2);
-    } else {
-        sqlite__db_err(c->db, rc, "recomputing host allocation", err);
-    }
-    sqlite__stmt_done(s);
-    return rc == SQLITE_ROW ? 0 : -1;
+    return row_ints(c,
+                    "SELECT coalesce(sum(CASE WHEN holds_compute THEN cores ELSE 0 END), 0),"
+                    " coalesce(sum(CASE WHEN holds_compute THEN memory_mb ELSE 0 END), 0),"
+                    " coalesce(sum(CASE WHEN holds_storage THEN storage_gb ELSE 0 END), 0)"
+                    " FROM vms WHERE host_id = ?;",
+                    host_id, out, 3, "recomputing host allocation", err);
 }
 
 int
