@@ -69,7 +69,7 @@ store_t *store_open(const char *location, const store_options_t *opts, err_t *er
 void store_close(store_t *st);
 /* The schema version the store is at. */
 int store_schema_version(store_t *st);
-/* The name of the backend that serves the store ("sqlite", …). */
+/* The name of the backend that serves the store (as its table names itself). */
 const char *store_backend_name(store_t *st);
 /* Answers whether the database can be read: 0, or -1 with err. */
 int store_ping(store_t *st, err_t *err);

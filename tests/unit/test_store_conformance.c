@@ -65,7 +65,7 @@ case_lists_page_and_count(store_t *st)
     json_t *page, *ids = json_pack("[s, s, s]", "c0", "c3", "c9");
     int64_t next = 0, after = 0;
     err_t err = {0};
-    char id[8];
+    char id[16];
     int i, seen = 0;
 
     for (i = 0; i < 5; i++) {
