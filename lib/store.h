@@ -1,22 +1,25 @@
 /*
  * store.h: wapd's persistent state.
  *
- * The store is the only module that speaks SQL. Its interface deals in records (jansson objects shaped as the
- * API shows them), kinds (one per resource type), positions (an increasing number per kind that gives lists
- * a stable order) and revisions (a number that grows with every change of a record, behind ETags). None of
- * these is SQLite-only, so a second backend can implement the same calls.
+ * The store is the only module that speaks to the database. Its interface deals in records (jansson
+ * objects shaped as the API shows them), kinds (one per resource type), positions (an increasing number
+ * per kind that gives lists a stable order) and revisions (a number that grows with every change of a
+ * record, behind ETags). None of these belongs to one database engine: the calls below are served by a
+ * backend (lib/store/backend.h), chosen when the store opens, and every backend passes the same
+ * conformance suite (tests/unit/test_store_conformance.c).
  *
- * Threads: one store_t is shared by every thread; each thread gets its own connection on first use, with its
- * prepared statements cached and reused. Every write that returns success is durably committed (or is part
- * of the calling thread's open transaction, committed by store_tx_commit).
+ * Threads: one store_t is shared by every thread; each thread gets its own connection on first use. Every
+ * write that returns success is durably committed (or is part of the calling thread's open transaction,
+ * committed by store_tx_commit).
  *
  * Ownership: records returned are new references owned by the caller; records and strings passed in are
- * borrowed.
+ * borrowed. Pointers to the store, to a kind and to out-parameters must not be NULL.
  */
 #ifndef WAPD_STORE_H
 #define WAPD_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -58,13 +61,16 @@ typedef struct {
     const json_t *values;  /* borrowed; STORE_FILTER_IN */
 } store_filter_t;
 
-/* Opens (creating when absent) the database at path, applies pending migrations and runs a quick check.
- * Returns a new store or NULL with err set. */
-store_t *store_open(const char *path, const store_options_t *opts, err_t *err);
+/* Opens (creating when absent) the database at location, applies pending migrations and runs a quick
+ * check. location is a file path, or "<scheme>://…" for a backend that opens such locations. Returns a new
+ * store or NULL with err set. */
+store_t *store_open(const char *location, const store_options_t *opts, err_t *err);
 /* Closes every connection. No thread may use the store afterwards. store_close(NULL) is a no-op. */
 void store_close(store_t *st);
 /* The schema version the store is at. */
 int store_schema_version(store_t *st);
+/* The name of the backend that serves the store (as its table names itself). */
+const char *store_backend_name(store_t *st);
 /* Answers whether the database can be read: 0, or -1 with err. */
 int store_ping(store_t *st, err_t *err);
 /* Runs the full integrity check; 0 when it reports ok. */
@@ -78,9 +84,11 @@ int store_tx_begin(store_t *st, err_t *err);
  * instead of once per statement. End it with store_tx_commit. A write inside it fails; use store_tx_begin
  * for transactions that write. */
 int store_tx_begin_read(store_t *st, err_t *err);
-/* As store_tx_begin, for a transaction expected to write many pages (a usage period's records): it keeps
- * them in memory (up to 128 MiB) until it ends, instead of spilling them to the log and reading them back. */
-int store_tx_begin_large(store_t *st, err_t *err);
+/* As store_tx_begin, for a transaction that will write many rows (a usage period's records): the backend
+ * may prepare for it (keep its pages in memory until it ends, say). */
+int store_tx_begin_bulk(store_t *st, err_t *err);
+/* Commit is called only with a transaction open. A rollback with none open is a no-op: it follows a
+ * commit that failed, which leaves nothing open. */
 int store_tx_commit(store_t *st, err_t *err);
 void store_tx_rollback(store_t *st);
 
@@ -264,8 +272,9 @@ int64_t store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err);
 /* Test hook: how many single-record reads (get, get_where, find and their shared forms, cached or not) of
  * kind the store has been asked for since it opened. */
 uint64_t store__reads(store_t *st, const store_kind_t *kind);
-/* Test hook: how many write transactions wait for their turn. */
-int store__gate_waiters(store_t *st);
+/* Test hook: the name of the i-th backend this build has (the order they registered in); NULL past the
+ * last. */
+const char *store__backend_at(size_t i);
 /* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
 void store__fail_call(store_t *st, long n);
 

@@ -208,7 +208,7 @@ close_period(store_t *st, int64_t p0, int64_t p1, err_t *err)
 
     do {
         c.n = 0;
-        if (store_tx_begin_large(st, err))
+        if (store_tx_begin_bulk(st, err))
             goto out;
         more = store_timeline_chunk_end(st, p0, after, CLOSE_CHUNK_VMS, end, sizeof(end), err);
         if (more < 0 ||

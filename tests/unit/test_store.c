@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "../../lib/store.h"
+#include "../../lib/store/sqlite.h"
 #include "../../lib/util.h"
 
 static json_t *
@@ -208,7 +209,8 @@ nested_transactions_roll_back(void **state)
     store_rec_insert(f->st, &store_kind_cloud, b, &err);
     store_tx_rollback(f->st);
     assert_int_equal(store_rec_count(f->st, &store_kind_cloud, NULL, 0, &err), 1);
-    assert_int_equal(store_tx_commit(f->st, &err), -1); /* nothing open */
+    store_tx_rollback(f->st); /* nothing open: a no-op */
+    assert_int_equal(store_rec_count(f->st, &store_kind_cloud, NULL, 0, &err), 1);
     json_decref(a);
     json_decref(b);
 }
@@ -395,9 +397,9 @@ wait_waiters(store_t *st, int n)
 {
     int i;
 
-    for (i = 0; i < 5000 && store__gate_waiters(st) != n; i++)
+    for (i = 0; i < 5000 && store_sqlite__gate_waiters(st) != n; i++)
         usleep(1000);
-    assert_int_equal(store__gate_waiters(st), n);
+    assert_int_equal(store_sqlite__gate_waiters(st), n);
 }
 
 /* Write transactions take turns in arrival order: a thread that writes again at once does not get ahead
@@ -427,7 +429,7 @@ write_transactions_take_turns_in_order(void **state)
     assert_int_equal(b.rc, 0);
     assert_int_equal(c.rc, 0);
     assert_string_equal(order, "abca");
-    assert_int_equal(store__gate_waiters(f->st), 0);
+    assert_int_equal(store_sqlite__gate_waiters(f->st), 0);
 }
 
 /* Waiting for a turn is bounded by the busy timeout: 503 Unavailable, and the queue moves on. */
@@ -453,7 +455,7 @@ waiting_for_a_turn_times_out(void **state)
     pthread_join(tb, NULL);
     assert_int_equal(b.rc, -1);
     assert_int_equal(b.code, ERR_UNAVAILABLE);
-    assert_int_equal(store__gate_waiters(st), 0);
+    assert_int_equal(store_sqlite__gate_waiters(st), 0);
     assert_int_equal(store_tx_commit(st, &err), 0);
     /* The gate is free again. */
     b.rc = 1;

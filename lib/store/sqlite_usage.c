@@ -1,22 +1,24 @@
 /*
- * store_usage.c: the store's VM timeline, settings, usage records and WAP usage records (see store.h).
+ * sqlite_usage.c: the SQLite backend's VM timeline, settings, usage records and WAP usage records (see
+ * store.h).
  *
- * Part of the SQLite backend: it shares store.c's connections and statement cache through
- * store_internal.h.
+ * Invariants: the timeline only grows by appends in the caller's transaction (a VM's rows are forgotten
+ * only when its creation failed); vm_state has one row per VM on the timeline and follows its last row;
+ * a usage record (and a WAP record) is written once per resource, meter and period, a second write being
+ * a no-op.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"
-#include "util.h"
+#include "sqlite.h"
+#include "../util.h"
 
 /* ---- the VM timeline ---- */
 
 int
-store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err)
+sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int64_t last_cores = -1, last_mem = -1, last_storage = -1, last_hc = -1, last_hs = -1;
     char last_power[32] = "", last_size[128] = "", last_event[16] = "";
@@ -29,10 +31,8 @@ store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *e
     int64_t hs = json_is_true(json_object_get(vm, "_holdsStorage"));
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
     /* A change only: the last row of the VM is compared first. */
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "SELECT event, power_state, size, cores, memory_mb, storage_gb, holds_compute,"
                  " holds_storage FROM vm_timeline WHERE vm_id = ? ORDER BY seq DESC LIMIT 1;",
                  err);
@@ -50,15 +50,15 @@ store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *e
         last_hc = sqlite3_column_int64(s, 6);
         last_hs = sqlite3_column_int64(s, 7);
     }
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store__db_err(store__db(c), rc, "reading the VM timeline", err);
+        return sqlite__db_err(c->db, rc, "reading the VM timeline", err);
     if (rc == SQLITE_ROW && strcmp(event, "changed") == 0 && strcmp(last_event, "deleted") != 0 &&
         strcmp(last_power, power ? power : "") == 0 && strcmp(last_size, size ? size : "") == 0 &&
         last_cores == cores && last_mem == mem && last_storage == storage && last_hc == hc &&
         last_hs == hs)
         return 0;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
                  " cores, memory_mb, storage_gb, holds_compute, holds_storage, name)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
@@ -78,10 +78,10 @@ store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *e
     sqlite3_bind_int64(s, 10, hc);
     sqlite3_bind_int64(s, 11, hs);
     sqlite3_bind_text(s, 12, json_string_value(json_object_get(vm, "name")), -1, SQLITE_STATIC);
-    if (store__stmt_run(c, s, "recording the VM timeline", err) < 0)
+    if (sqlite__stmt_run(c, s, "recording the VM timeline", err) < 0)
         return -1;
     /* The VM's entry in vm_state follows its last row: gone when that row is its deletion. */
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                     "INSERT INTO vm_state(vm_id, gone_ms) VALUES (?1, CASE WHEN ?2 = 'deleted' THEN ?3 END)"
                     " ON CONFLICT(vm_id) DO UPDATE SET gone_ms = excluded.gone_ms;",
                     err);
@@ -90,103 +90,88 @@ store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *e
     sqlite3_bind_text(s, 1, json_string_value(json_object_get(vm, "id")), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, event, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, util_now_ms());
-    return store__stmt_run(c, s, "recording the VM's state", err) < 0 ? -1 : 0;
+    return sqlite__stmt_run(c, s, "recording the VM's state", err) < 0 ? -1 : 0;
 }
 
 int
-store_timeline_forget(store_t *st, const char *vm_id, err_t *err)
+sqlite_timeline_forget(store_conn_t *c, const char *vm_id, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c, "DELETE FROM vm_timeline WHERE vm_id = ?;", err);
+    s = sqlite__stmt(c, "DELETE FROM vm_timeline WHERE vm_id = ?;", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
-    if (store__stmt_run(c, s, "forgetting a VM timeline", err) < 0)
+    if (sqlite__stmt_run(c, s, "forgetting a VM timeline", err) < 0)
         return -1;
-    s = store__stmt(c, "DELETE FROM vm_state WHERE vm_id = ?;", err);
+    s = sqlite__stmt(c, "DELETE FROM vm_state WHERE vm_id = ?;", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
-    return store__stmt_run(c, s, "forgetting a VM's state", err) < 0 ? -1 : 0;
+    return sqlite__stmt_run(c, s, "forgetting a VM's state", err) < 0 ? -1 : 0;
 }
 
 /* ---- settings, usage records ---- */
 
 int
-store_meta_get(store_t *st, const char *key, int64_t *value, err_t *err)
+sqlite_meta_get(store_conn_t *c, const char *key, int64_t *value, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c, "SELECT value FROM meta WHERE key = ?;", err);
+    s = sqlite__stmt(c, "SELECT value FROM meta WHERE key = ?;", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         *value = sqlite3_column_int64(s, 0);
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc == SQLITE_DONE)
         return 1;
     if (rc != SQLITE_ROW)
-        return store__db_err(store__db(c), rc, "reading a setting", err);
+        return sqlite__db_err(c->db, rc, "reading a setting", err);
     return 0;
 }
 
 int
-store_meta_set(store_t *st, const char *key, int64_t value, err_t *err)
+sqlite_meta_set(store_conn_t *c, const char *key, int64_t value, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?);", err);
+    s = sqlite__stmt(c, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?);", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, value);
-    return store__stmt_run(c, s, "saving a setting", err) < 0 ? -1 : 0;
+    return sqlite__stmt_run(c, s, "saving a setting", err) < 0 ? -1 : 0;
 }
 
 int
-store_timeline_first(store_t *st, int64_t *first_ms, err_t *err)
+sqlite_timeline_first(store_conn_t *c, int64_t *first_ms, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c, "SELECT min(at_ms) FROM vm_timeline;", err);
+    s = sqlite__stmt(c, "SELECT min(at_ms) FROM vm_timeline;", err);
     if (s == NULL)
         return -1;
     rc = sqlite3_step(s);
     *first_ms = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL
                     ? sqlite3_column_int64(s, 0)
                     : -1;
-    store__stmt_done(s);
-    return rc == SQLITE_ROW ? 0 : store__db_err(store__db(c), rc, "reading the VM timeline", err);
+    sqlite__stmt_done(s);
+    return rc == SQLITE_ROW ? 0 : sqlite__db_err(c->db, rc, "reading the VM timeline", err);
 }
 
 int
-store_timeline_chunk_end(store_t *st, int64_t from_ms, const char *after_vm, int n, char *out,
+sqlite_timeline_chunk_end(store_conn_t *c, int64_t from_ms, const char *after_vm, int n, char *out,
                          size_t outn, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int rc, found = 0;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                     "SELECT vm_id FROM vm_state WHERE vm_id > ?1 AND (gone_ms IS NULL OR gone_ms >= ?3)"
                     " ORDER BY vm_id LIMIT 1 OFFSET ?2;",
                     err);
@@ -198,32 +183,29 @@ store_timeline_chunk_end(store_t *st, int64_t from_ms, const char *after_vm, int
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         if (snprintf(out, outn, "%s", (const char *) sqlite3_column_text(s, 0)) >= (int) outn) {
-            store__stmt_done(s);
+            sqlite__stmt_done(s);
             return err_set(err, ERR_INTERNAL, NULL, "A VM id on the timeline is too long.");
         }
         found = 1;
     }
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store__db_err(store__db(c), rc, "reading the VMs' state", err);
+        return sqlite__db_err(c->db, rc, "reading the VMs' state", err);
     return found;
 }
 
 int
-store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, const char *after_vm,
+sqlite_timeline_each(store_conn_t *c, int64_t from_ms, int64_t until_ms, const char *after_vm,
                     const char *last_vm, store_timeline_fn fn, void *arg, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     store_timeline_row_t row;
     sqlite3_stmt *s;
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
     /* What a window needs, for the VMs in (after_vm, last_vm]: every change within it, and each VM's
      * state as it stood at its start, the VM's last row before it (unless the VM was gone by then). That
      * row is found from the end of the VM's rows, so the cost does not grow with its history. */
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                     "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
                     " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
                     " WHERE at_ms >= ?1 AND at_ms < ?2 AND vm_id > ?3 AND (?4 IS NULL OR vm_id <= ?4)"
@@ -257,26 +239,23 @@ store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, const char *
         row.holds_storage = sqlite3_column_int(s, 10) != 0;
         row.name = (const char *) sqlite3_column_text(s, 11);
         if (fn(arg, &row, err) != 0) {
-            store__stmt_done(s);
+            sqlite__stmt_done(s);
             return -1;
         }
     }
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc != SQLITE_DONE)
-        return store__db_err(store__db(c), rc, "reading the VM timeline", err);
+        return sqlite__db_err(c->db, rc, "reading the VM timeline", err);
     return 0;
 }
 
 int
-store_usage_record_put(store_t *st, const store_usage_rec_t *r, err_t *err)
+sqlite_usage_record_put(store_conn_t *c, const store_usage_rec_t *r, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
     /* Exactly one record per resource, meter and period: a second write of the same one is a no-op. */
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "INSERT OR IGNORE INTO usage_records(id, subscription_id, resource_id, resource_type,"
                  " meter, quantity, unit, period_start_ms, period_end_ms, properties)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
@@ -293,22 +272,19 @@ store_usage_record_put(store_t *st, const store_usage_rec_t *r, err_t *err)
     sqlite3_bind_int64(s, 8, r->period_start_ms);
     sqlite3_bind_int64(s, 9, r->period_end_ms);
     sqlite3_bind_text(s, 10, r->properties, -1, SQLITE_STATIC);
-    return store__stmt_run(c, s, "saving a usage record", err) < 0 ? -1 : 0;
+    return sqlite__stmt_run(c, s, "saving a usage record", err) < 0 ? -1 : 0;
 }
 
 json_t *
-store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms, int64_t to_ms,
+sqlite_usage_records(store_conn_t *c, const char *sid, int64_t after, int64_t from_ms, int64_t to_ms,
                     int limit, int64_t *last, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     json_t *list;
     char start[UTIL_TIME_LEN + 1], end[UTIL_TIME_LEN + 1];
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return NULL;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "SELECT seq, id, subscription_id, resource_id, resource_type, meter, quantity, unit,"
                  " period_start_ms, period_end_ms, properties FROM usage_records"
                  " WHERE seq > ?1 AND (?2 IS NULL OR subscription_id = ?2)"
@@ -340,9 +316,9 @@ store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms
                             json_loads((const char *) sqlite3_column_text(s, 10), 0, NULL)));
         *last = sqlite3_column_int64(s, 0);
     }
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc != SQLITE_DONE) {
-        store__db_err(store__db(c), rc, "reading usage records", err);
+        sqlite__db_err(c->db, rc, "reading usage records", err);
         json_decref(list);
         return NULL;
     }
@@ -350,14 +326,11 @@ store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms
 }
 
 int
-store_wap_usage_put(store_t *st, const store_wap_rec_t *r, err_t *err)
+sqlite_wap_usage_put(store_conn_t *c, const store_wap_rec_t *r, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "INSERT OR IGNORE INTO wap_usage(resource_id, subscription_id, vm_name, subscriber,"
                  " period_start_ms, period_end_ms, cpu_max, memory_max, disk_bytes_max)"
                  " VALUES (?, ?, ?, (SELECT u.email FROM subscriptions s JOIN users u ON u.id = s.user_id"
@@ -373,21 +346,18 @@ store_wap_usage_put(store_t *st, const store_wap_rec_t *r, err_t *err)
     sqlite3_bind_int64(s, 6, r->cpu_max);
     sqlite3_bind_int64(s, 7, r->memory_max);
     sqlite3_bind_int64(s, 8, r->disk_bytes_max);
-    return store__stmt_run(c, s, "saving a WAP usage record", err) < 0 ? -1 : 0;
+    return sqlite__stmt_run(c, s, "saving a WAP usage record", err) < 0 ? -1 : 0;
 }
 
 json_t *
-store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
+sqlite_wap_usage_after(store_conn_t *c, int64_t last_id, int batch, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     char start[UTIL_TIME_LEN + 1], end[UTIL_TIME_LEN + 1], cpu[24], mem[24], disk[32];
     json_t *list;
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return NULL;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "SELECT event_id, resource_id, subscription_id, coalesce(vm_name, ''),"
                  " coalesce(subscriber, ''), period_start_ms, period_end_ms, cpu_max, memory_max,"
                  " disk_bytes_max FROM wap_usage WHERE event_id > ? ORDER BY event_id LIMIT ?;",
@@ -413,9 +383,9 @@ store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
                             "Resources", "CPUAllocationCount-Max", cpu, "MemoryAllocated-Max", mem,
                             "CrossDiskSizeAllocated-Max", disk));
     }
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc != SQLITE_DONE) {
-        store__db_err(store__db(c), rc, "reading WAP usage records", err);
+        sqlite__db_err(c->db, rc, "reading WAP usage records", err);
         json_decref(list);
         return NULL;
     }
@@ -423,17 +393,14 @@ store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
 }
 
 int64_t
-store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err)
+sqlite_usage_purge(store_conn_t *c, int64_t acked_event_id, int64_t older_than_ms, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int64_t n = 0;
     int changed;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
     /* A period's records go only when the WAP adapter has acknowledged it and it is past retention. */
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "DELETE FROM usage_records WHERE period_end_ms < ?2 AND EXISTS (SELECT 1 FROM wap_usage w"
                  " WHERE w.resource_id = usage_records.resource_id"
                  " AND w.period_start_ms = usage_records.period_start_ms AND w.event_id <= ?1);",
@@ -442,33 +409,30 @@ store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, er
         return -1;
     sqlite3_bind_int64(s, 1, acked_event_id);
     sqlite3_bind_int64(s, 2, older_than_ms);
-    if ((changed = store__stmt_run(c, s, "purging usage records", err)) < 0)
+    if ((changed = sqlite__stmt_run(c, s, "purging usage records", err)) < 0)
         return -1;
     n += changed;
-    s = store__stmt(c, "DELETE FROM wap_usage WHERE event_id <= ? AND period_end_ms < ?;", err);
+    s = sqlite__stmt(c, "DELETE FROM wap_usage WHERE event_id <= ? AND period_end_ms < ?;", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, acked_event_id);
     sqlite3_bind_int64(s, 2, older_than_ms);
-    if ((changed = store__stmt_run(c, s, "purging WAP usage records", err)) < 0)
+    if ((changed = sqlite__stmt_run(c, s, "purging WAP usage records", err)) < 0)
         return -1;
     return n + changed;
 }
 
 int64_t
-store_vm_state_prune(store_t *st, int64_t before_ms, err_t *err)
+sqlite_vm_state_prune(store_conn_t *c, int64_t before_ms, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int changed;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c, "DELETE FROM vm_state WHERE gone_ms < ?;", err);
+    s = sqlite__stmt(c, "DELETE FROM vm_state WHERE gone_ms < ?;", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, before_ms);
-    if ((changed = store__stmt_run(c, s, "pruning the VMs' state", err)) < 0)
+    if ((changed = sqlite__stmt_run(c, s, "pruning the VMs' state", err)) < 0)
         return -1;
     return changed;
 }

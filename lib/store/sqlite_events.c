@@ -1,32 +1,31 @@
 /*
- * store_events.c: the store's events (the outbox), hook deliveries and their attempt log (see store.h).
+ * sqlite_events.c: the SQLite backend's events (the outbox), hook deliveries and their attempt log (see
+ * store.h).
  *
- * Part of the SQLite backend: it shares store.c's connections and statement cache through
- * store_internal.h.
+ * Invariants: an event and its deliveries are written in the transaction of the change it describes;
+ * an event is purged only once no delivery refers to it; a delivery leaves "pending" once, and only a
+ * pending one logs an attempt.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"
-#include "util.h"
+#include "sqlite.h"
+#include "../util.h"
 
 /* ---- events, and deliveries to hooks ---- */
 
 int
-store_event_add(store_t *st, const json_t *ev, int64_t now_ms, err_t *err)
+sqlite_event_add(store_conn_t *c, const json_t *ev, int64_t now_ms, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     char *body;
     int64_t seq;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
     body = json_dumps(ev, JSON_COMPACT);
     if (body == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "INSERT INTO events(id, type, occurred_ms, subscription_id, resource_id, body)"
                  " VALUES (?, ?, ?, ?, ?, ?);",
                  err);
@@ -41,11 +40,11 @@ store_event_add(store_t *st, const json_t *ev, int64_t now_ms, err_t *err)
                       SQLITE_STATIC);
     sqlite3_bind_text(s, 5, json_string_value(json_object_get(ev, "resourceId")), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, body, -1, free);
-    if (store__stmt_run(c, s, "saving an event", err) < 0)
+    if (sqlite__stmt_run(c, s, "saving an event", err) < 0)
         return -1;
-    seq = sqlite3_last_insert_rowid(store__db(c));
+    seq = sqlite3_last_insert_rowid(c->db);
     /* One delivery per active hook that asks for this type (or for every type). */
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "INSERT INTO deliveries(hook_id, event_seq, state, attempts, next_ms, queued_ms)"
                  " SELECT id, ?1, 'pending', 0, ?2, ?2 FROM hooks WHERE active = 1 AND EXISTS"
                  " (SELECT 1 FROM json_each(hooks.events) WHERE value = ?3 OR value = '*');",
@@ -55,20 +54,17 @@ store_event_add(store_t *st, const json_t *ev, int64_t now_ms, err_t *err)
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int64(s, 2, now_ms);
     sqlite3_bind_text(s, 3, json_string_value(json_object_get(ev, "type")), -1, SQLITE_STATIC);
-    return store__stmt_run(c, s, "queueing deliveries", err) < 0 ? -1 : 0;
+    return sqlite__stmt_run(c, s, "queueing deliveries", err) < 0 ? -1 : 0;
 }
 
 json_t *
-store_events_after(store_t *st, int64_t after, int limit, int64_t *last, err_t *err)
+sqlite_events_after(store_conn_t *c, int64_t after, int limit, int64_t *last, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     json_t *list, *ev;
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return NULL;
-    s = store__stmt(c, "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?;", err);
+    s = sqlite__stmt(c, "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?;", err);
     if (s == NULL)
         return NULL;
     sqlite3_bind_int64(s, 1, after);
@@ -81,9 +77,9 @@ store_events_after(store_t *st, int64_t after, int limit, int64_t *last, err_t *
             json_array_append_new(list, ev);
         *last = sqlite3_column_int64(s, 0);
     }
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc != SQLITE_DONE) {
-        store__db_err(store__db(c), rc, "reading events", err);
+        sqlite__db_err(c->db, rc, "reading events", err);
         json_decref(list);
         return NULL;
     }
@@ -91,16 +87,13 @@ store_events_after(store_t *st, int64_t after, int limit, int64_t *last, err_t *
 }
 
 json_t *
-store_deliveries_due(store_t *st, const char *hook_id, int64_t now_ms, int limit, err_t *err)
+sqlite_deliveries_due(store_conn_t *c, const char *hook_id, int64_t now_ms, int limit, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     json_t *list;
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return NULL;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "SELECT d.seq, d.attempts, d.queued_ms, e.id, e.type, e.body FROM deliveries d"
                  " JOIN events e ON e.seq = d.event_seq WHERE d.hook_id = ? AND d.state = 'pending'"
                  " AND d.next_ms <= ? ORDER BY d.next_ms, d.seq LIMIT ?;",
@@ -119,9 +112,9 @@ store_deliveries_due(store_t *st, const char *hook_id, int64_t now_ms, int limit
                                         (json_int_t) sqlite3_column_int64(s, 2), "eventId",
                                         sqlite3_column_text(s, 3), "eventType",
                                         sqlite3_column_text(s, 4), "body", sqlite3_column_text(s, 5)));
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc != SQLITE_DONE) {
-        store__db_err(store__db(c), rc, "reading due deliveries", err);
+        sqlite__db_err(c->db, rc, "reading due deliveries", err);
         json_decref(list);
         return NULL;
     }
@@ -129,18 +122,15 @@ store_deliveries_due(store_t *st, const char *hook_id, int64_t now_ms, int limit
 }
 
 int
-store_delivery_record(store_t *st, int64_t seq, const json_t *attempt, const char *state,
+sqlite_delivery_record(store_conn_t *c, int64_t seq, const json_t *attempt, const char *state,
                       int64_t next_ms, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     const json_t *code = json_object_get(attempt, "statusCode");
     const char *error = json_string_value(json_object_get(attempt, "error"));
     int changed;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "UPDATE deliveries SET state = ?2, attempts = ?3, next_ms = ?4"
                  " WHERE seq = ?1 AND state = 'pending';",
                  err);
@@ -150,11 +140,11 @@ store_delivery_record(store_t *st, int64_t seq, const json_t *attempt, const cha
     sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, json_integer_value(json_object_get(attempt, "attempt")));
     sqlite3_bind_int64(s, 4, next_ms);
-    if ((changed = store__stmt_run(c, s, "recording a delivery", err)) < 0)
+    if ((changed = sqlite__stmt_run(c, s, "recording a delivery", err)) < 0)
         return -1;
     if (changed == 0)
         return 0; /* the hook went away meanwhile: nothing to log */
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "INSERT INTO delivery_attempts(id, hook_id, delivery_seq, event_seq, attempt,"
                  " status_code, error, at_ms)"
                  " SELECT ?1, hook_id, seq, event_seq, ?2, ?3, ?4, ?5 FROM deliveries WHERE seq = ?6;",
@@ -173,45 +163,39 @@ store_delivery_record(store_t *st, int64_t seq, const json_t *attempt, const cha
         sqlite3_bind_null(s, 4);
     sqlite3_bind_int64(s, 5, json_integer_value(json_object_get(attempt, "atMs")));
     sqlite3_bind_int64(s, 6, seq);
-    return store__stmt_run(c, s, "logging a delivery attempt", err) < 0 ? -1 : 0;
+    return sqlite__stmt_run(c, s, "logging a delivery attempt", err) < 0 ? -1 : 0;
 }
 
 int
-store_delivery_next_ms(store_t *st, const char *hook_id, int64_t *next_ms, err_t *err)
+sqlite_delivery_next_ms(store_conn_t *c, const char *hook_id, int64_t *next_ms, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int rc;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c, "SELECT min(next_ms) FROM deliveries WHERE hook_id = ? AND state = 'pending';", err);
+    s = sqlite__stmt(c, "SELECT min(next_ms) FROM deliveries WHERE hook_id = ? AND state = 'pending';", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, hook_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
-        store__stmt_done(s);
-        return store__db_err(store__db(c), rc, "reading the next delivery", err);
+        sqlite__stmt_done(s);
+        return sqlite__db_err(c->db, rc, "reading the next delivery", err);
     }
     *next_ms = sqlite3_column_type(s, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 0);
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     return 0;
 }
 
 json_t *
-store_delivery_attempts(store_t *st, const char *hook_id, int64_t after, int limit, int64_t *next,
+sqlite_delivery_attempts(store_conn_t *c, const char *hook_id, int64_t after, int limit, int64_t *next,
                         err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     json_t *list;
     char at[UTIL_TIME_LEN + 1];
     int rc, n = 0;
 
-    if (c == NULL || store__injected(st, err))
-        return NULL;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "SELECT a.seq, a.id, e.id, e.type, a.attempt, a.status_code, a.error, a.at_ms"
                  " FROM delivery_attempts a JOIN events e ON e.seq = a.event_seq"
                  " WHERE a.hook_id = ? AND a.seq > ? ORDER BY a.seq LIMIT ?;",
@@ -245,9 +229,9 @@ store_delivery_attempts(store_t *st, const char *hook_id, int64_t after, int lim
         after = sqlite3_column_int64(s, 0);
         n++;
     }
-    store__stmt_done(s);
+    sqlite__stmt_done(s);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        store__db_err(store__db(c), rc, "reading delivery attempts", err);
+        sqlite__db_err(c->db, rc, "reading delivery attempts", err);
         json_decref(list);
         return NULL;
     }
@@ -255,16 +239,13 @@ store_delivery_attempts(store_t *st, const char *hook_id, int64_t after, int lim
 }
 
 int
-store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt_id, int64_t now_ms,
+sqlite_delivery_requeue(store_conn_t *c, const char *hook_id, const char *attempt_id, int64_t now_ms,
                        err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int changed;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "INSERT INTO deliveries(hook_id, event_seq, state, attempts, next_ms, queued_ms)"
                  " SELECT hook_id, event_seq, 'pending', 0, ?3, ?3 FROM delivery_attempts"
                  " WHERE hook_id = ?1 AND id = ?2;",
@@ -274,7 +255,7 @@ store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt_id,
     sqlite3_bind_text(s, 1, hook_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, attempt_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, now_ms);
-    if ((changed = store__stmt_run(c, s, "queueing a redelivery", err)) < 0)
+    if ((changed = sqlite__stmt_run(c, s, "queueing a redelivery", err)) < 0)
         return -1;
     if (changed == 0)
         return err_set(err, ERR_NOT_FOUND, NULL, "The delivery was not found.");
@@ -282,49 +263,43 @@ store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt_id,
 }
 
 int64_t
-store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err)
+sqlite_deliveries_purge(store_conn_t *c, int64_t older_than_ms, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int64_t n;
     int changed;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
-    s = store__stmt(c, "DELETE FROM delivery_attempts WHERE at_ms < ?;", err);
+    s = sqlite__stmt(c, "DELETE FROM delivery_attempts WHERE at_ms < ?;", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, older_than_ms);
-    if ((changed = store__stmt_run(c, s, "purging delivery attempts", err)) < 0)
+    if ((changed = sqlite__stmt_run(c, s, "purging delivery attempts", err)) < 0)
         return -1;
     n = changed;
-    s = store__stmt(c, "DELETE FROM deliveries WHERE state <> 'pending' AND queued_ms < ?;", err);
+    s = sqlite__stmt(c, "DELETE FROM deliveries WHERE state <> 'pending' AND queued_ms < ?;", err);
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, older_than_ms);
-    if ((changed = store__stmt_run(c, s, "purging deliveries", err)) < 0)
+    if ((changed = sqlite__stmt_run(c, s, "purging deliveries", err)) < 0)
         return -1;
     return n + changed;
 }
 
 int64_t
-store_events_purge(store_t *st, int64_t older_than_ms, err_t *err)
+sqlite_events_purge(store_conn_t *c, int64_t older_than_ms, err_t *err)
 {
-    conn_t *c = store__conn(st, err);
     sqlite3_stmt *s;
     int changed;
 
-    if (c == NULL || store__injected(st, err))
-        return -1;
     /* An event goes only once no delivery, pending or still in the log's keeping, refers to it. */
-    s = store__stmt(c,
+    s = sqlite__stmt(c,
                  "DELETE FROM events WHERE occurred_ms < ? AND NOT EXISTS"
                  " (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq);",
                  err);
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, older_than_ms);
-    if ((changed = store__stmt_run(c, s, "purging events", err)) < 0)
+    if ((changed = sqlite__stmt_run(c, s, "purging events", err)) < 0)
         return -1;
     return changed;
 }

@@ -1,0 +1,111 @@
+/*
+ * core.h: the state of the store's neutral layer, shared by its files (store.c: opening, threads, the
+ * fault wrapper and transactions; cache.c: change counters and the record cache; records.c and
+ * dispatch.c: the public calls). No backend includes it: backends see only backend.h.
+ *
+ * Invariants:
+ * - One store_thread_t per thread that has used the store, found with one pthread_getspecific per call; it
+ *   holds the backend's connection of that thread, so a call looks up nothing else.
+ * - tx_depth >= 0 always; written and the on-commit hooks are empty whenever tx_depth is 0.
+ * - gen[k] (the change counter of kind k) only grows, and grows after every commit that wrote kind k; a
+ *   cached record is used only while the counter still has the value it had before the record was read.
+ */
+#ifndef WAPD_STORE_CORE_H
+#define WAPD_STORE_CORE_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+#define ON_COMMIT_MAX 16
+#define RCACHE_SLOTS 512
+
+typedef struct {
+    void (*fn)(void *arg);
+    void *arg;
+} on_commit_t;
+
+/* One cached single-record read: (kind, col, value) -> rec at revision rev, current while the kind's
+ * change counter equals tag. sum fingerprints rec's contents when asserts are on: a shared record that
+ * someone modified is caught at its next use. */
+typedef struct {
+    const store_kind_t *kind;
+    int col;
+    char *value;
+    json_t *rec;
+    int64_t rev;
+    uint64_t tag;
+    uint64_t sum;
+} rslot_t;
+
+typedef struct store_thread {
+    store_conn_t *conn; /* the backend's connection of this thread */
+    int tx_depth;
+    bool tx_write;                /* the open transaction may write: bypass the record cache */
+    unsigned written;             /* kinds written in the open transaction (bit per kind index) */
+    uint64_t tx_gen[STORE_KINDS]; /* change counters when the open read transaction began */
+    on_commit_t on_commit[ON_COMMIT_MAX];
+    int n_on_commit;
+    rslot_t rc[RCACHE_SLOTS];
+    struct store_thread *next;
+} store_thread_t;
+
+struct store {
+    const store_backend_t *be;
+    store_db_t *db; /* the backend's shared state */
+    pthread_key_t key;
+    pthread_mutex_t lock; /* guards threads and fail_countdown */
+    store_thread_t *threads;
+    long fail_countdown;
+    uint64_t gen[STORE_KINDS];   /* change counters, atomic */
+    uint64_t reads[STORE_KINDS]; /* single-record reads asked of the store, atomic (store__reads) */
+};
+
+/* store.c: a thread's first call opens its state and its connection; NULL with err set. */
+store_thread_t *store__thread_new(store_t *st, err_t *err);
+/* store.c: the fault wrapper's slow path: -1 with err set when this call is the one to fail. */
+int store__injected(store_t *st, err_t *err);
+
+/* The calling thread's state (its connection opened on first use), or NULL with err set. Hot: one
+ * pthread_getspecific. */
+static inline store_thread_t *
+store__thread(store_t *st, err_t *err)
+{
+    store_thread_t *t;
+
+    assert(st != NULL);
+    t = pthread_getspecific(st->key);
+    return t != NULL ? t : store__thread_new(st, err);
+}
+
+/* The calling thread's state for one store call: store__thread, then the fault wrapper (the countdown
+ * of store__fail_call): NULL with err set when the call is to fail. */
+static inline store_thread_t *
+store__call(store_t *st, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+
+    if (t == NULL ||
+        (__atomic_load_n(&st->fail_countdown, __ATOMIC_RELAXED) != 0 && store__injected(st, err)))
+        return NULL;
+    return t;
+}
+
+/* cache.c: the change counters. After a successful write of kind: bump now (no transaction open) or
+ * when the transaction commits (store__commit_written). */
+void store__note_write(store_t *st, store_thread_t *t, const store_kind_t *kind);
+void store__commit_written(store_t *st, store_thread_t *t);
+/* Snapshot of the counters, taken as a read transaction begins. */
+void store__snapshot_gen(store_t *st, store_thread_t *t);
+/* A single-record read through the record cache (when the backend allows one and no write transaction
+ * is open): 0 with *rec (a copy, or with shared a reference to the cached record) and *rev; 1 when there
+ * is none; -1 with err. */
+int store__cached_get(store_t *st, store_thread_t *t, const store_kind_t *kind, size_t col,
+                      const char *value, bool shared, json_t **rec, int64_t *rev, err_t *err);
+/* Releases every cached record of a thread. */
+void store__cache_free(store_thread_t *t);
+
+#endif

@@ -1,0 +1,387 @@
+/*
+ * dispatch.c: the store's calls below records and transactions (idempotency keys, quota counters, host
+ * allocation, addresses, unmanaged VMs, the VM timeline and usage records, events and deliveries), in
+ * the neutral layer: each checks its arguments, passes the fault wrapper, and calls the backend once.
+ *
+ * Invariants: every call but store_idem_purge passes the fault wrapper (as before the backend table, so
+ * fault loops count the same calls); a counter update that applied notes its kind as written, so cached
+ * subscriptions and hosts are read again.
+ */
+#include <assert.h>
+
+#include "core.h"
+
+/* ---- idempotency keys ---- */
+
+json_t *
+store_idem_lookup(store_t *st, const char *scope, const char *method, const char *path,
+                  const char *key, int64_t max_age_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(scope != NULL && method != NULL && path != NULL && key != NULL);
+    return t == NULL ? NULL
+                     : st->be->idem_lookup(t->conn, scope, method, path, key, max_age_ms, err);
+}
+
+int
+store_idem_save(store_t *st, const char *scope, const char *method, const char *path,
+                const char *key, const json_t *answer, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(scope != NULL && method != NULL && path != NULL && key != NULL && answer != NULL);
+    return t == NULL ? -1 : st->be->idem_save(t->conn, scope, method, path, key, answer, err);
+}
+
+int64_t
+store_idem_purge(store_t *st, int64_t max_age_ms, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+
+    return t == NULL ? -1 : st->be->idem_purge(t->conn, max_age_ms, err);
+}
+
+/* ---- quota usage counters, host allocation, network addresses ---- */
+
+int
+store_usage_get(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(usage != NULL);
+    return t == NULL ? -1 : st->be->usage_get(t->conn, sid, usage, err);
+}
+
+/* A counter update that applied (0) wrote kind. */
+static int
+noted(store_t *st, store_thread_t *t, const store_kind_t *kind, int rc)
+{
+    if (rc == 0)
+        store__note_write(st, t, kind);
+    return rc;
+}
+
+int
+store_usage_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS],
+                   const int64_t limit[STORE_QUOTAS], err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(delta != NULL);
+    if (t == NULL)
+        return -1;
+    return noted(st, t, &store_kind_subscription,
+                 st->be->usage_adjust(t->conn, sid, delta, limit, err));
+}
+
+int
+store_usage_set(store_t *st, const char *sid, const int64_t usage[STORE_QUOTAS], err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(usage != NULL);
+    if (t == NULL)
+        return -1;
+    return noted(st, t, &store_kind_subscription, st->be->usage_set(t->conn, sid, usage, err));
+}
+
+int
+store_usage_recompute(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(usage != NULL);
+    return t == NULL ? -1 : st->be->usage_recompute(t->conn, sid, usage, err);
+}
+
+int
+store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
+                    int64_t storage_gb, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    if (t == NULL)
+        return -1;
+    return noted(st, t, &store_kind_host,
+                 st->be->host_allocate(t->conn, host_id, cores, memory_mb, storage_gb, err));
+}
+
+int
+store_host_grow_storage(store_t *st, const char *host_id, int64_t storage_gb, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    if (t == NULL)
+        return -1;
+    return noted(st, t, &store_kind_host,
+                 st->be->host_grow_storage(t->conn, host_id, storage_gb, err));
+}
+
+int
+store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(out != NULL);
+    return t == NULL ? -1 : st->be->host_recompute(t->conn, host_id, out, err);
+}
+
+int
+store_ip_take(store_t *st, const char *network_id, const char *vm_id, int64_t first, int64_t last,
+              int64_t *ip, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(network_id != NULL && vm_id != NULL && ip != NULL);
+    return t == NULL ? -1 : st->be->ip_take(t->conn, network_id, vm_id, first, last, ip, err);
+}
+
+int
+store_ip_release_vm(store_t *st, const char *vm_id, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->ip_release_vm(t->conn, vm_id, err);
+}
+
+int64_t
+store_ip_count(store_t *st, const char *network_id, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->ip_count(t->conn, network_id, err);
+}
+
+/* ---- unmanaged VMs ---- */
+
+int
+store_unmanaged_replace(store_t *st, const char *host_id, const json_t *vms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(json_is_array(vms));
+    return t == NULL ? -1 : st->be->unmanaged_replace(t->conn, host_id, vms, err);
+}
+
+json_t *
+store_unmanaged_list(store_t *st, const char *host_id, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? NULL : st->be->unmanaged_list(t->conn, host_id, err);
+}
+
+int
+store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervisor_id, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->unmanaged_remove(t->conn, host_id, hypervisor_id, err);
+}
+
+/* ---- the VM timeline, settings, usage records ---- */
+
+int
+store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(json_is_object(vm) && event != NULL);
+    return t == NULL ? -1 : st->be->timeline_append(t->conn, vm, event, err);
+}
+
+int
+store_timeline_forget(store_t *st, const char *vm_id, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->timeline_forget(t->conn, vm_id, err);
+}
+
+int
+store_meta_get(store_t *st, const char *key, int64_t *value, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(key != NULL && value != NULL);
+    return t == NULL ? -1 : st->be->meta_get(t->conn, key, value, err);
+}
+
+int
+store_meta_set(store_t *st, const char *key, int64_t value, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(key != NULL);
+    return t == NULL ? -1 : st->be->meta_set(t->conn, key, value, err);
+}
+
+int
+store_timeline_each(store_t *st, int64_t from_ms, int64_t until_ms, const char *after_vm,
+                    const char *last_vm, store_timeline_fn fn, void *arg, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(fn != NULL);
+    if (t == NULL)
+        return -1;
+    return st->be->timeline_each(t->conn, from_ms, until_ms, after_vm, last_vm, fn, arg, err);
+}
+
+int
+store_timeline_chunk_end(store_t *st, int64_t from_ms, const char *after_vm, int n, char *out,
+                         size_t outn, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(n > 0 && out != NULL && outn > 0);
+    return t == NULL ? -1
+                     : st->be->timeline_chunk_end(t->conn, from_ms, after_vm, n, out, outn, err);
+}
+
+int64_t
+store_vm_state_prune(store_t *st, int64_t before_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->vm_state_prune(t->conn, before_ms, err);
+}
+
+int
+store_timeline_first(store_t *st, int64_t *first_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(first_ms != NULL);
+    return t == NULL ? -1 : st->be->timeline_first(t->conn, first_ms, err);
+}
+
+int
+store_usage_record_put(store_t *st, const store_usage_rec_t *r, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(r != NULL);
+    return t == NULL ? -1 : st->be->usage_record_put(t->conn, r, err);
+}
+
+json_t *
+store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms, int64_t to_ms,
+                    int limit, int64_t *last, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(last != NULL);
+    if (t == NULL)
+        return NULL;
+    return st->be->usage_records(t->conn, sid, after, from_ms, to_ms, limit, last, err);
+}
+
+int
+store_wap_usage_put(store_t *st, const store_wap_rec_t *r, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(r != NULL);
+    return t == NULL ? -1 : st->be->wap_usage_put(t->conn, r, err);
+}
+
+json_t *
+store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? NULL : st->be->wap_usage_after(t->conn, last_id, batch, err);
+}
+
+int64_t
+store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->usage_purge(t->conn, acked_event_id, older_than_ms, err);
+}
+
+/* ---- events, and deliveries to hooks ---- */
+
+int
+store_event_add(store_t *st, const json_t *ev, int64_t now_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(json_is_object(ev));
+    return t == NULL ? -1 : st->be->event_add(t->conn, ev, now_ms, err);
+}
+
+json_t *
+store_events_after(store_t *st, int64_t after, int limit, int64_t *last, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(last != NULL);
+    return t == NULL ? NULL : st->be->events_after(t->conn, after, limit, last, err);
+}
+
+int64_t
+store_events_purge(store_t *st, int64_t older_than_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->events_purge(t->conn, older_than_ms, err);
+}
+
+json_t *
+store_deliveries_due(store_t *st, const char *hook_id, int64_t now_ms, int limit, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? NULL : st->be->deliveries_due(t->conn, hook_id, now_ms, limit, err);
+}
+
+int
+store_delivery_record(store_t *st, int64_t seq, const json_t *attempt, const char *state,
+                      int64_t next_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(json_is_object(attempt) && state != NULL);
+    return t == NULL ? -1 : st->be->delivery_record(t->conn, seq, attempt, state, next_ms, err);
+}
+
+int
+store_delivery_next_ms(store_t *st, const char *hook_id, int64_t *next_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(next_ms != NULL);
+    return t == NULL ? -1 : st->be->delivery_next_ms(t->conn, hook_id, next_ms, err);
+}
+
+json_t *
+store_delivery_attempts(store_t *st, const char *hook_id, int64_t after, int limit, int64_t *next,
+                        err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(next != NULL);
+    return t == NULL ? NULL
+                     : st->be->delivery_attempts(t->conn, hook_id, after, limit, next, err);
+}
+
+int
+store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt_id, int64_t now_ms,
+                       err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->delivery_requeue(t->conn, hook_id, attempt_id, now_ms, err);
+}
+
+int64_t
+store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : st->be->deliveries_purge(t->conn, older_than_ms, err);
+}

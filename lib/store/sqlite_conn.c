@@ -1,0 +1,282 @@
+/*
+ * sqlite_conn.c: the SQLite backend's connections: opening the database, one connection per thread with
+ * its cache of prepared statements, errors mapped to the store's, and the database checks.
+ *
+ * Invariants:
+ * - WAL journal, synchronous=FULL, foreign keys on: a COMMIT that returned is on disk, so an answer sent
+ *   after it survives kill -9 and power loss.
+ * - A connection is used by one thread only (the neutral layer keeps one per thread), so it is opened
+ *   without SQLite's own mutexes.
+ * - Statements are cached by their SQL text, reset after every use, and finalized only when their
+ *   connection closes.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite.h"
+
+int
+sqlite__db_err(sqlite3 *db, int rc, const char *doing, err_t *err)
+{
+    int ext = db ? sqlite3_extended_errcode(db) : rc;
+
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return err_set(err, ERR_CONFLICT, NULL, "A record with the same unique value already exists.");
+    if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return err_set(err, ERR_CONFLICT, NULL,
+                       "The change conflicts with records that refer to, or are referred by, it.");
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        return err_set(err, ERR_UNAVAILABLE, NULL, "The database is busy; retry the request.");
+    fprintf(stderr,
+            "{\"level\":\"error\",\"msg\":\"database error\",\"doing\":\"%s\",\"code\":%d,"
+            "\"detail\":\"%s\"}\n",
+            doing, ext, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return err_set(err, ERR_INTERNAL, NULL, "The database failed while %s.", doing);
+}
+
+int
+sqlite__exec(store_conn_t *c, const char *sql, err_t *err)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return sqlite__db_err(c->db, rc, "running a statement", err);
+    return 0;
+}
+
+int
+sqlite__run(store_conn_t *c, const char *sql, err_t *err)
+{
+    sqlite3_stmt *s = sqlite__stmt(c, sql, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    sqlite__stmt_done(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return sqlite__db_err(c->db, rc, "running a statement", err);
+    return 0;
+}
+
+/* Hot: every statement run looks itself up here. The length and the text's two ends tell statements
+ * apart well enough for a bucket; the comparison on lookup decides. */
+static unsigned
+sql_hash(const char *s)
+{
+    size_t n = strlen(s), i, k = n < 48 ? n : 48;
+    unsigned h = 2166136261u ^ (unsigned) n;
+
+    for (i = 0; i < k; i++)
+        h = (h ^ (unsigned char) s[i]) * 16777619u;
+    for (i = n - k; i < n; i++)
+        h = (h ^ (unsigned char) s[i]) * 16777619u;
+    return h;
+}
+
+sqlite3_stmt *
+sqlite__stmt(store_conn_t *c, const char *sql, err_t *err)
+{
+    unsigned b = sql_hash(sql) % STMT_BUCKETS;
+    stmt_entry_t *e;
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    for (e = c->buckets[b]; e; e = e->next)
+        if (strcmp(e->sql, sql) == 0)
+            return e->stmt;
+    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite__db_err(c->db, rc, "preparing a statement", err);
+        return NULL;
+    }
+    e = malloc(sizeof(*e));
+    if (e == NULL || (e->sql = strdup(sql)) == NULL) {
+        free(e);
+        sqlite3_finalize(s);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    e->stmt = s;
+    e->next = c->buckets[b];
+    c->buckets[b] = e;
+    return s;
+}
+
+void
+sqlite__stmt_done(sqlite3_stmt *s)
+{
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+int
+sqlite__stmt_run(store_conn_t *c, sqlite3_stmt *s, const char *doing, err_t *err)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc != SQLITE_DONE) {
+        sqlite__db_err(c->db, rc, doing, err);
+        sqlite__stmt_done(s);
+        return -1;
+    }
+    sqlite__stmt_done(s);
+    return sqlite3_changes(c->db);
+}
+
+/* ---- connections ---- */
+
+store_conn_t *
+sqlite_conn_open(store_db_t *db, err_t *err)
+{
+    store_conn_t *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (c == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    c->owner = db;
+    rc = sqlite3_open_v2(db->path, &c->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        err_set(err, ERR_INTERNAL, NULL, "The database could not be opened: %s.",
+                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        sqlite3_close(c->db);
+        free(c);
+        return NULL;
+    }
+    sqlite3_busy_timeout(c->db, db->busy_timeout_ms);
+    sqlite3_extended_result_codes(c->db, 1);
+    if (sqlite__exec(c, "PRAGMA journal_mode=WAL;", err) ||
+        sqlite__exec(c, "PRAGMA synchronous=FULL;", err) ||
+        sqlite__exec(c, "PRAGMA foreign_keys=ON;", err)) {
+        sqlite3_close(c->db);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void
+sqlite_conn_close(store_conn_t *c)
+{
+    stmt_entry_t *e, *n;
+    int i;
+
+    assert(!c->tx_gate); /* no thread is inside a transaction when the store closes */
+    for (i = 0; i < STMT_BUCKETS; i++) {
+        for (e = c->buckets[i]; e; e = n) {
+            n = e->next;
+            sqlite3_finalize(e->stmt);
+            free(e->sql);
+            free(e);
+        }
+    }
+    sqlite3_close(c->db);
+    free(c);
+}
+
+/* ---- open, close, checks ---- */
+
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void
+sqlite_configure(void)
+{
+    /* SQLite's memory statistics serialize every allocation of every connection on one global mutex;
+     * connections here are per thread (SQLITE_OPEN_NOMUTEX), so they need no shared lock at all. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_initialize();
+}
+
+store_db_t *
+sqlite_open(const char *location, const store_options_t *opts, err_t *err)
+{
+    store_db_t *db;
+
+    pthread_once(&sqlite_once, sqlite_configure);
+    db = calloc(1, sizeof(*db));
+    if (db == NULL || (db->path = strdup(location)) == NULL) {
+        free(db);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    db->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
+    db->migrate_to = opts ? opts->migrate_to : 0;
+    pthread_mutex_init(&db->gate_lock, NULL);
+    return db;
+}
+
+void
+sqlite_close(store_db_t *db)
+{
+    assert(!db->gate_held && db->gate_head == NULL);
+    pthread_mutex_destroy(&db->gate_lock);
+    free(db->path);
+    free(db);
+}
+
+/* Runs a PRAGMA check whose answer is "ok" when all is well. */
+static int
+check(store_conn_t *c, const char *pragma, err_t *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, ok = 0;
+
+    rc = sqlite3_prepare_v2(c->db, pragma, -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite__db_err(c->db, rc, "checking the database", err);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        ok = t && strcmp((const char *) t, "ok") == 0;
+        if (!ok)
+            err_set(err, ERR_INTERNAL, NULL, "The database check failed: %s.",
+                    t ? (const char *) t : "no answer");
+    } else {
+        sqlite__db_err(c->db, rc, "checking the database", err);
+    }
+    sqlite3_finalize(s);
+    return ok ? 0 : -1;
+}
+
+int
+sqlite_prepare(store_db_t *db, store_conn_t *c, err_t *err)
+{
+    if (check(c, "PRAGMA quick_check;", err) || sqlite__migrate(db, c, err))
+        return -1;
+    return 0;
+}
+
+int
+sqlite_schema_version(store_db_t *db)
+{
+    return db->schema_version;
+}
+
+int
+sqlite_ping(store_conn_t *c, err_t *err)
+{
+    sqlite3_stmt *s = sqlite__stmt(c, "SELECT 1;", err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    sqlite__stmt_done(s);
+    if (rc != SQLITE_ROW)
+        return sqlite__db_err(c->db, rc, "answering a ping", err);
+    return 0;
+}
+
+int
+sqlite_integrity_check(store_conn_t *c, err_t *err)
+{
+    return check(c, "PRAGMA integrity_check;", err);
+}

@@ -1,0 +1,336 @@
+/*
+ * store.c: the store's neutral layer: the backends registered, opening and closing a store, each thread's
+ * state, the fault wrapper, and transactions with their on-commit hooks (see store.h and backend.h).
+ *
+ * Invariants:
+ * - A store is served by one backend, chosen when it opens by the location's scheme ("<scheme>://…"), or
+ *   for a plain path by the backend that opens files.
+ * - The transaction depth of a thread is counted here, never below 0; the backend is told the depth and
+ *   maps it to its own statements. Commit is called only with a transaction open; a rollback with none
+ *   open is a no-op (it follows a failed outermost commit, which leaves nothing open).
+ * - On-commit hooks run once, after the outermost commit succeeded and the depth is back to 0; a
+ *   rollback of the outermost transaction drops them.
+ * - The fault wrapper (store__fail_call) makes the nth call fail before it reaches the backend.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+#define BACKENDS_MAX 8
+
+static const store_backend_t *backends[BACKENDS_MAX];
+static size_t nbackends;
+
+void
+store__backend_register(const store_backend_t *be)
+{
+    assert(be != NULL && be->name != NULL && be->open != NULL && be->prepare != NULL &&
+           be->close != NULL && be->conn_open != NULL && be->conn_close != NULL &&
+           be->tx_begin != NULL && be->tx_commit != NULL && be->tx_rollback != NULL &&
+           be->rec_get_by != NULL);
+    assert(nbackends < BACKENDS_MAX);
+    if (nbackends < BACKENDS_MAX)
+        backends[nbackends++] = be;
+}
+
+store_db_t *
+store__db(store_t *st)
+{
+    assert(st != NULL);
+    return st->db;
+}
+
+const char *
+store__backend_at(size_t i)
+{
+    return i < nbackends ? backends[i]->name : NULL;
+}
+
+/* The backend that opens location: by its scheme, or the one that opens file paths. */
+static const store_backend_t *
+backend_for(const char *location)
+{
+    const char *sep = strstr(location, "://");
+    size_t i, n = sep ? (size_t) (sep - location) : 0;
+
+    for (i = 0; i < nbackends; i++) {
+        const char *scheme = backends[i]->scheme;
+        if (sep == NULL ? scheme == NULL
+                        : scheme != NULL && strlen(scheme) == n && strncmp(scheme, location, n) == 0)
+            return backends[i];
+    }
+    return NULL;
+}
+
+store_thread_t *
+store__thread_new(store_t *st, err_t *err)
+{
+    store_thread_t *t = calloc(1, sizeof(*t));
+
+    if (t == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    t->conn = st->be->conn_open(st->db, err);
+    if (t->conn == NULL) {
+        free(t);
+        return NULL;
+    }
+    pthread_setspecific(st->key, t);
+    pthread_mutex_lock(&st->lock);
+    t->next = st->threads;
+    st->threads = t;
+    pthread_mutex_unlock(&st->lock);
+    return t;
+}
+
+int
+store__injected(store_t *st, err_t *err)
+{
+    int fail = 0;
+
+    pthread_mutex_lock(&st->lock);
+    if (st->fail_countdown > 0 && --st->fail_countdown == 0)
+        fail = 1;
+    pthread_mutex_unlock(&st->lock);
+    if (fail)
+        return err_set(err, ERR_INTERNAL, NULL, "The database failed (injected fault).");
+    return 0;
+}
+
+void
+store__fail_call(store_t *st, long n)
+{
+    assert(st != NULL && n >= 0);
+    pthread_mutex_lock(&st->lock);
+    st->fail_countdown = n;
+    pthread_mutex_unlock(&st->lock);
+}
+
+uint64_t
+store__reads(store_t *st, const store_kind_t *kind)
+{
+    assert(st != NULL && kind != NULL);
+    return __atomic_load_n(&st->reads[kind->index], __ATOMIC_RELAXED);
+}
+
+/* ---- open, close, checks ---- */
+
+store_t *
+store_open(const char *location, const store_options_t *opts, err_t *err)
+{
+    const store_backend_t *be;
+    store_thread_t *t;
+    store_t *st;
+
+    assert(location != NULL);
+    be = backend_for(location);
+    if (be == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "No store backend opens that location.");
+        return NULL;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    st->be = be;
+    pthread_mutex_init(&st->lock, NULL);
+    if (pthread_key_create(&st->key, NULL) != 0) {
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        err_set(err, ERR_INTERNAL, NULL, "No thread key is left for the store.");
+        return NULL;
+    }
+    st->db = be->open(location, opts, err);
+    if (st->db == NULL) {
+        pthread_key_delete(st->key);
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return NULL;
+    }
+    t = store__thread(st, err);
+    if (t == NULL || be->prepare(st->db, t->conn, err)) {
+        store_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+void
+store_close(store_t *st)
+{
+    store_thread_t *t, *n;
+
+    if (st == NULL)
+        return;
+    for (t = st->threads; t; t = n) {
+        n = t->next;
+        store__cache_free(t);
+        st->be->conn_close(t->conn);
+        free(t);
+    }
+    st->be->close(st->db);
+    pthread_key_delete(st->key);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+const char *
+store_backend_name(store_t *st)
+{
+    assert(st != NULL);
+    return st->be->name;
+}
+
+int
+store_schema_version(store_t *st)
+{
+    assert(st != NULL);
+    return st->be->schema_version(st->db);
+}
+
+int
+store_ping(store_t *st, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+
+    return t == NULL ? -1 : st->be->ping(t->conn, err);
+}
+
+int
+store_integrity_check(store_t *st, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+
+    return t == NULL ? -1 : st->be->integrity_check(t->conn, err);
+}
+
+/* ---- transactions ---- */
+
+static int
+tx_begin(store_t *st, store_tx_mode_t mode, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    if (t == NULL)
+        return -1;
+    assert(t->tx_depth >= 0);
+    assert(t->tx_depth > 0 || (t->written == 0 && t->n_on_commit == 0));
+    if (mode == STORE_TX_READ) {
+        if (t->tx_depth > 0)
+            return err_set(err, ERR_INTERNAL, NULL, "A read transaction cannot nest.");
+        /* Read the counters before the snapshot exists (it is taken at the first read), so that every
+         * record this transaction reads is at least as new as the counters say. */
+        store__snapshot_gen(st, t);
+    }
+    if (st->be->tx_begin(t->conn, t->tx_depth, mode, err))
+        return -1;
+    if (t->tx_depth == 0) {
+        t->tx_write = mode != STORE_TX_READ;
+        t->written = 0;
+    }
+    t->tx_depth++;
+    return 0;
+}
+
+int
+store_tx_begin(store_t *st, err_t *err)
+{
+    return tx_begin(st, STORE_TX_WRITE, err);
+}
+
+int
+store_tx_begin_read(store_t *st, err_t *err)
+{
+    return tx_begin(st, STORE_TX_READ, err);
+}
+
+int
+store_tx_begin_bulk(store_t *st, err_t *err)
+{
+    return tx_begin(st, STORE_TX_BULK, err);
+}
+
+/* The outermost transaction is over (committed or not): nothing of it is left on the thread. */
+static void
+tx_end(store_thread_t *t)
+{
+    t->tx_depth = 0;
+    t->tx_write = false;
+    t->written = 0;
+    t->n_on_commit = 0;
+}
+
+int
+store_tx_commit(store_t *st, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+    on_commit_t hooks[ON_COMMIT_MAX];
+    int n, i;
+
+    if (t == NULL)
+        return -1;
+    assert(t->tx_depth > 0); /* commit only with a transaction open */
+    if (t->tx_depth <= 0)
+        return err_set(err, ERR_INTERNAL, NULL, "No transaction is open.");
+    if (st->be->tx_commit(t->conn, t->tx_depth, err)) {
+        if (t->tx_depth == 1)
+            tx_end(t); /* the backend has rolled it back */
+        return -1;
+    }
+    if (t->tx_depth > 1) {
+        t->tx_depth--;
+        return 0;
+    }
+    store__commit_written(st, t);
+    n = t->n_on_commit;
+    memcpy(hooks, t->on_commit, sizeof(hooks[0]) * (size_t) n);
+    tx_end(t);
+    for (i = 0; i < n; i++)
+        hooks[i].fn(hooks[i].arg);
+    return 0;
+}
+
+void
+store_tx_rollback(store_t *st)
+{
+    store_thread_t *t = store__thread(st, NULL);
+
+    if (t == NULL)
+        return;
+    assert(t->tx_depth >= 0);
+    if (t->tx_depth == 0)
+        return; /* after a failed outermost commit nothing is open */
+    st->be->tx_rollback(t->conn, t->tx_depth);
+    if (t->tx_depth == 1)
+        tx_end(t);
+    else
+        t->tx_depth--;
+}
+
+int
+store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+    int i;
+
+    assert(fn != NULL);
+    if (t == NULL)
+        return -1;
+    if (t->tx_depth == 0) {
+        fn(arg);
+        return 0;
+    }
+    for (i = 0; i < t->n_on_commit; i++)
+        if (t->on_commit[i].fn == fn && t->on_commit[i].arg == arg)
+            return 0; /* once per transaction is enough */
+    if (t->n_on_commit == ON_COMMIT_MAX)
+        return err_set(err, ERR_INTERNAL, NULL, "Too many commit hooks in one transaction.");
+    t->on_commit[t->n_on_commit].fn = fn;
+    t->on_commit[t->n_on_commit].arg = arg;
+    t->n_on_commit++;
+    return 0;
+}
