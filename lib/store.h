@@ -100,6 +100,30 @@ int store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err
 /* Inserts rec (which carries "id" and every required field). 409 Conflict on a duplicate unique field or
  * a reference to a missing record. */
 int store_rec_insert(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err);
+/* As store_rec_insert, for a caller to whom a duplicate means something of its own (another job holds
+ * the lock): 1 when inserted; 0 when a record already holds rec's id or one of the kind's unique values
+ * (nothing changed, err untouched); -1 with err (409 for a reference to a missing record). */
+int store_rec_insert_unique(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err);
+
+/* Lookups: a missing record is an answer, not an error. Each returns 1 when the record is there, with
+ * *out a new reference to it (out may be NULL when only its existence matters) and its revision in *rev
+ * (when rev is not NULL); 0 when there is none, with out, rev and err untouched; -1 with err when the
+ * store failed. The caller says what "none" means (a 400 naming its field, the kind's 404, a job that is
+ * done) and passes a failure up as it is. lookup reads by id, lookup_by the first record whose field
+ * equals value. The _shared forms answer a record that may be shared with the calling thread's cache and
+ * must not be modified (still a new reference, released with json_decref). */
+int store_rec_lookup(store_t *st, const store_kind_t *kind, const char *id, json_t **out,
+                     int64_t *rev, err_t *err);
+int store_rec_lookup_shared(store_t *st, const store_kind_t *kind, const char *id, json_t **out,
+                            int64_t *rev, err_t *err);
+int store_rec_lookup_by(store_t *st, const store_kind_t *kind, const char *field, const char *value,
+                        json_t **out, err_t *err);
+int store_rec_lookup_by_shared(store_t *st, const store_kind_t *kind, const char *field,
+                               const char *value, json_t **out, err_t *err);
+
+/* The gets: for a caller to whom a missing record is the request's 404. Each is the lookup above, with
+ * "none" answered as NULL and ERR_NOT_FOUND, "The <kind> was not found." Nobody rewrites that error:
+ * a caller that means something else by "none" uses a lookup. */
 /* The record with that id, and its revision in *rev (when rev is not NULL); NULL with ERR_NOT_FOUND. */
 json_t *store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev, err_t *err);
 /* The record with that id when its field equals value (a string; value NULL: any), as store_rec_get;
@@ -269,8 +293,8 @@ int store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt
                            err_t *err);
 int64_t store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err);
 
-/* Test hook: how many single-record reads (get, get_where, find and their shared forms, cached or not) of
- * kind the store has been asked for since it opened. */
+/* Test hook: how many single-record reads (lookups, gets, get_where, finds and their shared forms, cached
+ * or not) of kind the store has been asked for since it opened. */
 uint64_t store__reads(store_t *st, const store_kind_t *kind);
 /* Test hook: the name of the i-th backend this build has (the order they registered in); NULL past the
  * last. */

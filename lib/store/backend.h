@@ -14,7 +14,9 @@
  * - transactions: begin/commit/rollback are told the depth, so nesting is the neutral layer's count and a
  *   backend only maps it to its own statements. A failed outermost commit leaves nothing open.
  * - every store call of store.h below the transactions, with the same contract as there, except that:
- *   a single-record read answers 1 for "none" (the neutral layer writes the 404); an update or delete
+ *   a single-record read answers 1 for "none" (the neutral layer writes the 404); an insert answers 1
+ *   when a record already holds one of the new record's unique values (the neutral layer writes the 409
+ *   where its caller wants one); an update or delete
  *   answers how many records it changed (the neutral layer explains a 0: 404 or 412); and a backend
  *   never counts writes (the neutral layer bumps the change counters from the answers).
  *
@@ -67,6 +69,8 @@ typedef struct store_backend {
     int (*tx_commit)(store_conn_t *c, int depth, err_t *err);
     void (*tx_rollback)(store_conn_t *c, int depth);
 
+    /* 0 when inserted; 1 when a record holds one of rec's unique values (nothing changed, err
+     * untouched); -1 with err (409 for a reference to a missing record). */
     int (*rec_insert)(store_conn_t *c, const store_kind_t *kind, const json_t *rec, err_t *err);
     /* The first record whose column col equals value: 0 with *rec and *rev; 1 when none; -1 with err. */
     int (*rec_get_by)(store_conn_t *c, const store_kind_t *kind, size_t col, const char *value,

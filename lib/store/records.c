@@ -2,7 +2,9 @@
  * records.c: the store's record calls (store_rec_*), in the neutral layer: each checks its arguments,
  * passes the fault wrapper, calls the backend once, and does what every backend shares: the record
  * cache and read counters for single-record reads (cache.c), the change counters after writes, the 404
- * of a missing record and the 404-or-412 of an update or delete that changed nothing.
+ * of a missing record, the 409 of a duplicate and the 404-or-412 of an update or delete that changed
+ * nothing. Every single-record read goes through one lookup (lookup_col) that answers "none" as a value;
+ * the get and find calls are that lookup plus the kind's 404, written here and nowhere else.
  *
  * Invariants: a write that succeeded notes its kind as written (store__note_write) before it returns; a
  * failed call leaves the counters alone.
@@ -12,34 +14,110 @@
 
 #include "core.h"
 
-static json_t *
-get_by(store_t *st, const store_kind_t *kind, size_t col, const char *value, bool shared,
-       int64_t *rev, err_t *err)
+/* The one single-record read: through the fault wrapper and the record cache. 1 with *out (when out
+ * is not NULL; else the record is released) and *rev; 0 when there is none; -1 with err. */
+static int
+lookup_col(store_t *st, const store_kind_t *kind, size_t col, const char *value, bool shared,
+           json_t **out, int64_t *rev, err_t *err)
 {
     store_thread_t *t = store__call(st, err);
     json_t *rec = NULL;
     int rc;
 
-    assert(kind != NULL && value != NULL);
+    assert(kind != NULL && value != NULL && col < kind->ncols);
     if (t == NULL)
-        return NULL;
+        return -1;
     rc = store__cached_get(st, t, kind, col, value, shared, &rec, rev, err);
-    if (rc == 1)
+    if (rc != 0)
+        return rc == 1 ? 0 : -1;
+    if (out != NULL)
+        *out = rec;
+    else
+        json_decref(rec);
+    return 1;
+}
+
+/* The column of kind that keeps field: 0 with *col, or -1 with err (a caller's mistake). */
+static int
+field_col(const store_kind_t *kind, const char *field, size_t *col, err_t *err)
+{
+    const store_col_t *c;
+
+    assert(kind != NULL && field != NULL);
+    c = store__kind_col(kind, field);
+    if (c == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "The %s has no field %s.", kind->what, field);
+    *col = (size_t) (c - kind->cols);
+    return 0;
+}
+
+static int
+lookup_field(store_t *st, const store_kind_t *kind, const char *field, const char *value,
+             bool shared, json_t **out, err_t *err)
+{
+    size_t col = 0;
+
+    if (field_col(kind, field, &col, err))
+        return -1;
+    return lookup_col(st, kind, col, value, shared, out, NULL, err);
+}
+
+int
+store_rec_lookup(store_t *st, const store_kind_t *kind, const char *id, json_t **out, int64_t *rev,
+                 err_t *err)
+{
+    return lookup_col(st, kind, 0, id, false, out, rev, err); /* column 0 is the id of every kind */
+}
+
+int
+store_rec_lookup_shared(store_t *st, const store_kind_t *kind, const char *id, json_t **out,
+                        int64_t *rev, err_t *err)
+{
+    return lookup_col(st, kind, 0, id, true, out, rev, err);
+}
+
+int
+store_rec_lookup_by(store_t *st, const store_kind_t *kind, const char *field, const char *value,
+                    json_t **out, err_t *err)
+{
+    return lookup_field(st, kind, field, value, false, out, err);
+}
+
+int
+store_rec_lookup_by_shared(store_t *st, const store_kind_t *kind, const char *field,
+                           const char *value, json_t **out, err_t *err)
+{
+    return lookup_field(st, kind, field, value, true, out, err);
+}
+
+/* A lookup's answer as the get and find calls give it: the record, or NULL with the kind's 404 when
+ * there is none (err already set when the lookup failed). */
+static json_t *
+found_or_404(int rc, json_t *rec, const store_kind_t *kind, err_t *err)
+{
+    assert((rc == 1) == (rec != NULL));
+    if (rc == 0)
         err_set(err, ERR_NOT_FOUND, NULL, "The %s was not found.", kind->what);
-    return rc == 0 ? rec : NULL;
+    return rec;
 }
 
 json_t *
 store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev, err_t *err)
 {
-    return get_by(st, kind, 0, id, false, rev, err); /* column 0 is the id of every kind */
+    json_t *rec = NULL;
+    int rc = lookup_col(st, kind, 0, id, false, &rec, rev, err);
+
+    return found_or_404(rc, rec, kind, err);
 }
 
 json_t *
 store_rec_get_shared(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev,
                      err_t *err)
 {
-    return get_by(st, kind, 0, id, true, rev, err);
+    json_t *rec = NULL;
+    int rc = lookup_col(st, kind, 0, id, true, &rec, rev, err);
+
+    return found_or_404(rc, rec, kind, err);
 }
 
 json_t *
@@ -47,62 +125,70 @@ store_rec_get_where(store_t *st, const store_kind_t *kind, const char *id, const
                     const char *value, int64_t *rev, err_t *err)
 {
     int64_t r = 0;
-    json_t *rec;
+    json_t *rec = NULL;
     const char *have;
+    int rc;
 
     assert(value == NULL || field != NULL);
-    rec = store_rec_get(st, kind, id, &r, err);
-    if (rec == NULL || value == NULL)
-        goto out;
-    have = json_string_value(store__rec_field(rec, field));
-    if (have == NULL || strcmp(have, value) != 0) {
-        json_decref(rec);
-        err_set(err, ERR_NOT_FOUND, NULL, "The %s was not found.", kind->what);
-        return NULL;
+    rc = lookup_col(st, kind, 0, id, false, &rec, &r, err);
+    if (rc == 1 && value != NULL) {
+        have = json_string_value(store__rec_field(rec, field));
+        if (have == NULL || strcmp(have, value) != 0) {
+            json_decref(rec);
+            rec = NULL;
+            rc = 0; /* another's record looks like none */
+        }
     }
-out:
-    if (rec != NULL && rev)
+    if (rc == 1 && rev)
         *rev = r;
-    return rec;
-}
-
-static json_t *
-find_by(store_t *st, const store_kind_t *kind, const char *field, const char *value, bool shared,
-        err_t *err)
-{
-    const store_col_t *col = store__kind_col(kind, field);
-
-    if (col == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "The %s has no field %s.", kind->what, field);
-        return NULL;
-    }
-    return get_by(st, kind, (size_t) (col - kind->cols), value, shared, NULL, err);
+    return found_or_404(rc, rec, kind, err);
 }
 
 json_t *
 store_rec_find(store_t *st, const store_kind_t *kind, const char *field, const char *value,
                err_t *err)
 {
-    return find_by(st, kind, field, value, false, err);
+    json_t *rec = NULL;
+    int rc = lookup_field(st, kind, field, value, false, &rec, err);
+
+    return found_or_404(rc, rec, kind, err);
 }
 
 json_t *
 store_rec_find_shared(store_t *st, const store_kind_t *kind, const char *field, const char *value,
                       err_t *err)
 {
-    return find_by(st, kind, field, value, true, err);
+    json_t *rec = NULL;
+    int rc = lookup_field(st, kind, field, value, true, &rec, err);
+
+    return found_or_404(rc, rec, kind, err);
+}
+
+int
+store_rec_insert_unique(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+    int rc;
+
+    assert(kind != NULL && rec != NULL);
+    if (t == NULL)
+        return -1;
+    rc = st->be->rec_insert(t->conn, kind, rec, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        store__note_write(st, t, kind);
+    return rc == 0 ? 1 : 0;
 }
 
 int
 store_rec_insert(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    int rc = store_rec_insert_unique(st, kind, rec, err);
 
-    assert(kind != NULL && rec != NULL);
-    if (t == NULL || st->be->rec_insert(t->conn, kind, rec, err))
-        return -1;
-    store__note_write(st, t, kind);
-    return 0;
+    if (rc == 0)
+        err_set(err, ERR_CONFLICT, NULL, "A record with the same unique value already exists.");
+    return rc == 1 ? 0 : -1;
 }
 
 /* A kind, and every filter names a field. */
@@ -169,21 +255,18 @@ static int
 after_change(store_t *st, store_thread_t *t, const store_kind_t *kind, const char *id, int changed,
              err_t *err)
 {
-    err_t local = {0};
-    json_t *rec;
+    int rc;
 
     if (changed < 0)
         return -1;
     store__note_write(st, t, kind);
     if (changed > 0)
         return 0;
-    rec = store_rec_get(st, kind, id, NULL, &local);
-    if (rec == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            return err_set(err, ERR_NOT_FOUND, NULL, "The %s was not found.", kind->what);
-        return err_set(err, local.code, NULL, "%s", local.message);
-    }
-    json_decref(rec);
+    rc = lookup_col(st, kind, 0, id, false, NULL, NULL, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return err_set(err, ERR_NOT_FOUND, NULL, "The %s was not found.", kind->what);
     return err_set(err, ERR_PRECONDITION_FAILED, NULL,
                    "The %s has changed since the ETag in If-Match was read.", kind->what);
 }

@@ -190,6 +190,7 @@ sqlite_rec_insert(store_conn_t *c, const store_kind_t *kind, const json_t *rec, 
     sqlbuf_t sb = {.len = 0};
     sqlite3_stmt *s;
     size_t i;
+    int rc, ext, answer = -1;
 
     s = qcache_get(c, kind, Q_INSERT, 0);
     if (s == NULL) {
@@ -212,7 +213,16 @@ sqlite_rec_insert(store_conn_t *c, const store_kind_t *kind, const json_t *rec, 
             return -1;
         }
     }
-    return sqlite__stmt_run(c, s, "creating a record", err) < 0 ? -1 : 0;
+    rc = sqlite3_step(s);
+    ext = sqlite3_extended_errcode(c->db);
+    if (rc == SQLITE_DONE)
+        answer = 0;
+    else if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        answer = 1; /* a record holds one of its unique values: an answer, not a failure */
+    else
+        sqlite__db_err(c->db, rc, "creating a record", err);
+    sqlite__stmt_done(s);
+    return answer;
 }
 
 int

@@ -57,6 +57,88 @@ case_records_round_trip(store_t *st)
 }
 CASE(records_round_trip)
 
+/* Lookups answer "none" as a value: 0 with err, out and rev untouched; a failure is -1 with err. */
+static void
+case_lookups_answer_none(store_t *st)
+{
+    json_t *sentinel = json_object(), *got = sentinel;
+    err_t err = {0};
+    int64_t rev = -7;
+
+    put(st, &store_kind_cloud, cloud("c1", "east"));
+    assert_int_equal(store_rec_lookup(st, &store_kind_cloud, "nope", &got, &rev, &err), 0);
+    assert_int_equal(store_rec_lookup_shared(st, &store_kind_cloud, "nope", &got, &rev, &err), 0);
+    assert_int_equal(store_rec_lookup_by(st, &store_kind_cloud, "name", "west", &got, &err), 0);
+    assert_int_equal(store_rec_lookup_by_shared(st, &store_kind_cloud, "name", "west", &got, &err),
+                     0);
+    assert_ptr_equal(got, sentinel);
+    assert_int_equal(rev, -7);
+    assert_int_equal(err.code, ERR_NONE);
+    assert_string_equal(err.message, "");
+    /* Found: the record and its revision, or only the answer when out is NULL. */
+    assert_int_equal(store_rec_lookup(st, &store_kind_cloud, "c1", &got, &rev, &err), 1);
+    assert_string_equal(sfield(got, "name"), "east");
+    assert_int_equal(rev, 1);
+    json_decref(got);
+    assert_int_equal(store_rec_lookup_shared(st, &store_kind_cloud, "c1", &got, NULL, &err), 1);
+    assert_string_equal(sfield(got, "id"), "c1");
+    json_decref(got);
+    assert_int_equal(store_rec_lookup_by(st, &store_kind_cloud, "name", "east", &got, &err), 1);
+    assert_string_equal(sfield(got, "id"), "c1");
+    json_decref(got);
+    assert_int_equal(store_rec_lookup_by_shared(st, &store_kind_cloud, "name", "east", NULL, &err),
+                     1);
+    assert_int_equal(store_rec_lookup(st, &store_kind_cloud, "c1", NULL, NULL, &err), 1);
+    assert_int_equal(err.code, ERR_NONE);
+    /* Failed: -1 with the store's error, out untouched; the next call works again. */
+    got = sentinel;
+    store__fail_call(st, 1);
+    assert_int_equal(store_rec_lookup(st, &store_kind_cloud, "c1", &got, &rev, &err), -1);
+    assert_int_equal(err.code, ERR_INTERNAL);
+    assert_ptr_equal(got, sentinel);
+    err_clear(&err);
+    store__fail_call(st, 1);
+    assert_int_equal(store_rec_lookup_by_shared(st, &store_kind_cloud, "name", "east", &got, &err),
+                     -1);
+    assert_int_equal(err.code, ERR_INTERNAL);
+    err_clear(&err);
+    /* A field the kind does not have is the caller's mistake, not a missing record. */
+    assert_int_equal(store_rec_lookup_by(st, &store_kind_cloud, "colour", "red", &got, &err), -1);
+    assert_int_equal(err.code, ERR_INTERNAL);
+    assert_ptr_equal(got, sentinel);
+    json_decref(sentinel);
+}
+CASE(lookups_answer_none)
+
+/* insert_unique answers a duplicate as 0 and changes nothing; insert makes it the 409. */
+static void
+case_insert_unique_answers_duplicates(store_t *st)
+{
+    json_t *c = cloud("c1", "east"), *h = host("h1", 8), *got = NULL;
+    err_t err = {0};
+    int64_t rev = 0;
+
+    assert_int_equal(store_rec_insert_unique(st, &store_kind_cloud, c, &err), 1);
+    json_object_set_new(c, "name", json_string("west"));
+    assert_int_equal(store_rec_insert_unique(st, &store_kind_cloud, c, &err), 0);
+    assert_int_equal(err.code, ERR_NONE);
+    assert_int_equal(store_rec_lookup(st, &store_kind_cloud, "c1", &got, &rev, &err), 1);
+    assert_string_equal(sfield(got, "name"), "east");
+    assert_int_equal(rev, 1);
+    json_decref(got);
+    assert_int_equal(store_rec_count(st, &store_kind_cloud, NULL, 0, &err), 1);
+    assert_int_equal(store_rec_insert(st, &store_kind_cloud, c, &err), -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    err_clear(&err);
+    /* A reference to a missing record is a failure (409), not a duplicate. */
+    json_object_set_new(h, "cloudId", json_string("nope"));
+    assert_int_equal(store_rec_insert_unique(st, &store_kind_host, h, &err), -1);
+    assert_int_equal(err.code, ERR_CONFLICT);
+    json_decref(h);
+    json_decref(c);
+}
+CASE(insert_unique_answers_duplicates)
+
 static void
 case_lists_page_and_count(store_t *st)
 {
@@ -280,6 +362,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_backend_is_in_the_suite),
         cmocka_unit_test(records_round_trip),
+        cmocka_unit_test(lookups_answer_none),
+        cmocka_unit_test(insert_unique_answers_duplicates),
         cmocka_unit_test(lists_page_and_count),
         cmocka_unit_test(updates_follow_revisions),
         cmocka_unit_test(referenced_records_stay),
