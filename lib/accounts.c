@@ -25,17 +25,14 @@ json_t *
 accounts_user_create(store_t *st, const json_t *body, err_t *err)
 {
     const char *email = json_string_value(json_object_get(body, "email"));
-    err_t local = {0};
-    json_t *rec = store_rec_find(st, &store_kind_user, "email", email, &local);
+    json_t *rec;
+    int found;
 
-    assert(st != NULL && json_is_object(body));
-    if (rec != NULL) {
-        json_decref(rec);
-        err_set(err, ERR_CONFLICT, "email", "A user with this email already exists.");
-        return NULL;
-    }
-    if (local.code != ERR_NOT_FOUND) {
-        err_set(err, local.code, NULL, "%s", local.message);
+    assert(st != NULL && json_is_object(body) && email != NULL);
+    found = store_rec_lookup_by(st, &store_kind_user, "email", email, NULL, err);
+    if (found != 0) {
+        if (found == 1)
+            err_set(err, ERR_CONFLICT, "email", "A user with this email already exists.");
         return NULL;
     }
     rec = catalog_record_new(body);
@@ -119,17 +116,16 @@ int
 accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
                       err_t *err)
 {
-    err_t local = {0};
     int64_t expires_ms;
-    json_t *rec;
+    json_t *rec = NULL;
+    int found;
 
     assert(st != NULL && token_hash != NULL && user_id != NULL);
-    rec = store_rec_find_shared(st, &store_kind_token, "hash", token_hash, &local);
-    if (rec == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
-        return err_set(err, local.code, NULL, "%s", local.message);
-    }
+    found = store_rec_lookup_by_shared(st, &store_kind_token, "hash", token_hash, &rec, err);
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
     if (!json_is_null(json_object_get(rec, "revokedAt")) ||
         util_time_parse(json_string_value(json_object_get(rec, "expiresAt")), &expires_ms) ||
         expires_ms <= util_now_ms()) {
@@ -144,30 +140,21 @@ accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUI
 json_t *
 accounts_subscription_create(store_t *st, const json_t *body, err_t *err)
 {
-    err_t local = {0};
-    json_t *user, *plan, *rec;
+    json_t *plan = NULL, *rec;
     const char *state;
+    int found;
 
     assert(st != NULL && json_is_object(body));
-    user = store_rec_get(st, &store_kind_user, json_string_value(json_object_get(body, "userId")),
-                         NULL, &local);
-    if (user == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_INVALID_REQUEST, "userId", "No user has the id given in userId.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
+    found = store_rec_lookup(st, &store_kind_user, str(body, "userId"), NULL, NULL, err);
+    if (found == 0)
+        err_set(err, ERR_INVALID_REQUEST, "userId", "No user has the id given in userId.");
+    if (found != 1)
         return NULL;
-    }
-    json_decref(user);
-    plan = store_rec_get(st, &store_kind_plan, json_string_value(json_object_get(body, "planId")),
-                         NULL, &local);
-    if (plan == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_INVALID_REQUEST, "planId", "No plan has the id given in planId.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
+    found = store_rec_lookup(st, &store_kind_plan, str(body, "planId"), &plan, NULL, err);
+    if (found == 0)
+        err_set(err, ERR_INVALID_REQUEST, "planId", "No plan has the id given in planId.");
+    if (found != 1)
         return NULL;
-    }
     state = json_string_value(json_object_get(plan, "state"));
     if (state && strcmp(state, "decommissioned") == 0) {
         json_decref(plan);
@@ -203,19 +190,16 @@ static json_t *
 subscription_get(store_t *st, const char *id, const char *user_id, bool shared, int64_t *rev,
                  err_t *err)
 {
-    err_t local = {0};
-    json_t *rec = shared ? store_rec_get_shared(st, &store_kind_subscription, id, rev, &local)
-                         : store_rec_get(st, &store_kind_subscription, id, rev, &local);
+    json_t *rec = NULL;
+    int found;
 
     assert(st != NULL && id != NULL);
-    if (rec == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
+    found = shared ? store_rec_lookup_shared(st, &store_kind_subscription, id, &rec, rev, err)
+                   : store_rec_lookup(st, &store_kind_subscription, id, &rec, rev, err);
+    if (found < 0)
         return NULL;
-    }
-    if (user_id && strcmp(json_string_value(json_object_get(rec, "userId")), user_id) != 0) {
+    /* Another user's subscription is as missing as one that does not exist. */
+    if (found == 0 || (user_id && strcmp(str(rec, "userId"), user_id) != 0)) {
         json_decref(rec);
         err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
         return NULL;
@@ -264,17 +248,18 @@ step_delete_resources(job_ctx_t *ctx, err_t *err)
 static job_step_result_t
 step_delete_subscription(job_ctx_t *ctx, err_t *err)
 {
-    err_t local = {0};
+    store_t *st = job_ctx_store(ctx);
+    int found;
 
     if (job_ctx_begin(ctx, err))
         return JOB_STEP_RETRY;
-    if (store_rec_delete(job_ctx_store(ctx), &store_kind_subscription, job_ctx_resource(ctx), 0,
-                         &local) != 0) {
-        if (local.code == ERR_NOT_FOUND)
-            return JOB_STEP_DONE;
-        err_set(err, local.code, NULL, "%s", local.message);
+    /* In the step's write transaction: nothing removes it between the lookup and the delete. */
+    found = store_rec_lookup(st, &store_kind_subscription, job_ctx_resource(ctx), NULL, NULL, err);
+    if (found == 0)
+        return JOB_STEP_DONE;
+    if (found < 0 ||
+        store_rec_delete(st, &store_kind_subscription, job_ctx_resource(ctx), 0, err) != 0)
         return JOB_STEP_RETRY;
-    }
     if (events_emit(job_ctx_store(ctx), "subscription.deleted", job_ctx_resource(ctx),
                     job_ctx_resource(ctx), NULL, err))
         return JOB_STEP_RETRY;

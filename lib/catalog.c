@@ -67,17 +67,14 @@ int
 catalog__require_exists(store_t *st, const store_kind_t *kind, const char *id, const char *target,
                         const char *what, err_t *err)
 {
-    err_t local = {0};
-    json_t *rec = store_rec_get(st, kind, id, NULL, &local);
+    int found;
 
-    if (rec != NULL) {
-        json_decref(rec);
-        return 0;
-    }
-    if (local.code == ERR_NOT_FOUND)
+    assert(st != NULL && kind != NULL && target != NULL && what != NULL);
+    found = store_rec_lookup(st, kind, id, NULL, NULL, err);
+    if (found == 0)
         return err_set(err, ERR_INVALID_REQUEST, target, "No %s has the id given in %s.", what,
                        target);
-    return err_set(err, local.code, NULL, "%s", local.message);
+    return found == 1 ? 0 : -1;
 }
 
 static int
@@ -359,16 +356,11 @@ json_t *
 catalog_size_create(store_t *st, const json_t *body, err_t *err)
 {
     const char *name = json_string_value(json_object_get(body, "name"));
-    err_t local = {0};
-    json_t *dup = store_rec_find(st, &store_kind_size, "name", name, &local);
+    int found = store_rec_lookup_by(st, &store_kind_size, "name", name, NULL, err);
 
-    if (dup != NULL) {
-        json_decref(dup);
-        err_set(err, ERR_CONFLICT, "name", "A size named '%s' already exists.", name);
-        return NULL;
-    }
-    if (local.code != ERR_NOT_FOUND) {
-        err_set(err, local.code, NULL, "%s", local.message);
+    if (found != 0) {
+        if (found == 1)
+            err_set(err, ERR_CONFLICT, "name", "A size named '%s' already exists.", name);
         return NULL;
     }
     return catalog__insert_or_free(st, &store_kind_size, catalog_record_new(body), err);
@@ -384,22 +376,17 @@ json_t *
 catalog_gallery_item_create(store_t *st, const json_t *body, err_t *err)
 {
     const char *size = json_string_value(json_object_get(body, "defaultSize"));
-    err_t local = {0};
-    json_t *rec;
+    int found;
 
     if (catalog__require_exists(st, &store_kind_image,
                                 json_string_value(json_object_get(body, "imageId")), "imageId", "image",
                                 err))
         return NULL;
-    rec = store_rec_find(st, &store_kind_size, "name", size, &local);
-    if (rec == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_INVALID_REQUEST, "defaultSize", "No size is named '%s'.", size);
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
+    found = store_rec_lookup_by(st, &store_kind_size, "name", size, NULL, err);
+    if (found == 0)
+        err_set(err, ERR_INVALID_REQUEST, "defaultSize", "No size is named '%s'.", size);
+    if (found != 1)
         return NULL;
-    }
-    json_decref(rec);
     if (json_integer_value(json_object_get(body, "minInstances")) >
         json_integer_value(json_object_get(body, "maxInstances"))) {
         err_set(err, ERR_INVALID_REQUEST, "minInstances",

@@ -43,21 +43,19 @@ check_list(store_t *st, const json_t *list, const store_kind_t *kind, const char
            const char *field, const char *what, err_t *err)
 {
     char target[64];
-    err_t local;
-    json_t *v, *rec;
+    json_t *v;
     size_t i;
+    int found;
 
+    assert(kind != NULL && by != NULL && field != NULL && what != NULL);
     json_array_foreach(list, i, v) {
-        err_clear(&local);
-        snprintf(target, sizeof(target), "%s[%zu]", field, i);
-        rec = strcmp(by, "id") == 0 ? store_rec_get(st, kind, json_string_value(v), NULL, &local)
-                                    : store_rec_find(st, kind, by, json_string_value(v), &local);
-        if (rec == NULL) {
-            if (local.code == ERR_NOT_FOUND)
-                return err_set(err, ERR_INVALID_REQUEST, target, "No %s matches %s.", what, target);
-            return err_set(err, local.code, NULL, "%s", local.message);
+        found = store_rec_lookup_by(st, kind, by, json_string_value(v), NULL, err);
+        if (found < 0)
+            return -1;
+        if (found == 0) {
+            snprintf(target, sizeof(target), "%s[%zu]", field, i);
+            return err_set(err, ERR_INVALID_REQUEST, target, "No %s matches %s.", what, target);
         }
-        json_decref(rec);
     }
     return 0;
 }
@@ -146,18 +144,33 @@ apply_plan_patch(json_t *rec, const json_t *patch)
     catalog_record_touch(rec);
 }
 
+/* The job's plan, read in the step's transaction: 1 with *plan; 0 when it is gone (the job fails with
+ * its 404); -1 when the store failed (the step runs again). */
+static int
+job_plan(job_ctx_t *ctx, json_t **plan, err_t *err)
+{
+    int found;
+
+    assert(ctx != NULL && plan != NULL);
+    if (job_ctx_begin(ctx, err))
+        return -1;
+    found = store_rec_lookup(job_ctx_store(ctx), &store_kind_plan, job_ctx_resource(ctx), plan,
+                             NULL, err);
+    if (found == 0)
+        err_set(err, ERR_NOT_FOUND, NULL, "The plan was not found.");
+    return found;
+}
+
 /* Step 1 of plan.update: the plan takes its new settings. */
 static job_step_result_t
 step_update_plan(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
-    json_t *rec;
+    json_t *rec = NULL;
+    int found = job_plan(ctx, &rec, err);
 
-    if (job_ctx_begin(ctx, err))
-        return JOB_STEP_RETRY;
-    rec = store_rec_get(st, &store_kind_plan, job_ctx_resource(ctx), NULL, err);
-    if (rec == NULL)
-        return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
+    if (found != 1)
+        return found == 0 ? JOB_STEP_FAILED : JOB_STEP_RETRY;
     apply_plan_patch(rec, json_object_get(job_ctx_params(ctx), "patch"));
     /* Billing sees plan changes (quotas, state, what is allowed) in the events feed. */
     if (store_rec_update(st, &store_kind_plan, job_ctx_resource(ctx), rec, 0, err) ||
@@ -179,14 +192,12 @@ step_apply_to_subscriptions(job_ctx_t *ctx, err_t *err)
     store_t *st = job_ctx_store(ctx);
     store_filter_t f = {.field = "planId", .op = STORE_FILTER_EQ, .value = job_ctx_resource(ctx)};
     int64_t after = 0, next = 0;
-    json_t *plan, *page, *sub;
+    json_t *plan = NULL, *page, *sub;
     size_t i;
+    int found = job_plan(ctx, &plan, err);
 
-    if (job_ctx_begin(ctx, err))
-        return JOB_STEP_RETRY;
-    plan = store_rec_get(st, &store_kind_plan, job_ctx_resource(ctx), NULL, err);
-    if (plan == NULL)
-        return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
+    if (found != 1)
+        return found == 0 ? JOB_STEP_FAILED : JOB_STEP_RETRY;
     do {
         page = store_rec_list(st, &store_kind_subscription, &f, 1, after, 500, &next, err);
         if (page == NULL)

@@ -158,9 +158,9 @@ submit(store_t *st, const char *kind, const char *resource_id, const char *subsc
        const char *lock_key, const json_t *params, const json_t *names, err_t *err)
 {
     const job_kind_def_t *def = job__find_kind(kind);
-    err_t local = {0};
     json_t *rec;
     char *id;
+    int added;
 
     assert(st != NULL && kind != NULL);
     if (def == NULL) {
@@ -174,14 +174,15 @@ submit(store_t *st, const char *kind, const char *resource_id, const char *subsc
             err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         return NULL;
     }
-    if (store_rec_insert(st, &store_kind_job, rec, &local)) {
+    /* The job's id is new, so the one unique value it can share is its lock key: another job that is
+     * still queued or running holds it. */
+    added = store_rec_insert_unique(st, &store_kind_job, rec, err);
+    if (added != 1) {
         store_tx_rollback(st);
         json_decref(rec);
-        if (local.code == ERR_CONFLICT)
+        if (added == 0)
             err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
                     "Another operation on this resource is still in progress.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
         return NULL;
     }
     id = strdup(job__str(rec, "id"));
@@ -227,43 +228,26 @@ job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t af
     return list;
 }
 
-json_t *
-job_get(store_t *st, const char *id, const char *subscription_id, int64_t *rev, err_t *err)
-{
-    err_t local = {0};
-    json_t *rec;
-
-    assert(st != NULL && id != NULL);
-    rec = store_rec_get(st, &store_kind_job, id, rev, &local);
-    if (rec != NULL && subscription_id &&
-        (job__str(rec, "subscriptionId") == NULL ||
-         strcmp(job__str(rec, "subscriptionId"), subscription_id))) {
-        json_decref(rec);
-        rec = NULL;
-        local.code = ERR_NOT_FOUND;
-    }
-    if (rec == NULL) {
-        if (local.code == ERR_NOT_FOUND)
-            err_set(err, ERR_NOT_FOUND, NULL, "The job was not found.");
-        else
-            err_set(err, local.code, NULL, "%s", local.message);
-        return NULL;
-    }
-    job_view(rec);
-    return rec;
-}
-
-/* Reads the job's full record for a change; 404 as job_get. */
+/* Reads the job's full record, private fields included: a job of another subscription is the same 404
+ * as one that does not exist. */
 static json_t *
 get_full(store_t *st, const char *id, const char *subscription_id, int64_t *rev, err_t *err)
 {
-    json_t *rec = job_get(st, id, subscription_id, NULL, err);
-
-    json_decref(rec);
-    if (rec == NULL)
-        return NULL;
-    return store_rec_get(st, &store_kind_job, id, rev, err);
+    return store_rec_get_where(st, &store_kind_job, id, "subscriptionId", subscription_id, rev, err);
 }
+
+json_t *
+job_get(store_t *st, const char *id, const char *subscription_id, int64_t *rev, err_t *err)
+{
+    json_t *rec;
+
+    assert(st != NULL && id != NULL);
+    rec = get_full(st, id, subscription_id, rev, err);
+    if (rec != NULL)
+        job_view(rec);
+    return rec;
+}
+
 
 /* Opens a transaction and reads the job's full record for a change, when the job's status is `status`:
  * 409 Conflict ("Only a <status> job can be <verb>") otherwise, 404 as job_get. On failure nothing is left
