@@ -236,6 +236,102 @@ plan_update_is_atomic_under_store_faults(void **state)
     world_free(&w);
 }
 
+/* One reference check of a create: its body, the error it answers when the record it names is missing
+ * (or, for a uniqueness check, present), and which store call of the create reads that record. */
+typedef struct {
+    json_t *(*create)(store_t *, const json_t *, err_t *);
+    json_t *body;
+    err_code_t code;
+    const char *target, *message;
+    long call;
+} ref_check_t;
+
+/* The create answers a missing (or duplicate) record once, with its own error; when the store fails at
+ * that read, the store's own error comes up as it was written, never rewritten into the business one. */
+static void
+run_ref_check(store_t *st, const ref_check_t *c)
+{
+    err_t err = {0};
+
+    assert_null(c->create(st, c->body, &err));
+    assert_int_equal(err.code, c->code);
+    assert_string_equal(err.target, c->target);
+    assert_string_equal(err.message, c->message);
+    err_clear(&err);
+    store__fail_call(st, c->call);
+    assert_null(c->create(st, c->body, &err));
+    store__fail_call(st, 0);
+    assert_int_equal(err.code, ERR_INTERNAL);
+    assert_string_equal(err.target, "");
+    assert_string_equal(err.message, "The database failed (injected fault).");
+    json_decref(c->body);
+}
+
+/* Every reference check of the creates, each answered once (see run_ref_check). */
+static void
+references_are_answered_once(void **state)
+{
+    fixture_t *f = *state;
+    char user_id[UTIL_UUID_LEN + 1];
+    err_t err = {0};
+    world_t w;
+    json_t *size = make(catalog_size_create, f->st,
+                        json_pack("{s:s, s:i, s:i}", "name", "Small", "cores", 1, "memoryMB", 512));
+    json_t *image = make(catalog_image_create, f->st,
+                         json_pack("{s:s, s:s, s:i, s:i}", "name", "i", "osType", "Linux",
+                                   "generation", 2, "osDiskGB", 10));
+    size_t i;
+
+    world_make(f->st, "disabled", "r@b.c", &w);
+    {
+        /* call: the store call of the create that reads the record (the plan's: its cloud, then
+         * each size it names). */
+        const ref_check_t checks[] = {
+            {accounts_user_create, json_pack("{s:s}", "email", "r@b.c"), ERR_CONFLICT, "email",
+             "A user with this email already exists.", 1},
+            {accounts_subscription_create,
+             json_pack("{s:s, s:s}", "userId", "nope", "planId", id_of(w.plan)),
+             ERR_INVALID_REQUEST, "userId", "No user has the id given in userId.", 1},
+            {accounts_subscription_create,
+             json_pack("{s:s, s:s}", "userId", id_of(w.user), "planId", "nope"),
+             ERR_INVALID_REQUEST, "planId", "No plan has the id given in planId.", 2},
+            {catalog_size_create,
+             json_pack("{s:s, s:i, s:i}", "name", "Small", "cores", 2, "memoryMB", 1), ERR_CONFLICT,
+             "name", "A size named 'Small' already exists.", 1},
+            {catalog_gallery_item_create,
+             json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "name", "g", "version", "1", "imageId",
+                       "nope", "defaultSize", "Small", "minInstances", 1, "maxInstances", 2),
+             ERR_INVALID_REQUEST, "imageId", "No image has the id given in imageId.", 1},
+            {catalog_gallery_item_create,
+             json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "name", "g", "version", "1", "imageId",
+                       id_of(image), "defaultSize", "Huge", "minInstances", 1, "maxInstances", 2),
+             ERR_INVALID_REQUEST, "defaultSize", "No size is named 'Huge'.", 2},
+            {catalog_plan_create,
+             json_pack("{s:s, s:s, s:[s, s]}", "name", "p2", "cloudId", id_of(w.cloud),
+                       "sizeNames", "Small", "Huge"),
+             ERR_INVALID_REQUEST, "sizeNames[1]", "No size matches sizeNames[1].", 3},
+        };
+
+        for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+            run_ref_check(f->st, &checks[i]);
+    }
+    /* A token nobody holds is the 401; a subscription of another user is the 404. */
+    assert_int_equal(accounts_authenticate(f->st, "00", user_id, &err), -1);
+    assert_int_equal(err.code, ERR_UNAUTHORIZED);
+    err_clear(&err);
+    store__fail_call(f->st, 1);
+    assert_int_equal(accounts_authenticate(f->st, "00", user_id, &err), -1);
+    store__fail_call(f->st, 0);
+    assert_int_equal(err.code, ERR_INTERNAL);
+    err_clear(&err);
+    assert_null(accounts_subscription_peek(f->st, id_of(w.sub), "someone-else", NULL, &err));
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    assert_string_equal(err.message, "The subscription was not found.");
+    json_decref(image);
+    json_decref(size);
+    world_free(&w);
+}
+
 int
 main(void)
 {
@@ -245,6 +341,7 @@ main(void)
         cmocka_unit_test_setup_teardown(tokens_authenticate_until_revoked, setup, teardown),
         cmocka_unit_test_setup_teardown(host_kinds_and_capacity, setup, teardown),
         cmocka_unit_test_setup_teardown(plan_update_is_atomic_under_store_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(references_are_answered_once, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("catalog+accounts", tests, NULL, NULL);

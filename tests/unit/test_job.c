@@ -304,6 +304,17 @@ one_active_job_per_lock_and_cancel(void **state)
     assert_null(b);
     assert_int_equal(err.code, ERR_OPERATION_IN_PROGRESS);
     err_clear(&err);
+    /* A store that fails at the insert is its own error, not a held lock. */
+    store__fail_call(f->st, 2);
+    assert_null(job_submit(f->st, "t.ok", "vm-1", NULL, "vm-1", NULL, &err));
+    store__fail_call(f->st, 0);
+    assert_int_equal(err.code, ERR_INTERNAL);
+    err_clear(&err);
+    /* A job of another subscription is as missing as one that does not exist. */
+    assert_null(job_get(f->st, id_of(a), "sub-other", NULL, &err));
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    assert_string_equal(err.message, "The job was not found.");
+    err_clear(&err);
     c = job_cancel(f->st, id_of(a), NULL, &err);
     assert_non_null(c);
     assert_string_equal(status_of(c), "canceled");
