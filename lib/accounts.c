@@ -78,9 +78,10 @@ accounts_token_create(store_t *st, const char *user_id, const json_t *body, err_
     util_time_format(now_ms + (int64_t) days * 86400000, expires);
     rec = json_pack("{s:s, s:s, s:s, s:s, s:n, s:s}", "id", id, "userId", user_id, "hash", hash,
                     "expiresAt", expires, "revokedAt", "createdAt", now);
+    if (rec == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     if (rec == NULL || store_rec_insert(st, &store_kind_token, rec, err)) {
         json_decref(rec);
-        err_set(err, ERR_INTERNAL, NULL, "The token could not be stored.");
         return NULL;
     }
     json_decref(rec);

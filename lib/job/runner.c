@@ -234,8 +234,8 @@ claim(job_ctx_t *ctx, const char *id)
     const char *status;
     int64_t now;
 
-    ctx->rec = store_rec_get(ctx->st, &store_kind_job, id, &ctx->rev, &err);
-    if (ctx->rec == NULL)
+    /* Not run here: a job that is gone, or one the store cannot read now. */
+    if (store_rec_lookup(ctx->st, &store_kind_job, id, &ctx->rec, &ctx->rev, &err) != 1)
         return -1;
     status = job__str(ctx->rec, "status");
     if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
