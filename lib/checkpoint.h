@@ -1,6 +1,7 @@
 /*
- * checkpoint.h: the single checkpoint slot of each VM (see checkpoint.c for the invariant), the plan
- * modes that decide what tenants may do with it, admin pruning and automatic retention.
+ * checkpoint.h: the single checkpoint slot of each VM, the plan modes that decide what tenants may do with
+ * it, admin pruning and automatic retention. lib/checkpoint/slot.c holds the slot (its invariant, requests
+ * and jobs); lib/checkpoint/prune.c the checkpoints that go in bulk (prune, retention).
  *
  * ctx is the tenant request's context (its subscription's mode applies and the VM must be its own; the
  * subscription is not read again); NULL is the admin, for whom every mode allows everything. Answers are
@@ -42,7 +43,5 @@ json_t *checkpoint_prune(store_t *st, const json_t *body, err_t *err);
 /* Starts a delete job for every checkpoint older than its plan's checkpointRetentionHours at now_ms.
  * Idempotent: what is busy now is found by the next sweep. Returns how many jobs started, or -1. */
 int checkpoint_retention_sweep(store_t *st, int64_t now_ms, err_t *err);
-/* Internal: registers the prune kind (checkpoint_jobs_register calls it). */
-int checkpoint__prune_register(void);
 
 #endif

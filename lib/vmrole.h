@@ -1,5 +1,5 @@
 /*
- * vmrole.h: VM roles (see vmrole.c). sid, or the request's context ctx (its subscription and plan, not read
+ * vmrole.h: VM roles (lib/vmrole/: request.c the requests, steps.c the role jobs). sid, or the request's context ctx (its subscription and plan, not read
  * again), scopes everything to the tenant's subscription. Answers are new references.
  */
 #ifndef WAPD_VMROLE_H
@@ -26,10 +26,5 @@ json_t *vmrole_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *e
 /* Admin: makes a stand-alone VM ({vmId}) or an unmanaged one ({hostId, hypervisorId}) an instance of the
  * role; answers the role's view. */
 json_t *vmrole_join(store_t *st, const char *role_id, const json_t *body, err_t *err);
-
-/* Internal, shared with the role jobs: the role's instances (records), by instance number, each carrying
- * "_n" (its number); and the role's provisioning state, saved. */
-json_t *vmrole__instances(store_t *st, const json_t *role, err_t *err);
-int vmrole__set_state(store_t *st, json_t *role, const char *state, err_t *err);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * vmrole_steps.c: the jobs of VM roles (vmrole.create, vmrole.scale, vmrole.delete): one step per instance,
+ * steps.c: the jobs of VM roles (vmrole.create, vmrole.scale, vmrole.delete): one step per instance,
  * named addInstance-<n>, removeInstance-<n> or deleteRole, run by one step function.
  *
  * An add step is idempotent: it finds its instance by name, reserves it only once (in a transaction of its
@@ -17,7 +17,8 @@
 #include "../quota.h"
 #include "../util.h"
 #include "../vmrole.h"
-#include "vmstep.h"
+#include "../vm/vmstep.h"
+#include "role.h"
 
 static json_t *
 find_instance(store_t *st, const json_t *role, int64_t n, err_t *err)

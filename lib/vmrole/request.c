@@ -1,5 +1,5 @@
 /*
- * vmrole.c: VM roles, WAP's scale-out groups of identical VMs made from a gallery item.
+ * request.c: VM roles, WAP's scale-out groups of identical VMs made from a gallery item.
  *
  * A role's instances are VMs (vmRoleId set, named <role>-1, <role>-2, …) and live under /vms like any other.
  * Create, scale and delete are jobs with one step per instance, so progress shows instance by instance
@@ -10,20 +10,21 @@
  *
  * Quotas count the role (vmRoles) and each instance's resources (reserved by its step).
  */
-#include "vmrole.h"
+#include "../vmrole.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog.h"
-#include "events.h"
-#include "hostreg.h"
-#include "inventory.h"
-#include "quota.h"
-#include "util.h"
-#include "vm/vmstep.h"
+#include "../catalog.h"
+#include "../events.h"
+#include "../hostreg.h"
+#include "../inventory.h"
+#include "../quota.h"
+#include "../util.h"
+#include "../vm/vmstep.h"
+#include "role.h"
 
 /* The instance number of a VM named <role>-<n>, or 0. */
 static int64_t

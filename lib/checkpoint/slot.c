@@ -1,5 +1,5 @@
 /*
- * checkpoint.c: the single checkpoint slot of a VM, plan checkpoint modes, pruning and retention.
+ * slot.c: the single checkpoint slot of a VM, plan checkpoint modes, and the slot's jobs.
  *
  * The slot is the VM record's `checkpoint` (with the host's checkpoint id and the VM's power state at the
  * time, kept hidden). It holds one checkpoint or none, and it is the only thing tenants see, so they can
@@ -15,17 +15,18 @@
  * Modes (from the subscription's effective mode): disabled hides checkpoints from tenants; viewRestore lets
  * them see and restore; createViewRestore also create and delete. Admins may delete any VM's checkpoint.
  */
-#include "checkpoint.h"
+#include "../checkpoint.h"
 
 #include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "events.h"
-#include "hostreg.h"
-#include "util.h"
-#include "vm/vmstep.h"
+#include "../events.h"
+#include "../hostreg.h"
+#include "../util.h"
+#include "../vm/vmstep.h"
+#include "prune.h"
 
 static int
 mode_allows(const json_t *sub, checkpoint_op_t op, err_t *err)

@@ -1,5 +1,5 @@
 /*
- * checkpoint_prune.c: checkpoints that go in bulk: the admin's prune job (checkpoint.prune: findCheckpoints,
+ * prune.c: checkpoints that go in bulk: the admin's prune job (checkpoint.prune: findCheckpoints,
  * deleteCheckpoints) and the automatic retention sweep of plans with checkpointRetentionHours.
  *
  * Both start one checkpoint delete job per VM whose checkpoint is old enough, through checkpoint_delete as
@@ -12,7 +12,8 @@
 #include "../job.h"
 #include "../jget.h"
 #include "../util.h"
-#include "vmrec.h"
+#include "../vm/vmrec.h"
+#include "prune.h"
 
 /* 400 on field when the id names no record of kind; 0 when it does (or field is absent). */
 static int
