@@ -88,6 +88,28 @@ vmrec_exists(store_t *st, const store_kind_t *kind, const char *id, const char *
     return n < 0 ? -1 : n > 0;
 }
 
+int
+vmrec_lookup(store_t *st, const store_kind_t *kind, const char *id, const char *field,
+             const char *value, json_t **out, err_t *err)
+{
+    store_filter_t f[2] = {{.field = "id", .op = STORE_FILTER_EQ, .value = id},
+                           {.field = field, .op = STORE_FILTER_EQ, .value = value}};
+    int64_t next = 0;
+    json_t *page;
+
+    assert(st != NULL && kind != NULL && id != NULL && out != NULL);
+    page = store_rec_list(st, kind, f, field ? 2 : 1, 0, 1, &next, err);
+    if (page == NULL)
+        return -1;
+    if (json_array_size(page) == 0) {
+        json_decref(page);
+        return 0;
+    }
+    *out = json_incref(json_array_get(page, 0));
+    json_decref(page);
+    return 1;
+}
+
 json_t *
 vmrec_begin_all(store_t *st, const char *sid, err_t *err)
 {
