@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
+
 #include "../lib/inventory.h"
 #include "../lib/vmrole.h"
 
@@ -54,27 +56,22 @@ reply_ok(api_req_t *r, json_t *out, const err_t *err)
         api_reply_json(r, 200, out);
 }
 
-typedef json_t *(*body_fn)(store_t *st, const char *id, const json_t *body, err_t *err);
-
-/* The body checked against spec, then fn on the path's id with it. */
-static void
-call_with_body(api_req_t *r, const jv_field_t *spec, body_fn fn)
+/* A string field of a body api_body checked (borrowed; NULL when absent or null). */
+static const char *
+str_of(const json_t *body, const char *field)
 {
-    err_t err = {0};
-    json_t *body = api_body(r, spec, false, false), *out;
-
-    if (body == NULL)
-        return;
-    out = fn(r->store, r->params[0], body, &err);
-    json_decref(body);
-    reply_ok(r, out, &err);
+    return json_string_value(json_object_get(body, field));
 }
 
 void
 api_admin_host_simulate(api_req_t *r)
 {
+    inventory_simulate_req_t req;
+    const json_t *ids;
+    const char **vm_ids = NULL;
     err_t err = {0};
-    json_t *out;
+    json_t *body, *out;
+    size_t i;
 
     /* 404 for a missing host comes before the body. */
     out = inventory_unmanaged(r->store, r->params[0], &err);
@@ -83,17 +80,54 @@ api_admin_host_simulate(api_req_t *r)
         return;
     }
     json_decref(out);
-    call_with_body(r, simulate_spec, inventory_simulate);
+    if ((body = api_body(r, simulate_spec, false, false)) == NULL)
+        return;
+    ids = json_object_get(body, "regenerateIds");
+    req.nvms = json_array_size(ids);
+    vm_ids = calloc(req.nvms + 1, sizeof(*vm_ids));
+    if (vm_ids == NULL) {
+        json_decref(body);
+        api_reply_error(r, ERR_INTERNAL, NULL, "Out of memory.");
+        return;
+    }
+    for (i = 0; i < req.nvms; i++)
+        vm_ids[i] = json_string_value(json_array_get(ids, i));
+    req.vm_ids = vm_ids;
+    out = inventory_simulate(r->store, r->params[0], &req, &err);
+    free(vm_ids);
+    json_decref(body);
+    reply_ok(r, out, &err);
 }
 
 void
 api_admin_vm_reassociate(api_req_t *r)
 {
-    call_with_body(r, target_spec, inventory_reassociate);
+    inventory_target_t to;
+    err_t err = {0};
+    json_t *body = api_body(r, target_spec, false, false), *out;
+
+    if (body == NULL)
+        return;
+    to.host_id = str_of(body, "hostId");
+    to.hypervisor_id = str_of(body, "hypervisorId");
+    out = inventory_reassociate(r->store, r->params[0], &to, &err);
+    json_decref(body);
+    reply_ok(r, out, &err);
 }
 
 void
 api_admin_vmrole_join(api_req_t *r)
 {
-    call_with_body(r, join_spec, vmrole_join);
+    vmrole_join_req_t req;
+    err_t err = {0};
+    json_t *body = api_body(r, join_spec, false, false), *out;
+
+    if (body == NULL)
+        return;
+    req.vm_id = str_of(body, "vmId");
+    req.host_id = str_of(body, "hostId");
+    req.hypervisor_id = str_of(body, "hypervisorId");
+    out = vmrole_join(r->store, r->params[0], &req, &err);
+    json_decref(body);
+    reply_ok(r, out, &err);
 }

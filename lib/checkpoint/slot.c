@@ -109,18 +109,19 @@ prepare(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op,
 }
 
 json_t *
-checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id, const json_t *body,
-               err_t *err)
+checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
+               const checkpoint_put_req_t *req, err_t *err)
 {
     json_t *vm = NULL, *job = NULL, *params, *old;
 
+    assert(st != NULL && vm_id != NULL && req != NULL && req->name != NULL);
+    assert(ctx == NULL || ctx->sub != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     vm = prepare(st, ctx, vm_id, CHECKPOINT_CREATE, err);
     if (vm == NULL || vmrec_ready(vm, err))
         goto fail;
-    params = json_pack("{s:O, s:O?}", "name", json_object_get(body, "name"), "description",
-                       json_object_get(body, "description"));
+    params = json_pack("{s:s, s:s?}", "name", req->name, "description", req->description);
     json_object_set_new(vm, "provisioningState", json_string("updating"));
     job = vmrec_submit(st, vm, "vm.checkpoint.create", params, err);
     json_decref(params);
