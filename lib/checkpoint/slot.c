@@ -387,11 +387,12 @@ failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *data = job_ctx_data(ctx), *hv = json_object_get(data, "hostVm"), *slot;
-    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    json_t *vm = NULL;
     int rc = 0;
 
-    if (vm == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+        return rc; /* a VM that is gone has nothing to put right */
+    rc = 0;
     slot = json_object_get(vm, "checkpoint");
     /* A slot naming a checkpoint the host says it no longer has (a delete whose answer was lost) is
      * emptied: the slot never shows what does not exist. */
