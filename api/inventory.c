@@ -46,10 +46,11 @@ api_admin_host_unmanaged(api_req_t *r)
     api_reply_json(r, 200, json_pack("{s:o}", "value", list));
 }
 
-/* 200 with out, or the error. */
+/* 200 with out, or the error; releases body (the request's, whose strings the call borrowed). */
 static void
-reply_ok(api_req_t *r, json_t *out, const err_t *err)
+reply_ok(api_req_t *r, json_t *out, json_t *body, const err_t *err)
 {
+    json_decref(body);
     if (out == NULL)
         api_reply_err(r, err);
     else
@@ -95,39 +96,27 @@ api_admin_host_simulate(api_req_t *r)
     req.vm_ids = vm_ids;
     out = inventory_simulate(r->store, r->params[0], &req, &err);
     free(vm_ids);
-    json_decref(body);
-    reply_ok(r, out, &err);
+    reply_ok(r, out, body, &err);
 }
 
 void
 api_admin_vm_reassociate(api_req_t *r)
 {
-    inventory_target_t to;
     err_t err = {0};
-    json_t *body = api_body(r, target_spec, false, false), *out;
+    json_t *body = api_body(r, target_spec, false, false);
+    inventory_target_t to = {str_of(body, "hostId"), str_of(body, "hypervisorId")};
 
-    if (body == NULL)
-        return;
-    to.host_id = str_of(body, "hostId");
-    to.hypervisor_id = str_of(body, "hypervisorId");
-    out = inventory_reassociate(r->store, r->params[0], &to, &err);
-    json_decref(body);
-    reply_ok(r, out, &err);
+    if (body != NULL)
+        reply_ok(r, inventory_reassociate(r->store, r->params[0], &to, &err), body, &err);
 }
 
 void
 api_admin_vmrole_join(api_req_t *r)
 {
-    vmrole_join_req_t req;
     err_t err = {0};
-    json_t *body = api_body(r, join_spec, false, false), *out;
+    json_t *body = api_body(r, join_spec, false, false);
+    vmrole_join_req_t req = {str_of(body, "vmId"), str_of(body, "hostId"), str_of(body, "hypervisorId")};
 
-    if (body == NULL)
-        return;
-    req.vm_id = str_of(body, "vmId");
-    req.host_id = str_of(body, "hostId");
-    req.hypervisor_id = str_of(body, "hypervisorId");
-    out = vmrole_join(r->store, r->params[0], &req, &err);
-    json_decref(body);
-    reply_ok(r, out, &err);
+    if (body != NULL)
+        reply_ok(r, vmrole_join(r->store, r->params[0], &req, &err), body, &err);
 }

@@ -86,12 +86,14 @@ owned(store_t *st, const char *hyp, err_t *err)
 int
 inventory_sync(store_t *st, const char *host_id, err_t *err)
 {
-    json_t *inv = host_inventory(st, host_id, err), *vms = NULL, *vm, *seen, *unmanaged, *host;
+    json_t *inv, *vms = NULL, *vm, *seen, *unmanaged, *host;
     const char *key, *hyp, *hp;
     char now[UTIL_TIME_LEN + 1];
     size_t i;
     int rc = -1, o;
 
+    assert(st != NULL && host_id != NULL);
+    inv = host_inventory(st, host_id, err);
     if (inv == NULL)
         return -1;
     if (store_tx_begin(st, err))
@@ -187,8 +189,10 @@ json_t *
 inventory_refresh(store_t *st, const char *host_id, err_t *err)
 {
     char lock[UTIL_UUID_LEN + 8];
-    json_t *host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
+    json_t *host;
 
+    assert(st != NULL && host_id != NULL);
+    host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
     if (host == NULL)
         return NULL;
     json_decref(host);
@@ -224,7 +228,10 @@ inventory_sweep(store_t *st, err_t *err)
 json_t *
 inventory_unmanaged(store_t *st, const char *host_id, err_t *err)
 {
-    json_t *host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
+    json_t *host;
+
+    assert(st != NULL && host_id != NULL);
+    host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
 
     if (host == NULL)
         return NULL;
@@ -428,6 +435,7 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
     const json_t *disk;
     size_t i;
 
+    assert(st != NULL && role != NULL && host_id != NULL && hyp != NULL);
     if (check_host(st, host_id, err))
         return NULL;
     if ((seen = unowned_on_host(st, host_id, hyp, err)) == NULL)

@@ -93,9 +93,10 @@ vmrole_view(store_t *st, const json_t *role, err_t *err)
 json_t *
 vmrole_get(store_t *st, const char *sid, const char *id, err_t *err)
 {
-    json_t *role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", sid, NULL, err),
-           *view;
+    json_t *role, *view;
 
+    assert(st != NULL && sid != NULL && id != NULL);
+    role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", sid, NULL, err);
     if (role == NULL)
         return NULL;
     view = vmrole_view(st, role, err);
@@ -121,6 +122,7 @@ add_steps(int64_t from, int64_t to)
 int
 vmrole__set_state(store_t *st, json_t *role, const char *state, err_t *err)
 {
+    assert(st != NULL && jget_str(role, "id") != NULL && state != NULL);
     json_object_set_new(role, "provisioningState", json_string(state));
     catalog_record_touch(role);
     return store_rec_update(st, &store_kind_vmrole, jget_str(role, "id"), role, 0, err);
