@@ -62,12 +62,15 @@ void
 api_tenant_checkpoint_put(api_req_t *r)
 {
     vm_ctx_t c = ctx_of(r);
+    checkpoint_put_req_t req;
     err_t err = {0};
     json_t *body, *job;
 
     if ((body = checked_body(r, &c, CHECKPOINT_CREATE, put_spec, false)) == NULL)
         return;
-    job = checkpoint_put(r->store, &c, r->params[1], body, &err);
+    req.name = json_string_value(json_object_get(body, "name"));
+    req.description = json_string_value(json_object_get(body, "description"));
+    job = checkpoint_put(r->store, &c, r->params[1], &req, &err);
     json_decref(body);
     api_reply_job(r, job, &err);
 }
@@ -105,12 +108,16 @@ api_admin_checkpoint_delete(api_req_t *r)
 void
 api_admin_checkpoints_prune(api_req_t *r)
 {
+    checkpoint_prune_req_t req;
     err_t err = {0};
     json_t *body = api_body(r, prune_spec, false, false), *job;
 
     if (body == NULL)
         return;
-    job = checkpoint_prune(r->store, body, &err);
+    req.cloud_id = json_string_value(json_object_get(body, "cloudId"));
+    req.plan_id = json_string_value(json_object_get(body, "planId"));
+    req.older_than_hours = json_integer_value(json_object_get(body, "olderThanHours"));
+    job = checkpoint_prune(r->store, &req, &err);
     json_decref(body);
     api_reply_job(r, job, &err);
 }

@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
+
 #include "../lib/inventory.h"
 #include "../lib/vmrole.h"
 
@@ -44,37 +46,33 @@ api_admin_host_unmanaged(api_req_t *r)
     api_reply_json(r, 200, json_pack("{s:o}", "value", list));
 }
 
-/* 200 with out, or the error. */
+/* 200 with out, or the error; releases body (the request's, whose strings the call borrowed). */
 static void
-reply_ok(api_req_t *r, json_t *out, const err_t *err)
+reply_ok(api_req_t *r, json_t *out, json_t *body, const err_t *err)
 {
+    json_decref(body);
     if (out == NULL)
         api_reply_err(r, err);
     else
         api_reply_json(r, 200, out);
 }
 
-typedef json_t *(*body_fn)(store_t *st, const char *id, const json_t *body, err_t *err);
-
-/* The body checked against spec, then fn on the path's id with it. */
-static void
-call_with_body(api_req_t *r, const jv_field_t *spec, body_fn fn)
+/* A string field of a body api_body checked (borrowed; NULL when absent or null). */
+static const char *
+str_of(const json_t *body, const char *field)
 {
-    err_t err = {0};
-    json_t *body = api_body(r, spec, false, false), *out;
-
-    if (body == NULL)
-        return;
-    out = fn(r->store, r->params[0], body, &err);
-    json_decref(body);
-    reply_ok(r, out, &err);
+    return json_string_value(json_object_get(body, field));
 }
 
 void
 api_admin_host_simulate(api_req_t *r)
 {
+    inventory_simulate_req_t req;
+    const json_t *ids;
+    const char **vm_ids = NULL;
     err_t err = {0};
-    json_t *out;
+    json_t *body, *out;
+    size_t i;
 
     /* 404 for a missing host comes before the body. */
     out = inventory_unmanaged(r->store, r->params[0], &err);
@@ -83,17 +81,42 @@ api_admin_host_simulate(api_req_t *r)
         return;
     }
     json_decref(out);
-    call_with_body(r, simulate_spec, inventory_simulate);
+    if ((body = api_body(r, simulate_spec, false, false)) == NULL)
+        return;
+    ids = json_object_get(body, "regenerateIds");
+    req.nvms = json_array_size(ids);
+    vm_ids = calloc(req.nvms + 1, sizeof(*vm_ids));
+    if (vm_ids == NULL) {
+        json_decref(body);
+        api_reply_error(r, ERR_INTERNAL, NULL, "Out of memory.");
+        return;
+    }
+    for (i = 0; i < req.nvms; i++)
+        vm_ids[i] = json_string_value(json_array_get(ids, i));
+    req.vm_ids = vm_ids;
+    out = inventory_simulate(r->store, r->params[0], &req, &err);
+    free(vm_ids);
+    reply_ok(r, out, body, &err);
 }
 
 void
 api_admin_vm_reassociate(api_req_t *r)
 {
-    call_with_body(r, target_spec, inventory_reassociate);
+    err_t err = {0};
+    json_t *body = api_body(r, target_spec, false, false);
+    inventory_target_t to = {str_of(body, "hostId"), str_of(body, "hypervisorId")};
+
+    if (body != NULL)
+        reply_ok(r, inventory_reassociate(r->store, r->params[0], &to, &err), body, &err);
 }
 
 void
 api_admin_vmrole_join(api_req_t *r)
 {
-    call_with_body(r, join_spec, vmrole_join);
+    err_t err = {0};
+    json_t *body = api_body(r, join_spec, false, false);
+    vmrole_join_req_t req = {str_of(body, "vmId"), str_of(body, "hostId"), str_of(body, "hypervisorId")};
+
+    if (body != NULL)
+        reply_ok(r, vmrole_join(r->store, r->params[0], &req, &err), body, &err);
 }

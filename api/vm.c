@@ -273,29 +273,24 @@ void
 api_tenant_networks_create(api_req_t *r)
 {
     vm_ctx_t c = ctx_of(r);
+    network_create_req_t req;
     err_t err = {0};
-    int64_t rev = 0;
     json_t *body = api_body(r, network_spec, false, false), *net;
-    char id[UTIL_UUID_LEN + 1];
 
     if (body == NULL)
         return;
-    net = network_create(r->store, &c, body, &err);
+    req.name = json_string_value(json_object_get(body, "name"));
+    req.address_prefix = json_string_value(json_object_get(body, "addressPrefix"));
+    net = network_create(r->store, &c, &req, &err);
     json_decref(body);
     if (net == NULL) {
         api_reply_err(r, &err);
         return;
     }
-    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(net, "id")));
-    json_decref(net);
-    snprintf(r->location, sizeof(r->location), "/v1/subscriptions/%s/networks/%s", sid_of(r), id);
-    /* Answer the network as stored, the same shape a GET shows. */
-    net = store_rec_get(r->store, &store_kind_network, id, &rev, &err);
-    if (net == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_record(r, 201, net, rev);
+    snprintf(r->location, sizeof(r->location), "/v1/subscriptions/%s/networks/%s", sid_of(r),
+             json_string_value(json_object_get(net, "id")));
+    /* The network as a GET shows it, at a new record's revision. */
+    api_reply_record(r, 201, net, 1);
 }
 
 void

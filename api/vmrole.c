@@ -50,19 +50,20 @@ void
 api_tenant_vmroles_create(api_req_t *r)
 {
     vm_ctx_t c = ctx_of(r);
+    vmrole_create_req_t req;
     err_t err = {0};
     json_t *body = api_body(r, role_spec, false, false), *role, *job = NULL;
 
     if (body == NULL)
         return;
-    role = vmrole_create(r->store, &c, body, &job, &err);
+    req.name = json_string_value(json_object_get(body, "name"));
+    req.gallery_item_id = json_string_value(json_object_get(body, "galleryItemId"));
+    req.size = json_string_value(json_object_get(body, "size"));
+    req.instance_count = json_integer_value(json_object_get(body, "instanceCount"));
+    req.network_id = json_string_value(json_object_get(body, "networkId"));
+    /* The role as a GET shows it. */
+    role = vmrole_create(r->store, &c, &req, &job, &err);
     json_decref(body);
-    if (role != NULL) {
-        /* Answer the role as a GET shows it. */
-        json_decref(role);
-        role = vmrole_get(r->store, r->params[0],
-                          json_string_value(json_object_get(job, "resourceId")), &err);
-    }
     reply_accepted_or_err(r, role, job, &err);
     json_decref(job);
 }
@@ -93,6 +94,7 @@ void
 api_tenant_vmrole_scale(api_req_t *r)
 {
     vm_ctx_t c = ctx_of(r);
+    vmrole_scale_req_t req;
     err_t err = {0};
     json_t *body, *job;
 
@@ -104,8 +106,8 @@ api_tenant_vmrole_scale(api_req_t *r)
     json_decref(job);
     if ((body = api_body(r, scale_spec, false, false)) == NULL)
         return;
-    job = vmrole_scale(r->store, &c, r->params[1],
-                       json_integer_value(json_object_get(body, "instanceCount")), &err);
+    req.instance_count = json_integer_value(json_object_get(body, "instanceCount"));
+    job = vmrole_scale(r->store, &c, r->params[1], &req, &err);
     json_decref(body);
     reply_accepted_or_err(r, job, job, &err);
 }

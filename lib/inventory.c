@@ -13,6 +13,7 @@
  */
 #include "inventory.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,12 +86,14 @@ owned(store_t *st, const char *hyp, err_t *err)
 int
 inventory_sync(store_t *st, const char *host_id, err_t *err)
 {
-    json_t *inv = host_inventory(st, host_id, err), *vms = NULL, *vm, *seen, *unmanaged, *host;
+    json_t *inv, *vms = NULL, *vm, *seen, *unmanaged, *host;
     const char *key, *hyp, *hp;
     char now[UTIL_TIME_LEN + 1];
     size_t i;
     int rc = -1, o;
 
+    assert(st != NULL && host_id != NULL);
+    inv = host_inventory(st, host_id, err);
     if (inv == NULL)
         return -1;
     if (store_tx_begin(st, err))
@@ -186,8 +189,10 @@ json_t *
 inventory_refresh(store_t *st, const char *host_id, err_t *err)
 {
     char lock[UTIL_UUID_LEN + 8];
-    json_t *host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
+    json_t *host;
 
+    assert(st != NULL && host_id != NULL);
+    host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
     if (host == NULL)
         return NULL;
     json_decref(host);
@@ -223,7 +228,10 @@ inventory_sweep(store_t *st, err_t *err)
 json_t *
 inventory_unmanaged(store_t *st, const char *host_id, err_t *err)
 {
-    json_t *host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
+    json_t *host;
+
+    assert(st != NULL && host_id != NULL);
+    host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
 
     if (host == NULL)
         return NULL;
@@ -231,16 +239,48 @@ inventory_unmanaged(store_t *st, const char *host_id, err_t *err)
     return store_unmanaged_list(st, host_id, err);
 }
 
-json_t *
-inventory_simulate(store_t *st, const char *host_id, const json_t *body, err_t *err)
+/* The hypervisor ids of req's VMs, all on host_id (new reference); NULL with 400 on the first that is
+ * not. */
+static json_t *
+hypervisor_ids(store_t *st, const char *host_id, const inventory_simulate_req_t *req, err_t *err)
 {
-    json_t *host = store_rec_get(st, &store_kind_host, host_id, NULL, err), *ids, *hyps, *vm, *v,
-           *res = NULL, *out;
-    agent_err_t aerr = {0};
+    json_t *hyps = json_array(), *vm, *hyp;
     char target[48];
+    size_t i;
+    int rc;
+
+    for (i = 0; i < req->nvms; i++) {
+        vm = NULL;
+        rc = vmrec_lookup(st, &store_kind_vm, req->vm_ids[i], "hostId", host_id, &vm, err);
+        if (rc < 0)
+            goto fail;
+        hyp = json_object_get(vm, "hypervisorId");
+        if (!json_is_string(hyp)) {
+            json_decref(vm);
+            snprintf(target, sizeof(target), "regenerateIds[%zu]", i);
+            err_set(err, ERR_INVALID_REQUEST, target, "%s names no VM on this host.", target);
+            goto fail;
+        }
+        json_array_append(hyps, hyp);
+        json_decref(vm);
+    }
+    return hyps;
+fail:
+    json_decref(hyps);
+    return NULL;
+}
+
+json_t *
+inventory_simulate(store_t *st, const char *host_id, const inventory_simulate_req_t *req,
+                   err_t *err)
+{
+    json_t *host, *hyps, *res = NULL, *out;
+    agent_err_t aerr = {0};
     agent_t *a;
     size_t i;
 
+    assert(st != NULL && host_id != NULL && req != NULL && (req->nvms == 0 || req->vm_ids != NULL));
+    host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
     if (host == NULL)
         return NULL;
     if (strcmp(jget_str(json_object_get(host, "agent"), "kind"), "sim") != 0) {
@@ -249,21 +289,8 @@ inventory_simulate(store_t *st, const char *host_id, const json_t *body, err_t *
         return NULL;
     }
     json_decref(host);
-    ids = json_object_get(body, "regenerateIds");
-    hyps = json_array();
-    json_array_foreach(ids, i, v) {
-        snprintf(target, sizeof(target), "regenerateIds[%zu]", i);
-        vm = vmrec_load(st, NULL, json_string_value(v), NULL, NULL);
-        if (vm == NULL || jget_str(vm, "hostId") == NULL || strcmp(jget_str(vm, "hostId"), host_id) != 0 ||
-            jget_str(vm, "hypervisorId") == NULL) {
-            json_decref(vm);
-            json_decref(hyps);
-            err_set(err, ERR_INVALID_REQUEST, target, "%s names no VM on this host.", target);
-            return NULL;
-        }
-        json_array_append(hyps, json_object_get(vm, "hypervisorId"));
-        json_decref(vm);
-    }
+    if ((hyps = hypervisor_ids(st, host_id, req, err)) == NULL)
+        return NULL;
     a = hostreg_agent(st, host_id, err);
     if (a == NULL) {
         json_decref(hyps);
@@ -279,9 +306,9 @@ inventory_simulate(store_t *st, const char *host_id, const json_t *body, err_t *
     json_decref(out);
     /* Answer per VM: its old and new hypervisor ids. */
     out = json_array();
-    json_array_foreach(ids, i, v) {
+    for (i = 0; i < req->nvms; i++) {
         const char *old = json_string_value(json_array_get(hyps, i));
-        json_array_append_new(out, json_pack("{s:O, s:s, s:O}", "vmId", v, "oldHypervisorId", old,
+        json_array_append_new(out, json_pack("{s:s, s:s, s:O}", "vmId", req->vm_ids[i], "oldHypervisorId", old,
                                              "newHypervisorId",
                                              json_object_get(json_object_get(res, "regenerated"),
                                                              old)));
@@ -361,11 +388,14 @@ point_at(store_t *st, json_t *vm, const char *host_id, const json_t *seen, err_t
 }
 
 json_t *
-inventory_reassociate(store_t *st, const char *vm_id, const json_t *body, err_t *err)
+inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *to, err_t *err)
 {
-    const char *host_id = jget_str(body, "hostId"), *hyp = jget_str(body, "hypervisorId");
+    const char *host_id, *hyp;
     json_t *vm = NULL, *seen = NULL;
 
+    assert(st != NULL && vm_id != NULL && to != NULL && to->host_id != NULL && to->hypervisor_id != NULL);
+    host_id = to->host_id;
+    hyp = to->hypervisor_id;
     vm = vmrec_load(st, NULL, vm_id, NULL, err);
     if (vm == NULL)
         return NULL;
@@ -405,6 +435,7 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
     const json_t *disk;
     size_t i;
 
+    assert(st != NULL && role != NULL && host_id != NULL && hyp != NULL);
     if (check_host(st, host_id, err))
         return NULL;
     if ((seen = unowned_on_host(st, host_id, hyp, err)) == NULL)

@@ -85,8 +85,17 @@ json_t *vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const v
                        err_t *err);
 json_t *vm_disk_detach(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, err_t *err);
 
-/* Networks: {name, addressPrefix} (IPv4 CIDR, /8 to /29). */
-json_t *network_create(store_t *st, const vm_ctx_t *ctx, const json_t *body, err_t *err);
+/* A network create, validated for shape at the api edge; strings are borrowed. address_prefix is an IPv4
+ * CIDR, /8 to /29 (network_create answers 400 on addressPrefix otherwise). */
+typedef struct {
+    const char *name;
+    const char *address_prefix;
+} network_create_req_t;
+
+/* Creates a network of ctx's subscription (counted toward its networks quota) in a transaction of its own
+ * (nested in the caller's when one is open). Answers the network as a GET shows it; it is at revision 1,
+ * as every new record is. */
+json_t *network_create(store_t *st, const vm_ctx_t *ctx, const network_create_req_t *req, err_t *err);
 /* 409 Conflict while a VM uses it. */
 int network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
 

@@ -247,11 +247,11 @@ static int
 failed_create(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
-    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    json_t *vm = NULL;
     int rc;
 
-    if (vm == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+        return rc; /* a VM that is gone has nothing to put right */
     if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
         /* A canceled create leaves nothing behind. */
         rc = vmrec_release_all(st, vm, err) ||

@@ -74,11 +74,12 @@ step_delete_from_host(job_ctx_t *ctx, err_t *err)
 static job_step_result_t
 step_release_and_remove(job_ctx_t *ctx, err_t *err)
 {
-    job_step_result_t r;
-    json_t *vm;
+    job_step_result_t r = JOB_STEP_DONE;
+    json_t *vm = NULL;
+    int rc = vmstep_job_vm(ctx, &vm, err);
 
-    if ((r = vmstep_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
-        return r == JOB_STEP_FAILED && err->code == ERR_NOT_FOUND ? JOB_STEP_DONE : r;
+    if (rc <= 0)
+        return rc == 0 ? JOB_STEP_DONE : JOB_STEP_RETRY; /* gone already, or the store failed */
     if (job_ctx_begin(ctx, err) || vmrec_remove(job_ctx_store(ctx), vm, err))
         r = JOB_STEP_RETRY;
     json_decref(vm);
@@ -90,11 +91,11 @@ failed_delete(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *data = job_ctx_data(ctx);
-    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    json_t *vm = NULL;
     int rc;
 
-    if (vm == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+        return rc; /* a VM that is gone has nothing to put right */
     if (json_is_true(json_object_get(data, "hostAsked")) &&
         !json_is_true(json_object_get(data, "hostHasVm"))) {
         rc = vmrec_remove(st, vm, err); /* the host no longer has it: the delete is done */

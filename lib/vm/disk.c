@@ -149,12 +149,13 @@ failed_attach(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *p = job_ctx_params(ctx);
-    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    json_t *vm = NULL;
     int64_t d[STORE_QUOTAS] = {0};
     int rc = 0;
 
-    if (vm == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+        return rc; /* a VM that is gone has nothing to put right */
+    rc = 0;
     if (host_has_lun(job_ctx_data(ctx), jget_int(p, "lun"))) {
         add_disk(vm, p); /* attached on the host; only the answer was lost */
     } else {
@@ -223,11 +224,12 @@ failed_detach(job_ctx_t *ctx, err_t *err)
     store_t *st = job_ctx_store(ctx);
     int64_t lun = jget_int(job_ctx_params(ctx), "lun");
     const json_t *data = job_ctx_data(ctx);
-    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    json_t *vm = NULL;
     int rc = 0;
 
-    if (vm == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+        return rc; /* a VM that is gone has nothing to put right */
+    rc = 0;
     if (json_is_true(json_object_get(data, "hostHasVm")) && !host_has_lun(data, lun))
         rc = remove_disk(st, vm, lun, err); /* detached on the host */
     else

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../catalog.h"
 #include "../jget.h"
 #include "../quota.h"
 #include "../util.h"
@@ -58,22 +57,19 @@ ip_text(int64_t ip, char out[INET_ADDRSTRLEN])
 json_t *
 network_nic_take(store_t *st, const char *sid, const char *network_id, const char *vm_id, err_t *err)
 {
-    json_t *net;
+    json_t *net = NULL;
     int64_t first, last, ip;
     char text[INET_ADDRSTRLEN];
     int rc;
 
     assert(st != NULL && sid != NULL && network_id != NULL && vm_id != NULL);
-    rc = vmrec_exists(st, &store_kind_network, network_id, "subscriptionId", sid, err);
+    rc = vmrec_lookup(st, &store_kind_network, network_id, "subscriptionId", sid, &net, err);
     if (rc <= 0) {
         if (rc == 0)
             err_set(err, ERR_INVALID_REQUEST, "networkId",
                     "networkId names no network of this subscription.");
         return NULL;
     }
-    net = store_rec_get(st, &store_kind_network, network_id, NULL, err);
-    if (net == NULL)
-        return NULL;
     rc = 0;
     if (network_parse_prefix(jget_str(net, "addressPrefix"), &first, &last, err) ||
         (rc = store_ip_take(st, network_id, vm_id, first, last, &ip, err)) != 0) {
@@ -87,14 +83,28 @@ network_nic_take(store_t *st, const char *sid, const char *network_id, const cha
     return json_pack("{s:s, s:s}", "networkId", network_id, "ipAddress", text);
 }
 
+/* A new network record, its fields in the order a GET shows them. */
+static json_t *
+new_record(const char *sid, const network_create_req_t *req)
+{
+    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
+
+    util_uuid(id);
+    util_time_format(util_now_ms(), now);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "subscriptionId", sid, "name",
+                     req->name, "addressPrefix", req->address_prefix, "createdAt", now, "updatedAt",
+                     now);
+}
+
 json_t *
-network_create(store_t *st, const vm_ctx_t *ctx, const json_t *body, err_t *err)
+network_create(store_t *st, const vm_ctx_t *ctx, const network_create_req_t *req, err_t *err)
 {
     int64_t first, last, d[STORE_QUOTAS] = {0};
     json_t *rec = NULL;
 
-    assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && body != NULL);
-    if (network_parse_prefix(jget_str(body, "addressPrefix"), &first, &last, err))
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && req != NULL);
+    assert(req->name != NULL && req->address_prefix != NULL);
+    if (network_parse_prefix(req->address_prefix, &first, &last, err))
         return NULL;
     if (store_tx_begin(st, err))
         return NULL;
@@ -103,8 +113,10 @@ network_create(store_t *st, const vm_ctx_t *ctx, const json_t *body, err_t *err)
     d[QUOTA_NETWORKS] = 1;
     if (quota_reserve(st, ctx->sid, ctx->plan, d, err))
         goto fail;
-    rec = catalog_record_new(body);
-    json_object_set_new(rec, "subscriptionId", json_string(ctx->sid));
+    if ((rec = new_record(ctx->sid, req)) == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        goto fail;
+    }
     if (store_rec_insert(st, &store_kind_network, rec, err) || store_tx_commit(st, err))
         goto fail;
     return rec;

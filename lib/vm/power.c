@@ -258,12 +258,12 @@ static int
 failed_power(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
-    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    json_t *vm = NULL;
     const char *from = jget_str(job_ctx_params(ctx), "from"), *move_to = jget_str(job_ctx_params(ctx), "moveTo");
     int rc;
 
-    if (vm == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+        return rc; /* a VM that is gone has nothing to put right */
     if (move_to && strcmp(jget_str(vm, "hostId"), move_to) != 0) {
         /* The move did not happen: the reservation on the other host goes, the VM stays deallocated
          * where it was. */

@@ -116,12 +116,13 @@ failed_resize(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *p = job_ctx_params(ctx), *hv = json_object_get(job_ctx_data(ctx), "hostVm");
-    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    json_t *vm = NULL;
     int64_t d[STORE_QUOTAS] = {0};
     int rc = 0;
 
-    if (vm == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+        return rc; /* a VM that is gone has nothing to put right */
+    rc = 0;
     if (hv && jget_int(hv, "cores") == jget_int(p, "cores") &&
         jget_int(hv, "memoryMB") == jget_int(p, "memoryMB")) {
         apply_size(vm, p); /* the host did it; only the answer was lost */

@@ -88,6 +88,29 @@ vmrec_exists(store_t *st, const store_kind_t *kind, const char *id, const char *
     return n < 0 ? -1 : n > 0;
 }
 
+int
+vmrec_lookup(store_t *st, const store_kind_t *kind, const char *id, const char *field,
+             const char *value, json_t **out, err_t *err)
+{
+    err_t got = {0}; /* the store's answer: a missing record is a status here, not an error */
+    json_t *rec;
+
+    assert(st != NULL && kind != NULL && id != NULL && out != NULL);
+    assert(field != NULL || value == NULL);
+    /* The one place that turns the store's 404 into a value, through the record cache that single reads
+     * use; it gives way to a store lookup whose missing is a value once the store has one. */
+    rec = store_rec_get_where(st, kind, id, field, value, NULL, &got);
+    if (rec != NULL) {
+        *out = rec;
+        return 1;
+    }
+    if (got.code == ERR_NOT_FOUND)
+        return 0;
+    if (err != NULL && err->code == ERR_NONE)
+        *err = got; /* passed on whole, never rewritten; as with err_set, the first report wins */
+    return -1;
+}
+
 json_t *
 vmrec_begin_all(store_t *st, const char *sid, err_t *err)
 {

@@ -33,6 +33,11 @@ json_t *vmrec_load(store_t *st, const char *sid, const char *id, int64_t *rev, e
  * 0 when none has, -1 with err when the store cannot tell. */
 int vmrec_exists(store_t *st, const store_kind_t *kind, const char *id, const char *field,
                  const char *value, err_t *err);
+/* Missing as a value: 1 with the record (a new reference) in *out when a record of kind has that id (and,
+ * when field is not NULL, field equals value); 0 when none has (*out untouched, err untouched); -1 with err
+ * when the store cannot tell. */
+int vmrec_lookup(store_t *st, const store_kind_t *kind, const char *id, const char *field,
+                 const char *value, json_t **out, err_t *err);
 /* Opens a transaction and answers every VM record of subscription sid; on failure, NULL with the
  * transaction rolled back. */
 json_t *vmrec_begin_all(store_t *st, const char *sid, err_t *err);

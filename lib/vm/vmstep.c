@@ -36,12 +36,27 @@ vmstep_call(job_ctx_t *ctx)
     return c;
 }
 
+int
+vmstep_job_vm(job_ctx_t *ctx, json_t **vm, err_t *err)
+{
+    assert(ctx != NULL && vm != NULL);
+    return vmrec_lookup(job_ctx_store(ctx), &store_kind_vm, job_ctx_resource(ctx), NULL, NULL, vm,
+                        err);
+}
+
 job_step_result_t
 vmstep_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err)
 {
-    *vm = vmrec_load(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, err);
-    if (*vm == NULL)
-        return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
+    int rc;
+
+    *vm = NULL;
+    rc = vmstep_job_vm(ctx, vm, err);
+    if (rc < 0)
+        return JOB_STEP_RETRY;
+    if (rc == 0) {
+        err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
+        return JOB_STEP_FAILED;
+    }
     if (agent == NULL)
         return JOB_STEP_DONE;
     *agent = jget_str(*vm, "hostId") ? hostreg_agent(job_ctx_store(ctx), jget_str(*vm, "hostId"), err) : NULL;

@@ -19,6 +19,9 @@
 #define VM_AGENT_TIMEOUT_MS 3000
 #define VM_JOB_DEADLINE_MS (120 * 1000)
 
+/* Missing as a value: 1 with the job's VM (a new reference) in *vm; 0 when it is gone (*vm untouched, err
+ * untouched); -1 with err when the store cannot tell. */
+int vmstep_job_vm(job_ctx_t *ctx, json_t **vm, err_t *err);
 /* The job's VM (a new reference in *vm) and, unless agent is NULL, its host's agent (borrowed). A missing
  * VM or host fails the step; a host that cannot be reached retries it. */
 job_step_result_t vmstep_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err);

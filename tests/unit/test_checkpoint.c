@@ -14,11 +14,9 @@
 static json_t *
 put(world_t *w, const char *vm_id, const char *name, err_t *err)
 {
-    json_t *body = json_pack("{s:s}", "name", name), *job;
+    checkpoint_put_req_t req = {name, NULL};
 
-    job = checkpoint_put(w->f->st, world_ctx(w), vm_id, body, err);
-    json_decref(body);
-    return job;
+    return checkpoint_put(w->f->st, world_ctx(w), vm_id, &req, err);
 }
 
 static const char *
@@ -71,7 +69,8 @@ mode_decides_and_prune_checks_its_input(void **state)
     store_t *st = w->f->st;
     char id[UTIL_UUID_LEN + 1];
     err_t err = {0};
-    json_t *sub, *body;
+    checkpoint_prune_req_t prune = {0};
+    json_t *sub;
     vm_ctx_t ctx;
 
     world_running_vm(w, "m", id);
@@ -94,20 +93,20 @@ mode_decides_and_prune_checks_its_input(void **state)
     err_clear(&err);
     assert_int_equal(checkpoint_check(st, NULL, id, CHECKPOINT_CREATE, &err), 0);
     json_decref(sub);
-    /* Prune: an unknown cloud or plan is a 400 on its field; a good body starts the job. */
-    body = json_pack("{s:s, s:i}", "cloudId", id, "olderThanHours", 1);
-    assert_null(checkpoint_prune(st, body, &err));
+    /* Prune: an unknown cloud or plan is a 400 on its field; a good request starts the job. */
+    prune.cloud_id = id;
+    prune.older_than_hours = 1;
+    assert_null(checkpoint_prune(st, &prune, &err));
     assert_int_equal(err.code, ERR_INVALID_REQUEST);
     assert_string_equal(err.target, "cloudId");
     err_clear(&err);
-    json_object_set_new(body, "cloudId", json_string(id_of(w->cloud)));
-    json_object_set_new(body, "planId", json_string(id));
-    assert_null(checkpoint_prune(st, body, &err));
+    prune.cloud_id = id_of(w->cloud);
+    prune.plan_id = id;
+    assert_null(checkpoint_prune(st, &prune, &err));
     assert_string_equal(err.target, "planId");
     err_clear(&err);
-    json_object_set_new(body, "planId", json_string(id_of(w->plan)));
-    world_wait_status(st, checkpoint_prune(st, body, &err), "succeeded");
-    json_decref(body);
+    prune.plan_id = id_of(w->plan);
+    world_wait_status(st, checkpoint_prune(st, &prune, &err), "succeeded");
 }
 
 int

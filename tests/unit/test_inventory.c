@@ -18,7 +18,10 @@ incident_then_reassociation(void **state)
     store_t *st = w->f->st;
     char id[UTIL_UUID_LEN + 1];
     err_t err = {0};
-    json_t *list, *cmd, *out, *moved, *target, *vm;
+    inventory_simulate_req_t cmd = {0};
+    inventory_target_t target;
+    const char *ids[1];
+    json_t *list, *out, *moved, *vm;
 
     world_running_vm(w, "inv", id);
     world_wait_status(st, inventory_refresh(st, id_of(w->host), &err), "succeeded");
@@ -26,8 +29,16 @@ incident_then_reassociation(void **state)
     assert_int_equal(json_array_size(list), 0);
     json_decref(list);
     /* The VM reappears under a new hypervisor id: the record goes unknown, the new one is unmanaged. */
-    cmd = json_pack("{s:[s]}", "regenerateIds", id);
-    out = inventory_simulate(st, id_of(w->host), cmd, &err);
+    /* A VM that is not on the host is a 400 naming its place in the list. */
+    ids[0] = id_of(w->host);
+    cmd.nvms = 1;
+    cmd.vm_ids = ids;
+    assert_null(inventory_simulate(st, id_of(w->host), &cmd, &err));
+    assert_int_equal(err.code, ERR_INVALID_REQUEST);
+    assert_string_equal(err.target, "regenerateIds[0]");
+    err_clear(&err);
+    ids[0] = id;
+    out = inventory_simulate(st, id_of(w->host), &cmd, &err);
     assert_non_null(out);
     moved = json_array_get(json_object_get(out, "regenerated"), 0);
     assert_non_null(moved);
@@ -37,14 +48,14 @@ incident_then_reassociation(void **state)
     assert_int_equal(json_array_size(list), 1);
     json_decref(list);
     /* Re-association: an unknown host is a 400 on hostId; the right one points the record back. */
-    target = json_pack("{s:s, s:O}", "hostId", id_of(w->cloud), "hypervisorId",
-                       json_object_get(moved, "newHypervisorId"));
-    assert_null(inventory_reassociate(st, id, target, &err));
+    target.host_id = id_of(w->cloud);
+    target.hypervisor_id = json_string_value(json_object_get(moved, "newHypervisorId"));
+    assert_null(inventory_reassociate(st, id, &target, &err));
     assert_int_equal(err.code, ERR_INVALID_REQUEST);
     assert_string_equal(err.target, "hostId");
     err_clear(&err);
-    json_object_set_new(target, "hostId", json_string(id_of(w->host)));
-    vm = inventory_reassociate(st, id, target, &err);
+    target.host_id = id_of(w->host);
+    vm = inventory_reassociate(st, id, &target, &err);
     assert_non_null(vm);
     assert_string_equal(json_string_value(json_object_get(vm, "hypervisorId")),
                         json_string_value(json_object_get(moved, "newHypervisorId")));
@@ -53,9 +64,7 @@ incident_then_reassociation(void **state)
     assert_int_equal(json_array_size(list), 0);
     json_decref(list);
     json_decref(vm);
-    json_decref(target);
     json_decref(out);
-    json_decref(cmd);
 }
 
 int

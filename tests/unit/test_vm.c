@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -202,13 +203,32 @@ networks_give_addresses(void **state)
 {
     world_t *w = *state;
     store_t *st = w->f->st;
-    json_t *body = json_pack("{s:s, s:s}", "name", "n", "addressPrefix", "10.1.0.0/29"), *net, *vm;
-    json_t *job = NULL;
+    network_create_req_t nreq = {"n", "10.1.0.0/29"};
+    json_t *net, *vm, *got, *job = NULL;
     vm_create_req_t req = {0};
+    int64_t rev = 0;
+    char *text[2];
     err_t err = {0};
 
-    net = network_create(st, world_ctx(w), body, &err);
+    /* A prefix with host bits set is refused on addressPrefix, and takes no quota. */
+    nreq.address_prefix = "10.1.0.1/29";
+    assert_null(network_create(st, world_ctx(w), &nreq, &err));
+    assert_int_equal(err.code, ERR_INVALID_REQUEST);
+    assert_string_equal(err.target, "addressPrefix");
+    err_clear(&err);
+    nreq.address_prefix = "10.1.0.0/29";
+    net = network_create(st, world_ctx(w), &nreq, &err);
     assert_non_null(net);
+    /* The answer is what a GET shows, at revision 1: the handler need not read it again. */
+    got = store_rec_get(st, &store_kind_network, id_of(net), &rev, &err);
+    assert_non_null(got);
+    assert_int_equal(rev, 1);
+    text[0] = json_dumps(got, 0);
+    text[1] = json_dumps(net, 0);
+    assert_string_equal(text[0], text[1]); /* the same fields, in the same order */
+    free(text[0]);
+    free(text[1]);
+    json_decref(got);
     req.name = "n1";
     req.image_id = id_of(w->image);
     req.size = "S";
@@ -226,7 +246,6 @@ networks_give_addresses(void **state)
     world_wait_status(st, job, "succeeded");
     json_decref(vm);
     json_decref(net);
-    json_decref(body);
 }
 
 int

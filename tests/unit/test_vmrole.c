@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -29,24 +30,38 @@ create_scale_delete(void **state)
 {
     world_t *w = *state;
     store_t *st = w->f->st;
-    json_t *body = json_pack("{s:s, s:s, s:i}", "name", "web", "galleryItemId", id_of(w->item),
-                             "instanceCount", 2),
-           *role, *job = NULL, *usage;
+    vmrole_create_req_t req = {"web", id_of(w->item), NULL, 2, NULL};
+    vmrole_scale_req_t scale = {4};
+    json_t *role, *got, *job = NULL, *usage;
     err_t err = {0};
-    char id[UTIL_UUID_LEN + 1];
+    char id[UTIL_UUID_LEN + 1], *text[2];
 
-    role = vmrole_create(st, world_ctx(w), body, &job, &err);
+    /* Inside the caller's transaction, so that the job cannot start before the answer is compared. */
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    role = vmrole_create(st, world_ctx(w), &req, &job, &err);
     assert_non_null(role);
     snprintf(id, sizeof(id), "%s", id_of(role));
+    /* The answer is what a GET shows (size from the item, no instances yet): no need to read it again. */
+    got = vmrole_get(st, id_of(w->sub), id, &err);
+    assert_non_null(got);
+    text[0] = json_dumps(got, 0);
+    text[1] = json_dumps(role, 0);
+    assert_string_equal(text[0], text[1]);
+    assert_string_equal(json_string_value(json_object_get(role, "size")), "S");
+    free(text[0]);
+    free(text[1]);
+    json_decref(got);
     json_decref(role);
+    assert_int_equal(store_tx_commit(st, &err), 0);
     world_wait_status(st, job, "succeeded");
     assert_int_equal(instances_of(w, id), 2);
     /* Out of the item's bounds (1 to 3): 400 on instanceCount. */
-    assert_null(vmrole_scale(st, world_ctx(w), id, 4, &err));
+    assert_null(vmrole_scale(st, world_ctx(w), id, &scale, &err));
     assert_int_equal(err.code, ERR_INVALID_REQUEST);
     assert_string_equal(err.target, "instanceCount");
     err_clear(&err);
-    world_wait_status(st, vmrole_scale(st, world_ctx(w), id, 1, &err), "succeeded");
+    scale.instance_count = 1;
+    world_wait_status(st, vmrole_scale(st, world_ctx(w), id, &scale, &err), "succeeded");
     assert_int_equal(instances_of(w, id), 1);
     world_wait_status(st, vmrole_delete(st, world_ctx(w), id, &err), "succeeded");
     assert_null(vmrole_get(st, id_of(w->sub), id, &err));
@@ -56,38 +71,35 @@ create_scale_delete(void **state)
     assert_int_equal(json_integer_value(json_object_get(usage, "vms")), 0);
     assert_int_equal(json_integer_value(json_object_get(usage, "vmRoles")), 0);
     json_decref(usage);
-    json_decref(body);
 }
 
 static void
 create_refusals(void **state)
 {
     world_t *w = *state;
-    json_t *body = json_pack("{s:s, s:s, s:i}", "name", "r", "galleryItemId", id_of(w->image),
-                             "instanceCount", 1),
-           *job = NULL;
+    vmrole_create_req_t req = {"r", id_of(w->image), NULL, 1, NULL};
+    json_t *job = NULL;
     err_t err = {0};
 
-    assert_null(vmrole_create(w->f->st, world_ctx(w), body, &job, &err));
+    assert_null(vmrole_create(w->f->st, world_ctx(w), &req, &job, &err));
     assert_string_equal(err.target, "galleryItemId");
     err_clear(&err);
-    json_object_set_new(body, "galleryItemId", json_string(id_of(w->item)));
-    json_object_set_new(body, "size", json_string("XL"));
-    assert_null(vmrole_create(w->f->st, world_ctx(w), body, &job, &err));
+    req.gallery_item_id = id_of(w->item);
+    req.size = "XL";
+    assert_null(vmrole_create(w->f->st, world_ctx(w), &req, &job, &err));
     assert_string_equal(err.target, "size");
     err_clear(&err);
-    json_object_del(body, "size");
-    json_object_set_new(body, "instanceCount", json_integer(0));
-    assert_null(vmrole_create(w->f->st, world_ctx(w), body, &job, &err));
+    req.size = NULL;
+    req.instance_count = 0;
+    assert_null(vmrole_create(w->f->st, world_ctx(w), &req, &job, &err));
     assert_string_equal(err.target, "instanceCount");
     err_clear(&err);
-    json_object_set_new(body, "instanceCount", json_integer(1));
-    json_object_set_new(body, "networkId", json_string(id_of(w->cloud)));
-    assert_null(vmrole_create(w->f->st, world_ctx(w), body, &job, &err));
+    req.instance_count = 1;
+    req.network_id = id_of(w->cloud);
+    assert_null(vmrole_create(w->f->st, world_ctx(w), &req, &job, &err));
     assert_int_equal(err.code, ERR_INVALID_REQUEST);
     assert_string_equal(err.target, "networkId");
     assert_null(job);
-    json_decref(body);
 }
 
 int

@@ -1,5 +1,5 @@
 /*
- * vmrole.c: VM roles, WAP's scale-out groups of identical VMs made from a gallery item.
+ * request.c: VM roles, WAP's scale-out groups of identical VMs made from a gallery item.
  *
  * A role's instances are VMs (vmRoleId set, named <role>-1, <role>-2, …) and live under /vms like any other.
  * Create, scale and delete are jobs with one step per instance, so progress shows instance by instance
@@ -10,20 +10,21 @@
  *
  * Quotas count the role (vmRoles) and each instance's resources (reserved by its step).
  */
-#include "vmrole.h"
+#include "../vmrole.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog.h"
-#include "events.h"
-#include "hostreg.h"
-#include "inventory.h"
-#include "quota.h"
-#include "util.h"
-#include "vm/vmstep.h"
+#include "../catalog.h"
+#include "../events.h"
+#include "../hostreg.h"
+#include "../inventory.h"
+#include "../quota.h"
+#include "../util.h"
+#include "../vm/vmstep.h"
+#include "role.h"
 
 /* The instance number of a VM named <role>-<n>, or 0. */
 static int64_t
@@ -92,9 +93,10 @@ vmrole_view(store_t *st, const json_t *role, err_t *err)
 json_t *
 vmrole_get(store_t *st, const char *sid, const char *id, err_t *err)
 {
-    json_t *role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", sid, NULL, err),
-           *view;
+    json_t *role, *view;
 
+    assert(st != NULL && sid != NULL && id != NULL);
+    role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", sid, NULL, err);
     if (role == NULL)
         return NULL;
     view = vmrole_view(st, role, err);
@@ -120,6 +122,7 @@ add_steps(int64_t from, int64_t to)
 int
 vmrole__set_state(store_t *st, json_t *role, const char *state, err_t *err)
 {
+    assert(st != NULL && jget_str(role, "id") != NULL && state != NULL);
     json_object_set_new(role, "provisioningState", json_string(state));
     catalog_record_touch(role);
     return store_rec_update(st, &store_kind_vmrole, jget_str(role, "id"), role, 0, err);
@@ -137,31 +140,34 @@ check_count(const json_t *item, int64_t count, err_t *err)
     return 0;
 }
 
-/* The gallery item a new role is made from, checked against ctx's plan and the body: the item (new
+/* The gallery item a new role is made from, checked against ctx's plan and the request: the item (new
  * reference) and, in *size, the size its instances take. */
 static json_t *
-check_new_role(store_t *st, const vm_ctx_t *ctx, const json_t *body, const char **size, err_t *err)
+check_new_role(store_t *st, const vm_ctx_t *ctx, const vmrole_create_req_t *req, const char **size,
+               err_t *err)
 {
-    const char *item_id = jget_str(body, "galleryItemId"), *net = jget_str(body, "networkId");
-    int64_t count = jget_int(body, "instanceCount");
-    json_t *item = store_rec_get(st, &store_kind_gallery_item, item_id, NULL, NULL);
+    json_t *item = NULL;
     int rc;
 
+    rc = vmrec_lookup(st, &store_kind_gallery_item, req->gallery_item_id, NULL, NULL, &item, err);
+    if (rc < 0)
+        return NULL;
     /* A missing item is the same answer as one the plan does not offer. */
-    if (item == NULL || !catalog_plan_allows(ctx->plan, "galleryItemIds", item_id)) {
+    if (rc == 0 || !catalog_plan_allows(ctx->plan, "galleryItemIds", req->gallery_item_id)) {
         err_set(err, ERR_INVALID_REQUEST, "galleryItemId",
                 "The plan offers no gallery item with this id.");
         goto fail;
     }
-    *size = jget_str(body, "size") ? jget_str(body, "size") : jget_str(item, "defaultSize");
+    *size = req->size ? req->size : jget_str(item, "defaultSize");
     if (!catalog_plan_allows(ctx->plan, "sizeNames", *size)) {
         err_set(err, ERR_INVALID_REQUEST, "size", "The plan offers no size named '%s'.", *size);
         goto fail;
     }
-    if (check_count(item, count, err))
+    if (check_count(item, req->instance_count, err))
         goto fail;
-    if (net != NULL) {
-        rc = vmrec_exists(st, &store_kind_network, net, "subscriptionId", ctx->sid, err);
+    if (req->network_id != NULL) {
+        rc = vmrec_exists(st, &store_kind_network, req->network_id, "subscriptionId", ctx->sid,
+                          err);
         if (rc == 0)
             err_set(err, ERR_INVALID_REQUEST, "networkId",
                     "networkId names no network of this subscription.");
@@ -174,31 +180,45 @@ fail:
     return NULL;
 }
 
+/* A new role record (creating), its fields in the order a GET shows them. */
+static json_t *
+new_record(const vm_ctx_t *ctx, const vmrole_create_req_t *req, const char *size)
+{
+    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
+
+    util_uuid(id);
+    util_time_format(util_now_ms(), now);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:s, s:s}", "id", id, "name", req->name,
+                     "subscriptionId", ctx->sid, "galleryItemId", req->gallery_item_id, "size", size,
+                     "networkId", req->network_id, "instanceCount", (json_int_t) req->instance_count,
+                     "provisioningState", "creating", "createdAt", now, "updatedAt", now);
+}
+
 json_t *
-vmrole_create(store_t *st, const vm_ctx_t *ctx, const json_t *body, json_t **job, err_t *err)
+vmrole_create(store_t *st, const vm_ctx_t *ctx, const vmrole_create_req_t *req, json_t **job,
+              err_t *err)
 {
     json_t *item = NULL, *role = NULL, *j = NULL, *names;
     const char *size = NULL;
     int64_t d[STORE_QUOTAS] = {0};
 
-    assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && body != NULL);
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && req != NULL);
+    assert(req->name != NULL && req->gallery_item_id != NULL && job != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     if (vm_subscription_writable(ctx->sub, err) ||
-        (item = check_new_role(st, ctx, body, &size, err)) == NULL)
+        (item = check_new_role(st, ctx, req, &size, err)) == NULL)
         goto fail;
     d[QUOTA_VMROLES] = 1;
     if (quota_reserve(st, ctx->sid, ctx->plan, d, err))
         goto fail;
-    role = catalog_record_new(body);
-    json_object_set_new(role, "subscriptionId", json_string(ctx->sid));
-    json_object_set_new(role, "size", json_string(size));
-    if (json_object_get(role, "networkId") == NULL)
-        json_object_set_new(role, "networkId", json_null());
-    json_object_set_new(role, "provisioningState", json_string("creating"));
+    if ((role = new_record(ctx, req, size)) == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        goto fail;
+    }
     if (store_rec_insert(st, &store_kind_vmrole, role, err))
         goto fail;
-    names = add_steps(0, jget_int(body, "instanceCount"));
+    names = add_steps(0, req->instance_count);
     j = job_submit_steps(st, "vmrole.create", jget_str(role, "id"), ctx->sid, jget_str(role, "id"),
                          NULL, names, err);
     json_decref(names);
@@ -242,13 +262,16 @@ role_for_job(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
 }
 
 json_t *
-vmrole_scale(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t count, err_t *err)
+vmrole_scale(store_t *st, const vm_ctx_t *ctx, const char *id, const vmrole_scale_req_t *req,
+             err_t *err)
 {
     json_t *role = NULL, *item = NULL, *list = NULL, *names = NULL, *params = NULL, *j = NULL, *vm;
-    int64_t have, top = 0;
+    int64_t have, top = 0, count;
     size_t i;
     char name[48];
 
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL && req != NULL);
+    count = req->instance_count;
     if (store_tx_begin(st, err))
         return NULL;
     if ((role = role_for_job(st, ctx, id, err)) == NULL)
@@ -312,6 +335,7 @@ vmrole_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
     char name[48];
     size_t i;
 
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     if ((role = role_for_job(st, ctx, id, err)) == NULL)
@@ -346,25 +370,29 @@ fail:
 }
 
 json_t *
-vmrole_join(store_t *st, const char *role_id, const json_t *body, err_t *err)
+vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_t *err)
 {
     json_t *role = NULL, *vm = NULL, *out = NULL;
-    const char *vm_id = jget_str(body, "vmId");
+    int rc;
 
+    assert(st != NULL && role_id != NULL && req != NULL);
     role = store_rec_get(st, &store_kind_vmrole, role_id, NULL, err);
     if (role == NULL)
         return NULL;
-    if (vm_id == NULL && (jget_str(body, "hostId") == NULL || jget_str(body, "hypervisorId") == NULL)) {
+    if (req->vm_id == NULL && (req->host_id == NULL || req->hypervisor_id == NULL)) {
         err_set(err, ERR_INVALID_REQUEST, "vmId", "Give vmId, or hostId and hypervisorId.");
         goto out;
     }
     /* One transaction: the VM joins and the role counts it, or neither. */
     if (store_tx_begin(st, err))
         goto out;
-    if (vm_id != NULL) {
-        vm = vmrec_load(st, NULL, vm_id, NULL, NULL); /* missing: the answer below */
-        if (vm == NULL || strcmp(jget_str(vm, "subscriptionId"), jget_str(role, "subscriptionId")) != 0) {
-            err_set(err, ERR_INVALID_REQUEST, "vmId", "vmId names no VM of the role's subscription.");
+    if (req->vm_id != NULL) {
+        rc = vmrec_lookup(st, &store_kind_vm, req->vm_id, "subscriptionId",
+                          jget_str(role, "subscriptionId"), &vm, err);
+        if (rc <= 0) {
+            if (rc == 0)
+                err_set(err, ERR_INVALID_REQUEST, "vmId",
+                        "vmId names no VM of the role's subscription.");
             store_tx_rollback(st);
             goto out;
         }
@@ -379,7 +407,7 @@ vmrole_join(store_t *st, const char *role_id, const json_t *body, err_t *err)
             goto out;
         }
     } else {
-        vm = inventory_adopt(st, role, jget_str(body, "hostId"), jget_str(body, "hypervisorId"), err);
+        vm = inventory_adopt(st, role, req->host_id, req->hypervisor_id, err);
         if (vm == NULL) {
             store_tx_rollback(st);
             goto out;

@@ -1,5 +1,5 @@
 /*
- * vmrole_steps.c: the jobs of VM roles (vmrole.create, vmrole.scale, vmrole.delete): one step per instance,
+ * steps.c: the jobs of VM roles (vmrole.create, vmrole.scale, vmrole.delete): one step per instance,
  * named addInstance-<n>, removeInstance-<n> or deleteRole, run by one step function.
  *
  * An add step is idempotent: it finds its instance by name, reserves it only once (in a transaction of its
@@ -17,7 +17,16 @@
 #include "../quota.h"
 #include "../util.h"
 #include "../vmrole.h"
-#include "vmstep.h"
+#include "../vm/vmstep.h"
+#include "role.h"
+
+/* Missing as a value: 1 with the job's role (a new reference) in *role, 0 when it is gone, -1 with err. */
+static int
+job_role(job_ctx_t *ctx, json_t **role, err_t *err)
+{
+    return vmrec_lookup(job_ctx_store(ctx), &store_kind_vmrole, job_ctx_resource(ctx), NULL, NULL,
+                        role, err);
+}
 
 static json_t *
 find_instance(store_t *st, const json_t *role, int64_t n, err_t *err)
@@ -146,16 +155,13 @@ step_remove_instance(job_ctx_t *ctx, const char *vm_id, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     agent_call_t c = {job_ctx_op_id(ctx), VM_AGENT_TIMEOUT_MS};
-    json_t *vm = vmrec_load(st, NULL, vm_id, NULL, err);
     job_step_result_t r = JOB_STEP_DONE;
+    json_t *vm = NULL;
     agent_t *a;
+    int rc = vmrec_lookup(st, &store_kind_vm, vm_id, NULL, NULL, &vm, err);
 
-    if (vm == NULL) {
-        if (err->code != ERR_NOT_FOUND)
-            return JOB_STEP_RETRY;
-        err_clear(err);
-        return JOB_STEP_DONE; /* already gone */
-    }
+    if (rc <= 0)
+        return rc == 0 ? JOB_STEP_DONE : JOB_STEP_RETRY; /* already gone, or the store failed */
     if (jget_str(vm, "hypervisorId") && jget_str(vm, "hostId")) {
         a = hostreg_agent(st, jget_str(vm, "hostId"), err);
         if (a == NULL) {
@@ -176,12 +182,17 @@ step_each(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const char *name = job_ctx_step_name(ctx);
-    json_t *role = store_rec_get(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, err), *rm;
+    json_t *role = NULL, *rm;
     job_step_result_t r = JOB_STEP_DONE;
     int64_t n;
+    int rc = job_role(ctx, &role, err);
 
-    if (role == NULL)
-        return err->code == ERR_NOT_FOUND ? JOB_STEP_FAILED : JOB_STEP_RETRY;
+    if (rc < 0)
+        return JOB_STEP_RETRY;
+    if (rc == 0) {
+        err_set(err, ERR_NOT_FOUND, NULL, "The VM role was not found.");
+        return JOB_STEP_FAILED;
+    }
     if (strncmp(name, "addInstance-", 12) == 0 && util_parse_int64(name + 12, false, &n) == 0) {
         r = step_add_instance(ctx, role, n, err);
     } else if (strncmp(name, "removeInstance-", 15) == 0) {
@@ -211,14 +222,11 @@ role_succeeded(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *p;
-    json_t *role;
-    int rc = vmrec_exists(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, NULL, err);
+    json_t *role = NULL;
+    int rc = job_role(ctx, &role, err);
 
     if (rc <= 0)
         return rc; /* gone with the delete that succeeded, or the store failed */
-    role = store_rec_get(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, err);
-    if (role == NULL)
-        return -1;
     rc = vmrole__set_state(st, role, "succeeded", err);
     p = job_ctx_params(ctx);
     if (rc == 0 && json_is_integer(json_object_get(p, "scaledTo")))
@@ -235,12 +243,13 @@ role_failed(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const char *name = job_ctx_step_name(ctx);
-    json_t *role = store_rec_get(st, &store_kind_vmrole, job_ctx_resource(ctx), NULL, err), *vm;
+    json_t *role = NULL, *vm;
     int64_t n;
-    int rc = 0;
+    int rc = job_role(ctx, &role, err);
 
-    if (role == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if (rc <= 0)
+        return rc; /* a role that is gone has nothing to put right */
+    rc = 0;
     /* The instance whose step failed holds nothing and shows failed, as a VM whose creation failed. */
     if (name && strncmp(name, "addInstance-", 12) == 0 &&
         util_parse_int64(name + 12, false, &n) == 0) {

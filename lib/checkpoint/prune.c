@@ -1,5 +1,5 @@
 /*
- * checkpoint_prune.c: checkpoints that go in bulk: the admin's prune job (checkpoint.prune: findCheckpoints,
+ * prune.c: checkpoints that go in bulk: the admin's prune job (checkpoint.prune: findCheckpoints,
  * deleteCheckpoints) and the automatic retention sweep of plans with checkpointRetentionHours.
  *
  * Both start one checkpoint delete job per VM whose checkpoint is old enough, through checkpoint_delete as
@@ -12,31 +12,43 @@
 #include "../job.h"
 #include "../jget.h"
 #include "../util.h"
-#include "vmrec.h"
+#include "../vm/vmrec.h"
+#include "prune.h"
 
-/* 400 on field when the id names no record of kind; 0 when it does (or field is absent). */
+/* 400 on field when id names no record of kind; 0 when it does (or id is NULL). */
 static int
-check_ref(store_t *st, const json_t *body, const char *field, const store_kind_t *kind,
+check_ref(store_t *st, const char *id, const char *field, const store_kind_t *kind,
           const char *message, err_t *err)
 {
     int rc;
 
-    if (!json_is_string(json_object_get(body, field)))
+    if (id == NULL)
         return 0;
-    rc = vmrec_exists(st, kind, jget_str(body, field), NULL, NULL, err);
+    rc = vmrec_exists(st, kind, id, NULL, NULL, err);
     if (rc == 0)
         return err_set(err, ERR_INVALID_REQUEST, field, "%s", message);
     return rc < 0 ? -1 : 0;
 }
 
 json_t *
-checkpoint_prune(store_t *st, const json_t *body, err_t *err)
+checkpoint_prune(store_t *st, const checkpoint_prune_req_t *req, err_t *err)
 {
-    assert(st != NULL && body != NULL);
-    if (check_ref(st, body, "cloudId", &store_kind_cloud, "No cloud has this id.", err) ||
-        check_ref(st, body, "planId", &store_kind_plan, "No plan has this id.", err))
+    json_t *params, *job;
+
+    assert(st != NULL && req != NULL && req->older_than_hours >= 0);
+    if (check_ref(st, req->cloud_id, "cloudId", &store_kind_cloud, "No cloud has this id.", err) ||
+        check_ref(st, req->plan_id, "planId", &store_kind_plan, "No plan has this id.", err))
         return NULL;
-    return job_submit(st, "checkpoint.prune", NULL, NULL, NULL, body, err);
+    /* The job's input, as step_find reads it. */
+    params = json_pack("{s:s?, s:s?, s:I}", "cloudId", req->cloud_id, "planId", req->plan_id,
+                       "olderThanHours", (json_int_t) req->older_than_hours);
+    if (params == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    job = job_submit(st, "checkpoint.prune", NULL, NULL, NULL, params, err);
+    json_decref(params);
+    return job;
 }
 
 /* VMs whose checkpoint is older than cutoff_ms, of the plans that match (all when plan_id and cloud_id

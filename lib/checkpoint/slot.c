@@ -1,5 +1,5 @@
 /*
- * checkpoint.c: the single checkpoint slot of a VM, plan checkpoint modes, pruning and retention.
+ * slot.c: the single checkpoint slot of a VM, plan checkpoint modes, and the slot's jobs.
  *
  * The slot is the VM record's `checkpoint` (with the host's checkpoint id and the VM's power state at the
  * time, kept hidden). It holds one checkpoint or none, and it is the only thing tenants see, so they can
@@ -15,17 +15,18 @@
  * Modes (from the subscription's effective mode): disabled hides checkpoints from tenants; viewRestore lets
  * them see and restore; createViewRestore also create and delete. Admins may delete any VM's checkpoint.
  */
-#include "checkpoint.h"
+#include "../checkpoint.h"
 
 #include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "events.h"
-#include "hostreg.h"
-#include "util.h"
-#include "vm/vmstep.h"
+#include "../events.h"
+#include "../hostreg.h"
+#include "../util.h"
+#include "../vm/vmstep.h"
+#include "prune.h"
 
 static int
 mode_allows(const json_t *sub, checkpoint_op_t op, err_t *err)
@@ -108,18 +109,19 @@ prepare(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op,
 }
 
 json_t *
-checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id, const json_t *body,
-               err_t *err)
+checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
+               const checkpoint_put_req_t *req, err_t *err)
 {
     json_t *vm = NULL, *job = NULL, *params, *old;
 
+    assert(st != NULL && vm_id != NULL && req != NULL && req->name != NULL);
+    assert(ctx == NULL || ctx->sub != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     vm = prepare(st, ctx, vm_id, CHECKPOINT_CREATE, err);
     if (vm == NULL || vmrec_ready(vm, err))
         goto fail;
-    params = json_pack("{s:O, s:O?}", "name", json_object_get(body, "name"), "description",
-                       json_object_get(body, "description"));
+    params = json_pack("{s:s, s:s?}", "name", req->name, "description", req->description);
     json_object_set_new(vm, "provisioningState", json_string("updating"));
     job = vmrec_submit(st, vm, "vm.checkpoint.create", params, err);
     json_decref(params);
@@ -385,11 +387,12 @@ failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *data = job_ctx_data(ctx), *hv = json_object_get(data, "hostVm"), *slot;
-    json_t *vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, err);
+    json_t *vm = NULL;
     int rc = 0;
 
-    if (vm == NULL)
-        return err->code == ERR_NOT_FOUND ? 0 : -1;
+    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+        return rc; /* a VM that is gone has nothing to put right */
+    rc = 0;
     slot = json_object_get(vm, "checkpoint");
     /* A slot naming a checkpoint the host says it no longer has (a delete whose answer was lost) is
      * emptied: the slot never shows what does not exist. */
