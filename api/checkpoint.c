@@ -3,6 +3,7 @@
  * contract's order: 401, 404 (the VM), 403 (the plan's mode), 400 (the body), then 409 or 404 NoCheckpoint.
  */
 #include "internal.h"
+#include "vmctx.h"
 
 #include "../lib/checkpoint.h"
 
@@ -21,19 +22,10 @@ static const jv_field_t no_fields[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
-/* The tenant request's context, as the pipeline loaded it. */
-static vm_ctx_t
-ctx_of(const api_req_t *r)
-{
-    vm_ctx_t c = {r->params[0], r->sub, r->plan};
-
-    return c;
-}
-
 void
 api_tenant_checkpoint_get(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
     json_t *cp = checkpoint_get(r->store, &c, r->params[1], &err);
 
@@ -61,7 +53,7 @@ checked_body(api_req_t *r, const vm_ctx_t *c, checkpoint_op_t op, const jv_field
 void
 api_tenant_checkpoint_put(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     checkpoint_put_req_t req;
     err_t err = {0};
     json_t *body, *job;
@@ -78,7 +70,7 @@ api_tenant_checkpoint_put(api_req_t *r)
 void
 api_tenant_checkpoint_delete(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
 
     api_reply_job(r, checkpoint_delete(r->store, &c, r->params[1], &err), &err);
@@ -87,7 +79,7 @@ api_tenant_checkpoint_delete(api_req_t *r)
 void
 api_tenant_checkpoint_restore(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
     json_t *body;
 

@@ -4,6 +4,7 @@
  * VM itself.
  */
 #include "internal.h"
+#include "vmctx.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -46,15 +47,6 @@ static const char *
 sid_of(api_req_t *r)
 {
     return r->params[0];
-}
-
-/* The tenant request's context, as the pipeline loaded it. */
-static vm_ctx_t
-ctx_of(const api_req_t *r)
-{
-    vm_ctx_t c = {r->params[0], r->sub, r->plan};
-
-    return c;
 }
 
 /* 404 before 400: the VM in the path must be the caller's before its body is read. Replies and returns
@@ -148,7 +140,7 @@ api_tenant_vms_list(api_req_t *r)
 void
 api_tenant_vms_create(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     vm_create_req_t req;
     err_t err = {0};
     json_t *body = api_body(r, vm_spec, false, false), *vm, *job = NULL;
@@ -185,7 +177,7 @@ api_tenant_vm_get(api_req_t *r)
 void
 api_tenant_vm_patch(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
     int64_t rev;
     json_t *body, *job;
@@ -205,7 +197,7 @@ api_tenant_vm_patch(api_req_t *r)
 void
 api_tenant_vm_delete(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
     int64_t rev;
 
@@ -217,7 +209,7 @@ api_tenant_vm_delete(api_req_t *r)
 void
 api_tenant_vm_action(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
     json_t *body;
 
@@ -232,7 +224,7 @@ api_tenant_vm_action(api_req_t *r)
 void
 api_tenant_vm_disk_attach(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     vm_disk_req_t disk;
     err_t err = {0};
     json_t *body, *job;
@@ -250,7 +242,7 @@ api_tenant_vm_disk_attach(api_req_t *r)
 void
 api_tenant_vm_disk_detach(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
     int64_t lun;
 
@@ -272,7 +264,7 @@ api_tenant_networks_list(api_req_t *r)
 void
 api_tenant_networks_create(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     network_create_req_t req;
     err_t err = {0};
     json_t *body = api_body(r, network_spec, false, false), *net;
@@ -311,7 +303,7 @@ api_tenant_network_get(api_req_t *r)
 void
 api_tenant_network_delete(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
 
     if (network_delete(r->store, &c, r->params[1], &err)) {

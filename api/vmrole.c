@@ -3,6 +3,7 @@
  * with their job. Instances are VMs and are driven through the VM paths.
  */
 #include "internal.h"
+#include "vmctx.h"
 
 #include "../lib/vmrole.h"
 
@@ -18,15 +19,6 @@ static const jv_field_t scale_spec[] = {
     {"instanceCount", JV_INT, JV_REQUIRED, 0, 1000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
-
-/* The tenant request's context, as the pipeline loaded it. */
-static vm_ctx_t
-ctx_of(const api_req_t *r)
-{
-    vm_ctx_t c = {r->params[0], r->sub, r->plan};
-
-    return c;
-}
 
 /* 202 with body (the role or the job) naming job, or the error. */
 static void
@@ -49,7 +41,7 @@ api_tenant_vmroles_list(api_req_t *r)
 void
 api_tenant_vmroles_create(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     vmrole_create_req_t req;
     err_t err = {0};
     json_t *body = api_body(r, role_spec, false, false), *role, *job = NULL;
@@ -83,7 +75,7 @@ api_tenant_vmrole_get(api_req_t *r)
 void
 api_tenant_vmrole_delete(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
     json_t *job = vmrole_delete(r->store, &c, r->params[1], &err);
 
@@ -93,7 +85,7 @@ api_tenant_vmrole_delete(api_req_t *r)
 void
 api_tenant_vmrole_scale(api_req_t *r)
 {
-    vm_ctx_t c = ctx_of(r);
+    vm_ctx_t c = api_vm_ctx(r);
     vmrole_scale_req_t req;
     err_t err = {0};
     json_t *body, *job;

@@ -96,7 +96,8 @@ json_t *
 vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id,
                 err_t *err)
 {
-    json_t *image, *size = NULL, *vm = NULL, *disks = NULL, *nic;
+    json_t *image = NULL, *size = NULL, *vm = NULL, *disks = NULL, *nic;
+    int rc;
     char host[UTIL_UUID_LEN + 1];
     int64_t storage = 0, delta[STORE_QUOTAS] = {0};
 
@@ -104,13 +105,17 @@ vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, co
     assert(req != NULL && req->name != NULL && req->image_id != NULL && req->size != NULL);
     assert(req->ndisks <= VM_MAX_DATA_DISKS);
     /* A missing image or size is the same answer as one the plan does not offer. */
-    image = store_rec_get(st, &store_kind_image, req->image_id, NULL, NULL);
-    if (image == NULL || !catalog_plan_allows(ctx->plan, "imageIds", req->image_id)) {
+    rc = store_rec_lookup_shared(st, &store_kind_image, req->image_id, &image, NULL, err);
+    if (rc < 0)
+        goto out;
+    if (rc == 0 || !catalog_plan_allows(ctx->plan, "imageIds", req->image_id)) {
         err_set(err, ERR_INVALID_REQUEST, "imageId", "The plan offers no image with this id.");
         goto out;
     }
-    size = store_rec_find(st, &store_kind_size, "name", req->size, NULL);
-    if (size == NULL || !catalog_plan_allows(ctx->plan, "sizeNames", req->size)) {
+    rc = store_rec_lookup_by_shared(st, &store_kind_size, "name", req->size, &size, err);
+    if (rc < 0)
+        goto out;
+    if (rc == 0 || !catalog_plan_allows(ctx->plan, "sizeNames", req->size)) {
         err_set(err, ERR_INVALID_REQUEST, "size", "The plan offers no size named '%s'.", req->size);
         goto out;
     }

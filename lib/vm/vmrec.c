@@ -92,23 +92,22 @@ int
 vmrec_lookup(store_t *st, const store_kind_t *kind, const char *id, const char *field,
              const char *value, json_t **out, err_t *err)
 {
-    err_t got = {0}; /* the store's answer: a missing record is a status here, not an error */
-    json_t *rec;
+    json_t *rec = NULL;
+    const char *have;
+    int rc;
 
     assert(st != NULL && kind != NULL && id != NULL && out != NULL);
     assert(field != NULL || value == NULL);
-    /* The one place that turns the store's 404 into a value, through the record cache that single reads
-     * use; it gives way to a store lookup whose missing is a value once the store has one. */
-    rec = store_rec_get_where(st, kind, id, field, value, NULL, &got);
-    if (rec != NULL) {
-        *out = rec;
-        return 1;
-    }
-    if (got.code == ERR_NOT_FOUND)
+    rc = store_rec_lookup(st, kind, id, &rec, NULL, err);
+    if (rc != 1)
+        return rc;
+    have = field != NULL ? jget_str(rec, field) : NULL;
+    if (field != NULL && (have == NULL || strcmp(have, value) != 0)) {
+        json_decref(rec); /* another's record is the same answer as none */
         return 0;
-    if (err != NULL && err->code == ERR_NONE)
-        *err = got; /* passed on whole, never rewritten; as with err_set, the first report wins */
-    return -1;
+    }
+    *out = rec;
+    return 1;
 }
 
 json_t *
