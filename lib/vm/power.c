@@ -2,7 +2,7 @@
  * power.c: power actions, the requests and their jobs (vm.start, vm.stop, vm.shutdown, vm.restart,
  * vm.deallocate), and the subscription-wide stop.
  *
- * Power state machine (API.md): start from stopped or deallocated; stop, shutdown and restart from
+ * Power state machine: start from stopped or deallocated; stop, shutdown and restart from
  * running; deallocate from running or stopped. The request sets the transitional state and the job the
  * final one. A failed job asks the host what is true (cleanup) and records that (on_failed), fixing the
  * VM's holdings to match. Starting a deallocated VM takes its host compute back at the request; when its
