@@ -77,8 +77,10 @@ agent_register(const agent_driver_t *driver)
         return -1;
     pthread_mutex_lock(&drivers_lock);
     for (i = 0; i < ndrivers; i++)
-        if (strcmp(drivers[i]->name, driver->name) == 0)
-            rc = drivers[i] == driver ? 0 : -1;
+        if (strcmp(drivers[i]->name, driver->name) == 0) {
+            rc = drivers[i] == driver ? 0 : -1; /* registered already (or a different driver) */
+            break;
+        }
     if (i == ndrivers && rc == 0) {
         if (ndrivers == MAX_DRIVERS)
             rc = -1;
