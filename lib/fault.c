@@ -1,9 +1,11 @@
 /*
  * fault.c: countdowns of the injection point classes, and the job engine's crash points (see fault.h).
  *
- * Invariants: a class's countdown is > 0 only while armed; it is decremented by exactly one call per hit,
- * under the class's atomic compare-and-swap, so among concurrent callers exactly one sees the armed call
- * fail. fired is set by that call and cleared by fault_arm.
+ * Invariants: a class's countdown is > 0 only while armed; it is decremented by exactly one counted call
+ * per hit, under the class's atomic compare-and-swap, so among concurrent callers exactly one sees the
+ * armed call fail. fired is set by that call and cleared by fault_arm. fault__used goes from false to true
+ * once, on the first arm, and never back: until then no call is counted. A thread's step depth is 0 or 1
+ * (steps do not nest).
  */
 #include "fault.h"
 
@@ -18,23 +20,41 @@ static struct {
     atomic_long countdown; /* the calls left until the failing one; 0: disarmed */
     atomic_long calls;
     atomic_bool fired;
+    atomic_uint flags; /* FAULT_* of the last arm */
 } classes[FAULT_NCLASSES];
+
+atomic_bool fault__used;
+
+/* Depth of job steps the calling thread runs (0 or 1). */
+static _Thread_local int in_step;
+
+void
+fault_arm_flags(fault_class_t cls, long n, unsigned flags)
+{
+    assert(cls >= 0 && cls < FAULT_NCLASSES && n >= 0);
+    assert((flags & ~(unsigned) (FAULT_PERMANENT | FAULT_IN_STEPS)) == 0);
+    atomic_store(&fault__used, true);
+    atomic_store(&classes[cls].countdown, 0);
+    atomic_store(&classes[cls].fired, false);
+    atomic_store(&classes[cls].calls, 0);
+    atomic_store(&classes[cls].flags, flags);
+    atomic_store(&classes[cls].countdown, n);
+}
 
 void
 fault_arm(fault_class_t cls, long n)
 {
-    assert(cls >= 0 && cls < FAULT_NCLASSES && n >= 0);
-    atomic_store(&classes[cls].fired, false);
-    atomic_store(&classes[cls].calls, 0);
-    atomic_store(&classes[cls].countdown, n);
+    fault_arm_flags(cls, n, 0);
 }
 
 bool
-fault_hit(fault_class_t cls)
+fault__hit(fault_class_t cls)
 {
     long left;
 
     assert(cls >= 0 && cls < FAULT_NCLASSES);
+    if ((atomic_load(&classes[cls].flags) & FAULT_IN_STEPS) && in_step == 0)
+        return false;
     atomic_fetch_add(&classes[cls].calls, 1);
     left = atomic_load_explicit(&classes[cls].countdown, memory_order_relaxed);
     while (left > 0) {
@@ -49,6 +69,13 @@ fault_hit(fault_class_t cls)
 }
 
 bool
+fault_permanent(fault_class_t cls)
+{
+    assert(cls >= 0 && cls < FAULT_NCLASSES);
+    return (atomic_load(&classes[cls].flags) & FAULT_PERMANENT) != 0;
+}
+
+bool
 fault_fired(fault_class_t cls)
 {
     assert(cls >= 0 && cls < FAULT_NCLASSES);
@@ -60,6 +87,20 @@ fault_calls(fault_class_t cls)
 {
     assert(cls >= 0 && cls < FAULT_NCLASSES);
     return atomic_load(&classes[cls].calls);
+}
+
+void
+fault_step_enter(void)
+{
+    assert(in_step == 0);
+    in_step++;
+}
+
+void
+fault_step_leave(void)
+{
+    assert(in_step == 1);
+    in_step--;
 }
 
 /* ---- crash points ---- */

@@ -299,7 +299,5 @@ uint64_t store__reads(store_t *st, const store_kind_t *kind);
 /* Test hook: the name of the i-th backend this build has (the order they registered in); NULL past the
  * last. */
 const char *store__backend_at(size_t i);
-/* Test hook: make the nth store call from now on (1 = the next) fail with ERR_INTERNAL; 0 disarms. */
-void store__fail_call(store_t *st, long n);
 
 #endif

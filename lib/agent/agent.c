@@ -6,8 +6,8 @@
  * failed call always carries a typed error with a message. Drivers never see a call this layer refused.
  *
  * It is also the injection point of the FAULT_AGENT class (lib/fault.h): once a call has passed the shared
- * checks, an armed fault fails it with AGENT_ERR_TRANSIENT before the driver sees it, as a host that did
- * not take the call would.
+ * checks, an armed fault fails it before the driver sees it: with AGENT_ERR_TRANSIENT, as a host that did
+ * not take the call would, or with AGENT_ERR_PERMANENT when the fault was armed FAULT_PERMANENT.
  *
  * Invariants: the driver table is written under drivers_lock and only grows; an agent_t's driver and priv
  * never change while it is open.
@@ -77,8 +77,10 @@ agent_register(const agent_driver_t *driver)
         return -1;
     pthread_mutex_lock(&drivers_lock);
     for (i = 0; i < ndrivers; i++)
-        if (strcmp(drivers[i]->name, driver->name) == 0)
-            rc = drivers[i] == driver ? 0 : -1;
+        if (strcmp(drivers[i]->name, driver->name) == 0) {
+            rc = drivers[i] == driver ? 0 : -1; /* registered already (or a different driver) */
+            break;
+        }
     if (i == ndrivers && rc == 0) {
         if (ndrivers == MAX_DRIVERS)
             rc = -1;
@@ -181,7 +183,10 @@ precheck(agent_t *a, const agent_call_t *call, const char *hypervisor_id, bool n
     if (eff->timeout_ms <= 0)
         eff->timeout_ms = AGENT_DEFAULT_TIMEOUT_MS;
     if (fault_hit(FAULT_AGENT))
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "The host did not take the call (injected fault).");
+        return fault_permanent(FAULT_AGENT)
+                   ? agent_fail(err, AGENT_ERR_PERMANENT, "The host refused the call (injected fault).")
+                   : agent_fail(err, AGENT_ERR_TRANSIENT,
+                                "The host did not take the call (injected fault).");
     return 0;
 }
 

@@ -362,7 +362,9 @@ job__run(store_t *st, const char *id)
         marked = false;
         err_clear(&err);
         fault_crash_point(ctx.def->kind, (int) i, false);
+        fault_step_enter();
         res = ctx.def->each ? ctx.def->each(&ctx, &err) : ctx.def->steps[i].fn(&ctx, &err);
+        fault_step_leave();
         if (res == JOB_STEP_DONE) {
             if (!step_done(&ctx, steps, &err))
                 goto out;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../fault.h"
 #include "backend.h"
 
 #define ON_COMMIT_MAX 16
@@ -57,17 +58,17 @@ struct store {
     const store_backend_t *be;
     store_db_t *db; /* the backend's shared state */
     pthread_key_t key;
-    pthread_mutex_t lock; /* guards threads and fail_countdown */
+    pthread_mutex_t lock; /* guards threads */
     store_thread_t *threads;
-    long fail_countdown;
     uint64_t gen[STORE_KINDS];   /* change counters, atomic */
     uint64_t reads[STORE_KINDS]; /* single-record reads asked of the store, atomic (store__reads) */
 };
 
 /* store.c: a thread's first call opens its state and its connection; NULL with err set. */
 store_thread_t *store__thread_new(store_t *st, err_t *err);
-/* store.c: the fault wrapper's slow path: -1 with err set when this call is the one to fail. */
-int store__injected(store_t *st, err_t *err);
+/* store.c: the fault wrapper's slow path: sets err for the call fault_hit(FAULT_STORE) chose to fail and
+ * returns -1. */
+int store__injected(err_t *err);
 
 /* The calling thread's state (its connection opened on first use), or NULL with err set. Hot: one
  * pthread_getspecific. */
@@ -81,15 +82,15 @@ store__thread(store_t *st, err_t *err)
     return t != NULL ? t : store__thread_new(st, err);
 }
 
-/* The calling thread's state for one store call: store__thread, then the fault wrapper (the countdown
- * of store__fail_call): NULL with err set when the call is to fail. */
+/* The calling thread's state for one store call: store__thread, then the fault wrapper (the FAULT_STORE
+ * class of lib/fault.h; each call that reaches it counts once): NULL with err set when the call is to
+ * fail. */
 static inline store_thread_t *
 store__call(store_t *st, err_t *err)
 {
     store_thread_t *t = store__thread(st, err);
 
-    if (t == NULL ||
-        (__atomic_load_n(&st->fail_countdown, __ATOMIC_RELAXED) != 0 && store__injected(st, err)))
+    if (t == NULL || (fault_hit(FAULT_STORE) && store__injected(err)))
         return NULL;
     return t;
 }

@@ -10,7 +10,8 @@
  *   open is a no-op (it follows a failed outermost commit, which leaves nothing open).
  * - On-commit hooks run once, after the outermost commit succeeded and the depth is back to 0; a
  *   rollback of the outermost transaction drops them.
- * - The fault wrapper (store__fail_call) makes the nth call fail before it reaches the backend.
+ * - The fault wrapper (store__call in core.h) asks fault_hit(FAULT_STORE) once per call and fails the
+ *   chosen call with ERR_INTERNAL before it reaches the backend.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -87,26 +88,9 @@ store__thread_new(store_t *st, err_t *err)
 }
 
 int
-store__injected(store_t *st, err_t *err)
+store__injected(err_t *err)
 {
-    int fail = 0;
-
-    pthread_mutex_lock(&st->lock);
-    if (st->fail_countdown > 0 && --st->fail_countdown == 0)
-        fail = 1;
-    pthread_mutex_unlock(&st->lock);
-    if (fail)
-        return err_set(err, ERR_INTERNAL, NULL, "The database failed (injected fault).");
-    return 0;
-}
-
-void
-store__fail_call(store_t *st, long n)
-{
-    assert(st != NULL && n >= 0);
-    pthread_mutex_lock(&st->lock);
-    st->fail_countdown = n;
-    pthread_mutex_unlock(&st->lock);
+    return err_set(err, ERR_INTERNAL, NULL, "The database failed (injected fault).");
 }
 
 uint64_t

@@ -14,6 +14,7 @@
 
 #include "../../lib/accounts.h"
 #include "../../lib/catalog.h"
+#include "../../lib/fault.h"
 #include "../../lib/job.h"
 #include "../../lib/util.h"
 
@@ -205,9 +206,9 @@ plan_update_is_atomic_under_store_faults(void **state)
     world_make(f->st, "viewRestore", "f@b.c", &w);
     for (n = 1; n < 100; n++) {
         err_clear(&err);
-        store__fail_call(f->st, n);
+        fault_arm(FAULT_STORE, n);
         job = catalog_plan_update(f->st, id_of(w.plan), patch, 0, &err);
-        store__fail_call(f->st, 0);
+        fault_arm(FAULT_STORE, 0);
         if (job != NULL)
             break;
         faults++;

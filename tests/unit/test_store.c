@@ -15,6 +15,7 @@
 #include "fixture.h"
 #include <pthread.h>
 
+#include "../../lib/fault.h"
 #include "../../lib/store.h"
 #include "../../lib/store/sqlite.h"
 #include "../../lib/util.h"
@@ -360,7 +361,7 @@ injected_fault_fails_once(void **state)
     err_t err = {0};
     json_t *c = cloud("fault");
 
-    store__fail_call(f->st, 2);
+    fault_arm(FAULT_STORE, 2);
     assert_int_equal(store_rec_count(f->st, &store_kind_cloud, NULL, 0, &err), 0);
     assert_int_equal(store_rec_insert(f->st, &store_kind_cloud, c, &err), -1);
     assert_int_equal(err.code, ERR_INTERNAL);

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "../../lib/fault.h"
 #include "test_store_conformance.h"
 
 /* ---- quota counters, hosts, addresses, unmanaged VMs ---- */
@@ -296,7 +297,7 @@ case_injected_fault_fails_one_call(store_t *st)
     json_t *c = cloud("c1", "east");
     err_t err = {0};
 
-    store__fail_call(st, 2);
+    fault_arm(FAULT_STORE, 2);
     assert_int_equal(store_rec_count(st, &store_kind_cloud, NULL, 0, &err), 0);
     assert_int_equal(store_rec_insert(st, &store_kind_cloud, c, &err), -1);
     assert_int_equal(err.code, ERR_INTERNAL);
