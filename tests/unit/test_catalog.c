@@ -259,9 +259,9 @@ run_ref_check(store_t *st, const ref_check_t *c)
     assert_string_equal(err.target, c->target);
     assert_string_equal(err.message, c->message);
     err_clear(&err);
-    store__fail_call(st, c->call);
+    fault_arm(FAULT_STORE, c->call);
     assert_null(c->create(st, c->body, &err));
-    store__fail_call(st, 0);
+    fault_arm(FAULT_STORE, 0);
     assert_int_equal(err.code, ERR_INTERNAL);
     assert_string_equal(err.target, "");
     assert_string_equal(err.message, "The database failed (injected fault).");
@@ -320,9 +320,9 @@ references_are_answered_once(void **state)
     assert_int_equal(accounts_authenticate(f->st, "00", user_id, &err), -1);
     assert_int_equal(err.code, ERR_UNAUTHORIZED);
     err_clear(&err);
-    store__fail_call(f->st, 1);
+    fault_arm(FAULT_STORE, 1);
     assert_int_equal(accounts_authenticate(f->st, "00", user_id, &err), -1);
-    store__fail_call(f->st, 0);
+    fault_arm(FAULT_STORE, 0);
     assert_int_equal(err.code, ERR_INTERNAL);
     err_clear(&err);
     assert_null(accounts_subscription_peek(f->st, id_of(w.sub), "someone-else", NULL, &err));

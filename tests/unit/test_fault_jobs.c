@@ -94,45 +94,38 @@ start_disk_detach(world_t *w, const run_t *r, const char *arg, err_t *err)
 static json_t *
 start_checkpoint(world_t *w, const run_t *r, const char *arg, err_t *err)
 {
-    json_t *body, *job;
+    checkpoint_put_req_t req = {.name = "cp"};
 
     if (strcmp(arg, "restore") == 0)
         return checkpoint_restore(w->f->st, &w->ctx, r->vm, err);
     if (strcmp(arg, "delete") == 0)
         return checkpoint_delete(w->f->st, &w->ctx, r->vm, err);
-    body = json_pack("{s:s}", "name", "cp");
-    job = checkpoint_put(w->f->st, &w->ctx, r->vm, body, err);
-    json_decref(body);
-    return job;
+    return checkpoint_put(w->f->st, &w->ctx, r->vm, &req, err);
 }
 
 static json_t *
 start_prune(world_t *w, const run_t *r, const char *arg, err_t *err)
 {
-    json_t *body = json_pack("{s:s, s:s, s:i}", "cloudId", id_of(w->cloud), "planId", id_of(w->plan),
-                             "olderThanHours", 0),
-           *job;
+    checkpoint_prune_req_t req = {
+        .cloud_id = id_of(w->cloud), .plan_id = id_of(w->plan), .older_than_hours = 0};
 
     (void) r;
     (void) arg;
-    job = checkpoint_prune(w->f->st, body, err);
-    json_decref(body);
-    return job;
+    return checkpoint_prune(w->f->st, &req, err);
 }
 
 static json_t *
 start_role(world_t *w, const run_t *r, const char *arg, err_t *err)
 {
-    json_t *body, *role, *job = NULL;
+    vmrole_create_req_t create = {.name = "web", .gallery_item_id = id_of(w->item), .instance_count = 1};
+    vmrole_scale_req_t scale = {.instance_count = 2};
+    json_t *role, *job = NULL;
 
     if (strcmp(arg, "scale") == 0)
-        return vmrole_scale(w->f->st, &w->ctx, r->role, 2, err);
+        return vmrole_scale(w->f->st, &w->ctx, r->role, &scale, err);
     if (strcmp(arg, "delete") == 0)
         return vmrole_delete(w->f->st, &w->ctx, r->role, err);
-    body = json_pack("{s:s, s:s, s:i}", "name", "web", "galleryItemId", id_of(w->item),
-                     "instanceCount", 1);
-    role = vmrole_create(w->f->st, &w->ctx, body, &job, err);
-    json_decref(body);
+    role = vmrole_create(w->f->st, &w->ctx, &create, &job, err);
     json_decref(role);
     return role ? job : NULL;
 }

@@ -35,7 +35,8 @@ owned(world_t *w, const store_kind_t *kind)
 static json_t *
 run_create(world_t *w, long n, bool *fired)
 {
-    json_t *body = json_pack("{s:s, s:s}", "name", "n", "addressPrefix", "10.1.0.0/29"), *net;
+    network_create_req_t nreq = {.name = "n", .address_prefix = "10.1.0.0/29"};
+    json_t *net;
     vm_create_req_t req = {.name = "web", .image_id = id_of(w->image), .size = "S", .ndisks = 1};
     json_t *vm = NULL, *job = NULL;
     store_t *st = w->f->st;
@@ -44,9 +45,8 @@ run_create(world_t *w, long n, bool *fired)
     char what[64];
 
     loop_new_subscription(w);
-    net = network_create(st, world_ctx(w), body, &err);
+    net = network_create(st, world_ctx(w), &nreq, &err);
     assert_non_null(net);
-    json_decref(body);
     req.network_id = id_of(net);
     req.disks[0] = (vm_disk_req_t){.size_gb = 20, .caching = VM_CACHING_NONE, .lun = -1};
     loop_host_allocated(w, before);

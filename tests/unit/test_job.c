@@ -13,6 +13,7 @@
 
 #include "fixture.h"
 
+#include "../../lib/fault.h"
 #include "../../lib/job.h"
 #include "../../lib/util.h"
 
@@ -305,9 +306,9 @@ one_active_job_per_lock_and_cancel(void **state)
     assert_int_equal(err.code, ERR_OPERATION_IN_PROGRESS);
     err_clear(&err);
     /* A store that fails at the insert is its own error, not a held lock. */
-    store__fail_call(f->st, 2);
+    fault_arm(FAULT_STORE, 2);
     assert_null(job_submit(f->st, "t.ok", "vm-1", NULL, "vm-1", NULL, &err));
-    store__fail_call(f->st, 0);
+    fault_arm(FAULT_STORE, 0);
     assert_int_equal(err.code, ERR_INTERNAL);
     err_clear(&err);
     /* A job of another subscription is as missing as one that does not exist. */

@@ -92,12 +92,12 @@ case_lookups_answer_none(store_t *st)
     assert_int_equal(err.code, ERR_NONE);
     /* Failed: -1 with the store's error, out untouched; the next call works again. */
     got = sentinel;
-    store__fail_call(st, 1);
+    fault_arm(FAULT_STORE, 1);
     assert_int_equal(store_rec_lookup(st, &store_kind_cloud, "c1", &got, &rev, &err), -1);
     assert_int_equal(err.code, ERR_INTERNAL);
     assert_ptr_equal(got, sentinel);
     err_clear(&err);
-    store__fail_call(st, 1);
+    fault_arm(FAULT_STORE, 1);
     assert_int_equal(store_rec_lookup_by_shared(st, &store_kind_cloud, "name", "east", &got, &err),
                      -1);
     assert_int_equal(err.code, ERR_INTERNAL);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lib/fault.h"
 #include "../../lib/store.h"
 
 /* ---- the backends ---- */
