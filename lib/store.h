@@ -94,8 +94,13 @@ void store_tx_rollback(store_t *st);
 
 /* Calls fn(arg) once the calling thread's open transaction has committed (at once when none is open);
  * never when it rolls back. For work that must not start before a change is durable, such as waking the
- * job workers. */
+ * job workers. A hook added inside a nested transaction that rolls back is discarded with it. */
 int store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err);
+/* As store_tx_on_commit, for an arg the hook owns: fn(arg) takes it on commit; drop(arg) releases it when
+ * the transaction the hook was added in rolls back (or the commit fails). Either runs exactly once. When
+ * this call fails, nothing was taken: the caller still owns arg. */
+int store_tx_on_commit_owned(store_t *st, void (*fn)(void *arg), void (*drop)(void *arg), void *arg,
+                             err_t *err);
 
 /* Inserts rec (which carries "id" and every required field). 409 Conflict on a duplicate unique field or
  * a reference to a missing record. */

@@ -185,10 +185,17 @@ submit(store_t *st, const char *kind, const char *resource_id, const char *subsc
                     "Another operation on this resource is still in progress.");
         return NULL;
     }
+    /* The wakeup owns its copy of the id: the workers take it on commit, a rollback frees it. */
     id = strdup(job__str(rec, "id"));
-    if (id == NULL || store_tx_on_commit(st, job__wake_for_job, id, err) ||
-        store_tx_commit(st, err)) {
+    if (id == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (id == NULL || store_tx_on_commit_owned(st, job__wake_for_job, free, id, err)) {
         free(id);
+        store_tx_rollback(st);
+        json_decref(rec);
+        return NULL;
+    }
+    if (store_tx_commit(st, err)) {
         store_tx_rollback(st);
         json_decref(rec);
         return NULL;
@@ -343,9 +350,12 @@ job_restart(store_t *st, const char *id, const char *subscription_id, bool skip_
     json_object_set_new(rec, "_epoch",
                         json_integer(json_integer_value(json_object_get(rec, "_epoch")) + 1));
     json_object_set_new(rec, "progress", json_integer(job__progress_of(rec)));
-    wake = strdup(id);
-    if (wake == NULL || store_rec_update(st, &store_kind_job, id, rec, rev, err) ||
-        store_tx_on_commit(st, job__wake_for_job, wake, err)) {
+    if (store_rec_update(st, &store_kind_job, id, rec, rev, err))
+        goto fail;
+    wake = strdup(id); /* owned by the wakeup: taken on commit, freed on rollback */
+    if (wake == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (wake == NULL || store_tx_on_commit_owned(st, job__wake_for_job, free, wake, err)) {
         free(wake);
         goto fail;
     }

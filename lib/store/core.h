@@ -25,8 +25,10 @@
 #define RCACHE_SLOTS 512
 
 typedef struct {
-    void (*fn)(void *arg);
+    void (*fn)(void *arg);   /* runs once the outermost transaction commits */
+    void (*drop)(void *arg); /* runs instead when the transaction it was added in rolls back (may be NULL) */
     void *arg;
+    int depth; /* the transaction depth it belongs to: a nested commit hands it to the enclosing one */
 } on_commit_t;
 
 /* One cached single-record read: (kind, col, value) -> rec at revision rev, current while the kind's

@@ -238,10 +238,38 @@ store_tx_begin_bulk(store_t *st, err_t *err)
     return tx_begin(st, STORE_TX_BULK, err);
 }
 
-/* The outermost transaction is over (committed or not): nothing of it is left on the thread. */
+/* Drops the hooks added at depth or deeper (their transaction rolled back): their args are released. */
+static void
+hooks_drop(store_thread_t *t, int depth)
+{
+    int i, kept = 0;
+
+    for (i = 0; i < t->n_on_commit; i++) {
+        if (t->on_commit[i].depth < depth)
+            t->on_commit[kept++] = t->on_commit[i];
+        else if (t->on_commit[i].drop != NULL)
+            t->on_commit[i].drop(t->on_commit[i].arg);
+    }
+    t->n_on_commit = kept;
+}
+
+/* A nested transaction committed into the enclosing one: its hooks now belong there. */
+static void
+hooks_hand_up(store_thread_t *t)
+{
+    int i;
+
+    for (i = 0; i < t->n_on_commit; i++)
+        if (t->on_commit[i].depth == t->tx_depth)
+            t->on_commit[i].depth = t->tx_depth - 1;
+}
+
+/* The outermost transaction is over (committed or not): nothing of it is left on the thread; the hooks
+ * it still holds have run (commit) or are dropped here. */
 static void
 tx_end(store_thread_t *t)
 {
+    hooks_drop(t, 1);
     t->tx_depth = 0;
     t->tx_write = false;
     t->written = 0;
@@ -266,12 +294,14 @@ store_tx_commit(store_t *st, err_t *err)
         return -1;
     }
     if (t->tx_depth > 1) {
+        hooks_hand_up(t);
         t->tx_depth--;
         return 0;
     }
     store__commit_written(st, t);
     n = t->n_on_commit;
     memcpy(hooks, t->on_commit, sizeof(hooks[0]) * (size_t) n);
+    t->n_on_commit = 0; /* they run below, so tx_end drops none */
     tx_end(t);
     for (i = 0; i < n; i++)
         hooks[i].fn(hooks[i].arg);
@@ -289,16 +319,20 @@ store_tx_rollback(store_t *st)
     if (t->tx_depth == 0)
         return; /* after a failed outermost commit nothing is open */
     st->be->tx_rollback(t->conn, t->tx_depth);
-    if (t->tx_depth == 1)
+    if (t->tx_depth == 1) {
         tx_end(t);
-    else
+    } else {
+        hooks_drop(t, t->tx_depth);
         t->tx_depth--;
+    }
 }
 
 int
-store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err)
+store_tx_on_commit_owned(store_t *st, void (*fn)(void *arg), void (*drop)(void *arg), void *arg,
+                         err_t *err)
 {
     store_thread_t *t = store__thread(st, err);
+    on_commit_t *h;
     int i;
 
     assert(fn != NULL);
@@ -309,12 +343,20 @@ store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err)
         return 0;
     }
     for (i = 0; i < t->n_on_commit; i++)
-        if (t->on_commit[i].fn == fn && t->on_commit[i].arg == arg)
+        if (t->on_commit[i].fn == fn && t->on_commit[i].arg == arg && drop == NULL)
             return 0; /* once per transaction is enough */
     if (t->n_on_commit == ON_COMMIT_MAX)
         return err_set(err, ERR_INTERNAL, NULL, "Too many commit hooks in one transaction.");
-    t->on_commit[t->n_on_commit].fn = fn;
-    t->on_commit[t->n_on_commit].arg = arg;
-    t->n_on_commit++;
+    h = &t->on_commit[t->n_on_commit++];
+    h->fn = fn;
+    h->drop = drop;
+    h->arg = arg;
+    h->depth = t->tx_depth;
     return 0;
+}
+
+int
+store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err)
+{
+    return store_tx_on_commit_owned(st, fn, NULL, arg, err);
 }

@@ -359,17 +359,6 @@ op_loops(void **state)
     int agent_faults = fault_loop(w, current, FAULT_AGENT, FAULT_PERMANENT);
 
     assert_true(strcmp(current->kind, "plan.update") == 0 ? agent_faults == 0 : agent_faults >= 1);
-#ifdef __SANITIZE_ADDRESS__
-    /* Known leak, not fixed here: a store fault in checkpoint.prune's prune step rolls back the step's
-     * transaction after checkpoint_delete submitted its job in it; the store drops the job's on-commit
-     * wakeup without freeing its argument (the job id job_submit strdup'ed), so LeakSanitizer fails the
-     * run. The loop runs in the plain build, where every other check holds. */
-    if (strcmp(current->kind, "checkpoint.prune") == 0) {
-        printf("[  SKIPPED ] checkpoint.prune under store faults: a rolled-back job submit leaks the "
-               "job id of its on-commit wakeup (known leak)\n");
-        return;
-    }
-#endif
     assert_true(fault_loop(w, current, FAULT_STORE, FAULT_IN_STEPS) >= 1);
     if (current->transient)
         assert_true(fault_loop(w, current, FAULT_AGENT, 0) >= 1);

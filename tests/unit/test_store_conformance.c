@@ -313,6 +313,50 @@ case_on_commit_hooks_run_only_on_commit(store_t *st)
 }
 CASE(on_commit_hooks_run_only_on_commit)
 
+static int hook_drops;
+
+static void
+count_drop(void *arg)
+{
+    hook_drops += *(int *) arg;
+}
+
+/* An owned hook's arg is released exactly once: taken by fn on commit, or given to drop when the
+ * transaction it was added in rolls back, nested or outermost. */
+static void
+case_owned_hooks_are_taken_or_dropped_once(store_t *st)
+{
+    int one = 1, ten = 10, hundred = 100;
+    err_t err = {0};
+
+    hook_runs = hook_drops = 0;
+    /* A nested rollback drops the hooks added inside it, and only those. */
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(store_tx_on_commit_owned(st, count_run, count_drop, &one, &err), 0);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(store_tx_on_commit_owned(st, count_run, count_drop, &ten, &err), 0);
+    store_tx_rollback(st);
+    assert_int_equal(hook_drops, 10);
+    /* A nested commit hands its hooks to the enclosing transaction. */
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(store_tx_on_commit_owned(st, count_run, count_drop, &hundred, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(hook_runs, 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(hook_runs, 101);
+    assert_int_equal(hook_drops, 10);
+    /* An outermost rollback drops every hook, whatever depth it was added at. */
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(store_tx_on_commit_owned(st, count_run, count_drop, &one, &err), 0);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(store_tx_on_commit_owned(st, count_run, count_drop, &hundred, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    store_tx_rollback(st);
+    assert_int_equal(hook_runs, 101);
+    assert_int_equal(hook_drops, 111);
+}
+CASE(owned_hooks_are_taken_or_dropped_once)
+
 /* ---- idempotency keys ---- */
 
 static void
@@ -369,6 +413,7 @@ main(void)
         cmocka_unit_test(referenced_records_stay),
         cmocka_unit_test(nested_transactions_roll_back),
         cmocka_unit_test(on_commit_hooks_run_only_on_commit),
+        cmocka_unit_test(owned_hooks_are_taken_or_dropped_once),
         cmocka_unit_test(idempotency_keys),
     };
 
