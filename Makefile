@@ -21,6 +21,7 @@ LIB_SRC    := $(wildcard lib/*.c lib/*/*.c)
 API_SRC    := $(wildcard api/*.c api/*/*.c)
 DAEMON_SRC := $(filter-out daemon/collect.c,$(wildcard daemon/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_HEADERS := $(wildcard tests/unit/*.h)
 HEADERS    := $(wildcard lib/*.h lib/*/*.h api/*.h api/*/*.h daemon/*.h)
 
 # Debian packages by what they provide; installed when pkg-config (or a header) is missing.
@@ -103,11 +104,11 @@ $(ASAN)/wapd: $(ASAN_OBJ)
 UNIT_BIN      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BIN := $(patsubst tests/unit/%.c,$(ASAN)/tests/%,$(UNIT_SRC))
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/fixture.h $(CORE_OBJ) $(HEADERS)
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HEADERS) $(CORE_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
-$(ASAN)/tests/%: tests/unit/%.c tests/unit/fixture.h $(ASAN_CORE_OBJ) $(HEADERS)
+$(ASAN)/tests/%: tests/unit/%.c $(UNIT_HEADERS) $(ASAN_CORE_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_CORE_OBJ) \
 	  $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)

@@ -38,14 +38,39 @@ store__note_write(store_t *st, store_thread_t *t, const store_kind_t *kind)
 }
 
 void
-store__commit_written(store_t *st, store_thread_t *t)
+store__commit_begin(store_t *st, store_thread_t *t)
 {
     int k;
 
     for (k = 0; k < STORE_KINDS; k++)
         if (t->written & (1u << k))
-            __atomic_add_fetch(&st->gen[k], 1, __ATOMIC_ACQ_REL);
+            __atomic_add_fetch(&st->committing[k], 1, __ATOMIC_ACQ_REL);
+}
+
+static void
+commit_end(store_t *st, store_thread_t *t, bool committed)
+{
+    int k;
+
+    for (k = 0; k < STORE_KINDS; k++)
+        if (t->written & (1u << k)) {
+            if (committed)
+                __atomic_add_fetch(&st->gen[k], 1, __ATOMIC_ACQ_REL);
+            __atomic_sub_fetch(&st->committing[k], 1, __ATOMIC_ACQ_REL);
+        }
     t->written = 0;
+}
+
+void
+store__commit_written(store_t *st, store_thread_t *t)
+{
+    commit_end(st, t, true);
+}
+
+void
+store__commit_abandoned(store_t *st, store_thread_t *t)
+{
+    commit_end(st, t, false);
 }
 
 void
@@ -184,7 +209,8 @@ int
 store__cached_get(store_t *st, store_thread_t *t, const store_kind_t *kind, size_t col,
                   const char *value, bool shared, json_t **rec, int64_t *rev, err_t *err)
 {
-    bool cacheable = st->be->single_process && !(t->tx_depth > 0 && t->tx_write);
+    bool cacheable = st->be->single_process && !(t->tx_depth > 0 && t->tx_write) &&
+                     __atomic_load_n(&st->committing[kind->index], __ATOMIC_ACQUIRE) == 0;
     uint64_t tag = 0, current;
     int64_t r = 0;
     json_t *got;

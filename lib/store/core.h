@@ -9,6 +9,10 @@
  * - tx_depth >= 0 always; written and the on-commit hooks are empty whenever tx_depth is 0.
  * - gen[k] (the change counter of kind k) only grows, and grows after every commit that wrote kind k; a
  *   cached record is used only while the counter still has the value it had before the record was read.
+ * - committing[k] counts the commits of kind k under way: raised before the backend commits, lowered after
+ *   gen[k] has grown. While it is not 0 no thread uses or fills the cache of kind k, so a reader that saw
+ *   a commit land (a job that ended) never gets a cached record from before it in the moment between the
+ *   commit and the counter's growth.
  */
 #ifndef WAPD_STORE_CORE_H
 #define WAPD_STORE_CORE_H
@@ -63,6 +67,7 @@ struct store {
     pthread_mutex_t lock; /* guards threads */
     store_thread_t *threads;
     uint64_t gen[STORE_KINDS];   /* change counters, atomic */
+    int committing[STORE_KINDS]; /* commits under way per kind, atomic */
     uint64_t reads[STORE_KINDS]; /* single-record reads asked of the store, atomic (store__reads) */
 };
 
@@ -101,6 +106,10 @@ store__call(store_t *st, err_t *err)
  * when the transaction commits (store__commit_written). */
 void store__note_write(store_t *st, store_thread_t *t, const store_kind_t *kind);
 void store__commit_written(store_t *st, store_thread_t *t);
+/* Before the outermost commit of a transaction that wrote: its kinds are under way (see committing). End
+ * with store__commit_written (committed) or store__commit_abandoned (it did not commit). */
+void store__commit_begin(store_t *st, store_thread_t *t);
+void store__commit_abandoned(store_t *st, store_thread_t *t);
 /* Snapshot of the counters, taken as a read transaction begins. */
 void store__snapshot_gen(store_t *st, store_thread_t *t);
 /* A single-record read through the record cache (when the backend allows one and no write transaction

@@ -288,9 +288,13 @@ store_tx_commit(store_t *st, err_t *err)
     assert(t->tx_depth > 0); /* commit only with a transaction open */
     if (t->tx_depth <= 0)
         return err_set(err, ERR_INTERNAL, NULL, "No transaction is open.");
+    if (t->tx_depth == 1)
+        store__commit_begin(st, t);
     if (st->be->tx_commit(t->conn, t->tx_depth, err)) {
-        if (t->tx_depth == 1)
+        if (t->tx_depth == 1) {
+            store__commit_abandoned(st, t);
             tx_end(t); /* the backend has rolled it back */
+        }
         return -1;
     }
     if (t->tx_depth > 1) {

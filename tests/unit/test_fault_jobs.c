@@ -245,52 +245,6 @@ prepare(world_t *w, const op_t *op, run_t *r)
         request_ok(w, r, start_checkpoint, "create");
 }
 
-/* Known leaks, found by these loops and not fixed yet. A run of such a kind and fault class that leaks
- * prints the leak as a skip with its reason (the rest of the run's checks still hold; any other leak still
- * fails). The leak below does not show in every loop (it depends on timing), so a loop without it only
- * says so. */
-static const struct {
-    const char *kind;
-    fault_class_t cls;
-    const char *reason;
-} known_leaks[] = {
-    /* detachDisk: when a store call of vmrec_save (store_timeline_append) fails after remove_disk
-     * released the disk's storage, the step is retried and the job succeeds, but the host keeps the
-     * disk's storage allocated; the VM record and the quota counters are right. Seen in some runs only. */
-    {"vm.disk.detach", FAULT_STORE, "a retried detachDisk leaves the disk's storage allocated on the host"},
-};
-
-static int known_leak_runs; /* runs of the current loop that showed a known leak */
-
-/* Checks that nothing leaked, or reports a known leak as skipped. */
-static void
-check_run(world_t *w, const op_t *op, fault_class_t cls, const char *what)
-{
-    char msg[256];
-    size_t i;
-
-    if (!loop_find_leak(w, what, msg, sizeof(msg)))
-        return;
-    for (i = 0; i < sizeof(known_leaks) / sizeof(known_leaks[0]); i++)
-        if (strcmp(known_leaks[i].kind, op->kind) == 0 && known_leaks[i].cls == cls) {
-            printf("[  SKIPPED ] known leak (%s): %s\n", known_leaks[i].reason, msg);
-            known_leak_runs++;
-            return;
-        }
-    fail_msg("%s", msg);
-}
-
-static bool
-leak_known(const op_t *op, fault_class_t cls)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(known_leaks) / sizeof(known_leaks[0]); i++)
-        if (strcmp(known_leaks[i].kind, op->kind) == 0 && known_leaks[i].cls == cls)
-            return true;
-    return false;
-}
-
 /* The loop: run op with the Nth call of cls failing (flags as fault_arm_flags), N = 1, 2, ... until no
  * failure was injected; every run ends with every job final and nothing leaked. Returns how many runs
  * met a fault. */
@@ -306,7 +260,6 @@ fault_loop(world_t *w, const op_t *op, fault_class_t cls, unsigned flags)
     run_t r;
     long n;
 
-    known_leak_runs = 0;
     for (n = 1; n <= LOOP_MAX_RUNS; n++) {
         prepare(w, op, &r);
         loop_host_allocated(w, before);
@@ -325,17 +278,13 @@ fault_loop(world_t *w, const op_t *op, fault_class_t cls, unsigned flags)
         status = json_string_value(json_object_get(done, "status"));
         if (strcmp(status, "succeeded") != 0 && strcmp(status, "failed") != 0)
             fail_msg("%s: the job ended %s", what, status);
-        check_run(w, op, cls, what);
+        loop_check_no_leak(w, what);
         if (op->creates && strcmp(status, "failed") == 0)
             loop_check_nothing_held(w, before, what);
         json_decref(done);
         json_decref(job);
-        if (!fired) {
-            if (leak_known(op, cls) && known_leak_runs == 0)
-                printf("[  NOTE    ] %s: the known leak did not show in this loop (it is intermittent)\n",
-                       op->kind);
+        if (!fired)
             return (int) n - 1;
-        }
     }
     fail_msg("%s: still meeting faults after %d runs", op->kind, LOOP_MAX_RUNS);
     return -1;
