@@ -184,9 +184,13 @@ fail_job(job_ctx_t *ctx, const char *code, const char *message)
                     &err) != 0)
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job.failed event not recorded\",\"job\":\"%s\"}\n",
                 job_ctx_id(ctx));
-    if (save_job(ctx, &err) != 0)
+    if (save_job(ctx, &err) != 0) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job failure not recorded\",\"job\":\"%s\"}\n",
                 job_ctx_id(ctx));
+        /* Still running in the store: looked at again later, unless someone else changed it (a cancel). */
+        if (err.code != ERR_PRECONDITION_FAILED)
+            job__enqueue(job_ctx_id(ctx), util_now_ms() + BACKOFF_MAX_MS);
+    }
 }
 
 /* Marks the job succeeded and runs on_succeeded in the transaction that will record it. False when
@@ -233,9 +237,13 @@ claim(job_ctx_t *ctx, const char *id)
     char text[UTIL_TIME_LEN + 1];
     const char *status;
     int64_t now;
+    int found;
 
-    /* Not run here: a job that is gone, or one the store cannot read now. */
-    if (store_rec_lookup(ctx->st, &store_kind_job, id, &ctx->rec, &ctx->rev, &err) != 1)
+    /* Not run here: a job that is gone; one the store cannot read now is looked at again later. */
+    found = store_rec_lookup(ctx->st, &store_kind_job, id, &ctx->rec, &ctx->rev, &err);
+    if (found < 0)
+        job__enqueue(id, util_now_ms() + BACKOFF_MAX_MS);
+    if (found != 1)
         return -1;
     status = job__str(ctx->rec, "status");
     if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)

@@ -442,6 +442,36 @@ a_job_due_later_wakes_the_pool_when_due(void **state)
     json_decref(job);
 }
 
+/* A job the store cannot read when a worker takes it up is looked at again later, not forgotten until
+ * the next start: the worker's read of the job fails once, and the job still runs. */
+static void
+a_job_the_store_cannot_read_is_taken_up_again(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *rec, *done;
+    int64_t deadline;
+
+    job = job_submit(f->st, "t.ok", "res-8", NULL, NULL, NULL, &err);
+    rec = store_rec_get(f->st, &store_kind_job, id_of(job), NULL, &err);
+    json_object_set_new(rec, "_runAfterMs", json_integer(util_now_ms() + 300));
+    assert_int_equal(store_rec_update(f->st, &store_kind_job, id_of(job), rec, 0, &err), 0);
+    json_decref(rec);
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    /* The next store call is the worker's, when the job falls due: this thread makes none meanwhile. */
+    fault_arm(FAULT_STORE, 1);
+    deadline = util_now_ms() + 30000;
+    while (!fault_fired(FAULT_STORE)) {
+        assert_true(util_now_ms() < deadline);
+        usleep(2000);
+    }
+    fault_arm(FAULT_STORE, 0);
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "succeeded");
+    json_decref(done);
+    json_decref(job);
+}
+
 int
 main(void)
 {
@@ -455,6 +485,8 @@ main(void)
         cmocka_unit_test_setup_teardown(resumes_at_first_unfinished_step, job_setup, job_teardown),
         cmocka_unit_test_setup_teardown(resumes_after_a_crash_mid_step, job_setup, job_teardown),
         cmocka_unit_test_setup_teardown(a_job_due_later_wakes_the_pool_when_due, job_setup,
+                                        job_teardown),
+        cmocka_unit_test_setup_teardown(a_job_the_store_cannot_read_is_taken_up_again, job_setup,
                                         job_teardown),
     };
 
