@@ -218,7 +218,7 @@ prepare(world_t *w, const op_t *op, run_t *r)
 
     memset(r, 0, sizeof(*r));
     if (op->own_plan) {
-        json_t *plan = world_make(catalog_plan_create, w->f->st,
+        json_t *plan = make(catalog_plan_create, w->f->st,
                                   json_pack("{s:s, s:s, s:[s], s:[s], s:s}", "name", "p",
                                             "cloudId", id_of(w->cloud), "imageIds",
                                             id_of(w->image), "sizeNames", "S", "checkpointMode",

@@ -9,23 +9,12 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "records.h"
 
 #include "../../lib/accounts.h"
 #include "../../lib/catalog.h"
 #include "../../lib/placement.h"
 #include "../../lib/quota.h"
-
-static json_t *
-make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)
-{
-    err_t err = {0};
-    json_t *rec = fn(st, body, &err);
-
-    if (rec == NULL)
-        fail_msg("create failed: %s (%s)", err.message, err.target);
-    json_decref(body);
-    return rec;
-}
 
 static json_t *
 host(store_t *st, const json_t *cloud, const char *name, int cores)

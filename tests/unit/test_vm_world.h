@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "records.h"
+
 #include "../../lib/accounts.h"
 #include "../../lib/agent.h"
 #include "../../lib/catalog.h"
@@ -30,18 +32,6 @@ typedef struct {
     json_t *ctx_sub, *ctx_plan; /* what world_ctx loaded */
     vm_ctx_t ctx;
 } world_t;
-
-static inline json_t *
-world_make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)
-{
-    err_t err = {0};
-    json_t *rec = fn(st, body, &err);
-
-    if (rec == NULL)
-        fail_msg("create failed: %s (%s)", err.message, err.target);
-    json_decref(body);
-    return rec;
-}
 
 /* The subscription and its plan, loaded once as the pipeline loads them. */
 static inline const vm_ctx_t *
@@ -79,29 +69,29 @@ world_setup(void **state)
     assert_int_equal(checkpoint_jobs_register(), 0);
     assert_int_equal(vmrole_jobs_register(), 0);
     assert_int_equal(inventory_jobs_register(), 0);
-    w->cloud = world_make(catalog_cloud_create, st, json_pack("{s:s}", "name", "c"));
-    w->host = world_make(catalog_host_create, st,
+    w->cloud = make(catalog_cloud_create, st, json_pack("{s:s}", "name", "c"));
+    w->host = make(catalog_host_create, st,
                          json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:i, s:i}}", "name", "h", "cloudId",
                                    id_of(w->cloud), "agent", "kind", "sim", "capacity", "cores", 16,
                                    "memoryMB", 65536, "storageGB", 1000));
-    w->small = world_make(catalog_size_create, st,
+    w->small = make(catalog_size_create, st,
                           json_pack("{s:s, s:i, s:i}", "name", "S", "cores", 2, "memoryMB", 2048));
-    w->large = world_make(catalog_size_create, st,
+    w->large = make(catalog_size_create, st,
                           json_pack("{s:s, s:i, s:i}", "name", "L", "cores", 4, "memoryMB", 4096));
-    w->image = world_make(catalog_image_create, st,
+    w->image = make(catalog_image_create, st,
                           json_pack("{s:s, s:s, s:i, s:i}", "name", "i", "osType", "Linux",
                                     "generation", 2, "osDiskGB", 30));
-    w->item = world_make(catalog_gallery_item_create, st,
+    w->item = make(catalog_gallery_item_create, st,
                          json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "name", "web", "version", "1",
                                    "imageId", id_of(w->image), "defaultSize", "S", "minInstances", 1,
                                    "maxInstances", 3));
-    w->plan = world_make(catalog_plan_create, st,
+    w->plan = make(catalog_plan_create, st,
                          json_pack("{s:s, s:s, s:[s], s:[s, s], s:[s], s:s, s:{s:i}}", "name", "p",
                                    "cloudId", id_of(w->cloud), "imageIds", id_of(w->image),
                                    "sizeNames", "S", "L", "galleryItemIds", id_of(w->item),
                                    "checkpointMode", "createViewRestore", "quotas", "vms", 3));
-    w->user = world_make(accounts_user_create, st, json_pack("{s:s}", "email", "t@example.com"));
-    w->sub = world_make(accounts_subscription_create, st,
+    w->user = make(accounts_user_create, st, json_pack("{s:s}", "email", "t@example.com"));
+    w->sub = make(accounts_subscription_create, st,
                         json_pack("{s:s, s:s}", "userId", id_of(w->user), "planId", id_of(w->plan)));
     assert_int_equal(job_engine_start(st, 2, &err), 0);
     *state = w;
