@@ -257,10 +257,12 @@ void api_resource_remove(api_req_t *r);
 size_t api_query_filters(api_req_t *r, const char *const *fields, store_filter_t *f, size_t max);
 /* admin.c: the admin's resources, and the handlers that are not generic. */
 extern const api_resource_t api_res_clouds, api_res_hosts, api_res_sizes, api_res_images,
-    api_res_gallery_items, api_res_plans, api_res_users, api_res_subscriptions;
+    api_res_gallery_items, api_res_plans;
 void api_health_get(api_req_t *r);
 void api_ready_get(api_req_t *r);
 void api_metrics_get(api_req_t *r);
+/* accounts.c: users, their tokens, subscriptions. */
+extern const api_resource_t api_res_users, api_res_subscriptions;
 void api_admin_tokens_list(api_req_t *r);
 void api_admin_tokens_create(api_req_t *r);
 void api_admin_token_delete(api_req_t *r);

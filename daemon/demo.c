@@ -96,10 +96,17 @@ demo_seed(store_t *st, FILE *out, const char *admin_url, const char *tenant_url,
            "imageIds", id_of(win), id_of(lin), "sizeNames", "Small", "Medium", "Large",
            "galleryItemIds", id_of(gallery), "checkpointMode", "createViewRestore",
            "checkpointRetentionHours", 168);
-    CREATE(user, accounts_user_create, "{s:s, s:s}", "email", "tenant@example.com", "name",
-           "Demo Tenant");
-    CREATE(sub, accounts_subscription_create, "{s:s, s:s, s:s}", "userId", id_of(user), "planId",
-           id_of(plan), "displayName", "Demo subscription");
+    user = must(accounts_user_create(st, &(accounts_user_req_t){.email = "tenant@example.com",
+                                                                .name = "Demo Tenant"}, &err),
+                keep, &nkeep);
+    if (user == NULL)
+        goto rollback;
+    sub = must(accounts_subscription_create(
+                   st, &(accounts_subscription_req_t){.user_id = id_of(user), .plan_id = id_of(plan),
+                                                      .display_name = "Demo subscription"}, &err),
+               keep, &nkeep);
+    if (sub == NULL)
+        goto rollback;
     tok = must(accounts_token_create(st, id_of(user), NULL, &err), keep, &nkeep);
     if (tok == NULL)
         goto rollback;

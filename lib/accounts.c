@@ -2,7 +2,8 @@
  * accounts.c: users, tokens, subscriptions (see accounts.h).
  *
  * Invariants: a token row never holds the token, only its SHA-256; a subscription refers to an existing
- * user and plan; a decommissioned plan takes no new subscription.
+ * user and plan; a decommissioned plan takes no new subscription. Every record is built here from the
+ * request's struct, field by field: nothing a caller sends reaches the store unnamed.
  */
 #include "accounts.h"
 
@@ -12,36 +13,63 @@
 
 #include "catalog.h"
 #include "events.h"
+#include "jget.h"
 #include "job.h"
 #include "vm.h"
 
-static const char *
-str(const json_t *o, const char *k)
+static const char *const state_names[] = {"active", "suspended", "deleting"};
+
+const char *
+accounts_subscription_state_name(accounts_subscription_state_t state)
 {
-    return json_string_value(json_object_get(o, k));
+    assert(state >= ACCOUNTS_SUBSCRIPTION_ACTIVE && state <= ACCOUNTS_SUBSCRIPTION_DELETING);
+    return state_names[state];
+}
+
+int
+accounts_subscription_state_parse(const char *text, accounts_subscription_state_t *out)
+{
+    size_t i;
+
+    assert(out != NULL);
+    for (i = 0; text != NULL && i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+        if (strcmp(text, state_names[i]) == 0) {
+            *out = (accounts_subscription_state_t) i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Writes a fresh id and the time now, for a new record. */
+static void
+new_id_and_time(char id[UTIL_UUID_LEN + 1], char now[UTIL_TIME_LEN + 1])
+{
+    util_uuid(id);
+    util_time_format(util_now_ms(), now);
 }
 
 json_t *
-accounts_user_create(store_t *st, const json_t *body, err_t *err)
+accounts_user_create(store_t *st, const accounts_user_req_t *req, err_t *err)
 {
-    const char *email = json_string_value(json_object_get(body, "email"));
+    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
     json_t *rec;
     int found;
 
-    assert(st != NULL && json_is_object(body) && email != NULL);
-    found = store_rec_lookup_by(st, &store_kind_user, "email", email, NULL, err);
+    assert(st != NULL && req != NULL && req->email != NULL);
+    found = store_rec_lookup_by(st, &store_kind_user, "email", req->email, NULL, err);
     if (found != 0) {
         if (found == 1)
             err_set(err, ERR_CONFLICT, "email", "A user with this email already exists.");
         return NULL;
     }
-    rec = catalog_record_new(body);
+    new_id_and_time(id, now);
+    rec = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "id", id, "email", req->email, "name", req->name,
+                    "createdAt", now, "updatedAt", now);
     if (rec == NULL) {
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         return NULL;
     }
-    if (json_object_get(rec, "name") == NULL)
-        json_object_set_new(rec, "name", json_null());
     if (store_rec_insert(st, &store_kind_user, rec, err)) {
         json_decref(rec);
         return NULL;
@@ -50,22 +78,24 @@ accounts_user_create(store_t *st, const json_t *body, err_t *err)
 }
 
 json_t *
-accounts_token_create(store_t *st, const char *user_id, const json_t *body, err_t *err)
+accounts_token_create(store_t *st, const char *user_id, const accounts_token_req_t *req,
+                      err_t *err)
 {
     unsigned char raw[32];
     char secret[sizeof(ACCOUNTS_TOKEN_PREFIX) + 44], hash[UTIL_SHA256_HEX_LEN + 1];
     char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1], expires[UTIL_TIME_LEN + 1];
-    json_int_t days = 365;
+    int64_t days = ACCOUNTS_TOKEN_DAYS_DEFAULT;
     json_t *user, *rec, *answer;
     int64_t now_ms = util_now_ms();
 
     assert(st != NULL && user_id != NULL);
+    assert(req == NULL || req->expires_in_days >= 0);
     user = store_rec_get(st, &store_kind_user, user_id, NULL, err);
     if (user == NULL)
         return NULL;
     json_decref(user);
-    if (body && json_is_integer(json_object_get(body, "expiresInDays")))
-        days = json_integer_value(json_object_get(body, "expiresInDays"));
+    if (req != NULL && req->expires_in_days > 0)
+        days = req->expires_in_days;
     if (util_random_bytes(raw, sizeof(raw))) {
         err_set(err, ERR_INTERNAL, NULL, "The random number generator failed.");
         return NULL;
@@ -75,7 +105,7 @@ accounts_token_create(store_t *st, const char *user_id, const json_t *body, err_
     util_sha256_hex(secret, strlen(secret), hash);
     util_uuid(id);
     util_time_format(now_ms, now);
-    util_time_format(now_ms + (int64_t) days * 86400000, expires);
+    util_time_format(now_ms + days * 86400000, expires);
     rec = json_pack("{s:s, s:s, s:s, s:s, s:n, s:s}", "id", id, "userId", user_id, "hash", hash,
                     "expiresAt", expires, "revokedAt", "createdAt", now);
     if (rec == NULL)
@@ -139,52 +169,53 @@ accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUI
 }
 
 json_t *
-accounts_subscription_create(store_t *st, const json_t *body, err_t *err)
+accounts_subscription_create(store_t *st, const accounts_subscription_req_t *req, err_t *err)
 {
-    json_t *plan = NULL, *rec;
-    const char *state;
+    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
+    json_t *plan = NULL, *rec = NULL;
+    const char *display_name;
     int found;
 
-    assert(st != NULL && json_is_object(body));
-    found = store_rec_lookup(st, &store_kind_user, str(body, "userId"), NULL, NULL, err);
+    assert(st != NULL && req != NULL && req->user_id != NULL && req->plan_id != NULL);
+    found = store_rec_lookup(st, &store_kind_user, req->user_id, NULL, NULL, err);
     if (found == 0)
         err_set(err, ERR_INVALID_REQUEST, "userId", "No user has the id given in userId.");
     if (found != 1)
         return NULL;
-    found = store_rec_lookup(st, &store_kind_plan, str(body, "planId"), &plan, NULL, err);
+    found = store_rec_lookup(st, &store_kind_plan, req->plan_id, &plan, NULL, err);
     if (found == 0)
         err_set(err, ERR_INVALID_REQUEST, "planId", "No plan has the id given in planId.");
     if (found != 1)
         return NULL;
-    state = json_string_value(json_object_get(plan, "state"));
-    if (state && strcmp(state, "decommissioned") == 0) {
-        json_decref(plan);
+    if (jget_str(plan, "state") != NULL && strcmp(jget_str(plan, "state"), "decommissioned") == 0) {
         err_set(err, ERR_CONFLICT, "planId", "The plan is decommissioned and takes no new subscriptions.");
-        return NULL;
+        goto fail;
     }
-    rec = catalog_record_new(body);
+    display_name = req->display_name != NULL ? req->display_name : jget_str(plan, "name");
+    new_id_and_time(id, now);
+    /* The usage counters start at zero; only the store's usage calls change them from now on. */
+    rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
+                    "id", id, "userId", req->user_id, "planId", req->plan_id, "displayName",
+                    display_name, "state", accounts_subscription_state_name(ACCOUNTS_SUBSCRIPTION_ACTIVE),
+                    "checkpointMode", json_object_get(plan, "checkpointMode"), "createdAt", now,
+                    "updatedAt", now, "usage", "vms", 0, "cores", 0, "memoryMB", 0, "storageGB", 0,
+                    "vmRoles", 0, "networks", 0);
     if (rec == NULL) {
-        json_decref(plan);
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-        return NULL;
+        goto fail;
     }
-    if (!json_is_string(json_object_get(rec, "displayName")))
-        json_object_set(rec, "displayName", json_object_get(plan, "name"));
-    json_object_set_new(rec, "state", json_string("active"));
-    json_object_set(rec, "checkpointMode", json_object_get(plan, "checkpointMode"));
-    json_object_set_new(rec, "usage",
-                        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "vms", 0, "cores", 0, "memoryMB",
-                                  0, "storageGB", 0, "vmRoles", 0, "networks", 0));
-    json_decref(plan);
     if (store_rec_insert(st, &store_kind_subscription, rec, err) ||
-        events_emit(st, "subscription.created", str(rec, "id"), str(rec, "id"),
-                    json_pack("{s:s, s:s, s:s}", "userId", str(rec, "userId"), "planId",
-                              str(rec, "planId"), "displayName", str(rec, "displayName")),
-                    err)) {
-        json_decref(rec);
-        return NULL;
-    }
+        events_emit(st, "subscription.created", id, id,
+                    json_pack("{s:s, s:s, s:s}", "userId", req->user_id, "planId", req->plan_id,
+                              "displayName", display_name),
+                    err))
+        goto fail;
+    json_decref(plan);
     return rec;
+fail:
+    json_decref(plan);
+    json_decref(rec);
+    return NULL;
 }
 
 static json_t *
@@ -200,7 +231,7 @@ subscription_get(store_t *st, const char *id, const char *user_id, bool shared, 
     if (found < 0)
         return NULL;
     /* Another user's subscription is as missing as one that does not exist. */
-    if (found == 0 || (user_id && strcmp(str(rec, "userId"), user_id) != 0)) {
+    if (found == 0 || (user_id && strcmp(jget_str(rec, "userId"), user_id) != 0)) {
         json_decref(rec);
         err_set(err, ERR_NOT_FOUND, NULL, "The subscription was not found.");
         return NULL;
@@ -288,15 +319,17 @@ accounts_jobs_register(void)
 }
 
 json_t *
-accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
-                             int64_t expect_rev, json_t **job, err_t *err)
+accounts_subscription_update(store_t *st, const char *id,
+                             const accounts_subscription_patch_t *patch, int64_t expect_rev,
+                             json_t **job, err_t *err)
 {
-    const char *want = json_string_value(json_object_get(patch, "state"));
+    accounts_subscription_state_t was = ACCOUNTS_SUBSCRIPTION_ACTIVE;
     json_t *rec = NULL, *j = NULL;
     int64_t rev = 0;
-    int suspending, activating;
+    bool suspending, activating;
 
-    assert(st != NULL && id != NULL && json_is_object(patch) && job != NULL);
+    assert(st != NULL && id != NULL && patch != NULL && job != NULL);
+    assert(!patch->has_state || patch->state != ACCOUNTS_SUBSCRIPTION_DELETING);
     if (store_tx_begin(st, err))
         return NULL;
     rec = accounts_subscription_get(st, id, NULL, &rev, err);
@@ -307,21 +340,26 @@ accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
                 "The subscription has changed since the ETag in If-Match was read.");
         goto fail;
     }
-    if (strcmp(json_string_value(json_object_get(rec, "state")), "deleting") == 0) {
+    if (accounts_subscription_state_parse(jget_str(rec, "state"), &was) == 0 &&
+        was == ACCOUNTS_SUBSCRIPTION_DELETING) {
         err_set(err, ERR_CONFLICT, NULL, "The subscription is being deleted.");
         goto fail;
     }
-    suspending = want && strcmp(want, "suspended") == 0 &&
-                 strcmp(json_string_value(json_object_get(rec, "state")), "suspended") != 0;
-    activating = want && strcmp(want, "active") == 0 &&
-                 strcmp(json_string_value(json_object_get(rec, "state")), "suspended") == 0;
+    suspending = patch->has_state && patch->state == ACCOUNTS_SUBSCRIPTION_SUSPENDED &&
+                 was != ACCOUNTS_SUBSCRIPTION_SUSPENDED;
+    activating = patch->has_state && patch->state == ACCOUNTS_SUBSCRIPTION_ACTIVE &&
+                 was == ACCOUNTS_SUBSCRIPTION_SUSPENDED;
     /* The state changes at once (tenant writes are refused from now on); the job stops the VMs. */
-    catalog_record_merge(rec, patch);
+    if (patch->has_state)
+        json_object_set_new(rec, "state", json_string(accounts_subscription_state_name(patch->state)));
+    if (patch->display_name != NULL)
+        json_object_set_new(rec, "displayName", json_string(patch->display_name));
+    catalog_record_touch(rec);
     if (store_rec_update(st, &store_kind_subscription, id, rec, expect_rev, err))
         goto fail;
     if ((suspending || activating) &&
         events_emit(st, suspending ? "subscription.suspended" : "subscription.activated", id, id,
-                    json_pack("{s:s}", "planId", str(rec, "planId")), err))
+                    json_pack("{s:s}", "planId", jget_str(rec, "planId")), err))
         goto fail;
     if (suspending) {
         j = job_submit(st, "subscription.suspend", id, id, id, NULL, err);
@@ -357,7 +395,8 @@ accounts_subscription_delete(store_t *st, const char *id, int64_t expect_rev, er
         goto fail;
     }
     /* From now on the subscription shows state deleting and takes no changes; the job removes it. */
-    json_object_set_new(rec, "state", json_string("deleting"));
+    json_object_set_new(rec, "state",
+                        json_string(accounts_subscription_state_name(ACCOUNTS_SUBSCRIPTION_DELETING)));
     catalog_record_touch(rec);
     if (store_rec_update(st, &store_kind_subscription, id, rec, 0, err))
         goto fail;

@@ -4,10 +4,15 @@
  * Tokens are 256 random bits, shown once when created and stored only as their SHA-256; a revoked or
  * expired token stops working at once (every request looks the hash up). A subscription belongs to one
  * user and one plan; tenants see only their own.
- * Bodies passed in have been shape-checked by api/. Records returned are new references.
+ * Requests come as structs the api edge has filled from bodies it has shape-checked (types, lengths,
+ * choices); their strings are borrowed for the call. These functions decide what needs the state and
+ * build the store records from the structs. Records returned are new references.
  */
 #ifndef WAPD_ACCOUNTS_H
 #define WAPD_ACCOUNTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -16,15 +21,55 @@
 #include "util.h"
 
 #define ACCOUNTS_TOKEN_PREFIX "wapd_"
+#define ACCOUNTS_TOKEN_DAYS_DEFAULT 365
+
+/* A subscription's state: tenants write only while it is active; deleting is set by DELETE alone. */
+typedef enum {
+    ACCOUNTS_SUBSCRIPTION_ACTIVE,
+    ACCOUNTS_SUBSCRIPTION_SUSPENDED,
+    ACCOUNTS_SUBSCRIPTION_DELETING,
+} accounts_subscription_state_t;
+
+/* "active", "suspended", "deleting"; parse answers -1 for any other text (NULL included). */
+const char *accounts_subscription_state_name(accounts_subscription_state_t state);
+int accounts_subscription_state_parse(const char *text, accounts_subscription_state_t *out);
+
+/* A user create. email is required; name NULL: none (stored as null). */
+typedef struct {
+    const char *email;
+    const char *name;
+} accounts_user_req_t;
+
+/* A token create. expires_in_days 0: not given (ACCOUNTS_TOKEN_DAYS_DEFAULT); otherwise 1 to 3650. */
+typedef struct {
+    int expires_in_days;
+} accounts_token_req_t;
+
+/* A subscription create. user_id and plan_id are required; display_name NULL: the plan's name. */
+typedef struct {
+    const char *user_id;
+    const char *plan_id;
+    const char *display_name;
+} accounts_subscription_req_t;
+
+/* A subscription PATCH: only what was given. The contract gives null no meaning here (the api edge
+ * refuses it), so display_name NULL is "not given". state is active or suspended. */
+typedef struct {
+    bool has_state;
+    accounts_subscription_state_t state;
+    const char *display_name;
+} accounts_subscription_patch_t;
 
 /* Registers the job kinds of this module (subscription.suspend, subscription.delete). */
 int accounts_jobs_register(void);
 
-json_t *accounts_user_create(store_t *st, const json_t *body, err_t *err);
+/* Creates a user (409 on email when the address is taken) and answers its record. */
+json_t *accounts_user_create(store_t *st, const accounts_user_req_t *req, err_t *err);
 
-/* Creates a token for the user: answers {id, token, expiresAt}; the token text appears nowhere else.
- * body may be NULL or carry expiresInDays (default 365). */
-json_t *accounts_token_create(store_t *st, const char *user_id, const json_t *body, err_t *err);
+/* Creates a token for the user: answers {id, userId, token, expiresAt, createdAt}; the token text appears
+ * nowhere else. req may be NULL (every field not given). */
+json_t *accounts_token_create(store_t *st, const char *user_id, const accounts_token_req_t *req,
+                              err_t *err);
 /* Revokes the user's token at once; 404 when the user has no such live token. */
 int accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, err_t *err);
 /* Finds the user of a live tenant token, given the token's SHA-256 (hex); writes user_id on success;
@@ -32,11 +77,16 @@ int accounts_token_revoke(store_t *st, const char *user_id, const char *token_id
 int accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
                           err_t *err);
 
-json_t *accounts_subscription_create(store_t *st, const json_t *body, err_t *err);
-/* PATCH of {state?, displayName?}. Suspending answers the suspend job in *job (202 for the caller);
- * otherwise *job is NULL and the updated record is returned. */
-json_t *accounts_subscription_update(store_t *st, const char *id, const json_t *patch,
-                                     int64_t expect_rev, json_t **job, err_t *err);
+/* Creates an active subscription of an existing user to an existing plan that is not decommissioned
+ * (400 on userId or planId when either is missing, 409 on planId when decommissioned), emits
+ * subscription.created, and answers its record. */
+json_t *accounts_subscription_create(store_t *st, const accounts_subscription_req_t *req, err_t *err);
+/* Applies a PATCH in a transaction of its own (nested in the caller's when one is open) and answers the
+ * updated record. Suspending also answers the suspend job in *job (202 for the caller); otherwise *job
+ * is NULL. */
+json_t *accounts_subscription_update(store_t *st, const char *id,
+                                     const accounts_subscription_patch_t *patch, int64_t expect_rev,
+                                     json_t **job, err_t *err);
 /* Marks the subscription deleting and answers the job that deletes every resource it owns, then it. */
 json_t *accounts_subscription_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
 /* The subscription record if it exists and belongs to user_id (any user when user_id is NULL);

@@ -17,6 +17,8 @@
 #ifndef WAPD_HOOKS_H
 #define WAPD_HOOKS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -24,10 +26,37 @@
 #include "err.h"
 #include "store.h"
 
-/* CRUD. Bodies are shape-checked by api/; these check what needs more (the URL's scheme, known event
- * types). Records returned are the API's view: never the secret. */
-json_t *hooks_create(store_t *st, const json_t *body, err_t *err);
-json_t *hooks_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev,
+/* A hook create, filled by the api edge from a body it has shape-checked; every pointer is borrowed for
+ * the call. events is an array of nevents event types ("*": every type); description NULL: none. */
+typedef struct {
+    const char *url;
+    const char *const *events;
+    size_t nevents;
+    const char *secret;
+    bool active;
+    const char *description;
+} hooks_req_t;
+
+/* A hook PATCH: only what was given. url and secret NULL: not given (the api edge refuses null for
+ * them); events only with has_events; active only with has_active. description may be given as null,
+ * which clears it: has_description with description NULL. */
+typedef struct {
+    const char *url;
+    bool has_events;
+    const char *const *events;
+    size_t nevents;
+    const char *secret;
+    bool has_active;
+    bool active;
+    bool has_description;
+    const char *description;
+} hooks_patch_t;
+
+/* CRUD. These check what the api edge's tables cannot (the URL's scheme, at least one event, known event
+ * types) and build the record from the struct. Records returned are the API's view: never the secret. */
+json_t *hooks_create(store_t *st, const hooks_req_t *req, err_t *err);
+/* Applies a PATCH in a transaction of its own (nested in the caller's when one is open). */
+json_t *hooks_update(store_t *st, const char *id, const hooks_patch_t *patch, int64_t expect_rev,
                      err_t *err);
 int hooks_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
 /* The API's view of a stored hook (a new record without the secret). */

@@ -133,12 +133,13 @@ start_role(world_t *w, const run_t *r, const char *arg, err_t *err)
 static json_t *
 start_suspend(world_t *w, const run_t *r, const char *arg, err_t *err)
 {
-    json_t *patch = json_pack("{s:s}", "state", "suspended"), *job = NULL, *rec;
+    accounts_subscription_patch_t patch = {.has_state = true,
+                                           .state = ACCOUNTS_SUBSCRIPTION_SUSPENDED};
+    json_t *job = NULL, *rec;
 
     (void) r;
     (void) arg;
-    rec = accounts_subscription_update(w->f->st, id_of(w->sub), patch, 0, &job, err);
-    json_decref(patch);
+    rec = accounts_subscription_update(w->f->st, id_of(w->sub), &patch, 0, &job, err);
     json_decref(rec);
     return rec ? job : NULL;
 }

@@ -55,9 +55,7 @@ loop_teardown(void **state)
 static inline void
 loop_new_subscription(world_t *w)
 {
-    json_t *sub = make(accounts_subscription_create, w->f->st,
-                             json_pack("{s:s, s:s}", "userId", id_of(w->user), "planId",
-                                       id_of(w->plan)));
+    json_t *sub = make_subscription(w->f->st, w->user, w->plan);
 
     json_decref(w->sub);
     w->sub = sub;

@@ -369,7 +369,7 @@ made(json_t *rec)
 static char *
 tenant_world(pfix_t *p, char *auth, size_t n)
 {
-    json_t *cloud, *plan, *user, *tok, *sub, *empty = json_object();
+    json_t *cloud, *plan, *user, *tok, *sub;
     char *sid;
 
     cloud = made(catalog_cloud_create(p->f.st, body(json_pack("{s:s}", "name", "c")), &p->err));
@@ -377,13 +377,12 @@ tenant_world(pfix_t *p, char *auth, size_t n)
                                     body(json_pack("{s:s, s:s, s:s}", "name", "p", "cloudId",
                                                    id_of(cloud), "state", "public")),
                                     &p->err));
-    user = made(accounts_user_create(p->f.st, body(json_pack("{s:s}", "email", "t@example.com")),
+    user = made(accounts_user_create(p->f.st, &(accounts_user_req_t){.email = "t@example.com"},
                                      &p->err));
-    tok = made(accounts_token_create(p->f.st, id_of(user), empty, &p->err));
+    tok = made(accounts_token_create(p->f.st, id_of(user), NULL, &p->err));
     sub = made(accounts_subscription_create(
-        p->f.st, body(json_pack("{s:s, s:s}", "userId", id_of(user), "planId", id_of(plan))),
+        p->f.st, &(accounts_subscription_req_t){.user_id = id_of(user), .plan_id = id_of(plan)},
         &p->err));
-    json_decref(empty);
     snprintf(auth, n, "Bearer %s", json_string_value(json_object_get(tok, "token")));
     sid = strdup(id_of(sub));
     json_decref(cloud);

@@ -72,9 +72,8 @@ quota_limits_and_reconcile(void **state)
     json_t *plan = make(catalog_plan_create, f->st,
                         json_pack("{s:s, s:s, s:{s:i, s:i}}", "name", "p", "cloudId", id_of(cloud),
                                   "quotas", "vms", 2, "cores", 3));
-    json_t *user = make(accounts_user_create, f->st, json_pack("{s:s}", "email", "q@b.c"));
-    json_t *sub = make(accounts_subscription_create, f->st,
-                       json_pack("{s:s, s:s}", "userId", id_of(user), "planId", id_of(plan)));
+    json_t *user = make_user(f->st, "q@b.c");
+    json_t *sub = make_subscription(f->st, user, plan);
     int64_t one[STORE_QUOTAS] = {1, 2, 100, 10, 0, 0}, back[STORE_QUOTAS] = {-1, -2, -100, -10, 0, 0};
     json_t *usage, *fixed;
 

@@ -90,9 +90,8 @@ world_setup(void **state)
                                    "cloudId", id_of(w->cloud), "imageIds", id_of(w->image),
                                    "sizeNames", "S", "L", "galleryItemIds", id_of(w->item),
                                    "checkpointMode", "createViewRestore", "quotas", "vms", 3));
-    w->user = make(accounts_user_create, st, json_pack("{s:s}", "email", "t@example.com"));
-    w->sub = make(accounts_subscription_create, st,
-                        json_pack("{s:s, s:s}", "userId", id_of(w->user), "planId", id_of(w->plan)));
+    w->user = make_user(st, "t@example.com");
+    w->sub = make_subscription(st, w->user, w->plan);
     assert_int_equal(job_engine_start(st, 2, &err), 0);
     *state = w;
     return 0;

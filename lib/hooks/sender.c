@@ -1,12 +1,14 @@
 /*
- * hooks.c: hooks and their sender (see hooks.h).
+ * sender.c: the thread that delivers events to hooks (see ../hooks.h).
  *
  * The sender's loop: find the due deliveries of every active hook that has room (its share of the
  * requests in flight), start them, let libcurl run them, and record every finished attempt in one
  * transaction per round. It sleeps in curl_multi_poll until a transfer needs it, the next retry is due,
- * or a commit that wrote events wakes it (curl_multi_wakeup).
+ * or a commit that wrote events wakes it (curl_multi_wakeup). Only the sender thread touches the
+ * transfers in flight; the counters and the stop and wanted flags are atomics.
  */
-#include "hooks.h"
+#include "../hooks.h"
+#include "hooks_internal.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -19,155 +21,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "catalog.h"
-#include "events.h"
-#include "util.h"
+#include "../events.h"
+#include "../jget.h"
+#include "../util.h"
 
 #define RESCAN_MS 1000       /* look for due deliveries at least this often */
 #define BUSY_WAIT_MS 100     /* when deliveries are due but every slot they could use is taken */
 #define FIRST_RETRY_MS 1000  /* the first retry comes after 0.5–1 s */
 #define MAX_RETRY_MS 60000
-
-static const char *
-str(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static void wake(void *arg);
-
-/* ---- CRUD ---- */
-
-static int
-check_hook(const json_t *rec, err_t *err)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    const json_t *ev;
-    size_t i;
-    int rc = 0;
-
-    if (u == NULL)
-        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    if (curl_url_set(u, CURLUPART_URL, str(rec, "url"), 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
-        rc = err_set(err, ERR_INVALID_REQUEST, "url", "url must be an absolute http or https URL.");
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    if (rc)
-        return rc;
-    if (json_array_size(json_object_get(rec, "events")) == 0)
-        return err_set(err, ERR_INVALID_REQUEST, "events",
-                       "events must name at least one event type, or \"*\" for every type.");
-    json_array_foreach(json_object_get(rec, "events"), i, ev) {
-        if (strcmp(json_string_value(ev), "*") != 0 && !events_type_known(json_string_value(ev)))
-            return err_set(err, ERR_INVALID_REQUEST, "events",
-                           "events[%zu] is not an event type: %.64s.", i, json_string_value(ev));
-    }
-    return 0;
-}
-
-json_t *
-hooks_view(store_t *st, const json_t *rec, err_t *err)
-{
-    json_t *v = json_deep_copy(rec);
-
-    (void) st;
-    if (v == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-        return NULL;
-    }
-    json_object_del(v, "secret"); /* write-only */
-    return v;
-}
-
-json_t *
-hooks_create(store_t *st, const json_t *body, err_t *err)
-{
-    json_t *rec = catalog_record_new(body), *view = NULL;
-
-    assert(st != NULL && json_is_object(body));
-    if (rec == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-        return NULL;
-    }
-    if (!json_is_boolean(json_object_get(rec, "active")))
-        json_object_set_new(rec, "active", json_true());
-    if (!json_is_string(json_object_get(rec, "description")))
-        json_object_set_new(rec, "description", json_null());
-    if (check_hook(rec, err) == 0 && store_rec_insert(st, &store_kind_hook, rec, err) == 0)
-        view = hooks_view(st, rec, err);
-    json_decref(rec);
-    return view;
-}
-
-json_t *
-hooks_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev, err_t *err)
-{
-    int64_t rev = 0;
-    json_t *rec, *view = NULL;
-
-    assert(st != NULL && id != NULL && json_is_object(patch));
-    if (store_tx_begin(st, err))
-        return NULL;
-    rec = store_rec_get(st, &store_kind_hook, id, &rev, err);
-    if (rec == NULL)
-        goto out;
-    if (expect_rev > 0 && rev != expect_rev) {
-        err_set(err, ERR_PRECONDITION_FAILED, NULL,
-                "The hook has changed since the ETag in If-Match was read.");
-        goto out;
-    }
-    catalog_record_merge(rec, patch);
-    if (check_hook(rec, err) || store_rec_update(st, &store_kind_hook, id, rec, expect_rev, err) ||
-        store_tx_commit(st, err))
-        goto out;
-    view = hooks_view(st, rec, err);
-    json_decref(rec);
-    return view;
-out:
-    store_tx_rollback(st);
-    json_decref(rec);
-    return NULL;
-}
-
-int
-hooks_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err)
-{
-    assert(st != NULL && id != NULL);
-    /* Its deliveries and their log go with it. */
-    return store_rec_delete(st, &store_kind_hook, id, expect_rev, err);
-}
-
-json_t *
-hooks_deliveries(store_t *st, const char *id, int64_t after, int limit, int64_t *next, err_t *err)
-{
-    json_t *hook = store_rec_get_shared(st, &store_kind_hook, id, NULL, err);
-
-    if (hook == NULL)
-        return NULL;
-    json_decref(hook);
-    return store_delivery_attempts(st, id, after, limit, next, err);
-}
-
-int
-hooks_redeliver(store_t *st, const char *id, const char *attempt_id, err_t *err)
-{
-    json_t *hook = store_rec_get_shared(st, &store_kind_hook, id, NULL, err);
-
-    assert(st != NULL && id != NULL && attempt_id != NULL);
-    if (hook == NULL)
-        return -1;
-    json_decref(hook);
-    if (store_delivery_requeue(st, id, attempt_id, util_now_ms(), err))
-        return -1;
-    return store_tx_on_commit(st, wake, NULL, err);
-}
-
-/* ---- the sender ---- */
 
 typedef struct xfer {
     CURL *easy;
@@ -194,8 +55,8 @@ static struct {
     uint64_t ok, failed, given_up; /* atomic */
 } S;
 
-static void
-wake(void *arg)
+void
+hooks__wake(void *arg)
 {
     (void) arg;
     __atomic_store_n(&S.wanted, 1, __ATOMIC_RELEASE);
@@ -274,7 +135,7 @@ make_headers(const char *type, const char *attempt_id, const char *sig)
 static void
 start(const json_t *hook, const json_t *d)
 {
-    const char *body = str(d, "body"), *secret = str(hook, "secret");
+    const char *body = jget_str(d, "body"), *secret = jget_str(hook, "secret");
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     char sig[8 + 2 * EVP_MAX_MD_SIZE + 1];
@@ -285,7 +146,7 @@ start(const json_t *hook, const json_t *d)
     x->seq = json_integer_value(json_object_get(d, "seq"));
     x->attempt = json_integer_value(json_object_get(d, "attempts")) + 1;
     x->queued_ms = json_integer_value(json_object_get(d, "queuedMs"));
-    snprintf(x->hook_id, sizeof(x->hook_id), "%s", str(hook, "id"));
+    snprintf(x->hook_id, sizeof(x->hook_id), "%s", jget_str(hook, "id"));
     util_uuid_v7(util_now_ms(), x->attempt_id);
     memcpy(sig, "sha256=", 8);
     if (HMAC(EVP_sha256(), secret, (int) strlen(secret), (const unsigned char *) body, strlen(body),
@@ -295,13 +156,13 @@ start(const json_t *hook, const json_t *d)
     }
     util_hex(mac, maclen, sig + 7);
     /* An empty Expect: no 100-continue round trip. */
-    x->headers = make_headers(str(d, "eventType"), x->attempt_id, sig);
+    x->headers = make_headers(jget_str(d, "eventType"), x->attempt_id, sig);
     x->easy = curl_easy_init();
     if (x->headers == NULL || x->easy == NULL) {
         xfer_free(x);
         return;
     }
-    curl_easy_setopt(x->easy, CURLOPT_URL, str(hook, "url"));
+    curl_easy_setopt(x->easy, CURLOPT_URL, jget_str(hook, "url"));
     curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
@@ -342,13 +203,13 @@ scan(int64_t now)
     if (hooks == NULL)
         return next;
     json_array_foreach(hooks, i, hook) {
-        mine = flying_to(str(hook, "id"));
+        mine = flying_to(jget_str(hook, "id"));
         room = S.opt.per_hook - mine;
         if (S.opt.max_in_flight - S.nflying < room)
             room = S.opt.max_in_flight - S.nflying;
         if (room > 0) {
             /* The ones in flight are still pending: ask for enough to find room's worth of others. */
-            due = store_deliveries_due(S.st, str(hook, "id"), now, room + mine, &err);
+            due = store_deliveries_due(S.st, jget_str(hook, "id"), now, room + mine, &err);
             json_array_foreach(due, j, d) {
                 if (room == 0)
                     break;
@@ -360,7 +221,7 @@ scan(int64_t now)
             json_decref(due);
             err_clear(&err);
         }
-        if (store_delivery_next_ms(S.st, str(hook, "id"), &at, &err) == 0 && at >= 0) {
+        if (store_delivery_next_ms(S.st, jget_str(hook, "id"), &at, &err) == 0 && at >= 0) {
             /* Due ones that are in flight or wait for room: a finished transfer brings us back, or this. */
             if (at <= now)
                 at = now + BUSY_WAIT_MS;
@@ -520,7 +381,7 @@ hooks_sender_start(store_t *st, const hooks_options_t *opts, err_t *err)
         return err_set(err, ERR_INTERNAL, NULL, "The hook sender thread could not start.");
     }
     S.running = true;
-    events_set_listener(wake, NULL);
+    events_set_listener(hooks__wake, NULL);
     return 0;
 }
 
