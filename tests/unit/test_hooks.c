@@ -15,6 +15,12 @@
 
 static const char *const every[] = {"*"};
 
+static const char *
+field(const json_t *rec, const char *key)
+{
+    return json_string_value(json_object_get(rec, key));
+}
+
 /* The hook as stored (secret included). */
 static json_t *
 stored(store_t *st, const json_t *h)
@@ -24,12 +30,6 @@ stored(store_t *st, const json_t *h)
 
     assert_non_null(rec);
     return rec;
-}
-
-static const char *
-field(const json_t *rec, const char *key)
-{
-    return json_string_value(json_object_get(rec, key));
 }
 
 static void
