@@ -1,11 +1,11 @@
 /*
- * admin.c: the admin listener's resources and the handlers that are not generic, and the health, readiness
- * and metrics endpoints.
+ * admin.c: the admin listener's account resources (users, subscriptions), the handlers that are not
+ * generic, and the health, readiness and metrics endpoints. The catalog's resources are in catalog.c.
  *
  * A resource (api_res_*) tells the generic handlers of resource.c what they need: the kind, its list
  * filters, the field tables below that shape-check its bodies, and the lib/ entry points. The handlers here
  * follow the same rule: parse and shape-check the input, call one lib/ entry point, answer once. Creates
- * answer 201 with Location and ETag; plan PATCH and subscription suspend and DELETE answer 202 with their job.
+ * answer 201 with Location and ETag; subscription suspend and DELETE answer 202 with their job.
  */
 #include "internal.h"
 
@@ -14,108 +14,11 @@
 #include <string.h>
 
 #include "../lib/accounts.h"
-#include "../lib/catalog.h"
 #include "../lib/job.h"
 
 #define JV_END {NULL, 0, 0, 0, 0, NULL, NULL}
-#define BIG 1000000000000LL
 
-static const char *const agent_kinds[] = {"sim", "http", "libvirt", NULL};
-static const char *const host_states[] = {"ok", "maintenance", NULL};
-static const char *const os_types[] = {"windows", "linux", NULL};
-static const char *const plan_states[] = {"public", "private", "decommissioned", NULL};
-static const char *const checkpoint_modes[] = {"disabled", "viewRestore", "createViewRestore",
-                                               NULL};
 static const char *const subscription_states[] = {"active", "suspended", NULL};
-
-static const jv_field_t cloud_spec[] = {
-    {"name", JV_STRING, JV_REQUIRED, 1, 128, NULL, NULL},
-    {"description", JV_STRING, JV_NULLABLE, 0, 1024, NULL, NULL},
-    JV_END,
-};
-
-static const jv_field_t agent_spec[] = {
-    {"kind", JV_STRING, JV_REQUIRED, 1, 16, agent_kinds, NULL},
-    {"uri", JV_STRING, JV_NULLABLE, 1, 1024, NULL, NULL},
-    JV_END,
-};
-static const jv_field_t agent_patch_spec[] = {
-    {"uri", JV_STRING, JV_NULLABLE, 1, 1024, NULL, NULL},
-    JV_END,
-};
-static const jv_field_t capacity_spec[] = {
-    {"cores", JV_INT, JV_REQUIRED, 1, 1000000, NULL, NULL},
-    {"memoryMB", JV_INT, JV_REQUIRED, 1, BIG, NULL, NULL},
-    {"storageGB", JV_INT, JV_REQUIRED, 1, BIG, NULL, NULL},
-    JV_END,
-};
-static const jv_field_t host_spec[] = {
-    {"name", JV_STRING, JV_REQUIRED, 1, 128, NULL, NULL},
-    {"cloudId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
-    {"agent", JV_OBJECT, JV_REQUIRED, 0, 0, NULL, agent_spec},
-    {"capacity", JV_OBJECT, JV_REQUIRED, 0, 0, NULL, capacity_spec},
-    JV_END,
-};
-static const jv_field_t host_patch_spec[] = {
-    {"name", JV_STRING, 0, 1, 128, NULL, NULL},
-    {"state", JV_STRING, 0, 1, 32, host_states, NULL},
-    {"agent", JV_OBJECT, 0, 0, 0, NULL, agent_patch_spec},
-    {"capacity", JV_OBJECT, 0, 0, 0, NULL, capacity_spec},
-    JV_END,
-};
-
-static const jv_field_t size_spec[] = {
-    {"name", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
-    {"cores", JV_INT, JV_REQUIRED, 1, 1024, NULL, NULL},
-    {"memoryMB", JV_INT, JV_REQUIRED, 1, 16LL * 1024 * 1024, NULL, NULL},
-    JV_END,
-};
-
-static const jv_field_t image_spec[] = {
-    {"name", JV_STRING, JV_REQUIRED, 1, 128, NULL, NULL},
-    {"osType", JV_STRING, JV_REQUIRED, 1, 16, os_types, NULL},
-    {"generation", JV_INT, JV_REQUIRED, 1, 2, NULL, NULL},
-    {"osDiskGB", JV_INT, JV_REQUIRED, 1, 65536, NULL, NULL},
-    JV_END,
-};
-
-static const jv_field_t gallery_spec[] = {
-    {"name", JV_STRING, JV_REQUIRED, 1, 128, NULL, NULL},
-    {"version", JV_STRING, JV_REQUIRED, 1, 32, NULL, NULL},
-    {"imageId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
-    {"defaultSize", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
-    {"minInstances", JV_INT, JV_REQUIRED, 0, 1000, NULL, NULL},
-    {"maxInstances", JV_INT, JV_REQUIRED, 1, 1000, NULL, NULL},
-    JV_END,
-};
-
-static const jv_field_t quota_spec[] = {
-    {"vms", JV_INT, JV_NULLABLE, 0, BIG, NULL, NULL},
-    {"cores", JV_INT, JV_NULLABLE, 0, BIG, NULL, NULL},
-    {"memoryMB", JV_INT, JV_NULLABLE, 0, BIG, NULL, NULL},
-    {"storageGB", JV_INT, JV_NULLABLE, 0, BIG, NULL, NULL},
-    {"vmRoles", JV_INT, JV_NULLABLE, 0, BIG, NULL, NULL},
-    {"networks", JV_INT, JV_NULLABLE, 0, BIG, NULL, NULL},
-    JV_END,
-};
-#define PLAN_SETTINGS                                                                              \
-    {"name", JV_STRING, 0, 1, 128, NULL, NULL},                                                    \
-        {"state", JV_STRING, 0, 1, 32, plan_states, NULL},                                         \
-        {"quotas", JV_OBJECT, JV_NULLABLE, 0, 0, NULL, quota_spec},                                \
-        {"imageIds", JV_STRING_ARRAY, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},                    \
-        {"sizeNames", JV_STRING_ARRAY, JV_NULLABLE, 1, 64, NULL, NULL},                            \
-        {"galleryItemIds", JV_STRING_ARRAY, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},              \
-        {"checkpointMode", JV_STRING, 0, 1, 32, checkpoint_modes, NULL},                           \
-        {"checkpointRetentionHours", JV_INT, JV_NULLABLE, 1, 876000, NULL, NULL}
-static const jv_field_t plan_spec[] = {
-    PLAN_SETTINGS,
-    {"cloudId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
-    JV_END,
-};
-static const jv_field_t plan_patch_spec[] = {
-    PLAN_SETTINGS,
-    JV_END,
-};
 
 static const jv_field_t user_spec[] = {
     {"email", JV_STRING, JV_REQUIRED | JV_EMAIL, 3, 254, NULL, NULL},
@@ -141,54 +44,9 @@ static const jv_field_t subscription_patch_spec[] = {
 
 /* ---- the resources the generic handlers serve ---- */
 
-static const char *const host_filters[] = {"cloudId", "state", NULL};
-static const char *const plan_filters[] = {"cloudId", "state", NULL};
 static const char *const user_filters[] = {"email", NULL};
 static const char *const subscription_filters[] = {"userId", "planId", "state", NULL};
 
-const api_resource_t api_res_clouds = {
-    .kind = &store_kind_cloud,
-    .create_spec = cloud_spec,
-    .create = catalog_cloud_create,
-    .patch_spec = cloud_spec,
-    .update = catalog_cloud_update,
-    .remove = catalog_cloud_delete,
-};
-const api_resource_t api_res_hosts = {
-    .kind = &store_kind_host,
-    .filters = host_filters,
-    .create_spec = host_spec,
-    .create = catalog_host_create,
-    .patch_spec = host_patch_spec,
-    .update = catalog_host_update,
-    .remove = catalog_host_delete,
-};
-const api_resource_t api_res_sizes = {
-    .kind = &store_kind_size,
-    .create_spec = size_spec,
-    .create = catalog_size_create,
-};
-const api_resource_t api_res_images = {
-    .kind = &store_kind_image,
-    .create_spec = image_spec,
-    .create = catalog_image_create,
-};
-const api_resource_t api_res_gallery_items = {
-    .kind = &store_kind_gallery_item,
-    .create_spec = gallery_spec,
-    .create = catalog_gallery_item_create,
-};
-/* A plan's PATCH is a job: subscriptions take the new settings when it has run. */
-const api_resource_t api_res_plans = {
-    .kind = &store_kind_plan,
-    .filters = plan_filters,
-    .create_spec = plan_spec,
-    .create = catalog_plan_create,
-    .patch_spec = plan_patch_spec,
-    .update = catalog_plan_update,
-    .update_job = true,
-    .remove = catalog_plan_delete,
-};
 const api_resource_t api_res_users = {
     .kind = &store_kind_user,
     .filters = user_filters,
