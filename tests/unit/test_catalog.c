@@ -576,19 +576,22 @@ references_are_answered_once(void **state)
     world_free(&w);
 }
 
+/* Each test on a fresh store of its own. */
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(plan_defaults_and_references, setup, teardown),
-        cmocka_unit_test_setup_teardown(plan_update_reaches_subscriptions, setup, teardown),
-        cmocka_unit_test_setup_teardown(tokens_authenticate_until_revoked, setup, teardown),
-        cmocka_unit_test_setup_teardown(host_kinds_and_capacity, setup, teardown),
-        cmocka_unit_test_setup_teardown(cloud_patch_one_field_then_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(plan_update_job_applies_typed_patch, setup, teardown),
-        cmocka_unit_test_setup_teardown(plan_patch_json_form_and_old_params, setup, teardown),
-        cmocka_unit_test_setup_teardown(plan_update_is_atomic_under_store_faults, setup, teardown),
-        cmocka_unit_test_setup_teardown(references_are_answered_once, setup, teardown),
+        TEST(plan_defaults_and_references),
+        TEST(plan_update_reaches_subscriptions),
+        TEST(tokens_authenticate_until_revoked),
+        TEST(host_kinds_and_capacity),
+        TEST(cloud_patch_one_field_then_null),
+        TEST(plan_update_job_applies_typed_patch),
+        TEST(plan_patch_json_form_and_old_params),
+        TEST(plan_update_is_atomic_under_store_faults),
+        TEST(references_are_answered_once),
     };
 
     return cmocka_run_group_tests_name("catalog+accounts", tests, NULL, NULL);
