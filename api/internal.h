@@ -255,9 +255,10 @@ void api_resource_remove(api_req_t *r);
 /* The EQ filters named by fields (query parameter = field name), those given in the query, into f (at most
  * max); returns how many. */
 size_t api_query_filters(api_req_t *r, const char *const *fields, store_filter_t *f, size_t max);
-/* admin.c: the admin's resources, and the handlers that are not generic. */
+/* catalog.c: the admin catalog's resources. */
 extern const api_resource_t api_res_clouds, api_res_hosts, api_res_sizes, api_res_images,
     api_res_gallery_items, api_res_plans;
+/* admin.c: health, readiness and metrics. */
 void api_health_get(api_req_t *r);
 void api_ready_get(api_req_t *r);
 void api_metrics_get(api_req_t *r);

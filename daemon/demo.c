@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "../api/catalog.h"
 #include "../lib/accounts.h"
 #include "../lib/catalog.h"
 
@@ -65,30 +66,30 @@ demo_seed(store_t *st, FILE *out, const char *admin_url, const char *tenant_url,
             goto rollback;                                                                         \
     } while (0)
 
-    CREATE(cloud, catalog_cloud_create, "{s:s, s:s}", "name", "demo-cloud", "description",
+    CREATE(cloud, api_catalog_cloud_create, "{s:s, s:s}", "name", "demo-cloud", "description",
            "The demo cloud seeded by wapd --demo");
     for (i = 1; i <= 2; i++) {
         char name[16];
         json_t *host;
         snprintf(name, sizeof(name), "hv-%02d", i);
-        CREATE(host, catalog_host_create, "{s:s, s:s, s:{s:s, s:s}, s:{s:i, s:i, s:i}}", "name",
+        CREATE(host, api_catalog_host_create, "{s:s, s:s, s:{s:s, s:s}, s:{s:i, s:i, s:i}}", "name",
                name, "cloudId", id_of(cloud), "agent", "kind", "sim", "uri",
                "sim://?latencyMs=200&jitterMs=50", "capacity", "cores", 64, "memoryMB", 262144,
                "storageGB", 4096);
     }
-    CREATE(win, catalog_image_create, "{s:s, s:s, s:i, s:i}", "name",
+    CREATE(win, api_catalog_image_create, "{s:s, s:s, s:i, s:i}", "name",
            "Windows Server 2022 Datacenter", "osType", "windows", "generation", 2, "osDiskGB", 127);
-    CREATE(lin, catalog_image_create, "{s:s, s:s, s:i, s:i}", "name", "Ubuntu Server 22.04 LTS",
+    CREATE(lin, api_catalog_image_create, "{s:s, s:s, s:i, s:i}", "name", "Ubuntu Server 22.04 LTS",
            "osType", "linux", "generation", 2, "osDiskGB", 30);
     for (i = 0; i < 4; i++) {
         json_t *size;
-        CREATE(size, catalog_size_create, "{s:s, s:i, s:i}", "name", sizes[i].name, "cores",
+        CREATE(size, api_catalog_size_create, "{s:s, s:i, s:i}", "name", sizes[i].name, "cores",
                sizes[i].cores, "memoryMB", sizes[i].memory);
     }
-    CREATE(gallery, catalog_gallery_item_create, "{s:s, s:s, s:s, s:s, s:i, s:i}", "name",
+    CREATE(gallery, api_catalog_gallery_item_create, "{s:s, s:s, s:s, s:s, s:i, s:i}", "name",
            "IIS Web Farm", "version", "1.0.0", "imageId", id_of(win), "defaultSize", "Small",
            "minInstances", 1, "maxInstances", 10);
-    CREATE(plan, catalog_plan_create,
+    CREATE(plan, api_catalog_plan_create,
            "{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:[s, s], s:[s, s, s], s:[s], s:s, "
            "s:i}",
            "name", "Demo Gold", "cloudId", id_of(cloud), "state", "public", "quotas", "vms", 10,

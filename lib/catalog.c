@@ -1,13 +1,14 @@
 /*
- * catalog.c: the admin's catalog (see catalog.h): the record helpers, clouds, hosts, sizes, images and
- * VM role gallery items. Hosting plans and their update job are in catalog/plan.c.
+ * catalog.c: the admin's catalog (see catalog.h): the record helpers, the names of its closed sets,
+ * clouds, sizes, images and VM role gallery items. Hosts are in catalog/host.c; hosting plans and their
+ * update job in catalog/plan.c and catalog/plan_patch.c.
  *
  * Invariants kept here:
- * - a host or gallery item refers only to records that exist (checked with a clear 400 naming the
- *   field, and backed by the schema's foreign keys);
- * - a host's agent is of a kind this version runs (sim) with a uri the simulator accepts, and its
- *   capacity never drops below what its VMs hold;
- * - nothing in use is deleted: a cloud with hosts or plans, a host with VMs (409 Conflict).
+ * - a record is built from the typed request alone: every field the API shows is present (null when
+ *   absent), with an id and createdAt/updatedAt;
+ * - a gallery item refers only to an image and a size that exist (a clear 400 naming the field, backed by
+ *   the schema's foreign keys); size names are unique (409 naming name);
+ * - nothing in use is deleted: a cloud with hosts or plans (409 Conflict).
  */
 #include "catalog/catalog_internal.h"
 
@@ -17,22 +18,98 @@
 
 #include "util.h"
 
-json_t *
-catalog_record_new(const json_t *body)
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const agent_kinds[] = {"sim", "http", "libvirt"};
+static const char *const host_states[] = {"ok", "maintenance", "unreachable"};
+static const char *const plan_states[] = {"private", "public", "decommissioned"};
+static const char *const checkpoint_modes[] = {"disabled", "viewRestore", "createViewRestore"};
+static const char *const quota_names[] = {"vms", "cores", "memoryMB", "storageGB", "vmRoles",
+                                          "networks"};
+
+const char *
+catalog__name(const char *const *names, size_t n, int value)
+{
+    assert(names != NULL && value >= 0 && (size_t) value < n);
+    return names[value];
+}
+
+int
+catalog__parse(const char *const *names, size_t n, const char *text)
+{
+    size_t i;
+
+    assert(names != NULL);
+    for (i = 0; text != NULL && i < n; i++)
+        if (strcmp(names[i], text) == 0)
+            return (int) i;
+    return -1;
+}
+
+/* name and parse of one closed set, each the table's lookup. */
+#define CATALOG_NAMES(prefix, type, table)                                                         \
+    const char *prefix##_name(type value)                                                          \
+    {                                                                                              \
+        return catalog__name(table, COUNT(table), (int) value);                                    \
+    }                                                                                              \
+    int prefix##_parse(const char *text, type *out)                                                \
+    {                                                                                              \
+        int i = catalog__parse(table, COUNT(table), text);                                         \
+        if (i < 0)                                                                                 \
+            return -1;                                                                             \
+        *out = (type) i;                                                                           \
+        return 0;                                                                                  \
+    }
+
+CATALOG_NAMES(catalog_agent_kind, catalog_agent_kind_t, agent_kinds)
+CATALOG_NAMES(catalog_host_state, catalog_host_state_t, host_states)
+CATALOG_NAMES(catalog_plan_state, catalog_plan_state_t, plan_states)
+CATALOG_NAMES(catalog_checkpoint_mode, catalog_checkpoint_mode_t, checkpoint_modes)
+
+const char *
+catalog_quota_name(catalog_quota_t quota)
+{
+    return catalog__name(quota_names, COUNT(quota_names), (int) quota);
+}
+
+/* ---- records ---- */
+
+static void
+stamp(json_t *rec)
 {
     char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
-    json_t *rec;
 
-    assert(json_is_object(body));
-    rec = json_deep_copy(body);
-    if (rec == NULL)
-        return NULL;
     util_uuid(id);
     util_time_format(util_now_ms(), now);
     json_object_set_new(rec, "id", json_string(id));
     json_object_set_new(rec, "createdAt", json_string(now));
     json_object_set_new(rec, "updatedAt", json_string(now));
+}
+
+json_t *
+catalog_record_new(const json_t *body)
+{
+    json_t *rec;
+
+    assert(json_is_object(body));
+    rec = json_deep_copy(body);
+    if (rec != NULL)
+        stamp(rec);
     return rec;
+}
+
+json_t *
+catalog__record_take(json_t *fields)
+{
+    if (fields != NULL)
+        stamp(fields);
+    return fields;
+}
+
+json_t *
+catalog__string_or_null(const char *s)
+{
+    return s != NULL ? json_string(s) : json_null();
 }
 
 void
@@ -56,13 +133,6 @@ catalog_record_merge(json_t *rec, const json_t *patch)
     catalog_record_touch(rec);
 }
 
-void
-catalog__default_null(json_t *rec, const char *key)
-{
-    if (json_object_get(rec, key) == NULL)
-        json_object_set_new(rec, key, json_null());
-}
-
 int
 catalog__require_exists(store_t *st, const store_kind_t *kind, const char *id, const char *target,
                         const char *what, err_t *err)
@@ -77,8 +147,9 @@ catalog__require_exists(store_t *st, const store_kind_t *kind, const char *id, c
     return found == 1 ? 0 : -1;
 }
 
-static int
-count_refs(store_t *st, const store_kind_t *kind, const char *field, const char *id, err_t *err)
+int
+catalog__count_refs(store_t *st, const store_kind_t *kind, const char *field, const char *id,
+                    err_t *err)
 {
     store_filter_t f = {.field = field, .op = STORE_FILTER_EQ, .value = id};
     int64_t n = store_rec_count(st, kind, &f, 1, err);
@@ -94,6 +165,18 @@ catalog__insert_or_free(store_t *st, const store_kind_t *kind, json_t *rec, err_
         return NULL;
     }
     if (store_rec_insert(st, kind, rec, err)) {
+        json_decref(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+json_t *
+catalog__update_or_free(store_t *st, const store_kind_t *kind, const char *id, json_t *rec,
+                        int64_t expect_rev, err_t *err)
+{
+    assert(st != NULL && kind != NULL && id != NULL && rec != NULL);
+    if (store_rec_update(st, kind, id, rec, expect_rev, err)) {
         json_decref(rec);
         return NULL;
     }
@@ -131,7 +214,7 @@ catalog__delete_unless_used(store_t *st, const store_kind_t *kind, const char *i
     if (rec == NULL)
         goto fail;
     json_decref(rec);
-    used = count_refs(st, ref_kind, ref_field, id, err);
+    used = catalog__count_refs(st, ref_kind, ref_field, id, err);
     if (used < 0)
         goto fail;
     if (used) {
@@ -149,29 +232,32 @@ fail:
 /* ---- clouds ---- */
 
 json_t *
-catalog_cloud_create(store_t *st, const json_t *body, err_t *err)
+catalog_cloud_create(store_t *st, const catalog_cloud_req_t *req, err_t *err)
 {
-    json_t *rec = catalog_record_new(body);
-
-    if (rec)
-        catalog__default_null(rec, "description");
-    return catalog__insert_or_free(st, &store_kind_cloud, rec, err);
+    assert(req != NULL && req->name != NULL);
+    return catalog__insert_or_free(
+        st, &store_kind_cloud,
+        catalog__record_take(json_pack("{s:s, s:o}", "name", req->name, "description",
+                                       catalog__string_or_null(req->description))),
+        err);
 }
 
 json_t *
-catalog_cloud_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev,
-                     err_t *err)
+catalog_cloud_update(store_t *st, const char *id, const catalog_cloud_patch_t *patch,
+                     int64_t expect_rev, err_t *err)
 {
-    json_t *rec = catalog__get_for_update(st, &store_kind_cloud, id, expect_rev, err);
+    json_t *rec;
 
+    assert(patch != NULL && (!(patch->given & CATALOG_CLOUD_NAME) || patch->set.name != NULL));
+    rec = catalog__get_for_update(st, &store_kind_cloud, id, expect_rev, err);
     if (rec == NULL)
         return NULL;
-    catalog_record_merge(rec, patch);
-    if (store_rec_update(st, &store_kind_cloud, id, rec, expect_rev, err)) {
-        json_decref(rec);
-        return NULL;
-    }
-    return rec;
+    if (patch->given & CATALOG_CLOUD_NAME)
+        json_object_set_new(rec, "name", json_string(patch->set.name));
+    if (patch->given & CATALOG_CLOUD_DESCRIPTION)
+        json_object_set_new(rec, "description", catalog__string_or_null(patch->set.description));
+    catalog_record_touch(rec);
+    return catalog__update_or_free(st, &store_kind_cloud, id, rec, expect_rev, err);
 }
 
 int
@@ -181,8 +267,8 @@ catalog_cloud_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err
 
     if (store_tx_begin(st, err))
         return -1;
-    if ((used = count_refs(st, &store_kind_host, "cloudId", id, err)) == 0)
-        used = count_refs(st, &store_kind_plan, "cloudId", id, err);
+    if ((used = catalog__count_refs(st, &store_kind_host, "cloudId", id, err)) == 0)
+        used = catalog__count_refs(st, &store_kind_plan, "cloudId", id, err);
     if (used < 0)
         goto fail;
     if (used > 0) {
@@ -202,197 +288,61 @@ fail:
     return -1;
 }
 
-/* ---- hosts ---- */
-
-/* Checks a sim host's agent uri: "sim://" with optional latencyMs, jitterMs (integers >= 0), failRate,
- * hangRate (numbers in [0, 1]) and diffGBPerHour (a number >= 0). */
-static int
-check_sim_uri(const char *uri, err_t *err)
-{
-    const char *q, *p;
-    char key[32], val[64];
-    double d;
-    char *end;
-    int n;
-
-    if (strncmp(uri, "sim://", 6) != 0)
-        return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                       "A sim host's agent.uri must start with sim://.");
-    q = strchr(uri + 6, '?');
-    if (q == NULL)
-        return 0;
-    for (p = q + 1; *p;) {
-        n = 0;
-        if (sscanf(p, "%31[^=&]=%63[^&]%n", key, val, &n) != 2 || n == 0)
-            return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                           "agent.uri parameters must be key=value pairs separated by &.");
-        d = strtod(val, &end);
-        if (*end != '\0' || d < 0)
-            return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                           "agent.uri parameter %s must be a number of at least 0.", key);
-        if (strcmp(key, "failRate") == 0 || strcmp(key, "hangRate") == 0) {
-            if (d > 1)
-                return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                               "agent.uri parameter %s must be between 0 and 1.", key);
-        } else if (strcmp(key, "diffGBPerHour") == 0) {
-            if (d > 1000000)
-                return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                               "agent.uri parameter diffGBPerHour must be at most 1000000.");
-        } else if (strcmp(key, "latencyMs") == 0 || strcmp(key, "jitterMs") == 0) {
-            if (d != (double) (long) d || d > 600000)
-                return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                               "agent.uri parameter %s must be whole milliseconds up to 600000.",
-                               key);
-        } else {
-            return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                           "agent.uri has an unknown parameter %s.", key);
-        }
-        p += n;
-        if (*p == '&')
-            p++;
-    }
-    return 0;
-}
-
-static int
-check_agent(const json_t *agent, err_t *err)
-{
-    const char *kind = json_string_value(json_object_get(agent, "kind"));
-    const json_t *uri = json_object_get(agent, "uri");
-
-    if (kind == NULL || strcmp(kind, "sim") != 0)
-        return err_set(err, ERR_INVALID_REQUEST, "agent.kind",
-                       "Only agent kind 'sim' is available in this version; 'http' and 'libvirt' "
-                       "hosts are not supported yet.");
-    if (json_is_string(uri))
-        return check_sim_uri(json_string_value(uri), err);
-    return 0;
-}
-
-json_t *
-catalog_host_create(store_t *st, const json_t *body, err_t *err)
-{
-    json_t *rec, *agent;
-
-    if (catalog__require_exists(st, &store_kind_cloud,
-                                json_string_value(json_object_get(body, "cloudId")), "cloudId", "cloud",
-                                err))
-        return NULL;
-    if (check_agent(json_object_get(body, "agent"), err))
-        return NULL;
-    rec = catalog_record_new(body);
-    if (rec == NULL)
-        return catalog__insert_or_free(st, &store_kind_host, NULL, err);
-    agent = json_object_get(rec, "agent");
-    if (!json_is_string(json_object_get(agent, "uri")))
-        json_object_set_new(agent, "uri", json_string("sim://"));
-    json_object_set_new(rec, "allocated",
-                        json_pack("{s:i, s:i, s:i}", "cores", 0, "memoryMB", 0, "storageGB", 0));
-    json_object_set_new(rec, "state", json_string("ok"));
-    json_object_set(rec, "lastSeenAt", json_object_get(rec, "createdAt"));
-    return catalog__insert_or_free(st, &store_kind_host, rec, err);
-}
-
-json_t *
-catalog_host_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev,
-                    err_t *err)
-{
-    static const char *const cap_keys[] = {"cores", "memoryMB", "storageGB", NULL};
-    json_t *rec = catalog__get_for_update(st, &store_kind_host, id, expect_rev, err), *cap, *alloc, *v;
-    const char *key;
-    size_t i;
-
-    if (rec == NULL)
-        return NULL;
-    cap = json_object_get(rec, "capacity");
-    alloc = json_object_get(rec, "allocated");
-    json_object_foreach((json_t *) patch, key, v) {
-        if (strcmp(key, "capacity") == 0) {
-            json_object_update_existing(cap, v);
-        } else if (strcmp(key, "agent") == 0) {
-            json_t *uri = json_object_get(v, "uri");
-            if (json_is_string(uri)) {
-                if (check_sim_uri(json_string_value(uri), err)) /* only sim hosts exist */
-                    goto fail;
-                json_object_set(json_object_get(rec, "agent"), "uri", uri);
-            } else if (json_is_null(uri)) {
-                json_object_set_new(json_object_get(rec, "agent"), "uri", json_string("sim://"));
-            }
-        } else {
-            json_object_set(rec, key, v);
-        }
-    }
-    for (i = 0; cap_keys[i]; i++) {
-        if (json_integer_value(json_object_get(cap, cap_keys[i])) <
-            json_integer_value(json_object_get(alloc, cap_keys[i]))) {
-            char target[48];
-            snprintf(target, sizeof(target), "capacity.%s", cap_keys[i]);
-            err_set(err, ERR_CONFLICT, target,
-                    "The new %s is less than what the host's VMs already hold.", target);
-            goto fail;
-        }
-    }
-    catalog_record_touch(rec);
-    if (store_rec_update(st, &store_kind_host, id, rec, expect_rev, err))
-        goto fail;
-    return rec;
-fail:
-    json_decref(rec);
-    return NULL;
-}
-
-int
-catalog_host_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err)
-{
-    /* Every VM placed there counts, deallocated ones too: their disks live on the host. */
-    return catalog__delete_unless_used(st, &store_kind_host, id, &store_kind_vm, "hostId",
-                                       "VMs live on this host; move or delete them first.",
-                                       expect_rev, err);
-}
-
 /* ---- sizes, images, gallery items ---- */
 
 json_t *
-catalog_size_create(store_t *st, const json_t *body, err_t *err)
+catalog_size_create(store_t *st, const catalog_size_req_t *req, err_t *err)
 {
-    const char *name = json_string_value(json_object_get(body, "name"));
-    int found = store_rec_lookup_by(st, &store_kind_size, "name", name, NULL, err);
-
-    if (found != 0) {
-        if (found == 1)
-            err_set(err, ERR_CONFLICT, "name", "A size named '%s' already exists.", name);
-        return NULL;
-    }
-    return catalog__insert_or_free(st, &store_kind_size, catalog_record_new(body), err);
-}
-
-json_t *
-catalog_image_create(store_t *st, const json_t *body, err_t *err)
-{
-    return catalog__insert_or_free(st, &store_kind_image, catalog_record_new(body), err);
-}
-
-json_t *
-catalog_gallery_item_create(store_t *st, const json_t *body, err_t *err)
-{
-    const char *size = json_string_value(json_object_get(body, "defaultSize"));
     int found;
 
-    if (catalog__require_exists(st, &store_kind_image,
-                                json_string_value(json_object_get(body, "imageId")), "imageId", "image",
-                                err))
-        return NULL;
-    found = store_rec_lookup_by(st, &store_kind_size, "name", size, NULL, err);
-    if (found == 0)
-        err_set(err, ERR_INVALID_REQUEST, "defaultSize", "No size is named '%s'.", size);
-    if (found != 1)
-        return NULL;
-    if (json_integer_value(json_object_get(body, "minInstances")) >
-        json_integer_value(json_object_get(body, "maxInstances"))) {
-        err_set(err, ERR_INVALID_REQUEST, "minInstances",
-                "minInstances must not be greater than maxInstances.");
+    assert(req != NULL && req->name != NULL);
+    found = store_rec_lookup_by(st, &store_kind_size, "name", req->name, NULL, err);
+    if (found != 0) {
+        if (found == 1)
+            err_set(err, ERR_CONFLICT, "name", "A size named '%s' already exists.", req->name);
         return NULL;
     }
-    return catalog__insert_or_free(st, &store_kind_gallery_item, catalog_record_new(body), err);
+    return catalog__insert_or_free(
+        st, &store_kind_size,
+        catalog__record_take(json_pack("{s:s, s:I, s:I}", "name", req->name, "cores",
+                                       (json_int_t) req->cores, "memoryMB",
+                                       (json_int_t) req->memory_mb)),
+        err);
 }
 
+json_t *
+catalog_image_create(store_t *st, const catalog_image_req_t *req, err_t *err)
+{
+    assert(req != NULL && req->name != NULL && req->os_type != NULL);
+    return catalog__insert_or_free(
+        st, &store_kind_image,
+        catalog__record_take(json_pack("{s:s, s:s, s:I, s:I}", "name", req->name, "osType",
+                                       req->os_type, "generation", (json_int_t) req->generation,
+                                       "osDiskGB", (json_int_t) req->os_disk_gb)),
+        err);
+}
+
+json_t *
+catalog_gallery_item_create(store_t *st, const catalog_gallery_item_req_t *req, err_t *err)
+{
+    int found;
+
+    assert(req != NULL && req->name != NULL && req->version != NULL && req->image_id != NULL &&
+           req->default_size != NULL && req->min_instances <= req->max_instances);
+    if (catalog__require_exists(st, &store_kind_image, req->image_id, "imageId", "image", err))
+        return NULL;
+    found = store_rec_lookup_by(st, &store_kind_size, "name", req->default_size, NULL, err);
+    if (found == 0)
+        err_set(err, ERR_INVALID_REQUEST, "defaultSize", "No size is named '%s'.",
+                req->default_size);
+    if (found != 1)
+        return NULL;
+    return catalog__insert_or_free(
+        st, &store_kind_gallery_item,
+        catalog__record_take(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "name", req->name,
+                                       "version", req->version, "imageId", req->image_id,
+                                       "defaultSize", req->default_size, "minInstances",
+                                       (json_int_t) req->min_instances, "maxInstances",
+                                       (json_int_t) req->max_instances)),
+        err);
+}

@@ -1,13 +1,14 @@
 /*
- * plan.c: hosting plans (see catalog.h): create, update through the plan-update job, delete.
+ * plan.c: hosting plans (see catalog.h): create, update through the plan-update job, delete. A plan's
+ * settings become record fields in plan_patch.c.
  *
  * Invariants kept here:
- * - a plan refers only to images, sizes and gallery items that exist (a 400 naming the list entry);
- * - a plan's quotas object always has the six quota keys, null meaning unlimited, and its allow lists are
- *   arrays (empty: all allowed);
+ * - a plan refers to a cloud, and only to images, sizes and gallery items, that exist (a 400 naming the
+ *   field or the list entry);
  * - a PATCH is checked when it is asked for (a 400, not a failed job), and applied by the plan.update job
  *   in two steps: the plan takes its new settings (with a plan.updated event for billing), then its
- *   subscriptions take its checkpoint mode; until the job succeeds the old settings apply;
+ *   subscriptions take its checkpoint mode; until the job succeeds the old settings apply. The job's
+ *   params hold the patch in its JSON form ({"patch": <PATCH body>}), the form older versions wrote;
  * - a plan with subscriptions is not deleted (409 Conflict).
  */
 #include "catalog_internal.h"
@@ -18,9 +19,6 @@
 
 #include "../events.h"
 #include "../job.h"
-
-static const char *const quota_keys[] = {"vms", "cores", "memoryMB", "storageGB", "vmRoles",
-                                         "networks", NULL};
 
 int
 catalog_plan_allows(const json_t *plan, const char *list_field, const char *value)
@@ -73,75 +71,39 @@ check_plan_refs(store_t *st, const json_t *plan, err_t *err)
     return 0;
 }
 
-/* Gives quotas every key (null = unlimited), keeping the given values. */
-static json_t *
-normalize_quotas(const json_t *given)
-{
-    json_t *q = json_object(), *v;
-    size_t i;
-
-    for (i = 0; quota_keys[i]; i++) {
-        v = json_is_object(given) ? json_object_get(given, quota_keys[i]) : NULL;
-        json_object_set_new(q, quota_keys[i], v ? json_incref(v) : json_null());
-    }
-    return q;
-}
-
 json_t *
-catalog_plan_create(store_t *st, const json_t *body, err_t *err)
+catalog_plan_create(store_t *st, const catalog_plan_req_t *req, err_t *err)
 {
-    static const char *const lists[] = {"imageIds", "sizeNames", "galleryItemIds", NULL};
     json_t *rec;
-    size_t i;
 
-    if (catalog__require_exists(st, &store_kind_cloud,
-                                json_string_value(json_object_get(body, "cloudId")), "cloudId", "cloud",
-                                err))
+    assert(req != NULL && req->cloud_id != NULL && req->set.name != NULL);
+    if (catalog__require_exists(st, &store_kind_cloud, req->cloud_id, "cloudId", "cloud", err))
         return NULL;
-    if (check_plan_refs(st, body, err))
-        return NULL;
-    rec = catalog_record_new(body);
+    rec = catalog__record_take(json_pack("{s:s}", "cloudId", req->cloud_id));
     if (rec == NULL)
         return catalog__insert_or_free(st, &store_kind_plan, NULL, err);
-    json_object_set_new(rec, "quotas", normalize_quotas(json_object_get(body, "quotas")));
-    for (i = 0; lists[i]; i++)
-        if (!json_is_array(json_object_get(rec, lists[i])))
-            json_object_set_new(rec, lists[i], json_array());
-    if (!json_is_string(json_object_get(rec, "state")))
-        json_object_set_new(rec, "state", json_string("private"));
-    if (!json_is_string(json_object_get(rec, "checkpointMode")))
-        json_object_set_new(rec, "checkpointMode", json_string("disabled"));
-    catalog__default_null(rec, "checkpointRetentionHours");
+    catalog__plan_set(rec, &req->set, CATALOG__ALL_SETTINGS, CATALOG__ALL_QUOTAS);
+    if (check_plan_refs(st, rec, err)) {
+        json_decref(rec);
+        return NULL;
+    }
     return catalog__insert_or_free(st, &store_kind_plan, rec, err);
 }
 
-/* Applies a PATCH body to a plan record: given fields replace, quotas merge key by key, null lists and
- * quotas become empty ones. */
-static void
-apply_plan_patch(json_t *rec, const json_t *patch)
+/* Applies a patch in its JSON form (a job's params) to a plan record; 400 when it does not read as one. */
+static int
+apply_plan_patch(json_t *rec, const json_t *json, err_t *err)
 {
-    static const char *const lists[] = {"imageIds", "sizeNames", "galleryItemIds", NULL};
-    const char *key;
-    json_t *v;
-    size_t i;
+    catalog_plan_patch_t patch;
 
-    json_object_foreach((json_t *) patch, key, v) {
-        if (strcmp(key, "quotas") == 0) {
-            json_t *merged = json_deep_copy(json_object_get(rec, "quotas"));
-            if (json_is_object(v))
-                json_object_update(merged, v);
-            else
-                json_object_clear(merged); /* null: every limit lifted */
-            json_object_set_new(rec, "quotas", normalize_quotas(merged));
-            json_decref(merged);
-        } else {
-            json_object_set(rec, key, v);
-        }
-    }
-    for (i = 0; lists[i]; i++)
-        if (!json_is_array(json_object_get(rec, lists[i])))
-            json_object_set_new(rec, lists[i], json_array());
+    if (!json_is_object(json))
+        return err_set(err, ERR_INTERNAL, NULL, "The plan update job has no patch.");
+    if (catalog_plan_patch_from_json(json, &patch, err))
+        return -1;
+    catalog__plan_set(rec, &patch.set, patch.given, patch.quotas_given);
     catalog_record_touch(rec);
+    catalog_plan_patch_clear(&patch);
+    return 0;
 }
 
 /* The job's plan, read in the step's transaction: 1 with *plan; 0 when it is gone (the job fails with
@@ -171,7 +133,10 @@ step_update_plan(job_ctx_t *ctx, err_t *err)
 
     if (found != 1)
         return found == 0 ? JOB_STEP_FAILED : JOB_STEP_RETRY;
-    apply_plan_patch(rec, json_object_get(job_ctx_params(ctx), "patch"));
+    if (apply_plan_patch(rec, json_object_get(job_ctx_params(ctx), "patch"), err)) {
+        json_decref(rec);
+        return JOB_STEP_FAILED;
+    }
     /* Billing sees plan changes (quotas, state, what is allowed) in the events feed. */
     if (store_rec_update(st, &store_kind_plan, job_ctx_resource(ctx), rec, 0, err) ||
         events_emit(st, "plan.updated", NULL, job_ctx_resource(ctx),
@@ -234,22 +199,26 @@ catalog_jobs_register(void)
 }
 
 json_t *
-catalog_plan_update(store_t *st, const char *id, const json_t *patch, int64_t expect_rev,
-                    err_t *err)
+catalog_plan_update(store_t *st, const char *id, const catalog_plan_patch_t *patch,
+                    int64_t expect_rev, err_t *err)
 {
     json_t *rec = NULL, *job = NULL, *params;
 
-    assert(st != NULL && id != NULL && json_is_object(patch));
+    assert(st != NULL && id != NULL && patch != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     rec = catalog__get_for_update(st, &store_kind_plan, id, expect_rev, err);
     if (rec == NULL)
         goto fail;
     /* Check the new settings now, so that a bad PATCH is a 400 rather than a failed job. */
-    apply_plan_patch(rec, patch);
+    catalog__plan_set(rec, &patch->set, patch->given, patch->quotas_given);
     if (check_plan_refs(st, rec, err))
         goto fail;
-    params = json_pack("{s:O}", "patch", patch);
+    params = json_pack("{s:o}", "patch", catalog_plan_patch_to_json(patch));
+    if (params == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        goto fail;
+    }
     job = job_submit(st, "plan.update", id, NULL, id, params, err);
     json_decref(params);
     if (job == NULL || store_tx_commit(st, err))

@@ -138,6 +138,33 @@ def test_plans(d):
     assert a.delete("/v1/admin/plans/" + bare["id"]).status == 204
 
 
+def test_creates_require_their_fields(d):
+    """Every field a create needs is required, each missing one a 400 naming it; a plan PATCH may still
+    leave its name out."""
+    w = World(d)
+    a = w.a
+    bodies = {
+        "/v1/admin/clouds": {"name": "c"},
+        "/v1/admin/hosts": {"name": "h", "cloudId": w.cloud["id"], "agent": {"kind": "sim"},
+                            "capacity": {"cores": 1, "memoryMB": 1, "storageGB": 1}},
+        "/v1/admin/sizes": {"name": "S" + uid()[:6], "cores": 1, "memoryMB": 512},
+        "/v1/admin/images": {"name": "i", "osType": "linux", "generation": 2, "osDiskGB": 10},
+        "/v1/admin/galleryItems": {"name": "g", "version": "1", "imageId": w.image["id"],
+                                   "defaultSize": w.size_name, "minInstances": 1, "maxInstances": 1},
+        "/v1/admin/plans": {"name": "p", "cloudId": w.cloud["id"]},
+    }
+    for path, body in bodies.items():
+        for field in body:
+            partial = {k: v for k, v in body.items() if k != field}
+            err(a.post(path, partial), 400, "InvalidRequest", field)
+    p = ok(a.post("/v1/admin/plans", {"name": "named", "cloudId": w.cloud["id"],
+                                      "checkpointRetentionHours": 24, "imageIds": [w.image["id"]]}), 201)
+    r = a.patch("/v1/admin/plans/" + p["id"], {"checkpointRetentionHours": None, "imageIds": None})
+    assert wait_job(a, r.header("Location"))["status"] == "succeeded"
+    p2 = ok(a.get("/v1/admin/plans/" + p["id"]), 200)
+    assert p2["name"] == "named" and p2["checkpointRetentionHours"] is None and p2["imageIds"] == []
+
+
 def test_users_tokens_subscriptions(d):
     w = World(d)
     a = w.a

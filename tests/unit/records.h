@@ -13,7 +13,7 @@
 #include "../../lib/err.h"
 #include "../../lib/store.h"
 
-static json_t *
+static inline json_t *
 make(json_t *(*fn)(store_t *, const json_t *, err_t *), store_t *st, json_t *body)
 {
     err_t err = {0};

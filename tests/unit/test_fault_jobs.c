@@ -159,7 +159,7 @@ start_plan_update(world_t *w, const run_t *r, const char *arg, err_t *err)
 
     (void) r;
     (void) arg;
-    job = catalog_plan_update(w->f->st, id_of(w->plan), patch, 0, err);
+    job = api_catalog_plan_update(w->f->st, id_of(w->plan), patch, 0, err);
     json_decref(patch);
     return job;
 }
@@ -219,7 +219,7 @@ prepare(world_t *w, const op_t *op, run_t *r)
 
     memset(r, 0, sizeof(*r));
     if (op->own_plan) {
-        json_t *plan = make(catalog_plan_create, w->f->st,
+        json_t *plan = make(api_catalog_plan_create, w->f->st,
                                   json_pack("{s:s, s:s, s:[s], s:[s], s:s}", "name", "p",
                                             "cloudId", id_of(w->cloud), "imageIds",
                                             id_of(w->image), "sizeNames", "S", "checkpointMode",

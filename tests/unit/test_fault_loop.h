@@ -35,7 +35,7 @@ loop_setup(void **state)
     w = *state;
     patch = json_pack("{s:{s:i, s:i, s:i}}", "capacity", "cores", 100000, "memoryMB", 100000000,
                       "storageGB", 10000000);
-    host = catalog_host_update(w->f->st, id_of(w->host), patch, 0, &err);
+    host = api_catalog_host_update(w->f->st, id_of(w->host), patch, 0, &err);
     if (host == NULL)
         fail_msg("host update failed: %s", err.message);
     json_decref(patch);

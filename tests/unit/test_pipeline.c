@@ -16,6 +16,7 @@
 
 #include "fixture.h"
 
+#include "../../api/catalog.h"
 #include "../../api/internal.h"
 #include "../../lib/accounts.h"
 #include "../../lib/catalog.h"
@@ -63,7 +64,7 @@ h_create(api_req_t *r)
     if (body == NULL)
         return;
     name = json_pack("{s:O}", "name", json_object_get(body, "name"));
-    cloud = catalog_cloud_create(r->store, name, &err);
+    cloud = api_catalog_cloud_create(r->store, name, &err);
     json_decref(name);
     assert_non_null(cloud);
     if (json_is_true(json_object_get(body, "fail"))) {
@@ -372,8 +373,8 @@ tenant_world(pfix_t *p, char *auth, size_t n)
     json_t *cloud, *plan, *user, *tok, *sub;
     char *sid;
 
-    cloud = made(catalog_cloud_create(p->f.st, body(json_pack("{s:s}", "name", "c")), &p->err));
-    plan = made(catalog_plan_create(p->f.st,
+    cloud = made(api_catalog_cloud_create(p->f.st, body(json_pack("{s:s}", "name", "c")), &p->err));
+    plan = made(api_catalog_plan_create(p->f.st,
                                     body(json_pack("{s:s, s:s, s:s}", "name", "p", "cloudId",
                                                    id_of(cloud), "state", "public")),
                                     &p->err));

@@ -11,6 +11,7 @@
 #include "fixture.h"
 #include "records.h"
 
+#include "../../api/catalog.h"
 #include "../../lib/accounts.h"
 #include "../../lib/catalog.h"
 #include "../../lib/placement.h"
@@ -19,7 +20,7 @@
 static json_t *
 host(store_t *st, const json_t *cloud, const char *name, int cores)
 {
-    return make(catalog_host_create, st,
+    return make(api_catalog_host_create, st,
                 json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:i, s:i}}", "name", name, "cloudId",
                           id_of(cloud), "agent", "kind", "sim", "capacity", "cores", cores,
                           "memoryMB", 65536, "storageGB", 1000));
@@ -30,7 +31,7 @@ least_loaded_then_no_room(void **state)
 {
     fixture_t *f = *state;
     err_t err = {0};
-    json_t *cloud = make(catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
+    json_t *cloud = make(api_catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
     json_t *a = host(f->st, cloud, "a", 4), *b = host(f->st, cloud, "b", 8), *patch;
     char chosen[UTIL_UUID_LEN + 1];
 
@@ -43,7 +44,7 @@ least_loaded_then_no_room(void **state)
     assert_string_equal(chosen, id_of(a)); /* a: 4 free, b: 4 free, a has more memory left */
     /* A host in maintenance takes nothing. */
     patch = json_pack("{s:s}", "state", "maintenance");
-    json_decref(catalog_host_update(f->st, id_of(b), patch, 0, &err));
+    json_decref(api_catalog_host_update(f->st, id_of(b), patch, 0, &err));
     json_decref(patch);
     assert_int_equal(placement_place(f->st, id_of(cloud), 2, 1024, 10, chosen, &err), 0);
     assert_string_equal(chosen, id_of(a));
@@ -68,8 +69,8 @@ quota_limits_and_reconcile(void **state)
 {
     fixture_t *f = *state;
     err_t err = {0};
-    json_t *cloud = make(catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
-    json_t *plan = make(catalog_plan_create, f->st,
+    json_t *cloud = make(api_catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
+    json_t *plan = make(api_catalog_plan_create, f->st,
                         json_pack("{s:s, s:s, s:{s:i, s:i}}", "name", "p", "cloudId", id_of(cloud),
                                   "quotas", "vms", 2, "cores", 3));
     json_t *user = make_user(f->st, "q@b.c");

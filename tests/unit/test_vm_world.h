@@ -14,6 +14,7 @@
 
 #include "records.h"
 
+#include "../../api/catalog.h"
 #include "../../lib/accounts.h"
 #include "../../lib/agent.h"
 #include "../../lib/catalog.h"
@@ -69,23 +70,23 @@ world_setup(void **state)
     assert_int_equal(checkpoint_jobs_register(), 0);
     assert_int_equal(vmrole_jobs_register(), 0);
     assert_int_equal(inventory_jobs_register(), 0);
-    w->cloud = make(catalog_cloud_create, st, json_pack("{s:s}", "name", "c"));
-    w->host = make(catalog_host_create, st,
+    w->cloud = make(api_catalog_cloud_create, st, json_pack("{s:s}", "name", "c"));
+    w->host = make(api_catalog_host_create, st,
                          json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:i, s:i}}", "name", "h", "cloudId",
                                    id_of(w->cloud), "agent", "kind", "sim", "capacity", "cores", 16,
                                    "memoryMB", 65536, "storageGB", 1000));
-    w->small = make(catalog_size_create, st,
+    w->small = make(api_catalog_size_create, st,
                           json_pack("{s:s, s:i, s:i}", "name", "S", "cores", 2, "memoryMB", 2048));
-    w->large = make(catalog_size_create, st,
+    w->large = make(api_catalog_size_create, st,
                           json_pack("{s:s, s:i, s:i}", "name", "L", "cores", 4, "memoryMB", 4096));
-    w->image = make(catalog_image_create, st,
+    w->image = make(api_catalog_image_create, st,
                           json_pack("{s:s, s:s, s:i, s:i}", "name", "i", "osType", "Linux",
                                     "generation", 2, "osDiskGB", 30));
-    w->item = make(catalog_gallery_item_create, st,
+    w->item = make(api_catalog_gallery_item_create, st,
                          json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "name", "web", "version", "1",
                                    "imageId", id_of(w->image), "defaultSize", "S", "minInstances", 1,
                                    "maxInstances", 3));
-    w->plan = make(catalog_plan_create, st,
+    w->plan = make(api_catalog_plan_create, st,
                          json_pack("{s:s, s:s, s:[s], s:[s, s], s:[s], s:s, s:{s:i}}", "name", "p",
                                    "cloudId", id_of(w->cloud), "imageIds", id_of(w->image),
                                    "sizeNames", "S", "L", "galleryItemIds", id_of(w->item),
