@@ -87,18 +87,6 @@ stamp(json_t *rec)
 }
 
 json_t *
-catalog_record_new(const json_t *body)
-{
-    json_t *rec;
-
-    assert(json_is_object(body));
-    rec = json_deep_copy(body);
-    if (rec != NULL)
-        stamp(rec);
-    return rec;
-}
-
-json_t *
 catalog__record_take(json_t *fields)
 {
     if (fields != NULL)
@@ -119,18 +107,6 @@ catalog_record_touch(json_t *rec)
 
     util_time_format(util_now_ms(), now);
     json_object_set_new(rec, "updatedAt", json_string(now));
-}
-
-void
-catalog_record_merge(json_t *rec, const json_t *patch)
-{
-    const char *key;
-    json_t *value;
-
-    assert(rec != NULL && json_is_object(patch));
-    json_object_foreach((json_t *) patch, key, value)
-        json_object_set(rec, key, value);
-    catalog_record_touch(rec);
 }
 
 int

@@ -228,12 +228,7 @@ int catalog_jobs_register(void);
 /* True when the plan (a record) allows the item: its list for that field is empty or names it. */
 int catalog_plan_allows(const json_t *plan, const char *list_field, const char *value);
 
-/* For other modules' records. A new record from body: a copy with a fresh id and createdAt/updatedAt set
- * to now. */
-json_t *catalog_record_new(const json_t *body);
-/* Copies every key of patch into rec (replacing), and sets updatedAt. */
-void catalog_record_merge(json_t *rec, const json_t *patch);
-/* Sets rec's updatedAt to now. */
+/* For other modules' records: sets rec's updatedAt to now. */
 void catalog_record_touch(json_t *rec);
 
 #endif
