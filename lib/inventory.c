@@ -127,7 +127,7 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
                 vmrec_set_compute_held(vm);
             json_object_set_new(vm, "powerState", json_string(hp));
         }
-        if (vmrec_save(st, vm, err))
+        if (vmrec_save_json(st, vm, err))
             goto fail;
     }
     unmanaged = json_array();
@@ -396,7 +396,7 @@ inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *
     assert(st != NULL && vm_id != NULL && to != NULL && to->host_id != NULL && to->hypervisor_id != NULL);
     host_id = to->host_id;
     hyp = to->hypervisor_id;
-    vm = vmrec_load(st, NULL, vm_id, NULL, err);
+    vm = vmrec_load_json(st, NULL, vm_id, NULL, err);
     if (vm == NULL)
         return NULL;
     if (busy(vm)) {
@@ -412,8 +412,8 @@ inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *
         return NULL;
     if (store_tx_begin(st, err))
         goto out;
-    vm = vmrec_load(st, NULL, vm_id, NULL, err);
-    if (vm == NULL || point_at(st, vm, host_id, seen, err) || vmrec_save(st, vm, err) ||
+    vm = vmrec_load_json(st, NULL, vm_id, NULL, err);
+    if (vm == NULL || point_at(st, vm, host_id, seen, err) || vmrec_save_json(st, vm, err) ||
         store_tx_commit(st, err)) {
         store_tx_rollback(st);
         json_decref(vm);
@@ -483,7 +483,7 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
     if (quota_adjust(st, jget_str(role, "subscriptionId"), d, err) ||
         store_rec_insert(st, &store_kind_vm, vm, err) ||
         store_timeline_append(st, vm, "created", err) || point_at(st, vm, host_id, seen, err) ||
-        vmrec_save(st, vm, err) || store_tx_commit(st, err)) {
+        vmrec_save_json(st, vm, err) || store_tx_commit(st, err)) {
         store_tx_rollback(st);
         goto fail_vm;
     }

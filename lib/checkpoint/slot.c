@@ -65,7 +65,7 @@ checkpoint_get(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err)
     json_t *vm, *cp, *out = NULL;
 
     assert(st != NULL && vm_id != NULL && (ctx == NULL || ctx->sub != NULL));
-    vm = vmrec_load(st, sid_of(ctx), vm_id, NULL, err);
+    vm = vmrec_load_json(st, sid_of(ctx), vm_id, NULL, err);
     if (vm == NULL)
         return NULL;
     if (ctx == NULL || mode_allows(ctx->sub, CHECKPOINT_VIEW, err) == 0) {
@@ -86,7 +86,7 @@ checkpoint_check(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint
     json_t *vm;
 
     assert(st != NULL && vm_id != NULL && (ctx == NULL || ctx->sub != NULL));
-    vm = vmrec_load(st, sid_of(ctx), vm_id, NULL, err);
+    vm = vmrec_load_json(st, sid_of(ctx), vm_id, NULL, err);
     if (vm == NULL)
         return -1;
     json_decref(vm);
@@ -98,7 +98,7 @@ checkpoint_check(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint
 static json_t *
 prepare(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op, err_t *err)
 {
-    json_t *vm = vmrec_load(st, sid_of(ctx), vm_id, NULL, err);
+    json_t *vm = vmrec_load_json(st, sid_of(ctx), vm_id, NULL, err);
 
     if (vm != NULL && ctx != NULL &&
         (mode_allows(ctx->sub, op, err) || vm_subscription_writable(ctx->sub, err))) {
@@ -228,7 +228,7 @@ step_create(job_ctx_t *ctx, err_t *err)
                                           : json_null(),
                                       "createdAt", now, "sizeGB", 0, "_hostId", cp_id,
                                       "_powerState", json_object_get(vm, "powerState")));
-        if (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err) ||
+        if (job_ctx_begin(ctx, err) || vmrec_save_json(job_ctx_store(ctx), vm, err) ||
             events_emit(job_ctx_store(ctx), "vm.checkpoint.created", jget_str(vm, "subscriptionId"),
                         jget_str(vm, "id"),
                         json_pack("{s:O, s:s, s:b}", "name", json_object_get(p, "name"),
@@ -302,7 +302,7 @@ step_restore(job_ctx_t *ctx, err_t *err)
         if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, 0, err) ||
             (strcmp(ps, "deallocated") == 0 &&
              vmrec_release_host(job_ctx_store(ctx), vm, true, false, err)) ||
-            vmrec_save(job_ctx_store(ctx), vm, err) ||
+            vmrec_save_json(job_ctx_store(ctx), vm, err) ||
             events_emit(job_ctx_store(ctx), "vm.checkpoint.restored", jget_str(vm, "subscriptionId"),
                         jget_str(vm, "id"),
                         json_pack("{s:O, s:s}", "name", json_object_get(cp, "name"), "powerState",
@@ -335,7 +335,7 @@ step_delete(job_ctx_t *ctx, err_t *err)
         name = json_is_object(cp) ? json_incref(json_object_get(cp, "name")) : NULL;
         json_object_set_new(vm, "checkpoint", json_null());
         succeeded(vm);
-        if (vmrec_save(job_ctx_store(ctx), vm, err) ||
+        if (vmrec_save_json(job_ctx_store(ctx), vm, err) ||
             (name != NULL &&
              events_emit(job_ctx_store(ctx), "vm.checkpoint.deleted", jget_str(vm, "subscriptionId"),
                          jget_str(vm, "id"), json_pack("{s:O}", "name", name), err)))
@@ -361,7 +361,7 @@ cleanup_slot(job_ctx_t *ctx)
 
     vmstep_ask_host(ctx);
     hv = json_object_get(job_ctx_data(ctx), "hostVm");
-    vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, NULL);
+    vm = vmrec_load_json(st, NULL, job_ctx_resource(ctx), NULL, NULL);
     if (vm == NULL || hv == NULL || jget_str(vm, "hostId") == NULL) {
         json_decref(vm);
         return;
@@ -405,7 +405,7 @@ failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
         rc = vmstep_apply_true_power(st, ctx, vm, err);
     succeeded(vm);
     if (rc == 0)
-        rc = vmrec_save(st, vm, err);
+        rc = vmrec_save_json(st, vm, err);
     json_decref(vm);
     return rc;
 }

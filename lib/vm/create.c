@@ -232,7 +232,7 @@ step_start_new(job_ctx_t *ctx, err_t *err)
 static void
 cleanup_create(job_ctx_t *ctx)
 {
-    json_t *vm = vmrec_load(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, NULL);
+    json_t *vm = vmrec_load_json(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, NULL);
     const char *hyp = vm ? jget_str(vm, "hypervisorId") : NULL;
     char op[128];
     agent_call_t c = {op, VM_AGENT_TIMEOUT_MS};

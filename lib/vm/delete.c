@@ -103,7 +103,7 @@ failed_delete(job_ctx_t *ctx, err_t *err)
         json_object_set_new(vm, "provisioningState", json_string("failed"));
         rc = vmstep_apply_true_power(st, ctx, vm, err);
         if (rc == 0)
-            rc = vmrec_save(st, vm, err);
+            rc = vmrec_save_json(st, vm, err);
     }
     json_decref(vm);
     return rc;

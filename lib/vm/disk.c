@@ -100,7 +100,7 @@ vm_disk_detach(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, err_t 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    vm = vmrec_load(st, ctx->sid, id, NULL, err);
+    vm = vmrec_load_json(st, ctx->sid, id, NULL, err);
     if (vm != NULL && (lun < 0 || vmrec_lun_free(json_object_get(vm, "disks"), lun))) {
         err_set(err, ERR_NOT_FOUND, NULL, "The VM has no data disk at lun %d.", lun);
         return submit_or_roll_back(st, vm, NULL, NULL, err);
@@ -167,7 +167,7 @@ failed_attach(job_ctx_t *ctx, err_t *err)
     }
     json_object_set_new(vm, "provisioningState", json_string("succeeded"));
     if (rc == 0)
-        rc = vmrec_save(st, vm, err);
+        rc = vmrec_save_json(st, vm, err);
     json_decref(vm);
     return rc;
 }
@@ -212,7 +212,7 @@ step_detach(job_ctx_t *ctx, err_t *err)
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE &&
         (job_ctx_begin(ctx, err) || remove_disk(job_ctx_store(ctx), vm, lun, err) ||
-         vmrec_save(job_ctx_store(ctx), vm, err)))
+         vmrec_save_json(job_ctx_store(ctx), vm, err)))
         r = JOB_STEP_RETRY;
     json_decref(vm);
     return r;
@@ -235,7 +235,7 @@ failed_detach(job_ctx_t *ctx, err_t *err)
     else
         json_object_set_new(vm, "provisioningState", json_string("succeeded"));
     if (rc == 0)
-        rc = vmrec_save(st, vm, err);
+        rc = vmrec_save_json(st, vm, err);
     json_decref(vm);
     return rc;
 }

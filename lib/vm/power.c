@@ -114,7 +114,7 @@ vm_action(store_t *st, const vm_ctx_t *ctx, const char *id, const char *action, 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    vm = vmrec_load(st, ctx->sid, id, NULL, err);
+    vm = vmrec_load_json(st, ctx->sid, id, NULL, err);
     if (vm == NULL)
         goto fail;
     if (a == NULL) {
@@ -162,7 +162,7 @@ step_power(job_ctx_t *ctx, err_t *err)
             vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, cp_size, err) ||
             (strcmp(a->action, "deallocate") == 0 &&
              vmrec_release_host(job_ctx_store(ctx), vm, true, false, err)) ||
-            vmrec_save(job_ctx_store(ctx), vm, err))
+            vmrec_save_json(job_ctx_store(ctx), vm, err))
             r = JOB_STEP_RETRY;
     }
     json_decref(vm);
@@ -212,7 +212,7 @@ step_move_to_host(job_ctx_t *ctx, err_t *err)
         json_object_set_new(vm, "hostId", json_string(to));
         json_object_set_new(vm, "hypervisorId", json_string(hyp));
         vmrec_set_held(vm);
-        if (vmrec_save(job_ctx_store(ctx), vm, err))
+        if (vmrec_save_json(job_ctx_store(ctx), vm, err))
             r = JOB_STEP_RETRY;
     }
     json_decref(vm);
@@ -271,7 +271,7 @@ failed_power(job_ctx_t *ctx, err_t *err)
                             -vmrec_storage_gb(vm), "The VM's host was not found.", err);
         json_object_set_new(vm, "powerState", json_string("deallocated"));
         if (rc == 0)
-            rc = vmrec_save(st, vm, err);
+            rc = vmrec_save_json(st, vm, err);
         json_decref(vm);
         return rc;
     }
@@ -283,7 +283,7 @@ failed_power(job_ctx_t *ctx, err_t *err)
         rc = vmstep_apply_true_power(st, ctx, vm, err);
     }
     if (rc == 0)
-        rc = vmrec_save(st, vm, err);
+        rc = vmrec_save_json(st, vm, err);
     json_decref(vm);
     return rc;
 }

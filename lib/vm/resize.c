@@ -18,7 +18,7 @@ json_t *
 vm__load_for_change(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
 {
     int64_t rev = 0;
-    json_t *vm = vmrec_load(st, ctx->sid, id, &rev, err);
+    json_t *vm = vmrec_load_json(st, ctx->sid, id, &rev, err);
 
     if (vm == NULL)
         return NULL;
@@ -136,7 +136,7 @@ failed_resize(job_ctx_t *ctx, err_t *err)
     }
     json_object_set_new(vm, "provisioningState", json_string("succeeded"));
     if (rc == 0)
-        rc = vmrec_save(st, vm, err);
+        rc = vmrec_save_json(st, vm, err);
     json_decref(vm);
     return rc;
 }

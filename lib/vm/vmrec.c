@@ -1,9 +1,9 @@
 /*
- * vmrec.c: the VM record (see vmrec.h): its views, load and save with events and timeline, and what it
- * holds (host compute and storage, quota usage, addresses).
+ * vmrec.c: the VM record (see vmrec.h): load and save with events and timeline, the views made from it
+ * (vmrec_codec.c renders them), and what it holds (host compute and storage, quota usage, addresses).
  *
- * The private fields _storageGB, _holdsCompute, _holdsStorage and _counted are read and written here and
- * nowhere else. A holding and its flag change together: a release clears the flag, so a second release of
+ * The private fields _storageGB, _holdsCompute, _holdsStorage and _counted of a JSON record are read and
+ * written here (by the JSON accessors, until every module holds a vm_rec_t) and in vmrec_codec.c. A holding and its flag change together: a release clears the flag, so a second release of
  * the same holding is a no-op.
  */
 #include "vmrec.h"
@@ -11,47 +11,46 @@
 #include <assert.h>
 #include <string.h>
 
-#include "../catalog.h"
 #include "../events.h"
 #include "../job.h"
 #include "../placement.h"
 #include "../quota.h"
+#include "../util.h"
+
+/* j, or NULL (out of memory) said in err. */
+static json_t *
+or_oom(json_t *j, err_t *err)
+{
+    if (j == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return j;
+}
 
 void
 vm_view(json_t *rec, bool admin)
 {
-    static const char *const internal[] = {"_storageGB", "_holdsCompute", "_holdsStorage",
-                                           "_counted", NULL};
-    bool compute = vmrec_holds_compute(rec), storage = vmrec_holds_storage(rec);
-    json_t *cp = json_object_get(rec, "checkpoint");
-    const char *key;
-    json_t *v;
-    size_t i;
+    vm_rec_t vm;
+    json_t *view = NULL;
 
     assert(rec != NULL);
-    if (admin) {
-        /* What the VM holds on its host: the host's allocated is the sum of these. */
-        json_object_set_new(rec, "allocated",
-                            json_pack("{s:I, s:I, s:I}", "cores",
-                                      (json_int_t) (compute ? jget_int(rec, "cores") : 0), "memoryMB",
-                                      (json_int_t) (compute ? jget_int(rec, "memoryMB") : 0),
-                                      "storageGB",
-                                      (json_int_t) (storage ? vmrec_storage_gb(rec) : 0)));
-    } else {
-        json_object_del(rec, "hostId");
-        json_object_del(rec, "hypervisorId");
-    }
-    for (i = 0; internal[i]; i++)
-        json_object_del(rec, internal[i]);
-    if (json_is_object(cp)) {
-        json_object_del(cp, "_hostId");
-        json_object_del(cp, "_powerState");
-    }
-    /* A view carries no private field. */
-    json_object_foreach(rec, key, v)
-        assert(key[0] != '_');
-    (void) key;
-    (void) v;
+    /* A record that does not parse shows nothing rather than a private field. */
+    if (vmrec_from_store(rec, &vm, NULL) == 0)
+        view = vm_render_view(&vm, admin);
+    json_object_clear(rec);
+    if (view != NULL)
+        json_object_update(rec, view);
+    json_decref(view);
+}
+
+json_t *
+vm_view_of(const json_t *rec, bool admin, err_t *err)
+{
+    vm_rec_t vm;
+
+    assert(rec != NULL);
+    if (vmrec_from_store(rec, &vm, err))
+        return NULL;
+    return or_oom(vm_render_view(&vm, admin), err);
 }
 
 int
@@ -68,11 +67,47 @@ vm_subscription_writable(const json_t *sub, err_t *err)
     return 0;
 }
 
-json_t *
-vmrec_load(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)
+int
+vmrec_load(store_t *st, const char *sid, const char *id, vm_rec_t *out, int64_t *rev, err_t *err)
 {
-    assert(st != NULL && id != NULL);
-    return store_rec_get_where(st, &store_kind_vm, id, "subscriptionId", sid, rev, err);
+    json_t *rec = NULL;
+    int64_t r = 0;
+    int rc;
+
+    assert(st != NULL && id != NULL && out != NULL);
+    rc = store_rec_lookup_shared(st, &store_kind_vm, id, &rec, &r, err);
+    if (rc != 1)
+        return rc;
+    if (sid != NULL && (jget_str(rec, "subscriptionId") == NULL ||
+                        strcmp(jget_str(rec, "subscriptionId"), sid) != 0))
+        rc = 0; /* another's VM is the same answer as none */
+    else if (vmrec_from_store(rec, out, err))
+        rc = -1;
+    json_decref(rec);
+    if (rc == 1 && rev != NULL)
+        *rev = r;
+    return rc;
+}
+
+/* vmrec_load for a caller to whom none is the request's 404: 0, or -1 with err. */
+static int
+load_or_404(store_t *st, const char *sid, const char *id, vm_rec_t *out, int64_t *rev, err_t *err)
+{
+    int rc = vmrec_load(st, sid, id, out, rev, err);
+
+    if (rc == 0)
+        err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
+    return rc == 1 ? 0 : -1;
+}
+
+json_t *
+vmrec_load_json(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)
+{
+    vm_rec_t vm;
+
+    if (load_or_404(st, sid, id, &vm, rev, err))
+        return NULL;
+    return or_oom(vmrec_to_store(&vm), err);
 }
 
 int
@@ -128,67 +163,76 @@ vmrec_begin_all(store_t *st, const char *sid, err_t *err)
 json_t *
 vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, err_t *err)
 {
-    json_t *vm = vmrec_load(st, sid, id, rev, err);
+    vm_rec_t vm;
 
-    if (vm)
-        vm_view(vm, admin);
-    return vm;
+    if (load_or_404(st, sid, id, &vm, rev, err))
+        return NULL;
+    return or_oom(vm_render_view(&vm, admin), err);
 }
 
-static bool
-differs(const json_t *a, const json_t *b, const char *k)
+static const char *
+nullable(const char *text)
 {
-    const char *x = jget_str(a, k), *y = jget_str(b, k);
-
-    return x && y && strcmp(x, y) != 0;
+    return text[0] ? text : NULL;
 }
 
 /* The events a save raises, from the record as it was to the record as it is now. */
 static int
-emit_changes(store_t *st, const json_t *was, const json_t *vm, err_t *err)
+emit_changes(store_t *st, const vm_rec_t *was, const vm_rec_t *vm, err_t *err)
 {
-    const char *sid = jget_str(vm, "subscriptionId"), *id = jget_str(vm, "id");
+    const char *sid = vm->subscription_id, *id = vm->id;
 
-    if (strcmp(jget_str(was, "provisioningState"), "succeeded") != 0 &&
-        strcmp(jget_str(vm, "provisioningState"), "succeeded") == 0 &&
+    if (was->provisioning != VM_PROV_SUCCEEDED && vm->provisioning == VM_PROV_SUCCEEDED &&
         events_emit(st, "vm.created", sid, id,
-                    json_pack("{s:s, s:s, s:s?, s:s?}", "name", jget_str(vm, "name"), "size",
-                              jget_str(vm, "size"), "vmRoleId", jget_str(vm, "vmRoleId"), "hostId",
-                              jget_str(vm, "hostId")),
+                    json_pack("{s:s, s:s, s:s?, s:s?}", "name", vm->name, "size", vm->size,
+                              "vmRoleId", nullable(vm->vm_role_id), "hostId",
+                              nullable(vm->host_id)),
                     err))
         return -1;
-    if (differs(was, vm, "powerState") &&
+    if (was->power != vm->power &&
         events_emit(st, "vm.powerStateChanged", sid, id,
-                    json_pack("{s:s, s:s}", "from", jget_str(was, "powerState"), "to",
-                              jget_str(vm, "powerState")),
+                    json_pack("{s:s, s:s}", "from", vm_power_name(was->power), "to",
+                              vm_power_name(vm->power)),
                     err))
         return -1;
-    if (differs(was, vm, "size") &&
+    if (strcmp(was->size, vm->size) != 0 &&
         events_emit(st, "vm.resized", sid, id,
-                    json_pack("{s:s, s:s, s:I, s:I}", "from", jget_str(was, "size"), "to",
-                              jget_str(vm, "size"), "cores", (json_int_t) jget_int(vm, "cores"),
-                              "memoryMB", (json_int_t) jget_int(vm, "memoryMB")),
+                    json_pack("{s:s, s:s, s:I, s:I}", "from", was->size, "to", vm->size, "cores",
+                              (json_int_t) vm->cores, "memoryMB", (json_int_t) vm->memory_mb),
                     err))
         return -1;
     return 0;
 }
 
 int
-vmrec_save(store_t *st, json_t *vm, err_t *err)
+vmrec_save(store_t *st, const vm_rec_t *was, vm_rec_t *vm, err_t *err)
 {
-    json_t *was;
+    json_t *rec;
     int rc = -1;
 
-    assert(st != NULL && jget_str(vm, "id") != NULL);
-    was = store_rec_get(st, &store_kind_vm, jget_str(vm, "id"), NULL, err);
-    if (was == NULL)
-        return -1;
-    catalog_record_touch(vm);
-    if (store_rec_update(st, &store_kind_vm, jget_str(vm, "id"), vm, 0, err) == 0 &&
-        store_timeline_append(st, vm, "changed", err) == 0)
+    assert(st != NULL && was != NULL && vm != NULL && strcmp(was->id, vm->id) == 0);
+    util_time_format(util_now_ms(), vm->updated_at);
+    if ((rec = vmrec_to_store(vm)) == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (store_rec_update(st, &store_kind_vm, vm->id, rec, 0, err) == 0 &&
+        store_timeline_append(st, rec, "changed", err) == 0)
         rc = emit_changes(st, was, vm, err);
-    json_decref(was);
+    json_decref(rec);
     return rc;
+}
+
+int
+vmrec_save_json(store_t *st, json_t *vm, err_t *err)
+{
+    vm_rec_t was, now;
+
+    assert(st != NULL && jget_str(vm, "id") != NULL);
+    if (vmrec_from_store(vm, &now, err))
+        return -1;
+    if (load_or_404(st, NULL, now.id, &was, NULL, err) || vmrec_save(st, &was, &now, err))
+        return -1;
+    json_object_set_new(vm, "updatedAt", json_string(now.updated_at));
+    return 0;
 }
 
 json_t *
@@ -199,7 +243,7 @@ vmrec_submit(store_t *st, json_t *vm, const char *kind, const json_t *params, er
     assert(st != NULL && vm != NULL && kind != NULL);
     j = job_submit(st, kind, jget_str(vm, "id"), jget_str(vm, "subscriptionId"), jget_str(vm, "id"),
                    params, err);
-    if (j != NULL && vmrec_save(st, vm, err) != 0) {
+    if (j != NULL && vmrec_save_json(st, vm, err) != 0) {
         json_decref(j);
         j = NULL;
     }
@@ -385,7 +429,7 @@ vmrec_fail_create(store_t *st, json_t *vm, err_t *err)
     json_object_set_new(vm, "nics", json_array());
     json_object_set_new(vm, "provisioningState", json_string("failed"));
     json_object_set_new(vm, "powerState", json_string("deallocated"));
-    if (vmrec_save(st, vm, err))
+    if (vmrec_save_json(st, vm, err))
         return -1;
     return store_timeline_forget(st, jget_str(vm, "id"), err);
 }

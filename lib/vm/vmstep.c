@@ -106,7 +106,7 @@ vmstep_host_view(job_ctx_t *ctx, const json_t *vm, bool *asked)
 void
 vmstep_ask_host(job_ctx_t *ctx)
 {
-    json_t *vm = vmrec_load(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, NULL), *hv;
+    json_t *vm = vmrec_load_json(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, NULL), *hv;
     json_t *data = job_ctx_data(ctx);
     bool asked;
 
@@ -182,7 +182,7 @@ vmstep_finish(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err)
 {
     assert(ctx != NULL && vm != NULL);
     if (r == JOB_STEP_DONE &&
-        (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err)))
+        (job_ctx_begin(ctx, err) || vmrec_save_json(job_ctx_store(ctx), vm, err)))
         r = JOB_STEP_RETRY;
     json_decref(vm);
     return r;

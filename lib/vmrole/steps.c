@@ -143,7 +143,7 @@ step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
     if ((r = vmstep_result(&aerr, err)) == JOB_STEP_DONE) {
         json_object_set_new(vm, "powerState", json_string("running"));
         json_object_set_new(vm, "provisioningState", json_string("succeeded"));
-        if (job_ctx_begin(ctx, err) || vmrec_save(st, vm, err))
+        if (job_ctx_begin(ctx, err) || vmrec_save_json(st, vm, err))
             r = JOB_STEP_RETRY;
     }
     json_decref(vm);
