@@ -119,12 +119,12 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
             if (hp == NULL || strcmp(hp, jget_str(vm, "powerState")) == 0)
                 continue;
             /* Changed on the host: the record follows, and so do its holdings. */
-            if (strcmp(hp, "deallocated") == 0 && vmrec_release_host(st, vm, true, false, err))
+            if (strcmp(hp, "deallocated") == 0 && vmrec_release_host_json(st, vm, true, false, err))
                 goto fail;
-            if (strcmp(hp, "deallocated") != 0 && !vmrec_holds_compute(vm) &&
+            if (strcmp(hp, "deallocated") != 0 && !vmrec_holds_compute_json(vm) &&
                 store_host_allocate(st, host_id, jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
                                     err) == 0)
-                vmrec_set_compute_held(vm);
+                vmrec_set_compute_held_json(vm);
             json_object_set_new(vm, "powerState", json_string(hp));
         }
         if (vmrec_save_json(st, vm, err))
@@ -364,22 +364,22 @@ point_at(store_t *st, json_t *vm, const char *host_id, const json_t *seen, err_t
     bool compute = ps && strcmp(ps, "deallocated") != 0;
 
     if (jget_str(vm, "hostId") == NULL || strcmp(jget_str(vm, "hostId"), host_id) != 0) {
-        if (vmrec_release_host(st, vm, true, true, err))
+        if (vmrec_release_host_json(st, vm, true, true, err))
             return -1;
         json_object_set_new(vm, "hostId", json_string(host_id));
-    } else if (!compute && vmrec_release_host(st, vm, true, false, err)) {
+    } else if (!compute && vmrec_release_host_json(st, vm, true, false, err)) {
         return -1;
     }
-    if (!vmrec_holds_storage(vm)) {
-        if (store_host_grow_storage(st, host_id, vmrec_storage_gb(vm), err))
+    if (!vmrec_holds_storage_json(vm)) {
+        if (store_host_grow_storage(st, host_id, vmrec_storage_gb_json(vm), err))
             return -1;
-        vmrec_set_storage_held(vm);
+        vmrec_set_storage_held_json(vm);
     }
-    if (compute && !vmrec_holds_compute(vm)) {
+    if (compute && !vmrec_holds_compute_json(vm)) {
         if (placement_hold(st, host_id, jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
                            "The host has no room for this VM.", err))
             return -1;
-        vmrec_set_compute_held(vm);
+        vmrec_set_compute_held_json(vm);
     }
     json_object_set(vm, "hypervisorId", json_object_get(seen, "hypervisorId"));
     json_object_set_new(vm, "powerState", json_string(ps ? ps : "unknown"));
@@ -465,7 +465,7 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
                    "createdAt", now, "updatedAt", now, "hostId", "hypervisorId");
     if (vm == NULL)
         goto out;
-    vmrec_init_holdings(vm, storage, false);
+    vmrec_init_holdings_json(vm, storage, false);
     {
         json_t *image = store_rec_get(st, &store_kind_image, jget_str(item, "imageId"), NULL, err);
         if (image == NULL)

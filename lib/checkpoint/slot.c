@@ -119,11 +119,11 @@ checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
     if (store_tx_begin(st, err))
         return NULL;
     vm = prepare(st, ctx, vm_id, CHECKPOINT_CREATE, err);
-    if (vm == NULL || vmrec_ready(vm, err))
+    if (vm == NULL || vmrec_ready_json(vm, err))
         goto fail;
     params = json_pack("{s:s, s:s?}", "name", req->name, "description", req->description);
     json_object_set_new(vm, "provisioningState", json_string("updating"));
-    job = vmrec_submit(st, vm, "vm.checkpoint.create", params, err);
+    job = vmrec_submit_json(st, vm, "vm.checkpoint.create", params, err);
     json_decref(params);
     if (job == NULL || store_tx_commit(st, err))
         goto fail;
@@ -156,15 +156,15 @@ submit_on_slot(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_o
         err_set(err, ERR_NO_CHECKPOINT, NULL, "The VM has no checkpoint.");
         goto fail;
     }
-    if (vmrec_ready(vm, err))
+    if (vmrec_ready_json(vm, err))
         goto fail;
     /* Restoring to a state that holds host capacity takes it back first (409 NoCapacity now). */
     target = jget_str(cp, "_powerState");
     if (op == CHECKPOINT_RESTORE && target && strcmp(target, "deallocated") != 0 &&
-        vmrec_hold_compute(st, vm, err))
+        vmrec_hold_compute_json(st, vm, err))
         goto fail;
     json_object_set_new(vm, "provisioningState", json_string("updating"));
-    job = vmrec_submit(st, vm, kind, NULL, err);
+    job = vmrec_submit_json(st, vm, kind, NULL, err);
     if (job == NULL || store_tx_commit(st, err))
         goto fail;
     json_decref(vm);
@@ -207,7 +207,7 @@ step_create(job_ctx_t *ctx, err_t *err)
     job_step_result_t r;
     agent_t *a;
 
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+    if ((r = vmstep_vm_json(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
     agent_checkpoint_create(a, &c, jget_str(vm, "hypervisorId"), jget_str(p, "name"), cp_id, &aerr);
     r = vmstep_result(&aerr, err);
@@ -216,7 +216,7 @@ step_create(job_ctx_t *ctx, err_t *err)
         if (json_is_object(old) && jget_str(old, "_hostId") && strcmp(jget_str(old, "_hostId"), cp_id) != 0)
             json_object_set(data, "oldId", json_object_get(old, "_hostId"));
         util_time_format(util_now_ms(), now);
-        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, 0, err)) {
+        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size_json(job_ctx_store(ctx), vm, 0, err)) {
             json_decref(vm);
             return JOB_STEP_RETRY;
         }
@@ -264,13 +264,13 @@ step_delete_old(job_ctx_t *ctx, err_t *err)
     json_t *vm;
     agent_t *a;
 
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+    if ((r = vmstep_vm_json(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
     if (old != NULL)
         r = host_delete(ctx, vm, a, old, job_ctx_op_id(ctx), err);
     if (r == JOB_STEP_DONE)
         succeeded(vm);
-    return vmstep_finish(ctx, vm, r, err);
+    return vmstep_finish_json(ctx, vm, r, err);
 }
 
 static job_step_result_t
@@ -283,7 +283,7 @@ step_restore(job_ctx_t *ctx, err_t *err)
     json_t *vm;
     agent_t *a;
 
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+    if ((r = vmstep_vm_json(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
     cp = json_object_get(vm, "checkpoint");
     if (!json_is_object(cp)) {
@@ -299,9 +299,9 @@ step_restore(job_ctx_t *ctx, err_t *err)
         json_object_set_new(vm, "powerState", json_string(ps));
         succeeded(vm);
         /* Restoring discards the changes since the checkpoint: its disk is empty again. */
-        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, 0, err) ||
+        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size_json(job_ctx_store(ctx), vm, 0, err) ||
             (strcmp(ps, "deallocated") == 0 &&
-             vmrec_release_host(job_ctx_store(ctx), vm, true, false, err)) ||
+             vmrec_release_host_json(job_ctx_store(ctx), vm, true, false, err)) ||
             vmrec_save_json(job_ctx_store(ctx), vm, err) ||
             events_emit(job_ctx_store(ctx), "vm.checkpoint.restored", jget_str(vm, "subscriptionId"),
                         jget_str(vm, "id"),
@@ -322,13 +322,13 @@ step_delete(job_ctx_t *ctx, err_t *err)
     json_t *vm, *name;
     agent_t *a;
 
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+    if ((r = vmstep_vm_json(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
     cp = json_object_get(vm, "checkpoint");
     if (json_is_object(cp) && jget_str(cp, "_hostId"))
         r = host_delete(ctx, vm, a, jget_str(cp, "_hostId"), job_ctx_op_id(ctx), err);
     if (r == JOB_STEP_DONE) {
-        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, 0, err)) {
+        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size_json(job_ctx_store(ctx), vm, 0, err)) {
             json_decref(vm);
             return JOB_STEP_RETRY;
         }
@@ -390,7 +390,7 @@ failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
     json_t *vm = NULL;
     int rc = 0;
 
-    if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
+    if ((rc = vmstep_job_vm_json(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     rc = 0;
     slot = json_object_get(vm, "checkpoint");
@@ -398,11 +398,11 @@ failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
      * emptied: the slot never shows what does not exist. */
     if (json_is_object(slot) && hv &&
         json_object_get(json_object_get(hv, "checkpoints"), jget_str(slot, "_hostId")) == NULL) {
-        rc = vmrec_set_checkpoint_size(st, vm, 0, err);
+        rc = vmrec_set_checkpoint_size_json(st, vm, 0, err);
         json_object_set_new(vm, "checkpoint", json_null());
     }
     if (power_may_differ && strcmp(job_ctx_status(ctx), "canceled") != 0)
-        rc = vmstep_apply_true_power(st, ctx, vm, err);
+        rc = vmstep_apply_true_power_json(st, ctx, vm, err);
     succeeded(vm);
     if (rc == 0)
         rc = vmrec_save_json(st, vm, err);

@@ -2,9 +2,8 @@
  * vmrec.c: the VM record (see vmrec.h): load and save with events and timeline, the views made from it
  * (vmrec_codec.c renders them), and what it holds (host compute and storage, quota usage, addresses).
  *
- * The private fields _storageGB, _holdsCompute, _holdsStorage and _counted of a JSON record are read and
- * written here (by the JSON accessors, until every module holds a vm_rec_t) and in vmrec_codec.c. A holding and its flag change together: a release clears the flag, so a second release of
- * the same holding is a no-op.
+ * A holding and its flag (vm_holdings_t) change together: a release clears the flag, so a second release
+ * of the same holding is a no-op.
  */
 #include "vmrec.h"
 
@@ -18,28 +17,12 @@
 #include "../util.h"
 
 /* j, or NULL (out of memory) said in err. */
-static json_t *
-or_oom(json_t *j, err_t *err)
+json_t *
+vmrec__or_oom(json_t *j, err_t *err)
 {
     if (j == NULL)
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     return j;
-}
-
-void
-vm_view(json_t *rec, bool admin)
-{
-    vm_rec_t vm;
-    json_t *view = NULL;
-
-    assert(rec != NULL);
-    /* A record that does not parse shows nothing rather than a private field. */
-    if (vmrec_from_store(rec, &vm, NULL) == 0)
-        view = vm_render_view(&vm, admin);
-    json_object_clear(rec);
-    if (view != NULL)
-        json_object_update(rec, view);
-    json_decref(view);
 }
 
 json_t *
@@ -50,7 +33,7 @@ vm_view_of(const json_t *rec, bool admin, err_t *err)
     assert(rec != NULL);
     if (vmrec_from_store(rec, &vm, err))
         return NULL;
-    return or_oom(vm_render_view(&vm, admin), err);
+    return vmrec__or_oom(vm_render_view(&vm, admin), err);
 }
 
 int
@@ -90,24 +73,14 @@ vmrec_load(store_t *st, const char *sid, const char *id, vm_rec_t *out, int64_t 
 }
 
 /* vmrec_load for a caller to whom none is the request's 404: 0, or -1 with err. */
-static int
-load_or_404(store_t *st, const char *sid, const char *id, vm_rec_t *out, int64_t *rev, err_t *err)
+int
+vmrec__load_or_404(store_t *st, const char *sid, const char *id, vm_rec_t *out, int64_t *rev, err_t *err)
 {
     int rc = vmrec_load(st, sid, id, out, rev, err);
 
     if (rc == 0)
         err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
     return rc == 1 ? 0 : -1;
-}
-
-json_t *
-vmrec_load_json(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)
-{
-    vm_rec_t vm;
-
-    if (load_or_404(st, sid, id, &vm, rev, err))
-        return NULL;
-    return or_oom(vmrec_to_store(&vm), err);
 }
 
 int
@@ -165,9 +138,9 @@ vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, e
 {
     vm_rec_t vm;
 
-    if (load_or_404(st, sid, id, &vm, rev, err))
+    if (vmrec__load_or_404(st, sid, id, &vm, rev, err))
         return NULL;
-    return or_oom(vm_render_view(&vm, admin), err);
+    return vmrec__or_oom(vm_render_view(&vm, admin), err);
 }
 
 static const char *
@@ -178,7 +151,7 @@ nullable(const char *text)
 
 /* The events a save raises, from the record as it was to the record as it is now. */
 static int
-emit_changes(store_t *st, const vm_rec_t *was, const vm_rec_t *vm, err_t *err)
+emit_changes(store_t *st, const vm_rec_seen_t *was, const vm_rec_t *vm, err_t *err)
 {
     const char *sid = vm->subscription_id, *id = vm->id;
 
@@ -205,45 +178,63 @@ emit_changes(store_t *st, const vm_rec_t *was, const vm_rec_t *vm, err_t *err)
 }
 
 int
-vmrec_save(store_t *st, const vm_rec_t *was, vm_rec_t *vm, err_t *err)
+vmrec_save(store_t *st, vm_rec_t *vm, err_t *err)
 {
     json_t *rec;
     int rc = -1;
 
-    assert(st != NULL && was != NULL && vm != NULL && strcmp(was->id, vm->id) == 0);
+    assert(st != NULL && vm != NULL && vm->id[0] != '\0');
     util_time_format(util_now_ms(), vm->updated_at);
     if ((rec = vmrec_to_store(vm)) == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     if (store_rec_update(st, &store_kind_vm, vm->id, rec, 0, err) == 0 &&
         store_timeline_append(st, rec, "changed", err) == 0)
-        rc = emit_changes(st, was, vm, err);
+        rc = emit_changes(st, &vm->seen, vm, err);
     json_decref(rec);
+    if (rc == 0)
+        vmrec__seen(vm);
     return rc;
 }
 
 int
-vmrec_save_json(store_t *st, json_t *vm, err_t *err)
+vmrec_insert(store_t *st, vm_rec_t *vm, err_t *err)
 {
-    vm_rec_t was, now;
+    json_t *rec;
+    int rc;
 
-    assert(st != NULL && jget_str(vm, "id") != NULL);
-    if (vmrec_from_store(vm, &now, err))
-        return -1;
-    if (load_or_404(st, NULL, now.id, &was, NULL, err) || vmrec_save(st, &was, &now, err))
-        return -1;
-    json_object_set_new(vm, "updatedAt", json_string(now.updated_at));
-    return 0;
+    assert(st != NULL && vm != NULL && vm->id[0] != '\0');
+    if ((rec = vmrec_to_store(vm)) == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    rc = store_rec_insert(st, &store_kind_vm, rec, err) ||
+         store_timeline_append(st, rec, "created", err);
+    json_decref(rec);
+    if (rc == 0)
+        vmrec__seen(vm);
+    return rc ? -1 : 0;
+}
+
+int
+vmrec__update(store_t *st, const vm_rec_t *vm, err_t *err)
+{
+    json_t *rec;
+    int rc;
+
+    assert(st != NULL && vm != NULL);
+    if ((rec = vmrec_to_store(vm)) == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    rc = store_rec_update(st, &store_kind_vm, vm->id, rec, 0, err);
+    json_decref(rec);
+    return rc;
 }
 
 json_t *
-vmrec_submit(store_t *st, json_t *vm, const char *kind, const json_t *params, err_t *err)
+vmrec_submit(store_t *st, vm_rec_t *vm, const char *kind, const json_t *params, err_t *err)
 {
     json_t *j;
 
     assert(st != NULL && vm != NULL && kind != NULL);
-    j = job_submit(st, kind, jget_str(vm, "id"), jget_str(vm, "subscriptionId"), jget_str(vm, "id"),
-                   params, err);
-    if (j != NULL && vmrec_save_json(st, vm, err) != 0) {
+    j = job_submit(st, kind, vm->id, vm->subscription_id, vm->id, params, err);
+    if (j != NULL && vmrec_save(st, vm, err) != 0) {
         json_decref(j);
         j = NULL;
     }
@@ -251,224 +242,183 @@ vmrec_submit(store_t *st, json_t *vm, const char *kind, const json_t *params, er
 }
 
 int
-vmrec_busy(const json_t *vm, err_t *err)
+vmrec_busy(const vm_rec_t *vm, err_t *err)
 {
-    const char *ps = jget_str(vm, "provisioningState");
-
-    assert(ps != NULL);
-    if (strcmp(ps, "creating") == 0 || strcmp(ps, "updating") == 0 || strcmp(ps, "deleting") == 0)
+    assert(vm != NULL);
+    switch (vm->provisioning) {
+    case VM_PROV_CREATING:
+    case VM_PROV_UPDATING:
+    case VM_PROV_DELETING:
         return err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
                        "Another operation on this VM is still in progress.");
-    if (strcmp(ps, "failed") == 0)
+    case VM_PROV_FAILED:
         return err_set(err, ERR_CONFLICT, NULL,
                        "The VM's last operation failed; delete it or restart the failed job.");
-    return 0;
+    default:
+        return 0;
+    }
 }
 
 int
-vmrec_ready(const json_t *vm, err_t *err)
+vmrec_ready(const vm_rec_t *vm, err_t *err)
 {
-    const char *pw = jget_str(vm, "powerState");
-
     if (vmrec_busy(vm, err))
         return -1;
-    if (strcmp(pw, "starting") == 0 || strcmp(pw, "stopping") == 0 ||
-        strcmp(pw, "deallocating") == 0)
+    if (vm->power == VM_POWER_STARTING || vm->power == VM_POWER_STOPPING ||
+        vm->power == VM_POWER_DEALLOCATING)
         return err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
                        "Another operation on this VM is still in progress.");
     return 0;
 }
 
 bool
-vmrec_lun_free(const json_t *disks, int64_t lun)
+vmrec_lun_free(const vm_rec_t *vm, int64_t lun)
 {
-    const json_t *d;
     size_t i;
 
-    json_array_foreach(disks, i, d)
-        if (json_is_integer(json_object_get(d, "lun")) && jget_int(d, "lun") == lun)
+    assert(vm != NULL);
+    for (i = 0; i < vm->ndisks; i++)
+        if (vm->disks[i].lun >= 0 && vm->disks[i].lun == lun)
             return false;
     return true;
 }
 
 /* ---- holdings ---- */
 
-bool
-vmrec_holds_compute(const json_t *vm)
-{
-    return json_is_true(json_object_get(vm, "_holdsCompute"));
-}
-
-bool
-vmrec_holds_storage(const json_t *vm)
-{
-    return json_is_true(json_object_get(vm, "_holdsStorage"));
-}
-
-int64_t
-vmrec_storage_gb(const json_t *vm)
-{
-    return jget_int(vm, "_storageGB");
-}
-
-static bool
-counted(const json_t *vm)
-{
-    return json_is_true(json_object_get(vm, "_counted"));
-}
-
 void
-vmrec_init_holdings(json_t *vm, int64_t storage_gb, bool held)
+vmrec_init_holdings(vm_rec_t *vm, int64_t storage_gb, bool held)
 {
-    json_object_set_new(vm, "_storageGB", json_integer(storage_gb));
-    json_object_set_new(vm, "_holdsCompute", json_boolean(held));
-    json_object_set_new(vm, "_holdsStorage", json_boolean(held));
-    json_object_set_new(vm, "_counted", json_true());
-}
-
-void
-vmrec_add_storage(json_t *vm, int64_t delta_gb)
-{
-    json_object_set_new(vm, "_storageGB", json_integer(vmrec_storage_gb(vm) + delta_gb));
-}
-
-void
-vmrec_set_compute_held(json_t *vm)
-{
-    json_object_set_new(vm, "_holdsCompute", json_true());
-}
-
-void
-vmrec_set_storage_held(json_t *vm)
-{
-    json_object_set_new(vm, "_holdsStorage", json_true());
-}
-
-void
-vmrec_set_held(json_t *vm)
-{
-    json_object_set_new(vm, "_holdsCompute", json_true());
-    json_object_set_new(vm, "_holdsStorage", json_true());
+    vm->hold.storage_gb = storage_gb;
+    vm->hold.holds_compute = held;
+    vm->hold.holds_storage = held;
+    vm->hold.counted = true;
 }
 
 int
-vmrec_release_host(store_t *st, json_t *vm, bool compute, bool storage, err_t *err)
+vmrec_release_host(store_t *st, vm_rec_t *vm, bool compute, bool storage, err_t *err)
 {
     int64_t c = 0, m = 0, s = 0;
 
-    if (compute && vmrec_holds_compute(vm)) {
-        c = jget_int(vm, "cores");
-        m = jget_int(vm, "memoryMB");
-        json_object_set_new(vm, "_holdsCompute", json_false());
+    if (compute && vm->hold.holds_compute) {
+        c = vm->cores;
+        m = vm->memory_mb;
+        vm->hold.holds_compute = false;
     }
-    if (storage && vmrec_holds_storage(vm)) {
-        s = vmrec_storage_gb(vm);
-        json_object_set_new(vm, "_holdsStorage", json_false());
+    if (storage && vm->hold.holds_storage) {
+        s = vm->hold.storage_gb;
+        vm->hold.holds_storage = false;
     }
-    if ((c || m || s) && jget_str(vm, "hostId"))
-        return placement_hold(st, jget_str(vm, "hostId"), -c, -m, -s, "The VM's host was not found.",
-                              err);
+    if ((c || m || s) && vm->host_id[0])
+        return placement_hold(st, vm->host_id, -c, -m, -s, "The VM's host was not found.", err);
     return 0;
 }
 
 int
-vmrec_hold_compute(store_t *st, json_t *vm, err_t *err)
+vmrec_hold_compute(store_t *st, vm_rec_t *vm, err_t *err)
 {
-    if (vmrec_holds_compute(vm))
+    if (vm->hold.holds_compute)
         return 0;
-    if (placement_hold(st, jget_str(vm, "hostId"), jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
+    if (placement_hold(st, vm->host_id, vm->cores, vm->memory_mb, 0,
                        "The VM's host has no room for it now.", err))
         return -1;
-    json_object_set_new(vm, "_holdsCompute", json_true());
+    vm->hold.holds_compute = true;
     return 0;
 }
 
 int
-vmrec_hold_storage(store_t *st, json_t *vm, int64_t delta_gb, const char *no_room, err_t *err)
+vmrec_hold_storage(store_t *st, vm_rec_t *vm, int64_t delta_gb, const char *no_room, err_t *err)
 {
     int64_t q[STORE_QUOTAS] = {0};
 
     q[QUOTA_STORAGE] = delta_gb;
-    if (counted(vm) && quota_apply(st, jget_str(vm, "subscriptionId"), q, err))
+    if (vm->hold.counted && quota_apply(st, vm->subscription_id, q, err))
         return -1;
-    if (vmrec_holds_storage(vm))
-        return placement_hold(st, jget_str(vm, "hostId"), 0, 0, delta_gb, no_room, err);
+    if (vm->hold.holds_storage)
+        return placement_hold(st, vm->host_id, 0, 0, delta_gb, no_room, err);
     return 0;
 }
 
 /* Releases the VM's quota usage (once). */
 static int
-release_quota(store_t *st, json_t *vm, err_t *err)
+release_quota(store_t *st, vm_rec_t *vm, err_t *err)
 {
     int64_t d[STORE_QUOTAS] = {0};
 
-    if (!counted(vm))
+    if (!vm->hold.counted)
         return 0;
     d[QUOTA_VMS] = -1;
-    d[QUOTA_CORES] = -jget_int(vm, "cores");
-    d[QUOTA_MEMORY] = -jget_int(vm, "memoryMB");
-    d[QUOTA_STORAGE] = -vmrec_storage_gb(vm);
-    json_object_set_new(vm, "_counted", json_false());
-    return quota_apply(st, jget_str(vm, "subscriptionId"), d, err);
+    d[QUOTA_CORES] = -vm->cores;
+    d[QUOTA_MEMORY] = -vm->memory_mb;
+    d[QUOTA_STORAGE] = -vm->hold.storage_gb;
+    vm->hold.counted = false;
+    return quota_apply(st, vm->subscription_id, d, err);
 }
 
 int
-vmrec_release_all(store_t *st, json_t *vm, err_t *err)
+vmrec_release_all(store_t *st, vm_rec_t *vm, err_t *err)
 {
     if (vmrec_release_host(st, vm, true, true, err) || release_quota(st, vm, err))
         return -1;
-    return store_ip_release_vm(st, jget_str(vm, "id"), err);
+    return store_ip_release_vm(st, vm->id, err);
 }
 
 int
-vmrec_fail_create(store_t *st, json_t *vm, err_t *err)
+vmrec_fail_create(store_t *st, vm_rec_t *vm, err_t *err)
 {
     /* A VM whose creation failed holds nothing and is never billed. */
     if (vmrec_release_all(st, vm, err))
         return -1;
-    json_object_set_new(vm, "nics", json_array());
-    json_object_set_new(vm, "provisioningState", json_string("failed"));
-    json_object_set_new(vm, "powerState", json_string("deallocated"));
-    if (vmrec_save_json(st, vm, err))
+    vm->nnics = 0;
+    vm->provisioning = VM_PROV_FAILED;
+    vm->power = VM_POWER_DEALLOCATED;
+    if (vmrec_save(st, vm, err))
         return -1;
-    return store_timeline_forget(st, jget_str(vm, "id"), err);
+    return store_timeline_forget(st, vm->id, err);
 }
 
 int
-vmrec_remove(store_t *st, json_t *vm, err_t *err)
+vmrec_remove(store_t *st, vm_rec_t *vm, err_t *err)
 {
+    json_t *rec;
+    int rc;
+
     if (vmrec_release_all(st, vm, err))
         return -1;
     /* A VM whose creation failed was never billed (nor announced); any other leaves its final row. */
-    if (strcmp(jget_str(vm, "provisioningState"), "failed") == 0 && jget_str(vm, "hypervisorId") == NULL
-            ? store_timeline_forget(st, jget_str(vm, "id"), err)
-            : (store_timeline_append(st, vm, "deleted", err) ||
-               events_emit(st, "vm.deleted", jget_str(vm, "subscriptionId"), jget_str(vm, "id"),
-                           json_pack("{s:s, s:s?}", "name", jget_str(vm, "name"), "vmRoleId",
-                                     jget_str(vm, "vmRoleId")),
-                           err)))
+    if (vm->provisioning == VM_PROV_FAILED && vm->hypervisor_id[0] == '\0') {
+        rc = store_timeline_forget(st, vm->id, err);
+    } else {
+        if ((rec = vmrec_to_store(vm)) == NULL)
+            return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        rc = store_timeline_append(st, rec, "deleted", err) ||
+             events_emit(st, "vm.deleted", vm->subscription_id, vm->id,
+                         json_pack("{s:s, s:s?}", "name", vm->name, "vmRoleId",
+                                   nullable(vm->vm_role_id)),
+                         err);
+        json_decref(rec);
+    }
+    if (rc)
         return -1;
-    return store_rec_delete(st, &store_kind_vm, jget_str(vm, "id"), 0, err);
+    return store_rec_delete(st, &store_kind_vm, vm->id, 0, err);
 }
 
 int
-vmrec_set_checkpoint_size(store_t *st, json_t *vm, int64_t size, err_t *err)
+vmrec_set_checkpoint_size(store_t *st, vm_rec_t *vm, int64_t size, err_t *err)
 {
-    json_t *slot = json_object_get(vm, "checkpoint");
     int64_t delta, d[STORE_QUOTAS] = {0};
 
-    if (!json_is_object(slot) || size < 0)
+    if (!vm->checkpoint.present || size < 0)
         return 0;
-    delta = size - jget_int(slot, "sizeGB");
+    delta = size - vm->checkpoint.size_gb;
     if (delta == 0)
         return 0;
-    json_object_set_new(slot, "sizeGB", json_integer(size));
-    vmrec_add_storage(vm, delta);
+    vm->checkpoint.size_gb = size;
+    vm->hold.storage_gb += delta;
     /* Growth already happened on the host: it is counted, never refused. */
     d[QUOTA_STORAGE] = delta;
-    if (counted(vm) && quota_apply(st, jget_str(vm, "subscriptionId"), d, err))
+    if (vm->hold.counted && quota_apply(st, vm->subscription_id, d, err))
         return -1;
-    if (vmrec_holds_storage(vm) && jget_str(vm, "hostId"))
-        return store_host_grow_storage(st, jget_str(vm, "hostId"), delta, err);
+    if (vm->hold.holds_storage && vm->host_id[0])
+        return store_host_grow_storage(st, vm->host_id, delta, err);
     return 0;
 }

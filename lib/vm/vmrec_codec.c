@@ -214,8 +214,17 @@ vmrec_from_store(const json_t *rec, vm_rec_t *out, err_t *err)
         get_bool(rec, "_holdsStorage", &r.hold.holds_storage, err) ||
         get_bool(rec, "_counted", &r.hold.counted, err))
         return -1;
+    vmrec__seen(&r);
     *out = r;
     return 0;
+}
+
+void
+vmrec__seen(vm_rec_t *vm)
+{
+    vm->seen.provisioning = vm->provisioning;
+    vm->seen.power = vm->power;
+    memcpy(vm->seen.size, vm->size, sizeof(vm->seen.size));
 }
 
 /* ---- vm_rec_t -> JSON ---- */
@@ -233,6 +242,16 @@ int_or_null(int64_t n)
     return n ? json_integer(n) : json_null();
 }
 
+static json_t *
+done(json_t *o, bool oom)
+{
+    if (oom) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* Adds value (stolen) under key; a NULL value (out of memory) is remembered in *oom. */
 static void
 put(json_t *o, const char *key, json_t *value, bool *oom)
@@ -241,14 +260,17 @@ put(json_t *o, const char *key, json_t *value, bool *oom)
         *oom = true;
 }
 
+/* The disks (only the data disks with data_only). */
 static json_t *
-disks_json(const vm_rec_t *vm, bool *oom)
+disks_json(const vm_rec_t *vm, bool data_only, bool *oom)
 {
     json_t *a = json_array(), *d;
     size_t i;
 
     for (i = 0; a != NULL && i < vm->ndisks; i++) {
         const vm_disk_t *k = &vm->disks[i];
+        if (data_only && k->lun < 0)
+            continue;
         d = json_object();
         if (d == NULL || json_array_append_new(a, d) != 0) {
             *oom = true;
@@ -260,6 +282,14 @@ disks_json(const vm_rec_t *vm, bool *oom)
         put(d, "caching", json_string_nocheck(vm_caching_name(k->caching)), oom);
     }
     return a;
+}
+
+json_t *
+vmrec_data_disks_json(const vm_rec_t *vm)
+{
+    bool oom = false;
+
+    return done(disks_json(vm, true, &oom), oom);
 }
 
 static json_t *
@@ -324,21 +354,11 @@ public_json(const vm_rec_t *vm, bool private, bool *oom)
     put(o, "vmRoleId", text_or_null(vm->vm_role_id), oom);
     put(o, "provisioningState", json_string_nocheck(vm_provisioning_name(vm->provisioning)), oom);
     put(o, "powerState", json_string_nocheck(vm_power_name(vm->power)), oom);
-    put(o, "disks", disks_json(vm, oom), oom);
+    put(o, "disks", disks_json(vm, false, oom), oom);
     put(o, "nics", nics_json(vm, oom), oom);
     put(o, "checkpoint", checkpoint_json(&vm->checkpoint, private, oom), oom);
     put(o, "createdAt", text_or_null(vm->created_at), oom);
     put(o, "updatedAt", text_or_null(vm->updated_at), oom);
-    return o;
-}
-
-static json_t *
-done(json_t *o, bool oom)
-{
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
     return o;
 }
 

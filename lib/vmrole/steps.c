@@ -69,7 +69,7 @@ reserve_instance(store_t *st, const json_t *role, int64_t n, err_t *err)
         vctx.sid = sid;
         vctx.sub = sub;
         vctx.plan = plan;
-        vm = vm__reserve_new(st, &vctx, &req, jget_str(role, "id"), err);
+        vm = vm__reserve_new_json(st, &vctx, &req, jget_str(role, "id"), err);
     }
     if (vm == NULL || store_tx_commit(st, err)) {
         store_tx_rollback(st);
@@ -110,7 +110,7 @@ step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
             }
         }
         err_clear(err);
-        if (vmrec_remove(st, vm, err)) {
+        if (vmrec_remove_json(st, vm, err)) {
             json_decref(vm);
             return JOB_STEP_RETRY;
         }
@@ -129,7 +129,7 @@ step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
     c.timeout_ms = VM_AGENT_TIMEOUT_MS;
     if (jget_str(vm, "hypervisorId") == NULL) {
         json_t *data_disks;
-        vmstep_fill_spec(vm, &spec, &data_disks);
+        vmstep_fill_spec_json(vm, &spec, &data_disks);
         agent_vm_create(a, &c, &spec, hyp, &aerr);
         json_decref(data_disks);
         if ((r = vmstep_result(&aerr, err)) != JOB_STEP_DONE) {
@@ -170,7 +170,7 @@ step_remove_instance(job_ctx_t *ctx, const char *vm_id, err_t *err)
         }
         r = vmstep_delete_on_host(a, &c, jget_str(vm, "hypervisorId"), err);
     }
-    if (r == JOB_STEP_DONE && (job_ctx_begin(ctx, err) || vmrec_remove(st, vm, err)))
+    if (r == JOB_STEP_DONE && (job_ctx_begin(ctx, err) || vmrec_remove_json(st, vm, err)))
         r = JOB_STEP_RETRY;
     json_decref(vm);
     return r;
@@ -255,7 +255,7 @@ role_failed(job_ctx_t *ctx, err_t *err)
         util_parse_int64(name + 12, false, &n) == 0) {
         vm = find_instance(st, role, n, err);
         if (vm && strcmp(jget_str(vm, "provisioningState"), "failed") != 0)
-            rc = vmrec_fail_create(st, vm, err);
+            rc = vmrec_fail_create_json(st, vm, err);
         json_decref(vm);
     }
     if (rc == 0 && strcmp(job_ctx_status(ctx), "canceled") == 0 &&
