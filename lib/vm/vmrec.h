@@ -231,8 +231,8 @@ json_t *vmrec__or_oom(json_t *j, err_t *err);
 int vmrec__update(store_t *st, const vm_rec_t *vm, err_t *err);
 
 /* ---- JSON bridges (vmrec_bridge.c) ----
- * For the modules that still hold a VM as the store's JSON (checkpoint, VM roles, inventory) until they
- * take a vm_rec_t: each reads the JSON into a vm_rec_t, calls the function above of the same name without
+ * For the modules that still hold a VM as the store's JSON (checkpoint, a VM role's join, inventory) until
+ * they take a vm_rec_t: each reads the JSON into a vm_rec_t, calls the function above of the same name without
  * _json, and writes the record back into vm (in place). The ones that save take the record as it was from
  * the store. vmrec_load_json: the record (a new reference), or NULL with 404 "The VM was not found." (or
  * the store's error). */
@@ -248,8 +248,6 @@ void vmrec_set_compute_held_json(json_t *vm);
 void vmrec_set_storage_held_json(json_t *vm);
 int vmrec_release_host_json(store_t *st, json_t *vm, bool compute, bool storage, err_t *err);
 int vmrec_hold_compute_json(store_t *st, json_t *vm, err_t *err);
-int vmrec_fail_create_json(store_t *st, json_t *vm, err_t *err);
-int vmrec_remove_json(store_t *st, json_t *vm, err_t *err);
 int vmrec_set_checkpoint_size_json(store_t *st, json_t *vm, int64_t size, err_t *err);
 
 #endif

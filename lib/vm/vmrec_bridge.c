@@ -1,7 +1,7 @@
 /*
  * vmrec_bridge.c: the JSON bridges of the VM record (see vmrec.h), for the modules that still hold a VM as
- * the store's JSON (checkpoint, VM roles, inventory) until they take a vm_rec_t. This file goes when they
- * do.
+ * the store's JSON (checkpoint, a VM role's join, inventory) until they take a vm_rec_t. This file goes
+ * when they do.
  *
  * Each bridge reads the JSON into a vm_rec_t, calls the typed function, and writes the record back into
  * the caller's object in place, so the caller sees every change as before; a value that did not change
@@ -205,26 +205,6 @@ vmrec_hold_compute_json(store_t *st, json_t *vm, err_t *err)
 }
 
 int
-vmrec_fail_create_json(store_t *st, json_t *vm, err_t *err)
-{
-    vm_rec_t r;
-
-    if (in_saved(st, vm, &r, err))
-        return -1;
-    return out(&r, vm, vmrec_fail_create(st, &r, err), err);
-}
-
-int
-vmrec_remove_json(store_t *st, json_t *vm, err_t *err)
-{
-    vm_rec_t r;
-
-    if (vmrec_from_store(vm, &r, err))
-        return -1;
-    return vmrec_remove(st, &r, err);
-}
-
-int
 vmrec_set_checkpoint_size_json(store_t *st, json_t *vm, int64_t size, err_t *err)
 {
     vm_rec_t r;
@@ -280,28 +260,4 @@ vmstep_apply_true_power_json(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err
     if (vmrec_from_store(vm, &r, err))
         return -1;
     return out(&r, vm, vmstep_apply_true_power(st, ctx, &r, err), err);
-}
-
-void
-vmstep_fill_spec_json(const json_t *vm, agent_vm_spec_t *spec, json_t **data_disks)
-{
-    vm_rec_t r;
-
-    memset(spec, 0, sizeof(*spec));
-    *data_disks = NULL;
-    if (vmrec_from_store(vm, &r, NULL))
-        return;
-    vmstep_fill_spec(&r, spec, data_disks);
-    spec->name = jget_str(vm, "name"); /* borrowed from vm, which outlives the spec */
-}
-
-json_t *
-vm__reserve_new_json(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req,
-                     const char *role_id, err_t *err)
-{
-    vm_rec_t r;
-
-    if (vm__reserve_new(st, ctx, req, role_id, &r, err))
-        return NULL;
-    return vmrec__or_oom(vmrec_to_store(&r), err);
 }

@@ -75,9 +75,6 @@ int vmstep_job_vm_json(job_ctx_t *ctx, json_t **vm, err_t *err);
 job_step_result_t vmstep_vm_json(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err);
 job_step_result_t vmstep_finish_json(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err);
 int vmstep_apply_true_power_json(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err);
-void vmstep_fill_spec_json(const json_t *vm, agent_vm_spec_t *spec, json_t **data_disks);
-json_t *vm__reserve_new_json(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req,
-                             const char *role_id, err_t *err);
 
 /* The kinds of each VM job module; vm_jobs_register registers them all. */
 int vm_create_kinds_register(void);
