@@ -160,6 +160,9 @@ json_t *vmrec_to_store(const vm_rec_t *vm);
  * (allocated) too. No key starts with '_'. */
 json_t *vm_render_view(const vm_rec_t *vm, bool admin);
 
+/* The checkpoint slot's view (a new reference; NULL when out of memory): name, description, createdAt and
+ * sizeGB, as the VM's view shows it; the host's side is never shown. */
+json_t *vm_render_checkpoint(const vm_checkpoint_t *cp);
 /* The data disks of vm in the store's form (for an agent's VM spec): a new reference, NULL when out of
  * memory. */
 json_t *vmrec_data_disks_json(const vm_rec_t *vm);
@@ -231,15 +234,13 @@ json_t *vmrec__or_oom(json_t *j, err_t *err);
 int vmrec__update(store_t *st, const vm_rec_t *vm, err_t *err);
 
 /* ---- JSON bridges (vmrec_bridge.c) ----
- * For the modules that still hold a VM as the store's JSON (checkpoint, a VM role's join, inventory) until
- * they take a vm_rec_t: each reads the JSON into a vm_rec_t, calls the function above of the same name without
+ * For the modules that still hold a VM as the store's JSON (a VM role's join, inventory) until they take
+ * a vm_rec_t: each reads the JSON into a vm_rec_t, calls the function above of the same name without
  * _json, and writes the record back into vm (in place). The ones that save take the record as it was from
  * the store. vmrec_load_json: the record (a new reference), or NULL with 404 "The VM was not found." (or
  * the store's error). */
 json_t *vmrec_load_json(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err);
 int vmrec_save_json(store_t *st, json_t *vm, err_t *err);
-json_t *vmrec_submit_json(store_t *st, json_t *vm, const char *kind, const json_t *params, err_t *err);
-int vmrec_ready_json(const json_t *vm, err_t *err);
 bool vmrec_holds_compute_json(const json_t *vm);
 bool vmrec_holds_storage_json(const json_t *vm);
 int64_t vmrec_storage_gb_json(const json_t *vm);
@@ -247,7 +248,5 @@ void vmrec_init_holdings_json(json_t *vm, int64_t storage_gb, bool held);
 void vmrec_set_compute_held_json(json_t *vm);
 void vmrec_set_storage_held_json(json_t *vm);
 int vmrec_release_host_json(store_t *st, json_t *vm, bool compute, bool storage, err_t *err);
-int vmrec_hold_compute_json(store_t *st, json_t *vm, err_t *err);
-int vmrec_set_checkpoint_size_json(store_t *st, json_t *vm, int64_t size, err_t *err);
 
 #endif

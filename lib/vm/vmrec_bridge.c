@@ -1,6 +1,6 @@
 /*
  * vmrec_bridge.c: the JSON bridges of the VM record (see vmrec.h), for the modules that still hold a VM as
- * the store's JSON (checkpoint, a VM role's join, inventory) until they take a vm_rec_t. This file goes
+ * the store's JSON (a VM role's join, inventory) until they take a vm_rec_t. This file goes
  * when they do.
  *
  * Each bridge reads the JSON into a vm_rec_t, calls the typed function, and writes the record back into
@@ -12,9 +12,6 @@
 #include "vmrec.h"
 
 #include <assert.h>
-#include <string.h>
-
-#include "vmstep.h"
 
 /* Merges src into dst in place: only the values that changed are replaced, and an object is merged into
  * the object it replaces, so that what the caller borrowed from dst (the checkpoint slot) stays valid. */
@@ -96,30 +93,6 @@ vmrec_save_json(store_t *st, json_t *vm, err_t *err)
     return out(&r, vm, vmrec_save(st, &r, err), err);
 }
 
-json_t *
-vmrec_submit_json(store_t *st, json_t *vm, const char *kind, const json_t *params, err_t *err)
-{
-    vm_rec_t r;
-    json_t *j;
-
-    if (in_saved(st, vm, &r, err))
-        return NULL;
-    j = vmrec_submit(st, &r, kind, params, err);
-    if (out(&r, vm, 0, err) != 0) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
-int
-vmrec_ready_json(const json_t *vm, err_t *err)
-{
-    vm_rec_t r;
-
-    return vmrec_from_store(vm, &r, err) || vmrec_ready(&r, err) ? -1 : 0;
-}
-
 /* The holdings of a JSON record; none when it does not parse. */
 static vm_holdings_t
 holdings(const json_t *vm)
@@ -192,72 +165,4 @@ vmrec_release_host_json(store_t *st, json_t *vm, bool compute, bool storage, err
     if (vmrec_from_store(vm, &r, err))
         return -1;
     return out(&r, vm, vmrec_release_host(st, &r, compute, storage, err), err);
-}
-
-int
-vmrec_hold_compute_json(store_t *st, json_t *vm, err_t *err)
-{
-    vm_rec_t r;
-
-    if (vmrec_from_store(vm, &r, err))
-        return -1;
-    return out(&r, vm, vmrec_hold_compute(st, &r, err), err);
-}
-
-int
-vmrec_set_checkpoint_size_json(store_t *st, json_t *vm, int64_t size, err_t *err)
-{
-    vm_rec_t r;
-
-    if (vmrec_from_store(vm, &r, err))
-        return -1;
-    return out(&r, vm, vmrec_set_checkpoint_size(st, &r, size, err), err);
-}
-
-/* ---- the job-step toolkit's ---- */
-
-int
-vmstep_job_vm_json(job_ctx_t *ctx, json_t **vm, err_t *err)
-{
-    vm_rec_t r;
-    int rc = vmstep_job_vm(ctx, &r, err);
-
-    if (rc == 1 && (*vm = vmrec__or_oom(vmrec_to_store(&r), err)) == NULL)
-        rc = -1;
-    return rc;
-}
-
-job_step_result_t
-vmstep_vm_json(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err)
-{
-    job_step_result_t r;
-    vm_rec_t rec;
-
-    *vm = NULL;
-    if ((r = vmstep_vm(ctx, &rec, agent, err)) != JOB_STEP_DONE)
-        return r;
-    if ((*vm = vmrec__or_oom(vmrec_to_store(&rec), err)) == NULL)
-        return JOB_STEP_RETRY;
-    return JOB_STEP_DONE;
-}
-
-job_step_result_t
-vmstep_finish_json(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err)
-{
-    assert(ctx != NULL && vm != NULL);
-    if (r == JOB_STEP_DONE &&
-        (job_ctx_begin(ctx, err) || vmrec_save_json(job_ctx_store(ctx), vm, err)))
-        r = JOB_STEP_RETRY;
-    json_decref(vm);
-    return r;
-}
-
-int
-vmstep_apply_true_power_json(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err)
-{
-    vm_rec_t r;
-
-    if (vmrec_from_store(vm, &r, err))
-        return -1;
-    return out(&r, vm, vmstep_apply_true_power(st, ctx, &r, err), err);
 }

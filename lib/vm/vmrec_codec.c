@@ -334,6 +334,15 @@ checkpoint_json(const vm_checkpoint_t *cp, bool private, bool *oom)
     return o;
 }
 
+json_t *
+vm_render_checkpoint(const vm_checkpoint_t *cp)
+{
+    bool oom = false;
+
+    assert(cp != NULL && cp->present);
+    return done(checkpoint_json(cp, false, &oom), oom);
+}
+
 /* The fields the API shows, in the store's column order up to updatedAt; private: the store's form. */
 static json_t *
 public_json(const vm_rec_t *vm, bool private, bool *oom)

@@ -69,13 +69,6 @@ int vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req
 int vm__load_for_change(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev,
                         vm_rec_t *vm, err_t *err);
 
-/* JSON bridges (vmrec_bridge.c) for the modules that still hold a VM as the store's JSON: the functions
- * above of the same name without _json, the VM as a new reference (*vm) or borrowed. */
-int vmstep_job_vm_json(job_ctx_t *ctx, json_t **vm, err_t *err);
-job_step_result_t vmstep_vm_json(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err);
-job_step_result_t vmstep_finish_json(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err);
-int vmstep_apply_true_power_json(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err);
-
 /* The kinds of each VM job module; vm_jobs_register registers them all. */
 int vm_create_kinds_register(void);
 int vm_power_kinds_register(void);
