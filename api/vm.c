@@ -110,7 +110,7 @@ list_vms(api_req_t *r, const store_filter_t *f, size_t n, bool admin)
 {
     int64_t after, next = 0;
     err_t err = {0};
-    json_t *list, *vm;
+    json_t *list, *vm, *view;
     size_t i;
     int limit;
 
@@ -122,9 +122,14 @@ list_vms(api_req_t *r, const store_filter_t *f, size_t n, bool admin)
         return;
     }
     json_array_foreach(list, i, vm) {
-        vm_view(vm, admin);
+        if ((view = vm_view_of(vm, admin, &err)) == NULL) {
+            json_decref(list);
+            api_reply_err(r, &err);
+            return;
+        }
         if (!admin)
-            tenant_view(r, vm);
+            tenant_view(r, view);
+        json_array_set_new(list, i, view);
     }
     api_reply_page(r, list, limit, next);
 }

@@ -119,15 +119,15 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
             if (hp == NULL || strcmp(hp, jget_str(vm, "powerState")) == 0)
                 continue;
             /* Changed on the host: the record follows, and so do its holdings. */
-            if (strcmp(hp, "deallocated") == 0 && vmrec_release_host(st, vm, true, false, err))
+            if (strcmp(hp, "deallocated") == 0 && vmrec_release_host_json(st, vm, true, false, err))
                 goto fail;
-            if (strcmp(hp, "deallocated") != 0 && !vmrec_holds_compute(vm) &&
+            if (strcmp(hp, "deallocated") != 0 && !vmrec_holds_compute_json(vm) &&
                 store_host_allocate(st, host_id, jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
                                     err) == 0)
-                vmrec_set_compute_held(vm);
+                vmrec_set_compute_held_json(vm);
             json_object_set_new(vm, "powerState", json_string(hp));
         }
-        if (vmrec_save(st, vm, err))
+        if (vmrec_save_json(st, vm, err))
             goto fail;
     }
     unmanaged = json_array();
@@ -364,22 +364,22 @@ point_at(store_t *st, json_t *vm, const char *host_id, const json_t *seen, err_t
     bool compute = ps && strcmp(ps, "deallocated") != 0;
 
     if (jget_str(vm, "hostId") == NULL || strcmp(jget_str(vm, "hostId"), host_id) != 0) {
-        if (vmrec_release_host(st, vm, true, true, err))
+        if (vmrec_release_host_json(st, vm, true, true, err))
             return -1;
         json_object_set_new(vm, "hostId", json_string(host_id));
-    } else if (!compute && vmrec_release_host(st, vm, true, false, err)) {
+    } else if (!compute && vmrec_release_host_json(st, vm, true, false, err)) {
         return -1;
     }
-    if (!vmrec_holds_storage(vm)) {
-        if (store_host_grow_storage(st, host_id, vmrec_storage_gb(vm), err))
+    if (!vmrec_holds_storage_json(vm)) {
+        if (store_host_grow_storage(st, host_id, vmrec_storage_gb_json(vm), err))
             return -1;
-        vmrec_set_storage_held(vm);
+        vmrec_set_storage_held_json(vm);
     }
-    if (compute && !vmrec_holds_compute(vm)) {
+    if (compute && !vmrec_holds_compute_json(vm)) {
         if (placement_hold(st, host_id, jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
                            "The host has no room for this VM.", err))
             return -1;
-        vmrec_set_compute_held(vm);
+        vmrec_set_compute_held_json(vm);
     }
     json_object_set(vm, "hypervisorId", json_object_get(seen, "hypervisorId"));
     json_object_set_new(vm, "powerState", json_string(ps ? ps : "unknown"));
@@ -396,7 +396,7 @@ inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *
     assert(st != NULL && vm_id != NULL && to != NULL && to->host_id != NULL && to->hypervisor_id != NULL);
     host_id = to->host_id;
     hyp = to->hypervisor_id;
-    vm = vmrec_load(st, NULL, vm_id, NULL, err);
+    vm = vmrec_load_json(st, NULL, vm_id, NULL, err);
     if (vm == NULL)
         return NULL;
     if (busy(vm)) {
@@ -412,8 +412,8 @@ inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *
         return NULL;
     if (store_tx_begin(st, err))
         goto out;
-    vm = vmrec_load(st, NULL, vm_id, NULL, err);
-    if (vm == NULL || point_at(st, vm, host_id, seen, err) || vmrec_save(st, vm, err) ||
+    vm = vmrec_load_json(st, NULL, vm_id, NULL, err);
+    if (vm == NULL || point_at(st, vm, host_id, seen, err) || vmrec_save_json(st, vm, err) ||
         store_tx_commit(st, err)) {
         store_tx_rollback(st);
         json_decref(vm);
@@ -465,7 +465,7 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
                    "createdAt", now, "updatedAt", now, "hostId", "hypervisorId");
     if (vm == NULL)
         goto out;
-    vmrec_init_holdings(vm, storage, false);
+    vmrec_init_holdings_json(vm, storage, false);
     {
         json_t *image = store_rec_get(st, &store_kind_image, jget_str(item, "imageId"), NULL, err);
         if (image == NULL)
@@ -483,7 +483,7 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
     if (quota_adjust(st, jget_str(role, "subscriptionId"), d, err) ||
         store_rec_insert(st, &store_kind_vm, vm, err) ||
         store_timeline_append(st, vm, "created", err) || point_at(st, vm, host_id, seen, err) ||
-        vmrec_save(st, vm, err) || store_tx_commit(st, err)) {
+        vmrec_save_json(st, vm, err) || store_tx_commit(st, err)) {
         store_tx_rollback(st);
         goto fail_vm;
     }

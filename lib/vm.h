@@ -73,7 +73,11 @@ json_t *vm_create(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, 
                   err_t *err);
 /* A VM of subscription sid (any subscription when sid is NULL). */
 json_t *vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, err_t *err);
-/* Removes what a view does not show, in place. */
+/* The view of a VM's store record (borrowed): a new reference, or NULL with an internal error when the
+ * record does not parse. */
+json_t *vm_view_of(const json_t *rec, bool admin, err_t *err);
+/* The same in place, for the callers that still hold the store's record: rec becomes the view (empty when
+ * it does not parse). */
 void vm_view(json_t *rec, bool admin);
 /* The requests below run in their own transaction (nested in the caller's when one is open) and answer
  * the job they start. start, stop, shutdown, restart, deallocate: */

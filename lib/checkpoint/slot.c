@@ -1,8 +1,8 @@
 /*
  * slot.c: the single checkpoint slot of a VM, plan checkpoint modes, and the slot's jobs.
  *
- * The slot is the VM record's `checkpoint` (with the host's checkpoint id and the VM's power state at the
- * time, kept hidden). It holds one checkpoint or none, and it is the only thing tenants see, so they can
+ * The slot is the VM record's checkpoint (vm_checkpoint_t, with the host's checkpoint id and the VM's
+ * power state at the time, which no view shows: vm_render_checkpoint makes the slot's view). It holds one checkpoint or none, and it is the only thing tenants see, so they can
  * never see two. Replacement is a job of two steps:
  *   1. createCheckpoint: the host makes the new checkpoint; in the same transaction that records the step,
  *      the slot switches to it and the old one's host id is kept in the job's data;
@@ -42,16 +42,6 @@ mode_allows(const json_t *sub, checkpoint_op_t op, err_t *err)
     return 0;
 }
 
-static json_t *
-view_of(const json_t *cp)
-{
-    json_t *v = json_deep_copy(cp);
-
-    json_object_del(v, "_hostId");
-    json_object_del(v, "_powerState");
-    return v;
-}
-
 /* The sid of ctx, NULL for the admin. */
 static const char *
 sid_of(const vm_ctx_t *ctx)
@@ -62,78 +52,70 @@ sid_of(const vm_ctx_t *ctx)
 json_t *
 checkpoint_get(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err)
 {
-    json_t *vm, *cp, *out = NULL;
+    vm_rec_t vm;
 
     assert(st != NULL && vm_id != NULL && (ctx == NULL || ctx->sub != NULL));
-    vm = vmrec_load(st, sid_of(ctx), vm_id, NULL, err);
-    if (vm == NULL)
+    if (vmrec__load_or_404(st, sid_of(ctx), vm_id, &vm, NULL, err))
         return NULL;
-    if (ctx == NULL || mode_allows(ctx->sub, CHECKPOINT_VIEW, err) == 0) {
-        cp = json_object_get(vm, "checkpoint");
-        if (json_is_object(cp))
-            out = view_of(cp);
-        else
-            err_set(err, ERR_NO_CHECKPOINT, NULL, "The VM has no checkpoint.");
+    if (ctx != NULL && mode_allows(ctx->sub, CHECKPOINT_VIEW, err))
+        return NULL;
+    if (!vm.checkpoint.present) {
+        err_set(err, ERR_NO_CHECKPOINT, NULL, "The VM has no checkpoint.");
+        return NULL;
     }
-    json_decref(vm);
-    return out;
+    return vmrec__or_oom(vm_render_checkpoint(&vm.checkpoint), err);
 }
 
 int
 checkpoint_check(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op,
                  err_t *err)
 {
-    json_t *vm;
+    vm_rec_t vm;
 
     assert(st != NULL && vm_id != NULL && (ctx == NULL || ctx->sub != NULL));
-    vm = vmrec_load(st, sid_of(ctx), vm_id, NULL, err);
-    if (vm == NULL)
+    if (vmrec__load_or_404(st, sid_of(ctx), vm_id, &vm, NULL, err))
         return -1;
-    json_decref(vm);
     return ctx == NULL ? 0 : mode_allows(ctx->sub, op, err);
 }
 
-/* The request side of every slot operation: the VM (of ctx's subscription; any for the admin), the mode,
- * the subscription writable. Returns the VM record. */
-static json_t *
-prepare(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op, err_t *err)
+/* The request side of every slot operation: the VM (of ctx's subscription; any for the admin) into *vm,
+ * the mode, the subscription writable. 0, or -1 with err. */
+static int
+prepare(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op, vm_rec_t *vm,
+        err_t *err)
 {
-    json_t *vm = vmrec_load(st, sid_of(ctx), vm_id, NULL, err);
-
-    if (vm != NULL && ctx != NULL &&
-        (mode_allows(ctx->sub, op, err) || vm_subscription_writable(ctx->sub, err))) {
-        json_decref(vm);
-        return NULL;
-    }
-    return vm;
+    if (vmrec__load_or_404(st, sid_of(ctx), vm_id, vm, NULL, err))
+        return -1;
+    if (ctx != NULL &&
+        (mode_allows(ctx->sub, op, err) || vm_subscription_writable(ctx->sub, err)))
+        return -1;
+    return 0;
 }
 
 json_t *
 checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
                const checkpoint_put_req_t *req, err_t *err)
 {
-    json_t *vm = NULL, *job = NULL, *params, *old;
+    json_t *job = NULL, *params, *replaces;
+    vm_rec_t vm;
 
     assert(st != NULL && vm_id != NULL && req != NULL && req->name != NULL);
     assert(ctx == NULL || ctx->sub != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    vm = prepare(st, ctx, vm_id, CHECKPOINT_CREATE, err);
-    if (vm == NULL || vmrec_ready(vm, err))
+    if (prepare(st, ctx, vm_id, CHECKPOINT_CREATE, &vm, err) || vmrec_ready(&vm, err))
         goto fail;
     params = json_pack("{s:s, s:s?}", "name", req->name, "description", req->description);
-    json_object_set_new(vm, "provisioningState", json_string("updating"));
-    job = vmrec_submit(st, vm, "vm.checkpoint.create", params, err);
+    vm.provisioning = VM_PROV_UPDATING;
+    job = vmrec_submit(st, &vm, "vm.checkpoint.create", params, err);
     json_decref(params);
     if (job == NULL || store_tx_commit(st, err))
         goto fail;
-    old = json_object_get(vm, "checkpoint");
-    json_object_set_new(job, "replaces", json_is_object(old) ? view_of(old) : json_null());
-    json_decref(vm);
+    replaces = vm.checkpoint.present ? vm_render_checkpoint(&vm.checkpoint) : json_null();
+    json_object_set_new(job, "replaces", replaces);
     return job;
 fail:
     store_tx_rollback(st);
-    json_decref(vm);
     json_decref(job);
     return NULL;
 }
@@ -143,35 +125,30 @@ static json_t *
 submit_on_slot(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op,
                const char *kind, err_t *err)
 {
-    json_t *vm = NULL, *job = NULL, *cp;
-    const char *target;
+    json_t *job = NULL;
+    vm_rec_t vm;
 
     if (store_tx_begin(st, err))
         return NULL;
-    vm = prepare(st, ctx, vm_id, op, err);
-    if (vm == NULL)
+    if (prepare(st, ctx, vm_id, op, &vm, err))
         goto fail;
-    cp = json_object_get(vm, "checkpoint");
-    if (!json_is_object(cp)) {
+    if (!vm.checkpoint.present) {
         err_set(err, ERR_NO_CHECKPOINT, NULL, "The VM has no checkpoint.");
         goto fail;
     }
-    if (vmrec_ready(vm, err))
+    if (vmrec_ready(&vm, err))
         goto fail;
     /* Restoring to a state that holds host capacity takes it back first (409 NoCapacity now). */
-    target = jget_str(cp, "_powerState");
-    if (op == CHECKPOINT_RESTORE && target && strcmp(target, "deallocated") != 0 &&
-        vmrec_hold_compute(st, vm, err))
+    if (op == CHECKPOINT_RESTORE && vm.checkpoint.has_power &&
+        vm.checkpoint.power != VM_POWER_DEALLOCATED && vmrec_hold_compute(st, &vm, err))
         goto fail;
-    json_object_set_new(vm, "provisioningState", json_string("updating"));
-    job = vmrec_submit(st, vm, kind, NULL, err);
+    vm.provisioning = VM_PROV_UPDATING;
+    job = vmrec_submit(st, &vm, kind, NULL, err);
     if (job == NULL || store_tx_commit(st, err))
         goto fail;
-    json_decref(vm);
     return job;
 fail:
     store_tx_rollback(st);
-    json_decref(vm);
     json_decref(job);
     return NULL;
 }
@@ -190,69 +167,70 @@ checkpoint_delete(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *er
 
 /* ---- job steps ---- */
 
+/* The slot now holds checkpoint cp_id of the host, named as the job's params say, taken in the VM's
+ * current power state. */
 static void
-succeeded(json_t *vm)
+fill_slot(vm_rec_t *vm, const json_t *p, const char *cp_id, const char *now)
 {
-    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+    vm_checkpoint_t *cp = &vm->checkpoint;
+    const char *desc = jget_str(p, "description");
+
+    cp->present = true;
+    snprintf(cp->name, sizeof(cp->name), "%s", jget_str(p, "name"));
+    cp->has_description = desc != NULL;
+    snprintf(cp->description, sizeof(cp->description), "%s", desc ? desc : "");
+    snprintf(cp->created_at, sizeof(cp->created_at), "%s", now);
+    cp->size_gb = 0;
+    snprintf(cp->host_id, sizeof(cp->host_id), "%s", cp_id);
+    cp->has_power = true;
+    cp->power = vm->power;
 }
 
 static job_step_result_t
 step_create(job_ctx_t *ctx, err_t *err)
 {
     const json_t *p = job_ctx_params(ctx);
-    json_t *data = job_ctx_data(ctx), *vm, *old;
+    json_t *data = job_ctx_data(ctx);
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
     char cp_id[AGENT_ID_MAX], now[UTIL_TIME_LEN + 1];
     job_step_result_t r;
+    vm_rec_t vm;
     agent_t *a;
 
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    agent_checkpoint_create(a, &c, jget_str(vm, "hypervisorId"), jget_str(p, "name"), cp_id, &aerr);
+    agent_checkpoint_create(a, &c, vm.hypervisor_id, jget_str(p, "name"), cp_id, &aerr);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
-        old = json_object_get(vm, "checkpoint");
-        if (json_is_object(old) && jget_str(old, "_hostId") && strcmp(jget_str(old, "_hostId"), cp_id) != 0)
-            json_object_set(data, "oldId", json_object_get(old, "_hostId"));
+        if (vm.checkpoint.present && vm.checkpoint.host_id[0] &&
+            strcmp(vm.checkpoint.host_id, cp_id) != 0)
+            json_object_set_new(data, "oldId", json_string(vm.checkpoint.host_id));
         util_time_format(util_now_ms(), now);
-        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, 0, err)) {
-            json_decref(vm);
+        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), &vm, 0, err))
             return JOB_STEP_RETRY;
-        }
-        json_object_set_new(vm, "checkpoint",
-                            json_pack("{s:O, s:O, s:s, s:i, s:s, s:O}", "name",
-                                      json_object_get(p, "name"), "description",
-                                      json_object_get(p, "description")
-                                          ? json_object_get(p, "description")
-                                          : json_null(),
-                                      "createdAt", now, "sizeGB", 0, "_hostId", cp_id,
-                                      "_powerState", json_object_get(vm, "powerState")));
-        if (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err) ||
-            events_emit(job_ctx_store(ctx), "vm.checkpoint.created", jget_str(vm, "subscriptionId"),
-                        jget_str(vm, "id"),
+        fill_slot(&vm, p, cp_id, now);
+        if (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), &vm, err) ||
+            events_emit(job_ctx_store(ctx), "vm.checkpoint.created", vm.subscription_id, vm.id,
                         json_pack("{s:O, s:s, s:b}", "name", json_object_get(p, "name"),
                                   "createdAt", now, "replacesOld",
                                   json_object_get(data, "oldId") != NULL),
                         err))
             r = JOB_STEP_RETRY;
     }
-    json_decref(vm);
     return r;
 }
 
 /* Merges checkpoint cp_id away on the VM's host (already gone counts as done). */
 static job_step_result_t
-host_delete(job_ctx_t *ctx, const json_t *vm, agent_t *a, const char *cp_id, const char *op,
-            err_t *err)
+host_delete(const vm_rec_t *vm, agent_t *a, const char *cp_id, const char *op, err_t *err)
 {
     agent_call_t c = {op, VM_AGENT_TIMEOUT_MS};
     agent_err_t aerr = {0};
 
-    if (agent_checkpoint_delete(a, &c, jget_str(vm, "hypervisorId"), cp_id, &aerr) != 0 &&
+    if (agent_checkpoint_delete(a, &c, vm->hypervisor_id, cp_id, &aerr) != 0 &&
         aerr.status == AGENT_ERR_NOT_FOUND)
         aerr.status = AGENT_OK;
-    (void) ctx;
     return vmstep_result(&aerr, err);
 }
 
@@ -261,16 +239,16 @@ step_delete_old(job_ctx_t *ctx, err_t *err)
 {
     const char *old = jget_str(job_ctx_data(ctx), "oldId");
     job_step_result_t r;
-    json_t *vm;
+    vm_rec_t vm;
     agent_t *a;
 
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
     if (old != NULL)
-        r = host_delete(ctx, vm, a, old, job_ctx_op_id(ctx), err);
+        r = host_delete(&vm, a, old, job_ctx_op_id(ctx), err);
     if (r == JOB_STEP_DONE)
-        succeeded(vm);
-    return vmstep_finish(ctx, vm, r, err);
+        vm.provisioning = VM_PROV_SUCCEEDED;
+    return vmstep_finish(ctx, &vm, r, err);
 }
 
 static job_step_result_t
@@ -279,70 +257,60 @@ step_restore(job_ctx_t *ctx, err_t *err)
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
     job_step_result_t r;
-    const json_t *cp;
-    json_t *vm;
+    vm_rec_t vm;
     agent_t *a;
 
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    cp = json_object_get(vm, "checkpoint");
-    if (!json_is_object(cp)) {
-        json_decref(vm);
+    if (!vm.checkpoint.present) {
         err_set(err, ERR_NO_CHECKPOINT, NULL, "The VM has no checkpoint any more.");
         return JOB_STEP_FAILED;
     }
-    agent_checkpoint_restore(a, &c, jget_str(vm, "hypervisorId"), jget_str(cp, "_hostId"), &aerr);
+    agent_checkpoint_restore(a, &c, vm.hypervisor_id, vm.checkpoint.host_id, &aerr);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
         /* The VM returns to the power state it had when the checkpoint was taken. */
-        const char *ps = jget_str(cp, "_powerState") ? jget_str(cp, "_powerState") : "stopped";
-        json_object_set_new(vm, "powerState", json_string(ps));
-        succeeded(vm);
+        vm.power = vm.checkpoint.has_power ? vm.checkpoint.power : VM_POWER_STOPPED;
+        vm.provisioning = VM_PROV_SUCCEEDED;
         /* Restoring discards the changes since the checkpoint: its disk is empty again. */
-        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, 0, err) ||
-            (strcmp(ps, "deallocated") == 0 &&
-             vmrec_release_host(job_ctx_store(ctx), vm, true, false, err)) ||
-            vmrec_save(job_ctx_store(ctx), vm, err) ||
-            events_emit(job_ctx_store(ctx), "vm.checkpoint.restored", jget_str(vm, "subscriptionId"),
-                        jget_str(vm, "id"),
-                        json_pack("{s:O, s:s}", "name", json_object_get(cp, "name"), "powerState",
-                                  ps),
+        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), &vm, 0, err) ||
+            (vm.power == VM_POWER_DEALLOCATED &&
+             vmrec_release_host(job_ctx_store(ctx), &vm, true, false, err)) ||
+            vmrec_save(job_ctx_store(ctx), &vm, err) ||
+            events_emit(job_ctx_store(ctx), "vm.checkpoint.restored", vm.subscription_id, vm.id,
+                        json_pack("{s:s, s:s}", "name", vm.checkpoint.name, "powerState",
+                                  vm_power_name(vm.power)),
                         err))
             r = JOB_STEP_RETRY;
     }
-    json_decref(vm);
     return r;
 }
 
 static job_step_result_t
 step_delete(job_ctx_t *ctx, err_t *err)
 {
+    char name[VM_REC_NAME_MAX];
     job_step_result_t r;
-    const json_t *cp;
-    json_t *vm, *name;
+    bool had;
+    vm_rec_t vm;
     agent_t *a;
 
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    cp = json_object_get(vm, "checkpoint");
-    if (json_is_object(cp) && jget_str(cp, "_hostId"))
-        r = host_delete(ctx, vm, a, jget_str(cp, "_hostId"), job_ctx_op_id(ctx), err);
+    if (vm.checkpoint.present && vm.checkpoint.host_id[0])
+        r = host_delete(&vm, a, vm.checkpoint.host_id, job_ctx_op_id(ctx), err);
     if (r == JOB_STEP_DONE) {
-        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, 0, err)) {
-            json_decref(vm);
+        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), &vm, 0, err))
             return JOB_STEP_RETRY;
-        }
-        name = json_is_object(cp) ? json_incref(json_object_get(cp, "name")) : NULL;
-        json_object_set_new(vm, "checkpoint", json_null());
-        succeeded(vm);
-        if (vmrec_save(job_ctx_store(ctx), vm, err) ||
-            (name != NULL &&
-             events_emit(job_ctx_store(ctx), "vm.checkpoint.deleted", jget_str(vm, "subscriptionId"),
-                         jget_str(vm, "id"), json_pack("{s:O}", "name", name), err)))
+        had = vm.checkpoint.present;
+        memcpy(name, vm.checkpoint.name, sizeof(name));
+        memset(&vm.checkpoint, 0, sizeof(vm.checkpoint));
+        vm.provisioning = VM_PROV_SUCCEEDED;
+        if (vmrec_save(job_ctx_store(ctx), &vm, err) ||
+            (had && events_emit(job_ctx_store(ctx), "vm.checkpoint.deleted", vm.subscription_id,
+                                vm.id, json_pack("{s:s}", "name", name), err)))
             r = JOB_STEP_RETRY;
-        json_decref(name);
     }
-    json_decref(vm);
     return r;
 }
 
@@ -352,33 +320,29 @@ static void
 cleanup_slot(job_ctx_t *ctx)
 {
     store_t *st = job_ctx_store(ctx);
-    const json_t *hv, *cps, *slot;
+    const json_t *hv, *cps;
     const char *key, *keep = NULL;
-    json_t *vm, *cp;
+    json_t *cp;
     char op[160];
     err_t err = {0};
+    vm_rec_t vm;
     agent_t *a;
 
     vmstep_ask_host(ctx);
     hv = json_object_get(job_ctx_data(ctx), "hostVm");
-    vm = vmrec_load(st, NULL, job_ctx_resource(ctx), NULL, NULL);
-    if (vm == NULL || hv == NULL || jget_str(vm, "hostId") == NULL) {
-        json_decref(vm);
+    if (vmstep_job_vm(ctx, &vm, NULL) != 1 || hv == NULL || vm.host_id[0] == '\0')
         return;
-    }
-    slot = json_object_get(vm, "checkpoint");
-    if (json_is_object(slot))
-        keep = jget_str(slot, "_hostId");
-    a = hostreg_agent(st, jget_str(vm, "hostId"), &err);
+    if (vm.checkpoint.present && vm.checkpoint.host_id[0])
+        keep = vm.checkpoint.host_id;
+    a = hostreg_agent(st, vm.host_id, &err);
     cps = json_object_get(hv, "checkpoints");
     json_object_foreach((json_t *) cps, key, cp) {
         if (keep && strcmp(key, keep) == 0)
             continue;
         snprintf(op, sizeof(op), "%s:cleanup:%s", job_ctx_op_id(ctx), key);
         if (a)
-            host_delete(ctx, vm, a, key, op, &err);
+            host_delete(&vm, a, key, op, &err);
     }
-    json_decref(vm);
 }
 
 /* Create and delete leave the VM's power state alone; restore may have changed it. */
@@ -386,28 +350,24 @@ static int
 failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
-    const json_t *data = job_ctx_data(ctx), *hv = json_object_get(data, "hostVm"), *slot;
-    json_t *vm = NULL;
+    const json_t *data = job_ctx_data(ctx), *hv = json_object_get(data, "hostVm");
+    vm_rec_t vm;
     int rc = 0;
 
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     rc = 0;
-    slot = json_object_get(vm, "checkpoint");
     /* A slot naming a checkpoint the host says it no longer has (a delete whose answer was lost) is
      * emptied: the slot never shows what does not exist. */
-    if (json_is_object(slot) && hv &&
-        json_object_get(json_object_get(hv, "checkpoints"), jget_str(slot, "_hostId")) == NULL) {
-        rc = vmrec_set_checkpoint_size(st, vm, 0, err);
-        json_object_set_new(vm, "checkpoint", json_null());
+    if (vm.checkpoint.present && hv &&
+        json_object_get(json_object_get(hv, "checkpoints"), vm.checkpoint.host_id) == NULL) {
+        rc = vmrec_set_checkpoint_size(st, &vm, 0, err);
+        memset(&vm.checkpoint, 0, sizeof(vm.checkpoint));
     }
-    if (power_may_differ && strcmp(job_ctx_status(ctx), "canceled") != 0)
-        rc = vmstep_apply_true_power(st, ctx, vm, err);
-    succeeded(vm);
-    if (rc == 0)
-        rc = vmrec_save(st, vm, err);
-    json_decref(vm);
-    return rc;
+    if (rc == 0 && power_may_differ && strcmp(job_ctx_status(ctx), "canceled") != 0)
+        rc = vmstep_apply_true_power(st, ctx, &vm, err);
+    vm.provisioning = VM_PROV_SUCCEEDED;
+    return rc == 0 ? vmrec_save(st, &vm, err) : rc;
 }
 
 static int

@@ -41,67 +41,75 @@ vm_caching_parse(const char *text, vm_caching_t *out)
     return -1;
 }
 
-/* The disks of a new VM: the image's OS disk, then the data disks asked for; *storage is their total. */
-static json_t *
-new_disks(const vm_create_req_t *req, const json_t *image, int64_t *storage, err_t *err)
+/* The disks of a new VM: the image's OS disk, then the data disks asked for; its storage is their total. */
+static int
+new_disks(const vm_create_req_t *req, const json_t *image, vm_rec_t *vm, err_t *err)
 {
-    json_t *disks = json_array();
     char target[64];
     int64_t lun;
     size_t i;
 
-    json_array_append_new(disks, json_pack("{s:n, s:s, s:I, s:s}", "lun", "kind", "os", "sizeGB",
-                                           (json_int_t) jget_int(image, "osDiskGB"), "caching",
-                                           "ReadWrite"));
-    *storage = jget_int(image, "osDiskGB");
+    vm->disks[0] = (vm_disk_t){-1, VM_DISK_OS, jget_int(image, "osDiskGB"), VM_CACHING_READ_WRITE};
+    vm->ndisks = 1;
+    vm->hold.storage_gb = vm->disks[0].size_gb;
     for (i = 0; i < req->ndisks; i++) {
         const vm_disk_req_t *d = &req->disks[i];
         lun = d->lun >= 0 ? d->lun : (int64_t) i;
-        if (!vmrec_lun_free(disks, lun)) {
+        if (!vmrec_lun_free(vm, lun)) {
             snprintf(target, sizeof(target), "dataDisks[%zu].lun", i);
-            json_decref(disks);
-            err_set(err, ERR_INVALID_REQUEST, target, "Lun %lld is given twice.", (long long) lun);
-            return NULL;
+            return err_set(err, ERR_INVALID_REQUEST, target, "Lun %lld is given twice.",
+                           (long long) lun);
         }
-        json_array_append_new(disks, json_pack("{s:I, s:s, s:I, s:s}", "lun", (json_int_t) lun,
-                                               "kind", "data", "sizeGB", (json_int_t) d->size_gb,
-                                               "caching", vm_caching_name(d->caching)));
-        *storage += d->size_gb;
+        vm->disks[vm->ndisks++] = (vm_disk_t){(int) lun, VM_DISK_DATA, d->size_gb, d->caching};
+        vm->hold.storage_gb += d->size_gb;
     }
-    return disks;
+    return 0;
 }
 
-/* The new record, its fields in the order the store keeps them (a create answers what a GET shows). disks
- * is stolen. */
-static json_t *
+/* Copies text into a record's buffer of size; text too long for it is 400 on field. */
+static int
+put_text(char *out, size_t size, const char *text, const char *field, err_t *err)
+{
+    if (text != NULL && strlen(text) >= size)
+        return err_set(err, ERR_INVALID_REQUEST, field, "%s is too long.", field);
+    snprintf(out, size, "%s", text ? text : "");
+    return 0;
+}
+
+/* The new record: creating and starting, its size and image as the catalog has them. */
+static int
 new_record(const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id, const json_t *image,
-           const json_t *size, json_t *disks, const char *host_id)
+           const json_t *size, vm_rec_t *vm, err_t *err)
 {
-    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
-
-    util_uuid(id);
-    util_time_format(util_now_ms(), now);
-    return json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:O, s:O, s:s?, s:s, s:s, s:o, s:[], s:n, "
-                     "s:s, s:s, s:s, s:n}",
-                     "id", id, "name", req->name, "subscriptionId", ctx->sid, "size", req->size,
-                     "cores", json_object_get(size, "cores"), "memoryMB",
-                     json_object_get(size, "memoryMB"), "imageId", req->image_id, "generation",
-                     json_object_get(image, "generation"), "osType", json_object_get(image, "osType"),
-                     "vmRoleId", role_id, "provisioningState", "creating", "powerState", "starting",
-                     "disks", disks, "nics", "checkpoint", "createdAt", now, "updatedAt", now,
-                     "hostId", host_id, "hypervisorId");
+    memset(vm, 0, sizeof(*vm));
+    util_uuid(vm->id);
+    util_time_format(util_now_ms(), vm->created_at);
+    memcpy(vm->updated_at, vm->created_at, sizeof(vm->updated_at));
+    vm->cores = jget_int(size, "cores");
+    vm->memory_mb = jget_int(size, "memoryMB");
+    vm->generation = jget_int(image, "generation");
+    vm->provisioning = VM_PROV_CREATING;
+    vm->power = VM_POWER_STARTING;
+    if (put_text(vm->name, sizeof(vm->name), req->name, "name", err) ||
+        put_text(vm->subscription_id, sizeof(vm->subscription_id), ctx->sid, "subscriptionId", err) ||
+        put_text(vm->size, sizeof(vm->size), req->size, "size", err) ||
+        put_text(vm->image_id, sizeof(vm->image_id), req->image_id, "imageId", err) ||
+        put_text(vm->os_type, sizeof(vm->os_type), jget_str(image, "osType"), "osType", err) ||
+        put_text(vm->vm_role_id, sizeof(vm->vm_role_id), role_id, "vmRoleId", err))
+        return -1;
+    return new_disks(req, image, vm, err);
 }
 
-json_t *
+int
 vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id,
-                err_t *err)
+                vm_rec_t *out, err_t *err)
 {
-    json_t *image = NULL, *size = NULL, *vm = NULL, *disks = NULL, *nic;
-    int rc;
-    char host[UTIL_UUID_LEN + 1];
-    int64_t storage = 0, delta[STORE_QUOTAS] = {0};
+    json_t *image = NULL, *size = NULL;
+    int rc, answer = -1;
+    int64_t delta[STORE_QUOTAS] = {0};
+    vm_rec_t rec, *vm = &rec; /* *out is written only on success */
 
-    assert(st != NULL && ctx != NULL && ctx->sid != NULL && ctx->plan != NULL);
+    assert(st != NULL && ctx != NULL && ctx->sid != NULL && ctx->plan != NULL && out != NULL);
     assert(req != NULL && req->name != NULL && req->image_id != NULL && req->size != NULL);
     assert(req->ndisks <= VM_MAX_DATA_DISKS);
     /* A missing image or size is the same answer as one the plan does not offer. */
@@ -119,66 +127,58 @@ vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, co
         err_set(err, ERR_INVALID_REQUEST, "size", "The plan offers no size named '%s'.", req->size);
         goto out;
     }
-    if ((disks = new_disks(req, image, &storage, err)) == NULL)
+    if (new_record(ctx, req, role_id, image, size, vm, err))
         goto out;
     /* Quota first (409 QuotaExceeded), then room on a host (409 NoCapacity): both at once. */
     delta[QUOTA_VMS] = 1;
-    delta[QUOTA_CORES] = jget_int(size, "cores");
-    delta[QUOTA_MEMORY] = jget_int(size, "memoryMB");
-    delta[QUOTA_STORAGE] = storage;
+    delta[QUOTA_CORES] = vm->cores;
+    delta[QUOTA_MEMORY] = vm->memory_mb;
+    delta[QUOTA_STORAGE] = vm->hold.storage_gb;
     if (quota_reserve(st, ctx->sid, ctx->plan, delta, err) ||
-        placement_place(st, jget_str(ctx->plan, "cloudId"), jget_int(size, "cores"),
-                        jget_int(size, "memoryMB"), storage, host, err))
+        placement_place(st, jget_str(ctx->plan, "cloudId"), vm->cores, vm->memory_mb,
+                        vm->hold.storage_gb, vm->host_id, err))
         goto out;
-    vm = new_record(ctx, req, role_id, image, size, disks, host);
-    disks = NULL;
-    if (vm == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    vmrec_init_holdings(vm, vm->hold.storage_gb, true);
+    if (vmrec_insert(st, vm, err))
         goto out;
-    }
-    vmrec_init_holdings(vm, storage, true);
-    if (store_rec_insert(st, &store_kind_vm, vm, err) ||
-        store_timeline_append(st, vm, "created", err))
-        goto fail;
     if (req->network_id != NULL) {
-        nic = network_nic_take(st, ctx->sid, req->network_id, jget_str(vm, "id"), err);
-        if (nic == NULL)
-            goto fail;
-        json_array_append_new(json_object_get(vm, "nics"), nic);
-        if (store_rec_update(st, &store_kind_vm, jget_str(vm, "id"), vm, 0, err))
-            goto fail;
+        if (network_nic_take(st, ctx->sid, req->network_id, vm->id, &vm->nics[0], err))
+            goto out;
+        vm->nnics = 1;
+        if (vmrec__update(st, vm, err))
+            goto out;
     }
-    goto out;
-fail:
-    json_decref(vm);
-    vm = NULL;
+    *out = rec;
+    answer = 0;
 out:
     json_decref(image);
     json_decref(size);
-    json_decref(disks);
-    return vm;
+    return answer;
 }
 
 json_t *
 vm_create(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, json_t **job, err_t *err)
 {
-    json_t *vm, *j;
+    vm_rec_t vm;
+    json_t *view, *j;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && job != NULL);
     if (vm_subscription_writable(ctx->sub, err))
         return NULL;
-    vm = vm__reserve_new(st, ctx, req, NULL, err);
-    if (vm == NULL)
+    if (vm__reserve_new(st, ctx, req, NULL, &vm, err))
         return NULL;
-    j = job_submit(st, "vm.create", jget_str(vm, "id"), ctx->sid, jget_str(vm, "id"), NULL, err);
-    if (j == NULL) {
-        json_decref(vm);
+    j = job_submit(st, "vm.create", vm.id, ctx->sid, vm.id, NULL, err);
+    if (j == NULL)
+        return NULL;
+    /* The answer is what a GET shows. */
+    if ((view = vmrec__or_oom(vm_render_view(&vm, false), err)) == NULL) {
+        json_decref(j);
         return NULL;
     }
-    vm_view(vm, false);
     *job = j;
-    return vm;
+    return view;
 }
+
 static job_step_result_t
 step_create_on_host(job_ctx_t *ctx, err_t *err)
 {
@@ -186,40 +186,39 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
     char hyp[AGENT_ID_MAX];
-    json_t *vm, *data_disks;
+    json_t *data_disks;
     job_step_result_t r;
+    vm_rec_t vm;
     agent_t *a;
 
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    if (jget_str(vm, "hypervisorId")) {
-        json_decref(vm);
+    if (vm.hypervisor_id[0])
         return JOB_STEP_DONE;
-    }
-    vmstep_fill_spec(vm, &spec, &data_disks);
+    vmstep_fill_spec(&vm, &spec, &data_disks);
     agent_vm_create(a, &c, &spec, hyp, &aerr);
     json_decref(data_disks);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
         json_object_set_new(job_ctx_data(ctx), "hypervisorId", json_string(hyp));
-        json_object_set_new(vm, "hypervisorId", json_string(hyp));
+        snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
     }
-    return vmstep_finish(ctx, vm, r, err);
+    return vmstep_finish(ctx, &vm, r, err);
 }
 
 static int
-start_on_host(agent_t *a, const agent_call_t *c, const json_t *vm, const json_t *params,
+start_on_host(agent_t *a, const agent_call_t *c, const vm_rec_t *vm, const json_t *params,
               agent_err_t *aerr)
 {
     (void) params;
-    return agent_vm_power(a, c, jget_str(vm, "hypervisorId"), AGENT_POWER_START, aerr);
+    return agent_vm_power(a, c, vm->hypervisor_id, AGENT_POWER_START, aerr);
 }
 
 static void
-running(json_t *vm, const json_t *params)
+running(vm_rec_t *vm, const json_t *params)
 {
     (void) params;
-    json_object_set_new(vm, "powerState", json_string("running"));
+    vm->power = VM_POWER_RUNNING;
 }
 
 static job_step_result_t
@@ -232,41 +231,38 @@ step_start_new(job_ctx_t *ctx, err_t *err)
 static void
 cleanup_create(job_ctx_t *ctx)
 {
-    json_t *vm = vmrec_load(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, NULL);
-    const char *hyp = vm ? jget_str(vm, "hypervisorId") : NULL;
     char op[128];
     agent_call_t c = {op, VM_AGENT_TIMEOUT_MS};
     err_t err = {0};
+    vm_rec_t vm;
     agent_t *a;
 
-    if (hyp && jget_str(vm, "hostId")) {
-        snprintf(op, sizeof(op), "%s:cleanup", job_ctx_op_id(ctx));
-        a = hostreg_agent(job_ctx_store(ctx), jget_str(vm, "hostId"), &err);
-        if (a && vmstep_delete_on_host(a, &c, hyp, &err) == JOB_STEP_DONE)
-            json_object_set_new(job_ctx_data(ctx), "removedFromHost", json_true());
-    }
-    json_decref(vm);
+    if (vmstep_job_vm(ctx, &vm, NULL) != 1 || vm.hypervisor_id[0] == '\0' || vm.host_id[0] == '\0')
+        return;
+    snprintf(op, sizeof(op), "%s:cleanup", job_ctx_op_id(ctx));
+    a = hostreg_agent(job_ctx_store(ctx), vm.host_id, &err);
+    if (a && vmstep_delete_on_host(a, &c, vm.hypervisor_id, &err) == JOB_STEP_DONE)
+        json_object_set_new(job_ctx_data(ctx), "removedFromHost", json_true());
 }
 
 static int
 failed_create(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
-    json_t *vm = NULL;
+    vm_rec_t vm;
     int rc;
 
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
         /* A canceled create leaves nothing behind. */
-        rc = vmrec_release_all(st, vm, err) ||
-             store_rec_delete(st, &store_kind_vm, jget_str(vm, "id"), 0, err);
+        rc = vmrec_release_all(st, &vm, err) ||
+             store_rec_delete(st, &store_kind_vm, vm.id, 0, err);
     } else {
         if (json_is_true(json_object_get(job_ctx_data(ctx), "removedFromHost")))
-            json_object_set_new(vm, "hypervisorId", json_null());
-        rc = vmrec_fail_create(st, vm, err);
+            vm.hypervisor_id[0] = '\0';
+        rc = vmrec_fail_create(st, &vm, err);
     }
-    json_decref(vm);
     return rc ? -1 : 0;
 }
 

@@ -13,18 +13,16 @@
 #include "vmstep.h"
 
 static json_t *
-submit_delete(store_t *st, json_t *vm, err_t *err)
+submit_delete(store_t *st, vm_rec_t *vm, err_t *err)
 {
-    const char *ps = jget_str(vm, "provisioningState"), *pw = jget_str(vm, "powerState");
-
-    if (strcmp(ps, "creating") == 0 || strcmp(ps, "updating") == 0 || strcmp(ps, "deleting") == 0 ||
-        strcmp(pw, "starting") == 0 || strcmp(pw, "stopping") == 0 ||
-        strcmp(pw, "deallocating") == 0) {
+    if (vm->provisioning == VM_PROV_CREATING || vm->provisioning == VM_PROV_UPDATING ||
+        vm->provisioning == VM_PROV_DELETING || vm->power == VM_POWER_STARTING ||
+        vm->power == VM_POWER_STOPPING || vm->power == VM_POWER_DEALLOCATING) {
         err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
                 "Another operation on this VM is still in progress.");
         return NULL;
     }
-    json_object_set_new(vm, "provisioningState", json_string("deleting"));
+    vm->provisioning = VM_PROV_DELETING;
     return vmrec_submit(st, vm, "vm.delete", NULL, err);
 }
 
@@ -32,20 +30,19 @@ submit_delete(store_t *st, json_t *vm, err_t *err)
 json_t *
 vm_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
 {
-    json_t *vm, *j = NULL;
+    json_t *j = NULL;
+    vm_rec_t vm;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    vm = vm__load_for_change(st, ctx, id, expect_rev, err);
-    if (vm != NULL)
-        j = submit_delete(st, vm, err);
+    if (vm__load_for_change(st, ctx, id, expect_rev, &vm, err) == 0)
+        j = submit_delete(st, &vm, err);
     if (j == NULL || store_tx_commit(st, err)) {
         store_tx_rollback(st);
         json_decref(j);
         j = NULL;
     }
-    json_decref(vm);
     return j;
 }
 
@@ -54,36 +51,29 @@ step_delete_from_host(job_ctx_t *ctx, err_t *err)
 {
     agent_call_t c = vmstep_call(ctx);
     job_step_result_t r;
-    json_t *vm;
+    vm_rec_t vm;
     agent_t *a;
 
     if ((r = vmstep_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
         return r;
-    if (jget_str(vm, "hypervisorId") == NULL || jget_str(vm, "hostId") == NULL) {
-        json_decref(vm);
+    if (vm.hypervisor_id[0] == '\0' || vm.host_id[0] == '\0')
         return JOB_STEP_DONE;
-    }
-    json_decref(vm);
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    r = vmstep_delete_on_host(a, &c, jget_str(vm, "hypervisorId"), err);
-    json_decref(vm);
-    return r;
+    return vmstep_delete_on_host(a, &c, vm.hypervisor_id, err);
 }
 
 static job_step_result_t
 step_release_and_remove(job_ctx_t *ctx, err_t *err)
 {
-    job_step_result_t r = JOB_STEP_DONE;
-    json_t *vm = NULL;
+    vm_rec_t vm;
     int rc = vmstep_job_vm(ctx, &vm, err);
 
     if (rc <= 0)
         return rc == 0 ? JOB_STEP_DONE : JOB_STEP_RETRY; /* gone already, or the store failed */
-    if (job_ctx_begin(ctx, err) || vmrec_remove(job_ctx_store(ctx), vm, err))
-        r = JOB_STEP_RETRY;
-    json_decref(vm);
-    return r;
+    if (job_ctx_begin(ctx, err) || vmrec_remove(job_ctx_store(ctx), &vm, err))
+        return JOB_STEP_RETRY;
+    return JOB_STEP_DONE;
 }
 
 static int
@@ -91,22 +81,17 @@ failed_delete(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *data = job_ctx_data(ctx);
-    json_t *vm = NULL;
+    vm_rec_t vm;
     int rc;
 
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     if (json_is_true(json_object_get(data, "hostAsked")) &&
-        !json_is_true(json_object_get(data, "hostHasVm"))) {
-        rc = vmrec_remove(st, vm, err); /* the host no longer has it: the delete is done */
-    } else {
-        json_object_set_new(vm, "provisioningState", json_string("failed"));
-        rc = vmstep_apply_true_power(st, ctx, vm, err);
-        if (rc == 0)
-            rc = vmrec_save(st, vm, err);
-    }
-    json_decref(vm);
-    return rc;
+        !json_is_true(json_object_get(data, "hostHasVm")))
+        return vmrec_remove(st, &vm, err); /* the host no longer has it: the delete is done */
+    vm.provisioning = VM_PROV_FAILED;
+    rc = vmstep_apply_true_power(st, ctx, &vm, err);
+    return rc == 0 ? vmrec_save(st, &vm, err) : rc;
 }
 
 
@@ -142,15 +127,17 @@ delete_roles_and_networks(store_t *st, const char *sid, err_t *err)
 int
 vm_delete_all(store_t *st, const char *sid, err_t *err)
 {
-    json_t *vms, *vm;
+    json_t *vms, *rec;
+    vm_rec_t vm;
     size_t i, n;
 
     if ((vms = vmrec_begin_all(st, sid, err)) == NULL)
         return -1;
-    /* A busy VM (no job now) is deleted once its job has ended: the caller tries again. */
-    json_array_foreach(vms, i, vm)
-        if (strcmp(jget_str(vm, "provisioningState"), "deleting") != 0)
-            json_decref(submit_delete(st, vm, NULL));
+    /* A busy VM (no job now) is deleted once its job has ended: the caller tries again (a record that does
+     * not parse is never deleted here, and keeps the subscription). */
+    json_array_foreach(vms, i, rec)
+        if (vmrec_from_store(rec, &vm, NULL) == 0 && vm.provisioning != VM_PROV_DELETING)
+            json_decref(submit_delete(st, &vm, NULL));
     n = json_array_size(vms);
     json_decref(vms);
     if ((n == 0 && delete_roles_and_networks(st, sid, err)) || store_tx_commit(st, err)) {

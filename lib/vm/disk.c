@@ -12,32 +12,26 @@
 #include "../quota.h"
 #include "vmstep.h"
 
-/* The VM of ctx, free for a job, its subscription writable. */
-static json_t *
-load_ready(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
+/* The VM of ctx, free for a job, its subscription writable: 0, or -1 with err. */
+static int
+load_ready(store_t *st, const vm_ctx_t *ctx, const char *id, vm_rec_t *vm, err_t *err)
 {
-    json_t *vm = vm__load_for_change(st, ctx, id, 0, err);
-
-    if (vm != NULL && vmrec_busy(vm, err)) {
-        json_decref(vm);
-        vm = NULL;
-    }
-    return vm;
+    return vm__load_for_change(st, ctx, id, 0, vm, err) || vmrec_busy(vm, err) ? -1 : 0;
 }
 
 /* The lun a new disk takes: the one asked for (409 when taken), else the lowest free one. */
 static int
-pick_lun(const json_t *disks, int asked, int64_t *lun, err_t *err)
+pick_lun(const vm_rec_t *vm, int asked, int64_t *lun, err_t *err)
 {
     int64_t l;
 
     if (asked >= 0) {
-        if (!vmrec_lun_free(disks, asked))
+        if (!vmrec_lun_free(vm, asked))
             return err_set(err, ERR_CONFLICT, "lun", "Lun %d is taken.", asked);
         *lun = asked;
         return 0;
     }
-    for (l = 0; l <= VM_MAX_LUN && !vmrec_lun_free(disks, l); l++)
+    for (l = 0; l <= VM_MAX_LUN && !vmrec_lun_free(vm, l); l++)
         ;
     if (l > VM_MAX_LUN)
         return err_set(err, ERR_CONFLICT, "lun", "Every lun is taken.");
@@ -47,18 +41,17 @@ pick_lun(const json_t *disks, int asked, int64_t *lun, err_t *err)
 
 /* The end of a disk request: with params (stolen), puts the VM in updating and starts the job of kind on
  * it, then commits the request's transaction; without (the request was refused, err set), rolls it back.
- * Releases vm; returns the job. */
+ * Returns the job. */
 static json_t *
-submit_or_roll_back(store_t *st, json_t *vm, const char *kind, json_t *params, err_t *err)
+submit_or_roll_back(store_t *st, vm_rec_t *vm, const char *kind, json_t *params, err_t *err)
 {
     json_t *j = NULL;
 
     if (params != NULL) {
-        json_object_set_new(vm, "provisioningState", json_string("updating"));
+        vm->provisioning = VM_PROV_UPDATING;
         j = vmrec_submit(st, vm, kind, params, err);
     }
     json_decref(params);
-    json_decref(vm);
     if (j == NULL || store_tx_commit(st, err)) {
         store_tx_rollback(st);
         json_decref(j);
@@ -72,20 +65,19 @@ vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const vm_disk_r
                err_t *err)
 {
     int64_t lun = 0, delta[STORE_QUOTAS] = {0};
-    json_t *vm;
+    vm_rec_t vm;
 
     assert(st != NULL && ctx != NULL && ctx->plan != NULL && disk != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     delta[QUOTA_STORAGE] = disk->size_gb;
-    if ((vm = load_ready(st, ctx, id, err)) == NULL ||
-        pick_lun(json_object_get(vm, "disks"), disk->lun, &lun, err) ||
+    if (load_ready(st, ctx, id, &vm, err) || pick_lun(&vm, disk->lun, &lun, err) ||
         quota_reserve(st, ctx->sid, ctx->plan, delta, err) ||
-        (vmrec_holds_storage(vm) &&
-         placement_hold(st, jget_str(vm, "hostId"), 0, 0, disk->size_gb,
+        (vm.hold.holds_storage &&
+         placement_hold(st, vm.host_id, 0, 0, disk->size_gb,
                         "The VM's host has no room for the disk.", err)))
-        return submit_or_roll_back(st, vm, NULL, NULL, err);
-    return submit_or_roll_back(st, vm, "vm.disk.attach",
+        return submit_or_roll_back(st, &vm, NULL, NULL, err);
+    return submit_or_roll_back(st, &vm, "vm.disk.attach",
                                json_pack("{s:I, s:I, s:s}", "lun", (json_int_t) lun, "sizeGB",
                                          (json_int_t) disk->size_gb, "caching",
                                          vm_caching_name(disk->caching)),
@@ -95,38 +87,39 @@ vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const vm_disk_r
 json_t *
 vm_disk_detach(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, err_t *err)
 {
-    json_t *vm;
+    vm_rec_t vm;
+    int rc;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    vm = vmrec_load(st, ctx->sid, id, NULL, err);
-    if (vm != NULL && (lun < 0 || vmrec_lun_free(json_object_get(vm, "disks"), lun))) {
+    rc = vmrec__load_or_404(st, ctx->sid, id, &vm, NULL, err);
+    if (rc == 0 && (lun < 0 || vmrec_lun_free(&vm, lun))) {
         err_set(err, ERR_NOT_FOUND, NULL, "The VM has no data disk at lun %d.", lun);
-        return submit_or_roll_back(st, vm, NULL, NULL, err);
+        return submit_or_roll_back(st, &vm, NULL, NULL, err);
     }
-    if (vm == NULL || vm_subscription_writable(ctx->sub, err) || vmrec_busy(vm, err))
-        return submit_or_roll_back(st, vm, NULL, NULL, err);
-    return submit_or_roll_back(st, vm, "vm.disk.detach", json_pack("{s:i}", "lun", lun), err);
+    if (rc != 0 || vm_subscription_writable(ctx->sub, err) || vmrec_busy(&vm, err))
+        return submit_or_roll_back(st, &vm, NULL, NULL, err);
+    return submit_or_roll_back(st, &vm, "vm.disk.detach", json_pack("{s:i}", "lun", lun), err);
 }
 
 static void
-add_disk(json_t *vm, const json_t *p)
+add_disk(vm_rec_t *vm, const json_t *p)
 {
-    if (vmrec_lun_free(json_object_get(vm, "disks"), jget_int(p, "lun"))) {
-        json_array_append_new(json_object_get(vm, "disks"),
-                              json_pack("{s:O, s:s, s:O, s:O}", "lun", json_object_get(p, "lun"),
-                                        "kind", "data", "sizeGB", json_object_get(p, "sizeGB"),
-                                        "caching", json_object_get(p, "caching")));
-        vmrec_add_storage(vm, jget_int(p, "sizeGB"));
+    vm_disk_t d = {(int) jget_int(p, "lun"), VM_DISK_DATA, jget_int(p, "sizeGB"), VM_CACHING_NONE};
+
+    if (vmrec_lun_free(vm, d.lun) && vm->ndisks < VM_REC_MAX_DISKS) {
+        vm_caching_parse(jget_str(p, "caching"), &d.caching);
+        vm->disks[vm->ndisks++] = d;
+        vm->hold.storage_gb += d.size_gb;
     }
 }
 
 static int
-attach_on_host(agent_t *a, const agent_call_t *c, const json_t *vm, const json_t *p,
+attach_on_host(agent_t *a, const agent_call_t *c, const vm_rec_t *vm, const json_t *p,
                agent_err_t *aerr)
 {
-    return agent_disk_attach(a, c, jget_str(vm, "hypervisorId"), (int) jget_int(p, "lun"),
+    return agent_disk_attach(a, c, vm->hypervisor_id, (int) jget_int(p, "lun"),
                              (int) jget_int(p, "sizeGB"), aerr);
 }
 
@@ -136,12 +129,17 @@ step_attach(job_ctx_t *ctx, err_t *err)
     return vmstep_call_and_apply(ctx, attach_on_host, add_disk, err);
 }
 
+/* Whether the host's view of the VM (the job's data) has a data disk at lun. */
 static bool
 host_has_lun(const json_t *data, int64_t lun)
 {
-    const json_t *hv = json_object_get(data, "hostVm");
+    const json_t *d;
+    size_t i;
 
-    return hv && !vmrec_lun_free(json_object_get(hv, "disks"), lun);
+    json_array_foreach(json_object_get(json_object_get(data, "hostVm"), "disks"), i, d)
+        if (json_is_integer(json_object_get(d, "lun")) && jget_int(d, "lun") == lun)
+            return true;
+    return false;
 }
 
 static int
@@ -149,48 +147,45 @@ failed_attach(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *p = job_ctx_params(ctx);
-    json_t *vm = NULL;
     int64_t d[STORE_QUOTAS] = {0};
+    vm_rec_t vm;
     int rc = 0;
 
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     rc = 0;
     if (host_has_lun(job_ctx_data(ctx), jget_int(p, "lun"))) {
-        add_disk(vm, p); /* attached on the host; only the answer was lost */
+        add_disk(&vm, p); /* attached on the host; only the answer was lost */
     } else {
         d[QUOTA_STORAGE] = -jget_int(p, "sizeGB");
-        rc = quota_apply(st, jget_str(vm, "subscriptionId"), d, err);
-        if (rc == 0 && vmrec_holds_storage(vm))
-            rc = placement_hold(st, jget_str(vm, "hostId"), 0, 0, -jget_int(p, "sizeGB"),
+        rc = quota_apply(st, vm.subscription_id, d, err);
+        if (rc == 0 && vm.hold.holds_storage)
+            rc = placement_hold(st, vm.host_id, 0, 0, -jget_int(p, "sizeGB"),
                                 "The VM's host was not found.", err);
     }
-    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
-    if (rc == 0)
-        rc = vmrec_save(st, vm, err);
-    json_decref(vm);
-    return rc;
+    vm.provisioning = VM_PROV_SUCCEEDED;
+    return rc == 0 ? vmrec_save(st, &vm, err) : rc;
 }
 
 /* Removes the disk at lun from the record and releases its storage. */
 static int
-remove_disk(store_t *st, json_t *vm, int64_t lun, err_t *err)
+remove_disk(store_t *st, vm_rec_t *vm, int64_t lun, err_t *err)
 {
-    json_t *disks = json_object_get(vm, "disks"), *d;
     int64_t size = 0;
     size_t i;
 
-    json_array_foreach(disks, i, d) {
-        if (json_is_integer(json_object_get(d, "lun")) && jget_int(d, "lun") == lun) {
-            size = jget_int(d, "sizeGB");
-            json_array_remove(disks, i);
+    for (i = 0; i < vm->ndisks; i++) {
+        if (vm->disks[i].lun >= 0 && vm->disks[i].lun == lun) {
+            size = vm->disks[i].size_gb;
+            memmove(&vm->disks[i], &vm->disks[i + 1], (vm->ndisks - i - 1) * sizeof(vm->disks[0]));
+            vm->ndisks--;
             break;
         }
     }
-    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+    vm->provisioning = VM_PROV_SUCCEEDED;
     if (size == 0)
         return 0;
-    vmrec_add_storage(vm, -size);
+    vm->hold.storage_gb -= size;
     return vmrec_hold_storage(st, vm, -size, "The VM's host was not found.", err);
 }
 
@@ -201,20 +196,19 @@ step_detach(job_ctx_t *ctx, err_t *err)
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
     job_step_result_t r;
-    json_t *vm;
+    vm_rec_t vm;
     agent_t *a;
 
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    if (agent_disk_detach(a, &c, jget_str(vm, "hypervisorId"), (int) lun, &aerr) != 0 &&
+    if (agent_disk_detach(a, &c, vm.hypervisor_id, (int) lun, &aerr) != 0 &&
         aerr.status == AGENT_ERR_NOT_FOUND)
         aerr.status = AGENT_OK;
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE &&
-        (job_ctx_begin(ctx, err) || remove_disk(job_ctx_store(ctx), vm, lun, err) ||
-         vmrec_save(job_ctx_store(ctx), vm, err)))
+        (job_ctx_begin(ctx, err) || remove_disk(job_ctx_store(ctx), &vm, lun, err) ||
+         vmrec_save(job_ctx_store(ctx), &vm, err)))
         r = JOB_STEP_RETRY;
-    json_decref(vm);
     return r;
 }
 
@@ -224,20 +218,17 @@ failed_detach(job_ctx_t *ctx, err_t *err)
     store_t *st = job_ctx_store(ctx);
     int64_t lun = jget_int(job_ctx_params(ctx), "lun");
     const json_t *data = job_ctx_data(ctx);
-    json_t *vm = NULL;
+    vm_rec_t vm;
     int rc = 0;
 
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     rc = 0;
     if (json_is_true(json_object_get(data, "hostHasVm")) && !host_has_lun(data, lun))
-        rc = remove_disk(st, vm, lun, err); /* detached on the host */
+        rc = remove_disk(st, &vm, lun, err); /* detached on the host */
     else
-        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
-    if (rc == 0)
-        rc = vmrec_save(st, vm, err);
-    json_decref(vm);
-    return rc;
+        vm.provisioning = VM_PROV_SUCCEEDED;
+    return rc == 0 ? vmrec_save(st, &vm, err) : rc;
 }
 
 

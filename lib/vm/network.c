@@ -54,21 +54,23 @@ ip_text(int64_t ip, char out[INET_ADDRSTRLEN])
     inet_ntop(AF_INET, &in, out, INET_ADDRSTRLEN);
 }
 
-json_t *
-network_nic_take(store_t *st, const char *sid, const char *network_id, const char *vm_id, err_t *err)
+int
+network_nic_take(store_t *st, const char *sid, const char *network_id, const char *vm_id,
+                 vm_nic_t *nic, err_t *err)
 {
     json_t *net = NULL;
     int64_t first, last, ip;
     char text[INET_ADDRSTRLEN];
     int rc;
 
-    assert(st != NULL && sid != NULL && network_id != NULL && vm_id != NULL);
+    assert(st != NULL && sid != NULL && network_id != NULL && vm_id != NULL && nic != NULL);
+    assert(strlen(network_id) < sizeof(nic->network_id)); /* a UUID, checked at the api edge */
     rc = vmrec_lookup(st, &store_kind_network, network_id, "subscriptionId", sid, &net, err);
     if (rc <= 0) {
         if (rc == 0)
             err_set(err, ERR_INVALID_REQUEST, "networkId",
                     "networkId names no network of this subscription.");
-        return NULL;
+        return -1;
     }
     rc = 0;
     if (network_parse_prefix(jget_str(net, "addressPrefix"), &first, &last, err) ||
@@ -76,11 +78,13 @@ network_nic_take(store_t *st, const char *sid, const char *network_id, const cha
         json_decref(net);
         if (rc == 1)
             err_set(err, ERR_CONFLICT, "networkId", "The network has no free address left.");
-        return NULL;
+        return -1;
     }
     json_decref(net);
     ip_text(ip, text);
-    return json_pack("{s:s, s:s}", "networkId", network_id, "ipAddress", text);
+    snprintf(nic->network_id, sizeof(nic->network_id), "%s", network_id);
+    snprintf(nic->ip_address, sizeof(nic->ip_address), "%s", text);
+    return 0;
 }
 
 /* A new network record, its fields in the order a GET shows them. */

@@ -15,13 +15,14 @@
 
 #include "../err.h"
 #include "../store.h"
+#include "vmrec.h"
 
 /* The first and last usable host addresses of an IPv4 CIDR from /8 to /29 (400 on addressPrefix else). */
 int network_parse_prefix(const char *prefix, int64_t *first, int64_t *last, err_t *err);
-/* Takes an address of network network_id of subscription sid for VM vm_id, in the caller's transaction:
- * the NIC {networkId, ipAddress} (new reference). 400 on networkId when the subscription has no such
+/* Takes an address of network network_id of subscription sid for VM vm_id, in the caller's transaction,
+ * into *nic (written only on success): 0; -1 with 400 on networkId when the subscription has no such
  * network, 409 when it has no free address left. */
-json_t *network_nic_take(store_t *st, const char *sid, const char *network_id, const char *vm_id,
-                         err_t *err);
+int network_nic_take(store_t *st, const char *sid, const char *network_id, const char *vm_id,
+                     vm_nic_t *nic, err_t *err);
 
 #endif

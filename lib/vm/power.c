@@ -10,6 +10,7 @@
  * (moveToHost, then removeFromOldHost).
  */
 #include <assert.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,17 +20,18 @@
 #include "vmstep.h"
 
 typedef struct {
-    const char *action, *transitional, *final;
+    const char *action;
+    vm_power_t transitional, final;
     agent_power_op_t op; /* for deallocate: release instead */
 } action_def_t;
 
 static const action_def_t actions[] = {
-    {"start", "starting", "running", AGENT_POWER_START},
-    {"stop", "stopping", "stopped", AGENT_POWER_STOP},
-    {"shutdown", "stopping", "stopped", AGENT_POWER_SHUTDOWN},
-    {"restart", "starting", "running", AGENT_POWER_RESTART},
-    {"deallocate", "deallocating", "deallocated", AGENT_POWER_STOP},
-    {NULL, NULL, NULL, AGENT_POWER_START},
+    {"start", VM_POWER_STARTING, VM_POWER_RUNNING, AGENT_POWER_START},
+    {"stop", VM_POWER_STOPPING, VM_POWER_STOPPED, AGENT_POWER_STOP},
+    {"shutdown", VM_POWER_STOPPING, VM_POWER_STOPPED, AGENT_POWER_SHUTDOWN},
+    {"restart", VM_POWER_STARTING, VM_POWER_RUNNING, AGENT_POWER_RESTART},
+    {"deallocate", VM_POWER_DEALLOCATING, VM_POWER_DEALLOCATED, AGENT_POWER_STOP},
+    {NULL, VM_POWER_UNKNOWN, VM_POWER_UNKNOWN, AGENT_POWER_START},
 };
 
 static const action_def_t *
@@ -43,34 +45,33 @@ find_action(const char *name)
     return NULL;
 }
 
-static int
-action_allowed(const char *action, const char *power)
+static bool
+action_allowed(const char *action, vm_power_t power)
 {
     if (strcmp(action, "start") == 0)
-        return strcmp(power, "stopped") == 0 || strcmp(power, "deallocated") == 0;
+        return power == VM_POWER_STOPPED || power == VM_POWER_DEALLOCATED;
     if (strcmp(action, "deallocate") == 0)
-        return strcmp(power, "running") == 0 || strcmp(power, "stopped") == 0;
-    return strcmp(power, "running") == 0; /* stop, shutdown, restart */
+        return power == VM_POWER_RUNNING || power == VM_POWER_STOPPED;
+    return power == VM_POWER_RUNNING; /* stop, shutdown, restart */
 }
 
 /* A deallocated VM about to start takes compute on its own host when it has room, else reserves room on
  * another host of its cloud, named in move_to. */
 static int
-hold_or_move(store_t *st, json_t *vm, char move_to[UTIL_UUID_LEN + 1], err_t *err)
+hold_or_move(store_t *st, vm_rec_t *vm, char move_to[UTIL_UUID_LEN + 1], err_t *err)
 {
     json_t *host;
-    int rc = store_host_allocate(st, jget_str(vm, "hostId"), jget_int(vm, "cores"),
-                                 jget_int(vm, "memoryMB"), 0, err);
+    int rc = store_host_allocate(st, vm->host_id, vm->cores, vm->memory_mb, 0, err);
 
     if (rc == 0) {
-        vmrec_set_compute_held(vm);
+        vm->hold.holds_compute = true;
         return 0;
     }
     if (rc < 0)
         return -1;
-    host = store_rec_get(st, &store_kind_host, jget_str(vm, "hostId"), NULL, err);
-    rc = host ? placement_place(st, jget_str(host, "cloudId"), jget_int(vm, "cores"),
-                                jget_int(vm, "memoryMB"), vmrec_storage_gb(vm), move_to, err)
+    host = store_rec_get(st, &store_kind_host, vm->host_id, NULL, err);
+    rc = host ? placement_place(st, jget_str(host, "cloudId"), vm->cores, vm->memory_mb,
+                                vm->hold.storage_gb, move_to, err)
               : -1;
     json_decref(host);
     return rc;
@@ -78,28 +79,28 @@ hold_or_move(store_t *st, json_t *vm, char move_to[UTIL_UUID_LEN + 1], err_t *er
 
 /* Starts the power job for a loaded VM (request side); the caller has checked the subscription. */
 static json_t *
-submit_action(store_t *st, json_t *vm, const action_def_t *a, err_t *err)
+submit_action(store_t *st, vm_rec_t *vm, const action_def_t *a, err_t *err)
 {
-    const char *ps = jget_str(vm, "powerState");
+    const char *ps = vm_power_name(vm->power);
     char kind[32], move_to[UTIL_UUID_LEN + 1];
     json_t *params, *j;
 
     if (vmrec_ready(vm, err))
         return NULL;
-    if (!action_allowed(a->action, ps)) {
+    if (!action_allowed(a->action, vm->power)) {
         err_set(err, ERR_INVALID_POWER_STATE, NULL, "A VM that is %s cannot %s.", ps, a->action);
         return NULL;
     }
     /* Starting a deallocated VM takes host capacity back first: on its own host when it has room, else
      * on another host of the cloud, where the job moves it. No room anywhere is 409 NoCapacity now. */
     move_to[0] = '\0';
-    if (strcmp(a->action, "start") == 0 && !vmrec_holds_compute(vm) &&
+    if (strcmp(a->action, "start") == 0 && !vm->hold.holds_compute &&
         hold_or_move(st, vm, move_to, err))
         return NULL;
     params = json_pack("{s:s, s:s, s:s?}", "action", a->action, "from", ps, "moveTo",
                        move_to[0] ? move_to : NULL);
     snprintf(kind, sizeof(kind), "vm.%s", a->action);
-    json_object_set_new(vm, "powerState", json_string(a->transitional));
+    vm->power = a->transitional;
     j = vmrec_submit(st, vm, kind, params, err);
     json_decref(params);
     return j;
@@ -109,13 +110,13 @@ json_t *
 vm_action(store_t *st, const vm_ctx_t *ctx, const char *id, const char *action, err_t *err)
 {
     const action_def_t *a = find_action(action);
-    json_t *vm = NULL, *j = NULL;
+    json_t *j = NULL;
+    vm_rec_t vm;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    vm = vmrec_load(st, ctx->sid, id, NULL, err);
-    if (vm == NULL)
+    if (vmrec__load_or_404(st, ctx->sid, id, &vm, NULL, err))
         goto fail;
     if (a == NULL) {
         err_set(err, ERR_NOT_FOUND, NULL, "No action '%s' exists.", action);
@@ -123,14 +124,12 @@ vm_action(store_t *st, const vm_ctx_t *ctx, const char *id, const char *action, 
     }
     if (vm_subscription_writable(ctx->sub, err))
         goto fail;
-    j = submit_action(st, vm, a, err);
+    j = submit_action(st, &vm, a, err);
     if (j == NULL || store_tx_commit(st, err))
         goto fail;
-    json_decref(vm);
     return j;
 fail:
     store_tx_rollback(st);
-    json_decref(vm);
     json_decref(j);
     return NULL;
 }
@@ -142,7 +141,7 @@ step_power(job_ctx_t *ctx, err_t *err)
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
     job_step_result_t r;
-    json_t *vm;
+    vm_rec_t vm;
     agent_t *ag;
 
     if (a == NULL)
@@ -150,22 +149,21 @@ step_power(job_ctx_t *ctx, err_t *err)
     if ((r = vmstep_vm(ctx, &vm, &ag, err)) != JOB_STEP_DONE)
         return r;
     if (strcmp(a->action, "deallocate") == 0)
-        agent_vm_release(ag, &c, jget_str(vm, "hypervisorId"), &aerr);
+        agent_vm_release(ag, &c, vm.hypervisor_id, &aerr);
     else
-        agent_vm_power(ag, &c, jget_str(vm, "hypervisorId"), a->op, &aerr);
+        agent_vm_power(ag, &c, vm.hypervisor_id, a->op, &aerr);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
         /* The checkpoint's differencing disk grew while the VM ran: record its size now. */
-        int64_t cp_size = vmstep_checkpoint_size(ctx, vm);
-        json_object_set_new(vm, "powerState", json_string(a->final));
+        int64_t cp_size = vmstep_checkpoint_size(ctx, &vm);
+        vm.power = a->final;
         if (job_ctx_begin(ctx, err) ||
-            vmrec_set_checkpoint_size(job_ctx_store(ctx), vm, cp_size, err) ||
+            vmrec_set_checkpoint_size(job_ctx_store(ctx), &vm, cp_size, err) ||
             (strcmp(a->action, "deallocate") == 0 &&
-             vmrec_release_host(job_ctx_store(ctx), vm, true, false, err)) ||
-            vmrec_save(job_ctx_store(ctx), vm, err))
+             vmrec_release_host(job_ctx_store(ctx), &vm, true, false, err)) ||
+            vmrec_save(job_ctx_store(ctx), &vm, err))
             r = JOB_STEP_RETRY;
     }
-    json_decref(vm);
     return r;
 }
 
@@ -179,43 +177,38 @@ step_move_to_host(job_ctx_t *ctx, err_t *err)
     agent_err_t aerr = {0};
     agent_vm_spec_t spec;
     char hyp[AGENT_ID_MAX];
-    json_t *vm, *data_disks;
+    json_t *data_disks, *data;
     job_step_result_t r;
+    vm_rec_t vm;
     agent_t *a;
 
     if (to == NULL)
         return JOB_STEP_DONE;
     if ((r = vmstep_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
         return r;
-    if (strcmp(jget_str(vm, "hostId"), to) == 0) {
-        json_decref(vm);
+    if (strcmp(vm.host_id, to) == 0)
         return JOB_STEP_DONE; /* moved before a crash */
-    }
     a = hostreg_agent(job_ctx_store(ctx), to, err);
-    if (a == NULL) {
-        json_decref(vm);
+    if (a == NULL)
         return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
-    }
-    vmstep_fill_spec(vm, &spec, &data_disks);
+    vmstep_fill_spec(&vm, &spec, &data_disks);
     agent_vm_create(a, &c, &spec, hyp, &aerr);
     json_decref(data_disks);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
-        json_t *data = job_ctx_data(ctx);
-        json_object_set(data, "oldHostId", json_object_get(vm, "hostId"));
-        json_object_set(data, "oldHypervisorId", json_object_get(vm, "hypervisorId"));
-        if (job_ctx_begin(ctx, err) || vmrec_release_host(job_ctx_store(ctx), vm, false, true, err)) {
-            json_decref(vm);
+        data = job_ctx_data(ctx);
+        json_object_set_new(data, "oldHostId", vm.host_id[0] ? json_string(vm.host_id) : json_null());
+        json_object_set_new(data, "oldHypervisorId",
+                            vm.hypervisor_id[0] ? json_string(vm.hypervisor_id) : json_null());
+        if (job_ctx_begin(ctx, err) || vmrec_release_host(job_ctx_store(ctx), &vm, false, true, err))
             return JOB_STEP_RETRY;
-        }
         /* The new host's cores, memory and storage were reserved by the request. */
-        json_object_set_new(vm, "hostId", json_string(to));
-        json_object_set_new(vm, "hypervisorId", json_string(hyp));
-        vmrec_set_held(vm);
-        if (vmrec_save(job_ctx_store(ctx), vm, err))
+        snprintf(vm.host_id, sizeof(vm.host_id), "%s", to);
+        snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
+        vm.hold.holds_compute = vm.hold.holds_storage = true;
+        if (vmrec_save(job_ctx_store(ctx), &vm, err))
             r = JOB_STEP_RETRY;
     }
-    json_decref(vm);
     return r;
 }
 
@@ -258,34 +251,29 @@ static int
 failed_power(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
-    json_t *vm = NULL;
     const char *from = jget_str(job_ctx_params(ctx), "from"), *move_to = jget_str(job_ctx_params(ctx), "moveTo");
+    vm_rec_t vm;
     int rc;
 
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
-    if (move_to && strcmp(jget_str(vm, "hostId"), move_to) != 0) {
+    if (move_to && strcmp(vm.host_id, move_to) != 0) {
         /* The move did not happen: the reservation on the other host goes, the VM stays deallocated
          * where it was. */
-        rc = placement_hold(st, move_to, -jget_int(vm, "cores"), -jget_int(vm, "memoryMB"),
-                            -vmrec_storage_gb(vm), "The VM's host was not found.", err);
-        json_object_set_new(vm, "powerState", json_string("deallocated"));
-        if (rc == 0)
-            rc = vmrec_save(st, vm, err);
-        json_decref(vm);
-        return rc;
+        rc = placement_hold(st, move_to, -vm.cores, -vm.memory_mb, -vm.hold.storage_gb,
+                            "The VM's host was not found.", err);
+        vm.power = VM_POWER_DEALLOCATED;
+        return rc == 0 ? vmrec_save(st, &vm, err) : rc;
     }
     if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
         /* Nothing reached the host: back to where it was, holdings included. */
-        json_object_set_new(vm, "powerState", json_string(from ? from : "unknown"));
-        rc = (from && strcmp(from, "deallocated") == 0) ? vmrec_release_host(st, vm, true, false, err) : 0;
+        if (vm_power_parse(from, &vm.power) != 0)
+            vm.power = VM_POWER_UNKNOWN;
+        rc = vm.power == VM_POWER_DEALLOCATED ? vmrec_release_host(st, &vm, true, false, err) : 0;
     } else {
-        rc = vmstep_apply_true_power(st, ctx, vm, err);
+        rc = vmstep_apply_true_power(st, ctx, &vm, err);
     }
-    if (rc == 0)
-        rc = vmrec_save(st, vm, err);
-    json_decref(vm);
-    return rc;
+    return rc == 0 ? vmrec_save(st, &vm, err) : rc;
 }
 
 
@@ -295,18 +283,22 @@ int
 vm_stop_all(store_t *st, const char *sid, err_t *err)
 {
     const action_def_t *stop = find_action("stop");
-    json_t *vms, *vm, *j;
+    json_t *vms, *rec, *j;
     int done = 1;
+    vm_rec_t vm;
     size_t i;
 
     if ((vms = vmrec_begin_all(st, sid, err)) == NULL)
         return -1;
-    json_array_foreach(vms, i, vm) {
-        const char *pw = jget_str(vm, "powerState");
-        if (strcmp(pw, "running") != 0 && strcmp(pw, "starting") != 0)
+    json_array_foreach(vms, i, rec) {
+        if (vmrec_from_store(rec, &vm, NULL) != 0) {
+            done = 0; /* a record that does not parse is not stopped: the caller tries again */
+            continue;
+        }
+        if (vm.power != VM_POWER_RUNNING && vm.power != VM_POWER_STARTING)
             continue;
         /* A busy VM (no job now) is stopped once its job has ended: the caller tries again. */
-        j = strcmp(pw, "running") == 0 ? submit_action(st, vm, stop, NULL) : NULL;
+        j = vm.power == VM_POWER_RUNNING ? submit_action(st, &vm, stop, NULL) : NULL;
         if (j == NULL)
             done = 0;
         json_decref(j);

@@ -6,6 +6,7 @@
  * difference back unless the host says the new size took.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../catalog.h"
@@ -14,34 +15,32 @@
 #include "vmstep.h"
 
 /* The VM of ctx, at expect_rev when that is > 0 (412 otherwise), its subscription writable. */
-json_t *
-vm__load_for_change(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
+int
+vm__load_for_change(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev,
+                    vm_rec_t *vm, err_t *err)
 {
     int64_t rev = 0;
-    json_t *vm = vmrec_load(st, ctx->sid, id, &rev, err);
 
-    if (vm == NULL)
-        return NULL;
+    if (vmrec__load_or_404(st, ctx->sid, id, vm, &rev, err))
+        return -1;
     if (expect_rev > 0 && rev != expect_rev)
-        err_set(err, ERR_PRECONDITION_FAILED, NULL, "The VM has changed since the ETag was read.");
-    else if (vm_subscription_writable(ctx->sub, err) == 0)
-        return vm;
-    json_decref(vm);
-    return NULL;
+        return err_set(err, ERR_PRECONDITION_FAILED, NULL,
+                       "The VM has changed since the ETag was read.");
+    return vm_subscription_writable(ctx->sub, err);
 }
 
 json_t *
 vm_resize(store_t *st, const vm_ctx_t *ctx, const char *id, const char *size_name,
           int64_t expect_rev, err_t *err)
 {
-    json_t *size = NULL, *vm = NULL, *j = NULL, *params;
+    json_t *size = NULL, *j = NULL, *params;
     int64_t dc, dm, delta[STORE_QUOTAS] = {0};
-    const char *ps;
+    vm_rec_t vm;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && size_name != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    if ((vm = vm__load_for_change(st, ctx, id, expect_rev, err)) == NULL)
+    if (vm__load_for_change(st, ctx, id, expect_rev, &vm, err))
         goto fail;
     size = store_rec_find(st, &store_kind_size, "name", size_name, NULL);
     if (size == NULL || !catalog_plan_allows(ctx->plan, "sizeNames", size_name)) {
@@ -49,59 +48,60 @@ vm_resize(store_t *st, const vm_ctx_t *ctx, const char *id, const char *size_nam
                 size_name);
         goto fail;
     }
-    if (vmrec_busy(vm, err))
-        goto fail;
-    ps = jget_str(vm, "powerState");
-    if (strcmp(ps, "stopped") != 0 && strcmp(ps, "deallocated") != 0) {
-        err_set(err, strcmp(ps, "running") == 0 || strcmp(ps, "unknown") == 0
-                         ? ERR_INVALID_POWER_STATE
-                         : ERR_OPERATION_IN_PROGRESS,
-                NULL, "The size changes only while the VM is stopped or deallocated; it is %s.", ps);
+    if (strlen(size_name) >= sizeof(vm.size)) {
+        err_set(err, ERR_INVALID_REQUEST, "size", "size is too long.");
         goto fail;
     }
-    dc = jget_int(size, "cores") - jget_int(vm, "cores");
-    dm = jget_int(size, "memoryMB") - jget_int(vm, "memoryMB");
+    if (vmrec_busy(&vm, err))
+        goto fail;
+    if (vm.power != VM_POWER_STOPPED && vm.power != VM_POWER_DEALLOCATED) {
+        err_set(err, vm.power == VM_POWER_RUNNING || vm.power == VM_POWER_UNKNOWN
+                         ? ERR_INVALID_POWER_STATE
+                         : ERR_OPERATION_IN_PROGRESS,
+                NULL, "The size changes only while the VM is stopped or deallocated; it is %s.",
+                vm_power_name(vm.power));
+        goto fail;
+    }
+    dc = jget_int(size, "cores") - vm.cores;
+    dm = jget_int(size, "memoryMB") - vm.memory_mb;
     delta[QUOTA_CORES] = dc;
     delta[QUOTA_MEMORY] = dm;
     if (quota_reserve(st, ctx->sid, ctx->plan, delta, err))
         goto fail;
-    if (vmrec_holds_compute(vm) &&
-        placement_hold(st, jget_str(vm, "hostId"), dc, dm, 0,
-                       "The VM's host has no room for that size.", err))
+    if (vm.hold.holds_compute &&
+        placement_hold(st, vm.host_id, dc, dm, 0, "The VM's host has no room for that size.", err))
         goto fail;
     params = json_pack("{s:s, s:O, s:O, s:I, s:I}", "size", size_name, "cores",
                        json_object_get(size, "cores"), "memoryMB",
                        json_object_get(size, "memoryMB"), "dCores", (json_int_t) dc, "dMemoryMB",
                        (json_int_t) dm);
-    json_object_set_new(vm, "provisioningState", json_string("updating"));
-    j = vmrec_submit(st, vm, "vm.resize", params, err);
+    vm.provisioning = VM_PROV_UPDATING;
+    j = vmrec_submit(st, &vm, "vm.resize", params, err);
     json_decref(params);
     if (j == NULL || store_tx_commit(st, err))
         goto fail;
     json_decref(size);
-    json_decref(vm);
     return j;
 fail:
     store_tx_rollback(st);
     json_decref(size);
-    json_decref(vm);
     json_decref(j);
     return NULL;
 }
 
 static void
-apply_size(json_t *vm, const json_t *p)
+apply_size(vm_rec_t *vm, const json_t *p)
 {
-    json_object_set(vm, "size", json_object_get(p, "size"));
-    json_object_set(vm, "cores", json_object_get(p, "cores"));
-    json_object_set(vm, "memoryMB", json_object_get(p, "memoryMB"));
+    snprintf(vm->size, sizeof(vm->size), "%s", jget_str(p, "size"));
+    vm->cores = jget_int(p, "cores");
+    vm->memory_mb = jget_int(p, "memoryMB");
 }
 
 static int
-reconfigure_on_host(agent_t *a, const agent_call_t *c, const json_t *vm, const json_t *p,
+reconfigure_on_host(agent_t *a, const agent_call_t *c, const vm_rec_t *vm, const json_t *p,
                     agent_err_t *aerr)
 {
-    return agent_vm_reconfigure(a, c, jget_str(vm, "hypervisorId"), (int) jget_int(p, "cores"),
+    return agent_vm_reconfigure(a, c, vm->hypervisor_id, (int) jget_int(p, "cores"),
                                 (int) jget_int(p, "memoryMB"), aerr);
 }
 
@@ -116,8 +116,8 @@ failed_resize(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *p = job_ctx_params(ctx), *hv = json_object_get(job_ctx_data(ctx), "hostVm");
-    json_t *vm = NULL;
     int64_t d[STORE_QUOTAS] = {0};
+    vm_rec_t vm;
     int rc = 0;
 
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
@@ -125,20 +125,17 @@ failed_resize(job_ctx_t *ctx, err_t *err)
     rc = 0;
     if (hv && jget_int(hv, "cores") == jget_int(p, "cores") &&
         jget_int(hv, "memoryMB") == jget_int(p, "memoryMB")) {
-        apply_size(vm, p); /* the host did it; only the answer was lost */
+        apply_size(&vm, p); /* the host did it; only the answer was lost */
     } else {
         d[QUOTA_CORES] = -jget_int(p, "dCores");
         d[QUOTA_MEMORY] = -jget_int(p, "dMemoryMB");
-        rc = quota_apply(st, jget_str(vm, "subscriptionId"), d, err);
-        if (rc == 0 && vmrec_holds_compute(vm))
-            rc = placement_hold(st, jget_str(vm, "hostId"), -jget_int(p, "dCores"),
-                                -jget_int(p, "dMemoryMB"), 0, "The VM's host was not found.", err);
+        rc = quota_apply(st, vm.subscription_id, d, err);
+        if (rc == 0 && vm.hold.holds_compute)
+            rc = placement_hold(st, vm.host_id, -jget_int(p, "dCores"), -jget_int(p, "dMemoryMB"), 0,
+                                "The VM's host was not found.", err);
     }
-    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
-    if (rc == 0)
-        rc = vmrec_save(st, vm, err);
-    json_decref(vm);
-    return rc;
+    vm.provisioning = VM_PROV_SUCCEEDED;
+    return rc == 0 ? vmrec_save(st, &vm, err) : rc;
 }
 
 

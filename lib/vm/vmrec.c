@@ -1,57 +1,39 @@
 /*
- * vmrec.c: the VM record (see vmrec.h): its views, load and save with events and timeline, and what it
- * holds (host compute and storage, quota usage, addresses).
+ * vmrec.c: the VM record (see vmrec.h): load and save with events and timeline, the views made from it
+ * (vmrec_codec.c renders them), and what it holds (host compute and storage, quota usage, addresses).
  *
- * The private fields _storageGB, _holdsCompute, _holdsStorage and _counted are read and written here and
- * nowhere else. A holding and its flag change together: a release clears the flag, so a second release of
- * the same holding is a no-op.
+ * A holding and its flag (vm_holdings_t) change together: a release clears the flag, so a second release
+ * of the same holding is a no-op.
  */
 #include "vmrec.h"
 
 #include <assert.h>
 #include <string.h>
 
-#include "../catalog.h"
 #include "../events.h"
 #include "../job.h"
 #include "../placement.h"
 #include "../quota.h"
+#include "../util.h"
 
-void
-vm_view(json_t *rec, bool admin)
+/* j, or NULL (out of memory) said in err. */
+json_t *
+vmrec__or_oom(json_t *j, err_t *err)
 {
-    static const char *const internal[] = {"_storageGB", "_holdsCompute", "_holdsStorage",
-                                           "_counted", NULL};
-    bool compute = vmrec_holds_compute(rec), storage = vmrec_holds_storage(rec);
-    json_t *cp = json_object_get(rec, "checkpoint");
-    const char *key;
-    json_t *v;
-    size_t i;
+    if (j == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return j;
+}
+
+json_t *
+vm_view_of(const json_t *rec, bool admin, err_t *err)
+{
+    vm_rec_t vm;
 
     assert(rec != NULL);
-    if (admin) {
-        /* What the VM holds on its host: the host's allocated is the sum of these. */
-        json_object_set_new(rec, "allocated",
-                            json_pack("{s:I, s:I, s:I}", "cores",
-                                      (json_int_t) (compute ? jget_int(rec, "cores") : 0), "memoryMB",
-                                      (json_int_t) (compute ? jget_int(rec, "memoryMB") : 0),
-                                      "storageGB",
-                                      (json_int_t) (storage ? vmrec_storage_gb(rec) : 0)));
-    } else {
-        json_object_del(rec, "hostId");
-        json_object_del(rec, "hypervisorId");
-    }
-    for (i = 0; internal[i]; i++)
-        json_object_del(rec, internal[i]);
-    if (json_is_object(cp)) {
-        json_object_del(cp, "_hostId");
-        json_object_del(cp, "_powerState");
-    }
-    /* A view carries no private field. */
-    json_object_foreach(rec, key, v)
-        assert(key[0] != '_');
-    (void) key;
-    (void) v;
+    if (vmrec_from_store(rec, &vm, err))
+        return NULL;
+    return vmrec__or_oom(vm_render_view(&vm, admin), err);
 }
 
 int
@@ -68,11 +50,37 @@ vm_subscription_writable(const json_t *sub, err_t *err)
     return 0;
 }
 
-json_t *
-vmrec_load(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)
+int
+vmrec_load(store_t *st, const char *sid, const char *id, vm_rec_t *out, int64_t *rev, err_t *err)
 {
-    assert(st != NULL && id != NULL);
-    return store_rec_get_where(st, &store_kind_vm, id, "subscriptionId", sid, rev, err);
+    json_t *rec = NULL;
+    int64_t r = 0;
+    int rc;
+
+    assert(st != NULL && id != NULL && out != NULL);
+    rc = store_rec_lookup_shared(st, &store_kind_vm, id, &rec, &r, err);
+    if (rc != 1)
+        return rc;
+    if (sid != NULL && (jget_str(rec, "subscriptionId") == NULL ||
+                        strcmp(jget_str(rec, "subscriptionId"), sid) != 0))
+        rc = 0; /* another's VM is the same answer as none */
+    else if (vmrec_from_store(rec, out, err))
+        rc = -1;
+    json_decref(rec);
+    if (rc == 1 && rev != NULL)
+        *rev = r;
+    return rc;
+}
+
+/* vmrec_load for a caller to whom none is the request's 404: 0, or -1 with err. */
+int
+vmrec__load_or_404(store_t *st, const char *sid, const char *id, vm_rec_t *out, int64_t *rev, err_t *err)
+{
+    int rc = vmrec_load(st, sid, id, out, rev, err);
+
+    if (rc == 0)
+        err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
+    return rc == 1 ? 0 : -1;
 }
 
 int
@@ -128,77 +136,104 @@ vmrec_begin_all(store_t *st, const char *sid, err_t *err)
 json_t *
 vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, err_t *err)
 {
-    json_t *vm = vmrec_load(st, sid, id, rev, err);
+    vm_rec_t vm;
 
-    if (vm)
-        vm_view(vm, admin);
-    return vm;
+    if (vmrec__load_or_404(st, sid, id, &vm, rev, err))
+        return NULL;
+    return vmrec__or_oom(vm_render_view(&vm, admin), err);
 }
 
-static bool
-differs(const json_t *a, const json_t *b, const char *k)
+static const char *
+nullable(const char *text)
 {
-    const char *x = jget_str(a, k), *y = jget_str(b, k);
-
-    return x && y && strcmp(x, y) != 0;
+    return text[0] ? text : NULL;
 }
 
 /* The events a save raises, from the record as it was to the record as it is now. */
 static int
-emit_changes(store_t *st, const json_t *was, const json_t *vm, err_t *err)
+emit_changes(store_t *st, const vm_rec_seen_t *was, const vm_rec_t *vm, err_t *err)
 {
-    const char *sid = jget_str(vm, "subscriptionId"), *id = jget_str(vm, "id");
+    const char *sid = vm->subscription_id, *id = vm->id;
 
-    if (strcmp(jget_str(was, "provisioningState"), "succeeded") != 0 &&
-        strcmp(jget_str(vm, "provisioningState"), "succeeded") == 0 &&
+    if (was->provisioning != VM_PROV_SUCCEEDED && vm->provisioning == VM_PROV_SUCCEEDED &&
         events_emit(st, "vm.created", sid, id,
-                    json_pack("{s:s, s:s, s:s?, s:s?}", "name", jget_str(vm, "name"), "size",
-                              jget_str(vm, "size"), "vmRoleId", jget_str(vm, "vmRoleId"), "hostId",
-                              jget_str(vm, "hostId")),
+                    json_pack("{s:s, s:s, s:s?, s:s?}", "name", vm->name, "size", vm->size,
+                              "vmRoleId", nullable(vm->vm_role_id), "hostId",
+                              nullable(vm->host_id)),
                     err))
         return -1;
-    if (differs(was, vm, "powerState") &&
+    if (was->power != vm->power &&
         events_emit(st, "vm.powerStateChanged", sid, id,
-                    json_pack("{s:s, s:s}", "from", jget_str(was, "powerState"), "to",
-                              jget_str(vm, "powerState")),
+                    json_pack("{s:s, s:s}", "from", vm_power_name(was->power), "to",
+                              vm_power_name(vm->power)),
                     err))
         return -1;
-    if (differs(was, vm, "size") &&
+    if (strcmp(was->size, vm->size) != 0 &&
         events_emit(st, "vm.resized", sid, id,
-                    json_pack("{s:s, s:s, s:I, s:I}", "from", jget_str(was, "size"), "to",
-                              jget_str(vm, "size"), "cores", (json_int_t) jget_int(vm, "cores"),
-                              "memoryMB", (json_int_t) jget_int(vm, "memoryMB")),
+                    json_pack("{s:s, s:s, s:I, s:I}", "from", was->size, "to", vm->size, "cores",
+                              (json_int_t) vm->cores, "memoryMB", (json_int_t) vm->memory_mb),
                     err))
         return -1;
     return 0;
 }
 
 int
-vmrec_save(store_t *st, json_t *vm, err_t *err)
+vmrec_save(store_t *st, vm_rec_t *vm, err_t *err)
 {
-    json_t *was;
+    json_t *rec;
     int rc = -1;
 
-    assert(st != NULL && jget_str(vm, "id") != NULL);
-    was = store_rec_get(st, &store_kind_vm, jget_str(vm, "id"), NULL, err);
-    if (was == NULL)
-        return -1;
-    catalog_record_touch(vm);
-    if (store_rec_update(st, &store_kind_vm, jget_str(vm, "id"), vm, 0, err) == 0 &&
-        store_timeline_append(st, vm, "changed", err) == 0)
-        rc = emit_changes(st, was, vm, err);
-    json_decref(was);
+    assert(st != NULL && vm != NULL && vm->id[0] != '\0');
+    util_time_format(util_now_ms(), vm->updated_at);
+    if ((rec = vmrec_to_store(vm)) == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (store_rec_update(st, &store_kind_vm, vm->id, rec, 0, err) == 0 &&
+        store_timeline_append(st, rec, "changed", err) == 0)
+        rc = emit_changes(st, &vm->seen, vm, err);
+    json_decref(rec);
+    if (rc == 0)
+        vmrec__seen(vm);
+    return rc;
+}
+
+int
+vmrec_insert(store_t *st, vm_rec_t *vm, err_t *err)
+{
+    json_t *rec;
+    int rc;
+
+    assert(st != NULL && vm != NULL && vm->id[0] != '\0');
+    if ((rec = vmrec_to_store(vm)) == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    rc = store_rec_insert(st, &store_kind_vm, rec, err) ||
+         store_timeline_append(st, rec, "created", err);
+    json_decref(rec);
+    if (rc == 0)
+        vmrec__seen(vm);
+    return rc ? -1 : 0;
+}
+
+int
+vmrec__update(store_t *st, const vm_rec_t *vm, err_t *err)
+{
+    json_t *rec;
+    int rc;
+
+    assert(st != NULL && vm != NULL);
+    if ((rec = vmrec_to_store(vm)) == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    rc = store_rec_update(st, &store_kind_vm, vm->id, rec, 0, err);
+    json_decref(rec);
     return rc;
 }
 
 json_t *
-vmrec_submit(store_t *st, json_t *vm, const char *kind, const json_t *params, err_t *err)
+vmrec_submit(store_t *st, vm_rec_t *vm, const char *kind, const json_t *params, err_t *err)
 {
     json_t *j;
 
     assert(st != NULL && vm != NULL && kind != NULL);
-    j = job_submit(st, kind, jget_str(vm, "id"), jget_str(vm, "subscriptionId"), jget_str(vm, "id"),
-                   params, err);
+    j = job_submit(st, kind, vm->id, vm->subscription_id, vm->id, params, err);
     if (j != NULL && vmrec_save(st, vm, err) != 0) {
         json_decref(j);
         j = NULL;
@@ -207,224 +242,183 @@ vmrec_submit(store_t *st, json_t *vm, const char *kind, const json_t *params, er
 }
 
 int
-vmrec_busy(const json_t *vm, err_t *err)
+vmrec_busy(const vm_rec_t *vm, err_t *err)
 {
-    const char *ps = jget_str(vm, "provisioningState");
-
-    assert(ps != NULL);
-    if (strcmp(ps, "creating") == 0 || strcmp(ps, "updating") == 0 || strcmp(ps, "deleting") == 0)
+    assert(vm != NULL);
+    switch (vm->provisioning) {
+    case VM_PROV_CREATING:
+    case VM_PROV_UPDATING:
+    case VM_PROV_DELETING:
         return err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
                        "Another operation on this VM is still in progress.");
-    if (strcmp(ps, "failed") == 0)
+    case VM_PROV_FAILED:
         return err_set(err, ERR_CONFLICT, NULL,
                        "The VM's last operation failed; delete it or restart the failed job.");
-    return 0;
+    default:
+        return 0;
+    }
 }
 
 int
-vmrec_ready(const json_t *vm, err_t *err)
+vmrec_ready(const vm_rec_t *vm, err_t *err)
 {
-    const char *pw = jget_str(vm, "powerState");
-
     if (vmrec_busy(vm, err))
         return -1;
-    if (strcmp(pw, "starting") == 0 || strcmp(pw, "stopping") == 0 ||
-        strcmp(pw, "deallocating") == 0)
+    if (vm->power == VM_POWER_STARTING || vm->power == VM_POWER_STOPPING ||
+        vm->power == VM_POWER_DEALLOCATING)
         return err_set(err, ERR_OPERATION_IN_PROGRESS, NULL,
                        "Another operation on this VM is still in progress.");
     return 0;
 }
 
 bool
-vmrec_lun_free(const json_t *disks, int64_t lun)
+vmrec_lun_free(const vm_rec_t *vm, int64_t lun)
 {
-    const json_t *d;
     size_t i;
 
-    json_array_foreach(disks, i, d)
-        if (json_is_integer(json_object_get(d, "lun")) && jget_int(d, "lun") == lun)
+    assert(vm != NULL);
+    for (i = 0; i < vm->ndisks; i++)
+        if (vm->disks[i].lun >= 0 && vm->disks[i].lun == lun)
             return false;
     return true;
 }
 
 /* ---- holdings ---- */
 
-bool
-vmrec_holds_compute(const json_t *vm)
-{
-    return json_is_true(json_object_get(vm, "_holdsCompute"));
-}
-
-bool
-vmrec_holds_storage(const json_t *vm)
-{
-    return json_is_true(json_object_get(vm, "_holdsStorage"));
-}
-
-int64_t
-vmrec_storage_gb(const json_t *vm)
-{
-    return jget_int(vm, "_storageGB");
-}
-
-static bool
-counted(const json_t *vm)
-{
-    return json_is_true(json_object_get(vm, "_counted"));
-}
-
 void
-vmrec_init_holdings(json_t *vm, int64_t storage_gb, bool held)
+vmrec_init_holdings(vm_rec_t *vm, int64_t storage_gb, bool held)
 {
-    json_object_set_new(vm, "_storageGB", json_integer(storage_gb));
-    json_object_set_new(vm, "_holdsCompute", json_boolean(held));
-    json_object_set_new(vm, "_holdsStorage", json_boolean(held));
-    json_object_set_new(vm, "_counted", json_true());
-}
-
-void
-vmrec_add_storage(json_t *vm, int64_t delta_gb)
-{
-    json_object_set_new(vm, "_storageGB", json_integer(vmrec_storage_gb(vm) + delta_gb));
-}
-
-void
-vmrec_set_compute_held(json_t *vm)
-{
-    json_object_set_new(vm, "_holdsCompute", json_true());
-}
-
-void
-vmrec_set_storage_held(json_t *vm)
-{
-    json_object_set_new(vm, "_holdsStorage", json_true());
-}
-
-void
-vmrec_set_held(json_t *vm)
-{
-    json_object_set_new(vm, "_holdsCompute", json_true());
-    json_object_set_new(vm, "_holdsStorage", json_true());
+    vm->hold.storage_gb = storage_gb;
+    vm->hold.holds_compute = held;
+    vm->hold.holds_storage = held;
+    vm->hold.counted = true;
 }
 
 int
-vmrec_release_host(store_t *st, json_t *vm, bool compute, bool storage, err_t *err)
+vmrec_release_host(store_t *st, vm_rec_t *vm, bool compute, bool storage, err_t *err)
 {
     int64_t c = 0, m = 0, s = 0;
 
-    if (compute && vmrec_holds_compute(vm)) {
-        c = jget_int(vm, "cores");
-        m = jget_int(vm, "memoryMB");
-        json_object_set_new(vm, "_holdsCompute", json_false());
+    if (compute && vm->hold.holds_compute) {
+        c = vm->cores;
+        m = vm->memory_mb;
+        vm->hold.holds_compute = false;
     }
-    if (storage && vmrec_holds_storage(vm)) {
-        s = vmrec_storage_gb(vm);
-        json_object_set_new(vm, "_holdsStorage", json_false());
+    if (storage && vm->hold.holds_storage) {
+        s = vm->hold.storage_gb;
+        vm->hold.holds_storage = false;
     }
-    if ((c || m || s) && jget_str(vm, "hostId"))
-        return placement_hold(st, jget_str(vm, "hostId"), -c, -m, -s, "The VM's host was not found.",
-                              err);
+    if ((c || m || s) && vm->host_id[0])
+        return placement_hold(st, vm->host_id, -c, -m, -s, "The VM's host was not found.", err);
     return 0;
 }
 
 int
-vmrec_hold_compute(store_t *st, json_t *vm, err_t *err)
+vmrec_hold_compute(store_t *st, vm_rec_t *vm, err_t *err)
 {
-    if (vmrec_holds_compute(vm))
+    if (vm->hold.holds_compute)
         return 0;
-    if (placement_hold(st, jget_str(vm, "hostId"), jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
+    if (placement_hold(st, vm->host_id, vm->cores, vm->memory_mb, 0,
                        "The VM's host has no room for it now.", err))
         return -1;
-    json_object_set_new(vm, "_holdsCompute", json_true());
+    vm->hold.holds_compute = true;
     return 0;
 }
 
 int
-vmrec_hold_storage(store_t *st, json_t *vm, int64_t delta_gb, const char *no_room, err_t *err)
+vmrec_hold_storage(store_t *st, vm_rec_t *vm, int64_t delta_gb, const char *no_room, err_t *err)
 {
     int64_t q[STORE_QUOTAS] = {0};
 
     q[QUOTA_STORAGE] = delta_gb;
-    if (counted(vm) && quota_apply(st, jget_str(vm, "subscriptionId"), q, err))
+    if (vm->hold.counted && quota_apply(st, vm->subscription_id, q, err))
         return -1;
-    if (vmrec_holds_storage(vm))
-        return placement_hold(st, jget_str(vm, "hostId"), 0, 0, delta_gb, no_room, err);
+    if (vm->hold.holds_storage)
+        return placement_hold(st, vm->host_id, 0, 0, delta_gb, no_room, err);
     return 0;
 }
 
 /* Releases the VM's quota usage (once). */
 static int
-release_quota(store_t *st, json_t *vm, err_t *err)
+release_quota(store_t *st, vm_rec_t *vm, err_t *err)
 {
     int64_t d[STORE_QUOTAS] = {0};
 
-    if (!counted(vm))
+    if (!vm->hold.counted)
         return 0;
     d[QUOTA_VMS] = -1;
-    d[QUOTA_CORES] = -jget_int(vm, "cores");
-    d[QUOTA_MEMORY] = -jget_int(vm, "memoryMB");
-    d[QUOTA_STORAGE] = -vmrec_storage_gb(vm);
-    json_object_set_new(vm, "_counted", json_false());
-    return quota_apply(st, jget_str(vm, "subscriptionId"), d, err);
+    d[QUOTA_CORES] = -vm->cores;
+    d[QUOTA_MEMORY] = -vm->memory_mb;
+    d[QUOTA_STORAGE] = -vm->hold.storage_gb;
+    vm->hold.counted = false;
+    return quota_apply(st, vm->subscription_id, d, err);
 }
 
 int
-vmrec_release_all(store_t *st, json_t *vm, err_t *err)
+vmrec_release_all(store_t *st, vm_rec_t *vm, err_t *err)
 {
     if (vmrec_release_host(st, vm, true, true, err) || release_quota(st, vm, err))
         return -1;
-    return store_ip_release_vm(st, jget_str(vm, "id"), err);
+    return store_ip_release_vm(st, vm->id, err);
 }
 
 int
-vmrec_fail_create(store_t *st, json_t *vm, err_t *err)
+vmrec_fail_create(store_t *st, vm_rec_t *vm, err_t *err)
 {
     /* A VM whose creation failed holds nothing and is never billed. */
     if (vmrec_release_all(st, vm, err))
         return -1;
-    json_object_set_new(vm, "nics", json_array());
-    json_object_set_new(vm, "provisioningState", json_string("failed"));
-    json_object_set_new(vm, "powerState", json_string("deallocated"));
+    vm->nnics = 0;
+    vm->provisioning = VM_PROV_FAILED;
+    vm->power = VM_POWER_DEALLOCATED;
     if (vmrec_save(st, vm, err))
         return -1;
-    return store_timeline_forget(st, jget_str(vm, "id"), err);
+    return store_timeline_forget(st, vm->id, err);
 }
 
 int
-vmrec_remove(store_t *st, json_t *vm, err_t *err)
+vmrec_remove(store_t *st, vm_rec_t *vm, err_t *err)
 {
+    json_t *rec;
+    int rc;
+
     if (vmrec_release_all(st, vm, err))
         return -1;
     /* A VM whose creation failed was never billed (nor announced); any other leaves its final row. */
-    if (strcmp(jget_str(vm, "provisioningState"), "failed") == 0 && jget_str(vm, "hypervisorId") == NULL
-            ? store_timeline_forget(st, jget_str(vm, "id"), err)
-            : (store_timeline_append(st, vm, "deleted", err) ||
-               events_emit(st, "vm.deleted", jget_str(vm, "subscriptionId"), jget_str(vm, "id"),
-                           json_pack("{s:s, s:s?}", "name", jget_str(vm, "name"), "vmRoleId",
-                                     jget_str(vm, "vmRoleId")),
-                           err)))
+    if (vm->provisioning == VM_PROV_FAILED && vm->hypervisor_id[0] == '\0') {
+        rc = store_timeline_forget(st, vm->id, err);
+    } else {
+        if ((rec = vmrec_to_store(vm)) == NULL)
+            return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        rc = store_timeline_append(st, rec, "deleted", err) ||
+             events_emit(st, "vm.deleted", vm->subscription_id, vm->id,
+                         json_pack("{s:s, s:s?}", "name", vm->name, "vmRoleId",
+                                   nullable(vm->vm_role_id)),
+                         err);
+        json_decref(rec);
+    }
+    if (rc)
         return -1;
-    return store_rec_delete(st, &store_kind_vm, jget_str(vm, "id"), 0, err);
+    return store_rec_delete(st, &store_kind_vm, vm->id, 0, err);
 }
 
 int
-vmrec_set_checkpoint_size(store_t *st, json_t *vm, int64_t size, err_t *err)
+vmrec_set_checkpoint_size(store_t *st, vm_rec_t *vm, int64_t size, err_t *err)
 {
-    json_t *slot = json_object_get(vm, "checkpoint");
     int64_t delta, d[STORE_QUOTAS] = {0};
 
-    if (!json_is_object(slot) || size < 0)
+    if (!vm->checkpoint.present || size < 0)
         return 0;
-    delta = size - jget_int(slot, "sizeGB");
+    delta = size - vm->checkpoint.size_gb;
     if (delta == 0)
         return 0;
-    json_object_set_new(slot, "sizeGB", json_integer(size));
-    vmrec_add_storage(vm, delta);
+    vm->checkpoint.size_gb = size;
+    vm->hold.storage_gb += delta;
     /* Growth already happened on the host: it is counted, never refused. */
     d[QUOTA_STORAGE] = delta;
-    if (counted(vm) && quota_apply(st, jget_str(vm, "subscriptionId"), d, err))
+    if (vm->hold.counted && quota_apply(st, vm->subscription_id, d, err))
         return -1;
-    if (vmrec_holds_storage(vm) && jget_str(vm, "hostId"))
-        return store_host_grow_storage(st, jget_str(vm, "hostId"), delta, err);
+    if (vm->hold.holds_storage && vm->host_id[0])
+        return store_host_grow_storage(st, vm->host_id, delta, err);
     return 0;
 }

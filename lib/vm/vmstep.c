@@ -37,20 +37,17 @@ vmstep_call(job_ctx_t *ctx)
 }
 
 int
-vmstep_job_vm(job_ctx_t *ctx, json_t **vm, err_t *err)
+vmstep_job_vm(job_ctx_t *ctx, vm_rec_t *vm, err_t *err)
 {
     assert(ctx != NULL && vm != NULL);
-    return vmrec_lookup(job_ctx_store(ctx), &store_kind_vm, job_ctx_resource(ctx), NULL, NULL, vm,
-                        err);
+    return vmrec_load(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), vm, NULL, err);
 }
 
 job_step_result_t
-vmstep_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err)
+vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err)
 {
-    int rc;
+    int rc = vmstep_job_vm(ctx, vm, err);
 
-    *vm = NULL;
-    rc = vmstep_job_vm(ctx, vm, err);
     if (rc < 0)
         return JOB_STEP_RETRY;
     if (rc == 0) {
@@ -59,10 +56,8 @@ vmstep_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err)
     }
     if (agent == NULL)
         return JOB_STEP_DONE;
-    *agent = jget_str(*vm, "hostId") ? hostreg_agent(job_ctx_store(ctx), jget_str(*vm, "hostId"), err) : NULL;
+    *agent = vm->host_id[0] ? hostreg_agent(job_ctx_store(ctx), vm->host_id, err) : NULL;
     if (*agent == NULL) {
-        json_decref(*vm);
-        *vm = NULL;
         if (err->code == ERR_NONE)
             err_set(err, ERR_HOST_FAILED, NULL, "The VM has no host.");
         return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
@@ -71,7 +66,7 @@ vmstep_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err)
 }
 
 json_t *
-vmstep_host_view(job_ctx_t *ctx, const json_t *vm, bool *asked)
+vmstep_host_view(job_ctx_t *ctx, const vm_rec_t *vm, bool *asked)
 {
     agent_call_t c = {"inventory", VM_AGENT_TIMEOUT_MS};
     agent_err_t aerr;
@@ -79,13 +74,12 @@ vmstep_host_view(job_ctx_t *ctx, const json_t *vm, bool *asked)
     agent_t *a;
     json_t *list = NULL, *e, *found = NULL;
     size_t i;
-
     int attempt;
 
     *asked = false;
-    if (jget_str(vm, "hostId") == NULL)
+    if (vm->host_id[0] == '\0')
         return NULL;
-    a = hostreg_agent(job_ctx_store(ctx), jget_str(vm, "hostId"), &err);
+    a = hostreg_agent(job_ctx_store(ctx), vm->host_id, &err);
     if (a == NULL)
         return NULL;
     /* A read may be asked again at will: a few tries before the answer is "unknown". */
@@ -96,8 +90,8 @@ vmstep_host_view(job_ctx_t *ctx, const json_t *vm, bool *asked)
         return NULL;
     *asked = true;
     json_array_foreach(list, i, e)
-        if (jget_str(vm, "hypervisorId") && jget_str(e, "hypervisorId") &&
-            strcmp(jget_str(e, "hypervisorId"), jget_str(vm, "hypervisorId")) == 0)
+        if (vm->hypervisor_id[0] && jget_str(e, "hypervisorId") &&
+            strcmp(jget_str(e, "hypervisorId"), vm->hypervisor_id) == 0)
             found = json_incref(e);
     json_decref(list);
     return found;
@@ -106,85 +100,74 @@ vmstep_host_view(job_ctx_t *ctx, const json_t *vm, bool *asked)
 void
 vmstep_ask_host(job_ctx_t *ctx)
 {
-    json_t *vm = vmrec_load(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), NULL, NULL), *hv;
-    json_t *data = job_ctx_data(ctx);
+    json_t *data = job_ctx_data(ctx), *hv;
+    vm_rec_t vm;
     bool asked;
 
-    if (vm == NULL)
+    if (vmstep_job_vm(ctx, &vm, NULL) != 1)
         return;
-    hv = vmstep_host_view(ctx, vm, &asked);
+    hv = vmstep_host_view(ctx, &vm, &asked);
     json_object_set_new(data, "hostAsked", json_boolean(asked));
     json_object_set_new(data, "hostHasVm", json_boolean(hv != NULL));
     if (hv)
         json_object_set(data, "hostVm", hv);
     json_decref(hv);
-    json_decref(vm);
 }
 
 int
-vmstep_apply_true_power(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err)
+vmstep_apply_true_power(store_t *st, job_ctx_t *ctx, vm_rec_t *vm, err_t *err)
 {
     const json_t *data = job_ctx_data(ctx);
     const char *ps = NULL;
 
     if (json_is_true(json_object_get(data, "hostHasVm")))
         ps = jget_str(json_object_get(data, "hostVm"), "powerState");
-    if (ps == NULL) {
-        json_object_set_new(vm, "powerState", json_string("unknown"));
+    if (vm_power_parse(ps, &vm->power) != 0) {
+        vm->power = VM_POWER_UNKNOWN;
         return 0;
     }
-    json_object_set_new(vm, "powerState", json_string(ps));
-    if (strcmp(ps, "deallocated") == 0)
+    if (vm->power == VM_POWER_DEALLOCATED)
         return vmrec_release_host(st, vm, true, false, err);
     return 0;
 }
 
-
 void
-vmstep_fill_spec(const json_t *vm, agent_vm_spec_t *spec, json_t **data_disks)
+vmstep_fill_spec(const vm_rec_t *vm, agent_vm_spec_t *spec, json_t **data_disks)
 {
-    const json_t *d;
-    size_t i;
-
-    *data_disks = json_array();
-    json_array_foreach(json_object_get(vm, "disks"), i, d)
-        if (json_is_integer(json_object_get(d, "lun")))
-            json_array_append(*data_disks, (json_t *) d);
+    *data_disks = vmrec_data_disks_json(vm);
     memset(spec, 0, sizeof(*spec));
-    spec->name = jget_str(vm, "name");
-    spec->cores = (int) jget_int(vm, "cores");
-    spec->memory_mb = (int) jget_int(vm, "memoryMB");
-    spec->os_disk_gb = (int) jget_int(json_array_get(json_object_get(vm, "disks"), 0), "sizeGB");
+    spec->name = vm->name;
+    spec->cores = (int) vm->cores;
+    spec->memory_mb = (int) vm->memory_mb;
+    spec->os_disk_gb = vm->ndisks > 0 ? (int) vm->disks[0].size_gb : 0;
     spec->data_disks = *data_disks;
 }
 
 int64_t
-vmstep_checkpoint_size(job_ctx_t *ctx, const json_t *vm)
+vmstep_checkpoint_size(job_ctx_t *ctx, const vm_rec_t *vm)
 {
-    const json_t *slot = json_object_get(vm, "checkpoint"), *cp;
+    const json_t *cp;
     bool asked;
     json_t *hv;
     int64_t size = -1;
 
-    if (!json_is_object(slot) || jget_str(slot, "_hostId") == NULL)
+    if (!vm->checkpoint.present || vm->checkpoint.host_id[0] == '\0')
         return -1;
     hv = vmstep_host_view(ctx, vm, &asked);
-    cp = hv ? json_object_get(json_object_get(hv, "checkpoints"), jget_str(slot, "_hostId")) : NULL;
+    cp = hv ? json_object_get(json_object_get(hv, "checkpoints"), vm->checkpoint.host_id) : NULL;
     if (cp && json_is_integer(json_object_get(cp, "sizeGB")))
         size = jget_int(cp, "sizeGB");
     json_decref(hv);
     return size;
 }
 
-
 job_step_result_t
-vmstep_finish(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err)
+vmstep_finish(job_ctx_t *ctx, vm_rec_t *vm, job_step_result_t r, err_t *err)
 {
     assert(ctx != NULL && vm != NULL);
     if (r == JOB_STEP_DONE &&
         (job_ctx_begin(ctx, err) || vmrec_save(job_ctx_store(ctx), vm, err)))
         r = JOB_STEP_RETRY;
-    json_decref(vm);
     return r;
 }
 
@@ -194,19 +177,19 @@ vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vmstep_apply_fn appl
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
     job_step_result_t r;
-    json_t *vm;
+    vm_rec_t vm;
     agent_t *a;
 
     assert(call != NULL && apply != NULL);
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    call(a, &c, vm, job_ctx_params(ctx), &aerr);
+    call(a, &c, &vm, job_ctx_params(ctx), &aerr);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
-        apply(vm, job_ctx_params(ctx));
-        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
+        apply(&vm, job_ctx_params(ctx));
+        vm.provisioning = VM_PROV_SUCCEEDED;
     }
-    return vmstep_finish(ctx, vm, r, err);
+    return vmstep_finish(ctx, &vm, r, err);
 }
 
 job_step_result_t

@@ -19,55 +19,55 @@
 #define VM_AGENT_TIMEOUT_MS 3000
 #define VM_JOB_DEADLINE_MS (120 * 1000)
 
-/* Missing as a value: 1 with the job's VM (a new reference) in *vm; 0 when it is gone (*vm untouched, err
- * untouched); -1 with err when the store cannot tell. */
-int vmstep_job_vm(job_ctx_t *ctx, json_t **vm, err_t *err);
-/* The job's VM (a new reference in *vm) and, unless agent is NULL, its host's agent (borrowed). A missing
- * VM or host fails the step; a host that cannot be reached retries it. */
-job_step_result_t vmstep_vm(job_ctx_t *ctx, json_t **vm, agent_t **agent, err_t *err);
+/* Missing as a value: 1 with the job's VM in *vm; 0 when it is gone (*vm untouched, err untouched); -1 with
+ * err when the store cannot tell. */
+int vmstep_job_vm(job_ctx_t *ctx, vm_rec_t *vm, err_t *err);
+/* The job's VM in *vm and, unless agent is NULL, its host's agent (borrowed). A missing VM or host fails
+ * the step; a host that cannot be reached retries it. */
+job_step_result_t vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err);
 /* The agent call of the running step: the job's operation id, the VM timeout. */
 agent_call_t vmstep_call(job_ctx_t *ctx);
 /* The end of a step that changed the VM: when r is done, saves vm in the step's transaction (a failure to
- * save retries the step). Releases vm; returns the step's result. */
-job_step_result_t vmstep_finish(job_ctx_t *ctx, json_t *vm, job_step_result_t r, err_t *err);
+ * save retries the step). Returns the step's result. */
+job_step_result_t vmstep_finish(job_ctx_t *ctx, vm_rec_t *vm, job_step_result_t r, err_t *err);
 /* A step of one agent call on the job's VM: call asks the host (params: the job's), and when the host did
  * it, apply changes the record, which then shows provisioningState succeeded and is saved in the step's
  * transaction. */
-typedef int (*vmstep_agent_fn)(agent_t *a, const agent_call_t *call, const json_t *vm,
+typedef int (*vmstep_agent_fn)(agent_t *a, const agent_call_t *call, const vm_rec_t *vm,
                                const json_t *params, agent_err_t *aerr);
-typedef void (*vmstep_apply_fn)(json_t *vm, const json_t *params);
+typedef void (*vmstep_apply_fn)(vm_rec_t *vm, const json_t *params);
 job_step_result_t vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vmstep_apply_fn apply,
                                         err_t *err);
 /* Done, retry (transient, timeout) or failed (anything else), with err set for the latter two. */
 job_step_result_t vmstep_result(const agent_err_t *aerr, err_t *err);
 /* What the host says about the VM: its inventory entry (new reference), or NULL when the host has no such
  * VM or cannot be asked (*asked false then). */
-json_t *vmstep_host_view(job_ctx_t *ctx, const json_t *vm, bool *asked);
+json_t *vmstep_host_view(job_ctx_t *ctx, const vm_rec_t *vm, bool *asked);
 /* cleanup hook: saves what the host says of the VM in the job's data (hostAsked, hostHasVm, hostVm). */
 void vmstep_ask_host(job_ctx_t *ctx);
 /* In on_failed: the VM's power state (and compute holding) as the host said; unknown when it could not be
- * asked or has no such VM. */
-int vmstep_apply_true_power(store_t *st, job_ctx_t *ctx, json_t *vm, err_t *err);
-/* The agent's description of a VM record: its size and disks. The data disks array (a new reference in
- * *data_disks) must outlive the spec. */
-void vmstep_fill_spec(const json_t *vm, agent_vm_spec_t *spec, json_t **data_disks);
+ * asked, has no such VM or names a state wapd does not know. */
+int vmstep_apply_true_power(store_t *st, job_ctx_t *ctx, vm_rec_t *vm, err_t *err);
+/* The agent's description of a VM record: its size and disks. The spec borrows vm's name; vm and the data
+ * disks array (a new reference in *data_disks) must outlive the spec. */
+void vmstep_fill_spec(const vm_rec_t *vm, agent_vm_spec_t *spec, json_t **data_disks);
 /* Deletes a VM from a host; one already gone counts as done. */
 job_step_result_t vmstep_delete_on_host(agent_t *a, const agent_call_t *call, const char *hyp,
                                         err_t *err);
 /* The checkpoint slot's differencing disk size as the host reports it now (-1 when unknown). */
-int64_t vmstep_checkpoint_size(job_ctx_t *ctx, const json_t *vm);
+int64_t vmstep_checkpoint_size(job_ctx_t *ctx, const vm_rec_t *vm);
 
 /* In the caller's transaction, which the caller rolls back when this fails: checks that ctx's plan offers
  * the image and size, reserves quota against it, places the VM and inserts its record (creating, starting)
- * with its NIC. role_id may be NULL. Reads neither the subscription nor the plan (ctx holds them). Returns
- * the record (all fields). */
-json_t *vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req,
-                        const char *role_id, err_t *err);
+ * with its NIC, into *out. role_id may be NULL. Reads neither the subscription nor the plan (ctx holds
+ * them). */
+int vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id,
+                    vm_rec_t *out, err_t *err);
 
-/* The request side of a change: the VM of ctx's subscription (404), at revision expect_rev when that is
- * > 0 (412 otherwise), the subscription writable (409). The record, a new reference. */
-json_t *vm__load_for_change(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev,
-                            err_t *err);
+/* The request side of a change: the VM of ctx's subscription (404) into *vm, at revision expect_rev when
+ * that is > 0 (412 otherwise), the subscription writable (409). 0, or -1 with err. */
+int vm__load_for_change(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev,
+                        vm_rec_t *vm, err_t *err);
 
 /* The kinds of each VM job module; vm_jobs_register registers them all. */
 int vm_create_kinds_register(void);

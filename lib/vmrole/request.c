@@ -402,7 +402,7 @@ vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_
             goto out;
         }
         json_object_set(vm, "vmRoleId", json_object_get(role, "id"));
-        if (vmrec_save(st, vm, err)) {
+        if (vmrec_save_json(st, vm, err)) {
             store_tx_rollback(st);
             goto out;
         }

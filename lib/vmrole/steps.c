@@ -28,34 +28,38 @@ job_role(job_ctx_t *ctx, json_t **role, err_t *err)
                         role, err);
 }
 
-static json_t *
-find_instance(store_t *st, const json_t *role, int64_t n, err_t *err)
+/* Missing as a value: 1 with instance n of the role in *vm, 0 when it has none, -1 with err. */
+static int
+find_instance(store_t *st, const json_t *role, int64_t n, vm_rec_t *vm, err_t *err)
 {
-    json_t *list = vmrole__instances(st, role, err), *vm, *found = NULL;
+    json_t *list = vmrole__instances(st, role, err), *rec;
+    int rc = 0;
     size_t i;
 
-    json_array_foreach(list, i, vm)
-        if (jget_int(vm, "_n") == n)
-            found = json_incref(vm);
+    if (list == NULL)
+        return -1;
+    json_array_foreach(list, i, rec)
+        if (rc == 0 && jget_int(rec, "_n") == n)
+            rc = vmrec_from_store(rec, vm, err) ? -1 : 1;
     json_decref(list);
-    if (found)
-        json_object_del(found, "_n");
-    return found;
+    return rc;
 }
 
-/* Instance n's record, made and reserved in its own transaction (committed before the host is asked):
- * the role's subscription and plan are read here, as a job step has no request context. */
-static json_t *
-reserve_instance(store_t *st, const json_t *role, int64_t n, err_t *err)
+/* Instance n's record, made and reserved in its own transaction (committed before the host is asked),
+ * into *vm: the role's subscription and plan are read here, as a job step has no request context. 0, or
+ * -1 with err. */
+static int
+reserve_instance(store_t *st, const json_t *role, int64_t n, vm_rec_t *vm, err_t *err)
 {
     const char *sid = jget_str(role, "subscriptionId");
-    json_t *item, *sub = NULL, *plan = NULL, *vm = NULL;
+    json_t *item, *sub = NULL, *plan = NULL;
+    int rc = -1;
     vm_create_req_t req;
     vm_ctx_t vctx;
     char name[160];
 
     if (store_tx_begin(st, err))
-        return NULL;
+        return -1;
     item = store_rec_get(st, &store_kind_gallery_item, jget_str(role, "galleryItemId"), NULL, err);
     sub = item ? store_rec_get_shared(st, &store_kind_subscription, sid, NULL, err) : NULL;
     plan = sub ? store_rec_get_shared(st, &store_kind_plan, jget_str(sub, "planId"), NULL, err) : NULL;
@@ -69,84 +73,72 @@ reserve_instance(store_t *st, const json_t *role, int64_t n, err_t *err)
         vctx.sid = sid;
         vctx.sub = sub;
         vctx.plan = plan;
-        vm = vm__reserve_new(st, &vctx, &req, jget_str(role, "id"), err);
+        rc = vm__reserve_new(st, &vctx, &req, jget_str(role, "id"), vm, err);
     }
-    if (vm == NULL || store_tx_commit(st, err)) {
+    if (rc != 0 || store_tx_commit(st, err)) {
         store_tx_rollback(st);
-        json_decref(vm);
-        vm = NULL;
+        rc = -1;
     }
     json_decref(item);
     json_decref(sub);
     json_decref(plan);
-    return vm;
+    return rc;
 }
 
 static job_step_result_t
 step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
-    json_t *vm;
     char op[200], hyp[AGENT_ID_MAX];
     agent_vm_spec_t spec;
     agent_call_t c;
     agent_err_t aerr = {0};
     job_step_result_t r;
+    json_t *data_disks;
+    vm_rec_t vm;
     agent_t *a;
+    int found = find_instance(st, role, n, &vm, err);
 
-    vm = find_instance(st, role, n, err);
-    if (vm == NULL && err->code != ERR_NONE)
+    if (found < 0)
         return JOB_STEP_RETRY;
-    if (vm && strcmp(jget_str(vm, "provisioningState"), "failed") == 0) {
+    if (found && vm.provisioning == VM_PROV_FAILED) {
         /* Repair: the instance failed before; it is made again from scratch. */
-        if (jget_str(vm, "hypervisorId") && (a = hostreg_agent(st, jget_str(vm, "hostId"), err)) != NULL) {
+        if (vm.hypervisor_id[0] && (a = hostreg_agent(st, vm.host_id, err)) != NULL) {
             snprintf(op, sizeof(op), "%s:discard", job_ctx_op_id(ctx));
             c.op_id = op;
             c.timeout_ms = VM_AGENT_TIMEOUT_MS;
-            if ((r = vmstep_delete_on_host(a, &c, jget_str(vm, "hypervisorId"), err)) !=
-                JOB_STEP_DONE) {
-                json_decref(vm);
+            if ((r = vmstep_delete_on_host(a, &c, vm.hypervisor_id, err)) != JOB_STEP_DONE)
                 return r;
-            }
         }
         err_clear(err);
-        if (vmrec_remove(st, vm, err)) {
-            json_decref(vm);
+        if (vmrec_remove(st, &vm, err))
             return JOB_STEP_RETRY;
-        }
-        json_decref(vm);
-        vm = NULL;
+        found = 0;
     }
-    if (vm == NULL && (vm = reserve_instance(st, role, n, err)) == NULL)
+    if (!found && reserve_instance(st, role, n, &vm, err))
         return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
-    a = hostreg_agent(st, jget_str(vm, "hostId"), err);
-    if (a == NULL) {
-        json_decref(vm);
+    a = hostreg_agent(st, vm.host_id, err);
+    if (a == NULL)
         return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
-    }
     snprintf(op, sizeof(op), "%s:create", job_ctx_op_id(ctx));
     c.op_id = op;
     c.timeout_ms = VM_AGENT_TIMEOUT_MS;
-    if (jget_str(vm, "hypervisorId") == NULL) {
-        json_t *data_disks;
-        vmstep_fill_spec(vm, &spec, &data_disks);
+    if (vm.hypervisor_id[0] == '\0') {
+        vmstep_fill_spec(&vm, &spec, &data_disks);
         agent_vm_create(a, &c, &spec, hyp, &aerr);
         json_decref(data_disks);
-        if ((r = vmstep_result(&aerr, err)) != JOB_STEP_DONE) {
-            json_decref(vm);
+        if ((r = vmstep_result(&aerr, err)) != JOB_STEP_DONE)
             return r;
-        }
-        json_object_set_new(vm, "hypervisorId", json_string(hyp));
+        snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
     }
     snprintf(op, sizeof(op), "%s:start", job_ctx_op_id(ctx));
-    agent_vm_power(a, &c, jget_str(vm, "hypervisorId"), AGENT_POWER_START, &aerr);
+    agent_vm_power(a, &c, vm.hypervisor_id, AGENT_POWER_START, &aerr);
     if ((r = vmstep_result(&aerr, err)) == JOB_STEP_DONE) {
-        json_object_set_new(vm, "powerState", json_string("running"));
-        json_object_set_new(vm, "provisioningState", json_string("succeeded"));
-        if (job_ctx_begin(ctx, err) || vmrec_save(st, vm, err))
+        vm.power = VM_POWER_RUNNING;
+        vm.provisioning = VM_PROV_SUCCEEDED;
+        if (job_ctx_begin(ctx, err) || vmrec_save(st, &vm, err))
             r = JOB_STEP_RETRY;
     }
-    json_decref(vm);
     return r;
 }
 
@@ -156,23 +148,20 @@ step_remove_instance(job_ctx_t *ctx, const char *vm_id, err_t *err)
     store_t *st = job_ctx_store(ctx);
     agent_call_t c = {job_ctx_op_id(ctx), VM_AGENT_TIMEOUT_MS};
     job_step_result_t r = JOB_STEP_DONE;
-    json_t *vm = NULL;
+    vm_rec_t vm;
     agent_t *a;
-    int rc = vmrec_lookup(st, &store_kind_vm, vm_id, NULL, NULL, &vm, err);
+    int rc = vmrec_load(st, NULL, vm_id, &vm, NULL, err);
 
     if (rc <= 0)
         return rc == 0 ? JOB_STEP_DONE : JOB_STEP_RETRY; /* already gone, or the store failed */
-    if (jget_str(vm, "hypervisorId") && jget_str(vm, "hostId")) {
-        a = hostreg_agent(st, jget_str(vm, "hostId"), err);
-        if (a == NULL) {
-            json_decref(vm);
+    if (vm.hypervisor_id[0] && vm.host_id[0]) {
+        a = hostreg_agent(st, vm.host_id, err);
+        if (a == NULL)
             return JOB_STEP_RETRY;
-        }
-        r = vmstep_delete_on_host(a, &c, jget_str(vm, "hypervisorId"), err);
+        r = vmstep_delete_on_host(a, &c, vm.hypervisor_id, err);
     }
-    if (r == JOB_STEP_DONE && (job_ctx_begin(ctx, err) || vmrec_remove(st, vm, err)))
+    if (r == JOB_STEP_DONE && (job_ctx_begin(ctx, err) || vmrec_remove(st, &vm, err)))
         r = JOB_STEP_RETRY;
-    json_decref(vm);
     return r;
 }
 
@@ -243,7 +232,8 @@ role_failed(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const char *name = job_ctx_step_name(ctx);
-    json_t *role = NULL, *vm;
+    json_t *role = NULL;
+    vm_rec_t vm;
     int64_t n;
     int rc = job_role(ctx, &role, err);
 
@@ -252,11 +242,12 @@ role_failed(job_ctx_t *ctx, err_t *err)
     rc = 0;
     /* The instance whose step failed holds nothing and shows failed, as a VM whose creation failed. */
     if (name && strncmp(name, "addInstance-", 12) == 0 &&
-        util_parse_int64(name + 12, false, &n) == 0) {
-        vm = find_instance(st, role, n, err);
-        if (vm && strcmp(jget_str(vm, "provisioningState"), "failed") != 0)
-            rc = vmrec_fail_create(st, vm, err);
-        json_decref(vm);
+        util_parse_int64(name + 12, false, &n) == 0 &&
+        (rc = find_instance(st, role, n, &vm, err)) == 1)
+        rc = vm.provisioning != VM_PROV_FAILED ? vmrec_fail_create(st, &vm, err) : 0;
+    if (rc < 0) {
+        json_decref(role);
+        return -1;
     }
     if (rc == 0 && strcmp(job_ctx_status(ctx), "canceled") == 0 &&
         strcmp(job_ctx_resource(ctx), jget_str(role, "id")) == 0 &&
