@@ -155,7 +155,7 @@ emit_changes(store_t *st, const vm_rec_seen_t *was, const vm_rec_t *vm, err_t *e
 {
     const char *sid = vm->subscription_id, *id = vm->id;
 
-    if (was->provisioning != VM_PROV_SUCCEEDED && vm->provisioning == VM_PROV_SUCCEEDED &&
+    if (was->provisioning == VM_PROV_CREATING && vm->provisioning == VM_PROV_SUCCEEDED &&
         events_emit(st, "vm.created", sid, id,
                     json_pack("{s:s, s:s, s:s?, s:s?}", "name", vm->name, "size", vm->size,
                               "vmRoleId", nullable(vm->vm_role_id), "hostId",

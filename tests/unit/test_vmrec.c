@@ -312,6 +312,47 @@ power_event(store_t *st, const char *id, const char *from, const char *to)
     return found;
 }
 
+/* How many events of type the feed holds for id. */
+static int
+count_events(store_t *st, const char *id, const char *type)
+{
+    int64_t next = 0;
+    err_t err = {0};
+    json_t *list = events_page(st, 0, 1000, &next, &err), *e;
+    int n = 0;
+    size_t i;
+
+    assert_non_null(list);
+    json_array_foreach(list, i, e)
+        n += strcmp(json_string_value(json_object_get(e, "type")), type) == 0 &&
+             strcmp(json_string_value(json_object_get(e, "resourceId")), id) == 0;
+    json_decref(list);
+    return n;
+}
+
+/* vm.created is raised when a create ends, once: an update that ends (a checkpoint, a disk, a resize
+ * job) raises none. */
+static void
+created_is_raised_once(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char id[UTIL_UUID_LEN + 1];
+    err_t err = {0};
+    vm_rec_t vm;
+
+    world_running_vm(w, "rec-2", id);
+    assert_int_equal(count_events(st, id, "vm.created"), 1);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, NULL, &err), 1);
+    vm.provisioning = VM_PROV_UPDATING;
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(vmrec_save(st, &vm, &err), 0);
+    vm.provisioning = VM_PROV_SUCCEEDED;
+    assert_int_equal(vmrec_save(st, &vm, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(count_events(st, id, "vm.created"), 1);
+}
+
 static void
 load_and_save(void **state)
 {
@@ -367,6 +408,7 @@ main(void)
         cmocka_unit_test(bad_records_are_internal_errors),
         cmocka_unit_test(bridges_keep_what_the_caller_borrowed),
         cmocka_unit_test_setup_teardown(load_and_save, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(created_is_raised_once, world_setup, world_teardown),
     };
 
     return cmocka_run_group_tests_name("vmrec", tests, NULL, NULL);
