@@ -1,5 +1,9 @@
 /*
- * util.c: ids (libuuid), clocks, RFC 3339 times, secrets (OpenSSL RAND_bytes) and SHA-256 (OpenSSL EVP).
+ * util.c: ids (libuuid), clocks, RFC 3339 times, secrets (OpenSSL RAND_bytes) and SHA-256 (OpenSSL EVP),
+ * and the allocation wrappers that consult FAULT_ALLOC.
+ *
+ * Invariant: util_malloc and util_realloc cost one relaxed load and a branch more than malloc and
+ * realloc until a test arms a fault class (fault_hit's fast path).
  */
 #include "util.h"
 
@@ -12,9 +16,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <uuid/uuid.h>
+
+#include "fault.h"
 
 void
 util_uuid(char out[UTIL_UUID_LEN + 1])
@@ -347,4 +354,24 @@ util_parse_int64(const char *s, bool allow_negative, int64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* ---- allocations ---- */
+
+void *
+util_malloc(size_t n)
+{
+    return fault_hit(FAULT_ALLOC) ? NULL : malloc(n);
+}
+
+void *
+util_realloc(void *p, size_t n)
+{
+    return fault_hit(FAULT_ALLOC) ? NULL : realloc(p, n);
+}
+
+void
+util_alloc_install(void)
+{
+    json_set_alloc_funcs(util_malloc, free);
 }
