@@ -465,7 +465,8 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
                    "createdAt", now, "updatedAt", now, "hostId", "hypervisorId");
     if (vm == NULL)
         goto out;
-    vmrec_init_holdings(vm, storage, false);
+    if (vmrec_init_holdings(vm, storage, false, err))
+        goto fail_vm;
     {
         json_t *image = store_rec_get(st, &store_kind_image, jget_str(item, "imageId"), NULL, err);
         if (image == NULL)

@@ -375,3 +375,47 @@ util_alloc_install(void)
 {
     json_set_alloc_funcs(util_malloc, free);
 }
+
+/* The text util_json_dumps writes; failed sticks once a write could not grow it. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} dump_buf_t;
+
+static int
+dump_append(const char *data, size_t n, void *arg)
+{
+    dump_buf_t *b = arg;
+    size_t cap = b->cap ? b->cap : 256;
+    char *grown;
+
+    if (b->failed)
+        return -1;
+    if (b->len + n + 1 > b->cap) {
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if ((grown = util_realloc(b->buf, cap)) == NULL) {
+            b->failed = true;
+            return -1;
+        }
+        b->buf = grown;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+char *
+util_json_dumps(const json_t *json, size_t flags)
+{
+    dump_buf_t b = {0};
+
+    if (json_dump_callback(json, dump_append, &b, flags) || b.failed || b.buf == NULL) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
+}

@@ -64,5 +64,10 @@ void *util_realloc(void *p, size_t n);
  * allocation inside any JSON call can be injected. Called once, before other threads start: by the
  * daemon at start, and by the tests that arm FAULT_ALLOC. */
 void util_alloc_install(void);
+/* json_dumps, except that a failed allocation always answers NULL: jansson's own (2.14) ignores a
+ * failed write of an object's key and answers the text without it, which no reader can load back. The
+ * text is new; free() it. */
+struct json_t;
+char *util_json_dumps(const struct json_t *json, size_t flags);
 
 #endif

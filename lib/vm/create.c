@@ -50,9 +50,10 @@ new_disks(const vm_create_req_t *req, const json_t *image, int64_t *storage, err
     int64_t lun;
     size_t i;
 
-    json_array_append_new(disks, json_pack("{s:n, s:s, s:I, s:s}", "lun", "kind", "os", "sizeGB",
-                                           (json_int_t) jget_int(image, "osDiskGB"), "caching",
-                                           "ReadWrite"));
+    if (json_array_append_new(disks, json_pack("{s:n, s:s, s:I, s:s}", "lun", "kind", "os", "sizeGB",
+                                               (json_int_t) jget_int(image, "osDiskGB"), "caching",
+                                               "ReadWrite")))
+        goto oom;
     *storage = jget_int(image, "osDiskGB");
     for (i = 0; i < req->ndisks; i++) {
         const vm_disk_req_t *d = &req->disks[i];
@@ -63,12 +64,17 @@ new_disks(const vm_create_req_t *req, const json_t *image, int64_t *storage, err
             err_set(err, ERR_INVALID_REQUEST, target, "Lun %lld is given twice.", (long long) lun);
             return NULL;
         }
-        json_array_append_new(disks, json_pack("{s:I, s:s, s:I, s:s}", "lun", (json_int_t) lun,
-                                               "kind", "data", "sizeGB", (json_int_t) d->size_gb,
-                                               "caching", vm_caching_name(d->caching)));
+        if (json_array_append_new(disks, json_pack("{s:I, s:s, s:I, s:s}", "lun", (json_int_t) lun,
+                                                   "kind", "data", "sizeGB", (json_int_t) d->size_gb,
+                                                   "caching", vm_caching_name(d->caching))))
+            goto oom;
         *storage += d->size_gb;
     }
     return disks;
+oom:
+    json_decref(disks);
+    err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return NULL;
 }
 
 /* The new record, its fields in the order the store keeps them (a create answers what a GET shows). disks
@@ -136,15 +142,17 @@ vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, co
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         goto out;
     }
-    vmrec_init_holdings(vm, storage, true);
-    if (store_rec_insert(st, &store_kind_vm, vm, err) ||
+    if (vmrec_init_holdings(vm, storage, true, err) || store_rec_insert(st, &store_kind_vm, vm, err) ||
         store_timeline_append(st, vm, "created", err))
         goto fail;
     if (req->network_id != NULL) {
         nic = network_nic_take(st, ctx->sid, req->network_id, jget_str(vm, "id"), err);
         if (nic == NULL)
             goto fail;
-        json_array_append_new(json_object_get(vm, "nics"), nic);
+        if (json_array_append_new(json_object_get(vm, "nics"), nic)) {
+            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+            goto fail;
+        }
         if (store_rec_update(st, &store_kind_vm, jget_str(vm, "id"), vm, 0, err))
             goto fail;
     }

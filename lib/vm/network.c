@@ -19,7 +19,7 @@
 json_t *
 network_nic_take(store_t *st, const char *sid, const char *network_id, const char *vm_id, err_t *err)
 {
-    json_t *net = NULL;
+    json_t *net = NULL, *nic;
     int64_t ip;
     char text[IPAM_TEXT_LEN];
     int rc;
@@ -37,7 +37,9 @@ network_nic_take(store_t *st, const char *sid, const char *network_id, const cha
     if (rc)
         return NULL;
     ipam_format(ip, text);
-    return json_pack("{s:s, s:s}", "networkId", network_id, "ipAddress", text);
+    if ((nic = json_pack("{s:s, s:s}", "networkId", network_id, "ipAddress", text)) == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return nic;
 }
 
 /* A new network record, its fields in the order a GET shows them. */

@@ -273,13 +273,15 @@ counted(const json_t *vm)
     return json_is_true(json_object_get(vm, "_counted"));
 }
 
-void
-vmrec_init_holdings(json_t *vm, int64_t storage_gb, bool held)
+int
+vmrec_init_holdings(json_t *vm, int64_t storage_gb, bool held, err_t *err)
 {
-    json_object_set_new(vm, "_storageGB", json_integer(storage_gb));
-    json_object_set_new(vm, "_holdsCompute", json_boolean(held));
-    json_object_set_new(vm, "_holdsStorage", json_boolean(held));
-    json_object_set_new(vm, "_counted", json_true());
+    if (json_object_set_new(vm, "_storageGB", json_integer(storage_gb)) ||
+        json_object_set_new(vm, "_holdsCompute", json_boolean(held)) ||
+        json_object_set_new(vm, "_holdsStorage", json_boolean(held)) ||
+        json_object_set_new(vm, "_counted", json_true()))
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return 0;
 }
 
 void

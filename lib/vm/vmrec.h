@@ -62,8 +62,8 @@ bool vmrec_holds_storage(const json_t *vm);
 int64_t vmrec_storage_gb(const json_t *vm);
 /* A new record's holdings: storage_gb of storage, counted toward quota, held on its host when held (a VM
  * placed by a create) or not yet (an adopted one, whose holdings are taken when it is pointed at its
- * host). */
-void vmrec_init_holdings(json_t *vm, int64_t storage_gb, bool held);
+ * host). -1 with err when an allocation failed. */
+int vmrec_init_holdings(json_t *vm, int64_t storage_gb, bool held, err_t *err);
 /* The VM's storage grew (or shrank) by delta GB; what it holds follows in the caller's accounting. */
 void vmrec_add_storage(json_t *vm, int64_t delta_gb);
 /* The VM now holds the compute (or storage) its caller took on its host. */
