@@ -5,6 +5,7 @@
  * picks a free one), the demo when asked, ports.json, then "ready". Signals are blocked in every thread and
  * taken synchronously by the main loop, which does all the work of stopping: on SIGTERM or SIGINT it stops
  * accepting, lets requests in flight finish (bounded), stops the servers, closes the store and exits 0.
+ * First of all, jansson is set to allocate through util_malloc, the allocation injection point.
  */
 #include <assert.h>
 #include <errno.h>
@@ -214,6 +215,7 @@ main(int argc, char **argv)
     const char *offset_env = getenv("WAPD_RETENTION_CLOCK_OFFSET_HOURS");
     char *ports;
 
+    util_alloc_install(); /* before any JSON is made and before any thread starts */
     if (config_load(&cfg, argc, argv, msg, sizeof(msg))) {
         fprintf(stderr, "wapd: %s\n", msg);
         config_free(&cfg);

@@ -2,7 +2,8 @@
  * fault.h: the one fault module: where tests make a call fail on purpose.
  *
  * Three classes of injection points, as a database engine's test harness has for allocations and I/O:
- * FAULT_STORE (a store call, in the store's neutral layer), FAULT_ALLOC (an allocation) and FAULT_AGENT
+ * FAULT_STORE (a store call, in the store's neutral layer), FAULT_ALLOC (an allocation: util_malloc and
+ * util_realloc, which jansson allocates through once util_alloc_install has run) and FAULT_AGENT
  * (an agent call, in the dispatch layer of lib/agent/agent.c, where an injected failure answers
  * AGENT_ERR_TRANSIENT as a flaky host would, or AGENT_ERR_PERMANENT when armed so). A test arms a class
  * with fault_arm(class, n): the nth call of that class from now on fails, once, and the countdown disarms

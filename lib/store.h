@@ -197,10 +197,13 @@ int store_host_grow_storage(store_t *st, const char *host_id, int64_t storage_gb
 /* The allocation the host's VMs hold: {cores, memoryMB, storageGB}. */
 int store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err);
 
-/* Takes the lowest free address in [first, last] of a network for a VM: 0 with *ip; 1 when none is left
- * (err untouched); -1 with err. */
-int store_ip_take(store_t *st, const char *network_id, const char *vm_id, int64_t first,
-                  int64_t last, int64_t *ip, err_t *err);
+/* A network's addresses: rows of (network, address, VM), with no policy here (which address a VM gets
+ * is lib/vm/ipam.c's choice). used answers the addresses VMs of the network hold, ascending: 0 with *ips
+ * (new, the caller free()s it; NULL when *n is 0) and *n; -1 with err. claim records address ip of the
+ * network as vm_id's: 1 when claimed; 0 when the address is already taken (nothing changed, err
+ * untouched); -1 with err. release_vm gives back every address vm_id holds. */
+int store_ip_used(store_t *st, const char *network_id, int64_t **ips, size_t *n, err_t *err);
+int store_ip_claim(store_t *st, const char *network_id, const char *vm_id, int64_t ip, err_t *err);
 int store_ip_release_vm(store_t *st, const char *vm_id, err_t *err);
 /* How many addresses of the network are taken; -1 on failure. */
 int64_t store_ip_count(store_t *st, const char *network_id, err_t *err);

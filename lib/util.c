@@ -1,5 +1,9 @@
 /*
- * util.c: ids (libuuid), clocks, RFC 3339 times, secrets (OpenSSL RAND_bytes) and SHA-256 (OpenSSL EVP).
+ * util.c: ids (libuuid), clocks, RFC 3339 times, secrets (OpenSSL RAND_bytes) and SHA-256 (OpenSSL EVP),
+ * and the allocation wrappers that consult FAULT_ALLOC.
+ *
+ * Invariant: util_malloc and util_realloc cost one relaxed load and a branch more than malloc and
+ * realloc until a test arms a fault class (fault_hit's fast path).
  */
 #include "util.h"
 
@@ -12,9 +16,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <uuid/uuid.h>
+
+#include "fault.h"
 
 void
 util_uuid(char out[UTIL_UUID_LEN + 1])
@@ -347,4 +354,68 @@ util_parse_int64(const char *s, bool allow_negative, int64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* ---- allocations ---- */
+
+void *
+util_malloc(size_t n)
+{
+    return fault_hit(FAULT_ALLOC) ? NULL : malloc(n);
+}
+
+void *
+util_realloc(void *p, size_t n)
+{
+    return fault_hit(FAULT_ALLOC) ? NULL : realloc(p, n);
+}
+
+void
+util_alloc_install(void)
+{
+    json_set_alloc_funcs(util_malloc, free);
+}
+
+/* The text util_json_dumps writes; failed sticks once a write could not grow it. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} dump_buf_t;
+
+static int
+dump_append(const char *data, size_t n, void *arg)
+{
+    dump_buf_t *b = arg;
+    size_t cap = b->cap ? b->cap : 256;
+    char *grown;
+
+    if (b->failed)
+        return -1;
+    if (b->len + n + 1 > b->cap) {
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if ((grown = util_realloc(b->buf, cap)) == NULL) {
+            b->failed = true;
+            return -1;
+        }
+        b->buf = grown;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+char *
+util_json_dumps(const json_t *json, size_t flags)
+{
+    dump_buf_t b = {0};
+
+    if (json_dump_callback(json, dump_append, &b, flags) || b.failed || b.buf == NULL) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
 }

@@ -1,7 +1,9 @@
 /*
- * util.h: small helpers shared by every module: ids, clocks, RFC 3339 times, secrets and hashes.
+ * util.h: small helpers shared by every module: ids, clocks, RFC 3339 times, secrets and hashes, and the
+ * allocation injection point.
  *
- * Nothing here keeps state; every function is safe to call from any thread.
+ * Nothing here keeps state (util_alloc_install sets jansson's allocator once, at start); every other
+ * function is safe to call from any thread.
  */
 #ifndef WAPD_UTIL_H
 #define WAPD_UTIL_H
@@ -52,5 +54,20 @@ long util_b64url_decode(const char *in, void *out, size_t cap);
 /* Parses a decimal integer made only of digits (an optional leading '-' when allow_negative), with no
  * sign, space, fraction or exponent, into *out. Returns 0 or -1 (also on overflow). */
 int util_parse_int64(const char *s, bool allow_negative, int64_t *out);
+
+/* malloc and realloc, except that they answer NULL (realloc leaving p as it was) when a test armed
+ * FAULT_ALLOC and this is the call it counts down to (lib/fault.h): the allocation injection point.
+ * Free with free(). */
+void *util_malloc(size_t n);
+void *util_realloc(void *p, size_t n);
+/* Makes jansson allocate with util_malloc (and free with free, as it does by default), so a failed
+ * allocation inside any JSON call can be injected. Called once, before other threads start: by the
+ * daemon at start, and by the tests that arm FAULT_ALLOC. */
+void util_alloc_install(void);
+/* json_dumps, except that a failed allocation always answers NULL: jansson's own (2.14) ignores a
+ * failed write of an object's key and answers the text without it, which no reader can load back. The
+ * text is new; free() it. */
+struct json_t;
+char *util_json_dumps(const struct json_t *json, size_t flags);
 
 #endif

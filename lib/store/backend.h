@@ -102,8 +102,11 @@ typedef struct store_backend {
                          int64_t storage_gb, err_t *err);
     int (*host_grow_storage)(store_conn_t *c, const char *host_id, int64_t storage_gb, err_t *err);
     int (*host_recompute)(store_conn_t *c, const char *host_id, int64_t out[3], err_t *err);
-    int (*ip_take)(store_conn_t *c, const char *network_id, const char *vm_id, int64_t first,
-                   int64_t last, int64_t *ip, err_t *err);
+    int (*ip_used)(store_conn_t *c, const char *network_id, int64_t **ips, size_t *n, err_t *err);
+    /* As store_ip_claim: 1 claimed, 0 taken already (the backend's uniqueness decides, under
+     * concurrent claims too), -1 with err. */
+    int (*ip_claim)(store_conn_t *c, const char *network_id, const char *vm_id, int64_t ip,
+                    err_t *err);
     int (*ip_release_vm)(store_conn_t *c, const char *vm_id, err_t *err);
     int64_t (*ip_count)(store_conn_t *c, const char *network_id, err_t *err);
     int (*unmanaged_replace)(store_conn_t *c, const char *host_id, const json_t *vms, err_t *err);

@@ -128,13 +128,21 @@ store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *er
 }
 
 int
-store_ip_take(store_t *st, const char *network_id, const char *vm_id, int64_t first, int64_t last,
-              int64_t *ip, err_t *err)
+store_ip_used(store_t *st, const char *network_id, int64_t **ips, size_t *n, err_t *err)
 {
     store_thread_t *t = store__call(st, err);
 
-    assert(network_id != NULL && vm_id != NULL && ip != NULL);
-    return t == NULL ? -1 : st->be->ip_take(t->conn, network_id, vm_id, first, last, ip, err);
+    assert(network_id != NULL && ips != NULL && n != NULL);
+    return t == NULL ? -1 : st->be->ip_used(t->conn, network_id, ips, n, err);
+}
+
+int
+store_ip_claim(store_t *st, const char *network_id, const char *vm_id, int64_t ip, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(network_id != NULL && vm_id != NULL && ip >= 0);
+    return t == NULL ? -1 : st->be->ip_claim(t->conn, network_id, vm_id, ip, err);
 }
 
 int

@@ -46,7 +46,8 @@ struct store_kind {
 const store_col_t *store__kind_col(const store_kind_t *kind, const char *field);
 /* The value at field (one level of nesting allowed) of rec; borrowed, NULL when absent. */
 json_t *store__rec_field(const json_t *rec, const char *field);
-/* Sets field of rec (creating the nested object when needed) to value, which is stolen. */
-void store__rec_set(json_t *rec, const char *field, json_t *value);
+/* Sets field of rec (creating the nested object when needed) to value, which is stolen (also when NULL,
+ * or on failure): 0, or -1 when an allocation failed. */
+int store__rec_set(json_t *rec, const char *field, json_t *value);
 
 #endif

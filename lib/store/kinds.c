@@ -218,22 +218,20 @@ store__rec_field(const json_t *rec, const char *field)
     return json_is_object(obj) ? json_object_get(obj, dot + 1) : NULL;
 }
 
-void
+int
 store__rec_set(json_t *rec, const char *field, json_t *value)
 {
     const char *dot = strchr(field, '.');
     char head[64];
     json_t *obj;
 
-    if (dot == NULL) {
-        json_object_set_new(rec, field, value);
-        return;
-    }
+    if (dot == NULL)
+        return json_object_set_new(rec, field, value);
     snprintf(head, sizeof(head), "%.*s", (int) (dot - field), field);
     obj = json_object_get(rec, head);
-    if (!json_is_object(obj)) {
-        obj = json_object();
-        json_object_set_new(rec, head, obj);
+    if (!json_is_object(obj) && json_object_set_new(rec, head, obj = json_object())) {
+        json_decref(value);
+        return -1;
     }
-    json_object_set_new(obj, dot + 1, value);
+    return json_object_set_new(obj, dot + 1, value);
 }

@@ -224,17 +224,26 @@ store_rec_list_all(store_t *st, const store_kind_t *kind, const store_filter_t *
     int64_t after = 0, next = 0;
     json_t *all = json_array(), *page;
 
+    if (all == NULL)
+        goto oom;
     do {
         page = store_rec_list(st, kind, filters, nfilters, after, 1000, &next, err);
         if (page == NULL) {
             json_decref(all);
             return NULL;
         }
-        json_array_extend(all, page);
+        if (json_array_extend(all, page)) {
+            json_decref(page);
+            json_decref(all);
+            goto oom;
+        }
         json_decref(page);
         after = next;
     } while (next);
     return all;
+oom:
+    err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return NULL;
 }
 
 int64_t

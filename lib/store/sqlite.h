@@ -131,8 +131,10 @@ int sqlite_host_allocate(store_conn_t *c, const char *host_id, int64_t cores, in
                          int64_t storage_gb, err_t *err);
 int sqlite_host_grow_storage(store_conn_t *c, const char *host_id, int64_t storage_gb, err_t *err);
 int sqlite_host_recompute(store_conn_t *c, const char *host_id, int64_t out[3], err_t *err);
-int sqlite_ip_take(store_conn_t *c, const char *network_id, const char *vm_id, int64_t first,
-                   int64_t last, int64_t *ip, err_t *err);
+int sqlite_ip_used(store_conn_t *c, const char *network_id, int64_t **ips, size_t *n,
+                   err_t *err);
+int sqlite_ip_claim(store_conn_t *c, const char *network_id, const char *vm_id, int64_t ip,
+                    err_t *err);
 int sqlite_ip_release_vm(store_conn_t *c, const char *vm_id, err_t *err);
 int64_t sqlite_ip_count(store_conn_t *c, const char *network_id, err_t *err);
 int sqlite_unmanaged_replace(store_conn_t *c, const char *host_id, const json_t *vms, err_t *err);

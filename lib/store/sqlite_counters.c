@@ -3,9 +3,11 @@
  * quota usage counters, a host's allocation, a network's addresses, and the VMs an inventory sync found
  * that no record owns.
  *
- * Invariants: a reservation (quota, host capacity, an address) is one conditional statement, checked
- * against the committed values under the write lock, so concurrent reservations never overshoot; a
- * refused one changes nothing and answers 1, never an error.
+ * Invariants: a reservation (quota, host capacity) is one conditional statement, checked against the
+ * committed values under the write lock, so concurrent reservations never overshoot; a refused one
+ * changes nothing and answers 1, never an error. An address claim is one insert that the primary key
+ * (network, address) refuses when the address is taken (answered 0, never an error); which address to
+ * claim is not the store's choice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,43 +253,61 @@ sqlite_host_recompute(store_conn_t *c, const char *host_id, int64_t out[3], err_
 }
 
 int
-sqlite_ip_take(store_conn_t *c, const char *network_id, const char *vm_id, int64_t first, int64_t last,
-              int64_t *ip, err_t *err)
+sqlite_ip_used(store_conn_t *c, const char *network_id, int64_t **ips, size_t *n, err_t *err)
 {
     sqlite3_stmt *s;
-    int64_t candidate = -1;
+    int64_t *out = NULL, *grown;
+    size_t len = 0, cap = 0;
     int rc;
 
-    /* The lowest free address: first itself, or the one after a taken address whose successor is
-     * free. */
+    /* The primary key (network_id, ip) answers them in order. */
+    s = sqlite__stmt(c, "SELECT ip FROM nic_ips WHERE network_id = ? ORDER BY ip;", err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, network_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 16;
+            if ((grown = util_realloc(out, cap * sizeof(*out))) == NULL) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            out = grown;
+        }
+        out[len++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite__stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        free(out);
+        if (rc == SQLITE_NOMEM)
+            return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return sqlite__db_err(c->db, rc, "reading the addresses in use", err);
+    }
+    *ips = out;
+    *n = len;
+    return 0;
+}
+
+int
+sqlite_ip_claim(store_conn_t *c, const char *network_id, const char *vm_id, int64_t ip, err_t *err)
+{
+    sqlite3_stmt *s;
+    int changed;
+
+    /* The primary key refuses an address already taken: no row, no error. */
     s = sqlite__stmt(c,
-                 "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM nic_ips WHERE network_id = ?1 AND ip = ?2)"
-                 " THEN ?2 ELSE (SELECT min(a.ip) + 1 FROM nic_ips a WHERE a.network_id = ?1"
-                 " AND a.ip >= ?2 AND NOT EXISTS (SELECT 1 FROM nic_ips b WHERE b.network_id = ?1"
-                 " AND b.ip = a.ip + 1)) END;",
+                 "INSERT INTO nic_ips(network_id, ip, vm_id) VALUES (?, ?, ?)"
+                 " ON CONFLICT(network_id, ip) DO NOTHING;",
                  err);
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, network_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, first);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        candidate = sqlite3_column_int64(s, 0);
-    sqlite__stmt_done(s);
-    if (rc != SQLITE_ROW)
-        return sqlite__db_err(c->db, rc, "allocating an address", err);
-    if (candidate < first || candidate > last)
-        return 1;
-    s = sqlite__stmt(c, "INSERT INTO nic_ips(network_id, ip, vm_id) VALUES (?, ?, ?);", err);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_text(s, 1, network_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, candidate);
+    sqlite3_bind_int64(s, 2, ip);
     sqlite3_bind_text(s, 3, vm_id, -1, SQLITE_STATIC);
-    if (sqlite__stmt_run(c, s, "allocating an address", err) < 0)
+    changed = sqlite__stmt_run(c, s, "claiming an address", err);
+    if (changed < 0)
         return -1;
-    *ip = candidate;
-    return 0;
+    return changed == 1 ? 1 : 0;
 }
 
 int

@@ -22,7 +22,7 @@ sqlite_event_add(store_conn_t *c, const json_t *ev, int64_t now_ms, err_t *err)
     char *body;
     int64_t seq;
 
-    body = json_dumps(ev, JSON_COMPACT);
+    body = util_json_dumps(ev, JSON_COMPACT);
     if (body == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     s = sqlite__stmt(c,

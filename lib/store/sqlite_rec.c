@@ -91,7 +91,7 @@ bind_value(sqlite3_stmt *s, int idx, const store_col_t *col, const json_t *v, er
         rc = sqlite3_bind_int(s, idx, json_is_true(v) ? 1 : 0);
         break;
     case COL_JSON:
-        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = util_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (text == NULL)
             return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         rc = sqlite3_bind_text(s, idx, text, -1, free);
@@ -137,11 +137,10 @@ row_record(sqlite3_stmt *s, int first, const store_kind_t *kind)
         return NULL;
     for (i = 0; i < kind->ncols; i++) {
         v = column_value(s, first + (int) i, &kind->cols[i]);
-        if (v == NULL) {
+        if (v == NULL || store__rec_set(rec, kind->cols[i].field, v)) {
             json_decref(rec);
             return NULL;
         }
-        store__rec_set(rec, kind->cols[i].field, v);
     }
     return rec;
 }
@@ -302,7 +301,7 @@ filtered_stmt(store_conn_t *c, const sqlbuf_t *sb, int first, const store_kind_t
     for (i = 0; i < nf; i++) {
         col = store__kind_col(kind, f[i].field);
         if (f[i].op == STORE_FILTER_IN) {
-            text = json_dumps(f[i].values, JSON_COMPACT | JSON_ENCODE_ANY);
+            text = util_json_dumps(f[i].values, JSON_COMPACT | JSON_ENCODE_ANY);
             if (text == NULL) {
                 sqlite__stmt_done(s);
                 err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
@@ -340,7 +339,7 @@ sqlite_rec_list(store_conn_t *c, const store_kind_t *kind, const store_filter_t 
     /* One more than asked tells whether another page follows. */
     sqlite3_bind_int(s, 2 + (int) nfilters, limit + 1);
     list = json_array();
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = list ? sqlite3_step(s) : SQLITE_NOMEM) == SQLITE_ROW) {
         if (n == limit) {
             more = 1;
             rc = SQLITE_DONE;
@@ -355,7 +354,10 @@ sqlite_rec_list(store_conn_t *c, const store_kind_t *kind, const store_filter_t 
         n++;
     }
     if (rc != SQLITE_DONE) {
-        sqlite__db_err(c->db, rc, "listing records", err);
+        if (rc == SQLITE_NOMEM) /* ours: the connection's error code says nothing of it */
+            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        else
+            sqlite__db_err(c->db, rc, "listing records", err);
         json_decref(list);
         sqlite__stmt_done(s);
         return NULL;

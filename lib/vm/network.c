@@ -1,10 +1,10 @@
 /*
  * network.c: tenant networks and the addresses their VMs take (see network.h). Creating one counts toward
  * the networks quota of the subscription's plan; deleting one is refused while a VM holds an address in it.
+ * Which address a NIC gets is ipam.c's choice.
  */
 #include "network.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,54 +13,16 @@
 #include "../quota.h"
 #include "../util.h"
 #include "../vm.h"
+#include "ipam.h"
 #include "vmrec.h"
-
-/* IPv4 CIDR: writes the first and last usable host addresses (the first four and the last are reserved,
- * as in Azure). */
-int
-network_parse_prefix(const char *prefix, int64_t *first, int64_t *last, err_t *err)
-{
-    char addr[32];
-    const char *slash = strchr(prefix, '/');
-    struct in_addr in;
-    int64_t bits, base, size;
-    uint32_t host;
-
-    if (slash == NULL || slash - prefix >= (long) sizeof(addr) ||
-        util_parse_int64(slash + 1, false, &bits) || bits < 8 || bits > 29)
-        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
-                       "addressPrefix must be an IPv4 prefix from /8 to /29, e.g. 10.0.0.0/24.");
-    snprintf(addr, sizeof(addr), "%.*s", (int) (slash - prefix), prefix);
-    if (inet_pton(AF_INET, addr, &in) != 1)
-        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
-                       "addressPrefix must be an IPv4 prefix from /8 to /29, e.g. 10.0.0.0/24.");
-    host = ntohl(in.s_addr);
-    size = (int64_t) 1 << (32 - bits);
-    if (host & (uint32_t) (size - 1))
-        return err_set(err, ERR_INVALID_REQUEST, "addressPrefix",
-                       "addressPrefix has host bits set; use the network address.");
-    base = host;
-    *first = base + 4;
-    *last = base + size - 2;
-    return 0;
-}
-
-static void
-ip_text(int64_t ip, char out[INET_ADDRSTRLEN])
-{
-    struct in_addr in;
-
-    in.s_addr = htonl((uint32_t) ip);
-    inet_ntop(AF_INET, &in, out, INET_ADDRSTRLEN);
-}
 
 int
 network_nic_take(store_t *st, const char *sid, const char *network_id, const char *vm_id,
                  vm_nic_t *nic, err_t *err)
 {
     json_t *net = NULL;
-    int64_t first, last, ip;
-    char text[INET_ADDRSTRLEN];
+    int64_t ip;
+    char text[IPAM_TEXT_LEN];
     int rc;
 
     assert(st != NULL && sid != NULL && network_id != NULL && vm_id != NULL && nic != NULL);
@@ -72,16 +34,11 @@ network_nic_take(store_t *st, const char *sid, const char *network_id, const cha
                     "networkId names no network of this subscription.");
         return -1;
     }
-    rc = 0;
-    if (network_parse_prefix(jget_str(net, "addressPrefix"), &first, &last, err) ||
-        (rc = store_ip_take(st, network_id, vm_id, first, last, &ip, err)) != 0) {
-        json_decref(net);
-        if (rc == 1)
-            err_set(err, ERR_CONFLICT, "networkId", "The network has no free address left.");
-        return -1;
-    }
+    rc = ipam_take(st, network_id, jget_str(net, "addressPrefix"), vm_id, &ip, err);
     json_decref(net);
-    ip_text(ip, text);
+    if (rc)
+        return -1;
+    ipam_format(ip, text);
     snprintf(nic->network_id, sizeof(nic->network_id), "%s", network_id);
     snprintf(nic->ip_address, sizeof(nic->ip_address), "%s", text);
     return 0;
@@ -108,7 +65,7 @@ network_create(store_t *st, const vm_ctx_t *ctx, const network_create_req_t *req
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && req != NULL);
     assert(req->name != NULL && req->address_prefix != NULL);
-    if (network_parse_prefix(req->address_prefix, &first, &last, err))
+    if (ipam_parse_prefix(req->address_prefix, &first, &last, err))
         return NULL;
     if (store_tx_begin(st, err))
         return NULL;

@@ -3,8 +3,8 @@
  * Not for api/.
  *
  * A network is an IPv4 prefix of a subscription; its usable addresses are the prefix less the first four
- * and the last (reserved, as in Azure). Each VM NIC takes the lowest free address, in the caller's
- * transaction, and gives it back when the VM releases what it holds.
+ * and the last (reserved, as in Azure). Each VM NIC takes the lowest free address (ipam.h), in the
+ * caller's transaction, and gives it back when the VM releases what it holds.
  */
 #ifndef WAPD_VM_NETWORK_H
 #define WAPD_VM_NETWORK_H
@@ -17,8 +17,6 @@
 #include "../store.h"
 #include "vmrec.h"
 
-/* The first and last usable host addresses of an IPv4 CIDR from /8 to /29 (400 on addressPrefix else). */
-int network_parse_prefix(const char *prefix, int64_t *first, int64_t *last, err_t *err);
 /* Takes an address of network network_id of subscription sid for VM vm_id, in the caller's transaction,
  * into *nic (written only on success): 0; -1 with 400 on networkId when the subscription has no such
  * network, 409 when it has no free address left. */

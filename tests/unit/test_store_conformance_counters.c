@@ -96,32 +96,76 @@ case_host_allocation_refuses_growth(store_t *st)
 }
 CASE(host_allocation_refuses_growth)
 
+/* The addresses in use of a network, as a string "a,b,c" (empty when none). */
 static void
-case_addresses_lowest_free(store_t *st)
+used_text(store_t *st, const char *network_id, char *out, size_t outn)
+{
+    int64_t *ips = (int64_t *) 1;
+    size_t n = 99, i, len = 0;
+    err_t err = {0};
+
+    assert_int_equal(store_ip_used(st, network_id, &ips, &n, &err), 0);
+    assert_true(n == 0 || ips != NULL);
+    out[0] = '\0';
+    for (i = 0; i < n; i++)
+        len += (size_t) snprintf(out + len, outn - len, "%s%lld", i ? "," : "", (long long) ips[i]);
+    free(ips);
+}
+
+static void
+case_addresses_claimed_once(store_t *st)
 {
     err_t err = {0};
-    int64_t ip = 0;
+    char used[64];
 
     world(st);
-    assert_int_equal(store_ip_take(st, "n1", "vm-a", 10, 12, &ip, &err), 0);
-    assert_int_equal(ip, 10);
-    assert_int_equal(store_ip_take(st, "n1", "vm-b", 10, 12, &ip, &err), 0);
-    assert_int_equal(ip, 11);
-    assert_int_equal(store_ip_take(st, "n1", "vm-c", 10, 12, &ip, &err), 0);
-    assert_int_equal(ip, 12);
-    ip = -1;
-    assert_int_equal(store_ip_take(st, "n1", "vm-d", 10, 12, &ip, &err), 1);
-    assert_int_equal(err.code, ERR_NONE);
-    assert_int_equal(ip, -1);
+    used_text(st, "n1", used, sizeof(used));
+    assert_string_equal(used, "");
+    /* Claims in any order; the addresses in use come back ascending. */
+    assert_int_equal(store_ip_claim(st, "n1", "vm-a", 12, &err), 1);
+    assert_int_equal(store_ip_claim(st, "n1", "vm-b", 10, &err), 1);
+    assert_int_equal(store_ip_claim(st, "n1", "vm-b", 30, &err), 1);
+    used_text(st, "n1", used, sizeof(used));
+    assert_string_equal(used, "10,12,30");
     assert_int_equal(store_ip_count(st, "n1", &err), 3);
-    /* A released address is the lowest free one again. */
+    /* An address already taken is refused, with nothing changed and no error. */
+    assert_int_equal(store_ip_claim(st, "n1", "vm-c", 12, &err), 0);
+    assert_int_equal(err.code, ERR_NONE);
+    assert_int_equal(store_ip_count(st, "n1", &err), 3);
+    /* A VM gives back every address it holds; a released address can be claimed again. */
     assert_int_equal(store_ip_release_vm(st, "vm-b", &err), 0);
-    assert_int_equal(store_ip_take(st, "n1", "vm-d", 10, 12, &ip, &err), 0);
-    assert_int_equal(ip, 11);
+    used_text(st, "n1", used, sizeof(used));
+    assert_string_equal(used, "12");
+    assert_int_equal(store_ip_claim(st, "n1", "vm-c", 10, &err), 1);
     assert_int_equal(store_ip_release_vm(st, "vm-a", &err), 0);
-    assert_int_equal(store_ip_count(st, "n1", &err), 2);
+    assert_int_equal(store_ip_count(st, "n1", &err), 1);
+    /* Another network's addresses are its own. */
+    used_text(st, "nope", used, sizeof(used));
+    assert_string_equal(used, "");
+    assert_int_equal(store_ip_count(st, "nope", &err), 0);
 }
-CASE(addresses_lowest_free)
+CASE(addresses_claimed_once)
+
+static void
+case_addresses_used_many(store_t *st)
+{
+    int64_t *ips = NULL, i;
+    size_t n = 0;
+    err_t err = {0};
+
+    world(st);
+    /* More than any first guess of room, claimed from the top down. */
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    for (i = 299; i >= 0; i--)
+        assert_int_equal(store_ip_claim(st, "n1", "vm-a", 1000 + 7 * i, &err), 1);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(store_ip_used(st, "n1", &ips, &n, &err), 0);
+    assert_int_equal(n, 300);
+    for (i = 0; i < 300; i++)
+        assert_int_equal(ips[i], 1000 + 7 * i);
+    free(ips);
+}
+CASE(addresses_used_many)
 
 static void
 case_unmanaged_list(store_t *st)
@@ -314,7 +358,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(quota_counters_refuse_whole),
         cmocka_unit_test(host_allocation_refuses_growth),
-        cmocka_unit_test(addresses_lowest_free),
+        cmocka_unit_test(addresses_claimed_once),
+        cmocka_unit_test(addresses_used_many),
         cmocka_unit_test(unmanaged_list),
         cmocka_unit_test(timeline_appends_changes),
         cmocka_unit_test(events_and_deliveries),

@@ -8,6 +8,9 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
+#include "../../lib/fault.h"
 #include "../../lib/util.h"
 
 static void
@@ -159,6 +162,41 @@ random_bytes_differ(void **state)
     assert_memory_not_equal(a, b, sizeof(a));
 }
 
+/* Whichever allocation fails, the text is whole or there is none (jansson's json_dumps would answer an
+ * object without the key whose write failed). */
+static void
+json_dumps_is_whole_or_nothing(void **state)
+{
+    json_t *v = json_pack("[{s:n, s:s, s:i}, {s:i, s:s}]", "lun", "kind", "os", "sizeGB", 30, "lun",
+                          0, "caching", "None"),
+           *back;
+    char *text, key[400];
+    long n;
+    bool fired = true;
+
+    (void) state;
+    /* A key long enough that the text grows while it is written. */
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    json_object_set_new(json_array_get(v, 1), key, json_true());
+    for (n = 1; fired; n++) {
+        fault_arm(FAULT_ALLOC, n);
+        text = util_json_dumps(v, JSON_COMPACT);
+        fired = fault_fired(FAULT_ALLOC);
+        fault_arm(FAULT_ALLOC, 0);
+        if (fired) {
+            assert_null(text);
+            continue;
+        }
+        back = json_loads(text, 0, NULL);
+        assert_true(json_equal(back, v));
+        json_decref(back);
+        free(text);
+    }
+    assert_true(n > 2);
+    json_decref(v);
+}
+
 int
 main(void)
 {
@@ -171,7 +209,9 @@ main(void)
         cmocka_unit_test(sha256_matches_known_vector),
         cmocka_unit_test(parse_int64_is_strict),
         cmocka_unit_test(random_bytes_differ),
+        cmocka_unit_test(json_dumps_is_whole_or_nothing),
     };
 
+    util_alloc_install();
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
