@@ -61,7 +61,7 @@ log_line(const char *level, const char *msg, json_t *fields /* stolen, may be NU
     json_object_set_new(line, "ts", json_string(now));
     json_object_set_new(line, "level", json_string(level));
     json_object_set_new(line, "msg", json_string(msg));
-    text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    text = util_json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
     if (text)
         fprintf(stderr, "%s\n", text);
     free(text);

@@ -59,7 +59,7 @@ properties(closer_t *c, const row_t *last)
         free(c->props_json);
         p = json_pack("{s:s, s:I, s:I}", "size", last->size, "cores", (json_int_t) last->cores,
                       "memoryMB", (json_int_t) last->memory_mb);
-        c->props_json = p ? json_dumps(p, JSON_COMPACT) : NULL;
+        c->props_json = p ? util_json_dumps(p, JSON_COMPACT) : NULL;
         json_decref(p);
         snprintf(c->props_key, sizeof(c->props_key), "%s", key);
     }

@@ -152,7 +152,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     line = json_pack("{s:s, s:s, s:s}", "level", "warn", "msg", "http", "detail", msg);
-    text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    text = line ? util_json_dumps(line, JSON_COMPACT) : NULL;
     if (text)
         fprintf(stderr, "%s\n", text);
     free(text);

@@ -172,7 +172,7 @@ log_request(api_req_t *r, double seconds)
                      "durationMs", seconds * 1000.0);
     if (line == NULL)
         return;
-    text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(4));
+    text = util_json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(4));
     json_decref(line);
     if (text) {
         fprintf(stderr, "%s\n", text);

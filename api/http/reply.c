@@ -34,7 +34,7 @@ reply_encoded(api_req_t *r, int status, json_t *body)
     char *text = NULL;
 
     if (body) {
-        text = json_dumps(body, JSON_COMPACT);
+        text = util_json_dumps(body, JSON_COMPACT);
         json_decref(body);
         if (text == NULL) {
             api_reply_error(r, ERR_INTERNAL, NULL, "The answer could not be encoded.");

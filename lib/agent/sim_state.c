@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util.h"
+
 int
 agent_sim__save(sim_t *s, agent_err_t *err)
 {
@@ -35,7 +37,7 @@ agent_sim__save(sim_t *s, agent_err_t *err)
                                            json_object_get(s->graveyard, s->dirty));
     snprintf(file, sizeof(file), "%s/%s.json", s->path, s->dirty);
     snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    text = doc ? util_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     f = text ? fopen(tmp, "w") : NULL;
     ok = f && fputs(text, f) >= 0;
