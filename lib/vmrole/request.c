@@ -372,7 +372,8 @@ fail:
 json_t *
 vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_t *err)
 {
-    json_t *role = NULL, *vm = NULL, *out = NULL;
+    json_t *role = NULL, *out = NULL;
+    vm_rec_t vm;
     int rc;
 
     assert(st != NULL && role_id != NULL && req != NULL);
@@ -387,8 +388,7 @@ vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_
     if (store_tx_begin(st, err))
         goto out;
     if (req->vm_id != NULL) {
-        rc = vmrec_lookup(st, &store_kind_vm, req->vm_id, "subscriptionId",
-                          jget_str(role, "subscriptionId"), &vm, err);
+        rc = vmrec_load(st, jget_str(role, "subscriptionId"), req->vm_id, &vm, NULL, err);
         if (rc <= 0) {
             if (rc == 0)
                 err_set(err, ERR_INVALID_REQUEST, "vmId",
@@ -396,22 +396,19 @@ vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_
             store_tx_rollback(st);
             goto out;
         }
-        if (!json_is_null(json_object_get(vm, "vmRoleId"))) {
+        if (vm.vm_role_id[0] != '\0') {
             err_set(err, ERR_CONFLICT, "vmId", "The VM is already an instance of a role.");
             store_tx_rollback(st);
             goto out;
         }
-        json_object_set(vm, "vmRoleId", json_object_get(role, "id"));
-        if (vmrec_save_json(st, vm, err)) {
+        snprintf(vm.vm_role_id, sizeof(vm.vm_role_id), "%s", role_id);
+        if (vmrec_save(st, &vm, err)) {
             store_tx_rollback(st);
             goto out;
         }
-    } else {
-        vm = inventory_adopt(st, role, req->host_id, req->hypervisor_id, err);
-        if (vm == NULL) {
-            store_tx_rollback(st);
-            goto out;
-        }
+    } else if (inventory_adopt(st, role, req->host_id, req->hypervisor_id, err)) {
+        store_tx_rollback(st);
+        goto out;
     }
     json_object_set_new(role, "instanceCount", json_integer(jget_int(role, "instanceCount") + 1));
     catalog_record_touch(role);
@@ -422,6 +419,5 @@ vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_
     out = vmrole_view(st, role, err);
 out:
     json_decref(role);
-    json_decref(vm);
     return out;
 }
