@@ -27,18 +27,72 @@
 #include "util.h"
 #include "vm/vmstep.h"
 
+/* True while a job is under way on the VM: its provisioning or power state is transitional. */
 static bool
-busy(const json_t *vm)
+busy(const vm_rec_t *vm)
 {
-    static const char *const states[] = {"creating", "updating", "deleting", "starting",
-                                         "stopping", "deallocating", NULL};
-    const char *ps = jget_str(vm, "provisioningState"), *pw = jget_str(vm, "powerState");
-    int i;
+    return vm->provisioning == VM_PROV_CREATING || vm->provisioning == VM_PROV_UPDATING ||
+           vm->provisioning == VM_PROV_DELETING || vm->power == VM_POWER_STARTING ||
+           vm->power == VM_POWER_STOPPING || vm->power == VM_POWER_DEALLOCATING;
+}
 
-    for (i = 0; states[i]; i++)
-        if (strcmp(ps, states[i]) == 0 || strcmp(pw, states[i]) == 0)
-            return true;
-    return false;
+/* The power state a host reports (NULL: unknown) as the record's enum; a text no state names is an
+ * internal error (the host's answer is not one the record can hold). */
+static int
+host_power(const char *text, vm_power_t *out, err_t *err)
+{
+    if (text == NULL) {
+        *out = VM_POWER_UNKNOWN;
+        return 0;
+    }
+    if (vm_power_parse(text, out))
+        return err_set(err, ERR_INTERNAL, "powerState", "The host reported a power state no VM has.");
+    return 0;
+}
+
+/* Copies text (NULL: "") into a record's buffer of size; a text too long for it is an internal error
+ * naming field (the host's answer does not fit a record). */
+static int
+put_text(char *out, size_t size, const char *text, const char *field, err_t *err)
+{
+    if (text != NULL && strlen(text) >= size)
+        return err_set(err, ERR_INTERNAL, field, "The host's %s does not fit a VM record.", field);
+    snprintf(out, size, "%s", text ? text : "");
+    return 0;
+}
+
+/* Brings one record (not busy, placed on host_id) in line with what the host reports of it (seen; NULL
+ * when the host no longer has it) and saves it when it changed. */
+static int
+sync_one(store_t *st, const char *host_id, vm_rec_t *vm, const json_t *seen, err_t *err)
+{
+    const char *hp;
+    vm_power_t power;
+
+    if (seen == NULL) {
+        if (vm->power == VM_POWER_UNKNOWN)
+            return 0;
+        if (events_emit(st, "vm.missing", vm->subscription_id, vm->id,
+                        json_pack("{s:s, s:s, s:s}", "hostId", host_id, "hypervisorId",
+                                  vm->hypervisor_id, "lastPowerState", vm_power_name(vm->power)),
+                        err))
+            return -1;
+        vm->power = VM_POWER_UNKNOWN;
+        return vmrec_save(st, vm, err);
+    }
+    hp = jget_str(seen, "powerState");
+    if (hp == NULL || strcmp(hp, vm_power_name(vm->power)) == 0)
+        return 0;
+    if (host_power(hp, &power, err))
+        return -1;
+    /* Changed on the host: the record follows, and so do its holdings. */
+    if (power == VM_POWER_DEALLOCATED && vmrec_release_host(st, vm, true, false, err))
+        return -1;
+    if (power != VM_POWER_DEALLOCATED && !vm->hold.holds_compute &&
+        store_host_allocate(st, host_id, vm->cores, vm->memory_mb, 0, err) == 0)
+        vm->hold.holds_compute = true;
+    vm->power = power;
+    return vmrec_save(st, vm, err);
 }
 
 /* The host's inventory, keyed by hypervisor id (new reference); NULL with err. */
@@ -86,8 +140,9 @@ owned(store_t *st, const char *hyp, err_t *err)
 int
 inventory_sync(store_t *st, const char *host_id, err_t *err)
 {
-    json_t *inv, *vms = NULL, *vm, *seen, *unmanaged, *host;
-    const char *key, *hyp, *hp;
+    json_t *inv, *vms = NULL, *rec, *seen, *unmanaged, *host;
+    const char *key;
+    vm_rec_t vm;
     char now[UTIL_TIME_LEN + 1];
     size_t i;
     int rc = -1, o;
@@ -100,34 +155,12 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
         goto out;
     if ((vms = vms_on_host(st, host_id, err)) == NULL)
         goto fail;
-    json_array_foreach(vms, i, vm) {
-        hyp = jget_str(vm, "hypervisorId");
-        if (hyp == NULL || busy(vm))
+    json_array_foreach(vms, i, rec) {
+        if (vmrec_from_store(rec, &vm, err))
+            goto fail;
+        if (vm.hypervisor_id[0] == '\0' || busy(&vm))
             continue; /* never fight a running job */
-        seen = json_object_get(inv, hyp);
-        if (seen == NULL) {
-            if (strcmp(jget_str(vm, "powerState"), "unknown") == 0)
-                continue;
-            if (events_emit(st, "vm.missing", jget_str(vm, "subscriptionId"), jget_str(vm, "id"),
-                            json_pack("{s:s, s:s, s:s}", "hostId", host_id, "hypervisorId", hyp,
-                                      "lastPowerState", jget_str(vm, "powerState")),
-                            err))
-                goto fail;
-            json_object_set_new(vm, "powerState", json_string("unknown"));
-        } else {
-            hp = jget_str(seen, "powerState");
-            if (hp == NULL || strcmp(hp, jget_str(vm, "powerState")) == 0)
-                continue;
-            /* Changed on the host: the record follows, and so do its holdings. */
-            if (strcmp(hp, "deallocated") == 0 && vmrec_release_host_json(st, vm, true, false, err))
-                goto fail;
-            if (strcmp(hp, "deallocated") != 0 && !vmrec_holds_compute_json(vm) &&
-                store_host_allocate(st, host_id, jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
-                                    err) == 0)
-                vmrec_set_compute_held_json(vm);
-            json_object_set_new(vm, "powerState", json_string(hp));
-        }
-        if (vmrec_save_json(st, vm, err))
+        if (sync_one(st, host_id, &vm, json_object_get(inv, vm.hypervisor_id), err))
             goto fail;
     }
     unmanaged = json_array();
@@ -356,143 +389,176 @@ check_host(store_t *st, const char *host_id, err_t *err)
     return rc < 0 ? -1 : 0;
 }
 
-/* Moves the VM's holdings to host_id (when it moved) and points it at hyp with the host's power state. */
+/* Moves the VM's holdings to host_id (when it moved) and points it at the VM the host reports (seen) with
+ * the host's power state. */
 static int
-point_at(store_t *st, json_t *vm, const char *host_id, const json_t *seen, err_t *err)
+point_at(store_t *st, vm_rec_t *vm, const char *host_id, const json_t *seen, err_t *err)
 {
-    const char *ps = jget_str(seen, "powerState");
+    const char *ps = jget_str(seen, "powerState"), *hyp = jget_str(seen, "hypervisorId");
     bool compute = ps && strcmp(ps, "deallocated") != 0;
+    vm_power_t power;
 
-    if (jget_str(vm, "hostId") == NULL || strcmp(jget_str(vm, "hostId"), host_id) != 0) {
-        if (vmrec_release_host_json(st, vm, true, true, err))
+    if (host_power(ps, &power, err))
+        return -1;
+    if (strcmp(vm->host_id, host_id) != 0) {
+        if (vmrec_release_host(st, vm, true, true, err) ||
+            put_text(vm->host_id, sizeof(vm->host_id), host_id, "hostId", err))
             return -1;
-        json_object_set_new(vm, "hostId", json_string(host_id));
-    } else if (!compute && vmrec_release_host_json(st, vm, true, false, err)) {
+    } else if (!compute && vmrec_release_host(st, vm, true, false, err)) {
         return -1;
     }
-    if (!vmrec_holds_storage_json(vm)) {
-        if (store_host_grow_storage(st, host_id, vmrec_storage_gb_json(vm), err))
+    if (!vm->hold.holds_storage) {
+        if (store_host_grow_storage(st, host_id, vm->hold.storage_gb, err))
             return -1;
-        vmrec_set_storage_held_json(vm);
+        vm->hold.holds_storage = true;
     }
-    if (compute && !vmrec_holds_compute_json(vm)) {
-        if (placement_hold(st, host_id, jget_int(vm, "cores"), jget_int(vm, "memoryMB"), 0,
+    if (compute && !vm->hold.holds_compute) {
+        if (placement_hold(st, host_id, vm->cores, vm->memory_mb, 0,
                            "The host has no room for this VM.", err))
             return -1;
-        vmrec_set_compute_held_json(vm);
+        vm->hold.holds_compute = true;
     }
-    json_object_set(vm, "hypervisorId", json_object_get(seen, "hypervisorId"));
-    json_object_set_new(vm, "powerState", json_string(ps ? ps : "unknown"));
-    json_object_set_new(vm, "provisioningState", json_string("succeeded"));
-    return store_unmanaged_remove(st, host_id, jget_str(seen, "hypervisorId"), err);
+    if (hyp != NULL && put_text(vm->hypervisor_id, sizeof(vm->hypervisor_id), hyp, "hypervisorId", err))
+        return -1;
+    vm->power = power;
+    vm->provisioning = VM_PROV_SUCCEEDED;
+    return store_unmanaged_remove(st, host_id, hyp, err);
 }
 
 json_t *
 inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *to, err_t *err)
 {
     const char *host_id, *hyp;
-    json_t *vm = NULL, *seen = NULL;
+    json_t *seen = NULL, *view = NULL;
+    vm_rec_t vm;
+    int rc;
 
     assert(st != NULL && vm_id != NULL && to != NULL && to->host_id != NULL && to->hypervisor_id != NULL);
     host_id = to->host_id;
     hyp = to->hypervisor_id;
-    vm = vmrec_load_json(st, NULL, vm_id, NULL, err);
-    if (vm == NULL)
+    rc = vmrec_load(st, NULL, vm_id, &vm, NULL, err);
+    if (rc == 0)
+        err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
+    if (rc <= 0)
         return NULL;
-    if (busy(vm)) {
-        json_decref(vm);
+    if (busy(&vm)) {
         err_set(err, ERR_OPERATION_IN_PROGRESS, NULL, "A job is under way on this VM.");
         return NULL;
     }
-    json_decref(vm);
-    vm = NULL;
     if (check_host(st, host_id, err))
         return NULL;
     if ((seen = unowned_on_host(st, host_id, hyp, err)) == NULL)
         return NULL;
     if (store_tx_begin(st, err))
         goto out;
-    vm = vmrec_load_json(st, NULL, vm_id, NULL, err);
-    if (vm == NULL || point_at(st, vm, host_id, seen, err) || vmrec_save_json(st, vm, err) ||
+    rc = vmrec_load(st, NULL, vm_id, &vm, NULL, err);
+    if (rc == 0)
+        err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
+    if (rc <= 0 || point_at(st, &vm, host_id, seen, err) || vmrec_save(st, &vm, err) ||
         store_tx_commit(st, err)) {
         store_tx_rollback(st);
-        json_decref(vm);
-        vm = NULL;
+        goto out;
     }
+    /* Committed: the view is made from the record as saved. */
+    if ((view = vm_render_view(&vm, true)) == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
 out:
     json_decref(seen);
-    if (vm)
-        vm_view(vm, true);
-    return vm;
+    return view;
 }
 
-json_t *
+/* The disks the host reports of an adopted VM (seen) into vm, and their storage into its holdings: the OS
+ * disk (lun null) caches ReadWrite, data disks None. */
+static int
+adopted_disks(const json_t *seen, vm_rec_t *vm, err_t *err)
+{
+    const json_t *disk, *lun;
+    vm_disk_t *d;
+    size_t i;
+
+    json_array_foreach(json_object_get(seen, "disks"), i, disk) {
+        if (vm->ndisks == VM_REC_MAX_DISKS)
+            return err_set(err, ERR_INTERNAL, "disks", "The host reports more disks than a VM has.");
+        d = &vm->disks[vm->ndisks];
+        lun = json_object_get(disk, "lun");
+        d->lun = json_is_integer(lun) ? (int) json_integer_value(lun) : -1;
+        d->size_gb = jget_int(disk, "sizeGB");
+        d->caching = json_is_integer(lun) ? VM_CACHING_NONE : VM_CACHING_READ_WRITE;
+        if (vm_disk_kind_parse(jget_str(disk, "kind"), &d->kind))
+            return err_set(err, ERR_INTERNAL, "disks", "The host reports a disk of no known kind.");
+        vm->hold.storage_gb += d->size_gb;
+        vm->ndisks++;
+    }
+    return 0;
+}
+
+/* The record of an unmanaged VM (seen) adopted as an instance of role, made from the gallery item (its
+ * image) and the host's report: creating and stopped, on no host yet, its holdings counted but not held. */
+static int
+adopted_record(store_t *st, const json_t *role, const json_t *seen, vm_rec_t *vm, err_t *err)
+{
+    json_t *item, *image = NULL;
+    int rc = -1;
+
+    item = store_rec_get(st, &store_kind_gallery_item, jget_str(role, "galleryItemId"), NULL, err);
+    if (item == NULL)
+        return -1;
+    memset(vm, 0, sizeof(*vm));
+    util_uuid(vm->id);
+    util_time_format(util_now_ms(), vm->created_at);
+    memcpy(vm->updated_at, vm->created_at, sizeof(vm->updated_at));
+    vm->cores = jget_int(seen, "cores");
+    vm->memory_mb = jget_int(seen, "memoryMB");
+    vm->provisioning = VM_PROV_CREATING;
+    vm->power = VM_POWER_STOPPED;
+    if (put_text(vm->name, sizeof(vm->name), jget_str(seen, "name"), "name", err) ||
+        put_text(vm->subscription_id, sizeof(vm->subscription_id), jget_str(role, "subscriptionId"),
+                 "subscriptionId", err) ||
+        put_text(vm->size, sizeof(vm->size), jget_str(role, "size"), "size", err) ||
+        put_text(vm->image_id, sizeof(vm->image_id), jget_str(item, "imageId"), "imageId", err) ||
+        put_text(vm->vm_role_id, sizeof(vm->vm_role_id), jget_str(role, "id"), "vmRoleId", err) ||
+        adopted_disks(seen, vm, err))
+        goto out;
+    vmrec_init_holdings(vm, vm->hold.storage_gb, false);
+    image = store_rec_get(st, &store_kind_image, jget_str(item, "imageId"), NULL, err);
+    if (image == NULL ||
+        put_text(vm->os_type, sizeof(vm->os_type), jget_str(image, "osType"), "osType", err))
+        goto out;
+    vm->generation = jget_int(image, "generation");
+    rc = 0;
+out:
+    json_decref(image);
+    json_decref(item);
+    return rc;
+}
+
+int
 inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char *hyp, err_t *err)
 {
-    json_t *seen, *item = NULL, *vm = NULL, *disks;
-    int64_t storage = 0, d[STORE_QUOTAS] = {0};
-    char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
-    const json_t *disk;
-    size_t i;
+    json_t *seen;
+    int64_t d[STORE_QUOTAS] = {0};
+    vm_rec_t vm;
+    int rc = -1;
 
     assert(st != NULL && role != NULL && host_id != NULL && hyp != NULL);
     if (check_host(st, host_id, err))
-        return NULL;
+        return -1;
     if ((seen = unowned_on_host(st, host_id, hyp, err)) == NULL)
-        return NULL;
-    item = store_rec_get(st, &store_kind_gallery_item, jget_str(role, "galleryItemId"), NULL, err);
-    if (item == NULL)
+        return -1;
+    if (adopted_record(st, role, seen, &vm, err) || store_tx_begin(st, err))
         goto out;
-    disks = json_array();
-    json_array_foreach(json_object_get(seen, "disks"), i, disk) {
-        json_array_append_new(disks, json_pack("{s:O, s:O, s:O, s:s}", "lun", json_object_get(disk, "lun"),
-                                               "kind", json_object_get(disk, "kind"), "sizeGB",
-                                               json_object_get(disk, "sizeGB"), "caching",
-                                               json_is_integer(json_object_get(disk, "lun")) ? "None"
-                                                                                             : "ReadWrite"));
-        storage += jget_int(disk, "sizeGB");
-    }
-    util_uuid(id);
-    util_time_format(util_now_ms(), now);
-    vm = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:s, s:O, s:s, s:s, s:o, s:[], s:n, s:s, "
-                   "s:s, s:n, s:n}",
-                   "id", id, "name", json_object_get(seen, "name"), "subscriptionId",
-                   json_object_get(role, "subscriptionId"), "size", json_object_get(role, "size"),
-                   "cores", json_object_get(seen, "cores"), "memoryMB",
-                   json_object_get(seen, "memoryMB"), "imageId", json_object_get(item, "imageId"),
-                   "osType", "windows", "vmRoleId", json_object_get(role, "id"), "provisioningState",
-                   "creating", "powerState", "stopped", "disks", disks, "nics", "checkpoint",
-                   "createdAt", now, "updatedAt", now, "hostId", "hypervisorId");
-    if (vm == NULL)
-        goto out;
-    vmrec_init_holdings_json(vm, storage, false);
-    {
-        json_t *image = store_rec_get(st, &store_kind_image, jget_str(item, "imageId"), NULL, err);
-        if (image == NULL)
-            goto fail_vm;
-        json_object_set(vm, "osType", json_object_get(image, "osType"));
-        json_object_set(vm, "generation", json_object_get(image, "generation"));
-        json_decref(image);
-    }
-    if (store_tx_begin(st, err))
-        goto fail_vm;
     d[QUOTA_VMS] = 1;
-    d[QUOTA_CORES] = jget_int(vm, "cores");
-    d[QUOTA_MEMORY] = jget_int(vm, "memoryMB");
-    d[QUOTA_STORAGE] = storage;
-    if (quota_adjust(st, jget_str(role, "subscriptionId"), d, err) ||
-        store_rec_insert(st, &store_kind_vm, vm, err) ||
-        store_timeline_append(st, vm, "created", err) || point_at(st, vm, host_id, seen, err) ||
-        vmrec_save_json(st, vm, err) || store_tx_commit(st, err)) {
+    d[QUOTA_CORES] = vm.cores;
+    d[QUOTA_MEMORY] = vm.memory_mb;
+    d[QUOTA_STORAGE] = vm.hold.storage_gb;
+    if (quota_adjust(st, vm.subscription_id, d, err) || vmrec_insert(st, &vm, err) ||
+        point_at(st, &vm, host_id, seen, err) || vmrec_save(st, &vm, err) ||
+        store_tx_commit(st, err)) {
         store_tx_rollback(st);
-        goto fail_vm;
+        goto out;
     }
-    goto out;
-fail_vm:
-    json_decref(vm);
-    vm = NULL;
+    rc = 0;
 out:
-    json_decref(item);
     json_decref(seen);
-    return vm;
+    return rc;
 }

@@ -41,8 +41,8 @@ json_t *inventory_simulate(store_t *st, const char *host_id, const inventory_sim
  * a record owns it); answers the admin view. */
 json_t *inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *to,
                               err_t *err);
-/* Adopts an unmanaged VM as a new instance record of role (quota reserved); answers the record. */
-json_t *inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char *hyp,
-                        err_t *err);
+/* Adopts an unmanaged VM as a new instance record of role (quota reserved), in a transaction of its own
+ * (nested in the caller's when one is open): 0, or -1 with err. role is borrowed. */
+int inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char *hyp, err_t *err);
 
 #endif

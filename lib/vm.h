@@ -76,9 +76,6 @@ json_t *vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t
 /* The view of a VM's store record (borrowed): a new reference, or NULL with an internal error when the
  * record does not parse. */
 json_t *vm_view_of(const json_t *rec, bool admin, err_t *err);
-/* The same in place, for the callers that still hold the store's record: rec becomes the view (empty when
- * it does not parse). */
-void vm_view(json_t *rec, bool admin);
 /* The requests below run in their own transaction (nested in the caller's when one is open) and answer
  * the job they start. start, stop, shutdown, restart, deallocate: */
 json_t *vm_action(store_t *st, const vm_ctx_t *ctx, const char *id, const char *action, err_t *err);

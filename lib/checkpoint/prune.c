@@ -60,7 +60,8 @@ find_old(store_t *st, const char *cloud_id, const char *plan_id, int64_t cutoff_
     store_filter_t pf[1];
     size_t npf = 0, i, j, k;
     int64_t after = 0, next = 0, when;
-    json_t *plans, *plan, *subs, *sub, *vms, *vm, *cp;
+    json_t *plans, *plan, *subs, *sub, *vms, *rec;
+    vm_rec_t vm;
 
     if (cloud_id) {
         pf[0].field = "cloudId";
@@ -88,11 +89,11 @@ find_old(store_t *st, const char *cloud_id, const char *plan_id, int64_t cutoff_
             store_filter_t vf = {.field = "subscriptionId", .op = STORE_FILTER_EQ,
                                  .value = jget_str(sub, "id")};
             vms = store_rec_list(st, &store_kind_vm, &vf, 1, 0, 1000, &next, err);
-            json_array_foreach(vms, k, vm) {
-                cp = json_object_get(vm, "checkpoint");
-                if (json_is_object(cp) && util_time_parse(jget_str(cp, "createdAt"), &when) == 0 &&
-                    when <= cutoff_ms)
-                    json_array_append(out, json_object_get(vm, "id"));
+            json_array_foreach(vms, k, rec) {
+                /* A record that does not parse has no checkpoint this job can merge away. */
+                if (vmrec_from_store(rec, &vm, NULL) == 0 && vm.checkpoint.present &&
+                    util_time_parse(vm.checkpoint.created_at, &when) == 0 && when <= cutoff_ms)
+                    json_array_append_new(out, json_string(vm.id));
             }
             json_decref(vms);
         }

@@ -233,20 +233,4 @@ json_t *vmrec__or_oom(json_t *j, err_t *err);
 /* Writes vm to the store as it is, with no timeline row and no event (a new record's NIC). */
 int vmrec__update(store_t *st, const vm_rec_t *vm, err_t *err);
 
-/* ---- JSON bridges (vmrec_bridge.c) ----
- * For the modules that still hold a VM as the store's JSON (a VM role's join, inventory) until they take
- * a vm_rec_t: each reads the JSON into a vm_rec_t, calls the function above of the same name without
- * _json, and writes the record back into vm (in place). The ones that save take the record as it was from
- * the store. vmrec_load_json: the record (a new reference), or NULL with 404 "The VM was not found." (or
- * the store's error). */
-json_t *vmrec_load_json(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err);
-int vmrec_save_json(store_t *st, json_t *vm, err_t *err);
-bool vmrec_holds_compute_json(const json_t *vm);
-bool vmrec_holds_storage_json(const json_t *vm);
-int64_t vmrec_storage_gb_json(const json_t *vm);
-void vmrec_init_holdings_json(json_t *vm, int64_t storage_gb, bool held);
-void vmrec_set_compute_held_json(json_t *vm);
-void vmrec_set_storage_held_json(json_t *vm);
-int vmrec_release_host_json(store_t *st, json_t *vm, bool compute, bool storage, err_t *err);
-
 #endif

@@ -28,14 +28,13 @@
 
 /* The instance number of a VM named <role>-<n>, or 0. */
 static int64_t
-instance_number(const json_t *role, const json_t *vm)
+instance_number(const json_t *role, const char *name)
 {
-    const char *name = jget_str(vm, "name"), *rn = jget_str(role, "name");
+    const char *rn = jget_str(role, "name");
     size_t n = strlen(rn);
     int64_t v;
 
-    if (name == NULL || strncmp(name, rn, n) != 0 || name[n] != '-' ||
-        util_parse_int64(name + n + 1, false, &v))
+    if (strncmp(name, rn, n) != 0 || name[n] != '-' || util_parse_int64(name + n + 1, false, &v))
         return 0;
     return v;
 }
@@ -43,49 +42,60 @@ instance_number(const json_t *role, const json_t *vm)
 static int
 by_number(const void *a, const void *b)
 {
-    int64_t x = jget_int(*(json_t *const *) a, "_n"), y = jget_int(*(json_t *const *) b, "_n");
+    int64_t x = ((const vmrole_instance_t *) a)->n, y = ((const vmrole_instance_t *) b)->n;
 
     return x < y ? -1 : x > y;
 }
 
-json_t *
-vmrole__instances(store_t *st, const json_t *role, err_t *err)
+int
+vmrole__instances(store_t *st, const json_t *role, vmrole_instance_t **out, size_t *count,
+                  err_t *err)
 {
     store_filter_t f = {.field = "vmRoleId", .op = STORE_FILTER_EQ, .value = jget_str(role, "id")};
-    json_t *all = store_rec_list_all(st, &store_kind_vm, &f, 1, err), *vm, **v, *sorted;
+    json_t *all, *rec;
+    vmrole_instance_t *v = NULL;
     size_t i, n;
+    int rc = -1;
 
-    if (all == NULL)
-        return NULL;
+    assert(st != NULL && role != NULL && out != NULL && count != NULL);
+    if ((all = store_rec_list_all(st, &store_kind_vm, &f, 1, err)) == NULL)
+        return -1;
     n = json_array_size(all);
-    v = calloc(n + 1, sizeof(*v));
-    json_array_foreach(all, i, vm) {
-        json_object_set_new(vm, "_n", json_integer(instance_number(role, vm)));
-        v[i] = vm;
+    if (n > 0 && (v = calloc(n, sizeof(*v))) == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        goto out;
     }
-    qsort(v, n, sizeof(*v), by_number);
-    sorted = json_array();
-    for (i = 0; i < n; i++)
-        json_array_append(sorted, v[i]);
+    json_array_foreach(all, i, rec) {
+        if (vmrec_from_store(rec, &v[i].vm, err))
+            goto out;
+        v[i].n = instance_number(role, v[i].vm.name);
+    }
+    if (n > 0)
+        qsort(v, n, sizeof(*v), by_number);
+    *out = v;
+    *count = n;
+    v = NULL;
+    rc = 0;
+out:
     free(v);
     json_decref(all);
-    return sorted;
+    return rc;
 }
 
 json_t *
 vmrole_view(store_t *st, const json_t *role, err_t *err)
 {
-    json_t *view = json_deep_copy(role), *list = vmrole__instances(st, role, err), *ids, *vm;
-    size_t i;
+    vmrole_instance_t *list = NULL;
+    json_t *view, *ids;
+    size_t i, n = 0;
 
-    if (list == NULL) {
-        json_decref(view);
+    if (vmrole__instances(st, role, &list, &n, err))
         return NULL;
-    }
+    view = json_deep_copy(role);
     ids = json_array();
-    json_array_foreach(list, i, vm)
-        json_array_append(ids, json_object_get(vm, "id"));
-    json_decref(list);
+    for (i = 0; i < n; i++)
+        json_array_append_new(ids, json_string(list[i].vm.id));
+    free(list);
     json_object_set_new(view, "instances", ids);
     return view;
 }
@@ -261,14 +271,29 @@ role_for_job(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
     return role;
 }
 
+/* Steps "removeInstance-<n>" into names and the instances' ids into remove, for the instances of list (n
+ * of them) after the first keep: the highest-numbered first. */
+static void
+remove_steps(const vmrole_instance_t *list, size_t n, size_t keep, json_t *names, json_t *remove)
+{
+    char name[48];
+    size_t i;
+
+    for (i = n; i > keep; i--) {
+        snprintf(name, sizeof(name), "removeInstance-%lld", (long long) list[i - 1].n);
+        json_array_append_new(names, json_string(name));
+        json_array_append_new(remove, json_string(list[i - 1].vm.id));
+    }
+}
+
 json_t *
 vmrole_scale(store_t *st, const vm_ctx_t *ctx, const char *id, const vmrole_scale_req_t *req,
              err_t *err)
 {
-    json_t *role = NULL, *item = NULL, *list = NULL, *names = NULL, *params = NULL, *j = NULL, *vm;
+    json_t *role = NULL, *item = NULL, *names = NULL, *params = NULL, *j = NULL, *remove;
+    vmrole_instance_t *list = NULL;
     int64_t have, top = 0, count;
-    size_t i;
-    char name[48];
+    size_t i, n = 0;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL && req != NULL);
     count = req->instance_count;
@@ -281,26 +306,20 @@ vmrole_scale(store_t *st, const vm_ctx_t *ctx, const char *id, const vmrole_scal
         goto fail;
     if (check_count(item, count, err))
         goto fail;
-    if ((list = vmrole__instances(st, role, err)) == NULL)
+    if (vmrole__instances(st, role, &list, &n, err))
         goto fail;
-    have = (int64_t) json_array_size(list);
-    json_array_foreach(list, i, vm)
-        if (jget_int(vm, "_n") > top)
-            top = jget_int(vm, "_n");
-    names = json_array();
+    have = (int64_t) n;
+    for (i = 0; i < n; i++)
+        if (list[i].n > top)
+            top = list[i].n;
     params = json_object();
     if (count > have) {
-        json_decref(names);
         names = add_steps(top, top + (count - have));
     } else {
         /* Scale-in removes the highest-numbered instances first. */
-        json_t *remove = json_array();
-        for (i = json_array_size(list); (int64_t) i > count; i--) {
-            vm = json_array_get(list, i - 1);
-            snprintf(name, sizeof(name), "removeInstance-%lld", (long long) jget_int(vm, "_n"));
-            json_array_append_new(names, json_string(name));
-            json_array_append(remove, json_object_get(vm, "id"));
-        }
+        names = json_array();
+        remove = json_array();
+        remove_steps(list, n, count < 0 ? 0 : (size_t) count, names, remove);
         json_object_set_new(params, "remove", remove);
     }
     json_object_set_new(params, "scaledFrom", json_integer(have));
@@ -311,68 +330,60 @@ vmrole_scale(store_t *st, const vm_ctx_t *ctx, const char *id, const vmrole_scal
     json_object_set_new(role, "instanceCount", json_integer(count));
     if (vmrole__set_state(st, role, "updating", err) || store_tx_commit(st, err))
         goto fail;
+    goto out;
+fail:
+    store_tx_rollback(st);
+    json_decref(j);
+    j = NULL;
+out:
     json_decref(role);
     json_decref(item);
-    json_decref(list);
+    free(list);
     json_decref(names);
     json_decref(params);
     return j;
-fail:
-    store_tx_rollback(st);
-    json_decref(role);
-    json_decref(item);
-    json_decref(list);
-    json_decref(names);
-    json_decref(params);
-    json_decref(j);
-    return NULL;
 }
 
 json_t *
 vmrole_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
 {
-    json_t *role = NULL, *list = NULL, *names = NULL, *params, *remove, *j = NULL, *vm;
-    char name[48];
-    size_t i;
+    json_t *role = NULL, *names = NULL, *params, *remove, *j = NULL;
+    vmrole_instance_t *list = NULL;
+    size_t n = 0;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
     if (store_tx_begin(st, err))
         return NULL;
     if ((role = role_for_job(st, ctx, id, err)) == NULL)
         goto fail;
-    if ((list = vmrole__instances(st, role, err)) == NULL)
+    if (vmrole__instances(st, role, &list, &n, err))
         goto fail;
     names = json_array();
     remove = json_array();
-    for (i = json_array_size(list); i > 0; i--) {
-        vm = json_array_get(list, i - 1);
-        snprintf(name, sizeof(name), "removeInstance-%lld", (long long) jget_int(vm, "_n"));
-        json_array_append_new(names, json_string(name));
-        json_array_append(remove, json_object_get(vm, "id"));
-    }
+    remove_steps(list, n, 0, names, remove);
     json_array_append_new(names, json_string("deleteRole"));
     params = json_pack("{s:o}", "remove", remove);
     j = job_submit_steps(st, "vmrole.delete", id, ctx->sid, id, params, names, err);
     json_decref(params);
     if (j == NULL || vmrole__set_state(st, role, "deleting", err) || store_tx_commit(st, err))
         goto fail;
-    json_decref(role);
-    json_decref(list);
-    json_decref(names);
-    return j;
+    goto out;
 fail:
     store_tx_rollback(st);
-    json_decref(role);
-    json_decref(list);
-    json_decref(names);
     json_decref(j);
-    return NULL;
+    j = NULL;
+out:
+    json_decref(role);
+    free(list);
+    json_decref(names);
+    return j;
 }
 
 json_t *
 vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_t *err)
 {
-    json_t *role = NULL, *vm = NULL, *out = NULL;
+    json_t *role = NULL, *out = NULL;
+    vm_rec_t vm;
     int rc;
 
     assert(st != NULL && role_id != NULL && req != NULL);
@@ -387,8 +398,7 @@ vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_
     if (store_tx_begin(st, err))
         goto out;
     if (req->vm_id != NULL) {
-        rc = vmrec_lookup(st, &store_kind_vm, req->vm_id, "subscriptionId",
-                          jget_str(role, "subscriptionId"), &vm, err);
+        rc = vmrec_load(st, jget_str(role, "subscriptionId"), req->vm_id, &vm, NULL, err);
         if (rc <= 0) {
             if (rc == 0)
                 err_set(err, ERR_INVALID_REQUEST, "vmId",
@@ -396,22 +406,19 @@ vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_
             store_tx_rollback(st);
             goto out;
         }
-        if (!json_is_null(json_object_get(vm, "vmRoleId"))) {
+        if (vm.vm_role_id[0] != '\0') {
             err_set(err, ERR_CONFLICT, "vmId", "The VM is already an instance of a role.");
             store_tx_rollback(st);
             goto out;
         }
-        json_object_set(vm, "vmRoleId", json_object_get(role, "id"));
-        if (vmrec_save_json(st, vm, err)) {
+        snprintf(vm.vm_role_id, sizeof(vm.vm_role_id), "%s", role_id);
+        if (vmrec_save(st, &vm, err)) {
             store_tx_rollback(st);
             goto out;
         }
-    } else {
-        vm = inventory_adopt(st, role, req->host_id, req->hypervisor_id, err);
-        if (vm == NULL) {
-            store_tx_rollback(st);
-            goto out;
-        }
+    } else if (inventory_adopt(st, role, req->host_id, req->hypervisor_id, err)) {
+        store_tx_rollback(st);
+        goto out;
     }
     json_object_set_new(role, "instanceCount", json_integer(jget_int(role, "instanceCount") + 1));
     catalog_record_touch(role);
@@ -422,6 +429,5 @@ vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_
     out = vmrole_view(st, role, err);
 out:
     json_decref(role);
-    json_decref(vm);
     return out;
 }

@@ -10,6 +10,7 @@
  */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../events.h"
@@ -32,16 +33,18 @@ job_role(job_ctx_t *ctx, json_t **role, err_t *err)
 static int
 find_instance(store_t *st, const json_t *role, int64_t n, vm_rec_t *vm, err_t *err)
 {
-    json_t *list = vmrole__instances(st, role, err), *rec;
+    vmrole_instance_t *list = NULL;
+    size_t i, count = 0;
     int rc = 0;
-    size_t i;
 
-    if (list == NULL)
+    if (vmrole__instances(st, role, &list, &count, err))
         return -1;
-    json_array_foreach(list, i, rec)
-        if (rc == 0 && jget_int(rec, "_n") == n)
-            rc = vmrec_from_store(rec, vm, err) ? -1 : 1;
-    json_decref(list);
+    for (i = 0; i < count && rc == 0; i++)
+        if (list[i].n == n) {
+            *vm = list[i].vm;
+            rc = 1;
+        }
+    free(list);
     return rc;
 }
 

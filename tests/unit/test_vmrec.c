@@ -193,11 +193,6 @@ view_is_what_stripping_answered(void **state)
             json_decref(view);
             json_decref(old);
         }
-        /* The bridge in place answers the same. */
-        old = stripped_view(rec, false);
-        vm_view(rec, false);
-        assert_same_text(old, rec);
-        json_decref(old);
         json_decref(rec);
     }
 }
@@ -257,36 +252,6 @@ bad_records_are_internal_errors(void **state)
         assert_int_equal((unsigned char) vm.id[0], 0x5a);
         json_decref(rec);
     }
-    /* vm_view of a record that does not parse shows nothing. */
-    rec = mutated("powerState", NULL, "\"paused\"");
-    vm_view(rec, true);
-    assert_int_equal(json_object_size(rec), 0);
-    json_decref(rec);
-}
-
-/* The JSON bridges write their changes into the caller's record without replacing what did not change:
- * the checkpoint slot and the disks the caller borrowed stay valid. */
-static void
-bridges_keep_what_the_caller_borrowed(void **state)
-{
-    json_t *rec = load_text(records[1]), *cp = json_object_get(rec, "checkpoint");
-    json_t *disks = json_object_get(rec, "disks");
-    err_t err = {0};
-
-    (void) state;
-    assert_false(vmrec_holds_compute_json(rec));
-    vmrec_set_compute_held_json(rec);
-    assert_true(vmrec_holds_compute_json(rec));
-    assert_true(json_object_get(rec, "checkpoint") == cp);
-    assert_true(json_object_get(rec, "disks") == disks);
-    /* Nothing to release on a host: no store call, the record as it was. */
-    json_object_set_new(rec, "_holdsCompute", json_false());
-    json_object_set_new(rec, "_holdsStorage", json_false());
-    assert_int_equal(vmrec_release_host_json(NULL, rec, true, true, &err), 0);
-    assert_true(json_object_get(rec, "checkpoint") == cp);
-    assert_string_equal(json_string_value(json_object_get(cp, "_hostId")), "cp-2");
-    assert_int_equal(vmrec_storage_gb_json(rec), 40);
-    json_decref(rec);
 }
 
 /* Whether the feed holds a vm.powerStateChanged event for id from `from` to `to`. */
@@ -406,7 +371,6 @@ main(void)
         cmocka_unit_test(round_trip_is_exact),
         cmocka_unit_test(view_is_what_stripping_answered),
         cmocka_unit_test(bad_records_are_internal_errors),
-        cmocka_unit_test(bridges_keep_what_the_caller_borrowed),
         cmocka_unit_test_setup_teardown(load_and_save, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(created_is_raised_once, world_setup, world_teardown),
     };

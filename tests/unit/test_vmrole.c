@@ -1,5 +1,6 @@
 /* Unit tests of lib/vmrole: a role made from a gallery item, its instances as VMs, scale out and in within
- * the item's bounds, delete, and the refusals of a create. */
+ * the item's bounds, delete, the refusals of a create, and stand-alone VMs joining a role, listed by
+ * instance number. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -102,12 +103,61 @@ create_refusals(void **state)
     assert_null(job);
 }
 
+/* Stand-alone VMs join a role as instances (a second join of one is a 409); the role lists its instances
+ * by instance number, not by name or by age, and a scale-in removes the highest-numbered one. */
+static void
+join_then_order_by_number(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    vmrole_create_req_t req = {"web", id_of(w->item), NULL, 1, NULL};
+    vmrole_scale_req_t scale = {2};
+    vmrole_join_req_t join = {0};
+    char id[UTIL_UUID_LEN + 1], ten[UTIL_UUID_LEN + 1], two[UTIL_UUID_LEN + 1];
+    json_t *role, *job = NULL, *view, *list;
+    err_t err = {0};
+
+    role = vmrole_create(st, world_ctx(w), &req, &job, &err);
+    assert_non_null(role);
+    snprintf(id, sizeof(id), "%s", id_of(role));
+    json_decref(role);
+    world_wait_status(st, job, "succeeded");
+    /* Made in this order, so that neither age nor name sorts them by number. */
+    world_running_vm(w, "web-10", ten);
+    world_running_vm(w, "web-2", two);
+    join.vm_id = ten;
+    view = vmrole_join(st, id, &join, &err);
+    assert_non_null(view);
+    json_decref(view);
+    join.vm_id = two;
+    view = vmrole_join(st, id, &join, &err);
+    assert_non_null(view);
+    list = json_object_get(view, "instances");
+    assert_int_equal(json_array_size(list), 3);
+    assert_int_equal(json_integer_value(json_object_get(view, "instanceCount")), 3);
+    assert_string_equal(json_string_value(json_array_get(list, 1)), two);
+    assert_string_equal(json_string_value(json_array_get(list, 2)), ten);
+    json_decref(view);
+    world_vm_is(st, two, "vmRoleId", id);
+    assert_null(vmrole_join(st, id, &join, &err));
+    assert_int_equal(err.code, ERR_CONFLICT);
+    assert_string_equal(err.target, "vmId");
+    err_clear(&err);
+    /* Scale-in: web-10 goes, web-2 stays. */
+    world_wait_status(st, vmrole_scale(st, world_ctx(w), id, &scale, &err), "succeeded");
+    assert_null(vm_get(st, NULL, ten, true, NULL, &err));
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    err_clear(&err);
+    world_vm_is(st, two, "vmRoleId", id);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(create_scale_delete, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(create_refusals, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(join_then_order_by_number, world_setup, world_teardown),
     };
 
     return cmocka_run_group_tests_name("vmrole", tests, NULL, NULL);
