@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs each unit test binary given; cmocka prints each suite's summary. Exits non-zero when any failed,
-# and ends with one line "N passed, N failed" over every test of every binary.
+# names each binary that failed (with its exit status: a crash shows as a signal), and ends with one line
+# "N passed, N failed" over every test of every binary.
 passed=0
+broken=
 failed=0
 status=0
 for t in "$@"; do
@@ -15,7 +17,9 @@ for t in "$@"; do
     if [ "$rc" -ne 0 ]; then
         status=1
         [ -z "$f" ] && failed=$((failed + 1))
+        broken="$broken ${t##*/} (exit $rc)"
     fi
 done
+[ -n "$broken" ] && echo "unit: failed in$broken"
 echo "unit: $passed passed, $failed failed"
 exit $status
