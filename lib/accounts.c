@@ -15,31 +15,12 @@
 #include "events.h"
 #include "jget.h"
 #include "job.h"
+#include "util.h"
 #include "vm.h"
 
 static const char *const state_names[] = {"active", "suspended", "deleting"};
 
-const char *
-accounts_subscription_state_name(accounts_subscription_state_t state)
-{
-    assert(state >= ACCOUNTS_SUBSCRIPTION_ACTIVE && state <= ACCOUNTS_SUBSCRIPTION_DELETING);
-    return state_names[state];
-}
-
-int
-accounts_subscription_state_parse(const char *text, accounts_subscription_state_t *out)
-{
-    size_t i;
-
-    assert(out != NULL);
-    for (i = 0; text != NULL && i < sizeof(state_names) / sizeof(state_names[0]); i++) {
-        if (strcmp(text, state_names[i]) == 0) {
-            *out = (accounts_subscription_state_t) i;
-            return 0;
-        }
-    }
-    return -1;
-}
+UTIL_ENUM_NAMES(accounts_subscription_state, accounts_subscription_state_t, state_names)
 
 /* Writes a fresh id and the time now, for a new record. */
 static void

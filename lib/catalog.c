@@ -27,49 +27,16 @@ static const char *const checkpoint_modes[] = {"disabled", "viewRestore", "creat
 static const char *const quota_names[] = {"vms", "cores", "memoryMB", "storageGB", "vmRoles",
                                           "networks"};
 
-const char *
-catalog__name(const char *const *names, size_t n, int value)
-{
-    assert(names != NULL && value >= 0 && (size_t) value < n);
-    return names[value];
-}
-
-int
-catalog__parse(const char *const *names, size_t n, const char *text)
-{
-    size_t i;
-
-    assert(names != NULL);
-    for (i = 0; text != NULL && i < n; i++)
-        if (strcmp(names[i], text) == 0)
-            return (int) i;
-    return -1;
-}
-
-/* name and parse of one closed set, each the table's lookup. */
-#define CATALOG_NAMES(prefix, type, table)                                                         \
-    const char *prefix##_name(type value)                                                          \
-    {                                                                                              \
-        return catalog__name(table, COUNT(table), (int) value);                                    \
-    }                                                                                              \
-    int prefix##_parse(const char *text, type *out)                                                \
-    {                                                                                              \
-        int i = catalog__parse(table, COUNT(table), text);                                         \
-        if (i < 0)                                                                                 \
-            return -1;                                                                             \
-        *out = (type) i;                                                                           \
-        return 0;                                                                                  \
-    }
-
-CATALOG_NAMES(catalog_agent_kind, catalog_agent_kind_t, agent_kinds)
-CATALOG_NAMES(catalog_host_state, catalog_host_state_t, host_states)
-CATALOG_NAMES(catalog_plan_state, catalog_plan_state_t, plan_states)
-CATALOG_NAMES(catalog_checkpoint_mode, catalog_checkpoint_mode_t, checkpoint_modes)
+UTIL_ENUM_NAMES(catalog_agent_kind, catalog_agent_kind_t, agent_kinds)
+UTIL_ENUM_NAMES(catalog_host_state, catalog_host_state_t, host_states)
+UTIL_ENUM_NAMES(catalog_plan_state, catalog_plan_state_t, plan_states)
+UTIL_ENUM_NAMES(catalog_checkpoint_mode, catalog_checkpoint_mode_t, checkpoint_modes)
 
 const char *
 catalog_quota_name(catalog_quota_t quota)
 {
-    return catalog__name(quota_names, COUNT(quota_names), (int) quota);
+    assert((size_t) quota < COUNT(quota_names));
+    return quota_names[quota];
 }
 
 /* ---- records ---- */

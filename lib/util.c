@@ -7,6 +7,7 @@
  */
 #include "util.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -418,4 +419,16 @@ util_json_dumps(const json_t *json, size_t flags)
         return NULL;
     }
     return b.buf;
+}
+
+int
+util_name_index(const char *const *names, size_t n, const char *text)
+{
+    size_t i;
+
+    assert(names != NULL);
+    for (i = 0; text != NULL && i < n; i++)
+        if (strcmp(names[i], text) == 0)
+            return (int) i;
+    return -1;
 }

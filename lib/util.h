@@ -70,4 +70,24 @@ void util_alloc_install(void);
 struct json_t;
 char *util_json_dumps(const struct json_t *json, size_t flags);
 
+/* The index of text in names[0 .. n-1], or -1 (text NULL included). */
+int util_name_index(const char *const *names, size_t n, const char *text);
+/* Defines prefix_name(value) and prefix_parse(text, out) of an enum of type whose value v is named
+ * names[v]: name asserts the value is in range; parse answers 0 with *out set, or -1 for any other text
+ * (NULL included) with *out untouched. Needs <assert.h>. */
+#define UTIL_ENUM_NAMES(prefix, type, names)                                                       \
+    const char *prefix##_name(type value)                                                          \
+    {                                                                                              \
+        assert((size_t) value < sizeof(names) / sizeof((names)[0]));                               \
+        return (names)[value];                                                                     \
+    }                                                                                              \
+    int prefix##_parse(const char *text, type *out)                                                \
+    {                                                                                              \
+        int i = util_name_index((names), sizeof(names) / sizeof((names)[0]), text);                \
+        if (i < 0)                                                                                 \
+            return -1;                                                                             \
+        *out = (type) i;                                                                           \
+        return 0;                                                                                  \
+    }
+
 #endif

@@ -17,8 +17,6 @@ json_t *catalog__record_take(json_t *fields);
 /* A JSON string of s, or null when s is NULL. */
 json_t *catalog__string_or_null(const char *s);
 /* The name of value in names (n entries); parse: the index of text in names, -1 when absent. */
-const char *catalog__name(const char *const *names, size_t n, int value);
-int catalog__parse(const char *const *names, size_t n, const char *text);
 /* 0 when a record of kind has the id; else 400 InvalidRequest naming target ("No <what> has the id given
  * in <target>."), or the store's error. */
 int catalog__require_exists(store_t *st, const store_kind_t *kind, const char *id, const char *target,

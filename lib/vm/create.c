@@ -21,25 +21,7 @@
 
 static const char *const caching_names[] = {"None", "ReadOnly", "ReadWrite"};
 
-const char *
-vm_caching_name(vm_caching_t caching)
-{
-    assert(caching >= VM_CACHING_NONE && caching <= VM_CACHING_READ_WRITE);
-    return caching_names[caching];
-}
-
-int
-vm_caching_parse(const char *text, vm_caching_t *out)
-{
-    int i;
-
-    for (i = 0; text && i <= VM_CACHING_READ_WRITE; i++)
-        if (strcmp(caching_names[i], text) == 0) {
-            *out = (vm_caching_t) i;
-            return 0;
-        }
-    return -1;
-}
+UTIL_ENUM_NAMES(vm_caching, vm_caching_t, caching_names)
 
 /* The disks of a new VM: the image's OS disk, then the data disks asked for; its storage is their total. */
 static int

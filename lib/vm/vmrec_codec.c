@@ -14,45 +14,17 @@
 #include <limits.h>
 #include <string.h>
 
+#include "../util.h"
+
 #define VM_ENUM_NAME(e, name) [e] = name,
 
 static const char *const provisioning_names[] = {VM_PROVISIONING_STATES(VM_ENUM_NAME)};
 static const char *const power_names[] = {VM_POWER_STATES(VM_ENUM_NAME)};
 static const char *const disk_kind_names[] = {[VM_DISK_OS] = "os", [VM_DISK_DATA] = "data"};
 
-#define NAMES(a) (sizeof(a) / sizeof((a)[0]))
-
-/* The index of text in names, or -1. */
-static int
-name_index(const char *const *names, size_t n, const char *text)
-{
-    size_t i;
-
-    for (i = 0; text != NULL && i < n; i++)
-        if (strcmp(names[i], text) == 0)
-            return (int) i;
-    return -1;
-}
-
-/* prefix_name and prefix_parse of an enum whose names are the array names. */
-#define NAME_AND_PARSE(prefix, type, names)                                                        \
-    const char *prefix##_name(type value)                                                          \
-    {                                                                                              \
-        assert((size_t) value < NAMES(names));                                                     \
-        return names[value];                                                                       \
-    }                                                                                              \
-    int prefix##_parse(const char *text, type *out)                                                \
-    {                                                                                              \
-        int i = name_index(names, NAMES(names), text);                                             \
-        if (i < 0)                                                                                 \
-            return -1;                                                                             \
-        *out = (type) i;                                                                           \
-        return 0;                                                                                  \
-    }
-
-NAME_AND_PARSE(vm_provisioning, vm_provisioning_t, provisioning_names)
-NAME_AND_PARSE(vm_power, vm_power_t, power_names)
-NAME_AND_PARSE(vm_disk_kind, vm_disk_kind_t, disk_kind_names)
+UTIL_ENUM_NAMES(vm_provisioning, vm_provisioning_t, provisioning_names)
+UTIL_ENUM_NAMES(vm_power, vm_power_t, power_names)
+UTIL_ENUM_NAMES(vm_disk_kind, vm_disk_kind_t, disk_kind_names)
 
 /* ---- the store's JSON -> vm_rec_t ---- */
 
