@@ -15,6 +15,7 @@ import time
 import uuid
 
 WAPD_BIN = os.environ.get("WAPD_BIN", "build/wapd")
+AGENT_BIN = os.environ.get("WAPD_AGENT_BIN", os.path.join(os.path.dirname(WAPD_BIN) or ".", "wapd-agent"))
 SANITIZED = os.environ.get("WAPD_SANITIZED") == "1"
 # Sanitized builds run several times slower; deadlines scale with them.
 SLOW = 4 if SANITIZED else 1
@@ -209,6 +210,103 @@ class Daemon:
                         os.unlink(p)
                     except OSError:
                         pass
+
+
+class Agent:
+    """A wapd-agent process with its own state dir, on port 0 (its port and token read from the files it
+    writes). Restarting it on the same state dir keeps its port, its token and its VMs."""
+
+    def __init__(self, backend="sim", sim_uri=None, libvirt_uri=None, name=None, state_dir=None):
+        self.own_dir = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="wapd-agent-e2e-")
+        self.backend, self.sim_uri, self.libvirt_uri, self.name = backend, sim_uri, libvirt_uri, name
+        self.proc = None
+        self.log_path = self.state_dir.rstrip("/") + ".log"
+
+    def start(self):
+        info = os.path.join(self.state_dir, "agent.json")
+        had_port = os.path.exists(info)
+        args = [AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", self.state_dir, "--backend", self.backend]
+        if self.sim_uri:
+            args += ["--sim-uri", self.sim_uri]
+        if self.libvirt_uri:
+            args += ["--libvirt-uri", self.libvirt_uri]
+        if self.name:
+            args += ["--name", self.name]
+        before = os.stat(info).st_mtime_ns if had_port else None
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("wapd-agent exited with %s" % self.proc.returncode)
+            try:
+                with open(info) as f:
+                    port = json.load(f)["port"]
+                with open(os.path.join(self.state_dir, "agent.token")) as f:
+                    token = f.read().strip()
+            except (OSError, ValueError, KeyError):
+                return None
+            if before is not None and os.stat(info).st_mtime_ns == before:
+                # A restarted agent binds its previous port: ready once it answers there.
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    return None
+            return port, token
+        self.port, self.token = wait_for(ready, 30 * SLOW, "wapd-agent's agent.json")
+        wait_for(lambda: self._answers(), 30 * SLOW, "wapd-agent to answer")
+        return self
+
+    def _answers(self):
+        try:
+            return self.client().get("/v1/host").status == 200
+        except OSError:
+            return False
+
+    @property
+    def uri(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def client(self, token=None):
+        return Client(self.port, token if token is not None else self.token)
+
+    def vms(self):
+        """What the agent says it has: {wapd VM id or hypervisorId: vm}."""
+        return {v["id"] or v["hypervisorId"]: v for v in ok(self.client().get("/v1/vms"), 200)["value"]}
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self.log.close()
+
+    def stop(self, timeout=10.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("wapd-agent did not stop within %ss of SIGTERM" % timeout)
+        finally:
+            self.log.close()
+        return rc
+
+    def cleanup(self):
+        try:
+            if self.proc and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(30)
+                self.log.close()
+        finally:
+            if self.own_dir:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+                try:
+                    os.unlink(self.log_path)
+                except OSError:
+                    pass
 
 
 def raw_exchange(port, data, timeout=10.0):

@@ -5,7 +5,8 @@ from harness import err, ok, sim_vms, uid, wait_for, wait_job
 
 
 class VmWorld:
-    """A cloud with sim hosts, an image, two sizes, a plan and a tenant with a subscription."""
+    """A cloud with hosts (each a sim uri, or an agent object such as {"kind": "http", "uri": …, "token": …}),
+    an image, two sizes, a plan and a tenant with a subscription."""
 
     def __init__(self, d, hosts=("sim://",), quotas=None, capacity=None, checkpoint="createViewRestore"):
         self.d = d
@@ -13,7 +14,8 @@ class VmWorld:
         self.cloud = ok(a.post("/v1/admin/clouds", {"name": "vmc-" + uid()[:6]}), 201)
         cap = capacity or {"cores": 64, "memoryMB": 262144, "storageGB": 10000}
         self.hosts = [ok(a.post("/v1/admin/hosts", {"name": "hv%d" % i, "cloudId": self.cloud["id"],
-                                                    "agent": {"kind": "sim", "uri": uri},
+                                                    "agent": uri if isinstance(uri, dict)
+                                                    else {"kind": "sim", "uri": uri},
                                                     "capacity": cap}), 201)
                       for i, uri in enumerate(hosts)]
         self.image = ok(a.post("/v1/admin/images", {"name": "ubuntu", "osType": "linux", "generation": 2,

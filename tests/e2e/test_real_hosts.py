@@ -1,0 +1,178 @@
+"""Hosts of every agent kind: the VM, checkpoint and VM role stories on a sim host, on two wapd-agent hosts
+(http, one per story world) and on a libvirt host (libvirt's built-in test:///default); a wapd-agent killed
+with -9 in the middle of create, checkpoint and delete jobs; and an agent stopped for good: unreachable,
+avoided, its jobs failed with HostUnreachable, its VMs unknown, and all well again once it is back."""
+from harness import Agent, Daemon, err, ok, wait_for, wait_job
+from test_checkpoint import cp_path, put_cp
+from test_hooks import feed
+from test_vmroles import RoleWorld
+
+
+def http_host(agent):
+    return {"kind": "http", "uri": agent.uri, "token": agent.token}
+
+
+def refresh(w, i=0):
+    r = w.a.post("/v1/admin/hosts/%s/inventory" % w.hosts[i]["id"])
+    assert r.status in (200, 202), r
+
+
+def vm_story(w):
+    """Create (with a data disk), every power action, resize, disks, deallocate and start again, delete."""
+    vm = w.create("story", dataDisks=[{"sizeGB": 10}])
+    vid = vm["id"]
+    assert vm["powerState"] == "running" and vm["provisioningState"] == "succeeded"
+    assert w.act(vid, "restart")["powerState"] == "running"
+    assert w.act(vid, "shutdown")["powerState"] == "stopped"
+    assert w.act(vid, "start")["powerState"] == "running"
+    assert w.act(vid, "stop")["powerState"] == "stopped"
+    r = w.t.patch(w.base + "/vms/" + vid, {"size": w.medium})
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    assert w.get(vid)["cores"] == 2
+    r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    assert [d["lun"] for d in w.get(vid)["disks"]] == [None, 0, 1]
+    r = w.t.delete(w.base + "/vms/%s/disks/0" % vid)
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    assert [d["lun"] for d in w.get(vid)["disks"]] == [None, 1]
+    assert w.act(vid, "deallocate")["powerState"] == "deallocated"
+    assert w.act(vid, "start")["powerState"] == "running"
+    keep = w.create("keeper")
+    r = w.t.delete(w.base + "/vms/" + vid)
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    return keep
+
+
+def checkpoint_story(w, vm):
+    vid = vm["id"]
+    put_cp(w, vid, "one")
+    put_cp(w, vid, "two")  # the replacement: the new one is made before the old one goes
+    assert ok(w.t.get(cp_path(w, vid)), 200)["name"] == "two"
+    w.act(vid, "stop")
+    r = w.t.post(cp_path(w, vid) + "/restore")
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    assert w.get(vid)["powerState"] == "running"  # as it was when "two" was taken
+    r = w.t.delete(cp_path(w, vid))
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    err(w.t.get(cp_path(w, vid)), 404, "NoCheckpoint")
+    put_cp(w, vid, "last")
+
+
+def role_story(w):
+    r = w.t.post(w.role_path(), {"name": "web", "galleryItemId": w.item["id"], "instanceCount": 2})
+    rid = ok(r, 202)["id"]
+    assert wait_job(w.t, r.header("Location"), 60)["status"] == "succeeded"
+    r = w.t.post(w.role_path(rid) + "/scale", {"instanceCount": 3})
+    assert wait_job(w.t, r.header("Location"), 60)["status"] == "succeeded"
+    assert all(v["powerState"] == "running" for v in w.instances(rid))
+    r = w.t.post(w.role_path(rid) + "/scale", {"instanceCount": 1})
+    assert wait_job(w.t, r.header("Location"), 60)["status"] == "succeeded"
+    assert len(w.role(rid)["instances"]) == 1
+
+
+def records_on_host(w, i=0):
+    host_id = w.hosts[i]["id"]
+    return {v["id"]: v for v in ok(w.a.get("/v1/admin/vms?hostId=" + host_id + "&limit=1000"), 200)["value"]}
+
+
+def agent_matches_wapd(agent, w, i=0):
+    """The agent lists each VM wapd placed there under its wapd id, with the state wapd shows; no other."""
+    on_agent = {k: v for k, v in agent.vms().items() if v["id"]}
+    recs = records_on_host(w, i)
+    assert set(on_agent) == set(recs), (sorted(on_agent), sorted(recs))
+    for vid, rec in recs.items():
+        assert on_agent[vid]["powerState"] == rec["powerState"], (vid, on_agent[vid], rec)
+        assert on_agent[vid]["hypervisorId"] == rec["hypervisorId"]
+
+
+def test_every_story_on_every_kind(d):
+    agents = [Agent(name="agent-vm").start(), Agent(name="agent-role").start()]
+    try:
+        worlds = {
+            "sim": RoleWorld(d),
+            "http": RoleWorld(d, hosts=(http_host(agents[0]),)),
+            "libvirt": RoleWorld(d, hosts=({"kind": "libvirt", "uri": "test:///default"},)),
+        }
+        role_on_agent = RoleWorld(d, hosts=(http_host(agents[1]),))
+        for kind, w in worlds.items():
+            keep = vm_story(w)
+            checkpoint_story(w, keep)
+            role_story(w)
+            assert w.host()["state"] == "ok", kind
+        role_story(role_on_agent)
+        agent_matches_wapd(agents[0], worlds["http"])
+        agent_matches_wapd(agents[1], role_on_agent)
+        host = ok(agents[0].client().get("/v1/host"), 200)
+        assert host["name"] == "agent-vm" and host["backend"] == "sim"
+        # The token is write-only.
+        h = worlds["http"].host()
+        assert "token" not in h["agent"] and h["agent"]["kind"] == "http"
+    finally:
+        for a in agents:
+            a.cleanup()
+
+
+def events_of(w, kind):
+    """Every event of that type so far, oldest first."""
+    return [e for e in feed(w.a)[0] if e["type"] == kind]
+
+
+def test_agent_killed_mid_jobs(d):
+    """kill -9 of the agent while create, checkpoint and delete jobs wait on it; restarted on the same
+    state dir, every job ends succeeded and the host has exactly one VM per record."""
+    agent = Agent(sim_uri="sim://?latencyMs=1500").start()
+    try:
+        w = RoleWorld(d, hosts=(http_host(agent),))
+        old = w.create("old")
+        r_create = w.t.post(w.base + "/vms", w.vm_body("new"))
+        r_cp = w.t.request("PUT", cp_path(w, old["id"]), body={"name": "cp"})
+        victim = w.create("victim")
+        r_delete = w.t.delete(w.base + "/vms/" + victim["id"])
+        locs = [r.header("Location") for r in (r_create, r_cp, r_delete)]
+        for loc in locs:
+            wait_for(lambda: ok(w.t.get(loc), 200)["status"] == "running", 30, "the job to run")
+        agent.kill9()
+        agent.start()
+        for loc in locs:
+            job = wait_job(w.t, loc, 120)
+            assert job["status"] == "succeeded", job
+        agent_matches_wapd(agent, w)
+        assert len(records_on_host(w)) == 2  # old and new; the victim is gone
+    finally:
+        agent.cleanup()
+
+
+def test_agent_gone_for_good():
+    d = Daemon(extra_args=["--host-heartbeat-seconds", "1", "--job-deadline-seconds", "8"]).start()
+    agent = Agent().start()
+    try:
+        w = RoleWorld(d, hosts=(http_host(agent), "sim://"))
+        # A VM on the agent's host: the sim host is in maintenance meanwhile.
+        sim_host = "/v1/admin/hosts/" + w.hosts[1]["id"]
+        ok(w.a.patch(sim_host, {"state": "maintenance"}), 200)
+        on_agent = w.create("a1")
+        assert on_agent["id"] in records_on_host(w, 0)
+        ok(w.a.patch(sim_host, {"state": "ok"}), 200)
+        agent.stop()
+        wait_for(lambda: w.host(0)["state"] == "unreachable", 3 * 1 + 10, "the host to be unreachable")
+        assert [e["resourceId"] for e in events_of(w, "host.unreachable")] == [w.hosts[0]["id"]]
+        assert w.get(on_agent["id"])["powerState"] == "unknown"
+        # Placement avoids it.
+        for i in range(3):
+            vm = w.create("elsewhere%d" % i)
+            assert vm["id"] in records_on_host(w, 1)
+        # A job on it retries until its deadline, then fails HostUnreachable.
+        r = w.t.post(w.base + "/vms/%s/restart" % on_agent["id"])
+        if r.status == 202:
+            job = wait_job(w.t, r.header("Location"), 60)
+            assert job["status"] == "failed" and job["error"]["code"] == "HostUnreachable", job
+        else:
+            err(r, 409, r.json()["error"]["code"])
+        agent.start()
+        wait_for(lambda: w.host(0)["state"] == "ok", 30, "the host to be ok again")
+        wait_for(lambda: w.get(on_agent["id"])["powerState"] == "running", 30, "the VM's true state")
+        assert [e["resourceId"] for e in events_of(w, "host.reachable")] == [w.hosts[0]["id"]]
+        agent_matches_wapd(agent, w)
+    finally:
+        agent.cleanup()
+        d.cleanup()
