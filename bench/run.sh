@@ -6,9 +6,12 @@
 #    tenant GET of the subscription and the admin GET of the plan with the same wrk settings;
 # 3. prints req/s, p99 and each ratio to the baseline (best of interleaved rounds), and wapd's idle RSS;
 # 4. measures checkpoint replacements per second on a zero-latency sim host (bench/checkpoint_load.py),
-#    and the seconds until a 50-instance VM role runs there (bench/role_load.py).
+#    and the seconds until a 50-instance VM role runs there (bench/role_load.py);
+# 5. measures VM creates per second, request to running (bench/create_load.py), on the in-process sim
+#    host and through one wapd-agent (sim backend, zero latency) over http, interleaved over the rounds.
 #
-# Settings: WRK_CONNECTIONS (64), WRK_DURATION (10s), WRK_THREADS (2), HTTP_THREADS (2), BENCH_ROUNDS (2).
+# Settings: WRK_CONNECTIONS (64), WRK_DURATION (10s), WRK_THREADS (2), HTTP_THREADS (2), BENCH_ROUNDS (2),
+# CREATE_VMS (200 per round), CREATE_CLIENTS (16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +20,7 @@ DUR=${WRK_DURATION:-10s}
 WTHREADS=${WRK_THREADS:-2}
 HTHREADS=${HTTP_THREADS:-2}
 WAPD=${WAPD_BIN:-build/wapd}
+AGENT=${WAPD_AGENT_BIN:-build/wapd-agent}
 OUT=$(mktemp -d /tmp/wapd-bench-XXXXXX)
 pids=()
 cleanup() {
@@ -140,6 +144,37 @@ ITEM=$(post /v1/admin/galleryItems "{\"name\":\"bench-role\",\"version\":\"1\",\
 echo "== a 50-instance VM role"
 read -r ROLE_STATUS ROLE_RUNNING ROLE_SECONDS < <(python3 bench/role_load.py "$T" "$TOKEN" "$SUB" "$ITEM" 50)
 
+# VM creates, request to running: the in-process sim host against one wapd-agent (sim backend, zero
+# latency) reached over http, each in a cloud of its own, interleaved over the rounds.
+CREATE_VMS=${CREATE_VMS:-200}
+CREATE_CLIENTS=${CREATE_CLIENTS:-16}
+"$AGENT" --listen 127.0.0.1:0 --state-dir "$OUT/agent" --sim-uri "sim://" 2> "$OUT/agent.log" & pids+=($!)
+for _ in $(seq 1 200); do [ -f "$OUT/agent/agent.json" ] && break; sleep 0.05; done
+AGENT_PORT=$(python3 -c "import json;print(json.load(open('$OUT/agent/agent.json'))['port'])")
+AGENT_TOKEN=$(cat "$OUT/agent/agent.token")
+create_world() { # name agent-json: prints "subscription token"
+    local cloud plan user sub tok
+    cloud=$(post /v1/admin/clouds "{\"name\":\"$1\"}" | jget id)
+    post /v1/admin/hosts "{\"name\":\"$1-hv\",\"cloudId\":\"$cloud\",\"agent\":$2,\"capacity\":{\"cores\":100000,\"memoryMB\":100000000,\"storageGB\":100000000}}" > /dev/null
+    plan=$(post /v1/admin/plans "{\"name\":\"$1\",\"cloudId\":\"$cloud\",\"quotas\":{\"vms\":100000},\"imageIds\":[\"$IMAGE\"],\"sizeNames\":[\"BenchSmall\"]}" | jget id)
+    user=$(post /v1/admin/users "{\"email\":\"$1@example.com\"}" | jget id)
+    sub=$(post /v1/admin/subscriptions "{\"userId\":\"$user\",\"planId\":\"$plan\"}" | jget id)
+    tok=$(post "/v1/admin/users/$user/tokens" '{}' | jget token)
+    echo "$sub $tok"
+}
+read -r SIM_SUB SIM_TOK < <(create_world create-sim '{"kind":"sim","uri":"sim://"}')
+read -r AG_SUB AG_TOK < <(create_world create-agent "{\"kind\":\"http\",\"uri\":\"http://127.0.0.1:$AGENT_PORT\",\"token\":\"$AGENT_TOKEN\"}")
+echo "== VM creates: $CREATE_VMS per round, $CREATE_CLIENTS clients, $ROUNDS rounds"
+best_rate() { awk -v a="$1" -v b="${2:-0}" 'BEGIN { print (a > b ? a : b) }'; }
+for round in $(seq 1 "$ROUNDS"); do
+    read -r ok_n failed_n secs rate < <(python3 bench/create_load.py "$T" "$SIM_TOK" "$SIM_SUB" "$IMAGE" BenchSmall "$CREATE_VMS" "$CREATE_CLIENTS")
+    echo "round $round: in-process sim  $ok_n running, $failed_n failed in ${secs}s = $rate/s"
+    SIM_RATE=$(best_rate "$rate" "${SIM_RATE:-0}")
+    read -r ok_n failed_n secs rate < <(python3 bench/create_load.py "$T" "$AG_TOK" "$AG_SUB" "$IMAGE" BenchSmall "$CREATE_VMS" "$CREATE_CLIENTS")
+    echo "round $round: wapd-agent      $ok_n running, $failed_n failed in ${secs}s = $rate/s"
+    AG_RATE=$(best_rate "$rate" "${AG_RATE:-0}")
+done
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; }
 echo
 printf '%-34s %12s %10s %10s\n' "target" "req/s" "p99 ms" "vs base"
@@ -150,4 +185,5 @@ echo
 echo "wapd idle RSS: $((RSS_KB / 1024)) MB ($RSS_KB kB)"
 echo "checkpoint replacements: $CP_DONE in ${CP_ELAPSED}s = $CP_RATE/s ($CP_FAILED failed)"
 echo "50-instance VM role: $ROLE_STATUS, $ROLE_RUNNING running after ${ROLE_SECONDS}s"
+echo "VM creates to running: in-process sim $SIM_RATE/s, through one wapd-agent $AG_RATE/s ($(ratio "$AG_RATE" "$SIM_RATE") of the in-process sim)"
 echo "targets: >= 25% of the baseline, p99 < 10 ms, idle RSS < 20 MB, >= 300 replacements/s, role < 1 s"
