@@ -313,6 +313,18 @@ wait_inactive(virDomainPtr d, const agent_call_t *call, agent_err_t *err)
     }
 }
 
+/* Opens the call on the VM (agent_libvirt__call_open) and reads whether it is active (1) or not
+ * (0). */
+static int
+open_active(lv_t *lv, const char *hypervisor_id, lv_call_t *x, int *active, agent_err_t *err)
+{
+    if (agent_libvirt__call_open(lv, hypervisor_id, x, err) < 0)
+        return -1;
+    if ((*active = virDomainIsActive(x->d)) < 0)
+        return agent_libvirt__fail(err, "reading the VM's state");
+    return 0;
+}
+
 static int
 start(virDomainPtr d, int active, agent_err_t *err)
 {
@@ -339,12 +351,8 @@ agent_libvirt__vm_power(void *priv, const agent_call_t *call, const char *hyperv
     int active, rc = -1;
 
     assert(call != NULL);
-    if (agent_libvirt__call_open(priv, hypervisor_id, &x, err) < 0)
+    if (open_active(priv, hypervisor_id, &x, &active, err) < 0)
         goto cleanup;
-    if ((active = virDomainIsActive(x.d)) < 0) {
-        agent_libvirt__fail(err, "reading the VM's state");
-        goto cleanup;
-    }
     switch (op) {
     case AGENT_POWER_START:
         rc = start(x.d, active, err);
@@ -381,12 +389,8 @@ agent_libvirt__vm_release(void *priv, const agent_call_t *call, const char *hype
     int active, rc = -1;
 
     assert(call != NULL);
-    if (agent_libvirt__call_open(priv, hypervisor_id, &x, err) < 0)
+    if (open_active(priv, hypervisor_id, &x, &active, err) < 0)
         goto cleanup;
-    if ((active = virDomainIsActive(x.d)) < 0) {
-        agent_libvirt__fail(err, "reading the VM's state");
-        goto cleanup;
-    }
     if (stop(x.d, active, err) == 0)
         rc = set_deallocated(x.d, true, err);
 cleanup:

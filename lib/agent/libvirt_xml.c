@@ -9,8 +9,8 @@
  * attributes in double quotes, any element prefix), not XML at large.
  *
  * What a domain cannot say: the dynamic-memory minimum (libvirt's domain has a maximum, <memory>,
- * and the startup amount, <currentMemory>; how far the balloon goes down is the guest's) and a NIC's
- * IP address (the host's network hands addresses out itself) are not written.
+ * and the startup amount, <currentMemory>; how far the balloon goes down is the guest's) and a
+ * NIC's IP address (the host's network hands addresses out itself) are not written.
  */
 #include "libvirt_internal.h"
 
@@ -51,26 +51,15 @@ agent_libvirt__target_dev(int lun, char out[8])
 static void
 put_escaped(FILE *f, const char *s)
 {
+    static const char *const entity[128] = {
+        ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\''] = "&apos;"};
+
     for (; *s != '\0'; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&apos;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
+        unsigned char c = (unsigned char) *s;
+        if (c < 128 && entity[c] != NULL)
+            fputs(entity[c], f);
+        else
+            fputc(c, f);
     }
 }
 
@@ -167,8 +156,9 @@ agent_libvirt__meta_parse(const char *xml, lv_meta_t *m)
     return 0;
 }
 
-char *
-agent_libvirt__volume_xml(const char *name, int size_gb)
+/* before, then text escaped, then after. */
+static char *
+wrap_escaped(const char *before, const char *text, const char *after)
 {
     char *buf = NULL;
     size_t len;
@@ -176,12 +166,21 @@ agent_libvirt__volume_xml(const char *name, int size_gb)
 
     if (f == NULL)
         return NULL;
-    fputs("<volume><name>", f);
-    put_escaped(f, name);
-    /* thin: the pool holds what is written, not the size */
-    fprintf(f, "</name><capacity unit='G'>%d</capacity><allocation>0</allocation></volume>",
-            size_gb);
+    fputs(before, f);
+    put_escaped(f, text);
+    fputs(after, f);
     return stream_end(f, &buf);
+}
+
+char *
+agent_libvirt__volume_xml(const char *name, int size_gb)
+{
+    char after[128];
+
+    /* thin: the pool holds what is written, not the size */
+    snprintf(after, sizeof(after),
+             "</name><capacity unit='G'>%d</capacity><allocation>0</allocation></volume>", size_gb);
+    return wrap_escaped("<volume><name>", name, after);
 }
 
 static const char *
@@ -341,14 +340,5 @@ agent_libvirt__xml_remove_disk(const char *domain_xml, const char *dev)
 char *
 agent_libvirt__snapshot_xml(const char *name)
 {
-    char *buf = NULL;
-    size_t len;
-    FILE *f = open_memstream(&buf, &len);
-
-    if (f == NULL)
-        return NULL;
-    fputs("<domainsnapshot><name>", f);
-    put_escaped(f, name);
-    fputs("</name></domainsnapshot>", f);
-    return stream_end(f, &buf);
+    return wrap_escaped("<domainsnapshot><name>", name, "</name></domainsnapshot>");
 }
