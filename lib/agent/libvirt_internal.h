@@ -117,8 +117,13 @@ char *agent_libvirt__disk_xml(const char *pool, const char *vm_id, const agent_d
 char *agent_libvirt__domain_xml(const char *type, const char *name, const agent_vm_spec_t *spec,
                                 const char *pool, char (*networks)[AGENT_NAME_MAX],
                                 const lv_meta_t *m);
-/* A domain snapshot of that name. */
-char *agent_libvirt__snapshot_xml(const char *name);
+/* The id of the checkpoint of that name, which names its snapshot: the name itself when it fits an
+ * id and is plain, else "cp-" and a digest of the name. */
+void agent_libvirt__checkpoint_id(const char *name, char out[AGENT_ID_MAX]);
+/* A domain snapshot named id, the checkpoint's name its description. */
+char *agent_libvirt__snapshot_xml(const char *id, const char *name);
+/* The description of a snapshot's XML into out (cap bytes, cut short when longer); -1 when none. */
+int agent_libvirt__snapshot_description(const char *xml, char *out, size_t cap);
 /* True when the domain XML has a disk whose target is dev. */
 bool agent_libvirt__xml_has_target(const char *domain_xml, const char *dev);
 /* The domain XML with disk_xml added to its devices, or with the disk whose target is dev removed.

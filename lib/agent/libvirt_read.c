@@ -2,11 +2,13 @@
  * libvirt_read.c: the libvirt driver's checkpoints (domain snapshots) and the host's reads
  * (inventory and host info).
  *
- * A checkpoint is a domain snapshot; its id is its name, so a create is keyed by the name (a
- * snapshot of that name already there is the answer) and the id wapd keeps finds it again.
- * Restoring reverts the domain to it, power state included, as a Hyper-V checkpoint does. What a
- * snapshot of an inactive domain needs depends on the hypervisor (QEMU wants qcow2 volumes for
- * internal snapshots); its refusal comes back as libvirt's error.
+ * A checkpoint is a domain snapshot named by the checkpoint's id, which follows from its name (the
+ * name itself when it fits an id, else a digest of it; see agent_libvirt__checkpoint_id), so a
+ * create is keyed by the name (a snapshot of that id already there is the answer); the name itself
+ * is the snapshot's description, which inventory reports. Restoring reverts the domain to it, power
+ * state included, as a Hyper-V checkpoint does. What a snapshot of an inactive domain needs depends
+ * on the hypervisor (QEMU wants qcow2 volumes for internal snapshots); its refusal comes back as
+ * libvirt's error.
  *
  * Inventory lists every domain, wapd's and the others: vm_id, the deallocated flag and the disks
  * come from the domain's metadata (none for an unmanaged one), the rest from libvirt. A domain that
@@ -19,22 +21,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The VM's snapshot of that name (owned by the caller), or NULL with err (AGENT_ERR_NOT_FOUND when
- * the VM or the snapshot is not there). */
-static virDomainSnapshotPtr
-snapshot_open(lv_t *lv, const char *hypervisor_id, const char *name, lv_call_t *x, agent_err_t *err)
+/* Looks the VM's snapshot up by its name (a checkpoint id) into *s (owned by the caller), NULL when
+ * the VM has none of that name; -1 with err when the VM is not there or libvirt fails. */
+static int
+snapshot_find(lv_t *lv, const char *hypervisor_id, const char *id, lv_call_t *x,
+              virDomainSnapshotPtr *s, agent_err_t *err)
 {
-    virDomainSnapshotPtr s;
-
-    assert(name != NULL);
+    assert(id != NULL);
+    *s = NULL;
     if (agent_libvirt__call_open(lv, hypervisor_id, x, err) < 0)
-        return NULL;
-    s = virDomainSnapshotLookupByName(x->d, name, 0);
-    if (s == NULL && agent_libvirt__last_code() == VIR_ERR_NO_DOMAIN_SNAPSHOT)
-        agent_fail(err, AGENT_ERR_NOT_FOUND, "The VM has no checkpoint %s.", name);
-    else if (s == NULL)
-        agent_libvirt__fail(err, "looking up the checkpoint");
-    return s;
+        return -1;
+    *s = virDomainSnapshotLookupByName(x->d, id, 0);
+    if (*s == NULL && agent_libvirt__last_code() != VIR_ERR_NO_DOMAIN_SNAPSHOT)
+        return agent_libvirt__fail(err, "looking up the checkpoint");
+    return 0;
 }
 
 int
@@ -44,20 +44,17 @@ agent_libvirt__checkpoint_create(void *priv, const agent_call_t *call, const cha
 {
     lv_call_t x;
     virDomainSnapshotPtr s = NULL;
-    char *xml = NULL;
+    char id[AGENT_ID_MAX], *xml = NULL;
     int rc = -1;
 
     assert(call != NULL && name != NULL && checkpoint_id != NULL);
-    if (strlen(name) == 0 || strlen(name) >= AGENT_ID_MAX)
-        return agent_fail(err, AGENT_ERR_PERMANENT,
-                          "A checkpoint name must have 1 to %d characters.", AGENT_ID_MAX - 1);
-    s = snapshot_open(priv, hypervisor_id, name, &x, err);
-    if (s == NULL && err->status != AGENT_ERR_NOT_FOUND)
-        goto cleanup;
-    if (s == NULL && x.d == NULL) /* the VM itself is not there */
+    if (name[0] == '\0')
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A checkpoint needs a name.");
+    agent_libvirt__checkpoint_id(name, id);
+    if (snapshot_find(priv, hypervisor_id, id, &x, &s, err) < 0)
         goto cleanup;
     if (s == NULL) { /* keyed by name: only a checkpoint not there yet is made */
-        if ((xml = agent_libvirt__snapshot_xml(name)) == NULL) {
+        if ((xml = agent_libvirt__snapshot_xml(id, name)) == NULL) {
             agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
             goto cleanup;
         }
@@ -66,7 +63,7 @@ agent_libvirt__checkpoint_create(void *priv, const agent_call_t *call, const cha
             goto cleanup;
         }
     }
-    snprintf(checkpoint_id, AGENT_ID_MAX, "%s", name);
+    snprintf(checkpoint_id, AGENT_ID_MAX, "%s", id);
     rc = 0;
 cleanup:
     free(xml);
@@ -85,8 +82,12 @@ snapshot_act(void *priv, const char *hypervisor_id, const char *checkpoint_id, b
     virDomainSnapshotPtr s;
     int rc = -1;
 
-    if ((s = snapshot_open(priv, hypervisor_id, checkpoint_id, &x, err)) == NULL)
+    if (snapshot_find(priv, hypervisor_id, checkpoint_id, &x, &s, err) < 0)
         goto cleanup;
+    if (s == NULL) {
+        agent_fail(err, AGENT_ERR_NOT_FOUND, "The VM has no checkpoint %s.", checkpoint_id);
+        goto cleanup;
+    }
     rc = restore ? virDomainRevertToSnapshot(s, 0) : virDomainSnapshotDelete(s, 0);
     if (rc < 0)
         agent_libvirt__fail(err, restore ? "restoring the checkpoint" : "deleting the checkpoint");
@@ -125,9 +126,14 @@ read_checkpoints(virDomainPtr d, agent_vm_info_t *vm, agent_err_t *err)
     for (int i = 0; i < n; i++) {
         if (vm->ncheckpoints < AGENT_MAX_CHECKPOINTS) {
             agent_checkpoint_info_t *cp = &vm->checkpoints[vm->ncheckpoints++];
-            const char *name = virDomainSnapshotGetName(snaps[i]);
-            snprintf(cp->id, sizeof(cp->id), "%s", name != NULL ? name : "");
-            snprintf(cp->name, sizeof(cp->name), "%s", name != NULL ? name : "");
+            const char *id = virDomainSnapshotGetName(snaps[i]);
+            char *xml = virDomainSnapshotGetXMLDesc(snaps[i], 0);
+            snprintf(cp->id, sizeof(cp->id), "%s", id != NULL ? id : "");
+            /* the name is the description wapd wrote, else the snapshot's own name */
+            if (xml == NULL ||
+                agent_libvirt__snapshot_description(xml, cp->name, sizeof(cp->name)) < 0)
+                memcpy(cp->name, cp->id, sizeof(cp->id));
+            free(xml);
         }
         virDomainSnapshotFree(snaps[i]);
     }
@@ -178,6 +184,7 @@ read_vms(virConnectPtr c, agent_vm_list_t *vms, agent_err_t *err)
 {
     virDomainPtr *doms = NULL;
     agent_vm_info_t *list = NULL;
+    agent_err_t one;
     int n = virConnectListAllDomains(c, &doms, 0), rc = 0;
     size_t k = 0;
 
@@ -186,10 +193,10 @@ read_vms(virConnectPtr c, agent_vm_list_t *vms, agent_err_t *err)
     if (n > 0 && (list = calloc((size_t) n, sizeof(*list))) == NULL)
         rc = agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     for (int i = 0; i < n; i++) {
-        if (rc == 0 && read_vm(doms[i], &list[k], err) == 0)
+        if (rc == 0 && read_vm(doms[i], &list[k], &one) == 0)
             k++;
-        else if (rc == 0 && err->status != AGENT_ERR_NOT_FOUND)
-            rc = -1;
+        else if (rc == 0 && one.status != AGENT_ERR_NOT_FOUND) /* not gone meanwhile */
+            rc = -1, *err = one;
         virDomainFree(doms[i]);
     }
     free(doms);

@@ -15,9 +15,12 @@
 #include "libvirt_internal.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../util.h"
 
 void
 agent_libvirt__vol_name(const char *vm_id, int lun, char out[LV_VOL_MAX])
@@ -337,8 +340,72 @@ agent_libvirt__xml_remove_disk(const char *domain_xml, const char *dev)
     return splice(domain_xml, (size_t) (start - domain_xml), "", end);
 }
 
-char *
-agent_libvirt__snapshot_xml(const char *name)
+/* A name is its own id when it fits one and is plain (a snapshot's name becomes a file name on a
+ * QEMU host): letters, digits, space and "-_.[]", a letter or digit first. */
+static bool
+plain_id(const char *name)
 {
-    return wrap_escaped("<domainsnapshot><name>", name, "</name></domainsnapshot>");
+    size_t n = strlen(name);
+
+    if (n == 0 || n >= AGENT_ID_MAX || !isalnum((unsigned char) name[0]))
+        return false;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.[]") ==
+           n;
+}
+
+void
+agent_libvirt__checkpoint_id(const char *name, char out[AGENT_ID_MAX])
+{
+    char hex[UTIL_SHA256_HEX_LEN + 1];
+
+    assert(name != NULL);
+    if (plain_id(name)) {
+        snprintf(out, AGENT_ID_MAX, "%s", name);
+        return;
+    }
+    util_sha256_hex(name, strlen(name), hex);
+    snprintf(out, AGENT_ID_MAX, "cp-%.40s", hex);
+}
+
+char *
+agent_libvirt__snapshot_xml(const char *id, const char *name)
+{
+    char *buf = NULL;
+    size_t len;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (f == NULL)
+        return NULL;
+    fputs("<domainsnapshot><name>", f);
+    put_escaped(f, id);
+    fputs("</name><description>", f);
+    put_escaped(f, name);
+    fputs("</description></domainsnapshot>", f);
+    return stream_end(f, &buf);
+}
+
+int
+agent_libvirt__snapshot_description(const char *xml, char *out, size_t cap)
+{
+    static const char *const entity[] = {"&lt;", "<",      "&gt;", ">",      "&amp;",
+                                         "&",    "&quot;", "\"",   "&apos;", "'"};
+    const char *p = strstr(xml, "<description>"), *end;
+    size_t n = 0;
+
+    if (p == NULL || (end = strstr(p, "</description>")) == NULL || cap == 0)
+        return -1;
+    for (p += strlen("<description>"); p < end && n + 1 < cap; n++) {
+        size_t e = 0;
+        while (e < sizeof(entity) / sizeof(entity[0]) &&
+               strncmp(p, entity[e], strlen(entity[e])) != 0)
+            e += 2;
+        if (e < sizeof(entity) / sizeof(entity[0])) {
+            out[n] = entity[e + 1][0];
+            p += strlen(entity[e]);
+        } else {
+            out[n] = *p++;
+        }
+    }
+    out[n] = '\0';
+    return 0;
 }

@@ -25,13 +25,17 @@
 #define URI "test:///default"
 #define VM1 "5d1b4f6e-0b8a-4c1e-9a57-000000000001"
 #define VM2 "5d1b4f6e-0b8a-4c1e-9a57-000000000002"
+#define LONG_NAME                                                                                  \
+    "Nightly, before the <big> upgrade & its reboot [7c0e5a52-16b9-4ac4-9f4e-2f0c27d1d3a8]"
 
 static const agent_driver_t *drv = &agent_libvirt_driver;
 
-/* Asserts that a slot call succeeded, naming its error when it did not (err is the caller's). */
+/* Asserts that a slot call succeeded and left the caller's err untouched (callers read its status),
+ * as the dispatch layer calls it: with err cleared. Names the error when it failed. */
 #define OK(expr)                                                                                   \
     do {                                                                                           \
-        if ((expr) != 0)                                                                           \
+        memset(&err, 0, sizeof(err));                                                              \
+        if ((expr) != 0 || err.status != AGENT_OK)                                                 \
             fail_msg("%s: %s", #expr, err.message);                                                \
     } while (0)
 
@@ -363,6 +367,16 @@ checkpoints_are_keyed_by_name(void **state)
 
     (void) state;
     create_vm(priv, VM1, "web01");
+    /* a name too long or too rich to be an id gets one made from it, and is kept as the name */
+    OK(drv->checkpoint_create(priv, &c, VM1, LONG_NAME, cp, &err));
+    OK(drv->checkpoint_create(priv, &c, VM1, LONG_NAME, again, &err));
+    assert_string_equal(cp, again);
+    assert_memory_equal(cp, "cp-", 3);
+    assert_true(find_vm(priv, VM1, &vm));
+    assert_int_equal(vm.ncheckpoints, 1);
+    assert_string_equal(vm.checkpoints[0].name, LONG_NAME);
+    assert_string_equal(vm.checkpoints[0].id, cp);
+    OK(drv->checkpoint_delete(priv, &c, VM1, cp, &err));
     power(priv, VM1, AGENT_POWER_START, AGENT_VM_RUNNING);
     OK(drv->checkpoint_create(priv, &c, VM1, "before-upgrade", cp, &err));
     OK(drv->checkpoint_create(priv, &c, VM1, "before-upgrade", again, &err));
