@@ -318,22 +318,6 @@ chaos_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
 
 /* ---- the decorator's life ---- */
 
-static int
-chaos_check_uri(const char *uri, agent_err_t *err)
-{
-    agent_chaos_t o;
-
-    return agent_chaos_parse(uri, &o, err);
-}
-
-static int
-chaos_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
-{
-    (void) conf;
-    (void) priv;
-    return agent_fail(err, AGENT_ERR_UNSUPPORTED, "The chaos decorator is opened by wrapping an agent.");
-}
-
 static void
 chaos_close(void *priv)
 {
@@ -346,10 +330,9 @@ chaos_close(void *priv)
     free(c);
 }
 
+/* Made by wrapping an agent, never registered or opened by kind: no check_uri, no open. */
 static const agent_driver_t chaos_driver = {
     .name = "chaos",
-    .check_uri = chaos_check_uri,
-    .open = chaos_open,
     .close = chaos_close,
     .reconfigure = chaos_reconfigure,
     .vm_create = chaos_vm_create,

@@ -490,22 +490,6 @@ journal_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
 
 /* ---- the decorator's life ---- */
 
-static int
-journal_check_uri(const char *uri, agent_err_t *err)
-{
-    (void) uri;
-    (void) err;
-    return 0;
-}
-
-static int
-journal_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
-{
-    (void) conf;
-    (void) priv;
-    return agent_fail(err, AGENT_ERR_UNSUPPORTED, "The journal is opened by wrapping an agent.");
-}
-
 static void
 journal_close(void *priv)
 {
@@ -522,10 +506,9 @@ journal_close(void *priv)
     free(j);
 }
 
+/* Made by wrapping an agent, never registered or opened by kind: no check_uri, no open. */
 static const agent_driver_t journal_driver = {
     .name = "journal",
-    .check_uri = journal_check_uri,
-    .open = journal_open,
     .close = journal_close,
     .reconfigure = journal_reconfigure,
     .vm_create = journal_vm_create,

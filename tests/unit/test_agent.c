@@ -15,32 +15,15 @@
 #include <cmocka.h>
 
 #include "../../lib/agent.h"
+#include "test_agent_tmp.h"
 
-typedef struct {
-    char dir[64];
-} tmp_t;
+typedef agent_tmp_t tmp_t;
 
 static int
 setup(void **state)
 {
-    tmp_t *t = calloc(1, sizeof(*t));
-
-    snprintf(t->dir, sizeof(t->dir), "/tmp/wapd-agent-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
     assert_int_equal(agent_builtin_register(), 0);
-    *state = t;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    tmp_t *t = *state;
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
-    assert_int_equal(system(cmd), 0);
-    free(t);
+    *state = agent_tmp_new();
     return 0;
 }
 
@@ -328,12 +311,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(dispatch_checks_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(dispatch_checks_arguments, setup, agent_tmp_teardown),
         cmocka_unit_test(the_sim_uri),
-        cmocka_unit_test_setup_teardown(vm_life_on_the_host, setup, teardown),
-        cmocka_unit_test_setup_teardown(creates_are_keyed_and_state_persists, setup, teardown),
-        cmocka_unit_test_setup_teardown(copies_answer_pending_with_progress, setup, teardown),
-        cmocka_unit_test_setup_teardown(injected_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(vm_life_on_the_host, setup, agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(creates_are_keyed_and_state_persists, setup,
+                                        agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(copies_answer_pending_with_progress, setup,
+                                        agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(injected_faults, setup, agent_tmp_teardown),
     };
 
     return cmocka_run_group_tests_name("agent", tests, NULL, NULL);

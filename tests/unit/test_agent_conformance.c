@@ -1,8 +1,9 @@
 /*
  * The driver conformance suite: one list of cases, the contract of lib/agent.h, run against every kind of
- * host in the fixture table below. A kind joins the suite by adding one conformance_fixture_t: how to
- * start what its hosts need, how to open an agent on it, how to put an unmanaged VM on it (optional), and
- * how to stop it again. Every case starts from a fresh host and opens its agents with agent_open, so the
+ * host in the fixture table below. A kind joins the suite with one conformance_fixture_t
+ * (test_agent_conformance.h) in its own header, test_agent_fixture_<kind>.h, and a line in the table: how
+ * to start what its hosts need, how to open an agent on it, how to put an unmanaged VM on it (optional),
+ * and how to stop it again. Every case starts from a fresh host and opens its agents with agent_open, so the
  * decorators it gets in production (the journal, and chaos when a case wraps it) are the ones tested.
  *
  * The cases: a create from a spec with an OS disk, a data disk and a NIC shows in the inventory with its
@@ -24,79 +25,12 @@
 #include <cmocka.h>
 
 #include "../../lib/agent.h"
+#include "test_agent_conformance.h"
+#include "test_agent_fixture_sim.h"
 
 /* ---- the fixtures ---- */
 
-/* A kind of host the suite runs against. */
-typedef struct {
-    const char *kind;
-    /* Starts what hosts of the kind need (a state directory, a wapd-agent process, a libvirt
-     * connection) and answers it, or NULL when the kind cannot run on this machine (its cases skip). */
-    void *(*start)(void);
-    /* Opens an agent on the host; after agent_close, a new open sees the same host and journal. */
-    agent_t *(*open)(void *env, agent_err_t *err);
-    /* Puts a VM wapd did not create on the host, its hypervisor id written (NULL: the kind cannot). */
-    int (*add_unmanaged)(void *env, agent_t *a, const char *name, char hyp[AGENT_ID_MAX]);
-    /* Stops and removes everything start made. */
-    void (*stop)(void *env);
-} conformance_fixture_t;
-
-/* sim: the in-process simulator, its state and journal in a temporary directory. */
-typedef struct {
-    char dir[64];
-} sim_env_t;
-
-static void *
-sim_start(void)
-{
-    sim_env_t *e = calloc(1, sizeof(*e));
-
-    assert_non_null(e);
-    snprintf(e->dir, sizeof(e->dir), "/tmp/wapd-conf-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    return e;
-}
-
-static agent_t *
-sim_open(void *env, agent_err_t *err)
-{
-    sim_env_t *e = env;
-    agent_conf_t conf = {.host_id = "conformance", .uri = "sim://", .state_dir = e->dir};
-
-    return agent_open("sim", &conf, err);
-}
-
-static int
-sim_add_unmanaged(void *env, agent_t *a, const char *name, char hyp[AGENT_ID_MAX])
-{
-    json_t *cmd = json_pack("{s:s}", "addUnmanaged", name), *res = NULL;
-    agent_err_t err;
-    int rc;
-
-    (void) env;
-    rc = agent_simulate(a, cmd, &res, &err);
-    if (rc == 0)
-        snprintf(hyp, AGENT_ID_MAX, "%s", json_string_value(json_object_get(res, "added")));
-    json_decref(cmd);
-    json_decref(res);
-    return rc;
-}
-
-static void
-sim_stop(void *env)
-{
-    sim_env_t *e = env;
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
-    assert_int_equal(system(cmd), 0);
-    free(e);
-}
-
-static const conformance_fixture_t sim_fixture = {"sim", sim_start, sim_open, sim_add_unmanaged,
-                                                  sim_stop};
-
-/* Every kind the suite runs against; the http and libvirt kinds add theirs here. */
+/* Every kind the suite runs against: each kind's fixture is in test_agent_fixture_<kind>.h. */
 static const conformance_fixture_t *const conformance_fixtures[] = {
     &sim_fixture,
     NULL,

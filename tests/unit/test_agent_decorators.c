@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "../../lib/agent.h"
+#include "test_agent_tmp.h"
 
 /* ---- a driver that counts the calls that reach it ---- */
 
@@ -131,34 +132,17 @@ static const agent_driver_t counter_driver = {
 
 /* ---- fixture ---- */
 
-typedef struct {
-    char dir[64];
-    char path[128]; /* the journal's file */
-} tmp_t;
+typedef agent_tmp_t tmp_t; /* path: the journal's file */
 
 static int
 setup(void **state)
 {
-    tmp_t *t = calloc(1, sizeof(*t));
+    tmp_t *t = agent_tmp_new();
 
-    snprintf(t->dir, sizeof(t->dir), "/tmp/wapd-deco-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
     snprintf(t->path, sizeof(t->path), "%s/journal/h.log", t->dir);
     assert_int_equal(agent_register(&counter_driver), 0);
     memset(&host, 0, sizeof(host));
     *state = t;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    tmp_t *t = *state;
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
-    assert_int_equal(system(cmd), 0);
-    free(t);
     return 0;
 }
 
@@ -214,6 +198,21 @@ file_lines(const char *path)
         n += ch == '\n';
     fclose(f);
     return n;
+}
+
+/* Journals one create ("create-1", answered "hyp-1") in the file at path, and closes the journal. */
+static void
+journal_one_create(const char *path)
+{
+    agent_t *a = journaled(path);
+    agent_vm_spec_t spec = spec_named("web01");
+    agent_call_t c = call("create-1", 1000);
+    char hyp[AGENT_ID_MAX];
+    agent_err_t err;
+
+    assert_int_equal(agent_vm_create(a, &c, &spec, hyp, &err), 0);
+    assert_string_equal(hyp, "hyp-1");
+    agent_close(a);
 }
 
 /* ---- the journal ---- */
@@ -304,16 +303,15 @@ static void
 journal_survives_a_restart_and_a_torn_line(void **state)
 {
     tmp_t *t = *state;
-    agent_t *a = journaled(t->path);
     agent_vm_spec_t spec = spec_named("web01");
     agent_call_t c = call("create-1", 1000);
     char hyp[AGENT_ID_MAX];
     agent_err_t err;
     struct stat before, after;
+    agent_t *a;
     FILE *f;
 
-    assert_int_equal(agent_vm_create(a, &c, &spec, hyp, &err), 0);
-    agent_close(a);
+    journal_one_create(t->path);
     assert_int_equal(stat(t->path, &before), 0);
     /* A crash in the middle of the next append leaves half a line. */
     f = fopen(t->path, "a");
@@ -340,15 +338,10 @@ static void
 journal_refuses_a_damaged_file(void **state)
 {
     tmp_t *t = *state;
-    agent_t *a = journaled(t->path);
-    agent_vm_spec_t spec = spec_named("web01");
-    agent_call_t c = call("create-1", 1000);
-    char hyp[AGENT_ID_MAX];
     agent_err_t err;
     FILE *f;
 
-    assert_int_equal(agent_vm_create(a, &c, &spec, hyp, &err), 0);
-    agent_close(a);
+    journal_one_create(t->path);
     /* Damage in the middle is not a torn append: the journal will not guess. */
     f = fopen(t->path, "r+");
     assert_non_null(f);
@@ -494,14 +487,14 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(journal_replays_and_refuses_other_arguments, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(journal_keeps_final_answers_only, setup, teardown),
+                                        agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(journal_keeps_final_answers_only, setup, agent_tmp_teardown),
         cmocka_unit_test_setup_teardown(journal_survives_a_restart_and_a_torn_line, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(journal_refuses_a_damaged_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(journal_compacts_to_the_kept_answers, setup, teardown),
-        cmocka_unit_test_setup_teardown(chaos_options_from_the_uri, setup, teardown),
-        cmocka_unit_test_setup_teardown(chaos_injects_faults, setup, teardown),
+                                        agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(journal_refuses_a_damaged_file, setup, agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(journal_compacts_to_the_kept_answers, setup, agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(chaos_options_from_the_uri, setup, agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(chaos_injects_faults, setup, agent_tmp_teardown),
     };
 
     return cmocka_run_group_tests_name("agent_decorators", tests, NULL, NULL);
