@@ -49,6 +49,25 @@ typedef struct {
     size_t lines;  /* lines in the file; under lock */
 } journal_t;
 
+/* The journal whose lock this thread holds, for asserts. */
+static _Thread_local const journal_t *locked_journal;
+
+static void
+journal_lock(journal_t *j)
+{
+    pthread_mutex_lock(&j->lock);
+    assert(locked_journal == NULL);
+    locked_journal = j;
+}
+
+static void
+journal_unlock(journal_t *j)
+{
+    assert(locked_journal == j);
+    locked_journal = NULL;
+    pthread_mutex_unlock(&j->lock);
+}
+
 /* The answer kept for one operation id, copied out of the index. */
 typedef struct {
     char fingerprint[FP_LEN + 1];
@@ -104,11 +123,11 @@ answer_from_json(const json_t *rec, answer_t *out)
     return 0;
 }
 
-/* Puts a record (stolen) in the index, forgetting the oldest beyond AGENT_JOURNAL_KEPT; lock held or
- * the journal not yet shared. */
+/* Puts a record (stolen) in the index, forgetting the oldest beyond AGENT_JOURNAL_KEPT; lock held. */
 static int
 index_put(journal_t *j, const char *op_id, json_t *rec)
 {
+    assert(locked_journal == j);
     if (rec == NULL || json_object_set_new(j->index, op_id, rec) != 0)
         return -1;
     while (json_object_size(j->index) > AGENT_JOURNAL_KEPT)
@@ -179,6 +198,7 @@ compact(journal_t *j)
     char *line;
     int fd, ok = 1;
 
+    assert(locked_journal == j && j->path != NULL);
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", j->path) >= (int) sizeof(tmp))
         return -1;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -211,6 +231,7 @@ append(journal_t *j, const char *op_id, const json_t *rec)
     char *line;
     int rc;
 
+    assert(locked_journal == j);
     if (j->fd < 0)
         return 0;
     line = line_of(op_id, rec);
@@ -221,7 +242,7 @@ append(journal_t *j, const char *op_id, const json_t *rec)
     return rc;
 }
 
-/* Reads the file back into the index (at open); a torn last line is cut off. */
+/* Reads the file back into the index (at open; lock held); a torn last line is cut off. */
 static int
 load(journal_t *j, agent_err_t *err)
 {
@@ -286,9 +307,9 @@ replay(journal_t *j, const agent_call_t *call, const char *fp, char *result, int
     answer_t ans;
     int known;
 
-    pthread_mutex_lock(&j->lock);
+    journal_lock(j);
     known = answer_from_json(json_object_get(j->index, call->op_id), &ans) == 0;
-    pthread_mutex_unlock(&j->lock);
+    journal_unlock(j);
     if (!known)
         return 0;
     if (strcmp(ans.fingerprint, fp) != 0)
@@ -323,7 +344,7 @@ record(journal_t *j, const agent_call_t *call, const char *fp, int rc, const age
     snprintf(ans.message, sizeof(ans.message), "%s", rc == 0 ? "" : inner_err->message);
     snprintf(ans.result, sizeof(ans.result), "%s", res);
     rec = answer_to_json(&ans);
-    pthread_mutex_lock(&j->lock);
+    journal_lock(j);
     ok = rec != NULL && append(j, call->op_id, rec) == 0;
     if (ok)
         ok = index_put(j, call->op_id, rec) == 0;
@@ -331,7 +352,7 @@ record(journal_t *j, const agent_call_t *call, const char *fp, int rc, const age
         json_decref(rec);
     if (ok && j->fd >= 0 && j->lines >= 2 * (size_t) AGENT_JOURNAL_KEPT)
         compact(j); /* on failure the next append tries again */
-    pthread_mutex_unlock(&j->lock);
+    journal_unlock(j);
     if (!ok)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "The host could not record the answer of %s.",
                           call->op_id);
@@ -531,6 +552,7 @@ static int
 open_file(journal_t *j, const char *path, agent_err_t *err)
 {
     char dir[PATH_MAX];
+    int rc;
 
     if (strlen(path) >= PATH_MAX - 8 || (j->path = strdup(path)) == NULL)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal's path is unusable.");
@@ -540,7 +562,10 @@ open_file(journal_t *j, const char *path, agent_err_t *err)
     j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (j->fd < 0 || fsync_dir_of(path) != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal cannot be opened.");
-    return load(j, err);
+    journal_lock(j); /* not shared yet: for the asserts of what load calls */
+    rc = load(j, err);
+    journal_unlock(j);
+    return rc;
 }
 
 agent_t *
