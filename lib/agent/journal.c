@@ -267,7 +267,7 @@ load(journal_t *j, agent_err_t *err)
                 rc = agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal is damaged.");
             break;
         }
-        if (strlen(op_id) >= AGENT_ID_MAX || index_put(j, op_id, answer_to_json(&ans)) != 0)
+        if (index_put(j, op_id, answer_to_json(&ans)) != 0)
             rc = agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal cannot be read.");
         json_decref(rec);
         if (rc != 0)

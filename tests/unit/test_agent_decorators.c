@@ -324,7 +324,10 @@ journal_survives_a_restart_and_a_torn_line(void **state)
     assert_int_equal(agent_vm_create(a, &c, &spec, hyp, &err), 0);
     assert_string_equal(hyp, "hyp-1");
     assert_int_equal(host.creates, 1);
-    c = call("delete-1", 1000);
+    /* Operation ids are not hypervisor ids: a long one is kept and read back too. */
+    c = call("delete-1:0123456789abcdef0123456789abcdef:0123456789abcdef0123456789abcdef:"
+             "0123456789abcdef0123456789abcdef",
+             1000);
     assert_int_equal(agent_vm_delete(a, &c, hyp, &err), 0);
     agent_close(a);
     assert_int_equal(file_lines(t->path), 2);
