@@ -65,7 +65,8 @@ usage(FILE *out)
     for (i = 0; i < NOPTIONS; i++)
         fprintf(out, "  --%-12s %-12s %s\n", option_table[i].name, option_table[i].arg,
                 option_table[i].help);
-    fprintf(out, "  --help                    this text\n  --version                 the version\n");
+    fprintf(out, "  --%-12s %-12s %s\n  --%-12s %-12s %s\n", "help", "", "this text", "version", "",
+            "the version");
 }
 
 /* 0 with *o filled, 1 when the program should exit 0 (help, version), -1 on a usage error. */
