@@ -23,8 +23,9 @@ AGENT_BIN = os.environ.get("WAPD_AGENT_BIN",
 class Agent:
     """A wapd-agent process on a state dir (its own temporary one unless given)."""
 
-    def __init__(self, state_dir=None, extra_args=None):
+    def __init__(self, state_dir=None, extra_args=None, token_file=None):
         self.own_dir = state_dir is None
+        self.token_file = token_file
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="wapd-agent-e2e-")
         self.extra_args = extra_args or []
         self.proc = None
@@ -35,6 +36,8 @@ class Agent:
         before = os.stat(conf).st_mtime_ns if os.path.exists(conf) else None
         args = [AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", self.state_dir,
                 "--name", "e2e-host"] + self.extra_args
+        if self.token_file:
+            args += ["--token-file", self.token_file]
         self.err = open(self.err_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err)
 
@@ -49,7 +52,7 @@ class Agent:
             except (OSError, ValueError):
                 return None
         self.port = wait_for(ready, 30, "agent.json")["port"]
-        with open(os.path.join(self.state_dir, "agent.token")) as f:
+        with open(self.token_file or os.path.join(self.state_dir, "agent.token")) as f:
             self.token = f.read().strip()
         # agent.json is written before the agent answers; wait until it does.
         wait_for(lambda: self.client().get("/v1/host").status == 200, 30, "the agent to answer")
@@ -304,3 +307,32 @@ def test_agent_restart_keeps_port_token_vms_and_answers():
         assert a.stop() == 0
     finally:
         a.cleanup()
+
+
+def test_agent_options_token_file_and_refusals():
+    d = tempfile.mkdtemp(prefix="wapd-agent-e2e-")
+    a = None
+    try:
+        # A bad sim uri or a missing option stops the start with a message, before anything is written.
+        for args in (["--sim-uri", "sim://?nosuchKey=1"], ["--backend", "vmware"], ["--token", "a", "--token-file", "b"]):
+            res = subprocess.run([AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", d] + args,
+                                 capture_output=True, text=True, timeout=30 * SLOW)
+            assert res.returncode != 0 and "wapd-agent" in res.stderr, (args, res)
+            assert not os.path.exists(os.path.join(d, "agent.json")), args
+        assert "nosuchKey" in subprocess.run([AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", d, "--sim-uri",
+                                              "sim://?nosuchKey=1"], capture_output=True, text=True,
+                                             timeout=30 * SLOW).stderr
+        # --token-file: that token and no other; no agent.token is generated.
+        tf = os.path.join(d, "given.token")
+        with open(tf, "w") as f:
+            f.write("given-token-0123456789\n")
+        a = Agent(state_dir=os.path.join(d, "state"), token_file=tf).start()
+        assert a.token == "given-token-0123456789"
+        assert a.client().get("/v1/vms").status == 200
+        assert not os.path.exists(os.path.join(a.state_dir, "agent.token"))
+        assert a.client(token="other").get("/v1/vms").status == 401
+        assert a.stop() == 0
+    finally:
+        if a is not None:
+            a.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
