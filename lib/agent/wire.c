@@ -177,6 +177,15 @@ agent_wire_timeout_parse(const char *s, int *ms)
     return parse_bounded(s, 1, AGENT_WIRE_TIMEOUT_MAX_MS, ms);
 }
 
+const char *
+agent_wire_power_action(agent_power_op_t op)
+{
+    static const char *const actions[] = {"start", "stop", "shutdown", "restart"};
+
+    assert((size_t) op < sizeof(actions) / sizeof(actions[0]));
+    return actions[op];
+}
+
 int
 agent_wire_lun_parse(const char *s, int *lun)
 {

@@ -59,6 +59,10 @@ bool agent_wire_op_id_valid(const char *s);
 bool agent_wire_path_id_valid(const char *s);
 /* Parses a Request-Timeout-Ms value (digits only, 1..AGENT_WIRE_TIMEOUT_MAX_MS) into *ms; 0 or -1. */
 int agent_wire_timeout_parse(const char *s, int *ms);
+/* The path segment of a power action: "start", "stop", "shutdown", "restart" (POST /v1/vms/{hyp}/<it>);
+ * releasing a VM's compute is AGENT_WIRE_RELEASE_ACTION. */
+const char *agent_wire_power_action(agent_power_op_t op);
+#define AGENT_WIRE_RELEASE_ACTION "deallocate"
 /* Parses a lun of a path (digits only, 0..AGENT_WIRE_LUN_MAX) into *lun; 0 or -1. */
 int agent_wire_lun_parse(const char *s, int *lun);
 

@@ -483,6 +483,10 @@ header_and_path_syntax(void **state)
     assert_int_equal(agent_wire_timeout_parse("1e3", &v), -1);
     assert_int_equal(agent_wire_timeout_parse(NULL, &v), -1);
     assert_int_equal(v, 1500);
+    assert_string_equal(agent_wire_power_action(AGENT_POWER_START), "start");
+    assert_string_equal(agent_wire_power_action(AGENT_POWER_STOP), "stop");
+    assert_string_equal(agent_wire_power_action(AGENT_POWER_SHUTDOWN), "shutdown");
+    assert_string_equal(agent_wire_power_action(AGENT_POWER_RESTART), "restart");
     assert_int_equal(agent_wire_lun_parse("63", &v), 0);
     assert_int_equal(v, 63);
     assert_int_equal(agent_wire_lun_parse("64", &v), -1);
