@@ -1,12 +1,12 @@
 /*
- * handlers.c: the wapd-agent protocol's paths (schemas/agent.yaml), one route table and one handler per
- * path: read the request into typed values with lib/agent/wire, make one agent_* call, answer.
+ * handlers.c: the wapd-agent protocol's paths (schemas/agent.yaml), one route table and one handler
+ * per path: read the request into typed values with lib/agent/wire, make one agent_* call, answer.
  *
  * The server has already checked the token, matched the route, read the write's Operation-Id into
- * r->call and parsed the body as the route asks, so a handler only validates what is particular to its
- * path. Repeated operation ids, their conflicts and crash safety belong to the agent (its journal
- * decorator and driver), not to this file: a handler makes its call as if it were the first. Every
- * handler answers exactly once.
+ * r->call and parsed the body as the route asks, so a handler only validates what is particular to
+ * its path. Repeated operation ids, their conflicts and crash safety belong to the agent (its
+ * journal decorator and driver), not to this file: a handler makes its call as if it were the
+ * first. Every handler answers exactly once.
  */
 #include "agentd.h"
 
@@ -20,7 +20,7 @@
 /* Route arguments of the VM actions: the power operations, then deallocate. */
 #define ACTION_DEALLOCATE 100
 
-/* r->params[i] as a VM or checkpoint id, or NULL with r answered 404 (no id of that shape exists). */
+/* r->params[i] as a VM or checkpoint id, or NULL with r answered 404 (no such id can exist). */
 static const char *
 id_or_reply(agentd_req_t *r, int i, const char *what)
 {

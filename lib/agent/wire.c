@@ -1,13 +1,13 @@
 /*
- * wire.c: the JSON codecs of the wapd-agent protocol (see wire.h): statuses and errors, header syntax, the
- * field readers every decoder uses, and the resize, checkpoint, host and progress bodies (the VM spec and
- * disks are in wire_spec.c).
+ * wire.c: the JSON codecs of the wapd-agent protocol (see wire.h): statuses and errors, header
+ * syntax, the field readers every decoder uses, and the resize, checkpoint, host and progress
+ * bodies (the VM spec and disks are in wire_spec.c).
  *
- * Every decoder checks the object's keys against the fields it knows first (an unknown key is refused),
- * then reads each field through one of three readers (integer in a range, string of a bounded length,
- * object) that name the field in their error, so every refusal says which field is at fault and no value
- * is read without its bounds. Encoders write every field the decoders read, so a decoded value encodes
- * back to the same body. No state: safe from any thread.
+ * Every decoder checks the object's keys against the fields it knows first (an unknown key is
+ * refused), then reads each field through one of three readers (integer in a range, string of a
+ * bounded length, object) that name the field in their error, so every refusal says which field is
+ * at fault and no value is read without its bounds. Encoders write every field the decoders read,
+ * so a decoded value encodes back to the same body. No state: safe from any thread.
  */
 #include "wire_internal.h"
 
@@ -196,7 +196,8 @@ agent_wire_lun_parse(const char *s, int *lun)
 
 /* 0 when j is an object whose keys are all in known (NULL-terminated). */
 int
-agent_wire__check_object(const json_t *j, const char *where, const char *const *known, agent_err_t *err)
+agent_wire__check_object(const json_t *j, const char *where, const char *const *known,
+                         agent_err_t *err)
 {
     const char *key;
     json_t *v;
@@ -205,7 +206,8 @@ agent_wire__check_object(const json_t *j, const char *where, const char *const *
     if (!json_is_object(j))
         return agent_fail(err, AGENT_ERR_PERMANENT, "%s must be a JSON object",
                           where[0] ? where : "the body");
-    json_object_foreach((json_t *) j, key, v) {
+    json_object_foreach((json_t *) j, key, v)
+    {
         for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
             ;
         if (known[i] == NULL)
@@ -217,8 +219,8 @@ agent_wire__check_object(const json_t *j, const char *where, const char *const *
 
 /* A required integer field in [min, max]. */
 int
-agent_wire__read_int(const json_t *o, const char *where, const char *key, int64_t min, int64_t max, int64_t *out,
-         agent_err_t *err)
+agent_wire__read_int(const json_t *o, const char *where, const char *key, int64_t min, int64_t max,
+                     int64_t *out, agent_err_t *err)
 {
     json_t *v = json_object_get(o, key);
     const char *dot = where[0] ? "." : "";
@@ -234,8 +236,8 @@ agent_wire__read_int(const json_t *o, const char *where, const char *key, int64_
 }
 
 int
-agent_wire__read_small_int(const json_t *o, const char *where, const char *key, int min, int max, int *out,
-               agent_err_t *err)
+agent_wire__read_small_int(const json_t *o, const char *where, const char *key, int min, int max,
+                           int *out, agent_err_t *err)
 {
     int64_t v;
 
@@ -248,8 +250,8 @@ agent_wire__read_small_int(const json_t *o, const char *where, const char *key, 
 /* A string field of 1..cap-1 bytes into out; when nullable, missing or null reads as "" (*present
  * false). */
 int
-agent_wire__read_str(const json_t *o, const char *where, const char *key, bool nullable, char *out, size_t cap,
-         bool *present, agent_err_t *err)
+agent_wire__read_str(const json_t *o, const char *where, const char *key, bool nullable, char *out,
+                     size_t cap, bool *present, agent_err_t *err)
 {
     json_t *v = json_object_get(o, key);
     const char *dot = where[0] ? "." : "";
@@ -325,7 +327,8 @@ agent_wire_checkpoint_from_json(const json_t *j, char out[AGENT_NAME_MAX], agent
 
 /* ---- the host ---- */
 
-static const char *const host_keys[] = {"name", "backend", "version", "capacity", "vms", "used", NULL};
+static const char *const host_keys[] = {"name", "backend", "version", "capacity",
+                                        "vms",  "used",    NULL};
 static const char *const capacity_keys[] = {"cores", "memoryMB", "storageGB", NULL};
 static const char *const used_keys[] = {"cores", "memoryMB", NULL};
 
@@ -349,8 +352,10 @@ agent_wire_host_from_json(const json_t *j, agent_host_info_t *out, agent_err_t *
     memset(out, 0, sizeof(*out));
     if (agent_wire__check_object(j, "", host_keys, err) ||
         agent_wire__read_str(j, "", "name", false, out->name, sizeof(out->name), NULL, err) ||
-        agent_wire__read_str(j, "", "backend", false, out->backend, sizeof(out->backend), NULL, err) ||
-        agent_wire__read_str(j, "", "version", false, out->version, sizeof(out->version), NULL, err) ||
+        agent_wire__read_str(j, "", "backend", false, out->backend, sizeof(out->backend), NULL,
+                             err) ||
+        agent_wire__read_str(j, "", "version", false, out->version, sizeof(out->version), NULL,
+                             err) ||
         agent_wire__check_object(cap, "capacity", capacity_keys, err) ||
         agent_wire__read_int(cap, "capacity", "cores", 0, INT64_MAX, &out->cores, err) ||
         agent_wire__read_int(cap, "capacity", "memoryMB", 0, INT64_MAX, &out->memory_mb, err) ||

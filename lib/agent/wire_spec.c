@@ -1,11 +1,11 @@
 /*
- * wire_spec.c: the VM spec (POST /v1/vms) and disk attach (PUT /v1/vms/{hyp}/disks/{lun}) bodies of the
- * wapd-agent protocol (see wire.h).
+ * wire_spec.c: the VM spec (POST /v1/vms) and disk attach (PUT /v1/vms/{hyp}/disks/{lun}) bodies of
+ * the wapd-agent protocol (see wire.h).
  *
  * A decoded spec lives in one agent_wire_spec_t: every string the spec points to is copied into the
- * buffers beside it, so nothing points into the JSON it was read from. disks[0] is the OS disk (lun null,
- * -1 in C); data disks carry distinct luns. Decoding refuses an unknown key at every level and names the
- * field at fault ("disks[1].lun"); encoding writes every key the decoder reads.
+ * buffers beside it, so nothing points into the JSON it was read from. disks[0] is the OS disk (lun
+ * null, -1 in C); data disks carry distinct luns. Decoding refuses an unknown key at every level
+ * and names the field at fault ("disks[1].lun"); encoding writes every key the decoder reads.
  */
 #include "wire_internal.h"
 
@@ -78,9 +78,12 @@ read_nic(const json_t *n, const char *where, agent_wire_spec_t *out, int i, agen
     bool has_ip;
 
     if (agent_wire__check_object(n, where, nic_keys, err) ||
-        agent_wire__read_str(n, where, "networkId", false, out->network_ids[i], AGENT_ID_MAX, NULL, err) ||
-        agent_wire__read_str(n, where, "macAddress", false, out->macs[i], AGENT_MAC_MAX, NULL, err) ||
-        agent_wire__read_str(n, where, "ipAddress", true, out->ips[i], AGENT_ADDR_MAX, &has_ip, err))
+        agent_wire__read_str(n, where, "networkId", false, out->network_ids[i], AGENT_ID_MAX, NULL,
+                             err) ||
+        agent_wire__read_str(n, where, "macAddress", false, out->macs[i], AGENT_MAC_MAX, NULL,
+                             err) ||
+        agent_wire__read_str(n, where, "ipAddress", true, out->ips[i], AGENT_ADDR_MAX, &has_ip,
+                             err))
         return -1;
     if (!mac_valid(out->macs[i]))
         return agent_fail(err, AGENT_ERR_PERMANENT,
@@ -105,7 +108,8 @@ read_spec_disk(const json_t *d, const char *where, agent_wire_spec_t *out, int i
 
     if (agent_wire__check_object(d, where, disk_keys, err) ||
         read_disk_common(d, where, disk, out->snapshot_ids[i], err) ||
-        agent_wire__read_str(d, where, "imageId", true, out->image_ids[i], AGENT_ID_MAX, &has_image, err))
+        agent_wire__read_str(d, where, "imageId", true, out->image_ids[i], AGENT_ID_MAX, &has_image,
+                             err))
         return -1;
     disk->image_id = has_image ? out->image_ids[i] : NULL;
     if (i == 0) {
@@ -155,7 +159,8 @@ agent_wire_spec_to_json(const agent_vm_spec_t *spec)
     }
     for (i = 0; i < spec->nnics; i++) {
         item = json_pack("{s:s, s:s, s:o}", "networkId", spec->nics[i].network_id, "macAddress",
-                         spec->nics[i].mac, "ipAddress", agent_wire__nullable_string(spec->nics[i].ip));
+                         spec->nics[i].mac, "ipAddress",
+                         agent_wire__nullable_string(spec->nics[i].ip));
         if (json_array_append_new(nics, item))
             goto fail;
     }
@@ -175,10 +180,10 @@ read_dynamic_memory(const json_t *j, agent_wire_spec_t *out, agent_err_t *err)
     if (dyn == NULL || json_is_null(dyn))
         return 0;
     if (agent_wire__check_object(dyn, "dynamicMemory", dynmem_keys, err) ||
-        agent_wire__read_small_int(dyn, "dynamicMemory", "minimumMB", 1, INT_MAX, &out->spec.memory_min_mb,
-                       err) ||
-        agent_wire__read_small_int(dyn, "dynamicMemory", "maximumMB", 1, INT_MAX, &out->spec.memory_max_mb,
-                       err))
+        agent_wire__read_small_int(dyn, "dynamicMemory", "minimumMB", 1, INT_MAX,
+                                   &out->spec.memory_min_mb, err) ||
+        agent_wire__read_small_int(dyn, "dynamicMemory", "maximumMB", 1, INT_MAX,
+                                   &out->spec.memory_max_mb, err))
         return -1;
     if (out->spec.memory_min_mb > out->spec.memory_max_mb)
         return agent_fail(err, AGENT_ERR_PERMANENT,
@@ -197,8 +202,9 @@ read_array(const json_t *j, const char *key, size_t min_items, size_t max_items,
     size_t i;
 
     if (!json_is_array(arr) || json_array_size(arr) < min_items || json_array_size(arr) > max_items)
-        return agent_fail(err, AGENT_ERR_PERMANENT, "field '%s' must be an array of %zu to %zu items",
-                          key, min_items, max_items);
+        return agent_fail(err, AGENT_ERR_PERMANENT,
+                          "field '%s' must be an array of %zu to %zu items", key, min_items,
+                          max_items);
     for (i = 0; i < json_array_size(arr); i++) {
         snprintf(where, sizeof(where), "%s[%zu]", key, i);
         if (fn(json_array_get(arr, i), where, out, (int) i, err))
@@ -250,4 +256,3 @@ agent_wire_disk_from_json(const json_t *j, int lun, agent_wire_disk_t *out, agen
         return -1;
     return 0;
 }
-
