@@ -142,6 +142,7 @@ agentd_port_load(const char *dir)
     json_t *j;
     json_int_t port;
 
+    assert(dir != NULL);
     snprintf(path, sizeof(path), "%s/agent.json", dir);
     if (access(path, F_OK) != 0)
         return 0;

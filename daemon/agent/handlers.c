@@ -24,6 +24,7 @@
 static const char *
 id_or_reply(agentd_req_t *r, int i, const char *what)
 {
+    assert(i >= 0 && i < AGENTD_MAX_PARAMS);
     if (agent_wire_path_id_valid(r->params[i]))
         return r->params[i];
     agentd_reply_error(r, 404, "There is no %s '%.64s'.", what, r->params[i]);
@@ -114,6 +115,7 @@ vm_create(agentd_req_t *r)
         agentd_reply_error(r, 503, "The agent is out of memory.");
         return;
     }
+    assert(r->body != NULL); /* the route requires a body */
     if (agent_wire_spec_from_json(r->body, w, &err) != 0) {
         agentd_reply_error(r, 400, "%s", err.message);
         goto cleanup;
@@ -165,6 +167,7 @@ vm_resize(agentd_req_t *r)
 
     if (hyp == NULL)
         return;
+    assert(r->body != NULL);
     if (agent_wire_resize_from_json(r->body, &cores, &memory_mb, &err) != 0) {
         agentd_reply_error(r, 400, "%s", err.message);
         return;
@@ -199,6 +202,7 @@ disk_attach(agentd_req_t *r)
 
     if (hyp == NULL || (lun = lun_or_reply(r)) < 0)
         return;
+    assert(r->body != NULL);
     if (agent_wire_disk_from_json(r->body, lun, &disk, &err) != 0) {
         agentd_reply_error(r, 400, "%s", err.message);
         return;
@@ -234,6 +238,7 @@ checkpoint_create(agentd_req_t *r)
 
     if (hyp == NULL)
         return;
+    assert(r->body != NULL);
     if (agent_wire_checkpoint_from_json(r->body, name, &err) != 0) {
         agentd_reply_error(r, 400, "%s", err.message);
         return;

@@ -291,6 +291,7 @@ serve(struct agentd_server *srv, struct MHD_Connection *conn, struct conn_req *c
         call_headers_or_reply(r, conn, strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
         body_or_reply(r, c, route))
         return;
+    assert(route->body != AGENTD_BODY_REQUIRED || r->body != NULL);
     r->arg = route->arg;
     route->fn(r);
     assert(r->answer != NULL); /* every handler answers */
