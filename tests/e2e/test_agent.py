@@ -360,3 +360,23 @@ def test_agent_long_create_answers_202_with_progress_until_done():
         assert write(c, "POST", "/v1/vms", s).json()["hypervisorId"] == hyp
     finally:
         a.cleanup()
+
+
+def test_agent_libvirt_backend_serves_the_same_protocol():
+    a = Agent(extra_args=["--backend", "libvirt", "--libvirt-uri", "test:///default"]).start()
+    try:
+        c = a.client()
+        assert c.get("/v1/host").json()["backend"] == "libvirt"
+        # libvirt's test driver has one domain of its own: listed, with no wapd VM id.
+        unmanaged = vms(c)
+        assert unmanaged and all(v["id"] is None for v in unmanaged), unmanaged
+        s = spec()
+        hyp = write(c, "POST", "/v1/vms", s).json()["hypervisorId"]
+        assert write(c, "POST", "/v1/vms", s).json()["hypervisorId"] == hyp
+        mine = [v for v in vms(c) if v["id"] == s["id"]]
+        assert [(v["hypervisorId"], v["powerState"]) for v in mine] == [(hyp, "stopped")], mine
+        write(c, "POST", "/v1/vms/%s/start" % hyp)
+        assert vm(c, hyp)["powerState"] == "running"
+        assert a.stop() == 0
+    finally:
+        a.cleanup()
