@@ -1,14 +1,14 @@
 # wapd: build, test, run and benchmark.
 #
-#   make          build build/wapd (installs missing Debian packages first)
+#   make          build build/wapd and build/wapd-agent (installs missing Debian packages first)
 #   make run      build, then start the daemon with --demo
-#   make test     unit tests, e2e tests, both again under ASan+UBSan, and the OpenAPI lint
+#   make test     unit tests, e2e tests, both again under ASan+UBSan, and the OpenAPI lint (both schemas)
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
 #                 hook deliveries per second
-#   make install  the binary, the systemd unit and the example config (PREFIX, DESTDIR)
+#   make install  the binaries, the systemd units and the example config (PREFIX, DESTDIR)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih
+PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
 LDLIBS  += -pthread
@@ -32,13 +32,14 @@ DEB_libcurl       := libcurl4-openssl-dev
 DEB_uuid          := uuid-dev
 DEB_openssl       := libssl-dev
 DEB_inih          := libinih-dev
+DEB_libvirt       := libvirt-dev
 DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
 
 .PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install clean
 
-all: $(BUILD)/wapd $(BUILD)/wapd-collect
+all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent
 
 # ---- dependencies ----
 $(STAMP): Makefile
@@ -55,6 +56,7 @@ $(STAMP): Makefile
 	    uuid) missing="$$missing $(DEB_uuid)";; \
 	    openssl) missing="$$missing $(DEB_openssl)";; \
 	    inih) missing="$$missing $(DEB_inih)";; \
+	    libvirt) missing="$$missing $(DEB_libvirt)";; \
 	    cmocka) missing="$$missing $(DEB_cmocka)";; \
 	  esac; \
 	done; \
@@ -98,6 +100,18 @@ $(BUILD)/wapd-collect: daemon/collect.c $(STAMP)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ daemon/collect.c $(PKG_LIBS) $(LDLIBS)
 
 $(ASAN)/wapd: $(ASAN_OBJ)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# The host daemon: daemon/agent/*.c on the core (lib/ and api/), never daemon/*.c.
+AGENTD_SRC      := $(wildcard daemon/agent/*.c)
+AGENTD_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(AGENTD_SRC))
+ASAN_AGENTD_OBJ := $(patsubst %.c,$(ASAN)/%.o,$(AGENTD_SRC))
+$(AGENTD_OBJ) $(ASAN_AGENTD_OBJ): $(wildcard daemon/agent/*.h)
+
+$(BUILD)/wapd-agent: $(AGENTD_OBJ) $(CORE_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(ASAN)/wapd-agent: $(ASAN_AGENTD_OBJ) $(ASAN_CORE_OBJ)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 # ---- unit tests (cmocka): one binary per module ----
@@ -156,10 +170,10 @@ fuzz: $(STAMP)
 	$(BUILD)/fuzz/fuzz_body -max_total_time=$(FUZZ_SECONDS) -max_len=65536 tests/fuzz/corpus
 
 # ---- end-to-end tests against the real binary ----
-e2e: $(BUILD)/wapd $(BUILD)/wapd-collect
+e2e: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent
 	@WAPD_BIN=$(BUILD)/wapd WAPD_COLLECT_BIN=$(BUILD)/wapd-collect python3 tests/e2e/run.py
 
-e2e-asan: $(ASAN)/wapd $(BUILD)/wapd-collect
+e2e-asan: $(ASAN)/wapd $(BUILD)/wapd-collect $(ASAN)/wapd-agent
 	@WAPD_COLLECT_BIN=$(BUILD)/wapd-collect ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  WAPD_BIN=$(ASAN)/wapd WAPD_SANITIZED=1 python3 tests/e2e/run.py
 
@@ -175,6 +189,8 @@ $(LINT_BIN): tools/package.json
 lint: $(LINT_BIN)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	  tools/node_modules/.bin/redocly lint --config tools/redocly.yaml schemas/openapi.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  tools/node_modules/.bin/redocly lint --config tools/redocly.yaml schemas/agent.yaml
 
 # ---- everything ----
 test: $(STAMP)
@@ -195,7 +211,9 @@ PREFIX ?= /usr/local
 install: all
 	install -D -m 0755 $(BUILD)/wapd $(DESTDIR)$(PREFIX)/bin/wapd
 	install -D -m 0755 $(BUILD)/wapd-collect $(DESTDIR)$(PREFIX)/bin/wapd-collect
+	install -D -m 0755 $(BUILD)/wapd-agent $(DESTDIR)$(PREFIX)/bin/wapd-agent
 	install -D -m 0644 deploy/wapd.service $(DESTDIR)/etc/systemd/system/wapd.service
+	install -D -m 0644 deploy/wapd-agent.service $(DESTDIR)/etc/systemd/system/wapd-agent.service
 	[ -e $(DESTDIR)/etc/wapd/wapd.conf ] || install -D -m 0644 deploy/wapd.conf $(DESTDIR)/etc/wapd/wapd.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wapd/README.md
 

@@ -1,0 +1,382 @@
+"""wapd-agent, the host daemon: token auth, bad input that changes nothing, idempotent writes by
+Operation-Id, create keyed by the wapd VM id, every VM call of the protocol, and a restart (kill -9 and
+SIGTERM) on the same state dir that keeps port, token, VMs and answers.
+
+Each test starts its own agent (build/wapd-agent beside WAPD_BIN, or WAPD_AGENT_BIN) on port 0 with a
+temporary state dir, reads its port from agent.json by polling, and kills it in a finally block.
+"""
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import uuid
+
+from harness import SANITIZED, SLOW, WAPD_BIN, Client, raw_exchange, wait_for
+
+AGENT_BIN = os.environ.get("WAPD_AGENT_BIN",
+                           os.path.join(os.path.dirname(WAPD_BIN) or ".", "wapd-agent"))
+
+
+class Agent:
+    """A wapd-agent process on a state dir (its own temporary one unless given)."""
+
+    def __init__(self, state_dir=None, extra_args=None, token_file=None):
+        self.own_dir = state_dir is None
+        self.token_file = token_file
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="wapd-agent-e2e-")
+        self.extra_args = extra_args or []
+        self.proc = None
+        self.err_path = self.state_dir.rstrip("/") + ".err"
+
+    def start(self):
+        conf = os.path.join(self.state_dir, "agent.json")
+        before = os.stat(conf).st_mtime_ns if os.path.exists(conf) else None
+        args = [AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", self.state_dir,
+                "--name", "e2e-host"] + self.extra_args
+        if self.token_file:
+            args += ["--token-file", self.token_file]
+        self.err = open(self.err_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("wapd-agent exited %s: %s" % (self.proc.returncode, self.stderr()[-2000:]))
+            try:
+                if before is not None and os.stat(conf).st_mtime_ns == before:
+                    return None
+                with open(conf) as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                return None
+        self.port = wait_for(ready, 30, "agent.json")["port"]
+        with open(self.token_file or os.path.join(self.state_dir, "agent.token")) as f:
+            self.token = f.read().strip()
+        # agent.json is written before the agent answers; wait until it does.
+        wait_for(lambda: self.client().get("/v1/host").status == 200, 30, "the agent to answer")
+        return self
+
+    def client(self, token=None):
+        return Client(self.port, token if token is not None else self.token)
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self.err.close()
+
+    def stop(self):
+        """SIGTERM; the exit code (the agent must end within 10 s)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(10 * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("wapd-agent did not stop within 10 s of SIGTERM")
+        self.err.close()
+        return rc
+
+    def cleanup(self):
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(30)
+                self.err.close()
+        finally:
+            if self.own_dir:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+                try:
+                    os.unlink(self.err_path)
+                except OSError:
+                    pass
+
+
+def spec(vm_id=None, name="vm-1", cores=1, memory=1024):
+    return {"id": vm_id or str(uuid.uuid4()), "name": name, "cores": cores, "memoryMB": memory,
+            "dynamicMemory": None, "generation": 2,
+            "disks": [{"lun": None, "sizeGB": 40, "caching": "ReadWrite", "imageId": "img-1",
+                       "snapshotId": None}],
+            "nics": [{"networkId": "net-1", "macAddress": "00:15:5d:00:00:01", "ipAddress": "10.0.0.5"}]}
+
+
+def write(c, method, path, body=None, op=None, expect=200):
+    """A write with an Operation-Id, polled while it answers 202 (a long operation), checked for expect."""
+    op = op or "op-" + uuid.uuid4().hex
+    hdrs = {"Operation-Id": op}
+
+    def final():
+        r = c.request(method, path, body=body, headers=hdrs)
+        if r.status == 202:
+            assert "bytesTotal" in r.json()["progress"], r
+            return None
+        return r
+    r = wait_for(final, 60, "%s %s to finish" % (method, path))
+    assert r.status == expect, (method, path, r)
+    return r
+
+
+def vms(c):
+    r = c.get("/v1/vms")
+    assert r.status == 200, r
+    return sorted(r.json()["value"], key=lambda v: v["hypervisorId"])
+
+
+def vm(c, hyp):
+    r = c.get("/v1/vms/" + hyp)
+    assert r.status == 200, r
+    return r.json()
+
+
+def error_code(r, status, code):
+    assert r.status == status, r
+    assert r.json()["error"]["code"] == code, r
+    assert r.json()["error"]["message"], r
+
+
+def test_agent_token_and_bad_input_change_nothing():
+    a = Agent().start()
+    try:
+        path = os.path.join(a.state_dir, "agent.token")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert len(a.token) == 64 and open(path).read() == a.token + "\n"
+        c = a.client()
+        hyp = write(c, "POST", "/v1/vms", spec()).json()["hypervisorId"]
+        before = vms(c)
+        op = {"Operation-Id": "bad-" + uuid.uuid4().hex}  # for calls refused before the backend
+
+        def fresh():  # for calls the backend answers (its answers are journaled by operation id)
+            return {"Operation-Id": "bad-" + uuid.uuid4().hex}
+        # No token, a wrong one, another scheme: 401 with nothing done.
+        for tok in ("", "wrong", a.token + "x"):
+            r = a.client(token=tok).request("POST", "/v1/vms/%s/start" % hyp, headers=op)
+            error_code(r, 401, "Unauthorized")
+            assert r.header("WWW-Authenticate") == "Bearer"
+        r = c.request("GET", "/v1/vms", headers={"Authorization": "Basic " + a.token})
+        assert r.status == 401, r
+        # Malformed JSON, a body that is not an object, an unknown field, a missing one.
+        error_code(c.request("POST", "/v1/vms", raw=b"{\"id\": ", headers=op), 400, "BadRequest")
+        error_code(c.request("POST", "/v1/vms", raw=b"[1]", headers=op), 400, "BadRequest")
+        error_code(c.request("POST", "/v1/vms", body=dict(spec(), color="red"), headers=op), 400,
+                   "BadRequest")
+        bad = spec()
+        del bad["cores"]
+        r = c.request("POST", "/v1/vms", body=bad, headers=op)
+        error_code(r, 400, "BadRequest")
+        assert "cores" in r.json()["error"]["message"]
+        error_code(c.request("POST", "/v1/vms/%s/resize" % hyp, body={"cores": 0, "memoryMB": 1},
+                             headers=op), 400, "BadRequest")
+        error_code(c.request("POST", "/v1/vms/%s/start" % hyp, body={"x": 1}, headers=op), 400,
+                   "BadRequest")
+        # Writes without an Operation-Id, or with a malformed one.
+        error_code(c.post("/v1/vms", spec()), 400, "BadRequest")
+        error_code(c.post("/v1/vms/%s/start" % hyp), 400, "BadRequest")
+        error_code(c.post("/v1/vms/%s/start" % hyp, headers={"Operation-Id": "a b"}), 400, "BadRequest")
+        error_code(c.post("/v1/vms/%s/start" % hyp, headers={"Operation-Id": "x" * 65}), 400,
+                   "BadRequest")
+        error_code(c.post("/v1/vms/%s/start" % hyp, headers=dict(op, **{"Request-Timeout-Ms": "0"})),
+                   400, "BadRequest")
+        # Unknown VM, disk lun, checkpoint and path; a method the path does not take.
+        error_code(c.get("/v1/vms/no-such-vm"), 404, "NotFound")
+        error_code(c.post("/v1/vms/no-such-vm/start", headers=fresh()), 404, "NotFound")
+        error_code(c.request("DELETE", "/v1/vms/no-such-vm", headers=fresh()), 404, "NotFound")
+        error_code(c.request("DELETE", "/v1/vms/%s/disks/99" % hyp, headers=fresh()), 404, "NotFound")
+        error_code(c.post("/v1/vms/%s/checkpoints/nope/restore" % hyp, headers=fresh()), 404, "NotFound")
+        error_code(c.get("/v1/nothing"), 404, "NotFound")
+        r = c.request("PATCH", "/v1/vms/" + hyp, body={}, headers=op)
+        error_code(r, 405, "MethodNotAllowed")
+        assert "GET" in r.header("Allow") and "DELETE" in r.header("Allow")
+        # A body over 64 KiB: 413, refused on its headers.
+        big = b"{\"name\": \"" + b"x" * (70 * 1024) + b"\"}"
+        out = raw_exchange(a.port, b"POST /v1/vms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           a.token.encode() + b"\r\nOperation-Id: big\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: " + str(len(big)).encode() + b"\r\n\r\n" + big)
+        assert out.startswith(b"HTTP/1.1 413"), out[:200]
+        assert vms(c) == before
+        assert a.token not in a.stderr()
+    finally:
+        a.cleanup()
+
+
+def test_agent_operation_id_replays_and_create_is_keyed_by_vm_id():
+    a = Agent().start()
+    try:
+        c = a.client()
+        s = spec()
+        first = write(c, "POST", "/v1/vms", s, op="create-1")
+        hyp = first.json()["hypervisorId"]
+        # The same id and body: the same answer, one VM.
+        again = write(c, "POST", "/v1/vms", s, op="create-1")
+        assert again.json() == first.json()
+        assert [v["hypervisorId"] for v in vms(c)] == [hyp]
+        listed = vms(c)[0]
+        assert listed["id"] == s["id"] and listed["name"] == "vm-1" and listed["powerState"] == "stopped"
+        # The same id with another body, or on another path: 409, nothing changed.
+        before = vms(c)
+        error_code(c.request("POST", "/v1/vms", body=dict(s, name="other"),
+                             headers={"Operation-Id": "create-1"}), 409, "Conflict")
+        error_code(c.request("POST", "/v1/vms", body=spec(), headers={"Operation-Id": "create-1"}),
+                   409, "Conflict")
+        error_code(c.post("/v1/vms/%s/start" % hyp, headers={"Operation-Id": "create-1"}), 409,
+                   "Conflict")
+        assert vms(c) == before
+        # A new operation id for the same wapd VM id: the VM created before.
+        third = write(c, "POST", "/v1/vms", s, op="create-2")
+        assert third.json()["hypervisorId"] == hyp
+        assert len(vms(c)) == 1
+        # A power action repeated with its id answers as before and acts once.
+        write(c, "POST", "/v1/vms/%s/start" % hyp, op="start-1")
+        write(c, "POST", "/v1/vms/%s/stop" % hyp, op="stop-1")
+        write(c, "POST", "/v1/vms/%s/start" % hyp, op="start-1")
+        assert vm(c, hyp)["powerState"] == "stopped"
+    finally:
+        a.cleanup()
+
+
+def test_agent_every_vm_call():
+    a = Agent().start()
+    try:
+        c = a.client()
+        host = c.get("/v1/host")
+        assert host.status == 200, host
+        h = host.json()
+        assert h["name"] == "e2e-host" and h["backend"] == "sim" and h["version"]
+        assert set(h["capacity"]) == {"cores", "memoryMB", "storageGB"}
+        hyp = write(c, "POST", "/v1/vms", spec(cores=2, memory=2048)).json()["hypervisorId"]
+        assert c.get("/v1/host").json()["vms"] == 1
+        for action, state in (("start", "running"), ("restart", "running"), ("shutdown", "stopped"),
+                              ("start", "running"), ("stop", "stopped"), ("start", "running"),
+                              ("deallocate", "deallocated"), ("start", "running")):
+            write(c, "POST", "/v1/vms/%s/%s" % (hyp, action), body={} if action == "stop" else None)
+            assert vm(c, hyp)["powerState"] == state, (action, vm(c, hyp))
+        write(c, "POST", "/v1/vms/%s/stop" % hyp)
+        write(c, "POST", "/v1/vms/%s/resize" % hyp, {"cores": 4, "memoryMB": 4096})
+        v = vm(c, hyp)
+        assert (v["cores"], v["memoryMB"]) == (4, 4096), v
+        write(c, "PUT", "/v1/vms/%s/disks/3" % hyp, {"sizeGB": 20, "caching": "None", "snapshotId": None})
+        assert {"lun": 3, "sizeGB": 20} in vm(c, hyp)["disks"], vm(c, hyp)
+        write(c, "DELETE", "/v1/vms/%s/disks/3" % hyp)
+        assert all(d["lun"] != 3 for d in vm(c, hyp)["disks"]), vm(c, hyp)
+        cp = write(c, "POST", "/v1/vms/%s/checkpoints" % hyp, {"name": "before"}).json()["id"]
+        assert vm(c, hyp)["checkpoints"][cp]["name"] == "before"
+        # Keyed by name: a second create of the same name answers the same checkpoint.
+        assert write(c, "POST", "/v1/vms/%s/checkpoints" % hyp, {"name": "before"}).json()["id"] == cp
+        assert len(vm(c, hyp)["checkpoints"]) == 1
+        write(c, "POST", "/v1/vms/%s/checkpoints/%s/restore" % (hyp, cp))
+        write(c, "DELETE", "/v1/vms/%s/checkpoints/%s" % (hyp, cp))
+        assert vm(c, hyp)["checkpoints"] == {}
+        write(c, "DELETE", "/v1/vms/" + hyp)
+        error_code(c.get("/v1/vms/" + hyp), 404, "NotFound")
+        assert vms(c) == []
+        write(c, "DELETE", "/v1/vms/" + hyp, expect=404)
+    finally:
+        a.cleanup()
+
+
+def test_agent_restart_keeps_port_token_vms_and_answers():
+    a = Agent().start()
+    try:
+        c = a.client()
+        port, token = a.port, a.token
+        s1 = spec(name="one")
+        one = write(c, "POST", "/v1/vms", s1, op="c-1").json()["hypervisorId"]
+        two = write(c, "POST", "/v1/vms", spec(name="two"), op="c-2").json()["hypervisorId"]
+        write(c, "POST", "/v1/vms/%s/start" % one, op="s-1")
+        write(c, "POST", "/v1/vms/%s/deallocate" % two, op="d-2")
+        before = vms(c)
+        states = {v["hypervisorId"]: v["powerState"] for v in before}
+        assert states == {one: "running", two: "deallocated"}
+        a.kill9()
+        a.start()
+        assert (a.port, a.token) == (port, token)
+        c = a.client()
+        assert vms(c) == before
+        # A replayed Operation-Id answers as before and acts once.
+        assert write(c, "POST", "/v1/vms", s1, op="c-1").json()["hypervisorId"] == one
+        write(c, "POST", "/v1/vms/%s/start" % one, op="s-1")
+        assert vms(c) == before
+        assert a.stop() == 0
+        a.start()
+        assert (a.port, a.token) == (port, token)
+        assert vms(a.client()) == before
+        assert a.stop() == 0
+    finally:
+        a.cleanup()
+
+
+def test_agent_options_token_file_and_refusals():
+    d = tempfile.mkdtemp(prefix="wapd-agent-e2e-")
+    a = None
+    try:
+        # A bad sim uri or a missing option stops the start with a message, before anything is written.
+        for args in (["--sim-uri", "sim://?nosuchKey=1"], ["--backend", "vmware"], ["--token", "a", "--token-file", "b"]):
+            res = subprocess.run([AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", d] + args,
+                                 capture_output=True, text=True, timeout=30 * SLOW)
+            assert res.returncode != 0 and "wapd-agent" in res.stderr, (args, res)
+            assert not os.path.exists(os.path.join(d, "agent.json")), args
+        assert "nosuchKey" in subprocess.run([AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", d, "--sim-uri",
+                                              "sim://?nosuchKey=1"], capture_output=True, text=True,
+                                             timeout=30 * SLOW).stderr
+        # --token-file: that token and no other; no agent.token is generated.
+        tf = os.path.join(d, "given.token")
+        with open(tf, "w") as f:
+            f.write("given-token-0123456789\n")
+        a = Agent(state_dir=os.path.join(d, "state"), token_file=tf).start()
+        assert a.token == "given-token-0123456789"
+        assert a.client().get("/v1/vms").status == 200
+        assert not os.path.exists(os.path.join(a.state_dir, "agent.token"))
+        assert a.client(token="other").get("/v1/vms").status == 401
+        assert a.stop() == 0
+    finally:
+        if a is not None:
+            a.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_agent_long_create_answers_202_with_progress_until_done():
+    a = Agent(extra_args=["--sim-uri", "sim://?copyMBps=2048"]).start()
+    try:
+        c = a.client()
+        s = spec()
+        s["disks"][0]["sizeGB"] = 2
+        hdrs = {"Operation-Id": "copy-1"}
+        r = c.request("POST", "/v1/vms", body=s, headers=hdrs)
+        assert r.status == 202, r
+        body = r.json()
+        assert body["status"] == "Running" and body["progress"]["bytesTotal"] == 2 << 30, body
+        assert 0 <= body["progress"]["bytesCopied"] < 2 << 30, body
+        done = wait_for(lambda: (lambda r: r if r.status != 202 else None)(
+            c.request("POST", "/v1/vms", body=s, headers=hdrs)), 60, "the copy to finish")
+        assert done.status == 200, done
+        hyp = done.json()["hypervisorId"]
+        assert [v["hypervisorId"] for v in vms(c)] == [hyp]
+        # Done: the same create answers 200 from the journal, and with a new id from the VM's key.
+        assert write(c, "POST", "/v1/vms", s, op="copy-1").json()["hypervisorId"] == hyp
+        assert write(c, "POST", "/v1/vms", s).json()["hypervisorId"] == hyp
+    finally:
+        a.cleanup()
+
+
+def test_agent_libvirt_backend_serves_the_same_protocol():
+    a = Agent(extra_args=["--backend", "libvirt", "--libvirt-uri", "test:///default"]).start()
+    try:
+        c = a.client()
+        assert c.get("/v1/host").json()["backend"] == "libvirt"
+        # libvirt's test driver has one domain of its own: listed, with no wapd VM id.
+        unmanaged = vms(c)
+        assert unmanaged and all(v["id"] is None for v in unmanaged), unmanaged
+        s = spec()
+        hyp = write(c, "POST", "/v1/vms", s).json()["hypervisorId"]
+        assert write(c, "POST", "/v1/vms", s).json()["hypervisorId"] == hyp
+        mine = [v for v in vms(c) if v["id"] == s["id"]]
+        assert [(v["hypervisorId"], v["powerState"]) for v in mine] == [(hyp, "stopped")], mine
+        write(c, "POST", "/v1/vms/%s/start" % hyp)
+        assert vm(c, hyp)["powerState"] == "running"
+        assert a.stop() == 0
+    finally:
+        a.cleanup()
