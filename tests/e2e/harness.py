@@ -213,98 +213,94 @@ class Daemon:
 
 
 class Agent:
-    """A wapd-agent process with its own state dir, on port 0 (its port and token read from the files it
-    writes). Restarting it on the same state dir keeps its port, its token and its VMs."""
+    """A wapd-agent process on a state dir (its own temporary one unless given)."""
 
-    def __init__(self, backend="sim", sim_uri=None, libvirt_uri=None, name=None, state_dir=None):
+    def __init__(self, state_dir=None, extra_args=None, token_file=None, name="e2e-host", sim_uri=None,
+                 backend=None, libvirt_uri=None):
         self.own_dir = state_dir is None
+        self.name = name
+        extra_args = list(extra_args or [])
+        for opt, val in (("--sim-uri", sim_uri), ("--backend", backend), ("--libvirt-uri", libvirt_uri)):
+            if val:
+                extra_args += [opt, val]
+        self.token_file = token_file
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="wapd-agent-e2e-")
-        self.backend, self.sim_uri, self.libvirt_uri, self.name = backend, sim_uri, libvirt_uri, name
+        self.extra_args = extra_args or []
         self.proc = None
-        self.log_path = self.state_dir.rstrip("/") + ".log"
+        self.err_path = self.state_dir.rstrip("/") + ".err"
 
     def start(self):
-        info = os.path.join(self.state_dir, "agent.json")
-        had_port = os.path.exists(info)
-        args = [AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", self.state_dir, "--backend", self.backend]
-        if self.sim_uri:
-            args += ["--sim-uri", self.sim_uri]
-        if self.libvirt_uri:
-            args += ["--libvirt-uri", self.libvirt_uri]
-        if self.name:
-            args += ["--name", self.name]
-        before = os.stat(info).st_mtime_ns if had_port else None
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        conf = os.path.join(self.state_dir, "agent.json")
+        before = os.stat(conf).st_mtime_ns if os.path.exists(conf) else None
+        args = [AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", self.state_dir,
+                "--name", self.name] + self.extra_args
+        if self.token_file:
+            args += ["--token-file", self.token_file]
+        self.err = open(self.err_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err)
 
         def ready():
             if self.proc.poll() is not None:
-                raise AssertionError("wapd-agent exited with %s" % self.proc.returncode)
+                raise AssertionError("wapd-agent exited %s: %s" % (self.proc.returncode, self.stderr()[-2000:]))
             try:
-                with open(info) as f:
-                    port = json.load(f)["port"]
-                with open(os.path.join(self.state_dir, "agent.token")) as f:
-                    token = f.read().strip()
-            except (OSError, ValueError, KeyError):
-                return None
-            if before is not None and os.stat(info).st_mtime_ns == before:
-                # A restarted agent binds its previous port: ready once it answers there.
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                except OSError:
+                if before is not None and os.stat(conf).st_mtime_ns == before:
                     return None
-            return port, token
-        self.port, self.token = wait_for(ready, 30 * SLOW, "wapd-agent's agent.json")
-        wait_for(lambda: self._answers(), 30 * SLOW, "wapd-agent to answer")
+                with open(conf) as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                return None
+        self.port = wait_for(ready, 30, "agent.json")["port"]
+        with open(self.token_file or os.path.join(self.state_dir, "agent.token")) as f:
+            self.token = f.read().strip()
+        # agent.json is written before the agent answers; wait until it does.
+        wait_for(lambda: self.client().get("/v1/host").status == 200, 30, "the agent to answer")
         return self
 
-    def _answers(self):
-        try:
-            return self.client().get("/v1/host").status == 200
-        except OSError:
-            return False
+    def client(self, token=None):
+        return Client(self.port, token if token is not None else self.token)
 
     @property
     def uri(self):
         return "http://127.0.0.1:%d" % self.port
 
-    def client(self, token=None):
-        return Client(self.port, token if token is not None else self.token)
-
     def vms(self):
-        """What the agent says it has: {wapd VM id or hypervisorId: vm}."""
-        return {v["id"] or v["hypervisorId"]: v for v in ok(self.client().get("/v1/vms"), 200)["value"]}
+        """What the agent says it has: {wapd VM id (or, for a VM wapd did not make, its hypervisorId): vm}."""
+        r = self.client().get("/v1/vms")
+        assert r.status == 200, r
+        return {v["id"] or v["hypervisorId"]: v for v in r.json()["value"]}
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
-        self.log.close()
+        self.err.close()
 
-    def stop(self, timeout=10.0):
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
+    def stop(self):
+        """SIGTERM; the exit code (the agent must end within 10 s)."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            rc = self.proc.wait(timeout * SLOW)
+            rc = self.proc.wait(10 * SLOW)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("wapd-agent did not stop within %ss of SIGTERM" % timeout)
-        finally:
-            self.log.close()
+            raise AssertionError("wapd-agent did not stop within 10 s of SIGTERM")
+        self.err.close()
         return rc
 
     def cleanup(self):
         try:
-            if self.proc and self.proc.poll() is None:
+            if self.proc is not None and self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait(30)
-                self.log.close()
+                self.err.close()
         finally:
             if self.own_dir:
                 shutil.rmtree(self.state_dir, ignore_errors=True)
                 try:
-                    os.unlink(self.log_path)
+                    os.unlink(self.err_path)
                 except OSError:
                     pass
 

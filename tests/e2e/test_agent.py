@@ -5,97 +5,14 @@ SIGTERM) on the same state dir that keeps port, token, VMs and answers.
 Each test starts its own agent (build/wapd-agent beside WAPD_BIN, or WAPD_AGENT_BIN) on port 0 with a
 temporary state dir, reads its port from agent.json by polling, and kills it in a finally block.
 """
-import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
 import uuid
 
-from harness import SANITIZED, SLOW, WAPD_BIN, Client, raw_exchange, wait_for
-
-AGENT_BIN = os.environ.get("WAPD_AGENT_BIN",
-                           os.path.join(os.path.dirname(WAPD_BIN) or ".", "wapd-agent"))
-
-
-class Agent:
-    """A wapd-agent process on a state dir (its own temporary one unless given)."""
-
-    def __init__(self, state_dir=None, extra_args=None, token_file=None):
-        self.own_dir = state_dir is None
-        self.token_file = token_file
-        self.state_dir = state_dir or tempfile.mkdtemp(prefix="wapd-agent-e2e-")
-        self.extra_args = extra_args or []
-        self.proc = None
-        self.err_path = self.state_dir.rstrip("/") + ".err"
-
-    def start(self):
-        conf = os.path.join(self.state_dir, "agent.json")
-        before = os.stat(conf).st_mtime_ns if os.path.exists(conf) else None
-        args = [AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", self.state_dir,
-                "--name", "e2e-host"] + self.extra_args
-        if self.token_file:
-            args += ["--token-file", self.token_file]
-        self.err = open(self.err_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError("wapd-agent exited %s: %s" % (self.proc.returncode, self.stderr()[-2000:]))
-            try:
-                if before is not None and os.stat(conf).st_mtime_ns == before:
-                    return None
-                with open(conf) as f:
-                    return json.load(f)
-            except (OSError, ValueError):
-                return None
-        self.port = wait_for(ready, 30, "agent.json")["port"]
-        with open(self.token_file or os.path.join(self.state_dir, "agent.token")) as f:
-            self.token = f.read().strip()
-        # agent.json is written before the agent answers; wait until it does.
-        wait_for(lambda: self.client().get("/v1/host").status == 200, 30, "the agent to answer")
-        return self
-
-    def client(self, token=None):
-        return Client(self.port, token if token is not None else self.token)
-
-    def stderr(self):
-        with open(self.err_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-        self.err.close()
-
-    def stop(self):
-        """SIGTERM; the exit code (the agent must end within 10 s)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(10 * SLOW)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("wapd-agent did not stop within 10 s of SIGTERM")
-        self.err.close()
-        return rc
-
-    def cleanup(self):
-        try:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(30)
-                self.err.close()
-        finally:
-            if self.own_dir:
-                shutil.rmtree(self.state_dir, ignore_errors=True)
-                try:
-                    os.unlink(self.err_path)
-                except OSError:
-                    pass
-
+from harness import AGENT_BIN, SLOW, Agent, raw_exchange, wait_for
 
 def spec(vm_id=None, name="vm-1", cores=1, memory=1024):
     return {"id": vm_id or str(uuid.uuid4()), "name": name, "cores": cores, "memoryMB": memory,
