@@ -267,6 +267,7 @@ main(int argc, char **argv)
         goto out;
     }
     err_clear(&err);
+    job_engine_set_deadline((int64_t) cfg.job_deadline_seconds * 1000);
     if (job_engine_start(st, cfg.workers, &err)) {
         log_line("error", "the job engine could not start", json_pack("{s:s}", "detail", err.message));
         goto out;
