@@ -133,9 +133,9 @@ ask_host(hostwatch_t *hw, agent_t *a, agent_err_t *aerr)
 static bool
 vm_busy(const vm_rec_t *vm)
 {
-    return vm->provisioning == VM_PROV_CREATING || vm->provisioning == VM_PROV_UPDATING ||
-           vm->provisioning == VM_PROV_DELETING || vm->power == VM_POWER_STARTING ||
-           vm->power == VM_POWER_STOPPING || vm->power == VM_POWER_DEALLOCATING;
+    err_t why = {0};
+
+    return vmrec_ready(vm, &why) != 0 && why.code == ERR_OPERATION_IN_PROGRESS;
 }
 
 /* Every VM on the host that exists there and no job is changing: powerState unknown, in the open
