@@ -36,6 +36,7 @@ struct hostwatch {
     int timeout_ms;
     pthread_mutex_t lock; /* guards counters */
     counter_t *counters;
+    int stopping; /* atomic: a round under way ends at its next host */
 };
 
 hostwatch_t *
@@ -274,6 +275,8 @@ hostwatch_round(hostwatch_t *hw, err_t *err)
         if (page == NULL)
             return -1;
         json_array_foreach(page, i, host) {
+            if (__atomic_load_n(&hw->stopping, __ATOMIC_ACQUIRE))
+                break;
             if (!hostwatch_kind_remote(jget_str(json_object_get(host, "agent"), "kind")))
                 continue;
             err_clear(&one);
@@ -282,7 +285,7 @@ hostwatch_round(hostwatch_t *hw, err_t *err)
         }
         json_decref(page);
         after = next;
-    } while (next);
+    } while (next && !__atomic_load_n(&hw->stopping, __ATOMIC_ACQUIRE));
     return rc;
 }
 
@@ -352,6 +355,7 @@ hostwatch_stop(void)
 {
     if (!W.running)
         return;
+    __atomic_store_n(&W.hw->stopping, 1, __ATOMIC_RELEASE);
     pthread_mutex_lock(&W.lock);
     W.stop = true;
     pthread_cond_signal(&W.wake);

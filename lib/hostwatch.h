@@ -54,7 +54,8 @@ int hostwatch_failures(hostwatch_t *hw, const char *host_id);
  * of half the period (at most HOSTWATCH_TIMEOUT_MAX_MS). It waits on the hosts, so it is a thread of its
  * own rather than part of the main loop's periodic work. */
 int hostwatch_start(store_t *st, int period_seconds, err_t *err);
-/* Stops the thread after the heartbeat under way; no-op when not started. */
+/* Stops the thread after the heartbeat under way (a round ends at its next host); no-op when not
+ * started. */
 void hostwatch_stop(void);
 
 #endif

@@ -1,7 +1,7 @@
 /* Unit tests of lib/hostwatch: a remote host that stops answering is unreachable after exactly three
  * failed heartbeats (one event, its VMs unknown, placement avoiding it, job steps on it ending
  * HostUnreachable at their deadline), comes back ok with one event and an inventory sync that restores its
- * VMs' true state, and a host in maintenance is left to the admin. The remote host is a fake driver
+ * VMs' true state, a host in maintenance is left to the admin, and the daemon's thread beats every period. The remote host is a fake driver
  * registered under a test kind, which passes every call to a simulator unless told the host is down. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -356,6 +356,27 @@ a_round_beats_only_remote_hosts(void **state)
     assert_false(hostwatch_kind_remote("sim"));
 }
 
+/* The daemon's thread: one round a second marks the silent host, and stops when asked. */
+static void
+the_thread_beats_every_period(void **state)
+{
+    watch_t *t = *state;
+    int64_t until = util_now_ms() + 30000;
+    char buf[32];
+    err_t err = {0};
+
+    __atomic_store_n(&fake_down, 1, __ATOMIC_SEQ_CST);
+    assert_int_equal(hostwatch_start(t->w->f->st, 1, &err), 0);
+    while (strcmp(host_state(t, buf, sizeof(buf)), "unreachable") != 0) {
+        assert_true(util_now_ms() < until);
+        usleep(20000);
+    }
+    hostwatch_stop();
+    assert_true(__atomic_load_n(&fake_beats, __ATOMIC_SEQ_CST) >= HOSTWATCH_FAILURES);
+    assert_int_equal(events_of(t, "host.unreachable"), 1);
+    hostwatch_stop(); /* a second stop does nothing */
+}
+
 int
 main(void)
 {
@@ -368,6 +389,7 @@ main(void)
         cmocka_unit_test_setup_teardown(a_job_on_an_unreachable_host_ends_host_unreachable, watch_setup,
                                         watch_teardown),
         cmocka_unit_test_setup_teardown(a_round_beats_only_remote_hosts, watch_setup, watch_teardown),
+        cmocka_unit_test_setup_teardown(the_thread_beats_every_period, watch_setup, watch_teardown),
     };
 
     if (agent_register(&fake_driver) != 0)
