@@ -1,8 +1,9 @@
 /* Unit tests of lib/hostwatch: a remote host that stops answering is unreachable after exactly three
  * failed heartbeats (one event, its VMs unknown, placement avoiding it, job steps on it ending
  * HostUnreachable at their deadline), comes back ok with one event and an inventory sync that restores its
- * VMs' true state, a host in maintenance is left to the admin, and the daemon's thread beats every period. The remote host is a fake driver
- * registered under a test kind, which passes every call to a simulator unless told the host is down. */
+ * VMs' true state, a host in maintenance is left to the admin, and the daemon's thread beats every period.
+ * The remote host is a fake driver registered under a test kind, which passes every call to a simulator
+ * unless told the host is down. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
