@@ -19,7 +19,6 @@
 #define JV_END {NULL, 0, 0, 0, 0, NULL, NULL}
 #define BIG 1000000000000LL
 
-static const char *const agent_kinds[] = {"sim", "http", "libvirt", NULL};
 static const char *const host_states[] = {"ok", "maintenance", NULL};
 static const char *const os_types[] = {"windows", "linux", NULL};
 static const char *const plan_states[] = {"public", "private", "decommissioned", NULL};
@@ -32,13 +31,18 @@ static const jv_field_t cloud_spec[] = {
     JV_END,
 };
 
+/* The kind is checked against the agent registry by the catalog (lib/catalog/host.c). */
 static const jv_field_t agent_spec[] = {
-    {"kind", JV_STRING, JV_REQUIRED, 1, 16, agent_kinds, NULL},
+    {"kind", JV_STRING, JV_REQUIRED, 1, 16, NULL, NULL},
     {"uri", JV_STRING, JV_NULLABLE, 1, 1024, NULL, NULL},
+    {"token", JV_STRING, JV_NULLABLE, 1, 512, NULL, NULL},
+    {"caFile", JV_STRING, JV_NULLABLE, 1, 4096, NULL, NULL},
     JV_END,
 };
 static const jv_field_t agent_patch_spec[] = {
     {"uri", JV_STRING, JV_NULLABLE, 1, 1024, NULL, NULL},
+    {"token", JV_STRING, JV_NULLABLE, 1, 512, NULL, NULL},
+    {"caFile", JV_STRING, JV_NULLABLE, 1, 4096, NULL, NULL},
     JV_END,
 };
 static const jv_field_t capacity_spec[] = {
@@ -176,12 +180,11 @@ api_catalog_host_create(store_t *st, const json_t *body, err_t *err)
     const json_t *agent = json_object_get(body, "agent");
     catalog_host_req_t req = {.name = str_of(body, "name"),
                               .cloud_id = str_of(body, "cloudId"),
-                              .agent_uri = str_of(agent, "uri")};
+                              .agent_kind = str_of(agent, "kind"),
+                              .agent_uri = str_of(agent, "uri"),
+                              .agent_token = str_of(agent, "token"),
+                              .agent_ca_file = str_of(agent, "caFile")};
 
-    if (catalog_agent_kind_parse(str_of(agent, "kind"), &req.agent_kind)) {
-        err_set(err, ERR_INVALID_REQUEST, "agent.kind", "agent.kind must be sim, http or libvirt.");
-        return NULL;
-    }
     capacity_of(json_object_get(body, "capacity"), &req.capacity);
     return catalog_host_create(st, &req, err);
 }
@@ -193,11 +196,15 @@ api_catalog_host_update(store_t *st, const char *id, const json_t *body, int64_t
     const json_t *agent = json_object_get(body, "agent"), *cap = json_object_get(body, "capacity");
     catalog_host_patch_t patch = {
         .given = given(body, "name", CATALOG_HOST_NAME) | given(agent, "uri", CATALOG_HOST_AGENT_URI) |
+                 given(agent, "token", CATALOG_HOST_AGENT_TOKEN) |
+                 given(agent, "caFile", CATALOG_HOST_AGENT_CA_FILE) |
                  given(cap, "cores", CATALOG_HOST_CORES) |
                  given(cap, "memoryMB", CATALOG_HOST_MEMORY_MB) |
                  given(cap, "storageGB", CATALOG_HOST_STORAGE_GB),
         .name = str_of(body, "name"),
         .agent_uri = str_of(agent, "uri"),
+        .agent_token = str_of(agent, "token"),
+        .agent_ca_file = str_of(agent, "caFile"),
     };
 
     if (json_object_get(body, "state") != NULL) {
@@ -293,8 +300,24 @@ const api_resource_t api_res_clouds = {
     .update = api_catalog_cloud_update,
     .remove = catalog_cloud_delete,
 };
+/* A host as admins see it: the agent's token is write-only. */
+static json_t *
+host_view(store_t *st, const json_t *rec, err_t *err)
+{
+    json_t *v = json_deep_copy(rec);
+
+    (void) st;
+    if (v == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    json_object_del(json_object_get(v, "agent"), "token");
+    return v;
+}
+
 const api_resource_t api_res_hosts = {
     .kind = &store_kind_host,
+    .view = host_view,
     .filters = host_filters,
     .create_spec = host_spec,
     .create = api_catalog_host_create,

@@ -261,7 +261,7 @@ main(int argc, char **argv)
              json_pack("{s:s, s:i}", "path", dbpath, "schemaVersion", store_schema_version(st)));
 
     hostreg_init(cfg.state_dir);
-    if (agent_sim_register() || catalog_jobs_register() || accounts_jobs_register() ||
+    if (agent_builtin_register() || catalog_jobs_register() || accounts_jobs_register() ||
         vm_jobs_register() || checkpoint_jobs_register() || vmrole_jobs_register() ||
         inventory_jobs_register()) {
         fprintf(stderr, "wapd: the built-in agents and job kinds could not be registered\n");

@@ -20,14 +20,12 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const agent_kinds[] = {"sim", "http", "libvirt"};
 static const char *const host_states[] = {"ok", "maintenance", "unreachable"};
 static const char *const plan_states[] = {"private", "public", "decommissioned"};
 static const char *const checkpoint_modes[] = {"disabled", "viewRestore", "createViewRestore"};
 static const char *const quota_names[] = {"vms", "cores", "memoryMB", "storageGB", "vmRoles",
                                           "networks"};
 
-UTIL_ENUM_NAMES(catalog_agent_kind, catalog_agent_kind_t, agent_kinds)
 UTIL_ENUM_NAMES(catalog_host_state, catalog_host_state_t, host_states)
 UTIL_ENUM_NAMES(catalog_plan_state, catalog_plan_state_t, plan_states)
 UTIL_ENUM_NAMES(catalog_checkpoint_mode, catalog_checkpoint_mode_t, checkpoint_modes)

@@ -23,12 +23,6 @@
 /* ---- closed sets lib decides on; name gives the API's text, parse answers -1 for any other text ---- */
 
 typedef enum {
-    CATALOG_AGENT_SIM,
-    CATALOG_AGENT_HTTP,
-    CATALOG_AGENT_LIBVIRT,
-} catalog_agent_kind_t;
-
-typedef enum {
     CATALOG_HOST_OK,
     CATALOG_HOST_MAINTENANCE,
     CATALOG_HOST_UNREACHABLE,
@@ -59,8 +53,6 @@ typedef enum {
     CATALOG_QUOTA__COUNT,
 } catalog_quota_t;
 
-const char *catalog_agent_kind_name(catalog_agent_kind_t kind);
-int catalog_agent_kind_parse(const char *text, catalog_agent_kind_t *out);
 const char *catalog_host_state_name(catalog_host_state_t state);
 int catalog_host_state_parse(const char *text, catalog_host_state_t *out);
 const char *catalog_plan_state_name(catalog_plan_state_t state);
@@ -98,22 +90,27 @@ typedef struct {
     int64_t cores, memory_mb, storage_gb;
 } catalog_capacity_t;
 
-/* agent_uri NULL: the kind's default ("sim://"). Only sim hosts are taken in this version (400 naming
- * agent.kind otherwise); a sim uri is checked (400 naming agent.uri). */
+/* agent_kind: a kind the agent registry knows (400 naming agent.kind otherwise); agent_uri NULL: the kind's
+ * default (400 naming agent.uri when the kind has none), else checked by the kind's driver (400 naming
+ * agent.uri). agent_token (write-only: never in a view) and agent_ca_file may be NULL. */
 typedef struct {
     const char *name;
     const char *cloud_id;
-    catalog_agent_kind_t agent_kind;
+    const char *agent_kind;
     const char *agent_uri;
+    const char *agent_token;
+    const char *agent_ca_file;
     catalog_capacity_t capacity;
 } catalog_host_req_t;
 
 #define CATALOG_HOST_NAME 1u
 #define CATALOG_HOST_STATE 2u
-#define CATALOG_HOST_AGENT_URI 4u  /* agent_uri NULL: back to "sim://" */
+#define CATALOG_HOST_AGENT_URI 4u  /* agent_uri NULL: back to the kind's default */
 #define CATALOG_HOST_CORES 8u
 #define CATALOG_HOST_MEMORY_MB 16u
 #define CATALOG_HOST_STORAGE_GB 32u
+#define CATALOG_HOST_AGENT_TOKEN 64u   /* agent_token NULL: none */
+#define CATALOG_HOST_AGENT_CA_FILE 128u /* agent_ca_file NULL: the system CAs */
 
 /* given: the CATALOG_HOST_* fields the PATCH names; each takes its value from the members below. */
 typedef struct {
@@ -121,6 +118,8 @@ typedef struct {
     const char *name;
     catalog_host_state_t state;
     const char *agent_uri;
+    const char *agent_token;
+    const char *agent_ca_file;
     catalog_capacity_t capacity;
 } catalog_host_patch_t;
 

@@ -14,7 +14,7 @@
 
 typedef struct entry {
     char host_id[UTIL_UUID_LEN + 1];
-    char *uri;
+    char *uri; /* what the agent was made from: uri, token and CA file */
     agent_t *agent;
     struct entry *next;
 } entry_t;
@@ -52,7 +52,9 @@ hostreg_agent(store_t *st, const char *host_id, err_t *err)
 {
     json_t *host = store_rec_get_shared(st, &store_kind_host, host_id, NULL, err);
     const json_t *agent_spec;
-    const char *kind, *uri;
+    agent_conf_t conf = {.host_id = host_id, .state_dir = agents_dir};
+    char *made_from = NULL;
+    const char *kind;
     agent_err_t aerr = {0};
     agent_t *a = NULL;
     entry_t *e;
@@ -62,34 +64,44 @@ hostreg_agent(store_t *st, const char *host_id, err_t *err)
         return NULL;
     agent_spec = json_object_get(host, "agent");
     kind = json_string_value(json_object_get(agent_spec, "kind"));
-    uri = json_string_value(json_object_get(agent_spec, "uri"));
-    if (uri == NULL)
-        uri = "";
+    conf.uri = json_string_value(json_object_get(agent_spec, "uri"));
+    conf.token = json_string_value(json_object_get(agent_spec, "token"));
+    conf.ca_file = json_string_value(json_object_get(agent_spec, "caFile"));
+    /* What the open agent was made from: a change of any of it is applied to it. */
+    if (asprintf(&made_from, "%s\n%s\n%s", conf.uri ? conf.uri : "", conf.token ? conf.token : "",
+                 conf.ca_file ? conf.ca_file : "") < 0) {
+        json_decref(host);
+        err_set(err, ERR_UNAVAILABLE, NULL, "Out of memory.");
+        return NULL;
+    }
     pthread_mutex_lock(&lock);
     for (e = entries; e; e = e->next)
         if (strcmp(e->host_id, host_id) == 0)
             break;
     if (e != NULL) {
-        if (strcmp(e->uri, uri) != 0 && agent_reconfigure(e->agent, uri, &aerr) == 0) {
+        if (strcmp(e->uri, made_from) != 0 && agent_reconfigure(e->agent, &conf, &aerr) == 0) {
             free(e->uri);
-            e->uri = strdup(uri);
+            e->uri = made_from;
+            made_from = NULL;
         }
         a = e->agent;
     } else {
-        a = agent_open(kind, host_id, uri, agents_dir, &aerr);
+        a = agent_open(kind, &conf, &aerr);
         e = a ? calloc(1, sizeof(*e)) : NULL;
-        if (e != NULL && (e->uri = strdup(uri)) != NULL) {
+        if (e != NULL) {
+            e->uri = made_from;
+            made_from = NULL;
             snprintf(e->host_id, sizeof(e->host_id), "%s", host_id);
             e->agent = a;
             e->next = entries;
             entries = e;
         } else {
-            free(e);
             agent_close(a);
             a = NULL;
         }
     }
     pthread_mutex_unlock(&lock);
+    free(made_from);
     json_decref(host);
     if (a == NULL)
         err_set(err, ERR_UNAVAILABLE, NULL, "The host's agent could not be opened: %s",

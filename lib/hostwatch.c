@@ -69,13 +69,6 @@ hostwatch_free(hostwatch_t *hw)
     free(hw);
 }
 
-bool
-hostwatch_kind_remote(const char *kind)
-{
-    /* Until the agent registry says which kinds are elsewhere: every kind but the in-process simulator. */
-    return kind != NULL && strcmp(kind, "sim") != 0;
-}
-
 /* Adds one failure to host_id's count (answered false) or clears it (true); returns the count now. A host
  * whose counter cannot be made (out of memory) counts as never failing, so it is never marked by
  * mistake. */
@@ -121,12 +114,10 @@ hostwatch_failures(hostwatch_t *hw, const char *host_id)
 static int
 ask_host(hostwatch_t *hw, agent_t *a, agent_err_t *aerr)
 {
-    agent_call_t call = {"heartbeat", hw->timeout_ms};
-    json_t *info = NULL;
-    int rc = agent_host_info(a, &call, &info, aerr);
+    agent_call_t call = {.op_id = "heartbeat", .timeout_ms = hw->timeout_ms};
+    agent_host_info_t info;
 
-    json_decref(info);
-    return rc;
+    return agent_host_info(a, &call, &info, aerr);
 }
 
 /* True while a job is changing the VM (its provisioning or power state is transitional): that job
@@ -265,6 +256,7 @@ hostwatch_round(hostwatch_t *hw, err_t *err)
 {
     int64_t after = 0, next = 0;
     json_t *page, *host;
+    const char *kind;
     err_t one;
     size_t i;
     int rc = 0;
@@ -277,7 +269,8 @@ hostwatch_round(hostwatch_t *hw, err_t *err)
         json_array_foreach(page, i, host) {
             if (__atomic_load_n(&hw->stopping, __ATOMIC_ACQUIRE))
                 break;
-            if (!hostwatch_kind_remote(jget_str(json_object_get(host, "agent"), "kind")))
+            kind = jget_str(json_object_get(host, "agent"), "kind");
+            if (kind == NULL || !agent_kind_remote(kind))
                 continue;
             err_clear(&one);
             if (hostwatch_beat(hw, jget_str(host, "id"), &one) != 0 && rc == 0)

@@ -1,8 +1,8 @@
 /*
  * hostwatch.h: the heartbeat of remote hosts, and what a host that stops answering means.
  *
- * Every remote host (an agent kind whose host is elsewhere: not the in-process simulator) is asked how it
- * is (agent_host_info, with a short timeout) once per period. HOSTWATCH_FAILURES failures in a row make a
+ * Every remote host (its agent kind's driver says so: agent_kind_remote; not the in-process simulator) is
+ * asked how it is (agent_host_info, with a short timeout) once per period. HOSTWATCH_FAILURES failures in a row make a
  * host whose state is ok `unreachable`, in one transaction: its record, the event host.unreachable
  * (resourceId the host, no subscription) and every VM on it that no job is changing shown with powerState
  * unknown. Placement skips the host and job steps on it retry until their deadline (HostUnreachable). The
@@ -36,9 +36,6 @@ typedef struct hostwatch hostwatch_t;
  * NULL when out of memory. */
 hostwatch_t *hostwatch_new(store_t *st, int timeout_ms);
 void hostwatch_free(hostwatch_t *hw);
-
-/* True when hosts of that agent kind are elsewhere and watched. */
-bool hostwatch_kind_remote(const char *kind);
 
 /* One heartbeat of host host_id (any kind: the caller chooses), and the transition it means, if any.
  * 0 (a host that is gone is 0 too), or -1 with err when the transition could not be recorded (it is tried

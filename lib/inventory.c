@@ -99,10 +99,11 @@ sync_one(store_t *st, const char *host_id, vm_rec_t *vm, const json_t *seen, err
 static json_t *
 host_inventory(store_t *st, const char *host_id, err_t *err)
 {
-    agent_call_t c = {"inventory", VM_AGENT_TIMEOUT_MS};
+    agent_call_t c = {"inventory", VM_AGENT_TIMEOUT_MS, NULL};
     agent_err_t aerr = {0};
     agent_t *a = hostreg_agent(st, host_id, err);
-    json_t *list = NULL, *by_id, *vm;
+    agent_vm_list_t list;
+    json_t *by_id;
     size_t i;
 
     if (a == NULL)
@@ -113,9 +114,15 @@ host_inventory(store_t *st, const char *host_id, err_t *err)
         return NULL;
     }
     by_id = json_object();
-    json_array_foreach(list, i, vm)
-        json_object_set(by_id, jget_str(vm, "hypervisorId"), vm);
-    json_decref(list);
+    for (i = 0; by_id != NULL && i < list.n; i++)
+        if (json_object_set_new(by_id, list.vms[i].hypervisor_id,
+                                agent_vm_info_to_json(&list.vms[i]))) {
+            json_decref(by_id);
+            by_id = NULL;
+        }
+    agent_vm_list_free(&list);
+    if (by_id == NULL)
+        err_set(err, ERR_UNAVAILABLE, NULL, "Out of memory.");
     return by_id;
 }
 
@@ -316,7 +323,7 @@ inventory_simulate(store_t *st, const char *host_id, const inventory_simulate_re
     host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
     if (host == NULL)
         return NULL;
-    if (strcmp(jget_str(json_object_get(host, "agent"), "kind"), "sim") != 0) {
+    if (!agent_kind_can_simulate(jget_str(json_object_get(host, "agent"), "kind"))) {
         json_decref(host);
         err_set(err, ERR_INVALID_REQUEST, NULL, "Only simulated hosts take simulator controls.");
         return NULL;
@@ -484,8 +491,7 @@ adopted_disks(const json_t *seen, vm_rec_t *vm, err_t *err)
         d->lun = json_is_integer(lun) ? (int) json_integer_value(lun) : -1;
         d->size_gb = jget_int(disk, "sizeGB");
         d->caching = json_is_integer(lun) ? VM_CACHING_NONE : VM_CACHING_READ_WRITE;
-        if (vm_disk_kind_parse(jget_str(disk, "kind"), &d->kind))
-            return err_set(err, ERR_INTERNAL, "disks", "The host reports a disk of no known kind.");
+        d->kind = json_is_integer(lun) ? VM_DISK_DATA : VM_DISK_OS;
         vm->hold.storage_gb += d->size_gb;
         vm->ndisks++;
     }

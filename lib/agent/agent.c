@@ -1,38 +1,44 @@
 /*
- * agent.c: the one dispatch layer over the agent drivers (see agent.h).
+ * agent.c: the registry of agent drivers and the one dispatch layer over them (see agent.h).
  *
- * It checks the arguments every call shares (an agent, an operation id, a hypervisor id where one is
- * needed), fills in the default timeout, turns an empty slot into AGENT_ERR_UNSUPPORTED, and makes sure a
- * failed call always carries a typed error with a message. Drivers never see a call this layer refused.
+ * The registry answers every question about a kind (known, its uri, its default uri, remote, simulator
+ * controls) so that no module outside lib/agent/ names one. The dispatch layer checks the arguments every
+ * call shares (an agent, an operation id, a hypervisor id where one is needed), fills in the operation's
+ * default timeout, turns an empty slot into AGENT_ERR_UNSUPPORTED, and makes sure a failed call always
+ * carries a typed error with a message. Drivers never see a call this layer refused.
  *
  * It is also the injection point of the FAULT_AGENT class (lib/fault.h): once a call has passed the shared
  * checks, an armed fault fails it before the driver sees it: with AGENT_ERR_TRANSIENT, as a host that did
- * not take the call would, or with AGENT_ERR_PERMANENT when the fault was armed FAULT_PERMANENT.
+ * not take the call would, or with AGENT_ERR_PERMANENT when the fault was armed FAULT_PERMANENT. A call a
+ * decorator forwards to the agent it wraps comes through here again; only the outermost is counted.
  *
  * Invariants: the driver table is written under drivers_lock and only grows; an agent_t's driver and priv
  * never change while it is open.
  */
-#include "../agent.h"
+#include "agent_internal.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../fault.h"
+#include "../util.h"
 
 #define MAX_DRIVERS 8
 
-struct agent {
-    const agent_driver_t *driver;
-    void *priv;
-};
-
 static const agent_driver_t *drivers[MAX_DRIVERS];
+static const char *kind_names[MAX_DRIVERS + 1];
 static int ndrivers;
 static pthread_mutex_t drivers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* How deep this thread is in dispatched calls: a decorator's forward is not the outermost call. */
+static _Thread_local int call_depth;
 
 int
 agent_fail(agent_err_t *err, agent_status_t status, const char *fmt, ...)
@@ -48,32 +54,27 @@ agent_fail(agent_err_t *err, agent_status_t status, const char *fmt, ...)
     return -1;
 }
 
+static const char *const status_names[] = {"ok",          "transient", "permanent",   "timeout",
+                                           "notFound",    "unsupported", "conflict",
+                                           "unreachable", "pending"};
+
 const char *
 agent_status_name(agent_status_t status)
 {
-    switch (status) {
-    case AGENT_OK:
-        return "ok";
-    case AGENT_ERR_TRANSIENT:
-        return "transient";
-    case AGENT_ERR_PERMANENT:
-        return "permanent";
-    case AGENT_ERR_TIMEOUT:
-        return "timeout";
-    case AGENT_ERR_NOT_FOUND:
-        return "notFound";
-    case AGENT_ERR_UNSUPPORTED:
-        return "unsupported";
-    }
+    if ((unsigned) status < sizeof(status_names) / sizeof(status_names[0]))
+        return status_names[status];
     return "unknown";
 }
+
+/* ---- the registry ---- */
 
 int
 agent_register(const agent_driver_t *driver)
 {
     int i, rc = 0;
 
-    if (driver == NULL || driver->name == NULL || driver->open == NULL || driver->close == NULL)
+    if (driver == NULL || driver->name == NULL || driver->check_uri == NULL ||
+        driver->open == NULL || driver->close == NULL)
         return -1;
     pthread_mutex_lock(&drivers_lock);
     for (i = 0; i < ndrivers; i++)
@@ -82,13 +83,21 @@ agent_register(const agent_driver_t *driver)
             break;
         }
     if (i == ndrivers && rc == 0) {
-        if (ndrivers == MAX_DRIVERS)
+        if (ndrivers == MAX_DRIVERS) {
             rc = -1;
-        else
+        } else {
+            kind_names[ndrivers] = driver->name;
             drivers[ndrivers++] = driver;
+        }
     }
     pthread_mutex_unlock(&drivers_lock);
     return rc;
+}
+
+int
+agent_builtin_register(void)
+{
+    return agent_sim_register();
 }
 
 static const agent_driver_t *
@@ -111,30 +120,129 @@ agent_kind_known(const char *kind)
     return find_driver(kind) != NULL;
 }
 
-agent_t *
-agent_open(const char *kind, const char *host_id, const char *uri, const char *state_dir,
-           agent_err_t *err)
+const char *const *
+agent_kinds(void)
+{
+    return kind_names; /* only grows, at start-up; NULL-terminated by its spare slot */
+}
+
+int
+agent_check_uri(const char *kind, const char *uri, agent_err_t *err)
 {
     const agent_driver_t *d = find_driver(kind);
+
+    if (err)
+        memset(err, 0, sizeof(*err));
+    if (d == NULL)
+        return agent_fail(err, AGENT_ERR_UNSUPPORTED, "No agent driver of kind '%s' is available.",
+                          kind ? kind : "");
+    if (uri == NULL || uri[0] == '\0')
+        return d->default_uri != NULL
+                   ? 0
+                   : agent_fail(err, AGENT_ERR_PERMANENT, "A %s host needs a uri.", d->name);
+    if (d->check_uri(uri, err) != 0) {
+        if (err && err->status == AGENT_OK)
+            agent_fail(err, AGENT_ERR_PERMANENT, "The uri is not one a %s host takes.", d->name);
+        return -1;
+    }
+    return 0;
+}
+
+const char *
+agent_default_uri(const char *kind)
+{
+    const agent_driver_t *d = find_driver(kind);
+
+    return d ? d->default_uri : NULL;
+}
+
+bool
+agent_kind_can_simulate(const char *kind)
+{
+    const agent_driver_t *d = find_driver(kind);
+
+    return d != NULL && d->simulate != NULL;
+}
+
+bool
+agent_kind_remote(const char *kind)
+{
+    const agent_driver_t *d = find_driver(kind);
+
+    return d != NULL && d->remote;
+}
+
+/* ---- an open agent ---- */
+
+agent_t *
+agent__new(const agent_driver_t *d, void *priv)
+{
+    agent_t *a = calloc(1, sizeof(*a));
+
+    assert(d != NULL);
+    if (a != NULL) {
+        a->driver = d;
+        a->priv = priv;
+    }
+    return a;
+}
+
+/* The journal's file for the host: STATE_DIR/journal/<host id>.log, its directory made; "" when the agent
+ * keeps no files. -1 when the directory cannot be made. */
+static int
+journal_path(const agent_conf_t *conf, char path[PATH_MAX], agent_err_t *err)
+{
+    char dir[PATH_MAX];
+
+    path[0] = '\0';
+    if (conf->state_dir == NULL || conf->state_dir[0] == '\0')
+        return 0;
+    if (snprintf(dir, sizeof(dir), "%s/journal", conf->state_dir) >= (int) sizeof(dir) ||
+        snprintf(path, PATH_MAX, "%s/%s.log", dir, conf->host_id) >= PATH_MAX)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The agent's journal path is too long.");
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The agent's journal directory cannot be made.");
+    return 0;
+}
+
+agent_t *
+agent_open(const char *kind, const agent_conf_t *conf, agent_err_t *err)
+{
+    const agent_driver_t *d = find_driver(kind);
+    agent_conf_t eff;
+    agent_chaos_t chaos;
+    char path[PATH_MAX];
+    void *priv = NULL;
     agent_t *a;
 
+    if (err)
+        memset(err, 0, sizeof(*err));
     if (d == NULL) {
         agent_fail(err, AGENT_ERR_UNSUPPORTED, "No agent driver of kind '%s' is available.",
                    kind ? kind : "");
         return NULL;
     }
-    a = calloc(1, sizeof(*a));
+    assert(conf != NULL && conf->host_id != NULL);
+    eff = *conf;
+    if (eff.uri == NULL || eff.uri[0] == '\0')
+        eff.uri = d->default_uri;
+    if (agent_check_uri(kind, eff.uri, err) || agent_chaos_parse(eff.uri, &chaos, err) ||
+        (!d->journals && journal_path(&eff, path, err)))
+        return NULL;
+    if (d->open(&eff, &priv, err) != 0) {
+        if (err && err->status == AGENT_OK)
+            agent_fail(err, AGENT_ERR_PERMANENT, "The %s agent could not be opened.", d->name);
+        return NULL;
+    }
+    a = agent__new(d, priv);
     if (a == NULL) {
+        d->close(priv);
         agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
         return NULL;
     }
-    a->driver = d;
-    if (d->open(host_id, uri, state_dir, &a->priv, err) != 0) {
-        if (err && err->status == AGENT_OK)
-            agent_fail(err, AGENT_ERR_PERMANENT, "The %s agent could not be opened.", d->name);
-        free(a);
-        return NULL;
-    }
+    a = agent_chaos_wrap(a, &chaos, err);
+    if (a != NULL && !d->journals)
+        a = agent_journal_wrap(a, path[0] ? path : NULL, err);
     return a;
 }
 
@@ -151,7 +259,7 @@ agent_close(agent_t *a)
 static int finish(int rc, agent_err_t *err);
 
 int
-agent_reconfigure(agent_t *a, const char *uri, agent_err_t *err)
+agent_reconfigure(agent_t *a, const agent_conf_t *conf, agent_err_t *err)
 {
     if (err)
         memset(err, 0, sizeof(*err));
@@ -160,13 +268,13 @@ agent_reconfigure(agent_t *a, const char *uri, agent_err_t *err)
     if (a->driver->reconfigure == NULL)
         return agent_fail(err, AGENT_ERR_UNSUPPORTED, "The %s agent cannot change its uri.",
                           a->driver->name);
-    return finish(a->driver->reconfigure(a->priv, uri, err), err);
+    return finish(a->driver->reconfigure(a->priv, conf, err), err);
 }
 
 /* The shared checks of every call; fills *eff with the effective call. */
 static int
-precheck(agent_t *a, const agent_call_t *call, const char *hypervisor_id, bool need_vm,
-         const void *slot, agent_call_t *eff, agent_err_t *err)
+precheck(agent_t *a, agent_op_t op, const agent_call_t *call, const char *hypervisor_id,
+         bool need_vm, const void *slot, agent_call_t *eff, agent_err_t *err)
 {
     if (err)
         memset(err, 0, sizeof(*err));
@@ -181,8 +289,8 @@ precheck(agent_t *a, const agent_call_t *call, const char *hypervisor_id, bool n
         return agent_fail(err, AGENT_ERR_PERMANENT, "An agent call needs a hypervisor id.");
     *eff = *call;
     if (eff->timeout_ms <= 0)
-        eff->timeout_ms = AGENT_DEFAULT_TIMEOUT_MS;
-    if (fault_hit(FAULT_AGENT))
+        eff->timeout_ms = agent_op_timeout_ms(op);
+    if (call_depth == 0 && fault_hit(FAULT_AGENT))
         return fault_permanent(FAULT_AGENT)
                    ? agent_fail(err, AGENT_ERR_PERMANENT, "The host refused the call (injected fault).")
                    : agent_fail(err, AGENT_ERR_TRANSIENT,
@@ -190,7 +298,7 @@ precheck(agent_t *a, const agent_call_t *call, const char *hypervisor_id, bool n
     return 0;
 }
 
-/* A driver that failed without saying why still answers a typed error. */
+/* A driver that failed without saying why still answers a typed error; a pending answer is not done. */
 static int
 finish(int rc, agent_err_t *err)
 {
@@ -199,41 +307,49 @@ finish(int rc, agent_err_t *err)
     return rc == 0 ? 0 : -1;
 }
 
-#define DISPATCH(slot, need_vm, hyp, ...)                                                          \
+#define DISPATCH(op, slot, need_vm, hyp, ...)                                                      \
     do {                                                                                           \
         agent_call_t eff;                                                                          \
-        if (precheck(a, call, hyp, need_vm, a ? (const void *) a->driver->slot : NULL, &eff,      \
+        int rc_;                                                                                   \
+        if (precheck(a, op, call, hyp, need_vm, a ? (const void *) a->driver->slot : NULL, &eff,  \
                      err))                                                                         \
             return -1;                                                                             \
-        return finish(a->driver->slot(a->priv, &eff, __VA_ARGS__), err);                          \
+        call_depth++;                                                                              \
+        rc_ = a->driver->slot(a->priv, &eff, __VA_ARGS__);                                         \
+        call_depth--;                                                                              \
+        return finish(rc_, err);                                                                   \
     } while (0)
 
 int
 agent_vm_create(agent_t *a, const agent_call_t *call, const agent_vm_spec_t *spec,
                 char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
 {
-    if (spec == NULL || spec->cores <= 0 || spec->memory_mb <= 0)
-        return agent_fail(err, AGENT_ERR_PERMANENT, "A VM needs cores and memory.");
-    DISPATCH(vm_create, false, NULL, spec, hypervisor_id, err);
+    if (spec == NULL || spec->vm_id == NULL || spec->vm_id[0] == '\0' || spec->cores <= 0 ||
+        spec->memory_mb <= 0 || spec->ndisks < 1 || spec->ndisks > AGENT_MAX_DISKS ||
+        spec->nnics < 0 || spec->nnics > AGENT_MAX_NICS)
+        return agent_fail(err, AGENT_ERR_PERMANENT,
+                          "A VM needs its id, cores, memory, an OS disk and at most %d disks and %d NICs.",
+                          AGENT_MAX_DISKS, AGENT_MAX_NICS);
+    DISPATCH(AGENT_OP_VM_CREATE, vm_create, false, NULL, spec, hypervisor_id, err);
 }
 
 int
 agent_vm_delete(agent_t *a, const agent_call_t *call, const char *hypervisor_id, agent_err_t *err)
 {
-    DISPATCH(vm_delete, true, hypervisor_id, hypervisor_id, err);
+    DISPATCH(AGENT_OP_VM_DELETE, vm_delete, true, hypervisor_id, hypervisor_id, err);
 }
 
 int
 agent_vm_power(agent_t *a, const agent_call_t *call, const char *hypervisor_id,
                agent_power_op_t op, agent_err_t *err)
 {
-    DISPATCH(vm_power, true, hypervisor_id, hypervisor_id, op, err);
+    DISPATCH(AGENT_OP_VM_POWER, vm_power, true, hypervisor_id, hypervisor_id, op, err);
 }
 
 int
 agent_vm_release(agent_t *a, const agent_call_t *call, const char *hypervisor_id, agent_err_t *err)
 {
-    DISPATCH(vm_release, true, hypervisor_id, hypervisor_id, err);
+    DISPATCH(AGENT_OP_VM_RELEASE, vm_release, true, hypervisor_id, hypervisor_id, err);
 }
 
 int
@@ -242,31 +358,36 @@ agent_vm_reconfigure(agent_t *a, const agent_call_t *call, const char *hyperviso
 {
     if (cores <= 0 || memory_mb <= 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "A VM needs cores and memory.");
-    DISPATCH(vm_reconfigure, true, hypervisor_id, hypervisor_id, cores, memory_mb, err);
+    DISPATCH(AGENT_OP_VM_RECONFIGURE, vm_reconfigure, true, hypervisor_id, hypervisor_id, cores,
+             memory_mb, err);
 }
 
 int
-agent_disk_attach(agent_t *a, const agent_call_t *call, const char *hypervisor_id, int lun,
-                  int size_gb, agent_err_t *err)
+agent_disk_attach(agent_t *a, const agent_call_t *call, const char *hypervisor_id,
+                  const agent_disk_spec_t *disk, agent_err_t *err)
 {
-    if (lun < 0 || size_gb <= 0)
+    if (disk == NULL || disk->lun < 0 || disk->size_gb <= 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "A disk needs a lun and a size.");
-    DISPATCH(disk_attach, true, hypervisor_id, hypervisor_id, lun, size_gb, err);
+    DISPATCH(AGENT_OP_DISK_ATTACH, disk_attach, true, hypervisor_id, hypervisor_id, disk, err);
 }
 
 int
 agent_disk_detach(agent_t *a, const agent_call_t *call, const char *hypervisor_id, int lun,
                   agent_err_t *err)
 {
-    DISPATCH(disk_detach, true, hypervisor_id, hypervisor_id, lun, err);
+    if (lun < 0)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A data disk needs a lun.");
+    DISPATCH(AGENT_OP_DISK_DETACH, disk_detach, true, hypervisor_id, hypervisor_id, lun, err);
 }
 
 int
 agent_checkpoint_create(agent_t *a, const agent_call_t *call, const char *hypervisor_id,
                         const char *name, char checkpoint_id[AGENT_ID_MAX], agent_err_t *err)
 {
-    DISPATCH(checkpoint_create, true, hypervisor_id, hypervisor_id, name ? name : "",
-             checkpoint_id, err);
+    if (name == NULL || name[0] == '\0')
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A checkpoint needs a name.");
+    DISPATCH(AGENT_OP_CHECKPOINT_CREATE, checkpoint_create, true, hypervisor_id, hypervisor_id,
+             name, checkpoint_id, err);
 }
 
 int
@@ -275,7 +396,8 @@ agent_checkpoint_delete(agent_t *a, const agent_call_t *call, const char *hyperv
 {
     if (checkpoint_id == NULL || checkpoint_id[0] == '\0')
         return agent_fail(err, AGENT_ERR_PERMANENT, "A checkpoint id is needed.");
-    DISPATCH(checkpoint_delete, true, hypervisor_id, hypervisor_id, checkpoint_id, err);
+    DISPATCH(AGENT_OP_CHECKPOINT_DELETE, checkpoint_delete, true, hypervisor_id, hypervisor_id,
+             checkpoint_id, err);
 }
 
 int
@@ -284,19 +406,24 @@ agent_checkpoint_restore(agent_t *a, const agent_call_t *call, const char *hyper
 {
     if (checkpoint_id == NULL || checkpoint_id[0] == '\0')
         return agent_fail(err, AGENT_ERR_PERMANENT, "A checkpoint id is needed.");
-    DISPATCH(checkpoint_restore, true, hypervisor_id, hypervisor_id, checkpoint_id, err);
+    DISPATCH(AGENT_OP_CHECKPOINT_RESTORE, checkpoint_restore, true, hypervisor_id, hypervisor_id,
+             checkpoint_id, err);
 }
 
 int
-agent_inventory(agent_t *a, const agent_call_t *call, json_t **vms, agent_err_t *err)
+agent_inventory(agent_t *a, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err)
 {
-    DISPATCH(inventory, false, NULL, vms, err);
+    assert(vms != NULL);
+    memset(vms, 0, sizeof(*vms));
+    DISPATCH(AGENT_OP_INVENTORY, inventory, false, NULL, vms, err);
 }
 
 int
-agent_host_info(agent_t *a, const agent_call_t *call, json_t **info, agent_err_t *err)
+agent_host_info(agent_t *a, const agent_call_t *call, agent_host_info_t *info, agent_err_t *err)
 {
-    DISPATCH(host_info, false, NULL, info, err);
+    assert(info != NULL);
+    memset(info, 0, sizeof(*info));
+    DISPATCH(AGENT_OP_HOST_INFO, host_info, false, NULL, info, err);
 }
 
 int

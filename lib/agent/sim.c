@@ -8,8 +8,8 @@
  * (sim_journal.c). The VM operations are in sim_vm.c.
  *
  * Behaviour from the host's uri, `sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01`, with
- * diffGBPerHour (default 1) for the growth of checkpoints' differencing disks; an unknown or malformed
- * parameter refuses the uri (permanent error).
+ * diffGBPerHour (default 1) for the growth of checkpoints' differencing disks; an unknown, malformed or
+ * out-of-range parameter refuses the uri (permanent error), at the catalog's check (check_uri) as at open.
  *
  * Thread safety (the rule of lib/agent.h): every slot may be called from several workers at once; one lock
  * per host guards its state, and sleeps (latency, hangs) happen outside it.
@@ -52,6 +52,9 @@ agent_sim__locked(const sim_t *s)
 
 /* ---- options ---- */
 
+/* Reads the uri's options into s (those it names; the others stay). The grammar: "sim://" then optional
+ * key=value pairs: latencyMs, jitterMs (whole ms up to 600000), failRate, hangRate (0 to 1),
+ * diffGBPerHour (0 to 1000000). Anything else refuses the uri with a permanent error naming the problem. */
 static int
 parse_uri(sim_t *s, const char *uri, agent_err_t *err)
 {
@@ -63,29 +66,36 @@ parse_uri(sim_t *s, const char *uri, agent_err_t *err)
     if (uri == NULL || uri[0] == '\0')
         return 0;
     if (strncmp(uri, "sim://", 6) != 0)
-        return agent_fail(err, AGENT_ERR_PERMANENT, "A sim host's uri starts with sim://.");
-    q = strchr(uri, '?');
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A sim host's uri must start with sim://.");
+    q = strchr(uri + 6, '?');
     for (q = q ? q + 1 : ""; *q;) {
         n = 0;
         if (sscanf(q, "%31[^=&]=%63[^&]%n", key, val, &n) != 2 || n == 0)
-            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has a malformed parameter.");
+            return agent_fail(err, AGENT_ERR_PERMANENT,
+                              "The uri's parameters must be key=value pairs separated by &.");
         d = strtod(val, &end);
-        if (*end != '\0' || d < 0)
-            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri parameter %s is not a number.",
-                              key);
-        if (strcmp(key, "latencyMs") == 0)
-            s->latency_ms = (int) d;
-        else if (strcmp(key, "jitterMs") == 0)
-            s->jitter_ms = (int) d;
-        else if (strcmp(key, "failRate") == 0)
-            s->fail_rate = d;
-        else if (strcmp(key, "hangRate") == 0)
-            s->hang_rate = d;
-        else if (strcmp(key, "diffGBPerHour") == 0)
+        if (*end != '\0' || d < 0 || d != d)
+            return agent_fail(err, AGENT_ERR_PERMANENT,
+                              "The uri parameter %s must be a number of at least 0.", key);
+        if (strcmp(key, "failRate") == 0 || strcmp(key, "hangRate") == 0) {
+            if (d > 1)
+                return agent_fail(err, AGENT_ERR_PERMANENT,
+                                  "The uri parameter %s must be between 0 and 1.", key);
+            *(key[0] == 'f' ? &s->fail_rate : &s->hang_rate) = d;
+        } else if (strcmp(key, "diffGBPerHour") == 0) {
+            if (d > 1000000)
+                return agent_fail(err, AGENT_ERR_PERMANENT,
+                                  "The uri parameter diffGBPerHour must be at most 1000000.");
             s->diff_gb_per_hour = d;
-        else
-            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has an unknown parameter %s.",
-                              key);
+        } else if (strcmp(key, "latencyMs") == 0 || strcmp(key, "jitterMs") == 0) {
+            if (d != (double) (long) d || d > 600000)
+                return agent_fail(err, AGENT_ERR_PERMANENT,
+                                  "The uri parameter %s must be whole milliseconds up to 600000.",
+                                  key);
+            *(key[0] == 'l' ? &s->latency_ms : &s->jitter_ms) = (int) d;
+        } else {
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The uri has an unknown parameter %s.", key);
+        }
         q += n;
         if (*q == '&')
             q++;
@@ -93,11 +103,21 @@ parse_uri(sim_t *s, const char *uri, agent_err_t *err)
     return 0;
 }
 
+static int
+sim_check_uri(const char *uri, agent_err_t *err)
+{
+    sim_t scratch;
+
+    memset(&scratch, 0, sizeof(scratch));
+    return parse_uri(&scratch, uri, err);
+}
+
 /* ---- the host's life ---- */
 
 static int
-sim_open(const char *host_id, const char *uri, const char *state_dir, void **priv, agent_err_t *err)
+sim_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
 {
+    const char *host_id = conf->host_id, *uri = conf->uri, *state_dir = conf->state_dir;
     sim_t *s = calloc(1, sizeof(*s));
     char dir[PATH_MAX];
     unsigned char seed[sizeof(unsigned)];
@@ -139,13 +159,13 @@ sim_open(const char *host_id, const char *uri, const char *state_dir, void **pri
 }
 
 static int
-sim_reconfigure(void *priv, const char *uri, agent_err_t *err)
+sim_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
 {
     sim_t *s = priv, next;
 
     memset(&next, 0, sizeof(next));
     next.diff_gb_per_hour = 1;
-    if (parse_uri(&next, uri, err))
+    if (parse_uri(&next, conf->uri, err))
         return -1;
     agent_sim__lock(s);
     s->latency_ms = next.latency_ms;
@@ -221,6 +241,8 @@ sim_simulate(void *priv, const json_t *command, json_t **result, agent_err_t *er
 
 static const agent_driver_t sim_driver = {
     .name = "sim",
+    .default_uri = "sim://",
+    .check_uri = sim_check_uri,
     .open = sim_open,
     .close = sim_close,
     .reconfigure = sim_reconfigure,

@@ -21,7 +21,7 @@
 
 #include <jansson.h>
 
-#include "../agent.h"
+#include "agent_internal.h"
 
 /* Answers kept for operation ids: only calls still in flight are ever asked again (a job retrying or
  * resuming its step), and a host never has more than a few of those. */
@@ -83,8 +83,8 @@ int agent_sim__vm_power(void *priv, const agent_call_t *call, const char *hyp, a
 int agent_sim__vm_release(void *priv, const agent_call_t *call, const char *hyp, agent_err_t *err);
 int agent_sim__vm_reconfigure(void *priv, const agent_call_t *call, const char *hyp, int cores,
                               int memory_mb, agent_err_t *err);
-int agent_sim__disk_attach(void *priv, const agent_call_t *call, const char *hyp, int lun, int size_gb,
-                           agent_err_t *err);
+int agent_sim__disk_attach(void *priv, const agent_call_t *call, const char *hyp,
+                           const agent_disk_spec_t *disk, agent_err_t *err);
 int agent_sim__disk_detach(void *priv, const agent_call_t *call, const char *hyp, int lun,
                            agent_err_t *err);
 int agent_sim__checkpoint_create(void *priv, const agent_call_t *call, const char *hyp,
@@ -93,7 +93,8 @@ int agent_sim__checkpoint_delete(void *priv, const agent_call_t *call, const cha
                                  agent_err_t *err);
 int agent_sim__checkpoint_restore(void *priv, const agent_call_t *call, const char *hyp,
                                   const char *cp, agent_err_t *err);
-int agent_sim__inventory(void *priv, const agent_call_t *call, json_t **vms, agent_err_t *err);
-int agent_sim__host_info(void *priv, const agent_call_t *call, json_t **info, agent_err_t *err);
+int agent_sim__inventory(void *priv, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err);
+int agent_sim__host_info(void *priv, const agent_call_t *call, agent_host_info_t *info,
+                         agent_err_t *err);
 
 #endif

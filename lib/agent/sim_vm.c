@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../jget.h"
 #include "../util.h"
 
 /* ---- operations (lock held) ---- */
@@ -46,30 +47,65 @@ typedef struct {
     const agent_vm_spec_t *spec;
 } create_args_t;
 
+/* The VM created for wapd VM vm_id, or NULL; lock held. */
+static json_t *
+find_by_vm_id(sim_t *s, const char *vm_id)
+{
+    const char *key;
+    json_t *vm;
+
+    assert(agent_sim__locked(s));
+    json_object_foreach(s->vms, key, vm) {
+        const char *id = json_string_value(json_object_get(vm, "vmId"));
+        if (id != NULL && strcmp(id, vm_id) == 0)
+            return vm;
+    }
+    return NULL;
+}
+
 static int
 op_vm_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
 {
     const agent_vm_spec_t *spec = ((create_args_t *) args)->spec;
     char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
-    json_t *disks = json_array(), *d;
-    size_t i;
+    json_t *disks, *nics, *existing = find_by_vm_id(s, spec->vm_id);
+    int i;
 
     (void) err;
-    json_array_append_new(disks, json_pack("{s:n, s:s, s:i}", "lun", "kind", "os", "sizeGB",
-                                           spec->os_disk_gb));
-    json_array_foreach(spec->data_disks, i, d)
-        json_array_append_new(disks, json_pack("{s:O, s:s, s:O}", "lun", json_object_get(d, "lun"),
-                                               "kind", "data", "sizeGB",
-                                               json_object_get(d, "sizeGB")));
+    if (existing != NULL) { /* keyed by the wapd VM id: a repeat answers the VM made before */
+        snprintf(result, AGENT_ID_MAX, "%s", json_string_value(json_object_get(existing,
+                                                                                "hypervisorId")));
+        return 0;
+    }
+    disks = json_array();
+    nics = json_array();
+    for (i = 0; i < spec->ndisks; i++) {
+        const agent_disk_spec_t *d = &spec->disks[i];
+        json_array_append_new(disks, json_pack("{s:o, s:s, s:i, s:s, s:o, s:o}", "lun",
+                                               i == 0 ? json_null() : json_integer(d->lun), "kind",
+                                               i == 0 ? "os" : "data", "sizeGB", d->size_gb,
+                                               "caching", agent_caching_name(d->caching), "imageId",
+                                               d->image_id ? json_string(d->image_id) : json_null(),
+                                               "snapshotId",
+                                               d->snapshot_id ? json_string(d->snapshot_id)
+                                                              : json_null()));
+    }
+    for (i = 0; i < spec->nnics; i++)
+        json_array_append_new(nics, json_pack("{s:s?, s:s?, s:s?}", "networkId",
+                                              spec->nics[i].network_id, "macAddress",
+                                              spec->nics[i].mac, "ipAddress", spec->nics[i].ip));
     util_uuid(id);
     util_time_format(util_now_ms(), now);
     snprintf(result, AGENT_ID_MAX, "sim-%s", id);
     snprintf(s->dirty, sizeof(s->dirty), "%s", result);
     json_object_set_new(s->vms, result,
-                        json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:{}, s:s}", "hypervisorId",
-                                  result, "name", spec->name ? spec->name : "", "powerState",
-                                  "stopped", "cores", spec->cores, "memoryMB", spec->memory_mb,
-                                  "disks", disks, "checkpoints", "createdAt", now));
+                        json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:{}, s:s}",
+                                  "hypervisorId", result, "vmId", spec->vm_id, "name",
+                                  spec->name ? spec->name : "", "powerState", "stopped", "cores",
+                                  spec->cores, "memoryMB", spec->memory_mb, "memoryMinMB",
+                                  spec->memory_min_mb, "memoryMaxMB", spec->memory_max_mb,
+                                  "generation", spec->generation, "disks", disks, "nics", nics,
+                                  "checkpoints", "createdAt", now));
     return 0;
 }
 
@@ -174,6 +210,8 @@ op_vm_power(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
         set_power(vm, "running");
         return 0;
     }
+    if (a->op != AGENT_POWER_RESTART && strcmp(ps, "stopped") == 0)
+        return 0; /* already where the action leads */
     if (strcmp(ps, "running") != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The VM is not running.");
     if (a->op != AGENT_POWER_RESTART)
@@ -233,13 +271,18 @@ op_disk_attach(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err
 {
     vm_args_t *a = args;
     json_t *vm = find_vm(s, a->hyp, err), *disks;
+    int i;
 
     (void) result;
     if (vm == NULL)
         return -1;
     disks = json_object_get(vm, "disks");
-    if (find_lun(disks, a->a) >= 0)
+    if ((i = find_lun(disks, a->a)) >= 0) {
+        /* keyed by lun: the same disk again is done; another one there is refused */
+        if (json_integer_value(json_object_get(json_array_get(disks, (size_t) i), "sizeGB")) == a->b)
+            return 0;
         return agent_fail(err, AGENT_ERR_PERMANENT, "Lun %d is taken.", a->a);
+    }
     json_array_append_new(disks, json_pack("{s:i, s:s, s:i}", "lun", a->a, "kind", "data",
                                            "sizeGB", a->b));
     return 0;
@@ -266,11 +309,17 @@ static int
 op_checkpoint_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
 {
     vm_args_t *a = args;
-    json_t *vm = find_vm(s, a->hyp, err);
+    json_t *vm = find_vm(s, a->hyp, err), *cp;
     char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
+    const char *key;
 
     if (vm == NULL)
         return -1;
+    json_object_foreach(json_object_get(vm, "checkpoints"), key, cp)
+        if (strcmp(json_string_value(json_object_get(cp, "name")), a->name) == 0) {
+            snprintf(result, AGENT_ID_MAX, "%s", key); /* keyed by name: made before */
+            return 0;
+        }
     util_uuid(id);
     util_time_format(util_now_ms(), now);
     snprintf(result, AGENT_ID_MAX, "cp-%s", id);
@@ -362,10 +411,10 @@ agent_sim__vm_reconfigure(void *priv, const agent_call_t *call, const char *hyp,
 }
 
 int
-agent_sim__disk_attach(void *priv, const agent_call_t *call, const char *hyp, int lun, int size_gb,
-                agent_err_t *err)
+agent_sim__disk_attach(void *priv, const agent_call_t *call, const char *hyp,
+                       const agent_disk_spec_t *disk, agent_err_t *err)
 {
-    vm_args_t a = {hyp, lun, size_gb, NULL};
+    vm_args_t a = {hyp, disk->lun, disk->size_gb, NULL};
 
     return agent_sim__run_call(priv, call, op_disk_attach, &a, NULL, err);
 }
@@ -404,60 +453,85 @@ agent_sim__checkpoint_restore(void *priv, const agent_call_t *call, const char *
 
     return agent_sim__run_call(priv, call, op_checkpoint_restore, &a, NULL, err);
 }
+/* The host's VM as the contract types it; lock held. */
+static void
+vm_info(const sim_t *s, const json_t *vm, int64_t now, agent_vm_info_t *out)
+{
+    const json_t *d, *cp;
+    const char *key;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->vm_id, sizeof(out->vm_id), "%s", jget_str(vm, "vmId") ? jget_str(vm, "vmId") : "");
+    snprintf(out->hypervisor_id, sizeof(out->hypervisor_id), "%s", jget_str(vm, "hypervisorId"));
+    snprintf(out->name, sizeof(out->name), "%s", jget_str(vm, "name") ? jget_str(vm, "name") : "");
+    if (agent_vm_power_parse(power_of(vm), &out->power))
+        out->power = AGENT_VM_UNKNOWN;
+    out->cores = (int) jget_int(vm, "cores");
+    out->memory_mb = (int) jget_int(vm, "memoryMB");
+    json_array_foreach(json_object_get(vm, "disks"), i, d) {
+        if (out->ndisks == AGENT_MAX_DISKS)
+            break;
+        out->disks[out->ndisks].lun =
+            json_is_integer(json_object_get(d, "lun")) ? (int) jget_int(d, "lun") : -1;
+        out->disks[out->ndisks++].size_gb = (int) jget_int(d, "sizeGB");
+    }
+    json_object_foreach((json_t *) json_object_get(vm, "checkpoints"), key, cp) {
+        agent_checkpoint_info_t *c = &out->checkpoints[out->ncheckpoints];
+        if (out->ncheckpoints == AGENT_MAX_CHECKPOINTS)
+            break;
+        snprintf(c->id, sizeof(c->id), "%s", key);
+        snprintf(c->name, sizeof(c->name), "%s", jget_str(cp, "name") ? jget_str(cp, "name") : "");
+        c->size_gb = diff_size_gb(s, vm, cp, now);
+        out->ncheckpoints++;
+    }
+}
+
 int
-agent_sim__inventory(void *priv, const agent_call_t *call, json_t **vms, agent_err_t *err)
+agent_sim__inventory(void *priv, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err)
 {
     sim_t *s = priv;
+    int64_t now = util_now_ms();
     const char *key;
-    json_t *vm, *list;
+    json_t *vm;
+    size_t n = 0;
 
     if (agent_sim__read_frame(s, call, err))
         return -1;
-    list = json_array();
     agent_sim__lock(s);
-    json_object_foreach(s->vms, key, vm) {
-        json_t *copy = json_deep_copy(vm), *cp;
-        const char *ck;
-        json_object_del(copy, "_ops");
-        json_object_del(copy, "runningSinceMs");
-        json_object_foreach(json_object_get(copy, "checkpoints"), ck, cp) {
-            json_object_set_new(cp, "sizeGB",
-                                json_integer(diff_size_gb(s, vm, json_object_get(json_object_get(
-                                                                     vm, "checkpoints"),
-                                                                 ck),
-                                                          util_now_ms())));
-            json_object_del(cp, "accumMs");
-            json_object_del(cp, "sinceMs");
-        }
-        json_array_append_new(list, copy);
+    vms->vms = calloc(json_object_size(s->vms) + 1, sizeof(*vms->vms));
+    if (vms->vms == NULL) {
+        agent_sim__unlock(s);
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     }
+    json_object_foreach(s->vms, key, vm)
+        vm_info(s, vm, now, &vms->vms[n++]);
+    vms->n = n;
     agent_sim__unlock(s);
-    *vms = list;
     return 0;
 }
 
 int
-agent_sim__host_info(void *priv, const agent_call_t *call, json_t **info, agent_err_t *err)
+agent_sim__host_info(void *priv, const agent_call_t *call, agent_host_info_t *info,
+                     agent_err_t *err)
 {
     sim_t *s = priv;
-    json_int_t cores = 0, memory = 0;
     const char *key;
     json_t *vm;
-    size_t n;
 
     if (agent_sim__read_frame(s, call, err))
         return -1;
+    snprintf(info->name, sizeof(info->name), "%s", s->host_id);
+    snprintf(info->backend, sizeof(info->backend), "sim");
+    snprintf(info->version, sizeof(info->version), "1");
     agent_sim__lock(s);
-    n = json_object_size(s->vms);
+    info->vms = (int64_t) json_object_size(s->vms);
     json_object_foreach(s->vms, key, vm) {
         if (strcmp(power_of(vm), "deallocated") == 0)
             continue;
-        cores += json_integer_value(json_object_get(vm, "cores"));
-        memory += json_integer_value(json_object_get(vm, "memoryMB"));
+        info->used_cores += jget_int(vm, "cores");
+        info->used_memory_mb += jget_int(vm, "memoryMB");
     }
     agent_sim__unlock(s);
-    *info = json_pack("{s:s, s:I, s:I, s:I}", "kind", "sim", "vms", (json_int_t) n, "cores", cores,
-                      "memoryMB", memory);
     return 0;
 }
-

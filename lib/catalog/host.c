@@ -4,8 +4,9 @@
  * Invariants kept here:
  * - a host refers only to a cloud that exists (a clear 400 naming cloudId, backed by the schema's foreign
  *   key);
- * - a host's agent is of a kind this version runs (sim) with a uri the simulator accepts ("sim://" when
- *   none is given);
+ * - a host's agent is of a kind the agent registry knows, with a uri its driver accepts (the kind's
+ *   default when none is given); its token and CA file are kept with it (the token is never shown: the
+ *   API's view drops it);
  * - a new host is ok, seen now, and holds nothing; its capacity never drops below what its VMs hold (409
  *   naming the capacity field);
  * - a host with VMs is not deleted (409 Conflict).
@@ -17,56 +18,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIM_DEFAULT_URI "sim://"
+#include "../agent.h"
+#include "../jget.h"
 
-/* Checks a sim host's agent uri: "sim://" with optional latencyMs, jitterMs (integers >= 0), failRate,
- * hangRate (numbers in [0, 1]) and diffGBPerHour (a number >= 0). */
+/* The registry's word on an agent's kind and uri, as the catalog's error: 400 naming agent.kind or
+ * agent.uri. */
 static int
-check_sim_uri(const char *uri, err_t *err)
+check_agent(const char *kind, const char *uri, err_t *err)
 {
-    const char *q, *p;
-    char key[32], val[64];
-    double d;
-    char *end;
-    int n;
+    const char *const *kinds = agent_kinds();
+    char known[128] = "";
+    agent_err_t aerr;
+    size_t i;
 
-    if (strncmp(uri, "sim://", 6) != 0)
-        return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                       "A sim host's agent.uri must start with sim://.");
-    q = strchr(uri + 6, '?');
-    if (q == NULL)
-        return 0;
-    for (p = q + 1; *p;) {
-        n = 0;
-        if (sscanf(p, "%31[^=&]=%63[^&]%n", key, val, &n) != 2 || n == 0)
-            return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                           "agent.uri parameters must be key=value pairs separated by &.");
-        d = strtod(val, &end);
-        if (*end != '\0' || d < 0)
-            return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                           "agent.uri parameter %s must be a number of at least 0.", key);
-        if (strcmp(key, "failRate") == 0 || strcmp(key, "hangRate") == 0) {
-            if (d > 1)
-                return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                               "agent.uri parameter %s must be between 0 and 1.", key);
-        } else if (strcmp(key, "diffGBPerHour") == 0) {
-            if (d > 1000000)
-                return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                               "agent.uri parameter diffGBPerHour must be at most 1000000.");
-        } else if (strcmp(key, "latencyMs") == 0 || strcmp(key, "jitterMs") == 0) {
-            if (d != (double) (long) d || d > 600000)
-                return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                               "agent.uri parameter %s must be whole milliseconds up to 600000.",
-                               key);
-        } else {
-            return err_set(err, ERR_INVALID_REQUEST, "agent.uri",
-                           "agent.uri has an unknown parameter %s.", key);
-        }
-        p += n;
-        if (*p == '&')
-            p++;
+    if (!agent_kind_known(kind)) {
+        for (i = 0; kinds[i] != NULL; i++)
+            snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "",
+                     kinds[i]);
+        return err_set(err, ERR_INVALID_REQUEST, "agent.kind", "agent.kind must be one of: %s.",
+                       known);
     }
+    if (agent_check_uri(kind, uri, &aerr) != 0)
+        return err_set(err, ERR_INVALID_REQUEST, "agent.uri", "agent.uri is not valid for a %s host: %s",
+                       kind, aerr.message);
     return 0;
+}
+
+/* Sets the agent's optional secret and CA file into the record's agent object (NULL: removed). */
+static void
+set_optional(json_t *agent, const char *key, const char *value)
+{
+    if (value != NULL)
+        json_object_set_new(agent, key, json_string(value));
+    else
+        json_object_del(agent, key);
 }
 
 json_t *
@@ -77,23 +62,20 @@ catalog_host_create(store_t *st, const catalog_host_req_t *req, err_t *err)
     assert(req != NULL && req->name != NULL && req->cloud_id != NULL);
     if (catalog__require_exists(st, &store_kind_cloud, req->cloud_id, "cloudId", "cloud", err))
         return NULL;
-    if (req->agent_kind != CATALOG_AGENT_SIM) {
-        err_set(err, ERR_INVALID_REQUEST, "agent.kind",
-                "Only agent kind 'sim' is available in this version; 'http' and 'libvirt' "
-                "hosts are not supported yet.");
-        return NULL;
-    }
-    if (req->agent_uri != NULL && check_sim_uri(req->agent_uri, err))
+    if (check_agent(req->agent_kind, req->agent_uri, err))
         return NULL;
     rec = catalog__record_take(json_pack(
         "{s:s, s:s, s:{s:s, s:s}, s:{s:I, s:I, s:I}, s:{s:i, s:i, s:i}, s:s}", "name", req->name,
-        "cloudId", req->cloud_id, "agent", "kind", catalog_agent_kind_name(req->agent_kind), "uri",
-        req->agent_uri != NULL ? req->agent_uri : SIM_DEFAULT_URI, "capacity", "cores",
+        "cloudId", req->cloud_id, "agent", "kind", req->agent_kind, "uri",
+        req->agent_uri != NULL ? req->agent_uri : agent_default_uri(req->agent_kind), "capacity", "cores",
         (json_int_t) req->capacity.cores, "memoryMB", (json_int_t) req->capacity.memory_mb,
         "storageGB", (json_int_t) req->capacity.storage_gb, "allocated", "cores", 0, "memoryMB", 0,
         "storageGB", 0, "state", catalog_host_state_name(CATALOG_HOST_OK)));
-    if (rec != NULL)
+    if (rec != NULL) {
         json_object_set(rec, "lastSeenAt", json_object_get(rec, "createdAt"));
+        set_optional(json_object_get(rec, "agent"), "token", req->agent_token);
+        set_optional(json_object_get(rec, "agent"), "caFile", req->agent_ca_file);
+    }
     return catalog__insert_or_free(st, &store_kind_host, rec, err);
 }
 
@@ -137,7 +119,8 @@ json_t *
 catalog_host_update(store_t *st, const char *id, const catalog_host_patch_t *patch,
                     int64_t expect_rev, err_t *err)
 {
-    json_t *rec;
+    json_t *rec, *agent;
+    const char *kind;
 
     assert(patch != NULL && (!(patch->given & CATALOG_HOST_NAME) || patch->name != NULL));
     rec = catalog__get_for_update(st, &store_kind_host, id, expect_rev, err);
@@ -147,14 +130,19 @@ catalog_host_update(store_t *st, const char *id, const catalog_host_patch_t *pat
         json_object_set_new(rec, "name", json_string(patch->name));
     if (patch->given & CATALOG_HOST_STATE)
         json_object_set_new(rec, "state", json_string(catalog_host_state_name(patch->state)));
+    agent = json_object_get(rec, "agent");
+    kind = jget_str(agent, "kind");
     if (patch->given & CATALOG_HOST_AGENT_URI) {
-        /* Only sim hosts exist: a new uri is a sim uri. */
-        if (patch->agent_uri != NULL && check_sim_uri(patch->agent_uri, err))
+        if (check_agent(kind, patch->agent_uri, err))
             goto fail;
-        json_object_set_new(json_object_get(rec, "agent"), "uri",
-                            json_string(patch->agent_uri != NULL ? patch->agent_uri
-                                                                 : SIM_DEFAULT_URI));
+        json_object_set_new(agent, "uri", json_string(patch->agent_uri != NULL
+                                                          ? patch->agent_uri
+                                                          : agent_default_uri(kind)));
     }
+    if (patch->given & CATALOG_HOST_AGENT_TOKEN)
+        set_optional(agent, "token", patch->agent_token);
+    if (patch->given & CATALOG_HOST_AGENT_CA_FILE)
+        set_optional(agent, "caFile", patch->agent_ca_file);
     if (patch_capacity(rec, patch, err))
         goto fail;
     catalog_record_touch(rec);

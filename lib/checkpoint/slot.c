@@ -193,14 +193,19 @@ step_create(job_ctx_t *ctx, err_t *err)
     json_t *data = job_ctx_data(ctx);
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
-    char cp_id[AGENT_ID_MAX], now[UTIL_TIME_LEN + 1];
+    char cp_id[AGENT_ID_MAX], now[UTIL_TIME_LEN + 1], host_name[AGENT_NAME_MAX];
     job_step_result_t r;
     vm_rec_t vm;
     agent_t *a;
 
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    agent_checkpoint_create(a, &c, vm.hypervisor_id, jget_str(p, "name"), cp_id, &aerr);
+    /* The host keys a checkpoint by its name: "<name> [<job id>]" makes each one its own, so that a new
+     * checkpoint of the same name is made beside the old one before the old one goes. */
+    snprintf(host_name, sizeof(host_name), "%.*s [%s]",
+             (int) (sizeof(host_name) - strlen(job_ctx_id(ctx)) - 4), jget_str(p, "name"),
+             job_ctx_id(ctx));
+    agent_checkpoint_create(a, &c, vm.hypervisor_id, host_name, cp_id, &aerr);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
         if (vm.checkpoint.present && vm.checkpoint.host_id[0] &&
@@ -225,7 +230,7 @@ step_create(job_ctx_t *ctx, err_t *err)
 static job_step_result_t
 host_delete(const vm_rec_t *vm, agent_t *a, const char *cp_id, const char *op, err_t *err)
 {
-    agent_call_t c = {op, VM_AGENT_TIMEOUT_MS};
+    agent_call_t c = {op, VM_AGENT_TIMEOUT_MS, NULL};
     agent_err_t aerr = {0};
 
     if (agent_checkpoint_delete(a, &c, vm->hypervisor_id, cp_id, &aerr) != 0 &&

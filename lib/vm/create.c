@@ -164,11 +164,10 @@ vm_create(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, json_t *
 static job_step_result_t
 step_create_on_host(job_ctx_t *ctx, err_t *err)
 {
-    agent_vm_spec_t spec;
+    vmstep_spec_t spec;
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
     char hyp[AGENT_ID_MAX];
-    json_t *data_disks;
     job_step_result_t r;
     vm_rec_t vm;
     agent_t *a;
@@ -177,9 +176,8 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
         return r;
     if (vm.hypervisor_id[0])
         return JOB_STEP_DONE;
-    vmstep_fill_spec(&vm, &spec, &data_disks);
-    agent_vm_create(a, &c, &spec, hyp, &aerr);
-    json_decref(data_disks);
+    vmstep_fill_spec(&vm, &spec);
+    agent_vm_create(a, &c, &spec.spec, hyp, &aerr);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
         json_object_set_new(job_ctx_data(ctx), "hypervisorId", json_string(hyp));
@@ -214,7 +212,7 @@ static void
 cleanup_create(job_ctx_t *ctx)
 {
     char op[128];
-    agent_call_t c = {op, VM_AGENT_TIMEOUT_MS};
+    agent_call_t c = {op, VM_AGENT_TIMEOUT_MS, NULL};
     err_t err = {0};
     vm_rec_t vm;
     agent_t *a;

@@ -119,8 +119,12 @@ static int
 attach_on_host(agent_t *a, const agent_call_t *c, const vm_rec_t *vm, const json_t *p,
                agent_err_t *aerr)
 {
-    return agent_disk_attach(a, c, vm->hypervisor_id, (int) jget_int(p, "lun"),
-                             (int) jget_int(p, "sizeGB"), aerr);
+    agent_disk_spec_t disk = {.lun = (int) jget_int(p, "lun"), .size_gb = (int) jget_int(p, "sizeGB")};
+    vm_caching_t caching = VM_CACHING_NONE;
+
+    vm_caching_parse(jget_str(p, "caching"), &caching);
+    disk.caching = (agent_caching_t) caching;
+    return agent_disk_attach(a, c, vm->hypervisor_id, &disk, aerr);
 }
 
 static job_step_result_t

@@ -175,9 +175,9 @@ step_move_to_host(job_ctx_t *ctx, err_t *err)
     const char *to = jget_str(job_ctx_params(ctx), "moveTo");
     agent_call_t c = vmstep_call(ctx);
     agent_err_t aerr = {0};
-    agent_vm_spec_t spec;
+    vmstep_spec_t spec;
     char hyp[AGENT_ID_MAX];
-    json_t *data_disks, *data;
+    json_t *data;
     job_step_result_t r;
     vm_rec_t vm;
     agent_t *a;
@@ -191,9 +191,8 @@ step_move_to_host(job_ctx_t *ctx, err_t *err)
     a = hostreg_agent(job_ctx_store(ctx), to, err);
     if (a == NULL)
         return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
-    vmstep_fill_spec(&vm, &spec, &data_disks);
-    agent_vm_create(a, &c, &spec, hyp, &aerr);
-    json_decref(data_disks);
+    vmstep_fill_spec(&vm, &spec);
+    agent_vm_create(a, &c, &spec.spec, hyp, &aerr);
     r = vmstep_result(&aerr, err);
     if (r == JOB_STEP_DONE) {
         data = job_ctx_data(ctx);
@@ -218,7 +217,7 @@ remove_old_copy(job_ctx_t *ctx, const char *op, err_t *err)
 {
     const json_t *data = job_ctx_data(ctx);
     const char *host = jget_str(data, "oldHostId"), *hyp = jget_str(data, "oldHypervisorId");
-    agent_call_t c = {op, VM_AGENT_TIMEOUT_MS};
+    agent_call_t c = {op, VM_AGENT_TIMEOUT_MS, NULL};
     agent_t *a;
 
     if (host == NULL || hyp == NULL)

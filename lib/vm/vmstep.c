@@ -7,6 +7,7 @@
 #include "vmstep.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../hostreg.h"
@@ -17,10 +18,16 @@ vmstep_result(const agent_err_t *aerr, err_t *err)
     switch (aerr->status) {
     case AGENT_OK:
         return JOB_STEP_DONE;
+    case AGENT_PENDING:
+        err_set(err, ERR_UNAVAILABLE, NULL, "The host is still carrying the operation out.");
+        return JOB_STEP_RETRY; /* polled with the same operation id */
     case AGENT_ERR_TRANSIENT:
     case AGENT_ERR_TIMEOUT:
         err_set(err, ERR_UNAVAILABLE, NULL, "The host did not complete the operation: %s",
                 aerr->message);
+        return JOB_STEP_RETRY;
+    case AGENT_ERR_UNREACHABLE: /* nothing was done: retried until the job's deadline */
+        err_set(err, ERR_HOST_UNREACHABLE, NULL, "The host could not be reached: %s", aerr->message);
         return JOB_STEP_RETRY;
     default:
         err_set(err, ERR_HOST_FAILED, NULL, "The host refused the operation: %s", aerr->message);
@@ -31,7 +38,7 @@ vmstep_result(const agent_err_t *aerr, err_t *err)
 agent_call_t
 vmstep_call(job_ctx_t *ctx)
 {
-    agent_call_t c = {job_ctx_op_id(ctx), VM_AGENT_TIMEOUT_MS};
+    agent_call_t c = {job_ctx_op_id(ctx), VM_AGENT_TIMEOUT_MS, NULL};
 
     return c;
 }
@@ -80,53 +87,50 @@ vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err)
     return host_unreachable(job_ctx_store(ctx), vm->host_id, err);
 }
 
-json_t *
-vmstep_host_view(job_ctx_t *ctx, const vm_rec_t *vm, bool *asked)
+int
+vmstep_host_view(job_ctx_t *ctx, const vm_rec_t *vm, agent_vm_info_t *out)
 {
-    agent_call_t c = {"inventory", VM_AGENT_TIMEOUT_MS};
+    agent_call_t c = {"inventory", 0, NULL};
+    agent_vm_list_t list = {0};
+    const agent_vm_info_t *found;
     agent_err_t aerr;
     err_t err = {0};
     agent_t *a;
-    json_t *list = NULL, *e, *found = NULL;
-    size_t i;
     int attempt;
 
-    *asked = false;
     if (vm->host_id[0] == '\0')
-        return NULL;
+        return -1;
     a = hostreg_agent(job_ctx_store(ctx), vm->host_id, &err);
     if (a == NULL)
-        return NULL;
+        return -1;
     /* A read may be asked again at will: a few tries before the answer is "unknown". */
     for (attempt = 0; attempt < 3; attempt++)
         if (agent_inventory(a, &c, &list, &aerr) == 0)
             break;
     if (attempt == 3)
-        return NULL;
-    *asked = true;
-    json_array_foreach(list, i, e)
-        if (vm->hypervisor_id[0] && jget_str(e, "hypervisorId") &&
-            strcmp(jget_str(e, "hypervisorId"), vm->hypervisor_id) == 0)
-            found = json_incref(e);
-    json_decref(list);
-    return found;
+        return -1;
+    found = vm->hypervisor_id[0] ? agent_vm_list_find(&list, vm->hypervisor_id) : NULL;
+    if (found != NULL)
+        *out = *found;
+    agent_vm_list_free(&list);
+    return found != NULL;
 }
 
 void
 vmstep_ask_host(job_ctx_t *ctx)
 {
-    json_t *data = job_ctx_data(ctx), *hv;
+    json_t *data = job_ctx_data(ctx);
+    agent_vm_info_t hv;
     vm_rec_t vm;
-    bool asked;
+    int rc;
 
     if (vmstep_job_vm(ctx, &vm, NULL) != 1)
         return;
-    hv = vmstep_host_view(ctx, &vm, &asked);
-    json_object_set_new(data, "hostAsked", json_boolean(asked));
-    json_object_set_new(data, "hostHasVm", json_boolean(hv != NULL));
-    if (hv)
-        json_object_set(data, "hostVm", hv);
-    json_decref(hv);
+    rc = vmstep_host_view(ctx, &vm, &hv);
+    json_object_set_new(data, "hostAsked", json_boolean(rc >= 0));
+    json_object_set_new(data, "hostHasVm", json_boolean(rc == 1));
+    if (rc == 1)
+        json_object_set_new(data, "hostVm", agent_vm_info_to_json(&hv));
 }
 
 int
@@ -146,34 +150,70 @@ vmstep_apply_true_power(store_t *st, job_ctx_t *ctx, vm_rec_t *vm, err_t *err)
     return 0;
 }
 
-void
-vmstep_fill_spec(const vm_rec_t *vm, agent_vm_spec_t *spec, json_t **data_disks)
+_Static_assert((int) AGENT_CACHING_NONE == (int) VM_CACHING_NONE &&
+                   (int) AGENT_CACHING_READ_ONLY == (int) VM_CACHING_READ_ONLY &&
+                   (int) AGENT_CACHING_READ_WRITE == (int) VM_CACHING_READ_WRITE,
+               "the agent's caching values are the VM's");
+_Static_assert(VM_REC_MAX_DISKS <= AGENT_MAX_DISKS && VM_REC_MAX_NICS <= AGENT_MAX_NICS,
+               "a VM's disks and NICs fit an agent spec");
+
+/* A MAC address in Hyper-V's range (00:15:5d), the same for the VM's NIC n at every call. */
+static void
+stable_mac(const char *vm_id, size_t n, char mac[AGENT_MAC_MAX])
 {
-    *data_disks = vmrec_data_disks_json(vm);
-    memset(spec, 0, sizeof(*spec));
-    spec->name = vm->name;
-    spec->cores = (int) vm->cores;
-    spec->memory_mb = (int) vm->memory_mb;
-    spec->os_disk_gb = vm->ndisks > 0 ? (int) vm->disks[0].size_gb : 0;
-    spec->data_disks = *data_disks;
+    uint32_t h = 2166136261u; /* FNV-1a of the VM id and the NIC's index */
+    const char *p;
+
+    for (p = vm_id; *p; p++)
+        h = (h ^ (unsigned char) *p) * 16777619u;
+    h = (h ^ (uint32_t) n) * 16777619u;
+    snprintf(mac, AGENT_MAC_MAX, "00:15:5d:%02x:%02x:%02x", (h >> 16) & 0xff, (h >> 8) & 0xff,
+             h & 0xff);
+}
+
+void
+vmstep_fill_spec(const vm_rec_t *vm, vmstep_spec_t *out)
+{
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    for (i = 0; i < vm->ndisks; i++) {
+        const vm_disk_t *d = &vm->disks[i];
+        out->disks[i].lun = d->kind == VM_DISK_OS ? -1 : d->lun;
+        out->disks[i].size_gb = (int) d->size_gb;
+        out->disks[i].caching = (agent_caching_t) d->caching;
+        out->disks[i].image_id = d->kind == VM_DISK_OS && vm->image_id[0] ? vm->image_id : NULL;
+    }
+    for (i = 0; i < vm->nnics; i++) {
+        stable_mac(vm->id, i, out->macs[i]);
+        out->nics[i].network_id = vm->nics[i].network_id;
+        out->nics[i].mac = out->macs[i];
+        out->nics[i].ip = vm->nics[i].ip_address[0] ? vm->nics[i].ip_address : NULL;
+    }
+    out->spec.vm_id = vm->id;
+    out->spec.name = vm->name;
+    out->spec.cores = (int) vm->cores;
+    out->spec.memory_mb = (int) vm->memory_mb;
+    out->spec.generation = vm->generation > 0 ? (int) vm->generation : 1;
+    out->spec.disks = out->disks;
+    out->spec.ndisks = (int) vm->ndisks;
+    out->spec.nics = out->nics;
+    out->spec.nnics = (int) vm->nnics;
 }
 
 int64_t
 vmstep_checkpoint_size(job_ctx_t *ctx, const vm_rec_t *vm)
 {
-    const json_t *cp;
-    bool asked;
-    json_t *hv;
-    int64_t size = -1;
+    agent_vm_info_t hv;
+    int i;
 
-    if (!vm->checkpoint.present || vm->checkpoint.host_id[0] == '\0')
+    if (!vm->checkpoint.present || vm->checkpoint.host_id[0] == '\0' ||
+        vmstep_host_view(ctx, vm, &hv) != 1)
         return -1;
-    hv = vmstep_host_view(ctx, vm, &asked);
-    cp = hv ? json_object_get(json_object_get(hv, "checkpoints"), vm->checkpoint.host_id) : NULL;
-    if (cp && json_is_integer(json_object_get(cp, "sizeGB")))
-        size = jget_int(cp, "sizeGB");
-    json_decref(hv);
-    return size;
+    for (i = 0; i < hv.ncheckpoints; i++)
+        if (strcmp(hv.checkpoints[i].id, vm->checkpoint.host_id) == 0)
+            return hv.checkpoints[i].size_gb;
+    return -1;
 }
 
 job_step_result_t

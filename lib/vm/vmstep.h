@@ -16,7 +16,8 @@
 #include "../job.h"
 #include "vmrec.h"
 
-#define VM_AGENT_TIMEOUT_MS 3000
+/* A VM step's agent calls take each operation's own timeout (agent_op_timeout_ms). */
+#define VM_AGENT_TIMEOUT_MS 0
 #define VM_JOB_DEADLINE_MS (120 * 1000)
 
 /* Missing as a value: 1 with the job's VM in *vm; 0 when it is gone (*vm untouched, err untouched); -1 with
@@ -40,17 +41,24 @@ job_step_result_t vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vm
                                         err_t *err);
 /* Done, retry (transient, timeout) or failed (anything else), with err set for the latter two. */
 job_step_result_t vmstep_result(const agent_err_t *aerr, err_t *err);
-/* What the host says about the VM: its inventory entry (new reference), or NULL when the host has no such
- * VM or cannot be asked (*asked false then). */
-json_t *vmstep_host_view(job_ctx_t *ctx, const vm_rec_t *vm, bool *asked);
+/* What the host says about the VM: 1 with its inventory entry in *out, 0 when the host has no such VM, -1
+ * when the host cannot be asked. */
+int vmstep_host_view(job_ctx_t *ctx, const vm_rec_t *vm, agent_vm_info_t *out);
 /* cleanup hook: saves what the host says of the VM in the job's data (hostAsked, hostHasVm, hostVm). */
 void vmstep_ask_host(job_ctx_t *ctx);
 /* In on_failed: the VM's power state (and compute holding) as the host said; unknown when it could not be
  * asked, has no such VM or names a state wapd does not know. */
 int vmstep_apply_true_power(store_t *st, job_ctx_t *ctx, vm_rec_t *vm, err_t *err);
-/* The agent's description of a VM record: its size and disks. The spec borrows vm's name; vm and the data
- * disks array (a new reference in *data_disks) must outlive the spec. */
-void vmstep_fill_spec(const vm_rec_t *vm, agent_vm_spec_t *spec, json_t **data_disks);
+/* The agent's description of a VM record (out->spec) and the storage it points to: its id, name, size,
+ * generation, disks (the OS disk from the VM's image) and NICs with a MAC stable for the VM's life. The
+ * spec borrows vm's strings: vm must outlive it. */
+typedef struct {
+    agent_vm_spec_t spec;
+    agent_disk_spec_t disks[AGENT_MAX_DISKS];
+    agent_nic_spec_t nics[AGENT_MAX_NICS];
+    char macs[AGENT_MAX_NICS][AGENT_MAC_MAX];
+} vmstep_spec_t;
+void vmstep_fill_spec(const vm_rec_t *vm, vmstep_spec_t *out);
 /* Deletes a VM from a host; one already gone counts as done. */
 job_step_result_t vmstep_delete_on_host(agent_t *a, const agent_call_t *call, const char *hyp,
                                         err_t *err);

@@ -93,11 +93,10 @@ step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     char op[200], hyp[AGENT_ID_MAX];
-    agent_vm_spec_t spec;
+    vmstep_spec_t spec;
     agent_call_t c;
     agent_err_t aerr = {0};
     job_step_result_t r;
-    json_t *data_disks;
     vm_rec_t vm;
     agent_t *a;
     int found = find_instance(st, role, n, &vm, err);
@@ -127,9 +126,8 @@ step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
     c.op_id = op;
     c.timeout_ms = VM_AGENT_TIMEOUT_MS;
     if (vm.hypervisor_id[0] == '\0') {
-        vmstep_fill_spec(&vm, &spec, &data_disks);
-        agent_vm_create(a, &c, &spec, hyp, &aerr);
-        json_decref(data_disks);
+        vmstep_fill_spec(&vm, &spec);
+        agent_vm_create(a, &c, &spec.spec, hyp, &aerr);
         if ((r = vmstep_result(&aerr, err)) != JOB_STEP_DONE)
             return r;
         snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
@@ -149,7 +147,7 @@ static job_step_result_t
 step_remove_instance(job_ctx_t *ctx, const char *vm_id, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
-    agent_call_t c = {job_ctx_op_id(ctx), VM_AGENT_TIMEOUT_MS};
+    agent_call_t c = {job_ctx_op_id(ctx), VM_AGENT_TIMEOUT_MS, NULL};
     job_step_result_t r = JOB_STEP_DONE;
     vm_rec_t vm;
     agent_t *a;

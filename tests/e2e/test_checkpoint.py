@@ -30,8 +30,14 @@ def set_mode(w, mode):
 
 
 def host_checkpoints(d, w, vm_id):
+    """The host's checkpoints of the VM, each named as the tenant named it (the host's name for it adds
+    the id of the job that made it: "<name> [<job id>]")."""
     adm = ok(w.a.get("/v1/admin/vms/" + vm_id), 200)
-    return sim_vms(d.state_dir, adm["hostId"])[adm["hypervisorId"]]["checkpoints"]
+    cps = sim_vms(d.state_dir, adm["hostId"])[adm["hypervisorId"]]["checkpoints"]
+    for cp in cps.values():
+        assert cp["name"].endswith("]") and " [" in cp["name"], cp["name"]
+        cp["name"] = cp["name"].rsplit(" [", 1)[0]
+    return cps
 
 
 def test_modes_for_tenants_and_admins(d):

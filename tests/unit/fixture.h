@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../../lib/agent.h"
 #include "../../lib/store.h"
 
 typedef struct {
@@ -28,6 +29,7 @@ setup(void **state)
     snprintf(f->path, sizeof(f->path), "%s/wapd.db", f->dir);
     f->st = store_open(f->path, NULL, &err);
     assert_non_null(f->st);
+    assert_int_equal(agent_builtin_register(), 0); /* hosts name the kinds of the registry */
     *state = f;
     return 0;
 }

@@ -31,16 +31,25 @@ down(agent_err_t *err)
 {
     if (!__atomic_load_n(&fake_down, __ATOMIC_SEQ_CST))
         return 0;
-    err->status = AGENT_ERR_TIMEOUT;
-    snprintf(err->message, sizeof(err->message), "The host did not answer in time.");
-    return -1;
+    return agent_fail(err, AGENT_ERR_UNREACHABLE, "The host could not be reached.");
 }
 
 static int
-fake_open(const char *host_id, const char *uri, const char *state_dir, void **priv, agent_err_t *err)
+fake_check_uri(const char *uri, agent_err_t *err)
 {
     (void) uri;
-    *priv = agent_open("sim", host_id, "sim://", state_dir, err);
+    (void) err;
+    return 0;
+}
+
+/* The host behind it: a simulator of the same host id (its own journal, so this one keeps none). */
+static int
+fake_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
+{
+    agent_conf_t inner = *conf;
+
+    inner.uri = "sim://";
+    *priv = agent_open("sim", &inner, err);
     return *priv ? 0 : -1;
 }
 
@@ -71,13 +80,13 @@ fake_vm_power(void *priv, const agent_call_t *call, const char *hyp, agent_power
 }
 
 static int
-fake_inventory(void *priv, const agent_call_t *call, json_t **vms, agent_err_t *err)
+fake_inventory(void *priv, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err)
 {
     return down(err) ? -1 : agent_inventory(priv, call, vms, err);
 }
 
 static int
-fake_host_info(void *priv, const agent_call_t *call, json_t **info, agent_err_t *err)
+fake_host_info(void *priv, const agent_call_t *call, agent_host_info_t *info, agent_err_t *err)
 {
     __atomic_add_fetch(&fake_beats, 1, __ATOMIC_SEQ_CST);
     return down(err) ? -1 : agent_host_info(priv, call, info, err);
@@ -85,6 +94,10 @@ fake_host_info(void *priv, const agent_call_t *call, json_t **info, agent_err_t 
 
 static const agent_driver_t fake_driver = {
     .name = FAKE_KIND,
+    .default_uri = "fake://",
+    .remote = true,
+    .journals = true,
+    .check_uri = fake_check_uri,
     .open = fake_open,
     .close = fake_close,
     .vm_create = fake_vm_create,
@@ -115,21 +128,13 @@ host_state_set(store_t *st, const char *id, const char *state)
     json_decref(patch);
 }
 
-/* The remote host is made as a simulated one, then its record names the fake kind before any agent of
- * it is opened. */
 static json_t *
 remote_host(world_t *w)
 {
-    store_t *st = w->f->st;
-    err_t err = {0};
-    json_t *h = make(api_catalog_host_create, st,
-                     json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:i, s:i}}", "name", "remote", "cloudId",
-                               id_of(w->cloud), "agent", "kind", "sim", "capacity", "cores", 16,
-                               "memoryMB", 65536, "storageGB", 1000));
-
-    json_object_set_new(json_object_get(h, "agent"), "kind", json_string(FAKE_KIND));
-    assert_int_equal(store_rec_update(st, &store_kind_host, id_of(h), h, 0, &err), 0);
-    return h;
+    return make(api_catalog_host_create, w->f->st,
+                json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:i, s:i}}", "name", "remote", "cloudId",
+                          id_of(w->cloud), "agent", "kind", FAKE_KIND, "capacity", "cores", 16,
+                          "memoryMB", 65536, "storageGB", 1000));
 }
 
 static int
@@ -342,6 +347,33 @@ a_job_on_an_unreachable_host_ends_host_unreachable(void **state)
     world_vm_is(st, t->vm, "powerState", "unknown");
 }
 
+/* Before any heartbeat has noticed: the agent's own "unreachable" retries the step, and the job ends
+ * HostUnreachable at its deadline too. */
+static void
+a_step_the_host_cannot_take_ends_host_unreachable(void **state)
+{
+    watch_t *t = *state;
+    store_t *st = t->w->f->st;
+    err_t err = {0};
+    json_t *job, *done;
+
+    __atomic_store_n(&fake_down, 1, __ATOMIC_SEQ_CST);
+    job_engine_set_deadline(500);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    job = vm_action(st, world_ctx(t->w), t->vm, "stop", &err);
+    if (job == NULL)
+        fail_msg("stop refused: %s", err.message);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    done = world_wait(st, job);
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "failed");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(done, "error"), "code")), "HostUnreachable");
+    json_decref(done);
+    json_decref(job);
+    assert_host_state(t, "ok");
+    world_vm_is(st, t->vm, "powerState", "unknown");
+}
+
 static void
 a_round_beats_only_remote_hosts(void **state)
 {
@@ -353,8 +385,8 @@ a_round_beats_only_remote_hosts(void **state)
     assert_int_equal(__atomic_load_n(&fake_beats, __ATOMIC_SEQ_CST), 1);
     assert_int_equal(hostwatch_failures(t->hw, id_of(t->remote)), 1);
     assert_int_equal(hostwatch_failures(t->hw, id_of(t->w->host)), 0);
-    assert_true(hostwatch_kind_remote(FAKE_KIND));
-    assert_false(hostwatch_kind_remote("sim"));
+    assert_true(agent_kind_remote(FAKE_KIND));
+    assert_false(agent_kind_remote("sim"));
 }
 
 /* The daemon's thread: one round a second marks the silent host, and stops when asked. */
@@ -388,6 +420,8 @@ main(void)
                                         watch_teardown),
         cmocka_unit_test_setup_teardown(maintenance_is_the_admins, watch_setup, watch_teardown),
         cmocka_unit_test_setup_teardown(a_job_on_an_unreachable_host_ends_host_unreachable, watch_setup,
+                                        watch_teardown),
+        cmocka_unit_test_setup_teardown(a_step_the_host_cannot_take_ends_host_unreachable, watch_setup,
                                         watch_teardown),
         cmocka_unit_test_setup_teardown(a_round_beats_only_remote_hosts, watch_setup, watch_teardown),
         cmocka_unit_test_setup_teardown(the_thread_beats_every_period, watch_setup, watch_teardown),

@@ -65,7 +65,7 @@ world_setup(void **state)
     w->f = f;
     st = f->st;
     hostreg_init(f->dir);
-    assert_int_equal(agent_sim_register(), 0);
+    assert_int_equal(agent_builtin_register(), 0);
     assert_int_equal(vm_jobs_register(), 0);
     assert_int_equal(checkpoint_jobs_register(), 0);
     assert_int_equal(vmrole_jobs_register(), 0);
