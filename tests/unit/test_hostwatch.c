@@ -67,12 +67,6 @@ fake_vm_create(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec
 }
 
 static int
-fake_vm_delete(void *priv, const agent_call_t *call, const char *hyp, agent_err_t *err)
-{
-    return down(err) ? -1 : agent_vm_delete(priv, call, hyp, err);
-}
-
-static int
 fake_vm_power(void *priv, const agent_call_t *call, const char *hyp, agent_power_op_t op,
               agent_err_t *err)
 {
@@ -96,12 +90,11 @@ static const agent_driver_t fake_driver = {
     .name = FAKE_KIND,
     .default_uri = "fake://",
     .remote = true,
-    .journals = true,
+    .journals = true, /* the simulator behind it journals */
     .check_uri = fake_check_uri,
     .open = fake_open,
     .close = fake_close,
     .vm_create = fake_vm_create,
-    .vm_delete = fake_vm_delete,
     .vm_power = fake_vm_power,
     .inventory = fake_inventory,
     .host_info = fake_host_info,
