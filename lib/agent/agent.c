@@ -16,6 +16,7 @@
  * never change while it is open.
  */
 #include "agent_internal.h"
+#include "libvirt.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -97,7 +98,7 @@ agent_register(const agent_driver_t *driver)
 int
 agent_builtin_register(void)
 {
-    return agent_sim_register();
+    return agent_sim_register() == 0 && agent_libvirt_register() == 0 ? 0 : -1;
 }
 
 static const agent_driver_t *
