@@ -315,27 +315,36 @@ maintenance_is_the_admins(void **state)
     assert_int_equal(events_of(t, "host.reachable"), 0);
 }
 
+/* The job (its view, as the request answered it) once it has ended, checked to have failed
+ * HostUnreachable; the request's transaction is committed here (it was opened by the caller). */
 static void
-a_job_on_an_unreachable_host_ends_host_unreachable(void **state)
+assert_ends_host_unreachable(store_t *st, json_t *job, const err_t *err)
 {
-    watch_t *t = *state;
-    store_t *st = t->w->f->st;
-    err_t err = {0};
-    json_t *job, *done;
+    err_t cerr = {0};
+    json_t *done;
 
-    go_unreachable(t);
-    job_engine_set_deadline(500);
-    assert_int_equal(store_tx_begin(st, &err), 0);
-    job = vm_delete(st, world_ctx(t->w), t->vm, 0, &err);
     if (job == NULL)
-        fail_msg("delete refused: %s", err.message);
-    assert_int_equal(store_tx_commit(st, &err), 0);
+        fail_msg("request refused: %s", err->message);
+    assert_int_equal(store_tx_commit(st, &cerr), 0);
     done = world_wait(st, job);
     assert_string_equal(json_string_value(json_object_get(done, "status")), "failed");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(done, "error"), "code")), "HostUnreachable");
     json_decref(done);
     json_decref(job);
+}
+
+static void
+a_job_on_an_unreachable_host_ends_host_unreachable(void **state)
+{
+    watch_t *t = *state;
+    store_t *st = t->w->f->st;
+    err_t err = {0};
+
+    go_unreachable(t);
+    job_engine_set_deadline(500);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_ends_host_unreachable(st, vm_delete(st, world_ctx(t->w), t->vm, 0, &err), &err);
     /* The VM is still there, its state unknown. */
     world_vm_is(st, t->vm, "powerState", "unknown");
 }
@@ -348,21 +357,11 @@ a_step_the_host_cannot_take_ends_host_unreachable(void **state)
     watch_t *t = *state;
     store_t *st = t->w->f->st;
     err_t err = {0};
-    json_t *job, *done;
 
     __atomic_store_n(&fake_down, 1, __ATOMIC_SEQ_CST);
     job_engine_set_deadline(500);
     assert_int_equal(store_tx_begin(st, &err), 0);
-    job = vm_action(st, world_ctx(t->w), t->vm, "stop", &err);
-    if (job == NULL)
-        fail_msg("stop refused: %s", err.message);
-    assert_int_equal(store_tx_commit(st, &err), 0);
-    done = world_wait(st, job);
-    assert_string_equal(json_string_value(json_object_get(done, "status")), "failed");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(done, "error"), "code")), "HostUnreachable");
-    json_decref(done);
-    json_decref(job);
+    assert_ends_host_unreachable(st, vm_action(st, world_ctx(t->w), t->vm, "stop", &err), &err);
     assert_host_state(t, "ok");
     world_vm_is(st, t->vm, "powerState", "unknown");
 }
