@@ -97,7 +97,7 @@ agent_register(const agent_driver_t *driver)
 int
 agent_builtin_register(void)
 {
-    return agent_sim_register();
+    return agent_sim_register() || agent_http_register() ? -1 : 0;
 }
 
 static const agent_driver_t *
