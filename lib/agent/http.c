@@ -134,7 +134,7 @@ settings_set(agent_http_t *h, const agent_conf_t *conf, agent_err_t *err)
          (ca = strdup(conf->ca_file)) == NULL)) {
         free(base);
         free(token);
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory opening the http agent.");
+        return agent_http__fail_oom(err);
     }
     n = strlen(base);
     if (n > 0 && base[n - 1] == '/')
@@ -161,7 +161,7 @@ http_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
     if (agent_http__global_init() != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "libcurl could not be initialised.");
     if ((h = calloc(1, sizeof(*h))) == NULL)
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory opening the http agent.");
+        return agent_http__fail_oom(err);
     pthread_mutex_init(&h->lock, NULL);
     if (settings_set(h, conf, err) != 0) {
         pthread_mutex_destroy(&h->lock);
@@ -252,7 +252,8 @@ vm_path(char out[PATH_CAP], const char *hyp, const char *suffix, const char *sub
     return 0;
 }
 
-/* One write on a VM's path whose answer carries nothing: the body (stolen, or NULL for {}) sent. */
+/* One write on a VM's path whose answer carries nothing; body is stolen (NULL: the request has
+ * none, as a delete or a power action). */
 static int
 vm_write(agent_http_t *h, const agent_call_t *call, const char *method, const char *hyp,
          const char *suffix, const char *sub, const char *tail, json_t *body, agent_err_t *err)
@@ -261,10 +262,6 @@ vm_write(agent_http_t *h, const agent_call_t *call, const char *method, const ch
     json_t *answer = NULL;
     int rc = -1;
 
-    if (body == NULL && strcmp(method, "DELETE") != 0)
-        body = json_object();
-    if (strcmp(method, "DELETE") != 0 && body == NULL)
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory calling the agent.");
     if (vm_path(path, hyp, suffix, sub, tail, err) == 0)
         rc = agent_http__request(h, call, method, path, body, &answer, err);
     json_decref(answer);
@@ -294,7 +291,7 @@ http_vm_create(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec
     int rc;
 
     if (body == NULL)
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory calling the agent.");
+        return agent_http__fail_oom(err);
     rc = agent_http__request(priv, call, "POST", "/v1/vms", body, &answer, err);
     if (rc == 0)
         rc = answer_id(answer, "hypervisorId", hypervisor_id, err);
@@ -326,8 +323,11 @@ static int
 http_vm_reconfigure(void *priv, const agent_call_t *call, const char *hyp, int cores, int memory_mb,
                     agent_err_t *err)
 {
-    return vm_write(priv, call, "POST", hyp, "/resize", NULL, "",
-                    agent_wire_resize_to_json(cores, memory_mb), err);
+    json_t *body = agent_wire_resize_to_json(cores, memory_mb);
+
+    if (body == NULL)
+        return agent_http__fail_oom(err);
+    return vm_write(priv, call, "POST", hyp, "/resize", NULL, "", body, err);
 }
 
 static int
@@ -338,7 +338,7 @@ http_disk_attach(void *priv, const agent_call_t *call, const char *hyp,
     json_t *body = agent_wire_disk_to_json(disk);
 
     if (body == NULL)
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory calling the agent.");
+        return agent_http__fail_oom(err);
     snprintf(lun, sizeof(lun), "%d", disk->lun);
     return vm_write(priv, call, "PUT", hyp, "/disks/", lun, "", body, err);
 }
@@ -361,7 +361,7 @@ http_checkpoint_create(void *priv, const agent_call_t *call, const char *hyp, co
     int rc = -1;
 
     if (body == NULL)
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory calling the agent.");
+        return agent_http__fail_oom(err);
     if (vm_path(path, hyp, "/checkpoints", NULL, "", err) == 0 &&
         agent_http__request(priv, call, "POST", path, body, &answer, err) == 0)
         rc = answer_id(answer, "id", checkpoint_id, err);

@@ -44,6 +44,12 @@ agent_http__global_init(void)
     return global_rc == CURLE_OK ? 0 : -1;
 }
 
+int
+agent_http__fail_oom(agent_err_t *err)
+{
+    return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory talking to the agent.");
+}
+
 /* ---- the pool ---- */
 
 static CURL *
@@ -229,11 +235,11 @@ set_options(CURL *c, const settings_t *s, const char *method, const char *body,
     if (s->ca_file != NULL)
         curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
-    } else if (strcmp(method, "GET") == 0) {
+    if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else { /* a write without a body says so: Content-Length: 0 */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) (body != NULL ? strlen(body) : 0));
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
@@ -271,7 +277,7 @@ fail_transport(CURL *c, CURLcode rc, const buf_t *answer, int timeout_ms, agent_
                               "The agent's answer is larger than %d bytes.", HTTP_ANSWER_MAX);
         return agent_fail(err, AGENT_ERR_TRANSIENT, "The agent's answer could not be stored.");
     case CURLE_OUT_OF_MEMORY:
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory talking to the agent.");
+        return agent_http__fail_oom(err);
     default:
         if (sent == 0)
             return agent_fail(err, AGENT_ERR_UNREACHABLE, "The agent could not be reached: %s.",
@@ -320,14 +326,14 @@ agent_http__request(agent_http_t *h, const agent_call_t *call, const char *metho
     assert(answer != NULL && call->timeout_ms > 0); /* the dispatch layer set the default */
     timeout_ms = call->timeout_ms;
     if (settings_copy(h, path, &s) != 0)
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory calling the agent.");
+        return agent_http__fail_oom(err);
     if (body != NULL && (text = util_json_dumps(body, JSON_COMPACT)) == NULL) {
-        agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory calling the agent.");
+        agent_http__fail_oom(err);
         goto cleanup;
     }
     headers = headers_new(&s, call, strcmp(method, "GET") != 0, timeout_ms);
     if (headers == NULL || (c = pool_take(h)) == NULL) {
-        agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory calling the agent.");
+        agent_http__fail_oom(err);
         goto cleanup;
     }
     set_options(c, &s, method, text, headers, &buf, timeout_ms);

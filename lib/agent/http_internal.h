@@ -51,6 +51,8 @@ int agent_http__request(agent_http_t *h, const agent_call_t *call, const char *m
                         const char *path, const json_t *body, json_t **answer, agent_err_t *err);
 /* Frees every idle handle of h; h->lock held. */
 void agent_http__pool_drain(agent_http_t *h);
+/* Fails the call for want of memory (transient: nothing reached the agent). Returns -1. */
+int agent_http__fail_oom(agent_err_t *err);
 /* Sets up libcurl once per process (any thread, any number of times). Returns 0, or -1 when it
  * fails. */
 int agent_http__global_init(void);

@@ -6,6 +6,7 @@
  * Each test starts its own agent (agentd_fixture) in its setup and kills it in its teardown, which
  * cmocka runs also when the test failed.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -284,6 +285,65 @@ test_delete_and_host_info(void **state)
     expect_fail(agent_vm_delete(w->a, &c, hyp, &err), &err, AGENT_ERR_NOT_FOUND);
 }
 
+/* ---- several workers on one host ---- */
+
+#define WORKERS 4
+#define CREATES_EACH 5
+
+typedef struct {
+    agent_t *a;
+    int worker, failures;
+} worker_t;
+
+static void *
+worker_run(void *arg)
+{
+    worker_t *wk = arg;
+    char op[32], vm_id[32], hyp[AGENT_ID_MAX];
+    agent_vm_spec_t spec;
+    agent_vm_list_t list;
+    agent_call_t c;
+    agent_err_t err;
+    int i;
+
+    for (i = 0; i < CREATES_EACH; i++) {
+        snprintf(op, sizeof(op), "op-%d-%d", wk->worker, i);
+        snprintf(vm_id, sizeof(vm_id), "vm-%d-%d", wk->worker, i);
+        spec = spec_of(vm_id);
+        c = call(op);
+        if (agent_vm_create(wk->a, &c, &spec, hyp, &err) != 0)
+            wk->failures++;
+        memset(&list, 0, sizeof(list));
+        c = call("inventory");
+        if (agent_inventory(wk->a, &c, &list, &err) != 0)
+            wk->failures++;
+        agent_vm_list_free(&list);
+    }
+    return NULL;
+}
+
+static void
+test_concurrent_calls(void **state)
+{
+    world_t *w = *state;
+    pthread_t threads[WORKERS];
+    worker_t workers[WORKERS];
+    agent_vm_info_t vm;
+    size_t n;
+    int i;
+
+    for (i = 0; i < WORKERS; i++) {
+        workers[i] = (worker_t){w->a, i, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, worker_run, &workers[i]), 0);
+    }
+    for (i = 0; i < WORKERS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(workers[i].failures, 0);
+    }
+    vm_info(w->a, "none", &vm, &n);
+    assert_int_equal(n, WORKERS * CREATES_EACH);
+}
+
 /* ---- operation ids ---- */
 
 static void
@@ -435,6 +495,33 @@ test_hung_backend_times_out(void **state)
     assert_int_equal(agent_vm_create(w->b, &c, &spec, hyp, &err), 0);
 }
 
+static void
+test_https_is_verified(void **state)
+{
+    world_t *w = *state;
+    agent_host_info_t info;
+    agent_call_t c = call("host");
+    agent_err_t err = {0};
+    agent_conf_t conf = {0};
+    char uri[64];
+
+    /* the agent speaks plain HTTP: over https no call gets through, whatever the CA bundle */
+    snprintf(uri, sizeof(uri), "https://127.0.0.1:%d", w->agentd.port);
+    conf.host_id = "agentd";
+    conf.uri = uri;
+    conf.token = w->agentd.token;
+    conf.ca_file = "/nonexistent/ca.pem";
+    w->b = agent_open("http", &conf, &err);
+    assert_non_null(w->b);
+    expect_fail(agent_host_info(w->b, &c, &info, &err), &err, AGENT_ERR_PERMANENT);
+    assert_non_null(strstr(err.message, "TLS"));
+
+    conf.ca_file = NULL; /* the system's CAs */
+    assert_int_equal(agent_reconfigure(w->b, &conf, &err), 0);
+    c = call("host-again");
+    assert_int_equal(agent_host_info(w->b, &c, &info, &err), -1);
+}
+
 /* ---- the uri ---- */
 
 static void
@@ -489,11 +576,18 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        WITH_AGENT(test_create_and_inventory),  WITH_AGENT(test_power_actions),
-        WITH_AGENT(test_resize_and_disks),      WITH_AGENT(test_checkpoints),
-        WITH_AGENT(test_delete_and_host_info),  WITH_AGENT(test_repeated_operation_id),
-        WITH_AGENT(test_operation_id_conflict), WITH_AGENT(test_wrong_token),
-        WITH_AGENT(test_agent_not_running),     WITH_AGENT(test_hung_backend_times_out),
+        WITH_AGENT(test_create_and_inventory),
+        WITH_AGENT(test_power_actions),
+        WITH_AGENT(test_resize_and_disks),
+        WITH_AGENT(test_checkpoints),
+        WITH_AGENT(test_delete_and_host_info),
+        WITH_AGENT(test_concurrent_calls),
+        WITH_AGENT(test_repeated_operation_id),
+        WITH_AGENT(test_operation_id_conflict),
+        WITH_AGENT(test_wrong_token),
+        WITH_AGENT(test_agent_not_running),
+        WITH_AGENT(test_hung_backend_times_out),
+        WITH_AGENT(test_https_is_verified),
         cmocka_unit_test(test_check_uri),
     };
 
