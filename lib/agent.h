@@ -203,6 +203,8 @@ typedef struct {
 void agent_vm_list_free(agent_vm_list_t *list); /* frees vms; list itself is the caller's */
 /* The VM of that hypervisor id in list (borrowed), or NULL. */
 const agent_vm_info_t *agent_vm_list_find(const agent_vm_list_t *list, const char *hypervisor_id);
+/* The VM created for that wapd VM id in list (borrowed), or NULL. */
+const agent_vm_info_t *agent_vm_list_find_vm_id(const agent_vm_list_t *list, const char *vm_id);
 /* {id (the wapd VM id, null when ""), hypervisorId, name, powerState, cores, memoryMB, disks: [{lun, sizeGB}],
  * checkpoints: {id: {name, sizeGB}}}: the JSON form (a new reference; NULL when out of memory), as the
  * wapd-agent protocol and job data hold it; agent_vm_info_from_json reads it back (-1 when malformed). */

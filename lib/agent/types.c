@@ -69,6 +69,17 @@ agent_vm_list_find(const agent_vm_list_t *list, const char *hypervisor_id)
     return NULL;
 }
 
+const agent_vm_info_t *
+agent_vm_list_find_vm_id(const agent_vm_list_t *list, const char *vm_id)
+{
+    size_t i;
+
+    for (i = 0; list != NULL && vm_id != NULL && vm_id[0] && i < list->n; i++)
+        if (strcmp(list->vms[i].vm_id, vm_id) == 0)
+            return &list->vms[i];
+    return NULL;
+}
+
 json_t *
 agent_vm_info_to_json(const agent_vm_info_t *vm)
 {

@@ -213,12 +213,20 @@ cleanup_create(job_ctx_t *ctx)
 {
     char op[128];
     agent_call_t c = {op, VM_AGENT_TIMEOUT_MS, NULL};
+    agent_vm_info_t hv;
     err_t err = {0};
     vm_rec_t vm;
     agent_t *a;
 
-    if (vmstep_job_vm(ctx, &vm, NULL) != 1 || vm.hypervisor_id[0] == '\0' || vm.host_id[0] == '\0')
+    if (vmstep_job_vm(ctx, &vm, NULL) != 1 || vm.host_id[0] == '\0')
         return;
+    /* A create whose answer was lost (a timeout, a crash) made a VM the record does not name: the host
+     * knows it by the wapd VM id. */
+    if (vm.hypervisor_id[0] == '\0') {
+        if (vmstep_host_view(ctx, &vm, &hv) != 1)
+            return;
+        snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hv.hypervisor_id);
+    }
     snprintf(op, sizeof(op), "%s:cleanup", job_ctx_op_id(ctx));
     a = hostreg_agent(job_ctx_store(ctx), vm.host_id, &err);
     if (a && vmstep_delete_on_host(a, &c, vm.hypervisor_id, &err) == JOB_STEP_DONE)

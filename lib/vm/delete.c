@@ -7,6 +7,7 @@
  * the delete is then done.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../quota.h"
@@ -54,13 +55,28 @@ step_delete_from_host(job_ctx_t *ctx, err_t *err)
     vm_rec_t vm;
     agent_t *a;
 
+    agent_vm_info_t hv;
+    int found;
+
     if ((r = vmstep_vm(ctx, &vm, NULL, err)) != JOB_STEP_DONE)
         return r;
-    if (vm.hypervisor_id[0] == '\0' || vm.host_id[0] == '\0')
+    if (vm.host_id[0] == '\0')
         return JOB_STEP_DONE;
+    if (vm.hypervisor_id[0] == '\0') {
+        /* A create whose answer was lost may have made the VM all the same: the host knows it by the
+         * wapd VM id, and it goes with the record. */
+        if ((found = vmstep_host_view(ctx, &vm, &hv)) < 0) {
+            err_set(err, ERR_UNAVAILABLE, NULL, "The host could not be asked whether it has the VM.");
+            return JOB_STEP_RETRY;
+        }
+        if (found == 0)
+            return JOB_STEP_DONE;
+    } else {
+        snprintf(hv.hypervisor_id, sizeof(hv.hypervisor_id), "%s", vm.hypervisor_id);
+    }
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
-    return vmstep_delete_on_host(a, &c, vm.hypervisor_id, err);
+    return vmstep_delete_on_host(a, &c, hv.hypervisor_id, err);
 }
 
 static job_step_result_t

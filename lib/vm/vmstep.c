@@ -92,7 +92,8 @@ vmstep_host_view(job_ctx_t *ctx, const vm_rec_t *vm, agent_vm_info_t *out)
             break;
     if (attempt == 3)
         return -1;
-    found = vm->hypervisor_id[0] ? agent_vm_list_find(&list, vm->hypervisor_id) : NULL;
+    found = vm->hypervisor_id[0] ? agent_vm_list_find(&list, vm->hypervisor_id)
+                                 : agent_vm_list_find_vm_id(&list, vm->id);
     if (found != NULL)
         *out = *found;
     agent_vm_list_free(&list);

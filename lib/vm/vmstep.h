@@ -42,7 +42,8 @@ job_step_result_t vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vm
 /* Done, retry (transient, timeout) or failed (anything else), with err set for the latter two. */
 job_step_result_t vmstep_result(const agent_err_t *aerr, err_t *err);
 /* What the host says about the VM: 1 with its inventory entry in *out, 0 when the host has no such VM, -1
- * when the host cannot be asked. */
+ * when the host cannot be asked. The VM is found by its hypervisor id, or, when the record has none (a
+ * create whose answer was lost), by the wapd VM id the host keeps with it. */
 int vmstep_host_view(job_ctx_t *ctx, const vm_rec_t *vm, agent_vm_info_t *out);
 /* cleanup hook: saves what the host says of the VM in the job's data (hostAsked, hostHasVm, hostVm). */
 void vmstep_ask_host(job_ctx_t *ctx);

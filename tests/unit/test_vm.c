@@ -13,6 +13,8 @@
 #include "fixture.h"
 #include "test_vm_world.h"
 
+#include "../../lib/vm/vmrec.h"
+
 /* One request as the pipeline runs it: the job, or NULL with err, its transaction committed or rolled
  * back. */
 static json_t *
@@ -248,6 +250,48 @@ networks_give_addresses(void **state)
     json_decref(net);
 }
 
+/* The VMs the world's host has (by inventory). */
+static size_t
+host_vm_count(world_t *w)
+{
+    agent_call_t c = {"test-inventory", 0, NULL};
+    agent_vm_list_t list;
+    agent_err_t aerr;
+    err_t err = {0};
+    agent_t *a = hostreg_agent(w->f->st, id_of(w->host), &err);
+    size_t n;
+
+    assert_non_null(a);
+    assert_int_equal(agent_inventory(a, &c, &list, &aerr), 0);
+    n = list.n;
+    agent_vm_list_free(&list);
+    return n;
+}
+
+/* A create whose answer was lost leaves a VM on the host that the record does not name: deleting the
+ * record finds it by the wapd VM id and removes it, so nothing is left behind. */
+static void
+delete_finds_a_vm_whose_create_answer_was_lost(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char id[UTIL_UUID_LEN + 1];
+    err_t err = {0};
+    vm_rec_t vm;
+
+    world_running_vm(w, "lost", id);
+    assert_int_equal(host_vm_count(w), 1);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, NULL, &err), 1);
+    vm.hypervisor_id[0] = '\0'; /* as if the host's answer had never come */
+    assert_int_equal(vmrec_save(st, &vm, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    world_wait_status(st, commit_or_roll_back(st, vm_delete(st, world_ctx(w), id, 0, &err), &err),
+                      "succeeded");
+    assert_int_equal(host_vm_count(w), 0);
+}
+
 int
 main(void)
 {
@@ -256,6 +300,8 @@ main(void)
         cmocka_unit_test_setup_teardown(create_refusals, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(power_resize_disks_delete, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(networks_give_addresses, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(delete_finds_a_vm_whose_create_answer_was_lost, world_setup,
+                                        world_teardown),
     };
 
     return cmocka_run_group_tests_name("vm", tests, NULL, NULL);
