@@ -183,9 +183,9 @@ http_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
         return -1;
     pthread_mutex_lock(&h->lock);
     rc = settings_set(h, conf, err);
+    pthread_mutex_unlock(&h->lock);
     if (rc == 0)
         agent_http__pool_drain(h);
-    pthread_mutex_unlock(&h->lock);
     return rc;
 }
 

@@ -8,8 +8,8 @@
  * worker thread.
  *
  * What a call's outcome becomes (protocol.md, "Errors"):
- * - an HTTP answer: 200 is success, 202 is AGENT_PENDING with its progress, any other status is the
- * wire table's status, with the agent's own message;
+ * - an HTTP answer: by the wire table: a 2xx is success, but 202, AGENT_PENDING with its progress;
+ * any other status is an error of the table's status, with the agent's own message;
  * - no request reached the agent (refused, no route, name not resolved, no connection within the
  * connect timeout): AGENT_ERR_UNREACHABLE, nothing was done;
  * - the call's time ran out after the request was sent: AGENT_ERR_TIMEOUT, the outcome is unknown;
@@ -83,9 +83,17 @@ pool_return(agent_http_t *h, CURL *c)
 void
 agent_http__pool_drain(agent_http_t *h)
 {
+    CURL *idle[HTTP_POOL_MAX];
+    int i, n;
+
     assert(h != NULL);
-    while (h->nidle > 0)
-        curl_easy_cleanup(h->idle[--h->nidle]);
+    pthread_mutex_lock(&h->lock);
+    n = h->nidle;
+    memcpy(idle, h->idle, sizeof(idle[0]) * (size_t) n);
+    h->nidle = 0;
+    pthread_mutex_unlock(&h->lock);
+    for (i = 0; i < n; i++) /* closing a connection may write to it: not under the lock */
+        curl_easy_cleanup(idle[i]);
 }
 
 /* ---- one request ---- */
@@ -292,8 +300,9 @@ static int
 answer_status(long code, const json_t *json, const agent_call_t *call, agent_err_t *err)
 {
     agent_progress_t progress = {0, 0};
+    agent_status_t status = agent_wire_status_of_http((int) code);
 
-    if (code != 200 && code != 202)
+    if (status != AGENT_OK && status != AGENT_PENDING)
         return agent_wire_error_from_http((int) code, json, err);
     if (json_object_get(json, "progress") != NULL) {
         if (agent_wire_progress_from_json(json, &progress, err) != 0)
@@ -301,7 +310,7 @@ answer_status(long code, const json_t *json, const agent_call_t *call, agent_err
         if (call->progress != NULL)
             *call->progress = progress;
     }
-    if (code == 202)
+    if (status == AGENT_PENDING)
         return agent_fail(err, AGENT_PENDING,
                           "The agent is still working on it (%lld of %lld bytes).",
                           (long long) progress.bytes_copied, (long long) progress.bytes_total);

@@ -43,13 +43,14 @@ typedef struct {
 
 /* One request. The method and the path ("/v1/vms/…", escaped) are borrowed; body (borrowed, or
  * NULL: no body) is sent as JSON. A write (any method but GET) carries call->op_id as its
- * Operation-Id. Answers 0 with *answer (new; the answer's JSON, or NULL when it had no body) for a
- * 200, and otherwise -1 with err set: AGENT_PENDING for a 202 (with call->progress filled, when the
- * call has one), the status of the wire table for another HTTP status, AGENT_ERR_UNREACHABLE when
- * no request reached the agent, AGENT_ERR_TIMEOUT when the call's time ran out after it did. */
+ * Operation-Id (or its digest, when the header's syntax does not allow it). Answers 0 with *answer
+ * (new; the answer's JSON, or NULL when it had no body) for a 2xx but 202, and otherwise -1 with
+ * err set: AGENT_PENDING for a 202 (with call->progress filled, when the call has one), the status
+ * of the wire table for another HTTP status, AGENT_ERR_UNREACHABLE when no request reached the
+ * agent, AGENT_ERR_TIMEOUT when the call's time ran out after it did. */
 int agent_http__request(agent_http_t *h, const agent_call_t *call, const char *method,
                         const char *path, const json_t *body, json_t **answer, agent_err_t *err);
-/* Frees every idle handle of h; h->lock held. */
+/* Frees every idle handle of h (and closes their connections); takes h->lock, not held. */
 void agent_http__pool_drain(agent_http_t *h);
 /* Fails the call for want of memory (transient: nothing reached the agent). Returns -1. */
 int agent_http__fail_oom(agent_err_t *err);

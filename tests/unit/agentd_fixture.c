@@ -9,6 +9,7 @@
 #include "agentd_fixture.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -156,6 +157,7 @@ agentd_start(agentd_t *a, const char *sim_uri)
 {
     unsigned char raw[16];
 
+    assert(a != NULL);
     memset(a, 0, sizeof(*a));
     snprintf(a->dir, sizeof(a->dir), "/tmp/wapd-agentd-XXXXXX");
     if (mkdtemp(a->dir) == NULL) {
@@ -172,6 +174,7 @@ agentd_start(agentd_t *a, const char *sim_uri)
 void
 agentd_kill(agentd_t *a)
 {
+    assert(a != NULL);
     if (a->pid <= 0)
         return;
     kill(a->pid, SIGKILL);
@@ -192,6 +195,7 @@ agentd_stop(agentd_t *a)
 {
     char cmd[128];
 
+    assert(a != NULL);
     agentd_kill(a);
     if (a->dir[0] != '\0') {
         snprintf(cmd, sizeof(cmd), "rm -rf %s", a->dir);
@@ -206,6 +210,7 @@ agentd_open(const agentd_t *a, const char *token, agent_err_t *err)
 {
     agent_conf_t conf = {0};
 
+    assert(a != NULL && a->uri[0] != '\0'); /* started */
     conf.host_id = "agentd";
     conf.uri = a->uri;
     conf.token = token ? token : a->token;
