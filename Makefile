@@ -8,7 +8,7 @@
 #   make install  the binaries, the systemd units and the example config (PREFIX, DESTDIR)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih
+PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
 LDLIBS  += -pthread
@@ -32,6 +32,7 @@ DEB_libcurl       := libcurl4-openssl-dev
 DEB_uuid          := uuid-dev
 DEB_openssl       := libssl-dev
 DEB_inih          := libinih-dev
+DEB_libvirt       := libvirt-dev
 DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
@@ -55,6 +56,7 @@ $(STAMP): Makefile
 	    uuid) missing="$$missing $(DEB_uuid)";; \
 	    openssl) missing="$$missing $(DEB_openssl)";; \
 	    inih) missing="$$missing $(DEB_inih)";; \
+	    libvirt) missing="$$missing $(DEB_libvirt)";; \
 	    cmocka) missing="$$missing $(DEB_cmocka)";; \
 	  esac; \
 	done; \

@@ -16,6 +16,7 @@
  * never change while it is open.
  */
 #include "agent_internal.h"
+#include "libvirt.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -97,7 +98,9 @@ agent_register(const agent_driver_t *driver)
 int
 agent_builtin_register(void)
 {
-    return agent_sim_register() || agent_http_register() ? -1 : 0;
+    if (agent_sim_register() || agent_http_register() || agent_libvirt_register())
+        return -1;
+    return 0;
 }
 
 static const agent_driver_t *

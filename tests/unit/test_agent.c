@@ -134,7 +134,7 @@ dispatch_checks_arguments(void **state)
     assert_int_equal(agent_vm_delete(a, &c, "sim-nope", &err), -1);
     assert_int_equal(err.status, AGENT_ERR_NOT_FOUND);
     assert_true(agent_kind_known("sim"));
-    assert_false(agent_kind_known("libvirt"));
+    assert_false(agent_kind_known("vmware"));
     agent_close(a);
 }
 
