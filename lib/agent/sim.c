@@ -2,17 +2,18 @@
  * sim.c: the simulator agent, an in-process simulated Hyper-V host (driver "sim"): its options, its life
  * (open, reconfigure, close), its simulator controls, and its driver table.
  *
- * The host keeps each VM (power state, size, disks, checkpoints) in STATE_DIR/sim/<host id>/<vm>.json,
- * together with the answers of the last calls that changed it (sim_state.c), so that, like a real host, it
- * still has its VMs after the daemon restarts, crash included, and never applies a call twice
- * (sim_journal.c). The VM operations are in sim_vm.c.
+ * The host keeps each VM (power state, size, disks, NICs, checkpoints) in STATE_DIR/sim/<host id>/<vm>.json
+ * (sim_state.c), so that, like a real host, it still has its VMs after the daemon restarts, crash
+ * included. Every change is idempotent by its key (sim_vm.c, sim_checkpoint.c); the operation-id journal,
+ * latency and injected faults are the decorators agent_open wraps it in.
  *
- * Behaviour from the host's uri, `sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01`, with
- * diffGBPerHour (default 1) for the growth of checkpoints' differencing disks; an unknown, malformed or
- * out-of-range parameter refuses the uri (permanent error), at the catalog's check (check_uri) as at open.
+ * Its uri: `sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01&diffGBPerHour=1&copyMBps=100`.
+ * latencyMs, jitterMs, failRate and hangRate are the chaos decorator's (checked here, read there);
+ * diffGBPerHour (default 1) is the growth of checkpoints' differencing disks and copyMBps (default 0:
+ * instant) the speed of disk copies. An unknown or malformed parameter refuses the uri (permanent error).
  *
  * Thread safety (the rule of lib/agent.h): every slot may be called from several workers at once; one lock
- * per host guards its state, and sleeps (latency, hangs) happen outside it.
+ * per host guards its state, and the simulator never waits.
  */
 #include "sim_internal.h"
 
@@ -24,6 +25,9 @@
 #include <sys/stat.h>
 
 #include "../util.h"
+
+#define SIM_MAX_DIFF_GB_PER_HOUR 1000000
+#define SIM_MAX_COPY_MBPS 1000000
 
 /* The host whose lock this thread holds (a thread holds at most one), for asserts. */
 static _Thread_local const sim_t *locked_host;
@@ -52,49 +56,52 @@ agent_sim__locked(const sim_t *s)
 
 /* ---- options ---- */
 
-/* Reads the uri's options into s (those it names; the others stay). The grammar: "sim://" then optional
- * key=value pairs: latencyMs, jitterMs (whole ms up to 600000), failRate, hangRate (0 to 1),
- * diffGBPerHour (0 to 1000000). Anything else refuses the uri with a permanent error naming the problem. */
+/* Reads the simulator's own options of uri into *diff and *copy (both may be NULL: only checked). */
 static int
-parse_uri(sim_t *s, const char *uri, agent_err_t *err)
+parse_uri(const char *uri, double *diff, double *copy, agent_err_t *err)
 {
+    static const char *const chaos_keys[] = {"latencyMs", "jitterMs", "failRate", "hangRate", NULL};
+    agent_chaos_t chaos;
     const char *q;
     char key[32], val[64], *end;
-    int n;
+    int n, i;
     double d;
+    bool known;
 
     if (uri == NULL || uri[0] == '\0')
         return 0;
     if (strncmp(uri, "sim://", 6) != 0)
-        return agent_fail(err, AGENT_ERR_PERMANENT, "A sim host's uri must start with sim://.");
-    q = strchr(uri + 6, '?');
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A sim host's uri starts with sim://.");
+    if (agent_chaos_parse(uri, &chaos, err))
+        return -1;
+    q = strchr(uri, '?');
     for (q = q ? q + 1 : ""; *q;) {
         n = 0;
         if (sscanf(q, "%31[^=&]=%63[^&]%n", key, val, &n) != 2 || n == 0)
-            return agent_fail(err, AGENT_ERR_PERMANENT,
-                              "The uri's parameters must be key=value pairs separated by &.");
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has a malformed parameter.");
+        for (i = 0, known = false; chaos_keys[i] && !known; i++)
+            known = strcmp(key, chaos_keys[i]) == 0;
         d = strtod(val, &end);
-        if (*end != '\0' || d < 0 || d != d)
-            return agent_fail(err, AGENT_ERR_PERMANENT,
-                              "The uri parameter %s must be a number of at least 0.", key);
-        if (strcmp(key, "failRate") == 0 || strcmp(key, "hangRate") == 0) {
-            if (d > 1)
+        if (!known && (*end != '\0' || !(d >= 0)))
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri parameter %s is not a number.",
+                              key);
+        if (strcmp(key, "diffGBPerHour") == 0) {
+            if (d > SIM_MAX_DIFF_GB_PER_HOUR)
                 return agent_fail(err, AGENT_ERR_PERMANENT,
-                                  "The uri parameter %s must be between 0 and 1.", key);
-            *(key[0] == 'f' ? &s->fail_rate : &s->hang_rate) = d;
-        } else if (strcmp(key, "diffGBPerHour") == 0) {
-            if (d > 1000000)
+                                  "The sim uri parameter diffGBPerHour must be at most %d.",
+                                  SIM_MAX_DIFF_GB_PER_HOUR);
+            if (diff)
+                *diff = d;
+        } else if (strcmp(key, "copyMBps") == 0) {
+            if (d > SIM_MAX_COPY_MBPS)
                 return agent_fail(err, AGENT_ERR_PERMANENT,
-                                  "The uri parameter diffGBPerHour must be at most 1000000.");
-            s->diff_gb_per_hour = d;
-        } else if (strcmp(key, "latencyMs") == 0 || strcmp(key, "jitterMs") == 0) {
-            if (d != (double) (long) d || d > 600000)
-                return agent_fail(err, AGENT_ERR_PERMANENT,
-                                  "The uri parameter %s must be whole milliseconds up to 600000.",
-                                  key);
-            *(key[0] == 'l' ? &s->latency_ms : &s->jitter_ms) = (int) d;
-        } else {
-            return agent_fail(err, AGENT_ERR_PERMANENT, "The uri has an unknown parameter %s.", key);
+                                  "The sim uri parameter copyMBps must be at most %d.",
+                                  SIM_MAX_COPY_MBPS);
+            if (copy)
+                *copy = d;
+        } else if (!known) {
+            return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has an unknown parameter %s.",
+                              key);
         }
         q += n;
         if (*q == '&')
@@ -106,53 +113,42 @@ parse_uri(sim_t *s, const char *uri, agent_err_t *err)
 static int
 sim_check_uri(const char *uri, agent_err_t *err)
 {
-    sim_t scratch;
-
-    memset(&scratch, 0, sizeof(scratch));
-    return parse_uri(&scratch, uri, err);
+    return parse_uri(uri, NULL, NULL, err);
 }
 
 /* ---- the host's life ---- */
 
+/* Makes the host's directory, STATE_DIR/sim/<host id>, into s->path. */
+static int
+make_dir(sim_t *s, const char *state_dir, agent_err_t *err)
+{
+    char dir[PATH_MAX];
+
+    if (snprintf(dir, sizeof(dir), "%s/sim", state_dir) >= (int) sizeof(dir) ||
+        snprintf(s->path, sizeof(s->path), "%s/%s", dir, s->host_id) >= (int) sizeof(s->path) ||
+        (mkdir(dir, 0700) != 0 && errno != EEXIST) || (mkdir(s->path, 0700) != 0 && errno != EEXIST))
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host has no state directory.");
+    return 0;
+}
+
 static int
 sim_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
 {
-    const char *host_id = conf->host_id, *uri = conf->uri, *state_dir = conf->state_dir;
-    sim_t *s = calloc(1, sizeof(*s));
-    char dir[PATH_MAX];
-    unsigned char seed[sizeof(unsigned)];
+    sim_t *s;
 
-    assert(priv != NULL);
+    assert(conf != NULL && priv != NULL);
+    s = calloc(1, sizeof(*s));
     if (s == NULL)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
-    snprintf(s->host_id, sizeof(s->host_id), "%s", host_id ? host_id : "sim");
+    snprintf(s->host_id, sizeof(s->host_id), "%s", conf->host_id ? conf->host_id : "sim");
     s->diff_gb_per_hour = 1;
-    if (parse_uri(s, uri, err)) {
-        free(s);
-        return -1;
-    }
-    if (state_dir && state_dir[0]) {
-        snprintf(dir, sizeof(dir), "%s/sim", state_dir);
-        if (strlen(dir) + strlen(s->host_id) + 2 > sizeof(s->path) ||
-            (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
-            free(s);
-            return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host has no state directory.");
-        }
-        strcpy(s->path, dir);
-        strcat(s->path, "/");
-        strcat(s->path, s->host_id);
-        if (mkdir(s->path, 0700) != 0 && errno != EEXIST) {
-            free(s);
-            return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host has no state directory.");
-        }
-    }
-    if (agent_sim__load(s, err)) {
+    if (parse_uri(conf->uri, &s->diff_gb_per_hour, &s->copy_mbps, err) ||
+        (conf->state_dir && conf->state_dir[0] && make_dir(s, conf->state_dir, err)) ||
+        agent_sim__load(s, err)) {
         agent_sim__state_free(s);
         free(s);
         return -1;
     }
-    util_random_bytes(seed, sizeof(seed));
-    memcpy(&s->seed, seed, sizeof(seed));
     pthread_mutex_init(&s->lock, NULL);
     *priv = s;
     return 0;
@@ -161,18 +157,14 @@ sim_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
 static int
 sim_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
 {
-    sim_t *s = priv, next;
+    sim_t *s = priv;
+    double diff = 1, copy = 0;
 
-    memset(&next, 0, sizeof(next));
-    next.diff_gb_per_hour = 1;
-    if (parse_uri(&next, conf->uri, err))
+    if (parse_uri(conf->uri, &diff, &copy, err))
         return -1;
     agent_sim__lock(s);
-    s->latency_ms = next.latency_ms;
-    s->jitter_ms = next.jitter_ms;
-    s->fail_rate = next.fail_rate;
-    s->hang_rate = next.hang_rate;
-    s->diff_gb_per_hour = next.diff_gb_per_hour;
+    s->diff_gb_per_hour = diff;
+    s->copy_mbps = copy;
     agent_sim__unlock(s);
     return 0;
 }
@@ -192,51 +184,78 @@ sim_close(void *priv)
 /* ---- simulator controls ---- */
 
 /* The storage incident: each named VM reappears under a new hypervisor id (its checkpoints, disks and
- * power state kept); the old id is gone. */
+ * power state kept); the old id is gone. Lock held. */
 static int
-sim_simulate(void *priv, const json_t *command, json_t **result, agent_err_t *err)
+regenerate_ids(sim_t *s, const json_t *ids, json_t *map, agent_err_t *err)
 {
-    sim_t *s = priv;
-    json_t *ids = json_object_get(command, "regenerateIds"), *id, *vm, *map = json_object();
     char fresh[AGENT_ID_MAX], uuid[UTIL_UUID_LEN + 1];
     const char *old;
+    json_t *id, *vm;
     size_t i;
-    int rc = 0;
 
-    agent_sim__lock(s);
+    assert(agent_sim__locked(s));
     json_array_foreach(ids, i, id) {
         old = json_string_value(id);
         vm = old ? json_object_get(s->vms, old) : NULL;
-        if (vm == NULL) {
-            rc = agent_fail(err, AGENT_ERR_NOT_FOUND, "The host has no VM %s.", old ? old : "");
-            break;
-        }
+        if (vm == NULL)
+            return agent_fail(err, AGENT_ERR_NOT_FOUND, "The host has no VM %s.", old ? old : "");
         util_uuid(uuid);
         snprintf(fresh, sizeof(fresh), "sim-%s", uuid);
         json_incref(vm);
         json_object_set_new(vm, "hypervisorId", json_string(fresh));
-        json_object_set_new(s->graveyard, old, json_pack("{s:{}}", "_ops"));
         json_object_del(s->vms, old);
         json_object_set_new(s->vms, fresh, vm);
         snprintf(s->dirty, sizeof(s->dirty), "%s", fresh);
-        if (agent_sim__save(s, err) != 0) {
-            rc = -1;
-            break;
-        }
+        if (agent_sim__save(s, err) != 0)
+            return -1;
         snprintf(s->dirty, sizeof(s->dirty), "%s", old);
-        if (agent_sim__save(s, err) != 0) {
-            rc = -1;
-            break;
-        }
+        if (agent_sim__save(s, err) != 0)
+            return -1;
         json_object_set_new(map, old, json_string(fresh));
     }
-    agent_sim__unlock(s);
-    if (rc != 0) {
-        json_decref(map);
-        return -1;
-    }
-    *result = json_pack("{s:o}", "regenerated", map);
     return 0;
+}
+
+/* A VM wapd did not create (for tests of unmanaged VMs): {"addUnmanaged": name}, answers its id. Lock
+ * held. */
+static int
+add_unmanaged(sim_t *s, const char *name, json_t **result, agent_err_t *err)
+{
+    char hyp[AGENT_ID_MAX], uuid[UTIL_UUID_LEN + 1];
+    json_t *vm;
+
+    assert(agent_sim__locked(s));
+    util_uuid(uuid);
+    snprintf(hyp, sizeof(hyp), "sim-%s", uuid);
+    vm = json_pack("{s:s, s:s, s:s, s:i, s:i, s:[{s:n, s:s, s:i}], s:{}}", "hypervisorId", hyp,
+                   "name", name, "powerState", "running", "cores", 1, "memoryMB", 1024, "disks",
+                   "lun", "kind", "os", "sizeGB", 40, "checkpoints");
+    if (vm == NULL || json_object_set_new(s->vms, hyp, vm) != 0)
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
+    json_object_set_new(vm, "runningSinceMs", json_integer(util_now_ms()));
+    snprintf(s->dirty, sizeof(s->dirty), "%s", hyp);
+    if (agent_sim__save(s, err) != 0)
+        return -1;
+    *result = json_pack("{s:s}", "added", hyp);
+    return 0;
+}
+
+static int
+sim_simulate(void *priv, const json_t *command, json_t **result, agent_err_t *err)
+{
+    sim_t *s = priv;
+    const char *name = json_string_value(json_object_get(command, "addUnmanaged"));
+    json_t *map = json_object();
+    int rc;
+
+    agent_sim__lock(s);
+    if (name != NULL)
+        rc = add_unmanaged(s, name, result, err);
+    else if ((rc = regenerate_ids(s, json_object_get(command, "regenerateIds"), map, err)) == 0)
+        *result = json_pack("{s:O}", "regenerated", map);
+    agent_sim__unlock(s);
+    json_decref(map);
+    return rc;
 }
 
 static const agent_driver_t sim_driver = {

@@ -1,11 +1,11 @@
 /*
  * sim_state.c: the simulator's durable state (see sim_internal.h).
  *
- * Each VM lives in STATE_DIR/sim/<host id>/<hypervisor id>.json, with the answers of the last calls that
- * changed it (_ops); a deleted VM leaves a small tombstone ({deleted, _ops}) so that its answers survive it.
- * A call's change and its answer are written together, atomically (a temp file, then rename), so that, like
- * a real host, the simulator has its VMs after the daemon restarts, crash included, and never applies a
- * call twice. A host opened without a state directory keeps everything in memory.
+ * Each VM lives in STATE_DIR/sim/<host id>/<hypervisor id>.json; deleting the VM removes its file. A call's
+ * change is written atomically (a temporary file, then rename), so that, like a real host, the simulator
+ * has its VMs after the daemon restarts, crash included. A host opened without a state directory keeps
+ * everything in memory. Files of earlier versions may carry a record of answers (_ops) or be the tombstone
+ * of a deleted VM ({deleted}); both are read past.
  *
  * Invariants: s->vms holds every live VM; a VM's file is rewritten only by the call that changed it, with
  * the host's lock held.
@@ -14,9 +14,11 @@
 
 #include <assert.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../util.h"
 
@@ -24,7 +26,7 @@ int
 agent_sim__save(sim_t *s, agent_err_t *err)
 {
     char file[PATH_MAX + AGENT_ID_MAX + 16], tmp[PATH_MAX + AGENT_ID_MAX + 24];
-    json_t *vm, *doc;
+    json_t *vm;
     char *text;
     FILE *f;
     int ok;
@@ -32,24 +34,24 @@ agent_sim__save(sim_t *s, agent_err_t *err)
     assert(agent_sim__locked(s));
     if (s->path[0] == '\0' || s->dirty[0] == '\0')
         return 0;
-    vm = json_object_get(s->vms, s->dirty);
-    doc = vm ? json_incref(vm) : json_pack("{s:b, s:O}", "deleted", 1, "_ops",
-                                           json_object_get(s->graveyard, s->dirty));
     snprintf(file, sizeof(file), "%s/%s.json", s->path, s->dirty);
+    vm = json_object_get(s->vms, s->dirty);
+    if (vm == NULL) {
+        if (unlink(file) != 0 && errno != ENOENT)
+            return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
+        return 0;
+    }
     snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-    text = doc ? util_json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
+    text = util_json_dumps(vm, JSON_COMPACT);
     f = text ? fopen(tmp, "w") : NULL;
     ok = f && fputs(text, f) >= 0;
     if (f && fclose(f) != 0)
         ok = 0;
     free(text);
-    json_object_del(s->graveyard, s->dirty);
     if (!ok || rename(tmp, file) != 0)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
     return 0;
 }
-
 
 int
 agent_sim__load(sim_t *s, agent_err_t *err)
@@ -57,15 +59,14 @@ agent_sim__load(sim_t *s, agent_err_t *err)
     char file[PATH_MAX + 300];
     json_error_t jerr;
     struct dirent *de;
-    const char *key;
-    json_t *doc, *ans;
+    const char *hyp;
+    json_t *doc;
     DIR *d;
     size_t n;
 
     s->vms = json_object();
-    s->ops = json_object();
-    s->op_order = json_array();
-    s->graveyard = json_object();
+    if (s->vms == NULL)
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     if (s->path[0] == '\0' || (d = opendir(s->path)) == NULL)
         return 0;
     while ((de = readdir(d)) != NULL) {
@@ -78,10 +79,10 @@ agent_sim__load(sim_t *s, agent_err_t *err)
             closedir(d);
             return agent_fail(err, AGENT_ERR_PERMANENT, "A simulated VM's state file is unreadable.");
         }
-        json_object_foreach(json_object_get(doc, "_ops"), key, ans)
-            agent_sim__remember_op(s, key, json_incref(ans));
-        if (!json_is_true(json_object_get(doc, "deleted")))
-            json_object_set(s->vms, json_string_value(json_object_get(doc, "hypervisorId")), doc);
+        json_object_del(doc, "_ops");
+        hyp = json_string_value(json_object_get(doc, "hypervisorId"));
+        if (!json_is_true(json_object_get(doc, "deleted")) && hyp != NULL)
+            json_object_set(s->vms, hyp, doc);
         json_decref(doc);
     }
     closedir(d);
@@ -92,7 +93,5 @@ void
 agent_sim__state_free(sim_t *s)
 {
     json_decref(s->vms);
-    json_decref(s->ops);
-    json_decref(s->op_order);
-    json_decref(s->graveyard);
+    s->vms = NULL;
 }

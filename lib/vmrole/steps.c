@@ -94,7 +94,7 @@ step_add_instance(job_ctx_t *ctx, json_t *role, int64_t n, err_t *err)
     store_t *st = job_ctx_store(ctx);
     char op[200], hyp[AGENT_ID_MAX];
     vmstep_spec_t spec;
-    agent_call_t c;
+    agent_call_t c = {NULL, 0, NULL};
     agent_err_t aerr = {0};
     job_step_result_t r;
     vm_rec_t vm;

@@ -1,44 +1,38 @@
-/* Unit tests of lib/agent (the dispatch layer) and lib/agent_sim (the simulated host). */
+/* Unit tests of lib/agent (the dispatch layer) and the simulator driver (lib/agent/sim*.c): its uri, the
+ * life of a VM on it, keyed idempotency and durable state, copies that answer AGENT_PENDING, and faults
+ * through the decorators agent_open wraps it in. The contract every driver keeps is the conformance suite
+ * (test_agent_conformance.c). */
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "../../lib/agent.h"
+#include "test_agent_tmp.h"
 
-typedef struct {
-    char dir[64];
-} tmp_t;
+typedef agent_tmp_t tmp_t;
 
 static int
 setup(void **state)
 {
-    tmp_t *t = calloc(1, sizeof(*t));
-
-    snprintf(t->dir, sizeof(t->dir), "/tmp/wapd-agent-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
     assert_int_equal(agent_builtin_register(), 0);
-    *state = t;
+    *state = agent_tmp_new();
     return 0;
 }
 
-static int
-teardown(void **state)
+static agent_t *
+open_sim(tmp_t *t, const char *host, const char *uri, agent_err_t *err)
 {
-    tmp_t *t = *state;
-    char cmd[128];
+    agent_conf_t conf = {.host_id = host, .uri = uri, .state_dir = t->dir};
 
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
-    assert_int_equal(system(cmd), 0);
-    free(t);
-    return 0;
+    return agent_open("sim", &conf, err);
 }
 
 static agent_call_t
@@ -49,25 +43,15 @@ call(const char *op, int timeout_ms)
     return c;
 }
 
-static agent_t *
-open_sim(const tmp_t *t, const char *host, const char *uri, agent_err_t *err)
-{
-    agent_conf_t conf = {.host_id = host, .uri = uri, .state_dir = t->dir};
+static const agent_disk_spec_t disks[] = {
+    {-1, 40, AGENT_CACHING_READ_WRITE, "img-1", NULL},
+    {0, 60, AGENT_CACHING_NONE, NULL, NULL},
+};
 
-    return agent_open("sim", &conf, err);
-}
-
-static const agent_disk_spec_t os_disk[] = {{-1, 10, AGENT_CACHING_READ_WRITE, "img", NULL},
-                                            {0, 60, AGENT_CACHING_NONE, NULL, NULL}};
-static const agent_nic_spec_t nic = {"net-1", "00:15:5d:00:00:01", "10.0.0.4"};
-
-/* A VM spec of id vm_id: one core, 512 MB, an OS disk (and a data disk at lun 0 with data). */
 static agent_vm_spec_t
-vm_spec(const char *vm_id, const char *name, bool data)
+spec_of(const char *vm_id, int ndisks)
 {
-    agent_vm_spec_t s = {.vm_id = vm_id, .name = name, .cores = 1, .memory_mb = 512,
-                         .generation = 2, .disks = os_disk, .ndisks = data ? 2 : 1, .nics = &nic,
-                         .nnics = 1};
+    agent_vm_spec_t s = {vm_id, vm_id, 2, 3584, 0, 0, 2, disks, ndisks, NULL, 0};
 
     return s;
 }
@@ -76,8 +60,8 @@ static size_t
 vm_count(agent_t *a)
 {
     agent_call_t c = call("inv", 1000);
+    agent_vm_list_t vms = {0};
     agent_err_t err;
-    agent_vm_list_t vms;
     size_t n;
 
     assert_int_equal(agent_inventory(a, &c, &vms, &err), 0);
@@ -89,16 +73,16 @@ vm_count(agent_t *a)
 static const char *
 power(agent_t *a, const char *hyp)
 {
-    static char ps[32];
     agent_call_t c = call("inv", 1000);
-    agent_err_t err;
-    agent_vm_list_t vms;
+    agent_vm_list_t vms = {0};
     const agent_vm_info_t *vm;
+    const char *ps = "";
+    agent_err_t err;
 
-    ps[0] = '\0';
     assert_int_equal(agent_inventory(a, &c, &vms, &err), 0);
-    if ((vm = agent_vm_list_find(&vms, hyp)) != NULL)
-        snprintf(ps, sizeof(ps), "%s", agent_vm_power_name(vm->power));
+    vm = agent_vm_list_find(&vms, hyp);
+    if (vm)
+        ps = agent_vm_power_name(vm->power);
     agent_vm_list_free(&vms);
     return ps;
 }
@@ -110,18 +94,14 @@ dispatch_checks_arguments(void **state)
     agent_err_t err;
     agent_t *a;
     agent_call_t c = call(NULL, 100);
-    agent_vm_spec_t spec = vm_spec("vm-1", "vm", false);
-    agent_conf_t conf = {.host_id = "h", .uri = "", .state_dir = t->dir};
+    agent_vm_spec_t spec = spec_of("vm", 1);
     char hyp[AGENT_ID_MAX];
+    agent_conf_t conf = {.host_id = "h", .uri = "", .state_dir = t->dir};
 
     assert_null(agent_open("vmware", &conf, &err));
     assert_int_equal(err.status, AGENT_ERR_UNSUPPORTED);
     assert_null(open_sim(t, "h", "sim://?bogus=1", &err));
     assert_int_equal(err.status, AGENT_ERR_PERMANENT);
-    assert_int_equal(agent_check_uri("sim", "sim://?failRate=2", &err), -1);
-    assert_non_null(strstr(err.message, "failRate"));
-    assert_int_equal(agent_check_uri("sim", "sim://?latencyMs=5&hangRate=0.5", &err), 0);
-    assert_string_equal(agent_default_uri("sim"), "sim://");
     assert_true(agent_kind_can_simulate("sim"));
     assert_false(agent_kind_remote("sim"));
     a = open_sim(t, "h", "sim://", &err);
@@ -139,14 +119,46 @@ dispatch_checks_arguments(void **state)
 }
 
 static void
+the_sim_uri(void **state)
+{
+    static const struct {
+        const char *uri, *names;
+    } bad[] = {
+        {"http://x", "sim://"},
+        {"sim://?bogus=1", "bogus"},
+        {"sim://?failRate=2", "failRate"},
+        {"sim://?latencyMs=x", "latencyMs"},
+        {"sim://?copyMBps=fast", "copyMBps"},
+        {"sim://?diffGBPerHour=2000000", "diffGBPerHour"},
+    };
+    agent_err_t err;
+    size_t i;
+
+    (void) state;
+    assert_int_equal(agent_builtin_register(), 0);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(agent_check_uri("sim", bad[i].uri, &err), -1);
+        assert_int_equal(err.status, AGENT_ERR_PERMANENT);
+        assert_non_null(strstr(err.message, bad[i].names));
+    }
+    assert_int_equal(agent_check_uri("sim",
+                                     "sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01&"
+                                     "diffGBPerHour=1&copyMBps=100",
+                                     &err),
+                     0);
+    assert_string_equal(agent_default_uri("sim"), "sim://");
+}
+
+static void
 vm_life_on_the_host(void **state)
 {
     tmp_t *t = *state;
     agent_err_t err;
     agent_t *a = open_sim(t, "h1", "sim://", &err);
-    agent_vm_spec_t spec = vm_spec("vm-web01", "web01", true);
-    agent_disk_spec_t lun0 = {0, 10, AGENT_CACHING_NONE, NULL, NULL};
-    agent_disk_spec_t lun1 = {1, 10, AGENT_CACHING_NONE, NULL, NULL};
+    agent_vm_spec_t spec = spec_of("web01", 2);
+    agent_disk_spec_t taken = {0, 10, AGENT_CACHING_NONE, NULL, NULL};
+    agent_disk_spec_t fresh = {1, 10, AGENT_CACHING_NONE, NULL, NULL};
     agent_call_t c;
     char hyp[AGENT_ID_MAX], cp[AGENT_ID_MAX];
 
@@ -164,14 +176,16 @@ vm_life_on_the_host(void **state)
     c = call("stop-1", 1000);
     assert_int_equal(agent_vm_power(a, &c, hyp, AGENT_POWER_STOP, &err), 0);
     assert_string_equal(power(a, hyp), "stopped");
-    c = call("stop-2", 1000); /* already stopped: where the action leads */
-    assert_int_equal(agent_vm_power(a, &c, hyp, AGENT_POWER_SHUTDOWN, &err), 0);
+    c = call("restart-1", 1000);
+    assert_int_equal(agent_vm_power(a, &c, hyp, AGENT_POWER_RESTART, &err), -1);
+    assert_int_equal(err.status, AGENT_ERR_PERMANENT);
     c = call("resize-2", 1000);
     assert_int_equal(agent_vm_reconfigure(a, &c, hyp, 4, 7168, &err), 0);
     c = call("disk-1", 1000);
-    assert_int_equal(agent_disk_attach(a, &c, hyp, &lun0, &err), -1); /* lun 0 is taken */
+    assert_int_equal(agent_disk_attach(a, &c, hyp, &taken, &err), -1); /* lun 0 holds another disk */
+    assert_int_equal(err.status, AGENT_ERR_PERMANENT);
     c = call("disk-2", 1000);
-    assert_int_equal(agent_disk_attach(a, &c, hyp, &lun1, &err), 0);
+    assert_int_equal(agent_disk_attach(a, &c, hyp, &fresh, &err), 0);
     c = call("disk-3", 1000);
     assert_int_equal(agent_disk_detach(a, &c, hyp, 1, &err), 0);
     /* Restore returns the VM to the power state it had when the checkpoint was taken. */
@@ -190,12 +204,12 @@ vm_life_on_the_host(void **state)
 }
 
 static void
-operation_ids_apply_once_and_state_persists(void **state)
+creates_are_keyed_and_state_persists(void **state)
 {
     tmp_t *t = *state;
     agent_err_t err;
     agent_t *a = open_sim(t, "h2", "sim://", &err);
-    agent_vm_spec_t spec = vm_spec("vm-once", "vm", false);
+    agent_vm_spec_t spec = spec_of("vm", 1);
     agent_call_t c = call("create-once", 1000);
     char h1[AGENT_ID_MAX], h2[AGENT_ID_MAX];
     agent_host_info_t info;
@@ -205,22 +219,47 @@ operation_ids_apply_once_and_state_persists(void **state)
     assert_string_equal(h1, h2);
     assert_int_equal(vm_count(a), 1);
     agent_close(a);
-    /* The host keeps its VMs and its record of answers across a restart. */
+    /* The host keeps its VMs across a restart, and a create of the same VM under a new operation id
+     * (its first answer lost with the journal) answers the VM made before. */
     a = open_sim(t, "h2", "sim://", &err);
     assert_int_equal(vm_count(a), 1);
-    assert_int_equal(agent_vm_create(a, &c, &spec, h2, &err), 0);
-    assert_string_equal(h1, h2);
-    assert_int_equal(vm_count(a), 1);
-    /* A create is keyed by the VM id: another operation id for the same VM answers that VM. */
     c = call("create-again", 1000);
     assert_int_equal(agent_vm_create(a, &c, &spec, h2, &err), 0);
     assert_string_equal(h1, h2);
     assert_int_equal(vm_count(a), 1);
     c = call("info", 1000);
     assert_int_equal(agent_host_info(a, &c, &info, &err), 0);
+    assert_int_equal(info.used_cores, 2);
     assert_int_equal(info.vms, 1);
-    assert_int_equal(info.used_cores, 1);
     assert_string_equal(info.backend, "sim");
+    agent_close(a);
+}
+
+static void
+copies_answer_pending_with_progress(void **state)
+{
+    tmp_t *t = *state;
+    agent_err_t err;
+    agent_progress_t progress = {0};
+    agent_t *a = open_sim(t, "h5", "sim://?copyMBps=4096", &err);
+    agent_disk_spec_t os = {-1, 1, AGENT_CACHING_READ_WRITE, "img-1", NULL};
+    agent_vm_spec_t spec = {"vm-copy", "copy", 1, 512, 0, 0, 1, &os, 1, NULL, 0};
+    agent_call_t c = {"create-copy", 1000, &progress};
+    char hyp[AGENT_ID_MAX] = "";
+    struct timespec tick = {0, 10000000L};
+    int polls = 0;
+
+    /* 1 GB at 4096 MB/s: a quarter of a second, polled with the same operation id. */
+    while (agent_vm_create(a, &c, &spec, hyp, &err) != 0) {
+        assert_int_equal(err.status, AGENT_PENDING);
+        assert_int_equal(progress.bytes_total, (int64_t) 1 << 30);
+        assert_true(progress.bytes_copied < progress.bytes_total);
+        assert_true(++polls < 3000);
+        nanosleep(&tick, NULL);
+    }
+    assert_true(polls > 0);
+    assert_int_equal(progress.bytes_copied, progress.bytes_total);
+    assert_string_equal(power(a, hyp), "stopped");
     agent_close(a);
 }
 
@@ -230,9 +269,9 @@ injected_faults(void **state)
     tmp_t *t = *state;
     agent_err_t err;
     agent_t *a = open_sim(t, "h3", "sim://?failRate=1", &err), *b;
-    agent_vm_spec_t spec = vm_spec("vm-f", "vm", false);
+    agent_vm_spec_t spec = spec_of("vm", 1);
     agent_call_t c = call("c1", 1000);
-    char hyp[AGENT_ID_MAX];
+    char hyp[AGENT_ID_MAX], op[32], id[32];
     int i, timeouts = 0;
 
     assert_int_equal(agent_vm_create(a, &c, &spec, hyp, &err), -1);
@@ -247,10 +286,9 @@ injected_faults(void **state)
      * healthy host, each ends with exactly one VM. */
     a = open_sim(t, "h4", "sim://?hangRate=1", &err);
     for (i = 0; i < 6; i++) {
-        char op[32], id[32];
         snprintf(op, sizeof(op), "hang-%d", i);
-        snprintf(id, sizeof(id), "vm-hang-%d", i);
-        spec.vm_id = id;
+        snprintf(id, sizeof(id), "vm-%d", i);
+        spec = spec_of(id, 1);
         c = call(op, 10);
         if (agent_vm_create(a, &c, &spec, hyp, &err) != 0 && err.status == AGENT_ERR_TIMEOUT)
             timeouts++;
@@ -259,10 +297,9 @@ injected_faults(void **state)
     agent_close(a);
     b = open_sim(t, "h4", "sim://", &err);
     for (i = 0; i < 6; i++) {
-        char op[32], id[32];
         snprintf(op, sizeof(op), "hang-%d", i);
-        snprintf(id, sizeof(id), "vm-hang-%d", i);
-        spec.vm_id = id;
+        snprintf(id, sizeof(id), "vm-%d", i);
+        spec = spec_of(id, 1);
         c = call(op, 1000);
         assert_int_equal(agent_vm_create(b, &c, &spec, hyp, &err), 0);
     }
@@ -274,11 +311,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(dispatch_checks_arguments, setup, teardown),
-        cmocka_unit_test_setup_teardown(vm_life_on_the_host, setup, teardown),
-        cmocka_unit_test_setup_teardown(operation_ids_apply_once_and_state_persists, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(injected_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(dispatch_checks_arguments, setup, agent_tmp_teardown),
+        cmocka_unit_test(the_sim_uri),
+        cmocka_unit_test_setup_teardown(vm_life_on_the_host, setup, agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(creates_are_keyed_and_state_persists, setup,
+                                        agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(copies_answer_pending_with_progress, setup,
+                                        agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(injected_faults, setup, agent_tmp_teardown),
     };
 
     return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
