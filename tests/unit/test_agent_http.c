@@ -395,9 +395,6 @@ test_operation_id_conflict(void **state)
     agent_err_t err = {0};
     size_t n;
 
-    /* Until the journal decorator (lib/agent/journal.c) is in, the agent's sim backend keeps its
-     * own journal, which replays an operation id whatever its arguments: this case waits for it. */
-    skip();
     create_vm(w->a, "op-create", "vm-0010", hyp);
     assert_int_equal(agent_checkpoint_create(w->a, &c, hyp, "first", cp, &err), 0);
     /* the same id with other arguments is a conflict and changes nothing */
