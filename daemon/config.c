@@ -75,6 +75,14 @@ static const config_setting_t settings[] = {
      .metavar = "S",
      .help = "how long events are kept for the pull feed, in seconds (longer while a hook delivery needs "
              "them)"},
+    {.name = "host-heartbeat-seconds", .key = "host_heartbeat_seconds", INT_FIELD(host_heartbeat_seconds),
+     .def = "10", .min = 0, .max = 3600, .metavar = "S",
+     .help = "how often every remote host is asked whether it answers, in seconds; 3 failures in a row "
+             "make it unreachable (0: never)"},
+    {.name = "job-deadline-seconds", .key = "job_deadline_seconds", INT_FIELD(job_deadline_seconds),
+     .def = "0", .min = 0, .max = 7 * DAY, .metavar = "S",
+     .help = "how long every job may run, from its first step, in seconds (0: each kind's own, from 2 to "
+             "10 minutes)"},
     {.name = "no-request-log", .key = "log_requests", BOOL_FIELD(log_requests), .def = "true",
      .flag_value = false, .live = true, .help = "log one JSON line per request on stderr (the journal)"},
     {.name = "config", STR_FIELD(CONFIG_PATH, config_file), .min = 1, .metavar = "FILE",

@@ -28,6 +28,8 @@ typedef struct {
     int hook_max_age_seconds; /* a delivery is retried this long, then marked failed */
     int hook_timeout_seconds; /* one hook request */
     int event_retention_seconds; /* events older than this go, once no delivery refers to them */
+    int host_heartbeat_seconds; /* remote hosts are asked how they are this often; 0: never */
+    int job_deadline_seconds;   /* every job's deadline; 0: each kind's own */
     bool log_requests;
     bool demo;
     bool help;

@@ -33,6 +33,7 @@
 #include "../lib/events.h"
 #include "../lib/hooks.h"
 #include "../lib/hostreg.h"
+#include "../lib/hostwatch.h"
 #include "../lib/inventory.h"
 #include "../lib/job.h"
 #include "../lib/store.h"
@@ -267,11 +268,16 @@ main(int argc, char **argv)
         goto out;
     }
     err_clear(&err);
+    job_engine_set_deadline((int64_t) cfg.job_deadline_seconds * 1000);
     if (job_engine_start(st, cfg.workers, &err)) {
         log_line("error", "the job engine could not start", json_pack("{s:s}", "detail", err.message));
         goto out;
     }
     log_line("info", "job engine started", json_pack("{s:i}", "workers", cfg.workers));
+    if (hostwatch_start(st, cfg.host_heartbeat_seconds, &err)) {
+        log_line("error", "the host heartbeat could not start", json_pack("{s:s}", "detail", err.message));
+        goto out;
+    }
     hook_opts.max_age_ms = (int64_t) cfg.hook_max_age_seconds * 1000;
     hook_opts.timeout_ms = (long) cfg.hook_timeout_seconds * 1000;
     hook_opts.connect_timeout_ms = hook_opts.timeout_ms < 5000 ? hook_opts.timeout_ms : 5000;
@@ -400,6 +406,7 @@ out:
     api_server_free(tenant);
     /* After the listeners: running job steps reach their end (a safe point); the rest resumes at the next
      * start. */
+    hostwatch_stop(); /* first: a heartbeat may start jobs */
     job_engine_stop();
     hooks_sender_stop();
     hostreg_shutdown();

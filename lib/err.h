@@ -36,6 +36,7 @@
     X(TOO_MANY_REQUESTS, "TooManyRequests", 429)                                                   \
     X(INTERNAL, "InternalError", 500)                                                              \
     X(HOST_FAILED, "HostOperationFailed", 502)                                                     \
+    X(HOST_UNREACHABLE, "HostUnreachable", 503)                                                    \
     X(UNAVAILABLE, "ServiceUnavailable", 503)
 
 typedef enum {

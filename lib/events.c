@@ -14,6 +14,7 @@ const char *const events_types[] = {
     "vm.checkpoint.restored", "vm.checkpoint.deleted", "vmrole.scaled",
     "subscription.created", "subscription.suspended", "subscription.activated",
     "subscription.deleted", "plan.updated",         "job.failed",
+    "host.unreachable",     "host.reachable",
     NULL,
 };
 

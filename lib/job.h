@@ -69,6 +69,8 @@ int job_engine_start(store_t *st, int workers, err_t *err);
 void job_engine_stop(void);
 /* True when the engine runs. */
 bool job_engine_running(void);
+/* Gives every job that starts from now on a deadline of ms from its first run (0: its kind's own). */
+void job_engine_set_deadline(int64_t ms);
 
 /* Creates a queued job in the caller's transaction (or in its own) and wakes a worker once it commits.
  * params (borrowed) is the job's input; lock_key may be NULL. Returns the job's view. */

@@ -1,8 +1,13 @@
 /*
  * placement.c: least-loaded placement (see placement.h).
+ *
+ * Only hosts whose state is ok are candidates, filtered by the store: maintenance is the admin's word,
+ * unreachable the heartbeat's (lib/hostwatch.c), and neither takes a new VM. The allocation of the chosen
+ * host grows in the caller's transaction, so a placement that rolls back holds nothing.
  */
 #include "placement.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,10 +25,12 @@ placement_place(store_t *st, const char *cloud_id, int64_t cores, int64_t memory
                            {.field = "state", .op = STORE_FILTER_EQ, .value = "ok"}};
     int64_t best_cores = -1, best_mem = -1, fc, fm, fs;
     const json_t *best = NULL;
-    json_t *all = store_rec_list_all(st, &store_kind_host, f, 2, err), *h;
+    json_t *all, *h;
     size_t i;
     int rc = -1;
 
+    assert(st != NULL && cloud_id != NULL && host_id != NULL);
+    all = store_rec_list_all(st, &store_kind_host, f, 2, err);
     if (all == NULL)
         return -1;
     json_array_foreach(all, i, h) {
@@ -58,8 +65,10 @@ int
 placement_hold(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
                int64_t storage_gb, const char *no_room, err_t *err)
 {
-    int rc = store_host_allocate(st, host_id, cores, memory_mb, storage_gb, err);
+    int rc;
 
+    assert(st != NULL && host_id != NULL && no_room != NULL);
+    rc = store_host_allocate(st, host_id, cores, memory_mb, storage_gb, err);
     if (rc == 1)
         return err_set(err, ERR_NO_CAPACITY, NULL, "%s", no_room);
     return rc;

@@ -1,10 +1,10 @@
 /*
- * files.c: wapd-agent's own files in its state dir: agent.token (the bearer token, 0600, alone on one
- * line) and agent.json ({"port": N}, the port it listens on).
+ * files.c: wapd-agent's own files in its state dir: agent.token (the bearer token, 0600, alone on
+ * one line) and agent.json ({"port": N}, the port it listens on).
  *
- * Invariants: each file is replaced whole (written to a temporary name, fsynced, renamed over the old one,
- * then the directory fsynced), so a crash leaves the old file or the new one, never a part; the token is
- * never written anywhere but agent.token and never printed.
+ * Invariants: each file is replaced whole (written to a temporary name, fsynced, renamed over the
+ * old one, then the directory fsynced), so a crash leaves the old file or the new one, never a
+ * part; the token is never written anywhere but agent.token and never printed.
  */
 #include "agentd.h"
 
@@ -64,8 +64,8 @@ cleanup:
     return -1;
 }
 
-/* Reads the first line of path into out (without its end of line). 0, or -1 when the file cannot be read
- * or its first line is empty or too long. */
+/* Reads the first line of path into out (without its end of line). 0, or -1 when the file cannot be
+ * read or its first line is empty or too long. */
 static int
 read_first_line(const char *path, char *out, size_t n)
 {
@@ -96,7 +96,8 @@ agentd_token_resolve(const char *dir, const char *token, const char *token_file,
     assert(dir != NULL && out != NULL);
     if (token != NULL) {
         if (token[0] == '\0' || strlen(token) >= AGENTD_TOKEN_MAX) {
-            fprintf(stderr, "wapd-agent: --token must be 1 to %d characters\n", AGENTD_TOKEN_MAX - 1);
+            fprintf(stderr, "wapd-agent: --token must be 1 to %d characters\n",
+                    AGENTD_TOKEN_MAX - 1);
             return -1;
         }
         snprintf(out, AGENTD_TOKEN_MAX, "%s", token);
@@ -141,6 +142,7 @@ agentd_port_load(const char *dir)
     json_t *j;
     json_int_t port;
 
+    assert(dir != NULL);
     snprintf(path, sizeof(path), "%s/agent.json", dir);
     if (access(path, F_OK) != 0)
         return 0;

@@ -1,12 +1,12 @@
 /*
- * handlers.c: the wapd-agent protocol's paths (schemas/agent.yaml), one route table and one handler per
- * path: read the request into typed values with lib/agent/wire, make one agent_* call, answer.
+ * handlers.c: the wapd-agent protocol's paths (schemas/agent.yaml), one route table and one handler
+ * per path: read the request into typed values with lib/agent/wire, make one agent_* call, answer.
  *
  * The server has already checked the token, matched the route, read the write's Operation-Id into
- * r->call and parsed the body as the route asks, so a handler only validates what is particular to its
- * path. Repeated operation ids, their conflicts and crash safety belong to the agent (its journal
- * decorator and driver), not to this file: a handler makes its call as if it were the first. Every
- * handler answers exactly once.
+ * r->call and parsed the body as the route asks, so a handler only validates what is particular to
+ * its path. Repeated operation ids, their conflicts and crash safety belong to the agent (its
+ * journal decorator and driver), not to this file: a handler makes its call as if it were the
+ * first. Every handler answers exactly once.
  */
 #include "agentd.h"
 
@@ -20,10 +20,11 @@
 /* Route arguments of the VM actions: the power operations, then deallocate. */
 #define ACTION_DEALLOCATE 100
 
-/* r->params[i] as a VM or checkpoint id, or NULL with r answered 404 (no id of that shape exists). */
+/* r->params[i] as a VM or checkpoint id, or NULL with r answered 404 (no such id can exist). */
 static const char *
 id_or_reply(agentd_req_t *r, int i, const char *what)
 {
+    assert(i >= 0 && i < AGENTD_MAX_PARAMS);
     if (agent_wire_path_id_valid(r->params[i]))
         return r->params[i];
     agentd_reply_error(r, 404, "There is no %s '%.64s'.", what, r->params[i]);
@@ -114,6 +115,7 @@ vm_create(agentd_req_t *r)
         agentd_reply_error(r, 503, "The agent is out of memory.");
         return;
     }
+    assert(r->body != NULL); /* the route requires a body */
     if (agent_wire_spec_from_json(r->body, w, &err) != 0) {
         agentd_reply_error(r, 400, "%s", err.message);
         goto cleanup;
@@ -165,6 +167,7 @@ vm_resize(agentd_req_t *r)
 
     if (hyp == NULL)
         return;
+    assert(r->body != NULL);
     if (agent_wire_resize_from_json(r->body, &cores, &memory_mb, &err) != 0) {
         agentd_reply_error(r, 400, "%s", err.message);
         return;
@@ -199,6 +202,7 @@ disk_attach(agentd_req_t *r)
 
     if (hyp == NULL || (lun = lun_or_reply(r)) < 0)
         return;
+    assert(r->body != NULL);
     if (agent_wire_disk_from_json(r->body, lun, &disk, &err) != 0) {
         agentd_reply_error(r, 400, "%s", err.message);
         return;
@@ -234,6 +238,7 @@ checkpoint_create(agentd_req_t *r)
 
     if (hyp == NULL)
         return;
+    assert(r->body != NULL);
     if (agent_wire_checkpoint_from_json(r->body, name, &err) != 0) {
         agentd_reply_error(r, 400, "%s", err.message);
         return;

@@ -1,16 +1,17 @@
 /*
- * main.c: wapd-agent, the host daemon of the wapd-agent protocol: its options, its backend, its start and
- * its orderly stop.
+ * main.c: wapd-agent, the host daemon of the wapd-agent protocol: its options, its backend, its
+ * start and its orderly stop.
  *
- * Start, in this order: options; the state dir (created 0700 when missing); the token (agent.token is
- * written before agent.json, so a reader that sees the port can read the token); the backend, opened with
- * agent_open (the sim driver keeps its VMs in the state dir, host id "agent"; both are wrapped in the
- * journal decorator, which answers a repeated Operation-Id from disk); the listening socket (the port of
- * a previous run's agent.json when --listen asks for port 0, so wapd finds a restarted agent where it
- * was); agent.json; then the server. Nothing is answered before agent.json is durable.
+ * Start, in this order: options; the state dir (created 0700 when missing); the token (agent.token
+ * is written before agent.json, so a reader that sees the port can read the token); the backend,
+ * opened with agent_open (the sim driver keeps its VMs in the state dir, host id "agent"; both are
+ * wrapped in the journal decorator, which answers a repeated Operation-Id from disk); the listening
+ * socket (the port of a previous run's agent.json when --listen asks for port 0, so wapd finds a
+ * restarted agent where it was); agent.json; then the server. Nothing is answered before agent.json
+ * is durable.
  *
- * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the main thread with sigwait (no
- * handler runs). On one the agent stops accepting, lets requests in flight finish for up to
+ * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the main thread with sigwait
+ * (no handler runs). On one the agent stops accepting, lets requests in flight finish for up to
  * STOP_GRACE_MS, and exits 0; a request still running then (a backend call that hangs) is abandoned
  * unanswered, which the protocol allows (an unanswered call is retried with its Operation-Id).
  */
@@ -47,7 +48,8 @@ static const struct {
     {"listen", offsetof(options_t, listen), "HOST:PORT", "where to listen (port 0: any, kept)"},
     {"state-dir", offsetof(options_t, state_dir), "DIR", "the agent's state (VMs, journal, token)"},
     {"token", offsetof(options_t, token), "TOKEN", "the bearer token wapd presents"},
-    {"token-file", offsetof(options_t, token_file), "FILE", "read the token from FILE's first line"},
+    {"token-file", offsetof(options_t, token_file), "FILE",
+     "read the token from FILE's first line"},
     {"backend", offsetof(options_t, backend), "sim|libvirt", "the hypervisor (default sim)"},
     {"sim-uri", offsetof(options_t, sim_uri), "URI", "sim backend options (default sim://)"},
     {"libvirt-uri", offsetof(options_t, libvirt_uri), "URI", "libvirt connection uri"},
@@ -188,9 +190,10 @@ bind_port(const options_t *o, int *port)
 static void
 log_event(const char *msg, const agentd_t *d, int port)
 {
-    fprintf(stderr,
-            "{\"level\":\"info\",\"msg\":\"%s\",\"backend\":\"%s\",\"port\":%d,\"version\":\"%s\"}\n",
-            msg, d->backend, port, WAPD_VERSION);
+    fprintf(
+        stderr,
+        "{\"level\":\"info\",\"msg\":\"%s\",\"backend\":\"%s\",\"port\":%d,\"version\":\"%s\"}\n",
+        msg, d->backend, port, WAPD_VERSION);
 }
 
 int

@@ -1,15 +1,15 @@
 /*
- * server.c: wapd-agent's HTTP side on libmicrohttpd: the listening socket, the per-request state, the
- * token check, the body limit, routing through handlers.c's table, and the answer.
+ * server.c: wapd-agent's HTTP side on libmicrohttpd: the listening socket, the per-request state,
+ * the token check, the body limit, routing through handlers.c's table, and the answer.
  *
- * Per libmicrohttpd's model a request's state (struct conn_req) lives in *req_cls from the first call for
- * it and is freed in the completion callback. The first call sees only the headers: a missing or wrong
- * token (401) and a Content-Length over AGENT_WIRE_BODY_MAX (413) are answered at once (which closes the
- * connection, so the body is never read); otherwise it returns MHD_YES and the body is accumulated, up to
- * the limit, over the next calls; the last call routes the request, checks the write's Operation-Id and
- * Request-Timeout-Ms, parses the body and runs one handler, whose answer is queued then. Every request
- * gets exactly one answer; a response is created, queued and destroyed at once. The token is compared in
- * constant time and never logged.
+ * Per libmicrohttpd's model a request's state (struct conn_req) lives in *req_cls from the first
+ * call for it and is freed in the completion callback. The first call sees only the headers: a
+ * missing or wrong token (401) and a Content-Length over AGENT_WIRE_BODY_MAX (413) are answered at
+ * once (which closes the connection, so the body is never read); otherwise it returns MHD_YES and
+ * the body is accumulated, up to the limit, over the next calls; the last call routes the request,
+ * checks the write's Operation-Id and Request-Timeout-Ms, parses the body and runs one handler,
+ * whose answer is queued then. Every request gets exactly one answer; a response is created, queued
+ * and destroyed at once. The token is compared in constant time and never logged.
  */
 #include "agentd.h"
 
@@ -94,8 +94,9 @@ agentd_ok_or_reply(agentd_req_t *r, int rc, const agent_err_t *err)
     }
     http = agent_wire_http_of_status(err->status == AGENT_OK ? AGENT_ERR_PERMANENT : err->status,
                                      &code);
-    agentd_reply(r, http, agent_wire_error_json(code, err->message[0] ? err->message
-                                                                       : agent_status_name(err->status)));
+    agentd_reply(r, http,
+                 agent_wire_error_json(code, err->message[0] ? err->message
+                                                             : agent_status_name(err->status)));
     return false;
 }
 
@@ -146,7 +147,7 @@ queue(struct MHD_Connection *conn, agentd_req_t *r, const char *allow, int64_t s
 
 /* ---- routing ---- */
 
-/* True when path matches pattern; each "x" segment of pattern takes one path segment into params. */
+/* True when path matches pattern; each "x" segment of pattern takes a path segment into params. */
 static bool
 match(const char *pattern, const char *path, char params[AGENTD_MAX_PARAMS][AGENT_ID_MAX])
 {
@@ -198,8 +199,8 @@ route_or_reply(agentd_req_t *r, const char *method, const char *path, char *allo
     return hit;
 }
 
-/* Reads the write's headers into r->call: Operation-Id (required) and Request-Timeout-Ms (optional).
- * -1 with r answered 400. */
+/* Reads the write's headers into r->call: Operation-Id (required) and Request-Timeout-Ms
+ * (optional). -1 with r answered 400. */
 static int
 call_headers_or_reply(agentd_req_t *r, struct MHD_Connection *conn, bool write)
 {
@@ -213,8 +214,10 @@ call_headers_or_reply(agentd_req_t *r, struct MHD_Connection *conn, bool write)
         return -1;
     }
     if (write && !agent_wire_op_id_valid(op)) {
-        agentd_reply_error(r, 400, "Every write needs an %s header of 1 to %d characters of "
-                           "[A-Za-z0-9._:-].", AGENT_WIRE_OP_ID_HEADER, AGENT_WIRE_OP_ID_MAX);
+        agentd_reply_error(r, 400,
+                           "Every write needs an %s header of 1 to %d characters of "
+                           "[A-Za-z0-9._:-].",
+                           AGENT_WIRE_OP_ID_HEADER, AGENT_WIRE_OP_ID_MAX);
         return -1;
     }
     if (write) {
@@ -249,9 +252,9 @@ body_or_reply(agentd_req_t *r, const struct conn_req *c, const agentd_route_t *r
     }
     if (!json_is_object(r->body) ||
         (route->body == AGENTD_BODY_NONE && json_object_size(r->body) > 0)) {
-        agentd_reply_error(r, 400, route->body == AGENTD_BODY_NONE
-                                       ? "This call takes no body (or {})."
-                                       : "The body must be a JSON object.");
+        agentd_reply_error(r, 400,
+                           route->body == AGENTD_BODY_NONE ? "This call takes no body (or {})."
+                                                           : "The body must be a JSON object.");
         return -1;
     }
     return 0;
@@ -273,8 +276,8 @@ authorized(const agentd_t *d, struct MHD_Connection *conn)
 /* ---- libmicrohttpd callbacks ---- */
 
 static void
-serve(struct agentd_server *srv, struct MHD_Connection *conn, struct conn_req *c,
-      agentd_req_t *r, const char *method, const char *url, char *allow, size_t n)
+serve(struct agentd_server *srv, struct MHD_Connection *conn, struct conn_req *c, agentd_req_t *r,
+      const char *method, const char *url, char *allow, size_t n)
 {
     const agentd_route_t *route;
 
@@ -288,6 +291,7 @@ serve(struct agentd_server *srv, struct MHD_Connection *conn, struct conn_req *c
         call_headers_or_reply(r, conn, strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
         body_or_reply(r, c, route))
         return;
+    assert(route->body != AGENTD_BODY_REQUIRED || r->body != NULL);
     r->arg = route->arg;
     route->fn(r);
     assert(r->answer != NULL); /* every handler answers */

@@ -1,16 +1,16 @@
 /*
- * wire.c: the JSON codecs of the wapd-agent protocol (see wire.h): statuses and errors, header syntax, the
- * VM spec, disk, resize, checkpoint, host and progress bodies.
+ * wire.c: the JSON codecs of the wapd-agent protocol (see wire.h): statuses and errors, header
+ * syntax, the field readers every decoder uses, and the resize, checkpoint, host and progress
+ * bodies (the VM spec and disks are in wire_spec.c).
  *
- * Every decoder checks the object's keys against the fields it knows first (an unknown key is refused),
- * then reads each field through one of three readers (integer in a range, string of a bounded length,
- * object) that name the field in their error, so every refusal says which field is at fault and no value
- * is read without its bounds. Encoders write every field the decoders read, so a decoded value encodes
- * back to the same body. No state: safe from any thread.
+ * Every decoder checks the object's keys against the fields it knows first (an unknown key is
+ * refused), then reads each field through one of three readers (integer in a range, string of a
+ * bounded length, object) that name the field in their error, so every refusal says which field is
+ * at fault and no value is read without its bounds. Encoders write every field the decoders read,
+ * so a decoded value encodes back to the same body. No state: safe from any thread.
  */
-#include "wire.h"
+#include "wire_internal.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <limits.h>
@@ -195,8 +195,9 @@ agent_wire_lun_parse(const char *s, int *lun)
 /* ---- field readers: each names the field ("disks[1].sizeGB") in its error ---- */
 
 /* 0 when j is an object whose keys are all in known (NULL-terminated). */
-static int
-check_object(const json_t *j, const char *where, const char *const *known, agent_err_t *err)
+int
+agent_wire__check_object(const json_t *j, const char *where, const char *const *known,
+                         agent_err_t *err)
 {
     const char *key;
     json_t *v;
@@ -205,7 +206,8 @@ check_object(const json_t *j, const char *where, const char *const *known, agent
     if (!json_is_object(j))
         return agent_fail(err, AGENT_ERR_PERMANENT, "%s must be a JSON object",
                           where[0] ? where : "the body");
-    json_object_foreach((json_t *) j, key, v) {
+    json_object_foreach((json_t *) j, key, v)
+    {
         for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
             ;
         if (known[i] == NULL)
@@ -216,9 +218,9 @@ check_object(const json_t *j, const char *where, const char *const *known, agent
 }
 
 /* A required integer field in [min, max]. */
-static int
-read_int(const json_t *o, const char *where, const char *key, int64_t min, int64_t max, int64_t *out,
-         agent_err_t *err)
+int
+agent_wire__read_int(const json_t *o, const char *where, const char *key, int64_t min, int64_t max,
+                     int64_t *out, agent_err_t *err)
 {
     json_t *v = json_object_get(o, key);
     const char *dot = where[0] ? "." : "";
@@ -233,13 +235,13 @@ read_int(const json_t *o, const char *where, const char *key, int64_t min, int64
     return 0;
 }
 
-static int
-read_small_int(const json_t *o, const char *where, const char *key, int min, int max, int *out,
-               agent_err_t *err)
+int
+agent_wire__read_small_int(const json_t *o, const char *where, const char *key, int min, int max,
+                           int *out, agent_err_t *err)
 {
     int64_t v;
 
-    if (read_int(o, where, key, min, max, &v, err))
+    if (agent_wire__read_int(o, where, key, min, max, &v, err))
         return -1;
     *out = (int) v;
     return 0;
@@ -247,9 +249,9 @@ read_small_int(const json_t *o, const char *where, const char *key, int min, int
 
 /* A string field of 1..cap-1 bytes into out; when nullable, missing or null reads as "" (*present
  * false). */
-static int
-read_str(const json_t *o, const char *where, const char *key, bool nullable, char *out, size_t cap,
-         bool *present, agent_err_t *err)
+int
+agent_wire__read_str(const json_t *o, const char *where, const char *key, bool nullable, char *out,
+                     size_t cap, bool *present, agent_err_t *err)
 {
     json_t *v = json_object_get(o, key);
     const char *dot = where[0] ? "." : "";
@@ -274,245 +276,10 @@ read_str(const json_t *o, const char *where, const char *key, bool nullable, cha
     return 0;
 }
 
-/* ---- disks and NICs ---- */
-
-static const char *const disk_keys[] = {"lun", "sizeGB", "caching", "imageId", "snapshotId", NULL};
-static const char *const attach_keys[] = {"sizeGB", "caching", "snapshotId", NULL};
-static const char *const nic_keys[] = {"networkId", "macAddress", "ipAddress", NULL};
-
-/* Reads sizeGB, caching and snapshotId of a disk object (lun and imageId are the caller's). */
-static int
-read_disk_common(const json_t *d, const char *where, agent_disk_spec_t *disk, char *snapshot_id,
-                 agent_err_t *err)
-{
-    const char *caching = json_string_value(json_object_get(d, "caching"));
-    bool has;
-
-    if (read_small_int(d, where, "sizeGB", 1, 65536, &disk->size_gb, err))
-        return -1;
-    if (agent_caching_parse(caching, &disk->caching) != 0)
-        return agent_fail(err, AGENT_ERR_PERMANENT,
-                          "field '%s%scaching' must be one of None, ReadOnly, ReadWrite", where,
-                          where[0] ? "." : "");
-    if (read_str(d, where, "snapshotId", true, snapshot_id, AGENT_ID_MAX, &has, err))
-        return -1;
-    disk->snapshot_id = has ? snapshot_id : NULL;
-    return 0;
-}
-
-static json_t *
-nullable_string(const char *s)
+json_t *
+agent_wire__nullable_string(const char *s)
 {
     return s ? json_string(s) : json_null();
-}
-
-static json_t *
-disk_to_json(const agent_disk_spec_t *d, bool with_lun_and_image)
-{
-    json_t *j = json_pack("{s:i, s:s, s:o}", "sizeGB", d->size_gb, "caching",
-                          agent_caching_name(d->caching), "snapshotId",
-                          nullable_string(d->snapshot_id));
-
-    if (j && with_lun_and_image &&
-        (json_object_set_new(j, "lun", d->lun < 0 ? json_null() : json_integer(d->lun)) ||
-         json_object_set_new(j, "imageId", nullable_string(d->image_id)))) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
-static bool
-mac_valid(const char *s)
-{
-    int i;
-
-    if (strlen(s) != 17)
-        return false;
-    for (i = 0; i < 17; i++)
-        if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char) s[i]))
-            return false;
-    return true;
-}
-
-static int
-read_nic(const json_t *n, const char *where, agent_wire_spec_t *out, int i, agent_err_t *err)
-{
-    unsigned char addr[16];
-    bool has_ip;
-
-    if (check_object(n, where, nic_keys, err) ||
-        read_str(n, where, "networkId", false, out->network_ids[i], AGENT_ID_MAX, NULL, err) ||
-        read_str(n, where, "macAddress", false, out->macs[i], AGENT_MAC_MAX, NULL, err) ||
-        read_str(n, where, "ipAddress", true, out->ips[i], AGENT_ADDR_MAX, &has_ip, err))
-        return -1;
-    if (!mac_valid(out->macs[i]))
-        return agent_fail(err, AGENT_ERR_PERMANENT,
-                          "field '%s.macAddress' must be six hex pairs separated by ':'", where);
-    if (has_ip && inet_pton(AF_INET, out->ips[i], addr) != 1 &&
-        inet_pton(AF_INET6, out->ips[i], addr) != 1)
-        return agent_fail(err, AGENT_ERR_PERMANENT, "field '%s.ipAddress' must be an IP address",
-                          where);
-    out->nics[i].network_id = out->network_ids[i];
-    out->nics[i].mac = out->macs[i];
-    out->nics[i].ip = has_ip ? out->ips[i] : NULL;
-    return 0;
-}
-
-static int
-read_spec_disk(const json_t *d, const char *where, agent_wire_spec_t *out, int i, agent_err_t *err)
-{
-    agent_disk_spec_t *disk = &out->disks[i];
-    json_t *lun = json_object_get(d, "lun");
-    bool has_image;
-    int k;
-
-    if (check_object(d, where, disk_keys, err) ||
-        read_disk_common(d, where, disk, out->snapshot_ids[i], err) ||
-        read_str(d, where, "imageId", true, out->image_ids[i], AGENT_ID_MAX, &has_image, err))
-        return -1;
-    disk->image_id = has_image ? out->image_ids[i] : NULL;
-    if (i == 0) {
-        if (lun != NULL && !json_is_null(lun))
-            return agent_fail(err, AGENT_ERR_PERMANENT,
-                              "field '%s.lun' must be null: disks[0] is the OS disk", where);
-        disk->lun = -1;
-        return 0;
-    }
-    if (read_small_int(d, where, "lun", 0, AGENT_WIRE_LUN_MAX, &disk->lun, err))
-        return -1;
-    for (k = 1; k < i; k++)
-        if (out->disks[k].lun == disk->lun)
-            return agent_fail(err, AGENT_ERR_PERMANENT, "field '%s.lun': lun %d is used twice",
-                              where, disk->lun);
-    return 0;
-}
-
-/* ---- the VM spec ---- */
-
-static const char *const spec_keys[] = {"id",         "name",  "cores", "memoryMB", "dynamicMemory",
-                                        "generation", "disks", "nics",  NULL};
-static const char *const dynmem_keys[] = {"minimumMB", "maximumMB", NULL};
-
-json_t *
-agent_wire_spec_to_json(const agent_vm_spec_t *spec)
-{
-    json_t *j, *disks, *nics, *dyn, *item;
-    int i;
-
-    assert(spec != NULL && spec->vm_id != NULL && spec->name != NULL);
-    dyn = spec->memory_min_mb == 0 && spec->memory_max_mb == 0
-              ? json_null()
-              : json_pack("{s:i, s:i}", "minimumMB", spec->memory_min_mb, "maximumMB",
-                          spec->memory_max_mb);
-    j = json_pack("{s:s, s:s, s:i, s:i, s:o*, s:i, s:[], s:[]}", "id", spec->vm_id, "name",
-                  spec->name, "cores", spec->cores, "memoryMB", spec->memory_mb, "dynamicMemory",
-                  dyn, "generation", spec->generation, "disks", "nics");
-    if (j == NULL || dyn == NULL)
-        goto fail;
-    disks = json_object_get(j, "disks");
-    nics = json_object_get(j, "nics");
-    for (i = 0; i < spec->ndisks; i++) {
-        item = disk_to_json(&spec->disks[i], true);
-        if (json_array_append_new(disks, item))
-            goto fail;
-    }
-    for (i = 0; i < spec->nnics; i++) {
-        item = json_pack("{s:s, s:s, s:o}", "networkId", spec->nics[i].network_id, "macAddress",
-                         spec->nics[i].mac, "ipAddress", nullable_string(spec->nics[i].ip));
-        if (json_array_append_new(nics, item))
-            goto fail;
-    }
-    return j;
-fail:
-    json_decref(j);
-    return NULL;
-}
-
-static int
-read_dynamic_memory(const json_t *j, agent_wire_spec_t *out, agent_err_t *err)
-{
-    json_t *dyn = json_object_get(j, "dynamicMemory");
-
-    out->spec.memory_min_mb = 0;
-    out->spec.memory_max_mb = 0;
-    if (dyn == NULL || json_is_null(dyn))
-        return 0;
-    if (check_object(dyn, "dynamicMemory", dynmem_keys, err) ||
-        read_small_int(dyn, "dynamicMemory", "minimumMB", 1, INT_MAX, &out->spec.memory_min_mb,
-                       err) ||
-        read_small_int(dyn, "dynamicMemory", "maximumMB", 1, INT_MAX, &out->spec.memory_max_mb,
-                       err))
-        return -1;
-    if (out->spec.memory_min_mb > out->spec.memory_max_mb)
-        return agent_fail(err, AGENT_ERR_PERMANENT,
-                          "field 'dynamicMemory.minimumMB' must not be above maximumMB");
-    return 0;
-}
-
-/* Reads the array field key of 1..max items (min_items may be 0) through fn. */
-static int
-read_array(const json_t *j, const char *key, size_t min_items, size_t max_items,
-           int (*fn)(const json_t *, const char *, agent_wire_spec_t *, int, agent_err_t *),
-           agent_wire_spec_t *out, int *count, agent_err_t *err)
-{
-    json_t *arr = json_object_get(j, key);
-    char where[32];
-    size_t i;
-
-    if (!json_is_array(arr) || json_array_size(arr) < min_items || json_array_size(arr) > max_items)
-        return agent_fail(err, AGENT_ERR_PERMANENT, "field '%s' must be an array of %zu to %zu items",
-                          key, min_items, max_items);
-    for (i = 0; i < json_array_size(arr); i++) {
-        snprintf(where, sizeof(where), "%s[%zu]", key, i);
-        if (fn(json_array_get(arr, i), where, out, (int) i, err))
-            return -1;
-    }
-    *count = (int) json_array_size(arr);
-    return 0;
-}
-
-int
-agent_wire_spec_from_json(const json_t *j, agent_wire_spec_t *out, agent_err_t *err)
-{
-    assert(out != NULL && err != NULL);
-    memset(out, 0, sizeof(*out));
-    if (check_object(j, "", spec_keys, err) ||
-        read_str(j, "", "id", false, out->vm_id, AGENT_ID_MAX, NULL, err) ||
-        read_str(j, "", "name", false, out->name, AGENT_NAME_MAX, NULL, err) ||
-        read_small_int(j, "", "cores", 1, 4096, &out->spec.cores, err) ||
-        read_small_int(j, "", "memoryMB", 1, INT_MAX, &out->spec.memory_mb, err) ||
-        read_dynamic_memory(j, out, err) ||
-        read_small_int(j, "", "generation", 1, 2, &out->spec.generation, err) ||
-        read_array(j, "disks", 1, AGENT_MAX_DISKS, read_spec_disk, out, &out->spec.ndisks, err) ||
-        read_array(j, "nics", 0, AGENT_MAX_NICS, read_nic, out, &out->spec.nnics, err))
-        return -1;
-    out->spec.vm_id = out->vm_id;
-    out->spec.name = out->name;
-    out->spec.disks = out->disks;
-    out->spec.nics = out->nics;
-    return 0;
-}
-
-/* ---- disk attach ---- */
-
-json_t *
-agent_wire_disk_to_json(const agent_disk_spec_t *disk)
-{
-    assert(disk != NULL);
-    return disk_to_json(disk, false);
-}
-
-int
-agent_wire_disk_from_json(const json_t *j, int lun, agent_wire_disk_t *out, agent_err_t *err)
-{
-    assert(out != NULL && err != NULL && lun >= 0 && lun <= AGENT_WIRE_LUN_MAX);
-    memset(out, 0, sizeof(*out));
-    out->disk.lun = lun;
-    if (check_object(j, "", attach_keys, err) ||
-        read_disk_common(j, "", &out->disk, out->snapshot_id, err))
-        return -1;
-    return 0;
 }
 
 /* ---- resize and checkpoint ---- */
@@ -532,9 +299,9 @@ agent_wire_resize_from_json(const json_t *j, int *cores, int *memory_mb, agent_e
     int c, m;
 
     assert(cores != NULL && memory_mb != NULL && err != NULL);
-    if (check_object(j, "", resize_keys, err) ||
-        read_small_int(j, "", "cores", 1, 4096, &c, err) ||
-        read_small_int(j, "", "memoryMB", 1, INT_MAX, &m, err))
+    if (agent_wire__check_object(j, "", resize_keys, err) ||
+        agent_wire__read_small_int(j, "", "cores", 1, 4096, &c, err) ||
+        agent_wire__read_small_int(j, "", "memoryMB", 1, INT_MAX, &m, err))
         return -1;
     *cores = c;
     *memory_mb = m;
@@ -552,15 +319,16 @@ int
 agent_wire_checkpoint_from_json(const json_t *j, char out[AGENT_NAME_MAX], agent_err_t *err)
 {
     assert(out != NULL && err != NULL);
-    if (check_object(j, "", checkpoint_keys, err) ||
-        read_str(j, "", "name", false, out, AGENT_NAME_MAX, NULL, err))
+    if (agent_wire__check_object(j, "", checkpoint_keys, err) ||
+        agent_wire__read_str(j, "", "name", false, out, AGENT_NAME_MAX, NULL, err))
         return -1;
     return 0;
 }
 
 /* ---- the host ---- */
 
-static const char *const host_keys[] = {"name", "backend", "version", "capacity", "vms", "used", NULL};
+static const char *const host_keys[] = {"name", "backend", "version", "capacity",
+                                        "vms",  "used",    NULL};
 static const char *const capacity_keys[] = {"cores", "memoryMB", "storageGB", NULL};
 static const char *const used_keys[] = {"cores", "memoryMB", NULL};
 
@@ -582,18 +350,20 @@ agent_wire_host_from_json(const json_t *j, agent_host_info_t *out, agent_err_t *
 
     assert(out != NULL && err != NULL);
     memset(out, 0, sizeof(*out));
-    if (check_object(j, "", host_keys, err) ||
-        read_str(j, "", "name", false, out->name, sizeof(out->name), NULL, err) ||
-        read_str(j, "", "backend", false, out->backend, sizeof(out->backend), NULL, err) ||
-        read_str(j, "", "version", false, out->version, sizeof(out->version), NULL, err) ||
-        check_object(cap, "capacity", capacity_keys, err) ||
-        read_int(cap, "capacity", "cores", 0, INT64_MAX, &out->cores, err) ||
-        read_int(cap, "capacity", "memoryMB", 0, INT64_MAX, &out->memory_mb, err) ||
-        read_int(cap, "capacity", "storageGB", 0, INT64_MAX, &out->storage_gb, err) ||
-        read_int(j, "", "vms", 0, INT64_MAX, &out->vms, err) ||
-        check_object(used, "used", used_keys, err) ||
-        read_int(used, "used", "cores", 0, INT64_MAX, &out->used_cores, err) ||
-        read_int(used, "used", "memoryMB", 0, INT64_MAX, &out->used_memory_mb, err))
+    if (agent_wire__check_object(j, "", host_keys, err) ||
+        agent_wire__read_str(j, "", "name", false, out->name, sizeof(out->name), NULL, err) ||
+        agent_wire__read_str(j, "", "backend", false, out->backend, sizeof(out->backend), NULL,
+                             err) ||
+        agent_wire__read_str(j, "", "version", false, out->version, sizeof(out->version), NULL,
+                             err) ||
+        agent_wire__check_object(cap, "capacity", capacity_keys, err) ||
+        agent_wire__read_int(cap, "capacity", "cores", 0, INT64_MAX, &out->cores, err) ||
+        agent_wire__read_int(cap, "capacity", "memoryMB", 0, INT64_MAX, &out->memory_mb, err) ||
+        agent_wire__read_int(cap, "capacity", "storageGB", 0, INT64_MAX, &out->storage_gb, err) ||
+        agent_wire__read_int(j, "", "vms", 0, INT64_MAX, &out->vms, err) ||
+        agent_wire__check_object(used, "used", used_keys, err) ||
+        agent_wire__read_int(used, "used", "cores", 0, INT64_MAX, &out->used_cores, err) ||
+        agent_wire__read_int(used, "used", "memoryMB", 0, INT64_MAX, &out->used_memory_mb, err))
         return -1;
     return 0;
 }
@@ -623,9 +393,9 @@ agent_wire_progress_from_json(const json_t *j, agent_progress_t *out, agent_err_
     out->bytes_total = 0;
     if (p == NULL || json_is_null(p))
         return 0;
-    if (check_object(p, "progress", progress_keys, err) ||
-        read_int(p, "progress", "bytesCopied", 0, INT64_MAX, &out->bytes_copied, err) ||
-        read_int(p, "progress", "bytesTotal", 0, INT64_MAX, &out->bytes_total, err))
+    if (agent_wire__check_object(p, "progress", progress_keys, err) ||
+        agent_wire__read_int(p, "progress", "bytesCopied", 0, INT64_MAX, &out->bytes_copied, err) ||
+        agent_wire__read_int(p, "progress", "bytesTotal", 0, INT64_MAX, &out->bytes_total, err))
         return -1;
     return 0;
 }

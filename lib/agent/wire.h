@@ -1,18 +1,18 @@
 /*
- * wire.h: the JSON codecs of the wapd-agent protocol (schemas/agent.yaml), shared by the two ends that
- * speak it: wapd's http driver and the wapd-agent daemon.
+ * wire.h: the JSON codecs of the wapd-agent protocol (schemas/agent.yaml), shared by the two ends
+ * that speak it: wapd's http driver and the wapd-agent daemon.
  *
- * It turns the typed values of lib/agent.h into the bodies of the protocol and back (the VM spec, a disk
- * to attach, a resize, a checkpoint name, the host's description, the progress of a long operation, an
- * error), maps agent_status_t to HTTP statuses and back (one table), and checks the syntax of the
- * Operation-Id and Request-Timeout-Ms headers and of ids in paths. A VM's inventory entry is
- * agent_vm_info_to_json/from_json of lib/agent.h.
+ * It turns the typed values of lib/agent.h into the bodies of the protocol and back (the VM spec, a
+ * disk to attach, a resize, a checkpoint name, the host's description, the progress of a long
+ * operation, an error), maps agent_status_t to HTTP statuses and back (one table), and checks the
+ * syntax of the Operation-Id and Request-Timeout-Ms headers and of ids in paths. A VM's inventory
+ * entry is agent_vm_info_to_json/from_json of lib/agent.h.
  *
- * Invariants: the encoders answer a new reference (NULL only when memory runs out) and never fail on a
- * value the decoders accept; the decoders are strict (an unknown key, a missing required key, a value of
- * the wrong type or out of range is a permanent error whose message names the field, and *out is then
- * unspecified); a decoded value round-trips through its encoder unchanged. Nothing here keeps state:
- * every function is safe from any thread.
+ * Invariants: the encoders answer a new reference (NULL only when memory runs out) and never fail
+ * on a value the decoders accept; the decoders are strict (an unknown key, a missing required key,
+ * a value of the wrong type or out of range is a permanent error whose message names the field, and
+ * *out is then unspecified); a decoded value round-trips through its encoder unchanged. Nothing
+ * here keeps state: every function is safe from any thread.
  */
 #ifndef WAPD_AGENT_WIRE_H
 #define WAPD_AGENT_WIRE_H
@@ -23,8 +23,8 @@
 
 #include "../agent.h"
 
-#define AGENT_WIRE_BODY_MAX (64 * 1024)            /* larger bodies are 413 */
-#define AGENT_WIRE_OP_ID_HEADER "Operation-Id"      /* 1..64 chars of [A-Za-z0-9._:-] */
+#define AGENT_WIRE_BODY_MAX (64 * 1024)        /* larger bodies are 413 */
+#define AGENT_WIRE_OP_ID_HEADER "Operation-Id" /* 1..64 chars of [A-Za-z0-9._:-] */
 #define AGENT_WIRE_OP_ID_MAX 64
 #define AGENT_WIRE_TIMEOUT_HEADER "Request-Timeout-Ms" /* 1..600000 */
 #define AGENT_WIRE_TIMEOUT_MAX_MS 600000
@@ -37,18 +37,18 @@
  * unsupported 501, transient and unreachable (the backend, e.g. libvirtd, is down) 503 Unavailable,
  * timeout 504. *code (optional) is a static string. */
 int agent_wire_http_of_status(agent_status_t status, const char **code);
-/* The agent_status_t an HTTP status stands for, per the protocol's table: 200-299 but 202 AGENT_OK, 202
- * AGENT_PENDING, a 4xx or 5xx of the table its status, any other 5xx transient, anything else
+/* The agent_status_t an HTTP status stands for, per the protocol's table: 200-299 but 202 AGENT_OK,
+ * 202 AGENT_PENDING, a 4xx or 5xx of the table its status, any other 5xx transient, anything else
  * permanent. */
 agent_status_t agent_wire_status_of_http(int http);
 /* The error code of the table for an HTTP status ("BadRequest", …), or NULL when it has none. */
 const char *agent_wire_code_of_http(int http);
 
-/* {"error": {"code", "message"}}: a new reference, NULL when out of memory. Borrows both strings. */
+/* {"error": {"code", "message"}}: a new reference, NULL when out of memory; borrows both. */
 json_t *agent_wire_error_json(const char *code, const char *message);
-/* Sets *err from an HTTP answer that was not 2xx: the status from the table, the message from body's
- * error.message when body (borrowed, may be NULL) carries one, else a sentence naming the status (a 401:
- * "the agent refused the token"). Returns -1. */
+/* Sets *err from an HTTP answer that was not 2xx: the status from the table, the message from
+ * body's error.message when body (borrowed, may be NULL) carries one, else a sentence naming the
+ * status (a 401: "the agent refused the token"). Returns -1. */
 int agent_wire_error_from_http(int http, const json_t *body, agent_err_t *err);
 
 /* ---- headers and path segments ---- */
@@ -57,10 +57,10 @@ int agent_wire_error_from_http(int http, const json_t *body, agent_err_t *err);
 bool agent_wire_op_id_valid(const char *s);
 /* True when s may name a VM or checkpoint in a path: 1..AGENT_ID_MAX-1 chars of [A-Za-z0-9._:-]. */
 bool agent_wire_path_id_valid(const char *s);
-/* Parses a Request-Timeout-Ms value (digits only, 1..AGENT_WIRE_TIMEOUT_MAX_MS) into *ms; 0 or -1. */
+/* Parses a Request-Timeout-Ms value (digits, 1..AGENT_WIRE_TIMEOUT_MAX_MS) into *ms; 0 or -1. */
 int agent_wire_timeout_parse(const char *s, int *ms);
-/* The path segment of a power action: "start", "stop", "shutdown", "restart" (POST /v1/vms/{hyp}/<it>);
- * releasing a VM's compute is AGENT_WIRE_RELEASE_ACTION. */
+/* The path segment of a power action: "start", "stop", "shutdown", "restart" (POST
+ * /v1/vms/{hyp}/<it>); releasing a VM's compute is AGENT_WIRE_RELEASE_ACTION. */
 const char *agent_wire_power_action(agent_power_op_t op);
 #define AGENT_WIRE_RELEASE_ACTION "deallocate"
 /* Parses a lun of a path (digits only, 0..AGENT_WIRE_LUN_MAX) into *lun; 0 or -1. */
@@ -68,9 +68,9 @@ int agent_wire_lun_parse(const char *s, int *lun);
 
 /* ---- the VM spec (POST /v1/vms) ---- */
 
-/* A decoded VmSpec: spec points into the buffers beside it, so the whole lives and moves as one value
- * (copying it by value is not allowed: spec would point into the original; use agent_wire_spec_from_json
- * again). */
+/* A decoded VmSpec: spec points into the buffers beside it, so the whole lives and moves as one
+ * value (copying it by value is not allowed: spec would point into the original; use
+ * agent_wire_spec_from_json again). */
 typedef struct {
     agent_vm_spec_t spec;
     agent_disk_spec_t disks[AGENT_MAX_DISKS];
@@ -84,13 +84,13 @@ typedef struct {
     char ips[AGENT_MAX_NICS][AGENT_ADDR_MAX];
 } agent_wire_spec_t;
 
-/* {"id", "name", "cores", "memoryMB", "dynamicMemory": null|{"minimumMB", "maximumMB"}, "generation",
- * "disks": [{"lun": null|N, "sizeGB", "caching", "imageId", "snapshotId"}], "nics": [{"networkId",
- * "macAddress", "ipAddress"}]}. Borrows spec. */
+/* {"id", "name", "cores", "memoryMB", "dynamicMemory": null|{"minimumMB", "maximumMB"},
+ * "generation", "disks": [{"lun": null|N, "sizeGB", "caching", "imageId", "snapshotId"}], "nics":
+ * [{"networkId", "macAddress", "ipAddress"}]}. Borrows spec. */
 json_t *agent_wire_spec_to_json(const agent_vm_spec_t *spec);
-/* Reads a VmSpec (borrowed) into *out: disks[0] is the OS disk (lun null), the others data disks with
- * distinct luns; dynamicMemory, imageId, snapshotId and ipAddress may be missing or null. 0, or -1 with a
- * permanent error naming the field. */
+/* Reads a VmSpec (borrowed) into *out: disks[0] is the OS disk (lun null), the others data disks
+ * with distinct luns; dynamicMemory, imageId, snapshotId and ipAddress may be missing or null. 0,
+ * or -1 with a permanent error naming the field. */
 int agent_wire_spec_from_json(const json_t *j, agent_wire_spec_t *out, agent_err_t *err);
 
 /* ---- a disk to attach (PUT /v1/vms/{hyp}/disks/{lun}) ---- */
@@ -123,9 +123,10 @@ int agent_wire_host_from_json(const json_t *j, agent_host_info_t *out, agent_err
 
 /* ---- long operations (202) ---- */
 
-/* {"status": "Running", "progress": {"bytesCopied", "bytesTotal"}}; progress NULL reads as zeros. */
+/* {"status": "Running", "progress": {"bytesCopied", "bytesTotal"}}; NULL progress: zeros. */
 json_t *agent_wire_pending_json(const agent_progress_t *progress);
-/* Reads the progress of a 202 body (zeros when it has none); -1 with a permanent error when malformed. */
+/* Reads the progress of a 202 body (zeros when it has none); -1 with a permanent error when
+ * malformed. */
 int agent_wire_progress_from_json(const json_t *j, agent_progress_t *out, agent_err_t *err);
 
 #endif

@@ -23,9 +23,11 @@ vmstep_result(const agent_err_t *aerr, err_t *err)
         return JOB_STEP_RETRY; /* polled with the same operation id */
     case AGENT_ERR_TRANSIENT:
     case AGENT_ERR_TIMEOUT:
-    case AGENT_ERR_UNREACHABLE:
         err_set(err, ERR_UNAVAILABLE, NULL, "The host did not complete the operation: %s",
                 aerr->message);
+        return JOB_STEP_RETRY;
+    case AGENT_ERR_UNREACHABLE: /* nothing was done: retried until the job's deadline */
+        err_set(err, ERR_HOST_UNREACHABLE, NULL, "The host could not be reached: %s", aerr->message);
         return JOB_STEP_RETRY;
     default:
         err_set(err, ERR_HOST_FAILED, NULL, "The host refused the operation: %s", aerr->message);
@@ -48,6 +50,21 @@ vmstep_job_vm(job_ctx_t *ctx, vm_rec_t *vm, err_t *err)
     return vmrec_load(job_ctx_store(ctx), NULL, job_ctx_resource(ctx), vm, NULL, err);
 }
 
+/* A host whose record says unreachable (the heartbeat's word, lib/hostwatch.c) is not asked: the step is
+ * retried until the host answers again or the job's deadline ends it with HostUnreachable. */
+static job_step_result_t
+host_unreachable(store_t *st, const char *host_id, err_t *err)
+{
+    json_t *host = store_rec_get_shared(st, &store_kind_host, host_id, NULL, err);
+    const char *state = jget_str(host, "state");
+    bool down = state != NULL && strcmp(state, "unreachable") == 0;
+
+    json_decref(host);
+    if (down)
+        err_set(err, ERR_HOST_UNREACHABLE, NULL, "The VM's host does not answer.");
+    return host == NULL || down ? JOB_STEP_RETRY : JOB_STEP_DONE;
+}
+
 job_step_result_t
 vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err)
 {
@@ -67,7 +84,7 @@ vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err)
             err_set(err, ERR_HOST_FAILED, NULL, "The VM has no host.");
         return err->code == ERR_UNAVAILABLE ? JOB_STEP_RETRY : JOB_STEP_FAILED;
     }
-    return JOB_STEP_DONE;
+    return host_unreachable(job_ctx_store(ctx), vm->host_id, err);
 }
 
 int

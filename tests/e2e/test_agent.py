@@ -336,3 +336,47 @@ def test_agent_options_token_file_and_refusals():
         if a is not None:
             a.cleanup()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_agent_long_create_answers_202_with_progress_until_done():
+    a = Agent(extra_args=["--sim-uri", "sim://?copyMBps=2048"]).start()
+    try:
+        c = a.client()
+        s = spec()
+        s["disks"][0]["sizeGB"] = 2
+        hdrs = {"Operation-Id": "copy-1"}
+        r = c.request("POST", "/v1/vms", body=s, headers=hdrs)
+        assert r.status == 202, r
+        body = r.json()
+        assert body["status"] == "Running" and body["progress"]["bytesTotal"] == 2 << 30, body
+        assert 0 <= body["progress"]["bytesCopied"] < 2 << 30, body
+        done = wait_for(lambda: (lambda r: r if r.status != 202 else None)(
+            c.request("POST", "/v1/vms", body=s, headers=hdrs)), 60, "the copy to finish")
+        assert done.status == 200, done
+        hyp = done.json()["hypervisorId"]
+        assert [v["hypervisorId"] for v in vms(c)] == [hyp]
+        # Done: the same create answers 200 from the journal, and with a new id from the VM's key.
+        assert write(c, "POST", "/v1/vms", s, op="copy-1").json()["hypervisorId"] == hyp
+        assert write(c, "POST", "/v1/vms", s).json()["hypervisorId"] == hyp
+    finally:
+        a.cleanup()
+
+
+def test_agent_libvirt_backend_serves_the_same_protocol():
+    a = Agent(extra_args=["--backend", "libvirt", "--libvirt-uri", "test:///default"]).start()
+    try:
+        c = a.client()
+        assert c.get("/v1/host").json()["backend"] == "libvirt"
+        # libvirt's test driver has one domain of its own: listed, with no wapd VM id.
+        unmanaged = vms(c)
+        assert unmanaged and all(v["id"] is None for v in unmanaged), unmanaged
+        s = spec()
+        hyp = write(c, "POST", "/v1/vms", s).json()["hypervisorId"]
+        assert write(c, "POST", "/v1/vms", s).json()["hypervisorId"] == hyp
+        mine = [v for v in vms(c) if v["id"] == s["id"]]
+        assert [(v["hypervisorId"], v["powerState"]) for v in mine] == [(hyp, "stopped")], mine
+        write(c, "POST", "/v1/vms/%s/start" % hyp)
+        assert vm(c, hyp)["powerState"] == "running"
+        assert a.stop() == 0
+    finally:
+        a.cleanup()

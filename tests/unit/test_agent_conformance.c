@@ -27,6 +27,7 @@
 #include "../../lib/agent.h"
 #include "test_agent_conformance.h"
 #include "test_agent_fixture_http.h"
+#include "test_agent_fixture_libvirt.h"
 #include "test_agent_fixture_sim.h"
 
 /* ---- the fixtures ---- */
@@ -35,6 +36,7 @@
 static const conformance_fixture_t *const conformance_fixtures[] = {
     &sim_fixture,
     &http_fixture,
+    &libvirt_fixture,
     NULL,
 };
 
@@ -88,6 +90,23 @@ static const agent_disk_spec_t disks[] = {
     {0, 20, AGENT_CACHING_NONE, NULL, NULL},
 };
 static const agent_nic_spec_t nics[] = {{"net-1", "00:15:5d:00:00:01", "10.0.0.4"}};
+
+/* The wapd VM id of a case's VM: a UUID, as wapd's ids are (libvirt names a domain by it), the same for
+ * the same tag. A few may be held at once (a ring of buffers). */
+static const char *
+vmid(const char *tag)
+{
+    static char ring[8][37];
+    static unsigned next;
+    char *out = ring[next++ % 8];
+    uint64_t h = 1469598103934665603ull;
+    const char *p;
+
+    for (p = tag; *p; p++)
+        h = (h ^ (unsigned char) *p) * 1099511628211ull;
+    snprintf(out, 37, "00000000-0000-4000-8000-%012llx", (unsigned long long) (h & 0xffffffffffffull));
+    return out;
+}
 
 static agent_vm_spec_t
 spec_of(const char *vm_id, const char *name)
@@ -187,11 +206,11 @@ create_shows_in_the_inventory_stopped(void **state)
     char hyp[AGENT_ID_MAX];
     agent_vm_info_t vm;
 
-    create_ok(h->a, "vm-create", hyp);
+    create_ok(h->a, vmid("create"), hyp);
     assert_true(find(h->a, hyp, &vm));
-    assert_string_equal(vm.vm_id, "vm-create");
+    assert_string_equal(vm.vm_id, vmid("create"));
     assert_string_equal(vm.hypervisor_id, hyp);
-    assert_string_equal(vm.name, "vm-create");
+    assert_string_equal(vm.name, vmid("create"));
     assert_int_equal(vm.power, AGENT_VM_STOPPED);
     assert_int_equal(vm.cores, 2);
     assert_int_equal(vm.memory_mb, 2048);
@@ -207,14 +226,14 @@ static void
 create_is_keyed_by_the_vm_id(void **state)
 {
     host_t *h = H(state);
-    agent_vm_spec_t spec = spec_of("vm-keyed", "keyed");
+    agent_vm_spec_t spec = spec_of(vmid("keyed"), "keyed");
     char h1[AGENT_ID_MAX], h2[AGENT_ID_MAX];
     agent_err_t err;
 
     assert_int_equal(create(h->a, "create-a", &spec, h1, &err), 0);
     assert_int_equal(create(h->a, "create-b", &spec, h2, &err), 0);
     assert_string_equal(h1, h2);
-    assert_int_equal(vms_with_id(h->a, "vm-keyed"), 1);
+    assert_int_equal(vms_with_id(h->a, vmid("keyed")), 1);
 }
 
 static void
@@ -223,7 +242,7 @@ power_actions_lead_to_their_states(void **state)
     host_t *h = H(state);
     char hyp[AGENT_ID_MAX];
 
-    create_ok(h->a, "vm-power", hyp);
+    create_ok(h->a, vmid("power"), hyp);
     power_ok(h->a, hyp, AGENT_POWER_START, AGENT_VM_RUNNING);
     power_ok(h->a, hyp, AGENT_POWER_START, AGENT_VM_RUNNING); /* keyed by the state */
     power_ok(h->a, hyp, AGENT_POWER_RESTART, AGENT_VM_RUNNING);
@@ -241,7 +260,7 @@ release_deallocates(void **state)
     agent_call_t c = fresh();
     agent_err_t err;
 
-    create_ok(h->a, "vm-release", hyp);
+    create_ok(h->a, vmid("release"), hyp);
     power_ok(h->a, hyp, AGENT_POWER_START, AGENT_VM_RUNNING);
     assert_int_equal(agent_vm_release(h->a, &c, hyp, &err), 0);
     assert_int_equal(power(h->a, hyp), AGENT_VM_DEALLOCATED);
@@ -257,7 +276,7 @@ resize_changes_cores_and_memory(void **state)
     agent_vm_info_t vm;
     agent_err_t err;
 
-    create_ok(h->a, "vm-resize", hyp);
+    create_ok(h->a, vmid("resize"), hyp);
     assert_int_equal(agent_vm_reconfigure(h->a, &c, hyp, 4, 4096, &err), 0);
     assert_true(find(h->a, hyp, &vm));
     assert_int_equal(vm.cores, 4);
@@ -274,7 +293,7 @@ disks_attach_and_detach_by_lun(void **state)
     agent_vm_info_t vm;
     agent_err_t err;
 
-    create_ok(h->a, "vm-disks", hyp);
+    create_ok(h->a, vmid("disks"), hyp);
     c = fresh();
     assert_int_equal(agent_disk_attach(h->a, &c, hyp, &disk, &err), 0);
     c = fresh();
@@ -301,7 +320,7 @@ checkpoints_create_replace_restore_delete(void **state)
     agent_vm_info_t vm;
     agent_err_t err;
 
-    create_ok(h->a, "vm-cp", hyp);
+    create_ok(h->a, vmid("cp"), hyp);
     power_ok(h->a, hyp, AGENT_POWER_START, AGENT_VM_RUNNING);
     c = fresh();
     assert_int_equal(agent_checkpoint_create(h->a, &c, hyp, "first", cp1, &err), 0);
@@ -357,7 +376,7 @@ static void
 repeated_operation_ids_replay(void **state)
 {
     host_t *h = H(state);
-    agent_vm_spec_t spec = spec_of("vm-replay", "replay");
+    agent_vm_spec_t spec = spec_of(vmid("replay"), "replay");
     char h1[AGENT_ID_MAX], h2[AGENT_ID_MAX], cp1[AGENT_ID_MAX], cp2[AGENT_ID_MAX];
     agent_call_t c;
     agent_vm_info_t vm;
@@ -366,7 +385,7 @@ repeated_operation_ids_replay(void **state)
     assert_int_equal(create(h->a, "replay-create", &spec, h1, &err), 0);
     assert_int_equal(create(h->a, "replay-create", &spec, h2, &err), 0);
     assert_string_equal(h1, h2);
-    assert_int_equal(vms_with_id(h->a, "vm-replay"), 1);
+    assert_int_equal(vms_with_id(h->a, vmid("replay")), 1);
     c = call("replay-cp");
     assert_int_equal(agent_checkpoint_create(h->a, &c, h1, "once", cp1, &err), 0);
     assert_int_equal(agent_checkpoint_create(h->a, &c, h1, "once", cp2, &err), 0);
@@ -380,14 +399,14 @@ repeated_operation_ids_replay(void **state)
     c = fresh();
     assert_int_equal(agent_vm_delete(h->a, &c, h1, &err), -1);
     assert_int_equal(err.status, AGENT_ERR_NOT_FOUND);
-    assert_int_equal(vms_with_id(h->a, "vm-replay"), 0);
+    assert_int_equal(vms_with_id(h->a, vmid("replay")), 0);
 }
 
 static void
 same_id_other_arguments_conflict(void **state)
 {
     host_t *h = H(state);
-    agent_vm_spec_t spec = spec_of("vm-conflict", "conflict"), other = spec_of("vm-other", "other");
+    agent_vm_spec_t spec = spec_of(vmid("conflict"), "conflict"), other = spec_of(vmid("other"), "other");
     char hyp[AGENT_ID_MAX], h2[AGENT_ID_MAX];
     agent_call_t c = call("conflict-op");
     agent_err_t err;
@@ -397,7 +416,7 @@ same_id_other_arguments_conflict(void **state)
     assert_int_equal(err.status, AGENT_ERR_CONFLICT);
     assert_int_equal(agent_vm_power(h->a, &c, hyp, AGENT_POWER_START, &err), -1);
     assert_int_equal(err.status, AGENT_ERR_CONFLICT);
-    assert_int_equal(vms_with_id(h->a, "vm-other"), 0);
+    assert_int_equal(vms_with_id(h->a, vmid("other")), 0);
     assert_int_equal(power(h->a, hyp), AGENT_VM_STOPPED);
 }
 
@@ -435,7 +454,7 @@ hangs_time_out_and_a_retry_applies_once(void **state)
 {
     host_t *h = H(state);
     agent_chaos_t hang = {0, 0, 0, 1}, none = {0};
-    agent_vm_spec_t spec = spec_of("vm-hang", "hang");
+    agent_vm_spec_t spec = spec_of(vmid("hang"), "hang");
     agent_call_t c = {"hang-create", 50, NULL};
     char hyp[AGENT_ID_MAX];
     agent_t *a = chaos(h, hang);
@@ -448,7 +467,7 @@ hangs_time_out_and_a_retry_applies_once(void **state)
     }
     assert_int_equal(agent_chaos_set(a, &none), 0);
     assert_int_equal(create(a, "hang-create", &spec, hyp, &err), 0);
-    assert_int_equal(vms_with_id(a, "vm-hang"), 1);
+    assert_int_equal(vms_with_id(a, vmid("hang")), 1);
 }
 
 static void
@@ -456,7 +475,7 @@ injected_failures_change_nothing(void **state)
 {
     host_t *h = H(state);
     agent_chaos_t fail = {0, 0, 1, 0}, none = {0};
-    agent_vm_spec_t spec = spec_of("vm-fail", "fail");
+    agent_vm_spec_t spec = spec_of(vmid("fail"), "fail");
     agent_call_t c = fresh();
     char hyp[AGENT_ID_MAX];
     agent_vm_list_t vms = {0};
@@ -469,7 +488,7 @@ injected_failures_change_nothing(void **state)
     assert_int_equal(agent_inventory(a, &c, &vms, &err), -1);
     assert_int_equal(err.status, AGENT_ERR_TRANSIENT);
     assert_int_equal(agent_chaos_set(a, &none), 0);
-    assert_int_equal(vms_with_id(a, "vm-fail"), 0);
+    assert_int_equal(vms_with_id(a, vmid("fail")), 0);
 }
 
 static void
@@ -480,7 +499,7 @@ the_journal_survives_a_reopen(void **state)
     agent_call_t c = call("durable-delete");
     agent_err_t err;
 
-    create_ok(h->a, "vm-durable", hyp);
+    create_ok(h->a, vmid("durable"), hyp);
     assert_int_equal(agent_vm_delete(h->a, &c, hyp, &err), 0);
     agent_close(h->a);
     h->a = h->fx->open(h->env, &err);

@@ -22,6 +22,8 @@ table_maps_codes_to_names_and_statuses(void **state)
     assert_int_equal(err_http_status(ERR_PAYLOAD_TOO_LARGE), 413);
     assert_int_equal(err_http_status(ERR_UNSUPPORTED_MEDIA_TYPE), 415);
     assert_int_equal(err_http_status(ERR_CHECKPOINTS_NOT_ALLOWED), 403);
+    assert_string_equal(err_code_name(ERR_HOST_UNREACHABLE), "HostUnreachable");
+    assert_int_equal(err_http_status(ERR_HOST_UNREACHABLE), 503);
     assert_string_equal(err_code_name((err_code_t) 999), "InternalError");
     assert_int_equal(err_http_status((err_code_t) 999), 500);
 }

@@ -1,5 +1,6 @@
 /* Unit tests of lib/job: the engine runs steps in order, retries transient faults with backoff, fails with
- * a code and message, honours deadlines, one active job per lock key, cancel, restart, resumption at the
+ * a code and message, honours deadlines (the engine's override too) and ends a job at its deadline with
+ * its step's last error, one active job per lock key, cancel, restart, resumption at the
  * first unfinished step (also after a real crash in a child process, mid-step), and the pool's timed
  * wakeups. */
 #include <setjmp.h>
@@ -87,6 +88,18 @@ never(job_ctx_t *ctx, err_t *err)
     return JOB_STEP_RETRY;
 }
 
+static int unreachable_runs;
+
+/* A step whose host never answers: retried until the deadline. */
+static job_step_result_t
+unreachable(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    __atomic_add_fetch(&unreachable_runs, 1, __ATOMIC_SEQ_CST);
+    err_set(err, ERR_HOST_UNREACHABLE, NULL, "The host does not answer.");
+    return JOB_STEP_RETRY;
+}
+
 static int
 compensate(job_ctx_t *ctx, err_t *err)
 {
@@ -125,6 +138,7 @@ static const job_step_def_t retry_steps[] = {{"flaky", flaky}, {"after", s2}, {N
 static const job_step_def_t fail_steps[] = {{"one", s0}, {"breaks", breaks}, {"three", s2},
                                             {NULL, NULL}};
 static const job_step_def_t never_steps[] = {{"never", never}, {NULL, NULL}};
+static const job_step_def_t unreach_steps[] = {{"unreachable", unreachable}, {NULL, NULL}};
 static const job_step_def_t crash_steps[] = {{"one", s0}, {"counted", counted}, {"three", s2},
                                              {NULL, NULL}};
 static const job_kind_def_t crash_kind = {"t.crash", crash_steps, 0, NULL, NULL, NULL, NULL};
@@ -132,6 +146,8 @@ static const job_kind_def_t ok_kind = {"t.ok", ok_steps, 0, compensate, NULL, NU
 static const job_kind_def_t retry_kind = {"t.retry", retry_steps, 0, NULL, NULL, NULL, NULL};
 static const job_kind_def_t fail_kind = {"t.fail", fail_steps, 0, compensate, NULL, NULL, NULL};
 static const job_kind_def_t never_kind = {"t.never", never_steps, 400, compensate, NULL, NULL, NULL};
+/* The default deadline (10 minutes): only the engine's override ends it within a test. */
+static const job_kind_def_t unreach_kind = {"t.unreach", unreach_steps, 0, NULL, NULL, NULL, NULL};
 
 static int
 job_setup(void **state)
@@ -145,6 +161,8 @@ job_setup(void **state)
     assert_int_equal(job_kind_register(&fail_kind), 0);
     assert_int_equal(job_kind_register(&never_kind), 0);
     assert_int_equal(job_kind_register(&crash_kind), 0);
+    assert_int_equal(job_kind_register(&unreach_kind), 0);
+    unreachable_runs = 0;
     return 0;
 }
 
@@ -152,6 +170,7 @@ static int
 job_teardown(void **state)
 {
     job_engine_stop();
+    job_engine_set_deadline(0);
     return teardown(state);
 }
 
@@ -287,6 +306,65 @@ deadline_ends_a_job(void **state)
     assert_string_equal(status_of(done), "failed");
     assert_non_null(json_object_get(json_object_get(done, "error"), "message"));
     assert_int_equal(compensated, 1);
+    json_decref(done);
+    json_decref(job);
+}
+
+static const char *
+error_code(const json_t *job)
+{
+    return json_string_value(json_object_get(json_object_get(job, "error"), "code"));
+}
+
+static void
+deadline_override_ends_a_job_with_its_last_error(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *done;
+
+    job_engine_set_deadline(300);
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    job = job_submit(f->st, "t.unreach", "res-5", NULL, NULL, NULL, &err);
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "failed");
+    assert_string_equal(error_code(done), "HostUnreachable");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(done, "error"), "message")),
+                        "The host does not answer.");
+    assert_true(__atomic_load_n(&unreachable_runs, __ATOMIC_SEQ_CST) >= 1);
+    json_decref(done);
+    json_decref(job);
+}
+
+/* A job taken up again only after its deadline (the daemon was stopped while its step was retrying) ends
+ * with the error of the step's last try, not a generic timeout. */
+static void
+deadline_found_later_keeps_the_last_error(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *done;
+    int64_t started, wait_until;
+
+    job_engine_set_deadline(1000);
+    started = util_now_ms();
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    job = job_submit(f->st, "t.unreach", "res-6", NULL, NULL, NULL, &err);
+    wait_until = util_now_ms() + 30000;
+    while (__atomic_load_n(&unreachable_runs, __ATOMIC_SEQ_CST) == 0) {
+        assert_true(util_now_ms() < wait_until);
+        usleep(1000);
+    }
+    job_engine_stop();
+    while (util_now_ms() <= started + 1100) /* the deadline passes while nothing runs */
+        usleep(10000);
+    done = job_get(f->st, id_of(job), NULL, NULL, &err);
+    assert_string_equal(status_of(done), "running");
+    json_decref(done);
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    done = wait_final(f->st, id_of(job));
+    assert_string_equal(status_of(done), "failed");
+    assert_string_equal(error_code(done), "HostUnreachable");
     json_decref(done);
     json_decref(job);
 }
@@ -480,6 +558,10 @@ main(void)
         cmocka_unit_test_setup_teardown(retries_transient_faults, job_setup, job_teardown),
         cmocka_unit_test_setup_teardown(fails_with_code_then_restarts, job_setup, job_teardown),
         cmocka_unit_test_setup_teardown(deadline_ends_a_job, job_setup, job_teardown),
+        cmocka_unit_test_setup_teardown(deadline_override_ends_a_job_with_its_last_error, job_setup,
+                                        job_teardown),
+        cmocka_unit_test_setup_teardown(deadline_found_later_keeps_the_last_error, job_setup,
+                                        job_teardown),
         cmocka_unit_test_setup_teardown(one_active_job_per_lock_and_cancel, job_setup,
                                         job_teardown),
         cmocka_unit_test_setup_teardown(resumes_at_first_unfinished_step, job_setup, job_teardown),

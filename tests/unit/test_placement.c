@@ -1,4 +1,4 @@
-/* Unit tests of lib/placement (least loaded, maintenance, no room) and lib/quota with the store's
+/* Unit tests of lib/placement (least loaded, maintenance, unreachable hosts skipped, no room) and lib/quota with the store's
  * counters (limits, releases, reconcile). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -64,6 +64,46 @@ least_loaded_then_no_room(void **state)
     json_decref(cloud);
 }
 
+/* Writes a host's state as the heartbeat does (the admin API takes only ok and maintenance). */
+static void
+set_state(store_t *st, const json_t *h, const char *state)
+{
+    err_t err = {0};
+    json_t *rec = store_rec_get(st, &store_kind_host, id_of(h), NULL, &err);
+
+    assert_non_null(rec);
+    json_object_set_new(rec, "state", json_string(state));
+    assert_int_equal(store_rec_update(st, &store_kind_host, id_of(h), rec, 0, &err), 0);
+    json_decref(rec);
+}
+
+static void
+unreachable_hosts_are_skipped(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *cloud = make(api_catalog_cloud_create, f->st, json_pack("{s:s}", "name", "c"));
+    json_t *a = host(f->st, cloud, "a", 4), *b = host(f->st, cloud, "b", 8);
+    char chosen[UTIL_UUID_LEN + 1];
+
+    /* b has the most room, but it does not answer. */
+    set_state(f->st, b, "unreachable");
+    assert_int_equal(placement_place(f->st, id_of(cloud), 2, 1024, 10, chosen, &err), 0);
+    assert_string_equal(chosen, id_of(a));
+    /* Nothing else: no capacity, although b has room. */
+    set_state(f->st, a, "maintenance");
+    assert_int_equal(placement_place(f->st, id_of(cloud), 1, 1024, 10, chosen, &err), -1);
+    assert_int_equal(err.code, ERR_NO_CAPACITY);
+    /* Back: b takes VMs again. */
+    err_clear(&err);
+    set_state(f->st, b, "ok");
+    assert_int_equal(placement_place(f->st, id_of(cloud), 1, 1024, 10, chosen, &err), 0);
+    assert_string_equal(chosen, id_of(b));
+    json_decref(a);
+    json_decref(b);
+    json_decref(cloud);
+}
+
 static void
 quota_limits_and_reconcile(void **state)
 {
@@ -117,6 +157,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(least_loaded_then_no_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(unreachable_hosts_are_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(quota_limits_and_reconcile, setup, teardown),
     };
 

@@ -1,5 +1,6 @@
-/* Unit tests of lib/agent/wire: the wapd-agent protocol's codecs round-trip every value they accept, refuse
- * every malformed body naming the field at fault, and map statuses both ways as the protocol's table says. */
+/* Unit tests of lib/agent/wire: the wapd-agent protocol's codecs round-trip every value they
+ * accept, refuse every malformed body naming the field at fault, and map statuses both ways as the
+ * protocol's table says. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,8 +116,8 @@ spec_static_memory_is_null_and_optional_fields_may_be_missing(void **state)
     assert_int_equal(w->spec.nnics, 0);
     again = agent_wire_spec_to_json(&w->spec);
     assert_true(json_is_null(json_object_get(again, "dynamicMemory")));
-    assert_true(json_is_null(json_object_get(json_array_get(json_object_get(again, "disks"), 0),
-                                             "lun")));
+    assert_true(
+        json_is_null(json_object_get(json_array_get(json_object_get(again, "disks"), 0), "lun")));
     json_decref(again);
     json_decref(j);
     free(w);
@@ -128,7 +129,8 @@ static const struct {
     const char *needle;
 } bad_specs[] = {
     {"[]", "JSON object"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": [], \"extra\": 1}",
      "extra"},
     {"{\"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": [{\"sizeGB\": "
@@ -147,7 +149,8 @@ static const struct {
     {"{\"id\": \"v\", \"name\": null, \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": []}",
      "'name'"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 0, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 0, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": []}",
      "'cores'"},
     {"{\"id\": \"v\", \"name\": \"n\", \"cores\": \"2\", \"memoryMB\": 1, \"generation\": 1, "
@@ -156,7 +159,8 @@ static const struct {
     {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1.5, \"generation\": 1, "
      "\"disks\": [{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": []}",
      "'memoryMB'"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 3, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 3, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": []}",
      "'generation'"},
     {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
@@ -171,59 +175,79 @@ static const struct {
      "\"dynamicMemory\": 5, \"disks\": [{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": []}",
      "dynamicMemory"},
     {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
-     "\"dynamicMemory\": {\"minimumMB\": 1, \"maximumMB\": 2, \"x\": 1}, \"disks\": [{\"sizeGB\": 1, "
+     "\"dynamicMemory\": {\"minimumMB\": 1, \"maximumMB\": 2, \"x\": 1}, \"disks\": [{\"sizeGB\": "
+     "1, "
      "\"caching\": \"None\"}], \"nics\": []}",
      "dynamicMemory.x"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[], \"nics\": []}",
      "'disks'"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "{}, \"nics\": []}",
      "'disks'"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"lun\": 0, \"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": []}",
      "disks[0].lun"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
-     "[{\"sizeGB\": 1, \"caching\": \"None\"}, {\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": []}",
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
+     "[{\"sizeGB\": 1, \"caching\": \"None\"}, {\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": "
+     "[]}",
      "disks[1].lun"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
-     "[{\"sizeGB\": 1, \"caching\": \"None\"}, {\"lun\": 64, \"sizeGB\": 1, \"caching\": \"None\"}], "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
+     "[{\"sizeGB\": 1, \"caching\": \"None\"}, {\"lun\": 64, \"sizeGB\": 1, \"caching\": "
+     "\"None\"}], "
      "\"nics\": []}",
      "disks[1].lun"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}, {\"lun\": 3, \"sizeGB\": 1, \"caching\": \"None\"}, "
      "{\"lun\": 3, \"sizeGB\": 2, \"caching\": \"None\"}], \"nics\": []}",
      "used twice"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 0, \"caching\": \"None\"}], \"nics\": []}",
      "disks[0].sizeGB"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"Fast\"}], \"nics\": []}",
      "disks[0].caching"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\", \"imageId\": 3}], \"nics\": []}",
      "disks[0].imageId"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\", \"bus\": \"scsi\"}], \"nics\": []}",
      "disks[0].bus"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[1], \"nics\": []}",
      "disks[0]"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}]}",
      "'nics'"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
-     "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": [{\"macAddress\": \"00:15:5d:00:00:01\"}]}",
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
+     "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": [{\"macAddress\": "
+     "\"00:15:5d:00:00:01\"}]}",
      "nics[0].networkId"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": [{\"networkId\": \"a\", \"macAddress\": "
      "\"00-15-5d-00-00-01\"}]}",
      "nics[0].macAddress"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": [{\"networkId\": \"a\", \"macAddress\": "
      "\"00:15:5d:00:00:01\", \"ipAddress\": \"10.0.0.256\"}]}",
      "nics[0].ipAddress"},
-    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, \"disks\": "
+    {"{\"id\": \"v\", \"name\": \"n\", \"cores\": 1, \"memoryMB\": 1, \"generation\": 1, "
+     "\"disks\": "
      "[{\"sizeGB\": 1, \"caching\": \"None\"}], \"nics\": [{\"networkId\": \"a\", \"macAddress\": "
      "\"00:15:5d:00:00:01\", \"vlan\": 4}]}",
      "nics[0].vlan"},
@@ -341,8 +365,14 @@ resize_and_checkpoint_bodies(void **state)
 static void
 host_round_trips_and_refuses_malformed(void **state)
 {
-    agent_host_info_t h = {.name = "hv-01", .backend = "sim", .version = "0.1.0", .cores = 64,
-                           .memory_mb = 262144, .storage_gb = 10000, .vms = 3, .used_cores = 6,
+    agent_host_info_t h = {.name = "hv-01",
+                           .backend = "sim",
+                           .version = "0.1.0",
+                           .cores = 64,
+                           .memory_mb = 262144,
+                           .storage_gb = 10000,
+                           .vms = 3,
+                           .used_cores = 6,
                            .used_memory_mb = 12288};
     agent_host_info_t back;
     agent_err_t err = {0};
@@ -387,7 +417,8 @@ progress_of_pending_answers(void **state)
     assert_int_equal(agent_wire_progress_from_json(j, &back, &err), 0);
     assert_int_equal(back.bytes_total, 0);
     json_decref(j);
-    j = load("{\"status\": \"Running\", \"progress\": {\"bytesCopied\": \"1\", \"bytesTotal\": 2}}");
+    j = load(
+        "{\"status\": \"Running\", \"progress\": {\"bytesCopied\": \"1\", \"bytesTotal\": 2}}");
     assert_int_equal(agent_wire_progress_from_json(j, &back, &err), -1);
     assert_non_null(strstr(err.message, "progress.bytesCopied"));
     json_decref(j);
@@ -396,14 +427,10 @@ progress_of_pending_answers(void **state)
 static void
 status_table_maps_both_ways(void **state)
 {
-    static const agent_status_t round[] = {AGENT_OK,
-                                           AGENT_PENDING,
-                                           AGENT_ERR_NOT_FOUND,
-                                           AGENT_ERR_CONFLICT,
-                                           AGENT_ERR_UNSUPPORTED,
-                                           AGENT_ERR_TRANSIENT,
-                                           AGENT_ERR_TIMEOUT,
-                                           AGENT_ERR_PERMANENT};
+    static const agent_status_t round[] = {
+        AGENT_OK,           AGENT_PENDING,         AGENT_ERR_NOT_FOUND,
+        AGENT_ERR_CONFLICT, AGENT_ERR_UNSUPPORTED, AGENT_ERR_TRANSIENT,
+        AGENT_ERR_TIMEOUT,  AGENT_ERR_PERMANENT};
     const char *code = "x";
     size_t i;
 
@@ -440,8 +467,8 @@ errors_read_from_answers(void **state)
     json_t *body = agent_wire_error_json("NotFound", "no VM 'x'");
 
     (void) state;
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(body, "error"), "code")), "NotFound");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(body, "error"), "code")),
+                        "NotFound");
     assert_int_equal(agent_wire_error_from_http(404, body, &err), -1);
     assert_int_equal(err.status, AGENT_ERR_NOT_FOUND);
     assert_string_equal(err.message, "no VM 'x'");
