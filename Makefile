@@ -138,6 +138,24 @@ $(ASAN)/tests/test_config: tests/unit/test_config.c $(ASAN)/daemon/config.o $(AS
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN)/daemon/config.o \
 	  $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
+# Unit tests that drive a real wapd-agent process link its fixture (tests/unit/agentd_fixture.c) too.
+AGENTD_TESTS := test_agent_http test_agent_conformance
+
+$(addprefix $(BUILD)/tests/,$(AGENTD_TESTS)): $(BUILD)/tests/%: tests/unit/%.c tests/unit/agentd_fixture.c \
+  $(UNIT_HEADERS) $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/unit/agentd_fixture.c $(CORE_OBJ) $(PKG_LIBS) \
+	  $(CMOCKA_LIBS) $(LDLIBS)
+
+$(addprefix $(ASAN)/tests/,$(AGENTD_TESTS)): $(ASAN)/tests/%: tests/unit/%.c tests/unit/agentd_fixture.c \
+  $(UNIT_HEADERS) $(ASAN_CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< tests/unit/agentd_fixture.c \
+	  $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+
+# Those tests start build/wapd-agent.
+unit unit-asan: $(BUILD)/wapd-agent
+
 FUZZ_CORPUS := $(wildcard tests/fuzz/corpus/*)
 
 $(BUILD)/tests/fuzz_body_replay: tests/fuzz/fuzz_body.c tests/fuzz/replay.c $(CORE_OBJ) $(HEADERS)

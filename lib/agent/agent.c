@@ -98,7 +98,9 @@ agent_register(const agent_driver_t *driver)
 int
 agent_builtin_register(void)
 {
-    return agent_sim_register() == 0 && agent_libvirt_register() == 0 ? 0 : -1;
+    if (agent_sim_register() || agent_http_register() || agent_libvirt_register())
+        return -1;
+    return 0;
 }
 
 static const agent_driver_t *

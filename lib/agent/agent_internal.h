@@ -21,5 +21,6 @@ agent_t *agent__new(const agent_driver_t *d, void *priv);
 
 /* The built-in drivers' registrations, called by agent_builtin_register. */
 int agent_sim_register(void);
+int agent_http_register(void);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "../../lib/agent.h"
 #include "test_agent_conformance.h"
+#include "test_agent_fixture_http.h"
 #include "test_agent_fixture_libvirt.h"
 #include "test_agent_fixture_sim.h"
 
@@ -34,6 +35,7 @@
 /* Every kind the suite runs against: each kind's fixture is in test_agent_fixture_<kind>.h. */
 static const conformance_fixture_t *const conformance_fixtures[] = {
     &sim_fixture,
+    &http_fixture,
     &libvirt_fixture,
     NULL,
 };
