@@ -312,6 +312,8 @@ host_view(store_t *st, const json_t *rec, err_t *err)
         return NULL;
     }
     json_object_del(json_object_get(v, "agent"), "token");
+    if (json_is_null(json_object_get(json_object_get(v, "agent"), "caFile")))
+        json_object_del(json_object_get(v, "agent"), "caFile");
     return v;
 }
 

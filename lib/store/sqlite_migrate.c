@@ -199,6 +199,10 @@ static const char *const migrations[] = {
     "INSERT INTO vm_state(vm_id, gone_ms)"
     " SELECT vm_id, CASE WHEN event = 'deleted' THEN at_ms END FROM vm_timeline"
     " WHERE seq IN (SELECT max(seq) FROM vm_timeline GROUP BY vm_id);",
+    /* 12: how to reach a remote host's agent: its bearer token (never shown) and the CA bundle its https
+     * uri is verified against (NULL: the system's). */
+    "ALTER TABLE hosts ADD COLUMN agent_token TEXT;"
+    "ALTER TABLE hosts ADD COLUMN agent_ca_file TEXT;",
 };
 
 int

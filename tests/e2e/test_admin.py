@@ -1,4 +1,5 @@
 """Admin resources: clouds, hosts, sizes, images, gallery items, plans, users, tokens, subscriptions."""
+import json
 from harness import World, err, ok, uid, wait_job
 
 
@@ -43,6 +44,16 @@ def test_hosts(d):
     assert h["allocated"] == {"cores": 0, "memoryMB": 0, "storageGB": 0}
     assert h["capacity"] == body["capacity"] and h["agent"] == body["agent"]
     assert h["lastSeenAt"] is not None
+    # An http host's token is write-only; its uri is checked by the http driver.
+    hb = dict(body, name="remote", agent={"kind": "http", "uri": "http://127.0.0.1:1", "token": "s3cret"})
+    rh = ok(a.post("/v1/admin/hosts", hb), 201)
+    assert rh["agent"] == {"kind": "http", "uri": "http://127.0.0.1:1"}
+    assert ok(a.get("/v1/admin/hosts/" + rh["id"]), 200)["agent"] == rh["agent"]
+    assert "s3cret" not in json.dumps(ok(a.get("/v1/admin/hosts"), 200))
+    err(a.post("/v1/admin/hosts", dict(hb, agent={"kind": "http", "uri": "ftp://x"})), 400, "InvalidRequest",
+        "agent.uri")
+    err(a.post("/v1/admin/hosts", dict(hb, agent={"kind": "http"})), 400, "InvalidRequest", "agent.uri")
+    ok(a.delete("/v1/admin/hosts/" + rh["id"]), 204)
     # A kind no driver serves is refused with a clear 400 that names the kinds there are.
     e = err(a.post("/v1/admin/hosts", dict(body, agent={"kind": "vmware"})), 400, "InvalidRequest", "agent.kind")
     assert "sim" in e["error"]["message"]

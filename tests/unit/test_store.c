@@ -68,10 +68,10 @@ nested_fields_map_to_columns(void **state)
     json_t *c = cloud("for-host"), *h, *got;
 
     assert_int_equal(store_rec_insert(f->st, &store_kind_cloud, c, &err), 0);
-    h = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i}, s:s, s:n, "
-                  "s:s, s:s}",
-                  "id", "h1", "name", "hv", "cloudId", id_of(c), "agent", "kind", "sim", "uri",
-                  "sim://", "capacity", "cores", 8, "memoryMB", 1024, "storageGB", 50, "allocated",
+    h = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:n}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i}, s:s, "
+                  "s:n, s:s, s:s}",
+                  "id", "h1", "name", "hv", "cloudId", id_of(c), "agent", "kind", "http", "uri",
+                  "http://10.0.0.1:30010", "token", "s3cret", "caFile", "capacity", "cores", 8, "memoryMB", 1024, "storageGB", 50, "allocated",
                   "cores", 0, "memoryMB", 0, "storageGB", 0, "state", "ok", "lastSeenAt",
                   "createdAt", "2026-01-01T00:00:00.000Z", "updatedAt", "2026-01-01T00:00:00.000Z");
     assert_int_equal(store_rec_insert(f->st, &store_kind_host, h, &err), 0);
