@@ -11,7 +11,7 @@
 #    host and through one wapd-agent (sim backend, zero latency) over http, interleaved over the rounds.
 #
 # Settings: WRK_CONNECTIONS (64), WRK_DURATION (10s), WRK_THREADS (2), HTTP_THREADS (2), BENCH_ROUNDS (2),
-# CREATE_VMS (200 per round), CREATE_CLIENTS (16).
+# CREATE_VMS (1000 per round), CREATE_CLIENTS (16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -146,7 +146,7 @@ read -r ROLE_STATUS ROLE_RUNNING ROLE_SECONDS < <(python3 bench/role_load.py "$T
 
 # VM creates, request to running: the in-process sim host against one wapd-agent (sim backend, zero
 # latency) reached over http, each in a cloud of its own, interleaved over the rounds.
-CREATE_VMS=${CREATE_VMS:-200}
+CREATE_VMS=${CREATE_VMS:-1000}
 CREATE_CLIENTS=${CREATE_CLIENTS:-16}
 "$AGENT" --listen 127.0.0.1:0 --state-dir "$OUT/agent" --sim-uri "sim://" 2> "$OUT/agent.log" & pids+=($!)
 for _ in $(seq 1 200); do [ -f "$OUT/agent/agent.json" ] && break; sleep 0.05; done
