@@ -179,3 +179,17 @@ def test_agent_gone_for_good():
     finally:
         agent.cleanup()
         d.cleanup()
+
+
+def test_a_create_that_copies_its_disk_is_polled_until_done(d):
+    """On a host whose disk copies take time (sim copyMBps), the create's first step answers "pending" with
+    its progress; the job polls it with the same operation id until the copy is done, then runs."""
+    agent = Agent(sim_uri="sim://?copyMBps=20000").start()  # a 30 GB OS disk: about 1.5 s
+    try:
+        for host in ("sim://?copyMBps=20000", http_host(agent)):
+            w = RoleWorld(d, hosts=(host,))
+            vm = w.create("copied")
+            assert vm["powerState"] == "running" and vm["provisioningState"] == "succeeded"
+        assert len([v for v in agent.vms().values() if v["id"]]) == 1
+    finally:
+        agent.cleanup()
