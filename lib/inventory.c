@@ -244,6 +244,7 @@ int
 inventory_sweep(store_t *st, err_t *err)
 {
     int64_t after = 0, next = 0;
+    catalog_host_state_t state;
     json_t *page, *host, *j;
     size_t i;
     int started = 0;
@@ -253,6 +254,11 @@ inventory_sweep(store_t *st, err_t *err)
         if (page == NULL)
             return -1;
         json_array_foreach(page, i, host) {
+            /* An unreachable host would only fail its refresh at the deadline: the heartbeat starts
+             * one when the host answers again (lib/hostwatch.h). */
+            if (catalog_host_state_parse(jget_str(host, "state"), &state) == 0 &&
+                state == CATALOG_HOST_UNREACHABLE)
+                continue;
             /* One at a time per host: a host with a refresh under way is refused, and skipped. */
             j = inventory_refresh(st, jget_str(host, "id"), NULL);
             if (j)

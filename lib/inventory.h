@@ -29,7 +29,8 @@ int inventory_jobs_register(void);
 int inventory_sync(store_t *st, const char *host_id, err_t *err);
 /* Starts the host.refresh job: answers the job (409 OperationInProgress while one runs). */
 json_t *inventory_refresh(store_t *st, const char *host_id, err_t *err);
-/* Starts a refresh of every host that has none under way; returns how many started, or -1. */
+/* Starts a refresh of every host that has none under way and is not unreachable; returns how many
+ * started, or -1. */
 int inventory_sweep(store_t *st, err_t *err);
 /* [{hypervisorId, name, powerState, seenAt}] the last sync found that no record owns. */
 json_t *inventory_unmanaged(store_t *st, const char *host_id, err_t *err);

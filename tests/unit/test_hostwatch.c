@@ -288,6 +288,17 @@ an_answer_makes_it_ok_and_restores_the_true_state(void **state)
     assert_int_equal(events_of(t, "host.unreachable"), 1);
 }
 
+/* The periodic sweep leaves an unreachable host alone: its refresh could only fail at the deadline. */
+static void
+the_sweep_leaves_an_unreachable_host_alone(void **state)
+{
+    watch_t *t = *state;
+    err_t err = {0};
+
+    go_unreachable(t);
+    assert_int_equal(inventory_sweep(t->w->f->st, &err), 1); /* the world's sim host only */
+}
+
 static void
 maintenance_is_the_admins(void **state)
 {
@@ -411,6 +422,8 @@ main(void)
         cmocka_unit_test_setup_teardown(an_answer_makes_it_ok_and_restores_the_true_state, watch_setup,
                                         watch_teardown),
         cmocka_unit_test_setup_teardown(maintenance_is_the_admins, watch_setup, watch_teardown),
+        cmocka_unit_test_setup_teardown(the_sweep_leaves_an_unreachable_host_alone, watch_setup,
+                                        watch_teardown),
         cmocka_unit_test_setup_teardown(a_job_on_an_unreachable_host_ends_host_unreachable, watch_setup,
                                         watch_teardown),
         cmocka_unit_test_setup_teardown(a_step_the_host_cannot_take_ends_host_unreachable, watch_setup,
