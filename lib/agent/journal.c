@@ -11,22 +11,25 @@
  * not, so that a retry or a poll reaches the host, whose changes are idempotent by key. Reads, simulator
  * controls and reconfigure pass straight through.
  *
- * Durability: the journal is an append-only file of JSON lines {opId, fingerprint, status, message,
- * result}; a line is written and fdatasync'ed before its answer is returned. At open the file is read
- * back into the index; a torn last line (a crash in the middle of an append, whose answer was therefore
- * never returned) is cut off. When the file holds 2 x AGENT_JOURNAL_KEPT lines it is rewritten with the
- * kept answers only (a temporary file, fsync, rename, fsync of the directory). Without a path the journal
- * lives in memory only.
+ * Durability: the journal is an append log (applog.h) of JSON lines {opId, fingerprint, status, message,
+ * result}; a line is appended under the lock and made durable after it is released, before its answer is
+ * returned, so that concurrent calls share one fdatasync (group commit). At open the file is read back
+ * into the index; a torn last line (a crash in the middle of an append, whose answer was therefore never
+ * returned) is cut off. When the file holds 2 x AGENT_JOURNAL_KEPT lines it is rewritten with the kept
+ * answers only. Without a path the journal lives in memory only. An answer another call finds in the
+ * index before its line is durable is still a true answer: the host's change it records is durable (the
+ * inner agent answers only what it has kept) and idempotent by key.
  *
- * Invariants: the index holds at most AGENT_JOURNAL_KEPT answers, oldest first; the index, the file and
- * its line count are touched only under the lock, which is never held across a call of the inner agent;
- * every answer in the index is in the file. The inner agent is owned by the decorator and closed with it.
+ * Invariants: the index holds at most AGENT_JOURNAL_KEPT answers, oldest first; the index is touched and
+ * the file appended to or compacted only under the lock, which is never held across a call of the inner
+ * agent nor across a fdatasync; every answer in the index is in the file. The inner agent is owned by
+ * the decorator and closed with it.
  */
 #include "agent_internal.h"
+#include "applog.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -34,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "../util.h"
 
@@ -43,10 +45,9 @@
 typedef struct {
     agent_t *inner;
     pthread_mutex_t lock;
-    char *path;    /* NULL: memory only */
-    int fd;        /* the file, opened for appending; -1 when memory only */
-    json_t *index; /* {opId: {fingerprint, status, message, result}}, oldest first; under lock */
-    size_t lines;  /* lines in the file; under lock */
+    applog_t *log;    /* the file; NULL when memory only */
+    json_t *index;    /* {opId: {fingerprint, status, message, result}}, oldest first; under lock */
+    bool load_failed; /* at open: a line could not be kept in the index */
 } journal_t;
 
 /* The journal whose lock this thread holds, for asserts. */
@@ -135,150 +136,74 @@ index_put(journal_t *j, const char *op_id, json_t *rec)
     return 0;
 }
 
-/* ---- the file ---- */
+/* ---- the file (an append log, applog.h) ---- */
 
-static int
-write_all(int fd, const char *text, size_t n)
-{
-    ssize_t w;
-
-    while (n > 0) {
-        w = write(fd, text, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        text += w;
-        n -= (size_t) w;
-    }
-    return 0;
-}
-
-/* One line of the file: the record with its operation id, ending in a newline (malloc'ed). */
+/* One line of the file: the record with its operation id, without a newline (malloc'ed). */
 static char *
 line_of(const char *op_id, const json_t *rec)
 {
     json_t *obj = json_deep_copy(rec);
-    char *text = NULL, *line = NULL;
-    size_t n;
+    char *text = NULL;
 
     if (obj != NULL && json_object_set_new(obj, "opId", json_string(op_id)) == 0)
         text = util_json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(obj);
-    if (text != NULL && (line = malloc((n = strlen(text)) + 2)) != NULL) {
-        memcpy(line, text, n);
-        memcpy(line + n, "\n", 2);
-    }
-    free(text);
-    return line;
+    return text;
 }
 
+/* Writes every kept answer through emit (compaction; lock held). */
 static int
-fsync_dir_of(const char *path)
+kept_records(void *ctx, applog_emit_fn emit, void *emit_ctx)
 {
-    char copy[PATH_MAX];
-    int fd, rc;
-
-    snprintf(copy, sizeof(copy), "%s", path);
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Rewrites the file with the kept answers only; lock held. On failure the old file stays as it was. */
-static int
-compact(journal_t *j)
-{
-    char tmp[PATH_MAX];
+    journal_t *j = ctx;
     const char *key;
     json_t *rec;
     char *line;
-    int fd, ok = 1;
+    int rc = 0;
 
-    assert(locked_journal == j && j->path != NULL);
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", j->path) >= (int) sizeof(tmp))
-        return -1;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
+    assert(locked_journal == j);
     json_object_foreach(j->index, key, rec) {
-        line = ok ? line_of(key, rec) : NULL;
-        ok = line != NULL && write_all(fd, line, strlen(line)) == 0;
+        line = line_of(key, rec);
+        rc = line == NULL || emit(emit_ctx, line, strlen(line)) != 0 ? -1 : 0;
         free(line);
+        if (rc != 0)
+            break;
     }
-    ok = ok && fsync(fd) == 0;
-    if (close(fd) != 0 || !ok || rename(tmp, j->path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    fsync_dir_of(j->path);
-    fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd < 0)
-        return -1; /* the old descriptor still appends to the renamed-over file: keep it */
-    close(j->fd);
-    j->fd = fd;
-    j->lines = json_object_size(j->index);
-    return 0;
+    return rc;
 }
 
-/* Appends one record to the file, durably; lock held. */
+/* Appends one record to the file (not yet durable: *end is its position for applog_sync); lock held. */
 static int
-append(journal_t *j, const char *op_id, const json_t *rec)
+append(journal_t *j, const char *op_id, const json_t *rec, uint64_t *end)
 {
     char *line;
     int rc;
 
-    assert(locked_journal == j);
-    if (j->fd < 0)
-        return 0;
+    assert(locked_journal == j && j->log != NULL);
     line = line_of(op_id, rec);
-    rc = line == NULL || write_all(j->fd, line, strlen(line)) != 0 || fdatasync(j->fd) != 0 ? -1 : 0;
+    rc = line == NULL || applog_append(j->log, line, strlen(line), end) != 0 ? -1 : 0;
     free(line);
-    if (rc == 0)
-        j->lines++;
     return rc;
 }
 
-/* Reads the file back into the index (at open; lock held); a torn last line is cut off. */
+/* Reads one line of the file back into the index (at open); -1 when it is not a record. */
 static int
-load(journal_t *j, agent_err_t *err)
+load_line(void *ctx, const char *line, size_t len)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    off_t good = 0;
-    ssize_t n;
-    json_t *rec;
+    journal_t *j = ctx;
+    json_t *rec = json_loadb(line, len, 0, NULL);
+    const char *op_id = json_string_value(json_object_get(rec, "opId"));
     answer_t ans;
-    const char *op_id;
-    FILE *f = fopen(j->path, "r");
-    int rc = 0;
+    int rc = -1;
 
-    if (f == NULL)
-        return agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal cannot be read.");
-    while ((n = getline(&line, &cap, f)) > 0) {
-        rec = line[n - 1] == '\n' ? json_loads(line, 0, NULL) : NULL;
-        op_id = json_string_value(json_object_get(rec, "opId"));
-        if (op_id == NULL || answer_from_json(rec, &ans) != 0) {
-            json_decref(rec);
-            if (getline(&line, &cap, f) > 0) /* not the last line: damaged, not torn */
-                rc = agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal is damaged.");
-            break;
-        }
+    if (op_id != NULL && answer_from_json(rec, &ans) == 0) {
+        rc = 0;
+        journal_lock(j); /* not shared yet: for the asserts of index_put */
         if (index_put(j, op_id, answer_to_json(&ans)) != 0)
-            rc = agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal cannot be read.");
-        json_decref(rec);
-        if (rc != 0)
-            break;
-        good += n;
-        j->lines++;
+            j->load_failed = true; /* out of memory: the line is good, the open fails */
+        journal_unlock(j);
     }
-    free(line);
-    fclose(f);
-    if (rc == 0 && (ftruncate(j->fd, good) != 0 || fdatasync(j->fd) != 0))
-        rc = agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal cannot be repaired.");
+    json_decref(rec);
     return rc;
 }
 
@@ -333,6 +258,7 @@ record(journal_t *j, const agent_call_t *call, const char *fp, int rc, const age
        const char *res, char *result, agent_err_t *err)
 {
     answer_t ans = {.status = rc == 0 ? AGENT_OK : inner_err->status};
+    uint64_t end = 0;
     json_t *rec;
     int ok;
 
@@ -345,14 +271,17 @@ record(journal_t *j, const agent_call_t *call, const char *fp, int rc, const age
     snprintf(ans.result, sizeof(ans.result), "%s", res);
     rec = answer_to_json(&ans);
     journal_lock(j);
-    ok = rec != NULL && append(j, call->op_id, rec) == 0;
+    ok = rec != NULL && (j->log == NULL || append(j, call->op_id, rec, &end) == 0);
     if (ok)
         ok = index_put(j, call->op_id, rec) == 0;
     else
         json_decref(rec);
-    if (ok && j->fd >= 0 && j->lines >= 2 * (size_t) AGENT_JOURNAL_KEPT)
-        compact(j); /* on failure the next append tries again */
+    if (ok && j->log != NULL && applog_needs_compact(j->log, AGENT_JOURNAL_KEPT, 0))
+        applog_compact(j->log, kept_records, j); /* on failure the next append tries again */
     journal_unlock(j);
+    /* Durable before the answer; concurrent calls share the fdatasync (outside the lock). */
+    if (ok && j->log != NULL)
+        ok = applog_sync(j->log, end) == 0;
     if (!ok)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "The host could not record the answer of %s.",
                           call->op_id);
@@ -519,10 +448,8 @@ journal_close(void *priv)
     if (j == NULL)
         return;
     agent_close(j->inner);
-    if (j->fd >= 0)
-        close(j->fd);
+    applog_close(j->log);
     json_decref(j->index);
-    free(j->path);
     pthread_mutex_destroy(&j->lock);
     free(j);
 }
@@ -554,18 +481,19 @@ open_file(journal_t *j, const char *path, agent_err_t *err)
     char dir[PATH_MAX];
     int rc;
 
-    if (strlen(path) >= PATH_MAX - 8 || (j->path = strdup(path)) == NULL)
+    if (strlen(path) >= PATH_MAX - 8)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal's path is unusable.");
     snprintf(dir, sizeof(dir), "%s", path);
     if (mkdir(dirname(dir), 0700) != 0 && errno != EEXIST)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal's directory is unusable.");
-    j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (j->fd < 0 || fsync_dir_of(path) != 0)
+    rc = applog_open(path, load_line, j, &j->log);
+    if (rc == APPLOG_ERR_DAMAGED)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal is damaged.");
+    if (rc != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal cannot be opened.");
-    journal_lock(j); /* not shared yet: for the asserts of what load calls */
-    rc = load(j, err);
-    journal_unlock(j);
-    return rc;
+    if (j->load_failed)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The operation journal cannot be read.");
+    return 0;
 }
 
 agent_t *
@@ -582,7 +510,6 @@ agent_journal_wrap(agent_t *inner, const char *path, agent_err_t *err)
         return NULL;
     }
     j->inner = inner;
-    j->fd = -1;
     pthread_mutex_init(&j->lock, NULL);
     j->index = json_object();
     if (j->index == NULL)
