@@ -2,8 +2,8 @@
  * sim.c: the simulator agent, an in-process simulated Hyper-V host (driver "sim"): its options, its life
  * (open, reconfigure, close), its simulator controls, and its driver table.
  *
- * The host keeps each VM (power state, size, disks, NICs, checkpoints) in STATE_DIR/sim/<host id>/<vm>.json
- * (sim_state.c), so that, like a real host, it still has its VMs after the daemon restarts, crash
+ * The host keeps its VMs (power state, size, disks, NICs, checkpoints) in one append log,
+ * STATE_DIR/sim/<host id>.log (sim_state.c), so that, like a real host, it still has its VMs after the daemon restarts, crash
  * included. Every change is idempotent by its key (sim_vm.c, sim_checkpoint.c); the operation-id journal,
  * latency and injected faults are the decorators agent_open wraps it in.
  *
@@ -18,11 +18,9 @@
 #include "sim_internal.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../util.h"
 
@@ -118,19 +116,6 @@ sim_check_uri(const char *uri, agent_err_t *err)
 
 /* ---- the host's life ---- */
 
-/* Makes the host's directory, STATE_DIR/sim/<host id>, into s->path. */
-static int
-make_dir(sim_t *s, const char *state_dir, agent_err_t *err)
-{
-    char dir[PATH_MAX];
-
-    if (snprintf(dir, sizeof(dir), "%s/sim", state_dir) >= (int) sizeof(dir) ||
-        snprintf(s->path, sizeof(s->path), "%s/%s", dir, s->host_id) >= (int) sizeof(s->path) ||
-        (mkdir(dir, 0700) != 0 && errno != EEXIST) || (mkdir(s->path, 0700) != 0 && errno != EEXIST))
-        return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host has no state directory.");
-    return 0;
-}
-
 static int
 sim_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
 {
@@ -143,8 +128,7 @@ sim_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
     snprintf(s->host_id, sizeof(s->host_id), "%s", conf->host_id ? conf->host_id : "sim");
     s->diff_gb_per_hour = 1;
     if (parse_uri(conf->uri, &s->diff_gb_per_hour, &s->copy_mbps, err) ||
-        (conf->state_dir && conf->state_dir[0] && make_dir(s, conf->state_dir, err)) ||
-        agent_sim__load(s, err)) {
+        agent_sim__load(s, conf->state_dir, err)) {
         agent_sim__state_free(s);
         free(s);
         return -1;
@@ -184,9 +168,9 @@ sim_close(void *priv)
 /* ---- simulator controls ---- */
 
 /* The storage incident: each named VM reappears under a new hypervisor id (its checkpoints, disks and
- * power state kept); the old id is gone. Lock held. */
+ * power state kept); the old id is gone. Lock held; *end is the log's position to sync. */
 static int
-regenerate_ids(sim_t *s, const json_t *ids, json_t *map, agent_err_t *err)
+regenerate_ids(sim_t *s, const json_t *ids, json_t *map, uint64_t *end, agent_err_t *err)
 {
     char fresh[AGENT_ID_MAX], uuid[UTIL_UUID_LEN + 1];
     const char *old;
@@ -201,15 +185,19 @@ regenerate_ids(sim_t *s, const json_t *ids, json_t *map, agent_err_t *err)
             return agent_fail(err, AGENT_ERR_NOT_FOUND, "The host has no VM %s.", old ? old : "");
         util_uuid(uuid);
         snprintf(fresh, sizeof(fresh), "sim-%s", uuid);
-        json_incref(vm);
-        json_object_set_new(vm, "hypervisorId", json_string(fresh));
-        json_object_del(s->vms, old);
-        json_object_set_new(s->vms, fresh, vm);
+        vm = json_deep_copy(vm);
+        if (vm == NULL || json_object_set_new(vm, "hypervisorId", json_string(fresh)) != 0) {
+            json_decref(vm);
+            return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
+        }
+        agent_sim__vm_del(s, old);
+        if (agent_sim__vm_put(s, fresh, vm) != 0)
+            return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
         snprintf(s->dirty, sizeof(s->dirty), "%s", fresh);
-        if (agent_sim__save(s, err) != 0)
+        if (agent_sim__save(s, end, err) != 0)
             return -1;
         snprintf(s->dirty, sizeof(s->dirty), "%s", old);
-        if (agent_sim__save(s, err) != 0)
+        if (agent_sim__save(s, end, err) != 0)
             return -1;
         json_object_set_new(map, old, json_string(fresh));
     }
@@ -217,9 +205,9 @@ regenerate_ids(sim_t *s, const json_t *ids, json_t *map, agent_err_t *err)
 }
 
 /* A VM wapd did not create (for tests of unmanaged VMs): {"addUnmanaged": name}, answers its id. Lock
- * held. */
+ * held; *end is the log's position to sync. */
 static int
-add_unmanaged(sim_t *s, const char *name, json_t **result, agent_err_t *err)
+add_unmanaged(sim_t *s, const char *name, json_t **result, uint64_t *end, agent_err_t *err)
 {
     char hyp[AGENT_ID_MAX], uuid[UTIL_UUID_LEN + 1];
     json_t *vm;
@@ -227,14 +215,14 @@ add_unmanaged(sim_t *s, const char *name, json_t **result, agent_err_t *err)
     assert(agent_sim__locked(s));
     util_uuid(uuid);
     snprintf(hyp, sizeof(hyp), "sim-%s", uuid);
-    vm = json_pack("{s:s, s:s, s:s, s:i, s:i, s:[{s:n, s:s, s:i}], s:{}}", "hypervisorId", hyp,
+    vm = json_pack("{s:s, s:s, s:s, s:i, s:i, s:[{s:n, s:s, s:i}], s:{}, s:I}", "hypervisorId", hyp,
                    "name", name, "powerState", "running", "cores", 1, "memoryMB", 1024, "disks",
-                   "lun", "kind", "os", "sizeGB", 40, "checkpoints");
-    if (vm == NULL || json_object_set_new(s->vms, hyp, vm) != 0)
+                   "lun", "kind", "os", "sizeGB", 40, "checkpoints", "runningSinceMs",
+                   (json_int_t) util_now_ms());
+    if (vm == NULL || agent_sim__vm_put(s, hyp, vm) != 0)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
-    json_object_set_new(vm, "runningSinceMs", json_integer(util_now_ms()));
     snprintf(s->dirty, sizeof(s->dirty), "%s", hyp);
-    if (agent_sim__save(s, err) != 0)
+    if (agent_sim__save(s, end, err) != 0)
         return -1;
     *result = json_pack("{s:s}", "added", hyp);
     return 0;
@@ -245,15 +233,21 @@ sim_simulate(void *priv, const json_t *command, json_t **result, agent_err_t *er
 {
     sim_t *s = priv;
     const char *name = json_string_value(json_object_get(command, "addUnmanaged"));
-    json_t *map = json_object();
+    json_t *map = json_object(), *added = NULL;
+    uint64_t end = 0;
     int rc;
 
     agent_sim__lock(s);
     if (name != NULL)
-        rc = add_unmanaged(s, name, result, err);
-    else if ((rc = regenerate_ids(s, json_object_get(command, "regenerateIds"), map, err)) == 0)
-        *result = json_pack("{s:O}", "regenerated", map);
+        rc = add_unmanaged(s, name, &added, &end, err);
+    else
+        rc = regenerate_ids(s, json_object_get(command, "regenerateIds"), map, &end, err);
     agent_sim__unlock(s);
+    if (agent_sim__sync(s, end, rc == 0 ? err : NULL) != 0)
+        rc = -1;
+    if (rc == 0)
+        *result = name != NULL ? json_incref(added) : json_pack("{s:O}", "regenerated", map);
+    json_decref(added);
     json_decref(map);
     return rc;
 }

@@ -3,7 +3,7 @@
  *
  * The simulator (driver "sim", see sim.c for its behaviour) is four files, one concern each:
  * - sim.c: the driver: its uri options, open, reconfigure, close, the simulator controls, the table;
- * - sim_state.c: its durable state, one file per VM under the host's directory;
+ * - sim_state.c: its VMs in memory, and their durable state: one append log per host;
  * - sim_vm.c: the VM operations themselves (create, power, size, disks), each idempotent by its key;
  * - sim_checkpoint.c: checkpoints, the growth of their differencing disks, and the host's reads
  *   (inventory, host info).
@@ -19,19 +19,23 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "agent_internal.h"
 
+typedef struct applog applog_t;
+
 typedef struct {
     char host_id[AGENT_ID_MAX];
-    char path[PATH_MAX];      /* the host's directory; empty: memory only */
+    applog_t *log;            /* the host's log (sim_state.c); NULL: memory only */
     char dirty[AGENT_ID_MAX]; /* the VM the call being applied changed (or removed) */
     double diff_gb_per_hour;  /* the uri's diffGBPerHour */
     double copy_mbps;         /* the uri's copyMBps: 0, copies are instant */
     pthread_mutex_t lock;
-    json_t *vms; /* {hypervisorId: vm} */
+    json_t *vms;      /* {hypervisorId: vm} */
+    json_t *by_vm_id; /* {vmId: hypervisorId}, for keyed creates without a scan */
 } sim_t;
 
 /* The host's lock, and whether this thread holds it (for asserts). */
@@ -41,12 +45,24 @@ bool agent_sim__locked(const sim_t *s);
 
 /* ---- sim_state.c ---- */
 
-/* Writes the file of the VM the last call changed (s->dirty), or removes it when the VM is gone; lock
- * held. A failure to persist fails the call. */
-int agent_sim__save(sim_t *s, agent_err_t *err);
-/* Creates the in-memory state and reads every VM file of the host's directory (at open). */
-int agent_sim__load(sim_t *s, agent_err_t *err);
-/* Frees the in-memory state. */
+/* Adds or replaces the VM of that hypervisor id (vm stolen; -1 when out of memory), and forgets one;
+ * lock held (or at open). The only writers of s->vms and s->by_vm_id. */
+int agent_sim__vm_put(sim_t *s, const char *hyp, json_t *vm);
+void agent_sim__vm_del(sim_t *s, const char *hyp);
+/* The VM made for that wapd VM id (borrowed), or NULL; lock held. */
+json_t *agent_sim__vm_of_wapd_id(sim_t *s, const char *vm_id);
+
+/* Appends the record of the VM the last call changed (s->dirty), or its deletion when it is gone, and
+ * writes *end, its position in the log; lock held. Not durable until agent_sim__sync. A failure to
+ * append fails the call. */
+int agent_sim__save(sim_t *s, uint64_t *end, agent_err_t *err);
+/* Returns once everything saved up to end is durable (end 0: nothing saved); lock NOT held, so that
+ * concurrent calls share the fdatasync. */
+int agent_sim__sync(sim_t *s, uint64_t end, agent_err_t *err);
+/* Creates the in-memory state and, with a state_dir (borrowed; NULL or "": memory only), opens the
+ * host's log, replays it and migrates an old per-VM directory into it (at open). */
+int agent_sim__load(sim_t *s, const char *state_dir, agent_err_t *err);
+/* Frees the in-memory state and closes the log. */
 void agent_sim__state_free(sim_t *s);
 
 /* ---- sim_vm.c ---- */
@@ -54,7 +70,8 @@ void agent_sim__state_free(sim_t *s);
 /* Applies one call to the host's state; lock held. Writes result (an id) when the call makes one. */
 typedef int (*agent_sim_apply_fn)(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err);
 
-/* Runs one call that changes the host: fn under the lock, then the VM it changed saved. */
+/* Runs one call that changes the host: fn under the lock, the VM it changed saved, and the save made
+ * durable after the lock is released, before the call answers. */
 int agent_sim__run(sim_t *s, agent_sim_apply_fn fn, void *args, char result[AGENT_ID_MAX],
                    agent_err_t *err);
 /* The VM of that hypervisor id, marked as the one the call changes; NOT_FOUND when none; lock held. */

@@ -1,97 +1,280 @@
 /*
  * sim_state.c: the simulator's durable state (see sim_internal.h).
  *
- * Each VM lives in STATE_DIR/sim/<host id>/<hypervisor id>.json; deleting the VM removes its file. A call's
- * change is written atomically (a temporary file, then rename), so that, like a real host, the simulator
- * has its VMs after the daemon restarts, crash included. A host opened without a state directory keeps
- * everything in memory. Files of earlier versions may carry a record of answers (_ops) or be the tombstone
- * of a deleted VM ({deleted}); both are read past.
+ * The host's VMs live in one append log (applog.h), STATE_DIR/sim/<host id>.log: each line is either a
+ * VM's whole record (as sim_vm.c keeps it) or the deletion of one, {"hypervisorId": id, "deleted": true};
+ * the last line of an id wins. A call appends the record of the VM it changed under the host's lock and
+ * makes it durable (a group fdatasync shared with concurrent calls) after releasing the lock, before it
+ * answers: the journal decorator records the answer only after the call, and relies on that. So, like a
+ * real host, the simulator has its VMs after the daemon restarts, crash included. When the log holds
+ * twice as many lines as live VMs (plus a floor) it is rewritten with the live ones. A host opened without
+ * a state directory keeps everything in memory.
  *
- * Invariants: s->vms holds every live VM; a VM's file is rewritten only by the call that changed it, with
- * the host's lock held.
+ * Earlier versions kept one file per VM, STATE_DIR/sim/<host id>/<hypervisor id>.json (which may carry a
+ * record of answers, _ops, or be the tombstone of a deleted VM, {deleted}). At open such a directory is
+ * read once, its VMs appended to the log and synced, and then it is removed; a VM the log already has
+ * (a migration interrupted by a crash, redone) keeps its logged record.
+ *
+ * Invariants: s->vms holds every live VM, and s->by_vm_id maps the vmId of every live VM that has one to
+ * its hypervisor id; both are changed only through agent_sim__vm_put and agent_sim__vm_del, with the
+ * host's lock held (or at open, before the host is shared); every change of s->vms is appended to the
+ * log under the same lock, in the same order.
  */
 #include "sim_internal.h"
 
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../util.h"
+#include "applog.h"
+
+/* The log is compacted when it holds 2 x live VMs + this many lines. */
+#define SIM_LOG_FLOOR 1024
+
+/* ---- the in-memory state ---- */
+
+static const char *
+vm_id_of(const json_t *vm)
+{
+    const char *id = json_string_value(json_object_get(vm, "vmId"));
+
+    return id != NULL && id[0] != '\0' ? id : NULL;
+}
 
 int
-agent_sim__save(sim_t *s, agent_err_t *err)
+agent_sim__vm_put(sim_t *s, const char *hyp, json_t *vm)
 {
-    char file[PATH_MAX + AGENT_ID_MAX + 16], tmp[PATH_MAX + AGENT_ID_MAX + 24];
+    const char *id = vm_id_of(vm);
+
+    assert(hyp != NULL && vm != NULL);
+    if (json_object_set_new(s->vms, hyp, vm) != 0)
+        return -1;
+    if (id != NULL && json_object_set_new(s->by_vm_id, id, json_string(hyp)) != 0)
+        return -1;
+    return 0;
+}
+
+void
+agent_sim__vm_del(sim_t *s, const char *hyp)
+{
+    json_t *vm = json_object_get(s->vms, hyp);
+    const char *id = vm_id_of(vm);
+
+    if (vm == NULL)
+        return;
+    if (id != NULL &&
+        strcmp(json_string_value(json_object_get(s->by_vm_id, id)) ?: "", hyp) == 0)
+        json_object_del(s->by_vm_id, id);
+    json_object_del(s->vms, hyp);
+}
+
+json_t *
+agent_sim__vm_of_wapd_id(sim_t *s, const char *vm_id)
+{
+    const char *hyp;
     json_t *vm;
-    char *text;
-    FILE *f;
-    int ok;
 
     assert(agent_sim__locked(s));
-    if (s->path[0] == '\0' || s->dirty[0] == '\0')
-        return 0;
-    snprintf(file, sizeof(file), "%s/%s.json", s->path, s->dirty);
-    vm = json_object_get(s->vms, s->dirty);
-    if (vm == NULL) {
-        if (unlink(file) != 0 && errno != ENOENT)
-            return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
-        return 0;
+    if (vm_id == NULL || vm_id[0] == '\0')
+        return NULL;
+    hyp = json_string_value(json_object_get(s->by_vm_id, vm_id));
+    vm = hyp != NULL ? json_object_get(s->vms, hyp) : NULL;
+    return vm != NULL && strcmp(vm_id_of(vm) ?: "", vm_id) == 0 ? vm : NULL;
+}
+
+/* ---- the log ---- */
+
+/* Writes every live VM through emit (compaction; lock held). */
+static int
+live_records(void *ctx, applog_emit_fn emit, void *emit_ctx)
+{
+    sim_t *s = ctx;
+    const char *key;
+    json_t *vm;
+    char *text;
+    int rc = 0;
+
+    json_object_foreach(s->vms, key, vm) {
+        text = util_json_dumps(vm, JSON_COMPACT);
+        rc = text == NULL || emit(emit_ctx, text, strlen(text)) != 0 ? -1 : 0;
+        free(text);
+        if (rc != 0)
+            break;
     }
-    snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-    text = util_json_dumps(vm, JSON_COMPACT);
-    f = text ? fopen(tmp, "w") : NULL;
-    ok = f && fputs(text, f) >= 0;
-    if (f && fclose(f) != 0)
-        ok = 0;
+    return rc;
+}
+
+/* Appends the record of the VM of that id (its deletion when it is gone); lock held or not shared. */
+static int
+append_vm(sim_t *s, const char *hyp, uint64_t *end)
+{
+    json_t *vm = json_object_get(s->vms, hyp), *gone = NULL;
+    char *text;
+    int rc;
+
+    if (vm == NULL)
+        vm = gone = json_pack("{s:s, s:b}", "hypervisorId", hyp, "deleted", 1);
+    text = vm != NULL ? util_json_dumps(vm, JSON_COMPACT) : NULL;
+    json_decref(gone);
+    rc = text == NULL || applog_append(s->log, text, strlen(text), end) != 0 ? -1 : 0;
     free(text);
-    if (!ok || rename(tmp, file) != 0)
+    return rc;
+}
+
+int
+agent_sim__save(sim_t *s, uint64_t *end, agent_err_t *err)
+{
+    assert(agent_sim__locked(s) && end != NULL);
+    if (s->log == NULL || s->dirty[0] == '\0')
+        return 0;
+    if (append_vm(s, s->dirty, end) != 0)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
+    if (applog_needs_compact(s->log, json_object_size(s->vms), SIM_LOG_FLOOR))
+        applog_compact(s->log, live_records, s); /* on failure the next change tries again */
     return 0;
 }
 
 int
-agent_sim__load(sim_t *s, agent_err_t *err)
+agent_sim__sync(sim_t *s, uint64_t end, agent_err_t *err)
 {
-    char file[PATH_MAX + 300];
-    json_error_t jerr;
-    struct dirent *de;
-    const char *hyp;
-    json_t *doc;
-    DIR *d;
-    size_t n;
-
-    s->vms = json_object();
-    if (s->vms == NULL)
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
-    if (s->path[0] == '\0' || (d = opendir(s->path)) == NULL)
+    assert(!agent_sim__locked(s));
+    if (s->log == NULL || end == 0 || applog_sync(s->log, end) == 0)
         return 0;
-    while ((de = readdir(d)) != NULL) {
+    return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
+}
+
+/* Takes one record (stolen) read back from the log or an old VM file; replace: whether it overrides a VM
+ * of the same id already read. -1 when it is not a VM's record. */
+static int
+take_record(sim_t *s, json_t *doc, bool replace)
+{
+    const char *hyp = json_string_value(json_object_get(doc, "hypervisorId"));
+    int rc = 0;
+
+    if (hyp == NULL)
+        rc = -1;
+    else if (!replace && json_object_get(s->vms, hyp) != NULL)
+        ; /* the log has it already */
+    else if (json_is_true(json_object_get(doc, "deleted")))
+        agent_sim__vm_del(s, hyp);
+    else {
+        json_object_del(doc, "_ops");
+        rc = agent_sim__vm_put(s, hyp, json_incref(doc));
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int
+replay_line(void *ctx, const char *line, size_t len)
+{
+    json_t *doc = json_loadb(line, len, 0, NULL);
+
+    return json_is_object(doc) ? take_record(ctx, doc, true) : (json_decref(doc), -1);
+}
+
+/* ---- the old per-VM directory ---- */
+
+static int
+fsync_parent(const char *parent)
+{
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Reads every VM file of dir (in parent) into the state and the log, syncs the log, then removes the
+ * directory. */
+static int
+migrate(sim_t *s, const char *parent, const char *dir, agent_err_t *err)
+{
+    char file[2 * PATH_MAX];
+    const char *hyp;
+    struct dirent *de;
+    uint64_t end = 0;
+    json_t *doc;
+    DIR *d = opendir(dir);
+    size_t n;
+    int ok = 1;
+
+    if (d == NULL)
+        return errno == ENOENT ? 0 : agent_fail(err, AGENT_ERR_PERMANENT,
+                                                "The simulated host's old state cannot be read.");
+    while (ok && (de = readdir(d)) != NULL) {
         n = strlen(de->d_name);
         if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
             continue;
-        snprintf(file, sizeof(file), "%s/%s", s->path, de->d_name);
-        doc = json_load_file(file, 0, &jerr);
-        if (doc == NULL) {
-            closedir(d);
-            return agent_fail(err, AGENT_ERR_PERMANENT, "A simulated VM's state file is unreadable.");
-        }
-        json_object_del(doc, "_ops");
+        snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
+        doc = json_load_file(file, 0, NULL);
         hyp = json_string_value(json_object_get(doc, "hypervisorId"));
-        if (!json_is_true(json_object_get(doc, "deleted")) && hyp != NULL)
-            json_object_set(s->vms, hyp, doc);
+        ok = hyp != NULL && !json_object_get(s->vms, hyp) && !json_is_true(json_object_get(doc, "deleted"))
+                 ? take_record(s, json_incref(doc), false) == 0 && append_vm(s, hyp, &end) == 0
+                 : json_is_object(doc);
         json_decref(doc);
     }
+    if (!ok) {
+        closedir(d);
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A simulated VM's state file is unreadable.");
+    }
+    ok = end == 0 || applog_sync(s->log, end) == 0;
+    rewinddir(d);
+    while (ok && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
+        ok = unlink(file) == 0 || errno == ENOENT;
+    }
+    /* The removal is made durable before any call: an old file back after a crash would bring back
+     * a VM deleted since. */
+    ok = ok && fsync(dirfd(d)) == 0;
     closedir(d);
+    if (!ok || rmdir(dir) != 0 || fsync_parent(parent) != 0)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host could not move its old state.");
     return 0;
+}
+
+int
+agent_sim__load(sim_t *s, const char *state_dir, agent_err_t *err)
+{
+    char dir[PATH_MAX], path[PATH_MAX + AGENT_ID_MAX + 8];
+    int rc;
+
+    s->vms = json_object();
+    s->by_vm_id = json_object();
+    if (s->vms == NULL || s->by_vm_id == NULL)
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
+    if (state_dir == NULL || state_dir[0] == '\0')
+        return 0;
+    if (snprintf(dir, sizeof(dir), "%s/sim", state_dir) >= (int) sizeof(dir) ||
+        (mkdir(dir, 0700) != 0 && errno != EEXIST))
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host has no state directory.");
+    snprintf(path, sizeof(path), "%s/%s.log", dir, s->host_id);
+    rc = applog_open(path, replay_line, s, &s->log);
+    if (rc == APPLOG_ERR_DAMAGED)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host's state is damaged.");
+    if (rc != 0)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host's state cannot be opened.");
+    snprintf(path, sizeof(path), "%s/%s", dir, s->host_id);
+    return migrate(s, dir, path, err);
 }
 
 void
 agent_sim__state_free(sim_t *s)
 {
+    applog_close(s->log);
+    s->log = NULL;
     json_decref(s->vms);
-    s->vms = NULL;
+    json_decref(s->by_vm_id);
+    s->vms = s->by_vm_id = NULL;
 }

@@ -2,7 +2,8 @@
  * sim_vm.c: the simulator's VM operations (see sim_internal.h).
  *
  * Each changing slot of the driver is one apply function (op_*), run by agent_sim__run under the host's
- * lock and saved with the VM it changed; the slots themselves only pack their arguments. A VM is
+ * lock and saved with the VM it changed, durably before the slot answers; the slots themselves only pack
+ * their arguments. A VM is
  * {hypervisorId, vmId, name, powerState, cores, memoryMB, memoryMinMB, memoryMaxMB, generation, disks,
  * nics, checkpoints, createdAt}, plus the growth account of sim_checkpoint.c and, while its OS disk is
  * being copied from its image, copy {startedMs, bytesTotal}.
@@ -88,14 +89,17 @@ agent_sim__run(sim_t *s, agent_sim_apply_fn fn, void *args, char result[AGENT_ID
 {
     char res[AGENT_ID_MAX] = "";
     agent_err_t local = {0};
+    uint64_t end = 0;
     int rc;
 
     agent_sim__lock(s);
     s->dirty[0] = '\0';
     rc = fn(s, args, res, &local);
-    if (agent_sim__save(s, rc == 0 ? &local : NULL) != 0 && rc == 0)
+    if (agent_sim__save(s, &end, rc == 0 ? &local : NULL) != 0 && rc == 0)
         rc = -1;
     agent_sim__unlock(s);
+    if (agent_sim__sync(s, end, rc == 0 ? &local : NULL) != 0 && rc == 0)
+        rc = -1;
     if (rc != 0) {
         if (err)
             *err = local;
@@ -146,22 +150,6 @@ vm_json(const agent_vm_spec_t *spec, const char *hyp)
                      disks, "nics", nics, "checkpoints", "createdAt", now);
 }
 
-/* The VM made for that wapd VM id, or NULL; lock held. */
-static json_t *
-vm_of_wapd_id(sim_t *s, const char *vm_id)
-{
-    const char *key;
-    json_t *vm;
-
-    if (vm_id == NULL || vm_id[0] == '\0')
-        return NULL;
-    json_object_foreach(s->vms, key, vm)
-        if (json_is_string(json_object_get(vm, "vmId")) &&
-            strcmp(json_string_value(json_object_get(vm, "vmId")), vm_id) == 0)
-            return vm;
-    return NULL;
-}
-
 /* How far the VM's copy is: AGENT_PENDING with the progress while it runs, else 0 (the copy done and
  * forgotten, the VM marked changed); lock held. */
 static int
@@ -196,7 +184,7 @@ op_vm_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     create_args_t *a = args;
     const agent_vm_spec_t *spec = a->spec;
     char uuid[UTIL_UUID_LEN + 1];
-    json_t *vm = vm_of_wapd_id(s, spec->vm_id);
+    json_t *vm = agent_sim__vm_of_wapd_id(s, spec->vm_id);
 
     if (vm == NULL) {
         util_uuid(uuid);
@@ -210,7 +198,7 @@ op_vm_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
                                                       (json_int_t) util_now_ms(), "bytesTotal",
                                                       (json_int_t) (spec->disks[0].size_gb * GB)));
         snprintf(s->dirty, sizeof(s->dirty), "%s", result);
-        if (json_object_set_new(s->vms, result, vm) != 0)
+        if (agent_sim__vm_put(s, result, vm) != 0)
             return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     }
     snprintf(result, AGENT_ID_MAX, "%s", json_string_value(json_object_get(vm, "hypervisorId")));
@@ -225,7 +213,7 @@ op_vm_delete(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     (void) result;
     if (agent_sim__find_vm(s, hyp, err) == NULL)
         return -1;
-    json_object_del(s->vms, hyp);
+    agent_sim__vm_del(s, hyp);
     return 0;
 }
 

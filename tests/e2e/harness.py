@@ -332,18 +332,27 @@ def raw_exchange(port, data, timeout=10.0):
 
 
 def sim_vms(state_dir, host_id):
-    """What a simulated host has, read from its files: {hypervisorId: vm} (deleted VMs' tombstones
-    left out)."""
+    """What a simulated host has, read from its log: {hypervisorId: vm} (the last line of an id wins; a
+    deletion removes it; a torn last line is ignored)."""
     out = {}
-    d = os.path.join(state_dir, "sim", host_id)
-    for name in os.listdir(d) if os.path.isdir(d) else []:
-        if not name.endswith(".json"):
-            continue
-        with open(os.path.join(d, name)) as f:
-            vm = json.load(f)
-        if not vm.get("deleted"):
-            out[vm["hypervisorId"]] = vm
+    path = os.path.join(state_dir, "sim", host_id + ".log")
+    with open(path) if os.path.exists(path) else open(os.devnull) as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break
+            vm = json.loads(line)
+            if vm.get("deleted"):
+                out.pop(vm["hypervisorId"], None)
+            else:
+                out[vm["hypervisorId"]] = vm
     return out
+
+
+def sim_vm_put(state_dir, host_id, vm):
+    """Changes a VM on a simulated host behind wapd's back (as someone on the host would): appends its
+    record to the host's log. Only while nothing has the host open."""
+    with open(os.path.join(state_dir, "sim", host_id + ".log"), "a") as f:
+        f.write(json.dumps(vm, separators=(",", ":")) + "\n")
 
 
 def uid():

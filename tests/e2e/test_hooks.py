@@ -5,7 +5,7 @@ import random
 import threading
 import time
 
-from harness import SLOW, Daemon, Receiver, err, ok, uid, wait_for, wait_job
+from harness import SLOW, Daemon, Receiver, err, ok, sim_vm_put, sim_vms, uid, wait_for, wait_job
 from test_vms import VmWorld
 
 SECRET = "hook-secret-" + "x" * 20
@@ -427,8 +427,6 @@ def test_hanging_hook_does_not_hold_back_others_and_old_deliveries_give_up():
 def test_inventory_changes_are_events():
     """Out-of-band changes that inventory sync finds are events: a VM gone from its host (vm.missing, and
     its power state unknown), and a power state changed on the host while wapd was down."""
-    import glob
-    import os
     d = Daemon().start()
     try:
         w = VmWorld(d)
@@ -441,15 +439,12 @@ def test_inventory_changes_are_events():
         d.stop()
         # While wapd is down, someone stops a VM on the host itself.
         hyp = None
-        for path in glob.glob(os.path.join(d.state_dir, "sim", host, "*.json")):
-            with open(path) as f:
-                vm = json.load(f)
-            if vm.get("name") == "moved" and not vm.get("deleted"):
+        for vm in sim_vms(d.state_dir, host).values():
+            if vm.get("name") == "moved":
                 vm["powerState"] = "stopped"
-                with open(path, "w") as f:
-                    json.dump(vm, f)
+                sim_vm_put(d.state_dir, host, vm)
                 hyp = vm["hypervisorId"]
-        assert hyp, "the sim file of the VM was found"
+        assert hyp, "the sim record of the VM was found"
         d.start()
         a = d.admin()
         r = a.post("/v1/admin/hosts/%s/refresh" % host)
