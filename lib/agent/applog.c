@@ -57,19 +57,26 @@ write_all(int fd, const char *text, size_t n)
     return 0;
 }
 
-static int
-fsync_dir_of(const char *path)
+int
+applog_fsync_dir(const char *dir)
 {
-    char copy[PATH_MAX];
-    int fd, rc;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
 
-    snprintf(copy, sizeof(copy), "%s", path);
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+/* Fsyncs the directory that holds path. */
+static int
+fsync_dir_of(const char *path)
+{
+    char copy[PATH_MAX];
+
+    snprintf(copy, sizeof(copy), "%s", path);
+    return applog_fsync_dir(dirname(copy));
 }
 
 /* Reads the file back through replay; cuts a torn last line off. Not shared yet. */
@@ -292,24 +299,13 @@ cleanup:
     return rc;
 }
 
-size_t
-applog_lines(applog_t *l)
+void
+applog_counts(applog_t *l, size_t *lines, uint64_t *syncs)
 {
-    size_t n;
-
     pthread_mutex_lock(&l->lock);
-    n = l->lines;
+    if (lines != NULL)
+        *lines = l->lines;
+    if (syncs != NULL)
+        *syncs = l->syncs;
     pthread_mutex_unlock(&l->lock);
-    return n;
-}
-
-uint64_t
-applog_syncs(applog_t *l)
-{
-    uint64_t n;
-
-    pthread_mutex_lock(&l->lock);
-    n = l->syncs;
-    pthread_mutex_unlock(&l->lock);
-    return n;
 }

@@ -17,7 +17,7 @@
  * (applog_needs_compact), applog_compact rewrites it from the caller's live records (a temporary file,
  * fsync, rename, fsync of the directory); a failed compaction leaves the old file as it was.
  *
- * Thread safety: append, sync, needs_compact and counters may be called from any thread. The caller keeps
+ * Thread safety: append, sync, needs_compact and counts may be called from any thread. The caller keeps
  * its own records and the lines it appends in the same order (it appends under its own lock), and holds
  * that lock across applog_compact, so that the live records it writes include every line appended before.
  */
@@ -60,8 +60,12 @@ int applog_needs_compact(applog_t *l, size_t live, size_t floor);
  * durable on success. -1 on failure, the old file kept. */
 int applog_compact(applog_t *l, applog_records_fn records, void *ctx);
 
-/* Lines in the file; fdatasyncs made by applog_sync since open (for tests and benchmarks). */
-size_t applog_lines(applog_t *l);
-uint64_t applog_syncs(applog_t *l);
+/* Writes the lines in the file and the fdatasyncs made by applog_sync since open (either may be NULL;
+ * for tests and benchmarks). */
+void applog_counts(applog_t *l, size_t *lines, uint64_t *syncs);
+
+/* Fsyncs the directory dir (borrowed), making the creation, removal or renaming of its entries durable;
+ * 0 or -1. */
+int applog_fsync_dir(const char *dir);
 
 #endif

@@ -25,7 +25,6 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,17 +95,15 @@ static int
 live_records(void *ctx, applog_emit_fn emit, void *emit_ctx)
 {
     sim_t *s = ctx;
-    const char *key;
-    json_t *vm;
+    void *it;
     char *text;
     int rc = 0;
 
-    json_object_foreach(s->vms, key, vm) {
-        text = util_json_dumps(vm, JSON_COMPACT);
-        rc = text == NULL || emit(emit_ctx, text, strlen(text)) != 0 ? -1 : 0;
+    assert(agent_sim__locked(s));
+    for (it = json_object_iter(s->vms); it != NULL && rc == 0; it = json_object_iter_next(s->vms, it)) {
+        text = util_json_dumps(json_object_iter_value(it), JSON_COMPACT);
+        rc = text == NULL ? -1 : emit(emit_ctx, text, strlen(text));
         free(text);
-        if (rc != 0)
-            break;
     }
     return rc;
 }
@@ -182,18 +179,6 @@ replay_line(void *ctx, const char *line, size_t len)
 
 /* ---- the old per-VM directory ---- */
 
-static int
-fsync_parent(const char *parent)
-{
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Reads every VM file of dir (in parent) into the state and the log, syncs the log, then removes the
  * directory. */
 static int
@@ -239,7 +224,7 @@ migrate(sim_t *s, const char *parent, const char *dir, agent_err_t *err)
      * a VM deleted since. */
     ok = ok && fsync(dirfd(d)) == 0;
     closedir(d);
-    if (!ok || rmdir(dir) != 0 || fsync_parent(parent) != 0)
+    if (!ok || rmdir(dir) != 0 || applog_fsync_dir(parent) != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host could not move its old state.");
     return 0;
 }
