@@ -187,6 +187,17 @@ applog_append(applog_t *l, const char *line, size_t len, uint64_t *end)
     return rc;
 }
 
+uint64_t
+applog_end(applog_t *l)
+{
+    uint64_t end;
+
+    pthread_mutex_lock(&l->lock);
+    end = l->written;
+    pthread_mutex_unlock(&l->lock);
+    return end;
+}
+
 int
 applog_sync(applog_t *l, uint64_t end)
 {

@@ -51,6 +51,9 @@ void applog_close(applog_t *l);
 /* Appends one record: line (borrowed, len bytes, no '\n' in it) and a newline. Writes *end, the position
  * to pass to applog_sync. -1 on a failed write (nothing of the line counts). */
 int applog_append(applog_t *l, const char *line, size_t len, uint64_t *end);
+/* The position of the last line appended so far: syncing to it makes durable everything a caller may
+ * have seen (an answer read from state whose line another thread appended but has not synced yet). */
+uint64_t applog_end(applog_t *l);
 /* Returns once everything appended up to end is durable (group fdatasync); -1 when the sync failed. */
 int applog_sync(applog_t *l, uint64_t end);
 

@@ -16,9 +16,8 @@
  * returned, so that concurrent calls share one fdatasync (group commit). At open the file is read back
  * into the index; a torn last line (a crash in the middle of an append, whose answer was therefore never
  * returned) is cut off. When the file holds 2 x AGENT_JOURNAL_KEPT lines it is rewritten with the kept
- * answers only. Without a path the journal lives in memory only. An answer another call finds in the
- * index before its line is durable is still a true answer: the host's change it records is durable (the
- * inner agent answers only what it has kept) and idempotent by key.
+ * answers only. Without a path the journal lives in memory only. A repeated call answered from the index
+ * waits until the file is synced to its end first, as the answer's line may not be durable yet.
  *
  * Invariants: the index holds at most AGENT_JOURNAL_KEPT answers, oldest first; the index is touched and
  * the file appended to or compacted only under the lock, which is never held across a call of the inner
@@ -230,14 +229,19 @@ replay(journal_t *j, const agent_call_t *call, const char *fp, char *result, int
        agent_err_t *err)
 {
     answer_t ans;
+    uint64_t end;
     int known;
 
     journal_lock(j);
     known = answer_from_json(json_object_get(j->index, call->op_id), &ans) == 0;
+    end = known && j->log != NULL ? applog_end(j->log) : 0;
     journal_unlock(j);
     if (!known)
         return 0;
-    if (strcmp(ans.fingerprint, fp) != 0)
+    if (end != 0 && applog_sync(j->log, end) != 0) /* the answer it gives is durable */
+        *rc = agent_fail(err, AGENT_ERR_TRANSIENT, "The host could not record the answer of %s.",
+                         call->op_id);
+    else if (strcmp(ans.fingerprint, fp) != 0)
         *rc = agent_fail(err, AGENT_ERR_CONFLICT,
                          "The operation id %s was used before with other arguments.", call->op_id);
     else if (ans.status != AGENT_OK)

@@ -194,6 +194,7 @@ agent_sim__inventory(void *priv, const agent_call_t *call, agent_vm_list_t *vms,
     sim_t *s = priv;
     int64_t now = util_now_ms();
     const char *key;
+    uint64_t end;
     json_t *vm;
     size_t n = 0;
 
@@ -203,10 +204,15 @@ agent_sim__inventory(void *priv, const agent_call_t *call, agent_vm_list_t *vms,
     if (vms->vms != NULL)
         json_object_foreach(s->vms, key, vm)
             vm_info(s, vm, now, &vms->vms[n++]);
+    end = agent_sim__end(s);
     agent_sim__unlock(s);
     vms->n = n;
     if (vms->vms == NULL)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
+    if (agent_sim__sync(s, end, err) != 0) { /* what it reports is durable */
+        agent_vm_list_free(vms);
+        return -1;
+    }
     return 0;
 }
 
@@ -216,10 +222,10 @@ agent_sim__host_info(void *priv, const agent_call_t *call, agent_host_info_t *in
 {
     sim_t *s = priv;
     const char *key;
+    uint64_t end;
     json_t *vm;
 
     (void) call;
-    (void) err;
     memset(info, 0, sizeof(*info));
     snprintf(info->name, sizeof(info->name), "%s", s->host_id);
     snprintf(info->backend, sizeof(info->backend), "sim");
@@ -232,6 +238,7 @@ agent_sim__host_info(void *priv, const agent_call_t *call, agent_host_info_t *in
         info->used_cores += json_integer_value(json_object_get(vm, "cores"));
         info->used_memory_mb += json_integer_value(json_object_get(vm, "memoryMB"));
     }
+    end = agent_sim__end(s);
     agent_sim__unlock(s);
-    return 0;
+    return agent_sim__sync(s, end, err);
 }

@@ -53,9 +53,12 @@ void agent_sim__vm_del(sim_t *s, const char *hyp);
 json_t *agent_sim__vm_of_wapd_id(sim_t *s, const char *vm_id);
 
 /* Appends the record of the VM the last call changed (s->dirty), or its deletion when it is gone, and
- * writes *end, its position in the log; lock held. Not durable until agent_sim__sync. A failure to
+ * writes *end, its position in the log (with nothing changed, the log's end: the call may answer from a
+ * change another call has not synced yet); lock held. Not durable until agent_sim__sync. A failure to
  * append fails the call. */
 int agent_sim__save(sim_t *s, uint64_t *end, agent_err_t *err);
+/* The log's end now, for a read to sync to before it answers (0 in memory); lock held. */
+uint64_t agent_sim__end(sim_t *s);
 /* Returns once everything saved up to end is durable (end 0: nothing saved); lock NOT held, so that
  * concurrent calls share the fdatasync. */
 int agent_sim__sync(sim_t *s, uint64_t end, agent_err_t *err);

@@ -129,13 +129,24 @@ int
 agent_sim__save(sim_t *s, uint64_t *end, agent_err_t *err)
 {
     assert(agent_sim__locked(s) && end != NULL);
-    if (s->log == NULL || s->dirty[0] == '\0')
+    if (s->log == NULL)
         return 0;
+    if (s->dirty[0] == '\0') {
+        *end = applog_end(s->log); /* changed nothing, but may answer from a change not yet synced */
+        return 0;
+    }
     if (append_vm(s, s->dirty, end) != 0)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
     if (applog_needs_compact(s->log, json_object_size(s->vms), SIM_LOG_FLOOR))
         applog_compact(s->log, live_records, s); /* on failure the next change tries again */
     return 0;
+}
+
+uint64_t
+agent_sim__end(sim_t *s)
+{
+    assert(agent_sim__locked(s));
+    return s->log != NULL ? applog_end(s->log) : 0;
 }
 
 int

@@ -259,6 +259,31 @@ compaction_keeps_exactly_the_live_records(void **state)
 
 /* ---- group commit ---- */
 
+static void
+a_sync_covers_everything_appended_before_it_once(void **state)
+{
+    tmp_t *t = *state;
+    seen_t seen;
+    applog_t *l = open_log(t->path, &seen);
+    uint64_t first = 0, second = 0;
+
+    assert_int_equal(applog_end(l), 0);
+    assert_int_equal(applog_sync(l, 0), 0);
+    assert_int_equal(syncs_of(l), 0); /* nothing to make durable: no fdatasync */
+    assert_int_equal(applog_append(l, "a", 1, &first), 0);
+    assert_int_equal(applog_append(l, "b", 1, &second), 0);
+    assert_true(first < second);
+    /* A reader that saw "b" syncs to the log's end: one fdatasync covers both lines... */
+    assert_int_equal(applog_end(l), second);
+    assert_int_equal(applog_sync(l, applog_end(l)), 0);
+    assert_int_equal(syncs_of(l), 1);
+    /* ... and the writer of "a", syncing after, finds its line covered. */
+    assert_int_equal(applog_sync(l, first), 0);
+    assert_int_equal(applog_sync(l, second), 0);
+    assert_int_equal(syncs_of(l), 1);
+    applog_close(l);
+}
+
 #define WRITERS 8
 #define PER_WRITER 40
 
@@ -493,6 +518,8 @@ main(void)
         cmocka_unit_test_setup_teardown(a_torn_last_line_is_cut_and_damage_refused, setup,
                                         agent_tmp_teardown),
         cmocka_unit_test_setup_teardown(compaction_keeps_exactly_the_live_records, setup,
+                                        agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(a_sync_covers_everything_appended_before_it_once, setup,
                                         agent_tmp_teardown),
         cmocka_unit_test_setup_teardown(concurrent_appenders_share_fdatasyncs, setup,
                                         agent_tmp_teardown),
