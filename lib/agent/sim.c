@@ -3,8 +3,8 @@
  * (open, reconfigure, close), its simulator controls, and its driver table.
  *
  * The host keeps its VMs (power state, size, disks, NICs, checkpoints) in one append log,
- * STATE_DIR/sim/<host id>.log (sim_state.c), so that, like a real host, it still has its VMs after the daemon restarts, crash
- * included. Every change is idempotent by its key (sim_vm.c, sim_checkpoint.c); the operation-id journal,
+ * STATE_DIR/sim/<host id>.log (sim_state.c), so that, like a real host, it still has its VMs after the
+ * daemon restarts, crash included. Every change is idempotent by its key (sim_vm.c, sim_checkpoint.c); the operation-id journal,
  * latency and injected faults are the decorators agent_open wraps it in.
  *
  * Its uri: `sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01&diffGBPerHour=1&copyMBps=100`.
@@ -13,7 +13,8 @@
  * instant) the speed of disk copies. An unknown or malformed parameter refuses the uri (permanent error).
  *
  * Thread safety (the rule of lib/agent.h): every slot may be called from several workers at once; one lock
- * per host guards its state, and the simulator never waits.
+ * per host guards its state, and the simulator waits for nothing but its log's fdatasync, shared by
+ * concurrent calls and never under the lock.
  */
 #include "sim_internal.h"
 

@@ -11,7 +11,8 @@
  * decorator's (lib/agent/chaos.c, lib/agent/journal.c): agent_open wraps the simulator in both.
  *
  * Locking: one mutex per host (sim_t.lock) guards every field but those set at open; functions documented
- * "lock held" assert it. The simulator never sleeps. A thread holds at most one host's lock at a time.
+ * "lock held" assert it. The simulator never sleeps; it waits only for its log's fdatasync, never with the
+ * lock held. A thread holds at most one host's lock at a time.
  */
 #ifndef WAPD_AGENT_SIM_INTERNAL_H
 #define WAPD_AGENT_SIM_INTERNAL_H
