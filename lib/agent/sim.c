@@ -4,8 +4,8 @@
  *
  * The host keeps its VMs (power state, size, disks, NICs, checkpoints) in one append log,
  * STATE_DIR/sim/<host id>.log (sim_state.c), so that, like a real host, it still has its VMs after the
- * daemon restarts, crash included. Every change is idempotent by its key (sim_vm.c, sim_checkpoint.c); the operation-id journal,
- * latency and injected faults are the decorators agent_open wraps it in.
+ * daemon restarts, crash included. Every change is idempotent by its key (sim_vm.c, sim_checkpoint.c);
+ * the operation-id journal, latency and injected faults are the decorators agent_open wraps it in.
  *
  * Its uri: `sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01&diffGBPerHour=1&copyMBps=100`.
  * latencyMs, jitterMs, failRate and hangRate are the chaos decorator's (checked here, read there);
