@@ -3,10 +3,9 @@
  *
  * Each changing slot of the driver is one apply function (op_*), run by agent_sim__run under the host's
  * lock and saved with the VM it changed, durably before the slot answers; the slots themselves only pack
- * their arguments. A VM is
- * {hypervisorId, vmId, name, powerState, cores, memoryMB, memoryMinMB, memoryMaxMB, generation, disks,
- * nics, checkpoints, createdAt}, plus the growth account of sim_checkpoint.c and, while its OS disk is
- * being copied from its image, copy {startedMs, bytesTotal}.
+ * their arguments. A VM is {hypervisorId, vmId, name, powerState, cores, memoryMB, memoryMinMB,
+ * memoryMaxMB, generation, disks, nics, checkpoints, createdAt}, plus the growth account of
+ * sim_checkpoint.c and, while its OS disk is being copied from its image, copy {startedMs, bytesTotal}.
  *
  * Every change is idempotent by its key, as agent.h asks of every driver: a create by the wapd VM id (a
  * second create answers the VM made before), power actions by the state they lead to (starting a running
