@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -377,28 +378,21 @@ util_alloc_install(void)
     json_set_alloc_funcs(util_malloc, free);
 }
 
-/* The text util_json_dumps writes; failed sticks once a write could not grow it. */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} dump_buf_t;
-
-static int
-dump_append(const char *data, size_t n, void *arg)
+void
+util_buf_add(util_buf_t *b, const char *data, size_t n)
 {
-    dump_buf_t *b = arg;
     size_t cap = b->cap ? b->cap : 256;
     char *grown;
 
+    assert(b != NULL && (data != NULL || n == 0));
     if (b->failed)
-        return -1;
+        return;
     if (b->len + n + 1 > b->cap) {
         while (cap < b->len + n + 1)
             cap *= 2;
         if ((grown = util_realloc(b->buf, cap)) == NULL) {
             b->failed = true;
-            return -1;
+            return;
         }
         b->buf = grown;
         b->cap = cap;
@@ -406,19 +400,109 @@ dump_append(const char *data, size_t n, void *arg)
     memcpy(b->buf + b->len, data, n);
     b->len += n;
     b->buf[b->len] = '\0';
-    return 0;
+}
+
+void
+util_buf_reserve(util_buf_t *b, size_t n)
+{
+    char *grown;
+
+    assert(b != NULL);
+    if (b->failed || b->len + n + 1 <= b->cap)
+        return;
+    if ((grown = util_realloc(b->buf, b->len + n + 1)) == NULL) {
+        b->failed = true;
+        return;
+    }
+    b->buf = grown;
+    b->cap = b->len + n + 1;
+    b->buf[b->len] = '\0';
+}
+
+void
+util_buf_puts(util_buf_t *b, const char *s)
+{
+    util_buf_add(b, s, strlen(s));
+}
+
+void
+util_buf_json_int(util_buf_t *b, int64_t n)
+{
+    char digits[24];
+    int len = snprintf(digits, sizeof(digits), "%" PRId64, n);
+
+    util_buf_add(b, digits, (size_t) len);
+}
+
+void
+util_buf_json_str(util_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *run = s;
+    char esc[7] = {'\\', 'u', '0', '0', 0, 0, 0};
+    unsigned char c;
+
+    assert(s != NULL);
+    util_buf_add(b, "\"", 1);
+    for (; (c = (unsigned char) *s) != '\0'; s++) {
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        util_buf_add(b, run, (size_t) (s - run));
+        run = s + 1;
+        switch (c) {
+        case '"': util_buf_add(b, "\\\"", 2); break;
+        case '\\': util_buf_add(b, "\\\\", 2); break;
+        case '\b': util_buf_add(b, "\\b", 2); break;
+        case '\f': util_buf_add(b, "\\f", 2); break;
+        case '\n': util_buf_add(b, "\\n", 2); break;
+        case '\r': util_buf_add(b, "\\r", 2); break;
+        case '\t': util_buf_add(b, "\\t", 2); break;
+        default:
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            util_buf_add(b, esc, 6);
+        }
+    }
+    util_buf_add(b, run, (size_t) (s - run));
+    util_buf_add(b, "\"", 1);
+}
+
+char *
+util_buf_take(util_buf_t *b)
+{
+    char *text = b->failed ? NULL : b->buf;
+
+    if (text == NULL)
+        free(b->buf);
+    memset(b, 0, sizeof(*b));
+    return text;
+}
+
+void
+util_buf_free(util_buf_t *b)
+{
+    free(util_buf_take(b));
+}
+
+static int
+dump_append(const char *data, size_t n, void *arg)
+{
+    util_buf_t *b = arg;
+
+    util_buf_add(b, data, n);
+    return b->failed ? -1 : 0;
 }
 
 char *
 util_json_dumps(const json_t *json, size_t flags)
 {
-    dump_buf_t b = {0};
+    util_buf_t b = {0};
 
-    if (json_dump_callback(json, dump_append, &b, flags) || b.failed || b.buf == NULL) {
-        free(b.buf);
+    if (json_dump_callback(json, dump_append, &b, flags) || b.buf == NULL) {
+        util_buf_free(&b);
         return NULL;
     }
-    return b.buf;
+    return util_buf_take(&b);
 }
 
 int

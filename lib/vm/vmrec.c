@@ -143,6 +143,45 @@ vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, e
     return vmrec__or_oom(vm_render_view(&vm, admin), err);
 }
 
+int
+vm_get_text(store_t *st, const char *sid, const char *id, bool admin, bool hide_checkpoint,
+            util_buf_t *b, int64_t *rev, err_t *err)
+{
+    vm_rec_t vm;
+
+    assert(b != NULL);
+    if (vmrec__load_or_404(st, sid, id, &vm, rev, err))
+        return -1;
+    vm_render_view_text(&vm, admin, hide_checkpoint, b);
+    return 0;
+}
+
+int
+vm_list_text(store_t *st, const store_filter_t *f, size_t nf, int64_t after, int limit, bool admin,
+             bool hide_checkpoint, util_buf_t *b, int64_t *next, err_t *err)
+{
+    json_t *list, *rec;
+    vm_rec_t vm;
+    size_t i;
+
+    assert(st != NULL && b != NULL && next != NULL);
+    if ((list = store_rec_list(st, &store_kind_vm, f, nf, after, limit, next, err)) == NULL)
+        return -1;
+    util_buf_add(b, "[", 1);
+    json_array_foreach(list, i, rec) {
+        if (vmrec_from_store(rec, &vm, err)) {
+            json_decref(list);
+            return -1;
+        }
+        if (i > 0)
+            util_buf_add(b, ",", 1);
+        vm_render_view_text(&vm, admin, hide_checkpoint, b);
+    }
+    util_buf_add(b, "]", 1);
+    json_decref(list);
+    return 0;
+}
+
 static const char *
 nullable(const char *text)
 {

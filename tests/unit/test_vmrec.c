@@ -197,6 +197,50 @@ view_is_what_stripping_answered(void **state)
     }
 }
 
+/* The view written as text is, byte for byte, the dump of what stripping answered: for every record and
+ * both audiences, with the checkpoint hidden, and with names that need escaping. */
+static void
+view_text_is_the_dump(void **state)
+{
+    static const char *const names[] = {"web-1", "q\"uote", "back\\slash\\", "tab\tnl\n\x01\x1f",
+                                         "caf\xc3\xa9 \xe2\x82\xac", "sl/ash </script>"};
+    util_buf_t b = {0};
+    err_t err = {0};
+    vm_rec_t vm;
+    json_t *rec, *old;
+    char *want, *got;
+    size_t i, k;
+    int admin, hide;
+
+    (void) state;
+    for (i = 0; i < NRECORDS; i++) {
+        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            rec = load_text(records[i]);
+            json_object_set_new(rec, "name", json_string(names[k]));
+            if (json_is_object(json_object_get(rec, "checkpoint")))
+                json_object_set_new(json_object_get(rec, "checkpoint"), "description",
+                                    json_string(names[k]));
+            assert_int_equal(vmrec_from_store(rec, &vm, &err), 0);
+            for (admin = 0; admin <= 1; admin++) {
+                for (hide = 0; hide <= !admin; hide++) {
+                    old = stripped_view(rec, admin);
+                    if (hide)
+                        json_object_set_new(old, "checkpoint", json_null());
+                    want = json_dumps(old, JSON_COMPACT);
+                    vm_render_view_text(&vm, admin, hide, &b);
+                    got = util_buf_take(&b);
+                    assert_non_null(got);
+                    assert_string_equal(got, want);
+                    free(got);
+                    free(want);
+                    json_decref(old);
+                }
+            }
+            json_decref(rec);
+        }
+    }
+}
+
 /* Sets key of the first record to the JSON text value (at depth one when sub is not NULL). */
 static json_t *
 mutated(const char *key, const char *sub, const char *value)
@@ -370,6 +414,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_is_exact),
         cmocka_unit_test(view_is_what_stripping_answered),
+        cmocka_unit_test(view_text_is_the_dump),
         cmocka_unit_test(bad_records_are_internal_errors),
         cmocka_unit_test_setup_teardown(load_and_save, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(created_is_raised_once, world_setup, world_teardown),
