@@ -408,6 +408,83 @@ load_and_save(void **state)
     assert_int_equal(err.code, ERR_NOT_FOUND);
 }
 
+/* The views of a page, one by one as GETs answer them, with the page's brackets and commas. */
+static char *
+page_of_gets(store_t *st, const char *sid, char ids[][UTIL_UUID_LEN + 1], int n, bool admin)
+{
+    util_buf_t b = {0};
+    err_t err = {0};
+    int i;
+
+    util_buf_add(&b, "[", 1);
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            util_buf_add(&b, ",", 1);
+        assert_int_equal(vm_get_text(st, admin ? NULL : sid, ids[i], admin, false, &b, NULL, &err), 0);
+    }
+    util_buf_add(&b, "]", 1);
+    return util_buf_take(&b);
+}
+
+static char *
+listed(store_t *st, const char *sid, int limit, bool admin, int64_t *next)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
+    util_buf_t b = {0};
+    err_t err = {0};
+
+    assert_int_equal(store_tx_begin_read(st, &err), 0);
+    assert_int_equal(vm_list_text(st, &f, 1, 0, limit, admin, false, &b, next, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    return util_buf_take(&b);
+}
+
+/* A list page is the GETs of its VMs, whether their views were kept or not, and a VM changed since the
+ * page was last listed shows its change at once (its revision moved). */
+static void
+list_page_is_its_gets_and_shows_changes(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char ids[3][UTIL_UUID_LEN + 1], *want, *got;
+    const char *sid = id_of(w->sub);
+    err_t err = {0};
+    int64_t next = 0;
+    vm_rec_t vm;
+    int i, round, admin;
+
+    world_running_vm(w, "page-1", ids[0]);
+    world_running_vm(w, "page-2", ids[1]);
+    world_running_vm(w, "page-3", ids[2]);
+    for (round = 0; round < 3; round++) {
+        for (admin = 0; admin <= 1; admin++) {
+            for (i = 0; i < 2; i++) { /* the second time from kept views */
+                got = listed(st, sid, 3, admin, &next);
+                want = page_of_gets(st, sid, ids, 3, admin);
+                assert_string_equal(got, want);
+                assert_int_equal(next, 0);
+                free(got);
+                free(want);
+            }
+        }
+        /* A change the list must show: the middle VM stops. */
+        assert_int_equal(vmrec_load(st, sid, ids[1], &vm, NULL, &err), 1);
+        vm.power = round % 2 ? VM_POWER_RUNNING : VM_POWER_STOPPED;
+        assert_int_equal(store_tx_begin(st, &err), 0);
+        assert_int_equal(vmrec_save(st, &vm, &err), 0);
+        assert_int_equal(store_tx_commit(st, &err), 0);
+        got = listed(st, sid, 3, false, &next);
+        assert_non_null(strstr(got, round % 2 ? "\"powerState\":\"running\",\"disks\""
+                                              : "\"powerState\":\"stopped\",\"disks\""));
+        free(got);
+    }
+    /* A short page says where the next one starts. */
+    got = listed(st, sid, 2, false, &next);
+    assert_true(next > 0);
+    assert_null(strstr(got, ids[2]));
+    free(got);
+}
+
 int
 main(void)
 {
@@ -417,6 +494,8 @@ main(void)
         cmocka_unit_test(view_text_is_the_dump),
         cmocka_unit_test(bad_records_are_internal_errors),
         cmocka_unit_test_setup_teardown(load_and_save, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(list_page_is_its_gets_and_shows_changes, world_setup,
+                                        world_teardown),
         cmocka_unit_test_setup_teardown(created_is_raised_once, world_setup, world_teardown),
     };
 
