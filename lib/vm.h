@@ -83,9 +83,6 @@ int vm_get_text(store_t *st, const char *sid, const char *id, bool admin, bool h
  * written to b as a JSON array of their views: one query, each row rendered once. 0, or -1 with err. */
 int vm_list_text(store_t *st, const store_filter_t *f, size_t nf, int64_t after, int limit, bool admin,
                  bool hide_checkpoint, util_buf_t *b, int64_t *next, err_t *err);
-/* The view of a VM's store record (borrowed): a new reference, or NULL with an internal error when the
- * record does not parse. */
-json_t *vm_view_of(const json_t *rec, bool admin, err_t *err);
 /* The requests below run in their own transaction (nested in the caller's when one is open) and answer
  * the job they start. start, stop, shutdown, restart, deallocate: */
 json_t *vm_action(store_t *st, const vm_ctx_t *ctx, const char *id, const char *action, err_t *err);

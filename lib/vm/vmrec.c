@@ -27,17 +27,6 @@ vmrec__or_oom(json_t *j, err_t *err)
     return j;
 }
 
-json_t *
-vm_view_of(const json_t *rec, bool admin, err_t *err)
-{
-    vm_rec_t vm;
-
-    assert(rec != NULL);
-    if (vmrec_from_store(rec, &vm, err))
-        return NULL;
-    return vmrec__or_oom(vm_render_view(&vm, admin), err);
-}
-
 int
 vm_subscription_writable(const json_t *sub, err_t *err)
 {
