@@ -25,42 +25,47 @@
 
 #include "fault.h"
 
+/* 16 random bytes into u from this thread's pool, drawn from OpenSSL's generator a page at a time: ids
+ * come in bursts (a request id per request, a period's records), and one draw per id was a visible cost
+ * of every request. libuuid's random path takes a process-wide lock and reopens /dev/urandom on every
+ * call, so it is only the fallback. */
+static void
+random_16(uuid_t u)
+{
+    static _Thread_local unsigned char pool[4096];
+    static _Thread_local size_t left;
+
+    if (left < sizeof(uuid_t)) {
+        if (RAND_bytes(pool, sizeof(pool)) == 1)
+            left = sizeof(pool);
+    }
+    if (left >= sizeof(uuid_t)) {
+        memcpy(u, pool + sizeof(pool) - left, sizeof(uuid_t));
+        memset(pool + sizeof(pool) - left, 0, sizeof(uuid_t)); /* never handed out twice */
+        left -= sizeof(uuid_t);
+    } else {
+        uuid_generate_random(u);
+    }
+}
+
 void
 util_uuid(char out[UTIL_UUID_LEN + 1])
 {
     uuid_t u;
 
-    /* OpenSSL's generator keeps per-thread state, where libuuid's random path takes a process-wide lock
-     * and reopens /dev/urandom on every call: under load that lock was the hottest spot of a request. */
-    if (RAND_bytes(u, sizeof(u)) == 1) {
-        u[6] = (unsigned char) ((u[6] & 0x0f) | 0x40); /* version 4 */
-        u[8] = (unsigned char) ((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    } else {
-        uuid_generate_random(u);
-    }
+    random_16(u);
+    u[6] = (unsigned char) ((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (unsigned char) ((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     uuid_unparse_lower(u, out);
 }
 
 void
 util_uuid_v7(int64_t ms, char out[UTIL_UUID_LEN + 1])
 {
-    /* Ids come in bursts (a period's records): random bytes are drawn a page at a time per thread. */
-    static _Thread_local unsigned char pool[4096];
-    static _Thread_local size_t left;
     uuid_t u;
     int i;
 
-    if (left < sizeof(u)) {
-        if (RAND_bytes(pool, sizeof(pool)) == 1)
-            left = sizeof(pool);
-    }
-    if (left >= sizeof(u)) {
-        memcpy(u, pool + sizeof(pool) - left, sizeof(u));
-        memset(pool + sizeof(pool) - left, 0, sizeof(u)); /* never handed out twice */
-        left -= sizeof(u);
-    } else {
-        uuid_generate_random(u);
-    }
+    random_16(u);
     for (i = 0; i < 6; i++)
         u[i] = (unsigned char) ((uint64_t) ms >> (8 * (5 - i)));
     u[6] = (unsigned char) ((u[6] & 0x0f) | 0x70); /* version 7 */
