@@ -188,6 +188,9 @@ void api_reply_error(api_req_t *r, err_code_t code, const char *target, const ch
     __attribute__((format(printf, 4, 5)));
 /* 200 (or 201) with ETag from rev. */
 void api_reply_record(api_req_t *r, int status, json_t *rec, int64_t rev);
+/* The same with a view already written as JSON text in b (taken and reset); 500 when b ran out of
+ * memory. */
+void api_reply_record_text(api_req_t *r, int status, util_buf_t *b, int64_t rev);
 /* 202 with body, Location naming the job, Retry-After. */
 void api_reply_accepted(api_req_t *r, json_t *body, const char *job_id);
 void api_reply_no_content(api_req_t *r);
@@ -230,6 +233,10 @@ const char *api_query(api_req_t *r, const char *name);
 int api_paging(api_req_t *r, int *limit, int64_t *after);
 /* Replies 200 {"value": list, "nextLink"?} (list stolen). */
 void api_reply_page(api_req_t *r, json_t *list, int limit, int64_t next);
+/* The same written as text: page_open starts the body in b (with room for limit views), the caller
+ * appends the views as a JSON array, and reply_page_text ends it (b taken and reset). */
+void api_page_open(util_buf_t *b, int limit);
+void api_reply_page_text(api_req_t *r, util_buf_t *b, int limit, int64_t next);
 /* Feeds (usage, events): ?after=<nextCursor>&limit=. paging reads them (cursors carry prefix) or replies
  * 400 and returns -1; reply_feed answers {"value": list (stolen), "nextCursor"}, the cursor always present
  * (the same position again when nothing is new). */

@@ -95,43 +95,49 @@ create_req_of(const json_t *body, vm_create_req_t *req)
 }
 
 /* A plan switched to disabled hides existing checkpoints from tenants (it does not delete them). */
-static void
-tenant_view(api_req_t *r, json_t *vm)
+static bool
+hide_checkpoint(api_req_t *r, bool admin)
 {
     const char *mode = json_string_value(json_object_get(r->sub, "checkpointMode"));
 
-    if (mode == NULL || strcmp(mode, "disabled") == 0)
-        json_object_set_new(vm, "checkpoint", json_null());
+    return !admin && (mode == NULL || strcmp(mode, "disabled") == 0);
 }
 
-/* Lists VMs with filters; views for the tenant or the admin. */
+/* Lists VMs with filters; views for the tenant or the admin, written straight to the answer. */
 static void
 list_vms(api_req_t *r, const store_filter_t *f, size_t n, bool admin)
 {
     int64_t after, next = 0;
+    util_buf_t b = {0};
     err_t err = {0};
-    json_t *list, *vm, *view;
-    size_t i;
     int limit;
 
     if (api_paging(r, &limit, &after))
         return;
-    list = store_rec_list(r->store, &store_kind_vm, f, n, after, limit, &next, &err);
-    if (list == NULL) {
+    api_page_open(&b, limit);
+    if (vm_list_text(r->store, f, n, after, limit, admin, hide_checkpoint(r, admin), &b, &next,
+                     &err)) {
+        util_buf_free(&b);
         api_reply_err(r, &err);
         return;
     }
-    json_array_foreach(list, i, vm) {
-        if ((view = vm_view_of(vm, admin, &err)) == NULL) {
-            json_decref(list);
-            api_reply_err(r, &err);
-            return;
-        }
-        if (!admin)
-            tenant_view(r, view);
-        json_array_set_new(list, i, view);
+    api_reply_page_text(r, &b, limit, next);
+}
+
+/* GET of one VM (of the path's subscription unless admin), its view written straight to the answer. */
+static void
+get_vm(api_req_t *r, const char *sid, const char *id, bool admin)
+{
+    util_buf_t b = {0};
+    err_t err = {0};
+    int64_t rev = 0;
+
+    if (vm_get_text(r->store, sid, id, admin, hide_checkpoint(r, admin), &b, &rev, &err)) {
+        util_buf_free(&b);
+        api_reply_err(r, &err);
+        return;
     }
-    api_reply_page(r, list, limit, next);
+    api_reply_record_text(r, 200, &b, rev);
 }
 
 void
@@ -167,16 +173,7 @@ api_tenant_vms_create(api_req_t *r)
 void
 api_tenant_vm_get(api_req_t *r)
 {
-    err_t err = {0};
-    int64_t rev = 0;
-    json_t *vm = vm_get(r->store, sid_of(r), r->params[1], false, &rev, &err);
-
-    if (vm == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    tenant_view(r, vm);
-    api_reply_record(r, 200, vm, rev);
+    get_vm(r, sid_of(r), r->params[1], false);
 }
 
 void
@@ -336,15 +333,7 @@ api_admin_vms_list(api_req_t *r)
 void
 api_admin_vm_get(api_req_t *r)
 {
-    err_t err = {0};
-    int64_t rev = 0;
-    json_t *vm = vm_get(r->store, NULL, r->params[0], true, &rev, &err);
-
-    if (vm == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_record(r, 200, vm, rev);
+    get_vm(r, NULL, r->params[0], true);
 }
 
 void

@@ -149,6 +149,18 @@ json_t *store_rec_find_shared(store_t *st, const store_kind_t *kind, const char 
  * filter. Returns a new array; *next is the position to continue from, or 0 when this is the last page. */
 json_t *store_rec_list(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
                        size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err);
+/* A record's position, id and revision: what names a record of a page before the record is read. */
+#define STORE_KEY_ID_MAX 64
+typedef struct {
+    int64_t pos;
+    int64_t rev;
+    char id[STORE_KEY_ID_MAX];
+} store_rec_key_t;
+/* The keys of the page store_rec_list answers for the same arguments, from the same index and without
+ * reading the records: into keys (room for limit), *n of them. 0, or -1 with err. */
+int store_rec_list_keys(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
+                        size_t nfilters, int64_t after, int limit, store_rec_key_t *keys, int *n,
+                        int64_t *next, err_t *err);
 /* Every record that matches, in position order (for lib/'s own sweeps, not for paging callers). */
 json_t *store_rec_list_all(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
                            size_t nfilters, err_t *err);

@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,42 +25,47 @@
 
 #include "fault.h"
 
+/* 16 random bytes into u from this thread's pool, drawn from OpenSSL's generator a page at a time: ids
+ * come in bursts (a request id per request, a period's records), and one draw per id was a visible cost
+ * of every request. libuuid's random path takes a process-wide lock and reopens /dev/urandom on every
+ * call, so it is only the fallback. */
+static void
+random_16(uuid_t u)
+{
+    static _Thread_local unsigned char pool[4096];
+    static _Thread_local size_t left;
+
+    if (left < sizeof(uuid_t)) {
+        if (RAND_bytes(pool, sizeof(pool)) == 1)
+            left = sizeof(pool);
+    }
+    if (left >= sizeof(uuid_t)) {
+        memcpy(u, pool + sizeof(pool) - left, sizeof(uuid_t));
+        memset(pool + sizeof(pool) - left, 0, sizeof(uuid_t)); /* never handed out twice */
+        left -= sizeof(uuid_t);
+    } else {
+        uuid_generate_random(u);
+    }
+}
+
 void
 util_uuid(char out[UTIL_UUID_LEN + 1])
 {
     uuid_t u;
 
-    /* OpenSSL's generator keeps per-thread state, where libuuid's random path takes a process-wide lock
-     * and reopens /dev/urandom on every call: under load that lock was the hottest spot of a request. */
-    if (RAND_bytes(u, sizeof(u)) == 1) {
-        u[6] = (unsigned char) ((u[6] & 0x0f) | 0x40); /* version 4 */
-        u[8] = (unsigned char) ((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    } else {
-        uuid_generate_random(u);
-    }
+    random_16(u);
+    u[6] = (unsigned char) ((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (unsigned char) ((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     uuid_unparse_lower(u, out);
 }
 
 void
 util_uuid_v7(int64_t ms, char out[UTIL_UUID_LEN + 1])
 {
-    /* Ids come in bursts (a period's records): random bytes are drawn a page at a time per thread. */
-    static _Thread_local unsigned char pool[4096];
-    static _Thread_local size_t left;
     uuid_t u;
     int i;
 
-    if (left < sizeof(u)) {
-        if (RAND_bytes(pool, sizeof(pool)) == 1)
-            left = sizeof(pool);
-    }
-    if (left >= sizeof(u)) {
-        memcpy(u, pool + sizeof(pool) - left, sizeof(u));
-        memset(pool + sizeof(pool) - left, 0, sizeof(u)); /* never handed out twice */
-        left -= sizeof(u);
-    } else {
-        uuid_generate_random(u);
-    }
+    random_16(u);
     for (i = 0; i < 6; i++)
         u[i] = (unsigned char) ((uint64_t) ms >> (8 * (5 - i)));
     u[6] = (unsigned char) ((u[6] & 0x0f) | 0x70); /* version 7 */
@@ -377,28 +383,21 @@ util_alloc_install(void)
     json_set_alloc_funcs(util_malloc, free);
 }
 
-/* The text util_json_dumps writes; failed sticks once a write could not grow it. */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} dump_buf_t;
-
-static int
-dump_append(const char *data, size_t n, void *arg)
+void
+util_buf_add(util_buf_t *b, const char *data, size_t n)
 {
-    dump_buf_t *b = arg;
     size_t cap = b->cap ? b->cap : 256;
     char *grown;
 
+    assert(b != NULL && (data != NULL || n == 0));
     if (b->failed)
-        return -1;
+        return;
     if (b->len + n + 1 > b->cap) {
         while (cap < b->len + n + 1)
             cap *= 2;
         if ((grown = util_realloc(b->buf, cap)) == NULL) {
             b->failed = true;
-            return -1;
+            return;
         }
         b->buf = grown;
         b->cap = cap;
@@ -406,19 +405,109 @@ dump_append(const char *data, size_t n, void *arg)
     memcpy(b->buf + b->len, data, n);
     b->len += n;
     b->buf[b->len] = '\0';
-    return 0;
+}
+
+void
+util_buf_reserve(util_buf_t *b, size_t n)
+{
+    char *grown;
+
+    assert(b != NULL);
+    if (b->failed || b->len + n + 1 <= b->cap)
+        return;
+    if ((grown = util_realloc(b->buf, b->len + n + 1)) == NULL) {
+        b->failed = true;
+        return;
+    }
+    b->buf = grown;
+    b->cap = b->len + n + 1;
+    b->buf[b->len] = '\0';
+}
+
+void
+util_buf_puts(util_buf_t *b, const char *s)
+{
+    util_buf_add(b, s, strlen(s));
+}
+
+void
+util_buf_json_int(util_buf_t *b, int64_t n)
+{
+    char digits[24];
+    int len = snprintf(digits, sizeof(digits), "%" PRId64, n);
+
+    util_buf_add(b, digits, (size_t) len);
+}
+
+void
+util_buf_json_str(util_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *run = s;
+    char esc[7] = {'\\', 'u', '0', '0', 0, 0, 0};
+    unsigned char c;
+
+    assert(s != NULL);
+    util_buf_add(b, "\"", 1);
+    for (; (c = (unsigned char) *s) != '\0'; s++) {
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        util_buf_add(b, run, (size_t) (s - run));
+        run = s + 1;
+        switch (c) {
+        case '"': util_buf_add(b, "\\\"", 2); break;
+        case '\\': util_buf_add(b, "\\\\", 2); break;
+        case '\b': util_buf_add(b, "\\b", 2); break;
+        case '\f': util_buf_add(b, "\\f", 2); break;
+        case '\n': util_buf_add(b, "\\n", 2); break;
+        case '\r': util_buf_add(b, "\\r", 2); break;
+        case '\t': util_buf_add(b, "\\t", 2); break;
+        default:
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            util_buf_add(b, esc, 6);
+        }
+    }
+    util_buf_add(b, run, (size_t) (s - run));
+    util_buf_add(b, "\"", 1);
+}
+
+char *
+util_buf_take(util_buf_t *b)
+{
+    char *text = b->failed ? NULL : b->buf;
+
+    if (text == NULL)
+        free(b->buf);
+    memset(b, 0, sizeof(*b));
+    return text;
+}
+
+void
+util_buf_free(util_buf_t *b)
+{
+    free(util_buf_take(b));
+}
+
+static int
+dump_append(const char *data, size_t n, void *arg)
+{
+    util_buf_t *b = arg;
+
+    util_buf_add(b, data, n);
+    return b->failed ? -1 : 0;
 }
 
 char *
 util_json_dumps(const json_t *json, size_t flags)
 {
-    dump_buf_t b = {0};
+    util_buf_t b = {0};
 
-    if (json_dump_callback(json, dump_append, &b, flags) || b.failed || b.buf == NULL) {
-        free(b.buf);
+    if (json_dump_callback(json, dump_append, &b, flags) || b.buf == NULL) {
+        util_buf_free(&b);
         return NULL;
     }
-    return b.buf;
+    return util_buf_take(&b);
 }
 
 int

@@ -70,6 +70,27 @@ void util_alloc_install(void);
 struct json_t;
 char *util_json_dumps(const struct json_t *json, size_t flags);
 
+/* A growing text buffer, for answers written straight out rather than built as JSON values and dumped.
+ * Start from {0}. An append that cannot grow it (out of memory, FAULT_ALLOC) sets failed, and every later
+ * append does nothing; buf is NUL-terminated whenever it is not NULL. take hands the text over (NULL when
+ * failed or empty) and resets the buffer; free releases it. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} util_buf_t;
+void util_buf_add(util_buf_t *b, const char *data, size_t n);
+/* Room for n more bytes at once (one allocation instead of several doublings). */
+void util_buf_reserve(util_buf_t *b, size_t n);
+void util_buf_puts(util_buf_t *b, const char *s);
+/* n in decimal, as jansson writes an integer. */
+void util_buf_json_int(util_buf_t *b, int64_t n);
+/* s (valid UTF-8) as a JSON string, escaped exactly as jansson's dumps escapes it by default: '"', '\\'
+ * and the control characters, \b \f \n \r \t by name and the others as \u00XX; everything else as is. */
+void util_buf_json_str(util_buf_t *b, const char *s);
+char *util_buf_take(util_buf_t *b);
+void util_buf_free(util_buf_t *b);
+
 /* The index of text in names[0 .. n-1], or -1 (text NULL included). */
 int util_name_index(const char *const *names, size_t n, const char *text);
 /* Defines prefix_name(value) and prefix_parse(text, out) of an enum of type whose value v is named

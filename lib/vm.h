@@ -22,6 +22,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "util.h"
 
 /* The request's context, loaded once by the caller (the api pipeline) and passed down: the subscription
  * sid, its record and its plan (borrowed, read-only). lib never reads them again. */
@@ -73,9 +74,15 @@ json_t *vm_create(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, 
                   err_t *err);
 /* A VM of subscription sid (any subscription when sid is NULL). */
 json_t *vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, err_t *err);
-/* The view of a VM's store record (borrowed): a new reference, or NULL with an internal error when the
- * record does not parse. */
-json_t *vm_view_of(const json_t *rec, bool admin, err_t *err);
+/* vm_get written straight to b (compact JSON text, byte for byte what dumping vm_get's view answers):
+ * 0, or -1 with err (404 when it is not there). hide_checkpoint (tenant views): the checkpoint shows null.
+ * Whether b ran out of memory is b->failed. */
+int vm_get_text(store_t *st, const char *sid, const char *id, bool admin, bool hide_checkpoint,
+                util_buf_t *b, int64_t *rev, err_t *err);
+/* One page of VMs (the store's list with filters f, after, limit and *next as store_rec_list has them)
+ * written to b as a JSON array of their views: one query, each row rendered once. 0, or -1 with err. */
+int vm_list_text(store_t *st, const store_filter_t *f, size_t nf, int64_t after, int limit, bool admin,
+                 bool hide_checkpoint, util_buf_t *b, int64_t *next, err_t *err);
 /* The requests below run in their own transaction (nested in the caller's when one is open) and answer
  * the job they start. start, stop, shutdown, restart, deallocate: */
 json_t *vm_action(store_t *st, const vm_ctx_t *ctx, const char *id, const char *action, err_t *err);

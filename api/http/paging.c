@@ -108,37 +108,77 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *v
     return MHD_YES;
 }
 
-void
-api_reply_page(api_req_t *r, json_t *list, int limit, int64_t next)
+/* The nextLink of a page that ends at position next: the request's own URL with its query (but limit and
+ * cursor) and the cursor of next. New text (free it), NULL when out of memory. */
+static char *
+next_link(api_req_t *r, int limit, int64_t next)
 {
     char raw[48], cursor[80], query[2048], host[256];
     const char *h;
     qbuf_t q = {query, 0, sizeof(query)};
-    json_t *body, *item;
     char *link = NULL;
+    size_t i;
+
+    snprintf(raw, sizeof(raw), CURSOR_PREFIX "%lld", (long long) next);
+    util_b64url_encode(raw, strlen(raw), cursor);
+    query[0] = '\0';
+    if (r->conn)
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+    query[q.len] = '\0';
+    h = api_header(r, "Host");
+    snprintf(host, sizeof(host), "%s", h && *h ? h : "localhost");
+    for (i = 0; host[i]; i++)
+        if (!isgraph((unsigned char) host[i]) || host[i] == '/' || host[i] == '?')
+            host[i] = '\0';
+    if (asprintf(&link, "http://%s%s?%slimit=%d&cursor=%s", host, r->path, query, limit, cursor) < 0)
+        return NULL;
+    return link;
+}
+
+void
+api_reply_page(api_req_t *r, json_t *list, int limit, int64_t next)
+{
+    char *link = NULL;
+    json_t *body, *item;
     size_t i;
 
     json_array_foreach(list, i, item)
         assert(api_view_ok(item));
     body = json_pack("{s:o}", "value", list);
     if (next > 0 && body) {
-        snprintf(raw, sizeof(raw), CURSOR_PREFIX "%lld", (long long) next);
-        util_b64url_encode(raw, strlen(raw), cursor);
-        query[0] = '\0';
-        if (r->conn)
-            MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
-        query[q.len] = '\0';
-        h = api_header(r, "Host");
-        snprintf(host, sizeof(host), "%s", h && *h ? h : "localhost");
-        for (i = 0; host[i]; i++)
-            if (!isgraph((unsigned char) host[i]) || host[i] == '/' || host[i] == '?')
-                host[i] = '\0';
-        if (asprintf(&link, "http://%s%s?%slimit=%d&cursor=%s", host, r->path, query, limit,
-                     cursor) > 0)
+        if ((link = next_link(r, limit, next)) != NULL)
             json_object_set_new(body, "nextLink", json_string(link));
         free(link);
     }
     api_reply_json(r, 200, body);
+}
+
+/* A view's text is under 1 KiB but with many disks or NICs: room for that many at once. */
+#define VIEW_ROOM 1024
+
+void
+api_page_open(util_buf_t *b, int limit)
+{
+    assert(b != NULL && b->len == 0 && limit > 0);
+    util_buf_reserve(b, (size_t) limit * VIEW_ROOM);
+    util_buf_add(b, "{\"value\":", 9);
+}
+
+void
+api_reply_page_text(api_req_t *r, util_buf_t *b, int limit, int64_t next)
+{
+    char *link = NULL;
+
+    assert(r != NULL && b != NULL);
+    if (next > 0) {
+        if ((link = next_link(r, limit, next)) != NULL) {
+            util_buf_add(b, ",\"nextLink\":", 12);
+            util_buf_json_str(b, link);
+        }
+        free(link);
+    }
+    util_buf_add(b, "}", 1);
+    api_reply_record_text(r, 200, b, 0);
 }
 
 int

@@ -114,6 +114,21 @@ api_reply_record(api_req_t *r, int status, json_t *rec, int64_t rev)
 }
 
 void
+api_reply_record_text(api_req_t *r, int status, util_buf_t *b, int64_t rev)
+{
+    char *text;
+
+    assert(r != NULL && b != NULL);
+    if ((text = util_buf_take(b)) == NULL) {
+        api_reply_error(r, ERR_INTERNAL, NULL, "The answer could not be encoded.");
+        return;
+    }
+    if (rev > 0)
+        snprintf(r->etag, sizeof(r->etag), "\"%lld\"", (long long) rev);
+    api_reply_text(r, status, NULL, text);
+}
+
+void
 api_reply_accepted(api_req_t *r, json_t *body, const char *job_id)
 {
     if (r->listener == API_LISTENER_ADMIN)

@@ -77,6 +77,10 @@ typedef struct store_backend {
                       json_t **rec, int64_t *rev, err_t *err);
     json_t *(*rec_list)(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
                         size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err);
+    /* store_rec_list_keys: the page's (position, id, revision) only. */
+    int (*rec_list_keys)(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
+                         size_t nfilters, int64_t after, int limit, store_rec_key_t *keys, int *n,
+                         int64_t *next, err_t *err);
     int64_t (*rec_count)(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
                          size_t nfilters, err_t *err);
     /* How many records changed (0: none has that id, or not at that revision), or -1 with err. */

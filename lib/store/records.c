@@ -217,6 +217,21 @@ store_rec_list(store_t *st, const store_kind_t *kind, const store_filter_t *filt
     return st->be->rec_list(t->conn, kind, filters, nfilters, after, limit, next, err);
 }
 
+int
+store_rec_list_keys(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
+                    size_t nfilters, int64_t after, int limit, store_rec_key_t *keys, int *n,
+                    int64_t *next, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(filters_ok(kind, filters, nfilters) && keys != NULL && n != NULL && next != NULL);
+    assert(limit > 0);
+    if (t == NULL)
+        return -1;
+    return st->be->rec_list_keys(t->conn, kind, filters, nfilters, after, limit, keys, n, next,
+                                 err);
+}
+
 json_t *
 store_rec_list_all(store_t *st, const store_kind_t *kind, const store_filter_t *filters,
                    size_t nfilters, err_t *err)

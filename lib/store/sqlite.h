@@ -107,6 +107,9 @@ int sqlite_rec_get_by(store_conn_t *c, const store_kind_t *kind, size_t col, con
                       json_t **rec, int64_t *rev, err_t *err);
 json_t *sqlite_rec_list(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
                         size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err);
+int sqlite_rec_list_keys(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
+                         size_t nfilters, int64_t after, int limit, store_rec_key_t *keys, int *n,
+                         int64_t *next, err_t *err);
 int64_t sqlite_rec_count(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
                          size_t nfilters, err_t *err);
 int sqlite_rec_update(store_conn_t *c, const store_kind_t *kind, const char *id, const json_t *rec,

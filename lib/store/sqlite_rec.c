@@ -317,18 +317,21 @@ filtered_stmt(store_conn_t *c, const sqlbuf_t *sb, int first, const store_kind_t
     return s;
 }
 
-json_t *
-sqlite_rec_list(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
-                size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err)
+/* The statement of a page: seq, then the kind's columns (or with keys_only rev and id), of the rows
+ * after `after` that match the filters, in seq order, one more than limit (which tells whether another
+ * page follows). One query over the index that serves (filter, seq). NULL with err set. */
+static sqlite3_stmt *
+page_stmt(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters, size_t nfilters,
+          int64_t after, int limit, bool keys_only, err_t *err)
 {
     sqlbuf_t sb = {.len = 0};
     sqlite3_stmt *s;
-    json_t *list = NULL, *rec;
-    int64_t last = 0;
-    int rc, n = 0, more = 0;
 
     sb_add(&sb, "SELECT seq, ");
-    sb_columns(&sb, kind);
+    if (keys_only)
+        sb_add(&sb, "rev, id");
+    else
+        sb_columns(&sb, kind);
     sb_add(&sb, " FROM %s WHERE seq > ?", kind->table);
     if (add_filters(&sb, kind, filters, nfilters, err))
         return NULL;
@@ -336,8 +339,35 @@ sqlite_rec_list(store_conn_t *c, const store_kind_t *kind, const store_filter_t 
     if ((s = filtered_stmt(c, &sb, 2, kind, filters, nfilters, err)) == NULL)
         return NULL;
     sqlite3_bind_int64(s, 1, after);
-    /* One more than asked tells whether another page follows. */
     sqlite3_bind_int(s, 2 + (int) nfilters, limit + 1);
+    return s;
+}
+
+/* Ends a page's statement: rc (SQLITE_DONE, or the failure; SQLITE_NOMEM is ours) into err. 0 or -1. */
+static int
+page_end(store_conn_t *c, sqlite3_stmt *s, int rc, err_t *err)
+{
+    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_NOMEM) /* ours: the connection's error code says nothing of it */
+            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        else
+            sqlite__db_err(c->db, rc, "listing records", err);
+    }
+    sqlite__stmt_done(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+json_t *
+sqlite_rec_list(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
+                size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err)
+{
+    sqlite3_stmt *s;
+    json_t *list, *rec;
+    int64_t last = 0;
+    int rc, n = 0, more = 0;
+
+    if ((s = page_stmt(c, kind, filters, nfilters, after, limit, false, err)) == NULL)
+        return NULL;
     list = json_array();
     while ((rc = list ? sqlite3_step(s) : SQLITE_NOMEM) == SQLITE_ROW) {
         if (n == limit) {
@@ -353,18 +383,46 @@ sqlite_rec_list(store_conn_t *c, const store_kind_t *kind, const store_filter_t 
         last = sqlite3_column_int64(s, 0);
         n++;
     }
-    if (rc != SQLITE_DONE) {
-        if (rc == SQLITE_NOMEM) /* ours: the connection's error code says nothing of it */
-            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-        else
-            sqlite__db_err(c->db, rc, "listing records", err);
+    if (page_end(c, s, rc, err)) {
         json_decref(list);
-        sqlite__stmt_done(s);
         return NULL;
     }
     *next = more ? last : 0;
-    sqlite__stmt_done(s);
     return list;
+}
+
+int
+sqlite_rec_list_keys(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
+                     size_t nfilters, int64_t after, int limit, store_rec_key_t *keys, int *n,
+                     int64_t *next, err_t *err)
+{
+    sqlite3_stmt *s;
+    const char *id;
+    int rc, got = 0, more = 0;
+
+    if ((s = page_stmt(c, kind, filters, nfilters, after, limit, true, err)) == NULL)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == limit) {
+            more = 1;
+            rc = SQLITE_DONE;
+            break;
+        }
+        id = (const char *) sqlite3_column_text(s, 2);
+        if (id == NULL || (size_t) sqlite3_column_bytes(s, 2) >= sizeof(keys[got].id)) {
+            sqlite__stmt_done(s);
+            return err_set(err, ERR_INTERNAL, NULL, "A %s has an id too long to list.", kind->what);
+        }
+        keys[got].pos = sqlite3_column_int64(s, 0);
+        keys[got].rev = sqlite3_column_int64(s, 1);
+        memcpy(keys[got].id, id, (size_t) sqlite3_column_bytes(s, 2) + 1);
+        got++;
+    }
+    if (page_end(c, s, rc, err))
+        return -1;
+    *n = got;
+    *next = more ? keys[got - 1].pos : 0;
+    return 0;
 }
 
 int64_t

@@ -8,6 +8,7 @@
 #include "vmrec.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../events.h"
@@ -15,6 +16,7 @@
 #include "../placement.h"
 #include "../quota.h"
 #include "../util.h"
+#include "viewcache.h"
 
 /* j, or NULL (out of memory) said in err. */
 json_t *
@@ -23,17 +25,6 @@ vmrec__or_oom(json_t *j, err_t *err)
     if (j == NULL)
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     return j;
-}
-
-json_t *
-vm_view_of(const json_t *rec, bool admin, err_t *err)
-{
-    vm_rec_t vm;
-
-    assert(rec != NULL);
-    if (vmrec_from_store(rec, &vm, err))
-        return NULL;
-    return vmrec__or_oom(vm_render_view(&vm, admin), err);
 }
 
 int
@@ -141,6 +132,122 @@ vm_get(store_t *st, const char *sid, const char *id, bool admin, int64_t *rev, e
     if (vmrec__load_or_404(st, sid, id, &vm, rev, err))
         return NULL;
     return vmrec__or_oom(vm_render_view(&vm, admin), err);
+}
+
+int
+vm_get_text(store_t *st, const char *sid, const char *id, bool admin, bool hide_checkpoint,
+            util_buf_t *b, int64_t *rev, err_t *err)
+{
+    vm_rec_t vm;
+
+    assert(b != NULL);
+    if (vmrec__load_or_404(st, sid, id, &vm, rev, err))
+        return -1;
+    vm_render_view_text(&vm, admin, hide_checkpoint, b);
+    return 0;
+}
+
+/* Renders the records of list (the page's misses, in position order) into texts[i] for the keys they
+ * belong to, and keeps each view. 0, or -1 with err. */
+static int
+render_misses(const json_t *list, const store_rec_key_t *keys, int n, viewcache_form_t form,
+              char **texts, err_t *err)
+{
+    util_buf_t one = {0};
+    const json_t *rec;
+    vm_rec_t vm;
+    size_t j;
+    int i = 0;
+
+    json_array_foreach(list, j, rec) {
+        if (vmrec_from_store(rec, &vm, err))
+            return -1;
+        while (i < n && strcmp(keys[i].id, vm.id) != 0)
+            i++;
+        if (i == n)
+            return err_set(err, ERR_INTERNAL, NULL, "A VM of the page could not be read.");
+        vm_render_view_text(&vm, form == VIEWCACHE_ADMIN, form == VIEWCACHE_TENANT_NO_CHECKPOINT,
+                            &one);
+        if (one.failed || one.buf == NULL) {
+            util_buf_free(&one);
+            return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        }
+        viewcache_put(&keys[i], form, one.buf, one.len);
+        texts[i++] = util_buf_take(&one);
+    }
+    return 0;
+}
+
+/* Appends the view of keys[i] to b: its text rendered for this page, or the kept one, or (evicted since
+ * the page was planned) read again. 0, or -1 with err. */
+static int
+append_view(store_t *st, const store_rec_key_t *key, const char *text, viewcache_form_t form,
+            util_buf_t *b, err_t *err)
+{
+    vm_rec_t vm;
+
+    if (text != NULL) {
+        util_buf_puts(b, text);
+        return 0;
+    }
+    if (viewcache_append(key, form, b))
+        return 0;
+    if (vmrec__load_or_404(st, NULL, key->id, &vm, NULL, err))
+        return -1;
+    vm_render_view_text(&vm, form == VIEWCACHE_ADMIN, form == VIEWCACHE_TENANT_NO_CHECKPOINT, b);
+    return 0;
+}
+
+int
+vm_list_text(store_t *st, const store_filter_t *f, size_t nf, int64_t after, int limit, bool admin,
+             bool hide_checkpoint, util_buf_t *b, int64_t *next, err_t *err)
+{
+    viewcache_form_t form = admin ? VIEWCACHE_ADMIN
+                                  : hide_checkpoint ? VIEWCACHE_TENANT_NO_CHECKPOINT
+                                                    : VIEWCACHE_TENANT;
+    store_rec_key_t *keys = calloc((size_t) limit, sizeof(*keys));
+    char **texts = calloc((size_t) limit, sizeof(*texts));
+    json_t *ids = json_array(), *list = NULL;
+    store_filter_t by_id = {.field = "id", .op = STORE_FILTER_IN};
+    int64_t none;
+    int i, n = 0, rc = -1;
+
+    assert(st != NULL && b != NULL && next != NULL && limit > 0);
+    if (keys == NULL || texts == NULL || ids == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        goto cleanup;
+    }
+    /* One query names the page; one more reads the VMs whose view is not kept at their revision. */
+    if (store_rec_list_keys(st, &store_kind_vm, f, nf, after, limit, keys, &n, next, err))
+        goto cleanup;
+    for (i = 0; i < n; i++)
+        if (!viewcache_has(&keys[i], form) && json_array_append_new(ids, json_string(keys[i].id))) {
+            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+            goto cleanup;
+        }
+    if (json_array_size(ids) > 0) {
+        by_id.values = ids;
+        list = store_rec_list(st, &store_kind_vm, &by_id, 1, 0, n, &none, err);
+        if (list == NULL || render_misses(list, keys, n, form, texts, err))
+            goto cleanup;
+    }
+    util_buf_add(b, "[", 1);
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            util_buf_add(b, ",", 1);
+        if (append_view(st, &keys[i], texts[i], form, b, err))
+            goto cleanup;
+    }
+    util_buf_add(b, "]", 1);
+    rc = 0;
+cleanup:
+    for (i = 0; texts != NULL && i < limit; i++)
+        free(texts[i]);
+    free(texts);
+    free(keys);
+    json_decref(ids);
+    json_decref(list);
+    return rc;
 }
 
 static const char *

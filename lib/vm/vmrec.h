@@ -31,6 +31,7 @@
 #include "../err.h"
 #include "../jget.h"
 #include "../store.h"
+#include "../util.h"
 #include "../vm.h"
 
 #define VM_MAX_LUN 63
@@ -159,6 +160,9 @@ json_t *vmrec_to_store(const vm_rec_t *vm);
  * fields in the order it answers them; with admin, hostId, hypervisorId and what the VM holds on its host
  * (allocated) too. No key starts with '_'. */
 json_t *vm_render_view(const vm_rec_t *vm, bool admin);
+/* The same view appended to b as compact JSON text, byte for byte what dumping vm_render_view answers;
+ * with hide_checkpoint (tenant views only) the checkpoint shows null. */
+void vm_render_view_text(const vm_rec_t *vm, bool admin, bool hide_checkpoint, util_buf_t *b);
 
 /* The checkpoint slot's view (a new reference; NULL when out of memory): name, description, createdAt and
  * sizeGB, as the VM's view shows it; the host's side is never shown. */

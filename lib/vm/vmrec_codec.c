@@ -1,11 +1,13 @@
 /*
  * vmrec_codec.c: the VM record's three forms (see vmrec.h): the store's JSON read into a vm_rec_t, a
- * vm_rec_t written back as the store's JSON, and a vm_rec_t rendered as the API's view; and the names of
+ * vm_rec_t written back as the store's JSON, and a vm_rec_t rendered as the API's view, as a JSON value or
+ * straight to text (what GETs and list pages answer, with no value built and dumped); and the names of
  * the record's enums.
  *
  * Invariants: from_store then to_store gives back the store's record, key for key and in the store's
  * column order; the view writes the public fields in that same order (the order the API answers), never a
- * key that starts with '_', and the host's ids only for the admin. from_store writes its output only when
+ * key that starts with '_', and the host's ids only for the admin; the view's text is, byte for byte, the
+ * compact dump of the view's value. from_store writes its output only when
  * the whole record parsed.
  */
 #include "vmrec.h"
@@ -382,4 +384,166 @@ vm_render_view(const vm_rec_t *vm, bool admin)
             &oom);
     }
     return done(o, oom);
+}
+
+/* ---- vm_rec_t -> the view as text ---- */
+
+/* Which view render writes: the tenant's, the tenant's with the checkpoint hidden (the plan disabled
+ * checkpoints), or the admin's. */
+typedef enum {
+    FORM_TENANT,
+    FORM_TENANT_NO_CHECKPOINT,
+    FORM_ADMIN,
+} form_t;
+
+/* ,"key": (the comma unless the key opens its object); keys are plain ASCII. */
+static void
+key(util_buf_t *b, const char *k, bool first)
+{
+    if (!first)
+        util_buf_add(b, ",", 1);
+    util_buf_add(b, "\"", 1);
+    util_buf_puts(b, k);
+    util_buf_add(b, "\":", 2);
+}
+
+/* text as a JSON string, "" as null. The record's texts came from JSON or from code: valid UTF-8. */
+static void
+text_or_null_text(util_buf_t *b, const char *k, const char *text)
+{
+    key(b, k, false);
+    if (text[0])
+        util_buf_json_str(b, text);
+    else
+        util_buf_add(b, "null", 4);
+}
+
+static void
+text(util_buf_t *b, const char *k, const char *text, bool first)
+{
+    key(b, k, first);
+    util_buf_json_str(b, text);
+}
+
+static void
+integer(util_buf_t *b, const char *k, int64_t n)
+{
+    key(b, k, false);
+    util_buf_json_int(b, n);
+}
+
+/* The disks, as an array. */
+static void
+disks_text(util_buf_t *b, const vm_rec_t *vm)
+{
+    size_t i;
+
+    util_buf_add(b, "[", 1);
+    for (i = 0; i < vm->ndisks; i++) {
+        const vm_disk_t *k = &vm->disks[i];
+        util_buf_add(b, i ? ",{\"lun\":" : "{\"lun\":", i ? 8 : 7);
+        if (k->lun < 0)
+            util_buf_add(b, "null", 4);
+        else
+            util_buf_json_int(b, k->lun);
+        text(b, "kind", vm_disk_kind_name(k->kind), false);
+        integer(b, "sizeGB", k->size_gb);
+        text(b, "caching", vm_caching_name(k->caching), false);
+        util_buf_add(b, "}", 1);
+    }
+    util_buf_add(b, "]", 1);
+}
+
+static void
+nics_text(util_buf_t *b, const vm_rec_t *vm)
+{
+    size_t i;
+
+    util_buf_add(b, "[", 1);
+    for (i = 0; i < vm->nnics; i++) {
+        util_buf_add(b, i ? ",{" : "{", i ? 2 : 1);
+        text(b, "networkId", vm->nics[i].network_id, true);
+        text(b, "ipAddress", vm->nics[i].ip_address, false);
+        util_buf_add(b, "}", 1);
+    }
+    util_buf_add(b, "]", 1);
+}
+
+/* The slot as the API shows it (null when empty). */
+static void
+checkpoint_text(util_buf_t *b, const vm_checkpoint_t *cp)
+{
+    if (!cp->present) {
+        util_buf_add(b, "null", 4);
+        return;
+    }
+    util_buf_add(b, "{", 1);
+    text(b, "name", cp->name, true);
+    if (cp->has_description)
+        text(b, "description", cp->description, false);
+    else
+        text_or_null_text(b, "description", "");
+    text_or_null_text(b, "createdAt", cp->created_at);
+    integer(b, "sizeGB", cp->size_gb);
+    util_buf_add(b, "}", 1);
+}
+
+/* The view as compact JSON text: what dumping vm_render_view writes (the unit tests hold the two to the
+ * same bytes), without building and dumping a JSON value. */
+static void
+render(util_buf_t *b, const vm_rec_t *vm, form_t form)
+{
+    const vm_holdings_t *h = &vm->hold;
+
+    assert(vm != NULL && vm->id[0] != '\0');
+    util_buf_add(b, "{", 1);
+    text(b, "id", vm->id, true);
+    text_or_null_text(b, "name", vm->name);
+    text(b, "subscriptionId", vm->subscription_id, false);
+    text_or_null_text(b, "size", vm->size);
+    integer(b, "cores", vm->cores);
+    integer(b, "memoryMB", vm->memory_mb);
+    text_or_null_text(b, "imageId", vm->image_id);
+    key(b, "generation", false);
+    if (vm->generation)
+        util_buf_json_int(b, vm->generation);
+    else
+        util_buf_add(b, "null", 4);
+    text_or_null_text(b, "osType", vm->os_type);
+    text_or_null_text(b, "vmRoleId", vm->vm_role_id);
+    text(b, "provisioningState", vm_provisioning_name(vm->provisioning), false);
+    text(b, "powerState", vm_power_name(vm->power), false);
+    key(b, "disks", false);
+    disks_text(b, vm);
+    key(b, "nics", false);
+    nics_text(b, vm);
+    key(b, "checkpoint", false);
+    if (form == FORM_TENANT_NO_CHECKPOINT)
+        util_buf_add(b, "null", 4);
+    else
+        checkpoint_text(b, &vm->checkpoint);
+    text_or_null_text(b, "createdAt", vm->created_at);
+    text_or_null_text(b, "updatedAt", vm->updated_at);
+    if (form == FORM_ADMIN) {
+        text_or_null_text(b, "hostId", vm->host_id);
+        text_or_null_text(b, "hypervisorId", vm->hypervisor_id);
+    }
+    if (form == FORM_ADMIN) {
+        /* What the VM holds on its host: the host's allocated is the sum of these. */
+        key(b, "allocated", false);
+        util_buf_add(b, "{", 1);
+        key(b, "cores", true);
+        util_buf_json_int(b, h->holds_compute ? vm->cores : 0);
+        integer(b, "memoryMB", h->holds_compute ? vm->memory_mb : 0);
+        integer(b, "storageGB", h->holds_storage ? h->storage_gb : 0);
+        util_buf_add(b, "}", 1);
+    }
+    util_buf_add(b, "}", 1);
+}
+
+void
+vm_render_view_text(const vm_rec_t *vm, bool admin, bool hide_checkpoint, util_buf_t *b)
+{
+    assert(vm != NULL && b != NULL && !(admin && hide_checkpoint));
+    render(b, vm, admin ? FORM_ADMIN : hide_checkpoint ? FORM_TENANT_NO_CHECKPOINT : FORM_TENANT);
 }

@@ -427,6 +427,44 @@ tenant_context_is_read_once_in_the_transaction(void **state)
     free(sid);
 }
 
+/* A token seen before is not hashed again, yet its revocation holds at the very next request: the
+ * digest is remembered, whether the token authenticates is not. */
+static void
+revoked_token_is_refused_at_the_next_request(void **state)
+{
+    pfix_t *p = *state;
+    char auth[128], digest[UTIL_SHA256_HEX_LEN + 1];
+    const char *h[] = {"Authorization", auth, NULL};
+    const char *path = "/v1/subscriptions/00000000-0000-4000-8000-000000000000/x";
+    json_t *user, *tok;
+    api_req_t *r;
+    int i;
+
+    user = made(accounts_user_create(p->f.st, &(accounts_user_req_t){.email = "r@example.com"},
+                                     &p->err));
+    tok = made(accounts_token_create(p->f.st, id_of(user), NULL, &p->err));
+    snprintf(auth, sizeof(auth), "Bearer %s", json_string_value(json_object_get(tok, "token")));
+    util_sha256_hex(auth + 7, strlen(auth + 7), digest);
+    for (i = 0; i < 3; i++) { /* the first hashes, the others find the digest */
+        r = run(p, T, "POST", path, h, NULL);
+        assert_int_equal(r->status, 404); /* authenticated: the subscription is not the caller's */
+        assert_string_equal(r->scope, digest);
+        api_req_free(r);
+    }
+    assert_int_equal(accounts_token_revoke(p->f.st, id_of(user), id_of(tok), &p->err), 0);
+    r = run(p, T, "POST", path, h, NULL);
+    assert_int_equal(r->status, 401);
+    api_req_free(r);
+    /* Another token of one character more or less is not taken for it. */
+    auth[strlen(auth) - 1] = '\0';
+    r = run(p, T, "POST", path, h, NULL);
+    assert_int_equal(r->status, 401);
+    api_req_free(r);
+    assert_int_equal(calls, 0);
+    json_decref(user);
+    json_decref(tok);
+}
+
 static void
 reply_contracts(void **state)
 {
@@ -464,6 +502,8 @@ main(void)
         cmocka_unit_test_setup_teardown(tenant_context_is_read_once_in_the_transaction, psetup,
                                         pteardown),
         cmocka_unit_test_setup_teardown(reply_contracts, psetup, pteardown),
+        cmocka_unit_test_setup_teardown(revoked_token_is_refused_at_the_next_request, psetup,
+                                        pteardown),
         cmocka_unit_test(generic_rows_have_their_resource),
     };
 

@@ -197,6 +197,72 @@ json_dumps_is_whole_or_nothing(void **state)
     json_decref(v);
 }
 
+/* util_buf_json_str writes what jansson's dumps writes for the same string: every ASCII byte alone and
+ * amid text, quotes, backslashes, slashes, DEL and multi-byte UTF-8 as is. */
+static void
+buf_json_str_escapes_as_jansson_does(void **state)
+{
+    static const char *const odd[] = {
+        "", "plain", "a\"b", "back\\slash", "sl/ash", "tab\there", "nl\nx\r\n", "\x01\x1f\x7f",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"\\\"", "\b\f", "end\\",
+    };
+    char one[4], *mine, *theirs;
+    util_buf_t b = {0};
+    json_t *j;
+    size_t i;
+    int c;
+
+    (void) state;
+    for (i = 0; i < sizeof(odd) / sizeof(odd[0]) + 127; i++) {
+        const char *s = odd[0];
+        if (i < sizeof(odd) / sizeof(odd[0])) {
+            s = odd[i];
+        } else {
+            c = (int) (i - sizeof(odd) / sizeof(odd[0])) + 1;
+            one[0] = 'x';
+            one[1] = (char) c;
+            one[2] = 'y';
+            one[3] = '\0';
+            s = one;
+        }
+        util_buf_json_str(&b, s);
+        mine = util_buf_take(&b);
+        j = json_string(s);
+        assert_non_null(j);
+        theirs = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+        assert_non_null(mine);
+        assert_string_equal(mine, theirs);
+        free(mine);
+        free(theirs);
+        json_decref(j);
+    }
+}
+
+/* A buffer that cannot grow stays failed: take answers NULL and nothing leaks. */
+static void
+buf_failure_sticks(void **state)
+{
+    util_buf_t b = {0};
+
+    (void) state;
+    util_buf_puts(&b, "{");
+    assert_string_equal(b.buf, "{");
+    fault_arm(FAULT_ALLOC, 1);
+    util_buf_add(&b, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 256);
+    fault_arm(FAULT_ALLOC, 0);
+    assert_true(b.failed);
+    util_buf_puts(&b, "}");
+    assert_null(util_buf_take(&b));
+    assert_null(b.buf);
+    util_buf_json_int(&b, -42);
+    util_buf_json_str(&b, "x");
+    assert_string_equal(b.buf, "-42\"x\"");
+    util_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -210,6 +276,8 @@ main(void)
         cmocka_unit_test(parse_int64_is_strict),
         cmocka_unit_test(random_bytes_differ),
         cmocka_unit_test(json_dumps_is_whole_or_nothing),
+        cmocka_unit_test(buf_json_str_escapes_as_jansson_does),
+        cmocka_unit_test(buf_failure_sticks),
     };
 
     util_alloc_install();

@@ -197,6 +197,50 @@ view_is_what_stripping_answered(void **state)
     }
 }
 
+/* The view written as text is, byte for byte, the dump of what stripping answered: for every record and
+ * both audiences, with the checkpoint hidden, and with names that need escaping. */
+static void
+view_text_is_the_dump(void **state)
+{
+    static const char *const names[] = {"web-1", "q\"uote", "back\\slash\\", "tab\tnl\n\x01\x1f",
+                                         "caf\xc3\xa9 \xe2\x82\xac", "sl/ash </script>"};
+    util_buf_t b = {0};
+    err_t err = {0};
+    vm_rec_t vm;
+    json_t *rec, *old;
+    char *want, *got;
+    size_t i, k;
+    int admin, hide;
+
+    (void) state;
+    for (i = 0; i < NRECORDS; i++) {
+        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            rec = load_text(records[i]);
+            json_object_set_new(rec, "name", json_string(names[k]));
+            if (json_is_object(json_object_get(rec, "checkpoint")))
+                json_object_set_new(json_object_get(rec, "checkpoint"), "description",
+                                    json_string(names[k]));
+            assert_int_equal(vmrec_from_store(rec, &vm, &err), 0);
+            for (admin = 0; admin <= 1; admin++) {
+                for (hide = 0; hide <= !admin; hide++) {
+                    old = stripped_view(rec, admin);
+                    if (hide)
+                        json_object_set_new(old, "checkpoint", json_null());
+                    want = json_dumps(old, JSON_COMPACT);
+                    vm_render_view_text(&vm, admin, hide, &b);
+                    got = util_buf_take(&b);
+                    assert_non_null(got);
+                    assert_string_equal(got, want);
+                    free(got);
+                    free(want);
+                    json_decref(old);
+                }
+            }
+            json_decref(rec);
+        }
+    }
+}
+
 /* Sets key of the first record to the JSON text value (at depth one when sub is not NULL). */
 static json_t *
 mutated(const char *key, const char *sub, const char *value)
@@ -364,14 +408,94 @@ load_and_save(void **state)
     assert_int_equal(err.code, ERR_NOT_FOUND);
 }
 
+/* The views of a page, one by one as GETs answer them, with the page's brackets and commas. */
+static char *
+page_of_gets(store_t *st, const char *sid, char ids[][UTIL_UUID_LEN + 1], int n, bool admin)
+{
+    util_buf_t b = {0};
+    err_t err = {0};
+    int i;
+
+    util_buf_add(&b, "[", 1);
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            util_buf_add(&b, ",", 1);
+        assert_int_equal(vm_get_text(st, admin ? NULL : sid, ids[i], admin, false, &b, NULL, &err), 0);
+    }
+    util_buf_add(&b, "]", 1);
+    return util_buf_take(&b);
+}
+
+static char *
+listed(store_t *st, const char *sid, int limit, bool admin, int64_t *next)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
+    util_buf_t b = {0};
+    err_t err = {0};
+
+    assert_int_equal(store_tx_begin_read(st, &err), 0);
+    assert_int_equal(vm_list_text(st, &f, 1, 0, limit, admin, false, &b, next, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    return util_buf_take(&b);
+}
+
+/* A list page is the GETs of its VMs, whether their views were kept or not, and a VM changed since the
+ * page was last listed shows its change at once (its revision moved). */
+static void
+list_page_is_its_gets_and_shows_changes(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char ids[3][UTIL_UUID_LEN + 1], *want, *got;
+    const char *sid = id_of(w->sub);
+    err_t err = {0};
+    int64_t next = 0;
+    vm_rec_t vm;
+    int i, round, admin;
+
+    world_running_vm(w, "page-1", ids[0]);
+    world_running_vm(w, "page-2", ids[1]);
+    world_running_vm(w, "page-3", ids[2]);
+    for (round = 0; round < 3; round++) {
+        for (admin = 0; admin <= 1; admin++) {
+            for (i = 0; i < 2; i++) { /* the second time from kept views */
+                got = listed(st, sid, 3, admin, &next);
+                want = page_of_gets(st, sid, ids, 3, admin);
+                assert_string_equal(got, want);
+                assert_int_equal(next, 0);
+                free(got);
+                free(want);
+            }
+        }
+        /* A change the list must show: the middle VM stops. */
+        assert_int_equal(vmrec_load(st, sid, ids[1], &vm, NULL, &err), 1);
+        vm.power = round % 2 ? VM_POWER_RUNNING : VM_POWER_STOPPED;
+        assert_int_equal(store_tx_begin(st, &err), 0);
+        assert_int_equal(vmrec_save(st, &vm, &err), 0);
+        assert_int_equal(store_tx_commit(st, &err), 0);
+        got = listed(st, sid, 3, false, &next);
+        assert_non_null(strstr(got, round % 2 ? "\"powerState\":\"running\",\"disks\""
+                                              : "\"powerState\":\"stopped\",\"disks\""));
+        free(got);
+    }
+    /* A short page says where the next one starts. */
+    got = listed(st, sid, 2, false, &next);
+    assert_true(next > 0);
+    assert_null(strstr(got, ids[2]));
+    free(got);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_is_exact),
         cmocka_unit_test(view_is_what_stripping_answered),
+        cmocka_unit_test(view_text_is_the_dump),
         cmocka_unit_test(bad_records_are_internal_errors),
         cmocka_unit_test_setup_teardown(load_and_save, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(list_page_is_its_gets_and_shows_changes, world_setup,
+                                        world_teardown),
         cmocka_unit_test_setup_teardown(created_is_raised_once, world_setup, world_teardown),
     };
 
