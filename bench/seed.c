@@ -6,10 +6,11 @@
  * The subscription must already hold one VM, created through the API and running on its host: it is the
  * template. seed adds N copies of it, each a record as lib/vm writes one (vmrec_insert: the typed record
  * and its first timeline row) with an id, a name and a hypervisor id of its own, in bulk transactions of
- * BATCH VMs. Each transaction also adds what its VMs hold to the subscription's quota counters and to the
- * host's allocation, so that counters and records agree (store_usage_recompute and store_host_recompute
- * find the same numbers) and every committed batch is a consistent state. The host and the plan must
- * have room for them: seed stops with an error when a batch does not fit.
+ * BATCH VMs, placed batch by batch on the hosts of the template's cloud in turn (a host takes at most a
+ * million cores). Each transaction also adds what its VMs hold to the subscription's quota counters and
+ * to its host's allocation, so that counters and records agree (store_usage_recompute and
+ * store_host_recompute find the same numbers) and every committed batch is a consistent state. The hosts
+ * and the plan must have room for them: seed stops with an error when a batch does not fit.
  *
  * Prints "<seeded> <seconds> <VMs per second>". The daemon must not be running on DB meanwhile.
  */
@@ -25,6 +26,12 @@
 #include "../lib/vm/vmrec.h"
 
 #define BATCH 20000
+#define MAX_HOSTS 64
+
+typedef struct {
+    char id[MAX_HOSTS][VM_REC_ID_MAX];
+    size_t n;
+} hosts_t;
 
 /* The subscription's first VM, which must be running and hold what a created VM holds. */
 static int
@@ -51,9 +58,35 @@ load_template(store_t *st, const char *sid, vm_rec_t *out, err_t *err)
     return rc;
 }
 
-/* Inserts n copies of tmpl (numbered from first) and what they hold, in one transaction. */
+/* The hosts of the cloud the template's host is in (at most MAX_HOSTS). */
 static int
-seed_batch(store_t *st, const vm_rec_t *tmpl, size_t first, size_t n, err_t *err)
+load_hosts(store_t *st, const vm_rec_t *tmpl, hosts_t *out, err_t *err)
+{
+    store_filter_t f = {.field = "cloudId", .op = STORE_FILTER_EQ};
+    json_t *host, *all, *h;
+    size_t i;
+
+    assert(st != NULL && tmpl != NULL && out != NULL);
+    if ((host = store_rec_get(st, &store_kind_host, tmpl->host_id, NULL, err)) == NULL)
+        return -1;
+    f.value = json_string_value(json_object_get(host, "cloudId"));
+    all = f.value ? store_rec_list_all(st, &store_kind_host, &f, 1, err) : NULL;
+    json_decref(host);
+    if (all == NULL)
+        return -1;
+    out->n = 0;
+    json_array_foreach(all, i, h) {
+        if (out->n < MAX_HOSTS)
+            snprintf(out->id[out->n++], VM_REC_ID_MAX, "%s", json_string_value(json_object_get(h, "id")));
+    }
+    json_decref(all);
+    return 0;
+}
+
+/* Inserts n copies of tmpl (numbered from first), placed on host_id, and what they hold, in one
+ * transaction. */
+static int
+seed_batch(store_t *st, const vm_rec_t *tmpl, const char *host_id, size_t first, size_t n, err_t *err)
 {
     int64_t delta[STORE_QUOTAS] = {0};
     char now[UTIL_TIME_LEN + 1];
@@ -68,6 +101,7 @@ seed_batch(store_t *st, const vm_rec_t *tmpl, size_t first, size_t n, err_t *err
     for (i = 0; i < n; i++) {
         vm = *tmpl;
         util_uuid(vm.id);
+        snprintf(vm.host_id, sizeof(vm.host_id), "%s", host_id);
         snprintf(vm.name, sizeof(vm.name), "seed%07zu", first + i);
         snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "seed-%.36s", vm.id);
         snprintf(vm.created_at, sizeof(vm.created_at), "%s", now);
@@ -81,10 +115,10 @@ seed_batch(store_t *st, const vm_rec_t *tmpl, size_t first, size_t n, err_t *err
     delta[QUOTA_STORAGE] = (int64_t) n * tmpl->hold.storage_gb;
     rc = store_usage_adjust(st, tmpl->subscription_id, delta, NULL, err);
     if (rc == 0)
-        rc = store_host_allocate(st, tmpl->host_id, delta[QUOTA_CORES], delta[QUOTA_MEMORY],
+        rc = store_host_allocate(st, host_id, delta[QUOTA_CORES], delta[QUOTA_MEMORY],
                                  tmpl->hold.holds_storage ? delta[QUOTA_STORAGE] : 0, err);
     if (rc > 0)
-        err_set(err, ERR_CONFLICT, NULL, "The host has no room for %zu more VMs.", n);
+        err_set(err, ERR_CONFLICT, NULL, "The plan or host %s has no room for %zu more VMs.", host_id, n);
     if (rc != 0)
         goto fail;
     return store_tx_commit(st, err);
@@ -99,6 +133,7 @@ main(int argc, char **argv)
     err_t err = {0};
     store_t *st;
     vm_rec_t tmpl;
+    hosts_t hosts;
     struct timespec t0, t1;
     size_t n, done = 0, b;
     double secs;
@@ -111,11 +146,11 @@ main(int argc, char **argv)
     n = strtoull(argv[3], NULL, 10);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     st = store_open(argv[1], NULL, &err);
-    if (st == NULL || load_template(st, argv[2], &tmpl, &err))
+    if (st == NULL || load_template(st, argv[2], &tmpl, &err) || load_hosts(st, &tmpl, &hosts, &err))
         goto out;
     while (done < n) {
         b = n - done < BATCH ? n - done : BATCH;
-        if (seed_batch(st, &tmpl, done, b, &err))
+        if (seed_batch(st, &tmpl, hosts.id[(done / BATCH) % hosts.n], done, b, &err))
             goto out;
         done += b;
     }
