@@ -9,7 +9,7 @@
 #    VMs (?limit=100) and of the subscription; then, in each write world, build/bench/loadgen creates
 #    CREATE_VMS VMs (202 to running), stops them all (202 to stopped) and deletes them (so rounds start
 #    equal). Each figure is the median of its rounds, each ratio a median over the baseline's median;
-# 3. checkpoint replacements per second and the seconds to a 50-instance VM role (as before);
+# 3. checkpoint replacements per second and the seconds to a 50-instance VM role;
 # 4. the scale run: SCALE_VMS VMs seeded through the store (build/bench/seed) into a second state dir; the
 #    daemon's start is timed (process start to ports.json and /readyz 200), its idle RSS read, the same
 #    GET and list loads run (BENCH_ROUNDS rounds beside the baseline) and compared with the READ_VMS
@@ -181,15 +181,16 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 LOADED_RSS=$(rss_kb "$MAIN_PID" VmHWM)
 
-# Checkpoint replacements and a 50-instance VM role, in the reads' world.
+# Checkpoint replacements in the reads' world; a 50-instance VM role where it is alone (role_load.py counts
+# the instances on the first page of 1,000 VMs).
 CP_CLIENTS=${CP_CLIENTS:-8}
 CP_SECONDS=${CP_SECONDS:-10}
 echo "== checkpoint replacements: $CP_CLIENTS VMs, ${CP_SECONDS}s"
 mapfile -t CP_VMS < <(head -"$CP_CLIENTS" "$OUT/reads.ids")
 read -r CP_DONE CP_FAILED CP_ELAPSED CP_RATE < <(python3 bench/checkpoint_load.py "$T" "$RTOK" "$RSUB" "$CP_SECONDS" "${CP_VMS[@]}")
 ITEM=$(post /v1/admin/galleryItems "{\"name\":\"bench-role\",\"version\":\"1\",\"imageId\":\"$IMAGE\",\"defaultSize\":\"BenchSmall\",\"minInstances\":1,\"maxInstances\":50}" | jget id)
-echo "== a 50-instance VM role"
-read -r ROLE_STATUS ROLE_RUNNING ROLE_SECONDS < <(python3 bench/role_load.py "$T" "$RTOK" "$RSUB" "$ITEM" 50)
+echo "== a 50-instance VM role (in the in-process sim's write world, empty again)"
+read -r ROLE_STATUS ROLE_RUNNING ROLE_SECONDS < <(python3 bench/role_load.py "$T" "$STOK" "$SSUB" "$ITEM" 50)
 kill "$MAIN_PID"; wait "$MAIN_PID" 2>/dev/null || true
 
 # ---- the scale run ----
