@@ -56,10 +56,10 @@ typedef struct {
     size_t body_len;
 } conn_t;
 
-typedef enum { MODE_CREATE, MODE_STOP, MODE_DELETE } mode_t_;
+typedef enum { MODE_CREATE, MODE_STOP, MODE_DELETE } load_mode_t;
 
 typedef struct {
-    mode_t_ mode;
+    load_mode_t mode;
     const char *token, *sub, *image, *size;
     conn_t proto;            /* host and port every connection copies */
     size_t n;
@@ -149,6 +149,7 @@ read_reply(conn_t *c, int *status, bool *closing)
     ssize_t r;
     char *end, *h;
 
+    assert(c != NULL && c->fd >= 0 && status != NULL && closing != NULL);
     for (;;) {
         if (grow(c, len, 16384))
             return -1;
@@ -189,6 +190,7 @@ request(conn_t *c, const char *method, const char *path, const char *token, cons
     int n, status = 0, attempt;
     bool closing = false;
 
+    assert(c != NULL && method != NULL && path != NULL && token != NULL);
     n = snprintf(head, sizeof(head),
                  "%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
                  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
@@ -280,6 +282,7 @@ census(conn_t *c, const load_t *l, const char *power, size_t *all, size_t *in_st
     size_t k;
     int status;
 
+    assert(c != NULL && l != NULL && all != NULL && in_state != NULL && failed != NULL);
     *all = *in_state = *failed = 0;
     snprintf(path, sizeof(path), "/v1/subscriptions/%s/vms?limit=1000", l->sub);
     for (;;) {
