@@ -218,7 +218,23 @@ test: $(STAMP)
 run: all
 	$(BUILD)/wapd --demo
 
-bench: all
+# The benchmark's own tools: the bare server, the write load (creates, stops, deletes) and the store seeder
+# of the scale run (it links the core, as the daemon does).
+BENCH_BIN := $(BUILD)/bench/baseline $(BUILD)/bench/loadgen $(BUILD)/bench/seed
+
+$(BUILD)/bench/baseline: bench/baseline.c $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/loadgen: bench/loadgen.c $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/seed: bench/seed.c $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(CORE_OBJ) $(PKG_LIBS) $(LDLIBS)
+
+bench: all $(BENCH_BIN)
 	@command -v wrk >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq wrk)
 	bench/run.sh

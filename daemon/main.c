@@ -49,6 +49,8 @@
 /* A hook's delivery log keeps a week of attempts. */
 #define DELIVERY_LOG_MAX_AGE_MS (7LL * 24 * 3600 * 1000)
 #define PURGE_EVERY_MS (3600LL * 1000)
+/* How long the start spends closing the usage periods that ended while the daemon was down. */
+#define STARTUP_CLOSE_BUDGET_MS 2000
 
 static void
 log_line(const char *level, const char *msg, json_t *fields /* stolen, may be NULL */)
@@ -285,9 +287,12 @@ main(int argc, char **argv)
         log_line("error", "the hook sender could not start", json_pack("{s:s}", "detail", err.message));
         goto out;
     }
-    /* Periods that ended while the daemon was down are closed now, before it serves. */
+    /* Periods that ended while the daemon was down are closed now, before it serves, for as long as
+     * STARTUP_CLOSE_BUDGET_MS: a close of a million VMs takes minutes, and the main loop's first round
+     * goes on from where this one stopped. */
     err_clear(&err);
-    if (usage_close_due(st, (int64_t) cfg.usage_period_seconds * 1000, util_now_ms(), &err) < 0)
+    if (usage_close_due_within(st, (int64_t) cfg.usage_period_seconds * 1000, util_now_ms(),
+                               STARTUP_CLOSE_BUDGET_MS, &err) < 0)
         log_line("warn", "usage periods could not be closed", json_pack("{s:s}", "detail", err.message));
 
     admin_fd = bind_listener(cfg.admin_listen, &admin_port, admin_url, sizeof(admin_url));

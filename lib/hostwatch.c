@@ -24,6 +24,7 @@
 #include "vm/vmrec.h"
 
 #define STATE_MAX 32 /* a host state's name */
+#define UNKNOWN_PAGE 256 /* records marked unknown per read when a host goes unreachable */
 
 typedef struct counter {
     char host_id[UTIL_UUID_LEN + 1];
@@ -131,28 +132,34 @@ vm_busy(const vm_rec_t *vm)
 }
 
 /* Every VM on the host that exists there and no job is changing: powerState unknown, in the open
- * transaction. */
+ * transaction. The records are read a page of UNKNOWN_PAGE at a time (still in that one transaction), so
+ * that memory stays bounded however many VMs the host has. */
 static int
 vms_unknown(store_t *st, const char *host_id, err_t *err)
 {
     store_filter_t f = {.field = "hostId", .op = STORE_FILTER_EQ, .value = host_id};
-    json_t *vms = store_rec_list_all(st, &store_kind_vm, &f, 1, err), *rec;
+    json_t *vms, *rec;
+    int64_t after = 0, next = 0;
     vm_rec_t vm;
     size_t i;
     int rc = 0;
 
-    if (vms == NULL)
-        return -1;
-    json_array_foreach(vms, i, rec) {
-        if ((rc = vmrec_from_store(rec, &vm, err)) != 0)
-            break;
-        if (vm.hypervisor_id[0] == '\0' || vm_busy(&vm) || vm.power == VM_POWER_UNKNOWN)
-            continue;
-        vm.power = VM_POWER_UNKNOWN;
-        if ((rc = vmrec_save(st, &vm, err)) != 0)
-            break;
-    }
-    json_decref(vms);
+    assert(st != NULL && host_id != NULL);
+    do {
+        if ((vms = store_rec_list(st, &store_kind_vm, &f, 1, after, UNKNOWN_PAGE, &next, err)) == NULL)
+            return -1;
+        json_array_foreach(vms, i, rec) {
+            if ((rc = vmrec_from_store(rec, &vm, err)) != 0)
+                break;
+            if (vm.hypervisor_id[0] == '\0' || vm_busy(&vm) || vm.power == VM_POWER_UNKNOWN)
+                continue;
+            vm.power = VM_POWER_UNKNOWN;
+            if ((rc = vmrec_save(st, &vm, err)) != 0)
+                break;
+        }
+        json_decref(vms);
+        after = next;
+    } while (rc == 0 && next != 0);
     return rc;
 }
 

@@ -6,7 +6,9 @@
  * - a record whose VM the host no longer has becomes powerState unknown;
  * - a record whose VM the host reports in another steady power state takes the host's state;
  * - a VM on the host that no record owns is listed as unmanaged.
- * It never fights a running job: a VM with a job under way is left alone.
+ * It never fights a running job: a VM with a job under way is left alone. The records are compared a page
+ * of SYNC_PAGE at a time, each page in its own transaction, so that a sync's memory and the time it holds
+ * the write lock stay bounded however many VMs the host has.
  *
  * Re-association points a record at the VM that reappeared under a new hypervisor id: the record keeps
  * its id, role membership, checkpoint and history.
@@ -26,6 +28,9 @@
 #include "quota.h"
 #include "util.h"
 #include "vm/vmstep.h"
+
+/* How many records a sync compares per transaction. */
+#define SYNC_PAGE 256
 
 /* True while a job is under way on the VM: its provisioning or power state is transitional. */
 static bool
@@ -126,14 +131,6 @@ host_inventory(store_t *st, const char *host_id, err_t *err)
     return by_id;
 }
 
-static json_t *
-vms_on_host(store_t *st, const char *host_id, err_t *err)
-{
-    store_filter_t f = {.field = "hostId", .op = STORE_FILTER_EQ, .value = host_id};
-
-    return store_rec_list_all(st, &store_kind_vm, &f, 1, err);
-}
-
 /* Whether any record owns hypervisor id hyp. */
 static int
 owned(store_t *st, const char *hyp, err_t *err)
@@ -144,23 +141,22 @@ owned(store_t *st, const char *hyp, err_t *err)
     return n < 0 ? -1 : n > 0;
 }
 
-int
-inventory_sync(store_t *st, const char *host_id, err_t *err)
+/* Brings the page of records on host_id after position *after in line with the host's inventory inv, in a
+ * transaction of its own; *after is then where the next page starts (0: none). Each record's sync stands
+ * alone (a no-op when the record agrees), so a sync cut between pages is finished by the next. */
+static int
+sync_page(store_t *st, const char *host_id, const json_t *inv, int64_t *after, err_t *err)
 {
-    json_t *inv, *vms = NULL, *rec, *seen, *unmanaged, *host;
-    const char *key;
+    store_filter_t f = {.field = "hostId", .op = STORE_FILTER_EQ, .value = host_id};
+    json_t *vms, *rec;
+    int64_t next = 0;
     vm_rec_t vm;
-    char now[UTIL_TIME_LEN + 1];
     size_t i;
-    int rc = -1, o;
 
-    assert(st != NULL && host_id != NULL);
-    inv = host_inventory(st, host_id, err);
-    if (inv == NULL)
-        return -1;
+    assert(st != NULL && host_id != NULL && inv != NULL && after != NULL);
     if (store_tx_begin(st, err))
-        goto out;
-    if ((vms = vms_on_host(st, host_id, err)) == NULL)
+        return -1;
+    if ((vms = store_rec_list(st, &store_kind_vm, &f, 1, *after, SYNC_PAGE, &next, err)) == NULL)
         goto fail;
     json_array_foreach(vms, i, rec) {
         if (vmrec_from_store(rec, &vm, err))
@@ -170,22 +166,49 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
         if (sync_one(st, host_id, &vm, json_object_get(inv, vm.hypervisor_id), err))
             goto fail;
     }
+    json_decref(vms);
+    vms = NULL;
+    if (store_tx_commit(st, err))
+        goto fail;
+    *after = next;
+    return 0;
+fail:
+    json_decref(vms);
+    store_tx_rollback(st);
+    return -1;
+}
+
+int
+inventory_sync(store_t *st, const char *host_id, err_t *err)
+{
+    json_t *inv, *seen, *unmanaged = NULL, *host;
+    const char *key;
+    char now[UTIL_TIME_LEN + 1];
+    int64_t after = 0;
+    int rc = -1, o;
+
+    assert(st != NULL && host_id != NULL);
+    inv = host_inventory(st, host_id, err);
+    if (inv == NULL)
+        return -1;
+    do {
+        if (sync_page(st, host_id, inv, &after, err))
+            goto out;
+    } while (after != 0);
+    if (store_tx_begin(st, err))
+        goto out;
     unmanaged = json_array();
     json_object_foreach(inv, key, seen) {
         o = owned(st, key, err);
-        if (o < 0) {
-            json_decref(unmanaged);
+        if (o < 0)
             goto fail;
-        }
         if (!o)
             json_array_append_new(unmanaged,
                                   json_pack("{s:s, s:O?, s:O?}", "hypervisorId", key, "name",
                                             json_object_get(seen, "name"), "powerState",
                                             json_object_get(seen, "powerState")));
     }
-    rc = store_unmanaged_replace(st, host_id, unmanaged, err);
-    json_decref(unmanaged);
-    if (rc)
+    if (store_unmanaged_replace(st, host_id, unmanaged, err))
         goto fail;
     host = store_rec_get(st, &store_kind_host, host_id, NULL, err);
     if (host == NULL)
@@ -202,7 +225,7 @@ fail:
     rc = -1;
     store_tx_rollback(st);
 out:
-    json_decref(vms);
+    json_decref(unmanaged);
     json_decref(inv);
     return rc;
 }

@@ -5,13 +5,16 @@
  * deletion). For a period [p0, p1) each meter adds up the state durations clipped to the period and to the
  * VM's life. A period is closed a chunk of VMs per transaction, the last one moving the closed-until mark,
  * so a crash closes the period again from the start, and the records' uniqueness keeps it to one record
- * each.
+ * each. A close given a time budget (the daemon's start) stops after the chunk that ends past it and
+ * remembers, in memory only, the period and the last VM it closed; the next close of that period goes on
+ * from there. The mark is a hint: lost with the process, the period is closed again from its start.
  */
 #include "usage.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,34 @@
 #define CLOSED_UNTIL "usage.closedUntilMs"
 #define MS_PER_HOUR 3600000.0
 #define CLOSE_CHUNK_VMS 5000 /* VMs closed per transaction */
+#define VM_ID_BUF 64
+
+/* Where a close that ran out of time stopped: period p0 is closed for every VM up to after (p0 -1: none
+ * stopped). Guarded by mu. */
+static struct {
+    pthread_mutex_t mu;
+    int64_t p0;
+    char after[VM_ID_BUF];
+} resume = {PTHREAD_MUTEX_INITIALIZER, -1, ""};
+
+/* Records (p0 and after) or, with after NULL, forgets where a close stopped. */
+static void
+resume_set(int64_t p0, const char *after)
+{
+    pthread_mutex_lock(&resume.mu);
+    resume.p0 = after ? p0 : -1;
+    snprintf(resume.after, sizeof(resume.after), "%s", after ? after : "");
+    pthread_mutex_unlock(&resume.mu);
+}
+
+/* The VM after which the close of period p0 goes on ("" when it starts from the first). */
+static void
+resume_get(int64_t p0, char after[VM_ID_BUF])
+{
+    pthread_mutex_lock(&resume.mu);
+    snprintf(after, VM_ID_BUF, "%s", resume.p0 == p0 ? resume.after : "");
+    pthread_mutex_unlock(&resume.mu);
+}
 
 static const char *
 str(const json_t *o, const char *k)
@@ -198,32 +229,44 @@ on_row(void *arg, const store_timeline_row_t *r, err_t *err)
 
 /* Closes [p0, p1) a chunk of VMs per transaction, so that API writes never wait long for the closer.
  * Records are unique per (resource, meter, period), so a crash between chunks only means that the
- * chunks already written are written again, as no-ops; the closed-until mark moves with the last chunk. */
+ * chunks already written are written again, as no-ops; the closed-until mark moves with the last chunk.
+ * With deadline_ns > 0 (util_mono_ns), stops after the chunk that ends past it: 1 when the period is
+ * closed, 0 when it stopped there (where is remembered), -1 with err. */
 static int
-close_period(store_t *st, int64_t p0, int64_t p1, err_t *err)
+close_period(store_t *st, int64_t p0, int64_t p1, int64_t deadline_ns, err_t *err)
 {
     closer_t c = {.st = st, .p0 = p0, .p1 = p1};
-    char after[64] = "", end[64];
+    char after[VM_ID_BUF], end[VM_ID_BUF];
     int more, rc = -1;
 
+    resume_get(p0, after);
     do {
         c.n = 0;
         if (store_tx_begin_bulk(st, err))
             goto out;
-        more = store_timeline_chunk_end(st, p0, after, CLOSE_CHUNK_VMS, end, sizeof(end), err);
+        more = store_timeline_chunk_end(st, p0, after[0] ? after : NULL, CLOSE_CHUNK_VMS, end,
+                                        sizeof(end), err);
         if (more < 0 ||
-            store_timeline_each(st, p0, p1, after, more ? end : NULL, on_row, &c, err) != 0 ||
+            store_timeline_each(st, p0, p1, after[0] ? after : NULL, more ? end : NULL, on_row, &c,
+                                err) != 0 ||
             meter_vm(&c, err) != 0 ||
             (!more && (store_meta_set(st, CLOSED_UNTIL, p1, err) != 0 ||
                        store_vm_state_prune(st, p0, err) < 0)) ||
             store_tx_commit(st, err) != 0) {
             store_tx_rollback(st);
+            resume_set(p0, NULL);
             goto out;
         }
         if (more)
             memcpy(after, end, sizeof(after));
+        if (more && deadline_ns > 0 && util_mono_ns() >= deadline_ns) {
+            resume_set(p0, after);
+            rc = 0;
+            goto out;
+        }
     } while (more);
-    rc = 0;
+    resume_set(p0, NULL);
+    rc = 1;
 out:
     free(c.rows);
     free(c.props_json);
@@ -231,9 +274,9 @@ out:
 }
 
 int
-usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err)
+usage_close_due_within(store_t *st, int64_t period_ms, int64_t now_ms, int64_t budget_ms, err_t *err)
 {
-    int64_t until, first;
+    int64_t until, first, deadline_ns = budget_ms >= 0 ? util_mono_ns() + budget_ms * 1000000 : 0;
     int rc, closed = 0;
 
     assert(st != NULL && period_ms > 0);
@@ -249,12 +292,23 @@ usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err)
             return -1;
     }
     while (until + period_ms <= now_ms) {
-        if (close_period(st, until, until + period_ms, err))
+        if (closed > 0 && deadline_ns > 0 && util_mono_ns() >= deadline_ns)
+            break;
+        rc = close_period(st, until, until + period_ms, deadline_ns, err);
+        if (rc < 0)
             return -1;
+        if (rc == 0)
+            break;
         until += period_ms;
         closed++;
     }
     return closed;
+}
+
+int
+usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err)
+{
+    return usage_close_due_within(st, period_ms, now_ms, -1, err);
 }
 
 json_t *

@@ -18,6 +18,10 @@
 
 /* Closes every period that has ended by now_ms; returns how many were closed, or -1. */
 int usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err);
+/* As usage_close_due, within about budget_ms (< 0: no limit): stops after the chunk of VMs that ends past
+ * it, and the next close goes on from there. Returns how many periods were closed whole, or -1. */
+int usage_close_due_within(store_t *st, int64_t period_ms, int64_t now_ms, int64_t budget_ms,
+                           err_t *err);
 /* Records after the cursor position, for billing collectors: {value, next} (next: the position to ask
  * after, the same when nothing is new). */
 json_t *usage_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *err);

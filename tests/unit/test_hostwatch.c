@@ -18,6 +18,7 @@
 #include "../../lib/events.h"
 #include "../../lib/hostwatch.h"
 #include "../../lib/placement.h"
+#include "../../lib/vm/vmrec.h"
 
 #define FAKE_KIND "remote-test"
 
@@ -269,6 +270,33 @@ three_failures_make_a_host_unreachable_once(void **state)
     assert_int_equal(err.code, ERR_NO_CAPACITY);
 }
 
+/* A host with more records than one read of lib/hostwatch.c (256) going unreachable: every one of them
+ * is unknown. */
+static void
+every_vm_of_a_large_host_goes_unknown(void **state)
+{
+    watch_t *t = *state;
+    store_t *st = t->w->f->st;
+    store_filter_t f[2] = {{.field = "hostId", .op = STORE_FILTER_EQ, .value = id_of(t->remote)},
+                           {.field = "powerState", .op = STORE_FILTER_EQ, .value = "unknown"}};
+    err_t err = {0};
+    vm_rec_t tmpl, vm;
+    int i;
+
+    assert_int_equal(vmrec_load(st, NULL, t->vm, &tmpl, NULL, &err), 1);
+    assert_string_equal(tmpl.host_id, id_of(t->remote));
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    for (i = 0; i < 600; i++) {
+        vm = tmpl;
+        util_uuid(vm.id);
+        snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "many-%d", i);
+        assert_int_equal(vmrec_insert(st, &vm, &err), 0);
+    }
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    go_unreachable(t);
+    assert_int_equal(store_rec_count(st, &store_kind_vm, f, 2, &err), 601);
+}
+
 static void
 an_answer_makes_it_ok_and_restores_the_true_state(void **state)
 {
@@ -419,6 +447,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(three_failures_make_a_host_unreachable_once, watch_setup,
                                         watch_teardown),
+        cmocka_unit_test_setup_teardown(every_vm_of_a_large_host_goes_unknown, watch_setup, watch_teardown),
         cmocka_unit_test_setup_teardown(an_answer_makes_it_ok_and_restores_the_true_state, watch_setup,
                                         watch_teardown),
         cmocka_unit_test_setup_teardown(maintenance_is_the_admins, watch_setup, watch_teardown),

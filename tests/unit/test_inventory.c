@@ -1,5 +1,6 @@
 /* Unit tests of lib/inventory: a sync that finds nothing amiss, the simulated storage incident (VMs that
- * reappear under new hypervisor ids), the unmanaged list it leaves, re-association, and its refusals. */
+ * reappear under new hypervisor ids), the unmanaged list it leaves, re-association, and its refusals; a
+ * sync over more records than one page. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,10 @@
 
 #include "fixture.h"
 #include "test_vm_world.h"
+#include "../../lib/vm/vmrec.h"
+
+/* More records than one page of a sync (lib/inventory.c's SYNC_PAGE is 256). */
+#define MANY_RECORDS 600
 
 static void
 incident_then_reassociation(void **state)
@@ -67,11 +72,41 @@ incident_then_reassociation(void **state)
     json_decref(out);
 }
 
+/* A host with several pages of records the host does not have: one sync marks every one of them unknown
+ * (none is left behind between pages), and leaves the VM the host has alone. */
+static void
+sync_covers_every_page(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    store_filter_t f = {.field = "powerState", .op = STORE_FILTER_EQ, .value = "unknown"};
+    char id[UTIL_UUID_LEN + 1];
+    err_t err = {0};
+    vm_rec_t tmpl, vm;
+    int i;
+
+    world_running_vm(w, "real", id);
+    assert_int_equal(vmrec_load(st, NULL, id, &tmpl, NULL, &err), 1);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    for (i = 0; i < MANY_RECORDS; i++) {
+        vm = tmpl;
+        util_uuid(vm.id);
+        snprintf(vm.name, sizeof(vm.name), "gone%d", i);
+        snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "gone-%d", i);
+        assert_int_equal(vmrec_insert(st, &vm, &err), 0);
+    }
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(inventory_sync(st, id_of(w->host), &err), 0);
+    assert_int_equal(store_rec_count(st, &store_kind_vm, &f, 1, &err), MANY_RECORDS);
+    world_vm_is(st, id, "powerState", "running");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(incident_then_reassociation, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(sync_covers_every_page, world_setup, world_teardown),
     };
 
     return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);

@@ -74,17 +74,12 @@ close_due_closes_each_ended_period_once(void **state)
 
 /* A period is closed a chunk of VMs per transaction (5000): across the chunks' seam no VM is skipped nor
  * metered twice. */
+/* n running VMs, vm-00000 on, created in one transaction. */
 static void
-close_due_meters_every_vm_across_chunks(void **state)
+append_running(store_t *st, int n)
 {
-    fixture_t *f = *state;
-    store_t *st = f->st;
-    const int n = 5003;
     char id[32];
-    int64_t p0;
     err_t err = {0};
-    json_t *recs, *seen = json_object(), *r;
-    size_t i;
     int k;
 
     assert_int_equal(store_tx_begin(st, &err), 0);
@@ -93,6 +88,20 @@ close_due_meters_every_vm_across_chunks(void **state)
         append(st, id, "sub-1", "created", &running_s, NULL, NULL);
     }
     assert_int_equal(store_tx_commit(st, &err), 0);
+}
+
+static void
+close_due_meters_every_vm_across_chunks(void **state)
+{
+    fixture_t *f = *state;
+    store_t *st = f->st;
+    const int n = 5003;
+    int64_t p0;
+    err_t err = {0};
+    json_t *recs, *seen = json_object(), *r;
+    size_t i;
+
+    append_running(st, n);
     p0 = first_period(st, HOUR);
     assert_int_equal(usage_close_due(st, HOUR, p0 + HOUR, &err), 1);
     recs = all_records(st);
@@ -105,6 +114,39 @@ close_due_meters_every_vm_across_chunks(void **state)
     }
     assert_int_equal(json_object_size(seen), (size_t) n);
     json_decref(seen);
+    json_decref(recs);
+}
+
+/* A close within a budget stops after the chunk that ends past it; the next goes on from that VM, and the
+ * period ends with one record per VM and meter, none twice. */
+static void
+close_within_a_budget_goes_on_where_it_stopped(void **state)
+{
+    fixture_t *f = *state;
+    store_t *st = f->st;
+    const int n = 5003; /* one chunk and three VMs */
+    int64_t p0;
+    err_t err = {0};
+    json_t *recs;
+
+    append_running(st, n);
+    p0 = first_period(st, HOUR);
+    /* Out of time after the first chunk: no period closed whole, that chunk's records written. */
+    assert_int_equal(usage_close_due_within(st, HOUR, p0 + 2 * HOUR, 0, &err), 0);
+    recs = all_records(st);
+    assert_int_equal(json_array_size(recs), 3 * 5000);
+    json_decref(recs);
+    /* The next goes on with the three left, and does not start the second period. */
+    assert_int_equal(usage_close_due_within(st, HOUR, p0 + 2 * HOUR, 0, &err), 1);
+    recs = all_records(st);
+    assert_int_equal(json_array_size(recs), 3 * (size_t) n);
+    json_decref(recs);
+    /* Without a budget: the second period, whole. */
+    assert_int_equal(usage_close_due(st, HOUR, p0 + 2 * HOUR, &err), 1);
+    recs = all_records(st);
+    assert_int_equal(json_array_size(recs), 2 * 3 * (size_t) n);
+    assert_non_null(find(recs, "vm-05002", "compute.hours", p0));
+    assert_non_null(find(recs, "vm-00000", "compute.hours", p0 + HOUR));
     json_decref(recs);
 }
 
@@ -519,6 +561,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(close_due_closes_each_ended_period_once, setup, teardown),
         cmocka_unit_test_setup_teardown(close_due_meters_every_vm_across_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_within_a_budget_goes_on_where_it_stopped, setup, teardown),
         cmocka_unit_test_setup_teardown(proration_follows_stop_deallocate_resize_and_delete, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(storage_counts_every_disk_the_record_holds, setup, teardown),

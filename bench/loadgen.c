@@ -1,0 +1,521 @@
+/*
+ * loadgen.c: the benchmark's write load, VM creates, stops and deletes driven from C.
+ *
+ *   loadgen create URL TOKEN SUB IMAGE SIZE N C IDS_FILE   N creates from C keep-alive connections; the ids
+ *                                                          of the VMs accepted are written to IDS_FILE
+ *   loadgen stop   URL TOKEN SUB IDS_FILE C                POST stop for every VM of IDS_FILE
+ *   loadgen delete URL TOKEN SUB IDS_FILE C                DELETE every VM of IDS_FILE
+ *
+ * Each mode sends its requests from C threads, one HTTP/1.1 keep-alive connection each, records every
+ * request's latency to its 202, and meanwhile one more connection polls the subscription's VM list (pages
+ * of 1,000, every POLL_MS) until every VM is where the mode takes it: running (or failed) after create,
+ * stopped after stop, gone after delete. The poll is one request per 1,000 VMs every POLL_MS, small beside
+ * the load. It prints one line:
+ *
+ *   <mode> <n> <accepted> <done> <failed> <seconds> <per second> <p50 ms> <p99 ms>
+ *
+ * where seconds run from the first request to the poll that saw the last VM arrive, done counts the VMs
+ * that arrived, and p50/p99 are of the 202s. The subscription must hold only the VMs the tool drives
+ * (the bench gives it one of its own). Exit status 0 when every VM arrived, 1 otherwise.
+ *
+ * Invariants: a connection is used by one thread only; a reply is read whole (Content-Length) before the
+ * next request on its connection; the ids array is written only before the threads start (stop, delete)
+ * or each slot by the one thread that took its index (create).
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define POLL_MS 20
+#define DEADLINE_MS (300 * 1000)
+#define ID_MAX 64
+
+typedef struct {
+    int fd;
+    char host[256];
+    char port[16];
+    char *buf;   /* the reply read last: headers, then body at body */
+    size_t cap;
+    char *body;
+    size_t body_len;
+} conn_t;
+
+typedef enum { MODE_CREATE, MODE_STOP, MODE_DELETE } load_mode_t;
+
+typedef struct {
+    load_mode_t mode;
+    const char *token, *sub, *image, *size;
+    conn_t proto;            /* host and port every connection copies */
+    size_t n;
+    char (*ids)[ID_MAX];     /* n slots; "" for a create not accepted */
+    double *lat_ms;          /* n slots; < 0 when not accepted */
+    atomic_size_t next;      /* the next index to take */
+    atomic_size_t accepted;
+} load_t;
+
+static int64_t
+now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+conn_close(conn_t *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+static int
+conn_open(conn_t *c)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int one = 1;
+
+    if (getaddrinfo(c->host, c->port, &hints, &res) != 0 || res == NULL)
+        return -1;
+    c->fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (c->fd < 0 || connect(c->fd, res->ai_addr, res->ai_addrlen) != 0) {
+        freeaddrinfo(res);
+        conn_close(c);
+        return -1;
+    }
+    freeaddrinfo(res);
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return 0;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+    ssize_t w;
+
+    while (n > 0) {
+        w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t) w;
+    }
+    return 0;
+}
+
+/* Makes room for want more bytes after len in the connection's buffer. */
+static int
+grow(conn_t *c, size_t len, size_t want)
+{
+    char *nb;
+    size_t cap = c->cap ? c->cap : 65536;
+
+    while (cap < len + want + 1)
+        cap *= 2;
+    if (cap == c->cap)
+        return 0;
+    if ((nb = realloc(c->buf, cap)) == NULL)
+        return -1;
+    c->buf = nb;
+    c->cap = cap;
+    return 0;
+}
+
+/* Reads one reply whole: its status, and its body at c->body (NUL-terminated). -1 when the connection
+ * failed; it is closed then. */
+static int
+read_reply(conn_t *c, int *status, bool *closing)
+{
+    size_t len = 0, head = 0, clen = 0;
+    ssize_t r;
+    char *end, *h;
+
+    assert(c != NULL && c->fd >= 0 && status != NULL && closing != NULL);
+    for (;;) {
+        if (grow(c, len, 16384))
+            return -1;
+        r = read(c->fd, c->buf + len, c->cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        len += (size_t) r;
+        c->buf[len] = '\0';
+        if (head == 0 && (end = strstr(c->buf, "\r\n\r\n")) != NULL) {
+            head = (size_t) (end - c->buf) + 4;
+            if (sscanf(c->buf, "HTTP/1.%*d %d", status) != 1)
+                return -1;
+            *closing = false;
+            for (h = strstr(c->buf, "\r\n"); h != NULL && h < end; h = strstr(h + 2, "\r\n")) {
+                if (strncasecmp(h + 2, "Content-Length:", 15) == 0)
+                    clen = (size_t) strtoull(h + 17, NULL, 10);
+                else if (strncasecmp(h + 2, "Connection: close", 17) == 0)
+                    *closing = true;
+            }
+        }
+        if (head != 0 && len >= head + clen) {
+            c->body = c->buf + head;
+            c->body_len = clen;
+            c->body[clen] = '\0';
+            return 0;
+        }
+    }
+}
+
+/* One request on c (reconnecting once when the kept-alive connection was closed under it). The reply's
+ * status is answered; its body is at c->body until the next request. -1 when no reply came. */
+static int
+request(conn_t *c, const char *method, const char *path, const char *token, const char *body)
+{
+    char head[2048];
+    int n, status = 0, attempt;
+    bool closing = false;
+
+    assert(c != NULL && method != NULL && path != NULL && token != NULL);
+    n = snprintf(head, sizeof(head),
+                 "%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                 method, path, c->host, c->port, token, body ? strlen(body) : 0);
+    if (n < 0 || (size_t) n >= sizeof(head))
+        return -1;
+    for (attempt = 0; attempt < 2; attempt++) {
+        if (c->fd < 0 && conn_open(c))
+            return -1;
+        if (write_all(c->fd, head, (size_t) n) == 0 && (body == NULL || write_all(c->fd, body, strlen(body)) == 0) &&
+            read_reply(c, &status, &closing) == 0) {
+            if (closing)
+                conn_close(c);
+            return status;
+        }
+        conn_close(c);
+    }
+    return -1;
+}
+
+/* The request of index i of the load: its method, path and body (NULL: none) into the buffers. */
+static const char *
+load_request(load_t *l, size_t i, char *path, size_t pathn, char *body, size_t bodyn)
+{
+    switch (l->mode) {
+    case MODE_CREATE:
+        snprintf(path, pathn, "/v1/subscriptions/%s/vms", l->sub);
+        snprintf(body, bodyn, "{\"name\":\"load%zu\",\"imageId\":\"%s\",\"size\":\"%s\"}", i, l->image,
+                 l->size);
+        return "POST";
+    case MODE_STOP:
+        snprintf(path, pathn, "/v1/subscriptions/%s/vms/%s/stop", l->sub, l->ids[i]);
+        snprintf(body, bodyn, "{}");
+        return "POST";
+    case MODE_DELETE:
+        snprintf(path, pathn, "/v1/subscriptions/%s/vms/%s", l->sub, l->ids[i]);
+        body[0] = '\0';
+        return "DELETE";
+    }
+    return NULL;
+}
+
+static void *
+worker(void *arg)
+{
+    load_t *l = arg;
+    conn_t c = l->proto;
+    char path[512], body[512];
+    const char *method;
+    json_t *j;
+    int64_t t0;
+    size_t i;
+    int status;
+
+    c.fd = -1;
+    c.buf = NULL;
+    c.cap = 0;
+    while ((i = atomic_fetch_add(&l->next, 1)) < l->n) {
+        if (l->mode != MODE_CREATE && l->ids[i][0] == '\0')
+            continue;
+        method = load_request(l, i, path, sizeof(path), body, sizeof(body));
+        t0 = now_us();
+        status = request(&c, method, path, l->token, body[0] ? body : NULL);
+        if (status != 202) {
+            fprintf(stderr, "loadgen: %s %s: %d %.200s\n", method, path, status, status > 0 ? c.body : "");
+            continue;
+        }
+        l->lat_ms[i] = (double) (now_us() - t0) / 1000.0;
+        atomic_fetch_add(&l->accepted, 1);
+        if (l->mode == MODE_CREATE) {
+            j = json_loadb(c.body, c.body_len, 0, NULL);
+            snprintf(l->ids[i], ID_MAX, "%s", j ? json_string_value(json_object_get(j, "id")) ?: "" : "");
+            json_decref(j);
+        }
+    }
+    conn_close(&c);
+    free(c.buf);
+    return NULL;
+}
+
+/* Counts the subscription's VMs: all of them, those in power state `power` (NULL: none counted) and those
+ * whose provisioning failed. -1 when a page could not be read. */
+static int
+census(conn_t *c, const load_t *l, const char *power, size_t *all, size_t *in_state, size_t *failed)
+{
+    char path[1024];
+    const char *next, *p;
+    json_t *page, *vm;
+    size_t k;
+    int status;
+
+    assert(c != NULL && l != NULL && all != NULL && in_state != NULL && failed != NULL);
+    *all = *in_state = *failed = 0;
+    snprintf(path, sizeof(path), "/v1/subscriptions/%s/vms?limit=1000", l->sub);
+    for (;;) {
+        status = request(c, "GET", path, l->token, NULL);
+        if (status != 200 || (page = json_loadb(c->body, c->body_len, 0, NULL)) == NULL)
+            return -1;
+        json_array_foreach(json_object_get(page, "value"), k, vm) {
+            (*all)++;
+            p = json_string_value(json_object_get(vm, "provisioningState"));
+            if (p && strcmp(p, "failed") == 0)
+                (*failed)++;
+            else if (power && (p = json_string_value(json_object_get(vm, "powerState"))) &&
+                     strcmp(p, power) == 0)
+                (*in_state)++;
+        }
+        next = json_string_value(json_object_get(page, "nextLink"));
+        if (next == NULL) {
+            json_decref(page);
+            return 0;
+        }
+        /* nextLink is a URL: keep its path and query. */
+        if ((p = strstr(next, "://")) != NULL)
+            next = strchr(p + 3, '/') ?: next;
+        snprintf(path, sizeof(path), "%s", next);
+        json_decref(page);
+    }
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of the accepted requests' latencies (0 when none). */
+static double
+quantile(const load_t *l, double q)
+{
+    double *v = malloc(sizeof(double) * (l->n ? l->n : 1)), r = 0;
+    size_t i, m = 0;
+
+    if (v == NULL)
+        return 0;
+    for (i = 0; i < l->n; i++)
+        if (l->lat_ms[i] >= 0)
+            v[m++] = l->lat_ms[i];
+    if (m > 0) {
+        qsort(v, m, sizeof(double), cmp_double);
+        r = v[(size_t) (q * (double) (m - 1) + 0.5)];
+    }
+    free(v);
+    return r;
+}
+
+static int
+read_ids(load_t *l, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char line[256];
+    size_t cap = 1024;
+
+    if (f == NULL)
+        return -1;
+    l->n = 0;
+    l->ids = malloc(cap * ID_MAX);
+    while (l->ids && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0' || strlen(line) >= ID_MAX)
+            continue;
+        if (l->n == cap) {
+            void *nb = realloc(l->ids, 2 * cap * ID_MAX);
+            if (nb == NULL)
+                break;
+            l->ids = nb;
+            cap *= 2;
+        }
+        memcpy(l->ids[l->n++], line, strlen(line) + 1);
+    }
+    fclose(f);
+    return l->ids ? 0 : -1;
+}
+
+static int
+write_ids(const load_t *l, const char *file)
+{
+    FILE *f = fopen(file, "w");
+    size_t i;
+
+    if (f == NULL)
+        return -1;
+    for (i = 0; i < l->n; i++)
+        if (l->ids[i][0])
+            fprintf(f, "%s\n", l->ids[i]);
+    return fclose(f);
+}
+
+static int
+parse_url(conn_t *c, const char *url)
+{
+    const char *h = strstr(url, "://"), *colon, *slash;
+
+    h = h ? h + 3 : url;
+    colon = strchr(h, ':');
+    slash = strchr(h, '/');
+    if (colon == NULL || (slash && slash < colon) || (size_t) (colon - h) >= sizeof(c->host))
+        return -1;
+    snprintf(c->host, sizeof(c->host), "%.*s", (int) (colon - h), h);
+    snprintf(c->port, sizeof(c->port), "%.*s", (int) (slash ? slash - colon - 1 : (long) strlen(colon + 1)),
+             colon + 1);
+    c->fd = -1;
+    return 0;
+}
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: loadgen create URL TOKEN SUB IMAGE SIZE N C IDS_FILE\n"
+                    "       loadgen stop|delete URL TOKEN SUB IDS_FILE C\n");
+}
+
+/* Polls until every VM the load drove has arrived (or the deadline); answers how many did. */
+static size_t
+wait_arrival(load_t *l, pthread_t *threads, size_t nthreads, int64_t t0, int64_t *t_end)
+{
+    conn_t poll = l->proto;
+    const char *power = l->mode == MODE_CREATE ? "running" : l->mode == MODE_STOP ? "stopped" : NULL;
+    size_t all = 0, in_state = 0, failed = 0, arrived = 0, expect, k;
+    bool joined = false;
+
+    poll.buf = NULL;
+    poll.cap = 0;
+    poll.fd = -1;
+    for (;;) {
+        if (!joined && atomic_load(&l->next) >= l->n) {
+            for (k = 0; k < nthreads; k++)
+                pthread_join(threads[k], NULL);
+            joined = true;
+        }
+        if (census(&poll, l, power, &all, &in_state, &failed) == 0) {
+            arrived = l->mode == MODE_DELETE ? (all <= l->n ? l->n - all : 0) : in_state + failed;
+            expect = joined ? atomic_load(&l->accepted) : l->n;
+            if (joined && arrived >= expect) {
+                *t_end = now_us();
+                break;
+            }
+        }
+        if (now_us() - t0 > (int64_t) DEADLINE_MS * 1000) {
+            *t_end = now_us();
+            break;
+        }
+        usleep(POLL_MS * 1000);
+    }
+    if (!joined)
+        for (k = 0; k < nthreads; k++)
+            pthread_join(threads[k], NULL);
+    conn_close(&poll);
+    free(poll.buf);
+    return l->mode == MODE_CREATE ? in_state : arrived;
+}
+
+int
+main(int argc, char **argv)
+{
+    load_t l = {0};
+    pthread_t *threads = NULL;
+    size_t nthreads, k, done, failed = 0;
+    int64_t t0, t_end = 0;
+    const char *ids_file;
+    double secs;
+    int rc = 2;
+
+    if (argc < 2) {
+        usage();
+        return 2;
+    }
+    if (strcmp(argv[1], "create") == 0 && argc == 10) {
+        l.mode = MODE_CREATE;
+        l.image = argv[5];
+        l.size = argv[6];
+        l.n = strtoull(argv[7], NULL, 10);
+        nthreads = strtoull(argv[8], NULL, 10);
+        ids_file = argv[9];
+        l.ids = calloc(l.n ? l.n : 1, ID_MAX);
+    } else if ((strcmp(argv[1], "stop") == 0 || strcmp(argv[1], "delete") == 0) && argc == 7) {
+        l.mode = strcmp(argv[1], "stop") == 0 ? MODE_STOP : MODE_DELETE;
+        ids_file = argv[5];
+        nthreads = strtoull(argv[6], NULL, 10);
+        if (read_ids(&l, ids_file)) {
+            fprintf(stderr, "loadgen: cannot read %s\n", ids_file);
+            return 2;
+        }
+    } else {
+        usage();
+        return 2;
+    }
+    l.token = argv[3];
+    l.sub = argv[4];
+    if (parse_url(&l.proto, argv[2]) || nthreads == 0 || l.ids == NULL) {
+        usage();
+        goto out;
+    }
+    l.lat_ms = malloc(sizeof(double) * (l.n ? l.n : 1));
+    threads = calloc(nthreads, sizeof(pthread_t));
+    if (l.lat_ms == NULL || threads == NULL)
+        goto out;
+    for (k = 0; k < l.n; k++)
+        l.lat_ms[k] = -1;
+    atomic_init(&l.next, 0);
+    atomic_init(&l.accepted, 0);
+    t0 = now_us();
+    for (k = 0; k < nthreads; k++)
+        if (pthread_create(&threads[k], NULL, worker, &l) != 0) {
+            fprintf(stderr, "loadgen: cannot start a thread\n");
+            return 2;
+        }
+    done = wait_arrival(&l, threads, nthreads, t0, &t_end);
+    if (l.mode == MODE_CREATE) {
+        /* The failed creates: accepted, not running. */
+        failed = atomic_load(&l.accepted) - (done < atomic_load(&l.accepted) ? done : atomic_load(&l.accepted));
+        if (write_ids(&l, ids_file)) {
+            fprintf(stderr, "loadgen: cannot write %s\n", ids_file);
+            goto out;
+        }
+    }
+    secs = (double) (t_end - t0) / 1e6;
+    printf("%s %zu %zu %zu %zu %.3f %.1f %.2f %.2f\n", argv[1], l.n, atomic_load(&l.accepted), done, failed, secs,
+           secs > 0 ? (double) done / secs : 0.0, quantile(&l, 0.50), quantile(&l, 0.99));
+    rc = done == l.n ? 0 : 1;
+out:
+    free(threads);
+    free(l.lat_ms);
+    free(l.ids);
+    return rc;
+}
