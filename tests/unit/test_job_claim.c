@@ -293,6 +293,25 @@ a_change_of_the_row_during_the_first_step_wins(void **state)
     json_decref(job);
 }
 
+/* The crash test's child: submits a c.crash job to a fresh engine and waits for the step to end the
+ * process (exit 0). Never returns. */
+static void
+crash_child(const char *path)
+{
+    err_t err = {0};
+    store_t *st = store_open(path, NULL, &err);
+    int64_t until = util_now_ms() + WAIT_MS;
+
+    crash_in_step = 1;
+    if (st == NULL || job_engine_start(st, 1, &err) != 0)
+        _exit(2);
+    if (job_submit(st, "c.crash", "res", NULL, NULL, NULL, &err) == NULL)
+        _exit(2);
+    for (; util_now_ms() < until; usleep(2000))
+        continue;
+    _exit(3); /* the step never ran */
+}
+
 /* A child process takes a job up and dies inside its first step, after its host call and before the
  * step's commit. Nothing was committed for the job: it is queued, its first step pending; the next start
  * runs that step again with the same operation id (the host answers it from its record), and the step's
@@ -304,7 +323,7 @@ a_crash_before_the_first_commit_runs_the_step_again(void **state)
     err_t err = {0};
     char ids[2][128] = {"", ""};
     json_t *list = NULL, *job, *done;
-    int64_t counted = 0, deadline, next = 0;
+    int64_t counted = 0, next = 0;
     int status = -1;
     FILE *fp;
     pid_t pid;
@@ -313,20 +332,10 @@ a_crash_before_the_first_commit_runs_the_step_again(void **state)
     store_close(f->st); /* a connection is not carried across fork */
     pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) {
-        crash_in_step = 1;
-        f->st = store_open(f->path, NULL, &err);
-        if (f->st == NULL || job_engine_start(f->st, 1, &err) ||
-            job_submit(f->st, "c.crash", "res", NULL, NULL, NULL, &err) == NULL)
-            _exit(2);
-        deadline = util_now_ms() + WAIT_MS;
-        while (util_now_ms() < deadline)
-            usleep(2000);
-        _exit(3); /* the step never ran */
-    }
+    if (pid == 0)
+        crash_child(f->path);
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     f->st = store_open(f->path, NULL, &err);
     assert_non_null(f->st);
     list = job_list(f->st, NULL, 0, 0, 10, &next, &err);
