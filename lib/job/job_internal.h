@@ -56,11 +56,13 @@ void job__wake_for_job(void *arg);
 /* True once job_engine_stop has asked the workers to stop: a runner leaves at its next safe point. */
 bool job__stopping(void);
 /* Holds job id for a change of its row made outside the engine (a cancel): no worker takes it until
- * job__release. False when a worker runs it now (the job is running, whatever its row says yet). True
- * when no engine runs. */
+ * every such hold has ended (job__release). False when a worker runs it now (the job is running, whatever
+ * its row says yet). True when no engine runs. */
 bool job__hold(const char *id);
 /* Ends a hold by job__hold; a wakeup for the job meanwhile takes effect now. */
 void job__release(const char *id);
+/* job__release as an on-commit (and rollback) hook: arg is the job's id, taken (strdup'ed). */
+void job__release_owned(void *arg);
 /* True when a worker runs job id now, with the time it took the job up in *since_ms (may be NULL). */
 bool job__worker_has(const char *id, int64_t *since_ms);
 

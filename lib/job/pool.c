@@ -119,10 +119,17 @@ job__release(const char *id)
         return;
     eng_lock();
     if (eng.queue != NULL) {
-        job__queue_release(eng.queue, id);
+        job__queue_unhold(eng.queue, id);
         wake_one_locked();
     }
     eng_unlock();
+}
+
+void
+job__release_owned(void *arg)
+{
+    job__release(arg);
+    free(arg);
 }
 
 bool

@@ -2,10 +2,11 @@
  * queue.c: the job queue (see queue.h): a binary min-heap of entries ordered by (due time, order of first
  * put), and a chained hash table that finds an entry by its job id.
  *
- * Invariants: an entry exists while its job is queued or held, and is freed when it is neither; an entry
- * is in the heap exactly when its job is queued and not held (heap_at is then its index, else NOT_IN_HEAP);
- * a held entry that was put meanwhile has `waiting` set and keeps its earliest due time in `due`; the hash
- * table has a power-of-two number of buckets and at most one entry per id.
+ * Invariants: an entry exists while its job is queued or held, and is freed when it is neither; a job is
+ * held while a worker runs it (`worker`) or requests hold it (`requests` > 0; several may, a worker never
+ * with them); an entry is in the heap exactly when its job is queued and not held (heap_at is then its
+ * index, else NOT_IN_HEAP); a held entry that was put meanwhile has `waiting` set and keeps its earliest
+ * due time in `due`; the hash table has a power-of-two number of buckets and at most one entry per id.
  */
 #include "queue.h"
 
@@ -22,7 +23,8 @@ typedef struct entry {
     int64_t due;
     uint64_t seq; /* order of the put that queued it: first put, first taken among equal due times */
     size_t heap_at;
-    job_queue_holder_t holder;
+    bool worker;  /* a worker runs it, since held_since */
+    int requests; /* holds by requests */
     int64_t held_since;
     bool waiting; /* put while held: queued again at its release */
     struct entry *chain;
@@ -85,13 +87,19 @@ grow(job_queue_t *q)
     q->nbuckets = n;
 }
 
+static bool
+held(const entry_t *e)
+{
+    return e->worker || e->requests > 0;
+}
+
 /* Frees e once it is neither queued nor held. */
 static void
 drop_if_idle(job_queue_t *q, entry_t *e)
 {
     entry_t **pp;
 
-    if (e->heap_at != NOT_IN_HEAP || e->holder != JOB_QUEUE_FREE || e->waiting)
+    if (e->heap_at != NOT_IN_HEAP || held(e) || e->waiting)
         return;
     pp = slot_of(q, e->id);
     assert(*pp == e);
@@ -256,7 +264,7 @@ job__queue_put(job_queue_t *q, const char *id, int64_t due_ms)
         }
         return 0;
     }
-    if (e->holder != JOB_QUEUE_FREE) {
+    if (held(e)) {
         if (!e->waiting || due_ms < e->due)
             e->due = due_ms;
         if (!e->waiting)
@@ -282,9 +290,9 @@ job__queue_take(job_queue_t *q, int64_t now_ms, char out[UTIL_UUID_LEN + 1], int
     if (*next_due > now_ms)
         return false;
     e = q->heap[0];
-    assert(e->holder == JOB_QUEUE_FREE && !e->waiting);
+    assert(!held(e) && !e->waiting);
     heap_remove(q, e);
-    e->holder = JOB_QUEUE_WORKER;
+    e->worker = true;
     e->held_since = now_ms;
     memcpy(out, e->id, sizeof(e->id));
     return true;
@@ -297,15 +305,43 @@ job__queue_hold(job_queue_t *q, const char *id)
 
     assert(q != NULL && id != NULL);
     e = find_or_add(q, id);
-    if (e == NULL || e->holder != JOB_QUEUE_FREE)
+    if (e == NULL || e->worker)
         return false;
     if (e->heap_at != NOT_IN_HEAP) {
         heap_remove(q, e);
         e->waiting = true;
         q->nwaiting++;
     }
-    e->holder = JOB_QUEUE_OTHER;
+    e->requests++;
     return true;
+}
+
+/* Queues e again, at its earliest due time, when it was put while held and is held no more. */
+static void
+requeue_if_free(job_queue_t *q, entry_t *e)
+{
+    if (e->waiting && !held(e)) {
+        e->waiting = false;
+        q->nwaiting--;
+        if (heap_push(q, e) != 0)
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job left for the next start: out of "
+                            "memory\",\"job\":\"%s\"}\n",
+                    e->id);
+    }
+    drop_if_idle(q, e);
+}
+
+void
+job__queue_unhold(job_queue_t *q, const char *id)
+{
+    entry_t *e;
+
+    assert(q != NULL && id != NULL);
+    e = find(q, id);
+    if (e == NULL || e->requests == 0)
+        return;
+    e->requests--;
+    requeue_if_free(q, e);
 }
 
 void
@@ -315,18 +351,10 @@ job__queue_release(job_queue_t *q, const char *id)
 
     assert(q != NULL && id != NULL);
     e = find(q, id);
-    if (e == NULL || e->holder == JOB_QUEUE_FREE)
+    if (e == NULL || !e->worker)
         return;
-    e->holder = JOB_QUEUE_FREE;
-    if (e->waiting) {
-        e->waiting = false;
-        q->nwaiting--;
-        if (heap_push(q, e) != 0)
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job left for the next start: out of "
-                            "memory\",\"job\":\"%s\"}\n",
-                    e->id);
-    }
-    drop_if_idle(q, e);
+    e->worker = false;
+    requeue_if_free(q, e);
 }
 
 job_queue_holder_t
@@ -340,7 +368,7 @@ job__queue_holder(const job_queue_t *q, const char *id, int64_t *since_ms)
         return JOB_QUEUE_FREE;
     if (since_ms != NULL)
         *since_ms = e->held_since;
-    return e->holder;
+    return e->worker ? JOB_QUEUE_WORKER : e->requests > 0 ? JOB_QUEUE_OTHER : JOB_QUEUE_FREE;
 }
 
 int64_t

@@ -23,7 +23,7 @@ typedef struct job_queue job_queue_t;
 typedef enum {
     JOB_QUEUE_FREE,   /* no one */
     JOB_QUEUE_WORKER, /* a worker runs it */
-    JOB_QUEUE_OTHER,  /* a request changing the job's row (a cancel) */
+    JOB_QUEUE_OTHER,  /* requests changing the job's row (a cancel) */
 } job_queue_holder_t;
 
 /* A new, empty queue, or NULL when out of memory. */
@@ -37,10 +37,13 @@ int job__queue_put(job_queue_t *q, const char *id, int64_t due_ms);
  * now_ms, its id in out. False when none is due; *next_due is then the earliest due time (INT64_MAX:
  * nothing queued that is not held). */
 bool job__queue_take(job_queue_t *q, int64_t now_ms, char out[UTIL_UUID_LEN + 1], int64_t *next_due);
-/* Holds id for a request (JOB_QUEUE_OTHER), queued or not: no worker takes it until it is released.
- * False when someone already holds it. */
+/* Holds id for a request (JOB_QUEUE_OTHER), queued or not: no worker takes it until every request's hold
+ * has ended (job__queue_unhold). Several requests may hold a job at once; false when a worker holds it. */
 bool job__queue_hold(job_queue_t *q, const char *id);
-/* Ends a hold (by a worker or a request); a put made meanwhile queues the job now, at its due time. */
+/* Ends one request's hold. A put made while the job was held queues it once no one holds it, at its
+ * earliest due time. */
+void job__queue_unhold(job_queue_t *q, const char *id);
+/* Ends the hold of the worker that took id, as job__queue_unhold does a request's. */
 void job__queue_release(job_queue_t *q, const char *id);
 /* Who holds id, and since when (*since_ms, for a worker; may be NULL). */
 job_queue_holder_t job__queue_holder(const job_queue_t *q, const char *id, int64_t *since_ms);

@@ -13,8 +13,8 @@
  * Invariants: a job is inserted and its workers are woken only once the caller's transaction commits (an
  * on-commit callback); at most one queued or running job per lock key, which the store's unique index
  * enforces (a second is 409 OperationInProgress); cancel applies only to a queued job no worker has taken
- * up (it holds the job in the pool while it decides, so no worker starts it meanwhile), restart only to a
- * failed one, and each is one transaction with a revision check.
+ * up (it holds the job in the pool until its transaction ends, so no worker starts it meanwhile), restart
+ * only to a failed one, and each is one transaction with a revision check.
  */
 #include "job_internal.h"
 
@@ -324,6 +324,7 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     int64_t rev = 0;
     size_t i, n;
     job_ctx_t ctx;
+    char *held;
     const job_kind_def_t *def;
 
     assert(st != NULL && id != NULL);
@@ -335,6 +336,19 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     rec = begin_change(st, id, subscription_id, "queued", "canceled", &rev, err);
     if (rec == NULL) {
         job__release(id);
+        return NULL;
+    }
+    /* The hold ends with the caller's transaction (a request's runs until its answer is durable): until
+     * the cancel commits, or rolls back, no worker takes the job up from the row it would still read. */
+    held = strdup(id);
+    if (held == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (held == NULL ||
+        store_tx_on_commit_owned(st, job__release_owned, job__release_owned, held, err)) {
+        free(held);
+        job__release(id);
+        store_tx_rollback(st);
+        json_decref(rec);
         return NULL;
     }
     job__now_text(now);
@@ -353,12 +367,10 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
         goto fail;
     if (store_rec_update(st, &store_kind_job, id, rec, rev, err) || store_tx_commit(st, err))
         goto fail;
-    job__release(id);
     job_view(rec);
     return rec;
 fail:
-    store_tx_rollback(st);
-    job__release(id);
+    store_tx_rollback(st); /* which ends the hold */
     json_decref(rec);
     return NULL;
 }

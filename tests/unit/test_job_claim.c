@@ -1,7 +1,7 @@
 /* Unit tests of the job engine's claim, folded into the first step's commit: a job of n steps costs n
  * commits after its submit; while a worker runs its first step the row still says queued, but the job
  * shows running and a cancel finds it running (409); a queued job canceled while the workers are busy
- * never runs; a change of the row made elsewhere during the first step wins over the step's commit, whose
+ * never runs, and a cancel holds the job until its caller's transaction ends; a change of the row made elsewhere during the first step wins over the step's commit, whose
  * writes roll back; and a crash between a first step's host call and its commit runs the step again, with
  * the same operation id, from a row that never left queued. */
 #include <setjmp.h>
@@ -257,6 +257,47 @@ a_queued_job_canceled_while_the_workers_are_busy_never_runs(void **state)
     json_decref(later);
 }
 
+/* A cancel inside a request's transaction holds the job until that transaction ends: rolled back, the
+ * job is queued again and runs; committed, it is canceled and never runs. */
+static void
+a_cancel_holds_the_job_until_the_callers_transaction_ends(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *busy, *kept, *gone, *c, *done;
+
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    busy = submit(f->st, "c.gate", NULL);
+    wait_flag(&gate_entered);
+    kept = submit(f->st, "c.one", NULL);
+    gone = submit(f->st, "c.one", NULL);
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    c = job_cancel(f->st, id_of(kept), NULL, &err);
+    assert_non_null(c);
+    json_decref(c);
+    store_tx_rollback(f->st);
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    c = job_cancel(f->st, id_of(gone), NULL, &err);
+    assert_non_null(c);
+    json_decref(c);
+    assert_int_equal(store_tx_commit(f->st, &err), 0);
+    __atomic_store_n(&gate_open, 1, __ATOMIC_SEQ_CST);
+    done = wait_final(f->st, id_of(kept), NULL);
+    assert_string_equal(status_of(done), "succeeded");
+    json_decref(done);
+    done = wait_final(f->st, id_of(gone), NULL);
+    assert_string_equal(status_of(done), "canceled");
+    json_decref(done);
+    done = wait_final(f->st, id_of(busy), NULL);
+    assert_string_equal(status_of(done), "succeeded");
+    json_decref(done);
+    /* The gate job's second step and the job whose cancel rolled back. */
+    assert_int_equal(__atomic_load_n(&plain_runs, __ATOMIC_SEQ_CST), 2);
+    json_decref(busy);
+    json_decref(kept);
+    json_decref(gone);
+}
+
 /* Another writer (as another process would) ends the job while its first step runs: the step's commit
  * finds the row changed (412) and the worker lets the job go; the step's own writes roll back. */
 static void
@@ -367,6 +408,8 @@ main(void)
         cmocka_unit_test_setup_teardown(a_job_in_its_first_step_shows_running_and_cannot_be_canceled,
                                         claim_setup, claim_teardown),
         cmocka_unit_test_setup_teardown(a_queued_job_canceled_while_the_workers_are_busy_never_runs,
+                                        claim_setup, claim_teardown),
+        cmocka_unit_test_setup_teardown(a_cancel_holds_the_job_until_the_callers_transaction_ends,
                                         claim_setup, claim_teardown),
         cmocka_unit_test_setup_teardown(a_change_of_the_row_during_the_first_step_wins, claim_setup,
                                         claim_teardown),

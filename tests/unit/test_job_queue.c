@@ -1,7 +1,8 @@
 /* Unit tests of lib/job/queue.c, the job engine's queue: jobs are taken in order of due time (first put
  * first among equals), never before they are due; a job is in the queue once, and a requeue keeps its
  * earliest due time; a held job is not taken twice at once, and a wakeup for it while held waits for its
- * release; a request's hold keeps workers off a job; and the order holds over many jobs. */
+ * release; requests' holds keep workers off a job until the last ends; and the order holds over many
+ * jobs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,16 +125,21 @@ a_hold_keeps_workers_off_a_job(void **state)
     assert_int_equal(job__queue_put(q, "b", 20), 0);
     assert_true(job__queue_hold(q, "a"));
     assert_int_equal(job__queue_holder(q, "a", NULL), JOB_QUEUE_OTHER);
-    assert_false(job__queue_hold(q, "a"));
+    assert_true(job__queue_hold(q, "a")); /* two requests at once */
     assert_string_equal(take(q, 100, id), "b");
     assert_false(job__queue_take(q, 100, id, &next));
-    job__queue_release(q, "a");
+    job__queue_release(q, "a"); /* not a worker's: no effect */
+    job__queue_unhold(q, "a");
+    assert_false(job__queue_take(q, 100, id, &next)); /* one request still holds it */
+    job__queue_unhold(q, "a");
     assert_string_equal(take(q, 100, id), "a");
+    job__queue_unhold(q, "a"); /* a worker's hold ends only by release */
+    assert_int_equal(job__queue_holder(q, "a", NULL), JOB_QUEUE_WORKER);
     job__queue_release(q, "a");
     job__queue_release(q, "b");
     /* A job held that was not queued is not queued by its release. */
     assert_true(job__queue_hold(q, "c"));
-    job__queue_release(q, "c");
+    job__queue_unhold(q, "c");
     assert_int_equal(job__queue_len(q), 0);
     assert_false(job__queue_take(q, 100, id, &next));
 }
@@ -163,7 +169,7 @@ keeps_its_order_over_many_jobs(void **state)
     for (i = 1; i < N; i += 100) { /* some held and let go again */
         snprintf(name, sizeof(name), "job-%d", i);
         assert_true(job__queue_hold(q, name));
-        job__queue_release(q, name);
+        job__queue_unhold(q, name);
     }
     assert_int_equal(job__queue_len(q), N);
     while (job__queue_take(q, INT64_MAX - 1, id, &next)) {
