@@ -331,30 +331,33 @@ requeue_if_free(job_queue_t *q, entry_t *e)
     drop_if_idle(q, e);
 }
 
-void
-job__queue_unhold(job_queue_t *q, const char *id)
+/* Ends the hold of the worker that took the job (worker) or of one request. */
+static void
+end_hold(job_queue_t *q, const char *id, bool worker)
 {
     entry_t *e;
 
     assert(q != NULL && id != NULL);
     e = find(q, id);
-    if (e == NULL || e->requests == 0)
+    if (e == NULL || (worker ? !e->worker : e->requests == 0))
         return;
-    e->requests--;
+    if (worker)
+        e->worker = false;
+    else
+        e->requests--;
     requeue_if_free(q, e);
+}
+
+void
+job__queue_unhold(job_queue_t *q, const char *id)
+{
+    end_hold(q, id, false);
 }
 
 void
 job__queue_release(job_queue_t *q, const char *id)
 {
-    entry_t *e;
-
-    assert(q != NULL && id != NULL);
-    e = find(q, id);
-    if (e == NULL || !e->worker)
-        return;
-    e->worker = false;
-    requeue_if_free(q, e);
+    end_hold(q, id, true);
 }
 
 job_queue_holder_t
