@@ -56,12 +56,13 @@ eng_unlock(void)
 
 /* ---- the queue ---- */
 
-/* Wakes one sleeping worker when a job could be taken by now. */
+/* Wakes one sleeping worker when a job is queued that is due by `by` (INT64_MAX - 1: whenever; the
+ * worker then waits until it is due, a wait shorter than the one it slept in). */
 static void
-wake_one_locked(void)
+wake_one_locked(int64_t by)
 {
     assert(lock_held);
-    if (eng.nidle > 0 && eng.queue != NULL && job__queue_next_due(eng.queue) != INT64_MAX)
+    if (eng.nidle > 0 && eng.queue != NULL && job__queue_next_due(eng.queue) <= by)
         pthread_cond_signal(&eng.cond);
 }
 
@@ -73,7 +74,7 @@ job__enqueue(const char *id, int64_t run_after_ms)
     /* With no engine running the job waits in the database, where the next start finds it; so does a
      * job the queue has no memory for. */
     if (eng.queue != NULL && job__queue_put(eng.queue, id, run_after_ms) == 0)
-        wake_one_locked();
+        wake_one_locked(INT64_MAX - 1);
     eng_unlock();
 }
 
@@ -120,7 +121,7 @@ job__release(const char *id)
     eng_lock();
     if (eng.queue != NULL) {
         job__queue_unhold(eng.queue, id);
-        wake_one_locked();
+        wake_one_locked(INT64_MAX - 1);
     }
     eng_unlock();
 }
@@ -178,7 +179,7 @@ worker_main(void *arg)
             wait_locked(next_due);
             continue;
         }
-        wake_one_locked(); /* more due work: another worker takes it */
+        wake_one_locked(util_now_ms()); /* more work due now: another worker takes it */
         eng_unlock();
         job__run(eng.st, id);
         eng_lock();
