@@ -1,13 +1,14 @@
 /*
- * job_internal.h: what the three parts of the job engine share; not for other modules.
+ * job_internal.h: what the parts of the job engine share; not for other modules.
  *
  * The engine is four files, each with one reason to change:
  * - record.c: the job row (kinds, submit, views, cancel and restart as changes of the row);
  * - runner.c: running one job's steps (claim, resume, retry with backoff, deadline, on_failed);
  * - pool.c: the worker threads and their wakeups, over
  * - queue.c: the in-memory queue of jobs to look at and the set of jobs someone holds.
- * The graph is record -> pool (wake on commit), pool -> runner (run a taken job), runner -> record
- * (row helpers) and runner -> pool (requeue, safe point).
+ * The graph is record -> pool (wake on commit; hold a job for a cancel; is a worker running it, for the
+ * views), pool -> queue, pool -> runner (run a taken job), runner -> record (row helpers) and
+ * runner -> pool (requeue, safe point).
  *
  * Job status transitions (job__status_set asserts them): queued -> running | canceled | failed;
  * running -> succeeded | failed; failed -> queued (restart). Nothing leaves succeeded or canceled.
