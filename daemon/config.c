@@ -45,7 +45,7 @@ static const config_setting_t settings[] = {
     {.name = "admin-token", .env = "WAPD_ADMIN_TOKEN", STR_FIELD(CONFIG_STRING, admin_token), .min = 1,
      .secret = true, .metavar = "TOKEN",
      .help = "admin bearer token; when unset, DIR/admin.token (generated on first start)"},
-    {.name = "workers", .key = "workers", INT_FIELD(workers), .def = "4", .min = 1, .max = 256,
+    {.name = "workers", .key = "workers", INT_FIELD(workers), .def = "32", .min = 1, .max = 256,
      .metavar = "N", .help = "job worker threads"},
     {.name = "http-threads", .key = "http_threads", INT_FIELD(http_threads), .def = "2", .min = 1,
      .max = 256, .metavar = "N", .help = "HTTP threads per listener"},

@@ -7,15 +7,19 @@
  * Guarantees:
  * - A job is created in the caller's transaction and the workers are woken only when that transaction has
  *   committed: an answered 202 always names a durable job, and a rolled-back request leaves none.
- * - Progress is recorded after each step, in the same transaction as the step's own changes. After a crash
- *   a job resumes at its first unfinished step; a step may therefore run again, so every step is
- *   idempotent (agent calls carry an operation id made of the job, the step and the restart epoch).
+ * - Progress is recorded after each step, in the same transaction as the step's own changes: a job of n
+ *   steps costs n commits after its submit, the first of which also records that it started (no commit
+ *   of its own claims a job). While a worker runs a job its views say running, even before that first
+ *   commit, and a cancel answers that it is running. After a crash a job resumes at its first unfinished
+ *   step; a step may therefore run again, so every step is idempotent (agent calls carry an operation id
+ *   made of the job, the step and the restart epoch).
  * - A step answers done, retry (a transient fault: run again after a growing backoff) or failed. A job
  *   whose deadline passes, or whose step fails, ends `failed` with error.code and error.message, after
  *   its kind's on_failed has put its resource back in a true state.
  * - At most one queued or running job per lock key (a VM's id, say): a second is 409 OperationInProgress.
- * - Workers wait on a condition variable: they are woken by new work and by the earliest retry time, never
- *   by polling.
+ * - Workers wait on a condition variable: they are woken by new work (one worker per job) and by the
+ *   earliest retry time, never by polling; taking and putting back a job costs O(log n) under the pool's
+ *   lock, which is held for nothing else.
  */
 #ifndef WAPD_JOB_H
 #define WAPD_JOB_H

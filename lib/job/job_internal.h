@@ -1,12 +1,14 @@
 /*
- * job_internal.h: what the three parts of the job engine share; not for other modules.
+ * job_internal.h: what the parts of the job engine share; not for other modules.
  *
- * The engine is three files, each with one reason to change:
+ * The engine is four files, each with one reason to change:
  * - record.c: the job row (kinds, submit, views, cancel and restart as changes of the row);
  * - runner.c: running one job's steps (claim, resume, retry with backoff, deadline, on_failed);
- * - pool.c: the worker threads, the in-memory queue of jobs to look at, the busy set.
- * The graph is record -> pool (wake on commit), pool -> runner (run a taken job), runner -> record
- * (row helpers) and runner -> pool (requeue, safe point).
+ * - pool.c: the worker threads and their wakeups, over
+ * - queue.c: the in-memory queue of jobs to look at and the set of jobs someone holds.
+ * The graph is record -> pool (wake on commit; hold a job for a cancel; is a worker running it, for the
+ * views), pool -> queue, pool -> runner (run a taken job), runner -> record (row helpers) and
+ * runner -> pool (requeue, safe point).
  *
  * Job status transitions (job__status_set asserts them): queued -> running | canceled | failed;
  * running -> succeeded | failed; failed -> queued (restart). Nothing leaves succeeded or canceled.
@@ -54,6 +56,16 @@ void job__enqueue(const char *id, int64_t run_after_ms);
 void job__wake_for_job(void *arg);
 /* True once job_engine_stop has asked the workers to stop: a runner leaves at its next safe point. */
 bool job__stopping(void);
+/* Holds job id for a change of its row made outside the engine (a cancel): no worker takes it until
+ * every such hold has ended (job__release). False when a worker runs it now (the job is running, whatever
+ * its row says yet). True when no engine runs. */
+bool job__hold(const char *id);
+/* Ends a hold by job__hold; a wakeup for the job meanwhile takes effect now. */
+void job__release(const char *id);
+/* job__release as an on-commit (and rollback) hook: arg is the job's id, taken (strdup'ed). */
+void job__release_owned(void *arg);
+/* True when a worker runs job id now, with the time it took the job up in *since_ms (may be NULL). */
+bool job__worker_has(const char *id, int64_t *since_ms);
 
 /* ---- runner.c ---- */
 

@@ -1,18 +1,21 @@
 /*
- * pool.c: the worker pool of the job engine: the threads, their wakeups, the queue and the busy set (see
- * job.h).
+ * pool.c: the worker pool of the job engine: the threads, their wakeups, and the queue of jobs to look at
+ * with the set of jobs someone holds (queue.h) (see job.h).
  *
  * The in-memory queue only says which jobs to look at and when; the database holds the truth, and the
  * queue is rebuilt from it at start, so nothing is lost with it. Workers wait on one condition variable
- * (on CLOCK_REALTIME): they are woken by a new or requeued job and by the earliest due time in the queue,
- * never by polling.
+ * (on CLOCK_REALTIME): a new or requeued job wakes one of them (a signal: one job, one worker), and the
+ * earliest due time in the queue ends a timed wait; never polling. A worker that takes a job while more
+ * are due and other workers sleep wakes one more.
  *
- * Invariants, all under eng.lock: a job id is in the queue at most once (with its earliest due time); a
- * worker's slot in the busy set names the job it runs, and no job is taken while another worker holds it;
- * the queue and busy set exist only between job_engine_start and job_engine_stop. Functions named
- * ..._locked are called with eng.lock held (asserted through a per-thread flag).
+ * Invariants, all under eng.lock, which is held only to put, take, hold and release (O(log n) each): a
+ * job id is in the queue at most once (with its earliest due time); a job held by a worker or by a request
+ * (job__hold, a cancel) is not taken by another worker; the queue exists only between job_engine_start and
+ * job_engine_stop. Functions named ..._locked are called with eng.lock held (asserted through a
+ * per-thread flag).
  */
 #include "job_internal.h"
+#include "queue.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -21,23 +24,16 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_WORKERS 64
-
-typedef struct qitem {
-    char id[UTIL_UUID_LEN + 1];
-    int64_t run_after_ms;
-    struct qitem *next;
-} qitem_t;
+#define MAX_WORKERS 256
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     store_t *st;
     bool running, stopping;
-    int nworkers;
+    int nworkers, nidle;
     pthread_t workers[MAX_WORKERS];
-    qitem_t *queue; /* unordered; small */
-    char (*busy)[UTIL_UUID_LEN + 1];
+    job_queue_t *queue; /* NULL while no engine runs */
 } eng = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 /* True while this thread holds eng.lock (a condition wait gives it back only until it returns). */
@@ -60,26 +56,14 @@ eng_unlock(void)
 
 /* ---- the queue ---- */
 
+/* Wakes one sleeping worker when a job is queued that is due by `by` (INT64_MAX - 1: whenever; the
+ * worker then waits until it is due, a wait shorter than the one it slept in). */
 static void
-enqueue_locked(const char *id, int64_t run_after_ms)
+wake_one_locked(int64_t by)
 {
-    qitem_t *q;
-
     assert(lock_held);
-    for (q = eng.queue; q; q = q->next) {
-        if (strcmp(q->id, id) == 0) {
-            if (run_after_ms < q->run_after_ms)
-                q->run_after_ms = run_after_ms;
-            return;
-        }
-    }
-    q = calloc(1, sizeof(*q));
-    if (q == NULL)
-        return; /* the job stays in the database and is found at the next start */
-    snprintf(q->id, sizeof(q->id), "%s", id);
-    q->run_after_ms = run_after_ms;
-    q->next = eng.queue;
-    eng.queue = q;
+    if (eng.nidle > 0 && eng.queue != NULL && job__queue_next_due(eng.queue) <= by)
+        pthread_cond_signal(&eng.cond);
 }
 
 void
@@ -87,10 +71,10 @@ job__enqueue(const char *id, int64_t run_after_ms)
 {
     assert(id != NULL);
     eng_lock();
-    /* With no engine running the job waits in the database, where the next start finds it. */
-    if (eng.running || eng.st != NULL)
-        enqueue_locked(id, run_after_ms);
-    pthread_cond_broadcast(&eng.cond);
+    /* With no engine running the job waits in the database, where the next start finds it; so does a
+     * job the queue has no memory for. */
+    if (eng.queue != NULL && job__queue_put(eng.queue, id, run_after_ms) == 0)
+        wake_one_locked(INT64_MAX - 1);
     eng_unlock();
 }
 
@@ -114,71 +98,92 @@ job__stopping(void)
     return stopping;
 }
 
-static bool
-busy_locked(const char *id)
+bool
+job__hold(const char *id)
 {
-    int i;
+    bool held;
 
-    assert(lock_held);
-    for (i = 0; i < eng.nworkers; i++)
-        if (strcmp(eng.busy[i], id) == 0)
-            return true;
-    return false;
+    assert(id != NULL);
+    if (strlen(id) > UTIL_UUID_LEN)
+        return true; /* not a job's id: no worker can hold it */
+    eng_lock();
+    held = eng.queue == NULL || job__queue_hold(eng.queue, id);
+    eng_unlock();
+    return held;
 }
 
-/* Takes the due job that is not running elsewhere into the worker's busy slot, or says when the next one
- * is due (INT64_MAX: none queued). */
-static bool
-take_locked(int worker, int64_t *next_due)
+void
+job__release(const char *id)
 {
-    qitem_t **pp, *q;
-    int64_t now = util_now_ms();
-
-    assert(lock_held && eng.busy[worker][0] == '\0');
-    *next_due = INT64_MAX;
-    for (pp = &eng.queue; (q = *pp) != NULL; pp = &q->next) {
-        if (busy_locked(q->id))
-            continue;
-        if (q->run_after_ms <= now) {
-            *pp = q->next;
-            snprintf(eng.busy[worker], UTIL_UUID_LEN + 1, "%s", q->id);
-            free(q);
-            return true;
-        }
-        if (q->run_after_ms < *next_due)
-            *next_due = q->run_after_ms;
+    assert(id != NULL);
+    if (strlen(id) > UTIL_UUID_LEN)
+        return;
+    eng_lock();
+    if (eng.queue != NULL) {
+        job__queue_unhold(eng.queue, id);
+        wake_one_locked(INT64_MAX - 1);
     }
-    return false;
+    eng_unlock();
+}
+
+void
+job__release_owned(void *arg)
+{
+    job__release(arg);
+    free(arg);
+}
+
+bool
+job__worker_has(const char *id, int64_t *since_ms)
+{
+    bool has;
+
+    assert(id != NULL);
+    if (strlen(id) > UTIL_UUID_LEN)
+        return false;
+    eng_lock();
+    has = eng.queue != NULL && job__queue_holder(eng.queue, id, since_ms) == JOB_QUEUE_WORKER;
+    eng_unlock();
+    return has;
 }
 
 /* ---- the workers ---- */
 
+static void
+wait_locked(int64_t next_due)
+{
+    struct timespec ts;
+
+    assert(lock_held);
+    eng.nidle++;
+    if (next_due == INT64_MAX) {
+        pthread_cond_wait(&eng.cond, &eng.lock);
+    } else {
+        ts.tv_sec = (time_t) (next_due / 1000);
+        ts.tv_nsec = (long) (next_due % 1000) * 1000000L;
+        pthread_cond_timedwait(&eng.cond, &eng.lock, &ts);
+    }
+    eng.nidle--;
+}
+
 static void *
 worker_main(void *arg)
 {
-    int worker = (int) (intptr_t) arg;
     char id[UTIL_UUID_LEN + 1];
     int64_t next_due;
-    struct timespec ts;
 
+    (void) arg;
     eng_lock();
     while (!eng.stopping) {
-        if (!take_locked(worker, &next_due)) {
-            if (next_due == INT64_MAX) {
-                pthread_cond_wait(&eng.cond, &eng.lock);
-            } else {
-                ts.tv_sec = (time_t) (next_due / 1000);
-                ts.tv_nsec = (long) (next_due % 1000) * 1000000L;
-                pthread_cond_timedwait(&eng.cond, &eng.lock, &ts);
-            }
+        if (!job__queue_take(eng.queue, util_now_ms(), id, &next_due)) {
+            wait_locked(next_due);
             continue;
         }
-        snprintf(id, sizeof(id), "%s", eng.busy[worker]);
+        wake_one_locked(util_now_ms()); /* more work due now: another worker takes it */
         eng_unlock();
         job__run(eng.st, id);
         eng_lock();
-        eng.busy[worker][0] = '\0';
-        pthread_cond_broadcast(&eng.cond); /* a job skipped as busy may be due */
+        job__queue_release(eng.queue, id); /* a requeue made while it ran is due now or later */
     }
     eng_unlock();
     return NULL;
@@ -225,14 +230,18 @@ job_engine_start(store_t *st, int workers, err_t *err)
     }
     eng.st = st;
     eng.stopping = false;
-    eng.busy = calloc((size_t) workers, sizeof(*eng.busy));
+    eng.nidle = 0;
+    eng.queue = job__queue_new();
     eng_unlock();
-    if (eng.busy == NULL)
+    if (eng.queue == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     /* Jobs a previous run left unfinished resume now. */
     if (requeue_unfinished(st, err)) {
-        free(eng.busy);
-        eng.busy = NULL;
+        eng_lock();
+        job__queue_free(eng.queue);
+        eng.queue = NULL;
+        eng.st = NULL;
+        eng_unlock();
         return -1;
     }
     pthread_condattr_init(&attr);
@@ -242,11 +251,16 @@ job_engine_start(store_t *st, int workers, err_t *err)
     pthread_condattr_destroy(&attr);
     eng_lock();
     for (w = 0; w < workers; w++) {
-        if (pthread_create(&eng.workers[w], NULL, worker_main, (void *) (intptr_t) w) != 0)
+        if (pthread_create(&eng.workers[w], NULL, worker_main, NULL) != 0)
             break;
     }
     eng.nworkers = w;
     eng.running = w > 0;
+    if (w == 0) {
+        job__queue_free(eng.queue);
+        eng.queue = NULL;
+        eng.st = NULL;
+    }
     eng_unlock();
     if (w == 0)
         return err_set(err, ERR_INTERNAL, NULL, "No job worker could be started.");
@@ -256,7 +270,6 @@ job_engine_start(store_t *st, int workers, err_t *err)
 void
 job_engine_stop(void)
 {
-    qitem_t *q, *n;
     int w, count;
 
     eng_lock();
@@ -271,13 +284,8 @@ job_engine_stop(void)
     for (w = 0; w < count; w++)
         pthread_join(eng.workers[w], NULL);
     eng_lock();
-    for (q = eng.queue; q; q = n) {
-        n = q->next;
-        free(q);
-    }
+    job__queue_free(eng.queue);
     eng.queue = NULL;
-    free(eng.busy);
-    eng.busy = NULL;
     eng.nworkers = 0;
     eng.running = false;
     eng.st = NULL;

@@ -6,10 +6,15 @@
  * (_runAfterMs), its deadline (_deadlineMs), its retry count (_attempts) and its restart epoch (_epoch) live
  * in its row. Views never show these underscore fields.
  *
+ * A job a worker has taken up keeps the row status queued until its first step's commit claims it
+ * (runner.c): the views (job_get, job_list) show such a job as the API must, running, started when the
+ * worker took it up, its first unfinished step running; a list filtered by status filters on the row.
+ *
  * Invariants: a job is inserted and its workers are woken only once the caller's transaction commits (an
  * on-commit callback); at most one queued or running job per lock key, which the store's unique index
- * enforces (a second is 409 OperationInProgress); cancel applies only to a queued job, restart only to a
- * failed one, and each is one transaction with a revision check.
+ * enforces (a second is 409 OperationInProgress); cancel applies only to a queued job no worker has taken
+ * up (it holds the job in the pool until its transaction ends, so no worker starts it meanwhile), restart
+ * only to a failed one, and each is one transaction with a revision check.
  */
 #include "job_internal.h"
 
@@ -222,6 +227,32 @@ job_submit_steps(store_t *st, const char *kind, const char *resource_id,
 
 /* ---- reads ---- */
 
+/* A queued job a worker runs now shows as running (see the top of this file). */
+static void
+show_taken_up(json_t *rec)
+{
+    char text[UTIL_TIME_LEN + 1];
+    json_t *steps = json_object_get(rec, "steps"), *step;
+    const char *s;
+    int64_t since = 0;
+    size_t i;
+
+    if (strcmp(job__str(rec, "status"), "queued") != 0 || !job__worker_has(job__str(rec, "id"), &since))
+        return;
+    json_object_set_new(rec, "status", json_string("running"));
+    if (!json_is_string(json_object_get(rec, "startedAt"))) {
+        util_time_format(since, text);
+        json_object_set_new(rec, "startedAt", json_string(text));
+    }
+    json_array_foreach(steps, i, step) {
+        s = job__str(step, "status");
+        if (strcmp(s, "succeeded") != 0 && strcmp(s, "skipped") != 0) {
+            json_object_set_new(step, "status", json_string("running"));
+            break;
+        }
+    }
+}
+
 json_t *
 job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t after, int limit,
          int64_t *next, err_t *err)
@@ -230,8 +261,10 @@ job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t af
            *rec;
     size_t i;
 
-    json_array_foreach(list, i, rec)
+    json_array_foreach(list, i, rec) {
+        show_taken_up(rec);
         job_view(rec);
+    }
     return list;
 }
 
@@ -250,8 +283,10 @@ job_get(store_t *st, const char *id, const char *subscription_id, int64_t *rev, 
 
     assert(st != NULL && id != NULL);
     rec = get_full(st, id, subscription_id, rev, err);
-    if (rec != NULL)
+    if (rec != NULL) {
+        show_taken_up(rec);
         job_view(rec);
+    }
     return rec;
 }
 
@@ -289,12 +324,33 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     int64_t rev = 0;
     size_t i, n;
     job_ctx_t ctx;
+    char *held;
     const job_kind_def_t *def;
 
     assert(st != NULL && id != NULL);
-    rec = begin_change(st, id, subscription_id, "queued", "canceled", &rev, err);
-    if (rec == NULL)
+    /* A worker that has taken the job up is running it (its row says queued until its first step ends). */
+    if (!job__hold(id)) {
+        err_set(err, ERR_CONFLICT, NULL, "Only a queued job can be canceled; this one is running.");
         return NULL;
+    }
+    rec = begin_change(st, id, subscription_id, "queued", "canceled", &rev, err);
+    if (rec == NULL) {
+        job__release(id);
+        return NULL;
+    }
+    /* The hold ends with the caller's transaction (a request's runs until its answer is durable): until
+     * the cancel commits, or rolls back, no worker takes the job up from the row it would still read. */
+    held = strdup(id);
+    if (held == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (held == NULL ||
+        store_tx_on_commit_owned(st, job__release_owned, job__release_owned, held, err)) {
+        free(held);
+        job__release(id);
+        store_tx_rollback(st);
+        json_decref(rec);
+        return NULL;
+    }
     job__now_text(now);
     n = json_array_size(json_object_get(rec, "steps"));
     for (i = 0; i < n; i++)
@@ -314,7 +370,7 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     job_view(rec);
     return rec;
 fail:
-    store_tx_rollback(st);
+    store_tx_rollback(st); /* which ends the hold */
     json_decref(rec);
     return NULL;
 }

@@ -7,10 +7,16 @@
  * step boundary or inside a step whose changes rolled back; either way the job resumes at its first
  * unfinished step, which is why every step is idempotent.
  *
- * Invariants: the worker that runs a job holds it in the pool's busy set, so one job never runs twice at
- * once; every write of the row carries the revision this worker last saw, so a cancel made meanwhile wins
- * and the runner lets the job go (412); ctx->in_tx is true exactly while this worker has a transaction
- * open for the step.
+ * Commits: none to take a job up. A queued job is claimed by the commit that records its first step's end
+ * (or its retry, failure or progress): that commit makes it running, started, its deadline set. So a job
+ * of n steps costs n commits after its submit. Until that commit the row says queued, and what the API
+ * shows comes from the pool: a job a worker holds is shown running (record.c), and a cancel, which must
+ * hold the job in the pool to change its row, finds it running (409) rather than racing the step.
+ *
+ * Invariants: the worker that runs a job holds it in the pool, so one job never runs twice at once; every
+ * write of the row carries the revision this worker last saw, so a change made meanwhile by anyone else
+ * wins and the runner lets the job go (412); ctx->in_tx is true exactly while this worker has a
+ * transaction open for the step.
  */
 #include "job_internal.h"
 
@@ -241,8 +247,9 @@ first_unfinished(const json_t *steps)
 
 /* ---- one job ---- */
 
-/* Reads job id into ctx and makes it running, with its deadline set. Returns the deadline, or -1 when
- * the job is not to run (gone, already ended, or ended now for a kind this version does not know). */
+/* Reads job id into ctx and makes it running, with its deadline set, in ctx->rec only: the step's commit
+ * records the claim. Returns the deadline, or -1 when the job is not to run (gone, already ended, or ended
+ * now for a kind this version does not know). */
 static int64_t
 claim(job_ctx_t *ctx, const char *id)
 {
@@ -360,7 +367,6 @@ job__run(store_t *st, const char *id)
     int64_t deadline;
     job_step_result_t res;
     size_t i, n;
-    bool marked = false;
 
     assert(st != NULL && id != NULL);
     memset(&ctx, 0, sizeof(ctx));
@@ -396,16 +402,8 @@ job__run(store_t *st, const char *id)
         }
         snprintf(ctx.op_id, sizeof(ctx.op_id), "%s:%zu:%lld", id, i,
                  (long long) json_integer_value(json_object_get(ctx.rec, "_epoch")));
-        if (!marked) {
-            /* Claims the job (a cancel since it was read makes this save fail) and shows the step. */
-            job__step_status_set(ctx.rec, ctx.step, "running");
-            if (save_job(&ctx, &err) != 0) {
-                if (err.code != ERR_PRECONDITION_FAILED) /* changed elsewhere (canceled): let it go */
-                    job__enqueue(id, util_now_ms() + BACKOFF_MAX_MS);
-                goto out;
-            }
-        }
-        marked = false;
+        /* Recorded with the step's end: no commit of its own (see the top of this file). */
+        job__step_status_set(ctx.rec, ctx.step, "running");
         err_clear(&err);
         fault_crash_point(ctx.def->kind, (int) i, false);
         fault_step_enter();
@@ -414,7 +412,6 @@ job__run(store_t *st, const char *id)
         if (res == JOB_STEP_DONE) {
             if (!step_done(&ctx, steps, &err))
                 goto out;
-            marked = true;
             continue;
         }
         abandon_tx(&ctx);

@@ -121,15 +121,15 @@ vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, co
                         vm->hold.storage_gb, vm->host_id, err))
         goto out;
     vmrec_init_holdings(vm, vm->hold.storage_gb, true);
-    if (vmrec_insert(st, vm, err))
-        goto out;
+    /* The address is leased to the VM's id before the record exists, so that the record is written
+     * once, NIC and all. */
     if (req->network_id != NULL) {
         if (network_nic_take(st, ctx->sid, req->network_id, vm->id, &vm->nics[0], err))
             goto out;
         vm->nnics = 1;
-        if (vmrec__update(st, vm, err))
-            goto out;
     }
+    if (vmrec_insert(st, vm, err))
+        goto out;
     *out = rec;
     answer = 0;
 out:

@@ -147,7 +147,7 @@ defaults_are_the_tables(void **state)
     assert_string_equal(cfg.tenant_listen, "127.0.0.1:30005");
     assert_null(cfg.admin_token);
     assert_null(cfg.config_file);
-    assert_int_equal(cfg.workers, 4);
+    assert_int_equal(cfg.workers, 32);
     assert_int_equal(cfg.http_threads, 2);
     assert_int_equal(cfg.usage_period_seconds, 3600);
     assert_int_equal(cfg.retention_sweep_seconds, 60);
