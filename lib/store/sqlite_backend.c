@@ -20,7 +20,9 @@ static const store_backend_t sqlite_backend = {
     .schema_version = sqlite_schema_version,
     .ping = sqlite_ping,
     .integrity_check = sqlite_integrity_check,
+    .batches = sqlite_batches,
 
+    .tx_conn = sqlite_tx_conn,
     .tx_begin = sqlite_tx_begin,
     .tx_commit = sqlite_tx_commit,
     .tx_rollback = sqlite_tx_rollback,
