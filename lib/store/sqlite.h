@@ -69,6 +69,8 @@ struct store_db {
      * inside the open batch. batch changes only while holding both the gate and gate_lock. */
     store_conn_t *writer;
     batch_t *batch;
+    int batch_members_max; /* a batch this full, or this old, commits instead of waiting for more */
+    int batch_age_us;
     uint64_t batches; /* batches committed: COMMITs, each one WAL fsync (atomic) */
 };
 
@@ -138,6 +140,10 @@ uint64_t sqlite_batches(store_db_t *db);
 /* ---- sqlite_backend.c ---- */
 /* Test hook: sqlite__gate_waiters of a store this backend serves. */
 int store_sqlite__gate_waiters(store_t *st);
+/* Test hooks: the bounds of a batch (members, age in microseconds), and the writer connection (to install
+ * a commit hook that fails its COMMIT). */
+void store_sqlite__batch_bounds(store_t *st, int members, int age_us);
+sqlite3 *store_sqlite__writer(store_t *st);
 
 /* ---- sqlite_rec.c ---- */
 int sqlite_rec_insert(store_conn_t *c, const store_kind_t *kind, const json_t *rec, err_t *err);

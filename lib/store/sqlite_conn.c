@@ -139,6 +139,11 @@ sqlite__stmt_run(store_conn_t *c, sqlite3_stmt *s, const char *doing, err_t *err
 #define READER_CACHE_KIB 4096
 #define WRITER_CACHE_KIB 16384
 
+/* Group commit (sqlite_group.c): a batch of this many write transactions, or this old (a few fsyncs'
+ * time), commits instead of waiting for more. */
+#define BATCH_MEMBERS_MAX 64
+#define BATCH_AGE_US 4000
+
 store_conn_t *
 sqlite__conn_open(store_db_t *db, int cache_kib, err_t *err)
 {
@@ -230,6 +235,8 @@ sqlite_open(const char *location, const store_options_t *opts, err_t *err)
     }
     db->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
     db->migrate_to = opts ? opts->migrate_to : 0;
+    db->batch_members_max = BATCH_MEMBERS_MAX;
+    db->batch_age_us = BATCH_AGE_US;
     pthread_mutex_init(&db->gate_lock, NULL);
     return db;
 }

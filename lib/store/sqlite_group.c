@@ -28,8 +28,6 @@
 
 #include "sqlite.h"
 
-#define BATCH_MEMBERS_MAX 64 /* members of one batch */
-#define BATCH_AGE_US 4000    /* a batch older than this commits instead of waiting for more */
 #define NORMAL_CACHE(c) ((c)->cache_kib)
 
 static int64_t
@@ -149,8 +147,8 @@ sqlite__batch_leave(store_db_t *db, bool committed, bool solo, err_t *err)
         return committed ? -1 : 0;
     }
     pthread_mutex_lock(&db->gate_lock);
-    if (!solo && db->gate_head != NULL && b->members < BATCH_MEMBERS_MAX &&
-        now_us() - b->began_us < BATCH_AGE_US) {
+    if (!solo && db->gate_head != NULL && b->members < db->batch_members_max &&
+        now_us() - b->began_us < db->batch_age_us) {
         /* Hand the gate on with the batch open; the last writer of the batch commits it. */
         db->gate_held = false;
         pthread_cond_signal(&db->gate_head->cv);
