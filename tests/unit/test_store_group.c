@@ -24,14 +24,16 @@
 #include "../../lib/store/sqlite.h"
 #include "../../lib/util.h"
 
+/* A new cloud record named name (the smallest kind: one row per write). */
 static json_t *
 cloud(const char *name)
 {
+    const char *when = "2026-01-01T00:00:00.000Z";
     char id[UTIL_UUID_LEN + 1];
 
     util_uuid(id);
     return json_pack("{s:s, s:s, s:n, s:s, s:s}", "id", id, "name", name, "description", "createdAt",
-                     "2026-01-01T00:00:00.000Z", "updatedAt", "2026-01-01T00:00:00.000Z");
+                     when, "updatedAt", when);
 }
 
 /* Whether a cloud named name is on disk, as a connection of its own (not the store's) sees it. */
@@ -50,16 +52,6 @@ on_disk(const char *path, const char *name)
     sqlite3_finalize(s);
     sqlite3_close(db);
     return found;
-}
-
-static void
-wait_waiters(store_t *st, int n)
-{
-    int i;
-
-    for (i = 0; i < 10000 && store_sqlite__gate_waiters(st) != n; i++)
-        usleep(1000);
-    assert_int_equal(store_sqlite__gate_waiters(st), n);
 }
 
 /* Inserts the cloud name in a transaction of its own and ends it as told. */
@@ -137,11 +129,14 @@ static void
 queue_writer(crowd_t *c, fixture_t *f, const char *name, wmode_t mode)
 {
     writer_t *w = &c->w[c->n];
+    int polls = 0;
 
     *w = (writer_t){.f = f, .name = name, .mode = mode, .rc = 99};
     assert_int_equal(pthread_create(&c->th[c->n], NULL, writer, w), 0);
     c->n++;
-    wait_waiters(f->st, c->n);
+    while (store_sqlite__gate_waiters(f->st) < c->n && polls++ < 10000)
+        usleep(1000); /* up to 10 s */
+    assert_int_equal(store_sqlite__gate_waiters(f->st), c->n);
 }
 
 static void
