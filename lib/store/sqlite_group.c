@@ -56,8 +56,11 @@ sqlite__batch_join(store_db_t *db, err_t *err)
     batch_t *b;
 
     assert(db->gate_held && db->writer != NULL);
-    if (db->batch != NULL)
+    if (db->batch != NULL) {
+        /* An aborted batch is ended by the member that was in it, before it gives the gate back. */
+        assert(!sqlite3_get_autocommit(db->writer->db));
         return 0;
+    }
     b = calloc(1, sizeof(*b));
     if (b == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
