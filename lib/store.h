@@ -87,6 +87,12 @@ int store_tx_begin_read(store_t *st, err_t *err);
 /* As store_tx_begin, for a transaction that will write many rows (a usage period's records): the backend
  * may prepare for it (keep its pages in memory until it ends, say). */
 int store_tx_begin_bulk(store_t *st, err_t *err);
+/* Write transactions committed since the store opened (the outermost ones, implicit ones of single write
+ * calls included), and the durable commits that made them so: with group commit, concurrent write
+ * transactions share one commit (one fsync), so under contention batches < commits. For metrics and
+ * tests. */
+uint64_t store_commits(store_t *st);
+uint64_t store_batches(store_t *st);
 /* Commit is called only with a transaction open. A rollback with none open is a no-op: it follows a
  * commit that failed, which leaves nothing open. */
 int store_tx_commit(store_t *st, err_t *err);

@@ -12,7 +12,9 @@
  *   by the neutral layer on a thread's first call and closed with the store. Each backend defines
  *   struct store_db and struct store_conn for itself; no other file sees inside them.
  * - transactions: begin/commit/rollback are told the depth, so nesting is the neutral layer's count and a
- *   backend only maps it to its own statements. A failed outermost commit leaves nothing open.
+ *   backend only maps it to its own statements. A failed outermost commit leaves nothing open. An
+ *   outermost commit returns only once the transaction is durable (a backend may make several threads'
+ *   transactions durable with one commit: group commit), and fails if that commit failed.
  * - every store call of store.h below the transactions, with the same contract as there, except that:
  *   a single-record read answers 1 for "none" (the neutral layer writes the 404); an insert answers 1
  *   when a record already holds one of the new record's unique values (the neutral layer writes the 409
@@ -63,6 +65,14 @@ typedef struct store_backend {
     int (*ping)(store_conn_t *c, err_t *err);
     int (*integrity_check)(store_conn_t *c, err_t *err);
 
+    /* Commits that made write transactions durable (for a backend that groups them, fewer than the
+     * transactions). */
+    uint64_t (*batches)(store_db_t *db);
+
+    /* The connection an outermost transaction of mode runs on, for a thread whose own connection is own:
+     * every call made inside that transaction goes to it, and to own again after it ended. A backend
+     * with one shared writer connection answers it for write and bulk transactions. */
+    store_conn_t *(*tx_conn)(store_db_t *db, store_conn_t *own, store_tx_mode_t mode);
     /* depth: the transactions open before this one (0: it is the outermost). */
     int (*tx_begin)(store_conn_t *c, int depth, store_tx_mode_t mode, err_t *err);
     /* depth: the transactions open, this one included (1: the outermost). */

@@ -5,7 +5,10 @@
  *
  * Invariants:
  * - One store_thread_t per thread that has used the store, found with one pthread_getspecific per call; it
- *   holds the backend's connection of that thread, so a call looks up nothing else.
+ *   holds the connection its calls use now (conn: the backend's connection for the open write transaction,
+ *   else the thread's own), so a call looks up nothing else. conn is own whenever tx_depth is 0.
+ * - A write call made with no transaction open runs in an implicit write transaction of its own
+ *   (store__write_call, store__write_done), so every write reaches the backend inside a transaction.
  * - tx_depth >= 0 always; written and the on-commit hooks are empty whenever tx_depth is 0.
  * - gen[k] (the change counter of kind k) only grows, and grows after every commit that wrote kind k; a
  *   cached record is used only while the counter still has the value it had before the record was read.
@@ -49,8 +52,10 @@ typedef struct {
 } rslot_t;
 
 typedef struct store_thread {
-    store_conn_t *conn; /* the backend's connection of this thread */
+    store_conn_t *conn; /* the connection calls use now: own, or the open transaction's */
+    store_conn_t *own;  /* the backend's connection of this thread */
     int tx_depth;
+    bool implicit;                /* the open transaction is a write call's implicit one */
     bool tx_write;                /* the open transaction may write: bypass the record cache */
     unsigned written;             /* kinds written in the open transaction (bit per kind index) */
     uint64_t tx_gen[STORE_KINDS]; /* change counters when the open read transaction began */
@@ -69,6 +74,7 @@ struct store {
     uint64_t gen[STORE_KINDS];   /* change counters, atomic */
     int committing[STORE_KINDS]; /* commits under way per kind, atomic */
     uint64_t reads[STORE_KINDS]; /* single-record reads asked of the store, atomic (store__reads) */
+    uint64_t commits;            /* outermost write transactions committed, atomic (store_commits) */
 };
 
 /* store.c: a thread's first call opens its state and its connection; NULL with err set. */
@@ -101,6 +107,17 @@ store__call(store_t *st, err_t *err)
         return NULL;
     return t;
 }
+
+/* store.c: for a call that writes, given the thread state t from store__call (or store__thread, or NULL
+ * with err set): when no transaction is open, opens an implicit write transaction around the call.
+ * Returns t, or NULL with err. End the call with store__write_done (STORE_WRITE below), given the
+ * backend's answer rc (-1 failed, else success): it commits the implicit transaction (a failed commit
+ * makes the answer -1 with err) or rolls it back, and returns the answer. */
+store_thread_t *store__write_open(store_t *st, store_thread_t *t, err_t *err);
+int64_t store__write_done(store_t *st, store_thread_t *t, int64_t rc, err_t *err);
+/* The answer of a write call: -1 when t is NULL (call is not evaluated), else call's answer through
+ * store__write_done. */
+#define STORE_WRITE(st, t, call, err) ((t) == NULL ? -1 : store__write_done((st), (t), (call), (err)))
 
 /* cache.c: the change counters. After a successful write of kind: bump now (no transaction open) or
  * when the transaction commits (store__commit_written). */

@@ -5,7 +5,8 @@
  *
  * Invariants: every call but store_idem_purge passes the fault wrapper (as before the backend table, so
  * fault loops count the same calls); a counter update that applied notes its kind as written, so cached
- * subscriptions and hosts are read again.
+ * subscriptions and hosts are read again; every call that writes runs inside a write transaction, the
+ * caller's or an implicit one of its own (store__write_open, STORE_WRITE).
  */
 #include <assert.h>
 
@@ -28,18 +29,18 @@ int
 store_idem_save(store_t *st, const char *scope, const char *method, const char *path,
                 const char *key, const json_t *answer, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(scope != NULL && method != NULL && path != NULL && key != NULL && answer != NULL);
-    return t == NULL ? -1 : st->be->idem_save(t->conn, scope, method, path, key, answer, err);
+    return STORE_WRITE(st, t, st->be->idem_save(t->conn, scope, method, path, key, answer, err), err);
 }
 
 int64_t
 store_idem_purge(store_t *st, int64_t max_age_ms, err_t *err)
 {
-    store_thread_t *t = store__thread(st, err);
+    store_thread_t *t = store__write_open(st, store__thread(st, err), err);
 
-    return t == NULL ? -1 : st->be->idem_purge(t->conn, max_age_ms, err);
+    return STORE_WRITE(st, t, st->be->idem_purge(t->conn, max_age_ms, err), err);
 }
 
 /* ---- quota usage counters, host allocation, network addresses ---- */
@@ -66,65 +67,67 @@ int
 store_usage_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS],
                    const int64_t limit[STORE_QUOTAS], err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(delta != NULL);
-    if (t == NULL)
-        return -1;
-    return noted(st, t, &store_kind_subscription,
-                 st->be->usage_adjust(t->conn, sid, delta, limit, err));
+    return STORE_WRITE(st, t,
+                       noted(st, t, &store_kind_subscription,
+                             st->be->usage_adjust(t->conn, sid, delta, limit, err)),
+                       err);
 }
 
 int
 store_usage_set(store_t *st, const char *sid, const int64_t usage[STORE_QUOTAS], err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(usage != NULL);
-    if (t == NULL)
-        return -1;
-    return noted(st, t, &store_kind_subscription, st->be->usage_set(t->conn, sid, usage, err));
+    return STORE_WRITE(st, t,
+                       noted(st, t, &store_kind_subscription,
+                             st->be->usage_set(t->conn, sid, usage, err)),
+                       err);
 }
 
 int
 store_usage_recompute(store_t *st, const char *sid, int64_t usage[STORE_QUOTAS], err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(usage != NULL);
-    return t == NULL ? -1 : st->be->usage_recompute(t->conn, sid, usage, err);
+    return STORE_WRITE(st, t, st->be->usage_recompute(t->conn, sid, usage, err), err);
 }
 
 int
 store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t memory_mb,
                     int64_t storage_gb, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    if (t == NULL)
-        return -1;
-    return noted(st, t, &store_kind_host,
-                 st->be->host_allocate(t->conn, host_id, cores, memory_mb, storage_gb, err));
+    return STORE_WRITE(st, t,
+                       noted(st, t, &store_kind_host,
+                             st->be->host_allocate(t->conn, host_id, cores, memory_mb, storage_gb,
+                                                   err)),
+                       err);
 }
 
 int
 store_host_grow_storage(store_t *st, const char *host_id, int64_t storage_gb, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    if (t == NULL)
-        return -1;
-    return noted(st, t, &store_kind_host,
-                 st->be->host_grow_storage(t->conn, host_id, storage_gb, err));
+    return STORE_WRITE(st, t,
+                       noted(st, t, &store_kind_host,
+                             st->be->host_grow_storage(t->conn, host_id, storage_gb, err)),
+                       err);
 }
 
 int
 store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(out != NULL);
-    return t == NULL ? -1 : st->be->host_recompute(t->conn, host_id, out, err);
+    return STORE_WRITE(st, t, st->be->host_recompute(t->conn, host_id, out, err), err);
 }
 
 int
@@ -139,18 +142,18 @@ store_ip_used(store_t *st, const char *network_id, int64_t **ips, size_t *n, err
 int
 store_ip_claim(store_t *st, const char *network_id, const char *vm_id, int64_t ip, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(network_id != NULL && vm_id != NULL && ip >= 0);
-    return t == NULL ? -1 : st->be->ip_claim(t->conn, network_id, vm_id, ip, err);
+    return STORE_WRITE(st, t, st->be->ip_claim(t->conn, network_id, vm_id, ip, err), err);
 }
 
 int
 store_ip_release_vm(store_t *st, const char *vm_id, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return t == NULL ? -1 : st->be->ip_release_vm(t->conn, vm_id, err);
+    return STORE_WRITE(st, t, st->be->ip_release_vm(t->conn, vm_id, err), err);
 }
 
 int64_t
@@ -166,10 +169,10 @@ store_ip_count(store_t *st, const char *network_id, err_t *err)
 int
 store_unmanaged_replace(store_t *st, const char *host_id, const json_t *vms, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(json_is_array(vms));
-    return t == NULL ? -1 : st->be->unmanaged_replace(t->conn, host_id, vms, err);
+    return STORE_WRITE(st, t, st->be->unmanaged_replace(t->conn, host_id, vms, err), err);
 }
 
 json_t *
@@ -183,9 +186,9 @@ store_unmanaged_list(store_t *st, const char *host_id, err_t *err)
 int
 store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervisor_id, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return t == NULL ? -1 : st->be->unmanaged_remove(t->conn, host_id, hypervisor_id, err);
+    return STORE_WRITE(st, t, st->be->unmanaged_remove(t->conn, host_id, hypervisor_id, err), err);
 }
 
 /* ---- the VM timeline, settings, usage records ---- */
@@ -193,18 +196,18 @@ store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervisor_
 int
 store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(json_is_object(vm) && event != NULL);
-    return t == NULL ? -1 : st->be->timeline_append(t->conn, vm, event, err);
+    return STORE_WRITE(st, t, st->be->timeline_append(t->conn, vm, event, err), err);
 }
 
 int
 store_timeline_forget(store_t *st, const char *vm_id, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return t == NULL ? -1 : st->be->timeline_forget(t->conn, vm_id, err);
+    return STORE_WRITE(st, t, st->be->timeline_forget(t->conn, vm_id, err), err);
 }
 
 int
@@ -219,10 +222,10 @@ store_meta_get(store_t *st, const char *key, int64_t *value, err_t *err)
 int
 store_meta_set(store_t *st, const char *key, int64_t value, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(key != NULL);
-    return t == NULL ? -1 : st->be->meta_set(t->conn, key, value, err);
+    return STORE_WRITE(st, t, st->be->meta_set(t->conn, key, value, err), err);
 }
 
 int
@@ -251,9 +254,9 @@ store_timeline_chunk_end(store_t *st, int64_t from_ms, const char *after_vm, int
 int64_t
 store_vm_state_prune(store_t *st, int64_t before_ms, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return t == NULL ? -1 : st->be->vm_state_prune(t->conn, before_ms, err);
+    return STORE_WRITE(st, t, st->be->vm_state_prune(t->conn, before_ms, err), err);
 }
 
 int
@@ -268,10 +271,10 @@ store_timeline_first(store_t *st, int64_t *first_ms, err_t *err)
 int
 store_usage_record_put(store_t *st, const store_usage_rec_t *r, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(r != NULL);
-    return t == NULL ? -1 : st->be->usage_record_put(t->conn, r, err);
+    return STORE_WRITE(st, t, st->be->usage_record_put(t->conn, r, err), err);
 }
 
 json_t *
@@ -289,10 +292,10 @@ store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms
 int
 store_wap_usage_put(store_t *st, const store_wap_rec_t *r, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(r != NULL);
-    return t == NULL ? -1 : st->be->wap_usage_put(t->conn, r, err);
+    return STORE_WRITE(st, t, st->be->wap_usage_put(t->conn, r, err), err);
 }
 
 json_t *
@@ -306,9 +309,9 @@ store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
 int64_t
 store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return t == NULL ? -1 : st->be->usage_purge(t->conn, acked_event_id, older_than_ms, err);
+    return STORE_WRITE(st, t, st->be->usage_purge(t->conn, acked_event_id, older_than_ms, err), err);
 }
 
 /* ---- events, and deliveries to hooks ---- */
@@ -316,10 +319,10 @@ store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, er
 int
 store_event_add(store_t *st, const json_t *ev, int64_t now_ms, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(json_is_object(ev));
-    return t == NULL ? -1 : st->be->event_add(t->conn, ev, now_ms, err);
+    return STORE_WRITE(st, t, st->be->event_add(t->conn, ev, now_ms, err), err);
 }
 
 json_t *
@@ -334,9 +337,9 @@ store_events_after(store_t *st, int64_t after, int limit, int64_t *last, err_t *
 int64_t
 store_events_purge(store_t *st, int64_t older_than_ms, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return t == NULL ? -1 : st->be->events_purge(t->conn, older_than_ms, err);
+    return STORE_WRITE(st, t, st->be->events_purge(t->conn, older_than_ms, err), err);
 }
 
 json_t *
@@ -351,10 +354,10 @@ int
 store_delivery_record(store_t *st, int64_t seq, const json_t *attempt, const char *state,
                       int64_t next_ms, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(json_is_object(attempt) && state != NULL);
-    return t == NULL ? -1 : st->be->delivery_record(t->conn, seq, attempt, state, next_ms, err);
+    return STORE_WRITE(st, t, st->be->delivery_record(t->conn, seq, attempt, state, next_ms, err), err);
 }
 
 int
@@ -381,15 +384,15 @@ int
 store_delivery_requeue(store_t *st, const char *hook_id, const char *attempt_id, int64_t now_ms,
                        err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return t == NULL ? -1 : st->be->delivery_requeue(t->conn, hook_id, attempt_id, now_ms, err);
+    return STORE_WRITE(st, t, st->be->delivery_requeue(t->conn, hook_id, attempt_id, now_ms, err), err);
 }
 
 int64_t
 store_deliveries_purge(store_t *st, int64_t older_than_ms, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return t == NULL ? -1 : st->be->deliveries_purge(t->conn, older_than_ms, err);
+    return STORE_WRITE(st, t, st->be->deliveries_purge(t->conn, older_than_ms, err), err);
 }

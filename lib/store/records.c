@@ -7,7 +7,8 @@
  * the get and find calls are that lookup plus the kind's 404, written here and nowhere else.
  *
  * Invariants: a write that succeeded notes its kind as written (store__note_write) before it returns; a
- * failed call leaves the counters alone.
+ * failed call leaves the counters alone; a write runs inside a write transaction, the caller's or an
+ * implicit one of its own (store__write_open).
  */
 #include <assert.h>
 #include <string.h>
@@ -167,17 +168,18 @@ store_rec_find_shared(store_t *st, const store_kind_t *kind, const char *field, 
 int
 store_rec_insert_unique(store_t *st, const store_kind_t *kind, const json_t *rec, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
     int rc;
 
     assert(kind != NULL && rec != NULL);
     if (t == NULL)
         return -1;
     rc = st->be->rec_insert(t->conn, kind, rec, err);
-    if (rc < 0)
-        return -1;
     if (rc == 0)
         store__note_write(st, t, kind);
+    rc = (int) store__write_done(st, t, rc, err);
+    if (rc < 0)
+        return -1;
     return rc == 0 ? 1 : 0;
 }
 
@@ -299,24 +301,25 @@ int
 store_rec_update(store_t *st, const store_kind_t *kind, const char *id, const json_t *rec,
                  int64_t expect_rev, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(kind != NULL && id != NULL && rec != NULL);
-    if (t == NULL)
-        return -1;
-    return after_change(st, t, kind, id,
-                        st->be->rec_update(t->conn, kind, id, rec, expect_rev, err), err);
+    return (int) STORE_WRITE(
+        st, t,
+        after_change(st, t, kind, id, st->be->rec_update(t->conn, kind, id, rec, expect_rev, err),
+                     err),
+        err);
 }
 
 int
 store_rec_delete(store_t *st, const store_kind_t *kind, const char *id, int64_t expect_rev,
                  err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
     assert(kind != NULL && id != NULL);
-    if (t == NULL)
-        return -1;
-    return after_change(st, t, kind, id, st->be->rec_delete(t->conn, kind, id, expect_rev, err),
-                        err);
+    return (int) STORE_WRITE(
+        st, t,
+        after_change(st, t, kind, id, st->be->rec_delete(t->conn, kind, id, expect_rev, err), err),
+        err);
 }

@@ -4,7 +4,8 @@
  * (sqlite_backend.c).
  *
  * Files: sqlite_conn.c (connections, statement cache, open, checks), sqlite_migrate.c (the schema's
- * versions), sqlite_tx.c (transactions and the write gate), sqlite_rec.c (records mapped to rows),
+ * versions), sqlite_tx.c (transactions and the write gate), sqlite_group.c (group commit: the batch of
+ * write transactions that share one COMMIT), sqlite_rec.c (records mapped to rows),
  * sqlite_counters.c (idempotency keys, quota counters, host allocation, addresses, unmanaged VMs),
  * sqlite_usage.c (the VM timeline and usage records), sqlite_events.c (events and deliveries).
  *
@@ -45,6 +46,16 @@ typedef struct gate_waiter {
     struct gate_waiter *next;
 } gate_waiter_t;
 
+/* A batch (sqlite_group.c): one BEGIN IMMEDIATE ... COMMIT on the writer connection, holding the logical
+ * write transactions committed into it (each was a savepoint) until their shared COMMIT. */
+typedef struct batch {
+    pthread_cond_t done_cv; /* broadcast, under gate_lock, when the batch has ended */
+    int members;            /* logical transactions released into it */
+    int refs;               /* members waiting for its end, + 1 while it is the open batch */
+    bool done, ok;          /* it ended; it ended with a COMMIT that succeeded */
+    int64_t began_us;       /* when its BEGIN ran (monotonic clock) */
+} batch_t;
+
 struct store_db {
     char *path;
     int busy_timeout_ms;
@@ -54,13 +65,21 @@ struct store_db {
     pthread_mutex_t gate_lock;
     bool gate_held;
     gate_waiter_t *gate_head, *gate_tail;
+    /* Group commit: every write transaction runs on the one writer connection, while holding the gate,
+     * inside the open batch. batch changes only while holding both the gate and gate_lock. */
+    store_conn_t *writer;
+    batch_t *batch;
+    int batch_members_max; /* a batch this full, or this old, commits instead of waiting for more */
+    int batch_age_us;
+    uint64_t batches; /* batches committed: COMMITs, each one WAL fsync (atomic) */
 };
 
 struct store_conn {
     sqlite3 *db;
     store_db_t *owner;
-    bool tx_gate; /* the open transaction holds the write gate */
-    bool tx_bulk; /* the open transaction has the large page cache */
+    bool tx_gate;    /* the open transaction holds the write gate */
+    bool tx_bulk;    /* the open transaction has the large page cache */
+    int cache_kib;   /* the page cache it has outside bulk transactions */
     stmt_entry_t *buckets[STMT_BUCKETS];
     qslot_t q[QCACHE_SLOTS];
 };
@@ -90,16 +109,41 @@ int sqlite_integrity_check(store_conn_t *c, err_t *err);
 /* Brings the schema to the latest version (or db->migrate_to) in one transaction. */
 int sqlite__migrate(store_db_t *db, store_conn_t *c, err_t *err);
 
+/* Opens a connection with a page cache of cache_kib KiB. */
+store_conn_t *sqlite__conn_open(store_db_t *db, int cache_kib, err_t *err);
+
 /* ---- sqlite_tx.c ---- */
+store_conn_t *sqlite_tx_conn(store_db_t *db, store_conn_t *own, store_tx_mode_t mode);
 int sqlite_tx_begin(store_conn_t *c, int depth, store_tx_mode_t mode, err_t *err);
 int sqlite_tx_commit(store_conn_t *c, int depth, err_t *err);
 void sqlite_tx_rollback(store_conn_t *c, int depth);
 /* How many write transactions wait for their turn at the gate. */
 int sqlite__gate_waiters(store_db_t *db);
+/* The gate: enter waits for the turn (bounded by the busy timeout: -1 with 503); release gives it to the
+ * next waiter. Neither touches a batch. */
+int sqlite__gate_enter(store_db_t *db, err_t *err);
+void sqlite__gate_release(store_db_t *db);
+
+/* ---- sqlite_group.c ---- */
+/* With the gate held: a batch is open on the writer (opened when none was). */
+int sqlite__batch_join(store_db_t *db, err_t *err);
+/* With the gate held and the member's savepoint gone (released into the batch with committed, else rolled
+ * back): the member leaves the batch and the gate. If writers wait and the batch is young and small, the
+ * gate passes on with the batch open; else the batch commits. A committed member returns once the batch
+ * has ended: 0 when its COMMIT succeeded, -1 with err when it failed. solo: end the batch now (bulk). */
+int sqlite__batch_leave(store_db_t *db, bool committed, bool solo, err_t *err);
+/* gate_lock held, the gate free, nobody waiting at it: ends an open batch that waits for a committer
+ * (whoever leaves the gate last commits). Returns with gate_lock held. */
+void sqlite__batch_orphaned(store_db_t *db);
+uint64_t sqlite_batches(store_db_t *db);
 
 /* ---- sqlite_backend.c ---- */
 /* Test hook: sqlite__gate_waiters of a store this backend serves. */
 int store_sqlite__gate_waiters(store_t *st);
+/* Test hooks: the bounds of a batch (members, age in microseconds), and the writer connection (to install
+ * a commit hook that fails its COMMIT). */
+void store_sqlite__batch_bounds(store_t *st, int members, int age_us);
+sqlite3 *store_sqlite__writer(store_t *st);
 
 /* ---- sqlite_rec.c ---- */
 int sqlite_rec_insert(store_conn_t *c, const store_kind_t *kind, const json_t *rec, err_t *err);

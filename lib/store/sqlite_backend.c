@@ -5,6 +5,8 @@
  * Invariants: the database file belongs to this process alone (the write gate and the neutral layer's
  * record cache rely on it), so the table says single_process.
  */
+#include <assert.h>
+
 #include "sqlite.h"
 
 static const store_backend_t sqlite_backend = {
@@ -20,7 +22,9 @@ static const store_backend_t sqlite_backend = {
     .schema_version = sqlite_schema_version,
     .ping = sqlite_ping,
     .integrity_check = sqlite_integrity_check,
+    .batches = sqlite_batches,
 
+    .tx_conn = sqlite_tx_conn,
     .tx_begin = sqlite_tx_begin,
     .tx_commit = sqlite_tx_commit,
     .tx_rollback = sqlite_tx_rollback,
@@ -86,4 +90,22 @@ int
 store_sqlite__gate_waiters(store_t *st)
 {
     return sqlite__gate_waiters(store__db(st));
+}
+
+void
+store_sqlite__batch_bounds(store_t *st, int members, int age_us)
+{
+    store_db_t *db = store__db(st);
+
+    assert(members > 0 && age_us >= 0);
+    pthread_mutex_lock(&db->gate_lock);
+    db->batch_members_max = members;
+    db->batch_age_us = age_us;
+    pthread_mutex_unlock(&db->gate_lock);
+}
+
+sqlite3 *
+store_sqlite__writer(store_t *st)
+{
+    return store__db(st)->writer->db;
 }

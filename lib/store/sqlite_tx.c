@@ -1,15 +1,18 @@
 /*
  * sqlite_tx.c: the SQLite backend's transactions and its write gate.
  *
- * The neutral layer counts the depth; here the outermost transaction is BEGIN IMMEDIATE (a write or bulk
- * one, behind the gate) or BEGIN DEFERRED (a read one), and a nested one is the savepoint sp<depth>.
+ * The neutral layer counts the depth. A read transaction is BEGIN DEFERRED on the thread's own
+ * connection. A write or bulk transaction runs on the store's writer connection (sqlite_tx_conn): it
+ * takes the gate, joins the open batch (sqlite_group.c) and is the savepoint "m" inside it. A nested one
+ * is the savepoint sp<depth>.
  *
  * Invariants:
- * - A connection holds the gate exactly while its outermost write transaction is open (tx_gate), and
- *   gives it back however that transaction ends, so the gate is never left held.
- * - A bulk transaction keeps its pages in memory (a large page cache) until it ends; the cache is set back
- *   however it ends.
- * - After an outermost COMMIT that failed, the transaction is rolled back: nothing is left open.
+ * - The writer connection is used only by the thread that holds the gate (tx_gate is set exactly while
+ *   an outermost write transaction is open on it), and the gate is given back however that transaction
+ *   ends, so the gate is never left held.
+ * - A bulk transaction keeps its pages in memory (a large page cache) until its batch ends; it ends the
+ *   batch it is in at its own end, and the cache is set back however it ends.
+ * - An outermost commit that failed leaves nothing of its transaction open.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -22,8 +25,8 @@
  * lock again and again before a waiting request wakes up. The gate hands write transactions of this
  * process out in arrival order instead: a request waits for at most the transactions queued before it.
  * Waiting is bounded by the busy timeout, like waiting for SQLite's lock (503 Unavailable). */
-static int
-gate_enter(store_db_t *st, err_t *err)
+int
+sqlite__gate_enter(store_db_t *st, err_t *err)
 {
     gate_waiter_t me = {.next = NULL};
     struct timespec deadline;
@@ -75,6 +78,8 @@ gate_enter(store_db_t *st, err_t *err)
         st->gate_held = true;
     else if (!st->gate_held && st->gate_head)
         pthread_cond_signal(&st->gate_head->cv);
+    else if (!st->gate_held)
+        sqlite__batch_orphaned(st); /* the last to leave the gate ends the batch */
     pthread_mutex_unlock(&st->gate_lock);
     pthread_cond_destroy(&me.cv);
     if (rc)
@@ -95,33 +100,36 @@ sqlite__gate_waiters(store_db_t *db)
     return n;
 }
 
-static void
-gate_leave(store_conn_t *c)
+void
+sqlite__gate_release(store_db_t *db)
 {
-    store_db_t *st = c->owner;
-
-    if (!c->tx_gate)
-        return;
-    c->tx_gate = false;
-    pthread_mutex_lock(&st->gate_lock);
-    assert(st->gate_held);
-    st->gate_held = false;
-    if (st->gate_head)
-        pthread_cond_signal(&st->gate_head->cv);
-    pthread_mutex_unlock(&st->gate_lock);
+    pthread_mutex_lock(&db->gate_lock);
+    assert(db->gate_held);
+    db->gate_held = false;
+    if (db->gate_head)
+        pthread_cond_signal(&db->gate_head->cv);
+    else
+        sqlite__batch_orphaned(db);
+    pthread_mutex_unlock(&db->gate_lock);
 }
 
 #define BULK_CACHE_KIB 131072 /* a bulk transaction's page cache */
 
-/* After the outermost transaction, however it ended: the bulk page cache and the gate go back. */
-static void
-tx_end(store_conn_t *c)
+store_conn_t *
+sqlite_tx_conn(store_db_t *db, store_conn_t *own, store_tx_mode_t mode)
 {
-    if (c->tx_bulk) {
-        sqlite__exec(c, "PRAGMA cache_size=-2000;", NULL);
-        c->tx_bulk = false;
-    }
-    gate_leave(c);
+    assert(db != NULL && own != NULL && db->writer != NULL);
+    return mode == STORE_TX_READ ? own : db->writer;
+}
+
+/* The outermost write transaction on c is over; its savepoint is released into the batch (committed) or
+ * gone: leave the batch and the gate. */
+static int
+member_end(store_conn_t *c, bool committed, err_t *err)
+{
+    assert(c->tx_gate);
+    c->tx_gate = false;
+    return sqlite__batch_leave(c->owner, committed, c->tx_bulk, err);
 }
 
 int
@@ -134,14 +142,19 @@ sqlite_tx_begin(store_conn_t *c, int depth, store_tx_mode_t mode, err_t *err)
         snprintf(sql, sizeof(sql), "SAVEPOINT sp%d;", depth);
         return sqlite__run(c, sql, err);
     }
-    assert(!c->tx_gate && !c->tx_bulk);
     if (mode == STORE_TX_READ)
         return sqlite__run(c, "BEGIN DEFERRED;", err);
-    if (gate_enter(c->owner, err))
+    assert(c == c->owner->writer);
+    if (sqlite__gate_enter(c->owner, err))
         return -1;
+    assert(!c->tx_gate && !c->tx_bulk); /* the writer is ours alone now */
+    if (sqlite__batch_join(c->owner, err)) {
+        sqlite__gate_release(c->owner);
+        return -1;
+    }
     c->tx_gate = true;
-    if (sqlite__run(c, "BEGIN IMMEDIATE;", err)) {
-        gate_leave(c);
+    if (sqlite__run(c, "SAVEPOINT m;", err)) {
+        member_end(c, false, NULL);
         return -1;
     }
     if (mode == STORE_TX_BULK) {
@@ -164,13 +177,20 @@ sqlite_tx_commit(store_conn_t *c, int depth, err_t *err)
         snprintf(sql, sizeof(sql), "RELEASE sp%d;", depth - 1);
         return sqlite__run(c, sql, err);
     }
-    if (sqlite__run(c, "COMMIT;", err)) {
-        sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
-        tx_end(c);
+    if (!c->tx_gate) { /* a read transaction */
+        if (sqlite__run(c, "COMMIT;", err)) {
+            sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
+            return -1;
+        }
+        return 0;
+    }
+    if (sqlite__run(c, "RELEASE m;", err)) {
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK TO m; RELEASE m;", NULL, NULL, NULL);
+        member_end(c, false, NULL);
         return -1;
     }
-    tx_end(c);
-    return 0;
+    return member_end(c, true, err);
 }
 
 void
@@ -184,7 +204,12 @@ sqlite_tx_rollback(store_conn_t *c, int depth)
         sqlite3_exec(c->db, sql, NULL, NULL, NULL);
         return;
     }
-    if (sqlite__run(c, "ROLLBACK;", NULL))
-        sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
-    tx_end(c);
+    if (!c->tx_gate) { /* a read transaction */
+        if (sqlite__run(c, "ROLLBACK;", NULL))
+            sqlite3_exec(c->db, "ROLLBACK;", NULL, NULL, NULL);
+        return;
+    }
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK TO m; RELEASE m;", NULL, NULL, NULL);
+    member_end(c, false, NULL);
 }

@@ -10,6 +10,10 @@
  *   open is a no-op (it follows a failed outermost commit, which leaves nothing open).
  * - On-commit hooks run once, after the outermost commit succeeded and the depth is back to 0; a
  *   rollback of the outermost transaction drops them.
+ * - An outermost write transaction runs on the connection the backend names for it (tx_conn), and every
+ *   call inside it too; when it ends, however it ends, the thread's calls use its own connection again.
+ * - A write call with no transaction open gets an implicit one (store__write_open), committed or rolled
+ *   back by store__write_done before the call returns; the fault wrapper counts the call once.
  * - The fault wrapper (store__call in core.h) asks fault_hit(FAULT_STORE) once per call and fails the
  *   chosen call with ERR_INTERNAL before it reaches the backend.
  */
@@ -29,8 +33,8 @@ store__backend_register(const store_backend_t *be)
 {
     assert(be != NULL && be->name != NULL && be->open != NULL && be->prepare != NULL &&
            be->close != NULL && be->conn_open != NULL && be->conn_close != NULL &&
-           be->tx_begin != NULL && be->tx_commit != NULL && be->tx_rollback != NULL &&
-           be->rec_get_by != NULL);
+           be->tx_conn != NULL && be->tx_begin != NULL && be->tx_commit != NULL &&
+           be->tx_rollback != NULL && be->batches != NULL && be->rec_get_by != NULL);
     assert(nbackends < BACKENDS_MAX);
     if (nbackends < BACKENDS_MAX)
         backends[nbackends++] = be;
@@ -74,8 +78,8 @@ store__thread_new(store_t *st, err_t *err)
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         return NULL;
     }
-    t->conn = st->be->conn_open(st->db, err);
-    if (t->conn == NULL) {
+    t->own = t->conn = st->be->conn_open(st->db, err);
+    if (t->own == NULL) {
         free(t);
         return NULL;
     }
@@ -136,7 +140,7 @@ store_open(const char *location, const store_options_t *opts, err_t *err)
         return NULL;
     }
     t = store__thread(st, err);
-    if (t == NULL || be->prepare(st->db, t->conn, err)) {
+    if (t == NULL || be->prepare(st->db, t->own, err)) {
         store_close(st);
         return NULL;
     }
@@ -152,14 +156,29 @@ store_close(store_t *st)
         return;
     for (t = st->threads; t; t = n) {
         n = t->next;
+        assert(t->tx_depth == 0 && t->conn == t->own);
         store__cache_free(t);
-        st->be->conn_close(t->conn);
+        st->be->conn_close(t->own);
         free(t);
     }
     st->be->close(st->db);
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->lock);
     free(st);
+}
+
+uint64_t
+store_commits(store_t *st)
+{
+    assert(st != NULL);
+    return __atomic_load_n(&st->commits, __ATOMIC_RELAXED);
+}
+
+uint64_t
+store_batches(store_t *st)
+{
+    assert(st != NULL);
+    return st->be->batches(st->db);
 }
 
 const char *
@@ -194,14 +213,14 @@ store_integrity_check(store_t *st, err_t *err)
 
 /* ---- transactions ---- */
 
+/* Opens a transaction on thread t (past the fault wrapper). */
 static int
-tx_begin(store_t *st, store_tx_mode_t mode, err_t *err)
+tx_open(store_t *st, store_thread_t *t, store_tx_mode_t mode, err_t *err)
 {
-    store_thread_t *t = store__call(st, err);
+    store_conn_t *c = t->conn;
 
-    if (t == NULL)
-        return -1;
     assert(t->tx_depth >= 0);
+    assert(t->tx_depth > 0 || t->conn == t->own);
     assert(t->tx_depth > 0 || (t->written == 0 && t->n_on_commit == 0));
     if (mode == STORE_TX_READ) {
         if (t->tx_depth > 0)
@@ -210,14 +229,26 @@ tx_begin(store_t *st, store_tx_mode_t mode, err_t *err)
          * record this transaction reads is at least as new as the counters say. */
         store__snapshot_gen(st, t);
     }
-    if (st->be->tx_begin(t->conn, t->tx_depth, mode, err))
+    if (t->tx_depth == 0)
+        c = st->be->tx_conn(st->db, t->own, mode);
+    if (st->be->tx_begin(c, t->tx_depth, mode, err))
         return -1;
     if (t->tx_depth == 0) {
+        t->conn = c;
         t->tx_write = mode != STORE_TX_READ;
         t->written = 0;
+        t->implicit = false;
     }
     t->tx_depth++;
     return 0;
+}
+
+static int
+tx_begin(store_t *st, store_tx_mode_t mode, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    return t == NULL ? -1 : tx_open(st, t, mode, err);
 }
 
 int
@@ -270,6 +301,8 @@ static void
 tx_end(store_thread_t *t)
 {
     hooks_drop(t, 1);
+    t->conn = t->own;
+    t->implicit = false;
     t->tx_depth = 0;
     t->tx_write = false;
     t->written = 0;
@@ -302,6 +335,8 @@ store_tx_commit(store_t *st, err_t *err)
         t->tx_depth--;
         return 0;
     }
+    if (t->tx_write)
+        __atomic_add_fetch(&st->commits, 1, __ATOMIC_RELAXED);
     store__commit_written(st, t);
     n = t->n_on_commit;
     memcpy(hooks, t->on_commit, sizeof(hooks[0]) * (size_t) n);
@@ -329,6 +364,31 @@ store_tx_rollback(store_t *st)
         hooks_drop(t, t->tx_depth);
         t->tx_depth--;
     }
+}
+
+store_thread_t *
+store__write_open(store_t *st, store_thread_t *t, err_t *err)
+{
+    if (t == NULL || t->tx_depth > 0)
+        return t;
+    if (tx_open(st, t, STORE_TX_WRITE, err))
+        return NULL;
+    t->implicit = true;
+    return t;
+}
+
+int64_t
+store__write_done(store_t *st, store_thread_t *t, int64_t rc, err_t *err)
+{
+    assert(t != NULL && t->tx_depth > 0);
+    if (!t->implicit)
+        return rc;
+    assert(t->tx_depth == 1); /* the call left no transaction of its own open */
+    if (rc < 0)
+        store_tx_rollback(st);
+    else if (store_tx_commit(st, err))
+        return -1;
+    return rc;
 }
 
 int
