@@ -32,7 +32,7 @@ api_ready_get(api_req_t *r)
 void
 api_metrics_get(api_req_t *r)
 {
-    char *text = api_metrics_render();
+    char *text = api_metrics_render(r->store);
 
     if (text == NULL) {
         api_reply_error(r, ERR_INTERNAL, NULL, "The metrics could not be rendered.");

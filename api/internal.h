@@ -248,7 +248,9 @@ int api_if_match(api_req_t *r, int64_t *rev);
 /* metrics.c */
 void api_metrics_observe(api_listener_t listener, int route_index, const char *method, int status,
                          double seconds);
-char *api_metrics_render(void);
+/* The metrics text; st (may be NULL) adds the store's write transactions and the durable commits that
+ * made them so (group commit: under contention there are fewer commits than transactions). */
+char *api_metrics_render(store_t *st);
 
 /* Handlers, by the file that holds them. */
 /* resource.c: the generic handlers, driven by the route's resource (r->route->res). list: GET of the

@@ -153,7 +153,7 @@ render_slot(out_t *o, int pass, route_stats_t *rs, const char *listener, const c
 }
 
 char *
-api_metrics_render(void)
+api_metrics_render(store_t *st)
 {
     out_t o = {malloc(8192), 0, 8192};
     uint64_t ok, failed, given_up;
@@ -186,5 +186,15 @@ api_metrics_render(void)
             "# TYPE wapd_hook_deliveries_given_up_total counter\n"
             "wapd_hook_deliveries_given_up_total %llu\n",
             (unsigned long long) ok, (unsigned long long) failed, (unsigned long long) given_up);
+    if (st != NULL)
+        out_add(&o,
+                "# HELP wapd_store_transactions_total Write transactions committed.\n"
+                "# TYPE wapd_store_transactions_total counter\n"
+                "wapd_store_transactions_total %llu\n"
+                "# HELP wapd_store_commits_total Durable commits (fsyncs) that made them so; concurrent "
+                "transactions share one.\n"
+                "# TYPE wapd_store_commits_total counter\n"
+                "wapd_store_commits_total %llu\n",
+                (unsigned long long) store_commits(st), (unsigned long long) store_batches(st));
     return o.buf;
 }

@@ -23,7 +23,7 @@ counts_and_buckets(void **state)
     api_metrics_observe(api_routes[3].listener, 3, "GET", 200, 0.003);
     api_metrics_observe(api_routes[3].listener, 3, "GET", 404, 0.2);
     api_metrics_observe(API_LISTENER_TENANT, -1, "BREW", 405, 0.001);
-    text = api_metrics_render();
+    text = api_metrics_render(NULL);
     assert_non_null(text);
     snprintf(want, sizeof(want),
              "wapd_http_requests_total{listener=\"admin\",route=\"%s\",method=\"GET\",status=\"200\"} 2",
