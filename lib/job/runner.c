@@ -387,6 +387,9 @@ job__run(store_t *st, const char *id)
             goto out;
         }
         ctx.step = (int) i;
+        /* Named before anything can end the job: a failure's cleanup names its calls after it. */
+        snprintf(ctx.op_id, sizeof(ctx.op_id), "%s:%zu:%lld", id, i,
+                 (long long) json_integer_value(json_object_get(ctx.rec, "_epoch")));
         if (util_now_ms() > deadline) {
             /* Copied: failing runs the kind's cleanup, which may change the job's data. */
             retried = json_object_get(job_ctx_data(&ctx), RETRY_ERROR);
@@ -400,8 +403,6 @@ job__run(store_t *st, const char *id)
             fail_job(&ctx, "InternalError", "This job's steps are not known to this version of wapd.");
             goto out;
         }
-        snprintf(ctx.op_id, sizeof(ctx.op_id), "%s:%zu:%lld", id, i,
-                 (long long) json_integer_value(json_object_get(ctx.rec, "_epoch")));
         /* Recorded with the step's end: no commit of its own (see the top of this file). */
         job__step_status_set(ctx.rec, ctx.step, "running");
         err_clear(&err);

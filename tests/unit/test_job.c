@@ -100,6 +100,15 @@ unreachable(job_ctx_t *ctx, err_t *err)
     return JOB_STEP_RETRY;
 }
 
+/* The operation id the failure's cleanup was given: a cleanup names its host calls after it. */
+static char cleanup_op[160];
+
+static void
+unreach_cleanup(job_ctx_t *ctx)
+{
+    snprintf(cleanup_op, sizeof(cleanup_op), "%s", job_ctx_op_id(ctx));
+}
+
 static int
 compensate(job_ctx_t *ctx, err_t *err)
 {
@@ -147,7 +156,8 @@ static const job_kind_def_t retry_kind = {"t.retry", retry_steps, 0, NULL, NULL,
 static const job_kind_def_t fail_kind = {"t.fail", fail_steps, 0, compensate, NULL, NULL, NULL};
 static const job_kind_def_t never_kind = {"t.never", never_steps, 400, compensate, NULL, NULL, NULL};
 /* The default deadline (10 minutes): only the engine's override ends it within a test. */
-static const job_kind_def_t unreach_kind = {"t.unreach", unreach_steps, 0, NULL, NULL, NULL, NULL};
+static const job_kind_def_t unreach_kind = {"t.unreach", unreach_steps, 0, NULL, unreach_cleanup, NULL,
+                                            NULL};
 
 static int
 job_setup(void **state)
@@ -365,6 +375,9 @@ deadline_found_later_keeps_the_last_error(void **state)
     done = wait_final(f->st, id_of(job));
     assert_string_equal(status_of(done), "failed");
     assert_string_equal(error_code(done), "HostUnreachable");
+    /* The cleanup ran with the step's operation id, although the step itself never ran again. */
+    assert_memory_equal(cleanup_op, id_of(job), strlen(id_of(job)));
+    assert_string_equal(cleanup_op + strlen(id_of(job)), ":0:0");
     json_decref(done);
     json_decref(job);
 }
