@@ -134,7 +134,23 @@ typedef struct api_req {
     char allow[64];
     int retry_after;
     const char *content_type; /* NULL: application/json */
+
+    /* A write run by the write pool (http/writepool.c) while its connection is suspended. */
+    bool pool_queued;         /* handed to the pool: answered when done */
+    bool pool_done;           /* atomic: the pool has run it (set last by the pool thread) */
+    struct api_req *pool_next; /* the pool's queue */
 } api_req_t;
+
+/* http/writepool.c: threads that run write requests, so that a listener thread never waits for a commit.
+ * submit suspends r's connection and queues r (0), or refuses (-1: no pool, or stopping) and the caller
+ * runs it; the pool runs the pipeline, sets r->pool_done and resumes the connection. stop runs what is
+ * queued and joins the threads (submits are refused from then on); free (after the listener has stopped)
+ * stops it if need be and releases it. */
+typedef struct api_writepool api_writepool_t;
+api_writepool_t *api_writepool_start(int threads);
+int api_writepool_submit(api_writepool_t *p, api_req_t *r);
+void api_writepool_stop(api_writepool_t *p);
+void api_writepool_free(api_writepool_t *p);
 
 /* router.c */
 extern const api_route_t api_routes[];

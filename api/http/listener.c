@@ -8,6 +8,8 @@
  * is never read) and otherwise returns MHD_YES; the body arrives over the next calls and is accumulated up
  * to API_BODY_MAX; the last call (no more data) runs the pipeline and queues its answer. Answering on a later
  * call than the first keeps keep-alive connections open. A response is created, queued and destroyed at once.
+ * A write (any method but GET) is run by the write pool instead, its connection suspended meanwhile; the call
+ * made when the pool resumes it queues the answer.
  */
 #include "../internal.h"
 
@@ -23,12 +25,16 @@
  * 16 KiB holds any header block a client of this API sends (a larger one is 431) at a quarter of the
  * zeroing the former 64 KiB cost. */
 #define API_CONN_MEMORY (16 * 1024)
+/* Threads per listener that run writes (see writepool.c): each waits for its group commit, so more of them
+ * than cores lets more writes share one. */
+#define API_WRITE_THREADS 16
 
 struct api_server {
     api_ctx_t *ctx;
     api_listener_t listener;
     struct MHD_Daemon *daemon;
-    int inflight; /* atomic */
+    api_writepool_t *pool; /* runs the writes; NULL: they run on the listener's threads */
+    int inflight;          /* atomic */
 };
 
 /* Sends the request's answer (which the pipeline has recorded) with its headers. */
@@ -123,8 +129,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->pool_queued) /* called again once the pool has resumed the connection */
+        return __atomic_load_n(&r->pool_done, __ATOMIC_ACQUIRE) ? queue_reply(r) : MHD_YES;
     if (r->replied)
         return MHD_YES;
+    if (r->method_id != API_GET) {
+        r->pool_queued = true;
+        if (api_writepool_submit(srv->pool, r) == 0)
+            return MHD_YES;
+        r->pool_queued = false; /* no pool, or stopping: run it here */
+    }
     api_pipeline_run(r, &api_route_table);
     return queue_reply(r);
 }
@@ -175,8 +189,13 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         return NULL;
     srv->ctx = ctx;
     srv->listener = listener;
+    srv->pool = api_writepool_start(API_WRITE_THREADS);
+    if (srv->pool == NULL) {
+        free(srv);
+        return NULL;
+    }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
         srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned) (threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, 2048u,
@@ -184,6 +203,7 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
     if (srv->daemon == NULL) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n",
                 listener == API_LISTENER_ADMIN ? "admin" : "tenant");
+        api_writepool_free(srv->pool);
         free(srv);
         return NULL;
     }
@@ -213,7 +233,11 @@ api_server_free(api_server_t *srv)
 {
     if (srv == NULL)
         return;
+    /* First the pool: every write it holds is answered and its connection resumed, as libmicrohttpd
+     * requires before it stops. A write that arrives meanwhile runs on the listener's thread. */
+    api_writepool_stop(srv->pool);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    api_writepool_free(srv->pool);
     free(srv);
 }
