@@ -24,8 +24,8 @@
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "../util.h"
 #include "sqlite.h"
 
 #define NORMAL_CACHE(c) ((c)->cache_kib)
@@ -33,10 +33,7 @@
 static int64_t
 now_us(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return util_mono_ns() / 1000;
 }
 
 /* gate_lock held. */
