@@ -10,20 +10,16 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <netinet/in.h>
 
 #include "../api/api.h"
 #include "../lib/accounts.h"
@@ -37,6 +33,7 @@
 #include "../lib/inventory.h"
 #include "../lib/job.h"
 #include "../lib/store.h"
+#include "../lib/sysio.h"
 #include "../lib/usage.h"
 #include "../lib/util.h"
 #include "../lib/vm.h"
@@ -76,46 +73,19 @@ static int
 bind_listener(const char *spec, int *bound_port, char *url, size_t urln)
 {
     char host[256], port[16], shown[300];
-    struct addrinfo hints, *res = NULL, *ai;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    int fd = -1, one = 1, rc;
+    const char *why = NULL;
+    int fd;
 
     assert(spec != NULL && bound_port != NULL && url != NULL);
     if (config_split_hostport(spec, host, sizeof(host), port, sizeof(port))) {
         fprintf(stderr, "wapd: '%s' is not HOST:PORT\n", spec);
         return -1;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "wapd: cannot resolve %s: %s\n", spec, gai_strerror(rc));
-        return -1;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
+    fd = sysio_listen_tcp(host, port, bound_port, &why);
     if (fd < 0) {
-        fprintf(stderr, "wapd: cannot listen on %s: %s\n", spec, strerror(errno));
+        fprintf(stderr, "wapd: cannot listen on %s: %s\n", spec, why);
         return -1;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    getsockname(fd, (struct sockaddr *) &ss, &sl);
-    if (ss.ss_family == AF_INET6)
-        *bound_port = ntohs(((struct sockaddr_in6 *) &ss)->sin6_port);
-    else
-        *bound_port = ntohs(((struct sockaddr_in *) &ss)->sin_port);
     /* A wildcard address is reached through loopback on this machine. */
     if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0)
         snprintf(shown, sizeof(shown), "127.0.0.1");
@@ -127,30 +97,6 @@ bind_listener(const char *spec, int *bound_port, char *url, size_t urln)
         snprintf(shown, sizeof(shown), "%s", host);
     snprintf(url, urln, "http://%s:%d", shown, *bound_port);
     return fd;
-}
-
-/* Writes path atomically (temp file, fsync, rename) with the given mode. */
-static int
-write_file_atomic(const char *path, const char *data, mode_t mode)
-{
-    char tmp[4096];
-    int fd;
-    size_t len = strlen(data);
-    ssize_t w;
-
-    assert(path != NULL && data != NULL);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return -1;
-    w = write(fd, data, len);
-    if (w != (ssize_t) len || fsync(fd) != 0) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    close(fd);
-    return rename(tmp, path);
 }
 
 /* The admin token: from settings, else DIR/admin.token, else a new one written there (0600). */
@@ -182,7 +128,7 @@ resolve_admin_token(const config_t *cfg, bool *generated)
         return NULL;
     util_b64url_encode(raw, sizeof(raw), b64);
     snprintf(buf, sizeof(buf), "wapdadm_%s", b64);
-    if (write_file_atomic(path, buf, 0600) != 0)
+    if (sysio_write_file(path, buf, strlen(buf), 0600) != 0)
         return NULL;
     *generated = true;
     return strdup(buf);
@@ -330,7 +276,7 @@ main(int argc, char **argv)
 
     snprintf(portspath, sizeof(portspath), "%s/ports.json", cfg.state_dir);
     if (asprintf(&ports, "{\"admin\": %d, \"tenant\": %d}\n", admin_port, tenant_port) < 0 ||
-        write_file_atomic(portspath, ports, 0644) != 0) {
+        sysio_write_file(portspath, ports, strlen(ports), 0644) != 0) {
         fprintf(stderr, "wapd: cannot write %s\n", portspath);
         goto out;
     }

@@ -84,8 +84,8 @@ bool agentd_ok_or_reply(agentd_req_t *r, int rc, const agent_err_t *err);
 
 typedef struct agentd_server agentd_server_t;
 
-/* Binds HOST:PORT (port 0: any) and listens; *port is the port bound. The socket, or -1 with a
- * message on stderr. */
+/* Binds HOST:PORT (port 0: any) and listens; *port is the port bound. The socket, or -1 with errno set
+ * (and a message on stderr when HOST:PORT is malformed). */
 int agentd_listen(const char *hostport, int want_port, int *port);
 /* Serves d (borrowed until agentd_server_free) on the listening socket fd (borrowed). NULL on
  * failure. */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../lib/sysio.h"
 #include "../../lib/util.h"
 
 #define TOKEN_BYTES 32
@@ -24,44 +25,12 @@
 int
 agentd_file_write(const char *dir, const char *name, const char *text, int mode)
 {
-    char path[4096], tmp[4096 + 8];
-    size_t len = strlen(text), done = 0;
-    ssize_t n;
-    int fd, dfd, rc = -1;
+    char path[4096];
 
     assert(dir != NULL && name != NULL && text != NULL);
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t) mode);
-    if (fd < 0)
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int) sizeof(path))
         return -1;
-    if (fchmod(fd, (mode_t) mode) != 0)
-        goto cleanup;
-    while (done < len) {
-        n = write(fd, text + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto cleanup;
-        done += (size_t) n;
-    }
-    if (fsync(fd) != 0)
-        goto cleanup;
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto cleanup;
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -1;
-    rc = fsync(dfd);
-    close(dfd);
-    return rc;
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    return -1;
+    return sysio_write_file(path, text, strlen(text), (mode_t) mode);
 }
 
 /* Reads the first line of path into out (without its end of line). 0, or -1 when the file cannot be

@@ -16,19 +16,17 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "../../lib/sysio.h"
 #include "../../lib/util.h"
 
 #define IDLE_TIMEOUT_S 60
@@ -381,11 +379,7 @@ int
 agentd_listen(const char *hostport, int want_port, int *port)
 {
     char host[256], serv[16];
-    const char *colon = strrchr(hostport, ':');
-    struct addrinfo hints = {0}, *res = NULL, *ai;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    int fd = -1, one = 1, rc;
+    const char *colon = strrchr(hostport, ':'), *why = NULL;
     size_t hn;
 
     assert(hostport != NULL && port != NULL);
@@ -399,34 +393,7 @@ agentd_listen(const char *hostport, int want_port, int *port)
     else
         snprintf(host, sizeof(host), "%.*s", (int) hn, hostport);
     snprintf(serv, sizeof(serv), "%d", want_port);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host[0] ? host : NULL, serv, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "wapd-agent: cannot resolve %s: %s\n", host, gai_strerror(rc));
-        return -1;
-    }
-    for (ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0) {
-            rc = errno;
-            close(fd);
-            fd = -1;
-            errno = rc;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return -1; /* errno says why; the caller may retry */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    getsockname(fd, (struct sockaddr *) &ss, &sl);
-    *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
-                                           : ((struct sockaddr_in *) &ss)->sin_port);
-    return fd;
+    return sysio_listen_tcp(host, serv, port, &why); /* errno says why; the caller may retry */
 }
 
 static void

@@ -16,7 +16,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -25,6 +24,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "../sysio.h"
 
 struct applog {
     char path[PATH_MAX];
@@ -55,28 +56,6 @@ write_all(int fd, const char *text, size_t n)
         n -= (size_t) w;
     }
     return 0;
-}
-
-int
-applog_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Fsyncs the directory that holds path. */
-static int
-fsync_dir_of(const char *path)
-{
-    char copy[PATH_MAX];
-
-    snprintf(copy, sizeof(copy), "%s", path);
-    return applog_fsync_dir(dirname(copy));
 }
 
 /* Reads the file back through replay; cuts a torn last line off. Not shared yet. */
@@ -132,7 +111,7 @@ applog_open(const char *path, applog_replay_fn replay, void *ctx, applog_t **out
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->synced_cond, NULL);
     l->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (l->fd < 0 || fsync_dir_of(path) != 0)
+    if (l->fd < 0 || sysio_fsync_dir_of(path) != 0)
         rc = APPLOG_ERR_IO;
     else
         rc = replay_file(l, replay, ctx);
@@ -296,7 +275,7 @@ applog_compact(applog_t *l, applog_records_fn records, void *ctx)
     fd = -1;
     l->size = (uint64_t) st.st_size;
     l->lines = o.lines;
-    if (fsync_dir_of(l->path) != 0) {
+    if (sysio_fsync_dir_of(l->path) != 0) {
         l->failed = true; /* the rename may not last: what was appended before is not known durable */
         goto cleanup;
     }

@@ -67,8 +67,5 @@ int applog_compact(applog_t *l, applog_records_fn records, void *ctx);
  * for tests and benchmarks). */
 void applog_counts(applog_t *l, size_t *lines, uint64_t *syncs);
 
-/* Fsyncs the directory dir (borrowed), making the creation, removal or renaming of its entries durable;
- * 0 or -1. */
-int applog_fsync_dir(const char *dir);
 
 #endif

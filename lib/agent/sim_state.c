@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../sysio.h"
 #include "../util.h"
 #include "applog.h"
 
@@ -235,7 +236,7 @@ migrate(sim_t *s, const char *parent, const char *dir, agent_err_t *err)
      * a VM deleted since. */
     ok = ok && fsync(dirfd(d)) == 0;
     closedir(d);
-    if (!ok || rmdir(dir) != 0 || applog_fsync_dir(parent) != 0)
+    if (!ok || rmdir(dir) != 0 || sysio_fsync_dir(parent) != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host could not move its old state.");
     return 0;
 }
