@@ -344,6 +344,17 @@ void api_tenant_network_delete(api_req_t *r);
 void api_admin_vms_list(api_req_t *r);
 void api_admin_vm_get(api_req_t *r);
 void api_admin_subscription_reconcile(api_req_t *r);
+/* Images, snapshots and migration: api/image.c, api/snapshot.c, api/migrate.c. */
+void api_tenant_vm_generalize(api_req_t *r);
+void api_tenant_vm_capture(api_req_t *r);
+void api_tenant_image_get(api_req_t *r);
+void api_tenant_image_delete(api_req_t *r);
+void api_tenant_snapshots_list(api_req_t *r);
+void api_tenant_snapshots_create(api_req_t *r);
+void api_tenant_snapshot_get(api_req_t *r);
+void api_tenant_snapshot_delete(api_req_t *r);
+void api_tenant_snapshot_copy(api_req_t *r);
+void api_admin_vm_migrate(api_req_t *r);
 /* jobs.c: the job routes of both listeners. The job is the last path parameter; on the tenant listener
  * the subscription in the path scopes it (another's job is 404). */
 void api_jobs_list(api_req_t *r);

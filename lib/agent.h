@@ -89,12 +89,16 @@ typedef enum {
     AGENT_OP_CHECKPOINT_RESTORE,
     AGENT_OP_INVENTORY,
     AGENT_OP_HOST_INFO,
+    AGENT_OP_VOLUME_SNAPSHOT,
+    AGENT_OP_VOLUME_COPY,
+    AGENT_OP_VOLUME_DELETE,
+    AGENT_OP_VM_IMPORT,
     AGENT_OP_COUNT
 } agent_op_t;
 
 /* The operation's name ("vmCreate", …) and its default timeout in ms: reads 5 s, power actions, reconfigure,
- * disks and checkpoint deletes 15 s, creates, deletes, checkpoint create and restore 30 s (each poll of a
- * pending operation is one call). */
+ * disks, checkpoint and volume deletes 15 s, creates, deletes, checkpoint create and restore, volume
+ * snapshots, copies and VM imports 30 s (each poll of a pending operation is one call). */
 const char *agent_op_name(agent_op_t op);
 int agent_op_timeout_ms(agent_op_t op);
 
@@ -139,14 +143,15 @@ typedef enum {
 const char *agent_caching_name(agent_caching_t c); /* "None", "ReadOnly", "ReadWrite" */
 int agent_caching_parse(const char *text, agent_caching_t *out);
 
-/* A disk to create: the OS disk (lun -1, made from image_id) or a data disk (lun >= 0: empty, or made from
- * snapshot_id). */
+/* A disk to create: the OS disk (lun -1, made from image_id, a catalog image, or from volume_id) or a data
+ * disk (lun >= 0: empty, or made from volume_id). A disk made from a volume is a clone of it: a long
+ * operation (the create or attach may answer AGENT_PENDING with its progress). */
 typedef struct {
     int lun;
     int size_gb;
     agent_caching_t caching;
     const char *image_id;    /* the image the disk is a copy of, or NULL */
-    const char *snapshot_id; /* or the snapshot, or NULL */
+    const char *volume_id;   /* or the volume (a snapshot, a captured image's disk) it clones, or NULL */
 } agent_disk_spec_t;
 
 typedef struct {
@@ -221,6 +226,30 @@ typedef struct {
     int64_t used_cores, used_memory_mb;   /* held by VMs that are not deallocated */
 } agent_host_info_t;
 
+/* ---- volumes ----
+ *
+ * A volume is a stored copy of a disk that no VM uses: a disk snapshot, or a disk of a captured image. A host
+ * keeps the volumes made on it, by wapd's id for them (the key of every volume call); a disk made from a
+ * volume (agent_disk_spec_t.volume_id) is a clone of it. A copy makes a volume on this host from a volume
+ * another host keeps (src): it is a long operation, answered AGENT_PENDING with call->progress until its
+ * last byte, and it resumes after a restart of either side where it was. */
+typedef struct {
+    const char *host_id;   /* wapd's id of the host that keeps the source volume */
+    const char *volume_id; /* the source volume */
+    int64_t size_gb;       /* its size */
+} agent_volume_src_t;
+
+/* A VM to import: the VM another host runs (or keeps stopped) that this host is to take over, its disks and
+ * memory copied (a live migration when it runs: the copy goes on while it runs, and the VM is running here
+ * when the import answers AGENT_OK). */
+typedef struct {
+    const char *host_id;       /* wapd's id of the host the VM is on now */
+    const char *hypervisor_id; /* its id there */
+    agent_vm_power_t power;    /* running (live), stopped or deallocated: the state it has here at the end */
+    const char *const *checkpoints; /* the names of its checkpoints, made again here (ids: the inventory's) */
+    int ncheckpoints;
+} agent_vm_source_t;
+
 /* How to reach a host: all borrowed for the open or reconfigure call. */
 typedef struct {
     const char *host_id;
@@ -271,6 +300,23 @@ typedef struct agent_driver {
     /* Every VM on the host, unmanaged ones included. */
     int (*inventory)(void *priv, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err);
     int (*host_info)(void *priv, const agent_call_t *call, agent_host_info_t *info, agent_err_t *err);
+    /* Makes volume volume_id, a point-in-time copy of the VM's disk at lun (-1: the OS disk), in any steady
+     * power state; writes its size. Keyed by volume_id: a volume of that id already there is answered. A
+     * lun the VM does not have is AGENT_ERR_NOT_FOUND. May answer AGENT_PENDING with progress. */
+    int (*volume_snapshot)(void *priv, const agent_call_t *call, const char *hypervisor_id, int lun,
+                           const char *volume_id, int64_t *size_gb, agent_err_t *err);
+    /* Makes volume volume_id on this host as a copy of src (long: AGENT_PENDING with progress until done).
+     * Keyed by volume_id. */
+    int (*volume_copy)(void *priv, const agent_call_t *call, const agent_volume_src_t *src,
+                       const char *volume_id, agent_err_t *err);
+    /* Deletes a volume (a copy under way is stopped first); one that is gone is AGENT_ERR_NOT_FOUND. */
+    int (*volume_delete)(void *priv, const agent_call_t *call, const char *volume_id, agent_err_t *err);
+    /* Creates the VM of spec on this host as a copy of the VM src names on another host (a migration):
+     * disks, memory, power state and checkpoints (by name); long (AGENT_PENDING with progress: the bytes
+     * of its disks and memory). Keyed by spec->vm_id, as vm_create; writes this host's id for it. The
+     * source is not touched: the caller deletes it there once this answers AGENT_OK. */
+    int (*vm_import)(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
+                     const agent_vm_source_t *src, char hypervisor_id[AGENT_ID_MAX], agent_err_t *err);
     /* Simulator controls (optional; sim only): {"regenerateIds": [hypervisorId…]} gives those VMs new
      * hypervisor ids, as after a storage incident; answers {"regenerated": {old: new}}. */
     int (*simulate)(void *priv, const json_t *command, json_t **result, agent_err_t *err);
@@ -331,6 +377,13 @@ int agent_checkpoint_restore(agent_t *a, const agent_call_t *call, const char *h
                              const char *checkpoint_id, agent_err_t *err);
 int agent_inventory(agent_t *a, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err);
 int agent_host_info(agent_t *a, const agent_call_t *call, agent_host_info_t *info, agent_err_t *err);
+int agent_volume_snapshot(agent_t *a, const agent_call_t *call, const char *hypervisor_id, int lun,
+                          const char *volume_id, int64_t *size_gb, agent_err_t *err);
+int agent_volume_copy(agent_t *a, const agent_call_t *call, const agent_volume_src_t *src,
+                      const char *volume_id, agent_err_t *err);
+int agent_volume_delete(agent_t *a, const agent_call_t *call, const char *volume_id, agent_err_t *err);
+int agent_vm_import(agent_t *a, const agent_call_t *call, const agent_vm_spec_t *spec,
+                    const agent_vm_source_t *src, char hypervisor_id[AGENT_ID_MAX], agent_err_t *err);
 /* AGENT_ERR_UNSUPPORTED for every driver but the simulator. */
 int agent_simulate(agent_t *a, const json_t *command, json_t **result, agent_err_t *err);
 

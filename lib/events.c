@@ -14,7 +14,9 @@ const char *const events_types[] = {
     "vm.checkpoint.restored", "vm.checkpoint.deleted", "vmrole.scaled",
     "subscription.created", "subscription.suspended", "subscription.activated",
     "subscription.deleted", "plan.updated",         "job.failed",
-    "host.unreachable",     "host.reachable",
+    "host.unreachable",     "host.reachable",       "vm.generalized",
+    "vm.migrated",          "image.created",        "image.deleted",
+    "snapshot.created",     "snapshot.copied",      "snapshot.deleted",
     NULL,
 };
 

@@ -8,7 +8,10 @@
  * Types: vm.created, vm.deleted, vm.powerStateChanged, vm.resized, vm.missing (inventory found the VM gone
  * from its host), vm.checkpoint.created, vm.checkpoint.restored, vm.checkpoint.deleted, vmrole.scaled,
  * subscription.created, subscription.suspended, subscription.activated, subscription.deleted, plan.updated,
- * job.failed, host.unreachable and host.reachable (lib/hostwatch.c; resourceId the host, no subscription).
+ * job.failed, host.unreachable and host.reachable (lib/hostwatch.c; resourceId the host, no subscription),
+ * vm.generalized, vm.migrated (data: fromHostId, toHostId), image.created and image.deleted (private
+ * images), snapshot.created, snapshot.copied (resourceId the new copy; data: sourceSnapshotId, cloudId) and
+ * snapshot.deleted.
  */
 #ifndef WAPD_EVENTS_H
 #define WAPD_EVENTS_H

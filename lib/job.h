@@ -13,7 +13,8 @@
  *   commit, and a cancel answers that it is running. After a crash a job resumes at its first unfinished
  *   step; a step may therefore run again, so every step is idempotent (agent calls carry an operation id
  *   made of the job, the step and the restart epoch).
- * - A step answers done, retry (a transient fault: run again after a growing backoff) or failed. A job
+ * - A step answers done, retry (a transient fault: run again after a growing backoff), poll (a long
+ *   operation goes on: run again soon, its progress saved) or failed. A job
  *   whose deadline passes, or whose step fails, ends `failed` with error.code and error.message, after
  *   its kind's on_failed has put its resource back in a true state.
  * - At most one queued or running job per lock key (a VM's id, say): a second is 409 OperationInProgress.
@@ -37,7 +38,12 @@ typedef enum {
     JOB_STEP_DONE,
     JOB_STEP_RETRY,  /* transient: run the step again later, until the job's deadline */
     JOB_STEP_FAILED, /* permanent: the job fails with err */
+    JOB_STEP_POLL,   /* the host is still carrying a long operation out (a copy): the step's transaction
+                      * (if open) commits with the job's record, progress and copy included, and the step
+                      * runs again in JOB_POLL_MS, with no backoff, until its deadline */
 } job_step_result_t;
+
+#define JOB_POLL_MS 500
 
 typedef job_step_result_t (*job_step_fn)(job_ctx_t *ctx, err_t *err);
 
@@ -118,6 +124,10 @@ const char *job_ctx_op_id(job_ctx_t *ctx);
 /* Saves the job's progress (0-99) now, for a long step that wants to show it; not inside the step's
  * transaction. */
 int job_ctx_progress(job_ctx_t *ctx, int percent, err_t *err);
+/* Records how far the running step's copy is: the job's copy ({bytesCopied, bytesTotal}, kept once the job
+ * ends) and its progress (the share of the bytes, at most 99 until the job ends). Saved with the step's end
+ * or poll, in the step's transaction. */
+void job_ctx_set_copy(job_ctx_t *ctx, int64_t bytes_copied, int64_t bytes_total);
 /* Opens the step's transaction: the step's own writes and the record of its end commit together. */
 int job_ctx_begin(job_ctx_t *ctx, err_t *err);
 

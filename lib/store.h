@@ -43,6 +43,8 @@ extern const store_kind_t store_kind_vm;
 extern const store_kind_t store_kind_network;
 extern const store_kind_t store_kind_vmrole;
 extern const store_kind_t store_kind_hook;
+extern const store_kind_t store_kind_snapshot;
+extern const store_kind_t store_kind_private_image;
 
 typedef struct {
     int busy_timeout_ms; /* how long a writer waits for another; 0 picks 5000 */
@@ -235,7 +237,9 @@ int store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervi
 /* The VM timeline, the source of metering. append records the VM's metered state (power state, size,
  * cores, memory, storage, what it holds) with the time, in the caller's transaction: event "created",
  * "changed" (written only when something metered changed) or "deleted". forget drops a VM's rows (a VM
- * whose creation failed is never billed). */
+ * whose creation failed is never billed). A stored object that is metered by its size (a snapshot, a
+ * private image) is on the timeline too, as a record whose "_resourceType" names its type ("vm" when
+ * absent). */
 int store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err);
 int store_timeline_forget(store_t *st, const char *vm_id, err_t *err);
 
@@ -245,6 +249,7 @@ int store_meta_set(store_t *st, const char *key, int64_t value, err_t *err);
 /* One row of the VM timeline; strings are valid only during the callback that receives it. */
 typedef struct {
     const char *vm_id, *subscription_id, *event, *power_state, *size, *name;
+    const char *resource_type; /* "vm", "snapshot", "image" */
     int64_t at_ms, cores, memory_mb, storage_gb;
     bool holds_compute, holds_storage;
 } store_timeline_row_t;

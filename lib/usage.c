@@ -63,7 +63,7 @@ str(const json_t *o, const char *k)
 typedef struct {
     int64_t at, cores, memory_mb, storage_gb;
     bool deleted, running, holds_compute, holds_storage;
-    char subscription_id[64], size[96], name[160];
+    char subscription_id[64], size[96], name[160], type[16];
 } row_t;
 
 /* The closer's state while it walks the timeline of one period. */
@@ -97,19 +97,38 @@ properties(closer_t *c, const row_t *last)
     return c->props_json;
 }
 
+/* A stored object's properties ({sizeGB}), made again only when they change. */
+static const char *
+storage_properties(closer_t *c, const row_t *last)
+{
+    char key[128];
+    json_t *p;
+
+    snprintf(key, sizeof(key), "storage/%lld", (long long) last->storage_gb);
+    if (c->props_json == NULL || strcmp(key, c->props_key) != 0) {
+        free(c->props_json);
+        p = json_pack("{s:I}", "sizeGB", (json_int_t) last->storage_gb);
+        c->props_json = p ? util_json_dumps(p, JSON_COMPACT) : NULL;
+        json_decref(p);
+        snprintf(c->props_key, sizeof(c->props_key), "%s", key);
+    }
+    return c->props_json;
+}
+
 static int
 add_record(closer_t *c, const row_t *last, const char *meter, double qty, const char *unit,
            err_t *err)
 {
     char id[UTIL_UUID_LEN + 1];
+    bool vm = strcmp(last->type, "vm") == 0;
     store_usage_rec_t r = {
         .id = id,
         .subscription_id = last->subscription_id,
         .resource_id = c->vm_id,
-        .resource_type = "vm",
+        .resource_type = last->type,
         .meter = meter,
         .unit = unit,
-        .properties = properties(c, last),
+        .properties = vm ? properties(c, last) : storage_properties(c, last),
         .quantity = qty,
         .period_start_ms = c->p0,
         .period_end_ms = c->p1,
@@ -170,6 +189,8 @@ meter_vm(closer_t *c, err_t *err)
         if (last == NULL)
             return 0;
     }
+    if (strcmp(last->type, "vm") != 0) /* a stored object: its size over time, and nothing else */
+        return add_record(c, last, "storage.snapshotGbHours", gb, "GB-hours", err);
     if (add_record(c, last, "compute.hours", compute, "hours", err) ||
         add_record(c, last, "compute.runningHours", running, "hours", err) ||
         add_record(c, last, "storage.gbHours", gb, "GB-hours", err))
@@ -224,6 +245,7 @@ on_row(void *arg, const store_timeline_row_t *r, err_t *err)
     snprintf(row->subscription_id, sizeof(row->subscription_id), "%s", r->subscription_id);
     snprintf(row->size, sizeof(row->size), "%s", r->size);
     snprintf(row->name, sizeof(row->name), "%s", r->name);
+    snprintf(row->type, sizeof(row->type), "%s", r->resource_type ? r->resource_type : "vm");
     return 0;
 }
 
@@ -270,6 +292,26 @@ close_period(store_t *st, int64_t p0, int64_t p1, int64_t deadline_ns, err_t *er
 out:
     free(c.rows);
     free(c.props_json);
+    return rc;
+}
+
+int
+usage_storage_record(store_t *st, const char *type, const char *id, const char *sid, const char *name,
+                     int64_t size_gb, const char *event, err_t *err)
+{
+    json_t *row;
+    int rc;
+
+    assert(st != NULL && type != NULL && strcmp(type, "vm") != 0 && id != NULL && sid != NULL);
+    assert(event != NULL && size_gb >= 0);
+    row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:b, s:b}", "id", id, "subscriptionId",
+                    sid, "name", name ? name : "", "_resourceType", type, "powerState", "none", "size", "",
+                    "cores", 0, "memoryMB", 0, "_storageGB", (json_int_t) size_gb, "_holdsCompute", 0,
+                    "_holdsStorage", 1);
+    if (row == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    rc = store_timeline_append(st, row, event, err);
+    json_decref(row);
     return rc;
 }
 
@@ -380,8 +422,8 @@ usage_totals(store_t *st, const char *sid, int64_t from_ms, int64_t to_ms, err_t
             json_array_append_new(resources,
                                   json_pack("{s:s, s:s, s:O, s:s}", "resourceId", key, "meter", m,
                                             "quantity", q, "unit",
-                                            strcmp(m, "storage.gbHours") == 0 ? "GB-hours"
-                                                                              : "hours"));
+                                            strncmp(m, "storage.", 8) == 0 ? "GB-hours"
+                                                                           : "hours"));
     }
     json_decref(by_res);
     util_time_format(from_ms == INT64_MIN ? 0 : from_ms, from);

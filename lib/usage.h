@@ -5,7 +5,8 @@
  * that existed during it gets exactly one record per meter for it (compute.hours: time holding host
  * capacity; compute.runningHours: time running; storage.gbHours: GB of every disk, the checkpoint's
  * differencing disk included, times hours), prorated from the real times of the changes; a VM's first and
- * last periods are partial. Closing is idempotent and resumes where it stopped, so periods that ended while
+ * last periods are partial. A stored object (a snapshot, a private image) gets one record per period,
+ * storage.snapshotGbHours (its size times hours), with its own resourceType. Closing is idempotent and resumes where it stopped, so periods that ended while
  * the daemon was down are closed when it starts again.
  */
 #ifndef WAPD_USAGE_H
@@ -22,6 +23,11 @@ int usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err);
  * it, and the next close goes on from there. Returns how many periods were closed whole, or -1. */
 int usage_close_due_within(store_t *st, int64_t period_ms, int64_t now_ms, int64_t budget_ms,
                            err_t *err);
+/* Records a stored object's metered state on the timeline, in the caller's transaction: type "snapshot" or
+ * "image", event "created" (its size from now on), "changed" (a new size) or "deleted" (no more records
+ * after this period). */
+int usage_storage_record(store_t *st, const char *type, const char *id, const char *sid, const char *name,
+                         int64_t size_gb, const char *event, err_t *err);
 /* Records after the cursor position, for billing collectors: {value, next} (next: the position to ask
  * after, the same when nothing is new). */
 json_t *usage_page(store_t *st, int64_t after, int limit, int64_t *next, err_t *err);

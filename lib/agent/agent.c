@@ -323,9 +323,9 @@ finish(int rc, agent_err_t *err)
         return finish(rc_, err);                                                                   \
     } while (0)
 
-int
-agent_vm_create(agent_t *a, const agent_call_t *call, const agent_vm_spec_t *spec,
-                char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+/* 0 when spec describes a VM a host can make, else -1 with a permanent error. */
+static int
+check_spec(const agent_vm_spec_t *spec, agent_err_t *err)
 {
     if (spec == NULL || spec->vm_id == NULL || spec->vm_id[0] == '\0' || spec->cores <= 0 ||
         spec->memory_mb <= 0 || spec->ndisks < 1 || spec->ndisks > AGENT_MAX_DISKS ||
@@ -333,7 +333,33 @@ agent_vm_create(agent_t *a, const agent_call_t *call, const agent_vm_spec_t *spe
         return agent_fail(err, AGENT_ERR_PERMANENT,
                           "A VM needs its id, cores, memory, an OS disk and at most %d disks and %d NICs.",
                           AGENT_MAX_DISKS, AGENT_MAX_NICS);
+    return 0;
+}
+
+int
+agent_vm_create(agent_t *a, const agent_call_t *call, const agent_vm_spec_t *spec,
+                char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+{
+    if (check_spec(spec, err))
+        return -1;
     DISPATCH(AGENT_OP_VM_CREATE, vm_create, false, NULL, spec, hypervisor_id, err);
+}
+
+int
+agent_vm_import(agent_t *a, const agent_call_t *call, const agent_vm_spec_t *spec,
+                const agent_vm_source_t *src, char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+{
+    if (check_spec(spec, err))
+        return -1;
+    if (src == NULL || src->host_id == NULL || src->hypervisor_id == NULL ||
+        src->hypervisor_id[0] == '\0' || src->ncheckpoints < 0 ||
+        src->ncheckpoints > AGENT_MAX_CHECKPOINTS || (src->ncheckpoints > 0 && src->checkpoints == NULL) ||
+        (src->power != AGENT_VM_RUNNING && src->power != AGENT_VM_STOPPED &&
+         src->power != AGENT_VM_DEALLOCATED))
+        return agent_fail(err, AGENT_ERR_PERMANENT,
+                          "An import needs the source host, the VM's id there, a steady power state and at most %d checkpoints.",
+                          AGENT_MAX_CHECKPOINTS);
+    DISPATCH(AGENT_OP_VM_IMPORT, vm_import, false, NULL, spec, src, hypervisor_id, err);
 }
 
 int
@@ -427,6 +453,36 @@ agent_host_info(agent_t *a, const agent_call_t *call, agent_host_info_t *info, a
     assert(info != NULL);
     memset(info, 0, sizeof(*info));
     DISPATCH(AGENT_OP_HOST_INFO, host_info, false, NULL, info, err);
+}
+
+int
+agent_volume_snapshot(agent_t *a, const agent_call_t *call, const char *hypervisor_id, int lun,
+                      const char *volume_id, int64_t *size_gb, agent_err_t *err)
+{
+    assert(size_gb != NULL);
+    *size_gb = 0;
+    if (lun < -1 || volume_id == NULL || volume_id[0] == '\0')
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A snapshot needs a disk (lun -1: the OS disk) and a volume id.");
+    DISPATCH(AGENT_OP_VOLUME_SNAPSHOT, volume_snapshot, true, hypervisor_id, hypervisor_id, lun,
+             volume_id, size_gb, err);
+}
+
+int
+agent_volume_copy(agent_t *a, const agent_call_t *call, const agent_volume_src_t *src,
+                  const char *volume_id, agent_err_t *err)
+{
+    if (src == NULL || src->host_id == NULL || src->volume_id == NULL || src->volume_id[0] == '\0' ||
+        src->size_gb <= 0 || volume_id == NULL || volume_id[0] == '\0')
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A copy needs its source volume, host and size, and a volume id.");
+    DISPATCH(AGENT_OP_VOLUME_COPY, volume_copy, false, NULL, src, volume_id, err);
+}
+
+int
+agent_volume_delete(agent_t *a, const agent_call_t *call, const char *volume_id, agent_err_t *err)
+{
+    if (volume_id == NULL || volume_id[0] == '\0')
+        return agent_fail(err, AGENT_ERR_PERMANENT, "A volume id is needed.");
+    DISPATCH(AGENT_OP_VOLUME_DELETE, volume_delete, false, NULL, volume_id, err);
 }
 
 int

@@ -319,7 +319,7 @@ static json_t *
 disk_args(const agent_disk_spec_t *d)
 {
     return json_pack("[i, i, i, s?, s?]", d->lun, d->size_gb, (int) d->caching, d->image_id,
-                     d->snapshot_id);
+                     d->volume_id);
 }
 
 static json_t *

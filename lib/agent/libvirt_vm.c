@@ -41,7 +41,7 @@ agent_libvirt__volume_make(virStoragePoolPtr pool, const char *vm_id, const agen
                            agent_err_t *err)
 {
     char name[LV_VOL_MAX], *xml;
-    const char *src_name = disk->image_id != NULL ? disk->image_id : disk->snapshot_id;
+    const char *src_name = disk->image_id != NULL ? disk->image_id : disk->volume_id;
     virStorageVolPtr vol = NULL, src = NULL;
 
     agent_libvirt__vol_name(vm_id, disk->lun, name);

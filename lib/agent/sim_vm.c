@@ -122,8 +122,8 @@ disk_json(const agent_disk_spec_t *d)
     return json_pack("{s:o, s:s, s:i, s:s, s:s?, s:s?}", "lun",
                      d->lun < 0 ? json_null() : json_integer(d->lun), "kind",
                      d->lun < 0 ? "os" : "data", "sizeGB", d->size_gb, "caching",
-                     agent_caching_name(d->caching), "imageId", d->image_id, "snapshotId",
-                     d->snapshot_id);
+                     agent_caching_name(d->caching), "imageId", d->image_id, "volumeId",
+                     d->volume_id);
 }
 
 /* The VM as its spec describes it, stopped (a new reference). */

@@ -20,9 +20,11 @@ static const char *const op_names[] = {
     "vmCreate",         "vmDelete",          "vmPower",          "vmRelease",
     "vmReconfigure",    "diskAttach",        "diskDetach",       "checkpointCreate",
     "checkpointDelete", "checkpointRestore", "inventory",        "hostInfo",
+    "volumeSnapshot",   "volumeCopy",        "volumeDelete",     "vmImport",
 };
 static const int op_timeouts_ms[] = {
     30000, 30000, 15000, 15000, 15000, 15000, 15000, 30000, 15000, 30000, 5000, 5000,
+    30000, 30000, 15000, 30000,
 };
 _Static_assert(sizeof(op_names) / sizeof(op_names[0]) == AGENT_OP_COUNT, "one name per operation");
 _Static_assert(sizeof(op_timeouts_ms) / sizeof(op_timeouts_ms[0]) == AGENT_OP_COUNT,

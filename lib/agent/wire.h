@@ -78,18 +78,18 @@ typedef struct {
     char vm_id[AGENT_ID_MAX];
     char name[AGENT_NAME_MAX];
     char image_ids[AGENT_MAX_DISKS][AGENT_ID_MAX];
-    char snapshot_ids[AGENT_MAX_DISKS][AGENT_ID_MAX];
+    char volume_ids[AGENT_MAX_DISKS][AGENT_ID_MAX];
     char network_ids[AGENT_MAX_NICS][AGENT_ID_MAX];
     char macs[AGENT_MAX_NICS][AGENT_MAC_MAX];
     char ips[AGENT_MAX_NICS][AGENT_ADDR_MAX];
 } agent_wire_spec_t;
 
 /* {"id", "name", "cores", "memoryMB", "dynamicMemory": null|{"minimumMB", "maximumMB"},
- * "generation", "disks": [{"lun": null|N, "sizeGB", "caching", "imageId", "snapshotId"}], "nics":
+ * "generation", "disks": [{"lun": null|N, "sizeGB", "caching", "imageId", "volumeId"}], "nics":
  * [{"networkId", "macAddress", "ipAddress"}]}. Borrows spec. */
 json_t *agent_wire_spec_to_json(const agent_vm_spec_t *spec);
 /* Reads a VmSpec (borrowed) into *out: disks[0] is the OS disk (lun null), the others data disks
- * with distinct luns; dynamicMemory, imageId, snapshotId and ipAddress may be missing or null. 0,
+ * with distinct luns; dynamicMemory, imageId, volumeId and ipAddress may be missing or null. 0,
  * or -1 with a permanent error naming the field. */
 int agent_wire_spec_from_json(const json_t *j, agent_wire_spec_t *out, agent_err_t *err);
 
@@ -97,12 +97,12 @@ int agent_wire_spec_from_json(const json_t *j, agent_wire_spec_t *out, agent_err
 
 typedef struct {
     agent_disk_spec_t disk;
-    char snapshot_id[AGENT_ID_MAX];
+    char volume_id[AGENT_ID_MAX];
 } agent_wire_disk_t;
 
-/* {"sizeGB", "caching", "snapshotId": s|null}: the lun is in the path, a data disk has no image. */
+/* {"sizeGB", "caching", "volumeId": s|null}: the lun is in the path, a data disk has no image. */
 json_t *agent_wire_disk_to_json(const agent_disk_spec_t *disk);
-/* Reads the body of a disk attach for the lun of the path into *out (snapshotId may be missing). */
+/* Reads the body of a disk attach for the lun of the path into *out (volumeId may be missing). */
 int agent_wire_disk_from_json(const json_t *j, int lun, agent_wire_disk_t *out, agent_err_t *err);
 
 /* ---- resize and checkpoint bodies ---- */

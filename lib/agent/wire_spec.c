@@ -18,13 +18,13 @@
 
 /* ---- disks and NICs ---- */
 
-static const char *const disk_keys[] = {"lun", "sizeGB", "caching", "imageId", "snapshotId", NULL};
-static const char *const attach_keys[] = {"sizeGB", "caching", "snapshotId", NULL};
+static const char *const disk_keys[] = {"lun", "sizeGB", "caching", "imageId", "volumeId", NULL};
+static const char *const attach_keys[] = {"sizeGB", "caching", "volumeId", NULL};
 static const char *const nic_keys[] = {"networkId", "macAddress", "ipAddress", NULL};
 
-/* Reads sizeGB, caching and snapshotId of a disk object (lun and imageId are the caller's). */
+/* Reads sizeGB, caching and volumeId of a disk object (lun and imageId are the caller's). */
 static int
-read_disk_common(const json_t *d, const char *where, agent_disk_spec_t *disk, char *snapshot_id,
+read_disk_common(const json_t *d, const char *where, agent_disk_spec_t *disk, char *volume_id,
                  agent_err_t *err)
 {
     const char *caching = json_string_value(json_object_get(d, "caching"));
@@ -36,9 +36,9 @@ read_disk_common(const json_t *d, const char *where, agent_disk_spec_t *disk, ch
         return agent_fail(err, AGENT_ERR_PERMANENT,
                           "field '%s%scaching' must be one of None, ReadOnly, ReadWrite", where,
                           where[0] ? "." : "");
-    if (agent_wire__read_str(d, where, "snapshotId", true, snapshot_id, AGENT_ID_MAX, &has, err))
+    if (agent_wire__read_str(d, where, "volumeId", true, volume_id, AGENT_ID_MAX, &has, err))
         return -1;
-    disk->snapshot_id = has ? snapshot_id : NULL;
+    disk->volume_id = has ? volume_id : NULL;
     return 0;
 }
 
@@ -46,8 +46,8 @@ static json_t *
 disk_to_json(const agent_disk_spec_t *d, bool with_lun_and_image)
 {
     json_t *j = json_pack("{s:i, s:s, s:o}", "sizeGB", d->size_gb, "caching",
-                          agent_caching_name(d->caching), "snapshotId",
-                          agent_wire__nullable_string(d->snapshot_id));
+                          agent_caching_name(d->caching), "volumeId",
+                          agent_wire__nullable_string(d->volume_id));
 
     if (j && with_lun_and_image &&
         (json_object_set_new(j, "lun", d->lun < 0 ? json_null() : json_integer(d->lun)) ||
@@ -107,7 +107,7 @@ read_spec_disk(const json_t *d, const char *where, agent_wire_spec_t *out, int i
     int k;
 
     if (agent_wire__check_object(d, where, disk_keys, err) ||
-        read_disk_common(d, where, disk, out->snapshot_ids[i], err) ||
+        read_disk_common(d, where, disk, out->volume_ids[i], err) ||
         agent_wire__read_str(d, where, "imageId", true, out->image_ids[i], AGENT_ID_MAX, &has_image,
                              err))
         return -1;
@@ -252,7 +252,7 @@ agent_wire_disk_from_json(const json_t *j, int lun, agent_wire_disk_t *out, agen
     memset(out, 0, sizeof(*out));
     out->disk.lun = lun;
     if (agent_wire__check_object(j, "", attach_keys, err) ||
-        read_disk_common(j, "", &out->disk, out->snapshot_id, err))
+        read_disk_common(j, "", &out->disk, out->volume_id, err))
         return -1;
     return 0;
 }

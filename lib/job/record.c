@@ -149,10 +149,10 @@ new_record(const job_kind_def_t *def, const char *resource_id, const char *subsc
                               json_pack("{s:s, s:s}", "name", def->steps[i].name, "status", "pending"));
     util_uuid(id);
     job__now_text(now);
-    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i, s:o, s:n, s:s, s:n, s:n, s:O, s:{}, s:s?, "
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i, s:o, s:n, s:n, s:s, s:n, s:n, s:O, s:{}, s:s?, "
                      "s:i, s:n, s:i, s:i}",
                      "id", id, "kind", def->kind, "status", "queued", "resourceId", resource_id,
-                     "subscriptionId", subscription_id, "progress", 0, "steps", steps, "error",
+                     "subscriptionId", subscription_id, "progress", 0, "steps", steps, "error", "copy",
                      "createdAt", now, "startedAt", "endedAt", "_params",
                      params ? params : json_null(), "_data", "_lockKey", lock_key, "_runAfterMs", 0,
                      "_deadlineMs", "_attempts", 0, "_epoch", 0);

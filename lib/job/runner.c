@@ -159,6 +159,20 @@ job_ctx_progress(job_ctx_t *ctx, int percent, err_t *err)
     return save_job(ctx, err);
 }
 
+void
+job_ctx_set_copy(job_ctx_t *ctx, int64_t bytes_copied, int64_t bytes_total)
+{
+    int64_t pct;
+
+    assert(ctx != NULL && bytes_copied >= 0 && bytes_total >= 0);
+    if (bytes_copied > bytes_total)
+        bytes_copied = bytes_total;
+    pct = bytes_total > 0 ? bytes_copied * 99 / bytes_total : 0;
+    json_object_set_new(ctx->rec, "copy", json_pack("{s:I, s:I}", "bytesCopied", (json_int_t) bytes_copied,
+                                                    "bytesTotal", (json_int_t) bytes_total));
+    json_object_set_new(ctx->rec, "progress", json_integer((json_int_t) pct));
+}
+
 static void
 abandon_tx(job_ctx_t *ctx)
 {
@@ -356,6 +370,30 @@ step_retry(job_ctx_t *ctx, int64_t deadline, err_t *err)
     job__enqueue(job_ctx_id(ctx), util_now_ms() + backoff);
 }
 
+/* The step's long operation goes on: its transaction (the step's own changes, such as a copy's progress on
+ * the resource) commits with the job's record, and the step runs again in JOB_POLL_MS, within the
+ * deadline. No backoff grows and no try is counted: the host answered. */
+static void
+step_poll(job_ctx_t *ctx, int64_t deadline, err_t *err)
+{
+    int64_t at = util_now_ms() + JOB_POLL_MS;
+
+    if (at > deadline) {
+        abandon_tx(ctx);
+        fail_at_deadline(ctx, NULL, NULL);
+        return;
+    }
+    json_object_set_new(ctx->rec, "_attempts", json_integer(0));
+    json_object_del(job_ctx_data(ctx), RETRY_ERROR);
+    json_object_set_new(ctx->rec, "_runAfterMs", json_integer(at));
+    if (save_job(ctx, err) != 0) {
+        if (err->code != ERR_PRECONDITION_FAILED)
+            job__enqueue(job_ctx_id(ctx), util_now_ms() + BACKOFF_BASE_MS);
+        return;
+    }
+    job__enqueue(job_ctx_id(ctx), at);
+}
+
 void
 job__run(store_t *st, const char *id)
 {
@@ -414,6 +452,11 @@ job__run(store_t *st, const char *id)
             if (!step_done(&ctx, steps, &err))
                 goto out;
             continue;
+        }
+        if (res == JOB_STEP_POLL) {
+            err_clear(&err);
+            step_poll(&ctx, deadline, &err);
+            goto out;
         }
         abandon_tx(&ctx);
         if (res == JOB_STEP_FAILED)

@@ -40,7 +40,7 @@ struct store_kind {
     size_t ncols;
 };
 
-#define STORE_KINDS 16 /* kinds there may be: bits of an unsigned set of kinds */
+#define STORE_KINDS 32 /* kinds there may be: bits of a 32-bit set of kinds */
 
 /* The column of kind that holds field, or NULL when it has none. */
 const store_col_t *store__kind_col(const store_kind_t *kind, const char *field);

@@ -86,6 +86,7 @@ KIND(store_kind_plan, 5, "plans", "plan",
     {"galleryItemIds", "gallery_item_ids", COL_JSON, 0},
     {"checkpointMode", "checkpoint_mode", COL_TEXT, 0},
     {"checkpointRetentionHours", "checkpoint_retention_hours", COL_INT, 0},
+    {"replicaCloudIds", "replica_cloud_ids", COL_JSON, 0}, /* where snapshots may be copied; null: none */
     STAMPS);
 
 KIND(store_kind_user, 6, "users", "user",
@@ -127,6 +128,7 @@ KIND(store_kind_job, 9, "jobs", "job",
     SAME("progress", COL_INT),
     SAME("steps", COL_JSON),
     SAME("error", COL_JSON),
+    SAME("copy", COL_JSON), /* a long copy's bytes: {bytesCopied, bytesTotal}, or null */
     {"createdAt", "created_at", COL_TEXT, COL_IMMUTABLE},
     {"startedAt", "started_at", COL_TEXT, 0},
     {"endedAt", "ended_at", COL_TEXT, 0},
@@ -149,6 +151,7 @@ KIND(store_kind_vm, 10, "vms", "VM",
     {"imageId", "image_id", COL_TEXT, COL_IMMUTABLE},
     {"generation", "generation", COL_INT, COL_IMMUTABLE},
     {"osType", "os_type", COL_TEXT, COL_IMMUTABLE},
+    {"osState", "os_state", COL_TEXT, 0},
     {"vmRoleId", "vm_role_id", COL_TEXT, 0},
     {"provisioningState", "provisioning_state", COL_TEXT, 0},
     {"powerState", "power_state", COL_TEXT, 0},
@@ -190,6 +193,44 @@ KIND(store_kind_hook, 13, "hooks", "hook",
     SAME("active", COL_BOOL),
     SAME("description", COL_TEXT),
     STAMPS);
+
+/* A disk snapshot: a volume kept on one host (_hostId) of its cloud. What it holds (_counted: its size in
+ * its subscription's storageGB) is released exactly once; _leases counts the running jobs that read it (a
+ * copy or a clone from it), and no delete passes while one does. */
+KIND(store_kind_snapshot, 14, "snapshots", "snapshot",
+    ID,
+    SAME("name", COL_TEXT),
+    {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
+    {"vmId", "vm_id", COL_TEXT, COL_IMMUTABLE},
+    {"lun", "lun", COL_INT, COL_IMMUTABLE},
+    {"sizeGB", "size_gb", COL_INT, 0},
+    {"cloudId", "cloud_id", COL_TEXT, 0},
+    SAME("state", COL_TEXT),
+    SAME("copy", COL_JSON),
+    {"sourceSnapshotId", "source_snapshot_id", COL_TEXT, COL_IMMUTABLE},
+    STAMPS,
+    {"_hostId", "host_id", COL_TEXT, 0},
+    {"_leases", "leases", COL_INT, 0},
+    {"_counted", "counted", COL_BOOL, 0});
+
+/* A private image: the captured disks of a generalized VM, kept as volumes on one host (_hostId) of its
+ * cloud, usable only in its subscription; _counted and _leases as for snapshots. */
+KIND(store_kind_private_image, 15, "private_images", "image",
+    ID,
+    SAME("name", COL_TEXT),
+    {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
+    {"sourceVmId", "source_vm_id", COL_TEXT, COL_IMMUTABLE},
+    {"osType", "os_type", COL_TEXT, COL_IMMUTABLE},
+    {"generation", "generation", COL_INT, COL_IMMUTABLE},
+    {"osDiskGB", "os_disk_gb", COL_INT, COL_IMMUTABLE},
+    {"dataDisks", "data_disks", COL_JSON, COL_IMMUTABLE},
+    {"cloudId", "cloud_id", COL_TEXT, 0},
+    SAME("state", COL_TEXT),
+    STAMPS,
+    {"_hostId", "host_id", COL_TEXT, 0},
+    {"_storageGB", "storage_gb", COL_INT, COL_IMMUTABLE}, /* the OS disk and every data disk */
+    {"_leases", "leases", COL_INT, 0},
+    {"_counted", "counted", COL_BOOL, 0});
 
 const char *const store_quota_keys[STORE_QUOTAS] = {"vms",       "cores",   "memoryMB",
                                                      "storageGB", "vmRoles", "networks"};

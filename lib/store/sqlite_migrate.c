@@ -203,6 +203,32 @@ static const char *const migrations[] = {
      * uri is verified against (NULL: the system's). */
     "ALTER TABLE hosts ADD COLUMN agent_token TEXT;"
     "ALTER TABLE hosts ADD COLUMN agent_ca_file TEXT;",
+    /* 13: images, snapshots and migration: a VM's OS state (generalized VMs are captured into private
+     * images), the clouds a plan lets snapshots be copied to, disk snapshots and private images (volumes kept on a host, leased while a job reads them),
+     * a job's copy progress, and stored objects on the timeline beside VMs (metered by their size). */
+    "ALTER TABLE vms ADD COLUMN os_state TEXT NOT NULL DEFAULT 'specialized';"
+    "ALTER TABLE jobs ADD COLUMN copy TEXT;"
+    "ALTER TABLE vm_timeline ADD COLUMN resource_type TEXT NOT NULL DEFAULT 'vm';"
+    "ALTER TABLE plans ADD COLUMN replica_cloud_ids TEXT;"
+    "CREATE TABLE snapshots("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, subscription_id TEXT NOT NULL REFERENCES subscriptions(id),"
+    " vm_id TEXT NOT NULL, lun INTEGER, size_gb INTEGER NOT NULL, cloud_id TEXT NOT NULL,"
+    " state TEXT NOT NULL, copy TEXT, source_snapshot_id TEXT,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL, host_id TEXT REFERENCES hosts(id),"
+    " leases INTEGER NOT NULL DEFAULT 0, counted INTEGER NOT NULL DEFAULT 1);"
+    "CREATE INDEX snapshots_subscription ON snapshots(subscription_id, seq);"
+    "CREATE INDEX snapshots_host ON snapshots(host_id);"
+    "CREATE TABLE private_images("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, subscription_id TEXT NOT NULL REFERENCES subscriptions(id),"
+    " source_vm_id TEXT NOT NULL, os_type TEXT NOT NULL, generation INTEGER NOT NULL,"
+    " os_disk_gb INTEGER NOT NULL, data_disks TEXT NOT NULL, cloud_id TEXT NOT NULL,"
+    " state TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+    " host_id TEXT REFERENCES hosts(id), storage_gb INTEGER NOT NULL, leases INTEGER NOT NULL DEFAULT 0,"
+    " counted INTEGER NOT NULL DEFAULT 1);"
+    "CREATE INDEX private_images_subscription ON private_images(subscription_id, seq);"
+    "CREATE INDEX private_images_host ON private_images(host_id);",
 };
 
 int

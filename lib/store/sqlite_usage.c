@@ -29,6 +29,7 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
     int64_t storage = json_integer_value(json_object_get(vm, "_storageGB"));
     int64_t hc = json_is_true(json_object_get(vm, "_holdsCompute"));
     int64_t hs = json_is_true(json_object_get(vm, "_holdsStorage"));
+    const char *type = json_string_value(json_object_get(vm, "_resourceType"));
     int rc;
 
     /* A change only: the last row of the VM is compared first. */
@@ -60,8 +61,8 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
         return 0;
     s = sqlite__stmt(c,
                  "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
-                 " cores, memory_mb, storage_gb, holds_compute, holds_storage, name)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 " cores, memory_mb, storage_gb, holds_compute, holds_storage, name, resource_type)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
                  err);
     if (s == NULL)
         return -1;
@@ -78,6 +79,7 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
     sqlite3_bind_int64(s, 10, hc);
     sqlite3_bind_int64(s, 11, hs);
     sqlite3_bind_text(s, 12, json_string_value(json_object_get(vm, "name")), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 13, type ? type : "vm", -1, SQLITE_STATIC);
     if (sqlite__stmt_run(c, s, "recording the VM timeline", err) < 0)
         return -1;
     /* The VM's entry in vm_state follows its last row: gone when that row is its deletion. */
@@ -207,12 +209,13 @@ sqlite_timeline_each(store_conn_t *c, int64_t from_ms, int64_t until_ms, const c
      * row is found from the end of the VM's rows, so the cost does not grow with its history. */
     s = sqlite__stmt(c,
                     "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq FROM vm_timeline"
+                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq, resource_type"
+                    " FROM vm_timeline"
                     " WHERE at_ms >= ?1 AND at_ms < ?2 AND vm_id > ?3 AND (?4 IS NULL OR vm_id <= ?4)"
                     " UNION ALL"
                     " SELECT t.vm_id, t.subscription_id, t.at_ms, t.event, t.power_state, t.size, t.cores,"
                     " t.memory_mb, t.storage_gb, t.holds_compute, t.holds_storage, coalesce(t.name, ''),"
-                    " t.seq FROM vm_state v JOIN vm_timeline t ON t.seq = (SELECT seq FROM vm_timeline"
+                    " t.seq, t.resource_type FROM vm_state v JOIN vm_timeline t ON t.seq = (SELECT seq FROM vm_timeline"
                     " WHERE vm_id = v.vm_id AND at_ms < ?1 ORDER BY seq DESC LIMIT 1)"
                     " WHERE v.vm_id > ?3 AND (?4 IS NULL OR v.vm_id <= ?4)"
                     " AND (v.gone_ms IS NULL OR v.gone_ms >= ?1) AND t.event != 'deleted'"
@@ -238,6 +241,7 @@ sqlite_timeline_each(store_conn_t *c, int64_t from_ms, int64_t until_ms, const c
         row.holds_compute = sqlite3_column_int(s, 9) != 0;
         row.holds_storage = sqlite3_column_int(s, 10) != 0;
         row.name = (const char *) sqlite3_column_text(s, 11);
+        row.resource_type = (const char *) sqlite3_column_text(s, 13);
         if (fn(arg, &row, err) != 0) {
             sqlite__stmt_done(s);
             return -1;

@@ -69,6 +69,8 @@
 typedef enum { VM_PROVISIONING_STATES(VM_ENUM_VALUE) } vm_provisioning_t;
 typedef enum { VM_POWER_STATES(VM_ENUM_VALUE) } vm_power_t;
 typedef enum { VM_DISK_OS, VM_DISK_DATA } vm_disk_kind_t;
+/* Whether the VM's OS was generalized (sysprep): a generalized VM cannot start, and can be captured. */
+typedef enum { VM_OS_SPECIALIZED, VM_OS_GENERALIZED } vm_os_state_t;
 
 /* The API's names ("creating", "running", "os"); parse answers -1 for any other text (or NULL). */
 const char *vm_provisioning_name(vm_provisioning_t state);
@@ -77,6 +79,8 @@ const char *vm_power_name(vm_power_t state);
 int vm_power_parse(const char *text, vm_power_t *out);
 const char *vm_disk_kind_name(vm_disk_kind_t kind);
 int vm_disk_kind_parse(const char *text, vm_disk_kind_t *out);
+const char *vm_os_state_name(vm_os_state_t state); /* "specialized", "generalized" */
+int vm_os_state_parse(const char *text, vm_os_state_t *out);
 
 /* A disk: the OS disk (lun -1, shown as null) or a data disk. */
 typedef struct {
@@ -133,6 +137,7 @@ typedef struct {
     char image_id[VM_REC_ID_MAX];
     int64_t generation;
     char os_type[VM_REC_SHORT_MAX];
+    vm_os_state_t os_state;
     char vm_role_id[VM_REC_ID_MAX];
     vm_provisioning_t provisioning;
     vm_power_t power;

@@ -28,6 +28,11 @@ UTIL_ENUM_NAMES(vm_provisioning, vm_provisioning_t, provisioning_names)
 UTIL_ENUM_NAMES(vm_power, vm_power_t, power_names)
 UTIL_ENUM_NAMES(vm_disk_kind, vm_disk_kind_t, disk_kind_names)
 
+static const char *const os_state_names[] = {[VM_OS_SPECIALIZED] = "specialized",
+                                             [VM_OS_GENERALIZED] = "generalized"};
+
+UTIL_ENUM_NAMES(vm_os_state, vm_os_state_t, os_state_names)
+
 /* ---- the store's JSON -> vm_rec_t ---- */
 
 static int
@@ -178,6 +183,8 @@ vmrec_from_store(const json_t *rec, vm_rec_t *out, err_t *err)
         return bad(err, "provisioningState");
     if (vm_power_parse(json_string_value(json_object_get(rec, "powerState")), &r.power))
         return bad(err, "powerState");
+    if (vm_os_state_parse(json_string_value(json_object_get(rec, "osState")), &r.os_state))
+        return bad(err, "osState");
     if (get_lists(rec, &r, err) || get_checkpoint(json_object_get(rec, "checkpoint"), &r.checkpoint, err) ||
         get_text(rec, "createdAt", false, r.created_at, sizeof(r.created_at), err) ||
         get_text(rec, "updatedAt", false, r.updated_at, sizeof(r.updated_at), err) ||
@@ -334,6 +341,7 @@ public_json(const vm_rec_t *vm, bool private, bool *oom)
     put(o, "imageId", text_or_null(vm->image_id), oom);
     put(o, "generation", int_or_null(vm->generation), oom);
     put(o, "osType", text_or_null(vm->os_type), oom);
+    put(o, "osState", json_string_nocheck(vm_os_state_name(vm->os_state)), oom);
     put(o, "vmRoleId", text_or_null(vm->vm_role_id), oom);
     put(o, "provisioningState", json_string_nocheck(vm_provisioning_name(vm->provisioning)), oom);
     put(o, "powerState", json_string_nocheck(vm_power_name(vm->power)), oom);
@@ -510,6 +518,7 @@ render(util_buf_t *b, const vm_rec_t *vm, form_t form)
     else
         util_buf_add(b, "null", 4);
     text_or_null_text(b, "osType", vm->os_type);
+    text(b, "osState", vm_os_state_name(vm->os_state), false);
     text_or_null_text(b, "vmRoleId", vm->vm_role_id);
     text(b, "provisioningState", vm_provisioning_name(vm->provisioning), false);
     text(b, "powerState", vm_power_name(vm->power), false);

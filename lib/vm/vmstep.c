@@ -20,7 +20,7 @@ vmstep_result(const agent_err_t *aerr, err_t *err)
         return JOB_STEP_DONE;
     case AGENT_PENDING:
         err_set(err, ERR_UNAVAILABLE, NULL, "The host is still carrying the operation out.");
-        return JOB_STEP_RETRY; /* polled with the same operation id */
+        return JOB_STEP_POLL; /* polled with the same operation id */
     case AGENT_ERR_TRANSIENT:
     case AGENT_ERR_TIMEOUT:
         err_set(err, ERR_UNAVAILABLE, NULL, "The host did not complete the operation: %s",

@@ -32,7 +32,7 @@ full_spec(agent_vm_spec_t *spec, agent_disk_spec_t disks[3], agent_nic_spec_t ni
     memset(spec, 0, sizeof(*spec));
     disks[0] = (agent_disk_spec_t){-1, 40, AGENT_CACHING_READ_WRITE, "img-1", NULL};
     disks[1] = (agent_disk_spec_t){0, 10, AGENT_CACHING_NONE, NULL, NULL};
-    disks[2] = (agent_disk_spec_t){5, 20, AGENT_CACHING_READ_ONLY, NULL, "snap-9"};
+    disks[2] = (agent_disk_spec_t){5, 20, AGENT_CACHING_READ_ONLY, NULL, "vol-9"};
     nics[0] = (agent_nic_spec_t){"net-a", "00:15:5d:01:02:03", "10.0.0.4"};
     nics[1] = (agent_nic_spec_t){"net-b", "00:15:5D:aa:bb:cc", NULL};
     spec->vm_id = "0b6e6c1e-7b57-4b2a-9d43-3f1f7f6a2a10";
@@ -78,13 +78,13 @@ spec_round_trips(void **state)
     assert_int_equal(w->spec.ndisks, 3);
     assert_int_equal(w->spec.disks[0].lun, -1);
     assert_string_equal(w->spec.disks[0].image_id, "img-1");
-    assert_null(w->spec.disks[0].snapshot_id);
+    assert_null(w->spec.disks[0].volume_id);
     assert_int_equal(w->spec.disks[0].caching, AGENT_CACHING_READ_WRITE);
     assert_int_equal(w->spec.disks[1].lun, 0);
     assert_null(w->spec.disks[1].image_id);
     assert_int_equal(w->spec.disks[2].lun, 5);
     assert_int_equal(w->spec.disks[2].size_gb, 20);
-    assert_string_equal(w->spec.disks[2].snapshot_id, "snap-9");
+    assert_string_equal(w->spec.disks[2].volume_id, "vol-9");
     assert_int_equal(w->spec.nnics, 2);
     assert_string_equal(w->spec.nics[0].network_id, "net-a");
     assert_string_equal(w->spec.nics[0].ip, "10.0.0.4");
@@ -278,7 +278,7 @@ spec_refuses_every_malformed_body(void **state)
 static void
 disk_round_trips_and_refuses_malformed(void **state)
 {
-    agent_disk_spec_t d = {7, 30, AGENT_CACHING_READ_ONLY, NULL, "snap-1"};
+    agent_disk_spec_t d = {7, 30, AGENT_CACHING_READ_ONLY, NULL, "vol-1"};
     agent_wire_disk_t w;
     agent_err_t err = {0};
     json_t *j, *again, *bad;
@@ -287,7 +287,7 @@ disk_round_trips_and_refuses_malformed(void **state)
         "{\"sizeGB\": 1}",
         "{\"sizeGB\": 1, \"caching\": \"None\", \"lun\": 2}",
         "{\"sizeGB\": 1, \"caching\": \"None\", \"imageId\": \"x\"}",
-        "{\"sizeGB\": 1, \"caching\": \"None\", \"snapshotId\": \"\"}",
+        "{\"sizeGB\": 1, \"caching\": \"None\", \"volumeId\": \"\"}",
         "{\"sizeGB\": -1, \"caching\": \"None\"}",
         "\"disk\"",
     };
@@ -301,7 +301,7 @@ disk_round_trips_and_refuses_malformed(void **state)
     assert_int_equal(w.disk.lun, 7);
     assert_int_equal(w.disk.size_gb, 30);
     assert_int_equal(w.disk.caching, AGENT_CACHING_READ_ONLY);
-    assert_string_equal(w.disk.snapshot_id, "snap-1");
+    assert_string_equal(w.disk.volume_id, "vol-1");
     assert_null(w.disk.image_id);
     again = agent_wire_disk_to_json(&w.disk);
     assert_true(json_equal(j, again));
