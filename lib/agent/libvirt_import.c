@@ -95,19 +95,11 @@ static virDomainPtr
 import_domain(lv_t *lv, virConnectPtr c, const agent_vm_spec_t *spec, const agent_vm_source_t *src,
               agent_err_t *err)
 {
-    virDomainPtr d = virDomainLookupByUUIDString(c, spec->vm_id);
-    int code;
+    virDomainPtr d = NULL;
+    int found = agent_libvirt__domain_of_vm(c, spec->vm_id, &d, err);
 
-    if (d == NULL) {
-        code = agent_libvirt__last_code();
-        if (code == VIR_ERR_INVALID_ARG)
-            agent_fail(err, AGENT_ERR_PERMANENT, "The VM id %s is not a UUID.", spec->vm_id);
-        else if (code != VIR_ERR_NO_DOMAIN)
-            agent_libvirt__fail(err, "looking up the VM");
-        else
-            d = define_copy(lv, c, spec, src, err);
-        return d;
-    }
+    if (found <= 0)
+        return found == 0 ? define_copy(lv, c, spec, src, err) : NULL;
     if (take_over(lv, d, src, err) < 0) {
         virDomainFree(d);
         return NULL;
@@ -125,10 +117,7 @@ import_power(virDomainPtr d, const agent_vm_source_t *src, agent_err_t *err)
         return 0;
     if ((active = virDomainIsActive(d)) < 0)
         return agent_libvirt__fail(err, "reading the VM's state");
-    if (active == 0 && virDomainCreate(d) < 0 &&
-        agent_libvirt__last_code() != VIR_ERR_OPERATION_INVALID)
-        return agent_libvirt__fail(err, "starting the VM");
-    return 0;
+    return agent_libvirt__start(d, active, err);
 }
 
 int

@@ -152,11 +152,18 @@ int agent_libvirt__volume_make(virStoragePoolPtr pool, const char *vm_id,
 int agent_libvirt__disk_volume_delete(virStoragePoolPtr pool, const char *vm_id, int lun,
                                       agent_err_t *err);
 
+/* Looks up the domain whose UUID is the VM id: 1 and *d (owned by the caller) when there, 0 when
+ * there is none, -1 with err (a VM id that is no UUID is AGENT_ERR_PERMANENT). */
+int agent_libvirt__domain_of_vm(virConnectPtr c, const char *vm_id, virDomainPtr *d,
+                                agent_err_t *err);
 /* Defines the domain of spec for this host (its volumes made first, metadata naming this host,
  * deallocated as asked); the volumes it made are removed again when the definition surely failed.
  * Owned by the caller (virDomainFree); NULL with err. */
 virDomainPtr agent_libvirt__define_vm(lv_t *lv, virConnectPtr c, const agent_vm_spec_t *spec,
                                       bool deallocated, agent_err_t *err);
+
+/* Starts the domain unless active (1) says it runs, and clears its deallocated flag. */
+int agent_libvirt__start(virDomainPtr d, int active, agent_err_t *err);
 
 /* ---- libvirt_volume.c ---- */
 

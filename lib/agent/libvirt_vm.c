@@ -145,6 +145,23 @@ define_named(virConnectPtr c, const agent_vm_spec_t *spec, const char *pool,
     return d;
 }
 
+/* Looks the VM's domain up by its id; see libvirt_internal.h. */
+int
+agent_libvirt__domain_of_vm(virConnectPtr c, const char *vm_id, virDomainPtr *d, agent_err_t *err)
+{
+    int code;
+
+    assert(c != NULL && vm_id != NULL && d != NULL);
+    if ((*d = virDomainLookupByUUIDString(c, vm_id)) != NULL)
+        return 1;
+    code = agent_libvirt__last_code();
+    if (code == VIR_ERR_NO_DOMAIN)
+        return 0;
+    if (code == VIR_ERR_INVALID_ARG)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The VM id %s is not a UUID.", vm_id);
+    return agent_libvirt__fail(err, "looking up the VM");
+}
+
 /* Defines the domain of spec; see libvirt_internal.h. */
 virDomainPtr
 agent_libvirt__define_vm(lv_t *lv, virConnectPtr c, const agent_vm_spec_t *spec, bool deallocated,
@@ -200,7 +217,7 @@ agent_libvirt__vm_create(void *priv, const agent_call_t *call, const agent_vm_sp
 {
     lv_call_t x = {NULL, NULL};
     char uuid[VIR_UUID_STRING_BUFLEN];
-    int rc = -1, code;
+    int rc = -1, found;
 
     assert(priv != NULL && call != NULL && spec != NULL && hypervisor_id != NULL);
     assert(spec->vm_id != NULL && spec->name != NULL);
@@ -208,18 +225,9 @@ agent_libvirt__vm_create(void *priv, const agent_call_t *call, const agent_vm_sp
     if ((x.c = agent_libvirt__conn(priv, err)) == NULL)
         return -1;
     /* keyed by the VM id: a domain with that UUID is the VM created before */
-    x.d = virDomainLookupByUUIDString(x.c, spec->vm_id);
-    if (x.d == NULL) {
-        code = agent_libvirt__last_code();
-        if (code == VIR_ERR_INVALID_ARG)
-            agent_fail(err, AGENT_ERR_PERMANENT, "The VM id %s is not a UUID.", spec->vm_id);
-        else if (code != VIR_ERR_NO_DOMAIN)
-            agent_libvirt__fail(err, "looking up the VM");
-        else
-            x.d = agent_libvirt__define_vm(priv, x.c, spec, false, err);
-        if (x.d == NULL)
-            goto cleanup;
-    }
+    if ((found = agent_libvirt__domain_of_vm(x.c, spec->vm_id, &x.d, err)) < 0 ||
+        (found == 0 && (x.d = agent_libvirt__define_vm(priv, x.c, spec, false, err)) == NULL))
+        goto cleanup;
     if (virDomainGetUUIDString(x.d, uuid) < 0) {
         agent_libvirt__fail(err, "reading the VM's UUID");
         goto cleanup;
@@ -343,8 +351,8 @@ open_active(lv_t *lv, const char *hypervisor_id, lv_call_t *x, int *active, agen
     return 0;
 }
 
-static int
-start(virDomainPtr d, int active, agent_err_t *err)
+int
+agent_libvirt__start(virDomainPtr d, int active, agent_err_t *err)
 {
     if (active == 0 && virDomainCreate(d) < 0 &&
         agent_libvirt__last_code() != VIR_ERR_OPERATION_INVALID)
@@ -373,7 +381,7 @@ agent_libvirt__vm_power(void *priv, const agent_call_t *call, const char *hyperv
         goto cleanup;
     switch (op) {
     case AGENT_POWER_START:
-        rc = start(x.d, active, err);
+        rc = agent_libvirt__start(x.d, active, err);
         break;
     case AGENT_POWER_STOP:
         rc = stop(x.d, active, err);
@@ -391,7 +399,7 @@ agent_libvirt__vm_power(void *priv, const agent_call_t *call, const char *hyperv
         else if (active == 1 && agent_libvirt__last_code() != VIR_ERR_NO_SUPPORT)
             rc = agent_libvirt__fail(err, "restarting the VM");
         else if (stop(x.d, active, err) == 0)
-            rc = start(x.d, 0, err);
+            rc = agent_libvirt__start(x.d, 0, err);
         break;
     }
 cleanup:
