@@ -2,15 +2,16 @@
  * libvirt.c: the libvirt agent driver (kind "libvirt"): a host is a libvirt connection, e.g.
  * qemu:///system, qemu+ssh://host/system, or libvirt's built-in test:///default (no libvirtd
  * needed). This file holds its uri, its connection, its errors, the metadata it keeps in domains,
- * its life and its table; the operations are in libvirt_vm.c, libvirt_disk.c and libvirt_read.c,
- * the XML in libvirt_xml.c.
+ * its life and its table; the operations are in libvirt_vm.c, libvirt_disk.c, libvirt_read.c,
+ * libvirt_volume.c and libvirt_import.c, the XML in libvirt_xml.c.
  *
  * The model: a VM is a persistent domain whose UUID is the wapd VM id, and its hypervisor id is
  * that UUID; its name is the spec's (suffixed with the id when another domain has it); each disk is
  * a volume of the host's storage pool named after the VM id and the lun; a checkpoint is a domain
- * snapshot whose id is its name. What libvirt does not hold itself (the wapd VM id, the deallocated
- * flag, the disks' luns and sizes) is kept in the domain's metadata in wapd's namespace; a domain
- * without it (libvirt's "test" domain, anything made by hand) is an unmanaged VM, listed by
+ * snapshot whose id is its name; a volume wapd keeps (a disk snapshot, a captured image's disk) is
+ * a volume of the pool named by wapd's id for it. What libvirt does not hold itself (the wapd VM
+ * id, the deallocated flag, the disks' luns and sizes) is kept in the domain's metadata in wapd's
+ * namespace; a domain without it (libvirt's "test" domain, anything made by hand) is an unmanaged VM, listed by
  * inventory with an empty vm_id.
  *
  * Several wapd hosts may be one libvirt (two hosts on one daemon with their own pools, or
