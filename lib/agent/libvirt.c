@@ -11,8 +11,8 @@
  * snapshot whose id is its name; a volume wapd keeps (a disk snapshot, a captured image's disk) is
  * a volume of the pool named by wapd's id for it. What libvirt does not hold itself (the wapd VM
  * id, the deallocated flag, the disks' luns and sizes) is kept in the domain's metadata in wapd's
- * namespace; a domain without it (libvirt's "test" domain, anything made by hand) is an unmanaged VM, listed by
- * inventory with an empty vm_id.
+ * namespace; a domain without it (libvirt's "test" domain, anything made by hand) is an
+ * unmanaged VM, listed by inventory with an empty vm_id.
  *
  * Several wapd hosts may be one libvirt (two hosts on one daemon with their own pools, or
  * test:///default, which every connection of the process shares): the metadata names the wapd host
