@@ -112,6 +112,6 @@ libvirt_stop(void *env)
 }
 
 static const conformance_fixture_t libvirt_fixture = {"libvirt", libvirt_start, libvirt_open,
-                                                      libvirt_add_unmanaged, libvirt_stop, false};
+                                                      libvirt_add_unmanaged, libvirt_stop, true};
 
 #endif
