@@ -687,6 +687,42 @@ test_failed_copy_unbilled(void **state)
     assert_counters_true(sw);
 }
 
+static void
+test_canceled_copy_leaves_nothing(void **state)
+{
+    snap_world_t *sw = *state;
+    world_t *w = &sw->w;
+    char vm[UTIL_UUID_LEN + 1], id[UTIL_UUID_LEN + 1];
+    json_t *job = NULL, *c, *j, *list;
+    int64_t used, next;
+    err_t err = {0};
+
+    vm_with_disk(w, vm);
+    ready_snapshot(w, vm, 2, id);
+    used = storage_used(w);
+    job_engine_stop(); /* the copy job stays queued, and may be canceled */
+    c = copy_to(w, id, sw->cloud2, &job, &err);
+    assert_non_null(c);
+    assert_int_equal(leases_of(w, id), 1);
+    j = job_cancel(w->f->st, id_of(job), id_of(w->sub), &err);
+    if (j == NULL)
+        fail_msg("cancel failed: %s", err.message);
+    assert_string_equal(jget_str(j, "status"), "canceled");
+    json_decref(j);
+    err_clear(&err);
+    assert_null(snapshot_get(w->f->st, id_of(w->sub), id_of(c), NULL, &err));
+    assert_int_equal(err.code, ERR_NOT_FOUND);
+    list = snapshot_list(w->f->st, id_of(w->sub), 0, 100, &next, &err);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    assert_int_equal(leases_of(w, id), 0);
+    assert_int_equal(storage_used(w), used);
+    assert_int_equal(host_allocated(w, sw->host2), 0);
+    json_decref(job);
+    json_decref(c);
+    assert_counters_true(sw);
+}
+
 int
 main(void)
 {
@@ -698,6 +734,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_copy_to_a_cloud_not_allowed, snap_setup, snap_teardown),
         cmocka_unit_test_setup_teardown(test_lease_blocks_delete, snap_setup, snap_teardown),
         cmocka_unit_test_setup_teardown(test_failed_copy_unbilled, snap_setup, snap_teardown),
+        cmocka_unit_test_setup_teardown(test_canceled_copy_leaves_nothing, snap_setup, snap_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
