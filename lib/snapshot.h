@@ -63,6 +63,11 @@ json_t *snapshot_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_
  * 0}) and, in *job, the job. 409 Conflict when the source is not ready. */
 json_t *snapshot_copy(store_t *st, const vm_ctx_t *ctx, const char *id, const char *cloud_id, json_t **job,
                       err_t *err);
+/* For a subscription being deleted: starts the delete job of every snapshot of sid that may go now (one
+ * being made or copied, or read by a running job, is left until that ends; one whose delete already runs
+ * keeps its job). 1 when the subscription has no snapshot left, 0 when some remain (the caller asks again
+ * later), -1 with err. Runs in its own transaction. */
+int snapshot_delete_all(store_t *st, const char *sid, err_t *err);
 /* A snapshot's view, from its record (borrowed): {id, name, vmId, lun, sizeGB, cloudId, state, copy,
  * createdAt} and sourceSnapshotId for a copy; no key starts with '_'. NULL when out of memory. */
 json_t *snapshot_view(const json_t *rec);

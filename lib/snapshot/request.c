@@ -348,3 +348,31 @@ out:
     }
     return j;
 }
+
+int
+snapshot_delete_all(store_t *st, const char *sid, err_t *err)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
+    json_t *all, *rec;
+    size_t i, n;
+
+    assert(st != NULL && sid != NULL);
+    if (store_tx_begin(st, err))
+        return -1;
+    if ((all = store_rec_list_all(st, &store_kind_snapshot, &f, 1, err)) == NULL) {
+        store_tx_rollback(st);
+        return -1;
+    }
+    /* A snapshot whose delete job runs holds its lock: the second submit is refused, and ignored. */
+    json_array_foreach(all, i, rec)
+        if (lease_check_free(rec, NULL) == 0)
+            json_decref(job_submit(st, "snapshot.delete", jget_str(rec, "id"), sid, jget_str(rec, "id"),
+                                   NULL, NULL));
+    n = json_array_size(all);
+    json_decref(all);
+    if (store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        return -1;
+    }
+    return n == 0;
+}

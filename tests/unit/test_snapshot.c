@@ -240,6 +240,7 @@ snap_setup(void **state)
         assert_int_equal(agent_register(&fake_driver), 0);
     assert_int_equal(vm_jobs_register(), 0);
     assert_int_equal(snapshot_jobs_register(), 0);
+    assert_int_equal(accounts_jobs_register(), 0);
     w->cloud = make(api_catalog_cloud_create, st, json_pack("{s:s}", "name", "c1"));
     sw->cloud2 = make(api_catalog_cloud_create, st, json_pack("{s:s}", "name", "c2"));
     sw->cloud3 = make(api_catalog_cloud_create, st, json_pack("{s:s}", "name", "c3"));
@@ -723,6 +724,37 @@ test_canceled_copy_leaves_nothing(void **state)
     assert_counters_true(sw);
 }
 
+/* A subscription's delete takes its snapshots with it, once no job reads them. */
+static void
+test_subscription_delete_takes_snapshots(void **state)
+{
+    snap_world_t *sw = *state;
+    world_t *w = &sw->w;
+    char vm[UTIL_UUID_LEN + 1], id[UTIL_UUID_LEN + 1];
+    json_t *job = NULL, *c, *j;
+    err_t err = {0};
+
+    vm_with_disk(w, vm);
+    ready_snapshot(w, vm, -1, id);
+    ready_snapshot(w, vm, 2, id);
+    fake_hold_copies = true;
+    c = copy_to(w, id, sw->cloud2, &job, &err);
+    assert_non_null(c);
+    j = accounts_subscription_delete(w->f->st, id_of(w->sub), 0, &err);
+    if (j == NULL)
+        fail_msg("delete failed: %s", err.message);
+    /* The copy under way holds its source: the delete waits for it. */
+    assert_string_equal(jget_str(j, "kind"), "subscription.delete");
+    fake_hold_copies = false;
+    wait_ok(w->f->st, job);
+    wait_ok(w->f->st, j);
+    assert_int_equal(store_rec_count(w->f->st, &store_kind_snapshot, NULL, 0, &err), 0);
+    assert_int_equal(fake_deletes, 3);
+    assert_int_equal(host_allocated(w, w->host), 0);
+    assert_int_equal(host_allocated(w, sw->host2), 0);
+    json_decref(c);
+}
+
 int
 main(void)
 {
@@ -735,6 +767,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lease_blocks_delete, snap_setup, snap_teardown),
         cmocka_unit_test_setup_teardown(test_failed_copy_unbilled, snap_setup, snap_teardown),
         cmocka_unit_test_setup_teardown(test_canceled_copy_leaves_nothing, snap_setup, snap_teardown),
+        cmocka_unit_test_setup_teardown(test_subscription_delete_takes_snapshots, snap_setup,
+                                        snap_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
