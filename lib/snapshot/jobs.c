@@ -32,6 +32,7 @@
 static int
 job_snapshot(job_ctx_t *ctx, bool tx, json_t **rec, err_t *err)
 {
+    assert(ctx != NULL && rec != NULL);
     if (tx && job_ctx_begin(ctx, err))
         return -1;
     return store_rec_lookup(job_ctx_store(ctx), &store_kind_snapshot, job_ctx_resource(ctx), rec, NULL,
@@ -69,6 +70,7 @@ save(store_t *st, json_t *rec, err_t *err)
 {
     char now[UTIL_TIME_LEN + 1];
 
+    assert(st != NULL && rec != NULL);
     util_time_format(util_now_ms(), now);
     json_object_set_new(rec, "updatedAt", json_string(now));
     return store_rec_update(st, &store_kind_snapshot, jget_str(rec, "id"), rec, 0, err);
@@ -78,6 +80,7 @@ save(store_t *st, json_t *rec, err_t *err)
 static int
 made_ready(store_t *st, json_t *rec, const char *type, json_t *data, err_t *err)
 {
+    assert(st != NULL && rec != NULL && type != NULL);
     json_object_set_new(rec, "state", json_string("ready"));
     if (save(st, rec, err) ||
         usage_storage_record(st, "snapshot", jget_str(rec, "id"), jget_str(rec, "subscriptionId"),
