@@ -4,6 +4,7 @@ bad input that changes nothing; leases; tenant isolation; quota; and the storage
 import time
 
 from harness import Daemon, err, ok, uid, wait_for, wait_job
+from test_hooks import feed
 from test_usage import drain, iso_ms
 from test_vms import VmWorld
 
@@ -183,6 +184,12 @@ def test_copy_progress_survives_kill9_and_leases():
             assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
         assert w.usage()["storageGB"] == before - 4
         assert ok(w.a.get("/v1/admin/hosts/" + w.h2["id"]), 200)["allocated"]["storageGB"] == 0
+        # Each change said so once, in the feed.
+        events = [(e["type"], e["resourceId"]) for e in feed(w.a)[0] if e["type"].startswith("snapshot.")]
+        assert events == [("snapshot.created", src["id"]), ("snapshot.copied", c["id"]),
+                          ("snapshot.deleted", src["id"]), ("snapshot.deleted", c["id"])], events
+        copied = [e for e in feed(w.a)[0] if e["type"] == "snapshot.copied"][0]
+        assert copied["data"] == {"sourceSnapshotId": src["id"], "cloudId": w.c2["id"]}, copied
         assert ok(w.a.post("/v1/admin/subscriptions/%s/reconcile" % w.sub["id"]), 200) == {"corrected": {}}
     finally:
         d.cleanup()
