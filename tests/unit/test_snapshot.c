@@ -724,6 +724,36 @@ test_canceled_copy_leaves_nothing(void **state)
     assert_counters_true(sw);
 }
 
+/* A snapshot and another job of its VM exclude each other, both ways. */
+static void
+test_one_job_per_vm(void **state)
+{
+    snap_world_t *sw = *state;
+    world_t *w = &sw->w;
+    char vm[UTIL_UUID_LEN + 1];
+    json_t *job = NULL, *s, *j;
+    err_t err = {0};
+
+    vm_with_disk(w, vm);
+    job_engine_stop(); /* jobs stay queued */
+    s = take(w, vm, -1, &job, &err);
+    assert_non_null(s);
+    assert_null(vm_action(w->f->st, world_ctx(w), vm, "stop", &err));
+    assert_int_equal(err.code, ERR_OPERATION_IN_PROGRESS);
+    err_clear(&err);
+    j = job_cancel(w->f->st, id_of(job), id_of(w->sub), &err);
+    assert_non_null(j);
+    json_decref(j);
+    assert_state(w, id_of(s), "failed"); /* canceled before it ran: nothing held */
+    j = vm_action(w->f->st, world_ctx(w), vm, "stop", &err);
+    assert_non_null(j);
+    assert_null(take(w, vm, -1, &job, &err));
+    assert_int_equal(err.code, ERR_OPERATION_IN_PROGRESS);
+    json_decref(j);
+    json_decref(s);
+    assert_counters_true(sw);
+}
+
 /* A subscription's delete takes its snapshots with it, once no job reads them. */
 static void
 test_subscription_delete_takes_snapshots(void **state)
@@ -767,6 +797,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lease_blocks_delete, snap_setup, snap_teardown),
         cmocka_unit_test_setup_teardown(test_failed_copy_unbilled, snap_setup, snap_teardown),
         cmocka_unit_test_setup_teardown(test_canceled_copy_leaves_nothing, snap_setup, snap_teardown),
+        cmocka_unit_test_setup_teardown(test_one_job_per_vm, snap_setup, snap_teardown),
         cmocka_unit_test_setup_teardown(test_subscription_delete_takes_snapshots, snap_setup,
                                         snap_teardown),
     };
