@@ -34,6 +34,9 @@
 #define DATA_TARGET_HYP "toHypervisorId"
 #define DATA_RELEASED "reservationReleased"
 
+#define MIB ((int64_t) 1024 * 1024)
+#define GIB (MIB * 1024)
+
 /* ---- the request ---- */
 
 /* The VM's state allows a move to a host of the same cloud (same_cloud) or another. */
@@ -170,6 +173,18 @@ agent_power_of(vm_power_t p)
                                    : AGENT_VM_DEALLOCATED;
 }
 
+/* The bytes an import copies: the VM's disks, and its memory when it runs (a live migration). */
+static int64_t
+import_bytes(const vm_rec_t *vm)
+{
+    int64_t gb = 0;
+    size_t i;
+
+    for (i = 0; i < vm->ndisks; i++)
+        gb += vm->disks[i].size_gb;
+    return gb * GIB + (vm->power == VM_POWER_RUNNING ? vm->memory_mb * MIB : 0);
+}
+
 static job_step_result_t
 step_import(job_ctx_t *ctx, err_t *err)
 {
@@ -203,12 +218,16 @@ step_import(job_ctx_t *ctx, err_t *err)
     c.progress = &prog;
     agent_vm_import(a, &c, &spec.spec, &src, hyp, &aerr);
     r = vmstep_result(&aerr, err);
-    if (r == JOB_STEP_DONE && prog.bytes_total > 0)
-        prog.bytes_copied = prog.bytes_total;
-    if ((r == JOB_STEP_DONE || r == JOB_STEP_POLL) && prog.bytes_total > 0)
+    if (r == JOB_STEP_POLL && prog.bytes_total > 0)
         job_ctx_set_copy(ctx, prog.bytes_copied, prog.bytes_total);
-    if (r == JOB_STEP_DONE)
+    if (r == JOB_STEP_DONE) {
+        /* The final copy: every byte, as the host counted them or, when it did not say (an instant copy,
+         * an answer from its journal), as agent.h defines them. */
+        if (prog.bytes_total <= 0)
+            prog.bytes_total = import_bytes(&vm);
+        job_ctx_set_copy(ctx, prog.bytes_total, prog.bytes_total);
         json_object_set_new(job_ctx_data(ctx), DATA_TARGET_HYP, json_string(hyp));
+    }
     return r;
 }
 
