@@ -188,7 +188,7 @@ def test_stopped_vm_moves_to_another_cloud(d):
     assert job["copy"]["bytesCopied"] == job["copy"]["bytesTotal"] == (30 + 10) * 1024 ** 3
     vm2 = admin_vm(w, vid)
     assert vm2["hostId"] == far["id"] and vm2["powerState"] == "stopped"
-    assert [x["lun"] for x in vm2["dataDisks"]] == [x["lun"] for x in vm["dataDisks"]]
+    assert [(x["lun"], x["sizeGB"]) for x in vm2["disks"]] == [(x["lun"], x["sizeGB"]) for x in vm["disks"]]
     after = allocations(w, (w.hosts[0], far))
     for k in ("cores", "memoryMB", "storageGB"):
         assert after[0][k] == before[0][k] - held[k] and after[1][k] == before[1][k] + held[k]
