@@ -390,7 +390,7 @@ refusals_change_nothing(void **state)
     mig_t *m = *state;
     store_t *st = m->w->f->st;
     char id[UTIL_UUID_LEN + 1], unknown[UTIL_UUID_LEN + 1];
-    json_t *small, *patched;
+    json_t *small, *patched, *body;
     err_t err = {0};
 
     world_running_vm(m->w, "v", id);
@@ -406,10 +406,11 @@ refusals_change_nothing(void **state)
     small = make_host(st, "tiny", m->w->cloud, "sim://", 1);
     refused(m, id, id_of(small), ERR_CONFLICT, "hostId");
     /* In maintenance. */
-    patched = api_catalog_host_update(st, id_of(m->b), json_pack("{s:s}", "state", "maintenance"), 0,
-                                      &err);
+    body = json_pack("{s:s}", "state", "maintenance");
+    patched = api_catalog_host_update(st, id_of(m->b), body, 0, &err);
     assert_non_null(patched);
     json_decref(patched);
+    json_decref(body);
     refused(m, id, id_of(m->b), ERR_CONFLICT, "hostId");
     json_decref(small);
 }
