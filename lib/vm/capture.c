@@ -213,7 +213,7 @@ step_capture_disks(job_ctx_t *ctx, err_t *err)
             err_set(err, ERR_NOT_FOUND, NULL, "The image was not found.");
         return rc == 0 ? JOB_STEP_FAILED : JOB_STEP_RETRY;
     }
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+    if ((r = vmstep_vm_of(ctx, jget_str(job_ctx_params(ctx), "vmId"), &vm, &a, err)) != JOB_STEP_DONE)
         goto out;
     if ((vols = vm_image__volumes(image)) == NULL)
         goto out;

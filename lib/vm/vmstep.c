@@ -69,7 +69,16 @@ host_unreachable(store_t *st, const char *host_id, err_t *err)
 job_step_result_t
 vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err)
 {
-    int rc = vmstep_job_vm(ctx, vm, err);
+    return vmstep_vm_of(ctx, job_ctx_resource(ctx), vm, agent, err);
+}
+
+job_step_result_t
+vmstep_vm_of(job_ctx_t *ctx, const char *id, vm_rec_t *vm, agent_t **agent, err_t *err)
+{
+    int rc;
+
+    assert(ctx != NULL && id != NULL && vm != NULL);
+    rc = vmrec_load(job_ctx_store(ctx), NULL, id, vm, NULL, err);
 
     if (rc < 0)
         return JOB_STEP_RETRY;

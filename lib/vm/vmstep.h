@@ -26,6 +26,9 @@ int vmstep_job_vm(job_ctx_t *ctx, vm_rec_t *vm, err_t *err);
 /* The job's VM in *vm and, unless agent is NULL, its host's agent (borrowed). A missing VM or host fails
  * the step; a host that cannot be reached retries it. */
 job_step_result_t vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err);
+/* The same for VM id, for a job whose resource is not the VM (a capture's is its image). */
+job_step_result_t vmstep_vm_of(job_ctx_t *ctx, const char *id, vm_rec_t *vm, agent_t **agent,
+                               err_t *err);
 /* The agent call of the running step: the job's operation id, the VM timeout. */
 agent_call_t vmstep_call(job_ctx_t *ctx);
 /* The end of a step that changed the VM: when r is done, saves vm in the step's transaction (a failure to
