@@ -296,6 +296,27 @@ chaos_host_info(void *priv, const agent_call_t *call, agent_host_info_t *info, a
 }
 
 static int
+chaos_volume_snapshot(void *priv, const agent_call_t *call, const char *hyp, int lun, const char *v,
+                      int64_t *size, agent_err_t *err)
+{
+    CHAOS_RUN(priv, AGENT_OP_VOLUME_SNAPSHOT, call, err,
+              agent_volume_snapshot(c_->inner, call, hyp, lun, v, size, err));
+}
+
+static int
+chaos_volume_copy(void *priv, const agent_call_t *call, const agent_volume_src_t *src, const char *v,
+                  agent_err_t *err)
+{
+    CHAOS_RUN(priv, AGENT_OP_VOLUME_COPY, call, err, agent_volume_copy(c_->inner, call, src, v, err));
+}
+
+static int
+chaos_volume_delete(void *priv, const agent_call_t *call, const char *v, agent_err_t *err)
+{
+    CHAOS_RUN(priv, AGENT_OP_VOLUME_DELETE, call, err, agent_volume_delete(c_->inner, call, v, err));
+}
+
+static int
 chaos_simulate(void *priv, const json_t *command, json_t **result, agent_err_t *err)
 {
     return agent_simulate(((chaos_t *) priv)->inner, command, result, err);
@@ -348,6 +369,9 @@ static const agent_driver_t chaos_driver = {
     .inventory = chaos_inventory,
     .host_info = chaos_host_info,
     .simulate = chaos_simulate,
+    .volume_snapshot = chaos_volume_snapshot,
+    .volume_copy = chaos_volume_copy,
+    .volume_delete = chaos_volume_delete,
 };
 
 agent_t *
