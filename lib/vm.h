@@ -134,7 +134,7 @@ json_t *network_create(store_t *st, const vm_ctx_t *ctx, const network_create_re
 int network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
 
 /* For the subscription jobs: start a stop job for each running VM, or a delete job for each VM (and, once
- * no VM is left, delete the VM roles and networks). Returns 1 when everything is under way or done, 0 when
+ * no VM is left, delete the VM roles, networks and private images that nothing holds). Returns 1 when everything is under way or done, 0 when
  * some VM must be waited for, -1 on failure. */
 int vm_stop_all(store_t *st, const char *sid, err_t *err);
 int vm_delete_all(store_t *st, const char *sid, err_t *err);

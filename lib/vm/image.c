@@ -348,10 +348,30 @@ release_image(store_t *st, const json_t *rec, err_t *err)
     return 0;
 }
 
+/* Removes private image rec (borrowed, of subscription sid) in the caller's transaction: releases what it
+ * holds, deletes its record, raises image.deleted and starts the job that removes its volumes. */
+static int
+remove_image(store_t *st, const char *sid, const json_t *rec, err_t *err)
+{
+    const char *id = jget_str(rec, "id");
+    json_t *params, *j = NULL;
+
+    if (release_image(st, rec, err) || store_rec_delete(st, &store_kind_private_image, id, 0, err) ||
+        events_emit(st, "image.deleted", sid, id, NULL, err))
+        return -1;
+    params = json_pack("{s:s?, s:o}", "hostId", jget_str(rec, "_hostId"), "volumes",
+                       vm_image__volumes(rec));
+    if (vmrec__or_oom(params, err) != NULL)
+        j = job_submit(st, "image.delete", id, sid, NULL, params, err);
+    json_decref(params);
+    json_decref(j);
+    return j == NULL ? -1 : 0;
+}
+
 int
 vm_image_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
 {
-    json_t *rec = NULL, *params = NULL, *j = NULL;
+    json_t *rec = NULL;
     int rc;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && id != NULL);
@@ -362,28 +382,39 @@ vm_image_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
             err_set(err, ERR_FORBIDDEN, NULL, "A plan's image cannot be deleted by a tenant.");
         else if (rc == 0)
             err_set(err, ERR_NOT_FOUND, NULL, "The image was not found.");
-        goto fail;
+        rc = -1;
+    } else if (rc == 1) {
+        rc = vm_subscription_writable(ctx->sub, err) || lease_check_free(rec, err) ||
+                     remove_image(st, ctx->sid, rec, err) || store_tx_commit(st, err)
+                 ? -1
+                 : 0;
     }
-    if (rc < 0 || vm_subscription_writable(ctx->sub, err) || lease_check_free(rec, err) ||
-        release_image(st, rec, err) || store_rec_delete(st, &store_kind_private_image, id, 0, err) ||
-        events_emit(st, "image.deleted", ctx->sid, id, NULL, err))
-        goto fail;
-    params = json_pack("{s:s?, s:o}", "hostId", jget_str(rec, "_hostId"), "volumes",
-                       vm_image__volumes(rec));
-    if (vmrec__or_oom(params, err) == NULL ||
-        (j = job_submit(st, "image.delete", id, ctx->sid, NULL, params, err)) == NULL ||
-        store_tx_commit(st, err))
-        goto fail;
-    json_decref(j);
-    json_decref(params);
+    if (rc != 0)
+        store_tx_rollback(st);
     json_decref(rec);
-    return 0;
-fail:
-    store_tx_rollback(st);
-    json_decref(j);
-    json_decref(params);
-    json_decref(rec);
-    return -1;
+    return rc;
+}
+
+int
+vm_image__remove_all(store_t *st, const char *sid, err_t *err)
+{
+    store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
+    json_t *list = store_rec_list_all(st, &store_kind_private_image, &f, 1, err), *rec;
+    int answer = 1;
+    size_t i;
+
+    if (list == NULL)
+        return -1;
+    json_array_foreach(list, i, rec) {
+        if (lease_check_free(rec, NULL) != 0) {
+            answer = 0; /* being made, or read: its job ends first */
+        } else if (remove_image(st, sid, rec, err)) {
+            answer = -1;
+            break;
+        }
+    }
+    json_decref(list);
+    return answer;
 }
 
 static job_step_result_t

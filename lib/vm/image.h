@@ -54,6 +54,11 @@ const char *vm_image__source_volume(const json_t *sources, int lun);
 /* The cloud of host host_id into out ("" when it has none): 0, or -1 with err. */
 int vm_image__host_cloud(store_t *st, const char *host_id, char out[VM_REC_ID_MAX], err_t *err);
 
+/* For a subscription's delete, once it has no VM: removes every private image of sid that nothing holds,
+ * in the caller's transaction, as a DELETE does. 1 when none is left, 0 when some must be waited for (being
+ * made, or leased), -1 with err. */
+int vm_image__remove_all(store_t *st, const char *sid, err_t *err);
+
 /* The kinds of capture.c and image.c; vm_jobs_register registers them. */
 int vm_capture_kinds_register(void);
 int vm_image_kinds_register(void);
