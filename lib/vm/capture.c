@@ -202,6 +202,7 @@ step_capture_disks(job_ctx_t *ctx, err_t *err)
     agent_err_t aerr = {0};
     json_t *image = NULL, *vols = NULL, *v;
     job_step_result_t r = JOB_STEP_RETRY;
+    err_t perr = {0};
     int64_t size;
     agent_t *a;
     vm_rec_t vm;
@@ -225,8 +226,8 @@ step_capture_disks(job_ctx_t *ctx, err_t *err)
                               jget_str(v, "volumeId"), &size, &aerr);
         if ((r = vmstep_result(&aerr, err)) != JOB_STEP_DONE)
             goto out;
-        if (i + 1 < n)
-            job_ctx_progress(ctx, (int) ((i + 1) * 99 / n), NULL);
+        if (i + 1 < n && job_ctx_progress(ctx, (int) ((i + 1) * 99 / n), &perr))
+            err_clear(&perr); /* progress is shown best effort; the volumes are what count */
     }
 out:
     if (r == JOB_STEP_RETRY && err->code == ERR_NONE)
