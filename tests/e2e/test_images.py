@@ -153,6 +153,15 @@ def test_bad_input_changes_nothing(d):
     err(w.t.get(w.base + "/images/" + uid()), 404, "NotFound")
     # Another tenant's image: 404 on every path, and as imageId 400 like an unknown id; nothing changed.
     image = capture(w, g["id"])
+    # A lun the image's data disk has; a snapshot that is not there.
+    used = w.usage()
+    err(w.t.post(w.base + "/vms", w.vm_body("x", imageId=image["id"], dataDisks=[{"sizeGB": 1, "lun": 2}])),
+        400, "InvalidRequest", "dataDisks[0].lun")
+    err(w.t.post(w.base + "/vms", w.vm_body("x", dataDisks=[{"snapshotId": uid()}])), 400, "InvalidRequest",
+        "dataDisks[0].snapshotId")
+    err(w.t.post(w.base + "/vms/%s/disks" % vm["id"], {"snapshotId": uid()}), 400, "InvalidRequest",
+        "snapshotId")
+    assert w.usage() == used
     w2 = VmWorld(d)
     for path in (w2.base + "/images/", w.base + "/images/"):
         err(w2.t.get(path + image["id"]), 404, "NotFound")
