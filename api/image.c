@@ -18,19 +18,18 @@ static const jv_field_t no_fields[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
-/* The VM of the path, the caller's: replies 404 and returns -1 when it is not. */
-static int
-vm_of_path_or_reply(api_req_t *r)
+/* The body of a request on the VM of the path, checked against spec; NULL after replying: 404 when the VM
+ * is not the caller's (before its body is read), else the body's 400. */
+static json_t *
+vm_body_or_reply(api_req_t *r, const jv_field_t *spec, bool allow_empty)
 {
     err_t err = {0};
     json_t *vm = vm_get(r->store, r->params[0], r->params[1], false, NULL, &err);
 
-    if (vm == NULL) {
+    if (vm == NULL)
         api_reply_err(r, &err);
-        return -1;
-    }
     json_decref(vm);
-    return 0;
+    return vm ? api_body(r, spec, false, allow_empty) : NULL;
 }
 
 void
@@ -38,14 +37,11 @@ api_tenant_vm_generalize(api_req_t *r)
 {
     vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
-    json_t *body;
+    json_t *body = vm_body_or_reply(r, no_fields, true);
 
-    if (vm_of_path_or_reply(r))
-        return;
-    if ((body = api_body(r, no_fields, false, true)) == NULL)
-        return;
     json_decref(body);
-    api_reply_job(r, vm_generalize(r->store, &c, r->params[1], &err), &err);
+    if (body != NULL)
+        api_reply_job(r, vm_generalize(r->store, &c, r->params[1], &err), &err);
 }
 
 void
@@ -53,20 +49,17 @@ api_tenant_vm_capture(api_req_t *r)
 {
     vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
-    json_t *body, *image, *job = NULL;
+    json_t *body = vm_body_or_reply(r, capture_spec, false), *image = NULL, *job = NULL;
 
-    if (vm_of_path_or_reply(r))
-        return;
-    if ((body = api_body(r, capture_spec, false, false)) == NULL)
+    if (body == NULL)
         return;
     image = vm_capture(r->store, &c, r->params[1], json_string_value(json_object_get(body, "name")),
                        &job, &err);
     json_decref(body);
-    if (image == NULL) {
+    if (image == NULL)
         api_reply_err(r, &err);
-        return;
-    }
-    api_reply_accepted(r, image, json_string_value(json_object_get(job, "id")));
+    else
+        api_reply_accepted(r, image, json_string_value(json_object_get(job, "id")));
     json_decref(job);
 }
 
@@ -78,11 +71,10 @@ api_tenant_image_get(api_req_t *r)
     int64_t rev = 0;
     json_t *view = vm_image_get(r->store, &c, r->params[1], &rev, &err);
 
-    if (view == NULL) {
+    if (view != NULL)
+        api_reply_record(r, 200, view, rev);
+    else
         api_reply_err(r, &err);
-        return;
-    }
-    api_reply_record(r, 200, view, rev);
 }
 
 void
