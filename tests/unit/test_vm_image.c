@@ -165,12 +165,43 @@ capture_then_create_from_the_image(void **state)
     assert_int_equal(err.code, ERR_NOT_FOUND);
 }
 
+/* Deletes volume vol from the world's host: what the host answered. */
+static agent_status_t
+delete_volume(world_t *w, const char *vol)
+{
+    agent_call_t c = {vol, 0, NULL};
+    agent_err_t aerr = {0};
+    err_t err = {0};
+    agent_t *a = hostreg_agent(w->f->st, id_of(w->host), &err);
+
+    assert_non_null(a);
+    agent_volume_delete(a, &c, vol, &aerr);
+    return aerr.status;
+}
+
+/* The image.delete job of image id, once it has ended (released): it must have succeeded. */
+static void
+image_delete_job_succeeds(store_t *st, const char *id)
+{
+    json_t *kind = json_pack("[s]", "image.delete");
+    store_filter_t f[2] = {{.field = "resourceId", .op = STORE_FILTER_EQ, .value = id},
+                           {.field = "kind", .op = STORE_FILTER_IN, .values = kind}};
+    err_t err = {0};
+    json_t *jobs = store_rec_list_all(st, &store_kind_job, f, 2, &err);
+
+    assert_non_null(jobs);
+    assert_int_equal(json_array_size(jobs), 1);
+    world_wait_status(st, json_incref(json_array_get(jobs, 0)), "succeeded");
+    json_decref(jobs);
+    json_decref(kind);
+}
+
 static void
 a_lease_blocks_delete(void **state)
 {
     world_t *w = *state;
     store_t *st = w->f->st;
-    char id[UTIL_UUID_LEN + 1], img[UTIL_UUID_LEN + 1];
+    char id[UTIL_UUID_LEN + 1], img[UTIL_UUID_LEN + 1], vol[UTIL_UUID_LEN + 16];
     json_t *image, *job = NULL;
     err_t err = {0};
 
@@ -189,7 +220,14 @@ a_lease_blocks_delete(void **state)
     assert_non_null(image);
     json_decref(image);
     assert_int_equal(lease_give(st, &store_kind_private_image, img, &err), 0);
+    /* Its volumes are on the host: the data disk's goes now, and the image's delete removes the rest (a
+     * volume already gone counts as done). */
+    snprintf(vol, sizeof(vol), "%s-lun3", img);
+    assert_int_equal(delete_volume(w, vol), AGENT_OK);
     assert_int_equal(vm_image_delete(st, world_ctx(w), img, &err), 0);
+    image_delete_job_succeeds(st, img);
+    snprintf(vol, sizeof(vol), "%s-os", img);
+    assert_int_equal(delete_volume(w, vol), AGENT_ERR_NOT_FOUND);
     /* A plan image is not the tenant's to delete; another id is not there. */
     assert_int_equal(vm_image_delete(st, world_ctx(w), id_of(w->image), &err), -1);
     assert_int_equal(err.code, ERR_FORBIDDEN);
