@@ -1,6 +1,6 @@
 """Generalize, capture and private images: the story from a VM to an image to VMs made from it, a snapshot of
 a data disk attached to another VM, and the bad input, each refused with nothing changed."""
-from harness import err, ok, uid, wait_for, wait_job
+from harness import Daemon, err, ok, uid, wait_for, wait_job
 from test_hooks import feed
 from test_vms import VmWorld
 
@@ -90,6 +90,31 @@ def test_generalize_capture_create_delete(d):
     assert len([v for v in vms if v["imageId"] == image["id"]]) == 3
     types = [e["type"] for e in feed(w.a)[0] if e.get("resourceId") in (image["id"], src["id"])]
     assert "vm.generalized" in types and "image.created" in types and "image.deleted" in types
+
+
+def test_kill9_during_a_clone():
+    """A VM being cloned from an image when wapd is killed: after the restart its job resumes, the clone
+    goes on from the bytes it had and ends, and the image's lease is given back."""
+    d = Daemon().start()
+    try:
+        w = image_world(d)
+        image = capture(w, generalized_vm(w)["id"])
+        set_copy_rate(w, 200)
+        r = w.t.post(w.base + "/vms", w.vm_body("c", imageId=image["id"]))
+        vm = ok(r, 202)
+        loc = r.header("Location")
+        wait_for(lambda: (ok(w.t.get(loc), 200).get("copy") or {}).get("bytesCopied"), 60, "bytes copied")
+        d.kill9()
+        d.start()
+        w.t, w.a = d.tenant(w.token), d.admin()
+        job = wait_job(w.t, loc, 120)
+        assert job["status"] == "succeeded", job
+        assert job["copy"]["bytesCopied"] == job["copy"]["bytesTotal"] > 0
+        vm = w.get(vm["id"])
+        assert vm["powerState"] == "running" and [x["lun"] for x in vm["disks"]] == [None, 2]
+        assert w.t.delete(w.base + "/images/" + image["id"]).status == 204
+    finally:
+        d.cleanup()
 
 
 def test_snapshot_of_a_data_disk_attached_to_another_vm(d):
