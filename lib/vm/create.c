@@ -41,6 +41,7 @@ add_data_disk(vm_rec_t *vm, int64_t lun, int64_t size_gb, vm_caching_t caching, 
         return err_set(err, ERR_INVALID_REQUEST, target, "Lun %lld is given twice (or is the image's).",
                        (long long) lun);
     }
+    assert(lun >= 0 && lun <= VM_MAX_LUN && vm->ndisks < VM_REC_MAX_DISKS); /* distinct luns fit */
     vm->disks[vm->ndisks++] = (vm_disk_t){(int) lun, VM_DISK_DATA, size_gb, caching};
     vm->hold.storage_gb += size_gb;
     return 0;
