@@ -2,7 +2,8 @@
  * stopped or deallocated VM, once, after which it cannot start; capture only a generalized VM, to a ready
  * image whose size is held in quota and on the host; a VM made from the image has the captured disks at
  * their luns; a lease blocks the image's delete, which then releases what it held; a capture that fails
- * leaves an unbilled failed image holding nothing. */
+ * leaves an unbilled failed image holding nothing; a disk attached from a snapshot and a create's data disk
+ * made from one hold a lease on it until their job ends. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "../../lib/fault.h"
 #include "../../lib/lease.h"
+#include "../../lib/snapshot.h"
 #include "../../lib/vm/vmrec.h"
 
 /* A power action: it runs in a transaction of its own. */
@@ -272,6 +274,78 @@ failed_capture_holds_nothing(void **state)
     world_vm_is(st, id, "provisioningState", "succeeded");
 }
 
+/* The leases a snapshot's record counts now. */
+static int64_t
+leases_of(store_t *st, const char *id)
+{
+    err_t err = {0};
+    json_t *rec = store_rec_get(st, &store_kind_snapshot, id, NULL, &err);
+    int64_t n;
+
+    assert_non_null(rec);
+    n = json_integer_value(json_object_get(rec, "_leases"));
+    json_decref(rec);
+    return n;
+}
+
+static void
+disks_made_from_a_snapshot(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    vm_disk_req_t disk = {.size_gb = 7, .caching = VM_CACHING_NONE, .lun = 3};
+    snapshot_create_req_t take = {.name = "s", .has_lun = true, .lun = 3};
+    char id[UTIL_UUID_LEN + 1], other[UTIL_UUID_LEN + 1], snap[UTIL_UUID_LEN + 1];
+    vm_create_req_t req = {0};
+    json_t *s, *job = NULL, *vm;
+    err_t err = {0};
+
+    world_running_vm(w, "a", id);
+    world_running_vm(w, "b", other);
+    world_wait_status(st, vm_disk_attach(st, world_ctx(w), id, &disk, &err), "succeeded");
+    take.vm_id = id;
+    s = snapshot_create(st, world_ctx(w), &take, &job, &err);
+    if (s == NULL)
+        fail_msg("snapshot failed: %s", err.message);
+    snprintf(snap, sizeof(snap), "%s", id_of(s));
+    json_decref(s);
+    world_wait_status(st, job, "succeeded");
+    /* Attached to another VM: a disk of the snapshot's size, the lease given back at the end. */
+    disk = (vm_disk_req_t){.caching = VM_CACHING_READ_ONLY, .lun = -1, .snapshot_id = snap};
+    job = vm_disk_attach(st, world_ctx(w), other, &disk, &err);
+    assert_non_null(job);
+    assert_int_equal(leases_of(st, snap), 1);
+    world_wait_status(st, job, "succeeded");
+    assert_int_equal(leases_of(st, snap), 0);
+    vm = vm_get(st, NULL, other, false, NULL, &err);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(vm, "disks"), 1),
+                                                        "sizeGB")),
+                     7);
+    json_decref(vm);
+    /* A create's data disk made from it; an unknown snapshot is 400 naming the disk's snapshotId. */
+    req.name = "c";
+    req.image_id = id_of(w->image);
+    req.size = "S";
+    req.ndisks = 1;
+    req.disks[0] = (vm_disk_req_t){.caching = VM_CACHING_NONE, .lun = 5, .snapshot_id = id};
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_null(vm_create(st, world_ctx(w), &req, &job, &err));
+    store_tx_rollback(st);
+    assert_int_equal(err.code, ERR_INVALID_REQUEST);
+    assert_string_equal(err.target, "dataDisks[0].snapshotId");
+    err_clear(&err);
+    req.disks[0].snapshot_id = snap;
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    vm = vm_create(st, world_ctx(w), &req, &job, &err);
+    assert_non_null(vm);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(leases_of(st, snap), 1);
+    world_wait_status(st, job, "succeeded");
+    assert_int_equal(leases_of(st, snap), 0);
+    world_vm_is(st, id_of(vm), "powerState", "running");
+    json_decref(vm);
+}
+
 int
 main(void)
 {
@@ -280,7 +354,11 @@ main(void)
         cmocka_unit_test_setup_teardown(capture_then_create_from_the_image, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(a_lease_blocks_delete, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(failed_capture_holds_nothing, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(disks_made_from_a_snapshot, world_setup, world_teardown),
     };
+
+    if (snapshot_jobs_register())
+        return 1;
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
