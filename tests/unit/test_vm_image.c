@@ -279,10 +279,10 @@ static int64_t
 leases_of(store_t *st, const char *id)
 {
     err_t err = {0};
-    json_t *rec = store_rec_get(st, &store_kind_snapshot, id, NULL, &err);
+    json_t *rec = NULL;
     int64_t n;
 
-    assert_non_null(rec);
+    assert_int_equal(store_rec_lookup(st, &store_kind_snapshot, id, &rec, NULL, &err), 1);
     n = json_integer_value(json_object_get(rec, "_leases"));
     json_decref(rec);
     return n;
