@@ -6,11 +6,13 @@
  * never read them again. Anything a tenant may not see answers 404 exactly as a missing resource does.
  */
 #include "internal.h"
+#include "vmctx.h"
 
 #include <string.h>
 
 #include "../lib/accounts.h"
 #include "../lib/catalog.h"
+#include "../lib/vm.h"
 
 void
 api_tenant_subscriptions_list(api_req_t *r)
@@ -51,10 +53,24 @@ list_allowed(api_req_t *r, const store_kind_t *kind, const char *list_field, con
     }
 }
 
+/* The plan's images ("visibility": "public"), then the subscription's private images, one cursor across
+ * both. */
 void
 api_tenant_images_list(api_req_t *r)
 {
-    list_allowed(r, &store_kind_image, "imageIds", "id");
+    vm_ctx_t c = api_vm_ctx(r);
+    int64_t after, next = 0;
+    err_t err = {0};
+    json_t *list;
+    int limit;
+
+    if (api_paging(r, &limit, &after))
+        return;
+    if ((list = vm_images_list(r->store, &c, after, limit, &next, &err)) == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    api_reply_page(r, list, limit, next);
 }
 
 void

@@ -16,8 +16,10 @@
 
 static const char *const cachings[] = {"None", "ReadOnly", "ReadWrite", NULL};
 
+/* A data disk: exactly one of sizeGB (an empty disk) and snapshotId (a clone of the snapshot). */
 static const jv_field_t disk_spec[] = {
-    {"sizeGB", JV_INT, JV_REQUIRED, 1, 65536, NULL, NULL},
+    {"sizeGB", JV_INT, 0, 1, 65536, NULL, NULL},
+    {"snapshotId", JV_STRING, JV_UUID, 0, 0, NULL, NULL},
     {"caching", JV_STRING, 0, 1, 16, cachings, NULL},
     {"lun", JV_INT, 0, 0, 63, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
@@ -65,23 +67,34 @@ require_vm(api_req_t *r)
     return 0;
 }
 
-/* A data disk of a body checked against disk_spec. */
-static void
-disk_of(const json_t *d, vm_disk_req_t *out)
+/* A data disk of a body checked against disk_spec (borrowing its strings); at is the disk's path in the
+ * body ("" for a body that is the disk). 400 unless exactly one of sizeGB and snapshotId is given. */
+static int
+disk_of(const json_t *d, const char *at, vm_disk_req_t *out, err_t *err)
 {
     const json_t *lun = json_object_get(d, "lun");
+    bool sized = json_object_get(d, "sizeGB") != NULL;
+    char target[64];
 
+    out->snapshot_id = json_string_value(json_object_get(d, "snapshotId"));
+    if (sized == (out->snapshot_id != NULL)) {
+        snprintf(target, sizeof(target), "%s%ssizeGB", at, at[0] ? "." : "");
+        return err_set(err, ERR_INVALID_REQUEST, target,
+                       "A data disk takes exactly one of sizeGB (an empty disk) and snapshotId.");
+    }
     out->size_gb = json_integer_value(json_object_get(d, "sizeGB"));
     out->lun = json_is_integer(lun) ? (int) json_integer_value(lun) : -1;
     out->caching = VM_CACHING_NONE;
     vm_caching_parse(json_string_value(json_object_get(d, "caching")), &out->caching);
+    return 0;
 }
 
-/* The create request of a body checked against vm_spec (borrowing its strings). */
-static void
-create_req_of(const json_t *body, vm_create_req_t *req)
+/* The create request of a body checked against vm_spec (borrowing its strings): 0, or -1 with err. */
+static int
+create_req_of(const json_t *body, vm_create_req_t *req, err_t *err)
 {
     const json_t *disks = json_object_get(body, "dataDisks"), *d;
+    char at[32];
     size_t i;
 
     memset(req, 0, sizeof(*req));
@@ -90,8 +103,12 @@ create_req_of(const json_t *body, vm_create_req_t *req)
     req->size = json_string_value(json_object_get(body, "size"));
     req->network_id = json_string_value(json_object_get(body, "networkId"));
     assert(json_array_size(disks) <= VM_MAX_DATA_DISKS);
-    json_array_foreach(disks, i, d)
-        disk_of(d, &req->disks[req->ndisks++]);
+    json_array_foreach(disks, i, d) {
+        snprintf(at, sizeof(at), "dataDisks[%zu]", i);
+        if (disk_of(d, at, &req->disks[req->ndisks++], err))
+            return -1;
+    }
+    return 0;
 }
 
 /* A plan switched to disabled hides existing checkpoints from tenants (it does not delete them). */
@@ -158,8 +175,7 @@ api_tenant_vms_create(api_req_t *r)
 
     if (body == NULL)
         return;
-    create_req_of(body, &req);
-    vm = vm_create(r->store, &c, &req, &job, &err);
+    vm = create_req_of(body, &req, &err) ? NULL : vm_create(r->store, &c, &req, &job, &err);
     json_decref(body);
     if (vm == NULL) {
         api_reply_err(r, &err);
@@ -235,8 +251,8 @@ api_tenant_vm_disk_attach(api_req_t *r)
         return;
     if ((body = api_body(r, disk_spec, false, false)) == NULL)
         return;
-    disk_of(body, &disk);
-    job = vm_disk_attach(r->store, &c, r->params[1], &disk, &err);
+    job = disk_of(body, "", &disk, &err) ? NULL
+                                         : vm_disk_attach(r->store, &c, r->params[1], &disk, &err);
     json_decref(body);
     api_reply_job(r, job, &err);
 }

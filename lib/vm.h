@@ -38,17 +38,21 @@ typedef enum {
     VM_CACHING_READ_WRITE,
 } vm_caching_t;
 
-/* A data disk asked for: its size, its host caching and its lun (-1: the caller picks). */
+/* A data disk asked for: its size, its host caching and its lun (-1: the caller picks). With snapshot_id
+ * (borrowed; NULL: an empty disk) the disk is a clone of that snapshot and size_gb is ignored: the disk has
+ * the snapshot's size. */
 typedef struct {
     int64_t size_gb;
     vm_caching_t caching;
     int lun;
+    const char *snapshot_id;
 } vm_disk_req_t;
 
 #define VM_MAX_DATA_DISKS 64
 
 /* A VM create, validated for shape at the api edge; strings are borrowed. network_id may be NULL. A data
- * disk's lun -1 is its index in disks. */
+ * disk's lun -1 is its index in disks. image_id names a plan image or a ready private image of the
+ * subscription in the plan's cloud, whose captured disks the VM's disks are clones of. */
 typedef struct {
     const char *name;
     const char *image_id;
@@ -93,6 +97,28 @@ json_t *vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const v
                        err_t *err);
 json_t *vm_disk_detach(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, err_t *err);
 
+/* Images of a subscription (lib/vm/capture.c, lib/vm/image.c). Each runs in its own transaction (nested
+ * in the caller's when one is open).
+ * generalize: the VM (stopped or deallocated, else 409 InvalidPowerState; 409 Conflict when it already is)
+ * shows osState generalized once its job ends; answers the job.
+ * capture: makes a private image (state creating) of a generalized VM's disks (409 Conflict otherwise),
+ * reserving their total size against the storageGB quota and on the VM's host; answers the image's view
+ * and, in *job, the job that copies the disks. name is borrowed. */
+json_t *vm_generalize(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
+json_t *vm_capture(store_t *st, const vm_ctx_t *ctx, const char *id, const char *name, json_t **job,
+                   err_t *err);
+/* One image as the subscription sees it (a new reference, with its revision in *rev): a private image of
+ * the subscription ("visibility": "private") or an image the plan offers ("public"); 404 otherwise. */
+json_t *vm_image_get(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t *rev, err_t *err);
+/* Deletes a private image of the subscription: 409 Conflict (target lease) while it is being made or a VM
+ * is being made from it; 403 Forbidden for a plan image; 404 otherwise. The record goes now (its quota,
+ * host storage and metering end); a job removes its volumes from the host. 0, or -1 with err. */
+int vm_image_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
+/* One page of the subscription's images: the plan's images, then its private images, one cursor across
+ * both (after and *next as store_rec_list has them). A new array of views, or NULL with err. */
+json_t *vm_images_list(store_t *st, const vm_ctx_t *ctx, int64_t after, int limit, int64_t *next,
+                       err_t *err);
+
 /* A network create, validated for shape at the api edge; strings are borrowed. address_prefix is an IPv4
  * CIDR, /8 to /29 (network_create answers 400 on addressPrefix otherwise). */
 typedef struct {
@@ -108,7 +134,7 @@ json_t *network_create(store_t *st, const vm_ctx_t *ctx, const network_create_re
 int network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
 
 /* For the subscription jobs: start a stop job for each running VM, or a delete job for each VM (and, once
- * no VM is left, delete the VM roles and networks). Returns 1 when everything is under way or done, 0 when
+ * no VM is left, delete the VM roles, networks and private images that nothing holds). Returns 1 when everything is under way or done, 0 when
  * some VM must be waited for, -1 on failure. */
 int vm_stop_all(store_t *st, const char *sid, err_t *err);
 int vm_delete_all(store_t *st, const char *sid, err_t *err);

@@ -6,6 +6,11 @@
  * plan's cloud has room (409 NoCapacity), and the network has a free address. The request's context (the
  * subscription and its plan) comes from the caller; nothing here reads them again. A failed create removes
  * what reached the host and leaves the record failed and holding nothing; a canceled one leaves nothing.
+ *
+ * A VM made from a private image has clones of every captured disk (the data disks at the image's luns); a
+ * data disk may be a clone of a snapshot. Each such source is leased from the request to the job's end
+ * (given back in on_succeeded and on_failed), and the create step polls while the host clones, showing
+ * the copy's bytes as the job's copy.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -16,6 +21,7 @@
 #include "../placement.h"
 #include "../quota.h"
 #include "../util.h"
+#include "image.h"
 #include "network.h"
 #include "vmstep.h"
 
@@ -23,27 +29,55 @@ static const char *const caching_names[] = {"None", "ReadOnly", "ReadWrite"};
 
 UTIL_ENUM_NAMES(vm_caching, vm_caching_t, caching_names)
 
-/* The disks of a new VM: the image's OS disk, then the data disks asked for; its storage is their total. */
+/* Adds a data disk at lun to vm (400 on dataDisks[i].lun, i = idx, when the lun is taken). */
 static int
-new_disks(const vm_create_req_t *req, const json_t *image, vm_rec_t *vm, err_t *err)
+add_data_disk(vm_rec_t *vm, int64_t lun, int64_t size_gb, vm_caching_t caching, size_t idx,
+              err_t *err)
 {
     char target[64];
-    int64_t lun;
+
+    if (!vmrec_lun_free(vm, lun)) {
+        snprintf(target, sizeof(target), "dataDisks[%zu].lun", idx);
+        return err_set(err, ERR_INVALID_REQUEST, target, "Lun %lld is given twice (or is the image's).",
+                       (long long) lun);
+    }
+    assert(lun >= 0 && lun <= VM_MAX_LUN && vm->ndisks < VM_REC_MAX_DISKS); /* distinct luns fit */
+    vm->disks[vm->ndisks++] = (vm_disk_t){(int) lun, VM_DISK_DATA, size_gb, caching};
+    vm->hold.storage_gb += size_gb;
+    return 0;
+}
+
+/* The disks of a new VM: the image's OS disk (and a private image's data disks, at their luns), then the
+ * data disks asked for, each empty or a clone of a snapshot (sources NULL: none may be); its storage is
+ * their total. */
+static int
+new_disks(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const json_t *image,
+          json_t *sources, vm_rec_t *vm, err_t *err)
+{
+    char target[64];
+    const json_t *d;
+    int64_t lun, size;
     size_t i;
 
     vm->disks[0] = (vm_disk_t){-1, VM_DISK_OS, jget_int(image, "osDiskGB"), VM_CACHING_READ_WRITE};
     vm->ndisks = 1;
     vm->hold.storage_gb = vm->disks[0].size_gb;
+    json_array_foreach(json_object_get(image, "dataDisks"), i, d)
+        if (add_data_disk(vm, jget_int(d, "lun"), jget_int(d, "sizeGB"), VM_CACHING_NONE, i, err))
+            return -1;
     for (i = 0; i < req->ndisks; i++) {
-        const vm_disk_req_t *d = &req->disks[i];
-        lun = d->lun >= 0 ? d->lun : (int64_t) i;
-        if (!vmrec_lun_free(vm, lun)) {
-            snprintf(target, sizeof(target), "dataDisks[%zu].lun", i);
-            return err_set(err, ERR_INVALID_REQUEST, target, "Lun %lld is given twice.",
-                           (long long) lun);
-        }
-        vm->disks[vm->ndisks++] = (vm_disk_t){(int) lun, VM_DISK_DATA, d->size_gb, d->caching};
-        vm->hold.storage_gb += d->size_gb;
+        const vm_disk_req_t *r = &req->disks[i];
+        lun = r->lun >= 0 ? r->lun : (int64_t) i;
+        size = r->size_gb;
+        snprintf(target, sizeof(target), "dataDisks[%zu].snapshotId", i);
+        if (r->snapshot_id != NULL &&
+            (sources == NULL ? err_set(err, ERR_INVALID_REQUEST, target, "No snapshot may be used here.")
+                             : vm_image__use_snapshot(st, ctx->sid, jget_str(ctx->plan, "cloudId"),
+                                                      r->snapshot_id, (int) lun, target, sources,
+                                                      &size, err)))
+            return -1;
+        if (add_data_disk(vm, lun, size, r->caching, i, err))
+            return -1;
     }
     return 0;
 }
@@ -60,8 +94,8 @@ put_text(char *out, size_t size, const char *text, const char *field, err_t *err
 
 /* The new record: creating and starting, its size and image as the catalog has them. */
 static int
-new_record(const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id, const json_t *image,
-           const json_t *size, vm_rec_t *vm, err_t *err)
+new_record(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id,
+           const json_t *image, const json_t *size, json_t *sources, vm_rec_t *vm, err_t *err)
 {
     memset(vm, 0, sizeof(*vm));
     util_uuid(vm->id);
@@ -79,12 +113,38 @@ new_record(const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id,
         put_text(vm->os_type, sizeof(vm->os_type), jget_str(image, "osType"), "osType", err) ||
         put_text(vm->vm_role_id, sizeof(vm->vm_role_id), role_id, "vmRoleId", err))
         return -1;
-    return new_disks(req, image, vm, err);
+    return new_disks(st, ctx, req, image, sources, vm, err);
 }
 
-int
-vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id,
-                vm_rec_t *out, err_t *err)
+/* The image a VM is made from, in *out: a plan image, or (with sources) a ready private image of the
+ * subscription in the plan's cloud, whose volumes and lease go into sources. 400 on imageId otherwise. */
+static int
+find_image(store_t *st, const vm_ctx_t *ctx, const char *id, json_t *sources, json_t **out,
+           err_t *err)
+{
+    int rc = store_rec_lookup_shared(st, &store_kind_image, id, out, NULL, err);
+
+    if (rc == 1 && !catalog_plan_allows(ctx->plan, "imageIds", id)) {
+        json_decref(*out);
+        rc = 0;
+    }
+    if (rc == 0 && sources != NULL) {
+        rc = vm_image__lookup_usable(st, ctx->sid, jget_str(ctx->plan, "cloudId"), id, out, err);
+        if (rc == 1 && vm_image__use_image(st, *out, sources, err)) {
+            json_decref(*out);
+            return -1;
+        }
+    }
+    if (rc == 0)
+        err_set(err, ERR_INVALID_REQUEST, "imageId", "The plan offers no image with this id.");
+    return rc == 1 ? 0 : -1;
+}
+
+/* vm__reserve_new, and with sources (NULL: plan images and empty disks only), a VM made from a private
+ * image or with disks cloned from snapshots: their volumes and leases are recorded in sources. */
+static int
+reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id,
+            json_t *sources, vm_rec_t *out, err_t *err)
 {
     json_t *image = NULL, *size = NULL;
     int rc, answer = -1;
@@ -95,13 +155,8 @@ vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, co
     assert(req != NULL && req->name != NULL && req->image_id != NULL && req->size != NULL);
     assert(req->ndisks <= VM_MAX_DATA_DISKS);
     /* A missing image or size is the same answer as one the plan does not offer. */
-    rc = store_rec_lookup_shared(st, &store_kind_image, req->image_id, &image, NULL, err);
-    if (rc < 0)
+    if (find_image(st, ctx, req->image_id, sources, &image, err))
         goto out;
-    if (rc == 0 || !catalog_plan_allows(ctx->plan, "imageIds", req->image_id)) {
-        err_set(err, ERR_INVALID_REQUEST, "imageId", "The plan offers no image with this id.");
-        goto out;
-    }
     rc = store_rec_lookup_by_shared(st, &store_kind_size, "name", req->size, &size, err);
     if (rc < 0)
         goto out;
@@ -109,7 +164,7 @@ vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, co
         err_set(err, ERR_INVALID_REQUEST, "size", "The plan offers no size named '%s'.", req->size);
         goto out;
     }
-    if (new_record(ctx, req, role_id, image, size, vm, err))
+    if (new_record(st, ctx, req, role_id, image, size, sources, vm, err))
         goto out;
     /* Quota first (409 QuotaExceeded), then room on a host (409 NoCapacity): both at once. */
     delta[QUOTA_VMS] = 1;
@@ -138,18 +193,32 @@ out:
     return answer;
 }
 
+int
+vm__reserve_new(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const char *role_id,
+                vm_rec_t *out, err_t *err)
+{
+    return reserve_new(st, ctx, req, role_id, NULL, out, err);
+}
+
 json_t *
 vm_create(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, json_t **job, err_t *err)
 {
+    json_t *view, *j, *sources;
     vm_rec_t vm;
-    json_t *view, *j;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && job != NULL);
     if (vm_subscription_writable(ctx->sub, err))
         return NULL;
-    if (vm__reserve_new(st, ctx, req, NULL, &vm, err))
+    if ((sources = vmrec__or_oom(json_object(), err)) == NULL)
         return NULL;
-    j = job_submit(st, "vm.create", vm.id, ctx->sid, vm.id, NULL, err);
+    if (reserve_new(st, ctx, req, NULL, sources, &vm, err)) {
+        json_decref(sources);
+        return NULL;
+    }
+    /* The sources of cloned disks ride in the job's params; a VM of empty disks has none. */
+    j = job_submit(st, "vm.create", vm.id, ctx->sid, vm.id, json_object_size(sources) ? sources : NULL,
+                   err);
+    json_decref(sources);
     if (j == NULL)
         return NULL;
     /* The answer is what a GET shows. */
@@ -161,11 +230,27 @@ vm_create(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, json_t *
     return view;
 }
 
+/* Points the spec's disks made from volumes (the job's sources; none for a VM of empty disks) at them. */
+static void
+clone_sources(const json_t *sources, vmstep_spec_t *spec)
+{
+    const char *vol;
+    int i;
+
+    for (i = 0; sources != NULL && i < spec->spec.ndisks; i++) {
+        if ((vol = vm_image__source_volume(sources, spec->disks[i].lun)) == NULL)
+            continue;
+        spec->disks[i].volume_id = vol;
+        spec->disks[i].image_id = NULL;
+    }
+}
+
 static job_step_result_t
 step_create_on_host(job_ctx_t *ctx, err_t *err)
 {
     vmstep_spec_t spec;
     agent_call_t c = vmstep_call(ctx);
+    agent_progress_t progress = {0, 0};
     agent_err_t aerr = {0};
     char hyp[AGENT_ID_MAX];
     job_step_result_t r;
@@ -177,8 +262,11 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
     if (vm.hypervisor_id[0])
         return JOB_STEP_DONE;
     vmstep_fill_spec(&vm, &spec);
+    clone_sources(job_ctx_params(ctx), &spec);
+    c.progress = &progress;
     agent_vm_create(a, &c, &spec.spec, hyp, &aerr);
     r = vmstep_result(&aerr, err);
+    vmstep_show_copy(ctx, &progress);
     if (r == JOB_STEP_DONE) {
         json_object_set_new(job_ctx_data(ctx), "hypervisorId", json_string(hyp));
         snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
@@ -240,6 +328,8 @@ failed_create(job_ctx_t *ctx, err_t *err)
     vm_rec_t vm;
     int rc;
 
+    if (vm_image__give_leases(st, job_ctx_params(ctx), err))
+        return -1;
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
@@ -254,13 +344,20 @@ failed_create(job_ctx_t *ctx, err_t *err)
     return rc ? -1 : 0;
 }
 
+/* The clones are made: the sources are free again. */
+static int
+created(job_ctx_t *ctx, err_t *err)
+{
+    return vm_image__give_leases(job_ctx_store(ctx), job_ctx_params(ctx), err);
+}
+
 static const job_step_def_t create_steps[] = {
     {"createOnHost", step_create_on_host},
     {"startVm", step_start_new},
     {NULL, NULL},
 };
 static const job_kind_def_t create_kind = {
-    "vm.create", create_steps, VM_JOB_DEADLINE_MS, failed_create, cleanup_create, NULL, NULL,
+    "vm.create", create_steps, VM_JOB_DEADLINE_MS, failed_create, cleanup_create, NULL, created,
 };
 
 int

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../quota.h"
+#include "image.h"
 #include "vmstep.h"
 
 static json_t *
@@ -113,7 +114,8 @@ failed_delete(job_ctx_t *ctx, err_t *err)
 
 /* ---- subscription-wide ---- */
 
-/* Once no VM is left, the VM roles and networks go, and with them their quota. */
+/* Once no VM is left, the VM roles and networks go, and with them their quota (and the private images,
+ * vm_image__remove_all). */
 static int
 delete_roles_and_networks(store_t *st, const char *sid, err_t *err)
 {
@@ -144,6 +146,7 @@ int
 vm_delete_all(store_t *st, const char *sid, err_t *err)
 {
     json_t *vms, *rec;
+    int images = 1;
     vm_rec_t vm;
     size_t i, n;
 
@@ -156,11 +159,13 @@ vm_delete_all(store_t *st, const char *sid, err_t *err)
             json_decref(submit_delete(st, &vm, NULL));
     n = json_array_size(vms);
     json_decref(vms);
-    if ((n == 0 && delete_roles_and_networks(st, sid, err)) || store_tx_commit(st, err)) {
+    if ((n == 0 && (delete_roles_and_networks(st, sid, err) ||
+                    (images = vm_image__remove_all(st, sid, err)) < 0)) ||
+        store_tx_commit(st, err)) {
         store_tx_rollback(st);
         return -1;
     }
-    return n == 0;
+    return n == 0 && images == 1;
 }
 
 static const job_step_def_t delete_steps[] = {

@@ -3,13 +3,16 @@
  *
  * A VM has up to 64 data disks at luns 0 to 63. Attaching reserves the disk's storage at once, against the
  * plan's quotas and on the VM's host when it holds storage there; a failed attach gives it back unless the
- * host has the disk. A detach releases the storage when the host no longer has the disk.
+ * host has the disk. A detach releases the storage when the host no longer has the disk. A disk made from a
+ * snapshot (of the VM host's cloud) is a clone of it, of its size: the snapshot is leased from the request
+ * to the job's end, and the attach polls while the host clones.
  */
 #include <assert.h>
 #include <string.h>
 
 #include "../placement.h"
 #include "../quota.h"
+#include "image.h"
 #include "vmstep.h"
 
 /* The VM of ctx, free for a job, its subscription writable: 0, or -1 with err. */
@@ -60,28 +63,52 @@ submit_or_roll_back(store_t *st, vm_rec_t *vm, const char *kind, json_t *params,
     return j;
 }
 
+/* The job's params for a new disk: its lun, size and caching, and with a snapshot, the source (leased). */
+static json_t *
+attach_params(store_t *st, const vm_ctx_t *ctx, const vm_rec_t *vm, const vm_disk_req_t *disk,
+              int64_t lun, int64_t *size, err_t *err)
+{
+    char cloud[VM_REC_ID_MAX];
+    json_t *p = json_object();
+
+    if (vmrec__or_oom(p, err) == NULL)
+        return NULL;
+    if (disk->snapshot_id != NULL &&
+        (vm_image__host_cloud(st, vm->host_id, cloud, err) ||
+         vm_image__use_snapshot(st, ctx->sid, cloud, disk->snapshot_id, (int) lun, "snapshotId", p,
+                                size, err))) {
+        json_decref(p);
+        return NULL;
+    }
+    json_object_set_new(p, "lun", json_integer(lun));
+    json_object_set_new(p, "sizeGB", json_integer(*size));
+    json_object_set_new(p, "caching", json_string(vm_caching_name(disk->caching)));
+    return p;
+}
+
 json_t *
 vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const vm_disk_req_t *disk,
                err_t *err)
 {
-    int64_t lun = 0, delta[STORE_QUOTAS] = {0};
+    int64_t lun = 0, size, delta[STORE_QUOTAS] = {0};
+    json_t *params = NULL;
     vm_rec_t vm;
 
     assert(st != NULL && ctx != NULL && ctx->plan != NULL && disk != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    delta[QUOTA_STORAGE] = disk->size_gb;
+    size = disk->size_gb;
     if (load_ready(st, ctx, id, &vm, err) || pick_lun(&vm, disk->lun, &lun, err) ||
-        quota_reserve(st, ctx->sid, ctx->plan, delta, err) ||
-        (vm.hold.holds_storage &&
-         placement_hold(st, vm.host_id, 0, 0, disk->size_gb,
-                        "The VM's host has no room for the disk.", err)))
+        (params = attach_params(st, ctx, &vm, disk, lun, &size, err)) == NULL)
         return submit_or_roll_back(st, &vm, NULL, NULL, err);
-    return submit_or_roll_back(st, &vm, "vm.disk.attach",
-                               json_pack("{s:I, s:I, s:s}", "lun", (json_int_t) lun, "sizeGB",
-                                         (json_int_t) disk->size_gb, "caching",
-                                         vm_caching_name(disk->caching)),
-                               err);
+    delta[QUOTA_STORAGE] = size;
+    if (quota_reserve(st, ctx->sid, ctx->plan, delta, err) ||
+        (vm.hold.holds_storage &&
+         placement_hold(st, vm.host_id, 0, 0, size, "The VM's host has no room for the disk.", err))) {
+        json_decref(params);
+        return submit_or_roll_back(st, &vm, NULL, NULL, err);
+    }
+    return submit_or_roll_back(st, &vm, "vm.disk.attach", params, err);
 }
 
 json_t *
@@ -122,6 +149,7 @@ attach_on_host(agent_t *a, const agent_call_t *c, const vm_rec_t *vm, const json
     agent_disk_spec_t disk = {.lun = (int) jget_int(p, "lun"), .size_gb = (int) jget_int(p, "sizeGB")};
     vm_caching_t caching = VM_CACHING_NONE;
 
+    disk.volume_id = vm_image__source_volume(p, disk.lun);
     vm_caching_parse(jget_str(p, "caching"), &caching);
     disk.caching = (agent_caching_t) caching;
     return agent_disk_attach(a, c, vm->hypervisor_id, &disk, aerr);
@@ -155,6 +183,8 @@ failed_attach(job_ctx_t *ctx, err_t *err)
     vm_rec_t vm;
     int rc = 0;
 
+    if (vm_image__give_leases(st, p, err))
+        return -1;
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     rc = 0;
@@ -236,10 +266,18 @@ failed_detach(job_ctx_t *ctx, err_t *err)
 }
 
 
+/* The clone is made: its snapshot is free again. */
+static int
+attached(job_ctx_t *ctx, err_t *err)
+{
+    return vm_image__give_leases(job_ctx_store(ctx), job_ctx_params(ctx), err);
+}
+
 static const job_step_def_t attach_steps[] = {{"attachDisk", step_attach}, {NULL, NULL}};
 static const job_step_def_t detach_steps[] = {{"detachDisk", step_detach}, {NULL, NULL}};
 static const job_kind_def_t disk_kinds[] = {
-    {"vm.disk.attach", attach_steps, VM_JOB_DEADLINE_MS, failed_attach, vmstep_ask_host, NULL, NULL},
+    {"vm.disk.attach", attach_steps, VM_JOB_DEADLINE_MS, failed_attach, vmstep_ask_host, NULL,
+     attached},
     {"vm.disk.detach", detach_steps, VM_JOB_DEADLINE_MS, failed_detach, vmstep_ask_host, NULL, NULL},
 };
 

@@ -91,6 +91,12 @@ submit_action(store_t *st, vm_rec_t *vm, const action_def_t *a, err_t *err)
         err_set(err, ERR_INVALID_POWER_STATE, NULL, "A VM that is %s cannot %s.", ps, a->action);
         return NULL;
     }
+    if (vm->os_state == VM_OS_GENERALIZED &&
+        (strcmp(a->action, "start") == 0 || strcmp(a->action, "restart") == 0)) {
+        err_set(err, ERR_INVALID_POWER_STATE, NULL,
+                "A generalized VM cannot %s; make a VM from its image instead.", a->action);
+        return NULL;
+    }
     /* Starting a deallocated VM takes host capacity back first: on its own host when it has room, else
      * on another host of the cloud, where the job moves it. No room anywhere is 409 NoCapacity now. */
     move_to[0] = '\0';

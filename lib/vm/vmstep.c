@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../hostreg.h"
+#include "image.h"
 #include "migrate.h"
 
 job_step_result_t
@@ -69,7 +70,16 @@ host_unreachable(store_t *st, const char *host_id, err_t *err)
 job_step_result_t
 vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err)
 {
-    int rc = vmstep_job_vm(ctx, vm, err);
+    return vmstep_vm_of(ctx, job_ctx_resource(ctx), vm, agent, err);
+}
+
+job_step_result_t
+vmstep_vm_of(job_ctx_t *ctx, const char *id, vm_rec_t *vm, agent_t **agent, err_t *err)
+{
+    int rc;
+
+    assert(ctx != NULL && id != NULL && vm != NULL);
+    rc = vmrec_load(job_ctx_store(ctx), NULL, id, vm, NULL, err);
 
     if (rc < 0)
         return JOB_STEP_RETRY;
@@ -218,6 +228,14 @@ vmstep_checkpoint_size(job_ctx_t *ctx, const vm_rec_t *vm)
     return -1;
 }
 
+void
+vmstep_show_copy(job_ctx_t *ctx, const agent_progress_t *progress)
+{
+    assert(ctx != NULL && progress != NULL);
+    if (progress->bytes_total > 0)
+        job_ctx_set_copy(ctx, progress->bytes_copied, progress->bytes_total);
+}
+
 job_step_result_t
 vmstep_finish(job_ctx_t *ctx, vm_rec_t *vm, job_step_result_t r, err_t *err)
 {
@@ -232,6 +250,7 @@ job_step_result_t
 vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vmstep_apply_fn apply, err_t *err)
 {
     agent_call_t c = vmstep_call(ctx);
+    agent_progress_t progress = {0, 0};
     agent_err_t aerr = {0};
     job_step_result_t r;
     vm_rec_t vm;
@@ -240,8 +259,10 @@ vmstep_call_and_apply(job_ctx_t *ctx, vmstep_agent_fn call, vmstep_apply_fn appl
     assert(call != NULL && apply != NULL);
     if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
         return r;
+    c.progress = &progress;
     call(a, &c, &vm, job_ctx_params(ctx), &aerr);
     r = vmstep_result(&aerr, err);
+    vmstep_show_copy(ctx, &progress);
     if (r == JOB_STEP_DONE) {
         apply(&vm, job_ctx_params(ctx));
         vm.provisioning = VM_PROV_SUCCEEDED;
@@ -264,7 +285,8 @@ int
 vm_jobs_register(void)
 {
     if (vm_create_kinds_register() || vm_power_kinds_register() || vm_resize_kinds_register() ||
-        vm_delete_kinds_register() || vm_disk_kinds_register() || vm_migrate_kinds_register())
+        vm_delete_kinds_register() || vm_disk_kinds_register() || vm_capture_kinds_register() ||
+        vm_image_kinds_register() || vm_migrate_kinds_register())
         return -1;
     return 0;
 }

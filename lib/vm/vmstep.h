@@ -26,12 +26,17 @@ int vmstep_job_vm(job_ctx_t *ctx, vm_rec_t *vm, err_t *err);
 /* The job's VM in *vm and, unless agent is NULL, its host's agent (borrowed). A missing VM or host fails
  * the step; a host that cannot be reached retries it. */
 job_step_result_t vmstep_vm(job_ctx_t *ctx, vm_rec_t *vm, agent_t **agent, err_t *err);
+/* The same for VM id, for a job whose resource is not the VM (a capture's is its image). */
+job_step_result_t vmstep_vm_of(job_ctx_t *ctx, const char *id, vm_rec_t *vm, agent_t **agent,
+                               err_t *err);
 /* The agent call of the running step: the job's operation id, the VM timeout. */
 agent_call_t vmstep_call(job_ctx_t *ctx);
 /* The end of a step that changed the VM: when r is done, saves vm in the step's transaction (a failure to
  * save retries the step). Returns the step's result. */
 job_step_result_t vmstep_finish(job_ctx_t *ctx, vm_rec_t *vm, job_step_result_t r, err_t *err);
-/* A step of one agent call on the job's VM: call asks the host (params: the job's), and when the host did
+/* Shows a long agent call's progress as the job's copy (nothing when it copies no bytes). */
+void vmstep_show_copy(job_ctx_t *ctx, const agent_progress_t *progress);
+/* A step of one agent call on the job's VM (its copy progress shown as the job's): call asks the host (params: the job's), and when the host did
  * it, apply changes the record, which then shows provisioningState succeeded and is saved in the step's
  * transaction. */
 typedef int (*vmstep_agent_fn)(agent_t *a, const agent_call_t *call, const vm_rec_t *vm,

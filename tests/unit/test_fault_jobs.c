@@ -79,7 +79,7 @@ start_vm_delete(world_t *w, const run_t *r, const char *arg, err_t *err)
 static json_t *
 start_disk_attach(world_t *w, const run_t *r, const char *arg, err_t *err)
 {
-    vm_disk_req_t disk = {8, VM_CACHING_READ_WRITE, -1};
+    vm_disk_req_t disk = {.size_gb = 8, .caching = VM_CACHING_READ_WRITE, .lun = -1};
 
     (void) arg;
     return vm_disk_attach(w->f->st, &w->ctx, r->vm, &disk, err);

@@ -51,8 +51,8 @@ create_reads_the_context_once(void **state)
     req.image_id = id_of(w->image);
     req.size = "S";
     req.ndisks = 2;
-    req.disks[0] = (vm_disk_req_t){10, VM_CACHING_READ_ONLY, -1};
-    req.disks[1] = (vm_disk_req_t){20, VM_CACHING_NONE, 5};
+    req.disks[0] = (vm_disk_req_t){10, VM_CACHING_READ_ONLY, -1, NULL};
+    req.disks[1] = (vm_disk_req_t){20, VM_CACHING_NONE, 5, NULL};
     subs = store__reads(st, &store_kind_subscription);
     plans = store__reads(st, &store_kind_plan);
     assert_int_equal(store_tx_begin(st, &err), 0);
@@ -114,8 +114,8 @@ create_refusals(void **state)
     refused(w, &req, ERR_INVALID_REQUEST, "size");
     req.size = "S";
     req.ndisks = 2;
-    req.disks[0] = (vm_disk_req_t){10, VM_CACHING_NONE, 1};
-    req.disks[1] = (vm_disk_req_t){10, VM_CACHING_NONE, -1}; /* index 1: taken */
+    req.disks[0] = (vm_disk_req_t){10, VM_CACHING_NONE, 1, NULL};
+    req.disks[1] = (vm_disk_req_t){10, VM_CACHING_NONE, -1, NULL}; /* index 1: taken */
     refused(w, &req, ERR_INVALID_REQUEST, "dataDisks[1].lun");
     req.ndisks = 0;
     req.network_id = id_of(w->cloud);
@@ -144,7 +144,7 @@ power_resize_disks_delete(void **state)
 {
     world_t *w = *state;
     store_t *st = w->f->st;
-    vm_disk_req_t disk = {8, VM_CACHING_READ_WRITE, -1};
+    vm_disk_req_t disk = {8, VM_CACHING_READ_WRITE, -1, NULL};
     char id[UTIL_UUID_LEN + 1];
     err_t err = {0};
     json_t *usage;
