@@ -82,8 +82,11 @@ api_tenant_image_delete(api_req_t *r)
 {
     vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
+    int64_t rev;
 
-    if (vm_image_delete(r->store, &c, r->params[1], &err) == 0)
+    if (api_if_match(r, &rev))
+        return;
+    if (vm_image_delete(r->store, &c, r->params[1], rev, &err) == 0)
         api_reply_no_content(r);
     else
         api_reply_err(r, &err);

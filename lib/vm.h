@@ -112,8 +112,9 @@ json_t *vm_capture(store_t *st, const vm_ctx_t *ctx, const char *id, const char 
 json_t *vm_image_get(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t *rev, err_t *err);
 /* Deletes a private image of the subscription: 409 Conflict (target lease) while it is being made or a VM
  * is being made from it; 403 Forbidden for a plan image; 404 otherwise. The record goes now (its quota,
- * host storage and metering end); a job removes its volumes from the host. 0, or -1 with err. */
-int vm_image_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
+ * host storage and metering end); a job removes its volumes from the host. With expect_rev > 0, only at that
+ * revision (412 otherwise). 0, or -1 with err. */
+int vm_image_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err);
 /* One page of the subscription's images: the plan's images, then its private images, one cursor across
  * both (after and *next as store_rec_list has them). A new array of views, or NULL with err. */
 json_t *vm_images_list(store_t *st, const vm_ctx_t *ctx, int64_t after, int limit, int64_t *next,

@@ -369,20 +369,23 @@ remove_image(store_t *st, const char *sid, const json_t *rec, err_t *err)
 }
 
 int
-vm_image_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
+vm_image_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
 {
     json_t *rec = NULL;
+    int64_t rev = 0;
     int rc;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && id != NULL);
     if (store_tx_begin(st, err))
         return -1;
-    if ((rc = lookup_private(st, ctx, id, &rec, NULL, err)) == 0) {
+    if ((rc = lookup_private(st, ctx, id, &rec, &rev, err)) == 0) {
         if ((rc = lookup_public(st, ctx, id, &rec, NULL, err)) == 1)
             err_set(err, ERR_FORBIDDEN, NULL, "A plan's image cannot be deleted by a tenant.");
         else if (rc == 0)
             err_set(err, ERR_NOT_FOUND, NULL, "The image was not found.");
         rc = -1;
+    } else if (rc == 1 && expect_rev > 0 && rev != expect_rev) {
+        rc = err_set(err, ERR_PRECONDITION_FAILED, NULL, "The image has changed since it was read (If-Match).");
     } else if (rc == 1) {
         rc = vm_subscription_writable(ctx->sub, err) || lease_check_free(rec, err) ||
                      remove_image(st, ctx->sid, rec, err) || store_tx_commit(st, err)

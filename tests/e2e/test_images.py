@@ -82,7 +82,11 @@ def test_generalize_capture_create_delete(d):
     set_copy_rate(w, 0)
     # Free again: 204, its storage released; the VMs made from it keep their disks.
     before = w.usage()["storageGB"]
-    r = w.t.delete(w.base + "/images/" + image["id"])
+    # A stale If-Match changes nothing (412); the image's own ETag lets the delete through.
+    etag = w.t.get(w.base + "/images/" + image["id"]).header("ETag")
+    err(w.t.delete(w.base + "/images/" + image["id"], headers={"If-Match": '"999"'}), 412,
+        "PreconditionFailed")
+    r = w.t.delete(w.base + "/images/" + image["id"], headers={"If-Match": etag})
     assert r.status == 204, r
     err(w.t.get(w.base + "/images/" + image["id"]), 404, "NotFound")
     assert w.usage()["storageGB"] == before - 2

@@ -159,7 +159,7 @@ capture_then_create_from_the_image(void **state)
     world_vm_is(st, id_of(vm), "powerState", "running");
     json_decref(vm);
     /* Nothing holds it any more: it goes, and what it held with it. */
-    assert_int_equal(vm_image_delete(st, world_ctx(w), img, &err), 0);
+    assert_int_equal(vm_image_delete(st, world_ctx(w), img, 0, &err), 0);
     storage_now(w, &q2, &h2);
     assert_int_equal(q2, q1); /* the image's 37 back; the clone holds its own 37 */
     assert_int_equal(h2, h1);
@@ -214,7 +214,7 @@ a_lease_blocks_delete(void **state)
     json_decref(image);
     world_wait_status(st, job, "succeeded");
     assert_int_equal(lease_take(st, &store_kind_private_image, img, &err), 0);
-    assert_int_equal(vm_image_delete(st, world_ctx(w), img, &err), -1);
+    assert_int_equal(vm_image_delete(st, world_ctx(w), img, 0, &err), -1);
     assert_int_equal(err.code, ERR_CONFLICT);
     assert_string_equal(err.target, "lease");
     err_clear(&err);
@@ -226,15 +226,15 @@ a_lease_blocks_delete(void **state)
      * volume already gone counts as done). */
     snprintf(vol, sizeof(vol), "%s-lun3", img);
     assert_int_equal(delete_volume(w, vol), AGENT_OK);
-    assert_int_equal(vm_image_delete(st, world_ctx(w), img, &err), 0);
+    assert_int_equal(vm_image_delete(st, world_ctx(w), img, 0, &err), 0);
     image_delete_job_succeeds(st, img);
     snprintf(vol, sizeof(vol), "%s-os", img);
     assert_int_equal(delete_volume(w, vol), AGENT_ERR_NOT_FOUND);
     /* A plan image is not the tenant's to delete; another id is not there. */
-    assert_int_equal(vm_image_delete(st, world_ctx(w), id_of(w->image), &err), -1);
+    assert_int_equal(vm_image_delete(st, world_ctx(w), id_of(w->image), 0, &err), -1);
     assert_int_equal(err.code, ERR_FORBIDDEN);
     err_clear(&err);
-    assert_int_equal(vm_image_delete(st, world_ctx(w), img, &err), -1);
+    assert_int_equal(vm_image_delete(st, world_ctx(w), img, 0, &err), -1);
     assert_int_equal(err.code, ERR_NOT_FOUND);
 }
 
@@ -266,7 +266,7 @@ failed_capture_holds_nothing(void **state)
     assert_int_equal(q1, q0);
     assert_int_equal(h1, h0);
     /* A failed image is deleted at once, releasing nothing twice. */
-    assert_int_equal(vm_image_delete(st, world_ctx(w), img, &err), 0);
+    assert_int_equal(vm_image_delete(st, world_ctx(w), img, 0, &err), 0);
     storage_now(w, &q1, &h1);
     assert_int_equal(q1, q0);
     assert_int_equal(h1, h0);
