@@ -360,6 +360,43 @@ failed_import_releases_the_reservation(void **state)
     assert_int_equal(migrated_events(st, id, m->w->host, m->f), 0);
 }
 
+/* A migration whose deadline passes mid-copy fails: the VM the target was making is deleted there, the
+ * reservation goes, and the VM runs on where it was. */
+static void
+deadline_mid_copy_removes_the_target_copy(void **state)
+{
+    mig_t *m = *state;
+    store_t *st = m->w->f->st;
+    char id[UTIL_UUID_LEN + 1];
+    agent_call_t call = {"inventory", 0, NULL};
+    agent_vm_list_t list = {0};
+    agent_err_t aerr;
+    alloc_t a0, b0;
+    err_t err = {0};
+    json_t *job;
+    vm_rec_t vm;
+    agent_t *b;
+
+    world_running_vm(m->w, "v", id);
+    a0 = alloc_of(st, m->w->host);
+    b0 = alloc_of(st, m->b);
+    job_engine_set_deadline(1000); /* the copy takes about three seconds */
+    job = migrate_ok(st, id, m->b);
+    world_wait_status(st, job, "failed");
+    job_engine_set_deadline(0);
+    alloc_is(st, m->b, b0);
+    alloc_is(st, m->w->host, a0);
+    vm = rec_of(st, id);
+    assert_string_equal(vm.host_id, id_of(m->w->host));
+    assert_int_equal(vm.provisioning, VM_PROV_SUCCEEDED);
+    assert_int_equal(vm.power, VM_POWER_RUNNING);
+    b = hostreg_agent(st, id_of(m->b), &err);
+    assert_non_null(b);
+    assert_int_equal(agent_inventory(b, &call, &list, &aerr), 0);
+    assert_null(agent_vm_list_find_vm_id(&list, id));
+    agent_vm_list_free(&list);
+}
+
 /* A refusal: code and target as given, and nothing changed (the VM, every host's allocation). */
 static void
 refused(mig_t *m, const char *vm_id, const char *host_id, err_code_t code, const char *target)
@@ -438,6 +475,8 @@ main(void)
         cmocka_unit_test_setup_teardown(checkpoint_and_role_follow, mig_setup, mig_teardown),
         cmocka_unit_test_setup_teardown(stopped_vm_moves_to_another_cloud, mig_setup, mig_teardown),
         cmocka_unit_test_setup_teardown(failed_import_releases_the_reservation, mig_setup,
+                                        mig_teardown),
+        cmocka_unit_test_setup_teardown(deadline_mid_copy_removes_the_target_copy, mig_setup,
                                         mig_teardown),
         cmocka_unit_test_setup_teardown(refusals_change_nothing, mig_setup, mig_teardown),
         cmocka_unit_test_setup_teardown(busy_vm_is_refused, mig_setup, mig_teardown),
