@@ -1,5 +1,5 @@
 /*
- * inventory.c: host inventory sync, unmanaged VMs, the simulated storage incident and re-association.
+ * inventory.c: host inventory sync, unmanaged VMs and the simulated storage incident.
  *
  * A sync (the host.refresh job, started by an admin or by the periodic sweep) asks the host's agent what
  * VMs it has and compares with the records of the VMs placed there:
@@ -10,8 +10,7 @@
  * of SYNC_PAGE at a time, each page in its own transaction, so that a sync's memory and the time it holds
  * the write lock stay bounded however many VMs the host has.
  *
- * Re-association points a record at the VM that reappeared under a new hypervisor id: the record keeps
- * its id, role membership, checkpoint and history.
+ * Re-association and adoption (pointing records at VMs the host has) are lib/inventory/adopt.c.
  */
 #include "inventory.h"
 
@@ -28,13 +27,14 @@
 #include "quota.h"
 #include "util.h"
 #include "vm/vmstep.h"
+#include "inventory/inventory_internal.h"
 
 /* How many records a sync compares per transaction. */
 #define SYNC_PAGE 256
 
 /* True while a job is under way on the VM: its provisioning or power state is transitional. */
-static bool
-busy(const vm_rec_t *vm)
+bool
+inventory__busy(const vm_rec_t *vm)
 {
     return vm->provisioning == VM_PROV_CREATING || vm->provisioning == VM_PROV_UPDATING ||
            vm->provisioning == VM_PROV_DELETING || vm->power == VM_POWER_STARTING ||
@@ -43,8 +43,8 @@ busy(const vm_rec_t *vm)
 
 /* The power state a host reports (NULL: unknown) as the record's enum; a text no state names is an
  * internal error (the host's answer is not one the record can hold). */
-static int
-host_power(const char *text, vm_power_t *out, err_t *err)
+int
+inventory__host_power(const char *text, vm_power_t *out, err_t *err)
 {
     if (text == NULL) {
         *out = VM_POWER_UNKNOWN;
@@ -57,8 +57,8 @@ host_power(const char *text, vm_power_t *out, err_t *err)
 
 /* Copies text (NULL: "") into a record's buffer of size; a text too long for it is an internal error
  * naming field (the host's answer does not fit a record). */
-static int
-put_text(char *out, size_t size, const char *text, const char *field, err_t *err)
+int
+inventory__put_text(char *out, size_t size, const char *text, const char *field, err_t *err)
 {
     if (text != NULL && strlen(text) >= size)
         return err_set(err, ERR_INTERNAL, field, "The host's %s does not fit a VM record.", field);
@@ -88,7 +88,7 @@ sync_one(store_t *st, const char *host_id, vm_rec_t *vm, const json_t *seen, err
     hp = jget_str(seen, "powerState");
     if (hp == NULL || strcmp(hp, vm_power_name(vm->power)) == 0)
         return 0;
-    if (host_power(hp, &power, err))
+    if (inventory__host_power(hp, &power, err))
         return -1;
     /* Changed on the host: the record follows, and so do its holdings. */
     if (power == VM_POWER_DEALLOCATED && vmrec_release_host(st, vm, true, false, err))
@@ -101,8 +101,8 @@ sync_one(store_t *st, const char *host_id, vm_rec_t *vm, const json_t *seen, err
 }
 
 /* The host's inventory, keyed by hypervisor id (new reference); NULL with err. */
-static json_t *
-host_inventory(store_t *st, const char *host_id, err_t *err)
+json_t *
+inventory__host_inventory(store_t *st, const char *host_id, err_t *err)
 {
     agent_call_t c = {"inventory", VM_AGENT_TIMEOUT_MS, NULL};
     agent_err_t aerr = {0};
@@ -132,12 +132,34 @@ host_inventory(store_t *st, const char *host_id, err_t *err)
 }
 
 /* Whether any record owns hypervisor id hyp. */
-static int
-owned(store_t *st, const char *hyp, err_t *err)
+int
+inventory__owned(store_t *st, const char *hyp, err_t *err)
 {
     store_filter_t f = {.field = "hypervisorId", .op = STORE_FILTER_EQ, .value = hyp};
     int64_t n = store_rec_count(st, &store_kind_vm, &f, 1, err);
 
+    return n < 0 ? -1 : n > 0;
+}
+
+/* Whether the host's VM seen (its inventory entry) is owned: by its hypervisor id, or, while a job runs on
+ * the VM record its wapd id names, by that job (a migration's copy on its target, or the source's copy
+ * before the job deletes it): neither is unmanaged. */
+static int
+owned_entry(store_t *st, const char *hyp, const json_t *seen, err_t *err)
+{
+    json_t *active = json_pack("[s, s]", "queued", "running");
+    store_filter_t f[2] = {{.field = "resourceId", .op = STORE_FILTER_EQ,
+                            .value = json_string_value(json_object_get(seen, "id"))},
+                           {.field = "status", .op = STORE_FILTER_IN, .values = active}};
+    int o = inventory__owned(st, hyp, err);
+    int64_t n;
+
+    if (o != 0 || f[0].value == NULL || active == NULL) {
+        json_decref(active);
+        return o;
+    }
+    n = store_rec_count(st, &store_kind_job, f, 2, err);
+    json_decref(active);
     return n < 0 ? -1 : n > 0;
 }
 
@@ -161,7 +183,7 @@ sync_page(store_t *st, const char *host_id, const json_t *inv, int64_t *after, e
     json_array_foreach(vms, i, rec) {
         if (vmrec_from_store(rec, &vm, err))
             goto fail;
-        if (vm.hypervisor_id[0] == '\0' || busy(&vm))
+        if (vm.hypervisor_id[0] == '\0' || inventory__busy(&vm))
             continue; /* never fight a running job */
         if (sync_one(st, host_id, &vm, json_object_get(inv, vm.hypervisor_id), err))
             goto fail;
@@ -188,7 +210,7 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
     int rc = -1, o;
 
     assert(st != NULL && host_id != NULL);
-    inv = host_inventory(st, host_id, err);
+    inv = inventory__host_inventory(st, host_id, err);
     if (inv == NULL)
         return -1;
     do {
@@ -199,7 +221,7 @@ inventory_sync(store_t *st, const char *host_id, err_t *err)
         goto out;
     unmanaged = json_array();
     json_object_foreach(inv, key, seen) {
-        o = owned(st, key, err);
+        o = owned_entry(st, key, seen, err);
         if (o < 0)
             goto fail;
         if (!o)
@@ -387,213 +409,3 @@ inventory_simulate(store_t *st, const char *host_id, const inventory_simulate_re
     return json_pack("{s:o}", "regenerated", out);
 }
 
-/* The VM the host has under hyp (new reference), or NULL: 400 naming hypervisorId, or 409 when a record
- * already owns it. */
-static json_t *
-unowned_on_host(store_t *st, const char *host_id, const char *hyp, err_t *err)
-{
-    json_t *inv = host_inventory(st, host_id, err), *vm;
-    int o;
-
-    if (inv == NULL)
-        return NULL;
-    vm = json_incref(json_object_get(inv, hyp));
-    json_decref(inv);
-    if (vm == NULL) {
-        err_set(err, ERR_INVALID_REQUEST, "hypervisorId",
-                "The host has no VM with this hypervisor id.");
-        return NULL;
-    }
-    o = owned(st, hyp, err);
-    if (o != 0) {
-        json_decref(vm);
-        if (o > 0)
-            err_set(err, ERR_CONFLICT, "hypervisorId", "A record already owns this VM.");
-        return NULL;
-    }
-    return vm;
-}
-
-/* 400 on hostId unless a host has that id. */
-static int
-check_host(store_t *st, const char *host_id, err_t *err)
-{
-    int rc = vmrec_exists(st, &store_kind_host, host_id, NULL, NULL, err);
-
-    if (rc == 0)
-        return err_set(err, ERR_INVALID_REQUEST, "hostId", "No host has this id.");
-    return rc < 0 ? -1 : 0;
-}
-
-/* Moves the VM's holdings to host_id (when it moved) and points it at the VM the host reports (seen) with
- * the host's power state. */
-static int
-point_at(store_t *st, vm_rec_t *vm, const char *host_id, const json_t *seen, err_t *err)
-{
-    const char *ps = jget_str(seen, "powerState"), *hyp = jget_str(seen, "hypervisorId");
-    bool compute = ps && strcmp(ps, "deallocated") != 0;
-    vm_power_t power;
-
-    if (host_power(ps, &power, err))
-        return -1;
-    if (strcmp(vm->host_id, host_id) != 0) {
-        if (vmrec_release_host(st, vm, true, true, err) ||
-            put_text(vm->host_id, sizeof(vm->host_id), host_id, "hostId", err))
-            return -1;
-    } else if (!compute && vmrec_release_host(st, vm, true, false, err)) {
-        return -1;
-    }
-    if (!vm->hold.holds_storage) {
-        if (store_host_grow_storage(st, host_id, vm->hold.storage_gb, err))
-            return -1;
-        vm->hold.holds_storage = true;
-    }
-    if (compute && !vm->hold.holds_compute) {
-        if (placement_hold(st, host_id, vm->cores, vm->memory_mb, 0,
-                           "The host has no room for this VM.", err))
-            return -1;
-        vm->hold.holds_compute = true;
-    }
-    if (hyp != NULL && put_text(vm->hypervisor_id, sizeof(vm->hypervisor_id), hyp, "hypervisorId", err))
-        return -1;
-    vm->power = power;
-    vm->provisioning = VM_PROV_SUCCEEDED;
-    return store_unmanaged_remove(st, host_id, hyp, err);
-}
-
-json_t *
-inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *to, err_t *err)
-{
-    const char *host_id, *hyp;
-    json_t *seen = NULL, *view = NULL;
-    vm_rec_t vm;
-    int rc;
-
-    assert(st != NULL && vm_id != NULL && to != NULL && to->host_id != NULL && to->hypervisor_id != NULL);
-    host_id = to->host_id;
-    hyp = to->hypervisor_id;
-    rc = vmrec_load(st, NULL, vm_id, &vm, NULL, err);
-    if (rc == 0)
-        err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
-    if (rc <= 0)
-        return NULL;
-    if (busy(&vm)) {
-        err_set(err, ERR_OPERATION_IN_PROGRESS, NULL, "A job is under way on this VM.");
-        return NULL;
-    }
-    if (check_host(st, host_id, err))
-        return NULL;
-    if ((seen = unowned_on_host(st, host_id, hyp, err)) == NULL)
-        return NULL;
-    if (store_tx_begin(st, err))
-        goto out;
-    rc = vmrec_load(st, NULL, vm_id, &vm, NULL, err);
-    if (rc == 0)
-        err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
-    if (rc <= 0 || point_at(st, &vm, host_id, seen, err) || vmrec_save(st, &vm, err) ||
-        store_tx_commit(st, err)) {
-        store_tx_rollback(st);
-        goto out;
-    }
-    /* Committed: the view is made from the record as saved. */
-    if ((view = vm_render_view(&vm, true)) == NULL)
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-out:
-    json_decref(seen);
-    return view;
-}
-
-/* The disks the host reports of an adopted VM (seen) into vm, and their storage into its holdings: the OS
- * disk (lun null) caches ReadWrite, data disks None. */
-static int
-adopted_disks(const json_t *seen, vm_rec_t *vm, err_t *err)
-{
-    const json_t *disk, *lun;
-    vm_disk_t *d;
-    size_t i;
-
-    json_array_foreach(json_object_get(seen, "disks"), i, disk) {
-        if (vm->ndisks == VM_REC_MAX_DISKS)
-            return err_set(err, ERR_INTERNAL, "disks", "The host reports more disks than a VM has.");
-        d = &vm->disks[vm->ndisks];
-        lun = json_object_get(disk, "lun");
-        d->lun = json_is_integer(lun) ? (int) json_integer_value(lun) : -1;
-        d->size_gb = jget_int(disk, "sizeGB");
-        d->caching = json_is_integer(lun) ? VM_CACHING_NONE : VM_CACHING_READ_WRITE;
-        d->kind = json_is_integer(lun) ? VM_DISK_DATA : VM_DISK_OS;
-        vm->hold.storage_gb += d->size_gb;
-        vm->ndisks++;
-    }
-    return 0;
-}
-
-/* The record of an unmanaged VM (seen) adopted as an instance of role, made from the gallery item (its
- * image) and the host's report: creating and stopped, on no host yet, its holdings counted but not held. */
-static int
-adopted_record(store_t *st, const json_t *role, const json_t *seen, vm_rec_t *vm, err_t *err)
-{
-    json_t *item, *image = NULL;
-    int rc = -1;
-
-    item = store_rec_get(st, &store_kind_gallery_item, jget_str(role, "galleryItemId"), NULL, err);
-    if (item == NULL)
-        return -1;
-    memset(vm, 0, sizeof(*vm));
-    util_uuid(vm->id);
-    util_time_format(util_now_ms(), vm->created_at);
-    memcpy(vm->updated_at, vm->created_at, sizeof(vm->updated_at));
-    vm->cores = jget_int(seen, "cores");
-    vm->memory_mb = jget_int(seen, "memoryMB");
-    vm->provisioning = VM_PROV_CREATING;
-    vm->power = VM_POWER_STOPPED;
-    if (put_text(vm->name, sizeof(vm->name), jget_str(seen, "name"), "name", err) ||
-        put_text(vm->subscription_id, sizeof(vm->subscription_id), jget_str(role, "subscriptionId"),
-                 "subscriptionId", err) ||
-        put_text(vm->size, sizeof(vm->size), jget_str(role, "size"), "size", err) ||
-        put_text(vm->image_id, sizeof(vm->image_id), jget_str(item, "imageId"), "imageId", err) ||
-        put_text(vm->vm_role_id, sizeof(vm->vm_role_id), jget_str(role, "id"), "vmRoleId", err) ||
-        adopted_disks(seen, vm, err))
-        goto out;
-    vmrec_init_holdings(vm, vm->hold.storage_gb, false);
-    image = store_rec_get(st, &store_kind_image, jget_str(item, "imageId"), NULL, err);
-    if (image == NULL ||
-        put_text(vm->os_type, sizeof(vm->os_type), jget_str(image, "osType"), "osType", err))
-        goto out;
-    vm->generation = jget_int(image, "generation");
-    rc = 0;
-out:
-    json_decref(image);
-    json_decref(item);
-    return rc;
-}
-
-int
-inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char *hyp, err_t *err)
-{
-    json_t *seen;
-    int64_t d[STORE_QUOTAS] = {0};
-    vm_rec_t vm;
-    int rc = -1;
-
-    assert(st != NULL && role != NULL && host_id != NULL && hyp != NULL);
-    if (check_host(st, host_id, err))
-        return -1;
-    if ((seen = unowned_on_host(st, host_id, hyp, err)) == NULL)
-        return -1;
-    if (adopted_record(st, role, seen, &vm, err) || store_tx_begin(st, err))
-        goto out;
-    d[QUOTA_VMS] = 1;
-    d[QUOTA_CORES] = vm.cores;
-    d[QUOTA_MEMORY] = vm.memory_mb;
-    d[QUOTA_STORAGE] = vm.hold.storage_gb;
-    if (quota_adjust(st, vm.subscription_id, d, err) || vmrec_insert(st, &vm, err) ||
-        point_at(st, &vm, host_id, seen, err) || vmrec_save(st, &vm, err) ||
-        store_tx_commit(st, err)) {
-        store_tx_rollback(st);
-        goto out;
-    }
-    rc = 0;
-out:
-    json_decref(seen);
-    return rc;
-}

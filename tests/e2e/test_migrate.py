@@ -82,12 +82,16 @@ def test_live_migration_stays_running_and_usage_follows_the_timeline():
         th.start()
         try:
             loc = migrate(w, vid, dst)
-            copies = []
+            copies, mid_copy = [], []
 
             def ended():
                 j = ok(w.a.get(loc), 200)
                 if j["copy"] is not None:
                     copies.append((j["copy"]["bytesCopied"], j["copy"]["bytesTotal"]))
+                    if not mid_copy and 0 < j["copy"]["bytesCopied"] < j["copy"]["bytesTotal"]:
+                        # While the target makes its copy, a refresh of either host finds nothing
+                        # unmanaged: the migration owns both copies.
+                        mid_copy.append((leftovers(w, dst), leftovers(w, src)))
                 return j if j["status"] not in ("queued", "running") else None
             job = wait_for(ended, 60, "the migration")
             moved = int(time.time() * 1000)
@@ -96,6 +100,7 @@ def test_live_migration_stays_running_and_usage_follows_the_timeline():
             th.join()
         assert job["status"] == "succeeded", job
         assert len(seen) > 10 and all(p == "running" for p, _ in seen), seen
+        assert mid_copy == [([], [])], mid_copy
         assert ("running", "updating") in seen
         total = job["copy"]["bytesTotal"]
         assert total > 30 * 1024 ** 3 and job["copy"]["bytesCopied"] == total and job["progress"] == 100
