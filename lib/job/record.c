@@ -140,13 +140,18 @@ new_record(const job_kind_def_t *def, const char *resource_id, const char *subsc
     json_t *steps = json_array(), *n;
     size_t i;
 
+    /* Every step or none: a job missing a step would end "succeeded" without doing it. */
+    if (steps == NULL)
+        return NULL;
     if (names) {
         json_array_foreach(names, i, n)
-            json_array_append_new(steps, json_pack("{s:O, s:s}", "name", n, "status", "pending"));
+            if (json_array_append_new(steps, json_pack("{s:O, s:s}", "name", n, "status", "pending")))
+                goto oom;
     }
     for (i = 0; !names && def->steps && def->steps[i].name; i++)
-        json_array_append_new(steps,
-                              json_pack("{s:s, s:s}", "name", def->steps[i].name, "status", "pending"));
+        if (json_array_append_new(steps, json_pack("{s:s, s:s}", "name", def->steps[i].name, "status",
+                                                   "pending")))
+            goto oom;
     util_uuid(id);
     job__now_text(now);
     return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i, s:o, s:n, s:n, s:s, s:n, s:n, s:O, s:{}, s:s?, "
@@ -156,6 +161,9 @@ new_record(const job_kind_def_t *def, const char *resource_id, const char *subsc
                      "createdAt", now, "startedAt", "endedAt", "_params",
                      params ? params : json_null(), "_data", "_lockKey", lock_key, "_runAfterMs", 0,
                      "_deadlineMs", "_attempts", 0, "_epoch", 0);
+oom:
+    json_decref(steps);
+    return NULL;
 }
 
 static json_t *
