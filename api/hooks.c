@@ -121,11 +121,7 @@ api_admin_hook_deliveries(api_req_t *r)
     if (api_paging(r, &limit, &after))
         return;
     list = hooks_deliveries(r->store, r->params[0], after, limit, &next, &err);
-    if (list == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_page(r, list, limit, next);
+    api_reply_page_or_err(r, list, limit, next, &err);
 }
 
 void

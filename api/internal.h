@@ -249,6 +249,8 @@ const char *api_query(api_req_t *r, const char *name);
 int api_paging(api_req_t *r, int *limit, int64_t *after);
 /* Replies 200 {"value": list, "nextLink"?} (list stolen). */
 void api_reply_page(api_req_t *r, json_t *list, int limit, int64_t next);
+/* api_reply_page, or, when the lister answered NULL, its error err. */
+void api_reply_page_or_err(api_req_t *r, json_t *list, int limit, int64_t next, const err_t *err);
 /* The same written as text: page_open starts the body in b (with room for limit views), the caller
  * appends the views as a JSON array, and reply_page_text ends it (b taken and reset). */
 void api_page_open(util_buf_t *b, int limit);

@@ -50,11 +50,7 @@ api_jobs_list(api_req_t *r)
     if (api_paging(r, &limit, &after))
         return;
     list = job_list(r->store, f, n, after, limit, &next, &err);
-    if (list == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_page(r, list, limit, next);
+    api_reply_page_or_err(r, list, limit, next, &err);
 }
 
 void

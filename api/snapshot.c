@@ -44,10 +44,7 @@ api_tenant_snapshots_list(api_req_t *r)
     if (api_paging(r, &limit, &after))
         return;
     list = snapshot_list(r->store, r->params[0], after, limit, &next, &err);
-    if (list == NULL)
-        api_reply_err(r, &err);
-    else
-        api_reply_page(r, list, limit, next);
+    api_reply_page_or_err(r, list, limit, next, &err);
 }
 
 void

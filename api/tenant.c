@@ -66,11 +66,8 @@ api_tenant_images_list(api_req_t *r)
 
     if (api_paging(r, &limit, &after))
         return;
-    if ((list = vm_images_list(r->store, &c, after, limit, &next, &err)) == NULL) {
-        api_reply_err(r, &err);
-        return;
-    }
-    api_reply_page(r, list, limit, next);
+    list = vm_images_list(r->store, &c, after, limit, &next, &err);
+    api_reply_page_or_err(r, list, limit, next, &err);
 }
 
 void

@@ -136,6 +136,15 @@ next_link(api_req_t *r, int limit, int64_t next)
 }
 
 void
+api_reply_page_or_err(api_req_t *r, json_t *list, int limit, int64_t next, const err_t *err)
+{
+    if (list == NULL)
+        api_reply_err(r, err);
+    else
+        api_reply_page(r, list, limit, next);
+}
+
+void
 api_reply_page(api_req_t *r, json_t *list, int limit, int64_t next)
 {
     char *link = NULL;
