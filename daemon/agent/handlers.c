@@ -6,7 +6,9 @@
  * r->call and parsed the body as the route asks, so a handler only validates what is particular to
  * its path. Repeated operation ids, their conflicts and crash safety belong to the agent (its
  * journal decorator and driver), not to this file: a handler makes its call as if it were the
- * first. Every handler answers exactly once.
+ * first. Every handler answers exactly once. A long operation (a copy, an import, a create or attach
+ * that clones a volume) answers 202 with its progress while it goes on: such an answer is not final,
+ * and the journal keeps only final ones, so a poll with the same Operation-Id reaches the backend.
  */
 #include "agentd.h"
 
@@ -267,12 +269,99 @@ checkpoint_act(agentd_req_t *r)
         agentd_reply(r, 200, NULL);
 }
 
+/* ---- volumes and imports ---- */
+
+static void
+volume_snapshot(agentd_req_t *r)
+{
+    const char *hyp = id_or_reply(r, 0, "VM");
+    char volume_id[AGENT_ID_MAX];
+    agent_err_t err = {0};
+    int64_t size_gb = 0;
+    int rc, lun;
+
+    if (hyp == NULL)
+        return;
+    if (agent_wire_disk_parse(r->params[1], &lun) != 0) {
+        agentd_reply_error(r, 404, "There is no disk '%.64s' (the OS disk is '%s', luns are 0 to %d).",
+                           r->params[1], AGENT_WIRE_OS_DISK, AGENT_WIRE_LUN_MAX);
+        return;
+    }
+    assert(r->body != NULL);
+    if (agent_wire_snapshot_from_json(r->body, volume_id, &err) != 0) {
+        agentd_reply_error(r, 400, "%s", err.message);
+        return;
+    }
+    rc = agent_volume_snapshot(r->d->agent, &r->call, hyp, lun, volume_id, &size_gb, &err);
+    if (agentd_ok_or_reply(r, rc, &err))
+        agentd_reply(r, 200, agent_wire_size_to_json(size_gb));
+}
+
+static void
+volume_copy(agentd_req_t *r)
+{
+    const char *volume_id = id_or_reply(r, 0, "volume");
+    agent_wire_copy_t copy;
+    agent_err_t err = {0};
+    int rc;
+
+    if (volume_id == NULL)
+        return;
+    assert(r->body != NULL);
+    if (agent_wire_copy_from_json(r->body, &copy, &err) != 0) {
+        agentd_reply_error(r, 400, "%s", err.message);
+        return;
+    }
+    rc = agent_volume_copy(r->d->agent, &r->call, &copy.src, volume_id, &err);
+    if (agentd_ok_or_reply(r, rc, &err))
+        agentd_reply(r, 200, NULL);
+}
+
+static void
+volume_delete(agentd_req_t *r)
+{
+    const char *volume_id = id_or_reply(r, 0, "volume");
+    agent_err_t err = {0};
+    int rc;
+
+    if (volume_id == NULL)
+        return;
+    rc = agent_volume_delete(r->d->agent, &r->call, volume_id, &err);
+    if (agentd_ok_or_reply(r, rc, &err))
+        agentd_reply(r, 200, NULL);
+}
+
+static void
+vm_import(agentd_req_t *r)
+{
+    agent_wire_import_t *w = calloc(1, sizeof(*w));
+    char hyp[AGENT_ID_MAX];
+    agent_err_t err = {0};
+    int rc;
+
+    if (w == NULL) {
+        agentd_reply_error(r, 503, "The agent is out of memory.");
+        return;
+    }
+    assert(r->body != NULL);
+    if (agent_wire_import_from_json(r->body, w, &err) != 0) {
+        agentd_reply_error(r, err.status == AGENT_ERR_TRANSIENT ? 503 : 400, "%s", err.message);
+        goto cleanup;
+    }
+    rc = agent_vm_import(r->d->agent, &r->call, &w->spec.spec, &w->src, hyp, &err);
+    if (agentd_ok_or_reply(r, rc, &err))
+        agentd_reply(r, 200, json_pack("{s:s}", "hypervisorId", hyp));
+cleanup:
+    free(w);
+}
+
 /* ---- the table: the protocol's paths, in the order of schemas/agent.yaml ---- */
 
 const agentd_route_t agentd_routes[] = {
     {"GET", "/v1/host", host_get, 0, AGENTD_BODY_NONE},
     {"GET", "/v1/vms", vms_list, 0, AGENTD_BODY_NONE},
     {"POST", "/v1/vms", vm_create, 0, AGENTD_BODY_REQUIRED},
+    {"POST", "/v1/vms/import", vm_import, 0, AGENTD_BODY_REQUIRED},
     {"GET", "/v1/vms/x", vm_get, 0, AGENTD_BODY_NONE},
     {"DELETE", "/v1/vms/x", vm_delete, 0, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/start", vm_action, AGENT_POWER_START, AGENTD_BODY_NONE},
@@ -283,9 +372,12 @@ const agentd_route_t agentd_routes[] = {
     {"POST", "/v1/vms/x/resize", vm_resize, 0, AGENTD_BODY_REQUIRED},
     {"PUT", "/v1/vms/x/disks/x", disk_attach, 0, AGENTD_BODY_REQUIRED},
     {"DELETE", "/v1/vms/x/disks/x", disk_detach, 0, AGENTD_BODY_NONE},
+    {"POST", "/v1/vms/x/disks/x/snapshot", volume_snapshot, 0, AGENTD_BODY_REQUIRED},
     {"POST", "/v1/vms/x/checkpoints", checkpoint_create, 0, AGENTD_BODY_REQUIRED},
     {"DELETE", "/v1/vms/x/checkpoints/x", checkpoint_act, 0, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/checkpoints/x/restore", checkpoint_act, 1, AGENTD_BODY_NONE},
+    {"PUT", "/v1/volumes/x", volume_copy, 0, AGENTD_BODY_REQUIRED},
+    {"DELETE", "/v1/volumes/x", volume_delete, 0, AGENTD_BODY_NONE},
 };
 
 const size_t agentd_nroutes = sizeof(agentd_routes) / sizeof(agentd_routes[0]);

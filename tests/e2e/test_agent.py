@@ -18,7 +18,7 @@ def spec(vm_id=None, name="vm-1", cores=1, memory=1024):
     return {"id": vm_id or str(uuid.uuid4()), "name": name, "cores": cores, "memoryMB": memory,
             "dynamicMemory": None, "generation": 2,
             "disks": [{"lun": None, "sizeGB": 40, "caching": "ReadWrite", "imageId": "img-1",
-                       "snapshotId": None}],
+                       "volumeId": None}],
             "nics": [{"networkId": "net-1", "macAddress": "00:15:5d:00:00:01", "ipAddress": "10.0.0.5"}]}
 
 
@@ -120,6 +120,53 @@ def test_agent_token_and_bad_input_change_nothing():
         a.cleanup()
 
 
+def test_agent_volume_and_import_bad_input_changes_nothing():
+    """The snapshot, copy, delete and import paths refuse malformed bodies and paths before the backend."""
+    a = Agent().start()
+    try:
+        c = a.client()
+        hyp = write(c, "POST", "/v1/vms", spec()).json()["hypervisorId"]
+        before = vms(c)
+
+        def op():
+            return {"Operation-Id": "bad-" + uuid.uuid4().hex}
+
+        def refused(method, path, body, field, status=400):
+            r = c.request(method, path, body=body, headers=op())
+            error_code(r, status, "BadRequest" if status == 400 else "NotFound")
+            assert field in r.json()["error"]["message"], (path, body, r.json())
+        snap = "/v1/vms/%s/disks/os/snapshot" % hyp
+        refused("POST", snap, {}, "volumeId")
+        refused("POST", snap, {"volumeId": ""}, "volumeId")
+        refused("POST", snap, {"volumeId": "a b"}, "volumeId")
+        refused("POST", snap, {"volumeId": "v" * 64}, "volumeId")
+        refused("POST", snap, {"volumeId": "v", "lun": 0}, "lun")
+        refused("POST", "/v1/vms/%s/disks/64/snapshot" % hyp, {"volumeId": "v"}, "64", 404)
+        refused("POST", "/v1/vms/%s/disks/OS/snapshot" % hyp, {"volumeId": "v"}, "OS", 404)
+        src = {"hostId": "h", "volumeId": "v", "sizeGB": 1}
+        refused("PUT", "/v1/volumes/vol-1", {}, "source")
+        refused("PUT", "/v1/volumes/vol-1", {"source": dict(src, sizeGB=0)}, "source.sizeGB")
+        refused("PUT", "/v1/volumes/vol-1", {"source": dict(src, volumeId="a/b")}, "source.volumeId")
+        refused("PUT", "/v1/volumes/vol-1", {"source": dict(src, extra=1)}, "source.extra")
+        refused("PUT", "/v1/volumes/vol-1", {"source": src, "extra": 1}, "extra")
+        error_code(c.request("PUT", "/v1/volumes/vol-1", body={"source": src}), 400, "BadRequest")
+        source = {"hostId": "h", "hypervisorId": "hv", "powerState": "running", "checkpoints": []}
+        refused("POST", "/v1/vms/import", spec(), "source")
+        refused("POST", "/v1/vms/import", dict(spec(), source=dict(source, powerState="unknown")),
+                "source.powerState")
+        refused("POST", "/v1/vms/import", dict(spec(), source=dict(source, checkpoints=["a", "a"])),
+                "twice")
+        refused("POST", "/v1/vms/import", dict(spec(), source=dict(source, checkpoints=["a"] * 5)),
+                "source.checkpoints")
+        refused("POST", "/v1/vms/import", dict(spec(), cores=0, source=source), "cores")
+        r = c.request("GET", "/v1/volumes/vol-1")
+        error_code(r, 405, "MethodNotAllowed")
+        assert "PUT" in r.header("Allow") and "DELETE" in r.header("Allow")
+        assert vms(c) == before
+    finally:
+        a.cleanup()
+
+
 def test_agent_operation_id_replays_and_create_is_keyed_by_vm_id():
     a = Agent().start()
     try:
@@ -175,7 +222,7 @@ def test_agent_every_vm_call():
         write(c, "POST", "/v1/vms/%s/resize" % hyp, {"cores": 4, "memoryMB": 4096})
         v = vm(c, hyp)
         assert (v["cores"], v["memoryMB"]) == (4, 4096), v
-        write(c, "PUT", "/v1/vms/%s/disks/3" % hyp, {"sizeGB": 20, "caching": "None", "snapshotId": None})
+        write(c, "PUT", "/v1/vms/%s/disks/3" % hyp, {"sizeGB": 20, "caching": "None", "volumeId": None})
         assert {"lun": 3, "sizeGB": 20} in vm(c, hyp)["disks"], vm(c, hyp)
         write(c, "DELETE", "/v1/vms/%s/disks/3" % hyp)
         assert all(d["lun"] != 3 for d in vm(c, hyp)["disks"]), vm(c, hyp)
