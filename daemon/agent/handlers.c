@@ -21,6 +21,9 @@
 
 /* Route arguments of the VM actions: the power operations, then deallocate. */
 #define ACTION_DEALLOCATE 100
+/* The route arguments of POST /v1/vms/import and DELETE /v1/volumes/{id} (their VM twins have 0). */
+#define MAKE_IMPORT 1
+#define DELETE_VOLUME 1
 
 /* r->params[i] as a VM or checkpoint id, or NULL with r answered 404 (no such id can exist). */
 static const char *
@@ -105,10 +108,12 @@ vm_get(agentd_req_t *r)
 
 /* ---- the VM ---- */
 
+/* Creates (POST /v1/vms) or imports (POST /v1/vms/import, r->arg MAKE_IMPORT) a VM: both answer
+ * the host's id for it. */
 static void
-vm_create(agentd_req_t *r)
+vm_make(agentd_req_t *r)
 {
-    agent_wire_spec_t *w = calloc(1, sizeof(*w));
+    agent_wire_import_t *w = calloc(1, sizeof(*w));
     char hyp[AGENT_ID_MAX];
     agent_err_t err = {0};
     int rc;
@@ -118,27 +123,37 @@ vm_create(agentd_req_t *r)
         return;
     }
     assert(r->body != NULL); /* the route requires a body */
-    if (agent_wire_spec_from_json(r->body, w, &err) != 0) {
-        agentd_reply_error(r, 400, "%s", err.message);
+    rc = r->arg == MAKE_IMPORT ? agent_wire_import_from_json(r->body, w, &err)
+                               : agent_wire_spec_from_json(r->body, &w->spec, &err);
+    if (rc != 0) {
+        agentd_reply_error(r, err.status == AGENT_ERR_TRANSIENT ? 503 : 400, "%s", err.message);
         goto cleanup;
     }
-    rc = agent_vm_create(r->d->agent, &r->call, &w->spec, hyp, &err);
+    if (r->arg == MAKE_IMPORT)
+        rc = agent_vm_import(r->d->agent, &r->call, &w->spec.spec, &w->src, hyp, &err);
+    else
+        rc = agent_vm_create(r->d->agent, &r->call, &w->spec.spec, hyp, &err);
     if (agentd_ok_or_reply(r, rc, &err))
         agentd_reply(r, 200, json_pack("{s:s}", "hypervisorId", hyp));
 cleanup:
     free(w);
 }
 
+/* Deletes the VM (DELETE /v1/vms/{hyp}) or, r->arg DELETE_VOLUME, the volume of the path. */
 static void
-vm_delete(agentd_req_t *r)
+resource_delete(agentd_req_t *r)
 {
-    const char *hyp = id_or_reply(r, 0, "VM");
+    bool volume = r->arg == DELETE_VOLUME;
+    const char *id = id_or_reply(r, 0, volume ? "volume" : "VM");
     agent_err_t err = {0};
     int rc;
 
-    if (hyp == NULL)
+    if (id == NULL)
         return;
-    rc = agent_vm_delete(r->d->agent, &r->call, hyp, &err);
+    if (volume)
+        rc = agent_volume_delete(r->d->agent, &r->call, id, &err);
+    else
+        rc = agent_vm_delete(r->d->agent, &r->call, id, &err);
     if (agentd_ok_or_reply(r, rc, &err))
         agentd_reply(r, 200, NULL);
 }
@@ -317,53 +332,15 @@ volume_copy(agentd_req_t *r)
         agentd_reply(r, 200, NULL);
 }
 
-static void
-volume_delete(agentd_req_t *r)
-{
-    const char *volume_id = id_or_reply(r, 0, "volume");
-    agent_err_t err = {0};
-    int rc;
-
-    if (volume_id == NULL)
-        return;
-    rc = agent_volume_delete(r->d->agent, &r->call, volume_id, &err);
-    if (agentd_ok_or_reply(r, rc, &err))
-        agentd_reply(r, 200, NULL);
-}
-
-static void
-vm_import(agentd_req_t *r)
-{
-    agent_wire_import_t *w = calloc(1, sizeof(*w));
-    char hyp[AGENT_ID_MAX];
-    agent_err_t err = {0};
-    int rc;
-
-    if (w == NULL) {
-        agentd_reply_error(r, 503, "The agent is out of memory.");
-        return;
-    }
-    assert(r->body != NULL);
-    if (agent_wire_import_from_json(r->body, w, &err) != 0) {
-        agentd_reply_error(r, err.status == AGENT_ERR_TRANSIENT ? 503 : 400, "%s", err.message);
-        goto cleanup;
-    }
-    rc = agent_vm_import(r->d->agent, &r->call, &w->spec.spec, &w->src, hyp, &err);
-    if (agentd_ok_or_reply(r, rc, &err))
-        agentd_reply(r, 200, json_pack("{s:s}", "hypervisorId", hyp));
-cleanup:
-    free(w);
-}
-
 /* ---- the table: the protocol's paths, in the order of schemas/agent.yaml ---- */
 
 const agentd_route_t agentd_routes[] = {
     {"GET", "/v1/host", host_get, 0, AGENTD_BODY_NONE},
     {"GET", "/v1/vms", vms_list, 0, AGENTD_BODY_NONE},
-    {"POST", "/v1/vms", vm_create, 0, AGENTD_BODY_REQUIRED},
-    {"POST", "/v1/vms/import", vm_import, 0, AGENTD_BODY_REQUIRED},
+    {"POST", "/v1/vms", vm_make, 0, AGENTD_BODY_REQUIRED},
+    {"POST", "/v1/vms/import", vm_make, MAKE_IMPORT, AGENTD_BODY_REQUIRED},
     {"GET", "/v1/vms/x", vm_get, 0, AGENTD_BODY_NONE},
-    {"DELETE", "/v1/vms/x", vm_delete, 0, AGENTD_BODY_NONE},
+    {"DELETE", "/v1/vms/x", resource_delete, 0, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/start", vm_action, AGENT_POWER_START, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/stop", vm_action, AGENT_POWER_STOP, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/shutdown", vm_action, AGENT_POWER_SHUTDOWN, AGENTD_BODY_NONE},
@@ -377,7 +354,7 @@ const agentd_route_t agentd_routes[] = {
     {"DELETE", "/v1/vms/x/checkpoints/x", checkpoint_act, 0, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/checkpoints/x/restore", checkpoint_act, 1, AGENTD_BODY_NONE},
     {"PUT", "/v1/volumes/x", volume_copy, 0, AGENTD_BODY_REQUIRED},
-    {"DELETE", "/v1/volumes/x", volume_delete, 0, AGENTD_BODY_NONE},
+    {"DELETE", "/v1/volumes/x", resource_delete, DELETE_VOLUME, AGENTD_BODY_NONE},
 };
 
 const size_t agentd_nroutes = sizeof(agentd_routes) / sizeof(agentd_routes[0]);
