@@ -5,9 +5,9 @@
  *
  * Each slot is one request (http_conn.c): a VM create is POST /v1/vms with the VmSpec, a power
  * action a POST to the VM's action, a disk's snapshot a POST to .../disks/{lun|os}/snapshot, a
- * volume's copy and delete a PUT and DELETE of /v1/volumes/{id}, a VM's import POST /v1/vms/import,
- * and so on; the JSON of the bodies and the error table are
- * lib/agent/wire.c's, shared with the agent. The agent keeps the operation-id journal itself
+ * volume's copy and delete a PUT and DELETE of /v1/volumes/{id}, a VM's import POST
+ * /v1/vms/import, and so on; the JSON of the bodies and the error table are lib/agent/wire*.c's,
+ * shared with the agent. The agent keeps the operation-id journal itself
  * (journals = true): a write carries its operation id, and a repeat is answered by the agent from
  * its journal. A long operation (a create or attach that clones a volume, a copy, an import, maybe a
  * snapshot) answers AGENT_PENDING with its progress (http_conn.c reads it from the 202), and the
@@ -294,6 +294,7 @@ vm_make(agent_http_t *h, const agent_call_t *call, const char *path, json_t *bod
     json_t *answer = NULL;
     int rc;
 
+    assert(h != NULL && path != NULL);
     if (body == NULL)
         return agent_http__fail_oom(err);
     rc = agent_http__request(h, call, "POST", path, body, &answer, err);
@@ -475,6 +476,7 @@ volume_write(agent_http_t *h, const agent_call_t *call, const char *method, cons
     json_t *answer = NULL;
     int rc = -1;
 
+    assert(h != NULL && volume_id != NULL);
     if (path_append(path, PATH_CAP, volume_id) != 0)
         agent_fail(err, AGENT_ERR_PERMANENT, "The volume id is too long.");
     else
