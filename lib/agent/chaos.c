@@ -7,7 +7,8 @@
  * with probability failRate, a change fails with a permanent error and nothing is done (a read fails
  * transiently); with probability hangRate the call never answers: it waits out its timeout and answers
  * AGENT_ERR_TIMEOUT, and half of such changes were carried out on the host first, as happens when a real
- * host's answer is lost. Simulator controls and reconfigure pass straight through.
+ * host's answer is lost. Every change goes through this frame, the volume calls (snapshots, copies and their
+ * polls, deletes) and imports included; only inventory and host info are reads. Simulator controls and reconfigure pass straight through.
  *
  * Invariants: the options and the PRNG state of one wrapped agent are read and written only under its
  * lock, and the lock is never held across a sleep or a call of the inner agent; the inner agent is owned by
@@ -284,6 +285,52 @@ chaos_checkpoint_restore(void *priv, const agent_call_t *call, const char *hyp, 
 }
 
 static int
+chaos_volume_snapshot(void *priv, const agent_call_t *call, const char *hyp, int lun,
+                      const char *volume_id, int64_t *size_gb, agent_err_t *err)
+{
+    int64_t size = 0;
+    int hang, rc;
+
+    /* The size is written only when the answer reaches the caller. */
+    if (frame_begin(priv, AGENT_OP_VOLUME_SNAPSHOT, call, &hang, err))
+        return -1;
+    rc = agent_volume_snapshot(((chaos_t *) priv)->inner, call, hyp, lun, volume_id, &size, err);
+    if ((rc = frame_end(rc, hang, call, AGENT_OP_VOLUME_SNAPSHOT, err)) == 0)
+        *size_gb = size;
+    return rc;
+}
+
+static int
+chaos_volume_copy(void *priv, const agent_call_t *call, const agent_volume_src_t *src,
+                  const char *volume_id, agent_err_t *err)
+{
+    CHAOS_RUN(priv, AGENT_OP_VOLUME_COPY, call, err,
+              agent_volume_copy(c_->inner, call, src, volume_id, err));
+}
+
+static int
+chaos_volume_delete(void *priv, const agent_call_t *call, const char *volume_id, agent_err_t *err)
+{
+    CHAOS_RUN(priv, AGENT_OP_VOLUME_DELETE, call, err,
+              agent_volume_delete(c_->inner, call, volume_id, err));
+}
+
+static int
+chaos_vm_import(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
+                const agent_vm_source_t *src, char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+{
+    char hyp[AGENT_ID_MAX];
+    int hang, rc;
+
+    if (frame_begin(priv, AGENT_OP_VM_IMPORT, call, &hang, err))
+        return -1;
+    rc = agent_vm_import(((chaos_t *) priv)->inner, call, spec, src, hyp, err);
+    if ((rc = frame_end(rc, hang, call, AGENT_OP_VM_IMPORT, err)) == 0)
+        memcpy(hypervisor_id, hyp, AGENT_ID_MAX);
+    return rc;
+}
+
+static int
 chaos_inventory(void *priv, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err)
 {
     CHAOS_RUN(priv, AGENT_OP_INVENTORY, call, err, agent_inventory(c_->inner, call, vms, err));
@@ -347,6 +394,10 @@ static const agent_driver_t chaos_driver = {
     .checkpoint_restore = chaos_checkpoint_restore,
     .inventory = chaos_inventory,
     .host_info = chaos_host_info,
+    .volume_snapshot = chaos_volume_snapshot,
+    .volume_copy = chaos_volume_copy,
+    .volume_delete = chaos_volume_delete,
+    .vm_import = chaos_vm_import,
     .simulate = chaos_simulate,
 };
 

@@ -4,7 +4,8 @@
  * answer and never applies it twice.
  *
  * The fingerprint is the SHA-256 of a canonical JSON array of the operation's name and every argument
- * (the hypervisor id, the whole VM or disk spec, the power action, the checkpoint's name or id). A call
+ * (the hypervisor id, the whole VM or disk spec, the power action, the checkpoint's name or id, the volume
+ * id and the source of a copy or an import). A snapshot's answer, its size, is kept as its result text. A call
  * whose id is known is answered from the journal when its fingerprint matches, and with
  * AGENT_ERR_CONFLICT (nothing done) when it does not. Only final answers are kept: AGENT_OK, and the
  * permanent, not-found and unsupported errors; a pending, timed-out, unreachable or transient answer is
@@ -315,6 +316,19 @@ record(journal_t *j, const agent_call_t *call, const char *fp, int rc, const age
 
 /* ---- the slots ---- */
 
+/* Forwards a snapshot, writing its size as the result text. */
+static int
+snapshot_forward(agent_t *inner, const agent_call_t *call, const char *hyp, int lun,
+                 const char *volume_id, char res[AGENT_ID_MAX], agent_err_t *err)
+{
+    int64_t size = 0;
+
+    if (agent_volume_snapshot(inner, call, hyp, lun, volume_id, &size, err) != 0)
+        return -1;
+    snprintf(res, AGENT_ID_MAX, "%lld", (long long) size);
+    return 0;
+}
+
 static json_t *
 disk_args(const agent_disk_spec_t *d)
 {
@@ -418,6 +432,77 @@ journal_checkpoint_restore(void *priv, const agent_call_t *call, const char *hyp
                 agent_checkpoint_restore(j_->inner, call, hyp, cp, &e_));
 }
 
+/* The snapshot's answer is its size: kept as the result text, read back from it. */
+static int
+snapshot_run(journal_t *j, const agent_call_t *call, const char *hyp, int lun, const char *volume_id,
+             char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    JOURNAL_RUN(j, call, result, err,
+                json_pack("[s, s, i, s]", OP(VOLUME_SNAPSHOT), hyp, lun, volume_id),
+                snapshot_forward(j_->inner, call, hyp, lun, volume_id, res_, &e_));
+}
+
+static int
+journal_volume_snapshot(void *priv, const agent_call_t *call, const char *hyp, int lun,
+                        const char *volume_id, int64_t *size_gb, agent_err_t *err)
+{
+    char res[AGENT_ID_MAX] = "", *end;
+    long long size;
+
+    if (snapshot_run(priv, call, hyp, lun, volume_id, res, err) != 0)
+        return -1;
+    size = strtoll(res, &end, 10);
+    if (res[0] == '\0' || *end != '\0' || size < 0)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The journal's answer of %s is not a size.",
+                          call->op_id);
+    *size_gb = size;
+    return 0;
+}
+
+static int
+journal_volume_copy(void *priv, const agent_call_t *call, const agent_volume_src_t *src,
+                    const char *volume_id, agent_err_t *err)
+{
+    JOURNAL_RUN(priv, call, NULL, err,
+                json_pack("[s, s, s, I, s]", OP(VOLUME_COPY), src->host_id, src->volume_id,
+                          (json_int_t) src->size_gb, volume_id),
+                agent_volume_copy(j_->inner, call, src, volume_id, &e_));
+}
+
+static int
+journal_volume_delete(void *priv, const agent_call_t *call, const char *volume_id, agent_err_t *err)
+{
+    JOURNAL_RUN(priv, call, NULL, err, json_pack("[s, s]", OP(VOLUME_DELETE), volume_id),
+                agent_volume_delete(j_->inner, call, volume_id, &e_));
+}
+
+static json_t *
+import_args(const agent_vm_spec_t *spec, const agent_vm_source_t *src)
+{
+    json_t *args = spec_args(spec), *cps = json_array();
+    int i;
+
+    for (i = 0; i < src->ncheckpoints; i++)
+        json_array_append_new(cps, json_string(src->checkpoints[i]));
+    /* The spec's array names the create: the import's has its own name first. */
+    if (args != NULL)
+        json_array_set_new(args, 0, json_string(OP(VM_IMPORT)));
+    if (json_array_append_new(args, json_pack("[s, s, i, o]", src->host_id, src->hypervisor_id,
+                                              (int) src->power, cps)) != 0) {
+        json_decref(args);
+        return NULL;
+    }
+    return args;
+}
+
+static int
+journal_vm_import(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
+                  const agent_vm_source_t *src, char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+{
+    JOURNAL_RUN(priv, call, hypervisor_id, err, import_args(spec, src),
+                agent_vm_import(j_->inner, call, spec, src, res_, &e_));
+}
+
 static int
 journal_inventory(void *priv, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err)
 {
@@ -475,6 +560,10 @@ static const agent_driver_t journal_driver = {
     .checkpoint_restore = journal_checkpoint_restore,
     .inventory = journal_inventory,
     .host_info = journal_host_info,
+    .volume_snapshot = journal_volume_snapshot,
+    .volume_copy = journal_volume_copy,
+    .volume_delete = journal_volume_delete,
+    .vm_import = journal_vm_import,
     .simulate = journal_simulate,
 };
 

@@ -2,7 +2,8 @@
  * sim.c: the simulator agent, an in-process simulated Hyper-V host (driver "sim"): its options, its life
  * (open, reconfigure, close), its simulator controls, and its driver table.
  *
- * The host keeps its VMs (power state, size, disks, NICs, checkpoints) in one append log,
+ * The host keeps its VMs (power state, size, disks, NICs, checkpoints) and its volumes (disk snapshots,
+ * copies of other hosts' volumes: sim_volume.c) in one append log,
  * STATE_DIR/sim/<host id>.log (sim_state.c), so that, like a real host, it still has its VMs after the
  * daemon restarts, crash included. Every change is idempotent by its key (sim_vm.c, sim_checkpoint.c);
  * the operation-id journal, latency and injected faults are the decorators agent_open wraps it in.
@@ -10,7 +11,8 @@
  * Its uri: `sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01&diffGBPerHour=1&copyMBps=100`.
  * latencyMs, jitterMs, failRate and hangRate are the chaos decorator's (checked here, read there);
  * diffGBPerHour (default 1) is the growth of checkpoints' differencing disks and copyMBps (default 0:
- * instant) the speed of disk copies. An unknown or malformed parameter refuses the uri (permanent error).
+ * instant) the speed of every copy: disks made from an image or cloned from a volume, volume copies and VM
+ * imports, each of which resumes where it was when the host is opened again. An unknown or malformed parameter refuses the uri (permanent error).
  *
  * Thread safety (the rule of lib/agent.h): every slot may be called from several workers at once; one lock
  * per host guards its state, and the simulator waits for nothing but its log's fdatasync, shared by
@@ -272,6 +274,10 @@ static const agent_driver_t sim_driver = {
     .checkpoint_restore = agent_sim__checkpoint_restore,
     .inventory = agent_sim__inventory,
     .host_info = agent_sim__host_info,
+    .volume_snapshot = agent_sim__volume_snapshot,
+    .volume_copy = agent_sim__volume_copy,
+    .volume_delete = agent_sim__volume_delete,
+    .vm_import = agent_sim__vm_import,
     .simulate = sim_simulate,
 };
 

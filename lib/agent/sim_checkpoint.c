@@ -46,20 +46,18 @@ typedef struct {
     const char *name; /* the checkpoint's name (create) or id (delete, restore) */
 } cp_args_t;
 
-static int
-op_checkpoint_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+void
+agent_sim__checkpoint_add(json_t *vm, const char *name, char result[AGENT_ID_MAX])
 {
-    cp_args_t *a = args;
-    json_t *vm = agent_sim__find_vm(s, a->hyp, err), *cp;
     char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
     const char *key;
+    json_t *cp;
 
-    if (vm == NULL)
-        return -1;
+    assert(vm != NULL && name != NULL);
     json_object_foreach(json_object_get(vm, "checkpoints"), key, cp)
-        if (strcmp(json_string_value(json_object_get(cp, "name")), a->name) == 0) {
+        if (strcmp(json_string_value(json_object_get(cp, "name")), name) == 0) {
             snprintf(result, AGENT_ID_MAX, "%s", key); /* made before */
-            return 0;
+            return;
         }
     util_uuid(id);
     util_time_format(util_now_ms(), now);
@@ -68,9 +66,20 @@ op_checkpoint_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_
     /* A new differencing disk starts empty; it grows with the VM's writes. */
     json_object_set_new(json_object_get(vm, "checkpoints"), result,
                         json_pack("{s:s, s:s, s:O, s:i, s:s, s:I, s:I}", "id", result, "name",
-                                  a->name, "powerState", json_object_get(vm, "powerState"),
+                                  name, "powerState", json_object_get(vm, "powerState"),
                                   "sizeGB", 0, "createdAt", now, "accumMs", (json_int_t) 0,
                                   "sinceMs", (json_int_t) util_now_ms()));
+}
+
+static int
+op_checkpoint_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
+{
+    cp_args_t *a = args;
+    json_t *vm = agent_sim__find_vm(s, a->hyp, err);
+
+    if (vm == NULL)
+        return -1;
+    agent_sim__checkpoint_add(vm, a->name, result);
     return 0;
 }
 

@@ -1,24 +1,27 @@
 /*
  * sim_state.c: the simulator's durable state (see sim_internal.h).
  *
- * The host's VMs live in one append log (applog.h), STATE_DIR/sim/<host id>.log: each line is either a
- * VM's whole record (as sim_vm.c keeps it) or the deletion of one, {"hypervisorId": id, "deleted": true};
- * the last line of an id wins. A call appends the record of the VM it changed under the host's lock and
- * makes it durable (a group fdatasync shared with concurrent calls) after releasing the lock, before it
- * answers: the journal decorator records the answer only after the call, and relies on that. So, like a
- * real host, the simulator has its VMs after the daemon restarts, crash included. When the log holds
- * twice as many lines as live VMs (plus a floor) it is rewritten with the live ones. A host opened without
- * a state directory keeps everything in memory.
+ * The host's VMs and volumes live in one append log (applog.h), STATE_DIR/sim/<host id>.log: each line is
+ * a VM's whole record (as sim_vm.c keeps it) or the deletion of one, {"hypervisorId": id, "deleted": true},
+ * or likewise a volume's record (as sim_volume.c keeps it, with no hypervisorId at its top) or its
+ * deletion, {"volumeId": id, "deleted": true}; the last line of an id wins. A copy under way is in the
+ * record of what it makes, with the bytes copied at its last poll; at open every such copy resumes from
+ * those bytes (agent_sim__copies_resume). A call appends the record of the VM (and the volume) it changed
+ * under the host's lock and makes it durable (a group fdatasync shared with concurrent calls) after
+ * releasing the lock, before it answers: the journal decorator records the answer only after the call,
+ * and relies on that. So, like a real host, the simulator has its VMs and volumes after the daemon
+ * restarts, crash included. When the log holds twice as many lines as live VMs and volumes (plus a floor)
+ * it is rewritten with the live ones. A host opened without a state directory keeps everything in memory.
  *
  * Earlier versions kept one file per VM, STATE_DIR/sim/<host id>/<hypervisor id>.json (which may carry a
  * record of answers, _ops, or be the tombstone of a deleted VM, {deleted}). At open such a directory is
  * read once, its VMs appended to the log and synced, and then it is removed; a VM the log already has
  * (a migration interrupted by a crash, redone) keeps its logged record.
  *
- * Invariants: s->vms holds every live VM, and s->by_vm_id maps the vmId of every live VM that has one to
- * its hypervisor id; both are changed only through agent_sim__vm_put and agent_sim__vm_del, with the
- * host's lock held (or at open, before the host is shared); every change of s->vms is appended to the
- * log under the same lock, in the same order.
+ * Invariants: s->vms holds every live VM and s->volumes every live volume; s->by_vm_id maps the vmId of
+ * every live VM that has one to its hypervisor id; the first two are changed only through
+ * agent_sim__vm_put and agent_sim__vm_del, the volumes only by sim_volume.c, with the host's lock held (or at open, before the host is shared); every change of s->vms and s->volumes is
+ * appended to the log under the same lock, in the same order.
  */
 #include "sim_internal.h"
 
@@ -91,17 +94,15 @@ agent_sim__vm_of_wapd_id(sim_t *s, const char *vm_id)
 
 /* ---- the log ---- */
 
-/* Writes every live VM through emit (compaction; lock held). */
+/* Writes every record of set through emit. */
 static int
-live_records(void *ctx, applog_emit_fn emit, void *emit_ctx)
+emit_all(json_t *set, applog_emit_fn emit, void *emit_ctx)
 {
-    sim_t *s = ctx;
     void *it;
     char *text;
     int rc = 0;
 
-    assert(agent_sim__locked(s));
-    for (it = json_object_iter(s->vms); it != NULL && rc == 0; it = json_object_iter_next(s->vms, it)) {
+    for (it = json_object_iter(set); it != NULL && rc == 0; it = json_object_iter_next(set, it)) {
         text = util_json_dumps(json_object_iter_value(it), JSON_COMPACT);
         rc = text == NULL ? -1 : emit(emit_ctx, text, strlen(text));
         free(text);
@@ -109,36 +110,58 @@ live_records(void *ctx, applog_emit_fn emit, void *emit_ctx)
     return rc;
 }
 
-/* Appends the record of the VM of that id (its deletion when it is gone); lock held or not shared. */
+/* Writes every live VM and volume through emit (compaction; lock held). */
 static int
-append_vm(sim_t *s, const char *hyp, uint64_t *end)
+live_records(void *ctx, applog_emit_fn emit, void *emit_ctx)
 {
-    json_t *vm = json_object_get(s->vms, hyp), *gone = NULL;
+    sim_t *s = ctx;
+
+    assert(agent_sim__locked(s));
+    return emit_all(s->vms, emit, emit_ctx) || emit_all(s->volumes, emit, emit_ctx) ? -1 : 0;
+}
+
+/* Appends the record of id in set (its deletion, {key: id, deleted}, when it is gone); lock held or not
+ * shared. */
+static int
+append_rec(sim_t *s, json_t *set, const char *key, const char *id, uint64_t *end)
+{
+    json_t *rec = json_object_get(set, id), *gone = NULL;
     char *text;
     int rc;
 
-    if (vm == NULL)
-        vm = gone = json_pack("{s:s, s:b}", "hypervisorId", hyp, "deleted", 1);
-    text = vm != NULL ? util_json_dumps(vm, JSON_COMPACT) : NULL;
+    if (rec == NULL)
+        rec = gone = json_pack("{s:s, s:b}", key, id, "deleted", 1);
+    text = rec != NULL ? util_json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(gone);
     rc = text == NULL || applog_append(s->log, text, strlen(text), end) != 0 ? -1 : 0;
     free(text);
     return rc;
 }
 
+static int
+append_vm(sim_t *s, const char *hyp, uint64_t *end)
+{
+    return append_rec(s, s->vms, "hypervisorId", hyp, end);
+}
+
 int
 agent_sim__save(sim_t *s, uint64_t *end, agent_err_t *err)
 {
     assert(agent_sim__locked(s) && end != NULL);
-    if (s->log == NULL)
-        return 0;
-    if (s->dirty[0] == '\0') {
-        *end = applog_end(s->log); /* changed nothing, but may answer from a change not yet synced */
+    if (s->log == NULL) {
+        s->dirty[0] = s->dirty_volume[0] = '\0';
         return 0;
     }
-    if (append_vm(s, s->dirty, end) != 0)
+    *end = applog_end(s->log); /* changed nothing, but may answer from a change not yet synced */
+    if ((s->dirty[0] != '\0' && append_vm(s, s->dirty, end) != 0) ||
+        (s->dirty_volume[0] != '\0' &&
+         append_rec(s, s->volumes, "volumeId", s->dirty_volume, end) != 0)) {
+        s->dirty[0] = s->dirty_volume[0] = '\0';
         return agent_fail(err, AGENT_ERR_TRANSIENT, "The simulated host could not save its state.");
-    if (applog_needs_compact(s->log, json_object_size(s->vms), SIM_LOG_FLOOR))
+    }
+    s->dirty[0] = s->dirty_volume[0] = '\0';
+    if (applog_needs_compact(s->log, json_object_size(s->vms) + json_object_size(s->volumes),
+                             SIM_LOG_FLOOR))
         applog_compact(s->log, live_records, s); /* on failure the next change tries again */
     return 0;
 }
@@ -185,8 +208,17 @@ static int
 replay_line(void *ctx, const char *line, size_t len)
 {
     json_t *doc = json_loadb(line, len, 0, NULL);
+    int rc;
 
-    return json_is_object(doc) ? take_record(ctx, doc, true) : (json_decref(doc), -1);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return -1;
+    }
+    if (json_object_get(doc, "hypervisorId") != NULL)
+        return take_record(ctx, doc, true);
+    rc = agent_sim__volume_take(ctx, doc);
+    json_decref(doc);
+    return rc;
 }
 
 /* ---- the old per-VM directory ---- */
@@ -249,7 +281,8 @@ agent_sim__load(sim_t *s, const char *state_dir, agent_err_t *err)
 
     s->vms = json_object();
     s->by_vm_id = json_object();
-    if (s->vms == NULL || s->by_vm_id == NULL)
+    s->volumes = json_object();
+    if (s->vms == NULL || s->by_vm_id == NULL || s->volumes == NULL)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     if (state_dir == NULL || state_dir[0] == '\0')
         return 0;
@@ -263,7 +296,10 @@ agent_sim__load(sim_t *s, const char *state_dir, agent_err_t *err)
     if (rc != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The simulated host's state cannot be opened.");
     snprintf(path, sizeof(path), "%s/%s", dir, s->host_id);
-    return migrate(s, dir, path, err);
+    if (migrate(s, dir, path, err) != 0)
+        return -1;
+    agent_sim__copies_resume(s);
+    return 0;
 }
 
 void
@@ -273,5 +309,6 @@ agent_sim__state_free(sim_t *s)
     s->log = NULL;
     json_decref(s->vms);
     json_decref(s->by_vm_id);
-    s->vms = s->by_vm_id = NULL;
+    json_decref(s->volumes);
+    s->vms = s->by_vm_id = s->volumes = NULL;
 }

@@ -5,16 +5,19 @@
  * lock and saved with the VM it changed, durably before the slot answers; the slots themselves only pack
  * their arguments. A VM is {hypervisorId, vmId, name, powerState, cores, memoryMB, memoryMinMB,
  * memoryMaxMB, generation, disks, nics, checkpoints, createdAt}, plus the growth account of
- * sim_checkpoint.c and, while its OS disk is being copied from its image, copy {startedMs, bytesTotal}.
+ * sim_checkpoint.c and, while its disks are being copied, copy (sim_volume.c).
  *
  * Every change is idempotent by its key, as agent.h asks of every driver: a create by the wapd VM id (a
  * second create answers the VM made before), power actions by the state they lead to (starting a running
  * VM and stopping a stopped one succeed and change nothing), a disk by its lun (attaching the same disk
  * again succeeds), deleting what is gone answers AGENT_ERR_NOT_FOUND.
  *
- * Copies: with copyMBps > 0 (uri), a VM whose OS disk is made from an image is created at once but its
- * disk takes sizeGB / copyMBps seconds to copy; until then every create of that VM answers AGENT_PENDING
- * with the bytes copied so far, and the first create after it answers AGENT_OK.
+ * Copies: with copyMBps > 0 (uri), a VM whose OS disk is made from an image, or any of whose disks is a
+ * clone of a volume, is created at once but its disks (the OS disk from an image, every clone) take their
+ * size / copyMBps seconds to copy; until then every create of that VM answers AGENT_PENDING with the bytes
+ * copied so far, and the first create after it answers AGENT_OK. A disk attached as a clone of a volume
+ * keeps its own copy likewise: the attach, repeated, is the poll. The bytes copied are saved at every
+ * poll, and a copy resumes from them when the host is opened again (sim_volume.c).
  */
 #include "sim_internal.h"
 
@@ -126,9 +129,8 @@ disk_json(const agent_disk_spec_t *d)
                      d->volume_id);
 }
 
-/* The VM as its spec describes it, stopped (a new reference). */
-static json_t *
-vm_json(const agent_vm_spec_t *spec, const char *hyp)
+json_t *
+agent_sim__vm_json(const agent_vm_spec_t *spec, const char *hyp)
 {
     json_t *disks = json_array(), *nics = json_array();
     char now[UTIL_TIME_LEN + 1];
@@ -149,32 +151,28 @@ vm_json(const agent_vm_spec_t *spec, const char *hyp)
                      disks, "nics", nics, "checkpoints", "createdAt", now);
 }
 
-/* How far the VM's copy is: AGENT_PENDING with the progress while it runs, else 0 (the copy done and
- * forgotten, the VM marked changed); lock held. */
+/* How far the VM's copy is: AGENT_PENDING with the progress while it runs (its bytes saved), else 0 (the
+ * copy done and forgotten); lock held. */
 static int
 copy_progress(sim_t *s, json_t *vm, agent_progress_t *progress, agent_err_t *err)
 {
-    json_t *copy = json_object_get(vm, "copy");
-    int64_t total = json_integer_value(json_object_get(copy, "bytesTotal")), done;
-    double elapsed_ms = (double) (util_now_ms() - json_integer_value(json_object_get(copy, "startedMs")));
+    if (json_object_get(vm, "copy") != NULL)
+        snprintf(s->dirty, sizeof(s->dirty), "%s",
+                 json_string_value(json_object_get(vm, "hypervisorId")));
+    return agent_sim__copy_poll(s, vm, progress, err);
+}
 
-    if (copy == NULL) {
-        if (progress)
-            progress->bytes_copied = progress->bytes_total = 0;
-        return 0;
-    }
-    done = s->copy_mbps <= 0 ? total : (int64_t) (elapsed_ms / 1000.0 * s->copy_mbps * 1024 * 1024);
-    if (done < 0)
-        done = 0;
-    if (progress) {
-        progress->bytes_total = total;
-        progress->bytes_copied = done < total ? done : total;
-    }
-    if (done < total)
-        return agent_fail(err, AGENT_PENDING, "The VM's disk is being copied from its image.");
-    snprintf(s->dirty, sizeof(s->dirty), "%s", json_string_value(json_object_get(vm, "hypervisorId")));
-    json_object_del(vm, "copy");
-    return 0;
+/* The bytes a create copies: the OS disk made from an image, and every disk cloned from a volume. */
+static int64_t
+copy_bytes(const agent_vm_spec_t *spec)
+{
+    int64_t bytes = 0;
+    int i;
+
+    for (i = 0; i < spec->ndisks; i++)
+        if (spec->disks[i].volume_id != NULL || (i == 0 && spec->disks[i].image_id != NULL))
+            bytes += (int64_t) spec->disks[i].size_gb * GB;
+    return bytes;
 }
 
 static int
@@ -188,14 +186,11 @@ op_vm_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     if (vm == NULL) {
         util_uuid(uuid);
         snprintf(result, AGENT_ID_MAX, "sim-%s", uuid);
-        vm = vm_json(spec, result);
+        vm = agent_sim__vm_json(spec, result);
         if (vm == NULL)
             return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
-        if (s->copy_mbps > 0 && spec->ndisks > 0 && spec->disks[0].image_id != NULL &&
-            spec->disks[0].size_gb > 0)
-            json_object_set_new(vm, "copy", json_pack("{s:I, s:I}", "startedMs",
-                                                      (json_int_t) util_now_ms(), "bytesTotal",
-                                                      (json_int_t) (spec->disks[0].size_gb * GB)));
+        if (s->copy_mbps > 0 && copy_bytes(spec) > 0)
+            json_object_set_new(vm, "copy", agent_sim__copy_new(copy_bytes(spec)));
         snprintf(s->dirty, sizeof(s->dirty), "%s", result);
         if (agent_sim__vm_put(s, result, vm) != 0)
             return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
@@ -264,6 +259,7 @@ typedef struct {
     const char *hyp;
     int a, b;
     const agent_disk_spec_t *disk;
+    agent_progress_t *progress;
 } vm_args_t;
 
 static int
@@ -301,7 +297,7 @@ static int
 op_disk_attach(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
 {
     vm_args_t *a = args;
-    json_t *vm = agent_sim__find_vm(s, a->hyp, err), *disks;
+    json_t *vm = agent_sim__find_vm(s, a->hyp, err), *disks, *disk;
     int i;
 
     (void) result;
@@ -309,13 +305,17 @@ op_disk_attach(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err
         return -1;
     disks = json_object_get(vm, "disks");
     if ((i = find_lun(disks, a->disk->lun)) >= 0) {
-        if (json_integer_value(json_object_get(json_array_get(disks, (size_t) i), "sizeGB")) ==
-            a->disk->size_gb)
-            return 0; /* the same disk, attached before */
+        disk = json_array_get(disks, (size_t) i);
+        if (json_integer_value(json_object_get(disk, "sizeGB")) == a->disk->size_gb)
+            return agent_sim__copy_poll(s, disk, a->progress, err); /* attached before */
         return agent_fail(err, AGENT_ERR_PERMANENT, "Lun %d is taken.", a->disk->lun);
     }
-    json_array_append_new(disks, disk_json(a->disk));
-    return 0;
+    disk = disk_json(a->disk);
+    if (disk == NULL || json_array_append_new(disks, disk) != 0)
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
+    if (a->disk->volume_id != NULL && s->copy_mbps > 0 && a->disk->size_gb > 0)
+        json_object_set_new(disk, "copy", agent_sim__copy_new((int64_t) a->disk->size_gb * GB));
+    return agent_sim__copy_poll(s, disk, a->progress, err);
 }
 
 static int
@@ -374,7 +374,7 @@ int
 agent_sim__vm_reconfigure(void *priv, const agent_call_t *call, const char *hyp, int cores,
                           int memory_mb, agent_err_t *err)
 {
-    vm_args_t a = {hyp, cores, memory_mb, NULL};
+    vm_args_t a = {hyp, cores, memory_mb, NULL, NULL};
 
     (void) call;
     return agent_sim__run(priv, op_vm_reconfigure, &a, NULL, err);
@@ -384,9 +384,8 @@ int
 agent_sim__disk_attach(void *priv, const agent_call_t *call, const char *hyp,
                        const agent_disk_spec_t *disk, agent_err_t *err)
 {
-    vm_args_t a = {hyp, 0, 0, disk};
+    vm_args_t a = {hyp, 0, 0, disk, call->progress};
 
-    (void) call;
     return agent_sim__run(priv, op_disk_attach, &a, NULL, err);
 }
 
@@ -394,7 +393,7 @@ int
 agent_sim__disk_detach(void *priv, const agent_call_t *call, const char *hyp, int lun,
                        agent_err_t *err)
 {
-    vm_args_t a = {hyp, lun, 0, NULL};
+    vm_args_t a = {hyp, lun, 0, NULL, NULL};
 
     (void) call;
     return agent_sim__run(priv, op_disk_detach, &a, NULL, err);
