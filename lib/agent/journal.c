@@ -12,8 +12,11 @@
  * not, so that a retry or a poll reaches the host, whose changes are idempotent by key. Reads, simulator
  * controls and reconfigure pass straight through.
  *
+ * A long call's final answer keeps its progress too ({bytesCopied, bytesTotal} as progress: [copied,
+ * total]), so that a repeat of a finished copy answers the bytes it copied, not none.
+ *
  * Durability: the journal is an append log (applog.h) of JSON lines {opId, fingerprint, status, message,
- * result}; a line is appended under the lock and made durable after it is released, before its answer is
+ * result, progress?}; a line is appended under the lock and made durable after it is released, before its answer is
  * returned, so that concurrent calls share one fdatasync (group commit). At open the file is read back
  * into the index; a torn last line (a crash in the middle of an append, whose answer was therefore never
  * returned) is cut off. When the file holds 2 x AGENT_JOURNAL_KEPT lines it is rewritten with the kept
@@ -27,6 +30,7 @@
  */
 #include "agent_internal.h"
 #include "applog.h"
+#include "journal_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -75,6 +79,7 @@ typedef struct {
     agent_status_t status;
     char message[256];
     char result[AGENT_ID_MAX];
+    agent_progress_t progress; /* a long call's final progress (0 of 0: none) */
 } answer_t;
 
 /* ---- the records ---- */
@@ -103,24 +108,37 @@ status_parse(const char *name, agent_status_t *out)
 static json_t *
 answer_to_json(const answer_t *ans)
 {
-    return json_pack("{s:s, s:s, s:s, s:s}", "fingerprint", ans->fingerprint, "status",
-                     agent_status_name(ans->status), "message", ans->message, "result",
-                     ans->result);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "fingerprint", ans->fingerprint, "status",
+                            agent_status_name(ans->status), "message", ans->message, "result",
+                            ans->result);
+
+    if (rec != NULL && ans->progress.bytes_total > 0 &&
+        json_object_set_new(rec, "progress",
+                            json_pack("[I, I]", (json_int_t) ans->progress.bytes_copied,
+                                      (json_int_t) ans->progress.bytes_total)) != 0) {
+        json_decref(rec);
+        return NULL;
+    }
+    return rec;
 }
 
 static int
 answer_from_json(const json_t *rec, answer_t *out)
 {
     const char *fp = NULL, *status = NULL, *message = NULL, *result = NULL;
+    json_int_t copied = 0, total = 0;
 
-    if (json_unpack((json_t *) rec, "{s:s, s:s, s:s, s:s}", "fingerprint", &fp, "status", &status,
-                    "message", &message, "result", &result) != 0 ||
+    if (json_unpack((json_t *) rec, "{s:s, s:s, s:s, s:s, s?[II]}", "fingerprint", &fp, "status",
+                    &status, "message", &message, "result", &result, "progress", &copied,
+                    &total) != 0 ||
         strlen(fp) != FP_LEN || strlen(result) >= AGENT_ID_MAX ||
         status_parse(status, &out->status) != 0 || !kept_status(out->status))
         return -1;
     memcpy(out->fingerprint, fp, FP_LEN + 1);
     snprintf(out->message, sizeof(out->message), "%s", message);
     snprintf(out->result, sizeof(out->result), "%s", result);
+    out->progress.bytes_copied = copied;
+    out->progress.bytes_total = total;
     return 0;
 }
 
@@ -250,6 +268,8 @@ replay(journal_t *j, const agent_call_t *call, const char *fp, char *result, int
     else {
         if (result != NULL)
             memcpy(result, ans.result, AGENT_ID_MAX);
+        if (call->progress != NULL && ans.progress.bytes_total > 0)
+            *call->progress = ans.progress; /* a long call answers its final progress again */
         *rc = 0;
     }
     return 1;
@@ -272,6 +292,8 @@ record(journal_t *j, const agent_call_t *call, const char *fp, int rc, const age
     if (!kept_status(ans.status))
         return rc;
     memcpy(ans.fingerprint, fp, FP_LEN + 1);
+    if (rc == 0 && call->progress != NULL)
+        ans.progress = *call->progress;
     snprintf(ans.message, sizeof(ans.message), "%s", rc == 0 ? "" : inner_err->message);
     snprintf(ans.result, sizeof(ans.result), "%s", res);
     rec = answer_to_json(&ans);
@@ -316,47 +338,11 @@ record(journal_t *j, const agent_call_t *call, const char *fp, int rc, const age
 
 /* ---- the slots ---- */
 
-/* Forwards a snapshot, writing its size as the result text. */
-static int
-snapshot_forward(agent_t *inner, const agent_call_t *call, const char *hyp, int lun,
-                 const char *volume_id, char res[AGENT_ID_MAX], agent_err_t *err)
-{
-    int64_t size = 0;
-
-    if (agent_volume_snapshot(inner, call, hyp, lun, volume_id, &size, err) != 0)
-        return -1;
-    snprintf(res, AGENT_ID_MAX, "%lld", (long long) size);
-    return 0;
-}
-
-static json_t *
-disk_args(const agent_disk_spec_t *d)
-{
-    return json_pack("[i, i, i, s?, s?]", d->lun, d->size_gb, (int) d->caching, d->image_id,
-                     d->volume_id);
-}
-
-static json_t *
-spec_args(const agent_vm_spec_t *spec)
-{
-    json_t *disks = json_array(), *nics = json_array();
-    int i;
-
-    for (i = 0; i < spec->ndisks; i++)
-        json_array_append_new(disks, disk_args(&spec->disks[i]));
-    for (i = 0; i < spec->nnics; i++)
-        json_array_append_new(nics, json_pack("[s?, s?, s?]", spec->nics[i].network_id,
-                                              spec->nics[i].mac, spec->nics[i].ip));
-    return json_pack("[s, s?, s?, i, i, i, i, i, o, o]", OP(VM_CREATE), spec->vm_id, spec->name,
-                     spec->cores, spec->memory_mb, spec->memory_min_mb, spec->memory_max_mb,
-                     spec->generation, disks, nics);
-}
-
 static int
 journal_vm_create(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
                   char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
 {
-    JOURNAL_RUN(priv, call, hypervisor_id, err, spec_args(spec),
+    JOURNAL_RUN(priv, call, hypervisor_id, err, journal__spec_args(OP(VM_CREATE), spec),
                 agent_vm_create(j_->inner, call, spec, res_, &e_));
 }
 
@@ -395,7 +381,7 @@ static int
 journal_disk_attach(void *priv, const agent_call_t *call, const char *hyp,
                     const agent_disk_spec_t *disk, agent_err_t *err)
 {
-    JOURNAL_RUN(priv, call, NULL, err, json_pack("[s, s, o]", OP(DISK_ATTACH), hyp, disk_args(disk)),
+    JOURNAL_RUN(priv, call, NULL, err, json_pack("[s, s, o]", OP(DISK_ATTACH), hyp, journal__disk_args(disk)),
                 agent_disk_attach(j_->inner, call, hyp, disk, &e_));
 }
 
@@ -439,23 +425,20 @@ snapshot_run(journal_t *j, const agent_call_t *call, const char *hyp, int lun, c
 {
     JOURNAL_RUN(j, call, result, err,
                 json_pack("[s, s, i, s]", OP(VOLUME_SNAPSHOT), hyp, lun, volume_id),
-                snapshot_forward(j_->inner, call, hyp, lun, volume_id, res_, &e_));
+                journal__snapshot_forward(j_->inner, call, hyp, lun, volume_id, res_, &e_));
 }
 
 static int
 journal_volume_snapshot(void *priv, const agent_call_t *call, const char *hyp, int lun,
                         const char *volume_id, int64_t *size_gb, agent_err_t *err)
 {
-    char res[AGENT_ID_MAX] = "", *end;
-    long long size;
+    char res[AGENT_ID_MAX] = "";
 
     if (snapshot_run(priv, call, hyp, lun, volume_id, res, err) != 0)
         return -1;
-    size = strtoll(res, &end, 10);
-    if (res[0] == '\0' || *end != '\0' || size < 0)
+    if (journal__size_parse(res, size_gb) != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The journal's answer of %s is not a size.",
                           call->op_id);
-    *size_gb = size;
     return 0;
 }
 
@@ -476,30 +459,11 @@ journal_volume_delete(void *priv, const agent_call_t *call, const char *volume_i
                 agent_volume_delete(j_->inner, call, volume_id, &e_));
 }
 
-static json_t *
-import_args(const agent_vm_spec_t *spec, const agent_vm_source_t *src)
-{
-    json_t *args = spec_args(spec), *cps = json_array();
-    int i;
-
-    for (i = 0; i < src->ncheckpoints; i++)
-        json_array_append_new(cps, json_string(src->checkpoints[i]));
-    /* The spec's array names the create: the import's has its own name first. */
-    if (args != NULL)
-        json_array_set_new(args, 0, json_string(OP(VM_IMPORT)));
-    if (json_array_append_new(args, json_pack("[s, s, i, o]", src->host_id, src->hypervisor_id,
-                                              (int) src->power, cps)) != 0) {
-        json_decref(args);
-        return NULL;
-    }
-    return args;
-}
-
 static int
 journal_vm_import(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
                   const agent_vm_source_t *src, char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
 {
-    JOURNAL_RUN(priv, call, hypervisor_id, err, import_args(spec, src),
+    JOURNAL_RUN(priv, call, hypervisor_id, err, journal__import_args(spec, src),
                 agent_vm_import(j_->inner, call, spec, src, res_, &e_));
 }
 

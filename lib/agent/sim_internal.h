@@ -126,10 +126,11 @@ int agent_sim__host_info(void *priv, const agent_call_t *call, agent_host_info_t
  * made from an image or volumes, or its import), a disk (a clone attached) or a volume (a copy). */
 json_t *agent_sim__copy_new(int64_t bytes_total);
 /* Advances the copy holder has (its "copy" member) to now at the host's copyMBps and writes *progress (may
- * be NULL; 0 of 0 when holder has no copy): answers AGENT_PENDING (-1 with err) while bytes remain, the
+ * be NULL; when holder has no copy, done or never needed, bytes of bytes, what the call copies): answers AGENT_PENDING (-1 with err) while bytes remain, the
  * bytes copied kept in the copy for the caller's save; 0 when done, the copy removed. The caller marks
  * holder changed either way. Lock held. */
-int agent_sim__copy_poll(sim_t *s, json_t *holder, agent_progress_t *progress, agent_err_t *err);
+int agent_sim__copy_poll(sim_t *s, json_t *holder, int64_t bytes, agent_progress_t *progress,
+                         agent_err_t *err);
 /* At open, after the log is read back: every unfinished copy goes on from the bytes it had, counting time
  * from now (never the time the host was closed or down). */
 void agent_sim__copies_resume(sim_t *s);

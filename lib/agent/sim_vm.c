@@ -153,15 +153,6 @@ agent_sim__vm_json(const agent_vm_spec_t *spec, const char *hyp)
 
 /* How far the VM's copy is: AGENT_PENDING with the progress while it runs (its bytes saved), else 0 (the
  * copy done and forgotten); lock held. */
-static int
-copy_progress(sim_t *s, json_t *vm, agent_progress_t *progress, agent_err_t *err)
-{
-    if (json_object_get(vm, "copy") != NULL)
-        snprintf(s->dirty, sizeof(s->dirty), "%s",
-                 json_string_value(json_object_get(vm, "hypervisorId")));
-    return agent_sim__copy_poll(s, vm, progress, err);
-}
-
 /* The bytes a create copies: the OS disk made from an image, and every disk cloned from a volume. */
 static int64_t
 copy_bytes(const agent_vm_spec_t *spec)
@@ -173,6 +164,16 @@ copy_bytes(const agent_vm_spec_t *spec)
         if (spec->disks[i].volume_id != NULL || (i == 0 && spec->disks[i].image_id != NULL))
             bytes += (int64_t) spec->disks[i].size_gb * GB;
     return bytes;
+}
+
+static int
+copy_progress(sim_t *s, json_t *vm, const agent_vm_spec_t *spec, agent_progress_t *progress,
+              agent_err_t *err)
+{
+    if (json_object_get(vm, "copy") != NULL)
+        snprintf(s->dirty, sizeof(s->dirty), "%s",
+                 json_string_value(json_object_get(vm, "hypervisorId")));
+    return agent_sim__copy_poll(s, vm, copy_bytes(spec), progress, err);
 }
 
 static int
@@ -196,7 +197,7 @@ op_vm_create(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
             return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     }
     snprintf(result, AGENT_ID_MAX, "%s", json_string_value(json_object_get(vm, "hypervisorId")));
-    return copy_progress(s, vm, a->progress, err);
+    return copy_progress(s, vm, spec, a->progress, err);
 }
 
 static int
@@ -293,6 +294,13 @@ find_lun(const json_t *disks, int lun)
     return -1;
 }
 
+/* The bytes an attach copies: the disk's, when it is a clone of a volume. */
+static int64_t
+clone_bytes(const agent_disk_spec_t *d)
+{
+    return d->volume_id != NULL ? (int64_t) d->size_gb * GB : 0;
+}
+
 static int
 op_disk_attach(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
 {
@@ -307,15 +315,16 @@ op_disk_attach(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err
     if ((i = find_lun(disks, a->disk->lun)) >= 0) {
         disk = json_array_get(disks, (size_t) i);
         if (json_integer_value(json_object_get(disk, "sizeGB")) == a->disk->size_gb)
-            return agent_sim__copy_poll(s, disk, a->progress, err); /* attached before */
+            return agent_sim__copy_poll(s, disk, clone_bytes(a->disk), a->progress,
+                                        err); /* attached before */
         return agent_fail(err, AGENT_ERR_PERMANENT, "Lun %d is taken.", a->disk->lun);
     }
     disk = disk_json(a->disk);
     if (disk == NULL || json_array_append_new(disks, disk) != 0)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
-    if (a->disk->volume_id != NULL && s->copy_mbps > 0 && a->disk->size_gb > 0)
-        json_object_set_new(disk, "copy", agent_sim__copy_new((int64_t) a->disk->size_gb * GB));
-    return agent_sim__copy_poll(s, disk, a->progress, err);
+    if (s->copy_mbps > 0 && clone_bytes(a->disk) > 0)
+        json_object_set_new(disk, "copy", agent_sim__copy_new(clone_bytes(a->disk)));
+    return agent_sim__copy_poll(s, disk, clone_bytes(a->disk), a->progress, err);
 }
 
 static int

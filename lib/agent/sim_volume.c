@@ -45,7 +45,8 @@ agent_sim__copy_new(int64_t bytes_total)
 }
 
 int
-agent_sim__copy_poll(sim_t *s, json_t *holder, agent_progress_t *progress, agent_err_t *err)
+agent_sim__copy_poll(sim_t *s, json_t *holder, int64_t bytes, agent_progress_t *progress,
+                     agent_err_t *err)
 {
     json_t *copy = json_object_get(holder, "copy");
     int64_t total, copied, now = util_now_ms(), at;
@@ -53,7 +54,7 @@ agent_sim__copy_poll(sim_t *s, json_t *holder, agent_progress_t *progress, agent
     assert(agent_sim__locked(s));
     if (copy == NULL) {
         if (progress)
-            progress->bytes_copied = progress->bytes_total = 0;
+            progress->bytes_copied = progress->bytes_total = bytes;
         return 0;
     }
     total = json_integer_value(json_object_get(copy, "bytesTotal"));
@@ -203,7 +204,8 @@ op_volume_copy(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err
         return -1;
     if (json_object_get(v, "copy") != NULL)
         snprintf(s->dirty_volume, sizeof(s->dirty_volume), "%s", a->volume_id);
-    return agent_sim__copy_poll(s, v, a->progress, err);
+    return agent_sim__copy_poll(s, v, json_integer_value(json_object_get(v, "sizeGB")) * GB, a->progress,
+                                err);
 }
 
 static int
@@ -262,7 +264,7 @@ op_vm_import(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     }
     snprintf(result, AGENT_ID_MAX, "%s", json_string_value(json_object_get(vm, "hypervisorId")));
     snprintf(s->dirty, sizeof(s->dirty), "%s", result);
-    return agent_sim__copy_poll(s, vm, a->progress, err);
+    return agent_sim__copy_poll(s, vm, import_bytes(a->spec, a->src), a->progress, err);
 }
 
 /* ---- the driver's slots ---- */

@@ -10,7 +10,7 @@
  * wapd VM id, stopped; a keyed create; every power action and the state it leads to; release; resize; disk
  * attach and detach; checkpoint create, keyed repeat, replace, restore and delete; unmanaged VMs; repeated
  * operation ids; conflicts; NOT_FOUND; timeouts and injected faults through the chaos decorator; the
- * journal across a close and reopen.
+ * journal across a close and reopen; and the volume cases of test_agent_conformance_volume.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -510,6 +510,8 @@ the_journal_survives_a_reopen(void **state)
     assert_int_equal(err.status, AGENT_ERR_NOT_FOUND);
 }
 
+#include "test_agent_conformance_volume.h"
+
 /* ---- the runner ---- */
 
 static int
@@ -562,6 +564,7 @@ static const struct {
     CASE(hangs_time_out_and_a_retry_applies_once),
     CASE(injected_failures_change_nothing),
     CASE(the_journal_survives_a_reopen),
+    CONFORMANCE_VOLUME_CASES,
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))

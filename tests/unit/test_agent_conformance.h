@@ -6,6 +6,8 @@
 #ifndef WAPD_TEST_AGENT_CONFORMANCE_H
 #define WAPD_TEST_AGENT_CONFORMANCE_H
 
+#include <stdbool.h>
+
 #include "../../lib/agent.h"
 
 /* A kind of host the suite runs against. */
@@ -20,6 +22,9 @@ typedef struct {
     int (*add_unmanaged)(void *env, agent_t *a, const char *name, char hyp[AGENT_ID_MAX]);
     /* Stops and removes everything start made. */
     void (*stop)(void *env);
+    /* The kind implements volumes, copies, clones and imports: the volume cases
+     * (test_agent_conformance_volume.h) run against it; they skip while this is false. */
+    bool has_volumes;
 } conformance_fixture_t;
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * Unit tests of the agent decorators: the operation-id journal (lib/agent/journal.c: replay, conflict,
  * which answers it keeps, durability, a torn last line, compaction) and the chaos decorator
- * (lib/agent/chaos.c: its options and the faults it injects). Both wrap a counting driver, so that every
- * call that reaches the host is seen.
+ * (lib/agent/chaos.c: its options and the faults it injects), the volume calls and imports included. Both
+ * wrap a counting driver (test_agent_decorators_counter.h), so that every call that reaches the host is
+ * seen.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,118 +18,8 @@
 #include <cmocka.h>
 
 #include "../../lib/agent.h"
+#include "test_agent_decorators_counter.h"
 #include "test_agent_tmp.h"
-
-/* ---- a driver that counts the calls that reach it ---- */
-
-typedef struct {
-    int creates, deletes, checkpoints, reads;
-    agent_status_t next; /* != AGENT_OK: every change fails with it */
-} counter_t;
-
-static counter_t host;
-
-static int
-counter_check_uri(const char *uri, agent_err_t *err)
-{
-    (void) uri;
-    (void) err;
-    return 0;
-}
-
-static int
-counter_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
-{
-    (void) conf;
-    (void) err;
-    *priv = &host;
-    return 0;
-}
-
-static void
-counter_close(void *priv)
-{
-    (void) priv;
-}
-
-static int
-counter_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
-{
-    (void) priv;
-    (void) conf;
-    (void) err;
-    return 0;
-}
-
-static int
-counter_vm_create(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
-                  char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
-{
-    counter_t *h = priv;
-
-    (void) call;
-    (void) spec;
-    h->creates++;
-    if (h->next != AGENT_OK)
-        return agent_fail(err, h->next, "The host said no (%d).", h->creates);
-    snprintf(hypervisor_id, AGENT_ID_MAX, "hyp-%d", h->creates);
-    return 0;
-}
-
-static int
-counter_vm_delete(void *priv, const agent_call_t *call, const char *hyp, agent_err_t *err)
-{
-    counter_t *h = priv;
-
-    (void) call;
-    (void) hyp;
-    h->deletes++;
-    if (h->next != AGENT_OK)
-        return agent_fail(err, h->next, "The host said no.");
-    return 0;
-}
-
-static int
-counter_checkpoint_create(void *priv, const agent_call_t *call, const char *hyp, const char *name,
-                          char checkpoint_id[AGENT_ID_MAX], agent_err_t *err)
-{
-    counter_t *h = priv;
-
-    (void) call;
-    (void) hyp;
-    (void) name;
-    (void) err;
-    h->checkpoints++;
-    snprintf(checkpoint_id, AGENT_ID_MAX, "cp-%d", h->checkpoints);
-    return 0;
-}
-
-static int
-counter_inventory(void *priv, const agent_call_t *call, agent_vm_list_t *vms, agent_err_t *err)
-{
-    counter_t *h = priv;
-
-    (void) call;
-    (void) err;
-    h->reads++;
-    vms->n = 0;
-    vms->vms = NULL;
-    return 0;
-}
-
-static const agent_driver_t counter_driver = {
-    .name = "counter",
-    .default_uri = "counter://",
-    .journals = true, /* agent_open leaves it bare: the tests wrap it themselves */
-    .check_uri = counter_check_uri,
-    .open = counter_open,
-    .close = counter_close,
-    .reconfigure = counter_reconfigure,
-    .vm_create = counter_vm_create,
-    .vm_delete = counter_vm_delete,
-    .checkpoint_create = counter_checkpoint_create,
-    .inventory = counter_inventory,
-};
 
 /* ---- fixture ---- */
 
@@ -485,6 +376,74 @@ chaos_injects_faults(void **state)
     agent_close(a);
 }
 
+/* The volume calls and imports: replayed by id and arguments, polls of a copy reaching the host until it
+ * ends, its final progress answered again after a reopen; other arguments conflict; chaos fails them. */
+static void
+journal_and_chaos_take_the_volume_calls(void **state)
+{
+    tmp_t *t = *state;
+    agent_t *a = journaled(t->path), *c_a;
+    agent_vm_spec_t spec = spec_named("moved");
+    const char *names[] = {"one"}, *others[] = {"two"};
+    agent_vm_source_t src = {"h2", "hyp-9", AGENT_VM_RUNNING, names, 1};
+    agent_volume_src_t vsrc = {"h2", "vol-src", 5};
+    agent_progress_t p = {0};
+    agent_call_t c = {"copy-1", 1000, &p};
+    agent_chaos_t fail = {0, 0, 1, 0};
+    char hyp[AGENT_ID_MAX] = "";
+    agent_err_t err;
+    int64_t size = 0;
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(agent_volume_copy(a, &c, &vsrc, "vol-1", &err), -1);
+        assert_int_equal(err.status, AGENT_PENDING); /* not kept: the next poll reaches the host */
+        assert_int_equal(p.bytes_copied, i + 1);
+    }
+    assert_int_equal(agent_volume_copy(a, &c, &vsrc, "vol-1", &err), 0);
+    agent_close(a);
+    a = journaled(t->path);
+    p = (agent_progress_t){0};
+    assert_int_equal(agent_volume_copy(a, &c, &vsrc, "vol-1", &err), 0);
+    assert_int_equal(p.bytes_copied, 3);
+    assert_int_equal(p.bytes_total, 3);
+    assert_int_equal(host.volumes, 3);
+    vsrc.size_gb = 6;
+    assert_int_equal(agent_volume_copy(a, &c, &vsrc, "vol-1", &err), -1);
+    assert_int_equal(err.status, AGENT_ERR_CONFLICT);
+    c = call("snap-1", 1000);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(agent_volume_snapshot(a, &c, "hyp-1", 0, "vol-2", &size, &err), 0);
+        assert_int_equal(size, 7);
+    }
+    assert_int_equal(agent_volume_snapshot(a, &c, "hyp-1", -1, "vol-2", &size, &err), -1);
+    assert_int_equal(err.status, AGENT_ERR_CONFLICT);
+    c = call("delete-1", 1000);
+    assert_int_equal(agent_volume_delete(a, &c, "vol-2", &err), 0);
+    assert_int_equal(agent_volume_delete(a, &c, "vol-2", &err), 0);
+    c = call("import-1", 1000);
+    assert_int_equal(agent_vm_import(a, &c, &spec, &src, hyp, &err), 0);
+    assert_string_equal(hyp, "imp-6");
+    assert_int_equal(agent_vm_import(a, &c, &spec, &src, hyp, &err), 0);
+    assert_string_equal(hyp, "imp-6");
+    assert_int_equal(host.volumes, 6); /* each reached the host once */
+    src.checkpoints = others;
+    assert_int_equal(agent_vm_import(a, &c, &spec, &src, hyp, &err), -1);
+    assert_int_equal(err.status, AGENT_ERR_CONFLICT);
+    agent_close(a);
+    c_a = agent_chaos_wrap(open_counter("counter://"), &fail, &err);
+    assert_non_null(c_a);
+    c = call("chaos-1", 1000);
+    assert_int_equal(agent_volume_snapshot(c_a, &c, "hyp-1", 0, "vol-3", &size, &err), -1);
+    assert_int_equal(err.status, AGENT_ERR_PERMANENT);
+    assert_int_equal(agent_volume_copy(c_a, &c, &vsrc, "vol-3", &err), -1);
+    assert_int_equal(agent_volume_delete(c_a, &c, "vol-3", &err), -1);
+    assert_int_equal(agent_vm_import(c_a, &c, &spec, &src, hyp, &err), -1);
+    assert_int_equal(err.status, AGENT_ERR_PERMANENT);
+    assert_int_equal(host.volumes, 6); /* none reached the host */
+    agent_close(c_a);
+}
+
 int
 main(void)
 {
@@ -498,6 +457,8 @@ main(void)
         cmocka_unit_test_setup_teardown(journal_compacts_to_the_kept_answers, setup, agent_tmp_teardown),
         cmocka_unit_test_setup_teardown(chaos_options_from_the_uri, setup, agent_tmp_teardown),
         cmocka_unit_test_setup_teardown(chaos_injects_faults, setup, agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(journal_and_chaos_take_the_volume_calls, setup,
+                                        agent_tmp_teardown),
     };
 
     return cmocka_run_group_tests_name("agent_decorators", tests, NULL, NULL);

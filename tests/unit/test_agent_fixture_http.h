@@ -37,6 +37,6 @@ http_stop(void *env)
     free(env);
 }
 
-static const conformance_fixture_t http_fixture = {"http", http_start, http_open, NULL, http_stop};
+static const conformance_fixture_t http_fixture = {"http", http_start, http_open, NULL, http_stop, false};
 
 #endif

@@ -91,6 +91,6 @@ libvirt_stop(void *env)
 }
 
 static const conformance_fixture_t libvirt_fixture = {"libvirt", libvirt_start, libvirt_open,
-                                                      libvirt_add_unmanaged, libvirt_stop};
+                                                      libvirt_add_unmanaged, libvirt_stop, false};
 
 #endif

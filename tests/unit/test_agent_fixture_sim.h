@@ -58,6 +58,6 @@ sim_stop(void *env)
 }
 
 static const conformance_fixture_t sim_fixture = {"sim", sim_start, sim_open, sim_add_unmanaged,
-                                                  sim_stop};
+                                                  sim_stop, true};
 
 #endif

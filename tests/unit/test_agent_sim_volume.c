@@ -200,6 +200,19 @@ compaction_keeps_volumes(void **state)
     agent_close(a);
 }
 
+/* One answer of a copy under way: PENDING, of total bytes, never going back from *last; waits a little
+ * before the next poll. Answers 1. */
+static int
+still_copying(const agent_err_t *err, const agent_progress_t *p, int64_t total, int64_t *last)
+{
+    assert_int_equal(err->status, AGENT_PENDING);
+    assert_int_equal(p->bytes_total, total);
+    assert_true(p->bytes_copied >= *last && p->bytes_copied <= total);
+    *last = p->bytes_copied;
+    sleep_ms(20);
+    return 1;
+}
+
 /* A VM whose data disk is a clone of a volume is created PENDING, its progress advancing to the clone's
  * bytes, then OK; a disk attached as a clone likewise, the attach repeated being the poll. */
 static void
@@ -218,29 +231,18 @@ clones_are_copies_with_progress(void **state)
     char hyp[AGENT_ID_MAX] = "";
     int64_t last = 0;
     agent_err_t err;
-    int rc, pending = 0;
+    int pending = 0;
 
-    while ((rc = agent_vm_create(a, &c, &spec, hyp, &err)) != 0) {
-        assert_int_equal(err.status, AGENT_PENDING);
-        assert_int_equal(p.bytes_total, 2 * GiB);
-        assert_true(p.bytes_copied >= last);
-        last = p.bytes_copied;
-        pending++;
-        sleep_ms(20);
-    }
+    while (agent_vm_create(a, &c, &spec, hyp, &err) != 0)
+        pending += still_copying(&err, &p, 2 * GiB, &last);
     assert_true(pending > 0);
     assert_int_equal(p.bytes_copied, 2 * GiB);
     c = fresh(&p);
     last = pending = 0;
-    while ((rc = agent_disk_attach(a, &c, hyp, &attach, &err)) != 0) {
-        assert_int_equal(err.status, AGENT_PENDING);
-        assert_int_equal(p.bytes_total, 2 * GiB);
-        assert_true(p.bytes_copied >= last);
-        last = p.bytes_copied;
-        pending++;
-        sleep_ms(20);
-    }
+    while (agent_disk_attach(a, &c, hyp, &attach, &err) != 0)
+        pending += still_copying(&err, &p, 2 * GiB, &last);
     assert_true(pending > 0);
+    assert_int_equal(p.bytes_copied, 2 * GiB);
     agent_close(a);
 }
 
