@@ -137,7 +137,8 @@ void agent_wire_disk_segment(int lun, char out[16]);
 /* A snapshot's body {"volumeId"}; out holds AGENT_ID_MAX. */
 json_t *agent_wire_snapshot_to_json(const char *volume_id);
 int agent_wire_snapshot_from_json(const json_t *j, char out[AGENT_ID_MAX], agent_err_t *err);
-/* A snapshot's answer {"sizeGB"} (1..65536 GB). */
+/* A snapshot's answer {"sizeGB"} (1..65536 GB), which may also carry the final "progress" of a
+ * long snapshot (agent_wire_progress_from_json reads that). */
 json_t *agent_wire_size_to_json(int64_t size_gb);
 int agent_wire_size_from_json(const json_t *j, int64_t *size_gb, agent_err_t *err);
 
@@ -174,8 +175,11 @@ int agent_wire_import_from_json(const json_t *j, agent_wire_import_t *out, agent
 
 /* {"status": "Running", "progress": {"bytesCopied", "bytesTotal"}}; NULL progress: zeros. */
 json_t *agent_wire_pending_json(const agent_progress_t *progress);
-/* Reads the progress of a 202 body (zeros when it has none); -1 with a permanent error when
- * malformed. */
+/* {"bytesCopied", "bytesTotal"}: the progress member of a 202, and of the 200 that ends a long
+ * operation (the bytes it copied, beside the answer's other members). */
+json_t *agent_wire_progress_json(const agent_progress_t *progress);
+/* Reads the progress member of a 202 or 200 body (zeros when it has none); -1 with a permanent
+ * error when malformed. */
 int agent_wire_progress_from_json(const json_t *j, agent_progress_t *out, agent_err_t *err);
 
 #endif

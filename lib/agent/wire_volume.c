@@ -57,7 +57,8 @@ read_volume_id(const json_t *o, const char *where, char out[AGENT_ID_MAX], agent
 /* ---- a snapshot and its answer ---- */
 
 static const char *const snapshot_keys[] = {"volumeId", NULL};
-static const char *const size_keys[] = {"sizeGB", NULL};
+/* progress: a long snapshot's final answer may carry it (read by the transport, not here) */
+static const char *const size_keys[] = {"sizeGB", "progress", NULL};
 
 json_t *
 agent_wire_snapshot_to_json(const char *volume_id)

@@ -125,6 +125,7 @@ snapshot_bodies_round_trip_and_refuse_malformed(void **state)
 {
     char vol[AGENT_ID_MAX];
     agent_err_t err = {0};
+    agent_progress_t p;
     int64_t size = 0;
     json_t *j, *again;
 
@@ -140,6 +141,17 @@ snapshot_bodies_round_trip_and_refuse_malformed(void **state)
     j = agent_wire_size_to_json(65536);
     assert_int_equal(agent_wire_size_from_json(j, &size, &err), 0);
     assert_int_equal(size, 65536);
+    json_decref(j);
+    /* the final answer of a long snapshot carries its progress beside the size */
+    j = agent_wire_size_to_json(3);
+    p = (agent_progress_t){3 * 1024 * 1024 * 1024LL, 3 * 1024 * 1024 * 1024LL};
+    json_object_set_new(j, "progress", agent_wire_progress_json(&p));
+    assert_int_equal(agent_wire_size_from_json(j, &size, &err), 0);
+    assert_int_equal(size, 3);
+    p = (agent_progress_t){0, 0};
+    assert_int_equal(agent_wire_progress_from_json(j, &p, &err), 0);
+    assert_int_equal(p.bytes_total, 3 * 1024 * 1024 * 1024LL);
+    assert_int_equal(p.bytes_copied, p.bytes_total);
     json_decref(j);
 
     refuses_each(bad_snapshots, sizeof(bad_snapshots) / sizeof(bad_snapshots[0]), decode_snapshot,
