@@ -108,7 +108,8 @@ static const jv_field_t quota_spec[] = {
         {"sizeNames", JV_STRING_ARRAY, JV_NULLABLE, 1, 64, NULL, NULL},                            \
         {"galleryItemIds", JV_STRING_ARRAY, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},              \
         {"checkpointMode", JV_STRING, 0, 1, 32, checkpoint_modes, NULL},                           \
-        {"checkpointRetentionHours", JV_INT, JV_NULLABLE, 1, 876000, NULL, NULL}
+        {"checkpointRetentionHours", JV_INT, JV_NULLABLE, 1, 876000, NULL, NULL},                  \
+        {"replicaCloudIds", JV_STRING_ARRAY, JV_NULLABLE, 1, 64, NULL, NULL}
 static const jv_field_t plan_spec[] = {
     {"name", JV_STRING, JV_REQUIRED, 1, 128, NULL, NULL},
     PLAN_SETTINGS,
@@ -342,9 +343,27 @@ const api_resource_t api_res_gallery_items = {
     .create_spec = gallery_spec,
     .create = api_catalog_gallery_item_create,
 };
+/* A plan as admins see it: replicaCloudIds is always an array (a plan stored before it existed has
+ * none, which means the same as []). */
+static json_t *
+plan_view(store_t *st, const json_t *rec, err_t *err)
+{
+    json_t *v = json_deep_copy(rec);
+
+    (void) st;
+    if (v == NULL) {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    if (!json_is_array(json_object_get(v, "replicaCloudIds")))
+        json_object_set_new(v, "replicaCloudIds", json_array());
+    return v;
+}
+
 /* A plan's PATCH is a job: subscriptions take the new settings when it has run. */
 const api_resource_t api_res_plans = {
     .kind = &store_kind_plan,
+    .view = plan_view,
     .filters = plan_filters,
     .create_spec = plan_spec,
     .create = api_catalog_plan_create,

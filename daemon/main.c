@@ -32,6 +32,7 @@
 #include "../lib/hostwatch.h"
 #include "../lib/inventory.h"
 #include "../lib/job.h"
+#include "../lib/snapshot.h"
 #include "../lib/store.h"
 #include "../lib/sysio.h"
 #include "../lib/usage.h"
@@ -211,7 +212,7 @@ main(int argc, char **argv)
     hostreg_init(cfg.state_dir);
     if (agent_builtin_register() || catalog_jobs_register() || accounts_jobs_register() ||
         vm_jobs_register() || checkpoint_jobs_register() || vmrole_jobs_register() ||
-        inventory_jobs_register()) {
+        inventory_jobs_register() || snapshot_jobs_register()) {
         fprintf(stderr, "wapd: the built-in agents and job kinds could not be registered\n");
         goto out;
     }

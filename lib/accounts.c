@@ -15,6 +15,7 @@
 #include "events.h"
 #include "jget.h"
 #include "job.h"
+#include "snapshot.h"
 #include "util.h"
 #include "vm.h"
 
@@ -246,14 +247,17 @@ step_stop_vms(job_ctx_t *ctx, err_t *err)
     return rc == 1 ? JOB_STEP_DONE : JOB_STEP_RETRY;
 }
 
-/* subscription.delete, step 1: a delete job for every VM, then, once none is left, the networks. */
+/* subscription.delete, step 1: a delete job for every VM, then, once none is left, the networks; then a
+ * delete job for every snapshot. */
 static job_step_result_t
 step_delete_resources(job_ctx_t *ctx, err_t *err)
 {
     int rc = vm_delete_all(job_ctx_store(ctx), job_ctx_resource(ctx), err);
 
+    if (rc == 1)
+        rc = snapshot_delete_all(job_ctx_store(ctx), job_ctx_resource(ctx), err);
     if (rc == 0 && err->code == ERR_NONE)
-        err_set(err, ERR_OPERATION_IN_PROGRESS, NULL, "VMs are still being deleted.");
+        err_set(err, ERR_OPERATION_IN_PROGRESS, NULL, "VMs or snapshots are still being deleted.");
     return rc == 1 ? JOB_STEP_DONE : JOB_STEP_RETRY;
 }
 

@@ -169,12 +169,13 @@ typedef struct {
 } catalog_strs_t;
 
 /* What a plan offers. limits: CATALOG_UNLIMITED or a limit >= 0; checkpoint_retention_hours 0: none
- * (null). */
+ * (null). replica_cloud_ids: the clouds, besides the plan's own, that its subscriptions' snapshots may be
+ * copied to (empty: none; unlike the allow lists, empty allows nothing). */
 typedef struct {
     const char *name;
     catalog_plan_state_t state;
     int64_t limits[CATALOG_QUOTA__COUNT];
-    catalog_strs_t image_ids, size_names, gallery_item_ids;
+    catalog_strs_t image_ids, size_names, gallery_item_ids, replica_cloud_ids;
     catalog_checkpoint_mode_t checkpoint_mode;
     int64_t checkpoint_retention_hours;
 } catalog_plan_settings_t;
@@ -192,6 +193,7 @@ typedef struct {
 #define CATALOG_PLAN_GALLERY_ITEM_IDS 32u
 #define CATALOG_PLAN_CHECKPOINT_MODE 64u
 #define CATALOG_PLAN_RETENTION 128u
+#define CATALOG_PLAN_REPLICA_CLOUD_IDS 256u
 
 /* A plan PATCH. given: the CATALOG_PLAN_* fields it names, each taking its value from set. With
  * CATALOG_PLAN_QUOTAS, quotas_given has bit (1 << q) for each quota q named (its limit in set.limits),
@@ -226,6 +228,9 @@ int catalog_jobs_register(void);
 
 /* True when the plan (a record) allows the item: its list for that field is empty or names it. */
 int catalog_plan_allows(const json_t *plan, const char *list_field, const char *value);
+/* True when the plan (a record) lets snapshots be copied to cloud_id: its own cloud or one of its
+ * replicaCloudIds. */
+bool catalog_plan_allows_cloud(const json_t *plan, const char *cloud_id);
 
 /* For other modules' records: sets rec's updatedAt to now. */
 void catalog_record_touch(json_t *rec);

@@ -3,8 +3,8 @@
  * settings become record fields in plan_patch.c.
  *
  * Invariants kept here:
- * - a plan refers to a cloud, and only to images, sizes and gallery items, that exist (a 400 naming the
- *   field or the list entry);
+ * - a plan refers to a cloud, and only to images, sizes, gallery items and replica clouds that exist (a
+ *   400 naming the field or the list entry; replicaCloudIds is named whole);
  * - a PATCH is checked when it is asked for (a 400, not a failed job), and applied by the plan.update job
  *   in two steps: the plan takes its new settings (with a plan.updated event for billing), then its
  *   subscriptions take its checkpoint mode; until the job succeeds the old settings apply. The job's
@@ -32,6 +32,42 @@ catalog_plan_allows(const json_t *plan, const char *list_field, const char *valu
     json_array_foreach(list, i, v)
         if (json_is_string(v) && strcmp(json_string_value(v), value) == 0)
             return 1;
+    return 0;
+}
+
+bool
+catalog_plan_allows_cloud(const json_t *plan, const char *cloud_id)
+{
+    const json_t *v;
+    size_t i;
+
+    assert(plan != NULL && cloud_id != NULL);
+    if ((v = json_object_get(plan, "cloudId")) != NULL && json_is_string(v) &&
+        strcmp(json_string_value(v), cloud_id) == 0)
+        return true;
+    json_array_foreach(json_object_get(plan, "replicaCloudIds"), i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), cloud_id) == 0)
+            return true;
+    return false;
+}
+
+/* Every replica cloud must exist: a 400 naming replicaCloudIds (the field a copy's cloudId is checked
+ * against, named whole) and the entry at fault in its message. */
+static int
+check_replicas(store_t *st, const json_t *list, err_t *err)
+{
+    const json_t *v;
+    size_t i;
+    int found;
+
+    json_array_foreach(list, i, v) {
+        found = store_rec_lookup(st, &store_kind_cloud, json_string_value(v), NULL, NULL, err);
+        if (found < 0)
+            return -1;
+        if (found == 0)
+            return err_set(err, ERR_INVALID_REQUEST, "replicaCloudIds",
+                           "No cloud matches replicaCloudIds[%zu].", i);
+    }
     return 0;
 }
 
@@ -66,7 +102,8 @@ check_plan_refs(store_t *st, const json_t *plan, err_t *err)
         check_list(st, json_object_get(plan, "sizeNames"), &store_kind_size, "name", "sizeNames",
                    "size", err) ||
         check_list(st, json_object_get(plan, "galleryItemIds"), &store_kind_gallery_item, "id",
-                   "galleryItemIds", "gallery item", err))
+                   "galleryItemIds", "gallery item", err) ||
+        check_replicas(st, json_object_get(plan, "replicaCloudIds"), err))
         return -1;
     return 0;
 }
@@ -82,7 +119,8 @@ catalog_plan_create(store_t *st, const catalog_plan_req_t *req, err_t *err)
     rec = catalog__record_take(json_pack("{s:s}", "cloudId", req->cloud_id));
     if (rec == NULL)
         return catalog__insert_or_free(st, &store_kind_plan, NULL, err);
-    catalog__plan_set(rec, &req->set, CATALOG__ALL_SETTINGS, CATALOG__ALL_QUOTAS);
+    catalog__plan_set(rec, &req->set, CATALOG__ALL_SETTINGS | CATALOG_PLAN_REPLICA_CLOUD_IDS,
+                      CATALOG__ALL_QUOTAS);
     if (check_plan_refs(st, rec, err)) {
         json_decref(rec);
         return NULL;

@@ -4,7 +4,8 @@
  *
  * Invariants kept here:
  * - a plan record's quotas object always has the six quota keys, null meaning unlimited, and its allow
- *   lists are arrays (empty: all allowed), whatever the settings set;
+ *   lists are arrays (empty: all allowed), whatever the settings set; so is its replicaCloudIds (empty:
+ *   snapshots stay in the plan's cloud), which rides with the lists for storage and JSON alike;
  * - the JSON form of a patch is the API's PATCH body: to_json writes exactly the fields the patch gives,
  *   nulls where it gives null, so from_json(to_json(p)) is p, and a plan.update job queued by an older
  *   version (whose params hold the body as it came) reads the same.
@@ -26,6 +27,7 @@ static const plan_list_t plan_lists[] = {
     {"imageIds", CATALOG_PLAN_IMAGE_IDS},
     {"sizeNames", CATALOG_PLAN_SIZE_NAMES},
     {"galleryItemIds", CATALOG_PLAN_GALLERY_ITEM_IDS},
+    {"replicaCloudIds", CATALOG_PLAN_REPLICA_CLOUD_IDS},
 };
 #define NLISTS (sizeof(plan_lists) / sizeof(plan_lists[0]))
 
@@ -33,7 +35,7 @@ static const catalog_strs_t *
 list_of(const catalog_plan_settings_t *set, size_t i)
 {
     const catalog_strs_t *lists[NLISTS] = {&set->image_ids, &set->size_names,
-                                           &set->gallery_item_ids};
+                                           &set->gallery_item_ids, &set->replica_cloud_ids};
 
     assert(i < NLISTS);
     return lists[i];
@@ -42,7 +44,8 @@ list_of(const catalog_plan_settings_t *set, size_t i)
 static catalog_strs_t *
 list_at(catalog_plan_settings_t *set, size_t i)
 {
-    catalog_strs_t *lists[NLISTS] = {&set->image_ids, &set->size_names, &set->gallery_item_ids};
+    catalog_strs_t *lists[NLISTS] = {&set->image_ids, &set->size_names, &set->gallery_item_ids,
+                                     &set->replica_cloud_ids};
 
     assert(i < NLISTS);
     return lists[i];

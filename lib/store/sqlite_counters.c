@@ -1,7 +1,8 @@
 /*
  * sqlite_counters.c: the SQLite backend's counters and small tables: idempotency keys, a subscription's
  * quota usage counters, a host's allocation, a network's addresses, and the VMs an inventory sync found
- * that no record owns.
+ * that no record owns. Storage counts stored objects too: a subscription's storageGB and a host's
+ * allocated storage are its VMs' disks plus every snapshot and private image that is _counted.
  *
  * Invariants: a reservation (quota, host capacity) is one conditional statement, checked against the
  * committed values under the write lock, so concurrent reservations never overshoot; a refused one
@@ -190,7 +191,11 @@ sqlite_usage_recompute(store_conn_t *c, const char *sid, int64_t usage[STORE_QUO
 {
     return row_ints(c,
                     "SELECT count(*), coalesce(sum(cores), 0), coalesce(sum(memory_mb), 0),"
-                    " coalesce(sum(storage_gb), 0),"
+                    " coalesce(sum(storage_gb), 0)"
+                    " + (SELECT coalesce(sum(size_gb), 0) FROM snapshots p"
+                    "    WHERE p.subscription_id = ?1 AND p.counted = 1)"
+                    " + (SELECT coalesce(sum(storage_gb), 0) FROM private_images i"
+                    "    WHERE i.subscription_id = ?1 AND i.counted = 1),"
                     " (SELECT count(*) FROM vm_roles r WHERE r.subscription_id = ?1),"
                     " (SELECT count(*) FROM networks n WHERE n.subscription_id = ?1)"
                     " FROM vms WHERE subscription_id = ?1 AND counted = 1;",
@@ -248,7 +253,11 @@ sqlite_host_recompute(store_conn_t *c, const char *host_id, int64_t out[3], err_
                     "SELECT coalesce(sum(CASE WHEN holds_compute THEN cores ELSE 0 END), 0),"
                     " coalesce(sum(CASE WHEN holds_compute THEN memory_mb ELSE 0 END), 0),"
                     " coalesce(sum(CASE WHEN holds_storage THEN storage_gb ELSE 0 END), 0)"
-                    " FROM vms WHERE host_id = ?;",
+                    " + (SELECT coalesce(sum(size_gb), 0) FROM snapshots p"
+                    "    WHERE p.host_id = ?1 AND p.counted = 1)"
+                    " + (SELECT coalesce(sum(storage_gb), 0) FROM private_images i"
+                    "    WHERE i.host_id = ?1 AND i.counted = 1)"
+                    " FROM vms WHERE host_id = ?1;",
                     host_id, out, 3, "recomputing host allocation", err);
 }
 
