@@ -3,7 +3,8 @@
  *
  * Only hosts whose state is ok are candidates, filtered by the store: maintenance is the admin's word,
  * unreachable the heartbeat's (lib/hostwatch.c), and neither takes a new VM. The allocation of the chosen
- * host grows in the caller's transaction, so a placement that rolls back holds nothing.
+ * host grows in the caller's transaction, so a placement that rolls back holds nothing. A host an admin
+ * chose (placement_reserve_on) is held to the same rules: ok, and room for what it is to take.
  */
 #include "placement.h"
 
@@ -71,5 +72,28 @@ placement_hold(store_t *st, const char *host_id, int64_t cores, int64_t memory_m
     rc = store_host_allocate(st, host_id, cores, memory_mb, storage_gb, err);
     if (rc == 1)
         return err_set(err, ERR_NO_CAPACITY, NULL, "%s", no_room);
+    return rc;
+}
+
+int
+placement_reserve_on(store_t *st, const json_t *host, int64_t cores, int64_t memory_mb,
+                     int64_t storage_gb, err_t *err)
+{
+    const char *id = json_string_value(json_object_get(host, "id"));
+    const char *state = json_string_value(json_object_get(host, "state"));
+    int rc;
+
+    assert(st != NULL && host != NULL && id != NULL);
+    assert(cores >= 0 && memory_mb >= 0 && storage_gb >= 0);
+    if (state == NULL || strcmp(state, "ok") != 0)
+        return err_set(err, ERR_CONFLICT, "hostId", "The host is %s and takes no VM.",
+                       state == NULL                         ? "in an unknown state"
+                       : strcmp(state, "maintenance") == 0 ? "in maintenance"
+                                                             : state);
+    rc = store_host_allocate(st, id, cores, memory_mb, storage_gb, err);
+    if (rc == 1)
+        return err_set(err, ERR_CONFLICT, "hostId",
+                       "The host has no room for %lld cores, %lld MB and %lld GB.", (long long) cores,
+                       (long long) memory_mb, (long long) storage_gb);
     return rc;
 }

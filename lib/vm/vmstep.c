@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../hostreg.h"
+#include "migrate.h"
 
 job_step_result_t
 vmstep_result(const agent_err_t *aerr, err_t *err)
@@ -263,7 +264,7 @@ int
 vm_jobs_register(void)
 {
     if (vm_create_kinds_register() || vm_power_kinds_register() || vm_resize_kinds_register() ||
-        vm_delete_kinds_register() || vm_disk_kinds_register())
+        vm_delete_kinds_register() || vm_disk_kinds_register() || vm_migrate_kinds_register())
         return -1;
     return 0;
 }
