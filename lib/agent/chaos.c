@@ -7,8 +7,9 @@
  * with probability failRate, a change fails with a permanent error and nothing is done (a read fails
  * transiently); with probability hangRate the call never answers: it waits out its timeout and answers
  * AGENT_ERR_TIMEOUT, and half of such changes were carried out on the host first, as happens when a real
- * host's answer is lost. Every change goes through this frame, the volume calls (snapshots, copies and their
- * polls, deletes) and imports included; only inventory and host info are reads. Simulator controls and reconfigure pass straight through.
+ * host's answer is lost. Every change goes through this frame, the volume calls (snapshots, copies and
+ * their polls, deletes) and imports included; only inventory and host info are reads. Simulator controls
+ * and reconfigure pass straight through.
  *
  * Invariants: the options and the PRNG state of one wrapped agent are read and written only under its
  * lock, and the lock is never held across a sleep or a call of the inner agent; the inner agent is owned by

@@ -5,8 +5,8 @@
  *
  * The fingerprint is the SHA-256 of a canonical JSON array of the operation's name and every argument
  * (the hypervisor id, the whole VM or disk spec, the power action, the checkpoint's name or id, the volume
- * id and the source of a copy or an import). A snapshot's answer, its size, is kept as its result text. A call
- * whose id is known is answered from the journal when its fingerprint matches, and with
+ * id and the source of a copy or an import). A snapshot's answer, its size, is kept as its result text. A
+ * call whose id is known is answered from the journal when its fingerprint matches, and with
  * AGENT_ERR_CONFLICT (nothing done) when it does not. Only final answers are kept: AGENT_OK, and the
  * permanent, not-found and unsupported errors; a pending, timed-out, unreachable or transient answer is
  * not, so that a retry or a poll reaches the host, whose changes are idempotent by key. Reads, simulator
@@ -16,11 +16,11 @@
  * total]), so that a repeat of a finished copy answers the bytes it copied, not none.
  *
  * Durability: the journal is an append log (applog.h) of JSON lines {opId, fingerprint, status, message,
- * result, progress?}; a line is appended under the lock and made durable after it is released, before its answer is
- * returned, so that concurrent calls share one fdatasync (group commit). At open the file is read back
- * into the index; a torn last line (a crash in the middle of an append, whose answer was therefore never
- * returned) is cut off. When the file holds 2 x AGENT_JOURNAL_KEPT lines it is rewritten with the kept
- * answers only. Without a path the journal lives in memory only. A repeated call answered from the index
+ * result, progress?}; a line is appended under the lock and made durable after it is released, before its
+ * answer is returned, so that concurrent calls share one fdatasync (group commit). At open the file is read
+ * back into the index; a torn last line (a crash in the middle of an append, whose answer was therefore
+ * never returned) is cut off. When the file holds 2 x AGENT_JOURNAL_KEPT lines it is rewritten with the
+ * kept answers only. Without a path the journal lives in memory only. A repeated call answered from the index
  * waits until the file is synced to its end first, as the answer's line may not be durable yet.
  *
  * Invariants: the index holds at most AGENT_JOURNAL_KEPT answers, oldest first; the index is touched and

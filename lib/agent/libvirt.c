@@ -2,16 +2,24 @@
  * libvirt.c: the libvirt agent driver (kind "libvirt"): a host is a libvirt connection, e.g.
  * qemu:///system, qemu+ssh://host/system, or libvirt's built-in test:///default (no libvirtd
  * needed). This file holds its uri, its connection, its errors, the metadata it keeps in domains,
- * its life and its table; the operations are in libvirt_vm.c, libvirt_disk.c and libvirt_read.c,
- * the XML in libvirt_xml.c.
+ * its life and its table; the operations are in libvirt_vm.c, libvirt_disk.c, libvirt_read.c,
+ * libvirt_volume.c and libvirt_import.c, the XML in libvirt_xml.c.
  *
  * The model: a VM is a persistent domain whose UUID is the wapd VM id, and its hypervisor id is
  * that UUID; its name is the spec's (suffixed with the id when another domain has it); each disk is
  * a volume of the host's storage pool named after the VM id and the lun; a checkpoint is a domain
- * snapshot whose id is its name. What libvirt does not hold itself (the wapd VM id, the deallocated
- * flag, the disks' luns and sizes) is kept in the domain's metadata in wapd's namespace; a domain
- * without it (libvirt's "test" domain, anything made by hand) is an unmanaged VM, listed by
- * inventory with an empty vm_id.
+ * snapshot whose id is its name; a volume wapd keeps (a disk snapshot, a captured image's disk) is
+ * a volume of the pool named by wapd's id for it. What libvirt does not hold itself (the wapd VM
+ * id, the deallocated flag, the disks' luns and sizes) is kept in the domain's metadata in wapd's
+ * namespace; a domain without it (libvirt's "test" domain, anything made by hand) is an
+ * unmanaged VM, listed by inventory with an empty vm_id.
+ *
+ * Several wapd hosts may be one libvirt (two hosts on one daemon with their own pools, or
+ * test:///default, which every connection of the process shares): the metadata names the wapd host
+ * that holds the domain, and a host neither lists nor acts on a domain another host holds (its
+ * calls answer AGENT_ERR_NOT_FOUND). A migration between two such hosts hands the domain over
+ * (libvirt_import.c), so that the source's delete afterwards finds nothing to delete. Domains
+ * written before the metadata named a host are held by every host of their libvirt.
  *
  * The uri is libvirt's, "scheme://[host]/path[?query]", with wapd's own query keys taken out before
  * libvirt sees it: pool (the storage pool for disks; default the first active pool), network (the
@@ -230,16 +238,31 @@ agent_libvirt__domain(virConnectPtr c, const char *hypervisor_id, agent_err_t *e
     return NULL;
 }
 
+bool
+agent_libvirt__held_elsewhere(lv_t *lv, const lv_meta_t *m)
+{
+    assert(lv != NULL && m != NULL);
+    return m->host_id[0] != '\0' && strcmp(m->host_id, lv->host_id) != 0;
+}
+
 int
 agent_libvirt__call_open(lv_t *lv, const char *hypervisor_id, lv_call_t *x, agent_err_t *err)
 {
+    lv_meta_t m;
+
     assert(lv != NULL && hypervisor_id != NULL && x != NULL);
     x->d = NULL;
     x->c = agent_libvirt__conn(lv, err);
     if (x->c == NULL)
         return -1;
     x->d = agent_libvirt__domain(x->c, hypervisor_id, err);
-    return x->d != NULL ? 0 : -1;
+    if (x->d == NULL)
+        return -1;
+    if (agent_libvirt__meta_get(x->d, &m, err) < 0)
+        return -1;
+    if (agent_libvirt__held_elsewhere(lv, &m))
+        return agent_fail(err, AGENT_ERR_NOT_FOUND, "The host has no VM %s.", hypervisor_id);
+    return 0;
 }
 
 void
@@ -362,6 +385,8 @@ lv_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
         free(lv);
         return -1;
     }
+    if (conf->host_id != NULL)
+        snprintf(lv->host_id, sizeof(lv->host_id), "%s", conf->host_id);
     pthread_mutex_init(&lv->lock, NULL);
     *priv = lv;
     return 0;
@@ -429,6 +454,10 @@ const agent_driver_t agent_libvirt_driver = {
     .checkpoint_restore = agent_libvirt__checkpoint_restore,
     .inventory = agent_libvirt__inventory,
     .host_info = agent_libvirt__host_info,
+    .volume_snapshot = agent_libvirt__volume_snapshot,
+    .volume_copy = agent_libvirt__volume_copy,
+    .volume_delete = agent_libvirt__volume_delete,
+    .vm_import = agent_libvirt__vm_import,
 };
 
 int

@@ -154,7 +154,7 @@ agent_libvirt__disk_detach(void *priv, const agent_call_t *call, const char *hyp
         goto cleanup;
     }
     if (plug_disk(dc.x.d, virStoragePoolGetName(dc.pool), dc.uuid, &disk, false, err) < 0 ||
-        agent_libvirt__volume_delete(dc.pool, dc.uuid, lun, err) < 0)
+        agent_libvirt__disk_volume_delete(dc.pool, dc.uuid, lun, err) < 0)
         goto cleanup;
     dc.m.disks[i] = dc.m.disks[--dc.m.ndisks];
     rc = agent_libvirt__meta_set(dc.x.d, &dc.m, err);

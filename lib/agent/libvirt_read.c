@@ -73,6 +73,21 @@ cleanup:
     return rc;
 }
 
+/* After a revert: the metadata the snapshot held (taken on another host before a migration) names
+ * this host again. */
+static int
+keep_holder(lv_t *lv, virDomainPtr d, agent_err_t *err)
+{
+    lv_meta_t m;
+
+    if (agent_libvirt__meta_get(d, &m, err) < 0)
+        return -1;
+    if (!agent_libvirt__held_elsewhere(lv, &m))
+        return 0;
+    memcpy(m.host_id, lv->host_id, sizeof(m.host_id));
+    return agent_libvirt__meta_set(d, &m, err);
+}
+
 /* Deletes the checkpoint, or reverts the VM to it. */
 static int
 snapshot_act(void *priv, const char *hypervisor_id, const char *checkpoint_id, bool restore,
@@ -91,6 +106,8 @@ snapshot_act(void *priv, const char *hypervisor_id, const char *checkpoint_id, b
     rc = restore ? virDomainRevertToSnapshot(s, 0) : virDomainSnapshotDelete(s, 0);
     if (rc < 0)
         agent_libvirt__fail(err, restore ? "restoring the checkpoint" : "deleting the checkpoint");
+    else if (restore)
+        rc = keep_holder(priv, x.d, err);
     virDomainSnapshotFree(s);
 cleanup:
     agent_libvirt__call_close(&x);
@@ -141,9 +158,10 @@ read_checkpoints(virDomainPtr d, agent_vm_info_t *vm, agent_err_t *err)
     return 0;
 }
 
-/* Fills *vm from the domain; -1 with err (AGENT_ERR_NOT_FOUND when it went away meanwhile). */
+/* Fills *vm from the domain; -1 with err (AGENT_ERR_NOT_FOUND when it went away meanwhile or
+ * another host holds it). */
 static int
-read_vm(virDomainPtr d, agent_vm_info_t *vm, agent_err_t *err)
+read_vm(lv_t *lv, virDomainPtr d, agent_vm_info_t *vm, agent_err_t *err)
 {
     virDomainInfo info;
     lv_meta_t m;
@@ -155,6 +173,8 @@ read_vm(virDomainPtr d, agent_vm_info_t *vm, agent_err_t *err)
         return agent_libvirt__fail(err, "reading a VM");
     if (agent_libvirt__meta_get(d, &m, err) < 0)
         return -1;
+    if (agent_libvirt__held_elsewhere(lv, &m))
+        return agent_fail(err, AGENT_ERR_NOT_FOUND, "Another host holds the VM.");
     snprintf(vm->name, sizeof(vm->name), "%s", name);
     snprintf(vm->vm_id, sizeof(vm->vm_id), "%s", m.vm_id);
     switch (info.state) {
@@ -180,7 +200,7 @@ read_vm(virDomainPtr d, agent_vm_info_t *vm, agent_err_t *err)
 
 /* Every domain of the host into *vms. */
 static int
-read_vms(virConnectPtr c, agent_vm_list_t *vms, agent_err_t *err)
+read_vms(lv_t *lv, virConnectPtr c, agent_vm_list_t *vms, agent_err_t *err)
 {
     virDomainPtr *doms = NULL;
     agent_vm_info_t *list = NULL;
@@ -193,9 +213,9 @@ read_vms(virConnectPtr c, agent_vm_list_t *vms, agent_err_t *err)
     if (n > 0 && (list = calloc((size_t) n, sizeof(*list))) == NULL)
         rc = agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     for (int i = 0; i < n; i++) {
-        if (rc == 0 && read_vm(doms[i], &list[k], &one) == 0)
+        if (rc == 0 && read_vm(lv, doms[i], &list[k], &one) == 0)
             k++;
-        else if (rc == 0 && one.status != AGENT_ERR_NOT_FOUND) /* not gone meanwhile */
+        else if (rc == 0 && one.status != AGENT_ERR_NOT_FOUND) /* not gone, nor elsewhere */
             rc = -1, *err = one;
         virDomainFree(doms[i]);
     }
@@ -219,7 +239,7 @@ agent_libvirt__inventory(void *priv, const agent_call_t *call, agent_vm_list_t *
     assert(priv != NULL && call != NULL && vms != NULL);
     if ((c = agent_libvirt__conn(priv, err)) == NULL)
         return -1;
-    rc = read_vms(c, vms, err);
+    rc = read_vms(priv, c, vms, err);
     virConnectClose(c);
     return rc;
 }
@@ -260,7 +280,7 @@ agent_libvirt__host_info(void *priv, const agent_call_t *call, agent_host_info_t
         agent_libvirt__fail(err, "reading the host");
         goto cleanup;
     }
-    if (read_vms(c, &vms, err) < 0)
+    if (read_vms(priv, c, &vms, err) < 0)
         goto cleanup;
     memset(info, 0, sizeof(*info));
     snprintf(info->name, sizeof(info->name), "%s", host);

@@ -40,38 +40,47 @@ int
 agent_libvirt__volume_make(virStoragePoolPtr pool, const char *vm_id, const agent_disk_spec_t *disk,
                            agent_err_t *err)
 {
-    char name[LV_VOL_MAX], *xml;
+    char name[LV_VOL_MAX], *xml = NULL;
     const char *src_name = disk->image_id != NULL ? disk->image_id : disk->volume_id;
     virStorageVolPtr vol = NULL, src = NULL;
+    int rc = -1, found;
 
     agent_libvirt__vol_name(vm_id, disk->lun, name);
-    vol = virStorageVolLookupByName(pool, name);
-    if (vol != NULL) {
-        virStorageVolFree(vol);
-        return 0;
+    if ((found = agent_libvirt__volume_find(pool, name, &vol, err)) != 0) {
+        rc = found > 0 ? 0 : -1;
+        goto cleanup;
     }
-    if (agent_libvirt__last_code() != VIR_ERR_NO_STORAGE_VOL)
-        return agent_libvirt__fail(err, "looking up a disk's volume");
-    if ((xml = agent_libvirt__volume_xml(name, disk->size_gb)) == NULL)
-        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
-    if (src_name != NULL)
-        src = virStorageVolLookupByName(pool, src_name);
+    if (src_name != NULL && agent_libvirt__volume_find(pool, src_name, &src, err) < 0)
+        goto cleanup;
+    /* a clone of a volume needs it: an empty disk in its place would lose what it holds */
+    if (src == NULL && disk->image_id == NULL && disk->volume_id != NULL) {
+        agent_fail(err, AGENT_ERR_NOT_FOUND, "The host has no volume %s to clone.",
+                   disk->volume_id);
+        goto cleanup;
+    }
+    if ((xml = agent_libvirt__volume_xml(name, disk->size_gb)) == NULL) {
+        agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
+        goto cleanup;
+    }
     vol = src != NULL ? virStorageVolCreateXMLFrom(pool, xml, src, 0)
                       : virStorageVolCreateXML(pool, xml, 0);
     if (vol == NULL)
         agent_libvirt__fail(err, "creating a disk's volume");
+    else
+        rc = 1;
+cleanup:
     free(xml);
     if (src != NULL)
         virStorageVolFree(src);
-    if (vol == NULL)
-        return -1;
-    virStorageVolFree(vol);
-    return 0;
+    if (vol != NULL)
+        virStorageVolFree(vol);
+    return rc;
 }
 
 /* Deletes the volume of a disk; see libvirt_internal.h. */
 int
-agent_libvirt__volume_delete(virStoragePoolPtr pool, const char *vm_id, int lun, agent_err_t *err)
+agent_libvirt__disk_volume_delete(virStoragePoolPtr pool, const char *vm_id, int lun,
+                                  agent_err_t *err)
 {
     char name[LV_VOL_MAX];
     virStorageVolPtr vol;
@@ -136,26 +145,48 @@ define_named(virConnectPtr c, const agent_vm_spec_t *spec, const char *pool,
     return d;
 }
 
-/* Defines the domain of spec, its volumes made first; the volumes are removed again when the
- * definition surely failed. */
-static virDomainPtr
-define_vm(lv_t *lv, virConnectPtr c, const agent_vm_spec_t *spec, agent_err_t *err)
+/* Looks the VM's domain up by its id; see libvirt_internal.h. */
+int
+agent_libvirt__domain_of_vm(virConnectPtr c, const char *vm_id, virDomainPtr *d, agent_err_t *err)
+{
+    int code;
+
+    assert(c != NULL && vm_id != NULL && d != NULL);
+    if ((*d = virDomainLookupByUUIDString(c, vm_id)) != NULL)
+        return 1;
+    code = agent_libvirt__last_code();
+    if (code == VIR_ERR_NO_DOMAIN)
+        return 0;
+    if (code == VIR_ERR_INVALID_ARG)
+        return agent_fail(err, AGENT_ERR_PERMANENT, "The VM id %s is not a UUID.", vm_id);
+    return agent_libvirt__fail(err, "looking up the VM");
+}
+
+/* Defines the domain of spec; see libvirt_internal.h. */
+virDomainPtr
+agent_libvirt__define_vm(lv_t *lv, virConnectPtr c, const agent_vm_spec_t *spec, bool deallocated,
+                         agent_err_t *err)
 {
     virStoragePoolPtr pool = agent_libvirt__pool(lv, c, err);
     virDomainPtr d = NULL;
     lv_meta_t m;
     char(*nets)[AGENT_NAME_MAX] = NULL;
-    int made = 0;
+    bool fresh[AGENT_MAX_DISKS] = {false};
+    int made = 0, rc;
 
+    assert(spec->ndisks <= AGENT_MAX_DISKS);
     if (pool == NULL)
         return NULL;
     memset(&m, 0, sizeof(m));
     /* as libvirt writes the UUID, so that delete and the disk calls find the volumes by it */
     for (size_t i = 0; spec->vm_id[i] != '\0' && i < sizeof(m.vm_id) - 1; i++)
         m.vm_id[i] = (char) tolower((unsigned char) spec->vm_id[i]);
+    memcpy(m.host_id, lv->host_id, sizeof(m.host_id));
+    m.deallocated = deallocated;
     for (; made < spec->ndisks; made++) {
-        if (agent_libvirt__volume_make(pool, m.vm_id, &spec->disks[made], err) < 0)
+        if ((rc = agent_libvirt__volume_make(pool, m.vm_id, &spec->disks[made], err)) < 0)
             goto cleanup;
+        fresh[made] = rc > 0;
         m.disks[made].lun = spec->disks[made].lun;
         m.disks[made].size_gb = spec->disks[made].size_gb;
         m.ndisks++;
@@ -171,8 +202,9 @@ define_vm(lv_t *lv, virConnectPtr c, const agent_vm_spec_t *spec, agent_err_t *e
 cleanup:
     if (d == NULL && err->status != AGENT_ERR_TRANSIENT) {
         agent_err_t ignored;
-        for (int i = 0; i < made; i++)
-            agent_libvirt__volume_delete(pool, m.vm_id, spec->disks[i].lun, &ignored);
+        for (int i = 0; i < made; i++) /* only what this call made: a kept one may be in use */
+            if (fresh[i])
+                agent_libvirt__disk_volume_delete(pool, m.vm_id, spec->disks[i].lun, &ignored);
     }
     free(nets);
     virStoragePoolFree(pool);
@@ -185,7 +217,7 @@ agent_libvirt__vm_create(void *priv, const agent_call_t *call, const agent_vm_sp
 {
     lv_call_t x = {NULL, NULL};
     char uuid[VIR_UUID_STRING_BUFLEN];
-    int rc = -1, code;
+    int rc = -1, found;
 
     assert(priv != NULL && call != NULL && spec != NULL && hypervisor_id != NULL);
     assert(spec->vm_id != NULL && spec->name != NULL);
@@ -193,18 +225,9 @@ agent_libvirt__vm_create(void *priv, const agent_call_t *call, const agent_vm_sp
     if ((x.c = agent_libvirt__conn(priv, err)) == NULL)
         return -1;
     /* keyed by the VM id: a domain with that UUID is the VM created before */
-    x.d = virDomainLookupByUUIDString(x.c, spec->vm_id);
-    if (x.d == NULL) {
-        code = agent_libvirt__last_code();
-        if (code == VIR_ERR_INVALID_ARG)
-            agent_fail(err, AGENT_ERR_PERMANENT, "The VM id %s is not a UUID.", spec->vm_id);
-        else if (code != VIR_ERR_NO_DOMAIN)
-            agent_libvirt__fail(err, "looking up the VM");
-        else
-            x.d = define_vm(priv, x.c, spec, err);
-        if (x.d == NULL)
-            goto cleanup;
-    }
+    if ((found = agent_libvirt__domain_of_vm(x.c, spec->vm_id, &x.d, err)) < 0 ||
+        (found == 0 && (x.d = agent_libvirt__define_vm(priv, x.c, spec, false, err)) == NULL))
+        goto cleanup;
     if (virDomainGetUUIDString(x.d, uuid) < 0) {
         agent_libvirt__fail(err, "reading the VM's UUID");
         goto cleanup;
@@ -220,7 +243,7 @@ int
 agent_libvirt__vm_delete(void *priv, const agent_call_t *call, const char *hypervisor_id,
                          agent_err_t *err)
 {
-    lv_call_t x;
+    lv_call_t x = {NULL, NULL};
     lv_meta_t m;
     virDomainSnapshotPtr *snaps = NULL;
     virStoragePoolPtr pool = NULL;
@@ -230,8 +253,11 @@ agent_libvirt__vm_delete(void *priv, const agent_call_t *call, const char *hyper
     int n = 0, rc = -1;
 
     assert(call != NULL);
-    if (agent_libvirt__call_open(priv, hypervisor_id, &x, err) < 0 ||
-        agent_libvirt__meta_get(x.d, &m, err) < 0)
+    /* not agent_libvirt__call_open: a domain another host holds may be one migrated from here */
+    if ((x.c = agent_libvirt__conn(priv, err)) == NULL ||
+        (x.d = agent_libvirt__domain(x.c, hypervisor_id, err)) == NULL ||
+        agent_libvirt__meta_get(x.d, &m, err) < 0 ||
+        agent_libvirt__delete_handoff(priv, x.d, &m, &rc, err) != 0)
         goto cleanup;
     if (virDomainGetUUIDString(x.d, uuid) < 0) {
         agent_libvirt__fail(err, "reading the VM's UUID");
@@ -255,7 +281,7 @@ agent_libvirt__vm_delete(void *priv, const agent_call_t *call, const char *hyper
     if (m.ndisks > 0 && (pool = agent_libvirt__pool(priv, x.c, err)) == NULL)
         goto cleanup;
     for (int i = 0; i < m.ndisks; i++)
-        if (agent_libvirt__volume_delete(pool, uuid, m.disks[i].lun, err) < 0)
+        if (agent_libvirt__disk_volume_delete(pool, uuid, m.disks[i].lun, err) < 0)
             goto cleanup;
     /* with its UEFI variables where the driver keeps them (the test driver takes no NVRAM flag) */
     if (virDomainUndefineFlags(x.d, undefine | VIR_DOMAIN_UNDEFINE_NVRAM) < 0 &&
@@ -325,8 +351,8 @@ open_active(lv_t *lv, const char *hypervisor_id, lv_call_t *x, int *active, agen
     return 0;
 }
 
-static int
-start(virDomainPtr d, int active, agent_err_t *err)
+int
+agent_libvirt__start(virDomainPtr d, int active, agent_err_t *err)
 {
     if (active == 0 && virDomainCreate(d) < 0 &&
         agent_libvirt__last_code() != VIR_ERR_OPERATION_INVALID)
@@ -355,7 +381,7 @@ agent_libvirt__vm_power(void *priv, const agent_call_t *call, const char *hyperv
         goto cleanup;
     switch (op) {
     case AGENT_POWER_START:
-        rc = start(x.d, active, err);
+        rc = agent_libvirt__start(x.d, active, err);
         break;
     case AGENT_POWER_STOP:
         rc = stop(x.d, active, err);
@@ -373,7 +399,7 @@ agent_libvirt__vm_power(void *priv, const agent_call_t *call, const char *hyperv
         else if (active == 1 && agent_libvirt__last_code() != VIR_ERR_NO_SUPPORT)
             rc = agent_libvirt__fail(err, "restarting the VM");
         else if (stop(x.d, active, err) == 0)
-            rc = start(x.d, 0, err);
+            rc = agent_libvirt__start(x.d, 0, err);
         break;
     }
 cleanup:

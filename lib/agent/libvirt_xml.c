@@ -94,6 +94,14 @@ agent_libvirt__meta_format(const lv_meta_t *m, bool with_ns)
         fputs("xmlns=\"" LV_META_NS "\" ", f);
     fputs("id=\"", f);
     put_escaped(f, m->vm_id);
+    if (m->host_id[0] != '\0') {
+        fputs("\" host=\"", f);
+        put_escaped(f, m->host_id);
+    }
+    if (m->from_host[0] != '\0') {
+        fputs("\" from=\"", f);
+        put_escaped(f, m->from_host);
+    }
     fprintf(f, "\" deallocated=\"%d\">", m->deallocated ? 1 : 0);
     for (int i = 0; i < m->ndisks; i++)
         fprintf(f, "<disk lun=\"%d\" sizeGB=\"%d\"/>", m->disks[i].lun, m->disks[i].size_gb);
@@ -149,6 +157,11 @@ agent_libvirt__meta_parse(const char *xml, lv_meta_t *m)
     if (vm == NULL || attr(vm, "id", m->vm_id, sizeof(m->vm_id)) < 0 ||
         attr_int(vm, "deallocated", &dealloc) < 0)
         return -1;
+    /* optional: metadata written before it named a host has none */
+    if (attr(vm, "host", m->host_id, sizeof(m->host_id)) < 0)
+        m->host_id[0] = '\0';
+    if (attr(vm, "from", m->from_host, sizeof(m->from_host)) < 0)
+        m->from_host[0] = '\0';
     m->deallocated = dealloc != 0;
     for (p = strstr(vm, "disk "); p != NULL; p = strstr(p + 5, "disk ")) {
         if (m->ndisks == AGENT_MAX_DISKS || attr_int(p, "lun", &m->disks[m->ndisks].lun) < 0 ||

@@ -12,7 +12,8 @@
  * latencyMs, jitterMs, failRate and hangRate are the chaos decorator's (checked here, read there);
  * diffGBPerHour (default 1) is the growth of checkpoints' differencing disks and copyMBps (default 0:
  * instant) the speed of every copy: disks made from an image or cloned from a volume, volume copies and VM
- * imports, each of which resumes where it was when the host is opened again. An unknown or malformed parameter refuses the uri (permanent error).
+ * imports, each of which resumes where it was when the host is opened again. An unknown or malformed
+ * parameter refuses the uri (permanent error).
  *
  * Thread safety (the rule of lib/agent.h): every slot may be called from several workers at once; one lock
  * per host guards its state, and the simulator waits for nothing but its log's fdatasync, shared by

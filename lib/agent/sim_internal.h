@@ -58,9 +58,9 @@ void agent_sim__vm_del(sim_t *s, const char *hyp);
 json_t *agent_sim__vm_of_wapd_id(sim_t *s, const char *vm_id);
 
 /* Appends the record of the VM the last call changed (s->dirty), or its deletion when it is gone, and the
- * record of the volume it changed (s->dirty_volume) likewise, clears both marks, and writes *end, its position in the log (with nothing changed, the log's end: the call may answer from a
- * change another call has not synced yet); lock held. Not durable until agent_sim__sync. A failure to
- * append fails the call. */
+ * record of the volume it changed (s->dirty_volume) likewise, clears both marks, and writes *end, its
+ * position in the log (with nothing changed, the log's end: the call may answer from a change another call
+ * has not synced yet); lock held. Not durable until agent_sim__sync. A failure to append fails the call. */
 int agent_sim__save(sim_t *s, uint64_t *end, agent_err_t *err);
 /* The log's end now, for a read to sync to before it answers (0 in memory); lock held. */
 uint64_t agent_sim__end(sim_t *s);
@@ -126,9 +126,9 @@ int agent_sim__host_info(void *priv, const agent_call_t *call, agent_host_info_t
  * made from an image or volumes, or its import), a disk (a clone attached) or a volume (a copy). */
 json_t *agent_sim__copy_new(int64_t bytes_total);
 /* Advances the copy holder has (its "copy" member) to now at the host's copyMBps and writes *progress (may
- * be NULL; when holder has no copy, done or never needed, bytes of bytes, what the call copies): answers AGENT_PENDING (-1 with err) while bytes remain, the
- * bytes copied kept in the copy for the caller's save; 0 when done, the copy removed. The caller marks
- * holder changed either way. Lock held. */
+ * be NULL; when holder has no copy, done or never needed, bytes of bytes, what the call copies): answers
+ * AGENT_PENDING (-1 with err) while bytes remain, the bytes copied kept in the copy for the caller's save;
+ * 0 when done, the copy removed. The caller marks holder changed either way. Lock held. */
 int agent_sim__copy_poll(sim_t *s, json_t *holder, int64_t bytes, agent_progress_t *progress,
                          agent_err_t *err);
 /* At open, after the log is read back: every unfinished copy goes on from the bytes it had, counting time

@@ -19,9 +19,10 @@
  * (a migration interrupted by a crash, redone) keeps its logged record.
  *
  * Invariants: s->vms holds every live VM and s->volumes every live volume; s->by_vm_id maps the vmId of
- * every live VM that has one to its hypervisor id; the first two are changed only through
- * agent_sim__vm_put and agent_sim__vm_del, the volumes only by sim_volume.c, with the host's lock held (or at open, before the host is shared); every change of s->vms and s->volumes is
- * appended to the log under the same lock, in the same order.
+ * every live VM that has one to its hypervisor id; the first two are changed only through agent_sim__vm_put
+ * and agent_sim__vm_del, the volumes only by sim_volume.c, with the host's lock held (or at open, before
+ * the host is shared); every change of s->vms and s->volumes is appended to the log under the same lock, in
+ * the same order.
  */
 #include "sim_internal.h"
 

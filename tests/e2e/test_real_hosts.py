@@ -1,7 +1,8 @@
 """Hosts of every agent kind: the VM, checkpoint and VM role stories on a sim host, on two wapd-agent hosts
-(http, one per story world) and on a libvirt host (libvirt's built-in test:///default); a wapd-agent killed
-with -9 in the middle of create, checkpoint and delete jobs; and an agent stopped for good: unreachable,
-avoided, its jobs failed with HostUnreachable, its VMs unknown, and all well again once it is back."""
+(http, one per story world) and on a libvirt host (libvirt's built-in test:///default); snapshots, a copy and
+a live migration between two libvirt hosts; a wapd-agent killed with -9 in the middle of create, checkpoint
+and delete jobs; and an agent stopped for good: unreachable, avoided, its jobs failed with HostUnreachable,
+its VMs unknown, and all well again once it is back."""
 from harness import Agent, Daemon, err, ok, wait_for, wait_job
 from test_checkpoint import cp_path, put_cp
 from test_hooks import feed
@@ -110,6 +111,71 @@ def test_every_story_on_every_kind(d):
     finally:
         for a in agents:
             a.cleanup()
+
+
+LIBVIRT = {"kind": "libvirt", "uri": "test:///default"}
+
+
+def unmanaged_on(w, h):
+    """The hypervisor ids of what a refresh of host h finds that no record owns (on test:///default,
+    libvirt's own "test" domain)."""
+    r = w.a.post("/v1/admin/hosts/%s/refresh" % h["id"])
+    assert wait_job(w.a, r.header("Location"))["status"] == "succeeded"
+    found = ok(w.a.get("/v1/admin/hosts/%s/unmanaged" % h["id"]), 200)["value"]
+    return sorted(v["hypervisorId"] for v in found)
+
+
+def test_snapshots_and_migration_between_libvirt_hosts(d):
+    """Two hosts of one libvirt (test:///default is shared by the daemon's connections): a data disk's
+    snapshot and its copy are volumes of the pool; a running VM moves to the other host and never leaves
+    running; each host then lists only what its records say, and everything deletes cleanly."""
+    w = RoleWorld(d, hosts=(LIBVIRT, LIBVIRT))
+    found = unmanaged_on(w, w.hosts[0])
+    assert unmanaged_on(w, w.hosts[1]) == found
+    vm = w.create("mover", dataDisks=[{"sizeGB": 10}])
+    vid = vm["id"]
+    r = w.t.post(w.base + "/snapshots", {"name": "data", "vmId": vid, "lun": 0})
+    sid = ok(r, 202)["id"]
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    snap = ok(w.t.get(w.base + "/snapshots/" + sid), 200)
+    assert snap["state"] == "ready" and snap["sizeGB"] == 10 and snap["cloudId"] == w.cloud["id"], snap
+    r = w.t.post(w.base + "/snapshots", {"name": "bad", "vmId": vid, "lun": 5})
+    err(r, 400, "InvalidRequest", "lun")
+    r = w.t.post(w.base + "/snapshots/%s/copy" % sid, {"cloudId": w.cloud["id"]})
+    cid = ok(r, 202)["id"]
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    copy = ok(w.t.get(w.base + "/snapshots/" + cid), 200)
+    assert copy["state"] == "ready" and copy["copy"]["bytesCopied"] == copy["copy"]["bytesTotal"] == 10 << 30
+
+    src_id = ok(w.a.get("/v1/admin/vms/" + vid), 200)["hostId"]
+    src = next(h for h in w.hosts if h["id"] == src_id)
+    dst = next(h for h in w.hosts if h["id"] != src_id)
+    r = w.a.post("/v1/admin/vms/%s/migrate" % vid, {"hostId": dst["id"]})
+    ok(r, 202)
+    loc = r.header("Location")
+    seen = []
+
+    def ended():
+        seen.append(w.get(vid)["powerState"])
+        j = ok(w.a.get(loc), 200)
+        return j if j["status"] not in ("queued", "running") else None
+    job = wait_for(ended, 60, "the migration")
+    assert job["status"] == "succeeded", job
+    assert set(seen) == {"running"}, seen
+    moved = ok(w.a.get("/v1/admin/vms/" + vid), 200)
+    assert moved["hostId"] == dst["id"] and moved["powerState"] == "running", moved
+    assert job["copy"]["bytesCopied"] == job["copy"]["bytesTotal"] > 0, job
+    assert unmanaged_on(w, src) == found and unmanaged_on(w, dst) == found
+    assert w.act(vid, "stop")["powerState"] == "stopped"  # acted on where it is now
+    assert w.act(vid, "start")["powerState"] == "running"
+
+    for s in (cid, sid):
+        r = w.t.delete(w.base + "/snapshots/" + s)
+        assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+        err(w.t.get(w.base + "/snapshots/" + s), 404, "NotFound")
+    r = w.t.delete(w.base + "/vms/" + vid)
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    assert unmanaged_on(w, src) == found and unmanaged_on(w, dst) == found
 
 
 def events_of(w, kind):

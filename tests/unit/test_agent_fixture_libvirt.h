@@ -3,7 +3,8 @@
  * test driver (test:///default, no libvirtd). The test driver keeps its domains only while a connection to
  * it is open, so the fixture holds one for the host's whole life: an agent closed and opened again then sees
  * the same host, as it would see a real one. The journal lives in a temporary directory; an unmanaged VM
- * is a domain defined straight through libvirt.
+ * is a domain defined straight through libvirt. Stop leaves the shared state as start found it: the
+ * domains and the storage pool's volumes made meanwhile (disks, snapshots, copies) are removed.
  */
 #ifndef WAPD_TEST_AGENT_FIXTURE_LIBVIRT_H
 #define WAPD_TEST_AGENT_FIXTURE_LIBVIRT_H
@@ -68,6 +69,25 @@ libvirt_add_unmanaged(void *env, agent_t *a, const char *name, char hyp[AGENT_ID
     return rc;
 }
 
+/* Deletes every volume of the test driver's pool: start finds it empty, the suite fills it. */
+static void
+libvirt_remove_volumes(virConnectPtr c)
+{
+    virStoragePoolPtr pool = virStoragePoolLookupByName(c, "default-pool");
+    virStorageVolPtr *vols = NULL;
+    int i, n;
+
+    if (pool == NULL)
+        return;
+    n = virStoragePoolListAllVolumes(pool, &vols, 0);
+    for (i = 0; i < n; i++) {
+        virStorageVolDelete(vols[i], 0);
+        virStorageVolFree(vols[i]);
+    }
+    free(vols);
+    virStoragePoolFree(pool);
+}
+
 static void
 libvirt_stop(void *env)
 {
@@ -85,12 +105,13 @@ libvirt_stop(void *env)
         virDomainFree(doms[i]);
     }
     free(doms);
+    libvirt_remove_volumes(e->keep);
     virConnectClose(e->keep);
     agent_tmp_remove(e->dir);
     free(e);
 }
 
 static const conformance_fixture_t libvirt_fixture = {"libvirt", libvirt_start, libvirt_open,
-                                                      libvirt_add_unmanaged, libvirt_stop, false};
+                                                      libvirt_add_unmanaged, libvirt_stop, true};
 
 #endif

@@ -320,6 +320,7 @@ test_one_job_per_vm(void **state)
     j = job_cancel(w->f->st, id_of(job), id_of(w->sub), &err);
     assert_non_null(j);
     json_decref(j);
+    json_decref(job);
     assert_state(w, id_of(s), "failed"); /* canceled before it ran: nothing held */
     j = vm_action(w->f->st, world_ctx(w), vm, "stop", &err);
     assert_non_null(j);

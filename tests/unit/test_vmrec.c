@@ -25,7 +25,7 @@ static const char *const records[] = {
     /* running, two data disks, a NIC, a checkpoint without description */
     "{\"id\": " UUID("1") ", \"name\": \"web-1\", \"subscriptionId\": " UUID("2") ", \"size\": \"S\", "
     "\"cores\": 2, \"memoryMB\": 2048, \"imageId\": " UUID("3") ", \"generation\": 2, \"osType\": \"Linux\", "
-    "\"vmRoleId\": null, \"provisioningState\": \"succeeded\", \"powerState\": \"running\", "
+    "\"osState\": \"specialized\", \"vmRoleId\": null, \"provisioningState\": \"succeeded\", \"powerState\": \"running\", "
     "\"disks\": [{\"lun\": null, \"kind\": \"os\", \"sizeGB\": 30, \"caching\": \"ReadWrite\"}, "
     "{\"lun\": 0, \"kind\": \"data\", \"sizeGB\": 10, \"caching\": \"ReadOnly\"}, "
     "{\"lun\": 5, \"kind\": \"data\", \"sizeGB\": 20, \"caching\": \"None\"}], "
@@ -38,7 +38,7 @@ static const char *const records[] = {
     /* deallocated member of a role, a described checkpoint taken stopped */
     "{\"id\": " UUID("6") ", \"name\": \"role-2\", \"subscriptionId\": " UUID("2") ", \"size\": \"L\", "
     "\"cores\": 4, \"memoryMB\": 4096, \"imageId\": " UUID("3") ", \"generation\": 1, \"osType\": \"Windows\", "
-    "\"vmRoleId\": " UUID("7") ", \"provisioningState\": \"succeeded\", \"powerState\": \"deallocated\", "
+    "\"osState\": \"generalized\", \"vmRoleId\": " UUID("7") ", \"provisioningState\": \"succeeded\", \"powerState\": \"deallocated\", "
     "\"disks\": [{\"lun\": null, \"kind\": \"os\", \"sizeGB\": 40, \"caching\": \"ReadWrite\"}], \"nics\": [], "
     "\"checkpoint\": {\"name\": \"cp\", \"description\": \"patch \\u00e9t\\u00e9\", "
     "\"createdAt\": \"2026-11-22T06:17:17.123Z\", \"sizeGB\": 0, \"_hostId\": \"cp-2\", "
@@ -49,7 +49,7 @@ static const char *const records[] = {
     /* a failed create: no host, no hypervisor, holding nothing */
     "{\"id\": " UUID("8") ", \"name\": \"bad\", \"subscriptionId\": " UUID("2") ", \"size\": \"S\", "
     "\"cores\": 2, \"memoryMB\": 2048, \"imageId\": " UUID("3") ", \"generation\": null, \"osType\": null, "
-    "\"vmRoleId\": null, \"provisioningState\": \"failed\", \"powerState\": \"deallocated\", "
+    "\"osState\": \"specialized\", \"vmRoleId\": null, \"provisioningState\": \"failed\", \"powerState\": \"deallocated\", "
     "\"disks\": [{\"lun\": null, \"kind\": \"os\", \"sizeGB\": 30, \"caching\": \"ReadWrite\"}], \"nics\": [], "
     "\"checkpoint\": null, \"createdAt\": \"2026-11-22T06:17:17.123Z\", "
     "\"updatedAt\": \"2026-11-22T06:17:17.123Z\", \"hostId\": null, \"hypervisorId\": null, "
