@@ -139,7 +139,7 @@ $(ASAN)/tests/test_config: tests/unit/test_config.c $(ASAN)/daemon/config.o $(AS
 	  $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
 # Unit tests that drive a real wapd-agent process link its fixture (tests/unit/agentd_fixture.c) too.
-AGENTD_TESTS := test_agent_http test_agent_conformance
+AGENTD_TESTS := test_agent_http test_agent_http_volume test_agent_conformance
 
 $(addprefix $(BUILD)/tests/,$(AGENTD_TESTS)): $(BUILD)/tests/%: tests/unit/%.c tests/unit/agentd_fixture.c \
   $(UNIT_HEADERS) $(CORE_OBJ) $(HEADERS)

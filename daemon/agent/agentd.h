@@ -72,7 +72,8 @@ extern const size_t agentd_nroutes;
 
 /* ---- server.c ---- */
 
-/* Answers status with body (stolen; NULL: "{}"); asserts the request had no answer yet. */
+/* Answers status with body (stolen; NULL: "{}"); asserts the request had no answer yet. A 200 of a
+ * call that reported progress (a long operation's final answer) carries it as "progress". */
 void agentd_reply(agentd_req_t *r, int status, json_t *body);
 /* Answers the protocol's error body for an HTTP status of its table. */
 void agentd_reply_error(agentd_req_t *r, int status, const char *fmt, ...)

@@ -6,7 +6,9 @@
  * r->call and parsed the body as the route asks, so a handler only validates what is particular to
  * its path. Repeated operation ids, their conflicts and crash safety belong to the agent (its
  * journal decorator and driver), not to this file: a handler makes its call as if it were the
- * first. Every handler answers exactly once.
+ * first. Every handler answers exactly once. A long operation (a copy, an import, a create or attach
+ * that clones a volume) answers 202 with its progress while it goes on: such an answer is not final,
+ * and the journal keeps only final ones, so a poll with the same Operation-Id reaches the backend.
  */
 #include "agentd.h"
 
@@ -19,6 +21,9 @@
 
 /* Route arguments of the VM actions: the power operations, then deallocate. */
 #define ACTION_DEALLOCATE 100
+/* The route arguments of POST /v1/vms/import and DELETE /v1/volumes/{id} (their VM twins have 0). */
+#define MAKE_IMPORT 1
+#define DELETE_VOLUME 1
 
 /* r->params[i] as a VM or checkpoint id, or NULL with r answered 404 (no such id can exist). */
 static const char *
@@ -103,10 +108,12 @@ vm_get(agentd_req_t *r)
 
 /* ---- the VM ---- */
 
+/* Creates (POST /v1/vms) or imports (POST /v1/vms/import, r->arg MAKE_IMPORT) a VM: both answer
+ * the host's id for it. */
 static void
-vm_create(agentd_req_t *r)
+vm_make(agentd_req_t *r)
 {
-    agent_wire_spec_t *w = calloc(1, sizeof(*w));
+    agent_wire_import_t *w = calloc(1, sizeof(*w));
     char hyp[AGENT_ID_MAX];
     agent_err_t err = {0};
     int rc;
@@ -116,27 +123,37 @@ vm_create(agentd_req_t *r)
         return;
     }
     assert(r->body != NULL); /* the route requires a body */
-    if (agent_wire_spec_from_json(r->body, w, &err) != 0) {
-        agentd_reply_error(r, 400, "%s", err.message);
+    rc = r->arg == MAKE_IMPORT ? agent_wire_import_from_json(r->body, w, &err)
+                               : agent_wire_spec_from_json(r->body, &w->spec, &err);
+    if (rc != 0) {
+        agentd_reply_error(r, err.status == AGENT_ERR_TRANSIENT ? 503 : 400, "%s", err.message);
         goto cleanup;
     }
-    rc = agent_vm_create(r->d->agent, &r->call, &w->spec, hyp, &err);
+    if (r->arg == MAKE_IMPORT)
+        rc = agent_vm_import(r->d->agent, &r->call, &w->spec.spec, &w->src, hyp, &err);
+    else
+        rc = agent_vm_create(r->d->agent, &r->call, &w->spec.spec, hyp, &err);
     if (agentd_ok_or_reply(r, rc, &err))
         agentd_reply(r, 200, json_pack("{s:s}", "hypervisorId", hyp));
 cleanup:
     free(w);
 }
 
+/* Deletes the VM (DELETE /v1/vms/{hyp}) or, r->arg DELETE_VOLUME, the volume of the path. */
 static void
-vm_delete(agentd_req_t *r)
+resource_delete(agentd_req_t *r)
 {
-    const char *hyp = id_or_reply(r, 0, "VM");
+    bool volume = r->arg == DELETE_VOLUME;
+    const char *id = id_or_reply(r, 0, volume ? "volume" : "VM");
     agent_err_t err = {0};
     int rc;
 
-    if (hyp == NULL)
+    if (id == NULL)
         return;
-    rc = agent_vm_delete(r->d->agent, &r->call, hyp, &err);
+    if (volume)
+        rc = agent_volume_delete(r->d->agent, &r->call, id, &err);
+    else
+        rc = agent_vm_delete(r->d->agent, &r->call, id, &err);
     if (agentd_ok_or_reply(r, rc, &err))
         agentd_reply(r, 200, NULL);
 }
@@ -267,14 +284,63 @@ checkpoint_act(agentd_req_t *r)
         agentd_reply(r, 200, NULL);
 }
 
+/* ---- volumes and imports ---- */
+
+static void
+volume_snapshot(agentd_req_t *r)
+{
+    const char *hyp = id_or_reply(r, 0, "VM");
+    char volume_id[AGENT_ID_MAX];
+    agent_err_t err = {0};
+    int64_t size_gb = 0;
+    int rc, lun;
+
+    if (hyp == NULL)
+        return;
+    if (agent_wire_disk_parse(r->params[1], &lun) != 0) {
+        agentd_reply_error(r, 404, "There is no disk '%.64s' (the OS disk is '%s', luns are 0 to %d).",
+                           r->params[1], AGENT_WIRE_OS_DISK, AGENT_WIRE_LUN_MAX);
+        return;
+    }
+    assert(r->body != NULL);
+    if (agent_wire_snapshot_from_json(r->body, volume_id, &err) != 0) {
+        agentd_reply_error(r, 400, "%s", err.message);
+        return;
+    }
+    rc = agent_volume_snapshot(r->d->agent, &r->call, hyp, lun, volume_id, &size_gb, &err);
+    if (agentd_ok_or_reply(r, rc, &err))
+        agentd_reply(r, 200, agent_wire_size_to_json(size_gb));
+}
+
+static void
+volume_copy(agentd_req_t *r)
+{
+    const char *volume_id = id_or_reply(r, 0, "volume");
+    agent_wire_copy_t copy;
+    agent_err_t err = {0};
+    int rc;
+
+    if (volume_id == NULL)
+        return;
+    assert(r->body != NULL);
+    if (agent_wire_copy_from_json(r->body, &copy, &err) != 0) {
+        agentd_reply_error(r, 400, "%s", err.message);
+        return;
+    }
+    rc = agent_volume_copy(r->d->agent, &r->call, &copy.src, volume_id, &err);
+    if (agentd_ok_or_reply(r, rc, &err))
+        agentd_reply(r, 200, NULL);
+}
+
 /* ---- the table: the protocol's paths, in the order of schemas/agent.yaml ---- */
 
 const agentd_route_t agentd_routes[] = {
     {"GET", "/v1/host", host_get, 0, AGENTD_BODY_NONE},
     {"GET", "/v1/vms", vms_list, 0, AGENTD_BODY_NONE},
-    {"POST", "/v1/vms", vm_create, 0, AGENTD_BODY_REQUIRED},
+    {"POST", "/v1/vms", vm_make, 0, AGENTD_BODY_REQUIRED},
+    {"POST", "/v1/vms/import", vm_make, MAKE_IMPORT, AGENTD_BODY_REQUIRED},
     {"GET", "/v1/vms/x", vm_get, 0, AGENTD_BODY_NONE},
-    {"DELETE", "/v1/vms/x", vm_delete, 0, AGENTD_BODY_NONE},
+    {"DELETE", "/v1/vms/x", resource_delete, 0, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/start", vm_action, AGENT_POWER_START, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/stop", vm_action, AGENT_POWER_STOP, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/shutdown", vm_action, AGENT_POWER_SHUTDOWN, AGENTD_BODY_NONE},
@@ -283,9 +349,12 @@ const agentd_route_t agentd_routes[] = {
     {"POST", "/v1/vms/x/resize", vm_resize, 0, AGENTD_BODY_REQUIRED},
     {"PUT", "/v1/vms/x/disks/x", disk_attach, 0, AGENTD_BODY_REQUIRED},
     {"DELETE", "/v1/vms/x/disks/x", disk_detach, 0, AGENTD_BODY_NONE},
+    {"POST", "/v1/vms/x/disks/x/snapshot", volume_snapshot, 0, AGENTD_BODY_REQUIRED},
     {"POST", "/v1/vms/x/checkpoints", checkpoint_create, 0, AGENTD_BODY_REQUIRED},
     {"DELETE", "/v1/vms/x/checkpoints/x", checkpoint_act, 0, AGENTD_BODY_NONE},
     {"POST", "/v1/vms/x/checkpoints/x/restore", checkpoint_act, 1, AGENTD_BODY_NONE},
+    {"PUT", "/v1/volumes/x", volume_copy, 0, AGENTD_BODY_REQUIRED},
+    {"DELETE", "/v1/volumes/x", resource_delete, DELETE_VOLUME, AGENTD_BODY_NONE},
 };
 
 const size_t agentd_nroutes = sizeof(agentd_routes) / sizeof(agentd_routes[0]);

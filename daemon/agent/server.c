@@ -54,6 +54,9 @@ agentd_reply(agentd_req_t *r, int status, json_t *body)
     assert(r != NULL && r->answer == NULL && status >= 200);
     r->status = status;
     r->answer = body ? body : json_object();
+    /* a long operation's final answer carries the bytes it copied */
+    if (status == 200 && r->progress.bytes_total > 0 && json_is_object(r->answer))
+        json_object_set_new(r->answer, "progress", agent_wire_progress_json(&r->progress));
 }
 
 static void

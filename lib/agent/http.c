@@ -4,11 +4,14 @@
  * schemas/agent.yaml).
  *
  * Each slot is one request (http_conn.c): a VM create is POST /v1/vms with the VmSpec, a power
- * action a POST to the VM's action, and so on; the JSON of the bodies and the error table are
- * lib/agent/wire.c's, shared with the agent. The agent keeps the operation-id journal itself
+ * action a POST to the VM's action, a disk's snapshot a POST to .../disks/{lun|os}/snapshot, a
+ * volume's copy and delete a PUT and DELETE of /v1/volumes/{id}, a VM's import POST
+ * /v1/vms/import, and so on; the JSON of the bodies and the error table are lib/agent/wire*.c's,
+ * shared with the agent. The agent keeps the operation-id journal itself
  * (journals = true): a write carries its operation id, and a repeat is answered by the agent from
- * its journal. A long operation answers AGENT_PENDING with its progress, and the caller polls with
- * the same request.
+ * its journal. A long operation (a create or attach that clones a volume, a copy, an import, maybe a
+ * snapshot) answers AGENT_PENDING with its progress (http_conn.c reads it from the 202), and the
+ * caller polls with the same request.
  *
  * The uri is http:// or https://, a host and an optional port, nothing else (no path, query,
  * fragment or userinfo: the token is set apart). There is no default uri. Opening does no I/O: a
@@ -283,21 +286,30 @@ answer_id(const json_t *answer, const char *key, char out[AGENT_ID_MAX], agent_e
 
 /* ---- the slots ---- */
 
+/* POSTs body (stolen; NULL: out of memory) to path, whose answer names a VM: a create or an import. */
 static int
-http_vm_create(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
-               char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+vm_make(agent_http_t *h, const agent_call_t *call, const char *path, json_t *body,
+        char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
 {
-    json_t *body = agent_wire_spec_to_json(spec), *answer = NULL;
+    json_t *answer = NULL;
     int rc;
 
+    assert(h != NULL && path != NULL);
     if (body == NULL)
         return agent_http__fail_oom(err);
-    rc = agent_http__request(priv, call, "POST", "/v1/vms", body, &answer, err);
+    rc = agent_http__request(h, call, "POST", path, body, &answer, err);
     if (rc == 0)
         rc = answer_id(answer, "hypervisorId", hypervisor_id, err);
     json_decref(answer);
     json_decref(body);
     return rc;
+}
+
+static int
+http_vm_create(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
+               char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+{
+    return vm_make(priv, call, "/v1/vms", agent_wire_spec_to_json(spec), hypervisor_id, err);
 }
 
 static int
@@ -434,6 +446,71 @@ http_host_info(void *priv, const agent_call_t *call, agent_host_info_t *info, ag
     return rc;
 }
 
+/* ---- volumes and imports ---- */
+
+static int
+http_volume_snapshot(void *priv, const agent_call_t *call, const char *hyp, int lun,
+                     const char *volume_id, int64_t *size_gb, agent_err_t *err)
+{
+    char path[PATH_CAP], disk[16];
+    json_t *body = agent_wire_snapshot_to_json(volume_id), *answer = NULL;
+    int rc = -1;
+
+    if (body == NULL)
+        return agent_http__fail_oom(err);
+    agent_wire_disk_segment(lun, disk);
+    if (vm_path(path, hyp, "/disks/", disk, "/snapshot", err) == 0 &&
+        agent_http__request(priv, call, "POST", path, body, &answer, err) == 0)
+        rc = agent_wire_size_from_json(answer, size_gb, err);
+    json_decref(answer);
+    json_decref(body);
+    return rc;
+}
+
+/* One write on /v1/volumes/<volume_id> whose answer carries nothing; body is stolen (NULL: none). */
+static int
+volume_write(agent_http_t *h, const agent_call_t *call, const char *method, const char *volume_id,
+             json_t *body, agent_err_t *err)
+{
+    char path[PATH_CAP] = "/v1/volumes/";
+    json_t *answer = NULL;
+    int rc = -1;
+
+    assert(h != NULL && volume_id != NULL);
+    if (path_append(path, PATH_CAP, volume_id) != 0)
+        agent_fail(err, AGENT_ERR_PERMANENT, "The volume id is too long.");
+    else
+        rc = agent_http__request(h, call, method, path, body, &answer, err);
+    json_decref(answer);
+    json_decref(body);
+    return rc;
+}
+
+static int
+http_volume_copy(void *priv, const agent_call_t *call, const agent_volume_src_t *src,
+                 const char *volume_id, agent_err_t *err)
+{
+    json_t *body = agent_wire_copy_to_json(src);
+
+    if (body == NULL)
+        return agent_http__fail_oom(err);
+    return volume_write(priv, call, "PUT", volume_id, body, err);
+}
+
+static int
+http_volume_delete(void *priv, const agent_call_t *call, const char *volume_id, agent_err_t *err)
+{
+    return volume_write(priv, call, "DELETE", volume_id, NULL, err);
+}
+
+static int
+http_vm_import(void *priv, const agent_call_t *call, const agent_vm_spec_t *spec,
+               const agent_vm_source_t *src, char hypervisor_id[AGENT_ID_MAX], agent_err_t *err)
+{
+    return vm_make(priv, call, "/v1/vms/import", agent_wire_import_to_json(spec, src),
+                   hypervisor_id, err);
+}
+
 static const agent_driver_t http_driver = {
     .name = "http",
     .default_uri = NULL,
@@ -455,6 +532,10 @@ static const agent_driver_t http_driver = {
     .checkpoint_restore = http_checkpoint_restore,
     .inventory = http_inventory,
     .host_info = http_host_info,
+    .volume_snapshot = http_volume_snapshot,
+    .volume_copy = http_volume_copy,
+    .volume_delete = http_volume_delete,
+    .vm_import = http_vm_import,
 };
 
 int

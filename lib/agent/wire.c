@@ -373,14 +373,20 @@ agent_wire_host_from_json(const json_t *j, agent_host_info_t *out, agent_err_t *
 static const char *const progress_keys[] = {"bytesCopied", "bytesTotal", NULL};
 
 json_t *
+agent_wire_progress_json(const agent_progress_t *p)
+{
+    assert(p != NULL);
+    return json_pack("{s:I, s:I}", "bytesCopied", (json_int_t) p->bytes_copied, "bytesTotal",
+                     (json_int_t) p->bytes_total);
+}
+
+json_t *
 agent_wire_pending_json(const agent_progress_t *p)
 {
     agent_progress_t zero = {0, 0};
 
-    if (p == NULL)
-        p = &zero;
-    return json_pack("{s:s, s:{s:I, s:I}}", "status", "Running", "progress", "bytesCopied",
-                     (json_int_t) p->bytes_copied, "bytesTotal", (json_int_t) p->bytes_total);
+    return json_pack("{s:s, s:o}", "status", "Running", "progress",
+                     agent_wire_progress_json(p ? p : &zero));
 }
 
 int

@@ -4,8 +4,9 @@
  *
  * It turns the typed values of lib/agent.h into the bodies of the protocol and back (the VM spec, a
  * disk to attach, a resize, a checkpoint name, the host's description, the progress of a long
- * operation, an error), maps agent_status_t to HTTP statuses and back (one table), and checks the
- * syntax of the Operation-Id and Request-Timeout-Ms headers and of ids in paths. A VM's inventory
+ * operation, an error, a disk's snapshot, a volume's copy, a VM's import), maps agent_status_t to
+ * HTTP statuses and back (one table), and checks the syntax of the Operation-Id and
+ * Request-Timeout-Ms headers and of ids in paths. A VM's inventory
  * entry is agent_vm_info_to_json/from_json of lib/agent.h.
  *
  * Invariants: the encoders answer a new reference (NULL only when memory runs out) and never fail
@@ -121,12 +122,64 @@ int agent_wire_checkpoint_from_json(const json_t *j, char out[AGENT_NAME_MAX], a
 json_t *agent_wire_host_to_json(const agent_host_info_t *host);
 int agent_wire_host_from_json(const json_t *j, agent_host_info_t *out, agent_err_t *err);
 
+/* ---- volumes (wire_volume.c) ----
+ *
+ * A volume id travels in paths (PUT and DELETE /v1/volumes/{volumeId}) and in bodies: in both it is
+ * 1..AGENT_ID_MAX-1 characters of [A-Za-z0-9._:-] (agent_wire_path_id_valid). */
+
+/* The disk segment of a snapshot's path (POST /v1/vms/{hyp}/disks/{disk}/snapshot): the OS disk. */
+#define AGENT_WIRE_OS_DISK "os"
+/* Parses that segment: AGENT_WIRE_OS_DISK (-1) or a lun (agent_wire_lun_parse); 0 or -1. */
+int agent_wire_disk_parse(const char *s, int *lun);
+/* Writes the segment of lun (-1: the OS disk) into out[16]. */
+void agent_wire_disk_segment(int lun, char out[16]);
+
+/* A snapshot's body {"volumeId"}; out holds AGENT_ID_MAX. */
+json_t *agent_wire_snapshot_to_json(const char *volume_id);
+int agent_wire_snapshot_from_json(const json_t *j, char out[AGENT_ID_MAX], agent_err_t *err);
+/* A snapshot's answer {"sizeGB"} (1..65536 GB), which may also carry the final "progress" of a
+ * long snapshot (agent_wire_progress_from_json reads that). */
+json_t *agent_wire_size_to_json(int64_t size_gb);
+int agent_wire_size_from_json(const json_t *j, int64_t *size_gb, agent_err_t *err);
+
+/* A decoded copy body: src points into the buffers beside it (do not copy it by value). */
+typedef struct {
+    agent_volume_src_t src;
+    char host_id[AGENT_ID_MAX];
+    char volume_id[AGENT_ID_MAX];
+} agent_wire_copy_t;
+
+/* A copy's body (PUT /v1/volumes/{volumeId}): {"source": {"hostId", "volumeId", "sizeGB"}}.
+ * Borrows src. */
+json_t *agent_wire_copy_to_json(const agent_volume_src_t *src);
+int agent_wire_copy_from_json(const json_t *j, agent_wire_copy_t *out, agent_err_t *err);
+
+/* A decoded import body: spec and src point into the buffers beside them (do not copy it by
+ * value; it is large: allocate it). */
+typedef struct {
+    agent_wire_spec_t spec;
+    agent_vm_source_t src;
+    char host_id[AGENT_ID_MAX];
+    char hypervisor_id[AGENT_ID_MAX];
+    char checkpoints[AGENT_MAX_CHECKPOINTS][AGENT_NAME_MAX];
+    const char *checkpoint_names[AGENT_MAX_CHECKPOINTS];
+} agent_wire_import_t;
+
+/* An import's body (POST /v1/vms/import): a VmSpec with one more field, "source": {"hostId",
+ * "hypervisorId", "powerState" (running, stopped or deallocated), "checkpoints": [name, …] (at most
+ * AGENT_MAX_CHECKPOINTS distinct names)}. Borrows spec and src. */
+json_t *agent_wire_import_to_json(const agent_vm_spec_t *spec, const agent_vm_source_t *src);
+int agent_wire_import_from_json(const json_t *j, agent_wire_import_t *out, agent_err_t *err);
+
 /* ---- long operations (202) ---- */
 
 /* {"status": "Running", "progress": {"bytesCopied", "bytesTotal"}}; NULL progress: zeros. */
 json_t *agent_wire_pending_json(const agent_progress_t *progress);
-/* Reads the progress of a 202 body (zeros when it has none); -1 with a permanent error when
- * malformed. */
+/* {"bytesCopied", "bytesTotal"}: the progress member of a 202, and of the 200 that ends a long
+ * operation (the bytes it copied, beside the answer's other members). */
+json_t *agent_wire_progress_json(const agent_progress_t *progress);
+/* Reads the progress member of a 202 or 200 body (zeros when it has none); -1 with a permanent
+ * error when malformed. */
 int agent_wire_progress_from_json(const json_t *j, agent_progress_t *out, agent_err_t *err);
 
 #endif

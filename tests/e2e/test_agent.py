@@ -1,6 +1,8 @@
 """wapd-agent, the host daemon: token auth, bad input that changes nothing, idempotent writes by
 Operation-Id, create keyed by the wapd VM id, every VM call of the protocol, and a restart (kill -9 and
-SIGTERM) on the same state dir that keeps port, token, VMs and answers.
+SIGTERM) on the same state dir that keeps port, token, VMs and answers; and through wapd, a snapshot on a
+wapd-agent host copied to another cloud's wapd-agent host, its progress advancing and the copy going on
+across a kill -9 of wapd.
 
 Each test starts its own agent (build/wapd-agent beside WAPD_BIN, or WAPD_AGENT_BIN) on port 0 with a
 temporary state dir, reads its port from agent.json by polling, and kills it in a finally block.
@@ -12,13 +14,14 @@ import subprocess
 import tempfile
 import uuid
 
-from harness import AGENT_BIN, SLOW, Agent, raw_exchange, wait_for
+from harness import AGENT_BIN, SLOW, Agent, Daemon, err, ok, raw_exchange, uid, wait_for, wait_job
+from test_vms import VmWorld
 
 def spec(vm_id=None, name="vm-1", cores=1, memory=1024):
     return {"id": vm_id or str(uuid.uuid4()), "name": name, "cores": cores, "memoryMB": memory,
             "dynamicMemory": None, "generation": 2,
             "disks": [{"lun": None, "sizeGB": 40, "caching": "ReadWrite", "imageId": "img-1",
-                       "snapshotId": None}],
+                       "volumeId": None}],
             "nics": [{"networkId": "net-1", "macAddress": "00:15:5d:00:00:01", "ipAddress": "10.0.0.5"}]}
 
 
@@ -120,6 +123,53 @@ def test_agent_token_and_bad_input_change_nothing():
         a.cleanup()
 
 
+def test_agent_volume_and_import_bad_input_changes_nothing():
+    """The snapshot, copy, delete and import paths refuse malformed bodies and paths before the backend."""
+    a = Agent().start()
+    try:
+        c = a.client()
+        hyp = write(c, "POST", "/v1/vms", spec()).json()["hypervisorId"]
+        before = vms(c)
+
+        def op():
+            return {"Operation-Id": "bad-" + uuid.uuid4().hex}
+
+        def refused(method, path, body, field, status=400):
+            r = c.request(method, path, body=body, headers=op())
+            error_code(r, status, "BadRequest" if status == 400 else "NotFound")
+            assert field in r.json()["error"]["message"], (path, body, r.json())
+        snap = "/v1/vms/%s/disks/os/snapshot" % hyp
+        refused("POST", snap, {}, "volumeId")
+        refused("POST", snap, {"volumeId": ""}, "volumeId")
+        refused("POST", snap, {"volumeId": "a b"}, "volumeId")
+        refused("POST", snap, {"volumeId": "v" * 64}, "volumeId")
+        refused("POST", snap, {"volumeId": "v", "lun": 0}, "lun")
+        refused("POST", "/v1/vms/%s/disks/64/snapshot" % hyp, {"volumeId": "v"}, "64", 404)
+        refused("POST", "/v1/vms/%s/disks/OS/snapshot" % hyp, {"volumeId": "v"}, "OS", 404)
+        src = {"hostId": "h", "volumeId": "v", "sizeGB": 1}
+        refused("PUT", "/v1/volumes/vol-1", {}, "source")
+        refused("PUT", "/v1/volumes/vol-1", {"source": dict(src, sizeGB=0)}, "source.sizeGB")
+        refused("PUT", "/v1/volumes/vol-1", {"source": dict(src, volumeId="a/b")}, "source.volumeId")
+        refused("PUT", "/v1/volumes/vol-1", {"source": dict(src, extra=1)}, "source.extra")
+        refused("PUT", "/v1/volumes/vol-1", {"source": src, "extra": 1}, "extra")
+        error_code(c.request("PUT", "/v1/volumes/vol-1", body={"source": src}), 400, "BadRequest")
+        source = {"hostId": "h", "hypervisorId": "hv", "powerState": "running", "checkpoints": []}
+        refused("POST", "/v1/vms/import", spec(), "source")
+        refused("POST", "/v1/vms/import", dict(spec(), source=dict(source, powerState="unknown")),
+                "source.powerState")
+        refused("POST", "/v1/vms/import", dict(spec(), source=dict(source, checkpoints=["a", "a"])),
+                "twice")
+        refused("POST", "/v1/vms/import", dict(spec(), source=dict(source, checkpoints=["a"] * 5)),
+                "source.checkpoints")
+        refused("POST", "/v1/vms/import", dict(spec(), cores=0, source=source), "cores")
+        r = c.request("GET", "/v1/volumes/vol-1")
+        error_code(r, 405, "MethodNotAllowed")
+        assert "PUT" in r.header("Allow") and "DELETE" in r.header("Allow")
+        assert vms(c) == before
+    finally:
+        a.cleanup()
+
+
 def test_agent_operation_id_replays_and_create_is_keyed_by_vm_id():
     a = Agent().start()
     try:
@@ -175,7 +225,7 @@ def test_agent_every_vm_call():
         write(c, "POST", "/v1/vms/%s/resize" % hyp, {"cores": 4, "memoryMB": 4096})
         v = vm(c, hyp)
         assert (v["cores"], v["memoryMB"]) == (4, 4096), v
-        write(c, "PUT", "/v1/vms/%s/disks/3" % hyp, {"sizeGB": 20, "caching": "None", "snapshotId": None})
+        write(c, "PUT", "/v1/vms/%s/disks/3" % hyp, {"sizeGB": 20, "caching": "None", "volumeId": None})
         assert {"lun": 3, "sizeGB": 20} in vm(c, hyp)["disks"], vm(c, hyp)
         write(c, "DELETE", "/v1/vms/%s/disks/3" % hyp)
         assert all(d["lun"] != 3 for d in vm(c, hyp)["disks"]), vm(c, hyp)
@@ -297,3 +347,62 @@ def test_agent_libvirt_backend_serves_the_same_protocol():
         assert a.stop() == 0
     finally:
         a.cleanup()
+
+
+def test_snapshot_copy_between_agent_hosts_survives_kill9_of_wapd():
+    """A snapshot of a VM on one wapd-agent host, copied to a wapd-agent host of a replica cloud that copies
+    at 512 MB/s (4 GB: about 8 s): its bytes advance, wapd is killed with -9 in the middle, and after the
+    restart the copy goes on where it was (the agent kept copying) and ends ready."""
+    gib = 1 << 30
+    agents = [Agent(name="agent-src").start(), Agent(name="agent-dst", sim_uri="sim://?copyMBps=512").start()]
+    d = Daemon().start()
+    try:
+        w = VmWorld(d, hosts=({"kind": "http", "uri": agents[0].uri, "token": agents[0].token},))
+        c2 = ok(w.a.post("/v1/admin/clouds", {"name": "c2-" + uid()[:6]}), 201)
+        h2 = ok(w.a.post("/v1/admin/hosts", {
+            "name": "dst", "cloudId": c2["id"],
+            "agent": {"kind": "http", "uri": agents[1].uri, "token": agents[1].token},
+            "capacity": {"cores": 64, "memoryMB": 262144, "storageGB": 10000}}), 201)
+        r = w.a.patch("/v1/admin/plans/" + w.plan["id"], {"replicaCloudIds": [c2["id"]]})
+        assert wait_job(w.a, r.header("Location"))["status"] == "succeeded"
+        vm = w.create("cv", dataDisks=[{"sizeGB": 4, "lun": 0}])
+        r = w.t.post(w.base + "/snapshots", {"name": "s", "vmId": vm["id"], "lun": 0})
+        src = ok(r, 202)
+        assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+        assert ok(w.t.get(w.base + "/snapshots/" + src["id"]), 200)["sizeGB"] == 4
+        r = w.t.post(w.base + "/snapshots/%s/copy" % src["id"], {"cloudId": c2["id"]})
+        copy = ok(r, 202)
+        loc = r.header("Location")
+        assert copy["state"] == "copying" and copy["copy"]["bytesTotal"] == 4 * gib, copy
+
+        def copied():
+            return ok(w.t.get(w.base + "/snapshots/" + copy["id"]), 200)["copy"]["bytesCopied"]
+        wait_for(lambda: copied() >= gib // 2, 60, "an eighth of the copy")
+        before = copied()
+        d.kill9()
+        d.start()
+        w.t, w.a = d.tenant(w.token), d.admin()
+        mid = ok(w.t.get(w.base + "/snapshots/" + copy["id"]), 200)
+        assert mid["copy"]["bytesCopied"] >= before, (mid, before)
+        done = wait_job(w.t, loc, 120)
+        assert done["status"] == "succeeded", done
+        assert done["copy"]["bytesCopied"] == done["copy"]["bytesTotal"] == 4 * gib, done
+        end = ok(w.t.get(w.base + "/snapshots/" + copy["id"]), 200)
+        assert end["state"] == "ready" and end["cloudId"] == c2["id"], end
+        assert ok(w.a.get("/v1/admin/hosts/" + h2["id"]), 200)["allocated"]["storageGB"] == 4
+        # The target agent keeps the copy under the snapshot's id (a copy of it there answers at once).
+        c = agents[1].client()
+        body = {"source": {"hostId": w.hosts[0]["id"], "volumeId": src["id"], "sizeGB": 4}}
+        there = c.request("PUT", "/v1/volumes/" + copy["id"], body=body,
+                          headers={"Operation-Id": "check-" + uid()})
+        assert there.status == 200 and there.json()["progress"]["bytesCopied"] == 4 * gib, there
+        # Under no lease now: the copy may go, and the agent's volume with it.
+        r = w.t.delete(w.base + "/snapshots/" + copy["id"])
+        assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+        err(w.t.get(w.base + "/snapshots/" + copy["id"]), 404, "NotFound")
+        gone = c.request("DELETE", "/v1/volumes/" + copy["id"], headers={"Operation-Id": "check-" + uid()})
+        error_code(gone, 404, "NotFound")
+    finally:
+        d.cleanup()
+        for a in agents:
+            a.cleanup()

@@ -216,3 +216,20 @@ agentd_open(const agentd_t *a, const char *token, agent_err_t *err)
     conf.token = token ? token : a->token;
     return agent_open("http", &conf, err);
 }
+
+agent_t *
+agentd_start_open(agentd_t *a, const char *sim_uri)
+{
+    agent_err_t err = {0};
+    agent_t *agent;
+
+    assert(a != NULL);
+    if (agent_builtin_register() != 0 || agentd_start(a, sim_uri) != 0)
+        return NULL;
+    agent = agentd_open(a, NULL, &err);
+    if (agent == NULL) {
+        fprintf(stderr, "agentd fixture: the http agent did not open: %s\n", err.message);
+        agentd_stop(a);
+    }
+    return agent;
+}

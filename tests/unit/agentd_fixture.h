@@ -41,4 +41,9 @@ void agentd_stop(agentd_t *a);
  * must be registered (agent_builtin_register). NULL with err on failure. */
 agent_t *agentd_open(const agentd_t *a, const char *token, agent_err_t *err);
 
+/* Registers the built-in drivers, starts an agent (sim_uri as for agentd_start) and opens an http
+ * agent on it with the agent's own token: the agent, or NULL with a line on stderr and nothing left
+ * running. */
+agent_t *agentd_start_open(agentd_t *a, const char *sim_uri);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_agent_fixture_http.h: the conformance suite's fixture for the http kind: a real wapd-agent process
  * (sim backend, its state and journal in a temporary directory; agentd_fixture.c) reached by the http
- * driver. The agent cannot be given a VM wapd did not create, so the unmanaged-VM case skips for it.
+ * driver. The agent cannot be given a VM wapd did not create, so the unmanaged-VM case skips for it;
+ * the volume cases run (the agent's sim backend copies at once: its default uri).
  * Links tests/unit/agentd_fixture.c (the Makefile's AGENTD_TESTS).
  */
 #ifndef WAPD_TEST_AGENT_FIXTURE_HTTP_H
@@ -37,6 +38,6 @@ http_stop(void *env)
     free(env);
 }
 
-static const conformance_fixture_t http_fixture = {"http", http_start, http_open, NULL, http_stop, false};
+static const conformance_fixture_t http_fixture = {"http", http_start, http_open, NULL, http_stop, true};
 
 #endif
