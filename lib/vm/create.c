@@ -124,14 +124,17 @@ find_image(store_t *st, const vm_ctx_t *ctx, const char *id, json_t *sources, js
 {
     int rc = store_rec_lookup_shared(st, &store_kind_image, id, out, NULL, err);
 
+    /* *out holds a reference only when this answers 0: the caller releases it. */
     if (rc == 1 && !catalog_plan_allows(ctx->plan, "imageIds", id)) {
         json_decref(*out);
+        *out = NULL;
         rc = 0;
     }
     if (rc == 0 && sources != NULL) {
         rc = vm_image__lookup_usable(st, ctx->sid, jget_str(ctx->plan, "cloudId"), id, out, err);
         if (rc == 1 && vm_image__use_image(st, *out, sources, err)) {
             json_decref(*out);
+            *out = NULL;
             return -1;
         }
     }
