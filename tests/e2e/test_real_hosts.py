@@ -186,12 +186,13 @@ def events_of(w, kind):
 def test_agent_killed_mid_jobs(d):
     """kill -9 of the agent while create, checkpoint and delete jobs wait on it; restarted on the same
     state dir, every job ends succeeded and the host has exactly one VM per record."""
-    agent = Agent(sim_uri="sim://?latencyMs=1500").start()
+    agent = Agent(sim_uri="sim://?latencyMs=3000").start()
     try:
         w = RoleWorld(d, hosts=(http_host(agent),))
         old = w.create("old")
         victim = w.create("victim")
-        # Every call takes 1.5 s on the host: the three jobs are all waiting on it when it dies.
+        # Every call takes 3 s on the host: the three jobs are all waiting on it when it dies (a shorter
+        # wait let a loaded machine see the checkpoint's one call end before the kill).
         r_create = w.t.post(w.base + "/vms", w.vm_body("new"))
         r_cp = w.t.request("PUT", cp_path(w, old["id"]), body={"name": "cp"})
         r_delete = w.t.delete(w.base + "/vms/" + victim["id"])
@@ -199,7 +200,8 @@ def test_agent_killed_mid_jobs(d):
         for loc in locs:
             wait_for(lambda: ok(w.t.get(loc), 200)["status"] == "running", 30, "the job to run")
         agent.kill9()
-        assert all(ok(w.t.get(loc), 200)["status"] == "running" for loc in locs)
+        statuses = [ok(w.t.get(loc), 200)["status"] for loc in locs]
+        assert statuses == ["running"] * 3, statuses
         agent.start()
         for loc in locs:
             job = wait_job(w.t, loc, 120)
