@@ -1,6 +1,8 @@
 /*
  * checkpoint.c: the checkpoint slot endpoints (tenant and admin) and pruning. Errors come in the
  * contract's order: 401, 404 (the VM), 403 (the plan's mode), 400 (the body), then 409 or 404 NoCheckpoint.
+ * The slot has an ETag of its own (not the VM's): GET sends it, and PUT and both DELETEs honour If-Match
+ * against it (412 when stale, compared in the transaction that would submit the job).
  */
 #include "internal.h"
 #include "vmctx.h"
@@ -27,10 +29,12 @@ api_tenant_checkpoint_get(api_req_t *r)
 {
     vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
-    json_t *cp = checkpoint_get(r->store, &c, r->params[1], &err);
+    int64_t etag = 0;
+    json_t *cp = checkpoint_get_tagged(r->store, &c, r->params[1], &etag, &err);
 
+    /* The slot's own ETag, which its writes compare against. */
     if (cp != NULL)
-        api_reply_json(r, 200, cp);
+        api_reply_record(r, 200, cp, etag);
     else
         api_reply_err(r, &err);
 }
@@ -56,13 +60,16 @@ api_tenant_checkpoint_put(api_req_t *r)
     vm_ctx_t c = api_vm_ctx(r);
     checkpoint_put_req_t req;
     err_t err = {0};
+    int64_t etag;
     json_t *body, *job;
 
+    if (api_if_match(r, &etag))
+        return;
     if ((body = checked_body(r, &c, CHECKPOINT_CREATE, put_spec, false)) == NULL)
         return;
     req.name = json_string_value(json_object_get(body, "name"));
     req.description = json_string_value(json_object_get(body, "description"));
-    job = checkpoint_put(r->store, &c, r->params[1], &req, &err);
+    job = checkpoint_put_if(r->store, &c, r->params[1], &req, etag, &err);
     json_decref(body);
     api_reply_job(r, job, &err);
 }
@@ -72,8 +79,10 @@ api_tenant_checkpoint_delete(api_req_t *r)
 {
     vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
+    int64_t etag;
 
-    api_reply_job(r, checkpoint_delete(r->store, &c, r->params[1], &err), &err);
+    if (api_if_match(r, &etag) == 0)
+        api_reply_job(r, checkpoint_delete_if(r->store, &c, r->params[1], etag, &err), &err);
 }
 
 void
@@ -93,8 +102,10 @@ void
 api_admin_checkpoint_delete(api_req_t *r)
 {
     err_t err = {0};
+    int64_t etag;
 
-    api_reply_job(r, checkpoint_delete(r->store, NULL, r->params[0], &err), &err);
+    if (api_if_match(r, &etag) == 0)
+        api_reply_job(r, checkpoint_delete_if(r->store, NULL, r->params[0], etag, &err), &err);
 }
 
 void

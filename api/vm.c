@@ -323,8 +323,11 @@ api_tenant_network_delete(api_req_t *r)
 {
     vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
+    int64_t rev;
 
-    if (network_delete(r->store, &c, r->params[1], &err)) {
+    if (api_if_match(r, &rev))
+        return;
+    if (network_delete(r->store, &c, r->params[1], rev, &err)) {
         api_reply_err(r, &err);
         return;
     }

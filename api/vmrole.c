@@ -64,10 +64,12 @@ void
 api_tenant_vmrole_get(api_req_t *r)
 {
     err_t err = {0};
-    json_t *role = vmrole_get(r->store, r->params[0], r->params[1], &err);
+    int64_t rev = 0;
+    json_t *role = vmrole_get_rev(r->store, r->params[0], r->params[1], &rev, &err);
 
+    /* The ETag is the role record's revision. */
     if (role != NULL)
-        api_reply_json(r, 200, role);
+        api_reply_record(r, 200, role, rev);
     else
         api_reply_err(r, &err);
 }
@@ -77,8 +79,12 @@ api_tenant_vmrole_delete(api_req_t *r)
 {
     vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
-    json_t *job = vmrole_delete(r->store, &c, r->params[1], &err);
+    int64_t rev;
+    json_t *job;
 
+    if (api_if_match(r, &rev))
+        return;
+    job = vmrole_delete_if(r->store, &c, r->params[1], rev, &err);
     reply_accepted_or_err(r, job, job, &err);
 }
 

@@ -47,12 +47,23 @@ int checkpoint_check(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkp
 
 /* {name, description, createdAt, sizeGB}; 403 CheckpointsNotAllowed when disabled, 404 NoCheckpoint. */
 json_t *checkpoint_get(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err);
+/* The same, with the slot's own ETag in *etag (when etag is not NULL) on success: positive, changing
+ * exactly when the slot takes another checkpoint. */
+json_t *checkpoint_get_tagged(store_t *st, const vm_ctx_t *ctx, const char *vm_id, int64_t *etag,
+                              err_t *err);
+
 /* The replacement job, with "replaces" naming the checkpoint it will delete (null when the slot is
  * empty). */
 json_t *checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
                        const checkpoint_put_req_t *req, err_t *err);
 json_t *checkpoint_restore(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err);
 json_t *checkpoint_delete(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err);
+/* PUT and DELETE only while the slot's ETag is expect_etag (any when 0): 412 PreconditionFailed
+ * otherwise, checked in the transaction that submits the job, so nothing changes. */
+json_t *checkpoint_put_if(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
+                          const checkpoint_put_req_t *req, int64_t expect_etag, err_t *err);
+json_t *checkpoint_delete_if(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
+                             int64_t expect_etag, err_t *err);
 /* The prune job (400 on cloudId or planId when it names no record). */
 json_t *checkpoint_prune(store_t *st, const checkpoint_prune_req_t *req, err_t *err);
 /* Starts a delete job for every checkpoint older than its plan's checkpointRetentionHours at now_ms.

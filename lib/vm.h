@@ -131,8 +131,9 @@ typedef struct {
  * (nested in the caller's when one is open). Answers the network as a GET shows it; it is at revision 1,
  * as every new record is. */
 json_t *network_create(store_t *st, const vm_ctx_t *ctx, const network_create_req_t *req, err_t *err);
-/* 409 Conflict while a VM uses it. */
-int network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
+/* 409 Conflict while a VM uses it. With expect_rev > 0, only at that revision (412 PreconditionFailed
+ * otherwise, checked in the deleting transaction). 0, or -1 with err. */
+int network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err);
 
 /* For the subscription jobs: start a stop job for each running VM, or a delete job for each VM (and, once
  * no VM is left, delete the VM roles, networks and private images that nothing holds). Returns 1 when everything is under way or done, 0 when

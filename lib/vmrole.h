@@ -41,12 +41,18 @@ json_t *vmrole_create(store_t *st, const vm_ctx_t *ctx, const vmrole_create_req_
                       err_t *err);
 /* The role's view: its record with `instances` (VM ids, by instance number). */
 json_t *vmrole_get(store_t *st, const char *sid, const char *id, err_t *err);
+/* The same, with the role record's revision (its ETag) in *rev when rev is not NULL. */
+json_t *vmrole_get_rev(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err);
 json_t *vmrole_view(store_t *st, const json_t *role, err_t *err);
 /* Scales to req's count within the gallery item's min and max (400 otherwise): answers the job. */
 json_t *vmrole_scale(store_t *st, const vm_ctx_t *ctx, const char *id, const vmrole_scale_req_t *req,
                      err_t *err);
 /* Removes the instances, then the role: answers the job. */
 json_t *vmrole_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
+/* The same, only while the role is at revision expect_rev (any when 0): 412 PreconditionFailed otherwise,
+ * checked in the transaction that submits the job, so a stale If-Match changes nothing. */
+json_t *vmrole_delete_if(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev,
+                         err_t *err);
 
 /* Admin: makes a stand-alone VM or an unmanaged one an instance of the role (404 for a missing role comes
  * before 400 for a request that names neither); answers the role's view. */

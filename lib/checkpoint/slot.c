@@ -12,6 +12,11 @@
  * after resumes at step 2 and finishes deleting the old one. A failed job deletes from the host every
  * checkpoint of the VM that the slot does not name, so nothing leaks, and the slot keeps what it had.
  *
+ * The slot's ETag is its own, not the VM's (whose revision moves with every power change): a positive
+ * 63-bit FNV-1a hash of the checkpoint's host id and createdAt, which are both set when the slot takes a
+ * checkpoint and never change until it takes another or is emptied; an empty slot has none (0), so any
+ * If-Match against it is stale. Writes with an expected ETag compare it in their own transaction.
+ *
  * Modes (from the subscription's effective mode): disabled hides checkpoints from tenants; viewRestore lets
  * them see and restore; createViewRestore also create and delete. Admins may delete any VM's checkpoint.
  */
@@ -49,9 +54,42 @@ sid_of(const vm_ctx_t *ctx)
     return ctx ? ctx->sid : NULL;
 }
 
+/* FNV-1a of s and its NUL, continuing from h. */
+static uint64_t
+fnv1a(uint64_t h, const char *s)
+{
+    do {
+        h ^= (unsigned char) *s;
+        h *= 1099511628211ULL;
+    } while (*s++ != '\0');
+    return h;
+}
+
+/* The slot's ETag (see the top of the file): 0 for an empty slot, else positive. */
+static int64_t
+checkpoint_etag(const vm_checkpoint_t *cp)
+{
+    uint64_t h;
+
+    assert(cp != NULL);
+    if (!cp->present)
+        return 0;
+    h = fnv1a(fnv1a(14695981039346656037ULL, cp->host_id), cp->created_at);
+    h &= 0x7fffffffffffffffULL;
+    return h == 0 ? 1 : (int64_t) h;
+}
+
 json_t *
 checkpoint_get(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err)
 {
+    return checkpoint_get_tagged(st, ctx, vm_id, NULL, err);
+}
+
+json_t *
+checkpoint_get_tagged(store_t *st, const vm_ctx_t *ctx, const char *vm_id, int64_t *etag,
+                      err_t *err)
+{
+    json_t *view;
     vm_rec_t vm;
 
     assert(st != NULL && vm_id != NULL && (ctx == NULL || ctx->sub != NULL));
@@ -63,7 +101,10 @@ checkpoint_get(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err)
         err_set(err, ERR_NO_CHECKPOINT, NULL, "The VM has no checkpoint.");
         return NULL;
     }
-    return vmrec__or_oom(vm_render_checkpoint(&vm.checkpoint), err);
+    view = vmrec__or_oom(vm_render_checkpoint(&vm.checkpoint), err);
+    if (view != NULL && etag != NULL)
+        *etag = checkpoint_etag(&vm.checkpoint);
+    return view;
 }
 
 int
@@ -79,13 +120,18 @@ checkpoint_check(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint
 }
 
 /* The request side of every slot operation: the VM (of ctx's subscription; any for the admin) into *vm,
- * the mode, the subscription writable. 0, or -1 with err. */
+ * the slot at ETag expect_etag (any when 0; 412 otherwise), the mode, the subscription writable. 0, or -1
+ * with err. Runs in the caller's transaction. */
 static int
-prepare(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op, vm_rec_t *vm,
-        err_t *err)
+prepare(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op, int64_t expect_etag,
+        vm_rec_t *vm, err_t *err)
 {
+    assert(expect_etag >= 0);
     if (vmrec__load_or_404(st, sid_of(ctx), vm_id, vm, NULL, err))
         return -1;
+    if (expect_etag > 0 && checkpoint_etag(&vm->checkpoint) != expect_etag)
+        return err_set(err, ERR_PRECONDITION_FAILED, NULL,
+                       "The checkpoint slot has changed since its ETag was read.");
     if (ctx != NULL &&
         (mode_allows(ctx->sub, op, err) || vm_subscription_writable(ctx->sub, err)))
         return -1;
@@ -96,6 +142,13 @@ json_t *
 checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
                const checkpoint_put_req_t *req, err_t *err)
 {
+    return checkpoint_put_if(st, ctx, vm_id, req, 0, err);
+}
+
+json_t *
+checkpoint_put_if(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
+                  const checkpoint_put_req_t *req, int64_t expect_etag, err_t *err)
+{
     json_t *job = NULL, *params, *replaces;
     vm_rec_t vm;
 
@@ -103,7 +156,8 @@ checkpoint_put(store_t *st, const vm_ctx_t *ctx, const char *vm_id,
     assert(ctx == NULL || ctx->sub != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    if (prepare(st, ctx, vm_id, CHECKPOINT_CREATE, &vm, err) || vmrec_ready(&vm, err))
+    if (prepare(st, ctx, vm_id, CHECKPOINT_CREATE, expect_etag, &vm, err) ||
+        vmrec_ready(&vm, err))
         goto fail;
     params = json_pack("{s:s, s:s?}", "name", req->name, "description", req->description);
     vm.provisioning = VM_PROV_UPDATING;
@@ -123,14 +177,14 @@ fail:
 /* Restore and delete: the slot must hold a checkpoint. */
 static json_t *
 submit_on_slot(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op,
-               const char *kind, err_t *err)
+               const char *kind, int64_t expect_etag, err_t *err)
 {
     json_t *job = NULL;
     vm_rec_t vm;
 
     if (store_tx_begin(st, err))
         return NULL;
-    if (prepare(st, ctx, vm_id, op, &vm, err))
+    if (prepare(st, ctx, vm_id, op, expect_etag, &vm, err))
         goto fail;
     if (!vm.checkpoint.present) {
         err_set(err, ERR_NO_CHECKPOINT, NULL, "The VM has no checkpoint.");
@@ -156,13 +210,21 @@ fail:
 json_t *
 checkpoint_restore(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err)
 {
-    return submit_on_slot(st, ctx, vm_id, CHECKPOINT_RESTORE, "vm.checkpoint.restore", err);
+    return submit_on_slot(st, ctx, vm_id, CHECKPOINT_RESTORE, "vm.checkpoint.restore", 0, err);
 }
 
 json_t *
 checkpoint_delete(store_t *st, const vm_ctx_t *ctx, const char *vm_id, err_t *err)
 {
-    return submit_on_slot(st, ctx, vm_id, CHECKPOINT_DELETE, "vm.checkpoint.delete", err);
+    return checkpoint_delete_if(st, ctx, vm_id, 0, err);
+}
+
+json_t *
+checkpoint_delete_if(store_t *st, const vm_ctx_t *ctx, const char *vm_id, int64_t expect_etag,
+                     err_t *err)
+{
+    return submit_on_slot(st, ctx, vm_id, CHECKPOINT_DELETE, "vm.checkpoint.delete", expect_etag,
+                          err);
 }
 
 /* ---- job steps ---- */

@@ -88,16 +88,22 @@ fail:
 }
 
 int
-network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
+network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
 {
-    int64_t used, d[STORE_QUOTAS] = {0};
+    int64_t used, rev = 0, d[STORE_QUOTAS] = {0};
     json_t *net;
 
-    assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL && expect_rev >= 0);
     if (store_tx_begin(st, err))
         return -1;
-    net = store_rec_get_where(st, &store_kind_network, id, "subscriptionId", ctx->sid, NULL, err);
-    if (net == NULL || vm_subscription_writable(ctx->sub, err))
+    net = store_rec_get_where(st, &store_kind_network, id, "subscriptionId", ctx->sid, &rev, err);
+    if (net == NULL)
+        goto fail;
+    if (expect_rev > 0 && rev != expect_rev) {
+        err_set(err, ERR_PRECONDITION_FAILED, NULL, "The network has changed since the ETag was read.");
+        goto fail;
+    }
+    if (vm_subscription_writable(ctx->sub, err))
         goto fail;
     used = store_ip_count(st, id, err);
     if (used < 0)

@@ -103,10 +103,16 @@ vmrole_view(store_t *st, const json_t *role, err_t *err)
 json_t *
 vmrole_get(store_t *st, const char *sid, const char *id, err_t *err)
 {
+    return vmrole_get_rev(st, sid, id, NULL, err);
+}
+
+json_t *
+vmrole_get_rev(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err)
+{
     json_t *role, *view;
 
     assert(st != NULL && sid != NULL && id != NULL);
-    role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", sid, NULL, err);
+    role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", sid, rev, err);
     if (role == NULL)
         return NULL;
     view = vmrole_view(st, role, err);
@@ -246,17 +252,23 @@ fail:
     return NULL;
 }
 
-/* The role of ctx's subscription, free for a job (409 OperationInProgress while one runs, Conflict when it
- * failed). */
+/* The role of ctx's subscription at revision expect_rev (any when 0; 412 otherwise), free for a job (409
+ * OperationInProgress while one runs, Conflict when it failed). Runs in the caller's transaction. */
 static json_t *
-role_for_job(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
+role_for_job(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
 {
-    json_t *role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", ctx->sid, NULL,
+    int64_t rev = 0;
+    json_t *role = store_rec_get_where(st, &store_kind_vmrole, id, "subscriptionId", ctx->sid, &rev,
                                        err);
     const char *ps;
 
     if (role == NULL)
         return NULL;
+    if (expect_rev > 0 && rev != expect_rev) {
+        json_decref(role);
+        err_set(err, ERR_PRECONDITION_FAILED, NULL, "The VM role has changed since the ETag was read.");
+        return NULL;
+    }
     if (vm_subscription_writable(ctx->sub, err)) {
         json_decref(role);
         return NULL;
@@ -299,7 +311,7 @@ vmrole_scale(store_t *st, const vm_ctx_t *ctx, const char *id, const vmrole_scal
     count = req->instance_count;
     if (store_tx_begin(st, err))
         return NULL;
-    if ((role = role_for_job(st, ctx, id, err)) == NULL)
+    if ((role = role_for_job(st, ctx, id, 0, err)) == NULL)
         goto fail;
     item = store_rec_get(st, &store_kind_gallery_item, jget_str(role, "galleryItemId"), NULL, err);
     if (item == NULL)
@@ -347,6 +359,12 @@ out:
 json_t *
 vmrole_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
 {
+    return vmrole_delete_if(st, ctx, id, 0, err);
+}
+
+json_t *
+vmrole_delete_if(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_rev, err_t *err)
+{
     json_t *role = NULL, *names = NULL, *params, *remove, *j = NULL;
     vmrole_instance_t *list = NULL;
     size_t n = 0;
@@ -354,7 +372,7 @@ vmrole_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err)
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && id != NULL);
     if (store_tx_begin(st, err))
         return NULL;
-    if ((role = role_for_job(st, ctx, id, err)) == NULL)
+    if ((role = role_for_job(st, ctx, id, expect_rev, err)) == NULL)
         goto fail;
     if (vmrole__instances(st, role, &list, &n, err))
         goto fail;

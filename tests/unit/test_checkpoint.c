@@ -109,6 +109,52 @@ mode_decides_and_prune_checks_its_input(void **state)
     world_wait_status(st, checkpoint_prune(st, &prune, &err), "succeeded");
 }
 
+/* The slot's own ETag: it stays while the VM's power changes, moves when the slot takes another
+ * checkpoint, and a write naming a stale one (or any, on an empty slot) is refused and changes nothing. */
+static void
+slot_etag_guards_put_and_delete(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    checkpoint_put_req_t req = {"two", NULL};
+    char id[UTIL_UUID_LEN + 1];
+    int64_t tag = 0, tag2 = 0;
+    err_t err = {0};
+    json_t *cp;
+
+    world_running_vm(w, "tag", id);
+    /* Nothing to match on an empty slot. */
+    assert_null(checkpoint_put_if(st, world_ctx(w), id, &req, 42, &err));
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    err_clear(&err);
+    world_wait_status(st, put(w, id, "one", &err), "succeeded");
+    cp = checkpoint_get_tagged(st, world_ctx(w), id, &tag, &err);
+    assert_non_null(cp);
+    json_decref(cp);
+    assert_true(tag > 0);
+    world_wait_status(st, vm_action(st, world_ctx(w), id, "stop", &err), "succeeded");
+    json_decref(checkpoint_get_tagged(st, world_ctx(w), id, &tag2, &err));
+    assert_true(tag2 == tag);
+    /* Stale: refused, the slot keeps its checkpoint. */
+    assert_null(checkpoint_put_if(st, world_ctx(w), id, &req, tag + 1, &err));
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    err_clear(&err);
+    assert_null(checkpoint_delete_if(st, NULL, id, tag + 1, &err));
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    err_clear(&err);
+    assert_string_equal(slot_name(w, id, &cp), "one");
+    json_decref(cp);
+    /* Current: the replacement goes through and the ETag moves. */
+    world_wait_status(st, checkpoint_put_if(st, world_ctx(w), id, &req, tag, &err), "succeeded");
+    json_decref(checkpoint_get_tagged(st, world_ctx(w), id, &tag2, &err));
+    assert_true(tag2 > 0 && tag2 != tag);
+    assert_null(checkpoint_delete_if(st, world_ctx(w), id, tag, &err));
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    err_clear(&err);
+    world_wait_status(st, checkpoint_delete_if(st, world_ctx(w), id, tag2, &err), "succeeded");
+    assert_null(slot_name(w, id, &cp));
+}
+
 int
 main(void)
 {
@@ -116,6 +162,8 @@ main(void)
         cmocka_unit_test_setup_teardown(slot_create_replace_restore_delete, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(mode_decides_and_prune_checks_its_input, world_setup,
+                                        world_teardown),
+        cmocka_unit_test_setup_teardown(slot_etag_guards_put_and_delete, world_setup,
                                         world_teardown),
     };
 

@@ -243,8 +243,12 @@ networks_give_addresses(void **state)
                             json_array_get(json_object_get(vm, "nics"), 0), "ipAddress")),
                         "10.1.0.4");
     /* In use: the network cannot go. */
-    assert_int_equal(network_delete(st, world_ctx(w), id_of(net), &err), -1);
+    assert_int_equal(network_delete(st, world_ctx(w), id_of(net), 0, &err), -1);
     assert_int_equal(err.code, ERR_CONFLICT);
+    err_clear(&err);
+    /* A stale expected revision is refused before anything else. */
+    assert_int_equal(network_delete(st, world_ctx(w), id_of(net), 999999, &err), -1);
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
     world_wait_status(st, job, "succeeded");
     json_decref(vm);
     json_decref(net);

@@ -35,6 +35,7 @@ create_scale_delete(void **state)
     vmrole_scale_req_t scale = {4};
     json_t *role, *got, *job = NULL, *usage;
     err_t err = {0};
+    int64_t rev = 0;
     char id[UTIL_UUID_LEN + 1], *text[2];
 
     /* Inside the caller's transaction, so that the job cannot start before the answer is compared. */
@@ -64,7 +65,16 @@ create_scale_delete(void **state)
     scale.instance_count = 1;
     world_wait_status(st, vmrole_scale(st, world_ctx(w), id, &scale, &err), "succeeded");
     assert_int_equal(instances_of(w, id), 1);
-    world_wait_status(st, vmrole_delete(st, world_ctx(w), id, &err), "succeeded");
+    /* A stale expected revision deletes nothing; the current one deletes the role. */
+    got = vmrole_get_rev(st, id_of(w->sub), id, &rev, &err);
+    assert_non_null(got);
+    json_decref(got);
+    assert_true(rev > 0);
+    assert_null(vmrole_delete_if(st, world_ctx(w), id, rev + 1, &err));
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    err_clear(&err);
+    assert_int_equal(instances_of(w, id), 1);
+    world_wait_status(st, vmrole_delete_if(st, world_ctx(w), id, rev, &err), "succeeded");
     assert_null(vmrole_get(st, id_of(w->sub), id, &err));
     assert_int_equal(err.code, ERR_NOT_FOUND);
     err_clear(&err);
