@@ -262,13 +262,16 @@ api_tenant_vm_disk_detach(api_req_t *r)
 {
     vm_ctx_t c = api_vm_ctx(r);
     err_t err = {0};
-    int64_t lun;
+    int64_t lun, rev;
 
+    /* A data disk is part of its VM: If-Match names the VM's ETag. */
+    if (api_if_match(r, &rev))
+        return;
     if (util_parse_int64(r->params[2], false, &lun) || lun > 63) {
         api_reply_error(r, ERR_NOT_FOUND, NULL, "The VM has no data disk at that lun.");
         return;
     }
-    api_reply_job(r, vm_disk_detach(r->store, &c, r->params[1], (int) lun, &err), &err);
+    api_reply_job(r, vm_disk_detach_if(r->store, &c, r->params[1], (int) lun, rev, &err), &err);
 }
 
 void

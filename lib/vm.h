@@ -96,6 +96,10 @@ json_t *vm_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expe
 json_t *vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const vm_disk_req_t *disk,
                        err_t *err);
 json_t *vm_disk_detach(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, err_t *err);
+/* The same, only while the VM (whose ETag covers its disks) is at revision expect_rev (any when 0): 412
+ * PreconditionFailed otherwise, in the same transaction. */
+json_t *vm_disk_detach_if(store_t *st, const vm_ctx_t *ctx, const char *id, int lun,
+                          int64_t expect_rev, err_t *err);
 
 /* Images of a subscription (lib/vm/capture.c, lib/vm/image.c). Each runs in its own transaction (nested
  * in the caller's when one is open).

@@ -114,13 +114,23 @@ vm_disk_attach(store_t *st, const vm_ctx_t *ctx, const char *id, const vm_disk_r
 json_t *
 vm_disk_detach(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, err_t *err)
 {
+    return vm_disk_detach_if(st, ctx, id, lun, 0, err);
+}
+
+json_t *
+vm_disk_detach_if(store_t *st, const vm_ctx_t *ctx, const char *id, int lun, int64_t expect_rev,
+                  err_t *err)
+{
+    int64_t rev = 0;
     vm_rec_t vm;
     int rc;
 
-    assert(st != NULL && ctx != NULL && ctx->sub != NULL);
+    assert(st != NULL && ctx != NULL && ctx->sub != NULL && expect_rev >= 0);
     if (store_tx_begin(st, err))
         return NULL;
-    rc = vmrec__load_or_404(st, ctx->sid, id, &vm, NULL, err);
+    rc = vmrec__load_or_404(st, ctx->sid, id, &vm, &rev, err);
+    if (rc == 0 && expect_rev > 0 && rev != expect_rev)
+        rc = err_set(err, ERR_PRECONDITION_FAILED, NULL, "The VM has changed since the ETag was read.");
     if (rc == 0 && (lun < 0 || vmrec_lun_free(&vm, lun))) {
         err_set(err, ERR_NOT_FOUND, NULL, "The VM has no data disk at lun %d.", lun);
         return submit_or_roll_back(st, &vm, NULL, NULL, err);

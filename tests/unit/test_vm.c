@@ -176,6 +176,12 @@ power_resize_disks_delete(void **state)
     assert_null(commit_or_roll_back(st, vm_disk_detach(st, world_ctx(w), id, 9, &err), &err));
     assert_int_equal(err.code, ERR_NOT_FOUND);
     err_clear(&err);
+    /* A stale expected revision of the VM detaches nothing. */
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_null(commit_or_roll_back(st, vm_disk_detach_if(st, world_ctx(w), id, 0, 999999, &err),
+                                    &err));
+    assert_int_equal(err.code, ERR_PRECONDITION_FAILED);
+    err_clear(&err);
     assert_int_equal(store_tx_begin(st, &err), 0);
     world_wait_status(st, commit_or_roll_back(st, vm_disk_detach(st, world_ctx(w), id, 0, &err), &err),
                       "succeeded");
