@@ -113,15 +113,7 @@ const api_resource_t api_res_hooks = {
 void
 api_admin_hook_deliveries(api_req_t *r)
 {
-    int64_t after, next = 0;
-    err_t err = {0};
-    json_t *list;
-    int limit;
-
-    if (api_paging(r, &limit, &after))
-        return;
-    list = hooks_deliveries(r->store, r->params[0], after, limit, &next, &err);
-    api_reply_page_or_err(r, list, limit, next, &err);
+    api_list_keyed(r, hooks_deliveries, r->params[0]);
 }
 
 void

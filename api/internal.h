@@ -249,6 +249,11 @@ const char *api_query(api_req_t *r, const char *name);
 int api_paging(api_req_t *r, int *limit, int64_t *after);
 /* Replies 200 {"value": list, "nextLink"?} (list stolen). */
 void api_reply_page(api_req_t *r, json_t *list, int limit, int64_t next);
+/* A lister of one parent's page (a hook's deliveries, a subscription's snapshots): key is the parent. */
+typedef json_t *(*api_keyed_lister_t)(store_t *st, const char *key, int64_t after, int limit,
+                                      int64_t *next, err_t *err);
+/* Reads the paging parameters and answers lister's page of key (or its error). */
+void api_list_keyed(api_req_t *r, api_keyed_lister_t lister, const char *key);
 /* api_reply_page, or, when the lister answered NULL, its error err. */
 void api_reply_page_or_err(api_req_t *r, json_t *list, int limit, int64_t next, const err_t *err);
 /* The same written as text: page_open starts the body in b (with room for limit views), the caller

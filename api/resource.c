@@ -183,3 +183,18 @@ api_resource_remove(api_req_t *r)
     }
     api_reply_no_content(r);
 }
+
+void
+api_list_keyed(api_req_t *r, api_keyed_lister_t lister, const char *key)
+{
+    int64_t after, next = 0;
+    err_t err = {0};
+    json_t *list;
+    int limit;
+
+    assert(r != NULL && lister != NULL && key != NULL);
+    if (api_paging(r, &limit, &after))
+        return;
+    list = lister(r->store, key, after, limit, &next, &err);
+    api_reply_page_or_err(r, list, limit, next, &err);
+}

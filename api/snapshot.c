@@ -36,15 +36,7 @@ reply_made(api_req_t *r, json_t *view, json_t *job, const err_t *err)
 void
 api_tenant_snapshots_list(api_req_t *r)
 {
-    int64_t after, next = 0;
-    err_t err = {0};
-    json_t *list;
-    int limit;
-
-    if (api_paging(r, &limit, &after))
-        return;
-    list = snapshot_list(r->store, r->params[0], after, limit, &next, &err);
-    api_reply_page_or_err(r, list, limit, next, &err);
+    api_list_keyed(r, snapshot_list, r->params[0]);
 }
 
 void
