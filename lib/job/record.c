@@ -8,13 +8,15 @@
  *
  * A job a worker has taken up keeps the row status queued until its first step's commit claims it
  * (runner.c): the views (job_get, job_list) show such a job as the API must, running, started when the
- * worker took it up, its first unfinished step running; a list filtered by status filters on the row.
+ * worker took it up, its first unfinished step running; a list filtered by status reads the rows that
+ * may show so (a running filter reads queued rows too) and keeps what the views show.
  *
  * Invariants: a job is inserted and its workers are woken only once the caller's transaction commits (an
  * on-commit callback); at most one queued or running job per lock key, which the store's unique index
- * enforces (a second is 409 OperationInProgress); cancel applies only to a queued job no worker has taken
- * up (it holds the job in the pool until its transaction ends, so no worker starts it meanwhile), restart
- * only to a failed one, and each is one transaction with a revision check.
+ * enforces (a second is 409 OperationInProgress); cancel ends at once a queued job no worker has taken
+ * up (it holds the job in the pool until its transaction ends, so no worker starts it meanwhile), and on a
+ * job that runs records a request (_data.cancelRequested) that the runner honours at its next step
+ * boundary; restart applies only to a failed job; each is one transaction with a revision check.
  */
 #include "job_internal.h"
 
@@ -502,7 +504,6 @@ job_restart(store_t *st, const char *id, const char *subscription_id, bool skip_
     json_t *rec;
     int64_t rev = 0;
     size_t i;
-    char *wake;
 
     assert(st != NULL && id != NULL);
     rec = begin_change(st, id, subscription_id, "failed", "restarted", &rev, err);
@@ -525,16 +526,8 @@ job_restart(store_t *st, const char *id, const char *subscription_id, bool skip_
     json_object_set_new(rec, "_epoch",
                         json_integer(json_integer_value(json_object_get(rec, "_epoch")) + 1));
     json_object_set_new(rec, "progress", json_integer(job__progress_of(rec)));
-    if (store_rec_update(st, &store_kind_job, id, rec, rev, err))
-        goto fail;
-    wake = strdup(id); /* owned by the wakeup: taken on commit, freed on rollback */
-    if (wake == NULL)
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    if (wake == NULL || store_tx_on_commit_owned(st, job__wake_for_job, free, wake, err)) {
-        free(wake);
-        goto fail;
-    }
-    if (store_tx_commit(st, err))
+    if (store_rec_update(st, &store_kind_job, id, rec, rev, err) ||
+        on_commit_id(st, id, job__wake_for_job, free, err) || store_tx_commit(st, err))
         goto fail;
     job_view(rec);
     return rec;

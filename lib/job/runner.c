@@ -10,12 +10,17 @@
  * Commits: none to take a job up. A queued job is claimed by the commit that records its first step's end
  * (or its retry, failure or progress): that commit makes it running, started, its deadline set. So a job
  * of n steps costs n commits after its submit. Until that commit the row says queued, and what the API
- * shows comes from the pool: a job a worker holds is shown running (record.c), and a cancel, which must
- * hold the job in the pool to change its row, finds it running (409) rather than racing the step.
+ * shows comes from the pool: a job a worker holds is shown running (record.c), and a cancel, which cannot
+ * hold such a job, records a request on its row rather than racing the step.
+ *
+ * Cancel of a running job: the request in the job's data is checked at every step boundary (before each
+ * step, so after a step's commit, and when a job waiting for a poll or retry is run again); the job then
+ * ends canceled, the step under way never interrupted. A step's commit that finds the row changed only by
+ * such a request takes it in and commits (take_cancel_request).
  *
  * Invariants: the worker that runs a job holds it in the pool, so one job never runs twice at once; every
  * write of the row carries the revision this worker last saw, so a change made meanwhile by anyone else
- * wins and the runner lets the job go (412); ctx->in_tx is true exactly while this worker has a
+ * (but a cancel request) wins and the runner lets the job go (412); ctx->in_tx is true exactly while this worker has a
  * transaction open for the step.
  */
 #include "job_internal.h"
