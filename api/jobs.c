@@ -1,11 +1,15 @@
 /*
  * jobs.c: the job routes both listeners share: list, get, cancel, restart. The job is the last parameter of
  * the path. A tenant's calls are scoped to the subscription in its path (r->params[0], already checked to be
- * the caller's by the pipeline); a job of another subscription answers 404 as a missing one does.
+ * the caller's by the pipeline); a job of another subscription answers 404 as a missing one does. Lists
+ * filter on kind, resourceId and status (a comma list, AND-ed with the others); a cancel answers 200 when
+ * the job ended canceled at once, 202 when a running job will end at its next step boundary.
  */
 #include "internal.h"
 
 #include <assert.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "../lib/job.h"
 
@@ -16,8 +20,10 @@ static const jv_field_t restart_spec[] = {
     {"skipLastFailedStep", JV_BOOL, 0, 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
-/* The admin's list filters: query parameters on the job's field of the same name. */
-static const char *const admin_filters[] = {"status", "kind", "resourceId", "subscriptionId", NULL};
+/* The list filters: query parameters on the job's field of the same name (status is parsed apart: a comma
+ * list); a tenant's list is scoped to its subscription and takes no subscriptionId. */
+static const char *const admin_filters[] = {"kind", "resourceId", "subscriptionId", NULL};
+static const char *const tenant_filters[] = {"kind", "resourceId", NULL};
 
 /* The subscription that scopes the request (NULL for the admin). */
 static const char *
@@ -33,23 +39,64 @@ job_id(const api_req_t *r)
     return r->params[r->nparams - 1];
 }
 
+/* The statuses of ?status= (a comma list) as a new JSON array in *out (NULL when absent). Returns 0, or -1
+ * after answering 400 naming status for an empty or unknown value. */
+static int
+status_filter_or_reply(api_req_t *r, json_t **out)
+{
+    const char *q = api_query(r, "status"), *p, *comma;
+    char one[32];
+    err_t err = {0};
+    json_t *list;
+    size_t len;
+
+    *out = NULL;
+    if (q == NULL)
+        return 0;
+    if ((list = json_array()) == NULL) {
+        err_set(&err, ERR_INTERNAL, NULL, "Out of memory.");
+        api_reply_err(r, &err);
+        return -1;
+    }
+    for (p = q;; p = comma + 1) {
+        comma = strchr(p, ',');
+        len = comma ? (size_t) (comma - p) : strlen(p);
+        snprintf(one, sizeof(one), "%.*s", (int) (len < sizeof(one) ? len : sizeof(one) - 1), p);
+        if (len >= sizeof(one) || !job_status_valid(one)) {
+            err_set(&err, ERR_INVALID_REQUEST, "status",
+                    "status must be a comma list of queued, running, succeeded, failed and canceled.");
+            json_decref(list);
+            api_reply_err(r, &err);
+            return -1;
+        }
+        json_array_append_new(list, json_string(one));
+        if (comma == NULL)
+            break;
+    }
+    *out = list;
+    return 0;
+}
+
 void
 api_jobs_list(api_req_t *r)
 {
     store_filter_t f[4];
-    size_t n = 1;
+    size_t n = 0;
     int64_t after, next = 0;
     err_t err = {0};
-    json_t *list;
+    json_t *list, *statuses = NULL;
     int limit;
 
-    if (scope_sid(r) != NULL)
-        f[0] = (store_filter_t){.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = scope_sid(r)};
-    else
+    if (scope_sid(r) != NULL) {
+        f[n++] = (store_filter_t){.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = scope_sid(r)};
+        n += api_query_filters(r, tenant_filters, f + n, 4 - n);
+    } else {
         n = api_query_filters(r, admin_filters, f, 4);
-    if (api_paging(r, &limit, &after))
+    }
+    if (api_paging(r, &limit, &after) || status_filter_or_reply(r, &statuses))
         return;
-    list = job_list(r->store, f, n, after, limit, &next, &err);
+    list = job_list_status(r->store, f, n, statuses, after, limit, &next, &err);
+    json_decref(statuses);
     api_reply_page_or_err(r, list, limit, next, &err);
 }
 
@@ -71,12 +118,19 @@ void
 api_jobs_cancel(api_req_t *r)
 {
     err_t err = {0};
-    json_t *body = api_body(r, no_fields, false, true);
+    json_t *body = api_body(r, no_fields, false, true), *job;
+    int status;
 
     if (body == NULL)
         return;
     json_decref(body);
-    api_reply_or_err(r, 200, job_cancel(r->store, job_id(r), scope_sid(r), &err), &err);
+    job = job_cancel(r->store, job_id(r), scope_sid(r), &err);
+    /* Canceled now (it was queued): 200; a running job's cancel takes effect at its next step boundary:
+     * 202. */
+    status = job != NULL && strcmp(json_string_value(json_object_get(job, "status")), "canceled") != 0
+                 ? 202
+                 : 200;
+    api_reply_or_err(r, status, job, &err);
 }
 
 void

@@ -17,6 +17,7 @@
  *   operation goes on: run again soon, its progress saved) or failed. A job
  *   whose deadline passes, or whose step fails, ends `failed` with error.code and error.message, after
  *   its kind's on_failed has put its resource back in a true state.
+ * - A running job canceled ends canceled at its next step boundary: a step is never interrupted.
  * - At most one queued or running job per lock key (a VM's id, say): a second is 409 OperationInProgress.
  * - Workers wait on a condition variable: they are woken by new work (one worker per job) and by the
  *   earliest retry time, never by polling; taking and putting back a job costs O(log n) under the pool's
@@ -59,8 +60,9 @@ typedef struct {
     /* Runs in the transaction that records the failure (or cancel), to leave the resource in a true
      * state; may be NULL. job_ctx_status tells a failure from a cancel. */
     int (*on_failed)(job_ctx_t *ctx, err_t *err);
-    /* Runs before that transaction, outside any, when the job failed (not on cancel): the place to ask
-     * the host what is true (agent calls); may save findings in job_ctx_data for on_failed. May be NULL. */
+    /* Runs before that transaction, outside any, when the job failed or was canceled while it ran (not
+     * when canceled while queued): the place to ask the host what is true (agent calls); may save findings
+     * in job_ctx_data for on_failed. May be NULL. */
     void (*cleanup)(job_ctx_t *ctx);
     /* Kinds whose steps are named at submit (job_submit_steps), such as one step per VM role instance:
      * every step runs this function (steps is then NULL). */
@@ -92,7 +94,12 @@ json_t *job_submit(store_t *st, const char *kind, const char *resource_id,
 json_t *job_submit_steps(store_t *st, const char *kind, const char *resource_id,
                          const char *subscription_id, const char *lock_key, const json_t *params,
                          const json_t *step_names, err_t *err);
-/* Cancels a queued job (409 Conflict otherwise). Returns the job's view. */
+/* Cancels a job. A queued job no worker has taken up ends canceled now (its view says canceled). A running
+ * one (or one a worker has taken up) gets a cancel request, recorded on its row: the step under way
+ * finishes, and at its next step boundary (after a step's commit, before the next step, a poll or a retry)
+ * the job ends canceled, its cleanup and on_failed run with job_ctx_status "canceled" (its view still says
+ * running). A second cancel is the same request again. 409 Conflict for a job that has ended. Returns the
+ * job's view. */
 json_t *job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err);
 /* Queues a failed job again from its failed step (or the one after, with skip_failed_step), keeping its
  * id. 409 Conflict when the job has not failed. Returns the job's view. */
@@ -104,6 +111,14 @@ json_t *job_get(store_t *st, const char *id, const char *subscription_id, int64_
 /* A page of job views, as store_rec_list. */
 json_t *job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t after,
                  int limit, int64_t *next, err_t *err);
+/* As job_list, keeping only jobs whose view's status is one of statuses (a borrowed JSON array of status
+ * strings; NULL: any). A job a worker has taken up is running in its view while its row says queued, so
+ * the page reads both rows and keeps what the views say: a page may hold fewer than limit jobs while
+ * *next still names the rest. */
+json_t *job_list_status(store_t *st, const store_filter_t *filters, size_t nfilters,
+                        const json_t *statuses, int64_t after, int limit, int64_t *next, err_t *err);
+/* True when s is a job status (queued, running, succeeded, failed, canceled). */
+bool job_status_valid(const char *s);
 /* Removes the engine's own fields from a job record, in place. */
 void job_view(json_t *rec);
 
@@ -114,6 +129,9 @@ const char *job_ctx_resource(job_ctx_t *ctx);
 const json_t *job_ctx_params(job_ctx_t *ctx);
 /* "failed" or "canceled" in on_failed; "running" in steps. */
 const char *job_ctx_status(job_ctx_t *ctx);
+/* True once the job has been taken up to run (in on_failed: a cancel of a running job, whose steps may have
+ * reached the host, rather than of a queued one, which did nothing). */
+bool job_ctx_started(job_ctx_t *ctx);
 /* The job's scratch object, saved with each finished step (e.g. an id a later step needs). */
 json_t *job_ctx_data(job_ctx_t *ctx);
 /* The running step's index and name. */

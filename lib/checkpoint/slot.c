@@ -431,7 +431,8 @@ failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
         rc = vmrec_set_checkpoint_size(st, &vm, 0, err);
         memset(&vm.checkpoint, 0, sizeof(vm.checkpoint));
     }
-    if (rc == 0 && power_may_differ && strcmp(job_ctx_status(ctx), "canceled") != 0)
+    if (rc == 0 && power_may_differ &&
+        (strcmp(job_ctx_status(ctx), "canceled") != 0 || job_ctx_started(ctx)))
         rc = vmstep_apply_true_power(st, ctx, &vm, err);
     vm.provisioning = VM_PROV_SUCCEEDED;
     return rc == 0 ? vmrec_save(st, &vm, err) : rc;

@@ -11,7 +11,7 @@
  * runner -> pool (requeue, safe point).
  *
  * Job status transitions (job__status_set asserts them): queued -> running | canceled | failed;
- * running -> succeeded | failed; failed -> queued (restart). Nothing leaves succeeded or canceled.
+ * running -> succeeded | failed | canceled; failed -> queued (restart). Nothing leaves succeeded or canceled.
  */
 #ifndef WAPD_JOB_INTERNAL_H
 #define WAPD_JOB_INTERNAL_H
@@ -33,6 +33,10 @@ struct job_ctx {
     char op_id[UTIL_UUID_LEN + 32];
     bool in_tx;
 };
+
+/* The key of a job's data (_data) that records a cancel asked of it while it runs: the runner ends the job
+ * canceled at its next step boundary. */
+#define JOB_CANCEL_REQUESTED "cancelRequested"
 
 /* ---- record.c ---- */
 

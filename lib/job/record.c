@@ -8,13 +8,15 @@
  *
  * A job a worker has taken up keeps the row status queued until its first step's commit claims it
  * (runner.c): the views (job_get, job_list) show such a job as the API must, running, started when the
- * worker took it up, its first unfinished step running; a list filtered by status filters on the row.
+ * worker took it up, its first unfinished step running; a list filtered by status reads the rows that
+ * may show so (a running filter reads queued rows too) and keeps what the views show.
  *
  * Invariants: a job is inserted and its workers are woken only once the caller's transaction commits (an
  * on-commit callback); at most one queued or running job per lock key, which the store's unique index
- * enforces (a second is 409 OperationInProgress); cancel applies only to a queued job no worker has taken
- * up (it holds the job in the pool until its transaction ends, so no worker starts it meanwhile), restart
- * only to a failed one, and each is one transaction with a revision check.
+ * enforces (a second is 409 OperationInProgress); cancel ends at once a queued job no worker has taken
+ * up (it holds the job in the pool until its transaction ends, so no worker starts it meanwhile), and on a
+ * job that runs records a request (_data.cancelRequested) that the runner honours at its next step
+ * boundary; restart applies only to a failed job; each is one transaction with a revision check.
  */
 #include "job_internal.h"
 
@@ -77,7 +79,8 @@ transition_allowed(const char *from, const char *to)
         return strcmp(to, "running") == 0 || strcmp(to, "canceled") == 0 ||
                strcmp(to, "failed") == 0;
     if (strcmp(from, "running") == 0)
-        return strcmp(to, "succeeded") == 0 || strcmp(to, "failed") == 0;
+        return strcmp(to, "succeeded") == 0 || strcmp(to, "failed") == 0 ||
+               strcmp(to, "canceled") == 0;
     if (strcmp(from, "failed") == 0)
         return strcmp(to, "queued") == 0;
     return false;
@@ -276,6 +279,64 @@ job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t af
     return list;
 }
 
+bool
+job_status_valid(const char *s)
+{
+    static const char *const all[] = {"queued", "running", "succeeded", "failed", "canceled", NULL};
+    size_t i;
+
+    for (i = 0; s != NULL && all[i]; i++)
+        if (strcmp(all[i], s) == 0)
+            return true;
+    return false;
+}
+
+static bool
+status_in(const json_t *statuses, const char *s)
+{
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(statuses, i, v)
+        if (strcmp(json_string_value(v), s) == 0)
+            return true;
+    return false;
+}
+
+json_t *
+job_list_status(store_t *st, const store_filter_t *filters, size_t nfilters, const json_t *statuses,
+                int64_t after, int limit, int64_t *next, err_t *err)
+{
+    store_filter_t f[16];
+    json_t *rows = NULL, *list, *rec;
+    size_t i;
+
+    assert(st != NULL && nfilters < 16);
+    if (statuses == NULL)
+        return job_list(st, filters, nfilters, after, limit, next, err);
+    /* The rows to read: a running view may stand on a queued row, and a queued one never on a running
+     * row (a worker that lets a job go has committed it running). */
+    rows = json_deep_copy(statuses);
+    if (rows == NULL || (status_in(statuses, "running") && !status_in(statuses, "queued") &&
+                         json_array_append_new(rows, json_string("queued")))) {
+        json_decref(rows);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    memcpy(f, filters, nfilters * sizeof(*f));
+    f[nfilters] = (store_filter_t){.field = "status", .op = STORE_FILTER_IN, .values = rows};
+    list = job_list(st, f, nfilters + 1, after, limit, next, err);
+    json_decref(rows);
+    for (i = 0; list != NULL && i < json_array_size(list);) {
+        rec = json_array_get(list, i);
+        if (status_in(statuses, job__str(rec, "status")))
+            i++;
+        else
+            json_array_remove(list, i);
+    }
+    return list;
+}
+
 /* Reads the job's full record, private fields included: a job of another subscription is the same 404
  * as one that does not exist. */
 static json_t *
@@ -324,41 +385,32 @@ begin_change(store_t *st, const char *id, const char *subscription_id, const cha
 
 /* ---- cancel and restart ---- */
 
-json_t *
-job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
+/* Registers an on-commit hook that takes a copy of id: fn runs with it on commit, undo (or free) on
+ * rollback. */
+static int
+on_commit_id(store_t *st, const char *id, void (*fn)(void *), void (*undo)(void *), err_t *err)
+{
+    char *copy = strdup(id);
+
+    if (copy == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (store_tx_on_commit_owned(st, fn, undo, copy, err)) {
+        free(copy);
+        return -1;
+    }
+    return 0;
+}
+
+/* Ends queued job rec canceled in the open transaction: no step has run, so on_failed sees a job that
+ * never started. */
+static int
+cancel_queued(store_t *st, json_t *rec, int64_t rev, err_t *err)
 {
     char now[UTIL_TIME_LEN + 1];
-    json_t *rec;
-    int64_t rev = 0;
     size_t i, n;
     job_ctx_t ctx;
-    char *held;
     const job_kind_def_t *def;
 
-    assert(st != NULL && id != NULL);
-    /* A worker that has taken the job up is running it (its row says queued until its first step ends). */
-    if (!job__hold(id)) {
-        err_set(err, ERR_CONFLICT, NULL, "Only a queued job can be canceled; this one is running.");
-        return NULL;
-    }
-    rec = begin_change(st, id, subscription_id, "queued", "canceled", &rev, err);
-    if (rec == NULL) {
-        job__release(id);
-        return NULL;
-    }
-    /* The hold ends with the caller's transaction (a request's runs until its answer is durable): until
-     * the cancel commits, or rolls back, no worker takes the job up from the row it would still read. */
-    held = strdup(id);
-    if (held == NULL)
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    if (held == NULL ||
-        store_tx_on_commit_owned(st, job__release_owned, job__release_owned, held, err)) {
-        free(held);
-        job__release(id);
-        store_tx_rollback(st);
-        json_decref(rec);
-        return NULL;
-    }
     job__now_text(now);
     n = json_array_size(json_object_get(rec, "steps"));
     for (i = 0; i < n; i++)
@@ -370,17 +422,78 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     ctx.st = st;
     ctx.rec = rec;
     ctx.def = def;
+    ctx.step = -1;
     ctx.in_tx = true;
     if (def && def->on_failed && def->on_failed(&ctx, err))
-        goto fail;
-    if (store_rec_update(st, &store_kind_job, id, rec, rev, err) || store_tx_commit(st, err))
-        goto fail;
+        return -1;
+    return store_rec_update(st, &store_kind_job, job__str(rec, "id"), rec, rev, err);
+}
+
+/* Records a cancel request on a job that runs (or that a worker has taken up), in the open transaction;
+ * the runner ends the job at its next step boundary. The worker is woken on commit, so a job waiting for
+ * a retry or a poll reaches that boundary now. */
+static int
+request_cancel(store_t *st, json_t *rec, int64_t rev, err_t *err)
+{
+    json_t *data = json_object_get(rec, "_data");
+
+    if (!json_is_object(data)) {
+        data = json_object();
+        json_object_set_new(rec, "_data", data);
+    }
+    if (data == NULL || json_object_set_new(data, JOB_CANCEL_REQUESTED, json_true()))
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (store_rec_update(st, &store_kind_job, job__str(rec, "id"), rec, rev, err))
+        return -1;
+    return on_commit_id(st, job__str(rec, "id"), job__wake_for_job, free, err);
+}
+
+json_t *
+job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
+{
+    json_t *rec = NULL;
+    int64_t rev = 0;
+    const char *status;
+    bool held;
+    int rc = -1;
+
+    assert(st != NULL && id != NULL);
+    /* Held, no worker takes the job up until the cancel's transaction ends. Not held, a worker runs it
+     * now (its row may still say queued): the cancel is a request it honours at its next step boundary. */
+    held = job__hold(id);
+    if (store_tx_begin(st, err)) {
+        if (held)
+            job__release(id);
+        return NULL;
+    }
+    if (held && on_commit_id(st, id, job__release_owned, job__release_owned, err)) {
+        job__release(id);
+        store_tx_rollback(st);
+        return NULL;
+    }
+    /* From here the hold ends with the transaction, committed or rolled back. */
+    rec = get_full(st, id, subscription_id, &rev, err);
+    if (rec == NULL)
+        goto out;
+    status = job__str(rec, "status");
+    if (held && strcmp(status, "queued") == 0)
+        rc = cancel_queued(st, rec, rev, err);
+    else if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
+        rc = request_cancel(st, rec, rev, err);
+    else
+        err_set(err, ERR_CONFLICT, NULL, "Only a queued or running job can be canceled; this one is %s.",
+                status);
+    if (rc == 0)
+        rc = store_tx_commit(st, err);
+out:
+    if (rc != 0) {
+        store_tx_rollback(st);
+        json_decref(rec);
+        return NULL;
+    }
+    show_taken_up(rec);
     job_view(rec);
     return rec;
-fail:
-    store_tx_rollback(st); /* which ends the hold */
-    json_decref(rec);
-    return NULL;
 }
 
 json_t *
@@ -391,7 +504,6 @@ job_restart(store_t *st, const char *id, const char *subscription_id, bool skip_
     json_t *rec;
     int64_t rev = 0;
     size_t i;
-    char *wake;
 
     assert(st != NULL && id != NULL);
     rec = begin_change(st, id, subscription_id, "failed", "restarted", &rev, err);
@@ -414,16 +526,8 @@ job_restart(store_t *st, const char *id, const char *subscription_id, bool skip_
     json_object_set_new(rec, "_epoch",
                         json_integer(json_integer_value(json_object_get(rec, "_epoch")) + 1));
     json_object_set_new(rec, "progress", json_integer(job__progress_of(rec)));
-    if (store_rec_update(st, &store_kind_job, id, rec, rev, err))
-        goto fail;
-    wake = strdup(id); /* owned by the wakeup: taken on commit, freed on rollback */
-    if (wake == NULL)
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    if (wake == NULL || store_tx_on_commit_owned(st, job__wake_for_job, free, wake, err)) {
-        free(wake);
-        goto fail;
-    }
-    if (store_tx_commit(st, err))
+    if (store_rec_update(st, &store_kind_job, id, rec, rev, err) ||
+        on_commit_id(st, id, job__wake_for_job, free, err) || store_tx_commit(st, err))
         goto fail;
     job_view(rec);
     return rec;

@@ -10,12 +10,17 @@
  * Commits: none to take a job up. A queued job is claimed by the commit that records its first step's end
  * (or its retry, failure or progress): that commit makes it running, started, its deadline set. So a job
  * of n steps costs n commits after its submit. Until that commit the row says queued, and what the API
- * shows comes from the pool: a job a worker holds is shown running (record.c), and a cancel, which must
- * hold the job in the pool to change its row, finds it running (409) rather than racing the step.
+ * shows comes from the pool: a job a worker holds is shown running (record.c), and a cancel, which cannot
+ * hold such a job, records a request on its row rather than racing the step.
+ *
+ * Cancel of a running job: the request in the job's data is checked at every step boundary (before each
+ * step, so after a step's commit, and when a job waiting for a poll or retry is run again); the job then
+ * ends canceled, the step under way never interrupted. A step's commit that finds the row changed only by
+ * such a request takes it in and commits (take_cancel_request).
  *
  * Invariants: the worker that runs a job holds it in the pool, so one job never runs twice at once; every
  * write of the row carries the revision this worker last saw, so a change made meanwhile by anyone else
- * wins and the runner lets the job go (412); ctx->in_tx is true exactly while this worker has a
+ * (but a cancel request) wins and the runner lets the job go (412); ctx->in_tx is true exactly while this worker has a
  * transaction open for the step.
  */
 #include "job_internal.h"
@@ -130,16 +135,47 @@ job_ctx_begin(job_ctx_t *ctx, err_t *err)
     return 0;
 }
 
+/* A write of the job row found it changed (412): when the change is a cancel request on a job still queued
+ * or running, this worker takes the request into its record and the row's revision, in the open
+ * transaction, and its write goes on. -1 (err unchanged) for any other change: the worker lets the job go. */
+static int
+take_cancel_request(job_ctx_t *ctx, err_t *err)
+{
+    json_t *row = NULL;
+    const char *status;
+    int64_t rev = 0;
+    err_t e = {0};
+    int taken = 0;
+
+    assert(ctx->in_tx);
+    if (store_rec_lookup(ctx->st, &store_kind_job, job_ctx_id(ctx), &row, &rev, &e) == 1) {
+        status = job__str(row, "status");
+        taken = (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0) &&
+                json_is_true(json_object_get(json_object_get(row, "_data"), JOB_CANCEL_REQUESTED));
+    }
+    json_decref(row);
+    if (!taken)
+        return -1;
+    json_object_set_new(job_ctx_data(ctx), JOB_CANCEL_REQUESTED, json_true());
+    ctx->rev = rev;
+    err_clear(err);
+    return 0;
+}
+
 /* Writes the job row (in the open step transaction, or in one of its own) and commits. The row must still
- * be at the revision this worker last saw: otherwise someone else (a cancel) changed the job, and this
- * worker lets it go (412). */
+ * be at the revision this worker last saw: otherwise someone else changed the job, and this worker lets it
+ * go (412), unless that change was a cancel request, which it takes in (take_cancel_request). */
 static int
 save_job(job_ctx_t *ctx, err_t *err)
 {
+    int rc;
+
     if (job_ctx_begin(ctx, err))
         return -1;
-    if (store_rec_update(ctx->st, &store_kind_job, job_ctx_id(ctx), ctx->rec, ctx->rev, err) ||
-        store_tx_commit(ctx->st, err)) {
+    rc = store_rec_update(ctx->st, &store_kind_job, job_ctx_id(ctx), ctx->rec, ctx->rev, err);
+    if (rc != 0 && err->code == ERR_PRECONDITION_FAILED && take_cancel_request(ctx, err) == 0)
+        rc = store_rec_update(ctx->st, &store_kind_job, job_ctx_id(ctx), ctx->rec, ctx->rev, err);
+    if (rc != 0 || store_tx_commit(ctx->st, err)) {
         store_tx_rollback(ctx->st);
         ctx->in_tx = false;
         return -1;
@@ -147,6 +183,13 @@ save_job(job_ctx_t *ctx, err_t *err)
     ctx->rev++;
     ctx->in_tx = false;
     return 0;
+}
+
+bool
+job_ctx_started(job_ctx_t *ctx)
+{
+    assert(ctx != NULL);
+    return json_is_string(json_object_get(ctx->rec, "startedAt"));
 }
 
 int
@@ -184,22 +227,32 @@ abandon_tx(job_ctx_t *ctx)
 
 /* ---- ends ---- */
 
-/* Ends the job failed with code and message, running the kind's on_failed in the same transaction. */
+/* Ends the job: failed with code and message, or canceled (code NULL) at a step boundary, its current step
+ * and those after it skipped. The kind's cleanup runs first (outside any transaction), then its on_failed in
+ * the transaction that records the end. */
 static void
-fail_job(job_ctx_t *ctx, const char *code, const char *message)
+end_job(job_ctx_t *ctx, const char *code, const char *message)
 {
     char now[UTIL_TIME_LEN + 1];
     err_t err = {0};
+    json_t *steps = json_object_get(ctx->rec, "steps");
+    size_t i;
 
     abandon_tx(ctx);
     if (ctx->def && ctx->def->cleanup)
         ctx->def->cleanup(ctx);
     job__now_text(now);
-    if (ctx->step >= 0)
-        job__step_status_set(ctx->rec, ctx->step, "failed");
-    job__status_set(ctx->rec, "failed");
-    json_object_set_new(ctx->rec, "error",
-                        json_pack("{s:s, s:s}", "code", code, "message", message));
+    if (code == NULL) {
+        for (i = ctx->step >= 0 ? (size_t) ctx->step : 0; i < json_array_size(steps); i++)
+            job__step_status_set(ctx->rec, (int) i, "skipped");
+        job__status_set(ctx->rec, "canceled");
+    } else {
+        if (ctx->step >= 0)
+            job__step_status_set(ctx->rec, ctx->step, "failed");
+        job__status_set(ctx->rec, "failed");
+        json_object_set_new(ctx->rec, "error",
+                            json_pack("{s:s, s:s}", "code", code, "message", message));
+    }
     json_object_set_new(ctx->rec, "endedAt", json_string(now));
     if (job_ctx_begin(ctx, &err) == 0 && ctx->def && ctx->def->on_failed &&
         ctx->def->on_failed(ctx, &err) != 0) {
@@ -208,8 +261,8 @@ fail_job(job_ctx_t *ctx, const char *code, const char *message)
                 job_ctx_id(ctx));
         abandon_tx(ctx);
     }
-    /* Canceled jobs end as "canceled" elsewhere; this one failed, and says so in the feed. */
-    if (job_ctx_begin(ctx, &err) == 0 &&
+    /* A failed job says so in the feed. */
+    if (code != NULL && job_ctx_begin(ctx, &err) == 0 &&
         events_emit(ctx->st, "job.failed", job__str(ctx->rec, "subscriptionId"),
                     job__str(ctx->rec, "resourceId"),
                     json_pack("{s:s, s:s, s:s, s:s}", "jobId", job_ctx_id(ctx), "kind",
@@ -218,12 +271,27 @@ fail_job(job_ctx_t *ctx, const char *code, const char *message)
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job.failed event not recorded\",\"job\":\"%s\"}\n",
                 job_ctx_id(ctx));
     if (save_job(ctx, &err) != 0) {
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job failure not recorded\",\"job\":\"%s\"}\n",
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job end not recorded\",\"job\":\"%s\"}\n",
                 job_ctx_id(ctx));
-        /* Still running in the store: looked at again later, unless someone else changed it (a cancel). */
+        /* Still running in the store: looked at again later, unless someone else changed it. */
         if (err.code != ERR_PRECONDITION_FAILED)
             job__enqueue(job_ctx_id(ctx), util_now_ms() + BACKOFF_MAX_MS);
     }
+}
+
+/* Ends the job failed with code and message. */
+static void
+fail_job(job_ctx_t *ctx, const char *code, const char *message)
+{
+    assert(code != NULL && message != NULL);
+    end_job(ctx, code, message);
+}
+
+/* True when a cancel was asked of the job while it ran: it ends canceled at this step boundary. */
+static bool
+cancel_requested(job_ctx_t *ctx)
+{
+    return json_is_true(json_object_get(job_ctx_data(ctx), JOB_CANCEL_REQUESTED));
 }
 
 /* Marks the job succeeded and runs on_succeeded in the transaction that will record it. False when
@@ -428,6 +496,11 @@ job__run(store_t *st, const char *id)
         /* Named before anything can end the job: a failure's cleanup names its calls after it. */
         snprintf(ctx.op_id, sizeof(ctx.op_id), "%s:%zu:%lld", id, i,
                  (long long) json_integer_value(json_object_get(ctx.rec, "_epoch")));
+        /* A step boundary: a cancel asked meanwhile ends the job here, before its next step. */
+        if (cancel_requested(&ctx)) {
+            end_job(&ctx, NULL, NULL);
+            goto out;
+        }
         if (util_now_ms() > deadline) {
             /* Copied: failing runs the kind's cleanup, which may change the job's data. */
             retried = json_object_get(job_ctx_data(&ctx), RETRY_ERROR);

@@ -308,13 +308,16 @@ cleanup_create(job_ctx_t *ctx)
     err_t err = {0};
     vm_rec_t vm;
     agent_t *a;
+    int rc;
 
     if (vmstep_job_vm(ctx, &vm, NULL) != 1 || vm.host_id[0] == '\0')
         return;
     /* A create whose answer was lost (a timeout, a crash) made a VM the record does not name: the host
      * knows it by the wapd VM id. */
     if (vm.hypervisor_id[0] == '\0') {
-        if (vmstep_host_view(ctx, &vm, &hv) != 1)
+        if ((rc = vmstep_host_view(ctx, &vm, &hv)) == 0)
+            json_object_set_new(job_ctx_data(ctx), "removedFromHost", json_true()); /* never made */
+        if (rc != 1)
             return;
         snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hv.hypervisor_id);
     }
@@ -335,8 +338,11 @@ failed_create(job_ctx_t *ctx, err_t *err)
         return -1;
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
-    if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
-        /* A canceled create leaves nothing behind. */
+    if (strcmp(job_ctx_status(ctx), "canceled") == 0 &&
+        (!job_ctx_started(ctx) || json_is_true(json_object_get(job_ctx_data(ctx), "removedFromHost")) ||
+         vm.host_id[0] == '\0')) {
+        /* A canceled create leaves nothing behind; one canceled while it ran does so once its cleanup has
+         * removed what reached the host (else the record stays, failed, naming it, as a failed create). */
         rc = vmrec_release_all(st, &vm, err) ||
              store_rec_delete(st, &store_kind_vm, vm.id, 0, err);
     } else {

@@ -270,8 +270,8 @@ failed_power(job_ctx_t *ctx, err_t *err)
         vm.power = VM_POWER_DEALLOCATED;
         return rc == 0 ? vmrec_save(st, &vm, err) : rc;
     }
-    if (strcmp(job_ctx_status(ctx), "canceled") == 0) {
-        /* Nothing reached the host: back to where it was, holdings included. */
+    if (strcmp(job_ctx_status(ctx), "canceled") == 0 && !job_ctx_started(ctx)) {
+        /* Canceled while queued: nothing reached the host: back to where it was, holdings included. */
         if (vm_power_parse(from, &vm.power) != 0)
             vm.power = VM_POWER_UNKNOWN;
         rc = vm.power == VM_POWER_DEALLOCATED ? vmrec_release_host(st, &vm, true, false, err) : 0;

@@ -250,7 +250,8 @@ role_failed(job_ctx_t *ctx, err_t *err)
         json_decref(role);
         return -1;
     }
-    if (rc == 0 && strcmp(job_ctx_status(ctx), "canceled") == 0 &&
+    /* Canceled while it ran, its instances may be on hosts: the role stays, failed, as a failed create. */
+    if (rc == 0 && strcmp(job_ctx_status(ctx), "canceled") == 0 && !job_ctx_started(ctx) &&
         strcmp(job_ctx_resource(ctx), jget_str(role, "id")) == 0 &&
         strcmp(jget_str(role, "provisioningState"), "creating") == 0) {
         int64_t d[STORE_QUOTAS] = {0};

@@ -1,6 +1,7 @@
 /* Unit tests of the job engine's claim, folded into the first step's commit: a job of n steps costs n
  * commits after its submit; while a worker runs its first step the row still says queued, but the job
- * shows running and a cancel finds it running (409); a queued job canceled while the workers are busy
+ * shows running, and a cancel asked then lets the step finish and ends the job canceled after it; a job
+ * polling a long operation is canceled at its next poll; a queued job canceled while the workers are busy
  * never runs (a cancel holds the job until its caller's transaction ends); a change of the row made elsewhere during the first step wins over the step's commit, whose
  * writes roll back; and a crash between a first step's host call and its commit runs the step again, with
  * the same operation id, from a row that never left queued. */
@@ -84,6 +85,29 @@ counted(job_ctx_t *ctx, err_t *err)
     return JOB_STEP_DONE;
 }
 
+static int poll_runs;      /* runs of the polling step */
+static char failed_status[16]; /* job_ctx_status as on_failed saw it */
+
+/* A long operation that never ends by itself: it polls until the job is canceled. */
+static job_step_result_t
+polling(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    (void) err;
+    __atomic_add_fetch(&poll_runs, 1, __ATOMIC_SEQ_CST);
+    return JOB_STEP_POLL;
+}
+
+/* Records the status the job ends with, as a kind's compensation would read it. */
+static int
+record_failed(job_ctx_t *ctx, err_t *err)
+{
+    (void) err;
+    assert_true(job_ctx_started(ctx));
+    snprintf(failed_status, sizeof(failed_status), "%s", job_ctx_status(ctx));
+    return 0;
+}
+
 static const job_step_def_t three_steps[] = {{"one", plain}, {"two", plain}, {"three", plain},
                                              {NULL, NULL}};
 static const job_step_def_t one_step[] = {{"only", plain}, {NULL, NULL}};
@@ -91,14 +115,18 @@ static const job_step_def_t gate_steps[] = {{"gate", gate}, {"after", plain}, {N
 static const job_step_def_t crash_steps[] = {{"counted", counted}, {"after", plain}, {NULL, NULL}};
 static const job_kind_def_t three_kind = {"c.three", three_steps, 0, NULL, NULL, NULL, NULL};
 static const job_kind_def_t one_kind = {"c.one", one_step, 0, NULL, NULL, NULL, NULL};
-static const job_kind_def_t gate_kind = {"c.gate", gate_steps, 0, NULL, NULL, NULL, NULL};
+static const job_kind_def_t gate_kind = {"c.gate", gate_steps, 0, record_failed, NULL, NULL, NULL};
+static const job_step_def_t poll_steps[] = {{"copy", polling}, {"after", plain}, {NULL, NULL}};
+static const job_kind_def_t poll_kind = {"c.poll", poll_steps, 0, record_failed, NULL, NULL, NULL};
 static const job_kind_def_t crash_kind = {"c.crash", crash_steps, 0, NULL, NULL, NULL, NULL};
 
 static int
 claim_setup(void **state)
 {
     setup(state);
-    gate_open = gate_entered = plain_runs = crash_in_step = 0;
+    gate_open = gate_entered = plain_runs = crash_in_step = poll_runs = 0;
+    failed_status[0] = '\0';
+    assert_int_equal(job_kind_register(&poll_kind), 0);
     assert_int_equal(job_kind_register(&three_kind), 0);
     assert_int_equal(job_kind_register(&one_kind), 0);
     assert_int_equal(job_kind_register(&gate_kind), 0);
@@ -190,12 +218,13 @@ a_job_of_n_steps_costs_n_commits(void **state)
 }
 
 static void
-a_job_in_its_first_step_shows_running_and_cannot_be_canceled(void **state)
+a_job_in_its_first_step_shows_running_and_is_canceled_after_it(void **state)
 {
     fixture_t *f = *state;
     err_t err = {0};
     json_t *job = busy_worker(f->st), *view, *row;
     int64_t counted = 0, next = 0;
+    int i;
 
     /* Nothing committed yet: the row says queued... */
     row = store_rec_get(f->st, &store_kind_job, id_of(job), NULL, &err);
@@ -211,13 +240,58 @@ a_job_in_its_first_step_shows_running_and_cannot_be_canceled(void **state)
     view = job_list(f->st, NULL, 0, 0, 10, &next, &err);
     assert_string_equal(STATUS(json_array_get(view, 0)), "running");
     json_decref(view);
-    assert_null(job_cancel(f->st, id_of(job), NULL, &err));
-    assert_int_equal(err.code, ERR_CONFLICT);
-    assert_string_equal(err.message, "Only a queued job can be canceled; this one is running.");
+    /* A cancel (twice: the same request) is recorded; the step under way is not interrupted. */
+    for (i = 0; i < 2; i++) {
+        view = job_cancel(f->st, id_of(job), NULL, &err);
+        assert_non_null(view);
+        assert_string_equal(STATUS(view), "running");
+        json_decref(view);
+    }
     __atomic_store_n(&gate_open, 1, __ATOMIC_SEQ_CST);
-    expect_end(f->st, job, "succeeded", NULL);
+    expect_end(f->st, job, "canceled", NULL);
+    /* The step finished and committed its writes; the next never ran; on_failed saw the cancel. */
     assert_int_equal(store_meta_get(f->st, "t.gate", &counted, &err), 0);
     assert_int_equal(counted, 1);
+    assert_int_equal(__atomic_load_n(&plain_runs, __ATOMIC_SEQ_CST), 0);
+    assert_string_equal(failed_status, "canceled");
+    view = job_get(f->st, id_of(job), NULL, NULL, &err);
+    assert_string_equal(STEP_STATUS(view, 0), "succeeded");
+    assert_string_equal(STEP_STATUS(view, 1), "skipped");
+    json_decref(view);
+    /* An ended job cannot be canceled. */
+    assert_null(job_cancel(f->st, id_of(job), NULL, &err));
+    assert_int_equal(err.code, ERR_CONFLICT);
+    json_decref(job);
+}
+
+/* A job polling a long operation waits between polls in the queue, held by no worker: a cancel then is
+ * recorded on its running row, wakes it, and the job ends canceled at that boundary. */
+static void
+a_polling_job_is_canceled_at_its_next_poll(void **state)
+{
+    fixture_t *f = *state;
+    err_t err = {0};
+    json_t *job, *view;
+    int64_t deadline = util_now_ms() + WAIT_MS;
+
+    assert_int_equal(job_engine_start(f->st, 1, &err), 0);
+    job = job_submit(f->st, "c.poll", "res", NULL, NULL, NULL, &err);
+    assert_non_null(job);
+    while (__atomic_load_n(&poll_runs, __ATOMIC_SEQ_CST) < 2) {
+        assert_true(util_now_ms() < deadline);
+        usleep(1000);
+    }
+    view = job_cancel(f->st, id_of(job), NULL, &err);
+    assert_non_null(view);
+    assert_string_not_equal(STATUS(view), "canceled"); /* it ends at the boundary, not here */
+    json_decref(view);
+    expect_end(f->st, job, "canceled", NULL);
+    assert_string_equal(failed_status, "canceled");
+    assert_int_equal(__atomic_load_n(&plain_runs, __ATOMIC_SEQ_CST), 0);
+    view = job_get(f->st, id_of(job), NULL, NULL, &err);
+    assert_string_equal(STEP_STATUS(view, 0), "skipped");
+    assert_string_equal(STEP_STATUS(view, 1), "skipped");
+    json_decref(view);
     json_decref(job);
 }
 
@@ -361,8 +435,10 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(a_job_of_n_steps_costs_n_commits, claim_setup,
                                         claim_teardown),
-        cmocka_unit_test_setup_teardown(a_job_in_its_first_step_shows_running_and_cannot_be_canceled,
+        cmocka_unit_test_setup_teardown(a_job_in_its_first_step_shows_running_and_is_canceled_after_it,
                                         claim_setup, claim_teardown),
+        cmocka_unit_test_setup_teardown(a_polling_job_is_canceled_at_its_next_poll, claim_setup,
+                                        claim_teardown),
         cmocka_unit_test_setup_teardown(a_queued_job_canceled_while_the_workers_are_busy_never_runs,
                                         claim_setup, claim_teardown),
         cmocka_unit_test_setup_teardown(a_change_of_the_row_during_the_first_step_wins, claim_setup,
