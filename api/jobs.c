@@ -119,18 +119,17 @@ api_jobs_cancel(api_req_t *r)
 {
     err_t err = {0};
     json_t *body = api_body(r, no_fields, false, true), *job;
-    int status;
 
     if (body == NULL)
         return;
     json_decref(body);
     job = job_cancel(r->store, job_id(r), scope_sid(r), &err);
     /* Canceled now (it was queued): 200; a running job's cancel takes effect at its next step boundary:
-     * 202. */
-    status = job != NULL && strcmp(json_string_value(json_object_get(job, "status")), "canceled") != 0
-                 ? 202
-                 : 200;
-    api_reply_or_err(r, status, job, &err);
+     * 202, with the job's Location and Retry-After like every 202. */
+    if (job != NULL && strcmp(json_string_value(json_object_get(job, "status")), "canceled") != 0)
+        api_reply_job(r, job, &err);
+    else
+        api_reply_or_err(r, 200, job, &err);
 }
 
 void

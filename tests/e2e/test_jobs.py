@@ -106,7 +106,8 @@ def test_a_running_vm_create_canceled_leaves_host_and_record_agreeing(d):
     r = w.t.post(w.base + "/vms", w.vm_body("slow"))
     vm = ok(r, 202)
     _running(w.t, r.header("Location"))
-    assert w.t.post(r.header("Location") + "/cancel").status == 202
+    c = w.t.post(r.header("Location") + "/cancel")
+    assert c.status == 202 and c.header("Location") == r.header("Location") and c.header("Retry-After"), c
     assert w.t.post(r.header("Location") + "/cancel").status in (200, 202, 409)
     job = wait_job(w.t, r.header("Location"), 60)
     assert job["status"] == "canceled", job
