@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "jget.h"
+#include "quota.h"
 
 /* Adds delta to the record's lease count (never below 0). 1 when changed, 0 when the record is gone. */
 static int
@@ -62,4 +63,21 @@ lease_check_free(const json_t *rec, err_t *err)
                        "%lld running operation%s (a copy, or a VM or disk made from it) read%s it; it can be deleted once they end.",
                        (long long) n, n == 1 ? "" : "s", n == 1 ? "s" : "");
     return 0;
+}
+
+int
+lease_release_holdings(store_t *st, json_t *rec, int64_t size_gb, err_t *err)
+{
+    int64_t d[STORE_QUOTAS] = {0};
+    const char *host = jget_str(rec, "_hostId");
+
+    assert(st != NULL && rec != NULL && size_gb >= 0);
+    if (!json_is_true(json_object_get(rec, "_counted")))
+        return 0;
+    d[QUOTA_STORAGE] = -size_gb;
+    /* A release always applies (store_host_allocate answers 1 only for growth). */
+    if (quota_apply(st, jget_str(rec, "subscriptionId"), d, err) ||
+        (host != NULL && store_host_allocate(st, host, 0, 0, -size_gb, err) < 0))
+        return -1;
+    return json_object_set_new(rec, "_counted", json_false()) ? err_set(err, ERR_INTERNAL, NULL, "Out of memory.") : 0;
 }

@@ -53,19 +53,8 @@ snapshot__copy_json(int64_t copied, int64_t total)
 int
 snapshot__release(store_t *st, json_t *rec, err_t *err)
 {
-    int64_t d[STORE_QUOTAS] = {0}, size = jget_int(rec, "sizeGB");
-    const char *host = jget_str(rec, "_hostId");
-
     assert(st != NULL && rec != NULL);
-    if (!json_is_true(json_object_get(rec, "_counted")))
-        return 0;
-    d[QUOTA_STORAGE] = -size;
-    if (quota_apply(st, jget_str(rec, "subscriptionId"), d, err) ||
-        (host != NULL &&
-         placement_hold(st, host, 0, 0, -size, "The snapshot's host was not found.", err)))
-        return -1;
-    json_object_set_new(rec, "_counted", json_false());
-    return 0;
+    return lease_release_holdings(st, rec, jget_int(rec, "sizeGB"), err);
 }
 
 /* A new record's own fields: a new id, its stamps, no lease, counted (its size is already reserved), on

@@ -332,26 +332,24 @@ vm_image_get(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t *rev, err
 
 /* Releases what a counted image holds and ends its metering, in the caller's transaction. */
 static int
-release_image(store_t *st, const json_t *rec, err_t *err)
+release_image(store_t *st, json_t *rec, err_t *err)
 {
-    int64_t size = jget_int(rec, "_storageGB"), d[STORE_QUOTAS] = {0};
+    int64_t size = jget_int(rec, "_storageGB");
     const char *sid = jget_str(rec, "subscriptionId");
 
     if (!json_is_true(json_object_get(rec, "_counted")))
         return 0;
-    d[QUOTA_STORAGE] = -size;
-    if (quota_apply(st, sid, d, err) ||
-        store_host_allocate(st, jget_str(rec, "_hostId"), 0, 0, -size, err) < 0 ||
-        usage_storage_record(st, "image", jget_str(rec, "id"), sid, jget_str(rec, "name"), size,
-                             "deleted", err))
-        return -1;
-    return 0;
+    return lease_release_holdings(st, rec, size, err) ||
+                   usage_storage_record(st, "image", jget_str(rec, "id"), sid, jget_str(rec, "name"), size,
+                                        "deleted", err)
+               ? -1
+               : 0;
 }
 
 /* Removes private image rec (borrowed, of subscription sid) in the caller's transaction: releases what it
  * holds, deletes its record, raises image.deleted and starts the job that removes its volumes. */
 static int
-remove_image(store_t *st, const char *sid, const json_t *rec, err_t *err)
+remove_image(store_t *st, const char *sid, json_t *rec, err_t *err)
 {
     const char *id = jget_str(rec, "id");
     json_t *params, *j = NULL;
