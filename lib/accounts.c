@@ -46,8 +46,8 @@ accounts_user_create(store_t *st, const accounts_user_req_t *req, err_t *err)
         return NULL;
     }
     new_id_and_time(id, now);
-    rec = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "id", id, "email", req->email, "name", req->name,
-                    "createdAt", now, "updatedAt", now);
+    rec = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s}", "id", id, "email", req->email, "name",
+                    req->name, "state", "active", "createdAt", now, "updatedAt", now);
     if (rec == NULL) {
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         return NULL;

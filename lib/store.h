@@ -239,7 +239,8 @@ int store_unmanaged_remove(store_t *st, const char *host_id, const char *hypervi
  * "changed" (written only when something metered changed) or "deleted". forget drops a VM's rows (a VM
  * whose creation failed is never billed). A stored object that is metered by its size (a snapshot, a
  * private image) is on the timeline too, as a record whose "_resourceType" names its type ("vm" when
- * absent). */
+ * absent). A VM's "_assignedMemoryMB" (its memoryMB when absent) is recorded too, and its change is a
+ * change. */
 int store_timeline_append(store_t *st, const json_t *vm, const char *event, err_t *err);
 int store_timeline_forget(store_t *st, const char *vm_id, err_t *err);
 
@@ -251,6 +252,7 @@ typedef struct {
     const char *vm_id, *subscription_id, *event, *power_state, *size, *name;
     const char *resource_type; /* "vm", "snapshot", "image" */
     int64_t at_ms, cores, memory_mb, storage_gb;
+    int64_t assigned_memory_mb; /* what the host assigned (dynamic memory); memory_mb when it did not say */
     bool holds_compute, holds_storage;
 } store_timeline_row_t;
 typedef int (*store_timeline_fn)(void *arg, const store_timeline_row_t *row, err_t *err);

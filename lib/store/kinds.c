@@ -55,6 +55,7 @@ KIND(store_kind_size, 2, "sizes", "size",
     SAME("name", COL_TEXT),
     SAME("cores", COL_INT),
     {"memoryMB", "memory_mb", COL_INT, 0},
+    {"dynamicMemory", "dynamic_memory", COL_JSON, 0}, /* null or {enabled, minimumMB, maximumMB} */
     STAMPS);
 
 KIND(store_kind_image, 3, "images", "image",
@@ -93,6 +94,7 @@ KIND(store_kind_user, 6, "users", "user",
     ID,
     SAME("email", COL_TEXT),
     SAME("name", COL_TEXT),
+    SAME("state", COL_TEXT), /* active or suspended */
     STAMPS);
 
 KIND(store_kind_token, 7, "tokens", "token",
@@ -147,7 +149,8 @@ KIND(store_kind_vm, 10, "vms", "VM",
     {"subscriptionId", "subscription_id", COL_TEXT, COL_IMMUTABLE},
     SAME("size", COL_TEXT),
     SAME("cores", COL_INT),
-    {"memoryMB", "memory_mb", COL_INT, 0},
+    {"memoryMB", "memory_mb", COL_INT, 0}, /* the startup memory: what quotas and placement count */
+    {"dynamicMemory", "dynamic_memory", COL_JSON, 0}, /* null or {enabled, minimumMB, maximumMB} */
     {"imageId", "image_id", COL_TEXT, COL_IMMUTABLE},
     {"generation", "generation", COL_INT, COL_IMMUTABLE},
     {"osType", "os_type", COL_TEXT, COL_IMMUTABLE},
@@ -165,7 +168,11 @@ KIND(store_kind_vm, 10, "vms", "VM",
     {"_storageGB", "storage_gb", COL_INT, 0},
     {"_holdsCompute", "holds_compute", COL_BOOL, 0},
     {"_holdsStorage", "holds_storage", COL_BOOL, 0},
-    {"_counted", "counted", COL_BOOL, 0});
+    {"_counted", "counted", COL_BOOL, 0},
+    /* What the host assigns the VM now (dynamic memory lowers it; null: memoryMB), which metering
+     * bills; and when each of its states was entered and the guest's heartbeat, for its instance view. */
+    {"_assignedMemoryMB", "assigned_memory_mb", COL_INT, 0},
+    {"_instanceView", "instance_view", COL_JSON, 0});
 
 KIND(store_kind_network, 11, "networks", "network",
     ID,

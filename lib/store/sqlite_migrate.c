@@ -229,6 +229,55 @@ static const char *const migrations[] = {
     " counted INTEGER NOT NULL DEFAULT 1);"
     "CREATE INDEX private_images_subscription ON private_images(subscription_id, seq);"
     "CREATE INDEX private_images_host ON private_images(host_id);",
+    /* 14: fidelity: dynamic memory on sizes and VMs, the memory a VM's host assigns it (NULL: its
+     * memoryMB) on the VM and on the timeline, a VM's instance view (when each state was entered, the
+     * guest's heartbeat), a user's state, and usage split at every change of what is billed: a record is
+     * unique per resource, meter, period and variant (the size a compute record bills; '' for the rest),
+     * and the WAP records per VM, period and size carry minimum and average counters too. The position
+     * counters carry over, as in 10. */
+    "ALTER TABLE sizes ADD COLUMN dynamic_memory TEXT;"
+    "ALTER TABLE vms ADD COLUMN dynamic_memory TEXT;"
+    "ALTER TABLE vms ADD COLUMN assigned_memory_mb INTEGER;"
+    "ALTER TABLE vms ADD COLUMN instance_view TEXT;"
+    "ALTER TABLE users ADD COLUMN state TEXT;"
+    "UPDATE users SET state = 'active';"
+    "ALTER TABLE vm_timeline ADD COLUMN assigned_memory_mb INTEGER;"
+    "CREATE TABLE usage_records_v14("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, subscription_id TEXT NOT NULL,"
+    " resource_id TEXT NOT NULL, resource_type TEXT NOT NULL, meter TEXT NOT NULL,"
+    " quantity REAL NOT NULL, unit TEXT NOT NULL, period_start_ms INTEGER NOT NULL,"
+    " period_end_ms INTEGER NOT NULL, properties TEXT NOT NULL, variant TEXT NOT NULL DEFAULT '',"
+    " UNIQUE(resource_id, meter, period_start_ms, variant));"
+    "INSERT INTO usage_records_v14(seq, id, subscription_id, resource_id, resource_type, meter, quantity,"
+    " unit, period_start_ms, period_end_ms, properties, variant)"
+    " SELECT seq, id, subscription_id, resource_id, resource_type, meter, quantity, unit, period_start_ms,"
+    " period_end_ms, properties, CASE WHEN meter LIKE 'compute.%'"
+    " THEN coalesce(json_extract(properties, '$.size'), '') ELSE '' END FROM usage_records;"
+    "DELETE FROM sqlite_sequence WHERE name = 'usage_records_v14';"
+    "INSERT INTO sqlite_sequence(name, seq)"
+    " SELECT 'usage_records_v14', seq FROM sqlite_sequence WHERE name = 'usage_records';"
+    "DROP TABLE usage_records;"
+    "ALTER TABLE usage_records_v14 RENAME TO usage_records;"
+    "CREATE INDEX usage_subscription ON usage_records(subscription_id, period_start_ms);"
+    "CREATE TABLE wap_usage_v14("
+    " event_id INTEGER PRIMARY KEY AUTOINCREMENT, resource_id TEXT NOT NULL,"
+    " subscription_id TEXT NOT NULL, vm_name TEXT, subscriber TEXT,"
+    " period_start_ms INTEGER NOT NULL, period_end_ms INTEGER NOT NULL,"
+    " cpu_max INTEGER NOT NULL, memory_max INTEGER NOT NULL, disk_bytes_max INTEGER NOT NULL,"
+    " size TEXT NOT NULL DEFAULT '', cpu_avg REAL, memory_avg REAL, memory_consumed_min INTEGER,"
+    " memory_consumed_max INTEGER, memory_consumed_avg REAL, disk_bytes_avg REAL,"
+    " UNIQUE(resource_id, period_start_ms, size));"
+    "INSERT INTO wap_usage_v14(event_id, resource_id, subscription_id, vm_name, subscriber,"
+    " period_start_ms, period_end_ms, cpu_max, memory_max, disk_bytes_max, cpu_avg, memory_avg,"
+    " memory_consumed_min, memory_consumed_max, memory_consumed_avg, disk_bytes_avg)"
+    " SELECT event_id, resource_id, subscription_id, vm_name, subscriber, period_start_ms, period_end_ms,"
+    " cpu_max, memory_max, disk_bytes_max, cpu_max, memory_max, memory_max, memory_max, memory_max,"
+    " disk_bytes_max FROM wap_usage;"
+    "DELETE FROM sqlite_sequence WHERE name = 'wap_usage_v14';"
+    "INSERT INTO sqlite_sequence(name, seq)"
+    " SELECT 'wap_usage_v14', seq FROM sqlite_sequence WHERE name = 'wap_usage';"
+    "DROP TABLE wap_usage;"
+    "ALTER TABLE wap_usage_v14 RENAME TO wap_usage;",
 };
 
 int

@@ -21,11 +21,14 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
 {
     sqlite3_stmt *s;
     int64_t last_cores = -1, last_mem = -1, last_storage = -1, last_hc = -1, last_hs = -1;
+    int64_t last_assigned = -1;
     char last_power[32] = "", last_size[128] = "", last_event[16] = "";
     const char *power = json_string_value(json_object_get(vm, "powerState"));
     const char *size = json_string_value(json_object_get(vm, "size"));
     int64_t cores = json_integer_value(json_object_get(vm, "cores"));
     int64_t mem = json_integer_value(json_object_get(vm, "memoryMB"));
+    json_t *assigned_j = json_object_get(vm, "_assignedMemoryMB");
+    int64_t assigned = json_is_integer(assigned_j) ? json_integer_value(assigned_j) : mem;
     int64_t storage = json_integer_value(json_object_get(vm, "_storageGB"));
     int64_t hc = json_is_true(json_object_get(vm, "_holdsCompute"));
     int64_t hs = json_is_true(json_object_get(vm, "_holdsStorage"));
@@ -35,7 +38,8 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
     /* A change only: the last row of the VM is compared first. */
     s = sqlite__stmt(c,
                  "SELECT event, power_state, size, cores, memory_mb, storage_gb, holds_compute,"
-                 " holds_storage FROM vm_timeline WHERE vm_id = ? ORDER BY seq DESC LIMIT 1;",
+                 " holds_storage, coalesce(assigned_memory_mb, memory_mb) FROM vm_timeline"
+                 " WHERE vm_id = ? ORDER BY seq DESC LIMIT 1;",
                  err);
     if (s == NULL)
         return -1;
@@ -50,6 +54,7 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
         last_storage = sqlite3_column_int64(s, 5);
         last_hc = sqlite3_column_int64(s, 6);
         last_hs = sqlite3_column_int64(s, 7);
+        last_assigned = sqlite3_column_int64(s, 8);
     }
     sqlite__stmt_done(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -57,12 +62,12 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
     if (rc == SQLITE_ROW && strcmp(event, "changed") == 0 && strcmp(last_event, "deleted") != 0 &&
         strcmp(last_power, power ? power : "") == 0 && strcmp(last_size, size ? size : "") == 0 &&
         last_cores == cores && last_mem == mem && last_storage == storage && last_hc == hc &&
-        last_hs == hs)
+        last_hs == hs && last_assigned == assigned)
         return 0;
     s = sqlite__stmt(c,
                  "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
-                 " cores, memory_mb, storage_gb, holds_compute, holds_storage, name, resource_type)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 " cores, memory_mb, storage_gb, holds_compute, holds_storage, name, resource_type,"
+                 " assigned_memory_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
                  err);
     if (s == NULL)
         return -1;
@@ -80,6 +85,7 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
     sqlite3_bind_int64(s, 11, hs);
     sqlite3_bind_text(s, 12, json_string_value(json_object_get(vm, "name")), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 13, type ? type : "vm", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 14, assigned);
     if (sqlite__stmt_run(c, s, "recording the VM timeline", err) < 0)
         return -1;
     /* The VM's entry in vm_state follows its last row: gone when that row is its deletion. */
@@ -209,13 +215,14 @@ sqlite_timeline_each(store_conn_t *c, int64_t from_ms, int64_t until_ms, const c
      * row is found from the end of the VM's rows, so the cost does not grow with its history. */
     s = sqlite__stmt(c,
                     "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq, resource_type"
-                    " FROM vm_timeline"
+                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq, resource_type,"
+                    " coalesce(assigned_memory_mb, memory_mb) FROM vm_timeline"
                     " WHERE at_ms >= ?1 AND at_ms < ?2 AND vm_id > ?3 AND (?4 IS NULL OR vm_id <= ?4)"
                     " UNION ALL"
                     " SELECT t.vm_id, t.subscription_id, t.at_ms, t.event, t.power_state, t.size, t.cores,"
                     " t.memory_mb, t.storage_gb, t.holds_compute, t.holds_storage, coalesce(t.name, ''),"
-                    " t.seq, t.resource_type FROM vm_state v JOIN vm_timeline t ON t.seq = (SELECT seq FROM vm_timeline"
+                    " t.seq, t.resource_type, coalesce(t.assigned_memory_mb, t.memory_mb)"
+                    " FROM vm_state v JOIN vm_timeline t ON t.seq = (SELECT seq FROM vm_timeline"
                     " WHERE vm_id = v.vm_id AND at_ms < ?1 ORDER BY seq DESC LIMIT 1)"
                     " WHERE v.vm_id > ?3 AND (?4 IS NULL OR v.vm_id <= ?4)"
                     " AND (v.gone_ms IS NULL OR v.gone_ms >= ?1) AND t.event != 'deleted'"
@@ -242,6 +249,7 @@ sqlite_timeline_each(store_conn_t *c, int64_t from_ms, int64_t until_ms, const c
         row.holds_storage = sqlite3_column_int(s, 10) != 0;
         row.name = (const char *) sqlite3_column_text(s, 11);
         row.resource_type = (const char *) sqlite3_column_text(s, 13);
+        row.assigned_memory_mb = sqlite3_column_int64(s, 14);
         if (fn(arg, &row, err) != 0) {
             sqlite__stmt_done(s);
             return -1;
