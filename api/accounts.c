@@ -25,6 +25,13 @@ static const jv_field_t user_spec[] = {
     {"name", JV_STRING, JV_NULLABLE, 0, 128, NULL, NULL},
     JV_END,
 };
+static const char *const user_states[] = {"active", "suspended", NULL};
+static const jv_field_t user_patch_spec[] = {
+    {"email", JV_STRING, JV_EMAIL, 3, 254, NULL, NULL},
+    {"name", JV_STRING, JV_NULLABLE, 0, 128, NULL, NULL},
+    {"state", JV_STRING, 0, 1, 32, user_states, NULL},
+    JV_END,
+};
 static const jv_field_t token_spec[] = {
     {"expiresInDays", JV_INT, 0, 1, 3650, NULL, NULL},
     JV_END,
@@ -55,6 +62,25 @@ user_create(store_t *st, const json_t *body, err_t *err)
     return accounts_user_create(st, &req, err);
 }
 
+/* The table has checked state against the two names. */
+static json_t *
+user_update(store_t *st, const char *id, const json_t *body, int64_t rev, err_t *err)
+{
+    const json_t *name = json_object_get(body, "name");
+    accounts_user_patch_t patch = {
+        .email = jget_str(body, "email"),
+        .name = jget_str(body, "name"),
+        .name_null = json_is_null(name),
+        .has_state = json_object_get(body, "state") != NULL,
+    };
+
+    if (patch.has_state && accounts_user_state_parse(jget_str(body, "state"), &patch.state)) {
+        err_set(err, ERR_INVALID_REQUEST, "state", "state must be active or suspended.");
+        return NULL;
+    }
+    return accounts_user_update(st, id, &patch, rev, err);
+}
+
 static json_t *
 subscription_create(store_t *st, const json_t *body, err_t *err)
 {
@@ -75,6 +101,9 @@ const api_resource_t api_res_users = {
     .filters = user_filters,
     .create_spec = user_spec,
     .create = user_create,
+    .patch_spec = user_patch_spec,
+    .update = user_update,
+    .remove = accounts_user_delete,
 };
 /* PATCH and DELETE of a subscription may answer a job: their handlers are below. */
 const api_resource_t api_res_subscriptions = {

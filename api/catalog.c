@@ -6,7 +6,9 @@
  * Invariants: every field a table requires is present in the body an adapter reads (a create's table
  * requires every field the stored record cannot do without: a plan's name included); an adapter borrows
  * the body's strings for the one lib call; a check that needs more than a table (a relation between
- * fields) is made here, once, naming the field.
+ * fields) is made here, once, naming the field. A PATCH's adapter passes what the body names (its given
+ * bits); lib checks the item the PATCH leaves against the stored values. A cloud's view adds its hosts'
+ * capacity and allocation, summed by the store.
  */
 #include "catalog.h"
 #include "internal.h"
@@ -70,6 +72,22 @@ static const jv_field_t size_spec[] = {
     {"name", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
     {"cores", JV_INT, JV_REQUIRED, 1, 1024, NULL, NULL},
     {"memoryMB", JV_INT, JV_REQUIRED, 1, 16LL * 1024 * 1024, NULL, NULL},
+    JV_END,
+};
+
+/* A PATCH's dynamicMemory: every member is required (checked by the adapter, as a PATCH's table
+ * requires nothing). */
+static const jv_field_t dynamic_memory_spec[] = {
+    {"enabled", JV_BOOL, 0, 0, 0, NULL, NULL},
+    {"minimumMB", JV_INT, 0, 1, 16LL * 1024 * 1024, NULL, NULL},
+    {"maximumMB", JV_INT, 0, 1, 16LL * 1024 * 1024, NULL, NULL},
+    JV_END,
+};
+static const jv_field_t size_patch_spec[] = {
+    {"name", JV_STRING, 0, 1, 64, NULL, NULL},
+    {"cores", JV_INT, 0, 1, 1024, NULL, NULL},
+    {"memoryMB", JV_INT, 0, 1, 16LL * 1024 * 1024, NULL, NULL},
+    {"dynamicMemory", JV_OBJECT, JV_NULLABLE, 0, 0, NULL, dynamic_memory_spec},
     JV_END,
 };
 
@@ -288,13 +306,112 @@ api_catalog_plan_update(store_t *st, const char *id, const json_t *body, int64_t
     return job;
 }
 
+/* ---- changing the catalog's items ---- */
+
+static json_t *
+api_catalog_size_update(store_t *st, const char *id, const json_t *body, int64_t rev,
+                        err_t *err)
+{
+    static const char *const dm_fields[] = {"enabled", "minimumMB", "maximumMB"};
+    const json_t *dm = json_object_get(body, "dynamicMemory");
+    catalog_size_patch_t patch = {
+        .given = given(body, "name", CATALOG_SIZE_NAME) | given(body, "cores", CATALOG_SIZE_CORES) |
+                 given(body, "memoryMB", CATALOG_SIZE_MEMORY_MB) |
+                 given(body, "dynamicMemory", CATALOG_SIZE_DYNAMIC_MEMORY),
+        .name = str_of(body, "name"),
+        .cores = int_of(body, "cores"),
+        .memory_mb = int_of(body, "memoryMB"),
+        .dynamic_memory_null = json_is_null(dm),
+        .dynamic_memory = {.enabled = json_is_true(json_object_get(dm, "enabled")),
+                           .minimum_mb = int_of(dm, "minimumMB"),
+                           .maximum_mb = int_of(dm, "maximumMB")},
+    };
+    size_t i;
+
+    for (i = 0; json_is_object(dm) && i < sizeof(dm_fields) / sizeof(dm_fields[0]); i++)
+        if (json_object_get(dm, dm_fields[i]) == NULL) {
+            err_set(err, ERR_INVALID_REQUEST, "dynamicMemory", "dynamicMemory.%s is required.",
+                    dm_fields[i]);
+            return NULL;
+        }
+    return catalog_size_update(st, id, &patch, rev, err);
+}
+
+static json_t *
+api_catalog_image_update(store_t *st, const char *id, const json_t *body, int64_t rev,
+                         err_t *err)
+{
+    catalog_image_patch_t patch = {
+        .given = given(body, "name", CATALOG_IMAGE_NAME) |
+                 given(body, "osType", CATALOG_IMAGE_OS_TYPE) |
+                 given(body, "generation", CATALOG_IMAGE_GENERATION) |
+                 given(body, "osDiskGB", CATALOG_IMAGE_OS_DISK_GB),
+        .set = {.name = str_of(body, "name"),
+                .os_type = str_of(body, "osType"),
+                .generation = int_of(body, "generation"),
+                .os_disk_gb = int_of(body, "osDiskGB")},
+    };
+
+    return catalog_image_update(st, id, &patch, rev, err);
+}
+
+static json_t *
+api_catalog_gallery_item_update(store_t *st, const char *id, const json_t *body, int64_t rev,
+                                err_t *err)
+{
+    catalog_gallery_item_patch_t patch = {
+        .given = given(body, "name", CATALOG_GALLERY_NAME) |
+                 given(body, "version", CATALOG_GALLERY_VERSION) |
+                 given(body, "imageId", CATALOG_GALLERY_IMAGE_ID) |
+                 given(body, "defaultSize", CATALOG_GALLERY_DEFAULT_SIZE) |
+                 given(body, "minInstances", CATALOG_GALLERY_MIN_INSTANCES) |
+                 given(body, "maxInstances", CATALOG_GALLERY_MAX_INSTANCES),
+        .set = {.name = str_of(body, "name"),
+                .version = str_of(body, "version"),
+                .image_id = str_of(body, "imageId"),
+                .default_size = str_of(body, "defaultSize"),
+                .min_instances = int_of(body, "minInstances"),
+                .max_instances = int_of(body, "maxInstances")},
+    };
+
+    return catalog_gallery_item_update(st, id, &patch, rev, err);
+}
+
 /* ---- the resources ---- */
 
 static const char *const host_filters[] = {"cloudId", "state", NULL};
 static const char *const plan_filters[] = {"cloudId", "state", NULL};
 
+/* A cloud as admins see it: with its hosts' capacity and allocation summed (every host, whatever its
+ * state), and how many hosts that is. */
+static json_t *
+cloud_view(store_t *st, const json_t *rec, err_t *err)
+{
+    catalog_cloud_capacity_t cap;
+    json_t *v;
+
+    if (catalog_cloud_capacity(st, json_string_value(json_object_get(rec, "id")), &cap, err))
+        return NULL;
+    v = json_deep_copy(rec);
+    if (v == NULL || json_object_set_new(v, "hosts", json_integer(cap.hosts)) ||
+        json_object_set_new(v, "capacity",
+                            json_pack("{s:I, s:I, s:I}", "cores", (json_int_t) cap.capacity.cores,
+                                      "memoryMB", (json_int_t) cap.capacity.memory_mb, "storageGB",
+                                      (json_int_t) cap.capacity.storage_gb)) ||
+        json_object_set_new(v, "allocated",
+                            json_pack("{s:I, s:I, s:I}", "cores", (json_int_t) cap.allocated.cores,
+                                      "memoryMB", (json_int_t) cap.allocated.memory_mb,
+                                      "storageGB", (json_int_t) cap.allocated.storage_gb))) {
+        json_decref(v);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    return v;
+}
+
 const api_resource_t api_res_clouds = {
     .kind = &store_kind_cloud,
+    .view = cloud_view,
     .create_spec = cloud_spec,
     .create = api_catalog_cloud_create,
     .patch_spec = cloud_spec,
@@ -332,16 +449,25 @@ const api_resource_t api_res_sizes = {
     .kind = &store_kind_size,
     .create_spec = size_spec,
     .create = api_catalog_size_create,
+    .patch_spec = size_patch_spec,
+    .update = api_catalog_size_update,
+    .remove = catalog_size_delete,
 };
 const api_resource_t api_res_images = {
     .kind = &store_kind_image,
     .create_spec = image_spec,
     .create = api_catalog_image_create,
+    .patch_spec = image_spec,
+    .update = api_catalog_image_update,
+    .remove = catalog_image_delete,
 };
 const api_resource_t api_res_gallery_items = {
     .kind = &store_kind_gallery_item,
     .create_spec = gallery_spec,
     .create = api_catalog_gallery_item_create,
+    .patch_spec = gallery_spec,
+    .update = api_catalog_gallery_item_update,
+    .remove = catalog_gallery_item_delete,
 };
 /* A plan as admins see it: replicaCloudIds is always an array (a plan stored before it existed has
  * none, which means the same as []). */

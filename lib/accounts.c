@@ -5,7 +5,7 @@
  * user and plan; a decommissioned plan takes no new subscription. Every record is built here from the
  * request's struct, field by field: nothing a caller sends reaches the store unnamed.
  */
-#include "accounts.h"
+#include "accounts/accounts_internal.h"
 
 #include <stdbool.h>
 #include <assert.h>
@@ -154,16 +154,23 @@ json_t *
 accounts_subscription_create(store_t *st, const accounts_subscription_req_t *req, err_t *err)
 {
     char id[UTIL_UUID_LEN + 1], now[UTIL_TIME_LEN + 1];
-    json_t *plan = NULL, *rec = NULL;
+    json_t *plan = NULL, *rec = NULL, *user = NULL;
     const char *display_name;
     int found;
 
     assert(st != NULL && req != NULL && req->user_id != NULL && req->plan_id != NULL);
-    found = store_rec_lookup(st, &store_kind_user, req->user_id, NULL, NULL, err);
+    found = store_rec_lookup(st, &store_kind_user, req->user_id, &user, NULL, err);
     if (found == 0)
         err_set(err, ERR_INVALID_REQUEST, "userId", "No user has the id given in userId.");
     if (found != 1)
         return NULL;
+    /* A suspended user's subscriptions are all suspended: a new one would not be. */
+    found = jget_str(user, "state") != NULL && strcmp(jget_str(user, "state"), "suspended") == 0;
+    json_decref(user);
+    if (found) {
+        err_set(err, ERR_CONFLICT, "userId", "The user is suspended and takes no new subscriptions.");
+        return NULL;
+    }
     found = store_rec_lookup(st, &store_kind_plan, req->plan_id, &plan, NULL, err);
     if (found == 0)
         err_set(err, ERR_INVALID_REQUEST, "planId", "No plan has the id given in planId.");
@@ -308,6 +315,14 @@ accounts_subscription_update(store_t *st, const char *id,
                              const accounts_subscription_patch_t *patch, int64_t expect_rev,
                              json_t **job, err_t *err)
 {
+    return accounts__subscription_update(st, id, patch, expect_rev, NULL, job, err);
+}
+
+json_t *
+accounts__subscription_update(store_t *st, const char *id,
+                              const accounts_subscription_patch_t *patch, int64_t expect_rev,
+                              const json_t *job_params, json_t **job, err_t *err)
+{
     accounts_subscription_state_t was = ACCOUNTS_SUBSCRIPTION_ACTIVE;
     json_t *rec = NULL, *j = NULL;
     int64_t rev = 0;
@@ -347,7 +362,7 @@ accounts_subscription_update(store_t *st, const char *id,
                     json_pack("{s:s}", "planId", jget_str(rec, "planId")), err))
         goto fail;
     if (suspending) {
-        j = job_submit(st, "subscription.suspend", id, id, id, NULL, err);
+        j = job_submit(st, "subscription.suspend", id, id, id, job_params, err);
         if (j == NULL)
             goto fail;
     }

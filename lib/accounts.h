@@ -60,11 +60,44 @@ typedef struct {
     const char *display_name;
 } accounts_subscription_patch_t;
 
+/* A user's state: a suspended user's subscriptions are suspended (tenant writes refused), its tokens
+ * still authenticate. */
+typedef enum {
+    ACCOUNTS_USER_ACTIVE,
+    ACCOUNTS_USER_SUSPENDED,
+} accounts_user_state_t;
+
+/* "active", "suspended"; parse answers -1 for any other text (NULL included). */
+const char *accounts_user_state_name(accounts_user_state_t state);
+int accounts_user_state_parse(const char *text, accounts_user_state_t *out);
+
+/* A user PATCH: only what was given. email and name NULL: not given (null is refused at the api edge
+ * for email; name_null sets the name to null). */
+typedef struct {
+    const char *email;
+    const char *name;
+    bool name_null;
+    bool has_state;
+    accounts_user_state_t state;
+} accounts_user_patch_t;
+
 /* Registers the job kinds of this module (subscription.suspend, subscription.delete). */
 int accounts_jobs_register(void);
 
 /* Creates a user (409 on email when the address is taken) and answers its record. */
 json_t *accounts_user_create(store_t *st, const accounts_user_req_t *req, err_t *err);
+
+/* Applies a user PATCH in one transaction and answers the user's record (users.c). A taken email is 409
+ * naming email. Suspending suspends each of the user's active subscriptions as the subscription PATCH
+ * does (one subscription.suspend job each, its params naming the user), emits user.suspended {
+ * subscriptionIds, jobIds}; activating reactivates the subscriptions that the user's suspend suspended
+ * (those whose last suspend job names the user; one an admin suspended on its own stays suspended) and
+ * emits user.activated {subscriptionIds}. A change of name or email emits user.updated {changes}. */
+json_t *accounts_user_update(store_t *st, const char *id, const accounts_user_patch_t *patch,
+                             int64_t expect_rev, err_t *err);
+/* Deletes a user that has no subscription (409 Conflict naming subscriptions while any exists, whatever
+ * its state), with its tokens (revoked at once), in one transaction; emits user.deleted. */
+int accounts_user_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
 
 /* Creates a token for the user: answers {id, userId, token, expiresAt, createdAt}; the token text appears
  * nowhere else. req may be NULL (every field not given). */

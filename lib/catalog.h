@@ -155,6 +155,87 @@ json_t *catalog_size_create(store_t *st, const catalog_size_req_t *req, err_t *e
 json_t *catalog_image_create(store_t *st, const catalog_image_req_t *req, err_t *err);
 json_t *catalog_gallery_item_create(store_t *st, const catalog_gallery_item_req_t *req, err_t *err);
 
+/* ---- changing and removing sizes, images, gallery items (catalog/items.c) ---- */
+
+#define CATALOG_SIZE_NAME 1u
+#define CATALOG_SIZE_CORES 2u
+#define CATALOG_SIZE_MEMORY_MB 4u
+#define CATALOG_SIZE_DYNAMIC_MEMORY 8u
+
+/* A size's dynamic memory: when enabled, minimum_mb <= the size's memoryMB <= maximum_mb (400 naming
+ * dynamicMemory.minimumMB or .maximumMB otherwise). */
+typedef struct {
+    bool enabled;
+    int64_t minimum_mb, maximum_mb;
+} catalog_dynamic_memory_t;
+
+/* A size PATCH. given: the CATALOG_SIZE_* fields named; dynamic_memory_null: dynamicMemory was null (no
+ * dynamic memory). A new name must be free (409 naming name) and the size must not be in use (409 naming
+ * name: VMs, roles, gallery items and plans name a size by its name). New cores and memory apply to VMs
+ * made from now on; existing VMs keep their own. */
+typedef struct {
+    unsigned given;
+    const char *name;
+    int64_t cores, memory_mb;
+    bool dynamic_memory_null;
+    catalog_dynamic_memory_t dynamic_memory;
+} catalog_size_patch_t;
+
+#define CATALOG_IMAGE_NAME 1u
+#define CATALOG_IMAGE_OS_TYPE 2u
+#define CATALOG_IMAGE_GENERATION 4u
+#define CATALOG_IMAGE_OS_DISK_GB 8u
+
+/* An image PATCH: name and osDiskGB always (VMs keep the disks they have); osType and generation only
+ * while nothing uses the image (409 Conflict naming the field). */
+typedef struct {
+    unsigned given;
+    catalog_image_req_t set;
+} catalog_image_patch_t;
+
+#define CATALOG_GALLERY_NAME 1u
+#define CATALOG_GALLERY_VERSION 2u
+#define CATALOG_GALLERY_IMAGE_ID 4u
+#define CATALOG_GALLERY_DEFAULT_SIZE 8u
+#define CATALOG_GALLERY_MIN_INSTANCES 16u
+#define CATALOG_GALLERY_MAX_INSTANCES 32u
+
+/* A gallery item PATCH, checked as a create is against the item it makes: an image and a size that exist
+ * (400 naming imageId, defaultSize), minInstances <= maxInstances (400 naming minInstances). Roles made
+ * from the item keep what they have. */
+typedef struct {
+    unsigned given;
+    catalog_gallery_item_req_t set;
+} catalog_gallery_item_patch_t;
+
+/* Each answers the updated record; 404 when missing; 412 when expect_rev (> 0) is stale. */
+json_t *catalog_size_update(store_t *st, const char *id, const catalog_size_patch_t *patch,
+                            int64_t expect_rev, err_t *err);
+json_t *catalog_image_update(store_t *st, const char *id, const catalog_image_patch_t *patch,
+                             int64_t expect_rev, err_t *err);
+json_t *catalog_gallery_item_update(store_t *st, const char *id,
+                                    const catalog_gallery_item_patch_t *patch, int64_t expect_rev,
+                                    err_t *err);
+/* Each checks and deletes in one transaction: 409 Conflict, target naming what uses it ("vms",
+ * "vmRoles", "galleryItems" or "plans"; a plan whose list is empty names nothing), while a VM, a VM
+ * role, a gallery item or a plan names it. A create that names it runs in its own write transaction, so
+ * it either committed before (and the delete is refused) or reads after (and finds no such item: 400). */
+int catalog_size_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
+int catalog_image_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
+int catalog_gallery_item_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err);
+
+/* ---- clouds' capacity ---- */
+
+/* A cloud's capacity: every host of the cloud, whatever its state (maintenance and unreachable
+ * included), summed; allocated likewise. */
+typedef struct {
+    int64_t hosts;
+    catalog_capacity_t capacity, allocated;
+} catalog_cloud_capacity_t;
+
+int catalog_cloud_capacity(store_t *st, const char *cloud_id, catalog_cloud_capacity_t *out,
+                           err_t *err);
+
 /* ---- hosting plans ---- */
 
 /* No limit: a quota the API shows as null. */

@@ -17,6 +17,7 @@ const char *const events_types[] = {
     "host.unreachable",     "host.reachable",       "vm.generalized",
     "vm.migrated",          "image.created",        "image.deleted",
     "snapshot.created",     "snapshot.copied",      "snapshot.deleted",
+    "user.updated",         "user.suspended",       "user.activated",       "user.deleted",
     NULL,
 };
 

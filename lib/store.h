@@ -216,6 +216,9 @@ int store_host_allocate(store_t *st, const char *host_id, int64_t cores, int64_t
 int store_host_grow_storage(store_t *st, const char *host_id, int64_t storage_gb, err_t *err);
 /* The allocation the host's VMs hold: {cores, memoryMB, storageGB}. */
 int store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *err);
+/* A cloud's hosts summed, every state: {hosts, capacity cores, memoryMB, storageGB, allocated cores,
+ * memoryMB, storageGB}; zeros when it has none. */
+int store_cloud_capacity(store_t *st, const char *cloud_id, int64_t out[7], err_t *err);
 
 /* A network's addresses: rows of (network, address, VM), with no policy here (which address a VM gets
  * is lib/vm/ipam.c's choice). used answers the addresses VMs of the network hold, ascending: 0 with *ips

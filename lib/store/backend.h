@@ -116,6 +116,7 @@ typedef struct store_backend {
                          int64_t storage_gb, err_t *err);
     int (*host_grow_storage)(store_conn_t *c, const char *host_id, int64_t storage_gb, err_t *err);
     int (*host_recompute)(store_conn_t *c, const char *host_id, int64_t out[3], err_t *err);
+    int (*cloud_capacity)(store_conn_t *c, const char *cloud_id, int64_t out[7], err_t *err);
     int (*ip_used)(store_conn_t *c, const char *network_id, int64_t **ips, size_t *n, err_t *err);
     /* As store_ip_claim: 1 claimed, 0 taken already (the backend's uniqueness decides, under
      * concurrent claims too), -1 with err. */

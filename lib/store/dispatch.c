@@ -131,6 +131,15 @@ store_host_recompute(store_t *st, const char *host_id, int64_t out[3], err_t *er
 }
 
 int
+store_cloud_capacity(store_t *st, const char *cloud_id, int64_t out[7], err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(cloud_id != NULL && out != NULL);
+    return t == NULL ? -1 : st->be->cloud_capacity(t->conn, cloud_id, out, err);
+}
+
+int
 store_ip_used(store_t *st, const char *network_id, int64_t **ips, size_t *n, err_t *err)
 {
     store_thread_t *t = store__call(st, err);

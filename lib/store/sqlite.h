@@ -178,6 +178,7 @@ int sqlite_host_allocate(store_conn_t *c, const char *host_id, int64_t cores, in
                          int64_t storage_gb, err_t *err);
 int sqlite_host_grow_storage(store_conn_t *c, const char *host_id, int64_t storage_gb, err_t *err);
 int sqlite_host_recompute(store_conn_t *c, const char *host_id, int64_t out[3], err_t *err);
+int sqlite_cloud_capacity(store_conn_t *c, const char *cloud_id, int64_t out[7], err_t *err);
 int sqlite_ip_used(store_conn_t *c, const char *network_id, int64_t **ips, size_t *n,
                    err_t *err);
 int sqlite_ip_claim(store_conn_t *c, const char *network_id, const char *vm_id, int64_t ip,

@@ -47,6 +47,7 @@ static const store_backend_t sqlite_backend = {
     .host_allocate = sqlite_host_allocate,
     .host_grow_storage = sqlite_host_grow_storage,
     .host_recompute = sqlite_host_recompute,
+    .cloud_capacity = sqlite_cloud_capacity,
     .ip_used = sqlite_ip_used,
     .ip_claim = sqlite_ip_claim,
     .ip_release_vm = sqlite_ip_release_vm,

@@ -262,6 +262,17 @@ sqlite_host_recompute(store_conn_t *c, const char *host_id, int64_t out[3], err_
 }
 
 int
+sqlite_cloud_capacity(store_conn_t *c, const char *cloud_id, int64_t out[7], err_t *err)
+{
+    return row_ints(c,
+                    "SELECT count(*), coalesce(sum(cap_cores), 0), coalesce(sum(cap_memory_mb), 0),"
+                    " coalesce(sum(cap_storage_gb), 0), coalesce(sum(alloc_cores), 0),"
+                    " coalesce(sum(alloc_memory_mb), 0), coalesce(sum(alloc_storage_gb), 0)"
+                    " FROM hosts WHERE cloud_id = ?1;",
+                    cloud_id, out, 7, "summing a cloud's hosts", err);
+}
+
+int
 sqlite_ip_used(store_conn_t *c, const char *network_id, int64_t **ips, size_t *n, err_t *err)
 {
     sqlite3_stmt *s;

@@ -1,0 +1,20 @@
+/*
+ * accounts_internal.h: what the parts of the accounts module share; not for other modules.
+ *
+ * The module is lib/accounts.c (tokens, subscriptions, a user's create) and lib/accounts/users.c (a
+ * user's change, suspend and delete). Every function here runs in the caller's transaction, or in one of
+ * its own when none is open.
+ */
+#ifndef WAPD_ACCOUNTS_INTERNAL_H
+#define WAPD_ACCOUNTS_INTERNAL_H
+
+#include "../accounts.h"
+
+/* accounts_subscription_update, with job_params (borrowed; NULL: none) as the suspend job's params: a
+ * user's suspend names the user there, so that activating the user finds what it suspended. */
+json_t *accounts__subscription_update(store_t *st, const char *id,
+                                      const accounts_subscription_patch_t *patch,
+                                      int64_t expect_rev, const json_t *job_params, json_t **job,
+                                      err_t *err);
+
+#endif
