@@ -382,6 +382,17 @@ api_catalog_gallery_item_update(store_t *st, const char *id, const json_t *body,
 static const char *const host_filters[] = {"cloudId", "state", NULL};
 static const char *const plan_filters[] = {"cloudId", "state", NULL};
 
+/* A view's own copy of rec; NULL (out of memory) with err set. */
+static json_t *
+copy_of(const json_t *rec, err_t *err)
+{
+    json_t *v = json_deep_copy(rec);
+
+    if (v == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return v;
+}
+
 /* A cloud as admins see it: with its hosts' capacity and allocation summed (every host, whatever its
  * state), and how many hosts that is. */
 static json_t *
@@ -392,8 +403,10 @@ cloud_view(store_t *st, const json_t *rec, err_t *err)
 
     if (catalog_cloud_capacity(st, json_string_value(json_object_get(rec, "id")), &cap, err))
         return NULL;
-    v = json_deep_copy(rec);
-    if (v == NULL || json_object_set_new(v, "hosts", json_integer(cap.hosts)) ||
+    v = copy_of(rec, err);
+    if (v == NULL)
+        return NULL;
+    if (json_object_set_new(v, "hosts", json_integer(cap.hosts)) ||
         json_object_set_new(v, "capacity",
                             json_pack("{s:I, s:I, s:I}", "cores", (json_int_t) cap.capacity.cores,
                                       "memoryMB", (json_int_t) cap.capacity.memory_mb, "storageGB",
@@ -422,13 +435,11 @@ const api_resource_t api_res_clouds = {
 static json_t *
 host_view(store_t *st, const json_t *rec, err_t *err)
 {
-    json_t *v = json_deep_copy(rec);
+    json_t *v = copy_of(rec, err);
 
     (void) st;
-    if (v == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (v == NULL)
         return NULL;
-    }
     json_object_del(json_object_get(v, "agent"), "token");
     if (json_is_null(json_object_get(json_object_get(v, "agent"), "caFile")))
         json_object_del(json_object_get(v, "agent"), "caFile");
@@ -474,13 +485,11 @@ const api_resource_t api_res_gallery_items = {
 static json_t *
 plan_view(store_t *st, const json_t *rec, err_t *err)
 {
-    json_t *v = json_deep_copy(rec);
+    json_t *v = copy_of(rec, err);
 
     (void) st;
-    if (v == NULL) {
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (v == NULL)
         return NULL;
-    }
     if (!json_is_array(json_object_get(v, "replicaCloudIds")))
         json_object_set_new(v, "replicaCloudIds", json_array());
     return v;
