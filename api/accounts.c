@@ -4,7 +4,8 @@
  * Users and subscriptions are resources served by the generic handlers of resource.c (api_res_users,
  * api_res_subscriptions). Their create slots point at the adapters below, which turn a body the field
  * tables have already shape-checked into the typed request of lib/accounts.h and make the one lib call;
- * the request borrows the body's strings, and the body outlives the call. Tokens, and a subscription's
+ * the request borrows the body's strings, and the body outlives the call; a user's PATCH and DELETE are
+ * generic too (update and remove slots). Tokens, and a subscription's
  * PATCH and DELETE (which may answer a job), have handlers of their own. A token's text is in its
  * create's answer only; no listing shows its hash.
  */

@@ -1,8 +1,9 @@
 /*
- * accounts.c: users, tokens, subscriptions (see accounts.h).
+ * accounts.c: users' creation, tokens, subscriptions (see accounts.h); a user's change, suspend and
+ * delete are in accounts/users.c.
  *
  * Invariants: a token row never holds the token, only its SHA-256; a subscription refers to an existing
- * user and plan; a decommissioned plan takes no new subscription. Every record is built here from the
+ * user and plan; a decommissioned plan, or a suspended user, takes no new subscription. Every record is built here from the
  * request's struct, field by field: nothing a caller sends reaches the store unnamed.
  */
 #include "accounts/accounts_internal.h"
