@@ -312,7 +312,8 @@ static json_t *
 api_catalog_size_update(store_t *st, const char *id, const json_t *body, int64_t rev,
                         err_t *err)
 {
-    static const char *const dm_fields[] = {"enabled", "minimumMB", "maximumMB"};
+    static const char *const dm_fields[] = {"dynamicMemory.enabled", "dynamicMemory.minimumMB",
+                                            "dynamicMemory.maximumMB"};
     const json_t *dm = json_object_get(body, "dynamicMemory");
     catalog_size_patch_t patch = {
         .given = given(body, "name", CATALOG_SIZE_NAME) | given(body, "cores", CATALOG_SIZE_CORES) |
@@ -329,9 +330,8 @@ api_catalog_size_update(store_t *st, const char *id, const json_t *body, int64_t
     size_t i;
 
     for (i = 0; json_is_object(dm) && i < sizeof(dm_fields) / sizeof(dm_fields[0]); i++)
-        if (json_object_get(dm, dm_fields[i]) == NULL) {
-            err_set(err, ERR_INVALID_REQUEST, "dynamicMemory", "dynamicMemory.%s is required.",
-                    dm_fields[i]);
+        if (json_object_get(dm, dm_fields[i] + sizeof("dynamicMemory.") - 1) == NULL) {
+            err_set(err, ERR_INVALID_REQUEST, dm_fields[i], "%s is required.", dm_fields[i]);
             return NULL;
         }
     return catalog_size_update(st, id, &patch, rev, err);

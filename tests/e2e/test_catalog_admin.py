@@ -18,7 +18,9 @@ def test_size_patch_and_delete(d):
     err(a.patch("/v1/admin/sizes/" + s["id"], {"memoryMB": 9000}), 400, "InvalidRequest",
         "dynamicMemory.maximumMB")
     err(a.patch("/v1/admin/sizes/" + s["id"], {"dynamicMemory": {"enabled": True}}), 400, "InvalidRequest",
-        "dynamicMemory")
+        "dynamicMemory.minimumMB")
+    err(a.patch("/v1/admin/sizes/" + s["id"], {"dynamicMemory": dict(dm, enabled="yes")}), 400,
+        "InvalidRequest", "dynamicMemory.enabled")
     assert ok(a.patch("/v1/admin/sizes/" + s["id"], {"dynamicMemory": None}), 200)["dynamicMemory"] is None
     err(a.patch("/v1/admin/sizes/" + s["id"], {"cores": "4"}), 400, "InvalidRequest", "cores")
     err(a.patch("/v1/admin/sizes/" + s["id"], {"colour": "red"}), 400, "InvalidRequest", "colour")
@@ -27,6 +29,11 @@ def test_size_patch_and_delete(d):
     renamed = ok(a.patch("/v1/admin/sizes/" + s["id"], {"name": name + "x"}), 200)
     assert renamed["name"] == name + "x"
     err(a.patch("/v1/admin/sizes/" + uid(), {"cores": 1}), 404, "NotFound")
+    stale = {"If-Match": '"999"'}
+    err(a.delete("/v1/admin/sizes/" + s["id"], headers=stale), 412, "PreconditionFailed")
+    fresh = a.get("/v1/admin/sizes/" + s["id"]).header("ETag")
+    assert a.delete("/v1/admin/sizes/" + s["id"], headers={"If-Match": fresh}).status == 204
+    s = ok(a.post("/v1/admin/sizes", {"name": name, "cores": 2, "memoryMB": 2048}), 201)
     assert a.delete("/v1/admin/sizes/" + s["id"]).status == 204
     err(a.get("/v1/admin/sizes/" + s["id"]), 404, "NotFound")
     err(a.delete("/v1/admin/sizes/" + s["id"]), 404, "NotFound")
@@ -136,6 +143,10 @@ def test_user_suspend_and_activate(d):
     # A second subscription, suspended by the admin on its own before the user is.
     own = ok(a.post("/v1/admin/subscriptions", {"userId": w.user["id"], "planId": w.plan["id"]}), 201)
     wait_job(a, a.patch("/v1/admin/subscriptions/" + own["id"], {"state": "suspended"}).header("Location"))
+    # A stale If-Match suspends nothing.
+    err(a.patch("/v1/admin/users/" + w.user["id"], {"state": "suspended"}, headers={"If-Match": '"999"'}),
+        412, "PreconditionFailed")
+    assert ok(a.get("/v1/admin/subscriptions/" + w.sub["id"]), 200)["state"] == "active"
     u = ok(a.patch("/v1/admin/users/" + w.user["id"], {"state": "suspended"}), 200)
     assert u["state"] == "suspended"
     assert ok(a.get("/v1/admin/subscriptions/" + w.sub["id"]), 200)["state"] == "suspended"
