@@ -169,7 +169,8 @@ accounts_subscription_create(store_t *st, const accounts_subscription_req_t *req
     found = jget_str(user, "state") != NULL && strcmp(jget_str(user, "state"), "suspended") == 0;
     json_decref(user);
     if (found) {
-        err_set(err, ERR_CONFLICT, "userId", "The user is suspended and takes no new subscriptions.");
+        err_set(err, ERR_CONFLICT, "userId",
+                "The user is suspended and takes no new subscriptions.");
         return NULL;
     }
     found = store_rec_lookup(st, &store_kind_plan, req->plan_id, &plan, NULL, err);

@@ -202,7 +202,9 @@ typedef struct {
 
 /* A gallery item PATCH, checked as a create is against the item it makes: an image and a size that exist
  * (400 naming imageId, defaultSize), minInstances <= maxInstances (400 naming minInstances). Roles made
- * from the item keep what they have. */
+ * from the item keep what they have; their scaling follows the new minInstances and maxInstances; the
+ * imageId changes only while no role is made from the item (409 Conflict naming imageId), since a
+ * role's new instances are made from its item's image. */
 typedef struct {
     unsigned given;
     catalog_gallery_item_req_t set;

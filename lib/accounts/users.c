@@ -116,8 +116,8 @@ change_state(store_t *st, json_t *rec, accounts_user_state_t state, err_t *err)
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         goto out;
     }
-    if (move_subscriptions(st, id,
-                           suspending ? ACCOUNTS_SUBSCRIPTION_SUSPENDED : ACCOUNTS_SUBSCRIPTION_ACTIVE,
+    if (move_subscriptions(st, id, suspending ? ACCOUNTS_SUBSCRIPTION_SUSPENDED
+                                              : ACCOUNTS_SUBSCRIPTION_ACTIVE,
                            sids, job_ids, err))
         goto out;
     json_object_set_new(rec, "state", json_string(accounts_user_state_name(state)));

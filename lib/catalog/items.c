@@ -282,7 +282,8 @@ catalog_image_update(store_t *st, const char *id, const catalog_image_patch_t *p
     if (((patch->given & CATALOG_IMAGE_OS_TYPE) &&
          strcmp(jget_str(rec, "osType"), set->os_type) != 0 &&
          refuse_if_used(st, &image_uses, id, "osType", err)) ||
-        ((patch->given & CATALOG_IMAGE_GENERATION) && jget_int(rec, "generation") != set->generation &&
+        ((patch->given & CATALOG_IMAGE_GENERATION) &&
+         jget_int(rec, "generation") != set->generation &&
          refuse_if_used(st, &image_uses, id, "generation", err)))
         return abandon(st, rec);
     if (patch->given & CATALOG_IMAGE_NAME)
@@ -314,11 +315,25 @@ check_gallery_item(store_t *st, const json_t *rec, unsigned given, err_t *err)
         return -1;
     if (!(given & CATALOG_GALLERY_DEFAULT_SIZE))
         return 0;
-    found = store_rec_lookup_by(st, &store_kind_size, "name", jget_str(rec, "defaultSize"), NULL, err);
+    found = store_rec_lookup_by(st, &store_kind_size, "name", jget_str(rec, "defaultSize"), NULL,
+                                err);
     if (found == 0)
         return err_set(err, ERR_INVALID_REQUEST, "defaultSize", "No size is named '%s'.",
                        jget_str(rec, "defaultSize"));
     return found == 1 ? 0 : -1;
+}
+
+/* 0 when no VM role is made from gallery item id; else 409 Conflict naming imageId. */
+static int
+refuse_if_roles(store_t *st, const char *id, err_t *err)
+{
+    int used = catalog__count_refs(st, &store_kind_vmrole, "galleryItemId", id, err);
+
+    if (used > 0)
+        return err_set(err, ERR_CONFLICT, "imageId",
+                       "VM roles are made from the gallery item; its imageId cannot change "
+                       "while they are.");
+    return used;
 }
 
 json_t *
@@ -332,6 +347,11 @@ catalog_gallery_item_update(store_t *st, const char *id,
     assert(patch != NULL);
     if ((rec = open_for_change(st, &store_kind_gallery_item, id, expect_rev, err)) == NULL)
         return NULL;
+    /* A role's new instances are made from its item's image: a role keeps the image it was made with. */
+    if ((patch->given & CATALOG_GALLERY_IMAGE_ID) &&
+        strcmp(jget_str(rec, "imageId"), set->image_id) != 0 &&
+        refuse_if_roles(st, id, err))
+        return abandon(st, rec);
     if (patch->given & CATALOG_GALLERY_NAME)
         json_object_set_new(rec, "name", json_string(set->name));
     if (patch->given & CATALOG_GALLERY_VERSION)

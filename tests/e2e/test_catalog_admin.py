@@ -201,3 +201,24 @@ def test_cloud_allocated_follows_vms(d):
     got = ok(w.a.get("/v1/admin/clouds/" + w.cloud["id"]), 200)
     host = w.host()
     assert got["allocated"] == host["allocated"] and got["allocated"]["cores"] == 1
+
+
+def test_gallery_item_used_by_a_role(d):
+    from test_vmroles import RoleWorld
+    w = RoleWorld(d)
+    a = w.a
+    r = w.t.post(w.role_path(), {"name": "web", "galleryItemId": w.item["id"], "instanceCount": 1})
+    role = ok(r, 202)
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    path = "/v1/admin/galleryItems/" + w.item["id"]
+    err(a.delete(path), 409, "Conflict", "vmRoles")
+    # A role's new instances come from its item's image: the image stays while roles use the item.
+    other = ok(a.post("/v1/admin/images", {"name": "o", "osType": "linux", "generation": 2, "osDiskGB": 30}), 201)
+    err(a.patch(path, {"imageId": other["id"]}), 409, "Conflict", "imageId")
+    # Its range may change, and the role's scaling follows it.
+    ok(a.patch(path, {"maxInstances": 2}), 200)
+    err(w.t.post(w.role_path(role["id"]) + "/scale", {"instanceCount": 3}), 400, "InvalidRequest",
+        "instanceCount")
+    # The role's size is in use by the role (and its VM).
+    sizes = {s["name"]: s for s in ok(a.get("/v1/admin/sizes"), 200)["value"]}
+    err(a.delete("/v1/admin/sizes/" + sizes[w.small]["id"]), 409, "Conflict")

@@ -147,8 +147,9 @@ gallery_item_patch_is_checked_as_a_create(void **state)
                                              .set = {.min_instances = 4}};
     catalog_gallery_item_patch_t no_size = {.given = CATALOG_GALLERY_DEFAULT_SIZE,
                                             .set = {.default_size = "nope"}};
-    catalog_gallery_item_patch_t fine = {.given = CATALOG_GALLERY_MAX_INSTANCES | CATALOG_GALLERY_NAME,
-                                         .set = {.name = "g2", .max_instances = 9}};
+    catalog_gallery_item_patch_t fine = {
+        .given = CATALOG_GALLERY_MAX_INSTANCES | CATALOG_GALLERY_NAME,
+        .set = {.name = "g2", .max_instances = 9}};
     err_t err = {0};
 
     image = made(catalog_image_create(f->st, &ireq, &err), &err);
@@ -243,7 +244,8 @@ user_suspend_and_activate(void **state)
     fixture_t *f = *state;
     json_t *cloud = cloud_make(f->st), *plan = plan_make(f->st, cloud, NULL, 0);
     json_t *user = make_user(f->st, "u@example.com");
-    json_t *mine = make_subscription(f->st, user, plan), *own = make_subscription(f->st, user, plan);
+    json_t *mine = make_subscription(f->st, user, plan);
+    json_t *own = make_subscription(f->st, user, plan);
     accounts_subscription_patch_t suspend = {.has_state = true,
                                              .state = ACCOUNTS_SUBSCRIPTION_SUSPENDED};
     accounts_subscription_req_t another = {.user_id = id_of(user), .plan_id = id_of(plan)};
@@ -273,7 +275,8 @@ user_delete_refuses_while_subscribed_and_takes_tokens(void **state)
 {
     fixture_t *f = *state;
     json_t *cloud = cloud_make(f->st), *plan = plan_make(f->st, cloud, NULL, 0);
-    json_t *busy = make_user(f->st, "busy@example.com"), *sub = make_subscription(f->st, busy, plan);
+    json_t *busy = make_user(f->st, "busy@example.com");
+    json_t *sub = make_subscription(f->st, busy, plan);
     json_t *user = make_user(f->st, "gone@example.com"), *tok;
     char hash[UTIL_SHA256_HEX_LEN + 1], who[UTIL_UUID_LEN + 1];
     const char *secret;
