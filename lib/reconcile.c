@@ -4,8 +4,9 @@
  * Which work counts as under way is decided inside the transaction that corrects, from the jobs that are
  * queued or running at that moment: requests reserve and submit their job in one transaction, so no
  * reservation can slip in between the check and the correction.
- * - A subscription is left alone while any job of it, or any job of no subscription (an inventory sync
- *   or another admin-wide job, which may adopt or drop VMs), is under way.
+ * - A subscription is left alone while any job of it is under way. Only a subscription's own jobs hold
+ *   its quota: a request reserves quota in the transaction that submits the job of that subscription,
+ *   and every step changes records and counters together.
  * - A host is left alone while any job of no subscription is under way, or a job of a subscription whose
  *   plan is in the host's cloud (placement may be reserving there), or a job whose parameters name the
  *   host or its cloud (a migration's target, a copy to another cloud).
@@ -60,13 +61,17 @@ jobs_under_way(store_t *st, err_t *err)
     return jobs;
 }
 
-/* True when a job is of subscription sid or of none. */
-static bool
-job_touches_subscription(const json_t *job, const char *sid)
+/* How many jobs of subscription sid are queued or running now (in the caller's transaction); -1 with err. */
+static int64_t
+subscription_jobs_under_way(store_t *st, const char *sid, err_t *err)
 {
-    const char *of = jget_str(job, "subscriptionId");
+    json_t *states = json_pack("[s, s]", "queued", "running");
+    store_filter_t f[2] = {{.field = "status", .op = STORE_FILTER_IN, .values = states},
+                           {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid}};
+    int64_t n = store_rec_count(st, &store_kind_job, f, 2, err);
 
-    return of == NULL || strcmp(of, sid) == 0;
+    json_decref(states);
+    return n;
 }
 
 /* True when one of the job's parameters (top level) is the string a. */
@@ -123,21 +128,17 @@ side(const json_t *corrected, const char *which)
 static int
 reconcile_subscription(store_t *st, const char *sid, err_t *err)
 {
-    json_t *jobs = NULL, *job, *corrected = NULL;
+    json_t *corrected = NULL;
+    int64_t busy = 0;
     int rc = -1, exists;
-    size_t i;
 
     if (store_tx_begin(st, err))
         return -1;
     if ((exists = store_rec_lookup(st, &store_kind_subscription, sid, NULL, NULL, err)) < 0 ||
-        (exists == 1 && (jobs = jobs_under_way(st, err)) == NULL))
+        (exists == 1 && (busy = subscription_jobs_under_way(st, sid, err)) < 0))
         goto out;
     rc = 0;
-    json_array_foreach(jobs, i, job) {
-        if (job_touches_subscription(job, sid))
-            exists = 0; /* work under way: a later round */
-    }
-    if (exists == 1) {
+    if (exists == 1 && busy == 0) {
         if ((corrected = quota_correct(st, sid, err)) == NULL) {
             rc = -1;
             goto out;
@@ -155,7 +156,6 @@ reconcile_subscription(store_t *st, const char *sid, err_t *err)
 out:
     if (rc < 0)
         store_tx_rollback(st);
-    json_decref(jobs);
     json_decref(corrected);
     return rc;
 }
