@@ -191,14 +191,18 @@ reconcile_host(store_t *st, const char *id, err_t *err)
 {
     json_t *host = NULL, *jobs = NULL, *job;
     int64_t before[3], after[3];
-    int rc = -1, busy = 0, fixed = 0;
+    int rc = -1, busy = 0, left = 0;
     size_t i;
 
     if (store_tx_begin(st, err))
         return -1;
-    if ((busy = store_rec_lookup(st, &store_kind_host, id, &host, NULL, err)) != 1 ||
-        (jobs = jobs_under_way(st, err)) == NULL)
-        goto out_busy;
+    if ((busy = store_rec_lookup(st, &store_kind_host, id, &host, NULL, err)) != 1) {
+        /* A host gone since the page was read: nothing to do. */
+        rc = busy < 0 || store_tx_commit(st, err) ? -1 : 0;
+        goto out;
+    }
+    if ((jobs = jobs_under_way(st, err)) == NULL)
+        goto out;
     busy = 0;
     json_array_foreach(jobs, i, job) {
         if (busy == 0 && (busy = job_touches_host(st, job, host, err)) < 0)
@@ -210,7 +214,7 @@ reconcile_host(store_t *st, const char *id, err_t *err)
             before[i] = jget_int(json_object_get(host, "allocated"), alloc_keys[i]);
         if (store_host_recompute(st, id, after, err) ||
             (memcmp(before, after, sizeof(before)) != 0 &&
-             (fixed = correct_host(st, id, before, after, err)) < 0)) {
+             (left = correct_host(st, id, before, after, err)) < 0)) {
             rc = -1;
             goto out;
         }
@@ -221,16 +225,11 @@ reconcile_host(store_t *st, const char *id, err_t *err)
         goto out;
     }
     if (rc == 1)
-        log_drift(fixed ? "error" : "warn",
-                  fixed ? "host allocation drifted; cores and memory exceed the capacity and were left"
+        log_drift(left ? "error" : "warn",
+                  left ? "host allocation drifted; cores and memory exceed the capacity and were left"
                         : "host allocation drifted and was corrected",
                   json_pack("{s:s, s:s, s:o, s:o}", "what", "host", "id", id, "before",
                             alloc_json(before), "after", alloc_json(after)));
-    goto out;
-out_busy:
-    rc = busy < 0 ? -1 : 0; /* a host gone since the page was read: nothing to do */
-    if (rc == 0 && store_tx_commit(st, err))
-        rc = -1;
 out:
     if (rc < 0)
         store_tx_rollback(st);
