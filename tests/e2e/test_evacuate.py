@@ -30,7 +30,8 @@ def world_on_first_host(d, hosts, capacity=None):
     return w, [v["id"] for v in vms]
 
 
-def migrate_jobs(w, host_id):
+def migrate_jobs(w):
+    """The vm.migrate jobs of the world's VMs (each names its VM as resourceId)."""
     jobs = ok(w.a.get("/v1/admin/jobs?kind=vm.migrate&limit=100"), 200)["value"]
     return [j for j in jobs if j["resourceId"] in w.vm_ids]
 
@@ -48,7 +49,7 @@ def test_maintenance_moves_every_vm_and_keeps_its_power_state():
         host = ok(set_state(w, 0, "maintenance"), 200)
         assert host["state"] == "maintenance" and host["id"] == src
         # The jobs: one vm.migrate per VM, found by kind (and each by its VM as resourceId).
-        jobs = migrate_jobs(w, src)
+        jobs = migrate_jobs(w)
         assert sorted(j["resourceId"] for j in jobs) == sorted(ids), jobs
         assert all(admin_vm(w, v)["provisioningState"] in ("updating", "succeeded") for v in ids)
         # The target holds what the VMs hold as soon as the answer came.
@@ -60,7 +61,7 @@ def test_maintenance_moves_every_vm_and_keeps_its_power_state():
                               for v in vms) else None
         vms = wait_for(moved, 90, "every VM on the other host")
         assert {v["id"]: v["powerState"] for v in vms} == power
-        assert all(j["status"] == "succeeded" for j in migrate_jobs(w, src))
+        assert all(j["status"] == "succeeded" for j in migrate_jobs(w))
         assert w.host(0)["allocated"] == {"cores": 0, "memoryMB": 0, "storageGB": 0}
         assert w.host(0)["state"] == "maintenance"
         assert w.host(1)["allocated"]["cores"] == 2
@@ -70,7 +71,7 @@ def test_maintenance_moves_every_vm_and_keeps_its_power_state():
         # Maintenance again, and back to ok: nothing to move, nothing refused.
         ok(set_state(w, 0, "maintenance"), 200)
         assert ok(set_state(w, 0, "ok"), 200)["state"] == "ok"
-        assert len(migrate_jobs(w, src)) == 3
+        assert len(migrate_jobs(w)) == 3
     finally:
         d.cleanup()
 
@@ -95,7 +96,7 @@ def test_no_room_elsewhere_is_409_and_nothing_changes():
         after = [w.host(0), w.host(1)]
         assert [h["state"] for h in after] == ["ok", "ok"]
         assert [h["allocated"] for h in after] == [h["allocated"] for h in before]
-        assert migrate_jobs(w, w.hosts[0]["id"]) == []
+        assert migrate_jobs(w) == []
         assert all(admin_vm(w, v)["hostId"] == w.hosts[0]["id"] and
                    admin_vm(w, v)["provisioningState"] == "succeeded" for v in w.vm_ids)
         # With a host that is itself in maintenance as the only other one: the same refusal.
@@ -120,8 +121,31 @@ def test_a_vm_with_an_operation_under_way_is_409():
         body = err(set_state(w, 0, "maintenance"), 409, "Conflict", "state")
         assert "cannot move now" in body["error"]["message"] and "slow" in body["error"]["message"], body
         assert w.host(0)["state"] == "ok"
-        assert migrate_jobs(w, w.hosts[0]["id"]) == []
+        assert migrate_jobs(w) == []
         # An empty host goes into maintenance at once.
         assert ok(set_state(w, 1, "maintenance"), 200)["state"] == "maintenance"
+    finally:
+        d.cleanup()
+
+
+def test_a_vm_that_fails_to_move_stays_and_the_host_stays_in_maintenance():
+    d = Daemon().start()
+    try:
+        # The other host refuses every change: each import fails at once.
+        w, ids = world_on_first_host(d, ("sim://", "sim://?failRate=1"))
+        w.vm_ids = ids
+        power = {v: admin_vm(w, v)["powerState"] for v in ids}
+        alloc = w.host(0)["allocated"]
+        ok(set_state(w, 0, "maintenance"), 200)
+
+        def ended():
+            jobs = migrate_jobs(w)
+            return jobs if len(jobs) == 3 and all(j["status"] == "failed" for j in jobs) else None
+        wait_for(ended, 60, "every move to fail")
+        vms = [admin_vm(w, v) for v in ids]
+        assert all(v["hostId"] == w.hosts[0]["id"] and v["provisioningState"] == "succeeded" for v in vms)
+        assert {v["id"]: v["powerState"] for v in vms} == power
+        assert w.host(0)["state"] == "maintenance" and w.host(0)["allocated"] == alloc
+        assert w.host(1)["allocated"] == {"cores": 0, "memoryMB": 0, "storageGB": 0}
     finally:
         d.cleanup()
