@@ -11,6 +11,9 @@
  * save writes no timeline row and the usage series goes on unbroken. Only then is the source's copy
  * deleted.
  *
+ * vm_migrate_away is the same request with the target chosen by placement among the ok hosts of the VM's
+ * cloud: the move of each VM off a host put in maintenance (lib/evacuate.c).
+ *
  * Invariants: the reservation is held exactly from the request to the switch-over (which takes it over) or
  * to on_failed (which releases it); a job that failed before the switch-over leaves the VM on its source,
  * succeeded, and removes what it made on the target; once switched the job only has the source's copy to
