@@ -17,6 +17,7 @@
 #include <stdbool.h>
 
 #include "../lib/catalog.h"
+#include "../lib/evacuate.h"
 
 #define JV_END {NULL, 0, 0, 0, 0, NULL, NULL}
 #define BIG 1000000000000LL
@@ -234,7 +235,8 @@ api_catalog_host_update(store_t *st, const char *id, const json_t *body, int64_t
         }
     }
     capacity_of(cap, &patch.capacity);
-    return catalog_host_update(st, id, &patch, rev, err);
+    /* Maintenance empties the host: its VMs move to the other hosts of its cloud (lib/evacuate.h). */
+    return evacuate_host_update(st, id, &patch, rev, err);
 }
 
 json_t *

@@ -2,12 +2,16 @@
  * metrics.c: request counters and latency histograms per listener, route, method and status, rendered in
  * the Prometheus text format at GET /metrics.
  *
+ * Besides them: hook deliveries, store commits, and the periodic reconcile's rounds and drifts
+ * (lib/reconcile.h).
+ *
  * Series are kept per route (a request that matched no route counts under route="unmatched" of its
  * listener). Counting is lock-free: a series is claimed once with compare-and-swap, then added to atomically.
  */
 #include "internal.h"
 
 #include "../lib/hooks.h"
+#include "../lib/reconcile.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,6 +161,7 @@ api_metrics_render(store_t *st)
 {
     out_t o = {malloc(8192), 0, 8192};
     uint64_t ok, failed, given_up;
+    reconcile_stats_t rs;
     int pass, i;
 
     if (o.buf == NULL)
@@ -186,6 +191,23 @@ api_metrics_render(store_t *st)
             "# TYPE wapd_hook_deliveries_given_up_total counter\n"
             "wapd_hook_deliveries_given_up_total %llu\n",
             (unsigned long long) ok, (unsigned long long) failed, (unsigned long long) given_up);
+    reconcile_stats(&rs);
+    out_add(&o,
+            "# HELP wapd_reconcile_runs_total Rounds of the periodic reconcile of quota usage and host "
+            "allocation.\n"
+            "# TYPE wapd_reconcile_runs_total counter\n"
+            "wapd_reconcile_runs_total %llu\n"
+            "# HELP wapd_reconcile_drift_total Counters found to differ from the records they count, and "
+            "corrected, by kind.\n"
+            "# TYPE wapd_reconcile_drift_total counter\n"
+            "wapd_reconcile_drift_total{kind=\"subscription\"} %llu\n"
+            "wapd_reconcile_drift_total{kind=\"host\"} %llu\n"
+            "# HELP wapd_reconcile_last_run_timestamp_seconds When the last reconcile round ended (0: "
+            "none yet).\n"
+            "# TYPE wapd_reconcile_last_run_timestamp_seconds gauge\n"
+            "wapd_reconcile_last_run_timestamp_seconds %.3f\n",
+            (unsigned long long) rs.runs, (unsigned long long) rs.subscriptions,
+            (unsigned long long) rs.hosts, (double) rs.last_run_ms / 1000.0);
     if (st != NULL)
         out_add(&o,
                 "# HELP wapd_store_transactions_total Write transactions committed.\n"

@@ -59,6 +59,10 @@ static const config_setting_t settings[] = {
      .def = "300", .min = 0, .max = DAY, .live = true, .metavar = "S",
      .help = "how often every host's inventory is compared with the records, in seconds (0: only on "
              "request)"},
+    {.name = "reconcile-seconds", .key = "reconcile_seconds", INT_FIELD(reconcile_seconds),
+     .def = "300", .min = 0, .max = DAY, .live = true, .metavar = "S",
+     .help = "how often every subscription's quota usage and every host's allocation are recomputed from "
+             "the records, drift corrected, logged and counted in /metrics, in seconds (0: never)"},
     {.name = "usage-retention-seconds", .key = "usage_retention_seconds",
      INT_FIELD(usage_retention_seconds), .def = "7776000", .min = 1, .max = 3650 * DAY, .live = true,
      .metavar = "S",

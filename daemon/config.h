@@ -24,6 +24,7 @@ typedef struct {
     int usage_period_seconds;
     int retention_sweep_seconds;
     int inventory_sync_seconds; /* 0: only on request */
+    int reconcile_seconds;      /* quota usage and host allocation are recomputed this often; 0: never */
     int usage_retention_seconds;
     int hook_max_age_seconds; /* a delivery is retried this long, then marked failed */
     int hook_timeout_seconds; /* one hook request */

@@ -32,6 +32,7 @@
 #include "../lib/hostwatch.h"
 #include "../lib/inventory.h"
 #include "../lib/job.h"
+#include "../lib/reconcile.h"
 #include "../lib/snapshot.h"
 #include "../lib/store.h"
 #include "../lib/sysio.h"
@@ -161,7 +162,7 @@ main(int argc, char **argv)
     int admin_fd = -1, tenant_fd = -1, admin_port = 0, tenant_port = 0, sig, rc = 1;
     err_t err = {0};
     hooks_options_t hook_opts = {0};
-    int64_t deadline, last_purge = 0, last_sweep = 0, sweep_offset_ms = 0, last_sync;
+    int64_t deadline, last_purge = 0, last_sweep = 0, sweep_offset_ms = 0, last_sync, last_reconcile;
     const char *offset_env = getenv("WAPD_RETENTION_CLOCK_OFFSET_HOURS");
     char *ports;
 
@@ -284,6 +285,7 @@ main(int argc, char **argv)
     free(ports);
     ctx.ready = 1;
     last_sync = util_now_ms(); /* the first periodic sync comes one period after the start */
+    last_reconcile = last_sync; /* and so does the first reconcile */
     /* Tests of retention run the sweep's clock ahead instead of waiting hours. */
     if (offset_env && *offset_env)
         sweep_offset_ms = (int64_t) atoll(offset_env) * 3600 * 1000;
@@ -322,6 +324,15 @@ main(int argc, char **argv)
             if (inventory_sweep(st, &err) < 0)
                 log_line("warn", "the inventory sweep failed", json_pack("{s:s}", "detail", err.message));
             last_sync = util_now_ms();
+        }
+        if (cfg.reconcile_seconds > 0 &&
+            util_now_ms() - last_reconcile >= (int64_t) cfg.reconcile_seconds * 1000) {
+            /* Each subscription and host in a transaction of its own; work under way is left alone. */
+            err_clear(&err);
+            if (reconcile_run(st, &err) < 0)
+                log_line("warn", "the reconcile of quotas and host allocation failed",
+                         json_pack("{s:s}", "detail", err.message));
+            last_reconcile = util_now_ms();
         }
         if (util_now_ms() - last_purge >= PURGE_EVERY_MS ||
             (cfg.usage_retention_seconds < 3600 &&

@@ -1,7 +1,8 @@
 /*
  * quota.c: quota limits from the plan, reservation through the store's one-statement check (see quota.h).
  * quota_reserve takes the plan from its caller (the request's context); quota_adjust reads it, for callers
- * that hold none.
+ * that hold none. quota_correct is the one recompute: the admin's reconcile and the periodic one
+ * (lib/reconcile.c) both go through it.
  */
 #include "quota.h"
 
@@ -96,26 +97,36 @@ quota_usage(store_t *st, const char *sid, err_t *err)
 }
 
 json_t *
-quota_reconcile(store_t *st, const char *sid, err_t *err)
+quota_correct(store_t *st, const char *sid, err_t *err)
 {
     int64_t before[STORE_QUOTAS], after[STORE_QUOTAS];
     json_t *corrected;
     int i;
 
-    if (store_tx_begin(st, err))
+    assert(st != NULL && sid != NULL && err != NULL);
+    if (store_usage_get(st, sid, before, err) || store_usage_recompute(st, sid, after, err))
         return NULL;
-    if (store_usage_get(st, sid, before, err) || store_usage_recompute(st, sid, after, err)) {
-        store_tx_rollback(st);
-        return NULL;
-    }
     corrected = json_object();
     for (i = 0; i < STORE_QUOTAS; i++)
         if (before[i] != after[i])
             json_object_set_new(corrected, store_quota_keys[i],
                                 json_pack("{s:I, s:I}", "before", (json_int_t) before[i], "after",
                                           (json_int_t) after[i]));
-    if ((json_object_size(corrected) > 0 && store_usage_set(st, sid, after, err)) ||
-        store_tx_commit(st, err)) {
+    if (json_object_size(corrected) > 0 && store_usage_set(st, sid, after, err)) {
+        json_decref(corrected);
+        return NULL;
+    }
+    return corrected;
+}
+
+json_t *
+quota_reconcile(store_t *st, const char *sid, err_t *err)
+{
+    json_t *corrected;
+
+    if (store_tx_begin(st, err))
+        return NULL;
+    if ((corrected = quota_correct(st, sid, err)) == NULL || store_tx_commit(st, err)) {
         store_tx_rollback(st);
         json_decref(corrected);
         return NULL;

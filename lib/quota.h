@@ -28,7 +28,13 @@ int quota_adjust(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS]
 int quota_apply(store_t *st, const char *sid, const int64_t delta[STORE_QUOTAS], err_t *err);
 /* The subscription's usage as an object {vms, cores, …}. */
 json_t *quota_usage(store_t *st, const char *sid, err_t *err);
-/* Recomputes usage from the resources, corrects the counters, and answers {"corrected": {key: {before,
+/* Recomputes usage from the resources and corrects the counters, in the caller's transaction: the keys
+ * that differed as {key: {before, after}} (a new reference; {} when none did), or NULL with err. Counts
+ * what the subscription's records hold (VMs that count, snapshots and images counted, roles, networks):
+ * a difference a running job reserved and has not yet written into its records is not seen, so callers
+ * that must not undo it check first that no job of the subscription is under way. */
+json_t *quota_correct(store_t *st, const char *sid, err_t *err);
+/* quota_correct in a transaction of its own, answering {"corrected": {key: {before,
  * after}}} with the keys that differed. */
 json_t *quota_reconcile(store_t *st, const char *sid, err_t *err);
 

@@ -11,6 +11,9 @@
  * save writes no timeline row and the usage series goes on unbroken. Only then is the source's copy
  * deleted.
  *
+ * vm_migrate_away is the same request with the target chosen by placement among the ok hosts of the VM's
+ * cloud: the move of each VM off a host put in maintenance (lib/evacuate.c).
+ *
  * Invariants: the reservation is held exactly from the request to the switch-over (which takes it over) or
  * to on_failed (which releases it); a job that failed before the switch-over leaves the VM on its source,
  * succeeded, and removes what it made on the target; once switched the job only has the source's copy to
@@ -94,34 +97,57 @@ same_cloud(store_t *st, const vm_rec_t *vm, const json_t *target, err_t *err)
     return rc;
 }
 
+/* What the VM holds on its host, which a move reserves on the target: {cores, memoryMB, storageGB}. */
+static void
+held(const vm_rec_t *vm, int64_t out[3])
+{
+    out[0] = vm->hold.holds_compute ? vm->cores : 0;
+    out[1] = vm->hold.holds_compute ? vm->memory_mb : 0;
+    out[2] = vm->hold.holds_storage ? vm->hold.storage_gb : 0;
+}
+
+/* 409 Conflict when the VM is on no host (or has no id there) to be moved from. */
+static int
+check_placed(const vm_rec_t *vm, err_t *err)
+{
+    if (vm->host_id[0] == '\0' || vm->hypervisor_id[0] == '\0')
+        return err_set(err, ERR_CONFLICT, NULL, "The VM is on no host it could be moved from.");
+    return 0;
+}
+
+/* The job's params (a new reference) for a move of vm to host_id that reserved hold there; NULL with err
+ * when out of memory. */
+static json_t *
+job_params(const vm_rec_t *vm, const char *host_id, const int64_t hold[3], err_t *err)
+{
+    json_t *params = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:b, s:I}", "fromHostId", vm->host_id,
+                               "toHostId", host_id, "fromHypervisorId", vm->hypervisor_id,
+                               "holdsCompute", vm->hold.holds_compute, "cores", (json_int_t) hold[0],
+                               "memoryMB", (json_int_t) hold[1], "holdsStorage",
+                               vm->hold.holds_storage, "storageGB", (json_int_t) hold[2]);
+
+    if (params == NULL)
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return params;
+}
+
 /* Checks and reserves, in the caller's transaction; the job's params (a new reference) or NULL. */
 static json_t *
 reserve(store_t *st, const vm_rec_t *vm, const char *host_id, err_t *err)
 {
-    int64_t cores = vm->hold.holds_compute ? vm->cores : 0;
-    int64_t memory = vm->hold.holds_compute ? vm->memory_mb : 0;
-    int64_t storage = vm->hold.holds_storage ? vm->hold.storage_gb : 0;
     json_t *host, *params = NULL;
+    int64_t hold[3];
     int same;
 
-    if (vmrec_ready(vm, err))
+    held(vm, hold);
+    if (vmrec_ready(vm, err) || check_placed(vm, err))
         return NULL;
-    if (vm->host_id[0] == '\0' || vm->hypervisor_id[0] == '\0') {
-        err_set(err, ERR_CONFLICT, NULL, "The VM is on no host it could be moved from.");
-        return NULL;
-    }
     if ((host = target_host(st, vm, host_id, err)) == NULL)
         return NULL;
     if ((same = same_cloud(st, vm, host, err)) < 0 || check_vm(vm, same == 1, err) ||
-        placement_reserve_on(st, host, cores, memory, storage, err))
+        placement_reserve_on(st, host, hold[0], hold[1], hold[2], err))
         goto out;
-    params = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:b, s:I}", "fromHostId", vm->host_id,
-                       "toHostId", host_id, "fromHypervisorId", vm->hypervisor_id, "holdsCompute",
-                       vm->hold.holds_compute, "cores", (json_int_t) cores, "memoryMB",
-                       (json_int_t) memory, "holdsStorage", vm->hold.holds_storage, "storageGB",
-                       (json_int_t) storage);
-    if (params == NULL)
-        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    params = job_params(vm, host_id, hold, err);
 out:
     json_decref(host);
     return params;
@@ -150,6 +176,43 @@ fail:
     json_decref(params);
     json_decref(j);
     return NULL;
+}
+
+int
+vm_migrate_check(const vm_rec_t *vm, err_t *err)
+{
+    assert(vm != NULL);
+    return vmrec_ready(vm, err) || check_placed(vm, err) || check_vm(vm, true, err) ? -1 : 0;
+}
+
+int
+vm_migrate_away(store_t *st, vm_rec_t *vm, const char *cloud_id, json_t **job, err_t *err)
+{
+    char to[UTIL_UUID_LEN + 1];
+    json_t *params, *j;
+    int64_t hold[3];
+
+    assert(st != NULL && vm != NULL && cloud_id != NULL && job != NULL && err != NULL);
+    held(vm, hold);
+    if (vm_migrate_check(vm, err))
+        return -1;
+    if (placement_place(st, cloud_id, hold[0], hold[1], hold[2], to, err)) {
+        if (err->code != ERR_NO_CAPACITY)
+            return -1;
+        err_clear(err); /* no room is this call's answer, not an error */
+        return 1;
+    }
+    /* The caller took the VM's host out of ok first, so placement never chose it. */
+    assert(strcmp(to, vm->host_id) != 0);
+    if ((params = job_params(vm, to, hold, err)) == NULL)
+        return -1;
+    vm->provisioning = VM_PROV_UPDATING; /* the power state stays as it is */
+    j = vmrec_submit(st, vm, "vm.migrate", params, err);
+    json_decref(params);
+    if (j == NULL)
+        return -1;
+    *job = j;
+    return 0;
 }
 
 /* ---- the job ---- */

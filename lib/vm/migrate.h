@@ -13,6 +13,7 @@
 
 #include "../err.h"
 #include "../store.h"
+#include "vmrec.h"
 
 /* Starts the migration of VM vm_id to host host_id (both borrowed), in its own transaction: the job's view
  * (a new reference), or NULL with err: 404 the VM; 409 OperationInProgress (a transition or a job under
@@ -22,6 +23,18 @@
  * target holds a reservation of what the VM holds and the VM shows provisioningState updating; its power
  * state is unchanged. */
 json_t *vm_migrate(store_t *st, const char *vm_id, const char *host_id, err_t *err);
+
+/* The VM's state allows a move within its cloud (the checks vm_migrate makes of the VM itself): 0, or -1
+ * with err: 409 OperationInProgress or Conflict (vmrec_ready's), Conflict when it is on no host,
+ * InvalidPowerState when its power state is unknown. */
+int vm_migrate_check(const vm_rec_t *vm, err_t *err);
+
+/* Moves vm (borrowed; saved in provisioningState updating) off its host to the host placement chooses
+ * among the ok hosts of cloud cloud_id (placement's rules), in the caller's transaction, which must already
+ * have taken the VM's host out of ok. 0 with the vm.migrate job's view in *job (a new reference) and the
+ * target's reservation held; 1 when no host has room for what the VM holds (nothing changed, err
+ * untouched); -1 with err (vm_migrate_check's refusals, or the store's). */
+int vm_migrate_away(store_t *st, vm_rec_t *vm, const char *cloud_id, json_t **job, err_t *err);
 
 /* Registers the vm.migrate kind (vm_jobs_register calls it). */
 int vm_migrate_kinds_register(void);
