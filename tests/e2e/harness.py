@@ -14,12 +14,20 @@ import tempfile
 import time
 import uuid
 
+import oas
+
 WAPD_BIN = os.environ.get("WAPD_BIN", "build/wapd")
 AGENT_BIN = os.environ.get("WAPD_AGENT_BIN", os.path.join(os.path.dirname(WAPD_BIN) or ".", "wapd-agent"))
 SANITIZED = os.environ.get("WAPD_SANITIZED") == "1"
 # Sanitized builds run several times slower; deadlines scale with them.
 SLOW = 4 if SANITIZED else 1
 ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
+# Every exchange with a wapd listener is validated against schemas/openapi.yaml (see oas.py): "on" fails the
+# test that made a mismatch, "collect" appends mismatches to OAS_LOG instead, "off" skips validation.
+OAS_MODE = os.environ.get("WAPD_OAS", "on")
+OAS_LOG = os.environ.get("WAPD_OAS_LOG", "oas-mismatches.log")
+# port -> "A" (admin) or "T" (tenant), for every listener of every daemon started here.
+LISTENERS = {}
 
 
 def wait_for(pred, timeout=20.0, what="condition"):
@@ -66,7 +74,9 @@ class Client:
     def _connect(self):
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30 * SLOW)
 
-    def request(self, method, path, body=None, headers=None, raw=None, token=None):
+    def request(self, method, path, body=None, headers=None, raw=None, token=None, validate=True):
+        """One exchange. validate=False skips the OpenAPI check, for the few requests a test makes that the
+        spec cannot describe (say why at the call)."""
         hdrs = {}
         tok = token if token is not None else self.token
         if tok:
@@ -89,12 +99,30 @@ class Client:
                 resp = Response(r.status, r.getheaders(), payload.decode("utf-8", "replace"))
                 if r.getheader("Connection", "").lower() == "close":
                     self.close()
+                if validate:
+                    self._validate(method, path, resp, body if raw is None else None)
                 return resp
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.close()
                 if attempt == 1:
                     raise
         raise AssertionError("unreachable")
+
+    def _validate(self, method, path, resp, body):
+        listener = LISTENERS.get(self.port)
+        if OAS_MODE == "off" or listener is None:
+            return
+        problems = oas.check(listener, method, path, resp.status, resp.headers, resp.body, body)
+        if not problems:
+            return
+        text = oas.describe(method, path, resp.status, problems)
+        if OAS_MODE == "collect":
+            with open(OAS_LOG, "a") as f:
+                f.write(json.dumps({"listener": listener, "method": method, "path": path,
+                                    "template": oas.match(listener, path), "status": resp.status,
+                                    "problems": problems}) + "\n")
+            return
+        raise AssertionError(text)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -155,6 +183,8 @@ class Daemon:
             p = wait_for(ready, 30, "ports.json")
             self.admin_port = p["admin"]
             self.tenant_port = p["tenant"]
+            LISTENERS[self.admin_port] = "A"
+            LISTENERS[self.tenant_port] = "T"
         return self
 
     def admin(self, token=None):
@@ -192,6 +222,9 @@ class Daemon:
         return rc
 
     def _close_logs(self):
+        # The ports are free again once the process is gone; another process may take them.
+        for port in (getattr(self, "admin_port", None), getattr(self, "tenant_port", None)):
+            LISTENERS.pop(port, None)
         for f in (getattr(self, "out", None), getattr(self, "err", None)):
             if f:
                 f.close()
