@@ -4,12 +4,14 @@ Only the Python standard library is used. Every wait polls with a generous deadl
 time and hopes.
 """
 import http.client
+import atexit
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -28,6 +30,14 @@ OAS_MODE = os.environ.get("WAPD_OAS", "on")
 OAS_LOG = os.environ.get("WAPD_OAS_LOG", "oas-mismatches.log")
 # port -> "A" (admin) or "T" (tenant), for every listener of every daemon started here.
 LISTENERS = {}
+OAS_STATS = {"exchanges": 0, "seconds": 0.0}
+
+
+@atexit.register
+def _oas_summary():
+    if OAS_STATS["exchanges"]:
+        print("oas: %d exchanges validated against schemas/openapi.yaml in %.1f s"
+              % (OAS_STATS["exchanges"], OAS_STATS["seconds"]), file=sys.stderr)
 
 
 def wait_for(pred, timeout=20.0, what="condition"):
@@ -112,7 +122,10 @@ class Client:
         listener = LISTENERS.get(self.port)
         if OAS_MODE == "off" or listener is None:
             return
+        t0 = time.monotonic()
         problems = oas.check(listener, method, path, resp.status, resp.headers, resp.body, body)
+        OAS_STATS["exchanges"] += 1
+        OAS_STATS["seconds"] += time.monotonic() - t0
         if not problems:
             return
         text = oas.describe(method, path, resp.status, problems)

@@ -7,7 +7,8 @@ parameter, as in the router's table). Then:
   method the path lacks, must be an error answer in the shape of `Error`;
 - the body must be of a content type the response lists and satisfy its schema (Draft 2020-12, `$ref`s
   resolved over the whole document, `format` checked for date-time, uuid and email);
-- every header the response lists must be present (Location and Retry-After on a 202, ETag where listed);
+- the headers the response lists must be present where they are required: those marked `required`,
+  Location and Retry-After on a 202, and ETag on a GET;
 - the request body of an accepted exchange (2xx) must satisfy the operation's request schema, and an
   operation without a request body must not have been sent a non-empty one.
 
@@ -198,8 +199,10 @@ def check(listener, method, path, status, headers, body, request_body=None):
     if resp is None:
         return ["status %d is not among the responses the spec lists for %s %s" % (status, method, template)]
     out = _body_problems(parts, resp, headers, body)
-    for name in (resp.get("headers") or {}):
-        if _header(headers, name) is None:
+    for name, h in (resp.get("headers") or {}).items():
+        needed = _deref(h).get("required") or (status == 202 and name in ("Location", "Retry-After")) or \
+            (m == "get" and name == "ETag")
+        if needed and _header(headers, name) is None:
             out.append("header %s missing (the spec lists it)" % name)
     if request_body is not None and 200 <= status < 300:
         op = spec["paths"][template][m]
@@ -219,3 +222,37 @@ def check(listener, method, path, status, headers, body, request_body=None):
 def describe(method, path, status, problems):
     return "%s %s answered %d against schemas/openapi.yaml:\n  %s" % (method, path, status,
                                                                        "\n  ".join(problems))
+
+
+def request_schema(template, method):
+    """The request body schema of an operation, or None when it takes no body."""
+    rb = _deref(_load()["paths"][template][method.lower()].get("requestBody"))
+    return rb["content"]["application/json"]["schema"] if rb else None
+
+
+def example(schema):
+    """A smallest value that satisfies schema: its required properties only, each the first enum value, the
+    minimum, or a placeholder of its type and format."""
+    schema = _deref(schema)
+    if "allOf" in schema:
+        out = {}
+        for part in schema["allOf"]:
+            out.update(example(part))
+        return out
+    if "oneOf" in schema:
+        return example(schema["oneOf"][0])
+    if "enum" in schema:
+        return schema["enum"][0]
+    t = schema.get("type", "object")
+    t = [x for x in t if x != "null"][0] if isinstance(t, list) else t
+    if t == "object":
+        return {k: example(schema["properties"][k]) for k in schema.get("required", [])}
+    if t == "array":
+        return [example(schema["items"]) for _ in range(schema.get("minItems", 0))]
+    if t == "integer":
+        return schema.get("minimum", 1)
+    if t == "boolean":
+        return False
+    fmt = schema.get("format")
+    return {"uuid": "00000000-0000-4000-8000-000000000000", "email": "x@example.com",
+            "uri": "http://127.0.0.1:9/x"}.get(fmt, "x" * max(1, schema.get("minLength", 1)))
