@@ -128,12 +128,22 @@ def validator(parts):
     return v
 
 
+def _schema_name(parts):
+    """How the document names the schema at parts: the component it refers to, or its JSON pointer."""
+    node = _load()
+    for p in parts:
+        node = node[p]
+    ref = node.get("$ref", "") if isinstance(node, dict) else ""
+    return ref[2:] if ref.startswith("#/") else _pointer_of(parts)[1:]
+
+
 def _schema_problems(parts, instance, what):
     out = []
+    name = _schema_name(parts)
     for e in sorted(validator(parts).iter_errors(instance), key=lambda e: list(e.absolute_path)):
         where = "$" + "".join("[%d]" % p if isinstance(p, int) else "." + str(p) for p in e.absolute_path)
-        out.append("%s at %s: %s (schema %s)" % (what, where, e.message[:300],
-                                                  "/".join(str(p) for p in e.absolute_schema_path)))
+        out.append("%s at %s: %s (schema %s, at %s)" % (what, where, e.message[:300], name,
+                                                          "/".join(str(p) for p in e.absolute_schema_path)))
         if len(out) >= 8:
             break
     return out
