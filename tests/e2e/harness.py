@@ -73,6 +73,16 @@ class Response:
         return "<%d %s>" % (self.status, self.body[:300])
 
 
+def _sent_json(raw, headers):
+    """A raw body sent as JSON, parsed (for the OpenAPI check of an accepted request); None otherwise."""
+    if not any(k.lower() == "content-type" and v.startswith("application/json") for k, v in headers.items()):
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
 class Client:
     """One keep-alive connection to one listener, with a token."""
 
@@ -111,7 +121,8 @@ class Client:
                 if r.getheader("Connection", "").lower() == "close":
                     self.close()
                 if validate:
-                    self._validate(method, path, resp, body if raw is None else None)
+                    sent = body if raw is None else _sent_json(raw, hdrs) if 200 <= resp.status < 300 else None
+                    self._validate(method, path, resp, sent)
                 return resp
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.close()
