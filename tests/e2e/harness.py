@@ -476,7 +476,11 @@ def err(resp, status, code, target=None):
 class Receiver:
     """A local hook receiver on an ephemeral port, in a thread. It verifies each request's signature with
     secret and records (event id, type, body, signature ok). answer(n, event) gives the status for the nth
-    request carrying that event id (1-based); the default is always 200."""
+    request carrying that event id (1-based); the default is always 200. Events are validated against the
+    spec's Event (the first CHECK_PER_TYPE of each type, so that a flood of one type costs no more), and
+    close() fails on the first that does not satisfy it."""
+
+    CHECK_PER_TYPE = 50
 
     def __init__(self, secret, answer=None, port=0):
         import hashlib
@@ -488,6 +492,8 @@ class Receiver:
         self.answer = answer or (lambda n, ev: 200)
         self.lock = threading.Lock()
         self.got = []        # every request: (id, type, body bytes, sig ok, header type)
+        self.problems = []   # where a delivered event contradicts the spec's Event
+        self.checked = {}    # event type -> requests seen
         self.seen = {}       # event id -> number of requests
         rcv = self
 
@@ -503,6 +509,13 @@ class Receiver:
                     ev = json.loads(body)
                 except ValueError:
                     ev = {}
+                with rcv.lock:
+                    rcv.checked[ev.get("type")] = n_type = rcv.checked.get(ev.get("type"), 0) + 1
+                if OAS_MODE != "off" and n_type <= Receiver.CHECK_PER_TYPE:
+                    problems = oas.check_schema("Event", ev)
+                    if problems:
+                        with rcv.lock:
+                            rcv.problems.append(oas.describe("POST", "(hook delivery)", 0, problems))
                 with rcv.lock:
                     k = rcv.seen.get(ev.get("id"), 0) + 1
                     rcv.seen[ev.get("id")] = k
@@ -536,5 +549,8 @@ class Receiver:
             return list(self.got)
 
     def close(self):
+        """Stops the receiver; fails if a delivered event did not satisfy schemas/openapi.yaml's Event."""
         self.server.shutdown()
         self.server.server_close()
+        if self.problems and OAS_MODE != "collect":
+            raise AssertionError(self.problems[0])

@@ -229,6 +229,11 @@ def check(listener, method, path, status, headers, body, request_body=None):
     return out
 
 
+def check_schema(name, instance):
+    """The problems of instance against components/schemas/<name>."""
+    return _schema_problems(["components", "schemas", name], instance, name)
+
+
 def describe(method, path, status, problems):
     return "%s %s answered %d against schemas/openapi.yaml:\n  %s" % (method, path, status,
                                                                        "\n  ".join(problems))
