@@ -38,7 +38,7 @@ _state = {}
 def _load():
     if "spec" not in _state:
         with open(SPEC_PATH) as f:
-            spec = yaml.safe_load(f)
+            spec = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         _state["spec"] = spec
         _state["routes"] = _routes(spec)
         _state["validators"] = {}
