@@ -13,8 +13,8 @@ parameter, as in the router's table). Then:
   operation without a request body must not have been sent a non-empty one.
 
 check() returns a list of problems (empty when the exchange conforms). The harness calls it on every
-exchange; WAPD_OAS=off turns it off, WAPD_OAS=collect appends problems to WAPD_OAS_LOG instead of failing.
-Works with jsonschema 4.10 (Debian's, RefResolver) and later (referencing registries)."""
+exchange and fails the test on a problem; WAPD_OAS=off turns it off, WAPD_OAS=collect only records problems
+(in WAPD_OAS_LOG). Works with jsonschema 4.10 (Debian's, RefResolver) and later (referencing registries)."""
 import json
 import os
 import re
@@ -33,6 +33,11 @@ ADMIN_ONLY = ("/healthz", "/readyz", "/metrics", "/usage")
 GENERIC_ERRORS = {401, 404, 405, 413, 414, 415, 429, 503}
 
 _state = {}
+
+
+def spec():
+    """The document, parsed once."""
+    return _load()
 
 
 def _load():
