@@ -61,6 +61,7 @@ $(STAMP): Makefile
 	  esac; \
 	done; \
 	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
+	python3 -c 'import jsonschema, yaml' >/dev/null 2>&1 || missing="$$missing python3-jsonschema python3-yaml"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v sqlite3 >/dev/null 2>&1 || missing="$$missing sqlite3"; \
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \

@@ -4,15 +4,19 @@ Only the Python standard library is used. Every wait polls with a generous deadl
 time and hopes.
 """
 import http.client
+import atexit
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
+
+import oas
 
 WAPD_BIN = os.environ.get("WAPD_BIN", "build/wapd")
 AGENT_BIN = os.environ.get("WAPD_AGENT_BIN", os.path.join(os.path.dirname(WAPD_BIN) or ".", "wapd-agent"))
@@ -20,6 +24,21 @@ SANITIZED = os.environ.get("WAPD_SANITIZED") == "1"
 # Sanitized builds run several times slower; deadlines scale with them.
 SLOW = 4 if SANITIZED else 1
 ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
+# Every exchange with a wapd listener is validated against schemas/openapi.yaml (see oas.py): "on" fails the
+# test that made a mismatch, "collect" only records it, "off" skips validation. Mismatches are appended to
+# the file WAPD_OAS_LOG names, when it does (in collect mode, to oas-mismatches.log by default).
+OAS_MODE = os.environ.get("WAPD_OAS", "on")
+OAS_LOG = os.environ.get("WAPD_OAS_LOG")
+# port -> "A" (admin) or "T" (tenant), for every listener of every daemon started here.
+LISTENERS = {}
+OAS_STATS = {"exchanges": 0, "seconds": 0.0}
+
+
+@atexit.register
+def _oas_summary():
+    if OAS_STATS["exchanges"]:
+        print("oas: %d exchanges validated against schemas/openapi.yaml in %.1f s"
+              % (OAS_STATS["exchanges"], OAS_STATS["seconds"]), file=sys.stderr)
 
 
 def wait_for(pred, timeout=20.0, what="condition"):
@@ -54,6 +73,16 @@ class Response:
         return "<%d %s>" % (self.status, self.body[:300])
 
 
+def _sent_json(raw, headers):
+    """A raw body sent as JSON, parsed (for the OpenAPI check of an accepted request); None otherwise."""
+    if not any(k.lower() == "content-type" and v.startswith("application/json") for k, v in headers.items()):
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
 class Client:
     """One keep-alive connection to one listener, with a token."""
 
@@ -66,7 +95,9 @@ class Client:
     def _connect(self):
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30 * SLOW)
 
-    def request(self, method, path, body=None, headers=None, raw=None, token=None):
+    def request(self, method, path, body=None, headers=None, raw=None, token=None, validate=True):
+        """One exchange. validate=False skips the OpenAPI check, for the few requests a test makes that the
+        spec cannot describe (say why at the call)."""
         hdrs = {}
         tok = token if token is not None else self.token
         if tok:
@@ -89,12 +120,34 @@ class Client:
                 resp = Response(r.status, r.getheaders(), payload.decode("utf-8", "replace"))
                 if r.getheader("Connection", "").lower() == "close":
                     self.close()
+                if validate:
+                    sent = body if raw is None else _sent_json(raw, hdrs) if 200 <= resp.status < 300 else None
+                    self._validate(method, path, resp, sent)
                 return resp
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.close()
                 if attempt == 1:
                     raise
         raise AssertionError("unreachable")
+
+    def _validate(self, method, path, resp, body):
+        listener = LISTENERS.get(self.port)
+        if OAS_MODE == "off" or listener is None:
+            return
+        t0 = time.monotonic()
+        problems = oas.check(listener, method, path, resp.status, resp.headers, resp.body, body)
+        OAS_STATS["exchanges"] += 1
+        OAS_STATS["seconds"] += time.monotonic() - t0
+        if not problems:
+            return
+        text = oas.describe(method, path, resp.status, problems)
+        if OAS_MODE == "collect" or OAS_LOG:
+            with open(OAS_LOG or "oas-mismatches.log", "a") as f:
+                f.write(json.dumps({"listener": listener, "method": method, "path": path,
+                                    "template": oas.match(listener, path), "status": resp.status,
+                                    "problems": problems}) + "\n")
+        if OAS_MODE != "collect":
+            raise AssertionError(text)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -155,6 +208,8 @@ class Daemon:
             p = wait_for(ready, 30, "ports.json")
             self.admin_port = p["admin"]
             self.tenant_port = p["tenant"]
+            LISTENERS[self.admin_port] = "A"
+            LISTENERS[self.tenant_port] = "T"
         return self
 
     def admin(self, token=None):
@@ -192,6 +247,9 @@ class Daemon:
         return rc
 
     def _close_logs(self):
+        # The ports are free again once the process is gone; another process may take them.
+        for port in (getattr(self, "admin_port", None), getattr(self, "tenant_port", None)):
+            LISTENERS.pop(port, None)
         for f in (getattr(self, "out", None), getattr(self, "err", None)):
             if f:
                 f.close()
@@ -418,7 +476,11 @@ def err(resp, status, code, target=None):
 class Receiver:
     """A local hook receiver on an ephemeral port, in a thread. It verifies each request's signature with
     secret and records (event id, type, body, signature ok). answer(n, event) gives the status for the nth
-    request carrying that event id (1-based); the default is always 200."""
+    request carrying that event id (1-based); the default is always 200. Events are validated against the
+    spec's Event (the first CHECK_PER_TYPE of each type, so that a flood of one type costs no more), and
+    close() fails on the first that does not satisfy it."""
+
+    CHECK_PER_TYPE = 50
 
     def __init__(self, secret, answer=None, port=0):
         import hashlib
@@ -430,6 +492,8 @@ class Receiver:
         self.answer = answer or (lambda n, ev: 200)
         self.lock = threading.Lock()
         self.got = []        # every request: (id, type, body bytes, sig ok, header type)
+        self.problems = []   # where a delivered event contradicts the spec's Event
+        self.checked = {}    # event type -> requests seen
         self.seen = {}       # event id -> number of requests
         rcv = self
 
@@ -445,6 +509,13 @@ class Receiver:
                     ev = json.loads(body)
                 except ValueError:
                     ev = {}
+                with rcv.lock:
+                    rcv.checked[ev.get("type")] = n_type = rcv.checked.get(ev.get("type"), 0) + 1
+                if OAS_MODE != "off" and n_type <= Receiver.CHECK_PER_TYPE:
+                    problems = oas.check_schema("Event", ev)
+                    if problems:
+                        with rcv.lock:
+                            rcv.problems.append(oas.describe("POST", "(hook delivery)", 0, problems))
                 with rcv.lock:
                     k = rcv.seen.get(ev.get("id"), 0) + 1
                     rcv.seen[ev.get("id")] = k
@@ -478,5 +549,8 @@ class Receiver:
             return list(self.got)
 
     def close(self):
+        """Stops the receiver; fails if a delivered event did not satisfy schemas/openapi.yaml's Event."""
         self.server.shutdown()
         self.server.server_close()
+        if self.problems and OAS_MODE != "collect":
+            raise AssertionError(self.problems[0])
