@@ -478,44 +478,42 @@ sqlite_usage_issued(store_conn_t *c, int64_t *last_pos, int64_t *last_event_id, 
     return rc == SQLITE_ROW ? 0 : sqlite__db_err(c->db, rc, "reading the usage positions", err);
 }
 
+/* Purging, the usage records first: ?1 the acknowledged position, ?2 the acknowledged EventId, ?3 the end of
+ * retention. A record goes past retention once acknowledged: by its position (the native ack), or when
+ * every WAP record of its VM's period is (the WAP adapter's lastID). A WAP record goes past retention once
+ * acknowledged, or once its period's usage records are gone. */
+static const char *const purge_sql[] = {
+    "DELETE FROM usage_records WHERE period_end_ms < ?3 AND (seq <= ?1"
+    " OR (EXISTS (SELECT 1 FROM wap_usage w WHERE w.resource_id = usage_records.resource_id"
+    " AND w.period_start_ms = usage_records.period_start_ms)"
+    " AND NOT EXISTS (SELECT 1 FROM wap_usage w WHERE w.resource_id = usage_records.resource_id"
+    " AND w.period_start_ms = usage_records.period_start_ms AND w.event_id > ?2)));",
+    "DELETE FROM wap_usage WHERE period_end_ms < ?3 AND (event_id <= ?2"
+    " OR NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.resource_id = wap_usage.resource_id"
+    " AND u.period_start_ms = wap_usage.period_start_ms));",
+};
+
 int64_t
 sqlite_usage_purge(store_conn_t *c, int64_t acked_pos, int64_t acked_event_id, int64_t older_than_ms,
                    err_t *err)
 {
     sqlite3_stmt *s;
     int64_t n = 0;
+    size_t i;
     int changed;
 
-    /* A record goes past retention once acknowledged: by its position (the native ack), or when every
-     * WAP record of its VM's period is (the WAP adapter's lastID). */
-    s = sqlite__stmt(c,
-                 "DELETE FROM usage_records WHERE period_end_ms < ?3 AND (seq <= ?1"
-                 " OR (EXISTS (SELECT 1 FROM wap_usage w WHERE w.resource_id = usage_records.resource_id"
-                 " AND w.period_start_ms = usage_records.period_start_ms)"
-                 " AND NOT EXISTS (SELECT 1 FROM wap_usage w WHERE w.resource_id = usage_records.resource_id"
-                 " AND w.period_start_ms = usage_records.period_start_ms AND w.event_id > ?2)));",
-                 err);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int64(s, 1, acked_pos);
-    sqlite3_bind_int64(s, 2, acked_event_id);
-    sqlite3_bind_int64(s, 3, older_than_ms);
-    if ((changed = sqlite__stmt_run(c, s, "purging usage records", err)) < 0)
-        return -1;
-    n += changed;
-    /* A WAP record goes past retention once acknowledged, or once its period's usage records are gone. */
-    s = sqlite__stmt(c,
-                 "DELETE FROM wap_usage WHERE period_end_ms < ?2 AND (event_id <= ?1"
-                 " OR NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.resource_id = wap_usage.resource_id"
-                 " AND u.period_start_ms = wap_usage.period_start_ms));",
-                 err);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int64(s, 1, acked_event_id);
-    sqlite3_bind_int64(s, 2, older_than_ms);
-    if ((changed = sqlite__stmt_run(c, s, "purging WAP usage records", err)) < 0)
-        return -1;
-    return n + changed;
+    for (i = 0; i < sizeof(purge_sql) / sizeof(purge_sql[0]); i++) {
+        s = sqlite__stmt(c, purge_sql[i], err);
+        if (s == NULL)
+            return -1;
+        sqlite3_bind_int64(s, 1, acked_pos);
+        sqlite3_bind_int64(s, 2, acked_event_id);
+        sqlite3_bind_int64(s, 3, older_than_ms);
+        if ((changed = sqlite__stmt_run(c, s, "purging usage records", err)) < 0)
+            return -1;
+        n += changed;
+    }
+    return n;
 }
 
 int64_t
