@@ -1,13 +1,17 @@
 /*
- * usage.c: closing metering periods from the VM timeline (see usage.h).
+ * usage.c: closing metering periods from the VM timeline, the feeds' acknowledgements and the purge
+ * they allow (see usage.h).
  *
  * A VM's timeline is a list of states, each in force from its time to the next one's (or to the VM's
  * deletion). For a period [p0, p1) each meter adds up the state durations clipped to the period and to the
- * VM's life. A period is closed a chunk of VMs per transaction, the last one moving the closed-until mark,
+ * VM's life, the compute meters and the WAP record per size the VM had (a segment per size, in the order
+ * it first had it), so that a period's compute records of one VM sum to what it held. A period is closed a chunk of VMs per transaction, the last one moving the closed-until mark,
  * so a crash closes the period again from the start, and the records' uniqueness keeps it to one record
  * each. A close given a time budget (the daemon's start) stops after the chunk that ends past it and
  * remembers, in memory only, the period and the last VM it closed; the next close of that period goes on
  * from there. The mark is a hint: lost with the process, the period is closed again from its start.
+ * The acknowledged positions (the native ack's, the WAP lastID's) only grow and never pass what the store
+ * has handed out.
  */
 #include "usage.h"
 
