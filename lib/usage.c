@@ -5,11 +5,12 @@
  * A VM's timeline is a list of states, each in force from its time to the next one's (or to the VM's
  * deletion). For a period [p0, p1) each meter adds up the state durations clipped to the period and to the
  * VM's life, the compute meters and the WAP record per size the VM had (a segment per size, in the order
- * it first had it), so that a period's compute records of one VM sum to what it held. A period is closed a chunk of VMs per transaction, the last one moving the closed-until mark,
- * so a crash closes the period again from the start, and the records' uniqueness keeps it to one record
- * each. A close given a time budget (the daemon's start) stops after the chunk that ends past it and
- * remembers, in memory only, the period and the last VM it closed; the next close of that period goes on
- * from there. The mark is a hint: lost with the process, the period is closed again from its start.
+ * it first had it), so that a period's compute records of one VM sum to what it held. A period is
+ * closed a chunk of VMs per transaction, the last one moving the closed-until mark, so a crash closes
+ * the period again from the start, and the records' uniqueness keeps it to one record each. A close
+ * given a time budget (the daemon's start) stops after the chunk that ends past it and remembers, in
+ * memory only, the period and the last VM it closed; the next close of that period goes on from there.
+ * The mark is a hint: lost with the process, the period is closed again from its start.
  * The acknowledged positions (the native ack's, the WAP lastID's) only grow and never pass what the store
  * has handed out.
  */
@@ -351,8 +352,9 @@ on_row(void *arg, const store_timeline_row_t *r, err_t *err)
 }
 
 /* Closes [p0, p1) a chunk of VMs per transaction, so that API writes never wait long for the closer.
- * Records are unique per (resource, meter, period), so a crash between chunks only means that the
- * chunks already written are written again, as no-ops; the closed-until mark moves with the last chunk.
+ * Records are unique per (resource, meter, period, variant), so a crash between chunks only means that
+ * the chunks already written are written again, as no-ops; the closed-until mark moves with the last
+ * chunk.
  * With deadline_ns > 0 (util_mono_ns), stops after the chunk that ends past it: 1 when the period is
  * closed, 0 when it stopped there (where is remembered), -1 with err. */
 static int
