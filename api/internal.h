@@ -316,6 +316,7 @@ void api_admin_checkpoint_delete(api_req_t *r);
 void api_admin_checkpoints_prune(api_req_t *r);
 /* usage.c */
 void api_admin_usage(api_req_t *r);
+void api_admin_usage_ack(api_req_t *r);
 void api_tenant_usage(api_req_t *r);
 void api_wap_usage(api_req_t *r);
 /* hooks.c */

@@ -73,6 +73,7 @@ const api_route_t api_routes[] = {
     {A, "/v1/admin/checkpoints/prune", H(NULL, api_admin_checkpoints_prune, NULL, NULL, NULL), 0,
      NULL},
     {A, "/v1/admin/usage", H(api_admin_usage, NULL, NULL, NULL, NULL), 0, NULL},
+    {A, "/v1/admin/usage/ack", H(NULL, api_admin_usage_ack, NULL, NULL, NULL), 0, NULL},
     {A, "/v1/admin/hooks", H(LIST, CREATE, NULL, NULL, NULL), 0, &api_res_hooks},
     {A, "/v1/admin/hooks/{id}", H(GET, NULL, NULL, PATCH, REMOVE), 0, &api_res_hooks},
     {A, "/v1/admin/hooks/{id}/deliveries", H(api_admin_hook_deliveries, NULL, NULL, NULL, NULL), 0,

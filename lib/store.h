@@ -275,10 +275,12 @@ int store_timeline_chunk_end(store_t *st, int64_t from_ms, const char *after_vm,
 int64_t store_vm_state_prune(store_t *st, int64_t before_ms, err_t *err);
 /* The time of the earliest timeline row (-1: none). */
 int store_timeline_first(store_t *st, int64_t *first_ms, err_t *err);
-/* A usage record (borrowed strings; properties is JSON text). put adds it; a second one for the same
- * resource, meter and period is ignored. */
+/* A usage record (borrowed strings; properties is JSON text; variant is the size a compute record bills,
+ * "" for the rest). put adds it; a second one for the same resource, meter, period and variant is
+ * ignored. */
 typedef struct {
     const char *id, *subscription_id, *resource_id, *resource_type, *meter, *unit, *properties;
+    const char *variant;
     double quantity;
     int64_t period_start_ms, period_end_ms;
 } store_usage_rec_t;
@@ -288,18 +290,28 @@ int store_usage_record_put(store_t *st, const store_usage_rec_t *r, err_t *err);
 json_t *store_usage_records(store_t *st, const char *sid, int64_t after, int64_t from_ms,
                             int64_t to_ms, int limit, int64_t *last, err_t *err);
 
-/* The WAP usage contract's records: put adds one per VM and period (the subscriber's email is looked up;
- * a second one is ignored); after answers the WAP shape, EventId ascending, at most batch. */
+/* The WAP usage contract's records: put adds one per VM, period and size (the subscriber's email is
+ * looked up; a second one is ignored); after answers the WAP shape, EventId ascending, at most batch, the
+ * counters as strings (a whole number as such, else up to 3 decimals). The averages are over the time
+ * the VM had the size within the period; memory_consumed_* is the assigned memory (MB). */
 typedef struct {
-    const char *resource_id, *subscription_id, *name;
+    const char *resource_id, *subscription_id, *name, *size;
     int64_t period_start_ms, period_end_ms, cpu_max, memory_max, disk_bytes_max;
+    int64_t memory_consumed_min, memory_consumed_max;
+    double cpu_avg, memory_avg, memory_consumed_avg, disk_bytes_avg;
 } store_wap_rec_t;
 int store_wap_usage_put(store_t *st, const store_wap_rec_t *r, err_t *err);
 json_t *store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err);
+/* The highest usage record position and the highest WAP EventId ever issued (0: none), purged ones
+ * included. */
+int store_usage_issued(store_t *st, int64_t *last_pos, int64_t *last_event_id, err_t *err);
 
-/* Purges the usage records of periods that ended before older_than_ms and whose WAP record is
- * acknowledged (EventId <= acked_event_id), and those WAP records. Returns how many went, or -1. */
-int64_t store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err);
+/* Purges, among the periods that ended before older_than_ms, what is acknowledged: a usage record at a
+ * position up to acked_pos, or whose VM's WAP records of its period all have an EventId up to
+ * acked_event_id; a WAP record with an EventId up to acked_event_id, or none of whose VM's usage records
+ * of its period is left. Returns how many went, or -1. */
+int64_t store_usage_purge(store_t *st, int64_t acked_pos, int64_t acked_event_id, int64_t older_than_ms,
+                          err_t *err);
 
 /* Events: the outbox. event_add saves ev {id, type, occurredAt, subscriptionId, resourceId, data} (in the
  * caller's transaction) and queues one delivery of it, due at now_ms, for every active hook whose events

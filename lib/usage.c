@@ -1,13 +1,18 @@
 /*
- * usage.c: closing metering periods from the VM timeline (see usage.h).
+ * usage.c: closing metering periods from the VM timeline, the feeds' acknowledgements and the purge
+ * they allow (see usage.h).
  *
  * A VM's timeline is a list of states, each in force from its time to the next one's (or to the VM's
  * deletion). For a period [p0, p1) each meter adds up the state durations clipped to the period and to the
- * VM's life. A period is closed a chunk of VMs per transaction, the last one moving the closed-until mark,
- * so a crash closes the period again from the start, and the records' uniqueness keeps it to one record
- * each. A close given a time budget (the daemon's start) stops after the chunk that ends past it and
- * remembers, in memory only, the period and the last VM it closed; the next close of that period goes on
- * from there. The mark is a hint: lost with the process, the period is closed again from its start.
+ * VM's life, the compute meters and the WAP record per size the VM had (a segment per size, in the order
+ * it first had it), so that a period's compute records of one VM sum to what it held. A period is
+ * closed a chunk of VMs per transaction, the last one moving the closed-until mark, so a crash closes
+ * the period again from the start, and the records' uniqueness keeps it to one record each. A close
+ * given a time budget (the daemon's start) stops after the chunk that ends past it and remembers, in
+ * memory only, the period and the last VM it closed; the next close of that period goes on from there.
+ * The mark is a hint: lost with the process, the period is closed again from its start.
+ * The acknowledged positions (the native ack's, the WAP lastID's) only grow and never pass what the store
+ * has handed out.
  */
 #include "usage.h"
 
@@ -22,6 +27,8 @@
 #include "util.h"
 
 #define CLOSED_UNTIL "usage.closedUntilMs"
+#define WAP_ACKED "usage.wapAckedId"       /* the highest EventId a lastID acknowledged */
+#define NATIVE_ACKED "usage.ackedPosition" /* the highest position the native ack acknowledged */
 #define MS_PER_HOUR 3600000.0
 #define CLOSE_CHUNK_VMS 5000 /* VMs closed per transaction */
 #define VM_ID_BUF 64
@@ -61,10 +68,19 @@ str(const json_t *o, const char *k)
 
 /* A VM's timeline row as the closer keeps it while it gathers the VM's rows. */
 typedef struct {
-    int64_t at, cores, memory_mb, storage_gb;
+    int64_t at, cores, memory_mb, assigned_mb, storage_gb;
     bool deleted, running, holds_compute, holds_storage;
     char subscription_id[64], size[96], name[160], type[16];
 } row_t;
+
+/* One size a VM had within the period being closed: its compute records and its WAP record. The sums
+ * are integrals over time (the quantity times milliseconds) over the ms it had the size. */
+typedef struct {
+    const row_t *last; /* the last row with this size: the records' properties */
+    int64_t ms, compute_ms, running_ms;
+    int64_t cpu_max, mem_max, consumed_min, consumed_max, disk_max;
+    double cpu_sum, mem_sum, consumed_sum, disk_sum;
+} seg_t;
 
 /* The closer's state while it walks the timeline of one period. */
 typedef struct {
@@ -73,10 +89,11 @@ typedef struct {
     char vm_id[64];
     row_t *rows;
     size_t n, cap;
+    seg_t *segs; /* the sizes of the VM being metered, in the order it first had them */
+    size_t nseg, segcap;
     char props_key[128]; /* the size, cores and memory props_json was made for */
     char *props_json;
 } closer_t;
-
 /* The records' properties ({size, cores, memoryMB}) as JSON text, made again only when they change. */
 static const char *
 properties(closer_t *c, const row_t *last)
@@ -115,9 +132,11 @@ storage_properties(closer_t *c, const row_t *last)
     return c->props_json;
 }
 
+/* Writes the record of meter for the VM (or stored object) being closed, with the properties of row last;
+ * variant is the size a compute record bills ("" for the rest). */
 static int
-add_record(closer_t *c, const row_t *last, const char *meter, double qty, const char *unit,
-           err_t *err)
+add_record(closer_t *c, const row_t *last, const char *meter, const char *variant, double qty,
+           const char *unit, err_t *err)
 {
     char id[UTIL_UUID_LEN + 1];
     bool vm = strcmp(last->type, "vm") == 0;
@@ -129,6 +148,7 @@ add_record(closer_t *c, const row_t *last, const char *meter, double qty, const 
         .meter = meter,
         .unit = unit,
         .properties = vm ? properties(c, last) : storage_properties(c, last),
+        .variant = variant,
         .quantity = qty,
         .period_start_ms = c->p0,
         .period_end_ms = c->p1,
@@ -140,16 +160,104 @@ add_record(closer_t *c, const row_t *last, const char *meter, double qty, const 
     return store_usage_record_put(c->st, &r, err);
 }
 
-/* The records of the VM whose rows are gathered, for [p0, p1): none when it did not exist then. */
+/* The segment of row's size, added (empty) when the VM had not had that size yet in the period; NULL
+ * when out of memory. */
+static seg_t *
+seg_of(closer_t *c, const row_t *row)
+{
+    seg_t *g;
+    size_t i;
+
+    for (i = 0; i < c->nseg; i++) {
+        if (strcmp(c->segs[i].last->size, row->size) == 0) {
+            c->segs[i].last = row;
+            return &c->segs[i];
+        }
+    }
+    if (c->nseg == c->segcap) {
+        size_t cap = c->segcap ? 2 * c->segcap : 4;
+        seg_t *grown = realloc(c->segs, cap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        c->segs = grown;
+        c->segcap = cap;
+    }
+    g = &c->segs[c->nseg++];
+    memset(g, 0, sizeof(*g));
+    g->last = row;
+    g->consumed_min = INT64_MAX;
+    return g;
+}
+
+/* Adds dur ms of row's state to its size's segment: capacity counts while the VM holds it, the assigned
+ * memory while it runs, disks while it holds storage; 0 otherwise. */
+static int
+seg_add(closer_t *c, const row_t *row, int64_t dur, err_t *err)
+{
+    seg_t *g = seg_of(c, row);
+    int64_t cpu = row->holds_compute ? row->cores : 0, mem = row->holds_compute ? row->memory_mb : 0;
+    int64_t consumed = row->running ? row->assigned_mb : 0;
+    int64_t disk = row->holds_storage ? row->storage_gb * 1024 * 1024 * 1024 : 0;
+
+    if (g == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    assert(dur > 0);
+    g->ms += dur;
+    g->compute_ms += row->holds_compute ? dur : 0;
+    g->running_ms += row->running ? dur : 0;
+    g->cpu_max = cpu > g->cpu_max ? cpu : g->cpu_max;
+    g->mem_max = mem > g->mem_max ? mem : g->mem_max;
+    g->disk_max = disk > g->disk_max ? disk : g->disk_max;
+    g->consumed_max = consumed > g->consumed_max ? consumed : g->consumed_max;
+    g->consumed_min = consumed < g->consumed_min ? consumed : g->consumed_min;
+    g->cpu_sum += (double) cpu * (double) dur;
+    g->mem_sum += (double) mem * (double) dur;
+    g->consumed_sum += (double) consumed * (double) dur;
+    g->disk_sum += (double) disk * (double) dur;
+    return 0;
+}
+
+/* The WAP record of a size the VM had in the period: the most it had, and averages over that time. */
+static int
+seg_wap_put(closer_t *c, const seg_t *g, err_t *err)
+{
+    double ms = g->ms > 0 ? (double) g->ms : 1;
+
+    return store_wap_usage_put(c->st,
+                               &(store_wap_rec_t){
+                                   .resource_id = c->vm_id,
+                                   .subscription_id = g->last->subscription_id,
+                                   .name = g->last->name,
+                                   .size = g->last->size,
+                                   .period_start_ms = c->p0,
+                                   .period_end_ms = c->p1,
+                                   .cpu_max = g->cpu_max,
+                                   .memory_max = g->mem_max,
+                                   .disk_bytes_max = g->disk_max,
+                                   .memory_consumed_min =
+                                       g->consumed_min == INT64_MAX ? 0 : g->consumed_min,
+                                   .memory_consumed_max = g->consumed_max,
+                                   .cpu_avg = g->cpu_sum / ms,
+                                   .memory_avg = g->mem_sum / ms,
+                                   .memory_consumed_avg = g->consumed_sum / ms,
+                                   .disk_bytes_avg = g->disk_sum / ms,
+                               },
+                               err);
+}
+
+/* The records of the VM whose rows are gathered, for [p0, p1): none when it did not exist then. Compute
+ * meters and the WAP record are split by size (one each per size the VM had for more than 0 ms); the
+ * storage meter is one record, with the properties of the VM's last state. */
 static int
 meter_vm(closer_t *c, err_t *err)
 {
-    double compute = 0, running = 0, gb = 0;
+    double gb = 0;
     const row_t *row, *next, *last = NULL, *rows = c->rows;
     int64_t from, to, dur, p0 = c->p0, p1 = c->p1;
-    int64_t cpu_max = 0, mem_max = 0, gb_max = 0;
     size_t i, n = c->n;
+    seg_t *g;
 
+    c->nseg = 0;
     if (n == 0 || rows[0].at >= p1)
         return 0;
     for (i = 0; i < n; i++) {
@@ -166,17 +274,10 @@ meter_vm(closer_t *c, err_t *err)
             continue;
         dur = to - from;
         last = row;
-        if (row->holds_compute) {
-            compute += (double) dur / MS_PER_HOUR;
-            cpu_max = row->cores > cpu_max ? row->cores : cpu_max;
-            mem_max = row->memory_mb > mem_max ? row->memory_mb : mem_max;
-        }
-        if (row->running)
-            running += (double) dur / MS_PER_HOUR;
-        if (row->holds_storage) {
+        if (seg_add(c, row, dur, err))
+            return -1;
+        if (row->holds_storage)
             gb += (double) row->storage_gb * (double) dur / MS_PER_HOUR;
-            gb_max = row->storage_gb > gb_max ? row->storage_gb : gb_max;
-        }
     }
     if (last == NULL) {
         /* Every change fell outside the period: the state before it still held. */
@@ -188,26 +289,26 @@ meter_vm(closer_t *c, err_t *err)
         }
         if (last == NULL)
             return 0;
+        if (seg_of(c, last) == NULL)
+            return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     }
     if (strcmp(last->type, "vm") != 0) /* a stored object: its size over time, and nothing else */
-        return add_record(c, last, "storage.snapshotGbHours", gb, "GB-hours", err);
-    if (add_record(c, last, "compute.hours", compute, "hours", err) ||
-        add_record(c, last, "compute.runningHours", running, "hours", err) ||
-        add_record(c, last, "storage.gbHours", gb, "GB-hours", err))
+        return add_record(c, last, "storage.snapshotGbHours", "", gb, "GB-hours", err);
+    for (i = 0; i < c->nseg; i++) {
+        g = &c->segs[i];
+        if (add_record(c, g->last, "compute.hours", g->last->size,
+                       (double) g->compute_ms / MS_PER_HOUR, "hours", err) ||
+            add_record(c, g->last, "compute.runningHours", g->last->size,
+                       (double) g->running_ms / MS_PER_HOUR, "hours", err))
+            return -1;
+    }
+    if (add_record(c, last, "storage.gbHours", "", gb, "GB-hours", err))
         return -1;
-    /* The WAP record of the VM's period: the most it had allocated (disk in bytes). */
-    return store_wap_usage_put(c->st,
-                               &(store_wap_rec_t){
-                                   .resource_id = c->vm_id,
-                                   .subscription_id = last->subscription_id,
-                                   .name = last->name,
-                                   .period_start_ms = p0,
-                                   .period_end_ms = p1,
-                                   .cpu_max = cpu_max,
-                                   .memory_max = mem_max,
-                                   .disk_bytes_max = gb_max * 1024 * 1024 * 1024,
-                               },
-                               err);
+    for (i = 0; i < c->nseg; i++) {
+        if (seg_wap_put(c, &c->segs[i], err))
+            return -1;
+    }
+    return 0;
 }
 
 /* Gathers each VM's rows; when the next VM's begin, meters the one gathered. */
@@ -237,6 +338,7 @@ on_row(void *arg, const store_timeline_row_t *r, err_t *err)
     row->at = r->at_ms;
     row->cores = r->cores;
     row->memory_mb = r->memory_mb;
+    row->assigned_mb = r->assigned_memory_mb;
     row->storage_gb = r->storage_gb;
     row->deleted = strcmp(r->event, "deleted") == 0;
     row->running = strcmp(r->power_state, "running") == 0;
@@ -250,8 +352,9 @@ on_row(void *arg, const store_timeline_row_t *r, err_t *err)
 }
 
 /* Closes [p0, p1) a chunk of VMs per transaction, so that API writes never wait long for the closer.
- * Records are unique per (resource, meter, period), so a crash between chunks only means that the
- * chunks already written are written again, as no-ops; the closed-until mark moves with the last chunk.
+ * Records are unique per (resource, meter, period, variant), so a crash between chunks only means that
+ * the chunks already written are written again, as no-ops; the closed-until mark moves with the last
+ * chunk.
  * With deadline_ns > 0 (util_mono_ns), stops after the chunk that ends past it: 1 when the period is
  * closed, 0 when it stopped there (where is remembered), -1 with err. */
 static int
@@ -291,6 +394,7 @@ close_period(store_t *st, int64_t p0, int64_t p1, int64_t deadline_ns, err_t *er
     rc = 1;
 out:
     free(c.rows);
+    free(c.segs);
     free(c.props_json);
     return rc;
 }
@@ -356,22 +460,50 @@ usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err)
 json_t *
 usage_wap(store_t *st, const char *last_id, int batch, err_t *err)
 {
-    int64_t id = 0, acked = 0;
+    int64_t id = 0, acked = 0, issued_pos, issued_id;
     int rc;
 
+    assert(st != NULL && batch > 0);
     if (last_id && last_id[0] && util_parse_int64(last_id, false, &id)) {
         err_set(err, ERR_INVALID_REQUEST, "lastID", "lastID must be a whole EventId, or empty.");
         return NULL;
     }
     if (id > 0) {
-        /* lastID acknowledges every record up to it. */
-        rc = store_meta_get(st, "usage.wapAckedId", &acked, err);
+        /* lastID acknowledges every record up to it, once it is known to be one handed out. */
+        if (store_usage_issued(st, &issued_pos, &issued_id, err))
+            return NULL;
+        if (id > issued_id) {
+            err_set(err, ERR_INVALID_REQUEST, "lastID",
+                    "lastID is above the highest EventId issued; give the last EventId received.");
+            return NULL;
+        }
+        rc = store_meta_get(st, WAP_ACKED, &acked, err);
         if (rc < 0)
             return NULL;
-        if (id > acked && store_meta_set(st, "usage.wapAckedId", id, err))
+        if ((rc == 1 || id > acked) && store_meta_set(st, WAP_ACKED, id, err))
             return NULL;
     }
     return store_wap_usage_after(st, id, batch, err);
+}
+
+int
+usage_ack(store_t *st, int64_t pos, err_t *err)
+{
+    int64_t acked = 0, issued_pos, issued_id;
+    int rc;
+
+    assert(st != NULL);
+    if (store_usage_issued(st, &issued_pos, &issued_id, err))
+        return -1;
+    if (pos < 0 || pos > issued_pos)
+        return err_set(err, ERR_INVALID_REQUEST, "cursor",
+                       "cursor is beyond every record handed out; give a nextCursor as received.");
+    rc = store_meta_get(st, NATIVE_ACKED, &acked, err);
+    if (rc < 0)
+        return -1;
+    if ((rc == 1 || pos > acked) && store_meta_set(st, NATIVE_ACKED, pos, err))
+        return -1;
+    return 0;
 }
 
 json_t *
@@ -435,16 +567,20 @@ usage_totals(store_t *st, const char *sid, int64_t from_ms, int64_t to_ms, err_t
 int64_t
 usage_purge(store_t *st, int64_t retention_ms, int64_t now_ms, err_t *err)
 {
-    int64_t acked = 0, n;
-    int rc = store_meta_get(st, "usage.wapAckedId", &acked, err);
+    int64_t acked_pos = 0, acked_id = 0, n;
+    int rc_pos = store_meta_get(st, NATIVE_ACKED, &acked_pos, err), rc_id;
 
-    if (rc < 0)
+    if (rc_pos < 0)
         return -1;
-    if (rc == 1)
+    rc_id = store_meta_get(st, WAP_ACKED, &acked_id, err);
+    if (rc_id < 0)
+        return -1;
+    if (rc_pos == 1 && rc_id == 1)
         return 0; /* nothing acknowledged: nothing goes */
     if (store_tx_begin(st, err))
         return -1;
-    n = store_usage_purge(st, acked, now_ms - retention_ms, err);
+    n = store_usage_purge(st, rc_pos == 1 ? 0 : acked_pos, rc_id == 1 ? 0 : acked_id,
+                          now_ms - retention_ms, err);
     if (n < 0 || store_tx_commit(st, err)) {
         store_tx_rollback(st);
         return -1;

@@ -144,8 +144,9 @@ typedef struct store_backend {
                              int64_t to_ms, int limit, int64_t *last, err_t *err);
     int (*wap_usage_put)(store_conn_t *c, const store_wap_rec_t *r, err_t *err);
     json_t *(*wap_usage_after)(store_conn_t *c, int64_t last_id, int batch, err_t *err);
-    int64_t (*usage_purge)(store_conn_t *c, int64_t acked_event_id, int64_t older_than_ms,
-                           err_t *err);
+    int (*usage_issued)(store_conn_t *c, int64_t *last_pos, int64_t *last_event_id, err_t *err);
+    int64_t (*usage_purge)(store_conn_t *c, int64_t acked_pos, int64_t acked_event_id,
+                           int64_t older_than_ms, err_t *err);
 
     int (*event_add)(store_conn_t *c, const json_t *ev, int64_t now_ms, err_t *err);
     json_t *(*events_after)(store_conn_t *c, int64_t after, int limit, int64_t *last, err_t *err);

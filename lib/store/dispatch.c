@@ -315,12 +315,24 @@ store_wap_usage_after(store_t *st, int64_t last_id, int batch, err_t *err)
     return t == NULL ? NULL : st->be->wap_usage_after(t->conn, last_id, batch, err);
 }
 
+int
+store_usage_issued(store_t *st, int64_t *last_pos, int64_t *last_event_id, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(last_pos != NULL && last_event_id != NULL);
+    return t == NULL ? -1 : st->be->usage_issued(t->conn, last_pos, last_event_id, err);
+}
+
 int64_t
-store_usage_purge(store_t *st, int64_t acked_event_id, int64_t older_than_ms, err_t *err)
+store_usage_purge(store_t *st, int64_t acked_pos, int64_t acked_event_id, int64_t older_than_ms,
+                  err_t *err)
 {
     store_thread_t *t = store__write_open(st, store__call(st, err), err);
 
-    return STORE_WRITE(st, t, st->be->usage_purge(t->conn, acked_event_id, older_than_ms, err), err);
+    return STORE_WRITE(st, t,
+                       st->be->usage_purge(t->conn, acked_pos, acked_event_id, older_than_ms, err),
+                       err);
 }
 
 /* ---- events, and deliveries to hooks ---- */

@@ -206,7 +206,8 @@ json_t *sqlite_usage_records(store_conn_t *c, const char *sid, int64_t after, in
                              int64_t to_ms, int limit, int64_t *last, err_t *err);
 int sqlite_wap_usage_put(store_conn_t *c, const store_wap_rec_t *r, err_t *err);
 json_t *sqlite_wap_usage_after(store_conn_t *c, int64_t last_id, int batch, err_t *err);
-int64_t sqlite_usage_purge(store_conn_t *c, int64_t acked_event_id, int64_t older_than_ms,
+int sqlite_usage_issued(store_conn_t *c, int64_t *last_pos, int64_t *last_event_id, err_t *err);
+int64_t sqlite_usage_purge(store_conn_t *c, int64_t acked_pos, int64_t acked_event_id, int64_t older_than_ms,
                            err_t *err);
 
 /* ---- sqlite_events.c ---- */

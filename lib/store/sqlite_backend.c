@@ -68,6 +68,7 @@ static const store_backend_t sqlite_backend = {
     .usage_records = sqlite_usage_records,
     .wap_usage_put = sqlite_wap_usage_put,
     .wap_usage_after = sqlite_wap_usage_after,
+    .usage_issued = sqlite_usage_issued,
     .usage_purge = sqlite_usage_purge,
 
     .event_add = sqlite_event_add,

@@ -4,8 +4,9 @@
  *
  * Invariants: the timeline only grows by appends in the caller's transaction (a VM's rows are forgotten
  * only when its creation failed); vm_state has one row per VM on the timeline and follows its last row;
- * a usage record (and a WAP record) is written once per resource, meter and period, a second write being
- * a no-op.
+ * a usage record is written once per resource, meter, period and variant (a WAP record once per VM,
+ * period and size), a second write being a no-op; positions and EventIds only grow, purged ones are
+ * never handed out again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,11 +267,12 @@ sqlite_usage_record_put(store_conn_t *c, const store_usage_rec_t *r, err_t *err)
 {
     sqlite3_stmt *s;
 
-    /* Exactly one record per resource, meter and period: a second write of the same one is a no-op. */
+    /* Exactly one record per resource, meter, period and variant: a second write of the same one is a
+     * no-op. */
     s = sqlite__stmt(c,
                  "INSERT OR IGNORE INTO usage_records(id, subscription_id, resource_id, resource_type,"
-                 " meter, quantity, unit, period_start_ms, period_end_ms, properties)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                 " meter, quantity, unit, period_start_ms, period_end_ms, properties, variant)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
                  err);
     if (s == NULL)
         return -1;
@@ -284,6 +286,7 @@ sqlite_usage_record_put(store_conn_t *c, const store_usage_rec_t *r, err_t *err)
     sqlite3_bind_int64(s, 8, r->period_start_ms);
     sqlite3_bind_int64(s, 9, r->period_end_ms);
     sqlite3_bind_text(s, 10, r->properties, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 11, r->variant ? r->variant : "", -1, SQLITE_STATIC);
     return sqlite__stmt_run(c, s, "saving a usage record", err) < 0 ? -1 : 0;
 }
 
@@ -344,9 +347,11 @@ sqlite_wap_usage_put(store_conn_t *c, const store_wap_rec_t *r, err_t *err)
 
     s = sqlite__stmt(c,
                  "INSERT OR IGNORE INTO wap_usage(resource_id, subscription_id, vm_name, subscriber,"
-                 " period_start_ms, period_end_ms, cpu_max, memory_max, disk_bytes_max)"
+                 " period_start_ms, period_end_ms, cpu_max, memory_max, disk_bytes_max, size, cpu_avg,"
+                 " memory_avg, memory_consumed_min, memory_consumed_max, memory_consumed_avg,"
+                 " disk_bytes_avg)"
                  " VALUES (?, ?, ?, (SELECT u.email FROM subscriptions s JOIN users u ON u.id = s.user_id"
-                 " WHERE s.id = ?2), ?, ?, ?, ?, ?);",
+                 " WHERE s.id = ?2), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
                  err);
     if (s == NULL)
         return -1;
@@ -358,21 +363,72 @@ sqlite_wap_usage_put(store_conn_t *c, const store_wap_rec_t *r, err_t *err)
     sqlite3_bind_int64(s, 6, r->cpu_max);
     sqlite3_bind_int64(s, 7, r->memory_max);
     sqlite3_bind_int64(s, 8, r->disk_bytes_max);
+    sqlite3_bind_text(s, 9, r->size ? r->size : "", -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 10, r->cpu_avg);
+    sqlite3_bind_double(s, 11, r->memory_avg);
+    sqlite3_bind_int64(s, 12, r->memory_consumed_min);
+    sqlite3_bind_int64(s, 13, r->memory_consumed_max);
+    sqlite3_bind_double(s, 14, r->memory_consumed_avg);
+    sqlite3_bind_double(s, 15, r->disk_bytes_avg);
     return sqlite__stmt_run(c, s, "saving a WAP usage record", err) < 0 ? -1 : 0;
+}
+
+/* A WAP counter as text into out: a whole number as such, else with up to 3 decimals (no trailing
+ * zeros). */
+static void
+wap_number(double v, char out[40])
+{
+    size_t n;
+
+    if (v == (double) (long long) v) {
+        snprintf(out, 40, "%lld", (long long) v);
+        return;
+    }
+    snprintf(out, 40, "%.3f", v);
+    n = strlen(out);
+    while (n > 0 && out[n - 1] == '0')
+        out[--n] = '\0';
+    if (n > 0 && out[n - 1] == '.')
+        out[--n] = '\0';
+}
+
+/* The Resources of the WAP record at the statement's row, whose counters start at column col. */
+static json_t *
+wap_resources(sqlite3_stmt *s, int col)
+{
+    static const char *const names[] = {
+        "CPUAllocationCount-Max", "CPUAllocationCount-Average", "MemoryAllocated-Max",
+        "MemoryAllocated-Average", "MemoryConsumed-Min", "MemoryConsumed-Max",
+        "MemoryConsumed-Average", "CrossDiskSizeAllocated-Max", "CrossDiskSizeAllocated-Average",
+    };
+    json_t *res = json_object();
+    char num[40];
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        wap_number(sqlite3_column_double(s, col + (int) i), num);
+        json_object_set_new(res, names[i], json_string(num));
+    }
+    return res;
 }
 
 json_t *
 sqlite_wap_usage_after(store_conn_t *c, int64_t last_id, int batch, err_t *err)
 {
     sqlite3_stmt *s;
-    char start[UTIL_TIME_LEN + 1], end[UTIL_TIME_LEN + 1], cpu[24], mem[24], disk[32];
+    char start[UTIL_TIME_LEN + 1], end[UTIL_TIME_LEN + 1];
     json_t *list;
     int rc;
 
+    /* Records written before the averages were kept show their maximum as each counter. */
     s = sqlite__stmt(c,
                  "SELECT event_id, resource_id, subscription_id, coalesce(vm_name, ''),"
-                 " coalesce(subscriber, ''), period_start_ms, period_end_ms, cpu_max, memory_max,"
-                 " disk_bytes_max FROM wap_usage WHERE event_id > ? ORDER BY event_id LIMIT ?;",
+                 " coalesce(subscriber, ''), period_start_ms, period_end_ms, cpu_max,"
+                 " coalesce(cpu_avg, cpu_max), memory_max, coalesce(memory_avg, memory_max),"
+                 " coalesce(memory_consumed_min, memory_max), coalesce(memory_consumed_max, memory_max),"
+                 " coalesce(memory_consumed_avg, memory_max), disk_bytes_max,"
+                 " coalesce(disk_bytes_avg, disk_bytes_max)"
+                 " FROM wap_usage WHERE event_id > ? ORDER BY event_id LIMIT ?;",
                  err);
     if (s == NULL)
         return NULL;
@@ -382,18 +438,14 @@ sqlite_wap_usage_after(store_conn_t *c, int64_t last_id, int batch, err_t *err)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         util_time_format(sqlite3_column_int64(s, 5), start);
         util_time_format(sqlite3_column_int64(s, 6), end);
-        snprintf(cpu, sizeof(cpu), "%lld", (long long) sqlite3_column_int64(s, 7));
-        snprintf(mem, sizeof(mem), "%lld", (long long) sqlite3_column_int64(s, 8));
-        snprintf(disk, sizeof(disk), "%lld", (long long) sqlite3_column_int64(s, 9));
         json_array_append_new(
-            list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}}",
-                            "EventId", (json_int_t) sqlite3_column_int64(s, 0), "ResourceId",
+            list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o}", "EventId",
+                            (json_int_t) sqlite3_column_int64(s, 0), "ResourceId",
                             sqlite3_column_text(s, 1), "StartTime", start, "EndTime", end,
                             "ServiceType", "VirtualMachine", "SubscriptionId",
                             sqlite3_column_text(s, 2), "Properties", "VMName",
                             sqlite3_column_text(s, 3), "Subscriber", sqlite3_column_text(s, 4),
-                            "Resources", "CPUAllocationCount-Max", cpu, "MemoryAllocated-Max", mem,
-                            "CrossDiskSizeAllocated-Max", disk));
+                            "Resources", wap_resources(s, 7)));
     }
     sqlite__stmt_done(s);
     if (rc != SQLITE_DONE) {
@@ -404,34 +456,64 @@ sqlite_wap_usage_after(store_conn_t *c, int64_t last_id, int batch, err_t *err)
     return list;
 }
 
-int64_t
-sqlite_usage_purge(store_conn_t *c, int64_t acked_event_id, int64_t older_than_ms, err_t *err)
+int
+sqlite_usage_issued(store_conn_t *c, int64_t *last_pos, int64_t *last_event_id, err_t *err)
 {
     sqlite3_stmt *s;
-    int64_t n = 0;
-    int changed;
+    int rc;
 
-    /* A period's records go only when the WAP adapter has acknowledged it and it is past retention. */
+    /* The autoincrement counters: they keep the highest ever handed out, purged rows included. */
     s = sqlite__stmt(c,
-                 "DELETE FROM usage_records WHERE period_end_ms < ?2 AND EXISTS (SELECT 1 FROM wap_usage w"
-                 " WHERE w.resource_id = usage_records.resource_id"
-                 " AND w.period_start_ms = usage_records.period_start_ms AND w.event_id <= ?1);",
+                 "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'usage_records'), 0),"
+                 " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'wap_usage'), 0);",
                  err);
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, acked_event_id);
-    sqlite3_bind_int64(s, 2, older_than_ms);
-    if ((changed = sqlite__stmt_run(c, s, "purging usage records", err)) < 0)
-        return -1;
-    n += changed;
-    s = sqlite__stmt(c, "DELETE FROM wap_usage WHERE event_id <= ? AND period_end_ms < ?;", err);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int64(s, 1, acked_event_id);
-    sqlite3_bind_int64(s, 2, older_than_ms);
-    if ((changed = sqlite__stmt_run(c, s, "purging WAP usage records", err)) < 0)
-        return -1;
-    return n + changed;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *last_pos = sqlite3_column_int64(s, 0);
+        *last_event_id = sqlite3_column_int64(s, 1);
+    }
+    sqlite__stmt_done(s);
+    return rc == SQLITE_ROW ? 0 : sqlite__db_err(c->db, rc, "reading the usage positions", err);
+}
+
+/* Purging, the usage records first: ?1 the acknowledged position, ?2 the acknowledged EventId, ?3 the end of
+ * retention. A record goes past retention once acknowledged: by its position (the native ack), or when
+ * every WAP record of its VM's period is (the WAP adapter's lastID). A WAP record goes past retention once
+ * acknowledged, or once its period's usage records are gone. */
+static const char *const purge_sql[] = {
+    "DELETE FROM usage_records WHERE period_end_ms < ?3 AND (seq <= ?1"
+    " OR (EXISTS (SELECT 1 FROM wap_usage w WHERE w.resource_id = usage_records.resource_id"
+    " AND w.period_start_ms = usage_records.period_start_ms)"
+    " AND NOT EXISTS (SELECT 1 FROM wap_usage w WHERE w.resource_id = usage_records.resource_id"
+    " AND w.period_start_ms = usage_records.period_start_ms AND w.event_id > ?2)));",
+    "DELETE FROM wap_usage WHERE period_end_ms < ?3 AND (event_id <= ?2"
+    " OR NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.resource_id = wap_usage.resource_id"
+    " AND u.period_start_ms = wap_usage.period_start_ms));",
+};
+
+int64_t
+sqlite_usage_purge(store_conn_t *c, int64_t acked_pos, int64_t acked_event_id, int64_t older_than_ms,
+                   err_t *err)
+{
+    sqlite3_stmt *s;
+    int64_t n = 0;
+    size_t i;
+    int changed;
+
+    for (i = 0; i < sizeof(purge_sql) / sizeof(purge_sql[0]); i++) {
+        s = sqlite__stmt(c, purge_sql[i], err);
+        if (s == NULL)
+            return -1;
+        sqlite3_bind_int64(s, 1, acked_pos);
+        sqlite3_bind_int64(s, 2, acked_event_id);
+        sqlite3_bind_int64(s, 3, older_than_ms);
+        if ((changed = sqlite__stmt_run(c, s, "purging usage records", err)) < 0)
+            return -1;
+        n += changed;
+    }
+    return n;
 }
 
 int64_t

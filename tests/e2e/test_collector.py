@@ -81,8 +81,9 @@ def test_collector_exactly_once_through_crashes():
         collector = start_collector()
         caught_up_then_stop()
         got = lines(out)
-        # Each resource, meter and period once.
-        keys = [(r["resourceId"], r["meter"], r["periodStart"]) for r in got]
+        # Each resource, meter and period once (a compute meter once per size).
+        keys = [(r["resourceId"], r["meter"], r["periodStart"],
+                 r["properties"].get("size") if r["meter"].startswith("compute.") else "") for r in got]
         assert len(keys) == len(set(keys))
     finally:
         if collector and collector.poll() is None:

@@ -494,12 +494,19 @@ migration_10_keeps_positions(void **state)
     f->st = store_open(f->path, &at9, &err);
     assert_non_null(f->st);
     assert_int_equal(store_schema_version(f->st), 9);
-    put_record(f->st, "id-a", "compute.hours");
-    put_record(f->st, "id-b", "compute.runningHours");
     store_close(f->st);
-    /* The newest record is purged before the upgrade. */
+    /* Two records written at schema 9 (the store writes the newest schema's columns), the newest purged
+     * before the upgrade. */
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM usage_records WHERE id = 'id-b';", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO usage_records(id, subscription_id, resource_id,"
+                                  " resource_type, meter, quantity, unit, period_start_ms, period_end_ms,"
+                                  " properties) VALUES"
+                                  " ('id-a', 's', 'vm-1', 'vm', 'compute.hours', 1, 'hours', 0, 3600000,"
+                                  " '{}'), ('id-b', 's', 'vm-1', 'vm', 'compute.runningHours', 1, 'hours',"
+                                  " 0, 3600000, '{}');"
+                                  "DELETE FROM usage_records WHERE id = 'id-b';",
+                                  NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
 

@@ -174,8 +174,8 @@ proration_follows_stop_deallocate_resize_and_delete(void **state)
     const vm_state_t deallocated = {"deallocated", "S", 2, 2048, 30, false, true};
     const vm_state_t resized = {"running", "L", 4, 4096, 50, true, true};
     int64_t lo[5], hi[5], p, first, last;
-    double compute = 0, running = 0, gb = 0;
-    size_t i, existed = 0;
+    double compute = 0, running = 0, gb = 0, q;
+    size_t i, n = 0, existed = 0;
     err_t err = {0};
     json_t *recs, *props;
     rows_t r;
@@ -200,12 +200,15 @@ proration_follows_stop_deallocate_resize_and_delete(void **state)
     for (p = first - period; p <= last + period; p += period) {
         if (check_period(recs, &r, p, period))
             existed++;
-        compute += find(recs, "vm-p", meters[0], p) ? quantity(find(recs, "vm-p", meters[0], p)) : 0;
-        running += find(recs, "vm-p", meters[1], p) ? quantity(find(recs, "vm-p", meters[1], p)) : 0;
-        gb += find(recs, "vm-p", meters[2], p) ? quantity(find(recs, "vm-p", meters[2], p)) : 0;
+        n += count_records(recs, "vm-p", meters[0], p, &q);
+        compute += q;
+        n += count_records(recs, "vm-p", meters[1], p, &q);
+        running += q;
+        n += count_records(recs, "vm-p", meters[2], p, &q);
+        gb += q;
     }
     assert_true(existed >= 2); /* the scenario spans several periods: first and last are partial */
-    assert_int_equal(json_array_size(recs), 3 * existed);
+    assert_int_equal(json_array_size(recs), n);
     /* Over the VM's life: compute while running or stopped, running time only while running, storage
      * all along (30 GB, then 50 GB from the resize on). */
     assert_float_equal(compute, (double) (r.at[2] - r.at[0] + r.at[4] - r.at[3]) / HOUR, 1e-9);
@@ -214,7 +217,7 @@ proration_follows_stop_deallocate_resize_and_delete(void **state)
                                HOUR, 1e-9);
     assert_true(running < compute);
     /* The deletion's period shows the size it ended with. */
-    props = json_object_get(find(recs, "vm-p", meters[0], last), "properties");
+    props = json_object_get(find_size(recs, "vm-p", meters[0], last, "L"), "properties");
     assert_string_equal(json_string_value(json_object_get(props, "size")), "L");
     assert_int_equal(json_integer_value(json_object_get(props, "cores")), 4);
     json_decref(recs);
