@@ -2,11 +2,11 @@
 taken, with its power state: data disks attached since are detached and deleted, and the host's allocation,
 the quota usage and the timeline follow (reconcile finds nothing to correct). On a sim host, a wapd-agent
 host and a libvirt host; a restore that would grow past a quota or the host's room is refused and changes
-nothing."""
+nothing; a daemon that dies at any step boundary of the restore finishes it after its restart."""
 import os
 import sqlite3
 
-from harness import Agent, err, ok, sim_vms, wait_job
+from harness import Agent, Daemon, err, ok, sim_vms, wait_for, wait_job
 from test_checkpoint import cp_path, put_cp
 from test_vms import VmWorld
 
@@ -134,3 +134,55 @@ def test_restore_that_grows_past_a_quota_or_the_host_is_refused(d):
     put_cp(w, vid, "small")
     assert restore(w, vid)["size"] == w.small
     books_balance(w)
+
+
+def crash_at(boundary):
+    """The restore of a Medium checkpoint of a VM resized to Small with a disk attached, the process
+    aborting at a step boundary: after the restart the job resumes and ends as an uninterrupted one does."""
+    d = Daemon().start()
+    try:
+        w = VmWorld(d)
+        vid = w.create("crash", size=w.medium)["id"]
+        usage = w.usage()
+        put_cp(w, vid, "medium")
+        w.act(vid, "stop")
+        resize(w, vid, w.small)
+        r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
+        assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+        d.stop()
+        d.env = {"WAPD_FAULT": "vm.checkpoint.restore:" + boundary}
+        d.start()
+        w.t, w.a = d.tenant(w.token), d.admin()
+        try:
+            assert w.t.post(cp_path(w, vid) + "/restore").status == 202
+        except (ConnectionError, OSError):
+            pass  # the worker may abort before the answer leaves: the job is committed all the same
+        wait_for(lambda: d.proc.poll() is not None, 30, "the fault point to abort the daemon")
+        d.kill9()
+        d.env = {"WAPD_FAULT": ""}
+        d.start()
+        w.t, w.a = d.tenant(w.token), d.admin()
+        jobs = ok(w.a.get("/v1/admin/jobs?kind=vm.checkpoint.restore&resourceId=" + vid), 200)["value"]
+        assert len(jobs) == 1, jobs
+        assert wait_job(w.a, "/v1/admin/jobs/" + jobs[0]["id"], 60)["status"] == "succeeded"
+        vm = w.get(vid)
+        assert (vm["size"], vm["cores"], vm["powerState"]) == (w.medium, 2, "running"), vm
+        assert [d["lun"] for d in vm["disks"]] == [None]
+        assert w.usage() == usage
+        books_balance(w)
+        on_host = sim_host_vm(d)(w, ok(w.a.get("/v1/admin/vms/" + vid), 200))
+        assert on_host["cores"] == 2 and [d["lun"] for d in on_host["disks"]] == [None], on_host
+    finally:
+        d.cleanup()
+
+
+def test_crash_after_revert():
+    crash_at("0:after")
+
+
+def test_crash_after_drop_disks():
+    crash_at("1:after")
+
+
+def test_crash_before_record():
+    crash_at("2:before")

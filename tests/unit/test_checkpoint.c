@@ -209,30 +209,6 @@ restore_plan_is_the_difference(void **state)
     assert_int_equal(plan.luns[0], 1);
 }
 
-static json_t *
-in_tx(store_t *st, json_t *job, err_t *err)
-{
-    if (job != NULL && store_tx_commit(st, err) == 0)
-        return job;
-    store_tx_rollback(st);
-    json_decref(job);
-    return NULL;
-}
-
-static json_t *
-resize(world_t *w, const char *id, const char *size, err_t *err)
-{
-    assert_int_equal(store_tx_begin(w->f->st, err), 0);
-    return in_tx(w->f->st, vm_resize(w->f->st, world_ctx(w), id, size, 0, err), err);
-}
-
-static json_t *
-stop(world_t *w, const char *id, err_t *err)
-{
-    assert_int_equal(store_tx_begin(w->f->st, err), 0);
-    return in_tx(w->f->st, vm_action(w->f->st, world_ctx(w), id, "stop", err), err);
-}
-
 /* The subscription's usage of quota key. */
 static int64_t
 usage_of(world_t *w, const char *key)
@@ -292,11 +268,9 @@ restore_gives_back_size_and_disks(void **state)
     world_running_vm(w, "r", id);
     world_wait_status(st, put(w, id, "one", &err), "succeeded");
     storage = usage_of(w, "storageGB");
-    world_wait_status(st, stop(w, id, &err), "succeeded");
-    world_wait_status(st, resize(w, id, "L", &err), "succeeded");
-    assert_int_equal(store_tx_begin(st, &err), 0);
-    world_wait_status(st, in_tx(st, vm_disk_attach(st, world_ctx(w), id, &disk, &err), &err),
-                      "succeeded");
+    world_wait_status(st, vm_action(st, world_ctx(w), id, "stop", &err), "succeeded");
+    world_wait_status(st, vm_resize(st, world_ctx(w), id, "L", 0, &err), "succeeded");
+    world_wait_status(st, vm_disk_attach(st, world_ctx(w), id, &disk, &err), "succeeded");
     assert_int_equal(usage_of(w, "cores"), 4);
     world_wait_status(st, checkpoint_restore(st, world_ctx(w), id, &err), "succeeded");
     vm = vm_get(st, NULL, id, true, NULL, &err);
@@ -338,10 +312,10 @@ restore_beyond_quota_is_refused(void **state)
     json_t *plan, *job;
 
     world_running_vm(w, "q", id);
-    world_wait_status(st, stop(w, id, &err), "succeeded");
-    world_wait_status(st, resize(w, id, "L", &err), "succeeded");
+    world_wait_status(st, vm_action(st, world_ctx(w), id, "stop", &err), "succeeded");
+    world_wait_status(st, vm_resize(st, world_ctx(w), id, "L", 0, &err), "succeeded");
     world_wait_status(st, put(w, id, "big", &err), "succeeded");
-    world_wait_status(st, resize(w, id, "S", &err), "succeeded");
+    world_wait_status(st, vm_resize(st, world_ctx(w), id, "S", 0, &err), "succeeded");
     ctx = *world_ctx(w);
     plan = json_deep_copy(ctx.plan);
     json_object_set_new(json_object_get(plan, "quotas"), "cores", json_integer(3));
