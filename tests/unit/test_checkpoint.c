@@ -261,7 +261,8 @@ restore_gives_back_size_and_disks(void **state)
     agent_err_t aerr = {0};
     err_t err = {0};
     int64_t storage;
-    json_t *vm;
+    static vm_rec_t rec; /* large: not on the stack */
+    json_t *vm, *kept, *again;
     agent_t *a;
     size_t i;
 
@@ -280,7 +281,19 @@ restore_gives_back_size_and_disks(void **state)
     assert_int_equal(json_integer_value(json_object_get(vm, "cores")), 2);
     assert_int_equal(json_integer_value(json_object_get(vm, "memoryMB")), 2048);
     assert_int_equal(json_array_size(json_object_get(vm, "disks")), 1);
-    assert_null(json_object_get(json_object_get(vm, "checkpoint"), "_vm"));
+    assert_null(json_object_get(json_object_get(vm, "checkpoint"), "_vm")); /* never shown */
+    json_decref(vm);
+    /* The store keeps it, and reads it back as it wrote it. */
+    vm = store_rec_get(st, &store_kind_vm, id, NULL, &err);
+    assert_non_null(vm);
+    kept = json_object_get(json_object_get(vm, "checkpoint"), "_vm");
+    assert_string_equal(json_string_value(json_object_get(kept, "size")), "S");
+    assert_int_equal(json_integer_value(json_object_get(kept, "cores")), 2);
+    assert_int_equal(json_array_size(json_object_get(kept, "disks")), 1);
+    assert_int_equal(vmrec_from_store(vm, &rec, &err), 0);
+    again = vmrec_to_store(&rec);
+    assert_true(json_equal(json_object_get(again, "checkpoint"), json_object_get(vm, "checkpoint")));
+    json_decref(again);
     json_decref(vm);
     assert_int_equal(usage_of(w, "cores"), 2);
     assert_int_equal(usage_of(w, "memoryMB"), 2048);
