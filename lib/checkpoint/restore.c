@@ -13,8 +13,9 @@
  *      back the storage of the disks attached since (quota and host), empties the checkpoint's
  *      differencing disk and saves (the timeline's "changed" row and vm.resized follow from the save).
  * Each step reads the record afresh and the record changes only in step 3, so a step run again after a
- * crash does the same thing again. A failed job gives the reserved difference back unless the host says
- * the VM already has the checkpoint's size.
+ * crash does the same thing again. A failed (or canceled) job gives the reserved difference back unless
+ * the host says the VM has the size asked for; then the record takes it, and lets go of the data disks the
+ * host no longer has.
  *
  * A checkpoint made before wapd kept _vm restores the power state only. A size the plan no longer offers
  * is restored all the same: it is the VM's own past (quotas still apply).
@@ -22,6 +23,7 @@
 #include "restore.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,6 +131,43 @@ checkpoint__restore_reserve(store_t *st, const vm_ctx_t *ctx, vm_rec_t *vm, json
     return 0;
 }
 
+/* True when the host's view hv (an inventory entry's JSON) lists a data disk at lun. */
+static bool
+host_has_lun(const json_t *hv, int lun)
+{
+    const json_t *d;
+    size_t i;
+
+    json_array_foreach(json_object_get(hv, "disks"), i, d)
+        if (json_is_integer(json_object_get(d, "lun")) && jget_int(d, "lun") == lun)
+            return true;
+    return false;
+}
+
+/* The host has the VM at the size the restore asked for (params p), after a revert the job did not get to
+ * record, or with none needed: the record takes that size (its name too, when it changed) and lets go of
+ * the data disks the host no longer has (their storage goes back). */
+static int
+take_the_hosts_word(store_t *st, vm_rec_t *vm, const json_t *p, const json_t *hv, err_t *err)
+{
+    int64_t gone = 0;
+    size_t i, n = 0;
+
+    if ((vm->cores != jget_int(p, "cores") || vm->memory_mb != jget_int(p, "memoryMB")) &&
+        vm->checkpoint.present && vm->checkpoint.vm.present)
+        memcpy(vm->size, vm->checkpoint.vm.size, sizeof(vm->size));
+    vm->cores = jget_int(p, "cores");
+    vm->memory_mb = jget_int(p, "memoryMB");
+    for (i = 0; i < vm->ndisks; i++)
+        if (vm->disks[i].lun < 0 || host_has_lun(hv, vm->disks[i].lun))
+            vm->disks[n++] = vm->disks[i];
+        else
+            gone += vm->disks[i].size_gb;
+    vm->ndisks = n;
+    vm->hold.storage_gb -= gone;
+    return gone == 0 ? 0 : vmrec_hold_storage(st, vm, -gone, "The VM's host was not found.", err);
+}
+
 int
 checkpoint__restore_failed(store_t *st, job_ctx_t *ctx, vm_rec_t *vm, err_t *err)
 {
@@ -136,17 +175,13 @@ checkpoint__restore_failed(store_t *st, job_ctx_t *ctx, vm_rec_t *vm, err_t *err
     int64_t dc = jget_int(p, "dCores"), dm = jget_int(p, "dMemoryMB"), d[STORE_QUOTAS] = {0};
 
     assert(st != NULL && vm != NULL);
+    if (json_object_get(p, "cores") == NULL)
+        return 0; /* submitted before restores reserved anything */
+    if (hv != NULL && jget_int(hv, "cores") == jget_int(p, "cores") &&
+        jget_int(hv, "memoryMB") == jget_int(p, "memoryMB"))
+        return take_the_hosts_word(st, vm, p, hv, err);
     if (dc == 0 && dm == 0)
         return 0;
-    if (hv != NULL && jget_int(hv, "cores") == jget_int(p, "cores") &&
-        jget_int(hv, "memoryMB") == jget_int(p, "memoryMB")) {
-        /* The host reverted; only the record is behind: it takes the checkpoint's size. */
-        if (vm->checkpoint.present && vm->checkpoint.vm.present)
-            memcpy(vm->size, vm->checkpoint.vm.size, sizeof(vm->size));
-        vm->cores = jget_int(p, "cores");
-        vm->memory_mb = jget_int(p, "memoryMB");
-        return 0;
-    }
     d[QUOTA_CORES] = -dc;
     d[QUOTA_MEMORY] = -dm;
     if (vm->hold.counted && quota_apply(st, vm->subscription_id, d, err))

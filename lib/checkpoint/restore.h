@@ -37,8 +37,9 @@ void checkpoint__restore_apply(vm_rec_t *vm);
  * The job's params (a new reference) in *params. ctx NULL is the admin (the plan is read). */
 int checkpoint__restore_reserve(store_t *st, const vm_ctx_t *ctx, vm_rec_t *vm, json_t **params,
                                 err_t *err);
-/* In on_failed of the restore job, vm being the job's VM: the size difference the request reserved goes
- * back, unless the host says the VM has the checkpoint's size (then the record takes it). */
+/* In on_failed of the restore job (failed or canceled), vm being the job's VM: when the host says the VM
+ * has the size the restore asked for, the record takes it and lets go of the data disks the host no longer
+ * has; otherwise the size difference the request reserved goes back. */
 int checkpoint__restore_failed(store_t *st, job_ctx_t *ctx, vm_rec_t *vm, err_t *err);
 
 /* The restore job's steps: revert on the host, let go of the disks the checkpoint did not have, then

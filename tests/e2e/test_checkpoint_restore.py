@@ -136,6 +136,53 @@ def test_restore_that_grows_past_a_quota_or_the_host_is_refused(d):
     books_balance(w)
 
 
+def test_a_failed_restore_gives_the_reservation_back(d):
+    """The host fails every call: the restore fails, the VM keeps its size and disks, and what the request
+    reserved for the checkpoint's size goes back."""
+    w = VmWorld(d)
+    vid = w.create("f", size=w.medium)["id"]
+    put_cp(w, vid, "medium")
+    w.act(vid, "stop")
+    resize(w, vid, w.small)
+    r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    before, usage, host = w.get(vid), w.usage(), w.host()
+    ok(w.a.patch("/v1/admin/hosts/" + w.hosts[0]["id"], {"agent": {"uri": "sim://?failRate=1"}}), 200)
+    restore(w, vid, expect="failed")
+    ok(w.a.patch("/v1/admin/hosts/" + w.hosts[0]["id"], {"agent": {"uri": "sim://"}}), 200)
+    vm = w.get(vid)
+    assert (vm["size"], vm["cores"], vm["provisioningState"]) == (w.small, 1, "succeeded"), vm
+    assert vm["disks"] == before["disks"]
+    assert w.usage() == usage and w.host()["allocated"] == host["allocated"]
+    books_balance(w)
+    # And it can be done again.
+    assert restore(w, vid)["size"] == w.medium
+    books_balance(w)
+
+def test_a_restore_canceled_while_it_runs_leaves_record_and_host_agreeing(d):
+    """Canceled at a step boundary, after the host reverted or before: the record holds the size and the
+    disks the host has, and the books balance."""
+    w = VmWorld(d)
+    vid = w.create("c", size=w.medium)["id"]
+    put_cp(w, vid, "medium")
+    w.act(vid, "stop")
+    resize(w, vid, w.small)
+    r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
+    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    ok(w.a.patch("/v1/admin/hosts/" + w.hosts[0]["id"], {"agent": {"uri": "sim://?latencyMs=800"}}), 200)
+    r = w.t.post(cp_path(w, vid) + "/restore")
+    wait_for(lambda: ok(w.t.get(r.header("Location")), 200)["status"] == "running", 30, "the restore to run")
+    assert w.t.post(r.header("Location") + "/cancel").status in (200, 202, 409)
+    job = wait_job(w.t, r.header("Location"), 60)
+    assert job["status"] in ("canceled", "succeeded"), job
+    ok(w.a.patch("/v1/admin/hosts/" + w.hosts[0]["id"], {"agent": {"uri": "sim://"}}), 200)
+    vm = w.get(vid)
+    assert vm["provisioningState"] == "succeeded", vm
+    on_host = sim_host_vm(d)(w, ok(w.a.get("/v1/admin/vms/" + vid), 200))
+    assert (vm["cores"], vm["memoryMB"]) == (on_host["cores"], on_host["memoryMB"]), (vm, on_host)
+    assert [x["lun"] for x in vm["disks"]] == [x["lun"] for x in on_host["disks"]], (vm, on_host)
+    books_balance(w)
+
 def crash_at(boundary):
     """The restore of a Medium checkpoint of a VM resized to Small with a disk attached, the process
     aborting at a step boundary: after the restart the job resumes and ends as an uninterrupted one does."""
