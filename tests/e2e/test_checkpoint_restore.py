@@ -8,6 +8,7 @@ import sqlite3
 
 from harness import Agent, Daemon, err, ok, sim_vms, wait_for, wait_job
 from test_checkpoint import cp_path, put_cp
+from test_hooks import feed
 from test_vms import VmWorld
 
 LIBVIRT = {"kind": "libvirt", "uri": "test:///default"}
@@ -59,6 +60,7 @@ def restore_story(d, w, host_vm=None):
     assert [d["lun"] for d in w.get(vid)["disks"]] == [None, 0]
     assert w.usage()["cores"] == usage["cores"] - 1
     books_balance(w)
+    _, cursor = feed(w.a)
     vm = restore(w, vid)
     assert (vm["size"], vm["cores"], vm["memoryMB"]) == (w.medium, 2, 3584), vm
     assert vm["powerState"] == "running" and vm["provisioningState"] == "succeeded"
@@ -66,6 +68,9 @@ def restore_story(d, w, host_vm=None):
     assert not [k for k in vm["checkpoint"] if k.startswith("_")]
     assert w.usage() == usage
     books_balance(w)
+    # Its events: the size change, and the restore.
+    events = [e for e in feed(w.a, cursor)[0] if e.get("resourceId") == vid]
+    assert {"vm.resized", "vm.checkpoint.restored"} <= {e["type"] for e in events}, events
     if host_vm is not None:
         on_host = host_vm(w, ok(w.a.get("/v1/admin/vms/" + vid), 200))
         assert (on_host["cores"], on_host["memoryMB"]) == (2, 3584), on_host
