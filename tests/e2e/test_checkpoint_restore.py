@@ -46,17 +46,24 @@ def resize(w, vm_id, size):
     assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
 
 
-def restore_story(d, w, host_vm=None):
-    """Medium, checkpoint, stop, resize to Small, attach a disk, restore: Medium again, running, the disk
-    gone. host_vm(w, vm) answers what the host has of the VM ({cores, memoryMB, disks}), when it can."""
-    vm = w.create("r", size=w.medium)
-    vid = vm["id"]
+def shrunk(w, name, disk=True):
+    """A Medium VM with a checkpoint taken while it ran, then stopped, resized to Small and (with disk)
+    given a data disk at lun 0: its id, and the subscription's usage when the checkpoint was taken."""
+    vid = w.create(name, size=w.medium)["id"]
     usage = w.usage()
     put_cp(w, vid, "medium")
     assert w.act(vid, "stop")["powerState"] == "stopped"
     resize(w, vid, w.small)
-    r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
-    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    if disk:
+        r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
+        assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    return vid, usage
+
+
+def restore_story(d, w, host_vm=None):
+    """Medium, checkpoint, stop, resize to Small, attach a disk, restore: Medium again, running, the disk
+    gone. host_vm(w, vm) answers what the host has of the VM ({cores, memoryMB, disks}), when it can."""
+    vid, usage = shrunk(w, "r")
     assert [d["lun"] for d in w.get(vid)["disks"]] == [None, 0]
     assert w.usage()["cores"] == usage["cores"] - 1
     books_balance(w)
@@ -112,11 +119,7 @@ def test_restore_that_grows_past_a_quota_or_the_host_is_refused(d):
     # Quota: two cores; the checkpoint was taken at Medium (2), the VM is Small now and another Small VM
     # holds the second core.
     w = VmWorld(d, quotas={"cores": 2})
-    vm = w.create("q", size=w.medium)
-    vid = vm["id"]
-    put_cp(w, vid, "medium")
-    w.act(vid, "stop")
-    resize(w, vid, w.small)
+    vid, _ = shrunk(w, "q", disk=False)
     w.create("other")
     before, usage = w.get(vid), w.usage()
     err(w.t.post(cp_path(w, vid) + "/restore"), 409, "QuotaExceeded", "cores")
@@ -126,10 +129,7 @@ def test_restore_that_grows_past_a_quota_or_the_host_is_refused(d):
     books_balance(w)
     # Host room: two cores on the host; the stopped VM holds one, another VM the other.
     w = VmWorld(d, capacity={"cores": 2, "memoryMB": 65536, "storageGB": 1000})
-    vid = w.create("h", size=w.medium)["id"]
-    put_cp(w, vid, "medium")
-    w.act(vid, "stop")
-    resize(w, vid, w.small)
+    vid, _ = shrunk(w, "h", disk=False)
     w.create("other")
     host, usage = w.host(), w.usage()
     err(w.t.post(cp_path(w, vid) + "/restore"), 409, "NoCapacity")
@@ -145,12 +145,7 @@ def test_a_failed_restore_gives_the_reservation_back(d):
     """The host fails every call: the restore fails, the VM keeps its size and disks, and what the request
     reserved for the checkpoint's size goes back."""
     w = VmWorld(d)
-    vid = w.create("f", size=w.medium)["id"]
-    put_cp(w, vid, "medium")
-    w.act(vid, "stop")
-    resize(w, vid, w.small)
-    r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
-    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    vid, _ = shrunk(w, "f")
     before, usage, host = w.get(vid), w.usage(), w.host()
     ok(w.a.patch("/v1/admin/hosts/" + w.hosts[0]["id"], {"agent": {"uri": "sim://?failRate=1"}}), 200)
     restore(w, vid, expect="failed")
@@ -168,12 +163,7 @@ def test_a_restore_canceled_while_it_runs_leaves_record_and_host_agreeing(d):
     """Canceled at a step boundary, after the host reverted or before: the record holds the size and the
     disks the host has, and the books balance."""
     w = VmWorld(d)
-    vid = w.create("c", size=w.medium)["id"]
-    put_cp(w, vid, "medium")
-    w.act(vid, "stop")
-    resize(w, vid, w.small)
-    r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
-    assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+    vid, _ = shrunk(w, "c")
     ok(w.a.patch("/v1/admin/hosts/" + w.hosts[0]["id"], {"agent": {"uri": "sim://?latencyMs=800"}}), 200)
     r = w.t.post(cp_path(w, vid) + "/restore")
     wait_for(lambda: ok(w.t.get(r.header("Location")), 200)["status"] == "running", 30, "the restore to run")
@@ -194,13 +184,7 @@ def crash_at(boundary):
     d = Daemon().start()
     try:
         w = VmWorld(d)
-        vid = w.create("crash", size=w.medium)["id"]
-        usage = w.usage()
-        put_cp(w, vid, "medium")
-        w.act(vid, "stop")
-        resize(w, vid, w.small)
-        r = w.t.post(w.base + "/vms/%s/disks" % vid, {"sizeGB": 20})
-        assert wait_job(w.t, r.header("Location"))["status"] == "succeeded"
+        vid, usage = shrunk(w, "crash")
         d.stop()
         d.env = {"WAPD_FAULT": "vm.checkpoint.restore:" + boundary}
         d.start()
