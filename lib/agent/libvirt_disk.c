@@ -7,6 +7,9 @@
  * its repeat, since each step first looks whether it is done (the volume there, the target in the
  * config).
  *
+ * A detach of a lun the config does not name still deletes that lun's volume when there is one (what
+ * a revert to a snapshot taken before the attach leaves behind), and answers NOT_FOUND.
+ *
  * Where the connection's driver lacks device hot-plug (libvirt's test driver), a disk is attached
  * or detached by redefining the domain's persistent config with the disk added or removed; a
  * running domain then sees it at its next start.
@@ -150,7 +153,10 @@ agent_libvirt__disk_detach(void *priv, const agent_call_t *call, const char *hyp
     if (disk_call_open(priv, hypervisor_id, &dc, err) < 0)
         goto cleanup;
     if ((i = find_lun(&dc.m, lun)) < 0) {
-        agent_fail(err, AGENT_ERR_NOT_FOUND, "The VM has no disk at lun %d.", lun);
+        /* Not in the config: its volume may still be there (the domain reverted to a snapshot taken
+         * before the disk was attached), and it goes too. */
+        if (agent_libvirt__disk_volume_delete(dc.pool, dc.uuid, lun, err) == 0)
+            agent_fail(err, AGENT_ERR_NOT_FOUND, "The VM has no disk at lun %d.", lun);
         goto cleanup;
     }
     if (plug_disk(dc.x.d, virStoragePoolGetName(dc.pool), dc.uuid, &disk, false, err) < 0 ||

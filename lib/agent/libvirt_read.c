@@ -6,7 +6,9 @@
  * name itself when it fits an id, else a digest of it; see agent_libvirt__checkpoint_id), so a
  * create is keyed by the name (a snapshot of that id already there is the answer); the name itself
  * is the snapshot's description, which inventory reports. Restoring reverts the domain to it, power
- * state included, as a Hyper-V checkpoint does. What a snapshot of an inactive domain needs depends
+ * state and configuration included (vCPUs, memory, the disks and the wapd metadata the snapshot's
+ * domain definition holds), as a Hyper-V checkpoint does; the volume of a disk attached since stays in
+ * the pool until wapd detaches that lun (libvirt_disk.c). What a snapshot of an inactive domain needs depends
  * on the hypervisor (QEMU wants qcow2 volumes for internal snapshots); its refusal comes back as
  * libvirt's error.
  *

@@ -6,7 +6,10 @@
  * Differencing disks: a checkpoint's disk starts empty and grows while the VM runs, by diffGBPerHour (uri,
  * default 1) for every hour of running since the checkpoint was taken, up to the size of the VM's disks;
  * restoring the checkpoint empties it again (the changes since are discarded). The host reports the
- * current size of each checkpoint in its inventory. Invariant: a running VM has runningSinceMs, and each
+ * current size of each checkpoint in its inventory. A checkpoint keeps the VM's configuration too (cores,
+ * memory, disks: its "config"), and restoring it gives that back, as a hypervisor's checkpoint does: a disk
+ * attached since is gone again, one detached since is back (a checkpoint made before the sim kept its
+ * configuration restores the power state only). Invariant: a running VM has runningSinceMs, and each
  * checkpoint's accumMs counts the running time folded in up to its sinceMs.
  */
 #include "sim_internal.h"
@@ -41,6 +44,26 @@ diff_size_gb(const sim_t *s, const json_t *vm, const json_t *cp, int64_t now)
     return gb >= (double) cap ? cap : (int64_t) gb;
 }
 
+/* The parts of a VM's configuration that a checkpoint keeps and its restore gives back. */
+static const char *const config_keys[] = {"cores", "memoryMB", "memoryMinMB", "memoryMaxMB", "disks"};
+#define NCONFIG (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* A deep copy of the VM's configuration (NULL when out of memory); lock held. */
+static json_t *
+config_of(const json_t *vm)
+{
+    json_t *c = json_object(), *v;
+    size_t i;
+
+    for (i = 0; c != NULL && i < NCONFIG; i++)
+        if ((v = json_object_get(vm, config_keys[i])) != NULL &&
+            json_object_set_new(c, config_keys[i], json_deep_copy(v)) != 0) {
+            json_decref(c);
+            return NULL;
+        }
+    return c;
+}
+
 typedef struct {
     const char *hyp;
     const char *name; /* the checkpoint's name (create) or id (delete, restore) */
@@ -65,10 +88,10 @@ agent_sim__checkpoint_add(json_t *vm, const char *name, char result[AGENT_ID_MAX
     agent_sim__settle(vm, util_now_ms());
     /* A new differencing disk starts empty; it grows with the VM's writes. */
     json_object_set_new(json_object_get(vm, "checkpoints"), result,
-                        json_pack("{s:s, s:s, s:O, s:i, s:s, s:I, s:I}", "id", result, "name",
+                        json_pack("{s:s, s:s, s:O, s:i, s:s, s:I, s:I, s:o*}", "id", result, "name",
                                   name, "powerState", json_object_get(vm, "powerState"),
                                   "sizeGB", 0, "createdAt", now, "accumMs", (json_int_t) 0,
-                                  "sinceMs", (json_int_t) util_now_ms()));
+                                  "sinceMs", (json_int_t) util_now_ms(), "config", config_of(vm)));
 }
 
 static int
@@ -115,14 +138,18 @@ static int
 op_checkpoint_restore(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
 {
     cp_args_t *a = args;
-    json_t *vm, *cp = find_checkpoint(s, a, &vm, err);
+    json_t *vm, *cp = find_checkpoint(s, a, &vm, err), *config, *v;
+    const char *key;
 
     (void) result;
     if (cp == NULL)
         return -1;
-    /* The VM returns to the power state it had when the checkpoint was taken, and the changes since
-     * (the differencing disk) are discarded. */
+    /* The VM returns to the power state and configuration it had when the checkpoint was taken, and
+     * the changes since (the differencing disk) are discarded. */
     agent_sim__set_power(vm, json_string_value(json_object_get(cp, "powerState")));
+    if (json_is_object(config = json_object_get(cp, "config")))
+        json_object_foreach(config, key, v)
+            json_object_set_new(vm, key, json_deep_copy(v));
     json_object_set_new(cp, "accumMs", json_integer(0));
     json_object_set_new(cp, "sinceMs", json_integer(util_now_ms()));
     return 0;

@@ -32,6 +32,7 @@
 #include "../util.h"
 #include "../vm/vmstep.h"
 #include "prune.h"
+#include "restore.h"
 
 static int
 mode_allows(const json_t *sub, checkpoint_op_t op, err_t *err)
@@ -179,7 +180,7 @@ static json_t *
 submit_on_slot(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_op_t op,
                const char *kind, int64_t expect_etag, err_t *err)
 {
-    json_t *job = NULL;
+    json_t *job = NULL, *params = NULL;
     vm_rec_t vm;
 
     if (store_tx_begin(st, err))
@@ -192,17 +193,19 @@ submit_on_slot(store_t *st, const vm_ctx_t *ctx, const char *vm_id, checkpoint_o
     }
     if (vmrec_ready(&vm, err))
         goto fail;
-    /* Restoring to a state that holds host capacity takes it back first (409 NoCapacity now). */
-    if (op == CHECKPOINT_RESTORE && vm.checkpoint.has_power &&
-        vm.checkpoint.power != VM_POWER_DEALLOCATED && vmrec_hold_compute(st, &vm, err))
+    /* A restore reserves what the checkpoint's size and power state take (409 now when they do not
+     * fit). */
+    if (op == CHECKPOINT_RESTORE && checkpoint__restore_reserve(st, ctx, &vm, &params, err))
         goto fail;
     vm.provisioning = VM_PROV_UPDATING;
-    job = vmrec_submit(st, &vm, kind, NULL, err);
+    job = vmrec_submit(st, &vm, kind, params, err);
     if (job == NULL || store_tx_commit(st, err))
         goto fail;
+    json_decref(params);
     return job;
 fail:
     store_tx_rollback(st);
+    json_decref(params);
     json_decref(job);
     return NULL;
 }
@@ -230,7 +233,7 @@ checkpoint_delete_if(store_t *st, const vm_ctx_t *ctx, const char *vm_id, int64_
 /* ---- job steps ---- */
 
 /* The slot now holds checkpoint cp_id of the host, named as the job's params say, taken in the VM's
- * current power state. */
+ * current power state, size and disks. */
 static void
 fill_slot(vm_rec_t *vm, const json_t *p, const char *cp_id, const char *now)
 {
@@ -246,6 +249,7 @@ fill_slot(vm_rec_t *vm, const json_t *p, const char *cp_id, const char *now)
     snprintf(cp->host_id, sizeof(cp->host_id), "%s", cp_id);
     cp->has_power = true;
     cp->power = vm->power;
+    checkpoint__capture(vm);
 }
 
 static job_step_result_t
@@ -319,41 +323,6 @@ step_delete_old(job_ctx_t *ctx, err_t *err)
 }
 
 static job_step_result_t
-step_restore(job_ctx_t *ctx, err_t *err)
-{
-    agent_call_t c = vmstep_call(ctx);
-    agent_err_t aerr = {0};
-    job_step_result_t r;
-    vm_rec_t vm;
-    agent_t *a;
-
-    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
-        return r;
-    if (!vm.checkpoint.present) {
-        err_set(err, ERR_NO_CHECKPOINT, NULL, "The VM has no checkpoint any more.");
-        return JOB_STEP_FAILED;
-    }
-    agent_checkpoint_restore(a, &c, vm.hypervisor_id, vm.checkpoint.host_id, &aerr);
-    r = vmstep_result(&aerr, err);
-    if (r == JOB_STEP_DONE) {
-        /* The VM returns to the power state it had when the checkpoint was taken. */
-        vm.power = vm.checkpoint.has_power ? vm.checkpoint.power : VM_POWER_STOPPED;
-        vm.provisioning = VM_PROV_SUCCEEDED;
-        /* Restoring discards the changes since the checkpoint: its disk is empty again. */
-        if (job_ctx_begin(ctx, err) || vmrec_set_checkpoint_size(job_ctx_store(ctx), &vm, 0, err) ||
-            (vm.power == VM_POWER_DEALLOCATED &&
-             vmrec_release_host(job_ctx_store(ctx), &vm, true, false, err)) ||
-            vmrec_save(job_ctx_store(ctx), &vm, err) ||
-            events_emit(job_ctx_store(ctx), "vm.checkpoint.restored", vm.subscription_id, vm.id,
-                        json_pack("{s:s, s:s}", "name", vm.checkpoint.name, "powerState",
-                                  vm_power_name(vm.power)),
-                        err))
-            r = JOB_STEP_RETRY;
-    }
-    return r;
-}
-
-static job_step_result_t
 step_delete(job_ctx_t *ctx, err_t *err)
 {
     char name[VM_REC_NAME_MAX];
@@ -423,10 +392,11 @@ failed_slot_common(job_ctx_t *ctx, bool power_may_differ, err_t *err)
 
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
-    rc = 0;
+    /* A restore gives back the size difference its request reserved, unless the host took it. */
+    rc = power_may_differ ? checkpoint__restore_failed(st, ctx, &vm, err) : 0;
     /* A slot naming a checkpoint the host says it no longer has (a delete whose answer was lost) is
      * emptied: the slot never shows what does not exist. */
-    if (vm.checkpoint.present && hv &&
+    if (rc == 0 && vm.checkpoint.present && hv &&
         json_object_get(json_object_get(hv, "checkpoints"), vm.checkpoint.host_id) == NULL) {
         rc = vmrec_set_checkpoint_size(st, &vm, 0, err);
         memset(&vm.checkpoint, 0, sizeof(vm.checkpoint));
@@ -457,7 +427,12 @@ static const job_step_def_t create_steps[] = {
     {"deleteOldCheckpoint", step_delete_old},
     {NULL, NULL},
 };
-static const job_step_def_t restore_steps[] = {{"restoreCheckpoint", step_restore}, {NULL, NULL}};
+static const job_step_def_t restore_steps[] = {
+    {"revertCheckpoint", checkpoint__step_revert},
+    {"dropDisks", checkpoint__step_drop_disks},
+    {"recordRestore", checkpoint__step_record},
+    {NULL, NULL},
+};
 static const job_step_def_t delete_steps[] = {{"deleteCheckpoint", step_delete}, {NULL, NULL}};
 
 static const job_kind_def_t kinds[] = {

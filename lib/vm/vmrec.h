@@ -95,8 +95,20 @@ typedef struct {
     char ip_address[VM_REC_ADDR_MAX];
 } vm_nic_t;
 
+/* What the VM was when its checkpoint was taken (never shown), which a restore gives back: its size,
+ * cores, memory and disks. present is false for a checkpoint made before wapd kept it. */
+typedef struct {
+    bool present;
+    char size[VM_REC_SIZE_MAX];
+    int64_t cores;
+    int64_t memory_mb;
+    size_t ndisks;
+    vm_disk_t disks[VM_REC_MAX_DISKS];
+} vm_checkpoint_vm_t;
+
 /* The checkpoint slot: what the API shows, and the host's side of it (never shown): the host's checkpoint
- * id ("" when unknown) and the VM's power state when it was taken (has_power false when unknown). */
+ * id ("" when unknown), the VM's power state when it was taken (has_power false when unknown) and what
+ * the VM was then (vm). */
 typedef struct {
     bool present;
     char name[VM_REC_NAME_MAX];
@@ -107,6 +119,7 @@ typedef struct {
     char host_id[VM_REC_ID_MAX];
     bool has_power;
     vm_power_t power;
+    vm_checkpoint_vm_t vm;
 } vm_checkpoint_t;
 
 /* What the VM holds, so that holdings can be released exactly and recomputed. */

@@ -135,6 +135,28 @@ get_lists(const json_t *rec, vm_rec_t *out, err_t *err)
     return 0;
 }
 
+/* The checkpoint's _vm: what the VM was when it was taken (absent or null: not kept). */
+static int
+get_checkpoint_vm(const json_t *v, vm_checkpoint_vm_t *out, err_t *err)
+{
+    const json_t *disks = json_object_get(v, "disks"), *d;
+    size_t i;
+
+    out->present = json_is_object(v);
+    if (!out->present)
+        return v == NULL || json_is_null(v) ? 0 : bad(err, "checkpoint._vm");
+    if (!json_is_array(disks) || json_array_size(disks) > VM_REC_MAX_DISKS)
+        return bad(err, "checkpoint._vm.disks");
+    if (get_text(v, "size", false, out->size, sizeof(out->size), err) ||
+        get_int(v, "cores", true, &out->cores, err) || get_int(v, "memoryMB", true, &out->memory_mb, err))
+        return -1;
+    out->ndisks = json_array_size(disks);
+    json_array_foreach(disks, i, d)
+        if (get_disk(d, &out->disks[i], err))
+            return -1;
+    return 0;
+}
+
 static int
 get_checkpoint(const json_t *cp, vm_checkpoint_t *out, err_t *err)
 {
@@ -150,7 +172,8 @@ get_checkpoint(const json_t *cp, vm_checkpoint_t *out, err_t *err)
         get_text(cp, "description", false, out->description, sizeof(out->description), err) ||
         get_text(cp, "createdAt", false, out->created_at, sizeof(out->created_at), err) ||
         get_int(cp, "sizeGB", false, &out->size_gb, err) ||
-        get_text(cp, "_hostId", false, out->host_id, sizeof(out->host_id), err))
+        get_text(cp, "_hostId", false, out->host_id, sizeof(out->host_id), err) ||
+        get_checkpoint_vm(json_object_get(cp, "_vm"), &out->vm, err))
         return -1;
     if (out->has_power ? vm_power_parse(json_string_value(power), &out->power) != 0
                        : power != NULL && !json_is_null(power))
@@ -243,13 +266,13 @@ put(json_t *o, const char *key, json_t *value, bool *oom)
 
 /* The disks (only the data disks with data_only). */
 static json_t *
-disks_json(const vm_rec_t *vm, bool data_only, bool *oom)
+disks_json(const vm_disk_t *disks, size_t ndisks, bool data_only, bool *oom)
 {
     json_t *a = json_array(), *d;
     size_t i;
 
-    for (i = 0; a != NULL && i < vm->ndisks; i++) {
-        const vm_disk_t *k = &vm->disks[i];
+    for (i = 0; a != NULL && i < ndisks; i++) {
+        const vm_disk_t *k = &disks[i];
         if (data_only && k->lun < 0)
             continue;
         d = json_object();
@@ -270,7 +293,7 @@ vmrec_data_disks_json(const vm_rec_t *vm)
 {
     bool oom = false;
 
-    return done(disks_json(vm, true, &oom), oom);
+    return done(disks_json(vm->disks, vm->ndisks, true, &oom), oom);
 }
 
 static json_t *
@@ -289,6 +312,22 @@ nics_json(const vm_rec_t *vm, bool *oom)
         put(n, "ipAddress", json_string_nocheck(vm->nics[i].ip_address), oom);
     }
     return a;
+}
+
+/* What the VM was when its checkpoint was taken (v->present). */
+static json_t *
+checkpoint_vm_json(const vm_checkpoint_vm_t *v, bool *oom)
+{
+    json_t *o;
+
+    assert(v->present);
+    if ((o = json_object()) == NULL)
+        return NULL;
+    put(o, "size", text_or_null(v->size), oom);
+    put(o, "cores", json_integer(v->cores), oom);
+    put(o, "memoryMB", json_integer(v->memory_mb), oom);
+    put(o, "disks", disks_json(v->disks, v->ndisks, false, oom), oom);
+    return o;
 }
 
 /* The slot as the API shows it, and with private (the store's form) the host's side too. */
@@ -311,6 +350,8 @@ checkpoint_json(const vm_checkpoint_t *cp, bool private, bool *oom)
         put(o, "_powerState", cp->has_power ? json_string_nocheck(vm_power_name(cp->power))
                                             : json_null(),
             oom);
+        if (cp->vm.present) /* a checkpoint made before wapd kept it has none */
+            put(o, "_vm", checkpoint_vm_json(&cp->vm, oom), oom);
     }
     return o;
 }
@@ -345,7 +386,7 @@ public_json(const vm_rec_t *vm, bool private, bool *oom)
     put(o, "vmRoleId", text_or_null(vm->vm_role_id), oom);
     put(o, "provisioningState", json_string_nocheck(vm_provisioning_name(vm->provisioning)), oom);
     put(o, "powerState", json_string_nocheck(vm_power_name(vm->power)), oom);
-    put(o, "disks", disks_json(vm, false, oom), oom);
+    put(o, "disks", disks_json(vm->disks, vm->ndisks, false, oom), oom);
     put(o, "nics", nics_json(vm, oom), oom);
     put(o, "checkpoint", checkpoint_json(&vm->checkpoint, private, oom), oom);
     put(o, "createdAt", text_or_null(vm->created_at), oom);

@@ -8,7 +8,7 @@
  *
  * The cases: a create from a spec with an OS disk, a data disk and a NIC shows in the inventory with its
  * wapd VM id, stopped; a keyed create; every power action and the state it leads to; release; resize; disk
- * attach and detach; checkpoint create, keyed repeat, replace, restore and delete; unmanaged VMs; repeated
+ * attach and detach; checkpoint create, keyed repeat, replace, restore (configuration too) and delete; unmanaged VMs; repeated
  * operation ids; conflicts; NOT_FOUND; timeouts and injected faults through the chaos decorator; the
  * journal across a close and reopen; and the volume cases of test_agent_conformance_volume.h.
  */
@@ -357,6 +357,48 @@ checkpoints_create_replace_restore_delete(void **state)
     assert_int_equal(vm.ncheckpoints, 0);
 }
 
+/* A checkpoint keeps the VM's configuration: its restore gives back the cores, memory and disks it had
+ * (a disk attached since is gone from the config, one detached since is back in it), and a detach of the
+ * lun attached since answers NOT_FOUND (deleting whatever the host kept of it). */
+static void
+checkpoint_restore_gives_back_the_configuration(void **state)
+{
+    host_t *h = H(state);
+    agent_disk_spec_t disk = {1, 5, AGENT_CACHING_NONE, NULL, NULL};
+    char hyp[AGENT_ID_MAX], cp[AGENT_ID_MAX];
+    agent_call_t c;
+    agent_vm_info_t vm;
+    agent_err_t err;
+
+    create_ok(h->a, vmid("cp-config"), hyp);
+    c = fresh();
+    assert_int_equal(agent_checkpoint_create(h->a, &c, hyp, "before", cp, &err), 0);
+    c = fresh();
+    assert_int_equal(agent_vm_reconfigure(h->a, &c, hyp, 4, 4096, &err), 0);
+    c = fresh();
+    assert_int_equal(agent_disk_attach(h->a, &c, hyp, &disk, &err), 0);
+    c = fresh();
+    assert_int_equal(agent_disk_detach(h->a, &c, hyp, 0, &err), 0);
+    assert_true(find(h->a, hyp, &vm));
+    assert_int_equal(vm.ndisks, 2);
+    assert_int_equal(vm.disks[1].lun, 1);
+    c = fresh();
+    assert_int_equal(agent_checkpoint_restore(h->a, &c, hyp, cp, &err), 0);
+    assert_true(find(h->a, hyp, &vm));
+    assert_int_equal(vm.cores, 2);
+    assert_int_equal(vm.memory_mb, 2048);
+    assert_int_equal(vm.ndisks, 2);
+    assert_int_equal(vm.disks[1].lun, 0);
+    assert_int_equal(power(h->a, hyp), AGENT_VM_STOPPED);
+    c = fresh();
+    assert_int_equal(agent_disk_detach(h->a, &c, hyp, 1, &err), -1);
+    assert_int_equal(err.status, AGENT_ERR_NOT_FOUND);
+    c = fresh();
+    assert_int_equal(agent_disk_detach(h->a, &c, hyp, 0, &err), 0);
+    assert_true(find(h->a, hyp, &vm));
+    assert_int_equal(vm.ndisks, 1);
+}
+
 static void
 inventory_lists_unmanaged_vms(void **state)
 {
@@ -557,6 +599,7 @@ static const struct {
     CASE(resize_changes_cores_and_memory),
     CASE(disks_attach_and_detach_by_lun),
     CASE(checkpoints_create_replace_restore_delete),
+    CASE(checkpoint_restore_gives_back_the_configuration),
     CASE(inventory_lists_unmanaged_vms),
     CASE(repeated_operation_ids_replay),
     CASE(same_id_other_arguments_conflict),

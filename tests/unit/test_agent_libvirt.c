@@ -403,6 +403,37 @@ checkpoints_are_keyed_by_name(void **state)
     drv->close(priv);
 }
 
+/* A revert to a snapshot taken before a disk was attached leaves that disk's volume in the pool; the
+ * detach that follows (a lun the config no longer names) deletes it and answers NOT_FOUND. */
+static void
+revert_then_detach_deletes_the_volume(void **state)
+{
+    void *priv = open_uri(URI);
+    agent_disk_spec_t disk = {.lun = 1, .size_gb = 5, .caching = AGENT_CACHING_NONE};
+    agent_call_t c = call("revert");
+    agent_vm_info_t vm;
+    agent_err_t err;
+    char cp[AGENT_ID_MAX];
+
+    (void) state;
+    create_vm(priv, VM1, "web01");
+    OK(drv->checkpoint_create(priv, &c, VM1, "bare", cp, &err));
+    OK(drv->vm_reconfigure(priv, &c, VM1, 4, 4096, &err));
+    OK(drv->disk_attach(priv, &c, VM1, &disk, &err));
+    assert_true(volume_exists(VM1 "-lun1.img"));
+    OK(drv->checkpoint_restore(priv, &c, VM1, cp, &err));
+    assert_true(find_vm(priv, VM1, &vm));
+    assert_int_equal(vm.cores, 2);
+    assert_int_equal(vm.memory_mb, 2048);
+    assert_int_equal(vm.ndisks, 2);
+    assert_true(volume_exists(VM1 "-lun1.img"));
+    assert_int_equal(drv->disk_detach(priv, &c, VM1, 1, &err), -1);
+    assert_int_equal(err.status, AGENT_ERR_NOT_FOUND);
+    assert_false(volume_exists(VM1 "-lun1.img"));
+    delete_vm(priv, VM1);
+    drv->close(priv);
+}
+
 static void
 unmanaged_domains_are_listed_without_a_vm_id(void **state)
 {
@@ -521,6 +552,7 @@ main(void)
         cmocka_unit_test(resize_needs_a_stopped_vm),
         cmocka_unit_test(disks_are_keyed_by_lun),
         cmocka_unit_test(checkpoints_are_keyed_by_name),
+        cmocka_unit_test(revert_then_detach_deletes_the_volume),
         cmocka_unit_test(unmanaged_domains_are_listed_without_a_vm_id),
         cmocka_unit_test(errors_are_typed),
         cmocka_unit_test(two_threads_at_once),
