@@ -103,6 +103,15 @@ new_record(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const c
     memcpy(vm->updated_at, vm->created_at, sizeof(vm->updated_at));
     vm->cores = jget_int(size, "cores");
     vm->memory_mb = jget_int(size, "memoryMB");
+    /* Dynamic memory: the body's, checked against the size's startup memory, or else the size's. */
+    vm->dynamic_memory_own = req->dynamic_memory.present;
+    if (vm->dynamic_memory_own) {
+        if (catalog_dynmem_check(&req->dynamic_memory, vm->memory_mb, err))
+            return -1;
+        vm->dynamic_memory = req->dynamic_memory;
+    } else if (catalog_dynmem_from_json(json_object_get(size, "dynamicMemory"), &vm->dynamic_memory)) {
+        return err_set(err, ERR_INTERNAL, NULL, "The size's dynamic memory does not parse.");
+    }
     vm->generation = jget_int(image, "generation");
     vm->provisioning = VM_PROV_CREATING;
     vm->power = VM_POWER_STARTING;

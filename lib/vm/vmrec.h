@@ -133,7 +133,9 @@ typedef struct {
     char subscription_id[VM_REC_ID_MAX];
     char size[VM_REC_SIZE_MAX];
     int64_t cores;
-    int64_t memory_mb;
+    int64_t memory_mb; /* the startup memory */
+    catalog_dynmem_t dynamic_memory;
+    bool dynamic_memory_own; /* given in the create body (a resize keeps it), not the size's */
     char image_id[VM_REC_ID_MAX];
     int64_t generation;
     char os_type[VM_REC_SHORT_MAX];
