@@ -152,6 +152,7 @@ typedef struct {
     char updated_at[VM_REC_STAMP_MAX];
     char host_id[VM_REC_ID_MAX];
     char hypervisor_id[VM_REC_ID_MAX];
+    int64_t assigned_memory_mb; /* what its host assigns it now (metered); 0: null, its memoryMB */
     vm_holdings_t hold;
     vm_rec_seen_t seen;
 } vm_rec_t;

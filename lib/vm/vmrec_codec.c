@@ -196,7 +196,8 @@ vmrec_from_store(const json_t *rec, vm_rec_t *out, err_t *err)
         get_int(rec, "_storageGB", false, &r.hold.storage_gb, err) ||
         get_bool(rec, "_holdsCompute", &r.hold.holds_compute, err) ||
         get_bool(rec, "_holdsStorage", &r.hold.holds_storage, err) ||
-        get_bool(rec, "_counted", &r.hold.counted, err))
+        get_bool(rec, "_counted", &r.hold.counted, err) ||
+        get_int(rec, "_assignedMemoryMB", false, &r.assigned_memory_mb, err))
         return -1;
     vmrec__seen(&r);
     *out = r;
@@ -375,6 +376,7 @@ vmrec_to_store(const vm_rec_t *vm)
     put(o, "_holdsCompute", json_boolean(vm->hold.holds_compute), &oom);
     put(o, "_holdsStorage", json_boolean(vm->hold.holds_storage), &oom);
     put(o, "_counted", json_boolean(vm->hold.counted), &oom);
+    put(o, "_assignedMemoryMB", int_or_null(vm->assigned_memory_mb), &oom);
     return done(o, oom);
 }
 
