@@ -33,27 +33,17 @@ dyn_setup(void **state)
     return 0;
 }
 
-/* Creates a VM of size S (2048 MB) with dyn (not present: static) and waits for it to run. */
+/* Creates a VM of size S (2048 MB) with dyn (not present: static) and waits for its create. */
 static void
 running(world_t *w, const char *name, catalog_dynmem_t dyn, char *out)
 {
-    store_t *st = w->f->st;
     vm_create_req_t req = {0};
-    err_t err = {0};
-    json_t *vm, *job = NULL;
 
     req.name = name;
     req.image_id = id_of(w->image);
     req.size = "S";
     req.dynamic_memory = dyn;
-    assert_int_equal(store_tx_begin(st, &err), 0);
-    vm = vm_create(st, world_ctx(w), &req, &job, &err);
-    if (vm == NULL)
-        fail_msg("create failed: %s (%s)", err.message, err.target);
-    assert_int_equal(store_tx_commit(st, &err), 0);
-    snprintf(out, UTIL_UUID_LEN + 1, "%s", id_of(vm));
-    json_decref(vm);
-    world_wait_status(st, job, "succeeded");
+    world_created_vm(w, &req, out);
 }
 
 typedef struct {
