@@ -73,6 +73,7 @@ static const jv_field_t size_spec[] = {
     {"name", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
     {"cores", JV_INT, JV_REQUIRED, 1, 1024, NULL, NULL},
     {"memoryMB", JV_INT, JV_REQUIRED, 1, 16LL * 1024 * 1024, NULL, NULL},
+    {"dynamicMemory", JV_OBJECT, JV_NULLABLE, 0, 0, NULL, api_dynmem_fields},
     JV_END,
 };
 
@@ -246,6 +247,7 @@ api_catalog_size_create(store_t *st, const json_t *body, err_t *err)
                               .cores = int_of(body, "cores"),
                               .memory_mb = int_of(body, "memoryMB")};
 
+    catalog_dynmem_of(json_object_get(body, "dynamicMemory"), &req.dynamic_memory);
     return catalog_size_create(st, &req, err);
 }
 

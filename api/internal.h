@@ -235,6 +235,10 @@ typedef struct jv_field {
     const struct jv_field *fields; /* objects: their fields, ended by a {NULL} entry */
 } jv_field_t;
 
+/* The fields of a dynamicMemory object (a size's or a VM's create): enabled, and its bounds, which lib
+ * relates to the startup memory (catalog_dynmem_check). */
+extern const jv_field_t api_dynmem_fields[];
+
 /* Checks obj against spec (ended by {NULL}). With partial, no field is required (PATCH). Unknown fields,
  * wrong types and values out of range are 400 InvalidRequest with target naming the field. */
 int api_json_validate(const json_t *obj, const jv_field_t *spec, bool partial, err_t *err);

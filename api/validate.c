@@ -12,6 +12,13 @@
 
 #define JV_STRING_MAX_DEFAULT 256
 
+const jv_field_t api_dynmem_fields[] = {
+    {"enabled", JV_BOOL, JV_REQUIRED, 0, 0, NULL, NULL},
+    {"minimumMB", JV_INT, JV_NULLABLE, 1, 16LL * 1024 * 1024, NULL, NULL},
+    {"maximumMB", JV_INT, JV_NULLABLE, 1, 16LL * 1024 * 1024, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
 static int
 check_string(const json_t *v, const jv_field_t *f, const char *path, err_t *err)
 {

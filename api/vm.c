@@ -30,6 +30,7 @@ static const jv_field_t vm_spec[] = {
     {"size", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
     {"dataDisks", JV_OBJECT_ARRAY, 0, 0, 64, NULL, disk_spec},
     {"networkId", JV_STRING, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},
+    {"dynamicMemory", JV_OBJECT, JV_NULLABLE, 0, 0, NULL, api_dynmem_fields},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const jv_field_t vm_patch_spec[] = {
@@ -102,6 +103,8 @@ create_req_of(const json_t *body, vm_create_req_t *req, err_t *err)
     req->image_id = json_string_value(json_object_get(body, "imageId"));
     req->size = json_string_value(json_object_get(body, "size"));
     req->network_id = json_string_value(json_object_get(body, "networkId"));
+    /* null or absent: the size's */
+    catalog_dynmem_of(json_object_get(body, "dynamicMemory"), &req->dynamic_memory);
     assert(json_array_size(disks) <= VM_MAX_DATA_DISKS);
     json_array_foreach(disks, i, d) {
         snprintf(at, sizeof(at), "dataDisks[%zu]", i);

@@ -198,6 +198,8 @@ typedef struct {
     agent_disk_info_t disks[AGENT_MAX_DISKS];
     int ncheckpoints;
     agent_checkpoint_info_t checkpoints[AGENT_MAX_CHECKPOINTS];
+    int assigned_memory_mb;   /* what the host assigns the VM now; 0: not reported */
+    char guest_heartbeat[16]; /* "ok", "noContact"; "": not reported */
 } agent_vm_info_t;
 
 typedef struct {
@@ -211,7 +213,8 @@ const agent_vm_info_t *agent_vm_list_find(const agent_vm_list_t *list, const cha
 /* The VM created for that wapd VM id in list (borrowed), or NULL. */
 const agent_vm_info_t *agent_vm_list_find_vm_id(const agent_vm_list_t *list, const char *vm_id);
 /* {id (the wapd VM id, null when ""), hypervisorId, name, powerState, cores, memoryMB, disks: [{lun, sizeGB}],
- * checkpoints: {id: {name, sizeGB}}}: the JSON form (a new reference; NULL when out of memory), as the
+ * checkpoints: {id: {name, sizeGB}}, assignedMemoryMB and guestHeartbeat (both only when reported, both optional
+ * on read)}: the JSON form (a new reference; NULL when out of memory), as the
  * wapd-agent protocol and job data hold it; agent_vm_info_from_json reads it back (-1 when malformed). */
 json_t *agent_vm_info_to_json(const agent_vm_info_t *vm);
 int agent_vm_info_from_json(const json_t *j, agent_vm_info_t *out);

@@ -237,6 +237,8 @@ catalog_size_create(store_t *st, const catalog_size_req_t *req, err_t *err)
     int found;
 
     assert(req != NULL && req->name != NULL);
+    if (catalog_dynmem_check(&req->dynamic_memory, req->memory_mb, err))
+        return NULL;
     found = store_rec_lookup_by(st, &store_kind_size, "name", req->name, NULL, err);
     if (found != 0) {
         if (found == 1)
@@ -245,9 +247,10 @@ catalog_size_create(store_t *st, const catalog_size_req_t *req, err_t *err)
     }
     return catalog__insert_or_free(
         st, &store_kind_size,
-        catalog__record_take(json_pack("{s:s, s:I, s:I}", "name", req->name, "cores",
+        catalog__record_take(json_pack("{s:s, s:I, s:I, s:o}", "name", req->name, "cores",
                                        (json_int_t) req->cores, "memoryMB",
-                                       (json_int_t) req->memory_mb)),
+                                       (json_int_t) req->memory_mb, "dynamicMemory",
+                                       catalog_dynmem_json(&req->dynamic_memory))),
         err);
 }
 

@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "catalog/dynmem.h"
 
 /* ---- closed sets lib decides on; name gives the API's text, parse answers -1 for any other text ---- */
 
@@ -131,9 +132,11 @@ int catalog_host_delete(store_t *st, const char *id, int64_t expect_rev, err_t *
 
 /* ---- sizes, images, gallery items ---- */
 
+/* dynamic_memory is checked by catalog_size_create against memory_mb. */
 typedef struct {
     const char *name;
     int64_t cores, memory_mb;
+    catalog_dynmem_t dynamic_memory;
 } catalog_size_req_t;
 
 typedef struct {

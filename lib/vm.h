@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "catalog/dynmem.h"
 #include "store.h"
 #include "util.h"
 
@@ -60,6 +61,7 @@ typedef struct {
     const char *network_id;
     size_t ndisks;
     vm_disk_req_t disks[VM_MAX_DATA_DISKS];
+    catalog_dynmem_t dynamic_memory; /* not present: the size's */
 } vm_create_req_t;
 
 /* "None", "ReadOnly", "ReadWrite"; parse answers -1 for any other text. */

@@ -12,8 +12,10 @@
  * latencyMs, jitterMs, failRate and hangRate are the chaos decorator's (checked here, read there);
  * diffGBPerHour (default 1) is the growth of checkpoints' differencing disks and copyMBps (default 0:
  * instant) the speed of every copy: disks made from an image or cloned from a volume, volume copies and VM
- * imports, each of which resumes where it was when the host is opened again. An unknown or malformed
- * parameter refuses the uri (permanent error).
+ * imports, each of which resumes where it was when the host is opened again. memoryDemand (default 1, at
+ * most 100) is what the guests of dynamic-memory VMs ask for, as a fraction of their startup memory: a
+ * running one is assigned round(memoryDemand x memoryMB) kept within its minimum and maximum (sim_vm.c).
+ * An unknown or malformed parameter refuses the uri (permanent error).
  *
  * Thread safety (the rule of lib/agent.h): every slot may be called from several workers at once; one lock
  * per host guards its state, and the simulator waits for nothing but its log's fdatasync, shared by
@@ -30,6 +32,7 @@
 
 #define SIM_MAX_DIFF_GB_PER_HOUR 1000000
 #define SIM_MAX_COPY_MBPS 1000000
+#define SIM_MAX_MEMORY_DEMAND 100
 
 /* The host whose lock this thread holds (a thread holds at most one), for asserts. */
 static _Thread_local const sim_t *locked_host;
@@ -58,11 +61,22 @@ agent_sim__locked(const sim_t *s)
 
 /* ---- options ---- */
 
-/* Reads the simulator's own options of uri into *diff and *copy (both may be NULL: only checked). */
+/* Reads the simulator's own options of uri into *diff, *copy and *demand (all may be NULL: only
+ * checked). */
 static int
-parse_uri(const char *uri, double *diff, double *copy, agent_err_t *err)
+parse_uri(const char *uri, double *diff, double *copy, double *demand, agent_err_t *err)
 {
     static const char *const chaos_keys[] = {"latencyMs", "jitterMs", "failRate", "hangRate", NULL};
+    const struct {
+        const char *key;
+        int max;
+        double *out;
+    } opts[] = {
+        {"diffGBPerHour", SIM_MAX_DIFF_GB_PER_HOUR, diff},
+        {"copyMBps", SIM_MAX_COPY_MBPS, copy},
+        {"memoryDemand", SIM_MAX_MEMORY_DEMAND, demand},
+        {NULL, 0, NULL},
+    };
     agent_chaos_t chaos;
     const char *q;
     char key[32], val[64], *end;
@@ -87,24 +101,19 @@ parse_uri(const char *uri, double *diff, double *copy, agent_err_t *err)
         if (!known && (*end != '\0' || !(d >= 0)))
             return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri parameter %s is not a number.",
                               key);
-        if (strcmp(key, "diffGBPerHour") == 0) {
-            if (d > SIM_MAX_DIFF_GB_PER_HOUR)
+        for (i = 0; !known && opts[i].key; i++) {
+            if (strcmp(key, opts[i].key) != 0)
+                continue;
+            if (d > opts[i].max)
                 return agent_fail(err, AGENT_ERR_PERMANENT,
-                                  "The sim uri parameter diffGBPerHour must be at most %d.",
-                                  SIM_MAX_DIFF_GB_PER_HOUR);
-            if (diff)
-                *diff = d;
-        } else if (strcmp(key, "copyMBps") == 0) {
-            if (d > SIM_MAX_COPY_MBPS)
-                return agent_fail(err, AGENT_ERR_PERMANENT,
-                                  "The sim uri parameter copyMBps must be at most %d.",
-                                  SIM_MAX_COPY_MBPS);
-            if (copy)
-                *copy = d;
-        } else if (!known) {
+                                  "The sim uri parameter %s must be at most %d.", key, opts[i].max);
+            if (opts[i].out)
+                *opts[i].out = d;
+            known = true;
+        }
+        if (!known)
             return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has an unknown parameter %s.",
                               key);
-        }
         q += n;
         if (*q == '&')
             q++;
@@ -115,7 +124,7 @@ parse_uri(const char *uri, double *diff, double *copy, agent_err_t *err)
 static int
 sim_check_uri(const char *uri, agent_err_t *err)
 {
-    return parse_uri(uri, NULL, NULL, err);
+    return parse_uri(uri, NULL, NULL, NULL, err);
 }
 
 /* ---- the host's life ---- */
@@ -131,7 +140,8 @@ sim_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     snprintf(s->host_id, sizeof(s->host_id), "%s", conf->host_id ? conf->host_id : "sim");
     s->diff_gb_per_hour = 1;
-    if (parse_uri(conf->uri, &s->diff_gb_per_hour, &s->copy_mbps, err) ||
+    s->memory_demand = 1;
+    if (parse_uri(conf->uri, &s->diff_gb_per_hour, &s->copy_mbps, &s->memory_demand, err) ||
         agent_sim__load(s, conf->state_dir, err)) {
         agent_sim__state_free(s);
         free(s);
@@ -146,13 +156,14 @@ static int
 sim_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
 {
     sim_t *s = priv;
-    double diff = 1, copy = 0;
+    double diff = 1, copy = 0, demand = 1;
 
-    if (parse_uri(conf->uri, &diff, &copy, err))
+    if (parse_uri(conf->uri, &diff, &copy, &demand, err))
         return -1;
     agent_sim__lock(s);
     s->diff_gb_per_hour = diff;
     s->copy_mbps = copy;
+    s->memory_demand = demand;
     agent_sim__unlock(s);
     return 0;
 }

@@ -205,6 +205,7 @@ vm_info(const sim_t *s, const json_t *vm, int64_t now, agent_vm_info_t *out)
         out->power = AGENT_VM_UNKNOWN;
     out->cores = (int) json_integer_value(json_object_get(vm, "cores"));
     out->memory_mb = (int) json_integer_value(json_object_get(vm, "memoryMB"));
+    out->assigned_memory_mb = agent_sim__assigned_mb(s, vm);
     json_array_foreach(json_object_get(vm, "disks"), i, d) {
         if (out->ndisks == AGENT_MAX_DISKS)
             break;

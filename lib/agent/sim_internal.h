@@ -37,6 +37,7 @@ typedef struct {
     char dirty_volume[AGENT_ID_MAX]; /* the volume it changed (or removed) */
     double diff_gb_per_hour;  /* the uri's diffGBPerHour */
     double copy_mbps;         /* the uri's copyMBps: 0, copies are instant */
+    double memory_demand;     /* the uri's memoryDemand: 1, dynamic-memory VMs get their startup memory */
     pthread_mutex_t lock;
     json_t *vms;      /* {hypervisorId: vm} */
     json_t *by_vm_id; /* {vmId: hypervisorId}, for keyed creates without a scan */
@@ -87,6 +88,9 @@ json_t *agent_sim__find_vm(sim_t *s, const char *hyp, agent_err_t *err);
 /* The VM as its spec describes it, stopped, under hypervisor id hyp (a new reference; NULL when out of
  * memory). */
 json_t *agent_sim__vm_json(const agent_vm_spec_t *spec, const char *hyp);
+/* The memory (MB) the host assigns the VM now: 0 when it is not running; its memoryMB with static memory;
+ * with dynamic memory, round(memoryDemand x memoryMB) kept within its minimum and maximum. Lock held. */
+int agent_sim__assigned_mb(const sim_t *s, const json_t *vm);
 /* Sets the VM's power state, keeping the growth accounts right; lock held. */
 void agent_sim__set_power(json_t *vm, const char *ps);
 /* Folds the running time since the last settle into each checkpoint's account; lock held. */

@@ -5,7 +5,9 @@
  * lock and saved with the VM it changed, durably before the slot answers; the slots themselves only pack
  * their arguments. A VM is {hypervisorId, vmId, name, powerState, cores, memoryMB, memoryMinMB,
  * memoryMaxMB, generation, disks, nics, checkpoints, createdAt}, plus the growth account of
- * sim_checkpoint.c and, while its disks are being copied, copy (sim_volume.c).
+ * sim_checkpoint.c and, while its disks are being copied, copy (sim_volume.c). The memory it is assigned
+ * follows from its bounds and the host's memoryDemand when it is read (agent_sim__assigned_mb): nothing of
+ * it is stored.
  *
  * Every change is idempotent by its key, as agent.h asks of every driver: a create by the wapd VM id (a
  * second create answers the VM made before), power actions by the state they lead to (starting a running
@@ -72,6 +74,26 @@ agent_sim__settle(json_t *vm, int64_t now)
         json_object_set_new(cp, "sinceMs", json_integer(now));
     }
     json_object_set_new(vm, "runningSinceMs", json_integer(now));
+}
+
+int
+agent_sim__assigned_mb(const sim_t *s, const json_t *vm)
+{
+    int64_t mb = json_integer_value(json_object_get(vm, "memoryMB")), assigned;
+    int64_t lo = json_integer_value(json_object_get(vm, "memoryMinMB"));
+    int64_t hi = json_integer_value(json_object_get(vm, "memoryMaxMB"));
+
+    assert(agent_sim__locked(s));
+    if (strcmp(power_of(vm), "running") != 0)
+        return 0;
+    if (lo <= 0 || hi <= 0) /* static memory */
+        return (int) mb;
+    assigned = (int64_t) (s->memory_demand * (double) mb + 0.5); /* demand >= 0: rounds half up */
+    if (assigned < lo)
+        assigned = lo;
+    if (assigned > hi)
+        assigned = hi;
+    return (int) assigned;
 }
 
 void

@@ -9,6 +9,7 @@
 #include "../agent.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,16 @@ agent_vm_info_to_json(const agent_vm_info_t *vm)
                   vm->vm_id[0] ? json_string(vm->vm_id) : json_null(), "hypervisorId",
                   vm->hypervisor_id, "name", vm->name, "powerState", agent_vm_power_name(vm->power),
                   "cores", vm->cores, "memoryMB", vm->memory_mb, "disks", disks, "checkpoints", cps);
+    if (j != NULL && vm->assigned_memory_mb > 0 &&
+        json_object_set_new(j, "assignedMemoryMB", json_integer(vm->assigned_memory_mb)) != 0)
+        goto fail_j;
+    if (j != NULL && vm->guest_heartbeat[0] != '\0' &&
+        json_object_set_new(j, "guestHeartbeat", json_string(vm->guest_heartbeat)) != 0)
+        goto fail_j;
     return j;
+fail_j:
+    json_decref(j);
+    return NULL;
 fail:
     json_decref(disks);
     json_decref(cps);
@@ -160,6 +170,12 @@ agent_vm_info_from_json(const json_t *j, agent_vm_info_t *out)
         vm.cores = (int) n;
     if (int_field(j, "memoryMB", &n) == 0)
         vm.memory_mb = (int) n;
+    if (int_field(j, "assignedMemoryMB", &n) == 0 && n > 0 && n <= INT_MAX)
+        vm.assigned_memory_mb = (int) n;
+    if (copy_str(j, "guestHeartbeat", vm.guest_heartbeat, sizeof(vm.guest_heartbeat), true) ||
+        (vm.guest_heartbeat[0] != '\0' && strcmp(vm.guest_heartbeat, "ok") != 0 &&
+         strcmp(vm.guest_heartbeat, "noContact") != 0))
+        return -1;
     if (json_array_size(json_object_get(j, "disks")) > AGENT_MAX_DISKS ||
         json_object_size(json_object_get(j, "checkpoints")) > AGENT_MAX_CHECKPOINTS)
         return -1;

@@ -103,6 +103,15 @@ new_record(store_t *st, const vm_ctx_t *ctx, const vm_create_req_t *req, const c
     memcpy(vm->updated_at, vm->created_at, sizeof(vm->updated_at));
     vm->cores = jget_int(size, "cores");
     vm->memory_mb = jget_int(size, "memoryMB");
+    /* Dynamic memory: the body's, checked against the size's startup memory, or else the size's. */
+    vm->dynamic_memory_own = req->dynamic_memory.present;
+    if (vm->dynamic_memory_own) {
+        if (catalog_dynmem_check(&req->dynamic_memory, vm->memory_mb, err))
+            return -1;
+        vm->dynamic_memory = req->dynamic_memory;
+    } else if (catalog_dynmem_from_json(json_object_get(size, "dynamicMemory"), &vm->dynamic_memory)) {
+        return err_set(err, ERR_INTERNAL, NULL, "The size's dynamic memory does not parse.");
+    }
     vm->generation = jget_int(image, "generation");
     vm->provisioning = VM_PROV_CREATING;
     vm->power = VM_POWER_STARTING;
@@ -277,25 +286,29 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
     return vmstep_finish(ctx, &vm, r, err);
 }
 
-static int
-start_on_host(agent_t *a, const agent_call_t *c, const vm_rec_t *vm, const json_t *params,
-              agent_err_t *aerr)
-{
-    (void) params;
-    return agent_vm_power(a, c, vm->hypervisor_id, AGENT_POWER_START, aerr);
-}
-
-static void
-running(vm_rec_t *vm, const json_t *params)
-{
-    (void) params;
-    vm->power = VM_POWER_RUNNING;
-}
-
+/* Starts the new VM; a dynamic-memory VM's record then holds the memory its host assigns it right away
+ * (what metering bills until the host is observed again). A start is idempotent, the read best effort. */
 static job_step_result_t
 step_start_new(job_ctx_t *ctx, err_t *err)
 {
-    return vmstep_call_and_apply(ctx, start_on_host, running, err);
+    agent_call_t c = vmstep_call(ctx);
+    agent_err_t aerr = {0};
+    agent_vm_info_t hv;
+    job_step_result_t r;
+    vm_rec_t vm;
+    agent_t *a;
+
+    if ((r = vmstep_vm(ctx, &vm, &a, err)) != JOB_STEP_DONE)
+        return r;
+    agent_vm_power(a, &c, vm.hypervisor_id, AGENT_POWER_START, &aerr);
+    if ((r = vmstep_result(&aerr, err)) == JOB_STEP_DONE) {
+        vm.power = VM_POWER_RUNNING;
+        vm.provisioning = VM_PROV_SUCCEEDED;
+        if (vm.dynamic_memory.enabled && vmstep_host_view(ctx, &vm, &hv) == 1 &&
+            hv.assigned_memory_mb > 0)
+            vm.assigned_memory_mb = hv.assigned_memory_mb;
+    }
+    return vmstep_finish(ctx, &vm, r, err);
 }
 
 /* A failed create removes what reached the host, best effort; the record stays, failed, holding nothing. */

@@ -4,6 +4,9 @@
  * Only a stopped or deallocated VM changes size. The request reserves the difference in cores and memory
  * at once, against the plan's quotas and, when the VM holds compute, on its host; a failed job gives the
  * difference back unless the host says the new size took.
+ *
+ * Dynamic memory: a VM whose dynamic memory was given in its create body keeps it, and a size whose
+ * memory its bounds do not hold is 400 on size; any other VM takes the new size's (null included).
  */
 #include <assert.h>
 #include <stdio.h>
@@ -29,12 +32,34 @@ vm__load_for_change(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t ex
     return vm_subscription_writable(ctx->sub, err);
 }
 
+/* The VM's dynamic memory at the new size (borrowed), in *out: its own when given at create (400 on size
+ * when its bounds do not hold the size's memory), else the size's. */
+static int
+new_dynamic_memory(const vm_rec_t *vm, const json_t *size, catalog_dynmem_t *out, err_t *err)
+{
+    int64_t mb = jget_int(size, "memoryMB");
+    const catalog_dynmem_t *own = &vm->dynamic_memory;
+
+    if (vm->dynamic_memory_own) {
+        if (own->enabled && (mb < own->minimum_mb || mb > own->maximum_mb))
+            return err_set(err, ERR_INVALID_REQUEST, "size",
+                           "The VM's dynamic memory (%lld to %lld MB) does not hold the size's %lld MB.",
+                           (long long) own->minimum_mb, (long long) own->maximum_mb, (long long) mb);
+        *out = *own;
+        return 0;
+    }
+    if (catalog_dynmem_from_json(json_object_get(size, "dynamicMemory"), out))
+        return err_set(err, ERR_INTERNAL, NULL, "The size's dynamic memory does not parse.");
+    return 0;
+}
+
 json_t *
 vm_resize(store_t *st, const vm_ctx_t *ctx, const char *id, const char *size_name,
           int64_t expect_rev, err_t *err)
 {
     json_t *size = NULL, *j = NULL, *params;
     int64_t dc, dm, delta[STORE_QUOTAS] = {0};
+    catalog_dynmem_t dyn;
     vm_rec_t vm;
 
     assert(st != NULL && ctx != NULL && ctx->sub != NULL && ctx->plan != NULL && size_name != NULL);
@@ -62,6 +87,8 @@ vm_resize(store_t *st, const vm_ctx_t *ctx, const char *id, const char *size_nam
                 vm_power_name(vm.power));
         goto fail;
     }
+    if (new_dynamic_memory(&vm, size, &dyn, err))
+        goto fail;
     dc = jget_int(size, "cores") - vm.cores;
     dm = jget_int(size, "memoryMB") - vm.memory_mb;
     delta[QUOTA_CORES] = dc;
@@ -71,10 +98,10 @@ vm_resize(store_t *st, const vm_ctx_t *ctx, const char *id, const char *size_nam
     if (vm.hold.holds_compute &&
         placement_hold(st, vm.host_id, dc, dm, 0, "The VM's host has no room for that size.", err))
         goto fail;
-    params = json_pack("{s:s, s:O, s:O, s:I, s:I}", "size", size_name, "cores",
+    params = json_pack("{s:s, s:O, s:O, s:I, s:I, s:o}", "size", size_name, "cores",
                        json_object_get(size, "cores"), "memoryMB",
                        json_object_get(size, "memoryMB"), "dCores", (json_int_t) dc, "dMemoryMB",
-                       (json_int_t) dm);
+                       (json_int_t) dm, "dynamicMemory", catalog_dynmem_json(&dyn));
     vm.provisioning = VM_PROV_UPDATING;
     j = vmrec_submit(st, &vm, "vm.resize", params, err);
     json_decref(params);
@@ -95,6 +122,9 @@ apply_size(vm_rec_t *vm, const json_t *p)
     snprintf(vm->size, sizeof(vm->size), "%s", jget_str(p, "size"));
     vm->cores = jget_int(p, "cores");
     vm->memory_mb = jget_int(p, "memoryMB");
+    /* A job submitted before dynamic memory existed has none in its params: the VM keeps its own. */
+    if (json_object_get(p, "dynamicMemory") != NULL)
+        catalog_dynmem_from_json(json_object_get(p, "dynamicMemory"), &vm->dynamic_memory);
 }
 
 static int

@@ -146,7 +146,9 @@ typedef struct {
     char subscription_id[VM_REC_ID_MAX];
     char size[VM_REC_SIZE_MAX];
     int64_t cores;
-    int64_t memory_mb;
+    int64_t memory_mb; /* the startup memory */
+    catalog_dynmem_t dynamic_memory;
+    bool dynamic_memory_own; /* given in the create body (a resize keeps it), not the size's */
     char image_id[VM_REC_ID_MAX];
     int64_t generation;
     char os_type[VM_REC_SHORT_MAX];
@@ -163,6 +165,7 @@ typedef struct {
     char updated_at[VM_REC_STAMP_MAX];
     char host_id[VM_REC_ID_MAX];
     char hypervisor_id[VM_REC_ID_MAX];
+    int64_t assigned_memory_mb; /* what its host assigns it now (metered); 0: null, its memoryMB */
     vm_holdings_t hold;
     vm_rec_seen_t seen;
 } vm_rec_t;

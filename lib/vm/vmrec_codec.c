@@ -201,6 +201,9 @@ vmrec_from_store(const json_t *rec, vm_rec_t *out, err_t *err)
         get_text(rec, "osType", false, r.os_type, sizeof(r.os_type), err) ||
         get_text(rec, "vmRoleId", false, r.vm_role_id, sizeof(r.vm_role_id), err))
         return -1;
+    if (catalog_dynmem_from_json(json_object_get(rec, "dynamicMemory"), &r.dynamic_memory))
+        return bad(err, "dynamicMemory");
+    r.dynamic_memory_own = json_is_true(json_object_get(json_object_get(rec, "dynamicMemory"), "_own"));
     if (vm_provisioning_parse(json_string_value(json_object_get(rec, "provisioningState")),
                               &r.provisioning))
         return bad(err, "provisioningState");
@@ -216,7 +219,8 @@ vmrec_from_store(const json_t *rec, vm_rec_t *out, err_t *err)
         get_int(rec, "_storageGB", false, &r.hold.storage_gb, err) ||
         get_bool(rec, "_holdsCompute", &r.hold.holds_compute, err) ||
         get_bool(rec, "_holdsStorage", &r.hold.holds_storage, err) ||
-        get_bool(rec, "_counted", &r.hold.counted, err))
+        get_bool(rec, "_counted", &r.hold.counted, err) ||
+        get_int(rec, "_assignedMemoryMB", false, &r.assigned_memory_mb, err))
         return -1;
     vmrec__seen(&r);
     *out = r;
@@ -369,7 +373,7 @@ vm_render_checkpoint(const vm_checkpoint_t *cp)
 static json_t *
 public_json(const vm_rec_t *vm, bool private, bool *oom)
 {
-    json_t *o = json_object();
+    json_t *o = json_object(), *dm;
 
     if (o == NULL)
         return NULL;
@@ -379,6 +383,10 @@ public_json(const vm_rec_t *vm, bool private, bool *oom)
     put(o, "size", text_or_null(vm->size), oom);
     put(o, "cores", json_integer(vm->cores), oom);
     put(o, "memoryMB", json_integer(vm->memory_mb), oom);
+    dm = catalog_dynmem_json(&vm->dynamic_memory);
+    if (private && vm->dynamic_memory_own && json_is_object(dm))
+        put(dm, "_own", json_true(), oom); /* the store's form only */
+    put(o, "dynamicMemory", dm, oom);
     put(o, "imageId", text_or_null(vm->image_id), oom);
     put(o, "generation", int_or_null(vm->generation), oom);
     put(o, "osType", text_or_null(vm->os_type), oom);
@@ -409,6 +417,7 @@ vmrec_to_store(const vm_rec_t *vm)
     put(o, "_holdsCompute", json_boolean(vm->hold.holds_compute), &oom);
     put(o, "_holdsStorage", json_boolean(vm->hold.holds_storage), &oom);
     put(o, "_counted", json_boolean(vm->hold.counted), &oom);
+    put(o, "_assignedMemoryMB", int_or_null(vm->assigned_memory_mb), &oom);
     return done(o, oom);
 }
 
@@ -479,6 +488,27 @@ integer(util_buf_t *b, const char *k, int64_t n)
 {
     key(b, k, false);
     util_buf_json_int(b, n);
+}
+
+/* ,"dynamicMemory": null or {enabled, minimumMB, maximumMB}, as catalog_dynmem_json has it. */
+static void
+dynmem_text(util_buf_t *b, const catalog_dynmem_t *d)
+{
+    key(b, "dynamicMemory", false);
+    if (!d->present) {
+        util_buf_add(b, "null", 4);
+        return;
+    }
+    util_buf_add(b, "{", 1);
+    key(b, "enabled", true);
+    util_buf_puts(b, d->enabled ? "true" : "false");
+    if (d->enabled) {
+        integer(b, "minimumMB", d->minimum_mb);
+        integer(b, "maximumMB", d->maximum_mb);
+    } else {
+        util_buf_puts(b, ",\"minimumMB\":null,\"maximumMB\":null");
+    }
+    util_buf_add(b, "}", 1);
 }
 
 /* The disks, as an array. */
@@ -552,6 +582,7 @@ render(util_buf_t *b, const vm_rec_t *vm, form_t form)
     text_or_null_text(b, "size", vm->size);
     integer(b, "cores", vm->cores);
     integer(b, "memoryMB", vm->memory_mb);
+    dynmem_text(b, &vm->dynamic_memory);
     text_or_null_text(b, "imageId", vm->image_id);
     key(b, "generation", false);
     if (vm->generation)

@@ -206,6 +206,10 @@ vmstep_fill_spec(const vm_rec_t *vm, vmstep_spec_t *out)
     out->spec.name = vm->name;
     out->spec.cores = (int) vm->cores;
     out->spec.memory_mb = (int) vm->memory_mb;
+    if (vm->dynamic_memory.enabled) { /* else both 0: static memory */
+        out->spec.memory_min_mb = (int) vm->dynamic_memory.minimum_mb;
+        out->spec.memory_max_mb = (int) vm->dynamic_memory.maximum_mb;
+    }
     out->spec.generation = vm->generation > 0 ? (int) vm->generation : 1;
     out->spec.disks = out->disks;
     out->spec.ndisks = (int) vm->ndisks;

@@ -307,10 +307,46 @@ injected_faults(void **state)
     agent_close(b);
 }
 
+/* The inventory entry's JSON form carries the assigned memory and the guest heartbeat when reported, leaves
+ * them out when not, and refuses a heartbeat it does not know. */
+static void
+inventory_entry_json(void **state)
+{
+    agent_vm_info_t vm, back;
+    json_t *j;
+
+    (void) state;
+    memset(&vm, 0, sizeof(vm));
+    strcpy(vm.hypervisor_id, "hv-1");
+    vm.power = AGENT_VM_RUNNING;
+    vm.memory_mb = 2048;
+    j = agent_vm_info_to_json(&vm);
+    assert_non_null(j);
+    assert_null(json_object_get(j, "assignedMemoryMB"));
+    assert_null(json_object_get(j, "guestHeartbeat"));
+    assert_int_equal(agent_vm_info_from_json(j, &back), 0);
+    assert_int_equal(back.assigned_memory_mb, 0);
+    assert_string_equal(back.guest_heartbeat, "");
+    json_decref(j);
+
+    vm.assigned_memory_mb = 1024;
+    strcpy(vm.guest_heartbeat, "noContact");
+    j = agent_vm_info_to_json(&vm);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "assignedMemoryMB")), 1024);
+    assert_int_equal(agent_vm_info_from_json(j, &back), 0);
+    assert_int_equal(back.assigned_memory_mb, 1024);
+    assert_string_equal(back.guest_heartbeat, "noContact");
+    json_object_set_new(j, "guestHeartbeat", json_string("maybe"));
+    assert_int_equal(agent_vm_info_from_json(j, &back), -1);
+    json_decref(j);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(inventory_entry_json),
         cmocka_unit_test_setup_teardown(dispatch_checks_arguments, setup, agent_tmp_teardown),
         cmocka_unit_test(the_sim_uri),
         cmocka_unit_test_setup_teardown(vm_life_on_the_host, setup, agent_tmp_teardown),

@@ -162,28 +162,36 @@ world_vm_is(store_t *st, const char *id, const char *field, const char *value)
     json_decref(vm);
 }
 
-/* Creates a VM as the pipeline does (one transaction) and waits for it to run; answers its id (owned by
- * out, of size UTIL_UUID_LEN + 1). */
+/* Creates the VM of req as the pipeline does (one transaction) and waits for its create to succeed;
+ * answers its id (owned by out, of size UTIL_UUID_LEN + 1). */
 static inline void
-world_running_vm(world_t *w, const char *name, char *out)
+world_created_vm(world_t *w, const vm_create_req_t *req, char *out)
 {
     store_t *st = w->f->st;
-    vm_create_req_t req = {0};
     err_t err = {0};
     json_t *vm, *job = NULL;
 
-    req.name = name;
-    req.image_id = id_of(w->image);
-    req.size = "S";
     assert_int_equal(store_tx_begin(st, &err), 0);
-    vm = vm_create(st, world_ctx(w), &req, &job, &err);
+    vm = vm_create(st, world_ctx(w), req, &job, &err);
     if (vm == NULL)
         fail_msg("create failed: %s (%s)", err.message, err.target);
     assert_int_equal(store_tx_commit(st, &err), 0);
     snprintf(out, UTIL_UUID_LEN + 1, "%s", id_of(vm));
     json_decref(vm);
     world_wait_status(st, job, "succeeded");
-    world_vm_is(st, out, "powerState", "running");
+}
+
+/* A VM of size S, created and running; its id as world_created_vm answers it. */
+static inline void
+world_running_vm(world_t *w, const char *name, char *out)
+{
+    vm_create_req_t req = {0};
+
+    req.name = name;
+    req.image_id = id_of(w->image);
+    req.size = "S";
+    world_created_vm(w, &req, out);
+    world_vm_is(w->f->st, out, "powerState", "running");
 }
 
 #endif

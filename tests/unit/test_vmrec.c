@@ -24,7 +24,8 @@
 static const char *const records[] = {
     /* running, two data disks, a NIC, a checkpoint without description */
     "{\"id\": " UUID("1") ", \"name\": \"web-1\", \"subscriptionId\": " UUID("2") ", \"size\": \"S\", "
-    "\"cores\": 2, \"memoryMB\": 2048, \"imageId\": " UUID("3") ", \"generation\": 2, \"osType\": \"Linux\", "
+    "\"cores\": 2, \"memoryMB\": 2048, \"dynamicMemory\": {\"enabled\": true, \"minimumMB\": 1024, "
+    "\"maximumMB\": 4096, \"_own\": true}, \"imageId\": " UUID("3") ", \"generation\": 2, \"osType\": \"Linux\", "
     "\"osState\": \"specialized\", \"vmRoleId\": null, \"provisioningState\": \"succeeded\", \"powerState\": \"running\", "
     "\"disks\": [{\"lun\": null, \"kind\": \"os\", \"sizeGB\": 30, \"caching\": \"ReadWrite\"}, "
     "{\"lun\": 0, \"kind\": \"data\", \"sizeGB\": 10, \"caching\": \"ReadOnly\"}, "
@@ -34,10 +35,11 @@ static const char *const records[] = {
     "\"sizeGB\": 3, \"_hostId\": \"cp-1\", \"_powerState\": \"running\"}, "
     "\"createdAt\": \"2026-11-22T06:17:17.123Z\", \"updatedAt\": \"2026-11-22T06:18:17.123Z\", "
     "\"hostId\": " UUID("5") ", \"hypervisorId\": \"sim-7\", \"_storageGB\": 63, \"_holdsCompute\": true, "
-    "\"_holdsStorage\": true, \"_counted\": true}",
+    "\"_holdsStorage\": true, \"_counted\": true, \"_assignedMemoryMB\": 1536}",
     /* deallocated member of a role, a described checkpoint taken stopped */
     "{\"id\": " UUID("6") ", \"name\": \"role-2\", \"subscriptionId\": " UUID("2") ", \"size\": \"L\", "
-    "\"cores\": 4, \"memoryMB\": 4096, \"imageId\": " UUID("3") ", \"generation\": 1, \"osType\": \"Windows\", "
+    "\"cores\": 4, \"memoryMB\": 4096, \"dynamicMemory\": {\"enabled\": false, \"minimumMB\": null, "
+    "\"maximumMB\": null}, \"imageId\": " UUID("3") ", \"generation\": 1, \"osType\": \"Windows\", "
     "\"osState\": \"generalized\", \"vmRoleId\": " UUID("7") ", \"provisioningState\": \"succeeded\", \"powerState\": \"deallocated\", "
     "\"disks\": [{\"lun\": null, \"kind\": \"os\", \"sizeGB\": 40, \"caching\": \"ReadWrite\"}], \"nics\": [], "
     "\"checkpoint\": {\"name\": \"cp\", \"description\": \"patch \\u00e9t\\u00e9\", "
@@ -45,15 +47,17 @@ static const char *const records[] = {
     "\"_powerState\": \"stopped\"}, "
     "\"createdAt\": \"2026-11-22T06:17:17.123Z\", \"updatedAt\": \"2026-11-22T06:17:17.123Z\", "
     "\"hostId\": " UUID("5") ", \"hypervisorId\": \"sim-8\", \"_storageGB\": 40, \"_holdsCompute\": false, "
-    "\"_holdsStorage\": true, \"_counted\": true}",
+    "\"_holdsStorage\": true, \"_counted\": true, \"_assignedMemoryMB\": null}",
     /* a failed create: no host, no hypervisor, holding nothing */
     "{\"id\": " UUID("8") ", \"name\": \"bad\", \"subscriptionId\": " UUID("2") ", \"size\": \"S\", "
-    "\"cores\": 2, \"memoryMB\": 2048, \"imageId\": " UUID("3") ", \"generation\": null, \"osType\": null, "
+    "\"cores\": 2, \"memoryMB\": 2048, \"dynamicMemory\": null, \"imageId\": " UUID("3") ", "
+    "\"generation\": null, \"osType\": null, "
     "\"osState\": \"specialized\", \"vmRoleId\": null, \"provisioningState\": \"failed\", \"powerState\": \"deallocated\", "
     "\"disks\": [{\"lun\": null, \"kind\": \"os\", \"sizeGB\": 30, \"caching\": \"ReadWrite\"}], \"nics\": [], "
     "\"checkpoint\": null, \"createdAt\": \"2026-11-22T06:17:17.123Z\", "
     "\"updatedAt\": \"2026-11-22T06:17:17.123Z\", \"hostId\": null, \"hypervisorId\": null, "
-    "\"_storageGB\": 30, \"_holdsCompute\": false, \"_holdsStorage\": false, \"_counted\": false}",
+    "\"_storageGB\": 30, \"_holdsCompute\": false, \"_holdsStorage\": false, \"_counted\": false, "
+    "\"_assignedMemoryMB\": null}",
 };
 #define NRECORDS (sizeof(records) / sizeof(records[0]))
 
@@ -85,7 +89,7 @@ static json_t *
 stripped_view(const json_t *rec, bool admin)
 {
     static const char *const internal[] = {"_storageGB", "_holdsCompute", "_holdsStorage",
-                                           "_counted", NULL};
+                                           "_counted", "_assignedMemoryMB", NULL};
     json_t *v = json_deep_copy(rec), *cp = json_object_get(v, "checkpoint");
     bool compute = json_is_true(json_object_get(v, "_holdsCompute"));
     bool storage = json_is_true(json_object_get(v, "_holdsStorage"));
@@ -104,6 +108,7 @@ stripped_view(const json_t *rec, bool admin)
     }
     for (i = 0; internal[i]; i++)
         json_object_del(v, internal[i]);
+    json_object_del(json_object_get(v, "dynamicMemory"), "_own");
     if (json_is_object(cp)) {
         json_object_del(cp, "_hostId");
         json_object_del(cp, "_powerState");
@@ -167,6 +172,10 @@ round_trip_is_exact(void **state)
     assert_string_equal(vm.vm_role_id, "");
     assert_int_equal(vm.hold.storage_gb, 63);
     assert_true(vm.hold.holds_compute && vm.hold.holds_storage && vm.hold.counted);
+    assert_true(vm.dynamic_memory.present && vm.dynamic_memory.enabled && vm.dynamic_memory_own);
+    assert_int_equal(vm.dynamic_memory.minimum_mb, 1024);
+    assert_int_equal(vm.dynamic_memory.maximum_mb, 4096);
+    assert_int_equal(vm.assigned_memory_mb, 1536);
     json_decref(rec);
 }
 
