@@ -77,19 +77,11 @@ static const jv_field_t size_spec[] = {
     JV_END,
 };
 
-/* A PATCH's dynamicMemory: every member is required (checked by the adapter, as a PATCH's table
- * requires nothing). */
-static const jv_field_t dynamic_memory_spec[] = {
-    {"enabled", JV_BOOL, 0, 0, 0, NULL, NULL},
-    {"minimumMB", JV_INT, 0, 1, 16LL * 1024 * 1024, NULL, NULL},
-    {"maximumMB", JV_INT, 0, 1, 16LL * 1024 * 1024, NULL, NULL},
-    JV_END,
-};
 static const jv_field_t size_patch_spec[] = {
     {"name", JV_STRING, 0, 1, 64, NULL, NULL},
     {"cores", JV_INT, 0, 1, 1024, NULL, NULL},
     {"memoryMB", JV_INT, 0, 1, 16LL * 1024 * 1024, NULL, NULL},
-    {"dynamicMemory", JV_OBJECT, JV_NULLABLE, 0, 0, NULL, dynamic_memory_spec},
+    {"dynamicMemory", JV_OBJECT, JV_NULLABLE, 0, 0, NULL, api_dynmem_fields},
     JV_END,
 };
 
@@ -316,9 +308,6 @@ static json_t *
 api_catalog_size_update(store_t *st, const char *id, const json_t *body, int64_t rev,
                         err_t *err)
 {
-    static const char *const dm_fields[] = {"dynamicMemory.enabled", "dynamicMemory.minimumMB",
-                                            "dynamicMemory.maximumMB"};
-    const json_t *dm = json_object_get(body, "dynamicMemory");
     catalog_size_patch_t patch = {
         .given = given(body, "name", CATALOG_SIZE_NAME) | given(body, "cores", CATALOG_SIZE_CORES) |
                  given(body, "memoryMB", CATALOG_SIZE_MEMORY_MB) |
@@ -326,18 +315,9 @@ api_catalog_size_update(store_t *st, const char *id, const json_t *body, int64_t
         .name = str_of(body, "name"),
         .cores = int_of(body, "cores"),
         .memory_mb = int_of(body, "memoryMB"),
-        .dynamic_memory_null = json_is_null(dm),
-        .dynamic_memory = {.enabled = json_is_true(json_object_get(dm, "enabled")),
-                           .minimum_mb = int_of(dm, "minimumMB"),
-                           .maximum_mb = int_of(dm, "maximumMB")},
     };
-    size_t i;
 
-    for (i = 0; json_is_object(dm) && i < sizeof(dm_fields) / sizeof(dm_fields[0]); i++)
-        if (json_object_get(dm, dm_fields[i] + sizeof("dynamicMemory.") - 1) == NULL) {
-            err_set(err, ERR_INVALID_REQUEST, dm_fields[i], "%s is required.", dm_fields[i]);
-            return NULL;
-        }
+    catalog_dynmem_of(json_object_get(body, "dynamicMemory"), &patch.dynamic_memory);
     return catalog_size_update(st, id, &patch, rev, err);
 }
 

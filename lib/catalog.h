@@ -165,23 +165,15 @@ json_t *catalog_gallery_item_create(store_t *st, const catalog_gallery_item_req_
 #define CATALOG_SIZE_MEMORY_MB 4u
 #define CATALOG_SIZE_DYNAMIC_MEMORY 8u
 
-/* A size's dynamic memory: when enabled, minimum_mb <= the size's memoryMB <= maximum_mb (400 naming
- * dynamicMemory.minimumMB or .maximumMB otherwise). */
-typedef struct {
-    bool enabled;
-    int64_t minimum_mb, maximum_mb;
-} catalog_dynamic_memory_t;
-
-/* A size PATCH. given: the CATALOG_SIZE_* fields named; dynamic_memory_null: dynamicMemory was null (no
- * dynamic memory). A new name must be free (409 naming name) and the size must not be in use (409 naming
+/* A size PATCH. given: the CATALOG_SIZE_* fields named; dynamic_memory (not present: null, fixed memory)
+ * is checked as a create checks it, against the memoryMB the size ends with. A new name must be free (409 naming name) and the size must not be in use (409 naming
  * name: VMs, roles, gallery items and plans name a size by its name). New cores and memory apply to VMs
  * made from now on; existing VMs keep their own. */
 typedef struct {
     unsigned given;
     const char *name;
     int64_t cores, memory_mb;
-    bool dynamic_memory_null;
-    catalog_dynamic_memory_t dynamic_memory;
+    catalog_dynmem_t dynamic_memory;
 } catalog_size_patch_t;
 
 #define CATALOG_IMAGE_NAME 1u

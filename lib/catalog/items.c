@@ -200,22 +200,16 @@ abandon(store_t *st, json_t *rec)
 
 /* ---- sizes ---- */
 
-/* 0 when the size's dynamic memory (in rec) surrounds its startup memory; else 400 naming the bound. */
+/* 0 when the size's dynamic memory (in rec) holds its startup memory, as a create checks it; else 400
+ * naming the bound. */
 static int
 check_dynamic_memory(const json_t *rec, err_t *err)
 {
-    const json_t *dm = json_object_get(rec, "dynamicMemory");
-    int64_t mem = jget_int(rec, "memoryMB");
+    catalog_dynmem_t dm;
 
-    if (!json_is_object(dm) || !json_is_true(json_object_get(dm, "enabled")))
-        return 0;
-    if (jget_int(dm, "minimumMB") > mem)
-        return err_set(err, ERR_INVALID_REQUEST, "dynamicMemory.minimumMB",
-                       "dynamicMemory.minimumMB must not be greater than memoryMB.");
-    if (jget_int(dm, "maximumMB") < mem)
-        return err_set(err, ERR_INVALID_REQUEST, "dynamicMemory.maximumMB",
-                       "dynamicMemory.maximumMB must not be less than memoryMB.");
-    return 0;
+    if (catalog_dynmem_from_json(json_object_get(rec, "dynamicMemory"), &dm))
+        return err_set(err, ERR_INTERNAL, NULL, "The size's dynamic memory is malformed.");
+    return catalog_dynmem_check(&dm, jget_int(rec, "memoryMB"), err);
 }
 
 /* 0 when rec (a size being renamed to name) may take it: nothing names the size by its old name and no
@@ -239,7 +233,6 @@ json_t *
 catalog_size_update(store_t *st, const char *id, const catalog_size_patch_t *patch,
                     int64_t expect_rev, err_t *err)
 {
-    const catalog_dynamic_memory_t *dm = &patch->dynamic_memory;
     json_t *rec;
 
     assert(patch != NULL && (!(patch->given & CATALOG_SIZE_NAME) || patch->name != NULL));
@@ -254,12 +247,7 @@ catalog_size_update(store_t *st, const char *id, const catalog_size_patch_t *pat
     if (patch->given & CATALOG_SIZE_MEMORY_MB)
         json_object_set_new(rec, "memoryMB", json_integer(patch->memory_mb));
     if (patch->given & CATALOG_SIZE_DYNAMIC_MEMORY)
-        json_object_set_new(rec, "dynamicMemory",
-                            patch->dynamic_memory_null
-                                ? json_null()
-                                : json_pack("{s:b, s:I, s:I}", "enabled", dm->enabled, "minimumMB",
-                                            (json_int_t) dm->minimum_mb, "maximumMB",
-                                            (json_int_t) dm->maximum_mb));
+        json_object_set_new(rec, "dynamicMemory", catalog_dynmem_json(&patch->dynamic_memory));
     if (check_dynamic_memory(rec, err))
         return abandon(st, rec);
     return commit_change(st, &store_kind_size, id, rec, expect_rev, err);

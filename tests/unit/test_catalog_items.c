@@ -109,10 +109,12 @@ size_patch_checks_what_it_leaves(void **state)
     json_t *size = size_make(f->st, "A"), *other = size_make(f->st, "B"), *got;
     catalog_size_patch_t taken = {.given = CATALOG_SIZE_NAME, .name = "B"};
     catalog_size_patch_t dm = {.given = CATALOG_SIZE_DYNAMIC_MEMORY,
-                               .dynamic_memory = {true, 4096, 8192}};
+                               .dynamic_memory = {.present = true, .enabled = true,
+                                                  .minimum_mb = 4096, .maximum_mb = 8192}};
     catalog_size_patch_t grow = {.given = CATALOG_SIZE_MEMORY_MB | CATALOG_SIZE_DYNAMIC_MEMORY,
                                  .memory_mb = 4096,
-                                 .dynamic_memory = {true, 1024, 8192}};
+                                 .dynamic_memory = {.present = true, .enabled = true,
+                                                    .minimum_mb = 1024, .maximum_mb = 8192}};
     err_t err = {0};
 
     assert_null(catalog_size_update(f->st, id_of(size), &taken, 0, &err));
