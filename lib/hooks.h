@@ -54,7 +54,8 @@ typedef struct {
 } hooks_patch_t;
 
 /* CRUD. These check what the api edge's tables cannot (the URL's scheme, at least one event, valid
- * filters: 400 naming events[i]) and build the record from the struct. Records returned are the API's view: never the secret. */
+ * filters: 400 naming events[i]) and build the record from the struct. Records returned are the API's
+ * view: never the secret. */
 json_t *hooks_create(store_t *st, const hooks_req_t *req, err_t *err);
 /* Applies a PATCH in a transaction of its own (nested in the caller's when one is open). */
 json_t *hooks_update(store_t *st, const char *id, const hooks_patch_t *patch, int64_t expect_rev,

@@ -2,9 +2,10 @@
  * record.c: hooks as records (see ../hooks.h): create, update and delete, the delivery log, redelivery.
  *
  * Invariants: a stored hook has an absolute http or https url and at least one event filter, each a known
- * type, "*", or a "prefix.*" of known types (events_filter_valid); it is built here from the request's struct, field by field. Its secret never leaves this module
- * except to the sender: every record answered is hooks_view's, without it. A redelivery wakes the sender
- * only once the transaction that queued it has committed.
+ * type, "*", or a "prefix.*" of known types (events_filter_valid); it is built here from the request's
+ * struct, field by field. Its secret never leaves this module except to the sender: every record answered
+ * is hooks_view's, without it. A redelivery wakes the sender only once the transaction that queued it has
+ * committed.
  */
 #include "../hooks.h"
 #include "hooks_internal.h"
