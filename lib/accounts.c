@@ -3,8 +3,11 @@
  * delete are in accounts/users.c.
  *
  * Invariants: a token row never holds the token, only its SHA-256; a subscription refers to an existing
- * user and plan; a decommissioned plan, or a suspended user, takes no new subscription. Every record is built here from the
- * request's struct, field by field: nothing a caller sends reaches the store unnamed.
+ * user and plan; a decommissioned plan, or a suspended user, takes
+ * no new subscription. Every record is built here from the
+ * request's struct, field by field: nothing a caller sends reaches the store unnamed. Every change raises
+ * its event in its own transaction (user.created, token.created and token.revoked name no subscription;
+ * a token's event never holds the token).
  */
 #include "accounts/accounts_internal.h"
 
@@ -32,6 +35,32 @@ new_id_and_time(char id[UTIL_UUID_LEN + 1], char now[UTIL_TIME_LEN + 1])
     util_time_format(util_now_ms(), now);
 }
 
+/* Writes rec of kind (a new record when insert, else an update of its id) and raises the event type about
+ * resource_id (no subscription) in one transaction of its own (nested in the caller's when one is open).
+ * rec is borrowed; data is stolen. */
+static int
+write_with_event(store_t *st, const store_kind_t *kind, const json_t *rec, bool insert, const char *type,
+                 const char *resource_id, json_t *data, err_t *err)
+{
+    int rc;
+
+    assert(st != NULL && kind != NULL && rec != NULL && type != NULL && resource_id != NULL);
+    if (store_tx_begin(st, err)) {
+        json_decref(data);
+        return -1;
+    }
+    rc = insert ? store_rec_insert(st, kind, rec, err)
+                : store_rec_update(st, kind, jget_str(rec, "id"), rec, 0, err);
+    if (rc == 0)
+        rc = events_emit(st, type, NULL, resource_id, data, err);
+    else
+        json_decref(data);
+    if (rc == 0 && store_tx_commit(st, err) == 0)
+        return 0;
+    store_tx_rollback(st);
+    return -1;
+}
+
 json_t *
 accounts_user_create(store_t *st, const accounts_user_req_t *req, err_t *err)
 {
@@ -53,7 +82,8 @@ accounts_user_create(store_t *st, const accounts_user_req_t *req, err_t *err)
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         return NULL;
     }
-    if (store_rec_insert(st, &store_kind_user, rec, err)) {
+    if (write_with_event(st, &store_kind_user, rec, true, "user.created", id,
+                         json_pack("{s:s, s:s?}", "email", req->email, "name", req->name), err)) {
         json_decref(rec);
         return NULL;
     }
@@ -93,7 +123,10 @@ accounts_token_create(store_t *st, const char *user_id, const accounts_token_req
                     "expiresAt", expires, "revokedAt", "createdAt", now);
     if (rec == NULL)
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    if (rec == NULL || store_rec_insert(st, &store_kind_token, rec, err)) {
+    /* The feed names the token, never its value. */
+    if (rec == NULL ||
+        write_with_event(st, &store_kind_token, rec, true, "token.created", id,
+                         json_pack("{s:s, s:s}", "userId", user_id, "expiresAt", expires), err)) {
         json_decref(rec);
         return NULL;
     }
@@ -121,7 +154,8 @@ accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, er
     }
     util_time_format(util_now_ms(), now);
     json_object_set_new(rec, "revokedAt", json_string(now));
-    rc = store_rec_update(st, &store_kind_token, token_id, rec, 0, err);
+    rc = write_with_event(st, &store_kind_token, rec, false, "token.revoked", token_id,
+                          json_pack("{s:s}", "userId", user_id), err);
     json_decref(rec);
     return rc;
 }

@@ -1,5 +1,10 @@
 /*
- * events.c: the outbox of events (see events.h).
+ * events.c: the outbox of events (see events.h): the table of types, the hook filters that select among
+ * them, and the write of one event with the change it describes.
+ *
+ * Invariants: every type in events_types is made of letters and dots only, so a filter's prefix never
+ * holds a LIKE or GLOB wildcard; an event is written only inside the caller's transaction (or one of its
+ * own), and the listener hears of it only after that commit.
  */
 #include "events.h"
 
@@ -17,7 +22,14 @@ const char *const events_types[] = {
     "host.unreachable",     "host.reachable",       "vm.generalized",
     "vm.migrated",          "image.created",        "image.deleted",
     "snapshot.created",     "snapshot.copied",      "snapshot.deleted",
-    "user.updated",         "user.suspended",       "user.activated",       "user.deleted",
+    "vm.disk.attached",     "vm.disk.detached",     "vm.reassociated",
+    "network.created",      "network.deleted",
+    "vmrole.created",       "vmrole.deleted",       "vmrole.instanceJoined",
+    "host.created",         "host.updated",         "host.deleted",
+    "user.created",         "user.updated",         "user.suspended",
+    "user.activated",       "user.deleted",
+    "token.created",        "token.revoked",
+    "job.succeeded",        "job.canceled",
     NULL,
 };
 
@@ -33,6 +45,50 @@ events_type_known(const char *type)
         if (strcmp(events_types[i], type) == 0)
             return true;
     return false;
+}
+
+/* True when type is a known type that begins with the len characters of prefix. */
+static bool
+some_type_starts(const char *prefix, size_t len)
+{
+    size_t i;
+
+    for (i = 0; events_types[i]; i++)
+        if (strncmp(events_types[i], prefix, len) == 0)
+            return true;
+    return false;
+}
+
+bool
+events_filter_valid(const char *filter)
+{
+    size_t len, i;
+
+    if (filter == NULL)
+        return false;
+    if (strcmp(filter, "*") == 0 || events_type_known(filter))
+        return true;
+    len = strlen(filter);
+    /* "x.*": at least one character before ".*", and nothing but letters and dots in it. */
+    if (len < 3 || strcmp(filter + len - 2, ".*") != 0)
+        return false;
+    for (i = 0; i < len - 2; i++)
+        if (!((filter[i] >= 'a' && filter[i] <= 'z') || (filter[i] >= 'A' && filter[i] <= 'Z') ||
+              (filter[i] == '.' && i > 0 && filter[i - 1] != '.')))
+            return false;
+    return some_type_starts(filter, len - 1); /* the prefix with its dot names some type */
+}
+
+bool
+events_filter_matches(const char *filter, const char *type)
+{
+    size_t len;
+
+    assert(filter != NULL && type != NULL);
+    if (strcmp(filter, "*") == 0 || strcmp(filter, type) == 0)
+        return true;
+    len = strlen(filter);
+    return len >= 3 && strcmp(filter + len - 2, ".*") == 0 && strncmp(filter, type, len - 1) == 0;
 }
 
 void
@@ -61,7 +117,7 @@ events_emit(store_t *st, const char *type, const char *sid, const char *resource
     json_t *ev;
     int rc;
 
-    assert(st != NULL && type != NULL);
+    assert(st != NULL && type != NULL && events_type_known(type));
     util_uuid_v7(now, id);
     util_time_format(now, at);
     ev = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:o}", "id", id, "type", type, "occurredAt", at,

@@ -11,7 +11,18 @@
  * job.failed, host.unreachable and host.reachable (lib/hostwatch.c; resourceId the host, no subscription),
  * vm.generalized, vm.migrated (data: fromHostId, toHostId), image.created and image.deleted (private
  * images), snapshot.created, snapshot.copied (resourceId the new copy; data: sourceSnapshotId, cloudId) and
- * snapshot.deleted.
+ * snapshot.deleted; vm.disk.attached and vm.disk.detached (data: lun, sizeGB), vm.reassociated (data:
+ * fromHostId, toHostId, hypervisorId); network.created and network.deleted; vmrole.created, vmrole.deleted
+ * and vmrole.instanceJoined (data: vmId, adopted: whether wapd made the VM's record from the host's report,
+ * which also raises vm.created); host.created,
+ * host.updated (data: the fields changed) and host.deleted (no subscription); user.created (data: email,
+ * name), token.created and token.revoked (resourceId the token, data: userId; never the token's value;
+ * no subscription); job.succeeded, job.failed and
+ * job.canceled (resourceId the job's resource; data: jobId, kind, and code and message when it failed).
+ *
+ * Every type is made of letters and dots. A hook filter is "*" (every type), a known type, or a prefix
+ * ending in ".*" ("vm.*") that matches every type beginning with the prefix and its dot (vm.created,
+ * vm.disk.attached); the prefix must name at least one known type.
  */
 #ifndef WAPD_EVENTS_H
 #define WAPD_EVENTS_H
@@ -26,6 +37,11 @@
 /* Every type above, NULL-terminated, for validating hook subscriptions. */
 extern const char *const events_types[];
 bool events_type_known(const char *type);
+/* True when filter may stand in a hook's events list (see the top of this file); NULL is not. */
+bool events_filter_valid(const char *filter);
+/* True when valid filter selects type (both borrowed, non-NULL). The store's delivery query does the
+ * same in SQL; this is its reference. */
+bool events_filter_matches(const char *filter, const char *type);
 
 /* Records an event in the calling thread's open transaction (or on its own when none is open). sid and
  * resource_id are borrowed and may be NULL; data is stolen (NULL: {}). After the transaction commits, the

@@ -2,7 +2,8 @@
  * hooks.h: automation hooks, and the sender that delivers events to them.
  *
  * A hook {id, url, events, secret, active, description} receives, as `POST url`, every event whose type
- * its events list names ("*": every type) from its creation on. Each (hook, event) pair is a delivery,
+ * its events list selects ("*": every type; "vm.*": every type under vm., see events.h) from its creation
+ * on. Each (hook, event) pair is a delivery,
  * queued in the event's own transaction (lib/events.c), so a delivery exists exactly when its event does.
  *
  * The sender is one thread driving libcurl's multi interface: bounded concurrency overall and per hook (a
@@ -27,7 +28,7 @@
 #include "store.h"
 
 /* A hook create, filled by the api edge from a body it has shape-checked; every pointer is borrowed for
- * the call. events is an array of nevents event types ("*": every type); description NULL: none. */
+ * the call. events is an array of nevents filters (a type, "*", or "prefix.*"); description NULL: none. */
 typedef struct {
     const char *url;
     const char *const *events;
@@ -52,8 +53,9 @@ typedef struct {
     const char *description;
 } hooks_patch_t;
 
-/* CRUD. These check what the api edge's tables cannot (the URL's scheme, at least one event, known event
- * types) and build the record from the struct. Records returned are the API's view: never the secret. */
+/* CRUD. These check what the api edge's tables cannot (the URL's scheme, at least one event, valid
+ * filters: 400 naming events[i]) and build the record from the struct. Records returned are the API's
+ * view: never the secret. */
 json_t *hooks_create(store_t *st, const hooks_req_t *req, err_t *err);
 /* Applies a PATCH in a transaction of its own (nested in the caller's when one is open). */
 json_t *hooks_update(store_t *st, const char *id, const hooks_patch_t *patch, int64_t expect_rev,

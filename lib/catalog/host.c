@@ -9,7 +9,9 @@
  *   API's view drops it);
  * - a new host is ok, seen now, and holds nothing; its capacity never drops below what its VMs hold (409
  *   naming the capacity field);
- * - a host with VMs is not deleted (409 Conflict).
+ * - a host with VMs is not deleted (409 Conflict);
+ * - every create, update and delete raises its event (host.created, host.updated, host.deleted; no
+ *   subscription) in the transaction that writes it.
  */
 #include "catalog_internal.h"
 
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "../agent.h"
+#include "../events.h"
 #include "../jget.h"
 
 /* The registry's word on an agent's kind and uri, as the catalog's error: 400 naming agent.kind or
@@ -54,6 +57,58 @@ set_optional(json_t *agent, const char *key, const char *value)
         json_object_del(agent, key);
 }
 
+/* Writes host record rec (taken) and raises type about it with data (stolen), in a transaction of its own
+ * (nested in the caller's when one is open): a new record when id is NULL, else an update of id at
+ * revision expect_rev. The record as written, or NULL with err. */
+static json_t *
+write_with_event(store_t *st, const char *id, json_t *rec, int64_t expect_rev, const char *type,
+                 json_t *data, err_t *err)
+{
+    assert(st != NULL && type != NULL);
+    if (store_tx_begin(st, err)) {
+        json_decref(rec);
+        json_decref(data);
+        return NULL;
+    }
+    rec = id != NULL ? catalog__update_or_free(st, &store_kind_host, id, rec, expect_rev, err)
+                     : catalog__insert_or_free(st, &store_kind_host, rec, err);
+    if (rec == NULL)
+        json_decref(data);
+    if (rec != NULL && events_emit(st, type, NULL, jget_str(rec, "id"), data, err) == 0 &&
+        store_tx_commit(st, err) == 0)
+        return rec;
+    store_tx_rollback(st);
+    json_decref(rec);
+    return NULL;
+}
+
+/* What a host.updated event says changed: the patched fields' names (never a token's value). */
+static json_t *
+changed_fields(const json_t *rec, unsigned given)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {
+        {CATALOG_HOST_NAME, "name"},
+        {CATALOG_HOST_STATE, "state"},
+        {CATALOG_HOST_AGENT_URI, "agent.uri"},
+        {CATALOG_HOST_AGENT_TOKEN, "agent.token"},
+        {CATALOG_HOST_AGENT_CA_FILE, "agent.caFile"},
+        {CATALOG_HOST_CORES, "capacity.cores"},
+        {CATALOG_HOST_MEMORY_MB, "capacity.memoryMB"},
+        {CATALOG_HOST_STORAGE_GB, "capacity.storageGB"},
+    };
+    json_t *changed = json_array();
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (given & names[i].bit)
+            json_array_append_new(changed, json_string(names[i].name));
+    return json_pack("{s:o, s:s, s:O}", "changed", changed, "state", jget_str(rec, "state"),
+                     "capacity", json_object_get(rec, "capacity"));
+}
+
 json_t *
 catalog_host_create(store_t *st, const catalog_host_req_t *req, err_t *err)
 {
@@ -75,8 +130,12 @@ catalog_host_create(store_t *st, const catalog_host_req_t *req, err_t *err)
         json_object_set(rec, "lastSeenAt", json_object_get(rec, "createdAt"));
         set_optional(json_object_get(rec, "agent"), "token", req->agent_token);
         set_optional(json_object_get(rec, "agent"), "caFile", req->agent_ca_file);
+    } else {
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
     }
-    return catalog__insert_or_free(st, &store_kind_host, rec, err);
+    return write_with_event(st, NULL, rec, 0, "host.created",
+                            json_pack("{s:s, s:s}", "name", req->name, "cloudId", req->cloud_id), err);
 }
 
 /* The capacity fields: their bits in a patch and their keys in the record. */
@@ -146,7 +205,8 @@ catalog_host_update(store_t *st, const char *id, const catalog_host_patch_t *pat
     if (patch_capacity(rec, patch, err))
         goto fail;
     catalog_record_touch(rec);
-    return catalog__update_or_free(st, &store_kind_host, id, rec, expect_rev, err);
+    return write_with_event(st, id, rec, expect_rev, "host.updated", changed_fields(rec, patch->given),
+                            err);
 fail:
     json_decref(rec);
     return NULL;
@@ -155,8 +215,16 @@ fail:
 int
 catalog_host_delete(store_t *st, const char *id, int64_t expect_rev, err_t *err)
 {
+    assert(st != NULL && id != NULL);
+    if (store_tx_begin(st, err))
+        return -1;
     /* Every VM placed there counts, deallocated ones too: their disks live on the host. */
-    return catalog__delete_unless_used(st, &store_kind_host, id, &store_kind_vm, "hostId",
-                                       "VMs live on this host; move or delete them first.",
-                                       expect_rev, err);
+    if (catalog__delete_unless_used(st, &store_kind_host, id, &store_kind_vm, "hostId",
+                                    "VMs live on this host; move or delete them first.", expect_rev,
+                                    err) ||
+        events_emit(st, "host.deleted", NULL, id, NULL, err) || store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        return -1;
+    }
+    return 0;
 }

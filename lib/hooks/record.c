@@ -1,16 +1,18 @@
 /*
  * record.c: hooks as records (see ../hooks.h): create, update and delete, the delivery log, redelivery.
  *
- * Invariants: a stored hook has an absolute http or https url and at least one event type, each known or
- * "*"; it is built here from the request's struct, field by field. Its secret never leaves this module
- * except to the sender: every record answered is hooks_view's, without it. A redelivery wakes the sender
- * only once the transaction that queued it has committed.
+ * Invariants: a stored hook has an absolute http or https url and at least one event filter, each a known
+ * type, "*", or a "prefix.*" of known types (events_filter_valid); it is built here from the request's
+ * struct, field by field. Its secret never leaves this module except to the sender: every record answered
+ * is hooks_view's, without it. A redelivery wakes the sender only once the transaction that queued it has
+ * committed.
  */
 #include "../hooks.h"
 #include "hooks_internal.h"
 
 #include <assert.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -40,10 +42,12 @@ check_url(const char *url, err_t *err)
     return rc;
 }
 
-/* 400 on events unless it names at least one type, and each is a known type or "*". */
+/* 400 on events unless it names at least one filter, and each is a known type, "*", or a prefix of known
+ * types ending in ".*" (the error names events[i]). */
 static int
 check_events(const char *const *events, size_t n, err_t *err)
 {
+    char target[32];
     size_t i;
 
     if (n == 0)
@@ -51,9 +55,13 @@ check_events(const char *const *events, size_t n, err_t *err)
                        "events must name at least one event type, or \"*\" for every type.");
     for (i = 0; i < n; i++) {
         assert(events[i] != NULL);
-        if (strcmp(events[i], "*") != 0 && !events_type_known(events[i]))
-            return err_set(err, ERR_INVALID_REQUEST, "events",
-                           "events[%zu] is not an event type: %.64s.", i, events[i]);
+        if (!events_filter_valid(events[i])) {
+            snprintf(target, sizeof(target), "events[%zu]", i);
+            return err_set(err, ERR_INVALID_REQUEST, target,
+                           "events[%zu] is not an event type, \"*\", or a prefix of types ending in "
+                           "\".*\": %.64s.",
+                           i, events[i]);
+        }
     }
     return 0;
 }

@@ -2,7 +2,8 @@
  * adopt.c: pointing records at VMs a host has: re-association (a record follows its VM, which reappeared
  * under a new hypervisor id, keeping its id, role membership, checkpoint and history) and adoption (a VM
  * role takes an unmanaged VM as an instance). Both read the host's inventory and refuse a VM a record
- * already owns.
+ * already owns. Each raises its event in the transaction of its change: vm.reassociated, or
+ * vmrole.instanceJoined (the adopted record's first save also raises vm.created).
  */
 #include "../inventory.h"
 
@@ -99,6 +100,7 @@ json_t *
 inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *to, err_t *err)
 {
     const char *host_id, *hyp;
+    char from[sizeof(((vm_rec_t *) NULL)->host_id)];
     json_t *seen = NULL, *view = NULL;
     vm_rec_t vm;
     int rc;
@@ -124,7 +126,13 @@ inventory_reassociate(store_t *st, const char *vm_id, const inventory_target_t *
     rc = vmrec_load(st, NULL, vm_id, &vm, NULL, err);
     if (rc == 0)
         err_set(err, ERR_NOT_FOUND, NULL, "The VM was not found.");
+    if (rc > 0)
+        snprintf(from, sizeof(from), "%s", vm.host_id);
     if (rc <= 0 || point_at(st, &vm, host_id, seen, err) || vmrec_save(st, &vm, err) ||
+        events_emit(st, "vm.reassociated", vm.subscription_id, vm.id,
+                    json_pack("{s:s?, s:s, s:s}", "fromHostId", from[0] ? from : NULL, "toHostId",
+                              host_id, "hypervisorId", hyp),
+                    err) ||
         store_tx_commit(st, err)) {
         store_tx_rollback(st);
         goto out;
@@ -222,6 +230,8 @@ inventory_adopt(store_t *st, const json_t *role, const char *host_id, const char
     d[QUOTA_STORAGE] = vm.hold.storage_gb;
     if (quota_adjust(st, vm.subscription_id, d, err) || vmrec_insert(st, &vm, err) ||
         point_at(st, &vm, host_id, seen, err) || vmrec_save(st, &vm, err) ||
+        events_emit(st, "vmrole.instanceJoined", vm.subscription_id, jget_str(role, "id"),
+                    json_pack("{s:s, s:b}", "vmId", vm.id, "adopted", true), err) ||
         store_tx_commit(st, err)) {
         store_tx_rollback(st);
         goto out;

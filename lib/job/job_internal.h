@@ -76,5 +76,8 @@ bool job__worker_has(const char *id, int64_t *since_ms);
 /* Runs job id until it ends, must wait for a retry, or the engine stops. The caller holds the job in
  * the busy set, so no other worker runs it meanwhile. */
 void job__run(store_t *st, const char *id);
+/* Raises the event of job rec's end (job.succeeded, job.failed or job.canceled, from its status) in the
+ * open transaction; rec is borrowed and carries its final status (and error, when it failed). */
+int job__emit_end(store_t *st, const json_t *rec, err_t *err);
 
 #endif

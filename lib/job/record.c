@@ -424,7 +424,7 @@ cancel_queued(store_t *st, json_t *rec, int64_t rev, err_t *err)
     ctx.def = def;
     ctx.step = -1;
     ctx.in_tx = true;
-    if (def && def->on_failed && def->on_failed(&ctx, err))
+    if ((def && def->on_failed && def->on_failed(&ctx, err)) || job__emit_end(st, rec, err))
         return -1;
     return store_rec_update(st, &store_kind_job, job__str(rec, "id"), rec, rev, err);
 }

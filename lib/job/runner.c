@@ -18,6 +18,9 @@
  * ends canceled, the step under way never interrupted. A step's commit that finds the row changed only by
  * such a request takes it in and commits (take_cancel_request).
  *
+ * Every end raises its event (job.succeeded, job.failed, job.canceled: job__emit_end) in the transaction
+ * that records the job's final status, so the feed holds one such event exactly for each job that ended.
+ *
  * Invariants: the worker that runs a job holds it in the pool, so one job never runs twice at once; every
  * write of the row carries the revision this worker last saw, so a change made meanwhile by anyone else
  * (but a cancel request) wins and the runner lets the job go (412); ctx->in_tx is true exactly while this worker has a
@@ -227,6 +230,29 @@ abandon_tx(job_ctx_t *ctx)
 
 /* ---- ends ---- */
 
+int
+job__emit_end(store_t *st, const json_t *rec, err_t *err)
+{
+    const char *status = job__str(rec, "status");
+    const json_t *error = json_object_get(rec, "error");
+    char type[32];
+    json_t *data;
+
+    assert(st != NULL && rec != NULL && status != NULL);
+    assert(strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
+           strcmp(status, "canceled") == 0);
+    snprintf(type, sizeof(type), "job.%s", status);
+    data = json_pack("{s:s, s:s}", "jobId", job__str(rec, "id"), "kind", job__str(rec, "kind"));
+    if (data != NULL && json_is_object(error) && strcmp(status, "failed") == 0) {
+        json_object_set(data, "code", json_object_get(error, "code"));
+        json_object_set(data, "message", json_object_get(error, "message"));
+    }
+    if (data == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    return events_emit(st, type, job__str(rec, "subscriptionId"), job__str(rec, "resourceId"), data,
+                       err);
+}
+
 /* Ends the job: failed with code and message, or canceled (code NULL) at a step boundary, its current step
  * and those after it skipped. The kind's cleanup runs first (outside any transaction), then its on_failed in
  * the transaction that records the end. */
@@ -261,14 +287,9 @@ end_job(job_ctx_t *ctx, const char *code, const char *message)
                 job_ctx_id(ctx));
         abandon_tx(ctx);
     }
-    /* A failed job says so in the feed. */
-    if (code != NULL && job_ctx_begin(ctx, &err) == 0 &&
-        events_emit(ctx->st, "job.failed", job__str(ctx->rec, "subscriptionId"),
-                    job__str(ctx->rec, "resourceId"),
-                    json_pack("{s:s, s:s, s:s, s:s}", "jobId", job_ctx_id(ctx), "kind",
-                              job__str(ctx->rec, "kind"), "code", code, "message", message),
-                    &err) != 0)
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job.failed event not recorded\",\"job\":\"%s\"}\n",
+    /* A failed or canceled job says so in the feed. */
+    if (job_ctx_begin(ctx, &err) == 0 && job__emit_end(ctx->st, ctx->rec, &err) != 0)
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job end event not recorded\",\"job\":\"%s\"}\n",
                 job_ctx_id(ctx));
     if (save_job(ctx, &err) != 0) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"job end not recorded\",\"job\":\"%s\"}\n",
@@ -294,8 +315,8 @@ cancel_requested(job_ctx_t *ctx)
     return json_is_true(json_object_get(job_ctx_data(ctx), JOB_CANCEL_REQUESTED));
 }
 
-/* Marks the job succeeded and runs on_succeeded in the transaction that will record it. False when
- * on_succeeded failed: nothing is recorded and the job is looked at again shortly. */
+/* Marks the job succeeded and runs on_succeeded, and raises job.succeeded, in the transaction that will
+ * record it. False when either failed: nothing is recorded and the job is looked at again shortly. */
 static bool
 finish_succeeded(job_ctx_t *ctx, err_t *err)
 {
@@ -305,7 +326,8 @@ finish_succeeded(job_ctx_t *ctx, err_t *err)
     job__status_set(ctx->rec, "succeeded");
     json_object_set_new(ctx->rec, "progress", json_integer(100));
     json_object_set_new(ctx->rec, "endedAt", json_string(text));
-    if (ctx->def->on_succeeded && (job_ctx_begin(ctx, err) || ctx->def->on_succeeded(ctx, err))) {
+    if (job_ctx_begin(ctx, err) || (ctx->def->on_succeeded && ctx->def->on_succeeded(ctx, err)) ||
+        job__emit_end(ctx->st, ctx->rec, err)) {
         abandon_tx(ctx);
         job__enqueue(job_ctx_id(ctx), util_now_ms() + BACKOFF_BASE_MS);
         return false;

@@ -2,7 +2,8 @@
  * sqlite_events.c: the SQLite backend's events (the outbox), hook deliveries and their attempt log (see
  * store.h).
  *
- * Invariants: an event and its deliveries are written in the transaction of the change it describes;
+ * Invariants: an event and its deliveries are written in the transaction of the change it describes, one
+ * delivery to each active hook whose filters select its type (exact, "*", or a "prefix.*");
  * an event is purged only once no delivery refers to it; a delivery leaves "pending" once, and only a
  * pending one logs an attempt.
  */
@@ -43,11 +44,15 @@ sqlite_event_add(store_conn_t *c, const json_t *ev, int64_t now_ms, err_t *err)
     if (sqlite__stmt_run(c, s, "saving an event", err) < 0)
         return -1;
     seq = sqlite3_last_insert_rowid(c->db);
-    /* One delivery per active hook that asks for this type (or for every type). */
+    /* One delivery per active hook that asks for this type, for every type ("*"), or for a prefix of it
+     * ("vm.*": the filter but its last character begins the type; compared as text, no wildcards). The
+     * same rule as events_filter_matches. */
     s = sqlite__stmt(c,
                  "INSERT INTO deliveries(hook_id, event_seq, state, attempts, next_ms, queued_ms)"
                  " SELECT id, ?1, 'pending', 0, ?2, ?2 FROM hooks WHERE active = 1 AND EXISTS"
-                 " (SELECT 1 FROM json_each(hooks.events) WHERE value = ?3 OR value = '*');",
+                 " (SELECT 1 FROM json_each(hooks.events) WHERE value = ?3 OR value = '*'"
+                 "  OR (length(value) > 2 AND substr(value, -2) = '.*'"
+                 "      AND substr(?3, 1, length(value) - 1) = substr(value, 1, length(value) - 1)));",
                  err);
     if (s == NULL)
         return -1;

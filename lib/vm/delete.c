@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../events.h"
 #include "../quota.h"
 #include "image.h"
 #include "vmstep.h"
@@ -115,13 +116,14 @@ failed_delete(job_ctx_t *ctx, err_t *err)
 /* ---- subscription-wide ---- */
 
 /* Once no VM is left, the VM roles and networks go, and with them their quota (and the private images,
- * vm_image__remove_all). */
+ * vm_image__remove_all); each says so in the feed. */
 static int
 delete_roles_and_networks(store_t *st, const char *sid, err_t *err)
 {
     store_filter_t f = {.field = "subscriptionId", .op = STORE_FILTER_EQ, .value = sid};
     const store_kind_t *kinds[] = {&store_kind_vmrole, &store_kind_network};
     const int quotas[] = {QUOTA_VMROLES, QUOTA_NETWORKS};
+    const char *const events[] = {"vmrole.deleted", "network.deleted"};
     json_t *list, *n;
     size_t i, k;
 
@@ -133,7 +135,9 @@ delete_roles_and_networks(store_t *st, const char *sid, err_t *err)
             return -1;
         json_array_foreach(list, i, n)
             if (store_rec_delete(st, kinds[k], jget_str(n, "id"), 0, err) ||
-                quota_apply(st, sid, d, err)) {
+                quota_apply(st, sid, d, err) ||
+                events_emit(st, events[k], sid, jget_str(n, "id"),
+                            json_pack("{s:s}", "name", jget_str(n, "name")), err)) {
                 json_decref(list);
                 return -1;
             }

@@ -5,11 +5,14 @@
  * plan's quotas and on the VM's host when it holds storage there; a failed attach gives it back unless the
  * host has the disk. A detach releases the storage when the host no longer has the disk. A disk made from a
  * snapshot (of the VM host's cloud) is a clone of it, of its size: the snapshot is leased from the request
- * to the job's end, and the attach polls while the host clones.
+ * to the job's end, and the attach polls while the host clones. The feed hears of a disk that reached or
+ * left the host, in the transaction that records it: vm.disk.attached when the attach ends (or fails with
+ * the disk on the host), vm.disk.detached when the record lets the disk go; data {lun, sizeGB}.
  */
 #include <assert.h>
 #include <string.h>
 
+#include "../events.h"
 #include "../placement.h"
 #include "../quota.h"
 #include "image.h"
@@ -184,6 +187,15 @@ host_has_lun(const json_t *data, int64_t lun)
     return false;
 }
 
+/* Raises type for the data disk at lun of size_gb on vm, in the open transaction. */
+static int
+disk_event(store_t *st, const char *type, const vm_rec_t *vm, int64_t lun, int64_t size_gb, err_t *err)
+{
+    return events_emit(st, type, vm->subscription_id, vm->id,
+                       json_pack("{s:I, s:I}", "lun", (json_int_t) lun, "sizeGB", (json_int_t) size_gb),
+                       err);
+}
+
 static int
 failed_attach(job_ctx_t *ctx, err_t *err)
 {
@@ -200,6 +212,7 @@ failed_attach(job_ctx_t *ctx, err_t *err)
     rc = 0;
     if (host_has_lun(job_ctx_data(ctx), jget_int(p, "lun"))) {
         add_disk(&vm, p); /* attached on the host; only the answer was lost */
+        rc = disk_event(st, "vm.disk.attached", &vm, jget_int(p, "lun"), jget_int(p, "sizeGB"), err);
     } else {
         d[QUOTA_STORAGE] = -jget_int(p, "sizeGB");
         rc = quota_apply(st, vm.subscription_id, d, err);
@@ -230,6 +243,8 @@ remove_disk(store_t *st, vm_rec_t *vm, int64_t lun, err_t *err)
     if (size == 0)
         return 0;
     vm->hold.storage_gb -= size;
+    if (disk_event(st, "vm.disk.detached", vm, lun, size, err))
+        return -1;
     return vmrec_hold_storage(st, vm, -size, "The VM's host was not found.", err);
 }
 
@@ -276,11 +291,21 @@ failed_detach(job_ctx_t *ctx, err_t *err)
 }
 
 
-/* The clone is made: its snapshot is free again. */
+/* The disk is attached, in the commit that ends the job: the feed hears of it, and a clone's snapshot is
+ * free again. */
 static int
 attached(job_ctx_t *ctx, err_t *err)
 {
-    return vm_image__give_leases(job_ctx_store(ctx), job_ctx_params(ctx), err);
+    store_t *st = job_ctx_store(ctx);
+    const json_t *p = job_ctx_params(ctx);
+    vm_rec_t vm;
+    int rc;
+
+    if (vm_image__give_leases(st, p, err) || (rc = vmstep_job_vm(ctx, &vm, err)) < 0)
+        return -1;
+    if (rc == 0)
+        return 0; /* a VM that is gone has no disk to tell of */
+    return disk_event(st, "vm.disk.attached", &vm, jget_int(p, "lun"), jget_int(p, "sizeGB"), err);
 }
 
 static const job_step_def_t attach_steps[] = {{"attachDisk", step_attach}, {NULL, NULL}};

@@ -1,7 +1,8 @@
 /*
  * network.c: tenant networks and the addresses their VMs take (see network.h). Creating one counts toward
  * the networks quota of the subscription's plan; deleting one is refused while a VM holds an address in it.
- * Which address a NIC gets is ipam.c's choice.
+ * Which address a NIC gets is ipam.c's choice. Each change raises its event (network.created,
+ * network.deleted) in its own transaction.
  */
 #include "network.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../events.h"
 #include "../jget.h"
 #include "../quota.h"
 #include "../util.h"
@@ -78,7 +80,11 @@ network_create(store_t *st, const vm_ctx_t *ctx, const network_create_req_t *req
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         goto fail;
     }
-    if (store_rec_insert(st, &store_kind_network, rec, err) || store_tx_commit(st, err))
+    if (store_rec_insert(st, &store_kind_network, rec, err) ||
+        events_emit(st, "network.created", ctx->sid, jget_str(rec, "id"),
+                    json_pack("{s:s, s:s}", "name", req->name, "addressPrefix", req->address_prefix),
+                    err) ||
+        store_tx_commit(st, err))
         goto fail;
     return rec;
 fail:
@@ -115,7 +121,10 @@ network_delete(store_t *st, const vm_ctx_t *ctx, const char *id, int64_t expect_
     }
     d[QUOTA_NETWORKS] = -1;
     if (store_rec_delete(st, &store_kind_network, id, 0, err) ||
-        quota_apply(st, ctx->sid, d, err) || store_tx_commit(st, err))
+        quota_apply(st, ctx->sid, d, err) ||
+        events_emit(st, "network.deleted", ctx->sid, id,
+                    json_pack("{s:s}", "name", jget_str(net, "name")), err) ||
+        store_tx_commit(st, err))
         goto fail;
     json_decref(net);
     return 0;

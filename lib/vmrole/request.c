@@ -430,7 +430,9 @@ vmrole_join(store_t *st, const char *role_id, const vmrole_join_req_t *req, err_
             goto out;
         }
         snprintf(vm.vm_role_id, sizeof(vm.vm_role_id), "%s", role_id);
-        if (vmrec_save(st, &vm, err)) {
+        if (vmrec_save(st, &vm, err) ||
+            events_emit(st, "vmrole.instanceJoined", vm.subscription_id, role_id,
+                        json_pack("{s:s, s:b}", "vmId", vm.id, "adopted", false), err)) {
             store_tx_rollback(st);
             goto out;
         }

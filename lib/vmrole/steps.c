@@ -196,7 +196,9 @@ step_each(job_ctx_t *ctx, err_t *err)
         d[QUOTA_VMROLES] = -1;
         if (job_ctx_begin(ctx, err) ||
             store_rec_delete(st, &store_kind_vmrole, jget_str(role, "id"), 0, err) ||
-            quota_apply(st, jget_str(role, "subscriptionId"), d, err))
+            quota_apply(st, jget_str(role, "subscriptionId"), d, err) ||
+            events_emit(st, "vmrole.deleted", jget_str(role, "subscriptionId"), jget_str(role, "id"),
+                        json_pack("{s:s}", "name", jget_str(role, "name")), err))
             r = JOB_STEP_RETRY;
     } else {
         err_set(err, ERR_INTERNAL, NULL, "Unknown step %s.", name);
@@ -206,9 +208,10 @@ step_each(job_ctx_t *ctx, err_t *err)
     return r;
 }
 
-/* The job's last commit: the role is provisioned (a delete has removed it already). */
+/* The job's last commit: the role is provisioned (a delete has removed it already); a create says so in
+ * the feed (vmrole.created), a scale too (vmrole.scaled). */
 static int
-role_succeeded(job_ctx_t *ctx, err_t *err)
+role_done(job_ctx_t *ctx, bool created, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
     const json_t *p;
@@ -224,8 +227,27 @@ role_succeeded(job_ctx_t *ctx, err_t *err)
                          json_pack("{s:O, s:O, s:s}", "from", json_object_get(p, "scaledFrom"), "to",
                                    json_object_get(p, "scaledTo"), "name", jget_str(role, "name")),
                          err);
+    if (rc == 0 && created)
+        rc = events_emit(st, "vmrole.created", jget_str(role, "subscriptionId"), jget_str(role, "id"),
+                         json_pack("{s:s, s:s, s:s, s:I}", "name", jget_str(role, "name"), "size",
+                                   jget_str(role, "size"), "galleryItemId",
+                                   jget_str(role, "galleryItemId"), "instanceCount",
+                                   (json_int_t) jget_int(role, "instanceCount")),
+                         err);
     json_decref(role);
     return rc;
+}
+
+static int
+role_succeeded(job_ctx_t *ctx, err_t *err)
+{
+    return role_done(ctx, false, err);
+}
+
+static int
+role_created(job_ctx_t *ctx, err_t *err)
+{
+    return role_done(ctx, true, err);
 }
 
 static int
@@ -269,7 +291,7 @@ role_failed(job_ctx_t *ctx, err_t *err)
 }
 
 static const job_kind_def_t kinds[] = {
-    {"vmrole.create", NULL, 10 * 60 * 1000, role_failed, NULL, step_each, role_succeeded},
+    {"vmrole.create", NULL, 10 * 60 * 1000, role_failed, NULL, step_each, role_created},
     {"vmrole.scale", NULL, 10 * 60 * 1000, role_failed, NULL, step_each, role_succeeded},
     {"vmrole.delete", NULL, 10 * 60 * 1000, role_failed, NULL, step_each, role_succeeded},
 };

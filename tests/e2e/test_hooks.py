@@ -57,7 +57,7 @@ def test_hook_crud_and_validation(d):
     err(a.post("/v1/admin/hooks", {"url": "not a url", "events": ["*"], "secret": "s"}), 400,
         "InvalidRequest", "url")
     err(a.post("/v1/admin/hooks", {"url": "http://h/", "events": ["vm.exploded"], "secret": "s"}), 400,
-        "InvalidRequest", "events")
+        "InvalidRequest", "events[0]")
     err(a.post("/v1/admin/hooks", {"url": "http://h/", "events": [], "secret": "s"}), 400,
         "InvalidRequest", "events")
     err(a.post("/v1/admin/hooks", {"url": "http://h/", "events": ["*"]}), 400, "InvalidRequest", "secret")
@@ -504,11 +504,17 @@ def test_billing_and_role_events(d):
     assert plan[0]["data"]["plan"]["quotas"]["vms"] == 50
     deleted = [e for e in events if e["type"] == "subscription.deleted"]
     assert [e["resourceId"] for e in deleted] == [w.sub["id"]]
+    # Its role went with it, and says so.
+    assert [(e["resourceId"], e["data"]) for e in events if e["type"] == "vmrole.deleted"] == [
+        (rid, {"name": "web"})]
     # The role's VMs were deleted with the subscription, each announced once.
     gone = [e["resourceId"] for e in events if e["type"] == "vm.deleted"]
     assert len(gone) == 3 and len(set(gone)) == 3
-    # The last event about the subscription is its deletion.
-    assert [e for e in events if e["subscriptionId"] == w.sub["id"]][-1]["type"] == "subscription.deleted"
+    # The last event about the subscription is its deletion, followed only by the end of the job that
+    # deleted it.
+    last = [e for e in events if e["subscriptionId"] == w.sub["id"]][-2:]
+    assert [e["type"] for e in last] == ["subscription.deleted", "job.succeeded"], last
+    assert last[1]["data"]["kind"] == "subscription.delete" and last[1]["resourceId"] == w.sub["id"]
 
 
 def test_tls_certificates_are_verified(d):

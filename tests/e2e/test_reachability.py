@@ -18,7 +18,8 @@ def host_events(a, host_id):
         if not page["value"]:
             break
         cursor = page["nextCursor"]
-    return [e for e in events if e["type"].startswith("host.") and e["resourceId"] == host_id]
+    return [e for e in events
+            if e["type"] in ("host.unreachable", "host.reachable") and e["resourceId"] == host_id]
 
 
 def test_a_host_that_stops_answering_and_comes_back():

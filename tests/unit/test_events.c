@@ -131,6 +131,73 @@ deliveries_follow_subscriptions(void **state)
     json_decref(h4);
 }
 
+/* "prefix.*" filters select every type under the prefix and its dot, in the store's delivery query as in
+ * events_filter_matches; "*" selects every type. */
+static void
+prefix_filters_select_types_under_them(void **state)
+{
+    fixture_t *f = *state;
+    int64_t now = util_now_ms() + 1000;
+    err_t err = {0};
+    json_t *vm, *sub, *job, *disk, *all;
+    static const char *const types[] = {"vm.created", "vm.disk.attached", "vmrole.created",
+                                        "subscription.created", "job.succeeded", "job.canceled"};
+    size_t i;
+
+    vm = hook(f->st, "[\"vm.*\"]", true);
+    sub = hook(f->st, "[\"subscription.*\", \"job.canceled\"]", true);
+    job = hook(f->st, "[\"job.*\"]", true);
+    disk = hook(f->st, "[\"vm.disk.*\"]", true);
+    all = hook(f->st, "[\"*\"]", true);
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        assert_int_equal(events_emit(f->st, types[i], "s", "r", NULL, &err), 0);
+    assert_int_equal(due_count(f->st, id_of(vm), now), 2);   /* not vmrole.created */
+    assert_int_equal(due_count(f->st, id_of(sub), now), 2);  /* subscription.created, job.canceled */
+    assert_int_equal(due_count(f->st, id_of(job), now), 2);
+    assert_int_equal(due_count(f->st, id_of(disk), now), 1);
+    assert_int_equal(due_count(f->st, id_of(all), now), 6);
+    /* The reference rule agrees. */
+    assert_true(events_filter_matches("vm.*", "vm.disk.attached"));
+    assert_false(events_filter_matches("vm.*", "vmrole.created"));
+    assert_true(events_filter_matches("*", "job.failed"));
+    assert_true(events_filter_matches("job.failed", "job.failed"));
+    assert_false(events_filter_matches("job.failed", "job.canceled"));
+    assert_false(events_filter_matches("vm.disk.*", "vm.diskless"));
+    json_decref(vm);
+    json_decref(sub);
+    json_decref(job);
+    json_decref(disk);
+    json_decref(all);
+}
+
+/* A filter is a known type, "*", or a prefix of known types ending in ".*"; every type is letters and
+ * dots, so no prefix holds a wildcard of SQL's LIKE or GLOB. */
+static void
+filters_valid_only_when_they_name_types(void **state)
+{
+    static const char *const good[] = {"*", "vm.created", "vm.*", "vm.disk.*", "vm.checkpoint.*",
+                                       "job.*", "subscription.*", "host.*", "token.*"};
+    static const char *const bad[] = {"", ".*", "*.*", "vm*", "vm.", "vm", "vm.**", "vm..*",
+                                      "nothing.*", "vm.dis.*", "v%.*", "vm_.*", "VM.*", "vm.gone",
+                                      "*vm"};
+    size_t i, j;
+    const char *t;
+
+    (void) state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(events_filter_valid(good[i]));
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (events_filter_valid(bad[i]))
+            fail_msg("%s was taken as a filter", bad[i]);
+    }
+    assert_false(events_filter_valid(NULL));
+    for (i = 0; (t = events_types[i]) != NULL; i++) {
+        for (j = 0; t[j]; j++)
+            assert_true((t[j] >= 'a' && t[j] <= 'z') || (t[j] >= 'A' && t[j] <= 'Z') || t[j] == '.');
+        assert_true(events_filter_valid(t));
+    }
+}
+
 /* Attempts move a delivery along (retry later, then done), are logged, and can be redelivered. */
 static void
 attempts_retry_log_and_redeliver(void **state)
@@ -223,6 +290,8 @@ main(void)
         cmocka_unit_test_setup_teardown(event_only_with_its_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(deliveries_follow_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(attempts_retry_log_and_redeliver, setup, teardown),
+        cmocka_unit_test_setup_teardown(prefix_filters_select_types_under_them, setup, teardown),
+        cmocka_unit_test(filters_valid_only_when_they_name_types),
         cmocka_unit_test(backoff_doubles_with_jitter_up_to_a_minute),
     };
 

@@ -38,6 +38,7 @@ hooks_check_and_hide_the_secret(void **state)
     fixture_t *f = *state;
     err_t err = {0};
     const char *const unknown[] = {"vm.created", "vm.gone"}, *const failed[] = {"job.failed"};
+    const char *const bad_prefix[] = {"vm*", "vm.*"};
     hooks_req_t req = {.url = "ftp://h/x", .events = every, .nevents = 1, .secret = "k",
                        .active = true};
     hooks_patch_t to_mail = {.url = "mailto:x@y"};
@@ -51,8 +52,14 @@ hooks_check_and_hide_the_secret(void **state)
     req.events = unknown;
     req.nevents = 2;
     assert_null(hooks_create(f->st, &req, &err));
-    assert_string_equal(err.target, "events");
-    assert_string_equal(err.message, "events[1] is not an event type: vm.gone.");
+    assert_string_equal(err.target, "events[1]");
+    assert_string_equal(err.message,
+                        "events[1] is not an event type, \"*\", or a prefix of types ending in \".*\": "
+                        "vm.gone.");
+    err_clear(&err);
+    req.events = bad_prefix;
+    assert_null(hooks_create(f->st, &req, &err));
+    assert_string_equal(err.target, "events[0]");
     err_clear(&err);
     req.nevents = 0;
     assert_null(hooks_create(f->st, &req, &err));

@@ -14,6 +14,7 @@
 
 #include "fixture.h"
 
+#include "../../lib/events.h"
 #include "../../lib/fault.h"
 #include "../../lib/job.h"
 #include "../../lib/util.h"
@@ -387,7 +388,8 @@ one_active_job_per_lock_and_cancel(void **state)
 {
     fixture_t *f = *state;
     err_t err = {0};
-    json_t *a, *b, *c, *done;
+    json_t *a, *b, *c, *done, *ends;
+    int64_t next = 0;
 
     /* No engine yet: the jobs stay queued. */
     a = job_submit(f->st, "t.ok", "vm-1", NULL, "vm-1", NULL, &err);
@@ -421,6 +423,21 @@ one_active_job_per_lock_and_cancel(void **state)
     assert_string_equal(status_of(done), "succeeded");
     assert_null(job_cancel(f->st, id_of(b), NULL, &err));
     assert_int_equal(err.code, ERR_CONFLICT);
+    /* Each end is one event, written with it: the cancel's, then the success's; a refused cancel none. */
+    ends = events_page(f->st, 0, 100, &next, &err);
+    assert_non_null(ends);
+    assert_int_equal(json_array_size(ends), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ends, 0), "type")), "job.canceled");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(ends, 0), "data"),
+                                                          "jobId")),
+                        id_of(a));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ends, 1), "type")),
+                        "job.succeeded");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ends, 1), "resourceId")), "vm-1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(ends, 1), "data"),
+                                                          "kind")),
+                        "t.ok");
+    json_decref(ends);
     json_decref(done);
     json_decref(a);
     json_decref(b);
