@@ -200,14 +200,15 @@ abandon(store_t *st, json_t *rec)
 
 /* ---- sizes ---- */
 
-/* 0 when the size's dynamic memory (in rec) holds its startup memory, as a create checks it; else 400
- * naming the bound. */
+/* 0 when the dynamic memory a size ends with (the patch's, or else what rec has) holds the memoryMB it ends
+ * with (rec's, patched), as a create checks it; else 400 naming the bound. */
 static int
-check_dynamic_memory(const json_t *rec, err_t *err)
+check_dynamic_memory(const json_t *rec, const catalog_size_patch_t *patch, err_t *err)
 {
-    catalog_dynmem_t dm;
+    catalog_dynmem_t dm = patch->dynamic_memory;
 
-    if (catalog_dynmem_from_json(json_object_get(rec, "dynamicMemory"), &dm))
+    if (!(patch->given & CATALOG_SIZE_DYNAMIC_MEMORY) &&
+        catalog_dynmem_from_json(json_object_get(rec, "dynamicMemory"), &dm))
         return err_set(err, ERR_INTERNAL, NULL, "The size's dynamic memory is malformed.");
     return catalog_dynmem_check(&dm, jget_int(rec, "memoryMB"), err);
 }
@@ -246,10 +247,10 @@ catalog_size_update(store_t *st, const char *id, const catalog_size_patch_t *pat
         json_object_set_new(rec, "cores", json_integer(patch->cores));
     if (patch->given & CATALOG_SIZE_MEMORY_MB)
         json_object_set_new(rec, "memoryMB", json_integer(patch->memory_mb));
+    if (check_dynamic_memory(rec, patch, err))
+        return abandon(st, rec);
     if (patch->given & CATALOG_SIZE_DYNAMIC_MEMORY)
         json_object_set_new(rec, "dynamicMemory", catalog_dynmem_json(&patch->dynamic_memory));
-    if (check_dynamic_memory(rec, err))
-        return abandon(st, rec);
     return commit_change(st, &store_kind_size, id, rec, expect_rev, err);
 }
 

@@ -132,7 +132,7 @@ def test_user_patch_and_delete(d):
     assert t.get("/v1/subscriptions").status == 401
     types = [e["type"] for e in ok(a.get("/v1/admin/events?limit=1000"), 200)["value"]
              if e["resourceId"] == u["id"]]
-    assert types == ["user.updated", "user.deleted"]
+    assert types == ["user.created", "user.updated", "user.deleted"]
 
 
 def test_user_suspend_and_activate(d):
