@@ -190,6 +190,8 @@ read_vm(lv_t *lv, virDomainPtr d, agent_vm_info_t *vm, agent_err_t *err)
     }
     vm->cores = info.nrVirtCpu;
     vm->memory_mb = (int) (info.memory / 1024);
+    /* guest_heartbeat stays "" (not reported): wapd does not query a guest agent through libvirt (its
+     * test driver has none). */
     vm->ndisks = m.ndisks;
     for (int i = 0; i < m.ndisks; i++) {
         vm->disks[i].lun = m.disks[i].lun;

@@ -12,8 +12,9 @@
  * latencyMs, jitterMs, failRate and hangRate are the chaos decorator's (checked here, read there);
  * diffGBPerHour (default 1) is the growth of checkpoints' differencing disks and copyMBps (default 0:
  * instant) the speed of every copy: disks made from an image or cloned from a volume, volume copies and VM
- * imports, each of which resumes where it was when the host is opened again. An unknown or malformed
- * parameter refuses the uri (permanent error).
+ * imports, each of which resumes where it was when the host is opened again. guestHeartbeat (ok, the
+ * default; noContact; off) is what the inventory reports of a running VM's guest agent (off: nothing). An
+ * unknown or malformed parameter refuses the uri (permanent error).
  *
  * Thread safety (the rule of lib/agent.h): every slot may be called from several workers at once; one lock
  * per host guards its state, and the simulator waits for nothing but its log's fdatasync, shared by
@@ -58,10 +59,23 @@ agent_sim__locked(const sim_t *s)
 
 /* ---- options ---- */
 
-/* Reads the simulator's own options of uri into *diff and *copy (both may be NULL: only checked). */
+/* The guestHeartbeat option's value as what the inventory reports ("" for off); -1 for another value. */
 static int
-parse_uri(const char *uri, double *diff, double *copy, agent_err_t *err)
+parse_guest(const char *val, char out[SIM_GUEST_MAX])
 {
+    if (strcmp(val, "ok") != 0 && strcmp(val, "noContact") != 0 && strcmp(val, "off") != 0)
+        return -1;
+    snprintf(out, SIM_GUEST_MAX, "%s",
+             strcmp(val, "off") == 0 ? "" : strcmp(val, "ok") == 0 ? "ok" : "noContact");
+    return 0;
+}
+
+/* Reads the simulator's own options of uri into *diff, *copy and guest (all may be NULL: only checked). */
+static int
+parse_uri(const char *uri, double *diff, double *copy, char *guest, agent_err_t *err)
+{
+    char g[SIM_GUEST_MAX];
+
     static const char *const chaos_keys[] = {"latencyMs", "jitterMs", "failRate", "hangRate", NULL};
     agent_chaos_t chaos;
     const char *q;
@@ -83,6 +97,14 @@ parse_uri(const char *uri, double *diff, double *copy, agent_err_t *err)
             return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has a malformed parameter.");
         for (i = 0, known = false; chaos_keys[i] && !known; i++)
             known = strcmp(key, chaos_keys[i]) == 0;
+        if (strcmp(key, "guestHeartbeat") == 0) {
+            if (parse_guest(val, g))
+                return agent_fail(err, AGENT_ERR_PERMANENT,
+                                  "The sim uri parameter guestHeartbeat is ok, noContact or off.");
+            if (guest)
+                memcpy(guest, g, SIM_GUEST_MAX);
+            known = true;
+        }
         d = strtod(val, &end);
         if (!known && (*end != '\0' || !(d >= 0)))
             return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri parameter %s is not a number.",
@@ -115,7 +137,7 @@ parse_uri(const char *uri, double *diff, double *copy, agent_err_t *err)
 static int
 sim_check_uri(const char *uri, agent_err_t *err)
 {
-    return parse_uri(uri, NULL, NULL, err);
+    return parse_uri(uri, NULL, NULL, NULL, err);
 }
 
 /* ---- the host's life ---- */
@@ -131,7 +153,8 @@ sim_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
         return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     snprintf(s->host_id, sizeof(s->host_id), "%s", conf->host_id ? conf->host_id : "sim");
     s->diff_gb_per_hour = 1;
-    if (parse_uri(conf->uri, &s->diff_gb_per_hour, &s->copy_mbps, err) ||
+    snprintf(s->guest, sizeof(s->guest), "ok");
+    if (parse_uri(conf->uri, &s->diff_gb_per_hour, &s->copy_mbps, s->guest, err) ||
         agent_sim__load(s, conf->state_dir, err)) {
         agent_sim__state_free(s);
         free(s);
@@ -147,12 +170,14 @@ sim_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
 {
     sim_t *s = priv;
     double diff = 1, copy = 0;
+    char guest[SIM_GUEST_MAX] = "ok";
 
-    if (parse_uri(conf->uri, &diff, &copy, err))
+    if (parse_uri(conf->uri, &diff, &copy, guest, err))
         return -1;
     agent_sim__lock(s);
     s->diff_gb_per_hour = diff;
     s->copy_mbps = copy;
+    memcpy(s->guest, guest, sizeof(s->guest));
     agent_sim__unlock(s);
     return 0;
 }
