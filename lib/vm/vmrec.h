@@ -121,9 +121,9 @@ typedef struct {
  * state were entered, the guest's heartbeat as the host last reported it ("ok" or "noContact"; "" none),
  * with when it took that value, and when each disk was added, by lun + 1 (0: the OS disk; "" for a lun with
  * no disk, until the save that adds one stamps it). Only a running VM has a guest status: a save that
- * leaves running clears it. present is false for a record written before the instance view existed: its times are then
- * the record's createdAt (provisioning, disks) and updatedAt (power), and it is written back as null until
- * a save stamps it. */
+ * leaves running clears it. present is false for a record written before the instance view existed: its
+ * times are then the record's createdAt (provisioning, disks) and updatedAt (power), and it is written back
+ * as null until a save stamps it. */
 #define VM_REC_GUEST_MAX 16
 typedef struct {
     bool present;

@@ -5,10 +5,12 @@
  *
  * The store keeps {provisioningStateAt, powerStateAt, guest: {status, at} | null, disks: {"os" | "<lun>":
  * {status, at}}}. (No key is 14 characters long: the JSON reader the store uses overruns its buffer on such
- * a string when an allocation fails at its closing quote, which the allocation fault tests hit.) Invariants: reading it then writing it gives back the same JSON; a record from before it existed
- * (null) reads as the record's own stamps and writes back as null until a save stamps it; the view's text
- * is, byte for byte, the compact dump of the view's value; the API shows a guest status only while the VM
- * is running.
+ * a string when an allocation fails at its closing quote, which the allocation fault tests hit.)
+ *
+ * Invariants: reading it then writing it gives back the same JSON; a record from before it existed (null)
+ * reads as the record's own stamps and writes back as null until a save stamps it; the view's text is, byte
+ * for byte, the compact dump of the view's value; the API shows a guest status only while the VM is
+ * running.
  */
 #include "vmrec.h"
 
@@ -41,6 +43,13 @@ static const char *
 guest_display(const char *status)
 {
     return strcmp(status, "ok") == 0 ? "Guest agent ready" : "Guest agent not responding";
+}
+
+/* Whether status is a guest status a record holds ("ok" or "noContact"). */
+static bool
+known_guest(const char *status)
+{
+    return status != NULL && (strcmp(status, "ok") == 0 || strcmp(status, "noContact") == 0);
 }
 
 /* Whether the view shows a guest status. */
@@ -120,10 +129,10 @@ vmrec__iview_from_store(const json_t *iv, vm_rec_t *vm, err_t *err)
         get_stamp(guest, "at", "", vm->view.guest_at, err))
         return -1;
     status = json_object_get(guest, "status");
-    if (json_is_object(guest) && (!json_is_string(status) || (strcmp(json_string_value(status), "ok") != 0 &&
-                                                             strcmp(json_string_value(status), "noContact") != 0)))
+    if (json_is_object(guest) && !known_guest(json_string_value(status)))
         return bad(err, "_instanceView.guest");
-    snprintf(vm->view.guest, sizeof(vm->view.guest), "%s", json_is_object(guest) ? json_string_value(status) : "");
+    snprintf(vm->view.guest, sizeof(vm->view.guest), "%s",
+             json_is_object(guest) ? json_string_value(status) : "");
     for (i = 0; i < vm->ndisks; i++) {
         if (vm->disks[i].lun > VM_MAX_LUN)
             return bad(err, "disks.lun");
@@ -289,7 +298,7 @@ vmrec_observe(vm_rec_t *vm, const char *guest, int64_t assigned_memory_mb, const
     if (guest == NULL || vm->power != VM_POWER_RUNNING)
         guest = "";
     /* A status the host stops reporting is kept: "not reported" says nothing new of the guest. */
-    if (guest[0] != '\0' && strcmp(guest, vm->view.guest) != 0 && strlen(guest) < sizeof(vm->view.guest)) {
+    if (known_guest(guest) && strcmp(guest, vm->view.guest) != 0) {
         snprintf(vm->view.guest, sizeof(vm->view.guest), "%s", guest);
         snprintf(vm->view.guest_at, sizeof(vm->view.guest_at), "%s", now);
         changed = true;

@@ -50,9 +50,10 @@ a_save_stamps_what_changed(void **state)
     static vm_rec_t vm;
 
     (void) state;
-    load("{\"provisioningStateAt\": \"" T0 "\", \"powerStateAt\": \"" T1 "\", \"guest\": {\"status\": \"ok\", \"at\": \"" T1
-         "\"}, \"disks\": {\"os\": {\"status\": \"ok\", \"at\": \"" T0 "\"}, \"2\": {\"status\": \"ok\", \"at\": \"" T1
-         "\"}}}",
+    load("{\"provisioningStateAt\": \"" T0 "\", \"powerStateAt\": \"" T1 "\", "
+         "\"guest\": {\"status\": \"ok\", \"at\": \"" T1 "\"}, "
+         "\"disks\": {\"os\": {\"status\": \"ok\", \"at\": \"" T0 "\"}, "
+         "\"2\": {\"status\": \"ok\", \"at\": \"" T1 "\"}}}",
          &vm);
     assert_true(vm.view.present);
     assert_string_equal(vm.view.guest, "ok");
@@ -99,8 +100,8 @@ a_record_from_before_keeps_its_stamps(void **state)
     assert_string_equal(vm.view.provisioning_at, T0);
     assert_string_equal(vm.view.power_at, T1);
     back = vmrec_to_store(&vm);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(back, "_instanceView"), "powerStateAt")),
-                        T1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(back, "_instanceView"), "powerStateAt")), T1);
     json_decref(back);
 }
 
