@@ -70,37 +70,40 @@ vm_count(agent_t *a)
     return n;
 }
 
-static const char *
-power(agent_t *a, const char *hyp)
+/* The inventory's entry of hyp (no hypervisor id when the host does not have it). */
+static agent_vm_info_t
+entry_of(agent_t *a, const char *hyp)
 {
     agent_call_t c = call("inv", 1000);
     agent_vm_list_t vms = {0};
     const agent_vm_info_t *vm;
-    const char *ps = "";
+    agent_vm_info_t out = {.power = AGENT_VM_UNKNOWN};
     agent_err_t err;
 
     assert_int_equal(agent_inventory(a, &c, &vms, &err), 0);
     vm = agent_vm_list_find(&vms, hyp);
     if (vm)
-        ps = agent_vm_power_name(vm->power);
+        out = *vm;
     agent_vm_list_free(&vms);
-    return ps;
+    return out;
+}
+
+static const char *
+power(agent_t *a, const char *hyp)
+{
+    agent_vm_info_t vm = entry_of(a, hyp);
+
+    return vm.hypervisor_id[0] ? agent_vm_power_name(vm.power) : "";
 }
 
 /* What the inventory reports of hyp's guest agent. */
 static void
 assert_guest(agent_t *a, const char *hyp, const char *want)
 {
-    agent_call_t c = call("inv", 1000);
-    agent_vm_list_t vms = {0};
-    const agent_vm_info_t *vm;
-    agent_err_t err;
+    agent_vm_info_t vm = entry_of(a, hyp);
 
-    assert_int_equal(agent_inventory(a, &c, &vms, &err), 0);
-    vm = agent_vm_list_find(&vms, hyp);
-    assert_non_null(vm);
-    assert_string_equal(vm->guest_heartbeat, want);
-    agent_vm_list_free(&vms);
+    assert_string_equal(vm.hypervisor_id, hyp);
+    assert_string_equal(vm.guest_heartbeat, want);
 }
 
 /* The sim reports a guest heartbeat for a running VM only: "ok", or what its uri's guestHeartbeat says. */
