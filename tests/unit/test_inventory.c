@@ -12,6 +12,7 @@
 #include "fixture.h"
 #include "test_vm_world.h"
 #include "../../lib/vm/vmrec.h"
+#include "../../lib/inventory/inventory_internal.h"
 
 /* More records than one page of a sync (lib/inventory.c's SYNC_PAGE is 256). */
 #define MANY_RECORDS 600
@@ -146,6 +147,59 @@ observe_records_the_guest_once(void **state)
     assert_string_equal(at2, at);
 }
 
+/* Collects the assigned memory of VM arg's timeline rows. */
+typedef struct {
+    const char *vm_id;
+    int64_t assigned[8];
+    int n;
+} rows_t;
+
+static int
+collect_row(void *arg, const store_timeline_row_t *row, err_t *err)
+{
+    rows_t *r = arg;
+
+    (void) err;
+    if (strcmp(row->vm_id, r->vm_id) == 0 && r->n < 8)
+        r->assigned[r->n++] = row->assigned_memory_mb;
+    return 0;
+}
+
+/* An assigned memory the host reports is recorded once, and the timeline carries it, so that metering
+ * follows; the same value again writes nothing. */
+static void
+observed_memory_goes_on_the_timeline(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char id[UTIL_UUID_LEN + 1];
+    json_t *seen = json_pack("{s:i}", "assignedMemoryMB", 512);
+    rows_t rows = {0};
+    int64_t rev, rev2;
+    err_t err = {0};
+    vm_rec_t vm;
+
+    world_running_vm(w, "dyn", id);
+    rows.vm_id = id;
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, &rev, &err), 1);
+    assert_int_equal(inventory__observe(st, &vm, seen, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, &rev2, &err), 1);
+    assert_true(rev2 > rev);
+    assert_int_equal(vm.assigned_memory_mb, 512);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(inventory__observe(st, &vm, seen, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, &rev, &err), 1);
+    assert_int_equal(rev, rev2);
+    assert_int_equal(store_timeline_each(st, 0, INT64_MAX, NULL, NULL, collect_row, &rows, &err), 0);
+    assert_true(rows.n >= 2);
+    assert_int_equal(rows.assigned[rows.n - 1], 512);
+    assert_int_not_equal(rows.assigned[rows.n - 2], 512);
+    json_decref(seen);
+}
+
 int
 main(void)
 {
@@ -153,6 +207,8 @@ main(void)
         cmocka_unit_test_setup_teardown(incident_then_reassociation, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(sync_covers_every_page, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(observe_records_the_guest_once, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(observed_memory_goes_on_the_timeline, world_setup,
+                                        world_teardown),
     };
 
     return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);
