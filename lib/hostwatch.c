@@ -5,6 +5,10 @@
  * once); the lock is never held across a call to the host nor a transaction. The agent is reached in one
  * place, ask_host. A transition is one write transaction that reads the host's record again and changes
  * nothing unless the record still is in the state the heartbeat saw, so it happens once.
+ *
+ * A round also observes the VMs of every host it reaches, simulated ones included (which have no heartbeat
+ * of their own): what the host reports of their guests and assigned memory goes on their records
+ * (inventory_observe), which changes a record only when a value changed.
  */
 #include "hostwatch.h"
 
@@ -255,6 +259,8 @@ hostwatch_beat(hostwatch_t *hw, const char *host_id, err_t *err)
     if (failures >= HOSTWATCH_FAILURES && strcmp(state, "ok") == 0)
         return transition(hw, host_id, "ok", "unreachable", "host.unreachable",
                           json_pack("{s:i, s:s}", "failures", failures, "error", aerr.message), err);
+    if (failures == 0 && strcmp(state, "unreachable") != 0)
+        return inventory_observe(hw->st, host_id, err);
     return 0;
 }
 
@@ -263,7 +269,7 @@ hostwatch_round(hostwatch_t *hw, err_t *err)
 {
     int64_t after = 0, next = 0;
     json_t *page, *host;
-    const char *kind;
+    const char *kind, *state;
     err_t one;
     size_t i;
     int rc = 0;
@@ -277,10 +283,15 @@ hostwatch_round(hostwatch_t *hw, err_t *err)
             if (__atomic_load_n(&hw->stopping, __ATOMIC_ACQUIRE))
                 break;
             kind = jget_str(json_object_get(host, "agent"), "kind");
-            if (kind == NULL || !agent_kind_remote(kind))
+            state = jget_str(host, "state");
+            if (kind == NULL ||
+                (!agent_kind_remote(kind) && state != NULL && strcmp(state, "unreachable") == 0))
                 continue;
             err_clear(&one);
-            if (hostwatch_beat(hw, jget_str(host, "id"), &one) != 0 && rc == 0)
+            /* A host in this process answers always: it is only observed. */
+            if ((agent_kind_remote(kind) ? hostwatch_beat(hw, jget_str(host, "id"), &one)
+                                         : inventory_observe(hw->st, jget_str(host, "id"), &one)) != 0 &&
+                rc == 0)
                 rc = err_set(err, one.code, NULL, "%s", one.message);
         }
         json_decref(page);

@@ -37,12 +37,13 @@ typedef struct hostwatch hostwatch_t;
 hostwatch_t *hostwatch_new(store_t *st, int timeout_ms);
 void hostwatch_free(hostwatch_t *hw);
 
-/* One heartbeat of host host_id (any kind: the caller chooses), and the transition it means, if any.
+/* One heartbeat of host host_id (any kind: the caller chooses), and the transition it means, if any; a
+ * host that answered and is not unreachable has its VMs observed (inventory_observe).
  * 0 (a host that is gone is 0 too), or -1 with err when the transition could not be recorded (it is tried
  * again at the next heartbeat). */
 int hostwatch_beat(hostwatch_t *hw, const char *host_id, err_t *err);
-/* One heartbeat of every remote host. 0, or -1 with err (the first failure; the other hosts are still
- * beaten). */
+/* One heartbeat of every remote host, and an observation of the VMs of every host reached (in this process:
+ * every host not unreachable). 0, or -1 with err (the first failure; the other hosts are still beaten). */
 int hostwatch_round(hostwatch_t *hw, err_t *err);
 /* The failures in a row of host host_id so far (0 after an answer). */
 int hostwatch_failures(hostwatch_t *hw, const char *host_id);

@@ -5,7 +5,8 @@
  * VMs it has and compares with the records of the VMs placed there:
  * - a record whose VM the host no longer has becomes powerState unknown;
  * - a record whose VM the host reports in another steady power state takes the host's state;
- * - a VM on the host that no record owns is listed as unmanaged.
+ * - a VM on the host that no record owns is listed as unmanaged;
+ * - what the host reports of a VM's guest and assigned memory is recorded (lib/inventory/observe.c).
  * It never fights a running job: a VM with a job under way is left alone. The records are compared a page
  * of SYNC_PAGE at a time, each page in its own transaction, so that a sync's memory and the time it holds
  * the write lock stay bounded however many VMs the host has.
@@ -185,7 +186,8 @@ sync_page(store_t *st, const char *host_id, const json_t *inv, int64_t *after, e
             goto fail;
         if (vm.hypervisor_id[0] == '\0' || inventory__busy(&vm))
             continue; /* never fight a running job */
-        if (sync_one(st, host_id, &vm, json_object_get(inv, vm.hypervisor_id), err))
+        if (sync_one(st, host_id, &vm, json_object_get(inv, vm.hypervisor_id), err) ||
+            inventory__observe(st, &vm, json_object_get(inv, vm.hypervisor_id), err))
             goto fail;
     }
     json_decref(vms);

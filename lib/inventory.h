@@ -27,6 +27,9 @@ typedef struct {
 int inventory_jobs_register(void);
 /* Compares the host's inventory with the records now (what the host.refresh job runs). */
 int inventory_sync(store_t *st, const char *host_id, err_t *err);
+/* Records what the host reports of its VMs (guest heartbeat, assigned memory) on the records that it
+ * changes, each in a transaction of its own (lib/inventory/observe.c); what the heartbeat runs. */
+int inventory_observe(store_t *st, const char *host_id, err_t *err);
 /* Starts the host.refresh job: answers the job (409 OperationInProgress while one runs). */
 json_t *inventory_refresh(store_t *st, const char *host_id, err_t *err);
 /* Starts a refresh of every host that has none under way and is not unreachable; returns how many

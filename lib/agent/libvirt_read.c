@@ -194,6 +194,8 @@ read_vm(lv_t *lv, virDomainPtr d, agent_vm_info_t *vm, agent_err_t *err)
     vm->memory_mb = (int) (info.memory / 1024);
     /* The balloon's current size (currentMemory) is what a running VM is assigned. */
     vm->assigned_memory_mb = vm->power == AGENT_VM_RUNNING ? (int) (info.memory / 1024) : 0;
+    /* guest_heartbeat stays "" (not reported): wapd does not query a guest agent through libvirt (its
+     * test driver has none). */
     vm->ndisks = m.ndisks;
     for (int i = 0; i < m.ndisks; i++) {
         vm->disks[i].lun = m.disks[i].lun;

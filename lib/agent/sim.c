@@ -15,7 +15,8 @@
  * imports, each of which resumes where it was when the host is opened again. memoryDemand (default 1, at
  * most 100) is what the guests of dynamic-memory VMs ask for, as a fraction of their startup memory: a
  * running one is assigned round(memoryDemand x memoryMB) kept within its minimum and maximum (sim_vm.c).
- * An unknown or malformed parameter refuses the uri (permanent error).
+ * guestHeartbeat (ok, the default; noContact; off) is what the inventory reports of a running VM's guest
+ * agent (off: nothing). An unknown or malformed parameter refuses the uri (permanent error).
  *
  * Thread safety (the rule of lib/agent.h): every slot may be called from several workers at once; one lock
  * per host guards its state, and the simulator waits for nothing but its log's fdatasync, shared by
@@ -61,11 +62,24 @@ agent_sim__locked(const sim_t *s)
 
 /* ---- options ---- */
 
-/* Reads the simulator's own options of uri into *diff, *copy and *demand (all may be NULL: only
+/* The guestHeartbeat option's value as what the inventory reports ("" for off); -1 for another value. */
+static int
+parse_guest(const char *val, char out[SIM_GUEST_MAX])
+{
+    if (strcmp(val, "ok") != 0 && strcmp(val, "noContact") != 0 && strcmp(val, "off") != 0)
+        return -1;
+    snprintf(out, SIM_GUEST_MAX, "%s",
+             strcmp(val, "off") == 0 ? "" : strcmp(val, "ok") == 0 ? "ok" : "noContact");
+    return 0;
+}
+
+/* Reads the simulator's own options of uri into *diff, *copy, *demand and guest (all may be NULL: only
  * checked). */
 static int
-parse_uri(const char *uri, double *diff, double *copy, double *demand, agent_err_t *err)
+parse_uri(const char *uri, double *diff, double *copy, double *demand, char *guest, agent_err_t *err)
 {
+    char g[SIM_GUEST_MAX];
+
     static const char *const chaos_keys[] = {"latencyMs", "jitterMs", "failRate", "hangRate", NULL};
     const struct {
         const char *key;
@@ -97,6 +111,14 @@ parse_uri(const char *uri, double *diff, double *copy, double *demand, agent_err
             return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri has a malformed parameter.");
         for (i = 0, known = false; chaos_keys[i] && !known; i++)
             known = strcmp(key, chaos_keys[i]) == 0;
+        if (strcmp(key, "guestHeartbeat") == 0) {
+            if (parse_guest(val, g))
+                return agent_fail(err, AGENT_ERR_PERMANENT,
+                                  "The sim uri parameter guestHeartbeat is ok, noContact or off.");
+            if (guest)
+                memcpy(guest, g, SIM_GUEST_MAX);
+            known = true;
+        }
         d = strtod(val, &end);
         if (!known && (*end != '\0' || !(d >= 0)))
             return agent_fail(err, AGENT_ERR_PERMANENT, "The sim uri parameter %s is not a number.",
@@ -124,7 +146,7 @@ parse_uri(const char *uri, double *diff, double *copy, double *demand, agent_err
 static int
 sim_check_uri(const char *uri, agent_err_t *err)
 {
-    return parse_uri(uri, NULL, NULL, NULL, err);
+    return parse_uri(uri, NULL, NULL, NULL, NULL, err);
 }
 
 /* ---- the host's life ---- */
@@ -141,7 +163,8 @@ sim_open(const agent_conf_t *conf, void **priv, agent_err_t *err)
     snprintf(s->host_id, sizeof(s->host_id), "%s", conf->host_id ? conf->host_id : "sim");
     s->diff_gb_per_hour = 1;
     s->memory_demand = 1;
-    if (parse_uri(conf->uri, &s->diff_gb_per_hour, &s->copy_mbps, &s->memory_demand, err) ||
+    snprintf(s->guest, sizeof(s->guest), "ok");
+    if (parse_uri(conf->uri, &s->diff_gb_per_hour, &s->copy_mbps, &s->memory_demand, s->guest, err) ||
         agent_sim__load(s, conf->state_dir, err)) {
         agent_sim__state_free(s);
         free(s);
@@ -157,13 +180,15 @@ sim_reconfigure(void *priv, const agent_conf_t *conf, agent_err_t *err)
 {
     sim_t *s = priv;
     double diff = 1, copy = 0, demand = 1;
+    char guest[SIM_GUEST_MAX] = "ok";
 
-    if (parse_uri(conf->uri, &diff, &copy, &demand, err))
+    if (parse_uri(conf->uri, &diff, &copy, &demand, guest, err))
         return -1;
     agent_sim__lock(s);
     s->diff_gb_per_hour = diff;
     s->copy_mbps = copy;
     s->memory_demand = demand;
+    memcpy(s->guest, guest, sizeof(s->guest));
     agent_sim__unlock(s);
     return 0;
 }

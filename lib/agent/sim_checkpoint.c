@@ -223,6 +223,9 @@ vm_info(const sim_t *s, const json_t *vm, int64_t now, agent_vm_info_t *out)
         c->size_gb = diff_size_gb(s, vm, cp, now);
         out->ncheckpoints++;
     }
+    /* The guest agent answers only while the VM runs. */
+    if (out->power == AGENT_VM_RUNNING)
+        snprintf(out->guest_heartbeat, sizeof(out->guest_heartbeat), "%s", s->guest);
 }
 
 int

@@ -30,6 +30,8 @@
 
 typedef struct applog applog_t;
 
+#define SIM_GUEST_MAX 16
+
 typedef struct {
     char host_id[AGENT_ID_MAX];
     applog_t *log;            /* the host's log (sim_state.c); NULL: memory only */
@@ -38,6 +40,7 @@ typedef struct {
     double diff_gb_per_hour;  /* the uri's diffGBPerHour */
     double copy_mbps;         /* the uri's copyMBps: 0, copies are instant */
     double memory_demand;     /* the uri's memoryDemand: 1, dynamic-memory VMs get their startup memory */
+    char guest[SIM_GUEST_MAX]; /* the uri's guestHeartbeat: what a running VM's guest reports ("": off) */
     pthread_mutex_t lock;
     json_t *vms;      /* {hypervisorId: vm} */
     json_t *by_vm_id; /* {vmId: hypervisorId}, for keyed creates without a scan */

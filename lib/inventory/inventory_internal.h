@@ -25,5 +25,9 @@ int inventory__put_text(char *out, size_t size, const char *text, const char *fi
 json_t *inventory__host_inventory(store_t *st, const char *host_id, err_t *err);
 /* Whether any record owns hypervisor id hyp: 1, 0, or -1 with err. */
 int inventory__owned(store_t *st, const char *hyp, err_t *err);
+/* Records what the host reports of vm (seen, its inventory entry in the agent's JSON form; NULL: nothing)
+ * on the record, saving it in the caller's transaction only when a value changed; a VM a job is changing is
+ * left alone (observe.c). */
+int inventory__observe(store_t *st, vm_rec_t *vm, const json_t *seen, err_t *err);
 
 #endif

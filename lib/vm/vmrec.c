@@ -292,6 +292,7 @@ vmrec_save(store_t *st, vm_rec_t *vm, err_t *err)
 
     assert(st != NULL && vm != NULL && vm->id[0] != '\0');
     util_time_format(util_now_ms(), vm->updated_at);
+    vmrec__stamp(vm, vm->updated_at);
     if ((rec = vmrec_to_store(vm)) == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     if (store_rec_update(st, &store_kind_vm, vm->id, rec, 0, err) == 0 &&
@@ -306,10 +307,13 @@ vmrec_save(store_t *st, vm_rec_t *vm, err_t *err)
 int
 vmrec_insert(store_t *st, vm_rec_t *vm, err_t *err)
 {
+    char now[UTIL_TIME_LEN + 1];
     json_t *rec;
     int rc;
 
     assert(st != NULL && vm != NULL && vm->id[0] != '\0');
+    util_time_format(util_now_ms(), now);
+    vmrec__stamp(vm, vm->created_at[0] ? vm->created_at : now);
     if ((rec = vmrec_to_store(vm)) == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     rc = store_rec_insert(st, &store_kind_vm, rec, err) ||

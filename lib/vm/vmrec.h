@@ -130,6 +130,23 @@ typedef struct {
     bool counted;
 } vm_holdings_t;
 
+/* The engine's side of the instance view (the store's _instanceView): when the provisioning and the power
+ * state were entered, the guest's heartbeat as the host last reported it ("ok" or "noContact"; "" none),
+ * with when it took that value, and when each disk was added, by lun + 1 (0: the OS disk; "" for a lun with
+ * no disk, until the save that adds one stamps it). Only a running VM has a guest status: a save that
+ * leaves running clears it. present is false for a record written before the instance view existed: its
+ * times are then the record's createdAt (provisioning, disks) and updatedAt (power), and it is written back
+ * as null until a save stamps it. */
+#define VM_REC_GUEST_MAX 16
+typedef struct {
+    bool present;
+    char provisioning_at[VM_REC_STAMP_MAX];
+    char power_at[VM_REC_STAMP_MAX];
+    char guest[VM_REC_GUEST_MAX];
+    char guest_at[VM_REC_STAMP_MAX];
+    char disk_at[VM_REC_MAX_DISKS][VM_REC_STAMP_MAX];
+} vm_instance_view_t;
+
 /* What a save compares to raise its events: the record as it was read from the store (or last saved). */
 typedef struct {
     vm_provisioning_t provisioning;
@@ -165,8 +182,9 @@ typedef struct {
     char updated_at[VM_REC_STAMP_MAX];
     char host_id[VM_REC_ID_MAX];
     char hypervisor_id[VM_REC_ID_MAX];
-    int64_t assigned_memory_mb; /* what its host assigns it now (metered); 0: null, its memoryMB */
     vm_holdings_t hold;
+    int64_t assigned_memory_mb; /* what the host assigns the VM now (metered, never shown); 0: null, memoryMB */
+    vm_instance_view_t view;
     vm_rec_seen_t seen;
 } vm_rec_t;
 
@@ -178,8 +196,8 @@ int vmrec_from_store(const json_t *rec, vm_rec_t *out, err_t *err);
  * their order, as the store reads them back. */
 json_t *vmrec_to_store(const vm_rec_t *vm);
 /* The VM's view (a new reference; NULL when out of memory), the one place a VM view is made: the API's
- * fields in the order it answers them; with admin, hostId, hypervisorId and what the VM holds on its host
- * (allocated) too. No key starts with '_'. */
+ * fields in the order it answers them, the instanceView built from the record's view; with admin, hostId,
+ * hypervisorId and what the VM holds on its host (allocated) too. No key starts with '_'. */
 json_t *vm_render_view(const vm_rec_t *vm, bool admin);
 /* The same view appended to b as compact JSON text, byte for byte what dumping vm_render_view answers;
  * with hide_checkpoint (tenant views only) the checkpoint shows null. */
@@ -257,5 +275,22 @@ int vmrec__load_or_404(store_t *st, const char *sid, const char *id, vm_rec_t *o
 json_t *vmrec__or_oom(json_t *j, err_t *err);
 /* Writes vm to the store as it is, with no timeline row and no event (a new record's NIC). */
 int vmrec__update(store_t *st, const vm_rec_t *vm, err_t *err);
+/* The instance view (vmrec_iview.c), for the codec: the store's _instanceView (borrowed; null or absent: a
+ * record from before it) read into vm->view and the disks' times, after the rest of the record (-1 with
+ * ERR_INTERNAL when it does not parse); written back (a new reference, NULL when out of memory); and the
+ * API's instanceView as a value (a new reference, NULL when out of memory) and as text appended to b. */
+int vmrec__iview_from_store(const json_t *iv, vm_rec_t *vm, err_t *err);
+json_t *vmrec__iview_to_store(const vm_rec_t *vm);
+json_t *vmrec__iview_json(const vm_rec_t *vm);
+void vmrec__iview_text(const vm_rec_t *vm, util_buf_t *b);
+/* The one place the instance view's times are stamped, by every save and insert: the time (now, RFC 3339)
+ * of a provisioning or power state that changed since vm->seen (or was never stamped), and of every disk
+ * not stamped yet; leaving running clears the guest status. Marks the view present. */
+void vmrec__stamp(vm_rec_t *vm, const char *now);
+/* Records what the host reports of the VM: its guest heartbeat ("ok", "noContact"; "" or NULL: not
+ * reported) and its assigned memory (0: not reported). Changes the record only when a value changed (a
+ * heartbeat's time is when it took its value) and answers whether it did; a guest status is kept only
+ * while the VM is running. */
+bool vmrec_observe(vm_rec_t *vm, const char *guest, int64_t assigned_memory_mb, const char *now);
 
 #endif

@@ -220,7 +220,8 @@ vmrec_from_store(const json_t *rec, vm_rec_t *out, err_t *err)
         get_bool(rec, "_holdsCompute", &r.hold.holds_compute, err) ||
         get_bool(rec, "_holdsStorage", &r.hold.holds_storage, err) ||
         get_bool(rec, "_counted", &r.hold.counted, err) ||
-        get_int(rec, "_assignedMemoryMB", false, &r.assigned_memory_mb, err))
+        get_int(rec, "_assignedMemoryMB", false, &r.assigned_memory_mb, err) ||
+        vmrec__iview_from_store(json_object_get(rec, "_instanceView"), &r, err))
         return -1;
     vmrec__seen(&r);
     *out = r;
@@ -369,7 +370,8 @@ vm_render_checkpoint(const vm_checkpoint_t *cp)
     return done(checkpoint_json(cp, false, &oom), oom);
 }
 
-/* The fields the API shows, in the store's column order up to updatedAt; private: the store's form. */
+/* The fields the API shows, in the store's column order up to updatedAt (the view's instanceView before
+ * createdAt, where the API answers it); private: the store's form. */
 static json_t *
 public_json(const vm_rec_t *vm, bool private, bool *oom)
 {
@@ -397,6 +399,8 @@ public_json(const vm_rec_t *vm, bool private, bool *oom)
     put(o, "disks", disks_json(vm->disks, vm->ndisks, false, oom), oom);
     put(o, "nics", nics_json(vm, oom), oom);
     put(o, "checkpoint", checkpoint_json(&vm->checkpoint, private, oom), oom);
+    if (!private)
+        put(o, "instanceView", vmrec__iview_json(vm), oom);
     put(o, "createdAt", text_or_null(vm->created_at), oom);
     put(o, "updatedAt", text_or_null(vm->updated_at), oom);
     return o;
@@ -418,6 +422,7 @@ vmrec_to_store(const vm_rec_t *vm)
     put(o, "_holdsStorage", json_boolean(vm->hold.holds_storage), &oom);
     put(o, "_counted", json_boolean(vm->hold.counted), &oom);
     put(o, "_assignedMemoryMB", int_or_null(vm->assigned_memory_mb), &oom);
+    put(o, "_instanceView", vmrec__iview_to_store(vm), &oom);
     return done(o, oom);
 }
 
@@ -603,6 +608,8 @@ render(util_buf_t *b, const vm_rec_t *vm, form_t form)
         util_buf_add(b, "null", 4);
     else
         checkpoint_text(b, &vm->checkpoint);
+    key(b, "instanceView", false);
+    vmrec__iview_text(vm, b);
     text_or_null_text(b, "createdAt", vm->created_at);
     text_or_null_text(b, "updatedAt", vm->updated_at);
     if (form == FORM_ADMIN) {

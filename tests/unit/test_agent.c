@@ -70,21 +70,72 @@ vm_count(agent_t *a)
     return n;
 }
 
-static const char *
-power(agent_t *a, const char *hyp)
+/* The inventory's entry of hyp (no hypervisor id when the host does not have it). */
+static agent_vm_info_t
+entry_of(agent_t *a, const char *hyp)
 {
     agent_call_t c = call("inv", 1000);
     agent_vm_list_t vms = {0};
     const agent_vm_info_t *vm;
-    const char *ps = "";
+    agent_vm_info_t out = {.power = AGENT_VM_UNKNOWN};
     agent_err_t err;
 
     assert_int_equal(agent_inventory(a, &c, &vms, &err), 0);
     vm = agent_vm_list_find(&vms, hyp);
     if (vm)
-        ps = agent_vm_power_name(vm->power);
+        out = *vm;
     agent_vm_list_free(&vms);
-    return ps;
+    return out;
+}
+
+static const char *
+power(agent_t *a, const char *hyp)
+{
+    agent_vm_info_t vm = entry_of(a, hyp);
+
+    return vm.hypervisor_id[0] ? agent_vm_power_name(vm.power) : "";
+}
+
+/* What the inventory reports of hyp's guest agent. */
+static void
+assert_guest(agent_t *a, const char *hyp, const char *want)
+{
+    agent_vm_info_t vm = entry_of(a, hyp);
+
+    assert_string_equal(vm.hypervisor_id, hyp);
+    assert_string_equal(vm.guest_heartbeat, want);
+}
+
+/* The sim reports a guest heartbeat for a running VM only: "ok", or what its uri's guestHeartbeat says. */
+static void
+the_sim_reports_a_guest_heartbeat(void **state)
+{
+    tmp_t *t = *state;
+    agent_err_t err;
+    agent_t *a = open_sim(t, "h1", "sim://", &err);
+    agent_vm_spec_t spec = spec_of("web01", 2);
+    agent_conf_t conf = {.host_id = "h1", .uri = "sim://?guestHeartbeat=noContact", .state_dir = t->dir};
+    agent_call_t c;
+    char hyp[AGENT_ID_MAX];
+
+    c = call("create-1", 1000);
+    assert_int_equal(agent_vm_create(a, &c, &spec, hyp, &err), 0);
+    assert_guest(a, hyp, "");
+    c = call("start-1", 1000);
+    assert_int_equal(agent_vm_power(a, &c, hyp, AGENT_POWER_START, &err), 0);
+    assert_guest(a, hyp, "ok");
+    assert_int_equal(agent_reconfigure(a, &conf, &err), 0);
+    assert_guest(a, hyp, "noContact");
+    conf.uri = "sim://?guestHeartbeat=off";
+    assert_int_equal(agent_reconfigure(a, &conf, &err), 0);
+    assert_guest(a, hyp, "");
+    conf.uri = "sim://";
+    assert_int_equal(agent_reconfigure(a, &conf, &err), 0);
+    assert_guest(a, hyp, "ok");
+    c = call("stop-1", 1000);
+    assert_int_equal(agent_vm_power(a, &c, hyp, AGENT_POWER_STOP, &err), 0);
+    assert_guest(a, hyp, "");
+    agent_close(a);
 }
 
 static void
@@ -130,6 +181,7 @@ the_sim_uri(void **state)
         {"sim://?latencyMs=x", "latencyMs"},
         {"sim://?copyMBps=fast", "copyMBps"},
         {"sim://?diffGBPerHour=2000000", "diffGBPerHour"},
+        {"sim://?guestHeartbeat=maybe", "guestHeartbeat"},
     };
     agent_err_t err;
     size_t i;
@@ -144,7 +196,7 @@ the_sim_uri(void **state)
     }
     assert_int_equal(agent_check_uri("sim",
                                      "sim://?latencyMs=200&jitterMs=50&failRate=0.05&hangRate=0.01&"
-                                     "diffGBPerHour=1&copyMBps=100",
+                                     "diffGBPerHour=1&copyMBps=100&guestHeartbeat=noContact",
                                      &err),
                      0);
     assert_string_equal(agent_default_uri("sim"), "sim://");
@@ -350,6 +402,7 @@ main(void)
         cmocka_unit_test_setup_teardown(dispatch_checks_arguments, setup, agent_tmp_teardown),
         cmocka_unit_test(the_sim_uri),
         cmocka_unit_test_setup_teardown(vm_life_on_the_host, setup, agent_tmp_teardown),
+        cmocka_unit_test_setup_teardown(the_sim_reports_a_guest_heartbeat, setup, agent_tmp_teardown),
         cmocka_unit_test_setup_teardown(creates_are_keyed_and_state_persists, setup,
                                         agent_tmp_teardown),
         cmocka_unit_test_setup_teardown(copies_answer_pending_with_progress, setup,

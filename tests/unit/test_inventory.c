@@ -1,6 +1,6 @@
 /* Unit tests of lib/inventory: a sync that finds nothing amiss, the simulated storage incident (VMs that
  * reappear under new hypervisor ids), the unmanaged list it leaves, re-association, and its refusals; a
- * sync over more records than one page. */
+ * sync over more records than one page; observing a host's VMs records their guest heartbeat once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include "fixture.h"
 #include "test_vm_world.h"
 #include "../../lib/vm/vmrec.h"
+#include "../../lib/inventory/inventory_internal.h"
 
 /* More records than one page of a sync (lib/inventory.c's SYNC_PAGE is 256). */
 #define MANY_RECORDS 600
@@ -101,12 +102,113 @@ sync_covers_every_page(void **state)
     world_vm_is(st, id, "powerState", "running");
 }
 
+/* The guest status of VM id as its view shows it ("" when none), with its time into at. */
+static const char *
+guest_of(store_t *st, const char *id, char at[64])
+{
+    static char code[64];
+    err_t err = {0};
+    json_t *vm = vm_get(st, NULL, id, false, NULL, &err), *s;
+    size_t i;
+
+    assert_non_null(vm);
+    code[0] = at[0] = '\0';
+    json_array_foreach(json_object_get(json_object_get(vm, "instanceView"), "statuses"), i, s)
+        if (strncmp(json_string_value(json_object_get(s, "code")), "GuestAgent/", 11) == 0) {
+            snprintf(code, 64, "%s", json_string_value(json_object_get(s, "code")));
+            snprintf(at, 64, "%s", json_string_value(json_object_get(s, "time")));
+        }
+    json_decref(vm);
+    return code;
+}
+
+/* Observing a sim host records a running VM's guest heartbeat; observing it again changes nothing (the
+ * record's revision stays), and a sync observes too. */
+static void
+observe_records_the_guest_once(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char id[UTIL_UUID_LEN + 1], at[64], at2[64];
+    int64_t rev, rev2;
+    err_t err = {0};
+    vm_rec_t vm;
+
+    world_running_vm(w, "seen", id);
+    assert_string_equal(guest_of(st, id, at), "");
+    assert_int_equal(inventory_observe(st, id_of(w->host), &err), 0);
+    assert_string_equal(guest_of(st, id, at), "GuestAgent/ok");
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, &rev, &err), 1);
+    assert_int_equal(inventory_observe(st, id_of(w->host), &err), 0);
+    assert_int_equal(inventory_sync(st, id_of(w->host), &err), 0);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, &rev2, &err), 1);
+    assert_int_equal(rev2, rev);
+    assert_string_equal(guest_of(st, id, at2), "GuestAgent/ok");
+    assert_string_equal(at2, at);
+}
+
+/* Collects the assigned memory of VM arg's timeline rows. */
+typedef struct {
+    const char *vm_id;
+    int64_t assigned[8];
+    int n;
+} rows_t;
+
+static int
+collect_row(void *arg, const store_timeline_row_t *row, err_t *err)
+{
+    rows_t *r = arg;
+
+    (void) err;
+    if (strcmp(row->vm_id, r->vm_id) == 0 && r->n < 8)
+        r->assigned[r->n++] = row->assigned_memory_mb;
+    return 0;
+}
+
+/* An assigned memory the host reports is recorded once, and the timeline carries it, so that metering
+ * follows; the same value again writes nothing. */
+static void
+observed_memory_goes_on_the_timeline(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    char id[UTIL_UUID_LEN + 1];
+    json_t *seen = json_pack("{s:i}", "assignedMemoryMB", 512);
+    rows_t rows = {0};
+    int64_t rev, rev2;
+    err_t err = {0};
+    vm_rec_t vm;
+
+    world_running_vm(w, "dyn", id);
+    rows.vm_id = id;
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, &rev, &err), 1);
+    assert_int_equal(inventory__observe(st, &vm, seen, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, &rev2, &err), 1);
+    assert_true(rev2 > rev);
+    assert_int_equal(vm.assigned_memory_mb, 512);
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(inventory__observe(st, &vm, seen, &err), 0);
+    assert_int_equal(store_tx_commit(st, &err), 0);
+    assert_int_equal(vmrec_load(st, NULL, id, &vm, &rev, &err), 1);
+    assert_int_equal(rev, rev2);
+    assert_int_equal(store_timeline_each(st, 0, INT64_MAX, NULL, NULL, collect_row, &rows, &err), 0);
+    assert_true(rows.n >= 2);
+    assert_int_equal(rows.assigned[rows.n - 1], 512);
+    assert_int_not_equal(rows.assigned[rows.n - 2], 512);
+    json_decref(seen);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(incident_then_reassociation, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(sync_covers_every_page, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(observe_records_the_guest_once, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(observed_memory_goes_on_the_timeline, world_setup,
+                                        world_teardown),
     };
 
     return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);
