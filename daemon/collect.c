@@ -8,8 +8,10 @@
  * line to --out, then saves the cursor in --state. It never misses a record (the cursor is saved only after
  * the records are on disk) and never writes one twice: a crash between the two leaves at most one batch
  * written past the saved cursor, and on the next start the ids at the end of --out are skipped when the
- * batch comes again. SIGTERM or SIGINT makes it finish the batch in hand and exit 0; started again, it
- * resumes from the saved cursor.
+ * batch comes again. Once a cursor is saved it acknowledges it (POST /v1/admin/usage/ack), so that wapd may
+ * purge what it has stored once the retention time passes; an acknowledgement that fails is sent again at the
+ * next poll (it is idempotent, and never ahead of what is on disk). SIGTERM or SIGINT makes it finish the
+ * batch in hand and exit 0; started again, it resumes from the saved cursor.
  */
 #include <assert.h>
 #include <errno.h>
@@ -54,6 +56,15 @@ on_data(char *p, size_t size, size_t n, void *arg)
     b->buf = grown;
     b->len += size * n;
     b->buf[b->len] = '\0';
+    return size * n;
+}
+
+/* An answer whose body is not needed. */
+static size_t
+on_data_discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void) p;
+    (void) arg;
     return size * n;
 }
 
@@ -118,6 +129,48 @@ save_cursor(const char *path, const char *cursor)
     }
     close(fd);
     return rename(tmp, path);
+}
+
+/* Acknowledges cursor (saved, so every record before it is on disk) unless acked already holds it; 0 when
+ * wapd took it. A separate handle keeps the poll's GET options untouched. */
+static int
+ack_cursor(const char *url, const char *auth, const char *cursor, char *acked, size_t acked_n)
+{
+    char full[8192];
+    struct curl_slist *headers;
+    json_t *body;
+    char *text;
+    long status = 0;
+    CURL *curl;
+    int rc = -1;
+
+    assert(url != NULL && auth != NULL && cursor != NULL && acked != NULL);
+    if (cursor[0] == '\0' || strcmp(cursor, acked) == 0)
+        return 0;
+    body = json_pack("{s:s}", "cursor", cursor);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    curl = curl_easy_init();
+    headers = curl_slist_append(curl_slist_append(NULL, auth), "Content-Type: application/json");
+    if (text != NULL && curl != NULL && headers != NULL) {
+        snprintf(full, sizeof(full), "%s/v1/admin/usage/ack", url);
+        curl_easy_setopt(curl, CURLOPT_URL, full);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data_discard);
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+        if (curl_easy_perform(curl) == CURLE_OK &&
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status / 100 == 2) {
+            snprintf(acked, acked_n, "%s", cursor);
+            rc = 0;
+        }
+    }
+    curl_slist_free_all(headers);
+    if (curl)
+        curl_easy_cleanup(curl);
+    free(text);
+    json_decref(body);
+    return rc;
 }
 
 /* One poll: fetch after cursor, append new records, save the new cursor. Returns the number of records
@@ -212,7 +265,7 @@ main(int argc, char **argv)
     const char *url = NULL, *out = NULL, *state = NULL, *token = getenv("WAPD_ADMIN_TOKEN");
     long interval = 1000;
     int once = 0, opt, n;
-    char cursor[256], auth[1024];
+    char cursor[256], acked[256] = "", auth[1024];
     struct sigaction sa;
     struct timespec pause;
     json_t *seen;
@@ -263,6 +316,8 @@ main(int argc, char **argv)
     curl = curl_easy_init();
     while (!stopping) {
         n = poll_once(curl, url, auth, out, state, cursor, sizeof(cursor), seen);
+        if (n >= 0)
+            ack_cursor(url, auth, cursor, acked, sizeof(acked)); /* a failure is retried next poll */
         if (once && n >= 0 && n < BATCH)
             break;
         if (n == BATCH)

@@ -43,6 +43,8 @@ checkpoint__capture(vm_rec_t *vm)
     memcpy(c->size, vm->size, sizeof(c->size));
     c->cores = vm->cores;
     c->memory_mb = vm->memory_mb;
+    c->has_dynamic_memory = true;
+    c->dynamic_memory = vm->dynamic_memory;
     c->ndisks = vm->ndisks;
     memcpy(c->disks, vm->disks, vm->ndisks * sizeof(vm->disks[0]));
 }
@@ -93,6 +95,8 @@ checkpoint__restore_apply(vm_rec_t *vm)
     memcpy(vm->size, c->size, sizeof(vm->size));
     vm->cores = c->cores;
     vm->memory_mb = c->memory_mb;
+    if (c->has_dynamic_memory)
+        vm->dynamic_memory = c->dynamic_memory;
     for (i = 0; i < vm->ndisks; i++)
         if (vm->disks[i].lun < 0 || find_lun(c->disks, c->ndisks, vm->disks[i].lun) != NULL)
             vm->disks[n++] = vm->disks[i];

@@ -96,12 +96,15 @@ typedef struct {
 } vm_nic_t;
 
 /* What the VM was when its checkpoint was taken (never shown), which a restore gives back: its size,
- * cores, memory and disks. present is false for a checkpoint made before wapd kept it. */
+ * cores, memory, dynamic memory (has_dynamic_memory false for a checkpoint made before wapd kept it) and
+ * disks. present is false for a checkpoint made before wapd kept any of it. */
 typedef struct {
     bool present;
     char size[VM_REC_SIZE_MAX];
     int64_t cores;
     int64_t memory_mb;
+    bool has_dynamic_memory;
+    catalog_dynmem_t dynamic_memory;
     size_t ndisks;
     vm_disk_t disks[VM_REC_MAX_DISKS];
 } vm_checkpoint_vm_t;

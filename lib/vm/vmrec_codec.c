@@ -149,6 +149,9 @@ get_checkpoint_vm(const json_t *v, vm_checkpoint_vm_t *out, err_t *err)
     if (get_text(v, "size", false, out->size, sizeof(out->size), err) ||
         get_int(v, "cores", true, &out->cores, err) || get_int(v, "memoryMB", true, &out->memory_mb, err))
         return -1;
+    out->has_dynamic_memory = json_object_get(v, "dynamicMemory") != NULL;
+    if (catalog_dynmem_from_json(json_object_get(v, "dynamicMemory"), &out->dynamic_memory))
+        return bad(err, "checkpoint._vm.dynamicMemory");
     out->ndisks = json_array_size(disks);
     json_array_foreach(disks, i, d)
         if (get_disk(d, &out->disks[i], err))
@@ -330,6 +333,8 @@ checkpoint_vm_json(const vm_checkpoint_vm_t *v, bool *oom)
     put(o, "size", text_or_null(v->size), oom);
     put(o, "cores", json_integer(v->cores), oom);
     put(o, "memoryMB", json_integer(v->memory_mb), oom);
+    if (v->has_dynamic_memory)
+        put(o, "dynamicMemory", catalog_dynmem_json(&v->dynamic_memory), oom);
     put(o, "disks", disks_json(v->disks, v->ndisks, false, oom), oom);
     return o;
 }

@@ -103,6 +103,20 @@ def test_restore_gives_back_size_and_disks_on_a_sim_host(d):
     restore_story(d, w, sim_host_vm(d))
 
 
+def test_restore_gives_back_dynamic_memory(d):
+    """The size's dynamic memory the VM had at the checkpoint comes back with the size."""
+    w = VmWorld(d)
+    sizes = {s["name"]: s for s in ok(w.a.get("/v1/admin/sizes?limit=1000"), 200)["value"]}
+    dm = {"enabled": True, "minimumMB": 1024, "maximumMB": 4096}
+    r = w.a.patch("/v1/admin/sizes/" + sizes[w.medium]["id"], {"dynamicMemory": dm})
+    assert ok(r, 200)["dynamicMemory"] == dm
+    vid, _ = shrunk(w, "dm", disk=False)
+    assert w.get(vid)["dynamicMemory"] is None  # Small has fixed memory
+    vm = restore(w, vid)
+    assert (vm["size"], vm["memoryMB"], vm["dynamicMemory"]) == (w.medium, 3584, dm), vm
+    books_balance(w)
+
+
 def test_restore_on_a_wapd_agent_host_and_on_libvirt(d):
     agent = Agent(name="agent-restore").start()
     try:
