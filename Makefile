@@ -8,7 +8,7 @@
 #   make install  the binaries, the systemd units and the example config (PREFIX, DESTDIR)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt
+PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt libsystemd
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
 LDLIBS  += -pthread
@@ -33,6 +33,7 @@ DEB_uuid          := uuid-dev
 DEB_openssl       := libssl-dev
 DEB_inih          := libinih-dev
 DEB_libvirt       := libvirt-dev
+DEB_libsystemd    := libsystemd-dev
 DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
@@ -57,6 +58,7 @@ $(STAMP): Makefile
 	    openssl) missing="$$missing $(DEB_openssl)";; \
 	    inih) missing="$$missing $(DEB_inih)";; \
 	    libvirt) missing="$$missing $(DEB_libvirt)";; \
+	    libsystemd) missing="$$missing $(DEB_libsystemd)";; \
 	    cmocka) missing="$$missing $(DEB_cmocka)";; \
 	  esac; \
 	done; \
@@ -66,6 +68,8 @@ $(STAMP): Makefile
 	command -v sqlite3 >/dev/null 2>&1 || missing="$$missing sqlite3"; \
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \

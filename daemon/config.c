@@ -87,6 +87,22 @@ static const config_setting_t settings[] = {
      .def = "0", .min = 0, .max = 7 * DAY, .metavar = "S",
      .help = "how long every job may run, from its first step, in seconds (0: each kind's own, from 2 to "
              "10 minutes)"},
+    {.name = "tls-cert", .key = "tls_cert", STR_FIELD(CONFIG_PATH, tls_cert), .min = 1, .metavar = "FILE",
+     .help = "PEM certificate (chain) of both listeners; with --tls-key they serve HTTPS only (reloaded on "
+             "SIGHUP)"},
+    {.name = "tls-key", .key = "tls_key", STR_FIELD(CONFIG_PATH, tls_key), .min = 1, .metavar = "FILE",
+     .help = "PEM private key of --tls-cert"},
+    {.name = "cacert", .key = "cacert", STR_FIELD(CONFIG_PATH, cacert), .min = 1, .metavar = "FILE",
+     .help = "CA certificates wapd trusts when it calls hooks and http agents (default: the system's)"},
+    {.name = "public-url", .key = "public_url", STR_FIELD(CONFIG_STRING, public_url), .min = 1,
+     .metavar = "URL",
+     .help = "scheme, host and port clients reach wapd by (behind a proxy), used in nextLink and Location "
+             "(default: from the request)"},
+    {.name = "rate-limit", .key = "rate_limit", INT_FIELD(rate_limit), .def = "0", .min = 0, .max = 1000000,
+     .live = true, .metavar = "N",
+     .help = "tenant requests per second per token, in bursts of up to 2N; beyond it 429 (0: off)"},
+    {.name = "log-level", .key = "log_level", STR_FIELD(CONFIG_STRING, log_level), .def = "info", .min = 1,
+     .live = true, .metavar = "LEVEL", .help = "least level logged: debug, info, warn or error"},
     {.name = "no-request-log", .key = "log_requests", BOOL_FIELD(log_requests), .def = "true",
      .flag_value = false, .live = true, .help = "log one JSON line per request on stderr (the journal)"},
     {.name = "config", STR_FIELD(CONFIG_PATH, config_file), .min = 1, .metavar = "FILE",
@@ -543,7 +559,9 @@ config_print(FILE *out, const config_t *cfg)
             fprintf(out, "%s = %d\n", s->key, *(const int *) f);
         else if (s->type == CONFIG_BOOL)
             fprintf(out, "%s = %s\n", s->key, *(const bool *) f ? "true" : "false");
-        else
-            fprintf(out, "%s = %s\n", s->key, *(char *const *) f ? *(char *const *) f : "");
+        else if (*(char *const *) f)
+            fprintf(out, "%s = %s\n", s->key, *(char *const *) f);
+        else /* unset: a commented line, so that the printed file loads back */
+            fprintf(out, "# %s = \n", s->key);
     }
 }

@@ -31,6 +31,12 @@ typedef struct {
     int event_retention_seconds; /* events older than this go, once no delivery refers to them */
     int host_heartbeat_seconds; /* remote hosts are asked how they are this often; 0: never */
     int job_deadline_seconds;   /* every job's deadline; 0: each kind's own */
+    char *tls_cert;     /* PEM certificate chain; with tls_key, both listeners serve HTTPS only */
+    char *tls_key;      /* PEM private key */
+    char *cacert;       /* CA bundle wapd's own clients (hooks, http agents) trust; NULL: the system's */
+    char *public_url;   /* base of the links wapd writes (nextLink, Location) behind a proxy; NULL: Host */
+    char *log_level;    /* "debug", "info", "warn" or "error" */
+    int rate_limit;     /* tenant requests per second per token (bucket of twice that); 0: off */
     bool log_requests;
     bool demo;
     bool help;

@@ -45,6 +45,7 @@ extern const store_kind_t store_kind_vmrole;
 extern const store_kind_t store_kind_hook;
 extern const store_kind_t store_kind_snapshot;
 extern const store_kind_t store_kind_private_image;
+extern const store_kind_t store_kind_admin_token;
 
 typedef struct {
     int busy_timeout_ms; /* how long a writer waits for another; 0 picks 5000 */

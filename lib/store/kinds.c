@@ -239,6 +239,17 @@ KIND(store_kind_private_image, 15, "private_images", "image",
     {"_leases", "leases", COL_INT, 0},
     {"_counted", "counted", COL_BOOL, 0});
 
+/* A named admin token: its scope decides what it may do on the admin listener (see lib/accounts.h). */
+KIND(store_kind_admin_token, 16, "admin_tokens", "admin token",
+    ID,
+    SAME("name", COL_TEXT),
+    SAME("scope", COL_TEXT),
+    {"hash", "hash", COL_TEXT, COL_IMMUTABLE},
+    {"expiresAt", "expires_at", COL_TEXT, 0},
+    {"revokedAt", "revoked_at", COL_TEXT, 0},
+    {"lastUsedAt", "last_used_at", COL_TEXT, 0},
+    STAMPS);
+
 const char *const store_quota_keys[STORE_QUOTAS] = {"vms",       "cores",   "memoryMB",
                                                      "storageGB", "vmRoles", "networks"};
 

@@ -278,6 +278,12 @@ static const char *const migrations[] = {
     " SELECT 'wap_usage_v14', seq FROM sqlite_sequence WHERE name = 'wap_usage';"
     "DROP TABLE wap_usage;"
     "ALTER TABLE wap_usage_v14 RENAME TO wap_usage;",
+    /* 15: operations: named admin tokens with a scope (admin, readOnly, usage), stored as a hash like
+     * tenant tokens; the bootstrap token (--admin-token, DIR/admin.token) is not among them. */
+    "CREATE TABLE admin_tokens("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
+    " name TEXT NOT NULL, scope TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, expires_at TEXT,"
+    " revoked_at TEXT, last_used_at TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);",
 };
 
 int
