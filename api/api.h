@@ -25,6 +25,7 @@ typedef struct {
     bool log_requests;       /* one JSON line per request to stderr */
     volatile int rate_limit; /* tenant requests per second per token (bucket 2N); 0: off; changed live */
     const char *public_url;  /* base URL of links (nextLink, Location), no trailing '/'; NULL: from Host */
+    bool tls;                /* the listeners serve HTTPS: links built from Host say https:// */
 } api_ctx_t;
 
 typedef struct api_server api_server_t;
