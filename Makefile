@@ -2,7 +2,8 @@
 #
 #   make          build build/wapd and build/wapd-agent (installs missing Debian packages first)
 #   make run      build, then start the daemon with --demo
-#   make test     unit tests, e2e tests, both again under ASan+UBSan, and the OpenAPI lint (both schemas)
+#   make test     unit tests, e2e tests, both again under ASan+UBSan, the OpenAPI lint (every document), the
+#                 generated TypeScript client's compile (make client) and the README walk-through (make walkthrough)
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
 #                 hook deliveries per second
 #   make install  the binaries, the systemd units and the example config (PREFIX, DESTDIR)
@@ -39,8 +40,10 @@ DEB_cmocka        := libcmocka-dev
 STAMP := $(BUILD)/.deps
 
 .PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install clean
+.PHONY: docs client walkthrough
 
 all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent
+all: docs
 
 # ---- dependencies ----
 $(STAMP): Makefile
@@ -200,20 +203,45 @@ e2e-asan: $(ASAN)/wapd $(BUILD)/wapd-collect $(ASAN)/wapd-agent
 	@WAPD_COLLECT_BIN=$(BUILD)/wapd-collect ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  WAPD_BIN=$(ASAN)/wapd WAPD_SANITIZED=1 python3 tests/e2e/run.py
 
+# ---- the OpenAPI documents of each listener, derived from the complete one ----
+# schemas/openapi.yaml names the listener of every path; tools/split-openapi.py writes one document per
+# listener (its paths, the components they use, that listener as the only server) for generated clients.
+OPENAPI_DERIVED := $(BUILD)/openapi-admin.yaml $(BUILD)/openapi-tenant.yaml
+
+docs: $(OPENAPI_DERIVED)
+
+$(OPENAPI_DERIVED) &: schemas/openapi.yaml tools/split-openapi.py $(STAMP)
+	python3 tools/split-openapi.py schemas/openapi.yaml $(BUILD)
+
 # ---- OpenAPI lint with a linter from the npm registry, installed into tools/ ----
 LINT_BIN := tools/node_modules/.bin/redocly
 
-$(LINT_BIN): tools/package.json
+$(LINT_BIN): tools/package.json tools/package-lock.json
 	@command -v npm >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-lint: $(LINT_BIN)
+lint: $(LINT_BIN) $(OPENAPI_DERIVED)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	  tools/node_modules/.bin/redocly lint --config tools/redocly.yaml schemas/openapi.yaml
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	  tools/node_modules/.bin/redocly lint --config tools/redocly.yaml schemas/agent.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  tools/node_modules/.bin/redocly lint --config tools/redocly.yaml $(OPENAPI_DERIVED)
+
+# ---- a TypeScript client generated from the document must compile (openapi-typescript, tsc) ----
+$(BUILD)/client/wapd.d.ts: schemas/openapi.yaml $(LINT_BIN)
+	@mkdir -p $(dir $@)
+	tools/node_modules/.bin/openapi-typescript schemas/openapi.yaml -o $@
+
+client: $(BUILD)/client/wapd.d.ts tests/client/check.ts tests/client/tsconfig.json
+	@if tools/node_modules/.bin/tsc -p tests/client/tsconfig.json --noEmit --strict; then \
+	  echo "client: 1 passed, 0 failed"; else echo "client: 0 passed, 1 failed"; exit 1; fi
+
+# ---- the README's walk-through, run as one script against build/wapd ----
+walkthrough: $(BUILD)/wapd
+	@WAPD=$(BUILD)/wapd tests/walkthrough.sh
 
 # ---- everything ----
 test: $(STAMP)
