@@ -7,7 +7,7 @@ MAKE=${MAKE:-make}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-for target in unit e2e unit-asan e2e-asan lint; do
+for target in unit e2e unit-asan e2e-asan lint client walkthrough; do
     echo "== make $target"
     if ! $MAKE --no-print-directory "$target" 2>&1 | tee -a "$log"; then
         echo "== make $target FAILED"
