@@ -8,7 +8,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export WAPD=${WAPD:-build/wapd}
 script=$(mktemp)
-trap 'rm -f "$script"' EXIT
+curl_home=$(mktemp -d)
+trap 'rm -rf "$script" "$curl_home"' EXIT
+# No curl of the walk-through waits forever on a daemon that hangs: it fails, and the walk-through's own
+# trap stops its daemon.
+printf 'max-time = 20\nconnect-timeout = 5\n' >"$curl_home/.curlrc"
+export CURL_HOME=$curl_home
 
 awk '
     /^## / { in_section = ($0 == "## A walk-through with curl"); next }
