@@ -63,11 +63,10 @@ def by_prefix(spec, template):
     """The servers of a path that names none, from its prefix and the document's top-level servers."""
     admin = template.startswith("/v1/admin/") or template in ("/usage", "/readyz", "/metrics")
     want = LISTENERS["admin" if admin else "tenant"]
-    if template in WARNED:
-        return [s for s in spec.get("servers", []) if s.get("description") == want]
-    WARNED.add(template)
-    print("split-openapi: warning: path %s names no servers; taken as served by the %s" % (template, want),
-          file=sys.stderr)
+    if template not in WARNED:
+        WARNED.add(template)
+        print("split-openapi: warning: path %s names no servers; taken as served by the %s" % (template, want),
+              file=sys.stderr)
     return [s for s in spec.get("servers", []) if s.get("description") == want]
 
 
