@@ -85,8 +85,8 @@ static const config_setting_t settings[] = {
              "make it unreachable (0: never)"},
     {.name = "job-deadline-seconds", .key = "job_deadline_seconds", INT_FIELD(job_deadline_seconds),
      .def = "0", .min = 0, .max = 7 * DAY, .metavar = "S",
-     .help = "how long every job may run, from its first step, in seconds (0: each kind's own, from 2 to "
-             "10 minutes)"},
+     .help = "how long every job may run, from its first step, in seconds (0: each kind's own, from 2 "
+             "minutes to 6 hours)"},
     {.name = "tls-cert", .key = "tls_cert", STR_FIELD(CONFIG_PATH, tls_cert), .min = 1, .metavar = "FILE",
      .help = "PEM certificate (chain) of both listeners; with --tls-key they serve HTTPS only (reloaded on "
              "SIGHUP)"},
@@ -143,10 +143,17 @@ config_setting_find(const char *name)
 static const config_setting_t *
 find_key(const char *key)
 {
+    char norm[64];
     size_t i;
 
+    /* The long option's spelling is a key too: "rate-limit" reads as "rate_limit". */
+    for (i = 0; key[i] && i < sizeof(norm) - 1; i++)
+        norm[i] = key[i] == '-' ? '_' : key[i];
+    norm[i] = '\0';
+    if (key[i] != '\0')
+        return NULL;
     for (i = 0; i < NSETTINGS; i++)
-        if (settings[i].key && strcmp(settings[i].key, key) == 0)
+        if (settings[i].key && strcmp(settings[i].key, norm) == 0)
             return &settings[i];
     return NULL;
 }

@@ -199,12 +199,12 @@ file_sets_and_flags_override(void **state)
     (void) state;
     unsetenv("WAPD_ADMIN_TOKEN");
     write_temp(path, sizeof(path),
-               "; a comment\n[wapd]\nworkers = 2\nhttp_threads = 3\nusage_period_seconds = 60\n"
+               "; a comment\n[wapd]\nworkers = 2\nhttp-threads = 3\nusage_period_seconds = 60\n"
                "log_requests = no\nstate_dir = /from/file\ntenant_listen = 0.0.0.0:30005\n");
     assert_int_equal(LOAD(&cfg, msg, "--config", path), 0);
     assert_string_equal(cfg.config_file, path);
     assert_int_equal(cfg.workers, 2);
-    assert_int_equal(cfg.http_threads, 3);
+    assert_int_equal(cfg.http_threads, 3); /* the long option's spelling is a key too */
     assert_int_equal(cfg.usage_period_seconds, 60);
     assert_false(cfg.log_requests);
     assert_string_equal(cfg.state_dir, "/from/file");
