@@ -94,6 +94,7 @@ typedef struct {
     const char *key; /* borrowed from the request's headers; NULL: none */
     char body_hash[UTIL_SHA256_HEX_LEN + 1];
     bool replayed;   /* answered from the saved answer (or refused): nothing to commit */
+    char claim[UTIL_SHA256_HEX_LEN + 1]; /* the in-flight claim on (caller, method, path, key); "": none */
 } api_idem_t;
 
 typedef struct api_req {
@@ -176,6 +177,8 @@ int api_auth_or_reply(api_req_t *r);
  * refuses a reuse (returns 1: answered); save records a successful answer under the key (no-op without). */
 int api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem);
 int api_idem_save(api_req_t *r, const api_idem_t *idem, err_t *err);
+/* Ends the request's claim on its key, once its transaction has committed or rolled back. */
+void api_idem_release(api_idem_t *idem);
 
 /* http/request.c. new: a request on conn (or, for tests, without one: fake_headers); NULL when out of
  * memory. free: NULL is a no-op. header: a request header, or NULL. */

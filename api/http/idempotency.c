@@ -6,15 +6,68 @@
  * (status, Location, body) without running the handler; one for another body is 409 Conflict. A successful
  * answer is saved in the same transaction as the change it reports, so a key is never recorded for a change
  * that did not commit, and a committed change always has its key.
+ *
+ * While a request holds a key (from its lookup until its transaction has ended), another request with the
+ * same key is 409 Conflict at once rather than waiting for it: the in-flight claims live in a small table
+ * under a mutex, keyed by the digest of (caller, method, path, key); a claim is released after the commit
+ * or rollback, so a request that finds no claim finds the saved answer of any that held one.
  */
 #include "../internal.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define IDEMPOTENCY_MAX_AGE_MS (24LL * 3600 * 1000)
+
+#define CLAIMS_MAX 4096 /* keys in flight at once; beyond it a request is answered 503 */
+
+static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
+static char claims[CLAIMS_MAX][UTIL_SHA256_HEX_LEN + 1]; /* "" : a free slot */
+
+/* Claims digest for this request: 0, or 1 when another request holds it, -1 when the table is full. */
+static int
+claim(const char *digest)
+{
+    int i, free_slot = -1, rc = 0;
+
+    pthread_mutex_lock(&claims_lock);
+    for (i = 0; i < CLAIMS_MAX; i++) {
+        if (claims[i][0] == '\0') {
+            if (free_slot < 0)
+                free_slot = i;
+        } else if (strcmp(claims[i], digest) == 0) {
+            rc = 1;
+            break;
+        }
+    }
+    if (rc == 0 && free_slot < 0)
+        rc = -1;
+    if (rc == 0) {
+        memcpy(claims[free_slot], digest, UTIL_SHA256_HEX_LEN + 1);
+    }
+    pthread_mutex_unlock(&claims_lock);
+    return rc;
+}
+
+void
+api_idem_release(api_idem_t *idem)
+{
+    int i;
+
+    if (idem->claim[0] == '\0')
+        return;
+    pthread_mutex_lock(&claims_lock);
+    for (i = 0; i < CLAIMS_MAX; i++)
+        if (strcmp(claims[i], idem->claim) == 0) {
+            claims[i][0] = '\0';
+            break;
+        }
+    pthread_mutex_unlock(&claims_lock);
+    idem->claim[0] = '\0';
+}
 
 /* Replays the saved answer ans (borrowed). */
 static void
@@ -50,6 +103,30 @@ api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem)
         api_reply_error(r, ERR_INVALID_REQUEST, "Idempotency-Key",
                         "Idempotency-Key must be 1 to 255 characters.");
         return 1;
+    }
+    {
+        char *id = NULL;
+        char digest[UTIL_SHA256_HEX_LEN + 1];
+        int held;
+
+        if (asprintf(&id, "%s\n%s\n%s\n%s", r->scope, r->method, r->path, key) < 0) {
+            api_reply_error(r, ERR_INTERNAL, NULL, "Out of memory.");
+            return 1;
+        }
+        util_sha256_hex(id, strlen(id), digest);
+        free(id);
+        held = claim(digest);
+        if (held) {
+            if (held > 0)
+                api_reply_error(r, ERR_CONFLICT, "Idempotency-Key",
+                                "A request with this Idempotency-Key is still in progress.");
+            else
+                api_reply_error(r, ERR_UNAVAILABLE, NULL, "Too many requests with an Idempotency-Key "
+                                                          "are in progress; try again.");
+            idem->replayed = true;
+            return 1;
+        }
+        memcpy(idem->claim, digest, sizeof(digest));
     }
     idem->key = key;
     util_sha256_hex(r->body ? r->body : "", r->body_len, idem->body_hash);

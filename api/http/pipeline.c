@@ -68,7 +68,7 @@ commit_failed(api_req_t *r, err_t *err)
 /* Ends the request's transaction (when one is open): a read ends; a write commits a successful answer with
  * its Idempotency-Key record, and rolls back anything else. */
 static void
-tx_end(api_req_t *r, const api_idem_t *idem)
+tx_end(api_req_t *r, api_idem_t *idem)
 {
     err_t err = {0};
 
@@ -87,6 +87,7 @@ tx_end(api_req_t *r, const api_idem_t *idem)
         break;
     }
     r->tx = API_TX_NONE;
+    api_idem_release(idem); /* after the commit: a later request finds the saved answer */
 }
 
 /* Stage 5: a tenant path under {sid} loads the caller's subscription and its plan. Replies and returns -1

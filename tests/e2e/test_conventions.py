@@ -88,6 +88,36 @@ def test_idempotency_key(d):
     ok(a.post("/v1/admin/clouds", {"name": "after-failure"}, headers={"Idempotency-Key": k2}), 201)
 
 
+def test_idempotency_key_in_flight(d):
+    """Requests racing with one key: each is the first answer (201, the same cloud) or 409 while the first
+    is still running, and one cloud is made."""
+    import threading
+
+    key, name, answers = uid(), "race-" + uid()[:8], []
+
+    def post():
+        r = d.admin().post("/v1/admin/clouds", {"name": name}, headers={"Idempotency-Key": key})
+        answers.append((r.status, r.json() if r.status in (201, 409) else None))
+
+    threads = [threading.Thread(target=post) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 16
+    made = {body["id"] for status, body in answers if status == 201}
+    assert len(made) == 1, answers
+    for status, body in answers:
+        assert status in (201, 409), answers
+        if status == 409:
+            assert body["error"]["code"] == "Conflict" and body["error"]["target"] == "Idempotency-Key"
+    named = [c for c in ok(d.admin().get("/v1/admin/clouds?limit=1000"), 200)["value"] if c["name"] == name]
+    assert len(named) == 1
+    # Once the first has ended, the key replays it.
+    assert ok(d.admin().post("/v1/admin/clouds", {"name": name}, headers={"Idempotency-Key": key}),
+              201)["id"] in made
+
+
 def test_request_id(d):
     a = d.admin()
     r = a.get("/v1/admin/clouds", headers={"X-Request-Id": "abc-123"})
