@@ -1,8 +1,9 @@
 /*
  * main.c: the wapd process.
  *
- * Start: settings, state dir, admin token, store (migrations and a quick check), both listeners bound (port 0
- * picks a free one), the demo when asked, ports.json, then "ready". Signals are blocked in every thread and
+ * Start: settings, the TLS certificate (both listeners serve HTTPS when one is set), state dir, admin token,
+ * store (migrations and a quick check), both listeners bound (port 0 picks a free one), the demo when asked,
+ * ports.json, then "ready". SIGHUP reloads the TLS certificate and key. Signals are blocked in every thread and
  * taken synchronously by the main loop, which does all the work of stopping: on SIGTERM or SIGINT it stops
  * accepting, lets requests in flight finish (bounded), stops the servers, closes the store and exits 0.
  * First of all, jansson is set to allocate through util_malloc, the allocation injection point.

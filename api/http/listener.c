@@ -11,9 +11,9 @@
  * A write (any method but GET) is run by the write pool instead, its connection suspended meanwhile; the call
  * made when the pool resumes it queues the answer.
  *
- * With ctx->tls_creds set the listener speaks HTTPS only (tls.c gives the certificate and the versions):
- * bytes that are not a TLS handshake end the connection before any request is read, so plain HTTP is never
- * served on it.
+ * With ctx->tls set the listener speaks HTTPS only (tls.c, through ctx->tls_creds, gives the certificate and
+ * the versions): bytes that are not a TLS handshake end the connection before any request is read, so plain
+ * HTTP is never served on it.
  */
 #include "../internal.h"
 #include "tls.h"
