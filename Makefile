@@ -9,7 +9,7 @@
 #   make install  the binaries, the systemd units and the example config (PREFIX, DESTDIR)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt libsystemd
+PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt libsystemd gnutls
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
 LDLIBS  += -pthread
@@ -35,6 +35,7 @@ DEB_openssl       := libssl-dev
 DEB_inih          := libinih-dev
 DEB_libvirt       := libvirt-dev
 DEB_libsystemd    := libsystemd-dev
+DEB_gnutls        := libgnutls28-dev
 DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
@@ -62,6 +63,7 @@ $(STAMP): Makefile
 	    inih) missing="$$missing $(DEB_inih)";; \
 	    libvirt) missing="$$missing $(DEB_libvirt)";; \
 	    libsystemd) missing="$$missing $(DEB_libsystemd)";; \
+	    gnutls) missing="$$missing $(DEB_gnutls)";; \
 	    cmocka) missing="$$missing $(DEB_cmocka)";; \
 	  esac; \
 	done; \

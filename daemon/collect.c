@@ -1,8 +1,8 @@
 /*
  * collect.c: wapd-collect, the reference usage collector for billing.
  *
- *   wapd-collect --url http://HOST:PORT --out usage.jsonl --state cursor.txt
- *                [--token TOKEN | WAPD_ADMIN_TOKEN] [--interval-ms 1000] [--once]
+ *   wapd-collect --url http[s]://HOST:PORT --out usage.jsonl --state cursor.txt
+ *                [--token TOKEN | WAPD_ADMIN_TOKEN] [--cacert FILE] [--interval-ms 1000] [--once]
  *
  * It polls GET /v1/admin/usage?after=<cursor> on the admin listener and appends every record as one JSON
  * line to --out, then saves the cursor in --state. It never misses a record (the cursor is saved only after
@@ -11,7 +11,8 @@
  * batch comes again. Once a cursor is saved it acknowledges it (POST /v1/admin/usage/ack), so that wapd may
  * purge what it has stored once the retention time passes; an acknowledgement that fails is sent again at the
  * next poll (it is idempotent, and never ahead of what is on disk). SIGTERM or SIGINT makes it finish the
- * batch in hand and exit 0; started again, it resumes from the saved cursor.
+ * batch in hand and exit 0; started again, it resumes from the saved cursor. An https URL is verified (peer
+ * and host name) against --cacert when given, else the system's CAs.
  */
 #include <assert.h>
 #include <errno.h>
@@ -31,6 +32,8 @@
 #define TAIL_IDS (2 * BATCH)
 
 static volatile sig_atomic_t stopping;
+/* The CA bundle https answers are verified against (--cacert), or NULL: the system's. */
+static const char *ca_file;
 
 static void
 on_signal(int sig)
@@ -66,6 +69,20 @@ on_data_discard(char *p, size_t size, size_t n, void *arg)
     (void) p;
     (void) arg;
     return size * n;
+}
+
+/* The options every request shares: timeouts and how https is verified. */
+static void
+set_common(CURL *curl)
+{
+    assert(curl != NULL);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca_file != NULL)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
 }
 
 /* The ids of the last records in the output file: those written past the saved cursor, if any. */
@@ -157,8 +174,7 @@ ack_cursor(const char *url, const char *auth, const char *cursor, char *acked, s
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data_discard);
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+        set_common(curl);
         if (curl_easy_perform(curl) == CURLE_OK &&
             curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status / 100 == 2) {
             snprintf(acked, acked_n, "%s", cursor);
@@ -198,8 +214,7 @@ poll_once(CURL *curl, const char *url, const char *auth, const char *out_path,
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+    set_common(curl);
     if (curl_easy_perform(curl) != CURLE_OK)
         goto out; /* the daemon is away: try again later */
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -260,7 +275,8 @@ main(int argc, char **argv)
         {"url", required_argument, NULL, 'u'},   {"out", required_argument, NULL, 'o'},
         {"state", required_argument, NULL, 's'}, {"token", required_argument, NULL, 't'},
         {"interval-ms", required_argument, NULL, 'i'}, {"once", no_argument, NULL, '1'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"cacert", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *url = NULL, *out = NULL, *state = NULL, *token = getenv("WAPD_ADMIN_TOKEN");
     long interval = 1000;
@@ -291,15 +307,22 @@ main(int argc, char **argv)
         case '1':
             once = 1;
             break;
+        case 'c':
+            ca_file = optarg;
+            break;
         default:
             fprintf(stderr, "usage: wapd-collect --url URL --out FILE --state FILE [--token T] "
-                            "[--interval-ms N] [--once]\n");
+                            "[--cacert FILE] [--interval-ms N] [--once]\n");
             return opt == 'h' ? 0 : 2;
         }
     }
     if (url == NULL || out == NULL || state == NULL || token == NULL || interval < 1) {
         fprintf(stderr, "wapd-collect: --url, --out, --state and a token (--token or "
                         "WAPD_ADMIN_TOKEN) are required\n");
+        return 2;
+    }
+    if (ca_file != NULL && access(ca_file, R_OK) != 0) {
+        fprintf(stderr, "wapd-collect: cannot read --cacert %s: %s\n", ca_file, strerror(errno));
         return 2;
     }
     memset(&sa, 0, sizeof(sa));

@@ -88,10 +88,11 @@ static const config_setting_t settings[] = {
      .help = "how long every job may run, from its first step, in seconds (0: each kind's own, from 2 "
              "minutes to 6 hours)"},
     {.name = "tls-cert", .key = "tls_cert", STR_FIELD(CONFIG_PATH, tls_cert), .min = 1, .metavar = "FILE",
-     .help = "PEM certificate (chain) of both listeners; with --tls-key they serve HTTPS only (reloaded on "
-             "SIGHUP)"},
+     .help = "PEM certificate (chain) of both listeners; with --tls-key they serve HTTPS only, TLS 1.2 or "
+             "later (reloaded on SIGHUP); set it whenever a listener is not on loopback, so that bearer "
+             "tokens never cross a network in clear, e.g. /etc/wapd/tls/cert.pem"},
     {.name = "tls-key", .key = "tls_key", STR_FIELD(CONFIG_PATH, tls_key), .min = 1, .metavar = "FILE",
-     .help = "PEM private key of --tls-cert"},
+     .help = "PEM private key of --tls-cert, readable by wapd alone, e.g. /etc/wapd/tls/key.pem"},
     {.name = "cacert", .key = "cacert", STR_FIELD(CONFIG_PATH, cacert), .min = 1, .metavar = "FILE",
      .help = "CA certificates wapd trusts when it calls hooks and http agents (default: the system's)"},
     {.name = "public-url", .key = "public_url", STR_FIELD(CONFIG_STRING, public_url), .min = 1,

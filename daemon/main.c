@@ -1,8 +1,9 @@
 /*
  * main.c: the wapd process.
  *
- * Start: settings, state dir, admin token, store (migrations and a quick check), both listeners bound (port 0
- * picks a free one), the demo when asked, ports.json, then "ready". Signals are blocked in every thread and
+ * Start: settings, the TLS certificate (both listeners serve HTTPS when one is set), state dir, admin token,
+ * store (migrations and a quick check), both listeners bound (port 0 picks a free one), the demo when asked,
+ * ports.json, then "ready". SIGHUP reloads the TLS certificate and key. Signals are blocked in every thread and
  * taken synchronously by the main loop, which does all the work of stopping: on SIGTERM or SIGINT it stops
  * accepting, lets requests in flight finish (bounded), stops the servers, closes the store and exits 0.
  * First of all, jansson is set to allocate through util_malloc, the allocation injection point.
@@ -70,9 +71,10 @@ log_line(const char *level, const char *msg, json_t *fields /* stolen, may be NU
     json_decref(line);
 }
 
-/* Binds and listens on spec; writes the bound port. Returns the socket or -1. */
+/* Binds and listens on spec; writes the bound port and the listener's URL (https when tls). Returns the
+ * socket or -1. */
 static int
-bind_listener(const char *spec, int *bound_port, char *url, size_t urln)
+bind_listener(const char *spec, bool tls, int *bound_port, char *url, size_t urln)
 {
     char host[256], port[16], shown[300];
     const char *why = NULL;
@@ -97,7 +99,7 @@ bind_listener(const char *spec, int *bound_port, char *url, size_t urln)
         snprintf(shown, sizeof(shown), "[%s]", host);
     else
         snprintf(shown, sizeof(shown), "%s", host);
-    snprintf(url, urln, "http://%s:%d", shown, *bound_port);
+    snprintf(url, urln, "%s://%s:%d", tls ? "https" : "http", shown, *bound_port);
     return fd;
 }
 
@@ -136,6 +138,35 @@ resolve_admin_token(const config_t *cfg, bool *generated)
     return strdup(buf);
 }
 
+/* The listeners' certificate when --tls-cert and --tls-key are given (both or neither: *tls stays NULL),
+ * and a check that the --cacert file wapd's own clients trust can be read. Returns -1 with a message on
+ * stderr naming the setting or file at fault. */
+static int
+tls_setup(const config_t *cfg, api_tls_t **tls)
+{
+    char msg[1024];
+
+    assert(cfg != NULL && tls != NULL);
+    *tls = NULL;
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        fprintf(stderr, "wapd: --%s (%s) is missing: HTTPS needs both --tls-cert and --tls-key\n",
+                cfg->tls_cert ? "tls-key" : "tls-cert", cfg->tls_cert ? "tls_key" : "tls_cert");
+        return -1;
+    }
+    if (cfg->cacert != NULL && access(cfg->cacert, R_OK) != 0) {
+        fprintf(stderr, "wapd: cannot read --cacert %s: %s\n", cfg->cacert, strerror(errno));
+        return -1;
+    }
+    if (cfg->tls_cert == NULL)
+        return 0;
+    *tls = api_tls_new(cfg->tls_cert, cfg->tls_key, msg, sizeof(msg));
+    if (*tls == NULL) {
+        fprintf(stderr, "wapd: %s\n", msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 ensure_dir(const char *dir)
 {
@@ -155,6 +186,7 @@ main(int argc, char **argv)
     bool generated = false;
     store_t *st = NULL;
     api_server_t *admin = NULL, *tenant = NULL;
+    api_tls_t *tls = NULL;
     api_ctx_t ctx;
     sigset_t set;
     siginfo_t si;
@@ -191,6 +223,8 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (tls_setup(&cfg, &tls) != 0 || agent_http_set_default_ca_file(cfg.cacert) != 0)
+        goto out;
     if (ensure_dir(cfg.state_dir) != 0) {
         fprintf(stderr, "wapd: cannot use state dir %s: %s\n", cfg.state_dir, strerror(errno));
         goto out;
@@ -231,6 +265,7 @@ main(int argc, char **argv)
     hook_opts.max_age_ms = (int64_t) cfg.hook_max_age_seconds * 1000;
     hook_opts.timeout_ms = (long) cfg.hook_timeout_seconds * 1000;
     hook_opts.connect_timeout_ms = hook_opts.timeout_ms < 5000 ? hook_opts.timeout_ms : 5000;
+    hook_opts.ca_file = cfg.cacert;
     if (hooks_sender_start(st, &hook_opts, &err)) {
         log_line("error", "the hook sender could not start", json_pack("{s:s}", "detail", err.message));
         goto out;
@@ -243,9 +278,9 @@ main(int argc, char **argv)
                                STARTUP_CLOSE_BUDGET_MS, &err) < 0)
         log_line("warn", "usage periods could not be closed", json_pack("{s:s}", "detail", err.message));
 
-    admin_fd = bind_listener(cfg.admin_listen, &admin_port, admin_url, sizeof(admin_url));
+    admin_fd = bind_listener(cfg.admin_listen, tls != NULL, &admin_port, admin_url, sizeof(admin_url));
     tenant_fd = admin_fd < 0 ? -1
-                             : bind_listener(cfg.tenant_listen, &tenant_port, tenant_url,
+                             : bind_listener(cfg.tenant_listen, tls != NULL, &tenant_port, tenant_url,
                                              sizeof(tenant_url));
     if (admin_fd < 0 || tenant_fd < 0)
         goto out;
@@ -254,6 +289,8 @@ main(int argc, char **argv)
     ctx.store = st;
     util_sha256_hex(admin_token, strlen(admin_token), ctx.admin_token_hash);
     ctx.log_requests = cfg.log_requests;
+    ctx.tls = tls != NULL;
+    ctx.tls_creds = tls;
     admin = api_server_start(&ctx, API_LISTENER_ADMIN, admin_fd, cfg.http_threads);
     admin_fd = -1;
     tenant = admin ? api_server_start(&ctx, API_LISTENER_TENANT, tenant_fd, cfg.http_threads) : NULL;
@@ -297,6 +334,8 @@ main(int argc, char **argv)
             break;
         if (sig == SIGHUP)
             log_line("info", "SIGHUP ignored: restart wapd to apply new settings", NULL);
+        if (sig == SIGHUP && tls != NULL)
+            api_tls_reload(tls); /* a bad new pair keeps the old one (logged) */
         if (util_now_ms() - last_sweep >= (int64_t) cfg.retention_sweep_seconds * 1000) {
             /* Durable: the sweep only starts jobs, which live in the database; it is idempotent. */
             err_clear(&err);
@@ -367,6 +406,7 @@ main(int argc, char **argv)
 out:
     api_server_free(admin);
     api_server_free(tenant);
+    api_tls_free(tls); /* after every server that presents it */
     /* After the listeners: running job steps reach their end (a safe point); the rest resumes at the next
      * start. */
     hostwatch_stop(); /* first: a heartbeat may start jobs */

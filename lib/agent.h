@@ -334,6 +334,9 @@ typedef struct agent agent_t;
 int agent_register(const agent_driver_t *driver);
 /* Registers every built-in driver (sim, http, libvirt when built). */
 int agent_builtin_register(void);
+/* The CA bundle (copied) http hosts without their own ca_file verify https against; NULL: the system's.
+ * Set at start, before any host is opened. Returns -1 when memory runs out. */
+int agent_http_set_default_ca_file(const char *path);
 /* True when a driver of that kind is registered. */
 bool agent_kind_known(const char *kind);
 /* The registered kinds, NULL-terminated (static; for error messages and validation tables). */

@@ -75,6 +75,7 @@ typedef struct {
     int64_t max_age_ms;      /* retried until a delivery is this old (0: 24 h) */
     long connect_timeout_ms; /* 0: 5000 */
     long timeout_ms;         /* the whole request (0: 10000) */
+    const char *ca_file;     /* borrowed: CA bundle https receivers are verified against; NULL: the system's */
 } hooks_options_t;
 
 /* Starts and stops the sender thread. stop lets go of requests in flight; they stay pending. */

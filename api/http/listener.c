@@ -10,8 +10,13 @@
  * call than the first keeps keep-alive connections open. A response is created, queued and destroyed at once.
  * A write (any method but GET) is run by the write pool instead, its connection suspended meanwhile; the call
  * made when the pool resumes it queues the answer.
+ *
+ * With ctx->tls set the listener speaks HTTPS only (tls.c, through ctx->tls_creds, gives the certificate and
+ * the versions): bytes that are not a TLS handshake end the connection before any request is read, so plain
+ * HTTP is never served on it.
  */
 #include "../internal.h"
+#include "tls.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -183,8 +188,10 @@ api_server_t *
 api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int threads)
 {
     api_server_t *srv = calloc(1, sizeof(*srv));
+    struct MHD_OptionItem tls_opts[API_TLS_OPTIONS];
 
     assert(ctx != NULL && ctx->store != NULL);
+    assert(!ctx->tls || ctx->tls_creds != NULL);
     if (srv == NULL)
         return NULL;
     srv->ctx = ctx;
@@ -194,12 +201,16 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         free(srv);
         return NULL;
     }
+    api_tls__options(ctx->tls ? ctx->tls_creds : NULL, tls_opts);
     srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+            (ctx->tls ? MHD_USE_TLS : 0),
+        0, NULL, NULL, on_request,
         srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned) (threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, 2048u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONN_MEMORY, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONN_MEMORY, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     if (srv->daemon == NULL) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n",
                 listener == API_LISTENER_ADMIN ? "admin" : "tenant");

@@ -16,6 +16,8 @@
  * - the connection broke after the request was sent: AGENT_ERR_TRANSIENT (a retry with the same
  * operation id is answered by the agent's journal);
  * - a certificate that does not verify, or a CA file that cannot be read: AGENT_ERR_PERMANENT.
+ * https is verified against the host's own CA file, else the process's default (wapd --cacert), else the
+ * system's CAs.
  * The token is sent only in its header and never appears in a message.
  */
 #include "http_internal.h"
@@ -30,6 +32,20 @@
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
+/* Written only at start, before any host is opened; read by every call after that. */
+static char *default_ca_file;
+
+int
+agent_http_set_default_ca_file(const char *path)
+{
+    char *copy = NULL;
+
+    if (path != NULL && (copy = strdup(path)) == NULL)
+        return -1;
+    free(default_ca_file);
+    default_ca_file = copy;
+    return 0;
+}
 
 static void
 global_init_once(void)
@@ -127,7 +143,8 @@ settings_copy(agent_http_t *h, const char *path, settings_t *s)
         s->url = NULL, rc = -1;
     if (rc == 0 && h->token != NULL && asprintf(&s->auth, "Authorization: Bearer %s", h->token) < 0)
         s->auth = NULL, rc = -1;
-    if (rc == 0 && h->ca_file != NULL && (s->ca_file = strdup(h->ca_file)) == NULL)
+    if (rc == 0 && (h->ca_file != NULL || default_ca_file != NULL) &&
+        (s->ca_file = strdup(h->ca_file != NULL ? h->ca_file : default_ca_file)) == NULL)
         rc = -1;
     pthread_mutex_unlock(&h->lock);
     if (rc != 0)

@@ -5,7 +5,8 @@
  * requests in flight), start them, let libcurl run them, and record every finished attempt in one
  * transaction per round. It sleeps in curl_multi_poll until a transfer needs it, the next retry is due,
  * or a commit that wrote events wakes it (curl_multi_wakeup). Only the sender thread touches the
- * transfers in flight; the counters and the stop and wanted flags are atomics.
+ * transfers in flight; the counters and the stop and wanted flags are atomics. An https receiver is
+ * verified (peer and host name) against the options' CA file, which the sender copies, else the system's.
  */
 #include "../hooks.h"
 #include "hooks_internal.h"
@@ -45,6 +46,7 @@ typedef struct xfer {
 static struct {
     store_t *st;
     hooks_options_t opt;
+    char *ca_file; /* owned copy of opt.ca_file, which points at it */
     CURLM *multi;
     pthread_t thread;
     bool running;
@@ -172,6 +174,8 @@ start(const json_t *hook, const json_t *d)
     curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (S.opt.ca_file != NULL)
+        curl_easy_setopt(x->easy, CURLOPT_CAINFO, S.opt.ca_file);
     curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -370,14 +374,22 @@ hooks_sender_start(store_t *st, const hooks_options_t *opts, err_t *err)
         S.opt.connect_timeout_ms = 5000;
     if (S.opt.timeout_ms <= 0)
         S.opt.timeout_ms = 10000;
+    if (S.opt.ca_file != NULL && (S.ca_file = strdup(S.opt.ca_file)) == NULL)
+        return err_set(err, ERR_INTERNAL, NULL, "The hook sender could not start (out of memory).");
+    S.opt.ca_file = S.ca_file;
     S.multi = curl_multi_init();
-    if (S.multi == NULL)
+    if (S.multi == NULL) {
+        free(S.ca_file);
+        S.ca_file = NULL;
         return err_set(err, ERR_INTERNAL, NULL, "The hook sender could not start (libcurl).");
+    }
     /* No per-host limit: two hooks on one receiver are still two hooks, each with its own share. */
     curl_multi_setopt(S.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) S.opt.max_in_flight);
     if (pthread_create(&S.thread, NULL, sender_main, NULL) != 0) {
         curl_multi_cleanup(S.multi);
         S.multi = NULL;
+        free(S.ca_file);
+        S.ca_file = NULL;
         return err_set(err, ERR_INTERNAL, NULL, "The hook sender thread could not start.");
     }
     S.running = true;
@@ -396,6 +408,9 @@ hooks_sender_stop(void)
     pthread_join(S.thread, NULL);
     curl_multi_cleanup(S.multi);
     S.multi = NULL;
+    free(S.ca_file);
+    S.ca_file = NULL;
+    S.opt.ca_file = NULL;
     S.running = false;
 }
 

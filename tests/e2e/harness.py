@@ -1,7 +1,11 @@
 """End-to-end harness: starts the real wapd binary on port 0 with a temporary state dir and talks HTTP to it.
 
-Only the Python standard library is used. Every wait polls with a generous deadline; nothing sleeps a fixed
-time and hopes.
+Only the Python standard library (and the openssl command, for the https mode) is used. Every wait polls with a
+generous deadline; nothing sleeps a fixed time and hopes.
+
+The https mode: CA() makes a throwaway certificate authority with the openssl command; Daemon(tls=ca) starts
+wapd with a certificate that CA issued, and its admin() and tenant() clients verify the listeners against that
+CA (host name included). Every exchange is validated against the OpenAPI document as in plain HTTP.
 """
 import http.client
 import atexit
@@ -10,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -83,17 +88,65 @@ def _sent_json(raw, headers):
         return None
 
 
-class Client:
-    """One keep-alive connection to one listener, with a token."""
+class CA:
+    """A throwaway certificate authority in a temp dir, made with the openssl command. issue() makes a
+    server certificate and key it signed (for 127.0.0.1 and localhost by default)."""
 
-    def __init__(self, port, token=None, host="127.0.0.1"):
+    def __init__(self, name="wapd e2e CA"):
+        self.dir = tempfile.mkdtemp(prefix="wapd-ca-")
+        self.cert = os.path.join(self.dir, "ca.crt")
+        self.key = os.path.join(self.dir, "ca.key")
+        self.issued = 0
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", self.key, "-out", self.cert, "-days", "2", "-subj", "/CN=" + name)
+
+    def issue(self, cn="localhost", sans=("IP:127.0.0.1", "DNS:localhost")):
+        """A new certificate and key signed by this CA: (cert path, key path), both PEM."""
+        self.issued += 1
+        base = os.path.join(self.dir, "server%d" % self.issued)
+        with open(base + ".ext", "w") as f:
+            f.write("subjectAltName=%s\n" % ",".join(sans))
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", base + ".key", "-out", base + ".csr", "-subj", "/CN=" + cn)
+        _openssl("x509", "-req", "-in", base + ".csr", "-CA", self.cert, "-CAkey", self.key,
+                 "-CAcreateserial", "-out", base + ".crt", "-days", "2", "-extfile", base + ".ext")
+        return base + ".crt", base + ".key"
+
+    def client_context(self):
+        """An ssl context that trusts this CA only and checks the host name."""
+        return ssl.create_default_context(cafile=self.cert)
+
+    def server_context(self):
+        """An ssl context for a server presenting a new certificate of this CA."""
+        cert, key = self.issue()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class Client:
+    """One keep-alive connection to one listener, with a token; over https when given an ssl context."""
+
+    def __init__(self, port, token=None, host="127.0.0.1", ssl_context=None):
         self.host = host
         self.port = port
         self.token = token
+        self.ssl_context = ssl_context
         self.conn = None
 
     def _connect(self):
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30 * SLOW)
+        if self.ssl_context is not None:
+            self.conn = http.client.HTTPSConnection(self.host, self.port, timeout=30 * SLOW,
+                                                    context=self.ssl_context)
+        else:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30 * SLOW)
 
     def request(self, method, path, body=None, headers=None, raw=None, token=None, validate=True):
         """One exchange. validate=False skips the OpenAPI check, for the few requests a test makes that the
@@ -168,9 +221,13 @@ class Client:
 
 
 class Daemon:
-    """A wapd process with its own state dir."""
+    """A wapd process with its own state dir; with tls (a CA), both listeners serve https with a certificate
+    that CA issued (tls_cert, tls_key: its files, which a test may replace before a SIGHUP)."""
 
-    def __init__(self, state_dir=None, extra_args=None, admin_token=ADMIN_TOKEN, env=None):
+    def __init__(self, state_dir=None, extra_args=None, admin_token=ADMIN_TOKEN, env=None, tls=None):
+        self.tls = tls
+        self.tls_cert = self.tls_key = None
+        self.ssl_context = tls.client_context() if tls else None
         self.own_dir = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="wapd-e2e-")
         self.extra_args = extra_args or []
@@ -188,6 +245,10 @@ class Daemon:
                 "--tenant-listen", "127.0.0.1:0"]
         if self.admin_token:
             args += ["--admin-token", self.admin_token]
+        if self.tls and self.tls_cert is None:
+            self.tls_cert, self.tls_key = self.tls.issue()
+        if self.tls:
+            args += ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
         args += self.extra_args
         env = dict(os.environ)
         env.pop("WAPD_ADMIN_TOKEN", None)
@@ -212,11 +273,16 @@ class Daemon:
             LISTENERS[self.tenant_port] = "T"
         return self
 
+    @property
+    def scheme(self):
+        return "https" if self.tls else "http"
+
     def admin(self, token=None):
-        return Client(self.admin_port, token if token is not None else self.admin_token)
+        return Client(self.admin_port, token if token is not None else self.admin_token,
+                      ssl_context=self.ssl_context)
 
     def tenant(self, token):
-        return Client(self.tenant_port, token)
+        return Client(self.tenant_port, token, ssl_context=self.ssl_context)
 
     def stdout(self):
         with open(self.stdout_path, "rb") as f:
@@ -482,7 +548,7 @@ class Receiver:
 
     CHECK_PER_TYPE = 50
 
-    def __init__(self, secret, answer=None, port=0):
+    def __init__(self, secret, answer=None, port=0, tls=None):
         import hashlib
         import hmac
         import http.server
@@ -535,8 +601,10 @@ class Receiver:
 
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
+        if tls is not None:  # https, with a certificate of that CA
+            self.server.socket = tls.server_context().wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d/hook" % self.port
+        self.url = "%s://127.0.0.1:%d/hook" % ("https" if tls else "http", self.port)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -492,6 +493,25 @@ test_hung_backend_times_out(void **state)
     assert_int_equal(agent_vm_create(w->b, &c, &spec, hyp, &err), 0);
 }
 
+/* Opens w->b on the agent over https (conf's ca_file as the caller set it) and checks that a call fails on
+ * the certificate, as it must with a CA file that cannot be read. */
+static void
+open_https_refused(world_t *w, agent_conf_t *conf, char *uri, size_t urin)
+{
+    agent_host_info_t info;
+    agent_call_t c = call("host");
+    agent_err_t err = {0};
+
+    snprintf(uri, urin, "https://127.0.0.1:%d", w->agentd.port);
+    conf->host_id = "agentd";
+    conf->uri = uri;
+    conf->token = w->agentd.token;
+    w->b = agent_open("http", conf, &err);
+    assert_non_null(w->b);
+    expect_fail(agent_host_info(w->b, &c, &info, &err), &err, AGENT_ERR_PERMANENT);
+    assert_non_null(strstr(err.message, "TLS"));
+}
+
 static void
 test_https_is_verified(void **state)
 {
@@ -503,20 +523,40 @@ test_https_is_verified(void **state)
     char uri[64];
 
     /* the agent speaks plain HTTP: over https no call gets through, whatever the CA bundle */
-    snprintf(uri, sizeof(uri), "https://127.0.0.1:%d", w->agentd.port);
-    conf.host_id = "agentd";
-    conf.uri = uri;
-    conf.token = w->agentd.token;
     conf.ca_file = "/nonexistent/ca.pem";
-    w->b = agent_open("http", &conf, &err);
-    assert_non_null(w->b);
-    expect_fail(agent_host_info(w->b, &c, &info, &err), &err, AGENT_ERR_PERMANENT);
-    assert_non_null(strstr(err.message, "TLS"));
+    open_https_refused(w, &conf, uri, sizeof(uri));
 
     conf.ca_file = NULL; /* the system's CAs */
     assert_int_equal(agent_reconfigure(w->b, &conf, &err), 0);
     c = call("host-again");
     assert_int_equal(agent_host_info(w->b, &c, &info, &err), -1);
+}
+
+static void
+test_default_ca_file_unless_the_host_has_one(void **state)
+{
+    world_t *w = *state;
+    agent_host_info_t info;
+    agent_call_t c = call("host");
+    agent_err_t err = {0};
+    agent_conf_t conf = {0};
+    char uri[64];
+
+    /* The process's CA file (wapd --cacert) is used by a host without its own: an unreadable one fails as
+     * a certificate problem. */
+    assert_int_equal(agent_http_set_default_ca_file("/nonexistent/default-ca.pem"), 0);
+    open_https_refused(w, &conf, uri, sizeof(uri));
+
+    /* A host's own CA file wins: a readable one gets past the CA file (the agent speaks plain HTTP, so
+     * the handshake still fails, but not on the bundle). */
+    conf.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+    if (access(conf.ca_file, R_OK) == 0) {
+        assert_int_equal(agent_reconfigure(w->b, &conf, &err), 0);
+        c = call("host-own-ca");
+        assert_int_equal(agent_host_info(w->b, &c, &info, &err), -1);
+        assert_int_not_equal(err.status, AGENT_ERR_PERMANENT);
+    }
+    assert_int_equal(agent_http_set_default_ca_file(NULL), 0);
 }
 
 /* ---- the uri ---- */
@@ -585,6 +625,7 @@ main(void)
         WITH_AGENT(test_agent_not_running),
         WITH_AGENT(test_hung_backend_times_out),
         WITH_AGENT(test_https_is_verified),
+        WITH_AGENT(test_default_ca_file_unless_the_host_has_one),
         cmocka_unit_test(test_check_uri),
     };
 
