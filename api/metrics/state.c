@@ -71,8 +71,9 @@ render_active(util_buf_t *b, store_t *st)
 {
     static const char *const names[2] = {"wapd_jobs_queued", "wapd_jobs_running"};
     static const char *const helps[2] = {
-        "Jobs waiting for a worker (as the store records them), by kind.",
-        "Jobs a worker has taken up and not ended (as the store records them), by kind."};
+        "Jobs whose record says queued, by kind (one a worker has taken up says so until its first "
+        "step commits).",
+        "Jobs whose record says running, by kind."};
     actives_t *a = calloc(1, sizeof(*a));
     err_t err = {0};
     bool read;

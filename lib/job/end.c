@@ -81,7 +81,10 @@ job__emit_end(store_t *st, const json_t *rec, err_t *err)
     }
     if (data == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+    if (events_emit(st, type, job__str(rec, "subscriptionId"), job__str(rec, "resourceId"), data,
+                    err) != 0)
+        return -1;
+    /* Last: the count's hook never takes the room of a hook the end needs. */
     count_end_on_commit(st, rec);
-    return events_emit(st, type, job__str(rec, "subscriptionId"), job__str(rec, "resourceId"), data,
-                       err);
+    return 0;
 }
