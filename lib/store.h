@@ -96,6 +96,18 @@ int store_tx_begin_bulk(store_t *st, err_t *err);
  * tests. */
 uint64_t store_commits(store_t *st);
 uint64_t store_batches(store_t *st);
+
+/* What an operator watches (for /metrics), each read at once and cheaply, whatever the history kept.
+ * job_counts: the jobs queued and the jobs running, by kind, in one read: fn(arg, kind, status, n) once
+ * per kind and status ("queued" or "running") that has n > 0 jobs, kind and status borrowed for the call;
+ * 0, or -1 with err (fn may have been called before the failure). delivery_backlog: the hook deliveries
+ * pending, every hook's, in *pending, and when the earliest queued of them was queued in *oldest_ms (-1:
+ * none pending); 0, or -1 with err, the out-parameters untouched. size_bytes: the bytes the database
+ * takes on disk now (a SQLite store: its file and its write-ahead log); -1 when the backend cannot tell. */
+typedef void (*store_job_count_fn)(void *arg, const char *kind, const char *status, int64_t n);
+int store_job_counts(store_t *st, store_job_count_fn fn, void *arg, err_t *err);
+int store_delivery_backlog(store_t *st, int64_t *pending, int64_t *oldest_ms, err_t *err);
+int64_t store_size_bytes(store_t *st);
 /* Commit is called only with a transaction open. A rollback with none open is a no-op: it follows a
  * commit that failed, which leaves nothing open. */
 int store_tx_commit(store_t *st, err_t *err);

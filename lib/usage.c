@@ -11,6 +11,7 @@
  * given a time budget (the daemon's start) stops after the chunk that ends past it and remembers, in
  * memory only, the period and the last VM it closed; the next close of that period goes on from there.
  * The mark is a hint: lost with the process, the period is closed again from its start.
+ * Each period closed is timed, and the mark after each round kept, for /metrics (lib/metrics.h).
  * The acknowledged positions (the native ack's, the WAP lastID's) only grow and never pass what the store
  * has handed out.
  */
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "util.h"
 
 #define CLOSED_UNTIL "usage.closedUntilMs"
@@ -362,6 +364,7 @@ close_period(store_t *st, int64_t p0, int64_t p1, int64_t deadline_ns, err_t *er
 {
     closer_t c = {.st = st, .p0 = p0, .p1 = p1};
     char after[VM_ID_BUF], end[VM_ID_BUF];
+    int64_t t0 = util_mono_ns();
     int more, rc = -1;
 
     resume_get(p0, after);
@@ -391,6 +394,7 @@ close_period(store_t *st, int64_t p0, int64_t p1, int64_t deadline_ns, err_t *er
         }
     } while (more);
     resume_set(p0, NULL);
+    metrics_usage_close_observe((double) (util_mono_ns() - t0) / 1e9);
     rc = 1;
 out:
     free(c.rows);
@@ -448,6 +452,7 @@ usage_close_due_within(store_t *st, int64_t period_ms, int64_t now_ms, int64_t b
         until += period_ms;
         closed++;
     }
+    metrics_usage_closed_until(until);
     return closed;
 }
 

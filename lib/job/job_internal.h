@@ -3,7 +3,8 @@
  *
  * The engine is four files, each with one reason to change:
  * - record.c: the job row (kinds, submit, views, cancel and restart as changes of the row);
- * - runner.c: running one job's steps (claim, resume, retry with backoff, deadline, on_failed);
+ * - runner.c: running one job's steps (claim, resume, retry with backoff, deadline, on_failed), and
+ *   end.c: what a job's end raises (its event, its count in /metrics);
  * - pool.c: the worker threads and their wakeups, over
  * - queue.c: the in-memory queue of jobs to look at and the set of jobs someone holds.
  * The graph is record -> pool (wake on commit; hold a job for a cancel; is a worker running it, for the
@@ -76,6 +77,9 @@ bool job__worker_has(const char *id, int64_t *since_ms);
 /* Runs job id until it ends, must wait for a retry, or the engine stops. The caller holds the job in
  * the busy set, so no other worker runs it meanwhile. */
 void job__run(store_t *st, const char *id);
+
+/* ---- end.c ---- */
+
 /* Raises the event of job rec's end (job.succeeded, job.failed or job.canceled, from its status) in the
  * open transaction; rec is borrowed and carries its final status (and error, when it failed). */
 int job__emit_end(store_t *st, const json_t *rec, err_t *err);

@@ -19,7 +19,8 @@
  * such a request takes it in and commits (take_cancel_request).
  *
  * Every end raises its event (job.succeeded, job.failed, job.canceled: job__emit_end) in the transaction
- * that records the job's final status, so the feed holds one such event exactly for each job that ended.
+ * that records the job's final status, so the feed holds one such event exactly for each job that ended;
+ * the same transaction's commit counts the end in /metrics (end.c).
  *
  * Invariants: the worker that runs a job holds it in the pool, so one job never runs twice at once; every
  * write of the row carries the revision this worker last saw, so a change made meanwhile by anyone else
@@ -33,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../events.h"
 #include "../fault.h"
 #include "../jget.h"
 
@@ -229,29 +229,6 @@ abandon_tx(job_ctx_t *ctx)
 }
 
 /* ---- ends ---- */
-
-int
-job__emit_end(store_t *st, const json_t *rec, err_t *err)
-{
-    const char *status = job__str(rec, "status");
-    const json_t *error = json_object_get(rec, "error");
-    char type[32];
-    json_t *data;
-
-    assert(st != NULL && rec != NULL && status != NULL);
-    assert(strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
-           strcmp(status, "canceled") == 0);
-    snprintf(type, sizeof(type), "job.%s", status);
-    data = json_pack("{s:s, s:s}", "jobId", job__str(rec, "id"), "kind", job__str(rec, "kind"));
-    if (data != NULL && json_is_object(error) && strcmp(status, "failed") == 0) {
-        json_object_set(data, "code", json_object_get(error, "code"));
-        json_object_set(data, "message", json_object_get(error, "message"));
-    }
-    if (data == NULL)
-        return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-    return events_emit(st, type, job__str(rec, "subscriptionId"), job__str(rec, "resourceId"), data,
-                       err);
-}
 
 /* Ends the job: failed with code and message, or canceled (code NULL) at a step boundary, its current step
  * and those after it skipped. The kind's cleanup runs first (outside any transaction), then its on_failed in

@@ -68,6 +68,10 @@ typedef struct store_backend {
     /* Commits that made write transactions durable (for a backend that groups them, fewer than the
      * transactions). */
     uint64_t (*batches)(store_db_t *db);
+    /* store_job_counts, store_delivery_backlog, store_size_bytes: reads, for /metrics. */
+    int (*job_counts)(store_conn_t *c, store_job_count_fn fn, void *arg, err_t *err);
+    int (*delivery_backlog)(store_conn_t *c, int64_t *pending, int64_t *oldest_ms, err_t *err);
+    int64_t (*size_bytes)(store_db_t *db);
 
     /* The connection an outermost transaction of mode runs on, for a thread whose own connection is own:
      * every call made inside that transaction goes to it, and to own again after it ended. A backend

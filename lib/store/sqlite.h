@@ -7,7 +7,8 @@
  * versions), sqlite_tx.c (transactions and the write gate), sqlite_group.c (group commit: the batch of
  * write transactions that share one COMMIT), sqlite_rec.c (records mapped to rows),
  * sqlite_counters.c (idempotency keys, quota counters, host allocation, addresses, unmanaged VMs),
- * sqlite_usage.c (the VM timeline and usage records), sqlite_events.c (events and deliveries).
+ * sqlite_usage.c (the VM timeline and usage records), sqlite_events.c (events and deliveries),
+ * sqlite_stats.c (the figures /metrics reads).
  *
  * A statement from sqlite__stmt is borrowed from the connection's cache: bind it, step it, and hand it
  * back with sqlite__stmt_done (sqlite__stmt_run does both for statements that return no rows). Errors
@@ -136,6 +137,11 @@ int sqlite__batch_leave(store_db_t *db, bool committed, bool solo, err_t *err);
  * (whoever leaves the gate last commits). Returns with gate_lock held. */
 void sqlite__batch_orphaned(store_db_t *db);
 uint64_t sqlite_batches(store_db_t *db);
+
+/* ---- sqlite_stats.c ---- */
+int sqlite_job_counts(store_conn_t *c, store_job_count_fn fn, void *arg, err_t *err);
+int sqlite_delivery_backlog(store_conn_t *c, int64_t *pending, int64_t *oldest_ms, err_t *err);
+int64_t sqlite_size_bytes(store_db_t *db);
 
 /* ---- sqlite_backend.c ---- */
 /* Test hook: sqlite__gate_waiters of a store this backend serves. */

@@ -23,6 +23,9 @@ static const store_backend_t sqlite_backend = {
     .ping = sqlite_ping,
     .integrity_check = sqlite_integrity_check,
     .batches = sqlite_batches,
+    .job_counts = sqlite_job_counts,
+    .delivery_backlog = sqlite_delivery_backlog,
+    .size_bytes = sqlite_size_bytes,
 
     .tx_conn = sqlite_tx_conn,
     .tx_begin = sqlite_tx_begin,
