@@ -61,31 +61,42 @@ parse_int(const char *s, json_int_t *out)
     return true;
 }
 
+int
+wapctl_path_next(const char **path, char *key, size_t size)
+{
+    const char *dot = strchr(*path, '.');
+    size_t n;
+
+    assert(path != NULL && *path != NULL && key != NULL);
+    if (dot == NULL)
+        return 0;
+    n = (size_t) (dot - *path);
+    if (n >= size)
+        return -1;
+    memcpy(key, *path, n);
+    key[n] = '\0';
+    *path = dot + 1;
+    return 1;
+}
+
 /* The object that holds the last segment of path (created as needed); *leaf points at that segment. */
 static json_t *
 parent_of(json_t *body, const char *path, const char **leaf)
 {
-    const char *dot;
     char key[64];
     json_t *child;
-    size_t n;
+    int more;
 
-    while ((dot = strchr(path, '.')) != NULL) {
-        n = (size_t) (dot - path);
-        if (n >= sizeof(key))
-            return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
+    while ((more = wapctl_path_next(&path, key, sizeof(key))) > 0) {
         child = json_object_get(body, key);
         if (!json_is_object(child)) {
             child = json_object();
             json_object_set_new(body, key, child);
         }
         body = child;
-        path = dot + 1;
     }
     *leaf = path;
-    return body;
+    return more == 0 ? body : NULL;
 }
 
 /* Appends each comma-separated piece of value to the list at key of parent. */
@@ -145,7 +156,7 @@ field_set(const args_ctx_t *a, json_t *body, const wapctl_field_t *f, const char
     const char *leaf, *eq;
     json_t *parent = parent_of(body, f->path, &leaf), *v;
     json_int_t n = 0;
-    char *key;
+    char opt[128] = "--", *key;
 
     if (parent == NULL)
         return usage_error(a, "field path too long: ", f->path);
@@ -163,13 +174,13 @@ field_set(const args_ctx_t *a, json_t *body, const wapctl_field_t *f, const char
         free(key);
         return WAPCTL_OK;
     }
-    if ((v = scalar_of(f, value)) == NULL)
-        return usage_error(a,
-                           f->type == WAPCTL_F_BOOL ? "wants true or false, not "
-                           : f->type == WAPCTL_F_STR || f->type == WAPCTL_F_STRN
-                               ? "not UTF-8: "
-                               : "wants a whole number, not ",
-                           value);
+    if ((v = scalar_of(f, value)) == NULL) {
+        wapctl_field_option(f, opt + 2, sizeof(opt) - 2);
+        strcat(opt, f->type == WAPCTL_F_BOOL                               ? " wants true or false, not "
+                    : f->type == WAPCTL_F_STR || f->type == WAPCTL_F_STRN ? " is not UTF-8: "
+                                                                           : " wants a whole number, not ");
+        return usage_error(a, opt, value);
+    }
     json_object_set_new(parent, leaf, v);
     return WAPCTL_OK;
 }
