@@ -379,6 +379,13 @@ wapctl_verb_run(const wapctl_t *c, const wapctl_noun_t *noun, const wapctl_verb_
                            query ? NULL : &body, query ? &q : NULL);
     if (rc != WAPCTL_OK)
         return rc;
+    if (verb->kind == WAPCTL_V_UPDATE && json_object_size(body) == 0 && verb->preset == NULL) {
+        fprintf(stderr, "wapctl %s update: nothing to change (see wapctl %s --help)\n", noun->name,
+                noun->name);
+        json_decref(body);
+        free(q);
+        return WAPCTL_USAGE;
+    }
     if (body != NULL) {
         preset_merge(verb, body);
         rc = wapctl_refs_resolve(c, verb->fields, body);
