@@ -32,7 +32,7 @@ wapctl_jobs_wait(const wapctl_t *c, const wapctl_noun_t *noun, int argc, char **
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "wait", no_fields, argc, argv, 1, pos, NULL, NULL);
+    rc = wapctl_args_parse(noun->name, "wait", no_fields, argc, argv, 1, pos, NULL);
     if (rc != WAPCTL_OK)
         return rc;
     if (asprintf(&path, "%s/%s", noun->path, pos[0]) < 0)
@@ -64,7 +64,7 @@ wapctl_hooks_redeliver(const wapctl_t *c, const wapctl_noun_t *noun, int argc, c
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "redeliver", no_fields, argc, argv, 2, pos, NULL, NULL);
+    rc = wapctl_args_parse(noun->name, "redeliver", no_fields, argc, argv, 2, pos, NULL);
     if (rc != WAPCTL_OK)
         return rc;
     if (asprintf(&path, "%s/%s/deliveries/%s/redeliver", noun->path, pos[0], pos[1]) < 0)
@@ -82,7 +82,7 @@ wapctl_checkpoints_delete(const wapctl_t *c, const wapctl_noun_t *noun, int argc
     int rc;
 
     assert(c != NULL && noun != NULL && vms != NULL);
-    rc = wapctl_args_parse(noun->name, "delete", no_fields, argc, argv, 1, pos, NULL, NULL);
+    rc = wapctl_args_parse(noun->name, "delete", no_fields, argc, argv, 1, pos, NULL);
     if (rc == WAPCTL_OK)
         rc = wapctl_resolve_id(c, vms, pos[0], &id);
     if (rc != WAPCTL_OK)
@@ -123,7 +123,7 @@ wapctl_tokens_list(const wapctl_t *c, const wapctl_noun_t *noun, int argc, char 
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "list", user_only, argc, argv, 0, NULL, &body, NULL);
+    rc = wapctl_args_parse(noun->name, "list", user_only, argc, argv, 0, NULL, &body);
     if (rc == WAPCTL_OK)
         rc = user_take(c, body, &user, &path);
     if (rc == WAPCTL_OK)
@@ -145,7 +145,7 @@ wapctl_tokens_create(const wapctl_t *c, const wapctl_noun_t *noun, int argc, cha
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "create", token_create, argc, argv, 0, NULL, &body, NULL);
+    rc = wapctl_args_parse(noun->name, "create", token_create, argc, argv, 0, NULL, &body);
     if (rc == WAPCTL_OK)
         rc = user_take(c, body, &user, &path);
     if (rc == WAPCTL_OK && user != NULL &&
@@ -171,7 +171,7 @@ wapctl_tokens_delete(const wapctl_t *c, const wapctl_noun_t *noun, int argc, cha
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "delete", user_only, argc, argv, 1, pos, &body, NULL);
+    rc = wapctl_args_parse(noun->name, "delete", user_only, argc, argv, 1, pos, &body);
     if (rc == WAPCTL_OK)
         rc = user_take(c, body, &user, &tokens);
     json_decref(body);

@@ -60,15 +60,16 @@ static const wapctl_field_t sub_create[] = {R("userId", STR, "users"), R("planId
                                             F("displayName", STR), END};
 static const wapctl_field_t sub_update[] = {F("state", STR), F("displayName", STR), END};
 
-static const wapctl_field_t vm_filters[] = {F("subscriptionId", STR), F("hostId", STR),
-                                            F("powerState", STR), F("vmRoleId", STR), END};
+static const wapctl_field_t vm_filters[] = {R("subscriptionId", STR, "subscriptions"),
+                                            R("hostId", STR, "hosts"), F("powerState", STR),
+                                            F("vmRoleId", STR), END};
 static const wapctl_field_t vm_reassociate[] = {R("hostId", STR, "hosts"), F("hypervisorId", STR), END};
 static const wapctl_field_t vm_migrate[] = {R("hostId", STR, "hosts"), END};
 static const wapctl_field_t vmrole_join[] = {R("vmId", STR, "vms"), R("hostId", STR, "hosts"),
                                              F("hypervisorId", STR), END};
 
 static const wapctl_field_t job_filters[] = {F("resourceId", STR), F("status", STR), F("kind", STR),
-                                             F("subscriptionId", STR), END};
+                                             R("subscriptionId", STR, "subscriptions"), END};
 static const wapctl_field_t job_restart[] = {F("skipLastFailedStep", BOOL), END};
 
 static const wapctl_field_t hook_fields[] = {F("url", STR), F("events", LIST), F("secret", STR),

@@ -32,7 +32,7 @@ typedef struct {
 typedef struct wapctl_noun wapctl_noun_t;
 
 typedef enum {
-    WAPCTL_V_LIST,    /* GET path (fields are query filters), every page */
+    WAPCTL_V_LIST,    /* GET path (its fields are query filters), every page */
     WAPCTL_V_FEED,    /* GET path?after=, following nextCursor until a page is empty */
     WAPCTL_V_SHOW,    /* GET path/ID */
     WAPCTL_V_CREATE,  /* POST path */
@@ -111,10 +111,13 @@ int wapctl_backup_noun(const wapctl_t *c, const wapctl_noun_t *noun, int argc, c
 int wapctl_path_next(const char **path, char *key, size_t size);
 
 /* Parses argv against fields: npos positional arguments go to pos[] (exactly npos, else a usage error),
- * each --option to the body (or, with as_query, to a query string "?k=v&..." appended to *query). Returns
- * WAPCTL_OK, or WAPCTL_USAGE with a message on stderr. *body (new) and *query (malloc'd) are set on success
- * only; either pointer may be NULL when not wanted. */
+ * each --option to the body. Returns WAPCTL_OK, or WAPCTL_USAGE with a message on stderr. *body (new) is
+ * set on success only; body may be NULL when not wanted. */
 int wapctl_args_parse(const char *noun, const char *verb, const wapctl_field_t *fields, int argc,
-                      char **argv, int npos, char **pos, json_t **body, char **query);
+                      char **argv, int npos, char **pos, json_t **body);
+
+/* The query string "?k=v&..." (values percent-encoded) of a flat object, malloc'd into *query (NULL for an
+ * empty object). Returns 0, or -1 when out of memory. */
+int wapctl_query_of(const json_t *body, char **query);
 
 #endif

@@ -375,24 +375,22 @@ wapctl_verb_run(const wapctl_t *c, const wapctl_noun_t *noun, const wapctl_verb_
     assert(c != NULL && noun != NULL && verb != NULL);
     if (verb->kind == WAPCTL_V_CUSTOM)
         return verb->run(c, noun, argc, argv);
-    rc = wapctl_args_parse(noun->name, verb->name, verb->fields, argc, argv, one ? 1 : 0, pos,
-                           query ? NULL : &body, query ? &q : NULL);
+    rc = wapctl_args_parse(noun->name, verb->name, verb->fields, argc, argv, one ? 1 : 0, pos, &body);
     if (rc != WAPCTL_OK)
         return rc;
     if (verb->kind == WAPCTL_V_UPDATE && json_object_size(body) == 0 && verb->preset == NULL) {
         fprintf(stderr, "wapctl %s update: nothing to change (see wapctl %s --help)\n", noun->name,
                 noun->name);
         json_decref(body);
-        free(q);
         return WAPCTL_USAGE;
     }
-    if (body != NULL) {
-        preset_merge(verb, body);
-        rc = wapctl_refs_resolve(c, verb->fields, body);
-        if (rc != WAPCTL_OK) {
-            json_decref(body);
-            return rc;
-        }
+    preset_merge(verb, body);
+    rc = wapctl_refs_resolve(c, verb->fields, body);
+    if (rc == WAPCTL_OK && query && wapctl_query_of(body, &q) != 0)
+        rc = WAPCTL_CONNECT;
+    if (rc != WAPCTL_OK) {
+        json_decref(body);
+        return rc;
     }
     if (verb->kind == WAPCTL_V_LIST) {
         path = path_of(noun->path, NULL, q);

@@ -69,7 +69,7 @@ options_take_the_api_types(void **state)
 
     (void) state;
     assert_int_equal(wapctl_args_parse("plans", "update", fields, sizeof(argv) / sizeof(argv[0]), argv, 1,
-                                       pos, &body, NULL),
+                                       pos, &body),
                      WAPCTL_OK);
     assert_string_equal(pos[0], "ID");
     want = json_pack("{s:s, s:i, s:b, s:n, s:i, s:[s,s,s], s:{s:i, s:n}, s:{s:i}}", "name", "web", "cores",
@@ -88,7 +88,7 @@ an_empty_list_value_clears_the_list(void **state)
     json_t *body = NULL;
 
     (void) state;
-    assert_int_equal(wapctl_args_parse("plans", "update", fields, 2, argv, 0, NULL, &body, NULL), WAPCTL_OK);
+    assert_int_equal(wapctl_args_parse("plans", "update", fields, 2, argv, 0, NULL, &body), WAPCTL_OK);
     assert_true(json_is_array(json_object_get(body, "imageIds")));
     assert_int_equal(json_array_size(json_object_get(body, "imageIds")), 0);
     json_decref(body);
@@ -98,12 +98,19 @@ static void
 filters_become_a_query(void **state)
 {
     char *argv[] = {"--name", "a b&c", "--cores=2"};
+    json_t *body = NULL;
     char *query = NULL;
 
     (void) state;
-    assert_int_equal(wapctl_args_parse("jobs", "list", fields, 3, argv, 0, NULL, NULL, &query), WAPCTL_OK);
+    assert_int_equal(wapctl_args_parse("jobs", "list", fields, 3, argv, 0, NULL, &body), WAPCTL_OK);
+    assert_int_equal(wapctl_query_of(body, &query), 0);
     assert_string_equal(query, "?name=a%20b%26c&cores=2");
     free(query);
+    json_decref(body);
+    body = json_object();
+    assert_int_equal(wapctl_query_of(body, &query), 0);
+    assert_null(query);
+    json_decref(body);
 }
 
 static void
@@ -119,13 +126,13 @@ bad_arguments_are_usage_errors(void **state)
     char *pos[1] = {NULL};
 
     (void) state;
-    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, unknown, 0, NULL, &body, NULL), WAPCTL_USAGE);
-    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, not_int, 0, NULL, &body, NULL), WAPCTL_USAGE);
-    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, not_bool, 0, NULL, &body, NULL), WAPCTL_USAGE);
-    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, bad_quota, 0, NULL, &body, NULL), WAPCTL_USAGE);
-    assert_int_equal(wapctl_args_parse("n", "v", fields, 1, no_value, 0, NULL, &body, NULL), WAPCTL_USAGE);
-    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, extra, 1, pos, &body, NULL), WAPCTL_USAGE);
-    assert_int_equal(wapctl_args_parse("n", "v", fields, 0, NULL, 1, pos, &body, NULL), WAPCTL_USAGE);
+    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, unknown, 0, NULL, &body), WAPCTL_USAGE);
+    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, not_int, 0, NULL, &body), WAPCTL_USAGE);
+    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, not_bool, 0, NULL, &body), WAPCTL_USAGE);
+    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, bad_quota, 0, NULL, &body), WAPCTL_USAGE);
+    assert_int_equal(wapctl_args_parse("n", "v", fields, 1, no_value, 0, NULL, &body), WAPCTL_USAGE);
+    assert_int_equal(wapctl_args_parse("n", "v", fields, 2, extra, 1, pos, &body), WAPCTL_USAGE);
+    assert_int_equal(wapctl_args_parse("n", "v", fields, 0, NULL, 1, pos, &body), WAPCTL_USAGE);
     assert_null(body); /* nothing is written on an error */
 }
 
