@@ -8,7 +8,10 @@ import subprocess
 import harness
 from harness import ok, uid
 
+# wapctl beside wapd; a sanitized run (build/asan/wapd) has no sanitized wapctl and uses build/wapctl.
 WAPCTL = os.environ.get("WAPCTL_BIN", os.path.join(os.path.dirname(harness.WAPD_BIN) or ".", "wapctl"))
+if "WAPCTL_BIN" not in os.environ and not os.path.exists(WAPCTL):
+    WAPCTL = "build/wapctl"
 
 
 def ctl(d, *args, env=None):
