@@ -43,7 +43,7 @@ STAMP := $(BUILD)/.deps
 .PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install clean
 .PHONY: docs client walkthrough
 
-all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent
+all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent $(BUILD)/wapctl
 all: docs
 
 # ---- dependencies ----
@@ -109,6 +109,12 @@ $(BUILD)/wapd: $(OBJ)
 $(BUILD)/wapd-collect: daemon/collect.c $(STAMP)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ daemon/collect.c $(PKG_LIBS) $(LDLIBS)
 
+# The admin CLI: daemon/wapctl/*.c on libcurl and jansson only.
+WAPCTL_SRC := $(wildcard daemon/wapctl/*.c)
+$(BUILD)/wapctl: $(WAPCTL_SRC) $(wildcard daemon/wapctl/*.h) lib/util.h $(STAMP)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl jansson) -o $@ $(WAPCTL_SRC) \
+	  $(shell pkg-config --libs libcurl jansson) $(LDLIBS)
+
 $(ASAN)/wapd: $(ASAN_OBJ)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
@@ -147,6 +153,17 @@ $(ASAN)/tests/test_config: tests/unit/test_config.c $(ASAN)/daemon/config.o $(AS
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN)/daemon/config.o \
 	  $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+
+# The admin CLI's unit tests link its files (never its main.c) instead of the core.
+WAPCTL_PARTS := $(filter-out daemon/wapctl/main.c,$(WAPCTL_SRC))
+$(BUILD)/tests/test_wapctl: tests/unit/test_wapctl.c $(WAPCTL_PARTS) $(wildcard daemon/wapctl/*.h) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(WAPCTL_PARTS) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+
+$(ASAN)/tests/test_wapctl: tests/unit/test_wapctl.c $(WAPCTL_PARTS) $(wildcard daemon/wapctl/*.h) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(WAPCTL_PARTS) $(PKG_LIBS) \
+	  $(CMOCKA_LIBS) $(LDLIBS)
 
 # Unit tests that drive a real wapd-agent process link its fixture (tests/unit/agentd_fixture.c) too.
 AGENTD_TESTS := test_agent_http test_agent_http_volume test_agent_conformance
