@@ -208,6 +208,11 @@ api_metrics_render(store_t *st)
             "wapd_reconcile_last_run_timestamp_seconds %.3f\n",
             (unsigned long long) rs.runs, (unsigned long long) rs.subscriptions,
             (unsigned long long) rs.hosts, (double) rs.last_run_ms / 1000.0);
+    out_add(&o,
+            "# HELP wapd_http_rate_limited_total Tenant requests refused with 429 by the rate limit.\n"
+            "# TYPE wapd_http_rate_limited_total counter\n"
+            "wapd_http_rate_limited_total %llu\n",
+            (unsigned long long) api_ratelimit_refused());
     if (st != NULL)
         out_add(&o,
                 "# HELP wapd_store_transactions_total Write transactions committed.\n"
