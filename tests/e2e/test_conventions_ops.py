@@ -88,3 +88,16 @@ def test_tenant_healthz_needs_no_token(d):
     # Only /healthz: readiness and metrics stay on the admin listener.
     err(t.get("/readyz"), 401, "Unauthorized")
     err(t.get("/metrics"), 401, "Unauthorized")
+
+
+def test_a_bad_public_url_stops_the_start():
+    import subprocess
+    import tempfile
+    from harness import WAPD_BIN
+    with tempfile.TemporaryDirectory() as state:
+        for bad in ("wapd.example.test", "ftp://wapd.example.test", "https://wapd.example.test/api",
+                    "https://wapd.example.test?x=1"):
+            p = subprocess.run([WAPD_BIN, "--state-dir", state, "--public-url", bad], capture_output=True,
+                               text=True, timeout=30)
+            assert p.returncode == 2, (bad, p.returncode, p.stderr)
+            assert "--public-url" in p.stderr and "http:// or https://" in p.stderr
