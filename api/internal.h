@@ -173,6 +173,17 @@ void api_pipeline_done(api_req_t *r);
 /* http/auth.c: authenticates the bearer token (r->scope, and r->user_id on the tenant listener); replies 401
  * and returns -1 when it does not. */
 int api_auth_or_reply(api_req_t *r);
+/* http/ratelimit.c: the tenant listener's per-token rate limit (ctx->rate_limit, read on every call).
+ * or_reply takes one request from the bucket of r->scope (set by authentication), or replies 429 with
+ * Retry-After and returns -1 when it is empty. refused: the requests refused so far (for /metrics). The
+ * __ functions are for tests: a table of its own, and one take at now_ns with n per second (returns 1 and
+ * sets *retry_after, in whole seconds, when refused). */
+typedef struct api_ratelimit api_ratelimit_t;
+int api_ratelimit_or_reply(api_req_t *r);
+uint64_t api_ratelimit_refused(void);
+api_ratelimit_t *api_ratelimit__new(void);
+void api_ratelimit__free(api_ratelimit_t *t);
+int api_ratelimit__take(api_ratelimit_t *t, const char *key, int n, int64_t now_ns, int *retry_after);
 /* http/idempotency.c: in the write transaction, reads a POST's Idempotency-Key into idem and replays or
  * refuses a reuse (returns 1: answered); save records a successful answer under the key (no-op without). */
 int api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem);
@@ -203,6 +214,8 @@ void api_reply_retract(api_req_t *r);
 /* Whether view carries no private key (one starting with '_'). */
 bool api_view_ok(const json_t *view);
 void api_reply_err(api_req_t *r, const err_t *err);
+/* api_reply_err with the error's details[] (stolen; NULL: none), each {code, message, target}. */
+void api_reply_err_details(api_req_t *r, const err_t *err, json_t *details);
 void api_reply_error(api_req_t *r, err_code_t code, const char *target, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* 200 (or 201) with ETag from rev. */
@@ -245,6 +258,9 @@ extern const jv_field_t api_dynmem_fields[];
 /* Checks obj against spec (ended by {NULL}). With partial, no field is required (PATCH). Unknown fields,
  * wrong types and values out of range are 400 InvalidRequest with target naming the field. */
 int api_json_validate(const json_t *obj, const jv_field_t *spec, bool partial, err_t *err);
+/* The same, reporting every fault: on -1, err holds the first and *details (when details is not NULL and
+ * obj is an object) a new array of every fault as {code, message, target}, the first included. */
+int api_json_check(const json_t *obj, const jv_field_t *spec, bool partial, err_t *err, json_t **details);
 
 /* The request body as a checked JSON object, or NULL after replying (415, 400). With allow_empty, an absent
  * body answers an empty object. */
@@ -252,6 +268,9 @@ json_t *api_body(api_req_t *r, const jv_field_t *spec, bool partial, bool allow_
 
 /* Query parameters. api_query returns the value ("" for a bare key) or NULL when absent. */
 const char *api_query(api_req_t *r, const char *name);
+/* http/paging.c: the base of the absolute links wapd answers (no trailing '/'): ctx->public_url when set,
+ * else https:// (ctx->tls) or http:// and the request's Host. */
+void api_url_base(api_req_t *r, char *buf, size_t n);
 /* Reads limit and cursor; replies 400 and returns -1 when either is bad. */
 int api_paging(api_req_t *r, int *limit, int64_t *after);
 /* Replies 200 {"value": list, "nextLink"?} (list stolen). */
@@ -297,7 +316,7 @@ size_t api_query_filters(api_req_t *r, const char *const *fields, store_filter_t
 /* catalog.c: the admin catalog's resources. */
 extern const api_resource_t api_res_clouds, api_res_hosts, api_res_sizes, api_res_images,
     api_res_gallery_items, api_res_plans;
-/* admin.c: health, readiness and metrics. */
+/* admin.c: health (both listeners), readiness and metrics. */
 void api_health_get(api_req_t *r);
 void api_ready_get(api_req_t *r);
 void api_metrics_get(api_req_t *r);

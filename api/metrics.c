@@ -135,6 +135,10 @@ api_metrics_render(store_t *st)
 
     util_buf_reserve(&b, 64 * 1024);
     render_http(&b);
+    api_metrics__family(&b, "wapd_http_rate_limited_total", "counter",
+                        "Tenant requests refused with 429 by the rate limit.");
+    api_metrics__printf(&b, "wapd_http_rate_limited_total %llu\n",
+                        (unsigned long long) api_ratelimit_refused());
     api_metrics__state(&b, st);
     api_metrics__process(&b);
     return util_buf_take(&b);

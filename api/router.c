@@ -86,6 +86,7 @@ const api_route_t api_routes[] = {
     {A, "/v1/admin/jobs/{id}/cancel", H(NULL, api_jobs_cancel, NULL, NULL, NULL), 0, NULL},
     {A, "/v1/admin/jobs/{id}/restart", H(NULL, api_jobs_restart, NULL, NULL, NULL), 0, NULL},
 
+    {T, "/healthz", H(api_health_get, NULL, NULL, NULL, NULL), API_ROUTE_PUBLIC, NULL},
     {T, "/v1/subscriptions", H(api_tenant_subscriptions_list, NULL, NULL, NULL, NULL), 0, NULL},
     {T, "/v1/subscriptions/{sid}", H(api_tenant_subscription_get, NULL, NULL, NULL, NULL), 0, NULL},
     {T, "/v1/subscriptions/{sid}/images", H(api_tenant_images_list, NULL, NULL, NULL, NULL), 0,

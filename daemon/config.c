@@ -201,10 +201,33 @@ config_split_hostport(const char *spec, char *host, size_t hn, char *port, size_
     return 0;
 }
 
+/* Whether v is a --public-url: http:// or https://, then a host (name, IPv4 or [IPv6]) and an optional
+ * port, without path, query or fragment (one trailing '/' is allowed; config_set drops it). */
+static bool
+public_url_ok(const char *v)
+{
+    const char *a = strncmp(v, "https://", 8) == 0 ? v + 8 : strncmp(v, "http://", 7) == 0 ? v + 7 : NULL;
+    size_t n, i;
+
+    if (a == NULL)
+        return false;
+    n = strlen(a);
+    if (n > 0 && a[n - 1] == '/')
+        n--;
+    for (i = 0; i < n; i++)
+        if (!isalnum((unsigned char) a[i]) && strchr(".-:[]", a[i]) == NULL)
+            return false;
+    return n > 0 && a[0] != ':' && a[n - 1] != ':';
+}
+
 /* What a setting allows, as a phrase: "an integer from 1 to 256". */
 static void
 allowed(const config_setting_t *s, char *buf, size_t n)
 {
+    if (s->offset == F(public_url)) {
+        snprintf(buf, n, "an http:// or https:// URL of a host and port, without path or query");
+        return;
+    }
     switch (s->type) {
     case CONFIG_INT:
         snprintf(buf, n, "an integer from %ld to %ld", s->min, s->max);
@@ -266,11 +289,15 @@ config_set(config_t *cfg, const config_setting_t *s, const char *value, char *ms
             break;
         if (s->type == CONFIG_ADDRESS && config_split_hostport(value, host, sizeof(host), port, sizeof(port)))
             break;
+        if (s->offset == F(public_url) && !public_url_ok(value))
+            break;
         copy = strdup(value);
         if (copy == NULL) {
             snprintf(msg, n, "out of memory");
             return -1;
         }
+        if (s->offset == F(public_url) && copy[strlen(copy) - 1] == '/')
+            copy[strlen(copy) - 1] = '\0'; /* links append paths that start with '/' */
         free_str(f, s->secret);
         *(char **) f = copy;
         return 0;

@@ -291,6 +291,8 @@ main(int argc, char **argv)
     ctx.log_requests = cfg.log_requests;
     ctx.tls = tls != NULL;
     ctx.tls_creds = tls;
+    ctx.rate_limit = cfg.rate_limit;
+    ctx.public_url = cfg.public_url;
     admin = api_server_start(&ctx, API_LISTENER_ADMIN, admin_fd, cfg.http_threads);
     admin_fd = -1;
     tenant = admin ? api_server_start(&ctx, API_LISTENER_TENANT, tenant_fd, cfg.http_threads) : NULL;

@@ -4,7 +4,9 @@
  *
  * Cursors are opaque to clients: base64url of a prefix and a position. A cursor this service did not hand
  * out is 400 with target naming the parameter. A nextLink repeats the request's own query parameters (but
- * limit and cursor, which it sets) so that a filtered list stays filtered on its next page.
+ * limit and cursor, which it sets) so that a filtered list stays filtered on its next page. Links are
+ * absolute: on --public-url when it is set (wapd behind a proxy), else on the request's Host, with https://
+ * when the listeners serve TLS.
  */
 #include "../internal.h"
 
@@ -108,16 +110,34 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *v
     return MHD_YES;
 }
 
+void
+api_url_base(api_req_t *r, char *buf, size_t n)
+{
+    char host[256];
+    const char *h;
+    size_t i;
+
+    assert(r != NULL && r->ctx != NULL && buf != NULL && n > 0);
+    if (r->ctx->public_url != NULL) {
+        snprintf(buf, n, "%s", r->ctx->public_url);
+        return;
+    }
+    h = api_header(r, "Host");
+    snprintf(host, sizeof(host), "%s", h && *h ? h : "localhost");
+    for (i = 0; host[i]; i++)
+        if (!isgraph((unsigned char) host[i]) || host[i] == '/' || host[i] == '?')
+            host[i] = '\0';
+    snprintf(buf, n, "%s://%s", r->ctx->tls ? "https" : "http", host);
+}
+
 /* The nextLink of a page that ends at position next: the request's own URL with its query (but limit and
  * cursor) and the cursor of next. New text (free it), NULL when out of memory. */
 static char *
 next_link(api_req_t *r, int limit, int64_t next)
 {
-    char raw[48], cursor[80], query[2048], host[256];
-    const char *h;
+    char raw[48], cursor[80], query[2048], base[512];
     qbuf_t q = {query, 0, sizeof(query)};
     char *link = NULL;
-    size_t i;
 
     snprintf(raw, sizeof(raw), CURSOR_PREFIX "%lld", (long long) next);
     util_b64url_encode(raw, strlen(raw), cursor);
@@ -125,12 +145,8 @@ next_link(api_req_t *r, int limit, int64_t next)
     if (r->conn)
         MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
     query[q.len] = '\0';
-    h = api_header(r, "Host");
-    snprintf(host, sizeof(host), "%s", h && *h ? h : "localhost");
-    for (i = 0; host[i]; i++)
-        if (!isgraph((unsigned char) host[i]) || host[i] == '/' || host[i] == '?')
-            host[i] = '\0';
-    if (asprintf(&link, "http://%s%s?%slimit=%d&cursor=%s", host, r->path, query, limit, cursor) < 0)
+    api_url_base(r, base, sizeof(base));
+    if (asprintf(&link, "%s%s?%slimit=%d&cursor=%s", base, r->path, query, limit, cursor) < 0)
         return NULL;
     return link;
 }

@@ -5,7 +5,8 @@
  *
  * Stages, in this order (the order of the errors is part of the contract):
  *   1. limits: a body over API_BODY_MAX is 413, before anything else is looked at;
- *   2. authentication (auth.c): 401, unless the route is public;
+ *   2. authentication (auth.c): 401, unless the route is public; then, on the tenant listener, the
+ *      token's rate limit (ratelimit.c): 429;
  *   3. routing (router.c): 404 when no route matches;
  *   4. the transaction: this file is its one owner. A request whose route has a handler for a method that
  *      writes (every method but GET) runs in one write transaction; every other request in one read
@@ -21,6 +22,9 @@
  *   9. the end of the transaction: a write commits only when its answer is a success, together with its
  *      Idempotency-Key record, and is rolled back otherwise; an answer is sent only after its commit, so an
  *      acknowledged write survives kill -9. A failed commit replaces the answer with its error.
+ *  10. with --public-url, a Location (a path, as handlers and saved Idempotency-Key answers hold it)
+ *      becomes that URL and the path; without it, Location stays the path, which a client resolves against
+ *      the URL it asked (scheme, host and port included, behind TLS or not).
  */
 #include "../internal.h"
 
@@ -90,6 +94,21 @@ tx_end(api_req_t *r, api_idem_t *idem)
     api_idem_release(idem); /* after the commit: a later request finds the saved answer */
 }
 
+/* Stage 10: Location on --public-url. A URL too long for r->location keeps the path, which is still right. */
+static void
+location_public(api_req_t *r)
+{
+    char path[sizeof(r->location)];
+    int n;
+
+    if (r->ctx->public_url == NULL || r->location[0] != '/')
+        return;
+    snprintf(path, sizeof(path), "%s", r->location);
+    n = snprintf(r->location, sizeof(r->location), "%s%s", r->ctx->public_url, path);
+    if (n < 0 || (size_t) n >= sizeof(r->location))
+        snprintf(r->location, sizeof(r->location), "%s", path);
+}
+
 /* Stage 5: a tenant path under {sid} loads the caller's subscription and its plan. Replies and returns -1
  * when either is missing. */
 static int
@@ -133,8 +152,12 @@ api_pipeline_run(api_req_t *r, const api_route_table_t *table)
     kind = handler != NULL && r->method_id != API_GET ? API_TX_WRITE : API_TX_READ;
     if (kind == API_TX_READ && tx_begin_or_reply(r, kind))
         return;
-    if ((route == NULL || !(route->flags & API_ROUTE_PUBLIC)) && api_auth_or_reply(r))
-        goto done;
+    if (route == NULL || !(route->flags & API_ROUTE_PUBLIC)) {
+        if (api_auth_or_reply(r))
+            goto done;
+        if (r->listener == API_LISTENER_TENANT && api_ratelimit_or_reply(r))
+            goto done;
+    }
     if (route == NULL) {
         api_reply_error(r, ERR_NOT_FOUND, NULL, "No resource lives at this path.");
         goto done;
@@ -157,6 +180,7 @@ api_pipeline_run(api_req_t *r, const api_route_table_t *table)
     assert(r->replied);    /* and answers */
 done:
     tx_end(r, &idem);
+    location_public(r);
 }
 
 static void

@@ -1,6 +1,7 @@
 /*
  * reply.c: the last stage of a request: how a handler's answer is recorded, and the one place where an
- * err_t becomes the error body {"error": {"code", "message", "target"}} with its HTTP status.
+ * err_t becomes the error body {"error": {"code", "message", "target", "details"?}} with its HTTP status
+ * (details[]: every field at fault in a body, the first being the error itself; see validate.c).
  *
  * Invariants: a request is answered exactly once (asserted); every body is a JSON object (the WAP billing
  * feed's array is the one exception, answered through api_reply_json_array); a record or a page shows a view,
@@ -59,15 +60,22 @@ api_reply_json_array(api_req_t *r, int status, json_t *list)
 }
 
 void
-api_reply_err(api_req_t *r, const err_t *err)
+api_reply_err_details(api_req_t *r, const err_t *err, json_t *details)
 {
     err_code_t code = err && err->code != ERR_NONE ? err->code : ERR_INTERNAL;
     json_t *body;
 
-    body = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", err_code_name(code), "message",
+    assert(details == NULL || json_is_array(details));
+    body = json_pack("{s:{s:s, s:s, s:s?, s:o*}}", "error", "code", err_code_name(code), "message",
                      err && err->message[0] ? err->message : "The request failed.", "target",
-                     err && err->target[0] ? err->target : NULL);
+                     err && err->target[0] ? err->target : NULL, "details", details);
     api_reply_json(r, err_http_status(code), body);
+}
+
+void
+api_reply_err(api_req_t *r, const err_t *err)
+{
+    api_reply_err_details(r, err, NULL);
 }
 
 void

@@ -144,7 +144,7 @@ api_body(api_req_t *r, const jv_field_t *spec, bool partial, bool allow_empty)
     json_error_t jerr;
     err_t err = {0};
     char target[ERR_TARGET_MAX];
-    json_t *obj;
+    json_t *obj, *details = NULL;
 
     if (r->body_len == 0) {
         if (allow_empty)
@@ -175,9 +175,9 @@ api_body(api_req_t *r, const jv_field_t *spec, bool partial, bool allow_empty)
         api_reply_error(r, ERR_INVALID_JSON, NULL, "The body must be a JSON object.");
         return NULL;
     }
-    if (spec && api_json_validate(obj, spec, partial, &err)) {
+    if (spec && api_json_check(obj, spec, partial, &err, &details)) {
         json_decref(obj);
-        api_reply_err(r, &err);
+        api_reply_err_details(r, &err, details);
         return NULL;
     }
     return obj;

@@ -27,7 +27,8 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SPEC_PATH = os.path.join(ROOT, "schemas", "openapi.yaml")
 BASE = "http://wapd.invalid/openapi.yaml"
 METHODS = ("get", "post", "put", "patch", "delete")
-ADMIN_ONLY = ("/healthz", "/readyz", "/metrics", "/usage")
+ADMIN_ONLY = ("/readyz", "/metrics", "/usage")
+BOTH_LISTENERS = ("/healthz",)
 # Answers the daemon gives before or instead of routing (API.md "Conventions"): they carry an Error body
 # whatever the path. 401 comes first, then 404 for an unknown path, 405, 413/414/415, 429, 503.
 GENERIC_ERRORS = {401, 404, 405, 413, 414, 415, 429, 503}
@@ -84,6 +85,8 @@ def _routes(spec):
 
 def serves(listener, template):
     """Whether the listener ("A" or "T") serves this spec path."""
+    if template in BOTH_LISTENERS:
+        return True
     admin = template.startswith("/v1/admin/") or template in ADMIN_ONLY
     return admin == (listener == "A")
 

@@ -450,6 +450,33 @@ shipped_example_is_printed_config(void **state)
     config_free(&cfg);
 }
 
+/* --public-url is a scheme, a host and a port: no path, query or fragment; one trailing '/' is dropped. */
+static void
+public_url_is_a_base_url(void **state)
+{
+    const char *good[][2] = {{"https://wapd.example.com:8443", "https://wapd.example.com:8443"},
+                             {"http://10.0.0.5/", "http://10.0.0.5"},
+                             {"https://[2001:db8::1]:443", "https://[2001:db8::1]:443"}};
+    const char *bad[] = {"wapd.example.com", "ftp://wapd.example.com", "https://", "https:///",
+                         "https://wapd.example.com/api", "https://wapd.example.com?x=1",
+                         "https://wapd.example.com#top", "https://user@wapd.example.com",
+                         "https://wapd example.com", "https://wapd.example.com:"};
+    config_t cfg;
+    char msg[512];
+    size_t i;
+
+    (void) state;
+    unsetenv("WAPD_ADMIN_TOKEN");
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(LOAD(&cfg, msg, "--public-url", (char *) good[i][0]), 0);
+        assert_string_equal(cfg.public_url, good[i][1]);
+        config_free(&cfg);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_refused("--public-url (config key public_url); allowed: an http:// or https:// URL",
+                       (char *[]){"wapd", "--public-url", (char *) bad[i], NULL});
+}
+
 static void
 hostport_split(void **state)
 {
@@ -486,6 +513,7 @@ main(void)
         cmocka_unit_test(printed_config_reads_back_the_same),
         cmocka_unit_test(shipped_example_is_printed_config),
         cmocka_unit_test(hostport_split),
+        cmocka_unit_test(public_url_is_a_base_url),
     };
 
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

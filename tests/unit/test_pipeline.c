@@ -465,6 +465,54 @@ revoked_token_is_refused_at_the_next_request(void **state)
     json_decref(tok);
 }
 
+/* The tenant rate limit applies after authentication on the tenant listener only: a 401 is not counted,
+ * the admin token never limited. With --public-url, Location is that URL and the path. */
+static void
+rate_limit_and_public_location(void **state)
+{
+    pfix_t *p = *state;
+    char auth[128];
+    const char *h[] = {"Authorization", auth, NULL};
+    const char *bad_h[] = {"Authorization", "Bearer not-a-token", NULL};
+    const char *path = "/v1/subscriptions/00000000-0000-4000-8000-000000000000/x";
+    json_t *user, *tok;
+    api_req_t *r;
+    int i;
+
+    user = made(accounts_user_create(p->f.st, &(accounts_user_req_t){.email = "l@example.com"},
+                                     &p->err));
+    tok = made(accounts_token_create(p->f.st, id_of(user), NULL, &p->err));
+    snprintf(auth, sizeof(auth), "Bearer %s", json_string_value(json_object_get(tok, "token")));
+    p->ctx.rate_limit = 2;
+    for (i = 0; i < 10; i++) { /* unauthenticated: 401, never 429 */
+        r = run(p, T, "POST", path, bad_h, NULL);
+        assert_int_equal(r->status, 401);
+        api_req_free(r);
+    }
+    for (i = 0; i < 4; i++) { /* a bucket of 2N */
+        r = run(p, T, "POST", path, h, NULL);
+        assert_int_equal(r->status, 404);
+        api_req_free(r);
+    }
+    r = run(p, T, "POST", path, h, NULL);
+    assert_int_equal(r->status, 429);
+    assert_true(r->retry_after >= 1);
+    api_req_free(r);
+    p->ctx.public_url = "https://wapd.example.com:8443";
+    for (i = 0; i < 10; i++) { /* the admin listener is never limited */
+        r = run(p, A, "POST", "/clouds", admin_json_h, "{\"name\": \"limited\"}");
+        assert_int_equal(r->status, 201);
+        assert_true(strncmp(r->location, "https://wapd.example.com:8443/clouds/", 37) == 0);
+        api_req_free(r);
+    }
+    p->ctx.public_url = NULL;
+    r = run(p, A, "POST", "/clouds", admin_json_h, "{\"name\": \"relative\"}");
+    assert_true(strncmp(r->location, "/clouds/", 8) == 0);
+    api_req_free(r);
+    json_decref(user);
+    json_decref(tok);
+}
+
 static void
 reply_contracts(void **state)
 {
@@ -502,6 +550,7 @@ main(void)
         cmocka_unit_test_setup_teardown(tenant_context_is_read_once_in_the_transaction, psetup,
                                         pteardown),
         cmocka_unit_test_setup_teardown(reply_contracts, psetup, pteardown),
+        cmocka_unit_test_setup_teardown(rate_limit_and_public_location, psetup, pteardown),
         cmocka_unit_test_setup_teardown(revoked_token_is_refused_at_the_next_request, psetup,
                                         pteardown),
         cmocka_unit_test(generic_rows_have_their_resource),

@@ -83,6 +83,81 @@ names_the_field_at_fault(void **state)
     assert_string_equal(check("{\"name\": 5}", true), "name");
 }
 
+/* Validates text reporting every fault; returns the details (NULL when it passed) and checks that the
+ * error is the first of them. */
+static json_t *
+check_all(const char *text, bool partial)
+{
+    err_t err = {0};
+    json_t *obj = json_loads(text, 0, NULL), *details = NULL, *first;
+
+    assert_non_null(obj);
+    if (api_json_check(obj, spec, partial, &err, &details) == 0) {
+        assert_null(details);
+    } else {
+        assert_int_equal(err.code, ERR_INVALID_REQUEST);
+        assert_non_null(details);
+        first = json_array_get(details, 0);
+        assert_string_equal(json_string_value(json_object_get(first, "code")), "InvalidRequest");
+        assert_string_equal(json_string_value(json_object_get(first, "target")), err.target);
+        assert_string_equal(json_string_value(json_object_get(first, "message")), err.message);
+    }
+    json_decref(obj);
+    return details;
+}
+
+/* The targets of details, joined by spaces. */
+static const char *
+targets(json_t *details)
+{
+    static char out[512];
+    json_t *d;
+    size_t i;
+
+    out[0] = '\0';
+    json_array_foreach(details, i, d) {
+        strncat(out, i ? " " : "", sizeof(out) - strlen(out) - 1);
+        strncat(out, json_string_value(json_object_get(d, "target")), sizeof(out) - strlen(out) - 1);
+    }
+    json_decref(details);
+    return out;
+}
+
+static void
+reports_every_field_at_fault(void **state)
+{
+    char *big;
+    size_t i, len;
+    json_t *details;
+
+    (void) state;
+    assert_null(check_all("{\"name\": \"a\"}", false));
+    /* in the body's order, then the missing fields in the table's */
+    assert_string_equal(targets(check_all("{\"color\": \"green\", \"flag\": 1, \"extra\": 2}", false)),
+                        "color flag extra name");
+    assert_string_equal(targets(check_all("{\"name\": 1, \"obj\": {\"m\": 1}, \"ids\": [\"x\", 2]}",
+                                          false)),
+                        "name obj.m obj.n ids[0] ids[1]");
+    assert_string_equal(targets(check_all("{\"obj\": {\"m\": 1}}", true)), "obj.m");
+    /* one fault a field: a wrong type is not also out of range */
+    assert_string_equal(targets(check_all("{\"name\": null, \"email\": 5}", false)), "name email");
+    /* the first fault alone still comes from api_json_validate */
+    assert_string_equal(check("{\"color\": \"green\", \"flag\": 1}", false), "color");
+    /* a body of many faults keeps at most 100 details */
+    big = malloc(300 * 16);
+    assert_non_null(big);
+    len = (size_t) sprintf(big, "{\"name\": \"a\"");
+    for (i = 0; i < 300; i++)
+        len += (size_t) sprintf(big + len, ", \"x%zu\": 1", i);
+    sprintf(big + len, "}");
+    details = check_all(big, false);
+    assert_int_equal(json_array_size(details), 100);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(details, 99), "target")),
+                        "x99");
+    json_decref(details);
+    free(big);
+}
+
 static void
 routes_match_with_params(void **state)
 {
@@ -111,6 +186,12 @@ routes_match_with_params(void **state)
     route = api_route_match(&r, API_LISTENER_ADMIN, "/v1/admin/clouds");
     api_route_allow(route, allow, sizeof(allow));
     assert_string_equal(allow, "GET, POST");
+    /* /healthz answers on both listeners, without a token */
+    route = api_route_match(&r, API_LISTENER_TENANT, "/healthz");
+    assert_non_null(route);
+    assert_true(route->flags & API_ROUTE_PUBLIC);
+    assert_ptr_equal(route->handlers[API_GET],
+                     api_route_match(&r, API_LISTENER_ADMIN, "/healthz")->handlers[API_GET]);
     route = api_route_match(&r, API_LISTENER_TENANT, "/v1/subscriptions/s1");
     assert_non_null(route);
     assert_string_equal(r.params[0], "s1");
@@ -140,6 +221,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(accepts_good_bodies),
         cmocka_unit_test(names_the_field_at_fault),
+        cmocka_unit_test(reports_every_field_at_fault),
         cmocka_unit_test(routes_match_with_params),
         cmocka_unit_test(every_route_has_a_handler),
     };
