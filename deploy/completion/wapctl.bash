@@ -22,7 +22,7 @@ declare -gA _wapctl_verbs=(
     [jobs]="list show wait cancel restart"
     [hooks]="list show create update delete deliveries redeliver"
     [events]="list"
-    [usage]="list export"
+    [usage]="list ack export"
     [checkpoints]="prune delete"
     [backup]=""
 )
@@ -45,13 +45,13 @@ declare -gA _wapctl_fields=(
     [vmroles]="--vm-id --host-id --hypervisor-id"
     [jobs]="--status --kind --resource-id --subscription-id --skip-last-failed-step"
     [hooks]="--url --events --secret --active --description"
-    [events]="--limit"
-    [usage]="--out --ack --limit"
+    [events]="--after --limit"
+    [usage]="--after --limit --cursor --out --ack"
     [checkpoints]="--cloud-id --plan-id --older-than-hours"
     [backup]="--out"
 )
 
-_wapctl_globals="--url --token --state-dir --cacert -o --output --wait --help"
+_wapctl_globals="--url --token --state-dir --cacert -o --output --wait --help --version"
 
 # Known values of an option (for noun $3), or a file or directory; returns 1 when opt takes no value.
 _wapctl_values() {
@@ -75,6 +75,7 @@ _wapctl_values() {
         --active|--ack|--skip-last-failed-step|--dynamic-memory-enabled)
             COMPREPLY=($(compgen -W "true false" -- "$cur")) ;;
         --url|--token|--name|--description|--email|--display-name|--quota|--cores|--memory-mb|--limit|\
+        --after|--cursor|\
         --*-id|--*-ids|--*-mb|--*-gb|--*-hours|--*-days|--*-instances|--*-names|--version|\
         --default-size|--events|--secret|--power-state|--kind|--agent-*|--capacity-*)
             COMPREPLY=() ;;
