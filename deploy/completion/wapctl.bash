@@ -1,54 +1,41 @@
 # bash completion for wapctl, the wapd admin CLI.
 #
-# Completes, from static tables kept in step with wapctl's nouns: the global options (anywhere before the
+# Completes, from a static table kept in step with wapctl's nouns: the global options (anywhere before the
 # noun), the nouns, each noun's verbs, and after the verb that noun's field options (the API's camelCase
 # field names in kebab case) and the verb's own options. Values are completed where they are known: -o
 # table|json, files for --cacert, --out and the like, directories for --state-dir, a plan's --state and
 # --checkpoint-mode. Installed as share/bash-completion/completions/wapctl; needs bash 4 (associative arrays)
 # and nothing from the bash-completion package.
 
-declare -gA _wapctl_verbs=(
-    [clouds]="list show create update delete"
-    [hosts]="list show create update delete refresh unmanaged simulate"
-    [sizes]="list show create update delete"
-    [images]="list show create update delete"
-    [gallery]="list show create update delete"
-    [plans]="list show create update delete"
-    [users]="list show create update delete"
-    [tokens]="list show create delete"
-    [subscriptions]="list show create update delete suspend activate reconcile"
-    [vms]="list show reassociate migrate"
-    [vmroles]="join"
-    [jobs]="list show wait cancel restart"
-    [hooks]="list show create update delete deliveries redeliver"
-    [events]="list"
-    [usage]="list ack export"
-    [checkpoints]="prune delete"
-    [backup]=""
-)
-
-# Field options per noun: what create and update send (and list filters where the API has them).
-declare -gA _wapctl_fields=(
-    [clouds]="--name --description"
-    [hosts]="--name --cloud-id --agent-kind --agent-uri --agent-token --agent-ca-file --capacity-cores
-             --capacity-memory-mb --capacity-storage-gb --state --regenerate-ids"
-    [sizes]="--name --cores --memory-mb --dynamic-memory-enabled --dynamic-memory-minimum-mb
-             --dynamic-memory-maximum-mb"
-    [images]="--name --os-type --generation --os-disk-gb"
-    [gallery]="--name --version --image-id --default-size --min-instances --max-instances"
-    [plans]="--name --cloud-id --state --quota --image-ids --size-names --gallery-item-ids --checkpoint-mode
-             --checkpoint-retention-hours --replica-cloud-ids"
-    [users]="--email --name --state"
-    [tokens]="--name --scope --expires-in-days --user-id"
-    [subscriptions]="--user-id --plan-id --display-name --state"
-    [vms]="--subscription-id --host-id --power-state --vm-role-id --hypervisor-id"
-    [vmroles]="--vm-id --host-id --hypervisor-id"
-    [jobs]="--status --kind --resource-id --subscription-id --skip-last-failed-step"
-    [hooks]="--url --events --secret --active --description"
-    [events]="--after --limit"
-    [usage]="--after --limit --cursor --out --ack"
-    [checkpoints]="--cloud-id --plan-id --older-than-hours"
-    [backup]="--out"
+# One row per noun: its verbs, then after " : " the field options its verbs take (create and update
+# bodies, list filters, the verbs' own options).
+declare -gA _wapctl_nouns=(
+    [clouds]="list show create update delete : --name --description"
+    [hosts]="list show create update delete refresh unmanaged simulate : --name --cloud-id --agent-kind
+             --agent-uri --agent-token --agent-ca-file --capacity-cores --capacity-memory-mb
+             --capacity-storage-gb --state --regenerate-ids"
+    [sizes]="list show create update delete : --name --cores --memory-mb --dynamic-memory-enabled
+             --dynamic-memory-minimum-mb --dynamic-memory-maximum-mb"
+    [images]="list show create update delete : --name --os-type --generation --os-disk-gb"
+    [gallery]="list show create update delete : --name --version --image-id --default-size
+               --min-instances --max-instances"
+    [plans]="list show create update delete : --name --cloud-id --state --quota --image-ids --size-names
+             --gallery-item-ids --checkpoint-mode --checkpoint-retention-hours --replica-cloud-ids"
+    [users]="list show create update delete : --email --name --state"
+    [tokens]="list show create delete : --name --scope --expires-in-days --user-id"
+    [subscriptions]="list show create update delete suspend activate reconcile : --user-id --plan-id
+                     --display-name --state"
+    [vms]="list show reassociate migrate : --subscription-id --host-id --power-state --vm-role-id
+           --hypervisor-id"
+    [vmroles]="join : --vm-id --host-id --hypervisor-id"
+    [jobs]="list show wait cancel restart : --status --kind --resource-id --subscription-id
+            --skip-last-failed-step"
+    [hooks]="list show create update delete deliveries redeliver : --url --events --secret --active
+             --description"
+    [events]="list : --after --limit"
+    [usage]="list ack export : --after --limit --cursor --out --ack"
+    [checkpoints]="prune delete : --cloud-id --plan-id --older-than-hours"
+    [backup]=" : --out"
 )
 
 _wapctl_globals="--url --token --state-dir --cacert -o --output --wait --help --version"
@@ -87,7 +74,7 @@ _wapctl_values() {
 _wapctl() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=
     local i word noun= verb= skip=0
-    local value_globals=" --url --token --state-dir --cacert -o --output "
+    local value_globals=" --url --token --state-dir --cacert -o --output " verbs fields
 
     [ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
@@ -107,6 +94,10 @@ _wapctl() {
             verb=$word
         fi
     done
+    if [ -n "$noun" ]; then
+        verbs=${_wapctl_nouns[$noun]%%:*}
+        fields=${_wapctl_nouns[$noun]#*:}
+    fi
     if [[ $prev == -* ]] && _wapctl_values "$prev" "$cur" "$noun"; then
         return 0
     fi
@@ -114,12 +105,12 @@ _wapctl() {
         if [[ $cur == -* ]]; then
             COMPREPLY=($(compgen -W "$_wapctl_globals" -- "$cur"))
         else
-            COMPREPLY=($(compgen -W "${!_wapctl_verbs[*]}" -- "$cur"))
+            COMPREPLY=($(compgen -W "${!_wapctl_nouns[*]}" -- "$cur"))
         fi
-    elif [ -z "$verb" ] && [ -n "${_wapctl_verbs[$noun]}" ] && [[ $cur != -* ]]; then
-        COMPREPLY=($(compgen -W "${_wapctl_verbs[$noun]}" -- "$cur"))
+    elif [ -z "$verb" ] && [ -n "${verbs// /}" ] && [[ $cur != -* ]]; then
+        COMPREPLY=($(compgen -W "$verbs" -- "$cur"))
     elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "${_wapctl_fields[$noun]} $_wapctl_globals" -- "$cur"))
+        COMPREPLY=($(compgen -W "$fields $_wapctl_globals" -- "$cur"))
     fi
     return 0
 }
