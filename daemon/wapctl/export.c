@@ -223,7 +223,7 @@ static int
 out_open(const char *out, const char *mark_path, bool had_mark, export_mark_t *m)
 {
     struct stat sb;
-    int fd;
+    int fd, ok = 0;
 
     assert(out != NULL && mark_path != NULL && m != NULL);
     fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -233,30 +233,32 @@ out_open(const char *out, const char *mark_path, bool had_mark, export_mark_t *m
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         fprintf(stderr, "wapctl: usage export: %s is being written by another wapctl usage export\n", out);
-        goto fail;
+        goto cleanup;
     }
-    if (fstat(fd, &sb) != 0)
-        goto fail_errno;
+    if (fstat(fd, &sb) != 0) {
+        fprintf(stderr, "wapctl: usage export: %s: %s\n", out, strerror(errno));
+        goto cleanup;
+    }
     if (!had_mark) {
         m->cursor[0] = '\0';
         m->length = (long long) sb.st_size;
-        if (mark_save(mark_path, m) != 0)
-            goto fail;
+        ok = mark_save(mark_path, m) == 0;
     } else if ((long long) sb.st_size < m->length) {
         fprintf(stderr, "wapctl: usage export: %s is shorter than %s says (%lld bytes); it was changed "
                         "outside wapctl, so the export cannot go on\n", out, mark_path, m->length);
-        goto fail;
-    } else if ((long long) sb.st_size > m->length) {
-        /* Records written after the saved cursor by a run that was stopped: fetched again below. */
-        if (ftruncate(fd, (off_t) m->length) != 0 || fsync(fd) != 0)
-            goto fail_errno;
+    } else if ((long long) sb.st_size > m->length &&
+               (ftruncate(fd, (off_t) m->length) != 0 || fsync(fd) != 0)) {
+        /* (Records written after the saved cursor by a run that was stopped are cut: fetched again.) */
+        fprintf(stderr, "wapctl: usage export: cannot cut %s back: %s\n", out, strerror(errno));
+    } else {
+        ok = 1;
+    }
+cleanup:
+    if (!ok) {
+        close(fd);
+        fd = -1;
     }
     return fd;
-fail_errno:
-    fprintf(stderr, "wapctl: usage export: %s: %s\n", out, strerror(errno));
-fail:
-    close(fd);
-    return -1;
 }
 
 /* Percent-encodes s (a cursor) into buf for a query string. */
@@ -453,7 +455,7 @@ wapctl_backup(const wapctl_t *c, int argc, char **argv)
     export_args_t a;
     struct stat sb;
     FILE *f = NULL;
-    int rc, fd;
+    int rc, fd = -1;
 
     assert(c != NULL && argc >= 0);
     if ((rc = args_parse("backup", argc, argv, false, &a)) != WAPCTL_OK)
@@ -462,36 +464,36 @@ wapctl_backup(const wapctl_t *c, int argc, char **argv)
         fprintf(stderr, "wapctl: backup: the path %s is too long\n", a.out);
         return WAPCTL_USAGE;
     }
+    rc = WAPCTL_API;
     fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || (f = fdopen(fd, "w+")) == NULL) {
         fprintf(stderr, "wapctl: backup: cannot create %s: %s\n", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return WAPCTL_API;
+        goto cleanup;
     }
-    rc = wapctl_download(c, "/v1/admin/backup", f);
-    if (rc == WAPCTL_OK && (fflush(f) != 0 || fsync(fd) != 0 || fstat(fd, &sb) != 0)) {
+    if ((rc = wapctl_download(c, "/v1/admin/backup", f)) != WAPCTL_OK)
+        goto cleanup;
+    rc = WAPCTL_API;
+    if (fflush(f) != 0 || fsync(fd) != 0 || fstat(fd, &sb) != 0) {
         fprintf(stderr, "wapctl: backup: cannot write %s: %s\n", tmp, strerror(errno));
-        rc = WAPCTL_API;
-    }
-    if (rc == WAPCTL_OK && !is_sqlite(fd)) {
+    } else if (!is_sqlite(fd)) {
         fprintf(stderr, "wapctl: backup: the answer is not an SQLite database; %s is left as it was\n",
                 a.out);
-        rc = WAPCTL_API;
-    }
-    if (fclose(f) != 0 && rc == WAPCTL_OK)
-        rc = WAPCTL_API;
-    if (rc == WAPCTL_OK && (rename(tmp, a.out) != 0 || dir_sync(a.out) != 0)) {
+    } else if (rename(tmp, a.out) != 0 || dir_sync(a.out) != 0) {
         fprintf(stderr, "wapctl: backup: cannot rename %s to %s: %s\n", tmp, a.out, strerror(errno));
-        rc = WAPCTL_API;
+    } else {
+        rc = WAPCTL_OK;
     }
+cleanup:
+    if (f != NULL)
+        fclose(f);
+    else if (fd >= 0)
+        close(fd);
     if (rc != WAPCTL_OK) {
         unlink(tmp);
-        return rc;
-    }
-    if (c->output == WAPCTL_OUT_JSON)
+    } else if (c->output == WAPCTL_OUT_JSON) {
         print_doc(json_pack("{s:s, s:I}", "file", a.out, "bytes", (json_int_t) sb.st_size));
-    else
+    } else {
         printf("backup of %lld bytes written to %s\n", (long long) sb.st_size, a.out);
-    return WAPCTL_OK;
+    }
+    return rc;
 }
