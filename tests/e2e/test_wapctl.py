@@ -96,6 +96,22 @@ class World:
             "defaultSize": self.w.small, "minInstances": 1, "maxInstances": 3}), 201)
         self.hook = ok(self.a.post("/v1/admin/hooks", {"url": "http://127.0.0.1:9/ctl", "events": ["vm.*"],
                                                        "secret": "s3cret-" + uid()[:6]}), 201)
+        self.token = None
+        if documented(LISTED["tokens"]):
+            self.token = ok(self.a.post(LISTED["tokens"], {"name": "ctl-ro-" + uid()[:6], "scope": "readOnly"}),
+                            201)
+
+    def shown(self):
+        """{noun: an item of it} for every noun with a show verb."""
+        items = {"clouds": self.w.cloud, "hosts": self.w.hosts[0], "images": self.w.image,
+                 "gallery": self.gallery, "plans": self.w.plan, "users": self.w.user, "subscriptions": self.w.sub,
+                 "vms": self.vm, "hooks": self.hook}
+        items["sizes"] = next(s for s in ok(self.a.get("/v1/admin/sizes?limit=1000"), 200)["value"]
+                              if s["name"] == self.w.small)
+        items["jobs"] = ok(self.a.get("/v1/admin/jobs?resourceId=" + self.vm["id"]), 200)["value"][0]
+        if self.token is not None:
+            items["tokens"] = self.token
+        return items
 
 
 _world = {}
@@ -125,29 +141,22 @@ def test_list_json_equals_the_api_across_pages(d):
 def test_show_json_equals_the_api_and_takes_a_name(d):
     wd = world(d)
     a = wd.a
-    items = {"clouds": wd.w.cloud, "hosts": wd.w.hosts[0], "images": wd.w.image, "gallery": wd.gallery,
-             "plans": wd.w.plan, "users": wd.w.user, "subscriptions": wd.w.sub, "vms": wd.vm, "hooks": wd.hook}
-    items["sizes"] = next(s for s in ok(a.get("/v1/admin/sizes?limit=1000"), 200)["value"]
-                          if s["name"] == wd.w.small)
-    job = ok(a.get("/v1/admin/jobs?resourceId=" + wd.vm["id"]), 200)["value"][0]
-    items["jobs"] = job
+    items = wd.shown()
     for noun, item in items.items():
         path = LISTED[noun] + "/" + item["id"]
         assert ctl_json(d, noun, "show", item["id"]) == ok(a.get(path), 200), noun
     # An ID may be the unique name.
     assert ctl_json(d, "clouds", "show", wd.w.cloud["name"]) == ok(a.get("/v1/admin/clouds/" + wd.w.cloud["id"]), 200)
     assert ctl_json(d, "sizes", "show", wd.w.small)["id"] == items["sizes"]["id"]
+    assert ctl_json(d, "users", "show", wd.w.user["email"])["id"] == wd.w.user["id"]
 
 
 def test_tables_fit_100_columns(d):
     wd = world(d)
     a = wd.a
     ok(a.post("/v1/admin/clouds", {"name": "wide-" + "x" * 120, "description": "y" * 300}), 201)
-    shown = {"clouds": wd.w.cloud["id"], "hosts": wd.w.hosts[0]["id"], "images": wd.w.image["id"],
-             "gallery": wd.gallery["id"], "plans": wd.w.plan["id"], "users": wd.w.user["id"],
-             "subscriptions": wd.w.sub["id"], "vms": wd.vm["id"], "hooks": wd.hook["id"], "sizes": wd.w.small}
     runs = [(noun, "list") for noun in LISTED if noun != "tokens" or documented(LISTED[noun])]
-    runs += [(noun, "show", ident) for noun, ident in shown.items()]
+    runs += [(noun, "show", item["id"]) for noun, item in wd.shown().items()]
     for args in runs:
         rc, out, errout = ctl(d, *args)
         assert rc == 0, (args, errout)
@@ -238,21 +247,24 @@ def key(r):
             r["properties"].get("size") if r["meter"].startswith("compute.") else "")
 
 
-def assert_exactly_once(path, served_before, served_after):
+def assert_exactly_once(path, served_before, served_after=None):
+    """path holds each record once, every record served before the export, and (given what the API served
+    after it) each exactly as the API returns it."""
     got = records(path)
     keys = [key(r) for r in got]
     assert len(keys) == len(set(keys)), "a record was written twice"
     ids = [r["id"] for r in got]
     assert len(ids) == len(set(ids))
-    by_id = {r["id"]: r for r in served_after}
-    for r in got:
-        assert r == by_id[r["id"]], "not as the API returns it: %r" % r
+    if served_after is not None:
+        by_id = {r["id"]: r for r in served_after}
+        for r in got:
+            assert r == by_id[r["id"]], "not as the API returns it: %r" % r
     assert {r["id"] for r in served_before} <= set(ids), "a record is missing"
     return got
 
 
 def test_usage_export_keeps_every_record_exactly_once():
-    d = Daemon(extra_args=["--usage-period-seconds", "2"]).start()
+    d = Daemon(extra_args=["--usage-period-seconds", "2", "--usage-retention-seconds", "2"]).start()
     tmp = tempfile.mkdtemp(prefix="wapctl-export-")
     out = os.path.join(tmp, "usage.jsonl")
     mark = out + ".cursor"
@@ -296,8 +308,19 @@ def test_usage_export_keeps_every_record_exactly_once():
         wait_for(lambda: p.poll() is not None or os.path.getsize(out) > size, 30, "the export to write")
         p.send_signal(signal.SIGKILL)
         p.wait(30)
-        fourth = export("--ack")
+        fourth = export()
         assert fourth[:len(first)] == first and len(fourth) > len(third)
+
+        # Nothing was acknowledged so far, so nothing was purged. With --ack, what the file holds is
+        # acknowledged: wapd purges it once the retention time has passed.
+        assert {r["id"] for r in fourth} <= {r["id"] for r in drain(w.a)[0]}
+        before = drain(w.a)[0]
+        rc, stdout, errout = ctl(d, "usage", "export", "--out", out, "--ack")
+        assert rc == 0 and "acknowledged" in stdout, errout
+        fifth = assert_exactly_once(out, before)
+        assert fifth[:len(fourth)] == fourth
+        stored = {r["id"] for r in fifth}
+        wait_for(lambda: not stored & {r["id"] for r in drain(w.a)[0]}, 60, "the exported records to be purged")
 
         # -o json says what the run did.
         rc, stdout, errout = ctl(d, "-o", "json", "usage", "export", "--out", out)
