@@ -40,7 +40,7 @@ STAMP := $(BUILD)/.deps
 
 .PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install clean
 
-all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent
+all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent $(BUILD)/wapctl
 
 # ---- dependencies ----
 $(STAMP): Makefile
@@ -103,6 +103,12 @@ $(BUILD)/wapd: $(OBJ)
 # The reference usage collector.
 $(BUILD)/wapd-collect: daemon/collect.c $(STAMP)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ daemon/collect.c $(PKG_LIBS) $(LDLIBS)
+
+# The admin CLI: daemon/wapctl/*.c on libcurl and jansson only.
+WAPCTL_SRC := $(wildcard daemon/wapctl/*.c)
+$(BUILD)/wapctl: $(WAPCTL_SRC) $(wildcard daemon/wapctl/*.h) lib/util.h $(STAMP)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl jansson) -o $@ $(WAPCTL_SRC) \
+	  $(shell pkg-config --libs libcurl jansson) $(LDLIBS)
 
 $(ASAN)/wapd: $(ASAN_OBJ)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
