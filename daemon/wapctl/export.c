@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "wapctl.h"
@@ -261,29 +262,6 @@ cleanup:
     return fd;
 }
 
-/* Percent-encodes s (a cursor) into buf for a query string. */
-static void
-query_escape(const char *s, char *buf, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    assert(s != NULL && buf != NULL && n >= 3 * strlen(s) + 1);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char) *s;
-
-        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-            strchr("-_.~", ch) != NULL) {
-            buf[o++] = (char) ch;
-        } else {
-            buf[o++] = '%';
-            buf[o++] = hex[ch >> 4];
-            buf[o++] = hex[ch & 15];
-        }
-    }
-    buf[o] = '\0';
-}
-
 /* Appends the records of one page (value, an array) to fd as JSON lines, then fsyncs. Returns the bytes
  * written, or -1. */
 static long long
@@ -319,7 +297,7 @@ static int
 export_page(const wapctl_t *c, const export_args_t *a, int fd, const char *mark_path, export_mark_t *m,
             size_t *count)
 {
-    char path[3 * CURSOR_MAX + 64], escaped[3 * CURSOR_MAX + 1];
+    char path[3 * CURSOR_MAX + 64], *escaped;
     wapctl_reply_t reply = {0};
     const json_t *value;
     const char *next;
@@ -327,9 +305,11 @@ export_page(const wapctl_t *c, const export_args_t *a, int fd, const char *mark_
     int rc;
 
     assert(c != NULL && a != NULL && fd >= 0 && m != NULL && count != NULL);
-    query_escape(m->cursor, escaped, sizeof(escaped));
+    if ((escaped = curl_easy_escape(NULL, m->cursor, 0)) == NULL)
+        return WAPCTL_CONNECT;
     snprintf(path, sizeof(path), "/v1/admin/usage?limit=%d%s%s", a->limit, m->cursor[0] ? "&after=" : "",
              escaped);
+    curl_free(escaped);
     rc = wapctl_request(c, "GET", path, NULL, NULL, &reply);
     if (rc != WAPCTL_OK)
         goto cleanup;

@@ -117,14 +117,16 @@ wapctl_request(const wapctl_t *c, const char *method, const char *path, const js
     }
     assert_non_null(lim = strstr(path, "limit="));
     limit = atoi(lim + 6);
-    if ((after = strstr(path, "after=c")) != NULL)
+    if ((after = strstr(path, "after=c")) != NULL) {
+        assert_null(strpbrk(after + 6, "+/=")); /* the cursor is escaped in the query */
         from = atoi(after + 7);
+    }
     value = json_array();
     for (i = from; i < feed_len && i < from + limit; i++)
         json_array_append_new(value, json_pack("{s:s, s:s, s:f, s:i, s:{s:s}}", "id", "rec", "meter",
                                                "compute.hours", "quantity", 0.5, "n", i, "properties",
                                                "size", "Small"));
-    snprintf(next, sizeof(next), "c%d", i);
+    snprintf(next, sizeof(next), "c%d+/=", i); /* characters a query string must escape */
     reply->status = 200;
     reply->body = json_pack("{s:o, s:s}", "value", value, "nextCursor", next);
     return WAPCTL_OK;
