@@ -149,6 +149,17 @@ $(ASAN)/tests/test_config: tests/unit/test_config.c $(ASAN)/daemon/config.o $(AS
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN)/daemon/config.o \
 	  $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
+# The admin CLI's unit tests link its files (never its main.c) instead of the core.
+WAPCTL_PARTS := $(filter-out daemon/wapctl/main.c,$(WAPCTL_SRC))
+$(BUILD)/tests/test_wapctl: tests/unit/test_wapctl.c $(WAPCTL_PARTS) $(wildcard daemon/wapctl/*.h) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(WAPCTL_PARTS) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+
+$(ASAN)/tests/test_wapctl: tests/unit/test_wapctl.c $(WAPCTL_PARTS) $(wildcard daemon/wapctl/*.h) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(WAPCTL_PARTS) $(PKG_LIBS) \
+	  $(CMOCKA_LIBS) $(LDLIBS)
+
 # Unit tests that drive a real wapd-agent process link its fixture (tests/unit/agentd_fixture.c) too.
 AGENTD_TESTS := test_agent_http test_agent_http_volume test_agent_conformance
 

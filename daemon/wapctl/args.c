@@ -1,6 +1,6 @@
 /*
- * args.c: turns a verb's command-line arguments into its positional arguments and its JSON body (or
- * query string), following the verb's field table.
+ * args.c: turns a verb's command-line arguments into its positional arguments and its JSON body,
+ * following the verb's field table; and a list's filters (parsed the same way) into a query string.
  *
  * An option is "--name VALUE" or "--name=VALUE", where name is a field's kebab-case option; a list field
  * also answers to its singular ("--image-id" for imageIds). Values take the field's JSON type: whole
@@ -61,31 +61,42 @@ parse_int(const char *s, json_int_t *out)
     return true;
 }
 
+int
+wapctl_path_next(const char **path, char *key, size_t size)
+{
+    const char *dot = strchr(*path, '.');
+    size_t n;
+
+    assert(path != NULL && *path != NULL && key != NULL);
+    if (dot == NULL)
+        return 0;
+    n = (size_t) (dot - *path);
+    if (n >= size)
+        return -1;
+    memcpy(key, *path, n);
+    key[n] = '\0';
+    *path = dot + 1;
+    return 1;
+}
+
 /* The object that holds the last segment of path (created as needed); *leaf points at that segment. */
 static json_t *
 parent_of(json_t *body, const char *path, const char **leaf)
 {
-    const char *dot;
     char key[64];
     json_t *child;
-    size_t n;
+    int more;
 
-    while ((dot = strchr(path, '.')) != NULL) {
-        n = (size_t) (dot - path);
-        if (n >= sizeof(key))
-            return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
+    while ((more = wapctl_path_next(&path, key, sizeof(key))) > 0) {
         child = json_object_get(body, key);
         if (!json_is_object(child)) {
             child = json_object();
             json_object_set_new(body, key, child);
         }
         body = child;
-        path = dot + 1;
     }
     *leaf = path;
-    return body;
+    return more == 0 ? body : NULL;
 }
 
 /* Appends each comma-separated piece of value to the list at key of parent. */
@@ -145,7 +156,7 @@ field_set(const args_ctx_t *a, json_t *body, const wapctl_field_t *f, const char
     const char *leaf, *eq;
     json_t *parent = parent_of(body, f->path, &leaf), *v;
     json_int_t n = 0;
-    char *key;
+    char opt[128] = "--", *key;
 
     if (parent == NULL)
         return usage_error(a, "field path too long: ", f->path);
@@ -163,13 +174,13 @@ field_set(const args_ctx_t *a, json_t *body, const wapctl_field_t *f, const char
         free(key);
         return WAPCTL_OK;
     }
-    if ((v = scalar_of(f, value)) == NULL)
-        return usage_error(a,
-                           f->type == WAPCTL_F_BOOL ? "wants true or false, not "
-                           : f->type == WAPCTL_F_STR || f->type == WAPCTL_F_STRN
-                               ? "not UTF-8: "
-                               : "wants a whole number, not ",
-                           value);
+    if ((v = scalar_of(f, value)) == NULL) {
+        wapctl_field_option(f, opt + 2, sizeof(opt) - 2);
+        strcat(opt, f->type == WAPCTL_F_BOOL                               ? " wants true or false, not "
+                    : f->type == WAPCTL_F_STR || f->type == WAPCTL_F_STRN ? " is not UTF-8: "
+                                                                           : " wants a whole number, not ");
+        return usage_error(a, opt, value);
+    }
     json_object_set_new(parent, leaf, v);
     return WAPCTL_OK;
 }
@@ -208,8 +219,7 @@ query_add(char **q, const char *key, const char *value)
 
 /* Handles the option at argv[*i]; advances *i past its value. */
 static int
-option_take(const args_ctx_t *a, const wapctl_field_t *fields, int argc, char **argv, int *i, json_t *b,
-            char **q)
+option_take(const args_ctx_t *a, const wapctl_field_t *fields, int argc, char **argv, int *i, json_t *b)
 {
     const char *name = argv[*i] + 2, *eq = strchr(name, '='), *value;
     size_t len = eq != NULL ? (size_t) (eq - name) : strlen(name);
@@ -224,18 +234,38 @@ option_take(const args_ctx_t *a, const wapctl_field_t *fields, int argc, char **
     } else {
         return usage_error(a, "this option needs a value: ", argv[*i]);
     }
-    if (q == NULL)
-        return field_set(a, b, f, value);
-    return query_add(q, f->path, value) == 0 ? WAPCTL_OK : usage_error(a, "out of memory", "");
+    return field_set(a, b, f, value);
+}
+
+int
+wapctl_query_of(const json_t *body, char **query)
+{
+    const char *key;
+    json_t *v;
+    char *q = NULL, *text;
+    int rc = 0;
+
+    assert(query != NULL);
+    json_object_foreach ((json_t *) body, key, v) {
+        text = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+        if (text == NULL || query_add(&q, key, text) != 0)
+            rc = -1;
+        free(text);
+    }
+    if (rc != 0) {
+        free(q);
+        return -1;
+    }
+    *query = q;
+    return 0;
 }
 
 int
 wapctl_args_parse(const char *noun, const char *verb, const wapctl_field_t *fields, int argc,
-                  char **argv, int npos, char **pos, json_t **body, char **query)
+                  char **argv, int npos, char **pos, json_t **body)
 {
     args_ctx_t a = {noun, verb};
     json_t *b = json_object();
-    char *q = NULL;
     int got = 0, i, rc = WAPCTL_OK;
     bool options = true;
 
@@ -244,7 +274,7 @@ wapctl_args_parse(const char *noun, const char *verb, const wapctl_field_t *fiel
         if (options && strcmp(argv[i], "--") == 0) {
             options = false;
         } else if (options && strncmp(argv[i], "--", 2) == 0) {
-            rc = option_take(&a, fields, argc, argv, &i, b, query != NULL ? &q : NULL);
+            rc = option_take(&a, fields, argc, argv, &i, b);
         } else if (got < npos) {
             pos[got++] = argv[i];
         } else {
@@ -255,16 +285,11 @@ wapctl_args_parse(const char *noun, const char *verb, const wapctl_field_t *fiel
         rc = usage_error(&a, npos == 1 ? "an ID is missing" : "arguments are missing", "");
     if (rc != WAPCTL_OK) {
         json_decref(b);
-        free(q);
         return rc;
     }
     if (body != NULL)
         *body = b;
     else
         json_decref(b);
-    if (query != NULL)
-        *query = q;
-    else
-        free(q);
     return WAPCTL_OK;
 }

@@ -14,13 +14,13 @@
 
 #define USERS_PATH "/v1/admin/users"
 
-static const wapctl_field_t no_fields[] = {{NULL, 0, NULL}};
-static const wapctl_field_t user_only[] = {{"userId", WAPCTL_F_STR, NULL}, {NULL, 0, NULL}};
-static const wapctl_field_t token_create[] = {{"userId", WAPCTL_F_STR, NULL},
-                                              {"name", WAPCTL_F_STR, NULL},
-                                              {"scope", WAPCTL_F_STR, NULL},
-                                              {"expiresInDays", WAPCTL_F_INT, NULL},
-                                              {NULL, 0, NULL}};
+static const wapctl_field_t no_fields[] = {{NULL, 0, NULL, NULL}};
+static const wapctl_field_t user_only[] = {{"userId", WAPCTL_F_STR, NULL, NULL}, {NULL, 0, NULL, NULL}};
+static const wapctl_field_t token_create[] = {{"userId", WAPCTL_F_STR, NULL, NULL},
+                                              {"name", WAPCTL_F_STR, NULL, NULL},
+                                              {"scope", WAPCTL_F_STR, NULL, NULL},
+                                              {"expiresInDays", WAPCTL_F_INT, NULL, NULL},
+                                              {NULL, 0, NULL, NULL}};
 static const char *const tenant_token_cols[] = {"id", "userId", "expiresAt", "revokedAt", "createdAt",
                                                 NULL};
 
@@ -32,7 +32,7 @@ wapctl_jobs_wait(const wapctl_t *c, const wapctl_noun_t *noun, int argc, char **
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "wait", no_fields, argc, argv, 1, pos, NULL, NULL);
+    rc = wapctl_args_parse(noun->name, "wait", no_fields, argc, argv, 1, pos, NULL);
     if (rc != WAPCTL_OK)
         return rc;
     if (asprintf(&path, "%s/%s", noun->path, pos[0]) < 0)
@@ -64,7 +64,7 @@ wapctl_hooks_redeliver(const wapctl_t *c, const wapctl_noun_t *noun, int argc, c
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "redeliver", no_fields, argc, argv, 2, pos, NULL, NULL);
+    rc = wapctl_args_parse(noun->name, "redeliver", no_fields, argc, argv, 2, pos, NULL);
     if (rc != WAPCTL_OK)
         return rc;
     if (asprintf(&path, "%s/%s/deliveries/%s/redeliver", noun->path, pos[0], pos[1]) < 0)
@@ -82,7 +82,7 @@ wapctl_checkpoints_delete(const wapctl_t *c, const wapctl_noun_t *noun, int argc
     int rc;
 
     assert(c != NULL && noun != NULL && vms != NULL);
-    rc = wapctl_args_parse(noun->name, "delete", no_fields, argc, argv, 1, pos, NULL, NULL);
+    rc = wapctl_args_parse(noun->name, "delete", no_fields, argc, argv, 1, pos, NULL);
     if (rc == WAPCTL_OK)
         rc = wapctl_resolve_id(c, vms, pos[0], &id);
     if (rc != WAPCTL_OK)
@@ -95,18 +95,23 @@ wapctl_checkpoints_delete(const wapctl_t *c, const wapctl_noun_t *noun, int argc
     return rc;
 }
 
-/* Takes "userId" out of body: the user's id (a name or email resolved), malloc'd into *user, or NULL
- * when body has none. Returns a WAPCTL_* status. */
+/* Takes "userId" out of body. When it was there: *user receives the user's id (a name or email given is
+ * resolved) and *path that user's tokens path, both malloc'd; otherwise both stay NULL. Returns a WAPCTL_*
+ * status. */
 static int
-user_take(const wapctl_t *c, json_t *body, char **user)
+user_take(const wapctl_t *c, json_t *body, char **user, char **path)
 {
     const char *given = json_string_value(json_object_get(body, "userId"));
     int rc = WAPCTL_OK;
 
-    *user = NULL;
+    *user = *path = NULL;
     if (given != NULL)
         rc = wapctl_resolve_id(c, wapctl_noun_find("users"), given, user);
     json_object_del(body, "userId");
+    if (rc == WAPCTL_OK && *user != NULL && asprintf(path, "%s/%s/tokens", USERS_PATH, *user) < 0) {
+        *path = NULL;
+        rc = WAPCTL_CONNECT;
+    }
     return rc;
 }
 
@@ -118,11 +123,9 @@ wapctl_tokens_list(const wapctl_t *c, const wapctl_noun_t *noun, int argc, char 
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "list", user_only, argc, argv, 0, NULL, &body, NULL);
+    rc = wapctl_args_parse(noun->name, "list", user_only, argc, argv, 0, NULL, &body);
     if (rc == WAPCTL_OK)
-        rc = user_take(c, body, &user);
-    if (rc == WAPCTL_OK && user != NULL && asprintf(&path, "%s/%s/tokens", USERS_PATH, user) < 0)
-        rc = WAPCTL_CONNECT;
+        rc = user_take(c, body, &user, &path);
     if (rc == WAPCTL_OK)
         rc = wapctl_list_all(c, path != NULL ? path : noun->path, &all);
     if (rc == WAPCTL_OK)
@@ -142,16 +145,14 @@ wapctl_tokens_create(const wapctl_t *c, const wapctl_noun_t *noun, int argc, cha
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "create", token_create, argc, argv, 0, NULL, &body, NULL);
+    rc = wapctl_args_parse(noun->name, "create", token_create, argc, argv, 0, NULL, &body);
     if (rc == WAPCTL_OK)
-        rc = user_take(c, body, &user);
+        rc = user_take(c, body, &user, &path);
     if (rc == WAPCTL_OK && user != NULL &&
         (json_object_get(body, "name") != NULL || json_object_get(body, "scope") != NULL)) {
         fprintf(stderr, "wapctl tokens create: a tenant token (--user-id) has no --name or --scope\n");
         rc = WAPCTL_USAGE;
     }
-    if (rc == WAPCTL_OK && user != NULL && asprintf(&path, "%s/%s/tokens", USERS_PATH, user) < 0)
-        rc = WAPCTL_CONNECT;
     if (rc == WAPCTL_OK)
         rc = write_finish(c, "POST", path != NULL ? path : noun->path, body);
     json_decref(body);
@@ -166,26 +167,25 @@ wapctl_tokens_delete(const wapctl_t *c, const wapctl_noun_t *noun, int argc, cha
     static const wapctl_verb_t del = {"delete", WAPCTL_V_DELETE, NULL, NULL, NULL, NULL, "ID", ""};
     char dashes[] = "--";
     json_t *body = NULL;
-    char *pos[1], *args[2], *user = NULL, *path = NULL;
+    char *pos[1], *args[2], *user = NULL, *tokens = NULL, *path = NULL;
     int rc;
 
     assert(c != NULL && noun != NULL);
-    rc = wapctl_args_parse(noun->name, "delete", user_only, argc, argv, 1, pos, &body, NULL);
+    rc = wapctl_args_parse(noun->name, "delete", user_only, argc, argv, 1, pos, &body);
     if (rc == WAPCTL_OK)
-        rc = user_take(c, body, &user);
+        rc = user_take(c, body, &user, &tokens);
     json_decref(body);
-    if (rc != WAPCTL_OK)
-        return rc;
-    if (user == NULL) {
+    if (rc == WAPCTL_OK && user == NULL) {
         /* An admin token: the generic delete (by id or name, If-Match its ETag). */
         args[0] = dashes;
         args[1] = pos[0];
-        return wapctl_verb_run(c, noun, &del, 2, args);
+        rc = wapctl_verb_run(c, noun, &del, 2, args);
+    } else if (rc == WAPCTL_OK) {
+        rc = asprintf(&path, "%s/%s", tokens, pos[0]) < 0 ? WAPCTL_CONNECT
+                                                          : write_finish(c, "DELETE", path, NULL);
     }
-    if (asprintf(&path, "%s/%s/tokens/%s", USERS_PATH, user, pos[0]) < 0)
-        path = NULL;
-    rc = path != NULL ? write_finish(c, "DELETE", path, NULL) : WAPCTL_CONNECT;
     free(path);
+    free(tokens);
     free(user);
     return rc;
 }

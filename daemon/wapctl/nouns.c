@@ -12,27 +12,29 @@
 #include <ctype.h>
 #include <string.h>
 
-#define END {NULL, 0, NULL}
-#define F(path, type) {path, WAPCTL_F_##type, NULL}
+#define END {NULL, 0, NULL, NULL}
+#define F(path, type) {path, WAPCTL_F_##type, NULL, NULL}
+#define R(path, type, noun) {path, WAPCTL_F_##type, NULL, noun} /* ids of noun, or their names */
 #define LIST_V(fields) {"list", WAPCTL_V_LIST, NULL, fields, NULL, NULL, "", "list every item"}
 #define SHOW_V {"show", WAPCTL_V_SHOW, NULL, NULL, NULL, NULL, "ID", "show one item"}
 #define CREATE_V(fields) {"create", WAPCTL_V_CREATE, NULL, fields, NULL, NULL, "", "create an item"}
 #define UPDATE_V(fields)                                                                           \
     {"update", WAPCTL_V_UPDATE, NULL, fields, NULL, NULL, "ID", "change an item (If-Match its ETag)"}
-#define DELETE_V {"delete", WAPCTL_V_DELETE, NULL, NULL, NULL, NULL, "ID", "delete an item (If-Match its ETag)"}
+#define DELETE_V                                                                                   \
+    {"delete", WAPCTL_V_DELETE, NULL, NULL, NULL, NULL, "ID", "delete an item (If-Match its ETag)"}
 #define CRUD(create, update) LIST_V(NULL), SHOW_V, CREATE_V(create), UPDATE_V(update), DELETE_V
 #define VEND {NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL}
 
 static const wapctl_field_t cloud_fields[] = {F("name", STR), F("description", STRN), END};
 
 static const wapctl_field_t host_create[] = {
-    F("name", STR), F("cloudId", STR), F("agent.kind", STR), F("agent.uri", STR), F("agent.token", STR),
-    F("agent.caFile", STR), F("capacity.cores", INT), F("capacity.memoryMB", INT),
+    F("name", STR), R("cloudId", STR, "clouds"), F("agent.kind", STR), F("agent.uri", STR),
+    F("agent.token", STR), F("agent.caFile", STR), F("capacity.cores", INT), F("capacity.memoryMB", INT),
     F("capacity.storageGB", INT), END};
 static const wapctl_field_t host_update[] = {
     F("name", STR), F("state", STR), F("agent.uri", STR), F("agent.token", STR), F("agent.caFile", STR),
     F("capacity.cores", INT), F("capacity.memoryMB", INT), F("capacity.storageGB", INT), END};
-static const wapctl_field_t host_simulate[] = {F("regenerateIds", LIST), END};
+static const wapctl_field_t host_simulate[] = {R("regenerateIds", LIST, "vms"), END};
 
 static const wapctl_field_t size_fields[] = {
     F("name", STR), F("cores", INT), F("memoryMB", INT), F("dynamicMemory.enabled", BOOL),
@@ -42,28 +44,32 @@ static const wapctl_field_t image_fields[] = {F("name", STR), F("osType", STR), 
                                               F("osDiskGB", INT), END};
 
 static const wapctl_field_t gallery_fields[] = {
-    F("name", STR), F("version", STR), F("imageId", STR), F("defaultSize", STR), F("minInstances", INT),
-    F("maxInstances", INT), END};
+    F("name", STR), F("version", STR), R("imageId", STR, "images"), F("defaultSize", STR),
+    F("minInstances", INT), F("maxInstances", INT), END};
 
 static const wapctl_field_t plan_fields[] = {
-    F("name", STR), F("cloudId", STR), F("state", STR), {"quotas", WAPCTL_F_QUOTA, "quota"},
-    F("imageIds", LIST), F("sizeNames", LIST), F("galleryItemIds", LIST), F("checkpointMode", STR),
-    F("checkpointRetentionHours", INTN), F("replicaCloudIds", LIST), END};
+    F("name", STR), R("cloudId", STR, "clouds"), F("state", STR),
+    {"quotas", WAPCTL_F_QUOTA, "quota", NULL}, R("imageIds", LIST, "images"), F("sizeNames", LIST),
+    R("galleryItemIds", LIST, "gallery"), F("checkpointMode", STR),
+    F("checkpointRetentionHours", INTN), R("replicaCloudIds", LIST, "clouds"), END};
 
 static const wapctl_field_t user_create[] = {F("email", STR), F("name", STRN), END};
 static const wapctl_field_t user_update[] = {F("email", STR), F("name", STRN), F("state", STR), END};
 
-static const wapctl_field_t sub_create[] = {F("userId", STR), F("planId", STR), F("displayName", STR), END};
+static const wapctl_field_t sub_create[] = {R("userId", STR, "users"), R("planId", STR, "plans"),
+                                            F("displayName", STR), END};
 static const wapctl_field_t sub_update[] = {F("state", STR), F("displayName", STR), END};
 
-static const wapctl_field_t vm_filters[] = {F("subscriptionId", STR), F("hostId", STR),
-                                            F("powerState", STR), F("vmRoleId", STR), END};
-static const wapctl_field_t vm_reassociate[] = {F("hostId", STR), F("hypervisorId", STR), END};
-static const wapctl_field_t vm_migrate[] = {F("hostId", STR), END};
-static const wapctl_field_t vmrole_join[] = {F("vmId", STR), F("hostId", STR), F("hypervisorId", STR), END};
+static const wapctl_field_t vm_filters[] = {R("subscriptionId", STR, "subscriptions"),
+                                            R("hostId", STR, "hosts"), F("powerState", STR),
+                                            F("vmRoleId", STR), END};
+static const wapctl_field_t vm_reassociate[] = {R("hostId", STR, "hosts"), F("hypervisorId", STR), END};
+static const wapctl_field_t vm_migrate[] = {R("hostId", STR, "hosts"), END};
+static const wapctl_field_t vmrole_join[] = {R("vmId", STR, "vms"), R("hostId", STR, "hosts"),
+                                             F("hypervisorId", STR), END};
 
 static const wapctl_field_t job_filters[] = {F("resourceId", STR), F("status", STR), F("kind", STR),
-                                             F("subscriptionId", STR), END};
+                                             R("subscriptionId", STR, "subscriptions"), END};
 static const wapctl_field_t job_restart[] = {F("skipLastFailedStep", BOOL), END};
 
 static const wapctl_field_t hook_fields[] = {F("url", STR), F("events", LIST), F("secret", STR),
@@ -71,7 +77,7 @@ static const wapctl_field_t hook_fields[] = {F("url", STR), F("events", LIST), F
 
 static const wapctl_field_t feed_fields[] = {F("after", STR), F("limit", STR), END};
 static const wapctl_field_t usage_ack[] = {F("cursor", STR), END};
-static const wapctl_field_t prune_fields[] = {F("cloudId", STRN), F("planId", STRN),
+static const wapctl_field_t prune_fields[] = {R("cloudId", STRN, "clouds"), R("planId", STRN, "plans"),
                                               F("olderThanHours", INT), END};
 
 static const wapctl_verb_t cloud_verbs[] = {CRUD(cloud_fields, cloud_fields), VEND};
@@ -157,7 +163,8 @@ static const char *const gallery_cols[] = {"id", "name", "version", "defaultSize
                                            "maxInstances", NULL};
 static const char *const plan_cols[] = {"id", "name", "state", "checkpointMode", "quotas", NULL};
 static const char *const user_cols[] = {"id", "email", "name", "state", NULL};
-static const char *const token_cols[] = {"id", "name", "scope", "expiresAt", "revokedAt", "lastUsedAt", NULL};
+static const char *const token_cols[] = {"id", "name", "scope", "expiresAt",
+                                         "revokedAt", "lastUsedAt", NULL};
 static const char *const sub_cols[] = {"id", "displayName", "state", "planId", "userId", NULL};
 static const char *const vm_cols[] = {"id", "name", "size", "powerState", "provisioningState", "hostId", NULL};
 static const char *const job_cols[] = {"id", "kind", "status", "progress", "resourceId", "endedAt", NULL};

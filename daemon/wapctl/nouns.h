@@ -26,12 +26,13 @@ typedef struct {
     const char *path;   /* camelCase JSON path, dotted for nested objects */
     wapctl_ftype_t type;
     const char *option; /* the option's name without "--", or NULL: the kebab-case of path */
+    const char *ref;    /* the noun whose ids this field holds (a name given is resolved), or NULL */
 } wapctl_field_t;
 
 typedef struct wapctl_noun wapctl_noun_t;
 
 typedef enum {
-    WAPCTL_V_LIST,    /* GET path (fields are query filters), every page */
+    WAPCTL_V_LIST,    /* GET path (its fields are query filters), every page */
     WAPCTL_V_FEED,    /* GET path?after=, following nextCursor until a page is empty */
     WAPCTL_V_SHOW,    /* GET path/ID */
     WAPCTL_V_CREATE,  /* POST path */
@@ -86,9 +87,13 @@ void wapctl_field_option(const wapctl_field_t *f, char *buf, size_t size);
  * Returns WAPCTL_OK, or WAPCTL_API with a message when no item or several match. */
 int wapctl_resolve_id(const wapctl_t *c, const wapctl_noun_t *noun, const char *arg, char **id);
 
-/* Handles an answer to a write: an error (printed, WAPCTL_API), 204 (nothing printed), a 202 (waited for
- * when c->wait; resource_path, which may be NULL, is then read back and printed), or any other answer
- * (printed). */
+/* Replaces each value of a ref field in body (a string, or a list of them) that is not an id by the id of
+ * the one item of the field's noun so named. Returns WAPCTL_OK, or the error printed. */
+int wapctl_refs_resolve(const wapctl_t *c, const wapctl_field_t *fields, json_t *body);
+
+/* Handles an answer to a write: an error (printed, WAPCTL_API), 204 (nothing printed), a 202 or, with
+ * c->wait, a job answered at once (waited for when c->wait; resource_path, which may be NULL, is then read
+ * back and printed), or any other answer (printed). */
 int wapctl_finish(const wapctl_t *c, wapctl_reply_t *reply, const char *resource_path);
 
 /* The custom verbs (custom.c). */
@@ -101,11 +106,18 @@ int wapctl_tokens_delete(const wapctl_t *c, const wapctl_noun_t *noun, int argc,
 int wapctl_usage_export_verb(const wapctl_t *c, const wapctl_noun_t *noun, int argc, char **argv);
 int wapctl_backup_noun(const wapctl_t *c, const wapctl_noun_t *noun, int argc, char **argv);
 
+/* Steps through a dotted path: copies the segment before the next '.' into key[size] and moves *path past
+ * the dot (1); 0 when *path is the last segment; -1 when a segment does not fit key. */
+int wapctl_path_next(const char **path, char *key, size_t size);
+
 /* Parses argv against fields: npos positional arguments go to pos[] (exactly npos, else a usage error),
- * each --option to the body (or, with as_query, to a query string "?k=v&..." appended to *query). Returns
- * WAPCTL_OK, or WAPCTL_USAGE with a message on stderr. *body (new) and *query (malloc'd) are set on success
- * only; either pointer may be NULL when not wanted. */
+ * each --option to the body. Returns WAPCTL_OK, or WAPCTL_USAGE with a message on stderr. *body (new) is
+ * set on success only; body may be NULL when not wanted. */
 int wapctl_args_parse(const char *noun, const char *verb, const wapctl_field_t *fields, int argc,
-                      char **argv, int npos, char **pos, json_t **body, char **query);
+                      char **argv, int npos, char **pos, json_t **body);
+
+/* The query string "?k=v&..." (values percent-encoded) of a flat object, malloc'd into *query (NULL for an
+ * empty object). Returns 0, or -1 when out of memory. */
+int wapctl_query_of(const json_t *body, char **query);
 
 #endif

@@ -6,7 +6,7 @@
  * or one item (one "key  value" row per field). Widths are counted in characters (UTF-8 code points);
  * a cell too wide for its column ends in "…", so no line is ever longer than WAPCTL_COLUMNS.
  */
-#include "wapctl.h"
+#include "nouns.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -62,19 +62,11 @@ static const json_t *
 field_at(const json_t *item, const char *path)
 {
     char key[128];
-    const char *dot;
-    size_t n;
+    int more;
 
-    while ((dot = strchr(path, '.')) != NULL) {
-        n = (size_t) (dot - path);
-        if (n >= sizeof(key))
-            return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
+    while ((more = wapctl_path_next(&path, key, sizeof(key))) > 0)
         item = json_object_get(item, key);
-        path = dot + 1;
-    }
-    return json_object_get(item, path);
+    return more == 0 ? json_object_get(item, path) : NULL;
 }
 
 /* A cell's text: a string as is, null or absent as "-", anything else as compact JSON. Malloc'd. */

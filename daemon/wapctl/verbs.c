@@ -93,6 +93,49 @@ wapctl_resolve_id(const wapctl_t *c, const wapctl_noun_t *noun, const char *arg,
     return rc;
 }
 
+/* Resolves one value (a json string) of a ref field in place. */
+static int
+ref_resolve(const wapctl_t *c, const wapctl_noun_t *noun, json_t *value)
+{
+    const char *given = json_string_value(value);
+    char *id = NULL;
+    int rc;
+
+    if (given == NULL || is_uuid(given))
+        return WAPCTL_OK;
+    rc = wapctl_resolve_id(c, noun, given, &id);
+    if (rc == WAPCTL_OK)
+        json_string_set(value, id);
+    free(id);
+    return rc;
+}
+
+int
+wapctl_refs_resolve(const wapctl_t *c, const wapctl_field_t *fields, json_t *body)
+{
+    const wapctl_noun_t *noun;
+    json_t *value, *each;
+    size_t i;
+    int rc = WAPCTL_OK;
+
+    assert(c != NULL && body != NULL);
+    for (; fields != NULL && fields->path != NULL && rc == WAPCTL_OK; fields++) {
+        /* Ref fields are top-level: no dotted path names an id. */
+        if (fields->ref == NULL || (value = json_object_get(body, fields->path)) == NULL)
+            continue;
+        noun = wapctl_noun_find(fields->ref);
+        assert(noun != NULL);
+        if (json_is_array(value)) {
+            json_array_foreach (value, i, each)
+                if (rc == WAPCTL_OK)
+                    rc = ref_resolve(c, noun, each);
+        } else {
+            rc = ref_resolve(c, noun, value);
+        }
+    }
+    return rc;
+}
+
 /* The path of the job a 202 names: its Location, else the job in its body. Malloc'd, or NULL. */
 static char *
 job_path_of(const wapctl_reply_t *reply)
@@ -132,7 +175,11 @@ wapctl_finish(const wapctl_t *c, wapctl_reply_t *reply, const char *resource_pat
         return wapctl_fail(reply);
     if (reply->status == 204)
         return WAPCTL_OK;
-    if (reply->status != 202 || (job_path = job_path_of(reply)) == NULL) {
+    /* A 202 names a job; so does a job answered at once (a restart), which --wait follows too. */
+    job_path = reply->status == 202 || (c->wait && json_object_get(reply->body, "steps") != NULL)
+                   ? job_path_of(reply)
+                   : NULL;
+    if (job_path == NULL) {
         wapctl_print(c, reply->body, NULL);
         return WAPCTL_OK;
     }
@@ -328,12 +375,23 @@ wapctl_verb_run(const wapctl_t *c, const wapctl_noun_t *noun, const wapctl_verb_
     assert(c != NULL && noun != NULL && verb != NULL);
     if (verb->kind == WAPCTL_V_CUSTOM)
         return verb->run(c, noun, argc, argv);
-    rc = wapctl_args_parse(noun->name, verb->name, verb->fields, argc, argv, one ? 1 : 0, pos,
-                           query ? NULL : &body, query ? &q : NULL);
+    rc = wapctl_args_parse(noun->name, verb->name, verb->fields, argc, argv, one ? 1 : 0, pos, &body);
     if (rc != WAPCTL_OK)
         return rc;
-    if (body != NULL)
-        preset_merge(verb, body);
+    if (verb->kind == WAPCTL_V_UPDATE && json_object_size(body) == 0 && verb->preset == NULL) {
+        fprintf(stderr, "wapctl %s update: nothing to change (see wapctl %s --help)\n", noun->name,
+                noun->name);
+        json_decref(body);
+        return WAPCTL_USAGE;
+    }
+    preset_merge(verb, body);
+    rc = wapctl_refs_resolve(c, verb->fields, body);
+    if (rc == WAPCTL_OK && query && wapctl_query_of(body, &q) != 0)
+        rc = WAPCTL_CONNECT;
+    if (rc != WAPCTL_OK) {
+        json_decref(body);
+        return rc;
+    }
     if (verb->kind == WAPCTL_V_LIST) {
         path = path_of(noun->path, NULL, q);
         rc = list_print(c, path, noun->columns);

@@ -8,7 +8,10 @@ import subprocess
 import harness
 from harness import ok, uid
 
+# wapctl beside wapd; a sanitized run (build/asan/wapd) has no sanitized wapctl and uses build/wapctl.
 WAPCTL = os.environ.get("WAPCTL_BIN", os.path.join(os.path.dirname(harness.WAPD_BIN) or ".", "wapctl"))
+if "WAPCTL_BIN" not in os.environ and not os.path.exists(WAPCTL):
+    WAPCTL = "build/wapctl"
 
 
 def ctl(d, *args, env=None):
@@ -117,13 +120,16 @@ def test_create_types_and_names(d):
     img2 = ok(d.admin().post("/v1/admin/images", {"name": "i-" + uid()[:6], "osType": "linux",
                                                   "generation": 1, "osDiskGB": 20}), 201)
     other_size = ctl_json(d, "sizes", "create", "--name", name + "x", "--cores", "1", "--memory-mb", "512")
-    plan = ctl_json(d, "plans", "create", "--name", "p-" + uid()[:8], "--cloud-id", cloud["id"],
+    plan = ctl_json(d, "plans", "create", "--name", "p-" + uid()[:8], "--cloud-id", cloud["name"],
                     "--quota", "vms=3", "--quota", "cores=null", "--image-id", img["id"],
                     "--image-id", img2["id"], "--size-names", "%s,%s" % (name, other_size["name"]),
                     "--checkpoint-retention-hours", "null")
     assert plan["quotas"]["vms"] == 3 and plan["quotas"].get("cores") is None
     assert plan["imageIds"] == [img["id"], img2["id"]] and plan["sizeNames"] == [name, other_size["name"]]
-    assert plan["checkpointRetentionHours"] is None
+    assert plan["checkpointRetentionHours"] is None and plan["cloudId"] == cloud["id"]
+    # An id-valued field naming nothing is refused before anything is sent.
+    rc, _, errout = ctl(d, "plans", "create", "--name", "p-" + uid()[:8], "--cloud-id", "no-such-cloud")
+    assert rc == 1 and "no-such-cloud" in errout, (rc, errout)
     # A name two items share is ambiguous.
     ctl_json(d, "clouds", "create", "--name", "twin")
     ctl_json(d, "clouds", "create", "--name", "twin")
@@ -174,3 +180,33 @@ def test_tables_fit_100_columns(d):
     rc, out, _ = ctl(d, "clouds", "show", cloud["id"])
     assert rc == 0 and all(len(line) <= 100 for line in out.splitlines())
     assert any(line.startswith("id ") and cloud["id"] in line for line in out.splitlines())
+
+
+def test_jobs_wait_exits_1_when_the_job_failed(d):
+    tag = uid()[:6]
+    ctl_json(d, "clouds", "create", "--name", "fail-" + tag)
+    ctl_json(d, "hosts", "create", "--name", "failing-" + tag, "--cloud-id", "fail-" + tag, "--agent-kind",
+             "sim", "--agent-uri", "sim://?failRate=1", "--capacity-cores", "8", "--capacity-memory-mb",
+             "16384", "--capacity-storage-gb", "500")
+    img = ctl_json(d, "images", "create", "--name", "img-" + tag, "--os-type", "linux", "--generation", "1",
+                   "--os-disk-gb", "20")
+    ctl_json(d, "sizes", "create", "--name", "sz-" + tag, "--cores", "1", "--memory-mb", "512")
+    ctl_json(d, "plans", "create", "--name", "plan-" + tag, "--cloud-id", "fail-" + tag, "--state", "public")
+    user = ctl_json(d, "users", "create", "--email", tag + "@example.com")
+    sub = ctl_json(d, "subscriptions", "create", "--user-id", user["email"], "--plan-id", "plan-" + tag,
+                   "--display-name", "sub-" + tag)
+    tok = ctl_json(d, "tokens", "create", "--user-id", user["id"])
+    r = d.tenant(tok["token"]).post("/v1/subscriptions/%s/vms" % sub["id"], {
+        "name": "doomed", "imageId": img["id"], "size": "sz-" + tag, "dataDisks": []})
+    assert r.status == 202, r
+    job_id = r.header("Location").rsplit("/", 1)[1]
+    rc, out, errout = ctl(d, "-o", "json", "jobs", "wait", job_id)
+    assert rc == 1, (rc, errout)
+    job = json.loads(out)
+    assert job["status"] == "failed" and errout.startswith(job["error"]["code"] + ": "), (job, errout)
+    assert job == ok(d.admin().get("/v1/admin/jobs/" + job_id), 200)
+    # Restarting it fails again: --wait says so the same way; canceling an ended job is 409.
+    rc, _, errout = ctl(d, "jobs", "restart", job_id, "--wait")
+    assert rc == 1 and errout.startswith(job["error"]["code"]), (rc, errout)
+    rc, _, errout = ctl(d, "jobs", "cancel", job_id)
+    assert rc == 1 and errout.startswith("Conflict:"), (rc, errout)
