@@ -359,6 +359,14 @@ def test_backup_writes_a_database_sqlite_opens(d):
         assert cloud["id"] in dump
         rc, stdout, errout = ctl(d, "backup")
         assert rc == 2 and errout.strip()
+        # An error answer (a token whose scope does not reach backups): exit 1, the code on stderr, the
+        # earlier backup left as it was.
+        before = os.path.getsize(out)
+        ro = ok(d.admin().post(LISTED["tokens"], {"name": "ctl-nobackup-" + uid()[:6], "scope": "readOnly"}),
+                201)["token"]
+        rc, stdout, errout = ctl(d, "--token", ro, "backup", "--out", out)
+        assert rc == 1 and "Forbidden" in errout, (rc, errout)
+        assert os.path.getsize(out) == before and not os.path.exists(out + ".tmp")
     finally:
         subprocess.run(["rm", "-rf", tmp], check=False)
 
