@@ -1,6 +1,7 @@
 """SIGHUP: the config file and the command line are read again; the live settings that changed are applied and
 logged one line each with their old and new values, a changed setting that is not live is a warning, and a
 file that does not load changes nothing while the daemon goes on."""
+import contextlib
 import json
 import os
 import shutil
@@ -31,12 +32,24 @@ def write_conf(path, text):
     os.replace(path + ".tmp", path)
 
 
-def test_live_settings_change_on_sighup_with_one_line_each():
+@contextlib.contextmanager
+def daemon_with_config(text, extra_args=()):
+    """A daemon started with --config FILE holding text; yields it and the file's path, stops it after."""
     tmp = tempfile.mkdtemp(prefix="wapd-reload-")
     cfg = os.path.join(tmp, "wapd.conf")
-    write_conf(cfg, "rate_limit = 0\nevent_retention_seconds = 3600\n")
-    d = Daemon(extra_args=["--config", cfg, "--reconcile-seconds", "60"]).start()
+    write_conf(cfg, text)
+    d = Daemon(extra_args=["--config", cfg] + list(extra_args)).start()
     try:
+        yield d, cfg
+        assert d.stop() == 0
+    finally:
+        d.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_live_settings_change_on_sighup_with_one_line_each():
+    start = "rate_limit = 0\nevent_retention_seconds = 3600\n"
+    with daemon_with_config(start, ["--reconcile-seconds", "60"]) as (d, cfg):
         write_conf(cfg, "rate_limit = 5\nevent_retention_seconds = 7200\nreconcile_seconds = 5\n")
         hup_and_wait(d, lambda ls: changes(d, "event-retention-seconds"), "the setting-changed lines")
         [rate] = changes(d, "rate-limit")
@@ -53,18 +66,10 @@ def test_live_settings_change_on_sighup_with_one_line_each():
         hup_and_wait(d, lambda ls: len([l for l in ls if l.get("msg") == "settings reloaded"]) > n,
                      "the second reload")
         assert len(changes(d, "rate-limit")) == 1
-        assert d.stop() == 0
-    finally:
-        d.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_setting_that_is_not_live_is_a_warning_and_keeps_its_value():
-    tmp = tempfile.mkdtemp(prefix="wapd-reload-")
-    cfg = os.path.join(tmp, "wapd.conf")
-    write_conf(cfg, "workers = 4\n")
-    d = Daemon(extra_args=["--config", cfg]).start()
-    try:
+    with daemon_with_config("workers = 4\n") as (d, cfg):
         write_conf(cfg, "workers = 6\nrate_limit = 2\n")
         hup_and_wait(d, lambda ls: changes(d, "workers") and changes(d, "rate-limit"), "the lines")
         [w] = changes(d, "workers")
@@ -76,18 +81,10 @@ def test_setting_that_is_not_live_is_a_warning_and_keeps_its_value():
         ws = changes(d, "workers")
         assert len(ws) == 2 and ws[1]["old"] == 4, ws
         assert changes(d, "rate-limit")[1]["old"] == 2
-        assert d.stop() == 0
-    finally:
-        d.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_bad_file_keeps_every_setting_and_the_daemon_goes_on():
-    tmp = tempfile.mkdtemp(prefix="wapd-reload-")
-    cfg = os.path.join(tmp, "wapd.conf")
-    write_conf(cfg, "rate_limit = 5\n")
-    d = Daemon(extra_args=["--config", cfg]).start()
-    try:
+    with daemon_with_config("rate_limit = 5\n") as (d, cfg):
         write_conf(cfg, "rate_limit = 7\nlog_level = loud\n")
         err = hup_and_wait(d, lambda ls: [l for l in ls if l.get("level") == "error"], "the error line")
         assert "log_level" in err[0]["detail"] and "wapd.conf:3" in err[0]["detail"], err
@@ -100,18 +97,10 @@ def test_bad_file_keeps_every_setting_and_the_daemon_goes_on():
         write_conf(cfg, "rate_limit = 9\n")
         [rate] = hup_and_wait(d, lambda ls: changes(d, "rate-limit"), "the change")
         assert rate["old"] == 5 and rate["new"] == 9, rate
-        assert d.stop() == 0
-    finally:
-        d.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_log_level_change_silences_info_lines():
-    tmp = tempfile.mkdtemp(prefix="wapd-reload-")
-    cfg = os.path.join(tmp, "wapd.conf")
-    write_conf(cfg, "log_level = info\n")
-    d = Daemon(extra_args=["--config", cfg]).start()
-    try:
+    with daemon_with_config("log_level = info\n") as (d, cfg):
         assert [l for l in lines(d) if l.get("msg") == "ready"]
         write_conf(cfg, "log_level = warn\n")
         [lvl] = hup_and_wait(d, lambda ls: changes(d, "log-level"), "the log-level line")
@@ -126,6 +115,3 @@ def test_log_level_change_silences_info_lines():
         after = lines(d)[lines(d).index(lvl) + 1:]
         assert [l for l in after if l.get("level") == "info"] == [], after
         assert [l for l in after if l.get("msg") == "stopping"] == []
-    finally:
-        d.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
