@@ -144,13 +144,18 @@ config_setting_find(const char *name)
     return NULL;
 }
 
+/* The row of an INI key, which may also be spelled with '-' for '_' (rate-limit = 5), or NULL. */
 static const config_setting_t *
 find_key(const char *key)
 {
+    char k[64];
     size_t i;
 
+    snprintf(k, sizeof(k), "%s", key);
+    for (i = 0; k[i]; i++)
+        k[i] = k[i] == '-' ? '_' : k[i];
     for (i = 0; i < NSETTINGS; i++)
-        if (settings[i].key && strcmp(settings[i].key, key) == 0)
+        if (settings[i].key && strcmp(settings[i].key, k) == 0)
             return &settings[i];
     return NULL;
 }
@@ -197,17 +202,6 @@ config_split_hostport(const char *spec, char *host, size_t hn, char *port, size_
     return 0;
 }
 
-/* "one of debug, info, warn, error" */
-static void
-one_of(const char *const *choices, char *buf, size_t n)
-{
-    size_t used = (size_t) snprintf(buf, n, "one of");
-    size_t i;
-
-    for (i = 0; choices[i] && used < n; i++)
-        used += (size_t) snprintf(buf + used, n - used, "%s %s", i ? "," : "", choices[i]);
-}
-
 /* What a setting allows, as a phrase: "an integer from 1 to 256". */
 static void
 allowed(const config_setting_t *s, char *buf, size_t n)
@@ -224,8 +218,11 @@ allowed(const config_setting_t *s, char *buf, size_t n)
         break;
     case CONFIG_PATH:
     case CONFIG_STRING:
-        if (s->choices) {
-            one_of(s->choices, buf, n);
+        if (s->choices) { /* "one of debug, info, warn, error" */
+            size_t i, used = (size_t) snprintf(buf, n, "one of");
+
+            for (i = 0; s->choices[i] && used < n; i++)
+                used += (size_t) snprintf(buf + used, n - used, "%s %s", i ? "," : "", s->choices[i]);
             break;
         }
         snprintf(buf, n, s->min > 0 ? "a non-empty %s" : "a %s", s->type == CONFIG_PATH ? "path" : "string");

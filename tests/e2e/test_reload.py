@@ -94,7 +94,7 @@ def test_bad_file_keeps_every_setting_and_the_daemon_goes_on():
         os.unlink(cfg)
         hup_and_wait(d, lambda ls: len([l for l in ls if l.get("level") == "error"]) == 2, "the second error")
         # Fixed: the change is from the value the daemon kept, not from the bad file's.
-        write_conf(cfg, "rate_limit = 9\n")
+        write_conf(cfg, "rate-limit = 9\n")  # the key spelled as the flag is
         [rate] = hup_and_wait(d, lambda ls: changes(d, "rate-limit"), "the change")
         assert rate["old"] == 5 and rate["new"] == 9, rate
 

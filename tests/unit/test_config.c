@@ -221,6 +221,13 @@ file_sets_and_flags_override(void **state)
     assert_string_equal(cfg.state_dir, "/from/flag");
     assert_int_equal(cfg.http_threads, 3);
     config_free(&cfg);
+    /* A key may be spelled as its flag is, with '-' for '_'. */
+    unlink(path);
+    write_temp(path, sizeof(path), "[wapd]\nrate-limit = 5\nlog-level = warn\nhttp_threads = 3\n");
+    assert_int_equal(LOAD(&cfg, msg, "--config", path), 0);
+    assert_int_equal(cfg.rate_limit, 5);
+    assert_string_equal(cfg.log_level, "warn");
+    config_free(&cfg);
     /* The environment is between the file and the flags. */
     setenv("WAPD_ADMIN_TOKEN", "from-env", 1);
     assert_int_equal(LOAD(&cfg, msg, "--config", path), 0);
