@@ -307,7 +307,7 @@ main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP) {
-            sd_notify(0, "RELOADING=1");
+            sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld", (long long) (util_mono_ns() / 1000));
             reload_settings(&cfg, &ctx, argc, argv);
             sd_notify(0, "READY=1");
         }

@@ -56,7 +56,8 @@ def test_ready_reloading_and_stopping_are_notified():
         d.admin_port = d.start_ports["admin"]
         assert Client(d.admin_port, d.admin_token).get("/healthz").status == 200
         d.proc.send_signal(signal.SIGHUP)
-        n.wait_for("RELOADING=1")
+        reloading = n.wait_for("RELOADING=1")
+        assert "MONOTONIC_USEC=" in reloading, reloading
         n.wait_for("READY=1")
         d.proc.send_signal(signal.SIGTERM)
         n.wait_for("STOPPING=1")
