@@ -133,16 +133,22 @@ $(ASAN)/tests/%: tests/unit/%.c $(UNIT_HEADERS) $(ASAN_CORE_OBJ) $(HEADERS)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_CORE_OBJ) \
 	  $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
-# Unit tests of the daemon's settings link daemon/config.o as well (never daemon/main.o).
-$(BUILD)/tests/test_config: tests/unit/test_config.c $(BUILD)/daemon/config.o $(CORE_OBJ) $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/daemon/config.o $(CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) \
-	  $(LDLIBS)
+# Unit tests of the daemon's settings and their reload link daemon/config.o and daemon/reload.o as well
+# (never daemon/main.o).
+DAEMON_TESTS    := test_config test_reload
+DAEMON_TEST_OBJ := daemon/config.o daemon/reload.o
 
-$(ASAN)/tests/test_config: tests/unit/test_config.c $(ASAN)/daemon/config.o $(ASAN_CORE_OBJ) $(HEADERS)
+$(addprefix $(BUILD)/tests/,$(DAEMON_TESTS)): $(BUILD)/tests/%: tests/unit/%.c \
+  $(addprefix $(BUILD)/,$(DAEMON_TEST_OBJ)) $(CORE_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN)/daemon/config.o \
-	  $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(addprefix $(BUILD)/,$(DAEMON_TEST_OBJ)) $(CORE_OBJ) $(PKG_LIBS) \
+	  $(CMOCKA_LIBS) $(LDLIBS)
+
+$(addprefix $(ASAN)/tests/,$(DAEMON_TESTS)): $(ASAN)/tests/%: tests/unit/%.c \
+  $(addprefix $(ASAN)/,$(DAEMON_TEST_OBJ)) $(ASAN_CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< \
+	  $(addprefix $(ASAN)/,$(DAEMON_TEST_OBJ)) $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
 # Unit tests that drive a real wapd-agent process link its fixture (tests/unit/agentd_fixture.c) too.
 AGENTD_TESTS := test_agent_http test_agent_http_volume test_agent_conformance
