@@ -3,6 +3,7 @@ daemon per state dir, and the installed units (systemd-analyze verify) with make
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -194,3 +195,38 @@ def test_installed_units_verify_clean():
         assert files_under(prefix) == ["etc/wapd/wapd.conf"], files_under(prefix)
     finally:
         shutil.rmtree(prefix, ignore_errors=True)
+
+
+def test_collector_unit_command_reaches_wapd_with_the_credential(d):
+    # The unit's ExecStart is run as systemd would run it: $$ is a literal $, the credential and state
+    # directories are in the environment, and the token travels in the environment, not argv.
+    prefix = tempfile.mkdtemp(prefix="wapd-prefix-")
+    try:
+        make("units", "PREFIX=" + prefix)
+        unit = open(os.path.join(ROOT, "build/systemd/wapd-collect.service")).read()
+        line = [l for l in unit.splitlines() if l.startswith("ExecStart=")][0]
+        argv = shlex.split(line[len("ExecStart="):].replace("$$", "$"))
+        argv = [a.replace(prefix + "/bin/wapd-collect", os.path.abspath(
+            os.environ.get("WAPD_COLLECT_BIN", "build/wapd-collect"))) for a in argv]
+        creds, state = os.path.join(prefix, "creds"), os.path.join(prefix, "state")
+        os.makedirs(creds)
+        os.makedirs(state)
+        with open(os.path.join(creds, "usage-token"), "w") as f:
+            f.write(d.admin_token + "\n")
+        env = dict(os.environ, CREDENTIALS_DIRECTORY=creds, STATE_DIRECTORY=state,
+                   WAPD_COLLECT_URL="http://127.0.0.1:%d" % d.admin_port)
+        env.pop("WAPD_ADMIN_TOKEN", None)
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            def polled():
+                return [l for l in d.stderr().splitlines() if '"path":"/v1/admin/usage' in l.replace(" ", "")
+                        and '"status":200' in l.replace(" ", "")]
+            wait_for(polled, 20, "the collector's first poll")
+            assert d.admin_token not in " ".join(open("/proc/%d/cmdline" % proc.pid, "rb").read()
+                                                 .decode().split("\0"))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15 * SLOW) == 0, proc.stderr.read()
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
+        make("units")  # the units of the default prefix again
