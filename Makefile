@@ -6,7 +6,8 @@
 #                 generated TypeScript client's compile (make client) and the README walk-through (make walkthrough)
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
 #                 hook deliveries per second
-#   make install  the binaries, the systemd units and the example config (PREFIX, DESTDIR)
+#   make install  the binaries, the systemd units, man pages, completion, OpenAPI documents, docs and the
+#                 example config (PREFIX, DESTDIR; see "install" below); make uninstall removes them
 
 CC      ?= cc
 PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt libsystemd gnutls
@@ -40,7 +41,7 @@ DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
 
-.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install clean
+.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install uninstall units clean FORCE
 .PHONY: docs client walkthrough
 
 all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent $(BUILD)/wapctl
@@ -143,16 +144,22 @@ $(ASAN)/tests/%: tests/unit/%.c $(UNIT_HEADERS) $(ASAN_CORE_OBJ) $(HEADERS)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_CORE_OBJ) \
 	  $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
-# Unit tests of the daemon's settings link daemon/config.o as well (never daemon/main.o).
-$(BUILD)/tests/test_config: tests/unit/test_config.c $(BUILD)/daemon/config.o $(CORE_OBJ) $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/daemon/config.o $(CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) \
-	  $(LDLIBS)
+# Unit tests of the daemon's settings and their reload link daemon/config.o and daemon/reload.o as well
+# (never daemon/main.o).
+DAEMON_TESTS    := test_config test_reload
+DAEMON_TEST_OBJ := daemon/config.o daemon/reload.o
 
-$(ASAN)/tests/test_config: tests/unit/test_config.c $(ASAN)/daemon/config.o $(ASAN_CORE_OBJ) $(HEADERS)
+$(addprefix $(BUILD)/tests/,$(DAEMON_TESTS)): $(BUILD)/tests/%: tests/unit/%.c \
+  $(addprefix $(BUILD)/,$(DAEMON_TEST_OBJ)) $(CORE_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN)/daemon/config.o \
-	  $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(addprefix $(BUILD)/,$(DAEMON_TEST_OBJ)) $(CORE_OBJ) $(PKG_LIBS) \
+	  $(CMOCKA_LIBS) $(LDLIBS)
+
+$(addprefix $(ASAN)/tests/,$(DAEMON_TESTS)): $(ASAN)/tests/%: tests/unit/%.c \
+  $(addprefix $(ASAN)/,$(DAEMON_TEST_OBJ)) $(ASAN_CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< \
+	  $(addprefix $(ASAN)/,$(DAEMON_TEST_OBJ)) $(ASAN_CORE_OBJ) $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
 # The admin CLI's unit tests link its files (never its main.c) instead of the core.
 WAPCTL_PARTS := $(filter-out daemon/wapctl/main.c,$(WAPCTL_SRC))
@@ -293,15 +300,63 @@ bench: all $(BENCH_BIN)
 	bench/usage.sh
 	bench/hooks.sh
 
-PREFIX ?= /usr/local
-install: all
-	install -D -m 0755 $(BUILD)/wapd $(DESTDIR)$(PREFIX)/bin/wapd
-	install -D -m 0755 $(BUILD)/wapd-collect $(DESTDIR)$(PREFIX)/bin/wapd-collect
-	install -D -m 0755 $(BUILD)/wapd-agent $(DESTDIR)$(PREFIX)/bin/wapd-agent
-	install -D -m 0644 deploy/wapd.service $(DESTDIR)/etc/systemd/system/wapd.service
-	install -D -m 0644 deploy/wapd-agent.service $(DESTDIR)/etc/systemd/system/wapd-agent.service
-	[ -e $(DESTDIR)/etc/wapd/wapd.conf ] || install -D -m 0644 deploy/wapd.conf $(DESTDIR)/etc/wapd/wapd.conf
-	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wapd/README.md
+# ---- install ----
+# PREFIX (/usr/local) and DESTDIR as usual; the config goes to $(DESTDIR)$(SYSCONFDIR)/wapd/wapd.conf only
+# when there is none (an operator's config is never overwritten, and make uninstall keeps it). The systemd
+# units are made from deploy/*.service.in with the prefix filled in.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR     := $(PREFIX)/bin
+UNITDIR    := $(PREFIX)/lib/systemd/system
+MANDIR     := $(PREFIX)/share/man
+DATADIR    := $(PREFIX)/share/wapd
+DOCDIR     := $(PREFIX)/share/doc/wapd
+COMPLDIR   := $(PREFIX)/share/bash-completion/completions
+UNITS      := wapd wapd-agent wapd-collect
+UNIT_FILES := $(patsubst %,$(BUILD)/systemd/%.service,$(UNITS))
+INSTALL_BIN  := wapd wapd-agent wapd-collect wapctl
+INSTALL_MAN  := man1/wapctl.1 man5/wapd.conf.5 man8/wapd.8
+INSTALL_DATA := $(BUILD)/openapi-admin.yaml $(BUILD)/openapi-tenant.yaml schemas/openapi.yaml schemas/agent.yaml
+EXAMPLES     := $(wildcard deploy/examples/*)
+
+# The prefix is part of what a unit says: a change of PREFIX remakes them.
+$(BUILD)/systemd/.prefix: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(BINDIR) $(SYSCONFDIR) $(UNITDIR) $(DOCDIR)" | cmp -s - $@ || \
+	  echo "$(BINDIR) $(SYSCONFDIR) $(UNITDIR) $(DOCDIR)" > $@
+
+$(BUILD)/systemd/%.service: deploy/%.service.in $(BUILD)/systemd/.prefix
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@UNITDIR@|$(UNITDIR)|g' \
+	  -e 's|@DOCDIR@|$(DOCDIR)|g' $< > $@.tmp
+	@! grep -n '@[A-Z]*@' $@.tmp || (rm -f $@.tmp; echo "$<: a placeholder make does not fill"; exit 1)
+	mv $@.tmp $@
+
+units: $(UNIT_FILES)
+
+install: all units $(INSTALL_DATA)
+	for b in $(INSTALL_BIN); do install -D -m 0755 $(BUILD)/$$b $(DESTDIR)$(BINDIR)/$$b || exit 1; done
+	for u in $(UNITS); do \
+	  install -D -m 0644 $(BUILD)/systemd/$$u.service $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; done
+	for m in $(INSTALL_MAN); do \
+	  install -D -m 0644 deploy/man/$${m#*/} $(DESTDIR)$(MANDIR)/$$m || exit 1; done
+	install -D -m 0644 deploy/completion/wapctl.bash $(DESTDIR)$(COMPLDIR)/wapctl
+	for f in $(INSTALL_DATA); do install -D -m 0644 $$f $(DESTDIR)$(DATADIR)/$${f##*/} || exit 1; done
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 schemas/README.md $(DESTDIR)$(DOCDIR)/api-guide.md
+	for f in $(EXAMPLES); do install -D -m 0644 $$f $(DESTDIR)$(DOCDIR)/examples/$${f##*/} || exit 1; done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/wapd/wapd.conf ] || \
+	  install -D -m 0644 deploy/wapd.conf $(DESTDIR)$(SYSCONFDIR)/wapd/wapd.conf
+
+# Removes every file install put and wapd's own directories (share/wapd, share/doc/wapd); keeps the config
+# and the common directories (bin, man, ...).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALL_BIN))
+	rm -f $(patsubst %,$(DESTDIR)$(UNITDIR)/%.service,$(UNITS))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(INSTALL_MAN))
+	rm -f $(DESTDIR)$(COMPLDIR)/wapctl
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+
+FORCE:
 
 clean:
 	rm -rf $(BUILD)

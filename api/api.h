@@ -26,7 +26,7 @@ typedef struct {
     store_t *store;          /* borrowed */
     char admin_token_hash[65]; /* SHA-256 (hex) of the admin token: compared in constant time */
     volatile int ready;      /* set once the daemon is ready to serve (answers /readyz) */
-    bool log_requests;       /* one JSON line per request to stderr */
+    volatile bool log_requests; /* one JSON line per request to stderr; changed live */
     volatile int rate_limit; /* tenant requests per second per token (bucket 2N); 0: off; changed live */
     const char *public_url;  /* base URL of links (nextLink, Location), no trailing '/'; NULL: from Host */
     bool tls;                /* the listeners serve HTTPS: links built from Host say https:// */

@@ -32,6 +32,8 @@
 #define BOOL_FIELD(field) .type = CONFIG_BOOL, .offset = FIELD_OF(bool, field)
 #define STR_FIELD(t, field) .type = t, .offset = FIELD_OF(char *, field)
 
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
 /* A setting's row: flag name, then the INI key (NULL: command line only). */
 static const config_setting_t settings[] = {
     {.name = "state-dir", .key = "state_dir", STR_FIELD(CONFIG_PATH, state_dir), .def = "./wapd-state",
@@ -44,13 +46,14 @@ static const config_setting_t settings[] = {
      .help = "tenant API listener, the address tenant portal backends reach (port 0 picks a free one)"},
     {.name = "admin-token", .env = "WAPD_ADMIN_TOKEN", STR_FIELD(CONFIG_STRING, admin_token), .min = 1,
      .secret = true, .metavar = "TOKEN",
-     .help = "admin bearer token; when unset, DIR/admin.token (generated on first start)"},
+     .help = "admin bearer token; when unset, the systemd credential admin-token, else DIR/admin.token "
+             "(generated on first start)"},
     {.name = "workers", .key = "workers", INT_FIELD(workers), .def = "32", .min = 1, .max = 256,
      .metavar = "N", .help = "job worker threads"},
     {.name = "http-threads", .key = "http_threads", INT_FIELD(http_threads), .def = "2", .min = 1,
      .max = 256, .metavar = "N", .help = "HTTP threads per listener"},
     {.name = "usage-period-seconds", .key = "usage_period_seconds", INT_FIELD(usage_period_seconds),
-     .def = "3600", .min = 1, .max = 31 * DAY, .live = true, .metavar = "S",
+     .def = "3600", .min = 1, .max = 31 * DAY, .metavar = "S",
      .help = "metering period, in seconds"},
     {.name = "retention-sweep-seconds", .key = "retention_sweep_seconds",
      INT_FIELD(retention_sweep_seconds), .def = "60", .min = 1, .max = DAY, .live = true, .metavar = "S",
@@ -103,7 +106,8 @@ static const config_setting_t settings[] = {
      .live = true, .metavar = "N",
      .help = "tenant requests per second per token, in bursts of up to 2N; beyond it 429 (0: off)"},
     {.name = "log-level", .key = "log_level", STR_FIELD(CONFIG_STRING, log_level), .def = "info", .min = 1,
-     .live = true, .metavar = "LEVEL", .help = "least level logged: debug, info, warn or error"},
+     .choices = log_levels, .live = true, .metavar = "LEVEL",
+     .help = "least level logged: debug, info, warn or error"},
     {.name = "no-request-log", .key = "log_requests", BOOL_FIELD(log_requests), .def = "true",
      .flag_value = false, .live = true, .help = "log one JSON line per request on stderr (the journal)"},
     {.name = "config", STR_FIELD(CONFIG_PATH, config_file), .min = 1, .metavar = "FILE",
@@ -141,6 +145,7 @@ config_setting_find(const char *name)
     return NULL;
 }
 
+/* The row of an INI key, which may also be spelled with '-' for '_' (rate-limit = 5), or NULL. */
 static const config_setting_t *
 find_key(const char *key)
 {
@@ -240,9 +245,27 @@ allowed(const config_setting_t *s, char *buf, size_t n)
         break;
     case CONFIG_PATH:
     case CONFIG_STRING:
+        if (s->choices) { /* "one of debug, info, warn, error" */
+            size_t i, used = (size_t) snprintf(buf, n, "one of");
+
+            for (i = 0; s->choices[i] && used < n; i++)
+                used += (size_t) snprintf(buf + used, n - used, "%s %s", i ? "," : "", s->choices[i]);
+            break;
+        }
         snprintf(buf, n, s->min > 0 ? "a non-empty %s" : "a %s", s->type == CONFIG_PATH ? "path" : "string");
         break;
     }
+}
+
+static bool
+is_choice(const char *const *choices, const char *value)
+{
+    size_t i;
+
+    for (i = 0; choices[i]; i++)
+        if (strcmp(choices[i], value) == 0)
+            return true;
+    return false;
 }
 
 static int
@@ -285,7 +308,7 @@ config_set(config_t *cfg, const config_setting_t *s, const char *value, char *ms
     case CONFIG_ADDRESS:
     case CONFIG_PATH:
     case CONFIG_STRING:
-        if (strlen(value) < (size_t) s->min)
+        if (strlen(value) < (size_t) s->min || (s->choices && !is_choice(s->choices, value)))
             break;
         if (s->type == CONFIG_ADDRESS && config_split_hostport(value, host, sizeof(host), port, sizeof(port)))
             break;
@@ -524,6 +547,8 @@ facts(const config_setting_t *s, bool for_file, char *buf, size_t n)
         used += (size_t) snprintf(buf + used, n - used, "environment %s; ", s->env);
     if (s->key && !for_file && used < n)
         used += (size_t) snprintf(buf + used, n - used, "config key %s; ", s->key);
+    if (s->live && used < n)
+        used += (size_t) snprintf(buf + used, n - used, "applied on SIGHUP; ");
     if (used >= 2 && used < n)
         buf[used - 2] = '\0'; /* the last "; " */
 }
@@ -577,8 +602,8 @@ config_print(FILE *out, const config_t *cfg)
     print_wrapped(out, "# ", "# ",
                   "wapd configuration (INI), as `wapd --print-config` prints it. The command line overrides "
                   "these settings. The admin token is never in this file: it comes from --admin-token, else "
-                  "WAPD_ADMIN_TOKEN (e.g. in /etc/wapd/env), else STATE_DIR/admin.token, generated on first "
-                  "start.");
+                  "WAPD_ADMIN_TOKEN, else the systemd credential admin-token, else STATE_DIR/admin.token, "
+                  "generated on first start.");
     fprintf(out, "[wapd]\n");
     for (i = 0; i < NSETTINGS; i++) {
         const config_setting_t *s = &settings[i];

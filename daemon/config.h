@@ -3,8 +3,9 @@
  * the command line. Every setting is one row of a table (config.c): its flag, type, default, range, help
  * text, config key and whether it could change without a restart. The flags, the INI keys, --help,
  * --print-config and the range checks all come from that table, so a setting is written once.
- * The admin token comes from --admin-token, else WAPD_ADMIN_TOKEN, else DIR/admin.token (see main.c); it is
- * never echoed in a message nor printed.
+ * The admin token comes from --admin-token, else WAPD_ADMIN_TOKEN, else $CREDENTIALS_DIRECTORY/admin-token
+ * (systemd's LoadCredential), else DIR/admin.token (see main.c); it is never echoed in a message nor
+ * printed. The rows marked live are applied again by a SIGHUP (reload.c).
  */
 #ifndef WAPD_CONFIG_H
 #define WAPD_CONFIG_H
@@ -63,7 +64,8 @@ typedef struct {
     long min, max;       /* CONFIG_INT: the range; CONFIG_STRING: min is the least length */
     bool flag_value;     /* CONFIG_BOOL: what the flag sets */
     bool secret;         /* never echoed in a message nor printed */
-    bool live;           /* could change without a restart (nothing reloads settings yet) */
+    bool live;           /* applied by a SIGHUP (daemon/reload.c); else read once, at the start */
+    const char *const *choices; /* CONFIG_STRING: the values allowed (NULL-terminated), or NULL: any */
     const char *metavar; /* how --help names the value */
     const char *help;    /* a phrase, lower case, no final period */
 } config_setting_t;

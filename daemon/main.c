@@ -1,11 +1,13 @@
 /*
  * main.c: the wapd process.
  *
- * Start: settings, the TLS certificate (both listeners serve HTTPS when one is set), state dir, admin token,
- * store (migrations and a quick check), both listeners bound (port 0 picks a free one), the demo when asked,
- * ports.json, then "ready". SIGHUP reloads the TLS certificate and key. Signals are blocked in every thread and
- * taken synchronously by the main loop, which does all the work of stopping: on SIGTERM or SIGINT it stops
- * accepting, lets requests in flight finish (bounded), stops the servers, closes the store and exits 0.
+ * Start: settings, the TLS certificate (both listeners serve HTTPS when one is set), state dir and its lock
+ * (one wapd per state dir, taken before anything in it is touched), admin token, store (migrations and a
+ * quick check), both listeners bound (port 0 picks a free one), the demo when asked, ports.json, then "ready"
+ * (READY=1 to systemd). Signals are blocked in every thread and taken synchronously by the main loop, which
+ * does all the work: SIGHUP reloads the live settings (reload.c) and the TLS certificate and key between
+ * RELOADING=1 and READY=1; on SIGTERM or SIGINT (STOPPING=1) it stops accepting, lets requests in flight
+ * finish (bounded), stops the servers, closes the store, lets the lock go and exits 0.
  * First of all, jansson is set to allocate through util_malloc, the allocation injection point.
  */
 #include <assert.h>
@@ -21,6 +23,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <systemd/sd-daemon.h>
 
 #include "../api/api.h"
 #include "../lib/accounts.h"
@@ -32,6 +35,7 @@
 #include "../lib/hostreg.h"
 #include "../lib/hostwatch.h"
 #include "../lib/inventory.h"
+#include "../lib/log.h"
 #include "../lib/job.h"
 #include "../lib/reconcile.h"
 #include "../lib/snapshot.h"
@@ -43,6 +47,8 @@
 #include "../lib/vmrole.h"
 #include "config.h"
 #include "demo.h"
+#include "lock.h"
+#include "reload.h"
 
 #define SHUTDOWN_GRACE_MS 8000
 #define IDEMPOTENCY_MAX_AGE_MS (24LL * 3600 * 1000)
@@ -51,25 +57,6 @@
 #define PURGE_EVERY_MS (3600LL * 1000)
 /* How long the start spends closing the usage periods that ended while the daemon was down. */
 #define STARTUP_CLOSE_BUDGET_MS 2000
-
-static void
-log_line(const char *level, const char *msg, json_t *fields /* stolen, may be NULL */)
-{
-    char now[UTIL_TIME_LEN + 1];
-    json_t *line = fields ? fields : json_object();
-    char *text;
-
-    assert(level != NULL && msg != NULL);
-    util_time_format(util_now_ms(), now);
-    json_object_set_new(line, "ts", json_string(now));
-    json_object_set_new(line, "level", json_string(level));
-    json_object_set_new(line, "msg", json_string(msg));
-    text = util_json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
-    if (text)
-        fprintf(stderr, "%s\n", text);
-    free(text);
-    json_decref(line);
-}
 
 /* Binds and listens on spec; writes the bound port and the listener's URL (https when tls). Returns the
  * socket or -1. */
@@ -103,31 +90,47 @@ bind_listener(const char *spec, bool tls, int *bound_port, char *url, size_t url
     return fd;
 }
 
-/* The admin token: from settings, else DIR/admin.token, else a new one written there (0600). */
+/* The first line of a token file dir/name, or NULL when it is absent, unreadable or empty. */
+static char *
+read_token_file(const char *dir, const char *name)
+{
+    char path[4096], buf[256], *nl;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    nl = strpbrk(buf, "\r\n");
+    if (nl)
+        *nl = '\0';
+    return buf[0] ? strdup(buf) : NULL;
+}
+
+/* The admin token: from settings (--admin-token, WAPD_ADMIN_TOKEN), else the systemd credential
+ * admin-token ($CREDENTIALS_DIRECTORY/admin-token), else DIR/admin.token, else a new one written there
+ * (0600). */
 static char *
 resolve_admin_token(const config_t *cfg, bool *generated)
 {
-    char path[4096], buf[256], *nl;
+    char path[4096], buf[256], *token;
+    const char *creds = getenv("CREDENTIALS_DIRECTORY");
     unsigned char raw[32];
     char b64[64];
-    FILE *f;
 
     assert(cfg != NULL && cfg->state_dir != NULL && generated != NULL);
     *generated = false;
     if (cfg->admin_token)
         return strdup(cfg->admin_token);
+    token = creds && *creds ? read_token_file(creds, "admin-token") : NULL;
+    if (token == NULL)
+        token = read_token_file(cfg->state_dir, "admin.token");
+    if (token)
+        return token;
     snprintf(path, sizeof(path), "%s/admin.token", cfg->state_dir);
-    f = fopen(path, "r");
-    if (f != NULL) {
-        if (fgets(buf, sizeof(buf), f) == NULL)
-            buf[0] = '\0';
-        fclose(f);
-        nl = strpbrk(buf, "\r\n");
-        if (nl)
-            *nl = '\0';
-        if (buf[0])
-            return strdup(buf);
-    }
     if (util_random_bytes(raw, sizeof(raw)))
         return NULL;
     util_b64url_encode(raw, sizeof(raw), b64);
@@ -191,7 +194,7 @@ main(int argc, char **argv)
     sigset_t set;
     siginfo_t si;
     struct timespec tick = {1, 0};
-    int admin_fd = -1, tenant_fd = -1, admin_port = 0, tenant_port = 0, sig, rc = 1;
+    int admin_fd = -1, tenant_fd = -1, admin_port = 0, tenant_port = 0, lock_fd = -1, sig, rc = 1;
     err_t err = {0};
     hooks_options_t hook_opts = {0};
     int64_t deadline, last_purge = 0, last_sweep = 0, sweep_offset_ms = 0, last_sync, last_reconcile;
@@ -214,6 +217,7 @@ main(int argc, char **argv)
         config_free(&cfg);
         return 0;
     }
+    log_set_level(cfg.log_level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Every thread started from here on inherits this mask; the main loop takes the signals. */
     sigemptyset(&set);
@@ -227,6 +231,12 @@ main(int argc, char **argv)
         goto out;
     if (ensure_dir(cfg.state_dir) != 0) {
         fprintf(stderr, "wapd: cannot use state dir %s: %s\n", cfg.state_dir, strerror(errno));
+        goto out;
+    }
+    /* Before anything in the state dir is read or written: a second daemon changes nothing. */
+    lock_fd = lock_state_dir(cfg.state_dir, msg, sizeof(msg));
+    if (lock_fd < 0) {
+        fprintf(stderr, "wapd: %s\n", msg);
         goto out;
     }
     admin_token = resolve_admin_token(&cfg, &generated);
@@ -288,11 +298,10 @@ main(int argc, char **argv)
     memset(&ctx, 0, sizeof(ctx));
     ctx.store = st;
     util_sha256_hex(admin_token, strlen(admin_token), ctx.admin_token_hash);
-    ctx.log_requests = cfg.log_requests;
     ctx.tls = tls != NULL;
     ctx.tls_creds = tls;
-    ctx.rate_limit = cfg.rate_limit;
     ctx.public_url = cfg.public_url;
+    reload_apply(&cfg, &ctx); /* the log level, the rate limit, the request log */
     admin = api_server_start(&ctx, API_LISTENER_ADMIN, admin_fd, cfg.http_threads);
     admin_fd = -1;
     tenant = admin ? api_server_start(&ctx, API_LISTENER_TENANT, tenant_fd, cfg.http_threads) : NULL;
@@ -329,15 +338,19 @@ main(int argc, char **argv)
     if (offset_env && *offset_env)
         sweep_offset_ms = (int64_t) atoll(offset_env) * 3600 * 1000;
     log_line("info", "ready", json_pack("{s:s}", "version", WAPD_VERSION));
+    sd_notify(0, "READY=1"); /* under systemd (Type=notify): both listeners serve, ports.json is written */
 
     for (;;) {
         sig = sigtimedwait(&set, &si, &tick);
         if (sig == SIGTERM || sig == SIGINT)
             break;
-        if (sig == SIGHUP)
-            log_line("info", "SIGHUP ignored: restart wapd to apply new settings", NULL);
-        if (sig == SIGHUP && tls != NULL)
-            api_tls_reload(tls); /* a bad new pair keeps the old one (logged) */
+        if (sig == SIGHUP) {
+            sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld", (long long) (util_mono_ns() / 1000));
+            reload_settings(&cfg, &ctx, argc, argv);
+            if (tls != NULL)
+                api_tls_reload(tls); /* a bad new pair keeps the old one (logged) */
+            sd_notify(0, "READY=1");
+        }
         if (util_now_ms() - last_sweep >= (int64_t) cfg.retention_sweep_seconds * 1000) {
             /* Durable: the sweep only starts jobs, which live in the database; it is idempotent. */
             err_clear(&err);
@@ -394,6 +407,7 @@ main(int argc, char **argv)
             last_purge = util_now_ms();
         }
     }
+    sd_notify(0, "STOPPING=1");
     log_line("info", "stopping", json_pack("{s:s}", "signal", strsignal(sig)));
     ctx.ready = 0;
     api_server_quiesce(admin);
@@ -420,6 +434,8 @@ out:
     if (tenant_fd >= 0)
         close(tenant_fd);
     store_close(st);
+    if (lock_fd >= 0)
+        close(lock_fd); /* after the store: the next daemon opens it only once this one is done */
     if (admin_token) {
         memset(admin_token, 0, strlen(admin_token));
         free(admin_token);

@@ -18,9 +18,12 @@
 #include <cmocka.h>
 
 #include "../../daemon/config.h"
+#include "../../lib/log.h"
 
-/* The shipped example, relative to the repository's root (where make runs the tests). */
+/* The shipped example and man pages, relative to the repository's root (where make runs the tests). */
 #define EXAMPLE_CONF "deploy/wapd.conf"
+#define MAN_CONF "deploy/man/wapd.conf.5"
+#define MAN_WAPD "deploy/man/wapd.8"
 
 static int
 load_argv(config_t *cfg, char *msg, size_t n, char **argv)
@@ -83,10 +86,11 @@ table_is_well_formed(void **state)
 {
     size_t n, i, j;
     const config_setting_t *t = config_settings(&n);
-    /* main.c reads these once, at the start: they can never change live. */
+    /* main.c reads these once, at the start: they can never change live. The metering period neither:
+     * a period being closed must end where it began to. */
     static const char *start_only[] = {"state-dir", "admin-listen", "tenant-listen", "admin-token",
                                        "workers", "http-threads", "hook-max-age-seconds",
-                                       "hook-timeout-seconds", "config"};
+                                       "hook-timeout-seconds", "config", "usage-period-seconds"};
 
     (void) state;
     assert_true(n > 0);
@@ -216,6 +220,13 @@ file_sets_and_flags_override(void **state)
     assert_int_equal(cfg.workers, 7);
     assert_string_equal(cfg.state_dir, "/from/flag");
     assert_int_equal(cfg.http_threads, 3);
+    config_free(&cfg);
+    /* A key may be spelled as its flag is, with '-' for '_'. */
+    unlink(path);
+    write_temp(path, sizeof(path), "[wapd]\nrate-limit = 5\nlog-level = warn\nhttp_threads = 3\n");
+    assert_int_equal(LOAD(&cfg, msg, "--config", path), 0);
+    assert_int_equal(cfg.rate_limit, 5);
+    assert_string_equal(cfg.log_level, "warn");
     config_free(&cfg);
     /* The environment is between the file and the flags. */
     setenv("WAPD_ADMIN_TOKEN", "from-env", 1);
@@ -477,6 +488,90 @@ public_url_is_a_base_url(void **state)
                        (char *[]){"wapd", "--public-url", (char *) bad[i], NULL});
 }
 
+/* The log level is one of the levels lib/log knows, and nothing else starts. */
+static void
+log_level_is_one_of_the_levels(void **state)
+{
+    const config_setting_t *s = config_setting_find("log-level");
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    config_t cfg;
+    char msg[256];
+    size_t i;
+
+    (void) state;
+    assert_non_null(s);
+    assert_non_null(s->choices);
+    assert_true(s->live);
+    for (i = 0; s->choices[i]; i++)
+        assert_true(log_level_parse(s->choices[i]) >= 0);
+    assert_int_equal(i, 4);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(LOAD(&cfg, msg, "--log-level", (char *) levels[i]), 0);
+        assert_string_equal(cfg.log_level, levels[i]);
+        config_free(&cfg);
+    }
+    assert_int_equal(LOAD(&cfg, msg, "--log-level", "loud"), -1);
+    assert_non_null(strstr(msg, "'loud'"));
+    assert_non_null(strstr(msg, "--log-level (config key log_level)"));
+    assert_non_null(strstr(msg, "one of debug, info, warn, error"));
+    config_free(&cfg);
+    assert_int_equal(LOAD(&cfg, msg, "--log-level", "INFO"), -1);
+    config_free(&cfg);
+}
+
+/* The whole of a file, as a string to free. */
+static char *
+slurp(const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = fopen(path, "r");
+
+    assert_non_null(f);
+    assert_true(getdelim(&text, &len, '\0', f) > 0);
+    fclose(f);
+    return text;
+}
+
+/* Whether text names the flag (roff spells its dashes "\-"), not only a longer flag it begins. */
+static bool
+names_flag(const char *text, const char *name)
+{
+    char want[128], *o = want + snprintf(want, sizeof(want), "\\-\\-");
+    const char *p, *hit;
+
+    for (p = name; *p && o < want + sizeof(want) - 3; p++) {
+        if (*p == '-')
+            *o++ = '\\';
+        *o++ = *p;
+    }
+    *o = '\0';
+    for (hit = strstr(text, want); hit; hit = strstr(hit + 1, want))
+        if (hit[strlen(want)] == ' ' || hit[strlen(want)] == '\n' || hit[strlen(want)] == '"')
+            return true;
+    return false;
+}
+
+/* wapd.conf(5) has an entry for every key of the table, and wapd(8) names every flag. */
+static void
+man_pages_name_every_setting(void **state)
+{
+    char *conf = slurp(MAN_CONF), *wapd = slurp(MAN_WAPD), want[128];
+    size_t n, i;
+    const config_setting_t *t = config_settings(&n);
+
+    (void) state;
+    for (i = 0; i < n; i++) {
+        snprintf(want, sizeof(want), "\n.B %s\n", t[i].key ? t[i].key : "");
+        if (t[i].key && strstr(conf, want) == NULL)
+            fail_msg(MAN_CONF " has no entry \".B %s\"", t[i].key);
+        if (!names_flag(wapd, t[i].name))
+            fail_msg(MAN_WAPD " does not name --%s", t[i].name);
+    }
+    free(conf);
+    free(wapd);
+}
+
 static void
 hostport_split(void **state)
 {
@@ -512,6 +607,8 @@ main(void)
         cmocka_unit_test(help_lists_every_setting),
         cmocka_unit_test(printed_config_reads_back_the_same),
         cmocka_unit_test(shipped_example_is_printed_config),
+        cmocka_unit_test(log_level_is_one_of_the_levels),
+        cmocka_unit_test(man_pages_name_every_setting),
         cmocka_unit_test(hostport_split),
         cmocka_unit_test(public_url_is_a_base_url),
     };
