@@ -164,6 +164,13 @@ int
 accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
                       err_t *err)
 {
+    return accounts_authenticate_token(st, token_hash, user_id, NULL, err);
+}
+
+int
+accounts_authenticate_token(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
+                            char token_id[UTIL_UUID_LEN + 1], err_t *err)
+{
     int64_t expires_ms;
     json_t *rec = NULL;
     int found;
@@ -181,6 +188,8 @@ accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUI
         return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
     }
     memcpy(user_id, json_string_value(json_object_get(rec, "userId")), UTIL_UUID_LEN + 1);
+    if (token_id != NULL)
+        memcpy(token_id, json_string_value(json_object_get(rec, "id")), UTIL_UUID_LEN + 1);
     json_decref(rec);
     return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * accounts_internal.h: what the parts of the accounts module share; not for other modules.
  *
- * The module is lib/accounts.c (tokens, subscriptions, a user's create) and lib/accounts/users.c (a
+ * The module is lib/accounts.c (tokens, subscriptions, a user's create), lib/accounts/admin_tokens.c
+ * (named admin tokens with a scope) and lib/accounts/users.c (a
  * user's change, suspend and delete). Every function here runs in the caller's transaction, or in one of
  * its own when none is open.
  */
