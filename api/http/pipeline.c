@@ -166,10 +166,10 @@ log_request(api_req_t *r, double seconds)
     char *text;
 
     util_time_format(util_now_ms(), now);
-    line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "ts", now, "level", "info",
-                     "msg", "request", "listener", listener_name(r->listener), "requestId",
+    line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:s?}", "ts", now, "level",
+                     "info", "msg", "request", "listener", listener_name(r->listener), "requestId",
                      r->request_id, "method", r->method, "path", r->path, "status", r->status,
-                     "durationMs", seconds * 1000.0);
+                     "durationMs", seconds * 1000.0, "tokenId", r->token_id[0] ? r->token_id : NULL);
     if (line == NULL)
         return;
     text = util_json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(4));

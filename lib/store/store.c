@@ -18,8 +18,12 @@
  *   chosen call with ERR_INTERNAL before it reaches the backend.
  */
 #include <assert.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -125,9 +129,16 @@ store_open(const char *location, const store_options_t *opts, err_t *err)
         return NULL;
     }
     st->be = be;
+    st->location = strdup(location);
+    if (st->location == NULL) {
+        free(st);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
     pthread_mutex_init(&st->lock, NULL);
     if (pthread_key_create(&st->key, NULL) != 0) {
         pthread_mutex_destroy(&st->lock);
+        free(st->location);
         free(st);
         err_set(err, ERR_INTERNAL, NULL, "No thread key is left for the store.");
         return NULL;
@@ -136,6 +147,7 @@ store_open(const char *location, const store_options_t *opts, err_t *err)
     if (st->db == NULL) {
         pthread_key_delete(st->key);
         pthread_mutex_destroy(&st->lock);
+        free(st->location);
         free(st);
         return NULL;
     }
@@ -164,6 +176,7 @@ store_close(store_t *st)
     st->be->close(st->db);
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->lock);
+    free(st->location);
     free(st);
 }
 
@@ -209,6 +222,50 @@ store_integrity_check(store_t *st, err_t *err)
     store_thread_t *t = store__thread(st, err);
 
     return t == NULL ? -1 : st->be->integrity_check(t->conn, err);
+}
+
+int
+store_backup_to(store_t *st, const char *path, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+
+    assert(path != NULL);
+    return t == NULL ? -1 : st->be->backup_to(t->conn, path, err);
+}
+
+int
+store_backup_temp(store_t *st, int64_t *size, err_t *err)
+{
+    const char *slash = strrchr(st->location, '/'), *tmp = getenv("TMPDIR");
+    char path[PATH_MAX];
+    struct stat sb;
+    int fd, n;
+
+    assert(st != NULL && size != NULL);
+    if (strstr(st->location, "://") != NULL) /* not a file: the system's temporary directory */
+        n = snprintf(path, sizeof(path), "%s/wapd-backup.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    else if (slash != NULL)
+        n = snprintf(path, sizeof(path), "%.*s/.wapd-backup.XXXXXX", (int) (slash - st->location),
+                     st->location);
+    else
+        n = snprintf(path, sizeof(path), ".wapd-backup.XXXXXX");
+    if (n < 0 || (size_t) n >= sizeof(path))
+        return err_set(err, ERR_INTERNAL, NULL, "The backup's temporary path is too long.");
+    fd = mkstemp(path); /* 0600 */
+    if (fd < 0)
+        return err_set(err, ERR_INTERNAL, NULL, "No temporary file could be made for the backup.");
+    if (store_backup_to(st, path, err)) {
+        unlink(path);
+        close(fd);
+        return -1;
+    }
+    unlink(path);
+    if (fstat(fd, &sb) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return err_set(err, ERR_INTERNAL, NULL, "The backup's temporary file could not be read.");
+    }
+    *size = (int64_t) sb.st_size;
+    return fd;
 }
 
 /* ---- transactions ---- */
