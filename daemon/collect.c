@@ -11,7 +11,8 @@
  * batch comes again. Once a cursor is saved it acknowledges it (POST /v1/admin/usage/ack), so that wapd may
  * purge what it has stored once the retention time passes; an acknowledgement that fails is sent again at the
  * next poll (it is idempotent, and never ahead of what is on disk). SIGTERM or SIGINT makes it finish the
- * batch in hand and exit 0; started again, it resumes from the saved cursor.
+ * batch in hand and exit 0; started again, it resumes from the saved cursor. The token needs only the
+ * usage scope (a named admin token of scope usage can read the feed and acknowledge it, nothing else).
  */
 #include <assert.h>
 #include <errno.h>
