@@ -11,6 +11,12 @@
 
 #include "../accounts.h"
 
+/* Writes rec of kind (a new record when insert, else an update of its id) and raises the event type about
+ * resource_id (no subscription) in one transaction of its own (nested in the caller's when one is open).
+ * rec is borrowed; data is stolen. */
+int accounts__write_with_event(store_t *st, const store_kind_t *kind, const json_t *rec, bool insert,
+                               const char *type, const char *resource_id, json_t *data, err_t *err);
+
 /* accounts_subscription_update, with job_params (borrowed; NULL: none) as the suspend job's params: a
  * user's suspend names the user there, so that activating the user finds what it suspended. */
 json_t *accounts__subscription_update(store_t *st, const char *id,

@@ -21,32 +21,6 @@ static const char *const scope_names[] = {"admin", "readOnly", "usage"};
 
 UTIL_ENUM_NAMES(accounts_admin_scope, accounts_admin_scope_t, scope_names)
 
-/* Writes rec (a new record when insert, else an update at expect_rev) and its event in one transaction
- * (nested in the caller's when one is open). rec borrowed, data stolen. */
-static int
-write_with_event(store_t *st, const json_t *rec, bool insert, int64_t expect_rev, const char *type,
-                 json_t *data, err_t *err)
-{
-    const char *id = jget_str(rec, "id");
-    int rc;
-
-    assert(id != NULL);
-    if (store_tx_begin(st, err)) {
-        json_decref(data);
-        return -1;
-    }
-    rc = insert ? store_rec_insert(st, &store_kind_admin_token, rec, err)
-                : store_rec_update(st, &store_kind_admin_token, id, rec, expect_rev, err);
-    if (rc == 0)
-        rc = events_emit(st, type, NULL, id, data, err);
-    else
-        json_decref(data);
-    if (rc == 0 && store_tx_commit(st, err) == 0)
-        return 0;
-    store_tx_rollback(st);
-    return -1;
-}
-
 json_t *
 accounts_admin_token_create(store_t *st, const accounts_admin_token_req_t *req, err_t *err)
 {
@@ -81,10 +55,10 @@ accounts_admin_token_create(store_t *st, const accounts_admin_token_req_t *req, 
         goto cleanup;
     }
     /* The feed names the token, never its value. */
-    if (write_with_event(st, rec, true, 0, "adminToken.created",
-                         json_pack("{s:s, s:s, s:O}", "name", req->name, "scope", scope, "expiresAt",
-                                   json_object_get(rec, "expiresAt")),
-                         err))
+    if (accounts__write_with_event(st, &store_kind_admin_token, rec, true, "adminToken.created", id,
+                                   json_pack("{s:s, s:s, s:O}", "name", req->name, "scope", scope,
+                                             "expiresAt", json_object_get(rec, "expiresAt")),
+                                   err))
         goto cleanup;
     answer = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "id", id, "name", req->name, "scope", scope,
                        "token", secret, "createdAt", now, "expiresAt",
@@ -117,24 +91,38 @@ int
 accounts_admin_token_revoke(store_t *st, const char *id, int64_t expect_rev, err_t *err)
 {
     char now[UTIL_TIME_LEN + 1];
-    json_t *rec;
-    int rc;
+    int64_t rev = 0;
+    json_t *rec = NULL;
 
     assert(st != NULL && id != NULL);
-    rec = store_rec_get(st, &store_kind_admin_token, id, NULL, err);
-    if (rec == NULL)
+    /* One transaction (nested in the caller's when one is open): the revision read is the one written. */
+    if (store_tx_begin(st, err))
         return -1;
+    rec = store_rec_get(st, &store_kind_admin_token, id, &rev, err);
+    if (rec == NULL)
+        goto fail;
     if (!json_is_null(json_object_get(rec, "revokedAt"))) {
-        json_decref(rec);
-        return err_set(err, ERR_NOT_FOUND, NULL, "The admin token was not found.");
+        err_set(err, ERR_NOT_FOUND, NULL, "The admin token was not found.");
+        goto fail;
+    }
+    if (expect_rev > 0 && rev != expect_rev) {
+        err_set(err, ERR_PRECONDITION_FAILED, NULL,
+                "The admin token has changed since the ETag in If-Match was read.");
+        goto fail;
     }
     util_time_format(util_now_ms(), now);
     json_object_set_new(rec, "revokedAt", json_string(now));
     json_object_set_new(rec, "updatedAt", json_string(now));
-    rc = write_with_event(st, rec, false, expect_rev, "adminToken.revoked",
-                          json_pack("{s:O}", "name", json_object_get(rec, "name")), err);
+    if (accounts__write_with_event(st, &store_kind_admin_token, rec, false, "adminToken.revoked", id,
+                                   json_pack("{s:O}", "name", json_object_get(rec, "name")), err) ||
+        store_tx_commit(st, err))
+        goto fail;
     json_decref(rec);
-    return rc;
+    return 0;
+fail:
+    store_tx_rollback(st);
+    json_decref(rec);
+    return -1;
 }
 
 /* Whether the stored token rec may authenticate now: not revoked, not expired. */
