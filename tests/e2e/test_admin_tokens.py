@@ -18,7 +18,7 @@ def make_token(a, scope, **extra):
     r = a.post("/v1/admin/tokens", body)
     tok = ok(r, 201)
     assert tok["scope"] == scope and tok["token"].startswith("wapdadm_"), tok
-    assert r.header("Location") .endswith("/v1/admin/tokens/" + tok["id"]), r.headers
+    assert r.header("Location").endswith("/v1/admin/tokens/" + tok["id"]), r.headers
     return tok
 
 
@@ -104,13 +104,21 @@ def test_scopes(d):
     assert ("adminToken.created", use["id"]) in types and ("adminToken.revoked", ro["id"]) in types
     assert ro["token"] not in json.dumps(events)
 
+    # A tenant token's id is logged too.
+    user = ok(a.post("/v1/admin/users", {"email": uid()[:8] + "@example.com"}), 201)
+    tenant_tok = ok(a.post("/v1/admin/users/%s/tokens" % user["id"]), 201)
+    ok(d.tenant(tenant_tok["token"]).get("/v1/subscriptions"), 200)
+
     # The request log: the caller's token id on every authenticated line, never a token.
     log = d.stderr()
+    assert tenant_tok["token"] not in log
     for t in (admin, ro, use, extra):
         assert t["token"] not in log
     assert ADMIN_TOKEN not in log
     by_id = {l.get("tokenId") for l in log_lines(d)}
-    assert {"bootstrap", admin["id"], ro["id"], use["id"]} <= by_id, by_id
+    assert {"bootstrap", admin["id"], ro["id"], use["id"], tenant_tok["id"]} <= by_id, by_id
+    unauth = [l for l in log_lines(d) if l["status"] == 401]
+    assert unauth and all(l.get("tokenId") is None for l in unauth), unauth[:3]
 
 
 def test_bad_creates(d):
