@@ -179,8 +179,9 @@ api_method_t api_method_parse(const char *method);
  * request's one transaction, ended when it returns); done counts and logs the answer once it is queued. */
 void api_pipeline_run(api_req_t *r, const api_route_table_t *table);
 void api_pipeline_done(api_req_t *r);
-/* http/auth.c: authenticates the bearer token (r->scope, and r->user_id on the tenant listener); replies 401
- * and returns -1 when it does not. */
+/* http/auth.c: authenticates the bearer token (r->scope, r->token_id, and r->user_id on the tenant
+ * listener); replies 401 and returns -1 when it does not, and 403 when an admin token's scope does not
+ * allow the request. */
 int api_auth_or_reply(api_req_t *r);
 /* http/idempotency.c: in the write transaction, reads a POST's Idempotency-Key into idem and replays or
  * refuses a reuse (returns 1: answered); save records a successful answer under the key (no-op without). */

@@ -83,7 +83,8 @@ int store_integrity_check(store_t *st, err_t *err);
  * other threads go on meanwhile), which a store opened at that path serves as it is. backup_temp does the
  * same into a new temporary file (0600) in the store's own directory (a file store; $TMPDIR or /tmp for
  * another) and answers its descriptor, positioned at the start, the file already unlinked (it is gone
- * once closed) and its size in *size; -1 with err when either fails (nothing left behind). */
+ * once closed) and its size in *size; -1 with err when either fails (nothing left behind; a copy that a
+ * process killed meanwhile left is removed when the store next opens). */
 int store_backup_to(store_t *st, const char *path, err_t *err);
 int store_backup_temp(store_t *st, int64_t *size, err_t *err);
 

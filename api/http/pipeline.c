@@ -5,7 +5,7 @@
  *
  * Stages, in this order (the order of the errors is part of the contract):
  *   1. limits: a body over API_BODY_MAX is 413, before anything else is looked at;
- *   2. authentication (auth.c): 401, unless the route is public;
+ *   2. authentication (auth.c): 401, unless the route is public; then an admin token's scope (403);
  *   3. routing (router.c): 404 when no route matches;
  *   4. the transaction: this file is its one owner. A request whose route has a handler for a method that
  *      writes (every method but GET) runs in one write transaction; every other request in one read

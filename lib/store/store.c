@@ -16,8 +16,12 @@
  *   back by store__write_done before the call returns; the fault wrapper counts the call once.
  * - The fault wrapper (store__call in core.h) asks fault_hit(FAULT_STORE) once per call and fails the
  *   chosen call with ERR_INTERNAL before it reaches the backend.
+ * - A backup's temporary copy (store_backup_temp) lives beside a file store under a name starting with
+ *   BACKUP_TEMP_PREFIX and is unlinked before the descriptor is handed out; one a killed process left
+ *   behind is removed when the store next opens.
  */
 #include <assert.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +114,36 @@ store__reads(store_t *st, const store_kind_t *kind)
 
 /* ---- open, close, checks ---- */
 
+#define BACKUP_TEMP_PREFIX ".wapd-backup."
+
+/* Removes the temporary copies a process killed during a backup left in the directory of the file store
+ * at location (a backup's copy is unlinked before it is sent; one still named was never answered). */
+static void
+backup_leftovers_remove(const char *location)
+{
+    const char *slash = strrchr(location, '/');
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct dirent *e;
+    DIR *d;
+
+    if (strstr(location, "://") != NULL)
+        return;
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if ((size_t) (slash - location) >= sizeof(dir))
+        return;
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == location ? 1 : (int) (slash - location), location);
+    d = opendir(dir);
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, BACKUP_TEMP_PREFIX, strlen(BACKUP_TEMP_PREFIX)) == 0 &&
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int) sizeof(path))
+            unlink(path);
+    closedir(d);
+}
+
 store_t *
 store_open(const char *location, const store_options_t *opts, err_t *err)
 {
@@ -143,6 +177,7 @@ store_open(const char *location, const store_options_t *opts, err_t *err)
         err_set(err, ERR_INTERNAL, NULL, "No thread key is left for the store.");
         return NULL;
     }
+    backup_leftovers_remove(location);
     st->db = be->open(location, opts, err);
     if (st->db == NULL) {
         pthread_key_delete(st->key);
@@ -245,10 +280,10 @@ store_backup_temp(store_t *st, int64_t *size, err_t *err)
     if (strstr(st->location, "://") != NULL) /* not a file: the system's temporary directory */
         n = snprintf(path, sizeof(path), "%s/wapd-backup.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     else if (slash != NULL)
-        n = snprintf(path, sizeof(path), "%.*s/.wapd-backup.XXXXXX", (int) (slash - st->location),
-                     st->location);
+        n = snprintf(path, sizeof(path), "%.*s/" BACKUP_TEMP_PREFIX "XXXXXX",
+                     (int) (slash - st->location), st->location);
     else
-        n = snprintf(path, sizeof(path), ".wapd-backup.XXXXXX");
+        n = snprintf(path, sizeof(path), BACKUP_TEMP_PREFIX "XXXXXX");
     if (n < 0 || (size_t) n >= sizeof(path))
         return err_set(err, ERR_INTERNAL, NULL, "The backup's temporary path is too long.");
     fd = mkstemp(path); /* 0600 */

@@ -1,6 +1,7 @@
 /* Unit tests of the store's backups: a copy serves as a store of its own with every record, a copy made
  * inside a read transaction is that transaction's snapshot (a write committed meanwhile by another
- * thread is not in it), and the temporary copy is an unlinked 0600 file that leaves nothing behind. */
+ * thread is not in it), the temporary copy is an unlinked 0600 file that leaves nothing behind, and one a
+ * killed process left is removed when the store opens again. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,6 +155,29 @@ temp_copy_is_unlinked_and_private(void **state)
 }
 
 static void
+leftover_copy_is_removed_at_open(void **state)
+{
+    fixture_t *f = *state;
+    char path[160];
+    err_t err = {0};
+    FILE *left;
+
+    snprintf(path, sizeof(path), "%s/.wapd-backup.AbC123", f->dir);
+    left = fopen(path, "w");
+    assert_non_null(left);
+    fclose(left);
+    snprintf(path, sizeof(path), "%s/wapd-backup-kept.db", f->dir); /* not the prefix: kept */
+    left = fopen(path, "w");
+    assert_non_null(left);
+    fclose(left);
+    store_close(f->st);
+    f->st = store_open(f->path, NULL, &err);
+    assert_non_null(f->st);
+    assert_int_equal(entries_named(f->dir, ".wapd-backup."), 0);
+    assert_int_equal(entries_named(f->dir, "wapd-backup-kept.db"), 1);
+}
+
+static void
 copy_to_a_bad_path_fails(void **state)
 {
     fixture_t *f = *state;
@@ -172,6 +196,7 @@ main(void)
         cmocka_unit_test_setup_teardown(copy_serves_every_record, setup, teardown),
         cmocka_unit_test_setup_teardown(copy_in_a_read_transaction_is_its_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(temp_copy_is_unlinked_and_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(leftover_copy_is_removed_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(copy_to_a_bad_path_fails, setup, teardown),
     };
 
