@@ -80,7 +80,8 @@ accounts_user_create(store_t *st, const accounts_user_req_t *req, err_t *err)
         return NULL;
     }
     if (accounts__write_with_event(st, &store_kind_user, rec, true, "user.created", id,
-                         json_pack("{s:s, s:s?}", "email", req->email, "name", req->name), err)) {
+                                   json_pack("{s:s, s:s?}", "email", req->email, "name", req->name),
+                                   err)) {
         json_decref(rec);
         return NULL;
     }
@@ -123,7 +124,8 @@ accounts_token_create(store_t *st, const char *user_id, const accounts_token_req
     /* The feed names the token, never its value. */
     if (rec == NULL ||
         accounts__write_with_event(st, &store_kind_token, rec, true, "token.created", id,
-                         json_pack("{s:s, s:s}", "userId", user_id, "expiresAt", expires), err)) {
+                                   json_pack("{s:s, s:s}", "userId", user_id, "expiresAt", expires),
+                                   err)) {
         json_decref(rec);
         return NULL;
     }
@@ -152,7 +154,7 @@ accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, er
     util_time_format(util_now_ms(), now);
     json_object_set_new(rec, "revokedAt", json_string(now));
     rc = accounts__write_with_event(st, &store_kind_token, rec, false, "token.revoked", token_id,
-                          json_pack("{s:s}", "userId", user_id), err);
+                                    json_pack("{s:s}", "userId", user_id), err);
     json_decref(rec);
     return rc;
 }

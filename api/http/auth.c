@@ -97,6 +97,10 @@ bearer_token(api_req_t *r)
     return *h ? h : NULL;
 }
 
+_Static_assert(sizeof(((api_req_t *) 0)->token_id) >= ACCOUNTS_ADMIN_TOKEN_ID_MAX &&
+                   sizeof(((api_req_t *) 0)->token_id) > UTIL_UUID_LEN,
+               "r->token_id holds any caller's token id");
+
 /* Whether a token of scope may make r's request on the admin listener; else writes the scope it needs. */
 static bool
 scope_allows(accounts_admin_scope_t scope, const api_req_t *r, accounts_admin_scope_t *needs)
