@@ -38,21 +38,25 @@ const api_resource_t api_res_admin_tokens = {
     .remove = accounts_admin_token_revoke,
 };
 
-/* What an Idempotency-Key keeps for the create of token id instead of its answer: a 409 that names it.
- * -1 when it could not be written (out of memory): the create must not stand. */
+/* What an Idempotency-Key keeps for the create of token id instead of its answer: a 409 that names it,
+ * in the error envelope reply.c makes (written through a scratch request). -1 when it could not be
+ * written (out of memory): the create must not stand. */
 static int
 keep_redacted(api_req_t *r, const char *id)
 {
-    json_t *body = json_pack("{s:{s:s, s:s++, s:s}}", "error", "code", err_code_name(ERR_CONFLICT),
-                             "message", "This Idempotency-Key created admin token ", id,
-                             "; its value was shown once and is not kept: revoke it and create "
-                             "another if the answer was lost.",
-                             "target", "Idempotency-Key");
+    api_req_t *scratch = api_req_new(r->ctx, r->listener, NULL, NULL, r->path, r->method);
 
     assert(r->idem_body == NULL);
-    r->idem_body = body ? util_json_dumps(body, JSON_COMPACT) : NULL;
-    r->idem_status = err_http_status(ERR_CONFLICT);
-    json_decref(body);
+    if (scratch == NULL)
+        return -1;
+    api_reply_error(scratch, ERR_CONFLICT, "Idempotency-Key",
+                    "This Idempotency-Key created admin token %s; its value was shown once and is not "
+                    "kept: revoke it and create another if the answer was lost.",
+                    id);
+    r->idem_body = scratch->resp;
+    r->idem_status = scratch->status;
+    scratch->resp = NULL;
+    api_req_free(scratch);
     return r->idem_body != NULL ? 0 : -1;
 }
 
