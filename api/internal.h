@@ -123,6 +123,7 @@ typedef struct api_req {
     char scope[UTIL_SHA256_HEX_LEN + 1];    /* the caller's token hash: idempotency scope */
     json_t *sub;                            /* tenant: the subscription named by {sid} (read-only) */
     json_t *plan;                           /* tenant: that subscription's plan (read-only) */
+    char token_id[40]; /* the caller's token: a tenant or admin token's id, or "bootstrap" ("" none) */
 
     api_tx_t tx; /* the request's transaction (http/pipeline.c owns it) */
 
@@ -135,6 +136,15 @@ typedef struct api_req {
     char allow[64];
     int retry_after;
     const char *content_type; /* NULL: application/json */
+    /* A file answer (api_reply_fd): the body is resp_fd's resp_fd_size bytes (the fd owned until sent). */
+    bool resp_from_fd;
+    int resp_fd;
+    int64_t resp_fd_size;
+    const char *disposition; /* Content-Disposition (static text); NULL: none */
+    /* An answer that holds a secret shown once: what an Idempotency-Key keeps and replays instead
+     * (idem_body owned, JSON text; NULL: the answer itself). */
+    char *idem_body;
+    int idem_status;
 
     /* A write run by the write pool (http/writepool.c) while its connection is suspended. */
     bool pool_queued;         /* handed to the pool: answered when done */
@@ -170,8 +180,9 @@ api_method_t api_method_parse(const char *method);
  * request's one transaction, ended when it returns); done counts and logs the answer once it is queued. */
 void api_pipeline_run(api_req_t *r, const api_route_table_t *table);
 void api_pipeline_done(api_req_t *r);
-/* http/auth.c: authenticates the bearer token (r->scope, and r->user_id on the tenant listener); replies 401
- * and returns -1 when it does not. */
+/* http/auth.c: authenticates the bearer token (r->scope, r->token_id, and r->user_id on the tenant
+ * listener); replies 401 and returns -1 when it does not, and 403 when an admin token's scope does not
+ * allow the request. */
 int api_auth_or_reply(api_req_t *r);
 /* http/ratelimit.c: the tenant listener's per-token rate limit (ctx->rate_limit, read on every call).
  * or_reply takes one request from the bucket of r->scope (set by authentication), or replies 429 with
@@ -209,6 +220,8 @@ void api_reply_text(api_req_t *r, int status, const char *content_type, char *te
 void api_reply_or_err(api_req_t *r, int status, json_t *body, const err_t *err);
 /* 202 with job (stolen), or err when job is NULL. */
 void api_reply_job(api_req_t *r, json_t *job, const err_t *err);
+/* Closes the file of a file answer not sent (the request's end). */
+void api_reply_fd_drop(api_req_t *r);
 /* Takes back an answer not yet sent (the pipeline, when the commit fails). */
 void api_reply_retract(api_req_t *r);
 /* Whether view carries no private key (one starting with '_'). */
@@ -226,6 +239,10 @@ void api_reply_record_text(api_req_t *r, int status, util_buf_t *b, int64_t rev)
 /* 202 with body, Location naming the job, Retry-After. */
 void api_reply_accepted(api_req_t *r, json_t *body, const char *job_id);
 void api_reply_no_content(api_req_t *r);
+/* 200 with the size bytes of file fd (taken: closed once sent, or with the request) as the body, of
+ * content_type (static), with Content-Disposition disposition (static; NULL: none). */
+void api_reply_fd(api_req_t *r, const char *content_type, const char *disposition, int fd,
+                  int64_t size);
 
 /* validate.c: shape checks of JSON bodies. */
 typedef enum {
@@ -327,6 +344,11 @@ void api_admin_tokens_create(api_req_t *r);
 void api_admin_token_delete(api_req_t *r);
 void api_admin_subscription_patch(api_req_t *r);
 void api_admin_subscription_delete(api_req_t *r);
+/* admin_tokens.c: named admin tokens (list, get, revoke: the generic handlers; create: its own). */
+extern const api_resource_t api_res_admin_tokens;
+void api_admin_token_create(api_req_t *r);
+/* backup.c: the database's copy. */
+void api_admin_backup_get(api_req_t *r);
 /* tenant.c */
 void api_tenant_subscriptions_list(api_req_t *r);
 void api_tenant_subscription_get(api_req_t *r);

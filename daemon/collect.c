@@ -12,7 +12,8 @@
  * purge what it has stored once the retention time passes; an acknowledgement that fails is sent again at the
  * next poll (it is idempotent, and never ahead of what is on disk). SIGTERM or SIGINT makes it finish the
  * batch in hand and exit 0; started again, it resumes from the saved cursor. An https URL is verified (peer
- * and host name) against --cacert when given, else the system's CAs.
+ * and host name) against --cacert when given, else the system's CAs. The token needs only the
+ * usage scope (a named admin token of scope usage can read the feed and acknowledge it, nothing else).
  */
 #include <assert.h>
 #include <errno.h>

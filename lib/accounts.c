@@ -35,12 +35,9 @@ new_id_and_time(char id[UTIL_UUID_LEN + 1], char now[UTIL_TIME_LEN + 1])
     util_time_format(util_now_ms(), now);
 }
 
-/* Writes rec of kind (a new record when insert, else an update of its id) and raises the event type about
- * resource_id (no subscription) in one transaction of its own (nested in the caller's when one is open).
- * rec is borrowed; data is stolen. */
-static int
-write_with_event(store_t *st, const store_kind_t *kind, const json_t *rec, bool insert, const char *type,
-                 const char *resource_id, json_t *data, err_t *err)
+int
+accounts__write_with_event(store_t *st, const store_kind_t *kind, const json_t *rec, bool insert,
+                           const char *type, const char *resource_id, json_t *data, err_t *err)
 {
     int rc;
 
@@ -82,8 +79,9 @@ accounts_user_create(store_t *st, const accounts_user_req_t *req, err_t *err)
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
         return NULL;
     }
-    if (write_with_event(st, &store_kind_user, rec, true, "user.created", id,
-                         json_pack("{s:s, s:s?}", "email", req->email, "name", req->name), err)) {
+    if (accounts__write_with_event(st, &store_kind_user, rec, true, "user.created", id,
+                                   json_pack("{s:s, s:s?}", "email", req->email, "name", req->name),
+                                   err)) {
         json_decref(rec);
         return NULL;
     }
@@ -125,8 +123,9 @@ accounts_token_create(store_t *st, const char *user_id, const accounts_token_req
         err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     /* The feed names the token, never its value. */
     if (rec == NULL ||
-        write_with_event(st, &store_kind_token, rec, true, "token.created", id,
-                         json_pack("{s:s, s:s}", "userId", user_id, "expiresAt", expires), err)) {
+        accounts__write_with_event(st, &store_kind_token, rec, true, "token.created", id,
+                                   json_pack("{s:s, s:s}", "userId", user_id, "expiresAt", expires),
+                                   err)) {
         json_decref(rec);
         return NULL;
     }
@@ -154,8 +153,8 @@ accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, er
     }
     util_time_format(util_now_ms(), now);
     json_object_set_new(rec, "revokedAt", json_string(now));
-    rc = write_with_event(st, &store_kind_token, rec, false, "token.revoked", token_id,
-                          json_pack("{s:s}", "userId", user_id), err);
+    rc = accounts__write_with_event(st, &store_kind_token, rec, false, "token.revoked", token_id,
+                                    json_pack("{s:s}", "userId", user_id), err);
     json_decref(rec);
     return rc;
 }
@@ -163,6 +162,13 @@ accounts_token_revoke(store_t *st, const char *user_id, const char *token_id, er
 int
 accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
                       err_t *err)
+{
+    return accounts_authenticate_token(st, token_hash, user_id, NULL, err);
+}
+
+int
+accounts_authenticate_token(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
+                            char token_id[UTIL_UUID_LEN + 1], err_t *err)
 {
     int64_t expires_ms;
     json_t *rec = NULL;
@@ -181,6 +187,8 @@ accounts_authenticate(store_t *st, const char *token_hash, char user_id[UTIL_UUI
         return err_set(err, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
     }
     memcpy(user_id, json_string_value(json_object_get(rec, "userId")), UTIL_UUID_LEN + 1);
+    if (token_id != NULL)
+        memcpy(token_id, json_string_value(json_object_get(rec, "id")), UTIL_UUID_LEN + 1);
     json_decref(rec);
     return 0;
 }

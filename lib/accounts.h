@@ -133,4 +133,52 @@ json_t *accounts_subscription_peek(store_t *st, const char *id, const char *user
  * checkpoint mode. */
 json_t *accounts_subscription_view(store_t *st, const json_t *sub, err_t *err);
 
+/* ---- admin tokens (accounts/admin_tokens.c) ----
+ * A named token of the admin listener with a scope: admin (everything), readOnly (every GET but the
+ * backup), usage (the usage feeds and their acknowledgement). Like a tenant token it is 256 random bits
+ * shown once (prefix ACCOUNTS_ADMIN_TOKEN_PREFIX), stored as its SHA-256, and stops working at the commit
+ * that revokes it. The bootstrap token (the daemon's --admin-token) is not one of them. */
+#define ACCOUNTS_ADMIN_TOKEN_PREFIX "wapdadm_"
+#define ACCOUNTS_ADMIN_TOKEN_ID_MAX 40 /* room for a UUID or "bootstrap" */
+
+typedef enum {
+    ACCOUNTS_ADMIN_SCOPE_ADMIN,
+    ACCOUNTS_ADMIN_SCOPE_READ_ONLY,
+    ACCOUNTS_ADMIN_SCOPE_USAGE,
+} accounts_admin_scope_t;
+
+/* "admin", "readOnly", "usage"; parse answers -1 for any other text (NULL included). */
+const char *accounts_admin_scope_name(accounts_admin_scope_t scope);
+int accounts_admin_scope_parse(const char *text, accounts_admin_scope_t *out);
+
+/* An admin token create. name 1 to 100 characters (required); expires_in_days 0: never expires,
+ * otherwise 1 to 3650. */
+typedef struct {
+    const char *name;
+    accounts_admin_scope_t scope;
+    int expires_in_days;
+} accounts_admin_token_req_t;
+
+/* Who called the admin listener: the token's id and its scope. */
+typedef struct {
+    char id[ACCOUNTS_ADMIN_TOKEN_ID_MAX];
+    accounts_admin_scope_t scope;
+} accounts_admin_caller_t;
+
+/* Creates an admin token and emits adminToken.created in one transaction (nested in the caller's when one
+ * is open); answers {id, name, scope, token, createdAt, expiresAt}, the one place the token appears. */
+json_t *accounts_admin_token_create(store_t *st, const accounts_admin_token_req_t *req, err_t *err);
+/* The admin's view of a stored admin token: every field but its hash (a new object; rec borrowed). */
+json_t *accounts_admin_token_view(store_t *st, const json_t *rec, err_t *err);
+/* Revokes admin token id at once and emits adminToken.revoked, in one transaction; 404 when there is no
+ * such live token, 412 when expect_rev (> 0) is not its revision. */
+int accounts_admin_token_revoke(store_t *st, const char *id, int64_t expect_rev, err_t *err);
+/* Finds the live admin token whose SHA-256 (hex) is token_hash: writes *caller on success; 401
+ * Unauthorized when there is none (unknown, revoked or expired). */
+int accounts_admin_authenticate(store_t *st, const char *token_hash, accounts_admin_caller_t *caller,
+                                err_t *err);
+/* accounts_authenticate that also writes the token's id (token_id may be NULL). */
+int accounts_authenticate_token(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
+                                char token_id[UTIL_UUID_LEN + 1], err_t *err);
+
 #endif

@@ -29,6 +29,7 @@ const char *const events_types[] = {
     "user.created",         "user.updated",         "user.suspended",
     "user.activated",       "user.deleted",
     "token.created",        "token.revoked",
+    "adminToken.created",   "adminToken.revoked",
     "job.succeeded",        "job.canceled",
     NULL,
 };

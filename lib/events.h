@@ -17,7 +17,8 @@
  * which also raises vm.created); host.created,
  * host.updated (data: the fields changed) and host.deleted (no subscription); user.created (data: email,
  * name), token.created and token.revoked (resourceId the token, data: userId; never the token's value;
- * no subscription); job.succeeded, job.failed and
+ * no subscription); adminToken.created (data: name, scope, expiresAt) and adminToken.revoked (data: name)
+ * (resourceId the admin token; never its value; no subscription); job.succeeded, job.failed and
  * job.canceled (resourceId the job's resource; data: jobId, kind, and code and message when it failed).
  *
  * Every type is made of letters and dots. A hook filter is "*" (every type), a known type, or a prefix

@@ -78,6 +78,15 @@ const char *store_backend_name(store_t *st);
 int store_ping(store_t *st, err_t *err);
 /* Runs the full integrity check; 0 when it reports ok. */
 int store_integrity_check(store_t *st, err_t *err);
+/* Backups. backup_to writes a consistent copy of the whole store into a new database file at path (one
+ * snapshot: that of the calling thread's open read transaction, or one taken for the copy; writes of
+ * other threads go on meanwhile), which a store opened at that path serves as it is. backup_temp does the
+ * same into a new temporary file (0600) in the store's own directory (a file store; $TMPDIR or /tmp for
+ * another) and answers its descriptor, positioned at the start, the file already unlinked (it is gone
+ * once closed) and its size in *size; -1 with err when either fails (nothing left behind; a copy that a
+ * process killed meanwhile left is removed when the store next opens). */
+int store_backup_to(store_t *st, const char *path, err_t *err);
+int store_backup_temp(store_t *st, int64_t *size, err_t *err);
 
 /* Transactions of the calling thread. begin opens a write transaction (or a nested one inside an open
  * transaction); commit makes it durable (the outermost) or folds it into the enclosing one; rollback undoes

@@ -1,10 +1,14 @@
 /*
  * auth.c: the authentication stage: who is calling, from the bearer token.
  *
- * The token's SHA-256 (hex) both authenticates and scopes the caller's Idempotency-Keys (r->scope). The
- * admin token is compared with the daemon's digest in constant time and works only on the admin listener;
- * a tenant token names its user (r->user_id) and works only on the tenant listener. No token is ever
- * copied into the request or logged.
+ * The token's SHA-256 (hex) both authenticates and scopes the caller's Idempotency-Keys (r->scope). On
+ * the admin listener the caller is the bootstrap token (compared with the daemon's digest in constant
+ * time; scope admin, id "bootstrap") or a live named admin token; its scope then decides, from the method
+ * and path alone, whether it may make the request (403 Forbidden naming the scope needed): admin may do
+ * everything, readOnly every GET but the backup, usage only the usage feeds (GET /v1/admin/usage, POST
+ * /v1/admin/usage/ack, GET /usage). A tenant token names its user (r->user_id) and works only on the
+ * tenant listener. The caller's token id (never the token) is kept in r->token_id for the request log. No
+ * token is ever copied into the request or logged.
  *
  * A known token is not hashed again: each thread keeps the digests of the tokens it saw last, in a small
  * table keyed by a fast hash of the token's text, the text compared in constant time. A token's digest
@@ -15,6 +19,7 @@
 #include "../internal.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <stdint.h>
@@ -92,10 +97,63 @@ bearer_token(api_req_t *r)
     return *h ? h : NULL;
 }
 
+_Static_assert(sizeof(((api_req_t *) 0)->token_id) >= ACCOUNTS_ADMIN_TOKEN_ID_MAX &&
+                   sizeof(((api_req_t *) 0)->token_id) > UTIL_UUID_LEN,
+               "r->token_id holds any caller's token id");
+
+/* Whether a token of scope may make r's request on the admin listener; else writes the scope it needs. */
+static bool
+scope_allows(accounts_admin_scope_t scope, const api_req_t *r, accounts_admin_scope_t *needs)
+{
+    bool get = r->method_id == API_GET;
+
+    *needs = get && strcmp(r->path, "/v1/admin/backup") != 0 ? ACCOUNTS_ADMIN_SCOPE_READ_ONLY
+                                                              : ACCOUNTS_ADMIN_SCOPE_ADMIN;
+    switch (scope) {
+    case ACCOUNTS_ADMIN_SCOPE_ADMIN:
+        return true;
+    case ACCOUNTS_ADMIN_SCOPE_READ_ONLY:
+        return *needs == ACCOUNTS_ADMIN_SCOPE_READ_ONLY;
+    case ACCOUNTS_ADMIN_SCOPE_USAGE:
+        return (get && (strcmp(r->path, "/v1/admin/usage") == 0 || strcmp(r->path, "/usage") == 0)) ||
+               (r->method_id == API_POST && strcmp(r->path, "/v1/admin/usage/ack") == 0);
+    }
+    return false;
+}
+
+/* The admin listener: the bootstrap token or a live admin token, then its scope. */
+static int
+admin_auth_or_reply(api_req_t *r)
+{
+    accounts_admin_caller_t who = {.scope = ACCOUNTS_ADMIN_SCOPE_ADMIN};
+    accounts_admin_scope_t needs;
+    err_t err = {0};
+
+    if (util_digest_equal(r->scope, r->ctx->admin_token_hash)) {
+        snprintf(r->token_id, sizeof(r->token_id), "bootstrap");
+        return 0;
+    }
+    if (accounts_admin_authenticate(r->store, r->scope, &who, &err)) {
+        api_reply_err(r, &err);
+        return -1;
+    }
+    snprintf(r->token_id, sizeof(r->token_id), "%s", who.id);
+    if (!scope_allows(who.scope, r, &needs)) {
+        api_reply_error(r, ERR_FORBIDDEN, NULL,
+                        "This request needs a token of scope %s%s; this token's scope is %s.",
+                        accounts_admin_scope_name(needs),
+                        needs == ACCOUNTS_ADMIN_SCOPE_READ_ONLY ? " (or admin)" : "",
+                        accounts_admin_scope_name(who.scope));
+        return -1;
+    }
+    return 0;
+}
+
 int
 api_auth_or_reply(api_req_t *r)
 {
     const char *token = bearer_token(r);
+    char tenant_token_id[UTIL_UUID_LEN + 1];
     err_t err = {0};
 
     assert(r != NULL && !r->replied);
@@ -104,14 +162,12 @@ api_auth_or_reply(api_req_t *r)
         return -1;
     }
     token_digest(token, r->scope);
-    if (r->listener == API_LISTENER_ADMIN) {
-        if (!util_digest_equal(r->scope, r->ctx->admin_token_hash)) {
-            api_reply_error(r, ERR_UNAUTHORIZED, NULL, "A valid bearer token is required.");
-            return -1;
-        }
-    } else if (accounts_authenticate(r->store, r->scope, r->user_id, &err)) {
+    if (r->listener == API_LISTENER_ADMIN)
+        return admin_auth_or_reply(r);
+    if (accounts_authenticate_token(r->store, r->scope, r->user_id, tenant_token_id, &err)) {
         api_reply_err(r, &err);
         return -1;
     }
+    snprintf(r->token_id, sizeof(r->token_id), "%s", tenant_token_id);
     return 0;
 }

@@ -5,7 +5,8 @@
  * same (caller, method, path, key) within the last 24 hours: a saved answer for the same body is replayed
  * (status, Location, body) without running the handler; one for another body is 409 Conflict. A successful
  * answer is saved in the same transaction as the change it reports, so a key is never recorded for a change
- * that did not commit, and a committed change always has its key.
+ * that did not commit, and a committed change always has its key. An answer that holds a secret shown
+ * once (r->idem_body set) is not kept: what stands for it is.
  *
  * While a request holds a key (from its lookup until its transaction has ended), another request with the
  * same key is 409 Conflict at once rather than waiting for it: the in-flight claims live in a small table
@@ -157,8 +158,13 @@ api_idem_save(api_req_t *r, const api_idem_t *idem, err_t *err)
     assert(r->tx == API_TX_WRITE && r->replied);
     if (idem->key == NULL)
         return 0;
-    ans = json_pack("{s:s, s:i, s:s?, s:s}", "bodyHash", idem->body_hash, "status", r->status,
-                    "location", r->location[0] ? r->location : NULL, "body", r->resp ? r->resp : "");
+    if (r->idem_body != NULL) /* the answer holds a secret: keep what stands for it */
+        ans = json_pack("{s:s, s:i, s:s}", "bodyHash", idem->body_hash, "status", r->idem_status,
+                        "body", r->idem_body);
+    else
+        ans = json_pack("{s:s, s:i, s:s?, s:s}", "bodyHash", idem->body_hash, "status", r->status,
+                        "location", r->location[0] ? r->location : NULL, "body",
+                        r->resp ? r->resp : "");
     if (ans == NULL)
         return err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
     rc = store_idem_save(r->store, r->scope, r->method, r->path, idem->key, ans, err);

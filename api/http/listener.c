@@ -49,13 +49,22 @@ queue_reply(api_req_t *r)
     struct MHD_Response *resp;
     enum MHD_Result ret;
     char buf[16];
+    bool from_fd = r->resp_from_fd; /* a file answer: the response owns the fd once made */
 
     assert(r->replied);
-    resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    if (from_fd)
+        resp = MHD_create_response_from_fd((uint64_t) r->resp_fd_size, r->resp_fd);
+    else
+        resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL)
         return MHD_NO;
-    r->resp = NULL; /* the response owns it now */
-    if (r->resp_len > 0)
+    if (from_fd)
+        r->resp_from_fd = false;
+    else
+        r->resp = NULL; /* the response owns it now */
+    if (r->disposition)
+        MHD_add_response_header(resp, "Content-Disposition", r->disposition);
+    if (r->resp_len > 0 || from_fd)
         MHD_add_response_header(resp, "Content-Type",
                                 r->content_type ? r->content_type : "application/json");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);

@@ -5,8 +5,8 @@
  *
  * Stages, in this order (the order of the errors is part of the contract):
  *   1. limits: a body over API_BODY_MAX is 413, before anything else is looked at;
- *   2. authentication (auth.c): 401, unless the route is public; then, on the tenant listener, the
- *      token's rate limit (ratelimit.c): 429;
+ *   2. authentication (auth.c): 401, unless the route is public; then an admin token's scope (403); then,
+ *      on the tenant listener, the token's rate limit (ratelimit.c): 429;
  *   3. routing (router.c): 404 when no route matches;
  *   4. the transaction: this file is its one owner. A request whose route has a handler for a method that
  *      writes (every method but GET) runs in one write transaction; every other request in one read
@@ -191,10 +191,10 @@ log_request(api_req_t *r, double seconds)
     char *text;
 
     util_time_format(util_now_ms(), now);
-    line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "ts", now, "level", "info",
-                     "msg", "request", "listener", listener_name(r->listener), "requestId",
+    line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:s?}", "ts", now, "level",
+                     "info", "msg", "request", "listener", listener_name(r->listener), "requestId",
                      r->request_id, "method", r->method, "path", r->path, "status", r->status,
-                     "durationMs", seconds * 1000.0);
+                     "durationMs", seconds * 1000.0, "tokenId", r->token_id[0] ? r->token_id : NULL);
     if (line == NULL)
         return;
     text = util_json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(4));

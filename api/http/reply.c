@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void
 api_reply_text(api_req_t *r, int status, const char *content_type, char *text)
@@ -165,8 +166,30 @@ api_reply_no_content(api_req_t *r)
 }
 
 void
+api_reply_fd(api_req_t *r, const char *content_type, const char *disposition, int fd, int64_t size)
+{
+    assert(fd >= 0 && size >= 0 && content_type != NULL);
+    api_reply_text(r, 200, content_type, NULL);
+    r->resp_from_fd = true;
+    r->resp_fd = fd;
+    r->resp_fd_size = size;
+    r->disposition = disposition;
+}
+
+/* Closes a file answer not sent (retracted, or its request ended first). */
+void
+api_reply_fd_drop(api_req_t *r)
+{
+    if (r->resp_from_fd)
+        close(r->resp_fd);
+    r->resp_from_fd = false;
+    r->disposition = NULL;
+}
+
+void
 api_reply_retract(api_req_t *r)
 {
+    api_reply_fd_drop(r);
     free(r->resp);
     r->resp = NULL;
     r->resp_len = 0;

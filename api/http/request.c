@@ -75,6 +75,8 @@ api_req_free(api_req_t *r)
     json_decref(r->plan);
     free(r->body);
     free(r->resp);
+    free(r->idem_body);
+    api_reply_fd_drop(r);
     free(r->path);
     free(r);
 }

@@ -64,6 +64,9 @@ typedef struct store_backend {
     int (*schema_version)(store_db_t *db);
     int (*ping)(store_conn_t *c, err_t *err);
     int (*integrity_check)(store_conn_t *c, err_t *err);
+    /* Copies the whole database, as c sees it (its open read transaction's snapshot, or one taken for the
+     * copy), into a new database at path; the copy is complete and durable when this returns 0. */
+    int (*backup_to)(store_conn_t *c, const char *path, err_t *err);
 
     /* Commits that made write transactions durable (for a backend that groups them, fewer than the
      * transactions). */

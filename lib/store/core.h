@@ -68,6 +68,7 @@ typedef struct store_thread {
 struct store {
     const store_backend_t *be;
     store_db_t *db; /* the backend's shared state */
+    char *location; /* as store_open was given it (store_backup_temp's directory) */
     pthread_key_t key;
     pthread_mutex_t lock; /* guards threads */
     store_thread_t *threads;

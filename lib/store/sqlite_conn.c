@@ -312,3 +312,43 @@ sqlite_integrity_check(store_conn_t *c, err_t *err)
 {
     return check(c, "PRAGMA integrity_check;", err);
 }
+
+/* SQLite's online backup in one step: the whole source is read inside one read transaction (c's own
+ * when one is open), so the copy is one consistent snapshot while other connections go on writing in
+ * the WAL. The copy is then switched to a rollback journal, so that it is one self-contained file. */
+int
+sqlite_backup_to(store_conn_t *c, const char *path, err_t *err)
+{
+    sqlite3 *dest = NULL;
+    sqlite3_backup *b;
+    int rc, ret = -1;
+
+    assert(c != NULL && path != NULL);
+    rc = sqlite3_open_v2(path, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite__db_err(dest, rc, "opening the backup file", err);
+        goto cleanup;
+    }
+    b = sqlite3_backup_init(dest, "main", c->db, "main");
+    if (b == NULL) {
+        sqlite__db_err(dest, sqlite3_errcode(dest), "starting the backup", err);
+        goto cleanup;
+    }
+    rc = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        sqlite__db_err(dest, rc, "copying the database", err);
+        goto cleanup;
+    }
+    rc = sqlite3_exec(dest, "PRAGMA journal_mode=DELETE;", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite__db_err(dest, rc, "finishing the backup", err);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    rc = sqlite3_close(dest);
+    if (rc != SQLITE_OK && ret == 0)
+        ret = sqlite__db_err(NULL, rc, "closing the backup", err);
+    return ret;
+}

@@ -16,10 +16,18 @@
  *   back by store__write_done before the call returns; the fault wrapper counts the call once.
  * - The fault wrapper (store__call in core.h) asks fault_hit(FAULT_STORE) once per call and fails the
  *   chosen call with ERR_INTERNAL before it reaches the backend.
+ * - A backup's temporary copy (store_backup_temp) lives beside a file store under a name starting with
+ *   BACKUP_TEMP_PREFIX and is unlinked before the descriptor is handed out; one a killed process left
+ *   behind is removed when the store next opens.
  */
 #include <assert.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -106,6 +114,36 @@ store__reads(store_t *st, const store_kind_t *kind)
 
 /* ---- open, close, checks ---- */
 
+#define BACKUP_TEMP_PREFIX ".wapd-backup."
+
+/* Removes the temporary copies a process killed during a backup left in the directory of the file store
+ * at location (a backup's copy is unlinked before it is sent; one still named was never answered). */
+static void
+backup_leftovers_remove(const char *location)
+{
+    const char *slash = strrchr(location, '/');
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct dirent *e;
+    DIR *d;
+
+    if (strstr(location, "://") != NULL)
+        return;
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if ((size_t) (slash - location) >= sizeof(dir))
+        return;
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == location ? 1 : (int) (slash - location), location);
+    d = opendir(dir);
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, BACKUP_TEMP_PREFIX, strlen(BACKUP_TEMP_PREFIX)) == 0 &&
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int) sizeof(path))
+            unlink(path);
+    closedir(d);
+}
+
 store_t *
 store_open(const char *location, const store_options_t *opts, err_t *err)
 {
@@ -125,17 +163,26 @@ store_open(const char *location, const store_options_t *opts, err_t *err)
         return NULL;
     }
     st->be = be;
+    st->location = strdup(location);
+    if (st->location == NULL) {
+        free(st);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
     pthread_mutex_init(&st->lock, NULL);
     if (pthread_key_create(&st->key, NULL) != 0) {
         pthread_mutex_destroy(&st->lock);
+        free(st->location);
         free(st);
         err_set(err, ERR_INTERNAL, NULL, "No thread key is left for the store.");
         return NULL;
     }
+    backup_leftovers_remove(location);
     st->db = be->open(location, opts, err);
     if (st->db == NULL) {
         pthread_key_delete(st->key);
         pthread_mutex_destroy(&st->lock);
+        free(st->location);
         free(st);
         return NULL;
     }
@@ -164,6 +211,7 @@ store_close(store_t *st)
     st->be->close(st->db);
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->lock);
+    free(st->location);
     free(st);
 }
 
@@ -209,6 +257,50 @@ store_integrity_check(store_t *st, err_t *err)
     store_thread_t *t = store__thread(st, err);
 
     return t == NULL ? -1 : st->be->integrity_check(t->conn, err);
+}
+
+int
+store_backup_to(store_t *st, const char *path, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+
+    assert(path != NULL);
+    return t == NULL ? -1 : st->be->backup_to(t->conn, path, err);
+}
+
+int
+store_backup_temp(store_t *st, int64_t *size, err_t *err)
+{
+    const char *slash = strrchr(st->location, '/'), *tmp = getenv("TMPDIR");
+    char path[PATH_MAX];
+    struct stat sb;
+    int fd, n;
+
+    assert(st != NULL && size != NULL);
+    if (strstr(st->location, "://") != NULL) /* not a file: the system's temporary directory */
+        n = snprintf(path, sizeof(path), "%s/wapd-backup.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    else if (slash != NULL)
+        n = snprintf(path, sizeof(path), "%.*s/" BACKUP_TEMP_PREFIX "XXXXXX",
+                     (int) (slash - st->location), st->location);
+    else
+        n = snprintf(path, sizeof(path), BACKUP_TEMP_PREFIX "XXXXXX");
+    if (n < 0 || (size_t) n >= sizeof(path))
+        return err_set(err, ERR_INTERNAL, NULL, "The backup's temporary path is too long.");
+    fd = mkstemp(path); /* 0600 */
+    if (fd < 0)
+        return err_set(err, ERR_INTERNAL, NULL, "No temporary file could be made for the backup.");
+    if (store_backup_to(st, path, err)) {
+        unlink(path);
+        close(fd);
+        return -1;
+    }
+    unlink(path);
+    if (fstat(fd, &sb) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return err_set(err, ERR_INTERNAL, NULL, "The backup's temporary file could not be read.");
+    }
+    *size = (int64_t) sb.st_size;
+    return fd;
 }
 
 /* ---- transactions ---- */

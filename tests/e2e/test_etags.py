@@ -55,6 +55,7 @@ def world(d):
                                          "secret": "s" * 16}), 201)
     size = [s for s in ok(a.get("/v1/admin/sizes?limit=1000"), 200)["value"] if s["name"] == w.small][0]
     token = ok(a.post("/v1/admin/users/%s/tokens" % w.user["id"]), 201)
+    admin_token = ok(a.post("/v1/admin/tokens", {"name": "et", "scope": "readOnly"}), 201)
     job = ok(t.get(w.base + "/jobs?limit=1"), 200)["value"][0]
     ids = {
         ("A", "clouds"): w.cloud["id"], ("A", "hosts"): w.hosts[0]["id"], ("A", "sizes"): size["id"],
@@ -65,6 +66,7 @@ def world(d):
         ("T", "subscriptions"): w.sub["id"], ("T", "images"): image["id"], ("T", "snapshots"): snap["id"],
         ("T", "vms"): vm["id"], ("T", "disks"): "0", ("T", "vmroles"): role["id"],
         ("T", "networks"): net["id"], ("T", "jobs"): job["id"],
+        ("A", "/v1/admin/tokens"): admin_token["id"],  # a whole prefix: "tokens" alone is a user's
     }
     # Writes go to records nothing uses, so that a stale If-Match is the only reason to refuse them (an
     # in-use refusal, 409, would hide a missing check).
@@ -84,7 +86,7 @@ def concrete(listener, pattern, ids):
     segs = pattern.split("/")
     for i, s in enumerate(segs):
         if s.startswith("{"):
-            segs[i] = ids[(listener, segs[i - 1])]
+            segs[i] = ids.get((listener, "/".join(segs[:i]))) or ids[(listener, segs[i - 1])]
     return "/".join(segs)
 
 

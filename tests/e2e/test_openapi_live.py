@@ -28,7 +28,7 @@ def fill(listener, pattern, ids, unknown=False):
         elif s in KEEP:
             out.append(KEEP[s])
         elif s.startswith("{"):
-            out.append(ids[(listener, segs[i - 1])])
+            out.append(ids.get((listener, "/".join(segs[:i]))) or ids[(listener, segs[i - 1])])
         else:
             out.append(s)
     return "/".join(out)
