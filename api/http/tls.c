@@ -15,6 +15,7 @@
  */
 #include "../internal.h"
 #include "tls.h"
+#include "../../lib/log.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -266,25 +267,6 @@ api_tls_new(const char *cert_path, const char *key_path, char *msg, size_t msgn)
     return tls;
 }
 
-/* One JSON line on stderr, as the daemon's other lines. */
-static void
-tls_log(const char *level, const char *msg, json_t *fields /* stolen */)
-{
-    char now[UTIL_TIME_LEN + 1];
-    char *text;
-
-    assert(level != NULL && msg != NULL && fields != NULL);
-    util_time_format(util_now_ms(), now);
-    json_object_set_new(fields, "ts", json_string(now));
-    json_object_set_new(fields, "level", json_string(level));
-    json_object_set_new(fields, "msg", json_string(msg));
-    text = util_json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
-    if (text)
-        fprintf(stderr, "%s\n", text);
-    free(text);
-    json_decref(fields);
-}
-
 int
 api_tls_reload(api_tls_t *tls)
 {
@@ -295,12 +277,12 @@ api_tls_reload(api_tls_t *tls)
     assert(tls != NULL);
     rc = load(tls, msg, sizeof(msg));
     if (rc < 0) {
-        tls_log("error", "tls certificate not reloaded: the one in use stays",
+        log_line("error", "tls certificate not reloaded: the one in use stays",
                 json_pack("{s:s, s:s, s:s}", "cert", tls->cert_path, "key", tls->key_path, "detail", msg));
         return -1;
     }
     g = tls->current;
-    tls_log("info", "tls certificate reloaded",
+    log_line("info", "tls certificate reloaded",
             json_pack("{s:s, s:s, s:s, s:s, s:b}", "cert", tls->cert_path, "key", tls->key_path, "subject",
                       g->subject, "notAfter", g->not_after, "changed", rc == 1));
     return 0;

@@ -68,6 +68,28 @@ def test_live_settings_change_on_sighup_with_one_line_each():
         assert len(changes(d, "rate-limit")) == 1
 
 
+def test_sighup_changes_the_rate_limit_live():
+    """Off at the start (a burst is all served); after SIGHUP with rate_limit = 1 a burst gets 429 with
+    Retry-After; after SIGHUP with rate_limit = 0 again, bursts are served again."""
+    from harness import World
+
+    with daemon_with_config("rate_limit = 0\n") as (d, cfg):
+        t, sub, _ = World(d).tenant()
+        assert all(t.get("/v1/subscriptions").status == 200 for _ in range(20))
+        write_conf(cfg, "rate_limit = 1\n")
+        hup_and_wait(d, lambda ls: changes(d, "rate-limit"), "the rate-limit change")
+        statuses = [t.get("/v1/subscriptions") for _ in range(10)]
+        limited = [r for r in statuses if r.status == 429]
+        assert limited, [r.status for r in statuses]
+        assert int(limited[0].header("Retry-After")) >= 1
+        assert limited[0].json()["error"]["code"] == "TooManyRequests"
+        # The admin listener is never limited, whatever the setting.
+        assert all(d.admin().get("/v1/admin/clouds").status == 200 for _ in range(20))
+        write_conf(cfg, "rate_limit = 0\n")
+        hup_and_wait(d, lambda ls: len(changes(d, "rate-limit")) == 2, "the rate limit turned off")
+        assert all(t.get("/v1/subscriptions").status == 200 for _ in range(20))
+
+
 def test_setting_that_is_not_live_is_a_warning_and_keeps_its_value():
     with daemon_with_config("workers = 4\n") as (d, cfg):
         write_conf(cfg, "workers = 6\nrate_limit = 2\n")

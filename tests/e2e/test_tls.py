@@ -61,7 +61,7 @@ def test_https_on_both_listeners_verified_with_the_ca():
         ok(a.post("/v1/admin/clouds", {"name": "c-" + uid()[:8]}), 201)
         page = ok(a.get("/v1/admin/clouds?limit=1"), 200)
         link = page["nextLink"]
-        assert link.split("://", 1)[1].startswith("127.0.0.1:%d/v1/admin/clouds?" % d.admin_port), link
+        assert link.startswith("https://127.0.0.1:%d/v1/admin/clouds?" % d.admin_port), link
         nxt = ok(a.get(link.split("://", 1)[1][len("127.0.0.1:%d" % d.admin_port):]), 200)
         assert nxt["value"] and nxt["value"][0]["id"] != page["value"][0]["id"]
         # The log says where it listens, as https.
