@@ -144,10 +144,10 @@ $(ASAN)/tests/%: tests/unit/%.c $(UNIT_HEADERS) $(ASAN_CORE_OBJ) $(HEADERS)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_CORE_OBJ) \
 	  $(PKG_LIBS) $(CMOCKA_LIBS) $(LDLIBS)
 
-# Unit tests of the daemon's settings and their reload link daemon/config.o and daemon/reload.o as well
+# Unit tests of the daemon's settings and their reload link daemon/config*.o and daemon/reload.o as well
 # (never daemon/main.o).
 DAEMON_TESTS    := test_config test_reload
-DAEMON_TEST_OBJ := daemon/config.o daemon/reload.o
+DAEMON_TEST_OBJ := daemon/config.o daemon/config_text.o daemon/reload.o
 
 $(addprefix $(BUILD)/tests/,$(DAEMON_TESTS)): $(BUILD)/tests/%: tests/unit/%.c \
   $(addprefix $(BUILD)/,$(DAEMON_TEST_OBJ)) $(CORE_OBJ) $(HEADERS)
