@@ -351,6 +351,9 @@ main(int argc, char **argv)
                 api_tls_reload(tls); /* a bad new pair keeps the old one (logged) */
             sd_notify(0, "READY=1");
         }
+        err_clear(&err);
+        if (accounts_admin_tokens_flush(st, &err) < 0) /* when admin tokens were last used */
+            log_line("warn", "admin token uses could not be recorded", json_pack("{s:s}", "detail", err.message));
         if (util_now_ms() - last_sweep >= (int64_t) cfg.retention_sweep_seconds * 1000) {
             /* Durable: the sweep only starts jobs, which live in the database; it is idempotent. */
             err_clear(&err);
@@ -418,6 +421,8 @@ main(int argc, char **argv)
         struct timespec pause = {0, 10 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
+    err_clear(&err);
+    accounts_admin_tokens_flush(st, &err); /* the last uses, best effort */
     rc = 0;
 out:
     api_server_free(admin);

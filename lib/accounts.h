@@ -177,6 +177,11 @@ int accounts_admin_token_revoke(store_t *st, const char *id, int64_t expect_rev,
  * Unauthorized when there is none (unknown, revoked or expired). */
 int accounts_admin_authenticate(store_t *st, const char *token_hash, accounts_admin_caller_t *caller,
                                 err_t *err);
+/* When each admin token was last used, to the minute: accounts_admin_authenticate notes a use in memory
+ * when the stored lastUsedAt is a minute old or more (no write on the request path); the daemon's main loop
+ * writes the noted uses with accounts_admin_tokens_flush, each in a transaction of its own (a token revoked
+ * meanwhile is left alone). Returns the number of tokens written, or -1 (the uses not written stay noted). */
+int accounts_admin_tokens_flush(store_t *st, err_t *err);
 /* accounts_authenticate that also writes the token's id (token_id may be NULL). */
 int accounts_authenticate_token(store_t *st, const char *token_hash, char user_id[UTIL_UUID_LEN + 1],
                                 char token_id[UTIL_UUID_LEN + 1], err_t *err);

@@ -6,11 +6,14 @@
  * neither revoked nor past its expiry, read through the store's record cache, which the commit of a
  * revoke invalidates before the next request, so a revoke holds from the answer on. A revoked token
  * stays listed (revokedAt set) and is never revived. Every change raises its event (adminToken.created,
- * adminToken.revoked; no subscription) in the transaction of the change.
+ * adminToken.revoked; no subscription) in the transaction of the change. lastUsedAt is kept to the minute:
+ * a use is noted in memory (USES_MAX tokens at most; more wait for a later use) and written by the main
+ * loop, so authentication never writes.
  */
 #include "accounts_internal.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "../events.h"
@@ -18,6 +21,19 @@
 #include "../util.h"
 
 static const char *const scope_names[] = {"admin", "readOnly", "usage"};
+
+#define USES_MAX 256
+#define USE_GRANULE_MS 60000 /* lastUsedAt is written at most once a minute per token */
+
+/* Uses of tokens not yet written, under uses_lock. */
+typedef struct {
+    char id[UTIL_UUID_LEN + 1];
+    int64_t at_ms;
+} use_t;
+
+static pthread_mutex_t uses_lock = PTHREAD_MUTEX_INITIALIZER;
+static use_t uses[USES_MAX];
+static int nuses;
 
 UTIL_ENUM_NAMES(accounts_admin_scope, accounts_admin_scope_t, scope_names)
 
@@ -140,6 +156,99 @@ token_live(const json_t *rec)
            expires_ms > util_now_ms();
 }
 
+/* Notes that token id was used at at_ms (the latest use noted wins; a full table drops it). */
+static void
+remember(const char *id, int64_t at_ms)
+{
+    int i;
+
+    if (strlen(id) > UTIL_UUID_LEN)
+        return;
+    pthread_mutex_lock(&uses_lock);
+    for (i = 0; i < nuses && strcmp(uses[i].id, id) != 0; i++)
+        ;
+    if (i < USES_MAX) {
+        if (i == nuses) {
+            memcpy(uses[i].id, id, strlen(id) + 1);
+            uses[i].at_ms = at_ms;
+            nuses++;
+        } else if (at_ms > uses[i].at_ms) {
+            uses[i].at_ms = at_ms;
+        }
+    }
+    pthread_mutex_unlock(&uses_lock);
+}
+
+/* Notes a use of the token rec now, unless its stored lastUsedAt is less than a minute old. */
+static void
+note_use(const json_t *rec, const char *id)
+{
+    const char *last = jget_str(rec, "lastUsedAt");
+    int64_t now = util_now_ms(), last_ms;
+
+    if (last && util_time_parse(last, &last_ms) == 0 && now - last_ms < USE_GRANULE_MS)
+        return;
+    remember(id, now);
+}
+
+/* Writes lastUsedAt = at_ms on token id unless it is revoked, gone or already as late. */
+static int
+write_use(store_t *st, const char *id, int64_t at_ms, err_t *err)
+{
+    char at[UTIL_TIME_LEN + 1];
+    const char *last;
+    int64_t last_ms;
+    json_t *rec;
+    int rc = 0;
+
+    if (store_tx_begin(st, err))
+        return -1;
+    rec = store_rec_get(st, &store_kind_admin_token, id, NULL, err);
+    if (rec == NULL) {
+        store_tx_rollback(st);
+        if (err->code != ERR_NOT_FOUND)
+            return -1;
+        err_clear(err);
+        return 0;
+    }
+    last = jget_str(rec, "lastUsedAt");
+    if (json_is_null(json_object_get(rec, "revokedAt")) &&
+        !(last && util_time_parse(last, &last_ms) == 0 && last_ms >= at_ms)) {
+        util_time_format(at_ms, at);
+        json_object_set_new(rec, "lastUsedAt", json_string(at));
+        rc = store_rec_update(st, &store_kind_admin_token, id, rec, 0, err) ? -1 : 1;
+    }
+    json_decref(rec);
+    if (rc >= 0 && store_tx_commit(st, err) == 0)
+        return rc;
+    store_tx_rollback(st);
+    return -1;
+}
+
+int
+accounts_admin_tokens_flush(store_t *st, err_t *err)
+{
+    use_t todo[USES_MAX];
+    int n, i, rc, written = 0;
+
+    assert(st != NULL);
+    pthread_mutex_lock(&uses_lock);
+    n = nuses;
+    memcpy(todo, uses, (size_t) n * sizeof(todo[0]));
+    nuses = 0;
+    pthread_mutex_unlock(&uses_lock);
+    for (i = 0; i < n; i++) {
+        rc = write_use(st, todo[i].id, todo[i].at_ms, err);
+        if (rc < 0) {
+            for (; i < n; i++) /* noted again, for the next round */
+                remember(todo[i].id, todo[i].at_ms);
+            return -1;
+        }
+        written += rc;
+    }
+    return written;
+}
+
 int
 accounts_admin_authenticate(store_t *st, const char *token_hash, accounts_admin_caller_t *caller,
                             err_t *err)
@@ -159,6 +268,7 @@ accounts_admin_authenticate(store_t *st, const char *token_hash, accounts_admin_
         goto cleanup;
     }
     memcpy(caller->id, id, strlen(id) + 1);
+    note_use(rec, id);
     rc = 0;
 cleanup:
     json_decref(rec);

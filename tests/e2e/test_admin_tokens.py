@@ -121,6 +121,20 @@ def test_scopes(d):
     assert unauth and all(l.get("tokenId") is None for l in unauth), unauth[:3]
 
 
+def test_last_used_at_follows_use(d):
+    """A token never used says lastUsedAt null; after a use it says when, once the daemon's next round has
+    written it."""
+    a = d.admin()
+    used, idle = make_token(a, "readOnly"), make_token(a, "usage")
+    assert ok(a.get("/v1/admin/tokens/" + used["id"]), 200)["lastUsedAt"] is None
+    ok(d.admin(used["token"]).get("/v1/admin/clouds"), 200)
+    seen = wait_for(lambda: ok(a.get("/v1/admin/tokens/" + used["id"]), 200)["lastUsedAt"], 20 * SLOW,
+                    "lastUsedAt written")
+    assert seen >= used["createdAt"][:16], (seen, used)
+    # The token not used keeps null; its neighbour's write did not touch it.
+    assert ok(a.get("/v1/admin/tokens/" + idle["id"]), 200)["lastUsedAt"] is None
+
+
 def test_bad_creates(d):
     a = d.admin()
     err(a.post("/v1/admin/tokens", {"name": "n", "scope": "root"}), 400, "InvalidRequest", "scope")
