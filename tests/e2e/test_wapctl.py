@@ -311,6 +311,16 @@ def test_usage_export_keeps_every_record_exactly_once():
         fourth = export()
         assert fourth[:len(first)] == first and len(fourth) > len(third)
 
+        # A token of scope usage is all an export needs.
+        use = ok(w.a.post(LISTED["tokens"], {"name": "ctl-usage-" + uid()[:6], "scope": "usage"}), 201)
+        out2 = out + ".usage-token"
+        rc, stdout, errout = ctl(d, "--url", "http://127.0.0.1:%d" % d.admin_port, "--token", use["token"],
+                                 "usage", "export", "--out", out2, url=False)
+        assert rc == 0, errout
+        with open(out2) as f:
+            exported = [json.loads(line)["id"] for line in f]
+        assert exported and set(exported) <= {r["id"] for r in drain(w.a)[0]}
+
         # Nothing was acknowledged so far, so nothing was purged. With --ack, what the file holds is
         # acknowledged: wapd purges it once the retention time has passed.
         assert {r["id"] for r in fourth} <= {r["id"] for r in drain(w.a)[0]}
