@@ -12,11 +12,17 @@
  *   write transaction shares; temporary tables and indices stay in memory.
  * - Statements are cached by their SQL text, reset after every use, and finalized only when their
  *   connection closes.
+ * - The database file is the owner's alone (0600, made so before SQLite first opens it), and so are its
+ *   WAL and shared-memory files, which SQLite creates with the database file's permissions.
  */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sqlite.h"
 
@@ -221,12 +227,41 @@ sqlite_configure(void)
     sqlite3_initialize();
 }
 
+/* Makes the database file at path (created when missing) and its WAL and shared-memory files, where they
+ * exist, readable by their owner alone. Returns 0, or -1 with err set. */
+static int
+owner_only(const char *path, err_t *err)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char name[4096];
+    struct stat sb;
+    size_t i;
+    int fd;
+
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return 0;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_set(err, ERR_INTERNAL, NULL, "The database %s could not be opened: %s.", path,
+                       strerror(errno));
+    close(fd);
+    for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
+        if (stat(name, &sb) == 0 && (sb.st_mode & 077) != 0 && chmod(name, sb.st_mode & 0700) != 0)
+            return err_set(err, ERR_INTERNAL, NULL, "The permissions of %s could not be narrowed: %s.",
+                           name, strerror(errno));
+    }
+    return 0;
+}
+
 store_db_t *
 sqlite_open(const char *location, const store_options_t *opts, err_t *err)
 {
     store_db_t *db;
 
     pthread_once(&sqlite_once, sqlite_configure);
+    if (owner_only(location, err))
+        return NULL;
     db = calloc(1, sizeof(*db));
     if (db == NULL || (db->path = strdup(location)) == NULL) {
         free(db);
