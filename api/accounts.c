@@ -150,14 +150,26 @@ api_admin_tokens_create(api_req_t *r)
 {
     accounts_token_req_t req = {0};
     err_t err = {0};
-    json_t *body = api_body(r, token_spec, false, true);
+    json_t *body = api_body(r, token_spec, false, true), *answer;
 
     if (body == NULL)
         return;
     /* Absent: 0, "not given" (the table allows 1 to 3650). */
     req.expires_in_days = (int) jget_int(body, "expiresInDays");
-    api_reply_or_err(r, 201, accounts_token_create(r->store, r->params[0], &req, &err), &err);
+    answer = accounts_token_create(r->store, r->params[0], &req, &err);
     json_decref(body);
+    if (answer == NULL) {
+        api_reply_err(r, &err);
+        return;
+    }
+    /* An Idempotency-Key keeps no token at rest: a replay is a 409 naming the token made. */
+    if (api_header(r, "Idempotency-Key") != NULL &&
+        api_idem_keep_redacted(r, "token", jget_str(answer, "id"))) {
+        json_decref(answer);
+        api_reply_error(r, ERR_INTERNAL, NULL, "Out of memory."); /* rolls the create back */
+        return;
+    }
+    api_reply_json(r, 201, answer);
 }
 
 void

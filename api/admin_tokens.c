@@ -38,28 +38,6 @@ const api_resource_t api_res_admin_tokens = {
     .remove = accounts_admin_token_revoke,
 };
 
-/* What an Idempotency-Key keeps for the create of token id instead of its answer: a 409 that names it,
- * in the error envelope reply.c makes (written through a scratch request). -1 when it could not be
- * written (out of memory): the create must not stand. */
-static int
-keep_redacted(api_req_t *r, const char *id)
-{
-    api_req_t *scratch = api_req_new(r->ctx, r->listener, NULL, NULL, r->path, r->method);
-
-    assert(r->idem_body == NULL);
-    if (scratch == NULL)
-        return -1;
-    api_reply_error(scratch, ERR_CONFLICT, "Idempotency-Key",
-                    "This Idempotency-Key created admin token %s; its value was shown once and is not "
-                    "kept: revoke it and create another if the answer was lost.",
-                    id);
-    r->idem_body = scratch->resp;
-    r->idem_status = scratch->status;
-    scratch->resp = NULL;
-    api_req_free(scratch);
-    return r->idem_body != NULL ? 0 : -1;
-}
-
 void
 api_admin_token_create(api_req_t *r)
 {
@@ -82,7 +60,7 @@ api_admin_token_create(api_req_t *r)
         return;
     }
     snprintf(r->location, sizeof(r->location), "%s/%s", r->route->pattern, jget_str(answer, "id"));
-    if (api_header(r, "Idempotency-Key") != NULL && keep_redacted(r, jget_str(answer, "id"))) {
+    if (api_header(r, "Idempotency-Key") != NULL && api_idem_keep_redacted(r, "admin token", jget_str(answer, "id"))) {
         json_decref(answer);
         api_reply_error(r, ERR_INTERNAL, NULL, "Out of memory."); /* rolls the create back */
         return;

@@ -201,6 +201,10 @@ int api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem);
 int api_idem_save(api_req_t *r, const api_idem_t *idem, err_t *err);
 /* Ends the request's claim on its key, once its transaction has committed or rolled back. */
 void api_idem_release(api_idem_t *idem);
+/* For a create whose answer holds a secret shown once (a token): what an Idempotency-Key keeps instead of
+ * the answer is a 409 naming the thing made (what, id), in the error envelope. Returns -1 when it could
+ * not be written (out of memory): the create must not stand. */
+int api_idem_keep_redacted(api_req_t *r, const char *what, const char *id);
 
 /* http/request.c. new: a request on conn (or, for tests, without one: fake_headers); NULL when out of
  * memory. free: NULL is a no-op. header: a request header, or NULL. */

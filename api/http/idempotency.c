@@ -171,3 +171,22 @@ api_idem_save(api_req_t *r, const api_idem_t *idem, err_t *err)
     json_decref(ans);
     return rc;
 }
+
+int
+api_idem_keep_redacted(api_req_t *r, const char *what, const char *id)
+{
+    api_req_t *scratch = api_req_new(r->ctx, r->listener, NULL, NULL, r->path, r->method);
+
+    assert(r->idem_body == NULL && what != NULL && id != NULL);
+    if (scratch == NULL)
+        return -1;
+    api_reply_error(scratch, ERR_CONFLICT, "Idempotency-Key",
+                    "This Idempotency-Key created %s %s; its value was shown once and is not kept: revoke "
+                    "it and create another if the answer was lost.",
+                    what, id);
+    r->idem_body = scratch->resp;
+    r->idem_status = scratch->status;
+    scratch->resp = NULL;
+    api_req_free(scratch);
+    return r->idem_body != NULL ? 0 : -1;
+}

@@ -164,6 +164,24 @@ def test_idempotency_key_keeps_no_token(d):
     ok(d.admin(first["token"]).get("/v1/admin/usage"), 200)
 
 
+def test_idempotency_key_keeps_no_tenant_token(d):
+    """The same for a user's (tenant) token: a replay names the token made, and its value is not at rest."""
+    a = d.admin()
+    user = ok(a.post("/v1/admin/users", {"email": uid()[:8] + "@example.com", "name": "Idem"}), 201)
+    key = {"Idempotency-Key": "utok-" + uid()}
+    path = "/v1/admin/users/%s/tokens" % user["id"]
+    first = ok(a.post(path, {"expiresInDays": 5}, headers=key), 201)
+    again = err(a.post(path, {"expiresInDays": 5}, headers=key), 409, "Conflict", "Idempotency-Key")
+    assert first["id"] in again["error"]["message"] and first["token"] not in json.dumps(again)
+    blobs = b""
+    for name in ("wapd.db", "wapd.db-wal"):
+        if os.path.exists(os.path.join(d.state_dir, name)):
+            blobs += open(os.path.join(d.state_dir, name), "rb").read()
+    assert first["token"].encode() not in blobs
+    # One token was made, and it works.
+    ok(d.tenant(first["token"]).get("/v1/subscriptions"), 200)
+
+
 def test_collector_with_usage_token(d):
     tok = make_token(d.admin(), "usage")
     tmp = tempfile.mkdtemp(prefix="wapd-collect-", dir=os.path.dirname(d.state_dir))
