@@ -101,14 +101,29 @@ _Static_assert(sizeof(((api_req_t *) 0)->token_id) >= ACCOUNTS_ADMIN_TOKEN_ID_MA
                    sizeof(((api_req_t *) 0)->token_id) > UTIL_UUID_LEN,
                "r->token_id holds any caller's token id");
 
-/* Whether a token of scope may make r's request on the admin listener; else writes the scope it needs. */
+/* Whether r is the WAP usage feed acknowledging what it read (GET /usage?lastID=N: a write). */
 static bool
-scope_allows(accounts_admin_scope_t scope, const api_req_t *r, accounts_admin_scope_t *needs)
+wap_usage_ack(api_req_t *r)
+{
+    const char *last = strcmp(r->path, "/usage") == 0 ? api_query(r, "lastID") : NULL;
+
+    return last != NULL && *last != '\0';
+}
+
+/* Whether a token of scope may make r's request on the admin listener; else writes the scope it needs.
+ * Reads are GETs, but for the backup (admin) and the WAP feed's acknowledgement (usage or admin). */
+static bool
+scope_allows(accounts_admin_scope_t scope, api_req_t *r, accounts_admin_scope_t *needs)
 {
     bool get = r->method_id == API_GET;
+    bool ack = get && wap_usage_ack(r);
 
-    *needs = get && strcmp(r->path, "/v1/admin/backup") != 0 ? ACCOUNTS_ADMIN_SCOPE_READ_ONLY
-                                                              : ACCOUNTS_ADMIN_SCOPE_ADMIN;
+    if (ack)
+        *needs = ACCOUNTS_ADMIN_SCOPE_USAGE;
+    else if (get && strcmp(r->path, "/v1/admin/backup") != 0)
+        *needs = ACCOUNTS_ADMIN_SCOPE_READ_ONLY;
+    else
+        *needs = ACCOUNTS_ADMIN_SCOPE_ADMIN;
     switch (scope) {
     case ACCOUNTS_ADMIN_SCOPE_ADMIN:
         return true;
@@ -142,7 +157,7 @@ admin_auth_or_reply(api_req_t *r)
         api_reply_error(r, ERR_FORBIDDEN, NULL,
                         "This request needs a token of scope %s%s; this token's scope is %s.",
                         accounts_admin_scope_name(needs),
-                        needs == ACCOUNTS_ADMIN_SCOPE_READ_ONLY ? " (or admin)" : "",
+                        needs != ACCOUNTS_ADMIN_SCOPE_ADMIN ? " (or admin)" : "",
                         accounts_admin_scope_name(who.scope));
         return -1;
     }

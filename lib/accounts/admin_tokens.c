@@ -7,8 +7,8 @@
  * revoke invalidates before the next request, so a revoke holds from the answer on. A revoked token
  * stays listed (revokedAt set) and is never revived. Every change raises its event (adminToken.created,
  * adminToken.revoked; no subscription) in the transaction of the change. lastUsedAt is kept to the minute:
- * a use is noted in memory (USES_MAX tokens at most; more wait for a later use) and written by the main
- * loop, so authentication never writes.
+ * a use is noted in memory and written by the main loop (so authentication never writes) into the store's
+ * meta table beside the record, not into it, so that it never changes the token's revision and ETag.
  */
 #include "accounts_internal.h"
 
@@ -22,20 +22,9 @@
 
 static const char *const scope_names[] = {"admin", "readOnly", "usage"};
 
-#define USES_MAX 256
-#define USE_GRANULE_MS 60000 /* lastUsedAt is written at most once a minute per token */
-
-/* Uses of tokens not yet written, under uses_lock. */
-typedef struct {
-    char id[UTIL_UUID_LEN + 1];
-    int64_t at_ms;
-} use_t;
-
-static pthread_mutex_t uses_lock = PTHREAD_MUTEX_INITIALIZER;
-static use_t uses[USES_MAX];
-static int nuses;
-
 UTIL_ENUM_NAMES(accounts_admin_scope, accounts_admin_scope_t, scope_names)
+
+static void admin_token_view_last_use(store_t *st, json_t *view);
 
 json_t *
 accounts_admin_token_create(store_t *st, const accounts_admin_token_req_t *req, err_t *err)
@@ -92,7 +81,6 @@ accounts_admin_token_view(store_t *st, const json_t *rec, err_t *err)
 {
     json_t *view;
 
-    (void) st;
     assert(rec != NULL);
     view = json_copy((json_t *) rec);
     if (view == NULL) {
@@ -100,6 +88,7 @@ accounts_admin_token_view(store_t *st, const json_t *rec, err_t *err)
         return NULL;
     }
     json_object_del(view, "hash"); /* never leaves the store */
+    admin_token_view_last_use(st, view);
     return view;
 }
 
@@ -156,50 +145,101 @@ token_live(const json_t *rec)
            expires_ms > util_now_ms();
 }
 
-/* Notes that token id was used at at_ms (the latest use noted wins; a full table drops it). */
-static void
-remember(const char *id, int64_t at_ms)
+#define USES_MAX 256
+#define USE_GRANULE_MS 60000 /* lastUsedAt is written at most once a minute per token */
+#define USE_META_PREFIX "adminToken.lastUsedMs."
+
+/* What this process knows of each token's uses, under uses_lock: the last use to write (pending) and
+ * when the last write happened. A full table forgets an entry with nothing pending. */
+typedef struct {
+    char id[UTIL_UUID_LEN + 1]; /* "": a free entry */
+    int64_t at_ms;              /* the use to write, when pending */
+    int64_t written_ms;         /* the use last written (0: none by this process) */
+    bool pending;
+} use_t;
+
+static pthread_mutex_t uses_lock = PTHREAD_MUTEX_INITIALIZER;
+static use_t uses[USES_MAX];
+
+/* The entry of id, made when missing (NULL: the table is full of pending uses). uses_lock held. */
+static use_t *
+use_entry(const char *id)
 {
+    use_t *free_e = NULL, *idle = NULL;
     int i;
+
+    for (i = 0; i < USES_MAX; i++) {
+        if (strcmp(uses[i].id, id) == 0)
+            return &uses[i];
+        if (uses[i].id[0] == '\0') {
+            if (free_e == NULL)
+                free_e = &uses[i];
+        } else if (!uses[i].pending && (idle == NULL || uses[i].written_ms < idle->written_ms)) {
+            idle = &uses[i];
+        }
+    }
+    if (free_e == NULL)
+        free_e = idle;
+    if (free_e != NULL) {
+        memset(free_e, 0, sizeof(*free_e));
+        memcpy(free_e->id, id, strlen(id) + 1);
+    }
+    return free_e;
+}
+
+/* Notes a use of token id now, unless this process wrote one less than a minute ago. */
+static void
+note_use(const char *id)
+{
+    int64_t now = util_now_ms();
+    use_t *e;
 
     if (strlen(id) > UTIL_UUID_LEN)
         return;
     pthread_mutex_lock(&uses_lock);
-    for (i = 0; i < nuses && strcmp(uses[i].id, id) != 0; i++)
-        ;
-    if (i < USES_MAX) {
-        if (i == nuses) {
-            memcpy(uses[i].id, id, strlen(id) + 1);
-            uses[i].at_ms = at_ms;
-            nuses++;
-        } else if (at_ms > uses[i].at_ms) {
-            uses[i].at_ms = at_ms;
-        }
+    e = use_entry(id);
+    if (e != NULL && !e->pending && now - e->written_ms >= USE_GRANULE_MS) {
+        e->at_ms = now;
+        e->pending = true;
     }
     pthread_mutex_unlock(&uses_lock);
 }
 
-/* Notes a use of the token rec now, unless its stored lastUsedAt is less than a minute old. */
+/* The store key of token id's last use. */
 static void
-note_use(const json_t *rec, const char *id)
+use_key(const char *id, char *key, size_t n)
 {
-    const char *last = jget_str(rec, "lastUsedAt");
-    int64_t now = util_now_ms(), last_ms;
-
-    if (last && util_time_parse(last, &last_ms) == 0 && now - last_ms < USE_GRANULE_MS)
-        return;
-    remember(id, now);
+    snprintf(key, n, "%s%.40s", USE_META_PREFIX, id); /* an id is a UUID */
 }
 
-/* Writes lastUsedAt = at_ms on token id unless it is revoked, gone or already as late. */
+/* Sets view's lastUsedAt from the store (left as it is when none is written or it cannot be read). */
+static void
+admin_token_view_last_use(store_t *st, json_t *view)
+{
+    char key[96], at[UTIL_TIME_LEN + 1];
+    const char *id = jget_str(view, "id");
+    err_t err = {0};
+    int64_t last;
+
+    if (st == NULL || id == NULL)
+        return;
+    use_key(id, key, sizeof(key));
+    if (store_meta_get(st, key, &last, &err) == 0) {
+        util_time_format(last, at);
+        json_object_set_new(view, "lastUsedAt", json_string(at));
+    }
+}
+
+/* Writes at_ms as token id's last use (in the store's meta table, so that the token's revision and ETag
+ * stay) unless the token is revoked or gone, or a later use is written. Returns 0 or -1. */
 static int
 write_use(store_t *st, const char *id, int64_t at_ms, err_t *err)
 {
-    char at[UTIL_TIME_LEN + 1];
-    const char *last;
-    int64_t last_ms;
+    char key[96];
+    int64_t last = 0;
     json_t *rec;
-    int rc = 0;
+    bool live;
+    int got = 1;
 
     if (store_tx_begin(st, err))
         return -1;
@@ -211,42 +251,43 @@ write_use(store_t *st, const char *id, int64_t at_ms, err_t *err)
         err_clear(err);
         return 0;
     }
-    last = jget_str(rec, "lastUsedAt");
-    if (json_is_null(json_object_get(rec, "revokedAt")) &&
-        !(last && util_time_parse(last, &last_ms) == 0 && last_ms >= at_ms)) {
-        util_time_format(at_ms, at);
-        json_object_set_new(rec, "lastUsedAt", json_string(at));
-        rc = store_rec_update(st, &store_kind_admin_token, id, rec, 0, err) ? -1 : 1;
-    }
+    live = json_is_null(json_object_get(rec, "revokedAt"));
     json_decref(rec);
-    if (rc >= 0 && store_tx_commit(st, err) == 0)
-        return rc;
-    store_tx_rollback(st);
-    return -1;
+    use_key(id, key, sizeof(key));
+    if (live)
+        got = store_meta_get(st, key, &last, err);
+    if (got < 0 || (live && (got == 1 || last < at_ms) && store_meta_set(st, key, at_ms, err)) ||
+        store_tx_commit(st, err)) {
+        store_tx_rollback(st);
+        return -1;
+    }
+    return 0;
 }
 
 int
 accounts_admin_tokens_flush(store_t *st, err_t *err)
 {
     use_t todo[USES_MAX];
-    int n, i, rc, written = 0;
+    int n = 0, i, j;
 
     assert(st != NULL);
     pthread_mutex_lock(&uses_lock);
-    n = nuses;
-    memcpy(todo, uses, (size_t) n * sizeof(todo[0]));
-    nuses = 0;
+    for (i = 0; i < USES_MAX; i++)
+        if (uses[i].pending)
+            todo[n++] = uses[i];
     pthread_mutex_unlock(&uses_lock);
     for (i = 0; i < n; i++) {
-        rc = write_use(st, todo[i].id, todo[i].at_ms, err);
-        if (rc < 0) {
-            for (; i < n; i++) /* noted again, for the next round */
-                remember(todo[i].id, todo[i].at_ms);
-            return -1;
-        }
-        written += rc;
+        if (write_use(st, todo[i].id, todo[i].at_ms, err))
+            return -1; /* what is still pending is written at the next round */
+        pthread_mutex_lock(&uses_lock);
+        for (j = 0; j < USES_MAX; j++)
+            if (strcmp(uses[j].id, todo[i].id) == 0) {
+                uses[j].pending = false;
+                uses[j].written_ms = todo[i].at_ms;
+            }
+        pthread_mutex_unlock(&uses_lock);
     }
-    return written;
+    return n;
 }
 
 int
@@ -268,7 +309,7 @@ accounts_admin_authenticate(store_t *st, const char *token_hash, accounts_admin_
         goto cleanup;
     }
     memcpy(caller->id, id, strlen(id) + 1);
-    note_use(rec, id);
+    note_use(id);
     rc = 0;
 cleanup:
     json_decref(rec);

@@ -54,12 +54,17 @@ def test_scopes(d):
     err(cr.post("/v1/admin/tokens", {"name": "n", "scope": "admin"}), 403, "Forbidden")
     err(cr.delete("/v1/admin/tokens/" + use["id"]), 403, "Forbidden")
     err(cr.get("/v1/admin/backup"), 403, "Forbidden")
+    # The WAP feed reads for readOnly, but its lastID acknowledges (then purges): that is usage's to do.
+    ok(cr.get("/usage"), 200)
+    body = err(cr.get("/usage?lastID=1"), 403, "Forbidden")
+    assert "usage" in body["error"]["message"], body
 
     # usage: the feeds and their ack only.
     cu = d.admin(use["token"])
     _, cursor = drain(cu)
     ok(cu.post("/v1/admin/usage/ack", {"cursor": cursor}), 200)
     ok(cu.get("/usage"), 200)
+    ok(cu.get("/usage?lastID=0"), 200)
     body = err(cu.get("/v1/admin/clouds"), 403, "Forbidden")
     assert "readOnly" in body["error"]["message"] and "usage" in body["error"]["message"], body
     err(cu.post("/v1/admin/clouds", {"name": "y-" + uid()[:8]}), 403, "Forbidden")
@@ -131,8 +136,16 @@ def test_last_used_at_follows_use(d):
     seen = wait_for(lambda: ok(a.get("/v1/admin/tokens/" + used["id"]), 200)["lastUsedAt"], 20 * SLOW,
                     "lastUsedAt written")
     assert seen >= used["createdAt"][:16], (seen, used)
-    # The token not used keeps null; its neighbour's write did not touch it.
+    # The token not used keeps null; its neighbour's use did not touch it.
     assert ok(a.get("/v1/admin/tokens/" + idle["id"]), 200)["lastUsedAt"] is None
+    # Recording the use leaves the token's ETag alone: a revoke with the ETag read before the use holds.
+    r = a.get("/v1/admin/tokens/" + idle["id"])
+    etag = r.header("ETag")
+    ok(d.admin(idle["token"]).get("/v1/admin/usage"), 200)
+    wait_for(lambda: ok(a.get("/v1/admin/tokens/" + idle["id"]), 200)["lastUsedAt"], 20 * SLOW,
+             "the second token's lastUsedAt written")
+    assert a.get("/v1/admin/tokens/" + idle["id"]).header("ETag") == etag
+    assert a.delete("/v1/admin/tokens/" + idle["id"], headers={"If-Match": etag}).status == 204
 
 
 def test_bad_creates(d):
