@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "../../lib/accounts.h"
+#include "../../lib/log.h"
 
 static const char *
 listener_name(api_listener_t l)
@@ -212,6 +213,6 @@ api_pipeline_done(api_req_t *r)
 
     assert(r->replied && r->tx == API_TX_NONE);
     api_metrics_observe(r->listener, r->route_index, r->method, r->status, seconds);
-    if (r->ctx->log_requests)
+    if (r->ctx->log_requests && log_get_level() <= LOG_LEVEL_INFO) /* request lines are info lines */
         log_request(r, seconds);
 }

@@ -217,14 +217,15 @@ mark_save(const char *path, const export_mark_t *m)
     return rc;
 }
 
-/* Opens FILE for appending, locked, and cut back to m->length, the end of the records its cursor covers;
- * when no cursor was saved yet (had_mark false), first records FILE's length as it stands. Returns the fd,
- * or -1 with a message on stderr. */
+/* Opens FILE for appending and locks it, then reads FILE.cursor into *m (under the lock, so that a run
+ * that just ended is seen whole) and cuts FILE back to m->length, the end of the records its cursor covers;
+ * when no cursor was saved yet, first records FILE's length as it stands. Returns the fd, or -1 with a
+ * message on stderr. */
 static int
-out_open(const char *out, const char *mark_path, bool had_mark, export_mark_t *m)
+out_open(const char *out, const char *mark_path, export_mark_t *m)
 {
     struct stat sb;
-    int fd, ok = 0;
+    int fd, ok = 0, had_mark;
 
     assert(out != NULL && mark_path != NULL && m != NULL);
     fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -236,6 +237,8 @@ out_open(const char *out, const char *mark_path, bool had_mark, export_mark_t *m
         fprintf(stderr, "wapctl: usage export: %s is being written by another wapctl usage export\n", out);
         goto cleanup;
     }
+    if ((had_mark = mark_load(mark_path, m)) < 0)
+        goto cleanup;
     if (fstat(fd, &sb) != 0) {
         fprintf(stderr, "wapctl: usage export: %s: %s\n", out, strerror(errno));
         goto cleanup;
@@ -388,7 +391,7 @@ wapctl_usage_export(const wapctl_t *c, int argc, char **argv)
     export_args_t a;
     export_mark_t m = {{0}, 0};
     size_t total = 0, count;
-    int rc, fd = -1, had;
+    int rc, fd = -1;
 
     assert(c != NULL && argc >= 0);
     if ((rc = args_parse("usage export", argc, argv, true, &a)) != WAPCTL_OK)
@@ -398,9 +401,7 @@ wapctl_usage_export(const wapctl_t *c, int argc, char **argv)
         return WAPCTL_USAGE;
     }
     rc = WAPCTL_API;
-    if ((had = mark_load(mark_path, &m)) < 0)
-        goto cleanup;
-    if ((fd = out_open(a.out, mark_path, had == 1, &m)) < 0)
+    if ((fd = out_open(a.out, mark_path, &m)) < 0)
         goto cleanup;
     do {
         count = 0;
