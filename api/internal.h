@@ -289,8 +289,8 @@ json_t *api_body(api_req_t *r, const jv_field_t *spec, bool partial, bool allow_
 
 /* Query parameters. api_query returns the value ("" for a bare key) or NULL when absent. */
 const char *api_query(api_req_t *r, const char *name);
-/* http/paging.c: the base of the absolute links wapd answers (no trailing '/'): ctx->public_url when set,
- * else https:// (ctx->tls) or http:// and the request's Host. */
+/* http/paging.c: the base of the absolute links wapd answers (no trailing '/'): on the tenant listener
+ * ctx->public_url when set, else https:// (ctx->tls) or http:// and the request's Host. */
 void api_url_base(api_req_t *r, char *buf, size_t n);
 /* Reads limit and cursor; replies 400 and returns -1 when either is bad. */
 int api_paging(api_req_t *r, int *limit, int64_t *after);

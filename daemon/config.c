@@ -100,8 +100,8 @@ static const config_setting_t settings[] = {
      .help = "CA certificates wapd trusts when it calls hooks and http agents (default: the system's)"},
     {.name = "public-url", .key = "public_url", STR_FIELD(CONFIG_STRING, public_url), .min = 1,
      .metavar = "URL",
-     .help = "scheme, host and port clients reach wapd by (behind a proxy), used in nextLink and Location "
-             "(default: from the request)"},
+     .help = "scheme, host and port tenant clients reach the tenant listener by (behind a proxy), used in its "
+             "nextLink and Location (default: from the request; the admin listener's links always are)"},
     {.name = "rate-limit", .key = "rate_limit", INT_FIELD(rate_limit), .def = "0", .min = 0, .max = 1000000,
      .live = true, .metavar = "N",
      .help = "tenant requests per second per token, in bursts of up to 2N; beyond it 429 (0: off)"},

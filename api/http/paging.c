@@ -118,7 +118,7 @@ api_url_base(api_req_t *r, char *buf, size_t n)
     size_t i;
 
     assert(r != NULL && r->ctx != NULL && buf != NULL && n > 0);
-    if (r->ctx->public_url != NULL) {
+    if (r->ctx->public_url != NULL && r->listener == API_LISTENER_TENANT) {
         snprintf(buf, n, "%s", r->ctx->public_url);
         return;
     }

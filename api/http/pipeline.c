@@ -95,14 +95,16 @@ tx_end(api_req_t *r, api_idem_t *idem)
     api_idem_release(idem); /* after the commit: a later request finds the saved answer */
 }
 
-/* Stage 10: Location on --public-url. A URL too long for r->location keeps the path, which is still right. */
+/* Stage 10: Location on --public-url, on the tenant listener (the one a public proxy fronts; the admin
+ * listener's links never point at it, so an admin token never goes there). A URL too long for r->location
+ * keeps the path, which is still right. */
 static void
 location_public(api_req_t *r)
 {
     char path[sizeof(r->location)];
     int n;
 
-    if (r->ctx->public_url == NULL || r->location[0] != '/')
+    if (r->ctx->public_url == NULL || r->listener != API_LISTENER_TENANT || r->location[0] != '/')
         return;
     snprintf(path, sizeof(path), "%s", r->location);
     n = snprintf(r->location, sizeof(r->location), "%s%s", r->ctx->public_url, path);

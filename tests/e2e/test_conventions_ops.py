@@ -38,34 +38,44 @@ def test_details_list_every_field_at_fault(d):
 
 
 def test_links_use_the_public_url():
+    """--public-url is the tenant listener's: its Location and nextLink name it; the admin listener's links
+    keep to the request (a path, and Host), so an admin token is never sent to the public address."""
     d = Daemon(extra_args=["--public-url", PUBLIC + "/"]).start()
     try:
-        a = d.admin()
-        r = a.post("/v1/admin/clouds", {"name": "pub-" + uid()[:8]})
-        cloud = ok(r, 201)
-        assert r.header("Location") == PUBLIC + "/v1/admin/clouds/" + cloud["id"]
+        w = World(d)
+        a = w.a
+        ok(a.post("/v1/admin/hosts", {"name": "h", "cloudId": w.cloud["id"],
+                                      "agent": {"kind": "sim", "uri": "sim://"},
+                                      "capacity": {"cores": 16, "memoryMB": 65536, "storageGB": 1000}}), 201)
+        t, sub, _ = w.tenant()
+        base = "/v1/subscriptions/%s" % sub["id"]
+        r = t.post(base + "/networks", {"name": "n1", "addressPrefix": "10.1.0.0/24"})
+        net = ok(r, 201)
+        assert r.header("Location") == PUBLIC + base + "/networks/" + net["id"], r.headers
         # An Idempotency-Key replay answers the same absolute Location.
         key = {"Idempotency-Key": uid()}
-        first = a.post("/v1/admin/clouds", {"name": "pub-idem"}, headers=key)
-        again = a.post("/v1/admin/clouds", {"name": "pub-idem"}, headers=key)
+        body = {"name": "n2", "addressPrefix": "10.2.0.0/24"}
+        first = t.post(base + "/networks", body, headers=key)
+        again = t.post(base + "/networks", body, headers=key)
         assert first.header("Location") == again.header("Location")
-        assert first.header("Location").startswith(PUBLIC + "/v1/admin/clouds/")
-        ok(a.post("/v1/admin/clouds", {"name": "pub-" + uid()[:8]}), 201)
-        page = ok(a.get("/v1/admin/clouds?limit=1"), 200)
+        assert first.header("Location").startswith(PUBLIC + base + "/networks/")
+        page = ok(t.get(base + "/networks?limit=1"), 200)
         link = urllib.parse.urlsplit(page["nextLink"])
         assert "%s://%s" % (link.scheme, link.netloc) == PUBLIC
-        assert link.path == "/v1/admin/clouds"
-        nxt = ok(a.get(link.path + "?" + link.query), 200)
+        assert link.path == base + "/networks"
+        nxt = ok(t.get(link.path + "?" + link.query), 200)
         assert nxt["value"] and nxt["value"][0]["id"] != page["value"][0]["id"]
         # A 202's Location names the job on the public URL.
-        user = ok(a.post("/v1/admin/users", {"email": uid()[:8] + "@example.com", "name": "p"}), 201)
-        plan = ok(a.post("/v1/admin/plans", {"name": "p", "cloudId": cloud["id"], "state": "public"}), 201)
-        sub = ok(a.post("/v1/admin/subscriptions", {"userId": user["id"], "planId": plan["id"],
-                                                      "displayName": "s"}), 201)
-        r = a.patch("/v1/admin/subscriptions/" + sub["id"], {"state": "suspended"},
-                    headers={"If-Match": a.get("/v1/admin/subscriptions/" + sub["id"]).header("ETag")})
-        job = ok(r, 202)
-        assert r.header("Location") == PUBLIC + "/v1/admin/jobs/" + job["id"]
+        r = t.post(base + "/vms", {"name": "vm1", "imageId": w.image["id"], "size": w.size_name})
+        vm = ok(r, 202)
+        assert r.header("Location").startswith(PUBLIC + base + "/jobs/"), (r.headers, vm)
+        # The admin listener: Location is the path, nextLink the request's Host.
+        r = a.post("/v1/admin/clouds", {"name": "pub-" + uid()[:8]})
+        cloud = ok(r, 201)
+        assert r.header("Location") == "/v1/admin/clouds/" + cloud["id"]
+        ok(a.post("/v1/admin/clouds", {"name": "pub-" + uid()[:8]}), 201)
+        page = ok(a.get("/v1/admin/clouds?limit=1"), 200)
+        assert page["nextLink"].startswith("http://127.0.0.1:%d/v1/admin/clouds?" % d.admin_port), page
     finally:
         d.cleanup()
 

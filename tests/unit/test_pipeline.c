@@ -499,16 +499,13 @@ rate_limit_and_public_location(void **state)
     assert_true(r->retry_after >= 1);
     api_req_free(r);
     p->ctx.public_url = "https://wapd.example.com:8443";
-    for (i = 0; i < 10; i++) { /* the admin listener is never limited */
+    for (i = 0; i < 10; i++) { /* the admin listener is never limited, and its links keep to the request */
         r = run(p, A, "POST", "/clouds", admin_json_h, "{\"name\": \"limited\"}");
         assert_int_equal(r->status, 201);
-        assert_true(strncmp(r->location, "https://wapd.example.com:8443/clouds/", 37) == 0);
+        assert_true(strncmp(r->location, "/clouds/", 8) == 0);
         api_req_free(r);
     }
     p->ctx.public_url = NULL;
-    r = run(p, A, "POST", "/clouds", admin_json_h, "{\"name\": \"relative\"}");
-    assert_true(strncmp(r->location, "/clouds/", 8) == 0);
-    api_req_free(r);
     json_decref(user);
     json_decref(tok);
 }
