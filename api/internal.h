@@ -195,9 +195,12 @@ uint64_t api_ratelimit_refused(void);
 api_ratelimit_t *api_ratelimit__new(void);
 void api_ratelimit__free(api_ratelimit_t *t);
 int api_ratelimit__take(api_ratelimit_t *t, const char *key, int n, int64_t now_ns, int *retry_after);
-/* http/idempotency.c: in the write transaction, reads a POST's Idempotency-Key into idem and replays or
+/* http/idempotency.c: in the write transaction, looks up the key api_idem_claim_or_reply read, and replays or
  * refuses a reuse (returns 1: answered); save records a successful answer under the key (no-op without). */
 int api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem);
+/* Before a POST's write transaction begins: reads its Idempotency-Key into idem and claims it for this
+ * request; replies (400 a bad key, 409 a key another request holds) and returns 1, else returns 0. */
+int api_idem_claim_or_reply(api_req_t *r, api_idem_t *idem);
 int api_idem_save(api_req_t *r, const api_idem_t *idem, err_t *err);
 /* Ends the request's claim on its key, once its transaction has committed or rolled back. */
 void api_idem_release(api_idem_t *idem);

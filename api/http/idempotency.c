@@ -8,8 +8,9 @@
  * that did not commit, and a committed change always has its key. An answer that holds a secret shown
  * once (r->idem_body set) is not kept: what stands for it is.
  *
- * While a request holds a key (from its lookup until its transaction has ended), another request with the
- * same key is 409 Conflict at once rather than waiting for it: the in-flight claims live in a small table
+ * While a request holds a key (claimed before its write transaction begins, so before it waits for the
+ * writer, until that transaction has ended), another request with the same key is 409 Conflict at once
+ * rather than waiting for it: the in-flight claims live in a small table
  * under a mutex, keyed by the digest of (caller, method, path, key); a claim is released after the commit
  * or rollback, so a request that finds no claim finds the saved answer of any that held one.
  */
@@ -86,13 +87,14 @@ replay(api_req_t *r, const json_t *ans)
 }
 
 int
-api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem)
+api_idem_claim_or_reply(api_req_t *r, api_idem_t *idem)
 {
-    err_t err = {0};
-    json_t *ans;
+    char *id = NULL;
+    char digest[UTIL_SHA256_HEX_LEN + 1];
     const char *key;
+    int held;
 
-    assert(r->tx == API_TX_WRITE);
+    assert(r->tx == API_TX_NONE && idem->claim[0] == '\0');
     idem->key = NULL;
     idem->replayed = false;
     if (r->method_id != API_POST)
@@ -105,33 +107,39 @@ api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem)
                         "Idempotency-Key must be 1 to 255 characters.");
         return 1;
     }
-    {
-        char *id = NULL;
-        char digest[UTIL_SHA256_HEX_LEN + 1];
-        int held;
-
-        if (asprintf(&id, "%s\n%s\n%s\n%s", r->scope, r->method, r->path, key) < 0) {
-            api_reply_error(r, ERR_INTERNAL, NULL, "Out of memory.");
-            return 1;
-        }
-        util_sha256_hex(id, strlen(id), digest);
-        free(id);
-        held = claim(digest);
-        if (held) {
-            if (held > 0)
-                api_reply_error(r, ERR_CONFLICT, "Idempotency-Key",
-                                "A request with this Idempotency-Key is still in progress.");
-            else
-                api_reply_error(r, ERR_UNAVAILABLE, NULL, "Too many requests with an Idempotency-Key "
-                                                          "are in progress; try again.");
-            idem->replayed = true;
-            return 1;
-        }
-        memcpy(idem->claim, digest, sizeof(digest));
+    if (asprintf(&id, "%s\n%s\n%s\n%s", r->scope, r->method, r->path, key) < 0) {
+        api_reply_error(r, ERR_INTERNAL, NULL, "Out of memory.");
+        return 1;
     }
+    util_sha256_hex(id, strlen(id), digest);
+    free(id);
+    held = claim(digest);
+    if (held > 0) {
+        api_reply_error(r, ERR_CONFLICT, "Idempotency-Key",
+                        "A request with this Idempotency-Key is still in progress.");
+        return 1;
+    }
+    if (held < 0) {
+        api_reply_error(r, ERR_UNAVAILABLE, NULL,
+                        "Too many requests with an Idempotency-Key are in progress; try again.");
+        return 1;
+    }
+    memcpy(idem->claim, digest, sizeof(digest));
     idem->key = key;
+    return 0;
+}
+
+int
+api_idem_begin_or_reply(api_req_t *r, api_idem_t *idem)
+{
+    err_t err = {0};
+    json_t *ans;
+
+    assert(r->tx == API_TX_WRITE);
+    if (idem->key == NULL) /* no key, or not a POST (api_idem_claim_or_reply) */
+        return 0;
     util_sha256_hex(r->body ? r->body : "", r->body_len, idem->body_hash);
-    ans = store_idem_lookup(r->store, r->scope, r->method, r->path, key, IDEMPOTENCY_MAX_AGE_MS,
+    ans = store_idem_lookup(r->store, r->scope, r->method, r->path, idem->key, IDEMPOTENCY_MAX_AGE_MS,
                             &err);
     if (ans == NULL) {
         if (err.code == ERR_NONE)

@@ -80,7 +80,7 @@ tx_end(api_req_t *r, api_idem_t *idem)
     assert(r->replied);
     switch (r->tx) {
     case API_TX_NONE:
-        return;
+        break;
     case API_TX_READ:
         store_tx_commit(r->store, &err);
         break;
@@ -167,6 +167,8 @@ api_pipeline_run(api_req_t *r, const api_route_table_t *table)
     }
     r->route = route;
     r->route_index = (int) (route - table->rows);
+    if (kind == API_TX_WRITE && handler != NULL && api_idem_claim_or_reply(r, &idem))
+        goto done;
     if (kind == API_TX_WRITE && tx_begin_or_reply(r, kind))
         goto done;
     if (scope_or_reply(r))
