@@ -284,6 +284,9 @@ static const char *const migrations[] = {
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, rev INTEGER NOT NULL DEFAULT 1,"
     " name TEXT NOT NULL, scope TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, expires_at TEXT,"
     " revoked_at TEXT, last_used_at TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);",
+    /* 16: no token at rest: the answers a tenant token create kept for its Idempotency-Key held the token
+     * itself; from now on the key keeps a 409 naming the token instead, and those kept before go. */
+    "DELETE FROM idempotency WHERE method = 'POST' AND path LIKE '/v1/admin/users/%/tokens';",
 };
 
 int
