@@ -29,6 +29,10 @@ typedef struct {
     volatile bool log_requests; /* one JSON line per request to stderr; changed live */
     volatile int rate_limit; /* tenant requests per second per token (bucket 2N); 0: off; changed live */
     const char *public_url;  /* base URL of links (nextLink, Location), no trailing '/'; NULL: from Host */
+    int connection_limit;    /* open connections per listener */
+    int per_address_limit;   /* open connections per listener from one client address */
+    int request_timeout_s;   /* a whole request must arrive within this from its connection or last answer */
+    int idle_timeout_s;      /* a silent connection is closed after this */
     bool tls;                /* the listeners serve HTTPS: links built from Host say https:// */
     api_tls_t *tls_creds;    /* borrowed: what the listeners present when tls; NULL: plain HTTP */
 } api_ctx_t;

@@ -82,6 +82,22 @@ static const config_setting_t settings[] = {
      .metavar = "S",
      .help = "how long events are kept for the pull feed, in seconds (longer while a hook delivery needs "
              "them)"},
+    {.name = "job-retention-seconds", .key = "job_retention_seconds", INT_FIELD(job_retention_seconds),
+     .def = "2592000", .min = 1, .max = 3650 * DAY, .live = true, .metavar = "S",
+     .help = "how long ended jobs are kept, in seconds, from their end (jobs not ended are never purged)"},
+    {.name = "connection-limit", .key = "connection_limit", INT_FIELD(connection_limit), .def = "4096",
+     .min = 16, .max = 65536, .metavar = "N",
+     .help = "open connections each listener accepts; beyond it new ones are closed at once"},
+    {.name = "per-address-limit", .key = "per_address_limit", INT_FIELD(per_address_limit), .def = "256",
+     .min = 1, .max = 65536, .metavar = "N",
+     .help = "open connections each listener accepts from one client address"},
+    {.name = "request-timeout-seconds", .key = "request_timeout_seconds", INT_FIELD(request_timeout_seconds),
+     .def = "30", .min = 1, .max = 3600, .metavar = "S",
+     .help = "time a client has from its connection (or its previous answer) to send a whole request, "
+             "headers and body; sending slowly does not extend it"},
+    {.name = "idle-timeout-seconds", .key = "idle_timeout_seconds", INT_FIELD(idle_timeout_seconds),
+     .def = "15", .min = 1, .max = 3600, .metavar = "S",
+     .help = "a connection silent this long is closed, in seconds"},
     {.name = "host-heartbeat-seconds", .key = "host_heartbeat_seconds", INT_FIELD(host_heartbeat_seconds),
      .def = "10", .min = 0, .max = 3600, .metavar = "S",
      .help = "how often every remote host is asked whether it answers, in seconds; 3 failures in a row "

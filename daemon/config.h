@@ -30,6 +30,11 @@ typedef struct {
     int hook_max_age_seconds; /* a delivery is retried this long, then marked failed */
     int hook_timeout_seconds; /* one hook request */
     int event_retention_seconds; /* events older than this go, once no delivery refers to them */
+    int job_retention_seconds;   /* ended jobs older than this (from their end) are purged */
+    int connection_limit;        /* open connections per listener */
+    int per_address_limit;       /* open connections per listener from one client address */
+    int request_timeout_seconds; /* a whole request (headers and body) must arrive within this */
+    int idle_timeout_seconds;    /* a silent connection is closed after this */
     int host_heartbeat_seconds; /* remote hosts are asked how they are this often; 0: never */
     int job_deadline_seconds;   /* every job's deadline; 0: each kind's own */
     char *tls_cert;     /* PEM certificate chain; with tls_key, both listeners serve HTTPS only */

@@ -301,6 +301,10 @@ main(int argc, char **argv)
     ctx.tls = tls != NULL;
     ctx.tls_creds = tls;
     ctx.public_url = cfg.public_url;
+    ctx.connection_limit = cfg.connection_limit;
+    ctx.per_address_limit = cfg.per_address_limit;
+    ctx.request_timeout_s = cfg.request_timeout_seconds;
+    ctx.idle_timeout_s = cfg.idle_timeout_seconds;
     reload_apply(&cfg, &ctx); /* the log level, the rate limit, the request log */
     admin = api_server_start(&ctx, API_LISTENER_ADMIN, admin_fd, cfg.http_threads);
     admin_fd = -1;
