@@ -14,8 +14,16 @@
  * With ctx->tls set the listener speaks HTTPS only (tls.c, through ctx->tls_creds, gives the certificate and
  * the versions): bytes that are not a TLS handshake end the connection before any request is read, so plain
  * HTTP is never served on it.
+ *
+ * Connection hygiene, from the settings (api_ctx_t): at most connection_limit connections per listener and
+ * per_address_limit from one client address (libmicrohttpd closes the ones beyond at once); a connection
+ * silent for idle_timeout_s is closed by libmicrohttpd; and one that has not delivered a whole request
+ * request_timeout_s after its accept (or its previous answer) is closed by the listener's sweep (conns.c),
+ * however often it sends. Each listener has its own threads, limits and table, so a flood of connections
+ * on the tenant listener leaves the admin listener as it was.
  */
 #include "../internal.h"
+#include "conns.h"
 #include "tls.h"
 
 #include <assert.h>
@@ -33,6 +41,8 @@
 /* Threads per listener that run writes (see writepool.c): each waits for its group commit, so more of them
  * than cores lets more writes share one. */
 #define API_WRITE_THREADS 16
+/* How often the request deadline is checked: a trickling connection is closed at most this late. */
+#define API_SWEEP_MS 250
 
 struct api_server {
     api_ctx_t *ctx;
@@ -40,7 +50,23 @@ struct api_server {
     struct MHD_Daemon *daemon;
     api_writepool_t *pool; /* runs the writes; NULL: they run on the listener's threads */
     int inflight;          /* atomic */
+    api_conns_t *conns;    /* the connections, for the request deadline */
 };
+
+/* The connection's entry in srv->conns (NULL when it could not be tracked). */
+static api_conn_t *
+conn_entry(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+static int64_t
+mono_ms(void)
+{
+    return util_mono_ns() / 1000000;
+}
 
 /* Sends the request's answer (which the pipeline has recorded) with its headers. */
 static enum MHD_Result
@@ -131,6 +157,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && util_parse_int64(cl, false, &len) == 0 && len > API_BODY_MAX) {
             /* Refused on the headers: the body is never read and the connection closes. */
+            api_conns_received(srv->conns, conn_entry(conn));
             r->body_too_large = true;
             api_pipeline_run(r, &api_route_table);
             return queue_reply(r);
@@ -147,6 +174,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         return __atomic_load_n(&r->pool_done, __ATOMIC_ACQUIRE) ? queue_reply(r) : MHD_YES;
     if (r->replied)
         return MHD_YES;
+    api_conns_received(srv->conns, conn_entry(conn)); /* the whole request is in: no deadline till answered */
     if (r->method_id != API_GET) {
         r->pool_queued = true;
         if (api_writepool_submit(srv->pool, r) == 0)
@@ -163,13 +191,29 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
     api_server_t *srv = cls;
 
-    (void) conn;
     (void) toe;
+    api_conns_answered(srv->conns, conn_entry(conn), mono_ms()); /* the next request's deadline runs */
     if (*req_cls == NULL)
         return;
     api_req_free(*req_cls);
     *req_cls = NULL;
     __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+    api_server_t *srv = cls;
+    const union MHD_ConnectionInfo *ci;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? api_conns_add(srv->conns, ci->connect_fd, mono_ms()) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        api_conns_remove(srv->conns, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void
@@ -198,6 +242,7 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
 {
     api_server_t *srv = calloc(1, sizeof(*srv));
     struct MHD_OptionItem tls_opts[API_TLS_OPTIONS];
+    const char *name;
 
     assert(ctx != NULL && ctx->store != NULL);
     assert(!ctx->tls || ctx->tls_creds != NULL);
@@ -205,25 +250,40 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         return NULL;
     srv->ctx = ctx;
     srv->listener = listener;
-    srv->pool = api_writepool_start(API_WRITE_THREADS);
+    srv->conns = api_conns_new((int64_t) (ctx->request_timeout_s > 0 ? ctx->request_timeout_s : 30) *
+                               1000);
+    srv->pool = srv->conns ? api_writepool_start(API_WRITE_THREADS) : NULL;
     if (srv->pool == NULL) {
+        api_conns_free(srv->conns);
         free(srv);
         return NULL;
     }
     api_tls__options(ctx->tls ? ctx->tls_creds : NULL, tls_opts);
+    name = listener == API_LISTENER_ADMIN ? "admin" : "tenant";
+    if (api_conns_start_sweeper(srv->conns, name, API_SWEEP_MS)) {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n", name);
+        api_writepool_free(srv->pool);
+        api_conns_free(srv->conns);
+        free(srv);
+        return NULL;
+    }
     srv->daemon = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
             (ctx->tls ? MHD_USE_TLS : 0),
-        0, NULL, NULL, on_request,
-        srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+        0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned) (threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, 2048u,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned) (ctx->idle_timeout_s > 0 ? ctx->idle_timeout_s : API_IDLE_TIMEOUT_S),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned) (ctx->connection_limit > 0 ? ctx->connection_limit : 4096),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned) (ctx->per_address_limit > 0 ? ctx->per_address_limit : 0),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONN_MEMORY, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     if (srv->daemon == NULL) {
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n",
-                listener == API_LISTENER_ADMIN ? "admin" : "tenant");
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n", name);
         api_writepool_free(srv->pool);
+        api_conns_free(srv->conns);
         free(srv);
         return NULL;
     }
@@ -259,5 +319,6 @@ api_server_free(api_server_t *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     api_writepool_free(srv->pool);
+    api_conns_free(srv->conns); /* after the daemon: every connection has been removed from it */
     free(srv);
 }
