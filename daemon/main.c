@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -180,6 +181,39 @@ ensure_dir(const char *dir)
     return mkdir(dir, 0700);
 }
 
+/* File descriptors kept for everything but the listeners' connections: the store, hosts, hooks, logs. */
+#define FD_RESERVE 1024
+
+/* Raises the soft limit of open files to what both listeners' connection limits need (plus FD_RESERVE),
+ * up to the hard limit (beyond it when the process may). When even that is short, says so in a log line:
+ * the connections past it are then refused by the kernel's accept, not by the connection limit. */
+static void
+raise_open_file_limit(const config_t *cfg)
+{
+    struct rlimit rl, want;
+    rlim_t need = (rlim_t) cfg->connection_limit * 2 + FD_RESERVE;
+    rlim_t was;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return;
+    was = rl.rlim_cur;
+    want.rlim_cur = need;
+    want.rlim_max = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) != 0) { /* a hard limit below need, and not ours to raise */
+        want.rlim_cur = rl.rlim_max;
+        want.rlim_max = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) != 0)
+            want.rlim_cur = was;
+    }
+    if (want.rlim_cur < need)
+        log_line("warn", "the open file limit is below what the connection limits need",
+                 json_pack("{s:I, s:I, s:i}", "limit", (json_int_t) want.rlim_cur, "needed",
+                           (json_int_t) need, "connectionLimit", cfg->connection_limit));
+    else
+        log_line("info", "open file limit raised",
+                 json_pack("{s:I, s:I}", "from", (json_int_t) was, "to", (json_int_t) want.rlim_cur));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -288,6 +322,7 @@ main(int argc, char **argv)
                                STARTUP_CLOSE_BUDGET_MS, &err) < 0)
         log_line("warn", "usage periods could not be closed", json_pack("{s:s}", "detail", err.message));
 
+    raise_open_file_limit(&cfg);
     admin_fd = bind_listener(cfg.admin_listen, tls != NULL, &admin_port, admin_url, sizeof(admin_url));
     tenant_fd = admin_fd < 0 ? -1
                              : bind_listener(cfg.tenant_listen, tls != NULL, &tenant_port, tenant_url,

@@ -13,15 +13,19 @@ The sockets are non-blocking and driven by one selector in one thread, so 2,100 
 2,100 threads; the test raises its own open-file limit to hold them.
 """
 import http.client
+import json
 import os
 import random
 import resource
 import selectors
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
-from harness import SLOW, Daemon, ok, uid, wait_for
+from harness import ADMIN_TOKEN, SLOW, WAPD_BIN, Daemon, ok, uid, wait_for
 
 TRICKLERS = 2100
 SOURCES = ["127.0.0.%d" % i for i in range(10, 20)]  # 210 connections each
@@ -36,7 +40,8 @@ CLOSE_SLACK = 5.0 * SLOW
 def raise_nofile(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < n:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (n if hard == resource.RLIM_INFINITY else min(n, hard), hard))
+        want = n if hard == resource.RLIM_INFINITY else min(n, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert soft == resource.RLIM_INFINITY or soft >= n, \
         "this test needs %d open files; the hard limit allows %s" % (n, soft)
@@ -78,7 +83,8 @@ class Trickle:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
             s.bind((sources[i % len(sources)], 0))
-            c = {"sock": s, "started": None, "connected": None, "closed": None, "lines": 0, "answer": b"", "next": 0.0}
+            c = {"sock": s, "started": None, "connected": None, "closed": None, "lines": 0, "answer": b"",
+                 "next": 0.0}
             self.conns.append(c)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -198,7 +204,8 @@ def test_new_clients_are_served_during_a_slowloris_and_tricklers_close_at_the_de
         assert max(admin_times) < SERVED_WITHIN, "an admin client took %.3f s" % max(admin_times)
 
         # The deadline: every trickler is closed by the daemon, however often it sent, without an answer.
-        wait_for(lambda: trickle.counts()[1] == TRICKLERS, DEADLINE + 30 * SLOW, "every trickler to be closed")
+        wait_for(lambda: trickle.counts()[1] == TRICKLERS, DEADLINE + 30 * SLOW,
+                 "every trickler to be closed")
         trickle.close()
         # From the connect call (the daemon's accept is later) to the moment this test saw the close.
         lifetimes = [c["closed"] - c["started"] for c in trickle.conns]
@@ -308,3 +315,68 @@ def test_the_deadline_holds_slow_bodies_and_spares_busy_keep_alive_clients():
         assert len(sock_ids) == 1, "the keep-alive connection was closed and made again"
     finally:
         d.cleanup()
+
+
+def nofile_limits(pid):
+    """The (soft, hard) open-file limit of a process, from /proc."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return soft, hard
+    raise AssertionError("no open-file limit in /proc/%d/limits" % pid)
+
+
+def test_the_daemon_raises_its_open_file_limit_to_fit_the_connection_limits():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * 3000 + 1024  # both listeners at --connection-limit 3000, and the reserve
+    d = Daemon(extra_args=["--connection-limit", "3000"]).start()
+    try:
+        got_soft, _ = nofile_limits(d.proc.pid)
+        if hard == resource.RLIM_INFINITY or hard >= need:
+            assert got_soft == "unlimited" or int(got_soft) >= need, got_soft
+        else:
+            assert "the open file limit is below what the connection limits need" in d.stderr()
+    finally:
+        d.cleanup()
+
+
+def test_a_hard_limit_too_low_for_the_connection_limits_is_logged():
+    """Started with a hard open-file limit of 512 (below 2 x 4096 + 1024) the daemon serves and says so."""
+    state = tempfile.mkdtemp(prefix="wapd-e2e-")
+    err_path = state + ".err"
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 512))
+
+    with open(err_path, "wb") as err:
+        p = subprocess.Popen([WAPD_BIN, "--state-dir", state, "--admin-listen", "127.0.0.1:0",
+                              "--tenant-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN],
+                             stdout=subprocess.DEVNULL, stderr=err, preexec_fn=low_limit)
+    try:
+        def ports():
+            assert p.poll() is None, "wapd exited with %s" % p.returncode
+            try:
+                with open(os.path.join(state, "ports.json")) as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                return None
+        port = wait_for(ports, 30 * SLOW, "ports.json")["tenant"]
+        assert timed_get(port, "/healthz", None)[0] == 200
+        soft = nofile_limits(p.pid)[0]
+        with open(err_path) as f:
+            lines = [json.loads(l) for l in f if l.startswith("{")]
+        msgs = {l.get("msg"): l for l in lines}
+        need = 2 * 4096 + 1024
+        if soft == "512":  # raised to the hard limit, no further: said so
+            warn = msgs.get("the open file limit is below what the connection limits need")
+            assert warn, lines
+            assert warn["limit"] == 512 and warn["needed"] == need, warn
+        else:  # a process allowed to raise its hard limit (CAP_SYS_RESOURCE) raised it
+            assert int(soft) >= need, soft
+            assert msgs["open file limit raised"]["to"] >= need, lines
+    finally:
+        p.terminate()
+        p.wait(30)
+        shutil.rmtree(state, ignore_errors=True)
+        os.unlink(err_path)
