@@ -298,12 +298,13 @@ static int
 lookup_public(store_t *st, const vm_ctx_t *ctx, const char *id, json_t **out, int64_t *rev, err_t *err)
 {
     json_t *rec = NULL;
-    int rc = store_rec_lookup(st, &store_kind_image, id, &rec, rev, err);
+    int rc;
 
-    if (rc == 1 && !catalog_plan_allows(ctx->plan, "imageIds", id)) {
-        json_decref(rec);
+    /* The plan decides before the store is read: an image the plan does not offer costs what a missing
+     * one does. */
+    if (!catalog_plan_allows(ctx->plan, "imageIds", id))
         return 0;
-    }
+    rc = store_rec_lookup(st, &store_kind_image, id, &rec, rev, err);
     if (rc == 1)
         *out = rec;
     return rc;
