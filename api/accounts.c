@@ -10,6 +10,7 @@
  * create's answer only; no listing shows its hash.
  */
 #include "internal.h"
+#include "requests.h"
 
 #include <assert.h>
 
@@ -37,6 +38,7 @@ static const jv_field_t token_spec[] = {
     {"expiresInDays", JV_INT, 0, 1, 3650, NULL, NULL},
     JV_END,
 };
+const jv_field_t *const api_spec_token_create = token_spec;
 
 static const jv_field_t subscription_spec[] = {
     {"userId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},

@@ -10,6 +10,7 @@
  * value was shown once): a client that lost the answer revokes that token and creates another.
  */
 #include "internal.h"
+#include "requests.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ static const jv_field_t admin_token_spec[] = {
     {"expiresInDays", JV_INT, 0, 1, 3650, NULL, NULL},
     JV_END,
 };
+const jv_field_t *const api_spec_admin_token_create = admin_token_spec;
 
 static const char *const admin_token_filters[] = {"scope", "name", NULL};
 

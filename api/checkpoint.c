@@ -5,6 +5,7 @@
  * against it (412 when stale, compared in the transaction that would submit the job).
  */
 #include "internal.h"
+#include "requests.h"
 #include "vmctx.h"
 
 #include "../lib/checkpoint.h"
@@ -14,12 +15,14 @@ static const jv_field_t put_spec[] = {
     {"description", JV_STRING, JV_NULLABLE, 0, 256, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_checkpoint_put = put_spec;
 static const jv_field_t prune_spec[] = {
     {"cloudId", JV_STRING, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},
     {"planId", JV_STRING, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},
     {"olderThanHours", JV_INT, JV_REQUIRED, 0, 876000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_checkpoint_prune = prune_spec;
 static const jv_field_t no_fields[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };

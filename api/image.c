@@ -6,6 +6,7 @@
  * subscription or an image its plan offers; anything else is 404, exactly as a missing image.
  */
 #include "internal.h"
+#include "requests.h"
 #include "vmctx.h"
 
 #include "../lib/vm.h"
@@ -14,6 +15,7 @@ static const jv_field_t capture_spec[] = {
     {"name", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_vm_capture = capture_spec;
 static const jv_field_t no_fields[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };

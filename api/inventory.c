@@ -3,6 +3,7 @@
  * VM role join. Simulate, reassociate and join answer at once (200); refresh is a job (202).
  */
 #include "internal.h"
+#include "requests.h"
 
 #include <stdlib.h>
 
@@ -13,11 +14,13 @@ static const jv_field_t simulate_spec[] = {
     {"regenerateIds", JV_STRING_ARRAY, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_host_simulate = simulate_spec;
 static const jv_field_t target_spec[] = {
     {"hostId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
     {"hypervisorId", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_vm_reassociate = target_spec;
 static const jv_field_t join_spec[] = {
     {"vmId", JV_STRING, JV_UUID, 0, 0, NULL, NULL},
     {"hostId", JV_STRING, JV_UUID, 0, 0, NULL, NULL},

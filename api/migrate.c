@@ -7,6 +7,7 @@
 #include <assert.h>
 
 #include "internal.h"
+#include "requests.h"
 
 #include "../lib/vm/migrate.h"
 
@@ -14,6 +15,7 @@ static const jv_field_t migrate_spec[] = {
     {"hostId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_vm_migrate = migrate_spec;
 
 void
 api_admin_vm_migrate(api_req_t *r)

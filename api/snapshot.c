@@ -7,6 +7,7 @@
  * 202 with its job.
  */
 #include "internal.h"
+#include "requests.h"
 #include "vmctx.h"
 
 #include "../lib/snapshot.h"
@@ -17,10 +18,12 @@ static const jv_field_t create_spec[] = {
     {"lun", JV_INT, JV_NULLABLE, 0, 63, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_snapshot_create = create_spec;
 static const jv_field_t copy_spec[] = {
     {"cloudId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_snapshot_copy = copy_spec;
 
 /* 202 with the new snapshot's view and its job's Location, or the error. */
 static void

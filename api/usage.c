@@ -4,6 +4,7 @@
  * ack takes back only what the feed hands out.
  */
 #include "internal.h"
+#include "requests.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -34,6 +35,7 @@ static const jv_field_t ack_spec[] = {
     {"cursor", JV_STRING, JV_REQUIRED, 1, 96, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_usage_ack = ack_spec;
 
 /* The position of a cursor the feed handed out ("u1." and a whole number, base64url-encoded); -1 when
  * cur is not one. */

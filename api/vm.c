@@ -4,6 +4,7 @@
  * VM itself.
  */
 #include "internal.h"
+#include "requests.h"
 #include "vmctx.h"
 
 #include <assert.h>
@@ -24,6 +25,7 @@ static const jv_field_t disk_spec[] = {
     {"lun", JV_INT, 0, 0, 63, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_disk_attach = disk_spec;
 static const jv_field_t vm_spec[] = {
     {"name", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
     {"imageId", JV_STRING, JV_REQUIRED | JV_UUID, 0, 0, NULL, NULL},
@@ -33,6 +35,7 @@ static const jv_field_t vm_spec[] = {
     {"dynamicMemory", JV_OBJECT, JV_NULLABLE, 0, 0, NULL, api_dynmem_fields},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_vm_create = vm_spec;
 static const jv_field_t vm_patch_spec[] = {
     {"size", JV_STRING, JV_REQUIRED, 1, 64, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
@@ -45,6 +48,7 @@ static const jv_field_t network_spec[] = {
     {"addressPrefix", JV_STRING, JV_REQUIRED, 9, 18, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_network_create = network_spec;
 
 static const char *
 sid_of(api_req_t *r)
@@ -112,6 +116,22 @@ create_req_of(const json_t *body, vm_create_req_t *req, err_t *err)
             return -1;
     }
     return 0;
+}
+
+int
+api_vm_create_typed(const json_t *body, err_t *err)
+{
+    vm_create_req_t req;
+
+    return create_req_of(body, &req, err);
+}
+
+int
+api_disk_attach_typed(const json_t *body, err_t *err)
+{
+    vm_disk_req_t disk;
+
+    return disk_of(body, "", &disk, err);
 }
 
 /* A plan switched to disabled hides existing checkpoints from tenants (it does not delete them). */

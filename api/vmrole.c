@@ -3,6 +3,7 @@
  * with their job. Instances are VMs and are driven through the VM paths.
  */
 #include "internal.h"
+#include "requests.h"
 #include "vmctx.h"
 
 #include "../lib/vmrole.h"
@@ -15,10 +16,12 @@ static const jv_field_t role_spec[] = {
     {"networkId", JV_STRING, JV_NULLABLE | JV_UUID, 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_vmrole_create = role_spec;
 static const jv_field_t scale_spec[] = {
     {"instanceCount", JV_INT, JV_REQUIRED, 0, 1000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+const jv_field_t *const api_spec_vmrole_scale = scale_spec;
 
 /* 202 with body (the role or the job) naming job, or the error. */
 static void

@@ -156,13 +156,24 @@ int store_rec_lookup_by(store_t *st, const store_kind_t *kind, const char *field
 int store_rec_lookup_by_shared(store_t *st, const store_kind_t *kind, const char *field,
                                const char *value, json_t **out, err_t *err);
 
+/* The record with that id when its field (a text field other than the id) equals value, found by both at
+ * once, as store_rec_lookup answers. A record whose field holds another value is none, and costs what a
+ * missing id does (the same answer from the same work): what a tenant's request uses to find a record
+ * of its subscription, so that another's is indistinguishable from none, in time too. */
+int store_rec_lookup_where(store_t *st, const store_kind_t *kind, const char *id, const char *field,
+                           const char *value, json_t **out, int64_t *rev, err_t *err);
+int store_rec_lookup_where_shared(store_t *st, const store_kind_t *kind, const char *id,
+                                  const char *field, const char *value, json_t **out, int64_t *rev,
+                                  err_t *err);
+
 /* The gets: for a caller to whom a missing record is the request's 404. Each is the lookup above, with
  * "none" answered as NULL and ERR_NOT_FOUND, "The <kind> was not found." Nobody rewrites that error:
  * a caller that means something else by "none" uses a lookup. */
 /* The record with that id, and its revision in *rev (when rev is not NULL); NULL with ERR_NOT_FOUND. */
 json_t *store_rec_get(store_t *st, const store_kind_t *kind, const char *id, int64_t *rev, err_t *err);
 /* The record with that id when its field equals value (a string; value NULL: any), as store_rec_get;
- * otherwise NULL with the same 404 as for a missing id (a tenant's view of another's record). */
+ * otherwise NULL with the same 404 as for a missing id (a tenant's view of another's record), found as
+ * store_rec_lookup_where finds it. */
 json_t *store_rec_get_where(store_t *st, const store_kind_t *kind, const char *id, const char *field,
                             const char *value, int64_t *rev, err_t *err);
 /* The first record whose field equals value; NULL with ERR_NOT_FOUND when none. */

@@ -92,6 +92,11 @@ typedef struct store_backend {
     /* The first record whose column col equals value: 0 with *rec and *rev; 1 when none; -1 with err. */
     int (*rec_get_by)(store_conn_t *c, const store_kind_t *kind, size_t col, const char *value,
                       json_t **rec, int64_t *rev, err_t *err);
+    /* The record with that id whose column scol (a text column, not the id) equals value, found by both
+     * at once: 0 with *rec and *rev; 1 when none (no such id, or another value in scol), which costs what
+     * a missing id does; -1 with err. */
+    int (*rec_get_where)(store_conn_t *c, const store_kind_t *kind, const char *id, size_t scol,
+                         const char *value, json_t **rec, int64_t *rev, err_t *err);
     json_t *(*rec_list)(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
                         size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err);
     /* store_rec_list_keys: the page's (position, id, revision) only. */

@@ -238,3 +238,44 @@ store__cached_get(store_t *st, store_thread_t *t, const store_kind_t *kind, size
     *rec = got;
     return 0;
 }
+
+int
+store__cached_get_where(store_t *st, store_thread_t *t, const store_kind_t *kind, const char *id,
+                        size_t scol, const char *value, bool shared, json_t **rec, int64_t *rev,
+                        err_t *err)
+{
+    bool cacheable = st->be->single_process && !(t->tx_depth > 0 && t->tx_write) &&
+                     __atomic_load_n(&st->committing[kind->index], __ATOMIC_ACQUIRE) == 0;
+    uint64_t tag = 0, current;
+    const char *have;
+    rslot_t *e;
+    int64_t r = 0;
+    json_t *got;
+    int rc;
+
+    assert(scol > 0 && scol < kind->ncols && id != NULL && value != NULL && rec != NULL);
+    __atomic_add_fetch(&st->reads[kind->index], 1, __ATOMIC_RELAXED);
+    if (cacheable) {
+        current = gen_now(st, kind);
+        tag = t->tx_depth > 0 ? t->tx_gen[kind->index] : current;
+        /* Only a cached record in scope is an answer: another's goes to the backend, as a missing id
+         * does, so that it costs the same. */
+        e = slot_of(t, kind, 0, id);
+        have = e->rec != NULL ? json_string_value(store__rec_field(e->rec, kind->cols[scol].field))
+                              : NULL;
+        if (have != NULL && strcmp(have, value) == 0 &&
+            (got = cache_get(t, kind, 0, id, current, shared, rev)) != NULL) {
+            *rec = got;
+            return 0;
+        }
+    }
+    rc = st->be->rec_get_where(t->conn, kind, id, scol, value, &got, &r, err);
+    if (rc != 0)
+        return rc;
+    if (cacheable)
+        cache_put(t, kind, 0, id, got, r, tag, shared);
+    if (rev)
+        *rev = r;
+    *rec = got;
+    return 0;
+}

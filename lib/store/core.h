@@ -135,6 +135,11 @@ void store__snapshot_gen(store_t *st, store_thread_t *t);
  * is none; -1 with err. */
 int store__cached_get(store_t *st, store_thread_t *t, const store_kind_t *kind, size_t col,
                       const char *value, bool shared, json_t **rec, int64_t *rev, err_t *err);
+/* As store__cached_get by id, for the record whose column scol also equals value (store_rec_lookup_where):
+ * a cached record of another value is passed over and the backend asked, as for a missing id. */
+int store__cached_get_where(store_t *st, store_thread_t *t, const store_kind_t *kind, const char *id,
+                            size_t scol, const char *value, bool shared, json_t **rec, int64_t *rev,
+                            err_t *err);
 /* Releases every cached record of a thread. */
 void store__cache_free(store_thread_t *t);
 

@@ -121,28 +121,57 @@ store_rec_get_shared(store_t *st, const store_kind_t *kind, const char *id, int6
     return found_or_404(rc, rec, kind, err);
 }
 
+/* The one scoped single-record read: by id and field at once (lookup_col's answers). */
+static int
+lookup_where(store_t *st, const store_kind_t *kind, const char *id, const char *field,
+             const char *value, bool shared, json_t **out, int64_t *rev, err_t *err)
+{
+    store_thread_t *t;
+    json_t *rec = NULL;
+    size_t col = 0;
+    int rc;
+
+    assert(kind != NULL && id != NULL && field != NULL && value != NULL);
+    if (field_col(kind, field, &col, err))
+        return -1;
+    if ((t = store__call(st, err)) == NULL)
+        return -1;
+    rc = store__cached_get_where(st, t, kind, id, col, value, shared, &rec, rev, err);
+    if (rc != 0)
+        return rc == 1 ? 0 : -1;
+    if (out != NULL)
+        *out = rec;
+    else
+        json_decref(rec);
+    return 1;
+}
+
+int
+store_rec_lookup_where(store_t *st, const store_kind_t *kind, const char *id, const char *field,
+                       const char *value, json_t **out, int64_t *rev, err_t *err)
+{
+    return lookup_where(st, kind, id, field, value, false, out, rev, err);
+}
+
+int
+store_rec_lookup_where_shared(store_t *st, const store_kind_t *kind, const char *id,
+                              const char *field, const char *value, json_t **out, int64_t *rev,
+                              err_t *err)
+{
+    return lookup_where(st, kind, id, field, value, true, out, rev, err);
+}
+
 json_t *
 store_rec_get_where(store_t *st, const store_kind_t *kind, const char *id, const char *field,
                     const char *value, int64_t *rev, err_t *err)
 {
-    int64_t r = 0;
     json_t *rec = NULL;
-    const char *have;
     int rc;
 
     assert(value == NULL || field != NULL);
-    rc = lookup_col(st, kind, 0, id, false, &rec, &r, err);
-    if (rc == 1 && value != NULL) {
-        have = json_string_value(store__rec_field(rec, field));
-        if (have == NULL || strcmp(have, value) != 0) {
-            json_decref(rec);
-            rec = NULL;
-            rc = 0; /* another's record looks like none */
-        }
-    }
-    if (rc == 1 && rev)
-        *rev = r;
-    return found_or_404(rc, rec, kind, err);
+    rc = value != NULL ? lookup_where(st, kind, id, field, value, false, &rec, rev, err)
+                       : lookup_col(st, kind, 0, id, false, &rec, rev, err);
+    return found_or_404(rc, rec, kind, err); /* another's record looks like none */
 }
 
 json_t *

@@ -156,6 +156,8 @@ sqlite3 *store_sqlite__writer(store_t *st);
 int sqlite_rec_insert(store_conn_t *c, const store_kind_t *kind, const json_t *rec, err_t *err);
 int sqlite_rec_get_by(store_conn_t *c, const store_kind_t *kind, size_t col, const char *value,
                       json_t **rec, int64_t *rev, err_t *err);
+int sqlite_rec_get_where(store_conn_t *c, const store_kind_t *kind, const char *id, size_t scol,
+                         const char *value, json_t **rec, int64_t *rev, err_t *err);
 json_t *sqlite_rec_list(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,
                         size_t nfilters, int64_t after, int limit, int64_t *next, err_t *err);
 int sqlite_rec_list_keys(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filters,

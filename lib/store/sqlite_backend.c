@@ -35,6 +35,7 @@ static const store_backend_t sqlite_backend = {
 
     .rec_insert = sqlite_rec_insert,
     .rec_get_by = sqlite_rec_get_by,
+    .rec_get_where = sqlite_rec_get_where,
     .rec_list = sqlite_rec_list,
     .rec_list_keys = sqlite_rec_list_keys,
     .rec_count = sqlite_rec_count,

@@ -21,6 +21,7 @@
 typedef enum {
     Q_INSERT,
     Q_SELECT_BY, /* detail: column index */
+    Q_SELECT_WHERE, /* by id and one more column; detail: that column's index */
     Q_UPDATE,    /* detail: 1 when the revision is checked */
     Q_DELETE,    /* detail: 1 when the revision is checked */
 } qop_t;
@@ -243,6 +244,48 @@ sqlite_rec_get_by(store_conn_t *c, const store_kind_t *kind, size_t col, const c
         qcache_put(c, kind, Q_SELECT_BY, (int) col, s);
     }
     sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *rec = row_record(s, 1, kind);
+        if (*rec == NULL) {
+            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        } else {
+            *rev = sqlite3_column_int64(s, 0);
+            found = 0;
+        }
+    } else if (rc == SQLITE_DONE) {
+        found = 1;
+    } else {
+        sqlite__db_err(c->db, rc, "reading a record", err);
+    }
+    sqlite__stmt_done(s);
+    return found;
+}
+
+/* The record whose id is id and whose column scol holds value, found by both at once: the row of a
+ * record whose scol holds another value is never read into a record, so it costs what a missing id does
+ * (the scope of a tenant's request: another tenant's record is none). */
+int
+sqlite_rec_get_where(store_conn_t *c, const store_kind_t *kind, const char *id, size_t scol,
+                     const char *value, json_t **rec, int64_t *rev, err_t *err)
+{
+    sqlbuf_t sb = {.len = 0};
+    sqlite3_stmt *s;
+    int rc, found = -1;
+
+    assert(scol > 0 && scol < kind->ncols && kind->cols[scol].type == COL_TEXT);
+    s = qcache_get(c, kind, Q_SELECT_WHERE, (int) scol);
+    if (s == NULL) {
+        sb_add(&sb, "SELECT rev, ");
+        sb_columns(&sb, kind);
+        sb_add(&sb, " FROM %s WHERE %s = ? AND %s = ?;", kind->table, kind->cols[0].column,
+               kind->cols[scol].column);
+        if (sb.overflow || (s = sqlite__stmt(c, sb.buf, err)) == NULL)
+            return err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
+        qcache_put(c, kind, Q_SELECT_WHERE, (int) scol, s);
+    }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *rec = row_record(s, 1, kind);

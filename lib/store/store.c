@@ -42,7 +42,8 @@ store__backend_register(const store_backend_t *be)
     assert(be != NULL && be->name != NULL && be->open != NULL && be->prepare != NULL &&
            be->close != NULL && be->conn_open != NULL && be->conn_close != NULL &&
            be->tx_conn != NULL && be->tx_begin != NULL && be->tx_commit != NULL &&
-           be->tx_rollback != NULL && be->batches != NULL && be->rec_get_by != NULL);
+           be->tx_rollback != NULL && be->batches != NULL && be->rec_get_by != NULL &&
+           be->rec_get_where != NULL);
     assert(nbackends < BACKENDS_MAX);
     if (nbackends < BACKENDS_MAX)
         backends[nbackends++] = be;

@@ -150,7 +150,8 @@ vm_image__lookup_usable(store_t *st, const char *sid, const char *cloud_id, cons
                         json_t **out, err_t *err)
 {
     json_t *rec = NULL;
-    int rc = store_rec_lookup(st, &store_kind_private_image, id, &rec, NULL, err);
+    int rc = store_rec_lookup_where(st, &store_kind_private_image, id, "subscriptionId", sid, &rec, NULL,
+                                    err);
 
     if (rc == 1 && !usable(rec, sid, cloud_id)) {
         json_decref(rec);
@@ -218,12 +219,11 @@ vm_image__use_snapshot(store_t *st, const char *sid, const char *cloud_id, const
     int rc;
 
     assert(st != NULL && sid != NULL && id != NULL && sources != NULL && size_gb != NULL);
-    rc = store_rec_lookup(st, &store_kind_snapshot, id, &snap, NULL, err);
+    rc = store_rec_lookup_where(st, &store_kind_snapshot, id, "subscriptionId", sid, &snap, NULL, err);
     if (rc < 0)
         return -1;
     if (rc == 0 || !usable(snap, sid, cloud_id)) {
-        rc = rc == 1 && jget_str(snap, "subscriptionId") && strcmp(jget_str(snap, "subscriptionId"), sid) == 0;
-        json_decref(snap);
+        json_decref(snap); /* rc 1: the subscription's own, not ready here */
         if (rc && cloud_id != NULL)
             return err_set(err, ERR_INVALID_REQUEST, target,
                            "The snapshot is not ready in this cloud (copy it to the cloud first).");
@@ -285,13 +285,9 @@ lookup_private(store_t *st, const vm_ctx_t *ctx, const char *id, json_t **out, i
                err_t *err)
 {
     json_t *rec = NULL;
-    int rc = store_rec_lookup(st, &store_kind_private_image, id, &rec, rev, err);
+    int rc = store_rec_lookup_where(st, &store_kind_private_image, id, "subscriptionId", ctx->sid, &rec,
+                                    rev, err);
 
-    if (rc == 1 && (jget_str(rec, "subscriptionId") == NULL ||
-                    strcmp(jget_str(rec, "subscriptionId"), ctx->sid) != 0)) {
-        json_decref(rec);
-        return 0;
-    }
     if (rc == 1)
         *out = rec;
     return rc;
@@ -302,12 +298,13 @@ static int
 lookup_public(store_t *st, const vm_ctx_t *ctx, const char *id, json_t **out, int64_t *rev, err_t *err)
 {
     json_t *rec = NULL;
-    int rc = store_rec_lookup(st, &store_kind_image, id, &rec, rev, err);
+    int rc;
 
-    if (rc == 1 && !catalog_plan_allows(ctx->plan, "imageIds", id)) {
-        json_decref(rec);
+    /* The plan decides before the store is read: an image the plan does not offer costs what a missing
+     * one does. */
+    if (!catalog_plan_allows(ctx->plan, "imageIds", id))
         return 0;
-    }
+    rc = store_rec_lookup(st, &store_kind_image, id, &rec, rev, err);
     if (rc == 1)
         *out = rec;
     return rc;

@@ -49,13 +49,13 @@ vmrec_load(store_t *st, const char *sid, const char *id, vm_rec_t *out, int64_t 
     int rc;
 
     assert(st != NULL && id != NULL && out != NULL);
-    rc = store_rec_lookup_shared(st, &store_kind_vm, id, &rec, &r, err);
+    /* Found by (subscription, id) at once: another's VM is the same answer as none, at the same cost. */
+    rc = sid != NULL ? store_rec_lookup_where_shared(st, &store_kind_vm, id, "subscriptionId", sid, &rec,
+                                                     &r, err)
+                     : store_rec_lookup_shared(st, &store_kind_vm, id, &rec, &r, err);
     if (rc != 1)
         return rc;
-    if (sid != NULL && (jget_str(rec, "subscriptionId") == NULL ||
-                        strcmp(jget_str(rec, "subscriptionId"), sid) != 0))
-        rc = 0; /* another's VM is the same answer as none */
-    else if (vmrec_from_store(rec, out, err))
+    if (vmrec_from_store(rec, out, err))
         rc = -1;
     json_decref(rec);
     if (rc == 1 && rev != NULL)
@@ -92,21 +92,16 @@ vmrec_lookup(store_t *st, const store_kind_t *kind, const char *id, const char *
              const char *value, json_t **out, err_t *err)
 {
     json_t *rec = NULL;
-    const char *have;
     int rc;
 
     assert(st != NULL && kind != NULL && id != NULL && out != NULL);
     assert(field != NULL || value == NULL);
-    rc = store_rec_lookup(st, kind, id, &rec, NULL, err);
-    if (rc != 1)
-        return rc;
-    have = field != NULL ? jget_str(rec, field) : NULL;
-    if (field != NULL && (have == NULL || strcmp(have, value) != 0)) {
-        json_decref(rec); /* another's record is the same answer as none */
-        return 0;
-    }
-    *out = rec;
-    return 1;
+    /* another's record is the same answer as none, found by both at once */
+    rc = field != NULL ? store_rec_lookup_where(st, kind, id, field, value, &rec, NULL, err)
+                       : store_rec_lookup(st, kind, id, &rec, NULL, err);
+    if (rc == 1)
+        *out = rec;
+    return rc;
 }
 
 json_t *
