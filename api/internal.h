@@ -104,7 +104,7 @@ typedef struct api_req {
     struct MHD_Connection *conn;     /* NULL in unit tests of the pipeline */
     const char *const *fake_headers; /* without conn: name, value pairs, NULL-ended (borrowed) */
     char method[16];
-    api_method_t method_id; /* API__METHODS when not one we serve */
+    api_method_t method_id; /* API__METHODS when not one we serve; HEAD is API_GET */
     char *path;
     int64_t start_ns;
     char request_id[130];
@@ -136,6 +136,7 @@ typedef struct api_req {
     char allow[64];
     int retry_after;
     const char *content_type; /* NULL: application/json */
+    bool close;               /* the connection closes after this answer (Connection: close) */
     /* A file answer (api_reply_fd): the body is resp_fd's resp_fd_size bytes (the fd owned until sent). */
     bool resp_from_fd;
     int resp_fd;
@@ -215,6 +216,11 @@ api_req_t *api_req_new(api_ctx_t *ctx, api_listener_t listener, struct MHD_Conne
                        const char *const *fake_headers, const char *url, const char *method);
 void api_req_free(api_req_t *r);
 const char *api_header(api_req_t *r, const char *name);
+/* The body's framing, checked on the headers before any of the body is read: a Transfer-Encoding other
+ * than chunked is 501 NotImplemented, Transfer-Encoding with Content-Length or Content-Length headers that
+ * differ are 400 InvalidRequest; each answer closes the connection (r->close), since where this request
+ * ends, and so where the next begins, is unknown. Replies and returns -1 when the framing is refused. */
+int api_req_framing_or_reply(api_req_t *r);
 
 /* http/reply.c. Each records the answer, exactly once; the pipeline sends it. json bodies are stolen and
  * are objects. */

@@ -4,7 +4,8 @@
  * One row per path: its listener, its pattern, a handler per method and, for the generic handlers of
  * resource.c (LIST, CREATE, GET, PATCH, REMOVE below), the resource they serve. A path either matches one
  * row (and its {name} segments become the request's params, in order) or none (404). A method without a handler on a
- * matched row is 405 with Allow. Segments are compared after libmicrohttpd has percent-decoded the path, so
+ * matched row is 405 with Allow. HEAD is served on every row with a GET, as that GET (see api_req_new), and
+ * Allow names it there. Segments are compared after libmicrohttpd has percent-decoded the path, so
  * "%2e%2e" is "..", which matches nothing.
  */
 #include "internal.h"
@@ -171,8 +172,9 @@ api_route_allow(const api_route_t *route, char *buf, size_t n)
     for (i = 0; i < API__METHODS; i++) {
         if (route->handlers[i] == NULL)
             continue;
-        len += (size_t) snprintf(buf + len, len < n ? n - len : 0, "%s%s", len ? ", " : "",
-                                 method_names[i]);
+        /* HEAD is served wherever GET is (as a GET without its body) */
+        len += (size_t) snprintf(buf + len, len < n ? n - len : 0, "%s%s%s", len ? ", " : "",
+                                 method_names[i], i == API_GET ? ", HEAD" : "");
         if (len >= n)
             break;
     }

@@ -35,6 +35,7 @@
     X(UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", 415)                                         \
     X(TOO_MANY_REQUESTS, "TooManyRequests", 429)                                                   \
     X(INTERNAL, "InternalError", 500)                                                              \
+    X(NOT_IMPLEMENTED, "NotImplemented", 501)                                                      \
     X(HOST_FAILED, "HostOperationFailed", 502)                                                     \
     X(HOST_UNREACHABLE, "HostUnreachable", 503)                                                    \
     X(UNAVAILABLE, "ServiceUnavailable", 503)

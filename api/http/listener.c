@@ -106,6 +106,8 @@ queue_reply(api_req_t *r)
     }
     if (r->status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (r->close)
+        MHD_add_response_header(resp, "Connection", "close");
     ret = MHD_queue_response(r->conn, (unsigned) r->status, resp);
     MHD_destroy_response(resp);
     api_pipeline_done(r);
@@ -154,6 +156,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             return MHD_NO;
         *req_cls = r;
         __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_SEQ_CST);
+        if (api_req_framing_or_reply(r)) /* refused framing: answered, and the connection closes */
+            return queue_reply(r);
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && util_parse_int64(cl, false, &len) == 0 && len > API_BODY_MAX) {
             /* Refused on the headers: the body is never read and the connection closes. */

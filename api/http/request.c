@@ -1,10 +1,13 @@
 /*
- * request.c: the request as handlers read it: its life (new, free), its headers and query, its body as a
- * checked JSON object, and If-Match.
+ * request.c: the request as handlers read it: its life (new, free), its headers and query, its body's
+ * framing, its body as a checked JSON object, and If-Match.
  *
  * A request is created by the listener on libmicrohttpd's first call for it and freed in the completion
- * callback; every string in it is owned by it. Without a connection (the pipeline's unit tests) headers come
- * from r->fake_headers and there is no query.
+ * callback; every string in it is owned by it. On that first call, before any of the body is read, the
+ * listener has its framing checked (api_req_framing_or_reply): libmicrohttpd 0.9.75 takes the first of two
+ * different Content-Length headers, and reads a body of an unknown Transfer-Encoding until the client
+ * closes, so both are refused here, with the connection closed after the answer. Without a connection
+ * (the pipeline's unit tests) headers come from r->fake_headers and there is no query.
  */
 #include "../internal.h"
 
@@ -44,7 +47,10 @@ api_req_new(api_ctx_t *ctx, api_listener_t listener, struct MHD_Connection *conn
     r->start_ns = util_mono_ns();
     r->route_index = -1;
     snprintf(r->method, sizeof(r->method), "%s", method);
-    r->method_id = api_method_parse(method);
+    /* HEAD is a GET whose answer has no body (RFC 9110, 9.3.2): it runs as the GET does, through the same
+     * authentication, scope and handler, and libmicrohttpd sends the GET's status and headers (its
+     * Content-Length included) without the body. r->method keeps "HEAD" for the request log. */
+    r->method_id = strcmp(method, "HEAD") == 0 ? API_GET : api_method_parse(method);
     r->path = strdup(url ? url : "/");
     if (r->path == NULL) {
         free(r);
@@ -92,6 +98,80 @@ api_header(api_req_t *r, const char *name)
         if (strcasecmp(h[0], name) == 0)
             return h[1];
     return NULL;
+}
+
+/* What the headers say about the body's framing (see api_req_framing_or_reply). */
+typedef struct {
+    const char *length;   /* the first Content-Length */
+    bool length_differs;  /* a later Content-Length differs from the first */
+    int codings;          /* Transfer-Encoding headers */
+    bool coding_other;    /* one that is not exactly "chunked" */
+} framing_t;
+
+/* Whether value, without surrounding blanks, is the one token "chunked" (compared without case). */
+static bool
+only_chunked(const char *value)
+{
+    size_t n;
+
+    while (*value == ' ' || *value == '\t')
+        value++;
+    n = strlen(value);
+    while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+        n--;
+    return n == 7 && strncasecmp(value, "chunked", 7) == 0;
+}
+
+static void
+framing_see(framing_t *f, const char *name, const char *value)
+{
+    if (value == NULL)
+        value = "";
+    if (strcasecmp(name, "Content-Length") == 0) {
+        if (f->length == NULL)
+            f->length = value;
+        else if (strcmp(f->length, value) != 0)
+            f->length_differs = true;
+    } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+        f->codings++;
+        if (!only_chunked(value))
+            f->coding_other = true;
+    }
+}
+
+static enum MHD_Result
+framing_header(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
+{
+    (void) kind;
+    framing_see(cls, name, value);
+    return MHD_YES;
+}
+
+int
+api_req_framing_or_reply(api_req_t *r)
+{
+    framing_t f = {0};
+    const char *const *h;
+
+    assert(r != NULL && !r->replied);
+    if (r->conn != NULL)
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_header, &f);
+    else
+        for (h = r->fake_headers; h && h[0]; h += 2)
+            framing_see(&f, h[0], h[1]);
+    if (f.codings > 1 || f.coding_other)
+        api_reply_error(r, ERR_NOT_IMPLEMENTED, "Transfer-Encoding",
+                        "The only Transfer-Encoding taken is chunked, once.");
+    else if (f.codings == 1 && f.length != NULL)
+        api_reply_error(r, ERR_INVALID_REQUEST, "Content-Length",
+                        "A request may not have both Transfer-Encoding and Content-Length.");
+    else if (f.length_differs)
+        api_reply_error(r, ERR_INVALID_REQUEST, "Content-Length",
+                        "The request has Content-Length headers that differ.");
+    else
+        return 0;
+    r->close = true;
+    return -1;
 }
 
 const char *

@@ -132,9 +132,9 @@ def test_method_not_allowed_has_allow(d):
     a = d.admin()
     r = a.request("PUT", "/v1/admin/clouds")
     err(r, 405, "MethodNotAllowed")
-    assert r.header("Allow") == "GET, POST"
+    assert r.header("Allow") == "GET, HEAD, POST"
     r = a.request("DELETE", "/v1/admin/sizes")
-    assert r.status == 405 and r.header("Allow") == "GET, POST"
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD, POST"
     r = a.request("FROB", "/v1/admin/clouds")
     assert r.status in (400, 405, 501)
 

@@ -135,6 +135,11 @@ each_scope_allows_its_own(void **state)
     assert_int_equal(STATUS(s, ro, "GET", "/v1/admin/clouds"), 200);
     assert_int_equal(STATUS(s, ro, "GET", "/v1/admin/usage"), 200);
     assert_int_equal(STATUS(s, ro, "GET", "/usage"), 200);
+    /* HEAD is a GET without the body: the same scope may make it, and no other. */
+    assert_int_equal(STATUS(s, ro, "HEAD", "/v1/admin/clouds"), 200);
+    assert_int_equal(STATUS(s, ro, "HEAD", "/v1/admin/backup"), 403);
+    assert_int_equal(STATUS(s, use, "HEAD", "/v1/admin/clouds"), 403);
+    assert_int_equal(STATUS(s, use, "HEAD", "/v1/admin/usage"), 200);
     assert_int_equal(STATUS(s, ro, "POST", "/v1/admin/clouds"), 403);
     assert_int_equal(STATUS(s, ro, "POST", "/v1/admin/usage/ack"), 403);
     assert_int_equal(status_of(s, ro, "GET", "/v1/admin/backup", NULL, NULL, body, sizeof(body), NULL),

@@ -197,13 +197,86 @@ method_not_allowed_names_allow(void **state)
     api_req_t *r = run(p, A, "DELETE", "/things/a/parts/b", admin_h, NULL);
 
     assert_int_equal(r->status, 405);
-    assert_string_equal(r->allow, "GET, POST");
+    assert_string_equal(r->allow, "GET, HEAD, POST");
     assert_non_null(strstr(r->resp, "MethodNotAllowed"));
     api_req_free(r);
     r = run(p, A, "BREW", "/open", NULL, NULL);
     assert_int_equal(r->status, 405);
-    assert_string_equal(r->allow, "GET");
+    assert_string_equal(r->allow, "GET, HEAD");
     api_req_free(r);
+    assert_int_equal(calls, 0);
+}
+
+/* HEAD runs as the GET of its path (the listener sends the answer's headers only); a path without a GET
+ * has no HEAD either. */
+static void
+head_runs_as_get(void **state)
+{
+    pfix_t *p = *state;
+    api_req_t *r = run(p, A, "HEAD", "/things/t1/parts/p2", admin_h, NULL);
+
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->method_id, API_GET);
+    assert_string_equal(r->method, "HEAD");
+    assert_string_equal(r->resp, "{\"n\":2}");
+    assert_true(saw_tx); /* in a read transaction, as the GET */
+    assert_int_equal(calls, 1);
+    api_req_free(r);
+    r = run(p, A, "HEAD", "/things/t1/parts/p2", NULL, NULL); /* and authenticated as the GET */
+    assert_int_equal(r->status, 401);
+    api_req_free(r);
+    r = run(p, A, "HEAD", "/clouds", admin_h, NULL);
+    assert_int_equal(r->status, 405);
+    assert_string_equal(r->allow, "POST");
+    api_req_free(r);
+    assert_int_equal(calls, 1);
+}
+
+/* The body's framing, refused on the headers: each refusal closes the connection. */
+static void
+framing_is_checked_on_the_headers(void **state)
+{
+    static const struct {
+        const char *const h[9];
+        int status;
+        const char *code;
+    } cases[] = {
+        {{"Content-Length", "2", NULL}, 0, NULL},
+        {{"Content-Length", "2", "Content-Length", "2", NULL}, 0, NULL},
+        {{"Transfer-Encoding", "chunked", NULL}, 0, NULL},
+        {{"transfer-encoding", " Chunked ", NULL}, 0, NULL},
+        {{"Content-Length", "2", "Content-Length", "3", NULL}, 400, "InvalidRequest"},
+        {{"Content-Length", "2", "content-length", "02", NULL}, 400, "InvalidRequest"},
+        {{"Transfer-Encoding", "chunked", "Content-Length", "2", NULL}, 400, "InvalidRequest"},
+        {{"Transfer-Encoding", "gzip", NULL}, 501, "NotImplemented"},
+        {{"Transfer-Encoding", "gzip, chunked", NULL}, 501, "NotImplemented"},
+        {{"Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked", NULL}, 501, "NotImplemented"},
+        {{"Transfer-Encoding", "", NULL}, 501, "NotImplemented"},
+        {{"Transfer-Encoding", "gzip", "Content-Length", "2", "Content-Length", "3", NULL}, 501,
+         "NotImplemented"},
+    };
+    pfix_t *p = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        api_req_t *r = api_req_new(&p->ctx, A, NULL, cases[i].h, "/clouds", "POST");
+        char code[64];
+
+        assert_non_null(r);
+        if (cases[i].status == 0) {
+            assert_int_equal(api_req_framing_or_reply(r), 0);
+            assert_false(r->replied);
+            assert_false(r->close);
+        } else {
+            assert_int_equal(api_req_framing_or_reply(r), -1);
+            assert_true(r->replied);
+            assert_true(r->close);
+            assert_int_equal(r->status, cases[i].status);
+            snprintf(code, sizeof(code), "\"code\":\"%s\"", cases[i].code);
+            assert_non_null(strstr(r->resp, code));
+        }
+        api_req_free(r);
+    }
     assert_int_equal(calls, 0);
 }
 
@@ -538,6 +611,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(routes_match_with_params, psetup, pteardown),
         cmocka_unit_test_setup_teardown(method_not_allowed_names_allow, psetup, pteardown),
+        cmocka_unit_test_setup_teardown(head_runs_as_get, psetup, pteardown),
+        cmocka_unit_test_setup_teardown(framing_is_checked_on_the_headers, psetup, pteardown),
         cmocka_unit_test_setup_teardown(auth_refuses_before_routing, psetup, pteardown),
         cmocka_unit_test_setup_teardown(too_large_is_refused_before_auth, psetup, pteardown),
         cmocka_unit_test_setup_teardown(write_commits_on_success, psetup, pteardown),

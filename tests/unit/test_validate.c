@@ -185,7 +185,7 @@ routes_match_with_params(void **state)
     assert_int_equal(r.nparams, 0);
     route = api_route_match(&r, API_LISTENER_ADMIN, "/v1/admin/clouds");
     api_route_allow(route, allow, sizeof(allow));
-    assert_string_equal(allow, "GET, POST");
+    assert_string_equal(allow, "GET, HEAD, POST");
     /* /healthz answers on both listeners, without a token */
     route = api_route_match(&r, API_LISTENER_TENANT, "/healthz");
     assert_non_null(route);
