@@ -241,6 +241,11 @@ def test_no_vm_left_on_a_host_without_a_record_under_faults():
         vms = ok(w.a.get("/v1/admin/vms?subscriptionId=%s&limit=1000" % w.sub["id"]), 200)["value"]
         on_hosts = audit(d, w, vms)
         assert on_hosts > 0
+        # Nor does the host's own inventory sync list any of them as unmanaged.
+        for h in w.hosts:
+            r = w.a.post("/v1/admin/hosts/%s/refresh" % h["id"])
+            assert wait_job(w.a, r.header("Location"), DEADLINE_S + 30)["status"] == "succeeded"
+            assert ok(w.a.get("/v1/admin/hosts/%s/unmanaged" % h["id"]), 200)["value"] == []
         failed_vms = [v for v in vms if v["provisioningState"] == "failed"]
         print("role fault run: %r in %.0fs; %d roles left, %d VMs on hosts, %d failed records" % (
             outcomes, time.monotonic() - t0, len(left), on_hosts, len(failed_vms)))
