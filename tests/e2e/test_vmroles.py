@@ -205,8 +205,8 @@ def test_no_vm_left_on_a_host_without_a_record_under_faults():
                 with lock:
                     count = rng.randint(1, 4)
                     scales = [rng.randint(1, 4), rng.randint(1, 4)]
-                r, _ = run(c, "POST", w.role_path(), {"name": "f%dr%d" % (n, k), "galleryItemId": w.item["id"],
-                                                      "instanceCount": count})
+                body = {"name": "f%dr%d" % (n, k), "galleryItemId": w.item["id"], "instanceCount": count}
+                r, _ = run(c, "POST", w.role_path(), body)
                 rid = r.json()["id"]
                 if c.get(w.role_path(rid)).status == 404:
                     continue
