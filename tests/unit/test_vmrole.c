@@ -396,6 +396,49 @@ failed_start_leaves_nothing_on_the_host(void **state)
     json_decref(role);
 }
 
+/* A create canceled while its instance's start waits to be tried again: the VM the create made is taken
+ * off the host by the job's cleanup, and the instance shows failed, naming no VM. */
+static void
+canceled_create_leaves_nothing_on_the_host(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    vmrole_create_req_t req = {"web", id_of(w->item), NULL, 1, NULL};
+    json_t *role, *job = NULL, *done, *view, *vm, *c;
+    int64_t deadline;
+    err_t err = {0};
+
+    /* The start (the step's second call) fails transiently: the step waits for its retry. */
+    fault_arm_flags(FAULT_AGENT, 2, FAULT_IN_STEPS);
+    role = vmrole_create(st, world_ctx(w), &req, &job, &err);
+    assert_non_null(role);
+    deadline = util_now_ms() + 30000;
+    while (!fault_fired(FAULT_AGENT)) {
+        assert_true(util_now_ms() < deadline);
+        usleep(1000);
+    }
+    c = job_cancel(st, id_of(job), NULL, &err);
+    assert_non_null(c);
+    json_decref(c);
+    done = world_wait(st, job);
+    fault_arm(FAULT_AGENT, 0);
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "canceled");
+    view = vmrole_get(st, id_of(w->sub), id_of(role), &err);
+    assert_non_null(view);
+    assert_string_equal(json_string_value(json_object_get(view, "provisioningState")), "failed");
+    vm = vm_get(st, NULL, json_string_value(json_array_get(json_object_get(view, "instances"), 0)), true,
+                NULL, &err);
+    assert_non_null(vm);
+    assert_string_equal(json_string_value(json_object_get(vm, "provisioningState")), "failed");
+    assert_true(json_is_null(json_object_get(vm, "hypervisorId")));
+    assert_int_equal(audit_host(w), 0);
+    json_decref(vm);
+    json_decref(view);
+    json_decref(done);
+    json_decref(job);
+    json_decref(role);
+}
+
 /* A failed instance recorded with no hypervisor id while its VM is still on the host (as releases before
  * this one left them): the role's delete finds the VM by the wapd id the host keeps and removes it. */
 static void
@@ -441,6 +484,8 @@ main(void)
         cmocka_unit_test_setup_teardown(create_refusals, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(join_then_order_by_number, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(failed_start_leaves_nothing_on_the_host, world_setup,
+                                        world_teardown),
+        cmocka_unit_test_setup_teardown(canceled_create_leaves_nothing_on_the_host, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(delete_removes_a_failed_instance_the_record_does_not_name,
                                         world_setup, world_teardown),
