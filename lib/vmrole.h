@@ -44,10 +44,12 @@ json_t *vmrole_get(store_t *st, const char *sid, const char *id, err_t *err);
 /* The same, with the role record's revision (its ETag) in *rev when rev is not NULL. */
 json_t *vmrole_get_rev(store_t *st, const char *sid, const char *id, int64_t *rev, err_t *err);
 json_t *vmrole_view(store_t *st, const json_t *role, err_t *err);
-/* Scales to req's count within the gallery item's min and max (400 otherwise): answers the job. */
+/* Scales to req's count within the gallery item's min and max (400 otherwise): answers the job. A scale-in
+ * removes the highest-numbered instances, failed ones included, and their VMs from their hosts. */
 json_t *vmrole_scale(store_t *st, const vm_ctx_t *ctx, const char *id, const vmrole_scale_req_t *req,
                      err_t *err);
-/* Removes the instances, then the role: answers the job. */
+/* Removes the instances (each one's VM from its host, a failed instance's included), then the role:
+ * answers the job. */
 json_t *vmrole_delete(store_t *st, const vm_ctx_t *ctx, const char *id, err_t *err);
 /* The same, only while the role is at revision expect_rev (any when 0): 412 PreconditionFailed otherwise,
  * checked in the transaction that submits the job, so a stale If-Match changes nothing. */

@@ -1,5 +1,6 @@
 """VM roles: create, scale out and in within the gallery item's range, delete, instances as VMs with their
-checkpoint slots, repair by retry and by skip, and a crash in the middle of a scale-out."""
+checkpoint slots, repair by retry and by skip, a crash in the middle of a scale-out, and no VM left on a host
+without a record owning it under host faults."""
 from harness import Daemon, err, ok, sim_vms, uid, wait_for, wait_job
 from test_vms import VmWorld
 
@@ -128,5 +129,135 @@ def test_crash_in_the_middle_of_a_scale_out():
         hyp = {ok(w.a.get("/v1/admin/vms/" + v["id"]), 200)["hypervisorId"] for v in vms}
         assert set(sim_vms(d.state_dir, w.hosts[0]["id"])) == hyp
         assert w.usage()["vms"] == 8
+    finally:
+        d.cleanup()
+
+
+# ---- the ownership rule under faults ----
+
+FAULTY = "sim://?failRate=0.3&hangRate=0.05"
+ROUNDS = 8      # per worker: create, two scales, delete (asked again while it fails); the last role stays
+WORKERS = 3
+DEADLINE_S = 120  # --job-deadline-seconds: a job that keeps retrying ends failed by then
+
+
+def audit(d, w, vms=None):
+    """The ownership rule on every host: each VM a host has is named by a VM record of that host (its
+    hypervisorId), and the host's allocated is the sum of what its records hold. Answers the number of VMs
+    on the hosts."""
+    if vms is None:
+        vms = ok(w.a.get("/v1/admin/vms?subscriptionId=%s&limit=1000" % w.sub["id"]), 200)["value"]
+    total = 0
+    for h in w.hosts:
+        mine = [v for v in vms if v["hostId"] == h["id"]]
+        named = {v["hypervisorId"] for v in mine if v["hypervisorId"]}
+        on_host = sim_vms(d.state_dir, h["id"])
+        orphans = {hyp: vm.get("vmId") for hyp, vm in on_host.items() if hyp not in named}
+        assert not orphans, "VMs on host %s without a record: %r" % (h["name"], orphans)
+        host = ok(w.a.get("/v1/admin/hosts/" + h["id"]), 200)
+        held = {k: sum(v["allocated"][k] for v in mine) for k in ("cores", "memoryMB", "storageGB")}
+        assert host["allocated"] == held, (h["name"], host["allocated"], held)
+        total += len(on_host)
+    return total
+
+
+def test_no_vm_left_on_a_host_without_a_record_under_faults():
+    """Roles on hosts that fail 30% of calls and hang on 2%: many rounds of create, scale out and in, and
+    delete, from several clients at once. Jobs end succeeded or failed, and afterwards every VM on a host
+    has a record naming it and each host's allocated equals its records (with a role of each client still
+    there); once the hosts work again, deleting the roles that are left (failed instances and all) leaves
+    the hosts empty and the quota exact."""
+    import random
+    import threading
+    import time
+
+    d = Daemon(extra_args=["--job-deadline-seconds", str(DEADLINE_S)]).start()
+    try:
+        w = RoleWorld(d, lo=1, hi=4, hosts=(FAULTY, FAULTY))
+        rng = random.Random(20261205)
+        lock = threading.Lock()
+        outcomes = {}
+        errors = []
+        left = []
+
+        def run(c, method, path, body=None):
+            """Submits a role job (refusals of a busy role are asked again) and waits for its end."""
+            for _ in range(50):
+                r = c.request(method, path, body=body)
+                if r.status == 202:
+                    break
+                assert r.status == 409, r
+                time.sleep(0.1)
+            else:
+                raise AssertionError("the role stayed busy: %r" % r)
+            job = wait_job(c, r.header("Location"), (DEADLINE_S + 60))
+            assert job["status"] in ("succeeded", "failed"), job
+            if job["status"] == "failed":
+                assert job["error"]["code"] and job["error"]["message"], job
+            with lock:
+                key = (job["kind"], job["status"])
+                outcomes[key] = outcomes.get(key, 0) + 1
+            return r, job
+
+        def worker(n):
+            c = d.tenant(w.token)
+            for k in range(ROUNDS):
+                with lock:
+                    count = rng.randint(1, 4)
+                    scales = [rng.randint(1, 4), rng.randint(1, 4)]
+                body = {"name": "f%dr%d" % (n, k), "galleryItemId": w.item["id"], "instanceCount": count}
+                r, _ = run(c, "POST", w.role_path(), body)
+                rid = r.json()["id"]
+                if c.get(w.role_path(rid)).status == 404:
+                    continue
+                for s in scales:
+                    run(c, "POST", w.role_path(rid) + "/scale", {"instanceCount": s})
+                if k == ROUNDS - 1:
+                    continue  # audited with its instances, failed ones included
+                for _ in range(4):
+                    run(c, "DELETE", w.role_path(rid))
+                    if c.get(w.role_path(rid)).status == 404:
+                        break
+                else:
+                    with lock:
+                        left.append(rid)
+
+        def guarded(n):
+            try:
+                worker(n)
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=guarded, args=(n,)) for n in range(WORKERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        failed = sum(v for (_, status), v in outcomes.items() if status == "failed")
+        assert failed > 0, outcomes  # the faults did bite
+        # Under faults: no VM on a host without a record, allocated equal to the records.
+        vms = ok(w.a.get("/v1/admin/vms?subscriptionId=%s&limit=1000" % w.sub["id"]), 200)["value"]
+        on_hosts = audit(d, w, vms)
+        assert on_hosts > 0
+        # Nor does the host's own inventory sync list any of them as unmanaged.
+        for h in w.hosts:
+            r = w.a.post("/v1/admin/hosts/%s/refresh" % h["id"])
+            assert wait_job(w.a, r.header("Location"), DEADLINE_S + 30)["status"] == "succeeded"
+            assert ok(w.a.get("/v1/admin/hosts/%s/unmanaged" % h["id"]), 200)["value"] == []
+        failed_vms = [v for v in vms if v["provisioningState"] == "failed"]
+        print("role fault run: %r in %.0fs; %d roles left, %d VMs on hosts, %d failed records" % (
+            outcomes, time.monotonic() - t0, len(left), on_hosts, len(failed_vms)))
+        # The hosts work again: deleting what is left removes every VM, failed instances' included.
+        for h in w.hosts:
+            ok(w.a.patch("/v1/admin/hosts/" + h["id"], {"agent": {"uri": "sim://"}}), 200)
+        for role in ok(w.t.get(w.role_path()), 200)["value"]:
+            r = w.t.delete(w.role_path(role["id"]))
+            assert wait_job(w.t, r.header("Location"), 60)["status"] == "succeeded"
+        assert ok(w.t.get(w.base + "/vms"), 200)["value"] == []
+        assert audit(d, w, []) == 0
+        assert w.usage()["vms"] == 0 and w.usage()["vmRoles"] == 0
+        assert ok(w.a.post("/v1/admin/subscriptions/%s/reconcile" % w.sub["id"]), 200) == {"corrected": {}}
     finally:
         d.cleanup()
