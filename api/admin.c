@@ -15,18 +15,29 @@ api_health_get(api_req_t *r)
     api_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* Ready: the database answers, has space for writes, and the workers run. While the last write failed for
+ * lack of space, each readiness check commits one small write of its own, so readiness comes back as soon
+ * as space does, without waiting for a client's write. */
 void
 api_ready_get(api_req_t *r)
 {
     err_t err = {0};
     int db = store_ping(r->store, &err) == 0;
+    int space;
 
-    if (db && r->ctx->ready && job_engine_running())
+    err_clear(&err);
+    if (db && store_storage_full(r->store))
+        store_write_probe(r->store, util_now_ms(), &err);
+    space = !store_storage_full(r->store);
+    if (db && space && r->ctx->ready && job_engine_running()) {
         api_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
-    else
-        api_reply_json(r, 503,
-                       json_pack("{s:s, s:{s:b, s:b}}", "status", "notReady", "checks", "database",
-                                 db, "workers", job_engine_running()));
+        return;
+    }
+    if (!space)
+        r->retry_after = API_STORAGE_RETRY_AFTER_S;
+    api_reply_json(r, 503,
+                   json_pack("{s:s, s:{s:b, s:b, s:b}}", "status", "notReady", "checks", "database", db,
+                             "storage", space, "workers", job_engine_running()));
 }
 
 void

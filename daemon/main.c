@@ -399,7 +399,9 @@ main(int argc, char **argv)
             (cfg.usage_retention_seconds < 3600 &&
              util_now_ms() - last_purge >= (int64_t) cfg.usage_retention_seconds * 1000) ||
             (cfg.event_retention_seconds < 3600 &&
-             util_now_ms() - last_purge >= (int64_t) cfg.event_retention_seconds * 1000)) {
+             util_now_ms() - last_purge >= (int64_t) cfg.event_retention_seconds * 1000) ||
+            (cfg.job_retention_seconds < 3600 &&
+             util_now_ms() - last_purge >= (int64_t) cfg.job_retention_seconds * 1000)) {
             err_clear(&err);
             store_idem_purge(st, IDEMPOTENCY_MAX_AGE_MS, &err);
             err_clear(&err);
@@ -407,6 +409,9 @@ main(int argc, char **argv)
             err_clear(&err);
             if (events_purge(st, (int64_t) cfg.event_retention_seconds * 1000, util_now_ms(), &err) < 0)
                 log_line("warn", "events could not be purged", json_pack("{s:s}", "detail", err.message));
+            err_clear(&err);
+            if (job_purge(st, (int64_t) cfg.job_retention_seconds * 1000, util_now_ms(), &err) < 0)
+                log_line("warn", "ended jobs could not be purged", json_pack("{s:s}", "detail", err.message));
             err_clear(&err);
             if (usage_purge(st, (int64_t) cfg.usage_retention_seconds * 1000, util_now_ms(), &err) < 0)
                 log_line("warn", "usage records could not be purged",

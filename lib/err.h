@@ -37,6 +37,7 @@
     X(INTERNAL, "InternalError", 500)                                                              \
     X(HOST_FAILED, "HostOperationFailed", 502)                                                     \
     X(HOST_UNREACHABLE, "HostUnreachable", 503)                                                    \
+    X(INSUFFICIENT_STORAGE, "InsufficientStorage", 503)                                            \
     X(UNAVAILABLE, "ServiceUnavailable", 503)
 
 typedef enum {

@@ -78,6 +78,7 @@ static const store_backend_t sqlite_backend = {
     .event_add = sqlite_event_add,
     .events_after = sqlite_events_after,
     .events_purge = sqlite_events_purge,
+    .jobs_purge = sqlite_jobs_purge,
     .deliveries_due = sqlite_deliveries_due,
     .delivery_record = sqlite_delivery_record,
     .delivery_next_ms = sqlite_delivery_next_ms,

@@ -26,11 +26,31 @@
 
 #include "sqlite.h"
 
+bool
+sqlite__full(sqlite3 *db, int rc)
+{
+    int ext = db ? sqlite3_extended_errcode(db) : rc;
+    int sys = db ? sqlite3_system_errno(db) : 0;
+
+    if ((rc & 0xff) == SQLITE_FULL || (ext & 0xff) == SQLITE_FULL)
+        return true;
+    /* A write or fsync of the WAL, or the growth of its index, that failed for lack of space. */
+    return ((rc & 0xff) == SQLITE_IOERR || (ext & 0xff) == SQLITE_IOERR) && (sys == ENOSPC || sys == EDQUOT);
+}
+
 int
 sqlite__db_err(sqlite3 *db, int rc, const char *doing, err_t *err)
 {
     int ext = db ? sqlite3_extended_errcode(db) : rc;
 
+    if (sqlite__full(db, rc)) {
+        fprintf(stderr,
+                "{\"level\":\"error\",\"msg\":\"the database's disk is full\",\"doing\":\"%s\","
+                "\"code\":%d}\n",
+                doing, ext);
+        return err_set(err, ERR_INSUFFICIENT_STORAGE, NULL,
+                       "The database has no space left to record the change; retry the request later.");
+    }
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return err_set(err, ERR_CONFLICT, NULL, "A record with the same unique value already exists.");
     if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
