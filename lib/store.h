@@ -76,9 +76,10 @@ int store_schema_version(store_t *st);
 const char *store_backend_name(store_t *st);
 /* Answers whether the database can be read: 0, or -1 with err. */
 int store_ping(store_t *st, err_t *err);
-/* Lack of space: true while the store's last write failed because the disk (or the database) was full
- * (InsufficientStorage), until a write commits again. store_write_probe commits one small write (the
- * store's own "writeProbeMs" setting) to learn whether space is back: 0, or -1 with err. */
+/* Lack of space: true from a write that failed because the disk (or the database) was full
+ * (InsufficientStorage) until a transaction that changed a record commits, or a probe does.
+ * store_write_probe commits one small write (the store's own "writeProbeMs" setting, changed each time) to
+ * learn whether there is room again: 0 (and the store is not full any more), or -1 with err. */
 bool store_storage_full(store_t *st);
 int store_write_probe(store_t *st, int64_t now_ms, err_t *err);
 /* Runs the full integrity check; 0 when it reports ok. */

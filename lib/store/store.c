@@ -261,7 +261,11 @@ store_storage_full(store_t *st)
 int
 store_write_probe(store_t *st, int64_t now_ms, err_t *err)
 {
-    return store_meta_set(st, "writeProbeMs", now_ms, err);
+    /* A new value each time: the row changes, so the commit writes a page. */
+    if (store_meta_set(st, "writeProbeMs", now_ms, err))
+        return -1;
+    __atomic_store_n(&st->full, 0, __ATOMIC_RELEASE);
+    return 0;
 }
 
 /* A write, or the commit of one, failed: when for lack of space, the store is full until a write commits. */
@@ -449,10 +453,10 @@ store_tx_commit(store_t *st, err_t *err)
         t->tx_depth--;
         return 0;
     }
-    if (t->tx_write) {
+    if (t->tx_write)
         __atomic_add_fetch(&st->commits, 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&st->full, 0, __ATOMIC_RELEASE); /* it is on disk: there was space for it */
-    }
+    if (t->written) /* a record changed is on disk: there was room for it (a commit of nothing proves none) */
+        __atomic_store_n(&st->full, 0, __ATOMIC_RELEASE);
     store__commit_written(st, t);
     n = t->n_on_commit;
     memcpy(hooks, t->on_commit, sizeof(hooks[0]) * (size_t) n);

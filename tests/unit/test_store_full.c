@@ -107,6 +107,11 @@ full_write_is_insufficient_storage(void **state)
     json_decref(rec);
     assert_int_equal(err.code, ERR_INSUFFICIENT_STORAGE);
     assert_true(store_storage_full(f->st));
+    /* A write transaction that changed nothing proves nothing. */
+    err_clear(&err);
+    assert_int_equal(store_tx_begin(f->st, &err), 0);
+    assert_int_equal(store_tx_commit(f->st, &err), 0);
+    assert_true(store_storage_full(f->st));
     /* Space comes back: the probe commits, and the store is not full any more. */
     uncap_pages(f->st);
     err_clear(&err);
