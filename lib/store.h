@@ -78,10 +78,11 @@ const char *store_backend_name(store_t *st);
 int store_ping(store_t *st, err_t *err);
 /* Lack of space: true from a write that failed because the disk (or the database) was full
  * (InsufficientStorage) until a transaction that changed a record commits, or a probe does.
- * store_write_probe commits one small write (the store's own "writeProbeMs" setting, changed each time) to
- * learn whether there is room again: 0 (and the store is not full any more), or -1 with err. */
+ * store_write_probe commits a write of bytes (> 0) that leaves no record behind, to learn whether there is
+ * room again for a write of that size (a small one may fit in room the database reuses while larger ones
+ * do not): 0 (and the store is not full any more), or -1 with err. */
 bool store_storage_full(store_t *st);
-int store_write_probe(store_t *st, int64_t now_ms, err_t *err);
+int store_write_probe(store_t *st, int64_t bytes, err_t *err); /* with no transaction open */
 /* Runs the full integrity check; 0 when it reports ok. */
 int store_integrity_check(store_t *st, err_t *err);
 /* Backups. backup_to writes a consistent copy of the whole store into a new database file at path (one

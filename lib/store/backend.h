@@ -64,6 +64,9 @@ typedef struct store_backend {
     int (*schema_version)(store_db_t *db);
     int (*ping)(store_conn_t *c, err_t *err);
     int (*integrity_check)(store_conn_t *c, err_t *err);
+    /* store_write_probe's write, inside the write transaction the neutral layer opened: changes that need
+     * room for bytes and that leave no record behind. 0, or -1 with err. */
+    int (*write_probe)(store_conn_t *c, int64_t bytes, err_t *err);
     /* Copies the whole database, as c sees it (its open read transaction's snapshot, or one taken for the
      * copy), into a new database at path; the copy is complete and durable when this returns 0. */
     int (*backup_to)(store_conn_t *c, const char *path, err_t *err);

@@ -110,6 +110,7 @@ void sqlite_conn_close(store_conn_t *c);
 int sqlite_schema_version(store_db_t *db);
 int sqlite_ping(store_conn_t *c, err_t *err);
 int sqlite_integrity_check(store_conn_t *c, err_t *err);
+int sqlite_write_probe(store_conn_t *c, int64_t bytes, err_t *err);
 int sqlite_backup_to(store_conn_t *c, const char *path, err_t *err);
 
 /* ---- sqlite_migrate.c ---- */

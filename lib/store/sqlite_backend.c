@@ -22,6 +22,7 @@ static const store_backend_t sqlite_backend = {
     .schema_version = sqlite_schema_version,
     .ping = sqlite_ping,
     .integrity_check = sqlite_integrity_check,
+    .write_probe = sqlite_write_probe,
     .backup_to = sqlite_backup_to,
     .batches = sqlite_batches,
     .job_counts = sqlite_job_counts,

@@ -362,6 +362,25 @@ sqlite_ping(store_conn_t *c, err_t *err)
     return 0;
 }
 
+/* Writes a row of bytes and drops it again, in the caller's write transaction: its commit needs room for
+ * that many bytes in the log, and leaves nothing behind but free pages for the next probe. */
+int
+sqlite_write_probe(store_conn_t *c, int64_t bytes, err_t *err)
+{
+    sqlite3_stmt *s = sqlite__stmt(c, "INSERT OR REPLACE INTO meta(key, value) VALUES ('writeProbe', zeroblob(?));",
+                                   err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, bytes);
+    if (sqlite__stmt_run(c, s, "probing for room", err) < 0)
+        return -1;
+    s = sqlite__stmt(c, "DELETE FROM meta WHERE key = 'writeProbe';", err);
+    if (s == NULL)
+        return -1;
+    return sqlite__stmt_run(c, s, "probing for room", err) < 0 ? -1 : 0;
+}
+
 int
 sqlite_integrity_check(store_conn_t *c, err_t *err)
 {

@@ -259,12 +259,17 @@ store_storage_full(store_t *st)
 }
 
 int
-store_write_probe(store_t *st, int64_t now_ms, err_t *err)
+store_write_probe(store_t *st, int64_t bytes, err_t *err)
 {
-    /* A new value each time: the row changes, so the commit writes a page. */
-    if (store_meta_set(st, "writeProbeMs", now_ms, err))
+    store_thread_t *t = store__thread(st, err);
+
+    assert(bytes > 0);
+    if (t != NULL && t->tx_depth > 0) /* it must commit on its own, or it proves nothing */
+        return err_set(err, ERR_INTERNAL, NULL, "A write probe runs outside any transaction.");
+    t = store__write_open(st, t, err);
+    if (STORE_WRITE(st, t, st->be->write_probe(t->conn, bytes, err), err) < 0)
         return -1;
-    __atomic_store_n(&st->full, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&st->full, 0, __ATOMIC_RELEASE); /* that much was written: there is room again */
     return 0;
 }
 

@@ -405,6 +405,23 @@ case_jobs_purge_ended_only(store_t *st)
 }
 CASE(jobs_purge_ended_only)
 
+/* A write probe commits and leaves no record behind; the store is not full after it. */
+static void
+case_write_probe_leaves_nothing(store_t *st)
+{
+    err_t err = {0};
+    int64_t v = 0;
+    int i;
+
+    assert_false(store_storage_full(st));
+    for (i = 0; i < 3; i++)
+        assert_int_equal(store_write_probe(st, 256 * 1024, &err), 0);
+    assert_false(store_storage_full(st));
+    assert_int_equal(store_meta_get(st, "writeProbe", &v, &err), 1);
+    assert_int_equal(err.code, ERR_NONE);
+}
+CASE(write_probe_leaves_nothing)
+
 /* ---- the fault wrapper ---- */
 
 static void
@@ -436,6 +453,7 @@ main(void)
         cmocka_unit_test(timeline_appends_changes),
         cmocka_unit_test(events_and_deliveries),
         cmocka_unit_test(jobs_purge_ended_only),
+        cmocka_unit_test(write_probe_leaves_nothing),
         cmocka_unit_test(injected_fault_fails_one_call),
     };
 

@@ -112,10 +112,15 @@ full_write_is_insufficient_storage(void **state)
     assert_int_equal(store_tx_begin(f->st, &err), 0);
     assert_int_equal(store_tx_commit(f->st, &err), 0);
     assert_true(store_storage_full(f->st));
+    /* The probe needs more room than there is: it fails the same way, and the store stays full. */
+    err_clear(&err);
+    assert_int_equal(store_write_probe(f->st, 256 * 1024, &err), -1);
+    assert_int_equal(err.code, ERR_INSUFFICIENT_STORAGE);
+    assert_true(store_storage_full(f->st));
     /* Space comes back: the probe commits, and the store is not full any more. */
     uncap_pages(f->st);
     err_clear(&err);
-    assert_int_equal(store_write_probe(f->st, 1234, &err), 0);
+    assert_int_equal(store_write_probe(f->st, 256 * 1024, &err), 0);
     assert_false(store_storage_full(f->st));
     rec = big_cloud(id, 65536);
     assert_int_equal(store_rec_insert(f->st, &store_kind_cloud, rec, &err), 0);
