@@ -2,8 +2,7 @@
 nothing outside the test sees it), and filled up with a file while wapd runs. Writes then answer 503
 InsufficientStorage with Retry-After (never 500), reads go on, /readyz answers 503 until a write succeeds
 again, and comes back to 200 by itself once there is room (the daemon probes with a write of its own);
-nothing acknowledged is lost, across a kill -9
-too; a job caught by the full disk ends once there is room.
+nothing acknowledged is lost, across a kill -9 too; a job caught by the full disk ends once there is room.
 
 Needs root (CAP_SYS_ADMIN) for the mount namespace and the mount; skipped with the reason otherwise."""
 import errno
