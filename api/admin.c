@@ -15,18 +15,25 @@ api_health_get(api_req_t *r)
     api_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* Ready: the database answers, has room for writes, and the workers run. While the last write failed for
+ * lack of room, the daemon's main loop tries a write of its own every second (store_write_probe), so
+ * readiness comes back as soon as room does, without waiting for a client's write. */
 void
 api_ready_get(api_req_t *r)
 {
     err_t err = {0};
     int db = store_ping(r->store, &err) == 0;
+    int space = !store_storage_full(r->store);
 
-    if (db && r->ctx->ready && job_engine_running())
+    if (db && space && r->ctx->ready && job_engine_running()) {
         api_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
-    else
-        api_reply_json(r, 503,
-                       json_pack("{s:s, s:{s:b, s:b}}", "status", "notReady", "checks", "database",
-                                 db, "workers", job_engine_running()));
+        return;
+    }
+    if (!space)
+        r->retry_after = API_STORAGE_RETRY_AFTER_S;
+    api_reply_json(r, 503,
+                   json_pack("{s:s, s:{s:b, s:b, s:b}}", "status", "notReady", "checks", "database", db,
+                             "storage", space, "workers", job_engine_running()));
 }
 
 void

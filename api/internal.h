@@ -27,6 +27,9 @@
 #define API_BODY_MAX (1024 * 1024)
 /* A connection that sends nothing for this long (idle keep-alive, or an incomplete request) is closed. */
 #define API_IDLE_TIMEOUT_S 15
+/* Seconds a client is told to wait (Retry-After) after a write refused for lack of space (503
+ * InsufficientStorage), and while /readyz fails for it. */
+#define API_STORAGE_RETRY_AFTER_S 10
 #define API_MAX_PARAMS 4
 #define API_LIMIT_DEFAULT 100
 #define API_LIMIT_MAX 1000

@@ -56,6 +56,9 @@
 /* A hook's delivery log keeps a week of attempts. */
 #define DELIVERY_LOG_MAX_AGE_MS (7LL * 24 * 3600 * 1000)
 #define PURGE_EVERY_MS (3600LL * 1000)
+/* The write the main loop tries while the database's disk is full: room for this much is room for most
+ * requests' writes (a small write may fit in room the database reuses while the disk has none). */
+#define STORAGE_PROBE_BYTES (256 * 1024)
 /* How long the start spends closing the usage periods that ended while the daemon was down. */
 #define STARTUP_CLOSE_BUDGET_MS 2000
 
@@ -390,6 +393,13 @@ main(int argc, char **argv)
                 api_tls_reload(tls); /* a bad new pair keeps the old one (logged) */
             sd_notify(0, "READY=1");
         }
+        if (store_storage_full(st)) {
+            /* The last write found no room: one write of our own each tick finds when there is room again
+             * (and /readyz, which fails meanwhile, says ready again) without waiting for a client's write. */
+            err_clear(&err);
+            if (store_write_probe(st, STORAGE_PROBE_BYTES, &err) == 0)
+                log_line("info", "the database has room for writes again", NULL);
+        }
         err_clear(&err);
         if (accounts_admin_tokens_flush(st, &err) < 0) /* when admin tokens were last used */
             log_line("warn", "admin token uses could not be recorded", json_pack("{s:s}", "detail", err.message));
@@ -434,7 +444,9 @@ main(int argc, char **argv)
             (cfg.usage_retention_seconds < 3600 &&
              util_now_ms() - last_purge >= (int64_t) cfg.usage_retention_seconds * 1000) ||
             (cfg.event_retention_seconds < 3600 &&
-             util_now_ms() - last_purge >= (int64_t) cfg.event_retention_seconds * 1000)) {
+             util_now_ms() - last_purge >= (int64_t) cfg.event_retention_seconds * 1000) ||
+            (cfg.job_retention_seconds < 3600 &&
+             util_now_ms() - last_purge >= (int64_t) cfg.job_retention_seconds * 1000)) {
             err_clear(&err);
             store_idem_purge(st, IDEMPOTENCY_MAX_AGE_MS, &err);
             err_clear(&err);
@@ -442,6 +454,9 @@ main(int argc, char **argv)
             err_clear(&err);
             if (events_purge(st, (int64_t) cfg.event_retention_seconds * 1000, util_now_ms(), &err) < 0)
                 log_line("warn", "events could not be purged", json_pack("{s:s}", "detail", err.message));
+            err_clear(&err);
+            if (job_purge(st, (int64_t) cfg.job_retention_seconds * 1000, util_now_ms(), &err) < 0)
+                log_line("warn", "ended jobs could not be purged", json_pack("{s:s}", "detail", err.message));
             err_clear(&err);
             if (usage_purge(st, (int64_t) cfg.usage_retention_seconds * 1000, util_now_ms(), &err) < 0)
                 log_line("warn", "usage records could not be purged",

@@ -38,6 +38,7 @@
     X(NOT_IMPLEMENTED, "NotImplemented", 501)                                                      \
     X(HOST_FAILED, "HostOperationFailed", 502)                                                     \
     X(HOST_UNREACHABLE, "HostUnreachable", 503)                                                    \
+    X(INSUFFICIENT_STORAGE, "InsufficientStorage", 503)                                            \
     X(UNAVAILABLE, "ServiceUnavailable", 503)
 
 typedef enum {

@@ -117,6 +117,9 @@ json_t *job_list(store_t *st, const store_filter_t *filters, size_t nfilters, in
  * *next still names the rest. */
 json_t *job_list_status(store_t *st, const store_filter_t *filters, size_t nfilters,
                         const json_t *statuses, int64_t after, int limit, int64_t *next, err_t *err);
+/* Drops the jobs that ended more than retention_ms before now_ms (their views then answer 404); jobs not
+ * ended stay. Returns how many went, or -1 with err (those dropped before the failure stay dropped). */
+int64_t job_purge(store_t *st, int64_t retention_ms, int64_t now_ms, err_t *err);
 /* True when s is a job status (queued, running, succeeded, failed, canceled). */
 bool job_status_valid(const char *s);
 /* Removes the engine's own fields from a job record, in place. */

@@ -76,6 +76,13 @@ int store_schema_version(store_t *st);
 const char *store_backend_name(store_t *st);
 /* Answers whether the database can be read: 0, or -1 with err. */
 int store_ping(store_t *st, err_t *err);
+/* Lack of space: true from a write that failed because the disk (or the database) was full
+ * (InsufficientStorage) until a transaction that changed a record commits, or a probe does.
+ * store_write_probe commits a write of bytes (> 0) that leaves no record behind, to learn whether there is
+ * room again for a write of that size (a small one may fit in room the database reuses while larger ones
+ * do not): 0 (and the store is not full any more), or -1 with err. */
+bool store_storage_full(store_t *st);
+int store_write_probe(store_t *st, int64_t bytes, err_t *err); /* with no transaction open */
 /* Runs the full integrity check; 0 when it reports ok. */
 int store_integrity_check(store_t *st, err_t *err);
 /* Backups. backup_to writes a consistent copy of the whole store into a new database file at path (one
@@ -354,6 +361,9 @@ int store_event_add(store_t *st, const json_t *ev, int64_t now_ms, err_t *err);
 json_t *store_events_after(store_t *st, int64_t after, int limit, int64_t *last, err_t *err);
 /* Drops events older than older_than_ms that no delivery refers to; returns how many, or -1. */
 int64_t store_events_purge(store_t *st, int64_t older_than_ms, err_t *err);
+/* Drops at most limit (> 0) jobs that ended (succeeded, failed or canceled) before ended_before_ms, with
+ * everything kept only for them; a job not ended is never dropped. Returns how many, or -1. */
+int64_t store_jobs_purge(store_t *st, int64_t ended_before_ms, int limit, err_t *err);
 
 /* Deliveries of events to hooks. due: a hook's pending deliveries due by now_ms, earliest first:
  * [{seq, attempts, queuedMs, eventId, eventType, body}] (body: the event's JSON text as saved).

@@ -70,6 +70,8 @@ api_reply_err_details(api_req_t *r, const err_t *err, json_t *details)
     body = json_pack("{s:{s:s, s:s, s:s?, s:o*}}", "error", "code", err_code_name(code), "message",
                      err && err->message[0] ? err->message : "The request failed.", "target",
                      err && err->target[0] ? err->target : NULL, "details", details);
+    if (code == ERR_INSUFFICIENT_STORAGE && r->retry_after <= 0)
+        r->retry_after = API_STORAGE_RETRY_AFTER_S; /* space comes back when an operator makes it */
     api_reply_json(r, err_http_status(code), body);
 }
 

@@ -64,6 +64,9 @@ typedef struct store_backend {
     int (*schema_version)(store_db_t *db);
     int (*ping)(store_conn_t *c, err_t *err);
     int (*integrity_check)(store_conn_t *c, err_t *err);
+    /* store_write_probe's write, inside the write transaction the neutral layer opened: changes that need
+     * room for bytes and that leave no record behind. 0, or -1 with err. */
+    int (*write_probe)(store_conn_t *c, int64_t bytes, err_t *err);
     /* Copies the whole database, as c sees it (its open read transaction's snapshot, or one taken for the
      * copy), into a new database at path; the copy is complete and durable when this returns 0. */
     int (*backup_to)(store_conn_t *c, const char *path, err_t *err);
@@ -163,6 +166,8 @@ typedef struct store_backend {
     int (*event_add)(store_conn_t *c, const json_t *ev, int64_t now_ms, err_t *err);
     json_t *(*events_after)(store_conn_t *c, int64_t after, int limit, int64_t *last, err_t *err);
     int64_t (*events_purge)(store_conn_t *c, int64_t older_than_ms, err_t *err);
+    /* store_jobs_purge: at most limit ended jobs whose end is before ended_before_ms; how many, or -1. */
+    int64_t (*jobs_purge)(store_conn_t *c, int64_t ended_before_ms, int limit, err_t *err);
     json_t *(*deliveries_due)(store_conn_t *c, const char *hook_id, int64_t now_ms, int limit,
                               err_t *err);
     int (*delivery_record)(store_conn_t *c, int64_t seq, const json_t *attempt, const char *state,

@@ -76,6 +76,7 @@ struct store {
     int committing[STORE_KINDS]; /* commits under way per kind, atomic */
     uint64_t reads[STORE_KINDS]; /* single-record reads asked of the store, atomic (store__reads) */
     uint64_t commits;            /* outermost write transactions committed, atomic (store_commits) */
+    int full; /* the last write failed for lack of space (InsufficientStorage), atomic (store_storage_full) */
 };
 
 /* store.c: a thread's first call opens its state and its connection; NULL with err set. */

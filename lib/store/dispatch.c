@@ -363,6 +363,21 @@ store_events_purge(store_t *st, int64_t older_than_ms, err_t *err)
     return STORE_WRITE(st, t, st->be->events_purge(t->conn, older_than_ms, err), err);
 }
 
+int64_t
+store_jobs_purge(store_t *st, int64_t ended_before_ms, int limit, err_t *err)
+{
+    store_thread_t *t = store__write_open(st, store__call(st, err), err);
+    int64_t n;
+
+    assert(limit > 0);
+    if (t == NULL)
+        return -1;
+    n = st->be->jobs_purge(t->conn, ended_before_ms, limit, err);
+    if (n > 0)
+        store__note_write(st, t, &store_kind_job); /* cached jobs are read again: gone */
+    return store__write_done(st, t, n, err);
+}
+
 json_t *
 store_deliveries_due(store_t *st, const char *hook_id, int64_t now_ms, int limit, err_t *err)
 {

@@ -8,6 +8,7 @@
  * write transactions that share one COMMIT), sqlite_rec.c (records mapped to rows),
  * sqlite_counters.c (idempotency keys, quota counters, host allocation, addresses, unmanaged VMs),
  * sqlite_usage.c (the VM timeline and usage records), sqlite_events.c (events and deliveries),
+ * sqlite_jobs.c (the purge of ended jobs),
  * sqlite_stats.c (the figures /metrics reads).
  *
  * A statement from sqlite__stmt is borrowed from the connection's cache: bind it, step it, and hand it
@@ -54,6 +55,7 @@ typedef struct batch {
     int members;            /* logical transactions released into it */
     int refs;               /* members waiting for its end, + 1 while it is the open batch */
     bool done, ok;          /* it ended; it ended with a COMMIT that succeeded */
+    bool full;              /* it failed for lack of space */
     int64_t began_us;       /* when its BEGIN ran (monotonic clock) */
 } batch_t;
 
@@ -86,8 +88,11 @@ struct store_conn {
 };
 
 /* ---- sqlite_conn.c ---- */
-/* Sets err from SQLite's answer rc (409 on constraints, 503 when busy) and returns -1. */
+/* Sets err from SQLite's answer rc (409 on constraints, 503 when busy, 503 InsufficientStorage when the
+ * disk is full) and returns -1. */
 int sqlite__db_err(sqlite3 *db, int rc, const char *doing, err_t *err);
+/* True when SQLite's answer rc (or db's last error) says the disk or the database is full. */
+bool sqlite__full(sqlite3 *db, int rc);
 /* Runs SQL text (several statements allowed) without the statement cache. */
 int sqlite__exec(store_conn_t *c, const char *sql, err_t *err);
 /* Runs one statement (BEGIN, COMMIT, SAVEPOINT …) through the statement cache. */
@@ -105,6 +110,7 @@ void sqlite_conn_close(store_conn_t *c);
 int sqlite_schema_version(store_db_t *db);
 int sqlite_ping(store_conn_t *c, err_t *err);
 int sqlite_integrity_check(store_conn_t *c, err_t *err);
+int sqlite_write_probe(store_conn_t *c, int64_t bytes, err_t *err);
 int sqlite_backup_to(store_conn_t *c, const char *path, err_t *err);
 
 /* ---- sqlite_migrate.c ---- */
@@ -223,6 +229,9 @@ int64_t sqlite_usage_purge(store_conn_t *c, int64_t acked_pos, int64_t acked_eve
 int sqlite_event_add(store_conn_t *c, const json_t *ev, int64_t now_ms, err_t *err);
 json_t *sqlite_events_after(store_conn_t *c, int64_t after, int limit, int64_t *last, err_t *err);
 int64_t sqlite_events_purge(store_conn_t *c, int64_t older_than_ms, err_t *err);
+
+/* ---- sqlite_jobs.c ---- */
+int64_t sqlite_jobs_purge(store_conn_t *c, int64_t ended_before_ms, int limit, err_t *err);
 json_t *sqlite_deliveries_due(store_conn_t *c, const char *hook_id, int64_t now_ms, int limit,
                               err_t *err);
 int sqlite_delivery_record(store_conn_t *c, int64_t seq, const json_t *attempt, const char *state,

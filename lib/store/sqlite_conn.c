@@ -26,11 +26,31 @@
 
 #include "sqlite.h"
 
+bool
+sqlite__full(sqlite3 *db, int rc)
+{
+    int ext = db ? sqlite3_extended_errcode(db) : rc;
+    int sys = db ? sqlite3_system_errno(db) : 0;
+
+    if ((rc & 0xff) == SQLITE_FULL || (ext & 0xff) == SQLITE_FULL)
+        return true;
+    /* A write or fsync of the WAL, or the growth of its index, that failed for lack of space. */
+    return ((rc & 0xff) == SQLITE_IOERR || (ext & 0xff) == SQLITE_IOERR) && (sys == ENOSPC || sys == EDQUOT);
+}
+
 int
 sqlite__db_err(sqlite3 *db, int rc, const char *doing, err_t *err)
 {
     int ext = db ? sqlite3_extended_errcode(db) : rc;
 
+    if (sqlite__full(db, rc)) {
+        fprintf(stderr,
+                "{\"level\":\"error\",\"msg\":\"the database's disk is full\",\"doing\":\"%s\","
+                "\"code\":%d}\n",
+                doing, ext);
+        return err_set(err, ERR_INSUFFICIENT_STORAGE, NULL,
+                       "The database has no space left to record the change; retry the request later.");
+    }
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return err_set(err, ERR_CONFLICT, NULL, "A record with the same unique value already exists.");
     if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -340,6 +360,25 @@ sqlite_ping(store_conn_t *c, err_t *err)
     if (rc != SQLITE_ROW)
         return sqlite__db_err(c->db, rc, "answering a ping", err);
     return 0;
+}
+
+/* Writes a row of bytes and drops it again, in the caller's write transaction: its commit needs room for
+ * that many bytes in the log, and leaves nothing behind but free pages for the next probe. */
+int
+sqlite_write_probe(store_conn_t *c, int64_t bytes, err_t *err)
+{
+    sqlite3_stmt *s = sqlite__stmt(c, "INSERT OR REPLACE INTO meta(key, value) VALUES ('writeProbe', zeroblob(?));",
+                                   err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, bytes);
+    if (sqlite__stmt_run(c, s, "probing for room", err) < 0)
+        return -1;
+    s = sqlite__stmt(c, "DELETE FROM meta WHERE key = 'writeProbe';", err);
+    if (s == NULL)
+        return -1;
+    return sqlite__stmt_run(c, s, "probing for room", err) < 0 ? -1 : 0;
 }
 
 int

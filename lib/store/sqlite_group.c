@@ -19,6 +19,8 @@
  * for a committer that will not come.
  * - If SQLite aborted the batch's transaction (IOERR, FULL, NOMEM: sqlite3_get_autocommit is true
  * again), the batch ends at once, failed, and every member of it fails.
+ * - A batch that failed for lack of space (SQLITE_FULL, or ENOSPC under an IOERR) fails every member with
+ *   InsufficientStorage (503), the others with InternalError.
  * - A batch ends (and a bulk transaction's large page cache is given back) while the gate is held.
  */
 #include <assert.h>
@@ -75,8 +77,11 @@ sqlite__batch_join(store_db_t *db, err_t *err)
 }
 
 static int
-batch_failed(err_t *err)
+batch_failed(bool full, err_t *err)
 {
+    if (full)
+        return err_set(err, ERR_INSUFFICIENT_STORAGE, NULL,
+                       "The database has no space left to record the change; retry the request later.");
     return err_set(err, ERR_INTERNAL, NULL, "The database failed while committing.");
 }
 
@@ -89,13 +94,18 @@ batch_end(store_db_t *db, bool commit, err_t *err)
     batch_t *b = db->batch;
     store_conn_t *w = db->writer;
     char sql[48];
+    bool full = false;
     int rc = -1;
 
     assert(db->gate_held && b != NULL);
-    if (commit && sqlite3_get_autocommit(w->db))
-        batch_failed(err); /* aborted by SQLite: the error was reported where it happened */
-    else if (commit)
+    if (commit && sqlite3_get_autocommit(w->db)) {
+        /* Aborted by SQLite: the error was reported where it happened, and is still the writer's last. */
+        full = sqlite__full(w->db, sqlite3_extended_errcode(w->db));
+        batch_failed(full, err);
+    } else if (commit) {
         rc = sqlite__run(w, "COMMIT;", err);
+        full = rc != 0 && sqlite__full(w->db, sqlite3_extended_errcode(w->db));
+    }
     if (rc != 0 && !sqlite3_get_autocommit(w->db))
         sqlite3_exec(w->db, "ROLLBACK;", NULL, NULL, NULL);
     if (w->tx_bulk) {
@@ -109,6 +119,7 @@ batch_end(store_db_t *db, bool commit, err_t *err)
     db->batch = NULL;
     b->done = true;
     b->ok = rc == 0;
+    b->full = full;
     pthread_cond_broadcast(&b->done_cv);
     batch_unref(b);
     pthread_mutex_unlock(&db->gate_lock);
@@ -134,7 +145,7 @@ int
 sqlite__batch_leave(store_db_t *db, bool committed, bool solo, err_t *err)
 {
     batch_t *b = db->batch;
-    bool ok;
+    bool ok, full;
     int rc;
 
     assert(db->gate_held && b != NULL);
@@ -160,9 +171,10 @@ sqlite__batch_leave(store_db_t *db, bool committed, bool solo, err_t *err)
         while (!b->done)
             pthread_cond_wait(&b->done_cv, &db->gate_lock);
         ok = b->ok;
+        full = b->full;
         batch_unref(b);
         pthread_mutex_unlock(&db->gate_lock);
-        return ok ? 0 : batch_failed(err);
+        return ok ? 0 : batch_failed(full, err);
     }
     pthread_mutex_unlock(&db->gate_lock);
     rc = batch_end(db, b->members > 0, committed ? err : NULL);

@@ -252,6 +252,36 @@ store_ping(store_t *st, err_t *err)
     return t == NULL ? -1 : st->be->ping(t->conn, err);
 }
 
+bool
+store_storage_full(store_t *st)
+{
+    assert(st != NULL);
+    return __atomic_load_n(&st->full, __ATOMIC_ACQUIRE) != 0;
+}
+
+int
+store_write_probe(store_t *st, int64_t bytes, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+
+    assert(bytes > 0);
+    if (t != NULL && t->tx_depth > 0) /* it must commit on its own, or it proves nothing */
+        return err_set(err, ERR_INTERNAL, NULL, "A write probe runs outside any transaction.");
+    t = store__write_open(st, t, err);
+    if (STORE_WRITE(st, t, st->be->write_probe(t->conn, bytes, err), err) < 0)
+        return -1;
+    __atomic_store_n(&st->full, 0, __ATOMIC_RELEASE); /* that much was written: there is room again */
+    return 0;
+}
+
+/* A write, or the commit of one, failed: when for lack of space, the store is full until a write commits. */
+static void
+write_failed(store_t *st, const err_t *err)
+{
+    if (err != NULL && err->code == ERR_INSUFFICIENT_STORAGE)
+        __atomic_store_n(&st->full, 1, __ATOMIC_RELEASE);
+}
+
 int
 store_integrity_check(store_t *st, err_t *err)
 {
@@ -417,6 +447,7 @@ store_tx_commit(store_t *st, err_t *err)
     if (t->tx_depth == 1)
         store__commit_begin(st, t);
     if (st->be->tx_commit(t->conn, t->tx_depth, err)) {
+        write_failed(st, err);
         if (t->tx_depth == 1) {
             store__commit_abandoned(st, t);
             tx_end(t); /* the backend has rolled it back */
@@ -430,6 +461,8 @@ store_tx_commit(store_t *st, err_t *err)
     }
     if (t->tx_write)
         __atomic_add_fetch(&st->commits, 1, __ATOMIC_RELAXED);
+    if (t->written) /* a record changed is on disk: there was room for it (a commit of nothing proves none) */
+        __atomic_store_n(&st->full, 0, __ATOMIC_RELEASE);
     store__commit_written(st, t);
     n = t->n_on_commit;
     memcpy(hooks, t->on_commit, sizeof(hooks[0]) * (size_t) n);
@@ -474,6 +507,8 @@ int64_t
 store__write_done(store_t *st, store_thread_t *t, int64_t rc, err_t *err)
 {
     assert(t != NULL && t->tx_depth > 0);
+    if (rc < 0)
+        write_failed(st, err);
     if (!t->implicit)
         return rc;
     assert(t->tx_depth == 1); /* the call left no transaction of its own open */

@@ -1,5 +1,6 @@
 /* The store's conformance suite, part two: counters and small tables (quota usage, host allocation,
- * addresses, unmanaged VMs), the timeline and settings, events and deliveries, and the fault wrapper, on
+ * addresses, unmanaged VMs), the timeline and settings, events and deliveries, the purge of ended jobs,
+ * and the fault wrapper, on
  * every backend of the list in test_store_conformance.h (see test_store_conformance.c). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -333,6 +334,94 @@ case_events_and_deliveries(store_t *st)
 }
 CASE(events_and_deliveries)
 
+/* ---- jobs ---- */
+
+/* A job record of status that ended at ended (NULL: not ended). */
+static json_t *
+job(const char *id, const char *status, const char *ended)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:[{s:s, s:s}], s:n, s:n, s:s, s:s?, s:s?, s:n, "
+                     "s:n, s:n, s:i, s:n, s:i, s:i}",
+                     "id", id, "kind", "vm.create", "status", status, "resourceId", "vm1",
+                     "subscriptionId", "s1", "progress", 0, "steps", "name", "create", "status",
+                     "succeeded", "error", "copy", "createdAt", "2026-01-01T00:00:00.000Z",
+                     "startedAt", ended ? "2026-01-01T00:00:00.000Z" : NULL, "endedAt", ended,
+                     "_params", "_data", "_lockKey", "_runAfterMs", 0, "_deadlineMs", "_attempts", 0,
+                     "_epoch", 0);
+}
+
+static bool
+job_exists(store_t *st, const char *id)
+{
+    err_t err = {0};
+    json_t *got = store_rec_get(st, &store_kind_job, id, NULL, &err);
+    bool found = got != NULL;
+
+    json_decref(got);
+    assert_true(found || err.code == ERR_NOT_FOUND);
+    return found;
+}
+
+/* Ended jobs go once their end is older than the cutoff, a batch at most at a time; jobs not ended stay
+ * however old; a job read (and cached) before the purge is not found after it. */
+static void
+case_jobs_purge_ended_only(store_t *st)
+{
+    static const char *const old_ended[] = {"succeeded", "failed", "canceled"};
+    char id[16];
+    err_t err = {0};
+    int64_t cutoff = 1767225600000LL + 3600 * 1000; /* 2026-01-01T01:00:00Z */
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        snprintf(id, sizeof(id), "old-%d", i);
+        put(st, &store_kind_job, job(id, old_ended[i], "2026-01-01T00:59:59.999Z"));
+    }
+    put(st, &store_kind_job, job("new-succeeded", "succeeded", "2026-01-01T01:00:00.000Z"));
+    put(st, &store_kind_job, job("old-queued", "queued", NULL));
+    put(st, &store_kind_job, job("old-running", "running", NULL));
+    /* Not ended: even an end time recorded by mistake does not make it go. */
+    put(st, &store_kind_job, job("running-with-end", "running", "2025-01-01T00:00:00.000Z"));
+    assert_true(job_exists(st, "old-0")); /* read, so that a cache may hold it */
+
+    assert_int_equal(store_jobs_purge(st, cutoff, 2, &err), 2);
+    assert_int_equal(store_jobs_purge(st, cutoff, 2, &err), 1);
+    assert_int_equal(store_jobs_purge(st, cutoff, 2, &err), 0);
+    assert_int_equal(err.code, ERR_NONE);
+    for (i = 0; i < 3; i++) {
+        snprintf(id, sizeof(id), "old-%d", i);
+        assert_false(job_exists(st, id));
+    }
+    assert_true(job_exists(st, "new-succeeded"));
+    assert_true(job_exists(st, "old-queued"));
+    assert_true(job_exists(st, "old-running"));
+    assert_true(job_exists(st, "running-with-end"));
+    assert_int_equal(store_rec_count(st, &store_kind_job, NULL, 0, &err), 4);
+    /* Inside a transaction that rolls back, nothing goes. */
+    assert_int_equal(store_tx_begin(st, &err), 0);
+    assert_int_equal(store_jobs_purge(st, cutoff + 1, 10, &err), 1);
+    store_tx_rollback(st);
+    assert_true(job_exists(st, "new-succeeded"));
+}
+CASE(jobs_purge_ended_only)
+
+/* A write probe commits and leaves no record behind; the store is not full after it. */
+static void
+case_write_probe_leaves_nothing(store_t *st)
+{
+    err_t err = {0};
+    int64_t v = 0;
+    int i;
+
+    assert_false(store_storage_full(st));
+    for (i = 0; i < 3; i++)
+        assert_int_equal(store_write_probe(st, 256 * 1024, &err), 0);
+    assert_false(store_storage_full(st));
+    assert_int_equal(store_meta_get(st, "writeProbe", &v, &err), 1);
+    assert_int_equal(err.code, ERR_NONE);
+}
+CASE(write_probe_leaves_nothing)
+
 /* ---- the fault wrapper ---- */
 
 static void
@@ -363,6 +452,8 @@ main(void)
         cmocka_unit_test(unmanaged_list),
         cmocka_unit_test(timeline_appends_changes),
         cmocka_unit_test(events_and_deliveries),
+        cmocka_unit_test(jobs_purge_ended_only),
+        cmocka_unit_test(write_probe_leaves_nothing),
         cmocka_unit_test(injected_fault_fails_one_call),
     };
 
