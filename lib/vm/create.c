@@ -279,6 +279,11 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
     agent_vm_create(a, &c, &spec.spec, hyp, &aerr);
     r = vmstep_result(&aerr, err);
     vmstep_show_copy(ctx, &progress);
+    /* An answer lost or not yet given may hide a VM made all the same (a refusal made nothing): a failure
+     * of the job must then look for it on the host. Saved with the retry or poll. */
+    if (aerr.status == AGENT_PENDING || aerr.status == AGENT_ERR_TRANSIENT ||
+        aerr.status == AGENT_ERR_TIMEOUT)
+        json_object_set_new(job_ctx_data(ctx), "mayBeOnHost", json_true());
     if (r == JOB_STEP_DONE) {
         json_object_set_new(job_ctx_data(ctx), "hypervisorId", json_string(hyp));
         snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
@@ -311,39 +316,66 @@ step_start_new(job_ctx_t *ctx, err_t *err)
     return vmstep_finish(ctx, &vm, r, err);
 }
 
-/* A failed create removes what reached the host, best effort; the record stays, failed, holding nothing. */
+/* A failed create removes what reached the host before the job ends: until the host has confirmed it
+ * (removedFromHost), the job asks to be tried again (job_ctx_undo_pending), restart included. Each try is
+ * idempotent: a VM the host no longer has is removed. */
 static void
 cleanup_create(job_ctx_t *ctx)
 {
-    char op[128];
+    char op[160];
     agent_call_t c = {op, VM_AGENT_TIMEOUT_MS, NULL};
+    json_t *data = job_ctx_data(ctx);
+    json_int_t tries = json_integer_value(json_object_get(data, "undoTries"));
     agent_vm_info_t hv;
     err_t err = {0};
     vm_rec_t vm;
     agent_t *a;
     int rc;
 
-    if (vmstep_job_vm(ctx, &vm, NULL) != 1 || vm.host_id[0] == '\0')
+    if (json_is_true(json_object_get(data, "removedFromHost")))
+        return; /* done by an earlier try */
+    if ((rc = vmstep_job_vm(ctx, &vm, NULL)) != 1 || vm.host_id[0] == '\0') {
+        if (rc < 0)
+            job_ctx_undo_pending(ctx); /* the store did not answer: try again */
         return;
+    }
+    json_object_set_new(data, "undoTries", json_integer(tries + 1));
     /* A create whose answer was lost (a timeout, a crash) made a VM the record does not name: the host
      * knows it by the wapd VM id. */
     if (vm.hypervisor_id[0] == '\0') {
+        if (!json_is_true(json_object_get(data, "mayBeOnHost"))) {
+            json_object_set_new(data, "removedFromHost", json_true()); /* every try was refused */
+            return;
+        }
         if ((rc = vmstep_host_view(ctx, &vm, &hv)) == 0)
-            json_object_set_new(job_ctx_data(ctx), "removedFromHost", json_true()); /* never made */
+            json_object_set_new(data, "removedFromHost", json_true()); /* never made */
+        if (rc < 0)
+            job_ctx_undo_pending(ctx);
         if (rc != 1)
             return;
         snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hv.hypervisor_id);
+        json_object_set_new(data, "hypervisorId", json_string(hv.hypervisor_id));
     }
-    snprintf(op, sizeof(op), "%s:cleanup", job_ctx_op_id(ctx));
+    /* Each try is a call of its own: a host that keeps answers by operation id answers this one anew. */
+    snprintf(op, sizeof(op), "%s:cleanup:%lld", job_ctx_op_id(ctx), (long long) tries);
     a = hostreg_agent(job_ctx_store(ctx), vm.host_id, &err);
     if (a && vmstep_delete_on_host(a, &c, vm.hypervisor_id, &err) == JOB_STEP_DONE)
-        json_object_set_new(job_ctx_data(ctx), "removedFromHost", json_true());
+        json_object_set_new(data, "removedFromHost", json_true());
+    else
+        job_ctx_undo_pending(ctx);
 }
 
+/* What a failed create leaves: nothing on the host (its cleanup removed it), so the record is failed and
+ * holds nothing; or, when the host could not confirm the removal in the time the job had to undo, the VM
+ * the host may still have, recorded as it is: failed, its power unknown, naming it, and holding its host's
+ * capacity and its quota until it is deleted (never billed: its timeline is forgotten). */
 static int
 failed_create(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
+    const json_t *data = job_ctx_data(ctx);
+    bool removed = json_is_true(json_object_get(data, "removedFromHost"));
+    const char *hyp = jget_str(data, "hypervisorId");
     vm_rec_t vm;
     int rc;
 
@@ -352,16 +384,20 @@ failed_create(job_ctx_t *ctx, err_t *err)
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     if (strcmp(job_ctx_status(ctx), "canceled") == 0 &&
-        (!job_ctx_started(ctx) || json_is_true(json_object_get(job_ctx_data(ctx), "removedFromHost")) ||
-         vm.host_id[0] == '\0')) {
+        (!job_ctx_started(ctx) || removed || vm.host_id[0] == '\0')) {
         /* A canceled create leaves nothing behind; one canceled while it ran does so once its cleanup has
          * removed what reached the host (else the record stays, failed, naming it, as a failed create). */
         rc = vmrec_release_all(st, &vm, err) ||
              store_rec_delete(st, &store_kind_vm, vm.id, 0, err);
-    } else {
-        if (json_is_true(json_object_get(job_ctx_data(ctx), "removedFromHost")))
-            vm.hypervisor_id[0] = '\0';
+    } else if (removed || vm.host_id[0] == '\0') {
+        vm.hypervisor_id[0] = '\0';
         rc = vmrec_fail_create(st, &vm, err);
+    } else {
+        if (vm.hypervisor_id[0] == '\0' && hyp != NULL)
+            snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
+        vm.provisioning = VM_PROV_FAILED;
+        vm.power = VM_POWER_UNKNOWN;
+        rc = vmrec_save(st, &vm, err) || store_timeline_forget(st, vm.id, err);
     }
     return rc ? -1 : 0;
 }
