@@ -45,6 +45,8 @@
 #define RETRY_ERROR "retryError"
 /* The key of the job's data a cleanup sets when what the job made is not undone yet. */
 #define UNDO_PENDING "undoPending"
+/* The key of the job's data that holds the end a job is bound for while its undo is pending. */
+#define ENDING "ending"
 
 /* Every job's deadline when > 0 (job_engine_set_deadline); else its kind's. */
 static int64_t deadline_override_ms;
@@ -240,13 +242,13 @@ abandon_tx(job_ctx_t *ctx)
 /* ---- ends ---- */
 
 /* The kind's cleanup could not undo yet what the job made: the end the job is bound for (code NULL: a
- * cancel) is recorded on its row (_ending, with the time the undo may take), and the job, still running,
+ * cancel) is recorded on its row (in its data, with the time the undo may take), and the job, still running,
  * comes back after a backoff straight to its end (job__run), restart included. False when that time is up:
  * the job ends now, and on_failed records what is left. */
 static bool
 undo_later(job_ctx_t *ctx, const char *code, const char *message)
 {
-    json_t *ending = json_object_get(ctx->rec, "_ending");
+    json_t *ending = json_object_get(job_ctx_data(ctx), ENDING);
     int64_t now = util_now_ms(), backoff;
     err_t err = {0};
     int attempts;
@@ -256,7 +258,7 @@ undo_later(job_ctx_t *ctx, const char *code, const char *message)
                            (json_int_t) (now + JOB_UNDO_MS));
         if (ending == NULL)
             return false;
-        json_object_set_new(ctx->rec, "_ending", ending);
+        json_object_set_new(job_ctx_data(ctx), ENDING, ending);
     }
     if (now >= json_integer_value(json_object_get(ending, "untilMs")))
         return false;
@@ -292,6 +294,8 @@ end_job(job_ctx_t *ctx, const char *code, const char *message)
         if (json_is_true(json_object_get(job_ctx_data(ctx), UNDO_PENDING)) &&
             undo_later(ctx, code, message))
             return;
+        json_object_del(job_ctx_data(ctx), UNDO_PENDING);
+        json_object_del(job_ctx_data(ctx), ENDING); /* a restart of the job starts afresh */
     }
     job__now_text(now);
     if (code == NULL) {
@@ -514,7 +518,7 @@ step_poll(job_ctx_t *ctx, int64_t deadline, err_t *err)
 static void
 end_again(job_ctx_t *ctx, const char *id, const json_t *steps)
 {
-    const json_t *ending = json_object_get(ctx->rec, "_ending");
+    const json_t *ending = json_object_get(job_ctx_data(ctx), ENDING);
     char code[64], message[sizeof(((err_t *) 0)->message)];
     const char *c = jget_str(ending, "code");
     size_t i = first_unfinished(steps);
@@ -548,7 +552,7 @@ job__run(store_t *st, const char *id)
         goto out;
     steps = json_object_get(ctx.rec, "steps");
     n = json_array_size(steps);
-    if (json_is_object(json_object_get(ctx.rec, "_ending"))) {
+    if (json_is_object(json_object_get(job_ctx_data(&ctx), ENDING))) {
         /* Its end is under way: the cleanup is tried again, and the job ends once it is done. */
         end_again(&ctx, id, steps);
         goto out;

@@ -160,10 +160,18 @@ def leak_audit(d, w, vms):
     on_hosts = 0
     orphans = []
     by_hyp = {v["hypervisorId"]: v for v in vms if v.get("hypervisorId")}
+    by_id = {v["id"]: v for v in vms}
     for h in w.hosts:
         have = sim_vms(d.state_dir, h["id"])
         on_hosts += len(have)
-        orphans += [(h["name"], x.get("name"), hyp) for hyp, x in have.items() if hyp not in by_hyp]
+        for hyp, x in have.items():
+            if hyp not in by_hyp:
+                # What the records say of it: a record of its wapd id that does not name it, or none.
+                rec = by_id.get(x.get("vmId"))
+                orphans.append((h["name"], x.get("name"), hyp, x.get("powerState"),
+                                "record %s/%s hypervisorId %s" % (rec["provisioningState"], rec["powerState"],
+                                                                   rec.get("hypervisorId"))
+                                if rec else "no record"))
         for hyp, x in have.items():
             v = by_hyp.get(hyp)
             if v is None:
