@@ -18,6 +18,12 @@
  * ends canceled, the step under way never interrupted. A step's commit that finds the row changed only by
  * such a request takes it in and commits (take_cancel_request).
  *
+ * Undo before the end: a failed (or canceled) job's cleanup that could not yet undo what the job made on a
+ * host says so (job_ctx_undo_pending); the end it is bound for is then kept in the job's data and the job,
+ * still running, comes back after a backoff (restart included) straight to its cleanup, until the cleanup
+ * is done or JOB_UNDO_MS have passed; only then do on_failed and the end run, so a failed job never ends
+ * before its undo is done (or known undone by on_failed).
+ *
  * Every end raises its event (job.succeeded, job.failed, job.canceled: job__emit_end) in the transaction
  * that records the job's final status, so the feed holds one such event exactly for each job that ended;
  * the same transaction's commit counts the end in /metrics (end.c).

@@ -326,9 +326,11 @@ def test_fault_run_leaks_nothing():
         for vm in vms:
             assert vm["powerState"] not in TRANSITIONAL_POWER, vm
             assert vm["provisioningState"] not in TRANSITIONAL_PROV, vm
+        print("fault run with roles: %d jobs %s from %d attempts (%s), %d VMs recorded, %.1fs" % (
+            len(jobs), statuses, count[0], kinds, len(vms), time.monotonic() - t0), flush=True)
         on_hosts = leak_audit(d, w, vms)
         assert ok(w.a.post("/v1/admin/subscriptions/%s/reconcile" % w.sub["id"]), 200) == {"corrected": {}}
-        print("fault run with roles: %d jobs %s from %d attempts (%s), %d VMs recorded, %d on hosts, %.1fs" % (
-            len(jobs), statuses, count[0], kinds, len(vms), on_hosts, time.monotonic() - t0))
+        print("leak audit: %d VMs on the hosts, every one owned; allocated equal to the records; "
+              "nothing unmanaged; reconcile empty" % on_hosts)
     finally:
         d.cleanup()
