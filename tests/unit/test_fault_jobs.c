@@ -173,7 +173,7 @@ static const op_t ops[] = {
     {"vm.stop", PREP_RUNNING, start_action, "stop", false, false, false, true},
     {"vm.shutdown", PREP_RUNNING, start_action, "shutdown", false, false, false, true},
     {"vm.restart", PREP_RUNNING, start_action, "restart", false, false, false, true},
-    {"vm.deallocate", PREP_RUNNING, start_action, "deallocate", false, false, false, false},
+    {"vm.deallocate", PREP_RUNNING, start_action, "deallocate", false, false, false, true},
     {"vm.resize", PREP_STOPPED, start_resize, "L", false, false, false, true},
     {"vm.delete", PREP_RUNNING, start_vm_delete, NULL, false, false, false, true},
     {"vm.disk.attach", PREP_RUNNING, start_disk_attach, NULL, false, false, false, true},
