@@ -62,7 +62,10 @@ typedef struct {
     int (*on_failed)(job_ctx_t *ctx, err_t *err);
     /* Runs before that transaction, outside any, when the job failed or was canceled while it ran (not
      * when canceled while queued): the place to ask the host what is true (agent calls); may save findings
-     * in job_ctx_data for on_failed. May be NULL. */
+     * in job_ctx_data for on_failed. May be NULL. A cleanup that could not yet undo what the job made on a
+     * host calls job_ctx_undo_pending: the job then stays running, its end recorded on its row, and the
+     * cleanup runs again after a backoff (after a restart too) until it no longer asks, or JOB_UNDO_MS
+     * have passed; only then does on_failed run and the job end. */
     void (*cleanup)(job_ctx_t *ctx);
     /* Kinds whose steps are named at submit (job_submit_steps), such as one step per VM role instance:
      * every step runs this function (steps is then NULL). */
@@ -149,6 +152,10 @@ int job_ctx_progress(job_ctx_t *ctx, int percent, err_t *err);
  * ends) and its progress (the share of the bytes, at most 99 until the job ends). Saved with the step's end
  * or poll, in the step's transaction. */
 void job_ctx_set_copy(job_ctx_t *ctx, int64_t bytes_copied, int64_t bytes_total);
+/* In a kind's cleanup: what the job made is not undone yet (see job_kind_def_t.cleanup). */
+void job_ctx_undo_pending(job_ctx_t *ctx);
+/* How long a failed job's cleanup is tried again before on_failed runs all the same. */
+#define JOB_UNDO_MS (10 * 60 * 1000)
 /* Opens the step's transaction: the step's own writes and the record of its end commit together. */
 int job_ctx_begin(job_ctx_t *ctx, err_t *err);
 

@@ -94,8 +94,9 @@ json_t *agent_sim__vm_json(const agent_vm_spec_t *spec, const char *hyp);
 /* The memory (MB) the host assigns the VM now: 0 when it is not running; its memoryMB with static memory;
  * with dynamic memory, round(memoryDemand x memoryMB) kept within its minimum and maximum. Lock held. */
 int agent_sim__assigned_mb(const sim_t *s, const json_t *vm);
-/* Sets the VM's power state, keeping the growth accounts right; lock held. */
-void agent_sim__set_power(json_t *vm, const char *ps);
+/* Sets the VM's power state, keeping the growth accounts right; lock held. -1 when out of memory (the
+ * power state may be left as it was: the caller fails the call). */
+int agent_sim__set_power(json_t *vm, const char *ps);
 /* Folds the running time since the last settle into each checkpoint's account; lock held. */
 void agent_sim__settle(json_t *vm, int64_t now);
 

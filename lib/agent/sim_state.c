@@ -60,8 +60,13 @@ agent_sim__vm_put(sim_t *s, const char *hyp, json_t *vm)
     assert(hyp != NULL && vm != NULL);
     if (json_object_set_new(s->vms, hyp, vm) != 0)
         return -1;
-    if (id != NULL && json_object_set_new(s->by_vm_id, id, json_string(hyp)) != 0)
+    if (id != NULL && json_object_set_new(s->by_vm_id, id, json_string(hyp)) != 0) {
+        /* A VM its wapd id does not find would be made a second time by the next create of that id: a
+         * new one is not kept (one already indexed is, unchanged in its index). */
+        if (strcmp(json_string_value(json_object_get(s->by_vm_id, id)) ?: "", hyp) != 0)
+            json_object_del(s->vms, hyp);
         return -1;
+    }
     return 0;
 }
 

@@ -96,15 +96,17 @@ agent_sim__assigned_mb(const sim_t *s, const json_t *vm)
     return (int) assigned;
 }
 
-void
+int
 agent_sim__set_power(json_t *vm, const char *ps)
 {
     int64_t now = util_now_ms();
 
     agent_sim__settle(vm, now);
-    json_object_set_new(vm, "runningSinceMs",
-                        strcmp(ps, "running") == 0 ? json_integer(now) : json_null());
-    json_object_set_new(vm, "powerState", json_string(ps));
+    if (json_object_set_new(vm, "runningSinceMs",
+                            strcmp(ps, "running") == 0 ? json_integer(now) : json_null()) ||
+        json_object_set_new(vm, "powerState", json_string(ps)))
+        return -1;
+    return 0;
 }
 
 int
@@ -253,16 +255,16 @@ op_vm_power(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
         return -1;
     ps = power_of(vm);
     if (a->op == AGENT_POWER_START) {
-        if (strcmp(ps, "running") != 0) /* already running: success, as Start-VM answers */
-            agent_sim__set_power(vm, "running");
-        return 0;
+        if (strcmp(ps, "running") != 0 && agent_sim__set_power(vm, "running"))
+            return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
+        return 0; /* already running: success, as Start-VM answers */
     }
     if ((a->op == AGENT_POWER_STOP || a->op == AGENT_POWER_SHUTDOWN) && strcmp(ps, "stopped") == 0)
         return 0; /* the state the action leads to already */
     if (strcmp(ps, "running") != 0)
         return agent_fail(err, AGENT_ERR_PERMANENT, "The VM is not running.");
-    if (a->op != AGENT_POWER_RESTART)
-        agent_sim__set_power(vm, "stopped");
+    if (a->op != AGENT_POWER_RESTART && agent_sim__set_power(vm, "stopped"))
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     return 0;
 }
 
@@ -274,7 +276,8 @@ op_vm_release(sim_t *s, void *args, char result[AGENT_ID_MAX], agent_err_t *err)
     (void) result;
     if (vm == NULL)
         return -1;
-    agent_sim__set_power(vm, "deallocated");
+    if (agent_sim__set_power(vm, "deallocated"))
+        return agent_fail(err, AGENT_ERR_TRANSIENT, "Out of memory.");
     return 0;
 }
 

@@ -18,6 +18,12 @@
  * ends canceled, the step under way never interrupted. A step's commit that finds the row changed only by
  * such a request takes it in and commits (take_cancel_request).
  *
+ * Undo before the end: a failed (or canceled) job's cleanup that could not yet undo what the job made on a
+ * host says so (job_ctx_undo_pending); the end it is bound for is then kept in the job's data and the job,
+ * still running, comes back after a backoff (restart included) straight to its cleanup, until the cleanup
+ * is done or JOB_UNDO_MS have passed; only then do on_failed and the end run, so a failed job never ends
+ * before its undo is done (or known undone by on_failed).
+ *
  * Every end raises its event (job.succeeded, job.failed, job.canceled: job__emit_end) in the transaction
  * that records the job's final status, so the feed holds one such event exactly for each job that ended;
  * the same transaction's commit counts the end in /metrics (end.c).
@@ -43,6 +49,10 @@
 #define MAX_STEPS 1024
 /* The key of the job's data that holds the error of the running step's last try. */
 #define RETRY_ERROR "retryError"
+/* The key of the job's data a cleanup sets when what the job made is not undone yet. */
+#define UNDO_PENDING "undoPending"
+/* The key of the job's data that holds the end a job is bound for while its undo is pending. */
+#define ENDING "ending"
 
 /* Every job's deadline when > 0 (job_engine_set_deadline); else its kind's. */
 static int64_t deadline_override_ms;
@@ -188,6 +198,13 @@ save_job(job_ctx_t *ctx, err_t *err)
     return 0;
 }
 
+void
+job_ctx_undo_pending(job_ctx_t *ctx)
+{
+    assert(ctx != NULL);
+    json_object_set_new(job_ctx_data(ctx), UNDO_PENDING, json_true());
+}
+
 bool
 job_ctx_started(job_ctx_t *ctx)
 {
@@ -230,6 +247,41 @@ abandon_tx(job_ctx_t *ctx)
 
 /* ---- ends ---- */
 
+/* The kind's cleanup could not undo yet what the job made: the end the job is bound for (code NULL: a
+ * cancel) is recorded on its row (in its data, with the time the undo may take), and the job, still running,
+ * comes back after a backoff straight to its end (job__run), restart included. False when that time is up:
+ * the job ends now, and on_failed records what is left. */
+static bool
+undo_later(job_ctx_t *ctx, const char *code, const char *message)
+{
+    json_t *ending = json_object_get(job_ctx_data(ctx), ENDING);
+    int64_t now = util_now_ms(), backoff;
+    err_t err = {0};
+    int attempts;
+
+    if (!json_is_object(ending)) {
+        ending = json_pack("{s:s?, s:s?, s:I}", "code", code, "message", message, "untilMs",
+                           (json_int_t) (now + JOB_UNDO_MS));
+        if (ending == NULL)
+            return false;
+        json_object_set_new(job_ctx_data(ctx), ENDING, ending);
+    }
+    if (now >= json_integer_value(json_object_get(ending, "untilMs")))
+        return false;
+    attempts = (int) json_integer_value(json_object_get(ctx->rec, "_attempts")) + 1;
+    backoff = BACKOFF_BASE_MS << (attempts < 6 ? attempts : 6);
+    if (backoff > BACKOFF_MAX_MS)
+        backoff = BACKOFF_MAX_MS;
+    json_object_set_new(ctx->rec, "_attempts", json_integer(attempts));
+    json_object_set_new(ctx->rec, "_runAfterMs", json_integer(now + backoff));
+    /* Not saved: the step runs again when the job next comes up (every step is idempotent), unless
+     * someone else changed the job, which this worker then lets go. */
+    if (save_job(ctx, &err) != 0 && err.code == ERR_PRECONDITION_FAILED)
+        return true;
+    job__enqueue(job_ctx_id(ctx), now + backoff);
+    return true;
+}
+
 /* Ends the job: failed with code and message, or canceled (code NULL) at a step boundary, its current step
  * and those after it skipped. The kind's cleanup runs first (outside any transaction), then its on_failed in
  * the transaction that records the end. */
@@ -242,8 +294,15 @@ end_job(job_ctx_t *ctx, const char *code, const char *message)
     size_t i;
 
     abandon_tx(ctx);
-    if (ctx->def && ctx->def->cleanup)
+    if (ctx->def && ctx->def->cleanup) {
+        json_object_del(job_ctx_data(ctx), UNDO_PENDING);
         ctx->def->cleanup(ctx);
+        if (json_is_true(json_object_get(job_ctx_data(ctx), UNDO_PENDING)) &&
+            undo_later(ctx, code, message))
+            return;
+        json_object_del(job_ctx_data(ctx), UNDO_PENDING);
+        json_object_del(job_ctx_data(ctx), ENDING); /* a restart of the job starts afresh */
+    }
     job__now_text(now);
     if (code == NULL) {
         for (i = ctx->step >= 0 ? (size_t) ctx->step : 0; i < json_array_size(steps); i++)
@@ -461,6 +520,23 @@ step_poll(job_ctx_t *ctx, int64_t deadline, err_t *err)
     job__enqueue(job_ctx_id(ctx), at);
 }
 
+/* Ends a job whose end was put off until its cleanup is done (undo_later), at the step that failed. */
+static void
+end_again(job_ctx_t *ctx, const char *id, const json_t *steps)
+{
+    const json_t *ending = json_object_get(job_ctx_data(ctx), ENDING);
+    char code[64], message[sizeof(((err_t *) 0)->message)];
+    const char *c = jget_str(ending, "code");
+    size_t i = first_unfinished(steps);
+
+    snprintf(code, sizeof(code), "%s", c ? c : "");
+    snprintf(message, sizeof(message), "%s", jget_str(ending, "message") ? jget_str(ending, "message") : "");
+    ctx->step = i < json_array_size(steps) ? (int) i : -1;
+    snprintf(ctx->op_id, sizeof(ctx->op_id), "%s:%zu:%lld", id, i,
+             (long long) json_integer_value(json_object_get(ctx->rec, "_epoch")));
+    end_job(ctx, c ? code : NULL, message);
+}
+
 void
 job__run(store_t *st, const char *id)
 {
@@ -482,6 +558,11 @@ job__run(store_t *st, const char *id)
         goto out;
     steps = json_object_get(ctx.rec, "steps");
     n = json_array_size(steps);
+    if (json_is_object(json_object_get(job_ctx_data(&ctx), ENDING))) {
+        /* Its end is under way: the cleanup is tried again, and the job ends once it is done. */
+        end_again(&ctx, id, steps);
+        goto out;
+    }
     for (;;) {
         assert(!ctx.in_tx);
         i = first_unfinished(steps);

@@ -279,6 +279,12 @@ step_create_on_host(job_ctx_t *ctx, err_t *err)
     agent_vm_create(a, &c, &spec.spec, hyp, &aerr);
     r = vmstep_result(&aerr, err);
     vmstep_show_copy(ctx, &progress);
+    /* A VM made (even if this step goes no further), or an answer lost or not yet given, which may hide
+     * one: a failure of the job must then find it on the host. Only refusals made nothing. Saved with the
+     * step's end, retry or poll. */
+    if (aerr.status == AGENT_OK || aerr.status == AGENT_PENDING ||
+        aerr.status == AGENT_ERR_TRANSIENT || aerr.status == AGENT_ERR_TIMEOUT)
+        json_object_set_new(job_ctx_data(ctx), "mayBeOnHost", json_true());
     if (r == JOB_STEP_DONE) {
         json_object_set_new(job_ctx_data(ctx), "hypervisorId", json_string(hyp));
         snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
@@ -311,39 +317,97 @@ step_start_new(job_ctx_t *ctx, err_t *err)
     return vmstep_finish(ctx, &vm, r, err);
 }
 
-/* A failed create removes what reached the host, best effort; the record stays, failed, holding nothing. */
+/* The host's VMs made for vm: the one its record names and any the host knows by the wapd VM id (a create
+ * whose answer was lost). Answers how many went into hyps (at most max), or -1 when the host could not be
+ * read. */
+static int
+made_for(agent_t *a, const vm_rec_t *vm, char hyps[][AGENT_ID_MAX], int max)
+{
+    agent_call_t c = {"inventory", 0, NULL};
+    agent_vm_list_t list = {0};
+    agent_err_t aerr;
+    int attempt, n = 0;
+    size_t i;
+
+    /* A read may be asked again at will: a few tries before the answer is "unknown". */
+    for (attempt = 0; attempt < 3; attempt++)
+        if (agent_inventory(a, &c, &list, &aerr) == 0)
+            break;
+    if (attempt == 3)
+        return -1;
+    for (i = 0; i < list.n && n < max; i++)
+        if ((vm->hypervisor_id[0] && strcmp(list.vms[i].hypervisor_id, vm->hypervisor_id) == 0) ||
+            strcmp(list.vms[i].vm_id, vm->id) == 0)
+            snprintf(hyps[n++], AGENT_ID_MAX, "%s", list.vms[i].hypervisor_id);
+    agent_vm_list_free(&list);
+    return n;
+}
+
+/* A failed create removes what reached the host before the job ends: until the host has confirmed it
+ * (removedFromHost), the job asks to be tried again (job_ctx_undo_pending), restart included. Each try is
+ * idempotent: it removes every VM the host has of this create, and a VM already gone is removed. */
 static void
 cleanup_create(job_ctx_t *ctx)
 {
-    char op[128];
+    char op[160], hyps[4][AGENT_ID_MAX];
     agent_call_t c = {op, VM_AGENT_TIMEOUT_MS, NULL};
-    agent_vm_info_t hv;
+    json_t *data = job_ctx_data(ctx);
+    json_int_t tries = json_integer_value(json_object_get(data, "undoTries"));
+    bool done = true;
     err_t err = {0};
     vm_rec_t vm;
     agent_t *a;
-    int rc;
+    int rc, i, n;
 
-    if (vmstep_job_vm(ctx, &vm, NULL) != 1 || vm.host_id[0] == '\0')
+    if (json_is_true(json_object_get(data, "removedFromHost")))
+        return; /* done by an earlier try */
+    if ((rc = vmstep_job_vm(ctx, &vm, NULL)) != 1 || vm.host_id[0] == '\0') {
+        if (rc < 0)
+            job_ctx_undo_pending(ctx); /* the store did not answer: try again */
         return;
-    /* A create whose answer was lost (a timeout, a crash) made a VM the record does not name: the host
-     * knows it by the wapd VM id. */
-    if (vm.hypervisor_id[0] == '\0') {
-        if ((rc = vmstep_host_view(ctx, &vm, &hv)) == 0)
-            json_object_set_new(job_ctx_data(ctx), "removedFromHost", json_true()); /* never made */
-        if (rc != 1)
-            return;
-        snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hv.hypervisor_id);
     }
-    snprintf(op, sizeof(op), "%s:cleanup", job_ctx_op_id(ctx));
-    a = hostreg_agent(job_ctx_store(ctx), vm.host_id, &err);
-    if (a && vmstep_delete_on_host(a, &c, vm.hypervisor_id, &err) == JOB_STEP_DONE)
-        json_object_set_new(job_ctx_data(ctx), "removedFromHost", json_true());
+    json_object_set_new(data, "undoTries", json_integer(tries + 1));
+    if ((a = hostreg_agent(job_ctx_store(ctx), vm.host_id, &err)) == NULL) {
+        job_ctx_undo_pending(ctx);
+        return;
+    }
+    n = made_for(a, &vm, hyps, 4);
+    if (n < 0 && vm.hypervisor_id[0]) {
+        snprintf(hyps[0], AGENT_ID_MAX, "%s", vm.hypervisor_id); /* removed by the id it has */
+        n = 1;
+    } else if (n < 0) {
+        /* Unknown now: asked again, unless every try of the create was refused (nothing made). */
+        if (json_is_true(json_object_get(data, "mayBeOnHost")))
+            job_ctx_undo_pending(ctx);
+        else
+            json_object_set_new(data, "removedFromHost", json_true());
+        return;
+    }
+    if (n > 0 && vm.hypervisor_id[0] == '\0')
+        json_object_set_new(data, "hypervisorId", json_string(hyps[0]));
+    /* Each try is a call of its own: a host that keeps answers by operation id answers this one anew. */
+    for (i = 0; i < n; i++) {
+        snprintf(op, sizeof(op), "%s:cleanup:%lld:%d", job_ctx_op_id(ctx), (long long) tries, i);
+        if (vmstep_delete_on_host(a, &c, hyps[i], &err) != JOB_STEP_DONE)
+            done = false;
+    }
+    if (done)
+        json_object_set_new(data, "removedFromHost", json_true());
+    else
+        job_ctx_undo_pending(ctx);
 }
 
+/* What a failed create leaves: nothing on the host (its cleanup removed it), so the record is failed and
+ * holds nothing; or, when the host could not confirm the removal in the time the job had to undo, the VM
+ * the host may still have, recorded as it is: failed, its power unknown, naming it, and holding its host's
+ * capacity and its quota until it is deleted (never billed: its timeline is forgotten). */
 static int
 failed_create(job_ctx_t *ctx, err_t *err)
 {
     store_t *st = job_ctx_store(ctx);
+    const json_t *data = job_ctx_data(ctx);
+    bool removed = json_is_true(json_object_get(data, "removedFromHost"));
+    const char *hyp = jget_str(data, "hypervisorId");
     vm_rec_t vm;
     int rc;
 
@@ -352,16 +416,20 @@ failed_create(job_ctx_t *ctx, err_t *err)
     if ((rc = vmstep_job_vm(ctx, &vm, err)) <= 0)
         return rc; /* a VM that is gone has nothing to put right */
     if (strcmp(job_ctx_status(ctx), "canceled") == 0 &&
-        (!job_ctx_started(ctx) || json_is_true(json_object_get(job_ctx_data(ctx), "removedFromHost")) ||
-         vm.host_id[0] == '\0')) {
+        (!job_ctx_started(ctx) || removed || vm.host_id[0] == '\0')) {
         /* A canceled create leaves nothing behind; one canceled while it ran does so once its cleanup has
          * removed what reached the host (else the record stays, failed, naming it, as a failed create). */
         rc = vmrec_release_all(st, &vm, err) ||
              store_rec_delete(st, &store_kind_vm, vm.id, 0, err);
-    } else {
-        if (json_is_true(json_object_get(job_ctx_data(ctx), "removedFromHost")))
-            vm.hypervisor_id[0] = '\0';
+    } else if (removed || vm.host_id[0] == '\0') {
+        vm.hypervisor_id[0] = '\0';
         rc = vmrec_fail_create(st, &vm, err);
+    } else {
+        if (vm.hypervisor_id[0] == '\0' && hyp != NULL)
+            snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", hyp);
+        vm.provisioning = VM_PROV_FAILED;
+        vm.power = VM_POWER_UNKNOWN;
+        rc = vmrec_save(st, &vm, err) || store_timeline_forget(st, vm.id, err);
     }
     return rc ? -1 : 0;
 }

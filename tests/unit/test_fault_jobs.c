@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "../../lib/jget.h"
 #include "test_fault_loop.h"
 
 typedef enum {
@@ -41,6 +42,7 @@ typedef struct {
     bool creates;   /* a failed run must leave no more host capacity held than before it (a role's
                      * instances that were made hold theirs: so the role ops add one instance) */
     bool transient; /* also fail the Nth agent call transiently */
+    bool audit_host; /* after each run, every VM the host has is owned by a record holding what it takes */
 } op_t;
 
 static json_t *
@@ -166,26 +168,26 @@ start_plan_update(world_t *w, const run_t *r, const char *arg, err_t *err)
 }
 
 static const op_t ops[] = {
-    {"vm.create", PREP_NONE, start_vm_create, NULL, false, true, true},
-    {"vm.start", PREP_STOPPED, start_action, "start", false, false, false},
-    {"vm.stop", PREP_RUNNING, start_action, "stop", false, false, false},
-    {"vm.shutdown", PREP_RUNNING, start_action, "shutdown", false, false, false},
-    {"vm.restart", PREP_RUNNING, start_action, "restart", false, false, false},
-    {"vm.deallocate", PREP_RUNNING, start_action, "deallocate", false, false, false},
-    {"vm.resize", PREP_STOPPED, start_resize, "L", false, false, false},
-    {"vm.delete", PREP_RUNNING, start_vm_delete, NULL, false, false, false},
-    {"vm.disk.attach", PREP_RUNNING, start_disk_attach, NULL, false, false, false},
-    {"vm.disk.detach", PREP_RUNNING, start_disk_detach, NULL, false, false, false},
-    {"vm.checkpoint.create", PREP_RUNNING, start_checkpoint, "create", false, false, false},
-    {"vm.checkpoint.restore", PREP_CHECKPOINT, start_checkpoint, "restore", false, false, false},
-    {"vm.checkpoint.delete", PREP_CHECKPOINT, start_checkpoint, "delete", false, false, false},
-    {"checkpoint.prune", PREP_CHECKPOINT, start_prune, NULL, true, false, false},
-    {"vmrole.create", PREP_NONE, start_role, "one", false, true, false},
-    {"vmrole.scale", PREP_ROLE, start_role, "scale", false, true, false},
-    {"vmrole.delete", PREP_ROLE, start_role, "delete", false, false, false},
-    {"subscription.suspend", PREP_RUNNING, start_suspend, NULL, false, false, false},
-    {"subscription.delete", PREP_RUNNING, start_sub_delete, NULL, false, false, false},
-    {"plan.update", PREP_RUNNING, start_plan_update, NULL, true, false, false},
+    {"vm.create", PREP_NONE, start_vm_create, NULL, false, true, true, true},
+    {"vm.start", PREP_STOPPED, start_action, "start", false, false, false, true},
+    {"vm.stop", PREP_RUNNING, start_action, "stop", false, false, false, true},
+    {"vm.shutdown", PREP_RUNNING, start_action, "shutdown", false, false, false, true},
+    {"vm.restart", PREP_RUNNING, start_action, "restart", false, false, false, true},
+    {"vm.deallocate", PREP_RUNNING, start_action, "deallocate", false, false, false, true},
+    {"vm.resize", PREP_STOPPED, start_resize, "L", false, false, false, true},
+    {"vm.delete", PREP_RUNNING, start_vm_delete, NULL, false, false, false, true},
+    {"vm.disk.attach", PREP_RUNNING, start_disk_attach, NULL, false, false, false, true},
+    {"vm.disk.detach", PREP_RUNNING, start_disk_detach, NULL, false, false, false, true},
+    {"vm.checkpoint.create", PREP_RUNNING, start_checkpoint, "create", false, false, false, true},
+    {"vm.checkpoint.restore", PREP_CHECKPOINT, start_checkpoint, "restore", false, false, false, true},
+    {"vm.checkpoint.delete", PREP_CHECKPOINT, start_checkpoint, "delete", false, false, false, true},
+    {"checkpoint.prune", PREP_CHECKPOINT, start_prune, NULL, true, false, false, true},
+    {"vmrole.create", PREP_NONE, start_role, "one", false, true, false, false},
+    {"vmrole.scale", PREP_ROLE, start_role, "scale", false, true, false, false},
+    {"vmrole.delete", PREP_ROLE, start_role, "delete", false, false, false, false},
+    {"subscription.suspend", PREP_RUNNING, start_suspend, NULL, false, false, false, true},
+    {"subscription.delete", PREP_RUNNING, start_sub_delete, NULL, false, false, false, true},
+    {"plan.update", PREP_RUNNING, start_plan_update, NULL, true, false, false, true},
 };
 
 /* Runs start as the request pipeline does: the context loaded once, one transaction. Answers the job
@@ -247,6 +249,56 @@ prepare(world_t *w, const op_t *op, run_t *r)
         request_ok(w, r, start_checkpoint, "create");
 }
 
+/* The ownership rule on the world's host: every VM the host has is owned by a record (by its hypervisor
+ * id) that holds its storage there, and its compute unless the host has it deallocated. */
+static bool
+find_unowned(world_t *w, const char *what, char *msg, size_t size)
+{
+    agent_call_t c = {"inventory", 0, NULL};
+    agent_vm_list_t list = {0};
+    agent_err_t aerr = {0};
+    err_t err = {0};
+    agent_t *a = hostreg_agent(w->f->st, id_of(w->host), &err);
+    bool bad = false;
+    json_t *recs, *rec;
+    size_t i;
+
+    assert_non_null(a);
+    assert_int_equal(agent_inventory(a, &c, &list, &aerr), 0);
+    for (i = 0; i < list.n && !bad; i++) {
+        const agent_vm_info_t *hv = &list.vms[i];
+        store_filter_t f = {.field = "hypervisorId", .op = STORE_FILTER_EQ, .value = hv->hypervisor_id};
+
+        recs = store_rec_list_all(w->f->st, &store_kind_vm, &f, 1, &err);
+        assert_non_null(recs);
+        rec = json_array_get(recs, 0);
+        if (json_array_size(recs) != 1) {
+            snprintf(msg, size, "%s: the host has VM %s (of wapd VM '%s'), which %zu records own", what,
+                     hv->hypervisor_id, hv->vm_id, json_array_size(recs));
+            bad = true;
+        } else if (!json_is_true(json_object_get(rec, "_holdsStorage")) ||
+                   (hv->power != AGENT_VM_DEALLOCATED &&
+                    !json_is_true(json_object_get(rec, "_holdsCompute")))) {
+            snprintf(msg, size, "%s: the host has VM %s, whose record (%s, %s) holds less than it takes",
+                     what, hv->hypervisor_id, jget_str(rec, "provisioningState"),
+                     jget_str(rec, "powerState"));
+            bad = true;
+        }
+        json_decref(recs);
+    }
+    agent_vm_list_free(&list);
+    return bad;
+}
+
+static void
+check_host_owned(world_t *w, const char *what)
+{
+    char msg[512];
+
+    if (find_unowned(w, what, msg, sizeof(msg)))
+        fail_msg("%s", msg);
+}
+
 /* The loop: run op with the Nth call of cls failing (flags as fault_arm_flags), N = 1, 1 + stride,
  * 1 + 2 stride ... until no failure was injected; every run ends with every job final and nothing leaked.
  * A stride of 1 fails every call in turn; a larger one a sample of them, spread over the whole
@@ -282,6 +334,8 @@ fault_loop_stride(world_t *w, const op_t *op, fault_class_t cls, unsigned flags,
         if (strcmp(status, "succeeded") != 0 && strcmp(status, "failed") != 0)
             fail_msg("%s: the job ended %s", what, status);
         loop_check_no_leak(w, what);
+        if (op->audit_host)
+            check_host_owned(w, what);
         if (op->creates && strcmp(status, "failed") == 0)
             loop_check_nothing_held(w, before, what);
         json_decref(done);
@@ -362,15 +416,154 @@ countdown_fails_the_nth_call_once(void **state)
     assert_false(fault_permanent(FAULT_AGENT));
 }
 
+/* ---- the undo of a failed job ---- */
+
+/* A kind whose first step fails and whose cleanup confirms its undo only once undo_until tries have run. */
+static int undo_tries, undo_until, undo_step_calls, undo_failed_calls, undo_tries_seen;
+
+static job_step_result_t
+undo_step(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx;
+    __atomic_add_fetch(&undo_step_calls, 1, __ATOMIC_SEQ_CST);
+    err_set(err, ERR_HOST_FAILED, NULL, "The host refused the change (test).");
+    return JOB_STEP_FAILED;
+}
+
+static void
+undo_cleanup(job_ctx_t *ctx)
+{
+    int n = __atomic_add_fetch(&undo_tries, 1, __ATOMIC_SEQ_CST);
+
+    json_object_set_new(job_ctx_data(ctx), "tries", json_integer(n));
+    if (n < __atomic_load_n(&undo_until, __ATOMIC_SEQ_CST))
+        job_ctx_undo_pending(ctx);
+}
+
+static int
+undo_on_failed(job_ctx_t *ctx, err_t *err)
+{
+    (void) err;
+    assert_string_equal(job_ctx_status(ctx), "failed");
+    __atomic_add_fetch(&undo_failed_calls, 1, __ATOMIC_SEQ_CST);
+    undo_tries_seen = __atomic_load_n(&undo_tries, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static const job_step_def_t undo_steps[] = {{"makeOnHost", undo_step}, {"next", undo_step}, {NULL, NULL}};
+static const job_kind_def_t undo_kind = {
+    "test.undo", undo_steps, 60000, undo_on_failed, undo_cleanup, NULL, NULL,
+};
+
+/* Waits (polling, generous deadline) until the cleanup has run at least n times. */
+static void
+wait_undo_tries(int n)
+{
+    int64_t deadline = util_now_ms() + 30000;
+
+    while (__atomic_load_n(&undo_tries, __ATOMIC_SEQ_CST) < n) {
+        assert_true(util_now_ms() < deadline);
+        usleep(2000);
+    }
+}
+
+/* The job's status as its row and views say now. */
+static void
+job_status_is(store_t *st, const json_t *job, const char *status)
+{
+    err_t err = {0};
+    json_t *j = job_get(st, id_of(job), NULL, NULL, &err);
+
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), status);
+    json_decref(j);
+}
+
+/* A failed job whose cleanup has not undone its work stays running, its cleanup tried again after a
+ * backoff, and across a restart of the engine, straight to its end (the failed step is not run again);
+ * on_failed runs once, after the undo, and the job ends failed with its step's error. */
+static void
+failed_job_ends_only_once_undone(void **state)
+{
+    world_t *w = *state;
+    store_t *st = w->f->st;
+    err_t err = {0};
+    json_t *job, *done, *step;
+
+    assert_int_equal(job_kind_register(&undo_kind), 0);
+    undo_tries = undo_step_calls = undo_failed_calls = undo_tries_seen = 0;
+    undo_until = 1000000;
+    job = job_submit(st, "test.undo", "r-1", NULL, NULL, NULL, &err);
+    assert_non_null(job);
+    wait_undo_tries(2);
+    job_status_is(st, job, "running");
+    assert_int_equal(undo_failed_calls, 0);
+    /* A restart while the undo is pending: the job resumes at its end. */
+    job_engine_stop();
+    job_status_is(st, job, "running");
+    __atomic_store_n(&undo_until, undo_tries + 1, __ATOMIC_SEQ_CST);
+    assert_int_equal(job_engine_start(st, 2, &err), 0);
+    done = world_wait(st, job);
+    assert_string_equal(jget_str(done, "status"), "failed");
+    assert_string_equal(jget_str(json_object_get(done, "error"), "code"), "HostOperationFailed");
+    step = json_array_get(json_object_get(done, "steps"), 0);
+    assert_string_equal(jget_str(step, "status"), "failed");
+    assert_string_equal(jget_str(json_array_get(json_object_get(done, "steps"), 1), "status"),
+                        "pending");
+    assert_int_equal(undo_step_calls, 1);
+    assert_int_equal(undo_failed_calls, 1);
+    assert_int_equal(undo_tries_seen, undo_until);
+    assert_int_equal(undo_tries, undo_until);
+    json_decref(done);
+    json_decref(job);
+}
+
+/* A VM create whose start fails removes the VM it made from the host before the job ends failed: the
+ * host has no VM of it, the record is failed and holds nothing. */
+static void
+failed_start_removes_the_vm(void **state)
+{
+    world_t *w = *state;
+    int64_t before[3];
+    err_t err = {0};
+    json_t *job, *done;
+    run_t r;
+
+    memset(&r, 0, sizeof(r));
+    loop_new_subscription(w);
+    loop_host_allocated(w, before);
+    world_ctx(w);
+    /* The second agent call of the job's steps is the start (the first made the VM). */
+    fault_arm_flags(FAULT_AGENT, 2, FAULT_PERMANENT | FAULT_IN_STEPS);
+    job = request(w, &r, start_vm_create, NULL, &err);
+    assert_non_null(job);
+    done = world_wait(w->f->st, job);
+    assert_true(fault_fired(FAULT_AGENT));
+    fault_arm(FAULT_AGENT, 0);
+    assert_string_equal(jget_str(done, "status"), "failed");
+    assert_string_equal(jget_str(json_array_get(json_object_get(done, "steps"), 1), "name"), "startVm");
+    assert_string_equal(jget_str(json_array_get(json_object_get(done, "steps"), 1), "status"), "failed");
+    world_vm_is(w->f->st, jget_str(job, "resourceId"), "provisioningState", "failed");
+    check_host_owned(w, "vm.create with its start failing");
+    loop_check_no_leak(w, "vm.create with its start failing");
+    loop_check_nothing_held(w, before, "vm.create with its start failing");
+    json_decref(done);
+    json_decref(job);
+}
+
 int
 main(void)
 {
-    struct CMUnitTest tests[1 + sizeof(ops) / sizeof(ops[0])];
+    struct CMUnitTest tests[3 + sizeof(ops) / sizeof(ops[0])];
     size_t i;
 
     tests[0] = (struct CMUnitTest) cmocka_unit_test(countdown_fails_the_nth_call_once);
+    tests[1] = (struct CMUnitTest) cmocka_unit_test_setup_teardown(failed_job_ends_only_once_undone,
+                                                                    loop_setup, loop_teardown);
+    tests[2] = (struct CMUnitTest) cmocka_unit_test_setup_teardown(failed_start_removes_the_vm,
+                                                                    loop_setup, loop_teardown);
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-        tests[i + 1] = (struct CMUnitTest){ops[i].kind, op_loops, op_setup, loop_teardown,
+        tests[i + 3] = (struct CMUnitTest){ops[i].kind, op_loops, op_setup, loop_teardown,
                                            (void *) &ops[i]};
     util_alloc_install();
     return cmocka_run_group_tests_name("fault loops over job kinds", tests, NULL, NULL);
