@@ -42,7 +42,7 @@ DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
 
-.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench soak fuzz install uninstall units clean FORCE
+.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench soak fuzz fuzz-http install uninstall units clean FORCE
 .PHONY: docs client walkthrough
 
 all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent $(BUILD)/wapctl
@@ -310,6 +310,20 @@ bench: all $(BENCH_BIN)
 # with a row of RSS, fds, database size, requests, errors and latency every SOAK_INTERVAL (300) seconds.
 soak: $(BUILD)/wapd $(BUILD)/bench/loadgen $(BUILD)/bench/soak
 	bench/soak.sh
+
+# The black-box HTTP fuzzer: FUZZ_HTTP_REQUESTS (1,000,000) mutated requests across every route of both
+# listeners of a seeded WAPD_BIN (build/wapd; WAPD_BIN=build/asan/wapd for the sanitized daemon); fails on a
+# 5xx, an error outside the JSON envelope, a daemon that died or stopped answering, or a sanitizer report.
+FUZZ_HTTP_REQUESTS ?= 1000000
+WAPD_BIN ?= $(BUILD)/wapd
+$(BUILD)/bench/httpfuzz: bench/httpfuzz.c $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ bench/httpfuzz.c $(PKG_LIBS) $(LDLIBS)
+
+fuzz-http: $(WAPD_BIN) $(BUILD)/bench/httpfuzz $(BUILD)/bench/loadgen
+	FUZZ_HTTP_REQUESTS=$(FUZZ_HTTP_REQUESTS) WAPD_BIN=$(WAPD_BIN) bench/httpfuzz.sh
+
+fuzz: fuzz-http
 
 # ---- install ----
 # PREFIX (/usr/local) and DESTDIR as usual; the config goes to $(DESTDIR)$(SYSCONFDIR)/wapd/wapd.conf only
