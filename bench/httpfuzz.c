@@ -5,7 +5,9 @@
  *
  * ROUTES has one line per route of the router's table, "A|T PATTERN METHOD,METHOD,..." (A the admin
  * listener, T the tenant one); WORLD holds the seeded world as "admin_token X", "tenant_token X", "sub X"
- * and any number of "id X" lines (ids of seeded resources of every kind). N requests are sent from CONNS
+ * and any number of "id X" and "keep X" lines, the ids of seeded resources of every kind (a keep id, the
+ * world's backbone such as the subscription and the tenant's token, is never put in a DELETE's path, so
+ * that the tenant's routes stay reachable for the whole run). N requests are sent from CONNS
  * threads, each with one keep-alive connection per listener, reopened when the server closes it or after
  * a request whose framing leaves the connection's state unknown. SEED makes a run repeatable (as far as
  * threads allow).
@@ -111,6 +113,7 @@ static char hosts[2][256], ports[2][16];
 static route_t routes[ROUTES_MAX];
 static int nroutes;
 static char ids[IDS_MAX][256];
+static bool keep[IDS_MAX]; /* never the target of a DELETE: the world's backbone */
 static int nids;
 static char admin_token[256], tenant_token[256], sub[256];
 
@@ -411,9 +414,9 @@ make_body(uint64_t *s, const route_t *rt, const char *method, buf_t *b)
 }
 
 static const char *
-segment_value(uint64_t *s, const char *param, buf_t *tmp)
+segment_value(uint64_t *s, const char *param, bool deleting, buf_t *tmp)
 {
-    unsigned r = pick(s, 100);
+    unsigned r = pick(s, 100), k;
 
     tmp->len = 0;
     if (strcmp(param, "{sid}") == 0 && r < 80)
@@ -424,8 +427,12 @@ segment_value(uint64_t *s, const char *param, buf_t *tmp)
         bprintf(tmp, "%d", (int) pick(s, 70) - 3);
         return tmp->p;
     }
-    if (r < 75 && nids)
-        return ids[pick(s, (unsigned) nids)];
+    if (r < 75 && nids) {
+        k = pick(s, (unsigned) nids);
+        if (!deleting || !keep[k])
+            return ids[k];
+        r = 80; /* a backbone id is never deleted: a random one instead */
+    }
     if (r < 85) {
         bprintf(tmp, "%08x-%04x-4%03x-8%03x-%012llx", (unsigned) rnd(s), pick(s, 65536), pick(s, 4096), pick(s, 4096),
                 (unsigned long long) (rnd(s) & 0xffffffffffffULL));
@@ -439,7 +446,7 @@ segment_value(uint64_t *s, const char *param, buf_t *tmp)
 }
 
 static void
-make_path(uint64_t *s, const route_t *rt, buf_t *b)
+make_path(uint64_t *s, const route_t *rt, bool deleting, buf_t *b)
 {
     const char *p = rt->pattern, *e;
     buf_t tmp = {0};
@@ -457,7 +464,7 @@ make_path(uint64_t *s, const route_t *rt, buf_t *b)
         snprintf(seg, sizeof(seg), "%.*s", (int) (e ? e - p - 1 : (long) strlen(p + 1)), p + 1);
         bstr(b, chance(s, 10) ? "//" : "/");
         if (seg[0] == '{') {
-            bstr(b, segment_value(s, seg, &tmp));
+            bstr(b, segment_value(s, seg, deleting, &tmp));
         } else if (chance(s, 20)) {
             r = pick(s, 3);
             if (r == 0)
@@ -546,7 +553,7 @@ make_request(uint64_t *s, fz_req_t *q, buf_t *body, buf_t *line)
 
     /* request line */
     line->len = 0;
-    make_path(s, rt, line);
+    make_path(s, rt, strcmp(method, "DELETE") == 0, line);
     if (chance(s, 300))
         make_query(s, line);
     r = pick(s, 1000);
@@ -1111,8 +1118,10 @@ load_world(const char *file)
             snprintf(tenant_token, sizeof(tenant_token), "%s", val);
         else if (strcmp(key, "sub") == 0)
             snprintf(sub, sizeof(sub), "%s", val);
-        else if (strcmp(key, "id") == 0 && nids < IDS_MAX)
+        else if ((strcmp(key, "id") == 0 || strcmp(key, "keep") == 0) && nids < IDS_MAX) {
+            keep[nids] = key[0] == 'k';
             snprintf(ids[nids++], sizeof(ids[0]), "%s", val);
+        }
     }
     fclose(f);
     return admin_token[0] && tenant_token[0] && sub[0] ? 0 : -1;

@@ -5,7 +5,8 @@
 # 2. starts WAPD_BIN (build/wapd; build/asan/wapd for the sanitized build) on a fresh state dir, ports 0,
 #    its stderr kept, and seeds a world through the admin API: an image, a size, a cloud with a sim host, a
 #    plan, a gallery item, a user with a subscription and a tenant token, three VMs, a network and their
-#    jobs; the ids of all of them go to the fuzzer;
+#    jobs; the ids of all of them go to the fuzzer (the subscription, its user and token, the first VM and
+#    what they stand on are never deleted by it);
 # 3. runs build/bench/httpfuzz for FUZZ_HTTP_REQUESTS (1,000,000) requests from FUZZ_HTTP_CONNECTIONS (8)
 #    threads, seed FUZZ_HTTP_SEED (1);
 # 4. checks that the daemon is alive and /healthz answers 200 on both listeners, stops it (SIGTERM), and
@@ -86,10 +87,14 @@ NET=$(curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: appli
     echo "admin_token $ADMIN_TOKEN"
     echo "tenant_token $TOKEN"
     echo "sub $SUB"
-    for id in "$IMAGE" "$SIZE" "$CLOUD" "$HOST" "$ITEM" "$PLAN" "$USER_ID" "$SUB" "$TOKEN_ID" "$NET" FuzzSmall; do
+    # The backbone (never deleted), then what the fuzzer may delete.
+    for id in "$IMAGE" "$CLOUD" "$HOST" "$PLAN" "$USER_ID" "$SUB" "$TOKEN_ID" "$(head -1 "$OUT/vms")"; do
+        echo "keep $id"
+    done
+    for id in "$SIZE" "$ITEM" "$NET" FuzzSmall; do
         echo "id $id"
     done
-    sed 's/^/id /' "$OUT/vms"
+    tail -n +2 "$OUT/vms" | sed 's/^/id /'
     curl -sf -H "$AH" "$A/v1/admin/jobs?limit=20" |
         python3 -c "import json,sys;[print('id', j['id']) for j in json.load(sys.stdin)['value']]"
 } > "$OUT/world"
