@@ -5,7 +5,7 @@
  *   soak URL WORLD RATE SECONDS INTERVAL CONNS PID STATE_DIR
  *
  * URL is the tenant listener; WORLD has one line per tenant, "SUB TOKEN IMAGE SIZE IDS_FILE", IDS_FILE
- * holding the ids of the VMs the tenant starts with (one a line); RATE is requests per second over all
+ * holding the ids of the VMs the tenant starts with (one a line, "ID stopped" for one that is stopped); RATE is requests per second over all
  * connections (0: as fast as the daemon answers); CONNS keep-alive connections each run in a thread of
  * their own, connection k for tenant k % tenants. PID and STATE_DIR are the daemon's, for its health.
  *
@@ -25,7 +25,8 @@
  *
  *   total <requests> <seconds> <per second> <conflicts> <errors> <p50 ms> <p99 ms>
  *
- * At the end each tenant's IDS_FILE is written again with its VMs as the run left them, so that a next run
+ * At the end each tenant's IDS_FILE is written again with its VMs as the run left them (ids and which are
+ * stopped), so that a next run
  * (the soak after the peak) starts from the world as it is.
  *
  * Exit status: 0 when there was no error and the daemon lived to the end, 1 otherwise, 2 on bad arguments.
@@ -61,6 +62,7 @@ typedef struct {
     char sub[ID_MAX], token[256], image[ID_MAX], size[ID_MAX], ids_file[512];
     size_t nids;
     char (*ids)[ID_MAX];
+    bool *stopped; /* nids flags: the VM was left stopped */
 } tenant_t;
 
 typedef struct {
@@ -285,9 +287,10 @@ static int
 load_world(const char *file)
 {
     FILE *f = fopen(file, "r"), *g;
-    char line[2048];
+    char line[2048], *sp;
     tenant_t *t;
     size_t cap;
+    bool stopped;
 
     if (f == NULL)
         return -1;
@@ -301,21 +304,31 @@ load_world(const char *file)
         }
         cap = 256;
         t->ids = malloc(cap * ID_MAX);
-        while (t->ids && fgets(line, sizeof(line), g)) {
+        t->stopped = malloc(cap * sizeof(bool));
+        while (t->ids && t->stopped && fgets(line, sizeof(line), g)) {
             line[strcspn(line, "\r\n")] = '\0';
+            stopped = false;
+            if ((sp = strchr(line, ' ')) != NULL) {
+                *sp = '\0';
+                stopped = strcmp(sp + 1, "stopped") == 0;
+            }
             if (line[0] == '\0' || strlen(line) >= ID_MAX)
                 continue;
             if (t->nids == cap) {
-                void *nb = realloc(t->ids, 2 * cap * ID_MAX);
-                if (nb == NULL)
+                void *nb = realloc(t->ids, 2 * cap * ID_MAX), *ns = realloc(t->stopped, 2 * cap * sizeof(bool));
+                if (nb != NULL)
+                    t->ids = nb;
+                if (ns != NULL)
+                    t->stopped = ns;
+                if (nb == NULL || ns == NULL)
                     break;
-                t->ids = nb;
                 cap *= 2;
             }
+            t->stopped[t->nids] = stopped;
             memcpy(t->ids[t->nids++], line, strlen(line) + 1);
         }
         fclose(g);
-        if (t->ids == NULL)
+        if (t->ids == NULL || t->stopped == NULL)
             break;
         ntenants++;
     }
@@ -336,8 +349,10 @@ save_world(const worker_t *workers)
             return -1;
         for (w = 0; w < conns; w++)
             if (workers[w].tenant == &tenants[t])
-                for (k = 0; k < workers[w].len; k++)
-                    fprintf(f, "%s\n", workers[w].q[(workers[w].head + k) % workers[w].cap].id);
+                for (k = 0; k < workers[w].len; k++) {
+                    const vm_t *v = &workers[w].q[(workers[w].head + k) % workers[w].cap];
+                    fprintf(f, "%s%s\n", v->id, v->stopped ? " stopped" : "");
+                }
         if (fclose(f) != 0)
             rc = -1;
     }
@@ -475,7 +490,7 @@ main(int argc, char **argv)
         nt = ((size_t) conns - (size_t) w % ntenants + ntenants - 1) / ntenants; /* its tenant's connections */
         share = (size_t) w / ntenants;
         for (k = share; k < workers[w].tenant->nids; k += nt)
-            q_push(&workers[w], workers[w].tenant->ids[k], false);
+            q_push(&workers[w], workers[w].tenant->ids[k], workers[w].tenant->stopped[k]);
         workers[w].target = workers[w].len;
     }
     t_start = httpc_now_us() + 10000;
@@ -531,8 +546,10 @@ main(int argc, char **argv)
            errors, hist_quantile(all, 0.50), hist_quantile(all, 0.99));
     for (k = 0; k < (size_t) conns; k++)
         free(workers[k].q);
-    for (k = 0; k < ntenants; k++)
+    for (k = 0; k < ntenants; k++) {
         free(tenants[k].ids);
+        free(tenants[k].stopped);
+    }
     free(workers);
     free(threads);
     free(rows);

@@ -8,6 +8,7 @@
 # 2. measures the peak: build/bench/soak flat out for SOAK_PEAK_SECONDS with SOAK_CONNECTIONS keep-alive
 #    connections of the mixed tenant load (reads of VMs, VM lists, the subscription, jobs and sizes; stops,
 #    starts, creates and deletes; see bench/soak.c);
+#    then waits for the jobs the peak left to end;
 # 3. runs the same load for SOAK_SECONDS at half of that rate, with a row every SOAK_INTERVAL seconds:
 #    elapsed, RSS, open fds, database size (wapd.db and its WAL), requests, conflicts (409), errors, p50 and
 #    p99 latency of the interval; then the rows as a table, and the daemon's /healthz.
@@ -89,6 +90,14 @@ echo "== the peak: $CONNS connections flat out for ${PEAK_SECONDS}s"
     exit 1
 }
 read -r _ _ _ PEAK _ _ _ PEAK_P99 < <(grep '^total ' "$OUT/peak.txt")
+# The peak leaves jobs behind (writes accepted faster than they run): let them end first (up to 5 minutes),
+# so that the soak's first interval does not meet VMs still busy with them.
+for _ in $(seq 1 600); do
+    busy=$(curl -sf -H "$AH" "$A/v1/admin/jobs?status=queued,running&limit=1" |
+        python3 -c "import json,sys;print(len(json.load(sys.stdin)['value']))") || busy=1
+    [ "$busy" = 0 ] && break
+    sleep 0.5
+done
 RATE=${SOAK_RATE:-$(awk -v p="$PEAK" 'BEGIN { printf "%.0f", p / 2 }')}
 echo "  peak $PEAK req/s (p99 $PEAK_P99 ms); the soak runs at $RATE req/s"
 
