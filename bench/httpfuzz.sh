@@ -13,7 +13,8 @@
 #    looks for any sanitizer report (AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer, "runtime
 #    error:") in its stderr.
 # Exit status 0 only when the fuzzer passed and every check held. The daemon is stopped however the script
-# ends; FUZZ_HTTP_KEEP=1 keeps the state dir and the daemon's log.
+# ends; FUZZ_HTTP_KEEP=1 keeps the state dir and the daemon's log; HTTPFUZZ_BIN names another build of the
+# fuzzer (a sanitized one, to check the fuzzer itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ N=${FUZZ_HTTP_REQUESTS:-1000000}
 CONNS=${FUZZ_HTTP_CONNECTIONS:-8}
 SEED=${FUZZ_HTTP_SEED:-1}
 WAPD=${WAPD_BIN:-build/wapd}
-FUZZ=build/bench/httpfuzz
+FUZZ=${HTTPFUZZ_BIN:-build/bench/httpfuzz}
 LOADGEN=build/bench/loadgen
 ADMIN_TOKEN="fuzz-admin-token-0123456789abcdef"
 AH="Authorization: Bearer $ADMIN_TOKEN"
