@@ -6,6 +6,7 @@
 #                 generated TypeScript client's compile (make client) and the README walk-through (make walkthrough)
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
 #                 hook deliveries per second
+#   make soak     an hour at half of the measured peak of a mixed tenant load: RSS, fds, database size, p99
 #   make install  the binaries, the systemd units, man pages, completion, OpenAPI documents, docs and the
 #                 example config (PREFIX, DESTDIR; see "install" below); make uninstall removes them
 
@@ -41,7 +42,7 @@ DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
 
-.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench fuzz install uninstall units clean FORCE
+.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench soak fuzz fuzz-http install uninstall units clean FORCE
 .PHONY: docs client walkthrough
 
 all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent $(BUILD)/wapctl
@@ -286,13 +287,17 @@ $(BUILD)/bench/baseline: bench/baseline.c $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)
 
-$(BUILD)/bench/loadgen: bench/loadgen.c $(STAMP)
+$(BUILD)/bench/loadgen: bench/loadgen.c bench/httpc.c bench/httpc.h $(STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ bench/loadgen.c bench/httpc.c $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/bench/seed: bench/seed.c $(CORE_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(CORE_OBJ) $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/soak: bench/soak.c bench/httpc.c bench/httpc.h $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ bench/soak.c bench/httpc.c $(PKG_LIBS) $(LDLIBS) -lm
 
 bench: all $(BENCH_BIN)
 	@command -v wrk >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
@@ -300,6 +305,25 @@ bench: all $(BENCH_BIN)
 	bench/run.sh
 	bench/usage.sh
 	bench/hooks.sh
+
+# The soak: a seeded world, the peak of a mixed tenant load measured, then SOAK_SECONDS (3600) at half of it
+# with a row of RSS, fds, database size, requests, errors and latency every SOAK_INTERVAL (300) seconds.
+soak: $(BUILD)/wapd $(BUILD)/bench/loadgen $(BUILD)/bench/soak
+	bench/soak.sh
+
+# The black-box HTTP fuzzer: FUZZ_HTTP_REQUESTS (1,000,000) mutated requests across every route of both
+# listeners of a seeded WAPD_BIN (build/wapd; WAPD_BIN=build/asan/wapd for the sanitized daemon); fails on a
+# 5xx, an error outside the JSON envelope, a daemon that died or stopped answering, or a sanitizer report.
+FUZZ_HTTP_REQUESTS ?= 1000000
+WAPD_BIN ?= $(BUILD)/wapd
+$(BUILD)/bench/httpfuzz: bench/httpfuzz.c $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ bench/httpfuzz.c $(PKG_LIBS) $(LDLIBS)
+
+fuzz-http: $(WAPD_BIN) $(BUILD)/bench/httpfuzz $(BUILD)/bench/loadgen
+	FUZZ_HTTP_REQUESTS=$(FUZZ_HTTP_REQUESTS) WAPD_BIN=$(WAPD_BIN) bench/httpfuzz.sh
+
+fuzz: fuzz-http
 
 # ---- install ----
 # PREFIX (/usr/local) and DESTDIR as usual; the config goes to $(DESTDIR)$(SYSCONFDIR)/wapd/wapd.conf only

@@ -18,16 +18,11 @@
  * that arrived, and p50/p99 are of the 202s. The subscription must hold only the VMs the tool drives
  * (the bench gives it one of its own). Exit status 0 when every VM arrived, 1 otherwise.
  *
- * Invariants: a connection is used by one thread only; a reply is read whole (Content-Length) before the
- * next request on its connection; the ids array is written only before the threads start (stop, delete)
- * or each slot by the one thread that took its index (create).
+ * The HTTP client is httpc.c's. Invariants: a connection is used by one thread only; a reply is read whole
+ * (Content-Length) before the next request on its connection; the ids array is written only before the
+ * threads start (stop, delete) or each slot by the one thread that took its index (create).
  */
-#include <arpa/inet.h>
 #include <assert.h>
-#include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -35,26 +30,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "httpc.h"
+
 #define POLL_MS 20
 #define DEADLINE_MS (300 * 1000)
 #define ID_MAX 64
-
-typedef struct {
-    int fd;
-    char host[256];
-    char port[16];
-    char *buf;   /* the reply read last: headers, then body at body */
-    size_t cap;
-    char *body;
-    size_t body_len;
-} conn_t;
 
 typedef enum { MODE_CREATE, MODE_STOP, MODE_DELETE } load_mode_t;
 
@@ -68,148 +52,6 @@ typedef struct {
     atomic_size_t next;      /* the next index to take */
     atomic_size_t accepted;
 } load_t;
-
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void
-conn_close(conn_t *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-}
-
-static int
-conn_open(conn_t *c)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int one = 1;
-
-    if (getaddrinfo(c->host, c->port, &hints, &res) != 0 || res == NULL)
-        return -1;
-    c->fd = socket(res->ai_family, SOCK_STREAM, 0);
-    if (c->fd < 0 || connect(c->fd, res->ai_addr, res->ai_addrlen) != 0) {
-        freeaddrinfo(res);
-        conn_close(c);
-        return -1;
-    }
-    freeaddrinfo(res);
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return 0;
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-    ssize_t w;
-
-    while (n > 0) {
-        w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t) w;
-    }
-    return 0;
-}
-
-/* Makes room for want more bytes after len in the connection's buffer. */
-static int
-grow(conn_t *c, size_t len, size_t want)
-{
-    char *nb;
-    size_t cap = c->cap ? c->cap : 65536;
-
-    while (cap < len + want + 1)
-        cap *= 2;
-    if (cap == c->cap)
-        return 0;
-    if ((nb = realloc(c->buf, cap)) == NULL)
-        return -1;
-    c->buf = nb;
-    c->cap = cap;
-    return 0;
-}
-
-/* Reads one reply whole: its status, and its body at c->body (NUL-terminated). -1 when the connection
- * failed; it is closed then. */
-static int
-read_reply(conn_t *c, int *status, bool *closing)
-{
-    size_t len = 0, head = 0, clen = 0;
-    ssize_t r;
-    char *end, *h;
-
-    assert(c != NULL && c->fd >= 0 && status != NULL && closing != NULL);
-    for (;;) {
-        if (grow(c, len, 16384))
-            return -1;
-        r = read(c->fd, c->buf + len, c->cap - len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        len += (size_t) r;
-        c->buf[len] = '\0';
-        if (head == 0 && (end = strstr(c->buf, "\r\n\r\n")) != NULL) {
-            head = (size_t) (end - c->buf) + 4;
-            if (sscanf(c->buf, "HTTP/1.%*d %d", status) != 1)
-                return -1;
-            *closing = false;
-            for (h = strstr(c->buf, "\r\n"); h != NULL && h < end; h = strstr(h + 2, "\r\n")) {
-                if (strncasecmp(h + 2, "Content-Length:", 15) == 0)
-                    clen = (size_t) strtoull(h + 17, NULL, 10);
-                else if (strncasecmp(h + 2, "Connection: close", 17) == 0)
-                    *closing = true;
-            }
-        }
-        if (head != 0 && len >= head + clen) {
-            c->body = c->buf + head;
-            c->body_len = clen;
-            c->body[clen] = '\0';
-            return 0;
-        }
-    }
-}
-
-/* One request on c (reconnecting once when the kept-alive connection was closed under it). The reply's
- * status is answered; its body is at c->body until the next request. -1 when no reply came. */
-static int
-request(conn_t *c, const char *method, const char *path, const char *token, const char *body)
-{
-    char head[2048];
-    int n, status = 0, attempt;
-    bool closing = false;
-
-    assert(c != NULL && method != NULL && path != NULL && token != NULL);
-    n = snprintf(head, sizeof(head),
-                 "%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
-                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                 method, path, c->host, c->port, token, body ? strlen(body) : 0);
-    if (n < 0 || (size_t) n >= sizeof(head))
-        return -1;
-    for (attempt = 0; attempt < 2; attempt++) {
-        if (c->fd < 0 && conn_open(c))
-            return -1;
-        if (write_all(c->fd, head, (size_t) n) == 0 && (body == NULL || write_all(c->fd, body, strlen(body)) == 0) &&
-            read_reply(c, &status, &closing) == 0) {
-            if (closing)
-                conn_close(c);
-            return status;
-        }
-        conn_close(c);
-    }
-    return -1;
-}
 
 /* The request of index i of the load: its method, path and body (NULL: none) into the buffers. */
 static const char *
@@ -237,7 +79,7 @@ static void *
 worker(void *arg)
 {
     load_t *l = arg;
-    conn_t c = l->proto;
+    conn_t c = httpc_clone(&l->proto);
     char path[512], body[512];
     const char *method;
     json_t *j;
@@ -245,20 +87,17 @@ worker(void *arg)
     size_t i;
     int status;
 
-    c.fd = -1;
-    c.buf = NULL;
-    c.cap = 0;
     while ((i = atomic_fetch_add(&l->next, 1)) < l->n) {
         if (l->mode != MODE_CREATE && l->ids[i][0] == '\0')
             continue;
         method = load_request(l, i, path, sizeof(path), body, sizeof(body));
-        t0 = now_us();
-        status = request(&c, method, path, l->token, body[0] ? body : NULL);
+        t0 = httpc_now_us();
+        status = httpc_request(&c, method, path, l->token, body[0] ? body : NULL);
         if (status != 202) {
             fprintf(stderr, "loadgen: %s %s: %d %.200s\n", method, path, status, status > 0 ? c.body : "");
             continue;
         }
-        l->lat_ms[i] = (double) (now_us() - t0) / 1000.0;
+        l->lat_ms[i] = (double) (httpc_now_us() - t0) / 1000.0;
         atomic_fetch_add(&l->accepted, 1);
         if (l->mode == MODE_CREATE) {
             j = json_loadb(c.body, c.body_len, 0, NULL);
@@ -266,8 +105,7 @@ worker(void *arg)
             json_decref(j);
         }
     }
-    conn_close(&c);
-    free(c.buf);
+    httpc_free(&c);
     return NULL;
 }
 
@@ -286,7 +124,7 @@ census(conn_t *c, const load_t *l, const char *power, size_t *all, size_t *in_st
     *all = *in_state = *failed = 0;
     snprintf(path, sizeof(path), "/v1/subscriptions/%s/vms?limit=1000", l->sub);
     for (;;) {
-        status = request(c, "GET", path, l->token, NULL);
+        status = httpc_request(c, "GET", path, l->token, NULL);
         if (status != 200 || (page = json_loadb(c->body, c->body_len, 0, NULL)) == NULL)
             return -1;
         json_array_foreach(json_object_get(page, "value"), k, vm) {
@@ -381,23 +219,6 @@ write_ids(const load_t *l, const char *file)
     return fclose(f);
 }
 
-static int
-parse_url(conn_t *c, const char *url)
-{
-    const char *h = strstr(url, "://"), *colon, *slash;
-
-    h = h ? h + 3 : url;
-    colon = strchr(h, ':');
-    slash = strchr(h, '/');
-    if (colon == NULL || (slash && slash < colon) || (size_t) (colon - h) >= sizeof(c->host))
-        return -1;
-    snprintf(c->host, sizeof(c->host), "%.*s", (int) (colon - h), h);
-    snprintf(c->port, sizeof(c->port), "%.*s", (int) (slash ? slash - colon - 1 : (long) strlen(colon + 1)),
-             colon + 1);
-    c->fd = -1;
-    return 0;
-}
-
 static void
 usage(void)
 {
@@ -409,14 +230,11 @@ usage(void)
 static size_t
 wait_arrival(load_t *l, pthread_t *threads, size_t nthreads, int64_t t0, int64_t *t_end)
 {
-    conn_t poll = l->proto;
+    conn_t poll = httpc_clone(&l->proto);
     const char *power = l->mode == MODE_CREATE ? "running" : l->mode == MODE_STOP ? "stopped" : NULL;
     size_t all = 0, in_state = 0, failed = 0, arrived = 0, expect, k;
     bool joined = false;
 
-    poll.buf = NULL;
-    poll.cap = 0;
-    poll.fd = -1;
     for (;;) {
         if (!joined && atomic_load(&l->next) >= l->n) {
             for (k = 0; k < nthreads; k++)
@@ -427,12 +245,12 @@ wait_arrival(load_t *l, pthread_t *threads, size_t nthreads, int64_t t0, int64_t
             arrived = l->mode == MODE_DELETE ? (all <= l->n ? l->n - all : 0) : in_state + failed;
             expect = joined ? atomic_load(&l->accepted) : l->n;
             if (joined && arrived >= expect) {
-                *t_end = now_us();
+                *t_end = httpc_now_us();
                 break;
             }
         }
-        if (now_us() - t0 > (int64_t) DEADLINE_MS * 1000) {
-            *t_end = now_us();
+        if (httpc_now_us() - t0 > (int64_t) DEADLINE_MS * 1000) {
+            *t_end = httpc_now_us();
             break;
         }
         usleep(POLL_MS * 1000);
@@ -440,8 +258,7 @@ wait_arrival(load_t *l, pthread_t *threads, size_t nthreads, int64_t t0, int64_t
     if (!joined)
         for (k = 0; k < nthreads; k++)
             pthread_join(threads[k], NULL);
-    conn_close(&poll);
-    free(poll.buf);
+    httpc_free(&poll);
     return l->mode == MODE_CREATE ? in_state : arrived;
 }
 
@@ -482,7 +299,7 @@ main(int argc, char **argv)
     }
     l.token = argv[3];
     l.sub = argv[4];
-    if (parse_url(&l.proto, argv[2]) || nthreads == 0 || l.ids == NULL) {
+    if (httpc_parse_url(&l.proto, argv[2]) || nthreads == 0 || l.ids == NULL) {
         usage();
         goto out;
     }
@@ -494,7 +311,7 @@ main(int argc, char **argv)
         l.lat_ms[k] = -1;
     atomic_init(&l.next, 0);
     atomic_init(&l.accepted, 0);
-    t0 = now_us();
+    t0 = httpc_now_us();
     for (k = 0; k < nthreads; k++)
         if (pthread_create(&threads[k], NULL, worker, &l) != 0) {
             fprintf(stderr, "loadgen: cannot start a thread\n");
