@@ -227,6 +227,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
   -fno-sanitize-recover=undefined
 FUZZ_OBJ     := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC) $(API_SRC) daemon/config.c daemon/config_text.c)
+.SECONDARY: $(FUZZ_OBJ)
 
 $(BUILD)/fuzz/obj/%.o: %.c $(HEADERS) $(STAMP)
 	@command -v clang >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq clang)

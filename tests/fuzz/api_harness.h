@@ -370,8 +370,8 @@ fz_world_open(void)
     fz_make(API_LISTENER_TENANT, p, body, "id", fz.role, sizeof(fz.role));
     fz_make(API_LISTENER_ADMIN, "/v1/admin/tokens", "{\"name\":\"ro\",\"scope\":\"readOnly\"}", "id", fz.usertok,
             sizeof(fz.usertok));
-    /* Usage records for the feeds: the periods of the world's VMs closed as of two hours from now. */
-    if (usage_close_due(fz.ctx.store, 60000, util_now_ms() + 7200000, &err) < 0)
+    /* Usage records for the feeds: the periods of the world's VMs closed as of five minutes from now. */
+    if (usage_close_due(fz.ctx.store, 60000, util_now_ms() + 300000, &err) < 0)
         fprintf(stderr, "fuzz: usage_close_due: %s\n", err.message);
     fz.runs = 0;
 }

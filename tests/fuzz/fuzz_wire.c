@@ -119,7 +119,7 @@ decode(int which, const json_t *j, const char *text, int http)
     case 7: {
         agent_wire_disk_t d, d2;
 
-        lun = http % 70; /* some beyond AGENT_WIRE_LUN_MAX */
+        lun = http % (AGENT_WIRE_LUN_MAX + 1); /* a lun of a path: agent_wire_lun_parse checked it */
         if (agent_wire_disk_from_json(j, lun, &d, &err) == 0) {
             e1 = agent_wire_disk_to_json(&d.disk);
             rc = agent_wire_disk_from_json(e1, lun, &d2, &err);
