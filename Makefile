@@ -221,8 +221,8 @@ unit-asan: $(ASAN_UNIT_BIN) $(FUZZ_TARGETS:%=$(ASAN)/tests/fuzz_%_replay)
 
 # make fuzz (not part of make test): builds each target with clang's libFuzzer, ASan and UBSan, and runs it
 # for FUZZ_SECONDS (60) from its corpus, printing its executions and result (a crash leaves its input in
-# build/fuzz/NAME-crash-*). What a run finds is kept in build/fuzz/found/NAME; make fuzz-merge adds the
-# inputs of new coverage to the corpora, minimized (-merge=1).
+# build/fuzz/NAME-crash-*). What a run finds is kept in build/fuzz/found/NAME; make fuzz-merge adds to each
+# corpus only the found inputs that reach new coverage (-merge=1), keeping the hand-written seeds.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
   -fno-sanitize-recover=undefined
@@ -250,11 +250,10 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	done; [ -z "$$failed" ] || { echo "fuzz: failed in$$failed"; exit 1; }
 
 fuzz-merge: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
-	@for t in $(FUZZ_TARGETS); do rm -rf $(BUILD)/fuzz/merged; mkdir -p $(BUILD)/fuzz/merged $(BUILD)/fuzz/found/$$t; \
-	  $(BUILD)/fuzz/fuzz_$$t -merge=1 -max_len=8192 $(BUILD)/fuzz/merged tests/fuzz/$$t $(BUILD)/fuzz/found/$$t \
+	@for t in $(FUZZ_TARGETS); do mkdir -p $(BUILD)/fuzz/found/$$t; n=$$(ls tests/fuzz/$$t | wc -l); \
+	  $(BUILD)/fuzz/fuzz_$$t -merge=1 -max_len=8192 tests/fuzz/$$t $(BUILD)/fuzz/found/$$t \
 	    >$(BUILD)/fuzz/$$t-merge.log 2>&1 || exit 1; \
-	  rm -f tests/fuzz/$$t/*; cp $(BUILD)/fuzz/merged/* tests/fuzz/$$t/; \
-	  echo "fuzz $$t: $$(ls tests/fuzz/$$t | wc -l) inputs in the corpus"; done
+	  echo "fuzz $$t: $$n inputs, $$(ls tests/fuzz/$$t | wc -l) with what the runs found"; done
 
 # ---- end-to-end tests against the real binary ----
 e2e: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent
