@@ -7,6 +7,8 @@
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
 #                 hook deliveries per second
 #   make soak     an hour at half of the measured peak of a mixed tenant load: RSS, fds, database size, p99
+#   make fuzz     each libFuzzer target (tests/fuzz) for FUZZ_SECONDS (60), then FUZZ_HTTP_REQUESTS (1,000,000)
+#                 black-box HTTP requests across every route (make fuzz-http)
 #   make install  the binaries, the systemd units, man pages, completion, OpenAPI documents, docs and the
 #                 example config (PREFIX, DESTDIR; see "install" below); make uninstall removes them
 
@@ -42,7 +44,7 @@ DEB_cmocka        := libcmocka-dev
 
 STAMP := $(BUILD)/.deps
 
-.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench soak fuzz fuzz-http install uninstall units clean FORCE
+.PHONY: all deps run test unit e2e unit-asan e2e-asan lint bench soak fuzz fuzz-http fuzz-merge install uninstall units clean FORCE
 .PHONY: docs client walkthrough
 
 all: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent $(BUILD)/wapctl
@@ -192,36 +194,69 @@ $(addprefix $(ASAN)/tests/,$(AGENTD_TESTS)): $(ASAN)/tests/%: tests/unit/%.c tes
 # Those tests start build/wapd-agent.
 unit unit-asan: $(BUILD)/wapd-agent
 
-FUZZ_CORPUS := $(wildcard tests/fuzz/corpus/*)
+# ---- fuzzing: one libFuzzer target per parser, tests/fuzz/fuzz_NAME.c, its corpus in tests/fuzz/NAME/ ----
+# body: strict JSON and the shape checker; bodies: every create, patch and action body through the pipeline;
+# query: list queries, cursors, nextLink, If-Match; usage: the usage feeds' and WAP's parameters; router: path
+# and method matching; config: the config file (inih, config_set, --print-config loads back); wire: the
+# wapd-agent protocol's decoders. make unit and make unit-asan replay every corpus once (gcc, no libFuzzer).
+FUZZ_TARGETS := body bodies query usage router config wire
+FUZZ_DEPS    := tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(HEADERS)
+FUZZ_REPLAY  = for t in $(FUZZ_TARGETS); do $(1)/tests/fuzz_$${t}_replay tests/fuzz/$$t/* || exit 1; done
 
-$(BUILD)/tests/fuzz_body_replay: tests/fuzz/fuzz_body.c tests/fuzz/replay.c $(CORE_OBJ) $(HEADERS)
+$(BUILD)/tests/fuzz_%_replay: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) $(CORE_OBJ) $(addprefix $(BUILD)/,$(DAEMON_TEST_OBJ))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ tests/fuzz/fuzz_body.c tests/fuzz/replay.c $(CORE_OBJ) \
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c $(filter %.o,$^) $(PKG_LIBS) $(LDLIBS)
+
+$(ASAN)/tests/fuzz_%_replay: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) $(ASAN_CORE_OBJ) $(addprefix $(ASAN)/,$(DAEMON_TEST_OBJ))
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c $(filter %.o,$^) \
 	  $(PKG_LIBS) $(LDLIBS)
 
-$(ASAN)/tests/fuzz_body_replay: tests/fuzz/fuzz_body.c tests/fuzz/replay.c $(ASAN_CORE_OBJ) $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ tests/fuzz/fuzz_body.c \
-	  tests/fuzz/replay.c $(ASAN_CORE_OBJ) $(PKG_LIBS) $(LDLIBS)
-
-unit: $(UNIT_BIN) $(BUILD)/tests/fuzz_body_replay
+unit: $(UNIT_BIN) $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_%_replay)
 	@tests/run-unit.sh $(UNIT_BIN)
-	@$(BUILD)/tests/fuzz_body_replay $(FUZZ_CORPUS)
+	@$(call FUZZ_REPLAY,$(BUILD))
 
-unit-asan: $(ASAN_UNIT_BIN) $(ASAN)/tests/fuzz_body_replay
+unit-asan: $(ASAN_UNIT_BIN) $(FUZZ_TARGETS:%=$(ASAN)/tests/fuzz_%_replay)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  tests/run-unit.sh $(ASAN_UNIT_BIN)
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(ASAN)/tests/fuzz_body_replay $(FUZZ_CORPUS)
+	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	  $(call FUZZ_REPLAY,$(ASAN))
 
-# libFuzzer over the body parsers (not part of make test): FUZZ_SECONDS (60); new inputs join the corpus.
+# make fuzz (not part of make test): builds each target with clang's libFuzzer, ASan and UBSan, and runs it
+# for FUZZ_SECONDS (60) from its corpus, printing its executions and result (a crash leaves its input in
+# build/fuzz/NAME-crash-*). What a run finds is kept in build/fuzz/found/NAME; make fuzz-merge adds to each
+# corpus only the found inputs that reach new coverage (-merge=1), keeping the hand-written seeds.
 FUZZ_SECONDS ?= 60
-fuzz: $(STAMP)
-	@mkdir -p $(BUILD)/fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
-	  -o $(BUILD)/fuzz/fuzz_body tests/fuzz/fuzz_body.c api/validate.c lib/err.c lib/util.c \
-	  $(PKG_LIBS) -pthread
-	$(BUILD)/fuzz/fuzz_body -max_total_time=$(FUZZ_SECONDS) -max_len=65536 tests/fuzz/corpus
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+  -fno-sanitize-recover=undefined
+FUZZ_OBJ     := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC) $(API_SRC) daemon/config.c daemon/config_text.c)
+.SECONDARY: $(FUZZ_OBJ)
+
+$(BUILD)/fuzz/obj/%.o: %.c $(HEADERS) $(STAMP)
+	@command -v clang >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq clang)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS) -pthread
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz/found/$$t; \
+	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=4096 \
+	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$t- $(BUILD)/fuzz/found/$$t tests/fuzz/$$t \
+	    >$(BUILD)/fuzz/$$t.log 2>&1; rc=$$?; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(BUILD)/fuzz/$$t.log | tail -n 1); \
+	  if [ $$rc -eq 0 ]; then res=ok; else res="FAILED (exit $$rc, see $(BUILD)/fuzz/$$t.log)"; \
+	    failed="$$failed $$t"; fi; \
+	  printf 'fuzz %-8s %10s executions in %ss: %s\n' $$t "$${execs:-?}" $(FUZZ_SECONDS) "$$res"; \
+	done; [ -z "$$failed" ] || { echo "fuzz: failed in$$failed"; exit 1; }
+
+fuzz-merge: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do mkdir -p $(BUILD)/fuzz/found/$$t; n=$$(ls tests/fuzz/$$t | wc -l); \
+	  $(BUILD)/fuzz/fuzz_$$t -merge=1 -max_len=8192 tests/fuzz/$$t $(BUILD)/fuzz/found/$$t \
+	    >$(BUILD)/fuzz/$$t-merge.log 2>&1 || exit 1; \
+	  echo "fuzz $$t: $$n inputs, $$(ls tests/fuzz/$$t | wc -l) with what the runs found"; done
 
 # ---- end-to-end tests against the real binary ----
 e2e: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent

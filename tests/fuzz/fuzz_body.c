@@ -3,8 +3,8 @@
  * duplicate-key rejection), the body shape checker (api/validate.c), RFC 3339 times, base64url cursors and
  * strict integers. Any input must be accepted or rejected cleanly: no crash, no leak, no undefined behaviour.
  *
- * Built with libFuzzer by `make fuzz`; its corpus (tests/fuzz/corpus) is replayed under ASan+UBSan by
- * `make test` through tests/fuzz/replay.c.
+ * Built with libFuzzer by `make fuzz`; its corpus (tests/fuzz/body) is replayed, with gcc and under
+ * ASan+UBSan, by `make unit` and `make unit-asan` through tests/fuzz/replay.c.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,18 +1,25 @@
 /*
- * replay.c: runs a fuzz target over corpus files without libFuzzer, so that `make test` replays the corpus
- * with any compiler and under the sanitizers. Prints "fuzz: N passed, 0 failed"; a crash fails the run.
+ * replay.c: runs a fuzz target over corpus files without libFuzzer, so that `make unit` replays each corpus
+ * with any compiler and under the sanitizers. Prints "fuzz NAME: N passed, 0 failed" (NAME from the
+ * binary's name, fuzz_NAME_replay); a crash or a breached check (abort) fails the run.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 main(int argc, char **argv)
 {
+    const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    size_t nlen;
     int i, done = 0;
 
+    if (strncmp(name, "fuzz_", 5) == 0)
+        name += 5;
+    nlen = strstr(name, "_replay") ? (size_t) (strstr(name, "_replay") - name) : strlen(name);
     for (i = 1; i < argc; i++) {
         FILE *f = fopen(argv[i], "rb");
         unsigned char *buf;
@@ -37,6 +44,6 @@ main(int argc, char **argv)
         free(buf);
         done++;
     }
-    printf("fuzz: %d passed, 0 failed\n", done);
+    printf("fuzz %.*s: %d passed, 0 failed\n", (int) nlen, name, done);
     return 0;
 }
