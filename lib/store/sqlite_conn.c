@@ -34,8 +34,12 @@ sqlite__full(sqlite3 *db, int rc)
 
     if ((rc & 0xff) == SQLITE_FULL || (ext & 0xff) == SQLITE_FULL)
         return true;
-    /* A write or fsync of the WAL, or the growth of its index, that failed for lack of space. */
-    return ((rc & 0xff) == SQLITE_IOERR || (ext & 0xff) == SQLITE_IOERR) && (sys == ENOSPC || sys == EDQUOT);
+    /* A write or fsync of the WAL, or the growth of its index, that failed for lack of space. The system
+     * errno is the last failed OS call's, so it is trusted only for the I/O errors that writing makes. */
+    if (ext != SQLITE_IOERR_WRITE && ext != SQLITE_IOERR_FSYNC && ext != SQLITE_IOERR_TRUNCATE &&
+        ext != SQLITE_IOERR_SHMSIZE && ext != SQLITE_IOERR_DIR_FSYNC)
+        return false;
+    return sys == ENOSPC || sys == EDQUOT;
 }
 
 int
