@@ -383,6 +383,14 @@ cleanup_create(job_ctx_t *ctx)
             json_object_set_new(data, "removedFromHost", json_true());
         return;
     }
+    if (n == 0 && json_is_true(json_object_get(data, "mayBeOnHost")) && tries < 1) {
+        /* A create whose answer was lost may still be under way on the host and not listed yet: the
+         * host is asked again after a backoff before nothing is taken as nothing. */
+        job_ctx_undo_pending(ctx);
+        return;
+    }
+    if (n == 4)
+        done = false; /* there may be more than one listing holds: looked for again once these went */
     if (n > 0 && vm.hypervisor_id[0] == '\0')
         json_object_set_new(data, "hypervisorId", json_string(hyps[0]));
     /* Each try is a call of its own: a host that keeps answers by operation id answers this one anew. */
