@@ -225,26 +225,14 @@ sqlite_rec_insert(store_conn_t *c, const store_kind_t *kind, const json_t *rec, 
     return answer;
 }
 
-int
-sqlite_rec_get_by(store_conn_t *c, const store_kind_t *kind, size_t col, const char *value,
-                  json_t **rec, int64_t *rev, err_t *err)
+/* Runs s, bound, whose columns are rev then the kind's, and reads the one record it finds: 0 with *rec and
+ * *rev, 1 when there is none, or -1 with err. */
+static int
+read_one(store_conn_t *c, sqlite3_stmt *s, const store_kind_t *kind, json_t **rec, int64_t *rev,
+         err_t *err)
 {
-    sqlbuf_t sb = {.len = 0};
-    sqlite3_stmt *s;
-    int rc, found = -1;
+    int found = -1, rc = sqlite3_step(s);
 
-    s = qcache_get(c, kind, Q_SELECT_BY, (int) col);
-    if (s == NULL) {
-        sb_add(&sb, "SELECT rev, ");
-        sb_columns(&sb, kind);
-        sb_add(&sb, " FROM %s WHERE %s = ? ORDER BY seq LIMIT 1;", kind->table,
-               kind->cols[col].column);
-        if (sb.overflow || (s = sqlite__stmt(c, sb.buf, err)) == NULL)
-            return err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
-        qcache_put(c, kind, Q_SELECT_BY, (int) col, s);
-    }
-    sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *rec = row_record(s, 1, kind);
         if (*rec == NULL) {
@@ -262,6 +250,27 @@ sqlite_rec_get_by(store_conn_t *c, const store_kind_t *kind, size_t col, const c
     return found;
 }
 
+int
+sqlite_rec_get_by(store_conn_t *c, const store_kind_t *kind, size_t col, const char *value,
+                  json_t **rec, int64_t *rev, err_t *err)
+{
+    sqlbuf_t sb = {.len = 0};
+    sqlite3_stmt *s;
+
+    s = qcache_get(c, kind, Q_SELECT_BY, (int) col);
+    if (s == NULL) {
+        sb_add(&sb, "SELECT rev, ");
+        sb_columns(&sb, kind);
+        sb_add(&sb, " FROM %s WHERE %s = ? ORDER BY seq LIMIT 1;", kind->table,
+               kind->cols[col].column);
+        if (sb.overflow || (s = sqlite__stmt(c, sb.buf, err)) == NULL)
+            return err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
+        qcache_put(c, kind, Q_SELECT_BY, (int) col, s);
+    }
+    sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC);
+    return read_one(c, s, kind, rec, rev, err);
+}
+
 /* The record whose id is id and whose column scol holds value, found by both at once: the row of a
  * record whose scol holds another value is never read into a record, so it costs what a missing id does
  * (the scope of a tenant's request: another tenant's record is none). */
@@ -271,7 +280,6 @@ sqlite_rec_get_where(store_conn_t *c, const store_kind_t *kind, const char *id, 
 {
     sqlbuf_t sb = {.len = 0};
     sqlite3_stmt *s;
-    int rc, found = -1;
 
     assert(scol > 0 && scol < kind->ncols && kind->cols[scol].type == COL_TEXT);
     s = qcache_get(c, kind, Q_SELECT_WHERE, (int) scol);
@@ -286,22 +294,7 @@ sqlite_rec_get_where(store_conn_t *c, const store_kind_t *kind, const char *id, 
     }
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *rec = row_record(s, 1, kind);
-        if (*rec == NULL) {
-            err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
-        } else {
-            *rev = sqlite3_column_int64(s, 0);
-            found = 0;
-        }
-    } else if (rc == SQLITE_DONE) {
-        found = 1;
-    } else {
-        sqlite__db_err(c->db, rc, "reading a record", err);
-    }
-    sqlite__stmt_done(s);
-    return found;
+    return read_one(c, s, kind, rec, rev, err);
 }
 
 static int
