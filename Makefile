@@ -13,7 +13,7 @@
 #                 example config (PREFIX, DESTDIR; see "install" below); make uninstall removes them
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt libsystemd gnutls
+PKGS    := libmicrohttpd jansson sqlite3 libcurl uuid openssl inih libvirt libsystemd gnutls libpq
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
 LDLIBS  += -pthread
@@ -41,6 +41,7 @@ DEB_libvirt       := libvirt-dev
 DEB_libsystemd    := libsystemd-dev
 DEB_gnutls        := libgnutls28-dev
 DEB_cmocka        := libcmocka-dev
+DEB_libpq         := libpq-dev
 
 STAMP := $(BUILD)/.deps
 
@@ -69,6 +70,7 @@ $(STAMP): Makefile
 	    libsystemd) missing="$$missing $(DEB_libsystemd)";; \
 	    gnutls) missing="$$missing $(DEB_gnutls)";; \
 	    cmocka) missing="$$missing $(DEB_cmocka)";; \
+	    libpq) missing="$$missing $(DEB_libpq)";; \
 	  esac; \
 	done; \
 	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
@@ -80,6 +82,7 @@ $(STAMP): Makefile
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	command -v groff >/dev/null 2>&1 || missing="$$missing groff-base"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \

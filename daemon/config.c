@@ -38,6 +38,11 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const config_setting_t settings[] = {
     {.name = "state-dir", .key = "state_dir", STR_FIELD(CONFIG_PATH, state_dir), .def = "./wapd-state",
      .min = 1, .metavar = "DIR", .help = "where wapd.db, ports.json and admin.token live"},
+    {.name = "store", .key = "store", STR_FIELD(CONFIG_STRING, store), .min = 1,
+     .metavar = "URL",
+     .help = "keep all state in PostgreSQL instead of DIR/wapd.db: a libpq URI handed to libpq unchanged, "
+             "e.g. postgresql://wapd@/wapd?host=/run/postgresql (a password belongs in PGPASSFILE, not here); several "
+             "daemons may share one"},
     {.name = "admin-listen", .key = "admin_listen", STR_FIELD(CONFIG_ADDRESS, admin_listen),
      .def = "127.0.0.1:30004", .metavar = "HOST:PORT",
      .help = "admin API listener (port 0 picks a free one); keep it on loopback or a management network"},

@@ -16,6 +16,7 @@
 
 typedef struct {
     char *state_dir;
+    char *store; /* a PostgreSQL URI (libpq); NULL: SQLite in DIR/wapd.db */
     char *admin_listen;
     char *tenant_listen;
     char *admin_token; /* from the command line or the environment; NULL: use or make DIR/admin.token */

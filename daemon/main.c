@@ -281,15 +281,20 @@ main(int argc, char **argv)
         fprintf(stderr, "wapd: cannot read or write %s/admin.token\n", cfg.state_dir);
         goto out;
     }
-    snprintf(dbpath, sizeof(dbpath), "%s/wapd.db", cfg.state_dir);
+    /* The location logged is the file path, or the backend's name: a store URI may carry a password. */
+    if (cfg.store != NULL)
+        snprintf(dbpath, sizeof(dbpath), "%s", cfg.store);
+    else
+        snprintf(dbpath, sizeof(dbpath), "%s/wapd.db", cfg.state_dir);
     st = store_open(dbpath, NULL, &err);
     if (st == NULL) {
         log_line("error", "the store could not be opened",
-                 json_pack("{s:s, s:s}", "path", dbpath, "detail", err.message));
+                 json_pack("{s:s, s:s}", "path", cfg.store ? "--store" : dbpath, "detail", err.message));
         goto out;
     }
     log_line("info", "store open",
-             json_pack("{s:s, s:i}", "path", dbpath, "schemaVersion", store_schema_version(st)));
+             json_pack("{s:s, s:s, s:i}", "path", cfg.store ? "--store" : dbpath, "backend",
+                       store_backend_name(st), "schemaVersion", store_schema_version(st)));
 
     hostreg_init(cfg.state_dir);
     if (agent_builtin_register() || catalog_jobs_register() || accounts_jobs_register() ||
