@@ -5,8 +5,8 @@
  * An add step is idempotent: it finds its instance by name, reserves it only once (in a transaction of its
  * own, committed before the host is asked), and drives the host with operation ids that replay after a
  * crash. A failed instance is made again from scratch when the job is restarted (WAP's Repair). The role
- * ends succeeded, or failed with its failed instance failed and holding nothing; a canceled create leaves
- * nothing behind.
+ * ends succeeded, or failed with its failed instance failed and holding nothing (unless its host kept
+ * its VM: then it holds what that VM uses); a canceled create leaves nothing behind.
  *
  * Ownership: no VM is left on a host without a record owning it, whatever step fails. The record names
  * the VM (hypervisorId) in a commit of its own as soon as the host has made it. An add step whose host
@@ -401,8 +401,8 @@ role_cleanup(job_ctx_t *ctx)
     json_decref(role);
 }
 
-/* on_failed: the instance of the add step the job ended at shows failed and holds nothing (nor is it
- * billed); its record names the VM its host still has, or none when the host has none. */
+/* on_failed: the instance of the add step the job ended at shows failed and is not billed; it holds
+ * nothing when its host has no VM of it, else its record names that VM and keeps holding what it uses. */
 static int
 fail_step_instance(job_ctx_t *ctx, const json_t *role, err_t *err)
 {
@@ -426,8 +426,15 @@ fail_step_instance(job_ctx_t *ctx, const json_t *role, err_t *err)
         snprintf(vm.hypervisor_id, sizeof(vm.hypervisor_id), "%s", jget_str(seen, "hypervisorId"));
         changed = true;
     }
-    if (vm.provisioning != VM_PROV_FAILED)
+    if (vm.provisioning != VM_PROV_FAILED && vm.hypervisor_id[0] == '\0')
         return vmrec_fail_create(st, &vm, err);
+    if (vm.provisioning != VM_PROV_FAILED) {
+        /* Its host still has the VM (the undo gave up): the instance shows failed, in an unknown power
+         * state, and keeps holding what that VM uses until a scale-in, a delete or a repair removes it. */
+        vm.provisioning = VM_PROV_FAILED;
+        vm.power = VM_POWER_UNKNOWN;
+        return vmrec_save(st, &vm, err) || store_timeline_forget(st, vm.id, err) ? -1 : 0;
+    }
     return changed ? vmrec_save(st, &vm, err) : 0;
 }
 
