@@ -64,7 +64,7 @@ facts(const config_setting_t *s, bool for_file, char *buf, size_t n)
     }
     if (s->type == CONFIG_INT && used < n)
         used += (size_t) snprintf(buf + used, n - used, "%ld to %ld; ", s->min, s->max);
-    if (s->type != CONFIG_INT && s->type != CONFIG_BOOL && s->key && used < n)
+    if (s->type != CONFIG_INT && s->type != CONFIG_BOOL && s->key && !s->choices && used < n)
         used += (size_t) snprintf(buf + used, n - used, "at most %zu bytes; ", config_value_max(s));
     if (s->def && used < n)
         used += (size_t) snprintf(buf + used, n - used, "default %s; ", s->def);
