@@ -81,7 +81,7 @@ facts(const config_setting_t *s, bool for_file, char *buf, size_t n)
 void
 config_usage(FILE *out)
 {
-    char flag[64], item[80], text[256], more[256], first[HELP_COLUMN + 64], pad[HELP_COLUMN + 1];
+    char flag[64], item[80], text[512], more[256], first[HELP_COLUMN + 64], pad[HELP_COLUMN + 1];
     size_t i, col, nsettings;
     const config_setting_t *settings = config_settings(&nsettings);
 
@@ -120,7 +120,7 @@ config_usage(FILE *out)
 void
 config_print(FILE *out, const config_t *cfg)
 {
-    char more[256], text[512];
+    char more[256], text[768];
     const void *f;
     size_t i, nsettings;
     const config_setting_t *settings = config_settings(&nsettings);

@@ -97,6 +97,7 @@ table_is_well_formed(void **state)
     for (i = 0; i < n; i++) {
         assert_non_null(t[i].name);
         assert_non_null(t[i].help);
+        assert_true(strlen(t[i].help) < 400); /* what --help and --print-config hold of it, uncut */
         assert_true(t[i].offset < sizeof(config_t));
         assert_ptr_equal(config_setting_find(t[i].name), &t[i]);
         assert_true((t[i].type == CONFIG_BOOL) == (t[i].metavar == NULL));
@@ -383,6 +384,10 @@ help_lists_every_setting(void **state)
         assert_non_null(strstr(text, flag));
         if (t[i].key) {
             snprintf(flag, sizeof(flag), "config key %s", t[i].key);
+            assert_non_null(strstr(text, flag));
+        }
+        if (t[i].key && t[i].type != CONFIG_INT && t[i].type != CONFIG_BOOL && !t[i].choices) {
+            snprintf(flag, sizeof(flag), "at most %zu bytes; ", config_value_max(&t[i])); /* its limit */
             assert_non_null(strstr(text, flag));
         }
     }
