@@ -82,7 +82,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (end == NULL)
             end = line + strlen(line);
         if ((size_t) (end - line) > CONFIG_LINE_MAX) {
-            fprintf(stderr, "fuzz config: a printed line of %zu bytes:\n%s\n", (size_t) (end - line), printed);
+            fprintf(stderr, "fuzz config: a printed line of %zu bytes:\n%s\n", (size_t) (end - line),
+                    printed);
             abort();
         }
     }

@@ -529,8 +529,8 @@ longest_values_load_back(void **state)
         snprintf(vals[0], sizeof(vals[0]), "--%s=", t[i].name);
         longest_value(&t[i], max + 1, vals[0] + strlen(vals[0]));
         assert_int_equal(LOAD(&a, msg, vals[0]), -1);
-        snprintf(want, sizeof(want), "--%s (config key %s) is %zu bytes long; allowed: at most %zu", t[i].name,
-                 t[i].key, max + 1, max);
+        snprintf(want, sizeof(want), "--%s (config key %s) is %zu bytes long; allowed: at most %zu",
+                 t[i].name, t[i].key, max + 1, max);
         if (strstr(msg, want) == NULL)
             fail_msg("'%s' not in: %s", want, msg);
         config_free(&a);
