@@ -419,9 +419,11 @@ config_set(config_t *cfg, const config_setting_t *s, const char *value, char *ms
  * cut short). */
 typedef struct {
     FILE *f;
-    int line;      /* the last line read, from 1 */
-    int too_long;  /* the line that was too long, or 0 */
-    size_t limit;  /* the longest line allowed, not counting its end */
+    int line;         /* the last line read, from 1 */
+    int too_long;     /* the line that was too long, or 0 */
+    int section_line; /* the last line that began (unindented) with '[', or 0 */
+    bool indented;    /* whether the last line read begins with white space */
+    size_t limit;     /* the longest line allowed, not counting its end */
 } line_reader_t;
 
 typedef struct {
@@ -429,7 +431,9 @@ typedef struct {
     line_reader_t *reader;
     char *msg;
     size_t n;
-    int msg_line; /* the line msg is about, or 0 */
+    int msg_line;   /* the line msg is about, or 0 */
+    int last_line;  /* the line of the last key, or 0 */
+    char last[64];  /* that key */
 } ini_ctx_t;
 
 /* inih's reader (fgets' contract): the next line, with its '\n', in str of num bytes; NULL at the end of
@@ -463,6 +467,9 @@ read_line(char *str, int num, void *stream)
         return NULL;
     }
     str[len] = '\0';
+    r->indented = isspace((unsigned char) str[0]);
+    if (str[0] == '[')
+        r->section_line = r->line;
     return str;
 }
 
@@ -476,6 +483,17 @@ on_ini(void *user, const char *section, const char *name, const char *value)
     if (c->msg[0] != '\0')
         return 1; /* the first error is the one reported */
     c->msg_line = c->reader->line;
+    /* inih reads an indented line after a key as more of that key's value, and hands the key over again
+     * with only that line: the value above would be silently replaced. */
+    if (c->reader->indented && c->last_line > c->reader->section_line && strcmp(name, c->last) == 0) {
+        snprintf(c->msg, c->n,
+                 "this line begins with white space, so it would continue the value of '%s' above; a value "
+                 "is one line (remove the indent)",
+                 name);
+        return 1;
+    }
+    c->last_line = c->reader->line;
+    snprintf(c->last, sizeof(c->last), "%s", name);
     if (section[0] != '\0' && strcmp(section, "wapd") != 0) {
         snprintf(c->msg, c->n, "unknown section [%s] (settings go under [wapd])", section);
         return 1;
@@ -494,7 +512,7 @@ static int
 load_file(config_t *cfg, char *msg, size_t n)
 {
     line_reader_t reader = {.limit = CONFIG_LINE_MAX};
-    ini_ctx_t ictx = {cfg, &reader, msg, n, 0};
+    ini_ctx_t ictx = {.cfg = cfg, .reader = &reader, .msg = msg, .n = n};
     char detail[384];
     int rc, read_error;
 

@@ -602,6 +602,33 @@ long_lines_are_named(void **state)
     unlink(path);
 }
 
+/* inih reads an indented line after a key as a continuation of its value, handing the key over again with
+ * that line alone: refused, naming the line, rather than the value above silently replaced. An indented
+ * key right after a section, and indented comments, are read as they always were. */
+static void
+continuation_lines_are_refused(void **state)
+{
+    config_t cfg;
+    char msg[512], path[64];
+
+    (void) state;
+    unsetenv("WAPD_ADMIN_TOKEN");
+    write_temp(path, sizeof(path), "[wapd]\nstate_dir = /a\n\n  tls_cert = /x\n");
+    expect_refused(":4: this line begins with white space, so it would continue the value of 'state_dir'",
+                   (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    write_temp(path, sizeof(path), "[wapd]\nworkers = 2\n\thttp_threads = 4\n");
+    expect_refused(":3: this line begins with white space", (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    write_temp(path, sizeof(path), "[wapd]\n  workers = 2\n  # a comment\nhttp_threads = 4\n[wapd]\n"
+                                   "  workers = 5\n");
+    assert_int_equal(LOAD(&cfg, msg, "--config", path), 0);
+    assert_int_equal(cfg.workers, 5);
+    assert_int_equal(cfg.http_threads, 4);
+    config_free(&cfg);
+    unlink(path);
+}
+
 /* A string value the file could not hold as "key = value" is refused from the command line too, naming the
  * setting; a setting without a key (never in the file) has no such limit. */
 static void
@@ -805,6 +832,7 @@ main(void)
         cmocka_unit_test(longest_values_load_back),
         cmocka_unit_test(long_lines_are_named),
         cmocka_unit_test(values_the_file_cannot_hold_are_refused),
+        cmocka_unit_test(continuation_lines_are_refused),
         cmocka_unit_test(shipped_example_is_printed_config),
         cmocka_unit_test(log_level_is_one_of_the_levels),
         cmocka_unit_test(man_pages_name_every_setting),
