@@ -41,8 +41,9 @@ static const config_setting_t settings[] = {
     {.name = "store", .key = "store", STR_FIELD(CONFIG_STRING, store), .min = 1,
      .metavar = "URL",
      .help = "keep all state in PostgreSQL instead of DIR/wapd.db: a libpq URI handed to libpq unchanged, "
-             "e.g. postgresql://wapd@/wapd?host=/run/postgresql (a password belongs in PGPASSFILE, not here); several "
-             "daemons may share one"},
+             "e.g. postgresql://wapd@/wapd?host=/run/postgresql (a password belongs in PGPASSFILE, "
+             "not here; options beyond the limit, in a libpq service file named by ?service=NAME); "
+             "several daemons may share one"},
     {.name = "admin-listen", .key = "admin_listen", STR_FIELD(CONFIG_ADDRESS, admin_listen),
      .def = "127.0.0.1:30004", .metavar = "HOST:PORT",
      .help = "admin API listener (port 0 picks a free one); keep it on loopback or a management network"},
@@ -299,6 +300,63 @@ parse_bool(const char *v, bool *out)
     return 0;
 }
 
+/* A line, its end and the '\0' fit in the buffer inih reads lines into. */
+_Static_assert(CONFIG_LINE_MAX + 3 <= INI_MAX_LINE, "a config file line must fit in inih's line buffer");
+
+size_t
+config_value_max(const config_setting_t *s)
+{
+    assert(s != NULL);
+    if (s->key == NULL)
+        return 0;
+    assert(strlen(s->key) + 3 < CONFIG_LINE_MAX);
+    return CONFIG_LINE_MAX - strlen(s->key) - 3; /* "key = value" */
+}
+
+/* Why the string value of a setting with a config key could not be written in the file as "key = value"
+ * and read back the same (inih drops leading and trailing white space, ends a line at '\n' and a value at a
+ * ';' that starts it or follows white space), or NULL when it could. */
+static const char *
+unwritable(const config_setting_t *s, const char *value)
+{
+    size_t i, len = strlen(value);
+
+    if (s->key == NULL)
+        return NULL;
+    for (i = 0; i < len; i++)
+        if ((unsigned char) value[i] < 0x20 || value[i] == 0x7f)
+            return "a control character";
+    if (len > 0 && (value[0] == ' ' || value[len - 1] == ' '))
+        return "a leading or trailing space";
+    for (i = 0; i < len; i++)
+        if (value[i] == ';' && (i == 0 || value[i - 1] == ' '))
+            return "';' at its start or after a space, where the file begins a comment";
+    return NULL;
+}
+
+/* Refuses a string value too long for one line of the config file, or not one the file could hold. */
+static int
+check_writable(const config_setting_t *s, const char *value, char *msg, size_t n)
+{
+    size_t len = strlen(value), max = config_value_max(s);
+    const char *why;
+
+    if (max > 0 && len > max) {
+        snprintf(msg, n,
+                 "value for --%s (config key %s) is %zu bytes long; allowed: at most %zu, so that the line "
+                 "\"%s = VALUE\" fits in the %d bytes a config file line may have",
+                 s->name, s->key, len, max, s->key, CONFIG_LINE_MAX);
+        return -1;
+    }
+    why = unwritable(s, value);
+    if (why) {
+        snprintf(msg, n, "value for --%s (config key %s) has %s; allowed: a value the config file can hold",
+                 s->name, s->key, why);
+        return -1;
+    }
+    return 0;
+}
+
 int
 config_set(config_t *cfg, const config_setting_t *s, const char *value, char *msg, size_t n)
 {
@@ -327,6 +385,8 @@ config_set(config_t *cfg, const config_setting_t *s, const char *value, char *ms
     case CONFIG_ADDRESS:
     case CONFIG_PATH:
     case CONFIG_STRING:
+        if (check_writable(s, value, msg, n))
+            return -1;
         if (strlen(value) < (size_t) s->min || (s->choices && !is_choice(s->choices, value)))
             break;
         if (s->type == CONFIG_ADDRESS && config_split_hostport(value, host, sizeof(host), port, sizeof(port)))
@@ -354,13 +414,66 @@ config_set(config_t *cfg, const config_setting_t *s, const char *value, char *ms
     return -1;
 }
 
+/* The file, read a line at a time for inih by read_line, which counts the lines and stops at one too long
+ * for inih's buffer (inih itself would cut it, read the cut-off rest as a line of its own and keep a value
+ * cut short). */
+typedef struct {
+    FILE *f;
+    int line;         /* the last line read, from 1 */
+    int too_long;     /* the line that was too long, or 0 */
+    int section_line; /* the last line that began (unindented) with '[', or 0 */
+    bool indented;    /* whether the last line read begins with white space */
+    size_t limit;     /* the longest line allowed, not counting its end */
+} line_reader_t;
+
 typedef struct {
     config_t *cfg;
+    line_reader_t *reader;
     char *msg;
     size_t n;
+    int msg_line;   /* the line msg is about, or 0 */
+    int last_line;  /* the line of the last key, or 0 */
+    char last[64];  /* that key */
 } ini_ctx_t;
 
-/* inih calls this for each key; the first error's message is kept (inih reports the first error's line). */
+/* inih's reader (fgets' contract): the next line, with its '\n', in str of num bytes; NULL at the end of
+ * the file, at a read error, or at a line longer than the limit (reader->too_long names it). */
+static char *
+read_line(char *str, int num, void *stream)
+{
+    line_reader_t *r = stream;
+    size_t len = 0, room = num > 0 ? (size_t) num : 0, content;
+    int ch = EOF;
+
+    if (r->too_long || room < 3)
+        return NULL;
+    if (r->limit > room - 3) /* an inih built with a smaller buffer */
+        r->limit = room - 3;
+    while ((ch = getc(r->f)) != EOF) {
+        if (len + 1 < room)
+            str[len] = (char) ch;
+        len++;
+        if (ch == '\n')
+            break;
+    }
+    if (len == 0)
+        return NULL;
+    r->line++;
+    content = len - (ch == '\n');
+    if (content > 0 && len + 1 <= room && str[content - 1] == '\r')
+        content--;
+    if (content > r->limit || len + 1 > room) {
+        r->too_long = r->line;
+        return NULL;
+    }
+    str[len] = '\0';
+    r->indented = isspace((unsigned char) str[0]);
+    if (str[0] == '[')
+        r->section_line = r->line;
+    return str;
+}
+
+/* inih calls this for each key; the first error's message is kept with its line. */
 static int
 on_ini(void *user, const char *section, const char *name, const char *value)
 {
@@ -368,38 +481,67 @@ on_ini(void *user, const char *section, const char *name, const char *value)
     const config_setting_t *s;
 
     if (c->msg[0] != '\0')
-        return 0;
+        return 1; /* the first error is the one reported */
+    c->msg_line = c->reader->line;
+    /* inih reads an indented line after a key as more of that key's value, and hands the key over again
+     * with only that line: the value above would be silently replaced. */
+    if (c->reader->indented && c->last_line > c->reader->section_line && strcmp(name, c->last) == 0) {
+        snprintf(c->msg, c->n,
+                 "this line begins with white space, so it would continue the value of '%s' above; a value "
+                 "is one line (remove the indent)",
+                 name);
+        return 1;
+    }
+    c->last_line = c->reader->line;
+    snprintf(c->last, sizeof(c->last), "%s", name);
     if (section[0] != '\0' && strcmp(section, "wapd") != 0) {
         snprintf(c->msg, c->n, "unknown section [%s] (settings go under [wapd])", section);
-        return 0;
+        return 1;
     }
     s = find_key(name);
     if (s == NULL) {
         snprintf(c->msg, c->n, "unknown setting '%s'", name);
-        return 0;
+        return 1;
     }
-    return config_set(c->cfg, s, value, c->msg, c->n) == 0;
+    if (config_set(c->cfg, s, value, c->msg, c->n) != 0 && c->msg[0] == '\0')
+        snprintf(c->msg, c->n, "bad value for --%s", s->name);
+    return 1;
 }
 
 static int
 load_file(config_t *cfg, char *msg, size_t n)
 {
-    ini_ctx_t ictx = {cfg, msg, n};
-    char detail[256];
-    int rc;
+    line_reader_t reader = {.limit = CONFIG_LINE_MAX};
+    ini_ctx_t ictx = {.cfg = cfg, .reader = &reader, .msg = msg, .n = n};
+    char detail[384];
+    int rc, read_error;
 
-    rc = ini_parse(cfg->config_file, on_ini, &ictx);
-    if (rc < 0) {
+    reader.f = fopen(cfg->config_file, "r");
+    if (reader.f == NULL) {
         snprintf(msg, n, "cannot read config file %s", cfg->config_file);
         return -1;
     }
-    if (rc > 0 && msg[0] != '\0') {
-        snprintf(detail, sizeof(detail), "%s", msg);
-        snprintf(msg, n, "%s:%d: %s", cfg->config_file, rc, detail);
+    /* inih reports the first line it could not parse; a bad value's line is ictx.msg_line. Whichever
+     * comes first is the error; the line too long, if any, is the last one read. */
+    rc = ini_parse_stream(read_line, &reader, on_ini, &ictx);
+    read_error = ferror(reader.f);
+    fclose(reader.f);
+    if (rc < 0 || read_error) {
+        snprintf(msg, n, "cannot read config file %s", cfg->config_file);
         return -1;
     }
-    if (rc > 0) {
+    if (rc > 0 && (msg[0] == '\0' || rc < ictx.msg_line)) {
         snprintf(msg, n, "%s:%d: not a valid INI line", cfg->config_file, rc);
+        return -1;
+    }
+    if (msg[0] != '\0') {
+        snprintf(detail, sizeof(detail), "%s", msg);
+        snprintf(msg, n, "%s:%d: %s", cfg->config_file, ictx.msg_line, detail);
+        return -1;
+    }
+    if (reader.too_long) {
+        snprintf(msg, n, "%s:%d: line longer than %zu bytes, the most a config file line may have",
+                 cfg->config_file, reader.too_long, reader.limit);
         return -1;
     }
     return 0;

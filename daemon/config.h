@@ -82,7 +82,19 @@ const config_setting_t *config_settings(size_t *n);
 /* The setting with that flag name, or NULL. */
 const config_setting_t *config_setting_find(const char *name);
 
+/* The longest line of a config file, in bytes, not counting its end ("\n" or "\r\n"): inih reads a line
+ * into a buffer of INI_MAX_LINE (200) bytes, fixed when libinih is built, and that buffer must also hold
+ * the line's end and a '\0'. A longer line is refused, naming it. */
+#define CONFIG_LINE_MAX 197
+
+/* The longest value a setting with a config key may have: what fits on one line as "key = value"
+ * (CONFIG_LINE_MAX less the key and " = "); 0 for a setting without a key (its value has no limit). */
+size_t config_value_max(const config_setting_t *s);
+
 /* Sets one setting in cfg from text, checking its type and range; the one place a value is checked.
+ * A string value of a setting with a key must be one --print-config can write and the file read back:
+ * at most config_value_max bytes, no control character, no leading or trailing space, and no ';' at its
+ * start or after a space (the file would read that as a comment).
  * Returns 0, or -1 with a message naming the setting and what it allows in msg (of size n). */
 int config_set(config_t *cfg, const config_setting_t *s, const char *value, char *msg, size_t n);
 

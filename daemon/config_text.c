@@ -47,7 +47,8 @@ flag_of(const config_setting_t *s, const char *sep, char *buf, size_t n)
 }
 
 /* "1 to 256; default 4; config key workers": the facts --help and the printed config give after the help
- * phrase (the printed config names the flag instead of the key). */
+ * phrase (the printed config names the flag instead of the key). A string with a config key gives its
+ * longest value, what fits on one line of the file ("at most 189 bytes"). */
 static void
 facts(const config_setting_t *s, bool for_file, char *buf, size_t n)
 {
@@ -63,6 +64,8 @@ facts(const config_setting_t *s, bool for_file, char *buf, size_t n)
     }
     if (s->type == CONFIG_INT && used < n)
         used += (size_t) snprintf(buf + used, n - used, "%ld to %ld; ", s->min, s->max);
+    if (s->type != CONFIG_INT && s->type != CONFIG_BOOL && s->key && !s->choices && used < n)
+        used += (size_t) snprintf(buf + used, n - used, "at most %zu bytes; ", config_value_max(s));
     if (s->def && used < n)
         used += (size_t) snprintf(buf + used, n - used, "default %s; ", s->def);
     if (s->env && used < n)
@@ -78,7 +81,7 @@ facts(const config_setting_t *s, bool for_file, char *buf, size_t n)
 void
 config_usage(FILE *out)
 {
-    char flag[64], item[80], text[256], more[256], first[HELP_COLUMN + 64], pad[HELP_COLUMN + 1];
+    char flag[64], item[80], text[512], more[256], first[HELP_COLUMN + 64], pad[HELP_COLUMN + 1];
     size_t i, col, nsettings;
     const config_setting_t *settings = config_settings(&nsettings);
 
@@ -117,7 +120,7 @@ config_usage(FILE *out)
 void
 config_print(FILE *out, const config_t *cfg)
 {
-    char more[256], text[512];
+    char more[256], text[768];
     const void *f;
     size_t i, nsettings;
     const config_setting_t *settings = config_settings(&nsettings);

@@ -1,8 +1,9 @@
 /*
  * fuzz_config.c: fuzz target for the config file (daemon/config.c): the input is written to a file and read
- * by config_load (`wapd --config FILE`), that is inih and config_set on every key. A file it accepts is
- * printed (config_print), and what is printed must load back and print the same: the --print-config
- * promise. Any input is accepted or refused with a message, without a crash, a leak or undefined behaviour.
+ * by config_load (`wapd --config FILE`), that is the line reader, inih and config_set on every key. A file
+ * it accepts is printed (config_print), and what is printed must be lines of at most CONFIG_LINE_MAX bytes
+ * that load back and print the same: the --print-config promise. Any input is accepted or refused with a
+ * message, without a crash, a leak or undefined behaviour.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -61,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char msg[512], *printed, *again;
+    char msg[512], *printed, *again, *line, *end;
     int fd;
 
     if (file[0] == '\0') {
@@ -76,6 +77,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     put((const char *) data, size);
     if (load(&printed, msg, sizeof(msg)) != 0)
         return 0;
+    for (line = printed; *line; line = end + (*end == '\n')) {
+        end = strchr(line, '\n');
+        if (end == NULL)
+            end = line + strlen(line);
+        if ((size_t) (end - line) > CONFIG_LINE_MAX) {
+            fprintf(stderr, "fuzz config: a printed line of %zu bytes:\n%s\n", (size_t) (end - line),
+                    printed);
+            abort();
+        }
+    }
     put(printed, strlen(printed));
     if (load(&again, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "fuzz config: the printed settings do not load back: %s\n%s\n", msg, printed);

@@ -97,6 +97,7 @@ table_is_well_formed(void **state)
     for (i = 0; i < n; i++) {
         assert_non_null(t[i].name);
         assert_non_null(t[i].help);
+        assert_true(strlen(t[i].help) < 400); /* what --help and --print-config hold of it, uncut */
         assert_true(t[i].offset < sizeof(config_t));
         assert_ptr_equal(config_setting_find(t[i].name), &t[i]);
         assert_true((t[i].type == CONFIG_BOOL) == (t[i].metavar == NULL));
@@ -385,6 +386,10 @@ help_lists_every_setting(void **state)
             snprintf(flag, sizeof(flag), "config key %s", t[i].key);
             assert_non_null(strstr(text, flag));
         }
+        if (t[i].key && t[i].type != CONFIG_INT && t[i].type != CONFIG_BOOL && !t[i].choices) {
+            snprintf(flag, sizeof(flag), "at most %zu bytes; ", config_value_max(&t[i])); /* its limit */
+            assert_non_null(strstr(text, flag));
+        }
     }
     for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         assert_true(strlen(line) <= 100);
@@ -434,6 +439,224 @@ printed_config_reads_back_the_same(void **state)
     config_free(&a);
     config_free(&b);
     unlink(path);
+}
+
+/* The longest value of a string setting that config_set takes: max bytes of the kind the setting allows
+ * (an address ends in a port, a URL has its scheme, a path is absolute), in buf. */
+static void
+longest_value(const config_setting_t *s, size_t max, char *buf)
+{
+    const char *head = s->type == CONFIG_PATH ? "/" : strcmp(s->name, "public-url") == 0 ? "https://"
+                       : strcmp(s->name, "store") == 0                               ? "postgresql://"
+                                                                                     : "";
+    const char *tail = s->type == CONFIG_ADDRESS ? ":65535" : "";
+    size_t i, used = strlen(head);
+
+    assert_true(max > strlen(head) + strlen(tail) + 1);
+    memcpy(buf, head, used);
+    for (i = 0; used < max - strlen(tail); i++, used++)
+        buf[used] = (char) ('a' + (int) (i % 26));
+    memcpy(buf + used, tail, strlen(tail) + 1);
+    assert_int_equal(strlen(buf), max);
+}
+
+/* Every setting at its longest (string) or its extremes (int), given on the command line, is printed by
+ * --print-config as lines of at most CONFIG_LINE_MAX bytes that load back to the same settings and print
+ * the same again; one byte more is refused, from the command line and from the file, with a message naming
+ * the setting and the limit. */
+static void
+longest_values_load_back(void **state)
+{
+    config_t a, b;
+    char msg[512], path[64], *text, *again, *line, *save = NULL, *argv[128], vals[64][256], want[96];
+    size_t n, i, max;
+    int argc, ends;
+    const config_setting_t *t = config_settings(&n);
+
+    (void) state;
+    unsetenv("WAPD_ADMIN_TOKEN");
+    assert_true(n < 60);
+    for (ends = 0; ends < 2; ends++) { /* ints at their minimum, then at their maximum */
+        argc = 0;
+        argv[argc++] = "wapd";
+        for (i = 0; i < n; i++) {
+            if (t[i].key == NULL || t[i].type == CONFIG_BOOL || t[i].choices)
+                continue;
+            if (t[i].type == CONFIG_INT) {
+                snprintf(vals[i], sizeof(vals[i]), "--%s=%ld", t[i].name, ends ? t[i].max : t[i].min);
+            } else {
+                max = config_value_max(&t[i]);
+                assert_true(max > 0 && max + strlen(t[i].name) + 4 < sizeof(vals[i]));
+                snprintf(vals[i], sizeof(vals[i]), "--%s=", t[i].name);
+                longest_value(&t[i], max, vals[i] + strlen(vals[i]));
+            }
+            argv[argc++] = vals[i];
+        }
+        argv[argc++] = ends ? "--no-request-log" : "--log-level=error";
+        argv[argc] = NULL;
+        if (load_argv(&a, msg, sizeof(msg), argv) != 0)
+            fail_msg("the longest values are refused: %s", msg);
+        text = capture(config_print, &a);
+        write_temp(path, sizeof(path), text);
+        if (LOAD(&b, msg, "--config", path) != 0)
+            fail_msg("the printed config does not load back: %s\n%s", msg, text);
+        again = capture(config_print, &b);
+        assert_string_equal(text, again);
+        for (i = 0; i < n; i++) {
+            if (t[i].key == NULL)
+                continue;
+            if (t[i].type == CONFIG_INT)
+                assert_int_equal(*(int *) field(&a, &t[i]), *(int *) field(&b, &t[i]));
+            else if (t[i].type == CONFIG_BOOL)
+                assert_int_equal(*(bool *) field(&a, &t[i]), *(bool *) field(&b, &t[i]));
+            else
+                assert_string_equal(*(char **) field(&a, &t[i]), *(char **) field(&b, &t[i]));
+        }
+        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            if (strlen(line) > CONFIG_LINE_MAX)
+                fail_msg("a printed line of %zu bytes: %s", strlen(line), line);
+        free(text);
+        free(again);
+        config_free(&a);
+        config_free(&b);
+        unlink(path);
+    }
+    /* One byte more: refused, naming the setting and the limit, from a flag and from the file. */
+    for (i = 0; i < n; i++) {
+        if (t[i].key == NULL || t[i].type == CONFIG_INT || t[i].type == CONFIG_BOOL || t[i].choices)
+            continue;
+        max = config_value_max(&t[i]);
+        snprintf(vals[0], sizeof(vals[0]), "--%s=", t[i].name);
+        longest_value(&t[i], max + 1, vals[0] + strlen(vals[0]));
+        assert_int_equal(LOAD(&a, msg, vals[0]), -1);
+        snprintf(want, sizeof(want), "--%s (config key %s) is %zu bytes long; allowed: at most %zu",
+                 t[i].name, t[i].key, max + 1, max);
+        if (strstr(msg, want) == NULL)
+            fail_msg("'%s' not in: %s", want, msg);
+        config_free(&a);
+        /* "key=VALUE" fits on a line, but "key = VALUE" would not: config_set refuses it. */
+        snprintf(vals[1], sizeof(vals[1]), "[wapd]\n%s=%s\n", t[i].key, strchr(vals[0], '=') + 1);
+        write_temp(path, sizeof(path), vals[1]);
+        assert_int_equal(LOAD(&a, msg, "--config", path), -1);
+        assert_non_null(strstr(msg, ":2: value for"));
+        if (strstr(msg, want) == NULL)
+            fail_msg("'%s' not in: %s", want, msg);
+        config_free(&a);
+        unlink(path);
+    }
+}
+
+/* A config file line longer than CONFIG_LINE_MAX is refused, naming that line, whatever it holds (inih
+ * would read its rest as a line of its own, and keep a value cut short); one of CONFIG_LINE_MAX is read,
+ * with "\n" or "\r\n" after it. An error on an earlier line is the one named. */
+static void
+long_lines_are_named(void **state)
+{
+    config_t cfg;
+    char msg[512], path[64], text[1024], fill[CONFIG_LINE_MAX + 2], want[96];
+    size_t len;
+
+    (void) state;
+    unsetenv("WAPD_ADMIN_TOKEN");
+    /* A comment of exactly CONFIG_LINE_MAX bytes, with either line end. */
+    memset(fill, 'x', sizeof(fill));
+    fill[0] = '#';
+    fill[CONFIG_LINE_MAX] = '\0';
+    snprintf(text, sizeof(text), "[wapd]\n%s\nworkers = 3\n%s\r\nhttp_threads = 4\r\n", fill, fill);
+    write_temp(path, sizeof(path), text);
+    if (LOAD(&cfg, msg, "--config", path) != 0)
+        fail_msg("lines of %d bytes refused: %s", CONFIG_LINE_MAX, msg);
+    assert_int_equal(cfg.workers, 3);
+    assert_int_equal(cfg.http_threads, 4);
+    config_free(&cfg);
+    unlink(path);
+    /* One byte more, a comment or a setting, with or without a line end after it. */
+    snprintf(want, sizeof(want), ":3: line longer than %d bytes", CONFIG_LINE_MAX);
+    fill[CONFIG_LINE_MAX] = 'x';
+    fill[CONFIG_LINE_MAX + 1] = '\0';
+    snprintf(text, sizeof(text), "[wapd]\nworkers = 3\n%s\n", fill);
+    write_temp(path, sizeof(path), text);
+    expect_refused(want, (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    snprintf(text, sizeof(text), "[wapd]\nworkers = 3\n%s", fill); /* the last line, no line end */
+    write_temp(path, sizeof(path), text);
+    expect_refused(want, (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    /* A long value whose rest looks like a setting: nothing of it is applied. */
+    len = (size_t) snprintf(text, sizeof(text), "[wapd]\nworkers = 3\nstate_dir = /");
+    memset(text + len, 'd', 300);
+    snprintf(text + len + 300, sizeof(text) - len - 300, " workers = 5\nhttp_threads = 4\n");
+    write_temp(path, sizeof(path), text);
+    expect_refused(want, (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    /* The first error is named, not the long line after it; nor a bad value after a malformed line. */
+    snprintf(text, sizeof(text), "[wapd]\nworkers = 0\n%s\n", fill);
+    write_temp(path, sizeof(path), text);
+    expect_refused(":2: bad value '0' for --workers", (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    write_temp(path, sizeof(path), "[wapd]\nno equals sign\nworkers = 0\n");
+    expect_refused(":2: not a valid INI line", (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    write_temp(path, sizeof(path), "[wapd]\nworkers = 0\nno equals sign\n");
+    expect_refused(":2: bad value '0' for --workers", (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+}
+
+/* inih reads an indented line after a key as a continuation of its value, handing the key over again with
+ * that line alone: refused, naming the line, rather than the value above silently replaced. An indented
+ * key right after a section, and indented comments, are read as they always were. */
+static void
+continuation_lines_are_refused(void **state)
+{
+    config_t cfg;
+    char msg[512], path[64];
+
+    (void) state;
+    unsetenv("WAPD_ADMIN_TOKEN");
+    write_temp(path, sizeof(path), "[wapd]\nstate_dir = /a\n\n  tls_cert = /x\n");
+    expect_refused(":4: this line begins with white space, so it would continue the value of 'state_dir'",
+                   (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    write_temp(path, sizeof(path), "[wapd]\nworkers = 2\n\thttp_threads = 4\n");
+    expect_refused(":3: this line begins with white space", (char *[]){"wapd", "--config", path, NULL});
+    unlink(path);
+    write_temp(path, sizeof(path), "[wapd]\n  workers = 2\n  # a comment\nhttp_threads = 4\n[wapd]\n"
+                                   "  workers = 5\n");
+    assert_int_equal(LOAD(&cfg, msg, "--config", path), 0);
+    assert_int_equal(cfg.workers, 5);
+    assert_int_equal(cfg.http_threads, 4);
+    config_free(&cfg);
+    unlink(path);
+}
+
+/* A string value the file could not hold as "key = value" is refused from the command line too, naming the
+ * setting; a setting without a key (never in the file) has no such limit. */
+static void
+values_the_file_cannot_hold_are_refused(void **state)
+{
+    static const char *bad[] = {" /lead", "/trail ", "/a ;comment", ";x", "/a\nb", "/a\tb", "/a\rb"};
+    static const char *good[] = {"/a;b", "/a b/c", "/a=b:c", "/#x", "/ä"};
+    config_t cfg;
+    char msg[512], token[2000];
+    size_t i;
+
+    (void) state;
+    unsetenv("WAPD_ADMIN_TOKEN");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_refused("value for --state-dir (config key state_dir) has ",
+                       (char *[]){"wapd", "--state-dir", (char *) bad[i], NULL});
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(LOAD(&cfg, msg, "--state-dir", (char *) good[i]), 0);
+        assert_string_equal(cfg.state_dir, good[i]);
+        config_free(&cfg);
+    }
+    memset(token, 't', sizeof(token) - 1);
+    token[sizeof(token) - 1] = '\0';
+    assert_int_equal(LOAD(&cfg, msg, "--admin-token", token), 0);
+    assert_int_equal(strlen(cfg.admin_token), sizeof(token) - 1);
+    config_free(&cfg);
+    assert_int_equal(config_value_max(config_setting_find("admin-token")), 0);
+    assert_int_equal(config_value_max(config_setting_find("store")), CONFIG_LINE_MAX - strlen("store = "));
 }
 
 /* deploy/wapd.conf is --print-config for the systemd unit's settings, so it never drifts from the table. */
@@ -606,6 +829,10 @@ main(void)
         cmocka_unit_test(secrets_stay_out_of_messages),
         cmocka_unit_test(help_lists_every_setting),
         cmocka_unit_test(printed_config_reads_back_the_same),
+        cmocka_unit_test(longest_values_load_back),
+        cmocka_unit_test(long_lines_are_named),
+        cmocka_unit_test(values_the_file_cannot_hold_are_refused),
+        cmocka_unit_test(continuation_lines_are_refused),
         cmocka_unit_test(shipped_example_is_printed_config),
         cmocka_unit_test(log_level_is_one_of_the_levels),
         cmocka_unit_test(man_pages_name_every_setting),
