@@ -24,6 +24,7 @@
  */
 #include "../internal.h"
 #include "conns.h"
+#include "guard.h"
 #include "tls.h"
 
 #include <assert.h>
@@ -51,6 +52,7 @@ struct api_server {
     api_writepool_t *pool; /* runs the writes; NULL: they run on the listener's threads */
     int inflight;          /* atomic */
     api_conns_t *conns;    /* the connections, for the request deadline */
+    api_guard_t *guard;    /* plain HTTP: accepts and checks each connection's first head (guard.c) */
 };
 
 /* The connection's entry in srv->conns (NULL when it could not be tracked). */
@@ -218,6 +220,13 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
         api_conns_remove(srv->conns, *socket_context);
         *socket_context = NULL;
     }
+    if (srv->guard != NULL) { /* the per-address limit counts the connections libmicrohttpd holds too */
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+            api_guard_addr_add(srv->guard, ci ? ci->client_addr : NULL);
+        else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+            api_guard_addr_del(srv->guard, ci ? ci->client_addr : NULL);
+    }
 }
 
 static void
@@ -241,12 +250,30 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
     json_decref(line);
 }
 
+/* The guard's hand-off: the connection is libmicrohttpd's from here (it closes the socket on failure). */
+static int
+guard_handoff(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    api_server_t *srv = arg;
+
+    return MHD_add_connection(srv->daemon, fd, addr, addrlen) == MHD_YES ? 0 : -1;
+}
+
+static int
+guard_held(void *arg)
+{
+    api_server_t *srv = arg;
+
+    return api_conns_count(srv->conns);
+}
+
 api_server_t *
 api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int threads)
 {
     api_server_t *srv = calloc(1, sizeof(*srv));
     struct MHD_OptionItem tls_opts[API_TLS_OPTIONS];
     const char *name;
+    int limit;
 
     assert(ctx != NULL && ctx->store != NULL);
     assert(!ctx->tls || ctx->tls_creds != NULL);
@@ -271,19 +298,52 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         free(srv);
         return NULL;
     }
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-            (ctx->tls ? MHD_USE_TLS : 0),
-        0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned) (threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned) (ctx->idle_timeout_s > 0 ? ctx->idle_timeout_s : API_IDLE_TIMEOUT_S),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned) (ctx->connection_limit > 0 ? ctx->connection_limit : 4096),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned) (ctx->per_address_limit > 0 ? ctx->per_address_limit : 0),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONN_MEMORY, MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+    limit = ctx->connection_limit > 0 ? ctx->connection_limit : 4096;
+    if (ctx->tls) /* TLS: libmicrohttpd accepts, and applies the limits itself */
+        srv->daemon = MHD_start_daemon(
+            MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                MHD_USE_TLS,
+            0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+            MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+            (unsigned) (threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned) (ctx->idle_timeout_s > 0 ? ctx->idle_timeout_s : API_IDLE_TIMEOUT_S),
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned) limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            (unsigned) (ctx->per_address_limit > 0 ? ctx->per_address_limit : 0),
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONN_MEMORY, MHD_OPTION_ARRAY, tls_opts,
+            MHD_OPTION_END);
+    else /* plain HTTP: the guard accepts and applies the limits; libmicrohttpd gets what it passed. Its
+          * own limit is only a backstop, above the guard's so that it never refuses what the guard let
+          * through while a closed connection is still being counted. */
+        srv->daemon = MHD_start_daemon(
+            MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                MHD_USE_NO_LISTEN_SOCKET,
+            0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads > 0 ? threads : 1),
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+            srv, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned) (ctx->idle_timeout_s > 0 ? ctx->idle_timeout_s : API_IDLE_TIMEOUT_S),
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned) limit * 2, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t) API_CONN_MEMORY, MHD_OPTION_END);
+    if (srv->daemon != NULL && !ctx->tls) {
+        api_guard_config_t gc = {
+            .listen_fd = listen_fd,
+            .listener = name,
+            .connection_limit = limit,
+            .per_address_limit = ctx->per_address_limit,
+            .deadline_ms = (int64_t) (ctx->request_timeout_s > 0 ? ctx->request_timeout_s : 30) * 1000,
+            .body_max = API_BODY_MAX,
+            .handoff = guard_handoff,
+            .held = guard_held,
+            .arg = srv,
+        };
+
+        srv->guard = api_guard_start(&gc);
+        if (srv->guard == NULL) {
+            MHD_stop_daemon(srv->daemon);
+            srv->daemon = NULL;
+        }
+    }
     if (srv->daemon == NULL) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n", name);
         api_writepool_free(srv->pool);
@@ -301,6 +361,10 @@ api_server_quiesce(api_server_t *srv)
 
     if (srv == NULL || srv->daemon == NULL)
         return;
+    if (srv->guard != NULL) { /* no listen socket in libmicrohttpd: the guard stops accepting */
+        api_guard_stop(srv->guard);
+        return;
+    }
     fd = MHD_quiesce_daemon(srv->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
@@ -319,9 +383,11 @@ api_server_free(api_server_t *srv)
         return;
     /* First the pool: every write it holds is answered and its connection resumed, as libmicrohttpd
      * requires before it stops. A write that arrives meanwhile runs on the listener's thread. */
+    api_guard_stop(srv->guard); /* no more connections handed to the daemon */
     api_writepool_stop(srv->pool);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    api_guard_free(srv->guard); /* after the daemon: its connections' ends are counted off the guard's table */
     api_writepool_free(srv->pool);
     api_conns_free(srv->conns); /* after the daemon: every connection has been removed from it */
     free(srv);
