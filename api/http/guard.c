@@ -253,8 +253,48 @@ check_head(const head_t *h, int64_t body_max, api_guard_verdict_t *v)
     return API_GUARD_PASS;
 }
 
+/* A refused head's X-Request-Id, wherever it is among the lines that arrived (the fault may come before
+ * it): a best effort, so that the client can match the refusal to its request. */
+static void
+find_request_id(const char *buf, size_t len, api_guard_verdict_t *v)
+{
+    static const char name[] = "x-request-id:";
+    const char *p = buf, *end = buf + len, *nl, *val;
+    size_t vn;
+
+    while ((nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+        p = nl + 1;
+        if ((size_t) (end - p) > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0 &&
+            (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+            val = p + sizeof(name) - 1;
+            vn = (size_t) (nl - val);
+            if (vn > 0 && val[vn - 1] == '\r')
+                vn--;
+            trim(&val, &vn);
+            if (request_id_ok(val, vn)) {
+                memcpy(v->request_id, val, vn);
+                v->request_id[vn] = '\0';
+            }
+            return;
+        }
+    }
+}
+
+static api_guard_result_t check(const char *buf, size_t len, bool ended, int64_t body_max,
+                                api_guard_verdict_t *v);
+
 api_guard_result_t
 api_guard_check(const char *buf, size_t len, bool ended, int64_t body_max, api_guard_verdict_t *v)
+{
+    api_guard_result_t res = check(buf, len, ended, body_max, v);
+
+    if (res == API_GUARD_REFUSE && v->request_id[0] == '\0')
+        find_request_id(buf, len < API_GUARD_HEAD_MAX ? len : API_GUARD_HEAD_MAX, v);
+    return res;
+}
+
+static api_guard_result_t
+check(const char *buf, size_t len, bool ended, int64_t body_max, api_guard_verdict_t *v)
 {
     size_t p = 0, e, n, limit = len < API_GUARD_HEAD_MAX ? len : API_GUARD_HEAD_MAX;
     bool first = true, complete;
@@ -348,6 +388,7 @@ typedef struct gconn {
     int fd;
     gc_state_t state;
     int64_t deadline_ms;
+    int64_t accepted_ms;
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char *out;        /* GC_LINGER: the answer not yet sent */
@@ -381,6 +422,8 @@ struct api_guard {
     pthread_mutex_t lock; /* the address table and the stats */
     addr_count_t *addrs[ADDR_BUCKETS];
     api_guard_stats_t stats;
+    int unlogged;        /* connections closed at the deadline since the last log line */
+    int64_t last_log_ms;
     char peek[API_GUARD_HEAD_MAX]; /* the guard thread's: what a head_step sees */
 };
 
@@ -627,6 +670,7 @@ head_step(api_guard_t *g, gconn_t *c, bool hangup)
     int fd;
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    int64_t accepted;
 
     do
         n = recv(c->fd, buf, API_GUARD_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
@@ -649,9 +693,10 @@ head_step(api_guard_t *g, gconn_t *c, bool hangup)
     fd = c->fd;
     addr = c->addr;
     addrlen = c->addrlen;
+    accepted = c->accepted_ms;
     gconn_end(g, c, true); /* libmicrohttpd counts it from its start notification */
     count(g, &g->stats.passed);
-    g->cfg.handoff(g->cfg.arg, fd, (struct sockaddr *) &addr, addrlen);
+    g->cfg.handoff(g->cfg.arg, fd, (struct sockaddr *) &addr, addrlen, accepted);
 }
 
 static void
@@ -691,7 +736,8 @@ accept_some(api_guard_t *g)
         c->addr = addr;
         c->addrlen = addrlen;
         c->state = GC_HEAD;
-        c->deadline_ms = now_ms() + g->cfg.deadline_ms;
+        c->accepted_ms = now_ms();
+        c->deadline_ms = c->accepted_ms + g->cfg.deadline_ms;
         glist_push(&g->heads, c);
         g->held++;
         ev.data.ptr = c;
@@ -699,6 +745,8 @@ accept_some(api_guard_t *g)
             gconn_end(g, c, false);
     }
 }
+
+#define LOG_EVERY_MS 10000
 
 /* Ends every connection past its deadline; returns the milliseconds to the next one (-1: none). */
 static int
@@ -709,7 +757,16 @@ expire(api_guard_t *g)
 
     while ((c = g->heads.head) != NULL && c->deadline_ms <= now) {
         count(g, &g->stats.expired);
+        g->unlogged++;
         gconn_end(g, c, false);
+    }
+    if (g->unlogged > 0 && now - g->last_log_ms >= LOG_EVERY_MS) { /* as conns.c logs its own */
+        fprintf(stderr,
+                "{\"level\":\"warn\",\"msg\":\"connections closed at the request deadline\","
+                "\"listener\":\"%s\",\"connections\":%d,\"deadlineSeconds\":%lld}\n",
+                g->cfg.listener, g->unlogged, (long long) (g->cfg.deadline_ms / 1000));
+        g->unlogged = 0;
+        g->last_log_ms = now;
     }
     while ((c = g->lingers.head) != NULL && c->deadline_ms <= now)
         gconn_end(g, c, false);
@@ -719,6 +776,8 @@ expire(api_guard_t *g)
         next = g->lingers.head->deadline_ms;
     if (!g->listening && (next < 0 || g->resume_accept_ms < next))
         next = g->resume_accept_ms;
+    if (g->unlogged > 0 && (next < 0 || g->last_log_ms + LOG_EVERY_MS < next))
+        next = g->last_log_ms + LOG_EVERY_MS;
     return next < 0 ? -1 : (int) (next - now + 1);
 }
 
@@ -772,6 +831,7 @@ api_guard_start(const api_guard_config_t *cfg)
         epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->listen_fd, &lev) != 0)
         goto fail;
     g->listening = true;
+    g->last_log_ms = now_ms() - LOG_EVERY_MS;
     if (pthread_create(&g->thread, NULL, guard_main, g) != 0)
         goto fail;
     g->running = true;

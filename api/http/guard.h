@@ -68,8 +68,9 @@ typedef struct {
     int64_t deadline_ms;       /* from accept to a whole head */
     int64_t body_max;
     /* Hands a socket whose head passed to libmicrohttpd; the callee owns fd from then on (it closes it on
-     * failure). Returns 0 or -1. */
-    int (*handoff)(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen);
+     * failure). accepted_ms is when it was accepted (util_mono_ns() / 1000000), where the request's deadline
+     * runs from. Returns 0 or -1. */
+    int (*handoff)(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t accepted_ms);
     /* How many connections libmicrohttpd holds now. */
     int (*held)(void *arg);
     void *arg;

@@ -28,6 +28,7 @@
 #include "tls.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,38 @@ struct api_server {
     int inflight;          /* atomic */
     api_conns_t *conns;    /* the connections, for the request deadline */
     api_guard_t *guard;    /* plain HTTP: accepts and checks each connection's first head (guard.c) */
+    /* Sockets handed over by the guard and not yet started by libmicrohttpd, with their accept times, so
+     * that the request deadline runs from the accept. A few at most: each lives for one hand-off. */
+    pthread_mutex_t handed_lock;
+    struct handed {
+        struct handed *next;
+        int fd;
+        int64_t accepted_ms;
+    } *handed;
 };
+
+static int64_t mono_ms(void);
+
+/* When fd was accepted by the guard (and forgets it), or now when it was not handed over by the guard. */
+static int64_t
+accepted_at(api_server_t *srv, int fd)
+{
+    struct handed *h, **pp;
+    int64_t at = mono_ms();
+
+    if (srv->guard == NULL)
+        return at;
+    pthread_mutex_lock(&srv->handed_lock);
+    for (pp = &srv->handed; (h = *pp) != NULL; pp = &h->next)
+        if (h->fd == fd) {
+            *pp = h->next;
+            at = h->accepted_ms;
+            free(h);
+            break;
+        }
+    pthread_mutex_unlock(&srv->handed_lock);
+    return at;
+}
 
 /* The connection's entry in srv->conns (NULL when it could not be tracked). */
 static api_conn_t *
@@ -215,7 +247,8 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = ci ? api_conns_add(srv->conns, ci->connect_fd, mono_ms()) : NULL;
+        *socket_context = ci ? api_conns_add(srv->conns, ci->connect_fd, accepted_at(srv, ci->connect_fd))
+                             : NULL;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         api_conns_remove(srv->conns, *socket_context);
         *socket_context = NULL;
@@ -252,11 +285,23 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* The guard's hand-off: the connection is libmicrohttpd's from here (it closes the socket on failure). */
 static int
-guard_handoff(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen)
+guard_handoff(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t accepted_ms)
 {
     api_server_t *srv = arg;
+    struct handed *h = malloc(sizeof(*h));
 
-    return MHD_add_connection(srv->daemon, fd, addr, addrlen) == MHD_YES ? 0 : -1;
+    if (h != NULL) { /* without it the deadline runs from libmicrohttpd's start of the connection */
+        h->fd = fd;
+        h->accepted_ms = accepted_ms;
+        pthread_mutex_lock(&srv->handed_lock);
+        h->next = srv->handed;
+        srv->handed = h;
+        pthread_mutex_unlock(&srv->handed_lock);
+    }
+    if (MHD_add_connection(srv->daemon, fd, addr, addrlen) == MHD_YES)
+        return 0;
+    accepted_at(srv, fd); /* refused (the socket is closed): forget it */
+    return -1;
 }
 
 static int
@@ -281,11 +326,13 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         return NULL;
     srv->ctx = ctx;
     srv->listener = listener;
+    pthread_mutex_init(&srv->handed_lock, NULL);
     srv->conns = api_conns_new((int64_t) (ctx->request_timeout_s > 0 ? ctx->request_timeout_s : 30) *
                                1000);
     srv->pool = srv->conns ? api_writepool_start(API_WRITE_THREADS) : NULL;
     if (srv->pool == NULL) {
         api_conns_free(srv->conns);
+        pthread_mutex_destroy(&srv->handed_lock);
         free(srv);
         return NULL;
     }
@@ -295,6 +342,7 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n", name);
         api_writepool_free(srv->pool);
         api_conns_free(srv->conns);
+        pthread_mutex_destroy(&srv->handed_lock);
         free(srv);
         return NULL;
     }
@@ -348,6 +396,7 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n", name);
         api_writepool_free(srv->pool);
         api_conns_free(srv->conns);
+        pthread_mutex_destroy(&srv->handed_lock);
         free(srv);
         return NULL;
     }
@@ -390,5 +439,12 @@ api_server_free(api_server_t *srv)
     api_guard_free(srv->guard); /* after the daemon: its connections' ends are counted off the guard's table */
     api_writepool_free(srv->pool);
     api_conns_free(srv->conns); /* after the daemon: every connection has been removed from it */
+    while (srv->handed != NULL) { /* hand-offs libmicrohttpd refused after taking them */
+        struct handed *h = srv->handed;
+
+        srv->handed = h->next;
+        free(h);
+    }
+    pthread_mutex_destroy(&srv->handed_lock);
     free(srv);
 }

@@ -245,6 +245,11 @@ the_answer_is_the_envelope_with_the_clients_request_id(void **state)
     assert_true(n > 0);
     assert_non_null(strstr(out, "\r\nX-Request-Id: generated\r\n"));
     assert_non_null(strstr(out, "\"target\":null"));
+    /* An id after the line at fault is found all the same. */
+    assert_int_equal(api_guard_check("GET / HTTP/1.3\r\nHost: x\r\nx-request-id: late-1 \r\n\r\n", 50, false,
+                                     BODY_MAX, &v),
+                     API_GUARD_REFUSE);
+    assert_string_equal(v.request_id, "late-1");
     assert_int_equal(api_guard_answer(&v, "generated", out, 40), -1);
 }
 
@@ -253,19 +258,23 @@ the_answer_is_the_envelope_with_the_clients_request_id(void **state)
 typedef struct {
     pthread_mutex_t lock;
     int fds[8];
+    int64_t accepted_ms[8];
     int n;
 } handed_t;
 
 static int
-record_handoff(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen)
+record_handoff(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t accepted_ms)
 {
     handed_t *h = arg;
 
     (void) addr;
     (void) addrlen;
+
     pthread_mutex_lock(&h->lock);
-    if (h->n < 8)
+    if (h->n < 8) {
+        h->accepted_ms[h->n] = accepted_ms;
         h->fds[h->n++] = fd;
+    }
     else
         close(fd);
     pthread_mutex_unlock(&h->lock);
@@ -352,6 +361,7 @@ static void
 the_thread_hands_over_answers_limits_and_expires(void **state)
 {
     static const char good[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    int64_t t0 = (int64_t) (util_mono_ns() / 1000000);
     handed_t h = {.n = 0};
     api_guard_config_t cfg = {.listener = "test", .connection_limit = 100, .per_address_limit = 3,
                               .deadline_ms = 300, .body_max = BODY_MAX, .handoff = record_handoff,
@@ -374,6 +384,8 @@ the_thread_hands_over_answers_limits_and_expires(void **state)
     assert_int_equal(handed_count(&h), 0);
     assert_int_equal(send(a, good + 10, strlen(good) - 10, 0), (ssize_t) (strlen(good) - 10));
     wait_handed(&h, 1);
+    /* Its accept time goes with it: the request's deadline runs from there. */
+    assert_true(h.accepted_ms[0] >= t0 && h.accepted_ms[0] <= (int64_t) (util_mono_ns() / 1000000));
     assert_int_equal(recv(h.fds[0], buf, sizeof(buf), 0), (ssize_t) strlen(good));
     assert_memory_equal(buf, good, strlen(good));
 
