@@ -388,6 +388,7 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
 
         srv->guard = api_guard_start(&gc);
         if (srv->guard == NULL) {
+            close(listen_fd); /* taken, as libmicrohttpd takes it on the TLS path */
             MHD_stop_daemon(srv->daemon);
             srv->daemon = NULL;
         }
