@@ -23,11 +23,13 @@
  * broken), unsupported transfer codings, a body with no length, two requests pipelined.
  *
  * Every answer is checked:
- *   - no 5xx, except 503 with Retry-After (documented), and 501 in the JSON envelope to a request with a
- *     transfer coding the server does not support;
+ *   - no 5xx, except 503 with Retry-After (documented), 501 in the JSON envelope to a request with a
+ *     transfer coding the server does not support, and 505 in the envelope to an HTTP version not 1.x;
  *   - every error answer (4xx, 5xx) to a request other than HEAD carries X-Request-Id and the JSON envelope
  *     {"error": {"code", "message", ...}}. An error without X-Request-Id is one libmicrohttpd raised itself
- *     (HTML); those are counted apart, by status, and do not fail the run (a known gap);
+ *     (HTML): the listener's front answers a connection's first request before libmicrohttpd parses it, so
+ *     these come only from the later requests of a keep-alive connection; they are counted apart, by
+ *     status, and do not fail the run (a known gap);
  *   - the server stays reachable: a run of connection failures in a row ends the run as a crash.
  * A request with a broken framing may go unanswered (its answer is waited for BROKEN_TIMEOUT_MS, then
  * counted as "no answer, expected"); a malformed request line that libmicrohttpd closes without an answer is
@@ -90,6 +92,7 @@ typedef struct {
     bool head;        /* HEAD: an answer without a body */
     bool broken;      /* framing that may go unanswered */
     bool bad_coding;  /* an unsupported transfer coding: 501 is right */
+    bool bad_version; /* an HTTP version other than 1.x: 505 is right */
     bool close_after; /* the connection's state is unknown afterwards */
     bool half_close;  /* shut the write side after sending */
     bool bad_line;    /* a malformed request line: libmicrohttpd may close without an answer */
@@ -118,7 +121,7 @@ static int nids;
 static char admin_token[256], tenant_token[256], sub[256];
 
 static atomic_long next_req, total_sent, by_class[6], by_status[600], mhd_by_status[600];
-static atomic_long fail_5xx, expected_503, expected_501, nonjson, mhd_raised, conn_errors, no_answer_expected,
+static atomic_long fail_5xx, expected_503, expected_501, expected_505, nonjson, mhd_raised, conn_errors, no_answer_expected,
     timeouts;
 static atomic_long slow, no_answer_bad_line;
 static atomic_int consecutive_conn_fail, samples_5xx, samples_nonjson, samples_conn, samples_slow;
@@ -536,7 +539,7 @@ make_request(uint64_t *s, fz_req_t *q, buf_t *body, buf_t *line)
     buf_t *o = &q->raw;
 
     q->listener = chance(s, 100) ? !rt->listener : rt->listener;
-    q->head = q->broken = q->bad_coding = q->close_after = q->half_close = q->bad_line = false;
+    q->head = q->broken = q->bad_coding = q->bad_version = q->close_after = q->half_close = q->bad_line = false;
     q->answers = 1;
     o->len = 0;
 
@@ -559,6 +562,8 @@ make_request(uint64_t *s, fz_req_t *q, buf_t *body, buf_t *line)
     r = pick(s, 1000);
     version = r < 950 ? "HTTP/1.1" : r < 975 ? "HTTP/1.0" : r < 980 ? "HTTP/2.0" : r < 985 ? "HTTP/1.2" : r < 990 ? "http/1.1" : r < 994 ? "HTTP/0.9" : r < 997 ? "HTTP/1.1 x" : "";
     bprintf(o, "%s %s%s%s%s", method, line->p, version[0] ? " " : "", version, eol);
+    q->bad_version = strcmp(version, "HTTP/2.0") == 0 || strcmp(version, "HTTP/1.2") == 0 ||
+                     strcmp(version, "HTTP/0.9") == 0;
     q->bad_line = method[0] == '\0' || strpbrk(method, " \t\x01") != NULL || strpbrk(line->p, " \t") != NULL ||
                   (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0);
 
@@ -975,6 +980,8 @@ check(const fz_req_t *q, const fz_resp_t *resp)
             atomic_fetch_add(&expected_503, 1);
         else if (st == 501 && q->bad_coding)
             atomic_fetch_add(&expected_501, 1);
+        else if (st == 505 && q->bad_version)
+            atomic_fetch_add(&expected_505, 1);
         else {
             atomic_fetch_add(&fail_5xx, 1);
             sample(&samples_5xx, "5xx", q, resp);
@@ -1188,6 +1195,7 @@ main(int argc, char **argv)
     printf("5xx (failures)           %ld\n", atomic_load(&fail_5xx));
     printf("503 with Retry-After     %ld\n", atomic_load(&expected_503));
     printf("501 to unsupported codings %ld\n", atomic_load(&expected_501));
+    printf("505 to HTTP versions other than 1.x %ld\n", atomic_load(&expected_505));
     printf("errors outside the JSON envelope (with X-Request-Id; failures) %ld\n", atomic_load(&nonjson));
     printf("errors raised by libmicrohttpd (no X-Request-Id; known gap) %ld:", atomic_load(&mhd_raised));
     for (k = 400; k < 600; k++)

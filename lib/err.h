@@ -33,9 +33,11 @@
     X(PAYLOAD_TOO_LARGE, "PayloadTooLarge", 413)                                                   \
     X(URI_TOO_LONG, "UriTooLong", 414)                                                             \
     X(UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", 415)                                         \
+    X(HEADERS_TOO_LARGE, "RequestHeaderFieldsTooLarge", 431)                                       \
     X(TOO_MANY_REQUESTS, "TooManyRequests", 429)                                                   \
     X(INTERNAL, "InternalError", 500)                                                              \
     X(NOT_IMPLEMENTED, "NotImplemented", 501)                                                      \
+    X(HTTP_VERSION_NOT_SUPPORTED, "HttpVersionNotSupported", 505)                                  \
     X(HOST_FAILED, "HostOperationFailed", 502)                                                     \
     X(HOST_UNREACHABLE, "HostUnreachable", 503)                                                    \
     X(INSUFFICIENT_STORAGE, "InsufficientStorage", 503)                                            \

@@ -24,9 +24,11 @@
  */
 #include "../internal.h"
 #include "conns.h"
+#include "guard.h"
 #include "tls.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +53,39 @@ struct api_server {
     api_writepool_t *pool; /* runs the writes; NULL: they run on the listener's threads */
     int inflight;          /* atomic */
     api_conns_t *conns;    /* the connections, for the request deadline */
+    api_guard_t *guard;    /* plain HTTP: accepts and checks each connection's first head (guard.c) */
+    /* Sockets handed over by the guard and not yet started by libmicrohttpd, with their accept times, so
+     * that the request deadline runs from the accept. A few at most: each lives for one hand-off. */
+    pthread_mutex_t handed_lock;
+    struct handed {
+        struct handed *next;
+        int fd;
+        int64_t accepted_ms;
+    } *handed;
 };
+
+static int64_t mono_ms(void);
+
+/* When fd was accepted by the guard (and forgets it), or now when it was not handed over by the guard. */
+static int64_t
+accepted_at(api_server_t *srv, int fd)
+{
+    struct handed *h, **pp;
+    int64_t at = mono_ms();
+
+    if (srv->guard == NULL)
+        return at;
+    pthread_mutex_lock(&srv->handed_lock);
+    for (pp = &srv->handed; (h = *pp) != NULL; pp = &h->next)
+        if (h->fd == fd) {
+            *pp = h->next;
+            at = h->accepted_ms;
+            free(h);
+            break;
+        }
+    pthread_mutex_unlock(&srv->handed_lock);
+    return at;
+}
 
 /* The connection's entry in srv->conns (NULL when it could not be tracked). */
 static api_conn_t *
@@ -213,10 +247,18 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = ci ? api_conns_add(srv->conns, ci->connect_fd, mono_ms()) : NULL;
+        *socket_context = ci ? api_conns_add(srv->conns, ci->connect_fd, accepted_at(srv, ci->connect_fd))
+                             : NULL;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         api_conns_remove(srv->conns, *socket_context);
         *socket_context = NULL;
+    }
+    if (srv->guard != NULL) { /* the per-address limit counts the connections libmicrohttpd holds too */
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+            api_guard_addr_add(srv->guard, ci ? ci->client_addr : NULL);
+        else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+            api_guard_addr_del(srv->guard, ci ? ci->client_addr : NULL);
     }
 }
 
@@ -241,12 +283,42 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
     json_decref(line);
 }
 
+/* The guard's hand-off: the connection is libmicrohttpd's from here (it closes the socket on failure). */
+static int
+guard_handoff(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t accepted_ms)
+{
+    api_server_t *srv = arg;
+    struct handed *h = malloc(sizeof(*h));
+
+    if (h != NULL) { /* without it the deadline runs from libmicrohttpd's start of the connection */
+        h->fd = fd;
+        h->accepted_ms = accepted_ms;
+        pthread_mutex_lock(&srv->handed_lock);
+        h->next = srv->handed;
+        srv->handed = h;
+        pthread_mutex_unlock(&srv->handed_lock);
+    }
+    if (MHD_add_connection(srv->daemon, fd, addr, addrlen) == MHD_YES)
+        return 0;
+    accepted_at(srv, fd); /* refused (the socket is closed): forget it */
+    return -1;
+}
+
+static int
+guard_held(void *arg)
+{
+    api_server_t *srv = arg;
+
+    return api_conns_count(srv->conns);
+}
+
 api_server_t *
 api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int threads)
 {
     api_server_t *srv = calloc(1, sizeof(*srv));
     struct MHD_OptionItem tls_opts[API_TLS_OPTIONS];
     const char *name;
+    int limit;
 
     assert(ctx != NULL && ctx->store != NULL);
     assert(!ctx->tls || ctx->tls_creds != NULL);
@@ -254,11 +326,13 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         return NULL;
     srv->ctx = ctx;
     srv->listener = listener;
+    pthread_mutex_init(&srv->handed_lock, NULL);
     srv->conns = api_conns_new((int64_t) (ctx->request_timeout_s > 0 ? ctx->request_timeout_s : 30) *
                                1000);
     srv->pool = srv->conns ? api_writepool_start(API_WRITE_THREADS) : NULL;
     if (srv->pool == NULL) {
         api_conns_free(srv->conns);
+        pthread_mutex_destroy(&srv->handed_lock);
         free(srv);
         return NULL;
     }
@@ -268,26 +342,62 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n", name);
         api_writepool_free(srv->pool);
         api_conns_free(srv->conns);
+        pthread_mutex_destroy(&srv->handed_lock);
         free(srv);
         return NULL;
     }
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-            (ctx->tls ? MHD_USE_TLS : 0),
-        0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned) (threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned) (ctx->idle_timeout_s > 0 ? ctx->idle_timeout_s : API_IDLE_TIMEOUT_S),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned) (ctx->connection_limit > 0 ? ctx->connection_limit : 4096),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned) (ctx->per_address_limit > 0 ? ctx->per_address_limit : 0),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONN_MEMORY, MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+    limit = ctx->connection_limit > 0 ? ctx->connection_limit : 4096;
+    if (ctx->tls) /* TLS: libmicrohttpd accepts, and applies the limits itself */
+        srv->daemon = MHD_start_daemon(
+            MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                MHD_USE_TLS,
+            0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+            MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+            (unsigned) (threads > 0 ? threads : 1), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned) (ctx->idle_timeout_s > 0 ? ctx->idle_timeout_s : API_IDLE_TIMEOUT_S),
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned) limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            (unsigned) (ctx->per_address_limit > 0 ? ctx->per_address_limit : 0),
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONN_MEMORY, MHD_OPTION_ARRAY, tls_opts,
+            MHD_OPTION_END);
+    else /* plain HTTP: the guard accepts and applies the limits; libmicrohttpd gets what it passed. Its
+          * own limit is only a backstop, above the guard's so that it never refuses what the guard let
+          * through while a closed connection is still being counted. */
+        srv->daemon = MHD_start_daemon(
+            MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                MHD_USE_NO_LISTEN_SOCKET,
+            0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads > 0 ? threads : 1),
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+            srv, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned) (ctx->idle_timeout_s > 0 ? ctx->idle_timeout_s : API_IDLE_TIMEOUT_S),
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned) limit * 2, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t) API_CONN_MEMORY, MHD_OPTION_END);
+    if (srv->daemon != NULL && !ctx->tls) {
+        api_guard_config_t gc = {
+            .listen_fd = listen_fd,
+            .listener = name,
+            .connection_limit = limit,
+            .per_address_limit = ctx->per_address_limit,
+            .deadline_ms = (int64_t) (ctx->request_timeout_s > 0 ? ctx->request_timeout_s : 30) * 1000,
+            .body_max = API_BODY_MAX,
+            .handoff = guard_handoff,
+            .held = guard_held,
+            .arg = srv,
+        };
+
+        srv->guard = api_guard_start(&gc);
+        if (srv->guard == NULL) {
+            close(listen_fd); /* taken, as libmicrohttpd takes it on the TLS path */
+            MHD_stop_daemon(srv->daemon);
+            srv->daemon = NULL;
+        }
+    }
     if (srv->daemon == NULL) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener could not start\"}\n", name);
         api_writepool_free(srv->pool);
         api_conns_free(srv->conns);
+        pthread_mutex_destroy(&srv->handed_lock);
         free(srv);
         return NULL;
     }
@@ -301,6 +411,10 @@ api_server_quiesce(api_server_t *srv)
 
     if (srv == NULL || srv->daemon == NULL)
         return;
+    if (srv->guard != NULL) { /* no listen socket in libmicrohttpd: the guard stops accepting */
+        api_guard_stop(srv->guard);
+        return;
+    }
     fd = MHD_quiesce_daemon(srv->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
@@ -319,10 +433,19 @@ api_server_free(api_server_t *srv)
         return;
     /* First the pool: every write it holds is answered and its connection resumed, as libmicrohttpd
      * requires before it stops. A write that arrives meanwhile runs on the listener's thread. */
+    api_guard_stop(srv->guard); /* no more connections handed to the daemon */
     api_writepool_stop(srv->pool);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    api_guard_free(srv->guard); /* after the daemon: its connections' ends are counted off the guard's table */
     api_writepool_free(srv->pool);
     api_conns_free(srv->conns); /* after the daemon: every connection has been removed from it */
+    while (srv->handed != NULL) { /* hand-offs libmicrohttpd refused after taking them */
+        struct handed *h = srv->handed;
+
+        srv->handed = h->next;
+        free(h);
+    }
+    pthread_mutex_destroy(&srv->handed_lock);
     free(srv);
 }

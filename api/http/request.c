@@ -10,6 +10,7 @@
  * (the pipeline's unit tests) headers come from r->fake_headers and there is no query.
  */
 #include "../internal.h"
+#include "guard.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -160,14 +161,11 @@ api_req_framing_or_reply(api_req_t *r)
         for (h = r->fake_headers; h && h[0]; h += 2)
             framing_see(&f, h[0], h[1]);
     if (f.codings > 1 || f.coding_other)
-        api_reply_error(r, ERR_NOT_IMPLEMENTED, "Transfer-Encoding",
-                        "The only Transfer-Encoding taken is chunked, once.");
+        api_reply_error(r, ERR_NOT_IMPLEMENTED, "Transfer-Encoding", API_MSG_CODINGS);
     else if (f.codings == 1 && f.length != NULL)
-        api_reply_error(r, ERR_INVALID_REQUEST, "Content-Length",
-                        "A request may not have both Transfer-Encoding and Content-Length.");
+        api_reply_error(r, ERR_INVALID_REQUEST, "Content-Length", API_MSG_CODING_AND_LENGTH);
     else if (f.length_differs)
-        api_reply_error(r, ERR_INVALID_REQUEST, "Content-Length",
-                        "The request has Content-Length headers that differ.");
+        api_reply_error(r, ERR_INVALID_REQUEST, "Content-Length", API_MSG_LENGTHS_DIFFER);
     else
         return 0;
     r->close = true;

@@ -1,0 +1,887 @@
+/*
+ * guard.c: the front of a plain-HTTP listener (see guard.h).
+ *
+ * libmicrohttpd 0.9.75 answers the heads it cannot parse with its own HTML and no X-Request-Id, serves
+ * HTTP/1.3 as 1.1, drops a one-word request line unanswered, and runs out of its connection memory on a head
+ * of many records, answering nothing; none of this has a hook. So the first request head of every new
+ * connection is read here first, with recv(MSG_PEEK): nothing is consumed, and a head that passes reaches
+ * libmicrohttpd intact through MHD_add_connection. Keep-alive follow-up requests are parsed by
+ * libmicrohttpd alone (the connection is no longer the guard's); TLS listeners have no guard.
+ *
+ * One thread per listener runs an epoll set: the listen socket level-triggered, each connection
+ * edge-triggered (a peeked head stays in the socket, so a level-triggered registration would report it
+ * readable again at once; edge-triggered, the next report is for bytes that are new). The limits are applied
+ * at accept: a connection beyond the connection limit (those the guard holds plus those libmicrohttpd holds)
+ * or the per-address limit is closed at once, as libmicrohttpd did. A connection whose head is not complete
+ * deadline_ms after its accept is closed, however often it sends. A refused head gets its answer, then its
+ * sending side is shut and what the client still sends is read and dropped for up to API_GUARD_LINGER_MS
+ * (or API_GUARD_LINGER_BYTES), so that closing the socket with unread bytes does not reset the connection
+ * before the client has read the answer.
+ */
+#include "guard.h"
+
+#include "../../lib/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the head checker ---- */
+
+static bool
+is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A byte a header value may hold: visible ASCII, blanks and obs-text; no other control character. */
+static bool
+is_value_char(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static api_guard_result_t
+refuse(api_guard_verdict_t *v, err_code_t code, const char *target, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static api_guard_result_t
+refuse(api_guard_verdict_t *v, err_code_t code, const char *target, const char *fmt, ...)
+{
+    va_list ap;
+
+    v->code = code;
+    v->target = target;
+    va_start(ap, fmt);
+    vsnprintf(v->message, sizeof(v->message), fmt, ap);
+    va_end(ap);
+    return API_GUARD_REFUSE;
+}
+
+/* Checks the request line line[0..n) (complete: its end was seen). Returns API_GUARD_MORE when nothing is
+ * wrong so far; sets *records to the count of its query arguments. */
+static api_guard_result_t
+check_request_line(const char *line, size_t n, bool complete, int *records, api_guard_verdict_t *v)
+{
+    static const char proto[] = "HTTP/";
+    size_t i = 0, t, k;
+    const char *ver;
+
+    while (i < n && is_tchar((unsigned char) line[i]))
+        i++;
+    if (i == n)
+        return complete ? refuse(v, ERR_INVALID_REQUEST, NULL,
+                                 "The request line must be a method, a target and an HTTP version.")
+                        : API_GUARD_MORE;
+    if (i == 0 || line[i] != ' ')
+        return refuse(v, ERR_INVALID_REQUEST, NULL, "The request line does not start with a method.");
+    t = ++i;
+    while (i < n && (unsigned char) line[i] > 0x20 && (unsigned char) line[i] < 0x7f)
+        i++;
+    if (i > t && line[t] != '/' && !(line[t] == '*' && i == t + 1))
+        return refuse(v, ERR_INVALID_REQUEST, NULL, "The request target must be a path starting with /.");
+    if (i == n)
+        return complete ? refuse(v, ERR_INVALID_REQUEST, NULL,
+                                 "The request line must be a method, a target and an HTTP version.")
+                        : API_GUARD_MORE;
+    if (i == t || line[i] != ' ')
+        return refuse(v, ERR_INVALID_REQUEST, NULL,
+                      "The request target holds a character that is not allowed there.");
+    *records = 0;
+    for (k = t; k < i && line[k] != '#'; k++)
+        if (line[k] == '?' || (line[k] == '&' && *records > 0))
+            (*records)++;
+    ver = line + i + 1;
+    n -= i + 1;
+    for (k = 0; k < n && k < 8; k++)
+        if (k < 5 ? ver[k] != proto[k] : k == 6 ? ver[k] != '.' : (ver[k] < '0' || ver[k] > '9'))
+            return refuse(v, ERR_INVALID_REQUEST, NULL,
+                          "The request line must end with an HTTP version such as HTTP/1.1.");
+    if (n > 8)
+        return refuse(v, ERR_INVALID_REQUEST, NULL,
+                      "The request line must end with an HTTP version such as HTTP/1.1.");
+    if (!complete)
+        return API_GUARD_MORE;
+    if (n < 8)
+        return refuse(v, ERR_INVALID_REQUEST, NULL,
+                      "The request line must end with an HTTP version such as HTTP/1.1.");
+    if (ver[5] != '1' || (ver[7] != '0' && ver[7] != '1'))
+        return refuse(v, ERR_HTTP_VERSION_NOT_SUPPORTED, NULL,
+                      "HTTP/%c.%c is not supported: send HTTP/1.1 or HTTP/1.0.", ver[5], ver[7]);
+    return API_GUARD_MORE;
+}
+
+/* What the header lines said, for the checks made once the head is complete. */
+typedef struct {
+    int records;
+    int codings;
+    bool coding_other;
+    int lengths;
+    bool length_differs;
+    bool length_bad;
+    const char *length; /* the first Content-Length's value, trimmed */
+    size_t length_n;
+} head_t;
+
+static void
+trim(const char **s, size_t *n)
+{
+    while (*n > 0 && (**s == ' ' || **s == '\t'))
+        (*s)++, (*n)--;
+    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+static bool
+request_id_ok(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > 128)
+        return false;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              strchr("-_.:", s[i]) != NULL))
+            return false;
+    return true;
+}
+
+static bool
+name_is(const char *name, size_t n, const char *want)
+{
+    return strlen(want) == n && strncasecmp(name, want, n) == 0;
+}
+
+/* Checks one header line line[0..n) (complete: its end was seen) and notes what it says in *h. */
+static api_guard_result_t
+check_header_line(const char *line, size_t n, bool complete, head_t *h, api_guard_verdict_t *v)
+{
+    size_t i = 0, vn, k;
+    const char *val;
+
+    if (n > 0 && (line[0] == ' ' || line[0] == '\t'))
+        return refuse(v, ERR_INVALID_REQUEST, NULL, "A header line may not be folded onto the next.");
+    while (i < n && is_tchar((unsigned char) line[i]))
+        i++;
+    if (i == n)
+        return complete ? refuse(v, ERR_INVALID_REQUEST, NULL, "A header line must be a name, a colon and a value.")
+                        : API_GUARD_MORE;
+    if (i == 0 || line[i] != ':')
+        return refuse(v, ERR_INVALID_REQUEST, NULL, "A header line must be a name, a colon and a value.");
+    for (k = i + 1; k < n; k++)
+        if (!is_value_char((unsigned char) line[k]))
+            return refuse(v, ERR_INVALID_REQUEST, NULL, "A header value holds a control character.");
+    if (!complete)
+        return API_GUARD_MORE;
+    if (++h->records > API_GUARD_RECORDS_MAX)
+        return refuse(v, ERR_HEADERS_TOO_LARGE, NULL,
+                      "The request has more than %d headers, query arguments and cookies.",
+                      API_GUARD_RECORDS_MAX);
+    val = line + i + 1;
+    vn = n - i - 1;
+    trim(&val, &vn);
+    if (name_is(line, i, "Content-Length")) {
+        if (vn == 0)
+            h->length_bad = true;
+        for (k = 0; k < vn; k++)
+            if (val[k] < '0' || val[k] > '9')
+                h->length_bad = true;
+        if (h->lengths++ == 0) {
+            h->length = val;
+            h->length_n = vn;
+        } else if (vn != h->length_n || memcmp(val, h->length, vn) != 0) {
+            h->length_differs = true;
+        }
+    } else if (name_is(line, i, "Transfer-Encoding")) {
+        h->codings++;
+        if (!(vn == 7 && strncasecmp(val, "chunked", 7) == 0))
+            h->coding_other = true;
+    } else if (name_is(line, i, "Cookie")) {
+        for (k = 0; k < vn; k++)
+            if (val[k] == ';')
+                h->records++;
+        h->records++;
+    } else if (name_is(line, i, "X-Request-Id") && request_id_ok(val, vn)) {
+        memcpy(v->request_id, val, vn);
+        v->request_id[vn] = '\0';
+    }
+    return API_GUARD_MORE;
+}
+
+/* The checks of a complete head. */
+static api_guard_result_t
+check_head(const head_t *h, int64_t body_max, api_guard_verdict_t *v)
+{
+    int64_t len = 0;
+    size_t k;
+
+    if (h->records > API_GUARD_RECORDS_MAX)
+        return refuse(v, ERR_HEADERS_TOO_LARGE, NULL,
+                      "The request has more than %d headers, query arguments and cookies.",
+                      API_GUARD_RECORDS_MAX);
+    if (h->codings > 1 || h->coding_other)
+        return refuse(v, ERR_NOT_IMPLEMENTED, "Transfer-Encoding", API_MSG_CODINGS);
+    if (h->codings == 1 && h->lengths > 0)
+        return refuse(v, ERR_INVALID_REQUEST, "Content-Length", API_MSG_CODING_AND_LENGTH);
+    if (h->length_bad)
+        return refuse(v, ERR_INVALID_REQUEST, "Content-Length",
+                      "Content-Length must be the body's length in bytes, in digits.");
+    if (h->length_differs)
+        return refuse(v, ERR_INVALID_REQUEST, "Content-Length", API_MSG_LENGTHS_DIFFER);
+    if (h->lengths > 0) {
+        if (h->length_n > 18)
+            len = INT64_MAX;
+        else
+            for (k = 0; k < h->length_n; k++)
+                len = len * 10 + (h->length[k] - '0');
+        if (len > body_max)
+            return refuse(v, ERR_PAYLOAD_TOO_LARGE, NULL, API_MSG_BODY_TOO_LARGE, (int) body_max);
+    }
+    return API_GUARD_PASS;
+}
+
+/* A refused head's X-Request-Id, wherever it is among the lines that arrived (the fault may come before
+ * it): a best effort, so that the client can match the refusal to its request. */
+static void
+find_request_id(const char *buf, size_t len, api_guard_verdict_t *v)
+{
+    static const char name[] = "x-request-id:";
+    const char *p = buf, *end = buf + len, *nl, *val;
+    size_t vn;
+
+    while ((nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+        p = nl + 1;
+        if ((size_t) (end - p) > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0 &&
+            (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+            val = p + sizeof(name) - 1;
+            vn = (size_t) (nl - val);
+            if (vn > 0 && val[vn - 1] == '\r')
+                vn--;
+            trim(&val, &vn);
+            if (request_id_ok(val, vn)) {
+                memcpy(v->request_id, val, vn);
+                v->request_id[vn] = '\0';
+            }
+            return;
+        }
+    }
+}
+
+static api_guard_result_t check(const char *buf, size_t len, bool ended, int64_t body_max,
+                                api_guard_verdict_t *v);
+
+api_guard_result_t
+api_guard_check(const char *buf, size_t len, bool ended, int64_t body_max, api_guard_verdict_t *v)
+{
+    api_guard_result_t res = check(buf, len, ended, body_max, v);
+
+    if (res == API_GUARD_REFUSE && v->request_id[0] == '\0')
+        find_request_id(buf, len < API_GUARD_HEAD_MAX ? len : API_GUARD_HEAD_MAX, v);
+    return res;
+}
+
+static api_guard_result_t
+check(const char *buf, size_t len, bool ended, int64_t body_max, api_guard_verdict_t *v)
+{
+    size_t p = 0, e, n, limit = len < API_GUARD_HEAD_MAX ? len : API_GUARD_HEAD_MAX;
+    bool first = true, complete;
+    head_t h = {0};
+    api_guard_result_t res;
+
+    memset(v, 0, sizeof(*v));
+    /* Empty lines before the request line are ignored (RFC 9112, 2.2), as libmicrohttpd does. */
+    while (p < limit && (buf[p] == '\n' || (buf[p] == '\r' && p + 1 < len && buf[p + 1] == '\n')))
+        p += buf[p] == '\r' ? 2 : 1;
+    for (;;) {
+        for (e = p; e < limit && buf[e] != '\n'; e++)
+            if (buf[e] == '\r' && e + 1 < len && buf[e + 1] != '\n')
+                return refuse(v, ERR_INVALID_REQUEST, NULL, "A carriage return must end a line with a line feed.");
+        complete = e < limit;
+        n = e - p;
+        if (n > 0 && buf[p + n - 1] == '\r')
+            n--;
+        if (!first && complete && n == 0) { /* the blank line: the head is whole */
+            v->head_len = e + 1;
+            return check_head(&h, body_max, v);
+        }
+        res = first ? check_request_line(buf + p, n, complete, &h.records, v)
+                    : check_header_line(buf + p, n, complete, &h, v);
+        if (res != API_GUARD_MORE)
+            return res;
+        if (!complete)
+            break;
+        first = false;
+        p = e + 1;
+    }
+    if (len >= API_GUARD_HEAD_MAX) {
+        if (first)
+            return refuse(v, ERR_URI_TOO_LONG, NULL, "The request line is longer than %d bytes.",
+                          API_GUARD_HEAD_MAX);
+        return refuse(v, ERR_HEADERS_TOO_LARGE, NULL, "The request head is longer than %d bytes.",
+                      API_GUARD_HEAD_MAX);
+    }
+    if (ended)
+        return refuse(v, ERR_INVALID_REQUEST, NULL, "The request ended before its head was complete.");
+    return API_GUARD_MORE;
+}
+
+static const char *
+reason(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+    }
+}
+
+int
+api_guard_answer(const api_guard_verdict_t *v, const char *request_id, char *out, size_t cap)
+{
+    json_t *body;
+    char *text;
+    char date[64];
+    struct tm tm;
+    time_t now = time(NULL);
+    int status = err_http_status(v->code), n;
+
+    body = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", err_code_name(v->code), "message", v->message,
+                     "target", v->target);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL)
+        return -1;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    n = snprintf(out, cap,
+                 "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: %zu\r\nContent-Type: application/json\r\n"
+                 "Date: %s\r\nX-Request-Id: %s\r\n\r\n%s",
+                 status, reason(status), strlen(text), date, v->request_id[0] ? v->request_id : request_id,
+                 text);
+    free(text);
+    return n > 0 && (size_t) n < cap ? n : -1;
+}
+
+/* ---- the thread ---- */
+
+typedef enum { GC_HEAD, GC_LINGER } gc_state_t;
+
+typedef struct gconn {
+    struct gconn *prev, *next; /* in its state's list, oldest first (so deadlines ascend) */
+    int fd;
+    gc_state_t state;
+    int64_t deadline_ms;
+    int64_t accepted_ms;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char *out;        /* GC_LINGER: the answer not yet sent */
+    size_t out_len, out_off;
+    size_t drained;
+} gconn_t;
+
+typedef struct {
+    gconn_t *head, *tail;
+} glist_t;
+
+/* One client address's connections (held by the guard or by libmicrohttpd). */
+typedef struct addr_count {
+    struct addr_count *next;
+    unsigned char key[16];
+    int count;
+} addr_count_t;
+
+#define ADDR_BUCKETS 1024
+
+struct api_guard {
+    api_guard_config_t cfg;
+    int ep;
+    int wake; /* eventfd: stop */
+    pthread_t thread;
+    bool running;
+    bool listening; /* the listen socket is in the epoll set */
+    int64_t resume_accept_ms; /* after EMFILE: accepting pauses until then */
+    glist_t heads, lingers;
+    int held; /* connections the guard holds */
+    pthread_mutex_t lock; /* the address table and the stats */
+    addr_count_t *addrs[ADDR_BUCKETS];
+    api_guard_stats_t stats;
+    int unlogged;        /* connections closed at the deadline since the last log line */
+    int64_t last_log_ms;
+    char peek[API_GUARD_HEAD_MAX]; /* the guard thread's: what a head_step sees */
+};
+
+static int64_t
+now_ms(void)
+{
+    return util_mono_ns() / 1000000;
+}
+
+static void
+glist_push(glist_t *l, gconn_t *c)
+{
+    c->next = NULL;
+    c->prev = l->tail;
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+}
+
+static void
+glist_remove(glist_t *l, gconn_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* The address's key: IPv4 (also when mapped into IPv6) and IPv6 addresses by their bytes, others as one. */
+static void
+addr_key(const struct sockaddr *sa, unsigned char key[16])
+{
+    memset(key, 0, 16);
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET) {
+        memcpy(key + 12, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+        key[10] = key[11] = 0xff;
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
+    }
+}
+
+static unsigned
+addr_hash(const unsigned char key[16])
+{
+    unsigned h = 2166136261u;
+    int i;
+
+    for (i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h % ADDR_BUCKETS;
+}
+
+/* Adds one to the address's count; with limit > 0, only when it stays within it. Returns 0, or -1. Under
+ * g->lock. */
+static int
+addr_take(api_guard_t *g, const struct sockaddr *sa, int limit)
+{
+    unsigned char key[16];
+    addr_count_t *a;
+    unsigned b;
+
+    addr_key(sa, key);
+    b = addr_hash(key);
+    for (a = g->addrs[b]; a != NULL; a = a->next)
+        if (memcmp(a->key, key, 16) == 0)
+            break;
+    if (a == NULL) {
+        if ((a = calloc(1, sizeof(*a))) == NULL)
+            return limit > 0 ? -1 : 0;
+        memcpy(a->key, key, 16);
+        a->next = g->addrs[b];
+        g->addrs[b] = a;
+    }
+    if (limit > 0 && a->count >= limit)
+        return -1;
+    a->count++;
+    return 0;
+}
+
+static void
+addr_drop(api_guard_t *g, const struct sockaddr *sa)
+{
+    unsigned char key[16];
+    addr_count_t *a, **pp;
+
+    addr_key(sa, key);
+    for (pp = &g->addrs[addr_hash(key)]; (a = *pp) != NULL; pp = &a->next)
+        if (memcmp(a->key, key, 16) == 0) {
+            if (--a->count <= 0) {
+                *pp = a->next;
+                free(a);
+            }
+            return;
+        }
+}
+
+void
+api_guard_addr_add(api_guard_t *g, const struct sockaddr *addr)
+{
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&g->lock);
+    addr_take(g, addr, 0);
+    pthread_mutex_unlock(&g->lock);
+}
+
+void
+api_guard_addr_del(api_guard_t *g, const struct sockaddr *addr)
+{
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&g->lock);
+    addr_drop(g, addr);
+    pthread_mutex_unlock(&g->lock);
+}
+
+void
+api_guard_stats(api_guard_t *g, api_guard_stats_t *out)
+{
+    pthread_mutex_lock(&g->lock);
+    *out = g->stats;
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void
+count(api_guard_t *g, uint64_t *stat)
+{
+    pthread_mutex_lock(&g->lock);
+    (*stat)++;
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Forgets c (its address, its list, its epoll entry); closes its socket unless keep_fd. */
+static void
+gconn_end(api_guard_t *g, gconn_t *c, bool keep_fd)
+{
+    glist_remove(c->state == GC_HEAD ? &g->heads : &g->lingers, c);
+    epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    if (!keep_fd)
+        close(c->fd);
+    pthread_mutex_lock(&g->lock);
+    addr_drop(g, (struct sockaddr *) &c->addr);
+    pthread_mutex_unlock(&g->lock);
+    g->held--;
+    free(c->out);
+    free(c);
+}
+
+static void
+log_refusal(api_guard_t *g, int status, const char *request_id)
+{
+    json_t *line;
+    char now[UTIL_TIME_LEN + 1];
+    char *text;
+
+    util_time_format(util_now_ms(), now);
+    line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "ts", now, "level", "info", "msg",
+                     "request refused before parsing", "listener", g->cfg.listener, "requestId", request_id,
+                     "status", status);
+    text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    if (text)
+        fprintf(stderr, "%s\n", text);
+    free(text);
+}
+
+/* GC_LINGER: sends what is left of the answer; once sent, shuts the sending side and drains. Returns true
+ * when c has ended. */
+static bool
+linger_step(api_guard_t *g, gconn_t *c, bool hangup)
+{
+    char scratch[4096];
+    ssize_t n;
+
+    while (c->out_off < c->out_len) {
+        n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false; /* EPOLLOUT will say when */
+        if (n <= 0) {
+            gconn_end(g, c, false);
+            return true;
+        }
+        c->out_off += (size_t) n;
+        if (c->out_off == c->out_len)
+            shutdown(c->fd, SHUT_WR);
+    }
+    for (;;) {
+        n = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !hangup)
+            return false;
+        if (n <= 0 || (c->drained += (size_t) n) > API_GUARD_LINGER_BYTES) {
+            gconn_end(g, c, false);
+            return true;
+        }
+    }
+}
+
+static void
+answer_refusal(api_guard_t *g, gconn_t *c, const api_guard_verdict_t *v)
+{
+    char id[UTIL_UUID_LEN + 1];
+    char buf[1024];
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    int n;
+
+    util_uuid(id);
+    n = api_guard_answer(v, id, buf, sizeof(buf));
+    count(g, &g->stats.refused);
+    log_refusal(g, err_http_status(v->code), v->request_id[0] ? v->request_id : id);
+    if (n < 0 || (c->out = malloc((size_t) n)) == NULL) {
+        gconn_end(g, c, false);
+        return;
+    }
+    memcpy(c->out, buf, (size_t) n);
+    c->out_len = (size_t) n;
+    glist_remove(&g->heads, c);
+    c->state = GC_LINGER;
+    c->deadline_ms = now_ms() + API_GUARD_LINGER_MS;
+    glist_push(&g->lingers, c);
+    epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    linger_step(g, c, false);
+}
+
+/* GC_HEAD: looks at what has arrived. */
+static void
+head_step(api_guard_t *g, gconn_t *c, bool hangup)
+{
+    char *buf = g->peek;
+    api_guard_verdict_t v;
+    ssize_t n;
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int64_t accepted;
+
+    do
+        n = recv(c->fd, buf, API_GUARD_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !hangup)
+        return;
+    if (n <= 0) { /* gone before it sent anything */
+        gconn_end(g, c, false);
+        return;
+    }
+    switch (api_guard_check(buf, (size_t) n, hangup, g->cfg.body_max, &v)) {
+    case API_GUARD_MORE:
+        return;
+    case API_GUARD_REFUSE:
+        answer_refusal(g, c, &v);
+        return;
+    case API_GUARD_PASS:
+        break;
+    }
+    fd = c->fd;
+    addr = c->addr;
+    addrlen = c->addrlen;
+    accepted = c->accepted_ms;
+    gconn_end(g, c, true); /* libmicrohttpd counts it from its start notification */
+    count(g, &g->stats.passed);
+    g->cfg.handoff(g->cfg.arg, fd, (struct sockaddr *) &addr, addrlen, accepted);
+}
+
+static void
+accept_some(api_guard_t *g)
+{
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
+    gconn_t *c;
+    int fd, i, limit = g->cfg.connection_limit > 0 ? g->cfg.connection_limit : 4096, taken, past;
+
+    for (i = 0; i < 64; i++) {
+        addrlen = sizeof(addr);
+        fd = accept4(g->cfg.listen_fd, (struct sockaddr *) &addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: pause accepting briefly instead of spinning on the ready listener. */
+                epoll_ctl(g->ep, EPOLL_CTL_DEL, g->cfg.listen_fd, NULL);
+                g->listening = false;
+                g->resume_accept_ms = now_ms() + 100;
+            }
+            return;
+        }
+        past = g->cfg.held(g->cfg.arg);
+        pthread_mutex_lock(&g->lock);
+        taken = g->held + past < limit ? addr_take(g, (struct sockaddr *) &addr, g->cfg.per_address_limit) : -1;
+        if (taken != 0)
+            g->stats.over_limit++;
+        pthread_mutex_unlock(&g->lock);
+        if (taken != 0 || (c = calloc(1, sizeof(*c))) == NULL) {
+            if (taken == 0)
+                api_guard_addr_del(g, (struct sockaddr *) &addr);
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->addr = addr;
+        c->addrlen = addrlen;
+        c->state = GC_HEAD;
+        c->accepted_ms = now_ms();
+        c->deadline_ms = c->accepted_ms + g->cfg.deadline_ms;
+        glist_push(&g->heads, c);
+        g->held++;
+        ev.data.ptr = c;
+        if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+            gconn_end(g, c, false);
+    }
+}
+
+#define LOG_EVERY_MS 10000
+
+/* Ends every connection past its deadline; returns the milliseconds to the next one (-1: none). */
+static int
+expire(api_guard_t *g)
+{
+    int64_t now = now_ms(), next = -1;
+    gconn_t *c;
+
+    while ((c = g->heads.head) != NULL && c->deadline_ms <= now) {
+        count(g, &g->stats.expired);
+        g->unlogged++;
+        gconn_end(g, c, false);
+    }
+    if (g->unlogged > 0 && now - g->last_log_ms >= LOG_EVERY_MS) { /* as conns.c logs its own */
+        fprintf(stderr,
+                "{\"level\":\"warn\",\"msg\":\"connections closed at the request deadline\","
+                "\"listener\":\"%s\",\"connections\":%d,\"deadlineSeconds\":%lld}\n",
+                g->cfg.listener, g->unlogged, (long long) (g->cfg.deadline_ms / 1000));
+        g->unlogged = 0;
+        g->last_log_ms = now;
+    }
+    while ((c = g->lingers.head) != NULL && c->deadline_ms <= now)
+        gconn_end(g, c, false);
+    if (g->heads.head)
+        next = g->heads.head->deadline_ms;
+    if (g->lingers.head && (next < 0 || g->lingers.head->deadline_ms < next))
+        next = g->lingers.head->deadline_ms;
+    if (!g->listening && (next < 0 || g->resume_accept_ms < next))
+        next = g->resume_accept_ms;
+    if (g->unlogged > 0 && (next < 0 || g->last_log_ms + LOG_EVERY_MS < next))
+        next = g->last_log_ms + LOG_EVERY_MS;
+    return next < 0 ? -1 : (int) (next - now + 1);
+}
+
+static void *
+guard_main(void *arg)
+{
+    api_guard_t *g = arg;
+    struct epoll_event evs[64];
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
+    int i, n, timeout;
+    gconn_t *c;
+
+    for (;;) {
+        timeout = expire(g);
+        if (!g->listening && now_ms() >= g->resume_accept_ms &&
+            epoll_ctl(g->ep, EPOLL_CTL_ADD, g->cfg.listen_fd, &lev) == 0)
+            g->listening = true;
+        n = epoll_wait(g->ep, evs, 64, timeout);
+        for (i = 0; i < n; i++) {
+            if (evs[i].data.ptr == &g->wake)
+                return NULL;
+            if (evs[i].data.ptr == NULL) {
+                accept_some(g);
+                continue;
+            }
+            c = evs[i].data.ptr;
+            if (c->state == GC_HEAD)
+                head_step(g, c, (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+            else
+                linger_step(g, c, (evs[i].events & (EPOLLHUP | EPOLLERR)) != 0);
+        }
+    }
+}
+
+api_guard_t *
+api_guard_start(const api_guard_config_t *cfg)
+{
+    api_guard_t *g = calloc(1, sizeof(*g));
+    struct epoll_event wev = {.events = EPOLLIN};
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
+
+    if (g == NULL)
+        return NULL;
+    g->cfg = *cfg;
+    g->ep = epoll_create1(EPOLL_CLOEXEC);
+    g->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&g->lock, NULL);
+    wev.data.ptr = &g->wake;
+    if (g->ep < 0 || g->wake < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &wev) != 0 ||
+        fcntl(cfg->listen_fd, F_SETFL, fcntl(cfg->listen_fd, F_GETFL) | O_NONBLOCK) != 0 ||
+        epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->listen_fd, &lev) != 0)
+        goto fail;
+    g->listening = true;
+    g->last_log_ms = now_ms() - LOG_EVERY_MS;
+    if (pthread_create(&g->thread, NULL, guard_main, g) != 0)
+        goto fail;
+    g->running = true;
+    return g;
+fail:
+    if (g->ep >= 0)
+        close(g->ep);
+    if (g->wake >= 0)
+        close(g->wake);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+    return NULL;
+}
+
+void
+api_guard_stop(api_guard_t *g)
+{
+    uint64_t one = 1;
+
+    if (g == NULL || !g->running)
+        return;
+    if (write(g->wake, &one, sizeof(one)) < 0)
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the %s listener's front could not be woken\"}\n",
+                g->cfg.listener);
+    pthread_join(g->thread, NULL);
+    g->running = false;
+    while (g->heads.head)
+        gconn_end(g, g->heads.head, false);
+    while (g->lingers.head)
+        gconn_end(g, g->lingers.head, false);
+    close(g->cfg.listen_fd);
+    g->cfg.listen_fd = -1;
+}
+
+void
+api_guard_free(api_guard_t *g)
+{
+    addr_count_t *a, *next;
+    int b;
+
+    if (g == NULL)
+        return;
+    api_guard_stop(g);
+    for (b = 0; b < ADDR_BUCKETS; b++)
+        for (a = g->addrs[b]; a != NULL; a = next) {
+            next = a->next;
+            free(a);
+        }
+    close(g->ep);
+    close(g->wake);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}
