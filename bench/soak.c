@@ -22,8 +22,8 @@
  *
  * Every INTERVAL seconds one row is printed: elapsed seconds, the daemon's RSS (VmRSS of /proc/PID/status),
  * its open fds (/proc/PID/fd), the database's size (wapd.db and its WAL), the interval's requests, their
- * rate, conflicts, errors, busy answers, and the p50 and p99 latency of its answers (from a log histogram with 1% buckets,
- * by the time each answer completed). At the end the rows again as a table, and the line
+ * rate, conflicts, errors, busy answers, and the p50 and p99 latency of its answers (from a log histogram
+ * with 1% buckets, by the time each answer completed). At the end the rows again as a table, and the line
  *
  *   total <requests> <seconds> <per second> <conflicts> <errors> <p50 ms> <p99 ms> <busy>
  *
@@ -440,16 +440,16 @@ db_mb(const char *state)
 static void
 print_header(void)
 {
-    printf("%9s %8s %6s %8s %10s %9s %9s %7s %6s %8s %8s\n", "elapsed_s", "rss_MB", "fds", "db_MB", "requests",
-           "req/s", "conflicts", "errors", "busy", "p50_ms", "p99_ms");
+    printf("%9s %8s %6s %8s %10s %9s %9s %7s %6s %8s %8s\n", "elapsed_s", "rss_MB", "fds", "db_MB",
+           "requests", "req/s", "conflicts", "errors", "busy", "p50_ms", "p99_ms");
 }
 
 static void
 print_row(const row_t *r)
 {
     printf("%9.0f %8.1f %6ld %8.1f %10lu %9.1f %9lu %7lu %6lu %8.2f %8.2f\n", r->elapsed,
-           (double) r->rss_kb / 1024.0, r->fds, r->db_mb, r->requests, r->rate, r->conflicts, r->errors, r->busy,
-           r->p50, r->p99);
+           (double) r->rss_kb / 1024.0, r->fds, r->db_mb, r->requests, r->rate, r->conflicts, r->errors,
+           r->busy, r->p50, r->p99);
     fflush(stdout);
 }
 
