@@ -15,21 +15,25 @@
  * at the head, the one touched longest ago (so that its last job has long ended), and puts it at the tail;
  * a churn deletes the head while the share is at its size at the start, else creates a VM onto the tail, so
  * the world keeps its size. A 2xx answer counts as ok; 409 (a VM still busy with an earlier job or in
- * another power state than the connection believed) as a conflict, expected now and then; anything else,
- * and a request without an answer, as an error (the first ones are printed to stderr).
+ * another power state than the connection believed) as a conflict, expected now and then; 503 with a
+ * Retry-After header (the API's documented "retry later": the database busy or full) as busy; anything
+ * else (any other 5xx, a 503 without Retry-After, a 4xx but 409) and a request without an answer as an
+ * error (the first errors and busy answers are printed to stderr).
  *
  * Every INTERVAL seconds one row is printed: elapsed seconds, the daemon's RSS (VmRSS of /proc/PID/status),
  * its open fds (/proc/PID/fd), the database's size (wapd.db and its WAL), the interval's requests, their
- * rate, conflicts, errors, and the p50 and p99 latency of its answers (from a log histogram with 1% buckets,
- * by the time each answer completed). At the end the rows again as a table, and the line
+ * rate, conflicts, errors, busy answers, and the p50 and p99 latency of its answers (from a log histogram
+ * with 1% buckets, by the time each answer completed). At the end the rows again as a table, and the line
  *
- *   total <requests> <seconds> <per second> <conflicts> <errors> <p50 ms> <p99 ms>
+ *   total <requests> <seconds> <per second> <conflicts> <errors> <p50 ms> <p99 ms> <busy>
  *
  * At the end each tenant's IDS_FILE is written again with its VMs as the run left them (ids and which are
  * stopped), so that a next run
  * (the soak after the peak) starts from the world as it is.
  *
- * Exit status: 0 when there was no error and the daemon lived to the end, 1 otherwise, 2 on bad arguments.
+ * Exit status: 0 when there was no error, busy answers were at most BUSY_MAX_PER_MILLE of the requests
+ * (a client retries one, but a steady stream of them means the daemon does not keep up), and the daemon
+ * lived to the end; 1 otherwise; 2 on bad arguments.
  *
  * Invariants: a connection and its VM queue are one thread's; the counters are atomics written by the
  * workers and read by the main thread, which reports an interval only once its end has passed.
@@ -44,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +61,7 @@
 #define TENANTS_MAX 256
 #define BUCKETS 2400       /* 1.01^2400 us: far beyond any answer */
 #define ERROR_SAMPLES 20   /* errors printed to stderr */
+#define BUSY_MAX_PER_MILLE 1 /* busy answers (503 with Retry-After) a run may have, per 1,000 requests */
 #define BACKLOG_US 1000000 /* a connection behind its schedule by more starts the schedule again */
 
 typedef struct {
@@ -66,7 +72,7 @@ typedef struct {
 } tenant_t;
 
 typedef struct {
-    atomic_ulong requests, conflicts, errors;
+    atomic_ulong requests, conflicts, errors, busy;
     atomic_ulong hist[BUCKETS];
 } interval_t;
 
@@ -87,7 +93,7 @@ typedef struct {
     long rss_kb;
     long fds;
     double db_mb;
-    unsigned long requests, conflicts, errors;
+    unsigned long requests, conflicts, errors, busy;
     double rate, p50, p99;
 } row_t;
 
@@ -130,8 +136,23 @@ hist_quantile(const unsigned long *h, double q)
     return pow(1.01, (double) b + 1) / 1000.0;
 }
 
+/* Whether the reply read last on c has a Retry-After header. */
+static bool
+has_retry_after(const conn_t *c)
+{
+    static const char name[] = "\r\nretry-after:";
+    const char *p;
+
+    if (c->buf == NULL || c->body == NULL)
+        return false;
+    for (p = c->buf; p + sizeof(name) - 1 <= c->body; p++)
+        if (strncasecmp(p, name, sizeof(name) - 1) == 0)
+            return true;
+    return false;
+}
+
 static void
-record(int64_t done_us, int64_t lat_us, int status)
+record(int64_t done_us, int64_t lat_us, int status, bool busy)
 {
     size_t i = (size_t) ((done_us - t_start) / interval_us);
     interval_t *iv = &intervals[i < nintervals ? i : nintervals - 1];
@@ -139,6 +160,8 @@ record(int64_t done_us, int64_t lat_us, int status)
     atomic_fetch_add(&iv->requests, 1);
     if (status == 409)
         atomic_fetch_add(&iv->conflicts, 1);
+    else if (busy)
+        atomic_fetch_add(&iv->busy, 1);
     else if (status < 200 || status > 299)
         atomic_fetch_add(&iv->errors, 1);
     if (status > 0)
@@ -250,6 +273,7 @@ worker_main(void *arg)
     conn_t c = httpc_clone(&proto);
     unsigned seed = (unsigned) (w->index * 7919 + 17);
     int64_t period = rate > 0 ? (int64_t) (1e6 * conns / rate) : 0, next, now, t0;
+    bool busy;
     int status;
 
     next = t_start + (period * w->index) / (conns ? conns : 1);
@@ -271,10 +295,12 @@ worker_main(void *arg)
         t0 = httpc_now_us();
         status = one_request(w, &c, &seed);
         now = httpc_now_us();
-        record(now, now - t0, status);
+        busy = status == 503 && has_retry_after(&c);
+        record(now, now - t0, status, busy);
         if ((status < 200 || status > 299) && status != 409) {
             if (atomic_fetch_add(&samples, 1) < ERROR_SAMPLES)
-                fprintf(stderr, "soak: error %d: %.300s\n", status, status > 0 && c.body ? c.body : "no answer");
+                fprintf(stderr, "soak: %s %d: %.300s\n", busy ? "busy" : "error", status,
+                        status > 0 && c.body ? c.body : "no answer");
             if (status < 0)
                 usleep(10000); /* no answer: don't spin on a dead daemon */
         }
@@ -414,15 +440,16 @@ db_mb(const char *state)
 static void
 print_header(void)
 {
-    printf("%9s %8s %6s %8s %10s %9s %9s %7s %8s %8s\n", "elapsed_s", "rss_MB", "fds", "db_MB", "requests",
-           "req/s", "conflicts", "errors", "p50_ms", "p99_ms");
+    printf("%9s %8s %6s %8s %10s %9s %9s %7s %6s %8s %8s\n", "elapsed_s", "rss_MB", "fds", "db_MB",
+           "requests", "req/s", "conflicts", "errors", "busy", "p50_ms", "p99_ms");
 }
 
 static void
 print_row(const row_t *r)
 {
-    printf("%9.0f %8.1f %6ld %8.1f %10lu %9.1f %9lu %7lu %8.2f %8.2f\n", r->elapsed, (double) r->rss_kb / 1024.0,
-           r->fds, r->db_mb, r->requests, r->rate, r->conflicts, r->errors, r->p50, r->p99);
+    printf("%9.0f %8.1f %6ld %8.1f %10lu %9.1f %9lu %7lu %6lu %8.2f %8.2f\n", r->elapsed,
+           (double) r->rss_kb / 1024.0, r->fds, r->db_mb, r->requests, r->rate, r->conflicts, r->errors,
+           r->busy, r->p50, r->p99);
     fflush(stdout);
 }
 
@@ -442,6 +469,7 @@ interval_row(size_t i, int64_t start, int64_t end, long pid, const char *state, 
     r->requests = atomic_load(&intervals[i].requests);
     r->conflicts = atomic_load(&intervals[i].conflicts);
     r->errors = atomic_load(&intervals[i].errors);
+    r->busy = atomic_load(&intervals[i].busy);
     r->rate = end > start ? (double) r->requests * 1e6 / (double) (end - start) : 0;
     r->p50 = hist_quantile(h, 0.50);
     r->p99 = hist_quantile(h, 0.99);
@@ -453,7 +481,7 @@ main(int argc, char **argv)
     pthread_t *threads;
     worker_t *workers;
     row_t *rows;
-    unsigned long all[BUCKETS] = {0}, requests = 0, conflicts = 0, errors = 0;
+    unsigned long all[BUCKETS] = {0}, requests = 0, conflicts = 0, errors = 0, busy = 0;
     int64_t edge, now;
     double seconds;
     size_t i, k, nt, share, nrows = 0;
@@ -530,6 +558,7 @@ main(int argc, char **argv)
         requests += atomic_load(&intervals[i].requests);
         conflicts += atomic_load(&intervals[i].conflicts);
         errors += atomic_load(&intervals[i].errors);
+        busy += atomic_load(&intervals[i].busy);
         for (b = 0; b < BUCKETS; b++)
             all[b] += atomic_load(&intervals[i].hist[b]);
     }
@@ -542,8 +571,8 @@ main(int argc, char **argv)
         printf("RSS %.1f -> %.1f MB, fds %ld -> %ld, database %.1f -> %.1f MB\n", (double) rows[0].rss_kb / 1024.0,
                (double) rows[nrows - 1].rss_kb / 1024.0, rows[0].fds, rows[nrows - 1].fds, rows[0].db_mb,
                rows[nrows - 1].db_mb);
-    printf("total %lu %.0f %.1f %lu %lu %.2f %.2f\n", requests, seconds, (double) requests / seconds, conflicts,
-           errors, hist_quantile(all, 0.50), hist_quantile(all, 0.99));
+    printf("total %lu %.0f %.1f %lu %lu %.2f %.2f %lu\n", requests, seconds, (double) requests / seconds,
+           conflicts, errors, hist_quantile(all, 0.50), hist_quantile(all, 0.99), busy);
     for (k = 0; k < (size_t) conns; k++)
         free(workers[k].q);
     for (k = 0; k < ntenants; k++) {
@@ -554,5 +583,5 @@ main(int argc, char **argv)
     free(threads);
     free(rows);
     free(intervals);
-    return errors == 0 && !died ? 0 : 1;
+    return errors == 0 && busy * 1000 <= requests * BUSY_MAX_PER_MILLE && !died ? 0 : 1;
 }

@@ -99,8 +99,8 @@ static const config_setting_t settings[] = {
      .help = "open connections each listener accepts from one client address"},
     {.name = "request-timeout-seconds", .key = "request_timeout_seconds", INT_FIELD(request_timeout_seconds),
      .def = "30", .min = 1, .max = 3600, .metavar = "S",
-     .help = "time a client has from its connection (or its previous answer) to send a whole request, "
-             "headers and body; sending slowly does not extend it"},
+     .help = "time a client has from the first byte of a request to send all of it, headers and body; "
+             "sending slowly does not extend it (between requests the idle timeout applies)"},
     {.name = "idle-timeout-seconds", .key = "idle_timeout_seconds", INT_FIELD(idle_timeout_seconds),
      .def = "15", .min = 1, .max = 3600, .metavar = "S",
      .help = "a connection silent this long is closed, in seconds"},

@@ -80,7 +80,8 @@ int store_ping(store_t *st, err_t *err);
  * (InsufficientStorage) until a transaction that changed a record commits, or a probe does.
  * store_write_probe commits a write of bytes (> 0) that leaves no record behind, to learn whether there is
  * room again for a write of that size (a small one may fit in room the database reuses while larger ones
- * do not): 0 (and the store is not full any more), or -1 with err. */
+ * do not): 0 (and the store is not full any more), or -1 with err. Its commit is its own: no other write
+ * shares it, so a probe that finds no room fails no client's write. */
 bool store_storage_full(store_t *st);
 int store_write_probe(store_t *st, int64_t bytes, err_t *err); /* with no transaction open */
 /* Runs the full integrity check; 0 when it reports ok. */

@@ -6,8 +6,9 @@
  * deletion). For a period [p0, p1) each meter adds up the state durations clipped to the period and to the
  * VM's life, the compute meters and the WAP record per size the VM had (a segment per size, in the order
  * it first had it), so that a period's compute records of one VM sum to what it held. A period is
- * closed a chunk of VMs per transaction, the last one moving the closed-until mark, so a crash closes
- * the period again from the start, and the records' uniqueness keeps it to one record each. A close
+ * closed a chunk of VMs per transaction (each chunk sized to hold the store's write turn briefly), the
+ * last one moving the closed-until mark, so a crash closes the period again from the start, and the
+ * records' uniqueness keeps it to one record each. A close
  * given a time budget (the daemon's start) stops after the chunk that ends past it and remembers, in
  * memory only, the period and the last VM it closed; the next close of that period goes on from there.
  * The mark is a hint: lost with the process, the period is closed again from its start.
@@ -32,8 +33,40 @@
 #define WAP_ACKED "usage.wapAckedId"       /* the highest EventId a lastID acknowledged */
 #define NATIVE_ACKED "usage.ackedPosition" /* the highest position the native ack acknowledged */
 #define MS_PER_HOUR 3600000.0
-#define CLOSE_CHUNK_VMS 5000 /* VMs closed per transaction */
+/* VMs closed per transaction: each chunk holds the store's write turn, and every API write waits behind
+ * it, so a chunk is sized by time. The first chunk of a close has CLOSE_CHUNK_FIRST VMs; a chunk that
+ * took longer than CLOSE_CHUNK_TARGET_MS halves the next, one that took under a quarter of it doubles the
+ * next, within [CLOSE_CHUNK_MIN, CLOSE_CHUNK_MAX]. Between chunks the writers queued meanwhile go first. */
+#define CLOSE_CHUNK_FIRST 256
+#define CLOSE_CHUNK_MIN 16
+#define CLOSE_CHUNK_MAX 5000
+#define CLOSE_CHUNK_TARGET_MS 50
 #define VM_ID_BUF 64
+
+/* The chunk bounds in force (usage__close_chunks changes them for tests). */
+static int chunk_first = CLOSE_CHUNK_FIRST, chunk_max = CLOSE_CHUNK_MAX;
+
+void
+usage__close_chunks(int first, int max)
+{
+    assert((first == 0 && max == 0) || (first > 0 && max >= first));
+    __atomic_store_n(&chunk_first, first > 0 ? first : CLOSE_CHUNK_FIRST, __ATOMIC_RELAXED);
+    __atomic_store_n(&chunk_max, max > 0 ? max : CLOSE_CHUNK_MAX, __ATOMIC_RELAXED);
+}
+
+/* The size of the chunk after one of n VMs that took took_ns. */
+static int
+chunk_next(int n, int64_t took_ns)
+{
+    int max = __atomic_load_n(&chunk_max, __ATOMIC_RELAXED);
+    int min = CLOSE_CHUNK_MIN < max ? CLOSE_CHUNK_MIN : max;
+
+    if (took_ns > (int64_t) CLOSE_CHUNK_TARGET_MS * 1000000)
+        n /= 2;
+    else if (took_ns < (int64_t) CLOSE_CHUNK_TARGET_MS * 1000000 / 4)
+        n = n > max / 2 ? max : 2 * n;
+    return n < min ? min : n > max ? max : n;
+}
 
 /* Where a close that ran out of time stopped: period p0 is closed for every VM up to after (p0 -1: none
  * stopped). Guarded by mu. */
@@ -353,7 +386,8 @@ on_row(void *arg, const store_timeline_row_t *r, err_t *err)
     return 0;
 }
 
-/* Closes [p0, p1) a chunk of VMs per transaction, so that API writes never wait long for the closer.
+/* Closes [p0, p1) a chunk of VMs per transaction, each chunk sized to take about CLOSE_CHUNK_TARGET_MS,
+ * so that API writes never wait long for the closer.
  * Records are unique per (resource, meter, period, variant), so a crash between chunks only means that
  * the chunks already written are written again, as no-ops; the closed-until mark moves with the last
  * chunk.
@@ -364,16 +398,16 @@ close_period(store_t *st, int64_t p0, int64_t p1, int64_t deadline_ns, err_t *er
 {
     closer_t c = {.st = st, .p0 = p0, .p1 = p1};
     char after[VM_ID_BUF], end[VM_ID_BUF];
-    int64_t t0 = util_mono_ns();
-    int more, rc = -1;
+    int64_t t0 = util_mono_ns(), c0;
+    int more, rc = -1, chunk = __atomic_load_n(&chunk_first, __ATOMIC_RELAXED);
 
     resume_get(p0, after);
     do {
         c.n = 0;
+        c0 = util_mono_ns();
         if (store_tx_begin_bulk(st, err))
             goto out;
-        more = store_timeline_chunk_end(st, p0, after[0] ? after : NULL, CLOSE_CHUNK_VMS, end,
-                                        sizeof(end), err);
+        more = store_timeline_chunk_end(st, p0, after[0] ? after : NULL, chunk, end, sizeof(end), err);
         if (more < 0 ||
             store_timeline_each(st, p0, p1, after[0] ? after : NULL, more ? end : NULL, on_row, &c,
                                 err) != 0 ||
@@ -385,6 +419,7 @@ close_period(store_t *st, int64_t p0, int64_t p1, int64_t deadline_ns, err_t *er
             resume_set(p0, NULL);
             goto out;
         }
+        chunk = chunk_next(chunk, util_mono_ns() - c0);
         if (more)
             memcpy(after, end, sizeof(after));
         if (more && deadline_ns > 0 && util_mono_ns() >= deadline_ns) {

@@ -25,6 +25,9 @@ int usage_close_due(store_t *st, int64_t period_ms, int64_t now_ms, err_t *err);
  * it, and the next close goes on from there. Returns how many periods were closed whole, or -1. */
 int usage_close_due_within(store_t *st, int64_t period_ms, int64_t now_ms, int64_t budget_ms,
                            err_t *err);
+/* Test hook: the VMs of a close's first chunk and the most of any chunk (the chunks between are sized by
+ * the time each took); 0, 0: the defaults again. */
+void usage__close_chunks(int first, int max);
 /* Records a stored object's metered state on the timeline, in the caller's transaction: type "snapshot" or
  * "image", event "created" (its size from now on), "changed" (a new size) or "deleted" (no more records
  * after this period). */

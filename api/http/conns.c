@@ -4,13 +4,23 @@
  * A doubly linked list of the open connections behind one mutex: adding, removing and changing state are
  * O(1); a sweep walks the list (a few thousand entries, a few times a second). Times are the caller's, in
  * milliseconds of a monotonic clock, so that the tests drive them.
+ *
+ * Between requests a connection is idle: the deadline does not run, and libmicrohttpd's idle timeout (a
+ * silence) is what ends it. The kernel counts the bytes a TCP connection has received (TCP_INFO's
+ * tcpi_bytes_received); the count is taken when a connection goes idle, and the first sweep that finds it
+ * grown starts the deadline (so a request's deadline starts at most one sweep period after its first byte).
+ * A socket whose count cannot be read (not TCP, or a kernel without it) has the deadline from its accept
+ * or last answer, as if its next request began there.
  */
 #include "conns.h"
 
 #include "../../lib/util.h"
 
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -18,10 +28,37 @@
 struct api_conn {
     api_conn_t *prev, *next;
     int fd;
-    bool busy;       /* its whole request has arrived; not yet answered */
-    bool closed;     /* close_fn was called for it */
-    int64_t since_ms; /* waiting since (accept or last answer) */
+    bool busy;        /* its whole request has arrived; not yet answered */
+    bool closed;      /* close_fn was called for it */
+    bool idle;        /* between requests: no byte of the next one seen since rx_mark */
+    bool tcp;         /* the kernel counts its bytes received */
+    int64_t rx_mark;  /* bytes received when it went idle */
+    int64_t since_ms; /* its request's deadline runs from (when not idle and not busy) */
 };
+
+/* Bytes the kernel has received on socket fd since its connection began; -1 when it cannot say. */
+static int64_t
+bytes_received(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+        return -1;
+    return (int64_t) ti.tcpi_bytes_received;
+}
+
+/* c has answered (or was just accepted) at now_ms, when the kernel had received rx bytes on it. Lock held. */
+static void
+went_idle(api_conn_t *c, int64_t rx, int64_t now_ms)
+{
+    c->busy = false;
+    c->since_ms = now_ms;
+    c->tcp = rx >= 0;
+    c->idle = rx >= 0;
+    c->rx_mark = rx;
+}
 
 struct api_conns {
     pthread_mutex_t lock;
@@ -78,11 +115,15 @@ api_conn_t *
 api_conns_add(api_conns_t *t, int fd, int64_t now_ms)
 {
     api_conn_t *c = calloc(1, sizeof(*c));
+    int64_t rx;
 
     if (c == NULL)
         return NULL;
     c->fd = fd;
-    c->since_ms = now_ms;
+    rx = bytes_received(fd);
+    went_idle(c, rx < 0 ? -1 : 0, now_ms); /* idle until its first byte… */
+    if (rx > 0)
+        c->idle = false; /* …which came already: the deadline runs from now */
     pthread_mutex_lock(&t->lock);
     c->next = t->head;
     if (t->head)
@@ -93,11 +134,29 @@ api_conns_add(api_conns_t *t, int fd, int64_t now_ms)
     return c;
 }
 
+/* Reads and drops what the client sent that was never read (at most DRAIN_MAX bytes, without waiting):
+ * a socket closed with unread bytes is reset, and the reset can destroy the answer the client has not read
+ * yet. */
+#define DRAIN_MAX (64 * 1024)
+
+static void
+drain(int fd)
+{
+    char buf[4096];
+    size_t total = 0;
+    ssize_t n;
+
+    while (total < DRAIN_MAX && (n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        total += (size_t) n;
+}
+
 void
 api_conns_remove(api_conns_t *t, api_conn_t *c)
 {
     if (c == NULL)
         return;
+    if (c->tcp)
+        drain(c->fd); /* libmicrohttpd closes the socket right after (its write side is shut already) */
     pthread_mutex_lock(&t->lock);
     if (c->prev)
         c->prev->next = c->next;
@@ -123,11 +182,13 @@ api_conns_received(api_conns_t *t, api_conn_t *c)
 void
 api_conns_answered(api_conns_t *t, api_conn_t *c, int64_t now_ms)
 {
+    int64_t rx;
+
     if (c == NULL)
         return;
+    rx = c->tcp ? bytes_received(c->fd) : -1;
     pthread_mutex_lock(&t->lock);
-    c->busy = false;
-    c->since_ms = now_ms;
+    went_idle(c, rx, now_ms);
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -139,7 +200,16 @@ api_conns_sweep(api_conns_t *t, int64_t now_ms, api_conns_close_fn close_fn, voi
 
     pthread_mutex_lock(&t->lock);
     for (c = t->head; c != NULL; c = c->next) {
-        if (c->busy || c->closed || now_ms - c->since_ms <= t->deadline_ms)
+        if (c->busy || c->closed)
+            continue;
+        if (c->idle) {
+            if (bytes_received(c->fd) > c->rx_mark) { /* its next request has begun: the deadline runs */
+                c->idle = false;
+                c->since_ms = now_ms;
+            }
+            continue;
+        }
+        if (now_ms - c->since_ms <= t->deadline_ms)
             continue;
         c->closed = true;
         close_fn(c->fd, arg);

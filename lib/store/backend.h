@@ -44,6 +44,8 @@ typedef enum {
     STORE_TX_WRITE, /* a write transaction */
     STORE_TX_READ,  /* a read transaction: one snapshot */
     STORE_TX_BULK,  /* a write transaction that will write many rows */
+    STORE_TX_ALONE, /* a write transaction whose commit is its own: no other write transaction's changes
+                     * share it, so its failure fails no other (store_write_probe) */
 } store_tx_mode_t;
 
 typedef struct store_backend {

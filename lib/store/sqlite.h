@@ -82,6 +82,7 @@ struct store_conn {
     store_db_t *owner;
     bool tx_gate;    /* the open transaction holds the write gate */
     bool tx_bulk;    /* the open transaction has the large page cache */
+    bool tx_alone;   /* the open transaction is alone in its batch (STORE_TX_ALONE) */
     int cache_kib;   /* the page cache it has outside bulk transactions */
     stmt_entry_t *buckets[STMT_BUCKETS];
     qslot_t q[QCACHE_SLOTS];
@@ -138,8 +139,12 @@ int sqlite__batch_join(store_db_t *db, err_t *err);
 /* With the gate held and the member's savepoint gone (released into the batch with committed, else rolled
  * back): the member leaves the batch and the gate. If writers wait and the batch is young and small, the
  * gate passes on with the batch open; else the batch commits. A committed member returns once the batch
- * has ended: 0 when its COMMIT succeeded, -1 with err when it failed. solo: end the batch now (bulk). */
+ * has ended: 0 when its COMMIT succeeded, -1 with err when it failed. solo: end the batch now (bulk,
+ * alone). */
 int sqlite__batch_leave(store_db_t *db, bool committed, bool solo, err_t *err);
+/* With the gate held and no member inside the batch: commits the open batch (if any) and wakes its
+ * members, so that the next write transaction begins a batch of its own. */
+void sqlite__batch_flush(store_db_t *db);
 /* gate_lock held, the gate free, nobody waiting at it: ends an open batch that waits for a committer
  * (whoever leaves the gate last commits). Returns with gate_lock held. */
 void sqlite__batch_orphaned(store_db_t *db);

@@ -22,6 +22,8 @@
  * - A batch that failed for lack of space (SQLITE_FULL, or ENOSPC under an IOERR) fails every member with
  *   InsufficientStorage (503), the others with InternalError.
  * - A batch ends (and a bulk transaction's large page cache is given back) while the gate is held.
+ * - A transaction alone (STORE_TX_ALONE, the full-disk probe) is the only member of its batch: the batch
+ *   it found open is committed before it begins, and its own batch commits as it leaves.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -124,6 +126,14 @@ batch_end(store_db_t *db, bool commit, err_t *err)
     batch_unref(b);
     pthread_mutex_unlock(&db->gate_lock);
     return rc;
+}
+
+void
+sqlite__batch_flush(store_db_t *db)
+{
+    assert(db->gate_held);
+    if (db->batch != NULL)
+        batch_end(db, db->batch->members > 0, NULL); /* its members learn how it ended */
 }
 
 void

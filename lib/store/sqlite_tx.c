@@ -12,6 +12,8 @@
  *   ends, so the gate is never left held.
  * - A bulk transaction keeps its pages in memory (a large page cache) until its batch ends; it ends the
  *   batch it is in at its own end, and the cache is set back however it ends.
+ * - A transaction alone (STORE_TX_ALONE) commits the batch it finds open before it begins its own, and
+ *   ends its own at its end: no other transaction's changes share its COMMIT.
  * - An outermost commit that failed leaves nothing of its transaction open.
  */
 #include <assert.h>
@@ -127,9 +129,12 @@ sqlite_tx_conn(store_db_t *db, store_conn_t *own, store_tx_mode_t mode)
 static int
 member_end(store_conn_t *c, bool committed, err_t *err)
 {
+    bool solo = c->tx_bulk || c->tx_alone;
+
     assert(c->tx_gate);
     c->tx_gate = false;
-    return sqlite__batch_leave(c->owner, committed, c->tx_bulk, err);
+    c->tx_alone = false;
+    return sqlite__batch_leave(c->owner, committed, solo, err);
 }
 
 int
@@ -147,12 +152,15 @@ sqlite_tx_begin(store_conn_t *c, int depth, store_tx_mode_t mode, err_t *err)
     assert(c == c->owner->writer);
     if (sqlite__gate_enter(c->owner, err))
         return -1;
-    assert(!c->tx_gate && !c->tx_bulk); /* the writer is ours alone now */
+    assert(!c->tx_gate && !c->tx_bulk && !c->tx_alone); /* the writer is ours alone now */
+    if (mode == STORE_TX_ALONE)
+        sqlite__batch_flush(c->owner); /* the batch handed on with the gate is not ours to share */
     if (sqlite__batch_join(c->owner, err)) {
         sqlite__gate_release(c->owner);
         return -1;
     }
     c->tx_gate = true;
+    c->tx_alone = mode == STORE_TX_ALONE;
     if (sqlite__run(c, "SAVEPOINT m;", err)) {
         member_end(c, false, NULL);
         return -1;

@@ -252,6 +252,8 @@ store_ping(store_t *st, err_t *err)
     return t == NULL ? -1 : st->be->ping(t->conn, err);
 }
 
+static int tx_open(store_t *st, store_thread_t *t, store_tx_mode_t mode, err_t *err);
+
 bool
 store_storage_full(store_t *st)
 {
@@ -267,7 +269,12 @@ store_write_probe(store_t *st, int64_t bytes, err_t *err)
     assert(bytes > 0);
     if (t != NULL && t->tx_depth > 0) /* it must commit on its own, or it proves nothing */
         return err_set(err, ERR_INTERNAL, NULL, "A write probe runs outside any transaction.");
-    t = store__write_open(st, t, err);
+    /* Alone: while the disk is full the probe's commit fails, and it must fail no client's write with it
+     * (nor may a client's failed write be taken for the probe's). */
+    if (t != NULL && tx_open(st, t, STORE_TX_ALONE, err) != 0)
+        return -1;
+    if (t != NULL)
+        t->implicit = true;
     if (STORE_WRITE(st, t, st->be->write_probe(t->conn, bytes, err), err) < 0)
         return -1;
     __atomic_store_n(&st->full, 0, __ATOMIC_RELEASE); /* that much was written: there is room again */

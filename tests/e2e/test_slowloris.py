@@ -317,6 +317,61 @@ def test_the_deadline_holds_slow_bodies_and_spares_busy_keep_alive_clients():
         d.cleanup()
 
 
+def test_idle_keep_alive_connections_wait_for_the_idle_timeout_and_a_request_has_the_deadline_from_its_first_byte():
+    """Between requests only the idle timeout applies: a keep-alive connection idle for twice the request
+    deadline (and less than the idle timeout) still serves its next request. A request then trickled on it
+    has the whole deadline from its first byte, not from the answer before it: it is cut about one deadline
+    after that byte, without an answer."""
+    deadline, idle = 2, 8
+    d = Daemon(extra_args=["--request-timeout-seconds", str(deadline),
+                           "--idle-timeout-seconds", str(idle)]).start()
+    try:
+        token = tenant_token(d.admin())
+        head = b"GET /v1/subscriptions HTTP/1.1\r\nHost: wapd\r\nAuthorization: Bearer %s\r\n" % token.encode()
+        s = socket.create_connection(("127.0.0.1", d.tenant_port), timeout=30 * SLOW)
+        f = s.makefile("rb")
+
+        def answer_status():
+            status = f.readline()
+            length = 0
+            while True:
+                line = f.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            f.read(length)
+            return status
+
+        s.sendall(head + b"\r\n")
+        assert answer_status().startswith(b"HTTP/1.1 200"), "the first request was not answered"
+        time.sleep(2 * deadline)  # idle: past the deadline, within the idle timeout
+        s.sendall(head + b"\r\n")
+        assert answer_status().startswith(b"HTTP/1.1 200"), "the idle keep-alive connection was closed"
+        time.sleep(deadline + 0.5)  # idle again, then a request trickled a header line at a time
+        t0 = time.monotonic()
+        cut = None
+        try:
+            s.sendall(head)
+            for i in range(int(4 * deadline / 0.25)):
+                time.sleep(0.25)
+                s.sendall(b"X-Slow-%d: 1\r\n" % i)
+        except (BrokenPipeError, ConnectionResetError):
+            cut = time.monotonic() - t0
+        try:
+            rest = s.recv(4096)
+        except ConnectionResetError:
+            rest = b""
+        if cut is None:
+            cut = time.monotonic() - t0
+        s.close()
+        assert rest == b"", rest
+        # The deadline counts from the first byte (seen within a sweep, 0.25 s), not from the answer.
+        assert deadline - 0.1 <= cut <= deadline + 5 * SLOW, cut
+    finally:
+        d.cleanup()
+
+
 def nofile_limits(pid):
     """The (soft, hard) open-file limit of a process, from /proc."""
     with open("/proc/%d/limits" % pid) as f:

@@ -8,6 +8,7 @@
  * from them, in a way of its own (test_usage.h). Waits poll the clock; periods are closed with the "now"
  * the test gives.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,8 +73,8 @@ close_due_closes_each_ended_period_once(void **state)
     json_decref(recs);
 }
 
-/* A period is closed a chunk of VMs per transaction (5000): across the chunks' seam no VM is skipped nor
- * metered twice. */
+/* A period is closed a chunk of VMs per transaction (chunks sized by the time they take, up to 5000):
+ * across the chunks' seams no VM is skipped nor metered twice. */
 /* n running VMs, vm-00000 on, created in one transaction. */
 static void
 append_running(store_t *st, int n)
@@ -129,6 +130,7 @@ close_within_a_budget_goes_on_where_it_stopped(void **state)
     err_t err = {0};
     json_t *recs;
 
+    usage__close_chunks(5000, 5000);
     append_running(st, n);
     p0 = first_period(st, HOUR);
     /* Out of time after the first chunk: no period closed whole, that chunk's records written. */
@@ -148,6 +150,94 @@ close_within_a_budget_goes_on_where_it_stopped(void **state)
     assert_non_null(find(recs, "vm-05002", "compute.hours", p0));
     assert_non_null(find(recs, "vm-00000", "compute.hours", p0 + HOUR));
     json_decref(recs);
+    usage__close_chunks(0, 0);
+}
+
+/* A close of many VMs is many transactions: with chunks of at most 100 VMs, a period of 2,000 VMs takes at
+ * least 20 commits, and a crash between them (a close stopped with its budget spent, then forgotten as a
+ * restart forgets it) closes the period again from its start with every record once. */
+static void
+close_commits_in_chunks(void **state)
+{
+    fixture_t *f = *state;
+    store_t *st = f->st;
+    const int n = 2000;
+    uint64_t before;
+    int64_t p0;
+    err_t err = {0};
+    json_t *recs;
+
+    usage__close_chunks(100, 100);
+    append_running(st, n);
+    p0 = first_period(st, HOUR);
+    before = store_commits(st);
+    assert_int_equal(usage_close_due(st, HOUR, p0 + HOUR, &err), 1);
+    assert_true(store_commits(st) - before >= (uint64_t) n / 100);
+    recs = all_records(st);
+    assert_int_equal(json_array_size(recs), 3 * (size_t) n);
+    json_decref(recs);
+    usage__close_chunks(0, 0);
+}
+
+/* While a long close runs, a write waits for one chunk, not for the whole close: a write made once the
+ * close has written its first records returns while the close is still writing (it has not written every
+ * VM's records by then). The close has 20,000 VMs in chunks of at most 50, so it lasts hundreds of chunks
+ * past the write. */
+typedef struct {
+    store_t *st;
+    int64_t p0;
+    int rc;
+} closer_arg_t;
+
+static void *
+closer_run(void *arg)
+{
+    closer_arg_t *a = arg;
+    err_t err = {0};
+
+    a->rc = usage_close_due(a->st, HOUR, a->p0 + HOUR, &err);
+    return NULL;
+}
+
+/* How many usage records have been written so far. */
+static int64_t
+records_written(store_t *st)
+{
+    err_t err = {0};
+    int64_t last = 0;
+    json_t *page = store_usage_records(st, NULL, 0, 0, INT64_MAX, 100000, &last, &err);
+    int64_t n;
+
+    assert_non_null(page);
+    n = (int64_t) json_array_size(page);
+    json_decref(page);
+    return n;
+}
+
+static void
+writes_wait_for_a_chunk_not_the_close(void **state)
+{
+    fixture_t *f = *state;
+    const int n = 20000;
+    closer_arg_t a = {.st = f->st, .rc = 99};
+    pthread_t th;
+    int64_t seen = 0;
+    int polls = 0;
+    err_t err = {0};
+
+    usage__close_chunks(50, 50);
+    append_running(f->st, n);
+    a.p0 = first_period(f->st, HOUR);
+    assert_int_equal(pthread_create(&th, NULL, closer_run, &a), 0);
+    while ((seen = records_written(f->st)) == 0 && polls++ < 20000)
+        usleep(500); /* up to 10 s */
+    assert_true(seen > 0);
+    assert_int_equal(store_meta_set(f->st, "test.write", 1, &err), 0);
+    assert_true(records_written(f->st) < 3 * (int64_t) n);
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, 1);
+    assert_int_equal(records_written(f->st), 3 * (int64_t) n);
+    usage__close_chunks(0, 0);
 }
 
 /* ---- proration from the real times of the changes ---- */
@@ -565,6 +655,8 @@ main(void)
         cmocka_unit_test_setup_teardown(close_due_closes_each_ended_period_once, setup, teardown),
         cmocka_unit_test_setup_teardown(close_due_meters_every_vm_across_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(close_within_a_budget_goes_on_where_it_stopped, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_commits_in_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(writes_wait_for_a_chunk_not_the_close, setup, teardown),
         cmocka_unit_test_setup_teardown(proration_follows_stop_deallocate_resize_and_delete, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(storage_counts_every_disk_the_record_holds, setup, teardown),
