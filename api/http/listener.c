@@ -16,10 +16,10 @@
  * HTTP is never served on it.
  *
  * Connection hygiene, from the settings (api_ctx_t): at most connection_limit connections per listener and
- * per_address_limit from one client address (libmicrohttpd closes the ones beyond at once); a connection
- * silent for idle_timeout_s is closed by libmicrohttpd; and one that has not delivered a whole request
- * request_timeout_s after its accept (or its previous answer) is closed by the listener's sweep (conns.c),
- * however often it sends. Each listener has its own threads, limits and table, so a flood of connections
+ * per_address_limit from one client address (the guard, guard.c, refuses the ones beyond at accept); a
+ * connection silent for idle_timeout_s is closed by libmicrohttpd; and one that has not delivered a whole
+ * request request_timeout_s after its accept or the first byte of its next request is closed by the
+ * listener's sweep (conns.c), however often it sends. Each listener has its own threads, limits and table, so a flood of connections
  * on the tenant listener leaves the admin listener as it was.
  */
 #include "../internal.h"
@@ -230,7 +230,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     api_server_t *srv = cls;
 
     (void) toe;
-    api_conns_answered(srv->conns, conn_entry(conn), mono_ms()); /* the next request's deadline runs */
+    api_conns_answered(srv->conns, conn_entry(conn), mono_ms()); /* idle till the next request's first byte */
     if (*req_cls == NULL)
         return;
     api_req_free(*req_cls);
