@@ -267,7 +267,7 @@ proration_follows_stop_deallocate_resize_and_delete(void **state)
     double compute = 0, running = 0, gb = 0, q;
     size_t i, n = 0, existed = 0;
     err_t err = {0};
-    json_t *recs, *props;
+    json_t *recs, *props, *rec;
     rows_t r;
 
     append(st, "vm-p", "sub-1", "created", &running_s, &lo[0], &hi[0]);
@@ -306,8 +306,11 @@ proration_follows_stop_deallocate_resize_and_delete(void **state)
     assert_float_equal(gb, (30.0 * (double) (r.at[3] - r.at[0]) + 50.0 * (double) (r.at[4] - r.at[3])) /
                                HOUR, 1e-9);
     assert_true(running < compute);
-    /* The deletion's period shows the size it ended with. */
-    props = json_object_get(find_size(recs, "vm-p", meters[0], last, "L"), "properties");
+    /* The period of the VM's last moment shows the size it ended with (a deletion right at a period's
+     * start leaves that period no time to bill). */
+    rec = find_size(recs, "vm-p", meters[0], (r.at[4] - 1) / period * period, "L");
+    assert_non_null(rec);
+    props = json_object_get(rec, "properties");
     assert_string_equal(json_string_value(json_object_get(props, "size")), "L");
     assert_int_equal(json_integer_value(json_object_get(props, "cores")), 4);
     json_decref(recs);
