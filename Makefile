@@ -3,7 +3,8 @@
 #   make          build build/wapd and build/wapd-agent (installs missing Debian packages first)
 #   make run      build, then start the daemon with --demo
 #   make test     unit tests, e2e tests, both again under ASan+UBSan, the OpenAPI lint (every document), the
-#                 generated TypeScript client's compile (make client) and the README walk-through (make walkthrough)
+#                 generated TypeScript client's compile (make client) and the README walk-through (make walkthrough);
+#                 TEST_JOBS (2) unit binaries and e2e modules at once
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
 #                 hook deliveries per second
 #   make soak     an hour at half of the measured peak of a mixed tenant load: RSS, fds, database size, p99
