@@ -220,14 +220,17 @@ $(ASAN)/tests/fuzz_%_replay: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) $(ASAN_CORE_OBJ) $
 # jobs unless make was given -j itself. 2 suits a machine of 2 shared cores: much of the tests' time is
 # waiting (deadlines, periods, retries), not computing.
 TEST_JOBS ?= 2
+# The longest binaries start first, so that those running at once end together.
+UNIT_FIRST := test_fault_jobs test_agent_http_volume test_snapshot test_agent_sim_volume
+UNIT_ORDER = $(foreach t,$(UNIT_FIRST),$(filter %/$(t),$(1))) $(filter-out $(UNIT_FIRST:%=\%/%),$(1))
 
 unit: $(UNIT_BIN) $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_%_replay)
-	@UNIT_JOBS=$(TEST_JOBS) tests/run-unit.sh $(UNIT_BIN)
+	@UNIT_JOBS=$(TEST_JOBS) tests/run-unit.sh $(call UNIT_ORDER,$(UNIT_BIN))
 	@$(call FUZZ_REPLAY,$(BUILD))
 
 unit-asan: $(ASAN_UNIT_BIN) $(FUZZ_TARGETS:%=$(ASAN)/tests/fuzz_%_replay)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  UNIT_JOBS=$(TEST_JOBS) tests/run-unit.sh $(ASAN_UNIT_BIN)
+	  UNIT_JOBS=$(TEST_JOBS) tests/run-unit.sh $(call UNIT_ORDER,$(ASAN_UNIT_BIN))
 	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
 	  $(call FUZZ_REPLAY,$(ASAN))
 
