@@ -3,7 +3,8 @@
 #   make          build build/wapd and build/wapd-agent (installs missing Debian packages first)
 #   make run      build, then start the daemon with --demo
 #   make test     unit tests, e2e tests, both again under ASan+UBSan, the OpenAPI lint (every document), the
-#                 generated TypeScript client's compile (make client) and the README walk-through (make walkthrough)
+#                 generated TypeScript client's compile (make client) and the README walk-through (make walkthrough);
+#                 TEST_JOBS (2) unit binaries and e2e modules at once
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
 #                 hook deliveries per second
 #   make soak     an hour at half of the measured peak of a mixed tenant load: RSS, fds, database size, p99
@@ -215,13 +216,21 @@ $(ASAN)/tests/fuzz_%_replay: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) $(ASAN_CORE_OBJ) $
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c $(filter %.o,$^) \
 	  $(PKG_LIBS) $(LDLIBS)
 
+# TEST_JOBS (2): how many unit binaries, and how many e2e modules, run at once; make test builds with as many
+# jobs unless make was given -j itself. 2 suits a machine of 2 shared cores: much of the tests' time is
+# waiting (deadlines, periods, retries), not computing.
+TEST_JOBS ?= 2
+# The longest binaries start first, so that those running at once end together.
+UNIT_FIRST := test_fault_jobs test_agent_http_volume test_snapshot test_agent_sim_volume
+UNIT_ORDER = $(foreach t,$(UNIT_FIRST),$(filter %/$(t),$(1))) $(filter-out $(UNIT_FIRST:%=\%/%),$(1))
+
 unit: $(UNIT_BIN) $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_%_replay)
-	@tests/run-unit.sh $(UNIT_BIN)
+	@UNIT_JOBS=$(TEST_JOBS) tests/run-unit.sh $(call UNIT_ORDER,$(UNIT_BIN))
 	@$(call FUZZ_REPLAY,$(BUILD))
 
 unit-asan: $(ASAN_UNIT_BIN) $(FUZZ_TARGETS:%=$(ASAN)/tests/fuzz_%_replay)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  tests/run-unit.sh $(ASAN_UNIT_BIN)
+	  UNIT_JOBS=$(TEST_JOBS) tests/run-unit.sh $(call UNIT_ORDER,$(ASAN_UNIT_BIN))
 	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
 	  $(call FUZZ_REPLAY,$(ASAN))
 
@@ -262,12 +271,14 @@ fuzz-merge: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	  echo "fuzz $$t: $$n inputs, $$(ls tests/fuzz/$$t | wc -l) with what the runs found"; done
 
 # ---- end-to-end tests against the real binary ----
+# TEST_JOBS modules at once (tests/e2e/run.py -j). The sanitized pass runs every module too, but skips the
+# tests marked plain_only (the long fault runs: see tests/e2e/run.py), which the plain pass runs.
 e2e: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent
-	@WAPD_BIN=$(BUILD)/wapd WAPD_COLLECT_BIN=$(BUILD)/wapd-collect python3 tests/e2e/run.py
+	@WAPD_BIN=$(BUILD)/wapd WAPD_COLLECT_BIN=$(BUILD)/wapd-collect python3 tests/e2e/run.py -j $(TEST_JOBS)
 
 e2e-asan: $(ASAN)/wapd $(BUILD)/wapd-collect $(ASAN)/wapd-agent
 	@WAPD_COLLECT_BIN=$(BUILD)/wapd-collect ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  WAPD_BIN=$(ASAN)/wapd WAPD_SANITIZED=1 python3 tests/e2e/run.py
+	  WAPD_BIN=$(ASAN)/wapd WAPD_SANITIZED=1 python3 tests/e2e/run.py -j $(TEST_JOBS)
 
 # ---- the OpenAPI documents of each listener, derived from the complete one ----
 # schemas/openapi.yaml names the listener of every path; tools/split-openapi.py writes one document per
@@ -310,9 +321,12 @@ walkthrough: $(BUILD)/wapd
 	@WAPD=$(BUILD)/wapd tests/walkthrough.sh
 
 # ---- everything ----
+# Builds with TEST_JOBS jobs unless make was given -j (its jobserver then reaches every sub-make).
+TEST_MAKE = $(MAKE) $(if $(findstring -j,$(MAKEFLAGS))$(findstring jobserver,$(MAKEFLAGS)),,-j$(TEST_JOBS))
+
 test: $(STAMP)
-	@$(MAKE) --no-print-directory all
-	@MAKE="$(MAKE)" tests/run-all.sh
+	@$(TEST_MAKE) --no-print-directory all
+	@MAKE="$(TEST_MAKE)" tests/run-all.sh
 
 run: all
 	$(BUILD)/wapd --demo
