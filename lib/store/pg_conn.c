@@ -361,9 +361,11 @@ pg_integrity_check(store_conn_t *c, err_t *err)
     snprintf(names + len, sizeof(names) - len, "}");
     params[0] = names;
     res = pg__query(c,
-                    "SELECT (SELECT count(*) FROM pg_catalog.pg_tables"
-                    " WHERE schemaname = current_schema() AND tablename = ANY($1::text[])"
-                    " AND has_table_privilege(quote_ident(tablename), 'SELECT, INSERT, UPDATE, DELETE')),"
+                    "SELECT (SELECT count(*) FROM pg_catalog.pg_class t"
+                    " JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
+                    " WHERE n.nspname = current_schema() AND t.relkind = 'r'"
+                    " AND t.relname = ANY($1::text[])"
+                    " AND has_table_privilege(t.oid, 'SELECT, INSERT, UPDATE, DELETE')),"
                     " (SELECT max(version) FROM wapd_schema), pg_is_in_recovery(),"
                     " current_setting('transaction_read_only') = 'on'",
                     1, params, "checking the database", err);

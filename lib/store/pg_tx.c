@@ -50,7 +50,7 @@ end_quietly(store_conn_t *c)
 int
 pg_tx_begin(store_conn_t *c, int depth, store_tx_mode_t mode, err_t *err)
 {
-    char sql[64];
+    char sql[96];
 
     assert(depth >= 0 && depth == c->depth);
     if (depth > 0) {
@@ -68,16 +68,17 @@ pg_tx_begin(store_conn_t *c, int depth, store_tx_mode_t mode, err_t *err)
         c->tx_write = false;
         return 0;
     }
-    if (pg__run(c, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, "opening a transaction", err) < 0)
-        return -1;
-    c->depth = 1;
-    c->tx_write = true;
-    /* Waited for at most lock_timeout (the busy timeout): then 503, as a busy SQLite writer answers. */
-    snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%" PRId64 ")", PG_WRITE_LOCK);
-    if (pg__run(c, sql, 0, NULL, "waiting for the write lock", err) < 0) {
+    /* One round trip: the transaction and its lock, waited for at most lock_timeout (the busy timeout),
+     * then 503, as a busy SQLite writer answers. */
+    snprintf(sql, sizeof(sql),
+             "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%" PRId64 ");",
+             PG_WRITE_LOCK);
+    if (pg__exec(c, sql, err)) {
         end_quietly(c);
         return -1;
     }
+    c->depth = 1;
+    c->tx_write = true;
     return 0;
 }
 
