@@ -155,7 +155,7 @@ $(ASAN)/tests/%: tests/unit/%.c $(UNIT_HEADERS) $(ASAN_CORE_OBJ) $(HEADERS)
 # Unit tests of the daemon's settings and their reload link daemon/config*.o and daemon/reload.o as well
 # (never daemon/main.o).
 DAEMON_TESTS    := test_config test_reload
-DAEMON_TEST_OBJ := daemon/config.o daemon/config_text.o daemon/reload.o
+DAEMON_TEST_OBJ := daemon/config.o daemon/config_file.o daemon/config_text.o daemon/reload.o
 
 $(addprefix $(BUILD)/tests/,$(DAEMON_TESTS)): $(BUILD)/tests/%: tests/unit/%.c \
   $(addprefix $(BUILD)/,$(DAEMON_TEST_OBJ)) $(CORE_OBJ) $(HEADERS)
@@ -241,7 +241,8 @@ unit-asan: $(ASAN_UNIT_BIN) $(FUZZ_TARGETS:%=$(ASAN)/tests/fuzz_%_replay)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
   -fno-sanitize-recover=undefined
-FUZZ_OBJ     := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC) $(API_SRC) daemon/config.c daemon/config_text.c)
+FUZZ_OBJ     := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC) $(API_SRC) daemon/config.c daemon/config_file.c \
+  daemon/config_text.c)
 .SECONDARY: $(FUZZ_OBJ)
 
 $(BUILD)/fuzz/obj/%.o: %.c $(HEADERS) $(STAMP)

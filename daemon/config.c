@@ -1,14 +1,14 @@
 /*
- * config.c: settings from defaults, an INI config file (parsed by inih), the environment and the command
- * line, in that order of precedence (the command line wins). Unknown keys and bad values stop the start
- * with a message naming the setting and what it allows.
+ * config.c: settings from defaults, an INI config file (read by config_file.c), the environment and the
+ * command line, in that order of precedence (the command line wins). Unknown keys and bad values stop the
+ * start with a message naming the setting and what it allows.
  *
- * Each setting is written once, as a row of `settings` below. The getopt options, the INI keys, --help,
- * --print-config and the defaults are made from the rows, and config_set is the one place a value is
- * checked against its type and range (defaults go through it too, so a default outside its own range
- * cannot start). Invariants: every row names a field of config_t of the C type its type needs (checked
- * when compiled); a row with a NULL default leaves its field zero; a secret value never reaches a message
- * or the printed config.
+ * Each setting is written once, as a row of `settings` below. The getopt options, the INI keys
+ * (config_file.c), --help, --print-config (config_text.c) and the defaults are made from the rows, and
+ * config_set is the one place a value is checked against its type and range (defaults go through it too,
+ * so a default outside its own range cannot start). Invariants: every row names a field of config_t of the
+ * C type its type needs (checked when compiled); a row with a NULL default leaves its field zero; a secret
+ * value never reaches a message or the printed config.
  */
 #include "config.h"
 
@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <ini.h>
 
 #include "../lib/util.h"
 
@@ -165,25 +163,6 @@ config_setting_find(const char *name)
     return NULL;
 }
 
-/* The row of an INI key, which may also be spelled with '-' for '_' (rate-limit = 5), or NULL. */
-static const config_setting_t *
-find_key(const char *key)
-{
-    char norm[64];
-    size_t i;
-
-    /* The long option's spelling is a key too: "rate-limit" reads as "rate_limit". */
-    for (i = 0; key[i] && i < sizeof(norm) - 1; i++)
-        norm[i] = key[i] == '-' ? '_' : key[i];
-    norm[i] = '\0';
-    if (key[i] != '\0')
-        return NULL;
-    for (i = 0; i < NSETTINGS; i++)
-        if (settings[i].key && strcmp(settings[i].key, norm) == 0)
-            return &settings[i];
-    return NULL;
-}
-
 static void *
 field_of(const config_t *cfg, const config_setting_t *s)
 {
@@ -300,9 +279,6 @@ parse_bool(const char *v, bool *out)
     return 0;
 }
 
-/* A line, its end and the '\0' fit in the buffer inih reads lines into. */
-_Static_assert(CONFIG_LINE_MAX + 3 <= INI_MAX_LINE, "a config file line must fit in inih's line buffer");
-
 size_t
 config_value_max(const config_setting_t *s)
 {
@@ -414,139 +390,6 @@ config_set(config_t *cfg, const config_setting_t *s, const char *value, char *ms
     return -1;
 }
 
-/* The file, read a line at a time for inih by read_line, which counts the lines and stops at one too long
- * for inih's buffer (inih itself would cut it, read the cut-off rest as a line of its own and keep a value
- * cut short). */
-typedef struct {
-    FILE *f;
-    int line;         /* the last line read, from 1 */
-    int too_long;     /* the line that was too long, or 0 */
-    int section_line; /* the last line that began (unindented) with '[', or 0 */
-    bool indented;    /* whether the last line read begins with white space */
-    size_t limit;     /* the longest line allowed, not counting its end */
-} line_reader_t;
-
-typedef struct {
-    config_t *cfg;
-    line_reader_t *reader;
-    char *msg;
-    size_t n;
-    int msg_line;   /* the line msg is about, or 0 */
-    int last_line;  /* the line of the last key, or 0 */
-    char last[64];  /* that key */
-} ini_ctx_t;
-
-/* inih's reader (fgets' contract): the next line, with its '\n', in str of num bytes; NULL at the end of
- * the file, at a read error, or at a line longer than the limit (reader->too_long names it). */
-static char *
-read_line(char *str, int num, void *stream)
-{
-    line_reader_t *r = stream;
-    size_t len = 0, room = num > 0 ? (size_t) num : 0, content;
-    int ch = EOF;
-
-    if (r->too_long || room < 3)
-        return NULL;
-    if (r->limit > room - 3) /* an inih built with a smaller buffer */
-        r->limit = room - 3;
-    while ((ch = getc(r->f)) != EOF) {
-        if (len + 1 < room)
-            str[len] = (char) ch;
-        len++;
-        if (ch == '\n')
-            break;
-    }
-    if (len == 0)
-        return NULL;
-    r->line++;
-    content = len - (ch == '\n');
-    if (content > 0 && len + 1 <= room && str[content - 1] == '\r')
-        content--;
-    if (content > r->limit || len + 1 > room) {
-        r->too_long = r->line;
-        return NULL;
-    }
-    str[len] = '\0';
-    r->indented = isspace((unsigned char) str[0]);
-    if (str[0] == '[')
-        r->section_line = r->line;
-    return str;
-}
-
-/* inih calls this for each key; the first error's message is kept with its line. */
-static int
-on_ini(void *user, const char *section, const char *name, const char *value)
-{
-    ini_ctx_t *c = user;
-    const config_setting_t *s;
-
-    if (c->msg[0] != '\0')
-        return 1; /* the first error is the one reported */
-    c->msg_line = c->reader->line;
-    /* inih reads an indented line after a key as more of that key's value, and hands the key over again
-     * with only that line: the value above would be silently replaced. */
-    if (c->reader->indented && c->last_line > c->reader->section_line && strcmp(name, c->last) == 0) {
-        snprintf(c->msg, c->n,
-                 "this line begins with white space, so it would continue the value of '%s' above; a value "
-                 "is one line (remove the indent)",
-                 name);
-        return 1;
-    }
-    c->last_line = c->reader->line;
-    snprintf(c->last, sizeof(c->last), "%s", name);
-    if (section[0] != '\0' && strcmp(section, "wapd") != 0) {
-        snprintf(c->msg, c->n, "unknown section [%s] (settings go under [wapd])", section);
-        return 1;
-    }
-    s = find_key(name);
-    if (s == NULL) {
-        snprintf(c->msg, c->n, "unknown setting '%s'", name);
-        return 1;
-    }
-    if (config_set(c->cfg, s, value, c->msg, c->n) != 0 && c->msg[0] == '\0')
-        snprintf(c->msg, c->n, "bad value for --%s", s->name);
-    return 1;
-}
-
-static int
-load_file(config_t *cfg, char *msg, size_t n)
-{
-    line_reader_t reader = {.limit = CONFIG_LINE_MAX};
-    ini_ctx_t ictx = {.cfg = cfg, .reader = &reader, .msg = msg, .n = n};
-    char detail[384];
-    int rc, read_error;
-
-    reader.f = fopen(cfg->config_file, "r");
-    if (reader.f == NULL) {
-        snprintf(msg, n, "cannot read config file %s", cfg->config_file);
-        return -1;
-    }
-    /* inih reports the first line it could not parse; a bad value's line is ictx.msg_line. Whichever
-     * comes first is the error; the line too long, if any, is the last one read. */
-    rc = ini_parse_stream(read_line, &reader, on_ini, &ictx);
-    read_error = ferror(reader.f);
-    fclose(reader.f);
-    if (rc < 0 || read_error) {
-        snprintf(msg, n, "cannot read config file %s", cfg->config_file);
-        return -1;
-    }
-    if (rc > 0 && (msg[0] == '\0' || rc < ictx.msg_line)) {
-        snprintf(msg, n, "%s:%d: not a valid INI line", cfg->config_file, rc);
-        return -1;
-    }
-    if (msg[0] != '\0') {
-        snprintf(detail, sizeof(detail), "%s", msg);
-        snprintf(msg, n, "%s:%d: %s", cfg->config_file, ictx.msg_line, detail);
-        return -1;
-    }
-    if (reader.too_long) {
-        snprintf(msg, n, "%s:%d: line longer than %zu bytes, the most a config file line may have",
-                 cfg->config_file, reader.too_long, reader.limit);
-        return -1;
-    }
-    return 0;
-}
-
 static void
 build_options(struct option *opts)
 {
@@ -630,7 +473,7 @@ config_load(config_t *cfg, int argc, char **argv, char *msg, size_t n)
     /* First pass: find --config, so that the command line can override the file. */
     if (apply_args(cfg, argc, argv, opts, true, msg, n))
         return -1;
-    if (cfg->config_file && load_file(cfg, msg, n))
+    if (cfg->config_file && config_load_file(cfg, msg, n))
         return -1;
     for (i = 0; i < NSETTINGS; i++) {
         env = settings[i].env ? getenv(settings[i].env) : NULL;

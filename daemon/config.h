@@ -103,6 +103,11 @@ int config_set(config_t *cfg, const config_setting_t *s, const char *value, char
 int config_load(config_t *cfg, int argc, char **argv, char *msg, size_t n);
 void config_free(config_t *cfg);
 
+/* config_load's step between the defaults and the environment: the settings of cfg->config_file, each key
+ * set by config_set (config_file.c). Returns 0, or -1 with a message naming the file and the line at fault
+ * in msg (of size n). */
+int config_load_file(config_t *cfg, char *msg, size_t n);
+
 /* --help: a synopsis and one entry per setting of the table. */
 void config_usage(FILE *out);
 

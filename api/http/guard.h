@@ -1,12 +1,13 @@
 /*
- * guard.h: the front of a plain-HTTP listener (api/http/guard.c): it accepts each connection itself, reads
- * the head of its first request without consuming it (recv with MSG_PEEK), and either hands the socket to
- * libmicrohttpd (MHD_add_connection) or, when the head is one libmicrohttpd would answer with its own HTML
- * (or not at all), answers it in the API's JSON envelope and closes the connection with a lingering close.
+ * guard.h: the front of a plain-HTTP listener: it accepts each connection itself, reads the head of its
+ * first request without consuming it (recv with MSG_PEEK), and either hands the socket to libmicrohttpd
+ * (MHD_add_connection) or, when the head is one libmicrohttpd would answer with its own HTML (or not at
+ * all), answers it in the API's JSON envelope and closes the connection with a lingering close.
  *
- * The head checker is a pure function (api_guard_check) so that the unit tests drive it with a table of
- * heads. Its limits are set well inside what libmicrohttpd takes with the listener's 16 KiB connection
- * memory, so that a head the guard passes is never refused by libmicrohttpd itself.
+ * The head checker is a pure function (api_guard_check, api/http/guard_head.c) so that the unit tests drive
+ * it with a table of heads. Its limits are set well inside what libmicrohttpd takes with the listener's
+ * 16 KiB connection memory, so that a head the guard passes is never refused by libmicrohttpd itself. The
+ * thread that accepts, peeks, hands off and answers (api_guard_start and the rest) is api/http/guard.c.
  */
 #ifndef WAPD_API_HTTP_GUARD_H
 #define WAPD_API_HTTP_GUARD_H

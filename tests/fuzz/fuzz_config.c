@@ -1,9 +1,9 @@
 /*
- * fuzz_config.c: fuzz target for the config file (daemon/config.c): the input is written to a file and read
- * by config_load (`wapd --config FILE`), that is the line reader, inih and config_set on every key. A file
- * it accepts is printed (config_print), and what is printed must be lines of at most CONFIG_LINE_MAX bytes
- * that load back and print the same: the --print-config promise. Any input is accepted or refused with a
- * message, without a crash, a leak or undefined behaviour.
+ * fuzz_config.c: fuzz target for the config file (daemon/config_file.c): the input is written to a file and
+ * read by config_load (`wapd --config FILE`), that is the line reader, inih and config_set on every key. A
+ * file it accepts is printed (config_print), and what is printed must be lines of at most CONFIG_LINE_MAX
+ * bytes that load back and print the same: the --print-config promise. Any input is accepted or refused
+ * with a message, without a crash, a leak or undefined behaviour.
  */
 #include <stdint.h>
 #include <stdio.h>

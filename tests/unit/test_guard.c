@@ -1,9 +1,9 @@
 /*
- * Unit tests of the listener's front (api/http/guard.c): the head checker as a pure function (a table of
- * heads and what each gets; every prefix of a good head waits for more and then passes whole), the answer
- * it writes, and the guard's thread on a real listen socket with a recording hand-off: a good head is
- * handed over untouched, a bad one answered in the envelope and closed, the limits applied at accept and
- * a head that never completes closed at the deadline.
+ * Unit tests of the listener's front (api/http/guard.c and guard_head.c): the head checker as a pure
+ * function (a table of heads and what each gets; every prefix of a good head waits for more and then passes
+ * whole), the answer it writes, and the guard's thread on a real listen socket with a recording hand-off: a
+ * good head is handed over untouched, a bad one answered in the envelope and closed, the limits applied at
+ * accept and a head that never completes closed at the deadline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
