@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "../../lib/fault.h"
 #include "../../lib/store.h"
 
@@ -20,8 +22,10 @@
 typedef struct {
     const char *name;
     /* Makes the location of a fresh, empty store (dir is a new temporary directory): 0; 1 when the
-     * backend cannot run here. */
+     * backend cannot run here (it says why). */
     int (*location)(const char *dir, char *out, size_t outn);
+    /* Removes what location made outside dir, once the store is closed (NULL: nothing to remove). */
+    void (*drop)(const char *location);
 } backend_t;
 
 static inline int
@@ -31,8 +35,74 @@ file_location(const char *dir, char *out, size_t outn)
     return 0;
 }
 
+/* PostgreSQL: WAPD_TEST_PG is the libpq URI of a database on a test cluster whose role may CREATE
+ * DATABASE (make unit-pg starts one: tests/pg/cluster.sh). Each case gets a database of its own,
+ * wapd_t_<pid>_<n>, made from that one and dropped after the case. Unset: the backend is skipped. */
+
+/* Copies uri with its database (the path after the authority) replaced by db into out. */
+static inline void
+pg_uri_with_db(const char *uri, const char *db, char *out, size_t outn)
+{
+    const char *auth = strstr(uri, "://"), *path, *rest;
+
+    assert_non_null(auth);
+    auth += 3;
+    path = auth + strcspn(auth, "/?");
+    rest = *path == '/' ? path + strcspn(path, "?") : path;
+    assert_true(snprintf(out, outn, "%.*s/%s%s", (int) (path - uri), uri, db, rest) < (int) outn);
+}
+
+/* Runs one statement on the database WAPD_TEST_PG names; fails the case when it fails. */
+static inline void
+pg_admin(const char *sql)
+{
+    PGconn *pg = PQconnectdb(getenv("WAPD_TEST_PG"));
+    PGresult *res;
+
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("WAPD_TEST_PG: cannot connect: %s", PQerrorMessage(pg));
+    res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(pg));
+    PQclear(res);
+    PQfinish(pg);
+}
+
+static inline int
+pg_location(const char *dir, char *out, size_t outn)
+{
+    static unsigned n;
+    const char *base = getenv("WAPD_TEST_PG");
+    char db[64], sql[128];
+
+    (void) dir;
+    if (base == NULL || *base == '\0') {
+        print_message("WAPD_TEST_PG is not set (make unit-pg sets it): ");
+        return 1;
+    }
+    snprintf(db, sizeof(db), "wapd_t_%ld_%u", (long) getpid(), ++n);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    pg_admin(sql);
+    pg_uri_with_db(base, db, out, outn);
+    return 0;
+}
+
+static inline void
+pg_drop(const char *location)
+{
+    const char *db = strstr(location, "://");
+    char sql[160];
+
+    db = strchr(db + 3, '/');
+    assert_non_null(db);
+    db++;
+    snprintf(sql, sizeof(sql), "DROP DATABASE %.*s WITH (FORCE)", (int) strcspn(db, "?"), db);
+    pg_admin(sql);
+}
+
 static const backend_t backends[] = {
-    {"sqlite", file_location},
+    {"sqlite", file_location, NULL},
+    {"postgresql", pg_location, pg_drop},
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
@@ -43,7 +113,7 @@ typedef void (*case_fn)(store_t *st);
 static inline void
 run_case(case_fn fn)
 {
-    char dir[64], loc[256], cmd[96];
+    char dir[64], loc[512], cmd[96];
     err_t err = {0};
     store_t *st;
     size_t i;
@@ -55,10 +125,13 @@ run_case(case_fn fn)
             print_message("backend %s cannot run here: skipped\n", backends[i].name);
         } else {
             st = store_open(loc, NULL, &err);
-            assert_non_null(st);
+            if (st == NULL)
+                fail_msg("backend %s: store_open(%s): %s", backends[i].name, loc, err.message);
             assert_string_equal(store_backend_name(st), backends[i].name);
             fn(st);
             store_close(st);
+            if (backends[i].drop != NULL)
+                backends[i].drop(loc);
         }
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
         assert_int_equal(system(cmd), 0);
