@@ -2,6 +2,7 @@
  * test_store_conformance.h: what the store's conformance suite (test_store_conformance*.c) shares: the
  * list of backends every case runs against, the runner that gives each case a fresh store of each
  * backend, and records to work with. Written against the public store.h only. Include after <cmocka.h>.
+ * The postgresql row runs when WAPD_TEST_PG names a test cluster (make unit-pg), and is skipped otherwise.
  */
 #ifndef WAPD_TEST_STORE_CONFORMANCE_H
 #define WAPD_TEST_STORE_CONFORMANCE_H
