@@ -74,7 +74,7 @@ start() {
             -c max_connections=400 -c fsync=on" start >/dev/null ||
         { cat "$dir/server.log" >&2 2>/dev/null; die "the server did not start"; }
     "$bin/psql" -X -q -v ON_ERROR_STOP=1 "postgresql://postgres@/postgres?host=$dir" \
-        -c "CREATE ROLE wapd LOGIN CREATEDB" >/dev/null || die "could not create the role wapd"
+        -c "CREATE ROLE wapd LOGIN CREATEDB" -c "GRANT pg_signal_backend TO wapd" >/dev/null || die "could not create the role wapd"
     echo "postgresql://wapd@/postgres?host=$dir"
 }
 
