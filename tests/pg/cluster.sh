@@ -3,7 +3,9 @@
 #
 #   cluster.sh start DIR    initdb into DIR/data, start the server with its Unix socket in DIR and no TCP,
 #                           and print the URI of its "postgres" database as the role "wapd" (LOGIN CREATEDB,
-#                           not a superuser: what WAPD_TEST_PG names). DIR must not exist or be empty.
+#                           not a superuser: what WAPD_TEST_PG names; a member of pg_signal_backend, so that
+#                           DROP DATABASE … WITH (FORCE) may end an autovacuum worker still in a test's
+#                           database). DIR must not exist or be empty.
 #   cluster.sh stop DIR     stop that server (fast, then immediate) and remove DIR.
 #   cluster.sh run CMD...   start a cluster in a new temporary directory, run CMD with WAPD_TEST_PG set to its
 #                           URI, and stop and remove it whatever CMD did; exits with CMD's status.
