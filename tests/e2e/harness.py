@@ -233,16 +233,34 @@ class Client:
 
 PG_DBS = {}  # real path of a state dir -> the URI of its database
 _pg_seq = [0]
+_pg_spare = []  # (name, psql process creating it): the next daemon's database, made while tests run
+_pg_drops = []  # psql processes dropping databases in the background
+
+
+def _psql_cmd(uri, *args):
+    psql = shutil.which("psql") or os.path.join(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"), "psql")
+    return [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", uri] + list(args)
 
 
 def _psql(uri, sql):
     """Runs SQL text through psql on uri; its rows, one per line, unaligned."""
-    psql = shutil.which("psql") or os.path.join(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"), "psql")
-    r = subprocess.run([psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", uri], input=sql,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(_psql_cmd(uri), input=sql, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise AssertionError("psql on %s failed: %s" % (uri, r.stderr.strip()))
     return r.stdout
+
+
+def _psql_start(sql):
+    """Starts one statement on the cluster's base database in the background (a CREATE or DROP DATABASE,
+    which take a second or two each with fsync on)."""
+    return subprocess.Popen(_psql_cmd(PG_BASE, "-c", sql), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _psql_wait(proc, sql):
+    _, errs = proc.communicate(timeout=120)
+    if proc.returncode != 0:
+        raise AssertionError("psql %s failed: %s" % (sql, errs.strip()))
 
 
 def pg_uri_with_db(uri, db):
@@ -261,30 +279,47 @@ def pg_db_name(uri):
     return uri.partition("://")[2].split("/", 1)[1].split("?", 1)[0]
 
 
+def _pg_make():
+    _pg_seq[0] += 1
+    db = "wapd_t_%d_%d" % (os.getpid(), _pg_seq[0])
+    return db, _psql_start("CREATE DATABASE %s" % db)
+
+
 def pg_database(state_dir):
-    """The database of a state dir on the test cluster, made on first use."""
+    """The database of a state dir on the test cluster, made on first use (a fresh, empty one)."""
     key = os.path.realpath(state_dir)
     if key not in PG_DBS:
-        _pg_seq[0] += 1
-        db = "wapd_t_%d_%d" % (os.getpid(), _pg_seq[0])
-        _psql(PG_BASE, "CREATE DATABASE %s" % db)
+        db, proc = _pg_spare.pop() if _pg_spare else _pg_make()
+        _psql_wait(proc, "CREATE DATABASE %s" % db)
         PG_DBS[key] = pg_uri_with_db(PG_BASE, db)
+        _pg_spare.append(_pg_make())
     return PG_DBS[key]
 
 
+def _pg_drop_db(db):
+    _pg_drops[:] = [p for p in _pg_drops if p.poll() is None]
+    _pg_drops.append(_psql_start("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db))
+
+
 def pg_drop(state_dir):
+    """Drops a state dir's database (in the background: the daemon on it has stopped)."""
     uri = PG_DBS.pop(os.path.realpath(state_dir), None)
     if uri:
-        _psql(PG_BASE, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_db_name(uri))
+        _pg_drop_db(pg_db_name(uri))
 
 
 @atexit.register
 def _pg_drop_all():
-    for key in list(PG_DBS):
-        try:
+    try:
+        for db, proc in _pg_spare:
+            proc.wait(120)
+            _pg_drop_db(db)
+        for key in list(PG_DBS):
             pg_drop(key)
-        except Exception as e:  # the cluster may be gone already; it is thrown away whole
-            print("e2e: could not drop the database of %s: %s" % (key, e), file=sys.stderr)
+        for proc in _pg_drops:
+            proc.communicate(timeout=120)
+    except Exception as e:  # the cluster is thrown away whole after the run anyway
+        print("e2e: could not drop the test databases: %s" % e, file=sys.stderr)
 
 
 def _sql_literal(v):
