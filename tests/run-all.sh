@@ -28,6 +28,15 @@ for target in unit e2e unit-asan e2e-asan lint client walkthrough; do
     fi
     echo "== make $target: $(($(date +%s) - t0)) s"
 done
+# PostgreSQL: the store conformance suite and the store-heavy e2e modules on a throw-away cluster each
+# (tests/pg/cluster.sh; Debian's postgresql package).
+for target in unit-pg e2e-pg; do
+    echo "== make $target"
+    if ! $MAKE --no-print-directory "$target" 2>&1 | tee -a "$log"; then
+        echo "== make $target FAILED"
+        status=1
+    fi
+done
 read -r passed failed < <(awk '/^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
                                 END { print p + 0, f + 0 }' "$log")
 if grep -q "Your API description is valid" "$log"; then

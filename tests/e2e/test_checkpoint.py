@@ -1,8 +1,6 @@
 """The single-slot checkpoint: plan modes for tenants and admins, replacement that never shows two or none,
 crash points, agent failure, restore, prune and retention."""
 import json
-import os
-import sqlite3
 import threading
 
 from harness import Daemon, err, ok, sim_vms, wait_for, wait_job
@@ -221,13 +219,10 @@ def test_retention_prunes_automatically():
 
 
 def slot_in_db(d, vm_id):
-    db = sqlite3.connect(os.path.join(d.state_dir, "wapd.db"))
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        row = db.execute("SELECT checkpoint FROM vms WHERE id = ?", (vm_id,)).fetchone()
-        return json.loads(row[0])["name"] if row[0] else None
-    finally:
-        db.close()
+    if d.pg_uri is None:
+        assert d.store_rows("PRAGMA integrity_check")[0][0] == "ok"
+    row = d.store_rows("SELECT checkpoint FROM vms WHERE id = ?", (vm_id,))[0]
+    return json.loads(row[0])["name"] if row[0] else None
 
 
 def crash_at(boundary, expect_name):

@@ -3,8 +3,6 @@ taken, with its power state: data disks attached since are detached and deleted,
 the quota usage and the timeline follow (reconcile finds nothing to correct). On a sim host, a wapd-agent
 host and a libvirt host; a restore that would grow past a quota or the host's room is refused and changes
 nothing; a daemon that dies at any step boundary of the restore finishes it after its restart."""
-import os
-import sqlite3
 
 from harness import Agent, Daemon, err, ok, sim_vms, wait_for, wait_job
 from test_checkpoint import cp_path, put_cp
@@ -15,12 +13,7 @@ LIBVIRT = {"kind": "libvirt", "uri": "test:///default"}
 
 
 def timeline(d, vm_id):
-    db = sqlite3.connect(os.path.join(d.state_dir, "wapd.db"))
-    try:
-        return db.execute("SELECT event, size, cores FROM vm_timeline WHERE vm_id = ? ORDER BY seq",
-                          (vm_id,)).fetchall()
-    finally:
-        db.close()
+    return d.store_rows("SELECT event, size, cores FROM vm_timeline WHERE vm_id = ? ORDER BY seq", (vm_id,))
 
 
 def books_balance(w):

@@ -1,19 +1,13 @@
 """The VM timeline, the source of metering: every change of what a VM runs or holds is recorded with its
 time in the same transaction as the change; a VM whose creation failed leaves nothing to bill."""
-import os
-import sqlite3
 
 from harness import ok, wait_job
 from test_vms import VmWorld
 
 
 def rows(d, vm_id):
-    db = sqlite3.connect(os.path.join(d.state_dir, "wapd.db"))
-    try:
-        return db.execute("SELECT event, power_state, size, cores, storage_gb, holds_compute, holds_storage,"
-                          " at_ms FROM vm_timeline WHERE vm_id = ? ORDER BY seq", (vm_id,)).fetchall()
-    finally:
-        db.close()
+    return d.store_rows("SELECT event, power_state, size, cores, storage_gb, holds_compute, holds_storage,"
+                        " at_ms FROM vm_timeline WHERE vm_id = ? ORDER BY seq", (vm_id,))
 
 
 def test_timeline_follows_a_vm(d):

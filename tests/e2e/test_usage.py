@@ -2,8 +2,6 @@
 for each meter, exactly one record per period (the compute meters one per period and size), contiguous
 from creation to deletion, matching the timeline within 2%; the cursor returns only newer records; the
 tenant sees totals."""
-import os
-import sqlite3
 import time
 
 from harness import Daemon, err, ok, wait_for, wait_job
@@ -30,10 +28,8 @@ def drain(a, cursor=None):
 
 
 def expected(d, vm_id, p0, p1):
-    db = sqlite3.connect(os.path.join(d.state_dir, "wapd.db"))
-    rows = db.execute("SELECT at_ms, event, power_state, storage_gb, holds_compute, holds_storage"
-                      " FROM vm_timeline WHERE vm_id = ? ORDER BY seq", (vm_id,)).fetchall()
-    db.close()
+    rows = d.store_rows("SELECT at_ms, event, power_state, storage_gb, holds_compute, holds_storage"
+                        " FROM vm_timeline WHERE vm_id = ? ORDER BY seq", (vm_id,))
     q = {m: 0.0 for m in METERS}
     for i, (at, event, power, gb, hc, hs) in enumerate(rows):
         if event == "deleted":

@@ -6,8 +6,6 @@ capacity, and two WAP records. The WAP endpoint serves a batchSize above 1000 as
 above the highest EventId (acknowledging nothing), and carries Min <= Average <= Max counters. The native
 ack refuses cursors wapd did not hand out, and records go only once acknowledged and past retention."""
 import base64
-import os
-import sqlite3
 import time
 
 from harness import Daemon, err, ok, wait_for, wait_job
@@ -27,11 +25,8 @@ def wait_clock(t_ms):
 
 
 def timeline(d, vm_id):
-    db = sqlite3.connect(os.path.join(d.state_dir, "wapd.db"), timeout=30)
-    rows = db.execute("SELECT at_ms, event, size, holds_compute, power_state FROM vm_timeline"
-                      " WHERE vm_id = ? ORDER BY seq", (vm_id,)).fetchall()
-    db.close()
-    return rows
+    return d.store_rows("SELECT at_ms, event, size, holds_compute, power_state FROM vm_timeline"
+                        " WHERE vm_id = ? ORDER BY seq", (vm_id,))
 
 
 def per_size(rows, p0, p1, running=False):
@@ -127,13 +122,10 @@ def test_wap_limits_counters_and_acks():
         wait_for(lambda: len(ok(w.a.get("/usage?batchSize=1000"), 200)) >= 3, 30, "three periods")
         # A batchSize above the maximum is served as the maximum: 1100 more records (of periods far ahead,
         # so that no purge takes them) give 1000.
-        db = sqlite3.connect(os.path.join(d.state_dir, "wapd.db"), timeout=30)
         far = now_ms() + 10 * 365 * 86400000
-        with db:
-            db.executemany("INSERT INTO wap_usage(resource_id, subscription_id, period_start_ms, period_end_ms,"
-                           " cpu_max, memory_max, disk_bytes_max) VALUES (?, ?, ?, ?, 1, 1, 1)",
-                           [("bulk-%d" % i, w.sub["id"], far, far + 1000) for i in range(1100)])
-        db.close()
+        d.store_exec("INSERT INTO wap_usage(resource_id, subscription_id, period_start_ms, period_end_ms,"
+                     " cpu_max, memory_max, disk_bytes_max) VALUES (?, ?, ?, ?, 1, 1, 1)",
+                     [("bulk-%d" % i, w.sub["id"], far, far + 1000) for i in range(1100)])
         assert len(ok(w.a.get("/usage?lastID=0&batchSize=5000"), 200)) == 1000
         err(w.a.get("/usage?batchSize=-1"), 400, "InvalidRequest", "batchSize")
         # Counters on every record of the VM.
@@ -145,9 +137,7 @@ def test_wap_limits_counters_and_acks():
             assert x["Resources"]["CPUAllocationCount-Average"] == "1"
         # A lastID above the highest EventId is refused and acknowledges nothing: past the retention,
         # every record is still there.
-        db = sqlite3.connect(os.path.join(d.state_dir, "wapd.db"), timeout=30)
-        top = db.execute("SELECT max(event_id) FROM wap_usage").fetchone()[0]
-        db.close()
+        top = d.store_rows("SELECT max(event_id) FROM wap_usage")[0][0]
         err(w.a.get("/usage?lastID=%d" % (top + 1000)), 400, "InvalidRequest", "lastID")
         first = mine[0]["EventId"]
         t = time.time()
