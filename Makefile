@@ -292,11 +292,11 @@ E2E_PG_MODULES ?= test_vms. test_checkpoint. test_vmroles. test_usage. test_time
 .PHONY: unit-pg e2e-pg
 
 unit-pg: $(PG_UNIT_BIN)
-	@tests/pg/cluster.sh run tests/run-unit.sh $(PG_UNIT_BIN)
+	@UNIT_JOBS=$(TEST_JOBS) tests/pg/cluster.sh run tests/run-unit.sh $(PG_UNIT_BIN)
 
 e2e-pg: $(BUILD)/wapd $(BUILD)/wapd-collect $(BUILD)/wapd-agent
 	@WAPD_BIN=$(BUILD)/wapd WAPD_COLLECT_BIN=$(BUILD)/wapd-collect \
-	  tests/pg/cluster.sh run python3 tests/e2e/run.py $(E2E_PG_MODULES)
+	  tests/pg/cluster.sh run python3 tests/e2e/run.py -j $(TEST_JOBS) $(E2E_PG_MODULES)
 
 # ---- the OpenAPI documents of each listener, derived from the complete one ----
 # schemas/openapi.yaml names the listener of every path; tools/split-openapi.py writes one document per

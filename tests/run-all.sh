@@ -15,7 +15,9 @@ start=$(date +%s)
 # lint (which would otherwise install it itself) waits for it and shows its output.
 $MAKE --no-print-directory tools/node_modules/.bin/redocly >"$npm_log" 2>&1 &
 npm_pid=$!
-for target in unit e2e unit-asan e2e-asan lint client walkthrough; do
+# unit-pg and e2e-pg: the store conformance suite and the store-heavy e2e modules on PostgreSQL, each on a
+# throw-away cluster of its own (tests/pg/cluster.sh; Debian's postgresql package).
+for target in unit e2e unit-pg e2e-pg unit-asan e2e-asan lint client walkthrough; do
     echo "== make $target"
     t0=$(date +%s)
     if [ "$target" = lint ]; then
@@ -27,15 +29,6 @@ for target in unit e2e unit-asan e2e-asan lint client walkthrough; do
         status=1
     fi
     echo "== make $target: $(($(date +%s) - t0)) s"
-done
-# PostgreSQL: the store conformance suite and the store-heavy e2e modules on a throw-away cluster each
-# (tests/pg/cluster.sh; Debian's postgresql package).
-for target in unit-pg e2e-pg; do
-    echo "== make $target"
-    if ! $MAKE --no-print-directory "$target" 2>&1 | tee -a "$log"; then
-        echo "== make $target FAILED"
-        status=1
-    fi
 done
 read -r passed failed < <(awk '/^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
                                 END { print p + 0, f + 0 }' "$log")

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_util.h"
 #include "pg.h"
 
 /* ---- errors ---- */
@@ -88,21 +89,6 @@ pg__int(const PGresult *res, int row, int col)
 
 /* ---- the statement cache ---- */
 
-/* Hot: every statement looks itself up here. The length and the text's two ends tell statements apart
- * well enough for a bucket; the comparison on lookup decides. */
-static unsigned
-sql_hash(const char *s)
-{
-    size_t n = strlen(s), i, k = n < 48 ? n : 48;
-    unsigned h = 2166136261u ^ (unsigned) n;
-
-    for (i = 0; i < k; i++)
-        h = (h ^ (unsigned char) s[i]) * 16777619u;
-    for (i = n - k; i < n; i++)
-        h = (h ^ (unsigned char) s[i]) * 16777619u;
-    return h;
-}
-
 static void
 stmt_cache_free(store_conn_t *c)
 {
@@ -148,7 +134,7 @@ revive(store_conn_t *c)
 static const char *
 stmt_name(store_conn_t *c, const char *sql, int n, const char *doing, err_t *err)
 {
-    unsigned b = sql_hash(sql) % PG_STMT_BUCKETS;
+    unsigned b = store__sql_hash(sql) % PG_STMT_BUCKETS;
     PGresult *res;
     pg_stmt_t *e;
 

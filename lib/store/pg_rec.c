@@ -14,49 +14,13 @@
  *   nothing a number would, without failing the statement.
  */
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_util.h"
 #include "pg.h"
 #include "../util.h"
-
-/* A growing SQL text; on overflow further appends are ignored and the statement is refused. */
-typedef struct {
-    char buf[4096];
-    size_t len;
-    int overflow;
-} sqlbuf_t;
-
-static void
-sb_add(sqlbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-sb_add(sqlbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (b->overflow)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(b->buf + b->len, sizeof(b->buf) - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t) n >= sizeof(b->buf) - b->len)
-        b->overflow = 1;
-    else
-        b->len += (size_t) n;
-}
-
-static void
-sb_columns(sqlbuf_t *b, const store_kind_t *kind)
-{
-    size_t i;
-
-    for (i = 0; i < kind->ncols; i++)
-        sb_add(b, "%s%s", i ? ", " : "", kind->cols[i].column);
-}
 
 /* Parameters of one statement: their text, and what of it is ours to free. */
 #define PARAMS_MAX 96
@@ -217,12 +181,12 @@ pg_rec_insert(store_conn_t *c, const store_kind_t *kind, const json_t *rec, err_
     int64_t rows;
     size_t i;
 
-    sb_add(&sb, "INSERT INTO %s(", kind->table);
-    sb_columns(&sb, kind);
-    sb_add(&sb, ") VALUES (");
+    sqlbuf_add(&sb, "INSERT INTO %s(", kind->table);
+    sqlbuf_columns(&sb, kind);
+    sqlbuf_add(&sb, ") VALUES (");
     for (i = 0; i < kind->ncols; i++)
-        sb_add(&sb, "%s$%zu", i ? ", " : "", i + 1);
-    sb_add(&sb, ") ON CONFLICT DO NOTHING");
+        sqlbuf_add(&sb, "%s$%zu", i ? ", " : "", i + 1);
+    sqlbuf_add(&sb, ") ON CONFLICT DO NOTHING");
     if (sb.overflow)
         return err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
     for (i = 0; i < kind->ncols; i++) {
@@ -273,15 +237,15 @@ pg_rec_get_by(store_conn_t *c, const store_kind_t *kind, size_t col, const char 
     int64_t n;
 
     assert(col < kind->ncols);
-    sb_add(&sb, "SELECT rev, ");
-    sb_columns(&sb, kind);
+    sqlbuf_add(&sb, "SELECT rev, ");
+    sqlbuf_columns(&sb, kind);
     if (!text_ok(value))
         return 1;
     if (kind->cols[col].type == COL_INT || kind->cols[col].type == COL_BOOL) {
         if (util_parse_int64(value, true, &n) != 0)
             return 1; /* no integer column holds it */
     }
-    sb_add(&sb, " FROM %s WHERE %s = $1 ORDER BY seq LIMIT 1", kind->table, kind->cols[col].column);
+    sqlbuf_add(&sb, " FROM %s WHERE %s = $1 ORDER BY seq LIMIT 1", kind->table, kind->cols[col].column);
     if (sb.overflow)
         return err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
     return read_one(c, sb.buf, 1, params, kind, rec, rev, err);
@@ -299,9 +263,9 @@ pg_rec_get_where(store_conn_t *c, const store_kind_t *kind, const char *id, size
     assert(scol > 0 && scol < kind->ncols && kind->cols[scol].type == COL_TEXT);
     if (!text_ok(id) || !text_ok(value))
         return 1;
-    sb_add(&sb, "SELECT rev, ");
-    sb_columns(&sb, kind);
-    sb_add(&sb, " FROM %s WHERE %s = $1 AND %s = $2", kind->table, kind->cols[0].column,
+    sqlbuf_add(&sb, "SELECT rev, ");
+    sqlbuf_columns(&sb, kind);
+    sqlbuf_add(&sb, " FROM %s WHERE %s = $1 AND %s = $2", kind->table, kind->cols[0].column,
            kind->cols[scol].column);
     if (sb.overflow)
         return err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
@@ -334,23 +298,23 @@ add_filters(sqlbuf_t *sb, params_t *p, const store_kind_t *kind, const store_fil
                 return -1;
             }
             p->owned[p->n - 1] = text;
-            sb_add(sb, " AND %s%s IN (SELECT json_array_elements_text($%d::json))", col->column,
+            sqlbuf_add(sb, " AND %s%s IN (SELECT json_array_elements_text($%d::json))", col->column,
                    number ? "::text" : "", p->n);
         } else {
             if (f[i].value == NULL)
                 return err_set(err, ERR_INTERNAL, NULL, "A filter of %s has no value.", f[i].field);
             if (!text_ok(f[i].value)) {
-                sb_add(sb, " AND false"); /* no record holds it */
+                sqlbuf_add(sb, " AND false"); /* no record holds it */
                 continue;
             }
             if (param_text(p, f[i].value, err))
                 return -1;
             if (number && util_parse_int64(f[i].value, true, &n) == 0)
-                sb_add(sb, " AND %s = $%d::bigint", col->column, p->n);
+                sqlbuf_add(sb, " AND %s = $%d::bigint", col->column, p->n);
             else if (number)
-                sb_add(sb, " AND %s::text = $%d", col->column, p->n);
+                sqlbuf_add(sb, " AND %s::text = $%d", col->column, p->n);
             else
-                sb_add(sb, " AND %s = $%d", col->column, p->n);
+                sqlbuf_add(sb, " AND %s = $%d", col->column, p->n);
         }
     }
     return 0;
@@ -368,15 +332,15 @@ page_query(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filt
     PGresult *res = NULL;
 
     assert(limit >= 0);
-    sb_add(&sb, "SELECT seq, ");
+    sqlbuf_add(&sb, "SELECT seq, ");
     if (keys_only)
-        sb_add(&sb, "rev, id");
+        sqlbuf_add(&sb, "rev, id");
     else
-        sb_columns(&sb, kind);
-    sb_add(&sb, " FROM %s WHERE seq > $1::bigint", kind->table);
+        sqlbuf_columns(&sb, kind);
+    sqlbuf_add(&sb, " FROM %s WHERE seq > $1::bigint", kind->table);
     if (param_int(&p, after, err) == 0 && add_filters(&sb, &p, kind, filters, nfilters, err) == 0 &&
         param_int(&p, (int64_t) limit + 1, err) == 0) {
-        sb_add(&sb, " ORDER BY seq LIMIT $%d::bigint", p.n);
+        sqlbuf_add(&sb, " ORDER BY seq LIMIT $%d::bigint", p.n);
         if (sb.overflow)
             err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
         else
@@ -453,7 +417,7 @@ pg_rec_count(store_conn_t *c, const store_kind_t *kind, const store_filter_t *fi
     PGresult *res = NULL;
     int64_t count = -1;
 
-    sb_add(&sb, "SELECT count(*) FROM %s WHERE true", kind->table);
+    sqlbuf_add(&sb, "SELECT count(*) FROM %s WHERE true", kind->table);
     if (add_filters(&sb, &p, kind, filters, nfilters, err) == 0) {
         if (sb.overflow)
             err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
@@ -478,7 +442,7 @@ pg_rec_update(store_conn_t *c, const store_kind_t *kind, const char *id, const j
     int64_t rows;
     int first = 1;
 
-    sb_add(&sb, "UPDATE %s SET ", kind->table);
+    sqlbuf_add(&sb, "UPDATE %s SET ", kind->table);
     for (i = 0; i < kind->ncols; i++) {
         if (kind->cols[i].flags & COL_IMMUTABLE)
             continue;
@@ -486,7 +450,7 @@ pg_rec_update(store_conn_t *c, const store_kind_t *kind, const char *id, const j
             params_free(&p);
             return -1;
         }
-        sb_add(&sb, "%s%s = $%d", first ? "" : ", ", kind->cols[i].column, p.n);
+        sqlbuf_add(&sb, "%s%s = $%d", first ? "" : ", ", kind->cols[i].column, p.n);
         first = 0;
     }
     if (!text_ok(id)) {
@@ -497,9 +461,9 @@ pg_rec_update(store_conn_t *c, const store_kind_t *kind, const char *id, const j
         params_free(&p);
         return -1;
     }
-    sb_add(&sb, "%srev = rev + 1 WHERE id = $%d", first ? "" : ", ", expect_rev > 0 ? p.n - 1 : p.n);
+    sqlbuf_add(&sb, "%srev = rev + 1 WHERE id = $%d", first ? "" : ", ", expect_rev > 0 ? p.n - 1 : p.n);
     if (expect_rev > 0)
-        sb_add(&sb, " AND rev = $%d::bigint", p.n);
+        sqlbuf_add(&sb, " AND rev = $%d::bigint", p.n);
     if (sb.overflow) {
         params_free(&p);
         return err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_util.h"
 #include "pg.h"
 #include "../util.h"
 
@@ -361,25 +362,6 @@ pg_wap_usage_put(store_conn_t *c, const store_wap_rec_t *r, err_t *err)
                : 0;
 }
 
-/* A WAP counter as text into out: a whole number as such, else with up to 3 decimals (no trailing
- * zeros). */
-static void
-wap_number(double v, char out[40])
-{
-    size_t n;
-
-    if (v == (double) (long long) v) {
-        snprintf(out, 40, "%lld", (long long) v);
-        return;
-    }
-    snprintf(out, 40, "%.3f", v);
-    n = strlen(out);
-    while (n > 0 && out[n - 1] == '0')
-        out[--n] = '\0';
-    if (n > 0 && out[n - 1] == '.')
-        out[--n] = '\0';
-}
-
 /* The Resources of the WAP record at a result's row, whose counters start at column col. */
 static json_t *
 wap_resources(const PGresult *res, int row, int col)
@@ -394,7 +376,7 @@ wap_resources(const PGresult *res, int row, int col)
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        wap_number(cell_f64(res, row, col + (int) i), num);
+        store__wap_number(cell_f64(res, row, col + (int) i), num);
         json_object_set_new(out, names[i], json_string(num));
     }
     return out;

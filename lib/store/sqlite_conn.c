@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend_util.h"
 #include "sqlite.h"
 
 bool
@@ -94,25 +95,10 @@ sqlite__run(store_conn_t *c, const char *sql, err_t *err)
     return 0;
 }
 
-/* Hot: every statement run looks itself up here. The length and the text's two ends tell statements
- * apart well enough for a bucket; the comparison on lookup decides. */
-static unsigned
-sql_hash(const char *s)
-{
-    size_t n = strlen(s), i, k = n < 48 ? n : 48;
-    unsigned h = 2166136261u ^ (unsigned) n;
-
-    for (i = 0; i < k; i++)
-        h = (h ^ (unsigned char) s[i]) * 16777619u;
-    for (i = n - k; i < n; i++)
-        h = (h ^ (unsigned char) s[i]) * 16777619u;
-    return h;
-}
-
 sqlite3_stmt *
 sqlite__stmt(store_conn_t *c, const char *sql, err_t *err)
 {
-    unsigned b = sql_hash(sql) % STMT_BUCKETS;
+    unsigned b = store__sql_hash(sql) % STMT_BUCKETS;
     stmt_entry_t *e;
     sqlite3_stmt *s = NULL;
     int rc;

@@ -10,11 +10,11 @@
  *   slot table without building their text again; the slot table only points into the text cache.
  */
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_util.h"
 #include "sqlite.h"
 #include "../util.h"
 
@@ -146,42 +146,6 @@ row_record(sqlite3_stmt *s, int first, const store_kind_t *kind)
     return rec;
 }
 
-/* A growing SQL text; on overflow it reports and further appends are ignored. */
-typedef struct {
-    char buf[2048];
-    size_t len;
-    int overflow;
-} sqlbuf_t;
-
-static void
-sb_add(sqlbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-sb_add(sqlbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (b->overflow)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(b->buf + b->len, sizeof(b->buf) - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t) n >= sizeof(b->buf) - b->len)
-        b->overflow = 1;
-    else
-        b->len += (size_t) n;
-}
-
-static void
-sb_columns(sqlbuf_t *b, const store_kind_t *kind)
-{
-    size_t i;
-
-    for (i = 0; i < kind->ncols; i++)
-        sb_add(b, "%s%s", i ? ", " : "", kind->cols[i].column);
-}
-
 /* ---- record operations ---- */
 
 int
@@ -194,12 +158,12 @@ sqlite_rec_insert(store_conn_t *c, const store_kind_t *kind, const json_t *rec, 
 
     s = qcache_get(c, kind, Q_INSERT, 0);
     if (s == NULL) {
-        sb_add(&sb, "INSERT INTO %s(", kind->table);
-        sb_columns(&sb, kind);
-        sb_add(&sb, ") VALUES (");
+        sqlbuf_add(&sb, "INSERT INTO %s(", kind->table);
+        sqlbuf_columns(&sb, kind);
+        sqlbuf_add(&sb, ") VALUES (");
         for (i = 0; i < kind->ncols; i++)
-            sb_add(&sb, "%s?", i ? ", " : "");
-        sb_add(&sb, ");");
+            sqlbuf_add(&sb, "%s?", i ? ", " : "");
+        sqlbuf_add(&sb, ");");
         if (sb.overflow)
             return err_set(err, ERR_INTERNAL, NULL, "A statement is too long.");
         if ((s = sqlite__stmt(c, sb.buf, err)) == NULL)
@@ -259,9 +223,9 @@ sqlite_rec_get_by(store_conn_t *c, const store_kind_t *kind, size_t col, const c
 
     s = qcache_get(c, kind, Q_SELECT_BY, (int) col);
     if (s == NULL) {
-        sb_add(&sb, "SELECT rev, ");
-        sb_columns(&sb, kind);
-        sb_add(&sb, " FROM %s WHERE %s = ? ORDER BY seq LIMIT 1;", kind->table,
+        sqlbuf_add(&sb, "SELECT rev, ");
+        sqlbuf_columns(&sb, kind);
+        sqlbuf_add(&sb, " FROM %s WHERE %s = ? ORDER BY seq LIMIT 1;", kind->table,
                kind->cols[col].column);
         if (sb.overflow || (s = sqlite__stmt(c, sb.buf, err)) == NULL)
             return err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
@@ -284,9 +248,9 @@ sqlite_rec_get_where(store_conn_t *c, const store_kind_t *kind, const char *id, 
     assert(scol > 0 && scol < kind->ncols && kind->cols[scol].type == COL_TEXT);
     s = qcache_get(c, kind, Q_SELECT_WHERE, (int) scol);
     if (s == NULL) {
-        sb_add(&sb, "SELECT rev, ");
-        sb_columns(&sb, kind);
-        sb_add(&sb, " FROM %s WHERE %s = ? AND %s = ?;", kind->table, kind->cols[0].column,
+        sqlbuf_add(&sb, "SELECT rev, ");
+        sqlbuf_columns(&sb, kind);
+        sqlbuf_add(&sb, " FROM %s WHERE %s = ? AND %s = ?;", kind->table, kind->cols[0].column,
                kind->cols[scol].column);
         if (sb.overflow || (s = sqlite__stmt(c, sb.buf, err)) == NULL)
             return err_set(err, ERR_INTERNAL, NULL, "A statement could not be prepared.");
@@ -310,9 +274,9 @@ add_filters(sqlbuf_t *sb, const store_kind_t *kind, const store_filter_t *f, siz
             return err_set(err, ERR_INTERNAL, NULL, "The %s has no field %s.", kind->what,
                            f[i].field);
         if (f[i].op == STORE_FILTER_IN)
-            sb_add(sb, " AND %s IN (SELECT value FROM json_each(?))", col->column);
+            sqlbuf_add(sb, " AND %s IN (SELECT value FROM json_each(?))", col->column);
         else
-            sb_add(sb, " AND %s = ?", col->column);
+            sqlbuf_add(sb, " AND %s = ?", col->column);
     }
     return 0;
 }
@@ -363,15 +327,15 @@ page_stmt(store_conn_t *c, const store_kind_t *kind, const store_filter_t *filte
     sqlbuf_t sb = {.len = 0};
     sqlite3_stmt *s;
 
-    sb_add(&sb, "SELECT seq, ");
+    sqlbuf_add(&sb, "SELECT seq, ");
     if (keys_only)
-        sb_add(&sb, "rev, id");
+        sqlbuf_add(&sb, "rev, id");
     else
-        sb_columns(&sb, kind);
-    sb_add(&sb, " FROM %s WHERE seq > ?", kind->table);
+        sqlbuf_columns(&sb, kind);
+    sqlbuf_add(&sb, " FROM %s WHERE seq > ?", kind->table);
     if (add_filters(&sb, kind, filters, nfilters, err))
         return NULL;
-    sb_add(&sb, " ORDER BY seq LIMIT ?;");
+    sqlbuf_add(&sb, " ORDER BY seq LIMIT ?;");
     if ((s = filtered_stmt(c, &sb, 2, kind, filters, nfilters, err)) == NULL)
         return NULL;
     sqlite3_bind_int64(s, 1, after);
@@ -470,10 +434,10 @@ sqlite_rec_count(store_conn_t *c, const store_kind_t *kind, const store_filter_t
     int64_t count = -1;
     int rc;
 
-    sb_add(&sb, "SELECT count(*) FROM %s WHERE 1", kind->table);
+    sqlbuf_add(&sb, "SELECT count(*) FROM %s WHERE 1", kind->table);
     if (add_filters(&sb, kind, filters, nfilters, err))
         return -1;
-    sb_add(&sb, ";");
+    sqlbuf_add(&sb, ";");
     if ((s = filtered_stmt(c, &sb, 1, kind, filters, nfilters, err)) == NULL)
         return -1;
     rc = sqlite3_step(s);
@@ -496,14 +460,14 @@ sqlite_rec_update(store_conn_t *c, const store_kind_t *kind, const char *id, con
 
     s = qcache_get(c, kind, Q_UPDATE, checked);
     if (s == NULL) {
-        sb_add(&sb, "UPDATE %s SET ", kind->table);
+        sqlbuf_add(&sb, "UPDATE %s SET ", kind->table);
         for (i = 0; i < kind->ncols; i++) {
             if (kind->cols[i].flags & COL_IMMUTABLE)
                 continue;
-            sb_add(&sb, "%s%s = ?", first ? "" : ", ", kind->cols[i].column);
+            sqlbuf_add(&sb, "%s%s = ?", first ? "" : ", ", kind->cols[i].column);
             first = 0;
         }
-        sb_add(&sb, ", rev = rev + 1 WHERE id = ?%s;", checked ? " AND rev = ?" : "");
+        sqlbuf_add(&sb, ", rev = rev + 1 WHERE id = ?%s;", checked ? " AND rev = ?" : "");
         if (sb.overflow || (s = sqlite__stmt(c, sb.buf, err)) == NULL)
             return -1;
         qcache_put(c, kind, Q_UPDATE, checked, s);

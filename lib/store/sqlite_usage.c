@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_util.h"
 #include "sqlite.h"
 #include "../util.h"
 
@@ -373,25 +374,6 @@ sqlite_wap_usage_put(store_conn_t *c, const store_wap_rec_t *r, err_t *err)
     return sqlite__stmt_run(c, s, "saving a WAP usage record", err) < 0 ? -1 : 0;
 }
 
-/* A WAP counter as text into out: a whole number as such, else with up to 3 decimals (no trailing
- * zeros). */
-static void
-wap_number(double v, char out[40])
-{
-    size_t n;
-
-    if (v == (double) (long long) v) {
-        snprintf(out, 40, "%lld", (long long) v);
-        return;
-    }
-    snprintf(out, 40, "%.3f", v);
-    n = strlen(out);
-    while (n > 0 && out[n - 1] == '0')
-        out[--n] = '\0';
-    if (n > 0 && out[n - 1] == '.')
-        out[--n] = '\0';
-}
-
 /* The Resources of the WAP record at the statement's row, whose counters start at column col. */
 static json_t *
 wap_resources(sqlite3_stmt *s, int col)
@@ -406,7 +388,7 @@ wap_resources(sqlite3_stmt *s, int col)
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        wap_number(sqlite3_column_double(s, col + (int) i), num);
+        store__wap_number(sqlite3_column_double(s, col + (int) i), num);
         json_object_set_new(res, names[i], json_string(num));
     }
     return res;

@@ -1,0 +1,33 @@
+/*
+ * backend_util.h: what every store backend's files share and nothing outside lib/store uses: a growing SQL
+ * text (the statements built from a kind's columns and a list's filters), the hash of a statement's text
+ * for a backend's statement cache, and the text of a WAP usage counter.
+ */
+#ifndef WAPD_STORE_BACKEND_UTIL_H
+#define WAPD_STORE_BACKEND_UTIL_H
+
+#include <stddef.h>
+
+#include "kind.h"
+
+/* A growing SQL text; on overflow further appends are ignored and overflow is set: the statement is then
+ * refused by its builder. Start one as {.len = 0}. */
+typedef struct {
+    char buf[4096];
+    size_t len;
+    int overflow;
+} sqlbuf_t;
+
+void sqlbuf_add(sqlbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The kind's columns, comma-separated, in its order. */
+void sqlbuf_columns(sqlbuf_t *b, const store_kind_t *kind);
+
+/* Hot: every statement a backend runs looks itself up by this. The length and the text's two ends tell
+ * statements apart well enough for a bucket; the comparison on lookup decides. */
+unsigned store__sql_hash(const char *sql);
+
+/* A WAP counter as text into out: a whole number as such, else with up to 3 decimals (no trailing
+ * zeros). */
+void store__wap_number(double v, char out[40]);
+
+#endif
