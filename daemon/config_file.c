@@ -44,6 +44,7 @@ typedef struct {
     FILE *f;
     int line;         /* the last line read, from 1 */
     int too_long;     /* the line that was too long, or 0 */
+    int nul;          /* the line that held a NUL byte (inih would end the value there), or 0 */
     int section_line; /* the last line that began (unindented) with '[', or 0 */
     bool indented;    /* whether the last line read begins with white space */
     size_t limit;     /* the longest line allowed, not counting its end */
@@ -60,7 +61,8 @@ typedef struct {
 } ini_ctx_t;
 
 /* inih's reader (fgets' contract): the next line, with its '\n', in str of num bytes; NULL at the end of
- * the file, at a read error, or at a line longer than the limit (reader->too_long names it). */
+ * the file, at a read error, at a line longer than the limit (reader->too_long names it), or at one that
+ * holds a NUL byte (reader->nul). */
 static char *
 read_line(char *str, int num, void *stream)
 {
@@ -68,13 +70,15 @@ read_line(char *str, int num, void *stream)
     size_t len = 0, room = num > 0 ? (size_t) num : 0, content;
     int ch = EOF;
 
-    if (r->too_long || room < 3)
+    if (r->too_long || r->nul || room < 3)
         return NULL;
     if (r->limit > room - 3) /* an inih built with a smaller buffer */
         r->limit = room - 3;
     while ((ch = getc(r->f)) != EOF) {
         if (len + 1 < room)
             str[len] = (char) ch;
+        if (ch == '\0' && !r->nul)
+            r->nul = r->line + 1;
         len++;
         if (ch == '\n')
             break;
@@ -82,6 +86,8 @@ read_line(char *str, int num, void *stream)
     if (len == 0)
         return NULL;
     r->line++;
+    if (r->nul)
+        return NULL;
     content = len - (ch == '\n');
     if (content > 0 && len + 1 <= room && str[content - 1] == '\r')
         content--;
@@ -162,6 +168,11 @@ config_load_file(config_t *cfg, char *msg, size_t n)
     if (msg[0] != '\0') {
         snprintf(detail, sizeof(detail), "%s", msg);
         snprintf(msg, n, "%s:%d: %s", cfg->config_file, ictx.msg_line, detail);
+        return -1;
+    }
+    if (reader.nul) {
+        snprintf(msg, n, "%s:%d: a NUL byte, which no config file line may hold", cfg->config_file,
+                 reader.nul);
         return -1;
     }
     if (reader.too_long) {

@@ -600,6 +600,19 @@ long_lines_are_named(void **state)
     write_temp(path, sizeof(path), "[wapd]\nworkers = 0\nno equals sign\n");
     expect_refused(":2: bad value '0' for --workers", (char *[]){"wapd", "--config", path, NULL});
     unlink(path);
+    /* A NUL byte would end the value where it stands ("debug" of "debug\0junk"): the line is named. */
+    {
+        static const char nul_text[] = "[wapd]\nworkers = 3\nlog_level = debug\0junk\n";
+        FILE *f;
+
+        write_temp(path, sizeof(path), "");
+        f = fopen(path, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(nul_text, 1, sizeof(nul_text) - 1, f), sizeof(nul_text) - 1);
+        assert_int_equal(fclose(f), 0);
+        expect_refused(":3: a NUL byte", (char *[]){"wapd", "--config", path, NULL});
+        unlink(path);
+    }
 }
 
 /* inih reads an indented line after a key as a continuation of its value, handing the key over again with
