@@ -4,7 +4,7 @@
  *
  * The schema is the SQLite backend's latest (sqlite_migrate.c): the same tables, columns, keys and
  * indexes under the same names, with PostgreSQL's types. Its versions are its own: version 1 is the whole
- * of SQLite's version 17.
+ * of SQLite's version 17, and each later one follows one of SQLite's (2: SQLite's 18).
  *
  * Invariants:
  * - migrations[i] takes the schema from version i to i + 1; wapd_schema holds the version the database is
@@ -212,6 +212,9 @@ static const char *const migrations[] = {
     " name " TXT " NOT NULL, scope " TXT " NOT NULL, hash " TXT " NOT NULL UNIQUE,"
     " expires_at " TXT ", revoked_at " TXT ", last_used_at " TXT ", created_at " TXT " NOT NULL,"
     " updated_at " TXT " NOT NULL);",
+    /* 2: SQLite's version 18: the usage close reads each VM's rows within the period it closes, without
+     * reading the VM's history before it. */
+    "CREATE INDEX vm_timeline_vm_at ON vm_timeline(vm_id, at_ms);",
 };
 
 int

@@ -212,14 +212,19 @@ pg_timeline_each(store_conn_t *c, int64_t from_ms, int64_t until_ms, const char 
 
     /* What a window needs, for the VMs in (after_vm, last_vm]: every change within it, and each VM's
      * state as it stood at its start, the VM's last row before it (unless the VM was gone by then). That
-     * row is found from the end of the VM's rows, so the cost does not grow with its history. The order
-     * of VM ids is the database's, the same one pg_timeline_chunk_end cuts chunks by. */
+     * row is found from the end of the VM's rows, so the cost does not grow with its history. The changes
+     * are read VM by VM, from vm_state, each from the first of its rows in the window (the index by VM and
+     * time), so that a chunk costs its own VMs' rows within the window, not their history. Every VM with a
+     * row on the timeline has its entry in vm_state unless it was gone before a period already closed, so
+     * it has no row in a window still to close. The order of VM ids is the database's, the same one
+     * pg_timeline_chunk_end cuts chunks by. */
     res = pg__query(c,
-                    "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq, resource_type,"
-                    " coalesce(assigned_memory_mb, memory_mb) FROM vm_timeline"
-                    " WHERE at_ms >= $1::bigint AND at_ms < $2::bigint AND vm_id > $3::text"
-                    " AND ($4::text IS NULL OR vm_id <= $4::text)"
+                    "SELECT t.vm_id, t.subscription_id, t.at_ms, t.event, t.power_state, t.size, t.cores,"
+                    " t.memory_mb, t.storage_gb, t.holds_compute, t.holds_storage, coalesce(t.name, ''),"
+                    " t.seq, t.resource_type, coalesce(t.assigned_memory_mb, t.memory_mb)"
+                    " FROM vm_state v JOIN vm_timeline t ON t.vm_id = v.vm_id"
+                    " AND t.at_ms >= $1::bigint AND t.at_ms < $2::bigint"
+                    " WHERE v.vm_id > $3::text AND ($4::text IS NULL OR v.vm_id <= $4::text)"
                     " UNION ALL"
                     " SELECT t.vm_id, t.subscription_id, t.at_ms, t.event, t.power_state, t.size, t.cores,"
                     " t.memory_mb, t.storage_gb, t.holds_compute, t.holds_storage, coalesce(t.name, ''),"

@@ -290,6 +290,9 @@ static const char *const migrations[] = {
     /* 17: job retention: the purge finds ended jobs past the cutoff by their end, without reading the
      * jobs that are kept. */
     "CREATE INDEX jobs_ended ON jobs(ended_at) WHERE status IN ('succeeded', 'failed', 'canceled');",
+    /* 18: the usage close reads each VM's rows within the period it closes, without reading the VM's
+     * history before it. */
+    "CREATE INDEX vm_timeline_vm_at ON vm_timeline(vm_id, at_ms);",
 };
 
 int

@@ -215,19 +215,25 @@ sqlite_timeline_each(store_conn_t *c, int64_t from_ms, int64_t until_ms, const c
     /* What a window needs, for the VMs in (after_vm, last_vm]: every change within it, and each VM's
      * state as it stood at its start, the VM's last row before it (unless the VM was gone by then). That
      * row is found from the end of the VM's rows, so the cost does not grow with its history. The changes
-     * are read through the VMs' index: a chunk of a close then costs its own VMs' rows, where the index by
-     * time would read the whole window's rows for every chunk. */
+     * are read VM by VM, each from the first of its rows in the window, through the index by VM and time:
+     * a chunk of a close then costs its own VMs' rows within the window, where the index by time would
+     * read the whole window's rows for every chunk and the index by VM each VM's whole history. Every VM
+     * with a row on the timeline has its entry in vm_state unless it was gone before a period already
+     * closed, so it has no row in a window still to close. */
     s = sqlite__stmt(c,
-                    "SELECT vm_id, subscription_id, at_ms, event, power_state, size, cores, memory_mb,"
-                    " storage_gb, holds_compute, holds_storage, coalesce(name, ''), seq, resource_type,"
-                    " coalesce(assigned_memory_mb, memory_mb) FROM vm_timeline INDEXED BY vm_timeline_vm"
-                    " WHERE at_ms >= ?1 AND at_ms < ?2 AND vm_id > ?3 AND vm_id <= ?4"
+                    "SELECT t.vm_id, t.subscription_id, t.at_ms, t.event, t.power_state, t.size, t.cores,"
+                    " t.memory_mb, t.storage_gb, t.holds_compute, t.holds_storage, coalesce(t.name, ''),"
+                    " t.seq, t.resource_type, coalesce(t.assigned_memory_mb, t.memory_mb)"
+                    " FROM vm_state v CROSS JOIN vm_timeline t INDEXED BY vm_timeline_vm_at"
+                    " WHERE v.vm_id > ?3 AND v.vm_id <= ?4 AND t.vm_id = v.vm_id AND t.at_ms >= ?1"
+                    " AND t.at_ms < ?2"
                     " UNION ALL"
                     " SELECT t.vm_id, t.subscription_id, t.at_ms, t.event, t.power_state, t.size, t.cores,"
                     " t.memory_mb, t.storage_gb, t.holds_compute, t.holds_storage, coalesce(t.name, ''),"
                     " t.seq, t.resource_type, coalesce(t.assigned_memory_mb, t.memory_mb)"
                     " FROM vm_state v JOIN vm_timeline t ON t.seq = (SELECT seq FROM vm_timeline"
-                    " WHERE vm_id = v.vm_id AND at_ms < ?1 ORDER BY seq DESC LIMIT 1)"
+                    " INDEXED BY vm_timeline_vm WHERE vm_id = v.vm_id AND at_ms < ?1"
+                    " ORDER BY seq DESC LIMIT 1)"
                     " WHERE v.vm_id > ?3 AND v.vm_id <= ?4"
                     " AND (v.gone_ms IS NULL OR v.gone_ms >= ?1) AND t.event != 'deleted'"
                     " ORDER BY 1, 13;",
