@@ -48,7 +48,8 @@ typedef struct gconn {
     char *out;        /* GC_LINGER: the answer not yet sent */
     size_t out_len, out_off;
     size_t drained;
-    size_t seen;      /* GC_HEAD: bytes already checked without finding the end of a line */
+    size_t seen;      /* GC_HEAD: bytes already looked through for the end of a line */
+    size_t checked;   /* GC_HEAD: bytes there were at the last check */
     bool heard;       /* GC_HEAD: a byte has arrived (the idle deadline no longer applies) */
     bool counted;     /* in held and its address's count (false: answered over the limit) */
 } gconn_t;
@@ -64,6 +65,8 @@ struct api_guard {
     pthread_t thread;
     bool running;
     bool listening; /* the listen socket is in the epoll set */
+    bool stopping;  /* accepting has stopped; the thread ends once its connections have, or at stop_ms */
+    int64_t stop_ms;
     int64_t resume_accept_ms; /* after EMFILE: accepting pauses until then */
     glist_t heads, lingers;
     int held; /* connections the guard holds */
@@ -323,15 +326,16 @@ head_step(api_guard_t *g, gconn_t *c, bool hangup)
             glist_insert(&g->heads, c);
         }
     }
-    /* A head that trickles in is checked again only when a line has ended (or the head is at its limit, or
-     * the client has stopped sending), so that checking it costs in proportion to its lines. */
-    if (!hangup && n < API_GUARD_HEAD_MAX &&
+    /* A head that trickles in is checked again only when a line has ended, when it has doubled since the
+     * last check (a fault inside a line is still seen early), at its limit, or when the client has stopped
+     * sending: checking it costs in proportion to its lines, not to its bytes squared. */
+    if (!hangup && n < API_GUARD_HEAD_MAX && c->checked > 0 && (size_t) n < 2 * c->checked &&
         ((size_t) n <= c->seen || memchr(buf + c->seen, '\n', (size_t) n - c->seen) == NULL)) {
         if ((size_t) n > c->seen)
             c->seen = (size_t) n;
         return;
     }
-    c->seen = (size_t) n;
+    c->seen = c->checked = (size_t) n;
     switch (api_guard_check(buf, (size_t) n, hangup, g->cfg.body_max, &v)) {
     case API_GUARD_MORE:
         return;
@@ -440,8 +444,10 @@ expire(api_guard_t *g)
         next = g->heads.head->deadline_ms;
     if (g->lingers.head && (next < 0 || g->lingers.head->deadline_ms < next))
         next = g->lingers.head->deadline_ms;
-    if (!g->listening && (next < 0 || g->resume_accept_ms < next))
+    if (!g->stopping && !g->listening && (next < 0 || g->resume_accept_ms < next))
         next = g->resume_accept_ms;
+    if (g->stopping && (next < 0 || g->stop_ms < next))
+        next = g->stop_ms;
     if (g->unlogged > 0 && (next < 0 || g->last_log_ms + LOG_EVERY_MS < next))
         next = g->last_log_ms + LOG_EVERY_MS;
     if (g->refusals_unlogged > 0 && (next < 0 || g->last_refusal_log_ms + LOG_EVERY_MS < next))
@@ -451,6 +457,37 @@ expire(api_guard_t *g)
     return next <= now ? 0 : (int) (next - now + 1);
 }
 
+/* Stops accepting. A head already whole is still handed over (libmicrohttpd takes connections until it
+ * stops) or answered; one still arriving has the sending side shut and is drained, so that its client sees
+ * the connection end rather than a reset. The thread ends within API_GUARD_STOP_GRACE_MS. */
+static void
+begin_stop(api_guard_t *g)
+{
+    uint64_t one;
+    gconn_t *c, *next;
+
+    g->stopping = true;
+    g->stop_ms = now_ms() + API_GUARD_STOP_GRACE_MS;
+    if (read(g->wake, &one, sizeof(one)) < 0) /* consumed: it would wake the thread again at once */
+        one = 0;
+    if (g->listening)
+        epoll_ctl(g->ep, EPOLL_CTL_DEL, g->cfg.listen_fd, NULL);
+    g->listening = false;
+    for (c = g->heads.head; c != NULL; c = next) {
+        next = c->next;
+        c->checked = 0;
+        head_step(g, c, false);
+    }
+    while ((c = g->heads.head) != NULL) {
+        glist_remove(&g->heads, c);
+        c->state = GC_LINGER;
+        c->deadline_ms = g->stop_ms;
+        glist_push(&g->lingers, c);
+        shutdown(c->fd, SHUT_WR);
+        linger_step(g, c, false);
+    }
+}
+
 static void *
 guard_main(void *arg)
 {
@@ -458,17 +495,24 @@ guard_main(void *arg)
     struct epoll_event evs[64];
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
     int i, n, timeout;
+    bool stop = false;
     gconn_t *c;
 
     for (;;) {
+        if (stop && !g->stopping)
+            begin_stop(g);
+        if (g->stopping && ((g->heads.head == NULL && g->lingers.head == NULL) || now_ms() >= g->stop_ms))
+            return NULL;
         timeout = expire(g);
-        if (!g->listening && now_ms() >= g->resume_accept_ms &&
+        if (!g->stopping && !g->listening && now_ms() >= g->resume_accept_ms &&
             epoll_ctl(g->ep, EPOLL_CTL_ADD, g->cfg.listen_fd, &lev) == 0)
             g->listening = true;
         n = epoll_wait(g->ep, evs, 64, timeout);
         for (i = 0; i < n; i++) {
-            if (evs[i].data.ptr == &g->wake)
-                return NULL;
+            if (evs[i].data.ptr == &g->wake) {
+                stop = true; /* after this batch: its events may be for connections the stop ends */
+                continue;
+            }
             if (evs[i].data.ptr == NULL) {
                 accept_some(g);
                 continue;

@@ -30,6 +30,8 @@
 #define API_GUARD_LINGER_BYTES (1024 * 1024)
 /* The most connections answered 503 for the limits that linger at once; beyond, one is closed unanswered. */
 #define API_GUARD_BUSY_LINGERS 256
+/* How long a stopping guard lets the connections it holds end before it closes them. */
+#define API_GUARD_STOP_GRACE_MS 1000
 
 /* The texts of the framing refusals, shared with the checks made for requests that libmicrohttpd parses
  * (request.c: keep-alive follow-ups and TLS connections). */
@@ -83,8 +85,9 @@ typedef struct {
 
 /* Starts the guard's thread on cfg->listen_fd. NULL on failure (the listen socket is then not taken). */
 api_guard_t *api_guard_start(const api_guard_config_t *cfg);
-/* Stops accepting: the thread ends, the listen socket and every connection still held are closed. Safe to
- * call twice; NULL is a no-op. */
+/* Stops accepting: whole heads are still handed over, the connections still sending one are shut and
+ * drained, for API_GUARD_STOP_GRACE_MS at most; then the thread ends and the listen socket and every
+ * connection still held are closed. Safe to call twice; NULL is a no-op. */
 void api_guard_stop(api_guard_t *g);
 /* Stops (if needed) and frees. NULL is a no-op. */
 void api_guard_free(api_guard_t *g);

@@ -553,6 +553,40 @@ a_silent_connection_gets_the_idle_timeout_a_talking_one_the_request_timeout(void
     pthread_mutex_destroy(&h.lock);
 }
 
+/* At a stop, a head still arriving is ended with the sending side shut after what it sent was read, so that
+ * its client sees the end of the connection, not a reset. */
+static void
+a_stop_ends_a_head_still_arriving_without_a_reset(void **state)
+{
+    static const char good[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    handed_t h = {.n = 0};
+    api_guard_config_t cfg = {.listener = "test", .connection_limit = 100, .deadline_ms = 60000,
+                              .body_max = BODY_MAX, .handoff = record_handoff, .held = none_held, .arg = &h};
+    api_guard_t *g;
+    char buf[256];
+    int port, arriving, whole;
+
+    (void) state;
+    pthread_mutex_init(&h.lock, NULL);
+    cfg.listen_fd = listen_any(&port);
+    g = api_guard_start(&cfg);
+    assert_non_null(g);
+    arriving = connect_to(port);
+    assert_int_equal(send(arriving, "GET /x HTTP/1.1\r\nX-A: 1\r\n", 25, 0), 25);
+    whole = connect_to(port); /* accepted after the first: once it is handed over, both are the guard's */
+    assert_int_equal(send(whole, good, strlen(good), 0), (ssize_t) strlen(good));
+    wait_handed(&h, 1);
+    api_guard_stop(g);
+    errno = 0;
+    assert_int_equal(recv(arriving, buf, sizeof(buf), 0), 0);
+    assert_int_equal(errno, 0);
+    api_guard_free(g);
+    close(arriving);
+    close(whole);
+    close(h.fds[0]);
+    pthread_mutex_destroy(&h.lock);
+}
+
 int
 main(void)
 {
@@ -565,6 +599,7 @@ main(void)
         cmocka_unit_test(the_thread_hands_over_answers_limits_and_expires),
         cmocka_unit_test(a_burst_past_the_limits_gets_503s_and_no_more_than_the_limit_is_served),
         cmocka_unit_test(a_silent_connection_gets_the_idle_timeout_a_talking_one_the_request_timeout),
+        cmocka_unit_test(a_stop_ends_a_head_still_arriving_without_a_reset),
     };
 
     return cmocka_run_group_tests_name("guard", tests, NULL, NULL);
