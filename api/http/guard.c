@@ -13,10 +13,10 @@
  * connection stays on its address's count until libmicrohttpd says it has ended, so that no burst slips
  * between the two. A connection that has sent nothing idle_ms after its accept, or whose head is not complete
  * deadline_ms after it, is closed, however often it sends. A head that trickles in is checked again only when
- * a line of it has ended. A refused head gets its answer, then its
- * sending side is shut and what the client still sends is read and dropped for up to API_GUARD_LINGER_MS
- * (or API_GUARD_LINGER_BYTES), so that closing the socket with unread bytes does not reset the connection
- * before the client has read the answer.
+ * a line of it has ended (or it has doubled). A refused head gets its answer, then its sending side is shut
+ * and what the client still sends is read and dropped for up to API_GUARD_LINGER_MS (or
+ * API_GUARD_LINGER_BYTES), so that closing the socket with unread bytes does not reset the connection before
+ * the client has read the answer. A stop ends the heads still arriving the same way, without an answer.
  */
 #include "guard.h"
 
