@@ -8,12 +8,15 @@
  * One thread per listener runs an epoll set: the listen socket level-triggered, each connection
  * edge-triggered (a peeked head stays in the socket, so a level-triggered registration would report it
  * readable again at once; edge-triggered, the next report is for bytes that are new). The limits are applied
- * at accept: a connection beyond the connection limit (those the guard holds plus those libmicrohttpd holds)
- * or the per-address limit is closed at once, as libmicrohttpd did. A connection whose head is not complete
- * deadline_ms after its accept is closed, however often it sends. A refused head gets its answer, then its
- * sending side is shut and what the client still sends is read and dropped for up to API_GUARD_LINGER_MS
- * (or API_GUARD_LINGER_BYTES), so that closing the socket with unread bytes does not reset the connection
- * before the client has read the answer.
+ * at accept: a connection beyond the connection limit (those the guard holds plus those libmicrohttpd holds
+ * or has been handed) or the per-address limit is answered 503 and closed the lingering way below. A handed
+ * connection stays on its address's count until libmicrohttpd says it has ended, so that no burst slips
+ * between the two. A connection that has sent nothing idle_ms after its accept, or whose head is not complete
+ * deadline_ms after it, is closed, however often it sends. A head that trickles in is checked again only when
+ * a line of it has ended (or it has doubled). A refused head gets its answer, then its sending side is shut
+ * and what the client still sends is read and dropped for up to API_GUARD_LINGER_MS (or
+ * API_GUARD_LINGER_BYTES), so that closing the socket with unread bytes does not reset the connection before
+ * the client has read the answer. A stop ends the heads still arriving the same way, without an answer.
  */
 #include "guard.h"
 
@@ -45,20 +48,15 @@ typedef struct gconn {
     char *out;        /* GC_LINGER: the answer not yet sent */
     size_t out_len, out_off;
     size_t drained;
+    size_t seen;      /* GC_HEAD: bytes already looked through for the end of a line */
+    size_t checked;   /* GC_HEAD: bytes there were at the last check */
+    bool heard;       /* GC_HEAD: a byte has arrived (the idle deadline no longer applies) */
+    bool counted;     /* in held and its address's count (false: answered over the limit) */
 } gconn_t;
 
 typedef struct {
     gconn_t *head, *tail;
 } glist_t;
-
-/* One client address's connections (held by the guard or by libmicrohttpd). */
-typedef struct addr_count {
-    struct addr_count *next;
-    unsigned char key[16];
-    int count;
-} addr_count_t;
-
-#define ADDR_BUCKETS 1024
 
 struct api_guard {
     api_guard_config_t cfg;
@@ -67,14 +65,19 @@ struct api_guard {
     pthread_t thread;
     bool running;
     bool listening; /* the listen socket is in the epoll set */
+    bool stopping;  /* accepting has stopped; the thread ends once its connections have, or at stop_ms */
+    int64_t stop_ms;
     int64_t resume_accept_ms; /* after EMFILE: accepting pauses until then */
     glist_t heads, lingers;
     int held; /* connections the guard holds */
-    pthread_mutex_t lock; /* the address table and the stats */
-    addr_count_t *addrs[ADDR_BUCKETS];
+    int unheld; /* connections answered over the limits, lingering */
+    pthread_mutex_t lock; /* the stats */
+    api_guard_addrs_t *addrs;
     api_guard_stats_t stats;
     int unlogged;        /* connections closed at the deadline since the last log line */
     int64_t last_log_ms;
+    int refusals_unlogged; /* heads refused since the last refusal log line */
+    int64_t last_refusal_log_ms;
     char peek[API_GUARD_HEAD_MAX]; /* the guard thread's: what a head_step sees */
 };
 
@@ -110,94 +113,18 @@ glist_remove(glist_t *l, gconn_t *c)
     c->prev = c->next = NULL;
 }
 
-/* The address's key: IPv4 (also when mapped into IPv6) and IPv6 addresses by their bytes, others as one. */
-static void
-addr_key(const struct sockaddr *sa, unsigned char key[16])
-{
-    memset(key, 0, 16);
-    if (sa == NULL)
-        return;
-    if (sa->sa_family == AF_INET) {
-        memcpy(key + 12, &((const struct sockaddr_in *) sa)->sin_addr, 4);
-        key[10] = key[11] = 0xff;
-    } else if (sa->sa_family == AF_INET6) {
-        memcpy(key, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
-    }
-}
-
-static unsigned
-addr_hash(const unsigned char key[16])
-{
-    unsigned h = 2166136261u;
-    int i;
-
-    for (i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 16777619u;
-    return h % ADDR_BUCKETS;
-}
-
-/* Adds one to the address's count; with limit > 0, only when it stays within it. Returns 0, or -1. Under
- * g->lock. */
-static int
-addr_take(api_guard_t *g, const struct sockaddr *sa, int limit)
-{
-    unsigned char key[16];
-    addr_count_t *a;
-    unsigned b;
-
-    addr_key(sa, key);
-    b = addr_hash(key);
-    for (a = g->addrs[b]; a != NULL; a = a->next)
-        if (memcmp(a->key, key, 16) == 0)
-            break;
-    if (a == NULL) {
-        if ((a = calloc(1, sizeof(*a))) == NULL)
-            return limit > 0 ? -1 : 0;
-        memcpy(a->key, key, 16);
-        a->next = g->addrs[b];
-        g->addrs[b] = a;
-    }
-    if (limit > 0 && a->count >= limit)
-        return -1;
-    a->count++;
-    return 0;
-}
-
-static void
-addr_drop(api_guard_t *g, const struct sockaddr *sa)
-{
-    unsigned char key[16];
-    addr_count_t *a, **pp;
-
-    addr_key(sa, key);
-    for (pp = &g->addrs[addr_hash(key)]; (a = *pp) != NULL; pp = &a->next)
-        if (memcmp(a->key, key, 16) == 0) {
-            if (--a->count <= 0) {
-                *pp = a->next;
-                free(a);
-            }
-            return;
-        }
-}
-
 void
 api_guard_addr_add(api_guard_t *g, const struct sockaddr *addr)
 {
-    if (g == NULL)
-        return;
-    pthread_mutex_lock(&g->lock);
-    addr_take(g, addr, 0);
-    pthread_mutex_unlock(&g->lock);
+    if (g != NULL)
+        api_guard_addrs_take(g->addrs, addr, 0);
 }
 
 void
 api_guard_addr_del(api_guard_t *g, const struct sockaddr *addr)
 {
-    if (g == NULL)
-        return;
-    pthread_mutex_lock(&g->lock);
-    addr_drop(g, addr);
-    pthread_mutex_unlock(&g->lock);
+    if (g != NULL)
+        api_guard_addrs_drop(g->addrs, addr);
 }
 
 void
@@ -216,33 +143,71 @@ count(api_guard_t *g, uint64_t *stat)
     pthread_mutex_unlock(&g->lock);
 }
 
-/* Forgets c (its address, its list, its epoll entry); closes its socket unless keep_fd. */
+/* Forgets c (its list, its epoll entry) and frees it; the socket and the counts are the caller's. */
 static void
-gconn_end(api_guard_t *g, gconn_t *c, bool keep_fd)
+gconn_detach(api_guard_t *g, gconn_t *c)
 {
     glist_remove(c->state == GC_HEAD ? &g->heads : &g->lingers, c);
     epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    if (!keep_fd)
-        close(c->fd);
-    pthread_mutex_lock(&g->lock);
-    addr_drop(g, (struct sockaddr *) &c->addr);
-    pthread_mutex_unlock(&g->lock);
-    g->held--;
+    if (c->counted)
+        g->held--;
+    else
+        g->unheld--;
     free(c->out);
     free(c);
 }
 
+/* Ends c: closes its socket and takes it off its address's count. */
+static void
+gconn_end(api_guard_t *g, gconn_t *c)
+{
+    close(c->fd);
+    if (c->counted)
+        api_guard_addr_del(g, (struct sockaddr *) &c->addr);
+    gconn_detach(g, c);
+}
+
+/* Puts c into l by its deadline, looking from the tail (where it nearly always belongs). */
+static void
+glist_insert(glist_t *l, gconn_t *c)
+{
+    gconn_t *after = l->tail;
+
+    while (after != NULL && after->deadline_ms > c->deadline_ms)
+        after = after->prev;
+    c->prev = after;
+    c->next = after ? after->next : l->head;
+    if (c->next)
+        c->next->prev = c;
+    else
+        l->tail = c;
+    if (after)
+        after->next = c;
+    else
+        l->head = c;
+}
+
+#define LOG_EVERY_MS 10000
+
+/* Logs a refused head: the first of each LOG_EVERY_MS in full, the rest as a count with the next line. */
 static void
 log_refusal(api_guard_t *g, int status, const char *request_id)
 {
     json_t *line;
     char now[UTIL_TIME_LEN + 1];
     char *text;
+    int64_t mono = now_ms();
 
+    if (mono - g->last_refusal_log_ms < LOG_EVERY_MS) {
+        g->refusals_unlogged++;
+        return;
+    }
     util_time_format(util_now_ms(), now);
-    line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "ts", now, "level", "info", "msg",
+    line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "ts", now, "level", "info", "msg",
                      "request refused before parsing", "listener", g->cfg.listener, "requestId", request_id,
-                     "status", status);
+                     "status", status, "refusedSinceLastLine", g->refusals_unlogged);
+    g->refusals_unlogged = 0;
+    g->last_refusal_log_ms = mono;
     text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     json_decref(line);
     if (text)
@@ -265,7 +230,7 @@ linger_step(api_guard_t *g, gconn_t *c, bool hangup)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return false; /* EPOLLOUT will say when */
         if (n <= 0) {
-            gconn_end(g, c, false);
+            gconn_end(g, c);
             return true;
         }
         c->out_off += (size_t) n;
@@ -279,14 +244,15 @@ linger_step(api_guard_t *g, gconn_t *c, bool hangup)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !hangup)
             return false;
         if (n <= 0 || (c->drained += (size_t) n) > API_GUARD_LINGER_BYTES) {
-            gconn_end(g, c, false);
+            gconn_end(g, c);
             return true;
         }
     }
 }
 
+/* Answers c (in GC_HEAD, or new: not yet in a list or the epoll set) with v, then lingers. */
 static void
-answer_refusal(api_guard_t *g, gconn_t *c, const api_guard_verdict_t *v)
+answer(api_guard_t *g, gconn_t *c, const api_guard_verdict_t *v, bool is_new)
 {
     char id[UTIL_UUID_LEN + 1];
     char buf[1024];
@@ -295,20 +261,40 @@ answer_refusal(api_guard_t *g, gconn_t *c, const api_guard_verdict_t *v)
 
     util_uuid(id);
     n = api_guard_answer(v, id, buf, sizeof(buf));
-    count(g, &g->stats.refused);
-    log_refusal(g, err_http_status(v->code), v->request_id[0] ? v->request_id : id);
-    if (n < 0 || (c->out = malloc((size_t) n)) == NULL) {
-        gconn_end(g, c, false);
+    if (!is_new) {
+        count(g, &g->stats.refused);
+        log_refusal(g, err_http_status(v->code), v->request_id[0] ? v->request_id : id);
+        glist_remove(&g->heads, c);
+    }
+    c->state = GC_LINGER;
+    c->deadline_ms = now_ms() + API_GUARD_LINGER_MS;
+    glist_push(&g->lingers, c);
+    if (n < 0 || (c->out = malloc((size_t) n)) == NULL ||
+        epoll_ctl(g->ep, is_new ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        gconn_end(g, c);
         return;
     }
     memcpy(c->out, buf, (size_t) n);
     c->out_len = (size_t) n;
-    glist_remove(&g->heads, c);
-    c->state = GC_LINGER;
-    c->deadline_ms = now_ms() + API_GUARD_LINGER_MS;
-    glist_push(&g->lingers, c);
-    epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &ev);
     linger_step(g, c, false);
+}
+
+/* A connection beyond the limits gets a 503 (best effort: a full send buffer or a lingering crowd ends it at
+ * once) rather than a reset. */
+static void
+answer_busy(api_guard_t *g, int fd)
+{
+    static const api_guard_verdict_t busy = {
+        .code = ERR_UNAVAILABLE, .message = "The server has too many connections; try again later."};
+    gconn_t *c;
+
+    if (g->unheld >= API_GUARD_BUSY_LINGERS || (c = calloc(1, sizeof(*c))) == NULL) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    g->unheld++;
+    answer(g, c, &busy, true);
 }
 
 /* GC_HEAD: looks at what has arrived. */
@@ -329,14 +315,32 @@ head_step(api_guard_t *g, gconn_t *c, bool hangup)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !hangup)
         return;
     if (n <= 0) { /* gone before it sent anything */
-        gconn_end(g, c, false);
+        gconn_end(g, c);
         return;
     }
+    if (!c->heard) { /* the first bytes: from here the request deadline applies */
+        c->heard = true;
+        if (c->deadline_ms != c->accepted_ms + g->cfg.deadline_ms) {
+            glist_remove(&g->heads, c);
+            c->deadline_ms = c->accepted_ms + g->cfg.deadline_ms;
+            glist_insert(&g->heads, c);
+        }
+    }
+    /* A head that trickles in is checked again only when a line has ended, when it has doubled since the
+     * last check (a fault inside a line is still seen early), at its limit, or when the client has stopped
+     * sending: checking it costs in proportion to its lines, not to its bytes squared. */
+    if (!hangup && n < API_GUARD_HEAD_MAX && c->checked > 0 && (size_t) n < 2 * c->checked &&
+        ((size_t) n <= c->seen || memchr(buf + c->seen, '\n', (size_t) n - c->seen) == NULL)) {
+        if ((size_t) n > c->seen)
+            c->seen = (size_t) n;
+        return;
+    }
+    c->seen = c->checked = (size_t) n;
     switch (api_guard_check(buf, (size_t) n, hangup, g->cfg.body_max, &v)) {
     case API_GUARD_MORE:
         return;
     case API_GUARD_REFUSE:
-        answer_refusal(g, c, &v);
+        answer(g, c, &v, false);
         return;
     case API_GUARD_PASS:
         break;
@@ -345,9 +349,12 @@ head_step(api_guard_t *g, gconn_t *c, bool hangup)
     addr = c->addr;
     addrlen = c->addrlen;
     accepted = c->accepted_ms;
-    gconn_end(g, c, true); /* libmicrohttpd counts it from its start notification */
+    /* The address's count stays: libmicrohttpd's end notification takes it off (api_guard_addr_del); the
+     * connection limit counts it with what the guard's owner holds (cfg.held) from here. */
+    gconn_detach(g, c);
     count(g, &g->stats.passed);
-    g->cfg.handoff(g->cfg.arg, fd, (struct sockaddr *) &addr, addrlen, accepted);
+    if (g->cfg.handoff(g->cfg.arg, fd, (struct sockaddr *) &addr, addrlen, accepted) != 0)
+        api_guard_addr_del(g, (struct sockaddr *) &addr);
 }
 
 static void
@@ -372,32 +379,36 @@ accept_some(api_guard_t *g)
             return;
         }
         past = g->cfg.held(g->cfg.arg);
-        pthread_mutex_lock(&g->lock);
-        taken = g->held + past < limit ? addr_take(g, (struct sockaddr *) &addr, g->cfg.per_address_limit) : -1;
-        if (taken != 0)
-            g->stats.over_limit++;
-        pthread_mutex_unlock(&g->lock);
-        if (taken != 0 || (c = calloc(1, sizeof(*c))) == NULL) {
-            if (taken == 0)
-                api_guard_addr_del(g, (struct sockaddr *) &addr);
+        taken = g->held + past < limit
+                    ? api_guard_addrs_take(g->addrs, (struct sockaddr *) &addr, g->cfg.per_address_limit)
+                    : -1;
+        if (taken != 0) {
+            count(g, &g->stats.over_limit);
+            answer_busy(g, fd);
+            continue;
+        }
+        if ((c = calloc(1, sizeof(*c))) == NULL) {
+            api_guard_addr_del(g, (struct sockaddr *) &addr);
             close(fd);
             continue;
         }
         c->fd = fd;
         c->addr = addr;
         c->addrlen = addrlen;
+        c->counted = true;
         c->state = GC_HEAD;
         c->accepted_ms = now_ms();
-        c->deadline_ms = c->accepted_ms + g->cfg.deadline_ms;
-        glist_push(&g->heads, c);
+        /* Silent, it is held for the idle timeout at most; once it has sent, for the request timeout. */
+        c->deadline_ms = c->accepted_ms + (g->cfg.idle_ms > 0 && g->cfg.idle_ms < g->cfg.deadline_ms
+                                               ? g->cfg.idle_ms
+                                               : g->cfg.deadline_ms);
+        glist_insert(&g->heads, c);
         g->held++;
         ev.data.ptr = c;
         if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
-            gconn_end(g, c, false);
+            gconn_end(g, c);
     }
 }
-
-#define LOG_EVERY_MS 10000
 
 /* Ends every connection past its deadline; returns the milliseconds to the next one (-1: none). */
 static int
@@ -409,7 +420,7 @@ expire(api_guard_t *g)
     while ((c = g->heads.head) != NULL && c->deadline_ms <= now) {
         count(g, &g->stats.expired);
         g->unlogged++;
-        gconn_end(g, c, false);
+        gconn_end(g, c);
     }
     if (g->unlogged > 0 && now - g->last_log_ms >= LOG_EVERY_MS) { /* as conns.c logs its own */
         fprintf(stderr,
@@ -419,17 +430,62 @@ expire(api_guard_t *g)
         g->unlogged = 0;
         g->last_log_ms = now;
     }
+    if (g->refusals_unlogged > 0 && now - g->last_refusal_log_ms >= LOG_EVERY_MS) {
+        fprintf(stderr,
+                "{\"level\":\"info\",\"msg\":\"requests refused before parsing\",\"listener\":\"%s\","
+                "\"refused\":%d}\n",
+                g->cfg.listener, g->refusals_unlogged);
+        g->refusals_unlogged = 0;
+        g->last_refusal_log_ms = now;
+    }
     while ((c = g->lingers.head) != NULL && c->deadline_ms <= now)
-        gconn_end(g, c, false);
+        gconn_end(g, c);
     if (g->heads.head)
         next = g->heads.head->deadline_ms;
     if (g->lingers.head && (next < 0 || g->lingers.head->deadline_ms < next))
         next = g->lingers.head->deadline_ms;
-    if (!g->listening && (next < 0 || g->resume_accept_ms < next))
+    if (!g->stopping && !g->listening && (next < 0 || g->resume_accept_ms < next))
         next = g->resume_accept_ms;
+    if (g->stopping && (next < 0 || g->stop_ms < next))
+        next = g->stop_ms;
     if (g->unlogged > 0 && (next < 0 || g->last_log_ms + LOG_EVERY_MS < next))
         next = g->last_log_ms + LOG_EVERY_MS;
-    return next < 0 ? -1 : (int) (next - now + 1);
+    if (g->refusals_unlogged > 0 && (next < 0 || g->last_refusal_log_ms + LOG_EVERY_MS < next))
+        next = g->last_refusal_log_ms + LOG_EVERY_MS;
+    if (next < 0)
+        return -1;
+    return next <= now ? 0 : (int) (next - now + 1);
+}
+
+/* Stops accepting. A head already whole is still handed over (libmicrohttpd takes connections until it
+ * stops) or answered; one still arriving has the sending side shut and is drained, so that its client sees
+ * the connection end rather than a reset. The thread ends within API_GUARD_STOP_GRACE_MS. */
+static void
+begin_stop(api_guard_t *g)
+{
+    uint64_t one;
+    gconn_t *c, *next;
+
+    g->stopping = true;
+    g->stop_ms = now_ms() + API_GUARD_STOP_GRACE_MS;
+    if (read(g->wake, &one, sizeof(one)) < 0) /* consumed: it would wake the thread again at once */
+        one = 0;
+    if (g->listening)
+        epoll_ctl(g->ep, EPOLL_CTL_DEL, g->cfg.listen_fd, NULL);
+    g->listening = false;
+    for (c = g->heads.head; c != NULL; c = next) {
+        next = c->next;
+        c->checked = 0;
+        head_step(g, c, false);
+    }
+    while ((c = g->heads.head) != NULL) {
+        glist_remove(&g->heads, c);
+        c->state = GC_LINGER;
+        c->deadline_ms = g->stop_ms;
+        glist_push(&g->lingers, c);
+        shutdown(c->fd, SHUT_WR);
+        linger_step(g, c, false);
+    }
 }
 
 static void *
@@ -439,17 +495,24 @@ guard_main(void *arg)
     struct epoll_event evs[64];
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
     int i, n, timeout;
+    bool stop = false;
     gconn_t *c;
 
     for (;;) {
+        if (stop && !g->stopping)
+            begin_stop(g);
+        if (g->stopping && ((g->heads.head == NULL && g->lingers.head == NULL) || now_ms() >= g->stop_ms))
+            return NULL;
         timeout = expire(g);
-        if (!g->listening && now_ms() >= g->resume_accept_ms &&
+        if (!g->stopping && !g->listening && now_ms() >= g->resume_accept_ms &&
             epoll_ctl(g->ep, EPOLL_CTL_ADD, g->cfg.listen_fd, &lev) == 0)
             g->listening = true;
         n = epoll_wait(g->ep, evs, 64, timeout);
         for (i = 0; i < n; i++) {
-            if (evs[i].data.ptr == &g->wake)
-                return NULL;
+            if (evs[i].data.ptr == &g->wake) {
+                stop = true; /* after this batch: its events may be for connections the stop ends */
+                continue;
+            }
             if (evs[i].data.ptr == NULL) {
                 accept_some(g);
                 continue;
@@ -475,14 +538,16 @@ api_guard_start(const api_guard_config_t *cfg)
     g->cfg = *cfg;
     g->ep = epoll_create1(EPOLL_CLOEXEC);
     g->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    g->addrs = api_guard_addrs_new();
     pthread_mutex_init(&g->lock, NULL);
     wev.data.ptr = &g->wake;
-    if (g->ep < 0 || g->wake < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &wev) != 0 ||
+    if (g->addrs == NULL || g->ep < 0 || g->wake < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &wev) != 0 ||
         fcntl(cfg->listen_fd, F_SETFL, fcntl(cfg->listen_fd, F_GETFL) | O_NONBLOCK) != 0 ||
         epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->listen_fd, &lev) != 0)
         goto fail;
     g->listening = true;
     g->last_log_ms = now_ms() - LOG_EVERY_MS;
+    g->last_refusal_log_ms = g->last_log_ms;
     if (pthread_create(&g->thread, NULL, guard_main, g) != 0)
         goto fail;
     g->running = true;
@@ -492,6 +557,7 @@ fail:
         close(g->ep);
     if (g->wake >= 0)
         close(g->wake);
+    api_guard_addrs_free(g->addrs);
     pthread_mutex_destroy(&g->lock);
     free(g);
     return NULL;
@@ -510,9 +576,9 @@ api_guard_stop(api_guard_t *g)
     pthread_join(g->thread, NULL);
     g->running = false;
     while (g->heads.head)
-        gconn_end(g, g->heads.head, false);
+        gconn_end(g, g->heads.head);
     while (g->lingers.head)
-        gconn_end(g, g->lingers.head, false);
+        gconn_end(g, g->lingers.head);
     close(g->cfg.listen_fd);
     g->cfg.listen_fd = -1;
 }
@@ -520,17 +586,10 @@ api_guard_stop(api_guard_t *g)
 void
 api_guard_free(api_guard_t *g)
 {
-    addr_count_t *a, *next;
-    int b;
-
     if (g == NULL)
         return;
     api_guard_stop(g);
-    for (b = 0; b < ADDR_BUCKETS; b++)
-        for (a = g->addrs[b]; a != NULL; a = next) {
-            next = a->next;
-            free(a);
-        }
+    api_guard_addrs_free(g->addrs);
     close(g->ep);
     close(g->wake);
     pthread_mutex_destroy(&g->lock);

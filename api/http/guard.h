@@ -28,6 +28,10 @@
 #define API_GUARD_LINGER_MS 2000
 /* The most bytes drained from a refused connection before it is closed. */
 #define API_GUARD_LINGER_BYTES (1024 * 1024)
+/* The most connections answered 503 for the limits that linger at once; beyond, one is closed unanswered. */
+#define API_GUARD_BUSY_LINGERS 256
+/* How long a stopping guard lets the connections it holds end before it closes them. */
+#define API_GUARD_STOP_GRACE_MS 1000
 
 /* The texts of the framing refusals, shared with the checks made for requests that libmicrohttpd parses
  * (request.c: keep-alive follow-ups and TLS connections). */
@@ -67,28 +71,40 @@ typedef struct {
     int connection_limit;      /* connections held by the guard and libmicrohttpd together; <= 0: 4096 */
     int per_address_limit;     /* from one client address, the same way; <= 0: none */
     int64_t deadline_ms;       /* from accept to a whole head */
+    int64_t idle_ms;           /* from accept to the first byte, when shorter than deadline_ms; <= 0: none */
     int64_t body_max;
     /* Hands a socket whose head passed to libmicrohttpd; the callee owns fd from then on (it closes it on
-     * failure). accepted_ms is when it was accepted (util_mono_ns() / 1000000), where the request's deadline
+     * failure). The connection stays on its address's count until api_guard_addr_del (or a failed
+     * hand-off), and held must count it from the call on. accepted_ms is when it was accepted (util_mono_ns() / 1000000), where the request's deadline
      * runs from. Returns 0 or -1. */
     int (*handoff)(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t accepted_ms);
-    /* How many connections libmicrohttpd holds now. */
+    /* How many connections libmicrohttpd holds now, those handed over and not yet started included. */
     int (*held)(void *arg);
     void *arg;
 } api_guard_config_t;
 
 /* Starts the guard's thread on cfg->listen_fd. NULL on failure (the listen socket is then not taken). */
 api_guard_t *api_guard_start(const api_guard_config_t *cfg);
-/* Stops accepting: the thread ends, the listen socket and every connection still held are closed. Safe to
- * call twice; NULL is a no-op. */
+/* Stops accepting: whole heads are still handed over, the connections still sending one are shut and
+ * drained, for API_GUARD_STOP_GRACE_MS at most; then the thread ends and the listen socket and every
+ * connection still held are closed. Safe to call twice; NULL is a no-op. */
 void api_guard_stop(api_guard_t *g);
 /* Stops (if needed) and frees. NULL is a no-op. */
 void api_guard_free(api_guard_t *g);
 
-/* A connection from addr is now held by libmicrohttpd (count it against the per-address limit) or has
- * ended there. Called from libmicrohttpd's threads. */
+/* A connection from addr is now held by libmicrohttpd (count it against the per-address limit; not for one
+ * the guard handed over, which it counts from its accept) or has ended there. Called from libmicrohttpd's
+ * threads. */
 void api_guard_addr_add(api_guard_t *g, const struct sockaddr *addr);
 void api_guard_addr_del(api_guard_t *g, const struct sockaddr *addr);
+
+/* The per-address counts (guard_addr.c), shared by the guard's thread and libmicrohttpd's. take adds one to
+ * addr's count, with limit > 0 only when it stays within it (0, or -1); drop takes one off. */
+typedef struct api_guard_addrs api_guard_addrs_t;
+api_guard_addrs_t *api_guard_addrs_new(void);
+void api_guard_addrs_free(api_guard_addrs_t *t);
+int api_guard_addrs_take(api_guard_addrs_t *t, const struct sockaddr *addr, int limit);
+void api_guard_addrs_drop(api_guard_addrs_t *t, const struct sockaddr *addr);
 
 /* Connections refused at accept for the limits, heads refused, and connections closed at the deadline,
  * since the start. */

@@ -327,6 +327,7 @@ reason(int status)
     case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default: return "Error";
     }
@@ -352,9 +353,9 @@ api_guard_answer(const api_guard_verdict_t *v, const char *request_id, char *out
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     n = snprintf(out, cap,
                  "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: %zu\r\nContent-Type: application/json\r\n"
-                 "Date: %s\r\nX-Request-Id: %s\r\n\r\n%s",
-                 status, reason(status), strlen(text), date, v->request_id[0] ? v->request_id : request_id,
-                 text);
+                 "Date: %s\r\n%sX-Request-Id: %s\r\n\r\n%s",
+                 status, reason(status), strlen(text), date, status == 503 ? "Retry-After: 1\r\n" : "",
+                 v->request_id[0] ? v->request_id : request_id, text);
     free(text);
     return n > 0 && (size_t) n < cap ? n : -1;
 }

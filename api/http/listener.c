@@ -62,17 +62,20 @@ struct api_server {
         int fd;
         int64_t accepted_ms;
     } *handed;
+    int handed_count; /* the length of handed: the connection limit counts them */
 };
 
 static int64_t mono_ms(void);
 
-/* When fd was accepted by the guard (and forgets it), or now when it was not handed over by the guard. */
+/* When fd was accepted by the guard (and forgets it; *was_handed says so), or now when it was not handed
+ * over by the guard. */
 static int64_t
-accepted_at(api_server_t *srv, int fd)
+accepted_at(api_server_t *srv, int fd, bool *was_handed)
 {
     struct handed *h, **pp;
     int64_t at = mono_ms();
 
+    *was_handed = false;
     if (srv->guard == NULL)
         return at;
     pthread_mutex_lock(&srv->handed_lock);
@@ -81,6 +84,8 @@ accepted_at(api_server_t *srv, int fd)
             *pp = h->next;
             at = h->accepted_ms;
             free(h);
+            srv->handed_count--;
+            *was_handed = true;
             break;
         }
     pthread_mutex_unlock(&srv->handed_lock);
@@ -244,18 +249,19 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 {
     api_server_t *srv = cls;
     const union MHD_ConnectionInfo *ci;
+    bool handed = false;
 
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = ci ? api_conns_add(srv->conns, ci->connect_fd, accepted_at(srv, ci->connect_fd))
-                             : NULL;
+        *socket_context =
+            ci ? api_conns_add(srv->conns, ci->connect_fd, accepted_at(srv, ci->connect_fd, &handed)) : NULL;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         api_conns_remove(srv->conns, *socket_context);
         *socket_context = NULL;
     }
     if (srv->guard != NULL) { /* the per-address limit counts the connections libmicrohttpd holds too */
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        if (code == MHD_CONNECTION_NOTIFY_STARTED && !handed) /* a handed one is counted since its accept */
             api_guard_addr_add(srv->guard, ci ? ci->client_addr : NULL);
         else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
             api_guard_addr_del(srv->guard, ci ? ci->client_addr : NULL);
@@ -290,17 +296,22 @@ guard_handoff(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen,
     api_server_t *srv = arg;
     struct handed *h = malloc(sizeof(*h));
 
-    if (h != NULL) { /* without it the deadline runs from libmicrohttpd's start of the connection */
-        h->fd = fd;
-        h->accepted_ms = accepted_ms;
-        pthread_mutex_lock(&srv->handed_lock);
-        h->next = srv->handed;
-        srv->handed = h;
-        pthread_mutex_unlock(&srv->handed_lock);
+    bool handed;
+
+    if (h == NULL) { /* without it the connection would be counted twice against its address */
+        close(fd);
+        return -1;
     }
+    h->fd = fd;
+    h->accepted_ms = accepted_ms;
+    pthread_mutex_lock(&srv->handed_lock);
+    h->next = srv->handed;
+    srv->handed = h;
+    srv->handed_count++;
+    pthread_mutex_unlock(&srv->handed_lock);
     if (MHD_add_connection(srv->daemon, fd, addr, addrlen) == MHD_YES)
         return 0;
-    accepted_at(srv, fd); /* refused (the socket is closed): forget it */
+    accepted_at(srv, fd, &handed); /* refused (the socket is closed): forget it */
     return -1;
 }
 
@@ -308,8 +319,12 @@ static int
 guard_held(void *arg)
 {
     api_server_t *srv = arg;
+    int n;
 
-    return api_conns_count(srv->conns);
+    pthread_mutex_lock(&srv->handed_lock);
+    n = srv->handed_count;
+    pthread_mutex_unlock(&srv->handed_lock);
+    return api_conns_count(srv->conns) + n;
 }
 
 api_server_t *
@@ -380,6 +395,7 @@ api_server_start(api_ctx_t *ctx, api_listener_t listener, int listen_fd, int thr
             .connection_limit = limit,
             .per_address_limit = ctx->per_address_limit,
             .deadline_ms = (int64_t) (ctx->request_timeout_s > 0 ? ctx->request_timeout_s : 30) * 1000,
+            .idle_ms = (int64_t) (ctx->idle_timeout_s > 0 ? ctx->idle_timeout_s : API_IDLE_TIMEOUT_S) * 1000,
             .body_max = API_BODY_MAX,
             .handoff = guard_handoff,
             .held = guard_held,

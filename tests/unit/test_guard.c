@@ -397,33 +397,32 @@ the_thread_hands_over_answers_limits_and_expires(void **state)
     assert_non_null(strstr(buf, "\"code\":\"HttpVersionNotSupported\""));
     close(b);
 
-    /* The per-address limit (3): the handed connection is libmicrohttpd's now and counted only when it
-     * says so, so two more wait here; the fourth beyond the limit is closed at once. */
+    /* The per-address limit (3): the handed connection stays on its address's count until libmicrohttpd
+     * says it has ended, so two more wait here; the next is answered 503 and closed. */
     api_guard_addr_add(g, NULL); /* not this address: changes nothing below */
     c = connect_to(port);
     d = connect_to(port);
     e = connect_to(port);
-    b = connect_to(port);
-    assert_int_equal(read_to_close(b, buf, sizeof(buf)), 0);
-    close(b);
+    assert_true(read_to_close(e, buf, sizeof(buf)) > 0);
+    assert_int_equal(strncmp(buf, "HTTP/1.1 503 ", 13), 0);
+    close(e);
     api_guard_addr_del(g, NULL);
 
-    /* The two waiting heads that never complete, and the third, are closed at the deadline (300 ms). */
+    /* The two waiting heads, one that never completes and one silent, are closed at the deadline (300 ms). */
     assert_int_equal(send(c, "GET /x HTTP/1.1\r\nX-A: 1\r\n", 25, 0), 25);
-    for (i = 0; i < 3; i++) {
-        int fd = i == 0 ? c : i == 1 ? d : e;
+    for (i = 0; i < 2; i++) {
+        int fd = i == 0 ? c : d;
 
         assert_true(read_to_close(fd, buf, sizeof(buf)) >= 0);
         assert_int_equal(buf[0], '\0');
     }
     close(c);
     close(d);
-    close(e);
     api_guard_stats(g, &st);
     assert_int_equal(st.passed, 1);
     assert_int_equal(st.refused, 1);
     assert_int_equal(st.over_limit, 1);
-    assert_int_equal(st.expired, 3);
+    assert_int_equal(st.expired, 2);
 
     /* Once the limit's connections have ended, the address is taken again. */
     b = connect_to(port);
@@ -438,6 +437,156 @@ the_thread_hands_over_answers_limits_and_expires(void **state)
     pthread_mutex_destroy(&h.lock);
 }
 
+static int
+handed_held(void *arg)
+{
+    return handed_count(arg);
+}
+
+/* A burst of 12 connections from one address, each sending a whole head at once and staying open: no more
+ * than the limit are handed over (a handed connection counts until its end is reported, and toward the
+ * connection limit through held), and every other one is answered 503 in the envelope and closed. Each
+ * connection is sent once the one before has been handed over or answered, so that hand-offs and accepts
+ * interleave as they do under load. */
+static void
+burst(int connection_limit, int per_address_limit, int want)
+{
+    static const char good[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    handed_t h = {.n = 0};
+    api_guard_config_t cfg = {.listener = "test", .connection_limit = connection_limit,
+                              .per_address_limit = per_address_limit, .deadline_ms = 30000,
+                              .body_max = BODY_MAX, .handoff = record_handoff, .held = handed_held, .arg = &h};
+    api_guard_stats_t st;
+    api_guard_t *g;
+    char buf[2048];
+    struct pollfd p = {.events = POLLIN};
+    int port, fds[12], i, k, before, answered = 0;
+    bool handed[12];
+
+    pthread_mutex_init(&h.lock, NULL);
+    cfg.listen_fd = listen_any(&port);
+    g = api_guard_start(&cfg);
+    assert_non_null(g);
+    for (i = 0; i < 12; i++) {
+        before = handed_count(&h);
+        fds[i] = connect_to(port);
+        (void) send(fds[i], good, strlen(good), MSG_NOSIGNAL);
+        p.fd = fds[i];
+        for (k = 0; k < 1000 && handed_count(&h) == before && poll(&p, 1, 10) == 0; k++)
+            ;
+        handed[i] = handed_count(&h) > before;
+    }
+    for (i = 0; i < 12; i++) {
+        if (handed[i])
+            continue;
+        assert_true(read_to_close(fds[i], buf, sizeof(buf)) > 0);
+        assert_int_equal(strncmp(buf, "HTTP/1.1 503 ", 13), 0);
+        assert_non_null(strstr(buf, "\r\nRetry-After: "));
+        assert_non_null(strstr(buf, "\r\nConnection: close\r\n"));
+        assert_non_null(strstr(buf, "\r\n\r\n{\"error\":{\"code\":\"ServiceUnavailable\",\"message\":"));
+        answered++;
+    }
+    /* Every connection has been accepted and dealt with: the count handed over is final. */
+    assert_int_equal(handed_count(&h), want);
+    assert_int_equal(answered, 12 - want);
+    api_guard_stats(g, &st);
+    assert_int_equal(st.over_limit, (uint64_t) (12 - want));
+    assert_int_equal(st.passed, (uint64_t) want);
+    api_guard_free(g);
+    for (i = 0; i < 12; i++)
+        close(fds[i]);
+    for (i = 0; i < h.n; i++)
+        close(h.fds[i]);
+    pthread_mutex_destroy(&h.lock);
+}
+
+static void
+a_burst_past_the_limits_gets_503s_and_no_more_than_the_limit_is_served(void **state)
+{
+    (void) state;
+    burst(100, 2, 2); /* --per-address-limit 2 */
+    burst(3, 0, 3);   /* --connection-limit 3 */
+}
+
+/* A connection that sends nothing is closed at the idle timeout; one that has sent a byte gets the request
+ * timeout, and its head may trickle in a byte at a time. */
+static void
+a_silent_connection_gets_the_idle_timeout_a_talking_one_the_request_timeout(void **state)
+{
+    static const char good[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    handed_t h = {.n = 0};
+    api_guard_config_t cfg = {.listener = "test", .connection_limit = 100, .deadline_ms = 60000,
+                              .idle_ms = 200, .body_max = BODY_MAX, .handoff = record_handoff,
+                              .held = none_held, .arg = &h};
+    api_guard_stats_t st;
+    struct pollfd p = {.events = POLLIN};
+    api_guard_t *g;
+    char buf[2048];
+    int port, silent, talking;
+    size_t i;
+
+    (void) state;
+    pthread_mutex_init(&h.lock, NULL);
+    cfg.listen_fd = listen_any(&port);
+    g = api_guard_start(&cfg);
+    assert_non_null(g);
+    talking = connect_to(port);
+    assert_int_equal(send(talking, good, 1, 0), 1);
+    silent = connect_to(port);
+    assert_int_equal(read_to_close(silent, buf, sizeof(buf)), 0);
+    close(silent);
+    /* The talking one, accepted first, is still open (its deadline is a minute away). */
+    p.fd = talking;
+    assert_int_equal(poll(&p, 1, 0), 0);
+    for (i = 1; i < strlen(good); i++) {
+        assert_int_equal(send(talking, good + i, 1, 0), 1);
+        usleep(1000);
+    }
+    wait_handed(&h, 1);
+    assert_int_equal(recv(h.fds[0], buf, sizeof(buf), 0), (ssize_t) strlen(good));
+    assert_memory_equal(buf, good, strlen(good));
+    api_guard_stats(g, &st);
+    assert_int_equal(st.expired, 1);
+    api_guard_free(g);
+    close(talking);
+    close(h.fds[0]);
+    pthread_mutex_destroy(&h.lock);
+}
+
+/* At a stop, a head still arriving is ended with the sending side shut after what it sent was read, so that
+ * its client sees the end of the connection, not a reset. */
+static void
+a_stop_ends_a_head_still_arriving_without_a_reset(void **state)
+{
+    static const char good[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    handed_t h = {.n = 0};
+    api_guard_config_t cfg = {.listener = "test", .connection_limit = 100, .deadline_ms = 60000,
+                              .body_max = BODY_MAX, .handoff = record_handoff, .held = none_held, .arg = &h};
+    api_guard_t *g;
+    char buf[256];
+    int port, arriving, whole;
+
+    (void) state;
+    pthread_mutex_init(&h.lock, NULL);
+    cfg.listen_fd = listen_any(&port);
+    g = api_guard_start(&cfg);
+    assert_non_null(g);
+    arriving = connect_to(port);
+    assert_int_equal(send(arriving, "GET /x HTTP/1.1\r\nX-A: 1\r\n", 25, 0), 25);
+    whole = connect_to(port); /* accepted after the first: once it is handed over, both are the guard's */
+    assert_int_equal(send(whole, good, strlen(good), 0), (ssize_t) strlen(good));
+    wait_handed(&h, 1);
+    api_guard_stop(g);
+    errno = 0;
+    assert_int_equal(recv(arriving, buf, sizeof(buf), 0), 0);
+    assert_int_equal(errno, 0);
+    api_guard_free(g);
+    close(arriving);
+    close(whole);
+    close(h.fds[0]);
+    pthread_mutex_destroy(&h.lock);
+}
+
 int
 main(void)
 {
@@ -448,6 +597,9 @@ main(void)
         cmocka_unit_test(the_head_and_record_limits),
         cmocka_unit_test(the_answer_is_the_envelope_with_the_clients_request_id),
         cmocka_unit_test(the_thread_hands_over_answers_limits_and_expires),
+        cmocka_unit_test(a_burst_past_the_limits_gets_503s_and_no_more_than_the_limit_is_served),
+        cmocka_unit_test(a_silent_connection_gets_the_idle_timeout_a_talking_one_the_request_timeout),
+        cmocka_unit_test(a_stop_ends_a_head_still_arriving_without_a_reset),
     };
 
     return cmocka_run_group_tests_name("guard", tests, NULL, NULL);
