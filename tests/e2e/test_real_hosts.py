@@ -200,8 +200,10 @@ def test_agent_killed_mid_jobs(d):
         for loc in locs:
             wait_for(lambda: ok(w.t.get(loc), 200)["status"] == "running", 30, "the job to run")
         agent.kill9()
+        # None ended: each is still running, or queued again for a retry once its call to the dead agent
+        # failed.
         statuses = [ok(w.t.get(loc), 200)["status"] for loc in locs]
-        assert statuses == ["running"] * 3, statuses
+        assert all(s in ("running", "queued") for s in statuses), statuses
         agent.start()
         for loc in locs:
             job = wait_job(w.t, loc, 120)
