@@ -1,6 +1,7 @@
 """Events and hooks: the events feed holds every change; hooks get signed deliveries, retried on failure,
 logged, redeliverable, surviving kill -9; a hook that always fails never holds back the others."""
 import json
+import os
 import random
 import threading
 import time
@@ -265,7 +266,9 @@ def test_ten_thousand_events_to_three_hooks_one_always_failing():
 
         def all_in():
             return want <= good1.ids() and want <= good2.ids()
-        wait_for(all_in, 30, "every event at both good hooks")
+        # On PostgreSQL every delivery record is a commit of its own (no group commit yet): the same
+        # promise, with a longer wait on a loaded machine.
+        wait_for(all_in, 120 if os.environ.get("WAPD_TEST_PG") else 30, "every event at both good hooks")
         t_all = time.monotonic()
         print("  %d events made in %.1fs; both good hooks had all %.1fs after the first, %.1fs after "
               "the last; the failing hook got %d requests" % (n, t_made - t0, t_all - t0, t_all - t_made,
