@@ -62,3 +62,30 @@ store__wap_number(double v, char out[40])
     if (n > 0 && out[n - 1] == '.')
         out[--n] = '\0';
 }
+
+void
+store__vm_metered(const json_t *vm, store_vm_metered_t *m)
+{
+    json_t *assigned = json_object_get(vm, "_assignedMemoryMB");
+
+    m->power = json_string_value(json_object_get(vm, "powerState"));
+    m->size = json_string_value(json_object_get(vm, "size"));
+    m->type = json_string_value(json_object_get(vm, "_resourceType"));
+    m->cores = json_integer_value(json_object_get(vm, "cores"));
+    m->mem = json_integer_value(json_object_get(vm, "memoryMB"));
+    m->assigned = json_is_integer(assigned) ? json_integer_value(assigned) : m->mem;
+    m->storage = json_integer_value(json_object_get(vm, "_storageGB"));
+    m->hc = json_is_true(json_object_get(vm, "_holdsCompute"));
+    m->hs = json_is_true(json_object_get(vm, "_holdsStorage"));
+}
+
+bool
+store__vm_metered_same(const char *event, const char *last_event, const store_vm_metered_t *last,
+                       const store_vm_metered_t *now)
+{
+    return strcmp(event, "changed") == 0 && strcmp(last_event, "deleted") != 0 &&
+           strcmp(last->power, now->power ? now->power : "") == 0 &&
+           strcmp(last->size, now->size ? now->size : "") == 0 && last->cores == now->cores &&
+           last->mem == now->mem && last->storage == now->storage && last->hc == now->hc &&
+           last->hs == now->hs && last->assigned == now->assigned;
+}

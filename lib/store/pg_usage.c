@@ -46,21 +46,13 @@ int
 pg_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err_t *err)
 {
     const char *id = json_string_value(json_object_get(vm, "id"));
-    const char *power = json_string_value(json_object_get(vm, "powerState"));
-    const char *size = json_string_value(json_object_get(vm, "size"));
-    int64_t cores = json_integer_value(json_object_get(vm, "cores"));
-    int64_t mem = json_integer_value(json_object_get(vm, "memoryMB"));
-    json_t *assigned_j = json_object_get(vm, "_assignedMemoryMB");
-    int64_t assigned = json_is_integer(assigned_j) ? json_integer_value(assigned_j) : mem;
-    int64_t storage = json_integer_value(json_object_get(vm, "_storageGB"));
-    int64_t hc = json_is_true(json_object_get(vm, "_holdsCompute"));
-    int64_t hs = json_is_true(json_object_get(vm, "_holdsStorage"));
-    const char *type = json_string_value(json_object_get(vm, "_resourceType"));
+    store_vm_metered_t m, last;
     char now[24], b_cores[24], b_mem[24], b_storage[24], b_hc[24], b_hs[24], b_assigned[24];
     const char *p[14];
     PGresult *res;
     bool same;
 
+    store__vm_metered(vm, &m);
     /* A change only: the last row of the VM is compared first. */
     p[0] = id;
     res = pg__query(c,
@@ -70,12 +62,17 @@ pg_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err_t *
                     1, p, "reading the VM timeline", err);
     if (res == NULL)
         return -1;
-    same = PQntuples(res) == 1 && strcmp(event, "changed") == 0 &&
-           strcmp(PQgetvalue(res, 0, 0), "deleted") != 0 &&
-           strcmp(PQgetvalue(res, 0, 1), power ? power : "") == 0 &&
-           strcmp(PQgetvalue(res, 0, 2), size ? size : "") == 0 && pg__int(res, 0, 3) == cores &&
-           pg__int(res, 0, 4) == mem && pg__int(res, 0, 5) == storage && pg__int(res, 0, 6) == hc &&
-           pg__int(res, 0, 7) == hs && pg__int(res, 0, 8) == assigned;
+    if (PQntuples(res) == 1) {
+        last.power = PQgetvalue(res, 0, 1);
+        last.size = PQgetvalue(res, 0, 2);
+        last.cores = pg__int(res, 0, 3);
+        last.mem = pg__int(res, 0, 4);
+        last.storage = pg__int(res, 0, 5);
+        last.hc = pg__int(res, 0, 6);
+        last.hs = pg__int(res, 0, 7);
+        last.assigned = pg__int(res, 0, 8);
+    }
+    same = PQntuples(res) == 1 && store__vm_metered_same(event, PQgetvalue(res, 0, 0), &last, &m);
     PQclear(res);
     if (same)
         return 0;
@@ -84,16 +81,16 @@ pg_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err_t *
     p[1] = json_string_value(json_object_get(vm, "subscriptionId"));
     p[2] = now;
     p[3] = event;
-    p[4] = power ? power : "unknown";
-    p[5] = size ? size : "";
-    p[6] = pg__i64(b_cores, cores);
-    p[7] = pg__i64(b_mem, mem);
-    p[8] = pg__i64(b_storage, storage);
-    p[9] = pg__i64(b_hc, hc);
-    p[10] = pg__i64(b_hs, hs);
+    p[4] = m.power ? m.power : "unknown";
+    p[5] = m.size ? m.size : "";
+    p[6] = pg__i64(b_cores, m.cores);
+    p[7] = pg__i64(b_mem, m.mem);
+    p[8] = pg__i64(b_storage, m.storage);
+    p[9] = pg__i64(b_hc, m.hc);
+    p[10] = pg__i64(b_hs, m.hs);
     p[11] = json_string_value(json_object_get(vm, "name"));
-    p[12] = type ? type : "vm";
-    p[13] = pg__i64(b_assigned, assigned);
+    p[12] = m.type ? m.type : "vm";
+    p[13] = pg__i64(b_assigned, m.assigned);
     if (pg__run(c,
                 "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
                 " cores, memory_mb, storage_gb, holds_compute, holds_storage, name, resource_type,"

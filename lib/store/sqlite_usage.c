@@ -22,21 +22,11 @@ int
 sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err_t *err)
 {
     sqlite3_stmt *s;
-    int64_t last_cores = -1, last_mem = -1, last_storage = -1, last_hc = -1, last_hs = -1;
-    int64_t last_assigned = -1;
     char last_power[32] = "", last_size[128] = "", last_event[16] = "";
-    const char *power = json_string_value(json_object_get(vm, "powerState"));
-    const char *size = json_string_value(json_object_get(vm, "size"));
-    int64_t cores = json_integer_value(json_object_get(vm, "cores"));
-    int64_t mem = json_integer_value(json_object_get(vm, "memoryMB"));
-    json_t *assigned_j = json_object_get(vm, "_assignedMemoryMB");
-    int64_t assigned = json_is_integer(assigned_j) ? json_integer_value(assigned_j) : mem;
-    int64_t storage = json_integer_value(json_object_get(vm, "_storageGB"));
-    int64_t hc = json_is_true(json_object_get(vm, "_holdsCompute"));
-    int64_t hs = json_is_true(json_object_get(vm, "_holdsStorage"));
-    const char *type = json_string_value(json_object_get(vm, "_resourceType"));
+    store_vm_metered_t m, last = {.power = last_power, .size = last_size};
     int rc;
 
+    store__vm_metered(vm, &m);
     /* A change only: the last row of the VM is compared first. */
     s = sqlite__stmt(c,
                  "SELECT event, power_state, size, cores, memory_mb, storage_gb, holds_compute,"
@@ -51,20 +41,17 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
         snprintf(last_event, sizeof(last_event), "%s", sqlite3_column_text(s, 0));
         snprintf(last_power, sizeof(last_power), "%s", sqlite3_column_text(s, 1));
         snprintf(last_size, sizeof(last_size), "%s", sqlite3_column_text(s, 2));
-        last_cores = sqlite3_column_int64(s, 3);
-        last_mem = sqlite3_column_int64(s, 4);
-        last_storage = sqlite3_column_int64(s, 5);
-        last_hc = sqlite3_column_int64(s, 6);
-        last_hs = sqlite3_column_int64(s, 7);
-        last_assigned = sqlite3_column_int64(s, 8);
+        last.cores = sqlite3_column_int64(s, 3);
+        last.mem = sqlite3_column_int64(s, 4);
+        last.storage = sqlite3_column_int64(s, 5);
+        last.hc = sqlite3_column_int64(s, 6);
+        last.hs = sqlite3_column_int64(s, 7);
+        last.assigned = sqlite3_column_int64(s, 8);
     }
     sqlite__stmt_done(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sqlite__db_err(c->db, rc, "reading the VM timeline", err);
-    if (rc == SQLITE_ROW && strcmp(event, "changed") == 0 && strcmp(last_event, "deleted") != 0 &&
-        strcmp(last_power, power ? power : "") == 0 && strcmp(last_size, size ? size : "") == 0 &&
-        last_cores == cores && last_mem == mem && last_storage == storage && last_hc == hc &&
-        last_hs == hs && last_assigned == assigned)
+    if (rc == SQLITE_ROW && store__vm_metered_same(event, last_event, &last, &m))
         return 0;
     s = sqlite__stmt(c,
                  "INSERT INTO vm_timeline(vm_id, subscription_id, at_ms, event, power_state, size,"
@@ -78,16 +65,16 @@ sqlite_timeline_append(store_conn_t *c, const json_t *vm, const char *event, err
                       SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, util_now_ms());
     sqlite3_bind_text(s, 4, event, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, power ? power : "unknown", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, size ? size : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 7, cores);
-    sqlite3_bind_int64(s, 8, mem);
-    sqlite3_bind_int64(s, 9, storage);
-    sqlite3_bind_int64(s, 10, hc);
-    sqlite3_bind_int64(s, 11, hs);
+    sqlite3_bind_text(s, 5, m.power ? m.power : "unknown", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, m.size ? m.size : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, m.cores);
+    sqlite3_bind_int64(s, 8, m.mem);
+    sqlite3_bind_int64(s, 9, m.storage);
+    sqlite3_bind_int64(s, 10, m.hc);
+    sqlite3_bind_int64(s, 11, m.hs);
     sqlite3_bind_text(s, 12, json_string_value(json_object_get(vm, "name")), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 13, type ? type : "vm", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 14, assigned);
+    sqlite3_bind_text(s, 13, m.type ? m.type : "vm", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 14, m.assigned);
     if (sqlite__stmt_run(c, s, "recording the VM timeline", err) < 0)
         return -1;
     /* The VM's entry in vm_state follows its last row: gone when that row is its deletion. */
