@@ -14,7 +14,7 @@ wapd.db would (a daemon restarted on the dir finds it again) and is dropped with
 store itself go through Daemon.store_rows and Daemon.store_exec, which speak to either engine.
 
 A store several daemons share refuses sim hosts (a simulator inside one daemon is one the others cannot see;
-scale-out uses http and libvirt hosts). So that the modules make e2e-pg runs tell the same stories on
+scale-out uses http and libvirt hosts). So that the modules `make e2e-pg` runs tell the same stories on
 PostgreSQL, the admin client of a daemon on PostgreSQL serves each sim host a test asks for with a wapd-agent
 of its own: the same simulator behind HTTP, given the test's sim uri as --sim-uri (see _sim_shim: the one
 place that translates). sim_vms and sim_vm_put follow such a host to the agent's log. A test that needs what
