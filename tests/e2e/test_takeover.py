@@ -22,7 +22,7 @@ from harness import PG_BASE, SLOW, Agent, Daemon, ok, wait_for, wait_job
 from test_vms import VmWorld
 
 TAKEOVER_S = 30
-STEP_MS = 2500
+STEP_MS = 2000
 
 
 def _need_pg():

@@ -5,6 +5,11 @@
  * scan finds exactly the queued and running jobs no live lease covers; several daemons taking one job at
  * once get it once. A store of one process (SQLite) answers what store.h says: every take 1, renew and
  * give 0, and a scan that finds nothing.
+ *
+ * Then the job engine over them (lib/job/claim.c), on a shared store where another daemon is played by
+ * leases taken in its name: a job whose lease another daemon holds is not run until that lease expires,
+ * and is then taken over by the scan and its lease given back at its end; a cancel of a job another
+ * daemon holds is a request on its row, not an end.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +25,9 @@
 #include <pthread.h>
 
 #include "test_store_conformance.h"
+
+#include "../../lib/job.h"
+#include "../../lib/util.h"
 
 #define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define LEASE INT64_C(15000)
@@ -241,6 +249,111 @@ case_racing_takers_get_each_lease_once(store_t *st)
 }
 CASE(racing_takers_get_each_lease_once)
 
+/* ---- the job engine over the leases ---- */
+
+static int64_t stamped_ms; /* when the stamp step last ran */
+
+static job_step_result_t
+stamp(job_ctx_t *ctx, err_t *err)
+{
+    (void) ctx, (void) err;
+    __atomic_store_n(&stamped_ms, util_now_ms(), __ATOMIC_SEQ_CST);
+    return JOB_STEP_DONE;
+}
+
+static const job_step_def_t stamp_steps[] = {{"stamp", stamp}, {NULL, NULL}};
+static const job_kind_def_t stamp_kind = {"l.stamp", stamp_steps, 0, NULL, NULL, NULL, NULL};
+
+/* Submits an l.stamp job (no engine runs: nothing takes it up) and answers its id (static). */
+static const char *
+submit_stamp(store_t *st)
+{
+    static char id[UTIL_UUID_LEN + 1];
+    err_t err = {0};
+    json_t *job;
+
+    assert_int_equal(job_kind_register(&stamp_kind), 0);
+    job = job_submit(st, "l.stamp", "res", NULL, NULL, NULL, &err);
+    if (job == NULL)
+        fail_msg("job_submit: %s", err.message);
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(job, "id")));
+    json_decref(job);
+    return id;
+}
+
+static const char *
+job_status(store_t *st, const char *id)
+{
+    static char status[16];
+    err_t err = {0};
+    json_t *job = store_rec_get(st, &store_kind_job, id, NULL, &err);
+
+    assert_non_null(job);
+    snprintf(status, sizeof(status), "%s", json_string_value(json_object_get(job, "status")));
+    json_decref(job);
+    return status;
+}
+
+/* Another daemon holds the job's lease for 3 s more: this engine leaves the job alone until the lease
+ * expires, then its scan takes the job over; at the job's end the lease is given back (a third daemon may
+ * take it at once, long before this engine's own 15 s would have run out). */
+static void
+case_engine_runs_a_job_only_under_its_own_lease(store_t *st)
+{
+    err_t err = {0};
+    const char *id;
+    int64_t until, deadline;
+
+    if (!shared(st))
+        return;
+    id = submit_stamp(st);
+    until = util_now_ms() + 3000;
+    assert_int_equal(store_job_lease_take(st, id, "another-daemon", util_now_ms(), until, &err), 1);
+    __atomic_store_n(&stamped_ms, 0, __ATOMIC_SEQ_CST);
+    assert_int_equal(job_engine_start(st, 2, &err), 0);
+    deadline = util_now_ms() + 30000;
+    while (strcmp(job_status(st, id), "succeeded") != 0) {
+        assert_true(util_now_ms() < deadline);
+        usleep(20000);
+    }
+    job_engine_stop();
+    assert_true(__atomic_load_n(&stamped_ms, __ATOMIC_SEQ_CST) >= until);
+    assert_int_equal(take(st, id, "a-third-daemon", util_now_ms()), 1);
+}
+CASE(engine_runs_a_job_only_under_its_own_lease)
+
+/* A cancel of a queued job another daemon holds (it runs the job; its row still says queued) records a
+ * request the job's daemon honours, and shows the job running; once no daemon holds it, a cancel ends it. */
+static void
+case_cancel_of_a_job_another_daemon_holds_is_a_request(store_t *st)
+{
+    err_t err = {0};
+    const char *id;
+    json_t *view, *row;
+
+    if (!shared(st))
+        return;
+    id = submit_stamp(st);
+    assert_int_equal(take(st, id, "another-daemon", util_now_ms()), 1);
+    view = job_cancel(st, id, NULL, &err);
+    if (view == NULL)
+        fail_msg("job_cancel: %s", err.message);
+    assert_string_equal(json_string_value(json_object_get(view, "status")), "running");
+    json_decref(view);
+    row = store_rec_get(st, &store_kind_job, id, NULL, &err);
+    assert_non_null(row);
+    assert_string_equal(json_string_value(json_object_get(row, "status")), "queued");
+    assert_true(json_is_true(json_object_get(json_object_get(row, "_data"), "cancelRequested")));
+    json_decref(row);
+    assert_int_equal(store_job_lease_give(st, id, "another-daemon", &err), 0);
+    view = job_cancel(st, id, NULL, &err);
+    if (view == NULL)
+        fail_msg("job_cancel: %s", err.message);
+    assert_string_equal(json_string_value(json_object_get(view, "status")), "canceled");
+    json_decref(view);
+}
+CASE(cancel_of_a_job_another_daemon_holds_is_a_request)
+
 int
 main(void)
 {
@@ -250,6 +363,8 @@ main(void)
         cmocka_unit_test(scan_finds_jobs_no_live_lease_covers),
         cmocka_unit_test(lease_outside_the_transaction),
         cmocka_unit_test(racing_takers_get_each_lease_once),
+        cmocka_unit_test(engine_runs_a_job_only_under_its_own_lease),
+        cmocka_unit_test(cancel_of_a_job_another_daemon_holds_is_a_request),
     };
 
     return cmocka_run_group_tests_name("store conformance: job leases", tests, NULL, NULL);
