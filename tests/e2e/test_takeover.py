@@ -3,7 +3,8 @@
 A daemon killed (-9) in the middle of a job's step has the job finished by the other: its lease, no longer
 renewed, expires, the other's takeover scan finds the job and runs it from its first unfinished step. A job
 one daemon runs and the other is asked to cancel ends canceled once, through the daemon that runs it, with
-the VM's record and the host agreeing.
+the VM's record and the host agreeing. A daemon stopped cleanly gives its leases back as it exits, so the
+other takes its job up at its next scan instead of waiting for the lease to expire.
 
 PostgreSQL only (WAPD_TEST_PG, make e2e-pg): a SQLite database is one process's. The hosts are wapd-agents
 whose simulated hypervisor answers each call after STEP_MS, so that a step lasts seconds.
@@ -153,6 +154,35 @@ def test_a_job_canceled_on_one_daemon_while_the_other_runs_it_ends_canceled_once
         assert ok(other.admin().post("/v1/admin/subscriptions/%s/reconcile" % w.sub["id"]), 200) == {
             "corrected": {}}
         wait_for(lambda: _lease_owner(other, job_id) is None, 30, "the lease given back")
+    finally:
+        for d in (b, a):
+            if d is not None:
+                d.cleanup()
+        agent.cleanup()
+
+
+def test_a_daemon_stopped_cleanly_gives_its_job_back_to_the_other():
+    _need_pg()
+    agent = Agent(name="stop-host", sim_uri="sim://?latencyMs=%d" % STEP_MS).start()
+    a = b = None
+    try:
+        a, b = _pair()
+        w = _world(a, agent)
+        r = w.t.post(w.base + "/vms", w.vm_body("handover"))
+        vm = ok(r, 202)
+        loc = r.header("Location")
+        job_id = loc.rsplit("/", 1)[1]
+        runner, other = _started_on((a, b), w, loc)
+        gone = _instance(runner)
+        # SIGTERM: the step under way ends (a safe point), and the lease goes back before the process exits.
+        assert runner.stop(30) == 0
+        assert _lease_owner(other, job_id) != gone
+        t = other.tenant(w.token)
+        done = wait_job(t, loc, 120)
+        assert done["status"] == "succeeded", done
+        now = ok(t.get(w.base + "/vms/" + vm["id"]), 200)
+        assert now["provisioningState"] == "succeeded" and now["powerState"] == "running", now
+        assert list(agent.vms()) == [vm["id"]]
     finally:
         for d in (b, a):
             if d is not None:
