@@ -19,8 +19,8 @@
  * Files: pg_conn.c (connections, the query helpers, open, checks), pg_migrate.c (the schema's versions),
  * pg_tx.c (transactions), pg_rec.c (records mapped to rows), pg_counters.c (idempotency keys, quota
  * counters, host allocation, addresses, unmanaged VMs), pg_usage.c (the VM timeline and usage records),
- * pg_events.c (events and deliveries), pg_jobs.c (the purge of ended jobs, deliveries), pg_leases.c (job
- * leases, outside every transaction), pg_stats.c (the figures /metrics reads).
+ * pg_events.c (events and deliveries), pg_jobs.c (the purge of ended jobs, deliveries), pg_stats.c (the
+ * figures /metrics reads).
  *
  * Queries: parameters are text ($1, $2 … in the SQL; NULL for SQL NULL), as libpq sends them; pg__i64
  * writes an integer parameter. pg__query prepares each distinct SQL text once per connection (the
@@ -196,7 +196,7 @@ int pg_delivery_requeue(store_conn_t *c, const char *hook_id, const char *attemp
                         err_t *err);
 int64_t pg_deliveries_purge(store_conn_t *c, int64_t older_than_ms, err_t *err);
 
-/* ---- pg_leases.c ---- */
+/* ---- pg_leases.c: job leases, one statement each, outside every transaction ---- */
 int pg_job_lease_take(store_conn_t *c, const char *job_id, const char *owner, int64_t now_ms,
                       int64_t until_ms, err_t *err);
 int pg_job_leases_renew(store_conn_t *c, const char *owner, int64_t until_ms, err_t *err);
