@@ -329,6 +329,8 @@ watch_main(void *arg)
         pthread_mutex_unlock(&W.lock);
         if (stop)
             break;
+        if (!store_is_leader(W.hw->st))
+            continue; /* the leader of the database's daemons beats the hosts */
         err_clear(&err);
         if (hostwatch_round(W.hw, &err) != 0)
             fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"a host's heartbeat could not be recorded\","
