@@ -17,7 +17,8 @@
  *
  * Transitions are decided from the record, read again inside their transaction, so each is made (and its
  * event raised) once, whoever else beats the same host; the failure count lives in memory (a restart
- * counts from zero, and a host recorded unreachable is made ok by its first answer).
+ * counts from zero, as does a daemon that takes the lead over from another, and a host recorded unreachable
+ * is made ok by its first answer).
  */
 #ifndef WAPD_HOSTWATCH_H
 #define WAPD_HOSTWATCH_H

@@ -1,10 +1,11 @@
 """Periodic work led by one daemon among several on one PostgreSQL database (PostgreSQL only: skipped
 without WAPD_TEST_PG). Two daemons share a fresh database: exactly one says it leads (/metrics wapd_leader,
 its log); only the leader sends hook deliveries and closes usage periods, while events are made through
-both, and each delivery is sent once; kill -9 of the leader: the other leads within a few seconds, sends
-what was pending and goes on closing the periods where the dead one stopped (one usage record per VM, meter
-and period across the handover). The leader's database session ended by the server: a daemon leads again
-within seconds, and the one that lost it says so.
+both, and each delivery is sent once. kill -9 of the leader: the other leads within a few seconds, sends
+what was pending, goes on closing the periods where the dead one stopped (one usage record per VM, meter
+and period across the handover) and beats the hosts (a dead agent's host is marked unreachable, once). The
+leader's database session ended by the server: a daemon leads again within seconds, and the one that lost
+it says so.
 
 Hosts are wapd-agents (sim hosts are the single-process kind)."""
 import json
@@ -58,8 +59,8 @@ def leader_lines(d):
 
 
 def pair():
-    """Two daemons on one fresh database, with short usage periods: (first, second)."""
-    args = ["--usage-period-seconds", str(PERIOD_S)]
+    """Two daemons on one fresh database, with short usage periods and heartbeats: (first, second)."""
+    args = ["--usage-period-seconds", str(PERIOD_S), "--host-heartbeat-seconds", "1"]
     d1 = Daemon(extra_args=args).start()
     try:
         d2 = Daemon(extra_args=args + ["--store", d1.pg_uri]).start()
@@ -176,6 +177,14 @@ def test_one_leader_delivers_and_closes_and_the_other_takes_over():
         assert ok(t.get(w.base + "/vms/" + vm["id"]), 200)["id"] == vm["id"]
         r = t.delete(w.base + "/vms/" + vm["id"])
         assert wait_job(t, r.header("Location"), 60)["status"] == "succeeded"
+        # Heartbeats go on from the new leader: the host whose agent dies is marked unreachable, once.
+        agent.kill9()
+        host = "/v1/admin/hosts/" + w.hosts[0]["id"]
+        wait_for(lambda: ok(other.admin().get(host), 200)["state"] == "unreachable", 30,
+                 "the new leader's heartbeat to find the host gone")
+        marks = [e for e in ok(other.admin().get("/v1/admin/events?limit=1000"), 200)["value"]
+                 if e["type"] == "host.unreachable" and e["resourceId"] == w.hosts[0]["id"]]
+        assert len(marks) == 1, marks
     finally:
         if rcv is not None:
             rcv.close()
