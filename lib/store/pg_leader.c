@@ -63,24 +63,24 @@ pg_leader_try(store_db_t *db, err_t *err)
     pthread_mutex_lock(&db->leader_lock);
     if (db->leader == NULL && (db->leader = pg_conn_open(db, err)) == NULL) {
         db->leading = false;
-        goto out;
+        goto cleanup;
     }
     if (db->leading) {
         if (ask(db->leader, held_sql, &yes, err) != 0) {
             drop(db);
-            goto out;
+            goto cleanup;
         }
         db->leading = yes;
     }
     if (!db->leading) {
         if (ask(db->leader, try_sql, &yes, err) != 0) {
             drop(db);
-            goto out;
+            goto cleanup;
         }
         db->leading = yes;
     }
     rc = db->leading ? 1 : 0;
-out:
+cleanup:
     pthread_mutex_unlock(&db->leader_lock);
     return rc;
 }
