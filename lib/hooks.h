@@ -16,7 +16,8 @@
  * the process dies is sent again (at least once; receivers de-duplicate by the event's id).
  *
  * Of the daemons sharing one database only the leader's sender looks for due deliveries and starts them
- * (store_is_leader); the others' stay idle, so each attempt is made by one daemon. A daemon that becomes
+ * (store_is_leader); the others' stay idle, so each attempt is made by one daemon (an event committed
+ * through another daemon is found at the leader's next look, within a second). A daemon that becomes
  * the leader is woken (hooks_sender_wake) and takes up every pending delivery at once, one that was in
  * flight on a leader that died included (sent again: at least once).
  */
