@@ -41,7 +41,7 @@ static const config_setting_t settings[] = {
      .help = "keep all state in PostgreSQL instead of DIR/wapd.db: a libpq URI handed to libpq unchanged, "
              "e.g. postgresql://wapd@/wapd?host=/run/postgresql (a password belongs in PGPASSFILE, "
              "not here; options beyond the limit, in a libpq service file named by ?service=NAME); "
-             "one daemon per database until job leases come (see the README)"},
+             "several daemons may share one database (see the README)"},
     {.name = "admin-listen", .key = "admin_listen", STR_FIELD(CONFIG_ADDRESS, admin_listen),
      .def = "127.0.0.1:30004", .metavar = "HOST:PORT",
      .help = "admin API listener (port 0 picks a free one); keep it on loopback or a management network"},
