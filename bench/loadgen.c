@@ -12,9 +12,11 @@
  *
  * Each mode sends its requests from C threads, one HTTP/1.1 keep-alive connection each (per URL), records
  * every request's latency to its 202, and meanwhile one more connection, to the first URL, polls the
- * subscription's VM list (pages of 1,000, every POLL_MS) until every VM is where the mode takes it: running
- * (or failed) after create, stopped after stop, gone after delete. The poll is one request per 1,000 VMs
- * every POLL_MS, small beside the load. It prints one line:
+ * subscription's VM list (pages of 1,000) until every VM is where the mode takes it: running (or failed)
+ * after create, stopped after stop, gone after delete. The poll is one request per 1,000 VMs every POLL_MS,
+ * or every POLL_SHARE-th of the time elapsed when that is longer: small beside the load, and no larger a
+ * share of a slow run (several daemons on one database, where each list is read from the database) than
+ * of a fast one, while the end is still known within 1/POLL_SHARE of the time. It prints one line:
  *
  *   <mode> <n> <accepted> <done> <failed> <seconds> <per second> <p50 ms> <p99 ms> <accept seconds>
  *   <accepted per second>
@@ -44,6 +46,7 @@
 #include "httpc.h"
 
 #define POLL_MS 20
+#define POLL_SHARE 50
 #define DEADLINE_MS (300 * 1000)
 #define ID_MAX 64
 #define URL_MAX 16
@@ -277,6 +280,7 @@ wait_arrival(load_t *l, pthread_t *threads, size_t nthreads, int64_t t0, int64_t
     conn_t poll = httpc_clone(&l->proto[0]);
     const char *power = l->mode == MODE_CREATE ? "running" : l->mode == MODE_STOP ? "stopped" : NULL;
     size_t all = 0, in_state = 0, failed = 0, arrived = 0, expect, k;
+    int64_t pause_us;
     bool joined = false;
 
     for (;;) {
@@ -297,7 +301,8 @@ wait_arrival(load_t *l, pthread_t *threads, size_t nthreads, int64_t t0, int64_t
             *t_end = httpc_now_us();
             break;
         }
-        usleep(POLL_MS * 1000);
+        pause_us = (httpc_now_us() - t0) / POLL_SHARE;
+        usleep((useconds_t) (pause_us > POLL_MS * 1000 ? pause_us : POLL_MS * 1000));
     }
     if (!joined)
         for (k = 0; k < nthreads; k++)
