@@ -77,6 +77,20 @@ jget() { python3 -c "import json,sys;print(json.load(sys.stdin)['$1'])"; }
 port_of() { python3 -c "import json;print(json.load(open('$1'))['$2'])"; }
 post() { curl -sf -X POST -H "$AH" -H 'Content-Type: application/json' -d "$2" "$A$1"; }
 psql_base() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PG" -c "$1" > /dev/null; }
+# User and system CPU ticks used so far by the processes given, all their threads (0 for one gone).
+cpu_ticks() { # pid...
+    local p t=0
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+# The PostgreSQL server's processes (the postmaster and its children: backends, walwriter, checkpointer...).
+pg_pids() {
+    local pm
+    pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
+    echo "$pm $(ps -o pid= --ppid "$pm" | tr -s ' \n' '  ')"
+}
 # The cluster's WAL flushes (fsyncs) so far: only this run's database is busy on the cluster.
 wal_syncs() { "$PSQL" -X -q -A -t -v ON_ERROR_STOP=1 -d "$PG" -c "SELECT wal_sync FROM pg_stat_wal"; }
 
@@ -107,6 +121,7 @@ start_wapd() { # dir [store-uri]
         2> "$1.log" &
     p=$!
     live+=("$p")
+    WAPDS+=("$p")
     for _ in $(seq 1 1200); do
         [ -f "$1/ports.json" ] && break
         kill -0 "$p" 2> /dev/null || { echo "scaleout: wapd exited: $(tail -5 "$1.log")" >&2; return 1; }
@@ -145,17 +160,19 @@ seed_world() {
     echo "$sub $tok $image"
 }
 
-# Per-run figures go to $OUT/fig/<configuration> as lines "creates/s jobs/s p99 missing flushes" (missing:
-# creates not accepted, or accepted and not running when loadgen gave up, which the table adds over the
-# rounds; flushes: on PostgreSQL, the cluster's WAL flushes from the first create to the daemons' stop per
-# VM running, "-" on SQLite).
+# Per-run figures go to $OUT/fig/<configuration> as lines "creates/s jobs/s p99 missing flushes wapd-cpu
+# pg-cpu" (missing: creates not accepted, or accepted and not running when loadgen gave up, which the table
+# adds over the rounds; flushes: on PostgreSQL, the cluster's WAL flushes from the first create to the
+# daemons' stop per VM running; wapd-cpu, pg-cpu: the user and system CPU milliseconds per VM running that
+# the daemons and the PostgreSQL server used from the first create to the last VM running; "-" where not
+# measured: no PostgreSQL with SQLite).
 mkdir -p "$OUT/fig"
 # One run of a configuration: "sqlite" or "pgN" (N daemons). Prints its figures.
 measure() { # configuration round
     local cfg=$1 run="$OUT/run-$1-$2" n=1 db="" uri="" i sub tok image urls line rc=0 syncs0=0 flushes=-
-    local _m _n accepted ran _failed secs rate _p50 p99 asecs arate
+    local _m _n accepted ran _failed secs rate _p50 p99 asecs arate w0 g0=0 wms pms=-
     mkdir -p "$run"
-    AGENTS_JSON=() ADMINS=() TENANTS=()
+    AGENTS_JSON=() ADMINS=() TENANTS=() WAPDS=()
     for i in $(seq 1 "$NHOSTS"); do start_agent "$run/agent$i" "scaleout-hv$i"; done
     if [ "$cfg" != sqlite ]; then
         n=${cfg#pg}
@@ -170,6 +187,9 @@ measure() { # configuration round
     read -r sub tok image <<< "$line"
     urls=$(IFS=,; echo "${TENANTS[*]}")
     [ -z "$db" ] || syncs0=$(wal_syncs)
+    # shellcheck disable=SC2046 # pg_pids is a list of numbers
+    [ -z "$db" ] || g0=$(cpu_ticks $(pg_pids))
+    w0=$(cpu_ticks "${WAPDS[@]}")
     # In the background, so that a signal to this script ends the wait at once (then cleanup stops it).
     "$LOADGEN" create "$urls" "$tok" "$sub" "$image" BenchSmall "$VMS" "$CLIENTS" "$run/ids" \
         > "$run/loadgen.out" 2> "$run/loadgen.err" &
@@ -179,17 +199,26 @@ measure() { # configuration round
     forget "$i"
     line=$(cat "$run/loadgen.out")
     read -r _m _n accepted ran _failed secs rate _p50 p99 asecs arate <<< "$line"
+    wms=$(per_vm "$w0" "$(cpu_ticks "${WAPDS[@]}")" "$ran")
+    # shellcheck disable=SC2046
+    [ -z "$db" ] || pms=$(per_vm "$g0" "$(cpu_ticks $(pg_pids))" "$ran")
     [ "$rc" = 0 ] || echo "  scaleout: $cfg round $2: loadgen status $rc; $(sort "$run/loadgen.err" | uniq -c | sort -rn | head -3)" >&2
     stop_all # the daemons' sessions end, and with them their statistics are flushed
     [ -z "$db" ] || flushes=$(awk -v a="$syncs0" -v b="$(wal_syncs)" -v n="$ran" 'BEGIN {
         if (n > 0) printf "%.1f", (b - a) / n; else print "-" }')
-    echo "$arate $rate $p99 $((VMS - ran)) $flushes" >> "$OUT/fig/$cfg"
-    printf '  %-22s %5d of %d accepted in %6.2fs = %7.1f creates/s; %5d running in %6.2fs = %7.1f jobs/s; 202 p99 %s ms%s\n' \
-        "$(label "$cfg")" "$accepted" "$VMS" "$asecs" "$arate" "$ran" "$secs" "$rate" "$p99" \
-        "${db:+; $flushes WAL flushes per VM}"
+    echo "$arate $rate $p99 $((VMS - ran)) $flushes $wms $pms" >> "$OUT/fig/$cfg"
+    printf '  %-22s %5d of %d accepted in %6.2fs = %7.1f creates/s; %5d running in %6.2fs = %7.1f jobs/s; 202 p99 %s ms\n' \
+        "$(label "$cfg")" "$accepted" "$VMS" "$asecs" "$arate" "$ran" "$secs" "$rate" "$p99"
+    printf '  %-22s CPU per VM: wapd %s ms%s\n' "" "$wms" "${db:+, PostgreSQL $pms ms; $flushes WAL flushes per VM}"
     [ -z "$db" ] || psql_base "DROP DATABASE $db WITH (FORCE)"
     [ -n "${KEEP:-}" ] || rm -rf "$run"
 }
+
+per_vm() { # ticks-before ticks-after VMs: CPU milliseconds per VM
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$HZ" 'BEGIN {
+        if (n > 0) printf "%.1f", (b - a) * 1000 / hz / n; else print "-" }'
+}
+HZ=$(getconf CLK_TCK)
 
 label() {
     case $1 in
@@ -221,20 +250,23 @@ done
 echo
 echo "VM creates, medians of $ROUNDS runs (spread: min-max); $VMS creates per run from $CLIENTS connections,"
 echo "round-robin over the daemons; $NHOSTS wapd-agent hosts; $WORKERS job workers and $HTHREADS HTTP threads per listener per daemon"
-printf '%-24s %9s %-17s %9s %-17s %9s %9s %9s %7s %7s\n' configuration "creates/s" "(spread)" "jobs/s" "(spread)" \
-    "p99 ms" "creates" "jobs" "missing" "WAL"
-printf '%-24s %9s %-17s %9s %-17s %9s %9s %9s %7s %7s\n' "" "(202s)" "" "(running)" "" "(202)" "vs SQLite" \
-    "vs SQLite" "(all)" "flush/VM"
+FMT='%-22s %9s %-15s %9s %-15s %8s %9s %9s %7s %8s %8s %8s\n'
+# shellcheck disable=SC2059 # the format is FMT, above
+printf "$FMT" configuration "creates/s" "(spread)" "jobs/s" "(spread)" "p99 ms" "creates" "jobs" "missing" "WAL" \
+    "CPU ms/VM" ""
+# shellcheck disable=SC2059
+printf "$FMT" "" "(202s)" "" "(running)" "" "(202)" "vs SQLite" "vs SQLite" "(all)" "flush/VM" "wapd" "postgres"
 SC=$(med sqlite 1)
 SJ=$(med sqlite 2)
 for cfg in "${CONFIGS[@]}"; do
     c=$(med "$cfg" 1)
     j=$(med "$cfg" 2)
-    f=-
-    [ "$cfg" = sqlite ] || f=$(med "$cfg" 5)
-    printf '%-24s %9s %-17s %9s %-17s %9s %9s %9s %7s %7s\n' "$(label "$cfg")" "$c" "($(spread "$cfg" 1))" "$j" \
-        "($(spread "$cfg" 2))" "$(med "$cfg" 3)" "$(ratio "$c" "$SC")" "$(ratio "$j" "$SJ")" \
-        "$(awk '{s += $4} END {print s}' "$OUT/fig/$cfg")" "$f"
+    f=- g=-
+    [ "$cfg" = sqlite ] || { f=$(med "$cfg" 5); g=$(med "$cfg" 7); }
+    # shellcheck disable=SC2059
+    printf "$FMT" "$(label "$cfg")" "$c" "($(spread "$cfg" 1))" "$j" "($(spread "$cfg" 2))" "$(med "$cfg" 3)" \
+        "$(ratio "$c" "$SC")" "$(ratio "$j" "$SJ")" "$(awk '{s += $4} END {print s}' "$OUT/fig/$cfg")" "$f" \
+        "$(med "$cfg" 6)" "$g"
 done
 CORES=$(nproc)
 echo
