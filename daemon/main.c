@@ -254,6 +254,14 @@ main(int argc, char **argv)
         config_free(&cfg);
         return 0;
     }
+    /* The demo seeds sim hosts, which a store shared by several daemons refuses (lib/catalog/host.c). */
+    if (cfg.demo && cfg.store != NULL) {
+        fprintf(stderr, "wapd: --demo cannot be used with --store: the demo seeds sim hosts, and a store "
+                        "that several daemons share takes only http (wapd-agent) or libvirt hosts; run the "
+                        "demo without --store (on the state dir's own database)\n");
+        config_free(&cfg);
+        return 2;
+    }
     log_set_level(cfg.log_level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Every thread started from here on inherits this mask; the main loop takes the signals. */
@@ -384,7 +392,8 @@ main(int argc, char **argv)
     /* Tests of retention run the sweep's clock ahead instead of waiting hours. */
     if (offset_env && *offset_env)
         sweep_offset_ms = (int64_t) atoll(offset_env) * 3600 * 1000;
-    log_line("info", "ready", json_pack("{s:s}", "version", WAPD_VERSION));
+    log_line("info", "ready",
+             json_pack("{s:s, s:s}", "version", WAPD_VERSION, "instance", job_engine_instance()));
     sd_notify(0, "READY=1"); /* under systemd (Type=notify): both listeners serve, ports.json is written */
 
     for (;;) {

@@ -207,6 +207,8 @@ store_close(store_t *st)
         assert(t->tx_depth == 0 && t->conn == t->own);
         store__cache_free(t);
         st->be->conn_close(t->own);
+        if (t->side != NULL)
+            st->be->conn_close(t->side);
         free(t);
     }
     st->be->close(st->db);
@@ -235,6 +237,13 @@ store_backend_name(store_t *st)
 {
     assert(st != NULL);
     return st->be->name;
+}
+
+bool
+store_shared(store_t *st)
+{
+    assert(st != NULL);
+    return !st->be->single_process;
 }
 
 int
