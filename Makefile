@@ -6,7 +6,8 @@
 #                 generated TypeScript client's compile (make client) and the README walk-through (make walkthrough);
 #                 TEST_JOBS (2) unit binaries and e2e modules at once
 #   make bench    throughput and latency against a bare libmicrohttpd baseline (wrk), usage drain and close,
-#                 hook deliveries per second
+#                 hook deliveries per second, VM creates per second with 1, 2 and 3 daemons on PostgreSQL
+#                 beside SQLite
 #   make soak     an hour at half of the measured peak of a mixed tenant load: RSS, fds, database size, p99
 #   make fuzz     each libFuzzer target (tests/fuzz) for FUZZ_SECONDS (60), then FUZZ_HTTP_REQUESTS (1,000,000)
 #                 black-box HTTP requests across every route (make fuzz-http)
@@ -375,6 +376,7 @@ bench: all $(BENCH_BIN)
 	bench/run.sh
 	bench/usage.sh
 	bench/hooks.sh
+	bench/scaleout.sh
 
 # The soak: a seeded world, the peak of a mixed tenant load measured, then SOAK_SECONDS (3600) at half of it
 # with a row of RSS, fds, database size, requests, errors and latency every SOAK_INTERVAL (300) seconds.

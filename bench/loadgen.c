@@ -6,17 +6,26 @@
  *   loadgen stop   URL TOKEN SUB IDS_FILE C                POST stop for every VM of IDS_FILE
  *   loadgen delete URL TOKEN SUB IDS_FILE C                DELETE every VM of IDS_FILE
  *
- * Each mode sends its requests from C threads, one HTTP/1.1 keep-alive connection each, records every
- * request's latency to its 202, and meanwhile one more connection polls the subscription's VM list (pages
- * of 1,000, every POLL_MS) until every VM is where the mode takes it: running (or failed) after create,
- * stopped after stop, gone after delete. The poll is one request per 1,000 VMs every POLL_MS, small beside
- * the load. It prints one line:
+ * URL may be several daemons' tenant URLs joined by commas (daemons sharing one PostgreSQL database): the
+ * request of index i goes to the (i mod k)-th of the k URLs, so the load is spread round-robin over them,
+ * and each thread keeps one keep-alive connection to each.
  *
- *   <mode> <n> <accepted> <done> <failed> <seconds> <per second> <p50 ms> <p99 ms>
+ * Each mode sends its requests from C threads, one HTTP/1.1 keep-alive connection each (per URL), records
+ * every request's latency to its 202, and meanwhile one more connection, to the first URL, polls the
+ * subscription's VM list (pages of 1,000) until every VM is where the mode takes it: running (or failed)
+ * after create, stopped after stop, gone after delete. The poll is one request per 1,000 VMs every POLL_MS,
+ * or every POLL_SHARE-th of the time elapsed when that is longer: small beside the load, and no larger a
+ * share of a slow run (several daemons on one database, where each list is read from the database) than
+ * of a fast one, while the end is still known within 1/POLL_SHARE of the time. It prints one line:
+ *
+ *   <mode> <n> <accepted> <done> <failed> <seconds> <per second> <p50 ms> <p99 ms> <accept seconds>
+ *   <accepted per second>
  *
  * where seconds run from the first request to the poll that saw the last VM arrive, done counts the VMs
- * that arrived, and p50/p99 are of the 202s. The subscription must hold only the VMs the tool drives
- * (the bench gives it one of its own). Exit status 0 when every VM arrived, 1 otherwise.
+ * that arrived (for create: the create jobs that ended with the VM running), per second is done over
+ * seconds, p50/p99 are of the 202s, and accept seconds run from the first request to the last answer
+ * (accepted per second: the 202s over those seconds). The subscription must hold only the VMs the tool
+ * drives (the bench gives it one of its own). Exit status 0 when every VM arrived, 1 otherwise.
  *
  * The HTTP client is httpc.c's. Invariants: a connection is used by one thread only; a reply is read whole
  * (Content-Length) before the next request on its connection; the ids array is written only before the
@@ -37,20 +46,24 @@
 #include "httpc.h"
 
 #define POLL_MS 20
+#define POLL_SHARE 50
 #define DEADLINE_MS (300 * 1000)
 #define ID_MAX 64
+#define URL_MAX 16
 
 typedef enum { MODE_CREATE, MODE_STOP, MODE_DELETE } load_mode_t;
 
 typedef struct {
     load_mode_t mode;
     const char *token, *sub, *image, *size;
-    conn_t proto;            /* host and port every connection copies */
+    conn_t proto[URL_MAX];   /* host and port of each URL, which every thread's connections copy */
+    size_t nurl;
     size_t n;
     char (*ids)[ID_MAX];     /* n slots; "" for a create not accepted */
     double *lat_ms;          /* n slots; < 0 when not accepted */
     atomic_size_t next;      /* the next index to take */
     atomic_size_t accepted;
+    _Atomic int64_t last_us; /* when the last answer came (the latest a thread saw) */
 } load_t;
 
 /* The request of index i of the load: its method, path and body (NULL: none) into the buffers. */
@@ -79,34 +92,68 @@ static void *
 worker(void *arg)
 {
     load_t *l = arg;
-    conn_t c = httpc_clone(&l->proto);
+    conn_t conns[URL_MAX], *c;
     char path[512], body[512];
     const char *method;
     json_t *j;
-    int64_t t0;
-    size_t i;
+    int64_t t0, t, seen;
+    size_t i, k;
     int status;
 
+    for (k = 0; k < l->nurl; k++)
+        conns[k] = httpc_clone(&l->proto[k]);
     while ((i = atomic_fetch_add(&l->next, 1)) < l->n) {
         if (l->mode != MODE_CREATE && l->ids[i][0] == '\0')
             continue;
+        c = &conns[i % l->nurl];
         method = load_request(l, i, path, sizeof(path), body, sizeof(body));
         t0 = httpc_now_us();
-        status = httpc_request(&c, method, path, l->token, body[0] ? body : NULL);
+        status = httpc_request(c, method, path, l->token, body[0] ? body : NULL);
+        t = httpc_now_us();
+        seen = atomic_load(&l->last_us);
+        while (t > seen && !atomic_compare_exchange_weak(&l->last_us, &seen, t))
+            ;
         if (status != 202) {
-            fprintf(stderr, "loadgen: %s %s: %d %.200s\n", method, path, status, status > 0 ? c.body : "");
+            fprintf(stderr, "loadgen: %s %s:%s%s: %d %.200s\n", method, c->host, c->port, path, status,
+                    status > 0 ? c->body : "");
             continue;
         }
-        l->lat_ms[i] = (double) (httpc_now_us() - t0) / 1000.0;
+        l->lat_ms[i] = (double) (t - t0) / 1000.0;
         atomic_fetch_add(&l->accepted, 1);
         if (l->mode == MODE_CREATE) {
-            j = json_loadb(c.body, c.body_len, 0, NULL);
+            j = json_loadb(c->body, c->body_len, 0, NULL);
             snprintf(l->ids[i], ID_MAX, "%s", j ? json_string_value(json_object_get(j, "id")) ?: "" : "");
             json_decref(j);
         }
     }
-    httpc_free(&c);
+    for (k = 0; k < l->nurl; k++)
+        httpc_free(&conns[k]);
     return NULL;
+}
+
+/* Fills l->proto from URL[,URL...]; -1 when there is none, too many, or one without a port. */
+static int
+parse_urls(load_t *l, const char *urls)
+{
+    char one[512];
+    const char *p = urls, *comma;
+    size_t len;
+
+    l->nurl = 0;
+    while (*p) {
+        comma = strchr(p, ',');
+        len = comma ? (size_t) (comma - p) : strlen(p);
+        if (len == 0 || len >= sizeof(one) || l->nurl == URL_MAX)
+            return -1;
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (httpc_parse_url(&l->proto[l->nurl++], one))
+            return -1;
+        p += len + (comma ? 1 : 0);
+        if (comma && *p == '\0')
+            return -1;
+    }
+    return l->nurl > 0 ? 0 : -1;
 }
 
 /* Counts the subscription's VMs: all of them, those in power state `power` (NULL: none counted) and those
@@ -222,17 +269,18 @@ write_ids(const load_t *l, const char *file)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: loadgen create URL TOKEN SUB IMAGE SIZE N C IDS_FILE\n"
-                    "       loadgen stop|delete URL TOKEN SUB IDS_FILE C\n");
+    fprintf(stderr, "usage: loadgen create URL[,URL...] TOKEN SUB IMAGE SIZE N C IDS_FILE\n"
+                    "       loadgen stop|delete URL[,URL...] TOKEN SUB IDS_FILE C\n");
 }
 
 /* Polls until every VM the load drove has arrived (or the deadline); answers how many did. */
 static size_t
 wait_arrival(load_t *l, pthread_t *threads, size_t nthreads, int64_t t0, int64_t *t_end)
 {
-    conn_t poll = httpc_clone(&l->proto);
+    conn_t poll = httpc_clone(&l->proto[0]);
     const char *power = l->mode == MODE_CREATE ? "running" : l->mode == MODE_STOP ? "stopped" : NULL;
     size_t all = 0, in_state = 0, failed = 0, arrived = 0, expect, k;
+    int64_t pause_us;
     bool joined = false;
 
     for (;;) {
@@ -253,7 +301,8 @@ wait_arrival(load_t *l, pthread_t *threads, size_t nthreads, int64_t t0, int64_t
             *t_end = httpc_now_us();
             break;
         }
-        usleep(POLL_MS * 1000);
+        pause_us = (httpc_now_us() - t0) / POLL_SHARE;
+        usleep((useconds_t) (pause_us > POLL_MS * 1000 ? pause_us : POLL_MS * 1000));
     }
     if (!joined)
         for (k = 0; k < nthreads; k++)
@@ -270,7 +319,7 @@ main(int argc, char **argv)
     size_t nthreads, k, done, failed = 0;
     int64_t t0, t_end = 0;
     const char *ids_file;
-    double secs;
+    double secs, accept_secs;
     int rc = 2;
 
     if (argc < 2) {
@@ -299,7 +348,7 @@ main(int argc, char **argv)
     }
     l.token = argv[3];
     l.sub = argv[4];
-    if (httpc_parse_url(&l.proto, argv[2]) || nthreads == 0 || l.ids == NULL) {
+    if (parse_urls(&l, argv[2]) || nthreads == 0 || l.ids == NULL) {
         usage();
         goto out;
     }
@@ -312,6 +361,7 @@ main(int argc, char **argv)
     atomic_init(&l.next, 0);
     atomic_init(&l.accepted, 0);
     t0 = httpc_now_us();
+    atomic_init(&l.last_us, t0);
     for (k = 0; k < nthreads; k++)
         if (pthread_create(&threads[k], NULL, worker, &l) != 0) {
             fprintf(stderr, "loadgen: cannot start a thread\n");
@@ -327,8 +377,10 @@ main(int argc, char **argv)
         }
     }
     secs = (double) (t_end - t0) / 1e6;
-    printf("%s %zu %zu %zu %zu %.3f %.1f %.2f %.2f\n", argv[1], l.n, atomic_load(&l.accepted), done, failed, secs,
-           secs > 0 ? (double) done / secs : 0.0, quantile(&l, 0.50), quantile(&l, 0.99));
+    accept_secs = (double) (atomic_load(&l.last_us) - t0) / 1e6;
+    printf("%s %zu %zu %zu %zu %.3f %.1f %.2f %.2f %.3f %.1f\n", argv[1], l.n, atomic_load(&l.accepted), done,
+           failed, secs, secs > 0 ? (double) done / secs : 0.0, quantile(&l, 0.50), quantile(&l, 0.99),
+           accept_secs, accept_secs > 0 ? (double) atomic_load(&l.accepted) / accept_secs : 0.0);
     rc = done == l.n ? 0 : 1;
 out:
     free(threads);

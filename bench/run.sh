@@ -154,10 +154,10 @@ write_round() { # name sub token
     c=$("$LOADGEN" create "$T" "$3" "$2" "$IMAGE" BenchSmall "$CREATE_VMS" "$CREATE_CLIENTS" "$OUT/$1.ids") || true
     s=$("$LOADGEN" stop "$T" "$3" "$2" "$OUT/$1.ids" "$CREATE_CLIENTS") || true
     d=$("$LOADGEN" delete "$T" "$3" "$2" "$OUT/$1.ids" "$CREATE_CLIENTS") || true
-    read -r _ n _ done _ secs rate _ p99 <<< "$c"
+    read -r _ n _ done _ secs rate _ p99 _ <<< "$c"
     keep "$1_create" "$rate" "$p99"
     echo "  $1 creates: $done of $n running in ${secs}s = $rate/s, 202 p99 $p99 ms"
-    read -r _ n _ done _ secs rate _ p99 <<< "$s"
+    read -r _ n _ done _ secs rate _ p99 _ <<< "$s"
     keep "$1_stop" "$rate" "$p99"
     echo "  $1 stops:   $done of $n stopped in ${secs}s = $rate/s, 202 p99 $p99 ms"
     read -r _ n _ done _ secs rate _ _ <<< "$d"
