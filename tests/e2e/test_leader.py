@@ -198,11 +198,13 @@ def test_a_leader_whose_session_ends_lets_go_and_a_daemon_leads_again():
     d1, d2 = pair()
     try:
         leader, other = the_leader(d1, d2)
-        # The server ends the session that holds the leader lock ("wapdlead": PG_LEADER_LOCK), as a restart
-        # or an operator would.
+        # The server ends the session that holds the leader lock ("wapdlead": PG_LEADER_LOCK) on this
+        # database (an advisory lock is per database: other tests' daemons lead theirs), as a restart or an
+        # operator would.
         rows = _psql(d1.pg_uri, "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_locks"
                                 " WHERE locktype = 'advisory' AND granted AND classid = 2002874468"
-                                " AND objid = 1818583396 AND objsubid = 1")
+                                " AND objid = 1818583396 AND objsubid = 1"
+                                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
         assert rows.strip() == "1", rows
         wait_for(lambda: leader_lines(leader)[-1:] == [False], TAKEOVER_S, "the leader to say it lost the lead")
         new, _ = the_leader(d1, d2)
