@@ -133,7 +133,8 @@ static const config_setting_t settings[] = {
     {.name = "config", STR_FIELD(CONFIG_PATH, config_file), .min = 1, .metavar = "FILE",
      .help = "an INI file with these settings under [wapd]; the command line overrides it"},
     {.name = "demo", BOOL_FIELD(demo), .flag_value = true,
-     .help = "seed an empty state dir with a demo world and print curl lines"},
+     .help = "seed an empty state dir with a demo world and print curl lines; not with --store (its hosts "
+             "are sim hosts, which a shared store refuses)"},
     {.name = "print-config", BOOL_FIELD(print_config), .flag_value = true,
      .help = "print the settings in effect as a config file, then exit"},
     {.name = "version", BOOL_FIELD(version), .flag_value = true, .help = "print the version, then exit"},

@@ -254,6 +254,14 @@ main(int argc, char **argv)
         config_free(&cfg);
         return 0;
     }
+    /* The demo seeds sim hosts, which a store shared by several daemons refuses (lib/catalog/host.c). */
+    if (cfg.demo && cfg.store != NULL) {
+        fprintf(stderr, "wapd: --demo cannot be used with --store: the demo seeds sim hosts, and a store "
+                        "that several daemons share takes only http (wapd-agent) or libvirt hosts; run the "
+                        "demo without --store (on the state dir's own database)\n");
+        config_free(&cfg);
+        return 2;
+    }
     log_set_level(cfg.log_level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Every thread started from here on inherits this mask; the main loop takes the signals. */

@@ -91,7 +91,9 @@ typedef struct {
     int64_t cores, memory_mb, storage_gb;
 } catalog_capacity_t;
 
-/* agent_kind: a kind the agent registry knows (400 naming agent.kind otherwise); agent_uri NULL: the kind's
+/* agent_kind: a kind the agent registry knows (400 naming agent.kind otherwise), and a remote one (http,
+ * libvirt) when the store is shared by several daemons (store_shared: 400 naming agent.kind, as for a change
+ * of a sim host's agent there); agent_uri NULL: the kind's
  * default (400 naming agent.uri when the kind has none), else checked by the kind's driver (400 naming
  * agent.uri). agent_token (write-only: never in a view) and agent_ca_file may be NULL. */
 typedef struct {

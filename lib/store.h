@@ -74,6 +74,9 @@ void store_close(store_t *st);
 int store_schema_version(store_t *st);
 /* The name of the backend that serves the store (as its table names itself). */
 const char *store_backend_name(store_t *st);
+/* Whether several processes may share the store's database (its backend is not single_process: PostgreSQL):
+ * then no process may keep state the others cannot see (a sim host's simulator, say). */
+bool store_shared(store_t *st);
 /* Answers whether the database can be read: 0, or -1 with err. */
 int store_ping(store_t *st, err_t *err);
 /* Lack of space: true from a write that failed because the disk (or the database) was full

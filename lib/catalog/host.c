@@ -7,6 +7,9 @@
  * - a host's agent is of a kind the agent registry knows, with a uri its driver accepts (the kind's
  *   default when none is given); its token and CA file are kept with it (the token is never shown: the
  *   API's view drops it);
+ * - on a store shared by several daemons (store_shared: PostgreSQL) every host's agent is a remote one
+ *   (http, libvirt): a sim host lives inside one daemon, which the others could not see, so it is refused
+ *   (400 naming agent.kind, saying what scale-out uses), when made and when its agent is changed;
  * - a new host is ok, seen now, and holds nothing; its capacity never drops below what its VMs hold (409
  *   naming the capacity field);
  * - a host with VMs is not deleted (409 Conflict);
@@ -25,9 +28,9 @@
 #include "../jget.h"
 
 /* The registry's word on an agent's kind and uri, as the catalog's error: 400 naming agent.kind or
- * agent.uri. */
+ * agent.uri; on a shared store, an agent that is not remote is refused too (400 naming agent.kind). */
 static int
-check_agent(const char *kind, const char *uri, err_t *err)
+check_agent(store_t *st, const char *kind, const char *uri, err_t *err)
 {
     const char *const *kinds = agent_kinds();
     char known[128] = "";
@@ -41,6 +44,12 @@ check_agent(const char *kind, const char *uri, err_t *err)
         return err_set(err, ERR_INVALID_REQUEST, "agent.kind", "agent.kind must be one of: %s.",
                        known);
     }
+    if (store_shared(st) && !agent_kind_remote(kind))
+        return err_set(err, ERR_INVALID_REQUEST, "agent.kind",
+                       "A %s host lives inside one daemon, and this %s store is shared by several daemons, "
+                       "which could not see it: scale-out uses http hosts (wapd-agent, which serves a "
+                       "simulated host with --backend sim) or libvirt hosts.",
+                       kind, store_backend_name(st));
     if (agent_check_uri(kind, uri, &aerr) != 0)
         return err_set(err, ERR_INVALID_REQUEST, "agent.uri", "agent.uri is not valid for a %s host: %s",
                        kind, aerr.message);
@@ -117,7 +126,7 @@ catalog_host_create(store_t *st, const catalog_host_req_t *req, err_t *err)
     assert(req != NULL && req->name != NULL && req->cloud_id != NULL);
     if (catalog__require_exists(st, &store_kind_cloud, req->cloud_id, "cloudId", "cloud", err))
         return NULL;
-    if (check_agent(req->agent_kind, req->agent_uri, err))
+    if (check_agent(st, req->agent_kind, req->agent_uri, err))
         return NULL;
     rec = catalog__record_take(json_pack(
         "{s:s, s:s, s:{s:s, s:s}, s:{s:I, s:I, s:I}, s:{s:i, s:i, s:i}, s:s}", "name", req->name,
@@ -192,7 +201,7 @@ catalog_host_update(store_t *st, const char *id, const catalog_host_patch_t *pat
     agent = json_object_get(rec, "agent");
     kind = jget_str(agent, "kind");
     if (patch->given & CATALOG_HOST_AGENT_URI) {
-        if (check_agent(kind, patch->agent_uri, err))
+        if (check_agent(st, kind, patch->agent_uri, err))
             goto fail;
         json_object_set_new(agent, "uri", json_string(patch->agent_uri != NULL
                                                           ? patch->agent_uri

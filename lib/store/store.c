@@ -237,6 +237,13 @@ store_backend_name(store_t *st)
     return st->be->name;
 }
 
+bool
+store_shared(store_t *st)
+{
+    assert(st != NULL);
+    return !st->be->single_process;
+}
+
 int
 store_schema_version(store_t *st)
 {

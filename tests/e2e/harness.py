@@ -12,6 +12,13 @@ e2e-pg starts one with tests/pg/cluster.sh), every Daemon keeps its state in a f
 wapd_t_<pid>_<n>, made from that one and given as --store; the database belongs to the state dir as its
 wapd.db would (a daemon restarted on the dir finds it again) and is dropped with it. Tests that look into the
 store itself go through Daemon.store_rows and Daemon.store_exec, which speak to either engine.
+
+A store several daemons share refuses sim hosts (a simulator inside one daemon is one the others cannot see;
+scale-out uses http and libvirt hosts). So that the modules `make e2e-pg` runs tell the same stories on
+PostgreSQL, the admin client of a daemon on PostgreSQL serves each sim host a test asks for with a wapd-agent
+of its own: the same simulator behind HTTP, given the test's sim uri as --sim-uri (see _sim_shim: the one
+place that translates). sim_vms and sim_vm_put follow such a host to the agent's log. A test that needs what
+only a sim host has (POST /hosts/{id}/simulate) carries `test_x.sim_only = "why"` and is skipped there.
 """
 import http.client
 import atexit
@@ -143,12 +150,14 @@ def _openssl(*args):
 class Client:
     """One keep-alive connection to one listener, with a token; over https when given an ssl context."""
 
-    def __init__(self, port, token=None, host="127.0.0.1", ssl_context=None):
+    def __init__(self, port, token=None, host="127.0.0.1", ssl_context=None, daemon=None):
         self.host = host
         self.port = port
         self.token = token
         self.ssl_context = ssl_context
         self.conn = None
+        # The daemon whose admin listener this is: on PostgreSQL its sim hosts are served by wapd-agents.
+        self.daemon = daemon
 
     def _connect(self):
         if self.ssl_context is not None:
@@ -160,6 +169,17 @@ class Client:
     def request(self, method, path, body=None, headers=None, raw=None, token=None, validate=True):
         """One exchange. validate=False skips the OpenAPI check, for the few requests a test makes that the
         spec cannot describe (say why at the call)."""
+        after, resp = None, None
+        if self.daemon is not None and self.daemon.pg_uri and raw is None:
+            body, after = _sim_shim(self.daemon, method, path, body)
+        try:
+            resp = self._exchange(method, path, body, headers, raw, token, validate)
+            return resp
+        finally:
+            if after is not None:
+                after(resp)
+
+    def _exchange(self, method, path, body, headers, raw, token, validate):
         hdrs = {}
         tok = token if token is not None else self.token
         if tok:
@@ -360,6 +380,8 @@ class Daemon:
         self.stderr_path = os.path.join(self.state_dir, "..", os.path.basename(self.state_dir) + ".err")
         # On PostgreSQL: the URI of this state dir's database (made at the first start), else None.
         self.pg_uri = None
+        # On PostgreSQL: the wapd-agents serving this daemon's sim hosts (stopped by cleanup).
+        self.sim_agents = []
 
     def start(self, wait_ready=True):
         ports = os.path.join(self.state_dir, "ports.json")
@@ -406,7 +428,7 @@ class Daemon:
 
     def admin(self, token=None):
         return Client(self.admin_port, token if token is not None else self.admin_token,
-                      ssl_context=self.ssl_context)
+                      ssl_context=self.ssl_context, daemon=self)
 
     def tenant(self, token):
         return Client(self.tenant_port, token, ssl_context=self.ssl_context)
@@ -478,6 +500,8 @@ class Daemon:
                 if SANITIZED and rc != 0:
                     raise AssertionError("sanitized wapd exited %s: %s" % (rc, self.stderr()[-4000:]))
         finally:
+            while self.sim_agents:
+                _sim_agent_drop(self.sim_agents.pop())
             if self.own_dir:
                 if self.pg_uri:
                     pg_drop(self.state_dir)
@@ -506,7 +530,9 @@ class Agent:
         self.proc = None
         self.err_path = self.state_dir.rstrip("/") + ".err"
 
-    def start(self):
+    def start(self, healthy=True):
+        """Starts the agent and waits until it answers GET /v1/host: with 200 (healthy), or with any answer (a
+        simulator whose every call fails answers 503)."""
         conf = os.path.join(self.state_dir, "agent.json")
         before = os.stat(conf).st_mtime_ns if os.path.exists(conf) else None
         args = [AGENT_BIN, "--listen", "127.0.0.1:0", "--state-dir", self.state_dir,
@@ -530,7 +556,7 @@ class Agent:
         with open(self.token_file or os.path.join(self.state_dir, "agent.token")) as f:
             self.token = f.read().strip()
         # agent.json is written before the agent answers; wait until it does.
-        wait_for(lambda: self.client().get("/v1/host").status == 200, 30, "the agent to answer")
+        wait_for(lambda: self.client().get("/v1/host").status == 200 or not healthy, 30, "the agent to answer")
         return self
 
     def client(self, token=None):
@@ -608,11 +634,108 @@ def raw_exchange(port, data, timeout=10.0):
         s.close()
 
 
+# ---- sim hosts on PostgreSQL (see the module's docstring) ----
+
+SIM_AGENTS = {}  # wapd host id -> the Agent serving that sim host of a daemon on PostgreSQL
+
+
+def _sim_agent_try(agent):
+    """Starts agent; False (and the agent stopped) when it does not come up, as when it refuses its uri."""
+    try:
+        agent.start(healthy=False)
+        return True
+    except AssertionError:
+        if agent.proc is not None and agent.proc.poll() is None:
+            agent.proc.kill()
+        if agent.proc is not None:
+            agent.proc.wait(30)
+            agent.err.close()
+        return False
+
+
+def _sim_agent_set_uri(agent, uri):
+    args = agent.extra_args
+    if "--sim-uri" in args:
+        i = args.index("--sim-uri")
+        del args[i:i + 2]
+    agent.extra_args = args + ["--sim-uri", uri]
+
+
+def _sim_agent_drop(agent):
+    for hid in [h for h, a in SIM_AGENTS.items() if a is agent]:
+        del SIM_AGENTS[hid]
+    agent.cleanup()
+
+
+@atexit.register
+def _sim_agents_stop():
+    for agent in list(SIM_AGENTS.values()):
+        agent.cleanup()
+    SIM_AGENTS.clear()
+
+
+def _sim_shim(d, method, path, body):
+    """The one place where a sim host becomes an http host on PostgreSQL: (the body to send, a function of the
+    response to call after it, or None). POST /v1/admin/hosts of a sim host starts a wapd-agent with the
+    host's sim uri and asks for an http host at it; a PATCH of such a host's agent.uri to a sim uri restarts
+    its agent with that uri (the agent keeps its port, token and VMs); its DELETE stops the agent. A sim uri
+    the agent refuses goes to the daemon as the http host's uri, which it refuses as it would the sim uri (400
+    naming agent.uri)."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts[:3] != ["v1", "admin", "hosts"] or len(parts) > 4:
+        return body, None
+    hid = parts[3] if len(parts) == 4 else None
+    spec = body.get("agent") if isinstance(body, dict) else None
+    if method == "POST" and hid is None and isinstance(spec, dict) and spec.get("kind") == "sim":
+        uri = spec.get("uri") or "sim://"
+        agent = Agent(name="e2e-sim", sim_uri=uri)
+        if not _sim_agent_try(agent):
+            agent.cleanup()
+            return dict(body, agent=dict(spec, kind="http", uri=uri)), None
+
+        def made(resp):
+            if resp is not None and resp.status == 201:
+                SIM_AGENTS[resp.json()["id"]] = agent
+                d.sim_agents.append(agent)
+            else:
+                agent.cleanup()
+        return dict(body, agent={"kind": "http", "uri": agent.uri, "token": agent.token}), made
+    agent = SIM_AGENTS.get(hid)
+    if agent is None:
+        return body, None
+    if method == "PATCH" and isinstance(spec, dict) and "uri" in spec and (spec["uri"] or "sim://").startswith(
+            "sim://"):
+        uri, old = spec["uri"] or "sim://", agent.extra_args[agent.extra_args.index("--sim-uri") + 1]
+        agent.stop()
+        _sim_agent_set_uri(agent, uri)
+        if _sim_agent_try(agent):
+            return dict(body, agent=dict(spec, uri=agent.uri)), None
+        _sim_agent_set_uri(agent, old)
+        agent.start(healthy=False)
+        return body, None
+    if method == "DELETE":
+        def deleted(resp):
+            if resp is not None and resp.status == 204:
+                d.sim_agents.remove(agent)
+                _sim_agent_drop(agent)
+        return body, deleted
+    return body, None
+
+
+def _sim_log(state_dir, host_id):
+    """A sim host's log and the agent that serves it (None: the daemon's own simulator, whose log is in its
+    state dir). A wapd-agent's simulator is its host "agent"."""
+    agent = SIM_AGENTS.get(host_id)
+    if agent is not None:
+        return os.path.join(agent.state_dir, "sim", "agent.log"), agent
+    return os.path.join(state_dir, "sim", host_id + ".log"), None
+
+
 def sim_vms(state_dir, host_id):
     """What a simulated host has, read from its log: {hypervisorId: vm} (the last line of an id wins; a
     deletion removes it; a torn last line is ignored)."""
     out = {}
-    path = os.path.join(state_dir, "sim", host_id + ".log")
+    path, _ = _sim_log(state_dir, host_id)
     with open(path) if os.path.exists(path) else open(os.devnull) as f:
         for line in f:
             if not line.endswith("\n"):
@@ -627,9 +750,15 @@ def sim_vms(state_dir, host_id):
 
 def sim_vm_put(state_dir, host_id, vm):
     """Changes a VM on a simulated host behind wapd's back (as someone on the host would): appends its
-    record to the host's log. Only while nothing has the host open."""
-    with open(os.path.join(state_dir, "sim", host_id + ".log"), "a") as f:
+    record to the host's log. Only while nothing has the host open: a wapd-agent serving it (on PostgreSQL)
+    is stopped for the write and started again."""
+    path, agent = _sim_log(state_dir, host_id)
+    if agent is not None:
+        agent.stop()
+    with open(path, "a") as f:
         f.write(json.dumps(vm, separators=(",", ":")) + "\n")
+    if agent is not None:
+        agent.start(healthy=False)
 
 
 def uid():

@@ -17,6 +17,9 @@ test or a module runs:
   `test_x.plain_only = "..."`) runs in the plain pass only; under the sanitizers (WAPD_SANITIZED=1, make
   e2e-asan) it is reported as SKIP with its reason. For long fault and soak runs whose paths shorter tests
   of the same module already take under the sanitizers.
+- A test function with `test_x.sim_only = "why"` needs what only a sim host has (the daemon's own simulator):
+  on PostgreSQL (WAPD_TEST_PG), where sim hosts are refused and the harness serves them with wapd-agents
+  (http hosts), it is reported as SKIP with its reason.
 
 Each module's time is kept in build/e2e-times.json (WAPD_E2E_TIMES names another file): the next run starts
 the longest modules first, so that two processes end together.
@@ -73,6 +76,11 @@ def run_module(name, filters, mod, out=sys.stdout):
         if why and harness.SANITIZED:
             skipped.append(full)
             print("SKIP %s (plain pass only: %s)" % (full, why), file=out, flush=True)
+            continue
+        why = getattr(fn, "sim_only", None)
+        if why and harness.PG_BASE:
+            skipped.append(full)
+            print("SKIP %s (sim hosts only, refused on PostgreSQL: %s)" % (full, why), file=out, flush=True)
             continue
         t0 = time.monotonic()
         try:
@@ -284,7 +292,7 @@ def main(argv):
     if not filters:
         write_times(measured)
     if skipped:
-        print("skipped (plain pass only): " + ", ".join(skipped))
+        print("skipped: " + ", ".join(skipped))
     if failures:
         print("failed: " + ", ".join(failures))
     print("e2e: %.0fs in all" % (time.monotonic() - t_all))

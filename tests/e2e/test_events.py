@@ -109,6 +109,9 @@ def test_reassociate_and_adopt(d):
     assert made["data"]["vmRoleId"] == rid
 
 
+test_reassociate_and_adopt.sim_only = "POST /hosts/{id}/simulate (new hypervisor ids) is a sim host's own call"
+
+
 def test_hosts_users_and_tokens(d):
     a = d.admin()
     _, cursor = feed(a)

@@ -464,6 +464,9 @@ def test_inventory_changes_are_events():
         d.cleanup()
 
 
+test_inventory_changes_are_events.sim_only = "POST /hosts/{id}/simulate (new hypervisor ids) is a sim host's own call"
+
+
 def test_events_expire_after_retention_unless_a_delivery_needs_them():
     d = Daemon(extra_args=["--event-retention-seconds", "2"]).start()
     try:

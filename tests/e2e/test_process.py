@@ -44,6 +44,26 @@ def test_demo_prints_curl_lines_that_work():
         d.cleanup()
 
 
+test_demo_prints_curl_lines_that_work.sim_only = "the demo seeds sim hosts; with --store it does not start"
+
+
+def test_demo_with_a_store_stops_the_start():
+    """The demo seeds sim hosts, which a store shared by several daemons refuses: --demo with --store ends the
+    start at once (exit 2, before the store is opened or a port taken), saying why."""
+    tmp = tempfile.mkdtemp(prefix="wapd-demo-store-")
+    try:
+        res = subprocess.run([os.environ.get("WAPD_BIN", "build/wapd"), "--state-dir", tmp, "--demo",
+                              "--store", "postgresql://wapd@/nowhere?host=" + tmp, "--admin-token", "x" * 20,
+                              "--admin-listen", "127.0.0.1:0", "--tenant-listen", "127.0.0.1:0"],
+                             capture_output=True, text=True, timeout=30 * SLOW)
+        assert res.returncode == 2, (res.returncode, res.stderr)
+        assert "--demo" in res.stderr and "--store" in res.stderr and "sim hosts" in res.stderr, res.stderr
+        assert "wapd-agent" in res.stderr and "libvirt" in res.stderr, res.stderr
+        assert not os.path.exists(os.path.join(tmp, "ports.json")) and res.stdout == ""
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_admin_token_generated_file():
     d = Daemon(admin_token=None).start()
     try:

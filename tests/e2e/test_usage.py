@@ -185,6 +185,9 @@ def test_reassociation_keeps_the_series():
         d.cleanup()
 
 
+test_reassociation_keeps_the_series.sim_only = "POST /hosts/{id}/simulate (new hypervisor ids) is a sim host's own call"
+
+
 def test_purge_only_after_acknowledgement_and_retention():
     d = Daemon(extra_args=["--usage-period-seconds", "1", "--usage-retention-seconds", "2"]).start()
     try:

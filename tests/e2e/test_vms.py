@@ -1,7 +1,7 @@
 """VMs, power actions, data disks, networks, quotas, placement and subscription suspend/delete."""
 import threading
 
-from harness import err, ok, sim_vms, uid, wait_for, wait_job
+from harness import Agent, Client, err, ok, sim_vms, uid, wait_for, wait_job
 
 
 class VmWorld:
@@ -349,3 +349,42 @@ def test_deallocated_vm_starts_on_another_host(d):
     # The old host no longer has a's old copy.
     assert set(sim_vms(d.state_dir, first)) == {ok(w.a.get("/v1/admin/vms/" + b["id"]), 200)["hypervisorId"]}
     assert w.act(a["id"], "stop")["powerState"] == "stopped"
+
+
+def test_sim_hosts_only_on_a_store_of_one_daemon(d):
+    """A sim host lives inside one daemon. On the embedded store (one daemon) it is taken; on a store several
+    daemons share (PostgreSQL) it is refused, saying what scale-out uses, and nothing changes; there an http
+    host (a wapd-agent) is taken, and its agent cannot be made a sim one."""
+    # A client without the harness's translation of sim hosts on PostgreSQL: the request goes as written.
+    a = Client(d.admin_port, d.admin_token)
+    cloud = ok(a.post("/v1/admin/clouds", {"name": "simrule-" + uid()[:6]}), 201)
+    cap = {"cores": 4, "memoryMB": 8192, "storageGB": 100}
+    sim = {"name": "hv-sim", "cloudId": cloud["id"], "agent": {"kind": "sim", "uri": "sim://?latencyMs=5"},
+           "capacity": cap}
+    hosts = "/v1/admin/hosts?cloudId=" + cloud["id"]
+    if d.pg_uri is None:
+        h = ok(a.post("/v1/admin/hosts", sim), 201)
+        assert h["agent"] == {"kind": "sim", "uri": "sim://?latencyMs=5"}
+        assert [x["id"] for x in ok(a.get(hosts), 200)["value"]] == [h["id"]]
+        assert a.delete("/v1/admin/hosts/" + h["id"]).status == 204
+        assert a.delete("/v1/admin/clouds/" + cloud["id"]).status == 204
+        return
+    for body in (sim, dict(sim, agent={"kind": "sim"})):
+        e = err(a.post("/v1/admin/hosts", body), 400, "InvalidRequest", "agent.kind")["error"]
+        for word in ("sim", "shared", "http", "wapd-agent", "libvirt"):
+            assert word in e["message"], e
+    assert ok(a.get(hosts), 200)["value"] == []
+    agent = Agent().start()
+    try:
+        h = ok(a.post("/v1/admin/hosts", dict(sim, agent={"kind": "http", "uri": agent.uri,
+                                                          "token": agent.token})), 201)
+        path = "/v1/admin/hosts/" + h["id"]
+        # A host's kind is not a field a PATCH changes, and a sim uri is not an http host's.
+        err(a.patch(path, {"agent": {"kind": "sim"}}), 400, "InvalidRequest", "agent.kind")
+        err(a.patch(path, {"agent": {"uri": "sim://"}}), 400, "InvalidRequest", "agent.uri")
+        now = ok(a.get(path), 200)
+        assert now["agent"] == {"kind": "http", "uri": agent.uri}, now
+        assert a.delete(path).status == 204
+        assert a.delete("/v1/admin/clouds/" + cloud["id"]).status == 204
+    finally:
+        agent.cleanup()

@@ -241,6 +241,9 @@ host_kinds_and_capacity(void **state)
     assert_string_equal(err.target, "agent.kind");
     assert_non_null(strstr(err.message, "sim"));
     err_clear(&err);
+    /* The embedded store belongs to one daemon: it takes sim hosts (a shared one does not:
+     * test_store_conformance_pg.c). */
+    assert_false(store_shared(f->st));
     host = made(host_make(f->st, cloud, "sim", &err), &err);
     assert_string_equal(json_string_value(json_object_get(json_object_get(host, "agent"), "uri")),
                         "sim://");

@@ -3,7 +3,8 @@
  * passes: several stores (daemons) on one database see each other's commits at once, their write
  * transactions take turns (a read-then-write in one never loses another's), daemons starting at once
  * migrate the schema once, a failed statement never lets its transaction commit, the checks and the
- * backup answer what the API says, and text that is no UTF-8 is held by no record instead of failing.
+ * backup answer what the API says, and text that is no UTF-8 is held by no record instead of failing. The
+ * catalog's rule for a store several daemons share is here too: such a store takes no sim host.
  *
  * Runs on the database cluster WAPD_TEST_PG names (a libpq URI whose user may CREATE DATABASE); each case
  * makes a database of its own and drops it. Without WAPD_TEST_PG every case is skipped, saying so.
@@ -22,6 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lib/agent.h"
+#include "../../lib/catalog.h"
 #include "../../lib/store.h"
 
 #define TS "2026-01-01T00:00:00.000Z"
@@ -415,6 +418,73 @@ test_checks_backup_and_probe(void **state)
     store_close(st);
 }
 
+/* The number query (one row, one integer) answers on the case's database. */
+static long
+case_count(const char *sql)
+{
+    PGconn *pg = PQconnectdb(db_uri);
+    PGresult *res;
+    long n;
+
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        fail_msg("%s: %s", sql, PQerrorMessage(pg));
+    n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    PQfinish(pg);
+    return n;
+}
+
+/* A store several daemons share (store_shared) takes no sim host, which would live inside one daemon: its
+ * create, and a new uri for one already there, are 400 naming agent.kind, saying what scale-out uses, and
+ * write nothing; an http host is taken. (test_catalog.c: the embedded store takes sim hosts.) */
+static void
+test_a_shared_store_takes_no_sim_host(void **state)
+{
+    store_t *st;
+    err_t err = {0};
+    json_t *c, *h, *got;
+    catalog_cloud_req_t creq = {.name = "c"};
+    catalog_host_req_t req = {.name = "h", .agent_kind = "sim", .agent_uri = "sim://?latencyMs=5",
+                              .capacity = {.cores = 4, .memory_mb = 4096, .storage_gb = 100}};
+    catalog_host_patch_t patch = {.given = CATALOG_HOST_AGENT_URI, .agent_uri = "sim://"};
+    const char *const words[] = {"sim", "shared", "http", "wapd-agent", "libvirt"};
+    size_t i;
+
+    (void) state;
+    NEED_CLUSTER();
+    assert_int_equal(agent_builtin_register(), 0);
+    st = open_store(0);
+    assert_true(store_shared(st));
+    c = catalog_cloud_create(st, &creq, &err);
+    assert_non_null(c);
+    req.cloud_id = json_string_value(json_object_get(c, "id"));
+    assert_null(catalog_host_create(st, &req, &err));
+    assert_int_equal(err.code, ERR_INVALID_REQUEST);
+    assert_string_equal(err.target, "agent.kind");
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(err.message, words[i]) == NULL)
+            fail_msg("the refusal does not say \"%s\": %s", words[i], err.message);
+    assert_int_equal(case_count("SELECT count(*) FROM hosts"), 0);
+    /* A sim host already in the database (as an older release wrote it) takes no new uri either. */
+    err_clear(&err);
+    req.agent_kind = "http";
+    req.agent_uri = "http://127.0.0.1:9";
+    h = catalog_host_create(st, &req, &err);
+    if (h == NULL)
+        fail_msg("http host: %s", err.message);
+    case_exec("UPDATE hosts SET agent_kind = 'sim', agent_uri = 'sim://'");
+    got = catalog_host_update(st, json_string_value(json_object_get(h, "id")), &patch, 0, &err);
+    assert_null(got);
+    assert_string_equal(err.target, "agent.kind");
+    assert_int_equal(case_count("SELECT count(*) FROM hosts WHERE agent_uri = 'sim://' AND rev = 1"),
+                     1);
+    json_decref(h);
+    json_decref(c);
+    store_close(st);
+}
+
 int
 main(void)
 {
@@ -426,6 +496,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failed_statement_never_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_that_is_not_utf8_is_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checks_backup_and_probe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_shared_store_takes_no_sim_host, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
