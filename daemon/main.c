@@ -392,7 +392,8 @@ main(int argc, char **argv)
     /* Tests of retention run the sweep's clock ahead instead of waiting hours. */
     if (offset_env && *offset_env)
         sweep_offset_ms = (int64_t) atoll(offset_env) * 3600 * 1000;
-    log_line("info", "ready", json_pack("{s:s}", "version", WAPD_VERSION));
+    log_line("info", "ready",
+             json_pack("{s:s, s:s}", "version", WAPD_VERSION, "instance", job_engine_instance()));
     sd_notify(0, "READY=1"); /* under systemd (Type=notify): both listeners serve, ports.json is written */
 
     for (;;) {

@@ -87,6 +87,18 @@ bool job_engine_running(void);
 /* Gives every job that starts from now on a deadline of ms from its first run (0: its kind's own). */
 void job_engine_set_deadline(int64_t ms);
 
+/* Several daemons on one store (a backend shared by several processes: PostgreSQL) run each job once at a
+ * time: a worker runs a job only while this daemon holds the job's lease (store_job_lease_take), taken
+ * for JOB_LEASE_MS and renewed every JOB_LEASE_MS / 3 while the job runs or waits here for a retry; every
+ * JOB_SCAN_MS the engine queues the jobs no live lease covers, so the jobs of a daemon killed mid-job
+ * resume on another within JOB_LEASE_MS + JOB_SCAN_MS (plus the step's own time). A cancel of a job
+ * another daemon holds records a request on its row, which that daemon honours at its next step boundary. */
+#define JOB_LEASE_MS 15000
+#define JOB_SCAN_MS 5000
+/* This process's instance id: a UUID made once per process, the owner of the job leases it takes (the
+ * daemon logs it as "instance" in its ready line). */
+const char *job_engine_instance(void);
+
 /* Creates a queued job in the caller's transaction (or in its own) and wakes a worker once it commits.
  * params (borrowed) is the job's input; lock_key may be NULL. Returns the job's view. */
 json_t *job_submit(store_t *st, const char *kind, const char *resource_id,

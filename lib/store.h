@@ -369,6 +369,27 @@ int64_t store_events_purge(store_t *st, int64_t older_than_ms, err_t *err);
  * everything kept only for them; a job not ended is never dropped. Returns how many, or -1. */
 int64_t store_jobs_purge(store_t *st, int64_t ended_before_ms, int limit, err_t *err);
 
+/* Job leases: which daemon of a shared store runs a job now. A lease is (job, owner, until_ms): owner (a
+ * daemon's instance id) alone may run the job until until_ms; renewing pushes until_ms on. These calls
+ * never join a transaction and never wait for writers: each is one statement committed on its own, even
+ * when the calling thread has a transaction open (it then runs on a second connection of the thread, and
+ * a rollback of that transaction leaves it done); they do not pass the fault wrapper (fault loops count
+ * the same calls with or without them).
+ * - lease_take: 1 when owner now holds job_id's lease until until_ms (there was none, it had expired at
+ *   now_ms, or owner held it already and it is renewed); 0 when another owner holds a live one; -1 err.
+ * - leases_renew: every lease owner holds gets until_ms; how many, or -1.
+ * - lease_give: drops owner's lease on job_id (a no-op when owner holds none): 0, or -1.
+ * - jobs_unleased: at most limit ids [id, ...] of jobs queued or running whose lease is absent, or
+ *   expired at now_ms (the takeover scan: a daemon that died leaves its jobs there), oldest first.
+ * A store of one process (SQLite: daemon/lock.c makes the database one process's) has nothing to share:
+ * lease_take answers 1, leases_renew and lease_give 0, jobs_unleased an empty list; its engine's own
+ * pool is the lease. */
+int store_job_lease_take(store_t *st, const char *job_id, const char *owner, int64_t now_ms,
+                         int64_t until_ms, err_t *err);
+int store_job_leases_renew(store_t *st, const char *owner, int64_t until_ms, err_t *err);
+int store_job_lease_give(store_t *st, const char *job_id, const char *owner, err_t *err);
+json_t *store_jobs_unleased(store_t *st, int64_t now_ms, int limit, err_t *err);
+
 /* Deliveries of events to hooks. due: a hook's pending deliveries due by now_ms, earliest first:
  * [{seq, attempts, queuedMs, eventId, eventType, body}] (body: the event's JSON text as saved).
  * record: ends an attempt {id, attempt, statusCode|null, error|null, atMs} of delivery seq, leaving the

@@ -1,15 +1,18 @@
 /*
  * job_internal.h: what the parts of the job engine share; not for other modules.
  *
- * The engine is four files, each with one reason to change:
+ * The engine is these files, each with one reason to change:
  * - record.c: the job row (kinds, submit, views, cancel and restart as changes of the row);
  * - runner.c: running one job's steps (claim, resume, retry with backoff, deadline, on_failed), and
  *   end.c: what a job's end raises (its event, its count in /metrics);
  * - pool.c: the worker threads and their wakeups, over
- * - queue.c: the in-memory queue of jobs to look at and the set of jobs someone holds.
+ * - queue.c: the in-memory queue of jobs to look at and the set of jobs someone holds;
+ * - claim.c: this daemon's job leases in the store (take, give back, renew, the takeover scan), so that
+ *   several daemons on one database run a job once at a time.
  * The graph is record -> pool (wake on commit; hold a job for a cancel; is a worker running it, for the
- * views), pool -> queue, pool -> runner (run a taken job), runner -> record (row helpers) and
- * runner -> pool (requeue, safe point).
+ * views), record -> claim (a cancel takes the lease), pool -> queue, pool -> claim (a worker takes the
+ * lease; give back), pool -> runner (run a taken job), runner -> record (row helpers), runner -> pool
+ * (requeue, safe point) and claim -> pool (queue what the scan found).
  *
  * Job status transitions (job__status_set asserts them): queued -> running | canceled | failed;
  * running -> succeeded | failed | canceled; failed -> queued (restart). Nothing leaves succeeded or canceled.
@@ -71,6 +74,18 @@ void job__release(const char *id);
 void job__release_owned(void *arg);
 /* True when a worker runs job id now, with the time it took the job up in *since_ms (may be NULL). */
 bool job__worker_has(const char *id, int64_t *since_ms);
+
+/* ---- claim.c ---- */
+
+/* Takes job id's lease for this daemon (outside the caller's transaction, if one is open): 1 when this daemon holds it now (for
+ * JOB_LEASE_MS, renewed while it holds it), 0 when another daemon holds a live one, -1 with err. */
+int job__lease_take(store_t *st, const char *id, err_t *err);
+/* Gives job id's lease back (outside any transaction); a failure is logged, and the lease expires. */
+void job__lease_give(store_t *st, const char *id);
+/* Starts the thread that renews this daemon's leases and runs the takeover scan. 0, or -1 with err. */
+int job__leases_start(store_t *st, err_t *err);
+/* Stops that thread and gives back every lease this daemon still holds. */
+void job__leases_stop(void);
 
 /* ---- runner.c ---- */
 

@@ -8,6 +8,10 @@
  * earliest due time in the queue ends a timed wait; never polling. A worker that takes a job while more
  * are due and other workers sleep wakes one more.
  *
+ * A worker runs a job only while this daemon holds the job's lease in the store (claim.c), taken after
+ * the worker took the job from the queue and given back before the worker lets it go, unless the job is
+ * queued here again: several daemons on one database never run a job at once.
+ *
  * Invariants, all under eng.lock, which is held only to put, take, hold and release (O(log n) each): a
  * job id is in the queue at most once (with its earliest due time); a job held by a worker or by a request
  * (job__hold, a cancel) is not taken by another worker; the queue exists only between job_engine_start and
@@ -166,6 +170,35 @@ wait_locked(int64_t next_due)
     eng.nidle--;
 }
 
+/* Runs job id, which this worker has taken from the queue, while this daemon holds its lease (claim.c):
+ * another daemon's job is dropped (that daemon runs it; the takeover scan finds it if that daemon dies).
+ * The lease is kept while the job is queued here again (a retry, a poll, a wakeup), else given back,
+ * before the worker's hold ends: no other worker of this daemon runs the job without its lease. */
+static void
+run_leased(const char *id)
+{
+    err_t err = {0};
+    int leased;
+    bool queued;
+
+    leased = job__lease_take(eng.st, id, &err);
+    if (leased < 0) {
+        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"job lease not taken\",\"job\":\"%s\","
+                        "\"error\":\"%s\"}\n",
+                id, err.message);
+        job__enqueue(id, util_now_ms() + JOB_SCAN_MS);
+        return;
+    }
+    if (leased == 0)
+        return;
+    job__run(eng.st, id);
+    eng_lock();
+    queued = job__queue_queued(eng.queue, id);
+    eng_unlock();
+    if (!queued)
+        job__lease_give(eng.st, id);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -181,7 +214,7 @@ worker_main(void *arg)
         }
         wake_one_locked(util_now_ms()); /* more work due now: another worker takes it */
         eng_unlock();
-        job__run(eng.st, id);
+        run_leased(id);
         eng_lock();
         job__queue_release(eng.queue, id); /* a requeue made while it ran is due now or later */
     }
@@ -256,6 +289,12 @@ job_engine_start(store_t *st, int workers, err_t *err)
     }
     eng.nworkers = w;
     eng.running = w > 0;
+    eng_unlock();
+    if (w > 0 && job__leases_start(st, err) != 0) {
+        job_engine_stop();
+        return -1;
+    }
+    eng_lock();
     if (w == 0) {
         job__queue_free(eng.queue);
         eng.queue = NULL;
@@ -283,6 +322,7 @@ job_engine_stop(void)
     eng_unlock();
     for (w = 0; w < count; w++)
         pthread_join(eng.workers[w], NULL);
+    job__leases_stop(); /* what stays queued here is another daemon's to run */
     eng_lock();
     job__queue_free(eng.queue);
     eng.queue = NULL;

@@ -360,6 +360,16 @@ job__queue_release(job_queue_t *q, const char *id)
     end_hold(q, id, true);
 }
 
+bool
+job__queue_queued(const job_queue_t *q, const char *id)
+{
+    const entry_t *e;
+
+    assert(q != NULL && id != NULL);
+    e = find(q, id);
+    return e != NULL && (e->heap_at != NOT_IN_HEAP || e->waiting);
+}
+
 job_queue_holder_t
 job__queue_holder(const job_queue_t *q, const char *id, int64_t *since_ms)
 {

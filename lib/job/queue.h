@@ -45,6 +45,8 @@ bool job__queue_hold(job_queue_t *q, const char *id);
 void job__queue_unhold(job_queue_t *q, const char *id);
 /* Ends the hold of the worker that took id, as job__queue_unhold does a request's. */
 void job__queue_release(job_queue_t *q, const char *id);
+/* True when id is queued (held or not): put and not taken since. */
+bool job__queue_queued(const job_queue_t *q, const char *id);
 /* Who holds id, and since when (*since_ms, for a worker; may be NULL). */
 job_queue_holder_t job__queue_holder(const job_queue_t *q, const char *id, int64_t *since_ms);
 /* The earliest due time of a job that could be taken (INT64_MAX: none). */

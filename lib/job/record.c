@@ -14,9 +14,9 @@
  * Invariants: a job is inserted and its workers are woken only once the caller's transaction commits (an
  * on-commit callback); at most one queued or running job per lock key, which the store's unique index
  * enforces (a second is 409 OperationInProgress); cancel ends at once a queued job no worker has taken
- * up (it holds the job in the pool until its transaction ends, so no worker starts it meanwhile), and on a
- * job that runs records a request (_data.cancelRequested) that the runner honours at its next step
- * boundary; restart applies only to a failed job; each is one transaction with a revision check.
+ * up (it holds the job in the pool until its transaction ends, so no worker starts it meanwhile, and takes
+ * its lease, so no other daemon does), and on a job that runs, here or on another daemon (whose lease is
+ * live), records a request (_data.cancelRequested) that the runner honours at its next step boundary; restart applies only to a failed job; each is one transaction with a revision check.
  */
 #include "job_internal.h"
 
@@ -238,9 +238,10 @@ job_submit_steps(store_t *st, const char *kind, const char *resource_id,
 
 /* ---- reads ---- */
 
-/* A queued job a worker runs now shows as running (see the top of this file). */
+/* A queued job a worker runs now shows as running (see the top of this file); so does one another daemon
+ * holds (elsewhere: its lease is another daemon's, which took it up). */
 static void
-show_taken_up(json_t *rec)
+show_taken_up(json_t *rec, bool elsewhere)
 {
     char text[UTIL_TIME_LEN + 1];
     json_t *steps = json_object_get(rec, "steps"), *step;
@@ -248,7 +249,11 @@ show_taken_up(json_t *rec)
     int64_t since = 0;
     size_t i;
 
-    if (strcmp(job__str(rec, "status"), "queued") != 0 || !job__worker_has(job__str(rec, "id"), &since))
+    if (strcmp(job__str(rec, "status"), "queued") != 0)
+        return;
+    if (elsewhere)
+        since = util_now_ms();
+    else if (!job__worker_has(job__str(rec, "id"), &since))
         return;
     json_object_set_new(rec, "status", json_string("running"));
     if (!json_is_string(json_object_get(rec, "startedAt"))) {
@@ -273,7 +278,7 @@ job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t af
     size_t i;
 
     json_array_foreach(list, i, rec) {
-        show_taken_up(rec);
+        show_taken_up(rec, false);
         job_view(rec);
     }
     return list;
@@ -353,7 +358,7 @@ job_get(store_t *st, const char *id, const char *subscription_id, int64_t *rev, 
     assert(st != NULL && id != NULL);
     rec = get_full(st, id, subscription_id, rev, err);
     if (rec != NULL) {
-        show_taken_up(rec);
+        show_taken_up(rec, false);
         job_view(rec);
     }
     return rec;
@@ -454,16 +459,30 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     json_t *rec = NULL;
     int64_t rev = 0;
     const char *status;
-    bool held;
-    int rc = -1;
+    bool held, took = false;
+    int rc = -1, leased = 1; /* 1: no other daemon holds the job */
 
     assert(st != NULL && id != NULL);
     /* Held, no worker takes the job up until the cancel's transaction ends. Not held, a worker runs it
      * now (its row may still say queued): the cancel is a request it honours at its next step boundary. */
     held = job__hold(id);
+    /* Held here, the job may still be another daemon's: it runs it (its row may say queued) or keeps it
+     * for a retry while it holds its lease. The cancel then is a request, as for a worker of this daemon.
+     * With the lease this daemon's, no other daemon takes the job up meanwhile; a worker of this daemon
+     * looks at the job once the cancel is done, and gives the lease back (or runs what is left). */
+    if (held && strlen(id) <= UTIL_UUID_LEN) {
+        leased = job__lease_take(st, id, err);
+        if (leased < 0) {
+            job__release(id);
+            return NULL;
+        }
+        took = leased == 1;
+    }
     if (store_tx_begin(st, err)) {
         if (held)
             job__release(id);
+        if (took)
+            job__enqueue(id, 0);
         return NULL;
     }
     if (held && on_commit_id(st, id, job__release_owned, job__release_owned, err)) {
@@ -476,7 +495,7 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     if (rec == NULL)
         goto out;
     status = job__str(rec, "status");
-    if (held && strcmp(status, "queued") == 0)
+    if (held && leased == 1 && strcmp(status, "queued") == 0)
         rc = cancel_queued(st, rec, rev, err);
     else if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
         rc = request_cancel(st, rec, rev, err);
@@ -486,12 +505,15 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
     if (rc == 0)
         rc = store_tx_commit(st, err);
 out:
-    if (rc != 0) {
+    if (rc != 0)
         store_tx_rollback(st);
+    if (took)
+        job__enqueue(id, 0);
+    if (rc != 0) {
         json_decref(rec);
         return NULL;
     }
-    show_taken_up(rec);
+    show_taken_up(rec, leased == 0);
     job_view(rec);
     return rec;
 }

@@ -170,6 +170,14 @@ typedef struct store_backend {
     int64_t (*events_purge)(store_conn_t *c, int64_t older_than_ms, err_t *err);
     /* store_jobs_purge: at most limit ended jobs whose end is before ended_before_ms; how many, or -1. */
     int64_t (*jobs_purge)(store_conn_t *c, int64_t ended_before_ms, int limit, err_t *err);
+    /* Job leases (store.h), each one statement on c, on which no transaction is open (the neutral layer
+     * hands a second connection of the thread's when its own has one). A backend of one process
+     * (single_process) answers as store.h says: take 1, renew and give 0, unleased an empty list. */
+    int (*job_lease_take)(store_conn_t *c, const char *job_id, const char *owner, int64_t now_ms,
+                          int64_t until_ms, err_t *err);
+    int (*job_leases_renew)(store_conn_t *c, const char *owner, int64_t until_ms, err_t *err);
+    int (*job_lease_give)(store_conn_t *c, const char *job_id, const char *owner, err_t *err);
+    json_t *(*jobs_unleased)(store_conn_t *c, int64_t now_ms, int limit, err_t *err);
     json_t *(*deliveries_due)(store_conn_t *c, const char *hook_id, int64_t now_ms, int limit,
                               err_t *err);
     int (*delivery_record)(store_conn_t *c, int64_t seq, const json_t *attempt, const char *state,

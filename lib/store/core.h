@@ -54,6 +54,7 @@ typedef struct {
 typedef struct store_thread {
     store_conn_t *conn; /* the connection calls use now: own, or the open transaction's */
     store_conn_t *own;  /* the backend's connection of this thread */
+    store_conn_t *side; /* a second one, for job leases asked while a transaction is open (NULL: none yet) */
     int tx_depth;
     bool implicit;                /* the open transaction is a write call's implicit one */
     bool tx_write;                /* the open transaction may write: bypass the record cache */

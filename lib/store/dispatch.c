@@ -1,10 +1,11 @@
 /*
  * dispatch.c: the store's calls below records and transactions (idempotency keys, quota counters, host
- * allocation, addresses, unmanaged VMs, the VM timeline and usage records, events and deliveries), in
- * the neutral layer: each checks its arguments, passes the fault wrapper, and calls the backend once.
+ * allocation, addresses, unmanaged VMs, the VM timeline and usage records, events and deliveries, job
+ * leases), in the neutral layer: each checks its arguments, passes the fault wrapper, and calls the
+ * backend once.
  *
- * Invariants: every call but store_idem_purge passes the fault wrapper (as before the backend table, so
- * fault loops count the same calls); a counter update that applied notes its kind as written, so cached
+ * Invariants: every call but store_idem_purge and the job leases passes the fault wrapper (as before the
+ * backend table, so fault loops count the same calls); a counter update that applied notes its kind as written, so cached
  * subscriptions and hosts are read again; every call that writes runs inside a write transaction, the
  * caller's or an implicit one of its own (store__write_open, STORE_WRITE).
  */
@@ -376,6 +377,64 @@ store_jobs_purge(store_t *st, int64_t ended_before_ms, int limit, err_t *err)
     if (n > 0)
         store__note_write(st, t, &store_kind_job); /* cached jobs are read again: gone */
     return store__write_done(st, t, n, err);
+}
+
+/* ---- job leases: single statements outside any transaction, past the fault wrapper ---- */
+
+/* The connection a lease call runs on: never inside a transaction, so a lease never joins the caller's
+ * transaction, never waits for the writers and never holds them up. With no transaction open on the
+ * thread, its own connection; with one open (a cancel inside a request's transaction), a second
+ * connection of the thread's, opened on first use. A backend of one process answers leases without its
+ * connection, so it is handed the current one. NULL with err. */
+static store_conn_t *
+lease_conn(store_t *st, err_t *err)
+{
+    store_thread_t *t = store__thread(st, err);
+
+    if (t == NULL)
+        return NULL;
+    if (t->tx_depth == 0 || st->be->single_process)
+        return t->conn;
+    if (t->side == NULL)
+        t->side = st->be->conn_open(st->db, err);
+    return t->side;
+}
+
+int
+store_job_lease_take(store_t *st, const char *job_id, const char *owner, int64_t now_ms,
+                     int64_t until_ms, err_t *err)
+{
+    store_conn_t *c = lease_conn(st, err);
+
+    assert(job_id != NULL && owner != NULL && until_ms > now_ms);
+    return c == NULL ? -1 : st->be->job_lease_take(c, job_id, owner, now_ms, until_ms, err);
+}
+
+int
+store_job_leases_renew(store_t *st, const char *owner, int64_t until_ms, err_t *err)
+{
+    store_conn_t *c = lease_conn(st, err);
+
+    assert(owner != NULL);
+    return c == NULL ? -1 : st->be->job_leases_renew(c, owner, until_ms, err);
+}
+
+int
+store_job_lease_give(store_t *st, const char *job_id, const char *owner, err_t *err)
+{
+    store_conn_t *c = lease_conn(st, err);
+
+    assert(job_id != NULL && owner != NULL);
+    return c == NULL ? -1 : st->be->job_lease_give(c, job_id, owner, err);
+}
+
+json_t *
+store_jobs_unleased(store_t *st, int64_t now_ms, int limit, err_t *err)
+{
+    store_conn_t *c = lease_conn(st, err);
+
+    assert(limit > 0);
+    return c == NULL ? NULL : st->be->jobs_unleased(c, now_ms, limit, err);
 }
 
 json_t *

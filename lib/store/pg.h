@@ -196,4 +196,11 @@ int pg_delivery_requeue(store_conn_t *c, const char *hook_id, const char *attemp
                         err_t *err);
 int64_t pg_deliveries_purge(store_conn_t *c, int64_t older_than_ms, err_t *err);
 
+/* ---- pg_leases.c: job leases, one statement each, outside every transaction ---- */
+int pg_job_lease_take(store_conn_t *c, const char *job_id, const char *owner, int64_t now_ms,
+                      int64_t until_ms, err_t *err);
+int pg_job_leases_renew(store_conn_t *c, const char *owner, int64_t until_ms, err_t *err);
+int pg_job_lease_give(store_conn_t *c, const char *job_id, const char *owner, err_t *err);
+json_t *pg_jobs_unleased(store_conn_t *c, int64_t now_ms, int limit, err_t *err);
+
 #endif

@@ -327,6 +327,7 @@ static const char *const tables[] = {
     "subscriptions", "jobs", "idempotency", "vms", "networks", "nic_ips", "vm_roles",
     "unmanaged_vms", "vm_timeline", "vm_state", "usage_records", "meta", "wap_usage", "events",
     "hooks", "deliveries", "delivery_attempts", "snapshots", "private_images", "admin_tokens",
+    "job_leases",
 };
 
 /* A cheap check that answers what a daemon needs to know: the schema is at the version this daemon

@@ -4,7 +4,8 @@
  *
  * The schema is the SQLite backend's latest (sqlite_migrate.c): the same tables, columns, keys and
  * indexes under the same names, with PostgreSQL's types. Its versions are its own: version 1 is the whole
- * of SQLite's version 17, and each later one follows one of SQLite's (2: SQLite's 18).
+ * of SQLite's version 17, and each later one follows one of SQLite's (2: SQLite's 18), but for what
+ * only a database shared by several daemons needs (3: job leases).
  *
  * Invariants:
  * - migrations[i] takes the schema from version i to i + 1; wapd_schema holds the version the database is
@@ -215,6 +216,10 @@ static const char *const migrations[] = {
     /* 2: SQLite's version 18: the usage close reads each VM's rows within the period it closes, without
      * reading the VM's history before it. */
     "CREATE INDEX vm_timeline_vm_at ON vm_timeline(vm_id, at_ms);",
+    /* 3: job leases (pg_leases.c): which daemon of the database runs a job now, and until when. No
+     * SQLite version follows: a SQLite database is one process's. */
+    "CREATE TABLE job_leases(job_id " TXT " PRIMARY KEY, owner " TXT " NOT NULL, until_ms " INT " NOT NULL);"
+    "CREATE INDEX job_leases_owner ON job_leases(owner);",
 };
 
 int

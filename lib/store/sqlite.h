@@ -237,6 +237,11 @@ int64_t sqlite_events_purge(store_conn_t *c, int64_t older_than_ms, err_t *err);
 
 /* ---- sqlite_jobs.c ---- */
 int64_t sqlite_jobs_purge(store_conn_t *c, int64_t ended_before_ms, int limit, err_t *err);
+int sqlite_job_lease_take(store_conn_t *c, const char *job_id, const char *owner, int64_t now_ms,
+                          int64_t until_ms, err_t *err);
+int sqlite_job_leases_renew(store_conn_t *c, const char *owner, int64_t until_ms, err_t *err);
+int sqlite_job_lease_give(store_conn_t *c, const char *job_id, const char *owner, err_t *err);
+json_t *sqlite_jobs_unleased(store_conn_t *c, int64_t now_ms, int limit, err_t *err);
 json_t *sqlite_deliveries_due(store_conn_t *c, const char *hook_id, int64_t now_ms, int limit,
                               err_t *err);
 int sqlite_delivery_record(store_conn_t *c, int64_t seq, const json_t *attempt, const char *state,

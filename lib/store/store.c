@@ -207,6 +207,8 @@ store_close(store_t *st)
         assert(t->tx_depth == 0 && t->conn == t->own);
         store__cache_free(t);
         st->be->conn_close(t->own);
+        if (t->side != NULL)
+            st->be->conn_close(t->side);
         free(t);
     }
     st->be->close(st->db);

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -93,6 +94,9 @@ def run_module(name, filters, mod, out=sys.stdout):
             passed += 1
             times[tname] = time.monotonic() - t0
             print("PASS %s (%.2fs)" % (full, times[tname]), file=out, flush=True)
+        except unittest.SkipTest as why:
+            skipped.append(full)
+            print("SKIP %s (%s)" % (full, why), file=out, flush=True)
         except Exception:
             failed += 1
             failures.append(full)
