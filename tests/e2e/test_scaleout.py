@@ -6,10 +6,11 @@ Idempotency-Key sent to two daemons at once makes one resource and the same answ
 plan changed, through one daemon holds on the others at the very next request; kill -9 of the daemon running
 a job mid-step: another finishes it within 30 s.
 
-PostgreSQL only: every test says it is skipped, and why, when WAPD_TEST_PG is unset (make e2e-pg sets it)."""
+PostgreSQL only: every test is reported SKIP, saying why, when WAPD_TEST_PG is unset (make e2e-pg sets it)."""
 import contextlib
 import threading
 import time
+import unittest
 
 from harness import PG_BASE, Agent, Cluster, Receiver, err, ok, uid, wait_for, wait_job
 from test_hooks import SECRET, add_hook, feed
@@ -21,11 +22,10 @@ from test_vms import VmWorld
 NO_PG = "several daemons share a database only on PostgreSQL (WAPD_TEST_PG is unset)"
 
 
-def skipped():
-    if PG_BASE:
-        return False
-    print("skipped: " + NO_PG)
-    return True
+def pg_only():
+    """Raises unittest.SkipTest (run.py reports SKIP with the reason) without WAPD_TEST_PG."""
+    if not PG_BASE:
+        raise unittest.SkipTest(NO_PG)
 
 
 @contextlib.contextmanager
@@ -48,8 +48,7 @@ def scaled(n=3, extra_args=None, agents=1, sim_uri=None):
 
 
 def test_vm_checkpoint_and_role_stories_through_three_daemons():
-    if skipped():
-        return
+    pg_only()
     with scaled(agents=2) as (c, agents):
         w = RoleWorld(c, hosts=(http_host(agents[0]),))
         keep = vm_story(w)
@@ -95,8 +94,7 @@ def leader_of(c):
 
 
 def test_usage_through_three_daemons_is_exactly_once_per_period():
-    if skipped():
-        return
+    pg_only()
     with scaled(extra_args=["--usage-period-seconds", "2"]) as (c, agents):
         w = VmWorld(c, hosts=(http_host(agents[0]),))
         a = w.a  # each page of the collection below goes to the next daemon: the cursor moves round
@@ -163,8 +161,7 @@ def test_usage_through_three_daemons_is_exactly_once_per_period():
 
 
 def test_each_hook_delivery_is_sent_once():
-    if skipped():
-        return
+    pg_only()
     with scaled() as (c, agents):
         # The receiver takes 1.5 s over each request, so that every delivery is in flight across a rescan
         # of every daemon's sender (one a second): a daemon that sends what another has in flight is seen.
@@ -214,8 +211,7 @@ def test_each_hook_delivery_is_sent_once():
 
 
 def test_a_thousand_creates_over_three_daemons_never_overshoot_a_quota():
-    if skipped():
-        return
+    pg_only()
     with scaled() as (c, agents):
         w = VmWorld(c, hosts=(http_host(agents[0]),), quotas={"vms": 50})
         total, threads_n = 1000, 8
@@ -265,8 +261,7 @@ def test_a_thousand_creates_over_three_daemons_never_overshoot_a_quota():
 
 
 def test_one_idempotency_key_at_two_daemons_at_once_makes_one_resource():
-    if skipped():
-        return
+    pg_only()
     with scaled() as (c, agents):
         w = VmWorld(c, hosts=(http_host(agents[0]),))
         rounds = 6
@@ -321,8 +316,7 @@ def test_one_idempotency_key_at_two_daemons_at_once_makes_one_resource():
 
 
 def test_a_token_revoked_through_one_daemon_is_refused_by_the_others_at_once():
-    if skipped():
-        return
+    pg_only()
     with scaled(agents=0) as (c, _):
         A, B, C = c.daemons
         user = ok(A.admin().post("/v1/admin/users", {"email": uid()[:8] + "@example.com"}), 201)
@@ -368,8 +362,7 @@ def test_a_token_revoked_through_one_daemon_is_refused_by_the_others_at_once():
 
 
 def test_a_plan_change_through_one_daemon_holds_on_the_others_at_once():
-    if skipped():
-        return
+    pg_only()
     with scaled() as (c, agents):
         A, B, C = c.daemons
         w = VmWorld(c, hosts=(http_host(agents[0]),), quotas={"vms": 3})
@@ -433,8 +426,7 @@ def runner_of(c, job_id, accepted_by):
 
 
 def test_kill9_of_the_daemon_running_a_job_another_finishes_it_within_30s():
-    if skipped():
-        return
+    pg_only()
     # Every call to the host takes 3 s: the job's first step is at the host when its daemon dies. So do
     # heartbeats, whose timeout is 3 s: with them on, the host would be marked unreachable after three
     # periods and the jobs held back for that, which is another story (the host's): they are off here.
