@@ -8,6 +8,9 @@
  * does all the work: SIGHUP reloads the live settings (reload.c) and the TLS certificate and key between
  * RELOADING=1 and READY=1; on SIGTERM or SIGINT (STOPPING=1) it stops accepting, lets requests in flight
  * finish (bounded), stops the servers, closes the store, lets the lock go and exits 0.
+ * Periodic work (usage close, retention, inventory sync, reconcile, purges; the heartbeat and hook sender
+ * threads follow store_is_leader) runs only while this daemon leads the daemons sharing its database: the
+ * main loop tries for the leadership at the start and on every tick.
  * First of all, jansson is set to allocate through util_malloc, the allocation injection point.
  */
 #include <assert.h>
@@ -217,13 +220,34 @@ raise_open_file_limit(const config_t *cfg)
                  json_pack("{s:I, s:I}", "from", (json_int_t) was, "to", (json_int_t) want.rlim_cur));
 }
 
+/* Tries for the leadership of the periodic work (store_leader_try) and logs it changing hands: "leader"
+ * with leader true when this daemon takes it, false when it lets it go. A daemon that takes it wakes the
+ * hook sender, which sends what is pending at once. Answers whether this daemon leads now. */
+static bool
+lead(store_t *st, bool *leading)
+{
+    err_t err = {0};
+    int rc = store_leader_try(st, &err);
+
+    if (rc == 1 && !*leading) {
+        log_line("info", "leader", json_pack("{s:b}", "leader", 1));
+        hooks_sender_wake();
+    } else if (rc != 1 && *leading) {
+        log_line(rc < 0 ? "warn" : "info", "leader",
+                 rc < 0 ? json_pack("{s:b, s:s}", "leader", 0, "detail", err.message)
+                        : json_pack("{s:b}", "leader", 0));
+    }
+    *leading = rc == 1;
+    return *leading;
+}
+
 int
 main(int argc, char **argv)
 {
     config_t cfg;
     char msg[512], dbpath[4096], portspath[4096], admin_url[320], tenant_url[320], hint[4200];
     char *admin_token = NULL;
-    bool generated = false;
+    bool generated = false, leading = false;
     store_t *st = NULL;
     api_server_t *admin = NULL, *tenant = NULL;
     api_tls_t *tls = NULL;
@@ -332,9 +356,10 @@ main(int argc, char **argv)
     }
     /* Periods that ended while the daemon was down are closed now, before it serves, for as long as
      * STARTUP_CLOSE_BUDGET_MS: a close of a million VMs takes minutes, and the main loop's first round
-     * goes on from where this one stopped. */
+     * goes on from where this one stopped. Only by the leader: another daemon is closing them already. */
     err_clear(&err);
-    if (usage_close_due_within(st, (int64_t) cfg.usage_period_seconds * 1000, util_now_ms(),
+    if (lead(st, &leading) &&
+        usage_close_due_within(st, (int64_t) cfg.usage_period_seconds * 1000, util_now_ms(),
                                STARTUP_CLOSE_BUDGET_MS, &err) < 0)
         log_line("warn", "usage periods could not be closed", json_pack("{s:s}", "detail", err.message));
 
@@ -417,7 +442,9 @@ main(int argc, char **argv)
         err_clear(&err);
         if (accounts_admin_tokens_flush(st, &err) < 0) /* when admin tokens were last used */
             log_line("warn", "admin token uses could not be recorded", json_pack("{s:s}", "detail", err.message));
-        if (util_now_ms() - last_sweep >= (int64_t) cfg.retention_sweep_seconds * 1000) {
+        /* The rest is the leader's; a daemon that has just become it finds each period elapsed. */
+        lead(st, &leading);
+        if (leading && util_now_ms() - last_sweep >= (int64_t) cfg.retention_sweep_seconds * 1000) {
             /* Durable: the sweep only starts jobs, which live in the database; it is idempotent. */
             err_clear(&err);
             if (checkpoint_retention_sweep(st, util_now_ms() + sweep_offset_ms, &err) < 0)
@@ -426,7 +453,7 @@ main(int argc, char **argv)
             last_sweep = util_now_ms();
         }
         err_clear(&err);
-        {
+        if (leading) {
             int64_t t0 = util_mono_ns();
             int closed = usage_close_due(st, (int64_t) cfg.usage_period_seconds * 1000,
                                          util_now_ms(), &err);
@@ -438,14 +465,14 @@ main(int argc, char **argv)
                          json_pack("{s:i, s:f}", "periods", closed, "durationMs",
                                    (double) (util_mono_ns() - t0) / 1e6));
         }
-        if (cfg.inventory_sync_seconds > 0 &&
+        if (leading && cfg.inventory_sync_seconds > 0 &&
             util_now_ms() - last_sync >= (int64_t) cfg.inventory_sync_seconds * 1000) {
             err_clear(&err);
             if (inventory_sweep(st, &err) < 0)
                 log_line("warn", "the inventory sweep failed", json_pack("{s:s}", "detail", err.message));
             last_sync = util_now_ms();
         }
-        if (cfg.reconcile_seconds > 0 &&
+        if (leading && cfg.reconcile_seconds > 0 &&
             util_now_ms() - last_reconcile >= (int64_t) cfg.reconcile_seconds * 1000) {
             /* Each subscription and host in a transaction of its own; work under way is left alone. */
             err_clear(&err);
@@ -454,13 +481,14 @@ main(int argc, char **argv)
                          json_pack("{s:s}", "detail", err.message));
             last_reconcile = util_now_ms();
         }
-        if (util_now_ms() - last_purge >= PURGE_EVERY_MS ||
-            (cfg.usage_retention_seconds < 3600 &&
-             util_now_ms() - last_purge >= (int64_t) cfg.usage_retention_seconds * 1000) ||
-            (cfg.event_retention_seconds < 3600 &&
-             util_now_ms() - last_purge >= (int64_t) cfg.event_retention_seconds * 1000) ||
-            (cfg.job_retention_seconds < 3600 &&
-             util_now_ms() - last_purge >= (int64_t) cfg.job_retention_seconds * 1000)) {
+        if (leading &&
+            (util_now_ms() - last_purge >= PURGE_EVERY_MS ||
+             (cfg.usage_retention_seconds < 3600 &&
+              util_now_ms() - last_purge >= (int64_t) cfg.usage_retention_seconds * 1000) ||
+             (cfg.event_retention_seconds < 3600 &&
+              util_now_ms() - last_purge >= (int64_t) cfg.event_retention_seconds * 1000) ||
+             (cfg.job_retention_seconds < 3600 &&
+              util_now_ms() - last_purge >= (int64_t) cfg.job_retention_seconds * 1000))) {
             err_clear(&err);
             store_idem_purge(st, IDEMPOTENCY_MAX_AGE_MS, &err);
             err_clear(&err);

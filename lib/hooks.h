@@ -14,6 +14,12 @@
  * within 2 s, then at most 60 s apart) until the delivery is max_age old, when it is marked failed. Every
  * attempt is logged. Deliveries live in the store, so they survive restarts: a delivery in flight when
  * the process dies is sent again (at least once; receivers de-duplicate by the event's id).
+ *
+ * Of the daemons sharing one database only the leader's sender looks for due deliveries and starts them
+ * (store_is_leader); the others' stay idle, so each attempt is made by one daemon (an event committed
+ * through another daemon is found at the leader's next look, within a second). A daemon that becomes
+ * the leader is woken (hooks_sender_wake) and takes up every pending delivery at once, one that was in
+ * flight on a leader that died included (sent again: at least once).
  */
 #ifndef WAPD_HOOKS_H
 #define WAPD_HOOKS_H
@@ -81,6 +87,9 @@ typedef struct {
 /* Starts and stops the sender thread. stop lets go of requests in flight; they stay pending. */
 int hooks_sender_start(store_t *st, const hooks_options_t *opts, err_t *err);
 void hooks_sender_stop(void);
+/* Makes the sender look for due deliveries now (a daemon that has just become the leader: the sender
+ * scans and sends only while store_is_leader). No-op when not started. */
+void hooks_sender_wake(void);
 /* Counters since start, for /metrics: attempts that succeeded, that failed, deliveries given up. */
 void hooks_sender_stats(uint64_t *succeeded, uint64_t *failed, uint64_t *given_up);
 

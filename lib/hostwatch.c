@@ -9,6 +9,9 @@
  * A round also observes the VMs of every host it reaches, simulated ones included (which have no heartbeat
  * of their own): what the host reports of their guests and assigned memory goes on their records
  * (inventory_observe), which changes a record only when a value changed.
+ *
+ * The daemon's thread runs a round only while its daemon leads (store_is_leader); a period it does not lead
+ * forgets the counts, since the leader counts meanwhile.
  */
 #include "hostwatch.h"
 
@@ -98,6 +101,22 @@ count(hostwatch_t *hw, const char *host_id, bool answered)
     }
     pthread_mutex_unlock(&hw->lock);
     return n;
+}
+
+/* Forgets every count: failures seen while this daemon led are old news once another has beaten the
+ * hosts meanwhile. */
+static void
+forget_counts(hostwatch_t *hw)
+{
+    counter_t *c, *n;
+
+    pthread_mutex_lock(&hw->lock);
+    for (c = hw->counters; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    hw->counters = NULL;
+    pthread_mutex_unlock(&hw->lock);
 }
 
 int
@@ -329,6 +348,10 @@ watch_main(void *arg)
         pthread_mutex_unlock(&W.lock);
         if (stop)
             break;
+        if (!store_is_leader(W.hw->st)) {
+            forget_counts(W.hw); /* the leader of the database's daemons beats the hosts */
+            continue;
+        }
         err_clear(&err);
         if (hostwatch_round(W.hw, &err) != 0)
             fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"a host's heartbeat could not be recorded\","

@@ -17,7 +17,8 @@
  *
  * Transitions are decided from the record, read again inside their transaction, so each is made (and its
  * event raised) once, whoever else beats the same host; the failure count lives in memory (a restart
- * counts from zero, and a host recorded unreachable is made ok by its first answer).
+ * counts from zero, as does a daemon that takes the lead over from another, and a host recorded unreachable
+ * is made ok by its first answer).
  */
 #ifndef WAPD_HOSTWATCH_H
 #define WAPD_HOSTWATCH_H
@@ -49,8 +50,9 @@ int hostwatch_round(hostwatch_t *hw, err_t *err);
 int hostwatch_failures(hostwatch_t *hw, const char *host_id);
 
 /* The daemon's watcher: a thread that runs a round every period_seconds (0: no thread), with heartbeats
- * of half the period (at most HOSTWATCH_TIMEOUT_MAX_MS). It waits on the hosts, so it is a thread of its
- * own rather than part of the main loop's periodic work. */
+ * of half the period (at most HOSTWATCH_TIMEOUT_MAX_MS), while its daemon leads (store_is_leader: of the
+ * daemons sharing a database, one beats the hosts). It waits on the hosts, so it is a thread of its own
+ * rather than part of the main loop's periodic work. */
 int hostwatch_start(store_t *st, int period_seconds, err_t *err);
 /* Stops the thread after the heartbeat under way (a round ends at its next host); no-op when not
  * started. */

@@ -416,4 +416,17 @@ uint64_t store__reads(store_t *st, const store_kind_t *kind);
  * last. */
 const char *store__backend_at(size_t i);
 
+/* Leadership of the periodic work (usage close, retention, inventory sync, reconcile, purges, host
+ * heartbeats, hook delivery): of the processes sharing one database, at most one leads at a time.
+ * store_leader_try: 1 when this process leads (it held or has just taken the leadership), 0 when another
+ * does, -1 with err when it cannot tell (the database unreachable, the connection lost): then it does not
+ * lead, and a later try takes the leadership again if it is free. Call it with no transaction open on the
+ * calling thread; it never waits for a writer and no writer waits for it. A backend shared by several
+ * processes (PostgreSQL) holds a lock for it on a connection of its own, which a lost connection or
+ * store_close gives up; a backend one process owns (SQLite) always leads. store_is_leader: the last answer
+ * of store_leader_try (always true for a backend one process owns), for any thread, without a call to the
+ * database. */
+int store_leader_try(store_t *st, err_t *err);
+bool store_is_leader(store_t *st);
+
 #endif

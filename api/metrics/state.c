@@ -209,6 +209,10 @@ render_store(util_buf_t *b, store_t *st)
                         "Bytes the database takes on disk (its file and its write-ahead log).");
     if (size >= 0)
         api_metrics__printf(b, "wapd_store_size_bytes %lld\n", (long long) size);
+    api_metrics__family(b, "wapd_leader", "gauge",
+                        "1 when this daemon leads the periodic work (usage close, retention, inventory "
+                        "sync, reconcile, purges, heartbeats, hook delivery), else 0.");
+    api_metrics__printf(b, "wapd_leader %d\n", store_is_leader(st) ? 1 : 0);
 }
 
 static void

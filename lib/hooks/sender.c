@@ -4,7 +4,8 @@
  * The sender's loop: find the due deliveries of every active hook that has room (its share of the
  * requests in flight), start them, let libcurl run them, and record every finished attempt in one
  * transaction per round. It sleeps in curl_multi_poll until a transfer needs it, the next retry is due,
- * or a commit that wrote events wakes it (curl_multi_wakeup). Only the sender thread touches the
+ * or a commit that wrote events wakes it (curl_multi_wakeup). It starts nothing while its daemon does not
+ * lead (store_is_leader): it looks again every RESCAN_MS, or when woken. Only the sender thread touches the
  * transfers in flight; the counters and the stop and wanted flags are atomics. An https receiver is
  * verified (peer and host name) against the options' CA file, which the sender copies, else the system's.
  */
@@ -203,6 +204,8 @@ scan(int64_t now)
     int room, mine;
     err_t err = {0};
 
+    if (!store_is_leader(S.st))
+        return next; /* the leader sends; transfers still in flight here finish and are recorded */
     hooks = store_rec_list_all(S.st, &store_kind_hook, &active, 1, &err);
     if (hooks == NULL)
         return next;
@@ -412,6 +415,13 @@ hooks_sender_stop(void)
     S.ca_file = NULL;
     S.opt.ca_file = NULL;
     S.running = false;
+}
+
+void
+hooks_sender_wake(void)
+{
+    if (S.running)
+        hooks__wake(NULL);
 }
 
 void

@@ -188,6 +188,12 @@ typedef struct store_backend {
     int (*delivery_requeue)(store_conn_t *c, const char *hook_id, const char *attempt_id,
                             int64_t now_ms, err_t *err);
     int64_t (*deliveries_purge)(store_conn_t *c, int64_t older_than_ms, err_t *err);
+
+    /* store_leader_try, for the whole store (not a thread's connection): 1 leads, 0 another process
+     * does, -1 with err (and not leading). A backend that holds the leadership on a connection keeps that
+     * connection itself, apart from the threads' ones, and gives it up in close. A single_process backend
+     * answers 1. */
+    int (*leader_try)(store_db_t *db, err_t *err);
 } store_backend_t;
 
 /* Adds a backend to the ones store_open can choose from. Called once per backend, before main (a

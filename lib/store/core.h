@@ -78,6 +78,7 @@ struct store {
     uint64_t reads[STORE_KINDS]; /* single-record reads asked of the store, atomic (store__reads) */
     uint64_t commits;            /* outermost write transactions committed, atomic (store_commits) */
     int full; /* the last write failed for lack of space (InsufficientStorage), atomic (store_storage_full) */
+    int leader; /* the last answer of store_leader_try was 1, atomic (store_is_leader) */
 };
 
 /* store.c: a thread's first call opens its state and its connection; NULL with err set. */

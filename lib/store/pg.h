@@ -20,7 +20,7 @@
  * pg_tx.c (transactions), pg_rec.c (records mapped to rows), pg_counters.c (idempotency keys, quota
  * counters, host allocation, addresses, unmanaged VMs), pg_usage.c (the VM timeline and usage records),
  * pg_events.c (events and deliveries), pg_jobs.c (the purge of ended jobs, deliveries), pg_stats.c (the
- * figures /metrics reads).
+ * figures /metrics reads), pg_leader.c (the leadership of the periodic work).
  *
  * Queries: parameters are text ($1, $2 … in the SQL; NULL for SQL NULL), as libpq sends them; pg__i64
  * writes an integer parameter. pg__query prepares each distinct SQL text once per connection (the
@@ -30,6 +30,7 @@
 #ifndef WAPD_STORE_PG_H
 #define WAPD_STORE_PG_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -37,10 +38,12 @@
 
 #include "backend.h"
 
-/* The advisory lock every write transaction holds (pg_advisory_xact_lock's key), and the one that
- * serializes schema migrations of daemons starting at once. */
+/* The advisory lock every write transaction holds (pg_advisory_xact_lock's key), the one that
+ * serializes schema migrations of daemons starting at once, and the session lock the daemon that leads
+ * the periodic work holds on its leader connection (pg_leader.c). */
 #define PG_WRITE_LOCK INT64_C(0x7761706477726974)   /* "wapdwrit" */
 #define PG_MIGRATE_LOCK INT64_C(0x776170646d696772) /* "wapdmigr" */
+#define PG_LEADER_LOCK INT64_C(0x776170646c656164)  /* "wapdlead" */
 
 #define PG_STMT_BUCKETS 256
 
@@ -56,6 +59,9 @@ struct store_db {
     int migrate_to;
     int schema_version;
     uint64_t commits; /* outermost write transactions committed */
+    pthread_mutex_t leader_lock; /* guards leader and leading (pg_leader.c) */
+    struct store_conn *leader;   /* the connection that holds PG_LEADER_LOCK or tries for it; NULL: none */
+    bool leading;                /* leader holds the lock */
 };
 
 struct store_conn {
@@ -111,6 +117,11 @@ int pg_tx_begin(store_conn_t *c, int depth, store_tx_mode_t mode, err_t *err);
 int pg_tx_commit(store_conn_t *c, int depth, err_t *err);
 void pg_tx_rollback(store_conn_t *c, int depth);
 uint64_t pg_batches(store_db_t *db);
+
+/* ---- pg_leader.c ---- */
+int pg_leader_try(store_db_t *db, err_t *err);
+/* Gives the leadership up (closes the leader connection); in pg_close. */
+void pg__leader_close(store_db_t *db);
 
 /* ---- pg_stats.c ---- */
 int pg_job_counts(store_conn_t *c, store_job_count_fn fn, void *arg, err_t *err);

@@ -89,6 +89,8 @@ static const store_backend_t pg_backend = {
     .delivery_attempts = pg_delivery_attempts,
     .delivery_requeue = pg_delivery_requeue,
     .deliveries_purge = pg_deliveries_purge,
+
+    .leader_try = pg_leader_try,
 };
 
 __attribute__((constructor)) static void

@@ -9,6 +9,16 @@
 
 #include "sqlite.h"
 
+/* The database belongs to this process alone (daemon/lock.c keeps a second daemon out): it leads its
+ * periodic work always. */
+static int
+sqlite_leader_try(store_db_t *db, err_t *err)
+{
+    (void) db;
+    (void) err;
+    return 1;
+}
+
 static const store_backend_t sqlite_backend = {
     .name = "sqlite",
     .scheme = NULL, /* file paths */
@@ -91,6 +101,8 @@ static const store_backend_t sqlite_backend = {
     .delivery_attempts = sqlite_delivery_attempts,
     .delivery_requeue = sqlite_delivery_requeue,
     .deliveries_purge = sqlite_deliveries_purge,
+
+    .leader_try = sqlite_leader_try,
 };
 
 __attribute__((constructor)) static void

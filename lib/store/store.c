@@ -43,7 +43,7 @@ store__backend_register(const store_backend_t *be)
            be->close != NULL && be->conn_open != NULL && be->conn_close != NULL &&
            be->tx_conn != NULL && be->tx_begin != NULL && be->tx_commit != NULL &&
            be->tx_rollback != NULL && be->batches != NULL && be->rec_get_by != NULL &&
-           be->rec_get_where != NULL);
+           be->rec_get_where != NULL && be->leader_try != NULL);
     assert(nbackends < BACKENDS_MAX);
     if (nbackends < BACKENDS_MAX)
         backends[nbackends++] = be;
@@ -567,4 +567,27 @@ int
 store_tx_on_commit(store_t *st, void (*fn)(void *arg), void *arg, err_t *err)
 {
     return store_tx_on_commit_owned(st, fn, NULL, arg, err);
+}
+
+int
+store_leader_try(store_t *st, err_t *err)
+{
+    store_thread_t *t;
+    int rc;
+
+    assert(st != NULL);
+    /* Leadership never waits behind a writer: no transaction is open on this thread. */
+    t = pthread_getspecific(st->key);
+    assert(t == NULL || t->tx_depth == 0);
+    (void) t;
+    rc = st->be->leader_try(st->db, err);
+    __atomic_store_n(&st->leader, rc == 1, __ATOMIC_RELEASE);
+    return rc;
+}
+
+bool
+store_is_leader(store_t *st)
+{
+    assert(st != NULL);
+    return st->be->single_process || __atomic_load_n(&st->leader, __ATOMIC_ACQUIRE);
 }

@@ -21,6 +21,9 @@ test or a module runs:
   on PostgreSQL (WAPD_TEST_PG), where sim hosts are refused and the harness serves them with wapd-agents
   (http hosts), it is reported as SKIP with its reason.
 
+A test that raises unittest.SkipTest("why") (one that needs what this run lacks, such as a PostgreSQL
+cluster) is reported as SKIP with its reason, neither passed nor failed.
+
 Each module's time is kept in build/e2e-times.json (WAPD_E2E_TIMES names another file): the next run starts
 the longest modules first, so that two processes end together.
 """

@@ -82,6 +82,7 @@ def test_metrics_after_a_workload_pass_promtool_and_move():
         # Periods of 2 s close as they end: the lag stays within a period and the main loop's tick.
         assert 0 <= m["wapd_usage_close_lag_seconds"] < 6
         assert m["wapd_store_size_bytes"] > 0
+        assert m["wapd_leader"] == 1  # alone on its database, it leads
         assert m["process_open_fds"] > 0 and m["process_max_fds"] >= m["process_open_fds"]
         assert m["process_resident_memory_bytes"] > 0 and m["process_cpu_seconds_total"] >= 0
         assert m["process_start_time_seconds"] > 1.7e9

@@ -238,6 +238,8 @@ scrape_reads_active_jobs_backlog_and_size(void **state)
     assert_true(sample(text, "wapd_hook_deliveries_pending") == 1);
     assert_true(sample(text, "wapd_hook_oldest_pending_age_seconds") >= 5);
     assert_true(sample(text, "wapd_store_size_bytes") > 0);
+    /* A SQLite store is its process's own: it leads the periodic work. */
+    assert_true(sample(text, "wapd_leader") == 1);
     /* No close has run: no lag is made up. */
     assert_true(sample(text, "wapd_usage_close_lag_seconds") == -1);
     free(text);
