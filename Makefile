@@ -288,7 +288,7 @@ e2e-asan: $(ASAN)/wapd $(BUILD)/wapd-collect $(ASAN)/wapd-agent
 # with E2E_PG_MODULES (run.py's filters: "test_x." is one module; checkpoint_restore, usage_split, events and
 # job_retention pass on PostgreSQL too, and are left out of make test for time).
 PG_UNIT_BIN    := $(filter $(BUILD)/tests/test_store_conformance%,$(UNIT_BIN))
-E2E_PG_MODULES ?= test_vms. test_checkpoint. test_vmroles. test_usage. test_timeline. test_hooks. test_jobs.
+E2E_PG_MODULES ?= test_vms. test_checkpoint. test_vmroles. test_usage. test_timeline. test_hooks. test_jobs. test_scaleout. test_takeover. test_leader.
 
 .PHONY: unit-pg e2e-pg
 
