@@ -389,6 +389,11 @@ int store_job_lease_take(store_t *st, const char *job_id, const char *owner, int
 int store_job_leases_renew(store_t *st, const char *owner, int64_t until_ms, err_t *err);
 int store_job_lease_give(store_t *st, const char *job_id, const char *owner, err_t *err);
 json_t *store_jobs_unleased(store_t *st, int64_t now_ms, int limit, err_t *err);
+/* The ids among ids (a JSON array of job ids, borrowed) whose lease is live at now_ms, whoever holds it: a
+ * job a daemon has taken up, shown running by every daemon before its first step commits. A read, in the
+ * calling thread's transaction when one is open. A new array (empty on a store of one process), or NULL
+ * with err. */
+json_t *store_jobs_leased(store_t *st, const json_t *ids, int64_t now_ms, err_t *err);
 
 /* Deliveries of events to hooks. due: a hook's pending deliveries due by now_ms, earliest first:
  * [{seq, attempts, queuedMs, eventId, eventType, body}] (body: the event's JSON text as saved).

@@ -18,8 +18,15 @@
  *
  * Invariants: a lease call is one statement outside every transaction (a cancel's, made inside its
  * request's transaction, runs beside it: store.h) and is never made under the pool's lock; `held` names the jobs whose lease this daemon took and has
- * not given back (under cl.lock, which is held for nothing else); with a store of one process every take
- * answers 1 and the scan finds nothing, so the engine behaves as it always did.
+ * not given back (under cl.lock, which is held for nothing else); with a store of one process (SQLite)
+ * the engine takes no lease and starts no lease thread (pool.c, record.c): its pool is the lease, and it
+ * behaves and costs as it always did.
+ *
+ * A lease is checked again at every step boundary after the first (runner.c): a daemon that stalled past
+ * JOB_LEASE_MS (paused, cut off from the database) and finds the job leased to another lets it go without
+ * committing; one that finds no row (the other gave it back) takes it again. Within one step two daemons
+ * may then both call the host, which every step's idempotence and the job row's revision check (one
+ * commit wins) make safe.
  */
 #include "job_internal.h"
 
@@ -198,7 +205,9 @@ job__leases_stop(void)
     store_t *st;
 
     pthread_mutex_lock(&cl.lock);
-    if (!cl.running) {
+    if (!cl.running) { /* leases a cancel took with no engine running expire by themselves */
+        json_decref(cl.held);
+        cl.held = NULL;
         pthread_mutex_unlock(&cl.lock);
         return;
     }

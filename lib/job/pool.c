@@ -181,6 +181,10 @@ run_leased(const char *id)
     int leased;
     bool queued;
 
+    if (!store_shared(eng.st)) { /* one process: this pool is the lease */
+        job__run(eng.st, id);
+        return;
+    }
     leased = job__lease_take(eng.st, id, &err);
     if (leased < 0) {
         fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"job lease not taken\",\"job\":\"%s\","
@@ -290,7 +294,7 @@ job_engine_start(store_t *st, int workers, err_t *err)
     eng.nworkers = w;
     eng.running = w > 0;
     eng_unlock();
-    if (w > 0 && job__leases_start(st, err) != 0) {
+    if (w > 0 && store_shared(st) && job__leases_start(st, err) != 0) {
         job_engine_stop();
         return -1;
     }

@@ -269,18 +269,48 @@ show_taken_up(json_t *rec, bool elsewhere)
     }
 }
 
+/* Shows every job of recs (an array of job records) as it is now: a queued one that a worker of this
+ * daemon runs, or, on a store several daemons share, one whose lease another daemon holds (it took the job
+ * up; its first step has not committed yet), shows as running, so that every daemon answers alike. When
+ * the leases cannot be read, a job shows as its row says. */
+static void
+show_all_taken_up(store_t *st, json_t *recs)
+{
+    json_t *ids = NULL, *held = NULL, *rec, *h;
+    const char *id;
+    size_t i, k;
+    bool elsewhere;
+    err_t err = {0};
+
+    if (store_shared(st)) {
+        ids = json_array();
+        json_array_foreach(recs, i, rec) {
+            id = job__str(rec, "id");
+            if (strcmp(job__str(rec, "status"), "queued") == 0 && !job__worker_has(id, NULL))
+                json_array_append_new(ids, json_string(id));
+        }
+        if (json_array_size(ids) > 0)
+            held = store_jobs_leased(st, ids, util_now_ms(), &err);
+        json_decref(ids);
+    }
+    json_array_foreach(recs, i, rec) {
+        elsewhere = false;
+        json_array_foreach(held, k, h)
+            elsewhere = elsewhere || strcmp(json_string_value(h), job__str(rec, "id")) == 0;
+        show_taken_up(rec, elsewhere);
+        job_view(rec);
+    }
+    json_decref(held);
+}
+
 json_t *
 job_list(store_t *st, const store_filter_t *filters, size_t nfilters, int64_t after, int limit,
          int64_t *next, err_t *err)
 {
-    json_t *list = store_rec_list(st, &store_kind_job, filters, nfilters, after, limit, next, err),
-           *rec;
-    size_t i;
+    json_t *list = store_rec_list(st, &store_kind_job, filters, nfilters, after, limit, next, err);
 
-    json_array_foreach(list, i, rec) {
-        show_taken_up(rec, false);
-        job_view(rec);
-    }
+    if (list != NULL)
+        show_all_taken_up(st, list);
     return list;
 }
 
@@ -358,8 +388,15 @@ job_get(store_t *st, const char *id, const char *subscription_id, int64_t *rev, 
     assert(st != NULL && id != NULL);
     rec = get_full(st, id, subscription_id, rev, err);
     if (rec != NULL) {
-        show_taken_up(rec, false);
-        job_view(rec);
+        json_t *one = json_pack("[O]", rec);
+
+        if (one != NULL) {
+            show_all_taken_up(st, one);
+            json_decref(one);
+        } else { /* out of memory: as its row says */
+            show_taken_up(rec, false);
+            job_view(rec);
+        }
     }
     return rec;
 }
@@ -470,7 +507,7 @@ job_cancel(store_t *st, const char *id, const char *subscription_id, err_t *err)
      * for a retry while it holds its lease. The cancel then is a request, as for a worker of this daemon.
      * With the lease this daemon's, no other daemon takes the job up meanwhile; a worker of this daemon
      * looks at the job once the cancel is done, and gives the lease back (or runs what is left). */
-    if (held && strlen(id) <= UTIL_UUID_LEN) {
+    if (held && store_shared(st) && strlen(id) <= UTIL_UUID_LEN) {
         leased = job__lease_take(st, id, err);
         if (leased < 0) {
             job__release(id);

@@ -460,6 +460,26 @@ end_again(job_ctx_t *ctx, const char *id, const json_t *steps)
     end_job(ctx, c ? code : NULL, message);
 }
 
+/* Whether this daemon still holds the job's lease, renewed (taken again when its row went, as a give-back
+ * by a daemon that took it over and let it go leaves it). False when another daemon holds it now, or when
+ * the store cannot tell (the job is then looked at again after JOB_SCAN_MS, its lease still this
+ * daemon's or expiring). */
+static bool
+lease_kept(job_ctx_t *ctx)
+{
+    err_t err = {0};
+    int rc = job__lease_take(ctx->st, job_ctx_id(ctx), &err);
+
+    if (rc == 1)
+        return true;
+    if (rc == 0)
+        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"job lease lost: another daemon runs the job\","
+                        "\"job\":\"%s\"}\n", job_ctx_id(ctx));
+    else
+        job__enqueue(job_ctx_id(ctx), util_now_ms() + JOB_SCAN_MS);
+    return false;
+}
+
 void
 job__run(store_t *st, const char *id)
 {
@@ -486,8 +506,13 @@ job__run(store_t *st, const char *id)
         end_again(&ctx, id, steps);
         goto out;
     }
-    for (;;) {
+    for (bool first = true;; first = false) {
         assert(!ctx.in_tx);
+        /* A step boundary on a store several daemons share: the lease, taken before the first step, is
+         * still this daemon's (renewed now). A daemon that stalled past its lease may find another daemon
+         * took the job over: it lets the job go, committing nothing (the other resumes it at this step). */
+        if (!first && store_shared(st) && !lease_kept(&ctx))
+            goto out;
         i = first_unfinished(steps);
         if (i == n) {
             /* A job with no steps, or resumed with every step done, ends now. */

@@ -178,6 +178,8 @@ typedef struct store_backend {
     int (*job_leases_renew)(store_conn_t *c, const char *owner, int64_t until_ms, err_t *err);
     int (*job_lease_give)(store_conn_t *c, const char *job_id, const char *owner, err_t *err);
     json_t *(*jobs_unleased)(store_conn_t *c, int64_t now_ms, int limit, err_t *err);
+    /* store_jobs_leased: a read on the thread's connection, in its open transaction if any. */
+    json_t *(*jobs_leased)(store_conn_t *c, const json_t *ids, int64_t now_ms, err_t *err);
     json_t *(*deliveries_due)(store_conn_t *c, const char *hook_id, int64_t now_ms, int limit,
                               err_t *err);
     int (*delivery_record)(store_conn_t *c, int64_t seq, const json_t *attempt, const char *state,

@@ -438,6 +438,15 @@ store_jobs_unleased(store_t *st, int64_t now_ms, int limit, err_t *err)
 }
 
 json_t *
+store_jobs_leased(store_t *st, const json_t *ids, int64_t now_ms, err_t *err)
+{
+    store_thread_t *t = store__call(st, err);
+
+    assert(json_is_array(ids));
+    return t == NULL ? NULL : st->be->jobs_leased(t->conn, ids, now_ms, err);
+}
+
+json_t *
 store_deliveries_due(store_t *st, const char *hook_id, int64_t now_ms, int limit, err_t *err)
 {
     store_thread_t *t = store__call(st, err);

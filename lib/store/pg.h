@@ -213,5 +213,6 @@ int pg_job_lease_take(store_conn_t *c, const char *job_id, const char *owner, in
 int pg_job_leases_renew(store_conn_t *c, const char *owner, int64_t until_ms, err_t *err);
 int pg_job_lease_give(store_conn_t *c, const char *job_id, const char *owner, err_t *err);
 json_t *pg_jobs_unleased(store_conn_t *c, int64_t now_ms, int limit, err_t *err);
+json_t *pg_jobs_leased(store_conn_t *c, const json_t *ids, int64_t now_ms, err_t *err);
 
 #endif

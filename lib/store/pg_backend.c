@@ -83,6 +83,7 @@ static const store_backend_t pg_backend = {
     .job_leases_renew = pg_job_leases_renew,
     .job_lease_give = pg_job_lease_give,
     .jobs_unleased = pg_jobs_unleased,
+    .jobs_leased = pg_jobs_leased,
     .deliveries_due = pg_deliveries_due,
     .delivery_record = pg_delivery_record,
     .delivery_next_ms = pg_delivery_next_ms,

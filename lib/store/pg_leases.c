@@ -15,8 +15,10 @@
  * A lease outliving its job (ended or purged) is harmless: the scan reads queued and running jobs only.
  */
 #include <assert.h>
+#include <stdlib.h>
 
 #include "pg.h"
+#include "../util.h"
 
 int
 pg_job_lease_take(store_conn_t *c, const char *job_id, const char *owner, int64_t now_ms,
@@ -80,4 +82,58 @@ pg_jobs_unleased(store_conn_t *c, int64_t now_ms, int limit, err_t *err)
         json_array_append_new(ids, json_string(PQgetvalue(res, i, 0)));
     PQclear(res);
     return ids;
+}
+
+/* The ids among ids whose lease is live: a read, in the connection's transaction when one is open (unlike
+ * the calls above, it changes nothing). */
+json_t *
+pg_jobs_leased(store_conn_t *c, const json_t *ids, int64_t now_ms, err_t *err)
+{
+    util_buf_t arr = {0};
+    char b_now[24];
+    const char *p[2];
+    const json_t *v;
+    const char *id;
+    json_t *held;
+    PGresult *res;
+    size_t i;
+    int k;
+
+    /* The ids as one text[] literal, each element double-quoted with its quotes and backslashes escaped. */
+    util_buf_add(&arr, "{", 1);
+    json_array_foreach(ids, i, v) {
+        if ((id = json_string_value(v)) == NULL)
+            continue;
+        util_buf_add(&arr, arr.len > 1 ? ",\"" : "\"", arr.len > 1 ? 2 : 1);
+        for (; *id; id++) {
+            if (*id == '"' || *id == '\\')
+                util_buf_add(&arr, "\\", 1);
+            util_buf_add(&arr, id, 1);
+        }
+        util_buf_add(&arr, "\"", 1);
+    }
+    util_buf_add(&arr, "}", 1);
+    held = arr.failed ? NULL : json_array();
+    if (held == NULL) {
+        util_buf_free(&arr);
+        err_set(err, ERR_INTERNAL, NULL, "Out of memory.");
+        return NULL;
+    }
+    if (arr.len == 2) { /* "{}": no job to ask about */
+        util_buf_free(&arr);
+        return held;
+    }
+    p[0] = arr.buf;
+    p[1] = pg__i64(b_now, now_ms);
+    res = pg__query(c, "SELECT job_id FROM job_leases WHERE job_id = ANY($1::text[]) AND until_ms > $2::bigint;",
+                    2, p, "reading job leases", err);
+    util_buf_free(&arr);
+    if (res == NULL) {
+        json_decref(held);
+        return NULL;
+    }
+    for (k = 0; k < PQntuples(res); k++)
+        json_array_append_new(held, json_string(PQgetvalue(res, k, 0)));
+    PQclear(res);
+    return held;
 }

@@ -242,6 +242,7 @@ int sqlite_job_lease_take(store_conn_t *c, const char *job_id, const char *owner
 int sqlite_job_leases_renew(store_conn_t *c, const char *owner, int64_t until_ms, err_t *err);
 int sqlite_job_lease_give(store_conn_t *c, const char *job_id, const char *owner, err_t *err);
 json_t *sqlite_jobs_unleased(store_conn_t *c, int64_t now_ms, int limit, err_t *err);
+json_t *sqlite_jobs_leased(store_conn_t *c, const json_t *ids, int64_t now_ms, err_t *err);
 json_t *sqlite_deliveries_due(store_conn_t *c, const char *hook_id, int64_t now_ms, int limit,
                               err_t *err);
 int sqlite_delivery_record(store_conn_t *c, int64_t seq, const json_t *attempt, const char *state,

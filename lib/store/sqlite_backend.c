@@ -95,6 +95,7 @@ static const store_backend_t sqlite_backend = {
     .job_leases_renew = sqlite_job_leases_renew,
     .job_lease_give = sqlite_job_lease_give,
     .jobs_unleased = sqlite_jobs_unleased,
+    .jobs_leased = sqlite_jobs_leased,
     .deliveries_due = sqlite_deliveries_due,
     .delivery_record = sqlite_delivery_record,
     .delivery_next_ms = sqlite_delivery_next_ms,

@@ -73,6 +73,13 @@ def _started_on(daemons, w, location):
         return j if j["status"] == "running" else None
     j = wait_for(running, 30, "the job running")
     assert j["steps"][0]["status"] == "running", j
+    # Every daemon answers alike: the other shows it running too (the runner holds its lease), in the job
+    # and in the list.
+    j = ok(other.tenant(w.token).get(location), 200)
+    assert j["status"] == "running" and j["startedAt"] and j["steps"][0]["status"] != "pending", j
+    listed = [x for x in ok(other.tenant(w.token).get(location.rsplit("/", 1)[0]), 200)["value"]
+              if x["id"] == job_id]
+    assert [x["status"] for x in listed] == ["running"], listed
     return runner, other
 
 

@@ -176,6 +176,42 @@ case_scan_finds_jobs_no_live_lease_covers(store_t *st)
 }
 CASE(scan_finds_jobs_no_live_lease_covers)
 
+/* The jobs under a live lease, whoever holds it, among those asked about (ids quoted whatever they hold);
+ * none on a store of one process. */
+static void
+case_leased_names_jobs_under_a_live_lease(store_t *st)
+{
+    err_t err = {0};
+    json_t *ids, *held;
+
+    put(st, &store_kind_job, job("j1", "queued"));
+    put(st, &store_kind_job, job("j2", "queued"));
+    put(st, &store_kind_job, job("j\"3,{x}\\", "queued"));
+    assert_int_equal(take(st, "j1", "a", NOW), 1);
+    assert_int_equal(take(st, "j2", "b", NOW - LEASE), 1); /* expired at NOW */
+    assert_int_equal(take(st, "j\"3,{x}\\", "b", NOW), 1);
+    ids = json_pack("[s, s, s, s]", "j1", "j2", "j\"3,{x}\\", "nobody");
+    held = store_jobs_leased(st, ids, NOW, &err);
+    assert_non_null(held);
+    if (!shared(st)) {
+        assert_int_equal(json_array_size(held), 0);
+    } else {
+        assert_int_equal(json_array_size(held), 2);
+        assert_true(strcmp(json_string_value(json_array_get(held, 0)), "j1") == 0 ||
+                    strcmp(json_string_value(json_array_get(held, 1)), "j1") == 0);
+        assert_true(strcmp(json_string_value(json_array_get(held, 0)), "j\"3,{x}\\") == 0 ||
+                    strcmp(json_string_value(json_array_get(held, 1)), "j\"3,{x}\\") == 0);
+    }
+    json_decref(held);
+    json_decref(ids);
+    ids = json_array();
+    held = store_jobs_leased(st, ids, NOW, &err);
+    assert_int_equal(json_array_size(held), 0);
+    json_decref(held);
+    json_decref(ids);
+}
+CASE(leased_names_jobs_under_a_live_lease)
+
 /* A lease taken while the caller's transaction is open is its own statement: the transaction's rollback
  * leaves it taken, and it neither waits for nor joins the transaction. */
 static void
@@ -361,6 +397,7 @@ main(void)
         cmocka_unit_test(one_owner_at_a_time),
         cmocka_unit_test(renew_pushes_owner_leases_on),
         cmocka_unit_test(scan_finds_jobs_no_live_lease_covers),
+        cmocka_unit_test(leased_names_jobs_under_a_live_lease),
         cmocka_unit_test(lease_outside_the_transaction),
         cmocka_unit_test(racing_takers_get_each_lease_once),
         cmocka_unit_test(engine_runs_a_job_only_under_its_own_lease),
