@@ -377,7 +377,8 @@ int64_t store_jobs_purge(store_t *st, int64_t ended_before_ms, int limit, err_t 
  * the same calls with or without them).
  * - lease_take: 1 when owner now holds job_id's lease until until_ms (there was none, it had expired at
  *   now_ms, or owner held it already and it is renewed); 0 when another owner holds a live one; -1 err.
- * - leases_renew: every lease owner holds gets until_ms; how many, or -1.
+ * - leases_renew: every lease owner holds on a job still queued or running gets until_ms (one whose job
+ *   ended, its give-back having failed, expires); how many, or -1.
  * - lease_give: drops owner's lease on job_id (a no-op when owner holds none): 0, or -1.
  * - jobs_unleased: at most limit ids [id, ...] of jobs queued or running whose lease is absent, or
  *   expired at now_ms (the takeover scan: a daemon that died leaves its jobs there), oldest first.

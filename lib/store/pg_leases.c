@@ -44,8 +44,11 @@ pg_job_leases_renew(store_conn_t *c, const char *owner, int64_t until_ms, err_t 
     const char *p[2] = {owner, pg__i64(b_until, until_ms)};
 
     assert(c->depth == 0);
-    return (int) pg__run(c, "UPDATE job_leases SET until_ms = $2::bigint WHERE owner = $1;", 2, p,
-                         "renewing job leases", err);
+    /* Only a job still queued or running: a lease whose give-back failed at its job's end expires. */
+    return (int) pg__run(c,
+                         "UPDATE job_leases SET until_ms = $2::bigint WHERE owner = $1 AND job_id IN"
+                         " (SELECT id FROM jobs WHERE status IN ('queued', 'running'));",
+                         2, p, "renewing job leases", err);
 }
 
 int

@@ -127,8 +127,12 @@ case_renew_pushes_owner_leases_on(store_t *st)
         assert_int_equal(store_job_leases_renew(st, "a", NOW + 3 * LEASE, &err), 0);
         return;
     }
+    /* A lease on a job that ended (its give-back failed) is not renewed: it expires. */
+    put(st, &store_kind_job, job("j4", "succeeded"));
+    assert_int_equal(take(st, "j4", "a", NOW), 1);
     assert_int_equal(store_job_leases_renew(st, "a", NOW + 3 * LEASE, &err), 2);
     assert_int_equal(store_job_leases_renew(st, "nobody", NOW + 3 * LEASE, &err), 0);
+    assert_int_equal(take(st, "j4", "c", NOW + 2 * LEASE), 1);
     /* Past the first lease's end: a's are live, b's expired. */
     assert_int_equal(take(st, "j1", "c", NOW + 2 * LEASE), 0);
     assert_int_equal(take(st, "j2", "c", NOW + 2 * LEASE), 0);
