@@ -59,6 +59,10 @@ struct store_db {
     int migrate_to;
     int schema_version;
     uint64_t commits; /* outermost write transactions committed */
+    /* Held by the thread whose write transaction is open, from its begin to its end (pg_tx.c): the
+     * daemon's writers take turns here first, so at most one connection per daemon waits for
+     * PG_WRITE_LOCK on the server. */
+    pthread_mutex_t write_gate;
     pthread_mutex_t leader_lock; /* guards leader and leading (pg_leader.c) */
     struct store_conn *leader;   /* the connection that holds PG_LEADER_LOCK or tries for it; NULL: none */
     bool leading;                /* leader holds the lock */
@@ -69,6 +73,7 @@ struct store_conn {
     store_db_t *owner;
     int depth;     /* transactions open on this connection (0: none) */
     bool tx_write; /* the open outermost transaction writes */
+    bool gated;    /* this connection's thread holds owner->write_gate */
     unsigned next_stmt;
     pg_stmt_t *buckets[PG_STMT_BUCKETS];
     char sqlstate[6]; /* the SQLSTATE of the last failed statement ("" after a success) */

@@ -282,6 +282,7 @@ pg_open(const char *location, const store_options_t *opts, err_t *err)
     }
     db->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
     db->migrate_to = opts ? opts->migrate_to : 0;
+    pthread_mutex_init(&db->write_gate, NULL);
     pthread_mutex_init(&db->leader_lock, NULL);
     return db;
 }
@@ -302,6 +303,7 @@ pg_close(store_db_t *db)
     if (db == NULL)
         return;
     pg__leader_close(db);
+    pthread_mutex_destroy(&db->write_gate);
     pthread_mutex_destroy(&db->leader_lock);
     free(db->conninfo);
     free(db);
