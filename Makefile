@@ -284,7 +284,7 @@ e2e-asan: $(ASAN)/wapd $(BUILD)/wapd-collect $(ASAN)/wapd-agent
 
 # ---- the same suites on PostgreSQL: a throw-away cluster (tests/pg/cluster.sh) for each run ----
 # unit-pg runs the store conformance suite with its postgresql backend row; e2e-pg runs the store-heavy e2e
-# modules with every daemon on a database of its own (harness.py reads WAPD_TEST_PG). Choose other modules
+# modules with every daemon on a database of its own (pgdb.py reads WAPD_TEST_PG). Choose other modules
 # with E2E_PG_MODULES (run.py's filters: "test_x." is one module; checkpoint_restore, usage_split, events and
 # job_retention pass on PostgreSQL too, and are left out of make test for time).
 PG_UNIT_BIN    := $(filter $(BUILD)/tests/test_store_conformance%,$(UNIT_BIN))

@@ -7,18 +7,14 @@ The https mode: CA() makes a throwaway certificate authority with the openssl co
 wapd with a certificate that CA issued, and its admin() and tenant() clients verify the listeners against that
 CA (host name included). Every exchange is validated against the OpenAPI document as in plain HTTP.
 
-On PostgreSQL: when WAPD_TEST_PG names a database of a test cluster whose role may create databases (make
-e2e-pg starts one with tests/pg/cluster.sh), every Daemon keeps its state in a fresh database of its own,
-wapd_t_<pid>_<n>, made from that one and given as --store; the database belongs to the state dir as its
-wapd.db would (a daemon restarted on the dir finds it again) and is dropped with it. Tests that look into the
-store itself go through Daemon.store_rows and Daemon.store_exec, which speak to either engine.
+On PostgreSQL (WAPD_TEST_PG; see pgdb.py), every Daemon keeps its state in a fresh database of its own, given
+as --store and dropped with its state dir. Tests that look into the store itself go through Daemon.store_rows
+and Daemon.store_exec, which speak to either engine. There the admin client of a daemon serves each sim host
+a test asks for with a wapd-agent of its own (see simhosts.py, which also reads and writes a sim host's log:
+sim_vms, sim_vm_put).
 
-A store several daemons share refuses sim hosts (a simulator inside one daemon is one the others cannot see;
-scale-out uses http and libvirt hosts). So that the modules `make e2e-pg` runs tell the same stories on
-PostgreSQL, the admin client of a daemon on PostgreSQL serves each sim host a test asks for with a wapd-agent
-of its own: the same simulator behind HTTP, given the test's sim uri as --sim-uri (see _sim_shim: the one
-place that translates). sim_vms and sim_vm_put follow such a host to the agent's log. A test that needs what
-only a sim host has (POST /hosts/{id}/simulate) carries `test_x.sim_only = "why"` and is skipped there.
+Beside this module: cluster.py (several daemons on one PostgreSQL database) and receiver.py (a local hook
+receiver).
 """
 import http.client
 import atexit
@@ -36,6 +32,8 @@ import time
 import uuid
 
 import oas
+from pgdb import PG_BASE, _pg_drop_all, _psql, _sql_bind, pg_database, pg_drop
+from simhosts import _sim_agent_drop, _sim_agents_stop, _sim_shim
 
 WAPD_BIN = os.environ.get("WAPD_BIN", "build/wapd")
 AGENT_BIN = os.environ.get("WAPD_AGENT_BIN", os.path.join(os.path.dirname(WAPD_BIN) or ".", "wapd-agent"))
@@ -48,8 +46,6 @@ ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
 # the file WAPD_OAS_LOG names, when it does (in collect mode, to oas-mismatches.log by default).
 OAS_MODE = os.environ.get("WAPD_OAS", "on")
 OAS_LOG = os.environ.get("WAPD_OAS_LOG")
-# The test cluster's database this run makes its own databases from (see the module's docstring), or None.
-PG_BASE = os.environ.get("WAPD_TEST_PG") or None
 # port -> "A" (admin) or "T" (tenant), for every listener of every daemon started here.
 LISTENERS = {}
 OAS_STATS = {"exchanges": 0, "seconds": 0.0}
@@ -60,6 +56,12 @@ def _oas_summary():
     if OAS_STATS["exchanges"]:
         print("oas: %d exchanges validated against schemas/openapi.yaml in %.1f s"
               % (OAS_STATS["exchanges"], OAS_STATS["seconds"]), file=sys.stderr)
+
+
+# At exit (last registered, first run): the wapd-agents serving sim hosts stop, the test databases are
+# dropped, then the OpenAPI summary above is printed.
+atexit.register(_pg_drop_all)
+atexit.register(_sim_agents_stop)
 
 
 def wait_for(pred, timeout=20.0, what="condition"):
@@ -247,119 +249,6 @@ class Client:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-
-
-# ---- PostgreSQL databases for daemons (WAPD_TEST_PG) ----
-
-PG_DBS = {}  # real path of a state dir -> the URI of its database
-_pg_seq = [0]
-_pg_spare = []  # (name, psql process creating it): the next daemon's database, made while tests run
-_pg_drops = []  # psql processes dropping databases in the background
-
-
-def _psql_cmd(uri, *args):
-    psql = shutil.which("psql") or os.path.join(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"), "psql")
-    return [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", uri] + list(args)
-
-
-def _psql(uri, sql):
-    """Runs SQL text through psql on uri; its rows, one per line, unaligned."""
-    r = subprocess.run(_psql_cmd(uri), input=sql, capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        raise AssertionError("psql on %s failed: %s" % (uri, r.stderr.strip()))
-    return r.stdout
-
-
-def _psql_start(sql):
-    """Starts one statement on the cluster's base database in the background (a CREATE or DROP DATABASE,
-    which take a second or two each with fsync on)."""
-    return subprocess.Popen(_psql_cmd(PG_BASE, "-c", sql), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def _psql_wait(proc, sql):
-    _, errs = proc.communicate(timeout=120)
-    if proc.returncode != 0:
-        raise AssertionError("psql %s failed: %s" % (sql, errs.strip()))
-
-
-def pg_uri_with_db(uri, db):
-    """uri with its database (the path after the authority) replaced by db."""
-    scheme, sep, rest = uri.partition("://")
-    assert sep, "WAPD_TEST_PG is not a URI: " + uri
-    cut = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0] or [len(rest)])
-    tail = rest[cut:]
-    if tail.startswith("/"):
-        q = tail.find("?")
-        tail = tail[q:] if q >= 0 else ""
-    return "%s://%s/%s%s" % (scheme, rest[:cut], db, tail)
-
-
-def pg_db_name(uri):
-    return uri.partition("://")[2].split("/", 1)[1].split("?", 1)[0]
-
-
-def _pg_make():
-    _pg_seq[0] += 1
-    db = "wapd_t_%d_%d" % (os.getpid(), _pg_seq[0])
-    return db, _psql_start("CREATE DATABASE %s" % db)
-
-
-def pg_database(state_dir):
-    """The database of a state dir on the test cluster, made on first use (a fresh, empty one)."""
-    key = os.path.realpath(state_dir)
-    if key not in PG_DBS:
-        db, proc = _pg_spare.pop() if _pg_spare else _pg_make()
-        _psql_wait(proc, "CREATE DATABASE %s" % db)
-        PG_DBS[key] = pg_uri_with_db(PG_BASE, db)
-        _pg_spare.append(_pg_make())
-    return PG_DBS[key]
-
-
-def _pg_drop_db(db):
-    _pg_drops[:] = [p for p in _pg_drops if p.poll() is None]
-    _pg_drops.append(_psql_start("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db))
-
-
-def pg_drop(state_dir):
-    """Drops a state dir's database (in the background: the daemon on it has stopped)."""
-    uri = PG_DBS.pop(os.path.realpath(state_dir), None)
-    if uri:
-        _pg_drop_db(pg_db_name(uri))
-
-
-@atexit.register
-def _pg_drop_all():
-    try:
-        for db, proc in _pg_spare:
-            proc.wait(120)
-            _pg_drop_db(db)
-        for key in list(PG_DBS):
-            pg_drop(key)
-        for proc in _pg_drops:
-            proc.communicate(timeout=120)
-    except Exception as e:  # the cluster is thrown away whole after the run anyway
-        print("e2e: could not drop the test databases: %s" % e, file=sys.stderr)
-
-
-def _sql_literal(v):
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "TRUE" if v else "FALSE"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return "'" + str(v).replace("'", "''") + "'"
-
-
-def _sql_bind(sql, params):
-    """sql with each ? replaced by its parameter as an SQL literal (psql takes no bound parameters)."""
-    parts = sql.split("?")
-    assert len(parts) == len(params) + 1, "parameters do not match the ?s of " + sql
-    out = [parts[0]]
-    for v, part in zip(params, parts[1:]):
-        out += [_sql_literal(v), part]
-    return "".join(out)
 
 
 class Daemon:
@@ -634,133 +523,6 @@ def raw_exchange(port, data, timeout=10.0):
         s.close()
 
 
-# ---- sim hosts on PostgreSQL (see the module's docstring) ----
-
-SIM_AGENTS = {}  # wapd host id -> the Agent serving that sim host of a daemon on PostgreSQL
-
-
-def _sim_agent_try(agent):
-    """Starts agent; False (and the agent stopped) when it does not come up, as when it refuses its uri."""
-    try:
-        agent.start(healthy=False)
-        return True
-    except AssertionError:
-        if agent.proc is not None and agent.proc.poll() is None:
-            agent.proc.kill()
-        if agent.proc is not None:
-            agent.proc.wait(30)
-            agent.err.close()
-        return False
-
-
-def _sim_agent_set_uri(agent, uri):
-    args = agent.extra_args
-    if "--sim-uri" in args:
-        i = args.index("--sim-uri")
-        del args[i:i + 2]
-    agent.extra_args = args + ["--sim-uri", uri]
-
-
-def _sim_agent_drop(agent):
-    for hid in [h for h, a in SIM_AGENTS.items() if a is agent]:
-        del SIM_AGENTS[hid]
-    agent.cleanup()
-
-
-@atexit.register
-def _sim_agents_stop():
-    for agent in list(SIM_AGENTS.values()):
-        agent.cleanup()
-    SIM_AGENTS.clear()
-
-
-def _sim_shim(d, method, path, body):
-    """The one place where a sim host becomes an http host on PostgreSQL: (the body to send, a function of the
-    response to call after it, or None). POST /v1/admin/hosts of a sim host starts a wapd-agent with the
-    host's sim uri and asks for an http host at it; a PATCH of such a host's agent.uri to a sim uri restarts
-    its agent with that uri (the agent keeps its port, token and VMs); its DELETE stops the agent. A sim uri
-    the agent refuses goes to the daemon as the http host's uri, which it refuses as it would the sim uri (400
-    naming agent.uri)."""
-    parts = path.split("?", 1)[0].strip("/").split("/")
-    if parts[:3] != ["v1", "admin", "hosts"] or len(parts) > 4:
-        return body, None
-    hid = parts[3] if len(parts) == 4 else None
-    spec = body.get("agent") if isinstance(body, dict) else None
-    if method == "POST" and hid is None and isinstance(spec, dict) and spec.get("kind") == "sim":
-        uri = spec.get("uri") or "sim://"
-        agent = Agent(name="e2e-sim", sim_uri=uri)
-        if not _sim_agent_try(agent):
-            agent.cleanup()
-            return dict(body, agent=dict(spec, kind="http", uri=uri)), None
-
-        def made(resp):
-            if resp is not None and resp.status == 201:
-                SIM_AGENTS[resp.json()["id"]] = agent
-                d.sim_agents.append(agent)
-            else:
-                agent.cleanup()
-        return dict(body, agent={"kind": "http", "uri": agent.uri, "token": agent.token}), made
-    agent = SIM_AGENTS.get(hid)
-    if agent is None:
-        return body, None
-    if method == "PATCH" and isinstance(spec, dict) and "uri" in spec and (spec["uri"] or "sim://").startswith(
-            "sim://"):
-        uri, old = spec["uri"] or "sim://", agent.extra_args[agent.extra_args.index("--sim-uri") + 1]
-        agent.stop()
-        _sim_agent_set_uri(agent, uri)
-        if _sim_agent_try(agent):
-            return dict(body, agent=dict(spec, uri=agent.uri)), None
-        _sim_agent_set_uri(agent, old)
-        agent.start(healthy=False)
-        return body, None
-    if method == "DELETE":
-        def deleted(resp):
-            if resp is not None and resp.status == 204:
-                d.sim_agents.remove(agent)
-                _sim_agent_drop(agent)
-        return body, deleted
-    return body, None
-
-
-def _sim_log(state_dir, host_id):
-    """A sim host's log and the agent that serves it (None: the daemon's own simulator, whose log is in its
-    state dir). A wapd-agent's simulator is its host "agent"."""
-    agent = SIM_AGENTS.get(host_id)
-    if agent is not None:
-        return os.path.join(agent.state_dir, "sim", "agent.log"), agent
-    return os.path.join(state_dir, "sim", host_id + ".log"), None
-
-
-def sim_vms(state_dir, host_id):
-    """What a simulated host has, read from its log: {hypervisorId: vm} (the last line of an id wins; a
-    deletion removes it; a torn last line is ignored)."""
-    out = {}
-    path, _ = _sim_log(state_dir, host_id)
-    with open(path) if os.path.exists(path) else open(os.devnull) as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break
-            vm = json.loads(line)
-            if vm.get("deleted"):
-                out.pop(vm["hypervisorId"], None)
-            else:
-                out[vm["hypervisorId"]] = vm
-    return out
-
-
-def sim_vm_put(state_dir, host_id, vm):
-    """Changes a VM on a simulated host behind wapd's back (as someone on the host would): appends its
-    record to the host's log. Only while nothing has the host open: a wapd-agent serving it (on PostgreSQL)
-    is stopped for the write and started again."""
-    path, agent = _sim_log(state_dir, host_id)
-    if agent is not None:
-        agent.stop()
-    with open(path, "a") as f:
-        f.write(json.dumps(vm, separators=(",", ":")) + "\n")
-    if agent is not None:
-        agent.start(healthy=False)
-
-
 def uid():
     return str(uuid.uuid4())
 
@@ -819,251 +581,3 @@ def err(resp, status, code, target=None):
     if target is not None:
         assert body["error"]["target"] == target, "expected target %s, got %r" % (target, body)
     return body
-
-
-class Receiver:
-    """A local hook receiver on an ephemeral port, in a thread. It verifies each request's signature with
-    secret and records (event id, type, body, signature ok). answer(n, event) gives the status for the nth
-    request carrying that event id (1-based); the default is always 200. Events are validated against the
-    spec's Event (the first CHECK_PER_TYPE of each type, so that a flood of one type costs no more), and
-    close() fails on the first that does not satisfy it."""
-
-    CHECK_PER_TYPE = 50
-
-    def __init__(self, secret, answer=None, port=0, tls=None):
-        import hashlib
-        import hmac
-        import http.server
-        import threading
-
-        self.secret = secret.encode()
-        self.answer = answer or (lambda n, ev: 200)
-        self.lock = threading.Lock()
-        self.got = []        # every request: (id, type, body bytes, sig ok, header type)
-        self.problems = []   # where a delivered event contradicts the spec's Event
-        self.checked = {}    # event type -> requests seen
-        self.seen = {}       # event id -> number of requests
-        rcv = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
-                want = "sha256=" + hmac.new(rcv.secret, body, hashlib.sha256).hexdigest()
-                sig_ok = hmac.compare_digest(want, self.headers.get("X-Wapd-Signature", ""))
-                try:
-                    ev = json.loads(body)
-                except ValueError:
-                    ev = {}
-                with rcv.lock:
-                    rcv.checked[ev.get("type")] = n_type = rcv.checked.get(ev.get("type"), 0) + 1
-                if OAS_MODE != "off" and n_type <= Receiver.CHECK_PER_TYPE:
-                    problems = oas.check_schema("Event", ev)
-                    if problems:
-                        with rcv.lock:
-                            rcv.problems.append(oas.describe("POST", "(hook delivery)", 0, problems))
-                with rcv.lock:
-                    k = rcv.seen.get(ev.get("id"), 0) + 1
-                    rcv.seen[ev.get("id")] = k
-                    rcv.got.append((ev.get("id"), ev.get("type"), body, sig_ok,
-                                    self.headers.get("X-Wapd-Event")))
-                status = rcv.answer(k, ev)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        class Server(http.server.ThreadingHTTPServer):
-            def handle_error(self, request, client_address):
-                pass  # a sender killed mid-request resets its connections: expected here
-
-        self.server = Server(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        if tls is not None:  # https, with a certificate of that CA
-            self.server.socket = tls.server_context().wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        self.url = "%s://127.0.0.1:%d/hook" % ("https" if tls else "http", self.port)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def ids(self):
-        with self.lock:
-            return set(self.seen)
-
-    def requests(self):
-        with self.lock:
-            return list(self.got)
-
-    def close(self):
-        """Stops the receiver; fails if a delivered event did not satisfy schemas/openapi.yaml's Event."""
-        self.server.shutdown()
-        self.server.server_close()
-        if self.problems and OAS_MODE != "collect":
-            raise AssertionError(self.problems[0])
-
-
-# ---- several daemons on one PostgreSQL database (scale-out) ----
-
-class RoundRobin:
-    """A client over several daemons' listeners of one kind ("admin" or "tenant"): each request goes to the
-    next daemon still running, in turn, with its own keep-alive connection to each. last is the index (in
-    the cluster) of the daemon that answered the last request. One thread at a time: threads each make
-    their own."""
-
-    def __init__(self, cluster, kind, token):
-        self.cluster = cluster
-        self.kind = kind
-        self.token = token
-        self.clients = {}
-        self.turn = 0
-        self.last = None
-
-    def client_of(self, i):
-        """The connection to daemon i (whether it runs or not)."""
-        if i not in self.clients:
-            d = self.cluster.daemons[i]
-            self.clients[i] = d.admin(self.token) if self.kind == "admin" else d.tenant(self.token)
-        return self.clients[i]
-
-    def next_index(self):
-        live = self.cluster.live()
-        assert live, "no daemon of the cluster is running"
-        i = live[self.turn % len(live)]
-        self.turn += 1
-        return i
-
-    def request(self, method, path, **kw):
-        i = self.next_index()
-        self.last = i
-        return self.client_of(i).request(method, path, **kw)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.request("POST", path, body=body, **kw)
-
-    def patch(self, path, body=None, **kw):
-        return self.request("PATCH", path, body=body, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
-
-    def close(self):
-        for c in self.clients.values():
-            c.close()
-
-
-class Cluster:
-    """n wapd daemons on one fresh PostgreSQL database (WAPD_TEST_PG), each with a state dir of its own,
-    started together. admin() and tenant(token) answer RoundRobin clients, so that a test written for one
-    Daemon (VmWorld(d), wait_job…) runs its requests through every daemon in turn; daemons[i] is each one.
-    cleanup() (or leaving a with block) stops every daemon still running, even when a test failed, then
-    drops the database."""
-
-    def __init__(self, n=3, extra_args=None, admin_token=ADMIN_TOKEN, env=None):
-        assert PG_BASE, "a Cluster needs WAPD_TEST_PG"
-        self.daemons = [Daemon(extra_args=list(extra_args or []), admin_token=admin_token, env=env)
-                        for _ in range(n)]
-        self.admin_token = admin_token
-        self.pg_uri = None
-
-    def start(self):
-        try:
-            # The first daemon's state dir owns the database (dropped with it); every daemon is given it.
-            self.pg_uri = pg_database(self.daemons[0].state_dir)
-            for d in self.daemons:
-                d.extra_args = ["--store", self.pg_uri] + d.extra_args
-                d.pg_uri = self.pg_uri
-                d.start(wait_ready=False)
-            for d in self.daemons:
-                self._wait_ready(d)
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    @staticmethod
-    def _wait_ready(d):
-        """What Daemon.start waits for (its ports.json), for a daemon started with wait_ready=False."""
-        ports = os.path.join(d.state_dir, "ports.json")
-
-        def ready():
-            if d.proc.poll() is not None:
-                raise AssertionError("wapd exited with %s: %s" % (d.proc.returncode, d.stderr()[-2000:]))
-            try:
-                with open(ports) as f:
-                    return json.load(f)
-            except (OSError, ValueError):
-                return None
-        p = wait_for(ready, 60, "ports.json of " + d.state_dir)
-        d.admin_port, d.tenant_port = p["admin"], p["tenant"]
-        LISTENERS[d.admin_port] = "A"
-        LISTENERS[d.tenant_port] = "T"
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.cleanup()
-        return False
-
-    def live(self):
-        """The indexes of the daemons still running."""
-        return [i for i, d in enumerate(self.daemons) if d.proc is not None and d.proc.poll() is None]
-
-    def admin(self, token=None):
-        return RoundRobin(self, "admin", token if token is not None else self.admin_token)
-
-    def tenant(self, token):
-        return RoundRobin(self, "tenant", token)
-
-    def store_rows(self, sql, params=()):
-        return self.daemons[0].store_rows(sql, params)
-
-    def store_exec(self, sql, rows):
-        self.daemons[0].store_exec(sql, rows)
-
-    def instance(self, i):
-        """Daemon i's instance id, from its "ready" log line (None when the line names none)."""
-        for text in (self.daemons[i].stderr(), self.daemons[i].stdout()):
-            for line in text.splitlines():
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(rec, dict) and rec.get("msg", rec.get("message")) == "ready":
-                    return rec.get("instance")
-        return None
-
-    def logs(self, tail=1500):
-        """The tail of every daemon's log, each under its index: for a failing test's message."""
-        out = []
-        for i, d in enumerate(self.daemons):
-            try:
-                out.append("--- daemon %d stderr (tail) ---\n%s" % (i, d.stderr()[-tail:]))
-            except OSError:
-                pass
-        return "\n".join(out)
-
-    def cleanup(self):
-        """Stops every daemon (SIGTERM, then SIGKILL for one that does not stop), then removes their state
-        dirs and the database; the first failure is raised once all is done."""
-        first = None
-        for d in self.daemons:
-            try:
-                if d.proc is not None and d.proc.poll() is None:
-                    d.stop()
-            except Exception as e:  # keep stopping the others
-                first = first or e
-        for d in reversed(self.daemons):  # daemons[0], whose dir owns the database, last
-            try:
-                d.cleanup()
-            except Exception as e:
-                first = first or e
-        if first is not None:
-            raise first

@@ -3,7 +3,8 @@ crash points, agent failure, restore, prune and retention."""
 import json
 import threading
 
-from harness import Daemon, err, ok, sim_vms, wait_for, wait_job
+from harness import Daemon, err, ok, wait_for, wait_job
+from simhosts import sim_vms
 from test_vms import VmWorld
 
 

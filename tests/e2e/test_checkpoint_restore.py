@@ -4,7 +4,8 @@ the quota usage and the timeline follow (reconcile finds nothing to correct). On
 host and a libvirt host; a restore that would grow past a quota or the host's room is refused and changes
 nothing; a daemon that dies at any step boundary of the restore finishes it after its restart."""
 
-from harness import Agent, Daemon, err, ok, sim_vms, wait_for, wait_job
+from harness import Agent, Daemon, err, ok, wait_for, wait_job
+from simhosts import sim_vms
 from test_checkpoint import cp_path, put_cp
 from test_hooks import feed
 from test_vms import VmWorld

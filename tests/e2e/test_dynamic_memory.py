@@ -1,7 +1,8 @@
 """Dynamic memory: on sizes and VMs (taken from the create body or else from the size), its 400s, the
 startup memory that quotas and placement count, the bounds a host is given, and the assigned memory a
 running dynamic-memory VM reports below its startup memory."""
-from harness import Agent, err, ok, sim_vms, uid, wait_for, wait_job
+from harness import Agent, err, ok, uid, wait_for, wait_job
+from simhosts import sim_vms
 from test_vms import VmWorld
 
 DYN = {"enabled": True, "minimumMB": 512, "maximumMB": 4096}

@@ -2,7 +2,8 @@
 re-association, hosts, users and tokens, and the end of every job; each read back from the feed with its
 type, resourceId, subscriptionId (null for host, user and token events) and data. Hooks with a trailing
 ".*" receive exactly the events under their prefix."""
-from harness import Receiver, err, ok, uid, wait_for, wait_job
+from harness import err, ok, uid, wait_for, wait_job
+from receiver import Receiver
 from test_hooks import SECRET, add_hook, feed
 from test_jobs import _running
 from test_vmroles import RoleWorld

@@ -5,7 +5,8 @@ import random
 import threading
 import time
 
-from harness import SLOW, ok, sim_vms, wait_job
+from harness import SLOW, ok, wait_job
+from simhosts import sim_vms
 from test_vmroles import RoleWorld
 from test_vms import VmWorld
 

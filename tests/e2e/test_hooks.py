@@ -6,7 +6,9 @@ import random
 import threading
 import time
 
-from harness import SLOW, Daemon, Receiver, err, ok, sim_vm_put, sim_vms, uid, wait_for, wait_job
+from harness import SLOW, Daemon, err, ok, uid, wait_for, wait_job
+from receiver import Receiver
+from simhosts import sim_vm_put, sim_vms
 from test_vms import VmWorld
 
 SECRET = "hook-secret-" + "x" * 20

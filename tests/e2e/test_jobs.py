@@ -1,5 +1,6 @@
 """Jobs: long-running changes answer 202 with a job that runs to an end; cancel and restart rules."""
-from harness import World, err, ok, sim_vms, uid, wait_for, wait_job
+from harness import World, err, ok, uid, wait_for, wait_job
+from simhosts import sim_vms
 
 
 def test_jobs_end_and_keep_their_steps(d):

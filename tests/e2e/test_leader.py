@@ -12,7 +12,9 @@ import json
 import time
 import unittest
 
-from harness import PG_BASE, Agent, Daemon, Receiver, _psql, ok, uid, wait_for, wait_job
+from harness import PG_BASE, Agent, Daemon, ok, uid, wait_for, wait_job
+from pgdb import _psql
+from receiver import Receiver
 from test_vms import VmWorld
 
 SECRET = "leader-secret-" + "x" * 20

@@ -1,5 +1,5 @@
 """Scale-out: three daemons on one PostgreSQL database, each request of a test sent to the next daemon in turn
-(harness.Cluster and its round-robin clients), hosts served by wapd-agents. The VM, checkpoint and VM role
+(cluster.Cluster and its round-robin clients), hosts served by wapd-agents. The VM, checkpoint and VM role
 stories pass; usage collected through the three is exactly once per (resource, meter, period); each hook
 delivery is sent once, by one daemon; 1,000 creates spread over the three never overshoot a quota; one
 Idempotency-Key sent to two daemons at once makes one resource and the same answer; a token revoked, or a
@@ -12,7 +12,9 @@ import threading
 import time
 import unittest
 
-from harness import PG_BASE, Agent, Cluster, Receiver, err, ok, uid, wait_for, wait_job
+from cluster import Cluster
+from harness import PG_BASE, Agent, err, ok, uid, wait_for, wait_job
+from receiver import Receiver
 from test_hooks import SECRET, add_hook, feed
 from test_real_hosts import agent_matches_wapd, checkpoint_story, http_host, records_on_host, role_story, vm_story
 from test_usage import METERS, PERIOD_MS, drain, expected, iso_ms

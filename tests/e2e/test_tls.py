@@ -14,7 +14,8 @@ import subprocess
 import tempfile
 import warnings
 
-from harness import CA, SLOW, Client, Daemon, Receiver, World, ok, raw_exchange, uid, wait_for
+from harness import CA, SLOW, Client, Daemon, World, ok, raw_exchange, uid, wait_for
+from receiver import Receiver
 from test_hooks import SECRET, add_hook
 from test_usage import drain
 from test_vms import VmWorld

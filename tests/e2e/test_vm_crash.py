@@ -1,7 +1,8 @@
 """kill -9 while VM jobs are in flight: after a restart every job resumes at its first unfinished step and
 ends, the host has exactly the VMs the database knows (no leak, no loss), and holdings add up."""
 
-from harness import Daemon, ok, sim_vms, wait_for, wait_job
+from harness import Daemon, ok, wait_for, wait_job
+from simhosts import sim_vms
 from test_vms import VmWorld
 
 

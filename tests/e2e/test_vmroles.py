@@ -1,7 +1,8 @@
 """VM roles: create, scale out and in within the gallery item's range, delete, instances as VMs with their
 checkpoint slots, repair by retry and by skip, a crash in the middle of a scale-out, and no VM left on a host
 without a record owning it under host faults."""
-from harness import Daemon, err, ok, sim_vms, uid, wait_for, wait_job
+from harness import Daemon, err, ok, uid, wait_for, wait_job
+from simhosts import sim_vms
 from test_vms import VmWorld
 
 

@@ -1,7 +1,8 @@
 """VMs, power actions, data disks, networks, quotas, placement and subscription suspend/delete."""
 import threading
 
-from harness import Agent, Client, err, ok, sim_vms, uid, wait_for, wait_job
+from harness import Agent, Client, err, ok, uid, wait_for, wait_job
+from simhosts import sim_vms
 
 
 class VmWorld:
