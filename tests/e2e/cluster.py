@@ -3,11 +3,11 @@ RoundRobin spreads a test's requests over them. Needs WAPD_TEST_PG (see pgdb.py)
 import json
 import os
 
-from harness import ADMIN_TOKEN, LISTENERS, Daemon, wait_for
+from harness import ADMIN_TOKEN, LISTENERS, Daemon, Verbs, wait_for
 from pgdb import PG_BASE, pg_database
 
 
-class RoundRobin:
+class RoundRobin(Verbs):
     """A client over several daemons' listeners of one kind ("admin" or "tenant"): each request goes to the
     next daemon still running, in turn, with its own keep-alive connection to each. last is the index (in
     the cluster) of the daemon that answered the last request. One thread at a time: threads each make
@@ -39,18 +39,6 @@ class RoundRobin:
         i = self.next_index()
         self.last = i
         return self.client_of(i).request(method, path, **kw)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.request("POST", path, body=body, **kw)
-
-    def patch(self, path, body=None, **kw):
-        return self.request("PATCH", path, body=body, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
 
     def close(self):
         for c in self.clients.values():

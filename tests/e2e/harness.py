@@ -149,7 +149,23 @@ def _openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-class Client:
+class Verbs:
+    """get, post, patch and delete over a class's request(method, path, **kw)."""
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+class Client(Verbs):
     """One keep-alive connection to one listener, with a token; over https when given an ssl context."""
 
     def __init__(self, port, token=None, host="127.0.0.1", ssl_context=None, daemon=None):
@@ -232,18 +248,6 @@ class Client:
                                     "problems": problems}) + "\n")
         if OAS_MODE != "collect":
             raise AssertionError(text)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.request("POST", path, body=body, **kw)
-
-    def patch(self, path, body=None, **kw):
-        return self.request("PATCH", path, body=body, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
 
     def close(self):
         if self.conn is not None:

@@ -15,6 +15,7 @@ daemon, which includes the takeover (at most the lease's 15 s plus one 5 s scan)
 (two agent calls of STEP_MS each); the wait itself polls with a generous deadline, and sanitized builds
 scale the figure as every deadline of the harness does (SLOW).
 """
+import contextlib
 import json
 import time
 import unittest
@@ -87,18 +88,39 @@ def _world(d, agent):
     return VmWorld(d, hosts=({"kind": "http", "uri": agent.uri, "token": agent.token},))
 
 
-def test_a_daemon_killed_mid_step_has_its_job_finished_by_the_other():
+class Story:
+    """What a test of this module works with: the two daemons (runner: the one running the job; other), the
+    world, the agent host, the VM being created and its job (location and id)."""
+
+
+@contextlib.contextmanager
+def _create_under_way(host_name, vm_name):
+    """Two daemons on one database and a wapd-agent host; a VM create posted to the first and under way (its
+    first step running) on one of them. Yields a Story; stops everything at the end, even on failure."""
     _need_pg()
-    agent = Agent(name="takeover-host", sim_uri="sim://?latencyMs=%d" % STEP_MS).start()
+    agent = Agent(name=host_name, sim_uri="sim://?latencyMs=%d" % STEP_MS).start()
     a = b = None
     try:
         a, b = _pair()
-        w = _world(a, agent)
-        r = w.t.post(w.base + "/vms", w.vm_body("takeover"))
-        vm = ok(r, 202)
-        loc = r.header("Location")
-        job_id = loc.rsplit("/", 1)[1]
-        runner, other = _started_on((a, b), w, loc)
+        st = Story()
+        st.agent, st.w = agent, _world(a, agent)
+        r = st.w.t.post(st.w.base + "/vms", st.w.vm_body(vm_name))
+        st.vm = ok(r, 202)
+        st.loc = r.header("Location")
+        st.job_id = st.loc.rsplit("/", 1)[1]
+        st.runner, st.other = _started_on((a, b), st.w, st.loc)
+        yield st
+    finally:
+        for d in (b, a):
+            if d is not None:
+                d.cleanup()
+        agent.cleanup()
+
+
+def test_a_daemon_killed_mid_step_has_its_job_finished_by_the_other():
+    with _create_under_way("takeover-host", "takeover") as st:
+        w, agent, vm, loc, job_id = st.w, st.agent, st.vm, st.loc, st.job_id
+        runner, other = st.runner, st.other
         runner.kill9()
         killed = time.monotonic()
         t = other.tenant(w.token)
@@ -119,25 +141,12 @@ def test_a_daemon_killed_mid_step_has_its_job_finished_by_the_other():
         wait_for(lambda: _lease_owner(other, job_id) is None, 30, "the lease given back")
         assert ok(other.admin().post("/v1/admin/subscriptions/%s/reconcile" % w.sub["id"]), 200) == {
             "corrected": {}}
-    finally:
-        for d in (b, a):
-            if d is not None:
-                d.cleanup()
-        agent.cleanup()
 
 
 def test_a_job_canceled_on_one_daemon_while_the_other_runs_it_ends_canceled_once():
-    _need_pg()
-    agent = Agent(name="cancel-host", sim_uri="sim://?latencyMs=%d" % STEP_MS).start()
-    a = b = None
-    try:
-        a, b = _pair()
-        w = _world(a, agent)
-        r = w.t.post(w.base + "/vms", w.vm_body("cancelme"))
-        vm = ok(r, 202)
-        loc = r.header("Location")
-        job_id = loc.rsplit("/", 1)[1]
-        runner, other = _started_on((a, b), w, loc)
+    with _create_under_way("cancel-host", "cancelme") as st:
+        w, agent, vm, loc, job_id = st.w, st.agent, st.vm, st.loc, st.job_id
+        runner, other = st.runner, st.other
         # Not the one that runs it: the cancel is a request (202), the job shown running, not ended here.
         c = other.tenant(w.token).post(loc + "/cancel")
         assert c.status == 202 and c.json()["status"] == "running", c
@@ -161,25 +170,12 @@ def test_a_job_canceled_on_one_daemon_while_the_other_runs_it_ends_canceled_once
         assert ok(other.admin().post("/v1/admin/subscriptions/%s/reconcile" % w.sub["id"]), 200) == {
             "corrected": {}}
         wait_for(lambda: _lease_owner(other, job_id) is None, 30, "the lease given back")
-    finally:
-        for d in (b, a):
-            if d is not None:
-                d.cleanup()
-        agent.cleanup()
 
 
 def test_a_daemon_stopped_cleanly_gives_its_job_back_to_the_other():
-    _need_pg()
-    agent = Agent(name="stop-host", sim_uri="sim://?latencyMs=%d" % STEP_MS).start()
-    a = b = None
-    try:
-        a, b = _pair()
-        w = _world(a, agent)
-        r = w.t.post(w.base + "/vms", w.vm_body("handover"))
-        vm = ok(r, 202)
-        loc = r.header("Location")
-        job_id = loc.rsplit("/", 1)[1]
-        runner, other = _started_on((a, b), w, loc)
+    with _create_under_way("stop-host", "handover") as st:
+        w, agent, vm, loc, job_id = st.w, st.agent, st.vm, st.loc, st.job_id
+        runner, other = st.runner, st.other
         gone = _instance(runner)
         # SIGTERM: the step under way ends (a safe point), and the lease goes back before the process exits.
         assert runner.stop(30) == 0
@@ -190,8 +186,3 @@ def test_a_daemon_stopped_cleanly_gives_its_job_back_to_the_other():
         now = ok(t.get(w.base + "/vms/" + vm["id"]), 200)
         assert now["provisioningState"] == "succeeded" and now["powerState"] == "running", now
         assert list(agent.vms()) == [vm["id"]]
-    finally:
-        for d in (b, a):
-            if d is not None:
-                d.cleanup()
-        agent.cleanup()
