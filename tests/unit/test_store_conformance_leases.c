@@ -239,7 +239,7 @@ CASE(lease_outside_the_transaction)
 
 typedef struct {
     store_t *st;
-    char owner[16];
+    char owner[32];
     int won;
 } racer_t;
 
@@ -250,7 +250,7 @@ racer(void *arg)
 {
     racer_t *r = arg;
     err_t err = {0};
-    char id[16];
+    char id[32];
     int i, rc;
 
     pthread_barrier_wait(&start_line);
