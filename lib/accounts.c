@@ -287,11 +287,23 @@ accounts_subscription_peek(store_t *st, const char *id, const char *user_id, int
 }
 
 /* subscription.suspend, its one step: a stop job for every running VM; a VM busy with another job is
- * stopped once that job has ended (the step runs again). */
+ * stopped once that job has ended (the step runs again). A subscription made active again before the step
+ * ran (or ran again) keeps its VMs as they are: the suspend is over. */
 static job_step_result_t
 step_stop_vms(job_ctx_t *ctx, err_t *err)
 {
-    int rc = vm_stop_all(job_ctx_store(ctx), job_ctx_resource(ctx), err);
+    json_t *sub = NULL;
+    int rc = store_rec_lookup(job_ctx_store(ctx), &store_kind_subscription, job_ctx_resource(ctx), &sub,
+                              NULL, err);
+    bool suspended = rc == 1 && jget_str(sub, "state") != NULL &&
+                     strcmp(jget_str(sub, "state"), "suspended") == 0;
+
+    json_decref(sub);
+    if (rc < 0)
+        return JOB_STEP_RETRY;
+    if (!suspended)
+        return JOB_STEP_DONE;
+    rc = vm_stop_all(job_ctx_store(ctx), job_ctx_resource(ctx), err);
 
     if (rc == 0 && err->code == ERR_NONE)
         err_set(err, ERR_OPERATION_IN_PROGRESS, NULL, "Some VMs are busy; they are stopped next.");
