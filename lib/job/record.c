@@ -388,12 +388,13 @@ job_get(store_t *st, const char *id, const char *subscription_id, int64_t *rev, 
     assert(st != NULL && id != NULL);
     rec = get_full(st, id, subscription_id, rev, err);
     if (rec != NULL) {
-        json_t *one = json_pack("[O]", rec);
+        /* One daemon (a store of one process): its own pool says all, with no list to build. */
+        json_t *one = store_shared(st) ? json_pack("[O]", rec) : NULL;
 
         if (one != NULL) {
             show_all_taken_up(st, one);
             json_decref(one);
-        } else { /* out of memory: as its row says */
+        } else { /* or out of memory: as its row says */
             show_taken_up(rec, false);
             job_view(rec);
         }

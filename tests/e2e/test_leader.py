@@ -15,6 +15,7 @@ import unittest
 from harness import PG_BASE, Agent, Daemon, ok, uid, wait_for, wait_job
 from pgdb import _psql
 from receiver import Receiver
+from test_metrics import scrape
 from test_vms import VmWorld
 
 SECRET = "leader-secret-" + "x" * 20
@@ -32,15 +33,7 @@ def need_pg():
 
 def samples(d):
     """The daemon's /metrics samples: {"name{labels}": value}."""
-    r = d.admin().get("/metrics", token="")
-    assert r.status == 200, r
-    text = r.body.decode() if isinstance(r.body, bytes) else r.body
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            out[series] = float(value)
-    return out
+    return scrape(d.admin())[1]
 
 
 def leading(d):
